@@ -1,0 +1,27 @@
+//! # huddle
+//!
+//! Self-hosted real-time audio/video: a room server with an SFU, the client SDK it
+//! speaks to, a headless bot and (with the `app` feature) the desktop app.
+//!
+//! ## Layout
+//!
+//! | module | owns | may import |
+//! |---|---|---|
+//! | [`protocol`] | wire messages, ids, error codes, protocol version. serde only, no I/O | — |
+//! | [`auth`] | signatures (HMAC-SHA256, seed 001 ch. 4), app registry | protocol |
+//! | [`media`] | frames, synthetic sources, H.264/Opus codecs, analysis. No tokio, no UI | — |
+//! | [`server`] | WebSocket signalling, rooms, the SFU (webrtc-rs) | protocol, auth |
+//! | [`client`] | room-session actor + `Client` handle, local/remote streams | protocol, auth, media |
+//! | [`bot`] | headless publisher/subscriber with live stats | client, media |
+//! | [`cli`] | clap flags → validated config | everything above |
+//!
+//! Imports flow one way: nothing imports `bot`, `cli` (or the UI).
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod bot;
+pub mod cli;
+pub mod client;
+pub mod media;
+pub mod protocol;
+pub mod server;
