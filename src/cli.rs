@@ -1,1 +1,345 @@
-//! Command line.
+//! Command line: clap flags (raw) → validated configs, in two steps.
+//!
+//! `main` only parses and dispatches; everything that can be wrong with a flag is
+//! reported here with the flag's name, before any socket is opened.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::auth::{self, AppRegistry};
+use crate::bot::BotConfig;
+use crate::client::Credential;
+use crate::media::{AudioProfile, VideoProfile};
+use crate::protocol::{AppId, RoomId};
+use crate::server::{Limits, ServerConfig};
+
+/// huddle: self-hosted real-time audio/video.
+#[derive(Debug, Parser)]
+#[command(name = "huddle", version, about)]
+pub struct Cli {
+    /// What to run; without one, `demo`.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the room server (signalling + SFU).
+    Serve(ServeArgs),
+    /// Print a join signature and its ctime.
+    Sign(SignArgs),
+    /// Run headless bots that publish and/or subscribe and print live stats.
+    Bot(BotArgs),
+    /// One process: a server with a dev app, a publishing bot and a subscribing bot.
+    Demo(DemoArgs),
+}
+
+/// `huddle serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address for HTTP/WebSocket.
+    #[arg(long, default_value = "127.0.0.1:7880")]
+    pub listen: SocketAddr,
+    /// TOML config: `[[apps]] id/key`, `signature_token`, `rtc_ip`, `[limits]`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// An app id to accept (with --app-key), in addition to the config file's.
+    #[arg(long, requires = "app_key")]
+    pub app_id: Option<String>,
+    /// The key of --app-id.
+    #[arg(long, requires = "app_id")]
+    pub app_key: Option<String>,
+    /// Require this X-AUTH-TOKEN on GET /signature.
+    #[arg(long)]
+    pub signature_token: Option<String>,
+    /// IP address the SFU binds its UDP sockets to.
+    #[arg(long)]
+    pub rtc_ip: Option<IpAddr>,
+    /// Maximum users per room.
+    #[arg(long)]
+    pub max_users_per_room: Option<usize>,
+    /// Maximum rooms.
+    #[arg(long)]
+    pub max_rooms: Option<usize>,
+}
+
+/// `huddle sign` flags.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// App id.
+    #[arg(long)]
+    pub app_id: String,
+    /// App key.
+    #[arg(long)]
+    pub app_key: String,
+    /// Room id.
+    #[arg(long)]
+    pub room: String,
+    /// User id.
+    #[arg(long)]
+    pub user: String,
+    /// Validity, e.g. `2h`, `30m` (at most 12h).
+    #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
+    pub expires_in: Duration,
+}
+
+/// Credentials shared by `bot`.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// App id.
+    #[arg(long)]
+    pub app_id: String,
+    /// App key, to sign locally.
+    #[arg(long, conflicts_with = "signature")]
+    pub app_key: Option<String>,
+    /// A ready signature (with --ctime).
+    #[arg(long, requires = "ctime")]
+    pub signature: Option<String>,
+    /// Expiry of --signature, Unix seconds.
+    #[arg(long, requires = "signature")]
+    pub ctime: Option<u64>,
+}
+
+/// `huddle bot` flags.
+#[derive(Debug, Args)]
+pub struct BotArgs {
+    /// Signalling URL.
+    #[arg(long, default_value = "ws://127.0.0.1:7880")]
+    pub server: String,
+    /// Room to join.
+    #[arg(long)]
+    pub room: String,
+    /// User id (with --count N: `<user>-1..<user>-N`).
+    #[arg(long)]
+    pub user: String,
+    /// Publish the test pattern and tone.
+    #[arg(long)]
+    pub publish: bool,
+    /// Subscribe to every stream in the room.
+    #[arg(long)]
+    pub subscribe: bool,
+    /// Bots in this process.
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Print JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Video profile (seed 001 Table 3-10), e.g. 360p_2, 480p_1, 720p_1.
+    #[arg(long, default_value = "360p_2")]
+    pub profile: String,
+    /// Audio profile (Table 3-9): low, standard, high.
+    #[arg(long, default_value = "standard")]
+    pub audio_profile: String,
+    /// Tone frequency, Hz.
+    #[arg(long, default_value_t = 440.0)]
+    pub tone: f32,
+    /// Credentials.
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+}
+
+/// `huddle demo` flags.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address for the embedded server.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Video profile of the publishing bot.
+    #[arg(long, default_value = "360p_2")]
+    pub profile: String,
+    /// Print JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parsed `huddle.toml`, besides the apps (which [`AppRegistry`] reads).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ServeFile {
+    signature_token: Option<String>,
+    rtc_ip: Option<IpAddr>,
+    limits: LimitsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct LimitsFile {
+    max_rooms: Option<usize>,
+    max_users_per_room: Option<usize>,
+    requests_per_second: Option<u32>,
+    request_burst: Option<u32>,
+    idle_timeout_secs: Option<u64>,
+}
+
+/// A validated server configuration, and whether a dev app was generated.
+pub struct ServeConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The server config.
+    pub server: ServerConfig,
+    /// True when no app was configured and a dev app was made up.
+    pub dev_app: bool,
+}
+
+impl ServeArgs {
+    /// Validates the flags and reads the config file.
+    pub fn into_config(self) -> anyhow::Result<ServeConfig> {
+        let (mut apps, file) = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading --config {}", path.display()))?;
+                let file: ServeFile = toml::from_str(&text)
+                    .with_context(|| format!("parsing --config {}", path.display()))?;
+                let apps = if text.contains("[[apps]]") {
+                    AppRegistry::from_toml_str(&text)
+                        .with_context(|| format!("reading apps of --config {}", path.display()))?
+                } else {
+                    AppRegistry::new()
+                };
+                (apps, file)
+            }
+            None => (AppRegistry::new(), ServeFile::default()),
+        };
+        if let (Some(id), Some(key)) = (self.app_id, self.app_key) {
+            if !auth::validate_id(&id) {
+                bail!("--app-id must match [A-Za-z0-9_-]{{1,64}}");
+            }
+            if key.is_empty() {
+                bail!("--app-key must not be empty");
+            }
+            apps.insert(id, key);
+        }
+        let dev_app = apps.is_empty();
+        if dev_app {
+            apps = AppRegistry::dev();
+        }
+        let mut server = ServerConfig::new(apps);
+        server.signature_token = self.signature_token.or(file.signature_token);
+        if let Some(ip) = self.rtc_ip.or(file.rtc_ip) {
+            server.rtc_ip = ip;
+        }
+        let d = Limits::default();
+        let l = &file.limits;
+        server.limits = Limits {
+            max_rooms: self.max_rooms.or(l.max_rooms).unwrap_or(d.max_rooms),
+            max_users_per_room: self
+                .max_users_per_room
+                .or(l.max_users_per_room)
+                .unwrap_or(d.max_users_per_room),
+            requests_per_second: l.requests_per_second.unwrap_or(d.requests_per_second),
+            request_burst: l.request_burst.unwrap_or(d.request_burst),
+            idle_timeout: l
+                .idle_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.idle_timeout),
+            max_streams_per_user: d.max_streams_per_user,
+        };
+        if server.limits.max_rooms == 0 || server.limits.max_users_per_room == 0 {
+            bail!("max_rooms and max_users_per_room must be at least 1");
+        }
+        Ok(ServeConfig {
+            listen: self.listen,
+            server,
+            dev_app,
+        })
+    }
+}
+
+impl SignArgs {
+    /// Validates the flags; returns `(signature, ctime)`.
+    pub fn sign(&self) -> anyhow::Result<(String, u64)> {
+        for (flag, value) in [
+            ("--app-id", &self.app_id),
+            ("--room", &self.room),
+            ("--user", &self.user),
+        ] {
+            if !auth::validate_id(value) {
+                bail!("{flag} must match [A-Za-z0-9_-]{{1,64}}");
+            }
+        }
+        if self.expires_in.as_secs() > auth::MAX_SIGNATURE_LIFETIME_SECS {
+            bail!("--expires-in must be at most 12h");
+        }
+        let ctime = auth::now_unix() + self.expires_in.as_secs();
+        let signature = auth::sign(&self.app_key, &self.app_id, &self.room, &self.user, ctime);
+        Ok((signature, ctime))
+    }
+}
+
+/// Parses a profile name or fails naming the flag.
+pub fn video_profile(name: &str) -> anyhow::Result<VideoProfile> {
+    VideoProfile::by_name(name)
+        .copied()
+        .with_context(|| format!("unknown video profile {name:?} (e.g. 360p_2, 480p_1, 720p_1)"))
+}
+
+fn audio_profile(name: &str) -> anyhow::Result<AudioProfile> {
+    AudioProfile::by_name(name)
+        .copied()
+        .with_context(|| format!("unknown audio profile {name:?} (low, standard, high)"))
+}
+
+impl BotArgs {
+    /// Validates the flags.
+    pub fn into_config(self) -> anyhow::Result<BotConfig> {
+        if !self.publish && !self.subscribe {
+            bail!("give --publish, --subscribe or both");
+        }
+        if !auth::validate_id(&self.room) {
+            bail!("--room must match [A-Za-z0-9_-]{{1,64}}");
+        }
+        if !auth::validate_id(&self.user) || self.user.len() > 56 {
+            bail!("--user must match [A-Za-z0-9_-]{{1,56}} (room for the -N suffix)");
+        }
+        if self.count == 0 || self.count > 1000 {
+            bail!("--count must be between 1 and 1000");
+        }
+        let credential = match (
+            self.credentials.app_key,
+            self.credentials.signature,
+            self.credentials.ctime,
+        ) {
+            (Some(key), None, None) => Credential::AppKey {
+                key,
+                valid_for: Duration::from_secs(auth::DEFAULT_SIGNATURE_LIFETIME_SECS),
+            },
+            (None, Some(signature), Some(ctime)) => Credential::Signature { ctime, signature },
+            _ => bail!("give --app-key, or --signature with --ctime"),
+        };
+        let duration = match self.duration {
+            Some(s) if !(s.is_finite() && s > 0.0) => {
+                bail!("--duration must be a positive number of seconds")
+            }
+            Some(s) => Some(Duration::from_secs_f64(s)),
+            None => None,
+        };
+        Ok(BotConfig {
+            server_url: self.server,
+            app_id: AppId(self.credentials.app_id),
+            credential,
+            room_id: RoomId(self.room),
+            user_id: self.user,
+            publish: self.publish,
+            subscribe: self.subscribe,
+            count: self.count,
+            duration,
+            json: self.json,
+            print: true,
+            video_profile: video_profile(&self.profile)?,
+            audio_profile: audio_profile(&self.audio_profile)?,
+            tone_hz: self.tone,
+        })
+    }
+}

@@ -10,8 +10,9 @@
 //! | [`protocol`] | wire messages, ids, error codes, protocol version. serde only, no I/O | — |
 //! | [`auth`] | signatures (HMAC-SHA256, seed 001 ch. 4), app registry | protocol |
 //! | [`media`] | frames, synthetic sources, H.264/Opus codecs, analysis. No tokio, no UI | — |
-//! | [`server`] | WebSocket signalling, rooms, the SFU (webrtc-rs) | protocol, auth |
-//! | [`client`] | room-session actor + `Client` handle, local/remote streams | protocol, auth, media |
+//! | [`link`] | one WebRTC peer connection set up the huddle way (codecs, RTCP tap, loopback) | protocol |
+//! | [`server`] | WebSocket signalling, rooms, the SFU (webrtc-rs) | protocol, auth, link |
+//! | [`client`] | room-session actor + `Client` handle, local/remote streams | protocol, auth, media, link |
 //! | [`bot`] | headless publisher/subscriber with live stats | client, media |
 //! | [`cli`] | clap flags → validated config | everything above |
 //!
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod bot;
 pub mod cli;
 pub mod client;
+pub mod link;
 pub mod media;
 pub mod protocol;
 pub mod server;

@@ -1,1 +1,160 @@
-fn main() {}
+//! The `huddle` binary: parse the command line, start what it names.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+
+use huddle::bot::{self, BotConfig};
+use huddle::cli::{Cli, Command, DemoArgs, ServeArgs};
+use huddle::client::Credential;
+use huddle::media::AudioProfile;
+use huddle::protocol::{AppId, RoomId};
+use huddle::server::{Server, ServerConfig};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "huddle=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Sign(args)) => {
+            let (signature, ctime) = args.sign()?;
+            println!("signature={signature}");
+            println!("ctime={ctime}");
+            Ok(())
+        }
+        Some(Command::Bot(args)) => {
+            let config = args.into_config()?;
+            let report = bot::run(config, ctrl_c()).await?;
+            if let Some(l) = report.latency() {
+                eprintln!(
+                    "run: {} latency samples, p50 {:.1} ms p90 {:.1} ms p99 {:.1} ms",
+                    l.samples, l.p50_ms, l.p90_ms, l.p99_ms
+                );
+            }
+            Ok(())
+        }
+        Some(Command::Demo(args)) => demo(args).await,
+        None => {
+            demo(DemoArgs {
+                listen: "127.0.0.1:0".parse()?,
+                duration: None,
+                profile: "360p_2".into(),
+                json: false,
+            })
+            .await
+        }
+    }
+}
+
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handler available: run until killed.
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    print_apps(&config.server, config.dev_app);
+    eprintln!("huddle server listening on ws://{addr}");
+    Server::new(config.server).run(listener, ctrl_c()).await?;
+    Ok(())
+}
+
+fn print_apps(config: &ServerConfig, dev: bool) {
+    for (id, key) in config.apps.iter() {
+        if dev {
+            eprintln!("no app configured; dev app: --app-id {id} --app-key {key}");
+        } else {
+            eprintln!("accepting app {id}");
+        }
+    }
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let config = ServerConfig::new(huddle::auth::AppRegistry::dev());
+    let (app_id, app_key) = config
+        .apps
+        .iter()
+        .next()
+        .map(|(id, key)| (id.to_owned(), key.to_owned()))
+        .ok_or_else(|| anyhow::anyhow!("dev app missing"))?;
+    let listener = TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    let server = Server::new(config);
+    let server_task = tokio::spawn(server.run(listener, std::future::pending()));
+    eprintln!("huddle demo: server on ws://{addr}, room 'demo', app {app_id}");
+    eprintln!(
+        "join from another terminal: huddle bot --server ws://{addr} --room demo --user you --subscribe --app-id {app_id} --app-key {app_key}"
+    );
+    let base = BotConfig {
+        server_url: format!("ws://{addr}"),
+        app_id: AppId(app_id),
+        credential: Credential::AppKey {
+            key: app_key,
+            valid_for: Duration::from_secs(2 * 3600),
+        },
+        room_id: RoomId("demo".into()),
+        user_id: "alice".into(),
+        publish: true,
+        subscribe: false,
+        count: 1,
+        duration: args.duration.map(Duration::from_secs_f64),
+        json: args.json,
+        print: false,
+        video_profile: huddle::cli::video_profile(&args.profile)?,
+        audio_profile: AudioProfile::default(),
+        tone_hz: 440.0,
+    };
+    let publisher = tokio::spawn(bot::run(base.clone(), ctrl_c()));
+    let subscriber = bot::run(
+        BotConfig {
+            user_id: "bob".into(),
+            publish: false,
+            subscribe: true,
+            print: true,
+            ..base
+        },
+        ctrl_c(),
+    )
+    .await?;
+    if let Some(l) = subscriber.latency() {
+        eprintln!(
+            "demo: {} frames measured, glass-to-glass p50 {:.1} ms p99 {:.1} ms",
+            l.samples, l.p50_ms, l.p99_ms
+        );
+    }
+    publisher.await??;
+    server_task.abort();
+    Ok(())
+}

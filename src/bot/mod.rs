@@ -1,1 +1,353 @@
-//! TODO
+//! The headless bot: joins a room, publishes test media and/or subscribes to
+//! everything, and prints one line per second per received stream.
+//!
+//! It is both a tool (`huddle bot`) and the harness the tests and benchmarks use:
+//! [`run`] returns a [`BotReport`] with the totals it printed. Several bots run in
+//! one process and one tokio runtime (`--count N`); each is an ordinary
+//! [`Client`], so what the bot measures is what an application gets.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::client::{
+    Client, ClientResult, Credential, JoinConfig, LatencySummary, LocalStream, RemoteStream,
+    RoomEvent, SubscribeOptions, stats::latency_summary,
+};
+use crate::media::{AudioProfile, VideoProfile};
+use crate::protocol::{AppId, Role, RoomId, StreamId, UserId};
+
+/// How often each bot drains its event channel.
+const EVENT_POLL: Duration = Duration::from_millis(20);
+
+/// What a bot run does.
+#[derive(Debug, Clone)]
+pub struct BotConfig {
+    /// Signalling URL.
+    pub server_url: String,
+    /// App id.
+    pub app_id: AppId,
+    /// Signature source (an app key to sign locally, or a fixed signature).
+    pub credential: Credential,
+    /// Room to join.
+    pub room_id: RoomId,
+    /// User id; with `count > 1` bots are `<user>-1 .. <user>-N`.
+    pub user_id: String,
+    /// Publish the synthetic pattern + tone.
+    pub publish: bool,
+    /// Subscribe to every stream in the room.
+    pub subscribe: bool,
+    /// Bots in this process.
+    pub count: usize,
+    /// Stop after this long (`None`: until Ctrl-C / the shutdown future).
+    pub duration: Option<Duration>,
+    /// Print JSON lines instead of text.
+    pub json: bool,
+    /// Print per-second lines at all (tests turn this off).
+    pub print: bool,
+    /// Video profile when publishing.
+    pub video_profile: VideoProfile,
+    /// Audio profile when publishing.
+    pub audio_profile: AudioProfile,
+    /// Tone frequency when publishing.
+    pub tone_hz: f32,
+}
+
+/// One line of the per-second report (also the JSON line).
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamReport {
+    /// The receiving bot.
+    pub bot: String,
+    /// The stream.
+    pub stream_id: u64,
+    /// Its publisher.
+    pub publisher: String,
+    /// Frames decoded per second over the interval.
+    pub fps: f64,
+    /// Received kbit/s over the interval.
+    pub kbps: f64,
+    /// Frames decoded so far.
+    pub frames_decoded: u64,
+    /// Audio frames decoded so far.
+    pub audio_frames_decoded: u64,
+    /// Packets lost so far (sequence gaps).
+    pub packets_lost: u64,
+    /// Decoded picture size.
+    pub width: u32,
+    /// Decoded picture size.
+    pub height: u32,
+    /// Glass-to-glass latency over the interval.
+    pub latency: Option<LatencySummary>,
+    /// Join → first decoded frame, ms (only on the first line that has it).
+    pub join_to_first_frame_ms: Option<f64>,
+}
+
+/// Totals of a whole run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BotReport {
+    /// Per received stream, final counters, by bot then stream id.
+    pub streams: Vec<StreamReport>,
+    /// All glass-to-glass samples of the run (µs), for percentiles over the run.
+    #[serde(skip)]
+    pub latencies_us: Vec<u64>,
+    /// Join → first frame of every subscription that got a frame, ms.
+    pub join_to_first_frame_ms: Vec<f64>,
+}
+
+impl BotReport {
+    /// Percentiles over the whole run.
+    pub fn latency(&self) -> Option<LatencySummary> {
+        latency_summary(self.latencies_us.iter().copied())
+    }
+}
+
+struct Subscribed {
+    stream: RemoteStream,
+    publisher: String,
+    last_frames: u64,
+    last_bytes: u64,
+    first_frame_reported: bool,
+}
+
+struct Bot {
+    name: String,
+    client: Client,
+    joined_at: Instant,
+    subscriptions: BTreeMap<StreamId, Subscribed>,
+    report: BotReport,
+}
+
+/// Runs the configured bots until `duration` passes or `stop` completes; returns
+/// the totals.
+pub async fn run(
+    config: BotConfig,
+    stop: impl std::future::Future<Output = ()>,
+) -> ClientResult<BotReport> {
+    let count = config.count.max(1);
+    let mut bots = Vec::with_capacity(count);
+    for i in 1..=count {
+        let name = if count == 1 {
+            config.user_id.clone()
+        } else {
+            format!("{}-{i}", config.user_id)
+        };
+        bots.push(start_bot(&config, name).await?);
+    }
+    let deadline = config.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut tick = tokio::time::interval(EVENT_POLL);
+    let mut last_report = Instant::now();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = &mut stop => break,
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            break;
+        }
+        for bot in &mut bots {
+            bot.poll_events(&config).await;
+        }
+        let elapsed = last_report.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            last_report = Instant::now();
+            for bot in &mut bots {
+                bot.report_interval(&config, elapsed);
+            }
+        }
+    }
+    let mut total = BotReport::default();
+    for mut bot in bots {
+        bot.report_interval(
+            &BotConfig {
+                print: false,
+                ..config.clone()
+            },
+            Duration::from_secs(1),
+        );
+        for sub in bot.subscriptions.values() {
+            total.streams.push(final_report(&bot.name, sub));
+        }
+        total.latencies_us.append(&mut bot.report.latencies_us);
+        total
+            .join_to_first_frame_ms
+            .append(&mut bot.report.join_to_first_frame_ms);
+        bot.client.leave().await.ok(); // leaving a room that already closed is fine
+    }
+    Ok(total)
+}
+
+async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
+    let client = Client::new();
+    let joined_at = Instant::now();
+    let info = client
+        .join(JoinConfig {
+            server_url: config.server_url.clone(),
+            app_id: config.app_id.clone(),
+            room_id: config.room_id.clone(),
+            user_id: UserId(name.clone()),
+            user_name: format!("bot {name}"),
+            role: if config.publish {
+                Role::Joiner
+            } else {
+                Role::Player
+            },
+            credential: config.credential.clone(),
+        })
+        .await?;
+    let mut bot = Bot {
+        name,
+        client,
+        joined_at,
+        subscriptions: BTreeMap::new(),
+        report: BotReport::default(),
+    };
+    if config.publish {
+        let stream =
+            LocalStream::synthetic(config.video_profile, config.audio_profile, config.tone_hz);
+        bot.client.publish(stream).await?;
+    }
+    if config.subscribe {
+        for stream in info.streams {
+            bot.subscribe(stream.stream_id, stream.user_id.0).await;
+        }
+    }
+    Ok(bot)
+}
+
+impl Bot {
+    async fn subscribe(&mut self, stream_id: StreamId, publisher: String) {
+        match self
+            .client
+            .subscribe(stream_id, SubscribeOptions::default())
+            .await
+        {
+            Ok(stream) => {
+                self.subscriptions.insert(
+                    stream_id,
+                    Subscribed {
+                        stream,
+                        publisher,
+                        last_frames: 0,
+                        last_bytes: 0,
+                        first_frame_reported: false,
+                    },
+                );
+            }
+            Err(e) => {
+                tracing::warn!(bot = %self.name, stream = stream_id.0, "subscribe failed: {e}")
+            }
+        }
+    }
+
+    async fn poll_events(&mut self, config: &BotConfig) {
+        while let Ok(event) = self.client.events().try_recv() {
+            match event {
+                RoomEvent::StreamAdded(info) if config.subscribe => {
+                    self.subscribe(info.stream_id, info.user_id.0).await;
+                }
+                RoomEvent::StreamRemoved { stream_id, .. } => {
+                    self.subscriptions.remove(&stream_id);
+                }
+                RoomEvent::ClientBanned { reason } => {
+                    tracing::warn!(bot = %self.name, "removed from the room: {reason}");
+                }
+                RoomEvent::Error { code, message } => {
+                    tracing::warn!(bot = %self.name, "error {}: {message}", code.code());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn report_interval(&mut self, config: &BotConfig, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64().max(1e-3);
+        for (stream_id, sub) in &mut self.subscriptions {
+            let (stats, latencies) = sub.stream.with_stats(|s| (s.clone(), s.take_latencies()));
+            let latency = latency_summary(latencies.iter().copied());
+            self.report.latencies_us.extend_from_slice(&latencies);
+            let join_to_first_frame_ms = match (sub.first_frame_reported, stats.first_frame_at) {
+                (false, Some(at)) => {
+                    sub.first_frame_reported = true;
+                    let ms = at.saturating_duration_since(self.joined_at).as_secs_f64() * 1e3;
+                    self.report.join_to_first_frame_ms.push(ms);
+                    Some(ms)
+                }
+                _ => None,
+            };
+            let (width, height) = stats.last_size.unwrap_or((0, 0));
+            let line = StreamReport {
+                bot: self.name.clone(),
+                stream_id: stream_id.0,
+                publisher: sub.publisher.clone(),
+                fps: (stats.frames_decoded - sub.last_frames) as f64 / secs,
+                kbps: (stats.bytes - sub.last_bytes) as f64 * 8.0 / 1000.0 / secs,
+                frames_decoded: stats.frames_decoded,
+                audio_frames_decoded: stats.audio_frames_decoded,
+                packets_lost: stats.packets_lost,
+                width,
+                height,
+                latency,
+                join_to_first_frame_ms,
+            };
+            sub.last_frames = stats.frames_decoded;
+            sub.last_bytes = stats.bytes;
+            if config.print {
+                print_line(&line, config.json);
+            }
+        }
+    }
+}
+
+fn final_report(bot: &str, sub: &Subscribed) -> StreamReport {
+    let stats = sub.stream.stats();
+    let (width, height) = stats.last_size.unwrap_or((0, 0));
+    StreamReport {
+        bot: bot.to_owned(),
+        stream_id: sub.stream.id().0,
+        publisher: sub.publisher.clone(),
+        fps: 0.0,
+        kbps: 0.0,
+        frames_decoded: stats.frames_decoded,
+        audio_frames_decoded: stats.audio_frames_decoded,
+        packets_lost: stats.packets_lost,
+        width,
+        height,
+        latency: None,
+        join_to_first_frame_ms: None,
+    }
+}
+
+fn print_line(line: &StreamReport, json: bool) {
+    let text = if json {
+        serde_json::to_string(line).unwrap_or_default()
+    } else {
+        let latency = line
+            .latency
+            .map(|l| format!("latency p50 {:.1} ms p99 {:.1} ms", l.p50_ms, l.p99_ms))
+            .unwrap_or_else(|| "latency -".to_owned());
+        let first = line
+            .join_to_first_frame_ms
+            .map(|ms| format!(" join->first-frame {ms:.0} ms"))
+            .unwrap_or_default();
+        format!(
+            "{} <- stream {} ({}): {}x{} {:.1} fps {:.0} kbit/s frames {} audio {} lost {} {}{}",
+            line.bot,
+            line.stream_id,
+            line.publisher,
+            line.width,
+            line.height,
+            line.fps,
+            line.kbps,
+            line.frames_decoded,
+            line.audio_frames_decoded,
+            line.packets_lost,
+            latency,
+            first
+        )
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").ok(); // a closed stdout (piped to head) is not an error
+}

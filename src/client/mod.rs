@@ -1,1 +1,365 @@
-//! TODO
+//! The client SDK: the seeds' Client / LocalStream / RemoteStream in Rust idiom.
+//!
+//! ```text
+//!  Client (handle, Clone) ──RoomCommand──▶ session::run (actor task on tokio)
+//!        ▲                                   │ owns: signalling socket, peer connections
+//!        └──── RoomEvent (crossbeam) ◀───────┘
+//!  LocalStream ─ media threads (capture → encode) ─▶ publish leg
+//!  subscription leg ─▶ depacketize ─▶ decode thread ─▶ RemoteStream (latest frame, PCM)
+//! ```
+//!
+//! The actor owns all state; the handle only sends commands and gets replies back
+//! over a oneshot. Events reach the application over a bounded crossbeam channel so
+//! a non-async UI can drain it each frame with `try_recv`. The actor converts wire
+//! messages into [`RoomEvent`]s; no wire type is forwarded as is except the small
+//! descriptive structs ([`StreamInfo`], [`UserInfo`]).
+
+mod publish;
+mod session;
+mod signal;
+pub mod stats;
+mod stream;
+mod subscribe;
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
+pub use stats::{LatencySummary, StreamStats};
+pub use stream::{LocalStream, RemoteStream, VideoSlot};
+
+use crate::protocol::{AppId, RoomId};
+
+/// Capacity of the event channel (actor → application). When it is full the
+/// actor drops the newest event and logs it: an application that stops draining
+/// must not stall media or signalling.
+pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
+
+/// Capacity of the command channel (handle → actor). Senders wait when full.
+pub const COMMAND_CHANNEL_CAPACITY: usize = 64;
+
+/// The client layer's error. [`ClientError::code`] gives the seed's number.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// The server refused a request; `code` says why. Retrying the same request
+    /// fails the same way, except for 90100108 (rate limit).
+    #[error("server error {}: {message}", code.code())]
+    Server {
+        /// The seed error code.
+        code: ErrorCode,
+        /// The server's detail.
+        message: String,
+    },
+    /// The WebSocket could not be opened. Retryable.
+    #[error("websocket connect error: {0}")]
+    Connect(String),
+    /// The WebSocket did not open in time. Retryable.
+    #[error("websocket connect timed out: {0}")]
+    ConnectTimeout(String),
+    /// The connection closed while the request was in flight. Rejoin to retry.
+    #[error("disconnected: {0}")]
+    Disconnected(String),
+    /// No reply within [`signal::REPLY_TIMEOUT`]. Retryable.
+    #[error("no reply from the server in time")]
+    Timeout,
+    /// The call needs a joined room (or must not have one).
+    #[error("invalid operation: {0}")]
+    InvalidOperation(String),
+    /// A parameter is invalid (an id's syntax, an unknown stream).
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    /// WebRTC failed locally (SDP, ICE, DTLS).
+    #[error("webrtc: {0}")]
+    Rtc(String),
+    /// Encoding or decoding failed.
+    #[error("media: {0}")]
+    Media(String),
+    /// The room-session actor has stopped.
+    #[error("the client has shut down")]
+    Closed,
+}
+
+impl ClientError {
+    /// The seed error code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ClientError::Server { code, .. } => *code,
+            ClientError::Connect(_) => ErrorCode::WebsocketConnectError,
+            ClientError::ConnectTimeout(_) => ErrorCode::WebsocketConnectTimeout,
+            ClientError::Disconnected(_) => ErrorCode::WebsocketNotConnected,
+            ClientError::Timeout => ErrorCode::WaitRspTimeout,
+            ClientError::InvalidOperation(_) => ErrorCode::InvalidOperation,
+            ClientError::InvalidParameter(_) => ErrorCode::InvalidParameter,
+            ClientError::Rtc(_) => ErrorCode::RtcSdkError,
+            ClientError::Media(_) => ErrorCode::InvalidEncoding,
+            ClientError::Closed => ErrorCode::InvalidOperation,
+        }
+    }
+}
+
+/// Result alias of the client layer.
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// How the client proves it may join (seed 001 chapter 4).
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A signature made elsewhere (e.g. by the app's own server).
+    Signature {
+        /// Expiry, Unix seconds.
+        ctime: u64,
+        /// Lower-case hex HMAC-SHA256.
+        signature: String,
+    },
+    /// The app key itself: the client signs locally (dev and trusted setups only).
+    AppKey {
+        /// The key.
+        key: String,
+        /// How long the signature it makes stays valid.
+        valid_for: Duration,
+    },
+}
+
+/// Who joins where.
+#[derive(Debug, Clone)]
+pub struct JoinConfig {
+    /// Signalling URL, `ws://host:port`.
+    pub server_url: String,
+    /// The application.
+    pub app_id: AppId,
+    /// The room.
+    pub room_id: RoomId,
+    /// The user.
+    pub user_id: UserId,
+    /// Display name.
+    pub user_name: String,
+    /// Joiner or player.
+    pub role: Role,
+    /// Signature or key.
+    pub credential: Credential,
+}
+
+/// What the room looked like on joining.
+#[derive(Debug, Clone)]
+pub struct JoinInfo {
+    /// Everyone else, sorted by user id.
+    pub users: Vec<UserInfo>,
+    /// Streams already published, sorted by id.
+    pub streams: Vec<StreamInfo>,
+}
+
+/// The client's connection state (seed `connection-state-changed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not connected.
+    Disconnected,
+    /// Opening the socket and joining.
+    Connecting,
+    /// In the room.
+    Connected,
+}
+
+/// What subscribing asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    /// Receive audio.
+    pub audio: bool,
+    /// Receive video.
+    pub video: bool,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        Self {
+            audio: true,
+            video: true,
+        }
+    }
+}
+
+/// Delivered to the application (actor → UI), seed 001 Table 3-5 names.
+#[derive(Debug, Clone)]
+pub enum RoomEvent {
+    /// The connection state changed.
+    ConnectionStateChanged {
+        /// Before.
+        previous: ConnectionState,
+        /// Now.
+        current: ConnectionState,
+    },
+    /// A remote user joined.
+    PeerJoin(UserInfo),
+    /// A remote user left.
+    PeerLeave {
+        /// Who.
+        user_id: UserId,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// A remote stream can be subscribed to.
+    StreamAdded(StreamInfo),
+    /// A remote stream is gone; its [`RemoteStream`] stops receiving.
+    StreamRemoved {
+        /// The stream.
+        stream_id: StreamId,
+        /// Its publisher.
+        user_id: UserId,
+    },
+    /// A remote stream's mute state changed.
+    StreamUpdated(StreamInfo),
+    /// A subscription now forwards these media.
+    StreamSubscribed {
+        /// The stream.
+        stream_id: StreamId,
+        /// Audio forwarded.
+        audio: bool,
+        /// Video forwarded.
+        video: bool,
+    },
+    /// This client was removed from the room (e.g. the same user joined elsewhere).
+    ClientBanned {
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// Something failed outside a request.
+    Error {
+        /// The seed code.
+        code: ErrorCode,
+        /// Detail.
+        message: String,
+    },
+}
+
+/// Commands the handle sends to the actor (UI → client). Each carries the
+/// oneshot its result comes back on.
+pub(crate) enum RoomCommand {
+    Join(JoinConfig, oneshot::Sender<ClientResult<JoinInfo>>),
+    Leave(oneshot::Sender<ClientResult<()>>),
+    Publish(Box<LocalStream>, oneshot::Sender<ClientResult<StreamId>>),
+    Unpublish(StreamId, oneshot::Sender<ClientResult<()>>),
+    SetMuted {
+        stream_id: StreamId,
+        audio_muted: bool,
+        video_muted: bool,
+        reply: oneshot::Sender<ClientResult<()>>,
+    },
+    Subscribe(
+        StreamId,
+        SubscribeOptions,
+        oneshot::Sender<ClientResult<RemoteStream>>,
+    ),
+    Unsubscribe(
+        StreamId,
+        SubscribeOptions,
+        oneshot::Sender<ClientResult<()>>,
+    ),
+    RawFrame(String, oneshot::Sender<ClientResult<()>>),
+}
+
+/// A handle on one room session. Cheap to clone; the session ends when the last
+/// handle is dropped or [`Client::leave`] is called.
+#[derive(Clone)]
+pub struct Client {
+    commands: mpsc::Sender<RoomCommand>,
+    events: crossbeam_channel::Receiver<RoomEvent>,
+}
+
+impl Client {
+    /// Starts a room-session actor on the current tokio runtime. Nothing is
+    /// connected until [`Client::join`].
+    pub fn new() -> Self {
+        let (commands, command_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
+        let (event_tx, events) = crossbeam_channel::bounded(EVENT_CHANNEL_CAPACITY);
+        tokio::spawn(session::run(command_rx, event_tx));
+        Self { commands, events }
+    }
+
+    /// Events from the room. Drain it with `try_recv` (UI) or `recv` (threads).
+    pub fn events(&self) -> &crossbeam_channel::Receiver<RoomEvent> {
+        &self.events
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<ClientResult<T>>) -> RoomCommand,
+    ) -> ClientResult<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        rx.await.map_err(|_| ClientError::Closed)?
+    }
+
+    /// Connects and joins a room (seed `Client.join`).
+    pub async fn join(&self, config: JoinConfig) -> ClientResult<JoinInfo> {
+        self.call(|tx| RoomCommand::Join(config, tx)).await
+    }
+
+    /// Leaves the room, closing every stream (seed `Client.leave`).
+    pub async fn leave(&self) -> ClientResult<()> {
+        self.call(RoomCommand::Leave).await
+    }
+
+    /// Publishes a local stream (seed `Client.publish`); its media threads start.
+    pub async fn publish(&self, stream: LocalStream) -> ClientResult<StreamId> {
+        self.call(|tx| RoomCommand::Publish(Box::new(stream), tx))
+            .await
+    }
+
+    /// Stops publishing (seed `Client.unpublish`).
+    pub async fn unpublish(&self, stream_id: StreamId) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::Unpublish(stream_id, tx)).await
+    }
+
+    /// Mutes or unmutes a published stream's audio/video (seed `muteAudio` etc.).
+    pub async fn set_muted(
+        &self,
+        stream_id: StreamId,
+        audio_muted: bool,
+        video_muted: bool,
+    ) -> ClientResult<()> {
+        self.call(|reply| RoomCommand::SetMuted {
+            stream_id,
+            audio_muted,
+            video_muted,
+            reply,
+        })
+        .await
+    }
+
+    /// Subscribes to a remote stream, or changes what is received of it (seed
+    /// `Client.subscribe`). Returns the stream's receiving end.
+    pub async fn subscribe(
+        &self,
+        stream_id: StreamId,
+        options: SubscribeOptions,
+    ) -> ClientResult<RemoteStream> {
+        self.call(|tx| RoomCommand::Subscribe(stream_id, options, tx))
+            .await
+    }
+
+    /// Stops receiving the flagged media of a stream (seed `Client.unsubscribe`);
+    /// with both set, the subscription ends.
+    pub async fn unsubscribe(
+        &self,
+        stream_id: StreamId,
+        stop: SubscribeOptions,
+    ) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::Unsubscribe(stream_id, stop, tx))
+            .await
+    }
+
+    /// Sends a raw text frame on the signalling socket. For tests of the server's
+    /// handling of bad input; the server's error arrives as [`RoomEvent::Error`].
+    #[doc(hidden)]
+    pub async fn send_raw_frame(&self, text: String) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::RawFrame(text, tx)).await
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,1 +1,79 @@
-//! TODO
+//! Media: raw frames, synthetic sources, H.264/Opus codecs and signal analysis.
+//!
+//! Why this exists: the client SDK and the bot need to produce, compress,
+//! decompress and check audio/video without knowing codec details. This module
+//! is synchronous and self-contained (no tokio, no UI); callers drive pacing.
+//!
+//! Overview:
+//! * [`frame`]: [`I420Frame`] (tightly packed YUV 4:2:0) and [`AudioFrame`]
+//!   (interleaved i16 PCM, [`AUDIO_FRAME_MS`] per frame).
+//! * [`profile`]: seed 001 video/audio profiles ([`VideoProfile`], [`AudioProfile`]).
+//! * [`pattern`]: moving test picture carrying a machine-readable [`Stamp`]
+//!   (frame number + capture time) that survives H.264 at low bitrates.
+//! * [`tone`]: continuous-phase sine generator; [`analysis`]: frequency/level.
+//! * [`h264`]: OpenH264 encoder/decoder (constrained baseline, Annex-B).
+//! * [`opus_codec`]: libopus encoder/decoder with packet-loss concealment.
+//! * [`source`]: [`VideoSource`]/[`AudioSource`] traits and synthetic impls.
+//!
+//! Invariant: every fallible operation returns [`MediaError`]; nothing here
+//! panics on bad input (corrupt bitstreams, wrong frame sizes).
+
+pub mod analysis;
+pub mod frame;
+pub mod h264;
+pub mod opus_codec;
+pub mod pattern;
+pub mod profile;
+pub mod source;
+pub mod tone;
+
+pub use analysis::{dominant_frequency, rms_level};
+pub use frame::{AUDIO_FRAME_MS, AudioFrame, I420Frame, samples_per_frame};
+pub use h264::{EncodedVideo, H264Decoder, H264Encoder, H264EncoderConfig};
+pub use opus_codec::{OpusDecoder, OpusEncoder};
+pub use pattern::{Stamp, TestPattern, now_us, read_stamp, stamp_height};
+pub use profile::{AUDIO_PROFILES, AudioProfile, VIDEO_PROFILES, VideoProfile};
+pub use source::{AudioSource, SyntheticAudio, SyntheticVideo, VideoSource};
+pub use tone::ToneSource;
+
+/// Errors produced by the media module.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// Width/height are zero, odd where the codec needs even, or too large.
+    #[error("invalid dimensions {width}x{height}: {reason}")]
+    InvalidDimensions {
+        /// Requested width.
+        width: u32,
+        /// Requested height.
+        height: u32,
+        /// Why they were rejected.
+        reason: &'static str,
+    },
+    /// A frame's size/format does not match what the encoder was created for,
+    /// or its planes violate the packing invariant.
+    #[error("frame mismatch: {0}")]
+    FrameMismatch(String),
+    /// A numeric parameter (bitrate, sample rate, channels, ...) is out of range.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    /// The H.264 encoder failed to initialise or to encode a frame.
+    #[error("h264 encoder: {0}")]
+    H264Encode(String),
+    /// The H.264 decoder rejected the bitstream; callers should request a keyframe.
+    #[error("h264 decoder: {0}")]
+    H264Decode(String),
+    /// libopus failed to initialise, encode or decode.
+    #[error("opus {op}: {message}")]
+    Opus {
+        /// Which operation failed (e.g. `"encode"`).
+        op: &'static str,
+        /// libopus' description of the failure.
+        message: String,
+    },
+    /// A capture device (camera/microphone) failed; reserved for real sources.
+    #[error("device: {0}")]
+    Device(String),
+}
+
+/// Result alias for this module.
+pub type Result<T> = std::result::Result<T, MediaError>;

@@ -1,1 +1,239 @@
-//! TODO
+//! The signalling protocol: JSON text frames over one WebSocket per client.
+//!
+//! This module is the contract between [`crate::server`] and [`crate::client`]:
+//! message types, ids, error codes, limits and the protocol version. It is serde
+//! only: no sockets, no tokio. `docs/protocol.md` describes the format with
+//! examples; keep the two in step.
+//!
+//! Parsing and building live together here ([`parse_client_message`],
+//! [`encode`]) so both ends agree on limits and on the error a bad frame gets.
+
+pub mod error_code;
+pub mod ids;
+pub mod message;
+
+pub use error_code::{ErrorCode, LeaveReason};
+pub use ids::{AppId, LinkId, RequestId, RoomId, StreamId, UserId};
+pub use message::{
+    ClientMessage, ErrorReply, Event, IceCandidate, Reply, Request, Role, ServerMessage,
+    StreamInfo, UserInfo, VideoInfo,
+};
+
+/// Bumped on any incompatible change to the messages; a join with another version
+/// is refused with 90100240 (`VersionNotCompatible`).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest text frame either side accepts, in bytes. An SDP offer with two media
+/// sections and host candidates is ~3 KiB; 64 KiB leaves room without letting a
+/// client make the server buffer megabytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Why a client frame could not be turned into a [`ClientMessage`].
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// The frame is larger than [`MAX_MESSAGE_BYTES`]. Not retryable as sent.
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Size of the frame.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The frame is not JSON, or not a JSON object. Not retryable as sent.
+    #[error("malformed JSON: {0}")]
+    Malformed(String),
+    /// The frame is a JSON object without a known `type`.
+    #[error("unknown message type {0:?}")]
+    UnknownType(String),
+    /// The `type` is known but a field is missing or has the wrong type/value.
+    #[error("invalid {kind} message: {detail}")]
+    InvalidFields {
+        /// The message type.
+        kind: String,
+        /// What serde said.
+        detail: String,
+    },
+    /// A binary frame; the protocol is text only.
+    #[error("binary frames are not part of the protocol")]
+    Binary,
+}
+
+impl ProtocolError {
+    /// The seed error code a client gets for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ProtocolError::TooLarge { .. }
+            | ProtocolError::Malformed(_)
+            | ProtocolError::Binary => ErrorCode::InvalidRequestBody,
+            ProtocolError::UnknownType(_) => ErrorCode::InvalidRequest,
+            ProtocolError::InvalidFields { .. } => ErrorCode::InvalidParameter,
+        }
+    }
+}
+
+/// The message types a client may send, for telling "unknown type" from "bad fields".
+const REQUEST_KINDS: &[&str] = &[
+    "join",
+    "leave",
+    "publish",
+    "unpublish",
+    "update-stream",
+    "subscribe",
+    "unsubscribe",
+    "answer",
+    "candidate",
+    "request-keyframe",
+    "ping",
+];
+
+/// Parses one client frame. On failure also returns the request id when the frame
+/// had a readable one, so the error reply can be correlated.
+pub fn parse_client_message(
+    text: &str,
+) -> Result<ClientMessage, (Option<RequestId>, ProtocolError)> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err((
+            None,
+            ProtocolError::TooLarge {
+                size: text.len(),
+                limit: MAX_MESSAGE_BYTES,
+            },
+        ));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| (None, ProtocolError::Malformed(e.to_string())))?;
+    let Some(object) = value.as_object() else {
+        return Err((
+            None,
+            ProtocolError::Malformed("expected a JSON object".into()),
+        ));
+    };
+    let id = object.get("id").and_then(|v| v.as_u64()).map(RequestId);
+    let kind = object
+        .get("type")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    if !REQUEST_KINDS.contains(&kind) {
+        return Err((id, ProtocolError::UnknownType(kind.to_owned())));
+    }
+    let kind = kind.to_owned();
+    serde_json::from_value(value).map_err(|e| {
+        (
+            id,
+            ProtocolError::InvalidFields {
+                kind,
+                detail: e.to_string(),
+            },
+        )
+    })
+}
+
+/// Serialises a message for the wire. Our message types cannot fail to serialise
+/// (no maps with non-string keys, no non-finite floats), so this returns a string.
+pub fn encode<T: serde::Serialize>(message: &T) -> String {
+    // serde_json only fails for unsupported map keys or non-finite floats, neither
+    // of which our message types contain.
+    serde_json::to_string(message).unwrap_or_else(|e| {
+        format!(r#"{{"type":"error","id":null,"code":90000001,"message":"encode failed: {e}"}}"#)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_round_trips_with_camel_case_fields() {
+        let msg = ClientMessage {
+            id: RequestId(1),
+            request: Request::Join {
+                protocol_version: PROTOCOL_VERSION,
+                app_id: "app".into(),
+                room_id: "room".into(),
+                user_id: "alice".into(),
+                user_name: "Alice".into(),
+                role: Role::Player,
+                ctime: 1_700_000_000,
+                signature: "ab".into(),
+            },
+        };
+        let text = encode(&msg);
+        assert!(text.contains(r#""type":"join""#), "{text}");
+        assert!(text.contains(r#""roomId":"room""#), "{text}");
+        assert!(text.contains(r#""role":2"#), "{text}");
+        assert_eq!(parse_client_message(&text).unwrap(), msg);
+    }
+
+    #[test]
+    fn unit_requests_parse() {
+        let msg = parse_client_message(r#"{"id":9,"type":"ping"}"#).unwrap();
+        assert_eq!(msg.request, Request::Ping);
+        assert_eq!(msg.id, RequestId(9));
+    }
+
+    #[test]
+    fn errors_keep_the_request_id_and_their_code() {
+        let (id, err) = parse_client_message(r#"{"id":4,"type":"dance"}"#).unwrap_err();
+        assert_eq!(id, Some(RequestId(4)));
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+
+        let (id, err) = parse_client_message(r#"{"id":5,"type":"subscribe"}"#).unwrap_err();
+        assert_eq!(id, Some(RequestId(5)));
+        assert_eq!(err.code(), ErrorCode::InvalidParameter);
+
+        let (id, err) = parse_client_message("{nope").unwrap_err();
+        assert_eq!(id, None);
+        assert_eq!(err.code(), ErrorCode::InvalidRequestBody);
+
+        let big = format!(
+            r#"{{"id":1,"type":"ping","pad":"{}"}}"#,
+            "x".repeat(MAX_MESSAGE_BYTES)
+        );
+        let (_, err) = parse_client_message(&big).unwrap_err();
+        assert!(matches!(err, ProtocolError::TooLarge { .. }));
+    }
+
+    #[test]
+    fn role_rejects_unknown_codes() {
+        let text = r#"{"id":1,"type":"join","protocolVersion":1,"appId":"a","roomId":"r","userId":"u","role":1,"ctime":1,"signature":"s"}"#;
+        let (_, err) = parse_client_message(text).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidParameter);
+    }
+
+    #[test]
+    fn server_messages_are_tagged() {
+        let reply = ServerMessage::Reply {
+            id: RequestId(3),
+            reply: Reply::Published {
+                stream_id: StreamId(7),
+                link_id: LinkId(2),
+                sdp: "v=0".into(),
+            },
+        };
+        let text = encode(&reply);
+        assert!(text.contains(r#""type":"reply""#), "{text}");
+        assert!(text.contains(r#""result":"published""#), "{text}");
+        let back: ServerMessage = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, reply);
+
+        let event = ServerMessage::Event {
+            event: Event::PeerLeave {
+                user_id: "bob".into(),
+                reason: LeaveReason::Banned,
+            },
+        };
+        let text = encode(&event);
+        assert!(text.contains(r#""type":"peer-leave""#), "{text}");
+        assert!(text.contains(r#""reason":5"#), "{text}");
+        assert_eq!(serde_json::from_str::<ServerMessage>(&text).unwrap(), event);
+
+        let err = ServerMessage::Error(ErrorReply {
+            id: Some(RequestId(1)),
+            code: ErrorCode::RoleNoPermission,
+            message: "players cannot publish".into(),
+        });
+        let text = encode(&err);
+        assert!(text.contains(r#""code":90100022"#), "{text}");
+        assert_eq!(serde_json::from_str::<ServerMessage>(&text).unwrap(), err);
+    }
+}

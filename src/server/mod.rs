@@ -1,1 +1,142 @@
-//! TODO
+//! The room server: WebSocket signalling plus an SFU that forwards RTP.
+//!
+//! ```text
+//!  client ──ws──▶ signalling::run_session ──▶ room::Rooms (who is where)
+//!                        │
+//!                        └──▶ sfu::Sfu ── ingress link (publisher's PC) ──▶ PublishedMedia
+//!                                            │ fan-out of RTP per track
+//!                                            ▼
+//!                                  egress links (one PC per subscription)
+//! ```
+//!
+//! [`Server::run`] takes an already-bound listener and a shutdown future, so the
+//! binary, the desktop app's embedded server and the tests share one entry point.
+//! HTTP routes on the same port: `/` and `/ws` (WebSocket upgrade), `GET /signature`
+//! (the seed's signature distribution server), `GET /metrics` (JSON counters),
+//! `GET /healthz`.
+
+pub mod config;
+pub mod metrics;
+pub mod room;
+pub mod sfu;
+pub mod signalling;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+pub use config::{Limits, ServerConfig};
+pub use metrics::{Metrics, MetricsSnapshot};
+
+use crate::protocol::{LinkId, MAX_MESSAGE_BYTES, StreamId};
+use room::{Rooms, SessionId};
+
+/// Largest WebSocket message the transport layer buffers. Frames between
+/// [`MAX_MESSAGE_BYTES`] and this size are read and answered with a numbered error;
+/// only frames above it close the connection.
+const TRANSPORT_MAX_MESSAGE_BYTES: usize = 16 * MAX_MESSAGE_BYTES;
+
+/// State shared by all sessions of one server.
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) rooms: Rooms,
+    pub(crate) sfu: sfu::Sfu,
+    pub(crate) metrics: Arc<Metrics>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    fn next(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn next_stream_id(&self) -> StreamId {
+        StreamId(self.next())
+    }
+
+    pub(crate) fn next_link_id(&self) -> LinkId {
+        LinkId(self.next())
+    }
+}
+
+/// A room server. Cheap to clone; clones share the same rooms.
+#[derive(Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Creates a server with the given configuration.
+    pub fn new(config: ServerConfig) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let sfu = sfu::Sfu::new(config.rtc_ip, Arc::clone(&metrics));
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                rooms: Rooms::default(),
+                sfu,
+                metrics,
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// A snapshot of the live counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let m = &self.shared.metrics;
+        let (rooms, users) = self.shared.rooms.counts();
+        MetricsSnapshot {
+            rooms,
+            users,
+            sessions: m.sessions.get(),
+            peer_connections: m.peer_connections.get(),
+            tasks: m.tasks.get(),
+            forwarded_packets: m.forwarded_packets.load(Ordering::Relaxed),
+            keyframe_requests: m.keyframe_requests.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The HTTP/WebSocket routes of this server.
+    pub fn router(&self) -> Router {
+        let signature = crate::auth::signature_router(
+            Arc::new(self.shared.config.apps.clone()),
+            self.shared.config.signature_token.clone(),
+        );
+        Router::new()
+            .route("/", get(ws_upgrade))
+            .route("/ws", get(ws_upgrade))
+            .route("/metrics", get(metrics_json))
+            .route("/healthz", get(|| async { "ok" }))
+            .with_state(self.clone())
+            .merge(signature)
+    }
+
+    /// Serves on `listener` until `shutdown` completes.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+async fn ws_upgrade(ws: WebSocketUpgrade, State(server): State<Server>) -> impl IntoResponse {
+    let shared = Arc::clone(&server.shared);
+    let id = SessionId(shared.next());
+    ws.max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
+        .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| signalling::run_session(socket, shared, id))
+}
+
+async fn metrics_json(State(server): State<Server>) -> Json<MetricsSnapshot> {
+    Json(server.metrics())
+}

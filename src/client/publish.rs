@@ -1,0 +1,299 @@
+//! Publishing: the media threads that turn a [`LocalStream`]'s sources into
+//! encoded samples, and the tasks that packetize them onto the publish leg.
+//!
+//! ```text
+//!  video thread: source → H.264 encode ─┐ bounded (drop + keyframe when full)
+//!  audio thread: source → Opus encode  ─┤
+//!                                       ▼
+//!  writer tasks (tokio): write_sample → TrackLocalStaticSample → RTP
+//!  feedback task: PLI/FIR from the SFU → force a keyframe
+//! ```
+//!
+//! Synthetic sources are paced by the threads against a monotonic clock (no drift
+//! from sleep overshoot). The threads end when the stop flag is set or their
+//! channel closes; [`PublishPipeline::stop`] does both and joins them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtc::media::Sample;
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+
+use super::stream::LocalStream;
+use crate::media::{AudioSource, H264Encoder, OpusEncoder, VideoSource};
+
+/// Encoded video frames queued between the encode thread and the writer task.
+/// When full the frame is dropped and the next one is forced to be a keyframe:
+/// the network side is behind, and latency matters more than completeness.
+pub const ENCODED_VIDEO_CAPACITY: usize = 4;
+
+/// Encoded 20 ms audio packets queued between the encode thread and the writer
+/// task (200 ms). When full the packet is dropped.
+pub const ENCODED_AUDIO_CAPACITY: usize = 10;
+
+/// One encoded frame for a track.
+struct Encoded {
+    data: Bytes,
+    duration: Duration,
+    captured: Instant,
+}
+
+/// A published track's sending side.
+pub(crate) struct TrackOut {
+    pub(crate) track: Arc<TrackLocalStaticSample>,
+    pub(crate) ssrc: u32,
+    pub(crate) payload_type: u8,
+}
+
+/// The running threads and tasks of one published stream.
+pub(crate) struct PublishPipeline {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Shared with the video thread: pause sending (mute) without stopping capture.
+    pub(crate) video_muted: Arc<AtomicBool>,
+    /// Shared with the audio thread.
+    pub(crate) audio_muted: Arc<AtomicBool>,
+}
+
+impl PublishPipeline {
+    /// Starts threads for the stream's sources, writing to the given tracks.
+    pub(crate) fn start(
+        stream: LocalStream,
+        video: Option<TrackOut>,
+        audio: Option<TrackOut>,
+    ) -> Result<Self, crate::media::MediaError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let force_keyframe = Arc::new(AtomicBool::new(true));
+        let video_muted = Arc::new(AtomicBool::new(false));
+        let audio_muted = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let mut tasks = Vec::new();
+        let LocalStream {
+            video: video_source,
+            audio: audio_source,
+            video_profile,
+            audio_profile,
+        } = stream;
+
+        if let (Some(source), Some(out)) = (video_source, video) {
+            let (width, height) = source.size();
+            let encoder = H264Encoder::new(
+                width,
+                height,
+                source.frame_rate(),
+                video_profile.max_bitrate_bps(),
+            )?;
+            let (tx, rx) = mpsc::channel(ENCODED_VIDEO_CAPACITY);
+            let (stop_t, kf, muted) = (
+                Arc::clone(&stop),
+                Arc::clone(&force_keyframe),
+                Arc::clone(&video_muted),
+            );
+            threads.push(
+                std::thread::Builder::new()
+                    .name("huddle-video-enc".into())
+                    .spawn(move || video_thread(source, encoder, tx, stop_t, kf, muted))
+                    .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
+            );
+            tasks.push(tokio::spawn(feedback_task(
+                Arc::clone(&out.track),
+                Arc::clone(&force_keyframe),
+            )));
+            tasks.push(tokio::spawn(writer_task(out, rx)));
+        }
+        if let (Some(source), Some(out)) = (audio_source, audio) {
+            let encoder = OpusEncoder::new(
+                source.sample_rate(),
+                source.channels(),
+                audio_profile.bitrate_bps(),
+            )?;
+            let (tx, rx) = mpsc::channel(ENCODED_AUDIO_CAPACITY);
+            let (stop_t, muted) = (Arc::clone(&stop), Arc::clone(&audio_muted));
+            threads.push(
+                std::thread::Builder::new()
+                    .name("huddle-audio-enc".into())
+                    .spawn(move || audio_thread(source, encoder, tx, stop_t, muted))
+                    .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
+            );
+            tasks.push(tokio::spawn(writer_task(out, rx)));
+        }
+        Ok(Self {
+            stop,
+            threads,
+            tasks,
+            video_muted,
+            audio_muted,
+        })
+    }
+
+    /// Stops the threads and tasks and waits for the threads to end.
+    pub(crate) async fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        let threads = std::mem::take(&mut self.threads);
+        // Joining blocks: do it off the async workers. A thread ends within one
+        // frame interval of seeing the stop flag.
+        tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                thread.join().ok(); // a panicked media thread has nothing left to clean
+            }
+        })
+        .await
+        .ok();
+    }
+}
+
+impl Drop for PublishPipeline {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Sleeps until `deadline`; returns false if stop was requested meanwhile.
+fn pace(deadline: Instant, stop: &AtomicBool) -> bool {
+    let now = Instant::now();
+    if deadline > now {
+        std::thread::sleep(deadline - now);
+    }
+    !stop.load(Ordering::Acquire)
+}
+
+fn video_thread(
+    mut source: Box<dyn VideoSource>,
+    mut encoder: H264Encoder,
+    tx: mpsc::Sender<Encoded>,
+    stop: Arc<AtomicBool>,
+    force_keyframe: Arc<AtomicBool>,
+    muted: Arc<AtomicBool>,
+) {
+    let interval = Duration::from_secs_f64(1.0 / f64::from(source.frame_rate().max(1)));
+    let start = Instant::now();
+    let mut n: u32 = 0;
+    while pace(start + interval * n, &stop) {
+        n = n.wrapping_add(1);
+        let frame = match source.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!("video source failed: {e}");
+                break;
+            }
+        };
+        let captured = Instant::now();
+        if muted.load(Ordering::Acquire) {
+            force_keyframe.store(true, Ordering::Release);
+            continue;
+        }
+        let keyframe = force_keyframe.swap(false, Ordering::AcqRel);
+        let encoded = match encoder.encode(&frame, keyframe) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                tracing::warn!("H.264 encode failed: {e}");
+                force_keyframe.store(true, Ordering::Release);
+                continue;
+            }
+        };
+        if encoded.data.is_empty() {
+            continue; // rate control skipped this frame
+        }
+        let sample = Encoded {
+            data: Bytes::from(encoded.data),
+            duration: interval,
+            captured,
+        };
+        match tx.try_send(sample) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // Behind: drop this frame; the decoder needs a keyframe to recover.
+                force_keyframe.store(true, Ordering::Release);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => break,
+        }
+    }
+}
+
+fn audio_thread(
+    mut source: Box<dyn AudioSource>,
+    mut encoder: OpusEncoder,
+    tx: mpsc::Sender<Encoded>,
+    stop: Arc<AtomicBool>,
+    muted: Arc<AtomicBool>,
+) {
+    let interval = Duration::from_millis(u64::from(crate::media::AUDIO_FRAME_MS));
+    let start = Instant::now();
+    let mut n: u32 = 0;
+    while pace(start + interval * n, &stop) {
+        n = n.wrapping_add(1);
+        let frame = match source.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!("audio source failed: {e}");
+                break;
+            }
+        };
+        if muted.load(Ordering::Acquire) {
+            continue;
+        }
+        let captured = Instant::now();
+        let packet = match encoder.encode(&frame) {
+            Ok(packet) => packet,
+            Err(e) => {
+                tracing::warn!("Opus encode failed: {e}");
+                continue;
+            }
+        };
+        let sample = Encoded {
+            data: Bytes::from(packet),
+            duration: interval,
+            captured,
+        };
+        if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(sample) {
+            break;
+        }
+    }
+}
+
+async fn writer_task(out: TrackOut, mut rx: mpsc::Receiver<Encoded>) {
+    while let Some(encoded) = rx.recv().await {
+        let sample = Sample {
+            data: encoded.data,
+            duration: encoded.duration,
+            ..Sample::new(encoded.captured)
+        };
+        if let Err(e) = out
+            .track
+            .write_sample(out.ssrc, out.payload_type, &sample, &[])
+            .await
+        {
+            tracing::debug!("write_sample: {e}");
+        }
+    }
+}
+
+/// Turns keyframe requests from the SFU into a forced keyframe.
+async fn feedback_task(track: Arc<TrackLocalStaticSample>, force_keyframe: Arc<AtomicBool>) {
+    while let Some(event) = track.poll().await {
+        let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+            continue;
+        };
+        if packets.iter().any(|p| {
+            let any = p.as_any();
+            any.is::<rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication>()
+                || any.is::<rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest>()
+        }) {
+            force_keyframe.store(true, Ordering::Release);
+        }
+    }
+}

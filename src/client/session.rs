@@ -1,0 +1,728 @@
+//! The room-session actor: one task owning a client's signalling socket, its
+//! peer connections and its media pipelines.
+//!
+//! It handles one [`RoomCommand`] at a time, in order; between commands it
+//! handles pushed events from the server and state changes of its links. Every
+//! command gets exactly one reply on its oneshot. Events go to the application
+//! with `try_send` on a bounded channel: a UI that stops draining loses events
+//! (logged), it never stalls the session.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::peer_connection::RTCPeerConnectionState;
+use webrtc::rtp_transceiver::RtpSender;
+
+use super::publish::{PublishPipeline, TrackOut};
+use super::signal::{SignalConnection, SignalEvent};
+use super::stream::{LocalStream, RemoteStream};
+use super::subscribe::Receiver;
+use super::{
+    ClientError, ClientResult, ConnectionState, Credential, JoinConfig, JoinInfo, RoomCommand,
+    RoomEvent, SubscribeOptions,
+};
+use crate::auth;
+use crate::link::{LinkSignal, LinkSignals, PeerLink};
+use crate::protocol::{
+    Event, LinkId, PROTOCOL_VERSION, Reply, Request, StreamId, StreamInfo, VideoInfo,
+};
+
+/// Pushed events queued from the socket reader to the actor. The reader waits
+/// when it is full, which in turn stops reading the socket: back-pressure to the
+/// server rather than an unbounded queue.
+const SIGNAL_EVENT_CAPACITY: usize = 256;
+
+/// Link signals from all links, merged for the actor.
+const LINK_EVENT_CAPACITY: usize = 256;
+
+/// How often the client pings the server when idle.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+
+struct Publication {
+    link_id: LinkId,
+    link: PeerLink,
+    pipeline: PublishPipeline,
+    link_task: tokio::task::JoinHandle<()>,
+}
+
+struct Subscription {
+    link_id: LinkId,
+    link: PeerLink,
+    stream: RemoteStream,
+    /// Starts a receive task for each track as the link reports it.
+    receiver: Receiver,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// A link state change, tagged with the link.
+struct LinkUpdate {
+    link_id: LinkId,
+    signal: LinkSignal,
+}
+
+struct Session {
+    events: crossbeam_channel::Sender<RoomEvent>,
+    signal: Option<Arc<SignalConnection>>,
+    state: ConnectionState,
+    rtc_ip: IpAddr,
+    streams: BTreeMap<StreamId, StreamInfo>,
+    publications: BTreeMap<StreamId, Publication>,
+    subscriptions: BTreeMap<StreamId, Subscription>,
+    link_tx: mpsc::Sender<LinkUpdate>,
+}
+
+/// The actor's main loop.
+pub(crate) async fn run(
+    mut commands: mpsc::Receiver<RoomCommand>,
+    events: crossbeam_channel::Sender<RoomEvent>,
+) {
+    let (signal_tx, mut signal_rx) = mpsc::channel(SIGNAL_EVENT_CAPACITY);
+    let (link_tx, mut link_rx) = mpsc::channel(LINK_EVENT_CAPACITY);
+    let mut session = Session {
+        events,
+        signal: None,
+        state: ConnectionState::Disconnected,
+        rtc_ip: IpAddr::from([127, 0, 0, 1]),
+        streams: BTreeMap::new(),
+        publications: BTreeMap::new(),
+        subscriptions: BTreeMap::new(),
+        link_tx,
+    };
+    let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(command) => session.on_command(command, &signal_tx).await,
+                None => break, // every handle dropped
+            },
+            Some(event) = signal_rx.recv() => session.on_signal(event).await,
+            Some(update) = link_rx.recv() => session.on_link(update).await,
+            _ = keepalive.tick() => session.keepalive(),
+        }
+    }
+    session.shutdown().await;
+}
+
+/// The IP our UDP sockets bind to: loopback for a loopback server (the ICE agent
+/// skips loopback on a wildcard bind), the wildcard otherwise.
+fn rtc_ip_for(url: &str) -> IpAddr {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        IpAddr::from([0, 0, 0, 0])
+    }
+}
+
+impl Session {
+    fn emit(&self, event: RoomEvent) {
+        if let Err(crossbeam_channel::TrySendError::Full(event)) = self.events.try_send(event) {
+            tracing::warn!("event channel full; dropping {event:?}");
+        }
+    }
+
+    fn set_state(&mut self, state: ConnectionState) {
+        if self.state != state {
+            let previous = std::mem::replace(&mut self.state, state);
+            self.emit(RoomEvent::ConnectionStateChanged {
+                previous,
+                current: state,
+            });
+        }
+    }
+
+    fn signal(&self) -> ClientResult<Arc<SignalConnection>> {
+        self.signal
+            .clone()
+            .ok_or_else(|| ClientError::InvalidOperation("join a room first".into()))
+    }
+
+    async fn on_command(&mut self, command: RoomCommand, signal_tx: &mpsc::Sender<SignalEvent>) {
+        match command {
+            RoomCommand::Join(config, reply) => {
+                let result = self.join(config, signal_tx).await;
+                reply.send(result).ok(); // the caller may have given up waiting
+            }
+            RoomCommand::Leave(reply) => {
+                let result = self.leave().await;
+                reply.send(result).ok();
+            }
+            RoomCommand::Publish(stream, reply) => {
+                let result = self.publish(*stream).await;
+                reply.send(result).ok();
+            }
+            RoomCommand::Unpublish(stream_id, reply) => {
+                let result = self.unpublish(stream_id).await;
+                reply.send(result).ok();
+            }
+            RoomCommand::SetMuted {
+                stream_id,
+                audio_muted,
+                video_muted,
+                reply,
+            } => {
+                let result = self.set_muted(stream_id, audio_muted, video_muted).await;
+                reply.send(result).ok();
+            }
+            RoomCommand::Subscribe(stream_id, options, reply) => {
+                let result = self.subscribe(stream_id, options).await;
+                reply.send(result).ok();
+            }
+            RoomCommand::Unsubscribe(stream_id, stop, reply) => {
+                let result = self.unsubscribe(stream_id, stop).await;
+                reply.send(result).ok();
+            }
+            RoomCommand::RawFrame(text, reply) => {
+                let result = match self.signal() {
+                    Ok(signal) => signal.send_raw(text).await,
+                    Err(e) => Err(e),
+                };
+                reply.send(result).ok();
+            }
+        }
+    }
+
+    async fn join(
+        &mut self,
+        config: JoinConfig,
+        signal_tx: &mpsc::Sender<SignalEvent>,
+    ) -> ClientResult<JoinInfo> {
+        if self.signal.is_some() {
+            return Err(ClientError::InvalidOperation(
+                "already joined; leave first".into(),
+            ));
+        }
+        self.set_state(ConnectionState::Connecting);
+        let result = self.try_join(config, signal_tx).await;
+        if result.is_err() {
+            if let Some(signal) = self.signal.take() {
+                close_signal(signal).await;
+            }
+            self.set_state(ConnectionState::Disconnected);
+        }
+        result
+    }
+
+    async fn try_join(
+        &mut self,
+        config: JoinConfig,
+        signal_tx: &mpsc::Sender<SignalEvent>,
+    ) -> ClientResult<JoinInfo> {
+        let (ctime, signature) = match &config.credential {
+            Credential::Signature { ctime, signature } => (*ctime, signature.clone()),
+            Credential::AppKey { key, valid_for } => {
+                let ctime = auth::now_unix() + valid_for.as_secs();
+                let signature = auth::sign(
+                    key,
+                    config.app_id.as_str(),
+                    config.room_id.as_str(),
+                    config.user_id.as_str(),
+                    ctime,
+                );
+                (ctime, signature)
+            }
+        };
+        self.rtc_ip = rtc_ip_for(&config.server_url);
+        let signal =
+            Arc::new(SignalConnection::connect(&config.server_url, signal_tx.clone()).await?);
+        self.signal = Some(Arc::clone(&signal));
+        let reply = signal
+            .request(Request::Join {
+                protocol_version: PROTOCOL_VERSION,
+                app_id: config.app_id,
+                room_id: config.room_id,
+                user_id: config.user_id,
+                user_name: config.user_name,
+                role: config.role,
+                ctime,
+                signature,
+            })
+            .await?;
+        let Reply::Joined { users, streams, .. } = reply else {
+            return Err(unexpected(&reply));
+        };
+        self.streams = streams.iter().map(|s| (s.stream_id, s.clone())).collect();
+        self.set_state(ConnectionState::Connected);
+        Ok(JoinInfo { users, streams })
+    }
+
+    async fn leave(&mut self) -> ClientResult<()> {
+        let Some(signal) = self.signal.clone() else {
+            return Ok(());
+        };
+        // Best effort: the server cleans up on disconnect anyway.
+        let result = signal.request(Request::Leave).await.map(|_| ());
+        self.close_all().await;
+        if let Some(signal) = self.signal.take() {
+            close_signal(signal).await;
+        }
+        self.set_state(ConnectionState::Disconnected);
+        match result {
+            Err(ClientError::Disconnected(_)) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn close_all(&mut self) {
+        for (_, p) in std::mem::take(&mut self.publications) {
+            close_publication(p).await;
+        }
+        for (_, s) in std::mem::take(&mut self.subscriptions) {
+            close_subscription(s).await;
+        }
+        self.streams.clear();
+    }
+
+    async fn shutdown(&mut self) {
+        if self.signal.is_some() {
+            self.leave().await.ok(); // nobody is left to tell
+        }
+        self.close_all().await;
+    }
+
+    fn keepalive(&self) {
+        if let Some(signal) = self.signal.clone() {
+            tokio::spawn(async move {
+                // A failed ping surfaces as a closed socket on the reader side.
+                signal.request(Request::Ping).await.ok();
+            });
+        }
+    }
+
+    fn spawn_link_task(
+        &self,
+        link_id: LinkId,
+        mut signals: LinkSignals,
+    ) -> tokio::task::JoinHandle<()> {
+        let tx = self.link_tx.clone();
+        tokio::spawn(async move {
+            while let Some(signal) = signals.recv().await {
+                if tx.send(LinkUpdate { link_id, signal }).await.is_err() {
+                    break;
+                }
+            }
+        })
+    }
+
+    async fn publish(&mut self, stream: LocalStream) -> ClientResult<StreamId> {
+        let signal = self.signal()?;
+        if !stream.has_video() && !stream.has_audio() {
+            return Err(ClientError::InvalidParameter(
+                "the stream has no source".into(),
+            ));
+        }
+        let (link, signals) = PeerLink::new(self.rtc_ip)
+            .await
+            .map_err(|e| ClientError::Rtc(e.to_string()))?;
+        let video_info = stream.video.as_ref().map(|v| {
+            let (width, height) = v.size();
+            VideoInfo {
+                width,
+                height,
+                frame_rate: v.frame_rate(),
+            }
+        });
+        let add = async |kind: RtpCodecKind,
+                         id: &str|
+               -> ClientResult<(
+            Arc<TrackLocalStaticSample>,
+            Arc<dyn RtpSender>,
+            u32,
+        )> {
+            let ssrc = rand::random::<u32>() | 1;
+            let description = crate::link::track_description(kind, ssrc, "huddle", id);
+            let track = Arc::new(
+                TrackLocalStaticSample::new(Instant::now(), description)
+                    .map_err(|e| ClientError::Rtc(e.to_string()))?,
+            );
+            let sender = link
+                .pc()
+                .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+                .await
+                .map_err(|e| ClientError::Rtc(e.to_string()))?;
+            Ok((track, sender, ssrc))
+        };
+        let video = if stream.has_video() {
+            Some(add(RtpCodecKind::Video, "video").await?)
+        } else {
+            None
+        };
+        let audio = if stream.has_audio() {
+            Some(add(RtpCodecKind::Audio, "audio").await?)
+        } else {
+            None
+        };
+        let result = async {
+            let offer = link
+                .create_offer()
+                .await
+                .map_err(|e| ClientError::Rtc(e.to_string()))?;
+            let reply = signal
+                .request(Request::Publish {
+                    audio: audio.is_some(),
+                    video: video_info,
+                    sdp: offer,
+                })
+                .await?;
+            let Reply::Published {
+                stream_id,
+                link_id,
+                sdp,
+            } = reply
+            else {
+                return Err(unexpected(&reply));
+            };
+            link.apply_answer(sdp)
+                .await
+                .map_err(|e| ClientError::Rtc(e.to_string()))?;
+            Ok((stream_id, link_id))
+        }
+        .await;
+        let (stream_id, link_id) = match result {
+            Ok(ids) => ids,
+            Err(e) => {
+                link.close().await;
+                return Err(e);
+            }
+        };
+        let track_out =
+            async |slot: Option<(Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>, u32)>| {
+                let (track, sender, ssrc) = slot?;
+                let parameters = sender.get_parameters().await.ok()?;
+                let payload_type = parameters.rtp_parameters.codecs.first()?.payload_type;
+                Some(TrackOut {
+                    track,
+                    ssrc,
+                    payload_type,
+                })
+            };
+        let video_out = track_out(video).await;
+        let audio_out = track_out(audio).await;
+        let pipeline = match PublishPipeline::start(stream, video_out, audio_out) {
+            Ok(p) => p,
+            Err(e) => {
+                link.close().await;
+                signal.request(Request::Unpublish { stream_id }).await.ok(); // best effort
+                return Err(ClientError::Media(e.to_string()));
+            }
+        };
+        let link_task = self.spawn_link_task(link_id, signals);
+        self.publications.insert(
+            stream_id,
+            Publication {
+                link_id,
+                link,
+                pipeline,
+                link_task,
+            },
+        );
+        Ok(stream_id)
+    }
+
+    async fn unpublish(&mut self, stream_id: StreamId) -> ClientResult<()> {
+        let signal = self.signal()?;
+        let publication = self.publications.remove(&stream_id).ok_or_else(|| {
+            ClientError::InvalidParameter(format!("stream {stream_id} is not published here"))
+        })?;
+        close_publication(publication).await;
+        signal.request(Request::Unpublish { stream_id }).await?;
+        Ok(())
+    }
+
+    async fn set_muted(
+        &mut self,
+        stream_id: StreamId,
+        audio_muted: bool,
+        video_muted: bool,
+    ) -> ClientResult<()> {
+        let signal = self.signal()?;
+        let publication = self.publications.get(&stream_id).ok_or_else(|| {
+            ClientError::InvalidParameter(format!("stream {stream_id} is not published here"))
+        })?;
+        publication
+            .pipeline
+            .audio_muted
+            .store(audio_muted, Ordering::Release);
+        publication
+            .pipeline
+            .video_muted
+            .store(video_muted, Ordering::Release);
+        signal
+            .request(Request::UpdateStream {
+                stream_id,
+                audio_muted,
+                video_muted,
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn subscribe(
+        &mut self,
+        stream_id: StreamId,
+        options: SubscribeOptions,
+    ) -> ClientResult<RemoteStream> {
+        let signal = self.signal()?;
+        if !options.audio && !options.video {
+            return Err(ClientError::InvalidParameter(
+                "subscribe to audio, video or both".into(),
+            ));
+        }
+        let subscribed_at = Instant::now();
+        let reply = signal
+            .request(Request::Subscribe {
+                stream_id,
+                audio: options.audio,
+                video: options.video,
+            })
+            .await?;
+        let (link_id, offer) = match reply {
+            Reply::Ok => {
+                // Already subscribed: the server changed what it forwards.
+                return self
+                    .subscriptions
+                    .get(&stream_id)
+                    .map(|s| s.stream.clone())
+                    .ok_or_else(|| {
+                        ClientError::InvalidOperation("subscription state out of sync".into())
+                    });
+            }
+            Reply::SubscribeOffer { link_id, sdp, .. } => (link_id, sdp),
+            other => return Err(unexpected(&other)),
+        };
+        let (link, signals) = PeerLink::new(self.rtc_ip)
+            .await
+            .map_err(|e| ClientError::Rtc(e.to_string()))?;
+        let answer = match link.answer(offer).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                link.close().await;
+                return Err(ClientError::Rtc(e.to_string()));
+            }
+        };
+        let receiver = Receiver::new();
+        receiver
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .subscribed_at = Some(subscribed_at);
+        let info = self
+            .streams
+            .get(&stream_id)
+            .cloned()
+            .unwrap_or_else(|| StreamInfo {
+                stream_id,
+                user_id: crate::protocol::UserId(String::new()),
+                audio: options.audio,
+                video: None,
+                audio_muted: false,
+                video_muted: false,
+            });
+        let stream = RemoteStream {
+            info,
+            video: Arc::clone(&receiver.video),
+            audio_rx: receiver.audio_rx.clone(),
+            stats: Arc::clone(&receiver.stats),
+            ended: Arc::clone(&receiver.ended),
+        };
+        let tasks = vec![self.spawn_link_task(link_id, signals)];
+        self.subscriptions.insert(
+            stream_id,
+            Subscription {
+                link_id,
+                link,
+                stream: stream.clone(),
+                receiver,
+                tasks,
+            },
+        );
+        if let Err(e) = signal
+            .request(Request::Answer {
+                link_id,
+                sdp: answer,
+            })
+            .await
+        {
+            if let Some(s) = self.subscriptions.remove(&stream_id) {
+                close_subscription(s).await;
+            }
+            return Err(e);
+        }
+        Ok(stream)
+    }
+
+    async fn unsubscribe(
+        &mut self,
+        stream_id: StreamId,
+        stop: SubscribeOptions,
+    ) -> ClientResult<()> {
+        let signal = self.signal()?;
+        signal
+            .request(Request::Unsubscribe {
+                stream_id,
+                audio: stop.audio,
+                video: stop.video,
+            })
+            .await?;
+        if stop.audio
+            && stop.video
+            && let Some(s) = self.subscriptions.remove(&stream_id)
+        {
+            close_subscription(s).await;
+        }
+        Ok(())
+    }
+
+    async fn on_signal(&mut self, event: SignalEvent) {
+        match event {
+            SignalEvent::Event(event) => self.on_server_event(event).await,
+            SignalEvent::Error(err) => self.emit(RoomEvent::Error {
+                code: err.code,
+                message: err.message,
+            }),
+            SignalEvent::Closed(why) => {
+                if self.signal.is_some() {
+                    tracing::info!("signalling closed: {why}");
+                    self.signal = None;
+                    self.close_all().await;
+                    self.set_state(ConnectionState::Disconnected);
+                }
+            }
+        }
+    }
+
+    async fn on_server_event(&mut self, event: Event) {
+        match event {
+            Event::PeerJoin { user } => self.emit(RoomEvent::PeerJoin(user)),
+            Event::PeerLeave { user_id, reason } => {
+                self.emit(RoomEvent::PeerLeave { user_id, reason })
+            }
+            Event::StreamAdded { stream } => {
+                self.streams.insert(stream.stream_id, stream.clone());
+                self.emit(RoomEvent::StreamAdded(stream));
+            }
+            Event::StreamRemoved { stream_id, user_id } => {
+                self.streams.remove(&stream_id);
+                if let Some(s) = self.subscriptions.remove(&stream_id) {
+                    close_subscription(s).await;
+                }
+                self.emit(RoomEvent::StreamRemoved { stream_id, user_id });
+            }
+            Event::StreamUpdated { stream } => {
+                self.streams.insert(stream.stream_id, stream.clone());
+                self.emit(RoomEvent::StreamUpdated(stream));
+            }
+            Event::StreamSubscribed {
+                stream_id,
+                audio,
+                video,
+            } => self.emit(RoomEvent::StreamSubscribed {
+                stream_id,
+                audio,
+                video,
+            }),
+            Event::ClientBanned { reason } => {
+                self.signal = None;
+                self.close_all().await;
+                self.emit(RoomEvent::ClientBanned { reason });
+                self.set_state(ConnectionState::Disconnected);
+            }
+            Event::Candidate { link_id, candidate } => {
+                let link = self
+                    .publications
+                    .values()
+                    .find(|p| p.link_id == link_id)
+                    .map(|p| &p.link)
+                    .or_else(|| {
+                        self.subscriptions
+                            .values()
+                            .find(|s| s.link_id == link_id)
+                            .map(|s| &s.link)
+                    });
+                if let Some(link) = link
+                    && let Err(e) = link.add_candidate(candidate).await
+                {
+                    tracing::debug!("remote candidate refused: {e}");
+                }
+            }
+        }
+    }
+
+    async fn on_link(&mut self, update: LinkUpdate) {
+        let LinkUpdate { link_id, signal } = update;
+        match signal {
+            LinkSignal::Track(track) => {
+                if let Some(s) = self
+                    .subscriptions
+                    .values_mut()
+                    .find(|s| s.link_id == link_id)
+                {
+                    s.tasks
+                        .push(tokio::spawn(s.receiver.clone().run_track(track)));
+                }
+            }
+            LinkSignal::Candidate(candidate) => {
+                if let Some(signal) = self.signal.clone() {
+                    tokio::spawn(async move {
+                        // Non-trickle SDP already carries our candidates; a late
+                        // one that fails to arrive is not fatal.
+                        signal
+                            .request(Request::Candidate { link_id, candidate })
+                            .await
+                            .ok();
+                    });
+                }
+            }
+            LinkSignal::State(state) => {
+                tracing::debug!(link = link_id.0, "link state {state}");
+                if matches!(state, RTCPeerConnectionState::Failed) {
+                    self.emit(RoomEvent::Error {
+                        code: crate::protocol::ErrorCode::SubscribedUserConnectError,
+                        message: format!("media link {link_id} failed"),
+                    });
+                }
+            }
+        }
+    }
+}
+
+async fn close_publication(p: Publication) {
+    p.pipeline.stop().await;
+    p.link_task.abort();
+    p.link.close().await;
+}
+
+async fn close_subscription(s: Subscription) {
+    for task in s.tasks {
+        task.abort();
+    }
+    s.link.close().await;
+    s.stream.ended.store(true, Ordering::Release);
+}
+
+async fn close_signal(signal: Arc<SignalConnection>) {
+    match Arc::try_unwrap(signal) {
+        Ok(signal) => signal.close().await,
+        Err(shared) => drop(shared), // a ping in flight holds it; Drop aborts the tasks
+    }
+}
+
+fn unexpected(reply: &Reply) -> ClientError {
+    ClientError::Rtc(format!("unexpected reply from the server: {reply:?}"))
+}

@@ -1,0 +1,179 @@
+//! Local and remote streams (seed 001 `LocalStream` / `RemoteStream`).
+//!
+//! A [`LocalStream`] is a description plus its sources; publishing hands it to
+//! the room-session actor, which starts its media threads. A [`RemoteStream`] is
+//! the receiving end of a subscription: the latest decoded picture in a
+//! [`VideoSlot`] (late frames overwrite, never queue), decoded audio in a bounded
+//! channel that drops the oldest when the reader falls behind, and live stats.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::media::{
+    AudioFrame, AudioProfile, AudioSource, I420Frame, SyntheticAudio, SyntheticVideo, VideoProfile,
+    VideoSource,
+};
+use crate::protocol::{StreamId, StreamInfo};
+
+use super::stats::StreamStats;
+
+/// Decoded audio frames buffered per remote stream (20 ms each: 1 s). When full,
+/// the oldest frame is dropped: playout must stay live, not fall behind.
+pub const REMOTE_AUDIO_CAPACITY: usize = 50;
+
+/// A stream to publish: its sources and encoding profiles.
+pub struct LocalStream {
+    pub(crate) video: Option<Box<dyn VideoSource>>,
+    pub(crate) audio: Option<Box<dyn AudioSource>>,
+    pub(crate) video_profile: VideoProfile,
+    pub(crate) audio_profile: AudioProfile,
+}
+
+impl LocalStream {
+    /// A stream from the given sources. At least one must be present to publish.
+    pub fn new(
+        video: Option<Box<dyn VideoSource>>,
+        audio: Option<Box<dyn AudioSource>>,
+        video_profile: VideoProfile,
+        audio_profile: AudioProfile,
+    ) -> Self {
+        Self {
+            video,
+            audio,
+            video_profile,
+            audio_profile,
+        }
+    }
+
+    /// The synthetic test pattern and a sine tone at `tone_hz`, at the given
+    /// profiles. The pattern carries frame number and capture time in its pixels.
+    pub fn synthetic(
+        video_profile: VideoProfile,
+        audio_profile: AudioProfile,
+        tone_hz: f32,
+    ) -> Self {
+        let video = SyntheticVideo::new(
+            video_profile.width,
+            video_profile.height,
+            video_profile.frame_rate,
+        );
+        let audio = SyntheticAudio::new(tone_hz, audio_profile.sample_rate, audio_profile.channels);
+        Self::new(
+            Some(Box::new(video)),
+            Some(Box::new(audio)),
+            video_profile,
+            audio_profile,
+        )
+    }
+
+    /// Whether the stream has video.
+    pub fn has_video(&self) -> bool {
+        self.video.is_some()
+    }
+
+    /// Whether the stream has audio.
+    pub fn has_audio(&self) -> bool {
+        self.audio.is_some()
+    }
+}
+
+/// The latest decoded picture of a remote stream, shared between the decode
+/// thread (writer) and the renderer (reader).
+#[derive(Default)]
+pub struct VideoSlot {
+    frame: Mutex<Option<I420Frame>>,
+    /// Bumped on every new frame, so a reader can tell whether anything changed.
+    generation: AtomicU64,
+    #[allow(clippy::type_complexity)]
+    on_frame: Mutex<Option<Box<dyn Fn() + Send>>>,
+}
+
+impl VideoSlot {
+    fn lock_frame(&self) -> MutexGuard<'_, Option<I420Frame>> {
+        // The slot holds plain data; a panic mid-write leaves at worst a stale frame.
+        self.frame.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the picture (decode thread).
+    pub fn store(&self, frame: I420Frame) {
+        *self.lock_frame() = Some(frame);
+        self.generation.fetch_add(1, Ordering::Release);
+        if let Some(callback) = self
+            .on_frame
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            callback();
+        }
+    }
+
+    /// Counter of stored frames; compare with a previous value to skip unchanged
+    /// frames.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// A copy of the latest picture.
+    pub fn latest(&self) -> Option<I420Frame> {
+        self.lock_frame().clone()
+    }
+
+    /// Runs `f` on the latest picture without copying it. Keep `f` short: the
+    /// decode thread waits for it.
+    pub fn with_latest<R>(&self, f: impl FnOnce(Option<&I420Frame>) -> R) -> R {
+        f(self.lock_frame().as_ref())
+    }
+
+    /// Called after each stored frame (e.g. `egui::Context::request_repaint`).
+    pub fn set_on_frame(&self, callback: impl Fn() + Send + 'static) {
+        *self.on_frame.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(callback));
+    }
+}
+
+/// The receiving end of a subscription.
+#[derive(Clone)]
+pub struct RemoteStream {
+    pub(crate) info: StreamInfo,
+    pub(crate) video: Arc<VideoSlot>,
+    pub(crate) audio_rx: crossbeam_channel::Receiver<AudioFrame>,
+    pub(crate) stats: Arc<Mutex<StreamStats>>,
+    pub(crate) ended: Arc<AtomicBool>,
+}
+
+impl RemoteStream {
+    /// The stream's id.
+    pub fn id(&self) -> StreamId {
+        self.info.stream_id
+    }
+
+    /// What the publisher announced.
+    pub fn info(&self) -> &StreamInfo {
+        &self.info
+    }
+
+    /// The latest decoded picture.
+    pub fn video(&self) -> &Arc<VideoSlot> {
+        &self.video
+    }
+
+    /// Decoded audio, 20 ms frames, oldest first.
+    pub fn audio(&self) -> &crossbeam_channel::Receiver<AudioFrame> {
+        &self.audio_rx
+    }
+
+    /// A copy of the stats now.
+    pub fn stats(&self) -> StreamStats {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Runs `f` with the stats locked (e.g. to take latency samples).
+    pub fn with_stats<R>(&self, f: impl FnOnce(&mut StreamStats) -> R) -> R {
+        f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether the subscription has ended (unsubscribed, stream removed, left).
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,260 @@
+//! Receiving: RTP from a subscription leg → depacketize → decode threads →
+//! [`RemoteStream`].
+//!
+//! ```text
+//!  video RTP task: seq gaps, H.264 depacketize → access unit ─┐ bounded, drop when full
+//!                                                            ▼
+//!  video decode thread: H.264 → I420 → read stamp → stats → VideoSlot (latest only)
+//!  audio RTP task ──Opus packets──▶ audio decode thread → bounded PCM queue (drop oldest)
+//! ```
+//!
+//! A frame the decoder cannot use (a dropped access unit, a decode error, a gap
+//! in the sequence) makes the RTP task send a PLI, at most every
+//! [`KEYFRAME_REQUEST_INTERVAL`], until a keyframe decodes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::packetizer::Depacketizer;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::stats::{SequenceTracker, StreamStats};
+use super::stream::{REMOTE_AUDIO_CAPACITY, VideoSlot};
+use crate::media::{AudioFrame, H264Decoder, OpusDecoder, now_us, read_stamp};
+
+/// Access units queued for the video decode thread. When full the unit is
+/// dropped (the decoder is behind) and a keyframe is requested.
+pub const ACCESS_UNIT_CAPACITY: usize = 8;
+
+/// Opus packets queued for the audio decode thread (200 ms).
+pub const OPUS_PACKET_CAPACITY: usize = 10;
+
+/// Minimum time between two PLIs from one subscriber.
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
+
+/// Shared by the receive tasks and decode threads of one subscription.
+#[derive(Clone)]
+pub(crate) struct Receiver {
+    pub(crate) video: Arc<VideoSlot>,
+    pub(crate) audio_tx: crossbeam_channel::Sender<AudioFrame>,
+    pub(crate) audio_rx: crossbeam_channel::Receiver<AudioFrame>,
+    pub(crate) stats: Arc<Mutex<StreamStats>>,
+    pub(crate) ended: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    pub(crate) fn new() -> Self {
+        let (audio_tx, audio_rx) = crossbeam_channel::bounded(REMOTE_AUDIO_CAPACITY);
+        Self {
+            video: Arc::default(),
+            audio_tx,
+            audio_rx,
+            stats: Arc::default(),
+            ended: Arc::default(),
+        }
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, StreamStats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Receives one remote track until it ends. Spawned per track.
+    pub(crate) async fn run_track(self, track: Arc<dyn TrackRemote>) {
+        match track.kind().await {
+            RtpCodecKind::Video => self.run_video(track).await,
+            _ => self.run_audio(track).await,
+        }
+    }
+
+    async fn run_video(self, track: Arc<dyn TrackRemote>) {
+        let (au_tx, au_rx) = crossbeam_channel::bounded::<Bytes>(ACCESS_UNIT_CAPACITY);
+        let need_keyframe = Arc::new(AtomicBool::new(true));
+        let decoder_need = Arc::clone(&need_keyframe);
+        let receiver = self.clone();
+        let decode = std::thread::Builder::new()
+            .name("huddle-video-dec".into())
+            .spawn(move || receiver.video_decode_thread(au_rx, decoder_need));
+        if let Err(e) = decode {
+            tracing::warn!("cannot start the video decoder thread: {e}");
+            return;
+        }
+        let mut depacketizer = H264Packet::default();
+        let mut sequence = SequenceTracker::default();
+        let mut access_unit: Vec<u8> = Vec::with_capacity(64 * 1024);
+        let mut unit_broken = false;
+        let mut current_ts: Option<u32> = None;
+        let mut last_pli: Option<Instant> = None;
+        while let Some(event) = track.poll().await {
+            let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                continue;
+            };
+            let lost = sequence.push(packet.header.sequence_number);
+            {
+                let mut stats = self.stats();
+                stats.video_packets += 1;
+                stats.bytes += (packet.payload.len() + 12) as u64;
+                stats.packets_lost += lost;
+            }
+            // A new timestamp starts a new access unit; an unfinished one is broken.
+            if current_ts != Some(packet.header.timestamp) {
+                if !access_unit.is_empty() {
+                    unit_broken = true;
+                }
+                if unit_broken {
+                    access_unit.clear();
+                    need_keyframe.store(true, Ordering::Release);
+                }
+                unit_broken = false;
+                current_ts = Some(packet.header.timestamp);
+            }
+            if lost > 0 {
+                unit_broken = true;
+            }
+            match depacketizer.depacketize(&packet.payload) {
+                Ok(nal) => access_unit.extend_from_slice(&nal),
+                Err(_) => unit_broken = true,
+            }
+            if packet.header.marker {
+                if unit_broken {
+                    self.stats().frames_dropped += 1;
+                    need_keyframe.store(true, Ordering::Release);
+                } else if !access_unit.is_empty() {
+                    let unit = Bytes::copy_from_slice(&access_unit);
+                    if au_tx.try_send(unit).is_err() {
+                        self.stats().frames_dropped += 1;
+                        need_keyframe.store(true, Ordering::Release);
+                    }
+                }
+                access_unit.clear();
+                unit_broken = false;
+                current_ts = None;
+            }
+            if need_keyframe.load(Ordering::Acquire)
+                && last_pli.is_none_or(|t| t.elapsed() >= KEYFRAME_REQUEST_INTERVAL)
+            {
+                last_pli = Some(Instant::now());
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc: packet.header.ssrc,
+                };
+                track.write_rtcp(vec![Box::new(pli)]).await.ok(); // link closing
+            }
+        }
+        self.ended.store(true, Ordering::Release);
+    }
+
+    fn video_decode_thread(
+        self,
+        units: crossbeam_channel::Receiver<Bytes>,
+        need_keyframe: Arc<AtomicBool>,
+    ) {
+        let mut decoder = match H264Decoder::new() {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("cannot create the H.264 decoder: {e}");
+                return;
+            }
+        };
+        while let Ok(unit) = units.recv() {
+            match decoder.decode(&unit) {
+                Ok(Some(frame)) => {
+                    need_keyframe.store(false, Ordering::Release);
+                    let stamp = read_stamp(&frame);
+                    let now = now_us();
+                    {
+                        let mut stats = self.stats();
+                        stats.frames_decoded += 1;
+                        stats.last_size = Some((frame.width, frame.height));
+                        if stats.first_frame_at.is_none() {
+                            stats.first_frame_at = Some(Instant::now());
+                        }
+                        if let Some(stamp) = stamp {
+                            if stats
+                                .last_frame_no
+                                .is_some_and(|last| stamp.frame_no <= last)
+                            {
+                                stats.out_of_order_frames += 1;
+                            }
+                            stats.last_frame_no = Some(stamp.frame_no);
+                            stats.record_latency(now.saturating_sub(stamp.capture_time_us));
+                        }
+                    }
+                    self.video.store(frame);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!("H.264 decode: {e}");
+                    self.stats().frames_dropped += 1;
+                    need_keyframe.store(true, Ordering::Release);
+                }
+            }
+        }
+    }
+
+    async fn run_audio(self, track: Arc<dyn TrackRemote>) {
+        let (packet_tx, packet_rx) =
+            crossbeam_channel::bounded::<Option<Bytes>>(OPUS_PACKET_CAPACITY);
+        let receiver = self.clone();
+        let decode = std::thread::Builder::new()
+            .name("huddle-audio-dec".into())
+            .spawn(move || receiver.audio_decode_thread(packet_rx));
+        if let Err(e) = decode {
+            tracing::warn!("cannot start the audio decoder thread: {e}");
+            return;
+        }
+        let mut sequence = SequenceTracker::default();
+        while let Some(event) = track.poll().await {
+            let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                continue;
+            };
+            let lost = sequence.push(packet.header.sequence_number);
+            {
+                let mut stats = self.stats();
+                stats.audio_packets += 1;
+                stats.bytes += (packet.payload.len() + 12) as u64;
+                stats.packets_lost += lost;
+            }
+            // Conceal up to 3 lost frames (60 ms); longer gaps just resume.
+            for _ in 0..lost.min(3) {
+                packet_tx.try_send(None).ok(); // decoder behind: skip concealment
+            }
+            packet_tx.try_send(Some(packet.payload)).ok(); // decoder behind: drop
+        }
+        self.ended.store(true, Ordering::Release);
+    }
+
+    fn audio_decode_thread(self, packets: crossbeam_channel::Receiver<Option<Bytes>>) {
+        // Opus decodes at any rate/channel count; playout wants 48 kHz mono.
+        let mut decoder = match OpusDecoder::new(48_000, 1) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("cannot create the Opus decoder: {e}");
+                return;
+            }
+        };
+        while let Ok(packet) = packets.recv() {
+            let frame = match packet {
+                Some(data) => decoder.decode(&data),
+                None => decoder.decode_lost(),
+            };
+            match frame {
+                Ok(frame) => {
+                    self.stats().audio_frames_decoded += 1;
+                    // Drop the oldest when the reader is behind: stay live.
+                    if let Err(crossbeam_channel::TrySendError::Full(frame)) =
+                        self.audio_tx.try_send(frame)
+                    {
+                        self.audio_rx.try_recv().ok();
+                        self.audio_tx.try_send(frame).ok();
+                    }
+                }
+                Err(e) => tracing::debug!("Opus decode: {e}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! A link: one WebRTC peer connection, set up the way huddle uses them.
+//!
+//! Both ends of every media path (the client SDK and the SFU) build their peer
+//! connections here, so they agree on codecs and payload types, on NACK and RTCP
+//! handling, and on the loopback-friendly socket setup:
+//!
+//! * UDP bound to one concrete IP (`127.0.0.1:0` by default): the ICE agent skips
+//!   loopback candidates on a wildcard bind. No STUN/TURN server, mDNS disabled.
+//! * Codecs: H.264 constrained baseline (packetization-mode 1) as payload type
+//!   [`H264_PAYLOAD_TYPE`] and Opus as [`OPUS_PAYLOAD_TYPE`], nothing else.
+//! * Interceptors: the library's defaults (NACK generator/responder, sender and
+//!   receiver reports, TWCC) plus [`rtcp_tap::RtcpTap`], which marks PLI/FIR and
+//!   reports for delivery to the application; without it the library never shows
+//!   inbound RTCP to us.
+//! * Signalling is non-trickle by default: [`PeerLink::local_description`]
+//!   waits for ICE gathering to complete (host candidates only: milliseconds), so
+//!   the SDP carries the candidates. Trickled candidates are still accepted.
+//!
+//! Callbacks from the library run on its driver task and must not block; the
+//! handler only forwards them into a channel that the link's owner drains.
+
+pub mod rtcp_tap;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::Slot;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSdpType, RTCSessionDescription, Registry, SettingEngineBuilder,
+    register_default_interceptors,
+};
+
+use crate::protocol::IceCandidate;
+
+/// Payload type of H.264 on every link.
+pub const H264_PAYLOAD_TYPE: u8 = 102;
+/// Payload type of Opus on every link.
+pub const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// H.264 RTP clock rate.
+pub const VIDEO_CLOCK_RATE: u32 = 90_000;
+/// Opus RTP clock rate (always 48 kHz, RFC 7587).
+pub const OPUS_CLOCK_RATE: u32 = 48_000;
+
+/// How long [`PeerLink::local_description`] waits for ICE gathering.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The link layer's error. Every variant is a local WebRTC failure; the SDP ones
+/// are not retryable with the same input.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LinkError {
+    /// The library refused an operation (bad SDP, closed connection...).
+    #[error("{what}: {detail}")]
+    Rtc {
+        /// The operation.
+        what: &'static str,
+        /// The library's message.
+        detail: String,
+    },
+    /// An SDP of the wrong type or without the expected media.
+    #[error("invalid session description: {0}")]
+    InvalidSdp(String),
+}
+
+/// Result alias of the link layer.
+pub type LinkResult<T> = Result<T, LinkError>;
+
+fn rtc_err(what: &'static str) -> impl FnOnce(webrtc::error::Error) -> LinkError {
+    move |e| LinkError::Rtc {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+/// The H.264 codec as every link offers it.
+pub fn h264_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "video/H264".into(),
+        clock_rate: VIDEO_CLOCK_RATE,
+        channels: 0,
+        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+            .into(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// The Opus codec as every link offers it.
+pub fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "audio/opus".into(),
+        clock_rate: OPUS_CLOCK_RATE,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// A track description for a local track of `kind` with a fixed SSRC.
+pub fn track_description(
+    kind: RtpCodecKind,
+    ssrc: u32,
+    stream: &str,
+    id: &str,
+) -> MediaStreamTrack {
+    let codec = match kind {
+        RtpCodecKind::Video => h264_codec(),
+        _ => opus_codec(),
+    };
+    MediaStreamTrack::new(
+        stream.to_owned(),
+        id.to_owned(),
+        id.to_owned(),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    )
+}
+
+/// What a link reports to its owner.
+pub enum LinkSignal {
+    /// A local ICE candidate to trickle to the other side.
+    Candidate(IceCandidate),
+    /// The connection state changed.
+    State(RTCPeerConnectionState),
+    /// The remote side's track arrived.
+    Track(Arc<dyn TrackRemote>),
+}
+
+/// Receives [`LinkSignal`]s. Unbounded because the library's callbacks must not
+/// block or fail; what flows here is bounded by nature: a handful of candidates,
+/// state changes and tracks per link.
+pub type LinkSignals = mpsc::UnboundedReceiver<LinkSignal>;
+
+struct Handler {
+    signals: mpsc::UnboundedSender<LinkSignal>,
+    gathered: watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let candidate = IceCandidate {
+                candidate: init.candidate,
+                sdp_mid: init.sdp_mid,
+                sdp_mline_index: init.sdp_mline_index,
+            };
+            self.signals.send(LinkSignal::Candidate(candidate)).ok(); // owner gone: link closing
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.signals.send(LinkSignal::State(state)).ok(); // owner gone: link closing
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        self.signals.send(LinkSignal::Track(track)).ok(); // owner gone: link closing
+    }
+}
+
+/// One peer connection and the means to signal it.
+pub struct PeerLink {
+    pc: Arc<dyn PeerConnection>,
+    gathered: watch::Receiver<bool>,
+}
+
+impl PeerLink {
+    /// Builds a peer connection bound to `ip` (port chosen by the OS).
+    pub async fn new(ip: IpAddr) -> LinkResult<(Self, LinkSignals)> {
+        let mut media = MediaEngine::default();
+        for (codec, payload_type, kind) in [
+            (h264_codec(), H264_PAYLOAD_TYPE, RtpCodecKind::Video),
+            (opus_codec(), OPUS_PAYLOAD_TYPE, RtpCodecKind::Audio),
+        ] {
+            media
+                .register_codec(
+                    RTCRtpCodecParameters {
+                        rtp_codec: codec,
+                        payload_type,
+                    },
+                    kind,
+                )
+                .map_err(rtc_err("registering codecs"))?;
+        }
+        let registry = register_default_interceptors(Registry::new(), &mut media)
+            .map_err(rtc_err("registering interceptors"))?
+            .with(
+                Slot::from(rtcp_tap::RTCP_TAP_SLOT),
+                rtcp_tap::RtcpTap::default(),
+            );
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .build();
+        let (signals, signal_rx) = mpsc::unbounded_channel();
+        let (gathered, gathered_rx) = watch::channel(false);
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media)
+            .with_setting_engine(settings)
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::new(Handler { signals, gathered }))
+            .with_udp_addrs(vec![std::net::SocketAddr::new(ip, 0)])
+            .build()
+            .await
+            .map_err(rtc_err("building the peer connection"))?;
+        Ok((
+            Self {
+                pc: Arc::new(pc),
+                gathered: gathered_rx,
+            },
+            signal_rx,
+        ))
+    }
+
+    /// The underlying peer connection.
+    pub fn pc(&self) -> &Arc<dyn PeerConnection> {
+        &self.pc
+    }
+
+    /// Waits (bounded) for gathering to complete, then returns the local SDP with
+    /// its candidates.
+    async fn local_description(&self) -> LinkResult<String> {
+        let mut gathered = self.gathered.clone();
+        // On timeout send what we have: trickled candidates follow as messages.
+        tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|done| *done))
+            .await
+            .ok();
+        self.pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or_else(|| LinkError::InvalidSdp("no local description".into()))
+    }
+
+    /// Creates an offer, applies it locally and returns it (with candidates).
+    pub async fn create_offer(&self) -> LinkResult<String> {
+        let offer = self
+            .pc
+            .create_offer(None)
+            .await
+            .map_err(rtc_err("creating the offer"))?;
+        self.pc
+            .set_local_description(offer)
+            .await
+            .map_err(rtc_err("applying the local offer"))?;
+        self.local_description().await
+    }
+
+    /// Applies a remote offer and returns the local answer (with candidates).
+    pub async fn answer(&self, offer_sdp: String) -> LinkResult<String> {
+        let offer = RTCSessionDescription::offer(offer_sdp)
+            .map_err(|e| LinkError::InvalidSdp(e.to_string()))?;
+        self.pc
+            .set_remote_description(offer)
+            .await
+            .map_err(|e| LinkError::InvalidSdp(e.to_string()))?;
+        let answer = self
+            .pc
+            .create_answer(None)
+            .await
+            .map_err(rtc_err("creating the answer"))?;
+        self.pc
+            .set_local_description(answer)
+            .await
+            .map_err(rtc_err("applying the local answer"))?;
+        self.local_description().await
+    }
+
+    /// Applies the remote answer to our offer.
+    pub async fn apply_answer(&self, answer_sdp: String) -> LinkResult<()> {
+        let answer = RTCSessionDescription::answer(answer_sdp)
+            .map_err(|e| LinkError::InvalidSdp(e.to_string()))?;
+        if answer.sdp_type != RTCSdpType::Answer {
+            return Err(LinkError::InvalidSdp("expected an answer".into()));
+        }
+        self.pc
+            .set_remote_description(answer)
+            .await
+            .map_err(|e| LinkError::InvalidSdp(e.to_string()))
+    }
+
+    /// Adds a trickled remote candidate.
+    pub async fn add_candidate(&self, candidate: IceCandidate) -> LinkResult<()> {
+        self.pc
+            .add_ice_candidate(RTCIceCandidateInit {
+                candidate: candidate.candidate,
+                sdp_mid: candidate.sdp_mid,
+                sdp_mline_index: candidate.sdp_mline_index,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LinkError::InvalidSdp(e.to_string()))
+    }
+
+    /// Closes the connection: its sockets and driver task end.
+    pub async fn close(&self) {
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!("closing peer connection: {e}");
+        }
+    }
+}
+
+/// Milliseconds since `start`, for timing logs.
+pub fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}

@@ -1,0 +1,391 @@
+//! The signalling messages, one enum per direction.
+//!
+//! * [`ClientMessage`]: client → server. Every request carries a [`RequestId`]; the
+//!   server answers each one exactly once with [`ServerMessage::Reply`] or
+//!   [`ServerMessage::Error`].
+//! * [`ServerMessage`]: server → client. Replies, errors and pushed [`Event`]s.
+//!
+//! Field names are camelCase on the wire (the seeds' JavaScript spelling); message
+//! kinds are kebab-case, the seeds' event names. `docs/protocol.md` has examples.
+
+use serde::{Deserialize, Serialize};
+
+use super::error_code::{ErrorCode, LeaveReason};
+use super::ids::{AppId, LinkId, RequestId, RoomId, StreamId, UserId};
+
+/// A user's role in a room (seed 001 `join`, `role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Role {
+    /// Publishes and subscribes (wire value 0).
+    #[default]
+    Joiner,
+    /// Only subscribes; publishing is refused with 90100022 (wire value 2).
+    Player,
+}
+
+impl Role {
+    /// The seed's numeric value.
+    pub const fn code(self) -> u8 {
+        match self {
+            Role::Joiner => 0,
+            Role::Player => 2,
+        }
+    }
+
+    /// Parses the seed's numeric value.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Role::Joiner),
+            2 => Some(Role::Player),
+            _ => None,
+        }
+    }
+
+    /// Whether this role may publish.
+    pub const fn can_publish(self) -> bool {
+        matches!(self, Role::Joiner)
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = u8::deserialize(d)?;
+        Role::from_code(code).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown role {code} (0 joiner, 2 player)"))
+        })
+    }
+}
+
+/// A user as others in the room see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    /// The user's id.
+    pub user_id: UserId,
+    /// Display name, ≤ 256 bytes; may be empty.
+    #[serde(default)]
+    pub user_name: String,
+    /// The user's role.
+    pub role: Role,
+}
+
+/// The video a stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoInfo {
+    /// Encoded width in pixels.
+    pub width: u32,
+    /// Encoded height in pixels.
+    pub height: u32,
+    /// Nominal frame rate.
+    pub frame_rate: u32,
+}
+
+/// A published stream as others in the room see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamInfo {
+    /// Server-assigned id.
+    pub stream_id: StreamId,
+    /// The publisher.
+    pub user_id: UserId,
+    /// Whether the stream has an audio track.
+    pub audio: bool,
+    /// The video track, if any.
+    pub video: Option<VideoInfo>,
+    /// The publisher muted its audio (the track stays, packets stop).
+    #[serde(default)]
+    pub audio_muted: bool,
+    /// The publisher muted its video.
+    #[serde(default)]
+    pub video_muted: bool,
+}
+
+/// A trickled ICE candidate (RFC 8839 `candidate` attribute value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidate {
+    /// `candidate:...` line, without the `a=` prefix.
+    pub candidate: String,
+    /// Media stream identification tag, if known.
+    #[serde(default)]
+    pub sdp_mid: Option<String>,
+    /// Index of the m-line, if known.
+    #[serde(default)]
+    pub sdp_mline_index: Option<u16>,
+}
+
+/// A client → server message: a request with its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientMessage {
+    /// Echoed in the reply.
+    pub id: RequestId,
+    /// What is asked.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// What a client can ask. Each is answered by one [`Reply`] or one error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
+pub enum Request {
+    /// Enter a room. Must be the first request on a connection; answered by
+    /// [`Reply::Joined`].
+    Join {
+        /// Must equal [`super::PROTOCOL_VERSION`] (else 90100240).
+        protocol_version: u32,
+        /// The application whose key signed `signature`.
+        app_id: AppId,
+        /// The room, created on first join.
+        room_id: RoomId,
+        /// The user, unique in the room: a second join kicks the first.
+        user_id: UserId,
+        /// Display name, ≤ 256 bytes.
+        #[serde(default)]
+        user_name: String,
+        /// Joiner (0) or player (2).
+        #[serde(default)]
+        role: Role,
+        /// Signature expiry, Unix seconds.
+        ctime: u64,
+        /// Lower-case hex HMAC-SHA256 (seed 001 chapter 4).
+        signature: String,
+    },
+    /// Leave the room; the server closes the connection after replying.
+    Leave,
+    /// Publish a stream: `sdp` is the client's offer with send-only tracks.
+    /// Answered by [`Reply::Published`] with the server's answer.
+    Publish {
+        /// Whether the offer carries an audio track.
+        audio: bool,
+        /// The video track, if any.
+        video: Option<VideoInfo>,
+        /// SDP offer.
+        sdp: String,
+    },
+    /// Stop publishing; everyone else gets `stream-removed`.
+    Unpublish {
+        /// The stream to remove; must be the caller's.
+        stream_id: StreamId,
+    },
+    /// Change what a published stream carries (mute/unmute); others get
+    /// `stream-updated`.
+    UpdateStream {
+        /// The caller's stream.
+        stream_id: StreamId,
+        /// Audio muted.
+        audio_muted: bool,
+        /// Video muted.
+        video_muted: bool,
+    },
+    /// Subscribe to a stream, or change which of its media are forwarded. The
+    /// first subscribe of a stream is answered by [`Reply::SubscribeOffer`] (the
+    /// server's SDP offer, to be answered with [`Request::Answer`]); later ones by
+    /// [`Reply::Ok`]. `stream-subscribed` follows once media flows.
+    Subscribe {
+        /// The stream.
+        stream_id: StreamId,
+        /// Forward audio.
+        audio: bool,
+        /// Forward video.
+        video: bool,
+    },
+    /// Stop forwarding media of a stream. With both flags set the subscription
+    /// and its peer connection are closed.
+    Unsubscribe {
+        /// The stream.
+        stream_id: StreamId,
+        /// Stop audio.
+        audio: bool,
+        /// Stop video.
+        video: bool,
+    },
+    /// The client's SDP answer to a server offer.
+    Answer {
+        /// The link the offer was for.
+        link_id: LinkId,
+        /// SDP answer.
+        sdp: String,
+    },
+    /// A trickled ICE candidate for one of the caller's links.
+    Candidate {
+        /// The link.
+        link_id: LinkId,
+        /// The candidate.
+        candidate: IceCandidate,
+    },
+    /// Ask the publisher of a subscribed stream for a keyframe.
+    RequestKeyframe {
+        /// The stream.
+        stream_id: StreamId,
+    },
+    /// Keep-alive; answered with [`Reply::Pong`].
+    Ping,
+}
+
+impl Request {
+    /// The message kind as it appears on the wire (for logs and errors).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Join { .. } => "join",
+            Request::Leave => "leave",
+            Request::Publish { .. } => "publish",
+            Request::Unpublish { .. } => "unpublish",
+            Request::UpdateStream { .. } => "update-stream",
+            Request::Subscribe { .. } => "subscribe",
+            Request::Unsubscribe { .. } => "unsubscribe",
+            Request::Answer { .. } => "answer",
+            Request::Candidate { .. } => "candidate",
+            Request::RequestKeyframe { .. } => "request-keyframe",
+            Request::Ping => "ping",
+        }
+    }
+}
+
+/// A successful answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "result",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
+pub enum Reply {
+    /// Done, nothing to return.
+    Ok,
+    /// Keep-alive answer.
+    Pong,
+    /// The caller is in the room.
+    Joined {
+        /// The room.
+        room_id: RoomId,
+        /// The caller as others see it.
+        me: UserInfo,
+        /// Everyone else already in the room, sorted by user id.
+        users: Vec<UserInfo>,
+        /// Streams already published in the room, sorted by stream id.
+        streams: Vec<StreamInfo>,
+        /// Server name and version, for logs.
+        server: String,
+    },
+    /// The stream is published; `sdp` is the server's answer.
+    Published {
+        /// The new stream's id.
+        stream_id: StreamId,
+        /// The publish leg.
+        link_id: LinkId,
+        /// SDP answer.
+        sdp: String,
+    },
+    /// The server's offer for a new subscription leg.
+    SubscribeOffer {
+        /// The stream subscribed to.
+        stream_id: StreamId,
+        /// The new link; answer with [`Request::Answer`].
+        link_id: LinkId,
+        /// SDP offer.
+        sdp: String,
+    },
+}
+
+/// An error answer: `{id, code, message}` (never a bare string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// The request it answers; `None` when the request could not be parsed far
+    /// enough to read its id, or for an error not caused by a request.
+    pub id: Option<RequestId>,
+    /// The seed's numeric code.
+    pub code: ErrorCode,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// A server → client message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ServerMessage {
+    /// Answer to request `id`.
+    Reply {
+        /// The request answered.
+        id: RequestId,
+        /// The answer.
+        #[serde(flatten)]
+        reply: Reply,
+    },
+    /// A failed request, or an error the server pushes.
+    Error(ErrorReply),
+    /// Something happened in the room.
+    Event {
+        /// What happened.
+        event: Event,
+    },
+}
+
+/// Pushed by the server (seed 001 Table 3-5 names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
+pub enum Event {
+    /// A remote user joined.
+    PeerJoin {
+        /// Who.
+        user: UserInfo,
+    },
+    /// A remote user left.
+    PeerLeave {
+        /// Who.
+        user_id: UserId,
+        /// Why (Table 3-6).
+        reason: LeaveReason,
+    },
+    /// A remote user published a stream.
+    StreamAdded {
+        /// The stream.
+        stream: StreamInfo,
+    },
+    /// A remote stream is gone (unpublished, or its publisher left).
+    StreamRemoved {
+        /// The stream.
+        stream_id: StreamId,
+        /// Its publisher.
+        user_id: UserId,
+    },
+    /// A remote stream changed (mute state).
+    StreamUpdated {
+        /// The stream as it is now.
+        stream: StreamInfo,
+    },
+    /// A subscription now forwards these media.
+    StreamSubscribed {
+        /// The stream.
+        stream_id: StreamId,
+        /// Audio is forwarded.
+        audio: bool,
+        /// Video is forwarded.
+        video: bool,
+    },
+    /// The caller was removed from the room; the server closes the connection.
+    ClientBanned {
+        /// Why (Table 3-6), e.g. 5 when the same user id joined again.
+        reason: LeaveReason,
+    },
+    /// A trickled ICE candidate from the server for one of the caller's links.
+    Candidate {
+        /// The link.
+        link_id: LinkId,
+        /// The candidate.
+        candidate: IceCandidate,
+    },
+}

@@ -1,0 +1,65 @@
+//! Server configuration: what `huddle serve` flags and `huddle.toml` turn into.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::auth::AppRegistry;
+
+/// Limits that protect the server from one client or one room.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Rooms that may exist at once; a join that would create one more is refused
+    /// with 90100205 (`NoSfuResource`).
+    pub max_rooms: usize,
+    /// Users per room; one more is refused with 90100217 (`OverloadRoomCapacity`).
+    pub max_users_per_room: usize,
+    /// Requests a connection may send per second on average (token bucket refill).
+    pub requests_per_second: u32,
+    /// Requests a connection may send in a burst (token bucket size). Past the
+    /// bucket a request is refused with 90100108 (`RequestFrequently`) and not run.
+    pub request_burst: u32,
+    /// A connection that sends nothing (not even `ping`) for this long is closed.
+    pub idle_timeout: Duration,
+    /// Streams one user may publish at once.
+    pub max_streams_per_user: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_rooms: 1_000,
+            max_users_per_room: 500,
+            requests_per_second: 20,
+            request_burst: 60,
+            idle_timeout: Duration::from_secs(30),
+            max_streams_per_user: 4,
+        }
+    }
+}
+
+/// Everything a server needs besides its listening socket.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Apps whose signatures are accepted.
+    pub apps: AppRegistry,
+    /// Token guarding `GET /signature`; `None` leaves it open (dev only).
+    pub signature_token: Option<String>,
+    /// Address the SFU binds its UDP sockets to (one per peer connection). Loopback by
+    /// default: a wildcard address is not used because the ICE agent then skips
+    /// loopback candidates.
+    pub rtc_ip: IpAddr,
+    /// Protective limits.
+    pub limits: Limits,
+}
+
+impl ServerConfig {
+    /// A config accepting the given apps, with default limits, RTC on loopback.
+    pub fn new(apps: AppRegistry) -> Self {
+        Self {
+            apps,
+            signature_token: None,
+            rtc_ip: IpAddr::from([127, 0, 0, 1]),
+            limits: Limits::default(),
+        }
+    }
+}

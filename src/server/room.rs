@@ -1,0 +1,408 @@
+//! The room registry: who is in which room and which streams they publish.
+//!
+//! One `std::sync::Mutex` guards all rooms. It is never held across an `.await`:
+//! every method takes the lock, changes the maps, collects the messages to send,
+//! and delivers them with `try_send` after the change is complete. Delivery never
+//! blocks, so a slow client can't stall a room; a client whose inbox is full is
+//! told to close (its socket is behind by [`SESSION_INBOX_CAPACITY`] messages).
+//!
+//! Invariants: a room exists iff it has a member; a stream belongs to exactly one
+//! member of the same room, and is removed with it. Members are keyed by user id
+//! but owned by a [`SessionId`], so a session that was replaced by a newer one with
+//! the same user id can never remove its successor.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+
+use super::sfu::PublishedMedia;
+use crate::protocol::{
+    ErrorCode, Event, LeaveReason, RoomId, ServerMessage, StreamId, StreamInfo, UserId, UserInfo,
+};
+
+/// Capacity of each session's inbox (room → session). When full the session is
+/// closed: it is not reading its socket fast enough to keep up with its room.
+pub const SESSION_INBOX_CAPACITY: usize = 512;
+
+/// Identifies one WebSocket connection for the server's lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+/// What the room (or an SFU link) tells a session.
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// Forward this message to the client.
+    Send(ServerMessage),
+    /// The session must end: send `client-banned` with this reason and close.
+    Kick(LeaveReason),
+    /// A stream the session may be subscribed to is gone; drop the subscription.
+    StreamGone(StreamId),
+    /// An SFU link of this session changed state.
+    Link(super::sfu::LinkEvent),
+}
+
+/// The sending side of a session's inbox.
+pub type SessionInbox = mpsc::Sender<SessionEvent>;
+
+struct Member {
+    session: SessionId,
+    info: UserInfo,
+    inbox: SessionInbox,
+}
+
+struct PublishedStream {
+    info: StreamInfo,
+    owner: SessionId,
+    media: Arc<PublishedMedia>,
+}
+
+#[derive(Default)]
+struct Room {
+    members: BTreeMap<UserId, Member>,
+    streams: BTreeMap<StreamId, PublishedStream>,
+}
+
+impl Room {
+    /// Queues `message` for every member except `except`.
+    fn broadcast(&self, except: SessionId, event: &Event, out: &mut Outbox) {
+        for member in self.members.values().filter(|m| m.session != except) {
+            out.push(
+                member.inbox.clone(),
+                SessionEvent::Send(ServerMessage::Event {
+                    event: event.clone(),
+                }),
+            );
+        }
+    }
+}
+
+/// Messages collected under the lock, delivered after it is released.
+#[derive(Default)]
+struct Outbox(Vec<(SessionInbox, SessionEvent)>);
+
+impl Outbox {
+    fn push(&mut self, to: SessionInbox, event: SessionEvent) {
+        self.0.push((to, event));
+    }
+
+    fn deliver(self) {
+        for (inbox, event) in self.0 {
+            if let Err(mpsc::error::TrySendError::Full(_)) = inbox.try_send(event) {
+                // The session is behind by a full inbox; ask it to close. If even
+                // this cannot be queued, its socket task is wedged and the idle
+                // timeout or the socket error will end it.
+                tracing::warn!("session inbox full; closing the slow session");
+                inbox
+                    .try_send(SessionEvent::Kick(LeaveReason::ServerException))
+                    .ok();
+            }
+            // A closed inbox means the session already ended: nothing to tell it.
+        }
+    }
+}
+
+/// What a successful join returns.
+#[derive(Debug)]
+pub struct JoinOutcome {
+    /// Everyone else in the room, sorted by user id.
+    pub users: Vec<UserInfo>,
+    /// Streams published in the room, sorted by id.
+    pub streams: Vec<StreamInfo>,
+}
+
+/// Why a room operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    /// The room is at its member limit. Retry later.
+    #[error("room {room} is full ({limit} users)")]
+    RoomFull {
+        /// The room.
+        room: RoomId,
+        /// The limit.
+        limit: usize,
+    },
+    /// The server is at its room limit. Retry later.
+    #[error("the server holds its maximum of {0} rooms")]
+    TooManyRooms(usize),
+    /// No such stream in the caller's room. Not retryable.
+    #[error("stream {0} does not exist in this room")]
+    NoSuchStream(StreamId),
+    /// The stream is not the caller's. Not retryable.
+    #[error("stream {0} is not yours")]
+    NotOwner(StreamId),
+    /// The caller is no longer in its room (it was replaced). Not retryable.
+    #[error("not in a room")]
+    NotJoined,
+}
+
+impl RoomError {
+    /// The seed error code for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RoomError::RoomFull { .. } => ErrorCode::OverloadRoomCapacity,
+            RoomError::TooManyRooms(_) => ErrorCode::NoSfuResource,
+            RoomError::NoSuchStream(_) => ErrorCode::InvalidSubscribedInfo,
+            RoomError::NotOwner(_) => ErrorCode::InvalidOperation,
+            RoomError::NotJoined => ErrorCode::InvalidOperation,
+        }
+    }
+}
+
+/// All rooms of a server.
+#[derive(Default)]
+pub struct Rooms {
+    inner: Mutex<HashMap<RoomId, Room>>,
+}
+
+impl Rooms {
+    fn lock(&self) -> MutexGuard<'_, HashMap<RoomId, Room>> {
+        // A panic while holding the lock leaves maps that are still consistent
+        // (every mutation is a single insert/remove), so recover from poisoning.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of rooms and of users in them.
+    pub fn counts(&self) -> (usize, usize) {
+        let rooms = self.lock();
+        (rooms.len(), rooms.values().map(|r| r.members.len()).sum())
+    }
+
+    /// Adds a member. A member with the same user id is replaced: its session is
+    /// kicked with reason 5 and the others see it leave with reason 5 before they
+    /// see the newcomer join.
+    pub fn join(
+        &self,
+        room_id: &RoomId,
+        session: SessionId,
+        info: UserInfo,
+        inbox: SessionInbox,
+        max_rooms: usize,
+        max_users: usize,
+    ) -> Result<JoinOutcome, RoomError> {
+        let mut out = Outbox::default();
+        let result = {
+            let mut rooms = self.lock();
+            if !rooms.contains_key(room_id) && rooms.len() >= max_rooms {
+                return Err(RoomError::TooManyRooms(max_rooms));
+            }
+            let room = rooms.entry(room_id.clone()).or_default();
+            let replacing = room.members.contains_key(&info.user_id);
+            if !replacing && room.members.len() >= max_users {
+                if room.members.is_empty() {
+                    rooms.remove(room_id);
+                }
+                return Err(RoomError::RoomFull {
+                    room: room_id.clone(),
+                    limit: max_users,
+                });
+            }
+            if let Some(old) = room.members.remove(&info.user_id) {
+                out.push(old.inbox.clone(), SessionEvent::Kick(LeaveReason::Banned));
+                Self::remove_streams_of(room, old.session, &mut out);
+                room.broadcast(
+                    old.session,
+                    &Event::PeerLeave {
+                        user_id: info.user_id.clone(),
+                        reason: LeaveReason::Banned,
+                    },
+                    &mut out,
+                );
+            }
+            room.broadcast(session, &Event::PeerJoin { user: info.clone() }, &mut out);
+            let users = room.members.values().map(|m| m.info.clone()).collect();
+            let streams = room.streams.values().map(|s| s.info.clone()).collect();
+            room.members.insert(
+                info.user_id.clone(),
+                Member {
+                    session,
+                    info,
+                    inbox,
+                },
+            );
+            JoinOutcome { users, streams }
+        };
+        out.deliver();
+        Ok(result)
+    }
+
+    /// Removes a member and its streams, telling the others. Does nothing if the
+    /// session is no longer the member (it was replaced).
+    pub fn leave(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        session: SessionId,
+        reason: LeaveReason,
+    ) {
+        let mut out = Outbox::default();
+        {
+            let mut rooms = self.lock();
+            let Some(room) = rooms.get_mut(room_id) else {
+                return;
+            };
+            if room.members.get(user_id).map(|m| m.session) != Some(session) {
+                return;
+            }
+            room.members.remove(user_id);
+            Self::remove_streams_of(room, session, &mut out);
+            room.broadcast(
+                session,
+                &Event::PeerLeave {
+                    user_id: user_id.clone(),
+                    reason,
+                },
+                &mut out,
+            );
+            if room.members.is_empty() {
+                rooms.remove(room_id);
+            }
+        }
+        out.deliver();
+    }
+
+    fn remove_streams_of(room: &mut Room, session: SessionId, out: &mut Outbox) {
+        let gone: Vec<StreamId> = room
+            .streams
+            .iter()
+            .filter(|(_, s)| s.owner == session)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(stream) = room.streams.remove(&id) {
+                stream.media.close();
+                Self::announce_removed(room, session, &stream.info, out);
+            }
+        }
+    }
+
+    fn announce_removed(room: &Room, owner: SessionId, info: &StreamInfo, out: &mut Outbox) {
+        let event = Event::StreamRemoved {
+            stream_id: info.stream_id,
+            user_id: info.user_id.clone(),
+        };
+        room.broadcast(owner, &event, out);
+        for member in room.members.values().filter(|m| m.session != owner) {
+            out.push(
+                member.inbox.clone(),
+                SessionEvent::StreamGone(info.stream_id),
+            );
+        }
+    }
+
+    /// Registers a published stream and announces it.
+    pub fn add_stream(
+        &self,
+        room_id: &RoomId,
+        owner: SessionId,
+        info: StreamInfo,
+        media: Arc<PublishedMedia>,
+    ) -> Result<(), RoomError> {
+        let mut out = Outbox::default();
+        {
+            let mut rooms = self.lock();
+            let room = rooms.get_mut(room_id).ok_or(RoomError::NotJoined)?;
+            if room.members.get(&info.user_id).map(|m| m.session) != Some(owner) {
+                return Err(RoomError::NotJoined);
+            }
+            room.broadcast(
+                owner,
+                &Event::StreamAdded {
+                    stream: info.clone(),
+                },
+                &mut out,
+            );
+            room.streams
+                .insert(info.stream_id, PublishedStream { info, owner, media });
+        }
+        out.deliver();
+        Ok(())
+    }
+
+    /// Removes one of the caller's streams and announces it.
+    pub fn remove_stream(
+        &self,
+        room_id: &RoomId,
+        owner: SessionId,
+        stream_id: StreamId,
+    ) -> Result<(), RoomError> {
+        let mut out = Outbox::default();
+        {
+            let mut rooms = self.lock();
+            let room = rooms.get_mut(room_id).ok_or(RoomError::NotJoined)?;
+            let stream = room
+                .streams
+                .get(&stream_id)
+                .ok_or(RoomError::NoSuchStream(stream_id))?;
+            if stream.owner != owner {
+                return Err(RoomError::NotOwner(stream_id));
+            }
+            if let Some(stream) = room.streams.remove(&stream_id) {
+                stream.media.close();
+                Self::announce_removed(room, owner, &stream.info, &mut out);
+            }
+        }
+        out.deliver();
+        Ok(())
+    }
+
+    /// Changes a stream's mute state and announces `stream-updated`.
+    pub fn update_stream(
+        &self,
+        room_id: &RoomId,
+        owner: SessionId,
+        stream_id: StreamId,
+        audio_muted: bool,
+        video_muted: bool,
+    ) -> Result<StreamInfo, RoomError> {
+        let mut out = Outbox::default();
+        let info = {
+            let mut rooms = self.lock();
+            let room = rooms.get_mut(room_id).ok_or(RoomError::NotJoined)?;
+            let stream = room
+                .streams
+                .get_mut(&stream_id)
+                .ok_or(RoomError::NoSuchStream(stream_id))?;
+            if stream.owner != owner {
+                return Err(RoomError::NotOwner(stream_id));
+            }
+            stream.info.audio_muted = audio_muted;
+            stream.info.video_muted = video_muted;
+            let info = stream.info.clone();
+            room.broadcast(
+                owner,
+                &Event::StreamUpdated {
+                    stream: info.clone(),
+                },
+                &mut out,
+            );
+            info
+        };
+        out.deliver();
+        Ok(info)
+    }
+
+    /// Looks up a stream of the room for subscribing.
+    pub fn stream(
+        &self,
+        room_id: &RoomId,
+        stream_id: StreamId,
+    ) -> Result<(StreamInfo, Arc<PublishedMedia>), RoomError> {
+        let rooms = self.lock();
+        let room = rooms.get(room_id).ok_or(RoomError::NotJoined)?;
+        let stream = room
+            .streams
+            .get(&stream_id)
+            .ok_or(RoomError::NoSuchStream(stream_id))?;
+        Ok((stream.info.clone(), Arc::clone(&stream.media)))
+    }
+
+    /// Streams owned by a session (for its limit).
+    pub fn streams_of(&self, room_id: &RoomId, owner: SessionId) -> usize {
+        let rooms = self.lock();
+        rooms
+            .get(room_id)
+            .map(|r| r.streams.values().filter(|s| s.owner == owner).count())
+            .unwrap_or(0)
+    }
+}

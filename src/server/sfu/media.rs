@@ -1,0 +1,222 @@
+//! A published stream's media inside the SFU: the ingress tracks, the egress
+//! tracks they fan out to, and the keyframe requester.
+//!
+//! The fan-out lists are read by one forwarding task per ingress track and
+//! changed by sessions subscribing and unsubscribing. Each list sits behind a
+//! `std::sync::Mutex` held only to copy the `Arc`s out into the task's reusable
+//! buffer; the awaits that write RTP happen after the lock is released.
+//!
+//! Keyframe requests (PLI, RFC 4585 §6.3.1) go to the publisher at most once per
+//! [`KEYFRAME_MIN_INTERVAL`]: requests in between are coalesced into one sent at
+//! the end of the interval, so a subscriber that joins right after another still
+//! gets its keyframe.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::Packet;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tokio::sync::Notify;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::rewrite::Rewriter;
+use crate::server::metrics::Metrics;
+
+/// Minimum time between two PLIs sent to one publisher.
+pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here is a push/retain/clone: state stays consistent
+    // even if a panic poisoned the lock.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One egress track: where a subscriber receives one kind of a stream.
+pub struct EgressTrack {
+    track: Arc<TrackLocalStaticRTP>,
+    rewriter: Mutex<Rewriter>,
+    enabled: AtomicBool,
+}
+
+impl EgressTrack {
+    /// An egress track writing with the leg's SSRC and payload type.
+    pub fn new(
+        track: Arc<TrackLocalStaticRTP>,
+        ssrc: u32,
+        payload_type: u8,
+        enabled: bool,
+    ) -> Self {
+        Self {
+            track,
+            rewriter: Mutex::new(Rewriter::new(ssrc, payload_type)),
+            enabled: AtomicBool::new(enabled),
+        }
+    }
+
+    /// Starts or stops forwarding to this track.
+    pub fn set_enabled(&self, enabled: bool) {
+        let was = self.enabled.swap(enabled, Ordering::AcqRel);
+        if was && !enabled {
+            lock(&self.rewriter).pause();
+        }
+    }
+
+    /// Whether packets are forwarded.
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    /// Rewrites and writes one packet; returns whether it was written.
+    async fn forward(&self, mut packet: Packet) -> bool {
+        if !self.enabled() {
+            return false;
+        }
+        lock(&self.rewriter).rewrite(&mut packet);
+        // An error means the egress leg is closing; its owner removes it.
+        self.track.write_rtp(packet).await.is_ok()
+    }
+}
+
+/// The subscribers of one ingress track.
+#[derive(Default)]
+struct Fanout {
+    sinks: Mutex<Vec<Arc<EgressTrack>>>,
+}
+
+/// Media of one published stream.
+pub struct PublishedMedia {
+    video: Fanout,
+    audio: Fanout,
+    /// The publisher's video track and its SSRC, once it arrived (PLI target).
+    ingress_video: Mutex<Option<(Arc<dyn TrackRemote>, u32)>>,
+    keyframe: Notify,
+    closed: AtomicBool,
+    closed_notify: Notify,
+    metrics: Arc<Metrics>,
+}
+
+impl PublishedMedia {
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Arc<Self> {
+        let media = Arc::new(Self {
+            video: Fanout::default(),
+            audio: Fanout::default(),
+            ingress_video: Mutex::new(None),
+            keyframe: Notify::new(),
+            closed: AtomicBool::new(false),
+            closed_notify: Notify::new(),
+            metrics,
+        });
+        let task = Arc::clone(&media);
+        let guard = media.metrics.tasks.enter();
+        tokio::spawn(async move {
+            let _guard = guard;
+            task.keyframe_loop().await;
+        });
+        media
+    }
+
+    fn fanout(&self, kind: RtpCodecKind) -> &Fanout {
+        match kind {
+            RtpCodecKind::Video => &self.video,
+            _ => &self.audio,
+        }
+    }
+
+    /// Adds a subscriber's track.
+    pub fn add_sink(&self, kind: RtpCodecKind, sink: Arc<EgressTrack>) {
+        if !self.is_closed() {
+            lock(&self.fanout(kind).sinks).push(sink);
+        }
+    }
+
+    /// Removes a subscriber's track.
+    pub fn remove_sink(&self, kind: RtpCodecKind, sink: &Arc<EgressTrack>) {
+        lock(&self.fanout(kind).sinks).retain(|s| !Arc::ptr_eq(s, sink));
+    }
+
+    /// Asks the publisher for a keyframe (rate-limited, coalesced).
+    pub fn request_keyframe(&self) {
+        self.keyframe.notify_one();
+    }
+
+    /// Whether the stream was unpublished.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Stops all forwarding; the forwarding and keyframe tasks end.
+    pub fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        lock(&self.video.sinks).clear();
+        lock(&self.audio.sinks).clear();
+        lock(&self.ingress_video).take();
+        self.closed_notify.notify_waiters();
+        // Wake the keyframe loop so it sees `closed`.
+        self.keyframe.notify_one();
+    }
+
+    async fn keyframe_loop(&self) {
+        loop {
+            self.keyframe.notified().await;
+            if self.is_closed() {
+                return;
+            }
+            let target = lock(&self.ingress_video).clone();
+            if let Some((track, ssrc)) = target {
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc: ssrc,
+                };
+                if track.write_rtcp(vec![Box::new(pli)]).await.is_ok() {
+                    self.metrics
+                        .keyframe_requests
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(KEYFRAME_MIN_INTERVAL).await;
+            }
+        }
+    }
+
+    /// Forwards one ingress track's packets to its fan-out until the track ends
+    /// or the stream is closed.
+    pub(crate) async fn forward(self: Arc<Self>, track: Arc<dyn TrackRemote>) {
+        let kind = track.kind().await;
+        if kind == RtpCodecKind::Video {
+            let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+            *lock(&self.ingress_video) = Some((Arc::clone(&track), ssrc));
+            // Subscribers that arrived before the track did are waiting for one.
+            self.request_keyframe();
+        }
+        let mut sinks: Vec<Arc<EgressTrack>> = Vec::new();
+        loop {
+            let event = tokio::select! {
+                event = track.poll() => event,
+                () = self.closed_notify.notified() => None,
+            };
+            let Some(event) = event else { break };
+            if self.is_closed() {
+                break;
+            }
+            let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                continue;
+            };
+            sinks.clear();
+            sinks.extend(lock(&self.fanout(kind).sinks).iter().cloned());
+            let mut written = 0;
+            for sink in &sinks {
+                if sink.forward(packet.clone()).await {
+                    written += 1;
+                }
+            }
+            self.metrics
+                .forwarded_packets
+                .fetch_add(written, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,662 @@
+//! One WebSocket connection: the signalling session of one client.
+//!
+//! A session is a task that owns everything its client created: its membership of
+//! a room, its publish legs and its subscription legs. It runs one loop that
+//! selects between frames from the socket and events in its inbox (from the room
+//! and from its SFU links) and handles each to completion before taking the next,
+//! so its state needs no lock. When the loop ends, for whatever reason, the
+//! session removes itself from the room and closes every link it owns: nothing it
+//! created outlives it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{Message, WebSocket};
+use tokio::sync::mpsc;
+
+use super::Shared;
+use super::room::{SESSION_INBOX_CAPACITY, SessionEvent, SessionId};
+use super::sfu::{EgressLink, IngressLink, LinkEvent, LinkState, SfuError};
+use crate::auth::{self, AuthError};
+use crate::protocol::{
+    self, ClientMessage, ErrorCode, ErrorReply, Event, LeaveReason, LinkId, PROTOCOL_VERSION,
+    ProtocolError, Reply, Request, RequestId, RoomId, ServerMessage, StreamId, StreamInfo,
+    UserInfo,
+};
+
+/// Why a request failed, split by fault; [`RequestError::code`] maps each to the
+/// number the client sees.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The frame was not a valid message.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The join's signature was refused.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The room refused the change.
+    #[error(transparent)]
+    Room(#[from] super::room::RoomError),
+    /// The SFU could not set up or change a link.
+    #[error(transparent)]
+    Sfu(#[from] SfuError),
+    /// A field has a value the server does not accept (id syntax, name length...).
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    /// The request is not allowed in the session's current state (e.g. publish
+    /// before join).
+    #[error("invalid operation: {0}")]
+    InvalidOperation(String),
+    /// The caller's role forbids the request (a player publishing).
+    #[error("role {0:?} has no permission to {1}")]
+    RoleNoPermission(protocol::Role, &'static str),
+    /// A second join on one connection.
+    #[error("already joined room {0}")]
+    AlreadyJoined(RoomId),
+    /// The client speaks another protocol version.
+    #[error("protocol version {got} is not supported (server speaks {PROTOCOL_VERSION})")]
+    Version {
+        /// What the client sent.
+        got: u32,
+    },
+    /// The connection sent more requests than its rate limit allows. Retry later.
+    #[error("too many requests: limit is {0} per second")]
+    TooFrequent(u32),
+    /// The caller already publishes its maximum number of streams.
+    #[error("already publishing {0} streams")]
+    TooManyStreams(usize),
+}
+
+impl RequestError {
+    /// The one place that maps internal errors to seed error codes.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RequestError::Protocol(e) => e.code(),
+            RequestError::Auth(e) => e.code(),
+            RequestError::Room(e) => e.code(),
+            RequestError::Sfu(e) => e.code(),
+            RequestError::InvalidParameter(_) => ErrorCode::InvalidParameter,
+            RequestError::InvalidOperation(_) => ErrorCode::InvalidOperation,
+            RequestError::RoleNoPermission(..) => ErrorCode::RoleNoPermission,
+            RequestError::AlreadyJoined(_) => ErrorCode::AlreadyJoined,
+            RequestError::Version { .. } => ErrorCode::VersionNotCompatible,
+            RequestError::TooFrequent(_) => ErrorCode::RequestFrequently,
+            RequestError::TooManyStreams(_) => ErrorCode::StreamAlreadyPushed,
+        }
+    }
+}
+
+/// A token bucket: `burst` requests at once, refilled at `rate` per second.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(rate: u32, burst: u32, now: Instant) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            burst: f64::from(burst),
+            rate: f64::from(rate),
+            last: now,
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub(crate) fn allow(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Membership of a room, once joined.
+struct Joined {
+    room_id: RoomId,
+    me: UserInfo,
+}
+
+/// How the loop should go on after handling something.
+enum Flow {
+    Continue,
+    Close(LeaveReason),
+}
+
+/// A subscription: the egress link carrying one remote stream to this client.
+struct Subscription {
+    link_id: LinkId,
+    link: EgressLink,
+}
+
+/// A stream this client publishes.
+struct Publication {
+    link_id: LinkId,
+    link: IngressLink,
+}
+
+struct Session {
+    id: SessionId,
+    shared: Arc<Shared>,
+    inbox_tx: mpsc::Sender<SessionEvent>,
+    joined: Option<Joined>,
+    publications: BTreeMap<StreamId, Publication>,
+    subscriptions: BTreeMap<StreamId, Subscription>,
+    limiter: RateLimiter,
+}
+
+/// Runs one client's session on an upgraded WebSocket until it ends.
+pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: SessionId) {
+    let _alive = shared.metrics.sessions.enter();
+    let (inbox_tx, mut inbox) = mpsc::channel(SESSION_INBOX_CAPACITY);
+    let limits = shared.config.limits.clone();
+    let mut session = Session {
+        id,
+        shared,
+        inbox_tx,
+        joined: None,
+        publications: BTreeMap::new(),
+        subscriptions: BTreeMap::new(),
+        limiter: RateLimiter::new(
+            limits.requests_per_second,
+            limits.request_burst,
+            Instant::now(),
+        ),
+    };
+    let idle = tokio::time::sleep(limits.idle_timeout);
+    tokio::pin!(idle);
+    let reason = loop {
+        let flow = tokio::select! {
+            frame = socket.recv() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
+                match frame {
+                    Some(Ok(Message::Text(text))) => session.on_frame(&mut socket, Ok(text.as_str())).await,
+                    Some(Ok(Message::Binary(_))) => session.on_frame(&mut socket, Err(ProtocolError::Binary)).await,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                    Some(Ok(Message::Close(_))) | None => Flow::Close(LeaveReason::UserExit),
+                    Some(Err(e)) => {
+                        tracing::debug!(session = id.0, "socket error: {e}");
+                        Flow::Close(LeaveReason::ReconnectTimeout)
+                    }
+                }
+            }
+            Some(event) = inbox.recv() => session.on_event(&mut socket, event).await,
+            () = &mut idle => {
+                tracing::info!(session = id.0, "closing idle session");
+                Flow::Close(LeaveReason::ReconnectTimeout)
+            }
+        };
+        if let Flow::Close(reason) = flow {
+            break reason;
+        }
+    };
+    session.teardown(reason).await;
+    socket.send(Message::Close(None)).await.ok(); // the peer may already be gone
+}
+
+impl Session {
+    async fn send(&self, socket: &mut WebSocket, message: &ServerMessage) -> bool {
+        socket
+            .send(Message::Text(protocol::encode(message).into()))
+            .await
+            .is_ok()
+    }
+
+    async fn on_frame(
+        &mut self,
+        socket: &mut WebSocket,
+        frame: Result<&str, ProtocolError>,
+    ) -> Flow {
+        if !self.limiter.allow(Instant::now()) {
+            let limit = self.shared.config.limits.requests_per_second;
+            return self
+                .reply_error(socket, None, &RequestError::TooFrequent(limit))
+                .await;
+        }
+        let message = match frame
+            .map_err(|e| (None, e))
+            .and_then(protocol::parse_client_message)
+        {
+            Ok(message) => message,
+            Err((id, e)) => {
+                return self
+                    .reply_error(socket, id, &RequestError::Protocol(e))
+                    .await;
+            }
+        };
+        let ClientMessage { id, request } = message;
+        let leaving = matches!(request, Request::Leave);
+        let kind = request.kind();
+        match self.handle(request).await {
+            Ok(reply) => {
+                if !self.send(socket, &ServerMessage::Reply { id, reply }).await {
+                    return Flow::Close(LeaveReason::ReconnectTimeout);
+                }
+                if leaving {
+                    return Flow::Close(LeaveReason::UserExit);
+                }
+                Flow::Continue
+            }
+            Err(e) => {
+                tracing::debug!(
+                    session = self.id.0,
+                    request = kind,
+                    code = e.code().code(),
+                    "refused: {e}"
+                );
+                self.reply_error(socket, Some(id), &e).await
+            }
+        }
+    }
+
+    async fn reply_error(
+        &self,
+        socket: &mut WebSocket,
+        id: Option<RequestId>,
+        e: &RequestError,
+    ) -> Flow {
+        let message = ServerMessage::Error(ErrorReply {
+            id,
+            code: e.code(),
+            message: e.to_string(),
+        });
+        if self.send(socket, &message).await {
+            Flow::Continue
+        } else {
+            Flow::Close(LeaveReason::ReconnectTimeout)
+        }
+    }
+
+    async fn on_event(&mut self, socket: &mut WebSocket, event: SessionEvent) -> Flow {
+        match event {
+            SessionEvent::Send(message) => {
+                if !self.send(socket, &message).await {
+                    return Flow::Close(LeaveReason::ReconnectTimeout);
+                }
+            }
+            SessionEvent::Kick(reason) => {
+                // The room already removed us and told the others.
+                self.joined = None;
+                self.send(
+                    socket,
+                    &ServerMessage::Event {
+                        event: Event::ClientBanned { reason },
+                    },
+                )
+                .await;
+                return Flow::Close(reason);
+            }
+            SessionEvent::StreamGone(stream_id) => {
+                if let Some(sub) = self.subscriptions.remove(&stream_id) {
+                    sub.link.close().await;
+                }
+            }
+            SessionEvent::Link(LinkEvent { link_id, state }) => match state {
+                LinkState::Candidate(candidate) => {
+                    let event = Event::Candidate { link_id, candidate };
+                    if !self.send(socket, &ServerMessage::Event { event }).await {
+                        return Flow::Close(LeaveReason::ReconnectTimeout);
+                    }
+                }
+                LinkState::Connected => {
+                    tracing::debug!(session = self.id.0, link = link_id.0, "link connected");
+                }
+                LinkState::Failed => {
+                    tracing::info!(
+                        session = self.id.0,
+                        link = link_id.0,
+                        "link failed; dropping it"
+                    );
+                    self.drop_link(link_id).await;
+                }
+            },
+        }
+        Flow::Continue
+    }
+
+    /// Drops a failed link: a failed publish leg unpublishes its stream; a failed
+    /// subscription leg ends that subscription.
+    async fn drop_link(&mut self, link_id: LinkId) {
+        let published = self
+            .publications
+            .iter()
+            .find(|(_, p)| p.link_id == link_id)
+            .map(|(id, _)| *id);
+        if let Some(stream_id) = published {
+            if let Some(joined) = &self.joined {
+                self.shared
+                    .rooms
+                    .remove_stream(&joined.room_id, self.id, stream_id)
+                    .ok();
+            }
+            if let Some(p) = self.publications.remove(&stream_id) {
+                p.link.close().await;
+            }
+            return;
+        }
+        let subscribed = self
+            .subscriptions
+            .iter()
+            .find(|(_, s)| s.link_id == link_id)
+            .map(|(id, _)| *id);
+        if let Some(stream_id) = subscribed
+            && let Some(s) = self.subscriptions.remove(&stream_id)
+        {
+            s.link.close().await;
+        }
+    }
+
+    async fn teardown(&mut self, reason: LeaveReason) {
+        if let Some(joined) = self.joined.take() {
+            self.shared
+                .rooms
+                .leave(&joined.room_id, &joined.me.user_id, self.id, reason);
+        }
+        for (_, p) in std::mem::take(&mut self.publications) {
+            p.link.close().await;
+        }
+        for (_, s) in std::mem::take(&mut self.subscriptions) {
+            s.link.close().await;
+        }
+    }
+
+    fn joined(&self) -> Result<&Joined, RequestError> {
+        self.joined
+            .as_ref()
+            .ok_or_else(|| RequestError::InvalidOperation("join a room first".into()))
+    }
+
+    async fn handle(&mut self, request: Request) -> Result<Reply, RequestError> {
+        match request {
+            Request::Join {
+                protocol_version,
+                app_id,
+                room_id,
+                user_id,
+                user_name,
+                role,
+                ctime,
+                signature,
+            } => {
+                if let Some(joined) = &self.joined {
+                    return Err(RequestError::AlreadyJoined(joined.room_id.clone()));
+                }
+                if protocol_version != PROTOCOL_VERSION {
+                    return Err(RequestError::Version {
+                        got: protocol_version,
+                    });
+                }
+                if !auth::validate_id(room_id.as_str()) {
+                    return Err(RequestError::InvalidParameter(
+                        "roomId must match [A-Za-z0-9_-]{1,64}".into(),
+                    ));
+                }
+                if !auth::validate_id(user_id.as_str()) {
+                    return Err(RequestError::InvalidParameter(
+                        "userId must match [A-Za-z0-9_-]{1,64}".into(),
+                    ));
+                }
+                if !auth::validate_user_name(&user_name) {
+                    return Err(RequestError::InvalidParameter(
+                        "userName must be at most 256 bytes".into(),
+                    ));
+                }
+                auth::verify(
+                    &self.shared.config.apps,
+                    app_id.as_str(),
+                    room_id.as_str(),
+                    user_id.as_str(),
+                    ctime,
+                    &signature,
+                    unix_now(),
+                )?;
+                let me = UserInfo {
+                    user_id,
+                    user_name,
+                    role,
+                };
+                let limits = &self.shared.config.limits;
+                let outcome = self.shared.rooms.join(
+                    &room_id,
+                    self.id,
+                    me.clone(),
+                    self.inbox_tx.clone(),
+                    limits.max_rooms,
+                    limits.max_users_per_room,
+                )?;
+                tracing::info!(session = self.id.0, room = %room_id, user = %me.user_id, "joined");
+                self.joined = Some(Joined {
+                    room_id: room_id.clone(),
+                    me: me.clone(),
+                });
+                Ok(Reply::Joined {
+                    room_id,
+                    me,
+                    users: outcome.users,
+                    streams: outcome.streams,
+                    server: format!("huddle {}", env!("CARGO_PKG_VERSION")),
+                })
+            }
+            Request::Leave => Ok(Reply::Ok),
+            Request::Ping => Ok(Reply::Pong),
+            Request::Publish { audio, video, sdp } => {
+                let joined = self.joined()?;
+                if !joined.me.role.can_publish() {
+                    return Err(RequestError::RoleNoPermission(joined.me.role, "publish"));
+                }
+                if !audio && video.is_none() {
+                    return Err(RequestError::InvalidParameter(
+                        "a stream needs audio, video or both".into(),
+                    ));
+                }
+                if let Some(v) = video
+                    && (v.width == 0 || v.height == 0 || v.width > 7680 || v.height > 4320)
+                {
+                    return Err(RequestError::InvalidParameter(format!(
+                        "video size {}x{} is out of range",
+                        v.width, v.height
+                    )));
+                }
+                let max = self.shared.config.limits.max_streams_per_user;
+                if self.publications.len() >= max {
+                    return Err(RequestError::TooManyStreams(max));
+                }
+                let room_id = joined.room_id.clone();
+                let user_id = joined.me.user_id.clone();
+                let stream_id = self.shared.next_stream_id();
+                let link_id = self.shared.next_link_id();
+                let (link, media, answer) = self
+                    .shared
+                    .sfu
+                    .publish(link_id, sdp, self.inbox_tx.clone())
+                    .await?;
+                let info = StreamInfo {
+                    stream_id,
+                    user_id,
+                    audio,
+                    video,
+                    audio_muted: false,
+                    video_muted: false,
+                };
+                if let Err(e) = self.shared.rooms.add_stream(&room_id, self.id, info, media) {
+                    link.close().await;
+                    return Err(e.into());
+                }
+                self.publications
+                    .insert(stream_id, Publication { link_id, link });
+                Ok(Reply::Published {
+                    stream_id,
+                    link_id,
+                    sdp: answer,
+                })
+            }
+            Request::Unpublish { stream_id } => {
+                let room_id = self.joined()?.room_id.clone();
+                self.shared
+                    .rooms
+                    .remove_stream(&room_id, self.id, stream_id)?;
+                if let Some(p) = self.publications.remove(&stream_id) {
+                    p.link.close().await;
+                }
+                Ok(Reply::Ok)
+            }
+            Request::UpdateStream {
+                stream_id,
+                audio_muted,
+                video_muted,
+            } => {
+                let room_id = self.joined()?.room_id.clone();
+                self.shared.rooms.update_stream(
+                    &room_id,
+                    self.id,
+                    stream_id,
+                    audio_muted,
+                    video_muted,
+                )?;
+                Ok(Reply::Ok)
+            }
+            Request::Subscribe {
+                stream_id,
+                audio,
+                video,
+            } => {
+                let room_id = self.joined()?.room_id.clone();
+                let (info, media) = self.shared.rooms.stream(&room_id, stream_id)?;
+                if info.user_id == self.joined()?.me.user_id {
+                    return Err(RequestError::InvalidOperation(
+                        "cannot subscribe to your own stream".into(),
+                    ));
+                }
+                if let Some(sub) = self.subscriptions.get(&stream_id) {
+                    sub.link.set_forwarding(audio, video);
+                    self.push_subscribed(stream_id, &sub.link);
+                    return Ok(Reply::Ok);
+                }
+                let link_id = self.shared.next_link_id();
+                let (link, offer) = self
+                    .shared
+                    .sfu
+                    .subscribe(
+                        link_id,
+                        &media,
+                        info.audio,
+                        info.video.is_some(),
+                        audio,
+                        video,
+                        self.inbox_tx.clone(),
+                    )
+                    .await?;
+                self.subscriptions
+                    .insert(stream_id, Subscription { link_id, link });
+                Ok(Reply::SubscribeOffer {
+                    stream_id,
+                    link_id,
+                    sdp: offer,
+                })
+            }
+            Request::Unsubscribe {
+                stream_id,
+                audio,
+                video,
+            } => {
+                self.joined()?;
+                let sub = self.subscriptions.get(&stream_id).ok_or_else(|| {
+                    RequestError::InvalidParameter(format!("not subscribed to stream {stream_id}"))
+                })?;
+                let (keep_audio, keep_video) = sub.link.forwarding();
+                let (keep_audio, keep_video) = (keep_audio && !audio, keep_video && !video);
+                if !keep_audio && !keep_video {
+                    if let Some(sub) = self.subscriptions.remove(&stream_id) {
+                        sub.link.close().await;
+                    }
+                } else {
+                    sub.link.set_forwarding(keep_audio, keep_video);
+                    self.push_subscribed(stream_id, &sub.link);
+                }
+                Ok(Reply::Ok)
+            }
+            Request::Answer { link_id, sdp } => {
+                self.joined()?;
+                let (stream_id, sub) = self
+                    .subscriptions
+                    .iter()
+                    .find(|(_, s)| s.link_id == link_id)
+                    .ok_or_else(|| {
+                        RequestError::InvalidParameter(format!(
+                            "no pending offer on link {link_id}"
+                        ))
+                    })?;
+                sub.link.apply_answer(sdp).await?;
+                let stream_id = *stream_id;
+                self.push_subscribed(stream_id, &sub.link);
+                Ok(Reply::Ok)
+            }
+            Request::Candidate { link_id, candidate } => {
+                self.joined()?;
+                if let Some(p) = self.publications.values().find(|p| p.link_id == link_id) {
+                    p.link.add_candidate(candidate).await?;
+                } else if let Some(s) = self.subscriptions.values().find(|s| s.link_id == link_id) {
+                    s.link.add_candidate(candidate).await?;
+                } else {
+                    return Err(RequestError::InvalidParameter(format!("no link {link_id}")));
+                }
+                Ok(Reply::Ok)
+            }
+            Request::RequestKeyframe { stream_id } => {
+                self.joined()?;
+                let sub = self.subscriptions.get(&stream_id).ok_or_else(|| {
+                    RequestError::InvalidParameter(format!("not subscribed to stream {stream_id}"))
+                })?;
+                sub.link.request_keyframe();
+                Ok(Reply::Ok)
+            }
+        }
+    }
+
+    /// Queues `stream-subscribed` with what the link forwards now.
+    fn push_subscribed(&self, stream_id: StreamId, link: &EgressLink) {
+        let (audio, video) = link.forwarding();
+        let event = Event::StreamSubscribed {
+            stream_id,
+            audio,
+            video,
+        };
+        // Our own inbox: if it is full the session is already being closed.
+        self.inbox_tx
+            .try_send(SessionEvent::Send(ServerMessage::Event { event }))
+            .ok();
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limiter_allows_burst_then_refills() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new(10, 3, t0);
+        assert!(limiter.allow(t0));
+        assert!(limiter.allow(t0));
+        assert!(limiter.allow(t0));
+        assert!(!limiter.allow(t0));
+        assert!(limiter.allow(t0 + Duration::from_millis(110)));
+        assert!(!limiter.allow(t0 + Duration::from_millis(110)));
+    }
+}
