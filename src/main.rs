@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "huddle=info,warn".into()),
+                .unwrap_or_else(|_| "huddle=info,warn,rtc=error,rtc_ice=error,webrtc=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

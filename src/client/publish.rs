@@ -59,6 +59,11 @@ pub(crate) struct PublishPipeline {
     pub(crate) video_muted: Arc<AtomicBool>,
     /// Shared with the audio thread.
     pub(crate) audio_muted: Arc<AtomicBool>,
+    /// Set once the publish leg is connected: samples written before DTLS is up
+    /// would be dropped by the library (with a warning each), so the writers drop
+    /// them here instead.
+    connected: Arc<AtomicBool>,
+    force_keyframe: Arc<AtomicBool>,
 }
 
 impl PublishPipeline {
@@ -72,6 +77,7 @@ impl PublishPipeline {
         let force_keyframe = Arc::new(AtomicBool::new(true));
         let video_muted = Arc::new(AtomicBool::new(false));
         let audio_muted = Arc::new(AtomicBool::new(false));
+        let connected = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let mut tasks = Vec::new();
         let LocalStream {
@@ -105,7 +111,7 @@ impl PublishPipeline {
                 Arc::clone(&out.track),
                 Arc::clone(&force_keyframe),
             )));
-            tasks.push(tokio::spawn(writer_task(out, rx)));
+            tasks.push(tokio::spawn(writer_task(out, rx, Arc::clone(&connected))));
         }
         if let (Some(source), Some(out)) = (audio_source, audio) {
             let encoder = OpusEncoder::new(
@@ -121,7 +127,7 @@ impl PublishPipeline {
                     .spawn(move || audio_thread(source, encoder, tx, stop_t, muted))
                     .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
             );
-            tasks.push(tokio::spawn(writer_task(out, rx)));
+            tasks.push(tokio::spawn(writer_task(out, rx, Arc::clone(&connected))));
         }
         Ok(Self {
             stop,
@@ -129,7 +135,15 @@ impl PublishPipeline {
             tasks,
             video_muted,
             audio_muted,
+            connected,
+            force_keyframe,
         })
+    }
+
+    /// The publish leg connected: start sending, beginning with a keyframe.
+    pub(crate) fn set_connected(&self) {
+        self.force_keyframe.store(true, Ordering::Release);
+        self.connected.store(true, Ordering::Release);
     }
 
     /// Stops the threads and tasks and waits for the threads to end.
@@ -265,8 +279,11 @@ fn audio_thread(
     }
 }
 
-async fn writer_task(out: TrackOut, mut rx: mpsc::Receiver<Encoded>) {
+async fn writer_task(out: TrackOut, mut rx: mpsc::Receiver<Encoded>, connected: Arc<AtomicBool>) {
     while let Some(encoded) = rx.recv().await {
+        if !connected.load(Ordering::Acquire) {
+            continue;
+        }
         let sample = Sample {
             data: encoded.data,
             duration: encoded.duration,

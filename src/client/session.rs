@@ -691,6 +691,11 @@ impl Session {
             }
             LinkSignal::State(state) => {
                 tracing::debug!(link = link_id.0, "link state {state}");
+                if state == RTCPeerConnectionState::Connected
+                    && let Some(p) = self.publications.values().find(|p| p.link_id == link_id)
+                {
+                    p.pipeline.set_connected();
+                }
                 if matches!(state, RTCPeerConnectionState::Failed) {
                     self.emit(RoomEvent::Error {
                         code: crate::protocol::ErrorCode::SubscribedUserConnectError,

@@ -123,8 +123,8 @@ pub struct EgressLink {
     media: Arc<PublishedMedia>,
     video: Option<(Arc<TrackLocalStaticRTP>, Arc<dyn RtpSender>)>,
     audio: Option<(Arc<TrackLocalStaticRTP>, Arc<dyn RtpSender>)>,
-    /// The egress tracks, once the answer fixed their payload types.
-    sinks: std::sync::Mutex<Vec<(RtpCodecKind, Arc<EgressTrack>)>>,
+    /// The egress tracks and whether they are in the fan-out yet.
+    state: Arc<std::sync::Mutex<EgressState>>,
     want: std::sync::Mutex<(bool, bool)>,
     tasks: std::sync::Mutex<Tasks>,
     _counted: GaugeGuard,
@@ -241,9 +241,16 @@ impl Sfu {
             }
         };
         let media = Arc::clone(media);
+        let state = Arc::new(std::sync::Mutex::new(EgressState::default()));
         let mut tasks = vec![spawn_counted(
             &self.metrics,
-            egress_signals(link_id, signals, Arc::clone(&media), inbox),
+            egress_signals(
+                link_id,
+                signals,
+                Arc::clone(&media),
+                Arc::clone(&state),
+                inbox,
+            ),
         )];
         // Keyframe requests from the subscriber go to the publisher.
         if let Some((track, _)) = &video {
@@ -266,7 +273,7 @@ impl Sfu {
                 media,
                 video,
                 audio,
-                sinks: std::sync::Mutex::new(Vec::new()),
+                state,
                 want: std::sync::Mutex::new((want_audio, want_video)),
                 tasks: std::sync::Mutex::new(Tasks(tasks)),
                 _counted: counted,
@@ -327,18 +334,49 @@ async fn ingress_signals(
     // Dropping `forwarders` aborts the forwarding tasks.
 }
 
+/// Egress tracks join the fan-out only when both the answer fixed their payload
+/// types and DTLS is up: packets written earlier are dropped by the library (with
+/// a warning each) and, worse, leave sequence gaps the subscriber NACKs forever.
+#[derive(Default)]
+struct EgressState {
+    connected: bool,
+    registered: bool,
+    sinks: Vec<(RtpCodecKind, Arc<EgressTrack>)>,
+}
+
+impl EgressState {
+    fn register_if_ready(&mut self, media: &PublishedMedia) {
+        if self.connected && !self.registered && !self.sinks.is_empty() {
+            self.registered = true;
+            for (kind, sink) in &self.sinks {
+                media.add_sink(*kind, Arc::clone(sink));
+            }
+            // A new subscriber needs a keyframe to start decoding.
+            media.request_keyframe();
+        }
+    }
+}
+
+fn lock_state(state: &std::sync::Mutex<EgressState>) -> std::sync::MutexGuard<'_, EgressState> {
+    // Plain flags and a list: consistent even after a panic elsewhere.
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 async fn egress_signals(
     link_id: LinkId,
     mut signals: LinkSignals,
     media: Arc<PublishedMedia>,
+    state: Arc<std::sync::Mutex<EgressState>>,
     inbox: SessionInbox,
 ) {
     while let Some(signal) = signals.recv().await {
         match signal {
             LinkSignal::Candidate(c) => tell(&inbox, link_id, LinkState::Candidate(c)),
             LinkSignal::State(RTCPeerConnectionState::Connected) => {
-                // A new subscriber needs a keyframe to start decoding.
-                media.request_keyframe();
+                let mut state = lock_state(&state);
+                state.connected = true;
+                state.register_if_ready(&media);
+                drop(state);
                 tell(&inbox, link_id, LinkState::Connected);
             }
             LinkSignal::State(state) if link_failed(state) => {
@@ -392,13 +430,9 @@ impl EgressLink {
                 payload_type,
                 enabled,
             ));
-            self.media.add_sink(kind, Arc::clone(&sink));
-            self.sinks
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((kind, sink));
+            lock_state(&self.state).sinks.push((kind, sink));
         }
-        self.media.request_keyframe();
+        lock_state(&self.state).register_if_ready(&self.media);
         Ok(())
     }
 
@@ -417,7 +451,7 @@ impl EgressLink {
             let mut want = self.want.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::replace(&mut *want, (audio, video))
         };
-        for (kind, sink) in self.sinks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (kind, sink) in lock_state(&self.state).sinks.iter() {
             sink.set_enabled(if *kind == RtpCodecKind::Video {
                 video
             } else {
@@ -444,12 +478,7 @@ impl EgressLink {
 
     /// Stops forwarding and closes the peer connection.
     pub async fn close(self) {
-        for (kind, sink) in self
-            .sinks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
+        for (kind, sink) in lock_state(&self.state).sinks.drain(..) {
             self.media.remove_sink(kind, &sink);
         }
         drop(std::mem::replace(
