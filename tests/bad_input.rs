@@ -1,0 +1,171 @@
+//! Bad input gets a numbered error reply; the connection, the room and everyone
+//! else's media carry on.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use huddle::client::SubscribeOptions;
+use huddle::protocol::{ErrorCode, MAX_MESSAGE_BYTES, Reply, RequestId, ServerMessage};
+
+fn expect_error(message: ServerMessage) -> (Option<RequestId>, ErrorCode) {
+    match message {
+        ServerMessage::Error(e) => {
+            assert!(!e.message.is_empty(), "errors carry a message");
+            (e.id, e.code)
+        }
+        other => panic!("expected an error reply, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_error_replies_and_media_keeps_flowing() {
+    let server = start_server().await;
+    let (alice, _) = join(&server, "room-bad", "alice").await;
+    let (bob, _) = join(&server, "room-bad", "bob").await;
+    let stream_id = alice.publish(synthetic(440.0)).await.expect("publish");
+    let remote = bob
+        .subscribe(stream_id, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    wait_for(Duration::from_secs(10), "media flowing", || {
+        (remote.stats().frames_decoded >= 5).then_some(())
+    })
+    .await;
+
+    let mut mallory = RawSocket::connect(&server).await;
+
+    // Before joining, anything but join is refused.
+    mallory.send(r#"{"id":1,"type":"ping"}"#).await;
+    assert!(matches!(
+        mallory.recv().await,
+        ServerMessage::Reply {
+            reply: Reply::Pong,
+            ..
+        }
+    ));
+    mallory
+        .send(r#"{"id":2,"type":"unpublish","streamId":1}"#)
+        .await;
+    assert_eq!(
+        expect_error(mallory.recv().await),
+        (Some(RequestId(2)), ErrorCode::InvalidOperation)
+    );
+
+    assert!(matches!(
+        mallory.join("room-bad", "mallory").await,
+        ServerMessage::Reply { .. }
+    ));
+    let frames_before = remote.stats().frames_decoded;
+
+    let cases: Vec<(String, Option<u64>, ErrorCode)> = vec![
+        ("{not json".into(), None, ErrorCode::InvalidRequestBody),
+        ("[1,2,3]".into(), None, ErrorCode::InvalidRequestBody),
+        (r#"{"id":10,"type":"teleport"}"#.into(), Some(10), ErrorCode::InvalidRequest),
+        (r#"{"id":11,"type":"subscribe","streamId":"x"}"#.into(), Some(11), ErrorCode::InvalidParameter),
+        (
+            format!(r#"{{"id":12,"type":"ping","pad":"{}"}}"#, "x".repeat(MAX_MESSAGE_BYTES)),
+            None,
+            ErrorCode::InvalidRequestBody,
+        ),
+        (
+            r#"{"id":13,"type":"subscribe","streamId":999999,"audio":true,"video":true}"#.into(),
+            Some(13),
+            ErrorCode::InvalidSubscribedInfo,
+        ),
+        (
+            r#"{"id":14,"type":"unpublish","streamId":999999}"#.into(),
+            Some(14),
+            ErrorCode::InvalidSubscribedInfo,
+        ),
+        (
+            format!(r#"{{"id":15,"type":"unpublish","streamId":{}}}"#, stream_id.0),
+            Some(15),
+            ErrorCode::InvalidOperation,
+        ),
+        (
+            r#"{"id":16,"type":"publish","audio":true,"video":null,"sdp":"this is not sdp"}"#.into(),
+            Some(16),
+            ErrorCode::InvalidPushed,
+        ),
+        (
+            r#"{"id":17,"type":"answer","linkId":4242,"sdp":"v=0"}"#.into(),
+            Some(17),
+            ErrorCode::InvalidParameter,
+        ),
+        (
+            r#"{"id":18,"type":"join","protocolVersion":1,"appId":"a","roomId":"r","userId":"u","ctime":1,"signature":"s"}"#.into(),
+            Some(18),
+            ErrorCode::AlreadyJoined,
+        ),
+    ];
+    for (text, id, code) in cases {
+        mallory.send(&text).await;
+        let (got_id, got_code) = expect_error(mallory.recv().await);
+        assert_eq!(got_code, code, "for {}", &text[..text.len().min(80)]);
+        assert_eq!(
+            got_id,
+            id.map(RequestId),
+            "for {}",
+            &text[..text.len().min(80)]
+        );
+    }
+
+    // Mallory's connection still works...
+    mallory.send(r#"{"id":30,"type":"ping"}"#).await;
+    assert!(matches!(
+        mallory.recv().await,
+        ServerMessage::Reply {
+            reply: Reply::Pong,
+            ..
+        }
+    ));
+    // ...the room still has everyone, and Alice's stream still reaches Bob.
+    assert_eq!(server.server.metrics().users, 3);
+    wait_for(Duration::from_secs(5), "more frames at bob", || {
+        (remote.stats().frames_decoded >= frames_before + 15).then_some(())
+    })
+    .await;
+    assert_eq!(remote.stats().out_of_order_frames, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_floods_are_refused_with_90100108_and_the_connection_survives() {
+    let mut config = huddle::server::ServerConfig::new(test_apps());
+    config.limits.requests_per_second = 5;
+    config.limits.request_burst = 10;
+    let server = start_server_with(config).await;
+    let mut client = RawSocket::connect(&server).await;
+    for i in 0..30 {
+        client.send(&format!(r#"{{"id":{i},"type":"ping"}}"#)).await;
+    }
+    let mut pongs = 0;
+    let mut limited = 0;
+    for _ in 0..30 {
+        match client.recv().await {
+            ServerMessage::Reply {
+                reply: Reply::Pong, ..
+            } => pongs += 1,
+            ServerMessage::Error(e) => {
+                assert_eq!(e.code, ErrorCode::RequestFrequently);
+                limited += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        (10..=12).contains(&pongs),
+        "{pongs} pongs: the burst, plus refill while sending"
+    );
+    assert_eq!(pongs + limited, 30);
+    tokio::time::sleep(Duration::from_millis(400)).await; // refills 2 tokens
+    client.send(r#"{"id":99,"type":"ping"}"#).await;
+    assert!(matches!(
+        client.recv().await,
+        ServerMessage::Reply {
+            reply: Reply::Pong,
+            ..
+        }
+    ));
+}

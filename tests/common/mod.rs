@@ -1,0 +1,171 @@
+//! Shared harness for the integration tests: a real server on `127.0.0.1:0`, real
+//! clients, real codecs, real UDP. Every wait is bounded.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+
+use huddle::auth::AppRegistry;
+use huddle::client::{Client, Credential, JoinConfig, JoinInfo, LocalStream, RoomEvent};
+use huddle::media::{AudioProfile, VideoProfile};
+use huddle::protocol::{AppId, Role, RoomId, ServerMessage, UserId};
+use huddle::server::{Server, ServerConfig};
+
+pub const APP_ID: &str = "test-app";
+pub const APP_KEY: &str = "test-key";
+
+/// A running server.
+pub struct TestServer {
+    pub url: String,
+    pub server: Server,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn test_apps() -> AppRegistry {
+    let mut apps = AppRegistry::new();
+    apps.insert(APP_ID.to_owned(), APP_KEY.to_owned());
+    apps
+}
+
+pub async fn start_server() -> TestServer {
+    start_server_with(ServerConfig::new(test_apps())).await
+}
+
+pub async fn start_server_with(config: ServerConfig) -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = Server::new(config);
+    let task = tokio::spawn(server.clone().run(listener, std::future::pending()));
+    TestServer {
+        url: format!("ws://{addr}"),
+        server,
+        task,
+    }
+}
+
+pub fn join_config(server: &TestServer, room: &str, user: &str, role: Role) -> JoinConfig {
+    JoinConfig {
+        server_url: server.url.clone(),
+        app_id: AppId(APP_ID.into()),
+        room_id: RoomId(room.into()),
+        user_id: UserId(user.into()),
+        user_name: format!("{user} (test)"),
+        role,
+        credential: Credential::AppKey {
+            key: APP_KEY.into(),
+            valid_for: Duration::from_secs(3600),
+        },
+    }
+}
+
+pub async fn join(server: &TestServer, room: &str, user: &str) -> (Client, JoinInfo) {
+    let client = Client::new();
+    let info = client
+        .join(join_config(server, room, user, Role::Joiner))
+        .await
+        .expect("join");
+    (client, info)
+}
+
+/// The synthetic pattern (360p_2: 480x360@15) with a tone.
+pub fn synthetic(tone_hz: f32) -> LocalStream {
+    LocalStream::synthetic(VideoProfile::default(), AudioProfile::default(), tone_hz)
+}
+
+/// Polls `check` every 20 ms until it returns `Some` or `timeout` passes.
+pub async fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for a room event matching `pick`, skipping others.
+pub async fn wait_event<T>(
+    client: &Client,
+    timeout: Duration,
+    what: &str,
+    mut pick: impl FnMut(&RoomEvent) -> Option<T>,
+) -> T {
+    wait_for(timeout, what, || {
+        while let Ok(event) = client.events().try_recv() {
+            if let Some(v) = pick(&event) {
+                return Some(v);
+            }
+        }
+        None
+    })
+    .await
+}
+
+/// A raw WebSocket, for sending what the SDK never would.
+pub struct RawSocket {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl RawSocket {
+    pub async fn connect(server: &TestServer) -> Self {
+        let (socket, _) = tokio_tungstenite::connect_async(&server.url)
+            .await
+            .expect("connect");
+        Self { socket }
+    }
+
+    pub async fn send(&mut self, text: &str) {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next server message (skipping non-text frames), within 5 s.
+    pub async fn recv(&mut self) -> ServerMessage {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let frame = tokio::time::timeout(left, self.socket.next())
+                .await
+                .expect("no server message within 5 s")
+                .expect("socket closed")
+                .expect("socket error");
+            if let Message::Text(text) = frame {
+                return serde_json::from_str(text.as_str()).expect("server sent invalid JSON");
+            }
+        }
+    }
+
+    /// Sends a join for `user` with a valid signature.
+    pub async fn join(&mut self, room: &str, user: &str) -> ServerMessage {
+        let ctime = huddle::auth::now_unix() + 600;
+        let signature = huddle::auth::sign(APP_KEY, APP_ID, room, user, ctime);
+        self.send(&format!(
+            r#"{{"id":1,"type":"join","protocolVersion":1,"appId":"{APP_ID}","roomId":"{room}","userId":"{user}","ctime":{ctime},"signature":"{signature}"}}"#
+        ))
+        .await;
+        self.recv().await
+    }
+
+    /// Drops the TCP connection without a close frame (a killed process).
+    pub fn kill(self) {
+        drop(self.socket);
+    }
+}
