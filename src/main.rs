@@ -53,12 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bot(args)) => {
             let config = args.into_config()?;
             let report = bot::run(config, ctrl_c()).await?;
-            if let Some(l) = report.latency() {
-                eprintln!(
-                    "run: {} latency samples, p50 {:.1} ms p90 {:.1} ms p99 {:.1} ms",
-                    l.samples, l.p50_ms, l.p90_ms, l.p99_ms
-                );
-            }
+            print_run_summary(&report);
             Ok(())
         }
         Some(Command::Demo(args)) => demo(args).await,
@@ -71,6 +66,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
+    }
+}
+
+fn print_run_summary(report: &bot::BotReport) {
+    if let Some(l) = report.latency() {
+        eprintln!(
+            "run: glass-to-glass over {} frames: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            l.samples, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+        );
+    }
+    let joins = &report.join_to_first_frame_ms;
+    if let Some(j) =
+        huddle::client::stats::latency_summary(joins.iter().map(|ms| (ms * 1000.0) as u64))
+    {
+        eprintln!(
+            "run: join -> first frame over {} subscriptions: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            j.samples, j.p50_ms, j.p99_ms, j.max_ms
+        );
     }
 }
 
@@ -148,12 +161,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         ctrl_c(),
     )
     .await?;
-    if let Some(l) = subscriber.latency() {
-        eprintln!(
-            "demo: {} frames measured, glass-to-glass p50 {:.1} ms p99 {:.1} ms",
-            l.samples, l.p50_ms, l.p99_ms
-        );
-    }
+    print_run_summary(&subscriber);
     publisher.await??;
     server_task.abort();
     Ok(())

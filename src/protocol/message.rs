@@ -116,8 +116,8 @@ pub struct IceCandidate {
     /// Media stream identification tag, if known.
     #[serde(default)]
     pub sdp_mid: Option<String>,
-    /// Index of the m-line, if known.
-    #[serde(default)]
+    /// Index of the m-line, if known (`sdpMLineIndex`, the browsers' spelling).
+    #[serde(default, rename = "sdpMLineIndex")]
     pub sdp_mline_index: Option<u16>,
 }
 
@@ -191,7 +191,8 @@ pub enum Request {
     /// Subscribe to a stream, or change which of its media are forwarded. The
     /// first subscribe of a stream is answered by [`Reply::SubscribeOffer`] (the
     /// server's SDP offer, to be answered with [`Request::Answer`]); later ones by
-    /// [`Reply::Ok`]. `stream-subscribed` follows once media flows.
+    /// [`Reply::Ok`]. `stream-subscribed` follows once the subscription's link is
+    /// connected, and after every later change.
     Subscribe {
         /// The stream.
         stream_id: StreamId,

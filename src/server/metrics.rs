@@ -53,6 +53,7 @@ pub struct Metrics {
 
 /// A copy of [`Metrics`] at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MetricsSnapshot {
     /// Rooms that exist.
     pub rooms: usize,

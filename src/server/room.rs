@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::sfu::PublishedMedia;
 use crate::protocol::{
@@ -34,16 +34,66 @@ pub struct SessionId(pub u64);
 pub enum SessionEvent {
     /// Forward this message to the client.
     Send(ServerMessage),
-    /// The session must end: send `client-banned` with this reason and close.
-    Kick(LeaveReason),
     /// A stream the session may be subscribed to is gone; drop the subscription.
     StreamGone(StreamId),
     /// An SFU link of this session changed state.
     Link(super::sfu::LinkEvent),
 }
 
-/// The sending side of a session's inbox.
-pub type SessionInbox = mpsc::Sender<SessionEvent>;
+/// How the room and the SFU reach a session: a bounded event inbox, plus a
+/// separate kick signal that works even when the inbox is full (which is exactly
+/// when a slow session must be kicked).
+#[derive(Clone, Debug)]
+pub struct SessionInbox {
+    events: mpsc::Sender<SessionEvent>,
+    kick: Arc<watch::Sender<Option<LeaveReason>>>,
+}
+
+/// The session's ends of its [`SessionInbox`].
+pub struct SessionInboxReceiver {
+    /// Events, in order.
+    pub events: mpsc::Receiver<SessionEvent>,
+    /// Set once when the session must end; the reason goes in `client-banned`.
+    pub kick: watch::Receiver<Option<LeaveReason>>,
+}
+
+impl SessionInbox {
+    /// A new inbox of [`SESSION_INBOX_CAPACITY`].
+    pub fn new() -> (Self, SessionInboxReceiver) {
+        let (events, events_rx) = mpsc::channel(SESSION_INBOX_CAPACITY);
+        let (kick, kick_rx) = watch::channel(None);
+        (
+            Self {
+                events,
+                kick: Arc::new(kick),
+            },
+            SessionInboxReceiver {
+                events: events_rx,
+                kick: kick_rx,
+            },
+        )
+    }
+
+    /// Queues an event without waiting.
+    pub fn try_send(
+        &self,
+        event: SessionEvent,
+    ) -> Result<(), mpsc::error::TrySendError<SessionEvent>> {
+        self.events.try_send(event)
+    }
+
+    /// Tells the session to end with `reason`; the first reason wins.
+    pub fn kick(&self, reason: LeaveReason) {
+        self.kick.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
 
 struct Member {
     session: SessionId,
@@ -79,23 +129,30 @@ impl Room {
 
 /// Messages collected under the lock, delivered after it is released.
 #[derive(Default)]
-struct Outbox(Vec<(SessionInbox, SessionEvent)>);
+struct Outbox {
+    events: Vec<(SessionInbox, SessionEvent)>,
+    kicks: Vec<(SessionInbox, LeaveReason)>,
+}
 
 impl Outbox {
     fn push(&mut self, to: SessionInbox, event: SessionEvent) {
-        self.0.push((to, event));
+        self.events.push((to, event));
+    }
+
+    fn kick(&mut self, to: SessionInbox, reason: LeaveReason) {
+        self.kicks.push((to, reason));
     }
 
     fn deliver(self) {
-        for (inbox, event) in self.0 {
+        for (inbox, reason) in self.kicks {
+            inbox.kick(reason);
+        }
+        for (inbox, event) in self.events {
             if let Err(mpsc::error::TrySendError::Full(_)) = inbox.try_send(event) {
-                // The session is behind by a full inbox; ask it to close. If even
-                // this cannot be queued, its socket task is wedged and the idle
-                // timeout or the socket error will end it.
+                // The session is a full inbox behind its room: end it. Its
+                // teardown removes it from the room and tells the others.
                 tracing::warn!("session inbox full; closing the slow session");
-                inbox
-                    .try_send(SessionEvent::Kick(LeaveReason::ServerException))
-                    .ok();
+                inbox.kick(LeaveReason::ServerException);
             }
             // A closed inbox means the session already ended: nothing to tell it.
         }
@@ -198,7 +255,7 @@ impl Rooms {
                 });
             }
             if let Some(old) = room.members.remove(&info.user_id) {
-                out.push(old.inbox.clone(), SessionEvent::Kick(LeaveReason::Banned));
+                out.kick(old.inbox.clone(), LeaveReason::Banned);
                 Self::remove_streams_of(room, old.session, &mut out);
                 room.broadcast(
                     old.session,
@@ -395,14 +452,5 @@ impl Rooms {
             .get(&stream_id)
             .ok_or(RoomError::NoSuchStream(stream_id))?;
         Ok((stream.info.clone(), Arc::clone(&stream.media)))
-    }
-
-    /// Streams owned by a session (for its limit).
-    pub fn streams_of(&self, room_id: &RoomId, owner: SessionId) -> usize {
-        let rooms = self.lock();
-        rooms
-            .get(room_id)
-            .map(|r| r.streams.values().filter(|s| s.owner == owner).count())
-            .unwrap_or(0)
     }
 }

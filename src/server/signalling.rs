@@ -13,10 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket};
-use tokio::sync::mpsc;
 
 use super::Shared;
-use super::room::{SESSION_INBOX_CAPACITY, SessionEvent, SessionId};
+use super::room::{SessionEvent, SessionId, SessionInbox};
 use super::sfu::{EgressLink, IngressLink, LinkEvent, LinkState, SfuError};
 use crate::auth::{self, AuthError};
 use crate::protocol::{
@@ -147,7 +146,7 @@ struct Publication {
 struct Session {
     id: SessionId,
     shared: Arc<Shared>,
-    inbox_tx: mpsc::Sender<SessionEvent>,
+    inbox_tx: SessionInbox,
     joined: Option<Joined>,
     publications: BTreeMap<StreamId, Publication>,
     subscriptions: BTreeMap<StreamId, Subscription>,
@@ -157,7 +156,8 @@ struct Session {
 /// Runs one client's session on an upgraded WebSocket until it ends.
 pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: SessionId) {
     let _alive = shared.metrics.sessions.enter();
-    let (inbox_tx, mut inbox) = mpsc::channel(SESSION_INBOX_CAPACITY);
+    let (inbox_tx, inbox) = SessionInbox::new();
+    let (mut inbox, mut kick) = (inbox.events, inbox.kick);
     let limits = shared.config.limits.clone();
     let mut session = Session {
         id,
@@ -190,6 +190,17 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
                 }
             }
             Some(event) = inbox.recv() => session.on_event(&mut socket, event).await,
+            Ok(()) = kick.changed() => {
+                let reason = *kick.borrow_and_update();
+                match reason {
+                Some(reason) => {
+                    let event = Event::ClientBanned { reason };
+                    session.send(&mut socket, &ServerMessage::Event { event }).await;
+                    Flow::Close(reason)
+                }
+                None => Flow::Continue,
+                }
+            }
             () = &mut idle => {
                 tracing::info!(session = id.0, "closing idle session");
                 Flow::Close(LeaveReason::ReconnectTimeout)
@@ -283,18 +294,6 @@ impl Session {
                     return Flow::Close(LeaveReason::ReconnectTimeout);
                 }
             }
-            SessionEvent::Kick(reason) => {
-                // The room already removed us and told the others.
-                self.joined = None;
-                self.send(
-                    socket,
-                    &ServerMessage::Event {
-                        event: Event::ClientBanned { reason },
-                    },
-                )
-                .await;
-                return Flow::Close(reason);
-            }
             SessionEvent::StreamGone(stream_id) => {
                 if let Some(sub) = self.subscriptions.remove(&stream_id) {
                     sub.link.close().await;
@@ -324,8 +323,8 @@ impl Session {
     }
 
     /// Drops a failed link: a failed publish leg unpublishes its stream; a failed
-    /// subscription leg ends that subscription.
-    async fn drop_link(&mut self, link_id: LinkId) {
+    /// subscription leg ends that subscription. Returns whether the link was ours.
+    async fn drop_link(&mut self, link_id: LinkId) -> bool {
         let published = self
             .publications
             .iter()
@@ -341,7 +340,7 @@ impl Session {
             if let Some(p) = self.publications.remove(&stream_id) {
                 p.link.close().await;
             }
-            return;
+            return true;
         }
         let subscribed = self
             .subscriptions
@@ -352,7 +351,9 @@ impl Session {
             && let Some(s) = self.subscriptions.remove(&stream_id)
         {
             s.link.close().await;
+            return true;
         }
+        false
     }
 
     async fn teardown(&mut self, reason: LeaveReason) {
@@ -394,6 +395,11 @@ impl Session {
                     return Err(RequestError::Version {
                         got: protocol_version,
                     });
+                }
+                if !auth::validate_id(app_id.as_str()) {
+                    return Err(RequestError::InvalidParameter(
+                        "appId must match [A-Za-z0-9_-]{1,64}".into(),
+                    ));
                 }
                 if !auth::validate_id(room_id.as_str()) {
                     return Err(RequestError::InvalidParameter(
@@ -595,9 +601,9 @@ impl Session {
                             "no pending offer on link {link_id}"
                         ))
                     })?;
+                // `stream-subscribed` follows when the link connects.
+                let _ = stream_id;
                 sub.link.apply_answer(sdp).await?;
-                let stream_id = *stream_id;
-                self.push_subscribed(stream_id, &sub.link);
                 Ok(Reply::Ok)
             }
             Request::Candidate { link_id, candidate } => {

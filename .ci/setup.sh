@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what building huddle needs on Debian 12, when it is missing.
+# Sourced by .ci/run and .ci/start; safe to run again.
+set -euo pipefail
+
+APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    else
+        echo "installing the Rust toolchain (rustup)"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+fi
+
+# eframe 0.37 needs Rust 1.95.
+need="1.95"
+have="$(rustc --version | awk '{print $2}')"
+if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
+    if command -v rustup >/dev/null 2>&1; then
+        rustup toolchain install stable --profile minimal
+        rustup default stable
+    else
+        echo "rustc $have is older than $need and rustup is not available" >&2
+        exit 1
+    fi
+fi
+
+# openh264 silently builds without assembly (4x slower) when nasm was missing at
+# its first build; rebuild it if an old build predates nasm.
+if [ -d target ] && [ -n "${missing[*]:-}" ] && printf '%s\n' "${missing[@]:-}" | grep -qx nasm; then
+    cargo clean -p openh264-sys2 >/dev/null 2>&1 || true
+fi
