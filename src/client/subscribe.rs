@@ -73,7 +73,9 @@ impl Receiver {
 
     async fn run_video(self, track: Arc<dyn TrackRemote>) {
         let (au_tx, au_rx) = crossbeam_channel::bounded::<Bytes>(ACCESS_UNIT_CAPACITY);
-        let need_keyframe = Arc::new(AtomicBool::new(true));
+        // The SFU asks the publisher for a keyframe when this link connects; we
+        // only ask ourselves when something breaks (a gap, a decode error).
+        let need_keyframe = Arc::new(AtomicBool::new(false));
         let decoder_need = Arc::clone(&need_keyframe);
         let receiver = self.clone();
         let decode = std::thread::Builder::new()

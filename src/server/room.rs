@@ -32,8 +32,8 @@ pub struct SessionId(pub u64);
 /// What the room (or an SFU link) tells a session.
 #[derive(Debug)]
 pub enum SessionEvent {
-    /// Forward this message to the client.
-    Send(ServerMessage),
+    /// Forward this message to the client (boxed: keeps the event small).
+    Send(Box<ServerMessage>),
     /// A stream the session may be subscribed to is gone; drop the subscription.
     StreamGone(StreamId),
     /// An SFU link of this session changed state.
@@ -47,6 +47,15 @@ pub enum SessionEvent {
 pub struct SessionInbox {
     events: mpsc::Sender<SessionEvent>,
     kick: Arc<watch::Sender<Option<LeaveReason>>>,
+}
+
+/// Why [`SessionInbox::try_send`] refused an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The session is [`SESSION_INBOX_CAPACITY`] events behind.
+    Full,
+    /// The session has ended.
+    Closed,
 }
 
 /// The session's ends of its [`SessionInbox`].
@@ -74,12 +83,12 @@ impl SessionInbox {
         )
     }
 
-    /// Queues an event without waiting.
-    pub fn try_send(
-        &self,
-        event: SessionEvent,
-    ) -> Result<(), mpsc::error::TrySendError<SessionEvent>> {
-        self.events.try_send(event)
+    /// Queues an event without waiting; a refused event is dropped.
+    pub fn try_send(&self, event: SessionEvent) -> Result<(), Refused> {
+        self.events.try_send(event).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Refused::Full,
+            mpsc::error::TrySendError::Closed(_) => Refused::Closed,
+        })
     }
 
     /// Tells the session to end with `reason`; the first reason wins.
@@ -119,9 +128,9 @@ impl Room {
         for member in self.members.values().filter(|m| m.session != except) {
             out.push(
                 member.inbox.clone(),
-                SessionEvent::Send(ServerMessage::Event {
+                SessionEvent::Send(Box::new(ServerMessage::Event {
                     event: event.clone(),
-                }),
+                })),
             );
         }
     }
@@ -148,7 +157,7 @@ impl Outbox {
             inbox.kick(reason);
         }
         for (inbox, event) in self.events {
-            if let Err(mpsc::error::TrySendError::Full(_)) = inbox.try_send(event) {
+            if let Err(Refused::Full) = inbox.try_send(event) {
                 // The session is a full inbox behind its room: end it. Its
                 // teardown removes it from the room and tells the others.
                 tracing::warn!("session inbox full; closing the slow session");
@@ -452,5 +461,20 @@ impl Rooms {
             .get(&stream_id)
             .ok_or(RoomError::NoSuchStream(stream_id))?;
         Ok((stream.info.clone(), Arc::clone(&stream.media)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionEvent;
+
+    #[test]
+    fn session_event_is_reasonably_sized() {
+        // Thousands of these can queue per room; large payloads are boxed.
+        assert!(
+            std::mem::size_of::<SessionEvent>() <= 96,
+            "{}",
+            std::mem::size_of::<SessionEvent>()
+        );
     }
 }

@@ -551,15 +551,7 @@ impl Session {
                 let (link, offer) = self
                     .shared
                     .sfu
-                    .subscribe(
-                        link_id,
-                        &media,
-                        info.audio,
-                        info.video.is_some(),
-                        audio,
-                        video,
-                        self.inbox_tx.clone(),
-                    )
+                    .subscribe(link_id, &media, &info, audio, video, self.inbox_tx.clone())
                     .await?;
                 self.subscriptions
                     .insert(stream_id, Subscription { link_id, link });
@@ -638,7 +630,7 @@ impl Session {
         };
         // Our own inbox: if it is full the session is already being closed.
         self.inbox_tx
-            .try_send(SessionEvent::Send(ServerMessage::Event { event }))
+            .try_send(SessionEvent::Send(Box::new(ServerMessage::Event { event })))
             .ok();
     }
 }

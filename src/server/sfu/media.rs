@@ -9,11 +9,13 @@
 //! Keyframe requests (PLI, RFC 4585 §6.3.1) go to the publisher at most once per
 //! [`KEYFRAME_MIN_INTERVAL`]: requests in between are coalesced into one sent at
 //! the end of the interval, so a subscriber that joins right after another still
-//! gets its keyframe.
+//! gets its keyframe. A request is dropped instead when a keyframe has passed
+//! through since it was made (the forwarder spots IDR/SPS NAL units), so one
+//! subscriber's redundant requests don't hold up the next subscriber's.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::Packet;
@@ -94,6 +96,12 @@ pub struct PublishedMedia {
     /// The publisher's video track and its SSRC, once it arrived (PLI target).
     ingress_video: Mutex<Option<(Arc<dyn TrackRemote>, u32)>>,
     keyframe: Notify,
+    /// Clock origin of the two timestamps below.
+    epoch: Instant,
+    /// µs since `epoch` of the latest keyframe request (0: none).
+    last_request_us: AtomicU64,
+    /// µs since `epoch` of the latest keyframe forwarded (0: none).
+    last_keyframe_us: AtomicU64,
     closed: AtomicBool,
     closed_notify: Notify,
     metrics: Arc<Metrics>,
@@ -106,6 +114,9 @@ impl PublishedMedia {
             audio: Fanout::default(),
             ingress_video: Mutex::new(None),
             keyframe: Notify::new(),
+            epoch: Instant::now(),
+            last_request_us: AtomicU64::new(0),
+            last_keyframe_us: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             closed_notify: Notify::new(),
             metrics,
@@ -138,8 +149,14 @@ impl PublishedMedia {
         lock(&self.fanout(kind).sinks).retain(|s| !Arc::ptr_eq(s, sink));
     }
 
+    fn now_us(&self) -> u64 {
+        // +1 keeps 0 free to mean "never".
+        self.epoch.elapsed().as_micros() as u64 + 1
+    }
+
     /// Asks the publisher for a keyframe (rate-limited, coalesced).
     pub fn request_keyframe(&self) {
+        self.last_request_us.store(self.now_us(), Ordering::Release);
         self.keyframe.notify_one();
     }
 
@@ -166,6 +183,10 @@ impl PublishedMedia {
             self.keyframe.notified().await;
             if self.is_closed() {
                 return;
+            }
+            let requested = self.last_request_us.load(Ordering::Acquire);
+            if self.last_keyframe_us.load(Ordering::Acquire) >= requested {
+                continue; // a keyframe went by after the request: it is answered
             }
             let target = lock(&self.ingress_video).clone();
             if let Some((track, ssrc)) = target {
@@ -206,6 +227,10 @@ impl PublishedMedia {
             let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                 continue;
             };
+            if kind == RtpCodecKind::Video && starts_h264_keyframe(&packet.payload) {
+                self.last_keyframe_us
+                    .store(self.now_us(), Ordering::Release);
+            }
             sinks.clear();
             sinks.extend(lock(&self.fanout(kind).sinks).iter().cloned());
             let mut written = 0;
@@ -218,5 +243,43 @@ impl PublishedMedia {
                 .forwarded_packets
                 .fetch_add(written, Ordering::Relaxed);
         }
+    }
+}
+
+/// Whether an H.264 RTP payload (RFC 6184) begins a keyframe: an IDR slice or an
+/// SPS, alone, first in a STAP-A, or at the start of an FU-A.
+pub(crate) fn starts_h264_keyframe(payload: &[u8]) -> bool {
+    const IDR: u8 = 5;
+    const SPS: u8 = 7;
+    const STAP_A: u8 = 24;
+    const FU_A: u8 = 28;
+    let Some(&first) = payload.first() else {
+        return false;
+    };
+    let key = |nal_type: u8| nal_type == IDR || nal_type == SPS;
+    match first & 0x1f {
+        STAP_A => payload.get(3).is_some_and(|b| key(b & 0x1f)),
+        FU_A => payload
+            .get(1)
+            .is_some_and(|b| b & 0x80 != 0 && key(b & 0x1f)),
+        nal_type => key(nal_type),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::starts_h264_keyframe;
+
+    #[test]
+    fn spots_keyframes_in_every_packetization() {
+        assert!(starts_h264_keyframe(&[0x67, 0x42])); // SPS
+        assert!(starts_h264_keyframe(&[0x65, 0x88])); // IDR
+        assert!(!starts_h264_keyframe(&[0x41, 0x9a])); // non-IDR slice
+        assert!(starts_h264_keyframe(&[0x78, 0x00, 0x0a, 0x67])); // STAP-A with SPS first
+        assert!(!starts_h264_keyframe(&[0x78, 0x00, 0x0a, 0x41]));
+        assert!(starts_h264_keyframe(&[0x7c, 0x85])); // FU-A start of IDR
+        assert!(!starts_h264_keyframe(&[0x7c, 0x05])); // FU-A middle of IDR
+        assert!(!starts_h264_keyframe(&[0x7c, 0x81])); // FU-A start of non-IDR
+        assert!(!starts_h264_keyframe(&[]));
     }
 }

@@ -198,8 +198,7 @@ impl Sfu {
         &self,
         link_id: LinkId,
         media: &Arc<PublishedMedia>,
-        has_audio: bool,
-        has_video: bool,
+        stream: &crate::protocol::StreamInfo,
         want_audio: bool,
         want_video: bool,
         inbox: SessionInbox,
@@ -223,12 +222,12 @@ impl Sfu {
                 })?;
             Ok((track, sender))
         };
-        let video = if has_video {
+        let video = if stream.video.is_some() {
             Some(add(RtpCodecKind::Video, "video").await?)
         } else {
             None
         };
-        let audio = if has_audio {
+        let audio = if stream.audio {
             Some(add(RtpCodecKind::Audio, "audio").await?)
         } else {
             None
