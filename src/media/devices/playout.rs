@@ -40,6 +40,8 @@ pub const PLAYOUT_TARGET_MS: u32 = 40;
 const PLAYOUT_PERIOD_MS: u32 = 10;
 /// How often the playout thread tops the ring up.
 const PLAYOUT_POLL: Duration = Duration::from_millis(5);
+/// Most 20 ms blocks mixed per poll (so stream commands are never starved).
+const PLAYOUT_MAX_BLOCKS_PER_POLL: usize = 10;
 /// How long `open` waits for the device thread to start the stream.
 const PLAYOUT_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -312,8 +314,12 @@ fn playout_thread(
                 Err(TryRecvError::Disconnected) => return,
             }
         }
-        // Top the ring up to the target, one 20 ms block at a time.
-        while capacity - producer.slots() < target {
+        // Top the ring up to the target, one 20 ms block at a time; a device
+        // that pulls faster (a server filling its own buffer) gets at most
+        // PLAYOUT_MAX_BLOCKS_PER_POLL before commands are looked at again.
+        let mut blocks = 0;
+        while capacity - producer.slots() < target && blocks < PLAYOUT_MAX_BLOCKS_PER_POLL {
+            blocks += 1;
             mixer.render(&mut mixed);
             resampler.push(&mixed, &mut device_mono);
             let frames = (producer.slots() / channels).min(device_mono.len());
