@@ -290,12 +290,15 @@ fn playout_tone_comes_back_through_the_sink_monitor() {
     feeder.join().expect("feeder");
 }
 
-/// Reads frames until one's RMS satisfies `ok` (at most 5 s); returns how long it took.
+/// Reads frames until five in a row (100 ms) have an RMS satisfying `ok`
+/// (at most 5 s); returns how long it took.
 fn wait_for_level(mic: &mut MicrophoneSource, ok: impl Fn(f32) -> bool, what: &str) -> Duration {
     let start = Instant::now();
+    let mut run = 0;
     while start.elapsed() < Duration::from_secs(5) {
         let frame = mic.next_frame().expect("mic frame").expect("mic is endless");
-        if ok(rms_level(&frame.samples)) {
+        run = if ok(rms_level(&frame.samples)) { run + 1 } else { 0 };
+        if run == 5 {
             return start.elapsed();
         }
     }

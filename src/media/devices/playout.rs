@@ -9,13 +9,16 @@
 //!  cpal callback: drain ring (silence when empty, counted); no locks, no allocation
 //! ```
 //!
+//! Latency budget, remote frame to speaker: jitter target 60 ms + ring
+//! [`PLAYOUT_TARGET_MS`] 40 ms + device buffer (2 × 40 ms on PulseAudio).
+//!
 //! Invariants: the thread keeps about [`PLAYOUT_TARGET_MS`] queued ahead of
-//! the device (latency is bounded by it plus the jitter target); volumes and
+//! the device, never more than [`PLAYOUT_RING_MS`]; volumes and
 //! meters are atomics the handle reads and writes without waiting for the
 //! mixer; dropping the handle stops the thread and closes the stream.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -34,10 +37,15 @@ pub const PLAYOUT_COMMAND_CAPACITY: usize = 64;
 /// Size of the mixer → callback ring, in ms of device audio. The mixer never
 /// writes past it; when empty the callback plays silence.
 pub const PLAYOUT_RING_MS: u32 = 200;
-/// How much mixed audio the thread keeps queued for the device.
+/// How much mixed audio the thread keeps queued for the device, on top of
+/// the largest request one device callback has made (PulseAudio asks for up
+/// to two periods at once when its buffer runs low).
 pub const PLAYOUT_TARGET_MS: u32 = 40;
-/// Device period asked for, in ms.
-const PLAYOUT_PERIOD_MS: u32 = 10;
+/// Device period asked for, in ms. PulseAudio double-buffers it (80 ms in the
+/// server). Measured on the 2-core CI machine under load with the null sink:
+/// 10 ms gave server underruns (15–30 ms gaps every ~40 ms) and 20 ms a ~2 s
+/// stall at start; 40 ms played clean from the first block.
+const PLAYOUT_PERIOD_MS: u32 = 40;
 /// How often the playout thread tops the ring up.
 const PLAYOUT_POLL: Duration = Duration::from_millis(5);
 /// Most 20 ms blocks mixed per poll (so stream commands are never starved).
@@ -280,7 +288,8 @@ fn playout_thread(
     master: Arc<AtomicF32>,
     underruns: &Arc<AtomicU64>,
 ) {
-    let started = start_stream(wanted, underruns);
+    let callback_max = Arc::new(AtomicUsize::new(0));
+    let started = start_stream(wanted, underruns, &callback_max);
     let (stream, mut producer, name, config) = match started {
         Ok(s) => s,
         Err(e) => {
@@ -299,7 +308,7 @@ fn playout_thread(
     };
     opened.send(Ok((name, rate, config.channels))).ok();
     let mut mixer = Mixer::new(master);
-    let target = (rate * PLAYOUT_TARGET_MS / 1000) as usize * channels;
+    let base_target = (rate * PLAYOUT_TARGET_MS / 1000) as usize * channels;
     let capacity = producer.buffer().capacity();
     let mut mixed = Vec::new();
     let mut device_mono: Vec<f32> = Vec::new();
@@ -317,6 +326,7 @@ fn playout_thread(
         // Top the ring up to the target, one 20 ms block at a time; a device
         // that pulls faster (a server filling its own buffer) gets at most
         // PLAYOUT_MAX_BLOCKS_PER_POLL before commands are looked at again.
+        let target = (base_target + callback_max.load(Ordering::Relaxed)).min(capacity / 2 * 2);
         let mut blocks = 0;
         while capacity - producer.slots() < target && blocks < PLAYOUT_MAX_BLOCKS_PER_POLL {
             blocks += 1;
@@ -342,7 +352,11 @@ fn playout_thread(
 
 type Started = (cpal::Stream, rtrb::Producer<f32>, String, cpal::StreamConfig);
 
-fn start_stream(wanted: Option<&str>, underruns: &Arc<AtomicU64>) -> Result<Started> {
+fn start_stream(
+    wanted: Option<&str>,
+    underruns: &Arc<AtomicU64>,
+    callback_max: &Arc<AtomicUsize>,
+) -> Result<Started> {
     let host = audio_host();
     let device = find_audio_device(&host, Direction::Output, wanted)?;
     let name = device
@@ -355,8 +369,8 @@ fn start_stream(wanted: Option<&str>, underruns: &Arc<AtomicU64>) -> Result<Star
     let (producer, consumer) = rtrb::RingBuffer::<f32>::new(ring_len);
     let on_error = |e: cpal::Error| tracing::warn!("speaker stream: {e}");
     let stream = match format {
-        cpal::SampleFormat::I16 => build_output::<i16>(&device, &config, consumer, underruns, on_error),
-        _ => build_output::<f32>(&device, &config, consumer, underruns, on_error),
+        cpal::SampleFormat::I16 => build_output::<i16>(&device, &config, consumer, underruns, callback_max, on_error),
+        _ => build_output::<f32>(&device, &config, consumer, underruns, callback_max, on_error),
     }?;
     stream
         .play()
@@ -369,13 +383,16 @@ fn build_output<T>(
     config: &cpal::StreamConfig,
     mut consumer: rtrb::Consumer<f32>,
     underruns: &Arc<AtomicU64>,
+    callback_max: &Arc<AtomicUsize>,
     on_error: impl FnMut(cpal::Error) + Send + 'static,
 ) -> Result<cpal::Stream>
 where
     T: cpal::SizedSample + cpal::FromSample<f32>,
 {
     let underruns = Arc::clone(underruns);
+    let callback_max = Arc::clone(callback_max);
     let callback = move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+        callback_max.fetch_max(data.len(), Ordering::Relaxed);
         let n = consumer.slots().min(data.len());
         let mut filled = 0;
         if let Ok(chunk) = consumer.read_chunk(n) {
