@@ -8,9 +8,18 @@ use huddle::protocol::ErrorCode;
 #[test]
 fn missing_device_codes_match_the_protocol_table() {
     for (kind, code) in [
-        (MissingDevice::VideoInput, ErrorCode::NoAvailableVideoInputDevices),
-        (MissingDevice::AudioInput, ErrorCode::NoAvailableAudioInputDevices),
-        (MissingDevice::AudioOutput, ErrorCode::NoAvailableAudioOutputDevices),
+        (
+            MissingDevice::VideoInput,
+            ErrorCode::NoAvailableVideoInputDevices,
+        ),
+        (
+            MissingDevice::AudioInput,
+            ErrorCode::NoAvailableAudioInputDevices,
+        ),
+        (
+            MissingDevice::AudioOutput,
+            ErrorCode::NoAvailableAudioOutputDevices,
+        ),
         (MissingDevice::NotFound, ErrorCode::CaptureDeviceNotFound),
     ] {
         assert_eq!(kind.seed_code(), code.code(), "{kind:?}");
@@ -40,7 +49,11 @@ fn no_camera_is_a_clear_error_and_synthetic_video_still_works() {
     match &err {
         Some(MediaError::DeviceUnavailable { kind, detail }) => {
             assert_eq!(*kind, want, "{detail}");
-            eprintln!("open(no-such-camera): {} (code {})", err.as_ref().map_or(String::new(), ToString::to_string), kind.seed_code());
+            eprintln!(
+                "open(no-such-camera): {} (code {})",
+                err.as_ref().map_or(String::new(), ToString::to_string),
+                kind.seed_code()
+            );
         }
         other => panic!("expected DeviceUnavailable({want:?}), got {other:?}"),
     }
@@ -59,6 +72,12 @@ fn no_camera_is_a_clear_error_and_synthetic_video_still_works() {
     } else {
         eprintln!("a camera is present: skipping the none-at-all case");
     }
-    let zero = CameraSource::open(None, CameraConfig { frame_rate: 0, ..config });
+    let zero = CameraSource::open(
+        None,
+        CameraConfig {
+            frame_rate: 0,
+            ..config
+        },
+    );
     assert!(matches!(zero, Err(MediaError::InvalidDimensions { .. })));
 }

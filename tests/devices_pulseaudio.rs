@@ -57,7 +57,9 @@ fn pulse_or_skip(test: &str) -> Option<Pulse> {
     }
     let speakers = list_speakers().expect("list speakers");
     let mics = list_microphones().expect("list microphones");
-    let speaker = speakers.iter().find(|d| d.id.ends_with(&format!(":{SINK}")));
+    let speaker = speakers
+        .iter()
+        .find(|d| d.id.ends_with(&format!(":{SINK}")));
     let monitor = mics
         .iter()
         .find(|d| d.id.ends_with(&format!(":{SINK}.monitor")));
@@ -82,7 +84,10 @@ fn capture(mic: &mut MicrophoneSource, skip: Duration, keep: Duration) -> Vec<i1
     let frames = |d: Duration| (d.as_millis() / 20) as usize;
     let mut pcm = Vec::new();
     for i in 0..frames(skip) + frames(keep) {
-        let frame = mic.next_frame().expect("mic frame").expect("mic is endless");
+        let frame = mic
+            .next_frame()
+            .expect("mic frame")
+            .expect("mic is endless");
         assert_eq!(
             (frame.sample_rate, frame.channels, frame.samples.len()),
             (48_000, 1, 960),
@@ -149,7 +154,10 @@ fn lists_the_null_sink_and_its_monitor_sorted() {
     let mics = list_microphones().expect("microphones");
     eprintln!("speakers: {speakers:#?}\nmicrophones: {mics:#?}");
     assert!(speakers.is_sorted() && mics.is_sorted(), "lists are sorted");
-    assert!(pulse.speaker.id.starts_with("pulseaudio:"), "PulseAudio host used");
+    assert!(
+        pulse.speaker.id.starts_with("pulseaudio:"),
+        "PulseAudio host used"
+    );
     assert!(
         pulse.speaker.is_default,
         "pulse.sh makes {SINK} the default sink"
@@ -188,7 +196,11 @@ fn microphone_captures_what_pacat_plays() {
         return;
     };
     let started = Instant::now();
-    let pcm = capture(&mut mic, Duration::from_millis(700), Duration::from_millis(1500));
+    let pcm = capture(
+        &mut mic,
+        Duration::from_millis(700),
+        Duration::from_millis(1500),
+    );
     let elapsed = started.elapsed();
     let freq = dominant_frequency(&pcm, 1, 48_000).unwrap_or(0.0);
     let rms = rms_level(&pcm);
@@ -247,7 +259,11 @@ fn playout_tone_comes_back_through_the_sink_monitor() {
     };
     let heard = wait_for_level(&mut mic, |rms| rms > 0.2, "the tone");
     eprintln!("tone first heard on the monitor after {heard:?}");
-    let pcm = capture(&mut mic, Duration::from_millis(200), Duration::from_millis(1500));
+    let pcm = capture(
+        &mut mic,
+        Duration::from_millis(200),
+        Duration::from_millis(1500),
+    );
     let freq = dominant_frequency(&pcm, 1, 48_000).unwrap_or(0.0);
     let rms = rms_level(&pcm);
     let level = playout.level("alice").unwrap_or(0.0);
@@ -268,17 +284,28 @@ fn playout_tone_comes_back_through_the_sink_monitor() {
     // Local volume 0: the monitor goes quiet, while the meter (pre-volume) still moves.
     assert!(playout.set_volume("alice", 0.0));
     let after = wait_for_level(&mut mic, |rms| rms < 0.001, "silence after set_volume(0)");
-    let quiet = capture(&mut mic, Duration::from_millis(100), Duration::from_millis(400));
+    let quiet = capture(
+        &mut mic,
+        Duration::from_millis(100),
+        Duration::from_millis(400),
+    );
     let quiet_rms = rms_level(&quiet);
     eprintln!("set_volume(0) took effect after {after:?}: rms {quiet_rms:.4}");
-    assert!(quiet_rms < 0.005, "muted stream still heard: rms {quiet_rms}");
+    assert!(
+        quiet_rms < 0.005,
+        "muted stream still heard: rms {quiet_rms}"
+    );
     assert!(playout.is_speaking("alice"));
 
     // Master volume 0.5 halves what is heard.
     playout.set_master_volume(0.5);
     assert!(playout.set_volume("alice", 1.0));
     wait_for_level(&mut mic, |rms| rms > 0.1, "the tone again");
-    let half = capture(&mut mic, Duration::from_millis(200), Duration::from_millis(600));
+    let half = capture(
+        &mut mic,
+        Duration::from_millis(200),
+        Duration::from_millis(600),
+    );
     let half_rms = rms_level(&half);
     eprintln!("master 0.5: rms {half_rms:.3} (unity {rms:.3})");
     assert!((half_rms / rms - 0.5).abs() < 0.1, "{half_rms} vs {rms}");
@@ -296,8 +323,15 @@ fn wait_for_level(mic: &mut MicrophoneSource, ok: impl Fn(f32) -> bool, what: &s
     let start = Instant::now();
     let mut run = 0;
     while start.elapsed() < Duration::from_secs(5) {
-        let frame = mic.next_frame().expect("mic frame").expect("mic is endless");
-        run = if ok(rms_level(&frame.samples)) { run + 1 } else { 0 };
+        let frame = mic
+            .next_frame()
+            .expect("mic frame")
+            .expect("mic is endless");
+        run = if ok(rms_level(&frame.samples)) {
+            run + 1
+        } else {
+            0
+        };
         if run == 5 {
             return start.elapsed();
         }

@@ -175,7 +175,10 @@ mod tests {
             assert!(s.capture_time_us >= before && s.capture_time_us <= now_us());
         }
         assert!(src.next_frame().expect("ok").is_none());
-        assert!(!src.is_live(), "synthetic sources rely on the caller's pacing");
+        assert!(
+            !src.is_live(),
+            "synthetic sources rely on the caller's pacing"
+        );
     }
 
     #[test]

@@ -25,9 +25,7 @@ use nokhwa::utils::{
     RequestedFormatType, Resolution,
 };
 
-use super::convert::{
-    RgbOrder, gray_to_i420, nv12_to_i420, rgb_to_i420, scale_i420, yuyv_to_i420,
-};
+use super::convert::{RgbOrder, gray_to_i420, nv12_to_i420, rgb_to_i420, scale_i420, yuyv_to_i420};
 use crate::media::source::VideoSource;
 use crate::media::{I420Frame, MediaError, MissingDevice, Result};
 
@@ -39,7 +37,8 @@ pub const CAMERA_STALL: Duration = Duration::from_secs(1);
 /// How long `open` waits for the camera to start streaming.
 const CAMERA_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pixel formats tried, in order, for the asked mode (cheap conversions first).
-const PREFERRED_FORMATS: [FrameFormat; 3] = [FrameFormat::YUYV, FrameFormat::NV12, FrameFormat::MJPEG];
+const PREFERRED_FORMATS: [FrameFormat; 3] =
+    [FrameFormat::YUYV, FrameFormat::NV12, FrameFormat::MJPEG];
 /// Formats this module converts.
 const DECODABLE: &[FrameFormat] = &[
     FrameFormat::YUYV,
@@ -207,9 +206,14 @@ fn open_camera(index: &CameraIndex, config: CameraConfig) -> Result<nokhwa::Came
         }
     }
     // No mode near the asked one in a preferred format: take any it has.
-    let request = RequestedFormat::with_formats(RequestedFormatType::HighestFrameRate(config.frame_rate), DECODABLE);
+    let request = RequestedFormat::with_formats(
+        RequestedFormatType::HighestFrameRate(config.frame_rate),
+        DECODABLE,
+    );
     nokhwa::Camera::new(index.clone(), request).map_err(|e| {
-        MediaError::Device(format!("opening camera {index}: {e} (before: {last_error})"))
+        MediaError::Device(format!(
+            "opening camera {index}: {e} (before: {last_error})"
+        ))
     })
 }
 

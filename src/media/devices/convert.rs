@@ -46,7 +46,9 @@ fn check_size(width: u32, height: u32) -> Result<()> {
 #[must_use]
 pub fn rgb_to_y(r: u8, g: u8, b: u8) -> u8 {
     let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
-    ((66 * r + 129 * g + 25 * b + 128) >> 8).wrapping_add(16).clamp(0, 255) as u8
+    ((66 * r + 129 * g + 25 * b + 128) >> 8)
+        .wrapping_add(16)
+        .clamp(0, 255) as u8
 }
 
 /// BT.601 studio-range (Cb, Cr) of an RGB pixel (inputs may be 2x2 sums ×1/4 upstream).
@@ -132,7 +134,9 @@ pub fn yuyv_to_i420(data: &[u8], width: u32, height: u32, out: &mut I420Frame) -
         let r1 = (2 * cy + 1).min(h - 1) * stride;
         for cx in 0..cw {
             let i = cx * 4;
-            let avg = |o: usize| ((u16::from(data[r0 + i + o]) + u16::from(data[r1 + i + o]) + 1) / 2) as u8;
+            let avg = |o: usize| {
+                ((u16::from(data[r0 + i + o]) + u16::from(data[r1 + i + o]) + 1) / 2) as u8
+            };
             out.u[cy * cw + cx] = avg(1);
             out.v[cy * cw + cx] = avg(3);
         }
@@ -250,7 +254,10 @@ mod tests {
 
         let nv12 = [1, 2, 3, 4, 5, 6, 7, 8, 50, 60, 51, 61];
         nv12_to_i420(&nv12, 4, 2, &mut f).expect("nv12");
-        assert_eq!((f.u.as_slice(), f.v.as_slice()), (&[50, 51][..], &[60, 61][..]));
+        assert_eq!(
+            (f.u.as_slice(), f.v.as_slice()),
+            (&[50, 51][..], &[60, 61][..])
+        );
 
         gray_to_i420(&[0, 255, 128, 0], 2, 2, &mut f).expect("gray");
         assert_eq!(f.y, [16, 235, 126, 16]);

@@ -128,7 +128,10 @@ impl JitterBuffer {
             self.stats.concealed += 1;
             return false;
         };
-        for (o, s) in out.iter_mut().zip(frame.iter().chain(std::iter::repeat(&0.0))) {
+        for (o, s) in out
+            .iter_mut()
+            .zip(frame.iter().chain(std::iter::repeat(&0.0)))
+        {
             *o = *s;
         }
         self.spare.push(frame);

@@ -108,8 +108,11 @@ impl AudioPlayout {
         let underruns = Arc::new(AtomicU64::new(0));
         let wanted = device.map(str::to_owned);
         let thread = {
-            let (stop, master, underruns) =
-                (Arc::clone(&stop), Arc::clone(&master), Arc::clone(&underruns));
+            let (stop, master, underruns) = (
+                Arc::clone(&stop),
+                Arc::clone(&master),
+                Arc::clone(&underruns),
+            );
             std::thread::Builder::new()
                 .name("huddle-playout".into())
                 .spawn(move || {
@@ -277,7 +280,11 @@ impl Drop for AudioPlayout {
 }
 
 fn clamp_volume(v: f32) -> f32 {
-    if v.is_nan() { 0.0 } else { v.clamp(0.0, MAX_VOLUME) }
+    if v.is_nan() {
+        0.0
+    } else {
+        v.clamp(0.0, MAX_VOLUME)
+    }
 }
 
 fn playout_thread(
@@ -350,7 +357,12 @@ fn playout_thread(
     drop(stream);
 }
 
-type Started = (cpal::Stream, rtrb::Producer<f32>, String, cpal::StreamConfig);
+type Started = (
+    cpal::Stream,
+    rtrb::Producer<f32>,
+    String,
+    cpal::StreamConfig,
+);
 
 fn start_stream(
     wanted: Option<&str>,
@@ -369,8 +381,22 @@ fn start_stream(
     let (producer, consumer) = rtrb::RingBuffer::<f32>::new(ring_len);
     let on_error = |e: cpal::Error| tracing::warn!("speaker stream: {e}");
     let stream = match format {
-        cpal::SampleFormat::I16 => build_output::<i16>(&device, &config, consumer, underruns, callback_max, on_error),
-        _ => build_output::<f32>(&device, &config, consumer, underruns, callback_max, on_error),
+        cpal::SampleFormat::I16 => build_output::<i16>(
+            &device,
+            &config,
+            consumer,
+            underruns,
+            callback_max,
+            on_error,
+        ),
+        _ => build_output::<f32>(
+            &device,
+            &config,
+            consumer,
+            underruns,
+            callback_max,
+            on_error,
+        ),
     }?;
     stream
         .play()
