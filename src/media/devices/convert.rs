@@ -135,7 +135,7 @@ pub fn yuyv_to_i420(data: &[u8], width: u32, height: u32, out: &mut I420Frame) -
         for cx in 0..cw {
             let i = cx * 4;
             let avg = |o: usize| {
-                ((u16::from(data[r0 + i + o]) + u16::from(data[r1 + i + o]) + 1) / 2) as u8
+                (u16::from(data[r0 + i + o]) + u16::from(data[r1 + i + o])).div_ceil(2) as u8
             };
             out.u[cy * cw + cx] = avg(1);
             out.v[cy * cw + cx] = avg(3);

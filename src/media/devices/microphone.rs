@@ -339,6 +339,6 @@ where
         }
     };
     device
-        .build_input_stream::<T, _, _>(config.clone(), callback, on_error, None)
+        .build_input_stream::<T, _, _>(*config, callback, on_error, None)
         .map_err(|e| MediaError::Device(format!("opening the microphone: {e}")))
 }

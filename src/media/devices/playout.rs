@@ -437,6 +437,6 @@ where
         }
     };
     device
-        .build_output_stream::<T, _, _>(config.clone(), callback, on_error, None)
+        .build_output_stream::<T, _, _>(*config, callback, on_error, None)
         .map_err(|e| MediaError::Device(format!("opening the speaker: {e}")))
 }
