@@ -81,3 +81,34 @@ fn no_camera_is_a_clear_error_and_synthetic_video_still_works() {
     );
     assert!(matches!(zero, Err(MediaError::InvalidDimensions { .. })));
 }
+
+/// With no audio server (and, on CI, no sound card), opening the defaults
+/// fails fast as `DeviceUnavailable`, the case callers fall back on. Where a
+/// device does exist it opens instead; both are fine, a hang or a generic
+/// error is not.
+#[cfg(feature = "devices")]
+#[test]
+fn default_audio_devices_open_or_are_unavailable_quickly() {
+    use std::time::{Duration, Instant};
+
+    use huddle::media::MediaError;
+    use huddle::media::devices::{AudioPlayout, MicrophoneSource, pulseaudio_available};
+
+    let started = Instant::now();
+    let mic = MicrophoneSource::open(None).map(|m| m.device_name().to_owned());
+    let speaker = AudioPlayout::open(None).map(|p| p.device_name().to_owned());
+    eprintln!(
+        "pulseaudio: {}; default mic: {mic:?}; default speaker: {speaker:?}; in {:?}",
+        pulseaudio_available(),
+        started.elapsed()
+    );
+    for (what, result) in [("mic", mic), ("speaker", speaker)] {
+        if let Err(e) = result {
+            assert!(
+                matches!(e, MediaError::DeviceUnavailable { .. }),
+                "{what}: expected Ok or DeviceUnavailable, got {e:?}"
+            );
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

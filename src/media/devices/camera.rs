@@ -128,7 +128,7 @@ impl CameraSource {
                 .spawn(move || capture_thread(index, config, &tx, &drop_rx, &opened_tx, &stop))
                 .map_err(|e| MediaError::Device(format!("cannot start the camera thread: {e}")))?
         };
-        let source = Self {
+        let mut source = Self {
             rx,
             stop,
             thread: Some(thread),
@@ -139,7 +139,13 @@ impl CameraSource {
         match opened_rx.recv_timeout(CAMERA_OPEN_TIMEOUT) {
             Ok(Ok(())) => Ok(source),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(MediaError::Device("camera did not start in time".into())),
+            Err(_) => {
+                // The thread is stuck in the device; detach it rather than
+                // block here joining it (it ends once the device answers).
+                source.stop.store(true, Ordering::Release);
+                source.thread.take();
+                Err(MediaError::Device("camera did not start in time".into()))
+            }
         }
     }
 

@@ -21,7 +21,7 @@ use cpal::traits::{DeviceTrait, StreamTrait};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use super::resample::MonoResampler;
-use super::{Direction, audio_host, find_audio_device, pick_config};
+use super::{Direction, audio_host, device_error, find_audio_device, pick_config};
 use crate::media::source::AudioSource;
 use crate::media::{AUDIO_FRAME_MS, AudioFrame, MediaError, Result, samples_per_frame};
 
@@ -41,6 +41,8 @@ pub const MIC_SILENCE_GRACE: Duration = Duration::from_millis(60);
 const MIC_PERIOD_MS: u32 = 10;
 /// How long `open` waits for the device thread to start the stream.
 const MIC_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the audio server to create the stream.
+const STREAM_BUILD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the mic thread drains the ring.
 const MIC_POLL: Duration = Duration::from_millis(5);
 
@@ -121,9 +123,15 @@ impl MicrophoneSource {
                 Ok(source)
             }
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(MediaError::Device(
-                "microphone did not start in time".into(),
-            )),
+            Err(_) => {
+                // The thread is stuck in the device; detach it rather than
+                // block here joining it (it ends once the device answers).
+                source.stop.store(true, Ordering::Release);
+                source.thread.take();
+                Err(MediaError::Device(
+                    "microphone did not start in time".into(),
+                ))
+            }
         }
     }
 
@@ -339,6 +347,6 @@ where
         }
     };
     device
-        .build_input_stream::<T, _, _>(*config, callback, on_error, None)
-        .map_err(|e| MediaError::Device(format!("opening the microphone: {e}")))
+        .build_input_stream::<T, _, _>(*config, callback, on_error, Some(STREAM_BUILD_TIMEOUT))
+        .map_err(|e| device_error(&e, Direction::Input, "opening the microphone"))
 }

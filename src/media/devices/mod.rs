@@ -197,6 +197,24 @@ pub(crate) fn find_audio_device(
         })
 }
 
+/// Maps a cpal error: a device or host that is not there is
+/// [`MediaError::DeviceUnavailable`] (callers fall back), anything else
+/// [`MediaError::Device`].
+pub(crate) fn device_error(e: &cpal::Error, direction: Direction, what: &str) -> MediaError {
+    match e.kind() {
+        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::HostUnavailable => {
+            MediaError::DeviceUnavailable {
+                kind: match direction {
+                    Direction::Input => MissingDevice::AudioInput,
+                    Direction::Output => MissingDevice::AudioOutput,
+                },
+                detail: format!("{what}: {e}"),
+            }
+        }
+        _ => MediaError::Device(format!("{what}: {e}")),
+    }
+}
+
 /// Picks a stream config for `device`: its default rate and channel count, in
 /// f32 or i16 (the formats the callbacks here handle), with a fixed period of
 /// about `period_ms` where the host allows it.
@@ -209,7 +227,7 @@ pub(crate) fn pick_config(
         Direction::Input => device.default_input_config(),
         Direction::Output => device.default_output_config(),
     }
-    .map_err(|e| MediaError::Device(format!("default stream config: {e}")))?;
+    .map_err(|e| device_error(&e, direction, "default stream config"))?;
     let rate = default.sample_rate();
     let channels = default.channels();
     let format = match default.sample_format() {

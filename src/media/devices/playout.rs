@@ -28,7 +28,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
 use super::mixer::{AtomicF32, MAX_VOLUME, MIX_RATE, Mixer, SPEAKING_THRESHOLD, StreamControl};
 use super::resample::MonoResampler;
-use super::{Direction, audio_host, find_audio_device, pick_config};
+use super::{Direction, audio_host, device_error, find_audio_device, pick_config};
 use crate::media::{AudioFrame, MediaError, Result};
 
 /// Commands queued from the handle to the playout thread. When full (the
@@ -46,6 +46,8 @@ pub const PLAYOUT_TARGET_MS: u32 = 40;
 /// 10 ms gave server underruns (15–30 ms gaps every ~40 ms) and 20 ms a ~2 s
 /// stall at start; 40 ms played clean from the first block.
 const PLAYOUT_PERIOD_MS: u32 = 40;
+/// Longest wait for the audio server to create the stream.
+const STREAM_BUILD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the playout thread tops the ring up.
 const PLAYOUT_POLL: Duration = Duration::from_millis(5);
 /// Most 20 ms blocks mixed per poll (so stream commands are never starved).
@@ -146,7 +148,13 @@ impl AudioPlayout {
                 Ok(playout)
             }
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(MediaError::Device("speaker did not start in time".into())),
+            Err(_) => {
+                // The thread is stuck in the device; detach it rather than
+                // block here joining it (it ends once the device answers).
+                playout.stop.store(true, Ordering::Release);
+                playout.thread.take();
+                Err(MediaError::Device("speaker did not start in time".into()))
+            }
         }
     }
 
@@ -437,6 +445,6 @@ where
         }
     };
     device
-        .build_output_stream::<T, _, _>(*config, callback, on_error, None)
-        .map_err(|e| MediaError::Device(format!("opening the speaker: {e}")))
+        .build_output_stream::<T, _, _>(*config, callback, on_error, Some(STREAM_BUILD_TIMEOUT))
+        .map_err(|e| device_error(&e, Direction::Output, "opening the speaker"))
 }
