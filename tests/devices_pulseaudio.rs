@@ -275,9 +275,9 @@ fn playout_tone_comes_back_through_the_sink_monitor() {
         playout.underruns()
     );
     assert!((freq - 523.0).abs() <= 5.0, "dominant {freq} Hz, want 523");
-    // 0.354 is sent; under heavy CPU load the null sink shows short server-side
-    // underruns (20–40 ms gaps), which lower the RMS (0.31–0.35 seen at load 5–8).
-    assert!(rms > 0.2, "tone at unity gain (0.354 sent): rms {rms}");
+    // 0.354 is sent; 0.352–0.354 measured at load average 9 on 2 cores. Gaps
+    // (server underruns, jitter concealment) show up here first.
+    assert!(rms > 0.3, "tone at unity gain (0.354 sent): rms {rms}");
     assert!(playout.is_speaking("alice") && level >= SPEAKING_THRESHOLD);
     let levels = playout.levels();
     assert_eq!(levels.len(), 1);
@@ -310,7 +310,7 @@ fn playout_tone_comes_back_through_the_sink_monitor() {
     );
     let half_rms = rms_level(&half);
     eprintln!("master 0.5: rms {half_rms:.3} (unity {rms:.3})");
-    assert!((half_rms / rms - 0.5).abs() < 0.15, "{half_rms} vs {rms}");
+    assert!((half_rms / rms - 0.5).abs() < 0.1, "{half_rms} vs {rms}");
 
     assert!(playout.remove_stream("alice").expect("remove"));
     assert!(!playout.remove_stream("alice").expect("remove again"));

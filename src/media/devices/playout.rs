@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Latency budget, remote frame to speaker: jitter target 60 ms + ring
-//! [`PLAYOUT_TARGET_MS`] 40 ms + device buffer (2 × 40 ms on PulseAudio).
+//! (starts at [`PLAYOUT_TARGET_MS`] + two device periods, 120 ms) + device
+//! buffer (2 × 40 ms on PulseAudio). The tests measure ~250 ms from a volume
+//! change to the null sink's monitor, capture included.
 //!
 //! Invariants: the thread keeps about [`PLAYOUT_TARGET_MS`] queued ahead of
 //! the device, never more than [`PLAYOUT_RING_MS`]; volumes and
@@ -21,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, StreamTrait};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
@@ -29,7 +31,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use super::mixer::{AtomicF32, MAX_VOLUME, MIX_RATE, Mixer, SPEAKING_THRESHOLD, StreamControl};
 use super::resample::MonoResampler;
 use super::{Direction, audio_host, device_error, find_audio_device, pick_config};
-use crate::media::{AudioFrame, MediaError, Result};
+use crate::media::{AUDIO_FRAME_MS, AudioFrame, MediaError, Result};
 
 /// Commands queued from the handle to the playout thread. When full (the
 /// thread is stuck), `add_stream`/`remove_stream` fail instead of blocking.
@@ -52,6 +54,9 @@ const STREAM_BUILD_TIMEOUT: Duration = Duration::from_secs(5);
 const PLAYOUT_POLL: Duration = Duration::from_millis(5);
 /// Most 20 ms blocks mixed per poll (so stream commands are never starved).
 const PLAYOUT_MAX_BLOCKS_PER_POLL: usize = 10;
+/// Blocks of mixing credit the wall clock may bank (80 ms): how far the mixer
+/// catches up at once after its own thread was descheduled.
+const PLAYOUT_CATCH_UP_BLOCKS: f64 = 4.0;
 /// How long `open` waits for the device thread to start the stream.
 const PLAYOUT_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -324,9 +329,25 @@ fn playout_thread(
     opened.send(Ok((name, rate, config.channels))).ok();
     let mut mixer = Mixer::new(master);
     let base_target = (rate * PLAYOUT_TARGET_MS / 1000) as usize * channels;
+    let block = (rate * AUDIO_FRAME_MS / 1000) as usize * channels;
     let capacity = producer.buffer().capacity();
     let mut mixed = Vec::new();
     let mut device_mono: Vec<f32> = Vec::new();
+    // Mixing is paced by the wall clock (one block per 20 ms, a few blocks of
+    // catch-up after this thread was delayed), not by how the device pulls:
+    // PulseAudio pulls two periods at once, and following that would take
+    // remote frames from the jitter buffers in bursts. The ring absorbs the
+    // device's bursts; only when it is about to run dry is a block mixed early.
+    let block_time = Duration::from_millis(u64::from(AUDIO_FRAME_MS));
+    // Start with silence covering the base target plus two device periods, so
+    // the device's first (double) requests do not make the mixer run ahead.
+    let prefill = (base_target + 2 * (rate * PLAYOUT_PERIOD_MS / 1000) as usize * channels)
+        .min(capacity - block);
+    if let Ok(chunk) = producer.write_chunk_uninit(prefill) {
+        chunk.fill_from_iter(std::iter::repeat(0.0));
+    }
+    let mut credit = 0.0f64;
+    let mut last = Instant::now();
     while !stop.load(Ordering::Acquire) {
         loop {
             match commands.try_recv() {
@@ -338,13 +359,24 @@ fn playout_thread(
                 Err(TryRecvError::Disconnected) => return,
             }
         }
-        // Top the ring up to the target, one 20 ms block at a time; a device
-        // that pulls faster (a server filling its own buffer) gets at most
-        // PLAYOUT_MAX_BLOCKS_PER_POLL before commands are looked at again.
-        let target = (base_target + callback_max.load(Ordering::Relaxed)).min(capacity / 2 * 2);
+        let now = Instant::now();
+        credit = (credit + (now - last).as_secs_f64() / block_time.as_secs_f64())
+            .min(PLAYOUT_CATCH_UP_BLOCKS);
+        last = now;
+        // Room for the device's largest request on top of the base target.
+        let target = (base_target + callback_max.load(Ordering::Relaxed)).min(capacity - block);
         let mut blocks = 0;
-        while capacity - producer.slots() < target && blocks < PLAYOUT_MAX_BLOCKS_PER_POLL {
+        loop {
+            let queued = capacity - producer.slots();
+            let starving = queued < block;
+            if queued >= target
+                || blocks >= PLAYOUT_MAX_BLOCKS_PER_POLL
+                || (credit < 1.0 && !starving)
+            {
+                break;
+            }
             blocks += 1;
+            credit = (credit - 1.0).max(0.0);
             mixer.render(&mut mixed);
             resampler.push(&mixed, &mut device_mono);
             let frames = (producer.slots() / channels).min(device_mono.len());
@@ -356,9 +388,6 @@ fn playout_thread(
                 chunk.fill_from_iter(samples);
             }
             device_mono.drain(..frames);
-            if frames == 0 {
-                break; // resampler still filling its first chunk
-            }
         }
         std::thread::sleep(PLAYOUT_POLL);
     }
