@@ -14,10 +14,13 @@
 //! buffer (2 × 40 ms on PulseAudio). The tests measure ~250 ms from a volume
 //! change to the null sink's monitor, capture included.
 //!
-//! Invariants: the thread keeps about [`PLAYOUT_TARGET_MS`] queued ahead of
-//! the device, never more than [`PLAYOUT_RING_MS`]; volumes and
-//! meters are atomics the handle reads and writes without waiting for the
-//! mixer; dropping the handle stops the thread and closes the stream.
+//! Invariants: the mixer runs on the wall clock (one block per 20 ms, with
+//! bounded catch-up), so remote frames leave their jitter buffers steadily
+//! however the device pulls; it mixes early only when the ring is about to
+//! run dry, and never queues more than [`PLAYOUT_TARGET_MS`] plus the device's
+//! largest request (within [`PLAYOUT_RING_MS`]). Volumes and meters are
+//! atomics the handle reads and writes without waiting for the mixer;
+//! dropping the handle stops the thread and closes the stream.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
