@@ -105,7 +105,7 @@ pub enum MissingDevice {
 
 impl MissingDevice {
     /// The seed error code for this case. `media` does not import `protocol`;
-    /// keep in sync with `protocol::ErrorCode` (tests/device_error_codes.rs checks).
+    /// keep in sync with `protocol::ErrorCode` (tests/devices_missing.rs checks).
     #[must_use]
     pub const fn seed_code(self) -> u32 {
         match self {
