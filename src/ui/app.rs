@@ -235,7 +235,7 @@ impl HuddleApp {
             Screen::Room(s) => s.tiles.len(),
             Screen::Lobby(_) => 0,
         };
-        egui::Area::new(egui::Id::new("huddle-debug"))
+        egui::Area::new(egui::Id::unique("huddle-debug"))
             .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-8.0, -40.0))
             .order(egui::Order::Foreground)
             .interactable(false)
@@ -282,7 +282,7 @@ impl eframe::App for HuddleApp {
         let mut join = None;
         match &mut self.screen {
             Screen::Lobby(lobby) => {
-                egui::CentralPanel::default().show_inside(ui, |ui| {
+                egui::CentralPanel::default().show(ui, |ui| {
                     join = lobby.show(ui, &self.devices);
                 });
             }

@@ -48,13 +48,13 @@ pub fn show(
 ) -> Vec<RoomAction> {
     let mut actions = Vec::new();
     if !options.kiosk {
-        egui::Panel::bottom("controls").show_inside(ui, |ui| {
+        egui::Panel::bottom("controls").show(ui, |ui| {
             ui.horizontal(|ui| controls(ui, session, options, &mut actions));
         });
     }
     egui::CentralPanel::default()
         .frame(egui::Frame::new().fill(egui::Color32::from_gray(12)))
-        .show_inside(ui, |ui| tiles(ui, session, options, pass, &mut actions));
+        .show(ui, |ui| tiles(ui, session, options, pass, &mut actions));
     actions
 }
 

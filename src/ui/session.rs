@@ -117,8 +117,6 @@ pub struct RoomSession {
     pub local: Option<LocalPreview>,
     /// Errors for the user since the last call to [`RoomSession::take_errors`].
     errors: Vec<String>,
-    /// When the session started.
-    pub started: Instant,
 }
 
 impl RoomSession {
@@ -200,7 +198,6 @@ impl RoomSession {
             subscribing: BTreeSet::new(),
             local,
             errors: Vec::new(),
-            started: Instant::now(),
         }
     }
 

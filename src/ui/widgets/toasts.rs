@@ -38,7 +38,7 @@ impl Toasts {
         if self.items.is_empty() {
             return;
         }
-        egui::Area::new(egui::Id::new("huddle-toasts"))
+        egui::Area::new(egui::Id::unique("huddle-toasts"))
             .anchor(egui::Align2::RIGHT_TOP, egui::vec2(-12.0, 48.0))
             .order(egui::Order::Foreground)
             .show(ctx, |ui| {
