@@ -91,7 +91,11 @@ fn parse_size(s: &str) -> Result<[f32; 2], String> {
 impl AppArgs {
     /// Whether any app flag was given.
     pub fn any(&self) -> bool {
-        self.kiosk || self.lobby || self.server.is_some() || self.room.is_some() || self.user.is_some()
+        self.kiosk
+            || self.lobby
+            || self.server.is_some()
+            || self.room.is_some()
+            || self.user.is_some()
     }
 
     /// Validates the flags into the app's options.

@@ -86,9 +86,18 @@ async fn kiosk_shows_a_moving_remote_picture() {
     let region = (w / 4, h / 4, w / 2, h / 2);
     let stddev = first.luma_stddev(region.0, region.1, region.2, region.3);
     let changed = first.changed_share(&second, region.0, region.1, region.2, region.3);
-    eprintln!("remote tile: luma stddev {stddev:.1}, {:.1}% of pixels changed in 1 s", changed * 100.0);
-    assert!(stddev > 10.0, "remote tile looks blank (luma stddev {stddev:.1})");
-    assert!(changed > 0.005, "picture did not change in 1 s ({changed:.4})");
+    eprintln!(
+        "remote tile: luma stddev {stddev:.1}, {:.1}% of pixels changed in 1 s",
+        changed * 100.0
+    );
+    assert!(
+        stddev > 10.0,
+        "remote tile looks blank (luma stddev {stddev:.1})"
+    );
+    assert!(
+        changed > 0.005,
+        "picture did not change in 1 s ({changed:.4})"
+    );
     // The frame-number stamp (top-left of the picture) changes too.
     let stamp = first.changed_share(&second, 0, 0, w / 2, h / 4);
     assert!(stamp > 0.0, "stamp area did not change");

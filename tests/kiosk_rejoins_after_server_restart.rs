@@ -16,7 +16,15 @@ const APP_KEY: &str = "kiosk-key";
 fn serve(addr: &str) -> gui::KillOnDrop {
     gui::KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_huddle"))
-            .args(["serve", "--listen", addr, "--app-id", APP_ID, "--app-key", APP_KEY])
+            .args([
+                "serve",
+                "--listen",
+                addr,
+                "--app-id",
+                APP_ID,
+                "--app-key",
+                APP_KEY,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -61,8 +69,19 @@ fn kiosk_rejoins_after_the_server_restarts() {
 
     let display = gui::Display::start(1);
     let _app = gui::KillOnDrop(display.launch_huddle(&[
-        "--kiosk", "--server", &url, "--room", "lobby", "--user", "wall", "--app-id", APP_ID,
-        "--app-key", APP_KEY, "--window-size", "1280x720",
+        "--kiosk",
+        "--server",
+        &url,
+        "--room",
+        "lobby",
+        "--user",
+        "wall",
+        "--app-id",
+        APP_ID,
+        "--app-key",
+        APP_KEY,
+        "--window-size",
+        "1280x720",
     ]));
     let first = wait_users(&addr, 1, Duration::from_secs(60));
     eprintln!("kiosk joined after {first:?}");

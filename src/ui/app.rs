@@ -77,7 +77,12 @@ impl HuddleApp {
         let settings = Settings::load();
         let kiosk = matches!(options.mode, AppMode::Kiosk(_));
         let view = RoomViewOptions {
-            fit: if kiosk { settings.object_fit } else { settings.object_fit },
+            // Kiosk ignores the desktop settings file: seed default `contain`.
+            fit: if kiosk {
+                super::render::ObjectFit::Contain
+            } else {
+                settings.object_fit
+            },
             mirror_local: settings.mirror_local,
             kiosk,
             synthetic_note: devices.synthetic_only(),
@@ -174,7 +179,9 @@ impl HuddleApp {
             .unwrap_or(crate::media::VIDEO_PROFILES[0]);
         let audio_profile = AudioProfile::default();
         let slot = Arc::new(VideoSlot::default());
-        let camera = self.devices.open_camera(&self.settings.camera, &video_profile);
+        let camera = self
+            .devices
+            .open_camera(&self.settings.camera, &video_profile);
         let preview = super::preview_source::PreviewSource::new(camera, Arc::clone(&slot));
         let mic = self
             .devices

@@ -81,7 +81,11 @@ impl DeviceCatalog {
 
     /// Opens microphone `id`. TODO(devices): real microphones.
     pub fn open_microphone(&self, _id: &str, profile: &AudioProfile) -> Box<dyn AudioSource> {
-        Box::new(SyntheticAudio::new(440.0, profile.sample_rate, profile.channels))
+        Box::new(SyntheticAudio::new(
+            440.0,
+            profile.sample_rate,
+            profile.channels,
+        ))
     }
 
     /// Opens speaker `id` for one remote stream. TODO(devices): cpal playout.

@@ -43,7 +43,9 @@ impl Lobby {
             .spacing([12.0, 8.0])
             .show(ui, |ui| {
                 ui.label("Server");
-                ui.add(egui::TextEdit::singleline(&mut s.server).hint_text("local or ws://host:7880"));
+                ui.add(
+                    egui::TextEdit::singleline(&mut s.server).hint_text("local or ws://host:7880"),
+                );
                 ui.end_row();
                 let local = s.server.trim() == "local";
                 ui.label("Room");

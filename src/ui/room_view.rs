@@ -66,8 +66,16 @@ fn controls(
 ) {
     if let Some(local) = &session.local {
         let ready = local.stream_id.is_some();
-        let mic = if local.audio_muted { "Unmute mic" } else { "Mute mic" };
-        let cam = if local.video_muted { "Start camera" } else { "Stop camera" };
+        let mic = if local.audio_muted {
+            "Unmute mic"
+        } else {
+            "Mute mic"
+        };
+        let cam = if local.video_muted {
+            "Start camera"
+        } else {
+            "Stop camera"
+        };
         if ui.add_enabled(ready, egui::Button::new(mic)).clicked() {
             actions.push(RoomAction::Session(SessionAction::ToggleMic));
         }
@@ -186,9 +194,10 @@ fn volume_slider(
         .show_value(false)
         .text("vol");
     let response = ui
-        .scope_builder(egui::UiBuilder::new().max_rect(rect).id_salt(("vol", id.0)), |ui| {
-            ui.add(slider)
-        })
+        .scope_builder(
+            egui::UiBuilder::new().max_rect(rect).id_salt(("vol", id.0)),
+            |ui| ui.add(slider),
+        )
         .inner;
     if response.changed() {
         audio.shared().set_volume(volume);

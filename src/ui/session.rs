@@ -17,8 +17,8 @@ use tokio::runtime::Handle;
 
 use crate::client::{
     Client, ClientError, ClientResult, ConnectionState, Credential, JoinConfig, JoinInfo,
-    LocalStream, RemoteStream, RoomEvent, StreamId, StreamInfo, SubscribeOptions, UserId,
-    UserInfo, VideoSlot,
+    LocalStream, RemoteStream, RoomEvent, StreamId, StreamInfo, SubscribeOptions, UserId, UserInfo,
+    VideoSlot,
 };
 
 use super::audio_tap::AudioTap;
@@ -33,6 +33,11 @@ pub const REPLY_CHANNEL_CAPACITY: usize = 256;
 /// Most events (and, separately, replies) handled per UI pass, so a burst
 /// cannot stall a frame; the rest wait for the next pass.
 pub const MAX_MESSAGES_PER_POLL: usize = 64;
+
+/// New video frames ask for a repaint this far ahead, so frames of many
+/// streams arriving close together share one UI pass (≤ ~30 passes/s for
+/// video, whatever the number of streams).
+pub const VIDEO_REPAINT_DELAY: std::time::Duration = std::time::Duration::from_millis(30);
 
 /// Results of SDK calls (runtime → UI).
 pub enum SessionReply {
@@ -151,7 +156,8 @@ impl RoomSession {
         };
         if let Some(l) = &local {
             let c = ctx.clone();
-            l.slot.set_on_frame(move || c.request_repaint());
+            l.slot
+                .set_on_frame(move || c.request_repaint_after(VIDEO_REPAINT_DELAY));
         }
         let task_client = client.clone();
         let tx = replies_tx.clone();
@@ -312,7 +318,8 @@ impl RoomSession {
                 }
             }
             SessionReply::Published(Err(e)) => {
-                self.errors.push(format!("publish failed: {}", describe(&e)));
+                self.errors
+                    .push(format!("publish failed: {}", describe(&e)));
             }
             SessionReply::Subscribed(id, result) => {
                 self.subscribing.remove(&id);
@@ -320,7 +327,9 @@ impl RoomSession {
                     Ok(stream) => self.add_tile(id, stream),
                     // A stream removed while subscribing fails here; not news.
                     Err(_) if !self.streams.contains_key(&id) => {}
-                    Err(e) => self.errors.push(format!("subscribe failed: {}", describe(&e))),
+                    Err(e) => self
+                        .errors
+                        .push(format!("subscribe failed: {}", describe(&e))),
                 }
             }
             SessionReply::MuteFailed(e, audio, video) => {
@@ -338,7 +347,9 @@ impl RoomSession {
             return; // removed while subscribing: dropping the stream ends it
         };
         let ctx = self.ctx.clone();
-        stream.video().set_on_frame(move || ctx.request_repaint());
+        stream
+            .video()
+            .set_on_frame(move || ctx.request_repaint_after(VIDEO_REPAINT_DELAY));
         let audio = if info.audio {
             let ctx = self.ctx.clone();
             let playout = self.devices.open_playout(&self.speaker);

@@ -48,9 +48,12 @@ pub async fn fetch(
     room_id: &str,
     user_id: &str,
 ) -> Result<(String, u64), SignatureError> {
-    tokio::time::timeout(FETCH_TIMEOUT, fetch_inner(url, token, app_id, room_id, user_id))
-        .await
-        .map_err(|_| SignatureError::Io("timed out".into()))?
+    tokio::time::timeout(
+        FETCH_TIMEOUT,
+        fetch_inner(url, token, app_id, room_id, user_id),
+    )
+    .await
+    .map_err(|_| SignatureError::Io("timed out".into()))?
 }
 
 async fn fetch_inner(
@@ -104,7 +107,11 @@ fn parse_reply(reply: &[u8]) -> Result<(String, u64), SignatureError> {
     let chunked = head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
-    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
     if status != 200 {
         return Err(SignatureError::Status { status, body });
     }

@@ -137,7 +137,11 @@ impl Screenshot {
             .expect("run convert");
         assert!(out.status.success(), "convert failed");
         let (width, height) = SCREEN;
-        assert_eq!(out.stdout.len(), width * height * 3, "unexpected screenshot size");
+        assert_eq!(
+            out.stdout.len(),
+            width * height * 3,
+            "unexpected screenshot size"
+        );
         Screenshot {
             width,
             height,
@@ -169,7 +173,14 @@ impl Screenshot {
     }
 
     /// Share of pixels in a region that differ (any channel by > 24) from `other`.
-    pub fn changed_share(&self, other: &Screenshot, x0: usize, y0: usize, w: usize, h: usize) -> f64 {
+    pub fn changed_share(
+        &self,
+        other: &Screenshot,
+        x0: usize,
+        y0: usize,
+        w: usize,
+        h: usize,
+    ) -> f64 {
         let mut changed = 0usize;
         let mut n = 0usize;
         for y in (y0..y0 + h).step_by(2) {
@@ -190,7 +201,11 @@ pub fn http_get(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())

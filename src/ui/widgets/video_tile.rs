@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use egui::{Align2, Color32, FontId, Rect, Response, Sense, Stroke, StrokeKind, Ui, Vec2, Widget, vec2};
+use egui::{
+    Align2, Color32, FontId, Rect, Response, Sense, Stroke, StrokeKind, Ui, Vec2, Widget, vec2,
+};
 
 use crate::client::VideoSlot;
 use crate::ui::render::{ColorMatrix, ColorRange, ObjectFit, YuvCallback};
@@ -123,7 +125,8 @@ impl VideoTile<'_> {
             if !on {
                 continue;
             }
-            let g = painter.layout_no_wrap(badge.into(), FontId::proportional(11.0), Color32::WHITE);
+            let g =
+                painter.layout_no_wrap(badge.into(), FontId::proportional(11.0), Color32::WHITE);
             let r = Rect::from_min_size(
                 egui::pos2(x, bg.center().y - g.size().y / 2.0 - 2.0),
                 g.size() + vec2(8.0, 4.0),
@@ -154,9 +157,20 @@ fn paint_net(painter: &egui::Painter, rect: Rect, net: NetMark) {
     for i in 0..3u8 {
         let h = 4.0 + 3.0 * f32::from(i);
         let x = bg.min.x + 4.0 + f32::from(i) * 5.0;
-        let bar = Rect::from_min_max(egui::pos2(x, bg.max.y - 2.0 - h), egui::pos2(x + 3.0, bg.max.y - 2.0));
-        let c = if i < bars { colour } else { Color32::from_gray(80) };
+        let bar = Rect::from_min_max(
+            egui::pos2(x, bg.max.y - 2.0 - h),
+            egui::pos2(x + 3.0, bg.max.y - 2.0),
+        );
+        let c = if i < bars {
+            colour
+        } else {
+            Color32::from_gray(80)
+        };
         painter.rect_filled(bar, 0.0, c);
     }
-    painter.galley(egui::pos2(bg.min.x + bars_w + 8.0, bg.min.y + 2.0), galley, Color32::WHITE);
+    painter.galley(
+        egui::pos2(bg.min.x + bars_w + 8.0, bg.min.y + 2.0),
+        galley,
+        Color32::WHITE,
+    );
 }
