@@ -248,7 +248,11 @@ impl HuddleApp {
             .interactable(false)
             .show(ctx, |ui| {
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
-                    ui.monospace(format!("ui {:.1} fps · {tiles} remote", self.fps.fps()));
+                    let text = format!("ui {:.1} fps · {tiles} remote", self.fps.fps());
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(text).monospace())
+                            .wrap_mode(egui::TextWrapMode::Extend),
+                    );
                 });
             });
     }

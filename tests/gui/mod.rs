@@ -210,3 +210,33 @@ pub fn http_get(addr: &str, path: &str) -> Option<String> {
     s.read_to_string(&mut text).ok()?;
     text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
 }
+
+/// The luma of a screen region, scaled to `out_w`x`out_h`, as an I420 frame
+/// (neutral chroma), so `media::read_stamp` can read a test pattern's stamp
+/// back off the screen.
+pub fn frame_from_region(
+    png: &Path,
+    (x, y, w, h): (usize, usize, usize, usize),
+    (out_w, out_h): (u32, u32),
+) -> huddle::media::I420Frame {
+    let out = Command::new("/usr/bin/convert")
+        .arg(png)
+        .args([
+            "-crop",
+            &format!("{w}x{h}+{x}+{y}"),
+            "-resize",
+            &format!("{out_w}x{out_h}!"),
+            "-colorspace",
+            "gray",
+            "-depth",
+            "8",
+            "gray:-",
+        ])
+        .output()
+        .expect("run convert");
+    assert!(out.status.success(), "convert failed");
+    let mut frame = huddle::media::I420Frame::new_black(out_w, out_h);
+    assert_eq!(out.stdout.len(), frame.y.len(), "unexpected crop size");
+    frame.y = out.stdout;
+    frame
+}
