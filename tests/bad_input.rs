@@ -85,9 +85,19 @@ async fn malformed_requests_get_error_replies_and_media_keeps_flowing() {
             ErrorCode::InvalidOperation,
         ),
         (
-            r#"{"id":16,"type":"publish","audio":true,"video":null,"sdp":"this is not sdp"}"#.into(),
+            r#"{"id":16,"type":"publish","audio":true,"video":null,"sdp":"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nnot sdp"}"#.into(),
             Some(16),
             ErrorCode::InvalidPushed,
+        ),
+        (
+            r#"{"id":19,"type":"publish","audio":true,"video":{"width":640,"height":360,"frameRate":15},"sdp":"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"}"#.into(),
+            Some(19),
+            ErrorCode::InvalidParameter,
+        ),
+        (
+            r#"{"id":20,"type":"publish","audio":false,"video":{"width":640,"height":360,"frameRate":0},"sdp":"m=video 9 UDP/TLS/RTP/SAVPF 102\r\n"}"#.into(),
+            Some(20),
+            ErrorCode::InvalidParameter,
         ),
         (
             r#"{"id":17,"type":"answer","linkId":4242,"sdp":"v=0"}"#.into(),

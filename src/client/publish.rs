@@ -10,8 +10,10 @@
 //! ```
 //!
 //! Synthetic sources are paced by the threads against a monotonic clock (no drift
-//! from sleep overshoot). The threads end when the stop flag is set or their
-//! channel closes; [`PublishPipeline::stop`] does both and joins them.
+//! from sleep overshoot); live sources (`is_live()`: cameras, microphones) block
+//! in `next_frame` on the device clock and are not paced again here. The
+//! threads end when the stop flag is set or their channel closes;
+//! [`PublishPipeline::stop`] does both and joins them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -174,10 +176,11 @@ impl Drop for PublishPipeline {
     }
 }
 
-/// Sleeps until `deadline`; returns false if stop was requested meanwhile.
-fn pace(deadline: Instant, stop: &AtomicBool) -> bool {
+/// Sleeps until `deadline` (unless the source is `live` and paces itself);
+/// returns false if stop was requested meanwhile.
+fn pace(deadline: Instant, live: bool, stop: &AtomicBool) -> bool {
     let now = Instant::now();
-    if deadline > now {
+    if !live && deadline > now {
         std::thread::sleep(deadline - now);
     }
     !stop.load(Ordering::Acquire)
@@ -192,9 +195,10 @@ fn video_thread(
     muted: Arc<AtomicBool>,
 ) {
     let interval = Duration::from_secs_f64(1.0 / f64::from(source.frame_rate().max(1)));
+    let live = source.is_live();
     let start = Instant::now();
     let mut n: u32 = 0;
-    while pace(start + interval * n, &stop) {
+    while pace(start + interval * n, live, &stop) {
         n = n.wrapping_add(1);
         let frame = match source.next_frame() {
             Ok(Some(frame)) => frame,
@@ -245,9 +249,10 @@ fn audio_thread(
     muted: Arc<AtomicBool>,
 ) {
     let interval = Duration::from_millis(u64::from(crate::media::AUDIO_FRAME_MS));
+    let live = source.is_live();
     let start = Instant::now();
     let mut n: u32 = 0;
-    while pace(start + interval * n, &stop) {
+    while pace(start + interval * n, live, &stop) {
         n = n.wrapping_add(1);
         let frame = match source.next_frame() {
             Ok(Some(frame)) => frame,

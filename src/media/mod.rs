@@ -14,11 +14,15 @@
 //! * [`h264`]: OpenH264 encoder/decoder (constrained baseline, Annex-B).
 //! * [`opus_codec`]: libopus encoder/decoder with packet-loss concealment.
 //! * [`source`]: [`VideoSource`]/[`AudioSource`] traits and synthetic impls.
+//! * `devices` (feature `devices`): cameras, microphones and speakers (live
+//!   sources and the mixing playout), with device enumeration.
 //!
 //! Invariant: every fallible operation returns [`MediaError`]; nothing here
 //! panics on bad input (corrupt bitstreams, wrong frame sizes).
 
 pub mod analysis;
+#[cfg(feature = "devices")]
+pub mod devices;
 pub mod frame;
 pub mod h264;
 pub mod opus_codec;
@@ -70,9 +74,58 @@ pub enum MediaError {
         /// libopus' description of the failure.
         message: String,
     },
-    /// A capture device (camera/microphone) failed; reserved for real sources.
+    /// A capture device (camera/microphone) or the speaker failed while
+    /// opening or running. Retrying may help (the device was busy or unplugged).
     #[error("device: {0}")]
     Device(String),
+    /// No usable device: none of that kind exists, the requested one is not
+    /// there, or the audio server is unreachable. Not worth retrying until the
+    /// devices change; callers fall back to the synthetic sources.
+    #[error("{kind}: {detail}")]
+    DeviceUnavailable {
+        /// What is missing (carries the seed error code).
+        kind: MissingDevice,
+        /// What was looked for, and where.
+        detail: String,
+    },
+}
+
+/// Which device is missing in [`MediaError::DeviceUnavailable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MissingDevice {
+    /// No camera at all (seed `NoAvailableVideoInputDevices`, 90100004).
+    VideoInput,
+    /// No microphone at all (seed `NoAvailableAudioInputDevices`, 90100005).
+    AudioInput,
+    /// No speaker at all (seed `NoAvailableAudioOutputDevices`, 90100006).
+    AudioOutput,
+    /// Devices exist but not the requested id (seed `CaptureDeviceNotFound`, 90100019).
+    NotFound,
+}
+
+impl MissingDevice {
+    /// The seed error code for this case. `media` does not import `protocol`;
+    /// keep in sync with `protocol::ErrorCode` (tests/devices_missing.rs checks).
+    #[must_use]
+    pub const fn seed_code(self) -> u32 {
+        match self {
+            Self::VideoInput => 90_100_004,
+            Self::AudioInput => 90_100_005,
+            Self::AudioOutput => 90_100_006,
+            Self::NotFound => 90_100_019,
+        }
+    }
+}
+
+impl std::fmt::Display for MissingDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::VideoInput => "no available video input devices",
+            Self::AudioInput => "no available audio input devices",
+            Self::AudioOutput => "no available audio output devices",
+            Self::NotFound => "capture device not found",
+        })
+    }
 }
 
 /// Result alias for this module.

@@ -10,8 +10,9 @@
 //! * Pacing is the caller's job for synthetic sources: they return a frame
 //!   immediately on every call, so the caller must call them every
 //!   `1 / frame_rate` seconds (video) or every [`super::AUDIO_FRAME_MS`]
-//!   (audio). A real device implementation may instead block until data is
-//!   available; callers must tolerate both.
+//!   (audio). A real device implementation (see `media::devices`) instead
+//!   blocks in `next_frame` until data is available and says so with
+//!   `is_live() == true`; callers must not add their own pacing to those.
 
 use super::MediaError;
 use super::frame::{AudioFrame, I420Frame};
@@ -29,6 +30,12 @@ pub trait VideoSource: Send {
     /// # Errors
     /// Device failures ([`MediaError::Device`]).
     fn next_frame(&mut self) -> Result<Option<I420Frame>, MediaError>;
+    /// True when the source paces itself: `next_frame` blocks until the device
+    /// has a frame, so the caller must not sleep between calls. False (the
+    /// default) for generators that return at once and rely on the caller.
+    fn is_live(&self) -> bool {
+        false
+    }
 }
 
 /// A producer of raw audio frames (microphone, tone generator).
@@ -42,6 +49,11 @@ pub trait AudioSource: Send {
     /// # Errors
     /// Device failures ([`MediaError::Device`]).
     fn next_frame(&mut self) -> Result<Option<AudioFrame>, MediaError>;
+    /// True when the source paces itself (a microphone: `next_frame` blocks
+    /// until 20 ms have been captured); see [`VideoSource::is_live`].
+    fn is_live(&self) -> bool {
+        false
+    }
 }
 
 /// Test-pattern video: each frame is stamped with a running frame number
@@ -163,6 +175,10 @@ mod tests {
             assert!(s.capture_time_us >= before && s.capture_time_us <= now_us());
         }
         assert!(src.next_frame().expect("ok").is_none());
+        assert!(
+            !src.is_live(),
+            "synthetic sources rely on the caller's pacing"
+        );
     }
 
     #[test]

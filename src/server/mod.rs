@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) rooms: Rooms,
     pub(crate) sfu: sfu::Sfu,
     pub(crate) metrics: Arc<Metrics>,
+    /// Flips to true when the server shuts down; every session then ends.
+    pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
     next_id: AtomicU64,
 }
 
@@ -82,6 +84,7 @@ impl Server {
                 rooms: Rooms::default(),
                 sfu,
                 metrics,
+                shutdown: tokio::sync::watch::Sender::new(false),
                 next_id: AtomicU64::new(1),
             }),
         }
@@ -117,14 +120,21 @@ impl Server {
             .merge(signature)
     }
 
-    /// Serves on `listener` until `shutdown` completes.
+    /// Serves on `listener` until `shutdown` completes. Then every session is
+    /// told to end (`client-banned`, reason 3: service unavailable), closes its
+    /// links and leaves its room, and `run` returns once they are gone.
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let shared = Arc::clone(&self.shared);
+        let stop = async move {
+            shutdown.await;
+            shared.shutdown.send_replace(true);
+        };
         axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(stop)
             .await
     }
 }

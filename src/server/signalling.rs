@@ -172,6 +172,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
             Instant::now(),
         ),
     };
+    let mut shutdown = session.shared.shutdown.subscribe();
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
     let reason = loop {
@@ -200,6 +201,12 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
                 }
                 None => Flow::Continue,
                 }
+            }
+            true = async { shutdown.wait_for(|down| *down).await.is_ok() } => {
+                let reason = LeaveReason::ServiceUnavailable;
+                let event = Event::ClientBanned { reason };
+                session.send(&mut socket, &ServerMessage::Event { event }).await;
+                Flow::Close(reason)
             }
             () = &mut idle => {
                 tracing::info!(session = id.0, "closing idle session");
@@ -465,12 +472,36 @@ impl Session {
                     ));
                 }
                 if let Some(v) = video
-                    && (v.width == 0 || v.height == 0 || v.width > 7680 || v.height > 4320)
+                    && (v.width == 0
+                        || v.height == 0
+                        || v.width > 7680
+                        || v.height > 4320
+                        || v.frame_rate == 0
+                        || v.frame_rate > 120)
                 {
                     return Err(RequestError::InvalidParameter(format!(
-                        "video size {}x{} is out of range",
-                        v.width, v.height
+                        "video {}x{}@{} is out of range (up to 7680x4320@120)",
+                        v.width, v.height, v.frame_rate
                     )));
+                }
+                // What the request declares must be what the offer carries.
+                for (declared, media) in [(audio, "audio"), (video.is_some(), "video")] {
+                    let offered = sdp.lines().any(|l| l.starts_with(&format!("m={media} ")));
+                    if declared != offered {
+                        return Err(RequestError::InvalidParameter(format!(
+                            "the request {} {media} but the offer {}",
+                            if declared {
+                                "declares"
+                            } else {
+                                "does not declare"
+                            },
+                            if offered {
+                                "carries it"
+                            } else {
+                                "does not carry it"
+                            },
+                        )));
+                    }
                 }
                 let max = self.shared.config.limits.max_streams_per_user;
                 if self.publications.len() >= max {
