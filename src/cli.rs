@@ -21,10 +21,147 @@ use crate::server::{Limits, ServerConfig};
 /// huddle: self-hosted real-time audio/video.
 #[derive(Debug, Parser)]
 #[command(name = "huddle", version, about)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// What to run; without one, `demo`.
+    /// What to run; without one, the desktop app (or `demo` when built without
+    /// the `app` feature).
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Desktop-app flags (no subcommand).
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+/// Flags of the desktop app (`huddle` with no subcommand).
+#[derive(Debug, Args, Default)]
+pub struct AppArgs {
+    /// Kiosk: fullscreen, no lobby, watch-only, rejoin forever. Needs --server,
+    /// --room, --user and credentials. Exit: hold Escape 2 s, or triple-click
+    /// the top-left corner.
+    #[arg(long, requires_all = ["server", "room", "user"])]
+    pub kiosk: bool,
+    /// Open the lobby instead of joining the embedded demo room.
+    #[arg(long, conflicts_with = "kiosk")]
+    pub lobby: bool,
+    /// Signalling URL to join (default: the embedded server).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Room to join.
+    #[arg(long)]
+    pub room: Option<String>,
+    /// User id.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Display name (default: the user id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// App id (with --server).
+    #[arg(long)]
+    pub app_id: Option<String>,
+    /// App key, to sign locally.
+    #[arg(long, conflicts_with = "signature_url")]
+    pub app_key: Option<String>,
+    /// Signature server: `GET URL?appid=&roomid=&userid=`.
+    #[arg(long)]
+    pub signature_url: Option<String>,
+    /// X-AUTH-TOKEN for --signature-url.
+    #[arg(long, requires = "signature_url")]
+    pub auth_token: Option<String>,
+    /// Join as a player (watch only). Kiosk always does.
+    #[arg(long)]
+    pub player: bool,
+    /// Show the fps overlay (toggle with F12); fps is logged every 5 s anyway.
+    #[arg(long)]
+    pub debug_overlay: bool,
+    /// Window size, e.g. 1280x720.
+    #[arg(long, value_parser = parse_size)]
+    pub window_size: Option<[f32; 2]>,
+}
+
+fn parse_size(s: &str) -> Result<[f32; 2], String> {
+    let (w, h) = s.split_once('x').ok_or("use WIDTHxHEIGHT, e.g. 1280x720")?;
+    let w: f32 = w.parse().map_err(|_| "bad width")?;
+    let h: f32 = h.parse().map_err(|_| "bad height")?;
+    if !(w >= 200.0 && h >= 150.0) {
+        return Err("at least 200x150".into());
+    }
+    Ok([w, h])
+}
+
+impl AppArgs {
+    /// Whether any app flag was given.
+    pub fn any(&self) -> bool {
+        self.kiosk
+            || self.lobby
+            || self.server.is_some()
+            || self.room.is_some()
+            || self.user.is_some()
+    }
+
+    /// Validates the flags into the app's options.
+    #[cfg(feature = "app")]
+    pub fn into_options(self) -> anyhow::Result<crate::ui::AppOptions> {
+        use crate::protocol::Role;
+        use crate::ui::{AppMode, AppOptions, JoinTarget, ServerChoice, SignatureSource};
+        let explicit = self.server.is_some();
+        let target = if self.lobby {
+            None
+        } else {
+            let room = self.room.unwrap_or_else(|| crate::ui::DEMO_ROOM.into());
+            let user = self.user.unwrap_or_else(|| "me".into());
+            for (flag, v) in [("--room", &room), ("--user", &user)] {
+                if !auth::validate_id(v) {
+                    bail!("{flag} must match [A-Za-z0-9_-]{{1,64}}");
+                }
+            }
+            let server = match self.server {
+                None => ServerChoice::Local,
+                Some(url) if url.starts_with("ws://") || url.starts_with("wss://") => {
+                    ServerChoice::Url(url)
+                }
+                Some(url) => bail!("--server must be a ws:// URL, got {url:?}"),
+            };
+            let signature = match (self.app_key, self.signature_url) {
+                (Some(key), None) => SignatureSource::AppKey(key),
+                (None, Some(url)) => SignatureSource::Url {
+                    url,
+                    token: self.auth_token.unwrap_or_default(),
+                },
+                _ if !explicit => SignatureSource::AppKey(String::new()),
+                _ => bail!("with --server give --app-key, or --signature-url"),
+            };
+            let app_id = match self.app_id {
+                Some(id) if auth::validate_id(&id) => id,
+                Some(_) => bail!("--app-id must match [A-Za-z0-9_-]{{1,64}}"),
+                None if explicit => bail!("with --server give --app-id"),
+                None => String::new(),
+            };
+            Some(JoinTarget {
+                server,
+                app_id,
+                room,
+                user_name: self.name.unwrap_or_else(|| user.clone()),
+                user_id: user,
+                role: if self.player || self.kiosk {
+                    Role::Player
+                } else {
+                    Role::Joiner
+                },
+                signature,
+            })
+        };
+        let mode = match (self.kiosk, target) {
+            (true, Some(t)) => AppMode::Kiosk(t),
+            (true, None) => bail!("--kiosk needs --server, --room and --user"),
+            (false, target) => AppMode::Desktop { target },
+        };
+        Ok(AppOptions {
+            embedded_server: !self.kiosk,
+            mode,
+            debug_overlay: self.debug_overlay,
+            window_size: self.window_size,
+        })
+    }
 }
 
 /// The subcommands.

@@ -15,6 +15,7 @@
 //! | [`client`] | room-session actor + `Client` handle, local/remote streams | protocol, auth, media, link |
 //! | [`bot`] | headless publisher/subscriber with live stats | client, media |
 //! | [`cli`] | clap flags → validated config | everything above |
+//! | `ui` (feature `app`) | eframe desktop app, wgpu video rendering | client, media, server, bot |
 //!
 //! Imports flow one way: nothing imports `bot`, `cli` (or the UI).
 #![warn(missing_docs)]
@@ -27,3 +28,5 @@ pub mod link;
 pub mod media;
 pub mod protocol;
 pub mod server;
+#[cfg(feature = "app")]
+pub mod ui;

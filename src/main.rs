@@ -32,6 +32,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    #[cfg(feature = "app")]
+    if cli.command.is_none() {
+        // The window runs on this (main) thread; the runtime serves the SDK.
+        let result = cli
+            .app
+            .into_options()
+            .and_then(|options| Ok(huddle::ui::run(&runtime, options)?));
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    #[cfg(not(feature = "app"))]
+    if cli.app.any() {
+        eprintln!("error: this huddle was built without the `app` feature (no desktop app)");
+        return ExitCode::FAILURE;
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

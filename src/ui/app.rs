@@ -1,0 +1,344 @@
+//! The eframe app: lobby ⇄ room, kiosk rejoin, toasts and the debug overlay.
+//!
+//! Per frame: `logic` drains the session's channels (it also runs while the
+//! window is hidden), `ui` draws and collects actions, which are applied after
+//! the pass. Nothing here blocks.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+
+use crate::client::{Credential, JoinConfig, LocalStream, VideoSlot};
+use crate::media::{AudioProfile, VideoProfile};
+use crate::protocol::{AppId, Role, RoomId, UserId};
+
+use super::backoff::Backoff;
+use super::devices::DeviceCatalog;
+use super::embedded::EmbeddedServer;
+use super::fps::FpsCounter;
+use super::hidden_exit::HiddenExit;
+use super::launch::{AppMode, AppOptions, JoinTarget, ServerChoice, SignatureSource};
+use super::lobby::Lobby;
+use super::room_view::{self, RoomAction, RoomViewOptions};
+use super::session::{CredentialSource, Phase, RoomSession};
+use super::settings::Settings;
+use super::widgets::Toasts;
+
+/// While in a room, look at the SDK's event channel at least this often even
+/// when no video arrives (the SDK does not wake the UI for events).
+const EVENT_POLL: Duration = Duration::from_millis(250);
+/// How long signatures made from an app key stay valid.
+const SIGNATURE_LIFETIME: Duration = Duration::from_secs(2 * 3600);
+/// Profile of the local camera.
+const LOCAL_PROFILE: &str = "360p_2";
+
+enum Screen {
+    Lobby(Box<Lobby>),
+    Room(Box<RoomSession>),
+}
+
+/// Kiosk rejoin state.
+#[derive(Default)]
+struct Rejoin {
+    backoff: Backoff,
+    at: Option<Instant>,
+}
+
+/// The app.
+pub struct HuddleApp {
+    rt: Handle,
+    options: AppOptions,
+    embedded: Option<EmbeddedServer>,
+    devices: DeviceCatalog,
+    settings: Settings,
+    screen: Screen,
+    last_target: Option<JoinTarget>,
+    rejoin: Rejoin,
+    toasts: Toasts,
+    view: RoomViewOptions,
+    fps: FpsCounter,
+    hidden_exit: HiddenExit,
+    debug_overlay: bool,
+}
+
+impl HuddleApp {
+    /// Builds the app inside eframe's creation hook.
+    pub fn new(
+        cc: &eframe::CreationContext<'_>,
+        rt: Handle,
+        options: AppOptions,
+        embedded: Option<EmbeddedServer>,
+    ) -> Self {
+        if !super::render::install(cc.wgpu_render_state.as_ref()) {
+            tracing::warn!("no wgpu render state: video tiles stay blank");
+        }
+        let devices = DeviceCatalog::probe();
+        let settings = Settings::load();
+        let kiosk = matches!(options.mode, AppMode::Kiosk(_));
+        let view = RoomViewOptions {
+            // Kiosk ignores the desktop settings file: seed default `contain`.
+            fit: if kiosk {
+                super::render::ObjectFit::Contain
+            } else {
+                settings.object_fit
+            },
+            mirror_local: settings.mirror_local,
+            kiosk,
+            synthetic_note: devices.synthetic_only(),
+        };
+        let first = match &options.mode {
+            AppMode::Desktop { target } => target.clone(),
+            AppMode::Kiosk(target) => Some(target.clone()),
+        };
+        let mut app = Self {
+            rt,
+            debug_overlay: options.debug_overlay,
+            options,
+            embedded,
+            devices,
+            screen: Screen::Lobby(Box::new(Lobby::new(settings.clone()))),
+            settings,
+            last_target: None,
+            rejoin: Rejoin::default(),
+            toasts: Toasts::default(),
+            view,
+            fps: FpsCounter::default(),
+            hidden_exit: HiddenExit::default(),
+        };
+        if let Some(target) = first {
+            app.start(&cc.egui_ctx, target);
+        }
+        app
+    }
+
+    fn is_kiosk(&self) -> bool {
+        matches!(self.options.mode, AppMode::Kiosk(_))
+    }
+
+    /// Starts joining `target` (never blocks: the join runs on the runtime).
+    fn start(&mut self, ctx: &egui::Context, target: JoinTarget) {
+        let (server_url, app_id, credential) = match &target.server {
+            ServerChoice::Local => match &self.embedded {
+                Some(e) => (
+                    e.url.clone(),
+                    e.app_id.clone(),
+                    CredentialSource::Ready(e.credential()),
+                ),
+                None => {
+                    self.toasts
+                        .push("no embedded server in this process (give a ws:// URL)".into());
+                    return;
+                }
+            },
+            ServerChoice::Url(url) => (
+                url.clone(),
+                target.app_id.clone(),
+                match &target.signature {
+                    SignatureSource::AppKey(key) => CredentialSource::Ready(Credential::AppKey {
+                        key: key.clone(),
+                        valid_for: SIGNATURE_LIFETIME,
+                    }),
+                    SignatureSource::Url { url, token } => CredentialSource::Fetch {
+                        url: url.clone(),
+                        token: token.clone(),
+                    },
+                },
+            ),
+        };
+        let config = JoinConfig {
+            server_url,
+            app_id: AppId(app_id),
+            room_id: RoomId(target.room.clone()),
+            user_id: UserId(target.user_id.clone()),
+            user_name: target.user_name.clone(),
+            role: target.role,
+            // Replaced by the session once resolved.
+            credential: Credential::Signature {
+                ctime: 0,
+                signature: String::new(),
+            },
+        };
+        let publish = (target.role == Role::Joiner).then(|| self.local_stream());
+        let session = RoomSession::join(
+            &self.rt,
+            ctx,
+            config,
+            credential,
+            publish,
+            self.devices.clone(),
+            self.settings.speaker.clone(),
+        );
+        self.last_target = Some(target);
+        self.screen = Screen::Room(Box::new(session));
+    }
+
+    fn local_stream(&self) -> (LocalStream, Arc<VideoSlot>) {
+        let video_profile = VideoProfile::by_name(LOCAL_PROFILE)
+            .copied()
+            .unwrap_or(crate::media::VIDEO_PROFILES[0]);
+        let audio_profile = AudioProfile::default();
+        let slot = Arc::new(VideoSlot::default());
+        let camera = self
+            .devices
+            .open_camera(&self.settings.camera, &video_profile);
+        let preview = super::preview_source::PreviewSource::new(camera, Arc::clone(&slot));
+        let mic = self
+            .devices
+            .open_microphone(&self.settings.microphone, &audio_profile);
+        let stream = LocalStream::new(
+            Some(Box::new(preview)),
+            Some(mic),
+            video_profile,
+            audio_profile,
+        );
+        (stream, slot)
+    }
+
+    fn leave_to_lobby(&mut self) {
+        let lobby = Screen::Lobby(Box::new(Lobby::new(self.settings.clone())));
+        if let Screen::Room(session) = std::mem::replace(&mut self.screen, lobby) {
+            session.leave();
+        }
+    }
+
+    /// Kiosk: rejoin with backoff after a failure or disconnect.
+    fn kiosk_logic(&mut self, ctx: &egui::Context) {
+        let Screen::Room(session) = &self.screen else {
+            return;
+        };
+        let now = Instant::now();
+        match (&session.phase, self.rejoin.at) {
+            (Phase::Joined, _) => self.rejoin.backoff.reset(),
+            (Phase::Failed(_) | Phase::Disconnected(_), None) => {
+                let delay = self.rejoin.backoff.next_delay();
+                tracing::info!("kiosk: rejoining in {delay:?}");
+                self.rejoin.at = Some(now + delay);
+                ctx.request_repaint_after(delay);
+            }
+            (Phase::Failed(_) | Phase::Disconnected(_), Some(at)) if now >= at => {
+                self.rejoin.at = None;
+                if let Some(target) = self.last_target.clone() {
+                    self.leave_then_start(ctx, target);
+                }
+            }
+            (_, Some(at)) => ctx.request_repaint_after(at.saturating_duration_since(now)),
+            (Phase::Joining, None) => {}
+        }
+    }
+
+    fn leave_then_start(&mut self, ctx: &egui::Context, target: JoinTarget) {
+        if let Screen::Room(session) = std::mem::replace(
+            &mut self.screen,
+            Screen::Lobby(Box::new(Lobby::new(self.settings.clone()))),
+        ) {
+            session.leave();
+        }
+        self.start(ctx, target);
+    }
+
+    fn debug_overlay(&self, ctx: &egui::Context) {
+        let tiles = match &self.screen {
+            Screen::Room(s) => s.tiles.len(),
+            Screen::Lobby(_) => 0,
+        };
+        egui::Area::new(egui::Id::unique("huddle-debug"))
+            .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-8.0, -40.0))
+            .order(egui::Order::Foreground)
+            .interactable(false)
+            .show(ctx, |ui| {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    let text = format!("ui {:.1} fps · {tiles} remote", self.fps.fps());
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(text).monospace())
+                            .wrap_mode(egui::TextWrapMode::Extend),
+                    );
+                });
+            });
+    }
+}
+
+impl eframe::App for HuddleApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        if let Screen::Room(session) = &mut self.screen {
+            session.poll();
+            for e in session.take_errors() {
+                self.toasts.push(e);
+            }
+            ctx.request_repaint_after(EVENT_POLL);
+        }
+        if self.is_kiosk() {
+            self.kiosk_logic(ctx);
+            if self.hidden_exit.update(ctx) {
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        let now = Instant::now();
+        if let Some(fps) = self.fps.tick(now) {
+            let tiles = match &self.screen {
+                Screen::Room(s) => s.tiles.len(),
+                Screen::Lobby(_) => 0,
+            };
+            tracing::info!("ui: {fps:.1} fps, {tiles} remote tiles");
+        }
+        if ctx.input(|i| i.key_pressed(egui::Key::F12)) {
+            self.debug_overlay = !self.debug_overlay;
+        }
+        let pass = ctx.cumulative_pass_nr();
+        let mut actions = Vec::new();
+        let mut join = None;
+        match &mut self.screen {
+            Screen::Lobby(lobby) => {
+                egui::CentralPanel::default().show(ui, |ui| {
+                    join = lobby.show(ui, &self.devices);
+                });
+            }
+            Screen::Room(session) => {
+                actions = room_view::show(ui, session, &mut self.view, pass);
+            }
+        }
+        self.toasts.show(&ctx);
+        if self.debug_overlay {
+            self.debug_overlay(&ctx);
+        }
+        // Apply what the user did, after the pass.
+        if let Some(target) = join {
+            if let Screen::Lobby(lobby) = &self.screen {
+                self.settings = lobby.settings.clone();
+            }
+            self.start(&ctx, target);
+        }
+        for action in actions {
+            match action {
+                RoomAction::Session(a) => {
+                    if let Screen::Room(session) = &mut self.screen {
+                        session.apply(a);
+                    }
+                }
+                RoomAction::Leave => self.leave_to_lobby(),
+                RoomAction::Rejoin => {
+                    if let Some(target) = self.last_target.clone() {
+                        self.leave_then_start(&ctx, target);
+                    }
+                }
+            }
+        }
+        self.settings.object_fit = self.view.fit;
+        self.settings.mirror_local = self.view.mirror_local;
+    }
+
+    fn on_exit(&mut self) {
+        if let Screen::Room(_) = &self.screen {
+            self.leave_to_lobby();
+        }
+        if !self.is_kiosk()
+            && let Err(e) = self.settings.save()
+        {
+            tracing::warn!("settings not saved: {e}");
+        }
+    }
+}

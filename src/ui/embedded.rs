@@ -1,0 +1,112 @@
+//! The in-process room server (and its demo bot) that `huddle` with no
+//! arguments joins, so the app shows something with no setup.
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::auth::AppRegistry;
+use crate::bot::{self, BotConfig};
+use crate::client::Credential;
+use crate::media::{AudioProfile, VideoProfile};
+use crate::protocol::{AppId, RoomId};
+use crate::server::{Server, ServerConfig};
+
+/// Room the embedded demo uses.
+pub const DEMO_ROOM: &str = "demo";
+
+/// A running embedded server; stops (with its bot) when dropped.
+pub struct EmbeddedServer {
+    /// `ws://127.0.0.1:port`.
+    pub url: String,
+    /// The generated dev app.
+    pub app_id: String,
+    /// Its key (never leaves the process).
+    pub app_key: String,
+    stop: Option<oneshot::Sender<()>>,
+    bot_stop: Option<oneshot::Sender<()>>,
+}
+
+impl EmbeddedServer {
+    /// Binds `127.0.0.1:0` and serves on `rt`. Startup only: blocks on the bind.
+    pub fn start(rt: &tokio::runtime::Handle) -> std::io::Result<Self> {
+        let config = ServerConfig::new(AppRegistry::dev());
+        let (app_id, app_key) = config
+            .apps
+            .iter()
+            .next()
+            .map(|(id, key)| (id.to_owned(), key.to_owned()))
+            .ok_or_else(|| std::io::Error::other("dev app missing"))?;
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = Server::new(config);
+        rt.spawn(async move {
+            let shutdown = async {
+                stopped.await.ok(); // dropped sender also means stop
+            };
+            if let Err(e) = server.run(listener, shutdown).await {
+                tracing::error!("embedded server stopped: {e}");
+            }
+        });
+        tracing::info!("embedded server on ws://{addr}, app {app_id}");
+        Ok(Self {
+            url: format!("ws://{addr}"),
+            app_id,
+            app_key,
+            stop: Some(stop),
+            bot_stop: None,
+        })
+    }
+
+    /// A credential for the dev app.
+    pub fn credential(&self) -> Credential {
+        Credential::AppKey {
+            key: self.app_key.clone(),
+            valid_for: Duration::from_secs(2 * 3600),
+        }
+    }
+
+    /// Starts a publishing bot (`demo-bot`) in room [`DEMO_ROOM`], so there is
+    /// a remote tile to see.
+    pub fn start_bot(&mut self, rt: &tokio::runtime::Handle, profile: VideoProfile) {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let config = BotConfig {
+            server_url: self.url.clone(),
+            app_id: AppId(self.app_id.clone()),
+            credential: self.credential(),
+            room_id: RoomId(DEMO_ROOM.into()),
+            user_id: "demo-bot".into(),
+            publish: true,
+            subscribe: false,
+            count: 1,
+            duration: None,
+            json: false,
+            print: false,
+            video_profile: profile,
+            audio_profile: AudioProfile::default(),
+            tone_hz: 330.0,
+        };
+        rt.spawn(async move {
+            let stop = async {
+                stopped.await.ok(); // dropped sender also means stop
+            };
+            if let Err(e) = bot::run(config, stop).await {
+                tracing::warn!("demo bot stopped: {e}");
+            }
+        });
+        self.bot_stop = Some(stop);
+    }
+}
+
+impl Drop for EmbeddedServer {
+    fn drop(&mut self) {
+        // The receivers may be gone already (task ended); nothing to do then.
+        if let Some(tx) = self.bot_stop.take() {
+            tx.send(()).ok();
+        }
+        if let Some(tx) = self.stop.take() {
+            tx.send(()).ok();
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The desktop app (feature `app`): eframe + wgpu on top of the client SDK.
+//!
+//! ```text
+//!  main ─▶ ui::run ─▶ eframe (UI thread)          tokio runtime (owned by main)
+//!                      HuddleApp ── spawn ──────▶ SDK calls, embedded server, bot
+//!                        ▲  try_recv each pass      │
+//!                        └── RoomEvent / SessionReply (bounded) ◀┘
+//!  VideoSlot (decode thread) ──▶ render::YuvCallback (prepare: upload, paint: draw)
+//! ```
+//!
+//! Depends on `client`, `media`, `server` (embedded) and `bot` (demo
+//! publisher); nothing depends on `ui`. The UI thread never blocks: SDK calls
+//! are spawned onto the runtime and answer over channels drained each pass.
+//! Widgets in [`widgets`] take plain data only.
+
+mod app;
+mod audio_tap;
+mod backoff;
+pub mod devices;
+mod embedded;
+mod fps;
+mod hidden_exit;
+mod launch;
+mod lobby;
+mod net_sampler;
+mod preview_source;
+mod remote_tile;
+pub mod render;
+mod room_view;
+mod session;
+mod settings;
+mod signature;
+pub mod widgets;
+
+pub use app::HuddleApp;
+pub use embedded::{DEMO_ROOM, EmbeddedServer};
+pub use launch::{AppMode, AppOptions, JoinTarget, ServerChoice, SignatureSource};
+pub use settings::Settings;
+
+use crate::media::VideoProfile;
+
+/// Why the app could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    /// The embedded server could not bind.
+    #[error("embedded server: {0}")]
+    Embedded(#[from] std::io::Error),
+    /// eframe could not open the window or the GPU.
+    #[error("window: {0}")]
+    Window(String),
+}
+
+/// Opens the window and runs until it closes. Call on the main thread, outside
+/// the runtime (`rt` keeps running the SDK meanwhile).
+pub fn run(rt: &tokio::runtime::Runtime, options: AppOptions) -> Result<(), UiError> {
+    let handle = rt.handle().clone();
+    let mut embedded = if options.embedded_server {
+        Some(EmbeddedServer::start(&handle)?)
+    } else {
+        None
+    };
+    if let Some(e) = &mut embedded {
+        let profile = VideoProfile::by_name("360p_2")
+            .copied()
+            .unwrap_or(crate::media::VIDEO_PROFILES[0]);
+        e.start_bot(&handle, profile);
+    }
+    let kiosk = matches!(options.mode, AppMode::Kiosk(_));
+    let size = options.window_size.unwrap_or([1280.0, 720.0]);
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("huddle")
+        .with_app_id("huddle")
+        .with_inner_size(size);
+    if kiosk {
+        viewport = viewport
+            .with_fullscreen(true)
+            .with_decorations(false)
+            .with_position([0.0, 0.0]);
+    }
+    let native = eframe::NativeOptions {
+        viewport,
+        renderer: eframe::Renderer::Wgpu,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "huddle",
+        native,
+        Box::new(move |cc| Ok(Box::new(HuddleApp::new(cc, handle, options, embedded)))),
+    )
+    .map_err(|e| UiError::Window(e.to_string()))
+}

@@ -1,0 +1,205 @@
+//! The room: a responsive grid of tiles (remote streams, then the local
+//! preview) and, outside kiosk mode, the control bar.
+
+use egui::{Rect, vec2};
+
+use super::audio_tap::SPEAKING_LEVEL;
+use super::render::ObjectFit;
+use super::session::{Phase, RoomSession, SessionAction};
+use super::widgets::{VideoTile, grid_layout};
+
+/// Space between tiles, points.
+const GAP: f32 = 8.0;
+/// Tile aspect the grid aims for.
+const TILE_ASPECT: f32 = 16.0 / 9.0;
+/// Key of the local preview's GPU textures (remote tiles use the stream id + 1).
+const LOCAL_KEY: u64 = 0;
+
+/// View options that outlive a session.
+#[derive(Debug, Clone)]
+pub struct RoomViewOptions {
+    /// Object fit for every tile.
+    pub fit: ObjectFit,
+    /// Mirror the local preview.
+    pub mirror_local: bool,
+    /// Kiosk: no controls, no self tile.
+    pub kiosk: bool,
+    /// Say that the sources are synthetic.
+    pub synthetic_note: bool,
+}
+
+/// What the user did in the room view.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RoomAction {
+    /// For the session.
+    Session(SessionAction),
+    /// Leave (back to the lobby).
+    Leave,
+    /// Join the same room again.
+    Rejoin,
+}
+
+/// Draws the room; returns the actions to apply after the pass.
+pub fn show(
+    ui: &mut egui::Ui,
+    session: &RoomSession,
+    options: &mut RoomViewOptions,
+    pass: u64,
+) -> Vec<RoomAction> {
+    let mut actions = Vec::new();
+    if !options.kiosk {
+        egui::Panel::bottom("controls").show(ui, |ui| {
+            ui.horizontal(|ui| controls(ui, session, options, &mut actions));
+        });
+    }
+    egui::CentralPanel::default()
+        .frame(egui::Frame::new().fill(egui::Color32::from_gray(12)))
+        .show(ui, |ui| tiles(ui, session, options, pass, &mut actions));
+    actions
+}
+
+fn controls(
+    ui: &mut egui::Ui,
+    session: &RoomSession,
+    options: &mut RoomViewOptions,
+    actions: &mut Vec<RoomAction>,
+) {
+    if let Some(local) = &session.local {
+        let ready = local.stream_id.is_some();
+        let mic = if local.audio_muted {
+            "Unmute mic"
+        } else {
+            "Mute mic"
+        };
+        let cam = if local.video_muted {
+            "Start camera"
+        } else {
+            "Stop camera"
+        };
+        if ui.add_enabled(ready, egui::Button::new(mic)).clicked() {
+            actions.push(RoomAction::Session(SessionAction::ToggleMic));
+        }
+        if ui.add_enabled(ready, egui::Button::new(cam)).clicked() {
+            actions.push(RoomAction::Session(SessionAction::ToggleCamera));
+        }
+        ui.checkbox(&mut options.mirror_local, "mirror me");
+    }
+    egui::ComboBox::from_id_salt("fit")
+        .selected_text(format!("fit: {}", options.fit.name()))
+        .show_ui(ui, |ui| {
+            for fit in ObjectFit::ALL {
+                ui.selectable_value(&mut options.fit, fit, fit.name());
+            }
+        });
+    if ui.button("Leave").clicked() {
+        actions.push(RoomAction::Leave);
+    }
+    ui.separator();
+    let status = match &session.phase {
+        Phase::Joining => "joining…".to_owned(),
+        Phase::Joined => format!("{} others in the room", session.users.len()),
+        Phase::Failed(e) | Phase::Disconnected(e) => e.clone(),
+    };
+    ui.label(status);
+    if matches!(session.phase, Phase::Failed(_) | Phase::Disconnected(_))
+        && ui.button("Rejoin").clicked()
+    {
+        actions.push(RoomAction::Rejoin);
+    }
+    if options.synthetic_note && session.local.is_some() {
+        ui.separator();
+        ui.weak("synthetic camera/microphone — no devices found");
+    }
+}
+
+fn tiles(
+    ui: &mut egui::Ui,
+    session: &RoomSession,
+    options: &RoomViewOptions,
+    pass: u64,
+    actions: &mut Vec<RoomAction>,
+) {
+    let show_local = !options.kiosk && session.local.is_some();
+    let n = session.tiles.len() + usize::from(show_local);
+    let area = ui.available_rect_before_wrap();
+    if n == 0 {
+        let text = match &session.phase {
+            Phase::Joined => "waiting for someone to publish…".to_owned(),
+            Phase::Joining => "joining…".to_owned(),
+            Phase::Failed(e) | Phase::Disconnected(e) => format!("{e} — reconnecting"),
+        };
+        ui.centered_and_justified(|ui| ui.label(text));
+        return;
+    }
+    let layout = grid_layout(n, area.size(), TILE_ASPECT, GAP);
+    let mut i = 0;
+    for (id, tile) in &session.tiles {
+        let rect = layout.rect(area, i, GAP);
+        i += 1;
+        let speaking = tile.level() >= SPEAKING_LEVEL;
+        let widget = VideoTile {
+            key: id.0.wrapping_add(1),
+            slot: tile.info.video.map(|_| tile.stream.video()),
+            label: session.name_of(&tile.info.user_id),
+            note: None,
+            audio_muted: tile.info.audio_muted,
+            video_muted: tile.info.video_muted,
+            speaking,
+            net: tile.mark,
+            fit: options.fit,
+            mirror: false,
+            size: rect.size(),
+            pass,
+        };
+        ui.put(rect, widget);
+        if let (false, Some(audio)) = (options.kiosk, &tile.audio) {
+            volume_slider(ui, rect, *id, audio);
+        }
+    }
+    if let (true, Some(local)) = (show_local, &session.local) {
+        let rect = layout.rect(area, i, GAP);
+        ui.put(
+            rect,
+            VideoTile {
+                key: LOCAL_KEY,
+                slot: Some(&local.slot),
+                label: session.me().0.as_str(),
+                note: Some("you"),
+                audio_muted: local.audio_muted,
+                video_muted: local.video_muted,
+                speaking: false,
+                net: None,
+                fit: options.fit,
+                mirror: options.mirror_local,
+                size: rect.size(),
+                pass,
+            },
+        );
+    }
+    let _ = actions; // tiles have no actions yet (e.g. pin); controls do
+}
+
+/// A compact volume slider in the tile's bottom-right corner. The value goes
+/// straight to the tile's audio tap (an atomic), so it is not an action.
+fn volume_slider(
+    ui: &mut egui::Ui,
+    tile: Rect,
+    id: crate::client::StreamId,
+    audio: &super::audio_tap::AudioTap,
+) {
+    let size = vec2(130.0_f32.min(tile.width() * 0.4), 20.0);
+    let rect = Rect::from_min_size(tile.right_bottom() - size - vec2(8.0, 8.0), size);
+    let mut volume = audio.shared().volume();
+    let slider = egui::Slider::new(&mut volume, 0.0..=1.0)
+        .show_value(false)
+        .text("vol");
+    let response = ui
+        .scope_builder(
+            egui::UiBuilder::new().max_rect(rect).id_salt(("vol", id.0)),
+            |ui| ui.add(slider),
+        )
+        .inner;
+    if response.changed() {
+        audio.shared().set_volume(volume);
+    }
+}

@@ -1,0 +1,426 @@
+//! One joined room as the UI sees it: the SDK [`Client`], the subscribed
+//! remote streams, the local preview, and the replies of SDK calls in flight.
+//!
+//! Invariants: the UI thread never awaits. Every SDK call is spawned onto the
+//! runtime and its result comes back as a [`SessionReply`] over a bounded
+//! channel that [`RoomSession::poll`] drains with `try_recv` (as it drains the
+//! SDK's event channel), at most [`MAX_MESSAGES_PER_POLL`] each per pass.
+//! `streams` is the source of truth for what exists (and its mute flags);
+//! `tiles` only holds streams that are both subscribed and still announced.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use tokio::runtime::Handle;
+
+use crate::client::{
+    Client, ClientError, ClientResult, ConnectionState, Credential, JoinConfig, JoinInfo,
+    LocalStream, RemoteStream, RoomEvent, StreamId, StreamInfo, SubscribeOptions, UserId, UserInfo,
+    VideoSlot,
+};
+
+use super::audio_tap::AudioTap;
+use super::devices::DeviceCatalog;
+use super::remote_tile::RemoteTile;
+use super::signature;
+
+/// Capacity of the reply channel (runtime tasks → UI). Replies are rare (one
+/// per SDK call); when it is full the reply is dropped and logged.
+pub const REPLY_CHANNEL_CAPACITY: usize = 256;
+
+/// Most events (and, separately, replies) handled per UI pass, so a burst
+/// cannot stall a frame; the rest wait for the next pass.
+pub const MAX_MESSAGES_PER_POLL: usize = 64;
+
+/// New video frames ask for a repaint this far ahead, so frames of many
+/// streams arriving close together share one UI pass (≤ ~30 passes/s for
+/// video, whatever the number of streams).
+pub const VIDEO_REPAINT_DELAY: std::time::Duration = std::time::Duration::from_millis(30);
+
+/// Results of SDK calls (runtime → UI).
+pub enum SessionReply {
+    /// The join finished.
+    Joined(Result<JoinInfo, String>),
+    /// The local stream is published (or not).
+    Published(ClientResult<StreamId>),
+    /// A subscription finished.
+    Subscribed(StreamId, Box<ClientResult<RemoteStream>>),
+    /// A mute change finished; on failure the flags to restore.
+    MuteFailed(ClientError, bool, bool),
+}
+
+/// How the credential is obtained when joining.
+#[derive(Debug, Clone)]
+pub enum CredentialSource {
+    /// Ready to use.
+    Ready(Credential),
+    /// Fetched from a signature server first.
+    Fetch {
+        /// Endpoint.
+        url: String,
+        /// X-AUTH-TOKEN.
+        token: String,
+    },
+}
+
+/// Where the session stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Connecting and joining.
+    Joining,
+    /// In the room.
+    Joined,
+    /// The join failed (message for the user).
+    Failed(String),
+    /// The connection dropped or we were removed.
+    Disconnected(String),
+}
+
+/// What the user did, collected during a pass and applied after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionAction {
+    /// Mute/unmute the microphone.
+    ToggleMic,
+    /// Mute/unmute the camera.
+    ToggleCamera,
+}
+
+/// The local stream as the UI shows it.
+pub struct LocalPreview {
+    /// Fed by the capture thread (see `PreviewSource`).
+    pub slot: Arc<VideoSlot>,
+    /// Set once published.
+    pub stream_id: Option<StreamId>,
+    /// Microphone muted.
+    pub audio_muted: bool,
+    /// Camera muted.
+    pub video_muted: bool,
+}
+
+/// A joined (or joining) room.
+pub struct RoomSession {
+    rt: Handle,
+    ctx: egui::Context,
+    client: Client,
+    me: UserId,
+    speaker: String,
+    devices: DeviceCatalog,
+    replies_tx: Sender<SessionReply>,
+    replies: Receiver<SessionReply>,
+    /// Where it stands.
+    pub phase: Phase,
+    /// Everyone else in the room.
+    pub users: BTreeMap<UserId, UserInfo>,
+    /// Every announced remote stream.
+    pub streams: BTreeMap<StreamId, StreamInfo>,
+    /// Subscribed remote streams.
+    pub tiles: BTreeMap<StreamId, RemoteTile>,
+    subscribing: BTreeSet<StreamId>,
+    /// The local stream, when publishing.
+    pub local: Option<LocalPreview>,
+    /// Errors for the user since the last call to [`RoomSession::take_errors`].
+    errors: Vec<String>,
+}
+
+impl RoomSession {
+    /// Starts joining; publishes `publish` once joined.
+    pub fn join(
+        rt: &Handle,
+        ctx: &egui::Context,
+        mut config: JoinConfig,
+        credential: CredentialSource,
+        publish: Option<(LocalStream, Arc<VideoSlot>)>,
+        devices: DeviceCatalog,
+        speaker: String,
+    ) -> Self {
+        let client = {
+            // `Client::new` spawns its actor on the current runtime.
+            let _guard = rt.enter();
+            Client::new()
+        };
+        let (replies_tx, replies) = crossbeam_channel::bounded(REPLY_CHANNEL_CAPACITY);
+        let me = config.user_id.clone();
+        let (local_stream, local) = match publish {
+            Some((stream, slot)) => (
+                Some(stream),
+                Some(LocalPreview {
+                    slot,
+                    stream_id: None,
+                    audio_muted: false,
+                    video_muted: false,
+                }),
+            ),
+            None => (None, None),
+        };
+        if let Some(l) = &local {
+            let c = ctx.clone();
+            l.slot
+                .set_on_frame(move || c.request_repaint_after(VIDEO_REPAINT_DELAY));
+        }
+        let task_client = client.clone();
+        let tx = replies_tx.clone();
+        let task_ctx = ctx.clone();
+        rt.spawn(async move {
+            let send = |reply| send_reply(&tx, &task_ctx, reply);
+            config.credential = match credential {
+                CredentialSource::Ready(c) => c,
+                CredentialSource::Fetch { url, token } => {
+                    match signature::fetch(
+                        &url,
+                        &token,
+                        &config.app_id.0,
+                        &config.room_id.0,
+                        &config.user_id.0,
+                    )
+                    .await
+                    {
+                        Ok((signature, ctime)) => Credential::Signature { ctime, signature },
+                        Err(e) => return send(SessionReply::Joined(Err(e.to_string()))),
+                    }
+                }
+            };
+            let joined = task_client.join(config).await;
+            let ok = joined.is_ok();
+            send(SessionReply::Joined(joined.map_err(|e| describe(&e))));
+            if let (true, Some(stream)) = (ok, local_stream) {
+                send(SessionReply::Published(task_client.publish(stream).await));
+            }
+        });
+        Self {
+            rt: rt.clone(),
+            ctx: ctx.clone(),
+            client,
+            me,
+            speaker,
+            devices,
+            replies_tx,
+            replies,
+            phase: Phase::Joining,
+            users: BTreeMap::new(),
+            streams: BTreeMap::new(),
+            tiles: BTreeMap::new(),
+            subscribing: BTreeSet::new(),
+            local,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Our user id.
+    pub fn me(&self) -> &UserId {
+        &self.me
+    }
+
+    /// Handles pending SDK events and replies (non-blocking).
+    pub fn poll(&mut self) {
+        for _ in 0..MAX_MESSAGES_PER_POLL {
+            match self.client.events().try_recv() {
+                Ok(event) => self.on_event(event),
+                Err(_) => break,
+            }
+        }
+        for _ in 0..MAX_MESSAGES_PER_POLL {
+            match self.replies.try_recv() {
+                Ok(reply) => self.on_reply(reply),
+                Err(_) => break,
+            }
+        }
+        let now = Instant::now();
+        for tile in self.tiles.values_mut() {
+            tile.sample(now);
+        }
+    }
+
+    /// Errors to show since the last call.
+    pub fn take_errors(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.errors)
+    }
+
+    fn on_event(&mut self, event: RoomEvent) {
+        match event {
+            RoomEvent::ConnectionStateChanged { current, .. } => {
+                if current == ConnectionState::Disconnected && self.phase == Phase::Joined {
+                    self.phase = Phase::Disconnected("connection lost".into());
+                    self.tiles.clear();
+                    self.streams.clear();
+                    self.users.clear();
+                }
+            }
+            RoomEvent::PeerJoin(user) => {
+                self.users.insert(user.user_id.clone(), user);
+            }
+            RoomEvent::PeerLeave { user_id, .. } => {
+                self.users.remove(&user_id);
+            }
+            RoomEvent::StreamAdded(info) => self.on_stream(info),
+            RoomEvent::StreamRemoved { stream_id, .. } => {
+                self.streams.remove(&stream_id);
+                self.tiles.remove(&stream_id);
+            }
+            RoomEvent::StreamUpdated(info) => {
+                if let Some(tile) = self.tiles.get_mut(&info.stream_id) {
+                    tile.info = info.clone();
+                }
+                self.streams.insert(info.stream_id, info);
+            }
+            RoomEvent::StreamSubscribed { .. } => {}
+            RoomEvent::ClientBanned { reason } => {
+                let message = format!("removed from the room ({reason:?})");
+                self.errors.push(message.clone());
+                self.phase = Phase::Disconnected(message);
+                self.tiles.clear();
+            }
+            RoomEvent::Error { code, message } => {
+                self.errors.push(format!(
+                    "{} ({}): {message}",
+                    code.description(),
+                    code.code()
+                ));
+            }
+        }
+    }
+
+    fn on_stream(&mut self, info: StreamInfo) {
+        let id = info.stream_id;
+        let mine = info.user_id == self.me;
+        self.streams.insert(id, info);
+        if mine || self.tiles.contains_key(&id) || !self.subscribing.insert(id) {
+            return;
+        }
+        let client = self.client.clone();
+        let tx = self.replies_tx.clone();
+        let ctx = self.ctx.clone();
+        self.rt.spawn(async move {
+            let result = client.subscribe(id, SubscribeOptions::default()).await;
+            send_reply(&tx, &ctx, SessionReply::Subscribed(id, Box::new(result)));
+        });
+    }
+
+    fn on_reply(&mut self, reply: SessionReply) {
+        match reply {
+            SessionReply::Joined(Ok(info)) => {
+                self.phase = Phase::Joined;
+                for user in info.users {
+                    self.users.insert(user.user_id.clone(), user);
+                }
+                for stream in info.streams {
+                    self.on_stream(stream);
+                }
+            }
+            SessionReply::Joined(Err(message)) => {
+                self.errors.push(format!("join failed: {message}"));
+                self.phase = Phase::Failed(message);
+            }
+            SessionReply::Published(Ok(id)) => {
+                if let Some(local) = &mut self.local {
+                    local.stream_id = Some(id);
+                }
+            }
+            SessionReply::Published(Err(e)) => {
+                self.errors
+                    .push(format!("publish failed: {}", describe(&e)));
+            }
+            SessionReply::Subscribed(id, result) => {
+                self.subscribing.remove(&id);
+                match *result {
+                    Ok(stream) => self.add_tile(id, stream),
+                    // A stream removed while subscribing fails here; not news.
+                    Err(_) if !self.streams.contains_key(&id) => {}
+                    Err(e) => self
+                        .errors
+                        .push(format!("subscribe failed: {}", describe(&e))),
+                }
+            }
+            SessionReply::MuteFailed(e, audio, video) => {
+                if let Some(local) = &mut self.local {
+                    local.audio_muted = audio;
+                    local.video_muted = video;
+                }
+                self.errors.push(format!("mute failed: {}", describe(&e)));
+            }
+        }
+    }
+
+    fn add_tile(&mut self, id: StreamId, stream: RemoteStream) {
+        let Some(info) = self.streams.get(&id).cloned() else {
+            return; // removed while subscribing: dropping the stream ends it
+        };
+        let ctx = self.ctx.clone();
+        stream
+            .video()
+            .set_on_frame(move || ctx.request_repaint_after(VIDEO_REPAINT_DELAY));
+        let audio = if info.audio {
+            let ctx = self.ctx.clone();
+            let playout = self.devices.open_playout(&self.speaker);
+            match AudioTap::start(&stream, playout, 1.0, move || ctx.request_repaint()) {
+                Ok(tap) => Some(tap),
+                Err(e) => {
+                    tracing::warn!("audio tap for stream {}: {e}", id.0);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut tile = RemoteTile::new(stream, audio);
+        tile.info = info;
+        self.tiles.insert(id, tile);
+    }
+
+    /// Applies a user action (after the pass).
+    pub fn apply(&mut self, action: SessionAction) {
+        let Some(local) = &mut self.local else {
+            return;
+        };
+        let Some(stream_id) = local.stream_id else {
+            self.errors.push("not published yet".into());
+            return;
+        };
+        let (old_audio, old_video) = (local.audio_muted, local.video_muted);
+        match action {
+            SessionAction::ToggleMic => local.audio_muted = !local.audio_muted,
+            SessionAction::ToggleCamera => local.video_muted = !local.video_muted,
+        }
+        let (audio, video) = (local.audio_muted, local.video_muted);
+        let client = self.client.clone();
+        let tx = self.replies_tx.clone();
+        let ctx = self.ctx.clone();
+        self.rt.spawn(async move {
+            if let Err(e) = client.set_muted(stream_id, audio, video).await {
+                send_reply(&tx, &ctx, SessionReply::MuteFailed(e, old_audio, old_video));
+            }
+        });
+    }
+
+    /// Leaves the room in the background; the session is done.
+    pub fn leave(self) {
+        let client = self.client.clone();
+        self.rt.spawn(async move {
+            // Leaving a room that already closed is fine.
+            client.leave().await.ok();
+        });
+    }
+
+    /// Display name of `user`.
+    pub fn name_of<'a>(&'a self, user: &'a UserId) -> &'a str {
+        self.users
+            .get(user)
+            .map(|u| u.user_name.as_str())
+            .filter(|n| !n.is_empty())
+            .unwrap_or(user.0.as_str())
+    }
+}
+
+/// A readable line for an SDK error: the seed's description, number, detail.
+pub fn describe(e: &ClientError) -> String {
+    let code = e.code();
+    format!("{} ({}): {e}", code.description(), code.code())
+}
+
+fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionReply) {
+    if tx.try_send(reply).is_err() {
+        tracing::warn!("UI reply channel full or closed; reply dropped");
+    }
+    ctx.request_repaint();
+}
