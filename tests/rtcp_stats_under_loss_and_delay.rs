@@ -166,11 +166,15 @@ async fn run() {
             }
         };
         let mut reception = ReceptionTracker::new(VIDEO_CLOCK_RATE);
-        while let Ok(Some(event)) =
-            tokio::time::timeout(Duration::from_secs(2), track.poll()).await
-        {
+        // Sender reports keep arriving after the media ends: stop at the last
+        // packet that gets through (PACKETS itself is a multiple of DROP_EVERY).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, track.poll()).await {
             if let TrackRemoteEvent::OnRtpPacket(p) = event {
                 reception.push(p.header.sequence_number, p.header.timestamp);
+                if p.header.sequence_number >= PACKETS - 1 {
+                    break;
+                }
             }
         }
         reception.report()
