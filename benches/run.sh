@@ -80,7 +80,9 @@ wait_pcs() {
   return 1
 }
 
-bot() { "$HUDDLE" bot --server "$URL" "${CRED[@]}" "$@"; }
+# Always run in the background (`bot ... &`): exec keeps $! the huddle process,
+# so its /proc entry is the bot's. Foreground use: `bot ... & wait $!`.
+bot() { exec "$HUDDLE" bot --server "$URL" "${CRED[@]}" "$@"; }
 
 # ---------------------------------------------------------------- latency
 bench_latency() {
@@ -94,7 +96,8 @@ bench_latency() {
     PIDS+=($!)
     sleep 1
     bot --room lat --user sub --subscribe --count "$subs" --duration "$dur" \
-      --summary "$OUT/$tag.summary.json" >"$LOG/$tag-sub.log" 2>&1
+      --summary "$OUT/$tag.summary.json" >"$LOG/$tag-sub.log" 2>&1 &
+    wait $!
     cleanup
     rows+=("$(jq -c --arg p "$profile" --argjson s "$subs" \
       '{profile:$p, fps:30, subscribers:$s, frames:.latency.samples, p50_ms:.latency.p50_ms,
@@ -157,10 +160,13 @@ bench_join() {
 measure_window() {
   local tag=$1; shift
   local m0 c0 u0 t0 m1 c1 u1 t1 clients_c0=0 clients_c1=0 p
+  local p0=0 p1=0
+  [[ -n ${PUB_PID:-} ]] && p0=$(cpu_ticks "$PUB_PID")
   m0=$(metrics); c0=$(cpu_ticks "$SERVER_PID"); u0=$(udp_rcvbuf_errors); t0=$(date +%s.%N)
   for p in "$@"; do clients_c0=$((clients_c0 + $(cpu_ticks "$p"))); done
   sleep "$WINDOW"
   m1=$(metrics); c1=$(cpu_ticks "$SERVER_PID"); u1=$(udp_rcvbuf_errors); t1=$(date +%s.%N)
+  [[ -n ${PUB_PID:-} ]] && p1=$(cpu_ticks "$PUB_PID")
   local client_rss=0
   for p in "$@"; do
     clients_c1=$((clients_c1 + $(cpu_ticks "$p")))
@@ -169,8 +175,9 @@ measure_window() {
   jq -n --argjson m0 "$m0" --argjson m1 "$m1" --arg c0 "$c0" --arg c1 "$c1" \
     --arg t0 "$t0" --arg t1 "$t1" --arg ticks "$TICKS" --arg rss "$(rss_kb "$SERVER_PID")" \
     --arg u0 "$u0" --arg u1 "$u1" --arg cc0 "$clients_c0" --arg cc1 "$clients_c1" \
-    --arg crss "$client_rss" --arg nclients "$#" '
-    ($t1|tonumber) - ($t0|tonumber) as $dt
+    --arg crss "$client_rss" --arg nclients "$#" --arg p0 "$p0" --arg p1 "$p1" \
+    --arg load "$(cut -d' ' -f1 /proc/loadavg)" '
+    (($t1|tonumber) - ($t0|tonumber)) as $dt
     | ($m1.forwardedPackets - $m0.forwardedPackets) as $fwd
     | ((($c1|tonumber) - ($c0|tonumber)) / ($ticks|tonumber)) as $cpu
     | {window_s: $dt, forwarded: $fwd, forwarded_per_s: ($fwd / $dt),
@@ -181,7 +188,9 @@ measure_window() {
        udp_rcvbuf_errors: (($u1|tonumber) - ($u0|tonumber)),
        client_processes: ($nclients|tonumber),
        client_cpu_cores: (((($cc1|tonumber) - ($cc0|tonumber)) / ($ticks|tonumber)) / $dt),
-       client_rss_kb: ($crss|tonumber)}'
+       client_rss_kb: ($crss|tonumber),
+       publisher_cpu_cores: (((($p1|tonumber) - ($p0|tonumber)) / ($ticks|tonumber)) / $dt),
+       load_avg_1m: ($load|tonumber)}'
 }
 
 # ---------------------------------------------------------------- fanout
@@ -192,7 +201,8 @@ bench_fanout() {
     start_server "$tag"
     local rss_empty; rss_empty=$(rss_kb "$SERVER_PID")
     # One publisher: 720p_1 (1280x720 @ 15 fps, 1.5 Mbit/s) + Opus.
-    bot --room fan --user pub --publish --profile 720p_1 --duration 200 >"$LOG/$tag-pub.log" 2>&1 &
+    bot --room fan --user pub --publish --noise --profile 720p_1 --duration 200 \
+      >"$LOG/$tag-pub.log" 2>&1 &
     local pub=$!; PIDS+=($pub)
     wait_pcs 1 20
     sleep 2
@@ -212,8 +222,7 @@ bench_fanout() {
     wait_pcs $((n + 1)) 120 || true
     local join_s=$((SECONDS - t_join))
     sleep 3
-    local step; step=$(measure_window "$tag" "${clients[@]}")
-    local pub_cpu; pub_cpu=$(cpu_ticks "$pub")
+    local step; step=$(PUB_PID=$pub measure_window "$tag" "${clients[@]}")
     for p in "${clients[@]}"; do wait "$p" || true; done
     cleanup
     local subs; subs=$(jq -s '{subscriptions: (map(.subscriptions)|add), video_packets: (map(.video_packets)|add),
@@ -235,9 +244,9 @@ bench_fanout() {
 
 fanout_table() {
   {
-    echo "| N | fwd pkt/s | server CPU cores | CPU s / 100k pkt | pkt/s per server core | loss at subscribers | server RSS MB | RSS/sub KB | client CPU cores (procs) | UDP rcvbuf errors |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
-    jq -r '.steps[] | "| \(.subscribers) | \(.forwarded_per_s|floor) | \(.server_cpu_cores*100|floor/100) | \(if .server_cpu_s_per_100k_packets then (.server_cpu_s_per_100k_packets*100|floor/100) else "-" end) | \(if .packets_per_s_per_server_core then (.packets_per_s_per_server_core|floor) else "-" end) | \(if .subscriber_side.loss_fraction then (.subscriber_side.loss_fraction*10000|floor/100|tostring) + " %" else "-" end) | \(.server_rss_kb/1024|floor) | \(.server_rss_per_subscriber_kb|floor) | \(.client_cpu_cores*100|floor/100) (\(.client_processes)) | \(.udp_rcvbuf_errors) |"' "$OUT/$1.json"
+    echo "| N | fwd pkt/s | server CPU cores | CPU s / 100k pkt | pkt/s per server core | loss at subscribers | server RSS MB | RSS/sub KB | client CPU cores (procs) | publisher CPU cores | UDP rcvbuf errors | load avg |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    jq -r '.steps[] | "| \(.subscribers) | \(.forwarded_per_s|floor) | \(.server_cpu_cores*100|floor/100) | \(if .server_cpu_s_per_100k_packets then (.server_cpu_s_per_100k_packets*100|floor/100) else "-" end) | \(if .packets_per_s_per_server_core then (.packets_per_s_per_server_core|floor) else "-" end) | \(if .subscriber_side.loss_fraction then (.subscriber_side.loss_fraction*10000|floor/100|tostring) + " %" else "-" end) | \(.server_rss_kb/1024|floor) | \(.server_rss_per_subscriber_kb|floor) | \(.client_cpu_cores*100|floor/100) (\(.client_processes)) | \(.publisher_cpu_cores*100|floor/100) | \(.udp_rcvbuf_errors) | \(.load_avg_1m) |"' "$OUT/$1.json"
   } >"$OUT/$1.md"
   cat "$OUT/$1.md"
 }
@@ -252,7 +261,7 @@ bench_meeting() {
     rm -f "$OUT/$tag".summary.json
     # N participants in one process, each publishing 360p_1 (640x360 @ 15 fps)
     # and receiving everyone else without decoding.
-    bot --room meet --user m --publish --subscribe --no-decode --count "$n" --profile 360p_1 \
+    bot --room meet --user m --publish --noise --subscribe --no-decode --count "$n" --profile 360p_1 \
       --duration $((WINDOW + 15)) --summary "$OUT/$tag.summary.json" >"$LOG/$tag.log" 2>&1 &
     local client=$!; PIDS+=($client)
     local t_join=$SECONDS

@@ -154,6 +154,9 @@ pub struct BotArgs {
     /// Write a JSON summary of the run to this file.
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// Publish the pattern with noise, so video runs at the profile's bitrate.
+    #[arg(long)]
+    pub noise: bool,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -365,6 +368,7 @@ impl BotArgs {
                     s => s.map(Duration::from_secs_f64),
                 },
                 summary_path: self.summary,
+                noise: self.noise,
             },
         })
     }

@@ -18,7 +18,10 @@ use crate::client::{
     RemoteReport, RoomEvent, SubscribeOptions, set_receive_decoding,
     stats::{ReceptionReport, latency_summary},
 };
-use crate::media::{AudioProfile, VideoProfile};
+use crate::media::{
+    AudioProfile, I420Frame, MediaError, SyntheticAudio, SyntheticVideo, VideoProfile,
+    VideoSource, stamp_height,
+};
 use crate::protocol::{AppId, Role, RoomId, StreamId, UserId};
 
 /// How often each bot drains its event channel.
@@ -72,6 +75,47 @@ pub struct BotMeasure {
     pub join_interval: Option<Duration>,
     /// Write the run's [`BotSummary`] as JSON to this file at the end.
     pub summary_path: Option<PathBuf>,
+    /// Add pseudo-random noise below the stamp so the encoder actually spends
+    /// the profile's bitrate (the plain pattern compresses to a fraction of it).
+    pub noise: bool,
+}
+
+/// The synthetic pattern with fresh luma noise below its stamp every frame, so
+/// that the encoder runs at its bitrate cap (load tests want realistic packet
+/// rates). The stamp rows are left alone: latency still reads back.
+struct NoisyVideo {
+    inner: SyntheticVideo,
+    state: u64,
+}
+
+impl VideoSource for NoisyVideo {
+    fn size(&self) -> (u32, u32) {
+        self.inner.size()
+    }
+
+    fn frame_rate(&self) -> u32 {
+        self.inner.frame_rate()
+    }
+
+    fn next_frame(&mut self) -> Result<Option<I420Frame>, MediaError> {
+        let Some(mut frame) = self.inner.next_frame()? else {
+            return Ok(None);
+        };
+        let skip = stamp_height(frame.width, frame.height).unwrap_or(0) as usize
+            * frame.width as usize;
+        if let Some(luma) = frame.y.get_mut(skip..) {
+            for chunk in luma.chunks_mut(8) {
+                // xorshift64: cheap, and different every frame.
+                self.state ^= self.state << 13;
+                self.state ^= self.state >> 7;
+                self.state ^= self.state << 17;
+                for (px, byte) in chunk.iter_mut().zip(self.state.to_le_bytes()) {
+                    *px = px.saturating_add(byte >> 3);
+                }
+            }
+        }
+        Ok(Some(frame))
+    }
 }
 
 /// Machine-readable totals of a run, over every bot of the process.
@@ -322,7 +366,29 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
         if let Some(fps) = config.measure.fps {
             video_profile.frame_rate = fps;
         }
-        let stream = LocalStream::synthetic(video_profile, config.audio_profile, config.tone_hz);
+        let stream = if config.measure.noise {
+            let video = NoisyVideo {
+                inner: SyntheticVideo::new(
+                    video_profile.width,
+                    video_profile.height,
+                    video_profile.frame_rate,
+                ),
+                state: 0x9e37_79b9_7f4a_7c15,
+            };
+            let audio = SyntheticAudio::new(
+                config.tone_hz,
+                config.audio_profile.sample_rate,
+                config.audio_profile.channels,
+            );
+            LocalStream::new(
+                Some(Box::new(video)),
+                Some(Box::new(audio)),
+                video_profile,
+                config.audio_profile,
+            )
+        } else {
+            LocalStream::synthetic(video_profile, config.audio_profile, config.tone_hz)
+        };
         bot.published = Some(bot.client.publish(stream).await?);
     }
     if config.subscribe {
