@@ -63,8 +63,9 @@ start_server() {
 }
 
 metrics() { curl -sf "http://127.0.0.1:$PORT/metrics"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# 0 when the process is gone (a bot that ended early shows up as 0, not a crash).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 udp_rcvbuf_errors() { awk '/^Udp:/ {n++; if (n == 2) print $6}' /proc/net/snmp; }
 
 # wait_pcs N TIMEOUT: until the server holds N peer connections.
@@ -124,7 +125,8 @@ bench_join() {
   sleep 2
   # Spaced: 20 joins 1.2 s apart (the SFU sends at most one PLI per second).
   bot --room join --user spaced --subscribe --count 20 --join-interval 1.2 --duration 3 \
-    --summary "$OUT/join-spaced.summary.json" >"$LOG/$tag-spaced.log" 2>&1
+    --summary "$OUT/join-spaced.summary.json" >"$LOG/$tag-spaced.log" 2>&1 &
+  wait $!
   sleep 2
   # Burst: 10 processes joining at the same moment.
   local burst=()
@@ -258,29 +260,39 @@ bench_meeting() {
     local tag="meeting-$n"
     start_server "$tag"
     local rss_empty; rss_empty=$(rss_kb "$SERVER_PID")
-    rm -f "$OUT/$tag".summary.json
-    # N participants in one process, each publishing 360p_1 (640x360 @ 15 fps)
-    # and receiving everyone else without decoding.
-    bot --room meet --user m --publish --noise --subscribe --no-decode --count "$n" --profile 360p_1 \
-      --duration $((WINDOW + 15)) --summary "$OUT/$tag.summary.json" >"$LOG/$tag.log" 2>&1 &
-    local client=$!; PIDS+=($client)
+    rm -f "$OUT/$tag".p-*.summary.json
+    # N participants, 5 per process, each publishing the plain 360p_1 pattern
+    # (640x360 @ 15 fps) + Opus and receiving all the others without decoding.
+    # (With --noise, 20 encoders alone saturate this 2-core machine.)
+    local clients=() left=$n i=0
+    while ((left > 0)); do
+      local c=$((left < 5 ? left : 5))
+      i=$((i + 1))
+      bot --room meet --user "m$i" --publish --subscribe --no-decode --count "$c" --profile 360p_1 \
+        --duration $((WINDOW + 25)) --summary "$OUT/$tag.p-$i.summary.json" >"$LOG/$tag-$i.log" 2>&1 &
+      clients+=($!); PIDS+=($!)
+      left=$((left - c))
+    done
     local t_join=$SECONDS
-    wait_pcs $((n * n)) 120 || true
+    wait_pcs $((n * n)) 60 || true
     local join_s=$((SECONDS - t_join))
     sleep 3
-    local step; step=$(measure_window "$tag" "$client")
-    wait "$client" || true
+    local step; step=$(measure_window "$tag" "${clients[@]}")
+    for p in "${clients[@]}"; do wait "$p" || true; done
     cleanup
-    rows+=("$(jq -n --argjson n "$n" --argjson s "$step" --slurpfile sub "$OUT/$tag.summary.json" \
+    local subs; subs=$(jq -s '{subscriptions: (map(.subscriptions)|add), video_packets: (map(.video_packets)|add),
+      audio_packets: (map(.audio_packets)|add), expected: (map(.expected_packets)|add),
+      lost: (map(.lost_packets)|add), max_video_jitter_ms: (map(.max_video_jitter_ms)|max)}
+      | .loss_fraction = (if .expected > 0 then .lost / .expected else null end)' "$OUT/$tag".p-*.summary.json)
+    rows+=("$(jq -n --argjson n "$n" --argjson s "$step" --argjson subs "$subs" \
       --arg re "$rss_empty" --arg js "$join_s" '
       $s + {participants: $n, subscribers: ($n * ($n - 1)), connected_after_s: ($js|tonumber),
        server_rss_empty_kb: ($re|tonumber),
        server_rss_per_subscriber_kb: (($s.server_rss_kb - ($re|tonumber)) / ($n * ($n - 1))),
-       subscriber_side: ($sub[0] | {subscriptions, video_packets, audio_packets,
-         expected: .expected_packets, lost: .lost_packets, loss_fraction, max_video_jitter_ms})}')")
+       subscriber_side: $subs}')")
   done
   printf '%s\n' "${rows[@]}" | jq -s --argjson m "$(machine_json)" \
-    '{benchmark:"SFU N x N meeting (360p_1 + Opus, receive-only)", machine:$m,
+    '{benchmark:"SFU N x N meeting (360p_1 pattern + Opus, receive-only)", machine:$m,
       command:"benches/run.sh meeting", steps:.}' >"$OUT/meeting.json"
   fanout_table meeting
 }
