@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::auth::{self, AppRegistry};
-use crate::bot::BotConfig;
+use crate::bot::{BotConfig, BotMeasure};
 use crate::client::Credential;
 use crate::media::{AudioProfile, VideoProfile};
 use crate::protocol::{AppId, RoomId};
@@ -279,6 +279,21 @@ pub struct BotArgs {
     /// Tone frequency, Hz.
     #[arg(long, default_value_t = 440.0)]
     pub tone: f32,
+    /// Publish at this frame rate instead of the profile's 15 fps.
+    #[arg(long)]
+    pub fps: Option<u32>,
+    /// Receive-only: count packets, loss and jitter without decoding (load tests).
+    #[arg(long)]
+    pub no_decode: bool,
+    /// Seconds between successive bots' joins (with --count).
+    #[arg(long)]
+    pub join_interval: Option<f64>,
+    /// Write a JSON summary of the run to this file.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// Publish the pattern with noise, so video runs at the profile's bitrate.
+    #[arg(long)]
+    pub noise: bool,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -477,6 +492,21 @@ impl BotArgs {
             video_profile: video_profile(&self.profile)?,
             audio_profile: audio_profile(&self.audio_profile)?,
             tone_hz: self.tone,
+            measure: BotMeasure {
+                fps: match self.fps {
+                    Some(f) if !(1..=60).contains(&f) => bail!("--fps must be 1..=60"),
+                    f => f,
+                },
+                no_decode: self.no_decode,
+                join_interval: match self.join_interval {
+                    Some(s) if !(s.is_finite() && s >= 0.0) => {
+                        bail!("--join-interval must be a non-negative number of seconds")
+                    }
+                    s => s.map(Duration::from_secs_f64),
+                },
+                summary_path: self.summary,
+                noise: self.noise,
+            },
         })
     }
 }

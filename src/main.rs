@@ -168,6 +168,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         video_profile: huddle::cli::video_profile(&args.profile)?,
         audio_profile: AudioProfile::default(),
         tone_hz: 440.0,
+        measure: Default::default(),
     };
     let publisher = tokio::spawn(bot::run(base.clone(), ctrl_c()));
     let subscriber = bot::run(

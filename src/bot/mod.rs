@@ -8,15 +8,20 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::client::{
     Client, ClientResult, Credential, JoinConfig, LatencySummary, LocalStream, RemoteStream,
-    RoomEvent, SubscribeOptions, stats::latency_summary,
+    RemoteReport, RoomEvent, SubscribeOptions, set_receive_decoding,
+    stats::{ReceptionReport, latency_summary},
 };
-use crate::media::{AudioProfile, VideoProfile};
+use crate::media::{
+    AudioProfile, I420Frame, MediaError, SyntheticAudio, SyntheticVideo, VideoProfile,
+    VideoSource, stamp_height,
+};
 use crate::protocol::{AppId, Role, RoomId, StreamId, UserId};
 
 /// How often each bot drains its event channel.
@@ -53,6 +58,125 @@ pub struct BotConfig {
     pub audio_profile: AudioProfile,
     /// Tone frequency when publishing.
     pub tone_hz: f32,
+    /// Measurement knobs (benchmarks); all off by default.
+    pub measure: BotMeasure,
+}
+
+/// Knobs the benchmarks use; the defaults change nothing.
+#[derive(Debug, Clone, Default)]
+pub struct BotMeasure {
+    /// Publish at this frame rate instead of the profile's (the seed's profiles
+    /// are all 15 fps).
+    pub fps: Option<u32>,
+    /// Receive-only: subscriptions count packets, gaps, loss and jitter but do
+    /// not decode (process-wide, see [`set_receive_decoding`]).
+    pub no_decode: bool,
+    /// Wait this long between one bot's join and the next one's.
+    pub join_interval: Option<Duration>,
+    /// Write the run's [`BotSummary`] as JSON to this file at the end.
+    pub summary_path: Option<PathBuf>,
+    /// Add pseudo-random noise below the stamp so the encoder actually spends
+    /// the profile's bitrate (the plain pattern compresses to a fraction of it).
+    pub noise: bool,
+}
+
+/// The synthetic pattern with fresh luma noise below its stamp every frame, so
+/// that the encoder runs at its bitrate cap (load tests want realistic packet
+/// rates). The stamp rows are left alone: latency still reads back.
+struct NoisyVideo {
+    inner: SyntheticVideo,
+    state: u64,
+}
+
+impl VideoSource for NoisyVideo {
+    fn size(&self) -> (u32, u32) {
+        self.inner.size()
+    }
+
+    fn frame_rate(&self) -> u32 {
+        self.inner.frame_rate()
+    }
+
+    fn next_frame(&mut self) -> Result<Option<I420Frame>, MediaError> {
+        let Some(mut frame) = self.inner.next_frame()? else {
+            return Ok(None);
+        };
+        let skip = stamp_height(frame.width, frame.height).unwrap_or(0) as usize
+            * frame.width as usize;
+        if let Some(luma) = frame.y.get_mut(skip..) {
+            for chunk in luma.chunks_mut(8) {
+                // xorshift64: cheap, and different every frame.
+                self.state ^= self.state << 13;
+                self.state ^= self.state >> 7;
+                self.state ^= self.state << 17;
+                for (px, byte) in chunk.iter_mut().zip(self.state.to_le_bytes()) {
+                    *px = px.saturating_add(byte >> 3);
+                }
+            }
+        }
+        Ok(Some(frame))
+    }
+}
+
+/// Machine-readable totals of a run, over every bot of the process.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BotSummary {
+    /// Bots in the process.
+    pub bots: usize,
+    /// Subscriptions held at the end.
+    pub subscriptions: usize,
+    /// Video RTP packets received, all subscriptions.
+    pub video_packets: u64,
+    /// Audio RTP packets received.
+    pub audio_packets: u64,
+    /// Packets expected from the sequence numbers (RFC 3550 A.3), both media.
+    pub expected_packets: u64,
+    /// Expected − received, both media.
+    pub lost_packets: u64,
+    /// `lost_packets / expected_packets`.
+    pub loss_fraction: f64,
+    /// Largest interarrival jitter of any subscription's video, ms.
+    pub max_video_jitter_ms: f64,
+    /// Video frames decoded, all subscriptions.
+    pub frames_decoded: u64,
+    /// Glass-to-glass latency over every decoded frame of the run.
+    pub latency: Option<LatencySummary>,
+    /// Join → first decoded frame, percentiles over the subscriptions.
+    pub join_to_first_frame: Option<LatencySummary>,
+    /// Join → first decoded frame of each subscription that got one, ms.
+    pub join_to_first_frame_ms: Vec<f64>,
+    /// Publisher side: RTT, loss and jitter the server reported last, per track.
+    pub publish_reports: Vec<RemoteReport>,
+}
+
+impl BotSummary {
+    fn from_report(report: &BotReport, bots: usize) -> Self {
+        let mut s = Self {
+            bots,
+            subscriptions: report.streams.len(),
+            latency: report.latency(),
+            join_to_first_frame: latency_summary(
+                report.join_to_first_frame_ms.iter().map(|ms| (ms * 1000.0) as u64),
+            ),
+            join_to_first_frame_ms: report.join_to_first_frame_ms.clone(),
+            publish_reports: report.publish_reports.clone(),
+            ..Self::default()
+        };
+        for line in &report.streams {
+            s.video_packets += line.video_packets;
+            s.audio_packets += line.audio_packets;
+            s.frames_decoded += line.frames_decoded;
+            for r in [&line.video_reception, &line.audio_reception] {
+                s.expected_packets += r.expected;
+                s.lost_packets += r.lost;
+            }
+            s.max_video_jitter_ms = s.max_video_jitter_ms.max(line.video_reception.jitter_ms);
+        }
+        if s.expected_packets > 0 {
+            s.loss_fraction = s.lost_packets as f64 / s.expected_packets as f64;
+        }
+        s
+    }
 }
 
 /// One line of the per-second report (also the JSON line).
@@ -74,6 +198,14 @@ pub struct StreamReport {
     pub audio_frames_decoded: u64,
     /// Packets lost so far (sequence gaps).
     pub packets_lost: u64,
+    /// Video RTP packets received so far.
+    pub video_packets: u64,
+    /// Audio RTP packets received so far.
+    pub audio_packets: u64,
+    /// Video loss and jitter (RFC 3550) so far.
+    pub video_reception: ReceptionReport,
+    /// Audio loss and jitter so far.
+    pub audio_reception: ReceptionReport,
     /// Decoded picture size.
     pub width: u32,
     /// Decoded picture size.
@@ -94,6 +226,8 @@ pub struct BotReport {
     pub latencies_us: Vec<u64>,
     /// Join → first frame of every subscription that got a frame, ms.
     pub join_to_first_frame_ms: Vec<f64>,
+    /// What the server last reported (RTCP RR) about each published track.
+    pub publish_reports: Vec<RemoteReport>,
 }
 
 impl BotReport {
@@ -114,6 +248,10 @@ struct Subscribed {
 struct Bot {
     name: String,
     client: Client,
+    /// The stream this bot publishes, if it does.
+    published: Option<StreamId>,
+    /// Latest RTCP receiver-report figures about what it publishes.
+    publish_reports: Vec<RemoteReport>,
     joined_at: Instant,
     subscriptions: BTreeMap<StreamId, Subscribed>,
     report: BotReport,
@@ -126,8 +264,16 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) -> ClientResult<BotReport> {
     let count = config.count.max(1);
+    if config.measure.no_decode {
+        set_receive_decoding(false);
+    }
     let mut bots = Vec::with_capacity(count);
     for i in 1..=count {
+        if i > 1 {
+            if let Some(gap) = config.measure.join_interval {
+                tokio::time::sleep(gap).await;
+            }
+        }
         let name = if count == 1 {
             config.user_id.clone()
         } else {
@@ -154,6 +300,7 @@ pub async fn run(
         if elapsed >= Duration::from_secs(1) {
             last_report = Instant::now();
             for bot in &mut bots {
+                bot.refresh_publish_reports(&config).await;
                 bot.report_interval(&config, elapsed);
             }
         }
@@ -171,10 +318,18 @@ pub async fn run(
             total.streams.push(final_report(&bot.name, sub));
         }
         total.latencies_us.append(&mut bot.report.latencies_us);
+        total.publish_reports.append(&mut bot.publish_reports);
         total
             .join_to_first_frame_ms
             .append(&mut bot.report.join_to_first_frame_ms);
         bot.client.leave().await.ok(); // leaving a room that already closed is fine
+    }
+    if let Some(path) = &config.measure.summary_path {
+        let summary = BotSummary::from_report(&total, count);
+        let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, json) {
+            tracing::warn!("cannot write the summary to {}: {e}", path.display());
+        }
     }
     Ok(total)
 }
@@ -200,14 +355,41 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
     let mut bot = Bot {
         name,
         client,
+        published: None,
+        publish_reports: Vec::new(),
         joined_at,
         subscriptions: BTreeMap::new(),
         report: BotReport::default(),
     };
     if config.publish {
-        let stream =
-            LocalStream::synthetic(config.video_profile, config.audio_profile, config.tone_hz);
-        bot.client.publish(stream).await?;
+        let mut video_profile = config.video_profile;
+        if let Some(fps) = config.measure.fps {
+            video_profile.frame_rate = fps;
+        }
+        let stream = if config.measure.noise {
+            let video = NoisyVideo {
+                inner: SyntheticVideo::new(
+                    video_profile.width,
+                    video_profile.height,
+                    video_profile.frame_rate,
+                ),
+                state: 0x9e37_79b9_7f4a_7c15,
+            };
+            let audio = SyntheticAudio::new(
+                config.tone_hz,
+                config.audio_profile.sample_rate,
+                config.audio_profile.channels,
+            );
+            LocalStream::new(
+                Some(Box::new(video)),
+                Some(Box::new(audio)),
+                video_profile,
+                config.audio_profile,
+            )
+        } else {
+            LocalStream::synthetic(video_profile, config.audio_profile, config.tone_hz)
+        };
+        bot.published = Some(bot.client.publish(stream).await?);
     }
     if config.subscribe {
         for stream in info.streams {
@@ -262,6 +444,48 @@ impl Bot {
         }
     }
 
+    async fn refresh_publish_reports(&mut self, config: &BotConfig) {
+        let Some(stream_id) = self.published else {
+            return;
+        };
+        let Ok(reports) = self.client.publish_stats(stream_id).await else {
+            return; // unpublished or leaving: nothing to report
+        };
+        self.publish_reports = reports;
+        if !config.print || self.publish_reports.is_empty() {
+            return;
+        }
+        let text = if config.json {
+            serde_json::json!({
+                "bot": self.name, "published_stream": stream_id.0, "remote": self.publish_reports,
+            })
+            .to_string()
+        } else {
+            let tracks: Vec<String> = self
+                .publish_reports
+                .iter()
+                .map(|r| {
+                    // H.264 runs at 90 kHz, Opus at 48 kHz.
+                    let kind = if r.clock_rate == Some(90_000) {
+                        "video"
+                    } else {
+                        "audio"
+                    };
+                    let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} ms"));
+                    format!(
+                        "{kind} rtt {} loss {:.2} % (total {}) jitter {}",
+                        ms(r.rtt_ms),
+                        r.fraction_lost * 100.0,
+                        r.total_lost,
+                        ms(r.jitter_ms)
+                    )
+                })
+                .collect();
+            format!("{} -> stream {}: {}", self.name, stream_id.0, tracks.join("; "))
+        };
+        writeln!(std::io::stdout().lock(), "{text}").ok(); // closed stdout is fine
+    }
+
     fn report_interval(&mut self, config: &BotConfig, elapsed: Duration) {
         let secs = elapsed.as_secs_f64().max(1e-3);
         for (stream_id, sub) in &mut self.subscriptions {
@@ -287,6 +511,10 @@ impl Bot {
                 frames_decoded: stats.frames_decoded,
                 audio_frames_decoded: stats.audio_frames_decoded,
                 packets_lost: stats.packets_lost,
+                video_packets: stats.video_packets,
+                audio_packets: stats.audio_packets,
+                video_reception: stats.video_reception,
+                audio_reception: stats.audio_reception,
                 width,
                 height,
                 latency,
@@ -313,6 +541,10 @@ fn final_report(bot: &str, sub: &Subscribed) -> StreamReport {
         frames_decoded: stats.frames_decoded,
         audio_frames_decoded: stats.audio_frames_decoded,
         packets_lost: stats.packets_lost,
+        video_packets: stats.video_packets,
+        audio_packets: stats.audio_packets,
+        video_reception: stats.video_reception,
+        audio_reception: stats.audio_reception,
         width,
         height,
         latency: None,
@@ -333,7 +565,8 @@ fn print_line(line: &StreamReport, json: bool) {
             .map(|ms| format!(" join->first-frame {ms:.0} ms"))
             .unwrap_or_default();
         format!(
-            "{} <- stream {} ({}): {}x{} {:.1} fps {:.0} kbit/s frames {} audio {} lost {} {}{}",
+            "{} <- stream {} ({}): {}x{} {:.1} fps {:.0} kbit/s frames {} audio {} lost {} \
+             (video loss {:.2} % jitter {:.1} ms) {}{}",
             line.bot,
             line.stream_id,
             line.publisher,
@@ -344,6 +577,8 @@ fn print_line(line: &StreamReport, json: bool) {
             line.frames_decoded,
             line.audio_frames_decoded,
             line.packets_lost,
+            line.video_reception.loss_fraction * 100.0,
+            line.video_reception.jitter_ms,
             latency,
             first
         )

@@ -188,6 +188,14 @@ impl Session {
                 let result = self.unsubscribe(stream_id, stop).await;
                 reply.send(result).ok();
             }
+            RoomCommand::PublishStats(stream_id, reply) => {
+                let result = self
+                    .publications
+                    .get(&stream_id)
+                    .map(|p| p.link.rtcp_stats().all())
+                    .ok_or_else(|| ClientError::InvalidOperation("not published".into()));
+                reply.send(result).ok();
+            }
             RoomCommand::RawFrame(text, reply) => {
                 let result = match self.signal() {
                     Ok(signal) => signal.send_raw(text).await,

@@ -5,9 +5,13 @@
 //! second by whoever displays them, so they sit behind one short-held mutex. The
 //! latency sample buffer is bounded ([`LATENCY_SAMPLES`]): percentiles describe the
 //! most recent samples, and memory stays flat however long a stream runs.
+//!
+//! Loss and interarrival jitter of what is received are computed here, per
+//! RFC 3550 appendix A.3 and A.8, from the RTP sequence numbers and timestamps
+//! ([`ReceptionTracker`]): webrtc 0.21.1 does not fill them in its stats.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -37,6 +41,10 @@ pub struct StreamStats {
     pub last_frame_no: Option<u32>,
     /// Frames whose stamp went backwards or repeated (should stay 0).
     pub out_of_order_frames: u64,
+    /// Loss and jitter of the video RTP received (RFC 3550 A.3/A.8).
+    pub video_reception: ReceptionReport,
+    /// Loss and jitter of the audio RTP received.
+    pub audio_reception: ReceptionReport,
     /// When the subscription was requested.
     pub subscribed_at: Option<Instant>,
     /// When the first frame was decoded.
@@ -100,6 +108,101 @@ pub fn latency_summary(samples: impl IntoIterator<Item = u64>) -> Option<Latency
     })
 }
 
+/// Reception quality of one RTP stream as its receiver sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ReceptionReport {
+    /// Packets received (duplicates included, as RFC 3550 counts them).
+    pub received: u64,
+    /// Packets expected: highest extended sequence number − first + 1.
+    pub expected: u64,
+    /// Cumulative loss: expected − received, floored at 0.
+    pub lost: u64,
+    /// `lost / expected` (0 before anything was expected).
+    pub loss_fraction: f64,
+    /// Interarrival jitter (RFC 3550 A.8), milliseconds.
+    pub jitter_ms: f64,
+}
+
+/// Computes RFC 3550 loss (A.3) and interarrival jitter (A.8) for one SSRC.
+#[derive(Debug, Clone)]
+pub struct ReceptionTracker {
+    clock_rate: u32,
+    origin: Instant,
+    /// First extended sequence number.
+    base: Option<u64>,
+    /// Highest extended sequence number (cycles << 16 | seq).
+    max_ext: u64,
+    received: u64,
+    /// Previous transit time, in RTP clock units.
+    last_transit: Option<i64>,
+    /// Jitter estimate in RTP clock units, scaled by 16 (A.8's integer form).
+    jitter_x16: i64,
+}
+
+impl ReceptionTracker {
+    /// A tracker for a stream with the given RTP clock rate (Hz).
+    pub fn new(clock_rate: u32) -> Self {
+        Self {
+            clock_rate: clock_rate.max(1),
+            origin: Instant::now(),
+            base: None,
+            max_ext: 0,
+            received: 0,
+            last_transit: None,
+            jitter_x16: 0,
+        }
+    }
+
+    /// Feeds one packet that arrived now.
+    pub fn push(&mut self, seq: u16, rtp_timestamp: u32) {
+        self.push_at(seq, rtp_timestamp, self.origin.elapsed());
+    }
+
+    /// Feeds one packet that arrived `arrival` after the tracker was created.
+    pub fn push_at(&mut self, seq: u16, rtp_timestamp: u32, arrival: Duration) {
+        self.received += 1;
+        match self.base {
+            None => {
+                self.base = Some(u64::from(seq));
+                self.max_ext = u64::from(seq);
+            }
+            Some(_) => {
+                let max_seq = (self.max_ext & 0xffff) as u16;
+                let delta = seq.wrapping_sub(max_seq);
+                if delta != 0 && delta < 0x8000 {
+                    // Ahead of the highest seen (possibly across a wrap).
+                    self.max_ext += u64::from(delta);
+                }
+            }
+        }
+        let arrival_units = (arrival.as_secs_f64() * f64::from(self.clock_rate)) as i64;
+        // Transit modulo 2^32: the RTP timestamp wraps, and only differences count.
+        let transit = arrival_units.wrapping_sub(i64::from(rtp_timestamp));
+        if let Some(last) = self.last_transit {
+            let d = i64::from((transit.wrapping_sub(last)) as i32).abs();
+            self.jitter_x16 += d - ((self.jitter_x16 + 8) >> 4);
+        }
+        self.last_transit = Some(transit);
+    }
+
+    /// The figures so far.
+    pub fn report(&self) -> ReceptionReport {
+        let expected = self.base.map_or(0, |base| self.max_ext - base + 1);
+        let lost = expected.saturating_sub(self.received);
+        ReceptionReport {
+            received: self.received,
+            expected,
+            lost,
+            loss_fraction: if expected == 0 {
+                0.0
+            } else {
+                lost as f64 / expected as f64
+            },
+            jitter_ms: (self.jitter_x16 >> 4) as f64 * 1000.0 / f64::from(self.clock_rate),
+        }
+    }
+}
+
 /// Counts RTP sequence gaps for one SSRC, handling 16-bit wrap-around and
 /// reordering (a late packet is not counted as a loss twice, nor as negative).
 #[derive(Debug, Default, Clone)]
@@ -137,6 +240,38 @@ mod tests {
         assert_eq!(t.push(1), 0); // late arrival
         assert_eq!(t.push(3), 0);
         assert_eq!(t.push(3), 0);
+    }
+
+    #[test]
+    fn reception_counts_loss_across_wrap() {
+        let mut t = ReceptionTracker::new(90_000);
+        // 65530..=65535, 0..=9 minus every 4th packet: 16 expected, 4 lost.
+        let seqs: Vec<u16> = (65_530u16..=65_535).chain(0..10).collect();
+        for (i, &seq) in seqs.iter().enumerate() {
+            if i % 4 != 1 {
+                t.push_at(seq, i as u32 * 3000, Duration::from_millis(i as u64 * 33));
+            }
+        }
+        let r = t.report();
+        assert_eq!((r.expected, r.received, r.lost), (16, 12, 4));
+        assert!((r.loss_fraction - 0.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn jitter_zero_when_paced_and_tracks_alternating_delay() {
+        let mut t = ReceptionTracker::new(90_000);
+        for i in 0..200u32 {
+            t.push_at(i as u16, i * 3000, Duration::from_micros(u64::from(i) * 33_333));
+        }
+        assert!(t.report().jitter_ms < 0.1, "{:?}", t.report());
+        // Every other packet 10 ms late: |D| = 10 ms each step, J converges to 10 ms.
+        let mut t = ReceptionTracker::new(90_000);
+        for i in 0..400u32 {
+            let late = if i % 2 == 1 { 10_000 } else { 0 };
+            t.push_at(i as u16, i * 3000, Duration::from_micros(u64::from(i) * 33_333 + late));
+        }
+        let j = t.report().jitter_ms;
+        assert!((j - 10.0).abs() < 0.5, "{j}");
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //!  audio RTP task ──Opus packets──▶ audio decode thread → bounded PCM queue (drop oldest)
 //! ```
 //!
+//! In receive-only mode ([`set_receive_decoding`]`(false)`, for load tests) the
+//! RTP tasks only count packets, bytes and sequence gaps: no depacketizing, no
+//! decode threads, no keyframe requests.
+//!
 //! A frame the decoder cannot use (a dropped access unit, a decode error, a gap
 //! in the sequence) makes the RTP task send a PLI, at most every
 //! [`KEYFRAME_REQUEST_INTERVAL`], until a keyframe decodes.
@@ -23,7 +27,7 @@ use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::stats::{SequenceTracker, StreamStats};
+use super::stats::{ReceptionTracker, SequenceTracker, StreamStats};
 use super::stream::{REMOTE_AUDIO_CAPACITY, VideoSlot};
 use crate::media::{AudioFrame, H264Decoder, OpusDecoder, now_us, read_stamp};
 
@@ -36,6 +40,17 @@ pub const OPUS_PACKET_CAPACITY: usize = 10;
 
 /// Minimum time between two PLIs from one subscriber.
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
+
+/// Whether new subscriptions decode what they receive (process-wide; default on).
+static DECODE: AtomicBool = AtomicBool::new(true);
+
+/// Turns decoding of subscriptions made after this call on or off for the whole
+/// process. Off is a receive-only mode for load tests: packets, bytes and
+/// sequence gaps are still counted (and loss/jitter computed), but nothing is
+/// depacketized or decoded, so a process can hold hundreds of subscriptions.
+pub fn set_receive_decoding(enabled: bool) {
+    DECODE.store(enabled, Ordering::Release);
+}
 
 /// Shared by the receive tasks and decode threads of one subscription.
 #[derive(Clone)]
@@ -65,10 +80,39 @@ impl Receiver {
 
     /// Receives one remote track until it ends. Spawned per track.
     pub(crate) async fn run_track(self, track: Arc<dyn TrackRemote>) {
-        match track.kind().await {
+        let kind = track.kind().await;
+        if !DECODE.load(Ordering::Acquire) {
+            return self.run_counting(track, kind).await;
+        }
+        match kind {
             RtpCodecKind::Video => self.run_video(track).await,
             _ => self.run_audio(track).await,
         }
+    }
+
+    /// Receive-only: counts packets, bytes, gaps, loss and jitter.
+    async fn run_counting(self, track: Arc<dyn TrackRemote>, kind: RtpCodecKind) {
+        let video = kind == RtpCodecKind::Video;
+        let mut sequence = SequenceTracker::default();
+        let mut reception = ReceptionTracker::new(clock_rate(kind));
+        while let Some(event) = track.poll().await {
+            let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                continue;
+            };
+            let lost = sequence.push(packet.header.sequence_number);
+            reception.push(packet.header.sequence_number, packet.header.timestamp);
+            let mut stats = self.stats();
+            if video {
+                stats.video_packets += 1;
+                stats.video_reception = reception.report();
+            } else {
+                stats.audio_packets += 1;
+                stats.audio_reception = reception.report();
+            }
+            stats.bytes += (packet.payload.len() + 12) as u64;
+            stats.packets_lost += lost;
+        }
+        self.ended.store(true, Ordering::Release);
     }
 
     async fn run_video(self, track: Arc<dyn TrackRemote>) {
@@ -87,6 +131,7 @@ impl Receiver {
         }
         let mut depacketizer = H264Packet::default();
         let mut sequence = SequenceTracker::default();
+        let mut reception = ReceptionTracker::new(crate::link::VIDEO_CLOCK_RATE);
         let mut access_unit: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut unit_broken = false;
         let mut current_ts: Option<u32> = None;
@@ -96,9 +141,11 @@ impl Receiver {
                 continue;
             };
             let lost = sequence.push(packet.header.sequence_number);
+            reception.push(packet.header.sequence_number, packet.header.timestamp);
             {
                 let mut stats = self.stats();
                 stats.video_packets += 1;
+                stats.video_reception = reception.report();
                 stats.bytes += (packet.payload.len() + 12) as u64;
                 stats.packets_lost += lost;
             }
@@ -210,14 +257,17 @@ impl Receiver {
             return;
         }
         let mut sequence = SequenceTracker::default();
+        let mut reception = ReceptionTracker::new(crate::link::OPUS_CLOCK_RATE);
         while let Some(event) = track.poll().await {
             let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                 continue;
             };
             let lost = sequence.push(packet.header.sequence_number);
+            reception.push(packet.header.sequence_number, packet.header.timestamp);
             {
                 let mut stats = self.stats();
                 stats.audio_packets += 1;
+                stats.audio_reception = reception.report();
                 stats.bytes += (packet.payload.len() + 12) as u64;
                 stats.packets_lost += lost;
             }
@@ -258,5 +308,12 @@ impl Receiver {
                 Err(e) => tracing::debug!("Opus decode: {e}"),
             }
         }
+    }
+}
+
+fn clock_rate(kind: RtpCodecKind) -> u32 {
+    match kind {
+        RtpCodecKind::Video => crate::link::VIDEO_CLOCK_RATE,
+        _ => crate::link::OPUS_CLOCK_RATE,
     }
 }

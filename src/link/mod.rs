@@ -19,6 +19,7 @@
 //! Callbacks from the library run on its driver task and must not block; the
 //! handler only forwards them into a channel that the link's owner drains.
 
+pub mod rtcp_stats;
 pub mod rtcp_tap;
 
 use std::net::IpAddr;
@@ -189,6 +190,7 @@ impl PeerConnectionEventHandler for Handler {
 pub struct PeerLink {
     pc: Arc<dyn PeerConnection>,
     gathered: watch::Receiver<bool>,
+    rtcp_stats: rtcp_stats::RtcpStats,
 }
 
 impl PeerLink {
@@ -215,6 +217,11 @@ impl PeerLink {
                 Slot::from(rtcp_tap::RTCP_TAP_SLOT),
                 rtcp_tap::RtcpTap::default(),
             );
+        let rtcp_stats = rtcp_stats::RtcpStats::default();
+        let registry = registry.with(
+            Slot::from(rtcp_stats::RTCP_STATS_SLOT),
+            rtcp_stats.interceptor(),
+        );
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             // The DTLS client's first flight only leaves on the ICE agent's next
@@ -241,9 +248,15 @@ impl PeerLink {
             Self {
                 pc: Arc::new(pc),
                 gathered: gathered_rx,
+                rtcp_stats,
             },
             signal_rx,
         ))
+    }
+
+    /// RTT, loss and jitter the remote reports about what this link sends.
+    pub fn rtcp_stats(&self) -> &rtcp_stats::RtcpStats {
+        &self.rtcp_stats
     }
 
     /// The underlying peer connection.

@@ -4,7 +4,15 @@
 //! The fan-out lists are read by one forwarding task per ingress track and
 //! changed by sessions subscribing and unsubscribing. Each list sits behind a
 //! `std::sync::Mutex` held only to copy the `Arc`s out into the task's reusable
-//! buffer; the awaits that write RTP happen after the lock is released.
+//! buffer.
+//!
+//! The forwarding task never awaits a subscriber. Each [`EgressTrack`] has a
+//! bounded queue ([`EGRESS_QUEUE_CAPACITY`]) drained by its own writer task,
+//! which does the `write_rtp` awaits (the library's driver channel blocks when
+//! that subscriber's connection is behind). The forwarder rewrites the header
+//! and `try_send`s; when a subscriber's queue is full the packet is dropped for
+//! that subscriber only, before its sequence number is rewritten, so the
+//! subscriber sees an honest gap (loss) and the others are not held up.
 //!
 //! Keyframe requests (PLI, RFC 4585 §6.3.1) go to the publisher at most once per
 //! [`KEYFRAME_MIN_INTERVAL`]: requests in between are coalesced into one sent at
@@ -20,7 +28,7 @@ use std::time::{Duration, Instant};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -31,6 +39,15 @@ use crate::server::metrics::Metrics;
 /// Minimum time between two PLIs sent to one publisher.
 pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Packets queued per egress track, forwarding task → that track's writer task
+/// (about 1.5 s of 720p video). When full, new packets for that track are
+/// dropped (counted in [`EgressTrack::dropped`]): the subscriber is behind, and
+/// the others must not wait for it.
+pub const EGRESS_QUEUE_CAPACITY: usize = 256;
+
+/// Packets a writer task takes off its queue per wake-up.
+const WRITE_BATCH: usize = 32;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section here is a push/retain/clone: state stays consistent
     // even if a panic poisoned the lock.
@@ -38,25 +55,44 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// One egress track: where a subscriber receives one kind of a stream.
+///
+/// Owns the sending half of the track's queue; its writer task ends once the
+/// last `Arc<EgressTrack>` is gone and the queue is drained.
 pub struct EgressTrack {
-    track: Arc<TrackLocalStaticRTP>,
+    queue: mpsc::Sender<Packet>,
     rewriter: Mutex<Rewriter>,
     enabled: AtomicBool,
+    dropped: AtomicU64,
 }
 
 impl EgressTrack {
-    /// An egress track writing with the leg's SSRC and payload type.
+    /// An egress track writing with the leg's SSRC and payload type; starts its
+    /// writer task (counted in the stream's metrics).
     pub fn new(
         track: Arc<TrackLocalStaticRTP>,
         ssrc: u32,
         payload_type: u8,
         enabled: bool,
+        media: &PublishedMedia,
     ) -> Self {
+        let (queue, packets) = mpsc::channel(EGRESS_QUEUE_CAPACITY);
+        let metrics = Arc::clone(&media.metrics);
+        let guard = metrics.tasks.enter();
+        tokio::spawn(async move {
+            let _guard = guard;
+            write_loop(track, packets, metrics).await;
+        });
         Self {
-            track,
+            queue,
             rewriter: Mutex::new(Rewriter::new(ssrc, payload_type)),
             enabled: AtomicBool::new(enabled),
+            dropped: AtomicU64::new(0),
         }
+    }
+
+    /// Packets dropped because this track's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Starts or stops forwarding to this track.
@@ -72,14 +108,51 @@ impl EgressTrack {
         self.enabled.load(Ordering::Acquire)
     }
 
-    /// Rewrites and writes one packet; returns whether it was written.
-    async fn forward(&self, mut packet: Packet) -> bool {
+    /// Rewrites a copy of `packet` and queues it for the writer task; never
+    /// waits. Returns whether it was queued.
+    fn forward(&self, packet: &Packet) -> bool {
         if !self.enabled() {
             return false;
         }
-        lock(&self.rewriter).rewrite(&mut packet);
-        // An error means the egress leg is closing; its owner removes it.
-        self.track.write_rtp(packet).await.is_ok()
+        match self.queue.try_reserve() {
+            Ok(permit) => {
+                // The ingress header's extensions were stripped once by the
+                // forwarder, so this clone only bumps the payload's refcount.
+                let mut packet = packet.clone();
+                lock(&self.rewriter).rewrite(&mut packet);
+                permit.send(packet);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(())) => {
+                if self.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+                    tracing::debug!("egress queue full: dropping (subscriber behind)");
+                }
+                false
+            }
+            // The writer ended: the egress leg is closing; its owner removes it.
+            Err(mpsc::error::TrySendError::Closed(())) => false,
+        }
+    }
+}
+
+/// Drains one egress track's queue into its peer connection.
+async fn write_loop(
+    track: Arc<TrackLocalStaticRTP>,
+    mut packets: mpsc::Receiver<Packet>,
+    metrics: Arc<Metrics>,
+) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while packets.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let mut written = 0;
+        for packet in batch.drain(..) {
+            // An error means the egress leg is closing; its owner removes it.
+            if track.write_rtp(packet).await.is_ok() {
+                written += 1;
+            }
+        }
+        metrics
+            .forwarded_packets
+            .fetch_add(written, Ordering::Relaxed);
     }
 }
 
@@ -224,24 +297,24 @@ impl PublishedMedia {
             if self.is_closed() {
                 break;
             }
-            let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+            let TrackRemoteEvent::OnRtpPacket(mut packet) = event else {
                 continue;
             };
             if kind == RtpCodecKind::Video && starts_h264_keyframe(&packet.payload) {
                 self.last_keyframe_us
                     .store(self.now_us(), Ordering::Release);
             }
-            sinks.clear();
+            // Every egress leg strips them (see `Rewriter`); doing it once here
+            // makes the per-subscriber clones allocation-free.
+            packet.header.extension = false;
+            packet.header.extension_profile = 0;
+            packet.header.extensions.clear();
             sinks.extend(lock(&self.fanout(kind).sinks).iter().cloned());
-            let mut written = 0;
             for sink in &sinks {
-                if sink.forward(packet.clone()).await {
-                    written += 1;
-                }
+                sink.forward(&packet);
             }
-            self.metrics
-                .forwarded_packets
-                .fetch_add(written, Ordering::Relaxed);
+            // Don't keep removed subscribers' tracks alive until the next packet.
+            sinks.clear();
         }
     }
 }

@@ -428,6 +428,7 @@ impl EgressLink {
                 ssrc,
                 payload_type,
                 enabled,
+                &self.media,
             ));
             lock_state(&self.state).sinks.push((kind, sink));
         }
