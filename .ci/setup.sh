@@ -3,7 +3,8 @@
 # Sourced by .ci/run and .ci/start; safe to run again.
 set -euo pipefail
 
-APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates)
+APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
+    xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 jq)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -21,7 +21,9 @@ const VIDEO_BPS: u32 = 1_500_000;
 const AUDIO_FRAMES: usize = 3_000;
 
 /// Encode then decode `frames`; returns (encode fps, decode fps, decoded, kbit/s at 30 fps).
-fn h264(frames: &[huddle::media::I420Frame]) -> Result<(f64, f64, usize, f64), Box<dyn std::error::Error>> {
+fn h264(
+    frames: &[huddle::media::I420Frame],
+) -> Result<(f64, f64, usize, f64), Box<dyn std::error::Error>> {
     let mut encoder = H264Encoder::new(VIDEO_W, VIDEO_H, VIDEO_FPS, VIDEO_BPS)?;
     let mut units = Vec::with_capacity(frames.len());
     let start = Instant::now();
@@ -115,14 +117,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     println!("| codec | input | operation | result |");
     println!("|---|---|---|---|");
-    println!("| OpenH264 1280×720, {VIDEO_FRAMES} frames, {} kbit/s target | test pattern ({kbps:.0} kbit/s at 30 fps) | encode | {encode_fps:.1} fps |", VIDEO_BPS / 1000);
-    println!("| OpenH264 1280×720 | test pattern | decode | {decode_fps:.1} fps ({decoded} frames) |");
-    println!("| OpenH264 1280×720, {VIDEO_FRAMES} frames, {} kbit/s target | pattern + luma noise ({noisy_kbps:.0} kbit/s at 30 fps) | encode | {noisy_encode_fps:.1} fps |", VIDEO_BPS / 1000);
-    println!("| OpenH264 1280×720 | pattern + luma noise | decode | {noisy_decode_fps:.1} fps ({noisy_decoded} frames) |");
-    println!("| Opus 48 kHz mono 40 kbit/s | {audio_s:.0} s tone | encode | RTF {:.4} |", opus_encode_s / audio_s);
-    println!("| Opus 48 kHz mono | {audio_s:.0} s tone | decode | RTF {:.4} |", opus_decode_s / audio_s);
+    println!(
+        "| OpenH264 1280×720, {VIDEO_FRAMES} frames, {} kbit/s target | test pattern ({kbps:.0} kbit/s at 30 fps) | encode | {encode_fps:.1} fps |",
+        VIDEO_BPS / 1000
+    );
+    println!(
+        "| OpenH264 1280×720 | test pattern | decode | {decode_fps:.1} fps ({decoded} frames) |"
+    );
+    println!(
+        "| OpenH264 1280×720, {VIDEO_FRAMES} frames, {} kbit/s target | pattern + luma noise ({noisy_kbps:.0} kbit/s at 30 fps) | encode | {noisy_encode_fps:.1} fps |",
+        VIDEO_BPS / 1000
+    );
+    println!(
+        "| OpenH264 1280×720 | pattern + luma noise | decode | {noisy_decode_fps:.1} fps ({noisy_decoded} frames) |"
+    );
+    println!(
+        "| Opus 48 kHz mono 40 kbit/s | {audio_s:.0} s tone | encode | RTF {:.4} |",
+        opus_encode_s / audio_s
+    );
+    println!(
+        "| Opus 48 kHz mono | {audio_s:.0} s tone | decode | RTF {:.4} |",
+        opus_decode_s / audio_s
+    );
     let dir = std::env::var("BENCH_OUT").unwrap_or_else(|_| "target/bench-results".into());
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(format!("{dir}/codecs.json"), serde_json::to_string_pretty(&result)?)?;
+    std::fs::write(
+        format!("{dir}/codecs.json"),
+        serde_json::to_string_pretty(&result)?,
+    )?;
     Ok(())
 }

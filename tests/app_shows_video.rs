@@ -43,6 +43,7 @@ async fn kiosk_shows_a_moving_remote_picture() {
             video_profile: *VideoProfile::by_name("360p_2").expect("profile"),
             audio_profile: AudioProfile::default(),
             tone_hz: 440.0,
+            measure: Default::default(),
         },
         async {
             bot_stopped.await.ok();

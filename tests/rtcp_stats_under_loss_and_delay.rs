@@ -71,7 +71,11 @@ fn pump(
                 dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            if tx.send((tokio::time::Instant::now() + ONE_WAY_DELAY, data)).await.is_err() {
+            if tx
+                .send((tokio::time::Instant::now() + ONE_WAY_DELAY, data))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -115,7 +119,9 @@ fn with_candidate_port(sdp: &str, port: u16) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtt_loss_and_jitter_match_the_injected_network() {
-    tokio::time::timeout(Duration::from_secs(40), run()).await.expect("test timed out");
+    tokio::time::timeout(Duration::from_secs(40), run())
+        .await
+        .expect("test timed out");
 }
 
 async fn run() {
@@ -140,16 +146,34 @@ async fn run() {
     let offer = a.create_offer().await.expect("offer");
     let a_addr = SocketAddr::new(ip, candidate_port(&offer));
     let answer = b
-        .answer(with_candidate_port(&offer, facing_b.local_addr().expect("addr").port()))
+        .answer(with_candidate_port(
+            &offer,
+            facing_b.local_addr().expect("addr").port(),
+        ))
         .await
         .expect("answer");
     let b_addr = SocketAddr::new(ip, candidate_port(&answer));
     let dropped = Arc::new(AtomicU64::new(0));
-    let mut proxy = pump(Arc::clone(&facing_a), Arc::clone(&facing_b), b_addr, true, Arc::clone(&dropped));
-    proxy.extend(pump(Arc::clone(&facing_b), Arc::clone(&facing_a), a_addr, false, Arc::clone(&dropped)));
-    a.apply_answer(with_candidate_port(&answer, facing_a.local_addr().expect("addr").port()))
-        .await
-        .expect("apply answer");
+    let mut proxy = pump(
+        Arc::clone(&facing_a),
+        Arc::clone(&facing_b),
+        b_addr,
+        true,
+        Arc::clone(&dropped),
+    );
+    proxy.extend(pump(
+        Arc::clone(&facing_b),
+        Arc::clone(&facing_a),
+        a_addr,
+        false,
+        Arc::clone(&dropped),
+    ));
+    a.apply_answer(with_candidate_port(
+        &answer,
+        facing_a.local_addr().expect("addr").port(),
+    ))
+    .await
+    .expect("apply answer");
     loop {
         match a_signals.recv().await {
             Some(LinkSignal::State(RTCPeerConnectionState::Connected)) => break,
@@ -208,7 +232,10 @@ async fn run() {
     // Let two more report intervals pass so the last reports cover the end.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
 
-    let report = a.rtcp_stats().remote(SSRC).expect("A received reports about its stream");
+    let report = a
+        .rtcp_stats()
+        .remote(SSRC)
+        .expect("A received reports about its stream");
     let sent = f64::from(PACKETS);
     let rtt = report.rtt_ms.expect("an RTT");
     let received = receiver.await.expect("receiver task");
@@ -216,13 +243,25 @@ async fn run() {
         "A sees {report:?}; B counts {received:?}; proxy dropped {} datagrams",
         dropped.load(Ordering::Relaxed)
     );
-    assert!((45.0..=90.0).contains(&rtt), "RTT {rtt} ms, expected 50 ms added");
+    assert!(
+        (45.0..=90.0).contains(&rtt),
+        "RTT {rtt} ms, expected 50 ms added"
+    );
     let remote_loss = f64::from(report.total_lost) / sent;
-    assert!((0.08..=0.12).contains(&remote_loss), "RR loss {remote_loss}");
+    assert!(
+        (0.08..=0.12).contains(&remote_loss),
+        "RR loss {remote_loss}"
+    );
     // The per-interval fraction (8 bits, RFC 3550 §6.4.1) over ~200 packets.
     let fraction = mid_run.expect("a report by 5 s").fraction_lost;
-    assert!((0.07..=0.13).contains(&fraction), "RR fraction lost {fraction}");
-    assert!((0.08..=0.12).contains(&received.loss_fraction), "receiver loss {received:?}");
+    assert!(
+        (0.07..=0.13).contains(&fraction),
+        "RR fraction lost {fraction}"
+    );
+    assert!(
+        (0.08..=0.12).contains(&received.loss_fraction),
+        "receiver loss {received:?}"
+    );
     assert!(received.jitter_ms < 10.0, "jitter {received:?}");
     let remote_jitter = report.jitter_ms.expect("clock rate known");
     assert!(remote_jitter < 10.0, "RR jitter {remote_jitter}");

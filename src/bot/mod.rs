@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::client::{
-    Client, ClientResult, Credential, JoinConfig, LatencySummary, LocalStream, RemoteStream,
-    RemoteReport, RoomEvent, SubscribeOptions, set_receive_decoding,
+    Client, ClientResult, Credential, JoinConfig, LatencySummary, LocalStream, RemoteReport,
+    RemoteStream, RoomEvent, SubscribeOptions, set_receive_decoding,
     stats::{ReceptionReport, latency_summary},
 };
 use crate::media::{
-    AudioProfile, I420Frame, MediaError, SyntheticAudio, SyntheticVideo, VideoProfile,
-    VideoSource, stamp_height,
+    AudioProfile, I420Frame, MediaError, SyntheticAudio, SyntheticVideo, VideoProfile, VideoSource,
+    stamp_height,
 };
 use crate::protocol::{AppId, Role, RoomId, StreamId, UserId};
 
@@ -101,8 +101,8 @@ impl VideoSource for NoisyVideo {
         let Some(mut frame) = self.inner.next_frame()? else {
             return Ok(None);
         };
-        let skip = stamp_height(frame.width, frame.height).unwrap_or(0) as usize
-            * frame.width as usize;
+        let skip =
+            stamp_height(frame.width, frame.height).unwrap_or(0) as usize * frame.width as usize;
         if let Some(luma) = frame.y.get_mut(skip..) {
             for chunk in luma.chunks_mut(8) {
                 // xorshift64: cheap, and different every frame.
@@ -156,7 +156,10 @@ impl BotSummary {
             subscriptions: report.streams.len(),
             latency: report.latency(),
             join_to_first_frame: latency_summary(
-                report.join_to_first_frame_ms.iter().map(|ms| (ms * 1000.0) as u64),
+                report
+                    .join_to_first_frame_ms
+                    .iter()
+                    .map(|ms| (ms * 1000.0) as u64),
             ),
             join_to_first_frame_ms: report.join_to_first_frame_ms.clone(),
             publish_reports: report.publish_reports.clone(),
@@ -481,7 +484,12 @@ impl Bot {
                     )
                 })
                 .collect();
-            format!("{} -> stream {}: {}", self.name, stream_id.0, tracks.join("; "))
+            format!(
+                "{} -> stream {}: {}",
+                self.name,
+                stream_id.0,
+                tracks.join("; ")
+            )
         };
         writeln!(std::io::stdout().lock(), "{text}").ok(); // closed stdout is fine
     }

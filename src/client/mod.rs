@@ -25,11 +25,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::link::rtcp_stats::RemoteReport;
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{LocalStream, RemoteStream, VideoSlot};
 pub use subscribe::set_receive_decoding;
-pub use crate::link::rtcp_stats::RemoteReport;
 
 use crate::protocol::{AppId, RoomId};
 
@@ -256,10 +256,7 @@ pub(crate) enum RoomCommand {
         oneshot::Sender<ClientResult<()>>,
     ),
     RawFrame(String, oneshot::Sender<ClientResult<()>>),
-    PublishStats(
-        StreamId,
-        oneshot::Sender<ClientResult<Vec<RemoteReport>>>,
-    ),
+    PublishStats(StreamId, oneshot::Sender<ClientResult<Vec<RemoteReport>>>),
 }
 
 /// A handle on one room session. Cheap to clone; the session ends when the last
@@ -359,11 +356,9 @@ impl Client {
     /// What the server reports (RTCP receiver reports) about a published
     /// stream's tracks: RTT, loss and jitter, one entry per track that has been
     /// reported on (tell video from audio by `clock_rate`).
-    pub async fn publish_stats(
-        &self,
-        stream_id: StreamId,
-    ) -> ClientResult<Vec<RemoteReport>> {
-        self.call(|tx| RoomCommand::PublishStats(stream_id, tx)).await
+    pub async fn publish_stats(&self, stream_id: StreamId) -> ClientResult<Vec<RemoteReport>> {
+        self.call(|tx| RoomCommand::PublishStats(stream_id, tx))
+            .await
     }
 
     /// Sends a raw text frame on the signalling socket. For tests of the server's

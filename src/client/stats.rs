@@ -261,14 +261,22 @@ mod tests {
     fn jitter_zero_when_paced_and_tracks_alternating_delay() {
         let mut t = ReceptionTracker::new(90_000);
         for i in 0..200u32 {
-            t.push_at(i as u16, i * 3000, Duration::from_micros(u64::from(i) * 33_333));
+            t.push_at(
+                i as u16,
+                i * 3000,
+                Duration::from_micros(u64::from(i) * 33_333),
+            );
         }
         assert!(t.report().jitter_ms < 0.1, "{:?}", t.report());
         // Every other packet 10 ms late: |D| = 10 ms each step, J converges to 10 ms.
         let mut t = ReceptionTracker::new(90_000);
         for i in 0..400u32 {
             let late = if i % 2 == 1 { 10_000 } else { 0 };
-            t.push_at(i as u16, i * 3000, Duration::from_micros(u64::from(i) * 33_333 + late));
+            t.push_at(
+                i as u16,
+                i * 3000,
+                Duration::from_micros(u64::from(i) * 33_333 + late),
+            );
         }
         let j = t.report().jitter_ms;
         assert!((j - 10.0).abs() < 0.5, "{j}");

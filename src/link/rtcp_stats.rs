@@ -146,7 +146,11 @@ pub fn rtt_ms(departed: Instant, arrived: Instant, dlsr: u32) -> f64 {
 /// The 24-bit signed cumulative-lost field as an integer.
 fn total_lost(raw: u32) -> i32 {
     let v = (raw & 0x00ff_ffff) as i32;
-    if v & 0x0080_0000 != 0 { v - 0x0100_0000 } else { v }
+    if v & 0x0080_0000 != 0 {
+        v - 0x0100_0000
+    } else {
+        v
+    }
 }
 
 /// Records sent SRs and received reception blocks into an [`RtcpStats`].
@@ -206,7 +210,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpStatsInterceptor {
 
 impl Interceptor for RtcpStatsInterceptor {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        self.stats.lock().clock_rates.insert(info.ssrc, info.clock_rate);
+        self.stats
+            .lock()
+            .clock_rates
+            .insert(info.ssrc, info.clock_rate);
     }
     fn unbind_local_stream(&mut self, info: &StreamInfo) {
         let mut state = self.stats.lock();

@@ -86,6 +86,7 @@ impl EmbeddedServer {
             video_profile: profile,
             audio_profile: AudioProfile::default(),
             tone_hz: 330.0,
+            measure: Default::default(),
         };
         rt.spawn(async move {
             let stop = async {
