@@ -272,10 +272,10 @@ pub async fn run(
     }
     let mut bots = Vec::with_capacity(count);
     for i in 1..=count {
-        if i > 1 {
-            if let Some(gap) = config.measure.join_interval {
-                tokio::time::sleep(gap).await;
-            }
+        if i > 1
+            && let Some(gap) = config.measure.join_interval
+        {
+            tokio::time::sleep(gap).await;
         }
         let name = if count == 1 {
             config.user_id.clone()

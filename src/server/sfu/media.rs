@@ -124,7 +124,11 @@ impl EgressTrack {
                 true
             }
             Err(mpsc::error::TrySendError::Full(())) => {
-                if self.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+                if self
+                    .dropped
+                    .fetch_add(1, Ordering::Relaxed)
+                    .is_multiple_of(1000)
+                {
                     tracing::debug!("egress queue full: dropping (subscriber behind)");
                 }
                 false
