@@ -12,11 +12,10 @@ mod gui;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use huddle::bot::{self, BotConfig};
-use huddle::client::{Credential, RoomEvent, SubscribeOptions};
+use huddle::bot::{self};
+use huddle::client::{RoomEvent, SubscribeOptions};
 use huddle::media::devices::{MicrophoneSource, list_microphones, pulseaudio_available};
-use huddle::media::{AudioProfile, AudioSource, VideoProfile, dominant_frequency};
-use huddle::protocol::{AppId, RoomId};
+use huddle::media::{AudioSource, dominant_frequency};
 
 const SINK: &str = "huddle_null";
 
@@ -70,26 +69,7 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
     let server = common::start_server().await;
     let (stop_bot, bot_stopped) = tokio::sync::oneshot::channel::<()>();
     let bot = tokio::spawn(bot::run(
-        BotConfig {
-            server_url: server.url.clone(),
-            app_id: AppId(common::APP_ID.into()),
-            credential: Credential::AppKey {
-                key: common::APP_KEY.into(),
-                valid_for: Duration::from_secs(3600),
-            },
-            room_id: RoomId("audio-room".into()),
-            user_id: "tone-bot".into(),
-            publish: true,
-            subscribe: false,
-            count: 1,
-            duration: None,
-            json: false,
-            print: false,
-            video_profile: *VideoProfile::by_name("180p_1").expect("profile"),
-            audio_profile: AudioProfile::default(),
-            tone_hz: 587.0,
-            measure: Default::default(),
-        },
+        common::publishing_bot(&server.url, "audio-room", "tone-bot", "180p_1", 587.0),
         async {
             bot_stopped.await.ok();
         },

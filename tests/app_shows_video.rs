@@ -11,10 +11,7 @@ mod gui;
 
 use std::time::{Duration, Instant};
 
-use huddle::bot::{self, BotConfig};
-use huddle::client::Credential;
-use huddle::media::{AudioProfile, VideoProfile};
-use huddle::protocol::{AppId, RoomId};
+use huddle::bot::{self};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kiosk_shows_a_moving_remote_picture() {
@@ -25,26 +22,7 @@ async fn kiosk_shows_a_moving_remote_picture() {
     let server = common::start_server().await;
     let (stop_bot, bot_stopped) = tokio::sync::oneshot::channel::<()>();
     let bot = tokio::spawn(bot::run(
-        BotConfig {
-            server_url: server.url.clone(),
-            app_id: AppId(common::APP_ID.into()),
-            credential: Credential::AppKey {
-                key: common::APP_KEY.into(),
-                valid_for: Duration::from_secs(3600),
-            },
-            room_id: RoomId("screen".into()),
-            user_id: "camera-bot".into(),
-            publish: true,
-            subscribe: false,
-            count: 1,
-            duration: None,
-            json: false,
-            print: false,
-            video_profile: *VideoProfile::by_name("360p_2").expect("profile"),
-            audio_profile: AudioProfile::default(),
-            tone_hz: 440.0,
-            measure: Default::default(),
-        },
+        common::publishing_bot(&server.url, "screen", "camera-bot", "360p_2", 440.0),
         async {
             bot_stopped.await.ok();
         },

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 use huddle::auth::AppRegistry;
+use huddle::bot::BotConfig;
 use huddle::client::{Client, Credential, JoinConfig, JoinInfo, LocalStream, RoomEvent};
 use huddle::media::{AudioProfile, VideoProfile};
 use huddle::protocol::{AppId, Role, RoomId, ServerMessage, UserId};
@@ -167,5 +168,35 @@ impl RawSocket {
     /// Drops the TCP connection without a close frame (a killed process).
     pub fn kill(self) {
         drop(self.socket);
+    }
+}
+
+/// A bot that publishes the synthetic pattern (`profile`) and a `tone_hz` tone.
+pub fn publishing_bot(
+    server_url: &str,
+    room: &str,
+    user: &str,
+    profile: &str,
+    tone_hz: f32,
+) -> BotConfig {
+    BotConfig {
+        server_url: server_url.to_owned(),
+        app_id: AppId(APP_ID.into()),
+        credential: Credential::AppKey {
+            key: APP_KEY.into(),
+            valid_for: Duration::from_secs(3600),
+        },
+        room_id: RoomId(room.into()),
+        user_id: user.into(),
+        publish: true,
+        subscribe: false,
+        count: 1,
+        duration: None,
+        json: false,
+        print: false,
+        video_profile: *VideoProfile::by_name(profile).expect("profile"),
+        audio_profile: AudioProfile::default(),
+        tone_hz,
+        measure: Default::default(),
     }
 }
