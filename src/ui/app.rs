@@ -38,6 +38,9 @@ enum Screen {
     Room(Box<RoomSession>),
 }
 
+/// How often a kiosk re-checks its connection when nothing else wakes it.
+const KIOSK_WATCHDOG: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Kiosk rejoin state.
 #[derive(Default)]
 struct Rejoin {
@@ -225,6 +228,9 @@ impl HuddleApp {
             (_, Some(at)) => ctx.request_repaint_after(at.saturating_duration_since(now)),
             (Phase::Joining, None) => {}
         }
+        // Watchdog: a kiosk must notice a finished or failed join even when no
+        // producer asks for a repaint (nobody is looking at an empty room).
+        ctx.request_repaint_after(KIOSK_WATCHDOG);
     }
 
     fn leave_then_start(&mut self, ctx: &egui::Context, target: JoinTarget) {
