@@ -176,14 +176,48 @@ impl Drop for PublishPipeline {
     }
 }
 
-/// Sleeps until `deadline` (unless the source is `live` and paces itself);
-/// returns false if stop was requested meanwhile.
-fn pace(deadline: Instant, live: bool, stop: &AtomicBool) -> bool {
-    let now = Instant::now();
-    if !live && deadline > now {
-        std::thread::sleep(deadline - now);
+/// Pulls frames from a source at its rate, against a monotonic clock (no drift
+/// from sleep overshoot); live sources pace themselves and are not slept for.
+struct Paced<'a> {
+    start: Instant,
+    interval: Duration,
+    live: bool,
+    stop: &'a AtomicBool,
+    n: u32,
+}
+
+impl<'a> Paced<'a> {
+    fn new(interval: Duration, live: bool, stop: &'a AtomicBool) -> Self {
+        Self {
+            start: Instant::now(),
+            interval,
+            live,
+            stop,
+            n: 0,
+        }
     }
-    !stop.load(Ordering::Acquire)
+
+    /// Waits for the next slot and returns the source's next frame; `None`
+    /// once stop is requested or the source ended or failed (logged).
+    fn next<T>(
+        &mut self,
+        what: &str,
+        read: impl FnOnce() -> Result<Option<T>, crate::media::MediaError>,
+    ) -> Option<T> {
+        let deadline = self.start + self.interval * self.n;
+        self.n = self.n.wrapping_add(1);
+        let now = Instant::now();
+        if !self.live && deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+        if self.stop.load(Ordering::Acquire) {
+            return None;
+        }
+        read().unwrap_or_else(|e| {
+            tracing::warn!("{what} source failed: {e}");
+            None
+        })
+    }
 }
 
 fn video_thread(
@@ -196,18 +230,8 @@ fn video_thread(
 ) {
     let interval = Duration::from_secs_f64(1.0 / f64::from(source.frame_rate().max(1)));
     let live = source.is_live();
-    let start = Instant::now();
-    let mut n: u32 = 0;
-    while pace(start + interval * n, live, &stop) {
-        n = n.wrapping_add(1);
-        let frame = match source.next_frame() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!("video source failed: {e}");
-                break;
-            }
-        };
+    let mut frames = Paced::new(interval, live, &stop);
+    while let Some(frame) = frames.next("video", || source.next_frame()) {
         let captured = Instant::now();
         if muted.load(Ordering::Acquire) {
             force_keyframe.store(true, Ordering::Release);
@@ -250,18 +274,8 @@ fn audio_thread(
 ) {
     let interval = Duration::from_millis(u64::from(crate::media::AUDIO_FRAME_MS));
     let live = source.is_live();
-    let start = Instant::now();
-    let mut n: u32 = 0;
-    while pace(start + interval * n, live, &stop) {
-        n = n.wrapping_add(1);
-        let frame = match source.next_frame() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!("audio source failed: {e}");
-                break;
-            }
-        };
+    let mut frames = Paced::new(interval, live, &stop);
+    while let Some(frame) = frames.next("audio", || source.next_frame()) {
         if muted.load(Ordering::Acquire) {
             continue;
         }

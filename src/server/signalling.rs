@@ -485,8 +485,11 @@ impl Session {
                     )));
                 }
                 // What the request declares must be what the offer carries.
-                for (declared, media) in [(audio, "audio"), (video.is_some(), "video")] {
-                    let offered = sdp.lines().any(|l| l.starts_with(&format!("m={media} ")));
+                for (declared, media, m_line) in [
+                    (audio, "audio", "m=audio "),
+                    (video.is_some(), "video", "m=video "),
+                ] {
+                    let offered = sdp.lines().any(|l| l.starts_with(m_line));
                     if declared != offered {
                         return Err(RequestError::InvalidParameter(format!(
                             "the request {} {media} but the offer {}",
