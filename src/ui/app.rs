@@ -15,7 +15,7 @@ use crate::protocol::{AppId, Role, RoomId, UserId};
 
 use super::backoff::Backoff;
 use super::devices::DeviceCatalog;
-use super::embedded::EmbeddedServer;
+use super::embedded::{DEMO_ROOM, EmbeddedServer};
 use super::fps::FpsCounter;
 use super::hidden_exit::HiddenExit;
 use super::launch::{AppMode, AppOptions, JoinTarget, ServerChoice, SignatureSource};
@@ -122,12 +122,17 @@ impl HuddleApp {
     /// Starts joining `target` (never blocks: the join runs on the runtime).
     fn start(&mut self, ctx: &egui::Context, target: JoinTarget) {
         let (server_url, app_id, credential) = match &target.server {
-            ServerChoice::Local => match &self.embedded {
-                Some(e) => (
-                    e.url.clone(),
-                    e.app_id.clone(),
-                    CredentialSource::Ready(e.credential()),
-                ),
+            ServerChoice::Local => match &mut self.embedded {
+                Some(e) => {
+                    if target.room == DEMO_ROOM {
+                        e.ensure_bot(&self.rt);
+                    }
+                    (
+                        e.url.clone(),
+                        e.app_id.clone(),
+                        CredentialSource::Ready(e.credential()),
+                    )
+                }
                 None => {
                     self.toasts
                         .push("no embedded server in this process (give a ws:// URL)".into());

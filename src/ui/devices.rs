@@ -1,12 +1,13 @@
-//! Where media comes from and goes to. Today: the synthetic camera and tone,
-//! and no playout.
+//! Where media comes from and goes to: real cameras, microphones and speakers
+//! (feature `devices`, `media::devices`) with the synthetic camera and tone as
+//! the fallback whenever a device is missing or fails to open.
 //!
-//! TODO(devices): the `devices` feature (camera via nokhwa, microphone and
-//! speaker via cpal, `media::devices`) plugs in here: [`DeviceCatalog::probe`]
-//! lists real devices, [`DeviceCatalog::open_camera`]/`open_microphone` return
-//! them as `VideoSource`/`AudioSource`, and [`DeviceCatalog::open_playout`]
-//! returns a speaker sink. The lobby pickers and the room view already go
-//! through this type only.
+//! Opening a device can take seconds (PulseAudio answering, a camera
+//! negotiating a mode), and the UI thread must never wait: the sources returned
+//! here open their device lazily on the first `next_frame`, which runs on the
+//! publisher's media thread, and the playout opens the shared speaker on the
+//! first frame it plays, on the stream's audio-tap thread. The lobby pickers and
+//! the room view go through this type only.
 
 use crate::media::{
     AudioFrame, AudioProfile, AudioSource, SyntheticAudio, SyntheticVideo, VideoProfile,
@@ -50,17 +51,36 @@ pub struct DeviceCatalog {
 /// Id of the synthetic camera/microphone/no-speaker entries.
 pub const SYNTHETIC_ID: &str = "synthetic";
 
+/// Id of "the system's default device" (falls back to synthetic when none).
+pub const DEFAULT_ID: &str = "default";
+
 impl DeviceCatalog {
-    /// Lists devices. TODO(devices): enumerate real ones (off the UI thread).
+    /// Lists devices: the system default first (when real devices exist), then
+    /// each device, then the synthetic entry. Enumeration talks to the audio
+    /// server and V4L; it is done once, when the app starts.
     pub fn probe() -> Self {
-        let entry = |label: &str| DeviceEntry {
+        let synthetic = |label: &str| DeviceEntry {
             id: SYNTHETIC_ID.into(),
             label: label.into(),
         };
+        let (cameras, microphones, speakers) = real::list();
+        let with_default = |mut list: Vec<DeviceEntry>, last: DeviceEntry| {
+            if !list.is_empty() {
+                list.insert(
+                    0,
+                    DeviceEntry {
+                        id: DEFAULT_ID.into(),
+                        label: "system default".into(),
+                    },
+                );
+            }
+            list.push(last);
+            list
+        };
         Self {
-            cameras: vec![entry("synthetic test pattern")],
-            microphones: vec![entry("synthetic tone")],
-            speakers: vec![entry("none (no playout)")],
+            cameras: with_default(cameras, synthetic("synthetic test pattern")),
+            microphones: with_default(microphones, synthetic("synthetic tone")),
+            speakers: with_default(speakers, synthetic("none (no playout)")),
         }
     }
 
@@ -70,26 +90,280 @@ impl DeviceCatalog {
             && self.microphones.iter().all(|d| d.id == SYNTHETIC_ID)
     }
 
-    /// Opens camera `id`. TODO(devices): real cameras; today always synthetic.
-    pub fn open_camera(&self, _id: &str, profile: &VideoProfile) -> Box<dyn VideoSource> {
-        Box::new(SyntheticVideo::new(
-            profile.width,
-            profile.height,
-            profile.frame_rate,
-        ))
+    fn has_real(list: &[DeviceEntry], id: &str) -> bool {
+        id != SYNTHETIC_ID && list.iter().any(|d| d.id != SYNTHETIC_ID)
     }
 
-    /// Opens microphone `id`. TODO(devices): real microphones.
-    pub fn open_microphone(&self, _id: &str, profile: &AudioProfile) -> Box<dyn AudioSource> {
-        Box::new(SyntheticAudio::new(
-            440.0,
-            profile.sample_rate,
-            profile.channels,
-        ))
+    /// Opens camera `id` (lazily, see the module docs); synthetic when it is
+    /// the synthetic entry, when no camera exists, or when opening fails.
+    pub fn open_camera(&self, id: &str, profile: &VideoProfile) -> Box<dyn VideoSource> {
+        let synthetic = SyntheticVideo::new(profile.width, profile.height, profile.frame_rate);
+        if Self::has_real(&self.cameras, id) {
+            real::camera(id, profile, synthetic)
+        } else {
+            Box::new(synthetic)
+        }
     }
 
-    /// Opens speaker `id` for one remote stream. TODO(devices): cpal playout.
-    pub fn open_playout(&self, _id: &str) -> Box<dyn AudioPlayout> {
+    /// Opens microphone `id` (lazily); synthetic tone as the fallback.
+    pub fn open_microphone(&self, id: &str, profile: &AudioProfile) -> Box<dyn AudioSource> {
+        let synthetic = SyntheticAudio::new(440.0, profile.sample_rate, profile.channels);
+        if Self::has_real(&self.microphones, id) {
+            real::microphone(id, synthetic)
+        } else {
+            Box::new(synthetic)
+        }
+    }
+
+    /// A playout for one remote stream on speaker `id` (opened on first use).
+    pub fn open_playout(&self, id: &str) -> Box<dyn AudioPlayout> {
+        if Self::has_real(&self.speakers, id) {
+            real::playout(id)
+        } else {
+            Box::new(NullPlayout)
+        }
+    }
+}
+
+/// Real devices (feature `devices`).
+#[cfg(feature = "devices")]
+mod real {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use super::{AudioPlayout, DEFAULT_ID, DeviceEntry};
+    use crate::media::devices::{self, CameraConfig, CameraSource, MicrophoneSource};
+    use crate::media::{
+        AudioFrame, AudioSource, I420Frame, MediaError, SyntheticAudio, SyntheticVideo,
+        VideoProfile, VideoSource,
+    };
+
+    /// Decoded frames queued per remote stream for the shared playout (1 s).
+    const PLAYOUT_QUEUE_CAPACITY: usize = 50;
+
+    fn entries(list: Result<Vec<devices::DeviceInfo>, MediaError>) -> Vec<DeviceEntry> {
+        list.unwrap_or_default()
+            .into_iter()
+            .map(|d| DeviceEntry {
+                id: d.id,
+                label: d.name,
+            })
+            .collect()
+    }
+
+    pub(super) fn list() -> (Vec<DeviceEntry>, Vec<DeviceEntry>, Vec<DeviceEntry>) {
+        (
+            entries(devices::list_cameras()),
+            entries(devices::list_microphones()),
+            entries(devices::list_speakers()),
+        )
+    }
+
+    fn device(id: &str) -> Option<&str> {
+        (id != DEFAULT_ID).then_some(id)
+    }
+
+    /// Opens the camera on the first frame; the synthetic pattern if it fails.
+    struct LazyCamera {
+        id: String,
+        config: CameraConfig,
+        opened: Option<Box<dyn VideoSource>>,
+        fallback: Option<SyntheticVideo>,
+    }
+
+    impl VideoSource for LazyCamera {
+        fn size(&self) -> (u32, u32) {
+            (self.config.width, self.config.height)
+        }
+        fn frame_rate(&self) -> u32 {
+            self.config.frame_rate
+        }
+        fn is_live(&self) -> bool {
+            // Asked once, before the first frame: not yet known, so the
+            // publisher paces. Pacing at the camera's own rate only sleeps when
+            // ahead of schedule, and the synthetic fallback needs it.
+            self.opened.as_ref().is_some_and(|s| s.is_live())
+        }
+        fn next_frame(&mut self) -> Result<Option<I420Frame>, MediaError> {
+            if self.opened.is_none() {
+                self.opened = Some(match CameraSource::open(device(&self.id), self.config) {
+                    Ok(camera) => Box::new(camera),
+                    Err(e) => {
+                        tracing::warn!("camera {}: {e}; using the synthetic pattern", self.id);
+                        Box::new(self.fallback.take().unwrap_or_else(|| {
+                            SyntheticVideo::new(
+                                self.config.width,
+                                self.config.height,
+                                self.config.frame_rate,
+                            )
+                        }))
+                    }
+                });
+            }
+            match self.opened.as_mut() {
+                Some(source) => source.next_frame(),
+                None => Ok(None),
+            }
+        }
+    }
+
+    pub(super) fn camera(
+        id: &str,
+        profile: &VideoProfile,
+        fallback: SyntheticVideo,
+    ) -> Box<dyn VideoSource> {
+        Box::new(LazyCamera {
+            id: id.to_owned(),
+            config: CameraConfig {
+                width: profile.width,
+                height: profile.height,
+                frame_rate: profile.frame_rate,
+            },
+            opened: None,
+            fallback: Some(fallback),
+        })
+    }
+
+    /// Opens the microphone on the first frame; the synthetic tone if it fails.
+    struct LazyMicrophone {
+        id: String,
+        opened: Option<Box<dyn AudioSource>>,
+        fallback: Option<SyntheticAudio>,
+    }
+
+    impl AudioSource for LazyMicrophone {
+        fn sample_rate(&self) -> u32 {
+            48_000
+        }
+        fn channels(&self) -> u16 {
+            1
+        }
+        fn is_live(&self) -> bool {
+            self.opened.as_ref().is_some_and(|s| s.is_live())
+        }
+        fn next_frame(&mut self) -> Result<Option<AudioFrame>, MediaError> {
+            if self.opened.is_none() {
+                self.opened = Some(match MicrophoneSource::open(device(&self.id)) {
+                    Ok(mic) => Box::new(mic),
+                    Err(e) => {
+                        tracing::warn!("microphone {}: {e}; using the synthetic tone", self.id);
+                        Box::new(
+                            self.fallback
+                                .take()
+                                .unwrap_or_else(|| SyntheticAudio::new(440.0, 48_000, 1)),
+                        )
+                    }
+                });
+            }
+            match self.opened.as_mut() {
+                Some(source) => source.next_frame(),
+                None => Ok(None),
+            }
+        }
+    }
+
+    pub(super) fn microphone(id: &str, _profile_fallback: SyntheticAudio) -> Box<dyn AudioSource> {
+        // The microphone delivers 48 kHz mono, so the fallback must too: the
+        // encoder is set up from `sample_rate`/`channels` before either opens.
+        Box::new(LazyMicrophone {
+            id: id.to_owned(),
+            opened: None,
+            fallback: Some(SyntheticAudio::new(440.0, 48_000, 1)),
+        })
+    }
+
+    /// One mixing playout per speaker, shared by every remote stream.
+    type Shared = Mutex<HashMap<String, Option<Arc<devices::AudioPlayout>>>>;
+
+    fn speakers() -> &'static Shared {
+        static SPEAKERS: OnceLock<Shared> = OnceLock::new();
+        SPEAKERS.get_or_init(Shared::default)
+    }
+
+    fn speaker(id: &str) -> Option<Arc<devices::AudioPlayout>> {
+        let mut map = speakers().lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(id.to_owned())
+            .or_insert_with(|| match devices::AudioPlayout::open(device(id)) {
+                Ok(p) => Some(Arc::new(p)),
+                Err(e) => {
+                    tracing::warn!("speaker {id}: {e}; remote audio is not played");
+                    None
+                }
+            })
+            .clone()
+    }
+
+    /// Feeds one remote stream into the shared speaker playout.
+    struct DevicePlayout {
+        speaker_id: String,
+        stream: Option<(
+            Arc<devices::AudioPlayout>,
+            String,
+            crossbeam_channel::Sender<AudioFrame>,
+        )>,
+        tried: bool,
+    }
+
+    impl AudioPlayout for DevicePlayout {
+        fn play(&mut self, frame: &AudioFrame, volume: f32) {
+            if !self.tried {
+                self.tried = true;
+                static NEXT: AtomicU64 = AtomicU64::new(1);
+                if let Some(playout) = speaker(&self.speaker_id) {
+                    let id = format!("remote-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+                    let (tx, rx) = crossbeam_channel::bounded(PLAYOUT_QUEUE_CAPACITY);
+                    match playout.add_stream(&id, rx) {
+                        Ok(()) => self.stream = Some((playout, id, tx)),
+                        Err(e) => tracing::warn!("playout: {e}"),
+                    }
+                }
+            }
+            if let Some((playout, id, tx)) = &self.stream {
+                playout.set_volume(id, volume);
+                // Full: the mixer is behind by a second; dropping keeps it live.
+                tx.try_send(frame.clone()).ok();
+            }
+        }
+    }
+
+    impl Drop for DevicePlayout {
+        fn drop(&mut self) {
+            if let Some((playout, id, _)) = self.stream.take() {
+                playout.remove_stream(&id).ok(); // the speaker may already be gone
+            }
+        }
+    }
+
+    pub(super) fn playout(id: &str) -> Box<dyn AudioPlayout> {
+        Box::new(DevicePlayout {
+            speaker_id: id.to_owned(),
+            stream: None,
+            tried: false,
+        })
+    }
+}
+
+/// Without the `devices` feature only the synthetic sources exist.
+#[cfg(not(feature = "devices"))]
+mod real {
+    use super::{AudioPlayout, DeviceEntry, NullPlayout};
+    use crate::media::{AudioSource, SyntheticAudio, SyntheticVideo, VideoProfile, VideoSource};
+
+    pub(super) fn list() -> (Vec<DeviceEntry>, Vec<DeviceEntry>, Vec<DeviceEntry>) {
+        (Vec::new(), Vec::new(), Vec::new())
+    }
+    pub(super) fn camera(
+        _: &str,
+        _: &VideoProfile,
+        fallback: SyntheticVideo,
+    ) -> Box<dyn VideoSource> {
+        Box::new(fallback)
+    }
+    pub(super) fn microphone(_: &str, fallback: SyntheticAudio) -> Box<dyn AudioSource> {
+        Box::new(fallback)
+    }
+    pub(super) fn playout(_: &str) -> Box<dyn AudioPlayout> {
         Box::new(NullPlayout)
     }
 }

@@ -67,9 +67,20 @@ impl EmbeddedServer {
         }
     }
 
+    /// Starts the publishing bot (`demo-bot`, 360p_2) in room [`DEMO_ROOM`],
+    /// so there is a remote tile to see; once per process.
+    pub fn ensure_bot(&mut self, rt: &tokio::runtime::Handle) {
+        if self.bot_stop.is_none() {
+            let profile = VideoProfile::by_name("360p_2")
+                .copied()
+                .unwrap_or(crate::media::VIDEO_PROFILES[0]);
+            self.start_bot(rt, profile);
+        }
+    }
+
     /// Starts a publishing bot (`demo-bot`) in room [`DEMO_ROOM`], so there is
     /// a remote tile to see.
-    pub fn start_bot(&mut self, rt: &tokio::runtime::Handle, profile: VideoProfile) {
+    fn start_bot(&mut self, rt: &tokio::runtime::Handle, profile: VideoProfile) {
         let (stop, stopped) = oneshot::channel::<()>();
         let config = BotConfig {
             server_url: self.url.clone(),

@@ -37,7 +37,6 @@ pub use embedded::{DEMO_ROOM, EmbeddedServer};
 pub use launch::{AppMode, AppOptions, JoinTarget, ServerChoice, SignatureSource};
 pub use settings::Settings;
 
-use crate::media::VideoProfile;
 
 /// Why the app could not run.
 #[derive(Debug, thiserror::Error)]
@@ -54,17 +53,13 @@ pub enum UiError {
 /// the runtime (`rt` keeps running the SDK meanwhile).
 pub fn run(rt: &tokio::runtime::Runtime, options: AppOptions) -> Result<(), UiError> {
     let handle = rt.handle().clone();
-    let mut embedded = if options.embedded_server {
+    // The demo bot starts when the app first joins the embedded demo room
+    // (`HuddleApp::start`), so joining a remote server costs no encoder.
+    let embedded = if options.embedded_server {
         Some(EmbeddedServer::start(&handle)?)
     } else {
         None
     };
-    if let Some(e) = &mut embedded {
-        let profile = VideoProfile::by_name("360p_2")
-            .copied()
-            .unwrap_or(crate::media::VIDEO_PROFILES[0]);
-        e.start_bot(&handle, profile);
-    }
     let kiosk = matches!(options.mode, AppMode::Kiosk(_));
     let size = options.window_size.unwrap_or([1280.0, 720.0]);
     let mut viewport = egui::ViewportBuilder::default()

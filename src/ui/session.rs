@@ -78,6 +78,44 @@ pub enum Phase {
     Disconnected(String),
 }
 
+impl Phase {
+    /// The SDK's connection state changed. Returns whether the room was lost
+    /// (the caller forgets its users, streams and tiles). A drop while still
+    /// joining is remembered in `lost_while_joining` for [`Phase::on_joined`].
+    fn on_connection_state(
+        &mut self,
+        current: ConnectionState,
+        lost_while_joining: &mut bool,
+    ) -> bool {
+        if current != ConnectionState::Disconnected {
+            return false;
+        }
+        match self {
+            Phase::Joined => {
+                *self = Phase::Disconnected("connection lost".into());
+                true
+            }
+            Phase::Joining => {
+                *lost_while_joining = true;
+                false
+            }
+            Phase::Failed(_) | Phase::Disconnected(_) => false,
+        }
+    }
+
+    /// The join reply arrived (success). The SDK's events and the join reply
+    /// travel on two channels, so a `Disconnected` event can be handled first;
+    /// then the room is already gone. Returns whether the room is joined.
+    fn on_joined(&mut self, lost_while_joining: bool) -> bool {
+        *self = if lost_while_joining {
+            Phase::Disconnected("connection lost".into())
+        } else {
+            Phase::Joined
+        };
+        !lost_while_joining
+    }
+}
+
 /// What the user did, collected during a pass and applied after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionAction {
@@ -122,6 +160,10 @@ pub struct RoomSession {
     pub local: Option<LocalPreview>,
     /// Errors for the user since the last call to [`RoomSession::take_errors`].
     errors: Vec<String>,
+    /// The connection dropped before the join reply was handled: the SDK's
+    /// `Disconnected` event can overtake the reply (two channels), and the
+    /// reply must not then bring the phase back to `Joined`.
+    lost_while_joining: bool,
 }
 
 impl RoomSession {
@@ -204,6 +246,7 @@ impl RoomSession {
             subscribing: BTreeSet::new(),
             local,
             errors: Vec::new(),
+            lost_while_joining: false,
         }
     }
 
@@ -240,11 +283,11 @@ impl RoomSession {
     fn on_event(&mut self, event: RoomEvent) {
         match event {
             RoomEvent::ConnectionStateChanged { current, .. } => {
-                if current == ConnectionState::Disconnected && self.phase == Phase::Joined {
-                    self.phase = Phase::Disconnected("connection lost".into());
-                    self.tiles.clear();
-                    self.streams.clear();
-                    self.users.clear();
+                if self
+                    .phase
+                    .on_connection_state(current, &mut self.lost_while_joining)
+                {
+                    self.forget_room();
                 }
             }
             RoomEvent::PeerJoin(user) => {
@@ -281,6 +324,12 @@ impl RoomSession {
         }
     }
 
+    fn forget_room(&mut self) {
+        self.tiles.clear();
+        self.streams.clear();
+        self.users.clear();
+    }
+
     fn on_stream(&mut self, info: StreamInfo) {
         let id = info.stream_id;
         let mine = info.user_id == self.me;
@@ -299,8 +348,8 @@ impl RoomSession {
 
     fn on_reply(&mut self, reply: SessionReply) {
         match reply {
+            SessionReply::Joined(Ok(_)) if !self.phase.on_joined(self.lost_while_joining) => {}
             SessionReply::Joined(Ok(info)) => {
-                self.phase = Phase::Joined;
                 for user in info.users {
                     self.users.insert(user.user_id.clone(), user);
                 }
@@ -423,4 +472,33 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
         tracing::warn!("UI reply channel full or closed; reply dropped");
     }
     ctx.request_repaint();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drop_seen_before_the_join_reply_ends_in_disconnected() {
+        let mut phase = Phase::Joining;
+        let mut lost = false;
+        assert!(!phase.on_connection_state(ConnectionState::Connected, &mut lost));
+        assert!(!phase.on_connection_state(ConnectionState::Disconnected, &mut lost));
+        assert!(lost);
+        assert!(!phase.on_joined(lost));
+        assert!(matches!(phase, Phase::Disconnected(_)), "{phase:?}");
+    }
+
+    #[test]
+    fn a_drop_after_joining_is_a_lost_room() {
+        let mut phase = Phase::Joining;
+        let mut lost = false;
+        assert!(!phase.on_connection_state(ConnectionState::Connected, &mut lost));
+        assert!(phase.on_joined(lost));
+        assert_eq!(phase, Phase::Joined);
+        assert!(phase.on_connection_state(ConnectionState::Disconnected, &mut lost));
+        assert!(matches!(phase, Phase::Disconnected(_)), "{phase:?}");
+        // A second notice changes nothing.
+        assert!(!phase.on_connection_state(ConnectionState::Disconnected, &mut lost));
+    }
 }

@@ -50,9 +50,9 @@ impl Default for Settings {
             player: false,
             use_signature_url: false,
             signature_url: "http://127.0.0.1:7880/signature".into(),
-            camera: super::devices::SYNTHETIC_ID.into(),
-            microphone: super::devices::SYNTHETIC_ID.into(),
-            speaker: super::devices::SYNTHETIC_ID.into(),
+            camera: super::devices::DEFAULT_ID.into(),
+            microphone: super::devices::DEFAULT_ID.into(),
+            speaker: super::devices::DEFAULT_ID.into(),
             object_fit: ObjectFit::Contain,
             mirror_local: true,
         }
