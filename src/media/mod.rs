@@ -29,6 +29,7 @@ pub mod opus_codec;
 pub mod pattern;
 pub mod profile;
 pub mod source;
+pub mod switch;
 pub mod tone;
 
 pub use analysis::{dominant_frequency, rms_level};
@@ -38,6 +39,7 @@ pub use opus_codec::{OpusDecoder, OpusEncoder};
 pub use pattern::{Stamp, TestPattern, now_us, read_stamp, stamp_height};
 pub use profile::{AUDIO_PROFILES, AudioProfile, VIDEO_PROFILES, VideoProfile};
 pub use source::{AudioSource, SyntheticAudio, SyntheticVideo, VideoSource};
+pub use switch::{SourceSwitch, SwitchableAudio, SwitchableVideo};
 pub use tone::ToneSource;
 
 /// Errors produced by the media module.

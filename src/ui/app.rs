@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 use crate::client::{Credential, JoinConfig, LocalStream, VideoSlot};
-use crate::media::{AudioProfile, VideoProfile};
+use crate::media::{AudioProfile, SwitchableAudio, SwitchableVideo, VideoProfile};
 use crate::protocol::{AppId, Role, RoomId, UserId};
 
 use super::backoff::Backoff;
+use super::device_preview::{DevicePreview, LevelMeter, MeteredAudio};
 use super::devices::DeviceCatalog;
 use super::embedded::{DEMO_ROOM, EmbeddedServer};
 use super::fps::FpsCounter;
@@ -21,7 +22,9 @@ use super::hidden_exit::HiddenExit;
 use super::launch::{AppMode, AppOptions, JoinTarget, ServerChoice, SignatureSource};
 use super::lobby::Lobby;
 use super::room_view::{self, RoomAction, RoomViewOptions};
-use super::session::{CredentialSource, Phase, RoomSession};
+use super::session::{
+    CredentialSource, DeviceKind, LocalMedia, Phase, RoomSession, VIDEO_REPAINT_DELAY,
+};
 use super::settings::Settings;
 use super::widgets::Toasts;
 
@@ -32,6 +35,13 @@ const EVENT_POLL: Duration = Duration::from_millis(250);
 const SIGNATURE_LIFETIME: Duration = Duration::from_secs(2 * 3600);
 /// Profile of the local camera.
 const LOCAL_PROFILE: &str = "360p_2";
+
+/// The profile the local camera is opened and published at.
+fn local_video_profile() -> VideoProfile {
+    VideoProfile::by_name(LOCAL_PROFILE)
+        .copied()
+        .unwrap_or(crate::media::VIDEO_PROFILES[0])
+}
 
 enum Screen {
     Lobby(Box<Lobby>),
@@ -63,6 +73,8 @@ pub struct HuddleApp {
     fps: FpsCounter,
     hidden_exit: HiddenExit,
     debug_overlay: bool,
+    /// The lobby's camera picture and microphone level (joiner role only).
+    preview: Option<DevicePreview>,
 }
 
 impl HuddleApp {
@@ -108,6 +120,7 @@ impl HuddleApp {
             view,
             fps: FpsCounter::default(),
             hidden_exit: HiddenExit::default(),
+            preview: None,
         };
         if let Some(target) = first {
             app.start(&cc.egui_ctx, target);
@@ -167,7 +180,8 @@ impl HuddleApp {
                 signature: String::new(),
             },
         };
-        let publish = (target.role == Role::Joiner).then(|| self.local_stream());
+        let publish = (target.role == Role::Joiner).then(|| self.local_media());
+        self.preview = None;
         let session = RoomSession::join(
             &self.rt,
             ctx,
@@ -181,26 +195,91 @@ impl HuddleApp {
         self.screen = Screen::Room(Box::new(session));
     }
 
-    fn local_stream(&self) -> (LocalStream, Arc<VideoSlot>) {
-        let video_profile = VideoProfile::by_name(LOCAL_PROFILE)
-            .copied()
-            .unwrap_or(crate::media::VIDEO_PROFILES[0]);
+    /// Keeps the lobby's preview on the picked camera and microphone.
+    fn update_preview(&mut self, ctx: &egui::Context) {
+        let Screen::Lobby(lobby) = &self.screen else {
+            return;
+        };
+        let s = &lobby.settings;
+        if self.is_kiosk() || s.player {
+            self.preview = None;
+            return;
+        }
+        if self
+            .preview
+            .as_ref()
+            .is_some_and(|p| p.shows(&s.camera, &s.microphone))
+        {
+            return;
+        }
+        self.preview = None; // closes the old devices first
+        let ctx = ctx.clone();
+        match DevicePreview::start(
+            &self.devices,
+            &s.camera,
+            &s.microphone,
+            local_video_profile(),
+            AudioProfile::default(),
+            move || ctx.request_repaint_after(VIDEO_REPAINT_DELAY),
+        ) {
+            Ok(p) => self.preview = Some(p),
+            Err(e) => tracing::warn!("device preview: {e}"),
+        }
+    }
+
+    fn local_media(&mut self) -> LocalMedia {
+        let video_profile = local_video_profile();
         let audio_profile = AudioProfile::default();
         let slot = Arc::new(VideoSlot::default());
-        let camera = self
-            .devices
-            .open_camera(&self.settings.camera, &video_profile);
-        let preview = super::preview_source::PreviewSource::new(camera, Arc::clone(&slot));
-        let mic = self
-            .devices
-            .open_microphone(&self.settings.microphone, &audio_profile);
+        // The lobby's preview already has the devices open: continue with them.
+        let (camera, mic) = match self.preview.take() {
+            Some(p) if p.shows(&self.settings.camera, &self.settings.microphone) => p.hand_over(),
+            _ => (
+                self.devices
+                    .open_camera(&self.settings.camera, &video_profile),
+                self.devices
+                    .open_microphone(&self.settings.microphone, &audio_profile),
+            ),
+        };
+        let (camera, camera_switch) = SwitchableVideo::new(camera);
+        let preview =
+            super::preview_source::PreviewSource::new(Box::new(camera), Arc::clone(&slot));
+        let (mic, mic_switch) = SwitchableAudio::new(mic);
+        let meter = Arc::new(LevelMeter::default());
+        let mic = MeteredAudio::new(Box::new(mic), Arc::clone(&meter));
         let stream = LocalStream::new(
             Some(Box::new(preview)),
-            Some(mic),
+            Some(Box::new(mic)),
             video_profile,
             audio_profile,
         );
-        (stream, slot)
+        LocalMedia {
+            stream,
+            slot,
+            camera: camera_switch,
+            microphone: mic_switch,
+            meter,
+            video_profile,
+            audio_profile,
+        }
+    }
+
+    /// In the room: switch a device and remember the choice.
+    fn switch_device(&mut self, kind: DeviceKind, id: String) {
+        let Screen::Room(session) = &mut self.screen else {
+            return;
+        };
+        match session.switch_device(kind, &id) {
+            Ok(()) => {
+                let setting = match kind {
+                    DeviceKind::Camera => &mut self.settings.camera,
+                    DeviceKind::Microphone => &mut self.settings.microphone,
+                    DeviceKind::Speaker => &mut self.settings.speaker,
+                };
+                *setting = id;
+            }
+            Err(e) => self.toasts.push(e),
+        }
     }
 
     fn leave_to_lobby(&mut self) {
@@ -300,16 +379,24 @@ impl eframe::App for HuddleApp {
             self.debug_overlay = !self.debug_overlay;
         }
         let pass = ctx.cumulative_pass_nr();
+        self.update_preview(&ctx);
         let mut actions = Vec::new();
         let mut join = None;
         match &mut self.screen {
             Screen::Lobby(lobby) => {
                 egui::CentralPanel::default().show(ui, |ui| {
-                    join = lobby.show(ui, &self.devices);
+                    join = lobby.show(ui, &self.devices, self.preview.as_ref(), pass);
                 });
             }
             Screen::Room(session) => {
-                actions = room_view::show(ui, session, &mut self.view, pass);
+                actions = room_view::show(
+                    ui,
+                    session,
+                    &self.devices,
+                    &self.settings,
+                    &mut self.view,
+                    pass,
+                );
             }
         }
         self.toasts.show(&ctx);
@@ -330,6 +417,7 @@ impl eframe::App for HuddleApp {
                         session.apply(a);
                     }
                 }
+                RoomAction::Device(kind, id) => self.switch_device(kind, id),
                 RoomAction::Leave => self.leave_to_lobby(),
                 RoomAction::Rejoin => {
                     if let Some(target) = self.last_target.clone() {

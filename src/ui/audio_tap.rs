@@ -52,6 +52,8 @@ impl AudioShared {
 /// Owns the tap thread; stops it when dropped.
 pub struct AudioTap {
     shared: Arc<AudioShared>,
+    /// New playouts (speaker switched); the thread takes the newest.
+    playouts: crossbeam_channel::Sender<Box<dyn AudioPlayout>>,
 }
 
 impl AudioTap {
@@ -70,6 +72,7 @@ impl AudioTap {
         let audio = stream.audio().clone();
         let stream = stream.clone();
         let thread_shared = Arc::clone(&shared);
+        let (playouts, new_playouts) = crossbeam_channel::unbounded::<Box<dyn AudioPlayout>>();
         std::thread::Builder::new()
             .name("huddle-audio-tap".into())
             .spawn(move || {
@@ -78,6 +81,9 @@ impl AudioTap {
                 while !s.stop.load(Ordering::Relaxed) && !stream.is_ended() {
                     let level = match audio.recv_timeout(SILENCE_AFTER) {
                         Ok(frame) => {
+                            if let Some(next) = new_playouts.try_iter().last() {
+                                playout = next; // the old one leaves its mixer here
+                            }
                             playout.play(&frame, s.volume());
                             rms_level(&frame.samples)
                         }
@@ -93,7 +99,13 @@ impl AudioTap {
                 }
                 s.level.store(0f32.to_bits(), Ordering::Relaxed);
             })?;
-        Ok(Self { shared })
+        Ok(Self { shared, playouts })
+    }
+
+    /// Plays through `playout` from the next frame on (speaker switched).
+    pub fn set_playout(&self, playout: Box<dyn AudioPlayout>) {
+        // Fails only when the thread has ended, and then there is nothing to play.
+        self.playouts.send(playout).ok();
     }
 
     /// Level and volume.

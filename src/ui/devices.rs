@@ -59,12 +59,8 @@ impl DeviceCatalog {
     /// each device, then the synthetic entry. Enumeration talks to the audio
     /// server and V4L; it is done once, when the app starts.
     pub fn probe() -> Self {
-        let synthetic = |label: &str| DeviceEntry {
-            id: SYNTHETIC_ID.into(),
-            label: label.into(),
-        };
         let (cameras, microphones, speakers) = real::list();
-        let with_default = |mut list: Vec<DeviceEntry>, last: DeviceEntry| {
+        let with_default = |mut list: Vec<DeviceEntry>, last: Vec<DeviceEntry>| {
             if !list.is_empty() {
                 list.insert(
                     0,
@@ -74,13 +70,28 @@ impl DeviceCatalog {
                     },
                 );
             }
-            list.push(last);
+            list.extend(last);
             list
         };
+        let synthetic = Self::synthetic();
         Self {
-            cameras: with_default(cameras, synthetic("synthetic test pattern")),
-            microphones: with_default(microphones, synthetic("synthetic tone")),
-            speakers: with_default(speakers, synthetic("none (no playout)")),
+            cameras: with_default(cameras, synthetic.cameras),
+            microphones: with_default(microphones, synthetic.microphones),
+            speakers: with_default(speakers, synthetic.speakers),
+        }
+    }
+
+    /// Only the synthetic camera and tone, and no speaker (tests; machines
+    /// without devices get the same from [`DeviceCatalog::probe`]).
+    pub fn synthetic() -> Self {
+        let synthetic = |label: &str| DeviceEntry {
+            id: SYNTHETIC_ID.into(),
+            label: label.into(),
+        };
+        Self {
+            cameras: vec![synthetic("synthetic test pattern")],
+            microphones: vec![synthetic("synthetic tone")],
+            speakers: vec![synthetic("none (no playout)")],
         }
     }
 

@@ -3,7 +3,14 @@
 use crate::auth;
 use crate::protocol::Role;
 
+use super::audio_tap::SPEAKING_LEVEL;
+use super::device_preview::DevicePreview;
 use super::devices::{DeviceCatalog, DeviceEntry};
+use super::render::ObjectFit;
+use super::widgets::VideoTile;
+
+/// Key of the lobby preview's GPU textures (room tiles use 0 and id + 1).
+const PREVIEW_KEY: u64 = u64::MAX;
 use super::launch::{JoinTarget, ServerChoice, SignatureSource};
 use super::settings::Settings;
 
@@ -30,7 +37,13 @@ impl Lobby {
     }
 
     /// Draws the form; returns a target when Join was pressed with valid input.
-    pub fn show(&mut self, ui: &mut egui::Ui, devices: &DeviceCatalog) -> Option<JoinTarget> {
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        devices: &DeviceCatalog,
+        preview: Option<&DevicePreview>,
+        pass: u64,
+    ) -> Option<JoinTarget> {
         let mut join = false;
         ui.vertical_centered(|ui| {
             ui.add_space(24.0);
@@ -92,6 +105,10 @@ impl Lobby {
             });
         if devices.synthetic_only() {
             ui.label("synthetic camera/microphone — no devices found");
+        }
+        if let Some(preview) = preview {
+            ui.add_space(8.0);
+            show_preview(ui, preview, self.settings.mirror_local, pass);
         }
         ui.add_space(12.0);
         if ui.button("  Join  ").clicked() || ui.input(|i| i.key_pressed(egui::Key::Enter)) {
@@ -161,6 +178,31 @@ impl Lobby {
             signature,
         })
     }
+}
+
+/// The picked camera's picture and the picked microphone's level.
+fn show_preview(ui: &mut egui::Ui, preview: &DevicePreview, mirror: bool, pass: u64) {
+    ui.add(VideoTile {
+        key: PREVIEW_KEY,
+        slot: Some(&preview.slot),
+        label: "preview",
+        note: None,
+        audio_muted: false,
+        video_muted: false,
+        speaking: preview.meter.level() >= SPEAKING_LEVEL,
+        net: None,
+        fit: ObjectFit::Contain,
+        mirror,
+        size: egui::vec2(320.0, 180.0),
+        pass,
+    });
+    ui.horizontal(|ui| {
+        ui.label("Microphone");
+        ui.add(egui::ProgressBar::new(preview.meter.fraction()).desired_width(260.0));
+    });
+    // The meter moves with the microphone, not only with pictures.
+    ui.ctx()
+        .request_repaint_after(std::time::Duration::from_millis(50));
 }
 
 fn device_picker(ui: &mut egui::Ui, label: &str, picked: &mut String, entries: &[DeviceEntry]) {

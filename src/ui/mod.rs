@@ -16,7 +16,8 @@
 mod app;
 mod audio_tap;
 mod backoff;
-pub mod devices;
+mod device_preview;
+mod devices;
 mod embedded;
 mod fps;
 mod hidden_exit;
@@ -36,7 +37,6 @@ pub use app::HuddleApp;
 pub use embedded::{DEMO_ROOM, EmbeddedServer};
 pub use launch::{AppMode, AppOptions, JoinTarget, ServerChoice, SignatureSource};
 pub use settings::Settings;
-
 
 /// Why the app could not run.
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,10 @@
 use egui::{Rect, vec2};
 
 use super::audio_tap::SPEAKING_LEVEL;
+use super::devices::{DeviceCatalog, DeviceEntry};
 use super::render::ObjectFit;
-use super::session::{Phase, RoomSession, SessionAction};
+use super::session::{DeviceKind, Phase, RoomSession, SessionAction};
+use super::settings::Settings;
 use super::widgets::{VideoTile, grid_layout};
 
 /// Space between tiles, points.
@@ -29,10 +31,12 @@ pub struct RoomViewOptions {
 }
 
 /// What the user did in the room view.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RoomAction {
     /// For the session.
     Session(SessionAction),
+    /// Switch a device (by catalog id) while in the room.
+    Device(DeviceKind, String),
     /// Leave (back to the lobby).
     Leave,
     /// Join the same room again.
@@ -43,13 +47,19 @@ pub enum RoomAction {
 pub fn show(
     ui: &mut egui::Ui,
     session: &RoomSession,
+    devices: &DeviceCatalog,
+    settings: &Settings,
     options: &mut RoomViewOptions,
     pass: u64,
 ) -> Vec<RoomAction> {
     let mut actions = Vec::new();
     if !options.kiosk {
         egui::Panel::bottom("controls").show(ui, |ui| {
-            ui.horizontal(|ui| controls(ui, session, options, &mut actions));
+            ui.horizontal(|ui| {
+                controls(ui, session, options, &mut actions);
+                ui.separator();
+                device_menu(ui, session, devices, settings, &mut actions);
+            });
         });
     }
     egui::CentralPanel::default()
@@ -82,6 +92,15 @@ fn controls(
         if ui.add_enabled(ready, egui::Button::new(cam)).clicked() {
             actions.push(RoomAction::Session(SessionAction::ToggleCamera));
         }
+        ui.add(
+            egui::ProgressBar::new(if local.audio_muted {
+                0.0
+            } else {
+                local.meter.fraction()
+            })
+            .desired_width(60.0),
+        )
+        .on_hover_text("microphone level");
         ui.checkbox(&mut options.mirror_local, "mirror me");
     }
     egui::ComboBox::from_id_salt("fit")
@@ -110,6 +129,52 @@ fn controls(
         ui.separator();
         ui.weak("synthetic camera/microphone — no devices found");
     }
+}
+
+/// Camera / microphone / speaker pickers while in the room.
+fn device_menu(
+    ui: &mut egui::Ui,
+    session: &RoomSession,
+    devices: &DeviceCatalog,
+    settings: &Settings,
+    actions: &mut Vec<RoomAction>,
+) {
+    ui.menu_button("Devices", |ui| {
+        let mut pick =
+            |ui: &mut egui::Ui, kind, label: &str, current: &str, list: &[DeviceEntry]| {
+                ui.label(label);
+                for d in list {
+                    if ui.selectable_label(d.id == current, &d.label).clicked() && d.id != current {
+                        actions.push(RoomAction::Device(kind, d.id.clone()));
+                        ui.close();
+                    }
+                }
+                ui.separator();
+            };
+        if session.local.is_some() {
+            pick(
+                ui,
+                DeviceKind::Camera,
+                "Camera",
+                &settings.camera,
+                &devices.cameras,
+            );
+            pick(
+                ui,
+                DeviceKind::Microphone,
+                "Microphone",
+                &settings.microphone,
+                &devices.microphones,
+            );
+        }
+        pick(
+            ui,
+            DeviceKind::Speaker,
+            "Speaker",
+            session.speaker(),
+            &devices.speakers,
+        );
+    });
 }
 
 fn tiles(
@@ -167,7 +232,7 @@ fn tiles(
                 note: Some("you"),
                 audio_muted: local.audio_muted,
                 video_muted: local.video_muted,
-                speaking: false,
+                speaking: !local.audio_muted && local.meter.level() >= SPEAKING_LEVEL,
                 net: None,
                 fit: options.fit,
                 mirror: options.mirror_local,

@@ -21,7 +21,10 @@ use crate::client::{
     VideoSlot,
 };
 
+use crate::media::{AudioProfile, AudioSource, SourceSwitch, VideoProfile, VideoSource};
+
 use super::audio_tap::AudioTap;
+use super::device_preview::LevelMeter;
 use super::devices::DeviceCatalog;
 use super::remote_tile::RemoteTile;
 use super::signature;
@@ -125,10 +128,45 @@ pub enum SessionAction {
     ToggleCamera,
 }
 
+/// Which device a picker chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// The camera (published video).
+    Camera,
+    /// The microphone (published audio).
+    Microphone,
+    /// Where remote audio is played.
+    Speaker,
+}
+
+/// What the app builds to publish: the stream plus the handles the room keeps.
+pub struct LocalMedia {
+    /// Handed to `Client::publish`.
+    pub stream: LocalStream,
+    /// The captured picture, for the self tile.
+    pub slot: Arc<VideoSlot>,
+    /// Replaces the camera while publishing.
+    pub camera: SourceSwitch<dyn VideoSource>,
+    /// Replaces the microphone while publishing.
+    pub microphone: SourceSwitch<dyn AudioSource>,
+    /// The published microphone's level.
+    pub meter: Arc<LevelMeter>,
+    /// The camera's profile (a new camera opens at the same size).
+    pub video_profile: VideoProfile,
+    /// The microphone's profile.
+    pub audio_profile: AudioProfile,
+}
+
 /// The local stream as the UI shows it.
 pub struct LocalPreview {
     /// Fed by the capture thread (see `PreviewSource`).
     pub slot: Arc<VideoSlot>,
+    camera: SourceSwitch<dyn VideoSource>,
+    microphone: SourceSwitch<dyn AudioSource>,
+    /// The published microphone's level (what the others hear).
+    pub meter: Arc<LevelMeter>,
+    video_profile: VideoProfile,
+    audio_profile: AudioProfile,
     /// Set once published.
     pub stream_id: Option<StreamId>,
     /// Microphone muted.
@@ -173,7 +211,7 @@ impl RoomSession {
         ctx: &egui::Context,
         mut config: JoinConfig,
         credential: CredentialSource,
-        publish: Option<(LocalStream, Arc<VideoSlot>)>,
+        publish: Option<LocalMedia>,
         devices: DeviceCatalog,
         speaker: String,
     ) -> Self {
@@ -185,10 +223,15 @@ impl RoomSession {
         let (replies_tx, replies) = crossbeam_channel::bounded(REPLY_CHANNEL_CAPACITY);
         let me = config.user_id.clone();
         let (local_stream, local) = match publish {
-            Some((stream, slot)) => (
-                Some(stream),
+            Some(media) => (
+                Some(media.stream),
                 Some(LocalPreview {
-                    slot,
+                    slot: media.slot,
+                    camera: media.camera,
+                    microphone: media.microphone,
+                    meter: media.meter,
+                    video_profile: media.video_profile,
+                    audio_profile: media.audio_profile,
                     stream_id: None,
                     audio_muted: false,
                     video_muted: false,
@@ -440,6 +483,45 @@ impl RoomSession {
                 send_reply(&tx, &ctx, SessionReply::MuteFailed(e, old_audio, old_video));
             }
         });
+    }
+
+    /// The speaker remote audio plays on.
+    pub fn speaker(&self) -> &str {
+        &self.speaker
+    }
+
+    /// Switches a device while in the room (the seeds' `switchDevice`). The
+    /// new camera or microphone opens on its media thread, so this returns at
+    /// once; one that fails to open falls back to the synthetic source there.
+    ///
+    /// # Errors
+    /// A readable message when there is nothing to switch (watching only) or
+    /// the new source does not fit the stream.
+    pub fn switch_device(&mut self, kind: DeviceKind, id: &str) -> Result<(), String> {
+        match kind {
+            DeviceKind::Speaker => {
+                self.speaker = id.to_owned();
+                for tile in self.tiles.values() {
+                    if let Some(tap) = &tile.audio {
+                        tap.set_playout(self.devices.open_playout(id));
+                    }
+                }
+                Ok(())
+            }
+            DeviceKind::Camera | DeviceKind::Microphone => {
+                let Some(local) = &self.local else {
+                    return Err("switch device: not publishing (player role)".into());
+                };
+                let result = if kind == DeviceKind::Camera {
+                    let camera = self.devices.open_camera(id, &local.video_profile);
+                    local.camera.switch_to(camera)
+                } else {
+                    let mic = self.devices.open_microphone(id, &local.audio_profile);
+                    local.microphone.switch_to(mic)
+                };
+                result.map_err(|e| format!("switch device: {e}"))
+            }
+        }
     }
 
     /// Leaves the room in the background; the session is done.
