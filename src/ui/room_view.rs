@@ -143,6 +143,13 @@ fn device_menu(
         let mut pick =
             |ui: &mut egui::Ui, kind, label: &str, current: &str, list: &[DeviceEntry]| {
                 ui.label(label);
+                // An id the catalog lacks (a device unplugged since) shows as
+                // the first entry, as in the lobby.
+                let current = list
+                    .iter()
+                    .find(|d| d.id == current)
+                    .or(list.first())
+                    .map_or(current, |d| d.id.as_str());
                 for d in list {
                     if ui.selectable_label(d.id == current, &d.label).clicked() && d.id != current {
                         actions.push(RoomAction::Device(kind, d.id.clone()));

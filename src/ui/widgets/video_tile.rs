@@ -108,25 +108,35 @@ impl Widget for VideoTile<'_> {
 }
 
 impl VideoTile<'_> {
+    /// Name and mute badges, centred along the bottom edge: the corners hold
+    /// the volume slider and, in the test pattern, the frame counter.
     fn paint_label(&self, painter: &egui::Painter, rect: Rect) {
-        let font = FontId::proportional(14.0);
         let mut text = self.label.to_owned();
         if let Some(note) = self.note {
             text.push_str(" · ");
             text.push_str(note);
         }
-        let galley = painter.layout_no_wrap(text, font.clone(), Color32::WHITE);
-        let pos = rect.left_bottom() + vec2(8.0, -8.0 - galley.size().y);
-        let bg = Rect::from_min_size(pos - vec2(4.0, 2.0), galley.size() + vec2(8.0, 4.0));
+        let name = painter.layout_no_wrap(text, FontId::proportional(14.0), Color32::WHITE);
+        let badges: Vec<_> = [(self.audio_muted, "MIC OFF"), (self.video_muted, "CAM OFF")]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, badge)| {
+                painter.layout_no_wrap(badge.into(), FontId::proportional(11.0), Color32::WHITE)
+            })
+            .collect();
+        let width = name.size().x
+            + 8.0
+            + badges.iter().map(|g| g.size().x + 8.0 + 4.0).sum::<f32>()
+            + if badges.is_empty() { 0.0 } else { 2.0 };
+        let pos = egui::pos2(
+            (rect.center().x - width / 2.0).max(rect.left() + 4.0) + 4.0,
+            rect.bottom() - 8.0 - name.size().y,
+        );
+        let bg = Rect::from_min_size(pos - vec2(4.0, 2.0), name.size() + vec2(8.0, 4.0));
         painter.rect_filled(bg, 4.0, Color32::from_black_alpha(160));
-        painter.galley(pos, galley, Color32::WHITE);
+        painter.galley(pos, name, Color32::WHITE);
         let mut x = bg.right() + 6.0;
-        for (on, badge) in [(self.audio_muted, "MIC OFF"), (self.video_muted, "CAM OFF")] {
-            if !on {
-                continue;
-            }
-            let g =
-                painter.layout_no_wrap(badge.into(), FontId::proportional(11.0), Color32::WHITE);
+        for g in badges {
             let r = Rect::from_min_size(
                 egui::pos2(x, bg.center().y - g.size().y / 2.0 - 2.0),
                 g.size() + vec2(8.0, 4.0),
