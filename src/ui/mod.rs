@@ -47,11 +47,24 @@ pub enum UiError {
     /// eframe could not open the window or the GPU.
     #[error("window: {0}")]
     Window(String),
+    /// No X11 or Wayland display to open a window on.
+    #[error(
+        "no display (DISPLAY / WAYLAND_DISPLAY unset): run `huddle demo` for the headless \
+         demo, `huddle serve` for a server, or start the app inside a desktop session \
+         (or under `xvfb-run`)"
+    )]
+    NoDisplay,
 }
 
 /// Opens the window and runs until it closes. Call on the main thread, outside
 /// the runtime (`rt` keeps running the SDK meanwhile).
 pub fn run(rt: &tokio::runtime::Runtime, options: AppOptions) -> Result<(), UiError> {
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    if !has_display {
+        return Err(UiError::NoDisplay);
+    }
     let handle = rt.handle().clone();
     // The demo bot starts when the app first joins the embedded demo room
     // (`HuddleApp::start`), so joining a remote server costs no encoder.
