@@ -1,16 +1,19 @@
-//! Receiving: RTP from a subscription leg → depacketize → decode threads →
-//! [`RemoteStream`].
+//! Receiving: RTP from a subscription leg → depacketize → decoders on the
+//! media pool → [`RemoteStream`].
 //!
 //! ```text
-//!  video RTP task: seq gaps, H.264 depacketize → access unit ─┐ bounded, drop when full
+//!  video RTP task: seq gaps, H.264 depacketize → access unit ─┐ SerialQueue (8), drop when full
 //!                                                            ▼
-//!  video decode thread: H.264 → I420 → read stamp → stats → VideoSlot (latest only)
-//!  audio RTP task ──Opus packets──▶ audio decode thread → bounded PCM queue (drop oldest)
+//!  media pool: H.264 → I420 → read stamp → stats → VideoSlot (latest only)
+//!  audio RTP task ──Opus packets, SerialQueue (10)──▶ media pool → bounded PCM queue (drop oldest)
 //! ```
+//!
+//! Decoders run on [`crate::media::pool`]: one worker per core for the whole
+//! process, each track's units decoded in order, one at a time.
 //!
 //! In receive-only mode ([`set_receive_decoding`]`(false)`, for load tests) the
 //! RTP tasks only count packets, bytes and sequence gaps: no depacketizing, no
-//! decode threads, no keyframe requests.
+//! decoding, no keyframe requests.
 //!
 //! A frame the decoder cannot use (a dropped access unit, a decode error, a gap
 //! in the sequence) makes the RTP task send a PLI, at most every
@@ -29,6 +32,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::stats::{ReceptionTracker, SequenceTracker, StreamStats};
 use super::stream::{REMOTE_AUDIO_CAPACITY, VideoSlot};
+use crate::media::pool::SerialQueue;
 use crate::media::{AudioFrame, H264Decoder, OpusDecoder, now_us, read_stamp};
 
 /// Access units queued for the video decode thread. When full the unit is
@@ -116,19 +120,20 @@ impl Receiver {
     }
 
     async fn run_video(self, track: Arc<dyn TrackRemote>) {
-        let (au_tx, au_rx) = crossbeam_channel::bounded::<Bytes>(ACCESS_UNIT_CAPACITY);
         // The SFU asks the publisher for a keyframe when this link connects; we
         // only ask ourselves when something breaks (a gap, a decode error).
         let need_keyframe = Arc::new(AtomicBool::new(false));
-        let decoder_need = Arc::clone(&need_keyframe);
-        let receiver = self.clone();
-        let decode = std::thread::Builder::new()
-            .name("huddle-video-dec".into())
-            .spawn(move || receiver.video_decode_thread(au_rx, decoder_need));
-        if let Err(e) = decode {
-            tracing::warn!("cannot start the video decoder thread: {e}");
-            return;
-        }
+        let mut decoder = match H264Decoder::new() {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("cannot create the H.264 decoder: {e}");
+                return;
+            }
+        };
+        let (receiver, decoder_need) = (self.clone(), Arc::clone(&need_keyframe));
+        let au_tx = SerialQueue::new(ACCESS_UNIT_CAPACITY, move |unit: Bytes| {
+            receiver.decode_video(&mut decoder, &unit, &decoder_need);
+        });
         let mut depacketizer = H264Packet::default();
         let mut sequence = SequenceTracker::default();
         let mut reception = ReceptionTracker::new(crate::link::VIDEO_CLOCK_RATE);
@@ -174,7 +179,7 @@ impl Receiver {
                     need_keyframe.store(true, Ordering::Release);
                 } else if !access_unit.is_empty() {
                     let unit = Bytes::copy_from_slice(&access_unit);
-                    if au_tx.try_send(unit).is_err() {
+                    if au_tx.try_push(unit).is_err() {
                         self.stats().frames_dropped += 1;
                         need_keyframe.store(true, Ordering::Release);
                     }
@@ -197,65 +202,55 @@ impl Receiver {
         self.ended.store(true, Ordering::Release);
     }
 
-    fn video_decode_thread(
-        self,
-        units: crossbeam_channel::Receiver<Bytes>,
-        need_keyframe: Arc<AtomicBool>,
-    ) {
-        let mut decoder = match H264Decoder::new() {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!("cannot create the H.264 decoder: {e}");
-                return;
-            }
-        };
-        while let Ok(unit) = units.recv() {
-            match decoder.decode(&unit) {
-                Ok(Some(frame)) => {
-                    need_keyframe.store(false, Ordering::Release);
-                    let stamp = read_stamp(&frame);
-                    let now = now_us();
-                    {
-                        let mut stats = self.stats();
-                        stats.frames_decoded += 1;
-                        stats.last_size = Some((frame.width, frame.height));
-                        if stats.first_frame_at.is_none() {
-                            stats.first_frame_at = Some(Instant::now());
-                        }
-                        if let Some(stamp) = stamp {
-                            if stats
-                                .last_frame_no
-                                .is_some_and(|last| stamp.frame_no <= last)
-                            {
-                                stats.out_of_order_frames += 1;
-                            }
-                            stats.last_frame_no = Some(stamp.frame_no);
-                            stats.record_latency(now.saturating_sub(stamp.capture_time_us));
-                        }
+    /// Decodes one access unit (on the media pool).
+    fn decode_video(&self, decoder: &mut H264Decoder, unit: &[u8], need_keyframe: &AtomicBool) {
+        match decoder.decode(unit) {
+            Ok(Some(frame)) => {
+                need_keyframe.store(false, Ordering::Release);
+                let stamp = read_stamp(&frame);
+                let now = now_us();
+                {
+                    let mut stats = self.stats();
+                    stats.frames_decoded += 1;
+                    stats.last_size = Some((frame.width, frame.height));
+                    if stats.first_frame_at.is_none() {
+                        stats.first_frame_at = Some(Instant::now());
                     }
-                    self.video.store(frame);
+                    if let Some(stamp) = stamp {
+                        if stats
+                            .last_frame_no
+                            .is_some_and(|last| stamp.frame_no <= last)
+                        {
+                            stats.out_of_order_frames += 1;
+                        }
+                        stats.last_frame_no = Some(stamp.frame_no);
+                        stats.record_latency(now.saturating_sub(stamp.capture_time_us));
+                    }
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!("H.264 decode: {e}");
-                    self.stats().frames_dropped += 1;
-                    need_keyframe.store(true, Ordering::Release);
-                }
+                self.video.store(frame);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!("H.264 decode: {e}");
+                self.stats().frames_dropped += 1;
+                need_keyframe.store(true, Ordering::Release);
             }
         }
     }
 
     async fn run_audio(self, track: Arc<dyn TrackRemote>) {
-        let (packet_tx, packet_rx) =
-            crossbeam_channel::bounded::<Option<Bytes>>(OPUS_PACKET_CAPACITY);
+        // Opus decodes at any rate/channel count; playout wants 48 kHz mono.
+        let mut decoder = match OpusDecoder::new(48_000, 1) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("cannot create the Opus decoder: {e}");
+                return;
+            }
+        };
         let receiver = self.clone();
-        let decode = std::thread::Builder::new()
-            .name("huddle-audio-dec".into())
-            .spawn(move || receiver.audio_decode_thread(packet_rx));
-        if let Err(e) = decode {
-            tracing::warn!("cannot start the audio decoder thread: {e}");
-            return;
-        }
+        let packet_tx = SerialQueue::new(OPUS_PACKET_CAPACITY, move |packet: Option<Bytes>| {
+            receiver.decode_audio(&mut decoder, packet.as_deref());
+        });
         let mut sequence = SequenceTracker::default();
         let mut reception = ReceptionTracker::new(crate::link::OPUS_CLOCK_RATE);
         while let Some(event) = track.poll().await {
@@ -273,40 +268,31 @@ impl Receiver {
             }
             // Conceal up to 3 lost frames (60 ms); longer gaps just resume.
             for _ in 0..lost.min(3) {
-                packet_tx.try_send(None).ok(); // decoder behind: skip concealment
+                packet_tx.try_push(None).ok(); // decoder behind: skip concealment
             }
-            packet_tx.try_send(Some(packet.payload)).ok(); // decoder behind: drop
+            packet_tx.try_push(Some(packet.payload)).ok(); // decoder behind: drop
         }
         self.ended.store(true, Ordering::Release);
     }
 
-    fn audio_decode_thread(self, packets: crossbeam_channel::Receiver<Option<Bytes>>) {
-        // Opus decodes at any rate/channel count; playout wants 48 kHz mono.
-        let mut decoder = match OpusDecoder::new(48_000, 1) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!("cannot create the Opus decoder: {e}");
-                return;
-            }
+    /// Decodes one Opus packet, or conceals a lost one (`None`), on the media pool.
+    fn decode_audio(&self, decoder: &mut OpusDecoder, packet: Option<&[u8]>) {
+        let frame = match packet {
+            Some(data) => decoder.decode(data),
+            None => decoder.decode_lost(),
         };
-        while let Ok(packet) = packets.recv() {
-            let frame = match packet {
-                Some(data) => decoder.decode(&data),
-                None => decoder.decode_lost(),
-            };
-            match frame {
-                Ok(frame) => {
-                    self.stats().audio_frames_decoded += 1;
-                    // Drop the oldest when the reader is behind: stay live.
-                    if let Err(crossbeam_channel::TrySendError::Full(frame)) =
-                        self.audio_tx.try_send(frame)
-                    {
-                        self.audio_rx.try_recv().ok();
-                        self.audio_tx.try_send(frame).ok();
-                    }
+        match frame {
+            Ok(frame) => {
+                self.stats().audio_frames_decoded += 1;
+                // Drop the oldest when the reader is behind: stay live.
+                if let Err(crossbeam_channel::TrySendError::Full(frame)) =
+                    self.audio_tx.try_send(frame)
+                {
+                    self.audio_rx.try_recv().ok();
+                    self.audio_tx.try_send(frame).ok();
                 }
-                Err(e) => tracing::debug!("Opus decode: {e}"),
             }
+            Err(e) => tracing::debug!("Opus decode: {e}"),
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod frame;
 pub mod h264;
 pub mod opus_codec;
 pub mod pattern;
+pub mod pool;
 pub mod profile;
 pub mod source;
 pub mod switch;
