@@ -1,19 +1,21 @@
-//! Publishing: the media threads that turn a [`LocalStream`]'s sources into
-//! encoded samples, and the tasks that packetize them onto the publish leg.
+//! Publishing: capture threads that read a [`LocalStream`]'s sources, encoders
+//! on the media pool, and the tasks that packetize samples onto the publish leg.
 //!
 //! ```text
-//!  video thread: source → H.264 encode ─┐ bounded (drop + keyframe when full)
-//!  audio thread: source → Opus encode  ─┤
-//!                                       ▼
+//!  video capture thread: source ─SerialQueue (2)─▶ media pool: H.264 encode ─┐ bounded (drop + keyframe when full)
+//!  audio capture thread: source ─SerialQueue (5)─▶ media pool: Opus encode  ─┤
+//!                                                                            ▼
 //!  writer tasks (tokio): write_sample → TrackLocalStaticSample → RTP
 //!  feedback task: PLI/FIR from the SFU → force a keyframe
 //! ```
 //!
-//! Synthetic sources are paced by the threads against a monotonic clock (no drift
-//! from sleep overshoot); live sources (`is_live()`: cameras, microphones) block
-//! in `next_frame` on the device clock and are not paced again here. The
-//! threads end when the stop flag is set or their channel closes;
-//! [`PublishPipeline::stop`] does both and joins them.
+//! Synthetic sources are paced by the capture threads against a monotonic
+//! clock (no drift from sleep overshoot); live sources (`is_live()`: cameras,
+//! microphones) block in `next_frame` on the device clock and are not paced
+//! again here. A capture thread needs its own thread because a device read
+//! blocks; encoding does not, so it shares [`crate::media::pool`] with every
+//! decoder. The threads end when the stop flag is set;
+//! [`PublishPipeline::stop`] sets it and joins them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +29,10 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 use super::stream::LocalStream;
-use crate::media::{AudioSource, H264Encoder, OpusEncoder, VideoSource};
+use crate::media::pool::SerialQueue;
+use crate::media::{
+    AudioFrame, AudioSource, H264Encoder, H264EncoderConfig, I420Frame, OpusEncoder, VideoSource,
+};
 
 /// Encoded video frames queued between the encode thread and the writer task.
 /// When full the frame is dropped and the next one is forced to be a keyframe:
@@ -220,9 +225,19 @@ impl<'a> Paced<'a> {
     }
 }
 
+/// Raw pictures queued for the encoder on the media pool. When full the
+/// picture is dropped before encoding (the encoder never saw it, so no
+/// keyframe is needed).
+const RAW_VIDEO_CAPACITY: usize = 2;
+
+/// Raw 20 ms audio frames queued for the Opus encoder on the media pool.
+const RAW_AUDIO_CAPACITY: usize = 5;
+
+/// Captures pictures at the source's rate and hands them to the encoder on the
+/// media pool; ends on stop or when the source ends.
 fn video_thread(
     mut source: Box<dyn VideoSource>,
-    mut encoder: H264Encoder,
+    encoder: H264Encoder,
     tx: mpsc::Sender<Encoded>,
     stop: Arc<AtomicBool>,
     force_keyframe: Arc<AtomicBool>,
@@ -231,40 +246,78 @@ fn video_thread(
     let interval = Duration::from_secs_f64(1.0 / f64::from(source.frame_rate().max(1)));
     let live = source.is_live();
     let mut frames = Paced::new(interval, live, &stop);
+    let mut video = VideoEncode {
+        encoder,
+        tx,
+        force_keyframe: Arc::clone(&force_keyframe),
+        interval,
+    };
+    let encode = SerialQueue::new(RAW_VIDEO_CAPACITY, move |(frame, captured)| {
+        video.encode(&frame, captured);
+    });
     while let Some(frame) = frames.next("video", || source.next_frame()) {
         let captured = Instant::now();
         if muted.load(Ordering::Acquire) {
             force_keyframe.store(true, Ordering::Release);
             continue;
         }
-        let keyframe = force_keyframe.swap(false, Ordering::AcqRel);
-        let encoded = match encoder.encode(&frame, keyframe) {
-            Ok(encoded) => encoded,
-            Err(e) => {
-                tracing::warn!("H.264 encode failed: {e}");
-                force_keyframe.store(true, Ordering::Release);
-                continue;
-            }
-        };
-        if encoded.data.is_empty() {
-            continue; // rate control skipped this frame
-        }
-        let sample = Encoded {
-            data: Bytes::from(encoded.data),
-            duration: interval,
-            captured,
-        };
-        match tx.try_send(sample) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                // Behind: drop this frame; the decoder needs a keyframe to recover.
-                force_keyframe.store(true, Ordering::Release);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => break,
+        if encode.try_push((frame, captured)).is_err() {
+            tracing::trace!("video encoder behind; picture dropped");
         }
     }
 }
 
+/// The H.264 side of a published track (runs on the media pool).
+struct VideoEncode {
+    encoder: H264Encoder,
+    tx: mpsc::Sender<Encoded>,
+    force_keyframe: Arc<AtomicBool>,
+    interval: Duration,
+}
+
+impl VideoEncode {
+    fn encode(&mut self, frame: &I420Frame, captured: Instant) {
+        if (frame.width, frame.height) != self.encoder.size() {
+            // A source switched to another size: start a new stream of pictures.
+            let config = H264EncoderConfig {
+                width: frame.width,
+                height: frame.height,
+                ..*self.encoder.config()
+            };
+            match H264Encoder::with_config(config) {
+                Ok(encoder) => self.encoder = encoder,
+                Err(e) => {
+                    tracing::warn!("H.264 encoder for {}x{}: {e}", frame.width, frame.height);
+                    return;
+                }
+            }
+        }
+        let keyframe = self.force_keyframe.swap(false, Ordering::AcqRel);
+        let encoded = match self.encoder.encode(frame, keyframe) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                tracing::warn!("H.264 encode failed: {e}");
+                self.force_keyframe.store(true, Ordering::Release);
+                return;
+            }
+        };
+        if encoded.data.is_empty() {
+            return; // rate control skipped this frame
+        }
+        let sample = Encoded {
+            data: Bytes::from(encoded.data),
+            duration: self.interval,
+            captured,
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(sample) {
+            // Behind: drop this frame; the decoder needs a keyframe to recover.
+            self.force_keyframe.store(true, Ordering::Release);
+        }
+        // Closed: the stream is stopping; the capture loop ends on the stop flag.
+    }
+}
+
+/// Captures 20 ms frames and hands them to the Opus encoder on the media pool.
 fn audio_thread(
     mut source: Box<dyn AudioSource>,
     mut encoder: OpusEncoder,
@@ -275,25 +328,30 @@ fn audio_thread(
     let interval = Duration::from_millis(u64::from(crate::media::AUDIO_FRAME_MS));
     let live = source.is_live();
     let mut frames = Paced::new(interval, live, &stop);
+    let encode = SerialQueue::new(
+        RAW_AUDIO_CAPACITY,
+        move |(frame, captured): (AudioFrame, Instant)| {
+            let packet = match encoder.encode(&frame) {
+                Ok(packet) => packet,
+                Err(e) => {
+                    tracing::warn!("Opus encode failed: {e}");
+                    return;
+                }
+            };
+            let sample = Encoded {
+                data: Bytes::from(packet),
+                duration: interval,
+                captured,
+            };
+            tx.try_send(sample).ok(); // full: the network side is behind; closed: stopping
+        },
+    );
     while let Some(frame) = frames.next("audio", || source.next_frame()) {
         if muted.load(Ordering::Acquire) {
             continue;
         }
-        let captured = Instant::now();
-        let packet = match encoder.encode(&frame) {
-            Ok(packet) => packet,
-            Err(e) => {
-                tracing::warn!("Opus encode failed: {e}");
-                continue;
-            }
-        };
-        let sample = Encoded {
-            data: Bytes::from(packet),
-            duration: interval,
-            captured,
-        };
-        if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(sample) {
-            break;
+        if encode.try_push((frame, Instant::now())).is_err() {
+            tracing::trace!("audio encoder behind; frame dropped");
         }
     }
 }
