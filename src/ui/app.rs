@@ -100,7 +100,7 @@ impl HuddleApp {
             },
             mirror_local: settings.mirror_local,
             kiosk,
-            synthetic_note: devices.synthetic_only(),
+            synthetic_note: devices.synthetic_note(),
         };
         let first = match &options.mode {
             AppMode::Desktop { target } => target.clone(),
@@ -350,6 +350,9 @@ impl HuddleApp {
 
 impl eframe::App for HuddleApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        for notice in super::devices::take_notices() {
+            self.toasts.push(notice);
+        }
         if let Screen::Room(session) = &mut self.screen {
             session.poll();
             for e in session.take_errors() {

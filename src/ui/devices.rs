@@ -28,6 +28,30 @@ impl AudioPlayout for NullPlayout {
     fn play(&mut self, _frame: &AudioFrame, _volume: f32) {}
 }
 
+/// Device trouble for the user: a device that failed to open (or died) and was
+/// replaced by its synthetic stand-in. Media threads post; the UI drains.
+fn notice_channel() -> &'static (
+    crossbeam_channel::Sender<String>,
+    crossbeam_channel::Receiver<String>,
+) {
+    static CHANNEL: std::sync::OnceLock<(
+        crossbeam_channel::Sender<String>,
+        crossbeam_channel::Receiver<String>,
+    )> = std::sync::OnceLock::new();
+    CHANNEL.get_or_init(|| crossbeam_channel::bounded(16))
+}
+
+/// Posts a notice (dropped when 16 are already waiting).
+pub(crate) fn notify(message: String) {
+    tracing::warn!("{message}");
+    notice_channel().0.try_send(message).ok();
+}
+
+/// Notices posted since the last call.
+pub fn take_notices() -> Vec<String> {
+    notice_channel().1.try_iter().collect()
+}
+
 /// A device as a picker shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceEntry {
@@ -95,10 +119,16 @@ impl DeviceCatalog {
         }
     }
 
-    /// Whether only synthetic sources exist (the UI says so).
-    pub fn synthetic_only(&self) -> bool {
-        self.cameras.iter().all(|d| d.id == SYNTHETIC_ID)
-            && self.microphones.iter().all(|d| d.id == SYNTHETIC_ID)
+    /// What the UI says when a kind of capture device is missing (its
+    /// synthetic stand-in is used), `None` when camera and microphone exist.
+    pub fn synthetic_note(&self) -> Option<&'static str> {
+        let none = |list: &[DeviceEntry]| list.iter().all(|d| d.id == SYNTHETIC_ID);
+        match (none(&self.cameras), none(&self.microphones)) {
+            (true, true) => Some("no camera or microphone found: synthetic test pattern and tone"),
+            (true, false) => Some("no camera found: synthetic test pattern"),
+            (false, true) => Some("no microphone found: synthetic tone"),
+            (false, false) => None,
+        }
     }
 
     fn has_real(list: &[DeviceEntry], id: &str) -> bool {
@@ -201,7 +231,9 @@ mod real {
                 self.opened = Some(match CameraSource::open(device(&self.id), self.config) {
                     Ok(camera) => Box::new(camera),
                     Err(e) => {
-                        tracing::warn!("camera {}: {e}; using the synthetic pattern", self.id);
+                        super::notify(format!(
+                            "camera unavailable ({e}); using the synthetic test pattern"
+                        ));
                         Box::new(self.fallback.take().unwrap_or_else(|| {
                             SyntheticVideo::new(
                                 self.config.width,
@@ -258,7 +290,9 @@ mod real {
                 self.opened = Some(match MicrophoneSource::open(device(&self.id)) {
                     Ok(mic) => Box::new(mic),
                     Err(e) => {
-                        tracing::warn!("microphone {}: {e}; using the synthetic tone", self.id);
+                        super::notify(format!(
+                            "microphone unavailable ({e}); using the synthetic tone"
+                        ));
                         Box::new(
                             self.fallback
                                 .take()
@@ -298,7 +332,9 @@ mod real {
             .or_insert_with(|| match devices::AudioPlayout::open(device(id)) {
                 Ok(p) => Some(Arc::new(p)),
                 Err(e) => {
-                    tracing::warn!("speaker {id}: {e}; remote audio is not played");
+                    super::notify(format!(
+                        "speaker unavailable ({e}); remote audio is not played"
+                    ));
                     None
                 }
             })
@@ -376,5 +412,25 @@ mod real {
     }
     pub(super) fn playout(_: &str) -> Box<dyn AudioPlayout> {
         Box::new(NullPlayout)
+    }
+}
+
+#[cfg(all(test, feature = "devices"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_microphone_that_cannot_open_falls_back_to_the_tone_and_says_so() {
+        let mut mic = real::microphone(
+            "pulseaudio:huddle-no-such-source",
+            SyntheticAudio::new(440.0, 48_000, 1),
+        );
+        let frame = mic.next_frame().unwrap().unwrap();
+        assert_eq!((frame.sample_rate, frame.channels), (48_000, 1));
+        let notices = take_notices();
+        assert!(
+            notices.iter().any(|n| n.starts_with("microphone unavailable")),
+            "{notices:?}"
+        );
     }
 }

@@ -103,8 +103,8 @@ impl Lobby {
                 device_picker(ui, "Microphone", &mut s.microphone, &devices.microphones);
                 device_picker(ui, "Speaker", &mut s.speaker, &devices.speakers);
             });
-        if devices.synthetic_only() {
-            ui.label("synthetic camera/microphone — no devices found");
+        if let Some(note) = devices.synthetic_note() {
+            ui.label(note);
         }
         if let Some(preview) = preview {
             ui.add_space(8.0);

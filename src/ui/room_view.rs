@@ -26,8 +26,8 @@ pub struct RoomViewOptions {
     pub mirror_local: bool,
     /// Kiosk: no controls, no self tile.
     pub kiosk: bool,
-    /// Say that the sources are synthetic.
-    pub synthetic_note: bool,
+    /// Which capture devices are synthetic stand-ins, if any (shown in the bar).
+    pub synthetic_note: Option<&'static str>,
 }
 
 /// What the user did in the room view.
@@ -125,9 +125,9 @@ fn controls(
     {
         actions.push(RoomAction::Rejoin);
     }
-    if options.synthetic_note && session.local.is_some() {
+    if let (Some(note), Some(_)) = (options.synthetic_note, &session.local) {
         ui.separator();
-        ui.weak("synthetic camera/microphone — no devices found");
+        ui.weak(note);
     }
 }
 
