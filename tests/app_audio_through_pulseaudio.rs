@@ -9,14 +9,12 @@
 mod common;
 mod gui;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use huddle::bot::{self, BotConfig};
-use huddle::client::{Credential, RoomEvent, SubscribeOptions};
+use huddle::bot;
+use huddle::client::{RoomEvent, SubscribeOptions};
+use huddle::media::AudioSource;
 use huddle::media::devices::{MicrophoneSource, list_microphones, pulseaudio_available};
-use huddle::media::{AudioProfile, AudioSource, VideoProfile, dominant_frequency};
-use huddle::protocol::{AppId, RoomId};
 
 const SINK: &str = "huddle_null";
 
@@ -53,15 +51,6 @@ fn listen(monitor: &str, skip: Duration) -> Vec<i16> {
     pcm
 }
 
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn app_plays_remote_audio_and_publishes_its_microphone() {
     let Some(monitor) = monitor_or_skip() else {
@@ -70,26 +59,7 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
     let server = common::start_server().await;
     let (stop_bot, bot_stopped) = tokio::sync::oneshot::channel::<()>();
     let bot = tokio::spawn(bot::run(
-        BotConfig {
-            server_url: server.url.clone(),
-            app_id: AppId(common::APP_ID.into()),
-            credential: Credential::AppKey {
-                key: common::APP_KEY.into(),
-                valid_for: Duration::from_secs(3600),
-            },
-            room_id: RoomId("audio-room".into()),
-            user_id: "tone-bot".into(),
-            publish: true,
-            subscribe: false,
-            count: 1,
-            duration: None,
-            json: false,
-            print: false,
-            video_profile: *VideoProfile::by_name("180p_1").expect("profile"),
-            audio_profile: AudioProfile::default(),
-            tone_hz: 587.0,
-            measure: Default::default(),
-        },
+        common::publishing_bot(&server.url, "audio-room", "tone-bot", "180p_1", 587.0),
         async {
             bot_stopped.await.ok();
         },
@@ -120,7 +90,7 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
     let pcm = tokio::task::spawn_blocking(move || listen(&monitor_id, Duration::from_secs(3)))
         .await
         .expect("listen");
-    let freq = dominant_frequency(&pcm, 1, 48_000).unwrap_or(0.0);
+    let freq = common::tone_frequency(&pcm);
     assert!(
         (freq - 587.0).abs() <= 5.0,
         "the sink played {freq} Hz, expected the bot's 587 Hz"
@@ -130,41 +100,9 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
 
     // 2. What is played into the sink reaches the app's microphone (the sink's
     //    monitor is the default source) and is published: a subscriber hears it.
-    let _tone = KillOnDrop(
-        Command::new("pacat")
-            .args([
-                "--playback",
-                "--raw",
-                "--format=s16le",
-                "--rate=48000",
-                "--channels=1",
-            ])
-            .arg(format!("--device={SINK}"))
-            .stdin(Stdio::piped())
-            .spawn()
-            .map(|mut child| {
-                let mut stdin = child.stdin.take().expect("stdin");
-                std::thread::spawn(move || {
-                    use std::io::Write;
-                    let mut phase = 0.0f32;
-                    let step = 2.0 * std::f32::consts::PI * 880.0 / 48_000.0;
-                    let mut buf = Vec::with_capacity(1920);
-                    for _ in 0..(48_000 * 30 / 960) {
-                        buf.clear();
-                        for _ in 0..960 {
-                            let s = (phase.sin() * 0.4 * f32::from(i16::MAX)) as i16;
-                            buf.extend_from_slice(&s.to_le_bytes());
-                            phase = (phase + step) % (2.0 * std::f32::consts::PI);
-                        }
-                        if stdin.write_all(&buf).is_err() {
-                            break;
-                        }
-                    }
-                });
-                child
-            })
-            .expect("pacat (pulseaudio-utils)"),
-    );
+    let Some(_tone) = common::Pacat::play(SINK, 880.0, 30) else {
+        return;
+    };
     let (listener, info) = common::join(&server, "audio-room", "ear").await;
     let already = info
         .streams
@@ -208,7 +146,7 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
         (heard.len() >= 48_000).then_some(())
     })
     .await;
-    let freq = dominant_frequency(&heard[..48_000], 1, 48_000).unwrap_or(0.0);
+    let freq = common::tone_frequency(&heard[..48_000]);
     assert!(
         (freq - 880.0).abs() <= 5.0,
         "the app published {freq} Hz, expected 880 Hz from its microphone"

@@ -17,8 +17,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -29,8 +27,7 @@ use huddle::media::devices::{
     list_speakers, pulseaudio_available,
 };
 use huddle::media::{
-    AudioProfile, AudioSource, MediaError, MissingDevice, ToneSource, VideoProfile,
-    dominant_frequency, rms_level,
+    AudioProfile, AudioSource, MediaError, MissingDevice, ToneSource, VideoProfile, rms_level,
 };
 
 /// The null sink `.ci/pulse.sh` loads.
@@ -100,51 +97,6 @@ fn capture(mic: &mut MicrophoneSource, skip: Duration, keep: Duration) -> Vec<i1
     pcm
 }
 
-/// `pacat` playing `seconds` of a `freq` tone into the sink; killed on drop.
-struct Pacat(Child);
-
-impl Pacat {
-    fn play(freq: f32, seconds: u32) -> Option<Self> {
-        let child = Command::new("pacat")
-            .args([
-                "--playback",
-                "--raw",
-                "--format=s16le",
-                "--rate=48000",
-                "--channels=1",
-                &format!("--device={SINK}"),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("SKIP: cannot run pacat ({e}); install pulseaudio-utils");
-                return None;
-            }
-        };
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let mut tone = ToneSource::new(freq, 48_000, 1, 0.5);
-        let bytes: Vec<u8> = (0..seconds * 50)
-            .flat_map(|_| tone.next_frame().samples)
-            .flat_map(i16::to_le_bytes)
-            .collect();
-        // pacat plays at the sink's pace; write from a thread so we don't wait.
-        std::thread::spawn(move || {
-            stdin.write_all(&bytes).ok(); // pacat killed early: fine
-        });
-        Some(Self(child))
-    }
-}
-
-impl Drop for Pacat {
-    fn drop(&mut self) {
-        self.0.kill().ok(); // already exited: fine
-        self.0.wait().ok();
-    }
-}
-
 #[test]
 fn lists_the_null_sink_and_its_monitor_sorted() {
     let Some(pulse) = pulse_or_skip("lists_the_null_sink_and_its_monitor_sorted") else {
@@ -192,7 +144,7 @@ fn microphone_captures_what_pacat_plays() {
     let mut mic = MicrophoneSource::open(Some(&pulse.monitor.id)).expect("open monitor");
     assert!(mic.is_live());
     assert_eq!((mic.sample_rate(), mic.channels()), (48_000, 1));
-    let Some(_pacat) = Pacat::play(880.0, 4) else {
+    let Some(_pacat) = common::Pacat::play(SINK, 880.0, 4) else {
         return;
     };
     let started = Instant::now();
@@ -202,7 +154,7 @@ fn microphone_captures_what_pacat_plays() {
         Duration::from_millis(1500),
     );
     let elapsed = started.elapsed();
-    let freq = dominant_frequency(&pcm, 1, 48_000).unwrap_or(0.0);
+    let freq = common::tone_frequency(&pcm);
     let rms = rms_level(&pcm);
     eprintln!(
         "mic on {:?} (device {} Hz): {freq:.2} Hz, rms {rms:.3}, 2.2 s of frames in {elapsed:?}, \
@@ -264,7 +216,7 @@ fn playout_tone_comes_back_through_the_sink_monitor() {
         Duration::from_millis(200),
         Duration::from_millis(1500),
     );
-    let freq = dominant_frequency(&pcm, 1, 48_000).unwrap_or(0.0);
+    let freq = common::tone_frequency(&pcm);
     let rms = rms_level(&pcm);
     let level = playout.level("alice").unwrap_or(0.0);
     eprintln!(
@@ -322,19 +274,26 @@ fn playout_tone_comes_back_through_the_sink_monitor() {
 /// Reads frames until five in a row (100 ms) have an RMS satisfying `ok`
 /// (at most 5 s); returns how long it took.
 fn wait_for_level(mic: &mut MicrophoneSource, ok: impl Fn(f32) -> bool, what: &str) -> Duration {
+    // Five frames in a row that also span real time: after a stall the source
+    // hands out its catch-up frames (silence) at once, and those say nothing
+    // about what the device is playing now.
     let start = Instant::now();
-    let mut run = 0;
+    let mut run: Option<(u32, Instant)> = None;
     while start.elapsed() < Duration::from_secs(5) {
         let frame = mic
             .next_frame()
             .expect("mic frame")
             .expect("mic is endless");
         run = if ok(rms_level(&frame.samples)) {
-            run + 1
+            let (n, since) = run.unwrap_or((0, Instant::now()));
+            Some((n + 1, since))
         } else {
-            0
+            None
         };
-        if run == 5 {
+        if let Some((n, since)) = run
+            && n >= 5
+            && since.elapsed() >= Duration::from_millis(80)
+        {
             return start.elapsed();
         }
     }
@@ -347,7 +306,7 @@ async fn publish_from_microphone_end_to_end() {
         return;
     };
     let mic = MicrophoneSource::open(Some(&pulse.monitor.id)).expect("open monitor");
-    let Some(_pacat) = Pacat::play(660.0, 8) else {
+    let Some(_pacat) = common::Pacat::play(SINK, 660.0, 8) else {
         return;
     };
     let server = common::start_server().await;
@@ -379,7 +338,7 @@ async fn publish_from_microphone_end_to_end() {
     })
     .await;
     let window = &pcm[24_000..72_000];
-    let freq = dominant_frequency(window, 1, 48_000).unwrap_or(0.0);
+    let freq = common::tone_frequency(window);
     eprintln!("bob hears {freq:.2} Hz, rms {:.3}", rms_level(window));
     assert!((freq - 660.0).abs() <= 5.0, "dominant {freq} Hz, want 660");
     alice.leave().await.expect("leave");

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  video capture thread: source ─SerialQueue (2)─▶ media pool: H.264 encode ─┐ bounded (drop + keyframe when full)
-//!  audio capture thread: source ─SerialQueue (5)─▶ media pool: Opus encode  ─┤
+//!  audio capture thread: source ─SerialQueue (10, urgent)─▶ pool: Opus encode ─┤
 //!                                                                            ▼
 //!  writer tasks (tokio): write_sample → TrackLocalStaticSample → RTP
 //!  feedback task: PLI/FIR from the SFU → force a keyframe
@@ -230,8 +230,8 @@ impl<'a> Paced<'a> {
 /// keyframe is needed).
 const RAW_VIDEO_CAPACITY: usize = 2;
 
-/// Raw 20 ms audio frames queued for the Opus encoder on the media pool.
-const RAW_AUDIO_CAPACITY: usize = 5;
+/// Raw 20 ms audio frames queued for the Opus encoder on the media pool (200 ms).
+const RAW_AUDIO_CAPACITY: usize = 10;
 
 /// Captures pictures at the source's rate and hands them to the encoder on the
 /// media pool; ends on stop or when the source ends.

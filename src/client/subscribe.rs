@@ -248,7 +248,7 @@ impl Receiver {
             }
         };
         let receiver = self.clone();
-        let packet_tx = SerialQueue::new(OPUS_PACKET_CAPACITY, move |packet: Option<Bytes>| {
+        let packet_tx = SerialQueue::urgent(OPUS_PACKET_CAPACITY, move |packet: Option<Bytes>| {
             receiver.decode_audio(&mut decoder, packet.as_deref());
         });
         let mut sequence = SequenceTracker::default();

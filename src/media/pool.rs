@@ -10,6 +10,10 @@
 //! so one busy track cannot starve the rest. Handlers must not block (decoders
 //! hand results over through latest-frame slots and drop-oldest queues).
 //!
+//! Audio queues are [`SerialQueue::urgent`]: workers take them before any
+//! video work, so a 0.1 ms audio frame never waits behind a queue of
+//! multi-millisecond video frames.
+//!
 //! A full queue refuses the item ([`SerialQueue::try_push`] returns it): the
 //! caller decides what a drop means (video: ask for a keyframe).
 
@@ -29,18 +33,31 @@ trait Job: Send + Sync {
 /// The process-wide pool (started on first use).
 struct Pool {
     tx: Sender<Arc<dyn Job>>,
+    /// Audio: workers take these first. A 20 ms audio frame costs ~0.1 ms to
+    /// code, a video frame milliseconds; audio must not queue behind video.
+    urgent: Sender<Arc<dyn Job>>,
 }
 
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| {
         let (tx, rx) = crossbeam_channel::unbounded::<Arc<dyn Job>>();
+        let (urgent, urgent_rx) = crossbeam_channel::unbounded::<Arc<dyn Job>>();
         for i in 0..worker_count() {
-            let rx = rx.clone();
+            let (rx, urgent_rx) = (rx.clone(), urgent_rx.clone());
+            let next = move || -> Option<Arc<dyn Job>> {
+                if let Ok(job) = urgent_rx.try_recv() {
+                    return Some(job);
+                }
+                crossbeam_channel::select! {
+                    recv(urgent_rx) -> job => job.ok(),
+                    recv(rx) -> job => job.ok(),
+                }
+            };
             let spawned = std::thread::Builder::new()
                 .name(format!("huddle-media-{i}"))
                 .spawn(move || {
-                    while let Ok(job) = rx.recv() {
+                    while let Some(job) = next() {
                         // A panicking handler loses its own queue (its mutex is
                         // poisoned), not the worker.
                         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()))
@@ -54,7 +71,7 @@ fn pool() -> &'static Pool {
                 tracing::error!("cannot start media worker {i}: {e}");
             }
         }
-        Pool { tx }
+        Pool { tx, urgent }
     })
 }
 
@@ -72,6 +89,7 @@ type Handler<T> = Box<dyn FnMut(T) + Send>;
 struct Serial<T> {
     queue: Mutex<VecDeque<T>>,
     capacity: usize,
+    urgent: bool,
     scheduled: AtomicBool,
     handler: Mutex<Handler<T>>,
 }
@@ -80,7 +98,9 @@ impl<T: Send + 'static> Serial<T> {
     fn schedule(self: &Arc<Self>) {
         if !self.scheduled.swap(true, Ordering::SeqCst) {
             // Fails only if every worker failed to start; then nothing runs anyway.
-            pool().tx.send(Arc::clone(self) as Arc<dyn Job>).ok();
+            let pool = pool();
+            let lane = if self.urgent { &pool.urgent } else { &pool.tx };
+            lane.send(Arc::clone(self) as Arc<dyn Job>).ok();
         }
     }
 
@@ -128,10 +148,20 @@ pub struct SerialQueue<T: Send + 'static> {
 impl<T: Send + 'static> SerialQueue<T> {
     /// A queue of at most `capacity` waiting items, each passed to `handler`.
     pub fn new(capacity: usize, handler: impl FnMut(T) + Send + 'static) -> Self {
+        Self::with_lane(capacity, false, handler)
+    }
+
+    /// Like [`SerialQueue::new`], served before every non-urgent queue (audio).
+    pub fn urgent(capacity: usize, handler: impl FnMut(T) + Send + 'static) -> Self {
+        Self::with_lane(capacity, true, handler)
+    }
+
+    fn with_lane(capacity: usize, urgent: bool, handler: impl FnMut(T) + Send + 'static) -> Self {
         Self {
             inner: Arc::new(Serial {
                 queue: Mutex::new(VecDeque::with_capacity(capacity)),
                 capacity: capacity.max(1),
+                urgent,
                 scheduled: AtomicBool::new(false),
                 handler: Mutex::new(Box::new(handler)),
             }),
@@ -203,6 +233,18 @@ mod tests {
         for _ in 0..3 {
             release.send(()).unwrap();
         }
+    }
+
+    #[test]
+    fn urgent_queues_run_in_order_too() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        let queue = SerialQueue::urgent(100, move |i: u32| s.lock().unwrap().push(i));
+        for i in 0..100 {
+            queue.try_push(i).unwrap();
+        }
+        wait_until(|| seen.lock().unwrap().len() == 100);
+        assert_eq!(*seen.lock().unwrap(), (0..100).collect::<Vec<_>>());
     }
 
     #[test]

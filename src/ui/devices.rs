@@ -429,7 +429,9 @@ mod tests {
         assert_eq!((frame.sample_rate, frame.channels), (48_000, 1));
         let notices = take_notices();
         assert!(
-            notices.iter().any(|n| n.starts_with("microphone unavailable")),
+            notices
+                .iter()
+                .any(|n| n.starts_with("microphone unavailable")),
             "{notices:?}"
         );
     }

@@ -200,3 +200,69 @@ pub fn publishing_bot(
         measure: Default::default(),
     }
 }
+
+/// `pacat` playing `seconds` of a `freq` tone into the sink; killed on drop.
+pub struct Pacat(std::process::Child);
+
+impl Pacat {
+    /// `None` (saying why) when `pacat` is missing.
+    pub fn play(sink: &str, freq: f32, seconds: u32) -> Option<Self> {
+        let child = std::process::Command::new("pacat")
+            .args([
+                "--playback",
+                "--raw",
+                "--format=s16le",
+                "--rate=48000",
+                "--channels=1",
+                &format!("--device={sink}"),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("SKIP: cannot run pacat ({e}); install pulseaudio-utils");
+                return None;
+            }
+        };
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let mut tone = huddle::media::tone::ToneSource::new(freq, 48_000, 1, 0.5);
+        let bytes: Vec<u8> = (0..seconds * 50)
+            .flat_map(|_| tone.next_frame().samples)
+            .flat_map(i16::to_le_bytes)
+            .collect();
+        // pacat plays at the sink's pace; write from a thread so we don't wait.
+        std::thread::spawn(move || {
+            std::io::Write::write_all(&mut stdin, &bytes).ok(); // pacat killed early: fine
+        });
+        Some(Self(child))
+    }
+}
+
+impl Drop for Pacat {
+    fn drop(&mut self) {
+        self.0.kill().ok(); // already exited: fine
+        self.0.wait().ok();
+    }
+}
+
+/// The frequency of a tone heard through a live audio path (48 kHz mono): the
+/// median of the dominant frequency of each 100 ms piece.
+///
+/// Live paths stay live by dropping a 20 ms frame when they fall behind (a
+/// loaded machine delays a device callback), which splices the waveform; one
+/// splice inside a single 1 s analysis window moves its peak by several Hz
+/// (seen: 886 Hz for an 880 Hz tone). A piece without a splice measures the
+/// tone itself, and the median ignores the few pieces that contain one.
+pub fn tone_frequency(pcm: &[i16]) -> f32 {
+    let mut estimates: Vec<f32> = pcm
+        .chunks_exact(4_800)
+        .filter_map(|piece| huddle::media::dominant_frequency(piece, 1, 48_000))
+        .collect();
+    if estimates.is_empty() {
+        return 0.0;
+    }
+    estimates.sort_by(f32::total_cmp);
+    estimates[estimates.len() / 2]
+}
