@@ -1,0 +1,975 @@
+//! The egress hub: every subscriber leg as a sans-IO `rtc` peer connection,
+//! all driven by one run-to-completion task on **one shared UDP socket**.
+//!
+//! Why: with one webrtc-rs `PeerConnection` per subscription, every forwarded
+//! packet hopped through a per-subscriber queue and writer task, a channel into
+//! that connection's driver task, and its own `sendmsg`; a profile at 200
+//! subscribers put 92 % of the server's CPU in those drivers (see
+//! `docs/PERFORMANCE.md` §3). Here the hub task owns the `rtc` cores directly:
+//!
+//! * An ingress forward task hands each packet to the hub **once**
+//!   ([`HubPacket`], bounded channel [`HUB_MEDIA_CAPACITY`]). The hub rewrites
+//!   it per subscriber and writes it into each subscriber's core in the same
+//!   loop iteration: no per-subscriber task, queue or wake-up.
+//! * Outgoing datagrams of all legs are collected and flushed with `sendmmsg`
+//!   ([`SEND_BATCH`] per syscall) on the shared socket.
+//! * Inbound datagrams are demultiplexed by source address. A source seen for
+//!   the first time is matched either because a leg already sent to it (our own
+//!   connectivity checks) or, for a STUN request, by the ICE ufrag in its
+//!   USERNAME attribute (RFC 8445 §7.2.2: `ours:theirs`).
+//! * Each leg registers only what an egress needs: NACK responder
+//!   (retransmissions), sender reports, [`RtcpTap`] (so PLI/FIR reach us) and
+//!   [`RtcpStats`]. No TWCC, no simulcast header extensions, no NACK generator
+//!   or receiver reports (an egress receives no media).
+//!
+//! Invariants: a leg is in a fan-out list only while it is connected (DTLS up)
+//! and answered (payload types known), exactly as in the per-link design,
+//! because packets written earlier would leave sequence gaps the subscriber
+//! NACKs forever. A leg's `peer_connections` gauge lives inside the leg, so it
+//! falls only when the hub has really dropped the connection. A slow subscriber
+//! cannot stall others: nothing here waits on a subscriber (a datagram the
+//! kernel refuses is dropped and counted), and a subscriber that does not drain
+//! its socket loses its own packets in its own receive buffer.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp::Packet;
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::sync::{mpsc, oneshot};
+
+use super::media::PublishedMedia;
+use super::rewrite::Rewriter;
+use super::{LinkState, SfuError, is_keyframe_request, random_ssrc, tell};
+use crate::link::rtcp_stats::{RTCP_STATS_SLOT, RtcpStats};
+use crate::link::rtcp_tap::{RTCP_TAP_SLOT, RtcpTap};
+use crate::link::{
+    H264_PAYLOAD_TYPE, LinkError, OPUS_PAYLOAD_TYPE, h264_codec, opus_codec, track_description,
+};
+use crate::protocol::{IceCandidate, LinkId};
+use crate::server::metrics::{GaugeGuard, Metrics};
+use crate::server::room::SessionInbox;
+
+/// Packets queued from all ingress forward tasks to the hub (about 1 s of
+/// 40 streams of 720p video). When full, the newest packet is dropped for all
+/// subscribers of its stream: the hub itself is behind.
+pub const HUB_MEDIA_CAPACITY: usize = 8192;
+
+/// Commands queued from sessions to the hub (create, answer, close...). Senders
+/// await when it is full, except `set_forwarding`, which is synchronous and
+/// logs a dropped command (it needs 1024 commands queued in front of it).
+const HUB_COMMAND_CAPACITY: usize = 1024;
+
+/// Ingress packets the hub takes off its queue per wake-up.
+const MEDIA_BATCH: usize = 64;
+
+/// Datagrams per `sendmmsg` call.
+const SEND_BATCH: usize = 64;
+
+/// Inbound datagrams read per wake-up before the loop looks at its other inputs.
+const READ_BATCH: usize = 256;
+
+/// Socket buffers asked for on the shared socket (the kernel caps them at
+/// `net.core.{w,r}mem_max`). One socket now carries what 200 sockets did.
+const SOCKET_BUFFER_BYTES: usize = 8 << 20;
+
+/// Largest datagram we expect to receive.
+const RECV_BUFFER_BYTES: usize = 2048;
+
+/// ICE settings as in `link::PeerLink::new` (see there for why).
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
+const ICE_MAX_BINDING_REQUESTS: u16 = 140;
+
+/// A timer that is already due is handled at most once per this interval per
+/// leg, so a core whose deadline does not advance cannot spin the loop.
+const MIN_TIMER_INTERVAL: Duration = Duration::from_millis(1);
+
+/// One ingress RTP packet for the hub to fan out.
+pub struct HubPacket {
+    /// [`PublishedMedia::id`] of the stream.
+    pub media: u64,
+    /// Video (else audio).
+    pub video: bool,
+    /// The packet, header extensions already stripped.
+    pub packet: Packet,
+}
+
+/// A leg's id inside the hub.
+pub type LegId = u64;
+
+/// What a session asks of the hub.
+enum Command {
+    Create(
+        Box<CreateLeg>,
+        oneshot::Sender<Result<(LegId, String), SfuError>>,
+    ),
+    Answer(LegId, String, oneshot::Sender<Result<(), SfuError>>),
+    Candidate(LegId, IceCandidate, oneshot::Sender<Result<(), SfuError>>),
+    Forwarding(LegId, bool, bool),
+    Close(LegId, oneshot::Sender<()>),
+}
+
+/// Everything needed to create a leg.
+pub struct CreateLeg {
+    /// The subscription's link id (for events to the session).
+    pub link_id: LinkId,
+    /// The stream to forward.
+    pub media: Arc<PublishedMedia>,
+    /// SDP stream label (msid).
+    pub stream_label: String,
+    /// Offer a video track.
+    pub video: bool,
+    /// Offer an audio track.
+    pub audio: bool,
+    /// Forward audio from the start.
+    pub want_audio: bool,
+    /// Forward video from the start.
+    pub want_video: bool,
+    /// Where link events go.
+    pub inbox: SessionInbox,
+    /// The leg's `peer_connections` gauge: dropped with the leg.
+    pub counted: GaugeGuard,
+}
+
+/// Handle to the hub task. Cheap to clone; the task ends when every handle is
+/// gone.
+#[derive(Clone)]
+pub struct Hub {
+    commands: mpsc::Sender<Command>,
+    media: mpsc::Sender<HubPacket>,
+}
+
+fn internal(what: &'static str) -> impl FnOnce(rtc::shared::error::Error) -> SfuError {
+    move |e| {
+        SfuError::Internal(LinkError::Rtc {
+            what,
+            detail: e.to_string(),
+        })
+    }
+}
+
+fn hub_gone() -> SfuError {
+    SfuError::Internal(LinkError::Rtc {
+        what: "egress hub",
+        detail: "stopped".into(),
+    })
+}
+
+impl Hub {
+    /// Binds the shared socket on `ip` and starts the hub task.
+    pub fn start(ip: IpAddr, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(SocketAddr::new(ip, 0)),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        // Best effort: the kernel caps these at its maxima.
+        socket.set_send_buffer_size(SOCKET_BUFFER_BYTES).ok();
+        socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES).ok();
+        socket.set_nonblocking(true)?;
+        socket.bind(&SocketAddr::new(ip, 0).into())?;
+        let socket = tokio::net::UdpSocket::from_std(socket.into())?;
+        let local_addr = socket.local_addr()?;
+        tracing::debug!(%local_addr, "egress hub listening");
+        let (commands, command_rx) = mpsc::channel(HUB_COMMAND_CAPACITY);
+        let (media, media_rx) = mpsc::channel(HUB_MEDIA_CAPACITY);
+        let hub = Hub { commands, media };
+        let state = HubLoop {
+            fd: socket.as_raw_fd(),
+            socket,
+            local_addr,
+            legs: HashMap::new(),
+            next_leg: 1,
+            by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            fanouts: HashMap::new(),
+            dirty: Vec::new(),
+            out: Vec::new(),
+            metrics,
+            _media_open: hub.media.clone(),
+        };
+        tokio::spawn(state.run(command_rx, media_rx));
+        Ok(hub)
+    }
+
+    /// Where ingress forward tasks put packets.
+    pub fn media_input(&self) -> mpsc::Sender<HubPacket> {
+        self.media.clone()
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command,
+    ) -> Result<T, SfuError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.map_err(|_| hub_gone())?;
+        rx.await.map_err(|_| hub_gone())?
+    }
+
+    /// Creates a leg and returns it with its SDP offer.
+    pub async fn create(&self, leg: CreateLeg) -> Result<(LegId, String), SfuError> {
+        self.ask(|tx| Command::Create(Box::new(leg), tx)).await
+    }
+
+    /// Applies the subscriber's answer.
+    pub async fn apply_answer(&self, leg: LegId, sdp: String) -> Result<(), SfuError> {
+        self.ask(|tx| Command::Answer(leg, sdp, tx)).await
+    }
+
+    /// Adds a trickled remote candidate.
+    pub async fn add_candidate(&self, leg: LegId, c: IceCandidate) -> Result<(), SfuError> {
+        self.ask(|tx| Command::Candidate(leg, c, tx)).await
+    }
+
+    /// Starts/stops forwarding audio and video to a leg.
+    pub fn set_forwarding(&self, leg: LegId, audio: bool, video: bool) {
+        if self
+            .commands
+            .try_send(Command::Forwarding(leg, audio, video))
+            .is_err()
+        {
+            tracing::warn!(leg, "egress hub busy or gone: forwarding change dropped");
+        }
+    }
+
+    /// Closes a leg; returns once the hub has dropped it.
+    pub async fn close(&self, leg: LegId) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Close(leg, tx)).await.is_ok() {
+            // Err: the hub stopped, and with it every leg.
+            rx.await.ok();
+        }
+    }
+}
+
+/// One forwarded track of a leg.
+struct LegTrack {
+    sender: RTCRtpSenderId,
+    ssrc: u32,
+    rewriter: Option<Rewriter>,
+    enabled: bool,
+}
+
+/// One subscriber connection.
+struct Leg {
+    link_id: LinkId,
+    pc: RTCPeerConnection,
+    ufrag: String,
+    media: Arc<PublishedMedia>,
+    inbox: SessionInbox,
+    video: Option<LegTrack>,
+    audio: Option<LegTrack>,
+    connected: bool,
+    registered: bool,
+    failed: bool,
+    /// Next time the core wants `handle_timeout`.
+    deadline: Option<Instant>,
+    last_timer: Option<Instant>,
+    /// In `HubLoop::dirty` (has writes to flush).
+    dirty: bool,
+    /// Needs its events and reads polled (something other than media went in).
+    poll_all: bool,
+    addrs: Vec<SocketAddr>,
+    _stats: RtcpStats,
+    _counted: GaugeGuard,
+}
+
+#[derive(Default)]
+struct Fanout {
+    video: Vec<LegId>,
+    audio: Vec<LegId>,
+}
+
+struct HubLoop {
+    socket: tokio::net::UdpSocket,
+    fd: RawFd,
+    local_addr: SocketAddr,
+    legs: HashMap<LegId, Leg>,
+    next_leg: LegId,
+    by_addr: HashMap<SocketAddr, LegId>,
+    by_ufrag: HashMap<String, LegId>,
+    fanouts: HashMap<u64, Fanout>,
+    dirty: Vec<LegId>,
+    out: Vec<(SocketAddr, BytesMut)>,
+    metrics: Arc<Metrics>,
+    /// Keeps the media channel open while the hub runs, so `recv_many` never
+    /// returns "closed" in a loop.
+    _media_open: mpsc::Sender<HubPacket>,
+}
+
+fn random_token(len: usize) -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// The ICE ufrag of the receiver (us) in a STUN binding request's USERNAME
+/// (`ours:theirs`, RFC 8445 §7.2.2), if `datagram` is one.
+fn stun_local_ufrag(datagram: &[u8]) -> Option<&str> {
+    const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
+    const USERNAME: u16 = 0x0006;
+    if datagram.len() < 20 || datagram[0] & 0xC0 != 0 || datagram.get(4..8)? != MAGIC_COOKIE {
+        return None;
+    }
+    let mut at = 20;
+    while let Some(head) = datagram.get(at..at + 4) {
+        let kind = u16::from_be_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let value = datagram.get(at + 4..at + 4 + len)?;
+        if kind == USERNAME {
+            return std::str::from_utf8(value).ok()?.split(':').next();
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    None
+}
+
+fn leg_track(leg: &mut Leg, video: bool) -> Option<&mut LegTrack> {
+    if video {
+        leg.video.as_mut()
+    } else {
+        leg.audio.as_mut()
+    }
+}
+
+fn mark(dirty: &mut Vec<LegId>, id: LegId, leg: &mut Leg, poll_all: bool) {
+    leg.poll_all |= poll_all;
+    if !leg.dirty {
+        leg.dirty = true;
+        dirty.push(id);
+    }
+}
+
+impl HubLoop {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut media: mpsc::Receiver<HubPacket>,
+    ) {
+        let mut batch = Vec::with_capacity(MEDIA_BATCH);
+        let mut buf = vec![0u8; RECV_BUFFER_BYTES];
+        loop {
+            let deadline = self
+                .legs
+                .values()
+                .filter_map(|l| l.deadline)
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => break,
+                },
+                n = media.recv_many(&mut batch, MEDIA_BATCH) => {
+                    if n > 0 {
+                        self.fan_out(&mut batch);
+                    }
+                }
+                ready = self.socket.readable() => {
+                    if ready.is_ok() {
+                        self.read_socket(&mut buf);
+                    }
+                }
+                () = tokio::time::sleep_until(deadline.into()) => self.timeouts(),
+            }
+            self.service();
+        }
+        // Every handle is gone: close what is left (its gauges fall with it).
+        let ids: Vec<LegId> = self.legs.keys().copied().collect();
+        for id in ids {
+            self.close_leg(id);
+        }
+        self.flush();
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Create(request, reply) => {
+                let result = self.create(*request);
+                reply.send(result).ok(); // requester gone: the leg is closed by its Drop path below
+            }
+            Command::Answer(id, sdp, reply) => {
+                let result = self.answer(id, sdp);
+                reply.send(result).ok(); // requester gone: nothing to report to
+            }
+            Command::Candidate(id, candidate, reply) => {
+                let result = match self.legs.get_mut(&id) {
+                    Some(leg) => {
+                        let r = leg
+                            .pc
+                            .add_remote_candidate(RTCIceCandidateInit {
+                                candidate: candidate.candidate,
+                                sdp_mid: candidate.sdp_mid,
+                                sdp_mline_index: candidate.sdp_mline_index,
+                                ..Default::default()
+                            })
+                            .map_err(|e| SfuError::Candidate(LinkError::InvalidSdp(e.to_string())));
+                        mark(&mut self.dirty, id, leg, true);
+                        r
+                    }
+                    None => Err(hub_gone()),
+                };
+                reply.send(result).ok(); // requester gone: nothing to report to
+            }
+            Command::Forwarding(id, audio, video) => {
+                if let Some(leg) = self.legs.get_mut(&id) {
+                    for (track, on) in [(leg.audio.as_mut(), audio), (leg.video.as_mut(), video)] {
+                        if let Some(track) = track {
+                            if track.enabled
+                                && !on
+                                && let Some(r) = track.rewriter.as_mut()
+                            {
+                                r.pause();
+                            }
+                            track.enabled = on;
+                        }
+                    }
+                }
+            }
+            Command::Close(id, reply) => {
+                self.close_leg(id);
+                self.flush();
+                reply.send(()).ok(); // requester gone: it was closing anyway
+            }
+        }
+    }
+
+    fn create(&mut self, request: CreateLeg) -> Result<(LegId, String), SfuError> {
+        let now = Instant::now();
+        let mut media_engine = MediaEngine::default();
+        for (codec, payload_type, kind) in [
+            (h264_codec(), H264_PAYLOAD_TYPE, RtpCodecKind::Video),
+            (opus_codec(), OPUS_PAYLOAD_TYPE, RtpCodecKind::Audio),
+        ] {
+            media_engine
+                .register_codec(
+                    RTCRtpCodecParameters {
+                        rtp_codec: codec,
+                        payload_type,
+                    },
+                    kind,
+                )
+                .map_err(internal("registering codecs"))?;
+        }
+        // The subscriber NACKs and asks for keyframes; we answer NACKs from the
+        // responder's history and relay PLIs.
+        for parameter in ["", "pli"] {
+            media_engine.register_feedback(
+                RTCPFeedback {
+                    typ: "nack".to_owned(),
+                    parameter: parameter.to_owned(),
+                },
+                RtpCodecKind::Video,
+            );
+        }
+        let stats = RtcpStats::default();
+        let registry = Registry::new()
+            .with(Slot::NackResponder, NackResponderBuilder::new().build())
+            .with(Slot::SenderReport, SenderReportBuilder::new().build())
+            .with(Slot::from(RTCP_TAP_SLOT), RtcpTap::default())
+            .with(Slot::from(RTCP_STATS_SLOT), stats.interceptor());
+        let ufrag = random_token(16);
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+            .with_ice_credentials(ufrag.clone(), random_token(32))
+            .build();
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media_engine)
+            .with_setting_engine(settings)
+            .with_interceptor_registry(registry)
+            .build(now)
+            .map_err(internal("building the peer connection"))?;
+        let mut add = |kind: RtpCodecKind, id: &str| -> Result<LegTrack, SfuError> {
+            let ssrc = random_ssrc();
+            let description = track_description(kind, ssrc, &request.stream_label, id);
+            let sender = pc
+                .add_track(description)
+                .map_err(internal("adding an egress track"))?;
+            Ok(LegTrack {
+                sender,
+                ssrc,
+                rewriter: None,
+                enabled: false,
+            })
+        };
+        let mut video = request
+            .video
+            .then(|| add(RtpCodecKind::Video, "video"))
+            .transpose()?;
+        let mut audio = request
+            .audio
+            .then(|| add(RtpCodecKind::Audio, "audio"))
+            .transpose()?;
+        if let Some(t) = video.as_mut() {
+            t.enabled = request.want_video;
+        }
+        if let Some(t) = audio.as_mut() {
+            t.enabled = request.want_audio;
+        }
+        let offer = pc
+            .create_offer(None)
+            .map_err(internal("creating the offer"))?;
+        pc.set_local_description(now, offer)
+            .map_err(internal("applying the local offer"))?;
+        let host = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: self.local_addr.ip().to_string(),
+                port: self.local_addr.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .map_err(|e| internal("making the host candidate")(e))?;
+        let init = RTCIceCandidate::from(&host)
+            .to_json()
+            .map_err(internal("making the host candidate"))?;
+        pc.add_local_candidate(init)
+            .map_err(internal("adding the host candidate"))?;
+        pc.add_local_candidate(RTCIceCandidateInit::default())
+            .map_err(internal("ending gathering"))?;
+        let sdp = pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or_else(|| SfuError::Internal(LinkError::InvalidSdp("no local offer".into())))?;
+        let id = self.next_leg;
+        self.next_leg += 1;
+        self.by_ufrag.insert(ufrag.clone(), id);
+        let mut leg = Leg {
+            link_id: request.link_id,
+            pc,
+            ufrag,
+            media: request.media,
+            inbox: request.inbox,
+            video,
+            audio,
+            connected: false,
+            registered: false,
+            failed: false,
+            deadline: None,
+            last_timer: None,
+            dirty: false,
+            poll_all: false,
+            addrs: Vec::new(),
+            _stats: stats,
+            _counted: request.counted,
+        };
+        mark(&mut self.dirty, id, &mut leg, true);
+        self.legs.insert(id, leg);
+        Ok((id, sdp))
+    }
+
+    fn answer(&mut self, id: LegId, sdp: String) -> Result<(), SfuError> {
+        let leg = self.legs.get_mut(&id).ok_or_else(hub_gone)?;
+        let answer = RTCSessionDescription::answer(sdp)
+            .map_err(|e| SfuError::Answer(LinkError::InvalidSdp(e.to_string())))?;
+        leg.pc
+            .set_remote_description(Instant::now(), answer)
+            .map_err(|e| SfuError::Answer(LinkError::InvalidSdp(e.to_string())))?;
+        for video in [true, false] {
+            let Some(track) = leg_track(leg, video) else {
+                continue;
+            };
+            let sender = track.sender;
+            let ssrc = track.ssrc;
+            let payload_type = leg
+                .pc
+                .rtp_sender(sender)
+                .and_then(|mut s| {
+                    s.get_parameters()
+                        .rtp_parameters
+                        .codecs
+                        .first()
+                        .map(|c| c.payload_type)
+                })
+                .ok_or_else(|| {
+                    SfuError::Answer(LinkError::InvalidSdp(format!(
+                        "no codec negotiated for {}",
+                        if video { "video" } else { "audio" }
+                    )))
+                })?;
+            if let Some(track) = leg_track(leg, video) {
+                track.rewriter = Some(Rewriter::new(ssrc, payload_type));
+            }
+        }
+        mark(&mut self.dirty, id, leg, true);
+        register_if_ready(&mut self.fanouts, id, leg);
+        Ok(())
+    }
+
+    fn close_leg(&mut self, id: LegId) {
+        let Some(mut leg) = self.legs.remove(&id) else {
+            return;
+        };
+        unregister(&mut self.fanouts, id, &mut leg);
+        if let Err(e) = leg.pc.close() {
+            tracing::debug!("closing egress leg: {e}");
+        }
+        // close_notify to the subscriber, if DTLS was up.
+        while let Some(w) = leg.pc.poll_write() {
+            self.out.push((w.transport.peer_addr, w.message));
+        }
+        for addr in &leg.addrs {
+            if self.by_addr.get(addr) == Some(&id) {
+                self.by_addr.remove(addr);
+            }
+        }
+        self.by_ufrag.remove(&leg.ufrag);
+        self.dirty.retain(|d| *d != id);
+    }
+
+    /// Writes each packet of `batch` into every subscribed leg's core.
+    fn fan_out(&mut self, batch: &mut Vec<HubPacket>) {
+        let now = Instant::now();
+        let mut forwarded = 0u64;
+        for HubPacket {
+            media,
+            video,
+            packet,
+        } in batch.drain(..)
+        {
+            let Some(fanout) = self.fanouts.get(&media) else {
+                continue;
+            };
+            let list = if video { &fanout.video } else { &fanout.audio };
+            for &id in list {
+                let Some(leg) = self.legs.get_mut(&id) else {
+                    continue;
+                };
+                let Some(track) = leg_track(leg, video) else {
+                    continue;
+                };
+                if !track.enabled {
+                    continue;
+                }
+                let Some(rewriter) = track.rewriter.as_mut() else {
+                    continue;
+                };
+                // Extensions were stripped by the forwarder, so this clone only
+                // bumps the payload's refcount.
+                let mut packet = packet.clone();
+                rewriter.rewrite(&mut packet);
+                // Straight into the pipeline: `RTCRtpSender::write_rtp` would
+                // rebuild the sender's parameters (allocating) for every packet to
+                // check what `Rewriter` already guarantees (our SSRC, the
+                // negotiated payload type, no extensions). The track id is unused
+                // on this path.
+                let written = leg.pc.handle_write(TaggedRTCMessage {
+                    now,
+                    message: RTCMessage::RtpPacket(String::new(), packet),
+                });
+                if written.is_ok() {
+                    forwarded += 1;
+                }
+                mark(&mut self.dirty, id, leg, false);
+            }
+        }
+        self.metrics
+            .forwarded_packets
+            .fetch_add(forwarded, Ordering::Relaxed);
+    }
+
+    fn read_socket(&mut self, buf: &mut [u8]) {
+        let now = Instant::now();
+        for _ in 0..READ_BATCH {
+            let (n, from) = match self.socket.try_recv_from(buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // e.g. ECONNREFUSED from an ICMP for a closed subscriber port.
+                    tracing::trace!("egress hub recv: {e}");
+                    continue;
+                }
+            };
+            let datagram = &buf[..n];
+            let id = match self.by_addr.get(&from) {
+                Some(id) => *id,
+                None => {
+                    let Some(id) = stun_local_ufrag(datagram)
+                        .and_then(|ufrag| self.by_ufrag.get(ufrag))
+                        .copied()
+                    else {
+                        continue; // not for any leg we know
+                    };
+                    self.by_addr.insert(from, id);
+                    if let Some(leg) = self.legs.get_mut(&id) {
+                        leg.addrs.push(from);
+                    }
+                    id
+                }
+            };
+            let Some(leg) = self.legs.get_mut(&id) else {
+                continue;
+            };
+            let read = leg.pc.handle_read(TaggedBytesMut {
+                now,
+                transport: TransportContext {
+                    local_addr: self.local_addr,
+                    peer_addr: from,
+                    ecn: None,
+                    transport_protocol: TransportProtocol::UDP,
+                },
+                message: BytesMut::from(datagram),
+            });
+            if let Err(e) = read {
+                tracing::trace!("egress leg read: {e}");
+            }
+            mark(&mut self.dirty, id, leg, true);
+        }
+    }
+
+    fn timeouts(&mut self) {
+        let now = Instant::now();
+        for (&id, leg) in self.legs.iter_mut() {
+            if leg.deadline.is_some_and(|d| d <= now) {
+                leg.deadline = None;
+                leg.last_timer = Some(now);
+                if let Err(e) = leg.pc.handle_timeout(now) {
+                    tracing::trace!("egress leg timeout: {e}");
+                }
+                mark(&mut self.dirty, id, leg, true);
+            }
+        }
+    }
+
+    /// Polls every leg something went into: events, reads (RTCP for us),
+    /// writes (into `out`), next deadline; then sends.
+    fn service(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &id in &dirty {
+            let Some(leg) = self.legs.get_mut(&id) else {
+                continue;
+            };
+            leg.dirty = false;
+            if std::mem::take(&mut leg.poll_all) {
+                while let Some(event) = leg.pc.poll_event() {
+                    if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) = event {
+                        on_state(&mut self.fanouts, id, leg, state);
+                    }
+                }
+                while let Some(message) = leg.pc.poll_read() {
+                    if let RTCMessage::RtcpPacket(_, packets) = message.message
+                        && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
+                    {
+                        leg.media.request_keyframe();
+                    }
+                }
+                let next = leg.pc.poll_timeout();
+                // A deadline already due right after a timer: wait a little.
+                leg.deadline = next.map(|d| match leg.last_timer {
+                    Some(t) => d.max(t + MIN_TIMER_INTERVAL),
+                    None => d,
+                });
+            }
+            while let Some(w) = leg.pc.poll_write() {
+                let peer = w.transport.peer_addr;
+                if let std::collections::hash_map::Entry::Vacant(e) = self.by_addr.entry(peer) {
+                    // Our own checks go here first; the answers come from there.
+                    e.insert(id);
+                    leg.addrs.push(peer);
+                }
+                self.out.push((peer, w.message));
+            }
+        }
+        // Keep the allocation.
+        let mut dirty = dirty;
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+        self.flush();
+    }
+
+    /// Sends `out` with `sendmmsg`, [`SEND_BATCH`] datagrams per call.
+    fn flush(&mut self) {
+        let mut dropped = 0usize;
+        for chunk in self.out.chunks(SEND_BATCH) {
+            let addrs: Vec<socket2::SockAddr> = chunk
+                .iter()
+                .map(|(a, _)| socket2::SockAddr::from(*a))
+                .collect();
+            let mut iovecs: Vec<libc::iovec> = chunk
+                .iter()
+                .map(|(_, m)| libc::iovec {
+                    iov_base: m.as_ptr() as *mut libc::c_void,
+                    iov_len: m.len(),
+                })
+                .collect();
+            let mut headers: Vec<libc::mmsghdr> = iovecs
+                .iter_mut()
+                .zip(&addrs)
+                .map(|(iov, addr)| {
+                    // SAFETY: all-zero is a valid mmsghdr (null pointers, zero lengths).
+                    let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                    h.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
+                    h.msg_hdr.msg_namelen = addr.len();
+                    h.msg_hdr.msg_iov = iov as *mut libc::iovec;
+                    h.msg_hdr.msg_iovlen = 1;
+                    h
+                })
+                .collect();
+            let mut sent = 0;
+            while sent < headers.len() {
+                let rest = &mut headers[sent..];
+                // SAFETY: `rest` points at initialised headers whose name and iov
+                // pointers refer to `addrs`, `iovecs` and `self.out`, all alive
+                // and unmoved for the duration of the call; `fd` is our socket.
+                let n = unsafe {
+                    libc::sendmmsg(self.fd, rest.as_mut_ptr(), rest.len() as libc::c_uint, 0)
+                };
+                if n > 0 {
+                    sent += n as usize;
+                    continue;
+                }
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                if e.kind() == std::io::ErrorKind::WouldBlock {
+                    // The send buffer is full: drop the rest of this batch
+                    // rather than stall every subscriber.
+                    dropped += rest.len();
+                    break;
+                }
+                // This datagram failed (e.g. unreachable destination): skip it.
+                tracing::trace!("egress hub send: {e}");
+                dropped += 1;
+                sent += 1;
+            }
+        }
+        if dropped > 0 {
+            tracing::debug!(dropped, "egress hub: datagrams not sent");
+        }
+        self.out.clear();
+    }
+}
+
+fn on_state(
+    fanouts: &mut HashMap<u64, Fanout>,
+    id: LegId,
+    leg: &mut Leg,
+    state: RTCPeerConnectionState,
+) {
+    match state {
+        RTCPeerConnectionState::Connected if !leg.connected => {
+            leg.connected = true;
+            register_if_ready(fanouts, id, leg);
+            tell(&leg.inbox, leg.link_id, LinkState::Connected);
+        }
+        RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed if !leg.failed => {
+            leg.failed = true;
+            unregister(fanouts, id, leg);
+            tell(&leg.inbox, leg.link_id, LinkState::Failed);
+        }
+        _ => {}
+    }
+}
+
+fn register_if_ready(fanouts: &mut HashMap<u64, Fanout>, id: LegId, leg: &mut Leg) {
+    let answered = [leg.video.as_ref(), leg.audio.as_ref()]
+        .into_iter()
+        .flatten()
+        .all(|t| t.rewriter.is_some());
+    if !leg.connected || leg.failed || leg.registered || !answered || leg.media.is_closed() {
+        return;
+    }
+    leg.registered = true;
+    let fanout = fanouts.entry(leg.media.id()).or_default();
+    if leg.video.is_some() {
+        fanout.video.push(id);
+        leg.media.hub_legs_changed(RtpCodecKind::Video, 1);
+    }
+    if leg.audio.is_some() {
+        fanout.audio.push(id);
+        leg.media.hub_legs_changed(RtpCodecKind::Audio, 1);
+    }
+    // A new subscriber needs a keyframe to start decoding.
+    leg.media.request_keyframe();
+}
+
+fn unregister(fanouts: &mut HashMap<u64, Fanout>, id: LegId, leg: &mut Leg) {
+    if !std::mem::take(&mut leg.registered) {
+        return;
+    }
+    let key = leg.media.id();
+    if let Some(fanout) = fanouts.get_mut(&key) {
+        fanout.video.retain(|l| *l != id);
+        fanout.audio.retain(|l| *l != id);
+        if fanout.video.is_empty() && fanout.audio.is_empty() {
+            fanouts.remove(&key);
+        }
+    }
+    if leg.video.is_some() {
+        leg.media.hub_legs_changed(RtpCodecKind::Video, -1);
+    }
+    if leg.audio.is_some() {
+        leg.media.hub_legs_changed(RtpCodecKind::Audio, -1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stun_local_ufrag;
+
+    fn binding_request(username: &[u8]) -> Vec<u8> {
+        let mut d = vec![0x00, 0x01, 0, 0, 0x21, 0x12, 0xA4, 0x42];
+        d.extend_from_slice(&[7; 12]); // transaction id
+        // A PRIORITY attribute first, then USERNAME (odd length: padded).
+        d.extend_from_slice(&[0x00, 0x24, 0x00, 0x04, 1, 2, 3, 4]);
+        d.extend_from_slice(&[0x00, 0x06, 0x00, username.len() as u8]);
+        d.extend_from_slice(username);
+        while d.len() % 4 != 0 {
+            d.push(0);
+        }
+        let len = (d.len() - 20) as u16;
+        d[2..4].copy_from_slice(&len.to_be_bytes());
+        d
+    }
+
+    #[test]
+    fn finds_our_ufrag_in_a_binding_request() {
+        assert_eq!(
+            stun_local_ufrag(&binding_request(b"ours:theirs1")),
+            Some("ours")
+        );
+        assert_eq!(stun_local_ufrag(&binding_request(b"abc:d")), Some("abc"));
+    }
+
+    #[test]
+    fn ignores_what_is_not_stun() {
+        assert_eq!(stun_local_ufrag(&[0x80; 40]), None); // RTP/SRTP
+        assert_eq!(stun_local_ufrag(&[22; 40]), None); // DTLS
+        assert_eq!(stun_local_ufrag(&[0, 1, 0, 0]), None); // truncated
+        let mut truncated = binding_request(b"ours:theirs");
+        truncated.truncate(30);
+        assert_eq!(stun_local_ufrag(&truncated), None);
+    }
+}
