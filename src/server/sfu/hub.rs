@@ -12,15 +12,19 @@
 //!   it per subscriber and writes it into each subscriber's core in the same
 //!   loop iteration: no per-subscriber task, queue or wake-up.
 //! * Outgoing datagrams of all legs are collected and flushed with `sendmmsg`
-//!   ([`SEND_BATCH`] per syscall) on the shared socket.
+//!   ([`SEND_BATCH`] messages per syscall) on the shared socket; a run of
+//!   same-size datagrams to one subscriber (a video frame's fragments) is one
+//!   UDP GSO message (`UDP_SEGMENT`), so it crosses the IP stack once.
+//!   `HUDDLE_EGRESS_GSO=0` turns GSO off.
 //! * Inbound datagrams are demultiplexed by source address. A source seen for
 //!   the first time is matched either because a leg already sent to it (our own
 //!   connectivity checks) or, for a STUN request, by the ICE ufrag in its
 //!   USERNAME attribute (RFC 8445 §7.2.2: `ours:theirs`).
 //! * Each leg registers only what an egress needs: NACK responder
-//!   (retransmissions), sender reports, [`RtcpTap`] (so PLI/FIR reach us) and
-//!   [`RtcpStats`]. No TWCC, no simulcast header extensions, no NACK generator
-//!   or receiver reports (an egress receives no media).
+//!   (retransmissions), sender reports and [`RtcpTap`] (so PLI/FIR reach us).
+//!   No TWCC, no simulcast header extensions, no NACK generator or receiver
+//!   reports (an egress receives no media), and no `RtcpStats` (the server
+//!   never reads an egress leg's RTT/loss; the client still computes its own).
 //!
 //! Invariants: a leg is in a fan-out list only while it is connected (DTLS up)
 //! and answered (payload types known), exactly as in the per-link design,
@@ -62,7 +66,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::media::PublishedMedia;
 use super::rewrite::Rewriter;
 use super::{LinkState, SfuError, is_keyframe_request, random_ssrc, tell};
-use crate::link::rtcp_stats::{RTCP_STATS_SLOT, RtcpStats};
 use crate::link::rtcp_tap::{RTCP_TAP_SLOT, RtcpTap};
 use crate::link::{
     H264_PAYLOAD_TYPE, LinkError, OPUS_PAYLOAD_TYPE, h264_codec, opus_codec, track_description,
@@ -93,6 +96,13 @@ const READ_BATCH: usize = 256;
 /// Socket buffers asked for on the shared socket (the kernel caps them at
 /// `net.core.{w,r}mem_max`). One socket now carries what 200 sockets did.
 const SOCKET_BUFFER_BYTES: usize = 8 << 20;
+
+/// Most datagrams in one GSO message (the kernel's `UDP_MAX_SEGMENTS` is 64
+/// on older kernels, 128 on newer).
+const GSO_MAX_SEGMENTS: usize = 64;
+
+/// Most bytes in one GSO message (a UDP datagram's payload limit).
+const GSO_MAX_BYTES: usize = 65_000;
 
 /// Largest datagram we expect to receive.
 const RECV_BUFFER_BYTES: usize = 2048;
@@ -206,6 +216,7 @@ impl Hub {
             fanouts: HashMap::new(),
             dirty: Vec::new(),
             out: Vec::new(),
+            gso: std::env::var("HUDDLE_EGRESS_GSO").as_deref() != Ok("0"),
             metrics,
             _media_open: hub.media.clone(),
         };
@@ -291,7 +302,6 @@ struct Leg {
     /// Needs its events and reads polled (something other than media went in).
     poll_all: bool,
     addrs: Vec<SocketAddr>,
-    _stats: RtcpStats,
     _counted: GaugeGuard,
 }
 
@@ -312,6 +322,9 @@ struct HubLoop {
     fanouts: HashMap<u64, Fanout>,
     dirty: Vec<LegId>,
     out: Vec<(SocketAddr, BytesMut)>,
+    /// Whether runs to one destination go as one UDP GSO message; turned off
+    /// for good if the kernel refuses one.
+    gso: bool,
     metrics: Arc<Metrics>,
     /// Keeps the media channel open while the hub runs, so `recv_many` never
     /// returns "closed" in a loop.
@@ -486,12 +499,10 @@ impl HubLoop {
                 RtpCodecKind::Video,
             );
         }
-        let stats = RtcpStats::default();
         let registry = Registry::new()
             .with(Slot::NackResponder, NackResponderBuilder::new().build())
             .with(Slot::SenderReport, SenderReportBuilder::new().build())
-            .with(Slot::from(RTCP_TAP_SLOT), RtcpTap::default())
-            .with(Slot::from(RTCP_STATS_SLOT), stats.interceptor());
+            .with(Slot::from(RTCP_TAP_SLOT), RtcpTap::default());
         let ufrag = random_token(16);
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -579,7 +590,6 @@ impl HubLoop {
             dirty: false,
             poll_all: false,
             addrs: Vec::new(),
-            _stats: stats,
             _counted: request.counted,
         };
         mark(&mut self.dirty, id, &mut leg, true);
@@ -808,40 +818,83 @@ impl HubLoop {
         self.flush();
     }
 
-    /// Sends `out` with `sendmmsg`, [`SEND_BATCH`] datagrams per call.
+    /// Sends `out`: consecutive datagrams to one destination that have the
+    /// same size (the last may be shorter) go as one UDP GSO message
+    /// (`UDP_SEGMENT`, one trip through the IP stack for the whole run), and up
+    /// to [`SEND_BATCH`] messages go per `sendmmsg` call.
     fn flush(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        // Runs of `out`: (first, end, segment size or 0 for a single datagram).
+        let mut runs: Vec<(usize, usize, u16)> = Vec::new();
+        let mut i = 0;
+        while i < self.out.len() {
+            let (dest, first) = &self.out[i];
+            let size = first.len();
+            let mut end = i + 1;
+            let mut total = size;
+            if self.gso {
+                while end < self.out.len() && end - i < GSO_MAX_SEGMENTS {
+                    let (d, m) = &self.out[end];
+                    if d != dest
+                        || m.len() > size
+                        || m.is_empty()
+                        || total + m.len() > GSO_MAX_BYTES
+                    {
+                        break;
+                    }
+                    total += m.len();
+                    end += 1;
+                    if m.len() < size {
+                        break; // a shorter datagram can only end a run
+                    }
+                }
+            }
+            let segment = if end - i > 1 { size as u16 } else { 0 };
+            runs.push((i, end, segment));
+            i = end;
+        }
+        let iovecs: Vec<libc::iovec> = self
+            .out
+            .iter()
+            .map(|(_, m)| libc::iovec {
+                iov_base: m.as_ptr() as *mut libc::c_void,
+                iov_len: m.len(),
+            })
+            .collect();
         let mut dropped = 0usize;
-        for chunk in self.out.chunks(SEND_BATCH) {
+        for chunk in runs.chunks(SEND_BATCH) {
             let addrs: Vec<socket2::SockAddr> = chunk
                 .iter()
-                .map(|(a, _)| socket2::SockAddr::from(*a))
+                .map(|&(first, _, _)| socket2::SockAddr::from(self.out[first].0))
                 .collect();
-            let mut iovecs: Vec<libc::iovec> = chunk
+            let mut controls: Vec<GsoControl> =
+                chunk.iter().map(|_| GsoControl::default()).collect();
+            let mut headers: Vec<libc::mmsghdr> = chunk
                 .iter()
-                .map(|(_, m)| libc::iovec {
-                    iov_base: m.as_ptr() as *mut libc::c_void,
-                    iov_len: m.len(),
-                })
-                .collect();
-            let mut headers: Vec<libc::mmsghdr> = iovecs
-                .iter_mut()
                 .zip(&addrs)
-                .map(|(iov, addr)| {
+                .zip(controls.iter_mut())
+                .map(|((&(first, end, segment), addr), control)| {
                     // SAFETY: all-zero is a valid mmsghdr (null pointers, zero lengths).
                     let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
                     h.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
                     h.msg_hdr.msg_namelen = addr.len();
-                    h.msg_hdr.msg_iov = iov as *mut libc::iovec;
-                    h.msg_hdr.msg_iovlen = 1;
+                    h.msg_hdr.msg_iov = iovecs[first..end].as_ptr() as *mut libc::iovec;
+                    h.msg_hdr.msg_iovlen = end - first;
+                    if segment > 0 {
+                        control.set_segment(&mut h.msg_hdr, segment);
+                    }
                     h
                 })
                 .collect();
             let mut sent = 0;
             while sent < headers.len() {
                 let rest = &mut headers[sent..];
-                // SAFETY: `rest` points at initialised headers whose name and iov
-                // pointers refer to `addrs`, `iovecs` and `self.out`, all alive
-                // and unmoved for the duration of the call; `fd` is our socket.
+                // SAFETY: `rest` holds initialised headers whose name, iov and
+                // control pointers refer to `addrs`, `iovecs` (and through it
+                // `self.out`) and `controls`, all alive and unmoved for the
+                // duration of the call; `fd` is our socket.
                 let n = unsafe {
                     libc::sendmmsg(self.fd, rest.as_mut_ptr(), rest.len() as libc::c_uint, 0)
                 };
@@ -850,18 +903,25 @@ impl HubLoop {
                     continue;
                 }
                 let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
+                match e.kind() {
+                    std::io::ErrorKind::Interrupted => continue,
+                    std::io::ErrorKind::WouldBlock => {
+                        // The send buffer is full: drop the rest of this batch
+                        // rather than stall every subscriber.
+                        dropped += chunk[sent..].iter().map(|r| r.1 - r.0).sum::<usize>();
+                        break;
+                    }
+                    _ => {}
                 }
-                if e.kind() == std::io::ErrorKind::WouldBlock {
-                    // The send buffer is full: drop the rest of this batch
-                    // rather than stall every subscriber.
-                    dropped += rest.len();
-                    break;
+                let (first, end, segment) = chunk[sent];
+                if segment > 0 && e.raw_os_error() == Some(libc::EIO) {
+                    // The kernel or route cannot segment: no GSO from now on.
+                    tracing::warn!("egress hub: UDP GSO refused ({e}); sending datagrams singly");
+                    self.gso = false;
                 }
-                // This datagram failed (e.g. unreachable destination): skip it.
+                // This message failed (e.g. unreachable destination): skip it.
                 tracing::trace!("egress hub send: {e}");
-                dropped += 1;
+                dropped += end - first;
                 sent += 1;
             }
         }
@@ -869,6 +929,30 @@ impl HubLoop {
             tracing::debug!(dropped, "egress hub: datagrams not sent");
         }
         self.out.clear();
+    }
+}
+
+/// Room for one `UDP_SEGMENT` control message (a `cmsghdr` and a `u16`).
+#[derive(Default)]
+#[repr(C, align(8))]
+struct GsoControl([u8; 32]);
+
+impl GsoControl {
+    /// Points `header` at this buffer, holding `UDP_SEGMENT = segment`.
+    fn set_segment(&mut self, header: &mut libc::msghdr, segment: u16) {
+        header.msg_control = self.0.as_mut_ptr() as *mut libc::c_void;
+        // SAFETY: CMSG_SPACE is a pure size computation.
+        header.msg_controllen = unsafe { libc::CMSG_SPACE(2) } as usize;
+        // SAFETY: msg_control points at 32 aligned bytes, at least
+        // CMSG_SPACE(2) (24 on 64-bit Linux), so CMSG_FIRSTHDR returns a
+        // pointer inside the buffer with room for the header and a u16.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(header);
+            (*cmsg).cmsg_level = libc::SOL_UDP;
+            (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(2) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut u16, segment);
+        }
     }
 }
 
