@@ -216,6 +216,7 @@ impl Hub {
             fanouts: HashMap::new(),
             dirty: Vec::new(),
             out: Vec::new(),
+            stats: HubStats::default(),
             gso: std::env::var("HUDDLE_EGRESS_GSO").as_deref() != Ok("0"),
             metrics,
             _media_open: hub.media.clone(),
@@ -264,6 +265,14 @@ impl Hub {
         }
     }
 
+    /// Closes a leg without waiting (for `Drop` paths).
+    pub fn close_soon(&self, leg: LegId) {
+        let (tx, _) = oneshot::channel();
+        if self.commands.try_send(Command::Close(leg, tx)).is_err() {
+            tracing::warn!(leg, "egress hub busy or gone: leg not closed on drop");
+        }
+    }
+
     /// Closes a leg; returns once the hub has dropped it.
     pub async fn close(&self, leg: LegId) {
         let (tx, rx) = oneshot::channel();
@@ -271,6 +280,45 @@ impl Hub {
             // Err: the hub stopped, and with it every leg.
             rx.await.ok();
         }
+    }
+}
+
+/// How the hub's work batches up, logged at debug level every
+/// [`HubStats::PERIOD`]: loop wake-ups, ingress packets, datagrams, GSO/plain
+/// messages and `sendmmsg` calls.
+#[derive(Default)]
+struct HubStats {
+    since: Option<Instant>,
+    wakes: u64,
+    ingress: u64,
+    datagrams: u64,
+    messages: u64,
+    syscalls: u64,
+}
+
+impl HubStats {
+    const PERIOD: Duration = Duration::from_secs(10);
+
+    fn maybe_log(&mut self, legs: usize) {
+        let now = Instant::now();
+        let since = *self.since.get_or_insert(now);
+        if now.duration_since(since) < Self::PERIOD {
+            return;
+        }
+        tracing::debug!(
+            legs,
+            wakes = self.wakes,
+            ingress = self.ingress,
+            datagrams = self.datagrams,
+            messages = self.messages,
+            syscalls = self.syscalls,
+            "egress hub batching over the last {:?}",
+            Self::PERIOD
+        );
+        *self = HubStats {
+            since: Some(now),
+            ..HubStats::default()
+        };
     }
 }
 
@@ -322,6 +370,8 @@ struct HubLoop {
     fanouts: HashMap<u64, Fanout>,
     dirty: Vec<LegId>,
     out: Vec<(SocketAddr, BytesMut)>,
+    /// Counters for the periodic debug line (see [`HubStats`]).
+    stats: HubStats,
     /// Whether runs to one destination go as one UDP GSO message; turned off
     /// for good if the kernel refuses one.
     gso: bool,
@@ -398,6 +448,7 @@ impl HubLoop {
                     None => break,
                 },
                 n = media.recv_many(&mut batch, MEDIA_BATCH) => {
+                    self.stats.ingress += n as u64;
                     if n > 0 {
                         self.fan_out(&mut batch);
                     }
@@ -409,7 +460,9 @@ impl HubLoop {
                 }
                 () = tokio::time::sleep_until(deadline.into()) => self.timeouts(),
             }
+            self.stats.wakes += 1;
             self.service();
+            self.stats.maybe_log(self.legs.len());
         }
         // Every handle is gone: close what is left (its gauges fall with it).
         let ids: Vec<LegId> = self.legs.keys().copied().collect();
@@ -423,7 +476,10 @@ impl HubLoop {
         match command {
             Command::Create(request, reply) => {
                 let result = self.create(*request);
-                reply.send(result).ok(); // requester gone: the leg is closed by its Drop path below
+                if let Err(Ok((id, _))) = reply.send(result) {
+                    // The requester gave up waiting: nobody owns the leg.
+                    self.close_leg(id);
+                }
             }
             Command::Answer(id, sdp, reply) => {
                 let result = self.answer(id, sdp);
@@ -656,15 +712,21 @@ impl HubLoop {
         self.dirty.retain(|d| *d != id);
     }
 
-    /// Writes each packet of `batch` into every subscribed leg's core.
+    /// Writes each packet of `batch` into every subscribed leg's core: video
+    /// first, then audio (each in arrival order; they are separate RTP
+    /// streams), so a frame's packets to one leg stay adjacent for GSO.
     fn fan_out(&mut self, batch: &mut Vec<HubPacket>) {
         let now = Instant::now();
         let mut forwarded = 0u64;
-        for HubPacket {
+        let ordered = batch
+            .iter()
+            .filter(|p| p.video)
+            .chain(batch.iter().filter(|p| !p.video));
+        for &HubPacket {
             media,
             video,
-            packet,
-        } in batch.drain(..)
+            ref packet,
+        } in ordered
         {
             let Some(fanout) = self.fanouts.get(&media) else {
                 continue;
@@ -702,6 +764,7 @@ impl HubLoop {
                 mark(&mut self.dirty, id, leg, false);
             }
         }
+        batch.clear();
         self.metrics
             .forwarded_packets
             .fetch_add(forwarded, Ordering::Relaxed);
@@ -863,6 +926,8 @@ impl HubLoop {
                 iov_len: m.len(),
             })
             .collect();
+        self.stats.datagrams += self.out.len() as u64;
+        self.stats.messages += runs.len() as u64;
         let mut dropped = 0usize;
         for chunk in runs.chunks(SEND_BATCH) {
             let addrs: Vec<socket2::SockAddr> = chunk
@@ -898,6 +963,7 @@ impl HubLoop {
                 let n = unsafe {
                     libc::sendmmsg(self.fd, rest.as_mut_ptr(), rest.len() as libc::c_uint, 0)
                 };
+                self.stats.syscalls += 1;
                 if n > 0 {
                     sent += n as usize;
                     continue;

@@ -160,6 +160,16 @@ struct HubEgress {
     has_video: bool,
     has_audio: bool,
     want: std::sync::Mutex<(bool, bool)>,
+    /// Set by [`EgressLink::close`]; otherwise dropping closes the leg.
+    closed: bool,
+}
+
+impl Drop for HubEgress {
+    fn drop(&mut self) {
+        if !self.closed {
+            self.hub.close_soon(self.leg);
+        }
+    }
 }
 
 /// A subscription leg with its own webrtc-rs peer connection.
@@ -305,6 +315,7 @@ impl Sfu {
                 has_video: stream.video.is_some(),
                 has_audio: stream.audio,
                 want: std::sync::Mutex::new((want_audio, want_video)),
+                closed: false,
             };
             return Ok((
                 EgressLink {
@@ -556,7 +567,10 @@ impl EgressLink {
     pub async fn close(self) {
         match self.inner {
             Egress::PerLink(e) => e.close().await,
-            Egress::Hub(e) => e.hub.close(e.leg).await,
+            Egress::Hub(mut e) => {
+                e.hub.close(e.leg).await;
+                e.closed = true;
+            }
         }
     }
 }
