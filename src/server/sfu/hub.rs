@@ -889,35 +889,7 @@ impl HubLoop {
         if self.out.is_empty() {
             return;
         }
-        // Runs of `out`: (first, end, segment size or 0 for a single datagram).
-        let mut runs: Vec<(usize, usize, u16)> = Vec::new();
-        let mut i = 0;
-        while i < self.out.len() {
-            let (dest, first) = &self.out[i];
-            let size = first.len();
-            let mut end = i + 1;
-            let mut total = size;
-            if self.gso {
-                while end < self.out.len() && end - i < GSO_MAX_SEGMENTS {
-                    let (d, m) = &self.out[end];
-                    if d != dest
-                        || m.len() > size
-                        || m.is_empty()
-                        || total + m.len() > GSO_MAX_BYTES
-                    {
-                        break;
-                    }
-                    total += m.len();
-                    end += 1;
-                    if m.len() < size {
-                        break; // a shorter datagram can only end a run
-                    }
-                }
-            }
-            let segment = if end - i > 1 { size as u16 } else { 0 };
-            runs.push((i, end, segment));
-            i = end;
-        }
+        let runs = gso_runs(self.out.iter().map(|(dest, m)| (*dest, m.len())), self.gso);
         let iovecs: Vec<libc::iovec> = self
             .out
             .iter()
@@ -996,6 +968,40 @@ impl HubLoop {
         }
         self.out.clear();
     }
+}
+
+/// Splits datagrams `(destination, length)`, in send order, into messages
+/// `(first, end, segment)`: a maximal run of consecutive datagrams to one
+/// destination, all `segment` bytes long except a possibly shorter last one,
+/// within the kernel's GSO limits, is one message; `segment` is 0 for a
+/// message of a single datagram (always the case without `gso`).
+fn gso_runs(
+    datagrams: impl Iterator<Item = (SocketAddr, usize)>,
+    gso: bool,
+) -> Vec<(usize, usize, u16)> {
+    let mut runs = Vec::new();
+    let mut rest = datagrams.enumerate().peekable();
+    while let Some((first, (dest, size))) = rest.next() {
+        let mut end = first + 1;
+        let mut total = size;
+        while gso && end - first < GSO_MAX_SEGMENTS && size > 0 {
+            let Some(&(_, (d, len))) = rest.peek() else {
+                break;
+            };
+            if d != dest || len > size || len == 0 || total + len > GSO_MAX_BYTES {
+                break;
+            }
+            rest.next();
+            total += len;
+            end += 1;
+            if len < size {
+                break; // a shorter datagram can only end a run
+            }
+        }
+        let segment = if end - first > 1 { size as u16 } else { 0 };
+        runs.push((first, end, segment));
+    }
+    runs
 }
 
 /// Room for one `UDP_SEGMENT` control message (a `cmsghdr` and a `u16`).
@@ -1087,7 +1093,58 @@ fn unregister(fanouts: &mut HashMap<u64, Fanout>, id: LegId, leg: &mut Leg) {
 
 #[cfg(test)]
 mod tests {
-    use super::stun_local_ufrag;
+    use super::{GSO_MAX_SEGMENTS, gso_runs, stun_local_ufrag};
+    use std::net::SocketAddr;
+
+    fn runs(datagrams: &[(u16, usize)], gso: bool) -> Vec<(usize, usize, u16)> {
+        let with_addrs: Vec<(SocketAddr, usize)> = datagrams
+            .iter()
+            .map(|&(port, len)| (SocketAddr::from(([127, 0, 0, 1], port)), len))
+            .collect();
+        gso_runs(with_addrs.into_iter(), gso)
+    }
+
+    #[test]
+    fn a_frame_to_one_subscriber_is_one_gso_message() {
+        // Two subscribers, each: three full fragments, a short last one, then audio.
+        let out = [
+            (1, 1200),
+            (1, 1200),
+            (1, 1200),
+            (1, 700),
+            (1, 90),
+            (2, 1200),
+            (2, 1200),
+            (2, 1200),
+            (2, 700),
+        ];
+        assert_eq!(
+            runs(&out, true),
+            vec![(0, 4, 1200), (4, 5, 0), (5, 9, 1200)]
+        );
+        // Without GSO every datagram is its own message.
+        assert_eq!(runs(&out, false).len(), out.len());
+    }
+
+    #[test]
+    fn a_larger_datagram_starts_a_new_run_and_limits_hold() {
+        assert_eq!(
+            runs(&[(1, 500), (1, 1200), (1, 1200)], true),
+            vec![(0, 1, 0), (1, 3, 1200)]
+        );
+        let many = vec![(1, 100); GSO_MAX_SEGMENTS + 1];
+        assert_eq!(
+            runs(&many, true),
+            vec![
+                (0, GSO_MAX_SEGMENTS, 100),
+                (GSO_MAX_SEGMENTS, GSO_MAX_SEGMENTS + 1, 0)
+            ]
+        );
+        let big = vec![(1, 1200); 60]; // 72,000 bytes: over one datagram's limit
+        let r = runs(&big, true);
+        assert_eq!(r.len(), 2);
+        assert!(r.iter().all(|&(a, b, _)| (b - a) * 1200 <= 65_000));
+    }
 
     fn binding_request(username: &[u8]) -> Vec<u8> {
         let mut d = vec![0x00, 0x01, 0, 0, 0x21, 0x12, 0xA4, 0x42];
