@@ -861,6 +861,9 @@ impl HubLoop {
                     Some(t) => d.max(t + MIN_TIMER_INTERVAL),
                     None => d,
                 });
+            } else if leg.deadline.is_none() {
+                // Writing media can arm a timer that was idle (reports).
+                leg.deadline = leg.pc.poll_timeout();
             }
             while let Some(w) = leg.pc.poll_write() {
                 let peer = w.transport.peer_addr;

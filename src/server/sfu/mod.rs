@@ -2,10 +2,16 @@
 //! every subscriber's egress link, untouched but for the header fields that must
 //! match the egress leg (see [`rewrite`]).
 //!
-//! One peer connection per publish and one per subscription. The session that
-//! created a link owns it ([`IngressLink`], [`EgressLink`]) and closes it; every
-//! task a link spawns is aborted when the link is closed or dropped, and every
-//! link and task is counted in [`Metrics`], so leaks show up in tests.
+//! One peer connection per publish and one per subscription. Publishers get a
+//! webrtc-rs `PeerConnection` each. Subscriptions are, by default, legs of the
+//! egress [`hub`]: sans-IO `rtc` cores driven by one task on one shared UDP
+//! socket; `HUDDLE_EGRESS=links` selects the older design, one webrtc-rs
+//! `PeerConnection` (socket, driver task, writer task) per subscription.
+//!
+//! The session that created a link owns it ([`IngressLink`], [`EgressLink`])
+//! and closes it; every task a link spawns is aborted when the link is closed or
+//! dropped, and every link and task is counted in [`Metrics`], so leaks show up
+//! in tests.
 
 pub mod hub;
 mod media;
