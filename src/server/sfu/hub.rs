@@ -1096,8 +1096,249 @@ fn unregister(fanouts: &mut HashMap<u64, Fanout>, id: LegId, leg: &mut Leg) {
 
 #[cfg(test)]
 mod tests {
-    use super::{GSO_MAX_SEGMENTS, gso_runs, stun_local_ufrag};
-    use std::net::SocketAddr;
+    use super::{CreateLeg, GSO_MAX_SEGMENTS, Hub, HubPacket, gso_runs, stun_local_ufrag};
+    use crate::link::{LinkSignal, PeerLink};
+    use crate::protocol::LinkId;
+    use crate::server::metrics::Metrics;
+    use crate::server::room::{SessionEvent, SessionInbox};
+    use crate::server::sfu::{LinkState, PublishedMedia};
+    use bytes::Bytes;
+    use rtc::rtp::{Header, Packet};
+    use std::collections::HashSet;
+    use std::net::{IpAddr, SocketAddr};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+    use tokio::net::UdpSocket;
+    use webrtc::media_stream::track_remote::TrackRemoteEvent;
+
+    /// RTP packets fed to the hub, 5 ms apart.
+    const PACKETS: u16 = 300;
+    /// The proxy drops the first copy of every packet whose sequence number is
+    /// a multiple of this; retransmissions pass.
+    const DROP_EVERY: u16 = 10;
+
+    /// The port of the first host candidate in an SDP.
+    fn candidate_port(sdp: &str) -> u16 {
+        sdp.lines()
+            .find(|l| l.starts_with("a=candidate:"))
+            .and_then(|l| l.split_whitespace().nth(5))
+            .and_then(|p| p.parse().ok())
+            .expect("a host candidate in the SDP")
+    }
+
+    /// The SDP with every candidate's port replaced by `port`.
+    fn with_candidate_port(sdp: &str, port: u16) -> String {
+        sdp.lines()
+            .map(|l| {
+                if l.starts_with("a=candidate:") {
+                    let mut f: Vec<String> = l.split_whitespace().map(str::to_owned).collect();
+                    if let Some(p) = f.get_mut(5) {
+                        *p = port.to_string();
+                    }
+                    f.join(" ")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\r\n")
+            + "\r\n"
+    }
+
+    /// The RTP sequence number of a datagram that is RTP (RFC 7983 / 5761).
+    fn rtp_seq(d: &[u8]) -> Option<u16> {
+        let (&b0, &b1) = (d.first()?, d.get(1)?);
+        if !(128..=191).contains(&b0) || (192..=223).contains(&b1) {
+            return None;
+        }
+        Some(u16::from_be_bytes([*d.get(2)?, *d.get(3)?]))
+    }
+
+    /// Reads on `from`, forwards from `via` to `to`; if `lossy`, drops the
+    /// first copy of every DROP_EVERY-th RTP packet.
+    fn pump(
+        from: Arc<UdpSocket>,
+        via: Arc<UdpSocket>,
+        to: SocketAddr,
+        lossy: bool,
+        dropped: Arc<AtomicU64>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut seen = HashSet::new();
+            let mut buf = vec![0u8; 2048];
+            while let Ok((n, _)) = from.recv_from(&mut buf).await {
+                if lossy
+                    && let Some(seq) = rtp_seq(&buf[..n])
+                    && seq % DROP_EVERY == 0
+                    && seen.insert(seq)
+                {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                via.send_to(&buf[..n], to).await.ok(); // test ending
+            }
+        })
+    }
+
+    /// A subscriber behind a lossy path: the leg's NACK responder resends what
+    /// the path dropped, inbound datagrams reach the leg although they come
+    /// from an address the offer never named (demux by STUN ufrag / by our own
+    /// sends), and closing the leg releases its gauge.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_leg_behind_a_lossy_path_gets_every_packet_through_nack() {
+        tokio::time::timeout(Duration::from_secs(30), lossy_leg())
+            .await
+            .expect("test timed out");
+    }
+
+    async fn lossy_leg() {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(Arc::clone(&metrics), Some(hub.media_input()));
+        let (inbox, mut inbox_rx) = SessionInbox::new();
+        let (leg, offer) = hub
+            .create(CreateLeg {
+                link_id: LinkId(1),
+                media: Arc::clone(&media),
+                stream_label: "s".into(),
+                video: true,
+                audio: false,
+                want_audio: false,
+                want_video: true,
+                inbox,
+                counted: metrics.peer_connections.enter(),
+            })
+            .await
+            .expect("create leg");
+        let hub_addr = SocketAddr::new(ip, candidate_port(&offer));
+
+        // `facing_sub` stands in for the hub (the subscriber sends to it),
+        // `facing_hub` for the subscriber (the hub sends to it).
+        let facing_sub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+        let facing_hub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+        let (sub, mut sub_signals) = PeerLink::new(ip).await.expect("subscriber");
+        let port = |s: &UdpSocket| s.local_addr().expect("addr").port();
+        let answer = sub
+            .answer(with_candidate_port(&offer, port(&facing_sub)))
+            .await
+            .expect("answer");
+        let sub_addr = SocketAddr::new(ip, candidate_port(&answer));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let proxy = [
+            pump(
+                Arc::clone(&facing_hub),
+                Arc::clone(&facing_sub),
+                sub_addr,
+                true,
+                Arc::clone(&dropped),
+            ),
+            pump(
+                Arc::clone(&facing_sub),
+                Arc::clone(&facing_hub),
+                hub_addr,
+                false,
+                Arc::clone(&dropped),
+            ),
+        ];
+        hub.apply_answer(leg, with_candidate_port(&answer, port(&facing_hub)))
+            .await
+            .expect("apply answer");
+        loop {
+            match inbox_rx.events.recv().await {
+                Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Connected) => break,
+                Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Failed) => {
+                    panic!("leg failed")
+                }
+                Some(_) => {}
+                None => panic!("inbox closed"),
+            }
+        }
+
+        // The subscriber's side may finish DTLS a moment after ours: a packet
+        // that arrives before its SRTP keys is lost for good (nothing earlier
+        // to NACK it against), so wait for it too.
+        loop {
+            match sub_signals.recv().await {
+                Some(LinkSignal::State(
+                    webrtc::peer_connection::RTCPeerConnectionState::Connected,
+                )) => {
+                    break;
+                }
+                Some(_) => {}
+                None => panic!("subscriber closed before connecting"),
+            }
+        }
+        let receiver = tokio::spawn(async move {
+            let track = loop {
+                match sub_signals.recv().await {
+                    Some(LinkSignal::Track(track)) => break track,
+                    Some(_) => {}
+                    None => panic!("subscriber closed before a track arrived"),
+                }
+            };
+            let mut got = HashSet::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while let Ok(Some(event)) = tokio::time::timeout_at(deadline, track.poll()).await {
+                if let TrackRemoteEvent::OnRtpPacket(p) = event
+                    && p.header.sequence_number <= PACKETS
+                {
+                    got.insert(p.header.sequence_number);
+                    if got.len() == usize::from(PACKETS) {
+                        break;
+                    }
+                }
+            }
+            got
+        });
+
+        let input = hub.media_input();
+        // One packet more than checked: a loss is only noticed (and NACKed)
+        // when a later packet arrives.
+        for seq in 1..=PACKETS + 1 {
+            let packet = Packet {
+                header: Header {
+                    version: 2,
+                    payload_type: 96, // the hub rewrites it to the leg's
+                    sequence_number: seq,
+                    timestamp: u32::from(seq) * 450,
+                    ssrc: 42,
+                    marker: true,
+                    ..Default::default()
+                },
+                payload: Bytes::from(vec![0x41u8; 300]),
+            };
+            input
+                .send(HubPacket {
+                    media: media.id(),
+                    video: true,
+                    packet,
+                })
+                .await
+                .expect("hub input");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let got = receiver.await.expect("receiver");
+        let dropped = dropped.load(Ordering::Relaxed);
+        assert!(
+            dropped >= u64::from(PACKETS / DROP_EVERY) - 1,
+            "dropped {dropped}"
+        );
+        let missing: Vec<u16> = (1..=PACKETS).filter(|s| !got.contains(s)).collect();
+        assert!(missing.is_empty(), "never arrived: {missing:?}");
+        assert!(
+            metrics.forwarded_packets.load(Ordering::Relaxed) >= u64::from(PACKETS),
+            "forwarded"
+        );
+
+        hub.close(leg).await;
+        assert_eq!(metrics.peer_connections.get(), 0, "leg released");
+        for task in proxy {
+            task.abort();
+        }
+        sub.close().await;
+    }
 
     fn runs(datagrams: &[(u16, usize)], gso: bool) -> Vec<(usize, usize, u16)> {
         let with_addrs: Vec<(SocketAddr, usize)> = datagrams
