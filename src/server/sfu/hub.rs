@@ -1,11 +1,11 @@
 //! The egress hub: every subscriber leg as a sans-IO `rtc` peer connection,
-//! all driven by one run-to-completion task on **one shared UDP socket**.
+//! all driven by one run-to-completion loop on **one shared UDP socket**.
 //!
 //! Why: with one webrtc-rs `PeerConnection` per subscription, every forwarded
 //! packet hopped through a per-subscriber queue and writer task, a channel into
 //! that connection's driver task, and its own `sendmsg`; a profile at 200
 //! subscribers put 92 % of the server's CPU in those drivers (see
-//! `docs/PERFORMANCE.md` §3). Here the hub task owns the `rtc` cores directly:
+//! `docs/PERFORMANCE.md` §3). Here the hub loop owns the `rtc` cores directly:
 //!
 //! * An ingress forward task hands each packet to the hub **once**
 //!   ([`HubPacket`], bounded channel [`HUB_MEDIA_CAPACITY`]). The hub rewrites
@@ -166,7 +166,7 @@ pub struct CreateLeg {
     pub counted: GaugeGuard,
 }
 
-/// Handle to the hub task. Cheap to clone; the task ends when every handle is
+/// Handle to the hub. Cheap to clone; the hub ends when every handle is
 /// gone.
 #[derive(Clone)]
 pub struct Hub {
