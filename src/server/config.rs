@@ -44,7 +44,8 @@ pub struct ServerConfig {
     pub apps: AppRegistry,
     /// Token guarding `GET /signature`; `None` leaves it open (dev only).
     pub signature_token: Option<String>,
-    /// Address the SFU binds its UDP sockets to (one per peer connection). Loopback by
+    /// Address the SFU binds its UDP sockets to (one per publisher's peer
+    /// connection, plus the egress hub's one shared socket). Loopback by
     /// default: a wildcard address is not used because the ICE agent then skips
     /// loopback candidates.
     pub rtc_ip: IpAddr,

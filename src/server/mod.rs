@@ -6,7 +6,9 @@
 //!                        └──▶ sfu::Sfu ── ingress link (publisher's PC) ──▶ PublishedMedia
 //!                                            │ fan-out of RTP per track
 //!                                            ▼
-//!                                  egress links (one PC per subscription)
+//!                     egress legs (one per subscription): sans-IO cores in the
+//!                     egress hub on one shared UDP socket (default), or one
+//!                     webrtc-rs PC each (`HUDDLE_EGRESS=links`)
 //! ```
 //!
 //! [`Server::run`] takes an already-bound listener and a shutdown future, so the

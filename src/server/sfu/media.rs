@@ -21,7 +21,7 @@
 //! through since it was made (the forwarder spots IDR/SPS NAL units), so one
 //! subscriber's redundant requests don't hold up the next subscriber's.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,7 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::hub::HubPacket;
 use super::rewrite::Rewriter;
 use crate::server::metrics::Metrics;
 
@@ -166,10 +167,21 @@ struct Fanout {
     sinks: Mutex<Vec<Arc<EgressTrack>>>,
 }
 
+/// Ids of published streams, unique for the process's life.
+static NEXT_MEDIA_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Media of one published stream.
 pub struct PublishedMedia {
+    id: u64,
     video: Fanout,
     audio: Fanout,
+    /// The egress hub's input, when subscriptions are hub legs.
+    hub: Option<mpsc::Sender<HubPacket>>,
+    /// Hub legs subscribed to (video, audio): the forwarder only hands packets
+    /// of a kind to the hub while some leg wants them.
+    hub_legs: [AtomicUsize; 2],
+    /// Packets the hub's full queue refused.
+    hub_dropped: AtomicU64,
     /// The publisher's video track and its SSRC, once it arrived (PLI target).
     ingress_video: Mutex<Option<(Arc<dyn TrackRemote>, u32)>>,
     keyframe: Notify,
@@ -185,8 +197,12 @@ pub struct PublishedMedia {
 }
 
 impl PublishedMedia {
-    pub(crate) fn new(metrics: Arc<Metrics>) -> Arc<Self> {
+    pub(crate) fn new(metrics: Arc<Metrics>, hub: Option<mpsc::Sender<HubPacket>>) -> Arc<Self> {
         let media = Arc::new(Self {
+            id: NEXT_MEDIA_ID.fetch_add(1, Ordering::Relaxed),
+            hub,
+            hub_legs: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            hub_dropped: AtomicU64::new(0),
             video: Fanout::default(),
             audio: Fanout::default(),
             ingress_video: Mutex::new(None),
@@ -205,6 +221,21 @@ impl PublishedMedia {
             task.keyframe_loop().await;
         });
         media
+    }
+
+    /// This stream's id (the egress hub's key for it).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Counts hub legs subscribing (`+1`) or leaving (`-1`) `kind`.
+    pub(crate) fn hub_legs_changed(&self, kind: RtpCodecKind, delta: isize) {
+        let slot = &self.hub_legs[usize::from(kind != RtpCodecKind::Video)];
+        if delta > 0 {
+            slot.fetch_add(1, Ordering::AcqRel);
+        } else {
+            slot.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     fn fanout(&self, kind: RtpCodecKind) -> &Fanout {
@@ -313,6 +344,24 @@ impl PublishedMedia {
             packet.header.extension = false;
             packet.header.extension_profile = 0;
             packet.header.extensions.clear();
+            let video = kind == RtpCodecKind::Video;
+            if let Some(hub) = &self.hub
+                && self.hub_legs[usize::from(!video)].load(Ordering::Acquire) > 0
+            {
+                let packet = HubPacket {
+                    media: self.id,
+                    video,
+                    packet: packet.clone(),
+                };
+                if hub.try_send(packet).is_err()
+                    && self
+                        .hub_dropped
+                        .fetch_add(1, Ordering::Relaxed)
+                        .is_multiple_of(1000)
+                {
+                    tracing::debug!("egress hub queue full: dropping (hub behind)");
+                }
+            }
             sinks.extend(lock(&self.fanout(kind).sinks).iter().cloned());
             for sink in &sinks {
                 sink.forward(&packet);

@@ -2,11 +2,18 @@
 //! every subscriber's egress link, untouched but for the header fields that must
 //! match the egress leg (see [`rewrite`]).
 //!
-//! One peer connection per publish and one per subscription. The session that
-//! created a link owns it ([`IngressLink`], [`EgressLink`]) and closes it; every
-//! task a link spawns is aborted when the link is closed or dropped, and every
-//! link and task is counted in [`Metrics`], so leaks show up in tests.
+//! One peer connection per publish and one per subscription. Publishers get a
+//! webrtc-rs `PeerConnection` each. Subscriptions are, by default, legs of the
+//! egress [`hub`]: sans-IO `rtc` cores driven by one task on one shared UDP
+//! socket; `HUDDLE_EGRESS=links` selects the older design, one webrtc-rs
+//! `PeerConnection` (socket, driver task, writer task) per subscription.
+//!
+//! The session that created a link owns it ([`IngressLink`], [`EgressLink`])
+//! and closes it; every task a link spawns is aborted when the link is closed or
+//! dropped, and every link and task is counted in [`Metrics`], so leaks show up
+//! in tests.
 
+pub mod hub;
 mod media;
 pub mod rewrite;
 
@@ -76,10 +83,34 @@ impl SfuError {
     }
 }
 
+/// How subscriber (egress) legs are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EgressMode {
+    /// Sans-IO legs on the shared socket of the egress [`hub::Hub`] (default).
+    Hub,
+    /// One webrtc-rs `PeerConnection` (own socket, own driver task) per
+    /// subscription, as before the hub existed.
+    PerLink,
+}
+
+impl EgressMode {
+    /// The mode named by `HUDDLE_EGRESS` (`hub` or `links`), else [`EgressMode::Hub`].
+    pub fn from_env() -> Self {
+        match std::env::var("HUDDLE_EGRESS").as_deref() {
+            Ok("links") => EgressMode::PerLink,
+            _ => EgressMode::Hub,
+        }
+    }
+}
+
 /// Builds links. One per server.
 pub struct Sfu {
     ip: IpAddr,
     metrics: Arc<Metrics>,
+    mode: EgressMode,
+    /// Started on first use (it needs a runtime); lives as long as the SFU or
+    /// its last leg.
+    hub: std::sync::Mutex<Option<hub::Hub>>,
 }
 
 /// Tasks of a link, aborted when it is closed or dropped.
@@ -119,6 +150,36 @@ impl IngressLink {
 
 /// A subscriber's link: sends one remote stream.
 pub struct EgressLink {
+    inner: Egress,
+}
+
+enum Egress {
+    PerLink(PerLinkEgress),
+    Hub(HubEgress),
+}
+
+/// A subscription leg inside the egress hub.
+struct HubEgress {
+    hub: hub::Hub,
+    leg: hub::LegId,
+    media: Arc<PublishedMedia>,
+    has_video: bool,
+    has_audio: bool,
+    want: std::sync::Mutex<(bool, bool)>,
+    /// Set by [`EgressLink::close`]; otherwise dropping closes the leg.
+    closed: bool,
+}
+
+impl Drop for HubEgress {
+    fn drop(&mut self) {
+        if !self.closed {
+            self.hub.close_soon(self.leg);
+        }
+    }
+}
+
+/// A subscription leg with its own webrtc-rs peer connection.
+struct PerLinkEgress {
     link: PeerLink,
     media: Arc<PublishedMedia>,
     video: Option<(Arc<TrackLocalStaticRTP>, Arc<dyn RtpSender>)>,
@@ -148,9 +209,38 @@ fn spawn_counted(
 }
 
 impl Sfu {
-    /// An SFU binding its links to `ip`.
+    /// An SFU binding its links to `ip`, egress legs as `HUDDLE_EGRESS` says.
     pub fn new(ip: IpAddr, metrics: Arc<Metrics>) -> Self {
-        Self { ip, metrics }
+        Self::with_mode(ip, metrics, EgressMode::from_env())
+    }
+
+    /// An SFU binding its links to `ip` with the given egress design.
+    pub fn with_mode(ip: IpAddr, metrics: Arc<Metrics>, mode: EgressMode) -> Self {
+        Self {
+            ip,
+            metrics,
+            mode,
+            hub: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The egress hub, started on first use; `None` in per-link mode.
+    fn hub(&self) -> Result<Option<hub::Hub>, SfuError> {
+        if self.mode != EgressMode::Hub {
+            return Ok(None);
+        }
+        let mut hub = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        if hub.is_none() {
+            *hub = Some(
+                hub::Hub::start(self.ip, Arc::clone(&self.metrics)).map_err(|e| {
+                    SfuError::Internal(LinkError::Rtc {
+                        what: "starting the egress hub",
+                        detail: e.to_string(),
+                    })
+                })?,
+            );
+        }
+        Ok(hub.clone())
     }
 
     /// Answers a publisher's offer. Returns the link, the stream's media (to
@@ -170,7 +260,14 @@ impl Sfu {
                 return Err(SfuError::PublishOffer(e));
             }
         };
-        let media = PublishedMedia::new(Arc::clone(&self.metrics));
+        let hub_input = match self.hub() {
+            Ok(hub) => hub.map(|h| h.media_input()),
+            Err(e) => {
+                link.close().await;
+                return Err(e);
+            }
+        };
+        let media = PublishedMedia::new(Arc::clone(&self.metrics), hub_input);
         let task = spawn_counted(
             &self.metrics,
             ingress_signals(
@@ -203,6 +300,36 @@ impl Sfu {
         want_video: bool,
         inbox: SessionInbox,
     ) -> Result<(EgressLink, String), SfuError> {
+        if let Some(hub) = self.hub()? {
+            let (leg, offer) = hub
+                .create(hub::CreateLeg {
+                    link_id,
+                    media: Arc::clone(media),
+                    stream_label: format!("huddle-{link_id}"),
+                    video: stream.video.is_some(),
+                    audio: stream.audio,
+                    want_audio,
+                    want_video,
+                    inbox,
+                    counted: self.metrics.peer_connections.enter(),
+                })
+                .await?;
+            let egress = HubEgress {
+                hub,
+                leg,
+                media: Arc::clone(media),
+                has_video: stream.video.is_some(),
+                has_audio: stream.audio,
+                want: std::sync::Mutex::new((want_audio, want_video)),
+                closed: false,
+            };
+            return Ok((
+                EgressLink {
+                    inner: Egress::Hub(egress),
+                },
+                offer,
+            ));
+        }
         let (link, signals) = PeerLink::new(self.ip).await.map_err(SfuError::Internal)?;
         let counted = self.metrics.peer_connections.enter();
         let stream_label = format!("huddle-{link_id}");
@@ -268,14 +395,16 @@ impl Sfu {
         }
         Ok((
             EgressLink {
-                link,
-                media,
-                video,
-                audio,
-                state,
-                want: std::sync::Mutex::new((want_audio, want_video)),
-                tasks: std::sync::Mutex::new(Tasks(tasks)),
-                _counted: counted,
+                inner: Egress::PerLink(PerLinkEgress {
+                    link,
+                    media,
+                    video,
+                    audio,
+                    state,
+                    want: std::sync::Mutex::new((want_audio, want_video)),
+                    tasks: std::sync::Mutex::new(Tasks(tasks)),
+                    _counted: counted,
+                }),
             },
             offer,
         ))
@@ -390,6 +519,71 @@ async fn egress_signals(
 impl EgressLink {
     /// Applies the subscriber's answer and starts forwarding.
     pub async fn apply_answer(&self, answer: String) -> Result<(), SfuError> {
+        match &self.inner {
+            Egress::PerLink(e) => e.apply_answer(answer).await,
+            Egress::Hub(e) => e.hub.apply_answer(e.leg, answer).await,
+        }
+    }
+
+    /// Which media are forwarded now (audio, video).
+    pub fn forwarding(&self) -> (bool, bool) {
+        match &self.inner {
+            Egress::PerLink(e) => e.forwarding(),
+            Egress::Hub(e) => {
+                let (want_audio, want_video) = *e.want.lock().unwrap_or_else(|p| p.into_inner());
+                (want_audio && e.has_audio, want_video && e.has_video)
+            }
+        }
+    }
+
+    /// Starts/stops forwarding audio and video.
+    pub fn set_forwarding(&self, audio: bool, video: bool) {
+        match &self.inner {
+            Egress::PerLink(e) => e.set_forwarding(audio, video),
+            Egress::Hub(e) => {
+                let (_, was_video) = std::mem::replace(
+                    &mut *e.want.lock().unwrap_or_else(|p| p.into_inner()),
+                    (audio, video),
+                );
+                e.hub.set_forwarding(e.leg, audio, video);
+                if video && !was_video {
+                    e.media.request_keyframe();
+                }
+            }
+        }
+    }
+
+    /// Asks the publisher for a keyframe on this subscriber's behalf.
+    pub fn request_keyframe(&self) {
+        match &self.inner {
+            Egress::PerLink(e) => e.media.request_keyframe(),
+            Egress::Hub(e) => e.media.request_keyframe(),
+        }
+    }
+
+    /// Adds a trickled candidate from the client.
+    pub async fn add_candidate(&self, candidate: IceCandidate) -> Result<(), SfuError> {
+        match &self.inner {
+            Egress::PerLink(e) => e.add_candidate(candidate).await,
+            Egress::Hub(e) => e.hub.add_candidate(e.leg, candidate).await,
+        }
+    }
+
+    /// Stops forwarding and closes the peer connection.
+    pub async fn close(self) {
+        match self.inner {
+            Egress::PerLink(e) => e.close().await,
+            Egress::Hub(mut e) => {
+                e.hub.close(e.leg).await;
+                e.closed = true;
+            }
+        }
+    }
+}
+
+impl PerLinkEgress {
+    /// Applies the subscriber's answer and starts forwarding.
+    pub async fn apply_answer(&self, answer: String) -> Result<(), SfuError> {
         self.link
             .apply_answer(answer)
             .await
@@ -461,11 +655,6 @@ impl EgressLink {
         if video && !was_video {
             self.media.request_keyframe();
         }
-    }
-
-    /// Asks the publisher for a keyframe on this subscriber's behalf.
-    pub fn request_keyframe(&self) {
-        self.media.request_keyframe();
     }
 
     /// Adds a trickled candidate from the client.
