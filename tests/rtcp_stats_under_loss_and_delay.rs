@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use huddle::client::stats::ReceptionTracker;
+use huddle::link::testing::{candidate_port, rtp_seq, with_candidate_port};
 use huddle::link::{H264_PAYLOAD_TYPE, LinkSignal, PeerLink, VIDEO_CLOCK_RATE, track_description};
 use rtc::rtp::{Header, Packet};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -44,15 +45,6 @@ const SSRC: u32 = 0x1234_5678;
 /// RTP packets A sends: 5 ms apart, 6 s.
 const PACKETS: u16 = 1_200;
 const PACKET_INTERVAL: Duration = Duration::from_millis(5);
-
-/// Is this datagram RTP (not STUN, DTLS or RTCP)? RFC 7983 / RFC 5761.
-fn rtp_seq(datagram: &[u8]) -> Option<u16> {
-    let (&b0, &b1) = (datagram.first()?, datagram.get(1)?);
-    if !(128..=191).contains(&b0) || (192..=223).contains(&b1) {
-        return None;
-    }
-    Some(u16::from_be_bytes([*datagram.get(2)?, *datagram.get(3)?]))
-}
 
 /// One direction of the proxy: read on `from`, delay, drop, write from `via` to `to`.
 fn pump(
@@ -87,34 +79,6 @@ fn pump(
         }
     });
     vec![reader, writer]
-}
-
-/// The port of the first host candidate in an SDP.
-fn candidate_port(sdp: &str) -> u16 {
-    sdp.lines()
-        .find(|l| l.starts_with("a=candidate:"))
-        .and_then(|l| l.split_whitespace().nth(5))
-        .and_then(|p| p.parse().ok())
-        .expect("a host candidate in the SDP")
-}
-
-/// The SDP with every candidate's port replaced by `port`.
-fn with_candidate_port(sdp: &str, port: u16) -> String {
-    sdp.lines()
-        .map(|l| {
-            if l.starts_with("a=candidate:") {
-                let mut f: Vec<String> = l.split_whitespace().map(str::to_owned).collect();
-                if let Some(p) = f.get_mut(5) {
-                    *p = port.to_string();
-                }
-                f.join(" ")
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\r\n")
-        + "\r\n"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

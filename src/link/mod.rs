@@ -21,6 +21,8 @@
 
 pub mod rtcp_stats;
 pub mod rtcp_tap;
+#[doc(hidden)]
+pub mod testing;
 
 use std::net::IpAddr;
 use std::sync::Arc;

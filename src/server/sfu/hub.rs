@@ -1131,6 +1131,7 @@ fn unregister(fanouts: &mut HashMap<u64, Fanout>, id: LegId, leg: &mut Leg) {
 #[cfg(test)]
 mod tests {
     use super::{CreateLeg, GSO_MAX_SEGMENTS, Hub, HubPacket, gso_runs, stun_local_ufrag};
+    use crate::link::testing::{candidate_port, rtp_seq, with_candidate_port};
     use crate::link::{LinkSignal, PeerLink};
     use crate::protocol::LinkId;
     use crate::server::metrics::Metrics;
@@ -1151,43 +1152,6 @@ mod tests {
     /// The proxy drops the first copy of every packet whose sequence number is
     /// a multiple of this; retransmissions pass.
     const DROP_EVERY: u16 = 10;
-
-    /// The port of the first host candidate in an SDP.
-    fn candidate_port(sdp: &str) -> u16 {
-        sdp.lines()
-            .find(|l| l.starts_with("a=candidate:"))
-            .and_then(|l| l.split_whitespace().nth(5))
-            .and_then(|p| p.parse().ok())
-            .expect("a host candidate in the SDP")
-    }
-
-    /// The SDP with every candidate's port replaced by `port`.
-    fn with_candidate_port(sdp: &str, port: u16) -> String {
-        sdp.lines()
-            .map(|l| {
-                if l.starts_with("a=candidate:") {
-                    let mut f: Vec<String> = l.split_whitespace().map(str::to_owned).collect();
-                    if let Some(p) = f.get_mut(5) {
-                        *p = port.to_string();
-                    }
-                    f.join(" ")
-                } else {
-                    l.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\r\n")
-            + "\r\n"
-    }
-
-    /// The RTP sequence number of a datagram that is RTP (RFC 7983 / 5761).
-    fn rtp_seq(d: &[u8]) -> Option<u16> {
-        let (&b0, &b1) = (d.first()?, d.get(1)?);
-        if !(128..=191).contains(&b0) || (192..=223).contains(&b1) {
-            return None;
-        }
-        Some(u16::from_be_bytes([*d.get(2)?, *d.get(3)?]))
-    }
 
     /// Reads on `from`, forwards from `via` to `to`; if `lossy`, drops the
     /// first copy of every DROP_EVERY-th RTP packet.
