@@ -9,7 +9,6 @@ use tokio::net::TcpListener;
 use huddle::bot::{self, BotConfig};
 use huddle::cli::{Cli, Command, DemoArgs, ServeArgs};
 use huddle::client::Credential;
-use huddle::media::AudioProfile;
 use huddle::protocol::{AppId, RoomId};
 use huddle::server::{Server, ServerConfig};
 
@@ -151,24 +150,19 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         "join from another terminal: huddle bot --server ws://{addr} --room demo --user you --subscribe --app-id {app_id} --app-key {app_key}"
     );
     let base = BotConfig {
-        server_url: format!("ws://{addr}"),
-        app_id: AppId(app_id),
-        credential: Credential::AppKey {
-            key: app_key,
-            valid_for: Duration::from_secs(2 * 3600),
-        },
-        room_id: RoomId("demo".into()),
-        user_id: "alice".into(),
-        publish: true,
-        subscribe: false,
-        count: 1,
         duration: args.duration.map(Duration::from_secs_f64),
         json: args.json,
-        print: false,
         video_profile: huddle::cli::video_profile(&args.profile)?,
-        audio_profile: AudioProfile::default(),
-        tone_hz: 440.0,
-        measure: Default::default(),
+        ..BotConfig::publisher(
+            format!("ws://{addr}"),
+            AppId(app_id),
+            Credential::AppKey {
+                key: app_key,
+                valid_for: Duration::from_secs(2 * 3600),
+            },
+            RoomId("demo".into()),
+            "alice",
+        )
     };
     let publisher = tokio::spawn(bot::run(base.clone(), ctrl_c()));
     let subscriber = bot::run(

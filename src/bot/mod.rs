@@ -62,6 +62,38 @@ pub struct BotConfig {
     pub measure: BotMeasure,
 }
 
+impl BotConfig {
+    /// One quiet publishing bot (360p_2, default audio, a 440 Hz tone) that runs
+    /// until stopped; change fields with struct update syntax.
+    pub fn publisher(
+        server_url: impl Into<String>,
+        app_id: AppId,
+        credential: Credential,
+        room_id: RoomId,
+        user_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            server_url: server_url.into(),
+            app_id,
+            credential,
+            room_id,
+            user_id: user_id.into(),
+            publish: true,
+            subscribe: false,
+            count: 1,
+            duration: None,
+            json: false,
+            print: false,
+            video_profile: VideoProfile::by_name("360p_2")
+                .copied()
+                .unwrap_or(crate::media::VIDEO_PROFILES[0]),
+            audio_profile: AudioProfile::default(),
+            tone_hz: 440.0,
+            measure: BotMeasure::default(),
+        }
+    }
+}
+
 /// Knobs the benchmarks use; the defaults change nothing.
 #[derive(Debug, Clone, Default)]
 pub struct BotMeasure {

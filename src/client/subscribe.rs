@@ -96,25 +96,11 @@ impl Receiver {
 
     /// Receive-only: counts packets, bytes, gaps, loss and jitter.
     async fn run_counting(self, track: Arc<dyn TrackRemote>, kind: RtpCodecKind) {
-        let video = kind == RtpCodecKind::Video;
-        let mut sequence = SequenceTracker::default();
-        let mut reception = ReceptionTracker::new(clock_rate(kind));
+        let mut counter = TrackCounter::new(kind);
         while let Some(event) = track.poll().await {
-            let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-                continue;
-            };
-            let lost = sequence.push(packet.header.sequence_number);
-            reception.push(packet.header.sequence_number, packet.header.timestamp);
-            let mut stats = self.stats();
-            if video {
-                stats.video_packets += 1;
-                stats.video_reception = reception.report();
-            } else {
-                stats.audio_packets += 1;
-                stats.audio_reception = reception.report();
+            if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                counter.count(&self, &packet);
             }
-            stats.bytes += (packet.payload.len() + 12) as u64;
-            stats.packets_lost += lost;
         }
         self.ended.store(true, Ordering::Release);
     }
@@ -135,8 +121,7 @@ impl Receiver {
             receiver.decode_video(&mut decoder, &unit, &decoder_need);
         });
         let mut depacketizer = H264Packet::default();
-        let mut sequence = SequenceTracker::default();
-        let mut reception = ReceptionTracker::new(crate::link::VIDEO_CLOCK_RATE);
+        let mut counter = TrackCounter::new(RtpCodecKind::Video);
         let mut access_unit: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut unit_broken = false;
         let mut current_ts: Option<u32> = None;
@@ -145,15 +130,7 @@ impl Receiver {
             let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                 continue;
             };
-            let lost = sequence.push(packet.header.sequence_number);
-            reception.push(packet.header.sequence_number, packet.header.timestamp);
-            {
-                let mut stats = self.stats();
-                stats.video_packets += 1;
-                stats.video_reception = reception.report();
-                stats.bytes += (packet.payload.len() + 12) as u64;
-                stats.packets_lost += lost;
-            }
+            let lost = counter.count(&self, &packet);
             // A new timestamp starts a new access unit; an unfinished one is broken.
             if current_ts != Some(packet.header.timestamp) {
                 if !access_unit.is_empty() {
@@ -251,21 +228,12 @@ impl Receiver {
         let packet_tx = SerialQueue::urgent(OPUS_PACKET_CAPACITY, move |packet: Option<Bytes>| {
             receiver.decode_audio(&mut decoder, packet.as_deref());
         });
-        let mut sequence = SequenceTracker::default();
-        let mut reception = ReceptionTracker::new(crate::link::OPUS_CLOCK_RATE);
+        let mut counter = TrackCounter::new(RtpCodecKind::Audio);
         while let Some(event) = track.poll().await {
             let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                 continue;
             };
-            let lost = sequence.push(packet.header.sequence_number);
-            reception.push(packet.header.sequence_number, packet.header.timestamp);
-            {
-                let mut stats = self.stats();
-                stats.audio_packets += 1;
-                stats.audio_reception = reception.report();
-                stats.bytes += (packet.payload.len() + 12) as u64;
-                stats.packets_lost += lost;
-            }
+            let lost = counter.count(&self, &packet);
             // Conceal up to 3 lost frames (60 ms); longer gaps just resume.
             for _ in 0..lost.min(3) {
                 packet_tx.try_push(None).ok(); // decoder behind: skip concealment
@@ -294,6 +262,44 @@ impl Receiver {
             }
             Err(e) => tracing::debug!("Opus decode: {e}"),
         }
+    }
+}
+
+/// One track's sequence gaps and RFC 3550 reception, folded into the
+/// stream's stats once per packet.
+struct TrackCounter {
+    video: bool,
+    sequence: SequenceTracker,
+    reception: ReceptionTracker,
+}
+
+impl TrackCounter {
+    fn new(kind: RtpCodecKind) -> Self {
+        Self {
+            video: kind == RtpCodecKind::Video,
+            sequence: SequenceTracker::default(),
+            reception: ReceptionTracker::new(clock_rate(kind)),
+        }
+    }
+
+    /// Counts `packet` in `receiver`'s stats; returns the packets the sequence
+    /// says were lost just before it.
+    fn count(&mut self, receiver: &Receiver, packet: &rtc::rtp::Packet) -> u64 {
+        let header = &packet.header;
+        let lost = self.sequence.push(header.sequence_number);
+        self.reception
+            .push(header.sequence_number, header.timestamp);
+        let mut stats = receiver.stats();
+        if self.video {
+            stats.video_packets += 1;
+            stats.video_reception = self.reception.report();
+        } else {
+            stats.audio_packets += 1;
+            stats.audio_reception = self.reception.report();
+        }
+        stats.bytes += (packet.payload.len() + 12) as u64;
+        stats.packets_lost += lost;
+        lost
     }
 }
 

@@ -8,7 +8,6 @@ use tokio::sync::oneshot;
 use crate::auth::AppRegistry;
 use crate::bot::{self, BotConfig};
 use crate::client::Credential;
-use crate::media::{AudioProfile, VideoProfile};
 use crate::protocol::{AppId, RoomId};
 use crate::server::{Server, ServerConfig};
 
@@ -67,37 +66,22 @@ impl EmbeddedServer {
         }
     }
 
-    /// Starts the publishing bot (`demo-bot`, 360p_2) in room [`DEMO_ROOM`],
-    /// so there is a remote tile to see; once per process.
+    /// Starts the publishing bot (`demo-bot`, 360p_2, a 330 Hz tone) in room
+    /// [`DEMO_ROOM`], so there is a remote tile to see; once per process.
     pub fn ensure_bot(&mut self, rt: &tokio::runtime::Handle) {
-        if self.bot_stop.is_none() {
-            let profile = VideoProfile::by_name("360p_2")
-                .copied()
-                .unwrap_or(crate::media::VIDEO_PROFILES[0]);
-            self.start_bot(rt, profile);
+        if self.bot_stop.is_some() {
+            return;
         }
-    }
-
-    /// Starts a publishing bot (`demo-bot`) in room [`DEMO_ROOM`], so there is
-    /// a remote tile to see.
-    fn start_bot(&mut self, rt: &tokio::runtime::Handle, profile: VideoProfile) {
         let (stop, stopped) = oneshot::channel::<()>();
         let config = BotConfig {
-            server_url: self.url.clone(),
-            app_id: AppId(self.app_id.clone()),
-            credential: self.credential(),
-            room_id: RoomId(DEMO_ROOM.into()),
-            user_id: "demo-bot".into(),
-            publish: true,
-            subscribe: false,
-            count: 1,
-            duration: None,
-            json: false,
-            print: false,
-            video_profile: profile,
-            audio_profile: AudioProfile::default(),
             tone_hz: 330.0,
-            measure: Default::default(),
+            ..BotConfig::publisher(
+                self.url.clone(),
+                AppId(self.app_id.clone()),
+                self.credential(),
+                RoomId(DEMO_ROOM.into()),
+                "demo-bot",
+            )
         };
         rt.spawn(async move {
             let stop = async {

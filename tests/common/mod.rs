@@ -180,24 +180,18 @@ pub fn publishing_bot(
     tone_hz: f32,
 ) -> BotConfig {
     BotConfig {
-        server_url: server_url.to_owned(),
-        app_id: AppId(APP_ID.into()),
-        credential: Credential::AppKey {
-            key: APP_KEY.into(),
-            valid_for: Duration::from_secs(3600),
-        },
-        room_id: RoomId(room.into()),
-        user_id: user.into(),
-        publish: true,
-        subscribe: false,
-        count: 1,
-        duration: None,
-        json: false,
-        print: false,
         video_profile: *VideoProfile::by_name(profile).expect("profile"),
-        audio_profile: AudioProfile::default(),
         tone_hz,
-        measure: Default::default(),
+        ..BotConfig::publisher(
+            server_url,
+            AppId(APP_ID.into()),
+            Credential::AppKey {
+                key: APP_KEY.into(),
+                valid_for: Duration::from_secs(3600),
+            },
+            RoomId(room.into()),
+            user,
+        )
     }
 }
 
