@@ -15,6 +15,7 @@ use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
@@ -22,19 +23,33 @@ use rtc::shared::error::Error;
 /// every packet first.
 pub const RTCP_TAP_SLOT: usize = 14_000;
 
-/// Tags PLI, FIR, sender and receiver reports for the application.
+/// Tags PLI, FIR, sender and receiver reports for the application (and NACKs,
+/// if built [`RtcpTap::with_nacks`]).
 #[derive(Default)]
 pub struct RtcpTap {
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
+    nacks: bool,
 }
 
-fn wanted(packet: &dyn rtc::rtcp::Packet) -> bool {
-    let any = packet.as_any();
-    any.is::<PictureLossIndication>()
-        || any.is::<FullIntraRequest>()
-        || any.is::<SenderReport>()
-        || any.is::<ReceiverReport>()
+impl RtcpTap {
+    /// Also passes NACKs up: for a sender that answers them itself (the
+    /// egress hub, whose media does not go through the library's history).
+    pub fn with_nacks() -> Self {
+        Self {
+            nacks: true,
+            ..Self::default()
+        }
+    }
+
+    fn wanted(&self, packet: &dyn rtc::rtcp::Packet) -> bool {
+        let any = packet.as_any();
+        any.is::<PictureLossIndication>()
+            || any.is::<FullIntraRequest>()
+            || any.is::<SenderReport>()
+            || any.is::<ReceiverReport>()
+            || (self.nacks && any.is::<TransportLayerNack>())
+    }
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
@@ -48,7 +63,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             let keep: Vec<_> = packets
                 .iter()
-                .filter(|p| wanted(p.as_ref()))
+                .filter(|p| self.wanted(p.as_ref()))
                 .cloned()
                 .collect();
             if keep.is_empty() {

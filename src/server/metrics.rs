@@ -49,6 +49,11 @@ pub struct Metrics {
     pub forwarded_packets: AtomicU64,
     /// Keyframe requests (PLI) sent to publishers.
     pub keyframe_requests: AtomicU64,
+    /// Packets sent again to subscribers who NACKed them (by the egress hub;
+    /// legs whose media goes through the `rtc` pipeline are not counted).
+    pub retransmitted_packets: AtomicU64,
+    /// Egress legs whose media the hub seals itself (`sfu::direct`).
+    pub direct_egress_legs: Arc<Gauge>,
 }
 
 /// A copy of [`Metrics`] at one moment.
@@ -69,4 +74,8 @@ pub struct MetricsSnapshot {
     pub forwarded_packets: u64,
     /// PLIs sent to publishers so far.
     pub keyframe_requests: u64,
+    /// Packets resent to subscribers on NACK so far (egress hub).
+    pub retransmitted_packets: u64,
+    /// Egress legs sealing their own media (bypassing the `rtc` pipeline).
+    pub direct_egress_legs: usize,
 }

@@ -104,6 +104,8 @@ impl Server {
             tasks: m.tasks.get(),
             forwarded_packets: m.forwarded_packets.load(Ordering::Relaxed),
             keyframe_requests: m.keyframe_requests.load(Ordering::Relaxed),
+            retransmitted_packets: m.retransmitted_packets.load(Ordering::Relaxed),
+            direct_egress_legs: m.direct_egress_legs.get(),
         }
     }
 

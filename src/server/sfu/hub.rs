@@ -60,6 +60,7 @@ use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp::Packet;
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodecParameters, RtpCodecKind};
@@ -67,8 +68,10 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::sync::{mpsc, oneshot};
 
+use super::direct::{DirectEgress, SendReport, SentHistory};
 use super::media::PublishedMedia;
 use super::rewrite::Rewriter;
+use super::srtp_keys::KeyCapture;
 use super::{LinkState, SfuError, is_keyframe_request, random_ssrc, tell};
 use crate::link::rtcp_tap::{RTCP_TAP_SLOT, RtcpTap};
 use crate::link::{
@@ -118,6 +121,9 @@ const ICE_MAX_BINDING_REQUESTS: u16 = 140;
 /// A timer that is already due is handled at most once per this interval per
 /// leg, so a core whose deadline does not advance cannot spin the loop.
 const MIN_TIMER_INTERVAL: Duration = Duration::from_millis(1);
+
+/// How often the hub looks for sender reports due on directly sending tracks.
+const REPORT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// One ingress RTP packet for the hub to fan out.
 pub struct HubPacket {
@@ -190,10 +196,44 @@ fn hub_gone() -> SfuError {
     })
 }
 
+/// How the hub runs; [`HubConfig::from_env`] reads the switches kept for A/B
+/// measurements.
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    /// Its own OS thread (`HUDDLE_HUB_THREAD=0`: a task on the caller's runtime).
+    pub own_thread: bool,
+    /// UDP GSO for runs of datagrams (`HUDDLE_EGRESS_GSO=0`: off).
+    pub gso: bool,
+    /// Legs seal their own media when their keys are recovered
+    /// (`HUDDLE_EGRESS_SRTP=core`: all media through the `rtc` pipeline).
+    pub direct: bool,
+}
+
+impl HubConfig {
+    /// The defaults, unless the environment says otherwise.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok();
+        Self {
+            own_thread: var("HUDDLE_HUB_THREAD").as_deref() != Some("0"),
+            gso: var("HUDDLE_EGRESS_GSO").as_deref() != Some("0"),
+            direct: var("HUDDLE_EGRESS_SRTP").as_deref() != Some("core"),
+        }
+    }
+}
+
 impl Hub {
-    /// Binds the shared socket on `ip` and starts the hub (on its own thread
-    /// unless `HUDDLE_HUB_THREAD=0`, which needs a tokio runtime to spawn on).
+    /// [`Hub::start_with`] the configuration from the environment.
     pub fn start(ip: IpAddr, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+        Self::start_with(ip, metrics, HubConfig::from_env())
+    }
+
+    /// Binds the shared socket on `ip` and starts the hub (on its own thread
+    /// unless told otherwise, which needs a tokio runtime to spawn on).
+    pub fn start_with(
+        ip: IpAddr,
+        metrics: Arc<Metrics>,
+        config: HubConfig,
+    ) -> std::io::Result<Self> {
         let socket = socket2::Socket::new(
             socket2::Domain::for_address(SocketAddr::new(ip, 0)),
             socket2::Type::DGRAM,
@@ -223,7 +263,9 @@ impl Hub {
             dirty: Vec::new(),
             out: Vec::new(),
             stats: HubStats::default(),
-            gso: std::env::var("HUDDLE_EGRESS_GSO").as_deref() != Ok("0"),
+            gso: config.gso,
+            direct: config.direct,
+            next_reports: Instant::now(),
             metrics,
             _media_open: media_open,
         };
@@ -231,7 +273,7 @@ impl Hub {
         // ~15 % less CPU per forwarded packet than a task on the shared
         // multi-threaded runtime (PERFORMANCE.md §3). `HUDDLE_HUB_THREAD=0`
         // runs it as a task instead.
-        if std::env::var("HUDDLE_HUB_THREAD").as_deref() != Ok("0") {
+        if config.own_thread {
             std::thread::Builder::new()
                 .name("egress-hub".into())
                 .spawn(move || {
@@ -360,8 +402,13 @@ impl HubStats {
 struct LegTrack {
     sender: RTCRtpSenderId,
     ssrc: u32,
+    clock_rate: u32,
     rewriter: Option<Rewriter>,
     enabled: bool,
+    /// Sent packets for NACKs (video, sent directly: see [`Leg::direct`]).
+    history: Option<SentHistory>,
+    /// Sender-report state (sent directly).
+    report: SendReport,
 }
 
 /// One subscriber connection.
@@ -383,7 +430,19 @@ struct Leg {
     dirty: bool,
     /// Needs its events and reads polled (something other than media went in).
     poll_all: bool,
+    /// Its core may have writes (something went into it).
+    core_writes: bool,
     addrs: Vec<SocketAddr>,
+    /// Records the SRTP key derivation of this leg's handshake.
+    keys: Arc<KeyCapture>,
+    /// Media is sealed by the hub and bypasses the core (module docs); set
+    /// when the leg connects, if its keys were recovered.
+    direct: Option<DirectEgress>,
+    /// Where the core sends DTLS and RTCP: the selected candidate pair.
+    media_dest: Option<SocketAddr>,
+    /// Sealed datagrams for `media_dest`, sent at the next flush.
+    pending: Vec<BytesMut>,
+    _direct_counted: Option<GaugeGuard>,
     _counted: GaugeGuard,
 }
 
@@ -409,6 +468,10 @@ struct HubLoop {
     /// Whether runs to one destination go as one UDP GSO message; turned off
     /// for good if the kernel refuses one.
     gso: bool,
+    /// Whether legs seal their media themselves when they can.
+    direct: bool,
+    /// When directly sending tracks are next checked for due sender reports.
+    next_reports: Instant,
     metrics: Arc<Metrics>,
     /// Keeps the media channel open while the hub runs, so `recv_many` never
     /// returns "closed" in a loop.
@@ -453,8 +516,16 @@ fn leg_track(leg: &mut Leg, video: bool) -> Option<&mut LegTrack> {
     }
 }
 
+/// Something went into the leg's core: poll its writes (and, with
+/// `poll_all`, its events, reads and timer) at the next service.
 fn mark(dirty: &mut Vec<LegId>, id: LegId, leg: &mut Leg, poll_all: bool) {
     leg.poll_all |= poll_all;
+    leg.core_writes = true;
+    mark_pending(dirty, id, leg);
+}
+
+/// The leg has sealed datagrams to send; its core has nothing new.
+fn mark_pending(dirty: &mut Vec<LegId>, id: LegId, leg: &mut Leg) {
     if !leg.dirty {
         leg.dirty = true;
         dirty.push(id);
@@ -470,10 +541,12 @@ impl HubLoop {
         let mut batch = Vec::with_capacity(MEDIA_BATCH);
         let mut buf = vec![0u8; RECV_BUFFER_BYTES];
         loop {
+            let reports = (self.metrics.direct_egress_legs.get() > 0).then_some(self.next_reports);
             let deadline = self
                 .legs
                 .values()
                 .filter_map(|l| l.deadline)
+                .chain(reports)
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
@@ -592,9 +665,16 @@ impl HubLoop {
         let registry = Registry::new()
             .with(Slot::NackResponder, NackResponderBuilder::new().build())
             .with(Slot::SenderReport, SenderReportBuilder::new().build())
-            .with(Slot::from(RTCP_TAP_SLOT), RtcpTap::default());
+            .with(Slot::from(RTCP_TAP_SLOT), RtcpTap::with_nacks());
         let ufrag = random_token(16);
+        let keys = KeyCapture::new().map_err(|e| {
+            SfuError::Internal(LinkError::Rtc {
+                what: "crypto provider",
+                detail: e.to_string(),
+            })
+        })?;
         let settings = SettingEngineBuilder::new()
+            .with_crypto_provider(keys.clone())
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
             .with_ice_credentials(ufrag.clone(), random_token(32))
@@ -612,11 +692,19 @@ impl HubLoop {
             let sender = pc
                 .add_track(description)
                 .map_err(internal("adding an egress track"))?;
+            let video = kind == RtpCodecKind::Video;
             Ok(LegTrack {
                 sender,
                 ssrc,
+                clock_rate: if video {
+                    h264_codec().clock_rate
+                } else {
+                    opus_codec().clock_rate
+                },
                 rewriter: None,
                 enabled: false,
+                history: video.then(SentHistory::default),
+                report: SendReport::default(),
             })
         };
         let mut video = request
@@ -679,7 +767,13 @@ impl HubLoop {
             last_timer: None,
             dirty: false,
             poll_all: false,
+            core_writes: false,
             addrs: Vec::new(),
+            keys,
+            direct: None,
+            media_dest: None,
+            pending: Vec::new(),
+            _direct_counted: None,
             _counted: request.counted,
         };
         mark(&mut self.dirty, id, &mut leg, true);
@@ -770,7 +864,15 @@ impl HubLoop {
                 let Some(leg) = self.legs.get_mut(&id) else {
                     continue;
                 };
-                let Some(track) = leg_track(leg, video) else {
+                let Leg {
+                    pc,
+                    video: video_track,
+                    audio: audio_track,
+                    direct,
+                    pending,
+                    ..
+                } = leg;
+                let Some(track) = (if video { video_track } else { audio_track }).as_mut() else {
                     continue;
                 };
                 if !track.enabled {
@@ -783,19 +885,32 @@ impl HubLoop {
                 // bumps the payload's refcount.
                 let mut packet = packet.clone();
                 rewriter.rewrite(&mut packet);
-                // Straight into the pipeline: `RTCRtpSender::write_rtp` would
-                // rebuild the sender's parameters (allocating) for every packet to
-                // check what `Rewriter` already guarantees (our SSRC, the
-                // negotiated payload type, no extensions). The track id is unused
-                // on this path.
-                let written = leg.pc.handle_write(TaggedRTCMessage {
-                    now,
-                    message: RTCMessage::RtpPacket(String::new(), packet),
-                });
-                if written.is_ok() {
-                    forwarded += 1;
+                if let Some(direct) = direct.as_mut() {
+                    // Sealed here, sent at the next flush; the core never sees it.
+                    if let Some(datagram) = direct.seal(&packet) {
+                        pending.push(datagram);
+                        track.report.on_sent(now, &packet);
+                        if let Some(history) = track.history.as_mut() {
+                            history.push(packet);
+                        }
+                        forwarded += 1;
+                    }
+                    mark_pending(&mut self.dirty, id, leg);
+                } else {
+                    // Straight into the pipeline: `RTCRtpSender::write_rtp` would
+                    // rebuild the sender's parameters (allocating) for every packet
+                    // to check what `Rewriter` already guarantees (our SSRC, the
+                    // negotiated payload type, no extensions). The track id is
+                    // unused on this path.
+                    let written = pc.handle_write(TaggedRTCMessage {
+                        now,
+                        message: RTCMessage::RtpPacket(String::new(), packet),
+                    });
+                    if written.is_ok() {
+                        forwarded += 1;
+                    }
+                    mark(&mut self.dirty, id, leg, false);
                 }
-                mark(&mut self.dirty, id, leg, false);
             }
         }
         batch.clear();
@@ -855,6 +970,10 @@ impl HubLoop {
 
     fn timeouts(&mut self) {
         let now = Instant::now();
+        if now >= self.next_reports {
+            self.next_reports = now + REPORT_CHECK_INTERVAL;
+            self.sender_reports(now);
+        }
         for (&id, leg) in self.legs.iter_mut() {
             if leg.deadline.is_some_and(|d| d <= now) {
                 leg.deadline = None;
@@ -867,6 +986,33 @@ impl HubLoop {
         }
     }
 
+    /// Writes the sender reports due on directly sending tracks into their
+    /// cores (which encrypt them with their SRTCP state).
+    fn sender_reports(&mut self, now: Instant) {
+        for (&id, leg) in self.legs.iter_mut() {
+            if leg.direct.is_none() {
+                continue;
+            }
+            let due: Vec<Box<dyn rtc::rtcp::Packet>> = [leg.video.as_mut(), leg.audio.as_mut()]
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.report.due(now, t.ssrc, t.clock_rate))
+                .map(|sr| Box::new(sr) as Box<dyn rtc::rtcp::Packet>)
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
+            let written = leg.pc.handle_write(TaggedRTCMessage {
+                now,
+                message: RTCMessage::RtcpPacket(String::new(), due),
+            });
+            if let Err(e) = written {
+                tracing::debug!("egress sender report: {e}");
+            }
+            mark(&mut self.dirty, id, leg, false);
+        }
+    }
+
     /// Polls every leg something went into: events, reads (RTCP for us),
     /// writes (into `out`), next deadline; then sends.
     fn service(&mut self) {
@@ -876,17 +1022,36 @@ impl HubLoop {
                 continue;
             };
             leg.dirty = false;
+            if !std::mem::take(&mut leg.core_writes) {
+                // Only sealed media: the core has nothing new to say.
+                if let Some(dest) = leg.media_dest {
+                    self.out.extend(leg.pending.drain(..).map(|d| (dest, d)));
+                }
+                continue;
+            }
             if std::mem::take(&mut leg.poll_all) {
                 while let Some(event) = leg.pc.poll_event() {
                     if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) = event {
+                        if state == RTCPeerConnectionState::Connected && self.direct {
+                            go_direct(leg, &self.metrics);
+                        }
                         on_state(&mut self.fanouts, id, leg, state);
                     }
                 }
                 while let Some(message) = leg.pc.poll_read() {
-                    if let RTCMessage::RtcpPacket(_, packets) = message.message
-                        && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
-                    {
-                        leg.media.request_keyframe();
+                    if let RTCMessage::RtcpPacket(_, packets) = message.message {
+                        if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                            leg.media.request_keyframe();
+                        }
+                        for nack in packets
+                            .iter()
+                            .filter_map(|p| p.as_any().downcast_ref::<TransportLayerNack>())
+                        {
+                            let resent = retransmit(leg, nack);
+                            self.metrics
+                                .retransmitted_packets
+                                .fetch_add(resent, Ordering::Relaxed);
+                        }
                     }
                 }
                 let next = leg.pc.poll_timeout();
@@ -906,7 +1071,18 @@ impl HubLoop {
                     e.insert(id);
                     leg.addrs.push(peer);
                 }
+                // DTLS (first byte 20..=63) and SRTCP (128..=191) go to the
+                // selected pair; STUN checks (0..=3) may go anywhere.
+                if w.message.first().is_some_and(|b| *b >= 20) {
+                    leg.media_dest = Some(peer);
+                }
                 self.out.push((peer, w.message));
+            }
+            if !leg.pending.is_empty() {
+                match leg.media_dest {
+                    Some(dest) => self.out.extend(leg.pending.drain(..).map(|d| (dest, d))),
+                    None => leg.pending.clear(),
+                }
             }
         }
         // Keep the allocation.
@@ -1065,6 +1241,65 @@ impl GsoControl {
     }
 }
 
+/// Switches a leg that just connected to sealing its own media, if its SRTP
+/// keys were recovered and the core has shown where it sends.
+fn go_direct(leg: &mut Leg, metrics: &Metrics) {
+    if leg.direct.is_some() || leg.connected {
+        return;
+    }
+    let Some(keys) = leg.keys.local_keys() else {
+        tracing::debug!("egress leg: SRTP keys not recovered; media goes through the core");
+        return;
+    };
+    if leg.media_dest.is_none() {
+        tracing::debug!("egress leg: no selected address yet; media goes through the core");
+        return;
+    }
+    match DirectEgress::new(&keys, leg.keys.inner()) {
+        Ok(direct) => {
+            leg.direct = Some(direct);
+            leg._direct_counted = Some(metrics.direct_egress_legs.enter());
+        }
+        Err(e) => tracing::debug!("egress leg: own SRTP context: {e}"),
+    }
+}
+
+/// Answers a NACK from a directly sending leg's history; returns how many
+/// packets went again. (Legs that send through the core leave NACKs to its
+/// responder, which has the history.)
+fn retransmit(leg: &mut Leg, nack: &TransportLayerNack) -> u64 {
+    let Leg {
+        video,
+        audio,
+        direct: Some(direct),
+        pending,
+        ..
+    } = leg
+    else {
+        return 0;
+    };
+    let Some(track) = [video.as_mut(), audio.as_mut()]
+        .into_iter()
+        .flatten()
+        .find(|t| t.ssrc == nack.media_ssrc)
+    else {
+        return 0;
+    };
+    let Some(history) = track.history.as_ref() else {
+        return 0;
+    };
+    let mut resent = 0;
+    for pair in &nack.nacks {
+        for seq in pair.packet_list() {
+            if let Some(datagram) = history.get(seq).and_then(|p| direct.seal(p)) {
+                pending.push(datagram);
+                resent += 1;
+            }
+        }
+    }
+    resent
+}
+
 fn on_state(
     fanouts: &mut HashMap<u64, Fanout>,
     id: LegId,
@@ -1130,7 +1365,9 @@ fn unregister(fanouts: &mut HashMap<u64, Fanout>, id: LegId, leg: &mut Leg) {
 
 #[cfg(test)]
 mod tests {
-    use super::{CreateLeg, GSO_MAX_SEGMENTS, Hub, HubPacket, gso_runs, stun_local_ufrag};
+    use super::{
+        CreateLeg, GSO_MAX_SEGMENTS, Hub, HubConfig, HubPacket, gso_runs, stun_local_ufrag,
+    };
     use crate::link::testing::{candidate_port, rtp_seq, with_candidate_port};
     use crate::link::{LinkSignal, PeerLink};
     use crate::protocol::LinkId;
@@ -1179,21 +1416,34 @@ mod tests {
         })
     }
 
-    /// A subscriber behind a lossy path: the leg's NACK responder resends what
-    /// the path dropped, inbound datagrams reach the leg although they come
-    /// from an address the offer never named (demux by STUN ufrag / by our own
-    /// sends), and closing the leg releases its gauge.
+    /// A subscriber behind a lossy path: the hub (sealing media itself)
+    /// resends what the path dropped, inbound datagrams reach the leg although
+    /// they come from an address the offer never named (demux by STUN ufrag /
+    /// by our own sends), and closing the leg releases its gauge.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_leg_behind_a_lossy_path_gets_every_packet_through_nack() {
-        tokio::time::timeout(Duration::from_secs(30), lossy_leg())
+        tokio::time::timeout(Duration::from_secs(30), lossy_leg(true))
             .await
             .expect("test timed out");
     }
 
-    async fn lossy_leg() {
+    /// The same through the `rtc` pipeline (the fallback when a leg's SRTP
+    /// keys are not recovered): its NACK responder resends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn through_the_core_too_every_packet_gets_through_nack() {
+        tokio::time::timeout(Duration::from_secs(30), lossy_leg(false))
+            .await
+            .expect("test timed out");
+    }
+
+    async fn lossy_leg(direct: bool) {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let metrics = Arc::new(Metrics::default());
-        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let config = HubConfig {
+            direct,
+            ..HubConfig::from_env()
+        };
+        let hub = Hub::start_with(ip, Arc::clone(&metrics), config).expect("hub");
         let media = PublishedMedia::new(Arc::clone(&metrics), Some(hub.media_input()));
         let (inbox, mut inbox_rx) = SessionInbox::new();
         let (leg, offer) = hub
@@ -1329,9 +1579,21 @@ mod tests {
             metrics.forwarded_packets.load(Ordering::Relaxed) >= u64::from(PACKETS),
             "forwarded"
         );
+        assert_eq!(
+            metrics.direct_egress_legs.get(),
+            usize::from(direct),
+            "who sealed the media"
+        );
+        let resent = metrics.retransmitted_packets.load(Ordering::Relaxed);
+        if direct {
+            assert!(resent >= dropped, "resent {resent} of {dropped} dropped");
+        } else {
+            assert_eq!(resent, 0, "the core's responder resends, uncounted");
+        }
 
         hub.close(leg).await;
         assert_eq!(metrics.peer_connections.get(), 0, "leg released");
+        assert_eq!(metrics.direct_egress_legs.get(), 0, "direct gauge released");
         for task in proxy {
             task.abort();
         }

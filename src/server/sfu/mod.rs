@@ -13,9 +13,11 @@
 //! dropped, and every link and task is counted in [`Metrics`], so leaks show up
 //! in tests.
 
+mod direct;
 pub mod hub;
 mod media;
 pub mod rewrite;
+mod srtp_keys;
 
 use std::net::IpAddr;
 use std::sync::Arc;

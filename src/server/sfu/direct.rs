@@ -1,0 +1,248 @@
+//! Sending a leg's media around the `rtc` core, sans-IO.
+//!
+//! With the leg's SRTP keys recovered ([`super::srtp_keys`]), the hub seals
+//! each rewritten packet itself ([`DirectEgress`]) and puts the datagram
+//! straight on its socket; the core no longer sees media and is left with ICE,
+//! DTLS and RTCP. What the core's interceptors did for that media moves here:
+//!
+//! * [`SentHistory`]: the last packets of a track, to answer the subscriber's
+//!   NACKs (the NACK responder's job);
+//! * [`SendReport`]: packet and octet counts and the RTP/NTP clock mapping for
+//!   RTCP sender reports (the SR generator's job). The hub writes the report
+//!   into the core, which encrypts it with its own SRTCP state.
+//!
+//! The core never sends SRTP for these SSRCs and we never send SRTCP, so the
+//! two never share a nonce space.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use rtc::crypto::RTCCrypto;
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtp::Packet;
+use rtc::shared::marshal::{Marshal, MarshalSize};
+use rtc::srtp::context::Context;
+
+use super::srtp_keys::MasterKeys;
+
+/// Packets kept per video track for retransmission (about 3 s of 720p at
+/// 1.5 Mbit/s; the subscriber NACKs within a round trip or two).
+pub const HISTORY_PACKETS: usize = 512;
+
+/// How often each track sends a sender report (as the library's generator).
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A leg's own SRTP sending context.
+pub struct DirectEgress {
+    srtp: Context,
+    scratch: Vec<u8>,
+}
+
+impl DirectEgress {
+    pub fn new(keys: &MasterKeys, crypto: &dyn RTCCrypto) -> rtc::shared::error::Result<Self> {
+        Ok(Self {
+            srtp: Context::new(&keys.key, &keys.salt, keys.profile, None, None, crypto)?,
+            scratch: Vec::with_capacity(1500),
+        })
+    }
+
+    /// `packet` as an SRTP datagram, or `None` if it cannot be encoded (logged).
+    pub fn seal(&mut self, packet: &Packet) -> Option<BytesMut> {
+        self.scratch.resize(packet.marshal_size(), 0);
+        let sealed = packet.marshal_to(&mut self.scratch).and_then(|n| {
+            self.srtp
+                .encrypt_rtp_with_header(&self.scratch[..n], &packet.header)
+        });
+        match sealed {
+            Ok(datagram) => Some(datagram),
+            Err(e) => {
+                tracing::debug!("egress SRTP: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// The last [`HISTORY_PACKETS`] packets sent on a track, by sequence number.
+#[derive(Default)]
+pub struct SentHistory {
+    slots: Vec<Option<Packet>>,
+}
+
+impl SentHistory {
+    pub fn push(&mut self, packet: Packet) {
+        if self.slots.is_empty() {
+            self.slots.resize_with(HISTORY_PACKETS, || None);
+        }
+        let at = usize::from(packet.header.sequence_number) % HISTORY_PACKETS;
+        self.slots[at] = Some(packet);
+    }
+
+    /// The packet sent with sequence number `seq`, if still kept.
+    pub fn get(&self, seq: u16) -> Option<&Packet> {
+        self.slots
+            .get(usize::from(seq) % HISTORY_PACKETS)?
+            .as_ref()
+            .filter(|p| p.header.sequence_number == seq)
+    }
+}
+
+/// What a sender report needs to know about a track's sent packets.
+#[derive(Default)]
+pub struct SendReport {
+    packets: u32,
+    octets: u32,
+    /// RTP timestamp of the latest frame and when its first packet went out.
+    last_timestamp: u32,
+    last_timestamp_at: Option<Instant>,
+    next_report: Option<Instant>,
+}
+
+impl SendReport {
+    pub fn on_sent(&mut self, now: Instant, packet: &Packet) {
+        self.packets = self.packets.wrapping_add(1);
+        self.octets = self.octets.wrapping_add(packet.payload.len() as u32);
+        if self.last_timestamp_at.is_none() || packet.header.timestamp != self.last_timestamp {
+            self.last_timestamp = packet.header.timestamp;
+            self.last_timestamp_at = Some(now);
+        }
+        self.next_report.get_or_insert(now + REPORT_INTERVAL);
+    }
+
+    /// A sender report for `ssrc` if one is due at `now` (the next is then
+    /// due [`REPORT_INTERVAL`] later). Nothing before the first packet.
+    pub fn due(&mut self, now: Instant, ssrc: u32, clock_rate: u32) -> Option<SenderReport> {
+        let next = self.next_report?;
+        let at = self.last_timestamp_at?;
+        if now < next {
+            return None;
+        }
+        self.next_report = Some(now + REPORT_INTERVAL);
+        let elapsed = now.saturating_duration_since(at).as_secs_f64();
+        Some(SenderReport {
+            ssrc,
+            ntp_time: ntp_time(now),
+            rtp_time: self
+                .last_timestamp
+                .wrapping_add((elapsed * f64::from(clock_rate)) as u32),
+            packet_count: self.packets,
+            octet_count: self.octets,
+            ..Default::default()
+        })
+    }
+}
+
+/// Wall-clock time of `at` in NTP format (RFC 3550 §4: 32.32 seconds since 1900).
+fn ntp_time(at: Instant) -> u64 {
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let wall = SystemTime::now()
+        .checked_sub(Instant::now().saturating_duration_since(at))
+        .unwrap_or_else(SystemTime::now);
+    let since_unix = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_unix.as_secs() + NTP_UNIX_OFFSET;
+    let fraction = (u64::from(since_unix.subsec_nanos()) << 32) / 1_000_000_000;
+    (seconds << 32) | fraction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtp::Header;
+    use rtc::srtp::protection_profile::ProtectionProfile;
+
+    fn packet(seq: u16, timestamp: u32, len: usize) -> Packet {
+        Packet {
+            header: Header {
+                version: 2,
+                payload_type: 102,
+                sequence_number: seq,
+                timestamp,
+                ssrc: 7,
+                ..Default::default()
+            },
+            payload: bytes::Bytes::from(vec![1u8; len]),
+        }
+    }
+
+    /// What `seal` produces, the receiving side's context opens to the packet.
+    #[test]
+    fn sealed_packets_open_with_the_same_keys() {
+        let provider = rtc::crypto::default_provider().expect("provider");
+        let keys = MasterKeys {
+            profile: ProtectionProfile::AeadAes128Gcm,
+            key: vec![3; 16],
+            salt: vec![5; 12],
+        };
+        let mut egress = DirectEgress::new(&keys, provider.crypto()).expect("egress");
+        let mut receiver = Context::new(
+            &keys.key,
+            &keys.salt,
+            keys.profile,
+            None,
+            None,
+            provider.crypto(),
+        )
+        .expect("receiver");
+        for seq in [65534, 65535, 0, 1] {
+            let sent = packet(seq, 1000, 300);
+            let datagram = egress.seal(&sent).expect("sealed");
+            assert_eq!(datagram.len(), sent.marshal_size() + 16, "GCM tag added");
+            let opened = receiver.decrypt_rtp(&datagram).expect("authentic");
+            assert_eq!(&opened[..], &sent.marshal().expect("marshal")[..]);
+        }
+    }
+
+    #[test]
+    fn history_finds_recent_packets_only() {
+        let mut history = SentHistory::default();
+        assert!(history.get(1).is_none());
+        for seq in 0..=(HISTORY_PACKETS as u16 + 10) {
+            history.push(packet(seq, 0, 1));
+        }
+        let newest = HISTORY_PACKETS as u16 + 10;
+        assert_eq!(
+            history.get(newest).map(|p| p.header.sequence_number),
+            Some(newest)
+        );
+        assert!(history.get(11).is_some(), "oldest kept");
+        assert!(history.get(10).is_none(), "overwritten");
+    }
+
+    #[test]
+    fn reports_count_and_extrapolate_the_clock() {
+        let t0 = Instant::now();
+        let mut report = SendReport::default();
+        assert!(
+            report.due(t0 + REPORT_INTERVAL, 7, 90_000).is_none(),
+            "nothing sent"
+        );
+        report.on_sent(t0, &packet(1, 9_000, 100));
+        report.on_sent(t0 + Duration::from_millis(1), &packet(2, 9_000, 50));
+        assert!(
+            report
+                .due(t0 + Duration::from_millis(500), 7, 90_000)
+                .is_none()
+        );
+        let sr = report
+            .due(t0 + REPORT_INTERVAL, 7, 90_000)
+            .expect("due after the interval");
+        assert_eq!((sr.ssrc, sr.packet_count, sr.octet_count), (7, 2, 150));
+        // The frame went out at t0 (its first packet): 1 s later the clock is
+        // 90,000 ticks on.
+        assert_eq!(sr.rtp_time, 9_000 + 90_000);
+        assert!(
+            report.due(t0 + REPORT_INTERVAL, 7, 90_000).is_none(),
+            "once per interval"
+        );
+    }
+
+    #[test]
+    fn ntp_time_is_seconds_since_1900() {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let ntp = ntp_time(Instant::now()) >> 32;
+        assert!((ntp - 2_208_988_800).abs_diff(unix) <= 1);
+    }
+}
