@@ -54,6 +54,8 @@ pub struct Metrics {
     pub retransmitted_packets: AtomicU64,
     /// Egress legs whose media the hub seals itself (`sfu::direct`).
     pub direct_egress_legs: Arc<Gauge>,
+    /// Panics the egress hub caught (each cost at most one leg).
+    pub egress_panics: AtomicU64,
 }
 
 /// A copy of [`Metrics`] at one moment.
@@ -78,4 +80,6 @@ pub struct MetricsSnapshot {
     pub retransmitted_packets: u64,
     /// Egress legs sealing their own media (bypassing the `rtc` pipeline).
     pub direct_egress_legs: usize,
+    /// Panics caught by the egress hub so far (each cost at most one leg).
+    pub egress_panics: u64,
 }

@@ -106,6 +106,7 @@ impl Server {
             keyframe_requests: m.keyframe_requests.load(Ordering::Relaxed),
             retransmitted_packets: m.retransmitted_packets.load(Ordering::Relaxed),
             direct_egress_legs: m.direct_egress_legs.get(),
+            egress_panics: m.egress_panics.load(Ordering::Relaxed),
         }
     }
 

@@ -148,6 +148,9 @@ enum Command {
     Candidate(LegId, IceCandidate, oneshot::Sender<Result<(), SfuError>>),
     Forwarding(LegId, bool, bool),
     Close(LegId, oneshot::Sender<()>),
+    /// Makes the hub panic while working on a leg (tests of [`HubLoop::step`]).
+    #[cfg(test)]
+    Panic(LegId),
 }
 
 /// Everything needed to create a leg.
@@ -266,6 +269,7 @@ impl Hub {
             gso: config.gso,
             direct: config.direct,
             next_reports: Instant::now(),
+            current: None,
             metrics,
             _media_open: media_open,
         };
@@ -472,6 +476,8 @@ struct HubLoop {
     direct: bool,
     /// When directly sending tracks are next checked for due sender reports.
     next_reports: Instant,
+    /// The leg being worked on, for [`HubLoop::step`] to blame on a panic.
+    current: Option<LegId>,
     metrics: Arc<Metrics>,
     /// Keeps the media channel open while the hub runs, so `recv_many` never
     /// returns "closed" in a loop.
@@ -551,24 +557,27 @@ impl HubLoop {
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(command) => self.command(command),
+                    Some(command) => self.step("a command", |hub| hub.command(command)),
                     None => break,
                 },
                 n = media.recv_many(&mut batch, MEDIA_BATCH) => {
                     self.stats.ingress += n as u64;
                     if n > 0 {
-                        self.fan_out(&mut batch);
+                        self.step("fan-out", |hub| hub.fan_out(&mut batch));
+                        batch.clear();
                     }
                 }
                 ready = self.socket.readable() => {
                     if ready.is_ok() {
-                        self.read_socket(&mut buf);
+                        self.step("a read", |hub| hub.read_socket(&mut buf));
                     }
                 }
-                () = tokio::time::sleep_until(deadline.into()) => self.timeouts(),
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    self.step("a timer", Self::timeouts);
+                }
             }
             self.stats.wakes += 1;
-            self.service();
+            self.step("service", Self::service);
             self.stats.maybe_log(self.legs.len());
         }
         // Every handle is gone: close what is left (its gauges fall with it).
@@ -577,6 +586,68 @@ impl HubLoop {
             self.close_leg(id);
         }
         self.flush();
+    }
+
+    /// Runs one step of the loop. A panic in it (an `rtc` core fed something
+    /// it did not expect, or a bug of ours) costs only the leg being worked on
+    /// (`self.current`), which is dropped and reported failed; every other leg
+    /// carries on.
+    fn step(&mut self, what: &'static str, f: impl FnOnce(&mut Self)) {
+        self.current = None;
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        if let Err(panic) = run {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            self.recover(what, &message);
+        }
+        self.current = None;
+    }
+
+    fn recover(&mut self, what: &'static str, message: &str) {
+        self.metrics.egress_panics.fetch_add(1, Ordering::Relaxed);
+        match self.current.take() {
+            Some(id) => {
+                tracing::error!(
+                    leg = id,
+                    "egress leg panicked in {what}: {message}; dropping it"
+                );
+                self.drop_poisoned(id);
+            }
+            None => tracing::error!("egress hub panicked in {what}: {message}"),
+        }
+        // The step stopped midway: look at every leg again.
+        self.dirty.clear();
+        for (&id, leg) in self.legs.iter_mut() {
+            leg.dirty = false;
+            mark(&mut self.dirty, id, leg, true);
+        }
+    }
+
+    /// Forgets a leg whose core panicked, without calling into it again.
+    fn drop_poisoned(&mut self, id: LegId) {
+        let Some(mut leg) = self.legs.remove(&id) else {
+            return;
+        };
+        unregister(&mut self.fanouts, id, &mut leg);
+        for addr in &leg.addrs {
+            if self.by_addr.get(addr) == Some(&id) {
+                self.by_addr.remove(addr);
+            }
+        }
+        self.by_ufrag.remove(&leg.ufrag);
+        let report = (!leg.failed).then(|| (leg.inbox.clone(), leg.link_id));
+        // Its state may be half-updated: do not run its destructor's code
+        // unguarded either. Dropped (gauges released) before it is reported.
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(leg)));
+        if dropped.is_err() {
+            tracing::error!(leg = id, "egress leg panicked while being dropped");
+        }
+        if let Some((inbox, link_id)) = report {
+            tell(&inbox, link_id, LinkState::Failed);
+        }
     }
 
     fn command(&mut self, command: Command) {
@@ -593,6 +664,7 @@ impl HubLoop {
                 reply.send(result).ok(); // requester gone: nothing to report to
             }
             Command::Candidate(id, candidate, reply) => {
+                self.current = Some(id);
                 let result = match self.legs.get_mut(&id) {
                     Some(leg) => {
                         let r = leg
@@ -625,6 +697,11 @@ impl HubLoop {
                         }
                     }
                 }
+            }
+            #[cfg(test)]
+            Command::Panic(id) => {
+                self.current = Some(id);
+                panic!("injected by a test");
             }
             Command::Close(id, reply) => {
                 self.close_leg(id);
@@ -782,6 +859,7 @@ impl HubLoop {
     }
 
     fn answer(&mut self, id: LegId, sdp: String) -> Result<(), SfuError> {
+        self.current = Some(id);
         let leg = self.legs.get_mut(&id).ok_or_else(hub_gone)?;
         let answer = RTCSessionDescription::answer(sdp)
             .map_err(|e| SfuError::Answer(LinkError::InvalidSdp(e.to_string())))?;
@@ -820,6 +898,7 @@ impl HubLoop {
     }
 
     fn close_leg(&mut self, id: LegId) {
+        self.current = Some(id);
         let Some(mut leg) = self.legs.remove(&id) else {
             return;
         };
@@ -861,6 +940,7 @@ impl HubLoop {
             };
             let list = if video { &fanout.video } else { &fanout.audio };
             for &id in list {
+                self.current = Some(id);
                 let Some(leg) = self.legs.get_mut(&id) else {
                     continue;
                 };
@@ -948,6 +1028,7 @@ impl HubLoop {
                     id
                 }
             };
+            self.current = Some(id);
             let Some(leg) = self.legs.get_mut(&id) else {
                 continue;
             };
@@ -975,6 +1056,7 @@ impl HubLoop {
             self.sender_reports(now);
         }
         for (&id, leg) in self.legs.iter_mut() {
+            self.current = Some(id);
             if leg.deadline.is_some_and(|d| d <= now) {
                 leg.deadline = None;
                 leg.last_timer = Some(now);
@@ -990,6 +1072,7 @@ impl HubLoop {
     /// cores (which encrypt them with their SRTCP state).
     fn sender_reports(&mut self, now: Instant) {
         for (&id, leg) in self.legs.iter_mut() {
+            self.current = Some(id);
             if leg.direct.is_none() {
                 continue;
             }
@@ -1018,6 +1101,7 @@ impl HubLoop {
     fn service(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         for &id in &dirty {
+            self.current = Some(id);
             let Some(leg) = self.legs.get_mut(&id) else {
                 continue;
             };
@@ -1598,6 +1682,163 @@ mod tests {
             task.abort();
         }
         sub.close().await;
+    }
+
+    /// A subscriber connected to a new leg of `media`.
+    struct Subscriber {
+        leg: super::LegId,
+        inbox: crate::server::room::SessionInboxReceiver,
+        link: PeerLink,
+        signals: crate::link::LinkSignals,
+    }
+
+    async fn subscribe(
+        hub: &Hub,
+        media: &Arc<PublishedMedia>,
+        metrics: &Arc<Metrics>,
+        link: u64,
+    ) -> Subscriber {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let (inbox, mut inbox_rx) = SessionInbox::new();
+        let (leg, offer) = hub
+            .create(CreateLeg {
+                link_id: LinkId(link),
+                media: Arc::clone(media),
+                stream_label: format!("s{link}"),
+                video: true,
+                audio: false,
+                want_audio: false,
+                want_video: true,
+                inbox,
+                counted: metrics.peer_connections.enter(),
+            })
+            .await
+            .expect("create leg");
+        let (sub, mut signals) = PeerLink::new(ip).await.expect("subscriber");
+        let answer = sub.answer(offer).await.expect("answer");
+        hub.apply_answer(leg, answer).await.expect("apply answer");
+        loop {
+            match inbox_rx.events.recv().await {
+                Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Connected) => break,
+                Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Failed) => {
+                    panic!("leg failed")
+                }
+                Some(_) => {}
+                None => panic!("inbox closed"),
+            }
+        }
+        loop {
+            match signals.recv().await {
+                Some(LinkSignal::State(
+                    webrtc::peer_connection::RTCPeerConnectionState::Connected,
+                )) => break,
+                Some(_) => {}
+                None => panic!("subscriber closed before connecting"),
+            }
+        }
+        Subscriber {
+            leg,
+            inbox: inbox_rx,
+            link: sub,
+            signals,
+        }
+    }
+
+    /// Feeds `count` video packets from `first` on, 5 ms apart.
+    async fn feed(hub: &Hub, media: &PublishedMedia, first: u16, count: u16) {
+        for seq in first..first + count {
+            let packet = Packet {
+                header: Header {
+                    version: 2,
+                    payload_type: 96,
+                    sequence_number: seq,
+                    timestamp: u32::from(seq) * 450,
+                    ssrc: 42,
+                    marker: true,
+                    ..Default::default()
+                },
+                payload: Bytes::from(vec![0x41u8; 200]),
+            };
+            hub.media_input()
+                .send(HubPacket {
+                    media: media.id(),
+                    video: true,
+                    packet,
+                })
+                .await
+                .expect("hub input");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// How many packets arrive within `wait` (on the track the first packet
+    /// announces).
+    async fn count_packets(mut signals: crate::link::LinkSignals, wait: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + wait;
+        let track = loop {
+            match tokio::time::timeout_at(deadline, signals.recv()).await {
+                Ok(Some(LinkSignal::Track(track))) => break track,
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return 0,
+            }
+        };
+        let mut n = 0;
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, track.poll()).await {
+            if let TrackRemoteEvent::OnRtpPacket(_) = event {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// A panic while the hub works on one leg costs that leg only: it is
+    /// reported failed and released, and the other subscriber keeps receiving.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_leg_is_dropped_and_the_others_carry_on() {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+            let metrics = Arc::new(Metrics::default());
+            let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+            let media = PublishedMedia::new(Arc::clone(&metrics), Some(hub.media_input()));
+            let mut doomed = subscribe(&hub, &media, &metrics, 1).await;
+            let mut healthy = subscribe(&hub, &media, &metrics, 2).await;
+            assert_eq!(metrics.peer_connections.get(), 2);
+
+            hub.commands
+                .send(super::Command::Panic(doomed.leg))
+                .await
+                .expect("hub running");
+            loop {
+                match doomed.inbox.events.recv().await {
+                    Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Failed) => break,
+                    Some(_) => {}
+                    None => panic!("inbox closed before the failure was reported"),
+                }
+            }
+            assert_eq!(metrics.egress_panics.load(Ordering::Relaxed), 1);
+            assert_eq!(
+                metrics.peer_connections.get(),
+                1,
+                "the panicked leg released"
+            );
+
+            let signals = std::mem::replace(
+                &mut healthy.signals,
+                tokio::sync::mpsc::unbounded_channel().1,
+            );
+            let counting =
+                tokio::spawn(async move { count_packets(signals, Duration::from_secs(3)).await });
+            feed(&hub, &media, 1, 100).await;
+            let got = counting.await.expect("counter");
+            assert!(got >= 95, "the other subscriber got {got} of 100 packets");
+
+            hub.close(healthy.leg).await;
+            assert_eq!(metrics.peer_connections.get(), 0);
+            healthy.link.close().await;
+            doomed.link.close().await;
+        })
+        .await
+        .expect("test timed out");
     }
 
     fn runs(datagrams: &[(u16, usize)], gso: bool) -> Vec<(usize, usize, u16)> {
