@@ -2,7 +2,7 @@
 # huddle benchmarks: drives `huddle serve` and `huddle bot` processes on
 # 127.0.0.1 and writes one JSON file per benchmark plus a markdown table.
 #
-#   benches/run.sh [latency|join|fanout|meeting|codecs|all]...
+#   benches/run.sh [latency|join|fanout|meeting|isolation|codecs|all]...
 #
 # Environment:
 #   HUDDLE     huddle binary (default target/release/huddle; build it with
@@ -13,6 +13,8 @@
 #   MEETING_NS meeting sizes for `meeting` (default "5 10 20")
 #   WINDOW     measurement window of fanout/meeting steps, s (default 20)
 #   SUBS_PER_PROC  subscribers per client process in `fanout` (default 50)
+#   ISOLATION_HEALTHY / ISOLATION_STALLED  subscribers that keep reading / that
+#              are frozen (SIGSTOP) in `isolation` (default 100 / 10)
 #
 # Every process is started with a bounded --duration and killed by PID at the
 # end of its step; nothing binds anything but 127.0.0.1.
@@ -297,6 +299,68 @@ bench_meeting() {
   fanout_table meeting
 }
 
+# ---------------------------------------------------------------- isolation
+# A slow subscriber must cost nobody else anything: 1 publisher (as in fanout)
+# -> ISOLATION_HEALTHY subscribers that keep reading, plus one client process
+# of ISOLATION_STALLED subscribers. One window with everyone reading, then one
+# with the stalled process frozen by SIGSTOP (its sockets stop draining; its
+# peer connections stay open). Healthy loss is over their whole life, so it
+# covers both windows.
+bench_isolation() {
+  local tag=isolation healthy=${ISOLATION_HEALTHY:-100} stalled_n=${ISOLATION_STALLED:-10}
+  start_server "$tag"
+  bot --room iso --user pub --publish --noise --profile 720p_1 --duration 200 \
+    >"$LOG/$tag-pub.log" 2>&1 &
+  local pub=$!; PIDS+=($pub)
+  wait_pcs 1 20
+  sleep 2
+  rm -f "$OUT/$tag".*.summary.json
+  local dur=$((2 * WINDOW + 25))
+  bot --room iso --user stalled --subscribe --no-decode --count "$stalled_n" --duration "$dur" \
+    --summary "$OUT/$tag.stalled.summary.json" >"$LOG/$tag-stalled.log" 2>&1 &
+  local stalled=$!; PIDS+=($stalled)
+  local clients=() left=$healthy i=0
+  while ((left > 0)); do
+    local c=$((left < SUBS_PER_PROC ? left : SUBS_PER_PROC))
+    i=$((i + 1))
+    bot --room iso --user "h$i" --subscribe --no-decode --count "$c" --duration "$dur" \
+      --summary "$OUT/$tag.healthy-$i.summary.json" >"$LOG/$tag-healthy-$i.log" 2>&1 &
+    clients+=($!); PIDS+=($!)
+    left=$((left - c))
+  done
+  wait_pcs $((healthy + stalled_n + 1)) 120 || true
+  sleep 3
+  local before during
+  before=$(PUB_PID=$pub measure_window "$tag-before" "${clients[@]}")
+  kill -STOP "$stalled"
+  during=$(PUB_PID=$pub measure_window "$tag-during" "${clients[@]}")
+  kill -CONT "$stalled"
+  for p in "${clients[@]}" "$stalled"; do wait "$p" || true; done
+  cleanup
+  local subs
+  subs=$(jq -s '{subscriptions: (map(.subscriptions)|add), expected: (map(.expected_packets)|add),
+      lost: (map(.lost_packets)|add)} | .loss_fraction = (if .expected > 0 then .lost / .expected else null end)' \
+      "$OUT/$tag".healthy-*.summary.json)
+  local stalled_side
+  stalled_side=$(jq '{subscriptions, expected: .expected_packets, lost: .lost_packets}' \
+      "$OUT/$tag.stalled.summary.json" 2>/dev/null || echo null)
+  jq -n --argjson m "$(machine_json)" --argjson b "$before" --argjson d "$during" \
+    --argjson h "$subs" --argjson st "$stalled_side" --argjson hn "$healthy" --argjson sn "$stalled_n" '
+    {benchmark:"slow-subscriber isolation: healthy subscribers while others are frozen",
+     machine:$m, command:"benches/run.sh isolation", healthy_subscribers:$hn, stalled_subscribers:$sn,
+     all_reading:$b, stalled_frozen:$d, healthy_side:$h, stalled_side:$st}' >"$OUT/isolation.json"
+  {
+    echo "| window | fwd pkt/s | server CPU cores | CPU s / 100k pkt | pkt/s per server core | UDP rcvbuf errors |"
+    echo "|---|---|---|---|---|---|"
+    jq -r '["all reading", .all_reading], ["\(.stalled_subscribers) frozen", .stalled_frozen]
+      | "| \(.[0]) | \(.[1].forwarded_per_s|floor) | \(.[1].server_cpu_cores*100|floor/100) | \(.[1].server_cpu_s_per_100k_packets*100|floor/100) | \(.[1].packets_per_s_per_server_core|floor) | \(.[1].udp_rcvbuf_errors) |"' "$OUT/isolation.json"
+    echo
+    jq -r '"healthy: \(.healthy_side.subscriptions) subscriptions, \(.healthy_side.lost) of \(.healthy_side.expected) packets lost; frozen: " +
+      (if .stalled_side then "\(.stalled_side.lost) of \(.stalled_side.expected) lost" else "no summary" end)' "$OUT/isolation.json"
+  } >"$OUT/isolation.md"
+  cat "$OUT/isolation.md"
+}
+
 bench_codecs() {
   BENCH_OUT="$OUT" cargo bench --bench codecs | tee "$OUT/codecs.md"
 }
@@ -308,8 +372,9 @@ for b in "$@"; do
     join) bench_join ;;
     fanout) bench_fanout ;;
     meeting) bench_meeting ;;
+    isolation) bench_isolation ;;
     codecs) bench_codecs ;;
-    all) bench_codecs; bench_latency; bench_join; bench_fanout; bench_meeting ;;
+    all) bench_codecs; bench_latency; bench_join; bench_fanout; bench_meeting; bench_isolation ;;
     *) echo "unknown benchmark $b" >&2; exit 2 ;;
   esac
 done
