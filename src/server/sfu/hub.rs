@@ -1331,7 +1331,9 @@ fn go_direct(leg: &mut Leg, metrics: &Metrics) {
     if leg.direct.is_some() || leg.connected {
         return;
     }
-    let Some(keys) = leg.keys.local_keys() else {
+    let keys = leg.keys.local_keys();
+    leg.keys.forget();
+    let Some(keys) = keys else {
         tracing::debug!("egress leg: SRTP keys not recovered; media goes through the core");
         return;
     };
@@ -1459,6 +1461,7 @@ mod tests {
     use crate::server::room::{SessionEvent, SessionInbox};
     use crate::server::sfu::{LinkState, PublishedMedia};
     use bytes::Bytes;
+    use rtc::rtcp::sender_report::SenderReport;
     use rtc::rtp::{Header, Packet};
     use std::collections::HashSet;
     use std::net::{IpAddr, SocketAddr};
@@ -1611,18 +1614,28 @@ mod tests {
                 }
             };
             let mut got = HashSet::new();
+            let mut ssrc = None;
+            let mut reports = Vec::new();
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             while let Ok(Some(event)) = tokio::time::timeout_at(deadline, track.poll()).await {
-                if let TrackRemoteEvent::OnRtpPacket(p) = event
-                    && p.header.sequence_number <= PACKETS
-                {
-                    got.insert(p.header.sequence_number);
-                    if got.len() == usize::from(PACKETS) {
-                        break;
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(p) if p.header.sequence_number <= PACKETS => {
+                        ssrc = Some(p.header.ssrc);
+                        got.insert(p.header.sequence_number);
                     }
+                    TrackRemoteEvent::OnRtcpPacket(packets) => reports.extend(
+                        packets
+                            .iter()
+                            .filter_map(|p| p.as_any().downcast_ref::<SenderReport>())
+                            .cloned(),
+                    ),
+                    _ => {}
+                }
+                if got.len() == usize::from(PACKETS) && !reports.is_empty() {
+                    break;
                 }
             }
-            got
+            (got, ssrc, reports)
         });
 
         let input = hub.media_input();
@@ -1651,8 +1664,25 @@ mod tests {
                 .expect("hub input");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let got = receiver.await.expect("receiver");
+        let (got, ssrc, reports) = receiver.await.expect("receiver");
         let dropped = dropped.load(Ordering::Relaxed);
+        // Sender reports reach the subscriber, for the track's SSRC, with
+        // counts that add up (every payload is 300 bytes) and the wall clock.
+        let sr = reports.last().expect("a sender report");
+        assert_eq!(Some(sr.ssrc), ssrc, "report for the media SSRC");
+        assert!(
+            sr.packet_count > 0 && u64::from(sr.packet_count) <= u64::from(PACKETS) + 1 + dropped,
+            "{sr:?}"
+        );
+        assert_eq!(sr.octet_count, sr.packet_count * 300, "{sr:?}");
+        let unix_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        assert!(
+            ((sr.ntp_time >> 32) - 2_208_988_800).abs_diff(unix_now) <= 5,
+            "NTP time {sr:?}"
+        );
         assert!(
             dropped >= u64::from(PACKETS / DROP_EVERY) - 1,
             "dropped {dropped}"

@@ -107,6 +107,14 @@ impl KeyCapture {
         self.inner.crypto()
     }
 
+    /// Drops what was recorded (key material has no business lingering).
+    pub fn forget(&self) {
+        self.blocks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// The keys of the local (sending) SRTP context of the latest handshake,
     /// if it used an AEAD AES-GCM profile.
     pub fn local_keys(&self) -> Option<MasterKeys> {
@@ -348,6 +356,8 @@ mod tests {
         context(&capture, profile, 3);
         context(&capture, profile, 4);
         assert_eq!(capture.local_keys().expect("keys").key, keys(profile, 3).0);
+        capture.forget();
+        assert!(capture.local_keys().is_none(), "forgotten");
     }
 
     #[test]
