@@ -1458,7 +1458,7 @@ mod tests {
     use crate::link::{LinkSignal, PeerLink};
     use crate::protocol::LinkId;
     use crate::server::metrics::Metrics;
-    use crate::server::room::{SessionEvent, SessionInbox};
+    use crate::server::room::{SessionEvent, SessionInbox, SessionInboxReceiver};
     use crate::server::sfu::{LinkState, PublishedMedia};
     use bytes::Bytes;
     use rtc::rtcp::sender_report::SenderReport;
@@ -1532,21 +1532,7 @@ mod tests {
         };
         let hub = Hub::start_with(ip, Arc::clone(&metrics), config).expect("hub");
         let media = PublishedMedia::new(Arc::clone(&metrics), Some(hub.media_input()));
-        let (inbox, mut inbox_rx) = SessionInbox::new();
-        let (leg, offer) = hub
-            .create(CreateLeg {
-                link_id: LinkId(1),
-                media: Arc::clone(&media),
-                stream_label: "s".into(),
-                video: true,
-                audio: false,
-                want_audio: false,
-                want_video: true,
-                inbox,
-                counted: metrics.peer_connections.enter(),
-            })
-            .await
-            .expect("create leg");
+        let (leg, offer, mut inbox_rx) = create_video_leg(&hub, &media, &metrics, 1).await;
         let hub_addr = SocketAddr::new(ip, candidate_port(&offer));
 
         // `facing_sub` stands in for the hub (the subscriber sends to it),
@@ -1580,31 +1566,7 @@ mod tests {
         hub.apply_answer(leg, with_candidate_port(&answer, port(&facing_hub)))
             .await
             .expect("apply answer");
-        loop {
-            match inbox_rx.events.recv().await {
-                Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Connected) => break,
-                Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Failed) => {
-                    panic!("leg failed")
-                }
-                Some(_) => {}
-                None => panic!("inbox closed"),
-            }
-        }
-
-        // The subscriber's side may finish DTLS a moment after ours: a packet
-        // that arrives before its SRTP keys is lost for good (nothing earlier
-        // to NACK it against), so wait for it too.
-        loop {
-            match sub_signals.recv().await {
-                Some(LinkSignal::State(
-                    webrtc::peer_connection::RTCPeerConnectionState::Connected,
-                )) => {
-                    break;
-                }
-                Some(_) => {}
-                None => panic!("subscriber closed before connecting"),
-            }
-        }
+        until_both_connected(&mut inbox_rx, &mut sub_signals).await;
         let receiver = tokio::spawn(async move {
             let track = loop {
                 match sub_signals.recv().await {
@@ -1638,32 +1600,9 @@ mod tests {
             (got, ssrc, reports)
         });
 
-        let input = hub.media_input();
         // One packet more than checked: a loss is only noticed (and NACKed)
         // when a later packet arrives.
-        for seq in 1..=PACKETS + 1 {
-            let packet = Packet {
-                header: Header {
-                    version: 2,
-                    payload_type: 96, // the hub rewrites it to the leg's
-                    sequence_number: seq,
-                    timestamp: u32::from(seq) * 450,
-                    ssrc: 42,
-                    marker: true,
-                    ..Default::default()
-                },
-                payload: Bytes::from(vec![0x41u8; 300]),
-            };
-            input
-                .send(HubPacket {
-                    media: media.id(),
-                    video: true,
-                    packet,
-                })
-                .await
-                .expect("hub input");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        feed(&hub, &media, 1, PACKETS + 1, 300).await;
         let (got, ssrc, reports) = receiver.await.expect("receiver");
         let dropped = dropped.load(Ordering::Relaxed);
         // Sender reports reach the subscriber, for the track's SSRC, with
@@ -1717,19 +1656,19 @@ mod tests {
     /// A subscriber connected to a new leg of `media`.
     struct Subscriber {
         leg: super::LegId,
-        inbox: crate::server::room::SessionInboxReceiver,
+        inbox: SessionInboxReceiver,
         link: PeerLink,
         signals: crate::link::LinkSignals,
     }
 
-    async fn subscribe(
+    /// A video-only leg of `media`: its id, the offer and its session inbox.
+    async fn create_video_leg(
         hub: &Hub,
         media: &Arc<PublishedMedia>,
         metrics: &Arc<Metrics>,
         link: u64,
-    ) -> Subscriber {
-        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let (inbox, mut inbox_rx) = SessionInbox::new();
+    ) -> (super::LegId, String, SessionInboxReceiver) {
+        let (inbox, inbox_rx) = SessionInbox::new();
         let (leg, offer) = hub
             .create(CreateLeg {
                 link_id: LinkId(link),
@@ -1744,11 +1683,19 @@ mod tests {
             })
             .await
             .expect("create leg");
-        let (sub, mut signals) = PeerLink::new(ip).await.expect("subscriber");
-        let answer = sub.answer(offer).await.expect("answer");
-        hub.apply_answer(leg, answer).await.expect("apply answer");
+        (leg, offer, inbox_rx)
+    }
+
+    /// Until the hub reports the leg connected and the subscriber's side is
+    /// connected too: it may finish DTLS a moment after ours, and a packet
+    /// that arrives before its SRTP keys is lost for good (nothing earlier to
+    /// NACK it against).
+    async fn until_both_connected(
+        inbox: &mut SessionInboxReceiver,
+        signals: &mut crate::link::LinkSignals,
+    ) {
         loop {
-            match inbox_rx.events.recv().await {
+            match inbox.events.recv().await {
                 Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Connected) => break,
                 Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Failed) => {
                     panic!("leg failed")
@@ -1766,6 +1713,20 @@ mod tests {
                 None => panic!("subscriber closed before connecting"),
             }
         }
+    }
+
+    async fn subscribe(
+        hub: &Hub,
+        media: &Arc<PublishedMedia>,
+        metrics: &Arc<Metrics>,
+        link: u64,
+    ) -> Subscriber {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let (leg, offer, mut inbox_rx) = create_video_leg(hub, media, metrics, link).await;
+        let (sub, mut signals) = PeerLink::new(ip).await.expect("subscriber");
+        let answer = sub.answer(offer).await.expect("answer");
+        hub.apply_answer(leg, answer).await.expect("apply answer");
+        until_both_connected(&mut inbox_rx, &mut signals).await;
         Subscriber {
             leg,
             inbox: inbox_rx,
@@ -1774,20 +1735,20 @@ mod tests {
         }
     }
 
-    /// Feeds `count` video packets from `first` on, 5 ms apart.
-    async fn feed(hub: &Hub, media: &PublishedMedia, first: u16, count: u16) {
+    /// Feeds `count` video packets of `size` bytes from `first` on, 5 ms apart.
+    async fn feed(hub: &Hub, media: &PublishedMedia, first: u16, count: u16, size: usize) {
         for seq in first..first + count {
             let packet = Packet {
                 header: Header {
                     version: 2,
-                    payload_type: 96,
+                    payload_type: 96, // the hub rewrites it to the leg's
                     sequence_number: seq,
                     timestamp: u32::from(seq) * 450,
                     ssrc: 42,
                     marker: true,
                     ..Default::default()
                 },
-                payload: Bytes::from(vec![0x41u8; 200]),
+                payload: Bytes::from(vec![0x41u8; size]),
             };
             hub.media_input()
                 .send(HubPacket {
@@ -1858,7 +1819,7 @@ mod tests {
             );
             let counting =
                 tokio::spawn(async move { count_packets(signals, Duration::from_secs(3)).await });
-            feed(&hub, &media, 1, 100).await;
+            feed(&hub, &media, 1, 100, 200).await;
             let got = counting.await.expect("counter");
             assert!(got >= 95, "the other subscriber got {got} of 100 packets");
 
