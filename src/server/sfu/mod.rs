@@ -4,9 +4,11 @@
 //!
 //! One peer connection per publish and one per subscription. Publishers get a
 //! webrtc-rs `PeerConnection` each. Subscriptions are, by default, legs of the
-//! egress [`hub`]: sans-IO `rtc` cores driven by one task on one shared UDP
-//! socket; `HUDDLE_EGRESS=links` selects the older design, one webrtc-rs
-//! `PeerConnection` (socket, driver task, writer task) per subscription.
+//! egress [`hub`]: sans-IO `rtc` cores driven by one thread on one shared UDP
+//! socket, whose media the hub seals itself once it has the leg's SRTP key
+//! (`srtp_keys`, `direct`); `HUDDLE_EGRESS=links` selects the older design,
+//! one webrtc-rs `PeerConnection` (socket, driver task, writer task) per
+//! subscription.
 //!
 //! The session that created a link owns it ([`IngressLink`], [`EgressLink`])
 //! and closes it; every task a link spawns is aborted when the link is closed or
