@@ -20,11 +20,20 @@
 //!   the first time is matched either because a leg already sent to it (our own
 //!   connectivity checks) or, for a STUN request, by the ICE ufrag in its
 //!   USERNAME attribute (RFC 8445 §7.2.2: `ours:theirs`).
-//! * Each leg registers only what an egress needs: NACK responder
-//!   (retransmissions), sender reports and [`RtcpTap`] (so PLI/FIR reach us).
-//!   No TWCC, no simulcast header extensions, no NACK generator or receiver
-//!   reports (an egress receives no media), and no `RtcpStats` (the server
-//!   never reads an egress leg's RTT/loss; the client still computes its own).
+//! * Once a leg is connected, the hub seals its media itself with the leg's
+//!   SRTP key (recovered by [`KeyCapture`], sealed by [`DirectEgress`]) and the
+//!   core sees no media at all: it keeps ICE, DTLS and RTCP. The hub answers
+//!   NACKs from its own history and writes sender reports into the core
+//!   (`super::direct`). A leg whose key is not recovered, or every leg with
+//!   `HUDDLE_EGRESS_SRTP=core`, writes media through the core instead.
+//! * Each leg registers only what an egress needs: NACK responder and sender
+//!   reports (used by the fallback only) and [`RtcpTap`] (so PLI/FIR and NACKs
+//!   reach us). No TWCC, no simulcast header extensions, no NACK generator or
+//!   receiver reports (an egress receives no media), and no `RtcpStats` (the
+//!   server never reads an egress leg's RTT/loss; the client still computes
+//!   its own).
+//! * A panic while the loop works on one leg drops that leg only
+//!   ([`HubLoop::step`]).
 //!
 //! The hub runs on its own OS thread with a single-threaded tokio runtime
 //! (`HUDDLE_HUB_THREAD=0`: a task on the caller's runtime instead); it ends
