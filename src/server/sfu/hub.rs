@@ -1108,6 +1108,7 @@ impl HubLoop {
     /// Polls every leg something went into: events, reads (RTCP for us),
     /// writes (into `out`), next deadline; then sends.
     fn service(&mut self) {
+        let now = Instant::now();
         let dirty = std::mem::take(&mut self.dirty);
         for &id in &dirty {
             self.current = Some(id);
@@ -1140,7 +1141,7 @@ impl HubLoop {
                             .iter()
                             .filter_map(|p| p.as_any().downcast_ref::<TransportLayerNack>())
                         {
-                            let resent = retransmit(leg, nack);
+                            let resent = retransmit(leg, nack, now);
                             self.metrics
                                 .retransmitted_packets
                                 .fetch_add(resent, Ordering::Relaxed);
@@ -1362,7 +1363,7 @@ fn go_direct(leg: &mut Leg, metrics: &Metrics) {
 /// Answers a NACK from a directly sending leg's history; returns how many
 /// packets went again. (Legs that send through the core leave NACKs to its
 /// responder, which has the history.)
-fn retransmit(leg: &mut Leg, nack: &TransportLayerNack) -> u64 {
+fn retransmit(leg: &mut Leg, nack: &TransportLayerNack, now: Instant) -> u64 {
     let Leg {
         video,
         audio,
@@ -1380,13 +1381,13 @@ fn retransmit(leg: &mut Leg, nack: &TransportLayerNack) -> u64 {
     else {
         return 0;
     };
-    let Some(history) = track.history.as_ref() else {
+    let Some(history) = track.history.as_mut() else {
         return 0;
     };
     let mut resent = 0;
     for pair in &nack.nacks {
         for seq in pair.packet_list() {
-            if let Some(datagram) = history.get(seq).and_then(|p| direct.seal(p)) {
+            if let Some(datagram) = history.resend(seq, now).and_then(|p| direct.seal(p)) {
                 pending.push(datagram);
                 resent += 1;
             }
