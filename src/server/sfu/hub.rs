@@ -459,6 +459,17 @@ struct Leg {
     _counted: GaugeGuard,
 }
 
+impl Leg {
+    /// Moves the sealed datagrams to `out`, addressed to the selected pair (a
+    /// leg only seals once it knows that address).
+    fn send_pending(&mut self, out: &mut Vec<(SocketAddr, BytesMut)>) {
+        match self.media_dest {
+            Some(dest) => out.extend(self.pending.drain(..).map(|d| (dest, d))),
+            None => self.pending.clear(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Fanout {
     video: Vec<LegId>,
@@ -641,12 +652,7 @@ impl HubLoop {
             return;
         };
         unregister(&mut self.fanouts, id, &mut leg);
-        for addr in &leg.addrs {
-            if self.by_addr.get(addr) == Some(&id) {
-                self.by_addr.remove(addr);
-            }
-        }
-        self.by_ufrag.remove(&leg.ufrag);
+        self.forget_routes(id, &leg);
         let report = (!leg.failed).then(|| (leg.inbox.clone(), leg.link_id));
         // Its state may be half-updated: do not run its destructor's code
         // unguarded either. Dropped (gauges released) before it is reported.
@@ -919,13 +925,18 @@ impl HubLoop {
         while let Some(w) = leg.pc.poll_write() {
             self.out.push((w.transport.peer_addr, w.message));
         }
+        self.forget_routes(id, &leg);
+        self.dirty.retain(|d| *d != id);
+    }
+
+    /// Removes what routes inbound datagrams to a leg that is gone.
+    fn forget_routes(&mut self, id: LegId, leg: &Leg) {
         for addr in &leg.addrs {
             if self.by_addr.get(addr) == Some(&id) {
                 self.by_addr.remove(addr);
             }
         }
         self.by_ufrag.remove(&leg.ufrag);
-        self.dirty.retain(|d| *d != id);
     }
 
     /// Writes each packet of `batch` into every subscribed leg's core: video
@@ -1118,9 +1129,7 @@ impl HubLoop {
             leg.dirty = false;
             if !std::mem::take(&mut leg.core_writes) {
                 // Only sealed media: the core has nothing new to say.
-                if let Some(dest) = leg.media_dest {
-                    self.out.extend(leg.pending.drain(..).map(|d| (dest, d)));
-                }
+                leg.send_pending(&mut self.out);
                 continue;
             }
             if std::mem::take(&mut leg.poll_all) {
@@ -1172,12 +1181,7 @@ impl HubLoop {
                 }
                 self.out.push((peer, w.message));
             }
-            if !leg.pending.is_empty() {
-                match leg.media_dest {
-                    Some(dest) => self.out.extend(leg.pending.drain(..).map(|d| (dest, d))),
-                    None => leg.pending.clear(),
-                }
-            }
+            leg.send_pending(&mut self.out);
         }
         // Keep the allocation.
         let mut dirty = dirty;
