@@ -18,6 +18,7 @@
 //! `GET /healthz`.
 
 pub mod config;
+pub mod inbox;
 pub mod metrics;
 pub mod room;
 pub mod sfu;
@@ -37,7 +38,8 @@ pub use config::{Limits, ServerConfig};
 pub use metrics::{Metrics, MetricsSnapshot};
 
 use crate::protocol::{LinkId, MAX_MESSAGE_BYTES, StreamId};
-use room::{Rooms, SessionId};
+use inbox::SessionId;
+use room::Rooms;
 
 /// Largest WebSocket message the transport layer buffers. Frames between
 /// [`MAX_MESSAGE_BYTES`] and this size are read and answered with a numbered error;

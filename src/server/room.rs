@@ -4,7 +4,8 @@
 //! every method takes the lock, changes the maps, collects the messages to send,
 //! and delivers them with `try_send` after the change is complete. Delivery never
 //! blocks, so a slow client can't stall a room; a client whose inbox is full is
-//! told to close (its socket is behind by [`SESSION_INBOX_CAPACITY`] messages).
+//! told to close (its socket is behind by
+//! [`SESSION_INBOX_CAPACITY`](super::inbox::SESSION_INBOX_CAPACITY) messages).
 //!
 //! Invariants: a room exists iff it has a member; a stream belongs to exactly one
 //! member of the same room, and is removed with it. Members are keyed by user id
@@ -14,95 +15,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{mpsc, watch};
-
+use super::inbox::{Refused, SessionEvent, SessionId, SessionInbox};
 use super::sfu::PublishedMedia;
 use crate::protocol::{
     ErrorCode, Event, LeaveReason, RoomId, ServerMessage, StreamId, StreamInfo, UserId, UserInfo,
 };
-
-/// Capacity of each session's inbox (room → session). When full the session is
-/// closed: it is not reading its socket fast enough to keep up with its room.
-pub const SESSION_INBOX_CAPACITY: usize = 512;
-
-/// Identifies one WebSocket connection for the server's lifetime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(pub u64);
-
-/// What the room (or an SFU link) tells a session.
-#[derive(Debug)]
-pub enum SessionEvent {
-    /// Forward this message to the client (boxed: keeps the event small).
-    Send(Box<ServerMessage>),
-    /// A stream the session may be subscribed to is gone; drop the subscription.
-    StreamGone(StreamId),
-    /// An SFU link of this session changed state.
-    Link(super::sfu::LinkEvent),
-}
-
-/// How the room and the SFU reach a session: a bounded event inbox, plus a
-/// separate kick signal that works even when the inbox is full (which is exactly
-/// when a slow session must be kicked).
-#[derive(Clone, Debug)]
-pub struct SessionInbox {
-    events: mpsc::Sender<SessionEvent>,
-    kick: Arc<watch::Sender<Option<LeaveReason>>>,
-}
-
-/// Why [`SessionInbox::try_send`] refused an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    /// The session is [`SESSION_INBOX_CAPACITY`] events behind.
-    Full,
-    /// The session has ended.
-    Closed,
-}
-
-/// The session's ends of its [`SessionInbox`].
-pub struct SessionInboxReceiver {
-    /// Events, in order.
-    pub events: mpsc::Receiver<SessionEvent>,
-    /// Set once when the session must end; the reason goes in `client-banned`.
-    pub kick: watch::Receiver<Option<LeaveReason>>,
-}
-
-impl SessionInbox {
-    /// A new inbox of [`SESSION_INBOX_CAPACITY`].
-    pub fn new() -> (Self, SessionInboxReceiver) {
-        let (events, events_rx) = mpsc::channel(SESSION_INBOX_CAPACITY);
-        let (kick, kick_rx) = watch::channel(None);
-        (
-            Self {
-                events,
-                kick: Arc::new(kick),
-            },
-            SessionInboxReceiver {
-                events: events_rx,
-                kick: kick_rx,
-            },
-        )
-    }
-
-    /// Queues an event without waiting; a refused event is dropped.
-    pub fn try_send(&self, event: SessionEvent) -> Result<(), Refused> {
-        self.events.try_send(event).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => Refused::Full,
-            mpsc::error::TrySendError::Closed(_) => Refused::Closed,
-        })
-    }
-
-    /// Tells the session to end with `reason`; the first reason wins.
-    pub fn kick(&self, reason: LeaveReason) {
-        self.kick.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some(reason);
-                true
-            } else {
-                false
-            }
-        });
-    }
-}
 
 struct Member {
     session: SessionId,
@@ -466,7 +383,7 @@ impl Rooms {
 
 #[cfg(test)]
 mod tests {
-    use super::SessionEvent;
+    use crate::server::inbox::SessionEvent;
 
     #[test]
     fn session_event_is_reasonably_sized() {

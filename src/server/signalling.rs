@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::extract::ws::{Message, WebSocket};
 
 use super::Shared;
-use super::room::{SessionEvent, SessionId, SessionInbox};
-use super::sfu::{EgressLink, IngressLink, LinkEvent, LinkState, SfuError};
+use super::inbox::{LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox};
+use super::sfu::{EgressLink, IngressLink, SfuError};
 use crate::auth::{self, AuthError};
 use crate::protocol::{
     self, ClientMessage, ErrorCode, ErrorReply, Event, LeaveReason, LinkId, PROTOCOL_VERSION,

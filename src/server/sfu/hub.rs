@@ -81,14 +81,14 @@ use super::direct::{DirectEgress, SendReport, SentHistory};
 use super::media::PublishedMedia;
 use super::rewrite::Rewriter;
 use super::srtp_keys::KeyCapture;
-use super::{LinkState, SfuError, is_keyframe_request, random_ssrc, tell};
+use super::{SfuError, is_keyframe_request, random_ssrc, tell};
 use crate::link::rtcp_tap::{RTCP_TAP_SLOT, RtcpTap};
 use crate::link::{
     H264_PAYLOAD_TYPE, LinkError, OPUS_PAYLOAD_TYPE, h264_codec, opus_codec, track_description,
 };
 use crate::protocol::{IceCandidate, LinkId};
 use crate::server::metrics::{GaugeGuard, Metrics};
-use crate::server::room::SessionInbox;
+use crate::server::inbox::{LinkState, SessionInbox};
 
 /// Packets queued from all ingress forward tasks to the hub (about 1 s of
 /// 40 streams of 720p video). When full, the newest packet is dropped for all
@@ -1472,8 +1472,8 @@ mod tests {
     use crate::link::{LinkSignal, PeerLink};
     use crate::protocol::LinkId;
     use crate::server::metrics::Metrics;
-    use crate::server::room::{SessionEvent, SessionInbox, SessionInboxReceiver};
-    use crate::server::sfu::{LinkState, PublishedMedia};
+    use crate::server::inbox::{LinkState, SessionEvent, SessionInbox, SessionInboxReceiver};
+    use crate::server::sfu::PublishedMedia;
     use bytes::Bytes;
     use rtc::rtcp::sender_report::SenderReport;
     use rtc::rtp::{Header, Packet};

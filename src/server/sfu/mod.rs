@@ -34,29 +34,9 @@ use webrtc::rtp_transceiver::RtpSender;
 pub use media::{EgressTrack, KEYFRAME_MIN_INTERVAL, PublishedMedia};
 
 use super::metrics::{GaugeGuard, Metrics};
-use super::room::{SessionEvent, SessionInbox};
+use super::inbox::{LinkEvent, LinkState, SessionEvent, SessionInbox};
 use crate::link::{LinkError, LinkSignal, LinkSignals, PeerLink};
 use crate::protocol::{ErrorCode, IceCandidate, LinkId};
-
-/// What an SFU link tells its session.
-#[derive(Debug)]
-pub struct LinkEvent {
-    /// The link.
-    pub link_id: LinkId,
-    /// What happened.
-    pub state: LinkState,
-}
-
-/// Link state changes a session acts on.
-#[derive(Debug)]
-pub enum LinkState {
-    /// A local candidate to trickle to the client.
-    Candidate(IceCandidate),
-    /// Media can flow.
-    Connected,
-    /// ICE/DTLS failed or the connection closed: the link is dead.
-    Failed,
-}
 
 /// Why the SFU could not set up or change a link.
 #[derive(Debug, thiserror::Error)]
