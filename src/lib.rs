@@ -5,19 +5,22 @@
 //!
 //! ## Layout
 //!
-//! | module | owns | may import |
+//! | module | owns | imports |
 //! |---|---|---|
 //! | [`protocol`] | wire messages, ids, error codes, protocol version. serde only, no I/O | — |
 //! | [`auth`] | signatures (HMAC-SHA256, seed 001 ch. 4), app registry | protocol |
 //! | [`media`] | frames, synthetic sources, H.264/Opus codecs, analysis. No tokio, no UI | — |
 //! | [`link`] | one WebRTC peer connection set up the huddle way (codecs, RTCP tap, loopback) | protocol |
-//! | [`server`] | WebSocket signalling, rooms, the SFU (webrtc-rs) | protocol, auth, link |
+//! | [`server`] | WebSocket signalling, rooms, the SFU (ingress links + the egress hub) | protocol, auth, link |
 //! | [`client`] | room-session actor + `Client` handle, local/remote streams | protocol, auth, media, link |
-//! | [`bot`] | headless publisher/subscriber with live stats | client, media |
-//! | [`cli`] | clap flags → validated config | everything above |
-//! | `ui` (feature `app`) | eframe desktop app, wgpu video rendering | client, media, server, bot |
+//! | [`bot`] | headless publisher/subscriber with live stats | protocol, client, media |
+//! | `ui` (feature `app`) | eframe desktop app, wgpu video rendering, the embedded server | protocol, auth, media, client, server, bot |
+//! | [`cli`] | clap flags → validated config for `main` | all of the above, `ui` included |
 //!
-//! Imports flow one way: nothing imports `bot`, `cli` (or the UI).
+//! Imports flow one way, down this table: a module imports only modules
+//! listed in its row. So `server` and `client` never see each other (they
+//! meet only in `protocol`), nothing but `ui` and `cli` imports `bot`,
+//! nothing but `cli` imports `ui`, and nothing imports `cli`.
 #![warn(missing_docs)]
 
 pub mod auth;

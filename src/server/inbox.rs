@@ -82,6 +82,14 @@ impl SessionInbox {
         })
     }
 
+    /// Reports a state change of one of the session's links. Dropped if the
+    /// inbox is full (the session is then being closed for slowness anyway)
+    /// or closed (the session ended and closes its links).
+    pub fn link_event(&self, link_id: LinkId, state: LinkState) {
+        self.try_send(SessionEvent::Link(LinkEvent { link_id, state }))
+            .ok();
+    }
+
     /// Tells the session to end with `reason`; the first reason wins.
     pub fn kick(&self, reason: LeaveReason) {
         self.kick.send_if_modified(|current| {
@@ -114,4 +122,3 @@ pub enum LinkState {
     /// ICE/DTLS failed or the connection closed: the link is dead.
     Failed,
 }
-

@@ -52,10 +52,23 @@ pub struct Metrics {
     /// Packets sent again to subscribers who NACKed them (by the egress hub;
     /// legs whose media goes through the `rtc` pipeline are not counted).
     pub retransmitted_packets: AtomicU64,
-    /// Egress legs whose media the hub seals itself (`sfu::direct`).
+    /// Egress legs whose media the hub seals itself (`sfu::hub` seals: see its `direct` module).
     pub direct_egress_legs: Arc<Gauge>,
     /// Panics the egress hub caught (each cost at most one leg).
     pub egress_panics: AtomicU64,
+    /// Datagrams the egress hub could not send: the kernel refused them (a
+    /// full send buffer, an unreachable destination) or the destination
+    /// could never be sent to.
+    pub egress_datagrams_dropped: AtomicU64,
+    /// Egress legs that connected without the hub recognising their SRTP
+    /// keys, so their media goes through the `rtc` pipeline (slower). Should
+    /// stay 0: anything else means the `rtc` library changed under us.
+    pub egress_key_failures: AtomicU64,
+    /// Ingress packets not forwarded to a subscriber because their egress
+    /// sequence number was already written or is too old (a publisher's
+    /// retransmission of a packet that had arrived, a straggler from before
+    /// a pause): sending them would reuse an SRTP nonce.
+    pub stale_packets_dropped: AtomicU64,
 }
 
 /// A copy of [`Metrics`] at one moment.
@@ -82,4 +95,10 @@ pub struct MetricsSnapshot {
     pub direct_egress_legs: usize,
     /// Panics caught by the egress hub so far (each cost at most one leg).
     pub egress_panics: u64,
+    /// Datagrams the egress hub could not send so far.
+    pub egress_datagrams_dropped: u64,
+    /// Egress legs whose SRTP keys were not recognised so far (should be 0).
+    pub egress_key_failures: u64,
+    /// Packets not forwarded because their egress number was already used.
+    pub stale_packets_dropped: u64,
 }

@@ -7,9 +7,12 @@
 //!                                            │ fan-out of RTP per track
 //!                                            ▼
 //!                     egress legs (one per subscription): sans-IO cores in the
-//!                     egress hub on one shared UDP socket (default), or one
-//!                     webrtc-rs PC each (`HUDDLE_EGRESS=links`)
+//!                     egress hub on one shared UDP socket
 //! ```
+//!
+//! Inside, imports run one way: `signalling` → `room` → `sfu` → `inbox`
+//! (`inbox` is a leaf: the session inbox and the events that go into it, so
+//! the SFU can report to a session without knowing rooms).
 //!
 //! [`Server::run`] takes an already-bound listener and a shutdown future, so the
 //! binary, the desktop app's embedded server and the tests share one entry point.
@@ -109,6 +112,9 @@ impl Server {
             retransmitted_packets: m.retransmitted_packets.load(Ordering::Relaxed),
             direct_egress_legs: m.direct_egress_legs.get(),
             egress_panics: m.egress_panics.load(Ordering::Relaxed),
+            egress_datagrams_dropped: m.egress_datagrams_dropped.load(Ordering::Relaxed),
+            egress_key_failures: m.egress_key_failures.load(Ordering::Relaxed),
+            stale_packets_dropped: m.stale_packets_dropped.load(Ordering::Relaxed),
         }
     }
 

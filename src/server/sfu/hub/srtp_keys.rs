@@ -14,8 +14,11 @@
 //!
 //! What is recognised, and why it is safe to rely on:
 //!
-//! * Only the AEAD AES-GCM profiles (RFC 7714), the ones WebRTC stacks prefer.
-//!   Their context setup runs the AES-CM key derivation (RFC 3711 §4.3.3) for
+//! * Only the AEAD AES-GCM profiles (RFC 7714), and an egress leg offers
+//!   nothing else in its DTLS handshake (`leg::srtp_profiles`, pinned with
+//!   `SettingEngineBuilder::with_srtp_protection_profiles`): there is no
+//!   AES-CM derivation on these connections to mistake for a GCM one. A GCM
+//!   context's setup runs the AES-CM key derivation (RFC 3711 §4.3.3) for
 //!   labels 0, 3, 2, 5 in that order; the first block of each label is
 //!   `master_salt ‖ 0…` with the label XORed into byte 7, encrypted under the
 //!   master key. Four such blocks under one key, with exactly these label
@@ -24,10 +27,11 @@
 //! * `rtc` builds the local context before the remote one
 //!   (`DtlsHandler::update_srtp_contexts`, version pinned in `Cargo.toml`), so
 //!   of the last two contexts derived, the first is ours.
-//! * Anything else (an AES-CM profile, an unexpected call pattern) yields
-//!   `None` and the leg keeps sending through the core. A wrong key cannot go
-//!   unnoticed: the subscriber would fail to authenticate every packet, which
-//!   the hub's tests would catch.
+//! * Anything else (an unexpected call pattern after an upgrade of `rtc`)
+//!   yields `None`: the leg then sends through its core, and the hub says so
+//!   loudly (an error in the log, `egressKeyFailures` in `/metrics`). A wrong
+//!   key cannot go unnoticed either: the subscriber would fail to
+//!   authenticate every packet, which the hub's tests would catch.
 
 use std::sync::{Arc, Mutex};
 

@@ -1,0 +1,33 @@
+//! Why the SFU could not set up or change a link.
+
+use crate::link::LinkError;
+use crate::protocol::ErrorCode;
+
+/// Why the SFU could not set up or change a link.
+#[derive(Debug, thiserror::Error)]
+pub enum SfuError {
+    /// The publisher's offer was unusable. Not retryable with the same offer.
+    #[error("invalid publish offer: {0}")]
+    PublishOffer(LinkError),
+    /// The subscriber's answer was unusable. Not retryable with the same answer.
+    #[error("invalid answer: {0}")]
+    Answer(LinkError),
+    /// A trickled candidate was unusable.
+    #[error("invalid candidate: {0}")]
+    Candidate(LinkError),
+    /// Creating a peer connection failed (e.g. no UDP port). Retryable.
+    #[error("SFU failure: {0}")]
+    Internal(LinkError),
+}
+
+impl SfuError {
+    /// The seed error code for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SfuError::PublishOffer(_) => ErrorCode::InvalidPushed,
+            SfuError::Answer(_) => ErrorCode::AnswerSdpInvalid,
+            SfuError::Candidate(_) => ErrorCode::InvalidParameter,
+            SfuError::Internal(_) => ErrorCode::SfuFail,
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Who gets which stream, and writing each ingress packet to each leg.
+//!
+//! [`Fanouts`] keeps, per published stream, the legs subscribed to its video
+//! and to its audio: exactly the legs that are `Connected`. It also keeps
+//! the stream's own subscriber counts in step ([`PublishedMedia::set_subscribers`]),
+//! so the ingress forwarder stops handing the hub packets nobody wants. Both
+//! change together in [`Fanouts::add`] and [`Fanouts::remove`], and `remove`
+//! looks in every list rather than trusting the leg, so a leg dropped after a
+//! panic leaves nothing behind.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::sansio::Protocol;
+
+use super::LegId;
+use super::event_loop::{HubLoop, mark};
+use super::leg::{Egress, LegState, Work};
+use crate::server::sfu::media::{IngressPacket, PublishedMedia};
+
+/// Whether an RTCP packet asks for a keyframe (PLI, RFC 4585 §6.3.1; FIR,
+/// RFC 5104 §4.3.1).
+pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+    use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+    use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+    let any = packet.as_any();
+    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+}
+
+/// The subscribed legs of one stream.
+struct Subscribers {
+    media: Arc<PublishedMedia>,
+    video: Vec<LegId>,
+    audio: Vec<LegId>,
+}
+
+impl Subscribers {
+    fn publish_counts(&self) {
+        self.media
+            .set_subscribers(self.video.len(), self.audio.len());
+    }
+}
+
+/// The fan-out lists of every stream with subscribers, by
+/// [`PublishedMedia::id`].
+#[derive(Default)]
+pub struct Fanouts {
+    streams: HashMap<u64, Subscribers>,
+}
+
+impl Fanouts {
+    /// Adds a leg that just connected to `media`'s lists for the kinds it
+    /// carries, and asks the publisher for a keyframe (a new subscriber needs
+    /// one to start decoding). Nothing if the stream was unpublished: its
+    /// session closes the leg.
+    pub fn add(&mut self, id: LegId, media: &Arc<PublishedMedia>, video: bool, audio: bool) {
+        if media.is_closed() {
+            return;
+        }
+        let subscribers = self
+            .streams
+            .entry(media.id())
+            .or_insert_with(|| Subscribers {
+                media: Arc::clone(media),
+                video: Vec::new(),
+                audio: Vec::new(),
+            });
+        if video && !subscribers.video.contains(&id) {
+            subscribers.video.push(id);
+        }
+        if audio && !subscribers.audio.contains(&id) {
+            subscribers.audio.push(id);
+        }
+        subscribers.publish_counts();
+        media.request_keyframe();
+    }
+
+    /// Removes a leg from every list.
+    pub fn remove(&mut self, id: LegId) {
+        self.streams.retain(|_, subscribers| {
+            let before = subscribers.video.len() + subscribers.audio.len();
+            subscribers.video.retain(|l| *l != id);
+            subscribers.audio.retain(|l| *l != id);
+            if subscribers.video.len() + subscribers.audio.len() != before {
+                subscribers.publish_counts();
+            }
+            !(subscribers.video.is_empty() && subscribers.audio.is_empty())
+        });
+    }
+
+    /// The legs subscribed to a stream's video or audio.
+    pub fn subscribers(&self, media: u64, video: bool) -> &[LegId] {
+        match self.streams.get(&media) {
+            Some(s) if video => &s.video,
+            Some(s) => &s.audio,
+            None => &[],
+        }
+    }
+}
+
+impl HubLoop {
+    /// Writes each packet of `batch` to every subscribed leg: video first,
+    /// then audio (each in arrival order; they are separate RTP streams), so
+    /// a frame's packets to one leg stay adjacent for GSO. A leg that seals
+    /// its own media gets the sealed datagram queued for the next flush; a
+    /// leg that sends through its core gets the packet written into it.
+    pub(super) fn fan_out(&mut self, batch: &mut Vec<IngressPacket>) {
+        let now = Instant::now();
+        let mut forwarded = 0u64;
+        let mut stale = 0u64;
+        let HubLoop {
+            legs,
+            fanouts,
+            work,
+            current,
+            metrics,
+            ..
+        } = self;
+        let ordered = batch
+            .iter()
+            .filter(|p| p.video)
+            .chain(batch.iter().filter(|p| !p.video));
+        for ingress in ordered {
+            for &id in fanouts.subscribers(ingress.media, ingress.video) {
+                *current = Some(id);
+                let Some(leg) = legs.get_mut(&id) else {
+                    continue;
+                };
+                let LegState::Connected(tracks, egress) = &mut leg.state else {
+                    continue;
+                };
+                let Some(track) = tracks.get_mut(ingress.video) else {
+                    continue;
+                };
+                if !track.enabled {
+                    continue;
+                }
+                // Extensions were stripped by the forwarder, so this clone only
+                // bumps the payload's refcount.
+                let mut packet = ingress.packet.clone();
+                if !track.rewriter.rewrite(&mut packet) {
+                    stale += 1;
+                    continue;
+                }
+                let level = match egress {
+                    Egress::Direct { srtp, .. } => {
+                        // Sealed here, sent at the next flush; the core never sees it.
+                        if let Some(datagram) = srtp.seal(&packet) {
+                            leg.pending.push(datagram);
+                            track.report.on_sent(now, &packet);
+                            if let Some(history) = track.history.as_mut() {
+                                history.push(packet);
+                            }
+                            forwarded += 1;
+                        }
+                        Work::Send
+                    }
+                    Egress::Core => {
+                        // Straight into the pipeline: `RTCRtpSender::write_rtp`
+                        // would rebuild the sender's parameters (allocating)
+                        // for every packet to check what `Rewriter` already
+                        // guarantees (our SSRC, the negotiated payload type,
+                        // no extensions). The track id is unused on this path.
+                        let written = leg.pc.handle_write(TaggedRTCMessage {
+                            now,
+                            message: RTCMessage::RtpPacket(String::new(), packet),
+                        });
+                        if written.is_ok() {
+                            forwarded += 1;
+                        }
+                        Work::Writes
+                    }
+                };
+                mark(work, id, leg, level);
+            }
+        }
+        batch.clear();
+        metrics
+            .forwarded_packets
+            .fetch_add(forwarded, Ordering::Relaxed);
+        if stale > 0 {
+            metrics
+                .stale_packets_dropped
+                .fetch_add(stale, Ordering::Relaxed);
+        }
+    }
+}

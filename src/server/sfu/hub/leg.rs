@@ -1,0 +1,585 @@
+//! One subscriber leg: its `rtc` core and the state machine that says what
+//! the hub may do with it.
+//!
+//! ```text
+//!  Offered ──answer──▶ Answered ──DTLS up──▶ Connected{Direct | Core}
+//!     │                   │                        │
+//!     └───────────────────┴────ICE/DTLS failed─────┴──▶ Failed
+//!  (closing, from any state, removes the leg from the hub)
+//! ```
+//!
+//! * [`LegState::Offered`]: the offer went out; the tracks have their SSRCs
+//!   but no payload types yet.
+//! * [`LegState::Answered`]: the answer fixed the payload types, so each
+//!   track has its [`Rewriter`]; ICE and DTLS are under way.
+//! * [`LegState::Connected`]: DTLS is up and the leg is in the fan-out.
+//!   [`Egress::Direct`]: the hub seals the media with the leg's SRTP key and
+//!   sends it to the remote end of the ICE-selected pair.
+//!   [`Egress::Core`]: the key could not be had (the library changed how it
+//!   derives keys): media goes through the core's pipeline, slower but
+//!   correct; counted in `/metrics` and logged as an error.
+//! * [`LegState::Failed`]: reported to the session once, out of the fan-out;
+//!   the session closes it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodecParameters, RtpCodecKind};
+use std::time::Duration;
+
+use super::CreateLeg;
+use super::direct::{DirectEgress, SendReport, SentHistory};
+use super::srtp_keys::KeyCapture;
+use crate::link::rtcp_tap::{RTCP_TAP_SLOT, RtcpTap};
+use crate::link::{
+    H264_PAYLOAD_TYPE, LinkError, OPUS_CLOCK_RATE, OPUS_PAYLOAD_TYPE, VIDEO_CLOCK_RATE, h264_codec,
+    opus_codec, track_description,
+};
+use crate::protocol::LinkId;
+use crate::server::inbox::{LinkState, SessionInbox};
+use crate::server::metrics::{GaugeGuard, Metrics};
+use crate::server::sfu::error::SfuError;
+use crate::server::sfu::media::PublishedMedia;
+use crate::server::sfu::rewrite::Rewriter;
+
+/// ICE settings as in `link::PeerLink::new` (see there for why).
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
+const ICE_MAX_BINDING_REQUESTS: u16 = 140;
+
+/// The SRTP protection profiles an egress leg offers in its DTLS handshake:
+/// the AEAD AES-GCM ones only (RFC 7714; every WebRTC stack has them), so the
+/// key the hub seals with is always one [`KeyCapture`] recognises.
+pub fn srtp_profiles() -> Vec<SrtpProtectionProfile> {
+    vec![
+        SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
+        SrtpProtectionProfile::Srtp_Aead_Aes_256_Gcm,
+    ]
+}
+
+/// Egress SSRCs are ours to choose; random per track so two subscriptions in one
+/// client never collide.
+fn random_ssrc() -> u32 {
+    rand::random::<u32>() | 1
+}
+
+fn random_token(len: usize) -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+fn internal(what: &'static str) -> impl FnOnce(rtc::shared::error::Error) -> SfuError {
+    move |e| {
+        SfuError::Internal(LinkError::Rtc {
+            what,
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// A track as offered: its sender and SSRC, no payload type yet.
+pub struct OfferedTrack {
+    sender: RTCRtpSenderId,
+    ssrc: u32,
+    enabled: bool,
+}
+
+/// A forwarded track of an answered leg.
+pub struct LegTrack {
+    pub ssrc: u32,
+    pub clock_rate: u32,
+    pub rewriter: Rewriter,
+    pub enabled: bool,
+    /// Sent packets for NACKs (video sent directly).
+    pub history: Option<SentHistory>,
+    /// Sender-report state (sent directly).
+    pub report: SendReport,
+}
+
+impl LegTrack {
+    fn set_enabled(&mut self, on: bool) {
+        if self.enabled && !on {
+            self.rewriter.pause();
+        }
+        self.enabled = on;
+    }
+}
+
+/// The tracks of an answered leg.
+pub struct Tracks {
+    pub video: Option<LegTrack>,
+    pub audio: Option<LegTrack>,
+}
+
+impl Tracks {
+    pub fn get_mut(&mut self, video: bool) -> Option<&mut LegTrack> {
+        if video {
+            self.video.as_mut()
+        } else {
+            self.audio.as_mut()
+        }
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut LegTrack> {
+        [self.video.as_mut(), self.audio.as_mut()]
+            .into_iter()
+            .flatten()
+    }
+}
+
+/// How a connected leg's media leaves.
+pub enum Egress {
+    /// Sealed by the hub, sent to `dest` (the remote end of the selected
+    /// candidate pair) without the core.
+    Direct {
+        srtp: DirectEgress,
+        dest: SocketAddr,
+        _counted: GaugeGuard,
+    },
+    /// Through the core's pipeline (its NACK responder and reports).
+    Core,
+}
+
+/// Where a leg is in its life (module docs).
+pub enum LegState {
+    Offered {
+        video: Option<OfferedTrack>,
+        audio: Option<OfferedTrack>,
+    },
+    Answered(Tracks),
+    Connected(Tracks, Egress),
+    Failed,
+}
+
+/// How much of a leg the loop must look at in its next service pass; each
+/// level includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Work {
+    /// Nothing.
+    None,
+    /// Sealed datagrams to send; the core has nothing new.
+    Send,
+    /// Media went into the core: poll its writes too.
+    Writes,
+    /// Something else went into the core (a read, a timer, a command): poll
+    /// its events, reads and timer too.
+    All,
+}
+
+/// One subscriber connection.
+pub struct Leg {
+    pub link_id: LinkId,
+    pub pc: RTCPeerConnection,
+    pub media: Arc<PublishedMedia>,
+    inbox: SessionInbox,
+    /// One of the leg's senders: the way to its (bundled) transport.
+    any_sender: RTCRtpSenderId,
+    pub state: LegState,
+    /// Next time the core wants `handle_timeout`.
+    pub deadline: Option<Instant>,
+    pub last_timer: Option<Instant>,
+    /// What the next service pass must do (the leg is in the loop's work
+    /// list iff this is not `Work::None`).
+    pub work: Work,
+    /// Records the SRTP key derivation of this leg's handshake.
+    keys: Arc<KeyCapture>,
+    /// Sealed datagrams for the selected address, sent at the next flush.
+    pub pending: Vec<BytesMut>,
+    #[cfg(test)]
+    keys_unrecognised: bool,
+    _counted: GaugeGuard,
+}
+
+impl Leg {
+    /// Builds the core, its tracks and its offer, with one host candidate:
+    /// the hub's socket at `local_addr`. Returns the leg, its ICE ufrag and
+    /// the SDP offer.
+    pub fn offer(
+        request: CreateLeg,
+        local_addr: SocketAddr,
+        now: Instant,
+    ) -> Result<(Self, String, String), SfuError> {
+        let mut media_engine = MediaEngine::default();
+        for (codec, payload_type, kind) in [
+            (h264_codec(), H264_PAYLOAD_TYPE, RtpCodecKind::Video),
+            (opus_codec(), OPUS_PAYLOAD_TYPE, RtpCodecKind::Audio),
+        ] {
+            media_engine
+                .register_codec(
+                    RTCRtpCodecParameters {
+                        rtp_codec: codec,
+                        payload_type,
+                    },
+                    kind,
+                )
+                .map_err(internal("registering codecs"))?;
+        }
+        // The subscriber NACKs and asks for keyframes; we answer NACKs and
+        // relay PLIs.
+        for parameter in ["", "pli"] {
+            media_engine.register_feedback(
+                RTCPFeedback {
+                    typ: "nack".to_owned(),
+                    parameter: parameter.to_owned(),
+                },
+                RtpCodecKind::Video,
+            );
+        }
+        let registry = Registry::new()
+            .with(Slot::NackResponder, NackResponderBuilder::new().build())
+            .with(Slot::SenderReport, SenderReportBuilder::new().build())
+            .with(Slot::from(RTCP_TAP_SLOT), RtcpTap::with_nacks());
+        let ufrag = random_token(16);
+        let keys = KeyCapture::new().map_err(|e| {
+            SfuError::Internal(LinkError::Rtc {
+                what: "crypto provider",
+                detail: e.to_string(),
+            })
+        })?;
+        let settings = SettingEngineBuilder::new()
+            .with_crypto_provider(keys.clone())
+            .with_srtp_protection_profiles(srtp_profiles())
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+            .with_ice_credentials(ufrag.clone(), random_token(32))
+            .build();
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media_engine)
+            .with_setting_engine(settings)
+            .with_interceptor_registry(registry)
+            .build(now)
+            .map_err(internal("building the peer connection"))?;
+        let mut add = |kind: RtpCodecKind, id: &str, enabled: bool| {
+            let ssrc = random_ssrc();
+            let description = track_description(kind, ssrc, &request.stream_label, id);
+            pc.add_track(description)
+                .map(|sender| OfferedTrack {
+                    sender,
+                    ssrc,
+                    enabled,
+                })
+                .map_err(internal("adding an egress track"))
+        };
+        let video = request
+            .video
+            .then(|| add(RtpCodecKind::Video, "video", request.want_video))
+            .transpose()?;
+        let audio = request
+            .audio
+            .then(|| add(RtpCodecKind::Audio, "audio", request.want_audio))
+            .transpose()?;
+        let offer = pc
+            .create_offer(None)
+            .map_err(internal("creating the offer"))?;
+        pc.set_local_description(now, offer)
+            .map_err(internal("applying the local offer"))?;
+        let host = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: local_addr.ip().to_string(),
+                port: local_addr.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .map_err(|e| internal("making the host candidate")(e))?;
+        let init = RTCIceCandidate::from(&host)
+            .to_json()
+            .map_err(internal("making the host candidate"))?;
+        pc.add_local_candidate(init)
+            .map_err(internal("adding the host candidate"))?;
+        pc.add_local_candidate(RTCIceCandidateInit::default())
+            .map_err(internal("ending gathering"))?;
+        let any_sender = video
+            .as_ref()
+            .or(audio.as_ref())
+            .map(|t| t.sender)
+            .ok_or_else(|| {
+                SfuError::Internal(LinkError::InvalidSdp("a leg without tracks".into()))
+            })?;
+        let sdp = pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or_else(|| SfuError::Internal(LinkError::InvalidSdp("no local offer".into())))?;
+        let leg = Leg {
+            link_id: request.link_id,
+            pc,
+            media: request.media,
+            inbox: request.inbox,
+            any_sender,
+            state: LegState::Offered { video, audio },
+            deadline: None,
+            last_timer: None,
+            work: Work::None,
+            keys,
+            pending: Vec::new(),
+            #[cfg(test)]
+            keys_unrecognised: request.keys_unrecognised,
+            _counted: request.counted,
+        };
+        Ok((leg, ufrag, sdp))
+    }
+
+    /// Applies the subscriber's answer: `Offered` → `Answered`.
+    pub fn answer(&mut self, sdp: String, now: Instant) -> Result<(), SfuError> {
+        let LegState::Offered { video, audio } = &self.state else {
+            return Err(SfuError::Answer(LinkError::InvalidSdp(
+                "this link was already answered".into(),
+            )));
+        };
+        let answer = RTCSessionDescription::answer(sdp)
+            .map_err(|e| SfuError::Answer(LinkError::InvalidSdp(e.to_string())))?;
+        self.pc
+            .set_remote_description(now, answer)
+            .map_err(|e| SfuError::Answer(LinkError::InvalidSdp(e.to_string())))?;
+        let pc = &mut self.pc;
+        let mut negotiated = |track: &Option<OfferedTrack>, video: bool| {
+            track
+                .as_ref()
+                .map(|t| answered_track(pc, t, video))
+                .transpose()
+        };
+        let tracks = Tracks {
+            video: negotiated(video, true)?,
+            audio: negotiated(audio, false)?,
+        };
+        self.state = LegState::Answered(tracks);
+        Ok(())
+    }
+}
+
+/// An offered track with the payload type the answer gave it.
+fn answered_track(
+    pc: &mut RTCPeerConnection,
+    offered: &OfferedTrack,
+    video: bool,
+) -> Result<LegTrack, SfuError> {
+    let payload_type = pc
+        .rtp_sender(offered.sender)
+        .and_then(|mut s| {
+            s.get_parameters()
+                .rtp_parameters
+                .codecs
+                .first()
+                .map(|c| c.payload_type)
+        })
+        .ok_or_else(|| {
+            SfuError::Answer(LinkError::InvalidSdp(format!(
+                "no codec negotiated for {}",
+                if video { "video" } else { "audio" }
+            )))
+        })?;
+    Ok(LegTrack {
+        ssrc: offered.ssrc,
+        clock_rate: if video {
+            VIDEO_CLOCK_RATE
+        } else {
+            OPUS_CLOCK_RATE
+        },
+        rewriter: Rewriter::new(offered.ssrc, payload_type),
+        enabled: offered.enabled,
+        history: video.then(SentHistory::default),
+        report: SendReport::default(),
+    })
+}
+
+impl Leg {
+    /// Starts/stops forwarding audio and video, in any state.
+    pub fn set_forwarding(&mut self, audio: bool, video: bool) {
+        match &mut self.state {
+            LegState::Offered {
+                video: offered_video,
+                audio: offered_audio,
+            } => {
+                for (track, on) in [(offered_audio, audio), (offered_video, video)] {
+                    if let Some(t) = track {
+                        t.enabled = on;
+                    }
+                }
+            }
+            LegState::Answered(tracks) | LegState::Connected(tracks, _) => {
+                for (track, on) in [
+                    (tracks.audio.as_mut(), audio),
+                    (tracks.video.as_mut(), video),
+                ] {
+                    if let Some(t) = track {
+                        t.set_enabled(on);
+                    }
+                }
+            }
+            LegState::Failed => {}
+        }
+    }
+
+    /// Which kinds this leg carries (video, audio), once answered.
+    pub fn kinds(&self) -> (bool, bool) {
+        match &self.state {
+            LegState::Offered { video, audio } => (video.is_some(), audio.is_some()),
+            LegState::Answered(t) | LegState::Connected(t, _) => {
+                (t.video.is_some(), t.audio.is_some())
+            }
+            LegState::Failed => (false, false),
+        }
+    }
+
+    /// The remote address of the ICE-selected candidate pair, if any.
+    pub fn selected_remote(&mut self) -> Option<SocketAddr> {
+        // Under bundling every sender shares the one transport.
+        let sender = self.pc.rtp_sender(self.any_sender)?;
+        let pair = sender
+            .transport()?
+            .ice_transport()
+            .get_selected_candidate_pair()?;
+        let remote = pair.remote();
+        Some(SocketAddr::new(remote.address.parse().ok()?, remote.port))
+    }
+
+    /// DTLS is up: `Answered` → `Connected`, sealing directly if the keys
+    /// were recovered and ICE has selected a pair, else through the core
+    /// (loudly). Returns whether the leg entered `Connected` now.
+    pub fn connect(&mut self, metrics: &Metrics) -> bool {
+        let LegState::Answered(_) = &self.state else {
+            return false;
+        };
+        let egress = self.direct_egress(metrics).unwrap_or_else(|why| {
+            metrics
+                .egress_key_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(
+                link = self.link_id.0,
+                "egress leg cannot seal its own media ({why}); sending through the \
+                 rtc pipeline instead (slower). Was rtc upgraded?"
+            );
+            Egress::Core
+        });
+        self.keys.forget();
+        if let LegState::Answered(tracks) = std::mem::replace(&mut self.state, LegState::Failed) {
+            self.state = LegState::Connected(tracks, egress);
+        }
+        true
+    }
+
+    fn direct_egress(&mut self, metrics: &Metrics) -> Result<Egress, String> {
+        #[cfg(test)]
+        if self.keys_unrecognised {
+            return Err("keys not recognised (forced by a test)".into());
+        }
+        let keys = self
+            .keys
+            .local_keys()
+            .ok_or("SRTP keys not recognised in the handshake")?;
+        let dest = self.selected_remote().ok_or("no selected candidate pair")?;
+        let srtp = DirectEgress::new(&keys, self.keys.inner())
+            .map_err(|e| format!("own SRTP context: {e}"))?;
+        Ok(Egress::Direct {
+            srtp,
+            dest,
+            _counted: metrics.direct_egress_legs.enter(),
+        })
+    }
+
+    /// ICE or DTLS failed, or the core closed: → `Failed`. Returns whether
+    /// it was not failed before (then the session has been told).
+    pub fn fail(&mut self) -> bool {
+        if matches!(self.state, LegState::Failed) {
+            return false;
+        }
+        self.state = LegState::Failed;
+        self.report(LinkState::Failed);
+        true
+    }
+
+    /// Tells the session about this link.
+    pub fn report(&self, state: LinkState) {
+        self.inbox.link_event(self.link_id, state);
+    }
+
+    /// The session to tell about this leg, and its link id.
+    pub fn owner(&self) -> (SessionInbox, LinkId) {
+        (self.inbox.clone(), self.link_id)
+    }
+
+    /// Moves the sealed datagrams to `out`, addressed to the selected pair.
+    pub fn send_pending(&mut self, out: &mut Vec<(SocketAddr, BytesMut)>) {
+        match &self.state {
+            LegState::Connected(_, Egress::Direct { dest, .. }) => {
+                let dest = *dest;
+                out.extend(self.pending.drain(..).map(|d| (dest, d)));
+            }
+            _ => self.pending.clear(),
+        }
+    }
+}
+
+impl Leg {
+    /// Sends directly sealed media to `dest` from now on (the ICE-selected
+    /// pair changed). No effect on other states.
+    pub fn set_media_dest(&mut self, to: SocketAddr) {
+        if let LegState::Connected(_, Egress::Direct { dest, .. }) = &mut self.state
+            && *dest != to
+        {
+            tracing::debug!(link = self.link_id.0, %to, "egress leg: selected pair moved");
+            *dest = to;
+        }
+    }
+
+    /// Answers a NACK from the leg's history, if it seals its own media;
+    /// returns how many packets went again. (A leg that sends through its
+    /// core leaves NACKs to the core's responder, which has the history.)
+    pub fn retransmit(&mut self, nack: &TransportLayerNack, now: Instant) -> u64 {
+        let LegState::Connected(tracks, Egress::Direct { srtp, .. }) = &mut self.state else {
+            return 0;
+        };
+        let Some(history) = tracks
+            .iter_mut()
+            .find(|t| t.ssrc == nack.media_ssrc)
+            .and_then(|t| t.history.as_mut())
+        else {
+            return 0;
+        };
+        let mut resent = 0;
+        for pair in &nack.nacks {
+            for seq in pair.packet_list() {
+                if let Some(datagram) = history.resend(seq, now).and_then(|p| srtp.seal(p)) {
+                    self.pending.push(datagram);
+                    resent += 1;
+                }
+            }
+        }
+        resent
+    }
+
+    /// The sender reports due at `now` on a leg that seals its own media
+    /// (the core reports for the media it sends itself).
+    pub fn due_reports(&mut self, now: Instant) -> Vec<Box<dyn rtc::rtcp::Packet>> {
+        let LegState::Connected(tracks, Egress::Direct { .. }) = &mut self.state else {
+            return Vec::new();
+        };
+        tracks
+            .iter_mut()
+            .filter_map(|t| t.report.due(now, t.ssrc, t.clock_rate))
+            .map(|sr| Box::new(sr) as Box<dyn rtc::rtcp::Packet>)
+            .collect()
+    }
+}

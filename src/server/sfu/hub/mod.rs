@@ -1,0 +1,231 @@
+//! The egress hub: every subscriber leg as a sans-IO `rtc` peer connection,
+//! all driven by one run-to-completion loop on **one shared UDP socket**.
+//!
+//! Why: with one webrtc-rs `PeerConnection` per subscription, every forwarded
+//! packet hopped through a per-subscriber queue and writer task, a channel into
+//! that connection's driver task, and its own `sendmsg`; a profile at 200
+//! subscribers put 92 % of the server's CPU in those drivers (see
+//! `docs/PERFORMANCE.md` §3). Here the loop owns the `rtc` cores directly.
+//!
+//! | file | job |
+//! |---|---|
+//! | `mod.rs` | the [`Hub`] handle: commands from sessions, the media input |
+//! | [`leg`] | one subscriber leg, its core, and its [`leg::LegState`] machine |
+//! | [`event_loop`] | the loop: commands, reads, timers, servicing legs, panic isolation |
+//! | [`demux`] | which leg an inbound datagram belongs to (ICE-verified addresses) |
+//! | [`fanout`] | who gets which stream, and writing each packet to each leg |
+//! | [`direct`] | sealing a leg's media with its SRTP key, NACK history, sender reports |
+//! | [`srtp_keys`] | recovering that key from the leg's DTLS-SRTP handshake |
+//! | [`udp`] | the shared socket: GSO batches out, GRO batches in (quinn-udp) |
+//!
+//! * An ingress forward task hands each packet to the hub **once**
+//!   ([`IngressPacket`], bounded channel [`HUB_MEDIA_CAPACITY`]). The hub
+//!   rewrites it per subscriber and seals it in the same loop pass: no
+//!   per-subscriber task, queue or wake-up.
+//! * Once a leg is connected, the hub seals its media itself with the leg's
+//!   SRTP key and the core sees no media: it keeps ICE, DTLS and RTCP. A leg
+//!   whose key cannot be had sends through its core instead (a state of the
+//!   leg, [`leg::Egress::Core`], counted and logged loudly).
+//! * Each core registers only what an egress needs: NACK responder and sender
+//!   reports (for [`leg::Egress::Core`] only) and `RtcpTap` (so PLI/FIR and
+//!   NACKs reach us).
+//! * A panic while the loop works on one leg drops that leg only.
+//!
+//! The hub runs on its own OS thread with a single-threaded tokio runtime
+//! (measured ~15 % less CPU per forwarded packet than a task on the shared
+//! runtime, `docs/PERFORMANCE.md` §3); it ends when the `Sfu` and every leg's
+//! handle are gone.
+//!
+//! Invariants: a leg is in a fan-out list exactly while it is
+//! [`leg::LegState::Connected`] (answered and DTLS up), because packets
+//! written earlier would leave sequence gaps the subscriber NACKs forever. A
+//! leg's `peer_connections` gauge lives inside the leg, so it falls only when
+//! the hub has really dropped the connection. A slow subscriber cannot stall
+//! others: nothing here waits on a subscriber (a datagram the kernel refuses
+//! is dropped and counted), and a subscriber that does not drain its socket
+//! loses its own packets in its own receive buffer.
+
+mod demux;
+mod direct;
+mod event_loop;
+mod fanout;
+mod leg;
+mod srtp_keys;
+#[cfg(test)]
+mod tests;
+mod udp;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::SfuError;
+use super::media::{IngressPacket, PublishedMedia};
+use crate::link::LinkError;
+use crate::protocol::{IceCandidate, LinkId};
+use crate::server::inbox::SessionInbox;
+use crate::server::metrics::{GaugeGuard, Metrics};
+
+/// Packets queued from all ingress forward tasks to the hub (about 1 s of
+/// 40 streams of 720p video). When full, the newest packet is dropped for all
+/// subscribers of its stream: the hub itself is behind.
+pub const HUB_MEDIA_CAPACITY: usize = 8192;
+
+/// Commands queued from sessions to the hub (create, answer, close...). Senders
+/// await when it is full, except `set_forwarding`, which is synchronous and
+/// logs a dropped command (it needs 1024 commands queued in front of it).
+const HUB_COMMAND_CAPACITY: usize = 1024;
+
+/// A leg's id inside the hub.
+pub type LegId = u64;
+
+/// What a session asks of the hub.
+enum Command {
+    Create(
+        Box<CreateLeg>,
+        oneshot::Sender<Result<(LegId, String), SfuError>>,
+    ),
+    Answer(LegId, String, oneshot::Sender<Result<(), SfuError>>),
+    Candidate(LegId, IceCandidate, oneshot::Sender<Result<(), SfuError>>),
+    Forwarding(LegId, bool, bool),
+    Close(LegId, oneshot::Sender<()>),
+    /// Makes the hub panic while working on a leg (tests of panic isolation).
+    #[cfg(test)]
+    Panic(LegId),
+}
+
+/// Everything needed to create a leg.
+pub struct CreateLeg {
+    /// The subscription's link id (for events to the session).
+    pub link_id: LinkId,
+    /// The stream to forward.
+    pub media: Arc<PublishedMedia>,
+    /// SDP stream label (msid).
+    pub stream_label: String,
+    /// Offer a video track.
+    pub video: bool,
+    /// Offer an audio track.
+    pub audio: bool,
+    /// Forward audio from the start.
+    pub want_audio: bool,
+    /// Forward video from the start.
+    pub want_video: bool,
+    /// Where link events go.
+    pub inbox: SessionInbox,
+    /// The leg's `peer_connections` gauge: dropped with the leg.
+    pub counted: GaugeGuard,
+    /// Tests only: pretend the leg's SRTP keys were not recognised, so it
+    /// sends through its core ([`leg::Egress::Core`]).
+    #[cfg(test)]
+    pub keys_unrecognised: bool,
+}
+
+/// Handle to the hub. Cheap to clone; the hub ends when every handle is
+/// gone.
+#[derive(Clone)]
+pub struct Hub {
+    commands: mpsc::Sender<Command>,
+    media: mpsc::Sender<IngressPacket>,
+}
+
+fn hub_gone() -> SfuError {
+    SfuError::Internal(LinkError::Rtc {
+        what: "egress hub",
+        detail: "stopped".into(),
+    })
+}
+
+impl Hub {
+    /// Binds the shared socket on `ip` and starts the hub on its own thread.
+    pub fn start(ip: IpAddr, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+        let socket = udp::bind(ip)?;
+        tracing::debug!(local_addr = %socket.local_addr()?, "egress hub listening");
+        let (commands, command_rx) = mpsc::channel(HUB_COMMAND_CAPACITY);
+        let (media, media_rx) = mpsc::channel(HUB_MEDIA_CAPACITY);
+        let hub = Hub { commands, media };
+        let media_open = hub.media.clone();
+        std::thread::Builder::new()
+            .name("egress-hub".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        tracing::error!("egress hub runtime: {e}");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match udp::UdpIo::new(socket) {
+                        Ok(io) => {
+                            event_loop::HubLoop::new(io, metrics, media_open)
+                                .run(command_rx, media_rx)
+                                .await;
+                        }
+                        Err(e) => tracing::error!("egress hub socket: {e}"),
+                    }
+                });
+            })?;
+        Ok(hub)
+    }
+
+    /// Where ingress forward tasks put packets.
+    pub fn media_input(&self) -> mpsc::Sender<IngressPacket> {
+        self.media.clone()
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command,
+    ) -> Result<T, SfuError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.map_err(|_| hub_gone())?;
+        rx.await.map_err(|_| hub_gone())?
+    }
+
+    /// Creates a leg and returns it with its SDP offer.
+    pub async fn create(&self, leg: CreateLeg) -> Result<(LegId, String), SfuError> {
+        self.ask(|tx| Command::Create(Box::new(leg), tx)).await
+    }
+
+    /// Applies the subscriber's answer.
+    pub async fn apply_answer(&self, leg: LegId, sdp: String) -> Result<(), SfuError> {
+        self.ask(|tx| Command::Answer(leg, sdp, tx)).await
+    }
+
+    /// Adds a trickled remote candidate.
+    pub async fn add_candidate(&self, leg: LegId, c: IceCandidate) -> Result<(), SfuError> {
+        self.ask(|tx| Command::Candidate(leg, c, tx)).await
+    }
+
+    /// Starts/stops forwarding audio and video to a leg.
+    pub fn set_forwarding(&self, leg: LegId, audio: bool, video: bool) {
+        if self
+            .commands
+            .try_send(Command::Forwarding(leg, audio, video))
+            .is_err()
+        {
+            tracing::warn!(leg, "egress hub busy or gone: forwarding change dropped");
+        }
+    }
+
+    /// Closes a leg without waiting (for `Drop` paths).
+    pub fn close_soon(&self, leg: LegId) {
+        let (tx, _) = oneshot::channel();
+        if self.commands.try_send(Command::Close(leg, tx)).is_err() {
+            tracing::warn!(leg, "egress hub busy or gone: leg not closed on drop");
+        }
+    }
+
+    /// Closes a leg; returns once the hub has dropped it.
+    pub async fn close(&self, leg: LegId) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Close(leg, tx)).await.is_ok() {
+            // Err: the hub stopped, and with it every leg.
+            rx.await.ok();
+        }
+    }
+}

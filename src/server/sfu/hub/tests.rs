@@ -1,0 +1,519 @@
+//! The hub with real subscribers: webrtc-rs peer connections on loopback,
+//! some behind a UDP proxy that drops or records what the hub sends.
+
+use super::{CreateLeg, Hub};
+use crate::link::testing::{candidate_port, rtp_seq, with_candidate_port};
+use crate::link::{LinkSignal, PeerLink};
+use crate::protocol::LinkId;
+use crate::server::inbox::{LinkState, SessionEvent, SessionInbox, SessionInboxReceiver};
+use crate::server::metrics::Metrics;
+use crate::server::sfu::{IngressPacket, PublishedMedia};
+use bytes::Bytes;
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtp::{Header, Packet};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use webrtc::media_stream::track_remote::TrackRemoteEvent;
+
+/// RTP packets fed to the hub, 5 ms apart.
+const PACKETS: u16 = 300;
+/// The proxy drops the first copy of every packet whose sequence number is
+/// a multiple of this; retransmissions pass.
+const DROP_EVERY: u16 = 10;
+
+/// Reads on `from`, forwards from `via` to `to`; if `lossy`, drops the
+/// first copy of every DROP_EVERY-th RTP packet. Every SRTP datagram that
+/// passes is also sent to `record`, if given.
+fn pump(
+    from: Arc<UdpSocket>,
+    via: Arc<UdpSocket>,
+    to: SocketAddr,
+    lossy: bool,
+    dropped: Arc<AtomicU64>,
+    record: Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut seen = HashSet::new();
+        let mut buf = vec![0u8; 2048];
+        while let Ok((n, _)) = from.recv_from(&mut buf).await {
+            if let Some(record) = &record
+                && rtp_seq(&buf[..n]).is_some()
+            {
+                record.send(buf[..n].to_vec()).ok(); // test over
+            }
+            if lossy
+                && let Some(seq) = rtp_seq(&buf[..n])
+                && seq % DROP_EVERY == 0
+                && seen.insert(seq)
+            {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            via.send_to(&buf[..n], to).await.ok(); // test ending
+        }
+    })
+}
+
+/// A subscriber behind a lossy path: the hub (sealing media itself)
+/// resends what the path dropped, inbound datagrams reach the leg although
+/// they come from an address the offer never named (demux by STUN ufrag /
+/// by our own sends), and closing the leg releases its gauge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leg_behind_a_lossy_path_gets_every_packet_through_nack() {
+    tokio::time::timeout(Duration::from_secs(30), lossy_leg(true))
+        .await
+        .expect("test timed out");
+}
+
+/// The same through the `rtc` pipeline (the leg's state when its SRTP keys
+/// cannot be had): its NACK responder resends, and the failure to seal
+/// directly is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_core_too_every_packet_gets_through_nack() {
+    tokio::time::timeout(Duration::from_secs(30), lossy_leg(false))
+        .await
+        .expect("test timed out");
+}
+
+async fn lossy_leg(direct: bool) {
+    let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+    let metrics = Arc::new(Metrics::default());
+    let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+    let media = PublishedMedia::new(Arc::clone(&metrics), hub.media_input());
+    let (leg, offer, mut inbox_rx) = create_video_leg(&hub, &media, &metrics, 1, !direct).await;
+    let hub_addr = SocketAddr::new(ip, candidate_port(&offer));
+
+    // `facing_sub` stands in for the hub (the subscriber sends to it),
+    // `facing_hub` for the subscriber (the hub sends to it).
+    let facing_sub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+    let facing_hub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+    let (sub, mut sub_signals) = PeerLink::new(ip).await.expect("subscriber");
+    let port = |s: &UdpSocket| s.local_addr().expect("addr").port();
+    let answer = sub
+        .answer(with_candidate_port(&offer, port(&facing_sub)))
+        .await
+        .expect("answer");
+    let sub_addr = SocketAddr::new(ip, candidate_port(&answer));
+    let dropped = Arc::new(AtomicU64::new(0));
+    let proxy = [
+        pump(
+            Arc::clone(&facing_hub),
+            Arc::clone(&facing_sub),
+            sub_addr,
+            true,
+            Arc::clone(&dropped),
+            None,
+        ),
+        pump(
+            Arc::clone(&facing_sub),
+            Arc::clone(&facing_hub),
+            hub_addr,
+            false,
+            Arc::clone(&dropped),
+            None,
+        ),
+    ];
+    hub.apply_answer(leg, with_candidate_port(&answer, port(&facing_hub)))
+        .await
+        .expect("apply answer");
+    until_both_connected(&mut inbox_rx, &mut sub_signals).await;
+    let receiver = tokio::spawn(async move {
+        let track = loop {
+            match sub_signals.recv().await {
+                Some(LinkSignal::Track(track)) => break track,
+                Some(_) => {}
+                None => panic!("subscriber closed before a track arrived"),
+            }
+        };
+        let mut got = HashSet::new();
+        let mut ssrc = None;
+        let mut reports = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, track.poll()).await {
+            match event {
+                TrackRemoteEvent::OnRtpPacket(p) if p.header.sequence_number <= PACKETS => {
+                    ssrc = Some(p.header.ssrc);
+                    got.insert(p.header.sequence_number);
+                }
+                TrackRemoteEvent::OnRtcpPacket(packets) => reports.extend(
+                    packets
+                        .iter()
+                        .filter_map(|p| p.as_any().downcast_ref::<SenderReport>())
+                        .cloned(),
+                ),
+                _ => {}
+            }
+            if got.len() == usize::from(PACKETS) && !reports.is_empty() {
+                break;
+            }
+        }
+        (got, ssrc, reports)
+    });
+
+    // One packet more than checked: a loss is only noticed (and NACKed)
+    // when a later packet arrives.
+    feed(&hub, &media, 1, PACKETS + 1, 300).await;
+    let (got, ssrc, reports) = receiver.await.expect("receiver");
+    let dropped = dropped.load(Ordering::Relaxed);
+    // Sender reports reach the subscriber, for the track's SSRC, with
+    // counts that add up (every payload is 300 bytes) and the wall clock.
+    let sr = reports.last().expect("a sender report");
+    assert_eq!(Some(sr.ssrc), ssrc, "report for the media SSRC");
+    assert!(
+        sr.packet_count > 0 && u64::from(sr.packet_count) <= u64::from(PACKETS) + 1 + dropped,
+        "{sr:?}"
+    );
+    assert_eq!(sr.octet_count, sr.packet_count * 300, "{sr:?}");
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    assert!(
+        ((sr.ntp_time >> 32) - 2_208_988_800).abs_diff(unix_now) <= 5,
+        "NTP time {sr:?}"
+    );
+    assert!(
+        dropped >= u64::from(PACKETS / DROP_EVERY) - 1,
+        "dropped {dropped}"
+    );
+    let missing: Vec<u16> = (1..=PACKETS).filter(|s| !got.contains(s)).collect();
+    assert!(missing.is_empty(), "never arrived: {missing:?}");
+    assert!(
+        metrics.forwarded_packets.load(Ordering::Relaxed) >= u64::from(PACKETS),
+        "forwarded"
+    );
+    assert_eq!(
+        metrics.direct_egress_legs.get(),
+        usize::from(direct),
+        "who sealed the media"
+    );
+    assert_eq!(
+        metrics.egress_key_failures.load(Ordering::Relaxed),
+        u64::from(!direct),
+        "a leg that cannot seal directly is counted"
+    );
+    let resent = metrics.retransmitted_packets.load(Ordering::Relaxed);
+    if direct {
+        assert!(resent >= dropped, "resent {resent} of {dropped} dropped");
+    } else {
+        assert_eq!(resent, 0, "the core's responder resends, uncounted");
+    }
+
+    hub.close(leg).await;
+    assert_eq!(metrics.peer_connections.get(), 0, "leg released");
+    assert_eq!(metrics.direct_egress_legs.get(), 0, "direct gauge released");
+    for task in proxy {
+        task.abort();
+    }
+    sub.close().await;
+}
+
+/// A subscriber connected to a new leg of `media`.
+struct Subscriber {
+    leg: super::LegId,
+    inbox: SessionInboxReceiver,
+    link: PeerLink,
+    signals: crate::link::LinkSignals,
+}
+
+/// A video-only leg of `media`: its id, the offer and its session inbox.
+async fn create_video_leg(
+    hub: &Hub,
+    media: &Arc<PublishedMedia>,
+    metrics: &Arc<Metrics>,
+    link: u64,
+    keys_unrecognised: bool,
+) -> (super::LegId, String, SessionInboxReceiver) {
+    let (inbox, inbox_rx) = SessionInbox::new();
+    let (leg, offer) = hub
+        .create(CreateLeg {
+            link_id: LinkId(link),
+            media: Arc::clone(media),
+            stream_label: format!("s{link}"),
+            video: true,
+            audio: false,
+            want_audio: false,
+            want_video: true,
+            inbox,
+            counted: metrics.peer_connections.enter(),
+            keys_unrecognised,
+        })
+        .await
+        .expect("create leg");
+    (leg, offer, inbox_rx)
+}
+
+/// Until the hub reports the leg connected and the subscriber's side is
+/// connected too: it may finish DTLS a moment after ours, and a packet
+/// that arrives before its SRTP keys is lost for good (nothing earlier to
+/// NACK it against).
+async fn until_both_connected(
+    inbox: &mut SessionInboxReceiver,
+    signals: &mut crate::link::LinkSignals,
+) {
+    loop {
+        match inbox.events.recv().await {
+            Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Connected) => break,
+            Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Failed) => {
+                panic!("leg failed")
+            }
+            Some(_) => {}
+            None => panic!("inbox closed"),
+        }
+    }
+    loop {
+        match signals.recv().await {
+            Some(LinkSignal::State(webrtc::peer_connection::RTCPeerConnectionState::Connected)) => {
+                break;
+            }
+            Some(_) => {}
+            None => panic!("subscriber closed before connecting"),
+        }
+    }
+}
+
+async fn subscribe(
+    hub: &Hub,
+    media: &Arc<PublishedMedia>,
+    metrics: &Arc<Metrics>,
+    link: u64,
+) -> Subscriber {
+    let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+    let (leg, offer, mut inbox_rx) = create_video_leg(hub, media, metrics, link, false).await;
+    let (sub, mut signals) = PeerLink::new(ip).await.expect("subscriber");
+    let answer = sub.answer(offer).await.expect("answer");
+    hub.apply_answer(leg, answer).await.expect("apply answer");
+    until_both_connected(&mut inbox_rx, &mut signals).await;
+    Subscriber {
+        leg,
+        inbox: inbox_rx,
+        link: sub,
+        signals,
+    }
+}
+
+/// Feeds `count` video packets of `size` bytes from `first` on, 5 ms apart
+/// (the pace of a real stream: this is the input, not a wait).
+async fn feed(hub: &Hub, media: &PublishedMedia, first: u16, count: u16, size: usize) {
+    let seqs: Vec<u16> = (first..first + count).collect();
+    feed_seqs(hub, media, &seqs, size).await;
+}
+
+/// Feeds video packets with these ingress sequence numbers, in this order,
+/// 5 ms apart; the payload's first byte is the low byte of the number.
+async fn feed_seqs(hub: &Hub, media: &PublishedMedia, seqs: &[u16], size: usize) {
+    for &seq in seqs {
+        let mut payload = vec![0x41u8; size];
+        payload[0] = seq as u8;
+        let packet = Packet {
+            header: Header {
+                version: 2,
+                payload_type: 96, // the hub rewrites it to the leg's
+                sequence_number: seq,
+                timestamp: u32::from(seq) * 450,
+                ssrc: 42,
+                marker: true,
+                ..Default::default()
+            },
+            payload: Bytes::from(payload),
+        };
+        hub.media_input()
+            .send(IngressPacket {
+                media: media.id(),
+                video: true,
+                packet,
+            })
+            .await
+            .expect("hub input");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How many packets arrive within `wait` (on the track the first packet
+/// announces).
+async fn count_packets(mut signals: crate::link::LinkSignals, wait: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + wait;
+    let track = loop {
+        match tokio::time::timeout_at(deadline, signals.recv()).await {
+            Ok(Some(LinkSignal::Track(track))) => break track,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return 0,
+        }
+    };
+    let mut n = 0;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, track.poll()).await {
+        if let TrackRemoteEvent::OnRtpPacket(_) = event {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// A panic while the hub works on one leg costs that leg only: it is
+/// reported failed and released, and the other subscriber keeps receiving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_leg_is_dropped_and_the_others_carry_on() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(Arc::clone(&metrics), hub.media_input());
+        let mut doomed = subscribe(&hub, &media, &metrics, 1).await;
+        let mut healthy = subscribe(&hub, &media, &metrics, 2).await;
+        assert_eq!(metrics.peer_connections.get(), 2);
+
+        hub.commands
+            .send(super::Command::Panic(doomed.leg))
+            .await
+            .expect("hub running");
+        loop {
+            match doomed.inbox.events.recv().await {
+                Some(SessionEvent::Link(e)) if matches!(e.state, LinkState::Failed) => break,
+                Some(_) => {}
+                None => panic!("inbox closed before the failure was reported"),
+            }
+        }
+        assert_eq!(metrics.egress_panics.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            metrics.peer_connections.get(),
+            1,
+            "the panicked leg released"
+        );
+        assert_eq!(
+            media.subscriber_counts(),
+            (1, 0),
+            "the stream's count follows its fan-out list"
+        );
+
+        let signals = std::mem::replace(
+            &mut healthy.signals,
+            tokio::sync::mpsc::unbounded_channel().1,
+        );
+        let counting =
+            tokio::spawn(async move { count_packets(signals, Duration::from_secs(3)).await });
+        feed(&hub, &media, 1, 100, 200).await;
+        let got = counting.await.expect("counter");
+        assert!(got >= 95, "the other subscriber got {got} of 100 packets");
+
+        hub.close(healthy.leg).await;
+        assert_eq!(metrics.peer_connections.get(), 0);
+        assert_eq!(media.subscriber_counts(), (0, 0));
+        healthy.link.close().await;
+        doomed.link.close().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Issue 9 (SRTP nonce reuse): reordered and retransmitted ingress packets
+/// around a pause and resume of video never put two different packets under
+/// one (SSRC, sequence number) on the egress leg, where one key seals them
+/// all. Checked on the wire, between the hub and a real subscriber: the same
+/// number may only come again as the very same bytes (a resend on NACK).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_sequence_number_is_sealed_twice_around_a_pause() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(Arc::clone(&metrics), hub.media_input());
+        let (leg, offer, mut inbox_rx) = create_video_leg(&hub, &media, &metrics, 1, false).await;
+        let hub_addr = SocketAddr::new(ip, candidate_port(&offer));
+        let facing_sub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+        let facing_hub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+        let (sub, mut sub_signals) = PeerLink::new(ip).await.expect("subscriber");
+        let port = |s: &UdpSocket| s.local_addr().expect("addr").port();
+        let answer = sub
+            .answer(with_candidate_port(&offer, port(&facing_sub)))
+            .await
+            .expect("answer");
+        let sub_addr = SocketAddr::new(ip, candidate_port(&answer));
+        let (record, mut recorded) = tokio::sync::mpsc::unbounded_channel();
+        let unused = Arc::new(AtomicU64::new(0));
+        let proxy = [
+            pump(
+                Arc::clone(&facing_hub),
+                Arc::clone(&facing_sub),
+                sub_addr,
+                false,
+                Arc::clone(&unused),
+                Some(record),
+            ),
+            pump(
+                Arc::clone(&facing_sub),
+                Arc::clone(&facing_hub),
+                hub_addr,
+                false,
+                unused,
+                None,
+            ),
+        ];
+        hub.apply_answer(leg, with_candidate_port(&answer, port(&facing_hub)))
+            .await
+            .expect("apply answer");
+        until_both_connected(&mut inbox_rx, &mut sub_signals).await;
+
+        // Before the pause: 20 arrives late, 35 twice (a publisher's
+        // retransmission). Then video is paused while the publisher goes on,
+        // and resumed: 50 is a straggler from before the resume, 62 comes
+        // twice. 81 marks the end.
+        let mut before: Vec<u16> = (1..=19).chain(21..=40).collect();
+        before.extend([20, 35]);
+        feed_seqs(&hub, &media, &before, 200).await;
+        hub.set_forwarding(leg, false, false);
+        feed(&hub, &media, 41, 20, 200).await;
+        hub.set_forwarding(leg, false, true);
+        let mut after = vec![61, 62, 50];
+        after.extend(63..=80);
+        after.extend([62, 81]);
+        feed_seqs(&hub, &media, &after, 200).await;
+
+        // 1..=40, 61..=81 on the wire: 61 numbers.
+        const EXPECTED: usize = 61;
+        let mut seen: HashMap<(u32, u16), Vec<u8>> = HashMap::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while seen.len() < EXPECTED {
+            let datagram = tokio::time::timeout_at(deadline, recorded.recv())
+                .await
+                .unwrap_or_else(|_| panic!("only {} numbers arrived", seen.len()))
+                .expect("recorder open");
+            let seq = rtp_seq(&datagram).expect("rtp");
+            let ssrc = u32::from_be_bytes(datagram[8..12].try_into().expect("ssrc"));
+            if let Some(earlier) = seen.insert((ssrc, seq), datagram.clone()) {
+                assert_eq!(
+                    earlier, datagram,
+                    "two different packets sealed as ssrc {ssrc} seq {seq}"
+                );
+            }
+        }
+        // Whatever else the hub sent by now (it fed 81 last).
+        while let Ok(datagram) = recorded.try_recv() {
+            let seq = rtp_seq(&datagram).expect("rtp");
+            let ssrc = u32::from_be_bytes(datagram[8..12].try_into().expect("ssrc"));
+            if let Some(earlier) = seen.insert((ssrc, seq), datagram.clone()) {
+                assert_eq!(earlier, datagram, "ssrc {ssrc} seq {seq} sealed twice");
+            }
+        }
+        assert_eq!(seen.len(), EXPECTED, "{:?}", {
+            let mut s: Vec<u16> = seen.keys().map(|k| k.1).collect();
+            s.sort_unstable();
+            s
+        });
+        assert_eq!(
+            metrics.stale_packets_dropped.load(Ordering::Relaxed),
+            3,
+            "35 and 62 again, and the straggler 50"
+        );
+        hub.close(leg).await;
+        for task in proxy {
+            task.abort();
+        }
+        sub.close().await;
+    })
+    .await
+    .expect("test timed out");
+}
