@@ -3,7 +3,7 @@
 //! is played into the sink (heard by a subscriber).
 //!
 //! Skips, saying why, without Xvfb/ImageMagick or a PulseAudio server with the
-//! `huddle_null` sink (`source .ci/pulse.sh`).
+//! `huddle_null` sink (`source .ci/pulse.sh`); fails instead on CI.
 #![cfg(all(feature = "app", feature = "devices"))]
 
 mod common;
@@ -11,31 +11,13 @@ mod gui;
 
 use std::time::{Duration, Instant};
 
+use common::SINK;
 use huddle::bot;
 use huddle::client::{RoomEvent, SubscribeOptions};
 use huddle::media::AudioSource;
-use huddle::media::devices::{MicrophoneSource, list_microphones, pulseaudio_available};
+use huddle::media::devices::MicrophoneSource;
 
-const SINK: &str = "huddle_null";
-
-fn monitor_or_skip() -> Option<String> {
-    if let Some(reason) = gui::skip_reason() {
-        eprintln!("SKIP: {reason}");
-        return None;
-    }
-    if !pulseaudio_available() {
-        eprintln!("SKIP: no PulseAudio server reachable; run `source .ci/pulse.sh`");
-        return None;
-    }
-    let mics = list_microphones().ok()?;
-    let monitor = mics
-        .into_iter()
-        .find(|d| d.id.ends_with(&format!(":{SINK}.monitor")));
-    if monitor.is_none() {
-        eprintln!("SKIP: PulseAudio has no {SINK} sink; run `source .ci/pulse.sh`");
-    }
-    monitor.map(|d| d.id)
-}
+const TEST: &str = "app_plays_remote_audio_and_publishes_its_microphone";
 
 /// Reads 1 s from the monitor after skipping `skip`.
 fn listen(monitor: &str, skip: Duration) -> Vec<i16> {
@@ -53,9 +35,13 @@ fn listen(monitor: &str, skip: Duration) -> Vec<i16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn app_plays_remote_audio_and_publishes_its_microphone() {
-    let Some(monitor) = monitor_or_skip() else {
+    if !gui::tools_or_skip(TEST) {
+        return;
+    }
+    let Some(pulse) = common::pulse_or_skip(TEST) else {
         return;
     };
+    let monitor = pulse.monitor.id.clone();
     let server = common::start_server().await;
     let (stop_bot, bot_stopped) = tokio::sync::oneshot::channel::<()>();
     let bot = tokio::spawn(bot::run(
@@ -100,9 +86,7 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
 
     // 2. What is played into the sink reaches the app's microphone (the sink's
     //    monitor is the default source) and is published: a subscriber hears it.
-    let Some(_tone) = common::Pacat::play(SINK, 880.0, 30) else {
-        return;
-    };
+    let _tone = common::Pacat::play(SINK, 880.0, 30);
     let (listener, info) = common::join(&server, "audio-room", "ear").await;
     let already = info
         .streams

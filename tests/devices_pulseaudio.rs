@@ -2,7 +2,8 @@
 //!
 //! Needs a PulseAudio server with the `huddle_null` sink (`source .ci/pulse.sh`,
 //! see tests/README.md). Without one every test here prints why and passes,
-//! so `cargo test` stays green on machines with no audio server.
+//! so `cargo test` stays green on machines with no audio server; on CI (`CI`
+//! set) they fail instead (`common::skip`).
 //!
 //! The null sink's `.monitor` source captures what is played into the sink,
 //! so speaker → microphone is a closed loop on one machine:
@@ -11,70 +12,25 @@
 //! * `microphone_captures_what_pacat_plays`: the mic path alone, fed by `pacat`.
 //! * `publish_from_microphone_end_to_end`: a live mic published through the SFU.
 //!
-//! Tests share the sink, so they take [`PULSE`] to run one at a time.
+//! Tests share the sink, so `common::pulse_or_skip` runs them one at a time.
 
 #![cfg(feature = "devices")]
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use common::{SINK, pulse_or_skip};
 
 use huddle::client::{LocalStream, RoomEvent, SubscribeOptions};
 use huddle::media::devices::{
-    AudioPlayout, DeviceInfo, MicrophoneSource, SPEAKING_THRESHOLD, list_microphones,
-    list_speakers, pulseaudio_available,
+    AudioPlayout, MicrophoneSource, SPEAKING_THRESHOLD, list_microphones, list_speakers,
 };
 use huddle::media::{
     AudioProfile, AudioSource, MediaError, MissingDevice, ToneSource, VideoProfile, rms_level,
 };
-
-/// The null sink `.ci/pulse.sh` loads.
-const SINK: &str = "huddle_null";
-
-/// One test at a time on the shared sink.
-static PULSE: Mutex<()> = Mutex::new(());
-
-/// The sink and its monitor, or `None` (with the reason printed) to skip.
-struct Pulse {
-    _guard: MutexGuard<'static, ()>,
-    speaker: DeviceInfo,
-    monitor: DeviceInfo,
-}
-
-fn pulse_or_skip(test: &str) -> Option<Pulse> {
-    let guard = PULSE.lock().unwrap_or_else(|e| e.into_inner());
-    if !pulseaudio_available() {
-        eprintln!(
-            "SKIP {test}: no PulseAudio server reachable (PULSE_SERVER / XDG_RUNTIME_DIR); \
-             run `source .ci/pulse.sh` first"
-        );
-        return None;
-    }
-    let speakers = list_speakers().expect("list speakers");
-    let mics = list_microphones().expect("list microphones");
-    let speaker = speakers
-        .iter()
-        .find(|d| d.id.ends_with(&format!(":{SINK}")));
-    let monitor = mics
-        .iter()
-        .find(|d| d.id.ends_with(&format!(":{SINK}.monitor")));
-    match (speaker, monitor) {
-        (Some(s), Some(m)) => Some(Pulse {
-            _guard: guard,
-            speaker: s.clone(),
-            monitor: m.clone(),
-        }),
-        _ => {
-            eprintln!(
-                "SKIP {test}: PulseAudio is up but has no {SINK} sink \
-                 (speakers {speakers:?}); run `source .ci/pulse.sh`"
-            );
-            None
-        }
-    }
-}
 
 /// Reads `skip` then `keep` of audio from `mic`; checks every frame's format.
 fn capture(mic: &mut MicrophoneSource, skip: Duration, keep: Duration) -> Vec<i16> {
@@ -144,9 +100,7 @@ fn microphone_captures_what_pacat_plays() {
     let mut mic = MicrophoneSource::open(Some(&pulse.monitor.id)).expect("open monitor");
     assert!(mic.is_live());
     assert_eq!((mic.sample_rate(), mic.channels()), (48_000, 1));
-    let Some(_pacat) = common::Pacat::play(SINK, 880.0, 4) else {
-        return;
-    };
+    let _pacat = common::Pacat::play(SINK, 880.0, 4);
     let started = Instant::now();
     let pcm = capture(
         &mut mic,
@@ -306,9 +260,7 @@ async fn publish_from_microphone_end_to_end() {
         return;
     };
     let mic = MicrophoneSource::open(Some(&pulse.monitor.id)).expect("open monitor");
-    let Some(_pacat) = common::Pacat::play(SINK, 660.0, 8) else {
-        return;
-    };
+    let _pacat = common::Pacat::play(SINK, 660.0, 8);
     let server = common::start_server().await;
     let (alice, _) = common::join(&server, "room-mic", "alice").await;
     let (bob, _) = common::join(&server, "room-mic", "bob").await;

@@ -2,9 +2,10 @@
 //! the same port: `huddle serve` as a child process is killed and restarted;
 //! the kiosk must reappear as a room member (server `/metrics` users).
 //!
-//! Skips, saying why, when Xvfb/ImageMagick are missing.
+//! Skips, saying why, when Xvfb/ImageMagick are missing (fails on CI).
 #![cfg(feature = "app")]
 
+mod common;
 mod gui;
 
 use std::process::{Command, Stdio};
@@ -55,8 +56,7 @@ fn wait_users(addr: &str, want: u64, within: Duration) -> Duration {
 
 #[test]
 fn kiosk_rejoins_after_the_server_restarts() {
-    if let Some(reason) = gui::skip_reason() {
-        eprintln!("skipping kiosk_rejoins_after_the_server_restarts: {reason}");
+    if !gui::tools_or_skip("kiosk_rejoins_after_the_server_restarts") {
         return;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")

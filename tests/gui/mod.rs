@@ -1,7 +1,8 @@
 //! Harness for desktop-app tests: a private Xvfb display, the built `huddle`
 //! binary in kiosk mode, screenshots read back as raw RGB.
 //!
-//! Tests skip (with a printed reason) when Xvfb or ImageMagick is missing.
+//! Without Xvfb or ImageMagick, [`tools_or_skip`] skips the test (saying why)
+//! or, on CI, fails it. Test files using this module also use `common`.
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
@@ -22,6 +23,19 @@ pub fn skip_reason() -> Option<String> {
         }
     }
     None
+}
+
+/// Whether `test` can use the display tools; if not, `common::skip` has
+/// printed why (outside CI) or panicked (on CI).
+#[track_caller]
+pub fn tools_or_skip(test: &str) -> bool {
+    match skip_reason() {
+        None => true,
+        Some(reason) => {
+            crate::common::skip(test, &reason);
+            false
+        }
+    }
 }
 
 /// A running Xvfb; killed on drop.
