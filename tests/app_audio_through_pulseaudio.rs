@@ -52,7 +52,7 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
     ));
 
     // 1. The app (a joiner, default devices) plays the bot's tone.
-    let display = gui::Display::start(7);
+    let display = gui::Display::start();
     let app = gui::KillOnDrop(display.launch_huddle(&[
         "--server",
         &server.url,

@@ -27,7 +27,7 @@ async fn kiosk_shows_a_moving_remote_picture() {
         },
     ));
 
-    let display = gui::Display::start(0);
+    let display = gui::Display::start();
     let _app = gui::KillOnDrop(display.launch_huddle(&[
         "--kiosk",
         "--server",

@@ -67,7 +67,7 @@ fn kiosk_rejoins_after_the_server_restarts() {
     let url = format!("ws://{addr}");
     let mut server = serve(&addr);
 
-    let display = gui::Display::start(1);
+    let display = gui::Display::start();
     let _app = gui::KillOnDrop(display.launch_huddle(&[
         "--kiosk",
         "--server",
