@@ -111,6 +111,11 @@ impl Display {
 
     /// Launches `huddle` with `args` on this display.
     pub fn launch_huddle(&self, args: &[&str]) -> Child {
+        self.launch_huddle_with_stderr(args, Stdio::inherit())
+    }
+
+    /// [`Display::launch_huddle`] with its stderr (the log) going to `stderr`.
+    pub fn launch_huddle_with_stderr(&self, args: &[&str], stderr: Stdio) -> Child {
         let bin = env!("CARGO_BIN_EXE_huddle");
         let config_dir = self.runtime_dir.join("config");
         Command::new(bin)
@@ -121,7 +126,7 @@ impl Display {
             .env("XDG_CONFIG_HOME", config_dir)
             .env("RUST_LOG", "huddle=info,warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("launch huddle")
     }
