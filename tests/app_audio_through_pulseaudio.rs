@@ -9,26 +9,30 @@
 mod common;
 mod gui;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::SINK;
 use huddle::bot;
 use huddle::client::{RoomEvent, SubscribeOptions};
-use huddle::media::AudioSource;
 use huddle::media::devices::MicrophoneSource;
+use huddle::media::{AudioSource, rms_level};
 
 const TEST: &str = "app_plays_remote_audio_and_publishes_its_microphone";
 
-/// Reads 1 s from the monitor after skipping `skip`.
-fn listen(monitor: &str, skip: Duration) -> Vec<i16> {
+/// Waits until the monitor hears the tone steadily, then reads 1 s of it.
+fn listen(monitor: &str) -> Vec<i16> {
     let mut mic = MicrophoneSource::open(Some(monitor)).expect("open the sink monitor");
-    let frames = |d: Duration| (d.as_millis() / 20) as usize;
+    let heard = common::wait_for_level(
+        &mut mic,
+        |rms| rms > 0.1,
+        "the bot's tone",
+        Duration::from_secs(30),
+    );
+    eprintln!("the app's playout heard on the monitor after {heard:?}");
     let mut pcm = Vec::new();
-    for i in 0..frames(skip) + 50 {
+    for _ in 0..50 {
         let frame = mic.next_frame().expect("frame").expect("endless");
-        if i >= frames(skip) {
-            pcm.extend_from_slice(&frame.samples);
-        }
+        pcm.extend_from_slice(&frame.samples);
     }
     pcm
 }
@@ -67,13 +71,11 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
         "--window-size",
         "640x360",
     ]));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.server.metrics().users < 2 {
-        assert!(Instant::now() < deadline, "the app never joined");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let monitor_id = monitor.clone();
-    let pcm = tokio::task::spawn_blocking(move || listen(&monitor_id, Duration::from_secs(3)))
+    common::wait_for(Duration::from_secs(60), "the app to join", || {
+        (server.server.metrics().users >= 2).then_some(())
+    })
+    .await;
+    let pcm = tokio::task::spawn_blocking(move || listen(&monitor))
         .await
         .expect("listen");
     let freq = common::tone_frequency(&pcm);
@@ -120,8 +122,24 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
         )
         .await
         .expect("subscribe");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    while remote.audio().try_recv().is_ok() {}
+    // Until the subscriber hears the tone steadily (100 ms above the level),
+    // past the path's start-up; then 1 s of it.
+    let mut steady = 0;
+    common::wait_for(
+        Duration::from_secs(30),
+        "the app's microphone tone at the subscriber",
+        || {
+            while let Ok(frame) = remote.audio().try_recv() {
+                steady = if rms_level(&frame.samples) > 0.1 {
+                    steady + 1
+                } else {
+                    0
+                };
+            }
+            (steady >= 5).then_some(())
+        },
+    )
+    .await;
     let mut heard = Vec::new();
     common::wait_for(Duration::from_secs(10), "1 s of the app's audio", || {
         while let Ok(frame) = remote.audio().try_recv() {

@@ -32,6 +32,11 @@ use huddle::media::{
     AudioProfile, AudioSource, MediaError, MissingDevice, ToneSource, VideoProfile, rms_level,
 };
 
+/// [`common::wait_for_level`] within 5 s.
+fn wait_for_level(mic: &mut MicrophoneSource, ok: impl Fn(f32) -> bool, what: &str) -> Duration {
+    common::wait_for_level(mic, ok, what, Duration::from_secs(5))
+}
+
 /// Reads `skip` then `keep` of audio from `mic`; checks every frame's format.
 fn capture(mic: &mut MicrophoneSource, skip: Duration, keep: Duration) -> Vec<i16> {
     let frames = |d: Duration| (d.as_millis() / 20) as usize;
@@ -101,6 +106,9 @@ fn microphone_captures_what_pacat_plays() {
     assert!(mic.is_live());
     assert_eq!((mic.sample_rate(), mic.channels()), (48_000, 1));
     let _pacat = common::Pacat::play(SINK, 880.0, 4);
+    let heard = wait_for_level(&mut mic, |rms| rms > 0.2, "pacat's tone");
+    eprintln!("pacat's tone first heard on the monitor after {heard:?}");
+    // 0.7 s more before the analysed 1.5 s; all 2.2 s count for the pacing check.
     let started = Instant::now();
     let pcm = capture(
         &mut mic,
@@ -223,35 +231,6 @@ fn playout_tone_comes_back_through_the_sink_monitor() {
     assert_eq!(playout.level("alice"), None);
     stop.store(true, Ordering::Release);
     feeder.join().expect("feeder");
-}
-
-/// Reads frames until five in a row (100 ms) have an RMS satisfying `ok`
-/// (at most 5 s); returns how long it took.
-fn wait_for_level(mic: &mut MicrophoneSource, ok: impl Fn(f32) -> bool, what: &str) -> Duration {
-    // Five frames in a row that also span real time: after a stall the source
-    // hands out its catch-up frames (silence) at once, and those say nothing
-    // about what the device is playing now.
-    let start = Instant::now();
-    let mut run: Option<(u32, Instant)> = None;
-    while start.elapsed() < Duration::from_secs(5) {
-        let frame = mic
-            .next_frame()
-            .expect("mic frame")
-            .expect("mic is endless");
-        run = if ok(rms_level(&frame.samples)) {
-            let (n, since) = run.unwrap_or((0, Instant::now()));
-            Some((n + 1, since))
-        } else {
-            None
-        };
-        if let Some((n, since)) = run
-            && n >= 5
-            && since.elapsed() >= Duration::from_millis(80)
-        {
-            return start.elapsed();
-        }
-    }
-    panic!("the monitor did not hear {what} within 5 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -286,6 +286,43 @@ pub fn pulse_or_skip(test: &str) -> Option<Pulse> {
     None
 }
 
+/// Reads frames from `mic` until five in a row (100 ms) have an RMS
+/// satisfying `ok`; panics after `within`. Returns how long it took.
+#[cfg(feature = "devices")]
+pub fn wait_for_level(
+    mic: &mut huddle::media::devices::MicrophoneSource,
+    ok: impl Fn(f32) -> bool,
+    what: &str,
+    within: Duration,
+) -> Duration {
+    use huddle::media::AudioSource;
+
+    // Five frames in a row that also span real time: after a stall the source
+    // hands out its catch-up frames (silence) at once, and those say nothing
+    // about what the device is playing now.
+    let start = Instant::now();
+    let mut run: Option<(u32, Instant)> = None;
+    while start.elapsed() < within {
+        let frame = mic
+            .next_frame()
+            .expect("mic frame")
+            .expect("mic is endless");
+        run = if ok(huddle::media::rms_level(&frame.samples)) {
+            let (n, since) = run.unwrap_or((0, Instant::now()));
+            Some((n + 1, since))
+        } else {
+            None
+        };
+        if let Some((n, since)) = run
+            && n >= 5
+            && since.elapsed() >= Duration::from_millis(80)
+        {
+            return start.elapsed();
+        }
+    }
+    panic!("the monitor did not hear {what} within {within:?}");
+}
+
 /// `pacat` playing `seconds` of a `freq` tone into the sink; killed on drop.
 pub struct Pacat(std::process::Child);
 
