@@ -7,7 +7,8 @@
 # Idempotent: a running daemon is reused and the null sink is loaded once.
 # Exports XDG_RUNTIME_DIR (where the daemon puts its socket, pulse/native) and
 # PULSE_SERVER (unix:<socket>), which cpal's pure-Rust PulseAudio host reads.
-# Never fails the caller: without PulseAudio the device tests skip themselves.
+# Never fails the caller: without PulseAudio the device tests skip themselves,
+# or, on CI (`CI` set), fail saying what is missing (tests/README.md).
 
 huddle_pulse_setup() {
     local sink=huddle_null
@@ -36,7 +37,7 @@ huddle_pulse_setup() {
         done
     fi
     if ! pactl info >/dev/null 2>&1; then
-        echo "pulse.sh: PulseAudio did not start; device tests will skip" >&2
+        echo "pulse.sh: PulseAudio did not start; device tests will skip (fail on CI)" >&2
         return 1
     fi
 

@@ -3,59 +3,49 @@
 //! is played into the sink (heard by a subscriber).
 //!
 //! Skips, saying why, without Xvfb/ImageMagick or a PulseAudio server with the
-//! `huddle_null` sink (`source .ci/pulse.sh`).
+//! `huddle_null` sink (`source .ci/pulse.sh`); fails instead on CI.
 #![cfg(all(feature = "app", feature = "devices"))]
 
 mod common;
 mod gui;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::SINK;
 use huddle::bot;
 use huddle::client::{RoomEvent, SubscribeOptions};
-use huddle::media::AudioSource;
-use huddle::media::devices::{MicrophoneSource, list_microphones, pulseaudio_available};
+use huddle::media::devices::MicrophoneSource;
+use huddle::media::{AudioSource, rms_level};
 
-const SINK: &str = "huddle_null";
+const TEST: &str = "app_plays_remote_audio_and_publishes_its_microphone";
 
-fn monitor_or_skip() -> Option<String> {
-    if let Some(reason) = gui::skip_reason() {
-        eprintln!("SKIP: {reason}");
-        return None;
-    }
-    if !pulseaudio_available() {
-        eprintln!("SKIP: no PulseAudio server reachable; run `source .ci/pulse.sh`");
-        return None;
-    }
-    let mics = list_microphones().ok()?;
-    let monitor = mics
-        .into_iter()
-        .find(|d| d.id.ends_with(&format!(":{SINK}.monitor")));
-    if monitor.is_none() {
-        eprintln!("SKIP: PulseAudio has no {SINK} sink; run `source .ci/pulse.sh`");
-    }
-    monitor.map(|d| d.id)
-}
-
-/// Reads 1 s from the monitor after skipping `skip`.
-fn listen(monitor: &str, skip: Duration) -> Vec<i16> {
+/// Waits until the monitor hears the tone steadily, then reads 1 s of it.
+fn listen(monitor: &str) -> Vec<i16> {
     let mut mic = MicrophoneSource::open(Some(monitor)).expect("open the sink monitor");
-    let frames = |d: Duration| (d.as_millis() / 20) as usize;
+    let heard = common::wait_for_level(
+        &mut mic,
+        |rms| rms > 0.1,
+        "the bot's tone",
+        Duration::from_secs(30),
+    );
+    eprintln!("the app's playout heard on the monitor after {heard:?}");
     let mut pcm = Vec::new();
-    for i in 0..frames(skip) + 50 {
+    for _ in 0..50 {
         let frame = mic.next_frame().expect("frame").expect("endless");
-        if i >= frames(skip) {
-            pcm.extend_from_slice(&frame.samples);
-        }
+        pcm.extend_from_slice(&frame.samples);
     }
     pcm
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn app_plays_remote_audio_and_publishes_its_microphone() {
-    let Some(monitor) = monitor_or_skip() else {
+    if !gui::tools_or_skip(TEST) {
+        return;
+    }
+    let Some(pulse) = common::pulse_or_skip(TEST) else {
         return;
     };
+    let monitor = pulse.monitor.id.clone();
     let server = common::start_server().await;
     let (stop_bot, bot_stopped) = tokio::sync::oneshot::channel::<()>();
     let bot = tokio::spawn(bot::run(
@@ -66,7 +56,7 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
     ));
 
     // 1. The app (a joiner, default devices) plays the bot's tone.
-    let display = gui::Display::start(7);
+    let display = gui::Display::start();
     let app = gui::KillOnDrop(display.launch_huddle(&[
         "--server",
         &server.url,
@@ -81,13 +71,11 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
         "--window-size",
         "640x360",
     ]));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.server.metrics().users < 2 {
-        assert!(Instant::now() < deadline, "the app never joined");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let monitor_id = monitor.clone();
-    let pcm = tokio::task::spawn_blocking(move || listen(&monitor_id, Duration::from_secs(3)))
+    common::wait_for(Duration::from_secs(60), "the app to join", || {
+        (server.server.metrics().users >= 2).then_some(())
+    })
+    .await;
+    let pcm = tokio::task::spawn_blocking(move || listen(&monitor))
         .await
         .expect("listen");
     let freq = common::tone_frequency(&pcm);
@@ -100,9 +88,7 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
 
     // 2. What is played into the sink reaches the app's microphone (the sink's
     //    monitor is the default source) and is published: a subscriber hears it.
-    let Some(_tone) = common::Pacat::play(SINK, 880.0, 30) else {
-        return;
-    };
+    let _tone = common::Pacat::play(SINK, 880.0, 30);
     let (listener, info) = common::join(&server, "audio-room", "ear").await;
     let already = info
         .streams
@@ -136,8 +122,24 @@ async fn app_plays_remote_audio_and_publishes_its_microphone() {
         )
         .await
         .expect("subscribe");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    while remote.audio().try_recv().is_ok() {}
+    // Until the subscriber hears the tone steadily (100 ms above the level),
+    // past the path's start-up; then 1 s of it.
+    let mut steady = 0;
+    common::wait_for(
+        Duration::from_secs(30),
+        "the app's microphone tone at the subscriber",
+        || {
+            while let Ok(frame) = remote.audio().try_recv() {
+                steady = if rms_level(&frame.samples) > 0.1 {
+                    steady + 1
+                } else {
+                    0
+                };
+            }
+            (steady >= 5).then_some(())
+        },
+    )
+    .await;
     let mut heard = Vec::new();
     common::wait_for(Duration::from_secs(10), "1 s of the app's audio", || {
         while let Ok(frame) = remote.audio().try_recv() {

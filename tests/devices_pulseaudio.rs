@@ -2,7 +2,8 @@
 //!
 //! Needs a PulseAudio server with the `huddle_null` sink (`source .ci/pulse.sh`,
 //! see tests/README.md). Without one every test here prints why and passes,
-//! so `cargo test` stays green on machines with no audio server.
+//! so `cargo test` stays green on machines with no audio server; on CI (`CI`
+//! set) they fail instead (`common::skip`).
 //!
 //! The null sink's `.monitor` source captures what is played into the sink,
 //! so speaker → microphone is a closed loop on one machine:
@@ -11,69 +12,29 @@
 //! * `microphone_captures_what_pacat_plays`: the mic path alone, fed by `pacat`.
 //! * `publish_from_microphone_end_to_end`: a live mic published through the SFU.
 //!
-//! Tests share the sink, so they take [`PULSE`] to run one at a time.
+//! Tests share the sink, so `common::pulse_or_skip` runs them one at a time.
 
 #![cfg(feature = "devices")]
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use common::{SINK, pulse_or_skip};
 
 use huddle::client::{LocalStream, RoomEvent, SubscribeOptions};
 use huddle::media::devices::{
-    AudioPlayout, DeviceInfo, MicrophoneSource, SPEAKING_THRESHOLD, list_microphones,
-    list_speakers, pulseaudio_available,
+    AudioPlayout, MicrophoneSource, SPEAKING_THRESHOLD, list_microphones, list_speakers,
 };
 use huddle::media::{
     AudioProfile, AudioSource, MediaError, MissingDevice, ToneSource, VideoProfile, rms_level,
 };
 
-/// The null sink `.ci/pulse.sh` loads.
-const SINK: &str = "huddle_null";
-
-/// One test at a time on the shared sink.
-static PULSE: Mutex<()> = Mutex::new(());
-
-/// The sink and its monitor, or `None` (with the reason printed) to skip.
-struct Pulse {
-    _guard: MutexGuard<'static, ()>,
-    speaker: DeviceInfo,
-    monitor: DeviceInfo,
-}
-
-fn pulse_or_skip(test: &str) -> Option<Pulse> {
-    let guard = PULSE.lock().unwrap_or_else(|e| e.into_inner());
-    if !pulseaudio_available() {
-        eprintln!(
-            "SKIP {test}: no PulseAudio server reachable (PULSE_SERVER / XDG_RUNTIME_DIR); \
-             run `source .ci/pulse.sh` first"
-        );
-        return None;
-    }
-    let speakers = list_speakers().expect("list speakers");
-    let mics = list_microphones().expect("list microphones");
-    let speaker = speakers
-        .iter()
-        .find(|d| d.id.ends_with(&format!(":{SINK}")));
-    let monitor = mics
-        .iter()
-        .find(|d| d.id.ends_with(&format!(":{SINK}.monitor")));
-    match (speaker, monitor) {
-        (Some(s), Some(m)) => Some(Pulse {
-            _guard: guard,
-            speaker: s.clone(),
-            monitor: m.clone(),
-        }),
-        _ => {
-            eprintln!(
-                "SKIP {test}: PulseAudio is up but has no {SINK} sink \
-                 (speakers {speakers:?}); run `source .ci/pulse.sh`"
-            );
-            None
-        }
-    }
+/// [`common::wait_for_level`] within 5 s.
+fn wait_for_level(mic: &mut MicrophoneSource, ok: impl Fn(f32) -> bool, what: &str) -> Duration {
+    common::wait_for_level(mic, ok, what, Duration::from_secs(5))
 }
 
 /// Reads `skip` then `keep` of audio from `mic`; checks every frame's format.
@@ -144,9 +105,10 @@ fn microphone_captures_what_pacat_plays() {
     let mut mic = MicrophoneSource::open(Some(&pulse.monitor.id)).expect("open monitor");
     assert!(mic.is_live());
     assert_eq!((mic.sample_rate(), mic.channels()), (48_000, 1));
-    let Some(_pacat) = common::Pacat::play(SINK, 880.0, 4) else {
-        return;
-    };
+    let _pacat = common::Pacat::play(SINK, 880.0, 4);
+    let heard = wait_for_level(&mut mic, |rms| rms > 0.2, "pacat's tone");
+    eprintln!("pacat's tone first heard on the monitor after {heard:?}");
+    // 0.7 s more before the analysed 1.5 s; all 2.2 s count for the pacing check.
     let started = Instant::now();
     let pcm = capture(
         &mut mic,
@@ -271,44 +233,13 @@ fn playout_tone_comes_back_through_the_sink_monitor() {
     feeder.join().expect("feeder");
 }
 
-/// Reads frames until five in a row (100 ms) have an RMS satisfying `ok`
-/// (at most 5 s); returns how long it took.
-fn wait_for_level(mic: &mut MicrophoneSource, ok: impl Fn(f32) -> bool, what: &str) -> Duration {
-    // Five frames in a row that also span real time: after a stall the source
-    // hands out its catch-up frames (silence) at once, and those say nothing
-    // about what the device is playing now.
-    let start = Instant::now();
-    let mut run: Option<(u32, Instant)> = None;
-    while start.elapsed() < Duration::from_secs(5) {
-        let frame = mic
-            .next_frame()
-            .expect("mic frame")
-            .expect("mic is endless");
-        run = if ok(rms_level(&frame.samples)) {
-            let (n, since) = run.unwrap_or((0, Instant::now()));
-            Some((n + 1, since))
-        } else {
-            None
-        };
-        if let Some((n, since)) = run
-            && n >= 5
-            && since.elapsed() >= Duration::from_millis(80)
-        {
-            return start.elapsed();
-        }
-    }
-    panic!("the monitor did not hear {what} within 5 s");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_from_microphone_end_to_end() {
     let Some(pulse) = pulse_or_skip("publish_from_microphone_end_to_end") else {
         return;
     };
     let mic = MicrophoneSource::open(Some(&pulse.monitor.id)).expect("open monitor");
-    let Some(_pacat) = common::Pacat::play(SINK, 660.0, 8) else {
-        return;
-    };
+    let _pacat = common::Pacat::play(SINK, 660.0, 8);
     let server = common::start_server().await;
     let (alice, _) = common::join(&server, "room-mic", "alice").await;
     let (bob, _) = common::join(&server, "room-mic", "bob").await;

@@ -74,7 +74,7 @@ fn pump(
     });
     let writer = tokio::spawn(async move {
         while let Some((due, data)) = rx.recv().await {
-            tokio::time::sleep_until(due).await;
+            tokio::time::sleep_until(due).await; // the injected delay
             via.send_to(&data, to).await.ok(); // loopback send failing = test ending
         }
     });
@@ -191,15 +191,29 @@ async fn run() {
             payload: Bytes::from(vec![0x41u8; 200]),
         };
         track.write_rtp(packet).await.expect("write_rtp");
+        // Pacing the source (a 200 packet/s stream), not waiting for anything.
         tokio::time::sleep_until((start + PACKET_INTERVAL * u32::from(seq)).into()).await;
     }
-    // Let two more report intervals pass so the last reports cover the end.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-
-    let report = a
-        .rtcp_stats()
-        .remote(SSRC)
-        .expect("A received reports about its stream");
+    // Two more reports after the last packet, so the latest covers the end
+    // (one may have been under way already).
+    let reports_at_end = a.rtcp_stats().remote(SSRC).map_or(0, |r| r.reports);
+    let report = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(r) = a.rtcp_stats().remote(SSRC)
+                && r.reports >= reports_at_end + 2
+            {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await; // poll interval
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "A got no 2 more reports within 10 s of its last packet (had {reports_at_end}, now {:?})",
+            a.rtcp_stats().remote(SSRC)
+        )
+    });
     let sent = f64::from(PACKETS);
     let rtt = report.rtt_ms.expect("an RTT");
     let received = receiver.await.expect("receiver task");

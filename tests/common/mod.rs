@@ -195,13 +195,141 @@ pub fn publishing_bot(
     }
 }
 
+/// Whether this run is CI: `CI` is set to anything but empty, `0` or `false`
+/// (GitHub, GitLab and most others set `CI=true`). CI provides every outside
+/// tool the tests use (`.ci/setup.sh`, `.ci/pulse.sh`).
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// `test` cannot run here because of `reason` (a missing tool or service).
+/// Outside CI: prints `SKIP <test>: <reason>` and returns, and the caller
+/// returns, so the test passes without having checked anything. On CI
+/// ([`on_ci`]): panics, because a test that cannot run there is a broken CI
+/// setup, not a pass. Every skip in tests/ goes through here.
+#[track_caller]
+pub fn skip(test: &str, reason: &str) {
+    assert!(
+        !on_ci(),
+        "{test} cannot run: {reason}. CI (`CI` is set) must provide it: \
+         .ci/setup.sh installs Xvfb, ImageMagick and Vulkan, .ci/pulse.sh starts PulseAudio \
+         with the huddle_null sink. Outside CI the test would be skipped."
+    );
+    eprintln!("SKIP {test}: {reason} (with `CI` set this fails instead)");
+}
+
+/// The null sink `.ci/pulse.sh` loads.
+#[cfg(feature = "devices")]
+pub const SINK: &str = "huddle_null";
+
+/// One test at a time on the shared sink (per test binary).
+#[cfg(feature = "devices")]
+static PULSE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// PulseAudio with the [`SINK`], held for one test: the sink as a speaker,
+/// its monitor as a microphone.
+#[cfg(feature = "devices")]
+pub struct Pulse {
+    _guard: std::sync::MutexGuard<'static, ()>,
+    pub speaker: huddle::media::devices::DeviceInfo,
+    pub monitor: huddle::media::devices::DeviceInfo,
+}
+
+/// The sink for `test`, or `None` after [`skip`] when there is no PulseAudio
+/// server, no [`SINK`] or no `pacat` (`source .ci/pulse.sh` provides all three).
+#[cfg(feature = "devices")]
+#[track_caller]
+pub fn pulse_or_skip(test: &str) -> Option<Pulse> {
+    use huddle::media::devices::{list_microphones, list_speakers, pulseaudio_available};
+
+    let guard = PULSE.lock().unwrap_or_else(|e| e.into_inner());
+    if !pulseaudio_available() {
+        skip(
+            test,
+            "no PulseAudio server reachable (PULSE_SERVER / XDG_RUNTIME_DIR); \
+             run `source .ci/pulse.sh` first",
+        );
+        return None;
+    }
+    if let Err(e) = std::process::Command::new("pacat")
+        .arg("--version")
+        .output()
+    {
+        skip(
+            test,
+            &format!("cannot run pacat ({e}); install pulseaudio-utils"),
+        );
+        return None;
+    }
+    let speakers = list_speakers().expect("list speakers");
+    let mics = list_microphones().expect("list microphones");
+    let speaker = speakers
+        .iter()
+        .find(|d| d.id.ends_with(&format!(":{SINK}")));
+    let monitor = mics
+        .iter()
+        .find(|d| d.id.ends_with(&format!(":{SINK}.monitor")));
+    if let (Some(s), Some(m)) = (speaker, monitor) {
+        return Some(Pulse {
+            _guard: guard,
+            speaker: s.clone(),
+            monitor: m.clone(),
+        });
+    }
+    skip(
+        test,
+        &format!(
+            "PulseAudio is up but has no {SINK} sink (speakers {speakers:?}); \
+             run `source .ci/pulse.sh`"
+        ),
+    );
+    None
+}
+
+/// Reads frames from `mic` until five in a row (100 ms) have an RMS
+/// satisfying `ok`; panics after `within`. Returns how long it took.
+#[cfg(feature = "devices")]
+pub fn wait_for_level(
+    mic: &mut huddle::media::devices::MicrophoneSource,
+    ok: impl Fn(f32) -> bool,
+    what: &str,
+    within: Duration,
+) -> Duration {
+    use huddle::media::AudioSource;
+
+    // Five frames in a row that also span real time: after a stall the source
+    // hands out its catch-up frames (silence) at once, and those say nothing
+    // about what the device is playing now.
+    let start = Instant::now();
+    let mut run: Option<(u32, Instant)> = None;
+    while start.elapsed() < within {
+        let frame = mic
+            .next_frame()
+            .expect("mic frame")
+            .expect("mic is endless");
+        run = if ok(huddle::media::rms_level(&frame.samples)) {
+            let (n, since) = run.unwrap_or((0, Instant::now()));
+            Some((n + 1, since))
+        } else {
+            None
+        };
+        if let Some((n, since)) = run
+            && n >= 5
+            && since.elapsed() >= Duration::from_millis(80)
+        {
+            return start.elapsed();
+        }
+    }
+    panic!("the monitor did not hear {what} within {within:?}");
+}
+
 /// `pacat` playing `seconds` of a `freq` tone into the sink; killed on drop.
 pub struct Pacat(std::process::Child);
 
 impl Pacat {
-    /// `None` (saying why) when `pacat` is missing.
-    pub fn play(sink: &str, freq: f32, seconds: u32) -> Option<Self> {
-        let child = std::process::Command::new("pacat")
+    /// Starts `pacat`; [`pulse_or_skip`] has checked that it runs.
+    pub fn play(sink: &str, freq: f32, seconds: u32) -> Self {
+        let mut child = std::process::Command::new("pacat")
             .args([
                 "--playback",
                 "--raw",
@@ -212,14 +340,8 @@ impl Pacat {
             ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("SKIP: cannot run pacat ({e}); install pulseaudio-utils");
-                return None;
-            }
-        };
+            .spawn()
+            .expect("run pacat");
         let mut stdin = child.stdin.take().expect("piped stdin");
         let mut tone = huddle::media::tone::ToneSource::new(freq, 48_000, 1, 0.5);
         let bytes: Vec<u8> = (0..seconds * 50)
@@ -230,7 +352,7 @@ impl Pacat {
         std::thread::spawn(move || {
             std::io::Write::write_all(&mut stdin, &bytes).ok(); // pacat killed early: fine
         });
-        Some(Self(child))
+        Self(child)
     }
 }
 

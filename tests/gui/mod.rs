@@ -1,16 +1,21 @@
 //! Harness for desktop-app tests: a private Xvfb display, the built `huddle`
 //! binary in kiosk mode, screenshots read back as raw RGB.
 //!
-//! Tests skip (with a printed reason) when Xvfb or ImageMagick is missing.
+//! Without Xvfb or ImageMagick, [`tools_or_skip`] skips the test (saying why)
+//! or, on CI, fails it. Test files using this module also use `common`.
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Screen size of the virtual display.
 pub const SCREEN: (usize, usize) = (1280, 720);
+
+/// How long Xvfb may take to report its display.
+const XVFB_READY: Duration = Duration::from_secs(30);
 
 /// Why a GUI test cannot run here, if it cannot.
 pub fn skip_reason() -> Option<String> {
@@ -24,6 +29,19 @@ pub fn skip_reason() -> Option<String> {
     None
 }
 
+/// Whether `test` can use the display tools; if not, `common::skip` has
+/// printed why (outside CI) or panicked (on CI).
+#[track_caller]
+pub fn tools_or_skip(test: &str) -> bool {
+    match skip_reason() {
+        None => true,
+        Some(reason) => {
+            crate::common::skip(test, &reason);
+            false
+        }
+    }
+}
+
 /// A running Xvfb; killed on drop.
 pub struct Display {
     pub name: String,
@@ -32,39 +50,57 @@ pub struct Display {
 }
 
 impl Display {
-    /// Starts Xvfb on a display number derived from `seed` (tests in parallel
-    /// use different seeds).
-    pub fn start(seed: u32) -> Display {
-        let number = 100 + (std::process::id() % 400) * 2 + seed;
-        let name = format!(":{number}");
-        let child = Command::new("/usr/bin/Xvfb")
+    /// Starts Xvfb on a free display. Xvfb picks the number itself
+    /// (`-displayfd`: the first one whose socket it can create) and writes it
+    /// to its stdout once it accepts connections, so there is no number to
+    /// guess and no socket to poll for.
+    pub fn start() -> Display {
+        let mut child = Command::new("/usr/bin/Xvfb")
             .args([
-                name.as_str(),
+                "-displayfd",
+                "1",
                 "-screen",
                 "0",
                 &format!("{}x{}x24", SCREEN.0, SCREEN.1),
                 "-nolisten",
                 "tcp",
             ])
-            .stdout(Stdio::null())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start Xvfb");
-        let runtime_dir = std::env::temp_dir().join(format!("huddle-xdg-{number}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut out = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            // EOF (Xvfb exited) sends an empty line.
+            out.read_line(&mut line).ok();
+            tx.send(line).ok(); // the test gave up waiting: fine
+            // Keep the pipe open (a closed one would kill Xvfb on a later write).
+            std::io::copy(&mut out, &mut std::io::sink()).ok();
+        });
+        let line = match rx.recv_timeout(XVFB_READY) {
+            Ok(line) => line,
+            Err(_) => {
+                child.kill().ok(); // already gone is fine
+                panic!("Xvfb reported no display within {XVFB_READY:?}");
+            }
+        };
+        let Ok(number) = line.trim().parse::<u32>() else {
+            let status = child.try_wait();
+            panic!("Xvfb did not report a display (said {line:?}; exit status {status:?})");
+        };
+        let name = format!(":{number}");
+        let runtime_dir =
+            std::env::temp_dir().join(format!("huddle-xdg-{}-{number}", std::process::id()));
         std::fs::create_dir_all(&runtime_dir).expect("runtime dir");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700))
                 .expect("chmod runtime dir");
-        }
-        // Wait for the socket.
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-        for _ in 0..100 {
-            if socket.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
         Display {
             name,
@@ -75,6 +111,11 @@ impl Display {
 
     /// Launches `huddle` with `args` on this display.
     pub fn launch_huddle(&self, args: &[&str]) -> Child {
+        self.launch_huddle_with_stderr(args, Stdio::inherit())
+    }
+
+    /// [`Display::launch_huddle`] with its stderr (the log) going to `stderr`.
+    pub fn launch_huddle_with_stderr(&self, args: &[&str], stderr: Stdio) -> Child {
         let bin = env!("CARGO_BIN_EXE_huddle");
         let config_dir = self.runtime_dir.join("config");
         Command::new(bin)
@@ -85,7 +126,7 @@ impl Display {
             .env("XDG_CONFIG_HOME", config_dir)
             .env("RUST_LOG", "huddle=info,warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("launch huddle")
     }
@@ -107,6 +148,7 @@ impl Drop for Display {
     fn drop(&mut self) {
         self.child.kill().ok(); // already gone is fine
         self.child.wait().ok();
+        std::fs::remove_dir_all(&self.runtime_dir).ok(); // best effort: it is in /tmp
     }
 }
 
