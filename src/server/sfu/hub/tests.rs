@@ -79,48 +79,84 @@ async fn through_the_core_too_every_packet_gets_through_nack() {
         .expect("test timed out");
 }
 
-async fn lossy_leg(direct: bool) {
-    let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-    let metrics = Arc::new(Metrics::default());
-    let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
-    let media = PublishedMedia::new(Arc::clone(&metrics), hub.media_input());
-    let (leg, offer, mut inbox_rx) = create_video_leg(&hub, &media, &metrics, 1, !direct).await;
-    let hub_addr = SocketAddr::new(ip, candidate_port(&offer));
+/// A subscriber connected to a new video leg of `media` through a UDP proxy
+/// between it and the hub, and that proxy's tasks.
+struct Proxied {
+    leg: super::LegId,
+    sub: PeerLink,
+    signals: crate::link::LinkSignals,
+    proxy: [tokio::task::JoinHandle<()>; 2],
+}
 
+/// Connects a subscriber to a new video leg of `media` through a proxy that
+/// drops the first copy of every DROP_EVERY-th RTP packet if `lossy` (counted
+/// in `dropped`) and sends every SRTP datagram the hub sends to `record`.
+async fn proxied_leg(
+    hub: &Hub,
+    media: &Arc<PublishedMedia>,
+    metrics: &Arc<Metrics>,
+    keys_unrecognised: bool,
+    lossy: bool,
+    dropped: &Arc<AtomicU64>,
+    record: Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>,
+) -> Proxied {
+    let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+    let (leg, offer, mut inbox_rx) =
+        create_video_leg(hub, media, metrics, 1, keys_unrecognised).await;
+    let hub_addr = SocketAddr::new(ip, candidate_port(&offer));
     // `facing_sub` stands in for the hub (the subscriber sends to it),
     // `facing_hub` for the subscriber (the hub sends to it).
     let facing_sub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
     let facing_hub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-    let (sub, mut sub_signals) = PeerLink::new(ip).await.expect("subscriber");
+    let (sub, mut signals) = PeerLink::new(ip).await.expect("subscriber");
     let port = |s: &UdpSocket| s.local_addr().expect("addr").port();
     let answer = sub
         .answer(with_candidate_port(&offer, port(&facing_sub)))
         .await
         .expect("answer");
     let sub_addr = SocketAddr::new(ip, candidate_port(&answer));
-    let dropped = Arc::new(AtomicU64::new(0));
     let proxy = [
         pump(
             Arc::clone(&facing_hub),
             Arc::clone(&facing_sub),
             sub_addr,
-            true,
-            Arc::clone(&dropped),
-            None,
+            lossy,
+            Arc::clone(dropped),
+            record,
         ),
         pump(
             Arc::clone(&facing_sub),
             Arc::clone(&facing_hub),
             hub_addr,
             false,
-            Arc::clone(&dropped),
+            Arc::clone(dropped),
             None,
         ),
     ];
     hub.apply_answer(leg, with_candidate_port(&answer, port(&facing_hub)))
         .await
         .expect("apply answer");
-    until_both_connected(&mut inbox_rx, &mut sub_signals).await;
+    until_both_connected(&mut inbox_rx, &mut signals).await;
+    Proxied {
+        leg,
+        sub,
+        signals,
+        proxy,
+    }
+}
+
+async fn lossy_leg(direct: bool) {
+    let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+    let metrics = Arc::new(Metrics::default());
+    let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+    let media = PublishedMedia::new(Arc::clone(&metrics), hub.media_input());
+    let dropped = Arc::new(AtomicU64::new(0));
+    let Proxied {
+        leg,
+        sub,
+        signals: mut sub_signals,
+        proxy,
+    } = proxied_leg(&hub, &media, &metrics, !direct, true, &dropped, None).await;
     let receiver = tokio::spawn(async move {
         let track = loop {
             match sub_signals.recv().await {
@@ -421,41 +457,14 @@ async fn no_sequence_number_is_sealed_twice_around_a_pause() {
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
         let media = PublishedMedia::new(Arc::clone(&metrics), hub.media_input());
-        let (leg, offer, mut inbox_rx) = create_video_leg(&hub, &media, &metrics, 1, false).await;
-        let hub_addr = SocketAddr::new(ip, candidate_port(&offer));
-        let facing_sub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-        let facing_hub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-        let (sub, mut sub_signals) = PeerLink::new(ip).await.expect("subscriber");
-        let port = |s: &UdpSocket| s.local_addr().expect("addr").port();
-        let answer = sub
-            .answer(with_candidate_port(&offer, port(&facing_sub)))
-            .await
-            .expect("answer");
-        let sub_addr = SocketAddr::new(ip, candidate_port(&answer));
         let (record, mut recorded) = tokio::sync::mpsc::unbounded_channel();
         let unused = Arc::new(AtomicU64::new(0));
-        let proxy = [
-            pump(
-                Arc::clone(&facing_hub),
-                Arc::clone(&facing_sub),
-                sub_addr,
-                false,
-                Arc::clone(&unused),
-                Some(record),
-            ),
-            pump(
-                Arc::clone(&facing_sub),
-                Arc::clone(&facing_hub),
-                hub_addr,
-                false,
-                unused,
-                None,
-            ),
-        ];
-        hub.apply_answer(leg, with_candidate_port(&answer, port(&facing_hub)))
-            .await
-            .expect("apply answer");
-        until_both_connected(&mut inbox_rx, &mut sub_signals).await;
+        let Proxied {
+            leg,
+            sub,
+            proxy,
+            signals: _signals,
+        } = proxied_leg(&hub, &media, &metrics, false, false, &unused, Some(record)).await;
 
         // Before the pause: 20 arrives late, 35 twice (a publisher's
         // retransmission). Then video is paused while the publisher goes on,
