@@ -19,9 +19,9 @@ use super::inbox::{LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox};
 use super::sfu::{EgressLink, IngressLink, SfuError};
 use crate::auth::{self, AuthError};
 use crate::protocol::{
-    self, ClientMessage, ErrorCode, ErrorReply, Event, LeaveReason, LinkId, PROTOCOL_VERSION,
-    ProtocolError, Reply, Request, RequestId, RoomId, ServerMessage, StreamId, StreamInfo,
-    UserInfo,
+    self, AppId, ClientMessage, ErrorCode, ErrorReply, Event, IceCandidate, LeaveReason, LinkId,
+    PROTOCOL_VERSION, ProtocolError, Reply, Request, RequestId, Role, RoomId, ServerMessage,
+    StreamId, StreamInfo, UserId, UserInfo, VideoInfo,
 };
 
 /// Why a request failed, split by fault; [`RequestError::code`] maps each to the
@@ -383,6 +383,9 @@ impl Session {
             .ok_or_else(|| RequestError::InvalidOperation("join a room first".into()))
     }
 
+    /// Runs one request: one function per request type. Each checks the
+    /// session's state first (joined? allowed?), then the request's fields
+    /// (`validate_*`, pure), and only then changes anything.
     async fn handle(&mut self, request: Request) -> Result<Reply, RequestError> {
         match request {
             Request::Join {
@@ -395,263 +398,259 @@ impl Session {
                 ctime,
                 signature,
             } => {
-                if let Some(joined) = &self.joined {
-                    return Err(RequestError::AlreadyJoined(joined.room_id.clone()));
-                }
-                if protocol_version != PROTOCOL_VERSION {
-                    return Err(RequestError::Version {
-                        got: protocol_version,
-                    });
-                }
-                if !auth::validate_id(app_id.as_str()) {
-                    return Err(RequestError::InvalidParameter(
-                        "appId must match [A-Za-z0-9_-]{1,64}".into(),
-                    ));
-                }
-                if !auth::validate_id(room_id.as_str()) {
-                    return Err(RequestError::InvalidParameter(
-                        "roomId must match [A-Za-z0-9_-]{1,64}".into(),
-                    ));
-                }
-                if !auth::validate_id(user_id.as_str()) {
-                    return Err(RequestError::InvalidParameter(
-                        "userId must match [A-Za-z0-9_-]{1,64}".into(),
-                    ));
-                }
-                if !auth::validate_user_name(&user_name) {
-                    return Err(RequestError::InvalidParameter(
-                        "userName must be at most 256 bytes".into(),
-                    ));
-                }
-                auth::verify(
-                    &self.shared.config.apps,
-                    app_id.as_str(),
-                    room_id.as_str(),
-                    user_id.as_str(),
-                    ctime,
-                    &signature,
-                    unix_now(),
-                )?;
-                let me = UserInfo {
+                self.join(JoinFields {
+                    protocol_version,
+                    app_id,
+                    room_id,
                     user_id,
                     user_name,
                     role,
-                };
-                let limits = &self.shared.config.limits;
-                let outcome = self.shared.rooms.join(
-                    &room_id,
-                    self.id,
-                    me.clone(),
-                    self.inbox_tx.clone(),
-                    limits.max_rooms,
-                    limits.max_users_per_room,
-                )?;
-                tracing::info!(session = self.id.0, room = %room_id, user = %me.user_id, "joined");
-                self.joined = Some(Joined {
-                    room_id: room_id.clone(),
-                    me: me.clone(),
-                });
-                Ok(Reply::Joined {
-                    room_id,
-                    me,
-                    users: outcome.users,
-                    streams: outcome.streams,
-                    server: format!("huddle {}", env!("CARGO_PKG_VERSION")),
+                    ctime,
+                    signature,
                 })
+                .await
             }
             Request::Leave => Ok(Reply::Ok),
             Request::Ping => Ok(Reply::Pong),
-            Request::Publish { audio, video, sdp } => {
-                let joined = self.joined()?;
-                if !joined.me.role.can_publish() {
-                    return Err(RequestError::RoleNoPermission(joined.me.role, "publish"));
-                }
-                if !audio && video.is_none() {
-                    return Err(RequestError::InvalidParameter(
-                        "a stream needs audio, video or both".into(),
-                    ));
-                }
-                if let Some(v) = video
-                    && (v.width == 0
-                        || v.height == 0
-                        || v.width > 7680
-                        || v.height > 4320
-                        || v.frame_rate == 0
-                        || v.frame_rate > 120)
-                {
-                    return Err(RequestError::InvalidParameter(format!(
-                        "video {}x{}@{} is out of range (up to 7680x4320@120)",
-                        v.width, v.height, v.frame_rate
-                    )));
-                }
-                // What the request declares must be what the offer carries.
-                for (declared, media, m_line) in [
-                    (audio, "audio", "m=audio "),
-                    (video.is_some(), "video", "m=video "),
-                ] {
-                    let offered = sdp.lines().any(|l| l.starts_with(m_line));
-                    if declared != offered {
-                        return Err(RequestError::InvalidParameter(format!(
-                            "the request {} {media} but the offer {}",
-                            if declared {
-                                "declares"
-                            } else {
-                                "does not declare"
-                            },
-                            if offered {
-                                "carries it"
-                            } else {
-                                "does not carry it"
-                            },
-                        )));
-                    }
-                }
-                let max = self.shared.config.limits.max_streams_per_user;
-                if self.publications.len() >= max {
-                    return Err(RequestError::TooManyStreams(max));
-                }
-                let room_id = joined.room_id.clone();
-                let user_id = joined.me.user_id.clone();
-                let stream_id = self.shared.next_stream_id();
-                let link_id = self.shared.next_link_id();
-                let (link, media, answer) = self
-                    .shared
-                    .sfu
-                    .publish(link_id, sdp, self.inbox_tx.clone())
-                    .await?;
-                let info = StreamInfo {
-                    stream_id,
-                    user_id,
-                    audio,
-                    video,
-                    audio_muted: false,
-                    video_muted: false,
-                };
-                if let Err(e) = self.shared.rooms.add_stream(&room_id, self.id, info, media) {
-                    link.close().await;
-                    return Err(e.into());
-                }
-                self.publications
-                    .insert(stream_id, Publication { link_id, link });
-                Ok(Reply::Published {
-                    stream_id,
-                    link_id,
-                    sdp: answer,
-                })
-            }
-            Request::Unpublish { stream_id } => {
-                let room_id = self.joined()?.room_id.clone();
-                self.shared
-                    .rooms
-                    .remove_stream(&room_id, self.id, stream_id)?;
-                if let Some(p) = self.publications.remove(&stream_id) {
-                    p.link.close().await;
-                }
-                Ok(Reply::Ok)
-            }
+            Request::Publish { audio, video, sdp } => self.publish(audio, video, sdp).await,
+            Request::Unpublish { stream_id } => self.unpublish(stream_id).await,
             Request::UpdateStream {
                 stream_id,
                 audio_muted,
                 video_muted,
-            } => {
-                let room_id = self.joined()?.room_id.clone();
-                self.shared.rooms.update_stream(
-                    &room_id,
-                    self.id,
-                    stream_id,
-                    audio_muted,
-                    video_muted,
-                )?;
-                Ok(Reply::Ok)
-            }
+            } => self.update_stream(stream_id, audio_muted, video_muted),
             Request::Subscribe {
                 stream_id,
                 audio,
                 video,
-            } => {
-                let room_id = self.joined()?.room_id.clone();
-                let (info, media) = self.shared.rooms.stream(&room_id, stream_id)?;
-                if info.user_id == self.joined()?.me.user_id {
-                    return Err(RequestError::InvalidOperation(
-                        "cannot subscribe to your own stream".into(),
-                    ));
-                }
-                if let Some(sub) = self.subscriptions.get(&stream_id) {
-                    sub.link.set_forwarding(audio, video);
-                    self.push_subscribed(stream_id, &sub.link);
-                    return Ok(Reply::Ok);
-                }
-                let link_id = self.shared.next_link_id();
-                let (link, offer) = self
-                    .shared
-                    .sfu
-                    .subscribe(link_id, &media, &info, audio, video, self.inbox_tx.clone())
-                    .await?;
-                self.subscriptions
-                    .insert(stream_id, Subscription { link_id, link });
-                Ok(Reply::SubscribeOffer {
-                    stream_id,
-                    link_id,
-                    sdp: offer,
-                })
-            }
+            } => self.subscribe(stream_id, audio, video).await,
             Request::Unsubscribe {
                 stream_id,
                 audio,
                 video,
-            } => {
-                self.joined()?;
-                let sub = self.subscriptions.get(&stream_id).ok_or_else(|| {
-                    RequestError::InvalidParameter(format!("not subscribed to stream {stream_id}"))
-                })?;
-                let (keep_audio, keep_video) = sub.link.forwarding();
-                let (keep_audio, keep_video) = (keep_audio && !audio, keep_video && !video);
-                if !keep_audio && !keep_video {
-                    if let Some(sub) = self.subscriptions.remove(&stream_id) {
-                        sub.link.close().await;
-                    }
-                } else {
-                    sub.link.set_forwarding(keep_audio, keep_video);
-                    self.push_subscribed(stream_id, &sub.link);
-                }
-                Ok(Reply::Ok)
-            }
-            Request::Answer { link_id, sdp } => {
-                self.joined()?;
-                let (stream_id, sub) = self
-                    .subscriptions
-                    .iter()
-                    .find(|(_, s)| s.link_id == link_id)
-                    .ok_or_else(|| {
-                        RequestError::InvalidParameter(format!(
-                            "no pending offer on link {link_id}"
-                        ))
-                    })?;
-                // `stream-subscribed` follows when the link connects.
-                let _ = stream_id;
-                sub.link.apply_answer(sdp).await?;
-                Ok(Reply::Ok)
-            }
-            Request::Candidate { link_id, candidate } => {
-                self.joined()?;
-                if let Some(p) = self.publications.values().find(|p| p.link_id == link_id) {
-                    p.link.add_candidate(candidate).await?;
-                } else if let Some(s) = self.subscriptions.values().find(|s| s.link_id == link_id) {
-                    s.link.add_candidate(candidate).await?;
-                } else {
-                    return Err(RequestError::InvalidParameter(format!("no link {link_id}")));
-                }
-                Ok(Reply::Ok)
-            }
-            Request::RequestKeyframe { stream_id } => {
-                self.joined()?;
-                let sub = self.subscriptions.get(&stream_id).ok_or_else(|| {
-                    RequestError::InvalidParameter(format!("not subscribed to stream {stream_id}"))
-                })?;
-                sub.link.request_keyframe();
-                Ok(Reply::Ok)
-            }
+            } => self.unsubscribe(stream_id, audio, video).await,
+            Request::Answer { link_id, sdp } => self.answer(link_id, sdp).await,
+            Request::Candidate { link_id, candidate } => self.candidate(link_id, candidate).await,
+            Request::RequestKeyframe { stream_id } => self.request_keyframe(stream_id),
         }
+    }
+
+    async fn join(&mut self, join: JoinFields) -> Result<Reply, RequestError> {
+        if let Some(joined) = &self.joined {
+            return Err(RequestError::AlreadyJoined(joined.room_id.clone()));
+        }
+        join.validate()?;
+        let JoinFields {
+            app_id,
+            room_id,
+            user_id,
+            user_name,
+            role,
+            ctime,
+            signature,
+            ..
+        } = join;
+        auth::verify(
+            &self.shared.config.apps,
+            app_id.as_str(),
+            room_id.as_str(),
+            user_id.as_str(),
+            ctime,
+            &signature,
+            unix_now(),
+        )?;
+        let me = UserInfo {
+            user_id,
+            user_name,
+            role,
+        };
+        let limits = &self.shared.config.limits;
+        let outcome = self.shared.rooms.join(
+            &room_id,
+            self.id,
+            me.clone(),
+            self.inbox_tx.clone(),
+            limits.max_rooms,
+            limits.max_users_per_room,
+        )?;
+        tracing::info!(session = self.id.0, room = %room_id, user = %me.user_id, "joined");
+        self.joined = Some(Joined {
+            room_id: room_id.clone(),
+            me: me.clone(),
+        });
+        Ok(Reply::Joined {
+            room_id,
+            me,
+            users: outcome.users,
+            streams: outcome.streams,
+            server: format!("huddle {}", env!("CARGO_PKG_VERSION")),
+        })
+    }
+
+    async fn publish(
+        &mut self,
+        audio: bool,
+        video: Option<VideoInfo>,
+        sdp: String,
+    ) -> Result<Reply, RequestError> {
+        let joined = self.joined()?;
+        if !joined.me.role.can_publish() {
+            return Err(RequestError::RoleNoPermission(joined.me.role, "publish"));
+        }
+        validate_publish(audio, video, &sdp)?;
+        let max = self.shared.config.limits.max_streams_per_user;
+        if self.publications.len() >= max {
+            return Err(RequestError::TooManyStreams(max));
+        }
+        let room_id = joined.room_id.clone();
+        let user_id = joined.me.user_id.clone();
+        let stream_id = self.shared.next_stream_id();
+        let link_id = self.shared.next_link_id();
+        let (link, media, answer) = self
+            .shared
+            .sfu
+            .publish(link_id, sdp, self.inbox_tx.clone())
+            .await?;
+        let info = StreamInfo {
+            stream_id,
+            user_id,
+            audio,
+            video,
+            audio_muted: false,
+            video_muted: false,
+        };
+        if let Err(e) = self.shared.rooms.add_stream(&room_id, self.id, info, media) {
+            link.close().await;
+            return Err(e.into());
+        }
+        self.publications
+            .insert(stream_id, Publication { link_id, link });
+        Ok(Reply::Published {
+            stream_id,
+            link_id,
+            sdp: answer,
+        })
+    }
+
+    async fn unpublish(&mut self, stream_id: StreamId) -> Result<Reply, RequestError> {
+        let room_id = self.joined()?.room_id.clone();
+        self.shared
+            .rooms
+            .remove_stream(&room_id, self.id, stream_id)?;
+        if let Some(p) = self.publications.remove(&stream_id) {
+            p.link.close().await;
+        }
+        Ok(Reply::Ok)
+    }
+
+    fn update_stream(
+        &mut self,
+        stream_id: StreamId,
+        audio_muted: bool,
+        video_muted: bool,
+    ) -> Result<Reply, RequestError> {
+        let room_id = self.joined()?.room_id.clone();
+        self.shared
+            .rooms
+            .update_stream(&room_id, self.id, stream_id, audio_muted, video_muted)?;
+        Ok(Reply::Ok)
+    }
+
+    async fn subscribe(
+        &mut self,
+        stream_id: StreamId,
+        audio: bool,
+        video: bool,
+    ) -> Result<Reply, RequestError> {
+        let joined = self.joined()?;
+        let room_id = joined.room_id.clone();
+        let (info, media) = self.shared.rooms.stream(&room_id, stream_id)?;
+        if info.user_id == joined.me.user_id {
+            return Err(RequestError::InvalidOperation(
+                "cannot subscribe to your own stream".into(),
+            ));
+        }
+        if let Some(sub) = self.subscriptions.get(&stream_id) {
+            sub.link.set_forwarding(audio, video);
+            self.push_subscribed(stream_id, &sub.link);
+            return Ok(Reply::Ok);
+        }
+        let link_id = self.shared.next_link_id();
+        let (link, offer) = self
+            .shared
+            .sfu
+            .subscribe(link_id, &media, &info, audio, video, self.inbox_tx.clone())
+            .await?;
+        self.subscriptions
+            .insert(stream_id, Subscription { link_id, link });
+        Ok(Reply::SubscribeOffer {
+            stream_id,
+            link_id,
+            sdp: offer,
+        })
+    }
+
+    async fn unsubscribe(
+        &mut self,
+        stream_id: StreamId,
+        audio: bool,
+        video: bool,
+    ) -> Result<Reply, RequestError> {
+        self.joined()?;
+        let sub = self.subscription(stream_id)?;
+        let (keep_audio, keep_video) = sub.link.forwarding();
+        let (keep_audio, keep_video) = (keep_audio && !audio, keep_video && !video);
+        if !keep_audio && !keep_video {
+            if let Some(sub) = self.subscriptions.remove(&stream_id) {
+                sub.link.close().await;
+            }
+        } else {
+            sub.link.set_forwarding(keep_audio, keep_video);
+            self.push_subscribed(stream_id, &sub.link);
+        }
+        Ok(Reply::Ok)
+    }
+
+    async fn answer(&mut self, link_id: LinkId, sdp: String) -> Result<Reply, RequestError> {
+        self.joined()?;
+        let sub = self
+            .subscriptions
+            .values()
+            .find(|s| s.link_id == link_id)
+            .ok_or_else(|| {
+                RequestError::InvalidParameter(format!("no pending offer on link {link_id}"))
+            })?;
+        // `stream-subscribed` follows when the link connects.
+        sub.link.apply_answer(sdp).await?;
+        Ok(Reply::Ok)
+    }
+
+    async fn candidate(
+        &mut self,
+        link_id: LinkId,
+        candidate: IceCandidate,
+    ) -> Result<Reply, RequestError> {
+        self.joined()?;
+        if let Some(p) = self.publications.values().find(|p| p.link_id == link_id) {
+            p.link.add_candidate(candidate).await?;
+        } else if let Some(s) = self.subscriptions.values().find(|s| s.link_id == link_id) {
+            s.link.add_candidate(candidate).await?;
+        } else {
+            return Err(RequestError::InvalidParameter(format!("no link {link_id}")));
+        }
+        Ok(Reply::Ok)
+    }
+
+    fn request_keyframe(&mut self, stream_id: StreamId) -> Result<Reply, RequestError> {
+        self.joined()?;
+        self.subscription(stream_id)?.link.request_keyframe();
+        Ok(Reply::Ok)
+    }
+
+    fn subscription(&self, stream_id: StreamId) -> Result<&Subscription, RequestError> {
+        self.subscriptions.get(&stream_id).ok_or_else(|| {
+            RequestError::InvalidParameter(format!("not subscribed to stream {stream_id}"))
+        })
     }
 
     /// Queues `stream-subscribed` with what the link forwards now.
@@ -667,6 +666,92 @@ impl Session {
             .try_send(SessionEvent::Send(Box::new(ServerMessage::Event { event })))
             .ok();
     }
+}
+
+/// The fields of a `join`, checked by [`JoinFields::validate`].
+struct JoinFields {
+    protocol_version: u32,
+    app_id: AppId,
+    room_id: RoomId,
+    user_id: UserId,
+    user_name: String,
+    role: Role,
+    ctime: u64,
+    signature: String,
+}
+
+impl JoinFields {
+    /// The checks that need no state, in the documented order: version, ids,
+    /// user name. (The signature and the room limits come after.)
+    fn validate(&self) -> Result<(), RequestError> {
+        if self.protocol_version != PROTOCOL_VERSION {
+            return Err(RequestError::Version {
+                got: self.protocol_version,
+            });
+        }
+        for (name, id) in [
+            ("appId", self.app_id.as_str()),
+            ("roomId", self.room_id.as_str()),
+            ("userId", self.user_id.as_str()),
+        ] {
+            if !auth::validate_id(id) {
+                return Err(RequestError::InvalidParameter(format!(
+                    "{name} must match [A-Za-z0-9_-]{{1,64}}"
+                )));
+            }
+        }
+        if !auth::validate_user_name(&self.user_name) {
+            return Err(RequestError::InvalidParameter(
+                "userName must be at most 256 bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The checks of a `publish` that need no state: it has media, the video size
+/// and rate are in range, and the declared media are the offer's `m=` sections.
+fn validate_publish(audio: bool, video: Option<VideoInfo>, sdp: &str) -> Result<(), RequestError> {
+    if !audio && video.is_none() {
+        return Err(RequestError::InvalidParameter(
+            "a stream needs audio, video or both".into(),
+        ));
+    }
+    if let Some(v) = video
+        && (v.width == 0
+            || v.height == 0
+            || v.width > 7680
+            || v.height > 4320
+            || v.frame_rate == 0
+            || v.frame_rate > 120)
+    {
+        return Err(RequestError::InvalidParameter(format!(
+            "video {}x{}@{} is out of range (up to 7680x4320@120)",
+            v.width, v.height, v.frame_rate
+        )));
+    }
+    for (declared, media, m_line) in [
+        (audio, "audio", "m=audio "),
+        (video.is_some(), "video", "m=video "),
+    ] {
+        let offered = sdp.lines().any(|l| l.starts_with(m_line));
+        if declared != offered {
+            return Err(RequestError::InvalidParameter(format!(
+                "the request {} {media} but the offer {}",
+                if declared {
+                    "declares"
+                } else {
+                    "does not declare"
+                },
+                if offered {
+                    "carries it"
+                } else {
+                    "does not carry it"
+                },
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn unix_now() -> u64 {
