@@ -315,6 +315,17 @@ impl Session {
                 }
                 LinkState::Connected => {
                     tracing::debug!(session = self.id.0, link = link_id.0, "link connected");
+                    // A subscription's link is up: forwarding starts now.
+                    let subscribed = self
+                        .subscriptions
+                        .iter()
+                        .find(|(_, s)| s.link_id == link_id)
+                        .map(|(stream_id, s)| subscribed(*stream_id, &s.link));
+                    if let Some(message) = subscribed
+                        && !self.send(socket, &message).await
+                    {
+                        return Flow::Close(LeaveReason::ReconnectTimeout);
+                    }
                 }
                 LinkState::Failed => {
                     tracing::info!(
@@ -655,16 +666,22 @@ impl Session {
 
     /// Queues `stream-subscribed` with what the link forwards now.
     fn push_subscribed(&self, stream_id: StreamId, link: &EgressLink) {
-        let (audio, video) = link.forwarding();
-        let event = Event::StreamSubscribed {
+        // Our own inbox: if it is full the session is already being closed.
+        self.inbox_tx
+            .try_send(SessionEvent::Send(Box::new(subscribed(stream_id, link))))
+            .ok();
+    }
+}
+
+/// `stream-subscribed` with what `link` forwards now.
+fn subscribed(stream_id: StreamId, link: &EgressLink) -> ServerMessage {
+    let (audio, video) = link.forwarding();
+    ServerMessage::Event {
+        event: Event::StreamSubscribed {
             stream_id,
             audio,
             video,
-        };
-        // Our own inbox: if it is full the session is already being closed.
-        self.inbox_tx
-            .try_send(SessionEvent::Send(Box::new(ServerMessage::Event { event })))
-            .ok();
+        },
     }
 }
 
