@@ -131,6 +131,27 @@ enum Flow {
     Close(LeaveReason),
 }
 
+/// What a link that failed carried, for the 90100226 its owner gets.
+enum DroppedLink {
+    /// The publish link of this stream: the stream is unpublished.
+    Publish(StreamId),
+    /// The subscription link to this stream: the subscription has ended.
+    Subscription(StreamId),
+}
+
+impl DroppedLink {
+    fn failure_message(&self, link_id: LinkId) -> String {
+        match self {
+            DroppedLink::Publish(stream_id) => format!(
+                "publish link {link_id} of stream {stream_id} failed (ICE/DTLS) and was dropped; the stream is unpublished"
+            ),
+            DroppedLink::Subscription(stream_id) => format!(
+                "subscription link {link_id} to stream {stream_id} failed (ICE/DTLS) and was dropped; the subscription has ended"
+            ),
+        }
+    }
+}
+
 /// A subscription: the egress link carrying one remote stream to this client.
 struct Subscription {
     link_id: LinkId,
@@ -328,12 +349,20 @@ impl Session {
                     }
                 }
                 LinkState::Failed => {
-                    tracing::info!(
-                        session = self.id.0,
-                        link = link_id.0,
-                        "link failed; dropping it"
-                    );
-                    self.drop_link(link_id).await;
+                    // A link we closed ourselves may still report its end: only
+                    // a link we still hold failed under the client.
+                    let Some(dropped) = self.drop_link(link_id).await else {
+                        return Flow::Continue;
+                    };
+                    tracing::info!(session = self.id.0, link = link_id.0, "link failed; dropped it");
+                    let message = ServerMessage::Error(ErrorReply {
+                        id: None,
+                        code: ErrorCode::SubscribedUserConnectError,
+                        message: dropped.failure_message(link_id),
+                    });
+                    if !self.send(socket, &message).await {
+                        return Flow::Close(LeaveReason::ReconnectTimeout);
+                    }
                 }
             },
         }
@@ -341,8 +370,9 @@ impl Session {
     }
 
     /// Drops a failed link: a failed publish leg unpublishes its stream; a failed
-    /// subscription leg ends that subscription. Returns whether the link was ours.
-    async fn drop_link(&mut self, link_id: LinkId) -> bool {
+    /// subscription leg ends that subscription. Returns what the link carried,
+    /// or `None` when the link is not (or no longer) ours.
+    async fn drop_link(&mut self, link_id: LinkId) -> Option<DroppedLink> {
         let published = self
             .publications
             .iter()
@@ -353,25 +383,21 @@ impl Session {
                 self.shared
                     .rooms
                     .remove_stream(&joined.room_id, self.id, stream_id)
-                    .ok();
+                    .ok(); // already gone from the room: nothing to announce
             }
             if let Some(p) = self.publications.remove(&stream_id) {
                 p.link.close().await;
             }
-            return true;
+            return Some(DroppedLink::Publish(stream_id));
         }
         let subscribed = self
             .subscriptions
             .iter()
             .find(|(_, s)| s.link_id == link_id)
-            .map(|(id, _)| *id);
-        if let Some(stream_id) = subscribed
-            && let Some(s) = self.subscriptions.remove(&stream_id)
-        {
-            s.link.close().await;
-            return true;
-        }
-        false
+            .map(|(id, _)| *id)?;
+        let s = self.subscriptions.remove(&subscribed)?;
+        s.link.close().await;
+        Some(DroppedLink::Subscription(subscribed))
     }
 
     async fn teardown(&mut self, reason: LeaveReason) {
