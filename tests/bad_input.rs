@@ -159,6 +159,9 @@ async fn request_floods_are_refused_with_90100108_and_the_connection_survives() 
             } => pongs += 1,
             ServerMessage::Error(e) => {
                 assert_eq!(e.code, ErrorCode::RequestFrequently);
+                // Issue 9, item 3: the refused request's id is echoed.
+                let id = e.id.expect("a rate-limited request keeps its id").0;
+                assert!(id < 30 && id >= 10, "id {id} of a request past the burst");
                 limited += 1;
             }
             other => panic!("unexpected {other:?}"),

@@ -256,9 +256,11 @@ impl Session {
         frame: Result<&str, ProtocolError>,
     ) -> Flow {
         if !self.limiter.allow(Instant::now()) {
+            // Not run, but answered under its id when the frame has one.
+            let id = frame.ok().and_then(protocol::peek_request_id);
             let limit = self.shared.config.limits.requests_per_second;
             return self
-                .reply_error(socket, None, &RequestError::TooFrequent(limit))
+                .reply_error(socket, id, &RequestError::TooFrequent(limit))
                 .await;
         }
         let message = match frame
