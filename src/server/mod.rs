@@ -21,6 +21,7 @@ pub mod config;
 pub mod inbox;
 pub mod metrics;
 pub mod room;
+pub mod sdp_checks;
 pub mod sfu;
 pub mod signalling;
 

@@ -16,6 +16,7 @@ use axum::extract::ws::{Message, WebSocket};
 
 use super::Shared;
 use super::inbox::{LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox};
+use super::sdp_checks::{OfferError, check_publish_offer};
 use super::sfu::{EgressLink, IngressLink, SfuError};
 use crate::auth::{self, AuthError};
 use crate::protocol::{
@@ -65,6 +66,10 @@ pub enum RequestError {
     /// The caller already publishes its maximum number of streams.
     #[error("already publishing {0} streams")]
     TooManyStreams(usize),
+    /// The publish offer can never carry media to the server. Not retryable
+    /// with the same offer.
+    #[error("unusable publish offer: {0}")]
+    Offer(#[from] OfferError),
 }
 
 impl RequestError {
@@ -82,6 +87,7 @@ impl RequestError {
             RequestError::Version { .. } => ErrorCode::VersionNotCompatible,
             RequestError::TooFrequent(_) => ErrorCode::RequestFrequently,
             RequestError::TooManyStreams(_) => ErrorCode::StreamAlreadyPushed,
+            RequestError::Offer(_) => ErrorCode::InvalidPushed,
         }
     }
 }
@@ -356,7 +362,11 @@ impl Session {
                     let Some(dropped) = self.drop_link(link_id).await else {
                         return Flow::Continue;
                     };
-                    tracing::info!(session = self.id.0, link = link_id.0, "link failed; dropped it");
+                    tracing::info!(
+                        session = self.id.0,
+                        link = link_id.0,
+                        "link failed; dropped it"
+                    );
                     let message = ServerMessage::Error(ErrorReply {
                         id: None,
                         code: ErrorCode::SubscribedUserConnectError,
@@ -755,7 +765,9 @@ impl JoinFields {
 }
 
 /// The checks of a `publish` that need no state: it has media, the video size
-/// and rate are in range, and the declared media are the offer's `m=` sections.
+/// and rate are in range, the declared media are the offer's `m=` sections
+/// (90000005 otherwise), and the offer can carry them
+/// ([`check_publish_offer`], 90100214 otherwise).
 fn validate_publish(audio: bool, video: Option<VideoInfo>, sdp: &str) -> Result<(), RequestError> {
     if !audio && video.is_none() {
         return Err(RequestError::InvalidParameter(
@@ -796,6 +808,7 @@ fn validate_publish(audio: bool, video: Option<VideoInfo>, sdp: &str) -> Result<
             )));
         }
     }
+    check_publish_offer(sdp)?;
     Ok(())
 }
 
