@@ -364,3 +364,96 @@ async fn publish_offers_that_cannot_carry_media_are_refused_before_anyone_hears_
     assert_eq!(server.server.metrics().users, 2);
     link.close().await;
 }
+
+/// Issue 9, item 8: a trickled candidate the server could never use is refused
+/// with 90000005 before it reaches the link, and the session carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_trickled_candidates_are_refused_with_90000005() {
+    let server = start_server().await;
+    let mut alice = RawSocket::connect(&server).await;
+    assert!(matches!(
+        alice.join("room-cand", "alice").await,
+        ServerMessage::Reply { .. }
+    ));
+    let (link, offer) = publish_offer(true, false).await;
+    alice
+        .send(&format!(
+            r#"{{"id":2,"type":"publish","audio":true,"video":null,"sdp":{}}}"#,
+            json_string(&offer)
+        ))
+        .await;
+    let link_id = alice
+        .recv_until(Duration::from_secs(10), "published", |m| match m {
+            ServerMessage::Reply {
+                reply: Reply::Published { link_id, .. },
+                ..
+            } => Some(*link_id),
+            ServerMessage::Error(e) => panic!("publish refused: {e:?}"),
+            _ => None,
+        })
+        .await;
+    let candidate = |id: u64, text: &str| {
+        format!(
+            r#"{{"id":{id},"type":"candidate","linkId":{},"candidate":{{"candidate":{},"sdpMid":"0","sdpMLineIndex":0}}}}"#,
+            link_id.0,
+            json_string(text)
+        )
+    };
+    let bad = [
+        "candidate:1 1 udp 2130706431 127.0.0.1 0 typ host",
+        "candidate:1 1 udp 2130706431 0.0.0.0 50000 typ host",
+        "candidate:1 1 udp 2130706431 224.0.0.1 50000 typ host",
+        "candidate:1 1 udp 2130706431 :: 50000 typ host",
+        "candidate:1 1 tcp 2130706431 127.0.0.1 50000 typ host tcptype passive",
+        "candidate:1 1 udp 2130706431 127.0.0.1 port typ host",
+        "not a candidate at all",
+    ];
+    for (i, text) in bad.iter().enumerate() {
+        let id = 10 + i as u64;
+        alice.send(&candidate(id, text)).await;
+        let (got_id, code) = expect_error(
+            alice
+                .recv_until(Duration::from_secs(5), "a reply", |m| match m {
+                    ServerMessage::Event { .. } => None,
+                    other => Some(other.clone()),
+                })
+                .await,
+        );
+        assert_eq!(
+            (got_id, code),
+            (Some(RequestId(id)), ErrorCode::InvalidParameter),
+            "{text}"
+        );
+    }
+    // A usable candidate is still taken, and the session carries on.
+    alice
+        .send(&candidate(
+            30,
+            "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host",
+        ))
+        .await;
+    alice
+        .recv_until(Duration::from_secs(5), "ok", |m| match m {
+            ServerMessage::Reply {
+                reply: Reply::Ok,
+                id,
+            } => Some(assert_eq!(id.0, 30)),
+            ServerMessage::Error(e) => panic!("a usable candidate was refused: {e:?}"),
+            _ => None,
+        })
+        .await;
+    alice.send(r#"{"id":31,"type":"ping"}"#).await;
+    alice
+        .recv_until(Duration::from_secs(5), "pong", |m| {
+            matches!(
+                m,
+                ServerMessage::Reply {
+                    reply: Reply::Pong,
+                    ..
+                }
+            )
+            .then_some(())
+        })
+        .await;
+    link.close().await;
+}

@@ -1,15 +1,19 @@
 //! What the server requires of what a client signals, checked before anything
-//! is created or announced: a publish offer ([`check_publish_offer`]).
+//! is created or announced: a publish offer ([`check_publish_offer`]) and a
+//! trickled ICE candidate ([`check_candidate`]).
 //!
 //! Without these checks an offer that can never carry media (no agreed codec,
 //! a receive-only section, a fingerprint no certificate can match, plain RTP)
 //! was answered, announced to the room, and only dropped when ICE gave up half
-//! a minute later. The checks are pure (text in, verdict out) and read the SDP
-//! with the parser `rtc` ships (`rtc::sdp`), so the verdict matches what the
-//! links would make of the same text. Each refusal names the problem; docs/protocol.md lists the
+//! a minute later; an unusable candidate reached the ICE agent, which then
+//! tried to reach it on every check. Both functions are pure (text in, verdict
+//! out) and read the SDP and the candidate with the parsers `rtc` ships
+//! (`rtc::sdp`, `rtc::ice`), so the verdict matches what the links would make
+//! of the same text. Each refusal names the problem; docs/protocol.md lists the
 //! rules.
 
 use std::io::Cursor;
+use std::net::IpAddr;
 
 use rtc::sdp::direction::Direction;
 use rtc::sdp::{MediaDescription, SessionDescription};
@@ -228,6 +232,72 @@ fn check_fingerprint(value: &str) -> Result<(), OfferError> {
     if well_formed { Ok(()) } else { Err(bad()) }
 }
 
+/// Why a trickled candidate was refused (90000005, `InvalidParameter`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CandidateError {
+    /// Not a candidate the ICE parser can read.
+    #[error("unparsable candidate: {0}")]
+    Unparsable(String),
+    /// Not UDP: the server's links listen on UDP only.
+    #[error("candidate transport {0} is not supported (UDP only)")]
+    Transport(String),
+    /// Not an IP address (e.g. an mDNS `.local` name, which the server does not
+    /// resolve).
+    #[error(
+        "candidate address {0:?} is not an IP address (the server resolves no names, mDNS included)"
+    )]
+    NotAnIp(String),
+    /// An address nothing can be sent to: unspecified, multicast or broadcast.
+    #[error("candidate address {address} is {kind}")]
+    Unreachable {
+        /// The address.
+        address: IpAddr,
+        /// `unspecified`, `multicast` or `broadcast`.
+        kind: &'static str,
+    },
+    /// Port 0.
+    #[error("candidate port 0")]
+    PortZero,
+}
+
+/// Checks a trickled candidate (`candidate:…`, the `a=` attribute value)
+/// before it reaches a link: parsable, UDP, an IP address that can be sent
+/// to, a port other than 0. The empty string (end of candidates) passes.
+pub fn check_candidate(candidate: &str) -> Result<(), CandidateError> {
+    let text = candidate.trim();
+    if text.is_empty() {
+        return Ok(());
+    }
+    let raw = text.strip_prefix("candidate:").unwrap_or(text);
+    // The transport is checked first: the parser maps TCP candidates too.
+    let transport = raw.split_whitespace().nth(2).unwrap_or_default();
+    let parsed = rtc::ice::candidate::unmarshal_candidate(raw)
+        .map_err(|e| CandidateError::Unparsable(e.to_string()))?;
+    if !transport.eq_ignore_ascii_case("udp") || !parsed.network_type().is_udp() {
+        return Err(CandidateError::Transport(transport.to_owned()));
+    }
+    let ip: IpAddr = parsed
+        .address()
+        .parse()
+        .map_err(|_| CandidateError::NotAnIp(parsed.address().to_owned()))?;
+    let unreachable = if ip.is_unspecified() {
+        Some("unspecified")
+    } else if ip.is_multicast() {
+        Some("multicast")
+    } else if matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()) {
+        Some("broadcast")
+    } else {
+        None
+    };
+    if let Some(kind) = unreachable {
+        return Err(CandidateError::Unreachable { address: ip, kind });
+    }
+    if parsed.port() == 0 {
+        return Err(CandidateError::PortZero);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,5 +462,65 @@ a=sendonly\r\n";
             refused("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nnot sdp"),
             OfferError::Unparsable(_)
         ));
+    }
+
+    #[test]
+    fn usable_candidates_pass() {
+        for ok in [
+            "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host",
+            "candidate:2693830880 2 UDP 2130706431 192.0.2.7 9 typ host",
+            "1 1 udp 2130706431 ::1 50000 typ host",
+            "candidate:3 1 udp 1694498815 203.0.113.5 61000 typ srflx raddr 10.0.0.2 rport 50000",
+            "",
+        ] {
+            assert_eq!(check_candidate(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn unusable_candidates_are_refused_naming_the_problem() {
+        let cases = [
+            (
+                "candidate:1 1 udp 2130706431 127.0.0.1 0 typ host",
+                "port 0",
+            ),
+            (
+                "candidate:1 1 udp 2130706431 0.0.0.0 50000 typ host",
+                "unspecified",
+            ),
+            (
+                "candidate:1 1 udp 2130706431 :: 50000 typ host",
+                "unspecified",
+            ),
+            (
+                "candidate:1 1 udp 2130706431 224.0.0.1 50000 typ host",
+                "multicast",
+            ),
+            (
+                "candidate:1 1 udp 2130706431 255.255.255.255 50000 typ host",
+                "broadcast",
+            ),
+            (
+                "candidate:1 1 tcp 2130706431 127.0.0.1 50000 typ host tcptype passive",
+                "UDP only",
+            ),
+            (
+                "candidate:1 1 udp 2130706431 6f1b.local 50000 typ host",
+                "not an IP",
+            ),
+            (
+                "candidate:1 1 udp 2130706431 127.0.0.1 port typ host",
+                "unparsable",
+            ),
+            (
+                "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ nonsense",
+                "unparsable",
+            ),
+            ("not a candidate at all", "unparsable"),
+        ];
+        for (text, named) in cases {
+            let e = check_candidate(text).expect_err(text);
+            assert!(e.to_string().contains(named), "{text}: {e}");
+        }
     }
 }

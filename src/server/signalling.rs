@@ -16,7 +16,7 @@ use axum::extract::ws::{Message, WebSocket};
 
 use super::Shared;
 use super::inbox::{LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox};
-use super::sdp_checks::{OfferError, check_publish_offer};
+use super::sdp_checks::{CandidateError, OfferError, check_candidate, check_publish_offer};
 use super::sfu::{EgressLink, IngressLink, SfuError};
 use crate::auth::{self, AuthError};
 use crate::protocol::{
@@ -70,6 +70,9 @@ pub enum RequestError {
     /// with the same offer.
     #[error("unusable publish offer: {0}")]
     Offer(#[from] OfferError),
+    /// A trickled candidate no link could use. Not retryable as sent.
+    #[error("invalid parameter: {0}")]
+    Candidate(#[from] CandidateError),
 }
 
 impl RequestError {
@@ -88,6 +91,7 @@ impl RequestError {
             RequestError::TooFrequent(_) => ErrorCode::RequestFrequently,
             RequestError::TooManyStreams(_) => ErrorCode::StreamAlreadyPushed,
             RequestError::Offer(_) => ErrorCode::InvalidPushed,
+            RequestError::Candidate(_) => ErrorCode::InvalidParameter,
         }
     }
 }
@@ -680,6 +684,9 @@ impl Session {
         candidate: IceCandidate,
     ) -> Result<Reply, RequestError> {
         self.joined()?;
+        // An unusable candidate never reaches the ICE agent, which would try
+        // it on every check (and log each failed send).
+        check_candidate(&candidate.candidate)?;
         if let Some(p) = self.publications.values().find(|p| p.link_id == link_id) {
             p.link.add_candidate(candidate).await?;
         } else if let Some(s) = self.subscriptions.values().find(|s| s.link_id == link_id) {

@@ -196,9 +196,8 @@ impl RawSocket {
                 .await
                 .unwrap_or_else(|_| panic!("no close frame within {timeout:?}; got {before:?}"));
             match frame {
-                Some(Ok(Message::Text(text))) => before.push(
-                    serde_json::from_str(text.as_str()).expect("server sent invalid JSON"),
-                ),
+                Some(Ok(Message::Text(text))) => before
+                    .push(serde_json::from_str(text.as_str()).expect("server sent invalid JSON")),
                 Some(Ok(Message::Close(_))) => return before,
                 Some(Ok(_)) => {}
                 Some(Err(e)) => panic!("socket error before a close frame: {e}; got {before:?}"),
