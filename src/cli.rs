@@ -333,6 +333,7 @@ struct LimitsFile {
     requests_per_second: Option<u32>,
     request_burst: Option<u32>,
     idle_timeout_secs: Option<u64>,
+    send_timeout_secs: Option<u64>,
 }
 
 /// A validated server configuration, and whether a dev app was generated.
@@ -396,10 +397,28 @@ impl ServeArgs {
                 .idle_timeout_secs
                 .map(Duration::from_secs)
                 .unwrap_or(d.idle_timeout),
+            send_timeout: l
+                .send_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.send_timeout),
             max_streams_per_user: d.max_streams_per_user,
         };
-        if server.limits.max_rooms == 0 || server.limits.max_users_per_room == 0 {
-            bail!("max_rooms and max_users_per_room must be at least 1");
+        let limits = &server.limits;
+        for (name, value) in [
+            ("max_rooms", limits.max_rooms),
+            ("max_users_per_room", limits.max_users_per_room),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        for (name, value) in [
+            ("idle_timeout_secs", limits.idle_timeout),
+            ("send_timeout_secs", limits.send_timeout),
+        ] {
+            if value.is_zero() {
+                bail!("{name} must be at least 1");
+            }
         }
         Ok(ServeConfig {
             listen: self.listen,

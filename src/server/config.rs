@@ -20,6 +20,10 @@ pub struct Limits {
     pub request_burst: u32,
     /// A connection that sends nothing (not even `ping`) for this long is closed.
     pub idle_timeout: Duration,
+    /// A write to a client that does not complete in this long (the client
+    /// stopped reading) ends the session, as a failed write does. Also bounds
+    /// the goodbye (`client-banned`, close frame) a closing session sends.
+    pub send_timeout: Duration,
     /// Streams one user may publish at once.
     pub max_streams_per_user: usize,
 }
@@ -32,6 +36,7 @@ impl Default for Limits {
             requests_per_second: 20,
             request_burst: 60,
             idle_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(10),
             max_streams_per_user: 4,
         }
     }

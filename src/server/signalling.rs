@@ -13,9 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket};
+use tokio::sync::watch;
 
 use super::Shared;
-use super::inbox::{LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox};
+use super::inbox::{
+    LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox, SessionInboxReceiver,
+};
 use super::sdp_checks::{CandidateError, OfferError, check_candidate, check_publish_offer};
 use super::sfu::{EgressLink, IngressLink, SfuError};
 use crate::auth::{self, AuthError};
@@ -138,7 +141,66 @@ struct Joined {
 /// How the loop should go on after handling something.
 enum Flow {
     Continue,
+    /// The client left (`leave`, a close frame, end of stream) or went idle:
+    /// leave the room with this reason, then send a close frame.
     Close(LeaveReason),
+    /// The socket failed, or the client stopped reading: leave the room
+    /// (reason 7) and say nothing more.
+    Lost,
+    /// The server ends the session (a kick, the shutdown): leave the room with
+    /// this reason first, then send `client-banned` and a close frame.
+    Ban(LeaveReason),
+}
+
+/// Why a write to the client did not complete.
+enum WriteError {
+    /// The session was told to end while the write waited: go and say goodbye.
+    Stopped(LeaveReason),
+    /// The socket failed, or the client did not read for `send_timeout`.
+    Lost,
+}
+
+impl From<WriteError> for Flow {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Stopped(reason) => Flow::Ban(reason),
+            WriteError::Lost => Flow::Lost,
+        }
+    }
+}
+
+/// What ends a session from outside, even while it waits on its socket: a
+/// kick from the room (its reason) or the server's shutdown (reason 3).
+#[derive(Clone)]
+struct Stop {
+    kick: watch::Receiver<Option<LeaveReason>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Stop {
+    /// Completes once the session must end, with the reason its client is told.
+    async fn signalled(&mut self) -> LeaveReason {
+        let Stop { kick, shutdown } = self;
+        // A closed channel never signals: its sender lives as long as we do.
+        let kicked = async {
+            let kicked = kick.wait_for(Option::is_some).await.map(|reason| *reason);
+            match kicked {
+                Ok(reason) => reason.unwrap_or(LeaveReason::ServerException),
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let down = async {
+            let down = shutdown.wait_for(|down| *down).await.is_ok();
+            if !down {
+                std::future::pending::<()>().await;
+            }
+            LeaveReason::ServiceUnavailable
+        };
+        tokio::select! {
+            reason = kicked => reason,
+            reason = down => reason,
+        }
+    }
 }
 
 /// What a link that failed carried, for the 90100226 its owner gets.
@@ -182,14 +244,24 @@ struct Session {
     publications: BTreeMap<StreamId, Publication>,
     subscriptions: BTreeMap<StreamId, Subscription>,
     limiter: RateLimiter,
+    /// Interrupts a write that waits on a client that does not read.
+    stop: Stop,
+    send_timeout: Duration,
 }
 
 /// Runs one client's session on an upgraded WebSocket until it ends.
 pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: SessionId) {
     let _alive = shared.metrics.sessions.enter();
-    let (inbox_tx, inbox) = SessionInbox::new();
-    let (mut inbox, mut kick) = (inbox.events, inbox.kick);
+    let (inbox_tx, receiver) = SessionInbox::new();
+    let SessionInboxReceiver {
+        events: mut inbox,
+        kick,
+    } = receiver;
     let limits = shared.config.limits.clone();
+    let mut stop = Stop {
+        kick,
+        shutdown: shared.shutdown.subscribe(),
+    };
     let mut session = Session {
         id,
         shared,
@@ -202,11 +274,12 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
             limits.request_burst,
             Instant::now(),
         ),
+        stop: stop.clone(),
+        send_timeout: limits.send_timeout,
     };
-    let mut shutdown = session.shared.shutdown.subscribe();
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
-    let reason = loop {
+    let ending = loop {
         let flow = tokio::select! {
             frame = socket.recv() => {
                 idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
@@ -217,47 +290,80 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
                     Some(Ok(Message::Close(_))) | None => Flow::Close(LeaveReason::UserExit),
                     Some(Err(e)) => {
                         tracing::debug!(session = id.0, "socket error: {e}");
-                        Flow::Close(LeaveReason::ReconnectTimeout)
+                        Flow::Lost
                     }
                 }
             }
             Some(event) = inbox.recv() => session.on_event(&mut socket, event).await,
-            Ok(()) = kick.changed() => {
-                let reason = *kick.borrow_and_update();
-                match reason {
-                Some(reason) => {
-                    let event = Event::ClientBanned { reason };
-                    session.send(&mut socket, &ServerMessage::Event { event }).await;
-                    Flow::Close(reason)
-                }
-                None => Flow::Continue,
-                }
-            }
-            true = async { shutdown.wait_for(|down| *down).await.is_ok() } => {
-                let reason = LeaveReason::ServiceUnavailable;
-                let event = Event::ClientBanned { reason };
-                session.send(&mut socket, &ServerMessage::Event { event }).await;
-                Flow::Close(reason)
-            }
+            reason = stop.signalled() => Flow::Ban(reason),
             () = &mut idle => {
                 tracing::info!(session = id.0, "closing idle session");
                 Flow::Close(LeaveReason::ReconnectTimeout)
             }
         };
-        if let Flow::Close(reason) = flow {
-            break reason;
+        if !matches!(flow, Flow::Continue) {
+            break flow;
         }
     };
+    // Leave first: the others must not wait for a client that is not reading.
+    let (reason, banned) = match ending {
+        Flow::Ban(reason) => (reason, Some(reason)),
+        Flow::Close(reason) => (reason, None),
+        Flow::Lost | Flow::Continue => (LeaveReason::ReconnectTimeout, None),
+    };
     session.teardown(reason).await;
-    socket.send(Message::Close(None)).await.ok(); // the peer may already be gone
+    if !matches!(ending, Flow::Lost) {
+        session.goodbye(&mut socket, banned).await;
+    }
 }
 
 impl Session {
-    async fn send(&self, socket: &mut WebSocket, message: &ServerMessage) -> bool {
-        socket
-            .send(Message::Text(protocol::encode(message).into()))
+    /// Writes one message. Gives up when the client has not taken it within
+    /// `send_timeout`, or as soon as the session is told to end (the frame
+    /// stays queued whole in the socket's buffer, ahead of the goodbye).
+    async fn send(
+        &self,
+        socket: &mut WebSocket,
+        message: &ServerMessage,
+    ) -> Result<(), WriteError> {
+        let frame = Message::Text(protocol::encode(message).into());
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            biased;
+            sent = tokio::time::timeout(self.send_timeout, socket.send(frame)) => match sent {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    tracing::debug!(session = self.id.0, "socket write failed: {e}");
+                    Err(WriteError::Lost)
+                }
+                Err(_) => {
+                    tracing::info!(session = self.id.0, "client did not read for {:?}; closing", self.send_timeout);
+                    Err(WriteError::Lost)
+                }
+            },
+            reason = stop.signalled() => Err(WriteError::Stopped(reason)),
+        }
+    }
+
+    /// The last words of a session that has left its room: `client-banned`
+    /// when the server ended it, then a close frame, both within one
+    /// `send_timeout` (a client that does not read gets neither).
+    async fn goodbye(&self, socket: &mut WebSocket, banned: Option<LeaveReason>) {
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
+        if let Some(reason) = banned {
+            let event = Event::ClientBanned { reason };
+            let frame = Message::Text(protocol::encode(&ServerMessage::Event { event }).into());
+            if !matches!(
+                tokio::time::timeout_at(deadline, socket.send(frame)).await,
+                Ok(Ok(()))
+            ) {
+                return; // gone, or not reading
+            }
+        }
+        // The peer may already be gone.
+        tokio::time::timeout_at(deadline, socket.send(Message::Close(None)))
             .await
-            .is_ok()
+            .ok();
     }
 
     async fn on_frame(
@@ -289,8 +395,8 @@ impl Session {
         let kind = request.kind();
         match self.handle(request).await {
             Ok(reply) => {
-                if !self.send(socket, &ServerMessage::Reply { id, reply }).await {
-                    return Flow::Close(LeaveReason::ReconnectTimeout);
+                if let Err(e) = self.send(socket, &ServerMessage::Reply { id, reply }).await {
+                    return e.into();
                 }
                 if leaving {
                     return Flow::Close(LeaveReason::UserExit);
@@ -320,18 +426,17 @@ impl Session {
             code: e.code(),
             message: e.to_string(),
         });
-        if self.send(socket, &message).await {
-            Flow::Continue
-        } else {
-            Flow::Close(LeaveReason::ReconnectTimeout)
+        match self.send(socket, &message).await {
+            Ok(()) => Flow::Continue,
+            Err(e) => e.into(),
         }
     }
 
     async fn on_event(&mut self, socket: &mut WebSocket, event: SessionEvent) -> Flow {
         match event {
             SessionEvent::Send(message) => {
-                if !self.send(socket, &message).await {
-                    return Flow::Close(LeaveReason::ReconnectTimeout);
+                if let Err(e) = self.send(socket, &message).await {
+                    return e.into();
                 }
             }
             SessionEvent::StreamGone(stream_id) => {
@@ -342,8 +447,8 @@ impl Session {
             SessionEvent::Link(LinkEvent { link_id, state }) => match state {
                 LinkState::Candidate(candidate) => {
                     let event = Event::Candidate { link_id, candidate };
-                    if !self.send(socket, &ServerMessage::Event { event }).await {
-                        return Flow::Close(LeaveReason::ReconnectTimeout);
+                    if let Err(e) = self.send(socket, &ServerMessage::Event { event }).await {
+                        return e.into();
                     }
                 }
                 LinkState::Connected => {
@@ -355,9 +460,9 @@ impl Session {
                         .find(|(_, s)| s.link_id == link_id)
                         .map(|(stream_id, s)| subscribed(*stream_id, &s.link));
                     if let Some(message) = subscribed
-                        && !self.send(socket, &message).await
+                        && let Err(e) = self.send(socket, &message).await
                     {
-                        return Flow::Close(LeaveReason::ReconnectTimeout);
+                        return e.into();
                     }
                 }
                 LinkState::Failed => {
@@ -376,8 +481,8 @@ impl Session {
                         code: ErrorCode::SubscribedUserConnectError,
                         message: dropped.failure_message(link_id),
                     });
-                    if !self.send(socket, &message).await {
-                        return Flow::Close(LeaveReason::ReconnectTimeout);
+                    if let Err(e) = self.send(socket, &message).await {
+                        return e.into();
                     }
                 }
             },
