@@ -136,6 +136,11 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        if self.shared.config.signature_token.is_none() {
+            tracing::warn!(
+                "GET /signature has no token configured: anyone who can reach this server gets valid join signatures for every room and user of the configured apps; set signature_token (or --signature-token) outside development"
+            );
+        }
         let shared = Arc::clone(&self.shared);
         let stop = async move {
             shutdown.await;
