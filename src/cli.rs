@@ -322,6 +322,7 @@ pub struct DemoArgs {
 struct ServeFile {
     signature_token: Option<String>,
     rtc_ip: Option<IpAddr>,
+    shutdown_grace_secs: Option<u64>,
     limits: LimitsFile,
 }
 
@@ -403,6 +404,9 @@ impl ServeArgs {
                 .unwrap_or(d.send_timeout),
             max_streams_per_user: d.max_streams_per_user,
         };
+        if let Some(secs) = file.shutdown_grace_secs {
+            server.shutdown_grace = Duration::from_secs(secs);
+        }
         let limits = &server.limits;
         for (name, value) in [
             ("max_rooms", limits.max_rooms),

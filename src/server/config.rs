@@ -56,6 +56,10 @@ pub struct ServerConfig {
     pub rtc_ip: IpAddr,
     /// Protective limits.
     pub limits: Limits,
+    /// How long [`Server::run`](super::Server::run) waits, once its shutdown
+    /// future completed, for every session to say goodbye (`client-banned`,
+    /// close frame) before it returns anyway.
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -66,6 +70,7 @@ impl ServerConfig {
             signature_token: None,
             rtc_ip: IpAddr::from([127, 0, 0, 1]),
             limits: Limits::default(),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }

@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod inbox;
+mod listener;
 pub mod metrics;
 pub mod room;
 pub mod sdp_checks;
@@ -29,6 +30,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Json};
@@ -128,9 +130,11 @@ impl Server {
             .merge(signature)
     }
 
-    /// Serves on `listener` until `shutdown` completes. Then every session is
-    /// told to end (`client-banned`, reason 3: service unavailable), closes its
-    /// links and leaves its room, and `run` returns once they are gone.
+    /// Serves on `listener` until `shutdown` completes. Then it stops
+    /// accepting, every session is told to end (`client-banned`, reason 3:
+    /// service unavailable), leaves its room, closes its links and its socket,
+    /// and `run` returns once every connection is closed, or after
+    /// [`ServerConfig::shutdown_grace`] at the latest.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -141,23 +145,28 @@ impl Server {
                 "GET /signature has no token configured: anyone who can reach this server gets valid join signatures for every room and user of the configured apps; set signature_token (or --signature-token) outside development"
             );
         }
-        let shared = Arc::clone(&self.shared);
-        let stop = async move {
-            shutdown.await;
-            shared.shutdown.send_replace(true);
-        };
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(stop)
-            .await
+        let router = self.router();
+        listener::serve(self.shared, router, listener, shutdown).await;
+        Ok(())
     }
 }
 
-async fn ws_upgrade(ws: WebSocketUpgrade, State(server): State<Server>) -> impl IntoResponse {
+async fn ws_upgrade(
+    ws: WebSocketUpgrade,
+    State(server): State<Server>,
+    connection: Option<Extension<listener::ConnectionToken>>,
+) -> impl IntoResponse {
     let shared = Arc::clone(&server.shared);
     let id = SessionId(shared.next());
     ws.max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| signalling::run_session(socket, shared, id))
+        .on_upgrade(move |socket| async move {
+            // The connection stays open in the server's books (limits,
+            // shutdown) until the session has said goodbye. (`None` when the
+            // router is served by something other than `Server::run`.)
+            let _connection = connection;
+            signalling::run_session(socket, shared, id).await;
+        })
 }
 
 async fn metrics_json(State(server): State<Server>) -> Json<MetricsSnapshot> {
