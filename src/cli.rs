@@ -335,6 +335,9 @@ struct LimitsFile {
     request_burst: Option<u32>,
     idle_timeout_secs: Option<u64>,
     send_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
 }
 
 /// A validated server configuration, and whether a dev app was generated.
@@ -403,6 +406,12 @@ impl ServeArgs {
                 .map(Duration::from_secs)
                 .unwrap_or(d.send_timeout),
             max_streams_per_user: d.max_streams_per_user,
+            header_timeout: l
+                .header_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.header_timeout),
+            max_connections: l.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_ip: l.max_connections_per_ip.unwrap_or(d.max_connections_per_ip),
         };
         if let Some(secs) = file.shutdown_grace_secs {
             server.shutdown_grace = Duration::from_secs(secs);
@@ -411,6 +420,8 @@ impl ServeArgs {
         for (name, value) in [
             ("max_rooms", limits.max_rooms),
             ("max_users_per_room", limits.max_users_per_room),
+            ("max_connections", limits.max_connections),
+            ("max_connections_per_ip", limits.max_connections_per_ip),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -419,6 +430,7 @@ impl ServeArgs {
         for (name, value) in [
             ("idle_timeout_secs", limits.idle_timeout),
             ("send_timeout_secs", limits.send_timeout),
+            ("header_timeout_secs", limits.header_timeout),
         ] {
             if value.is_zero() {
                 bail!("{name} must be at least 1");

@@ -26,6 +26,19 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// Streams one user may publish at once.
     pub max_streams_per_user: usize,
+    /// A connection must send a complete HTTP request head (for a WebSocket,
+    /// the upgrade request) within this long after it opens, and again after
+    /// each HTTP response while it stays open; otherwise it is closed
+    /// (slowloris: connections that never finish the upgrade).
+    pub header_timeout: Duration,
+    /// TCP connections open at once, WebSocket sessions included. Past it a new
+    /// connection is closed as soon as it is accepted (`connectionsRefused`).
+    pub max_connections: usize,
+    /// TCP connections open at once from one IP address. Past it a new
+    /// connection from that address is closed as soon as it is accepted. Behind
+    /// a reverse proxy every client has the proxy's address: raise it to
+    /// `max_connections` there.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +51,9 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(30),
             send_timeout: Duration::from_secs(10),
             max_streams_per_user: 4,
+            header_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            max_connections_per_ip: 200,
         }
     }
 }

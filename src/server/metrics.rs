@@ -56,6 +56,8 @@ pub struct Metrics {
     pub direct_egress_legs: Arc<Gauge>,
     /// Panics the egress hub caught (each cost at most one leg).
     pub egress_panics: AtomicU64,
+    /// TCP connections closed at accept because a connection limit was full.
+    pub connections_refused: AtomicU64,
 }
 
 /// A copy of [`Metrics`] at one moment.
@@ -82,4 +84,9 @@ pub struct MetricsSnapshot {
     pub direct_egress_legs: usize,
     /// Panics caught by the egress hub so far (each cost at most one leg).
     pub egress_panics: u64,
+    /// Open TCP connections (HTTP requests and WebSocket sessions).
+    pub connections: usize,
+    /// TCP connections refused at accept so far (`max_connections`,
+    /// `max_connections_per_ip`).
+    pub connections_refused: u64,
 }

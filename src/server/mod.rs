@@ -13,6 +13,9 @@
 //!
 //! [`Server::run`] takes an already-bound listener and a shutdown future, so the
 //! binary, the desktop app's embedded server and the tests share one entry point.
+//! Its accept loop (`listener`) admits connections within [`Limits`], times
+//! out those that never finish their HTTP request, and waits at shutdown until
+//! every session has said goodbye.
 //! HTTP routes on the same port: `/` and `/ws` (WebSocket upgrade), `GET /signature`
 //! (the seed's signature distribution server), `GET /metrics` (JSON counters),
 //! `GET /healthz`.
@@ -57,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     /// Flips to true when the server shuts down; every session then ends.
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
+    /// Open TCP connections, in total and per address (`Limits`).
+    pub(crate) connections: Arc<listener::ConnectionLimits>,
     next_id: AtomicU64,
 }
 
@@ -85,8 +90,10 @@ impl Server {
     pub fn new(config: ServerConfig) -> Self {
         let metrics = Arc::new(Metrics::default());
         let sfu = sfu::Sfu::new(config.rtc_ip, Arc::clone(&metrics));
+        let connections = Arc::new(listener::ConnectionLimits::new(&config.limits));
         Self {
             shared: Arc::new(Shared {
+                connections,
                 config,
                 rooms: Rooms::default(),
                 sfu,
@@ -112,6 +119,8 @@ impl Server {
             retransmitted_packets: m.retransmitted_packets.load(Ordering::Relaxed),
             direct_egress_legs: m.direct_egress_legs.get(),
             egress_panics: m.egress_panics.load(Ordering::Relaxed),
+            connections: self.shared.connections.open(),
+            connections_refused: m.connections_refused.load(Ordering::Relaxed),
         }
     }
 
@@ -135,6 +144,10 @@ impl Server {
     /// service unavailable), leaves its room, closes its links and its socket,
     /// and `run` returns once every connection is closed, or after
     /// [`ServerConfig::shutdown_grace`] at the latest.
+    ///
+    /// Connections are admitted and timed as [`Limits`] says: at most
+    /// `max_connections` (`max_connections_per_ip` from one address), each
+    /// with `header_timeout` to send its HTTP request head.
     pub async fn run(
         self,
         listener: TcpListener,
