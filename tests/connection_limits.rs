@@ -29,7 +29,9 @@ async fn closed_by_server(stream: &mut TcpStream, since: Instant, limit: Duratio
 }
 
 async fn ping(client: &mut RawSocket, id: u64) {
-    client.send(&format!(r#"{{"id":{id},"type":"ping"}}"#)).await;
+    client
+        .send(&format!(r#"{{"id":{id},"type":"ping"}}"#))
+        .await;
     assert!(matches!(
         client.recv().await,
         ServerMessage::Reply {
@@ -71,9 +73,11 @@ async fn connections_that_never_finish_their_request_are_closed_after_the_header
             "{what}: closed after {after:?}, before the {HEADER_TIMEOUT:?} timeout"
         );
     }
-    wait_for(Duration::from_secs(5), "only the client's connection left", || {
-        (server.server.metrics().connections == 1).then_some(())
-    })
+    wait_for(
+        Duration::from_secs(5),
+        "only the client's connection left",
+        || (server.server.metrics().connections == 1).then_some(()),
+    )
     .await;
     // A WebSocket session outlives the header timeout: the timeout is for the
     // request head only. (Here a wait is the point: nothing may happen.)

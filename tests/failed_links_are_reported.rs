@@ -45,9 +45,15 @@ fn unsolicited_error(message: &ServerMessage) -> Option<ErrorReply> {
 async fn a_failed_publish_link_is_reported_to_its_owner_and_unpublished() {
     let server = start().await;
     let mut bob = RawSocket::connect(&server).await;
-    assert!(matches!(bob.join("room-fail", "bob").await, ServerMessage::Reply { .. }));
+    assert!(matches!(
+        bob.join("room-fail", "bob").await,
+        ServerMessage::Reply { .. }
+    ));
     let mut alice = RawSocket::connect(&server).await;
-    assert!(matches!(alice.join("room-fail", "alice").await, ServerMessage::Reply { .. }));
+    assert!(matches!(
+        alice.join("room-fail", "alice").await,
+        ServerMessage::Reply { .. }
+    ));
 
     let (link, offer) = publish_offer(true, true).await;
     let (_silent, offer) = unreachable(&offer).await;
@@ -60,7 +66,10 @@ async fn a_failed_publish_link_is_reported_to_its_owner_and_unpublished() {
     let (stream_id, link_id) = alice
         .recv_until(Duration::from_secs(10), "published", |m| match m {
             ServerMessage::Reply {
-                reply: Reply::Published { stream_id, link_id, .. },
+                reply:
+                    Reply::Published {
+                        stream_id, link_id, ..
+                    },
                 ..
             } => Some((*stream_id, *link_id)),
             ServerMessage::Error(e) => panic!("publish refused: {e:?}"),
@@ -71,7 +80,11 @@ async fn a_failed_publish_link_is_reported_to_its_owner_and_unpublished() {
     let error = alice
         .recv_until(ICE_GIVES_UP, "error 90100226", unsolicited_error)
         .await;
-    assert_eq!(error.code, ErrorCode::SubscribedUserConnectError, "{error:?}");
+    assert_eq!(
+        error.code,
+        ErrorCode::SubscribedUserConnectError,
+        "{error:?}"
+    );
     assert!(
         error.message.contains(&format!("link {link_id}")),
         "the message names the link: {}",
@@ -92,7 +105,14 @@ async fn a_failed_publish_link_is_reported_to_its_owner_and_unpublished() {
     alice.send(r#"{"id":3,"type":"ping"}"#).await;
     alice
         .recv_until(Duration::from_secs(5), "pong", |m| {
-            matches!(m, ServerMessage::Reply { reply: Reply::Pong, .. }).then_some(())
+            matches!(
+                m,
+                ServerMessage::Reply {
+                    reply: Reply::Pong,
+                    ..
+                }
+            )
+            .then_some(())
         })
         .await;
     link.close().await;
@@ -104,7 +124,10 @@ async fn a_failed_subscription_link_is_reported_to_its_owner_and_ends_the_subscr
     let (alice, _) = join(&server, "room-fail-sub", "alice").await;
     let stream_id = alice.publish(synthetic(440.0)).await.expect("publish");
     let mut bob = RawSocket::connect(&server).await;
-    assert!(matches!(bob.join("room-fail-sub", "bob").await, ServerMessage::Reply { .. }));
+    assert!(matches!(
+        bob.join("room-fail-sub", "bob").await,
+        ServerMessage::Reply { .. }
+    ));
 
     bob.send(&format!(
         r#"{{"id":2,"type":"subscribe","streamId":{},"audio":true,"video":true}}"#,
@@ -137,7 +160,11 @@ async fn a_failed_subscription_link_is_reported_to_its_owner_and_ends_the_subscr
     let error = bob
         .recv_until(ICE_GIVES_UP, "error 90100226", unsolicited_error)
         .await;
-    assert_eq!(error.code, ErrorCode::SubscribedUserConnectError, "{error:?}");
+    assert_eq!(
+        error.code,
+        ErrorCode::SubscribedUserConnectError,
+        "{error:?}"
+    );
     assert!(
         error.message.contains(&format!("link {link_id}")),
         "the message names the link: {}",
@@ -150,11 +177,15 @@ async fn a_failed_subscription_link_is_reported_to_its_owner_and_ends_the_subscr
     ))
     .await;
     let code = bob
-        .recv_until(Duration::from_secs(5), "reply to request-keyframe", |m| match m {
-            ServerMessage::Error(e) if e.id.is_some() => Some(e.code),
-            ServerMessage::Reply { .. } => panic!("the subscription should be gone"),
-            _ => None,
-        })
+        .recv_until(
+            Duration::from_secs(5),
+            "reply to request-keyframe",
+            |m| match m {
+                ServerMessage::Error(e) if e.id.is_some() => Some(e.code),
+                ServerMessage::Reply { .. } => panic!("the subscription should be gone"),
+                _ => None,
+            },
+        )
         .await;
     assert_eq!(code, ErrorCode::InvalidParameter);
     wait_for(Duration::from_secs(5), "only the publish link left", || {

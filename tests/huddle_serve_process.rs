@@ -22,7 +22,15 @@ struct Serve {
 impl Serve {
     fn start(extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--app-id", APP_ID, "--app-key", APP_KEY])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--app-id",
+                APP_ID,
+                "--app-key",
+                APP_KEY,
+            ])
             .args(extra)
             .env_remove("RUST_LOG") // the binary's default log filter
             .stdin(Stdio::null())
@@ -113,9 +121,15 @@ async fn sigterm_bans_every_client_with_reason_3_and_exits_cleanly() {
     let mut serve = Serve::start(&[]);
     let url = serve.url();
     let mut alice = RawSocket::connect_url(&url).await;
-    assert!(matches!(alice.join("room-term", "alice").await, ServerMessage::Reply { .. }));
+    assert!(matches!(
+        alice.join("room-term", "alice").await,
+        ServerMessage::Reply { .. }
+    ));
     let mut bob = RawSocket::connect_url(&url).await;
-    assert!(matches!(bob.join("room-term", "bob").await, ServerMessage::Reply { .. }));
+    assert!(matches!(
+        bob.join("room-term", "bob").await,
+        ServerMessage::Reply { .. }
+    ));
 
     serve.signal(libc::SIGTERM);
     for (name, socket) in [("alice", &mut alice), ("bob", &mut bob)] {
@@ -146,7 +160,10 @@ async fn an_open_signature_endpoint_is_warned_about_at_start_up() {
     open.signal(libc::SIGTERM);
     let (_, lines) = open.wait();
     assert_eq!(
-        lines.iter().filter(|l| is_open_signature_warning(l)).count(),
+        lines
+            .iter()
+            .filter(|l| is_open_signature_warning(l))
+            .count(),
         1,
         "warned once: {lines:#?}"
     );
