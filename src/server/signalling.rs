@@ -279,13 +279,17 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
     };
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
+    // Handling a request or an event, and the teardown, are boxed: inline,
+    // their futures (link set-up among them) made every idle session's task
+    // about 21 KiB larger (2,000 idle sessions: 42 MiB). A box per request
+    // is nothing beside the request's own parsing.
     let ending = loop {
         let flow = tokio::select! {
             frame = socket.recv() => {
                 idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
                 match frame {
-                    Some(Ok(Message::Text(text))) => session.on_frame(&mut socket, Ok(text.as_str())).await,
-                    Some(Ok(Message::Binary(_))) => session.on_frame(&mut socket, Err(ProtocolError::Binary)).await,
+                    Some(Ok(Message::Text(text))) => Box::pin(session.on_frame(&mut socket, Ok(text.as_str()))).await,
+                    Some(Ok(Message::Binary(_))) => Box::pin(session.on_frame(&mut socket, Err(ProtocolError::Binary))).await,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
                     Some(Ok(Message::Close(_))) | None => Flow::Close(LeaveReason::UserExit),
                     Some(Err(e)) => {
@@ -294,7 +298,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
                     }
                 }
             }
-            Some(event) = inbox.recv() => session.on_event(&mut socket, event).await,
+            Some(event) = inbox.recv() => Box::pin(session.on_event(&mut socket, event)).await,
             reason = stop.signalled() => Flow::Ban(reason),
             () = &mut idle => {
                 tracing::info!(session = id.0, "closing idle session");
@@ -311,7 +315,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
         Flow::Close(reason) => (reason, None),
         Flow::Lost | Flow::Continue => (LeaveReason::ReconnectTimeout, None),
     };
-    session.teardown(reason).await;
+    Box::pin(session.teardown(reason)).await;
     if !matches!(ending, Flow::Lost) {
         session.goodbye(&mut socket, banned).await;
     }
