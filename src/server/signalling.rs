@@ -7,6 +7,12 @@
 //! so its state needs no lock. When the loop ends, for whatever reason, the
 //! session removes itself from the room and closes every link it owns: nothing it
 //! created outlives it.
+//!
+//! Writes to the client never hold a session hostage: each races the
+//! session's stop signals (a kick from the room, the server's shutdown) and is
+//! bounded by `send_timeout`. A session the server ends leaves its room first
+//! and says goodbye (`client-banned`, close frame) after, so the room never
+//! waits for a client that does not read.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
