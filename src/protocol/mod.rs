@@ -142,10 +142,7 @@ pub fn peek_request_id(text: &str) -> Option<RequestId> {
     if text.len() > MAX_MESSAGE_BYTES {
         return None;
     }
-    serde_json::from_str::<IdOnly>(text)
-        .ok()?
-        .id
-        .map(RequestId)
+    serde_json::from_str::<IdOnly>(text).ok()?.id.map(RequestId)
 }
 
 /// Serialises a message for the wire. Our message types cannot fail to serialise
@@ -219,8 +216,14 @@ mod tests {
             peek_request_id(r#"{"id":7,"type":"publish","sdp":{"deep":[1,2,{"x":null}]}}"#),
             Some(RequestId(7))
         );
-        assert_eq!(peek_request_id(r#"{"type":"ping","id":8}"#), Some(RequestId(8)));
-        assert_eq!(peek_request_id(r#"{"id":9,"type":"teleport"}"#), Some(RequestId(9)));
+        assert_eq!(
+            peek_request_id(r#"{"type":"ping","id":8}"#),
+            Some(RequestId(8))
+        );
+        assert_eq!(
+            peek_request_id(r#"{"id":9,"type":"teleport"}"#),
+            Some(RequestId(9))
+        );
         for no_id in [
             "{nope",
             "[1,2]",

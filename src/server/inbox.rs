@@ -114,4 +114,3 @@ pub enum LinkState {
     /// ICE/DTLS failed or the connection closed: the link is dead.
     Failed,
 }
-
