@@ -54,8 +54,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Every bot connects from 127.0.0.1: lift the per-address connection cap
+# (200 by default) above the largest step.
+SERVER_CONFIG="$OUT/bench-server.toml"
+printf '[limits]\nmax_connections_per_ip = 10000\n' >"$SERVER_CONFIG"
+
 start_server() {
-  "$HUDDLE" serve --listen "127.0.0.1:$PORT" "${CRED[@]}" >"$LOG/server-$1.log" 2>&1 &
+  "$HUDDLE" serve --listen "127.0.0.1:$PORT" --config "$SERVER_CONFIG" "${CRED[@]}" \
+    >"$LOG/server-$1.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return 0

@@ -322,6 +322,7 @@ pub struct DemoArgs {
 struct ServeFile {
     signature_token: Option<String>,
     rtc_ip: Option<IpAddr>,
+    shutdown_grace_secs: Option<u64>,
     limits: LimitsFile,
 }
 
@@ -333,6 +334,10 @@ struct LimitsFile {
     requests_per_second: Option<u32>,
     request_burst: Option<u32>,
     idle_timeout_secs: Option<u64>,
+    send_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
 }
 
 /// A validated server configuration, and whether a dev app was generated.
@@ -396,10 +401,40 @@ impl ServeArgs {
                 .idle_timeout_secs
                 .map(Duration::from_secs)
                 .unwrap_or(d.idle_timeout),
+            send_timeout: l
+                .send_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.send_timeout),
             max_streams_per_user: d.max_streams_per_user,
+            header_timeout: l
+                .header_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.header_timeout),
+            max_connections: l.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_ip: l.max_connections_per_ip.unwrap_or(d.max_connections_per_ip),
         };
-        if server.limits.max_rooms == 0 || server.limits.max_users_per_room == 0 {
-            bail!("max_rooms and max_users_per_room must be at least 1");
+        if let Some(secs) = file.shutdown_grace_secs {
+            server.shutdown_grace = Duration::from_secs(secs);
+        }
+        let limits = &server.limits;
+        for (name, value) in [
+            ("max_rooms", limits.max_rooms),
+            ("max_users_per_room", limits.max_users_per_room),
+            ("max_connections", limits.max_connections),
+            ("max_connections_per_ip", limits.max_connections_per_ip),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        for (name, value) in [
+            ("idle_timeout_secs", limits.idle_timeout),
+            ("send_timeout_secs", limits.send_timeout),
+            ("header_timeout_secs", limits.header_timeout),
+        ] {
+            if value.is_zero() {
+                bail!("{name} must be at least 1");
+            }
         }
         Ok(ServeConfig {
             listen: self.listen,

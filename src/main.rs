@@ -113,13 +113,53 @@ async fn ctrl_c() {
     }
 }
 
+/// Installs handlers for Ctrl-C (SIGINT) and SIGTERM, the signal systemd,
+/// Docker and Kubernetes stop a service with, and returns a future that
+/// completes on either: both are a clean shutdown. Installed when called, so
+/// a signal that arrives before the future is first polled is not lost.
+#[cfg(unix)]
+fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let signals: Vec<_> = [
+        ("SIGINT", SignalKind::interrupt()),
+        ("SIGTERM", SignalKind::terminate()),
+    ]
+    .into_iter()
+    .filter_map(|(name, kind)| match signal(kind) {
+        Ok(signal) => Some(signal),
+        Err(e) => {
+            eprintln!("warning: cannot handle {name} ({e}); it will not stop the server cleanly");
+            None
+        }
+    })
+    .collect();
+    async move {
+        if signals.is_empty() {
+            std::future::pending::<()>().await;
+        }
+        let waits = signals.into_iter().map(|mut signal| {
+            Box::pin(async move {
+                signal.recv().await;
+            })
+        });
+        futures_util::future::select_all(waits).await;
+    }
+}
+
+#[cfg(not(unix))]
+fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    ctrl_c()
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     print_apps(&config.server, config.dev_app);
+    // Before the address is out: a client may connect and a signal follow.
+    let stop = stop_signal();
     eprintln!("huddle server listening on ws://{addr}");
-    Server::new(config.server).run(listener, ctrl_c()).await?;
+    Server::new(config.server).run(listener, stop).await?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! One publisher, three subscribers: one of them stops video but keeps audio;
-//! the others keep both.
+//! One publisher, three subscribers: each new subscription is confirmed with
+//! `stream-subscribed` once its link is up; then one of them stops video but
+//! keeps audio, and the others keep both.
 
 mod common;
 
@@ -23,6 +24,24 @@ async fn unsubscribing_video_keeps_audio_and_leaves_others_untouched() {
             .await
             .expect("subscribe");
         subscribers.push((client, remote));
+    }
+    // Issue 9, item 1: each new subscription is confirmed once its link is up.
+    for (client, _) in &subscribers {
+        let confirmed = wait_event(
+            client,
+            Duration::from_secs(10),
+            "stream-subscribed for the new subscription",
+            |e| match e {
+                RoomEvent::StreamSubscribed {
+                    stream_id: s,
+                    audio,
+                    video,
+                } if *s == stream_id => Some((*audio, *video)),
+                _ => None,
+            },
+        )
+        .await;
+        assert_eq!(confirmed, (true, true), "both media are forwarded");
     }
     for (_, remote) in &subscribers {
         wait_for(
@@ -49,28 +68,13 @@ async fn unsubscribing_video_keeps_audio_and_leaves_others_untouched() {
     let (audio, video) = wait_event(
         s1,
         Duration::from_secs(5),
-        "stream-subscribed",
+        "stream-subscribed after unsubscribe",
         |e| match e {
             RoomEvent::StreamSubscribed { audio, video, .. } => Some((*audio, *video)),
             _ => None,
         },
     )
     .await;
-    // The first stream-subscribed may be the one from the initial subscribe.
-    let (audio, video) = if video {
-        wait_event(
-            s1,
-            Duration::from_secs(5),
-            "stream-subscribed after unsubscribe",
-            |e| match e {
-                RoomEvent::StreamSubscribed { audio, video, .. } => Some((*audio, *video)),
-                _ => None,
-            },
-        )
-        .await
-    } else {
-        (audio, video)
-    };
     assert!(audio && !video, "s1 now gets audio only");
 
     // Video already on its way may still be decoded. Drained: s1 decodes

@@ -128,6 +128,23 @@ pub fn parse_client_message(
     })
 }
 
+/// Reads just the `id` of a client frame, without building the request: for
+/// answering a frame that will not be run (one refused by the rate limiter).
+/// `None` when the frame is over [`MAX_MESSAGE_BYTES`], is not a JSON object,
+/// or has no `id` that is a `u64`, the cases where [`parse_client_message`]
+/// reports no id either.
+pub fn peek_request_id(text: &str) -> Option<RequestId> {
+    /// Every other field is skipped without being kept.
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Option<u64>,
+    }
+    if text.len() > MAX_MESSAGE_BYTES {
+        return None;
+    }
+    serde_json::from_str::<IdOnly>(text).ok()?.id.map(RequestId)
+}
+
 /// Serialises a message for the wire. Our message types cannot fail to serialise
 /// (no maps with non-string keys, no non-finite floats), so this returns a string.
 pub fn encode<T: serde::Serialize>(message: &T) -> String {
@@ -191,6 +208,42 @@ mod tests {
         );
         let (_, err) = parse_client_message(&big).unwrap_err();
         assert!(matches!(err, ProtocolError::TooLarge { .. }));
+    }
+
+    #[test]
+    fn the_id_is_read_alone_where_the_parser_would_read_it() {
+        assert_eq!(
+            peek_request_id(r#"{"id":7,"type":"publish","sdp":{"deep":[1,2,{"x":null}]}}"#),
+            Some(RequestId(7))
+        );
+        assert_eq!(
+            peek_request_id(r#"{"type":"ping","id":8}"#),
+            Some(RequestId(8))
+        );
+        assert_eq!(
+            peek_request_id(r#"{"id":9,"type":"teleport"}"#),
+            Some(RequestId(9))
+        );
+        for no_id in [
+            "{nope",
+            "[1,2]",
+            r#"{"type":"ping"}"#,
+            r#"{"id":"7","type":"ping"}"#,
+            r#"{"id":-1,"type":"ping"}"#,
+            r#"{"id":1.5,"type":"ping"}"#,
+        ] {
+            assert_eq!(peek_request_id(no_id), None, "{no_id}");
+            assert_eq!(
+                parse_client_message(no_id).err().and_then(|(id, _)| id),
+                None,
+                "{no_id}"
+            );
+        }
+        let big = format!(
+            r#"{{"id":1,"type":"ping","pad":"{}"}}"#,
+            "x".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert_eq!(peek_request_id(&big), None);
     }
 
     #[test]

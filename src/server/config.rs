@@ -20,8 +20,25 @@ pub struct Limits {
     pub request_burst: u32,
     /// A connection that sends nothing (not even `ping`) for this long is closed.
     pub idle_timeout: Duration,
+    /// A write to a client that does not complete in this long (the client
+    /// stopped reading) ends the session, as a failed write does. Also bounds
+    /// the goodbye (`client-banned`, close frame) a closing session sends.
+    pub send_timeout: Duration,
     /// Streams one user may publish at once.
     pub max_streams_per_user: usize,
+    /// A connection must send a complete HTTP request head (for a WebSocket,
+    /// the upgrade request) within this long after it opens, and again after
+    /// each HTTP response while it stays open; otherwise it is closed
+    /// (slowloris: connections that never finish the upgrade).
+    pub header_timeout: Duration,
+    /// TCP connections open at once, WebSocket sessions included. Past it a new
+    /// connection is closed as soon as it is accepted (`connectionsRefused`).
+    pub max_connections: usize,
+    /// TCP connections open at once from one IP address. Past it a new
+    /// connection from that address is closed as soon as it is accepted. Behind
+    /// a reverse proxy every client has the proxy's address: raise it to
+    /// `max_connections` there.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Limits {
@@ -32,7 +49,11 @@ impl Default for Limits {
             requests_per_second: 20,
             request_burst: 60,
             idle_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(10),
             max_streams_per_user: 4,
+            header_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            max_connections_per_ip: 200,
         }
     }
 }
@@ -51,6 +72,10 @@ pub struct ServerConfig {
     pub rtc_ip: IpAddr,
     /// Protective limits.
     pub limits: Limits,
+    /// How long [`Server::run`](super::Server::run) waits, once its shutdown
+    /// future completed, for every session to say goodbye (`client-banned`,
+    /// close frame) before it returns anyway.
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -61,6 +86,7 @@ impl ServerConfig {
             signature_token: None,
             rtc_ip: IpAddr::from([127, 0, 0, 1]),
             limits: Limits::default(),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }

@@ -69,6 +69,8 @@ pub struct Metrics {
     /// retransmission of a packet that had arrived, a straggler from before
     /// a pause): sending them would reuse an SRTP nonce.
     pub stale_packets_dropped: AtomicU64,
+    /// TCP connections closed at accept because a connection limit was full.
+    pub connections_refused: AtomicU64,
 }
 
 /// A copy of [`Metrics`] at one moment.
@@ -101,4 +103,9 @@ pub struct MetricsSnapshot {
     pub egress_key_failures: u64,
     /// Packets not forwarded because their egress number was already used.
     pub stale_packets_dropped: u64,
+    /// Open TCP connections (HTTP requests and WebSocket sessions).
+    pub connections: usize,
+    /// TCP connections refused at accept so far (`max_connections`,
+    /// `max_connections_per_ip`).
+    pub connections_refused: u64,
 }

@@ -16,14 +16,19 @@
 //!
 //! [`Server::run`] takes an already-bound listener and a shutdown future, so the
 //! binary, the desktop app's embedded server and the tests share one entry point.
+//! Its accept loop (`listener`) admits connections within [`Limits`], times
+//! out those that never finish their HTTP request, and waits at shutdown until
+//! every session has said goodbye.
 //! HTTP routes on the same port: `/` and `/ws` (WebSocket upgrade), `GET /signature`
 //! (the seed's signature distribution server), `GET /metrics` (JSON counters),
 //! `GET /healthz`.
 
 pub mod config;
 pub mod inbox;
+mod listener;
 pub mod metrics;
 pub mod room;
+pub mod sdp_checks;
 pub mod sfu;
 pub mod signalling;
 
@@ -31,6 +36,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Json};
@@ -49,6 +55,13 @@ use room::Rooms;
 /// only frames above it close the connection.
 const TRANSPORT_MAX_MESSAGE_BYTES: usize = 16 * MAX_MESSAGE_BYTES;
 
+/// Bytes each WebSocket reads from its socket at a time. tungstenite allocates
+/// its read buffer up front, 128 KiB by default, which was most of an idle
+/// connection's memory (159 KiB each, 2,000 connections: 318 MiB). Requests
+/// are a few hundred bytes and an SDP a few KiB; a larger message just takes
+/// more reads (the frame buffer grows for it).
+const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
+
 /// State shared by all sessions of one server.
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
@@ -57,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     /// Flips to true when the server shuts down; every session then ends.
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
+    /// Open TCP connections, in total and per address (`Limits`).
+    pub(crate) connections: Arc<listener::ConnectionLimits>,
     next_id: AtomicU64,
 }
 
@@ -85,8 +100,10 @@ impl Server {
     pub fn new(config: ServerConfig) -> Self {
         let metrics = Arc::new(Metrics::default());
         let sfu = sfu::Sfu::new(config.rtc_ip, Arc::clone(&metrics));
+        let connections = Arc::new(listener::ConnectionLimits::new(&config.limits));
         Self {
             shared: Arc::new(Shared {
+                connections,
                 config,
                 rooms: Rooms::default(),
                 sfu,
@@ -115,6 +132,8 @@ impl Server {
             egress_datagrams_dropped: m.egress_datagrams_dropped.load(Ordering::Relaxed),
             egress_key_failures: m.egress_key_failures.load(Ordering::Relaxed),
             stale_packets_dropped: m.stale_packets_dropped.load(Ordering::Relaxed),
+            connections: self.shared.connections.open(),
+            connections_refused: m.connections_refused.load(Ordering::Relaxed),
         }
     }
 
@@ -133,31 +152,50 @@ impl Server {
             .merge(signature)
     }
 
-    /// Serves on `listener` until `shutdown` completes. Then every session is
-    /// told to end (`client-banned`, reason 3: service unavailable), closes its
-    /// links and leaves its room, and `run` returns once they are gone.
+    /// Serves on `listener` until `shutdown` completes. Then it stops
+    /// accepting, every session is told to end (`client-banned`, reason 3:
+    /// service unavailable), leaves its room, closes its links and its socket,
+    /// and `run` returns once every connection is closed, or after
+    /// [`ServerConfig::shutdown_grace`] at the latest.
+    ///
+    /// Connections are admitted and timed as [`Limits`] says: at most
+    /// `max_connections` (`max_connections_per_ip` from one address), each
+    /// with `header_timeout` to send its HTTP request head.
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let shared = Arc::clone(&self.shared);
-        let stop = async move {
-            shutdown.await;
-            shared.shutdown.send_replace(true);
-        };
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(stop)
-            .await
+        if self.shared.config.signature_token.is_none() {
+            tracing::warn!(
+                "GET /signature has no token configured: anyone who can reach this server gets valid join signatures for every room and user of the configured apps; set signature_token (or --signature-token) outside development"
+            );
+        }
+        let router = self.router();
+        listener::serve(self.shared, router, listener, shutdown).await;
+        Ok(())
     }
 }
 
-async fn ws_upgrade(ws: WebSocketUpgrade, State(server): State<Server>) -> impl IntoResponse {
+async fn ws_upgrade(
+    ws: WebSocketUpgrade,
+    State(server): State<Server>,
+    connection: Option<Extension<listener::ConnectionToken>>,
+) -> impl IntoResponse {
     let shared = Arc::clone(&server.shared);
     let id = SessionId(shared.next());
+    // The write buffer is allocated as messages are written; every send
+    // flushes, so its 128 KiB threshold never holds anything back.
     ws.max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| signalling::run_session(socket, shared, id))
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .on_upgrade(move |socket| async move {
+            // The connection stays open in the server's books (limits,
+            // shutdown) until the session has said goodbye. (`None` when the
+            // router is served by something other than `Server::run`.)
+            let _connection = connection;
+            signalling::run_session(socket, shared, id).await;
+        })
 }
 
 async fn metrics_json(State(server): State<Server>) -> Json<MetricsSnapshot> {

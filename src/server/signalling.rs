@@ -7,21 +7,31 @@
 //! so its state needs no lock. When the loop ends, for whatever reason, the
 //! session removes itself from the room and closes every link it owns: nothing it
 //! created outlives it.
+//!
+//! Writes to the client never hold a session hostage: each races the
+//! session's stop signals (a kick from the room, the server's shutdown) and is
+//! bounded by `send_timeout`. A session the server ends leaves its room first
+//! and says goodbye (`client-banned`, close frame) after, so the room never
+//! waits for a client that does not read.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket};
+use tokio::sync::watch;
 
 use super::Shared;
-use super::inbox::{LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox};
+use super::inbox::{
+    LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox, SessionInboxReceiver,
+};
+use super::sdp_checks::{CandidateError, OfferError, check_candidate, check_publish_offer};
 use super::sfu::{EgressLink, IngressLink, SfuError};
 use crate::auth::{self, AuthError};
 use crate::protocol::{
-    self, ClientMessage, ErrorCode, ErrorReply, Event, LeaveReason, LinkId, PROTOCOL_VERSION,
-    ProtocolError, Reply, Request, RequestId, RoomId, ServerMessage, StreamId, StreamInfo,
-    UserInfo,
+    self, AppId, ClientMessage, ErrorCode, ErrorReply, Event, IceCandidate, LeaveReason, LinkId,
+    PROTOCOL_VERSION, ProtocolError, Reply, Request, RequestId, Role, RoomId, ServerMessage,
+    StreamId, StreamInfo, UserId, UserInfo, VideoInfo,
 };
 
 /// Why a request failed, split by fault; [`RequestError::code`] maps each to the
@@ -65,6 +75,13 @@ pub enum RequestError {
     /// The caller already publishes its maximum number of streams.
     #[error("already publishing {0} streams")]
     TooManyStreams(usize),
+    /// The publish offer can never carry media to the server. Not retryable
+    /// with the same offer.
+    #[error("unusable publish offer: {0}")]
+    Offer(#[from] OfferError),
+    /// A trickled candidate no link could use. Not retryable as sent.
+    #[error("invalid parameter: {0}")]
+    Candidate(#[from] CandidateError),
 }
 
 impl RequestError {
@@ -82,6 +99,8 @@ impl RequestError {
             RequestError::Version { .. } => ErrorCode::VersionNotCompatible,
             RequestError::TooFrequent(_) => ErrorCode::RequestFrequently,
             RequestError::TooManyStreams(_) => ErrorCode::StreamAlreadyPushed,
+            RequestError::Offer(_) => ErrorCode::InvalidPushed,
+            RequestError::Candidate(_) => ErrorCode::InvalidParameter,
         }
     }
 }
@@ -128,7 +147,87 @@ struct Joined {
 /// How the loop should go on after handling something.
 enum Flow {
     Continue,
+    /// The client left (`leave`, a close frame, end of stream) or went idle:
+    /// leave the room with this reason, then send a close frame.
     Close(LeaveReason),
+    /// The socket failed, or the client stopped reading: leave the room
+    /// (reason 7) and say nothing more.
+    Lost,
+    /// The server ends the session (a kick, the shutdown): leave the room with
+    /// this reason first, then send `client-banned` and a close frame.
+    Ban(LeaveReason),
+}
+
+/// Why a write to the client did not complete.
+enum WriteError {
+    /// The session was told to end while the write waited: go and say goodbye.
+    Stopped(LeaveReason),
+    /// The socket failed, or the client did not read for `send_timeout`.
+    Lost,
+}
+
+impl From<WriteError> for Flow {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Stopped(reason) => Flow::Ban(reason),
+            WriteError::Lost => Flow::Lost,
+        }
+    }
+}
+
+/// What ends a session from outside, even while it waits on its socket: a
+/// kick from the room (its reason) or the server's shutdown (reason 3).
+#[derive(Clone)]
+struct Stop {
+    kick: watch::Receiver<Option<LeaveReason>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Stop {
+    /// Completes once the session must end, with the reason its client is told.
+    async fn signalled(&mut self) -> LeaveReason {
+        let Stop { kick, shutdown } = self;
+        // A closed channel never signals: its sender lives as long as we do.
+        let kicked = async {
+            let kicked = kick.wait_for(Option::is_some).await.map(|reason| *reason);
+            match kicked {
+                Ok(reason) => reason.unwrap_or(LeaveReason::ServerException),
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let down = async {
+            let down = shutdown.wait_for(|down| *down).await.is_ok();
+            if !down {
+                std::future::pending::<()>().await;
+            }
+            LeaveReason::ServiceUnavailable
+        };
+        tokio::select! {
+            reason = kicked => reason,
+            reason = down => reason,
+        }
+    }
+}
+
+/// What a link that failed carried, for the 90100226 its owner gets.
+enum DroppedLink {
+    /// The publish link of this stream: the stream is unpublished.
+    Publish(StreamId),
+    /// The subscription link to this stream: the subscription has ended.
+    Subscription(StreamId),
+}
+
+impl DroppedLink {
+    fn failure_message(&self, link_id: LinkId) -> String {
+        match self {
+            DroppedLink::Publish(stream_id) => format!(
+                "publish link {link_id} of stream {stream_id} failed (ICE/DTLS) and was dropped; the stream is unpublished"
+            ),
+            DroppedLink::Subscription(stream_id) => format!(
+                "subscription link {link_id} to stream {stream_id} failed (ICE/DTLS) and was dropped; the subscription has ended"
+            ),
+        }
+    }
 }
 
 /// A subscription: the egress link carrying one remote stream to this client.
@@ -151,14 +250,24 @@ struct Session {
     publications: BTreeMap<StreamId, Publication>,
     subscriptions: BTreeMap<StreamId, Subscription>,
     limiter: RateLimiter,
+    /// Interrupts a write that waits on a client that does not read.
+    stop: Stop,
+    send_timeout: Duration,
 }
 
 /// Runs one client's session on an upgraded WebSocket until it ends.
 pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: SessionId) {
     let _alive = shared.metrics.sessions.enter();
-    let (inbox_tx, inbox) = SessionInbox::new();
-    let (mut inbox, mut kick) = (inbox.events, inbox.kick);
+    let (inbox_tx, receiver) = SessionInbox::new();
+    let SessionInboxReceiver {
+        events: mut inbox,
+        kick,
+    } = receiver;
     let limits = shared.config.limits.clone();
+    let mut stop = Stop {
+        kick,
+        shutdown: shared.shutdown.subscribe(),
+    };
     let mut session = Session {
         id,
         shared,
@@ -171,62 +280,100 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
             limits.request_burst,
             Instant::now(),
         ),
+        stop: stop.clone(),
+        send_timeout: limits.send_timeout,
     };
-    let mut shutdown = session.shared.shutdown.subscribe();
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
-    let reason = loop {
+    // Handling a request or an event, and the teardown, are boxed: inline,
+    // their futures (link set-up among them) made every idle session's task
+    // about 21 KiB larger (2,000 idle sessions: 42 MiB). A box per request
+    // is nothing beside the request's own parsing.
+    let ending = loop {
         let flow = tokio::select! {
             frame = socket.recv() => {
                 idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
                 match frame {
-                    Some(Ok(Message::Text(text))) => session.on_frame(&mut socket, Ok(text.as_str())).await,
-                    Some(Ok(Message::Binary(_))) => session.on_frame(&mut socket, Err(ProtocolError::Binary)).await,
+                    Some(Ok(Message::Text(text))) => Box::pin(session.on_frame(&mut socket, Ok(text.as_str()))).await,
+                    Some(Ok(Message::Binary(_))) => Box::pin(session.on_frame(&mut socket, Err(ProtocolError::Binary))).await,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
                     Some(Ok(Message::Close(_))) | None => Flow::Close(LeaveReason::UserExit),
                     Some(Err(e)) => {
                         tracing::debug!(session = id.0, "socket error: {e}");
-                        Flow::Close(LeaveReason::ReconnectTimeout)
+                        Flow::Lost
                     }
                 }
             }
-            Some(event) = inbox.recv() => session.on_event(&mut socket, event).await,
-            Ok(()) = kick.changed() => {
-                let reason = *kick.borrow_and_update();
-                match reason {
-                Some(reason) => {
-                    let event = Event::ClientBanned { reason };
-                    session.send(&mut socket, &ServerMessage::Event { event }).await;
-                    Flow::Close(reason)
-                }
-                None => Flow::Continue,
-                }
-            }
-            true = async { shutdown.wait_for(|down| *down).await.is_ok() } => {
-                let reason = LeaveReason::ServiceUnavailable;
-                let event = Event::ClientBanned { reason };
-                session.send(&mut socket, &ServerMessage::Event { event }).await;
-                Flow::Close(reason)
-            }
+            Some(event) = inbox.recv() => Box::pin(session.on_event(&mut socket, event)).await,
+            reason = stop.signalled() => Flow::Ban(reason),
             () = &mut idle => {
                 tracing::info!(session = id.0, "closing idle session");
                 Flow::Close(LeaveReason::ReconnectTimeout)
             }
         };
-        if let Flow::Close(reason) = flow {
-            break reason;
+        if !matches!(flow, Flow::Continue) {
+            break flow;
         }
     };
-    session.teardown(reason).await;
-    socket.send(Message::Close(None)).await.ok(); // the peer may already be gone
+    // Leave first: the others must not wait for a client that is not reading.
+    let (reason, banned) = match ending {
+        Flow::Ban(reason) => (reason, Some(reason)),
+        Flow::Close(reason) => (reason, None),
+        Flow::Lost | Flow::Continue => (LeaveReason::ReconnectTimeout, None),
+    };
+    Box::pin(session.teardown(reason)).await;
+    if !matches!(ending, Flow::Lost) {
+        session.goodbye(&mut socket, banned).await;
+    }
 }
 
 impl Session {
-    async fn send(&self, socket: &mut WebSocket, message: &ServerMessage) -> bool {
-        socket
-            .send(Message::Text(protocol::encode(message).into()))
+    /// Writes one message. Gives up when the client has not taken it within
+    /// `send_timeout`, or as soon as the session is told to end (the frame
+    /// stays queued whole in the socket's buffer, ahead of the goodbye).
+    async fn send(
+        &self,
+        socket: &mut WebSocket,
+        message: &ServerMessage,
+    ) -> Result<(), WriteError> {
+        let frame = Message::Text(protocol::encode(message).into());
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            biased;
+            sent = tokio::time::timeout(self.send_timeout, socket.send(frame)) => match sent {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    tracing::debug!(session = self.id.0, "socket write failed: {e}");
+                    Err(WriteError::Lost)
+                }
+                Err(_) => {
+                    tracing::info!(session = self.id.0, "client did not read for {:?}; closing", self.send_timeout);
+                    Err(WriteError::Lost)
+                }
+            },
+            reason = stop.signalled() => Err(WriteError::Stopped(reason)),
+        }
+    }
+
+    /// The last words of a session that has left its room: `client-banned`
+    /// when the server ended it, then a close frame, both within one
+    /// `send_timeout` (a client that does not read gets neither).
+    async fn goodbye(&self, socket: &mut WebSocket, banned: Option<LeaveReason>) {
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
+        if let Some(reason) = banned {
+            let event = Event::ClientBanned { reason };
+            let frame = Message::Text(protocol::encode(&ServerMessage::Event { event }).into());
+            if !matches!(
+                tokio::time::timeout_at(deadline, socket.send(frame)).await,
+                Ok(Ok(()))
+            ) {
+                return; // gone, or not reading
+            }
+        }
+        // The peer may already be gone.
+        tokio::time::timeout_at(deadline, socket.send(Message::Close(None)))
             .await
-            .is_ok()
+            .ok();
     }
 
     async fn on_frame(
@@ -235,9 +382,11 @@ impl Session {
         frame: Result<&str, ProtocolError>,
     ) -> Flow {
         if !self.limiter.allow(Instant::now()) {
+            // Not run, but answered under its id when the frame has one.
+            let id = frame.ok().and_then(protocol::peek_request_id);
             let limit = self.shared.config.limits.requests_per_second;
             return self
-                .reply_error(socket, None, &RequestError::TooFrequent(limit))
+                .reply_error(socket, id, &RequestError::TooFrequent(limit))
                 .await;
         }
         let message = match frame
@@ -256,8 +405,8 @@ impl Session {
         let kind = request.kind();
         match self.handle(request).await {
             Ok(reply) => {
-                if !self.send(socket, &ServerMessage::Reply { id, reply }).await {
-                    return Flow::Close(LeaveReason::ReconnectTimeout);
+                if let Err(e) = self.send(socket, &ServerMessage::Reply { id, reply }).await {
+                    return e.into();
                 }
                 if leaving {
                     return Flow::Close(LeaveReason::UserExit);
@@ -287,18 +436,17 @@ impl Session {
             code: e.code(),
             message: e.to_string(),
         });
-        if self.send(socket, &message).await {
-            Flow::Continue
-        } else {
-            Flow::Close(LeaveReason::ReconnectTimeout)
+        match self.send(socket, &message).await {
+            Ok(()) => Flow::Continue,
+            Err(e) => e.into(),
         }
     }
 
     async fn on_event(&mut self, socket: &mut WebSocket, event: SessionEvent) -> Flow {
         match event {
             SessionEvent::Send(message) => {
-                if !self.send(socket, &message).await {
-                    return Flow::Close(LeaveReason::ReconnectTimeout);
+                if let Err(e) = self.send(socket, &message).await {
+                    return e.into();
                 }
             }
             SessionEvent::StreamGone(stream_id) => {
@@ -309,20 +457,43 @@ impl Session {
             SessionEvent::Link(LinkEvent { link_id, state }) => match state {
                 LinkState::Candidate(candidate) => {
                     let event = Event::Candidate { link_id, candidate };
-                    if !self.send(socket, &ServerMessage::Event { event }).await {
-                        return Flow::Close(LeaveReason::ReconnectTimeout);
+                    if let Err(e) = self.send(socket, &ServerMessage::Event { event }).await {
+                        return e.into();
                     }
                 }
                 LinkState::Connected => {
                     tracing::debug!(session = self.id.0, link = link_id.0, "link connected");
+                    // A subscription's link is up: forwarding starts now.
+                    let subscribed = self
+                        .subscriptions
+                        .iter()
+                        .find(|(_, s)| s.link_id == link_id)
+                        .map(|(stream_id, s)| subscribed(*stream_id, &s.link));
+                    if let Some(message) = subscribed
+                        && let Err(e) = self.send(socket, &message).await
+                    {
+                        return e.into();
+                    }
                 }
                 LinkState::Failed => {
+                    // A link we closed ourselves may still report its end: only
+                    // a link we still hold failed under the client.
+                    let Some(dropped) = self.drop_link(link_id).await else {
+                        return Flow::Continue;
+                    };
                     tracing::info!(
                         session = self.id.0,
                         link = link_id.0,
-                        "link failed; dropping it"
+                        "link failed; dropped it"
                     );
-                    self.drop_link(link_id).await;
+                    let message = ServerMessage::Error(ErrorReply {
+                        id: None,
+                        code: ErrorCode::SubscribedUserConnectError,
+                        message: dropped.failure_message(link_id),
+                    });
+                    if let Err(e) = self.send(socket, &message).await {
+                        return e.into();
+                    }
                 }
             },
         }
@@ -330,8 +501,9 @@ impl Session {
     }
 
     /// Drops a failed link: a failed publish leg unpublishes its stream; a failed
-    /// subscription leg ends that subscription. Returns whether the link was ours.
-    async fn drop_link(&mut self, link_id: LinkId) -> bool {
+    /// subscription leg ends that subscription. Returns what the link carried,
+    /// or `None` when the link is not (or no longer) ours.
+    async fn drop_link(&mut self, link_id: LinkId) -> Option<DroppedLink> {
         let published = self
             .publications
             .iter()
@@ -342,25 +514,21 @@ impl Session {
                 self.shared
                     .rooms
                     .remove_stream(&joined.room_id, self.id, stream_id)
-                    .ok();
+                    .ok(); // already gone from the room: nothing to announce
             }
             if let Some(p) = self.publications.remove(&stream_id) {
                 p.link.close().await;
             }
-            return true;
+            return Some(DroppedLink::Publish(stream_id));
         }
         let subscribed = self
             .subscriptions
             .iter()
             .find(|(_, s)| s.link_id == link_id)
-            .map(|(id, _)| *id);
-        if let Some(stream_id) = subscribed
-            && let Some(s) = self.subscriptions.remove(&stream_id)
-        {
-            s.link.close().await;
-            return true;
-        }
-        false
+            .map(|(id, _)| *id)?;
+        let s = self.subscriptions.remove(&subscribed)?;
+        s.link.close().await;
+        Some(DroppedLink::Subscription(subscribed))
     }
 
     async fn teardown(&mut self, reason: LeaveReason) {
@@ -383,6 +551,9 @@ impl Session {
             .ok_or_else(|| RequestError::InvalidOperation("join a room first".into()))
     }
 
+    /// Runs one request: one function per request type. Each checks the
+    /// session's state first (joined? allowed?), then the request's fields
+    /// (`validate_*`, pure), and only then changes anything.
     async fn handle(&mut self, request: Request) -> Result<Reply, RequestError> {
         match request {
             Request::Join {
@@ -395,278 +566,372 @@ impl Session {
                 ctime,
                 signature,
             } => {
-                if let Some(joined) = &self.joined {
-                    return Err(RequestError::AlreadyJoined(joined.room_id.clone()));
-                }
-                if protocol_version != PROTOCOL_VERSION {
-                    return Err(RequestError::Version {
-                        got: protocol_version,
-                    });
-                }
-                if !auth::validate_id(app_id.as_str()) {
-                    return Err(RequestError::InvalidParameter(
-                        "appId must match [A-Za-z0-9_-]{1,64}".into(),
-                    ));
-                }
-                if !auth::validate_id(room_id.as_str()) {
-                    return Err(RequestError::InvalidParameter(
-                        "roomId must match [A-Za-z0-9_-]{1,64}".into(),
-                    ));
-                }
-                if !auth::validate_id(user_id.as_str()) {
-                    return Err(RequestError::InvalidParameter(
-                        "userId must match [A-Za-z0-9_-]{1,64}".into(),
-                    ));
-                }
-                if !auth::validate_user_name(&user_name) {
-                    return Err(RequestError::InvalidParameter(
-                        "userName must be at most 256 bytes".into(),
-                    ));
-                }
-                auth::verify(
-                    &self.shared.config.apps,
-                    app_id.as_str(),
-                    room_id.as_str(),
-                    user_id.as_str(),
-                    ctime,
-                    &signature,
-                    unix_now(),
-                )?;
-                let me = UserInfo {
+                self.join(JoinFields {
+                    protocol_version,
+                    app_id,
+                    room_id,
                     user_id,
                     user_name,
                     role,
-                };
-                let limits = &self.shared.config.limits;
-                let outcome = self.shared.rooms.join(
-                    &room_id,
-                    self.id,
-                    me.clone(),
-                    self.inbox_tx.clone(),
-                    limits.max_rooms,
-                    limits.max_users_per_room,
-                )?;
-                tracing::info!(session = self.id.0, room = %room_id, user = %me.user_id, "joined");
-                self.joined = Some(Joined {
-                    room_id: room_id.clone(),
-                    me: me.clone(),
-                });
-                Ok(Reply::Joined {
-                    room_id,
-                    me,
-                    users: outcome.users,
-                    streams: outcome.streams,
-                    server: format!("huddle {}", env!("CARGO_PKG_VERSION")),
+                    ctime,
+                    signature,
                 })
+                .await
             }
             Request::Leave => Ok(Reply::Ok),
             Request::Ping => Ok(Reply::Pong),
-            Request::Publish { audio, video, sdp } => {
-                let joined = self.joined()?;
-                if !joined.me.role.can_publish() {
-                    return Err(RequestError::RoleNoPermission(joined.me.role, "publish"));
-                }
-                if !audio && video.is_none() {
-                    return Err(RequestError::InvalidParameter(
-                        "a stream needs audio, video or both".into(),
-                    ));
-                }
-                if let Some(v) = video
-                    && (v.width == 0
-                        || v.height == 0
-                        || v.width > 7680
-                        || v.height > 4320
-                        || v.frame_rate == 0
-                        || v.frame_rate > 120)
-                {
-                    return Err(RequestError::InvalidParameter(format!(
-                        "video {}x{}@{} is out of range (up to 7680x4320@120)",
-                        v.width, v.height, v.frame_rate
-                    )));
-                }
-                // What the request declares must be what the offer carries.
-                for (declared, media, m_line) in [
-                    (audio, "audio", "m=audio "),
-                    (video.is_some(), "video", "m=video "),
-                ] {
-                    let offered = sdp.lines().any(|l| l.starts_with(m_line));
-                    if declared != offered {
-                        return Err(RequestError::InvalidParameter(format!(
-                            "the request {} {media} but the offer {}",
-                            if declared {
-                                "declares"
-                            } else {
-                                "does not declare"
-                            },
-                            if offered {
-                                "carries it"
-                            } else {
-                                "does not carry it"
-                            },
-                        )));
-                    }
-                }
-                let max = self.shared.config.limits.max_streams_per_user;
-                if self.publications.len() >= max {
-                    return Err(RequestError::TooManyStreams(max));
-                }
-                let room_id = joined.room_id.clone();
-                let user_id = joined.me.user_id.clone();
-                let stream_id = self.shared.next_stream_id();
-                let link_id = self.shared.next_link_id();
-                let (link, media, answer) = self
-                    .shared
-                    .sfu
-                    .publish(link_id, sdp, self.inbox_tx.clone())
-                    .await?;
-                let info = StreamInfo {
-                    stream_id,
-                    user_id,
-                    audio,
-                    video,
-                    audio_muted: false,
-                    video_muted: false,
-                };
-                if let Err(e) = self.shared.rooms.add_stream(&room_id, self.id, info, media) {
-                    link.close().await;
-                    return Err(e.into());
-                }
-                self.publications
-                    .insert(stream_id, Publication { link_id, link });
-                Ok(Reply::Published {
-                    stream_id,
-                    link_id,
-                    sdp: answer,
-                })
-            }
-            Request::Unpublish { stream_id } => {
-                let room_id = self.joined()?.room_id.clone();
-                self.shared
-                    .rooms
-                    .remove_stream(&room_id, self.id, stream_id)?;
-                if let Some(p) = self.publications.remove(&stream_id) {
-                    p.link.close().await;
-                }
-                Ok(Reply::Ok)
-            }
+            Request::Publish { audio, video, sdp } => self.publish(audio, video, sdp).await,
+            Request::Unpublish { stream_id } => self.unpublish(stream_id).await,
             Request::UpdateStream {
                 stream_id,
                 audio_muted,
                 video_muted,
-            } => {
-                let room_id = self.joined()?.room_id.clone();
-                self.shared.rooms.update_stream(
-                    &room_id,
-                    self.id,
-                    stream_id,
-                    audio_muted,
-                    video_muted,
-                )?;
-                Ok(Reply::Ok)
-            }
+            } => self.update_stream(stream_id, audio_muted, video_muted),
             Request::Subscribe {
                 stream_id,
                 audio,
                 video,
-            } => {
-                let room_id = self.joined()?.room_id.clone();
-                let (info, media) = self.shared.rooms.stream(&room_id, stream_id)?;
-                if info.user_id == self.joined()?.me.user_id {
-                    return Err(RequestError::InvalidOperation(
-                        "cannot subscribe to your own stream".into(),
-                    ));
-                }
-                if let Some(sub) = self.subscriptions.get(&stream_id) {
-                    sub.link.set_forwarding(audio, video);
-                    self.push_subscribed(stream_id, &sub.link);
-                    return Ok(Reply::Ok);
-                }
-                let link_id = self.shared.next_link_id();
-                let (link, offer) = self
-                    .shared
-                    .sfu
-                    .subscribe(link_id, &media, &info, audio, video, self.inbox_tx.clone())
-                    .await?;
-                self.subscriptions
-                    .insert(stream_id, Subscription { link_id, link });
-                Ok(Reply::SubscribeOffer {
-                    stream_id,
-                    link_id,
-                    sdp: offer,
-                })
-            }
+            } => self.subscribe(stream_id, audio, video).await,
             Request::Unsubscribe {
                 stream_id,
                 audio,
                 video,
-            } => {
-                self.joined()?;
-                let sub = self.subscriptions.get(&stream_id).ok_or_else(|| {
-                    RequestError::InvalidParameter(format!("not subscribed to stream {stream_id}"))
-                })?;
-                let (keep_audio, keep_video) = sub.link.forwarding();
-                let (keep_audio, keep_video) = (keep_audio && !audio, keep_video && !video);
-                if !keep_audio && !keep_video {
-                    if let Some(sub) = self.subscriptions.remove(&stream_id) {
-                        sub.link.close().await;
-                    }
-                } else {
-                    sub.link.set_forwarding(keep_audio, keep_video);
-                    self.push_subscribed(stream_id, &sub.link);
-                }
-                Ok(Reply::Ok)
-            }
-            Request::Answer { link_id, sdp } => {
-                self.joined()?;
-                let (stream_id, sub) = self
-                    .subscriptions
-                    .iter()
-                    .find(|(_, s)| s.link_id == link_id)
-                    .ok_or_else(|| {
-                        RequestError::InvalidParameter(format!(
-                            "no pending offer on link {link_id}"
-                        ))
-                    })?;
-                // `stream-subscribed` follows when the link connects.
-                let _ = stream_id;
-                sub.link.apply_answer(sdp).await?;
-                Ok(Reply::Ok)
-            }
-            Request::Candidate { link_id, candidate } => {
-                self.joined()?;
-                if let Some(p) = self.publications.values().find(|p| p.link_id == link_id) {
-                    p.link.add_candidate(candidate).await?;
-                } else if let Some(s) = self.subscriptions.values().find(|s| s.link_id == link_id) {
-                    s.link.add_candidate(candidate).await?;
-                } else {
-                    return Err(RequestError::InvalidParameter(format!("no link {link_id}")));
-                }
-                Ok(Reply::Ok)
-            }
-            Request::RequestKeyframe { stream_id } => {
-                self.joined()?;
-                let sub = self.subscriptions.get(&stream_id).ok_or_else(|| {
-                    RequestError::InvalidParameter(format!("not subscribed to stream {stream_id}"))
-                })?;
-                sub.link.request_keyframe();
-                Ok(Reply::Ok)
-            }
+            } => self.unsubscribe(stream_id, audio, video).await,
+            Request::Answer { link_id, sdp } => self.answer(link_id, sdp).await,
+            Request::Candidate { link_id, candidate } => self.candidate(link_id, candidate).await,
+            Request::RequestKeyframe { stream_id } => self.request_keyframe(stream_id),
         }
+    }
+
+    async fn join(&mut self, join: JoinFields) -> Result<Reply, RequestError> {
+        if let Some(joined) = &self.joined {
+            return Err(RequestError::AlreadyJoined(joined.room_id.clone()));
+        }
+        join.validate()?;
+        let JoinFields {
+            app_id,
+            room_id,
+            user_id,
+            user_name,
+            role,
+            ctime,
+            signature,
+            ..
+        } = join;
+        auth::verify(
+            &self.shared.config.apps,
+            app_id.as_str(),
+            room_id.as_str(),
+            user_id.as_str(),
+            ctime,
+            &signature,
+            unix_now(),
+        )?;
+        let me = UserInfo {
+            user_id,
+            user_name,
+            role,
+        };
+        let limits = &self.shared.config.limits;
+        let outcome = self.shared.rooms.join(
+            &room_id,
+            self.id,
+            me.clone(),
+            self.inbox_tx.clone(),
+            limits.max_rooms,
+            limits.max_users_per_room,
+        )?;
+        tracing::info!(session = self.id.0, room = %room_id, user = %me.user_id, "joined");
+        self.joined = Some(Joined {
+            room_id: room_id.clone(),
+            me: me.clone(),
+        });
+        Ok(Reply::Joined {
+            room_id,
+            me,
+            users: outcome.users,
+            streams: outcome.streams,
+            server: format!("huddle {}", env!("CARGO_PKG_VERSION")),
+        })
+    }
+
+    async fn publish(
+        &mut self,
+        audio: bool,
+        video: Option<VideoInfo>,
+        sdp: String,
+    ) -> Result<Reply, RequestError> {
+        let joined = self.joined()?;
+        if !joined.me.role.can_publish() {
+            return Err(RequestError::RoleNoPermission(joined.me.role, "publish"));
+        }
+        validate_publish(audio, video, &sdp)?;
+        let max = self.shared.config.limits.max_streams_per_user;
+        if self.publications.len() >= max {
+            return Err(RequestError::TooManyStreams(max));
+        }
+        let room_id = joined.room_id.clone();
+        let user_id = joined.me.user_id.clone();
+        let stream_id = self.shared.next_stream_id();
+        let link_id = self.shared.next_link_id();
+        let (link, media, answer) = self
+            .shared
+            .sfu
+            .publish(link_id, sdp, self.inbox_tx.clone())
+            .await?;
+        let info = StreamInfo {
+            stream_id,
+            user_id,
+            audio,
+            video,
+            audio_muted: false,
+            video_muted: false,
+        };
+        if let Err(e) = self.shared.rooms.add_stream(&room_id, self.id, info, media) {
+            link.close().await;
+            return Err(e.into());
+        }
+        self.publications
+            .insert(stream_id, Publication { link_id, link });
+        Ok(Reply::Published {
+            stream_id,
+            link_id,
+            sdp: answer,
+        })
+    }
+
+    async fn unpublish(&mut self, stream_id: StreamId) -> Result<Reply, RequestError> {
+        let room_id = self.joined()?.room_id.clone();
+        self.shared
+            .rooms
+            .remove_stream(&room_id, self.id, stream_id)?;
+        if let Some(p) = self.publications.remove(&stream_id) {
+            p.link.close().await;
+        }
+        Ok(Reply::Ok)
+    }
+
+    fn update_stream(
+        &mut self,
+        stream_id: StreamId,
+        audio_muted: bool,
+        video_muted: bool,
+    ) -> Result<Reply, RequestError> {
+        let room_id = self.joined()?.room_id.clone();
+        self.shared
+            .rooms
+            .update_stream(&room_id, self.id, stream_id, audio_muted, video_muted)?;
+        Ok(Reply::Ok)
+    }
+
+    async fn subscribe(
+        &mut self,
+        stream_id: StreamId,
+        audio: bool,
+        video: bool,
+    ) -> Result<Reply, RequestError> {
+        let joined = self.joined()?;
+        let room_id = joined.room_id.clone();
+        let (info, media) = self.shared.rooms.stream(&room_id, stream_id)?;
+        if info.user_id == joined.me.user_id {
+            return Err(RequestError::InvalidOperation(
+                "cannot subscribe to your own stream".into(),
+            ));
+        }
+        if let Some(sub) = self.subscriptions.get(&stream_id) {
+            sub.link.set_forwarding(audio, video);
+            self.push_subscribed(stream_id, &sub.link);
+            return Ok(Reply::Ok);
+        }
+        let link_id = self.shared.next_link_id();
+        let (link, offer) = self
+            .shared
+            .sfu
+            .subscribe(link_id, &media, &info, audio, video, self.inbox_tx.clone())
+            .await?;
+        self.subscriptions
+            .insert(stream_id, Subscription { link_id, link });
+        Ok(Reply::SubscribeOffer {
+            stream_id,
+            link_id,
+            sdp: offer,
+        })
+    }
+
+    async fn unsubscribe(
+        &mut self,
+        stream_id: StreamId,
+        audio: bool,
+        video: bool,
+    ) -> Result<Reply, RequestError> {
+        self.joined()?;
+        let sub = self.subscription(stream_id)?;
+        let (keep_audio, keep_video) = sub.link.forwarding();
+        let (keep_audio, keep_video) = (keep_audio && !audio, keep_video && !video);
+        if !keep_audio && !keep_video {
+            if let Some(sub) = self.subscriptions.remove(&stream_id) {
+                sub.link.close().await;
+            }
+        } else {
+            sub.link.set_forwarding(keep_audio, keep_video);
+            self.push_subscribed(stream_id, &sub.link);
+        }
+        Ok(Reply::Ok)
+    }
+
+    async fn answer(&mut self, link_id: LinkId, sdp: String) -> Result<Reply, RequestError> {
+        self.joined()?;
+        let sub = self
+            .subscriptions
+            .values()
+            .find(|s| s.link_id == link_id)
+            .ok_or_else(|| {
+                RequestError::InvalidParameter(format!("no pending offer on link {link_id}"))
+            })?;
+        // `stream-subscribed` follows when the link connects.
+        sub.link.apply_answer(sdp).await?;
+        Ok(Reply::Ok)
+    }
+
+    async fn candidate(
+        &mut self,
+        link_id: LinkId,
+        candidate: IceCandidate,
+    ) -> Result<Reply, RequestError> {
+        self.joined()?;
+        // An unusable candidate never reaches the ICE agent, which would try
+        // it on every check (and log each failed send).
+        check_candidate(&candidate.candidate)?;
+        if let Some(p) = self.publications.values().find(|p| p.link_id == link_id) {
+            p.link.add_candidate(candidate).await?;
+        } else if let Some(s) = self.subscriptions.values().find(|s| s.link_id == link_id) {
+            s.link.add_candidate(candidate).await?;
+        } else {
+            return Err(RequestError::InvalidParameter(format!("no link {link_id}")));
+        }
+        Ok(Reply::Ok)
+    }
+
+    fn request_keyframe(&mut self, stream_id: StreamId) -> Result<Reply, RequestError> {
+        self.joined()?;
+        self.subscription(stream_id)?.link.request_keyframe();
+        Ok(Reply::Ok)
+    }
+
+    fn subscription(&self, stream_id: StreamId) -> Result<&Subscription, RequestError> {
+        self.subscriptions.get(&stream_id).ok_or_else(|| {
+            RequestError::InvalidParameter(format!("not subscribed to stream {stream_id}"))
+        })
     }
 
     /// Queues `stream-subscribed` with what the link forwards now.
     fn push_subscribed(&self, stream_id: StreamId, link: &EgressLink) {
-        let (audio, video) = link.forwarding();
-        let event = Event::StreamSubscribed {
+        // Our own inbox: if it is full the session is already being closed.
+        self.inbox_tx
+            .try_send(SessionEvent::Send(Box::new(subscribed(stream_id, link))))
+            .ok();
+    }
+}
+
+/// `stream-subscribed` with what `link` forwards now.
+fn subscribed(stream_id: StreamId, link: &EgressLink) -> ServerMessage {
+    let (audio, video) = link.forwarding();
+    ServerMessage::Event {
+        event: Event::StreamSubscribed {
             stream_id,
             audio,
             video,
-        };
-        // Our own inbox: if it is full the session is already being closed.
-        self.inbox_tx
-            .try_send(SessionEvent::Send(Box::new(ServerMessage::Event { event })))
-            .ok();
+        },
     }
+}
+
+/// The fields of a `join`, checked by [`JoinFields::validate`].
+struct JoinFields {
+    protocol_version: u32,
+    app_id: AppId,
+    room_id: RoomId,
+    user_id: UserId,
+    user_name: String,
+    role: Role,
+    ctime: u64,
+    signature: String,
+}
+
+impl JoinFields {
+    /// The checks that need no state, in the documented order: version, ids,
+    /// user name. (The signature and the room limits come after.)
+    fn validate(&self) -> Result<(), RequestError> {
+        if self.protocol_version != PROTOCOL_VERSION {
+            return Err(RequestError::Version {
+                got: self.protocol_version,
+            });
+        }
+        for (name, id) in [
+            ("appId", self.app_id.as_str()),
+            ("roomId", self.room_id.as_str()),
+            ("userId", self.user_id.as_str()),
+        ] {
+            if !auth::validate_id(id) {
+                return Err(RequestError::InvalidParameter(format!(
+                    "{name} must match [A-Za-z0-9_-]{{1,64}}"
+                )));
+            }
+        }
+        if !auth::validate_user_name(&self.user_name) {
+            return Err(RequestError::InvalidParameter(
+                "userName must be at most 256 bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The checks of a `publish` that need no state: it has media, the video size
+/// and rate are in range, the declared media are the offer's `m=` sections
+/// (90000005 otherwise), and the offer can carry them
+/// ([`check_publish_offer`], 90100214 otherwise).
+fn validate_publish(audio: bool, video: Option<VideoInfo>, sdp: &str) -> Result<(), RequestError> {
+    if !audio && video.is_none() {
+        return Err(RequestError::InvalidParameter(
+            "a stream needs audio, video or both".into(),
+        ));
+    }
+    if let Some(v) = video
+        && (v.width == 0
+            || v.height == 0
+            || v.width > 7680
+            || v.height > 4320
+            || v.frame_rate == 0
+            || v.frame_rate > 120)
+    {
+        return Err(RequestError::InvalidParameter(format!(
+            "video {}x{}@{} is out of range (up to 7680x4320@120)",
+            v.width, v.height, v.frame_rate
+        )));
+    }
+    for (declared, media, m_line) in [
+        (audio, "audio", "m=audio "),
+        (video.is_some(), "video", "m=video "),
+    ] {
+        let offered = sdp.lines().any(|l| l.starts_with(m_line));
+        if declared != offered {
+            return Err(RequestError::InvalidParameter(format!(
+                "the request {} {media} but the offer {}",
+                if declared {
+                    "declares"
+                } else {
+                    "does not declare"
+                },
+                if offered {
+                    "carries it"
+                } else {
+                    "does not carry it"
+                },
+            )));
+        }
+    }
+    check_publish_offer(sdp)?;
+    Ok(())
 }
 
 fn unix_now() -> u64 {

@@ -125,10 +125,85 @@ pub struct RawSocket {
 
 impl RawSocket {
     pub async fn connect(server: &TestServer) -> Self {
-        let (socket, _) = tokio_tungstenite::connect_async(&server.url)
+        Self::connect_url(&server.url).await
+    }
+
+    pub async fn connect_url(url: &str) -> Self {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("connect");
         Self { socket }
+    }
+
+    /// Connects over a TCP socket whose receive buffer is `bytes` small, so a
+    /// client that stops reading backs the server up quickly.
+    pub async fn connect_with_small_receive_buffer(url: &str, bytes: u32) -> Self {
+        let addr = url.trim_start_matches("ws://");
+        let addr: std::net::SocketAddr = addr.parse().expect("ws://ip:port");
+        let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
+        tcp.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        let stream = tcp.connect(addr).await.expect("connect");
+        let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+        let (socket, _) = tokio_tungstenite::client_async(url, stream)
+            .await
+            .expect("upgrade");
+        Self { socket }
+    }
+
+    /// The next frame of any kind within `timeout`; `None` when the connection
+    /// ended (end of stream or a socket error).
+    pub async fn next_frame(&mut self, timeout: Duration) -> Option<Message> {
+        match tokio::time::timeout(timeout, self.socket.next()).await {
+            Err(_) => panic!("no frame and no end of stream within {timeout:?}"),
+            Ok(Some(Ok(frame))) => Some(frame),
+            Ok(Some(Err(_)) | None) => None,
+        }
+    }
+
+    /// Skips server messages until `pick` returns `Some`, within `timeout`.
+    pub async fn recv_until<T>(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut pick: impl FnMut(&ServerMessage) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let frame = tokio::time::timeout(left, self.socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("timed out after {timeout:?} waiting for {what}"))
+                .unwrap_or_else(|| panic!("socket closed while waiting for {what}"))
+                .unwrap_or_else(|e| panic!("socket error while waiting for {what}: {e}"));
+            if let Message::Text(text) = frame {
+                let message: ServerMessage =
+                    serde_json::from_str(text.as_str()).expect("server sent invalid JSON");
+                if let Some(value) = pick(&message) {
+                    return value;
+                }
+            }
+        }
+    }
+
+    /// Reads until the server's close frame, within `timeout`, and returns the
+    /// messages before it. Panics if the connection ends without a close frame.
+    pub async fn until_close(&mut self, timeout: Duration) -> Vec<ServerMessage> {
+        let deadline = Instant::now() + timeout;
+        let mut before = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let frame = tokio::time::timeout(left, self.socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("no close frame within {timeout:?}; got {before:?}"));
+            match frame {
+                Some(Ok(Message::Text(text))) => before
+                    .push(serde_json::from_str(text.as_str()).expect("server sent invalid JSON")),
+                Some(Ok(Message::Close(_))) => return before,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("socket error before a close frame: {e}; got {before:?}"),
+                None => panic!("connection ended without a close frame; got {before:?}"),
+            }
+        }
     }
 
     pub async fn send(&mut self, text: &str) {
@@ -381,4 +456,38 @@ pub fn tone_frequency(pcm: &[i16]) -> f32 {
     }
     estimates.sort_by(f32::total_cmp);
     estimates[estimates.len() / 2]
+}
+
+/// A publish offer as the SDK makes one: a real peer connection on loopback
+/// with send-only H.264 and/or Opus tracks, candidates gathered. Keep the
+/// link while the offer is in use; close it when done.
+pub async fn publish_offer(audio: bool, video: bool) -> (huddle::link::PeerLink, String) {
+    use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+    use webrtc::media_stream::track_local::TrackLocal;
+    use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+
+    let (link, _signals) = huddle::link::PeerLink::new([127, 0, 0, 1].into())
+        .await
+        .expect("peer connection");
+    for (wanted, kind, id) in [
+        (video, RtpCodecKind::Video, "video"),
+        (audio, RtpCodecKind::Audio, "audio"),
+    ] {
+        if wanted {
+            let description =
+                huddle::link::track_description(kind, rand::random::<u32>() | 1, "test", id);
+            let track = std::sync::Arc::new(TrackLocalStaticRTP::new(description));
+            link.pc()
+                .add_track(track as std::sync::Arc<dyn TrackLocal>)
+                .await
+                .expect("add track");
+        }
+    }
+    let offer = link.create_offer().await.expect("offer");
+    (link, offer)
+}
+
+/// A JSON string literal of `text` (for splicing SDPs into raw frames).
+pub fn json_string(text: &str) -> String {
+    serde_json::to_string(text).expect("a string serialises")
 }
