@@ -1,6 +1,7 @@
 //! What the server requires of what a client signals, checked before anything
-//! is created or announced: a publish offer ([`check_publish_offer`]) and a
-//! trickled ICE candidate ([`check_candidate`]).
+//! is created or announced: a publish offer ([`check_publish_offer`]), a
+//! trickled ICE candidate ([`check_candidate`]), and the candidates inside an
+//! offer or answer ([`usable_candidates_only`]).
 //!
 //! Without these checks an offer that can never carry media (no agreed codec,
 //! a receive-only section, a fingerprint no certificate can match, plain RTP)
@@ -298,6 +299,29 @@ pub fn check_candidate(candidate: &str) -> Result<(), CandidateError> {
     Ok(())
 }
 
+/// `sdp` without its `a=candidate` lines that [`check_candidate`] refuses,
+/// and how many were removed. Browsers put candidates the server cannot use
+/// in their SDP as a matter of course (TCP, mDNS `.local` names), so these
+/// are dropped, not the whole offer: the link then never tries them (an
+/// address like port 0 made the ICE agent log an error every check).
+pub fn usable_candidates_only(sdp: &str) -> (String, usize) {
+    let mut removed = 0;
+    let mut kept = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let attribute = line.trim_end_matches(['\r', '\n']);
+        if let Some(candidate) = attribute.strip_prefix("a=")
+            && candidate.starts_with("candidate:")
+            && let Err(e) = check_candidate(candidate)
+        {
+            tracing::debug!("dropping an SDP candidate: {e}");
+            removed += 1;
+            continue;
+        }
+        kept.push_str(line);
+    }
+    (kept, removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,6 +486,21 @@ a=sendonly\r\n";
             refused("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nnot sdp"),
             OfferError::Unparsable(_)
         ));
+    }
+
+    #[test]
+    fn unusable_sdp_candidates_are_dropped_and_the_rest_kept() {
+        let sdp = OFFER.replace(
+            "a=candidate:2693830880 1 udp 2130706431 127.0.0.1 52906 typ host\r\n",
+            "a=candidate:2693830880 1 udp 2130706431 127.0.0.1 52906 typ host\r\n\
+             a=candidate:1 1 udp 2130706431 127.0.0.1 0 typ host\r\n\
+             a=candidate:2 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active\r\n\
+             a=candidate:3 1 udp 2130706431 3f1c-example.local 50000 typ host\r\n",
+        );
+        let (kept, removed) = usable_candidates_only(&sdp);
+        assert_eq!(removed, 3);
+        assert_eq!(kept, OFFER, "only the unusable candidates go");
+        assert_eq!(usable_candidates_only(OFFER), (OFFER.to_owned(), 0));
     }
 
     #[test]

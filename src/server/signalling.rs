@@ -25,7 +25,9 @@ use super::Shared;
 use super::inbox::{
     LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox, SessionInboxReceiver,
 };
-use super::sdp_checks::{CandidateError, OfferError, check_candidate, check_publish_offer};
+use super::sdp_checks::{
+    CandidateError, OfferError, check_candidate, check_publish_offer, usable_candidates_only,
+};
 use super::sfu::{EgressLink, IngressLink, SfuError};
 use crate::auth::{self, AuthError};
 use crate::protocol::{
@@ -666,6 +668,7 @@ impl Session {
             return Err(RequestError::RoleNoPermission(joined.me.role, "publish"));
         }
         validate_publish(audio, video, &sdp)?;
+        let (sdp, _) = usable_candidates_only(&sdp);
         let max = self.shared.config.limits.max_streams_per_user;
         if self.publications.len() >= max {
             return Err(RequestError::TooManyStreams(max));
@@ -789,6 +792,7 @@ impl Session {
                 RequestError::InvalidParameter(format!("no pending offer on link {link_id}"))
             })?;
         // `stream-subscribed` follows when the link connects.
+        let (sdp, _) = usable_candidates_only(&sdp);
         sub.link.apply_answer(sdp).await?;
         Ok(Reply::Ok)
     }
