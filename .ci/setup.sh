@@ -8,7 +8,8 @@ set -euo pipefail
 # (libX11, libXcursor, libXi, libX11-xcb, libxkbcommon-x11); ImageMagick takes
 # the screenshots.
 APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
-    xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq)
+    xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq
+    musl-tools)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

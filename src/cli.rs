@@ -12,7 +12,9 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::auth::{self, AppRegistry};
+#[cfg(feature = "client")]
 use crate::bot::{BotConfig, BotMeasure};
+#[cfg(feature = "client")]
 use crate::client::Credential;
 use crate::media::{AudioProfile, VideoProfile};
 use crate::protocol::{AppId, RoomId};
@@ -172,8 +174,10 @@ pub enum Command {
     /// Print a join signature and its ctime.
     Sign(SignArgs),
     /// Run headless bots that publish and/or subscribe and print live stats.
+    #[cfg(feature = "client")]
     Bot(BotArgs),
     /// One process: a server with a dev app, a publishing bot and a subscribing bot.
+    #[cfg(feature = "client")]
     Demo(DemoArgs),
 }
 
@@ -472,12 +476,14 @@ pub fn video_profile(name: &str) -> anyhow::Result<VideoProfile> {
         .with_context(|| format!("unknown video profile {name:?} (e.g. 360p_2, 480p_1, 720p_1)"))
 }
 
+#[cfg(feature = "client")]
 fn audio_profile(name: &str) -> anyhow::Result<AudioProfile> {
     AudioProfile::by_name(name)
         .copied()
         .with_context(|| format!("unknown audio profile {name:?} (low, standard, high)"))
 }
 
+#[cfg(feature = "client")]
 impl BotArgs {
     /// Validates the flags.
     pub fn into_config(self) -> anyhow::Result<BotConfig> {

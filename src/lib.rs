@@ -12,8 +12,8 @@
 //! | [`media`] | frames, synthetic sources, H.264/Opus codecs, analysis. No tokio, no UI | — |
 //! | [`link`] | one WebRTC peer connection set up the huddle way (codecs, RTCP tap, loopback) | protocol |
 //! | [`server`] | WebSocket signalling, rooms, the SFU (ingress links + the egress hub) | protocol, auth, link |
-//! | [`client`] | room-session actor + `Client` handle, local/remote streams | protocol, auth, media, link |
-//! | [`bot`] | headless publisher/subscriber with live stats | protocol, client, media |
+//! | `client` (feature `client`) | room-session actor + `Client` handle, local/remote streams | protocol, auth, media, link |
+//! | `bot` (feature `client`) | headless publisher/subscriber with live stats | protocol, client, media |
 //! | `ui` (feature `app`) | eframe desktop app, wgpu video rendering, the embedded server | protocol, auth, media, client, server, bot |
 //! | [`cli`] | clap flags → validated config for `main` | all of the above, `ui` included |
 //!
@@ -24,8 +24,10 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+#[cfg(feature = "client")]
 pub mod bot;
 pub mod cli;
+#[cfg(feature = "client")]
 pub mod client;
 pub mod link;
 pub mod media;

@@ -1,15 +1,11 @@
 //! The `huddle` binary: parse the command line, start what it names.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use tokio::net::TcpListener;
 
-use huddle::bot::{self, BotConfig};
-use huddle::cli::{Cli, Command, DemoArgs, ServeArgs};
-use huddle::client::Credential;
-use huddle::protocol::{AppId, RoomId};
+use huddle::cli::{Cli, Command, ServeArgs};
 use huddle::server::{Server, ServerConfig};
 
 fn main() -> ExitCode {
@@ -69,15 +65,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("ctime={ctime}");
             Ok(())
         }
-        Some(Command::Bot(args)) => {
-            let config = args.into_config()?;
-            let report = bot::run(config, ctrl_c()).await?;
-            print_run_summary(&report);
-            Ok(())
-        }
-        Some(Command::Demo(args)) => demo(args).await,
+        #[cfg(feature = "client")]
+        Some(Command::Bot(args)) => with_client::bot(args).await,
+        #[cfg(feature = "client")]
+        Some(Command::Demo(args)) => with_client::demo(args).await,
+        #[cfg(feature = "client")]
         None => {
-            demo(DemoArgs {
+            with_client::demo(huddle::cli::DemoArgs {
                 listen: "127.0.0.1:0".parse()?,
                 duration: None,
                 profile: "360p_2".into(),
@@ -85,27 +79,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
+        #[cfg(not(feature = "client"))]
+        None => anyhow::bail!(
+            "this huddle was built without the `client` feature: \
+             it has `huddle serve` and `huddle sign` only (see --help)"
+        ),
     }
 }
 
-fn print_run_summary(report: &bot::BotReport) {
-    if let Some(l) = report.latency() {
-        eprintln!(
-            "run: glass-to-glass over {} frames: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            l.samples, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
-        );
-    }
-    let joins = &report.join_to_first_frame_ms;
-    if let Some(j) =
-        huddle::client::stats::latency_summary(joins.iter().map(|ms| (ms * 1000.0) as u64))
-    {
-        eprintln!(
-            "run: join -> first frame over {} subscriptions: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-            j.samples, j.p50_ms, j.p99_ms, j.max_ms
-        );
-    }
-}
-
+#[cfg(any(not(unix), feature = "client"))]
 async fn ctrl_c() {
     if tokio::signal::ctrl_c().await.is_err() {
         // No signal handler available: run until killed.
@@ -173,51 +155,93 @@ fn print_apps(config: &ServerConfig, dev: bool) {
     }
 }
 
-async fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    let config = ServerConfig::new(huddle::auth::AppRegistry::dev());
-    let (app_id, app_key) = config
-        .apps
-        .iter()
-        .next()
-        .map(|(id, key)| (id.to_owned(), key.to_owned()))
-        .ok_or_else(|| anyhow::anyhow!("dev app missing"))?;
-    let listener = TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
-    let server = Server::new(config);
-    let server_task = tokio::spawn(server.run(listener, std::future::pending()));
-    eprintln!("huddle demo: server on ws://{addr}, room 'demo', app {app_id}");
-    eprintln!(
-        "join from another terminal: huddle bot --server ws://{addr} --room demo --user you --subscribe --app-id {app_id} --app-key {app_key}"
-    );
-    let base = BotConfig {
-        duration: args.duration.map(Duration::from_secs_f64),
-        json: args.json,
-        video_profile: huddle::cli::video_profile(&args.profile)?,
-        ..BotConfig::publisher(
-            format!("ws://{addr}"),
-            AppId(app_id),
-            Credential::AppKey {
-                key: app_key,
-                valid_for: Duration::from_secs(2 * 3600),
+/// The commands that run the client SDK (`bot`, `demo`), which needs the
+/// codecs (feature `client`).
+#[cfg(feature = "client")]
+mod with_client {
+    use std::time::Duration;
+
+    use tokio::net::TcpListener;
+
+    use huddle::bot::{self, BotConfig};
+    use huddle::cli::{BotArgs, DemoArgs};
+    use huddle::client::Credential;
+    use huddle::protocol::{AppId, RoomId};
+    use huddle::server::{Server, ServerConfig};
+
+    use super::ctrl_c;
+
+    pub async fn bot(args: BotArgs) -> anyhow::Result<()> {
+        let config = args.into_config()?;
+        let report = bot::run(config, ctrl_c()).await?;
+        print_run_summary(&report);
+        Ok(())
+    }
+
+    fn print_run_summary(report: &bot::BotReport) {
+        if let Some(l) = report.latency() {
+            eprintln!(
+                "run: glass-to-glass over {} frames: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                l.samples, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+            );
+        }
+        let joins = &report.join_to_first_frame_ms;
+        if let Some(j) =
+            huddle::client::stats::latency_summary(joins.iter().map(|ms| (ms * 1000.0) as u64))
+        {
+            eprintln!(
+                "run: join -> first frame over {} subscriptions: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                j.samples, j.p50_ms, j.p99_ms, j.max_ms
+            );
+        }
+    }
+
+    pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+        let config = ServerConfig::new(huddle::auth::AppRegistry::dev());
+        let (app_id, app_key) = config
+            .apps
+            .iter()
+            .next()
+            .map(|(id, key)| (id.to_owned(), key.to_owned()))
+            .ok_or_else(|| anyhow::anyhow!("dev app missing"))?;
+        let listener = TcpListener::bind(args.listen).await?;
+        let addr = listener.local_addr()?;
+        let server = Server::new(config);
+        let server_task = tokio::spawn(server.run(listener, std::future::pending()));
+        eprintln!("huddle demo: server on ws://{addr}, room 'demo', app {app_id}");
+        eprintln!(
+            "join from another terminal: huddle bot --server ws://{addr} --room demo --user you --subscribe --app-id {app_id} --app-key {app_key}"
+        );
+        let base = BotConfig {
+            duration: args.duration.map(Duration::from_secs_f64),
+            json: args.json,
+            video_profile: huddle::cli::video_profile(&args.profile)?,
+            ..BotConfig::publisher(
+                format!("ws://{addr}"),
+                AppId(app_id),
+                Credential::AppKey {
+                    key: app_key,
+                    valid_for: Duration::from_secs(2 * 3600),
+                },
+                RoomId("demo".into()),
+                "alice",
+            )
+        };
+        let publisher = tokio::spawn(bot::run(base.clone(), ctrl_c()));
+        let subscriber = bot::run(
+            BotConfig {
+                user_id: "bob".into(),
+                publish: false,
+                subscribe: true,
+                print: true,
+                ..base
             },
-            RoomId("demo".into()),
-            "alice",
+            ctrl_c(),
         )
-    };
-    let publisher = tokio::spawn(bot::run(base.clone(), ctrl_c()));
-    let subscriber = bot::run(
-        BotConfig {
-            user_id: "bob".into(),
-            publish: false,
-            subscribe: true,
-            print: true,
-            ..base
-        },
-        ctrl_c(),
-    )
-    .await?;
-    print_run_summary(&subscriber);
-    publisher.await??;
-    server_task.abort();
-    Ok(())
+        .await?;
+        print_run_summary(&subscriber);
+        publisher.await??;
+        server_task.abort();
+        Ok(())
+    }
 }

@@ -4,6 +4,7 @@
 //!
 //! Skips, saying why, without Xvfb/ImageMagick or a PulseAudio server with the
 //! `huddle_null` sink (`source .ci/pulse.sh`); fails instead on CI.
+#![cfg(feature = "client")]
 #![cfg(all(feature = "app", feature = "devices"))]
 
 mod common;

@@ -5,6 +5,7 @@
 //!
 //! Skips, saying why, when Xvfb/ImageMagick are missing (fails on CI). Set
 //! `HUDDLE_SAVE_SCREENSHOT=1` to refresh `docs/screenshot.png`.
+#![cfg(feature = "client")]
 #![cfg(feature = "app")]
 
 mod common;

@@ -1,5 +1,6 @@
 //! Signed joins (seed 001 chapter 4) and roles: every refusal carries its seed
 //! error code, and the server keeps serving everyone else.
+#![cfg(feature = "client")]
 
 mod common;
 

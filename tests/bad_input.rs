@@ -1,5 +1,6 @@
 //! Bad input gets a numbered error reply; the connection, the room and everyone
 //! else's media carry on.
+#![cfg(feature = "client")]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! header timeout (slowloris), and connections past the per-address cap are
 //! refused at accept and counted, while ordinary clients carry on. Issue 9,
 //! item 6.
+#![cfg(feature = "client")]
 
 mod common;
 

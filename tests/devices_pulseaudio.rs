@@ -13,6 +13,7 @@
 //! * `publish_from_microphone_end_to_end`: a live mic published through the SFU.
 //!
 //! Tests share the sink, so `common::pulse_or_skip` runs them one at a time.
+#![cfg(feature = "client")]
 
 #![cfg(feature = "devices")]
 

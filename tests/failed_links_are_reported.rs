@@ -3,6 +3,7 @@
 //! 90100226 naming the link (docs/protocol.md §8). Issue 9, item 2.
 //!
 //! Each test waits for the ICE agent's own timeouts (about 30 s).
+#![cfg(feature = "client")]
 
 mod common;
 

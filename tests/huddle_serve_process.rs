@@ -1,6 +1,7 @@
 //! `huddle serve` as a process: SIGTERM (systemd, Docker, Kubernetes) is a
 //! clean shutdown like Ctrl-C, and an open `GET /signature` is warned about at
 //! start-up. Issue 9, items 4 and 9.
+#![cfg(feature = "client")]
 
 mod common;
 

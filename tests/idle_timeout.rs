@@ -1,5 +1,6 @@
 //! A connection that sends nothing for `idle_timeout` is closed, and the others
 //! see it leave with reason 7; one that keeps pinging stays. Issue 9, item 12.
+#![cfg(feature = "client")]
 
 mod common;
 

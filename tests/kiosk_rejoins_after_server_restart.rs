@@ -3,6 +3,7 @@
 //! the kiosk must reappear as a room member (server `/metrics` users).
 //!
 //! Skips, saying why, when Xvfb/ImageMagick are missing (fails on CI).
+#![cfg(feature = "client")]
 #![cfg(feature = "app")]
 
 mod common;

@@ -1,5 +1,6 @@
 //! A publishes the synthetic pattern and a tone; B subscribes and gets real
 //! decoded video and audio through the SFU.
+#![cfg(feature = "client")]
 
 mod common;
 

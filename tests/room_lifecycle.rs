@@ -1,5 +1,6 @@
 //! Streams and users come and go; the server tells the others and keeps nothing
 //! behind (counted through its metrics: sessions, peer connections, tasks).
+#![cfg(feature = "client")]
 
 mod common;
 

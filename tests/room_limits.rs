@@ -1,6 +1,7 @@
 //! The server's room limits: a join that would create one room too many gets
 //! 90100205, a join into a full room gets 90100217, and replacing your own
 //! user id does not count against the room's limit. Issue 9, item 12.
+#![cfg(feature = "client")]
 
 mod common;
 

@@ -20,6 +20,7 @@
 //!   fraction lost, sampled mid-run, within 10 % ± 3 points (an interval holds
 //!   only ~200 packets and the field has 1/256 resolution).
 //! * Jitter: the proxy adds a constant delay, so jitter stays under 10 ms.
+#![cfg(feature = "client")]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

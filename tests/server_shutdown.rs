@@ -1,6 +1,7 @@
 //! Shutting the server down ends every session cleanly: clients are told why
 //! (client-banned, reason 3), links close, and `Server::run` returns only once
 //! every session has said goodbye.
+#![cfg(feature = "client")]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! inbox is full it is kicked (`client-banned`, reason 1), leaves the room at
 //! once (the others see `peer-leave` with reason 1) and is closed; the room
 //! carries on. Issue 9, item 12.
+#![cfg(feature = "client")]
 
 mod common;
 

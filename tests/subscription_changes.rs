@@ -1,6 +1,7 @@
 //! One publisher, three subscribers: each new subscription is confirmed with
 //! `stream-subscribed` once its link is up; then one of them stops video but
 //! keeps audio, and the others keep both.
+#![cfg(feature = "client")]
 
 mod common;
 

@@ -24,7 +24,9 @@ pub mod analysis;
 #[cfg(feature = "devices")]
 pub mod devices;
 pub mod frame;
+#[cfg(feature = "client")]
 pub mod h264;
+#[cfg(feature = "client")]
 pub mod opus_codec;
 pub mod pattern;
 pub mod pool;
@@ -35,7 +37,9 @@ pub mod tone;
 
 pub use analysis::{dominant_frequency, rms_level};
 pub use frame::{AUDIO_FRAME_MS, AudioFrame, I420Frame, samples_per_frame};
+#[cfg(feature = "client")]
 pub use h264::{EncodedVideo, H264Decoder, H264Encoder, H264EncoderConfig};
+#[cfg(feature = "client")]
 pub use opus_codec::{OpusDecoder, OpusEncoder};
 pub use pattern::{Stamp, TestPattern, now_us, read_stamp, stamp_height};
 pub use profile::{AUDIO_PROFILES, AudioProfile, VIDEO_PROFILES, VideoProfile};
