@@ -16,7 +16,10 @@ use crate::auth::{self, AppRegistry};
 use crate::bot::{BotConfig, BotMeasure};
 #[cfg(feature = "client")]
 use crate::client::Credential;
-use crate::media::{AudioProfile, VideoProfile};
+#[cfg(feature = "client")]
+use crate::media::AudioProfile;
+use crate::media::VideoProfile;
+#[cfg(feature = "client")]
 use crate::protocol::{AppId, RoomId};
 use crate::server::{Limits, ServerConfig};
 

@@ -16,6 +16,7 @@
 //! | `bot` (feature `client`) | headless publisher/subscriber with live stats | protocol, client, media |
 //! | `ui` (feature `app`) | eframe desktop app, wgpu video rendering, the embedded server | protocol, auth, media, client, server, bot |
 //! | [`cli`] | clap flags → validated config for `main` | all of the above, `ui` included |
+//! | [`logging`] | the binary's log output, rate-limited per statement | — |
 //!
 //! Imports flow one way, down this table: a module imports only modules
 //! listed in its row. So `server` and `client` never see each other (they
@@ -30,6 +31,7 @@ pub mod cli;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod link;
+pub mod logging;
 pub mod media;
 pub mod protocol;
 pub mod server;

@@ -9,13 +9,7 @@ use huddle::cli::{Cli, Command, ServeArgs};
 use huddle::server::{Server, ServerConfig};
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "huddle=info,warn,rtc=error,rtc_ice=error,webrtc=error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    huddle::logging::init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

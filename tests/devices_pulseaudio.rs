@@ -14,7 +14,6 @@
 //!
 //! Tests share the sink, so `common::pulse_or_skip` runs them one at a time.
 #![cfg(feature = "client")]
-
 #![cfg(feature = "devices")]
 
 mod common;
