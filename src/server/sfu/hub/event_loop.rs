@@ -546,10 +546,8 @@ fn on_state(
                 leg.report(LinkState::Connected);
             }
         }
-        RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
-            if leg.fail() {
-                fanouts.remove(id);
-            }
+        RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed if leg.fail() => {
+            fanouts.remove(id);
         }
         _ => {}
     }

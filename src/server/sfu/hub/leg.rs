@@ -150,7 +150,7 @@ pub enum Egress {
     /// Sealed by the hub, sent to `dest` (the remote end of the selected
     /// candidate pair) without the core.
     Direct {
-        srtp: DirectEgress,
+        srtp: Box<DirectEgress>,
         dest: SocketAddr,
         _counted: GaugeGuard,
     },
@@ -493,7 +493,7 @@ impl Leg {
         let srtp = DirectEgress::new(&keys, self.keys.inner())
             .map_err(|e| format!("own SRTP context: {e}"))?;
         Ok(Egress::Direct {
-            srtp,
+            srtp: Box::new(srtp),
             dest,
             _counted: metrics.direct_egress_legs.enter(),
         })
