@@ -45,9 +45,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Ids of published streams, unique for the process's life.
-static NEXT_MEDIA_ID: AtomicU64 = AtomicU64::new(1);
-
 /// Media of one published stream.
 pub struct PublishedMedia {
     id: u64,
@@ -73,9 +70,15 @@ pub struct PublishedMedia {
 }
 
 impl PublishedMedia {
-    pub(crate) fn new(metrics: Arc<Metrics>, hub: mpsc::Sender<IngressPacket>) -> Arc<Self> {
+    /// The media of a stream the egress hub knows as `id` (unique per
+    /// `Sfu`), whose packets go to `hub`.
+    pub(crate) fn new(
+        id: u64,
+        metrics: Arc<Metrics>,
+        hub: mpsc::Sender<IngressPacket>,
+    ) -> Arc<Self> {
         let media = Arc::new(Self {
-            id: NEXT_MEDIA_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             hub,
             subscribers: [AtomicUsize::new(0), AtomicUsize::new(0)],
             hub_dropped: AtomicU64::new(0),

@@ -41,6 +41,8 @@ pub struct Sfu {
     metrics: Arc<Metrics>,
     /// Started on first use; lives as long as the SFU or its last leg.
     hub: std::sync::Mutex<Option<hub::Hub>>,
+    /// The next [`PublishedMedia::id`] (the hub's key for a stream).
+    next_media: std::sync::atomic::AtomicU64,
 }
 
 /// Tasks of a link, aborted when it is closed or dropped.
@@ -117,6 +119,7 @@ impl Sfu {
             ip,
             metrics,
             hub: std::sync::Mutex::new(None),
+            next_media: std::sync::atomic::AtomicU64::new(1),
         }
     }
 
@@ -154,7 +157,10 @@ impl Sfu {
                 return Err(SfuError::PublishOffer(e));
             }
         };
-        let media = PublishedMedia::new(Arc::clone(&self.metrics), hub.media_input());
+        let id = self
+            .next_media
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let media = PublishedMedia::new(id, Arc::clone(&self.metrics), hub.media_input());
         let task = spawn_counted(
             &self.metrics,
             ingress_signals(

@@ -149,7 +149,7 @@ async fn lossy_leg(direct: bool) {
     let ip: IpAddr = "127.0.0.1".parse().expect("ip");
     let metrics = Arc::new(Metrics::default());
     let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
-    let media = PublishedMedia::new(Arc::clone(&metrics), hub.media_input());
+    let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
     let dropped = Arc::new(AtomicU64::new(0));
     let Proxied {
         leg,
@@ -397,7 +397,7 @@ async fn a_panicking_leg_is_dropped_and_the_others_carry_on() {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
-        let media = PublishedMedia::new(Arc::clone(&metrics), hub.media_input());
+        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
         let mut doomed = subscribe(&hub, &media, &metrics, 1).await;
         let mut healthy = subscribe(&hub, &media, &metrics, 2).await;
         assert_eq!(metrics.peer_connections.get(), 2);
@@ -456,7 +456,7 @@ async fn no_sequence_number_is_sealed_twice_around_a_pause() {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
-        let media = PublishedMedia::new(Arc::clone(&metrics), hub.media_input());
+        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
         let (record, mut recorded) = tokio::sync::mpsc::unbounded_channel();
         let unused = Arc::new(AtomicU64::new(0));
         let Proxied {
