@@ -198,6 +198,23 @@ pub struct PeerLink {
 impl PeerLink {
     /// Builds a peer connection bound to `ip` (port chosen by the OS).
     pub async fn new(ip: IpAddr) -> LinkResult<(Self, LinkSignals)> {
+        Self::build(ip, None).await
+    }
+
+    /// [`PeerLink::new`] offering only these SRTP protection profiles in its
+    /// DTLS handshake (tests of peers that lack the usual ones).
+    #[doc(hidden)]
+    pub async fn with_srtp_profiles(
+        ip: IpAddr,
+        profiles: Vec<rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile>,
+    ) -> LinkResult<(Self, LinkSignals)> {
+        Self::build(ip, Some(profiles)).await
+    }
+
+    async fn build(
+        ip: IpAddr,
+        srtp_profiles: Option<Vec<rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile>>,
+    ) -> LinkResult<(Self, LinkSignals)> {
         let mut media = MediaEngine::default();
         for (codec, payload_type, kind) in [
             (h264_codec(), H264_PAYLOAD_TYPE, RtpCodecKind::Video),
@@ -224,7 +241,11 @@ impl PeerLink {
             Slot::from(rtcp_stats::RTCP_STATS_SLOT),
             rtcp_stats.interceptor(),
         );
-        let settings = SettingEngineBuilder::new()
+        let mut settings = SettingEngineBuilder::new();
+        if let Some(profiles) = srtp_profiles {
+            settings = settings.with_srtp_protection_profiles(profiles);
+        }
+        let settings = settings
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             // The DTLS client's first flight only leaves on the ICE agent's next
             // tick, which is the check interval (200 ms by default) while

@@ -526,3 +526,59 @@ async fn no_sequence_number_is_sealed_twice_around_a_pause() {
     .await
     .expect("test timed out");
 }
+
+/// Issue 9: an egress leg offers only the AES-GCM SRTP profiles, so the key
+/// the hub seals with is always one it recognises. A subscriber that offers
+/// only AES-CM gets no connection (before, it connected with AES-CM and its
+/// media silently took the slow path, or, 1 time in 65,536, was sealed with
+/// a misread key); one that offers GCM connects and is sealed directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_legs_speak_aes_gcm_srtp_only() {
+    use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
+
+        let (leg, offer, mut inbox) = create_video_leg(&hub, &media, &metrics, 1, false).await;
+        let (sub, _signals) = PeerLink::with_srtp_profiles(
+            ip,
+            vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80],
+        )
+        .await
+        .expect("AES-CM-only subscriber");
+        let answer = sub.answer(offer).await.expect("answer");
+        hub.apply_answer(leg, answer).await.expect("apply answer");
+        // ICE succeeds; the DTLS handshake finds no common SRTP profile. Give
+        // it far longer than a handshake takes here (~10 ms).
+        let outcome = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match inbox.events.recv().await {
+                    Some(SessionEvent::Link(e)) => match e.state {
+                        LinkState::Connected => return "connected",
+                        LinkState::Failed => return "failed",
+                        LinkState::Candidate(_) => {}
+                    },
+                    Some(_) => {}
+                    None => return "inbox closed",
+                }
+            }
+        })
+        .await
+        .unwrap_or("still connecting");
+        assert_ne!(outcome, "connected", "an AES-CM-only peer must not connect");
+        assert_eq!(metrics.egress_key_failures.load(Ordering::Relaxed), 0);
+        hub.close(leg).await;
+        sub.close().await;
+
+        // The usual peer (GCM among its profiles) connects and is sealed
+        // directly.
+        let healthy = subscribe(&hub, &media, &metrics, 2).await;
+        assert_eq!(metrics.direct_egress_legs.get(), 1);
+        hub.close(healthy.leg).await;
+        healthy.link.close().await;
+    })
+    .await
+    .expect("test timed out");
+}
