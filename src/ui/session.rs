@@ -339,6 +339,17 @@ impl RoomSession {
             RoomEvent::PeerLeave { user_id, .. } => {
                 self.users.remove(&user_id);
             }
+            // Tiles read names from `users` each pass: the new name shows at once.
+            RoomEvent::RemoteUserNameChanged { user_id, user_name } => {
+                if let Some(user) = self.users.get_mut(&user_id) {
+                    user.user_name = user_name;
+                }
+            }
+            RoomEvent::PeerRoleChanged { user_id, role } => {
+                if let Some(user) = self.users.get_mut(&user_id) {
+                    user.role = role;
+                }
+            }
             RoomEvent::StreamAdded(info) => self.on_stream(info),
             RoomEvent::StreamRemoved { stream_id, .. } => {
                 self.streams.remove(&stream_id);
