@@ -52,6 +52,8 @@ pub enum SessionReply {
     Subscribed(StreamId, Box<ClientResult<RemoteStream>>),
     /// A mute change finished; on failure the flags to restore.
     MuteFailed(ClientError, bool, bool),
+    /// Our name change finished: the name asked for, or why not.
+    Renamed(ClientResult<String>),
 }
 
 /// How the credential is obtained when joining.
@@ -181,6 +183,8 @@ pub struct RoomSession {
     ctx: egui::Context,
     client: Client,
     me: UserId,
+    /// Our display name as the room knows it.
+    my_name: String,
     speaker: String,
     devices: DeviceCatalog,
     replies_tx: Sender<SessionReply>,
@@ -222,6 +226,7 @@ impl RoomSession {
         };
         let (replies_tx, replies) = crossbeam_channel::bounded(REPLY_CHANNEL_CAPACITY);
         let me = config.user_id.clone();
+        let my_name = config.user_name.clone();
         let (local_stream, local) = match publish {
             Some(media) => (
                 Some(media.stream),
@@ -278,6 +283,7 @@ impl RoomSession {
             ctx: ctx.clone(),
             client,
             me,
+            my_name,
             speaker,
             devices,
             replies_tx,
@@ -291,11 +297,6 @@ impl RoomSession {
             errors: Vec::new(),
             lost_while_joining: false,
         }
-    }
-
-    /// Our user id.
-    pub fn me(&self) -> &UserId {
-        &self.me
     }
 
     /// Handles pending SDK events and replies (non-blocking).
@@ -442,6 +443,34 @@ impl RoomSession {
                 }
                 self.errors.push(format!("mute failed: {}", describe(&e)));
             }
+            SessionReply::Renamed(Ok(name)) => self.my_name = name,
+            SessionReply::Renamed(Err(e)) => {
+                self.errors.push(format!("rename failed: {}", describe(&e)));
+            }
+        }
+    }
+
+    /// Asks the room to call us `name` (in the background); [`Self::my_name`]
+    /// changes once the server has accepted it.
+    pub fn rename(&mut self, name: String) {
+        if name == self.my_name {
+            return;
+        }
+        let client = self.client.clone();
+        let tx = self.replies_tx.clone();
+        let ctx = self.ctx.clone();
+        self.rt.spawn(async move {
+            let result = client.change_user_name(name.clone()).await.map(|()| name);
+            send_reply(&tx, &ctx, SessionReply::Renamed(result));
+        });
+    }
+
+    /// Our display name, or our user id when it is empty.
+    pub fn my_name(&self) -> &str {
+        if self.my_name.is_empty() {
+            self.me.0.as_str()
+        } else {
+            &self.my_name
         }
     }
 
