@@ -601,6 +601,67 @@ mod tests {
     use super::*;
 
     #[test]
+    fn remote_name_and_role_changes_reach_the_user_list_tiles_read() {
+        // Never driven: the join task (and the SDK's actor) never run, and
+        // the test feeds the session's events itself.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let config = JoinConfig {
+            server_url: "ws://127.0.0.1:9".into(),
+            app_id: crate::protocol::AppId("app".into()),
+            room_id: crate::protocol::RoomId("room".into()),
+            user_id: UserId("me".into()),
+            user_name: "Me".into(),
+            role: crate::client::Role::Joiner,
+            credential: Credential::AppKey {
+                key: "key".into(),
+                valid_for: std::time::Duration::from_secs(60),
+            },
+        };
+        let mut session = RoomSession::join(
+            rt.handle(),
+            &egui::Context::default(),
+            config,
+            CredentialSource::Ready(Credential::AppKey {
+                key: "key".into(),
+                valid_for: std::time::Duration::from_secs(60),
+            }),
+            None,
+            DeviceCatalog::synthetic(),
+            String::new(),
+        );
+        assert_eq!(session.my_name(), "Me");
+        let alice = UserId("alice".into());
+        session.on_event(RoomEvent::PeerJoin(UserInfo {
+            user_id: alice.clone(),
+            user_name: "Alice".into(),
+            role: crate::client::Role::Joiner,
+        }));
+        assert_eq!(session.name_of(&alice), "Alice");
+        session.on_event(RoomEvent::RemoteUserNameChanged {
+            user_id: alice.clone(),
+            user_name: "Alice Liddell".into(),
+        });
+        assert_eq!(session.name_of(&alice), "Alice Liddell");
+        session.on_event(RoomEvent::PeerRoleChanged {
+            user_id: alice.clone(),
+            role: crate::client::Role::Player,
+        });
+        assert_eq!(session.users[&alice].role, crate::client::Role::Player);
+        // An event about someone not (or no longer) listed adds no one.
+        session.on_event(RoomEvent::RemoteUserNameChanged {
+            user_id: UserId("ghost".into()),
+            user_name: "Boo".into(),
+        });
+        assert_eq!(session.users.len(), 1);
+        // Our own rename shows once the room has accepted it.
+        session.on_reply(SessionReply::Renamed(Ok("Me Too".into())));
+        assert_eq!(session.my_name(), "Me Too");
+    }
+
+    #[test]
     fn a_drop_seen_before_the_join_reply_ends_in_disconnected() {
         let mut phase = Phase::Joining;
         let mut lost = false;
