@@ -218,6 +218,21 @@ pub enum RoomEvent {
         /// Video forwarded.
         video: bool,
     },
+    /// A remote user switched its role (seed `switchRole` on its side). When it
+    /// became a player, its streams' [`RoomEvent::StreamRemoved`] came first.
+    PeerRoleChanged {
+        /// Who.
+        user_id: UserId,
+        /// Its role now.
+        role: Role,
+    },
+    /// A remote user changed its display name (seed `remote-user-name-changed`).
+    RemoteUserNameChanged {
+        /// Who.
+        user_id: UserId,
+        /// Its name now.
+        user_name: String,
+    },
     /// This client was removed from the room (e.g. the same user joined elsewhere).
     ClientBanned {
         /// Why.
@@ -255,6 +270,9 @@ pub(crate) enum RoomCommand {
         SubscribeOptions,
         oneshot::Sender<ClientResult<()>>,
     ),
+    SwitchRole(Role, Credential, oneshot::Sender<ClientResult<Role>>),
+    ChangeUserName(String, oneshot::Sender<ClientResult<()>>),
+    Me(oneshot::Sender<ClientResult<UserInfo>>),
     RawFrame(String, oneshot::Sender<ClientResult<()>>),
     PublishStats(StreamId, oneshot::Sender<ClientResult<Vec<RemoteReport>>>),
 }
@@ -351,6 +369,34 @@ impl Client {
     ) -> ClientResult<()> {
         self.call(|tx| RoomCommand::Unsubscribe(stream_id, stop, tx))
             .await
+    }
+
+    /// Switches this user's role in the room (seed `switchRole`), proving it
+    /// with a fresh signature or the app key, as for [`Client::join`]. Going to
+    /// [`Role::Player`] ends every local publication (the server has
+    /// unpublished them); switching to the current role changes nothing.
+    /// Returns the role now held. A refused signature is
+    /// [`ClientError::Server`] with the join's code (90100030/90100031), and
+    /// nothing changes.
+    pub async fn switch_role(&self, role: Role, credential: Credential) -> ClientResult<Role> {
+        self.call(|tx| RoomCommand::SwitchRole(role, credential, tx))
+            .await
+    }
+
+    /// Changes this user's display name (seed `changeUserName`); the others
+    /// get [`RoomEvent::RemoteUserNameChanged`]. Over 256 bytes is
+    /// [`ClientError::Server`] with 90000005, and nothing changes.
+    pub async fn change_user_name(&self, user_name: impl Into<String>) -> ClientResult<()> {
+        let user_name = user_name.into();
+        self.call(|tx| RoomCommand::ChangeUserName(user_name, tx))
+            .await
+    }
+
+    /// This user as the room sees it: id, name and role, kept up to date by
+    /// [`Client::switch_role`] and [`Client::change_user_name`].
+    /// [`ClientError::InvalidOperation`] when not in a room.
+    pub async fn me(&self) -> ClientResult<UserInfo> {
+        self.call(RoomCommand::Me).await
     }
 
     /// What the server reports (RTCP receiver reports) about a published

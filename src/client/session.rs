@@ -31,7 +31,8 @@ use super::{
 use crate::auth;
 use crate::link::{LinkSignal, LinkSignals, PeerLink};
 use crate::protocol::{
-    Event, LinkId, PROTOCOL_VERSION, Reply, Request, StreamId, StreamInfo, VideoInfo,
+    AppId, Event, LinkId, PROTOCOL_VERSION, Reply, Request, Role, RoomId, StreamId, StreamInfo,
+    UserInfo, VideoInfo,
 };
 
 /// Pushed events queued from the socket reader to the actor. The reader waits
@@ -67,9 +68,19 @@ struct LinkUpdate {
     signal: LinkSignal,
 }
 
+/// Who this client is in its room, once joined: what a role switch signs.
+struct Identity {
+    app_id: AppId,
+    room_id: RoomId,
+    /// Kept in step with the server's view (role switches, name changes).
+    me: UserInfo,
+}
+
 struct Session {
     events: crossbeam_channel::Sender<RoomEvent>,
     signal: Option<Arc<SignalConnection>>,
+    /// Set by a successful join; cleared with `signal`.
+    identity: Option<Identity>,
     state: ConnectionState,
     rtc_ip: IpAddr,
     streams: BTreeMap<StreamId, StreamInfo>,
@@ -88,6 +99,7 @@ pub(crate) async fn run(
     let mut session = Session {
         events,
         signal: None,
+        identity: None,
         state: ConnectionState::Disconnected,
         rtc_ip: IpAddr::from([127, 0, 0, 1]),
         streams: BTreeMap::new(),
@@ -196,6 +208,18 @@ impl Session {
                     .ok_or_else(|| ClientError::InvalidOperation("not published".into()));
                 reply.send(result).ok();
             }
+            RoomCommand::SwitchRole(role, credential, reply) => {
+                let result = self.switch_role(role, &credential).await;
+                reply.send(result).ok();
+            }
+            RoomCommand::ChangeUserName(user_name, reply) => {
+                let result = self.change_user_name(user_name).await;
+                reply.send(result).ok();
+            }
+            RoomCommand::Me(reply) => {
+                let result = self.identity().map(|i| i.me.clone());
+                reply.send(result).ok();
+            }
             RoomCommand::RawFrame(text, reply) => {
                 let result = match self.signal() {
                     Ok(signal) => signal.send_raw(text).await,
@@ -232,20 +256,12 @@ impl Session {
         config: JoinConfig,
         signal_tx: &mpsc::Sender<SignalEvent>,
     ) -> ClientResult<JoinInfo> {
-        let (ctime, signature) = match &config.credential {
-            Credential::Signature { ctime, signature } => (*ctime, signature.clone()),
-            Credential::AppKey { key, valid_for } => {
-                let ctime = auth::now_unix() + valid_for.as_secs();
-                let signature = auth::sign(
-                    key,
-                    config.app_id.as_str(),
-                    config.room_id.as_str(),
-                    config.user_id.as_str(),
-                    ctime,
-                );
-                (ctime, signature)
-            }
-        };
+        let (ctime, signature) = signed(
+            &config.credential,
+            &config.app_id,
+            &config.room_id,
+            &config.user_id,
+        );
         self.rtc_ip = rtc_ip_for(&config.server_url);
         let signal =
             Arc::new(SignalConnection::connect(&config.server_url, signal_tx.clone()).await?);
@@ -253,7 +269,7 @@ impl Session {
         let reply = signal
             .request(Request::Join {
                 protocol_version: PROTOCOL_VERSION,
-                app_id: config.app_id,
+                app_id: config.app_id.clone(),
                 room_id: config.room_id,
                 user_id: config.user_id,
                 user_name: config.user_name,
@@ -262,9 +278,21 @@ impl Session {
                 signature,
             })
             .await?;
-        let Reply::Joined { users, streams, .. } = reply else {
+        let Reply::Joined {
+            room_id,
+            me,
+            users,
+            streams,
+            ..
+        } = reply
+        else {
             return Err(unexpected(&reply));
         };
+        self.identity = Some(Identity {
+            app_id: config.app_id,
+            room_id,
+            me,
+        });
         self.streams = streams.iter().map(|s| (s.stream_id, s.clone())).collect();
         self.set_state(ConnectionState::Connected);
         Ok(JoinInfo { users, streams })
@@ -295,6 +323,7 @@ impl Session {
             close_subscription(s).await;
         }
         self.streams.clear();
+        self.identity = None;
     }
 
     async fn shutdown(&mut self) {
@@ -481,6 +510,57 @@ impl Session {
         Ok(())
     }
 
+    fn identity(&self) -> ClientResult<&Identity> {
+        self.identity
+            .as_ref()
+            .ok_or_else(|| ClientError::InvalidOperation("join a room first".into()))
+    }
+
+    async fn switch_role(&mut self, role: Role, credential: &Credential) -> ClientResult<Role> {
+        let signal = self.signal()?;
+        let identity = self.identity()?;
+        let (ctime, signature) = signed(
+            credential,
+            &identity.app_id,
+            &identity.room_id,
+            &identity.me.user_id,
+        );
+        let reply = signal
+            .request(Request::SwitchRole {
+                role,
+                ctime,
+                signature,
+            })
+            .await?;
+        let Reply::RoleSwitched { role } = reply else {
+            return Err(unexpected(&reply));
+        };
+        if !role.can_publish() {
+            // The server has unpublished them and closed their links.
+            for (_, p) in std::mem::take(&mut self.publications) {
+                close_publication(p).await;
+            }
+        }
+        if let Some(identity) = &mut self.identity {
+            identity.me.role = role;
+        }
+        Ok(role)
+    }
+
+    async fn change_user_name(&mut self, user_name: String) -> ClientResult<()> {
+        let signal = self.signal()?;
+        self.identity()?;
+        signal
+            .request(Request::ChangeUserName {
+                user_name: user_name.clone(),
+            })
+            .await?;
+        if let Some(identity) = &mut self.identity {
+            identity.me.user_name = user_name;
+        }
+        Ok(())
+    }
+
     async fn subscribe(
         &mut self,
         stream_id: StreamId,
@@ -645,6 +725,12 @@ impl Session {
                 audio,
                 video,
             }),
+            Event::PeerRoleChanged { user_id, role } => {
+                self.emit(RoomEvent::PeerRoleChanged { user_id, role })
+            }
+            Event::RemoteUserNameChanged { user_id, user_name } => {
+                self.emit(RoomEvent::RemoteUserNameChanged { user_id, user_name })
+            }
             Event::ClientBanned { reason } => {
                 self.signal = None;
                 self.close_all().await;
@@ -733,6 +819,30 @@ async fn close_signal(signal: Arc<SignalConnection>) {
     match Arc::try_unwrap(signal) {
         Ok(signal) => signal.close().await,
         Err(shared) => drop(shared), // a ping in flight holds it; Drop aborts the tasks
+    }
+}
+
+/// The `(ctime, signature)` a join or a role switch presents: the given
+/// signature, or one made now with the app key.
+fn signed(
+    credential: &Credential,
+    app_id: &AppId,
+    room_id: &RoomId,
+    user_id: &crate::protocol::UserId,
+) -> (u64, String) {
+    match credential {
+        Credential::Signature { ctime, signature } => (*ctime, signature.clone()),
+        Credential::AppKey { key, valid_for } => {
+            let ctime = auth::now_unix() + valid_for.as_secs();
+            let signature = auth::sign(
+                key,
+                app_id.as_str(),
+                room_id.as_str(),
+                user_id.as_str(),
+                ctime,
+            );
+            (ctime, signature)
+        }
     }
 }
 

@@ -230,6 +230,27 @@ pub enum Request {
         /// The stream.
         stream_id: StreamId,
     },
+    /// Switch the caller's role while in the room (seed `switchRole`), with a
+    /// fresh signature checked exactly like a join's. Answered by
+    /// [`Reply::RoleSwitched`]. Going to player unpublishes every stream of the
+    /// caller (the others get `stream-removed`, then `peer-role-changed`);
+    /// switching to the role the caller already has changes nothing and
+    /// announces nothing.
+    SwitchRole {
+        /// The new role: joiner (0) or player (2).
+        role: Role,
+        /// Signature expiry, Unix seconds.
+        ctime: u64,
+        /// Lower-case hex HMAC-SHA256 over the join's fields (seed 001 chapter 4).
+        signature: String,
+    },
+    /// Change the caller's display name (seed `changeUserName`); answered by
+    /// [`Reply::Ok`]. The others get `remote-user-name-changed` unless the name
+    /// is the one the caller already has.
+    ChangeUserName {
+        /// The new name, ≤ 256 bytes; may be empty.
+        user_name: String,
+    },
     /// Keep-alive; answered with [`Reply::Pong`].
     Ping,
 }
@@ -248,6 +269,8 @@ impl Request {
             Request::Answer { .. } => "answer",
             Request::Candidate { .. } => "candidate",
             Request::RequestKeyframe { .. } => "request-keyframe",
+            Request::SwitchRole { .. } => "switch-role",
+            Request::ChangeUserName { .. } => "change-user-name",
             Request::Ping => "ping",
         }
     }
@@ -295,6 +318,11 @@ pub enum Reply {
         link_id: LinkId,
         /// SDP offer.
         sdp: String,
+    },
+    /// The caller's role after a [`Request::SwitchRole`].
+    RoleSwitched {
+        /// The role the caller has now.
+        role: Role,
     },
 }
 
@@ -376,6 +404,21 @@ pub enum Event {
         audio: bool,
         /// Video is forwarded.
         video: bool,
+    },
+    /// A remote user switched its role. When it became a player, its streams'
+    /// `stream-removed` events came first.
+    PeerRoleChanged {
+        /// Who.
+        user_id: UserId,
+        /// The role it has now.
+        role: Role,
+    },
+    /// A remote user changed its display name (seed `remote-user-name-changed`).
+    RemoteUserNameChanged {
+        /// Who.
+        user_id: UserId,
+        /// The name it has now.
+        user_name: String,
     },
     /// The caller was removed from the room; the server closes the connection.
     ClientBanned {

@@ -83,6 +83,8 @@ const REQUEST_KINDS: &[&str] = &[
     "answer",
     "candidate",
     "request-keyframe",
+    "switch-role",
+    "change-user-name",
     "ping",
 ];
 
@@ -244,6 +246,72 @@ mod tests {
             "x".repeat(MAX_MESSAGE_BYTES)
         );
         assert_eq!(peek_request_id(&big), None);
+    }
+
+    #[test]
+    fn role_and_name_messages_have_their_wire_shapes() {
+        let msg = parse_client_message(
+            r#"{"id":3,"type":"switch-role","role":2,"ctime":1700000000,"signature":"ab"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            msg.request,
+            Request::SwitchRole {
+                role: Role::Player,
+                ctime: 1_700_000_000,
+                signature: "ab".into(),
+            }
+        );
+        let msg =
+            parse_client_message(r#"{"id":4,"type":"change-user-name","userName":"Al"}"#).unwrap();
+        assert_eq!(
+            msg.request,
+            Request::ChangeUserName {
+                user_name: "Al".into()
+            }
+        );
+        // Every field is required: a missing one is 90000005 under the request's id.
+        for text in [
+            r#"{"id":5,"type":"switch-role","ctime":1,"signature":"ab"}"#,
+            r#"{"id":5,"type":"switch-role","role":0,"signature":"ab"}"#,
+            r#"{"id":5,"type":"switch-role","role":0,"ctime":1}"#,
+            r#"{"id":5,"type":"switch-role","role":1,"ctime":1,"signature":"ab"}"#,
+            r#"{"id":5,"type":"change-user-name"}"#,
+            r#"{"id":5,"type":"change-user-name","userName":7}"#,
+        ] {
+            let (id, err) = parse_client_message(text).unwrap_err();
+            assert_eq!(id, Some(RequestId(5)), "{text}");
+            assert_eq!(err.code(), ErrorCode::InvalidParameter, "{text}");
+        }
+
+        let text = encode(&ServerMessage::Reply {
+            id: RequestId(3),
+            reply: Reply::RoleSwitched { role: Role::Player },
+        });
+        assert_eq!(
+            text,
+            r#"{"type":"reply","id":3,"result":"role-switched","role":2}"#
+        );
+        let text = encode(&ServerMessage::Event {
+            event: Event::PeerRoleChanged {
+                user_id: "alice".into(),
+                role: Role::Joiner,
+            },
+        });
+        assert_eq!(
+            text,
+            r#"{"type":"event","event":{"type":"peer-role-changed","userId":"alice","role":0}}"#
+        );
+        let text = encode(&ServerMessage::Event {
+            event: Event::RemoteUserNameChanged {
+                user_id: "alice".into(),
+                user_name: "Al".into(),
+            },
+        });
+        assert_eq!(
+            text,
+            r#"{"type":"event","event":{"type":"remote-user-name-changed","userId":"alice","userName":"Al"}}"#
+        );
     }
 
     #[test]

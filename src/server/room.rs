@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::inbox::{Refused, SessionEvent, SessionId, SessionInbox};
 use super::sfu::PublishedMedia;
 use crate::protocol::{
-    ErrorCode, Event, LeaveReason, RoomId, ServerMessage, StreamId, StreamInfo, UserId, UserInfo,
+    ErrorCode, Event, LeaveReason, Role, RoomId, ServerMessage, StreamId, StreamInfo, UserId,
+    UserInfo,
 };
 
 struct Member {
@@ -244,19 +245,21 @@ impl Rooms {
         out.deliver();
     }
 
-    fn remove_streams_of(room: &mut Room, session: SessionId, out: &mut Outbox) {
+    /// Removes and announces every stream `session` publishes; returns their ids.
+    fn remove_streams_of(room: &mut Room, session: SessionId, out: &mut Outbox) -> Vec<StreamId> {
         let gone: Vec<StreamId> = room
             .streams
             .iter()
             .filter(|(_, s)| s.owner == session)
             .map(|(id, _)| *id)
             .collect();
-        for id in gone {
-            if let Some(stream) = room.streams.remove(&id) {
+        for id in &gone {
+            if let Some(stream) = room.streams.remove(id) {
                 stream.media.close();
                 Self::announce_removed(room, session, &stream.info, out);
             }
         }
+        gone
     }
 
     fn announce_removed(room: &Room, owner: SessionId, info: &StreamInfo, out: &mut Outbox) {
@@ -271,6 +274,89 @@ impl Rooms {
                 SessionEvent::StreamGone(info.stream_id),
             );
         }
+    }
+
+    /// Gives the caller a new role. A role that may not publish takes the
+    /// caller's streams with it: each is removed and announced (`stream-removed`)
+    /// before `peer-role-changed`, so no one sees a player with streams. The
+    /// role the caller already has changes nothing and announces nothing.
+    /// Returns the streams removed, whose links the caller closes.
+    pub fn switch_role(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        session: SessionId,
+        role: Role,
+    ) -> Result<Vec<StreamId>, RoomError> {
+        let mut out = Outbox::default();
+        let removed = {
+            let mut rooms = self.lock();
+            let room = rooms.get_mut(room_id).ok_or(RoomError::NotJoined)?;
+            let member = Self::member_mut(room, user_id, session)?;
+            if member.info.role == role {
+                return Ok(Vec::new());
+            }
+            member.info.role = role;
+            let removed = if role.can_publish() {
+                Vec::new()
+            } else {
+                Self::remove_streams_of(room, session, &mut out)
+            };
+            room.broadcast(
+                session,
+                &Event::PeerRoleChanged {
+                    user_id: user_id.clone(),
+                    role,
+                },
+                &mut out,
+            );
+            removed
+        };
+        out.deliver();
+        Ok(removed)
+    }
+
+    /// Gives the caller a new display name, announced as
+    /// `remote-user-name-changed` unless it is the name it already has.
+    pub fn change_user_name(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        session: SessionId,
+        user_name: String,
+    ) -> Result<(), RoomError> {
+        let mut out = Outbox::default();
+        {
+            let mut rooms = self.lock();
+            let room = rooms.get_mut(room_id).ok_or(RoomError::NotJoined)?;
+            let member = Self::member_mut(room, user_id, session)?;
+            if member.info.user_name == user_name {
+                return Ok(());
+            }
+            member.info.user_name.clone_from(&user_name);
+            room.broadcast(
+                session,
+                &Event::RemoteUserNameChanged {
+                    user_id: user_id.clone(),
+                    user_name,
+                },
+                &mut out,
+            );
+        }
+        out.deliver();
+        Ok(())
+    }
+
+    /// The member `user_id` if `session` still owns it (it was not replaced).
+    fn member_mut<'r>(
+        room: &'r mut Room,
+        user_id: &UserId,
+        session: SessionId,
+    ) -> Result<&'r mut Member, RoomError> {
+        room.members
+            .get_mut(user_id)
+            .filter(|m| m.session == session)
+            .ok_or(RoomError::NotJoined)
     }
 
     /// Registers a published stream and announces it.

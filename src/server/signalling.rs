@@ -43,7 +43,7 @@ pub enum RequestError {
     /// The frame was not a valid message.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
-    /// The join's signature was refused.
+    /// The signature of a join or a role switch was refused.
     #[error(transparent)]
     Auth(#[from] AuthError),
     /// The room refused the change.
@@ -142,7 +142,10 @@ impl RateLimiter {
 
 /// Membership of a room, once joined.
 struct Joined {
+    /// The app that signed the join; a role switch is signed for it too.
+    app_id: AppId,
     room_id: RoomId,
+    /// Kept in step with the room's copy (role switches, name changes).
     me: UserInfo,
 }
 
@@ -602,6 +605,12 @@ impl Session {
             Request::Answer { link_id, sdp } => self.answer(link_id, sdp).await,
             Request::Candidate { link_id, candidate } => self.candidate(link_id, candidate).await,
             Request::RequestKeyframe { stream_id } => self.request_keyframe(stream_id),
+            Request::SwitchRole {
+                role,
+                ctime,
+                signature,
+            } => self.switch_role(role, ctime, &signature).await,
+            Request::ChangeUserName { user_name } => self.change_user_name(user_name),
         }
     }
 
@@ -645,6 +654,7 @@ impl Session {
         )?;
         tracing::info!(session = self.id.0, room = %room_id, user = %me.user_id, "joined");
         self.joined = Some(Joined {
+            app_id,
             room_id: room_id.clone(),
             me: me.clone(),
         });
@@ -655,6 +665,56 @@ impl Session {
             streams: outcome.streams,
             server: format!("huddle {}", env!("CARGO_PKG_VERSION")),
         })
+    }
+
+    /// Checks the fresh signature exactly as `join` does (same fields, same
+    /// codes), then switches. Going to a role that may not publish closes the
+    /// caller's publish links; the room has already told the others.
+    async fn switch_role(
+        &mut self,
+        role: Role,
+        ctime: u64,
+        signature: &str,
+    ) -> Result<Reply, RequestError> {
+        let joined = self.joined()?;
+        auth::verify(
+            &self.shared.config.apps,
+            joined.app_id.as_str(),
+            joined.room_id.as_str(),
+            joined.me.user_id.as_str(),
+            ctime,
+            signature,
+            unix_now(),
+        )?;
+        let removed =
+            self.shared
+                .rooms
+                .switch_role(&joined.room_id, &joined.me.user_id, self.id, role)?;
+        if let Some(joined) = &mut self.joined {
+            joined.me.role = role;
+        }
+        tracing::info!(session = self.id.0, role = role.code(), "switched role");
+        for stream_id in removed {
+            if let Some(p) = self.publications.remove(&stream_id) {
+                p.link.close().await;
+            }
+        }
+        Ok(Reply::RoleSwitched { role })
+    }
+
+    fn change_user_name(&mut self, user_name: String) -> Result<Reply, RequestError> {
+        let joined = self.joined()?;
+        validate_user_name(&user_name)?;
+        self.shared.rooms.change_user_name(
+            &joined.room_id,
+            &joined.me.user_id,
+            self.id,
+            user_name.clone(),
+        )?;
+        if let Some(joined) = &mut self.joined {
+            joined.me.user_name = user_name;
+        }
+        Ok(Reply::Ok)
     }
 
     async fn publish(
@@ -881,12 +941,19 @@ impl JoinFields {
                 )));
             }
         }
-        if !auth::validate_user_name(&self.user_name) {
-            return Err(RequestError::InvalidParameter(
-                "userName must be at most 256 bytes".into(),
-            ));
-        }
+        validate_user_name(&self.user_name)
+    }
+}
+
+/// A `userName`, in `join` and `change-user-name` alike: at most 256 bytes
+/// (90000005 otherwise).
+fn validate_user_name(user_name: &str) -> Result<(), RequestError> {
+    if auth::validate_user_name(user_name) {
         Ok(())
+    } else {
+        Err(RequestError::InvalidParameter(
+            "userName must be at most 256 bytes".into(),
+        ))
     }
 }
 

@@ -421,6 +421,11 @@ impl eframe::App for HuddleApp {
                     }
                 }
                 RoomAction::Device(kind, id) => self.switch_device(kind, id),
+                RoomAction::Rename(name) => {
+                    if let Screen::Room(session) = &mut self.screen {
+                        session.rename(name);
+                    }
+                }
                 RoomAction::Leave => self.leave_to_lobby(),
                 RoomAction::Rejoin => {
                     if let Some(target) = self.last_target.clone() {

@@ -41,6 +41,8 @@ pub enum RoomAction {
     Leave,
     /// Join the same room again.
     Rejoin,
+    /// Change our display name in the room.
+    Rename(String),
 }
 
 /// Draws the room; returns the actions to apply after the pass.
@@ -110,6 +112,9 @@ fn controls(
                 ui.selectable_value(&mut options.fit, fit, fit.name());
             }
         });
+    if matches!(session.phase, Phase::Joined) {
+        name_field(ui, session, actions);
+    }
     if ui.button("Leave").clicked() {
         actions.push(RoomAction::Leave);
     }
@@ -128,6 +133,31 @@ fn controls(
     if let (Some(note), Some(_)) = (options.synthetic_note, &session.local) {
         ui.separator();
         ui.weak(note);
+    }
+}
+
+/// Our name, editable: Enter asks the room to rename us. The draft lives in
+/// egui's memory while the field has focus and follows the room's name otherwise.
+fn name_field(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomAction>) {
+    let id = ui.make_persistent_id("my-name");
+    let mut draft = ui
+        .data(|d| d.get_temp::<String>(id))
+        .unwrap_or_else(|| session.my_name().to_owned());
+    let response = ui
+        .add(
+            egui::TextEdit::singleline(&mut draft)
+                .id(id.with("edit"))
+                .desired_width(120.0)
+                .char_limit(crate::auth::MAX_USER_NAME_LEN),
+        )
+        .on_hover_text("your name; Enter to change it");
+    if response.lost_focus() {
+        if ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            actions.push(RoomAction::Rename(draft.trim().to_owned()));
+        }
+        ui.data_mut(|d| d.remove::<String>(id));
+    } else if response.has_focus() {
+        ui.data_mut(|d| d.insert_temp(id, draft));
     }
 }
 
@@ -235,7 +265,7 @@ fn tiles(
             VideoTile {
                 key: LOCAL_KEY,
                 slot: Some(&local.slot),
-                label: session.me().0.as_str(),
+                label: session.my_name(),
                 note: Some("you"),
                 audio_muted: local.audio_muted,
                 video_muted: local.video_muted,

@@ -52,6 +52,8 @@ pub enum SessionReply {
     Subscribed(StreamId, Box<ClientResult<RemoteStream>>),
     /// A mute change finished; on failure the flags to restore.
     MuteFailed(ClientError, bool, bool),
+    /// Our name change finished: the name asked for, or why not.
+    Renamed(ClientResult<String>),
 }
 
 /// How the credential is obtained when joining.
@@ -181,6 +183,8 @@ pub struct RoomSession {
     ctx: egui::Context,
     client: Client,
     me: UserId,
+    /// Our display name as the room knows it.
+    my_name: String,
     speaker: String,
     devices: DeviceCatalog,
     replies_tx: Sender<SessionReply>,
@@ -222,6 +226,7 @@ impl RoomSession {
         };
         let (replies_tx, replies) = crossbeam_channel::bounded(REPLY_CHANNEL_CAPACITY);
         let me = config.user_id.clone();
+        let my_name = config.user_name.clone();
         let (local_stream, local) = match publish {
             Some(media) => (
                 Some(media.stream),
@@ -278,6 +283,7 @@ impl RoomSession {
             ctx: ctx.clone(),
             client,
             me,
+            my_name,
             speaker,
             devices,
             replies_tx,
@@ -291,11 +297,6 @@ impl RoomSession {
             errors: Vec::new(),
             lost_while_joining: false,
         }
-    }
-
-    /// Our user id.
-    pub fn me(&self) -> &UserId {
-        &self.me
     }
 
     /// Handles pending SDK events and replies (non-blocking).
@@ -338,6 +339,17 @@ impl RoomSession {
             }
             RoomEvent::PeerLeave { user_id, .. } => {
                 self.users.remove(&user_id);
+            }
+            // Tiles read names from `users` each pass: the new name shows at once.
+            RoomEvent::RemoteUserNameChanged { user_id, user_name } => {
+                if let Some(user) = self.users.get_mut(&user_id) {
+                    user.user_name = user_name;
+                }
+            }
+            RoomEvent::PeerRoleChanged { user_id, role } => {
+                if let Some(user) = self.users.get_mut(&user_id) {
+                    user.role = role;
+                }
             }
             RoomEvent::StreamAdded(info) => self.on_stream(info),
             RoomEvent::StreamRemoved { stream_id, .. } => {
@@ -431,6 +443,34 @@ impl RoomSession {
                 }
                 self.errors.push(format!("mute failed: {}", describe(&e)));
             }
+            SessionReply::Renamed(Ok(name)) => self.my_name = name,
+            SessionReply::Renamed(Err(e)) => {
+                self.errors.push(format!("rename failed: {}", describe(&e)));
+            }
+        }
+    }
+
+    /// Asks the room to call us `name` (in the background); [`Self::my_name`]
+    /// changes once the server has accepted it.
+    pub fn rename(&mut self, name: String) {
+        if name == self.my_name {
+            return;
+        }
+        let client = self.client.clone();
+        let tx = self.replies_tx.clone();
+        let ctx = self.ctx.clone();
+        self.rt.spawn(async move {
+            let result = client.change_user_name(name.clone()).await.map(|()| name);
+            send_reply(&tx, &ctx, SessionReply::Renamed(result));
+        });
+    }
+
+    /// Our display name, or our user id when it is empty.
+    pub fn my_name(&self) -> &str {
+        if self.my_name.is_empty() {
+            self.me.0.as_str()
+        } else {
+            &self.my_name
         }
     }
 
@@ -559,6 +599,67 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_name_and_role_changes_reach_the_user_list_tiles_read() {
+        // Never driven: the join task (and the SDK's actor) never run, and
+        // the test feeds the session's events itself.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let config = JoinConfig {
+            server_url: "ws://127.0.0.1:9".into(),
+            app_id: crate::protocol::AppId("app".into()),
+            room_id: crate::protocol::RoomId("room".into()),
+            user_id: UserId("me".into()),
+            user_name: "Me".into(),
+            role: crate::client::Role::Joiner,
+            credential: Credential::AppKey {
+                key: "key".into(),
+                valid_for: std::time::Duration::from_secs(60),
+            },
+        };
+        let mut session = RoomSession::join(
+            rt.handle(),
+            &egui::Context::default(),
+            config,
+            CredentialSource::Ready(Credential::AppKey {
+                key: "key".into(),
+                valid_for: std::time::Duration::from_secs(60),
+            }),
+            None,
+            DeviceCatalog::synthetic(),
+            String::new(),
+        );
+        assert_eq!(session.my_name(), "Me");
+        let alice = UserId("alice".into());
+        session.on_event(RoomEvent::PeerJoin(UserInfo {
+            user_id: alice.clone(),
+            user_name: "Alice".into(),
+            role: crate::client::Role::Joiner,
+        }));
+        assert_eq!(session.name_of(&alice), "Alice");
+        session.on_event(RoomEvent::RemoteUserNameChanged {
+            user_id: alice.clone(),
+            user_name: "Alice Liddell".into(),
+        });
+        assert_eq!(session.name_of(&alice), "Alice Liddell");
+        session.on_event(RoomEvent::PeerRoleChanged {
+            user_id: alice.clone(),
+            role: crate::client::Role::Player,
+        });
+        assert_eq!(session.users[&alice].role, crate::client::Role::Player);
+        // An event about someone not (or no longer) listed adds no one.
+        session.on_event(RoomEvent::RemoteUserNameChanged {
+            user_id: UserId("ghost".into()),
+            user_name: "Boo".into(),
+        });
+        assert_eq!(session.users.len(), 1);
+        // Our own rename shows once the room has accepted it.
+        session.on_reply(SessionReply::Renamed(Ok("Me Too".into())));
+        assert_eq!(session.my_name(), "Me Too");
+    }
 
     #[test]
     fn a_drop_seen_before_the_join_reply_ends_in_disconnected() {
