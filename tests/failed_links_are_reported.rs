@@ -46,15 +46,9 @@ fn unsolicited_error(message: &ServerMessage) -> Option<ErrorReply> {
 async fn a_failed_publish_link_is_reported_to_its_owner_and_unpublished() {
     let server = start().await;
     let mut bob = RawSocket::connect(&server).await;
-    assert!(matches!(
-        bob.join("room-fail", "bob").await,
-        ServerMessage::Reply { .. }
-    ));
+    bob.joined("room-fail", "bob").await;
     let mut alice = RawSocket::connect(&server).await;
-    assert!(matches!(
-        alice.join("room-fail", "alice").await,
-        ServerMessage::Reply { .. }
-    ));
+    alice.joined("room-fail", "alice").await;
 
     let (link, offer) = publish_offer(true, true).await;
     let (_silent, offer) = unreachable(&offer).await;
@@ -103,19 +97,7 @@ async fn a_failed_publish_link_is_reported_to_its_owner_and_unpublished() {
     })
     .await;
     // The owner's session carries on.
-    alice.send(r#"{"id":3,"type":"ping"}"#).await;
-    alice
-        .recv_until(Duration::from_secs(5), "pong", |m| {
-            matches!(
-                m,
-                ServerMessage::Reply {
-                    reply: Reply::Pong,
-                    ..
-                }
-            )
-            .then_some(())
-        })
-        .await;
+    alice.ping(3).await;
     link.close().await;
 }
 
@@ -125,26 +107,9 @@ async fn a_failed_subscription_link_is_reported_to_its_owner_and_ends_the_subscr
     let (alice, _) = join(&server, "room-fail-sub", "alice").await;
     let stream_id = alice.publish(synthetic(440.0)).await.expect("publish");
     let mut bob = RawSocket::connect(&server).await;
-    assert!(matches!(
-        bob.join("room-fail-sub", "bob").await,
-        ServerMessage::Reply { .. }
-    ));
+    bob.joined("room-fail-sub", "bob").await;
 
-    bob.send(&format!(
-        r#"{{"id":2,"type":"subscribe","streamId":{},"audio":true,"video":true}}"#,
-        stream_id.0
-    ))
-    .await;
-    let (link_id, offer) = bob
-        .recv_until(Duration::from_secs(10), "subscribe-offer", |m| match m {
-            ServerMessage::Reply {
-                reply: Reply::SubscribeOffer { link_id, sdp, .. },
-                ..
-            } => Some((*link_id, sdp.clone())),
-            ServerMessage::Error(e) => panic!("subscribe refused: {e:?}"),
-            _ => None,
-        })
-        .await;
+    let (link_id, offer) = bob.subscribe_offer(2, stream_id).await;
     let (link, _signals) = huddle::link::PeerLink::new([127, 0, 0, 1].into())
         .await
         .expect("peer connection");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use huddle::client::{ConnectionState, RoomEvent, SubscribeOptions};
-use huddle::protocol::{Event, LeaveReason, Reply, ServerMessage};
+use huddle::protocol::{Event, LeaveReason, ServerMessage};
 use huddle::server::{Server, ServerConfig};
 use tokio::net::TcpListener;
 
@@ -148,25 +148,8 @@ fn shutdown_round(round: usize) {
 
         // Bob subscribes over a raw socket, so we can see his close frame.
         let mut bob = RawSocket::connect_url(&url).await;
-        assert!(matches!(
-            bob.join("room-down", "bob").await,
-            ServerMessage::Reply { .. }
-        ));
-        bob.send(&format!(
-            r#"{{"id":2,"type":"subscribe","streamId":{},"audio":true,"video":true}}"#,
-            stream_id.0
-        ))
-        .await;
-        let (link_id, offer) = bob
-            .recv_until(Duration::from_secs(10), "subscribe-offer", |m| match m {
-                ServerMessage::Reply {
-                    reply: Reply::SubscribeOffer { link_id, sdp, .. },
-                    ..
-                } => Some((*link_id, sdp.clone())),
-                ServerMessage::Error(e) => panic!("subscribe refused: {e:?}"),
-                _ => None,
-            })
-            .await;
+        bob.joined("room-down", "bob").await;
+        let (link_id, offer) = bob.subscribe_offer(2, stream_id).await;
         let (bob_link, mut bob_signals) = huddle::link::PeerLink::new([127, 0, 0, 1].into())
             .await
             .expect("peer connection");
@@ -178,10 +161,7 @@ fn shutdown_round(round: usize) {
         ))
         .await;
         let mut dave = RawSocket::connect_url(&url).await;
-        assert!(matches!(
-            dave.join("room-down", "dave").await,
-            ServerMessage::Reply { .. }
-        ));
+        dave.joined("room-down", "dave").await;
 
         wait_for(Duration::from_secs(15), "media at carol", || {
             (remote.stats().frames_decoded > 3).then_some(())

@@ -97,16 +97,10 @@ async fn flood_until_slow_leaves(alice: &mut RawSocket, stream_id: StreamId) -> 
 async fn a_session_that_does_not_read_is_kicked_and_leaves_while_the_room_carries_on() {
     let server = start_server_with(unlimited()).await;
     let mut alice = RawSocket::connect(&server).await;
-    assert!(matches!(
-        alice.join("room-slow", "alice").await,
-        ServerMessage::Reply { .. }
-    ));
+    alice.joined("room-slow", "alice").await;
     let (link, stream_id) = publish(&mut alice).await;
     let mut slow = RawSocket::connect_with_small_receive_buffer(&server.url, 4096).await;
-    assert!(matches!(
-        slow.join("room-slow", "slow").await,
-        ServerMessage::Reply { .. }
-    ));
+    slow.joined("room-slow", "slow").await;
 
     // The slow session stops reading; the others see it leave, kicked, while
     // it still has not read a byte.
@@ -132,19 +126,7 @@ async fn a_session_that_does_not_read_is_kicked_and_leaves_while_the_room_carrie
     );
 
     // The room carries on.
-    alice.send(r#"{"id":7,"type":"ping"}"#).await;
-    alice
-        .recv_until(Duration::from_secs(5), "pong", |m| {
-            matches!(
-                m,
-                ServerMessage::Reply {
-                    reply: Reply::Pong,
-                    ..
-                }
-            )
-            .then_some(())
-        })
-        .await;
+    alice.ping(7).await;
     let mut carol = RawSocket::connect(&server).await;
     match carol.join("room-slow", "carol").await {
         ServerMessage::Reply {
@@ -168,16 +150,10 @@ async fn a_session_that_never_reads_again_is_gone_within_the_send_timeout() {
     config.limits.send_timeout = Duration::from_millis(500);
     let server = start_server_with(config).await;
     let mut alice = RawSocket::connect(&server).await;
-    assert!(matches!(
-        alice.join("room-stuck", "alice").await,
-        ServerMessage::Reply { .. }
-    ));
+    alice.joined("room-stuck", "alice").await;
     let (link, stream_id) = publish(&mut alice).await;
     let mut slow = RawSocket::connect_with_small_receive_buffer(&server.url, 4096).await;
-    assert!(matches!(
-        slow.join("room-stuck", "slow").await,
-        ServerMessage::Reply { .. }
-    ));
+    slow.joined("room-stuck", "slow").await;
     assert_eq!(server.server.metrics().sessions, 2);
 
     let reason = flood_until_slow_leaves(&mut alice, stream_id).await;

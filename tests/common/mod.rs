@@ -240,6 +240,54 @@ impl RawSocket {
         self.recv().await
     }
 
+    /// [`RawSocket::join`], which must succeed.
+    pub async fn joined(&mut self, room: &str, user: &str) {
+        match self.join(room, user).await {
+            ServerMessage::Reply { .. } => {}
+            other => panic!("{user} could not join {room}: {other:?}"),
+        }
+    }
+
+    /// Sends `ping` with request id `id` and waits for its `pong`: the
+    /// session is alive and answering.
+    pub async fn ping(&mut self, id: u64) {
+        self.send(&format!(r#"{{"id":{id},"type":"ping"}}"#)).await;
+        self.recv_until(Duration::from_secs(5), "pong", |m| {
+            matches!(
+                m,
+                ServerMessage::Reply {
+                    reply: huddle::protocol::Reply::Pong,
+                    ..
+                }
+            )
+            .then_some(())
+        })
+        .await;
+    }
+
+    /// Subscribes to audio and video of `stream` (request id `id`) and
+    /// returns the subscription's link and the server's SDP offer.
+    pub async fn subscribe_offer(
+        &mut self,
+        id: u64,
+        stream: huddle::protocol::StreamId,
+    ) -> (huddle::protocol::LinkId, String) {
+        self.send(&format!(
+            r#"{{"id":{id},"type":"subscribe","streamId":{},"audio":true,"video":true}}"#,
+            stream.0
+        ))
+        .await;
+        self.recv_until(Duration::from_secs(10), "subscribe-offer", |m| match m {
+            ServerMessage::Reply {
+                reply: huddle::protocol::Reply::SubscribeOffer { link_id, sdp, .. },
+                ..
+            } => Some((*link_id, sdp.clone())),
+            ServerMessage::Error(e) => panic!("subscribe refused: {e:?}"),
+            _ => None,
+        })
+        .await
+    }
+
     /// Drops the TCP connection without a close frame (a killed process).
     pub fn kill(self) {
         drop(self.socket);
@@ -267,6 +315,22 @@ pub fn publishing_bot(
             RoomId(room.into()),
             user,
         )
+    }
+}
+
+/// The code (and request id) of an error message; panics on anything else.
+pub fn expect_error(
+    message: ServerMessage,
+) -> (
+    Option<huddle::protocol::RequestId>,
+    huddle::protocol::ErrorCode,
+) {
+    match message {
+        ServerMessage::Error(e) => {
+            assert!(!e.message.is_empty(), "errors carry a message");
+            (e.id, e.code)
+        }
+        other => panic!("expected an error reply, got {other:?}"),
     }
 }
 
