@@ -84,6 +84,7 @@ impl TestServerRef {
                 key: APP_KEY.into(),
                 valid_for: Duration::from_secs(600),
             },
+            decode: true,
         }
     }
 }

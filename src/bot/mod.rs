@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::client::{
     Client, ClientResult, Credential, JoinConfig, LatencySummary, LocalStream, RemoteReport,
-    RemoteStream, RoomEvent, SubscribeOptions, set_receive_decoding,
+    RemoteStream, RoomEvent, SubscribeOptions,
     stats::{ReceptionReport, latency_summary},
 };
 use crate::media::{
@@ -101,7 +101,7 @@ pub struct BotMeasure {
     /// are all 15 fps).
     pub fps: Option<u32>,
     /// Receive-only: subscriptions count packets, gaps, loss and jitter but do
-    /// not decode (process-wide, see [`set_receive_decoding`]).
+    /// not decode (`JoinConfig::decode`).
     pub no_decode: bool,
     /// Wait this long between one bot's join and the next one's.
     pub join_interval: Option<Duration>,
@@ -299,9 +299,6 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) -> ClientResult<BotReport> {
     let count = config.count.max(1);
-    if config.measure.no_decode {
-        set_receive_decoding(false);
-    }
     let mut bots = Vec::with_capacity(count);
     for i in 1..=count {
         if i > 1
@@ -385,6 +382,7 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
                 Role::Player
             },
             credential: config.credential.clone(),
+            decode: !config.measure.no_decode,
         })
         .await?;
     let mut bot = Bot {

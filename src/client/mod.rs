@@ -29,7 +29,6 @@ pub use crate::link::rtcp_stats::RemoteReport;
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{LocalStream, RemoteStream, VideoSlot};
-pub use subscribe::set_receive_decoding;
 
 use crate::protocol::{AppId, RoomId};
 
@@ -139,6 +138,11 @@ pub struct JoinConfig {
     pub role: Role,
     /// Signature or key.
     pub credential: Credential,
+    /// Decode what subscriptions receive (the normal case). `false` is a
+    /// receive-only client for load tests: packets, bytes, sequence gaps,
+    /// loss and jitter are counted, nothing is depacketized or decoded, so
+    /// one process can hold hundreds of subscriptions.
+    pub decode: bool,
 }
 
 /// What the room looked like on joining.

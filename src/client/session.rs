@@ -83,6 +83,8 @@ struct Session {
     identity: Option<Identity>,
     state: ConnectionState,
     rtc_ip: IpAddr,
+    /// Whether subscriptions decode (`JoinConfig::decode`).
+    decode: bool,
     streams: BTreeMap<StreamId, StreamInfo>,
     publications: BTreeMap<StreamId, Publication>,
     subscriptions: BTreeMap<StreamId, Subscription>,
@@ -102,6 +104,7 @@ pub(crate) async fn run(
         identity: None,
         state: ConnectionState::Disconnected,
         rtc_ip: IpAddr::from([127, 0, 0, 1]),
+        decode: true,
         streams: BTreeMap::new(),
         publications: BTreeMap::new(),
         subscriptions: BTreeMap::new(),
@@ -263,6 +266,7 @@ impl Session {
             &config.user_id,
         );
         self.rtc_ip = rtc_ip_for(&config.server_url);
+        self.decode = config.decode;
         let signal =
             Arc::new(SignalConnection::connect(&config.server_url, signal_tx.clone()).await?);
         self.signal = Some(Arc::clone(&signal));
@@ -604,7 +608,7 @@ impl Session {
                 return Err(ClientError::Rtc(e.to_string()));
             }
         };
-        let receiver = Receiver::new();
+        let receiver = Receiver::new(self.decode);
         receiver
             .stats
             .lock()

@@ -11,7 +11,7 @@
 //! Decoders run on [`crate::media::pool`]: one worker per core for the whole
 //! process, each track's units decoded in order, one at a time.
 //!
-//! In receive-only mode ([`set_receive_decoding`]`(false)`, for load tests) the
+//! In receive-only mode (`JoinConfig::decode` false, for load tests) the
 //! RTP tasks only count packets, bytes and sequence gaps: no depacketizing, no
 //! decoding, no keyframe requests.
 //!
@@ -45,17 +45,6 @@ pub const OPUS_PACKET_CAPACITY: usize = 10;
 /// Minimum time between two PLIs from one subscriber.
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 
-/// Whether new subscriptions decode what they receive (process-wide; default on).
-static DECODE: AtomicBool = AtomicBool::new(true);
-
-/// Turns decoding of subscriptions made after this call on or off for the whole
-/// process. Off is a receive-only mode for load tests: packets, bytes and
-/// sequence gaps are still counted (and loss/jitter computed), but nothing is
-/// depacketized or decoded, so a process can hold hundreds of subscriptions.
-pub fn set_receive_decoding(enabled: bool) {
-    DECODE.store(enabled, Ordering::Release);
-}
-
 /// Shared by the receive tasks and decode threads of one subscription.
 #[derive(Clone)]
 pub(crate) struct Receiver {
@@ -64,10 +53,12 @@ pub(crate) struct Receiver {
     pub(crate) audio_rx: crossbeam_channel::Receiver<AudioFrame>,
     pub(crate) stats: Arc<Mutex<StreamStats>>,
     pub(crate) ended: Arc<AtomicBool>,
+    /// Decode (else only count: see `JoinConfig::decode`).
+    decode: bool,
 }
 
 impl Receiver {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(decode: bool) -> Self {
         let (audio_tx, audio_rx) = crossbeam_channel::bounded(REMOTE_AUDIO_CAPACITY);
         Self {
             video: Arc::default(),
@@ -75,6 +66,7 @@ impl Receiver {
             audio_rx,
             stats: Arc::default(),
             ended: Arc::default(),
+            decode,
         }
     }
 
@@ -85,7 +77,7 @@ impl Receiver {
     /// Receives one remote track until it ends. Spawned per track.
     pub(crate) async fn run_track(self, track: Arc<dyn TrackRemote>) {
         let kind = track.kind().await;
-        if !DECODE.load(Ordering::Acquire) {
+        if !self.decode {
             return self.run_counting(track, kind).await;
         }
         match kind {

@@ -179,6 +179,7 @@ impl HuddleApp {
                 ctime: 0,
                 signature: String::new(),
             },
+            decode: true,
         };
         let publish = (target.role == Role::Joiner).then(|| self.local_media());
         self.preview = None;

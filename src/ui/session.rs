@@ -619,6 +619,7 @@ mod tests {
                 key: "key".into(),
                 valid_for: std::time::Duration::from_secs(60),
             },
+            decode: true,
         };
         let mut session = RoomSession::join(
             rt.handle(),

@@ -66,6 +66,7 @@ pub fn join_config(server: &TestServer, room: &str, user: &str, role: Role) -> J
             key: APP_KEY.into(),
             valid_for: Duration::from_secs(3600),
         },
+        decode: true,
     }
 }
 
