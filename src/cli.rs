@@ -324,9 +324,14 @@ pub struct DemoArgs {
 }
 
 /// Parsed `huddle.toml`, besides the apps (which [`AppRegistry`] reads).
+/// An unknown key is an error naming it: a misspelt limit must not be
+/// silently ignored.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct ServeFile {
+    /// `[[apps]]`: read by [`AppRegistry::from_toml_str`], only allowed here.
+    #[allow(dead_code)]
+    apps: Option<toml::Value>,
     signature_token: Option<String>,
     rtc_ip: Option<IpAddr>,
     shutdown_grace_secs: Option<u64>,
@@ -334,7 +339,7 @@ struct ServeFile {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct LimitsFile {
     max_rooms: Option<usize>,
     max_users_per_room: Option<usize>,
@@ -552,5 +557,24 @@ impl BotArgs {
                 noise: self.noise,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServeFile;
+
+    #[test]
+    fn the_config_file_refuses_keys_it_does_not_know() {
+        let good = "signature_token = \"t\"\n[[apps]]\nid = \"a\"\nkey = \"k\"\n\
+                    [limits]\nmax_connections_per_ip = 10\n";
+        let file: ServeFile = toml::from_str(good).expect("a valid file");
+        assert_eq!(file.limits.max_connections_per_ip, Some(10));
+        let typo = "[limits]\nmax_conections_per_ip = 10\n";
+        let e = toml::from_str::<ServeFile>(typo).expect_err("a misspelt limit");
+        assert!(e.to_string().contains("max_conections_per_ip"), "{e}");
+        let stray = "signature_tokn = \"t\"\n";
+        let e = toml::from_str::<ServeFile>(stray).expect_err("a misspelt key");
+        assert!(e.to_string().contains("signature_tokn"), "{e}");
     }
 }
