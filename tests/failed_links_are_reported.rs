@@ -42,6 +42,23 @@ fn unsolicited_error(message: &ServerMessage) -> Option<ErrorReply> {
     }
 }
 
+/// Waits for the unsolicited 90100226 that names `link_id`.
+async fn expect_link_failed(socket: &mut RawSocket, link_id: huddle::protocol::LinkId) {
+    let error = socket
+        .recv_until(ICE_GIVES_UP, "error 90100226", unsolicited_error)
+        .await;
+    assert_eq!(
+        error.code,
+        ErrorCode::SubscribedUserConnectError,
+        "{error:?}"
+    );
+    assert!(
+        error.message.contains(&format!("link {link_id}")),
+        "the message names the link: {}",
+        error.message
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_publish_link_is_reported_to_its_owner_and_unpublished() {
     let server = start().await;
@@ -72,19 +89,7 @@ async fn a_failed_publish_link_is_reported_to_its_owner_and_unpublished() {
         })
         .await;
     // The client never applies the answer: nothing answers the server.
-    let error = alice
-        .recv_until(ICE_GIVES_UP, "error 90100226", unsolicited_error)
-        .await;
-    assert_eq!(
-        error.code,
-        ErrorCode::SubscribedUserConnectError,
-        "{error:?}"
-    );
-    assert!(
-        error.message.contains(&format!("link {link_id}")),
-        "the message names the link: {}",
-        error.message
-    );
+    expect_link_failed(&mut alice, link_id).await;
     bob.recv_until(Duration::from_secs(5), "stream-removed", |m| match m {
         ServerMessage::Event {
             event: Event::StreamRemoved { stream_id: s, .. },
@@ -123,19 +128,7 @@ async fn a_failed_subscription_link_is_reported_to_its_owner_and_ends_the_subscr
         json_string(&answer)
     ))
     .await;
-    let error = bob
-        .recv_until(ICE_GIVES_UP, "error 90100226", unsolicited_error)
-        .await;
-    assert_eq!(
-        error.code,
-        ErrorCode::SubscribedUserConnectError,
-        "{error:?}"
-    );
-    assert!(
-        error.message.contains(&format!("link {link_id}")),
-        "the message names the link: {}",
-        error.message
-    );
+    expect_link_failed(&mut bob, link_id).await;
     // The subscription is gone: asking for a keyframe on it is refused.
     bob.send(&format!(
         r#"{{"id":4,"type":"request-keyframe","streamId":{}}}"#,

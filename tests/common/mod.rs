@@ -289,6 +289,24 @@ impl RawSocket {
         .await
     }
 
+    /// Reads until the close frame (within 10 s) and checks that
+    /// `client-banned` with reason 3 (service unavailable: the server is
+    /// shutting down) came before it; `who` names the socket in the message.
+    pub async fn until_shutdown_goodbye(&mut self, who: &str) {
+        let before = self.until_close(Duration::from_secs(10)).await;
+        assert!(
+            before.iter().any(|m| matches!(
+                m,
+                ServerMessage::Event {
+                    event: huddle::protocol::Event::ClientBanned {
+                        reason: huddle::protocol::LeaveReason::ServiceUnavailable
+                    }
+                }
+            )),
+            "{who} got no client-banned (3) before the close frame: {before:?}"
+        );
+    }
+
     /// Drops the TCP connection without a close frame (a killed process).
     pub fn kill(self) {
         drop(self.socket);
