@@ -190,7 +190,7 @@ pub struct ServeArgs {
     /// Address for HTTP/WebSocket.
     #[arg(long, default_value = "127.0.0.1:7880")]
     pub listen: SocketAddr,
-    /// TOML config: `[[apps]] id/key`, `signature_token`, `rtc_ip`, `[limits]`.
+    /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `rtc_ip`, `[limits]`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -202,6 +202,11 @@ pub struct ServeArgs {
     /// Require this X-AUTH-TOKEN on GET /signature.
     #[arg(long)]
     pub signature_token: Option<String>,
+    /// Let web pages of this origin call GET /signature (CORS), e.g.
+    /// `https://meet.example.com`, or `*`; repeatable. Adds to the config
+    /// file's `cors_origins`.
+    #[arg(long = "cors-origin")]
+    pub cors_origins: Vec<String>,
     /// IP address the SFU binds its UDP sockets to.
     #[arg(long)]
     pub rtc_ip: Option<IpAddr>,
@@ -333,6 +338,7 @@ struct ServeFile {
     #[allow(dead_code)]
     apps: Option<toml::Value>,
     signature_token: Option<String>,
+    cors_origins: Vec<String>,
     rtc_ip: Option<IpAddr>,
     shutdown_grace_secs: Option<u64>,
     limits: LimitsFile,
@@ -396,6 +402,11 @@ impl ServeArgs {
         }
         let mut server = ServerConfig::new(apps);
         server.signature_token = self.signature_token.or(file.signature_token);
+        server.cors_origins = file.cors_origins;
+        server.cors_origins.extend(self.cors_origins);
+        for origin in &server.cors_origins {
+            crate::server::cors::check_origin(origin)?;
+        }
         if let Some(ip) = self.rtc_ip.or(file.rtc_ip) {
             server.rtc_ip = ip;
         }
@@ -576,5 +587,49 @@ mod tests {
         let stray = "signature_tokn = \"t\"\n";
         let e = toml::from_str::<ServeFile>(stray).expect_err("a misspelt key");
         assert!(e.to_string().contains("signature_tokn"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod cors_tests {
+    use super::ServeArgs;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<super::ServeConfig> {
+        let mut argv = vec!["huddle"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)?.serve.into_config()
+    }
+
+    #[test]
+    fn cors_origins_come_from_flags_and_file_and_are_checked() {
+        let file = std::env::temp_dir().join(format!(
+            "huddle-cors-{}-{}.toml",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&file, "cors_origins = [\"https://a.example\"]\n").expect("write");
+        let c = config(&[
+            "--config",
+            file.to_str().expect("utf-8 path"),
+            "--cors-origin",
+            "http://127.0.0.1:8080",
+        ])
+        .expect("valid origins");
+        std::fs::remove_file(&file).ok();
+        assert_eq!(
+            c.server.cors_origins,
+            ["https://a.example", "http://127.0.0.1:8080"]
+        );
+        let e = config(&["--cors-origin", "https://a.example/app"])
+            .err()
+            .expect("a path is refused");
+        assert!(e.to_string().contains("https://a.example/app"), "{e}");
     }
 }

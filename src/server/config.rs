@@ -65,6 +65,10 @@ pub struct ServerConfig {
     pub apps: AppRegistry,
     /// Token guarding `GET /signature`; `None` leaves it open (dev only).
     pub signature_token: Option<String>,
+    /// Origins whose web pages may call `GET /signature` from a browser
+    /// (CORS), each `scheme://host[:port]` or `*` (checked by
+    /// [`super::cors::check_origin`]). Empty: none.
+    pub cors_origins: Vec<String>,
     /// Address the SFU binds its UDP sockets to (one per publisher's peer
     /// connection, plus the egress hub's one shared socket). Loopback by
     /// default: a wildcard address is not used because the ICE agent then skips
@@ -84,6 +88,7 @@ impl ServerConfig {
         Self {
             apps,
             signature_token: None,
+            cors_origins: Vec::new(),
             rtc_ip: IpAddr::from([127, 0, 0, 1]),
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(5),

@@ -24,6 +24,7 @@
 //! `GET /healthz`.
 
 pub mod config;
+pub mod cors;
 pub mod inbox;
 mod listener;
 pub mod metrics;
@@ -139,10 +140,13 @@ impl Server {
 
     /// The HTTP/WebSocket routes of this server.
     pub fn router(&self) -> Router {
-        let signature = crate::auth::signature_router(
+        let mut signature = crate::auth::signature_router(
             Arc::new(self.shared.config.apps.clone()),
             self.shared.config.signature_token.clone(),
         );
+        if let Some(cors) = cors::layer(&self.shared.config.cors_origins) {
+            signature = signature.layer(cors);
+        }
         Router::new()
             .route("/", get(ws_upgrade))
             .route("/ws", get(ws_upgrade))
