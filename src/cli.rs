@@ -190,7 +190,7 @@ pub struct ServeArgs {
     /// Address for HTTP/WebSocket.
     #[arg(long, default_value = "127.0.0.1:7880")]
     pub listen: SocketAddr,
-    /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `rtc_ip`, `[limits]`.
+    /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`, `[limits]`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -207,6 +207,10 @@ pub struct ServeArgs {
     /// file's `cors_origins`.
     #[arg(long = "cors-origin")]
     pub cors_origins: Vec<String>,
+    /// This server's name (the `node` label of every /metrics series);
+    /// default: the host name.
+    #[arg(long)]
+    pub node_id: Option<String>,
     /// IP address the SFU binds its UDP sockets to.
     #[arg(long)]
     pub rtc_ip: Option<IpAddr>,
@@ -339,6 +343,7 @@ struct ServeFile {
     apps: Option<toml::Value>,
     signature_token: Option<String>,
     cors_origins: Vec<String>,
+    node_id: Option<String>,
     rtc_ip: Option<IpAddr>,
     shutdown_grace_secs: Option<u64>,
     limits: LimitsFile,
@@ -406,6 +411,12 @@ impl ServeArgs {
         server.cors_origins.extend(self.cors_origins);
         for origin in &server.cors_origins {
             crate::server::cors::check_origin(origin)?;
+        }
+        if let Some(node_id) = self.node_id.or(file.node_id) {
+            if !crate::server::config::valid_node_id(&node_id) {
+                bail!("node id {node_id:?} must match [A-Za-z0-9_.-]{{1,64}}");
+            }
+            server.node_id = node_id;
         }
         if let Some(ip) = self.rtc_ip.or(file.rtc_ip) {
             server.rtc_ip = ip;

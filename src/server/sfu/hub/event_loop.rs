@@ -487,6 +487,7 @@ impl HubLoop {
                             .iter()
                             .filter_map(|p| p.as_any().downcast_ref::<TransportLayerNack>())
                         {
+                            metrics.nacks_received.fetch_add(1, Ordering::Relaxed);
                             let resent = leg.retransmit(nack, now);
                             metrics
                                 .retransmitted_packets
