@@ -35,6 +35,17 @@ pub struct Cli {
     /// Desktop-app flags (no subcommand).
     #[command(flatten)]
     pub app: AppArgs,
+    /// Log level: `error`, `warn`, `info`, `debug`, `trace` or `off` (for
+    /// huddle; other crates log warnings and worse), or a full filter such as
+    /// `huddle=debug,webrtc=info`. Overrides `RUST_LOG`.
+    #[arg(long, global = true, value_parser = parse_log_level)]
+    pub log_level: Option<String>,
+}
+
+fn parse_log_level(spec: &str) -> Result<String, String> {
+    crate::logging::filter_for(spec)
+        .map(|_| spec.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// Flags of the desktop app (`huddle` with no subcommand).
@@ -176,6 +187,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print a join signature and its ctime.
     Sign(SignArgs),
+    /// Check this machine (codecs, audio devices, cameras, display, GPU)
+    /// and optionally a server; exits 1 when something blocks huddle.
+    Check(CheckArgs),
     /// Run headless bots that publish and/or subscribe and print live stats.
     #[cfg(feature = "client")]
     Bot(BotArgs),
@@ -220,6 +234,29 @@ pub struct ServeArgs {
     /// Maximum rooms.
     #[arg(long)]
     pub max_rooms: Option<usize>,
+}
+
+/// `huddle check` flags.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also check that the signalling server at this URL answers
+    /// (`ws://host:port` or `wss://…`).
+    #[arg(long)]
+    pub server: Option<String>,
+}
+
+impl CheckArgs {
+    /// The check's configuration.
+    pub fn into_config(self) -> anyhow::Result<crate::check::CheckConfig> {
+        if let Some(url) = &self.server
+            && !(url.starts_with("ws://") || url.starts_with("wss://"))
+        {
+            bail!("--server must be a ws:// or wss:// URL, got {url:?}");
+        }
+        Ok(crate::check::CheckConfig {
+            server: self.server,
+        })
+    }
 }
 
 /// `huddle sign` flags.

@@ -25,7 +25,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::VERSION;
 pub use crate::link::rtcp_stats::RemoteReport;
+/// Changes what the SDK logs from now on (seed `setLogLevel`); see
+/// [`crate::logging::filter_for`] for what `spec` may be.
+pub use crate::logging::set_level as set_log_level;
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{LocalStream, RemoteStream, VideoSlot};
