@@ -211,6 +211,10 @@ pub struct ServeArgs {
     /// Maximum rooms.
     #[arg(long)]
     pub max_rooms: Option<usize>,
+    /// Seconds before a session's signature expires that its client is told
+    /// (`signature-expired`) and may renew it (default 60).
+    #[arg(long)]
+    pub signature_expiry_notice_secs: Option<u64>,
 }
 
 /// `huddle sign` flags.
@@ -301,6 +305,10 @@ pub struct BotArgs {
     /// Publish the pattern with noise, so video runs at the profile's bitrate.
     #[arg(long)]
     pub noise: bool,
+    /// Seconds without a video frame before a subscribed stream is reported
+    /// interrupted (stream state detection); 0 turns it off.
+    #[arg(long, default_value_t = 3)]
+    pub stream_state_interval: u64,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -335,6 +343,7 @@ struct ServeFile {
     signature_token: Option<String>,
     rtc_ip: Option<IpAddr>,
     shutdown_grace_secs: Option<u64>,
+    signature_expiry_notice_secs: Option<u64>,
     limits: LimitsFile,
 }
 
@@ -427,6 +436,12 @@ impl ServeArgs {
         };
         if let Some(secs) = file.shutdown_grace_secs {
             server.shutdown_grace = Duration::from_secs(secs);
+        }
+        if let Some(secs) = self
+            .signature_expiry_notice_secs
+            .or(file.signature_expiry_notice_secs)
+        {
+            server.signature_expiry_notice = Duration::from_secs(secs);
         }
         let limits = &server.limits;
         for (name, value) in [
@@ -555,6 +570,16 @@ impl BotArgs {
                 },
                 summary_path: self.summary,
                 noise: self.noise,
+            },
+            stream_state_interval: match self.stream_state_interval {
+                0 => None,
+                secs => {
+                    let interval = Duration::from_secs(secs);
+                    if !crate::client::DETECTION_INTERVAL_RANGE.contains(&interval) {
+                        bail!("--stream-state-interval must be 0 (off) or 1..=60 seconds");
+                    }
+                    Some(interval)
+                }
             },
         })
     }

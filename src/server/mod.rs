@@ -24,6 +24,7 @@
 //! `GET /healthz`.
 
 pub mod config;
+mod expiry;
 pub mod inbox;
 mod listener;
 pub mod metrics;

@@ -22,6 +22,7 @@ use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::watch;
 
 use super::Shared;
+use super::expiry::{self, ExpiryStep, SignatureClock};
 use super::inbox::{
     LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox, SessionInboxReceiver,
 };
@@ -147,6 +148,8 @@ struct Joined {
     room_id: RoomId,
     /// Kept in step with the room's copy (role switches, name changes).
     me: UserInfo,
+    /// When the signature the session holds runs out (join, renewals).
+    signature: SignatureClock,
 }
 
 /// How the loop should go on after handling something.
@@ -295,6 +298,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
     // about 21 KiB larger (2,000 idle sessions: 42 MiB). A box per request
     // is nothing beside the request's own parsing.
     let ending = loop {
+        let expiry_due = session.expiry_due();
         let flow = tokio::select! {
             frame = socket.recv() => {
                 idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
@@ -311,6 +315,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
             }
             Some(event) = inbox.recv() => Box::pin(session.on_event(&mut socket, event)).await,
             reason = stop.signalled() => Flow::Ban(reason),
+            () = expiry::until(expiry_due) => Box::pin(session.on_expiry(&mut socket)).await,
             () = &mut idle => {
                 tracing::info!(session = id.0, "closing idle session");
                 Flow::Close(LeaveReason::ReconnectTimeout)
@@ -611,6 +616,7 @@ impl Session {
                 signature,
             } => self.switch_role(role, ctime, &signature).await,
             Request::ChangeUserName { user_name } => self.change_user_name(user_name),
+            Request::RenewSignature { ctime, signature } => self.renew_signature(ctime, &signature),
         }
     }
 
@@ -657,6 +663,7 @@ impl Session {
             app_id,
             room_id: room_id.clone(),
             me: me.clone(),
+            signature: SignatureClock::new(ctime),
         });
         Ok(Reply::Joined {
             room_id,
@@ -676,6 +683,27 @@ impl Session {
         ctime: u64,
         signature: &str,
     ) -> Result<Reply, RequestError> {
+        let joined = self.verify_fresh(ctime, signature)?;
+        let removed =
+            self.shared
+                .rooms
+                .switch_role(&joined.room_id, &joined.me.user_id, self.id, role)?;
+        if let Some(joined) = &mut self.joined {
+            joined.me.role = role;
+            joined.signature.renew(ctime);
+        }
+        tracing::info!(session = self.id.0, role = role.code(), "switched role");
+        for stream_id in removed {
+            if let Some(p) = self.publications.remove(&stream_id) {
+                p.link.close().await;
+            }
+        }
+        Ok(Reply::RoleSwitched { role })
+    }
+
+    /// Checks a fresh signature of the caller (a `switch-role`'s, a
+    /// `renew-signature`'s) exactly as `join` does: same fields, same codes.
+    fn verify_fresh(&self, ctime: u64, signature: &str) -> Result<&Joined, RequestError> {
         let joined = self.joined()?;
         auth::verify(
             &self.shared.config.apps,
@@ -686,20 +714,54 @@ impl Session {
             signature,
             unix_now(),
         )?;
-        let removed =
-            self.shared
-                .rooms
-                .switch_role(&joined.room_id, &joined.me.user_id, self.id, role)?;
+        Ok(joined)
+    }
+
+    /// `renew-signature`: a verified signature replaces the session's; a
+    /// refused one changes nothing.
+    fn renew_signature(&mut self, ctime: u64, signature: &str) -> Result<Reply, RequestError> {
+        self.verify_fresh(ctime, signature)?;
         if let Some(joined) = &mut self.joined {
-            joined.me.role = role;
+            joined.signature.renew(ctime);
         }
-        tracing::info!(session = self.id.0, role = role.code(), "switched role");
-        for stream_id in removed {
-            if let Some(p) = self.publications.remove(&stream_id) {
-                p.link.close().await;
+        tracing::debug!(session = self.id.0, ctime, "signature renewed");
+        Ok(Reply::Ok)
+    }
+
+    /// When the session's signature clock has a step due (none before join).
+    fn expiry_due(&self) -> Option<Duration> {
+        let notice = self.shared.config.signature_expiry_notice;
+        self.joined.as_ref().map(|j| j.signature.next(notice).0)
+    }
+
+    /// The signature clock's step is due: warn the client, or end the session
+    /// (reason 6) when its signature has run out.
+    async fn on_expiry(&mut self, socket: &mut WebSocket) -> Flow {
+        let notice = self.shared.config.signature_expiry_notice;
+        let Some(joined) = &mut self.joined else {
+            return Flow::Continue;
+        };
+        match joined.signature.fire(expiry::unix_time(), notice) {
+            None => Flow::Continue,
+            Some(ExpiryStep::Warn { ctime }) => {
+                let event = Event::SignatureExpired {
+                    code: ErrorCode::SignatureExpired,
+                    message: format!("the signature expires at {ctime}; renew it before then"),
+                    ctime,
+                };
+                match self.send(socket, &ServerMessage::Event { event }).await {
+                    Ok(()) => Flow::Continue,
+                    Err(e) => e.into(),
+                }
+            }
+            Some(ExpiryStep::Expire) => {
+                tracing::info!(
+                    session = self.id.0,
+                    "signature expired; removing the session"
+                );
+                Flow::Ban(LeaveReason::SignatureExpired)
             }
         }
-        Ok(Reply::RoleSwitched { role })
     }
 
     fn change_user_name(&mut self, user_name: String) -> Result<Reply, RequestError> {

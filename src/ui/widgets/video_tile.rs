@@ -29,6 +29,8 @@ pub struct VideoTile<'a> {
     pub audio_muted: bool,
     /// Camera muted.
     pub video_muted: bool,
+    /// The video stopped arriving (stream state detection), though not muted.
+    pub interrupted: bool,
     /// Audio level above the speaking threshold.
     pub speaking: bool,
     /// Network figures (remote tiles).
@@ -93,6 +95,9 @@ impl Widget for VideoTile<'_> {
                 Color32::WHITE,
             );
         }
+        if self.interrupted && !self.video_muted {
+            paint_interrupted(&painter, rect);
+        }
         self.paint_label(&painter, rect);
         if let Some(net) = self.net {
             paint_net(&painter, rect, net);
@@ -146,6 +151,19 @@ impl VideoTile<'_> {
             x = r.right() + 4.0;
         }
     }
+}
+
+/// "video interrupted" across the top of the tile, over the frozen picture.
+fn paint_interrupted(painter: &egui::Painter, rect: Rect) {
+    let galley = painter.layout_no_wrap(
+        "video interrupted".into(),
+        FontId::proportional(13.0),
+        Color32::WHITE,
+    );
+    let pos = egui::pos2(rect.left() + 8.0, rect.top() + 8.0);
+    let bg = Rect::from_min_size(pos, galley.size() + vec2(8.0, 4.0));
+    painter.rect_filled(bg, 4.0, BADGE);
+    painter.galley(pos + vec2(4.0, 2.0), galley, Color32::WHITE);
 }
 
 fn paint_net(painter: &egui::Painter, rect: Rect, net: NetMark) {
