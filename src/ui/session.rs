@@ -665,6 +665,9 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
 }
 
 #[cfg(test)]
+mod renewal_and_interruption_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
