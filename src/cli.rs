@@ -591,10 +591,12 @@ mod tests {
 
     #[test]
     fn the_config_file_refuses_keys_it_does_not_know() {
-        let good = "signature_token = \"t\"\n[[apps]]\nid = \"a\"\nkey = \"k\"\n\
+        let good = "signature_token = \"t\"\nsignature_expiry_notice_secs = 30\n\
+                    [[apps]]\nid = \"a\"\nkey = \"k\"\n\
                     [limits]\nmax_connections_per_ip = 10\n";
         let file: ServeFile = toml::from_str(good).expect("a valid file");
         assert_eq!(file.limits.max_connections_per_ip, Some(10));
+        assert_eq!(file.signature_expiry_notice_secs, Some(30));
         let typo = "[limits]\nmax_conections_per_ip = 10\n";
         let e = toml::from_str::<ServeFile>(typo).expect_err("a misspelt limit");
         assert!(e.to_string().contains("max_conections_per_ip"), "{e}");

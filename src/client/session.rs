@@ -130,7 +130,9 @@ pub(crate) async fn run(
             Some(event) = signal_rx.recv() => session.on_signal(event).await,
             Some(update) = link_rx.recv() => session.on_link(update).await,
             _ = keepalive.tick() => session.keepalive(),
-            _ = detection_tick.tick() => session.detect_stream_states(),
+            _ = detection_tick.tick(), if session.detector.enabled() => {
+                session.detect_stream_states()
+            }
         }
     }
     session.shutdown().await;

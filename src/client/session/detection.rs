@@ -11,7 +11,8 @@ use crate::client::stream_state::FlowChange;
 use crate::protocol::{StreamId, StreamInfo};
 
 impl Session {
-    /// Turns detection on (`Some(interval)`) or off.
+    /// Turns detection on (`Some(interval)`) or off; off, the tick does not
+    /// run.
     pub(super) fn set_stream_state_detection(&mut self, interval: Option<Duration>) {
         self.detector.set_interval(interval);
     }
@@ -22,9 +23,6 @@ impl Session {
     pub(super) fn detect_stream_states(&mut self) {
         self.detector
             .retain(|id| self.subscriptions.contains_key(&id));
-        if !self.detector.enabled() {
-            return;
-        }
         let now = Instant::now();
         let mut changes = Vec::new();
         for (stream_id, subscription) in &self.subscriptions {
@@ -65,6 +63,9 @@ impl Session {
     /// The server forwards video of `stream_id` (`stream-subscribed`), or not.
     pub(super) fn on_video_forwarded(&mut self, stream_id: StreamId, video: bool) {
         self.detector.set_video_forwarded(stream_id, video);
+        // Also forgets ended subscriptions while the tick does not run.
+        self.detector
+            .retain(|id| self.subscriptions.contains_key(&id));
     }
 
     /// `stream-updated`: the seed's mute events for what changed since the
