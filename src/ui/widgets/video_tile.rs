@@ -202,3 +202,50 @@ fn paint_net(painter: &egui::Painter, rect: Rect, net: NetMark) {
         Color32::WHITE,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts a tile paints, laid out headless.
+    fn texts(interrupted: bool, video_muted: bool) -> Vec<String> {
+        let ctx = egui::Context::default();
+        let mut output = ctx.run_ui(egui::RawInput::default(), |ui| {
+            ui.add(VideoTile {
+                key: 1,
+                slot: None,
+                label: "bob",
+                note: None,
+                audio_muted: false,
+                video_muted,
+                interrupted,
+                speaking: false,
+                net: None,
+                fit: ObjectFit::Contain,
+                mirror: false,
+                size: vec2(320.0, 180.0),
+                pass: 0,
+            });
+        });
+        // Nothing uploads the font atlas here.
+        output.textures_delta.clear();
+        output
+            .shapes
+            .iter()
+            .filter_map(|clipped| match &clipped.shape {
+                egui::Shape::Text(text) => Some(text.galley.text().to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_interrupted_tile_says_so_unless_its_camera_is_off() {
+        assert!(texts(true, false).iter().any(|t| t == "video interrupted"));
+        assert!(!texts(false, false).iter().any(|t| t == "video interrupted"));
+        assert!(
+            !texts(true, true).iter().any(|t| t == "video interrupted"),
+            "a muted camera is not interrupted"
+        );
+    }
+}
