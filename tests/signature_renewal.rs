@@ -395,3 +395,36 @@ async fn renew_signature_bad_input_gets_numbered_errors_and_the_wire_shows_event
         "signature-expired then client-banned (6) before the close: {before:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_switch_carries_a_fresh_signature_and_renews_the_session_too() {
+    let server = short_notice_server().await;
+    let (alice, old_ctime) = join_expiring(&server, "room-switch", "alice", 5).await;
+    wait_event(&alice, Duration::from_secs(10), "signature-expired", |e| {
+        matches!(e, RoomEvent::SignatureExpired { .. }).then_some(())
+    })
+    .await;
+    let fresh = huddle::auth::now_unix() + 600;
+    let role = alice
+        .switch_role(
+            Role::Player,
+            Credential::Signature {
+                ctime: fresh,
+                signature: huddle::auth::sign(APP_KEY, APP_ID, "room-switch", "alice", fresh),
+            },
+        )
+        .await
+        .expect("switch role");
+    assert_eq!(role, Role::Player);
+    wait_past(old_ctime).await;
+    assert_eq!(
+        alice.me().await.expect("still in the room").role,
+        Role::Player
+    );
+    while let Ok(event) = alice.events().try_recv() {
+        assert!(
+            !matches!(event, RoomEvent::ClientBanned { .. }),
+            "{event:?}"
+        );
+    }
+}
