@@ -24,7 +24,6 @@
 //! `GET /healthz`.
 
 pub mod config;
-mod expiry;
 pub mod inbox;
 mod listener;
 pub mod metrics;

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::watch;
 
+mod expiry;
+
 use super::Shared;
-use super::expiry::{self, ExpiryStep, SignatureClock};
 use super::inbox::{
     LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox, SessionInboxReceiver,
 };
@@ -36,6 +37,7 @@ use crate::protocol::{
     PROTOCOL_VERSION, ProtocolError, Reply, Request, RequestId, Role, RoomId, ServerMessage,
     StreamId, StreamInfo, UserId, UserInfo, VideoInfo,
 };
+use expiry::SignatureClock;
 
 /// Why a request failed, split by fault; [`RequestError::code`] maps each to the
 /// number the client sees.
@@ -699,69 +701,6 @@ impl Session {
             }
         }
         Ok(Reply::RoleSwitched { role })
-    }
-
-    /// Checks a fresh signature of the caller (a `switch-role`'s, a
-    /// `renew-signature`'s) exactly as `join` does: same fields, same codes.
-    fn verify_fresh(&self, ctime: u64, signature: &str) -> Result<&Joined, RequestError> {
-        let joined = self.joined()?;
-        auth::verify(
-            &self.shared.config.apps,
-            joined.app_id.as_str(),
-            joined.room_id.as_str(),
-            joined.me.user_id.as_str(),
-            ctime,
-            signature,
-            unix_now(),
-        )?;
-        Ok(joined)
-    }
-
-    /// `renew-signature`: a verified signature replaces the session's; a
-    /// refused one changes nothing.
-    fn renew_signature(&mut self, ctime: u64, signature: &str) -> Result<Reply, RequestError> {
-        self.verify_fresh(ctime, signature)?;
-        if let Some(joined) = &mut self.joined {
-            joined.signature.renew(ctime);
-        }
-        tracing::debug!(session = self.id.0, ctime, "signature renewed");
-        Ok(Reply::Ok)
-    }
-
-    /// When the session's signature clock has a step due (none before join).
-    fn expiry_due(&self) -> Option<Duration> {
-        let notice = self.shared.config.signature_expiry_notice;
-        self.joined.as_ref().map(|j| j.signature.next(notice).0)
-    }
-
-    /// The signature clock's step is due: warn the client, or end the session
-    /// (reason 6) when its signature has run out.
-    async fn on_expiry(&mut self, socket: &mut WebSocket) -> Flow {
-        let notice = self.shared.config.signature_expiry_notice;
-        let Some(joined) = &mut self.joined else {
-            return Flow::Continue;
-        };
-        match joined.signature.fire(expiry::unix_time(), notice) {
-            None => Flow::Continue,
-            Some(ExpiryStep::Warn { ctime }) => {
-                let event = Event::SignatureExpired {
-                    code: ErrorCode::SignatureExpired,
-                    message: format!("the signature expires at {ctime}; renew it before then"),
-                    ctime,
-                };
-                match self.send(socket, &ServerMessage::Event { event }).await {
-                    Ok(()) => Flow::Continue,
-                    Err(e) => e.into(),
-                }
-            }
-            Some(ExpiryStep::Expire) => {
-                tracing::info!(
-                    session = self.id.0,
-                    "signature expired; removing the session"
-                );
-                Flow::Ban(LeaveReason::SignatureExpired)
-            }
-        }
     }
 
     fn change_user_name(&mut self, user_name: String) -> Result<Reply, RequestError> {

@@ -8,17 +8,24 @@
 //! carries a fresh signature too) the session is removed with leave reason 6.
 //!
 //! [`SignatureClock`] is the sans-IO part: it takes the time as an argument and
-//! says what is due when. The session's loop sleeps until [`SignatureClock::next`]
-//! and then calls [`SignatureClock::fire`].
+//! says what is due when. The session's loop sleeps until it is due
+//! (`Session::expiry_due`, [`until`]) and then handles the step
+//! (`Session::on_expiry`); `renew-signature` is `Session::renew_signature`.
 //!
 //! Invariants: a renewal always moves the clock back to [`ExpiryState::Valid`]
 //! with the new `ctime`, so a renewed signature gets its own warning; each
 //! `ctime` is warned about at most once; a session is never expired before its
 //! `ctime` has passed (the check `now ≤ ctime` of a join is inclusive).
 //!
-//! [`ServerConfig::signature_expiry_notice`]: super::ServerConfig::signature_expiry_notice
+//! [`ServerConfig::signature_expiry_notice`]: crate::server::ServerConfig::signature_expiry_notice
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::WebSocket;
+
+use super::{Flow, Joined, RequestError, Session, unix_now};
+use crate::auth;
+use crate::protocol::{ErrorCode, Event, LeaveReason, Reply, ServerMessage};
 
 /// Where a session's signature stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +112,79 @@ pub(crate) async fn until(due: Option<Duration>) {
     match due {
         Some(due) => tokio::time::sleep(due.saturating_sub(unix_time())).await,
         None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    /// Checks a fresh signature of the caller (a `switch-role`'s, a
+    /// `renew-signature`'s) exactly as `join` does: same fields, same codes.
+    pub(super) fn verify_fresh(
+        &self,
+        ctime: u64,
+        signature: &str,
+    ) -> Result<&Joined, RequestError> {
+        let joined = self.joined()?;
+        auth::verify(
+            &self.shared.config.apps,
+            joined.app_id.as_str(),
+            joined.room_id.as_str(),
+            joined.me.user_id.as_str(),
+            ctime,
+            signature,
+            unix_now(),
+        )?;
+        Ok(joined)
+    }
+
+    /// `renew-signature`: a verified signature replaces the session's; a
+    /// refused one changes nothing.
+    pub(super) fn renew_signature(
+        &mut self,
+        ctime: u64,
+        signature: &str,
+    ) -> Result<Reply, RequestError> {
+        self.verify_fresh(ctime, signature)?;
+        if let Some(joined) = &mut self.joined {
+            joined.signature.renew(ctime);
+        }
+        tracing::debug!(session = self.id.0, ctime, "signature renewed");
+        Ok(Reply::Ok)
+    }
+
+    /// When the session's signature clock has a step due (none before join).
+    pub(super) fn expiry_due(&self) -> Option<Duration> {
+        let notice = self.shared.config.signature_expiry_notice;
+        self.joined.as_ref().map(|j| j.signature.next(notice).0)
+    }
+
+    /// The signature clock's step is due: warn the client, or end the session
+    /// (reason 6) when its signature has run out.
+    pub(super) async fn on_expiry(&mut self, socket: &mut WebSocket) -> Flow {
+        let notice = self.shared.config.signature_expiry_notice;
+        let Some(joined) = &mut self.joined else {
+            return Flow::Continue;
+        };
+        match joined.signature.fire(unix_time(), notice) {
+            None => Flow::Continue,
+            Some(ExpiryStep::Warn { ctime }) => {
+                let event = Event::SignatureExpired {
+                    code: ErrorCode::SignatureExpired,
+                    message: format!("the signature expires at {ctime}; renew it before then"),
+                    ctime,
+                };
+                match self.send(socket, &ServerMessage::Event { event }).await {
+                    Ok(()) => Flow::Continue,
+                    Err(e) => e.into(),
+                }
+            }
+            Some(ExpiryStep::Expire) => {
+                tracing::info!(
+                    session = self.id.0,
+                    "signature expired; removing the session"
+                );
+                Flow::Ban(LeaveReason::SignatureExpired)
+            }
+        }
     }
 }
 
