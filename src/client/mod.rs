@@ -22,6 +22,9 @@
 //! ([`RoomEvent::ClientBanned`] with [`LeaveReason::SignatureExpired`], 6)
 //! once it has. With a [`Credential::AppKey`] the SDK renews by itself (the
 //! event says `renewing: true`; a failed renewal comes as [`RoomEvent::Error`]).
+//! Its `valid_for` must outlast the server's notice, or each renewal is
+//! warned about at once again; one that would not end after the current
+//! signature is not sent (an error says so).
 //! With a [`Credential::Signature`] the application fetches a new one and
 //! calls [`Client::renew_signature`].
 //!

@@ -65,9 +65,22 @@ impl Session {
             ctime,
             renewing: renewal.is_some(),
         });
-        let Some((signal, (ctime, signature))) = renewal else {
+        let Some((signal, (fresh, signature))) = renewal else {
             return;
         };
+        if fresh <= ctime {
+            // The key's validity is no longer than what is left: renewing
+            // would not help, and would be warned about again at once.
+            self.emit(RoomEvent::Error {
+                code: ErrorCode::SignatureExpired,
+                message: format!(
+                    "cannot renew: a signature made now with the app key expires at {fresh}, \
+                     not after the current one ({ctime}); give the key a longer valid_for"
+                ),
+            });
+            return;
+        }
+        let ctime = fresh;
         let events = self.events.clone();
         tokio::spawn(async move {
             let result = signal

@@ -65,8 +65,13 @@ impl SignatureClock {
     }
 
     /// A verified new signature replaces the old one, whatever its `ctime`.
+    /// One with the same `ctime` changes nothing: it was warned about already
+    /// (a client renewing within the same second must not be warned again,
+    /// and renew again, in a loop).
     pub(crate) fn renew(&mut self, ctime: u64) {
-        *self = Self::new(ctime);
+        if ctime != self.ctime {
+            *self = Self::new(ctime);
+        }
     }
 
     /// The next step and when it is due, as a time since the Unix epoch:
@@ -231,6 +236,14 @@ mod tests {
             clock.next(NOTICE),
             (secs(4_940), ExpiryStep::Warn { ctime: 5_000 })
         );
+    }
+
+    #[test]
+    fn renewing_with_the_same_ctime_is_not_warned_again() {
+        let mut clock = SignatureClock::new(1_000);
+        assert!(clock.fire(secs(950), NOTICE).is_some());
+        clock.renew(1_000);
+        assert_eq!(clock.next(NOTICE), (secs(1_001), ExpiryStep::Expire));
     }
 
     #[test]
