@@ -59,18 +59,20 @@ impl Session {
             }
             _ => None,
         };
+        // A key whose validity is no longer than what is left cannot help,
+        // and its signature would be warned about again at once.
+        let too_short = renewal
+            .as_ref()
+            .map(|(_, (fresh, _))| *fresh)
+            .filter(|fresh| *fresh <= ctime);
+        let renewal = renewal.filter(|_| too_short.is_none());
         self.emit(RoomEvent::SignatureExpired {
             code,
             message,
             ctime,
             renewing: renewal.is_some(),
         });
-        let Some((signal, (fresh, signature))) = renewal else {
-            return;
-        };
-        if fresh <= ctime {
-            // The key's validity is no longer than what is left: renewing
-            // would not help, and would be warned about again at once.
+        if let Some(fresh) = too_short {
             self.emit(RoomEvent::Error {
                 code: ErrorCode::SignatureExpired,
                 message: format!(
@@ -78,9 +80,10 @@ impl Session {
                      not after the current one ({ctime}); give the key a longer valid_for"
                 ),
             });
-            return;
         }
-        let ctime = fresh;
+        let Some((signal, (ctime, signature))) = renewal else {
+            return;
+        };
         let events = self.events.clone();
         tokio::spawn(async move {
             let result = signal
