@@ -428,3 +428,45 @@ async fn a_role_switch_carries_a_fresh_signature_and_renews_the_session_too() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_key_that_would_not_outlast_the_signature_is_not_used_to_renew() {
+    let server = short_notice_server().await;
+    let mut config = join_config(&server, "room-short-key", "alice", Role::Joiner);
+    // Signatures made with this key end when the current one does: renewing
+    // with one would only be warned about again at once.
+    config.credential = Credential::AppKey {
+        key: APP_KEY.into(),
+        valid_for: Duration::ZERO,
+    };
+    let alice = Client::new();
+    alice.join(config).await.expect("join");
+    let renewing = wait_event(
+        &alice,
+        Duration::from_secs(5),
+        "signature-expired",
+        |e| match e {
+            RoomEvent::SignatureExpired { renewing, .. } => Some(*renewing),
+            _ => None,
+        },
+    )
+    .await;
+    assert!(!renewing);
+    let code = wait_event(&alice, Duration::from_secs(5), "the error", |e| match e {
+        RoomEvent::Error { code, .. } => Some(*code),
+        _ => None,
+    })
+    .await;
+    assert_eq!(code, ErrorCode::SignatureExpired);
+    let reason = wait_event(
+        &alice,
+        Duration::from_secs(10),
+        "client-banned",
+        |e| match e {
+            RoomEvent::ClientBanned { reason } => Some(*reason),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(reason, LeaveReason::SignatureExpired);
+}
