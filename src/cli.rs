@@ -234,6 +234,10 @@ pub struct ServeArgs {
     /// Maximum rooms.
     #[arg(long)]
     pub max_rooms: Option<usize>,
+    /// Seconds before a session's signature expires that its client is told
+    /// (`signature-expired`) and may renew it (default 60).
+    #[arg(long)]
+    pub signature_expiry_notice_secs: Option<u64>,
 }
 
 /// `huddle check` flags.
@@ -347,6 +351,10 @@ pub struct BotArgs {
     /// Publish the pattern with noise, so video runs at the profile's bitrate.
     #[arg(long)]
     pub noise: bool,
+    /// Seconds without a video frame before a subscribed stream is reported
+    /// interrupted (stream state detection); 0 turns it off.
+    #[arg(long, default_value_t = 3)]
+    pub stream_state_interval: u64,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -383,6 +391,7 @@ struct ServeFile {
     node_id: Option<String>,
     rtc_ip: Option<IpAddr>,
     shutdown_grace_secs: Option<u64>,
+    signature_expiry_notice_secs: Option<u64>,
     limits: LimitsFile,
 }
 
@@ -486,6 +495,12 @@ impl ServeArgs {
         };
         if let Some(secs) = file.shutdown_grace_secs {
             server.shutdown_grace = Duration::from_secs(secs);
+        }
+        if let Some(secs) = self
+            .signature_expiry_notice_secs
+            .or(file.signature_expiry_notice_secs)
+        {
+            server.signature_expiry_notice = Duration::from_secs(secs);
         }
         let limits = &server.limits;
         for (name, value) in [
@@ -615,6 +630,16 @@ impl BotArgs {
                 summary_path: self.summary,
                 noise: self.noise,
             },
+            stream_state_interval: match self.stream_state_interval {
+                0 => None,
+                secs => {
+                    let interval = Duration::from_secs(secs);
+                    if !crate::client::DETECTION_INTERVAL_RANGE.contains(&interval) {
+                        bail!("--stream-state-interval must be 0 (off) or 1..=60 seconds");
+                    }
+                    Some(interval)
+                }
+            },
         })
     }
 }
@@ -625,10 +650,12 @@ mod tests {
 
     #[test]
     fn the_config_file_refuses_keys_it_does_not_know() {
-        let good = "signature_token = \"t\"\n[[apps]]\nid = \"a\"\nkey = \"k\"\n\
+        let good = "signature_token = \"t\"\nsignature_expiry_notice_secs = 30\n\
+                    [[apps]]\nid = \"a\"\nkey = \"k\"\n\
                     [limits]\nmax_connections_per_ip = 10\n";
         let file: ServeFile = toml::from_str(good).expect("a valid file");
         assert_eq!(file.limits.max_connections_per_ip, Some(10));
+        assert_eq!(file.signature_expiry_notice_secs, Some(30));
         let typo = "[limits]\nmax_conections_per_ip = 10\n";
         let e = toml::from_str::<ServeFile>(typo).expect_err("a misspelt limit");
         assert!(e.to_string().contains("max_conections_per_ip"), "{e}");

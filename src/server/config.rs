@@ -84,6 +84,11 @@ pub struct ServerConfig {
     /// future completed, for every session to say goodbye (`client-banned`,
     /// close frame) before it returns anyway.
     pub shutdown_grace: Duration,
+    /// How long before a session's signature expires (its `ctime`) the
+    /// client is told (`signature-expired`, 90100030) so it can renew
+    /// (`renew-signature`). A session whose `ctime` passes without a renewal
+    /// is removed with leave reason 6.
+    pub signature_expiry_notice: Duration,
 }
 
 impl ServerConfig {
@@ -97,6 +102,7 @@ impl ServerConfig {
             limits: Limits::default(),
             node_id: default_node_id(),
             shutdown_grace: Duration::from_secs(5),
+            signature_expiry_notice: Duration::from_secs(60),
         }
     }
 }
