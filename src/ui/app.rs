@@ -458,6 +458,17 @@ impl eframe::App for HuddleApp {
                         session.rename(name);
                     }
                 }
+                RoomAction::SwitchRole(role) => {
+                    let wanted = matches!(&self.screen,
+                        Screen::Room(s) if s.role != role && !s.switching_role);
+                    if wanted {
+                        // Devices open only for a switch that will happen.
+                        let publish = role.can_publish().then(|| self.local_media());
+                        if let Screen::Room(session) = &mut self.screen {
+                            session.switch_role(role, publish);
+                        }
+                    }
+                }
                 RoomAction::Leave => self.leave_to_lobby(),
                 RoomAction::Rejoin => {
                     if let Some(target) = self.last_target.clone() {
