@@ -58,6 +58,7 @@ pub use crate::link::rtcp_stats::RemoteReport;
 /// Changes what the SDK logs from now on (seed `setLogLevel`); see
 /// [`crate::logging::filter_for`] for what `spec` may be.
 pub use crate::logging::set_level as set_log_level;
+pub use crate::media::mixing::{AudioMixOption, AudioMixing, MixingEvent};
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
 pub use stats::{LatencySummary, StreamStats};
