@@ -190,7 +190,7 @@ pub struct ServeArgs {
     /// Address for HTTP/WebSocket.
     #[arg(long, default_value = "127.0.0.1:7880")]
     pub listen: SocketAddr,
-    /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`, `[limits]`.
+    /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`, `tls_cert`, `tls_key`, `[limits]`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -214,6 +214,14 @@ pub struct ServeArgs {
     /// IP address the SFU binds its UDP sockets to.
     #[arg(long)]
     pub rtc_ip: Option<IpAddr>,
+    /// Serve https:// and wss:// on --listen with this PEM certificate chain
+    /// (with --tls-key); browsers need it for the camera on any host but
+    /// localhost.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Maximum users per room.
     #[arg(long)]
     pub max_users_per_room: Option<usize>,
@@ -346,6 +354,8 @@ struct ServeFile {
     node_id: Option<String>,
     rtc_ip: Option<IpAddr>,
     shutdown_grace_secs: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     limits: LimitsFile,
 }
 
@@ -420,6 +430,13 @@ impl ServeArgs {
         }
         if let Some(ip) = self.rtc_ip.or(file.rtc_ip) {
             server.rtc_ip = ip;
+        }
+        match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => {
+                server.tls = Some(crate::server::tls::TlsConfig::from_pem_files(&cert, &key)?);
+            }
+            (None, None) => {}
+            _ => bail!("tls_cert and tls_key go together: give both or neither"),
         }
         let d = Limits::default();
         let l = &file.limits;

@@ -134,7 +134,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     print_apps(&config.server, config.dev_app);
     // Before the address is out: a client may connect and a signal follow.
     let stop = stop_signal();
-    eprintln!("huddle server listening on ws://{addr}");
+    let (ws, http) = match config.server.tls {
+        Some(_) => ("wss", "https"),
+        None => ("ws", "http"),
+    };
+    eprintln!("huddle server listening on {ws}://{addr}");
+    eprintln!("web client: open {http}://{addr}/ in a browser");
     Server::new(config.server).run(listener, stop).await?;
     Ok(())
 }

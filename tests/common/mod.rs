@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod chromium;
+
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};

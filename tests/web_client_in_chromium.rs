@@ -1,0 +1,312 @@
+//! The server's own web page in a real browser: headless Chromium (fake
+//! camera and microphone, no network but loopback, no STUN) opens `/`,
+//! joins with the page's form and talks to native clients of the SDK in the
+//! same room, as a user would.
+//!
+//! The browser side is read from the page itself: `huddle.summary()` reports
+//! what its tiles show, from `getStats` (`framesDecoded`, `totalAudioEnergy`)
+//! and the room events it handled. Buttons are clicked as a user clicks
+//! them. Needs Chromium (`common::skip` without it; CI installs it).
+#![cfg(feature = "client")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::chromium::{Chromium, Page};
+use common::*;
+use huddle::client::{Client, RoomEvent, SubscribeOptions};
+use huddle::protocol::{LeaveReason, StreamId};
+use huddle::server::ServerConfig;
+use serde_json::Value;
+
+/// Media waits: the browser starts, gathers, encodes and decodes on a busy
+/// 2-core machine.
+const MEDIA_TIMEOUT: Duration = Duration::from_secs(30);
+/// Signalling waits (a click and the event it causes).
+const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames each side must decode of the other's video.
+const FRAMES: u64 = 30;
+
+const SUMMARY: &str = "window.huddle ? huddle.summary() : null";
+
+fn page_url(server: &TestServer, query: &str) -> String {
+    format!(
+        "{}/?{query}",
+        server.url.replacen("ws://", "http://", 1)
+    )
+}
+
+async fn click(browser: &mut Chromium, page: &Page, id: &str) {
+    let clicked = browser
+        .eval(
+            page,
+            &format!(
+                "(() => {{ const b = document.getElementById('{id}'); if (b.disabled) return false; b.click(); return true; }})()"
+            ),
+        )
+        .await;
+    assert_eq!(clicked, Value::Bool(true), "#{id} is disabled");
+}
+
+/// The summary of the remote tile of `user`'s stream, once `check` holds.
+async fn wait_remote(
+    browser: &mut Chromium,
+    page: &Page,
+    what: &str,
+    timeout: Duration,
+    user: &str,
+    mut check: impl FnMut(&Value) -> bool,
+) -> Value {
+    browser
+        .wait_for(page, timeout, what, SUMMARY, |s| {
+            s["remote"]
+                .as_array()?
+                .iter()
+                .find(|t| t["userId"] == user)
+                .filter(|t| check(t))
+                .cloned()
+        })
+        .await
+}
+
+/// The first stream `user` publishes, as `client` hears of it.
+async fn stream_of(client: &Client, user: &str) -> StreamId {
+    wait_event(client, MEDIA_TIMEOUT, &format!("{user}'s stream"), |e| match e {
+        RoomEvent::StreamAdded(s) if s.user_id.0 == user => Some(s.stream_id),
+        _ => None,
+    })
+    .await
+}
+
+/// A browser and a native client in one room: each decodes the other's
+/// video, the browser hears the native tone, and each sees the other's mute;
+/// the browser sees the native client leave, and a native watcher sees the
+/// browser leave. Saves a screenshot of the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_browser_and_a_native_client_see_and_hear_each_other() {
+    const TEST: &str = "a_browser_and_a_native_client_see_and_hear_each_other";
+    let Some(mut browser) = Chromium::start_or_skip(TEST, &[]).await else {
+        return;
+    };
+    let server = start_server().await;
+    let (native, _) = join(&server, "web-call", "native").await;
+    let native_stream = native.publish(synthetic(440.0)).await.expect("publish");
+    let (watcher, _) = join(&server, "web-call", "watcher").await;
+
+    let page = browser
+        .open(&page_url(
+            &server,
+            &format!("app={APP_ID}&room=web-call&user=browser&name=Browser"),
+        ))
+        .await;
+    browser
+        .wait_for(&page, EVENT_TIMEOUT, "the page's script", SUMMARY, |s| {
+            (s["state"] == "idle").then_some(())
+        })
+        .await;
+    click(&mut browser, &page, "join").await;
+
+    // The native client watches the browser.
+    let browser_stream = stream_of(&native, "browser").await;
+    let remote = native
+        .subscribe(browser_stream, SubscribeOptions::default())
+        .await
+        .expect("subscribe to the browser");
+
+    // The browser decodes the native video and hears its tone.
+    let tile = wait_remote(
+        &mut browser,
+        &page,
+        "the browser decodes the native video and hears its audio",
+        MEDIA_TIMEOUT,
+        "native",
+        |t| {
+            t["media"]["video"]["frames"].as_u64() >= Some(FRAMES)
+                && t["media"]["audio"]["totalAudioEnergy"].as_f64() > Some(0.0)
+        },
+    )
+    .await;
+    assert_eq!(tile["media"]["video"]["codec"], "H264", "{tile:#}");
+    assert_eq!(tile["media"]["audio"]["codec"], "opus", "{tile:#}");
+    assert_eq!(tile["userName"], "native (test)", "{tile:#}");
+    println!("browser's tile of the native stream: {tile}");
+
+    // The native client decodes the browser's video (Chromium's H.264) and audio.
+    let stats = wait_for(MEDIA_TIMEOUT, "native decodes the browser", || {
+        let s = remote.stats();
+        (s.frames_decoded >= FRAMES && s.audio_frames_decoded >= 50).then_some(s)
+    })
+    .await;
+    println!(
+        "native decoded {} frames ({:?}) and {} audio frames of the browser",
+        stats.frames_decoded, stats.last_size, stats.audio_frames_decoded
+    );
+    let summary = browser.eval(&page, SUMMARY).await;
+    let local = &summary["local"];
+    assert_eq!(local["media"]["video"]["codec"], "H264", "{summary:#}");
+
+    // While both are in the call: the README's picture.
+    let png = browser.screenshot(&page).await;
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web_client_call.png");
+    std::fs::write(&path, &png).expect("write screenshot");
+    println!("screenshot: {}", path.display());
+
+    // The native client mutes its microphone: the browser's tile says so.
+    native
+        .set_muted(native_stream, true, false)
+        .await
+        .expect("mute");
+    wait_remote(
+        &mut browser,
+        &page,
+        "the browser shows the native mute",
+        EVENT_TIMEOUT,
+        "native",
+        |t| t["audioMuted"] == true && t["videoMuted"] == false,
+    )
+    .await;
+    let badge = browser
+        .eval(
+            &page,
+            &format!(
+                "document.querySelector('.tile[data-stream-id=\"{}\"] .mic-off').hidden",
+                native_stream.0
+            ),
+        )
+        .await;
+    assert_eq!(badge, Value::Bool(false), "the mic-off badge shows");
+
+    // The browser mutes its microphone, then its camera: the native client hears of each.
+    click(&mut browser, &page, "mute-mic").await;
+    wait_event(&native, EVENT_TIMEOUT, "the browser's mic mute", |e| match e {
+        RoomEvent::StreamUpdated(s) if s.stream_id == browser_stream => {
+            (s.audio_muted && !s.video_muted).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    click(&mut browser, &page, "mute-camera").await;
+    wait_event(&native, EVENT_TIMEOUT, "the browser's camera mute", |e| match e {
+        RoomEvent::StreamUpdated(s) if s.stream_id == browser_stream => {
+            (s.audio_muted && s.video_muted).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+
+    // The native client leaves: its tile goes.
+    native.leave().await.expect("leave");
+    browser
+        .wait_for(
+            &page,
+            EVENT_TIMEOUT,
+            "the native tile and user to go",
+            "(() => { const s = huddle.summary(); return { remote: s.remote.length, \
+             tiles: document.querySelectorAll('#grid .tile:not(.local)').length, \
+             native: s.users.some(u => u.userId === 'native') }; })()",
+            |v| (v["remote"] == 0 && v["tiles"] == 0 && v["native"] == false).then_some(()),
+        )
+        .await;
+
+    // The browser leaves: the watcher sees it go as a user who left (0).
+    click(&mut browser, &page, "leave").await;
+    wait_event(&watcher, EVENT_TIMEOUT, "the browser's leave", |e| match e {
+        RoomEvent::PeerLeave { user_id, reason } if user_id.0 == "browser" => Some(*reason),
+        _ => None,
+    })
+    .await
+    .eq(&LeaveReason::UserExit)
+    .then_some(())
+    .expect("left as a user exit");
+    let end = browser.eval(&page, SUMMARY).await;
+    assert_eq!(end["state"], "left", "{end:#}");
+    assert_eq!(end["errors"], serde_json::json!([]), "{end:#}");
+}
+
+/// A signature pasted into the page works as one from `/signature`; a wrong
+/// one is refused with its number, and the room carries on. A server that
+/// guards `/signature` with a token serves the page's request only with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_joins_with_a_pasted_signature_or_a_token() {
+    const TEST: &str = "the_page_joins_with_a_pasted_signature_or_a_token";
+    let Some(mut browser) = Chromium::start_or_skip(TEST, &[]).await else {
+        return;
+    };
+    let mut config = ServerConfig::new(test_apps());
+    config.signature_token = Some("s3cret".into());
+    let server = start_server_with(config).await;
+    let (native, _) = join(&server, "web-sig", "native").await;
+    let joined_state = |s: &Value| (s["state"] == "joined").then_some(());
+    let error_code = |s: &Value| {
+        s["errors"]
+            .as_array()
+            .and_then(|e| e.first())
+            .map(|e| e["code"].clone())
+    };
+    let no_media = "camera=none&mic=none";
+
+    // A wrong pasted signature: 90100031, shown on the page.
+    let ctime = huddle::auth::now_unix() + 600;
+    let wrong = huddle::auth::sign("not-the-key", APP_ID, "web-sig", "pasted", ctime);
+    let page = browser
+        .open(&page_url(
+            &server,
+            &format!("app={APP_ID}&room=web-sig&user=pasted&signature={wrong}&ctime={ctime}&{no_media}&autojoin=1"),
+        ))
+        .await;
+    let code = browser
+        .wait_for(&page, EVENT_TIMEOUT, "the refusal", SUMMARY, error_code)
+        .await;
+    assert_eq!(code, 90100031);
+    let shown = browser
+        .eval(&page, "document.getElementById('error').textContent")
+        .await;
+    assert!(shown.as_str().is_some_and(|t| t.contains("90100031")), "{shown}");
+
+    // The right one joins.
+    let right = huddle::auth::sign(APP_KEY, APP_ID, "web-sig", "pasted", ctime);
+    let page = browser
+        .open(&page_url(
+            &server,
+            &format!("app={APP_ID}&room=web-sig&user=pasted&signature={right}&ctime={ctime}&{no_media}&autojoin=1"),
+        ))
+        .await;
+    browser
+        .wait_for(&page, EVENT_TIMEOUT, "a pasted-signature join", SUMMARY, joined_state)
+        .await;
+    wait_event(&native, EVENT_TIMEOUT, "the pasted user's join", |e| match e {
+        RoomEvent::PeerJoin(u) if u.user_id.0 == "pasted" => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // From /signature without the token: 401 with 90000005, shown; with it: joined.
+    let page = browser
+        .open(&page_url(
+            &server,
+            &format!("app={APP_ID}&room=web-sig&user=tokened&{no_media}&autojoin=1"),
+        ))
+        .await;
+    let code = browser
+        .wait_for(&page, EVENT_TIMEOUT, "the token refusal", SUMMARY, error_code)
+        .await;
+    assert_eq!(code, 90000005);
+    browser
+        .eval(
+            &page,
+            "document.getElementById('token').value = 's3cret'; \
+             document.getElementById('sig-server').checked = true; true",
+        )
+        .await;
+    click(&mut browser, &page, "join").await;
+    browser
+        .wait_for(&page, EVENT_TIMEOUT, "a token join", SUMMARY, joined_state)
+        .await;
+    wait_event(&native, EVENT_TIMEOUT, "the token user's join", |e| match e {
+        RoomEvent::PeerJoin(u) if u.user_id.0 == "tokened" => Some(()),
+        _ => None,
+    })
+    .await;
+    let _ = native.leave().await;
+}
