@@ -431,7 +431,10 @@ impl ServeArgs {
         if let Some(ip) = self.rtc_ip.or(file.rtc_ip) {
             server.rtc_ip = ip;
         }
-        match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
+        match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
             (Some(cert), Some(key)) => {
                 server.tls = Some(crate::server::tls::TlsConfig::from_pem_files(&cert, &key)?);
             }

@@ -31,10 +31,7 @@ const FRAMES: u64 = 30;
 const SUMMARY: &str = "window.huddle ? huddle.summary() : null";
 
 fn page_url(server: &TestServer, query: &str) -> String {
-    format!(
-        "{}/?{query}",
-        server.url.replacen("ws://", "http://", 1)
-    )
+    format!("{}/?{query}", server.url.replacen("ws://", "http://", 1))
 }
 
 async fn click(browser: &mut Chromium, page: &Page, id: &str) {
@@ -72,10 +69,15 @@ async fn wait_remote(
 
 /// The first stream `user` publishes, as `client` hears of it.
 async fn stream_of(client: &Client, user: &str) -> StreamId {
-    wait_event(client, MEDIA_TIMEOUT, &format!("{user}'s stream"), |e| match e {
-        RoomEvent::StreamAdded(s) if s.user_id.0 == user => Some(s.stream_id),
-        _ => None,
-    })
+    wait_event(
+        client,
+        MEDIA_TIMEOUT,
+        &format!("{user}'s stream"),
+        |e| match e {
+            RoomEvent::StreamAdded(s) if s.user_id.0 == user => Some(s.stream_id),
+            _ => None,
+        },
+    )
     .await
 }
 
@@ -179,20 +181,30 @@ async fn a_browser_and_a_native_client_see_and_hear_each_other() {
 
     // The browser mutes its microphone, then its camera: the native client hears of each.
     click(&mut browser, &page, "mute-mic").await;
-    wait_event(&native, EVENT_TIMEOUT, "the browser's mic mute", |e| match e {
-        RoomEvent::StreamUpdated(s) if s.stream_id == browser_stream => {
-            (s.audio_muted && !s.video_muted).then_some(())
-        }
-        _ => None,
-    })
+    wait_event(
+        &native,
+        EVENT_TIMEOUT,
+        "the browser's mic mute",
+        |e| match e {
+            RoomEvent::StreamUpdated(s) if s.stream_id == browser_stream => {
+                (s.audio_muted && !s.video_muted).then_some(())
+            }
+            _ => None,
+        },
+    )
     .await;
     click(&mut browser, &page, "mute-camera").await;
-    wait_event(&native, EVENT_TIMEOUT, "the browser's camera mute", |e| match e {
-        RoomEvent::StreamUpdated(s) if s.stream_id == browser_stream => {
-            (s.audio_muted && s.video_muted).then_some(())
-        }
-        _ => None,
-    })
+    wait_event(
+        &native,
+        EVENT_TIMEOUT,
+        "the browser's camera mute",
+        |e| match e {
+            RoomEvent::StreamUpdated(s) if s.stream_id == browser_stream => {
+                (s.audio_muted && s.video_muted).then_some(())
+            }
+            _ => None,
+        },
+    )
     .await;
 
     // The native client leaves: its tile goes.
@@ -211,10 +223,15 @@ async fn a_browser_and_a_native_client_see_and_hear_each_other() {
 
     // The browser leaves: the watcher sees it go as a user who left (0).
     click(&mut browser, &page, "leave").await;
-    wait_event(&watcher, EVENT_TIMEOUT, "the browser's leave", |e| match e {
-        RoomEvent::PeerLeave { user_id, reason } if user_id.0 == "browser" => Some(*reason),
-        _ => None,
-    })
+    wait_event(
+        &watcher,
+        EVENT_TIMEOUT,
+        "the browser's leave",
+        |e| match e {
+            RoomEvent::PeerLeave { user_id, reason } if user_id.0 == "browser" => Some(*reason),
+            _ => None,
+        },
+    )
     .await
     .eq(&LeaveReason::UserExit)
     .then_some(())
@@ -262,7 +279,10 @@ async fn the_page_joins_with_a_pasted_signature_or_a_token() {
     let shown = browser
         .eval(&page, "document.getElementById('error').textContent")
         .await;
-    assert!(shown.as_str().is_some_and(|t| t.contains("90100031")), "{shown}");
+    assert!(
+        shown.as_str().is_some_and(|t| t.contains("90100031")),
+        "{shown}"
+    );
 
     // The right one joins.
     let right = huddle::auth::sign(APP_KEY, APP_ID, "web-sig", "pasted", ctime);
@@ -273,12 +293,23 @@ async fn the_page_joins_with_a_pasted_signature_or_a_token() {
         ))
         .await;
     browser
-        .wait_for(&page, EVENT_TIMEOUT, "a pasted-signature join", SUMMARY, joined_state)
+        .wait_for(
+            &page,
+            EVENT_TIMEOUT,
+            "a pasted-signature join",
+            SUMMARY,
+            joined_state,
+        )
         .await;
-    wait_event(&native, EVENT_TIMEOUT, "the pasted user's join", |e| match e {
-        RoomEvent::PeerJoin(u) if u.user_id.0 == "pasted" => Some(()),
-        _ => None,
-    })
+    wait_event(
+        &native,
+        EVENT_TIMEOUT,
+        "the pasted user's join",
+        |e| match e {
+            RoomEvent::PeerJoin(u) if u.user_id.0 == "pasted" => Some(()),
+            _ => None,
+        },
+    )
     .await;
 
     // From /signature without the token: 401 with 90000005, shown; with it: joined.
@@ -289,7 +320,13 @@ async fn the_page_joins_with_a_pasted_signature_or_a_token() {
         ))
         .await;
     let code = browser
-        .wait_for(&page, EVENT_TIMEOUT, "the token refusal", SUMMARY, error_code)
+        .wait_for(
+            &page,
+            EVENT_TIMEOUT,
+            "the token refusal",
+            SUMMARY,
+            error_code,
+        )
         .await;
     assert_eq!(code, 90000005);
     browser
@@ -303,10 +340,15 @@ async fn the_page_joins_with_a_pasted_signature_or_a_token() {
     browser
         .wait_for(&page, EVENT_TIMEOUT, "a token join", SUMMARY, joined_state)
         .await;
-    wait_event(&native, EVENT_TIMEOUT, "the token user's join", |e| match e {
-        RoomEvent::PeerJoin(u) if u.user_id.0 == "tokened" => Some(()),
-        _ => None,
-    })
+    wait_event(
+        &native,
+        EVENT_TIMEOUT,
+        "the token user's join",
+        |e| match e {
+            RoomEvent::PeerJoin(u) if u.user_id.0 == "tokened" => Some(()),
+            _ => None,
+        },
+    )
     .await;
     let _ = native.leave().await;
 }

@@ -167,7 +167,11 @@ pub(crate) async fn serve(
 ) {
     let (tracker, _) = watch::channel(());
     let header_timeout = shared.config.limits.header_timeout;
-    let tls = shared.config.tls.as_ref().map(super::tls::TlsConfig::acceptor);
+    let tls = shared
+        .config
+        .tls
+        .as_ref()
+        .map(super::tls::TlsConfig::acceptor);
     let mut refusals = RefusalLog::default();
     tokio::pin!(shutdown);
     loop {

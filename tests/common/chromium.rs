@@ -148,7 +148,9 @@ impl Chromium {
             let left = deadline.saturating_duration_since(Instant::now());
             let frame = tokio::time::timeout(left, self.socket.next())
                 .await
-                .unwrap_or_else(|_| panic!("chromium did not answer {method} within {COMMAND_TIMEOUT:?}"))
+                .unwrap_or_else(|_| {
+                    panic!("chromium did not answer {method} within {COMMAND_TIMEOUT:?}")
+                })
                 .unwrap_or_else(|| panic!("chromium closed DevTools during {method}"))
                 .unwrap_or_else(|e| panic!("DevTools socket error during {method}: {e}"));
             let Message::Text(text) = frame else { continue };
@@ -167,10 +169,17 @@ impl Chromium {
     fn keep_console(&mut self, event: &Value) {
         let line = match event["method"].as_str() {
             Some("Runtime.consoleAPICalled") => {
-                let args = event["params"]["args"].as_array().cloned().unwrap_or_default();
+                let args = event["params"]["args"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 let texts: Vec<String> = args
                     .iter()
-                    .map(|a| a["value"].as_str().map_or_else(|| a["value"].to_string(), str::to_owned))
+                    .map(|a| {
+                        a["value"]
+                            .as_str()
+                            .map_or_else(|| a["value"].to_string(), str::to_owned)
+                    })
                     .collect();
                 format!("console.{}: {}", event["params"]["type"], texts.join(" "))
             }
@@ -205,7 +214,10 @@ impl Chromium {
             )
             .await;
         let page = Page {
-            session: attached["sessionId"].as_str().expect("sessionId").to_owned(),
+            session: attached["sessionId"]
+                .as_str()
+                .expect("sessionId")
+                .to_owned(),
         };
         self.command(Some(&page), "Runtime.enable", json!({})).await;
         page
