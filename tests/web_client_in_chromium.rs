@@ -350,5 +350,62 @@ async fn the_page_joins_with_a_pasted_signature_or_a_token() {
         },
     )
     .await;
-    let _ = native.leave().await;
+    native.leave().await.ok(); // the test is over either way
+}
+
+/// A browser without H.264 (emulated: its capabilities lose every H.264
+/// codec) is told so plainly and publishes its microphone only; the server
+/// takes that stream and a native client hears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_without_h264_is_told_and_publishes_audio_only() {
+    const TEST: &str = "a_browser_without_h264_is_told_and_publishes_audio_only";
+    const NO_H264: &str = "(() => { const real = RTCRtpSender.getCapabilities.bind(RTCRtpSender); \
+        RTCRtpSender.getCapabilities = (kind) => { const c = real(kind); \
+        if (c && kind === 'video') c.codecs = c.codecs.filter(x => x.mimeType.toLowerCase() !== 'video/h264'); \
+        return c; }; })();";
+    let Some(mut browser) = Chromium::start_or_skip(TEST, &[]).await else {
+        return;
+    };
+    let server = start_server().await;
+    let (native, _) = join(&server, "web-vp8", "native").await;
+    let page = browser
+        .open_with_script(
+            &page_url(
+                &server,
+                &format!("app={APP_ID}&room=web-vp8&user=old&autojoin=1"),
+            ),
+            Some(NO_H264),
+        )
+        .await;
+    let stream = wait_event(
+        &native,
+        MEDIA_TIMEOUT,
+        "the browser's stream",
+        |e| match e {
+            RoomEvent::StreamAdded(s) if s.user_id.0 == "old" => Some(s.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    assert!(stream.audio && stream.video.is_none(), "{stream:?}");
+    let notice = browser
+        .eval(&page, "document.getElementById('notice').textContent")
+        .await;
+    assert!(
+        notice
+            .as_str()
+            .is_some_and(|t| t.contains("cannot send H.264")),
+        "{notice}"
+    );
+    let remote = native
+        .subscribe(stream.stream_id, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    wait_for(MEDIA_TIMEOUT, "native hears the browser", || {
+        (remote.stats().audio_frames_decoded >= 50).then_some(())
+    })
+    .await;
+    let summary = browser.eval(&page, SUMMARY).await;
+    assert_eq!(summary["errors"], serde_json::json!([]), "{summary:#}");
+    native.leave().await.ok(); // the test is over either way
 }

@@ -202,8 +202,14 @@ impl Chromium {
 
     /// Opens `url` in a new page.
     pub async fn open(&mut self, url: &str) -> Page {
+        self.open_with_script(url, None).await
+    }
+
+    /// Opens `url` in a new page that runs `script` before any of its own
+    /// (to change what the browser offers, as another browser would).
+    pub async fn open_with_script(&mut self, url: &str, script: Option<&str>) -> Page {
         let target = self
-            .command(None, "Target.createTarget", json!({"url": url}))
+            .command(None, "Target.createTarget", json!({"url": "about:blank"}))
             .await;
         let target_id = target["targetId"].as_str().expect("targetId").to_owned();
         let attached = self
@@ -220,6 +226,17 @@ impl Chromium {
                 .to_owned(),
         };
         self.command(Some(&page), "Runtime.enable", json!({})).await;
+        self.command(Some(&page), "Page.enable", json!({})).await;
+        if let Some(script) = script {
+            self.command(
+                Some(&page),
+                "Page.addScriptToEvaluateOnNewDocument",
+                json!({"source": script}),
+            )
+            .await;
+        }
+        self.command(Some(&page), "Page.navigate", json!({"url": url}))
+            .await;
         page
     }
 
