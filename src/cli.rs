@@ -664,3 +664,49 @@ mod cors_tests {
         assert!(e.to_string().contains("https://a.example/app"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod tls_tests {
+    use super::ServeArgs;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<super::ServeConfig> {
+        let mut argv = vec!["huddle"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)?.serve.into_config()
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key_and_files_that_read() {
+        assert!(config(&[]).expect("plain").server.tls.is_none());
+        let e = config(&["--tls-cert", "c.pem"]).err().expect("no key");
+        assert!(e.to_string().contains("--tls-key"), "{e}");
+        let e = config(&[
+            "--tls-cert",
+            "/nonexistent/c.pem",
+            "--tls-key",
+            "/nonexistent/k.pem",
+        ])
+        .err()
+        .expect("missing files");
+        assert!(e.to_string().contains("/nonexistent/c.pem"), "{e}");
+        // From the config file, half a pair is refused too.
+        let file = std::env::temp_dir().join(format!(
+            "huddle-tls-{}-{}.toml",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&file, "tls_cert = \"c.pem\"\n").expect("write");
+        let e = config(&["--config", file.to_str().expect("utf-8 path")])
+            .err()
+            .expect("half a pair");
+        std::fs::remove_file(&file).ok();
+        assert!(e.to_string().contains("tls_key"), "{e}");
+    }
+}
