@@ -377,8 +377,23 @@
       this.setState(State.JOINED, `in room ${joined.roomId} as ${this.me.userId} (${joined.server})`);
       for (const stream of joined.streams) this.addStream(stream);
       if (this.me.role === ROLE_JOINER && (form.camera !== 'none' || form.mic !== 'none')) {
-        await this.publish(form.camera, form.mic);
+        // A refused camera or publish leaves us in the room, watching.
+        await this.publish(form.camera, form.mic).catch((e) => {
+          this.fail(e);
+          this.unpublished();
+        });
       }
+    }
+
+    /** Drops our publication (after a failure), keeping the room. */
+    unpublished() {
+      if (!this.local) return;
+      if (this.local.linkId != null) this.links.delete(this.local.linkId);
+      this.local.pc.close();
+      this.local.media.getTracks().forEach((t) => t.stop());
+      this.local = null;
+      this.ui.removeTile('local');
+      this.ui.localChanged(this);
     }
 
     /** getUserMedia, then `publish` with H.264 offered first (protocol.md §3.3). */
@@ -414,7 +429,12 @@
       // Video first, as the SDK does; each section send-only.
       if (videoTrack) {
         const t = pc.addTransceiver(videoTrack, { direction: 'sendonly', streams: [media] });
-        t.setCodecPreferences(codecs);
+        try {
+          t.setCodecPreferences(codecs);
+        } catch {
+          // An older browser without preferences: its offer still lists H.264,
+          // and the server answers with it.
+        }
       }
       if (audioTrack) pc.addTransceiver(audioTrack, { direction: 'sendonly', streams: [media] });
       this.local = {
@@ -462,7 +482,16 @@
     addStream(stream) {
       this.streams.set(stream.streamId, stream);
       this.ui.addRemoteTile(this, stream);
-      if (this.subscribeAll) this.subscribe(stream.streamId).catch((e) => this.fail(e));
+      if (this.subscribeAll) this.watch(stream.streamId);
+    }
+
+    /** Subscribes; a failure is shown and leaves a Watch button to retry. */
+    watch(streamId) {
+      this.subscribe(streamId).catch((e) => {
+        this.fail(e);
+        this.unsubscribed(streamId);
+        this.ui.canWatch(streamId);
+      });
     }
 
     /** `subscribe`, then answer the server's offer (protocol.md §3.4). */
@@ -487,7 +516,14 @@
         sub.media.addTrack(e.track);
         this.ui.subscribing(streamId, sub.media);
       };
-      pc.onconnectionstatechange = () => this.ui.tileState(streamId, pc.connectionState);
+      pc.onconnectionstatechange = () => {
+        this.ui.tileState(streamId, pc.connectionState);
+        if (pc.connectionState === 'failed' && this.subscriptions.get(streamId) === sub) {
+          // The server drops the link too (90100226); offer to watch again.
+          this.unsubscribed(streamId);
+          this.ui.canWatch(streamId);
+        }
+      };
       await pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
       await pc.setLocalDescription(await pc.createAnswer());
       await gathered(pc);
@@ -717,7 +753,7 @@
       tile.watch.hidden = room.subscribeAll;
       tile.watch.onclick = () => {
         tile.watch.hidden = true;
-        room.subscribe(stream.streamId).catch((e) => room.fail(e));
+        room.watch(stream.streamId);
       };
       tile.silence.hidden = !stream.audio;
       tile.silence.onclick = () => {
@@ -732,6 +768,11 @@
       const tile = this.tiles.get(streamId);
       if (tile && tile.video.srcObject !== media) tile.video.srcObject = media;
       if (tile) tile.video.play().catch(() => {}); // autoplay refused: the Join click usually allows it
+    }
+
+    canWatch(streamId) {
+      const tile = this.tiles.get(streamId);
+      if (tile) tile.watch.hidden = false;
     }
 
     tileState(streamId, state) {
