@@ -82,7 +82,8 @@ async fn stream_of(client: &Client, user: &str) -> StreamId {
 }
 
 /// A browser and a native client in one room: each decodes the other's
-/// video, the browser hears the native tone, and each sees the other's mute;
+/// video, the browser hears the native tone, follows its rename, and each
+/// sees the other's mute;
 /// the browser sees the native client leave, and a native watcher sees the
 /// browser leave. Saves a screenshot of the call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -153,6 +154,31 @@ async fn a_browser_and_a_native_client_see_and_hear_each_other() {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web_client_call.png");
     std::fs::write(&path, &png).expect("write screenshot");
     println!("screenshot: {}", path.display());
+
+    // The native client renames itself: the browser's tile follows.
+    native
+        .change_user_name("Native Renamed")
+        .await
+        .expect("rename");
+    wait_remote(
+        &mut browser,
+        &page,
+        "the browser shows the new name",
+        EVENT_TIMEOUT,
+        "native",
+        |t| t["userName"] == "Native Renamed",
+    )
+    .await;
+    let caption = browser
+        .eval(
+            &page,
+            &format!(
+                "document.querySelector('.tile[data-stream-id=\"{}\"] .name').textContent",
+                native_stream.0
+            ),
+        )
+        .await;
+    assert_eq!(caption, "Native Renamed");
 
     // The native client mutes its microphone: the browser's tile says so.
     native

@@ -912,10 +912,6 @@
     setInterval(() => {
       if (room.state === State.JOINED) room.pollStats();
     }, STATS_INTERVAL_MS);
-    // Closing the tab is a leave: the others see it at once, not after the idle timeout.
-    window.addEventListener('pagehide', () => {
-      if (room.signal && room.state === State.JOINED) room.signal.request('leave').catch(() => {});
-    });
     window.huddle = { summary: () => room.summary(), join, leave: () => room.leave() };
     if (params.get('autojoin') === '1') join();
   }

@@ -87,6 +87,8 @@ impl Chromium {
                 "--disable-sync",
                 "--disable-extensions",
                 "--disable-gpu",
+                // Containers often have a small /dev/shm; use /tmp instead.
+                "--disable-dev-shm-usage",
                 "--window-size=1280,900",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
