@@ -155,6 +155,33 @@ async fn a_browser_and_a_native_client_see_and_hear_each_other() {
     std::fs::write(&path, &png).expect("write screenshot");
     println!("screenshot: {}", path.display());
 
+    // The tile's stats line, the device pickers (filled once the camera is
+    // allowed: Chromium's fake devices), and Silence for one tile.
+    let shown = browser
+        .eval(
+            &page,
+            &format!(
+                "(() => {{ const t = document.querySelector('.tile[data-stream-id=\"{}\"]'); \
+                 t.querySelector('.silence').click(); \
+                 return {{ stats: t.querySelector('.stats').textContent, silenced: t.querySelector('video').muted, \
+                 cameras: document.getElementById('camera').options.length, \
+                 mics: document.getElementById('mic').options.length }}; }})()",
+                native_stream.0
+            ),
+        )
+        .await;
+    let stats = shown["stats"].as_str().unwrap_or_default();
+    assert!(
+        stats.contains("H264 480×360") && stats.contains("fps") && stats.contains("opus"),
+        "{shown}"
+    );
+    assert_eq!(shown["silenced"], true, "{shown}");
+    // "default" and "no camera" plus at least one device of each kind.
+    assert!(
+        shown["cameras"].as_u64() >= Some(3) && shown["mics"].as_u64() >= Some(3),
+        "{shown}"
+    );
+
     // The native client renames itself: the browser's tile follows.
     native
         .change_user_name("Native Renamed")
