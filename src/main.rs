@@ -211,6 +211,7 @@ mod with_client {
         eprintln!(
             "join from another terminal: huddle bot --server ws://{addr} --room demo --user you --subscribe --app-id {app_id} --app-key {app_key}"
         );
+        eprintln!("or from a browser: http://{addr}/?app={app_id}&room=demo&user=you");
         let base = BotConfig {
             duration: args.duration.map(Duration::from_secs_f64),
             json: args.json,

@@ -192,6 +192,54 @@ async fn plain_http_and_untrusted_clients_are_refused_and_nothing_else_changes()
     assert!(pong.to_text().expect("text").contains("pong"), "{pong}");
 }
 
+/// A connection that never finishes its TLS handshake (slowloris over TLS)
+/// is closed after the header timeout, as a stalled HTTP request is; a
+/// `wss://` session is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_tls_handshake_is_closed_after_the_header_timeout() {
+    const HEADER_TIMEOUT: Duration = Duration::from_millis(400);
+    let (certified, root) = self_signed(&["localhost"]);
+    let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der()).expect("key");
+    let mut config = ServerConfig::new(test_apps());
+    config.limits.header_timeout = HEADER_TIMEOUT;
+    config.tls = Some(TlsConfig::new(vec![root.clone()], key).expect("tls config"));
+    let server = start_server_with(config).await;
+    let addr = server.url.trim_start_matches("ws://").to_owned();
+    let mut alice = wss_join(&addr, &root, "/ws", "tls-slow", "alice").await;
+
+    let opened = std::time::Instant::now();
+    let mut silent = TcpStream::connect(&addr).await.expect("connect");
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(HEADER_TIMEOUT * 10, silent.read(&mut buf))
+        .await
+        .expect("closed by the server within 10 header timeouts");
+    assert!(matches!(read, Ok(0) | Err(_)), "the server sent {read:?}");
+    let after = opened.elapsed();
+    assert!(
+        after >= HEADER_TIMEOUT,
+        "closed after {after:?}, before the timeout"
+    );
+    wait_for(
+        Duration::from_secs(5),
+        "only alice's connection left",
+        || (server.server.metrics().connections == 1).then_some(()),
+    )
+    .await;
+
+    // Alice's session outlived the header timeout (the wait is the point).
+    tokio::time::sleep(HEADER_TIMEOUT * 2).await;
+    alice
+        .send(Message::Text(r#"{"id":2,"type":"ping"}"#.into()))
+        .await
+        .expect("ping");
+    let pong = tokio::time::timeout(Duration::from_secs(5), alice.next())
+        .await
+        .expect("pong within 5 s")
+        .expect("open")
+        .expect("frame");
+    assert!(pong.to_text().expect("text").contains("pong"), "{pong}");
+}
+
 /// Writes the certificate and key the README's `openssl` command makes.
 fn openssl_self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
     let cert = dir.join("cert.pem");
