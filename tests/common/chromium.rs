@@ -52,6 +52,50 @@ fn find_binary() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// Whether an interface other than loopback is up with an IPv4 address or a
+/// non-link-local IPv6 address. Chromium's WebRTC gathers candidates on such
+/// interfaces only (never on loopback); it needs no route through them: it
+/// sends from that address to the server's 127.0.0.1 candidate, which the
+/// kernel delivers locally. Seen: in a network namespace with only `lo`,
+/// every browser link failed; with an unrouted veth address, all passed.
+fn has_network_interface() -> bool {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs stores the head of a list it allocates in `list`;
+    // it is freed below with freeifaddrs, once.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return true; // cannot tell: let the test try
+    }
+    let mut found = false;
+    let mut node = list;
+    while !node.is_null() {
+        // SAFETY: `node` is an element of the list getifaddrs returned, not
+        // yet freed; its `ifa_addr`, when not null, points to a sockaddr whose
+        // family says which sockaddr it is.
+        let ifa = unsafe { &*node };
+        let flags = ifa.ifa_flags;
+        let usable = flags & libc::IFF_UP as u32 != 0 && flags & libc::IFF_LOOPBACK as u32 == 0;
+        if usable && !ifa.ifa_addr.is_null() {
+            match i32::from(unsafe { (*ifa.ifa_addr).sa_family }) {
+                libc::AF_INET => found = true,
+                libc::AF_INET6 => {
+                    // SAFETY: the family says this is a sockaddr_in6.
+                    let v6 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in6>() };
+                    let ip = std::net::Ipv6Addr::from(v6.sin6_addr.s6_addr);
+                    found |= !ip.is_unicast_link_local();
+                }
+                _ => {}
+            }
+        }
+        if found {
+            break;
+        }
+        node = ifa.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs above and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found
+}
+
 impl Chromium {
     /// Starts headless Chromium with `extra_args`, or calls `skip` and
     /// returns `None` when there is none (`.ci/setup.sh` installs Debian's
@@ -61,6 +105,16 @@ impl Chromium {
             super::skip(test, "no chromium on PATH (Debian package `chromium`)");
             return None;
         };
+        if !has_network_interface() {
+            super::skip(
+                test,
+                "no network interface but loopback: Chromium gathers no ICE candidates on \
+                 loopback, so no media would flow. Any interface with an address will do, \
+                 e.g. `ip link add v0 type veth peer name v1; ip addr add 192.0.2.1/24 dev v0; \
+                 ip link set v0 up`",
+            );
+            return None;
+        }
         let profile = std::env::temp_dir().join(format!(
             "huddle-chromium-{}-{}",
             std::process::id(),
