@@ -462,3 +462,117 @@ async fn a_browser_without_h264_is_told_and_publishes_audio_only() {
     assert_eq!(summary["errors"], serde_json::json!([]), "{summary:#}");
     native.leave().await.ok(); // the test is over either way
 }
+
+/// In a call, the browser renames itself and switches to watching only and
+/// back, as a native client sees it: the new name; `stream-removed` then the
+/// role change; the role change back and a new stream it decodes. A name the
+/// server refuses (over 256 bytes) is shown with its number and changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_renames_itself_and_switches_role_in_the_call() {
+    const TEST: &str = "the_browser_renames_itself_and_switches_role_in_the_call";
+    let Some(mut browser) = Chromium::start_or_skip(TEST, &[]).await else {
+        return;
+    };
+    let server = start_server().await;
+    let (native, _) = join(&server, "web-role", "native").await;
+    let page = browser
+        .open(&page_url(
+            &server,
+            &format!("app={APP_ID}&room=web-role&user=browser&name=Before&autojoin=1"),
+        ))
+        .await;
+    let first = stream_of(&native, "browser").await;
+
+    let set_name = |name: &str| {
+        format!(
+            "document.getElementById('new-name').value = {}; true",
+            serde_json::to_string(name).expect("a string")
+        )
+    };
+    browser.eval(&page, &set_name("After")).await;
+    click(&mut browser, &page, "rename").await;
+    wait_event(
+        &native,
+        EVENT_TIMEOUT,
+        "the browser's new name",
+        |e| match e {
+            RoomEvent::RemoteUserNameChanged { user_id, user_name } if user_id.0 == "browser" => {
+                Some(user_name.clone())
+            }
+            _ => None,
+        },
+    )
+    .await
+    .eq("After")
+    .then_some(())
+    .expect("renamed to After");
+
+    // 200 × "é" is 400 bytes of UTF-8: refused with 90000005, name kept.
+    browser.eval(&page, &set_name(&"é".repeat(200))).await;
+    click(&mut browser, &page, "rename").await;
+    let refused = browser
+        .wait_for(&page, EVENT_TIMEOUT, "the refused rename", SUMMARY, |s| {
+            s["errors"].as_array()?.first().cloned()
+        })
+        .await;
+    assert_eq!(refused["code"], 90000005, "{refused}");
+    let summary = browser.eval(&page, SUMMARY).await;
+    assert_eq!(
+        (
+            summary["state"].as_str(),
+            summary["me"]["userName"].as_str()
+        ),
+        (Some("joined"), Some("After")),
+        "{summary:#}"
+    );
+
+    // To player: the stream goes first, then the role changes.
+    click(&mut browser, &page, "switch-role").await;
+    wait_event(
+        &native,
+        EVENT_TIMEOUT,
+        "the browser's stream removed",
+        |e| match e {
+            RoomEvent::StreamRemoved { stream_id, .. } if *stream_id == first => Some(()),
+            RoomEvent::PeerRoleChanged { user_id, .. } if user_id.0 == "browser" => {
+                panic!("the role changed before the stream was removed")
+            }
+            _ => None,
+        },
+    )
+    .await;
+    wait_event(
+        &native,
+        EVENT_TIMEOUT,
+        "the browser is a player",
+        |e| match e {
+            RoomEvent::PeerRoleChanged { user_id, role } if user_id.0 == "browser" => {
+                Some(*role == huddle::protocol::Role::Player)
+            }
+            _ => None,
+        },
+    )
+    .await
+    .then_some(())
+    .expect("a player");
+    browser
+        .wait_for(&page, EVENT_TIMEOUT, "no local stream", SUMMARY, |s| {
+            (s["local"].is_null() && s["me"]["role"] == 2).then_some(())
+        })
+        .await;
+
+    // Back to joiner: a new stream, which the native client decodes.
+    click(&mut browser, &page, "switch-role").await;
+    let second = stream_of(&native, "browser").await;
+    assert_ne!(second, first);
+    let remote = native
+        .subscribe(second, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    wait_for(MEDIA_TIMEOUT, "native decodes the new stream", || {
+        (remote.stats().frames_decoded >= 10).then_some(())
+    })
+    .await;
+    native.leave().await.ok(); // the test is over either way
+}

@@ -330,6 +330,9 @@
       this.subscriptions = new Map(); // streamId -> {pc, linkId, media, stats}
       this.local = null; // {streamId, linkId, pc, media, stats, audioMuted, videoMuted}
       this.subscribeAll = true;
+      this.credential = null;
+      this.camera = 'none';
+      this.mic = 'none';
       this.errors = [];
     }
 
@@ -372,6 +375,11 @@
         ctime: credential.ctime,
         signature: credential.signature,
       });
+      // The signature covers app, room, user and expiry, not the role: a
+      // role switch sends it again (protocol.md §3, "Roles and names").
+      this.credential = credential;
+      this.camera = form.camera;
+      this.mic = form.mic;
       this.me = joined.me;
       for (const user of joined.users) this.users.set(user.userId, user);
       this.setState(State.JOINED, `in room ${joined.roomId} as ${this.me.userId} (${joined.server})`);
@@ -379,6 +387,31 @@
       if (this.me.role === ROLE_JOINER && (form.camera !== 'none' || form.mic !== 'none')) {
         // A refused camera or publish leaves us in the room, watching.
         await this.publish(form.camera, form.mic).catch((e) => {
+          this.fail(e);
+          this.unpublished();
+        });
+      }
+    }
+
+    /** `change-user-name`: the others see the new name. */
+    async rename(userName) {
+      await this.signal.request('change-user-name', { userName });
+      this.me.userName = userName;
+      this.ui.renamed(this);
+    }
+
+    /** `switch-role` with the join's signature: to player unpublishes our
+     *  stream (the server closes its link), back to joiner publishes again. */
+    async switchRole(role) {
+      const reply = await this.signal.request('switch-role', {
+        role, ctime: this.credential.ctime, signature: this.credential.signature,
+      });
+      this.me.role = reply.role;
+      if (reply.role === ROLE_PLAYER) this.unpublished();
+      this.ui.joinedChanged(this);
+      if (reply.role === ROLE_JOINER && !this.local
+        && (this.camera !== 'none' || this.mic !== 'none')) {
+        await this.publish(this.camera, this.mic).catch((e) => {
           this.fail(e);
           this.unpublished();
         });
@@ -698,7 +731,17 @@
       $('join-form').classList.toggle('joined', inRoom);
       $('join').disabled = inRoom || room.state === State.LEAVING;
       $('leave').disabled = !inRoom;
+      $('in-call').hidden = room.state !== State.JOINED;
+      if (room.me) {
+        $('switch-role').textContent = room.me.role === ROLE_PLAYER ? 'Publish' : 'Watch only';
+      }
       this.localChanged(room);
+    }
+
+    renamed(room) {
+      const tile = this.tiles.get('local');
+      if (tile) tile.name.textContent = `${room.me.userName || room.me.userId} (you)`;
+      this.status(`in the room as ${room.me.userName || room.me.userId}`);
     }
 
     localChanged(room) {
@@ -907,6 +950,17 @@
     $('leave').onclick = () => room.leave();
     $('mute-mic').onclick = () => room.setMuted('audio', !room.local.audioMuted).catch((e) => room.fail(e));
     $('mute-camera').onclick = () => room.setMuted('video', !room.local.videoMuted).catch((e) => room.fail(e));
+    const rename = () => room.rename($('new-name').value).catch((e) => room.fail(e));
+    $('rename').onclick = rename;
+    $('new-name').onkeydown = (e) => {
+      if (e.key === 'Enter') {
+        e.preventDefault();
+        rename();
+      }
+    };
+    $('switch-role').onclick = () => room
+      .switchRole(room.me.role === ROLE_PLAYER ? ROLE_JOINER : ROLE_PLAYER)
+      .catch((e) => room.fail(e));
     $('token').oninput = () => { $('sig-server').checked = true; };
     $('signature').oninput = () => { $('sig-pasted').checked = true; };
     setInterval(() => {
