@@ -938,8 +938,8 @@
 
   async function main() {
     const params = new URLSearchParams(location.search);
-    await ui.devicesChanged();
     fillForm(params);
+    await ui.devicesChanged();
     if (navigator.mediaDevices) {
       navigator.mediaDevices.addEventListener('devicechange', () => ui.devicesChanged());
     }
