@@ -576,3 +576,62 @@ async fn the_browser_renames_itself_and_switches_role_in_the_call() {
     .await;
     native.leave().await.ok(); // the test is over either way
 }
+
+/// The same user opens the page twice: the second tab replaces the first
+/// (seed reason 5), and the first says so and leaves the call; the second
+/// stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_tab_of_the_same_user_replaces_the_first_and_it_says_so() {
+    const TEST: &str = "a_second_tab_of_the_same_user_replaces_the_first_and_it_says_so";
+    let Some(mut browser) = Chromium::start_or_skip(TEST, &[]).await else {
+        return;
+    };
+    let server = start_server().await;
+    let url = page_url(
+        &server,
+        &format!("app={APP_ID}&room=web-twice&user=ann&camera=none&mic=none&autojoin=1"),
+    );
+    let joined = |s: &Value| (s["state"] == "joined").then_some(());
+    let first = browser.open(&url).await;
+    browser
+        .wait_for(
+            &first,
+            EVENT_TIMEOUT,
+            "the first tab joins",
+            SUMMARY,
+            joined,
+        )
+        .await;
+    let second = browser.open(&url).await;
+    browser
+        .wait_for(
+            &second,
+            EVENT_TIMEOUT,
+            "the second tab joins",
+            SUMMARY,
+            joined,
+        )
+        .await;
+    let end = browser
+        .wait_for(
+            &first,
+            EVENT_TIMEOUT,
+            "the first tab is replaced",
+            SUMMARY,
+            |s| (s["state"] == "left").then(|| s.clone()),
+        )
+        .await;
+    let error = browser
+        .eval(&first, "document.getElementById('error').textContent")
+        .await;
+    assert!(
+        error.as_str().is_some_and(|t| t.contains("replaced")),
+        "{error} {end:#}"
+    );
+    let status = browser
+        .eval(&first, "document.getElementById('status').textContent")
+        .await;
+    assert_eq!(status, "disconnected", "{end:#}");
+    let still = browser.eval(&second, SUMMARY).await;
+    assert_eq!(still["state"], "joined", "{still:#}");
+}
