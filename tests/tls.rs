@@ -269,69 +269,176 @@ fn openssl_self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
     status.success().then_some((cert, key))
 }
 
+/// `huddle serve` with `--tls-cert`/`--tls-key`; killed on drop.
+struct TlsServe {
+    child: std::process::Child,
+    dir: PathBuf,
+    cert: PathBuf,
+    /// `wss://127.0.0.1:port`, from its start-up line.
+    url: String,
+}
+
+impl TlsServe {
+    /// Makes the README's certificate and starts the server with it, or
+    /// `None` (after `skip`) without `openssl`.
+    fn start(test: &str) -> Option<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "huddle-tls-serve-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let Some((cert, key)) = openssl_self_signed(&dir) else {
+            skip(test, "cannot run `openssl req` (Debian package `openssl`)");
+            return None;
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--app-id",
+                APP_ID,
+                "--app-key",
+                APP_KEY,
+            ])
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start huddle serve");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let url = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no listening line; saw {seen:#?}"));
+            if let Some((_, url)) = line.split_once("listening on ") {
+                break url.trim().to_owned();
+            }
+            seen.push(line);
+        };
+        Some(Self {
+            child,
+            dir,
+            cert,
+            url,
+        })
+    }
+
+    fn addr(&self) -> String {
+        self.url.trim_start_matches("wss://").to_owned()
+    }
+
+    /// The certificate, as a TLS client trusts it.
+    fn root(&self) -> CertificateDer<'static> {
+        let pem = std::fs::read(&self.cert).expect("read cert");
+        rustls::pki_types::pem::PemObject::from_pem_slice(&pem).expect("PEM certificate")
+    }
+}
+
+impl Drop for TlsServe {
+    fn drop(&mut self) {
+        self.child.kill().ok(); // it may have exited: fine
+        self.child.wait().ok();
+        std::fs::remove_dir_all(&self.dir).ok(); // best effort
+    }
+}
+
 /// `huddle serve --tls-cert --tls-key` with the README's self-signed
 /// certificate says `wss://` and serves it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huddle_serve_with_the_readme_certificate_speaks_wss() {
-    const TEST: &str = "huddle_serve_with_the_readme_certificate_speaks_wss";
-    let dir = std::env::temp_dir().join(format!("huddle-tls-serve-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let Some((cert, key)) = openssl_self_signed(&dir) else {
-        skip(TEST, "cannot run `openssl req` (Debian package `openssl`)");
+    let Some(serve) = TlsServe::start("huddle_serve_with_the_readme_certificate_speaks_wss") else {
         return;
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--app-id",
-            APP_ID,
-            "--app-key",
-            APP_KEY,
-        ])
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start huddle serve");
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    let url = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("no listening line; saw {seen:#?}"));
-        if let Some((_, url)) = line.split_once("listening on ") {
-            break url.trim().to_owned();
-        }
-        seen.push(line);
-    };
-    assert!(url.starts_with("wss://"), "{url}");
-    let addr = url.trim_start_matches("wss://").to_owned();
-    let pem = std::fs::read(&cert).expect("read cert");
-    let root = rustls::pki_types::pem::PemObject::from_pem_slice(&pem).expect("PEM certificate");
-    let page = https_get(&addr, &root, "/").await;
+    assert!(serve.url.starts_with("wss://"), "{}", serve.url);
+    let page = https_get(&serve.addr(), &serve.root(), "/").await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    wss_join(&addr, &root, "/ws", "tls-cli", "alice").await;
-    child.kill().ok(); // it may have exited: fine
-    child.wait().ok();
-    std::fs::remove_dir_all(&dir).ok(); // best effort
+    wss_join(&serve.addr(), &serve.root(), "/ws", "tls-cli", "alice").await;
+}
+
+/// `huddle bot` (the SDK) joins a `wss://` server when it trusts the
+/// certificate (here through `SSL_CERT_FILE`, as the system store is read),
+/// and media flows between two bots; without it, the bot fails to connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_join_over_wss_when_they_trust_the_certificate() {
+    const TEST: &str = "bots_join_over_wss_when_they_trust_the_certificate";
+    let Some(serve) = TlsServe::start(TEST) else {
+        return;
+    };
+    let server = format!(
+        "wss://localhost:{}",
+        serve.addr().rsplit(':').next().expect("port")
+    );
+    let bot = |user: &str, role: &str, seconds: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_huddle"));
+        command
+            .args([
+                "bot", "--server", &server, "--room", "tls-bots", "--user", user, role,
+            ])
+            .args([
+                "--duration",
+                seconds,
+                "--app-id",
+                APP_ID,
+                "--app-key",
+                APP_KEY,
+            ])
+            .env("SSL_CERT_FILE", &serve.cert)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    let mut publisher = bot("pub", "--publish", "20")
+        .spawn()
+        .expect("publisher bot");
+    let summary = serve.dir.join("summary.json");
+    let watcher = bot("sub", "--subscribe", "6")
+        .arg("--summary")
+        .arg(&summary)
+        .output()
+        .expect("subscriber bot");
+    publisher.kill().ok(); // done with it either way
+    publisher.wait().ok();
+    assert!(
+        watcher.status.success(),
+        "the subscriber failed: {}",
+        String::from_utf8_lossy(&watcher.stderr)
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(&summary).expect("summary written")).expect("JSON");
+    assert!(report["frames_decoded"].as_u64() >= Some(10), "{report:#}");
+
+    // With only the system's CAs: no connection, a non-zero exit, and the
+    // certificate named as the reason.
+    let untrusted = bot("stranger", "--subscribe", "2")
+        .env_remove("SSL_CERT_FILE")
+        .output()
+        .expect("bot");
+    let said = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(
+        !untrusted.status.success() && said.contains("certificate"),
+        "a bot that does not trust the certificate: {said}"
+    );
 }
 
 /// A browser on a name other than localhost: only over https is the page a
