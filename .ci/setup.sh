@@ -8,9 +8,11 @@ set -euo pipefail
 # (libX11, libXcursor, libXi, libX11-xcb, libxkbcommon-x11); ImageMagick takes
 # the screenshots. `prometheus` brings `promtool`, which checks /metrics;
 # `ffmpeg` makes the MP3/FLAC/Ogg/AAC files the audio-mixing test decodes.
+# `chromium` runs the web client in a real browser (headless, over CDP) and
+# `openssl` makes the README's self-signed certificate (tests/tls.rs).
 APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
     xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq
-    musl-tools prometheus ffmpeg)
+    musl-tools prometheus ffmpeg chromium openssl)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

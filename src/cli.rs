@@ -204,7 +204,7 @@ pub struct ServeArgs {
     /// Address for HTTP/WebSocket.
     #[arg(long, default_value = "127.0.0.1:7880")]
     pub listen: SocketAddr,
-    /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`, `[limits]`.
+    /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`, `tls_cert`, `tls_key`, `[limits]`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -228,6 +228,14 @@ pub struct ServeArgs {
     /// IP address the SFU binds its UDP sockets to.
     #[arg(long)]
     pub rtc_ip: Option<IpAddr>,
+    /// Serve https:// and wss:// on --listen with this PEM certificate chain
+    /// (with --tls-key); browsers need it for the camera on any host but
+    /// localhost.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Maximum users per room.
     #[arg(long)]
     pub max_users_per_room: Option<usize>,
@@ -392,6 +400,8 @@ struct ServeFile {
     rtc_ip: Option<IpAddr>,
     shutdown_grace_secs: Option<u64>,
     signature_expiry_notice_secs: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     limits: LimitsFile,
 }
 
@@ -466,6 +476,16 @@ impl ServeArgs {
         }
         if let Some(ip) = self.rtc_ip.or(file.rtc_ip) {
             server.rtc_ip = ip;
+        }
+        match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => {
+                server.tls = Some(crate::server::tls::TlsConfig::from_pem_files(&cert, &key)?);
+            }
+            (None, None) => {}
+            _ => bail!("tls_cert and tls_key go together: give both or neither"),
         }
         let d = Limits::default();
         let l = &file.limits;
@@ -706,5 +726,51 @@ mod cors_tests {
             .err()
             .expect("a path is refused");
         assert!(e.to_string().contains("https://a.example/app"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::ServeArgs;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<super::ServeConfig> {
+        let mut argv = vec!["huddle"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)?.serve.into_config()
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key_and_files_that_read() {
+        assert!(config(&[]).expect("plain").server.tls.is_none());
+        let e = config(&["--tls-cert", "c.pem"]).err().expect("no key");
+        assert!(e.to_string().contains("--tls-key"), "{e}");
+        let e = config(&[
+            "--tls-cert",
+            "/nonexistent/c.pem",
+            "--tls-key",
+            "/nonexistent/k.pem",
+        ])
+        .err()
+        .expect("missing files");
+        assert!(e.to_string().contains("/nonexistent/c.pem"), "{e}");
+        // From the config file, half a pair is refused too.
+        let file = std::env::temp_dir().join(format!(
+            "huddle-tls-{}-{}.toml",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&file, "tls_cert = \"c.pem\"\n").expect("write");
+        let e = config(&["--config", file.to_str().expect("utf-8 path")])
+            .err()
+            .expect("half a pair");
+        std::fs::remove_file(&file).ok();
+        assert!(e.to_string().contains("tls_key"), "{e}");
     }
 }

@@ -80,6 +80,9 @@ pub struct ServerConfig {
     /// `/metrics` series): 1-64 characters of `A-Z a-z 0-9 _ - .`
     /// ([`valid_node_id`]). Defaults to the host name.
     pub node_id: String,
+    /// Serve every route over TLS (`https://`, `wss://`) with this
+    /// certificate; `None`: plain HTTP and `ws://`.
+    pub tls: Option<super::tls::TlsConfig>,
     /// How long [`Server::run`](super::Server::run) waits, once its shutdown
     /// future completed, for every session to say goodbye (`client-banned`,
     /// close frame) before it returns anyway.
@@ -101,6 +104,7 @@ impl ServerConfig {
             rtc_ip: IpAddr::from([127, 0, 0, 1]),
             limits: Limits::default(),
             node_id: default_node_id(),
+            tls: None,
             shutdown_grace: Duration::from_secs(5),
             signature_expiry_notice: Duration::from_secs(60),
         }
