@@ -19,6 +19,7 @@ use crate::client::Credential;
 #[cfg(feature = "client")]
 use crate::media::AudioProfile;
 use crate::media::VideoProfile;
+use crate::protocol::IceServer;
 #[cfg(feature = "client")]
 use crate::protocol::{AppId, RoomId};
 use crate::server::{Limits, ServerConfig};
@@ -190,7 +191,8 @@ pub struct ServeArgs {
     /// Address for HTTP/WebSocket.
     #[arg(long, default_value = "127.0.0.1:7880")]
     pub listen: SocketAddr,
-    /// TOML config: `[[apps]] id/key`, `signature_token`, `rtc_ip`, `[limits]`.
+    /// TOML config: `[[apps]] id/key`, `signature_token`, `rtc_ip`, `public_ip`,
+    /// `[[ice_servers]] urls/username/credential`, `[limits]`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -205,12 +207,53 @@ pub struct ServeArgs {
     /// IP address the SFU binds its UDP sockets to.
     #[arg(long)]
     pub rtc_ip: Option<IpAddr>,
+    /// Public IP advertised in the SFU's ICE candidates instead of --rtc-ip
+    /// (a server behind a 1:1 NAT; ports are kept).
+    #[arg(long)]
+    pub public_ip: Option<IpAddr>,
+    /// TURN/STUN server handed to clients in `joined`, e.g.
+    /// `turn:turn.example.org:3478?transport=udp` (repeatable; replaces the
+    /// config file's `[[ice_servers]]`).
+    #[command(flatten)]
+    pub turn: TurnArgs,
     /// Maximum users per room.
     #[arg(long)]
     pub max_users_per_room: Option<usize>,
     /// Maximum rooms.
     #[arg(long)]
     pub max_rooms: Option<usize>,
+}
+
+/// TURN/STUN server flags (`serve` hands them out, `bot` uses them).
+#[derive(Debug, Args, Default)]
+pub struct TurnArgs {
+    /// A `turn:host:port?transport=udp` or `stun:host:port` URL (repeatable).
+    #[arg(long = "turn", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// User name for the --turn servers.
+    #[arg(long, requires = "urls")]
+    pub turn_user: Option<String>,
+    /// Credential (password) for the --turn servers.
+    #[arg(long, requires = "urls")]
+    pub turn_credential: Option<String>,
+}
+
+impl TurnArgs {
+    /// One [`IceServer`] with every URL, or none; checked (flag names in the error).
+    pub fn into_servers(self) -> anyhow::Result<Vec<IceServer>> {
+        if self.urls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let server = IceServer {
+            urls: self.urls,
+            username: self.turn_user.unwrap_or_default(),
+            credential: self.turn_credential.unwrap_or_default(),
+        };
+        server
+            .check()
+            .map_err(|e| anyhow::anyhow!("--turn: {e} (--turn-user, --turn-credential)"))?;
+        Ok(vec![server])
+    }
 }
 
 /// `huddle sign` flags.
@@ -301,6 +344,12 @@ pub struct BotArgs {
     /// Publish the pattern with noise, so video runs at the profile's bitrate.
     #[arg(long)]
     pub noise: bool,
+    /// TURN servers for the bots' media links (seed `setTurnServer`).
+    #[command(flatten)]
+    pub turn: TurnArgs,
+    /// Send and receive media only through a --turn relay.
+    #[arg(long)]
+    pub relay_only: bool,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -334,6 +383,8 @@ struct ServeFile {
     apps: Option<toml::Value>,
     signature_token: Option<String>,
     rtc_ip: Option<IpAddr>,
+    public_ip: Option<IpAddr>,
+    ice_servers: Vec<IceServer>,
     shutdown_grace_secs: Option<u64>,
     limits: LimitsFile,
 }
@@ -398,6 +449,15 @@ impl ServeArgs {
         server.signature_token = self.signature_token.or(file.signature_token);
         if let Some(ip) = self.rtc_ip.or(file.rtc_ip) {
             server.rtc_ip = ip;
+        }
+        server.public_ip = self.public_ip.or(file.public_ip);
+        server.ice_servers = self.turn.into_servers()?;
+        if server.ice_servers.is_empty() {
+            for (i, s) in file.ice_servers.iter().enumerate() {
+                s.check()
+                    .map_err(|e| anyhow::anyhow!("ice_servers[{i}] of --config: {e}"))?;
+            }
+            server.ice_servers = file.ice_servers;
         }
         let d = Limits::default();
         let l = &file.limits;
@@ -526,7 +586,14 @@ impl BotArgs {
             Some(s) => Some(Duration::from_secs_f64(s)),
             None => None,
         };
+        let turn = crate::client::TurnConfig {
+            servers: self.turn.into_servers()?,
+            relay_only: self.relay_only,
+        };
+        turn.check()
+            .map_err(|e| anyhow::anyhow!("--relay-only/--turn: {e}"))?;
         Ok(BotConfig {
+            turn,
             server_url: self.server,
             app_id: AppId(self.credentials.app_id),
             credential,

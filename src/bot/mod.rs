@@ -60,6 +60,9 @@ pub struct BotConfig {
     pub tone_hz: f32,
     /// Measurement knobs (benchmarks); all off by default.
     pub measure: BotMeasure,
+    /// TURN servers and relay policy of every bot's links (`--turn`,
+    /// `--relay-only`); none by default.
+    pub turn: crate::client::TurnConfig,
 }
 
 impl BotConfig {
@@ -90,6 +93,7 @@ impl BotConfig {
             audio_profile: AudioProfile::default(),
             tone_hz: 440.0,
             measure: BotMeasure::default(),
+            turn: crate::client::TurnConfig::default(),
         }
     }
 }
@@ -368,6 +372,7 @@ pub async fn run(
 
 async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
     let client = Client::new();
+    client.set_turn_server(config.turn.clone()).await?;
     let joined_at = Instant::now();
     let info = client
         .join(JoinConfig {

@@ -20,6 +20,7 @@ mod signal;
 pub mod stats;
 mod stream;
 mod subscribe;
+mod turn;
 
 use std::time::Duration;
 
@@ -29,6 +30,10 @@ pub use crate::link::rtcp_stats::RemoteReport;
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{LocalStream, RemoteStream, VideoSlot};
+pub use turn::TurnConfig;
+
+pub use crate::link::ice::{CandidateEnd, CandidateKind, SelectedPair};
+pub use crate::protocol::IceServer;
 
 use crate::protocol::{AppId, RoomId};
 
@@ -73,6 +78,11 @@ pub enum ClientError {
     /// WebRTC failed locally (SDP, ICE, DTLS).
     #[error("webrtc: {0}")]
     Rtc(String),
+    /// Relay-only, and the link got no relay from any TURN server (wrong
+    /// credentials, server unreachable). Retrying helps only once the TURN
+    /// configuration ([`Client::set_turn_server`]) or the server is fixed.
+    #[error("no TURN relay: {0}")]
+    NoRelay(String),
     /// Encoding or decoding failed.
     #[error("media: {0}")]
     Media(String),
@@ -93,6 +103,8 @@ impl ClientError {
             ClientError::InvalidOperation(_) => ErrorCode::InvalidOperation,
             ClientError::InvalidParameter(_) => ErrorCode::InvalidParameter,
             ClientError::Rtc(_) => ErrorCode::RtcSdkError,
+            // The code of every media link that cannot connect.
+            ClientError::NoRelay(_) => ErrorCode::SubscribedUserConnectError,
             ClientError::Media(_) => ErrorCode::InvalidEncoding,
             ClientError::Closed => ErrorCode::InvalidOperation,
         }
@@ -279,6 +291,11 @@ pub(crate) enum RoomCommand {
     Me(oneshot::Sender<ClientResult<UserInfo>>),
     RawFrame(String, oneshot::Sender<ClientResult<()>>),
     PublishStats(StreamId, oneshot::Sender<ClientResult<Vec<RemoteReport>>>),
+    SetTurnServer(TurnConfig, oneshot::Sender<ClientResult<()>>),
+    SelectedPair(
+        StreamId,
+        oneshot::Sender<ClientResult<Option<SelectedPair>>>,
+    ),
 }
 
 /// A handle on one room session. Cheap to clone; the session ends when the last
@@ -408,6 +425,25 @@ impl Client {
     /// reported on (tell video from audio by `clock_rate`).
     pub async fn publish_stats(&self, stream_id: StreamId) -> ClientResult<Vec<RemoteReport>> {
         self.call(|tx| RoomCommand::PublishStats(stream_id, tx))
+            .await
+    }
+
+    /// Sets the STUN/TURN servers and the relay policy of this client's media
+    /// links (seed `setTurnServer`). Call it before [`Client::join`]; it
+    /// applies to every later join. Without servers of its own the client
+    /// uses those the room server hands out. A malformed server is
+    /// [`ClientError::InvalidParameter`] (90000005); while joined,
+    /// [`ClientError::InvalidOperation`].
+    pub async fn set_turn_server(&self, config: TurnConfig) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::SetTurnServer(config, tx)).await
+    }
+
+    /// The candidate pair ICE selected for a published or subscribed stream's
+    /// link (`None` while it has none): shows whether media goes through a
+    /// TURN relay. [`ClientError::InvalidParameter`] for a stream that is
+    /// neither published nor subscribed here.
+    pub async fn selected_pair(&self, stream_id: StreamId) -> ClientResult<Option<SelectedPair>> {
+        self.call(|tx| RoomCommand::SelectedPair(stream_id, tx))
             .await
     }
 

@@ -85,6 +85,10 @@ struct Session {
     rtc_ip: IpAddr,
     /// Whether subscriptions decode (`JoinConfig::decode`).
     decode: bool,
+    /// What the application set with `set_turn_server`.
+    turn: super::TurnConfig,
+    /// What this session's links use: settled at join (`turn` module).
+    ice: crate::link::ice::IcePolicy,
     streams: BTreeMap<StreamId, StreamInfo>,
     publications: BTreeMap<StreamId, Publication>,
     subscriptions: BTreeMap<StreamId, Subscription>,
@@ -105,6 +109,8 @@ pub(crate) async fn run(
         state: ConnectionState::Disconnected,
         rtc_ip: IpAddr::from([127, 0, 0, 1]),
         decode: true,
+        turn: super::TurnConfig::default(),
+        ice: crate::link::ice::IcePolicy::default(),
         streams: BTreeMap::new(),
         publications: BTreeMap::new(),
         subscriptions: BTreeMap::new(),
@@ -223,6 +229,30 @@ impl Session {
                 let result = self.identity().map(|i| i.me.clone());
                 reply.send(result).ok();
             }
+            RoomCommand::SetTurnServer(config, reply) => {
+                let result = if self.signal.is_some() {
+                    Err(ClientError::InvalidOperation(
+                        "set the TURN server before joining".into(),
+                    ))
+                } else {
+                    config.check().map(|()| self.turn = config)
+                };
+                reply.send(result).ok();
+            }
+            RoomCommand::SelectedPair(stream_id, reply) => {
+                let link = self
+                    .publications
+                    .get(&stream_id)
+                    .map(|p| &p.link)
+                    .or_else(|| self.subscriptions.get(&stream_id).map(|s| &s.link));
+                let result = match link {
+                    Some(link) => Ok(link.selected_pair().await),
+                    None => Err(ClientError::InvalidParameter(format!(
+                        "stream {stream_id} is neither published nor subscribed here"
+                    ))),
+                };
+                reply.send(result).ok();
+            }
             RoomCommand::RawFrame(text, reply) => {
                 let result = match self.signal() {
                     Ok(signal) => signal.send_raw(text).await,
@@ -287,11 +317,13 @@ impl Session {
             me,
             users,
             streams,
+            ice_servers,
             ..
         } = reply
         else {
             return Err(unexpected(&reply));
         };
+        self.ice = self.turn.policy(ice_servers);
         self.identity = Some(Identity {
             app_id: config.app_id,
             room_id,
@@ -368,7 +400,7 @@ impl Session {
                 "the stream has no source".into(),
             ));
         }
-        let (link, signals) = PeerLink::new(self.rtc_ip)
+        let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
             .await
             .map_err(|e| ClientError::Rtc(e.to_string()))?;
         let video_info = stream.video.as_ref().map(|v| {
@@ -410,10 +442,7 @@ impl Session {
             None
         };
         let result = async {
-            let offer = link
-                .create_offer()
-                .await
-                .map_err(|e| ClientError::Rtc(e.to_string()))?;
+            let offer = link.create_offer().await.map_err(ClientError::from)?;
             let reply = signal
                 .request(Request::Publish {
                     audio: audio.is_some(),
@@ -598,14 +627,21 @@ impl Session {
             Reply::SubscribeOffer { link_id, sdp, .. } => (link_id, sdp),
             other => return Err(unexpected(&other)),
         };
-        let (link, signals) = PeerLink::new(self.rtc_ip)
+        let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
             .await
             .map_err(|e| ClientError::Rtc(e.to_string()))?;
         let answer = match link.answer(offer).await {
             Ok(answer) => answer,
             Err(e) => {
                 link.close().await;
-                return Err(ClientError::Rtc(e.to_string()));
+                // Best effort: the server drops its leg, so a retry starts afresh.
+                let stop = Request::Unsubscribe {
+                    stream_id,
+                    audio: true,
+                    video: true,
+                };
+                signal.request(stop).await.ok();
+                return Err(ClientError::from(e));
             }
         };
         let receiver = Receiver::new(self.decode);

@@ -310,7 +310,7 @@ impl HubLoop {
     }
 
     fn create(&mut self, request: super::CreateLeg) -> Result<(LegId, String), SfuError> {
-        let (mut leg, ufrag, sdp) = Leg::offer(request, self.io.local_addr(), Instant::now())?;
+        let (mut leg, ufrag, sdp) = Leg::offer(request, self.io.ice_addr(), Instant::now())?;
         let id = self.next_leg;
         self.next_leg += 1;
         self.routes.add_leg(id, ufrag);
@@ -344,7 +344,7 @@ impl HubLoop {
             current,
             ..
         } = self;
-        let local_addr = io.local_addr();
+        let local_addr = io.ice_addr();
         for _ in 0..READ_ROUNDS {
             let read = io.recv(|from, datagram| {
                 let id = match routes.route(from, datagram) {

@@ -148,7 +148,7 @@ async fn proxied_leg(
 async fn lossy_leg(direct: bool) {
     let ip: IpAddr = "127.0.0.1".parse().expect("ip");
     let metrics = Arc::new(Metrics::default());
-    let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+    let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
     let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
     let dropped = Arc::new(AtomicU64::new(0));
     let Proxied {
@@ -396,7 +396,7 @@ async fn a_panicking_leg_is_dropped_and_the_others_carry_on() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let metrics = Arc::new(Metrics::default());
-        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
         let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
         let mut doomed = subscribe(&hub, &media, &metrics, 1).await;
         let mut healthy = subscribe(&hub, &media, &metrics, 2).await;
@@ -455,7 +455,7 @@ async fn no_sequence_number_is_sealed_twice_around_a_pause() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let metrics = Arc::new(Metrics::default());
-        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
         let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
         let (record, mut recorded) = tokio::sync::mpsc::unbounded_channel();
         let unused = Arc::new(AtomicU64::new(0));
@@ -538,7 +538,7 @@ async fn egress_legs_speak_aes_gcm_srtp_only() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let metrics = Arc::new(Metrics::default());
-        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
         let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
 
         let (leg, offer, mut inbox) = create_video_leg(&hub, &media, &metrics, 1, false).await;
