@@ -629,7 +629,102 @@ impl BotArgs {
 
 #[cfg(test)]
 mod tests {
-    use super::ServeFile;
+    use clap::Parser;
+
+    use super::{Cli, Command, ServeFile};
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(args)
+            .expect("flags parse")
+            .command
+            .expect("a subcommand")
+    }
+
+    #[test]
+    fn serve_takes_turn_servers_and_a_public_ip_from_flags_or_file() {
+        let Command::Serve(args) = parse(&[
+            "huddle",
+            "serve",
+            "--public-ip",
+            "203.0.113.7",
+            "--turn",
+            "turn:10.0.0.1:3478?transport=udp",
+            "--turn-user",
+            "u",
+            "--turn-credential",
+            "p",
+        ]) else {
+            panic!("not serve");
+        };
+        let config = args.into_config().expect("valid").server;
+        assert_eq!(config.public_ip, Some([203, 0, 113, 7].into()));
+        assert_eq!(config.ice_servers.len(), 1);
+        assert_eq!(config.ice_servers[0].username, "u");
+
+        let file: ServeFile = toml::from_str(
+            "public_ip = \"198.51.100.1\"\n[[ice_servers]]\n\
+             urls = [\"turn:10.0.0.2:3478\"]\nusername = \"a\"\ncredential = \"b\"\n",
+        )
+        .expect("a valid file");
+        assert_eq!(file.public_ip, Some([198, 51, 100, 1].into()));
+        assert_eq!(file.ice_servers[0].urls, ["turn:10.0.0.2:3478"]);
+
+        // A TURN URL without credentials is refused, naming the flag.
+        let Command::Serve(args) = parse(&["huddle", "serve", "--turn", "turn:10.0.0.1"]) else {
+            panic!("not serve");
+        };
+        let e = args.into_config().err().expect("no credentials");
+        assert!(e.to_string().contains("--turn"), "{e}");
+    }
+
+    #[cfg(feature = "client")]
+    #[test]
+    fn bot_takes_turn_servers_and_relay_only() {
+        let bot = |extra: &[&str]| {
+            let mut args = vec![
+                "huddle",
+                "bot",
+                "--room",
+                "r",
+                "--user",
+                "u",
+                "--publish",
+                "--app-id",
+                "a",
+                "--app-key",
+                "k",
+            ];
+            args.extend_from_slice(extra);
+            let Command::Bot(args) = parse(&args) else {
+                panic!("not bot");
+            };
+            args.into_config()
+        };
+        let config = bot(&[
+            "--turn",
+            "turn:127.0.0.1:3478?transport=udp",
+            "--turn-user",
+            "u",
+            "--turn-credential",
+            "p",
+            "--relay-only",
+        ])
+        .expect("valid");
+        assert!(config.turn.relay_only);
+        assert_eq!(config.turn.servers[0].credential, "p");
+        assert!(bot(&[]).expect("valid").turn == Default::default());
+        let e = bot(&[
+            "--turn",
+            "turns:127.0.0.1:5349",
+            "--turn-user",
+            "u",
+            "--turn-credential",
+            "p",
+        ])
+        .err()
+        .expect("turns: is refused");
+        assert!(e.to_string().contains("turns:"), "{e}");
+    }
 
     #[test]
     fn the_config_file_refuses_keys_it_does_not_know() {
