@@ -20,6 +20,7 @@ mod signal;
 pub mod stats;
 mod stream;
 mod subscribe;
+mod tls;
 mod turn;
 
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub use crate::link::rtcp_stats::RemoteReport;
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{LocalStream, RemoteStream, VideoSlot};
+pub use tls::ProxyConfig;
 pub use turn::TurnConfig;
 
 pub use crate::link::ice::{CandidateEnd, CandidateKind, SelectedPair};
@@ -292,6 +294,7 @@ pub(crate) enum RoomCommand {
     RawFrame(String, oneshot::Sender<ClientResult<()>>),
     PublishStats(StreamId, oneshot::Sender<ClientResult<Vec<RemoteReport>>>),
     SetTurnServer(TurnConfig, oneshot::Sender<ClientResult<()>>),
+    SetProxyServer(ProxyConfig, oneshot::Sender<ClientResult<()>>),
     SelectedPair(
         StreamId,
         oneshot::Sender<ClientResult<Option<SelectedPair>>>,
@@ -436,6 +439,17 @@ impl Client {
     /// [`ClientError::InvalidOperation`].
     pub async fn set_turn_server(&self, config: TurnConfig) -> ClientResult<()> {
         self.call(|tx| RoomCommand::SetTurnServer(config, tx)).await
+    }
+
+    /// Sends signalling through a reverse proxy and/or trusts more CAs for
+    /// `wss://` (seed `setProxyServer`, `tls` module). Call it before
+    /// [`Client::join`]; it applies to every later join. A bad URL scheme or
+    /// PEM is [`ClientError::InvalidParameter`] (90000005); while joined,
+    /// [`ClientError::InvalidOperation`]. A certificate that does not verify
+    /// fails the join with [`ClientError::Connect`] (90100016).
+    pub async fn set_proxy_server(&self, config: ProxyConfig) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::SetProxyServer(config, tx))
+            .await
     }
 
     /// The candidate pair ICE selected for a published or subscribed stream's

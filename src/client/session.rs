@@ -87,6 +87,8 @@ struct Session {
     decode: bool,
     /// What the application set with `set_turn_server`.
     turn: super::TurnConfig,
+    /// Signalling proxy and TLS roots (`set_proxy_server`).
+    proxy: super::ProxyConfig,
     /// What this session's links use: settled at join (`turn` module).
     ice: crate::link::ice::IcePolicy,
     streams: BTreeMap<StreamId, StreamInfo>,
@@ -110,6 +112,7 @@ pub(crate) async fn run(
         rtc_ip: IpAddr::from([127, 0, 0, 1]),
         decode: true,
         turn: super::TurnConfig::default(),
+        proxy: super::ProxyConfig::default(),
         ice: crate::link::ice::IcePolicy::default(),
         streams: BTreeMap::new(),
         publications: BTreeMap::new(),
@@ -239,6 +242,16 @@ impl Session {
                 };
                 reply.send(result).ok();
             }
+            RoomCommand::SetProxyServer(config, reply) => {
+                let result = if self.signal.is_some() {
+                    Err(ClientError::InvalidOperation(
+                        "set the proxy server before joining".into(),
+                    ))
+                } else {
+                    config.check().map(|()| self.proxy = config)
+                };
+                reply.send(result).ok();
+            }
             RoomCommand::SelectedPair(stream_id, reply) => {
                 let link = self
                     .publications
@@ -297,8 +310,9 @@ impl Session {
         );
         self.rtc_ip = rtc_ip_for(&config.server_url);
         self.decode = config.decode;
-        let signal =
-            Arc::new(SignalConnection::connect(&config.server_url, signal_tx.clone()).await?);
+        let url = self.proxy.url_for(&config.server_url);
+        let tls = self.proxy.connector(url)?;
+        let signal = Arc::new(SignalConnection::connect(url, tls, signal_tx.clone()).await?);
         self.signal = Some(Arc::clone(&signal));
         let reply = signal
             .request(Request::Join {
