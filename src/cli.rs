@@ -713,16 +713,16 @@ mod tests {
         assert!(config.turn.relay_only);
         assert_eq!(config.turn.servers[0].credential, "p");
         assert!(bot(&[]).expect("valid").turn == Default::default());
-        let e = bot(&[
+        let Err(e) = bot(&[
             "--turn",
             "turns:127.0.0.1:5349",
             "--turn-user",
             "u",
             "--turn-credential",
             "p",
-        ])
-        .err()
-        .expect("turns: is refused");
+        ]) else {
+            panic!("turns: is refused");
+        };
         assert!(e.to_string().contains("turns:"), "{e}");
     }
 

@@ -1,9 +1,9 @@
 //! Issue 11 §4, seed 001 `setProxyServer`: signalling through a reverse proxy
 //! that terminates TLS. nginx (the README's configuration, on a free loopback
-//! port, with a self-signed certificate made here by `openssl`) forwards
-//! `wss://` to the server's `ws://`; a client that trusts the certificate joins
-//! through it and media flows; one that does not is refused at the TLS
-//! handshake with 90100016 (verification is never off).
+//! port, with a certificate from a test CA made here by `openssl`) forwards
+//! `wss://` to the server's `ws://`; a client that trusts the CA joins through
+//! it and media flows; one that does not is refused at the TLS handshake with
+//! 90100016 (verification is never off).
 //!
 //! Needs `nginx` and `openssl` (`common::skip` otherwise; `.ci/setup.sh`
 //! installs both).
@@ -44,28 +44,73 @@ fn have(tool: &str, arg: &str) -> bool {
         .is_ok()
 }
 
-/// A self-signed certificate for `localhost` and 127.0.0.1 in `dir`.
-fn make_certificate(dir: &Path) {
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run openssl");
-    assert!(status.success(), "openssl could not make a certificate");
+/// A test CA (`ca.pem`) and a server certificate it signed for `localhost`
+/// and 127.0.0.1 (`cert.pem`, `key.pem`) in `dir`, as a company CA would.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(status.success(), "openssl {args:?} failed");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &["-days", "2", "-subj", "/CN=huddle test CA"],
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"],
+            &ec[..],
+            &[
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n\
+         subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("write leaf.ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
 }
 
 impl Nginx {
@@ -86,7 +131,7 @@ impl Nginx {
             let dir =
                 std::env::temp_dir().join(format!("huddle-nginx-{}-{port}", std::process::id()));
             std::fs::create_dir_all(dir.join("logs")).expect("temp dir");
-            make_certificate(&dir);
+            make_certificates(&dir);
             // The README's example, with this test's port, paths and upstream.
             let config = format!(
                 r#"worker_processes 1;
@@ -106,6 +151,7 @@ http {{
         server_name localhost;
         ssl_certificate {dir}/cert.pem;
         ssl_certificate_key {dir}/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
         location /huddle {{
             proxy_pass http://{upstream}/ws;
             proxy_http_version 1.1;
@@ -155,8 +201,9 @@ http {{
         format!("wss://localhost:{}/huddle", self.port)
     }
 
-    fn certificate(&self) -> Vec<u8> {
-        std::fs::read(self.dir.join("cert.pem")).expect("cert.pem")
+    /// The CA that signed nginx's certificate.
+    fn ca(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("ca.pem")).expect("ca.pem")
     }
 }
 
@@ -171,7 +218,7 @@ async fn a_client_joins_through_nginx_over_wss_and_media_flows() {
         return;
     };
 
-    // Not trusting the self-signed certificate: refused at the handshake.
+    // Not trusting the test CA: refused at the handshake.
     let stranger = Client::new();
     let mut config = join_config(&server, "proxied", "stranger", Role::Joiner);
     config.server_url = nginx.url();
@@ -191,7 +238,7 @@ async fn a_client_joins_through_nginx_over_wss_and_media_flows() {
     alice
         .set_proxy_server(ProxyConfig {
             url: Some(nginx.url()),
-            ca_pem: Some(nginx.certificate()),
+            ca_pem: Some(nginx.ca()),
         })
         .await
         .expect("set_proxy_server");

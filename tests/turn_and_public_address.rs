@@ -436,8 +436,7 @@ async fn the_advertised_public_address_is_in_every_candidate_and_carries_media()
     // itself can never be a candidate, so media flows only if the
     // advertised address replaced it.
     config.rtc_ip = [0, 0, 0, 0].into();
-    config.public_ip = None;
-    let _ = advertised;
+    config.public_ip = Some(advertised);
     let server = start_server_with(config).await;
 
     let (alice, _) = join(&server, "nat-room", "alice").await;
