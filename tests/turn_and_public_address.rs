@@ -9,6 +9,8 @@
 //!   client without servers of its own relays through them.
 //! * Wrong TURN credentials: publish and subscribe fail within seconds with
 //!   90100226 and the room carries on.
+//! * The bot (`huddle bot --turn … --relay-only`) publishes through coturn,
+//!   and stops with 90100226 on a wrong password.
 //! * `public_ip`: the server binds the wildcard address, advertises
 //!   127.0.0.1 in every candidate (ingress answer, egress offer), and media
 //!   flows through that address.
@@ -491,4 +493,50 @@ async fn the_advertised_public_address_is_in_every_candidate_and_carries_media()
     link.close().await;
     alice.leave().await.expect("leave");
     bob.leave().await.expect("leave");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_only_bot_publishes_through_coturn_and_stops_on_a_wrong_password() {
+    let Some(coturn) =
+        Coturn::start("a_relay_only_bot_publishes_through_coturn_and_stops_on_a_wrong_password")
+    else {
+        return;
+    };
+    let server = start_server().await;
+    // `huddle bot --turn … --relay-only`, as the CLI builds it.
+    let bot = huddle::bot::BotConfig {
+        turn: relay_only(vec![coturn.server(TURN_PASSWORD)]),
+        ..publishing_bot(&server.url, "bot-room", "relay-bot", "360p_2", 440.0)
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(huddle::bot::run(bot.clone(), async {
+        stopped.await.ok(); // a dropped sender also stops it
+    }));
+    let (viewer, info) = join(&server, "bot-room", "viewer").await;
+    let stream = match info.streams.first() {
+        Some(s) => s.stream_id,
+        None => stream_added(&viewer).await,
+    };
+    let remote = viewer
+        .subscribe(stream, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    decoded(&remote, 15).await;
+    let allocations = coturn.lines_with(&["ALLOCATE processed, success", TURN_USER]);
+    assert!(!allocations.is_empty(), "the bot allocated no relay");
+    stop.send(()).ok(); // the bot may have ended already: the join below says
+    running.await.expect("bot task").expect("the bot ran");
+
+    let started = Instant::now();
+    let wrong = huddle::bot::BotConfig {
+        turn: relay_only(vec![coturn.server("wrong")]),
+        user_id: "wrong-bot".into(),
+        ..bot
+    };
+    let Err(err) = huddle::bot::run(wrong, std::future::pending()).await else {
+        panic!("a relay-only bot without a relay ran");
+    };
+    assert_eq!(err.code(), ErrorCode::SubscribedUserConnectError, "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    viewer.leave().await.expect("leave");
 }
