@@ -421,6 +421,7 @@ async fn bad_turn_configurations_are_refused_with_codes() {
         .await
         .expect_err("no relay");
     assert!(err.to_string().contains("no TURN server"), "{err}");
+    assert_eq!(err.code(), ErrorCode::SubscribedUserConnectError, "{err:?}");
     // While joined it cannot change.
     let err = client
         .set_turn_server(TurnConfig::default())

@@ -416,7 +416,7 @@ impl Session {
         }
         let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
             .await
-            .map_err(|e| ClientError::Rtc(e.to_string()))?;
+            .map_err(ClientError::from)?;
         let video_info = stream.video.as_ref().map(|v| {
             let (width, height) = v.size();
             VideoInfo {
@@ -643,7 +643,7 @@ impl Session {
         };
         let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
             .await
-            .map_err(|e| ClientError::Rtc(e.to_string()))?;
+            .map_err(ClientError::from)?;
         let answer = match link.answer(offer).await {
             Ok(answer) => answer,
             Err(e) => {
