@@ -451,6 +451,14 @@ impl ServeArgs {
             server.rtc_ip = ip;
         }
         server.public_ip = self.public_ip.or(file.public_ip);
+        if let Some(public) = server.public_ip
+            && public.is_ipv4() != server.rtc_ip.is_ipv4()
+        {
+            bail!(
+                "public_ip {public} and rtc_ip {} must be of one IP family (a 1:1 NAT maps one to the other)",
+                server.rtc_ip
+            );
+        }
         server.ice_servers = self.turn.into_servers()?;
         if server.ice_servers.is_empty() {
             for (i, s) in file.ice_servers.iter().enumerate() {
@@ -668,6 +676,13 @@ mod tests {
         .expect("a valid file");
         assert_eq!(file.public_ip, Some([198, 51, 100, 1].into()));
         assert_eq!(file.ice_servers[0].urls, ["turn:10.0.0.2:3478"]);
+
+        // A public address of the other family cannot stand for rtc_ip.
+        let Command::Serve(args) = parse(&["huddle", "serve", "--public-ip", "2001:db8::1"]) else {
+            panic!("not serve");
+        };
+        let e = args.into_config().err().expect("v6 for v4");
+        assert!(e.to_string().contains("one IP family"), "{e}");
 
         // A TURN URL without credentials is refused, naming the flag.
         let Command::Serve(args) = parse(&["huddle", "serve", "--turn", "turn:10.0.0.1"]) else {
