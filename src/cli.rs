@@ -82,6 +82,13 @@ pub struct AppArgs {
     /// Window size, e.g. 1280x720.
     #[arg(long, value_parser = parse_size)]
     pub window_size: Option<[f32; 2]>,
+    /// TURN servers for the app's media links (seed `setTurnServer`);
+    /// without them the app uses those the room server hands out.
+    #[command(flatten)]
+    pub turn: TurnArgs,
+    /// Send and receive media only through a TURN relay.
+    #[arg(long)]
+    pub relay_only: bool,
 }
 
 fn parse_size(s: &str) -> Result<[f32; 2], String> {
@@ -161,7 +168,14 @@ impl AppArgs {
             (true, None) => bail!("--kiosk needs --server, --room and --user"),
             (false, target) => AppMode::Desktop { target },
         };
+        let turn = crate::client::TurnConfig {
+            servers: self.turn.into_servers()?,
+            relay_only: self.relay_only,
+        };
+        turn.check()
+            .map_err(|e| anyhow::anyhow!("--relay-only/--turn: {e}"))?;
         Ok(AppOptions {
+            turn,
             embedded_server: !self.kiosk,
             mode,
             debug_overlay: self.debug_overlay,
@@ -739,6 +753,39 @@ mod tests {
             panic!("turns: is refused");
         };
         assert!(e.to_string().contains("turns:"), "{e}");
+    }
+
+    #[cfg(feature = "app")]
+    #[test]
+    fn the_kiosk_takes_turn_servers_and_relay_only() {
+        let cli = Cli::try_parse_from([
+            "huddle",
+            "--kiosk",
+            "--server",
+            "wss://rtc.example.org/huddle",
+            "--room",
+            "r",
+            "--user",
+            "u",
+            "--app-id",
+            "a",
+            "--app-key",
+            "k",
+            "--turn",
+            "turn:10.0.0.1:3478?transport=udp",
+            "--turn-user",
+            "u",
+            "--turn-credential",
+            "p",
+            "--relay-only",
+        ])
+        .expect("flags parse");
+        let options = cli.app.into_options().expect("valid");
+        assert!(options.turn.relay_only);
+        assert_eq!(
+            options.turn.servers[0].urls,
+            ["turn:10.0.0.1:3478?transport=udp"]
+        );
     }
 
     #[test]
