@@ -347,6 +347,7 @@ async fn wrong_turn_credentials_fail_fast_with_a_code_and_the_room_carries_on() 
     assert_eq!(err.code(), ErrorCode::SubscribedUserConnectError);
     assert!(err.to_string().contains(&coturn.url()), "{err}");
     assert!(!err.to_string().contains("not-the-password"), "{err}");
+    eprintln!("wrong TURN password: publish refused after {took:?}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
     // coturn refused the credentials (401), it was not a timeout.
     assert!(
