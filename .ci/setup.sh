@@ -6,12 +6,13 @@ set -euo pipefail
 # The second line is for the GUI tests (tests/README.md): the app under Xvfb
 # needs Vulkan (lavapipe) and the X libraries winit loads at run time
 # (libX11, libXcursor, libXi, libX11-xcb, libxkbcommon-x11); ImageMagick takes
-# the screenshots. coturn (turnserver), nginx and openssl are started by the
-# TURN and TLS-proxy tests (tests/turn_and_public_address.rs,
-# tests/signalling_through_a_tls_proxy.rs) with their own configs.
+# the screenshots. `prometheus` brings `promtool`, which checks /metrics.
+# coturn (turnserver), nginx and openssl are started by the TURN and TLS-proxy
+# tests (tests/turn_and_public_address.rs, tests/signalling_through_a_tls_proxy.rs)
+# with their own configs.
 APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
     xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq
-    musl-tools coturn nginx openssl)
+    musl-tools prometheus coturn nginx openssl)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,6 +1,6 @@
 //! Kiosk mode rejoins on its own when the server goes away and comes back on
 //! the same port: `huddle serve` as a child process is killed and restarted;
-//! the kiosk must reappear as a room member (server `/metrics` users).
+//! the kiosk must reappear as a room member (server `/metrics.json` users).
 //!
 //! Skips, saying why, when Xvfb/ImageMagick are missing (fails on CI).
 #![cfg(feature = "client")]
@@ -121,7 +121,7 @@ fn kiosk(display: &gui::Display, url: &str) -> (gui::KillOnDrop, mpsc::Receiver<
 }
 
 fn users(addr: SocketAddr) -> Option<u64> {
-    let body = gui::http_get(&addr.to_string(), "/metrics")?;
+    let body = gui::http_get(&addr.to_string(), "/metrics.json")?;
     let v: serde_json::Value = serde_json::from_str(&body).ok()?;
     v.get("users")?.as_u64()
 }

@@ -7,6 +7,9 @@
 //! with `try_send` on a bounded channel: a UI that stops draining loses events
 //! (logged), it never stalls the session.
 
+mod detection;
+mod renewal;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use webrtc::rtp_transceiver::RtpSender;
 use super::publish::{PublishPipeline, TrackOut};
 use super::signal::{SignalConnection, SignalEvent};
 use super::stream::{LocalStream, RemoteStream};
+use super::stream_state::{DETECTION_TICK, StreamStateDetector};
 use super::subscribe::Receiver;
 use super::{
     ClientError, ClientResult, ConnectionState, Credential, JoinConfig, JoinInfo, RoomCommand,
@@ -74,6 +78,8 @@ struct Identity {
     room_id: RoomId,
     /// Kept in step with the server's view (role switches, name changes).
     me: UserInfo,
+    /// What signs again (renewals; `renewal.rs` keeps it current).
+    credential: Credential,
 }
 
 struct Session {
@@ -95,6 +101,8 @@ struct Session {
     publications: BTreeMap<StreamId, Publication>,
     subscriptions: BTreeMap<StreamId, Subscription>,
     link_tx: mpsc::Sender<LinkUpdate>,
+    /// Stream state detection (`detection.rs`), off until enabled.
+    detector: StreamStateDetector,
 }
 
 /// The actor's main loop.
@@ -118,8 +126,10 @@ pub(crate) async fn run(
         publications: BTreeMap::new(),
         subscriptions: BTreeMap::new(),
         link_tx,
+        detector: StreamStateDetector::default(),
     };
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
+    let mut detection_tick = tokio::time::interval(DETECTION_TICK);
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -129,6 +139,9 @@ pub(crate) async fn run(
             Some(event) = signal_rx.recv() => session.on_signal(event).await,
             Some(update) = link_rx.recv() => session.on_link(update).await,
             _ = keepalive.tick() => session.keepalive(),
+            _ = detection_tick.tick(), if session.detector.enabled() => {
+                session.detect_stream_states()
+            }
         }
     }
     session.shutdown().await;
@@ -266,6 +279,14 @@ impl Session {
                 };
                 reply.send(result).ok();
             }
+            RoomCommand::RenewSignature(ctime, signature, reply) => {
+                let result = self.renew_signature(ctime, signature).await;
+                reply.send(result).ok();
+            }
+            RoomCommand::StreamStateDetection(interval, reply) => {
+                self.set_stream_state_detection(interval);
+                reply.send(Ok(())).ok();
+            }
             RoomCommand::RawFrame(text, reply) => {
                 let result = match self.signal() {
                     Ok(signal) => signal.send_raw(text).await,
@@ -342,6 +363,7 @@ impl Session {
             app_id: config.app_id,
             room_id,
             me,
+            credential: config.credential,
         });
         self.streams = streams.iter().map(|s| (s.stream_id, s.clone())).collect();
         self.set_state(ConnectionState::Connected);
@@ -590,6 +612,8 @@ impl Session {
         }
         if let Some(identity) = &mut self.identity {
             identity.me.role = role;
+            // The server renewed the session's signature with this one.
+            identity.credential = credential.clone();
         }
         Ok(role)
     }
@@ -767,18 +791,22 @@ impl Session {
                 self.emit(RoomEvent::StreamRemoved { stream_id, user_id });
             }
             Event::StreamUpdated { stream } => {
-                self.streams.insert(stream.stream_id, stream.clone());
-                self.emit(RoomEvent::StreamUpdated(stream));
+                let before = self.streams.insert(stream.stream_id, stream.clone());
+                self.emit(RoomEvent::StreamUpdated(stream.clone()));
+                self.emit_mute_changes(before.as_ref(), &stream);
             }
             Event::StreamSubscribed {
                 stream_id,
                 audio,
                 video,
-            } => self.emit(RoomEvent::StreamSubscribed {
-                stream_id,
-                audio,
-                video,
-            }),
+            } => {
+                self.on_video_forwarded(stream_id, video);
+                self.emit(RoomEvent::StreamSubscribed {
+                    stream_id,
+                    audio,
+                    video,
+                })
+            }
             Event::PeerRoleChanged { user_id, role } => {
                 self.emit(RoomEvent::PeerRoleChanged { user_id, role })
             }
@@ -791,6 +819,11 @@ impl Session {
                 self.emit(RoomEvent::ClientBanned { reason });
                 self.set_state(ConnectionState::Disconnected);
             }
+            Event::SignatureExpired {
+                code,
+                message,
+                ctime,
+            } => self.on_signature_expired(code, message, ctime),
             Event::Candidate { link_id, candidate } => {
                 let link = self
                     .publications

@@ -64,6 +64,7 @@ pub struct HuddleApp {
     options: AppOptions,
     embedded: Option<EmbeddedServer>,
     devices: DeviceCatalog,
+    hotplug: super::hotplug::Hotplug,
     settings: Settings,
     screen: Screen,
     last_target: Option<JoinTarget>,
@@ -112,6 +113,7 @@ impl HuddleApp {
             options,
             embedded,
             devices,
+            hotplug: super::hotplug::Hotplug::start(),
             screen: Screen::Lobby(Box::new(Lobby::new(settings.clone()))),
             settings,
             last_target: None,
@@ -284,6 +286,34 @@ impl HuddleApp {
         }
     }
 
+    /// Devices plugged in or out: the pickers follow, a device in use that
+    /// is gone is replaced (in the room, and in the settings the lobby and
+    /// the next join use).
+    fn follow_device_changes(&mut self) {
+        for change in self.hotplug.changes() {
+            let in_use = match change.kind {
+                DeviceKind::Camera => &self.settings.camera,
+                DeviceKind::Microphone => &self.settings.microphone,
+                DeviceKind::Speaker => &self.settings.speaker,
+            }
+            .clone();
+            let reaction = self.devices.apply(&change, &in_use);
+            self.view.synthetic_note = self.devices.synthetic_note();
+            self.toasts.push(reaction.notice);
+            if let Some((kind, id)) = reaction.switch_to {
+                if matches!(self.screen, Screen::Room(_)) {
+                    self.switch_device(kind, id);
+                } else {
+                    match kind {
+                        DeviceKind::Camera => self.settings.camera = id,
+                        DeviceKind::Microphone => self.settings.microphone = id,
+                        DeviceKind::Speaker => self.settings.speaker = id,
+                    }
+                }
+            }
+        }
+    }
+
     fn leave_to_lobby(&mut self) {
         let lobby = Screen::Lobby(Box::new(Lobby::new(self.settings.clone())));
         if let Screen::Room(session) = std::mem::replace(&mut self.screen, lobby) {
@@ -355,6 +385,7 @@ impl eframe::App for HuddleApp {
         for notice in super::devices::take_notices() {
             self.toasts.push(notice);
         }
+        self.follow_device_changes();
         if let Screen::Room(session) = &mut self.screen {
             session.poll();
             for e in session.take_errors() {
@@ -426,6 +457,17 @@ impl eframe::App for HuddleApp {
                 RoomAction::Rename(name) => {
                     if let Screen::Room(session) = &mut self.screen {
                         session.rename(name);
+                    }
+                }
+                RoomAction::SwitchRole(role) => {
+                    let wanted = matches!(&self.screen,
+                        Screen::Room(s) if s.role != role && !s.switching_role);
+                    if wanted {
+                        // Devices open only for a switch that will happen.
+                        let publish = role.can_publish().then(|| self.local_media());
+                        if let Screen::Room(session) = &mut self.screen {
+                            session.switch_role(role, publish);
+                        }
                     }
                 }
                 RoomAction::Leave => self.leave_to_lobby(),

@@ -17,8 +17,8 @@ use tokio::runtime::Handle;
 
 use crate::client::{
     Client, ClientError, ClientResult, ConnectionState, Credential, JoinConfig, JoinInfo,
-    LocalStream, RemoteStream, RoomEvent, StreamId, StreamInfo, SubscribeOptions, UserId, UserInfo,
-    VideoSlot,
+    LocalStream, RemoteStream, Role, RoomEvent, StreamId, StreamInfo, SubscribeOptions, UserId,
+    UserInfo, VideoSlot,
 };
 
 use crate::media::{AudioProfile, AudioSource, SourceSwitch, VideoProfile, VideoSource};
@@ -27,7 +27,7 @@ use super::audio_tap::AudioTap;
 use super::device_preview::LevelMeter;
 use super::devices::DeviceCatalog;
 use super::remote_tile::RemoteTile;
-use super::signature;
+use super::signature::{self, SignatureRenewal};
 
 /// Capacity of the reply channel (runtime tasks → UI). Replies are rare (one
 /// per SDK call); when it is full the reply is dropped and logged.
@@ -42,6 +42,10 @@ pub const MAX_MESSAGES_PER_POLL: usize = 64;
 /// video, whatever the number of streams).
 pub const VIDEO_REPAINT_DELAY: std::time::Duration = std::time::Duration::from_millis(30);
 
+/// Stream state detection interval of the app (seed 001's recommended 3 s): a
+/// remote video without a frame for this long shows as interrupted.
+pub const STREAM_STATE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Results of SDK calls (runtime → UI).
 pub enum SessionReply {
     /// The join finished.
@@ -54,6 +58,10 @@ pub enum SessionReply {
     MuteFailed(ClientError, bool, bool),
     /// Our name change finished: the name asked for, or why not.
     Renamed(ClientResult<String>),
+    /// A role switch finished: the role held now, or why not.
+    RoleSwitched(ClientResult<Role>),
+    /// A renewal from the signature URL failed (why, for the user).
+    RenewalFailed(String),
 }
 
 /// How the credential is obtained when joining.
@@ -159,6 +167,29 @@ pub struct LocalMedia {
     pub audio_profile: AudioProfile,
 }
 
+impl LocalMedia {
+    /// Splits into the stream to publish and what the UI keeps of it.
+    fn into_preview(self, ctx: &egui::Context) -> (LocalStream, LocalPreview) {
+        let c = ctx.clone();
+        self.slot
+            .set_on_frame(move || c.request_repaint_after(VIDEO_REPAINT_DELAY));
+        (
+            self.stream,
+            LocalPreview {
+                slot: self.slot,
+                camera: self.camera,
+                microphone: self.microphone,
+                meter: self.meter,
+                video_profile: self.video_profile,
+                audio_profile: self.audio_profile,
+                stream_id: None,
+                audio_muted: false,
+                video_muted: false,
+            },
+        )
+    }
+}
+
 /// The local stream as the UI shows it.
 pub struct LocalPreview {
     /// Fed by the capture thread (see `PreviewSource`).
@@ -206,6 +237,17 @@ pub struct RoomSession {
     /// `Disconnected` event can overtake the reply (two channels), and the
     /// reply must not then bring the phase back to `Joined`.
     lost_while_joining: bool,
+    /// Where a signature from a URL is renewed from; `None` with an app key
+    /// (the SDK renews by itself) or a fixed signature (nothing to renew with).
+    renewal: Option<SignatureRenewal>,
+    /// How we proved who we are at join; a role switch proves it again.
+    credential: CredentialSource,
+    /// Our role in the room (joiner publishes, player only watches).
+    pub role: Role,
+    /// A role switch is under way (its control is disabled meanwhile).
+    pub switching_role: bool,
+    /// App id and room id, for fetching a signature.
+    client_ids: (String, String),
 }
 
 impl RoomSession {
@@ -231,32 +273,35 @@ impl RoomSession {
         let me = config.user_id.clone();
         let my_name = config.user_name.clone();
         let (local_stream, local) = match publish {
-            Some(media) => (
-                Some(media.stream),
-                Some(LocalPreview {
-                    slot: media.slot,
-                    camera: media.camera,
-                    microphone: media.microphone,
-                    meter: media.meter,
-                    video_profile: media.video_profile,
-                    audio_profile: media.audio_profile,
-                    stream_id: None,
-                    audio_muted: false,
-                    video_muted: false,
-                }),
-            ),
+            Some(media) => {
+                let (stream, preview) = media.into_preview(ctx);
+                (Some(stream), Some(preview))
+            }
             None => (None, None),
         };
-        if let Some(l) = &local {
-            let c = ctx.clone();
-            l.slot
-                .set_on_frame(move || c.request_repaint_after(VIDEO_REPAINT_DELAY));
-        }
+        let role = config.role;
+        let kept_credential = credential.clone();
+        let client_ids = (config.app_id.0.clone(), config.room_id.0.clone());
+        let renewal = match &credential {
+            CredentialSource::Fetch { url, token } => Some(SignatureRenewal {
+                url: url.clone(),
+                token: token.clone(),
+                app_id: config.app_id.0.clone(),
+                room_id: config.room_id.0.clone(),
+                user_id: config.user_id.0.clone(),
+            }),
+            CredentialSource::Ready(_) => None,
+        };
         let task_client = client.clone();
         let tx = replies_tx.clone();
         let task_ctx = ctx.clone();
         rt.spawn(async move {
             let send = |reply| send_reply(&tx, &task_ctx, reply);
+            // The seed's recommended interval; shown on the tiles.
+            task_client
+                .enable_stream_state_detection(true, STREAM_STATE_INTERVAL)
+                .await
+                .ok(); // only fails for an interval out of range
             config.credential = match credential {
                 CredentialSource::Ready(c) => c,
                 CredentialSource::Fetch { url, token } => {
@@ -302,7 +347,62 @@ impl RoomSession {
             local,
             errors: Vec::new(),
             lost_while_joining: false,
+            renewal,
+            credential: kept_credential,
+            role,
+            switching_role: false,
+            client_ids,
         }
+    }
+
+    /// Switches our role (seed `switchRole`), proving it again with the
+    /// join's credential (a fresh signature from the URL, or the app key).
+    /// To joiner: `publish` is published once the room agreed; to player:
+    /// our stream ends (the server unpublishes it). The result comes back as
+    /// [`SessionReply::RoleSwitched`].
+    pub fn switch_role(&mut self, role: Role, publish: Option<LocalMedia>) {
+        if role == self.role || self.switching_role {
+            return;
+        }
+        self.switching_role = true;
+        let stream = publish.map(|media| {
+            let (stream, preview) = media.into_preview(&self.ctx);
+            self.local = Some(preview);
+            stream
+        });
+        let client = self.client.clone();
+        let tx = self.replies_tx.clone();
+        let ctx = self.ctx.clone();
+        let source = self.credential.clone();
+        let ids = (
+            self.client_ids.0.clone(),
+            self.client_ids.1.clone(),
+            self.me.0.clone(),
+        );
+        self.rt.spawn(async move {
+            let send = |reply| send_reply(&tx, &ctx, reply);
+            let credential = match source {
+                CredentialSource::Ready(c) => c,
+                CredentialSource::Fetch { url, token } => {
+                    match signature::fetch(&url, &token, &ids.0, &ids.1, &ids.2).await {
+                        Ok((signature, ctime)) => Credential::Signature { ctime, signature },
+                        Err(e) => {
+                            return send(SessionReply::RoleSwitched(Err(
+                                ClientError::InvalidOperation(format!(
+                                    "no fresh signature for the role switch: {e}"
+                                )),
+                            )));
+                        }
+                    }
+                }
+            };
+            let switched = client.switch_role(role, credential).await;
+            let publish_now = switched.as_ref().is_ok_and(|r| r.can_publish());
+            send(SessionReply::RoleSwitched(switched));
+            if let (true, Some(stream)) = (publish_now, stream) {
+                send(SessionReply::Published(client.publish(stream).await));
+            }
+        });
     }
 
     /// Handles pending SDK events and replies (non-blocking).
@@ -364,11 +464,28 @@ impl RoomSession {
             }
             RoomEvent::StreamUpdated(info) => {
                 if let Some(tile) = self.tiles.get_mut(&info.stream_id) {
+                    // A muted camera is not an interrupted one.
+                    tile.interrupted &= !info.video_muted;
                     tile.info = info.clone();
                 }
                 self.streams.insert(info.stream_id, info);
             }
             RoomEvent::StreamSubscribed { .. } => {}
+            RoomEvent::StreamInterrupted { stream_id, .. }
+            | RoomEvent::StreamRecovered { stream_id, .. } => {
+                let interrupted = matches!(event, RoomEvent::StreamInterrupted { .. });
+                if let Some(tile) = self.tiles.get_mut(&stream_id) {
+                    tile.interrupted = interrupted;
+                }
+            }
+            // Already reflected by the StreamUpdated that precedes them.
+            RoomEvent::MuteAudio(_)
+            | RoomEvent::UnmuteAudio(_)
+            | RoomEvent::MuteVideo(_)
+            | RoomEvent::UnmuteVideo(_) => {}
+            RoomEvent::SignatureExpired {
+                renewing, ctime, ..
+            } => self.on_signature_expired(renewing, ctime),
             RoomEvent::ClientBanned { reason } => {
                 let message = format!("removed from the room ({reason:?})");
                 self.errors.push(message.clone());
@@ -450,10 +567,49 @@ impl RoomSession {
                 self.errors.push(format!("mute failed: {}", describe(&e)));
             }
             SessionReply::Renamed(Ok(name)) => self.my_name = name,
+            SessionReply::RoleSwitched(result) => {
+                self.switching_role = false;
+                match result {
+                    Ok(role) => self.role = role,
+                    Err(e) => {
+                        self.errors
+                            .push(format!("role switch failed: {}", describe(&e)));
+                    }
+                }
+                if !self.role.can_publish() {
+                    self.local = None; // a player shows and sends nothing
+                }
+            }
             SessionReply::Renamed(Err(e)) => {
                 self.errors.push(format!("rename failed: {}", describe(&e)));
             }
+            SessionReply::RenewalFailed(e) => {
+                self.errors.push(format!("signature renewal failed: {e}"));
+            }
         }
+    }
+
+    /// The server warned that our signature runs out at `ctime`: renew it
+    /// from the signature URL in the background, unless the SDK already does
+    /// (app key). A fixed signature cannot be renewed: the user is told.
+    fn on_signature_expired(&mut self, sdk_renews: bool, ctime: u64) {
+        if sdk_renews {
+            return;
+        }
+        let Some(renewal) = self.renewal.clone() else {
+            self.errors.push(format!(
+                "the signature expires at {ctime} and there is no signature URL to renew it from"
+            ));
+            return;
+        };
+        let client = self.client.clone();
+        let tx = self.replies_tx.clone();
+        let ctx = self.ctx.clone();
+        self.rt.spawn(async move {
+            if let Err(e) = renewal.renew(&client).await {
+                send_reply(&tx, &ctx, SessionReply::RenewalFailed(e));
+            }
+        });
     }
 
     /// Asks the room to call us `name` (in the background); [`Self::my_name`]
@@ -601,6 +757,12 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
     }
     ctx.request_repaint();
 }
+
+#[cfg(test)]
+mod renewal_and_interruption_tests;
+
+#[cfg(test)]
+mod role_switch_tests;
 
 #[cfg(test)]
 mod tests {
