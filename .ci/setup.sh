@@ -10,9 +10,12 @@ set -euo pipefail
 # `ffmpeg` makes the MP3/FLAC/Ogg/AAC files the audio-mixing test decodes.
 # `chromium` runs the web client in a real browser (headless, over CDP) and
 # `openssl` makes the README's self-signed certificate (tests/tls.rs).
+# coturn (turnserver) and nginx are started by the TURN and TLS-proxy tests
+# (tests/turn_and_public_address.rs, tests/signalling_through_a_tls_proxy.rs)
+# with their own configs.
 APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
     xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq
-    musl-tools prometheus ffmpeg chromium openssl)
+    musl-tools prometheus ffmpeg chromium openssl coturn nginx)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

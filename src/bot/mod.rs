@@ -62,6 +62,9 @@ pub struct BotConfig {
     pub tone_hz: f32,
     /// Measurement knobs (benchmarks); all off by default.
     pub measure: BotMeasure,
+    /// TURN servers and relay policy of every bot's links (`--turn`,
+    /// `--relay-only`); none by default.
+    pub turn: crate::client::TurnConfig,
     /// Stream state detection interval for subscriptions (seed 001
     /// `enableStreamStateDetection`); `None` turns it off. Interruptions and
     /// recoveries are printed as lines like the stats.
@@ -96,6 +99,7 @@ impl BotConfig {
             audio_profile: AudioProfile::default(),
             tone_hz: 440.0,
             measure: BotMeasure::default(),
+            turn: crate::client::TurnConfig::default(),
             stream_state_interval: Some(crate::client::DEFAULT_DETECTION_INTERVAL),
         }
     }
@@ -375,6 +379,7 @@ pub async fn run(
 
 async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
     let client = Client::new();
+    client.set_turn_server(config.turn.clone()).await?;
     if let Some(interval) = config.stream_state_interval {
         client.enable_stream_state_detection(true, interval).await?;
     }

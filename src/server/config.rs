@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::auth::AppRegistry;
+use crate::protocol::IceServer;
 
 /// Limits that protect the server from one client or one room.
 #[derive(Debug, Clone)]
@@ -74,6 +75,13 @@ pub struct ServerConfig {
     /// default: a wildcard address is not used because the ICE agent then skips
     /// loopback candidates.
     pub rtc_ip: IpAddr,
+    /// The address clients must send media to when it is not `rtc_ip`: a
+    /// server behind a 1:1 NAT binds its private address and advertises the
+    /// public one in its ICE candidates (same ports). `None`: `rtc_ip`.
+    pub public_ip: Option<IpAddr>,
+    /// STUN/TURN servers handed to clients in `joined` (`iceServers`); a
+    /// client without its own uses them. The server itself never relays.
+    pub ice_servers: Vec<IceServer>,
     /// Protective limits.
     pub limits: Limits,
     /// This server's name among several (the `node` label of every
@@ -102,6 +110,8 @@ impl ServerConfig {
             signature_token: None,
             cors_origins: Vec::new(),
             rtc_ip: IpAddr::from([127, 0, 0, 1]),
+            public_ip: None,
+            ice_servers: Vec::new(),
             limits: Limits::default(),
             node_id: default_node_id(),
             tls: None,

@@ -105,7 +105,7 @@ impl Server {
     /// Creates a server with the given configuration.
     pub fn new(config: ServerConfig) -> Self {
         let metrics = Arc::new(Metrics::default());
-        let sfu = sfu::Sfu::new(config.rtc_ip, Arc::clone(&metrics));
+        let sfu = sfu::Sfu::new(config.rtc_ip, Arc::clone(&metrics)).advertising(config.public_ip);
         let connections = Arc::new(listener::ConnectionLimits::new(&config.limits));
         Self {
             shared: Arc::new(Shared {

@@ -193,6 +193,7 @@ impl HuddleApp {
             publish,
             self.devices.clone(),
             self.settings.speaker.clone(),
+            self.options.turn.clone(),
         );
         self.last_target = Some(target);
         self.screen = Screen::Room(Box::new(session));

@@ -251,7 +251,9 @@ pub struct RoomSession {
 }
 
 impl RoomSession {
-    /// Starts joining; publishes `publish` once joined.
+    /// Starts joining (with `turn` set on the client first); publishes
+    /// `publish` once joined.
+    #[allow(clippy::too_many_arguments)] // each is one of the join's inputs; TODO(turn): a struct
     pub fn join(
         rt: &Handle,
         ctx: &egui::Context,
@@ -260,6 +262,7 @@ impl RoomSession {
         publish: Option<LocalMedia>,
         devices: DeviceCatalog,
         speaker: String,
+        turn: crate::client::TurnConfig,
     ) -> Self {
         let client = {
             // `Client::new` spawns its actor on the current runtime.
@@ -316,6 +319,9 @@ impl RoomSession {
                     }
                 }
             };
+            if let Err(e) = task_client.set_turn_server(turn).await {
+                return send(SessionReply::Joined(Err(describe(&e))));
+            }
             let joined = task_client.join(config).await;
             let ok = joined.is_ok();
             send(SessionReply::Joined(joined.map_err(|e| describe(&e))));
@@ -794,6 +800,7 @@ mod tests {
             None,
             DeviceCatalog::synthetic(),
             String::new(),
+            crate::client::TurnConfig::default(),
         );
         assert_eq!(session.my_name(), "Me");
         let alice = UserId("alice".into());

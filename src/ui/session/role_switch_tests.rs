@@ -126,6 +126,7 @@ fn watch_only_then_back_on_stage() {
         Some(synthetic_media()),
         DeviceCatalog::synthetic(),
         String::new(),
+        crate::client::TurnConfig::default(),
     );
     poll_until(&mut session, Duration::from_secs(15), "published", |s| {
         s.local.as_ref().is_some_and(|l| l.stream_id.is_some())
