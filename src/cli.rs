@@ -426,6 +426,16 @@ pub struct BotArgs {
     /// interrupted (stream state detection); 0 turns it off.
     #[arg(long, default_value_t = 3)]
     pub stream_state_interval: u64,
+    /// Mix this audio file (WAV, MP3, FLAC, Ogg/Vorbis, AAC in MP4) into the
+    /// published audio (seed startAudioMixing).
+    #[arg(long, requires = "publish")]
+    pub mix_file: Option<PathBuf>,
+    /// With --mix-file: replace the tone instead of mixing with it.
+    #[arg(long, requires = "mix_file")]
+    pub mix_replace: bool,
+    /// With --mix-file: play it again and again.
+    #[arg(long, requires = "mix_file")]
+    pub mix_loop: bool,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -749,6 +759,11 @@ impl BotArgs {
                     Some(interval)
                 }
             },
+            mix: self.mix_file.map(|path| crate::client::AudioMixOption {
+                replace: self.mix_replace,
+                loop_forever: self.mix_loop,
+                ..crate::client::AudioMixOption::new(path)
+            }),
         })
     }
 }

@@ -243,3 +243,62 @@ fn every_supported_format_decodes_at_the_right_pitch_and_length() {
         assert!((hz - 880.0).abs() < 5.0, "{name}: {hz} Hz");
     }
 }
+
+/// `huddle bot --publish --mix-file`: a file that plays is mixed in (a
+/// subscriber hears it, not the bot's tone); one that does not exist ends
+/// the bot with 90000005.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_mixes_a_file_and_refuses_a_missing_one() {
+    let dir = TempDir::new();
+    let path = dir.file("music.wav", &wav(48_000, &[(1100.0, 20.0)]));
+    let server = start_server().await;
+    let missing = huddle::bot::run(
+        huddle::bot::BotConfig {
+            mix: Some(AudioMixOption::new(dir.0.join("nothing.wav"))),
+            duration: Some(Duration::from_secs(5)),
+            ..publishing_bot(&server.url, "room-bot-mix", "dj", "360p_2", 440.0)
+        },
+        std::future::pending(),
+    )
+    .await
+    .expect_err("a missing file ends the bot");
+    assert_eq!(
+        missing.code(),
+        huddle::protocol::ErrorCode::InvalidParameter,
+        "{missing}"
+    );
+
+    let (bob, _) = join(&server, "room-bot-mix", "bob").await;
+    let mut option = AudioMixOption::new(&path);
+    option.replace = true;
+    let bot = tokio::spawn(huddle::bot::run(
+        huddle::bot::BotConfig {
+            mix: Some(option),
+            duration: Some(Duration::from_secs(15)),
+            ..publishing_bot(&server.url, "room-bot-mix", "dj", "360p_2", 440.0)
+        },
+        std::future::pending(),
+    ));
+    let stream_id = wait_event(
+        &bob,
+        Duration::from_secs(10),
+        "the bot's stream",
+        |e| match e {
+            RoomEvent::StreamAdded(info) => Some(info.stream_id),
+            _ => None,
+        },
+    )
+    .await;
+    let remote = bob
+        .subscribe(stream_id, Default::default())
+        .await
+        .expect("subscribe");
+    let heard = listen(&remote, 1.0).await;
+    let hz = tone_frequency(&heard);
+    assert!(
+        (hz - 1100.0).abs() < 10.0,
+        "heard {hz} Hz: the file replaces the 440 Hz tone"
+    );
+    bot.abort();
+    bob.leave().await.ok();
+}

@@ -69,6 +69,9 @@ pub struct BotConfig {
     /// `enableStreamStateDetection`); `None` turns it off. Interruptions and
     /// recoveries are printed as lines like the stats.
     pub stream_state_interval: Option<Duration>,
+    /// An audio file mixed into the published audio (seed
+    /// `startAudioMixing`; `--mix-file`), from the moment it is published.
+    pub mix: Option<crate::client::AudioMixOption>,
 }
 
 impl BotConfig {
@@ -101,6 +104,7 @@ impl BotConfig {
             measure: BotMeasure::default(),
             turn: crate::client::TurnConfig::default(),
             stream_state_interval: Some(crate::client::DEFAULT_DETECTION_INTERVAL),
+            mix: None,
         }
     }
 }
@@ -437,6 +441,16 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
         } else {
             LocalStream::synthetic(video_profile, config.audio_profile, config.tone_hz)
         };
+        if let (Some(option), Some(mixing)) = (&config.mix, stream.audio_mixing()) {
+            // A file that cannot be played ends the bot with its code.
+            mixing
+                .start(option.clone())
+                .map_err(|e| crate::client::ClientError::Server {
+                    code: crate::protocol::ErrorCode::from_code(e.seed_code())
+                        .unwrap_or(crate::protocol::ErrorCode::InvalidParameter),
+                    message: format!("--mix-file: {e}"),
+                })?;
+        }
         bot.published = Some(bot.client.publish(stream).await?);
     }
     if config.subscribe {
