@@ -301,6 +301,10 @@ pub struct BotArgs {
     /// Publish the pattern with noise, so video runs at the profile's bitrate.
     #[arg(long)]
     pub noise: bool,
+    /// Cap what the published stream sends at this many kbit/s (seed
+    /// `setNetworkBandwidth`; 100..=51200), below the uplink estimate.
+    #[arg(long, value_name = "KBPS")]
+    pub max_bandwidth: Option<u32>,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -555,6 +559,16 @@ impl BotArgs {
                 },
                 summary_path: self.summary,
                 noise: self.noise,
+                max_bandwidth_kbps: match self.max_bandwidth {
+                    Some(k)
+                        if !(crate::client::congestion::MIN_NETWORK_BANDWIDTH_KBPS
+                            ..=crate::client::congestion::MAX_NETWORK_BANDWIDTH_KBPS)
+                            .contains(&k) =>
+                    {
+                        bail!("--max-bandwidth must be 100..=51200 kbit/s")
+                    }
+                    k => k,
+                },
             },
         })
     }

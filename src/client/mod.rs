@@ -14,6 +14,7 @@
 //! messages into [`RoomEvent`]s; no wire type is forwarded as is except the small
 //! descriptive structs ([`StreamInfo`], [`UserInfo`]).
 
+pub mod congestion;
 mod publish;
 mod session;
 mod signal;
@@ -27,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use crate::link::rtcp_stats::RemoteReport;
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
+pub use congestion::SendRateStats;
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{LocalStream, RemoteStream, VideoSlot};
 
@@ -279,6 +281,8 @@ pub(crate) enum RoomCommand {
     Me(oneshot::Sender<ClientResult<UserInfo>>),
     RawFrame(String, oneshot::Sender<ClientResult<()>>),
     PublishStats(StreamId, oneshot::Sender<ClientResult<Vec<RemoteReport>>>),
+    SendRate(StreamId, oneshot::Sender<ClientResult<SendRateStats>>),
+    SetNetworkBandwidth(Option<u32>, oneshot::Sender<ClientResult<()>>),
 }
 
 /// A handle on one room session. Cheap to clone; the session ends when the last
@@ -408,6 +412,36 @@ impl Client {
     /// reported on (tell video from audio by `clock_rate`).
     pub async fn publish_stats(&self, stream_id: StreamId) -> ClientResult<Vec<RemoteReport>> {
         self.call(|tx| RoomCommand::PublishStats(stream_id, tx))
+            .await
+    }
+
+    /// Send-side congestion control of a published stream: the uplink
+    /// estimate (GCC over TWCC feedback), the cap, the encoders' targets and
+    /// the ladder rung (size, frame rate) they run at.
+    pub async fn send_rate(&self, stream_id: StreamId) -> ClientResult<SendRateStats> {
+        self.call(|tx| RoomCommand::SendRate(stream_id, tx)).await
+    }
+
+    /// Caps what each published stream sends (audio + video), in kbit/s, below
+    /// whatever the uplink estimate allows (seed `setNetworkBandwidth`,
+    /// `maxBandwidth`); `None` lifts the cap. Applies to current and later
+    /// publications and overrides [`LocalStream::with_max_bandwidth_kbps`].
+    /// The seed's range is 3072..=51200; huddle accepts from
+    /// [`congestion::MIN_NETWORK_BANDWIDTH_KBPS`] so a narrow path can be
+    /// emulated. Outside the range: [`ClientError::InvalidParameter`]
+    /// (90000005), and nothing changes.
+    pub async fn set_network_bandwidth(&self, max_kbps: Option<u32>) -> ClientResult<()> {
+        let range = congestion::MIN_NETWORK_BANDWIDTH_KBPS..=congestion::MAX_NETWORK_BANDWIDTH_KBPS;
+        if let Some(kbps) = max_kbps
+            && !range.contains(&kbps)
+        {
+            return Err(ClientError::InvalidParameter(format!(
+                "maxBandwidth {kbps} kbit/s not in {}..={}",
+                range.start(),
+                range.end()
+            )));
+        }
+        self.call(|tx| RoomCommand::SetNetworkBandwidth(max_kbps.map(|k| k * 1000), tx))
             .await
     }
 

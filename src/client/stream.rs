@@ -27,6 +27,9 @@ pub struct LocalStream {
     pub(crate) audio: Option<Box<dyn AudioSource>>,
     pub(crate) video_profile: VideoProfile,
     pub(crate) audio_profile: AudioProfile,
+    /// Cap on what this stream sends, bit/s (seed `setNetworkBandwidth`, per
+    /// stream); [`crate::client::Client::set_network_bandwidth`] overrides it.
+    pub(crate) max_bandwidth_bps: Option<u32>,
 }
 
 impl LocalStream {
@@ -42,7 +45,21 @@ impl LocalStream {
             audio,
             video_profile,
             audio_profile,
+            max_bandwidth_bps: None,
         }
+    }
+
+    /// Caps what this stream sends (audio + video) at `kbps` kbit/s, below
+    /// whatever the uplink estimate allows; clamped to
+    /// [`super::congestion::MIN_NETWORK_BANDWIDTH_KBPS`]..=[`super::congestion::MAX_NETWORK_BANDWIDTH_KBPS`].
+    #[must_use]
+    pub fn with_max_bandwidth_kbps(mut self, kbps: u32) -> Self {
+        let kbps = kbps.clamp(
+            super::congestion::MIN_NETWORK_BANDWIDTH_KBPS,
+            super::congestion::MAX_NETWORK_BANDWIDTH_KBPS,
+        );
+        self.max_bandwidth_bps = Some(kbps * 1000);
+        self
     }
 
     /// The synthetic test pattern and a sine tone at `tone_hz`, at the given
