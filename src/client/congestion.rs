@@ -39,6 +39,13 @@ pub const AUDIO_FLOOR_BPS: u32 = 16_000;
 /// the estimate counts and the encoder's target does not.
 pub const VIDEO_SHARE: f64 = 0.85;
 
+/// The encoders' total target rises at most this factor per second (falls at
+/// once). GCC's loss-based half climbs 5 % every 200 ms (28 %/s) while the
+/// path loses nothing; followed that fast, the encoder overshoots a narrow
+/// path every few seconds and every overshoot is a burst of loss. Measured on
+/// a 500 kbit/s `tc tbf` uplink (docs/PERFORMANCE.md, issue 10).
+pub const MAX_RISE_PER_SEC: f64 = 1.15;
+
 /// Smallest cap [`crate::client::Client::set_network_bandwidth`] accepts, kbit/s.
 /// The seed's range starts at 3072; huddle goes down to the estimator's floor
 /// so a cap can emulate a narrow path.
@@ -116,6 +123,18 @@ pub fn split_budget(total_bps: u32, audio_profile_bps: Option<u32>) -> (u32, u32
     (audio, video)
 }
 
+/// `allowed` (bit/s) at `now`, risen at most [`MAX_RISE_PER_SEC`] since the
+/// `previous` total; a fall applies at once.
+#[must_use]
+pub fn limit_rise(previous: Option<(f64, Instant)>, allowed: u32, now: Instant) -> u32 {
+    let Some((before, at)) = previous else {
+        return allowed;
+    };
+    let secs = now.saturating_duration_since(at).as_secs_f64().min(10.0);
+    let most = before * MAX_RISE_PER_SEC.powf(secs);
+    (f64::from(allowed).min(most.ceil())) as u32
+}
+
 /// The total a publication may send: the estimate, bounded by the cap and by
 /// what the profiles can use at most.
 #[must_use]
@@ -161,6 +180,8 @@ pub(crate) fn link_config_for(
 
 struct State {
     stats: SendRateStats,
+    /// The total target after the rise limit, and when it was set.
+    total: Option<(f64, Instant)>,
     video: Option<VideoTarget>,
     audio_profile_bps: Option<u32>,
     ceiling_bps: u32,
@@ -189,6 +210,7 @@ impl RateControl {
                 cap_bps,
                 ..SendRateStats::default()
             },
+            total: None,
             video: None,
             audio_profile_bps: audio.map(AudioProfile::bitrate_bps),
             ceiling_bps: ceiling,
@@ -249,11 +271,13 @@ impl RateControl {
         now: Instant,
     ) {
         let mut state = self.lock();
-        let total = total_budget(
+        let allowed = total_budget(
             estimate.map(|e| e.estimate_bps),
             state.stats.cap_bps,
             state.ceiling_bps,
         );
+        let total = limit_rise(state.total, allowed, now);
+        state.total = Some((f64::from(total), now));
         let (audio, video_budget) = split_budget(total, state.audio_profile_bps);
         let stats = &mut state.stats;
         if let Some(e) = estimate {
@@ -323,6 +347,16 @@ mod tests {
     }
 
     #[test]
+    fn the_target_falls_at_once_and_rises_at_most_15_percent_a_second() {
+        let t0 = Instant::now();
+        assert_eq!(limit_rise(None, 700_000, t0), 700_000);
+        let previous = Some((500_000.0, t0));
+        assert_eq!(limit_rise(previous, 200_000, t0 + RATE_TICK), 200_000);
+        assert_eq!(limit_rise(previous, 2_000_000, t0 + Duration::from_secs(1)), 575_000);
+        assert_eq!(limit_rise(previous, 520_000, t0 + Duration::from_secs(1)), 520_000);
+    }
+
+    #[test]
     fn the_cap_and_the_profile_bound_the_estimate() {
         let ceiling = ceiling_bps(Some(p720()), Some(&AudioProfile::default()));
         assert_eq!(ceiling, 40_000 + 1_764_706);
@@ -353,6 +387,8 @@ mod tests {
         assert_eq!((s.width, s.frame_rate), (960, 12), "{s:?}");
         control.set_cap(None);
         let mut t = t0;
+        // 500 kbit/s → 745 kbit/s (what 720p at 15 fps needs with
+        // hysteresis) at 15 %/s, plus one hold per rung.
         while control.stats().rung != 0 && t < t0 + Duration::from_secs(15) {
             t += RATE_TICK;
             control.update(&mut ladder.as_mut(), Some(estimate(5e6)), t);
