@@ -553,7 +553,8 @@ impl Bot {
                 .map(|r| {
                     format!(
                         " | estimate {} kbit/s target {} kbit/s sent {} kbit/s {}x{}@{}",
-                        r.estimate_bps.map_or("-".to_owned(), |e| format!("{:.0}", e / 1e3)),
+                        r.estimate_bps
+                            .map_or("-".to_owned(), |e| format!("{:.0}", e / 1e3)),
                         r.target_bps / 1000,
                         sent_kbps.map_or("-".to_owned(), |k| format!("{k:.0}")),
                         r.width,

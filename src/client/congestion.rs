@@ -118,7 +118,9 @@ pub(crate) struct VideoTarget {
 /// [`VIDEO_SHARE`] of the rest. Returns `(audio, video)` in bit/s.
 #[must_use]
 pub fn split_budget(total_bps: u32, audio_profile_bps: Option<u32>) -> (u32, u32) {
-    let audio = audio_profile_bps.map_or(0, |max| (total_bps / 4).clamp(AUDIO_FLOOR_BPS.min(max), max));
+    let audio = audio_profile_bps.map_or(0, |max| {
+        (total_bps / 4).clamp(AUDIO_FLOOR_BPS.min(max), max)
+    });
     let video = (f64::from(total_bps.saturating_sub(audio)) * VIDEO_SHARE) as u32;
     (audio, video)
 }
@@ -148,7 +150,9 @@ pub fn total_budget(estimate_bps: Option<f64>, cap_bps: Option<u32>, ceiling_bps
 #[must_use]
 pub fn ceiling_bps(video: Option<&VideoProfile>, audio: Option<&AudioProfile>) -> u32 {
     let audio = audio.map_or(0, AudioProfile::bitrate_bps);
-    let video = video.map_or(0, |v| (f64::from(v.max_bitrate_bps()) / VIDEO_SHARE).ceil() as u32);
+    let video = video.map_or(0, |v| {
+        (f64::from(v.max_bitrate_bps()) / VIDEO_SHARE).ceil() as u32
+    });
     audio + video
 }
 
@@ -288,7 +292,10 @@ impl RateControl {
         }
         stats.audio_target_bps = audio;
         let video = ladder.as_deref_mut().map(|ladder| {
-            let top = ladder.rungs().first().map_or((0, 0), |r| (r.width, r.height));
+            let top = ladder
+                .rungs()
+                .first()
+                .map_or((0, 0), |r| (r.width, r.height));
             VideoTarget {
                 decision: ladder.decide(video_budget, now),
                 budget_bps: video_budget,
@@ -340,7 +347,11 @@ mod tests {
         assert_eq!(split_budget(160_000, Some(40_000)).0, 40_000);
         assert_eq!(split_budget(100_000, Some(40_000)).0, 25_000);
         assert_eq!(split_budget(30_000, Some(40_000)).0, AUDIO_FLOOR_BPS);
-        assert_eq!(split_budget(30_000, Some(12_000)).0, 12_000, "never above its profile");
+        assert_eq!(
+            split_budget(30_000, Some(12_000)).0,
+            12_000,
+            "never above its profile"
+        );
         assert_eq!(split_budget(500_000, None), (0, 425_000));
         let (audio, video) = split_budget(500_000, Some(40_000));
         assert_eq!(video, ((500_000 - audio) as f64 * VIDEO_SHARE) as u32);
@@ -352,8 +363,14 @@ mod tests {
         assert_eq!(limit_rise(None, 700_000, t0), 700_000);
         let previous = Some((500_000.0, t0));
         assert_eq!(limit_rise(previous, 200_000, t0 + RATE_TICK), 200_000);
-        assert_eq!(limit_rise(previous, 2_000_000, t0 + Duration::from_secs(1)), 575_000);
-        assert_eq!(limit_rise(previous, 520_000, t0 + Duration::from_secs(1)), 520_000);
+        assert_eq!(
+            limit_rise(previous, 2_000_000, t0 + Duration::from_secs(1)),
+            575_000
+        );
+        assert_eq!(
+            limit_rise(previous, 520_000, t0 + Duration::from_secs(1)),
+            520_000
+        );
     }
 
     #[test]
@@ -362,14 +379,21 @@ mod tests {
         assert_eq!(ceiling, 40_000 + 1_764_706);
         assert_eq!(total_budget(Some(3e6), None, ceiling), ceiling);
         assert_eq!(total_budget(Some(3e6), Some(500_000), ceiling), 500_000);
-        assert_eq!(total_budget(Some(300_000.0), Some(500_000), ceiling), 300_000);
+        assert_eq!(
+            total_budget(Some(300_000.0), Some(500_000), ceiling),
+            300_000
+        );
         assert_eq!(total_budget(None, Some(500_000), ceiling), 500_000);
     }
 
     #[test]
     fn a_cap_moves_the_decision_and_lifting_it_climbs_back() {
         let ladder = RateLadder::new(1280, 720, 15, p720());
-        let control = RateControl::new(Some((&ladder, p720())), Some(&AudioProfile::default()), None);
+        let control = RateControl::new(
+            Some((&ladder, p720())),
+            Some(&AudioProfile::default()),
+            None,
+        );
         let mut ladder = Some(ladder);
         let t0 = Instant::now();
         let estimate = |bps: f64| EstimateSnapshot {
@@ -378,7 +402,10 @@ mod tests {
         };
         control.update(&mut ladder.as_mut(), Some(estimate(5e6)), t0);
         let s = control.stats();
-        assert_eq!((s.width, s.frame_rate, s.video_target_bps), (1280, 15, 1_500_000));
+        assert_eq!(
+            (s.width, s.frame_rate, s.video_target_bps),
+            (1280, 15, 1_500_000)
+        );
         control.set_cap(Some(500_000));
         control.update(&mut ladder.as_mut(), Some(estimate(5e6)), t0);
         let s = control.stats();

@@ -112,10 +112,13 @@ impl PublishPipeline {
             max_bandwidth_bps,
         } = stream;
         let cap_bps = cap_bps.or(max_bandwidth_bps);
-        let ladder = video_source.as_ref().filter(|_| video.is_some()).map(|source| {
-            let (width, height) = source.size();
-            RateLadder::new(width, height, source.frame_rate(), &video_profile)
-        });
+        let ladder = video_source
+            .as_ref()
+            .filter(|_| video.is_some())
+            .map(|source| {
+                let (width, height) = source.size();
+                RateLadder::new(width, height, source.frame_rate(), &video_profile)
+            });
         let rate = RateControl::new(
             ladder.as_ref().map(|l| (l, &video_profile)),
             audio_source
@@ -425,7 +428,9 @@ impl VideoEncode {
         // ladder or the budget must not slow the RTP clock down.
         let duration = self
             .last_sent
-            .map_or(self.interval, |last| captured.saturating_duration_since(last))
+            .map_or(self.interval, |last| {
+                captured.saturating_duration_since(last)
+            })
             .max(Duration::from_millis(1));
         self.last_sent = Some(captured);
         let sample = Encoded {

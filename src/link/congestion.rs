@@ -160,7 +160,9 @@ pub fn register(registry: Registry, config: CongestionConfig) -> (Registry, Send
         .with(
             Slot::Pacer,
             PacerBuilder::new()
-                .with_target_bitrate(config.initial_bps.clamp(config.min_bps, config.max_bps) * PACING_FACTOR)
+                .with_target_bitrate(
+                    config.initial_bps.clamp(config.min_bps, config.max_bps) * PACING_FACTOR,
+                )
                 .with_queue_limit(PACER_QUEUE_PACKETS)
                 .build(),
         );

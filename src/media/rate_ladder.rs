@@ -91,7 +91,10 @@ fn scale_bps(bps: u32, num: u32, den: u32) -> u32 {
 }
 
 fn same_aspect(a: (u32, u32), b: (u32, u32)) -> bool {
-    let (x, y) = (u64::from(a.0) * u64::from(b.1), u64::from(b.0) * u64::from(a.1));
+    let (x, y) = (
+        u64::from(a.0) * u64::from(b.1),
+        u64::from(b.0) * u64::from(a.1),
+    );
     x.abs_diff(y) * 100 <= x.max(y)
 }
 
@@ -104,7 +107,12 @@ impl RateLadder {
     #[must_use]
     pub fn new(width: u32, height: u32, frame_rate: u32, profile: &VideoProfile) -> Self {
         let frame_rate = frame_rate.max(1);
-        let mut sizes = vec![(width, height, profile.min_bitrate_bps(), profile.max_bitrate_bps())];
+        let mut sizes = vec![(
+            width,
+            height,
+            profile.min_bitrate_bps(),
+            profile.max_bitrate_bps(),
+        )];
         let mut smaller: Vec<&VideoProfile> = VIDEO_PROFILES
             .iter()
             .filter(|p| p.width < width && p.height < height)
@@ -277,9 +285,9 @@ impl FrameBudget {
 
     fn refill(&mut self, now: Instant, rate_bps: u32) {
         let burst = f64::from(rate_bps) * FRAME_BUDGET_BURST.as_secs_f64();
-        let elapsed = self
-            .last
-            .map_or(0.0, |last| now.saturating_duration_since(last).as_secs_f64());
+        let elapsed = self.last.map_or(0.0, |last| {
+            now.saturating_duration_since(last).as_secs_f64()
+        });
         self.level_bits = (self.level_bits + elapsed * f64::from(rate_bps)).min(burst);
         self.last = Some(now);
     }
@@ -356,7 +364,11 @@ mod tests {
         let d = ladder.decide(1_200_000, t);
         assert_eq!((d.rung, d.bitrate_bps), (0, 1_200_000));
         let d = ladder.decide(2_000_000, t);
-        assert_eq!((d.rung, d.bitrate_bps), (0, 1_500_000), "the profile's maximum bounds it");
+        assert_eq!(
+            (d.rung, d.bitrate_bps),
+            (0, 1_500_000),
+            "the profile's maximum bounds it"
+        );
         let d = ladder.decide(520_000, t);
         assert_eq!((d.rung, d.width, d.frame_rate), (0, 1280, 15));
     }
@@ -371,7 +383,10 @@ mod tests {
         assert_eq!((d.width, d.height), (640, 360), "{d:?}");
         let d = ladder.decide(10_000, t);
         assert_eq!((d.width, d.frame_rate), (160, 5), "the bottom rung");
-        assert_eq!(d.bitrate_bps, ladder.rungs().last().map(|r| r.min_bps).unwrap_or(0));
+        assert_eq!(
+            d.bitrate_bps,
+            ladder.rungs().last().map(|r| r.min_bps).unwrap_or(0)
+        );
     }
 
     #[test]

@@ -49,7 +49,9 @@ impl PlaneTables {
             for (px, &(x0, x1)) in out.iter_mut().zip(&self.cols) {
                 let mut sum = 0u32;
                 for y in y0..y1 {
-                    let row = src.get(y * src_stride + x0..y * src_stride + x1).unwrap_or(&[]);
+                    let row = src
+                        .get(y * src_stride + x0..y * src_stride + x1)
+                        .unwrap_or(&[]);
                     sum += row.iter().map(|&v| u32::from(v)).sum::<u32>();
                 }
                 let n = ((y1 - y0) * (x1 - x0)).max(1) as u32;
