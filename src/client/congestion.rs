@@ -358,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn the_target_falls_at_once_and_rises_at_most_15_percent_a_second() {
+    fn the_target_falls_at_once_rises_at_most_15_percent_a_second_and_holds_under_loss() {
         let t0 = Instant::now();
         assert_eq!(limit_rise(None, 700_000, t0), 700_000);
         let previous = Some((500_000.0, t0));
