@@ -46,6 +46,13 @@ pub const VIDEO_SHARE: f64 = 0.85;
 /// a 500 kbit/s `tc tbf` uplink (docs/PERFORMANCE.md, issue 10).
 pub const MAX_RISE_PER_SEC: f64 = 1.15;
 
+/// While the loss the estimator averages is above this (GCC's own "hold"
+/// band, 2 %), the encoders' target does not rise at all: loss on a narrow
+/// path is the only congestion signal that reliably reaches the estimator
+/// there (docs/PERFORMANCE.md, issue 10), and climbing through it drives the
+/// loss past 10 %, where GCC cuts the estimate deeply.
+pub const HOLD_LOSS: f64 = rtc::interceptor::GCC_LOW_LOSS;
+
 /// Smallest cap [`crate::client::Client::set_network_bandwidth`] accepts, kbit/s.
 /// The seed's range starts at 3072; huddle goes down to the estimator's floor
 /// so a cap can emulate a narrow path.
@@ -126,12 +133,21 @@ pub fn split_budget(total_bps: u32, audio_profile_bps: Option<u32>) -> (u32, u32
 }
 
 /// `allowed` (bit/s) at `now`, risen at most [`MAX_RISE_PER_SEC`] since the
-/// `previous` total; a fall applies at once.
+/// `previous` total, and not at all while `loss` is above [`HOLD_LOSS`]; a
+/// fall applies at once.
 #[must_use]
-pub fn limit_rise(previous: Option<(f64, Instant)>, allowed: u32, now: Instant) -> u32 {
+pub fn limit_rise(
+    previous: Option<(f64, Instant)>,
+    allowed: u32,
+    loss: Option<f64>,
+    now: Instant,
+) -> u32 {
     let Some((before, at)) = previous else {
         return allowed;
     };
+    if loss.is_some_and(|l| l > HOLD_LOSS) {
+        return allowed.min(before as u32);
+    }
     let secs = now.saturating_duration_since(at).as_secs_f64().min(10.0);
     let most = before * MAX_RISE_PER_SEC.powf(secs);
     (f64::from(allowed).min(most.ceil())) as u32
@@ -280,7 +296,7 @@ impl RateControl {
             state.stats.cap_bps,
             state.ceiling_bps,
         );
-        let total = limit_rise(state.total, allowed, now);
+        let total = limit_rise(state.total, allowed, estimate.and_then(|e| e.loss), now);
         state.total = Some((f64::from(total), now));
         let (audio, video_budget) = split_budget(total, state.audio_profile_bps);
         let stats = &mut state.stats;
@@ -360,17 +376,16 @@ mod tests {
     #[test]
     fn the_target_falls_at_once_rises_at_most_15_percent_a_second_and_holds_under_loss() {
         let t0 = Instant::now();
-        assert_eq!(limit_rise(None, 700_000, t0), 700_000);
+        let second = t0 + Duration::from_secs(1);
+        assert_eq!(limit_rise(None, 700_000, None, t0), 700_000);
         let previous = Some((500_000.0, t0));
-        assert_eq!(limit_rise(previous, 200_000, t0 + RATE_TICK), 200_000);
-        assert_eq!(
-            limit_rise(previous, 2_000_000, t0 + Duration::from_secs(1)),
-            575_000
-        );
-        assert_eq!(
-            limit_rise(previous, 520_000, t0 + Duration::from_secs(1)),
-            520_000
-        );
+        assert_eq!(limit_rise(previous, 200_000, None, t0 + RATE_TICK), 200_000);
+        assert_eq!(limit_rise(previous, 2_000_000, None, second), 575_000);
+        assert_eq!(limit_rise(previous, 2_000_000, Some(0.01), second), 575_000);
+        assert_eq!(limit_rise(previous, 520_000, None, second), 520_000);
+        // Loss above 2 %: hold, but still fall at once.
+        assert_eq!(limit_rise(previous, 2_000_000, Some(0.05), second), 500_000);
+        assert_eq!(limit_rise(previous, 300_000, Some(0.05), second), 300_000);
     }
 
     #[test]
