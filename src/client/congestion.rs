@@ -346,6 +346,9 @@ pub(crate) async fn rate_task(
         tick.tick().await;
         let snapshot = estimate.as_ref().map(SendEstimate::get);
         control.update(&mut ladder.as_mut(), snapshot, Instant::now());
+        if let Some(estimate) = &estimate {
+            estimate.set_sending(f64::from(control.stats().target_bps));
+        }
     }
 }
 

@@ -14,12 +14,15 @@
 //! chain boxes the estimator where nothing else can reach it.
 //!
 //! Invariants:
-//! * The pacer runs at [`PACING_FACTOR`] × the estimate (libwebrtc's pacing
-//!   factor): the encoders are held below the estimate, and a keyframe must
-//!   not sit in the pacer for a whole second at exactly the estimate. The
-//!   factor is applied to what the estimator reports to the chain, so the
-//!   library's own `target_bitrate` stat reads the pacing rate; the estimate
-//!   proper is the one in [`SendEstimate`].
+//! * The pacer runs at [`PACING_FACTOR`] × the lower of the estimate and what
+//!   the application sends ([`SendEstimate::set_sending`]), as libwebrtc paces
+//!   at 2.5 × its target: a keyframe must not sit in the pacer for a whole
+//!   second at exactly the target, nor leave in one burst at a multiple of an
+//!   estimate that grew while the encoders sent less (the delay-based half
+//!   does not bound it by the acknowledged rate). The factor is applied to
+//!   what the estimator reports to the chain, so the library's own
+//!   `target_bitrate` stat reads the pacing rate; the estimate proper is the
+//!   one in [`SendEstimate`].
 //! * The pacer's queue is bounded ([`PACER_QUEUE_PACKETS`]); it refuses what
 //!   does not fit, and the encoder's frame budget keeps it from getting there.
 
@@ -79,19 +82,32 @@ pub struct EstimateSnapshot {
     pub acknowledged_packets: u64,
 }
 
+#[derive(Default)]
+struct Shared {
+    snapshot: EstimateSnapshot,
+    /// What the application's encoders target, bit/s.
+    sending_bps: Option<f64>,
+}
+
 /// A link's shared view of its estimate (cloneable, cheap to read).
 #[derive(Clone, Default)]
-pub struct SendEstimate(Arc<Mutex<EstimateSnapshot>>);
+pub struct SendEstimate(Arc<Mutex<Shared>>);
 
 impl SendEstimate {
-    fn lock(&self) -> MutexGuard<'_, EstimateSnapshot> {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
         // Every critical section is a plain copy: a poisoned lock is consistent.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The latest estimate.
     pub fn get(&self) -> EstimateSnapshot {
-        *self.lock()
+        self.lock().snapshot
+    }
+
+    /// What the application's encoders target now (bit/s): the pacer paces at
+    /// [`PACING_FACTOR`] × the lower of this and the estimate.
+    pub fn set_sending(&self, bps: f64) {
+        self.lock().sending_bps = Some(bps);
     }
 }
 
@@ -99,12 +115,14 @@ impl SendEstimate {
 pub struct Observed {
     gcc: Gcc,
     out: SendEstimate,
+    min_bps: f64,
 }
 
 impl Observed {
     fn publish(&self, reports: usize) {
         let stats: EstimatorStats = self.gcc.stats();
-        let mut out = self.out.lock();
+        let mut shared = self.out.lock();
+        let out = &mut shared.snapshot;
         out.estimate_bps = self.gcc.target_bitrate();
         out.delay_based_bps = stats.delay_based_bitrate;
         out.loss_based_bps = stats.loss_based_bitrate;
@@ -124,7 +142,13 @@ impl BandwidthEstimator for Observed {
 
     /// What the chain sees, so what the pacer paces at: see the module doc.
     fn target_bitrate(&self) -> f64 {
-        self.gcc.target_bitrate() * PACING_FACTOR
+        let estimate = self.gcc.target_bitrate();
+        let base = self
+            .out
+            .lock()
+            .sending_bps
+            .map_or(estimate, |sending| estimate.min(sending.max(self.min_bps)));
+        base * PACING_FACTOR
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -149,6 +173,7 @@ pub fn register(registry: Registry, config: CongestionConfig) -> (Registry, Send
     let observed = Observed {
         gcc,
         out: out.clone(),
+        min_bps: config.min_bps,
     };
     observed.publish(0);
     let registry = registry
@@ -179,10 +204,23 @@ mod tests {
         let observed = Observed {
             gcc: Gcc::new(800_000.0, 100_000.0, 5_000_000.0),
             out: out.clone(),
+            min_bps: 100_000.0,
         };
         observed.publish(0);
         assert_eq!(out.get().estimate_bps, 800_000.0);
         assert_eq!(observed.target_bitrate(), 800_000.0 * PACING_FACTOR);
         assert_eq!(out.get().feedback, 0);
+        // Paced after what the encoders send, when that is less.
+        out.set_sending(300_000.0);
+        assert_eq!(observed.target_bitrate(), 300_000.0 * PACING_FACTOR);
+        out.set_sending(10_000.0);
+        assert_eq!(observed.target_bitrate(), 100_000.0 * PACING_FACTOR);
+        out.set_sending(2_000_000.0);
+        assert_eq!(observed.target_bitrate(), 800_000.0 * PACING_FACTOR);
+        assert_eq!(
+            out.get().estimate_bps,
+            800_000.0,
+            "the estimate is not the pacing rate"
+        );
     }
 }
