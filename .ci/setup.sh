@@ -15,7 +15,7 @@ set -euo pipefail
 # with their own configs.
 APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
     xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq
-    musl-tools prometheus ffmpeg chromium openssl coturn nginx)
+    musl-tools prometheus ffmpeg chromium openssl coturn nginx iproute2)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::client::{
     Client, ClientResult, Credential, JoinConfig, LatencySummary, LocalStream, RemoteReport,
-    RemoteStream, RoomEvent, SubscribeOptions,
+    RemoteStream, RoomEvent, SendRateStats, SubscribeOptions,
     stats::{ReceptionReport, latency_summary},
 };
 use crate::media::{
@@ -125,6 +125,9 @@ pub struct BotMeasure {
     /// Add pseudo-random noise below the stamp so the encoder actually spends
     /// the profile's bitrate (the plain pattern compresses to a fraction of it).
     pub noise: bool,
+    /// Cap the published stream at this many kbit/s
+    /// (`Client::set_network_bandwidth`).
+    pub max_bandwidth_kbps: Option<u32>,
 }
 
 /// The synthetic pattern with fresh luma noise below its stamp every frame, so
@@ -194,6 +197,9 @@ pub struct BotSummary {
     pub join_to_first_frame_ms: Vec<f64>,
     /// Publisher side: RTT, loss and jitter the server reported last, per track.
     pub publish_reports: Vec<RemoteReport>,
+    /// Publisher side: the last congestion-control figures of each publishing
+    /// bot (uplink estimate, targets, rung).
+    pub send_rates: Vec<SendRateStats>,
 }
 
 impl BotSummary {
@@ -210,6 +216,7 @@ impl BotSummary {
             ),
             join_to_first_frame_ms: report.join_to_first_frame_ms.clone(),
             publish_reports: report.publish_reports.clone(),
+            send_rates: report.send_rates.clone(),
             ..Self::default()
         };
         for line in &report.streams {
@@ -278,6 +285,8 @@ pub struct BotReport {
     pub join_to_first_frame_ms: Vec<f64>,
     /// What the server last reported (RTCP RR) about each published track.
     pub publish_reports: Vec<RemoteReport>,
+    /// The last congestion-control figures of each publishing bot.
+    pub send_rates: Vec<SendRateStats>,
 }
 
 impl BotReport {
@@ -302,6 +311,10 @@ struct Bot {
     published: Option<StreamId>,
     /// Latest RTCP receiver-report figures about what it publishes.
     publish_reports: Vec<RemoteReport>,
+    /// Latest congestion-control figures of what it publishes.
+    send_rate: Option<SendRateStats>,
+    /// When `send_rate` was read, for the sent rate over the interval.
+    send_rate_at: Option<Instant>,
     joined_at: Instant,
     subscriptions: BTreeMap<StreamId, Subscribed>,
     report: BotReport,
@@ -366,6 +379,7 @@ pub async fn run(
         }
         total.latencies_us.append(&mut bot.report.latencies_us);
         total.publish_reports.append(&mut bot.publish_reports);
+        total.send_rates.extend(bot.send_rate.take());
         total
             .join_to_first_frame_ms
             .append(&mut bot.report.join_to_first_frame_ms);
@@ -409,6 +423,8 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
         client,
         published: None,
         publish_reports: Vec::new(),
+        send_rate: None,
+        send_rate_at: None,
         joined_at,
         subscriptions: BTreeMap::new(),
         report: BotReport::default(),
@@ -441,6 +457,9 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
         } else {
             LocalStream::synthetic(video_profile, config.audio_profile, config.tone_hz)
         };
+        if let Some(kbps) = config.measure.max_bandwidth_kbps {
+            bot.client.set_network_bandwidth(Some(kbps)).await?;
+        }
         if let (Some(option), Some(mixing)) = (&config.mix, stream.audio_mixing()) {
             // A file that cannot be played ends the bot with its code.
             mixing
@@ -520,12 +539,27 @@ impl Bot {
             return; // unpublished or leaving: nothing to report
         };
         self.publish_reports = reports;
-        if !config.print || self.publish_reports.is_empty() {
+        let previous = self.send_rate.zip(self.send_rate_at);
+        self.send_rate = self.client.send_rate(stream_id).await.ok();
+        let now = Instant::now();
+        self.send_rate_at = Some(now);
+        // Encoded kbit/s (audio + video) since the previous reading.
+        let sent_kbps = match (previous, self.send_rate) {
+            (Some((before, at)), Some(after)) => {
+                let bytes = (after.video_bytes + after.audio_bytes)
+                    .saturating_sub(before.video_bytes + before.audio_bytes);
+                let secs = now.saturating_duration_since(at).as_secs_f64().max(1e-3);
+                Some(bytes as f64 * 8.0 / 1000.0 / secs)
+            }
+            _ => None,
+        };
+        if !config.print || (self.publish_reports.is_empty() && self.send_rate.is_none()) {
             return;
         }
         let text = if config.json {
             serde_json::json!({
                 "bot": self.name, "published_stream": stream_id.0, "remote": self.publish_reports,
+                "send_rate": self.send_rate, "sent_kbps": sent_kbps,
             })
             .to_string()
         } else {
@@ -549,8 +583,23 @@ impl Bot {
                     )
                 })
                 .collect();
+            let rate = self
+                .send_rate
+                .map(|r| {
+                    format!(
+                        " | estimate {} kbit/s target {} kbit/s sent {} kbit/s {}x{}@{}",
+                        r.estimate_bps
+                            .map_or("-".to_owned(), |e| format!("{:.0}", e / 1e3)),
+                        r.target_bps / 1000,
+                        sent_kbps.map_or("-".to_owned(), |k| format!("{k:.0}")),
+                        r.width,
+                        r.height,
+                        r.frame_rate
+                    )
+                })
+                .unwrap_or_default();
             format!(
-                "{} -> stream {}: {}",
+                "{} -> stream {}: {}{rate}",
                 self.name,
                 stream_id.0,
                 tracks.join("; ")
