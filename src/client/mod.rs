@@ -14,6 +14,7 @@
 //! messages into [`RoomEvent`]s; no wire type is forwarded as is except the small
 //! descriptive structs ([`StreamInfo`], [`UserInfo`]).
 
+pub mod jitter;
 mod publish;
 mod session;
 mod signal;

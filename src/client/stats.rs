@@ -49,8 +49,50 @@ pub struct StreamStats {
     pub subscribed_at: Option<Instant>,
     /// When the first frame was decoded.
     pub first_frame_at: Option<Instant>,
+    /// Keyframe requests (PLI) this subscriber sent.
+    pub keyframe_requests: u64,
+    /// Video freezes (pauses between decoded frames), as WebRTC counts them.
+    pub freezes: FreezeTracker,
     /// Recent glass-to-glass latencies in microseconds (capture stamp → decoded).
     latencies_us: VecDeque<u64>,
+}
+
+/// Video freezes as the WebRTC stats define them (`freezeCount`,
+/// `totalFreezesDuration`): a gap between two decoded frames longer than
+/// max(3 × the average gap, average + 150 ms). The average is an exponential
+/// mean over the recent gaps, so a stream at any frame rate is judged by its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct FreezeTracker {
+    /// Freezes so far.
+    pub count: u64,
+    /// Their total duration, ms.
+    pub total_ms: f64,
+    /// The longest, ms.
+    pub longest_ms: f64,
+    #[serde(skip)]
+    last_frame_at: Option<Instant>,
+    /// Exponential mean of the gaps between decoded frames, ms.
+    #[serde(skip)]
+    mean_gap_ms: Option<f64>,
+}
+
+impl FreezeTracker {
+    /// Records a frame decoded at `now`.
+    pub fn on_frame(&mut self, now: Instant) {
+        if let Some(last) = self.last_frame_at {
+            let gap = now.saturating_duration_since(last).as_secs_f64() * 1e3;
+            let mean = self.mean_gap_ms.unwrap_or(gap);
+            if self.mean_gap_ms.is_some() && gap > (3.0 * mean).max(mean + 150.0) {
+                self.count += 1;
+                self.total_ms += gap;
+                self.longest_ms = self.longest_ms.max(gap);
+            } else {
+                // Freezes stay out of the mean: it describes the smooth rate.
+                self.mean_gap_ms = Some(mean + (gap - mean) / 16.0);
+            }
+        }
+        self.last_frame_at = Some(now);
+    }
 }
 
 /// Percentiles of recent glass-to-glass latency.
@@ -85,6 +127,30 @@ impl StreamStats {
     /// Removes and returns the samples recorded so far (for interval reports).
     pub fn take_latencies(&mut self) -> Vec<u64> {
         self.latencies_us.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod freeze_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_gap_is_a_freeze_and_steady_frames_are_not() {
+        let t0 = Instant::now();
+        let mut f = FreezeTracker::default();
+        let mut at = t0;
+        for _ in 0..30 {
+            at += Duration::from_millis(33);
+            f.on_frame(at);
+        }
+        assert_eq!(f.count, 0);
+        at += Duration::from_millis(500);
+        f.on_frame(at);
+        at += Duration::from_millis(33);
+        f.on_frame(at);
+        assert_eq!(f.count, 1);
+        assert!((f.total_ms - 500.0).abs() < 1.0, "{}", f.total_ms);
+        assert!((f.longest_ms - 500.0).abs() < 1.0);
     }
 }
 

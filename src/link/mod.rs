@@ -8,8 +8,8 @@
 //!   loopback candidates on a wildcard bind. No STUN/TURN server, mDNS disabled.
 //! * Codecs: H.264 constrained baseline (packetization-mode 1) as payload type
 //!   [`H264_PAYLOAD_TYPE`] and Opus as [`OPUS_PAYLOAD_TYPE`], nothing else.
-//! * Interceptors: the library's defaults (NACK generator/responder, sender and
-//!   receiver reports, TWCC) plus [`rtcp_tap::RtcpTap`], which marks PLI/FIR and
+//! * Interceptors: the library's defaults (sender and receiver reports, TWCC)
+//!   with NACK bounded by [`nack`] (no retransmission storms), plus [`rtcp_tap::RtcpTap`], which marks PLI/FIR and
 //!   reports for delivery to the application; without it the library never shows
 //!   inbound RTCP to us.
 //! * Signalling is non-trickle by default: [`PeerLink::local_description`]
@@ -19,6 +19,7 @@
 //! Callbacks from the library run on its driver task and must not block; the
 //! handler only forwards them into a channel that the link's owner drains.
 
+pub mod nack;
 pub mod rtcp_stats;
 pub mod rtcp_tap;
 #[doc(hidden)]
@@ -41,7 +42,6 @@ use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionIceEvent,
     RTCPeerConnectionState, RTCSdpType, RTCSessionDescription, Registry, SettingEngineBuilder,
-    register_default_interceptors,
 };
 
 use crate::protocol::IceCandidate;
@@ -230,7 +230,7 @@ impl PeerLink {
                 )
                 .map_err(rtc_err("registering codecs"))?;
         }
-        let registry = register_default_interceptors(Registry::new(), &mut media)
+        let registry = nack::register_interceptors(Registry::new(), &mut media)
             .map_err(rtc_err("registering interceptors"))?
             .with(
                 Slot::from(rtcp_tap::RTCP_TAP_SLOT),

@@ -152,7 +152,7 @@ impl HubLoop {
                             leg.pending.push(datagram);
                             track.report.on_sent(now, &packet);
                             if let Some(history) = track.history.as_mut() {
-                                history.push(packet);
+                                history.push(now, packet);
                             }
                             forwarded += 1;
                         }
