@@ -163,6 +163,8 @@ jq -s -c --arg tag "$TAG" --arg role "$ROLE" --arg rate "${RATE:-none}" --argjso
      seconds_under_half_fps:($live|map(select(.fps < $fps/2))|length),
      frames_decoded:$s[0].frames_decoded, frames_dropped:$s[0].frames_dropped,
      keyframe_requests:$s[0].keyframe_requests, freezes:$s[0].freeze_count,
+     audio_frames:($lines|last|.audio_frames_decoded), audio_recovered_fec:$s[0].audio_frames_recovered,
+     audio_concealed:$s[0].audio_frames_concealed,
      freeze_total_ms:$s[0].freeze_total_ms, longest_freeze_ms:$s[0].longest_freeze_ms,
      received_kbps_mean:(if ($live|length) > 0 then ($live|map(.kbps)|add/length) else 0 end),
      loss_fraction:$s[0].loss_fraction, latency:$s[0].latency,

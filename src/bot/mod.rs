@@ -175,6 +175,10 @@ pub struct BotSummary {
     pub frames_dropped: u64,
     /// Keyframe requests (PLI) sent, all subscriptions.
     pub keyframe_requests: u64,
+    /// Lost audio frames rebuilt from Opus in-band FEC, all subscriptions.
+    pub audio_frames_recovered: u64,
+    /// Lost audio frames concealed without FEC data.
+    pub audio_frames_concealed: u64,
     /// Video freezes (WebRTC's definition, see `FreezeTracker`), all subscriptions.
     pub freeze_count: u64,
     /// Their total duration, ms.
@@ -213,6 +217,8 @@ impl BotSummary {
             s.frames_decoded += line.frames_decoded;
             s.frames_dropped += line.frames_dropped;
             s.keyframe_requests += line.keyframe_requests;
+            s.audio_frames_recovered += line.audio_frames_recovered;
+            s.audio_frames_concealed += line.audio_frames_concealed;
             s.freeze_count += line.freezes.count;
             s.freeze_total_ms += line.freezes.total_ms;
             s.longest_freeze_ms = s.longest_freeze_ms.max(line.freezes.longest_ms);
@@ -250,6 +256,10 @@ pub struct StreamReport {
     pub keyframe_requests: u64,
     /// Video freezes so far.
     pub freezes: FreezeTracker,
+    /// Lost audio frames rebuilt from in-band FEC so far.
+    pub audio_frames_recovered: u64,
+    /// Lost audio frames concealed so far.
+    pub audio_frames_concealed: u64,
     /// Audio frames decoded so far.
     pub audio_frames_decoded: u64,
     /// Packets lost so far (sequence gaps).
@@ -571,6 +581,8 @@ impl Bot {
                 frames_dropped: stats.frames_dropped,
                 keyframe_requests: stats.keyframe_requests,
                 freezes: stats.freezes,
+                audio_frames_recovered: stats.audio_frames_recovered,
+                audio_frames_concealed: stats.audio_frames_concealed,
                 audio_frames_decoded: stats.audio_frames_decoded,
                 packets_lost: stats.packets_lost,
                 video_packets: stats.video_packets,
@@ -604,6 +616,8 @@ fn final_report(bot: &str, sub: &Subscribed) -> StreamReport {
         frames_dropped: stats.frames_dropped,
         keyframe_requests: stats.keyframe_requests,
         freezes: stats.freezes,
+        audio_frames_recovered: stats.audio_frames_recovered,
+        audio_frames_concealed: stats.audio_frames_concealed,
         audio_frames_decoded: stats.audio_frames_decoded,
         packets_lost: stats.packets_lost,
         video_packets: stats.video_packets,

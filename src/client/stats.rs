@@ -33,8 +33,12 @@ pub struct StreamStats {
     pub frames_decoded: u64,
     /// Video frames dropped before decoding (decoder behind, or a broken frame).
     pub frames_dropped: u64,
-    /// Audio frames decoded (20 ms each).
+    /// Audio frames decoded (20 ms each), recovered and concealed ones included.
     pub audio_frames_decoded: u64,
+    /// Lost audio frames rebuilt from the next packet's in-band FEC data.
+    pub audio_frames_recovered: u64,
+    /// Lost audio frames concealed (no FEC data to rebuild them from).
+    pub audio_frames_concealed: u64,
     /// Size of the last decoded frame.
     pub last_size: Option<(u32, u32)>,
     /// Frame number read back from the last decoded picture's stamp.

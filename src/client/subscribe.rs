@@ -35,6 +35,7 @@ use super::jitter::{JitterConfig, Released, ReorderBuffer};
 use super::stats::{ReceptionTracker, SequenceTracker, StreamStats};
 use super::stream::{REMOTE_AUDIO_CAPACITY, VideoSlot};
 use crate::media::pool::SerialQueue;
+use crate::media::opus_codec::has_fec;
 use crate::media::{AudioFrame, H264Decoder, OpusDecoder, now_us, read_stamp};
 
 /// Access units queued for the video decode thread. When full the unit is
@@ -217,8 +218,8 @@ impl Receiver {
             }
         };
         let receiver = self.clone();
-        let packet_tx = SerialQueue::urgent(OPUS_PACKET_CAPACITY, move |packet: Option<Bytes>| {
-            receiver.decode_audio(&mut decoder, packet.as_deref());
+        let packet_tx = SerialQueue::urgent(OPUS_PACKET_CAPACITY, move |input: AudioIn| {
+            receiver.decode_audio(&mut decoder, input);
         });
         let mut counter = TrackCounter::new(RtpCodecKind::Audio);
         while let Some(event) = track.poll().await {
@@ -226,24 +227,42 @@ impl Receiver {
                 continue;
             };
             let lost = counter.count(&self, &packet);
-            // Conceal up to 3 lost frames (60 ms); longer gaps just resume.
-            for _ in 0..lost.min(3) {
-                packet_tx.try_push(None).ok(); // decoder behind: skip concealment
+            // Conceal up to 3 lost frames (60 ms); longer gaps just resume. The
+            // last lost frame comes back from this packet's in-band FEC data
+            // when it has some.
+            let lost = lost.min(3);
+            for i in 0..lost {
+                let input = if i + 1 == lost && has_fec(&packet.payload) {
+                    AudioIn::Fec(packet.payload.clone())
+                } else {
+                    AudioIn::Lost
+                };
+                packet_tx.try_push(input).ok(); // decoder behind: skip concealment
             }
-            packet_tx.try_push(Some(packet.payload)).ok(); // decoder behind: drop
+            packet_tx.try_push(AudioIn::Packet(packet.payload)).ok(); // decoder behind: drop
         }
         self.ended.store(true, Ordering::Release);
     }
 
-    /// Decodes one Opus packet, or conceals a lost one (`None`), on the media pool.
-    fn decode_audio(&self, decoder: &mut OpusDecoder, packet: Option<&[u8]>) {
-        let frame = match packet {
-            Some(data) => decoder.decode(data),
-            None => decoder.decode_lost(),
+    /// Decodes one Opus packet, rebuilds a lost one from the next one's FEC
+    /// data, or conceals it, on the media pool.
+    fn decode_audio(&self, decoder: &mut OpusDecoder, input: AudioIn) {
+        let frame = match &input {
+            AudioIn::Packet(data) => decoder.decode(data),
+            AudioIn::Fec(next) => decoder.decode_fec(next),
+            AudioIn::Lost => decoder.decode_lost(),
         };
         match frame {
             Ok(frame) => {
-                self.stats().audio_frames_decoded += 1;
+                {
+                    let mut stats = self.stats();
+                    stats.audio_frames_decoded += 1;
+                    match input {
+                        AudioIn::Packet(_) => {}
+                        AudioIn::Fec(_) => stats.audio_frames_recovered += 1,
+                        AudioIn::Lost => stats.audio_frames_concealed += 1,
+                    }
+                }
                 // Drop the oldest when the reader is behind: stay live.
                 if let Err(crossbeam_channel::TrySendError::Full(frame)) =
                     self.audio_tx.try_send(frame)
@@ -255,6 +274,16 @@ impl Receiver {
             Err(e) => tracing::debug!("Opus decode: {e}"),
         }
     }
+}
+
+/// One step of the audio decoder.
+enum AudioIn {
+    /// A received packet.
+    Packet(Bytes),
+    /// The frame before this packet was lost: rebuild it from its FEC data.
+    Fec(Bytes),
+    /// A lost frame without FEC data: conceal it.
+    Lost,
 }
 
 /// What [`UnitAssembler`] made of one released packet.

@@ -20,6 +20,7 @@
 //! handler only forwards them into a channel that the link's owner drains.
 
 pub mod nack;
+pub mod nack_generator;
 pub mod rtcp_stats;
 pub mod rtcp_tap;
 #[doc(hidden)]

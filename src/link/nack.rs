@@ -8,9 +8,8 @@
 //! publisher behind a 500 kbit/s uplink offered it ~36 Mbit/s, see
 //! docs/PERFORMANCE.md, issue 10). Here:
 //!
-//! * the generator ([`nack_generator`]) asks for each packet at most
-//!   [`NACKS_PER_PACKET`] times (100 ms apart: a packet is chased for about
-//!   three round trips of a 100 ms path, then left to a keyframe request);
+//! * the generator ([`super::nack_generator`]) asks for a missing packet at
+//!   once, again only after a measured round trip, and a few times at most;
 //! * the responder ([`BoundedNackResponder`]) resends a packet at most once per
 //!   [`RESEND_MIN_INTERVAL`], never one older than [`RESEND_MAX_AGE`] or sent
 //!   before the latest keyframe (the receiver recovers from that keyframe, not
@@ -26,8 +25,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{
-    Attribute, AttributedPacket, Interceptor, NackGeneratorBuilder, NackGeneratorInterceptor,
-    Packet, Registry, Slot, StreamInfo, TaggedPacket,
+    Attribute, AttributedPacket, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket,
 };
 use rtc::peer_connection::configuration::interceptor_registry;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
@@ -37,8 +35,7 @@ use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
 use rtc::shared::error::Error;
 
-/// Times the generator asks for one missing packet.
-pub const NACKS_PER_PACKET: u16 = 3;
+use super::nack_generator::NackGenerator;
 
 /// A packet is resent at most once per this interval, however often it is
 /// NACKed (a NACK repeated before the resend could have arrived).
@@ -58,8 +55,8 @@ pub const RESEND_BURST_BYTES: f64 = 24_000.0;
 /// Sent packets kept per stream for resending (a power of two).
 pub const RESEND_HISTORY: usize = 1024;
 
-/// What `register_default_interceptors` registers, with bounded NACK in place
-/// of the library's (see the module docs): NACK and PLI feedback, the NACK
+/// What `register_default_interceptors` registers, with bounded NACK
+/// ([`NackGenerator`], [`BoundedNackResponder`]) in place of the library's: NACK and PLI feedback, the NACK
 /// pair, the simulcast header extensions, TWCC receiving, RTCP reports.
 pub fn register_interceptors(
     registry: Registry,
@@ -76,18 +73,10 @@ pub fn register_interceptors(
     }
     let registry = registry
         .with(Slot::NackResponder, BoundedNackResponder::default())
-        .with(Slot::NackGenerator, nack_generator());
+        .with(Slot::NackGenerator, NackGenerator::default());
     interceptor_registry::configure_simulcast_extension_headers(media)?;
     let registry = interceptor_registry::configure_twcc_receiver_only(registry, media)?;
     Ok(interceptor_registry::configure_rtcp_reports(registry))
-}
-
-/// The library's NACK generator, asking for each packet at most
-/// [`NACKS_PER_PACKET`] times.
-pub fn nack_generator() -> NackGeneratorInterceptor {
-    NackGeneratorBuilder::new()
-        .with_max_nacks_per_packet(NACKS_PER_PACKET)
-        .build()
 }
 
 /// A byte budget for retransmissions that refills at [`RESEND_SHARE`] of the
