@@ -12,9 +12,12 @@
 //!
 //! and then releases them in order, with a [`Released::Lost`] marker in place
 //! of what never came. The wait follows how long repairs actually take on this
-//! link (the slowest of the recent ones, with a margin), bounded by
-//! [`JitterConfig::min_wait`] and [`JitterConfig::max_wait`], so a long path
-//! waits long enough and a short one adds little latency.
+//! link: [`WAIT_FACTOR`] times the slowest of the recent ones, so that a repair
+//! whose first NACK or resend was lost too still makes it on its second try
+//! (giving up costs a keyframe round trip, a freeze of a second or more). It is
+//! bounded by [`JitterConfig::min_wait`] and [`JitterConfig::max_wait`], so a
+//! long path waits long enough and a short one adds little latency. The wait
+//! only delays frames behind a gap: without loss nothing is held.
 //!
 //! Sans-IO: packets and the time go in, released packets come out; the RTP task
 //! wakes at [`ReorderBuffer::deadline`] when nothing arrives.
@@ -43,14 +46,19 @@ impl Default for JitterConfig {
             // About 1 s of 720p at 1.5 Mbit/s.
             max_packets: 256,
             min_wait: Duration::from_millis(60),
-            max_wait: Duration::from_millis(400),
-            initial_wait: Duration::from_millis(200),
+            max_wait: Duration::from_millis(600),
+            initial_wait: Duration::from_millis(250),
         }
     }
 }
 
 /// Repair delays remembered to size the wait.
 const REPAIR_SAMPLES: usize = 16;
+
+/// The wait is this many times the slowest recent repair: a first try takes
+/// about one round trip, a second (after the NACK or the resend was lost)
+/// about 2.25 (the NACK generator retries after 1.25 round trips).
+pub const WAIT_FACTOR: f64 = 2.5;
 
 /// What the buffer hands on, in sequence order.
 #[derive(Debug)]
@@ -109,13 +117,15 @@ impl ReorderBuffer {
         self.counters
     }
 
-    /// How long a missing packet is waited for now: the slowest recent repair
-    /// plus a quarter, within the configured bounds.
+    /// How long a missing packet is waited for now: [`WAIT_FACTOR`] times the
+    /// slowest recent repair, within the configured bounds.
     pub fn wait(&self) -> Duration {
         let Some(slowest) = self.repairs.iter().max() else {
             return self.config.initial_wait;
         };
-        (*slowest + *slowest / 4).clamp(self.config.min_wait, self.config.max_wait)
+        slowest
+            .mul_f64(WAIT_FACTOR)
+            .clamp(self.config.min_wait, self.config.max_wait)
     }
 
     /// `seq` extended to 64 bits near the highest seen (RFC 3550 A.1 style).
@@ -289,8 +299,8 @@ mod tests {
         assert_eq!(drain(&mut b), ["11", "12", "13"]);
         assert_eq!(b.counters().repaired, 1);
         assert_eq!(b.counters().given_up, 0);
-        // The wait now follows the repair seen: 120 ms + a quarter.
-        assert_eq!(b.wait(), Duration::from_millis(150));
+        // The wait now follows the repair seen: 2.5 × 120 ms.
+        assert_eq!(b.wait(), Duration::from_millis(300));
     }
 
     /// A packet that does not come within the wait is given up on: one `Lost`
@@ -373,7 +383,7 @@ mod tests {
         let mut b = ReorderBuffer::new(config);
         b.push(packet(0), t0);
         b.push(packet(2), t0);
-        b.push(packet(1), t0 + Duration::from_millis(1));
+        b.push(packet(1), t0 + Duration::from_millis(10));
         assert_eq!(b.wait(), config.min_wait);
         b.push(packet(4), t0);
         b.push(packet(3), t0 + Duration::from_secs(2));

@@ -405,3 +405,7 @@ fn clock_rate(kind: RtpCodecKind) -> u32 {
         _ => crate::link::OPUS_CLOCK_RATE,
     }
 }
+
+#[cfg(test)]
+#[path = "subscribe_tests.rs"]
+mod tests;
