@@ -75,11 +75,22 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  for ns in "$NS_A" "$NS_M" "$NS_B"; do ip netns del "$ns" 2>/dev/null || true; done
+  # Anything else still running in our namespaces would keep them alive.
+  for ns in "$NS_A" "$NS_M" "$NS_B"; do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+# spawn_in NS LOG CMD...: CMD in the background in NS, its PID (ip netns exec
+# execs CMD) remembered for cleanup.
+spawn_in() {
+  local ns=$1 log=$2; shift 2
+  ip netns exec "$ns" "$@" >"$log" 2>&1 &
+  PIDS+=($!)
+}
 
 # ------------------------------------------------------------------ network
 for ns in "$NS_A" "$NS_M" "$NS_B"; do
@@ -103,8 +114,7 @@ ip -n "$NS_A" addr add "$IP_A/24" dev va
 ip -n "$NS_B" addr add "$IP_B/24" dev vb
 
 HALF=$(awk -v r="$RTT" 'BEGIN { printf "%.3f", r / 2 }')
-in_ns "$NS_M" "$DELAY_LINE" ma mb "$HALF" "$HALF" >"$LOG/delay_line.log" 2>&1 &
-PIDS+=($!)
+spawn_in "$NS_M" "$LOG/delay_line.log" "$DELAY_LINE" ma mb "$HALF" "$HALF"
 
 if [[ -n $RATE ]]; then
   # Uplink cap: B's sending side; downlink cap: A's sending side towards B.
@@ -123,9 +133,7 @@ EOF
 fi
 
 # ------------------------------------------------------------------ huddle
-in_ns "$NS_A" "$HUDDLE" serve --listen "$IP_A:$PORT" --rtc-ip "$IP_A" "${CRED[@]}" \
-  >"$LOG/server.log" 2>&1 &
-PIDS+=($!)
+spawn_in "$NS_A" "$LOG/server.log" "$HUDDLE" serve --listen "$IP_A:$PORT" --rtc-ip "$IP_A" "${CRED[@]}"
 for _ in $(seq 100); do
   in_ns "$NS_A" curl -sf "http://$IP_A:$PORT/healthz" >/dev/null && break
   sleep 0.1
@@ -134,16 +142,16 @@ done
 in_ns "$NS_B" curl -sf --retry 3 --max-time 5 "http://$IP_A:$PORT/healthz" >/dev/null \
   || { echo "no path from B to A through the delay line" >&2; exit 1; }
 
-bot() { local ns=$1; shift; in_ns "$ns" "$HUDDLE" bot --server "$URL" "${CRED[@]}" --room impair "$@"; }
+BOT=(bot --server "$URL" "${CRED[@]}" --room impair)
 PUBLISH=(--publish --profile "$PROFILE" --fps "$FPS" $NOISE)
 if [[ $ROLE == subscriber ]]; then pub_ns=$NS_A sub_ns=$NS_B; else pub_ns=$NS_B sub_ns=$NS_A; fi
-bot "$pub_ns" --user pub "${PUBLISH[@]}" --json --duration $((DURATION + 8)) >"$LOG/publisher.jsonl" 2>"$LOG/publisher.log" &
-PIDS+=($!)
+spawn_in "$pub_ns" "$LOG/publisher.jsonl" "$HUDDLE" "${BOT[@]}" --user pub "${PUBLISH[@]}" --json \
+  --duration $((DURATION + 8))
 sleep 1
 tx_bytes() { ip -n "$1" -j -s link show "$2" | jq '.[0].stats64.tx.bytes'; }
 TX_B0=$(tx_bytes "$NS_B" vb) TX_A0=$(tx_bytes "$NS_A" va)
-bot "$sub_ns" --user sub --subscribe --json --duration "$DURATION" --summary "$OUT/$TAG.summary.json" \
-  >"$OUT/$TAG.lines.jsonl" 2>"$LOG/subscriber.log"
+in_ns "$sub_ns" "$HUDDLE" "${BOT[@]}" --user sub --subscribe --json --duration "$DURATION" \
+  --summary "$OUT/$TAG.summary.json" >"$OUT/$TAG.lines.jsonl" 2>"$LOG/subscriber.log"
 TX_B1=$(tx_bytes "$NS_B" vb) TX_A1=$(tx_bytes "$NS_A" va)
 QDISC=$( [[ -n $RATE ]] && tc -n "$cap_ns" -s -j qdisc show dev "$cap_dev" | jq -c '.[0] | {sent_bytes:.bytes, drops, overlimits}' || echo null)
 
