@@ -39,8 +39,11 @@ use crate::media::opus_codec::has_fec;
 use crate::media::{AudioFrame, H264Decoder, OpusDecoder, now_us, read_stamp};
 
 /// Access units queued for the video decode thread. When full the unit is
-/// dropped (the decoder is behind) and a keyframe is requested.
-pub const ACCESS_UNIT_CAPACITY: usize = 8;
+/// dropped (the decoder is behind) and a keyframe is requested. It holds what
+/// the reorder buffer releases at once when a repair arrives: up to its
+/// longest wait (600 ms) of frames, at 30 fps 18 (with 8, every repair that
+/// took more than a quarter second overflowed it and cost a keyframe).
+pub const ACCESS_UNIT_CAPACITY: usize = 32;
 
 /// Opus packets queued for the audio decode thread (200 ms).
 pub const OPUS_PACKET_CAPACITY: usize = 10;
