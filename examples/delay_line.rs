@@ -212,10 +212,12 @@ fn main() {
         std::process::exit(2);
     };
     let ms = |s: &str| -> Duration {
-        Duration::from_secs_f64(s.parse::<f64>().unwrap_or_else(|_| {
-            eprintln!("{usage}");
-            std::process::exit(2)
-        }) / 1000.0)
+        Duration::from_secs_f64(
+            s.parse::<f64>().unwrap_or_else(|_| {
+                eprintln!("{usage}");
+                std::process::exit(2)
+            }) / 1000.0,
+        )
     };
     let (ab, ba) = (ms(ab), ms(ba));
     let drop = args

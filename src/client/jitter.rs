@@ -12,10 +12,10 @@
 //!
 //! and then releases them in order, with a [`Released::Lost`] marker in place
 //! of what never came. The wait follows how long repairs actually take on this
-//! link: [`WAIT_FACTOR`] times the slowest of the recent ones, so that a repair
-//! whose first NACK or resend was lost too still makes it on its second try
-//! (giving up costs a keyframe round trip, a freeze of a second or more). It is
-//! bounded by [`JitterConfig::min_wait`] and [`JitterConfig::max_wait`], so a
+//! link: [`JitterConfig::wait_factor`] times the slowest of the recent ones
+//! (waiting longer gives up less often, and giving up costs a keyframe round
+//! trip, a freeze of a second or more; but it holds the frames behind a gap
+//! longer: docs/PERFORMANCE.md, issue 10, has both measured). It is bounded by [`JitterConfig::min_wait`] and [`JitterConfig::max_wait`], so a
 //! long path waits long enough and a short one adds little latency. The wait
 //! only delays frames behind a gap: without loss nothing is held.
 //!
@@ -38,6 +38,11 @@ pub struct JitterConfig {
     pub max_wait: Duration,
     /// Wait before any repair was seen.
     pub initial_wait: Duration,
+    /// The wait is this many times the slowest recent repair. A first try
+    /// takes about one round trip, a second (after the NACK or the resend was
+    /// lost) about 2.25 (the NACK generator retries after 1.25 round trips):
+    /// a larger factor gives up less often and holds frames longer.
+    pub wait_factor: f64,
 }
 
 impl Default for JitterConfig {
@@ -46,19 +51,15 @@ impl Default for JitterConfig {
             // About 1 s of 720p at 1.5 Mbit/s.
             max_packets: 256,
             min_wait: Duration::from_millis(60),
-            max_wait: Duration::from_millis(600),
-            initial_wait: Duration::from_millis(250),
+            max_wait: Duration::from_millis(500),
+            initial_wait: Duration::from_millis(200),
+            wait_factor: 2.0,
         }
     }
 }
 
 /// Repair delays remembered to size the wait.
 const REPAIR_SAMPLES: usize = 16;
-
-/// The wait is this many times the slowest recent repair: a first try takes
-/// about one round trip, a second (after the NACK or the resend was lost)
-/// about 2.25 (the NACK generator retries after 1.25 round trips).
-pub const WAIT_FACTOR: f64 = 2.5;
 
 /// What the buffer hands on, in sequence order.
 #[derive(Debug)]
@@ -117,14 +118,15 @@ impl ReorderBuffer {
         self.counters
     }
 
-    /// How long a missing packet is waited for now: [`WAIT_FACTOR`] times the
-    /// slowest recent repair, within the configured bounds.
+    /// How long a missing packet is waited for now:
+    /// [`JitterConfig::wait_factor`] times the slowest recent repair, within
+    /// the configured bounds.
     pub fn wait(&self) -> Duration {
         let Some(slowest) = self.repairs.iter().max() else {
             return self.config.initial_wait;
         };
         slowest
-            .mul_f64(WAIT_FACTOR)
+            .mul_f64(self.config.wait_factor)
             .clamp(self.config.min_wait, self.config.max_wait)
     }
 
@@ -291,7 +293,10 @@ mod tests {
         b.push(packet(12), t0);
         b.push(packet(13), t0);
         assert_eq!(drain(&mut b), ["10"], "12 and 13 wait for 11");
-        assert_eq!(b.deadline(), Some(t0 + JitterConfig::default().initial_wait));
+        assert_eq!(
+            b.deadline(),
+            Some(t0 + JitterConfig::default().initial_wait)
+        );
         let repaired_at = t0 + Duration::from_millis(120);
         b.expire(repaired_at - Duration::from_millis(1));
         assert_eq!(drain(&mut b), Vec::<String>::new(), "not given up yet");
@@ -299,8 +304,8 @@ mod tests {
         assert_eq!(drain(&mut b), ["11", "12", "13"]);
         assert_eq!(b.counters().repaired, 1);
         assert_eq!(b.counters().given_up, 0);
-        // The wait now follows the repair seen: 2.5 × 120 ms.
-        assert_eq!(b.wait(), Duration::from_millis(300));
+        // The wait now follows the repair seen: 2 × 120 ms.
+        assert_eq!(b.wait(), Duration::from_millis(240));
     }
 
     /// A packet that does not come within the wait is given up on: one `Lost`
@@ -369,7 +374,10 @@ mod tests {
         b.push(packet(100), t0);
         b.push(packet(102), t0);
         b.push(packet(30_000), t0);
-        assert_eq!(drain(&mut b), ["100", "lost 1", "102", "lost 29897", "30000"]);
+        assert_eq!(
+            drain(&mut b),
+            ["100", "lost 1", "102", "lost 29897", "30000"]
+        );
         assert_eq!(b.deadline(), None);
         b.push(packet(30_001), t0);
         assert_eq!(drain(&mut b), ["30001"]);

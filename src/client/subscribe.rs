@@ -34,15 +34,16 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use super::jitter::{JitterConfig, Released, ReorderBuffer};
 use super::stats::{ReceptionTracker, SequenceTracker, StreamStats};
 use super::stream::{REMOTE_AUDIO_CAPACITY, VideoSlot};
-use crate::media::pool::SerialQueue;
 use crate::media::opus_codec::has_fec;
+use crate::media::pool::SerialQueue;
 use crate::media::{AudioFrame, H264Decoder, OpusDecoder, now_us, read_stamp};
 
 /// Access units queued for the video decode thread. When full the unit is
 /// dropped (the decoder is behind) and a keyframe is requested. It holds what
 /// the reorder buffer releases at once when a repair arrives: up to its
-/// longest wait (600 ms) of frames, at 30 fps 18 (with 8, every repair that
-/// took more than a quarter second overflowed it and cost a keyframe).
+/// longest wait (`JitterConfig::max_wait`) of frames, at 30 fps 12 for
+/// 400 ms (with 8, every repair that took more than a quarter second
+/// overflowed it and cost a keyframe).
 pub const ACCESS_UNIT_CAPACITY: usize = 32;
 
 /// Opus packets queued for the audio decode thread (200 ms).

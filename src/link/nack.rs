@@ -29,8 +29,8 @@ use rtc::interceptor::{
 };
 use rtc::peer_connection::configuration::interceptor_registry;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
-use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
 use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
 use rtc::shared::error::Error;
@@ -195,7 +195,9 @@ struct SendStream {
 impl SendStream {
     fn new(video: bool) -> Self {
         Self {
-            slots: std::iter::repeat_with(|| None).take(RESEND_HISTORY).collect(),
+            slots: std::iter::repeat_with(|| None)
+                .take(RESEND_HISTORY)
+                .collect(),
             budget: ResendBudget::default(),
             keyframe_seq: None,
             video,
@@ -412,7 +414,7 @@ mod tests {
             while budget.try_spend(now, 1000) {
                 resent += 1000;
             }
-            if now.duration_since(t0).as_millis() % 10 == 0 {
+            if now.duration_since(t0).as_millis().is_multiple_of(10) {
                 budget.on_sent(now, 1000);
             }
         }
@@ -428,7 +430,10 @@ mod tests {
         stream.on_sent(t0, &packet(10, 1, P_SLICE));
         stream.on_sent(t0, &packet(11, 1, P_SLICE));
         assert!(stream.resend(10, t0).is_some());
-        assert!(stream.resend(10, t0 + Duration::from_millis(10)).is_none(), "just resent");
+        assert!(
+            stream.resend(10, t0 + Duration::from_millis(10)).is_none(),
+            "just resent"
+        );
         assert!(stream.resend(10, t0 + RESEND_MIN_INTERVAL).is_some());
         assert!(stream.resend(12, t0).is_none(), "never sent");
         // A keyframe in two packets: both remain resendable, what came before not.
@@ -438,7 +443,9 @@ mod tests {
         assert!(stream.resend(12, t0).is_some());
         assert!(stream.resend(13, t0).is_some());
         assert!(
-            stream.resend(13, t0 + RESEND_MAX_AGE + Duration::from_millis(60)).is_none(),
+            stream
+                .resend(13, t0 + RESEND_MAX_AGE + Duration::from_millis(60))
+                .is_none(),
             "too old"
         );
     }

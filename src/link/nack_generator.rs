@@ -284,14 +284,20 @@ mod tests {
         assert_eq!(g.poll_timeout(), Some(t0), "asks at once");
         assert_eq!(nacked(&mut g, t0), [65_535, 0]);
         let retry = g.retry_interval();
-        assert!(nacked(&mut g, t0 + retry - TICK).is_empty(), "not before a round trip");
+        assert!(
+            nacked(&mut g, t0 + retry - TICK).is_empty(),
+            "not before a round trip"
+        );
         let mut at = t0;
         for _ in 1..NACKS_PER_PACKET {
             at += retry;
             assert_eq!(nacked(&mut g, at), [65_535, 0]);
         }
         at += retry;
-        assert!(nacked(&mut g, at).is_empty(), "asked {NACKS_PER_PACKET} times");
+        assert!(
+            nacked(&mut g, at).is_empty(),
+            "asked {NACKS_PER_PACKET} times"
+        );
         assert_eq!(g.poll_timeout(), None, "nothing left to ask for");
     }
 
@@ -306,10 +312,7 @@ mod tests {
         assert_eq!(nacked(&mut g, t0), [11]);
         g.on_rtp(7, 11, t0 + Duration::from_millis(300));
         assert_eq!(g.rtt(), Some(Duration::from_millis(300)));
-        assert_eq!(
-            g.retry_interval(),
-            Duration::from_millis(300 + 75) + TICK
-        );
+        assert_eq!(g.retry_interval(), Duration::from_millis(300 + 75) + TICK);
         assert_eq!(g.poll_timeout().map(|t| t > t0), Some(true));
     }
 
@@ -322,7 +325,10 @@ mod tests {
         let asked = nacked(&mut g, t0);
         assert_eq!(asked.len(), MISSING_MAX);
         assert_eq!(asked.first(), Some(&(5000 - MISSING_MAX as u16)));
-        assert!(nacked(&mut g, t0 + MISSING_MAX_AGE + TICK).is_empty(), "too old");
+        assert!(
+            nacked(&mut g, t0 + MISSING_MAX_AGE + TICK).is_empty(),
+            "too old"
+        );
         assert_eq!(g.poll_timeout(), None);
     }
 }

@@ -359,7 +359,9 @@ mod tests {
         assert!(history.resend(2, t0).is_some());
         assert!(history.resend(3, t0).is_some());
         assert!(
-            history.resend(3, t0 + RESEND_MAX_AGE + Duration::from_millis(30)).is_none(),
+            history
+                .resend(3, t0 + RESEND_MAX_AGE + Duration::from_millis(30))
+                .is_none(),
             "too old"
         );
     }
