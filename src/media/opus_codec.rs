@@ -131,7 +131,8 @@ impl OpusEncoder {
 /// Whether an Opus packet carries in-band FEC (LBRR) data for the frame
 /// before it.
 pub fn has_fec(packet: &[u8]) -> bool {
-    let Ok(len) = i32::try_from(packet.len()) else {
+    // libopus reads the TOC byte before it looks at the length.
+    let Ok(len @ 1..) = i32::try_from(packet.len()) else {
         return false;
     };
     // SAFETY: libopus reads at most `len` bytes from `packet`, which lives
