@@ -490,7 +490,11 @@ async fn no_sequence_number_is_sealed_twice_around_a_pause() {
         while seen.len() < EXPECTED {
             let datagram = tokio::time::timeout_at(deadline, recorded.recv())
                 .await
-                .unwrap_or_else(|_| panic!("only {} numbers arrived", seen.len()))
+                .unwrap_or_else(|_| {
+                    let mut s: Vec<u16> = seen.keys().map(|k| k.1).collect();
+                    s.sort_unstable();
+                    panic!("only {} numbers arrived: {s:?}", seen.len())
+                })
                 .expect("recorder open");
             let seq = rtp_seq(&datagram).expect("rtp");
             let ssrc = u32::from_be_bytes(datagram[8..12].try_into().expect("ssrc"));
