@@ -5,8 +5,8 @@
 //! until it arrives, and its responder resends everything asked for. On a
 //! path narrower than the stream that is a retransmission storm: the resends
 //! fill the path, cause more loss, which causes more NACKs (measured: a
-//! publisher behind a 500 kbit/s uplink had ~3,800 packets/s dropped at the cap, some 30 Mbit/s offered; see
-//! docs/PERFORMANCE.md, issue 10). Here:
+//! publisher behind a 500 kbit/s uplink had ~3,800 packets/s dropped at the
+//! cap, some 30 Mbit/s offered; see docs/PERFORMANCE.md, issue 10). Here:
 //!
 //! * the generator ([`super::nack_generator`]) asks for a missing packet at
 //!   once, again only after a measured round trip, and a few times at most;
