@@ -55,6 +55,10 @@ pub struct StreamStats {
     pub first_frame_at: Option<Instant>,
     /// Keyframe requests (PLI) this subscriber sent.
     pub keyframe_requests: u64,
+    /// Video packets that filled a gap late (NACK repairs, reordering).
+    pub video_repaired: u64,
+    /// Video packets the reorder buffer gave up waiting for.
+    pub video_given_up: u64,
     /// Video freezes (pauses between decoded frames), as WebRTC counts them.
     pub freezes: FreezeTracker,
     /// Recent glass-to-glass latencies in microseconds (capture stamp → decoded).

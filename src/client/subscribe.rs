@@ -62,6 +62,8 @@ pub(crate) struct Receiver {
     pub(crate) ended: Arc<AtomicBool>,
     /// Decode (else only count: see `JoinConfig::decode`).
     decode: bool,
+    /// The video reorder buffer's bounds.
+    jitter: JitterConfig,
 }
 
 impl Receiver {
@@ -74,7 +76,14 @@ impl Receiver {
             stats: Arc::default(),
             ended: Arc::default(),
             decode,
+            jitter: JitterConfig::default(),
         }
+    }
+
+    /// The same with other reorder buffer bounds (tests).
+    #[cfg(test)]
+    pub(crate) fn with_jitter(self, jitter: JitterConfig) -> Self {
+        Self { jitter, ..self }
     }
 
     fn stats(&self) -> std::sync::MutexGuard<'_, StreamStats> {
@@ -121,7 +130,8 @@ impl Receiver {
         });
         let mut assembler = UnitAssembler::default();
         let mut counter = TrackCounter::new(RtpCodecKind::Video);
-        let mut reorder = ReorderBuffer::new(JitterConfig::default());
+        let mut reorder = ReorderBuffer::new(self.jitter);
+        let mut counted = reorder.counters();
         let mut media_ssrc = None;
         let mut last_pli: Option<Instant> = None;
         loop {
@@ -142,6 +152,12 @@ impl Receiver {
                 }
                 Some(Some(_)) => continue,
                 None => reorder.expire(Instant::now()),
+            }
+            if reorder.counters() != counted {
+                counted = reorder.counters();
+                let mut stats = self.stats();
+                stats.video_repaired = counted.repaired;
+                stats.video_given_up = counted.given_up;
             }
             while let Some(released) = reorder.pop() {
                 let assembled = match released {
