@@ -10,8 +10,9 @@
 #   --role subscriber  B subscribes; A publishes. --rate caps B's downlink.
 #   --role publisher   B publishes; A subscribes. --rate caps B's uplink.
 #   --loss PCT         random loss of UDP (media, ICE, DTLS) in each direction
-#                      at B (nftables `numgen random`); signalling is TCP and
-#                      only sees the delay and the cap.
+#                      (nftables `numgen random` on the input hooks of B, and of
+#                      A for what comes from B); signalling is TCP and only
+#                      sees the delay and the cap.
 #   --rtt MS           round trip added between A and B (half each way).
 #
 # Environment: HUDDLE (huddle binary, default target/debug/huddle: the dev
@@ -26,7 +27,7 @@
 #
 # The kernel has no netem, so the delay is the userspace bridge
 # examples/delay_line.rs; bandwidth is `tc tbf` on the sending veth (B's for an
-# uplink cap, A's for a downlink cap); loss is nftables in B. Offloads are off
+# uplink cap, A's for a downlink cap); loss is nftables (input hooks). Offloads are off
 # on every veth so the bridge sees plain, checksummed frames.
 #
 # Prints per-second JSON lines of the measured bot to $OUT/<tag>.lines.jsonl,
@@ -123,11 +124,17 @@ if [[ -n $RATE ]]; then
   tc -n "$cap_ns" qdisc add dev "$cap_dev" root tbf rate "${RATE}kbit" burst 15k latency 200ms
 fi
 if awk -v l="$LOSS" 'BEGIN { exit !(l > 0) }'; then
+  # Dropped where the packet arrives (input hooks), as a lossy path does: a
+  # drop in the sender's output hook makes its send() fail with EPERM instead.
   PER_MILLE=$(awk -v l="$LOSS" 'BEGIN { printf "%d", l * 10 }')
   in_ns "$NS_B" nft -f - <<EOF
 table inet impair {
   chain in { type filter hook input priority 0; meta l4proto udp numgen random mod 1000 < $PER_MILLE drop; }
-  chain out { type filter hook output priority 0; meta l4proto udp numgen random mod 1000 < $PER_MILLE drop; }
+}
+EOF
+  in_ns "$NS_A" nft -f - <<EOF
+table inet impair {
+  chain in { type filter hook input priority 0; ip saddr $IP_B meta l4proto udp numgen random mod 1000 < $PER_MILLE drop; }
 }
 EOF
 fi
