@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::client::{
     Client, ClientResult, Credential, JoinConfig, LatencySummary, LocalStream, RemoteReport,
     RemoteStream, RoomEvent, SendRateStats, SubscribeOptions,
-    stats::{ReceptionReport, latency_summary},
+    stats::{FreezeTracker, ReceptionReport, latency_summary},
 };
 use crate::media::{
     AudioProfile, I420Frame, MediaError, SyntheticAudio, SyntheticVideo, VideoProfile, VideoSource,
@@ -189,6 +189,20 @@ pub struct BotSummary {
     pub max_video_jitter_ms: f64,
     /// Video frames decoded, all subscriptions.
     pub frames_decoded: u64,
+    /// Video frames dropped before decoding (broken or decoder behind).
+    pub frames_dropped: u64,
+    /// Keyframe requests (PLI) sent, all subscriptions.
+    pub keyframe_requests: u64,
+    /// Lost audio frames rebuilt from Opus in-band FEC, all subscriptions.
+    pub audio_frames_recovered: u64,
+    /// Lost audio frames concealed without FEC data.
+    pub audio_frames_concealed: u64,
+    /// Video freezes (WebRTC's definition, see `FreezeTracker`), all subscriptions.
+    pub freeze_count: u64,
+    /// Their total duration, ms.
+    pub freeze_total_ms: f64,
+    /// The longest freeze of any subscription, ms.
+    pub longest_freeze_ms: f64,
     /// Glass-to-glass latency over every decoded frame of the run.
     pub latency: Option<LatencySummary>,
     /// Join → first decoded frame, percentiles over the subscriptions.
@@ -223,6 +237,13 @@ impl BotSummary {
             s.video_packets += line.video_packets;
             s.audio_packets += line.audio_packets;
             s.frames_decoded += line.frames_decoded;
+            s.frames_dropped += line.frames_dropped;
+            s.keyframe_requests += line.keyframe_requests;
+            s.audio_frames_recovered += line.audio_frames_recovered;
+            s.audio_frames_concealed += line.audio_frames_concealed;
+            s.freeze_count += line.freezes.count;
+            s.freeze_total_ms += line.freezes.total_ms;
+            s.longest_freeze_ms = s.longest_freeze_ms.max(line.freezes.longest_ms);
             for r in [&line.video_reception, &line.audio_reception] {
                 s.expected_packets += r.expected;
                 s.lost_packets += r.lost;
@@ -251,6 +272,16 @@ pub struct StreamReport {
     pub kbps: f64,
     /// Frames decoded so far.
     pub frames_decoded: u64,
+    /// Frames dropped before decoding so far.
+    pub frames_dropped: u64,
+    /// Keyframe requests sent so far.
+    pub keyframe_requests: u64,
+    /// Video freezes so far.
+    pub freezes: FreezeTracker,
+    /// Lost audio frames rebuilt from in-band FEC so far.
+    pub audio_frames_recovered: u64,
+    /// Lost audio frames concealed so far.
+    pub audio_frames_concealed: u64,
     /// Audio frames decoded so far.
     pub audio_frames_decoded: u64,
     /// Packets lost so far (sequence gaps).
@@ -631,6 +662,11 @@ impl Bot {
                 fps: (stats.frames_decoded - sub.last_frames) as f64 / secs,
                 kbps: (stats.bytes - sub.last_bytes) as f64 * 8.0 / 1000.0 / secs,
                 frames_decoded: stats.frames_decoded,
+                frames_dropped: stats.frames_dropped,
+                keyframe_requests: stats.keyframe_requests,
+                freezes: stats.freezes,
+                audio_frames_recovered: stats.audio_frames_recovered,
+                audio_frames_concealed: stats.audio_frames_concealed,
                 audio_frames_decoded: stats.audio_frames_decoded,
                 packets_lost: stats.packets_lost,
                 video_packets: stats.video_packets,
@@ -661,6 +697,11 @@ fn final_report(bot: &str, sub: &Subscribed) -> StreamReport {
         fps: 0.0,
         kbps: 0.0,
         frames_decoded: stats.frames_decoded,
+        frames_dropped: stats.frames_dropped,
+        keyframe_requests: stats.keyframe_requests,
+        freezes: stats.freezes,
+        audio_frames_recovered: stats.audio_frames_recovered,
+        audio_frames_concealed: stats.audio_frames_concealed,
         audio_frames_decoded: stats.audio_frames_decoded,
         packets_lost: stats.packets_lost,
         video_packets: stats.video_packets,

@@ -41,6 +41,7 @@
 //! as a stalled camera would.
 
 pub mod congestion;
+pub mod jitter;
 pub mod media_status;
 mod publish;
 mod session;

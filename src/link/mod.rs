@@ -10,8 +10,8 @@
 //!   by default there are none.
 //! * Codecs: H.264 constrained baseline (packetization-mode 1) as payload type
 //!   [`H264_PAYLOAD_TYPE`] and Opus as [`OPUS_PAYLOAD_TYPE`], nothing else.
-//! * Interceptors: the library's defaults (NACK generator/responder, sender and
-//!   receiver reports, TWCC) plus [`rtcp_tap::RtcpTap`], which marks PLI/FIR and
+//! * Interceptors: the library's defaults (sender and receiver reports, TWCC)
+//!   with NACK bounded by [`nack`] (no retransmission storms), plus [`rtcp_tap::RtcpTap`], which marks PLI/FIR and
 //!   reports for delivery to the application; without it the library never shows
 //!   inbound RTCP to us. A publish link ([`PeerLink::publisher`]) adds send-side
 //!   congestion control ([`congestion`]: TWCC sender, GCC, pacer).
@@ -24,6 +24,8 @@
 
 pub mod congestion;
 pub mod ice;
+pub mod nack;
+pub mod nack_generator;
 pub mod rtcp_stats;
 pub mod rtcp_tap;
 #[doc(hidden)]
@@ -46,7 +48,7 @@ use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceTransportPolicy,
     RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSdpType, RTCSessionDescription, Registry,
-    SettingEngineBuilder, register_default_interceptors,
+    SettingEngineBuilder,
 };
 
 use crate::protocol::IceCandidate;
@@ -275,7 +277,7 @@ impl PeerLink {
                 )
                 .map_err(rtc_err("registering codecs"))?;
         }
-        let registry = register_default_interceptors(Registry::new(), &mut media)
+        let registry = nack::register_interceptors(Registry::new(), &mut media)
             .map_err(rtc_err("registering interceptors"))?
             .with(
                 Slot::from(rtcp_tap::RTCP_TAP_SLOT),
