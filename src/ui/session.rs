@@ -763,6 +763,9 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
 }
 
 #[cfg(test)]
+mod test_support;
+
+#[cfg(test)]
 mod renewal_and_interruption_tests;
 
 #[cfg(test)]

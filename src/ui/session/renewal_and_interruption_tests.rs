@@ -3,37 +3,14 @@
 //! there when warned and outlives the first signature, and a remote tile
 //! shows "interrupted" while its publisher's camera stalls.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::*;
 use crate::auth::AppRegistry;
 use crate::protocol::{AppId, RoomId};
 use crate::server::{Server, ServerConfig};
 
-const APP: &str = "ui-app";
-const KEY: &str = "ui-key";
-
-/// Polls `session` every 20 ms until `check` holds, or panics after `timeout`.
-fn poll_until(
-    session: &mut RoomSession,
-    timeout: Duration,
-    what: &str,
-    mut check: impl FnMut(&mut RoomSession) -> bool,
-) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        session.poll();
-        if check(session) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}; errors: {:?}",
-            session.take_errors()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use super::test_support::{APP, KEY, poll_until};
 
 #[test]
 fn a_signature_from_a_url_is_renewed_and_a_stalled_camera_shows_on_its_tile() {

@@ -10,29 +10,7 @@ use crate::media::{SwitchableAudio, SwitchableVideo, SyntheticAudio, SyntheticVi
 use crate::protocol::{AppId, RoomId};
 use crate::server::{Server, ServerConfig};
 
-const APP: &str = "ui-app";
-const KEY: &str = "ui-key";
-
-fn poll_until(
-    session: &mut RoomSession,
-    timeout: Duration,
-    what: &str,
-    mut check: impl FnMut(&mut RoomSession) -> bool,
-) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        session.poll();
-        if check(session) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}; errors: {:?}",
-            session.take_errors()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use super::test_support::{APP, KEY, poll_until};
 
 /// Synthetic camera and tone, wired as the app wires real devices.
 fn synthetic_media() -> LocalMedia {
