@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::client::{
-    Client, ClientResult, Credential, JoinConfig, LatencySummary, LocalStream, RemoteReport,
+    Client, ClientResult, ConnectionState, Credential, JoinConfig, LatencySummary, LocalStream, RemoteReport,
     RemoteStream, RoomEvent, SubscribeOptions,
     stats::{ReceptionReport, latency_summary},
 };
@@ -22,7 +22,7 @@ use crate::media::{
     AudioProfile, I420Frame, MediaError, SyntheticAudio, SyntheticVideo, VideoProfile, VideoSource,
     stamp_height,
 };
-use crate::protocol::{AppId, Role, RoomId, StreamId, UserId};
+use crate::protocol::{AppId, LeaveReason, Role, RoomId, StreamId, UserId};
 
 /// How often each bot drains its event channel.
 const EVENT_POLL: Duration = Duration::from_millis(20);
@@ -383,6 +383,7 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
             },
             credential: config.credential.clone(),
             decode: !config.measure.no_decode,
+            reconnect_window: crate::client::DEFAULT_RECONNECT_WINDOW,
         })
         .await?;
     let mut bot = Bot {
@@ -469,11 +470,53 @@ impl Bot {
                 RoomEvent::ClientBanned { reason } => {
                     tracing::warn!(bot = %self.name, "removed from the room: {reason}");
                 }
+                RoomEvent::ConnectionStateChanged {
+                    previous,
+                    current,
+                    reason,
+                } => self.print_connection_state(config, previous, current, reason),
+                RoomEvent::PeerLeave { user_id, reason } if config.print => {
+                    print_peer_leave(&self.name, &user_id.0, reason, config.json);
+                }
+                RoomEvent::LocalStreamRepublished {
+                    previous,
+                    stream_id,
+                } => {
+                    if self.published == Some(previous) {
+                        self.published = Some(stream_id);
+                    }
+                }
                 RoomEvent::Error { code, message } => {
                     tracing::warn!(bot = %self.name, "error {}: {message}", code.code());
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Prints a connection state change (seed `connection-state-changed`).
+    fn print_connection_state(
+        &self,
+        config: &BotConfig,
+        previous: ConnectionState,
+        current: ConnectionState,
+        reason: Option<LeaveReason>,
+    ) {
+        tracing::info!(bot = %self.name, "connection {} -> {}", previous.name(), current.name());
+        if !config.print {
+            return;
+        }
+        let at_ms = crate::media::now_us() / 1000;
+        if config.json {
+            let line = serde_json::json!({
+                "bot": self.name, "event": "connection-state-changed",
+                "prevState": previous.name(), "curState": current.name(),
+                "reason": reason.map(LeaveReason::code), "atMs": at_ms,
+            });
+            println!("{line}");
+        } else {
+            let reason = reason.map(|r| format!(" (reason {r})")).unwrap_or_default();
+            println!("{}: connection {} -> {}{reason}", self.name, previous.name(), current.name());
         }
     }
 
@@ -587,6 +630,19 @@ fn final_report(bot: &str, sub: &Subscribed) -> StreamReport {
         height,
         latency: None,
         join_to_first_frame_ms: None,
+    }
+}
+
+/// Prints that a remote user left (`peer-leave`), with the reason.
+fn print_peer_leave(bot: &str, user_id: &str, reason: LeaveReason, json: bool) {
+    if json {
+        let line = serde_json::json!({
+            "bot": bot, "event": "peer-leave", "userId": user_id, "reason": reason.code(),
+            "atMs": crate::media::now_us() / 1000,
+        });
+        println!("{line}");
+    } else {
+        println!("{bot}: {user_id} left (reason {reason})");
     }
 }
 

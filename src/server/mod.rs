@@ -27,6 +27,7 @@ pub mod config;
 pub mod inbox;
 mod listener;
 pub mod metrics;
+pub mod resume;
 pub mod room;
 pub mod sdp_checks;
 pub mod sfu;
@@ -72,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
     /// Open TCP connections, in total and per address (`Limits`).
     pub(crate) connections: Arc<listener::ConnectionLimits>,
+    /// Resume tokens of live sessions (`resume`).
+    pub(crate) resumes: resume::Resumes,
     next_id: AtomicU64,
 }
 
@@ -106,6 +109,7 @@ impl Server {
                 connections,
                 config,
                 rooms: Rooms::default(),
+                resumes: resume::Resumes::default(),
                 sfu,
                 metrics,
                 shutdown: tokio::sync::watch::Sender::new(false),

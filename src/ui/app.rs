@@ -180,6 +180,7 @@ impl HuddleApp {
                 signature: String::new(),
             },
             decode: true,
+            reconnect_window: crate::client::DEFAULT_RECONNECT_WINDOW,
         };
         let publish = (target.role == Role::Joiner).then(|| self.local_media());
         self.preview = None;

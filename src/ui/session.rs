@@ -363,6 +363,11 @@ impl RoomSession {
                 self.streams.insert(info.stream_id, info);
             }
             RoomEvent::StreamSubscribed { .. } => {}
+            RoomEvent::LocalStreamRepublished { stream_id, .. } => {
+                if let Some(local) = &mut self.local {
+                    local.stream_id = Some(stream_id);
+                }
+            }
             RoomEvent::ClientBanned { reason } => {
                 let message = format!("removed from the room ({reason:?})");
                 self.errors.push(message.clone());
