@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use crate::link::rtcp_stats::RemoteReport;
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
+pub use session::reconnect::Backoff;
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{LocalStream, RemoteStream, VideoSlot};
 

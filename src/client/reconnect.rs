@@ -226,7 +226,7 @@ impl Session {
             }
             Err(Attempt::Retry(why)) => {
                 let delay = reconnecting.backoff.next_delay();
-                tracing::debug!("reconnect attempt failed ({why}); next in {delay:?}");
+                tracing::info!("reconnect attempt failed ({why}); next in {delay:?}");
                 reconnecting.next_at = tokio::time::Instant::now() + delay;
                 self.reconnecting = Some(reconnecting);
             }

@@ -23,7 +23,7 @@ use webrtc::rtp_transceiver::RtpSender;
 // The reconnection state machine: a child module, so it works on the
 // session's own state.
 #[path = "reconnect.rs"]
-mod reconnect;
+pub(super) mod reconnect;
 
 use super::publish::{PublishPipeline, TrackOut};
 use super::signal::{SignalConnection, SignalEvent};
