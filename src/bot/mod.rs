@@ -278,7 +278,15 @@ struct Subscribed {
     last_frames: u64,
     last_bytes: u64,
     first_frame_reported: bool,
+    /// Frames decoded when last looked at, and since when that count holds:
+    /// a video gap (`video-resumed` lines).
+    seen_frames: u64,
+    seen_since: Instant,
 }
+
+/// A pause in decoded video at least this long is reported when it ends
+/// (`video-resumed`, JSON output).
+const VIDEO_GAP: Duration = Duration::from_millis(500);
 
 struct Bot {
     name: String,
@@ -327,6 +335,7 @@ pub async fn run(
         }
         for bot in &mut bots {
             bot.poll_events(&config).await;
+            bot.watch_video_gaps(&config);
         }
         let elapsed = last_report.elapsed();
         if elapsed >= Duration::from_secs(1) {
@@ -449,6 +458,8 @@ impl Bot {
                         last_frames: 0,
                         last_bytes: 0,
                         first_frame_reported: false,
+                        seen_frames: 0,
+                        seen_since: Instant::now(),
                     },
                 );
             }
@@ -494,6 +505,28 @@ impl Bot {
         }
     }
 
+    /// Prints the end of each pause in decoded video of at least
+    /// [`VIDEO_GAP`] (JSON output only): when and how long, to the poll
+    /// interval.
+    fn watch_video_gaps(&mut self, config: &BotConfig) {
+        for (stream_id, sub) in &mut self.subscriptions {
+            let frames = sub.stream.with_stats(|s| s.frames_decoded);
+            if frames == sub.seen_frames {
+                continue;
+            }
+            let gap = sub.seen_since.elapsed();
+            if config.print && config.json && sub.seen_frames > 0 && gap >= VIDEO_GAP {
+                let line = serde_json::json!({
+                    "bot": self.name, "event": "video-resumed", "streamId": stream_id.0,
+                    "gapMs": gap.as_millis() as u64, "atMs": crate::media::now_us() / 1000,
+                });
+                writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
+            }
+            sub.seen_frames = frames;
+            sub.seen_since = Instant::now();
+        }
+    }
+
     /// Prints a connection state change (seed `connection-state-changed`).
     fn print_connection_state(
         &self,
@@ -513,10 +546,11 @@ impl Bot {
                 "prevState": previous.name(), "curState": current.name(),
                 "reason": reason.map(LeaveReason::code), "atMs": at_ms,
             });
-            println!("{line}");
+            writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
         } else {
             let reason = reason.map(|r| format!(" (reason {r})")).unwrap_or_default();
-            println!("{}: connection {} -> {}{reason}", self.name, previous.name(), current.name());
+            let text = format!("{}: connection {} -> {}{reason}", self.name, previous.name(), current.name());
+            writeln!(std::io::stdout().lock(), "{text}").ok(); // closed stdout is fine
         }
     }
 
@@ -576,6 +610,18 @@ impl Bot {
             let join_to_first_frame_ms = match (sub.first_frame_reported, stats.first_frame_at) {
                 (false, Some(at)) => {
                     sub.first_frame_reported = true;
+                    if config.print && config.json {
+                        // Wall-clock time of the first decoded frame, for
+                        // benchmarks that compare it with other processes'
+                        // events (benches/reconnect.sh).
+                        let at_ms = (crate::media::now_us() / 1000)
+                            .saturating_sub(at.elapsed().as_millis() as u64);
+                        let line = serde_json::json!({
+                            "bot": self.name, "event": "first-frame",
+                            "streamId": stream_id.0, "atMs": at_ms,
+                        });
+                        writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
+                    }
                     let ms = at.saturating_duration_since(self.joined_at).as_secs_f64() * 1e3;
                     self.report.join_to_first_frame_ms.push(ms);
                     Some(ms)
@@ -640,9 +686,9 @@ fn print_peer_leave(bot: &str, user_id: &str, reason: LeaveReason, json: bool) {
             "bot": bot, "event": "peer-leave", "userId": user_id, "reason": reason.code(),
             "atMs": crate::media::now_us() / 1000,
         });
-        println!("{line}");
+        writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
     } else {
-        println!("{bot}: {user_id} left (reason {reason})");
+        writeln!(std::io::stdout().lock(), "{bot}: {user_id} left (reason {reason})").ok(); // closed stdout is fine
     }
 }
 
