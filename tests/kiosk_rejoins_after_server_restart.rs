@@ -168,7 +168,9 @@ fn kiosk_rejoins_after_the_server_restarts() {
     for n in 1..=2 {
         let line = rejoins
             .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("kiosk logged no reconnect attempt #{n} within 30 s of the crash"));
+            .unwrap_or_else(|_| {
+                panic!("kiosk logged no reconnect attempt #{n} within 30 s of the crash")
+            });
         eprintln!("{:?} after the crash: {line}", down.elapsed());
     }
     server = serve(addr);

@@ -129,8 +129,14 @@ async fn a_killed_connection_is_a_peer_leave_and_leaves_nothing_behind() {
     assert_eq!(who.as_str(), "bob");
     assert_eq!(reason, LeaveReason::ReconnectTimeout);
     let after = killed_at.elapsed();
-    assert!(after >= window, "peer-leave inside the resume window: {after:?}");
-    assert!(after < window + Duration::from_secs(5), "peer-leave took {after:?}");
+    assert!(
+        after >= window,
+        "peer-leave inside the resume window: {after:?}"
+    );
+    assert!(
+        after < window + Duration::from_secs(5),
+        "peer-leave took {after:?}"
+    );
     wait_for(Duration::from_secs(5), "the egress leg to close", || {
         let m = server.server.metrics();
         (m.peer_connections == 1 && m.sessions == 1).then_some(())

@@ -80,7 +80,8 @@ fn drain(client: &Client, states: &mut Vec<ConnectionState>, mut check: impl FnM
 async fn a_websocket_cut_without_close_is_resumed_and_nobody_sees_a_leave() {
     let server = start_server().await;
     let proxy = CutProxy::start(&server.url).await;
-    let mut alice_config = join_config(&server, "room-cut", "alice", huddle::protocol::Role::Joiner);
+    let mut alice_config =
+        join_config(&server, "room-cut", "alice", huddle::protocol::Role::Joiner);
     alice_config.server_url = proxy.url.clone();
     let mut bob_config = join_config(&server, "room-cut", "bob", huddle::protocol::Role::Joiner);
     bob_config.server_url = proxy.url.clone();
@@ -134,8 +135,14 @@ async fn a_websocket_cut_without_close_is_resumed_and_nobody_sees_a_leave() {
     })
     .await;
     eprintln!("both resumed {:?} after the cut", cut_at.elapsed());
-    assert_eq!(alice_states, [ConnectionState::Reconnecting, ConnectionState::Connected]);
-    assert_eq!(bob_states, [ConnectionState::Reconnecting, ConnectionState::Connected]);
+    assert_eq!(
+        alice_states,
+        [ConnectionState::Reconnecting, ConnectionState::Connected]
+    );
+    assert_eq!(
+        bob_states,
+        [ConnectionState::Reconnecting, ConnectionState::Connected]
+    );
     assert_eq!(bob.connection_state(), ConnectionState::Connected);
 
     // The same stream, still arriving on the same subscription, in order.
@@ -194,8 +201,15 @@ async fn reconnecting_gives_up_after_its_window_with_reason_7() {
         _ => None,
     })
     .await;
-    assert_eq!(reason, Some(huddle::protocol::LeaveReason::ReconnectTimeout));
-    assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(
+        reason,
+        Some(huddle::protocol::LeaveReason::ReconnectTimeout)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     // Requests say why they fail, and leave is still fine.
     assert!(bob.me().await.is_err());
     bob.leave().await.expect("leave");
@@ -301,15 +315,18 @@ async fn after_the_server_is_killed_and_restarted_everyone_is_back_with_media() 
     let up = Instant::now();
 
     // Alice: back, her stream published again under a new id.
-    let new_id: StreamId = wait_event(&alice, Duration::from_secs(20), "republished", |e| {
-        match e {
+    let new_id: StreamId = wait_event(
+        &alice,
+        Duration::from_secs(20),
+        "republished",
+        |e| match e {
             RoomEvent::LocalStreamRepublished {
                 previous,
                 stream_id,
             } if *previous == old_id => Some(*stream_id),
             _ => None,
-        }
-    })
+        },
+    )
     .await;
     assert_eq!(alice.connection_state(), ConnectionState::Connected);
     // Bob: back, the old stream removed, the new one added and subscribed.
@@ -331,7 +348,11 @@ async fn after_the_server_is_killed_and_restarted_everyone_is_back_with_media() 
     .await;
     assert!(removed_old, "bob was not told the old stream is gone");
     assert!(old_remote.is_ended());
-    assert_eq!(states.last(), Some(&ConnectionState::Connected), "{states:?}");
+    assert_eq!(
+        states.last(),
+        Some(&ConnectionState::Connected),
+        "{states:?}"
+    );
     // The SDK subscribed again by itself: subscribing now hands back that
     // subscription, and it decodes.
     let remote = bob
@@ -342,6 +363,9 @@ async fn after_the_server_is_killed_and_restarted_everyone_is_back_with_media() 
         (remote.stats().frames_decoded > 5).then_some(())
     })
     .await;
-    eprintln!("bob decodes again {:?} after the server came back", up.elapsed());
+    eprintln!(
+        "bob decodes again {:?} after the server came back",
+        up.elapsed()
+    );
     drop(server);
 }

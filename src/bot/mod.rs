@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::client::{
-    Client, ClientResult, ConnectionState, Credential, JoinConfig, LatencySummary, LocalStream, RemoteReport,
-    RemoteStream, RoomEvent, SubscribeOptions,
+    Client, ClientResult, ConnectionState, Credential, JoinConfig, LatencySummary, LocalStream,
+    RemoteReport, RemoteStream, RoomEvent, SubscribeOptions,
     stats::{ReceptionReport, latency_summary},
 };
 use crate::media::{
@@ -549,7 +549,12 @@ impl Bot {
             writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
         } else {
             let reason = reason.map(|r| format!(" (reason {r})")).unwrap_or_default();
-            let text = format!("{}: connection {} -> {}{reason}", self.name, previous.name(), current.name());
+            let text = format!(
+                "{}: connection {} -> {}{reason}",
+                self.name,
+                previous.name(),
+                current.name()
+            );
             writeln!(std::io::stdout().lock(), "{text}").ok(); // closed stdout is fine
         }
     }
@@ -688,7 +693,11 @@ fn print_peer_leave(bot: &str, user_id: &str, reason: LeaveReason, json: bool) {
         });
         writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
     } else {
-        writeln!(std::io::stdout().lock(), "{bot}: {user_id} left (reason {reason})").ok(); // closed stdout is fine
+        writeln!(
+            std::io::stdout().lock(),
+            "{bot}: {user_id} left (reason {reason})"
+        )
+        .ok(); // closed stdout is fine
     }
 }
 

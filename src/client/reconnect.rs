@@ -39,10 +39,10 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::super::ErrorCode;
 use super::{
-    ClientError, ClientResult, ConnectionState, Identity, JoinConfig, LinkId, PeerLink,
-    PROTOCOL_VERSION, Publication, Reply, Request, RoomEvent, Session, SignalConnection,
-    SignalEvent, StreamId, StreamInfo, SubscribeOptions, UserId, UserInfo, close_publication,
-    close_signal, close_subscription, signed, unexpected,
+    ClientError, ClientResult, ConnectionState, Identity, JoinConfig, LinkId, PROTOCOL_VERSION,
+    PeerLink, Publication, Reply, Request, RoomEvent, Session, SignalConnection, SignalEvent,
+    StreamId, StreamInfo, SubscribeOptions, UserId, UserInfo, close_publication, close_signal,
+    close_subscription, signed, unexpected,
 };
 use crate::protocol::LeaveReason;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -416,10 +416,8 @@ impl Session {
 
     /// Tells the application who left and who joined while it was away.
     fn diff_users(&mut self, users: Vec<UserInfo>, gone: LeaveReason) {
-        let now: std::collections::BTreeMap<UserId, UserInfo> = users
-            .into_iter()
-            .map(|u| (u.user_id.clone(), u))
-            .collect();
+        let now: std::collections::BTreeMap<UserId, UserInfo> =
+            users.into_iter().map(|u| (u.user_id.clone(), u)).collect();
         let left: Vec<UserId> = self
             .users
             .keys()
@@ -636,8 +634,15 @@ impl Session {
     /// link for the same subscription, or the publication published again)
     /// without touching the rest of the session. Returns whether it handled
     /// the change.
-    pub(super) async fn link_broke(&mut self, link_id: LinkId, state: RTCPeerConnectionState) -> bool {
-        if state != RTCPeerConnectionState::Failed || self.signal.is_none() || self.reconnecting.is_some() {
+    pub(super) async fn link_broke(
+        &mut self,
+        link_id: LinkId,
+        state: RTCPeerConnectionState,
+    ) -> bool {
+        if state != RTCPeerConnectionState::Failed
+            || self.signal.is_none()
+            || self.reconnecting.is_some()
+        {
             // Disconnected may come back by itself; while reconnecting, the
             // reconnection sets up what the server dropped.
             return false;
@@ -648,7 +653,10 @@ impl Session {
             .find(|(_, s)| s.link_id == link_id)
             .map(|(id, _)| *id);
         if let Some(stream_id) = subscribed {
-            tracing::info!(link = link_id.0, "subscription link failed; setting it up again");
+            tracing::info!(
+                link = link_id.0,
+                "subscription link failed; setting it up again"
+            );
             if let Ok(signal) = self.signal() {
                 // The server may not have noticed yet: end its side first.
                 signal
@@ -671,10 +679,7 @@ impl Session {
         if let Some(stream_id) = published {
             tracing::info!(link = link_id.0, "publish link failed; publishing again");
             if let Ok(signal) = self.signal() {
-                signal
-                    .request(Request::Unpublish { stream_id })
-                    .await
-                    .ok(); // already unpublished there: fine
+                signal.request(Request::Unpublish { stream_id }).await.ok(); // already unpublished there: fine
             }
             self.republish_or_report(stream_id).await;
             return true;

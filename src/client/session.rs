@@ -479,8 +479,12 @@ impl Session {
             None
         };
         let tracks: Vec<_> = [
-            video.as_ref().map(|v| (RtpCodecKind::Video, Arc::clone(&v.0))),
-            audio.as_ref().map(|a| (RtpCodecKind::Audio, Arc::clone(&a.0))),
+            video
+                .as_ref()
+                .map(|v| (RtpCodecKind::Video, Arc::clone(&v.0))),
+            audio
+                .as_ref()
+                .map(|a| (RtpCodecKind::Audio, Arc::clone(&a.0))),
         ]
         .into_iter()
         .flatten()

@@ -371,7 +371,8 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
                 let flow = session
                     .ride_out(&mut socket, &mut inbox, &mut stop, &mut handoff_rx)
                     .await;
-                idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
+                idle.as_mut()
+                    .reset(tokio::time::Instant::now() + limits.idle_timeout);
                 flow
             }
             Flow::Resume(request) => {
@@ -727,7 +728,10 @@ impl Session {
         handoff_rx: &mut mpsc::Receiver<Handoff>,
     ) -> Parked {
         let window = self.shared.config.limits.resume_window;
-        tracing::info!(session = self.id.0, "connection dropped; keeping the session for {window:?}");
+        tracing::info!(
+            session = self.id.0,
+            "connection dropped; keeping the session for {window:?}"
+        );
         let deadline = tokio::time::sleep(window);
         tokio::pin!(deadline);
         loop {
@@ -765,7 +769,11 @@ impl Session {
                 if let LinkState::Failed = state
                     && self.drop_link(link_id).await.is_some()
                 {
-                    tracing::info!(session = self.id.0, link = link_id.0, "link failed while parked; dropped it");
+                    tracing::info!(
+                        session = self.id.0,
+                        link = link_id.0,
+                        "link failed while parked; dropped it"
+                    );
                 }
             }
         }
@@ -777,10 +785,10 @@ impl Session {
         let Some(joined) = &self.joined else {
             return Flow::Expired;
         };
-        let snapshot =
-            self.shared
-                .rooms
-                .snapshot(&joined.room_id, &joined.me.user_id, self.id);
+        let snapshot = self
+            .shared
+            .rooms
+            .snapshot(&joined.room_id, &joined.me.user_id, self.id);
         let Ok((me, room)) = snapshot else {
             // Replaced by a newer join of the same user: nothing to resume.
             let e = RequestError::Resume(ResumeError::Unknown);
