@@ -6,7 +6,10 @@
 //! and from its SFU links) and handles each to completion before taking the next,
 //! so its state needs no lock. When the loop ends, for whatever reason, the
 //! session removes itself from the room and closes every link it owns: nothing it
-//! created outlives it.
+//! created outlives it. One exception to "the loop ends": a joined session whose
+//! socket drops (an error, or end of stream without a close frame) parks for
+//! the resume window, keeping its room membership and links, until its client
+//! takes it back with `resume` on a new connection (see `resume`).
 //!
 //! Writes to the client never hold a session hostage: each races the
 //! session's stop signals (a kick from the room, the server's shutdown) and is
@@ -157,7 +160,7 @@ struct Joined {
 /// How the loop should go on after handling something.
 enum Flow {
     Continue,
-    /// The client left (`leave`, a close frame, end of stream) or went idle:
+    /// The client left (`leave`, a close frame) or went idle:
     /// leave the room with this reason, then send a close frame.
     Close(LeaveReason),
     /// The socket failed or ended without a close frame: park for the
@@ -358,7 +361,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
                 // failed under us: the old socket is dropped unsaid.
                 idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
                 socket = handoff.socket;
-                session.resumed(&mut socket, handoff.id).await
+                Box::pin(session.resumed(&mut socket, handoff.id)).await
             }
             reason = stop.signalled() => Flow::Ban(reason),
             () = &mut idle => {
@@ -368,9 +371,9 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
         };
         let flow = match flow {
             Flow::Lost => {
-                let flow = session
-                    .ride_out(&mut socket, &mut inbox, &mut stop, &mut handoff_rx)
-                    .await;
+                let flow =
+                    Box::pin(session.ride_out(&mut socket, &mut inbox, &mut stop, &mut handoff_rx))
+                        .await;
                 idle.as_mut()
                     .reset(tokio::time::Instant::now() + limits.idle_timeout);
                 flow
@@ -401,7 +404,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
                         socket = handoff.socket;
                         tracing::debug!(session = id.0, "resume refused: {e}");
                         let e = RequestError::Resume(e);
-                        session.reply_error(&mut socket, Some(request_id), &e).await
+                        Box::pin(session.reply_error(&mut socket, Some(request_id), &e)).await
                     }
                 }
             }
