@@ -785,7 +785,9 @@ impl Session {
                 message: err.message,
             }),
             SignalEvent::Closed(why) => {
-                if self.signal.is_some() {
+                // A late report about a connection already replaced is not
+                // about the current one.
+                if self.signal.as_ref().is_some_and(|s| s.is_closed()) {
                     tracing::info!("signalling closed: {why}");
                     self.connection_lost().await;
                 }
