@@ -326,7 +326,19 @@ impl RoomSession {
 
     fn on_event(&mut self, event: RoomEvent) {
         match event {
-            RoomEvent::ConnectionStateChanged { current, .. } => {
+            RoomEvent::ConnectionStateChanged {
+                previous, current, ..
+            } => {
+                // The SDK reconnects by itself: say so, the room stays.
+                match (previous, current) {
+                    (_, ConnectionState::Reconnecting) => {
+                        self.errors.push("connection lost; reconnecting…".into())
+                    }
+                    (ConnectionState::Reconnecting, ConnectionState::Connected) => {
+                        self.errors.push("reconnected".into())
+                    }
+                    _ => {}
+                }
                 if self
                     .phase
                     .on_connection_state(current, &mut self.lost_while_joining)
