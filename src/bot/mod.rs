@@ -492,10 +492,8 @@ impl Bot {
                 RoomEvent::LocalStreamRepublished {
                     previous,
                     stream_id,
-                } => {
-                    if self.published == Some(previous) {
-                        self.published = Some(stream_id);
-                    }
+                } if self.published == Some(previous) => {
+                    self.published = Some(stream_id);
                 }
                 RoomEvent::Error { code, message } => {
                     tracing::warn!(bot = %self.name, "error {}: {message}", code.code());

@@ -296,7 +296,7 @@ struct ResumeRequest {
 /// How a parked session's wait ended.
 enum Parked {
     /// The client is back on this socket.
-    Back(Handoff),
+    Back(Box<Handoff>),
     /// It ends without its client (window over, a kick, the shutdown).
     Ended(Flow),
 }
@@ -739,7 +739,7 @@ impl Session {
         tokio::pin!(deadline);
         loop {
             tokio::select! {
-                Some(handoff) = handoff_rx.recv() => return Parked::Back(handoff),
+                Some(handoff) = handoff_rx.recv() => return Parked::Back(Box::new(handoff)),
                 Some(event) = inbox.recv() => Box::pin(self.absorb(event)).await,
                 reason = stop.signalled() => return Parked::Ended(Flow::Ban(reason)),
                 () = &mut deadline => {
@@ -748,7 +748,7 @@ impl Session {
                     }
                     // A claim that came in before the token was removed.
                     return match handoff_rx.try_recv() {
-                        Ok(handoff) => Parked::Back(handoff),
+                        Ok(handoff) => Parked::Back(Box::new(handoff)),
                         Err(_) => {
                             tracing::info!(session = self.id.0, "resume window over");
                             Parked::Ended(Flow::Expired)

@@ -637,6 +637,7 @@ mod tests {
                 valid_for: std::time::Duration::from_secs(60),
             },
             decode: true,
+            reconnect_window: crate::client::DEFAULT_RECONNECT_WINDOW,
         };
         let mut session = RoomSession::join(
             rt.handle(),
