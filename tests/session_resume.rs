@@ -257,3 +257,50 @@ async fn bad_resume_requests_get_numbered_errors() {
     }
     assert_eq!(server.server.metrics().users, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_before_the_server_noticed_the_drop_takes_the_session_over() {
+    // The client's network changed: its old connection still looks fine to
+    // the server when the client comes back on a new one.
+    let server = start_server().await;
+    let (alice, _) = join(&server, "room-over", "alice").await;
+    let (mut old, token) = joined_with_token(&server, "room-over", "bob").await;
+    old.ping(2).await;
+
+    let mut new = RawSocket::connect(&server).await;
+    new.send(&resume_frame(3, "room-over", "bob", &token)).await;
+    match new.recv().await {
+        ServerMessage::Reply {
+            reply: Reply::Resumed { me, users, .. },
+            ..
+        } => {
+            assert_eq!(me.user_id.as_str(), "bob");
+            assert_eq!(users.len(), 1, "{users:?}");
+        }
+        other => panic!("resume refused: {other:?}"),
+    }
+    new.ping(4).await;
+    // The old connection is dropped without a word (no close frame, no
+    // client-banned): its session now lives on the new one.
+    let mut words = Vec::new();
+    loop {
+        match old.next_frame(Duration::from_secs(5)).await {
+            None => break,
+            Some(tokio_tungstenite::tungstenite::Message::Text(text)) => words.push(text),
+            Some(_) => {}
+        }
+    }
+    assert!(words.is_empty(), "the old connection was told {words:?}");
+    // One session, still in the room; nobody saw bob leave.
+    assert_eq!(server.server.metrics().users, 2);
+    while let Ok(event) = alice.events().try_recv() {
+        assert!(
+            !matches!(event, huddle::client::RoomEvent::PeerLeave { .. }),
+            "alice saw {event:?}"
+        );
+    }
+    wait_for(Duration::from_secs(5), "one session for bob", || {
+        (server.server.metrics().sessions == 2).then_some(())
+    })
+    .await;
+}
