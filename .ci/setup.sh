@@ -6,11 +6,12 @@ set -euo pipefail
 # The second line is for the GUI tests (tests/README.md): the app under Xvfb
 # needs Vulkan (lavapipe) and the X libraries winit loads at run time
 # (libX11, libXcursor, libXi, libX11-xcb, libxkbcommon-x11); ImageMagick takes
-# the screenshots. nftables and iproute2: benches/blackout.sh (network
-# namespaces, a veth pair and a drop table).
+# the screenshots. `prometheus` brings `promtool`, which checks /metrics.
+# nftables and iproute2: benches/blackout.sh (network namespaces, a veth pair
+# and a drop table).
 APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
     xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq
-    musl-tools
+    musl-tools prometheus
     nftables iproute2)
 
 missing=()

@@ -9,7 +9,7 @@ $BIN bot --server ws://127.0.0.1:$PORT --room m --user pub --count $N --publish 
 sleep 2
 RUST_LOG=huddle=info,warn $BIN --kiosk --server ws://127.0.0.1:$PORT --room m --user wall --app-id m --app-key k --window-size 1280x720 --debug-overlay >${TMPDIR:-/tmp}/app-cpu-app-$N.log 2>&1 & AP=$!
 for i in $(seq 1 120); do
-  U=$(curl -s http://127.0.0.1:$PORT/metrics | python3 -c 'import sys,json; print(json.load(sys.stdin)["users"])' 2>/dev/null)
+  U=$(curl -s http://127.0.0.1:$PORT/metrics.json | python3 -c 'import sys,json; print(json.load(sys.stdin)["users"])' 2>/dev/null)
   [ "$U" = "$((N+1))" ] && break; sleep 0.5; done
 sleep 10
 echo "  users=$U load=$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -70,7 +70,7 @@ start_server() {
   echo "server did not start" >&2; exit 1
 }
 
-metrics() { curl -sf "http://127.0.0.1:$PORT/metrics"; }
+metrics() { curl -sf "http://127.0.0.1:$PORT/metrics.json"; }
 # 0 when the process is gone (a bot that ended early shows up as 0, not a crash).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }

@@ -28,10 +28,10 @@ fn rss_kib(pid: u32) -> Result<u64, Error> {
         .ok_or_else(|| "no VmRSS".into())
 }
 
-/// `GET /metrics` → the `sessions` count.
+/// `GET /metrics.json` → the `sessions` count.
 async fn sessions(addr: &str) -> Result<u64, Error> {
     let mut http = tokio::net::TcpStream::connect(addr).await?;
-    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+    http.write_all(b"GET /metrics.json HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
         .await?;
     let mut response = String::new();
     http.read_to_string(&mut response).await?;

@@ -35,6 +35,17 @@ pub struct Cli {
     /// Desktop-app flags (no subcommand).
     #[command(flatten)]
     pub app: AppArgs,
+    /// Log level: `error`, `warn`, `info`, `debug`, `trace` or `off` (for
+    /// huddle; other crates log warnings and worse), or a full filter such as
+    /// `huddle=debug,webrtc=info`. Overrides `RUST_LOG`.
+    #[arg(long, global = true, value_parser = parse_log_level)]
+    pub log_level: Option<String>,
+}
+
+fn parse_log_level(spec: &str) -> Result<String, String> {
+    crate::logging::filter_for(spec)
+        .map(|_| spec.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// Flags of the desktop app (`huddle` with no subcommand).
@@ -176,6 +187,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print a join signature and its ctime.
     Sign(SignArgs),
+    /// Check this machine (codecs, audio devices, cameras, display, GPU)
+    /// and optionally a server; exits 1 when something blocks huddle.
+    Check(CheckArgs),
     /// Run headless bots that publish and/or subscribe and print live stats.
     #[cfg(feature = "client")]
     Bot(BotArgs),
@@ -190,7 +204,7 @@ pub struct ServeArgs {
     /// Address for HTTP/WebSocket.
     #[arg(long, default_value = "127.0.0.1:7880")]
     pub listen: SocketAddr,
-    /// TOML config: `[[apps]] id/key`, `signature_token`, `rtc_ip`, `[limits]`.
+    /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`, `[limits]`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -202,6 +216,15 @@ pub struct ServeArgs {
     /// Require this X-AUTH-TOKEN on GET /signature.
     #[arg(long)]
     pub signature_token: Option<String>,
+    /// Let web pages of this origin call GET /signature (CORS), e.g.
+    /// `https://meet.example.com`, or `*`; repeatable. Adds to the config
+    /// file's `cors_origins`.
+    #[arg(long = "cors-origin")]
+    pub cors_origins: Vec<String>,
+    /// This server's name (the `node` label of every /metrics series);
+    /// default: the host name.
+    #[arg(long)]
+    pub node_id: Option<String>,
     /// IP address the SFU binds its UDP sockets to.
     #[arg(long)]
     pub rtc_ip: Option<IpAddr>,
@@ -211,6 +234,33 @@ pub struct ServeArgs {
     /// Maximum rooms.
     #[arg(long)]
     pub max_rooms: Option<usize>,
+    /// Seconds before a session's signature expires that its client is told
+    /// (`signature-expired`) and may renew it (default 60).
+    #[arg(long)]
+    pub signature_expiry_notice_secs: Option<u64>,
+}
+
+/// `huddle check` flags.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also check that the signalling server at this URL answers
+    /// (`ws://host:port` or `wss://…`).
+    #[arg(long)]
+    pub server: Option<String>,
+}
+
+impl CheckArgs {
+    /// The check's configuration.
+    pub fn into_config(self) -> anyhow::Result<crate::check::CheckConfig> {
+        if let Some(url) = &self.server
+            && !(url.starts_with("ws://") || url.starts_with("wss://"))
+        {
+            bail!("--server must be a ws:// or wss:// URL, got {url:?}");
+        }
+        Ok(crate::check::CheckConfig {
+            server: self.server,
+        })
+    }
 }
 
 /// `huddle sign` flags.
@@ -301,6 +351,10 @@ pub struct BotArgs {
     /// Publish the pattern with noise, so video runs at the profile's bitrate.
     #[arg(long)]
     pub noise: bool,
+    /// Seconds without a video frame before a subscribed stream is reported
+    /// interrupted (stream state detection); 0 turns it off.
+    #[arg(long, default_value_t = 3)]
+    pub stream_state_interval: u64,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -333,8 +387,11 @@ struct ServeFile {
     #[allow(dead_code)]
     apps: Option<toml::Value>,
     signature_token: Option<String>,
+    cors_origins: Vec<String>,
+    node_id: Option<String>,
     rtc_ip: Option<IpAddr>,
     shutdown_grace_secs: Option<u64>,
+    signature_expiry_notice_secs: Option<u64>,
     limits: LimitsFile,
 }
 
@@ -397,6 +454,17 @@ impl ServeArgs {
         }
         let mut server = ServerConfig::new(apps);
         server.signature_token = self.signature_token.or(file.signature_token);
+        server.cors_origins = file.cors_origins;
+        server.cors_origins.extend(self.cors_origins);
+        for origin in &server.cors_origins {
+            crate::server::cors::check_origin(origin)?;
+        }
+        if let Some(node_id) = self.node_id.or(file.node_id) {
+            if !crate::server::config::valid_node_id(&node_id) {
+                bail!("node id {node_id:?} must match [A-Za-z0-9_.-]{{1,64}}");
+            }
+            server.node_id = node_id;
+        }
         if let Some(ip) = self.rtc_ip.or(file.rtc_ip) {
             server.rtc_ip = ip;
         }
@@ -432,6 +500,12 @@ impl ServeArgs {
         };
         if let Some(secs) = file.shutdown_grace_secs {
             server.shutdown_grace = Duration::from_secs(secs);
+        }
+        if let Some(secs) = self
+            .signature_expiry_notice_secs
+            .or(file.signature_expiry_notice_secs)
+        {
+            server.signature_expiry_notice = Duration::from_secs(secs);
         }
         let limits = &server.limits;
         for (name, value) in [
@@ -561,6 +635,16 @@ impl BotArgs {
                 summary_path: self.summary,
                 noise: self.noise,
             },
+            stream_state_interval: match self.stream_state_interval {
+                0 => None,
+                secs => {
+                    let interval = Duration::from_secs(secs);
+                    if !crate::client::DETECTION_INTERVAL_RANGE.contains(&interval) {
+                        bail!("--stream-state-interval must be 0 (off) or 1..=60 seconds");
+                    }
+                    Some(interval)
+                }
+            },
         })
     }
 }
@@ -571,15 +655,61 @@ mod tests {
 
     #[test]
     fn the_config_file_refuses_keys_it_does_not_know() {
-        let good = "signature_token = \"t\"\n[[apps]]\nid = \"a\"\nkey = \"k\"\n\
+        let good = "signature_token = \"t\"\nsignature_expiry_notice_secs = 30\n\
+                    [[apps]]\nid = \"a\"\nkey = \"k\"\n\
                     [limits]\nmax_connections_per_ip = 10\n";
         let file: ServeFile = toml::from_str(good).expect("a valid file");
         assert_eq!(file.limits.max_connections_per_ip, Some(10));
+        assert_eq!(file.signature_expiry_notice_secs, Some(30));
         let typo = "[limits]\nmax_conections_per_ip = 10\n";
         let e = toml::from_str::<ServeFile>(typo).expect_err("a misspelt limit");
         assert!(e.to_string().contains("max_conections_per_ip"), "{e}");
         let stray = "signature_tokn = \"t\"\n";
         let e = toml::from_str::<ServeFile>(stray).expect_err("a misspelt key");
         assert!(e.to_string().contains("signature_tokn"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod cors_tests {
+    use super::ServeArgs;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<super::ServeConfig> {
+        let mut argv = vec!["huddle"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)?.serve.into_config()
+    }
+
+    #[test]
+    fn cors_origins_come_from_flags_and_file_and_are_checked() {
+        let file = std::env::temp_dir().join(format!(
+            "huddle-cors-{}-{}.toml",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&file, "cors_origins = [\"https://a.example\"]\n").expect("write");
+        let c = config(&[
+            "--config",
+            file.to_str().expect("utf-8 path"),
+            "--cors-origin",
+            "http://127.0.0.1:8080",
+        ])
+        .expect("valid origins");
+        std::fs::remove_file(&file).ok();
+        assert_eq!(
+            c.server.cors_origins,
+            ["https://a.example", "http://127.0.0.1:8080"]
+        );
+        let e = config(&["--cors-origin", "https://a.example/app"])
+            .err()
+            .expect("a path is refused");
+        assert!(e.to_string().contains("https://a.example/app"), "{e}");
     }
 }

@@ -12,9 +12,10 @@
 //! | [`media`] | frames, synthetic sources, H.264/Opus codecs, analysis. No tokio, no UI | — |
 //! | [`link`] | one WebRTC peer connection set up the huddle way (codecs, RTCP tap, loopback) | protocol |
 //! | [`server`] | WebSocket signalling, rooms, the SFU (ingress links + the egress hub) | protocol, auth, link |
-//! | `client` (feature `client`) | room-session actor + `Client` handle, local/remote streams | protocol, auth, media, link |
+//! | `client` (feature `client`) | room-session actor + `Client` handle, local/remote streams | protocol, auth, media, link, logging |
 //! | `bot` (feature `client`) | headless publisher/subscriber with live stats | protocol, client, media |
 //! | `ui` (feature `app`) | eframe desktop app, wgpu video rendering, the embedded server | protocol, auth, media, client, server, bot |
+//! | [`check`] | `huddle check`: codecs, devices, display, GPU, a server's ping | protocol, media |
 //! | [`cli`] | clap flags → validated config for `main` | all of the above, `ui` included |
 //! | [`logging`] | the binary's log output, rate-limited per statement | — |
 //!
@@ -24,9 +25,13 @@
 //! nothing but `cli` imports `ui`, and nothing imports `cli`.
 #![warn(missing_docs)]
 
+/// huddle's version (seed `VERSION`): the package version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod auth;
 #[cfg(feature = "client")]
 pub mod bot;
+pub mod check;
 pub mod cli;
 #[cfg(feature = "client")]
 pub mod client;

@@ -11,13 +11,14 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tracing::callsite::Identifier;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
 
 /// Lines one log statement may print per [`WINDOW`].
 pub const BURST: u32 = 20;
@@ -28,16 +29,99 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 /// The filter used when `RUST_LOG` is not set.
 pub const DEFAULT_FILTER: &str = "huddle=info,warn,rtc=error,rtc_ice=error,webrtc=error";
 
-/// Installs the global subscriber: `RUST_LOG` (else [`DEFAULT_FILTER`]),
-/// formatted to stderr, rate-limited per statement.
-pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| DEFAULT_FILTER.into());
+/// A log level or filter that cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "log level {spec:?} is not error, warn, info, debug, trace, off or a tracing filter like huddle=debug,webrtc=info: {detail}"
+)]
+pub struct BadLogLevel {
+    /// What was given.
+    pub spec: String,
+    /// Why the filter refused it.
+    pub detail: String,
+}
+
+/// The filter for `spec`: a bare level applies to huddle (other crates log
+/// warnings and worse, as in [`DEFAULT_FILTER`]); anything else is a full
+/// `tracing` filter.
+///
+/// # Errors
+/// [`BadLogLevel`] when `spec` is neither.
+pub fn filter_for(spec: &str) -> Result<EnvFilter, BadLogLevel> {
+    let spec = spec.trim();
+    let directives = match spec.to_ascii_lowercase().as_str() {
+        level @ ("error" | "warn" | "info" | "debug" | "trace") => {
+            format!("huddle={level},warn,rtc=error,rtc_ice=error,webrtc=error")
+        }
+        "off" | "none" => "off".to_owned(),
+        _ => spec.to_owned(),
+    };
+    let bad = |detail: String| BadLogLevel {
+        spec: spec.to_owned(),
+        detail,
+    };
+    // A bare word would be taken as a target name ("debgu" logging
+    // everything of a crate that does not exist): only levels are bare.
+    if !directives.contains('=') && directives != "off" && !directives.starts_with("huddle=") {
+        return Err(bad(
+            "not a level; a filter names its targets (target=level)".into(),
+        ));
+    }
+    if directives.is_empty() {
+        return Err(bad("empty".into()));
+    }
+    EnvFilter::builder()
+        .parse(&directives)
+        .map_err(|e| bad(e.to_string()))
+}
+
+type Reload = reload::Handle<EnvFilter, Registry>;
+
+/// The installed filter, to change at run time ([`set_level`]).
+static FILTER: OnceLock<Reload> = OnceLock::new();
+
+/// Installs the global subscriber: `level` (see [`filter_for`]), else
+/// `RUST_LOG`, else [`DEFAULT_FILTER`]; formatted to stderr, rate-limited
+/// per statement. A `level` that does not parse falls back the same way,
+/// with a warning (the CLI checks it before).
+pub fn init(level: Option<&str>) {
+    let from_level = level.map(filter_for);
+    let filter = match &from_level {
+        Some(Ok(_)) | None => None,
+        Some(Err(e)) => Some(e.to_string()),
+    };
+    let chosen = from_level
+        .and_then(Result::ok)
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| DEFAULT_FILTER.into());
+    let (layer, handle) = reload::Layer::new(chosen);
     tracing_subscriber::registry()
-        .with(filter)
+        .with(layer)
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(RateLimit::default())
         .init();
+    FILTER.set(handle).ok(); // init runs once per process
+    if let Some(e) = filter {
+        tracing::warn!("{e}; using RUST_LOG or the default");
+    }
+}
+
+/// Changes what is logged from now on (seed `setLogLevel`): `spec` as for
+/// [`filter_for`].
+///
+/// # Errors
+/// [`BadLogLevel`] for a spec that does not parse, or when [`init`] was not
+/// called in this process (logging belongs to the application then).
+pub fn set_level(spec: &str) -> Result<(), BadLogLevel> {
+    let filter = filter_for(spec)?;
+    let handle = FILTER.get().ok_or_else(|| BadLogLevel {
+        spec: spec.to_owned(),
+        detail: "huddle's logging was not installed (logging::init) in this process".into(),
+    })?;
+    handle.reload(filter).map_err(|e| BadLogLevel {
+        spec: spec.to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 /// What [`Budget::take`] decided for one line.
@@ -127,6 +211,17 @@ impl<S: Subscriber> Layer<S> for RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn levels_and_filters_parse_and_nonsense_is_refused() {
+        for good in ["debug", "WARN", "off", "huddle=trace,webrtc=info", " info "] {
+            assert!(filter_for(good).is_ok(), "{good:?}");
+        }
+        for bad in ["", "loud", "huddle=loud", "a=b=c"] {
+            let e = filter_for(bad).expect_err(bad);
+            assert!(e.to_string().contains("log level"), "{e}");
+        }
+    }
 
     #[test]
     fn a_burst_prints_then_the_rest_of_the_window_is_counted() {

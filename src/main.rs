@@ -9,8 +9,8 @@ use huddle::cli::{Cli, Command, ServeArgs};
 use huddle::server::{Server, ServerConfig};
 
 fn main() -> ExitCode {
-    huddle::logging::init();
     let cli = Cli::parse();
+    huddle::logging::init(cli.log_level.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -53,6 +53,16 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Check(args)) => {
+            let items = huddle::check::run(&args.into_config()?).await;
+            for item in &items {
+                println!("{item}");
+            }
+            if huddle::check::has_blocker(&items) {
+                anyhow::bail!("something above blocks huddle on this machine");
+            }
+            Ok(())
+        }
         Some(Command::Sign(args)) => {
             let (signature, ctime) = args.sign()?;
             println!("signature={signature}");

@@ -121,7 +121,7 @@ async fn the_per_address_cap_refuses_the_next_connection_and_counts_it() {
     })
     .await;
     let mut http = TcpStream::connect(addr(&server)).await.expect("connect");
-    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: huddle\r\nConnection: close\r\n\r\n")
+    http.write_all(b"GET /metrics.json HTTP/1.1\r\nHost: huddle\r\nConnection: close\r\n\r\n")
         .await
         .expect("request");
     let mut response = String::new();

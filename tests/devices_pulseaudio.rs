@@ -275,3 +275,64 @@ async fn publish_from_microphone_end_to_end() {
     alice.leave().await.expect("leave");
     bob.leave().await.expect("leave");
 }
+
+/// Hot-plug: a speaker (a second null sink) plugged in while the watcher
+/// runs is reported added, with its monitor as a new microphone; unplugged,
+/// both are reported removed. Other sinks are not reported.
+#[test]
+fn plugging_a_speaker_in_and_out_is_reported() {
+    use huddle::media::devices::{DeviceKind, DeviceState, DeviceWatcher, WatchConfig};
+    let Some(_pulse) = pulse_or_skip("plugging_a_speaker_in_and_out_is_reported") else {
+        return;
+    };
+    let (watcher, changes) = DeviceWatcher::start(WatchConfig {
+        interval: Duration::from_millis(200),
+        cameras: false,
+        audio: true,
+    })
+    .expect("watcher");
+    // The watcher's baseline listing is taken before the new sink exists.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !watcher.is_watching() {
+        assert!(Instant::now() < deadline, "the watcher never listed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pactl = |args: &[&str]| {
+        let out = std::process::Command::new("pactl")
+            .args(args)
+            .output()
+            .expect("pactl runs");
+        assert!(out.status.success(), "pactl {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let module = pactl(&[
+        "load-module",
+        "module-null-sink",
+        "sink_name=huddle_hotplug",
+        "sink_properties=device.description=HuddleHotplug",
+    ]);
+    let mut seen = Vec::new();
+    let mut until = |want: &[(DeviceKind, DeviceState)]| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !want.iter().all(|w| seen.contains(w)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let change = changes
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("only {seen:?} by the deadline, wanted {want:?}"));
+            assert!(
+                change.device.id.contains("huddle_hotplug"),
+                "a change of another device: {change:?}"
+            );
+            seen.push((change.kind, change.state));
+        }
+    };
+    until(&[
+        (DeviceKind::Speaker, DeviceState::Added),
+        (DeviceKind::Microphone, DeviceState::Added),
+    ]);
+    pactl(&["unload-module", &module]);
+    until(&[
+        (DeviceKind::Speaker, DeviceState::Removed),
+        (DeviceKind::Microphone, DeviceState::Removed),
+    ]);
+}

@@ -1,9 +1,9 @@
 //! Kiosk mode rejoins on its own when the server goes away and comes back on
 //! the same port: `huddle serve` as a child process is killed and restarted;
-//! the kiosk must reappear as a room member (server `/metrics` users). Since
-//! issue 11 it is the SDK's reconnection that brings it back (the kiosk keeps
-//! no rejoin loop of its own): the test follows its "reconnect attempt failed"
-//! log lines.
+//! the kiosk must reappear as a room member (server `/metrics.json` users).
+//! Since issue 11 it is the SDK's reconnection that brings it back (the kiosk
+//! keeps no rejoin loop of its own): the test follows its "reconnect attempt
+//! failed" log lines.
 //!
 //! Skips, saying why, when Xvfb/ImageMagick are missing (fails on CI).
 #![cfg(feature = "client")]
@@ -124,7 +124,7 @@ fn kiosk(display: &gui::Display, url: &str) -> (gui::KillOnDrop, mpsc::Receiver<
 }
 
 fn users(addr: SocketAddr) -> Option<u64> {
-    let body = gui::http_get(&addr.to_string(), "/metrics")?;
+    let body = gui::http_get(&addr.to_string(), "/metrics.json")?;
     let v: serde_json::Value = serde_json::from_str(&body).ok()?;
     v.get("users")?.as_u64()
 }

@@ -24,6 +24,8 @@ use crate::media::{
 };
 use crate::protocol::{AppId, LeaveReason, Role, RoomId, StreamId, UserId};
 
+mod notice;
+
 /// How often each bot drains its event channel.
 const EVENT_POLL: Duration = Duration::from_millis(20);
 
@@ -60,6 +62,10 @@ pub struct BotConfig {
     pub tone_hz: f32,
     /// Measurement knobs (benchmarks); all off by default.
     pub measure: BotMeasure,
+    /// Stream state detection interval for subscriptions (seed 001
+    /// `enableStreamStateDetection`); `None` turns it off. Interruptions and
+    /// recoveries are printed as lines like the stats.
+    pub stream_state_interval: Option<Duration>,
 }
 
 impl BotConfig {
@@ -90,6 +96,7 @@ impl BotConfig {
             audio_profile: AudioProfile::default(),
             tone_hz: 440.0,
             measure: BotMeasure::default(),
+            stream_state_interval: Some(crate::client::DEFAULT_DETECTION_INTERVAL),
         }
     }
 }
@@ -377,6 +384,9 @@ pub async fn run(
 
 async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
     let client = Client::new();
+    if let Some(interval) = config.stream_state_interval {
+        client.enable_stream_state_detection(true, interval).await?;
+    }
     let joined_at = Instant::now();
     let info = client
         .join(JoinConfig {
@@ -498,7 +508,13 @@ impl Bot {
                 RoomEvent::Error { code, message } => {
                     tracing::warn!(bot = %self.name, "error {}: {message}", code.code());
                 }
-                _ => {}
+                event => {
+                    if config.print
+                        && let Some(line) = notice::line(&self.name, &event, config.json)
+                    {
+                        writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
+                    }
+                }
             }
         }
     }

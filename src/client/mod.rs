@@ -13,12 +13,40 @@
 //! a non-async UI can drain it each frame with `try_recv`. The actor converts wire
 //! messages into [`RoomEvent`]s; no wire type is forwarded as is except the small
 //! descriptive structs ([`StreamInfo`], [`UserInfo`]).
+//!
+//! ## Signature expiry and renewal
+//!
+//! The server warns [`RoomEvent::SignatureExpired`] some time (its
+//! `signature_expiry_notice`, 60 s by default) before the signature the
+//! session joined with runs out, and removes the session
+//! ([`RoomEvent::ClientBanned`] with [`LeaveReason::SignatureExpired`], 6)
+//! once it has. With a [`Credential::AppKey`] the SDK renews by itself (the
+//! event says `renewing: true`; a failed renewal comes as [`RoomEvent::Error`]).
+//! Its `valid_for` must outlast the server's notice, or each renewal is
+//! warned about at once again; one that would not end after the current
+//! signature is not sent (an error says so).
+//! With a [`Credential::Signature`] the application fetches a new one and
+//! calls [`Client::renew_signature`].
+//!
+//! ## Stream state detection and mute events
+//!
+//! [`Client::enable_stream_state_detection`] (off by default) watches every
+//! subscribed video the server forwards and the publisher has not muted:
+//! no decoded frame for the interval is [`RoomEvent::StreamInterrupted`], and
+//! frames again [`RoomEvent::StreamRecovered`]. A mute change in
+//! `stream-updated` also comes as [`RoomEvent::MuteAudio`],
+//! [`RoomEvent::UnmuteAudio`], [`RoomEvent::MuteVideo`] or
+//! [`RoomEvent::UnmuteVideo`] (after [`RoomEvent::StreamUpdated`]).
+//! [`LocalStream::frame_pause`] stops a stream's pictures without muting it,
+//! as a stalled camera would.
 
+pub mod media_status;
 mod publish;
 mod session;
 mod signal;
 pub mod stats;
 mod stream;
+mod stream_state;
 mod subscribe;
 
 use std::sync::Arc;
@@ -27,11 +55,17 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::VERSION;
 pub use crate::link::rtcp_stats::RemoteReport;
+/// Changes what the SDK logs from now on (seed `setLogLevel`); see
+/// [`crate::logging::filter_for`] for what `spec` may be.
+pub use crate::logging::set_level as set_log_level;
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
+pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
 pub use session::reconnect::Backoff;
 pub use stats::{LatencySummary, StreamStats};
-pub use stream::{LocalStream, RemoteStream, VideoSlot};
+pub use stream::{FramePause, LocalStream, RemoteStream, VideoSlot};
+pub use stream_state::{DEFAULT_DETECTION_INTERVAL, DETECTION_INTERVAL_RANGE};
 
 use crate::protocol::{AppId, RoomId};
 
@@ -320,6 +354,48 @@ pub enum RoomEvent {
         /// Why.
         reason: LeaveReason,
     },
+    /// The signature this session holds expires soon (seed
+    /// `signature-expired`); once `ctime` has passed without a renewal the
+    /// server removes the session ([`RoomEvent::ClientBanned`], reason 6).
+    SignatureExpired {
+        /// 90100030 (`SIGNATURE_EXPIRED`).
+        code: ErrorCode,
+        /// The server's detail.
+        message: String,
+        /// When the signature runs out, Unix seconds.
+        ctime: u64,
+        /// The SDK is renewing by itself (the credential is an app key).
+        /// Otherwise call [`Client::renew_signature`] before `ctime`.
+        renewing: bool,
+    },
+    /// A subscribed, unmuted remote video delivered no decodable frame for
+    /// the detection interval (seed `stream-interrupted`; see
+    /// [`Client::enable_stream_state_detection`]).
+    StreamInterrupted {
+        /// The stream.
+        stream_id: StreamId,
+        /// Its publisher.
+        user_id: UserId,
+        /// Whether it is a screen share (huddle streams never are yet).
+        is_screen: bool,
+    },
+    /// Frames of an interrupted stream flow again (seed `stream-recovered`).
+    StreamRecovered {
+        /// The stream.
+        stream_id: StreamId,
+        /// Its publisher.
+        user_id: UserId,
+        /// Whether it is a screen share.
+        is_screen: bool,
+    },
+    /// A remote stream's audio was muted (seed `mute-audio`).
+    MuteAudio(MediaStatusNotifyInfo),
+    /// A remote stream's audio was unmuted (seed `unmute-audio`).
+    UnmuteAudio(MediaStatusNotifyInfo),
+    /// A remote stream's video was muted (seed `mute-video`).
+    MuteVideo(MediaStatusNotifyInfo),
+    /// A remote stream's video was unmuted (seed `unmute-video`).
+    UnmuteVideo(MediaStatusNotifyInfo),
     /// Something failed outside a request.
     Error {
         /// The seed code.
@@ -357,6 +433,8 @@ pub(crate) enum RoomCommand {
     Me(oneshot::Sender<ClientResult<UserInfo>>),
     RawFrame(String, oneshot::Sender<ClientResult<()>>),
     PublishStats(StreamId, oneshot::Sender<ClientResult<Vec<RemoteReport>>>),
+    RenewSignature(u64, String, oneshot::Sender<ClientResult<()>>),
+    StreamStateDetection(Option<Duration>, oneshot::Sender<ClientResult<()>>),
 }
 
 /// A handle on one room session. Cheap to clone; the session ends when the last
@@ -498,6 +576,46 @@ impl Client {
     /// reported on (tell video from audio by `clock_rate`).
     pub async fn publish_stats(&self, stream_id: StreamId) -> ClientResult<Vec<RemoteReport>> {
         self.call(|tx| RoomCommand::PublishStats(stream_id, tx))
+            .await
+    }
+
+    /// Replaces the session's signature before it expires (seed
+    /// `renewSignature`), usually on [`RoomEvent::SignatureExpired`]. `ctime`
+    /// and `signature` are made as for a join of the same app, room and user.
+    /// A refused signature is [`ClientError::Server`] with the join's code
+    /// (90100031 wrong, 90100030 already expired), and the old one still
+    /// holds. Later rejoins use the new signature.
+    pub async fn renew_signature(
+        &self,
+        ctime: u64,
+        signature: impl Into<String>,
+    ) -> ClientResult<()> {
+        let signature = signature.into();
+        self.call(|tx| RoomCommand::RenewSignature(ctime, signature, tx))
+            .await
+    }
+
+    /// Turns stream state detection on or off (seed
+    /// `enableStreamStateDetection`; off by default). On, every subscribed
+    /// remote video that the server forwards and its publisher has not muted,
+    /// and that decodes no frame for `interval`, fires
+    /// [`RoomEvent::StreamInterrupted`], and [`RoomEvent::StreamRecovered`]
+    /// when frames come again. `interval` must be within
+    /// [`DETECTION_INTERVAL_RANGE`] (1–60 s; the seed recommends 3 s), or
+    /// [`ClientError::InvalidParameter`]. May be called before or after
+    /// joining; it holds until changed.
+    pub async fn enable_stream_state_detection(
+        &self,
+        enable: bool,
+        interval: Duration,
+    ) -> ClientResult<()> {
+        if enable && !DETECTION_INTERVAL_RANGE.contains(&interval) {
+            return Err(ClientError::InvalidParameter(format!(
+                "stream state detection interval {interval:?} is outside 1..=60 s"
+            )));
+        }
+        let interval = enable.then_some(interval);
+        self.call(|tx| RoomCommand::StreamStateDetection(interval, tx))
             .await
     }
 

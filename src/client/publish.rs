@@ -96,6 +96,7 @@ impl PublishPipeline {
             audio: audio_source,
             video_profile,
             audio_profile,
+            video_paused,
         } = stream;
 
         if let (Some(source), Some(out)) = (video_source, video) {
@@ -107,15 +108,12 @@ impl PublishPipeline {
                 video_profile.max_bitrate_bps(),
             )?;
             let (tx, rx) = mpsc::channel(ENCODED_VIDEO_CAPACITY);
-            let (stop_t, kf, muted) = (
-                Arc::clone(&stop),
-                Arc::clone(&force_keyframe),
-                Arc::clone(&video_muted),
-            );
+            let (stop_t, kf) = (Arc::clone(&stop), Arc::clone(&force_keyframe));
+            let held = [Arc::clone(&video_muted), video_paused];
             threads.push(
                 std::thread::Builder::new()
                     .name("huddle-video-enc".into())
-                    .spawn(move || video_thread(source, encoder, tx, stop_t, kf, muted))
+                    .spawn(move || video_thread(source, encoder, tx, stop_t, kf, held))
                     .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
             );
             feedback = Some(tokio::spawn(feedback_task(
@@ -270,7 +268,8 @@ fn video_thread(
     tx: mpsc::Sender<Encoded>,
     stop: Arc<AtomicBool>,
     force_keyframe: Arc<AtomicBool>,
-    muted: Arc<AtomicBool>,
+    // Muted, or paused (`FramePause`): either holds the pictures back.
+    held: [Arc<AtomicBool>; 2],
 ) {
     let interval = Duration::from_secs_f64(1.0 / f64::from(source.frame_rate().max(1)));
     let live = source.is_live();
@@ -286,7 +285,7 @@ fn video_thread(
     });
     while let Some(frame) = frames.next("video", || source.next_frame()) {
         let captured = Instant::now();
-        if muted.load(Ordering::Acquire) {
+        if held.iter().any(|h| h.load(Ordering::Acquire)) {
             force_keyframe.store(true, Ordering::Release);
             continue;
         }

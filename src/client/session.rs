@@ -7,6 +7,9 @@
 //! with `try_send` on a bounded channel: a UI that stops draining loses events
 //! (logged), it never stalls the session.
 
+mod detection;
+mod renewal;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,12 +25,12 @@ use webrtc::rtp_transceiver::RtpSender;
 
 // The reconnection state machine: a child module, so it works on the
 // session's own state.
-#[path = "reconnect.rs"]
 pub(super) mod reconnect;
 
 use super::publish::{PublishPipeline, TrackOut};
 use super::signal::{SignalConnection, SignalEvent};
 use super::stream::{LocalStream, RemoteStream};
+use super::stream_state::{DETECTION_TICK, StreamStateDetector};
 use super::subscribe::Receiver;
 use super::{
     ClientError, ClientResult, ConnectionState, Credential, JoinConfig, JoinInfo, RoomCommand,
@@ -86,6 +89,8 @@ struct Identity {
     room_id: RoomId,
     /// Kept in step with the server's view (role switches, name changes).
     me: UserInfo,
+    /// What signs again (renewals; `renewal.rs` keeps it current).
+    credential: Credential,
 }
 
 struct Session {
@@ -114,6 +119,8 @@ struct Session {
     restore: Vec<reconnect::LostSubscription>,
     /// Where the keepalive reports a connection that stopped answering.
     stall_tx: mpsc::Sender<usize>,
+    /// Stream state detection (`detection.rs`), off until enabled.
+    detector: StreamStateDetector,
 }
 
 /// The actor's main loop.
@@ -142,8 +149,10 @@ pub(crate) async fn run(
         reconnecting: None,
         restore: Vec::new(),
         stall_tx,
+        detector: StreamStateDetector::default(),
     };
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
+    let mut detection_tick = tokio::time::interval(DETECTION_TICK);
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -155,6 +164,9 @@ pub(crate) async fn run(
             Some(connection) = stall_rx.recv() => session.on_stall(connection).await,
             () = reconnect::due(session.next_attempt()) => session.reconnect_attempt(&signal_tx).await,
             _ = keepalive.tick() => session.keepalive(),
+            _ = detection_tick.tick(), if session.detector.enabled() => {
+                session.detect_stream_states()
+            }
         }
     }
     session.shutdown().await;
@@ -270,6 +282,14 @@ impl Session {
                 let result = self.identity().map(|i| i.me.clone());
                 reply.send(result).ok();
             }
+            RoomCommand::RenewSignature(ctime, signature, reply) => {
+                let result = self.renew_signature(ctime, signature).await;
+                reply.send(result).ok();
+            }
+            RoomCommand::StreamStateDetection(interval, reply) => {
+                self.set_stream_state_detection(interval);
+                reply.send(Ok(())).ok();
+            }
             RoomCommand::RawFrame(text, reply) => {
                 let result = match self.signal() {
                     Ok(signal) => signal.send_raw(text).await,
@@ -344,6 +364,7 @@ impl Session {
             app_id: config.app_id.clone(),
             room_id,
             me,
+            credential: config.credential.clone(),
         });
         self.streams = streams.iter().map(|s| (s.stream_id, s.clone())).collect();
         self.users = users
@@ -631,6 +652,8 @@ impl Session {
         }
         if let Some(identity) = &mut self.identity {
             identity.me.role = role;
+            // The server renewed the session's signature with this one.
+            identity.credential = credential.clone();
         }
         Ok(role)
     }
@@ -818,18 +841,22 @@ impl Session {
                 self.emit(RoomEvent::StreamRemoved { stream_id, user_id });
             }
             Event::StreamUpdated { stream } => {
-                self.streams.insert(stream.stream_id, stream.clone());
-                self.emit(RoomEvent::StreamUpdated(stream));
+                let before = self.streams.insert(stream.stream_id, stream.clone());
+                self.emit(RoomEvent::StreamUpdated(stream.clone()));
+                self.emit_mute_changes(before.as_ref(), &stream);
             }
             Event::StreamSubscribed {
                 stream_id,
                 audio,
                 video,
-            } => self.emit(RoomEvent::StreamSubscribed {
-                stream_id,
-                audio,
-                video,
-            }),
+            } => {
+                self.on_video_forwarded(stream_id, video);
+                self.emit(RoomEvent::StreamSubscribed {
+                    stream_id,
+                    audio,
+                    video,
+                })
+            }
             Event::PeerRoleChanged { user_id, role } => {
                 if let Some(user) = self.users.get_mut(&user_id) {
                     user.role = role;
@@ -858,6 +885,11 @@ impl Session {
                 self.emit(RoomEvent::ClientBanned { reason });
                 self.set_state_because(ConnectionState::Disconnected, Some(reason));
             }
+            Event::SignatureExpired {
+                code,
+                message,
+                ctime,
+            } => self.on_signature_expired(code, message, ctime),
             Event::Candidate { link_id, candidate } => {
                 let link = self
                     .publications

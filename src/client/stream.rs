@@ -27,6 +27,28 @@ pub struct LocalStream {
     pub(crate) audio: Option<Box<dyn AudioSource>>,
     pub(crate) video_profile: VideoProfile,
     pub(crate) audio_profile: AudioProfile,
+    /// Shared with the video capture thread: see [`FramePause`].
+    pub(crate) video_paused: Arc<AtomicBool>,
+}
+
+/// Stops and restarts a [`LocalStream`]'s pictures without telling anyone, as
+/// a camera that stalls would: while paused, captured pictures are dropped
+/// before encoding, the stream stays published and unmuted, and subscribers
+/// that detect stream state see it interrupted. Resuming starts with a
+/// keyframe. Cheap to clone; from [`LocalStream::frame_pause`].
+#[derive(Debug, Clone)]
+pub struct FramePause(Arc<AtomicBool>);
+
+impl FramePause {
+    /// Pauses (`true`) or resumes (`false`) the stream's pictures.
+    pub fn set_paused(&self, paused: bool) {
+        self.0.store(paused, Ordering::Release);
+    }
+
+    /// Whether the pictures are paused.
+    pub fn is_paused(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 impl LocalStream {
@@ -42,7 +64,14 @@ impl LocalStream {
             audio,
             video_profile,
             audio_profile,
+            video_paused: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// A handle that pauses this stream's pictures while it is published
+    /// (before or after publishing; the handle outlives the stream).
+    pub fn frame_pause(&self) -> FramePause {
+        FramePause(Arc::clone(&self.video_paused))
     }
 
     /// The synthetic test pattern and a sine tone at `tone_hz`, at the given

@@ -164,10 +164,15 @@ struct Handler {
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         if let Ok(init) = event.candidate.to_json() {
+            // Every huddle link bundles its media on one transport, so a
+            // candidate belongs to the first m-line. The library leaves the
+            // mid empty (`""`), which no peer can look up: say "index 0"
+            // instead, which every WebRTC stack accepts (W3C
+            // `addIceCandidate`: `sdpMid` null, `sdpMLineIndex` used).
             let candidate = IceCandidate {
                 candidate: init.candidate,
-                sdp_mid: init.sdp_mid,
-                sdp_mline_index: init.sdp_mline_index,
+                sdp_mid: init.sdp_mid.filter(|mid| !mid.is_empty()),
+                sdp_mline_index: init.sdp_mline_index.or(Some(0)),
             };
             self.signals.send(LinkSignal::Candidate(candidate)).ok(); // owner gone: link closing
         }

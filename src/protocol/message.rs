@@ -271,6 +271,16 @@ pub enum Request {
     },
     /// Keep-alive; answered with [`Reply::Pong`].
     Ping,
+    /// Replace the session's signature before it expires (seed `renewSignature`),
+    /// usually after [`Event::SignatureExpired`]. Checked exactly like a join's
+    /// (same fields signed, same codes); answered by [`Reply::Ok`]. A refused
+    /// renewal changes nothing: the old `ctime` still ends the session.
+    RenewSignature {
+        /// The new signature's expiry, Unix seconds.
+        ctime: u64,
+        /// Lower-case hex HMAC-SHA256 over the join's fields (seed 001 chapter 4).
+        signature: String,
+    },
 }
 
 impl Request {
@@ -291,6 +301,7 @@ impl Request {
             Request::SwitchRole { .. } => "switch-role",
             Request::ChangeUserName { .. } => "change-user-name",
             Request::Ping => "ping",
+            Request::RenewSignature { .. } => "renew-signature",
         }
     }
 }
@@ -473,5 +484,16 @@ pub enum Event {
         link_id: LinkId,
         /// The candidate.
         candidate: IceCandidate,
+    },
+    /// The session's signature expires soon (seed `signature-expired`): send
+    /// [`Request::RenewSignature`] before `ctime` passes, or the session is
+    /// removed (`client-banned`, reason 6).
+    SignatureExpired {
+        /// 90100030 (`SIGNATURE_EXPIRED`).
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+        /// The expiry of the signature the session holds, Unix seconds.
+        ctime: u64,
     },
 }

@@ -87,6 +87,7 @@ const REQUEST_KINDS: &[&str] = &[
     "switch-role",
     "change-user-name",
     "ping",
+    "renew-signature",
 ];
 
 /// Parses one client frame. On failure also returns the request id when the frame
@@ -247,6 +248,41 @@ mod tests {
             "x".repeat(MAX_MESSAGE_BYTES)
         );
         assert_eq!(peek_request_id(&big), None);
+    }
+
+    #[test]
+    fn renewal_messages_have_their_wire_shapes() {
+        let msg = parse_client_message(
+            r#"{"id":6,"type":"renew-signature","ctime":1700003600,"signature":"ab"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            msg.request,
+            Request::RenewSignature {
+                ctime: 1_700_003_600,
+                signature: "ab".into(),
+            }
+        );
+        for text in [
+            r#"{"id":6,"type":"renew-signature","signature":"ab"}"#,
+            r#"{"id":6,"type":"renew-signature","ctime":1}"#,
+            r#"{"id":6,"type":"renew-signature","ctime":-1,"signature":"ab"}"#,
+        ] {
+            let (id, err) = parse_client_message(text).unwrap_err();
+            assert_eq!(id, Some(RequestId(6)), "{text}");
+            assert_eq!(err.code(), ErrorCode::InvalidParameter, "{text}");
+        }
+        let text = encode(&ServerMessage::Event {
+            event: Event::SignatureExpired {
+                code: ErrorCode::SignatureExpired,
+                message: "soon".into(),
+                ctime: 1_700_003_600,
+            },
+        });
+        assert_eq!(
+            text,
+            r#"{"type":"event","event":{"type":"signature-expired","code":90100030,"message":"soon","ctime":1700003600}}"#
+        );
     }
 
     #[test]

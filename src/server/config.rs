@@ -71,6 +71,10 @@ pub struct ServerConfig {
     pub apps: AppRegistry,
     /// Token guarding `GET /signature`; `None` leaves it open (dev only).
     pub signature_token: Option<String>,
+    /// Origins whose web pages may call `GET /signature` from a browser
+    /// (CORS), each `scheme://host[:port]` or `*` (checked by
+    /// [`super::cors::check_origin`]). Empty: none.
+    pub cors_origins: Vec<String>,
     /// Address the SFU binds its UDP sockets to (one per publisher's peer
     /// connection, plus the egress hub's one shared socket). Loopback by
     /// default: a wildcard address is not used because the ICE agent then skips
@@ -78,10 +82,19 @@ pub struct ServerConfig {
     pub rtc_ip: IpAddr,
     /// Protective limits.
     pub limits: Limits,
+    /// This server's name among several (the `node` label of every
+    /// `/metrics` series): 1-64 characters of `A-Z a-z 0-9 _ - .`
+    /// ([`valid_node_id`]). Defaults to the host name.
+    pub node_id: String,
     /// How long [`Server::run`](super::Server::run) waits, once its shutdown
     /// future completed, for every session to say goodbye (`client-banned`,
     /// close frame) before it returns anyway.
     pub shutdown_grace: Duration,
+    /// How long before a session's signature expires (its `ctime`) the
+    /// client is told (`signature-expired`, 90100030) so it can renew
+    /// (`renew-signature`). A session whose `ctime` passes without a renewal
+    /// is removed with leave reason 6.
+    pub signature_expiry_notice: Duration,
 }
 
 impl ServerConfig {
@@ -90,9 +103,52 @@ impl ServerConfig {
         Self {
             apps,
             signature_token: None,
+            cors_origins: Vec::new(),
             rtc_ip: IpAddr::from([127, 0, 0, 1]),
             limits: Limits::default(),
+            node_id: default_node_id(),
             shutdown_grace: Duration::from_secs(5),
+            signature_expiry_notice: Duration::from_secs(60),
         }
+    }
+}
+
+/// Whether `id` may name a node: 1-64 characters of `A-Z a-z 0-9 _ - .`.
+pub fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// The host name if it is a valid node id, else `huddle`.
+pub fn default_node_id() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is writable for its whole length, which is what we pass.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let name = if rc == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        String::new()
+    };
+    if valid_node_id(&name) {
+        name
+    } else {
+        "huddle".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_are_checked_and_the_default_is_valid() {
+        assert!(valid_node_id("node-1.eu_west"));
+        for bad in ["", "a b", "n\"", &"x".repeat(65), "ü"] {
+            assert!(!valid_node_id(bad), "{bad:?}");
+        }
+        assert!(valid_node_id(&default_node_id()));
     }
 }

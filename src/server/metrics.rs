@@ -47,6 +47,10 @@ pub struct Metrics {
     pub tasks: Arc<Gauge>,
     /// RTP packets written to subscribers.
     pub forwarded_packets: AtomicU64,
+    /// RTP bytes (header and payload, before SRTP) of those packets.
+    pub forwarded_bytes: AtomicU64,
+    /// NACK feedback messages subscribers sent the egress hub.
+    pub nacks_received: AtomicU64,
     /// Keyframe requests (PLI) sent to publishers.
     pub keyframe_requests: AtomicU64,
     /// Packets sent again to subscribers who NACKed them (by the egress hub;
@@ -74,7 +78,7 @@ pub struct Metrics {
 }
 
 /// A copy of [`Metrics`] at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsSnapshot {
     /// Rooms that exist.
@@ -89,6 +93,10 @@ pub struct MetricsSnapshot {
     pub tasks: usize,
     /// RTP packets written to subscribers so far.
     pub forwarded_packets: u64,
+    /// RTP bytes of those packets so far.
+    pub forwarded_bytes: u64,
+    /// NACK messages from subscribers so far (egress hub).
+    pub nacks_received: u64,
     /// PLIs sent to publishers so far.
     pub keyframe_requests: u64,
     /// Packets resent to subscribers on NACK so far (egress hub).

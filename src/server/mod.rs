@@ -24,9 +24,11 @@
 //! `GET /healthz`.
 
 pub mod config;
+pub mod cors;
 pub mod inbox;
 mod listener;
 pub mod metrics;
+mod prometheus_text;
 pub mod resume;
 pub mod room;
 pub mod sdp_checks;
@@ -129,6 +131,8 @@ impl Server {
             peer_connections: m.peer_connections.get(),
             tasks: m.tasks.get(),
             forwarded_packets: m.forwarded_packets.load(Ordering::Relaxed),
+            forwarded_bytes: m.forwarded_bytes.load(Ordering::Relaxed),
+            nacks_received: m.nacks_received.load(Ordering::Relaxed),
             keyframe_requests: m.keyframe_requests.load(Ordering::Relaxed),
             retransmitted_packets: m.retransmitted_packets.load(Ordering::Relaxed),
             direct_egress_legs: m.direct_egress_legs.get(),
@@ -143,14 +147,18 @@ impl Server {
 
     /// The HTTP/WebSocket routes of this server.
     pub fn router(&self) -> Router {
-        let signature = crate::auth::signature_router(
+        let mut signature = crate::auth::signature_router(
             Arc::new(self.shared.config.apps.clone()),
             self.shared.config.signature_token.clone(),
         );
+        if let Some(cors) = cors::layer(&self.shared.config.cors_origins) {
+            signature = signature.layer(cors);
+        }
         Router::new()
             .route("/", get(ws_upgrade))
             .route("/ws", get(ws_upgrade))
-            .route("/metrics", get(metrics_json))
+            .route("/metrics", get(metrics_prometheus))
+            .route("/metrics.json", get(metrics_json))
             .route("/healthz", get(|| async { "ok" }))
             .with_state(self.clone())
             .merge(signature)
@@ -204,4 +212,23 @@ async fn ws_upgrade(
 
 async fn metrics_json(State(server): State<Server>) -> Json<MetricsSnapshot> {
     Json(server.metrics())
+}
+
+async fn metrics_prometheus(State(server): State<Server>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let snapshot = server.metrics();
+    match prometheus_text::encode(&snapshot, &server.shared.config.node_id) {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                prometheus_text::CONTENT_TYPE,
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("encoding /metrics: {e}");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::{mpsc, watch};
 
+mod expiry;
+
 use super::Shared;
 use super::inbox::{
     LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox, SessionInboxReceiver,
@@ -39,6 +41,7 @@ use crate::protocol::{
     PROTOCOL_VERSION, ProtocolError, Reply, Request, RequestId, Role, RoomId, ServerMessage,
     StreamId, StreamInfo, UserId, UserInfo, VideoInfo,
 };
+use expiry::SignatureClock;
 
 /// Why a request failed, split by fault; [`RequestError::code`] maps each to the
 /// number the client sees.
@@ -155,6 +158,8 @@ struct Joined {
     room_id: RoomId,
     /// Kept in step with the room's copy (role switches, name changes).
     me: UserInfo,
+    /// When the signature the session holds runs out (join, renewals).
+    signature: SignatureClock,
 }
 
 /// How the loop should go on after handling something.
@@ -339,6 +344,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
     // about 21 KiB larger (2,000 idle sessions: 42 MiB). A box per request
     // is nothing beside the request's own parsing.
     let ending = loop {
+        let expiry_due = session.expiry_due();
         let flow = tokio::select! {
             frame = socket.recv() => {
                 idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
@@ -364,6 +370,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
                 Box::pin(session.resumed(&mut socket, handoff.id)).await
             }
             reason = stop.signalled() => Flow::Ban(reason),
+            () = expiry::until(expiry_due) => Box::pin(session.on_expiry(&mut socket)).await,
             () = &mut idle => {
                 tracing::info!(session = id.0, "closing idle session");
                 Flow::Close(LeaveReason::ReconnectTimeout)
@@ -890,6 +897,7 @@ impl Session {
                 signature,
             } => self.switch_role(role, ctime, &signature).await,
             Request::ChangeUserName { user_name } => self.change_user_name(user_name),
+            Request::RenewSignature { ctime, signature } => self.renew_signature(ctime, &signature),
         }
     }
 
@@ -950,6 +958,7 @@ impl Session {
             app_id,
             room_id: room_id.clone(),
             me: me.clone(),
+            signature: SignatureClock::new(ctime),
         });
         Ok(Reply::Joined {
             room_id,
@@ -970,22 +979,14 @@ impl Session {
         ctime: u64,
         signature: &str,
     ) -> Result<Reply, RequestError> {
-        let joined = self.joined()?;
-        auth::verify(
-            &self.shared.config.apps,
-            joined.app_id.as_str(),
-            joined.room_id.as_str(),
-            joined.me.user_id.as_str(),
-            ctime,
-            signature,
-            unix_now(),
-        )?;
+        let joined = self.verify_fresh(ctime, signature)?;
         let removed =
             self.shared
                 .rooms
                 .switch_role(&joined.room_id, &joined.me.user_id, self.id, role)?;
         if let Some(joined) = &mut self.joined {
             joined.me.role = role;
+            joined.signature.renew(ctime);
         }
         tracing::info!(session = self.id.0, role = role.code(), "switched role");
         for stream_id in removed {

@@ -73,6 +73,7 @@ pub struct HuddleApp {
     options: AppOptions,
     embedded: Option<EmbeddedServer>,
     devices: DeviceCatalog,
+    hotplug: super::hotplug::Hotplug,
     settings: Settings,
     screen: Screen,
     last_target: Option<JoinTarget>,
@@ -123,6 +124,7 @@ impl HuddleApp {
             options,
             embedded,
             devices,
+            hotplug: super::hotplug::Hotplug::start(),
             screen: Screen::Lobby(Box::new(Lobby::new(settings.clone()))),
             settings,
             last_target: None,
@@ -300,6 +302,34 @@ impl HuddleApp {
         }
     }
 
+    /// Devices plugged in or out: the pickers follow, a device in use that
+    /// is gone is replaced (in the room, and in the settings the lobby and
+    /// the next join use).
+    fn follow_device_changes(&mut self) {
+        for change in self.hotplug.changes() {
+            let in_use = match change.kind {
+                DeviceKind::Camera => &self.settings.camera,
+                DeviceKind::Microphone => &self.settings.microphone,
+                DeviceKind::Speaker => &self.settings.speaker,
+            }
+            .clone();
+            let reaction = self.devices.apply(&change, &in_use);
+            self.view.synthetic_note = self.devices.synthetic_note();
+            self.toasts.push(reaction.notice);
+            if let Some((kind, id)) = reaction.switch_to {
+                if matches!(self.screen, Screen::Room(_)) {
+                    self.switch_device(kind, id);
+                } else {
+                    match kind {
+                        DeviceKind::Camera => self.settings.camera = id,
+                        DeviceKind::Microphone => self.settings.microphone = id,
+                        DeviceKind::Speaker => self.settings.speaker = id,
+                    }
+                }
+            }
+        }
+    }
+
     fn leave_to_lobby(&mut self) {
         let lobby = Screen::Lobby(Box::new(Lobby::new(self.settings.clone())));
         if let Screen::Room(session) = std::mem::replace(&mut self.screen, lobby) {
@@ -376,6 +406,7 @@ impl eframe::App for HuddleApp {
         for notice in super::devices::take_notices() {
             self.toasts.push(notice);
         }
+        self.follow_device_changes();
         if let Screen::Room(session) = &mut self.screen {
             session.poll();
             for e in session.take_errors() {

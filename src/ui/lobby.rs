@@ -189,6 +189,7 @@ fn show_preview(ui: &mut egui::Ui, preview: &DevicePreview, mirror: bool, pass: 
         note: None,
         audio_muted: false,
         video_muted: false,
+        interrupted: false,
         speaking: preview.meter.level() >= SPEAKING_LEVEL,
         net: None,
         fit: ObjectFit::Contain,

@@ -20,6 +20,7 @@ mod devices;
 mod embedded;
 mod fps;
 mod hidden_exit;
+mod hotplug;
 mod launch;
 mod lobby;
 mod net_sampler;

@@ -20,6 +20,9 @@ pub struct RemoteTile {
     net: NetSampler,
     /// Latest network figures.
     pub mark: Option<NetMark>,
+    /// No frame for the detection interval (`StreamInterrupted`) and not
+    /// recovered since.
+    pub interrupted: bool,
 }
 
 impl RemoteTile {
@@ -32,6 +35,7 @@ impl RemoteTile {
             audio,
             net: NetSampler::default(),
             mark: None,
+            interrupted: false,
         }
     }
 

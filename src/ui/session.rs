@@ -27,7 +27,7 @@ use super::audio_tap::AudioTap;
 use super::device_preview::LevelMeter;
 use super::devices::DeviceCatalog;
 use super::remote_tile::RemoteTile;
-use super::signature;
+use super::signature::{self, SignatureRenewal};
 
 /// Capacity of the reply channel (runtime tasks → UI). Replies are rare (one
 /// per SDK call); when it is full the reply is dropped and logged.
@@ -42,6 +42,10 @@ pub const MAX_MESSAGES_PER_POLL: usize = 64;
 /// video, whatever the number of streams).
 pub const VIDEO_REPAINT_DELAY: std::time::Duration = std::time::Duration::from_millis(30);
 
+/// Stream state detection interval of the app (seed 001's recommended 3 s): a
+/// remote video without a frame for this long shows as interrupted.
+pub const STREAM_STATE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Results of SDK calls (runtime → UI).
 pub enum SessionReply {
     /// The join finished.
@@ -54,6 +58,8 @@ pub enum SessionReply {
     MuteFailed(ClientError, bool, bool),
     /// Our name change finished: the name asked for, or why not.
     Renamed(ClientResult<String>),
+    /// A renewal from the signature URL failed (why, for the user).
+    RenewalFailed(String),
 }
 
 /// How the credential is obtained when joining.
@@ -206,6 +212,9 @@ pub struct RoomSession {
     /// `Disconnected` event can overtake the reply (two channels), and the
     /// reply must not then bring the phase back to `Joined`.
     lost_while_joining: bool,
+    /// Where a signature from a URL is renewed from; `None` with an app key
+    /// (the SDK renews by itself) or a fixed signature (nothing to renew with).
+    renewal: Option<SignatureRenewal>,
 }
 
 impl RoomSession {
@@ -249,11 +258,26 @@ impl RoomSession {
             l.slot
                 .set_on_frame(move || c.request_repaint_after(VIDEO_REPAINT_DELAY));
         }
+        let renewal = match &credential {
+            CredentialSource::Fetch { url, token } => Some(SignatureRenewal {
+                url: url.clone(),
+                token: token.clone(),
+                app_id: config.app_id.0.clone(),
+                room_id: config.room_id.0.clone(),
+                user_id: config.user_id.0.clone(),
+            }),
+            CredentialSource::Ready(_) => None,
+        };
         let task_client = client.clone();
         let tx = replies_tx.clone();
         let task_ctx = ctx.clone();
         rt.spawn(async move {
             let send = |reply| send_reply(&tx, &task_ctx, reply);
+            // The seed's recommended interval; shown on the tiles.
+            task_client
+                .enable_stream_state_detection(true, STREAM_STATE_INTERVAL)
+                .await
+                .ok(); // only fails for an interval out of range
             config.credential = match credential {
                 CredentialSource::Ready(c) => c,
                 CredentialSource::Fetch { url, token } => {
@@ -296,6 +320,7 @@ impl RoomSession {
             local,
             errors: Vec::new(),
             lost_while_joining: false,
+            renewal,
         }
     }
 
@@ -370,6 +395,8 @@ impl RoomSession {
             }
             RoomEvent::StreamUpdated(info) => {
                 if let Some(tile) = self.tiles.get_mut(&info.stream_id) {
+                    // A muted camera is not an interrupted one.
+                    tile.interrupted &= !info.video_muted;
                     tile.info = info.clone();
                 }
                 self.streams.insert(info.stream_id, info);
@@ -380,6 +407,21 @@ impl RoomSession {
                     local.stream_id = Some(stream_id);
                 }
             }
+            RoomEvent::StreamInterrupted { stream_id, .. }
+            | RoomEvent::StreamRecovered { stream_id, .. } => {
+                let interrupted = matches!(event, RoomEvent::StreamInterrupted { .. });
+                if let Some(tile) = self.tiles.get_mut(&stream_id) {
+                    tile.interrupted = interrupted;
+                }
+            }
+            // Already reflected by the StreamUpdated that precedes them.
+            RoomEvent::MuteAudio(_)
+            | RoomEvent::UnmuteAudio(_)
+            | RoomEvent::MuteVideo(_)
+            | RoomEvent::UnmuteVideo(_) => {}
+            RoomEvent::SignatureExpired {
+                renewing, ctime, ..
+            } => self.on_signature_expired(renewing, ctime),
             RoomEvent::ClientBanned { reason } => {
                 let message = format!("removed from the room ({reason:?})");
                 self.errors.push(message.clone());
@@ -464,7 +506,33 @@ impl RoomSession {
             SessionReply::Renamed(Err(e)) => {
                 self.errors.push(format!("rename failed: {}", describe(&e)));
             }
+            SessionReply::RenewalFailed(e) => {
+                self.errors.push(format!("signature renewal failed: {e}"));
+            }
         }
+    }
+
+    /// The server warned that our signature runs out at `ctime`: renew it
+    /// from the signature URL in the background, unless the SDK already does
+    /// (app key). A fixed signature cannot be renewed: the user is told.
+    fn on_signature_expired(&mut self, sdk_renews: bool, ctime: u64) {
+        if sdk_renews {
+            return;
+        }
+        let Some(renewal) = self.renewal.clone() else {
+            self.errors.push(format!(
+                "the signature expires at {ctime} and there is no signature URL to renew it from"
+            ));
+            return;
+        };
+        let client = self.client.clone();
+        let tx = self.replies_tx.clone();
+        let ctx = self.ctx.clone();
+        self.rt.spawn(async move {
+            if let Err(e) = renewal.renew(&client).await {
+                send_reply(&tx, &ctx, SessionReply::RenewalFailed(e));
+            }
+        });
     }
 
     /// Asks the room to call us `name` (in the background); [`Self::my_name`]
@@ -612,6 +680,9 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
     }
     ctx.request_repaint();
 }
+
+#[cfg(test)]
+mod renewal_and_interruption_tests;
 
 #[cfg(test)]
 mod tests {

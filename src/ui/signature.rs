@@ -1,6 +1,8 @@
 //! Fetches a join signature from a signature server (seed 001 ch. 4): a tiny
 //! HTTP/1.1 GET over a tokio `TcpStream`, enough for `http://` endpoints such as
 //! `huddle serve`'s `/signature`. No TLS: put a local proxy in front for https.
+//! [`SignatureRenewal`] fetches again when the server warns that the session's
+//! signature runs out (`signature-expired`) and hands it to the SDK.
 
 use std::time::Duration;
 
@@ -31,6 +33,42 @@ pub enum SignatureError {
     /// The body is not `{"signature","ctime"}`.
     #[error("signature server reply unreadable: {0}")]
     Body(String),
+}
+
+/// Where a session fetches a fresh signature: the URL and token it joined
+/// with, and who it is.
+#[derive(Debug, Clone)]
+pub struct SignatureRenewal {
+    /// The signature endpoint.
+    pub url: String,
+    /// X-AUTH-TOKEN.
+    pub token: String,
+    /// The app, room and user the signature is for.
+    pub app_id: String,
+    /// The room.
+    pub room_id: String,
+    /// The user.
+    pub user_id: String,
+}
+
+impl SignatureRenewal {
+    /// Fetches a fresh signature and renews the session's with it
+    /// ([`crate::client::Client::renew_signature`]). Errors are for the user.
+    pub async fn renew(&self, client: &crate::client::Client) -> Result<(), String> {
+        let (signature, ctime) = fetch(
+            &self.url,
+            &self.token,
+            &self.app_id,
+            &self.room_id,
+            &self.user_id,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        client
+            .renew_signature(ctime, signature)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }
 
 #[derive(serde::Deserialize)]

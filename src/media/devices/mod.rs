@@ -15,6 +15,7 @@
 //! * [`camera`]: [`CameraSource`]. [`microphone`]: [`MicrophoneSource`].
 //!   [`playout`]: [`AudioPlayout`]. [`mixer`]: the pure jitter-buffer/mixing
 //!   logic it runs (no device, unit-tested). [`convert`]: pixel formats to I420.
+//!   [`watch`]: hot-plug, by polling the lists on a worker thread.
 //!
 //! Invariants:
 //! * Audio goes through cpal's PulseAudio host when a server is reachable
@@ -34,11 +35,13 @@ pub mod microphone;
 pub mod mixer;
 pub mod playout;
 mod resample;
+pub mod watch;
 
 pub use camera::{CameraConfig, CameraSource};
 pub use microphone::MicrophoneSource;
 pub use mixer::{JitterBuffer, SPEAKING_THRESHOLD};
 pub use playout::AudioPlayout;
+pub use watch::{DeviceChange, DeviceKind, DeviceState, DeviceWatcher, WatchConfig};
 
 use cpal::traits::{DeviceTrait, HostTrait};
 

@@ -29,6 +29,8 @@ pub struct VideoTile<'a> {
     pub audio_muted: bool,
     /// Camera muted.
     pub video_muted: bool,
+    /// The video stopped arriving (stream state detection), though not muted.
+    pub interrupted: bool,
     /// Audio level above the speaking threshold.
     pub speaking: bool,
     /// Network figures (remote tiles).
@@ -93,6 +95,9 @@ impl Widget for VideoTile<'_> {
                 Color32::WHITE,
             );
         }
+        if self.interrupted && !self.video_muted {
+            paint_interrupted(&painter, rect);
+        }
         self.paint_label(&painter, rect);
         if let Some(net) = self.net {
             paint_net(&painter, rect, net);
@@ -148,6 +153,19 @@ impl VideoTile<'_> {
     }
 }
 
+/// "video interrupted" across the top of the tile, over the frozen picture.
+fn paint_interrupted(painter: &egui::Painter, rect: Rect) {
+    let galley = painter.layout_no_wrap(
+        "video interrupted".into(),
+        FontId::proportional(13.0),
+        Color32::WHITE,
+    );
+    let pos = egui::pos2(rect.left() + 8.0, rect.top() + 8.0);
+    let bg = Rect::from_min_size(pos, galley.size() + vec2(8.0, 4.0));
+    painter.rect_filled(bg, 4.0, BADGE);
+    painter.galley(pos + vec2(4.0, 2.0), galley, Color32::WHITE);
+}
+
 fn paint_net(painter: &egui::Painter, rect: Rect, net: NetMark) {
     let bars = net.bars();
     let colour = match bars {
@@ -183,4 +201,51 @@ fn paint_net(painter: &egui::Painter, rect: Rect, net: NetMark) {
         galley,
         Color32::WHITE,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts a tile paints, laid out headless.
+    fn texts(interrupted: bool, video_muted: bool) -> Vec<String> {
+        let ctx = egui::Context::default();
+        let mut output = ctx.run_ui(egui::RawInput::default(), |ui| {
+            ui.add(VideoTile {
+                key: 1,
+                slot: None,
+                label: "bob",
+                note: None,
+                audio_muted: false,
+                video_muted,
+                interrupted,
+                speaking: false,
+                net: None,
+                fit: ObjectFit::Contain,
+                mirror: false,
+                size: vec2(320.0, 180.0),
+                pass: 0,
+            });
+        });
+        // Nothing uploads the font atlas here.
+        output.textures_delta.clear();
+        output
+            .shapes
+            .iter()
+            .filter_map(|clipped| match &clipped.shape {
+                egui::Shape::Text(text) => Some(text.galley.text().to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_interrupted_tile_says_so_unless_its_camera_is_off() {
+        assert!(texts(true, false).iter().any(|t| t == "video interrupted"));
+        assert!(!texts(false, false).iter().any(|t| t == "video interrupted"));
+        assert!(
+            !texts(true, true).iter().any(|t| t == "video interrupted"),
+            "a muted camera is not interrupted"
+        );
+    }
 }

@@ -155,6 +155,15 @@ impl HubLoop {
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 command = commands.recv() => match command {
+                    #[cfg(test)]
+                    Some(Command::Barrier(reply)) => {
+                        while let Ok(packet) = media.try_recv() {
+                            batch.push(packet);
+                            self.step("fan-out", |hub| hub.fan_out(&mut batch));
+                            batch.clear();
+                        }
+                        reply.send(()).ok(); // test gone
+                    }
                     Some(command) => self.step("a command", |hub| hub.command(command)),
                     None => break,
                 },
@@ -263,7 +272,14 @@ impl HubLoop {
                 self.current = Some(id);
                 let result = match self.legs.get_mut(&id) {
                     Some(leg) => {
-                        let r = leg.answer(sdp, Instant::now());
+                        let now = Instant::now();
+                        let r = leg.answer(sdp, now);
+                        if r.is_ok() {
+                            let local_addr = self.io.local_addr();
+                            for (from, datagram) in leg.take_early_checks() {
+                                read_into(leg, now, local_addr, from, datagram);
+                            }
+                        }
                         mark(&mut self.work, id, leg, Work::All);
                         r
                     }
@@ -295,6 +311,17 @@ impl HubLoop {
                 if let Some(leg) = self.legs.get_mut(&id) {
                     leg.set_forwarding(audio, video);
                 }
+            }
+            #[cfg(test)]
+            Command::Barrier(reply) => {
+                reply.send(()).ok(); // handled by the loop; never here
+            }
+            #[cfg(test)]
+            Command::EarlyChecks(id, reply) => {
+                let n = self.legs.get(&id).map_or((0, 0), |leg| {
+                    (leg.early_checks_held(), leg.early_checks_replayed)
+                });
+                reply.send(n).ok(); // test gone
             }
             #[cfg(test)]
             Command::Panic(id) => {
@@ -366,19 +393,10 @@ impl HubLoop {
                 let Some(leg) = legs.get_mut(&id) else {
                     return;
                 };
-                let read = leg.pc.handle_read(TaggedBytesMut {
-                    now,
-                    transport: TransportContext {
-                        local_addr,
-                        peer_addr: from,
-                        ecn: None,
-                        transport_protocol: TransportProtocol::UDP,
-                    },
-                    message: BytesMut::from(datagram),
-                });
-                if let Err(e) = read {
-                    tracing::trace!("egress leg read: {e}");
+                if leg.hold_early_check(from, datagram) {
+                    return;
                 }
+                read_into(leg, now, local_addr, from, BytesMut::from(datagram));
                 mark(work, id, leg, Work::All);
             });
             if read == 0 {
@@ -469,6 +487,7 @@ impl HubLoop {
                             .iter()
                             .filter_map(|p| p.as_any().downcast_ref::<TransportLayerNack>())
                         {
+                            metrics.nacks_received.fetch_add(1, Ordering::Relaxed);
                             let resent = leg.retransmit(nack, now);
                             metrics
                                 .retransmitted_packets
@@ -550,5 +569,28 @@ fn on_state(
             fanouts.remove(id);
         }
         _ => {}
+    }
+}
+
+/// Hands a datagram from `from` to the leg's core.
+fn read_into(
+    leg: &mut Leg,
+    now: Instant,
+    local_addr: SocketAddr,
+    from: SocketAddr,
+    datagram: BytesMut,
+) {
+    let read = leg.pc.handle_read(TaggedBytesMut {
+        now,
+        transport: TransportContext {
+            local_addr,
+            peer_addr: from,
+            ecn: None,
+            transport_protocol: TransportProtocol::UDP,
+        },
+        message: datagram,
+    });
+    if let Err(e) = read {
+        tracing::trace!("egress leg read: {e}");
     }
 }

@@ -110,6 +110,7 @@ impl HubLoop {
     pub(super) fn fan_out(&mut self, batch: &mut Vec<IngressPacket>) {
         let now = Instant::now();
         let mut forwarded = 0u64;
+        let mut forwarded_bytes = 0u64;
         let mut stale = 0u64;
         let HubLoop {
             legs,
@@ -151,6 +152,7 @@ impl HubLoop {
                         if let Some(datagram) = srtp.seal(&packet) {
                             leg.pending.push(datagram);
                             track.report.on_sent(now, &packet);
+                            forwarded_bytes += rtp_len(&packet);
                             if let Some(history) = track.history.as_mut() {
                                 history.push(packet);
                             }
@@ -164,12 +166,14 @@ impl HubLoop {
                         // for every packet to check what `Rewriter` already
                         // guarantees (our SSRC, the negotiated payload type,
                         // no extensions). The track id is unused on this path.
+                        let len = rtp_len(&packet);
                         let written = leg.pc.handle_write(TaggedRTCMessage {
                             now,
                             message: RTCMessage::RtpPacket(String::new(), packet),
                         });
                         if written.is_ok() {
                             forwarded += 1;
+                            forwarded_bytes += len;
                         }
                         Work::Writes
                     }
@@ -181,10 +185,19 @@ impl HubLoop {
         metrics
             .forwarded_packets
             .fetch_add(forwarded, Ordering::Relaxed);
+        metrics
+            .forwarded_bytes
+            .fetch_add(forwarded_bytes, Ordering::Relaxed);
         if stale > 0 {
             metrics
                 .stale_packets_dropped
                 .fetch_add(stale, Ordering::Relaxed);
         }
     }
+}
+
+/// An RTP packet's size on the wire before SRTP: the fixed header, its CSRCs
+/// and the payload (the forwarder strips extensions).
+fn rtp_len(packet: &rtc::rtp::Packet) -> u64 {
+    (12 + 4 * packet.header.csrc.len() + packet.payload.len()) as u64
 }

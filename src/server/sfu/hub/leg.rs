@@ -38,8 +38,8 @@ use rtc::peer_connection::transport::{
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
-use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::time::Duration;
 
 use super::CreateLeg;
@@ -56,6 +56,10 @@ use crate::server::metrics::{GaugeGuard, Metrics};
 use crate::server::sfu::error::SfuError;
 use crate::server::sfu::media::PublishedMedia;
 use crate::server::sfu::rewrite::Rewriter;
+
+/// Most STUN checks a leg holds while it waits for the answer (see
+/// [`Leg::hold_early_check`]); later ones are dropped (the peer retries).
+pub const EARLY_CHECKS_MAX: usize = 16;
 
 /// ICE settings as in `link::PeerLink::new` (see there for why).
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
@@ -203,6 +207,10 @@ pub struct Leg {
     keys: Arc<KeyCapture>,
     /// Sealed datagrams for the selected address, sent at the next flush.
     pub pending: Vec<BytesMut>,
+    /// STUN checks that arrived before the answer, with their source.
+    early_checks: Vec<(SocketAddr, BytesMut)>,
+    /// Early checks handed to the core once the answer was applied.
+    pub early_checks_replayed: usize,
     #[cfg(test)]
     keys_unrecognised: bool,
     _counted: GaugeGuard,
@@ -271,9 +279,17 @@ impl Leg {
         let mut add = |kind: RtpCodecKind, id: &str, enabled: bool| {
             let ssrc = random_ssrc();
             let description = track_description(kind, ssrc, &request.stream_label, id);
-            pc.add_track(description)
-                .map(|sender| OfferedTrack {
-                    sender,
+            // The server only sends on a subscription leg: `sendonly`
+            // sections (browsers answer a `sendrecv` one with `recvonly` but
+            // expect the offer to say what the server does).
+            let init = RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendonly,
+                streams: vec![],
+                send_encodings: vec![],
+            };
+            pc.add_transceiver_from_track(description, Some(init))
+                .map(|transceiver| OfferedTrack {
+                    sender: RTCRtpSenderId::from(transceiver),
                     ssrc,
                     enabled,
                 })
@@ -334,11 +350,44 @@ impl Leg {
             work: Work::None,
             keys,
             pending: Vec::new(),
+            early_checks: Vec::new(),
+            early_checks_replayed: 0,
             #[cfg(test)]
             keys_unrecognised: request.keys_unrecognised,
             _counted: request.counted,
         };
         Ok((leg, ufrag, sdp))
+    }
+
+    /// Holds a STUN check that arrived while the leg is `Offered`: the
+    /// subscriber starts ICE as soon as it has made its answer, before the
+    /// answer reaches us, and the core cannot check a request's integrity
+    /// without the subscriber's password, which only the answer brings
+    /// (browsers then wait up to ~65 ms to retry). Returns whether the
+    /// datagram was held; [`Leg::take_early_checks`] hands them back once the
+    /// answer is applied. At most [`EARLY_CHECKS_MAX`] are held.
+    pub fn hold_early_check(&mut self, from: SocketAddr, datagram: &[u8]) -> bool {
+        if !matches!(self.state, LegState::Offered { .. })
+            || super::demux::classify(datagram) != super::demux::Kind::Stun
+        {
+            return false;
+        }
+        if self.early_checks.len() < EARLY_CHECKS_MAX {
+            self.early_checks.push((from, BytesMut::from(datagram)));
+        }
+        true
+    }
+
+    /// How many early checks are held.
+    #[cfg(test)]
+    pub fn early_checks_held(&self) -> usize {
+        self.early_checks.len()
+    }
+
+    /// The checks held by [`Leg::hold_early_check`], to be read now.
+    pub fn take_early_checks(&mut self) -> Vec<(SocketAddr, BytesMut)> {
+        self.early_checks_replayed += self.early_checks.len();
+        std::mem::take(&mut self.early_checks)
     }
 
     /// Applies the subscriber's answer: `Offered` → `Answered`.

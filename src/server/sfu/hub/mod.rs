@@ -93,6 +93,13 @@ enum Command {
     /// Makes the hub panic while working on a leg (tests of panic isolation).
     #[cfg(test)]
     Panic(LegId),
+    /// Replies once every packet queued on the media input before it was
+    /// sent has been fanned out (tests that order media and commands).
+    #[cfg(test)]
+    Barrier(oneshot::Sender<()>),
+    /// Early STUN checks the leg holds and has replayed (tests).
+    #[cfg(test)]
+    EarlyChecks(LegId, oneshot::Sender<(usize, usize)>),
 }
 
 /// Everything needed to create a leg.
@@ -218,6 +225,24 @@ impl Hub {
         if self.commands.try_send(Command::Close(leg, tx)).is_err() {
             tracing::warn!(leg, "egress hub busy or gone: leg not closed on drop");
         }
+    }
+
+    /// Returns once the hub has handled every command and every media
+    /// packet given to it before this call.
+    #[cfg(test)]
+    pub async fn barrier(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Barrier(tx)).await.ok();
+        rx.await.ok();
+    }
+
+    /// STUN checks that came before the leg's answer: `(held now,
+    /// replayed after the answer)`.
+    #[cfg(test)]
+    pub async fn early_checks(&self, leg: LegId) -> (usize, usize) {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::EarlyChecks(leg, tx)).await.ok();
+        rx.await.unwrap_or_default()
     }
 
     /// Closes a leg; returns once the hub has dropped it.

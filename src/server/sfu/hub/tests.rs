@@ -25,25 +25,39 @@ const PACKETS: u16 = 300;
 /// a multiple of this; retransmissions pass.
 const DROP_EVERY: u16 = 10;
 
+/// Where a proxy copies the datagrams it passes that `wants` picks.
+struct Recorder {
+    wants: fn(&[u8]) -> bool,
+    tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+}
+
+/// Records SRTP datagrams.
+fn srtp(tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) -> Recorder {
+    Recorder {
+        wants: |d| rtp_seq(d).is_some(),
+        tx,
+    }
+}
+
 /// Reads on `from`, forwards from `via` to `to`; if `lossy`, drops the
-/// first copy of every DROP_EVERY-th RTP packet. Every SRTP datagram that
-/// passes is also sent to `record`, if given.
+/// first copy of every DROP_EVERY-th RTP packet. Every datagram `record`
+/// wants (if given) is also sent to it.
 fn pump(
     from: Arc<UdpSocket>,
     via: Arc<UdpSocket>,
     to: SocketAddr,
     lossy: bool,
     dropped: Arc<AtomicU64>,
-    record: Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>,
+    record: Option<Recorder>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen = HashSet::new();
         let mut buf = vec![0u8; 2048];
         while let Ok((n, _)) = from.recv_from(&mut buf).await {
             if let Some(record) = &record
-                && rtp_seq(&buf[..n]).is_some()
+                && (record.wants)(&buf[..n])
             {
-                record.send(buf[..n].to_vec()).ok(); // test over
+                record.tx.send(buf[..n].to_vec()).ok(); // test over
             }
             if lossy
                 && let Some(seq) = rtp_seq(&buf[..n])
@@ -90,7 +104,7 @@ struct Proxied {
 
 /// Connects a subscriber to a new video leg of `media` through a proxy that
 /// drops the first copy of every DROP_EVERY-th RTP packet if `lossy` (counted
-/// in `dropped`) and sends every SRTP datagram the hub sends to `record`.
+/// in `dropped`) and copies what the hub sends to `record`, if given.
 async fn proxied_leg(
     hub: &Hub,
     media: &Arc<PublishedMedia>,
@@ -98,7 +112,7 @@ async fn proxied_leg(
     keys_unrecognised: bool,
     lossy: bool,
     dropped: &Arc<AtomicU64>,
-    record: Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>,
+    record: Option<Recorder>,
 ) -> Proxied {
     let ip: IpAddr = "127.0.0.1".parse().expect("ip");
     let (leg, offer, mut inbox_rx) =
@@ -464,7 +478,16 @@ async fn no_sequence_number_is_sealed_twice_around_a_pause() {
             sub,
             proxy,
             signals: _signals,
-        } = proxied_leg(&hub, &media, &metrics, false, false, &unused, Some(record)).await;
+        } = proxied_leg(
+            &hub,
+            &media,
+            &metrics,
+            false,
+            false,
+            &unused,
+            Some(srtp(record)),
+        )
+        .await;
 
         // Before the pause: 20 arrives late, 35 twice (a publisher's
         // retransmission). Then video is paused while the publisher goes on,
@@ -472,10 +495,16 @@ async fn no_sequence_number_is_sealed_twice_around_a_pause() {
         // twice. 81 marks the end.
         let mut before: Vec<u16> = (1..=19).chain(21..=40).collect();
         before.extend([20, 35]);
+        // Media and commands reach the hub on two channels: each barrier
+        // makes the order the one written here.
         feed_seqs(&hub, &media, &before, 200).await;
+        hub.barrier().await;
         hub.set_forwarding(leg, false, false);
+        hub.barrier().await;
         feed(&hub, &media, 41, 20, 200).await;
+        hub.barrier().await;
         hub.set_forwarding(leg, false, true);
+        hub.barrier().await;
         let mut after = vec![61, 62, 50];
         after.extend(63..=80);
         after.extend([62, 81]);
@@ -578,6 +607,73 @@ async fn egress_legs_speak_aes_gcm_srtp_only() {
         assert_eq!(metrics.direct_egress_legs.get(), 1);
         hub.close(healthy.leg).await;
         healthy.link.close().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A subscriber starts its ICE checks as soon as it has made its answer,
+/// before the answer reaches the hub: those checks are held (the core could
+/// not verify them yet) and read once the answer is applied, and the leg
+/// connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_that_arrive_before_the_answer_are_held_then_answered() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let metrics = Arc::new(Metrics::default());
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
+        let (leg, offer, mut inbox_rx) = create_video_leg(&hub, &media, &metrics, 1, false).await;
+        let (sub, mut signals) = PeerLink::new(ip).await.expect("subscriber");
+        let answer = sub.answer(offer).await.expect("answer");
+        // The subscriber is checking now; the hub has no answer yet.
+        loop {
+            let (held, replayed) = hub.early_checks(leg).await;
+            assert_eq!(replayed, 0, "nothing is replayed before the answer");
+            if held > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        hub.apply_answer(leg, answer).await.expect("apply answer");
+        let (held, replayed) = hub.early_checks(leg).await;
+        assert_eq!(held, 0, "the held checks were handed to the core");
+        assert!(replayed > 0 && replayed <= super::leg::EARLY_CHECKS_MAX);
+        until_both_connected(&mut inbox_rx, &mut signals).await;
+        sub.close().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Closing a leg (its stream was removed, or its subscriber unsubscribed)
+/// tells the subscriber at once: the hub sends a DTLS alert
+/// (close_notify), so a browser sees the connection end without waiting
+/// for ICE to time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_leg_says_goodbye_over_dtls() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
+        let unused = Arc::new(AtomicU64::new(0));
+        let (tx, mut dtls) = tokio::sync::mpsc::unbounded_channel();
+        const ALERT: u8 = 21;
+        let alerts = Recorder {
+            wants: |d| d.first() == Some(&ALERT),
+            tx,
+        };
+        let Proxied { leg, sub, .. } =
+            proxied_leg(&hub, &media, &metrics, false, false, &unused, Some(alerts)).await;
+        assert!(dtls.try_recv().is_err(), "no alert while the leg is up");
+        hub.close(leg).await;
+        let alert = tokio::time::timeout(Duration::from_secs(2), dtls.recv())
+            .await
+            .expect("an alert within 2 s of closing")
+            .expect("recorder open");
+        assert_eq!(alert[0], ALERT);
+        sub.close().await;
     })
     .await
     .expect("test timed out");

@@ -303,8 +303,13 @@ impl Session {
                 Err(e) => return Err(Attempt::Retry(e.to_string())),
             }
         }
+        // The credential as renewals left it (a renewed signature).
+        let credential = self
+            .identity
+            .as_ref()
+            .map_or_else(|| config.credential.clone(), |i| i.credential.clone());
         let (ctime, signature) = signed(
-            &config.credential,
+            &credential,
             &config.app_id,
             &config.room_id,
             &config.user_id,
@@ -336,6 +341,7 @@ impl Session {
                     app_id: config.app_id.clone(),
                     room_id,
                     me,
+                    credential,
                 });
                 if let Some(rejoin) = &mut self.rejoin {
                     rejoin.resume_token = resume_token;
