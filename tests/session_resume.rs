@@ -304,3 +304,82 @@ async fn a_resume_before_the_server_noticed_the_drop_takes_the_session_over() {
     })
     .await;
 }
+
+/// Joins `user` over a raw socket with a signature that runs out at `ctime`;
+/// returns the socket and its resume token.
+async fn joined_until(
+    server: &TestServer,
+    room: &str,
+    user: &str,
+    ctime: u64,
+) -> (RawSocket, String) {
+    let mut socket = RawSocket::connect(server).await;
+    let signature = huddle::auth::sign(APP_KEY, APP_ID, room, user, ctime);
+    socket
+        .send(&format!(
+            r#"{{"id":1,"type":"join","protocolVersion":1,"appId":"{APP_ID}","roomId":"{room}","userId":"{user}","ctime":{ctime},"signature":"{signature}"}}"#
+        ))
+        .await;
+    match socket.recv().await {
+        ServerMessage::Reply {
+            reply: Reply::Joined { resume_token, .. },
+            ..
+        } => (socket, resume_token),
+        other => panic!("{user} could not join: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_session_still_expires_and_a_missed_warning_follows_the_resume() {
+    let mut config = ServerConfig::new(test_apps());
+    config.signature_expiry_notice = Duration::from_secs(3);
+    let server = start_server_with(config).await;
+    let (alice, _) = join(&server, "room-clock", "alice").await;
+
+    // Bob's signature runs out in 4-5 s (whole seconds): the warning is due
+    // 1-2 s after he joins, while his session is parked; it reaches him right
+    // after `resumed`.
+    let ctime = huddle::auth::now_unix() + 5;
+    let (bob, token) = joined_until(&server, "room-clock", "bob", ctime).await;
+    bob.kill();
+    tokio::time::sleep(Duration::from_millis(2500)).await; // past the warning, before the expiry
+    let mut back = RawSocket::connect(&server).await;
+    back.send(&resume_frame(2, "room-clock", "bob", &token))
+        .await;
+    assert!(matches!(
+        back.recv().await,
+        ServerMessage::Reply {
+            reply: Reply::Resumed { .. },
+            ..
+        }
+    ));
+    let warned = back
+        .recv_until(Duration::from_secs(2), "signature-expired", |m| match m {
+            ServerMessage::Event {
+                event: Event::SignatureExpired { ctime, .. },
+            } => Some(*ctime),
+            _ => None,
+        })
+        .await;
+    assert_eq!(warned, ctime);
+
+    // Carol never comes back: her session expires while parked, with reason 6.
+    let ctime = huddle::auth::now_unix() + 2;
+    let (carol, _) = joined_until(&server, "room-clock", "carol", ctime).await;
+    carol.kill();
+    let reason = wait_event(
+        &alice,
+        Duration::from_secs(10),
+        "carol leaves",
+        |e| match e {
+            huddle::client::RoomEvent::PeerLeave { user_id, reason }
+                if user_id.as_str() == "carol" =>
+            {
+                Some(*reason)
+            }
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(reason, LeaveReason::SignatureExpired);
+}

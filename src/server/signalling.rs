@@ -287,6 +287,8 @@ struct Session {
     handoff_tx: mpsc::Sender<Handoff>,
     /// Ours once joined, registered in `Shared::resumes` until teardown.
     resume_token: Option<String>,
+    /// A `signature-expired` warning due while parked, sent after `resumed`.
+    missed_expiry_warning: Option<u64>,
 }
 
 /// A `resume` request read on a fresh connection.
@@ -336,6 +338,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
         send_timeout: limits.send_timeout,
         handoff_tx,
         resume_token: None,
+        missed_expiry_warning: None,
     };
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
@@ -745,7 +748,13 @@ impl Session {
         let deadline = tokio::time::sleep(window);
         tokio::pin!(deadline);
         loop {
+            let expiry_due = self.expiry_due();
             tokio::select! {
+                () = expiry::until(expiry_due) => {
+                    if let Some(flow) = self.expire_parked() {
+                        return Parked::Ended(flow);
+                    }
+                }
                 Some(handoff) = handoff_rx.recv() => return Parked::Back(Box::new(handoff)),
                 Some(event) = inbox.recv() => Box::pin(self.absorb(event)).await,
                 reason = stop.signalled() => return Parked::Ended(Flow::Ban(reason)),
@@ -763,6 +772,20 @@ impl Session {
                     };
                 }
             }
+        }
+    }
+
+    /// The signature clock while parked: a warning is kept for `resumed`, an
+    /// expiry ends the session (reason 6) as it would a connected one.
+    fn expire_parked(&mut self) -> Option<Flow> {
+        let notice = self.shared.config.signature_expiry_notice;
+        let joined = self.joined.as_mut()?;
+        match joined.signature.fire(expiry::unix_time(), notice)? {
+            expiry::ExpiryStep::Warn { ctime } => {
+                self.missed_expiry_warning = Some(ctime);
+                None
+            }
+            expiry::ExpiryStep::Expire => Some(Flow::Ban(LeaveReason::SignatureExpired)),
         }
     }
 
@@ -826,10 +849,20 @@ impl Session {
             publications: self.publications.keys().copied().collect(),
             subscriptions: self.subscriptions.keys().copied().collect(),
         };
-        match self.send(socket, &ServerMessage::Reply { id, reply }).await {
-            Ok(()) => Flow::Continue,
-            Err(e) => e.into(),
+        if let Err(e) = self.send(socket, &ServerMessage::Reply { id, reply }).await {
+            return e.into();
         }
+        if let Some(ctime) = self.missed_expiry_warning.take() {
+            let event = Event::SignatureExpired {
+                code: ErrorCode::SignatureExpired,
+                message: format!("the signature expires at {ctime}; renew it before then"),
+                ctime,
+            };
+            if let Err(e) = self.send(socket, &ServerMessage::Event { event }).await {
+                return e.into();
+            }
+        }
+        Flow::Continue
     }
 
     fn joined(&self) -> Result<&Joined, RequestError> {
