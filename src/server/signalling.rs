@@ -375,8 +375,12 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
             reason = stop.signalled() => Flow::Ban(reason),
             () = expiry::until(expiry_due) => Box::pin(session.on_expiry(&mut socket)).await,
             () = &mut idle => {
-                tracing::info!(session = id.0, "closing idle session");
-                Flow::Close(LeaveReason::ReconnectTimeout)
+                // Silent for the whole timeout: its network is gone (or it
+                // hangs). Close the socket, and keep the session for a
+                // resume like any dropped one.
+                tracing::info!(session = id.0, "closing idle connection");
+                session.goodbye(&mut socket, None).await;
+                Flow::Lost
             }
         };
         let flow = match flow {
