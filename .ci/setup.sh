@@ -6,12 +6,17 @@ set -euo pipefail
 # The second line is for the GUI tests (tests/README.md): the app under Xvfb
 # needs Vulkan (lavapipe) and the X libraries winit loads at run time
 # (libX11, libXcursor, libXi, libX11-xcb, libxkbcommon-x11); ImageMagick takes
-# the screenshots. `prometheus` brings `promtool`, which checks /metrics.
-# nftables and iproute2: benches/blackout.sh (network namespaces, a veth pair
-# and a drop table).
+# the screenshots. `prometheus` brings `promtool`, which checks /metrics;
+# `ffmpeg` makes the MP3/FLAC/Ogg/AAC files the audio-mixing test decodes.
+# `chromium` runs the web client in a real browser (headless, over CDP) and
+# `openssl` makes the README's self-signed certificate (tests/tls.rs).
+# coturn (turnserver) and nginx are started by the TURN and TLS-proxy tests
+# (tests/turn_and_public_address.rs, tests/signalling_through_a_tls_proxy.rs)
+# with their own configs. nftables and iproute2: benches/blackout.sh
+# (network namespaces, a veth pair and a drop table).
 APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
     xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq
-    musl-tools prometheus
+    musl-tools prometheus ffmpeg chromium openssl coturn nginx
     nftables iproute2)
 
 missing=()

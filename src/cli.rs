@@ -19,6 +19,7 @@ use crate::client::Credential;
 #[cfg(feature = "client")]
 use crate::media::AudioProfile;
 use crate::media::VideoProfile;
+use crate::protocol::IceServer;
 #[cfg(feature = "client")]
 use crate::protocol::{AppId, RoomId};
 use crate::server::{Limits, ServerConfig};
@@ -92,6 +93,13 @@ pub struct AppArgs {
     /// Window size, e.g. 1280x720.
     #[arg(long, value_parser = parse_size)]
     pub window_size: Option<[f32; 2]>,
+    /// TURN servers for the app's media links (seed `setTurnServer`);
+    /// without them the app uses those the room server hands out.
+    #[command(flatten)]
+    pub turn: TurnArgs,
+    /// Send and receive media only through a TURN relay.
+    #[arg(long)]
+    pub relay_only: bool,
 }
 
 fn parse_size(s: &str) -> Result<[f32; 2], String> {
@@ -171,7 +179,14 @@ impl AppArgs {
             (true, None) => bail!("--kiosk needs --server, --room and --user"),
             (false, target) => AppMode::Desktop { target },
         };
+        let turn = crate::client::TurnConfig {
+            servers: self.turn.into_servers()?,
+            relay_only: self.relay_only,
+        };
+        turn.check()
+            .map_err(|e| anyhow::anyhow!("--relay-only/--turn: {e}"))?;
         Ok(AppOptions {
+            turn,
             embedded_server: !self.kiosk,
             mode,
             debug_overlay: self.debug_overlay,
@@ -204,7 +219,8 @@ pub struct ServeArgs {
     /// Address for HTTP/WebSocket.
     #[arg(long, default_value = "127.0.0.1:7880")]
     pub listen: SocketAddr,
-    /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`, `[limits]`.
+    /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`,
+    /// `public_ip`, `[[ice_servers]] urls/username/credential`, `tls_cert`, `tls_key`, `[limits]`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -228,6 +244,23 @@ pub struct ServeArgs {
     /// IP address the SFU binds its UDP sockets to.
     #[arg(long)]
     pub rtc_ip: Option<IpAddr>,
+    /// Serve https:// and wss:// on --listen with this PEM certificate chain
+    /// (with --tls-key); browsers need it for the camera on any host but
+    /// localhost.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Public IP advertised in the SFU's ICE candidates instead of --rtc-ip
+    /// (a server behind a 1:1 NAT; ports are kept).
+    #[arg(long)]
+    pub public_ip: Option<IpAddr>,
+    /// TURN/STUN server handed to clients in `joined`, e.g.
+    /// `turn:turn.example.org:3478?transport=udp` (repeatable; replaces the
+    /// config file's `[[ice_servers]]`).
+    #[command(flatten)]
+    pub turn: TurnArgs,
     /// Maximum users per room.
     #[arg(long)]
     pub max_users_per_room: Option<usize>,
@@ -260,6 +293,38 @@ impl CheckArgs {
         Ok(crate::check::CheckConfig {
             server: self.server,
         })
+    }
+}
+
+/// TURN/STUN server flags (`serve` hands them out, `bot` uses them).
+#[derive(Debug, Args, Default)]
+pub struct TurnArgs {
+    /// A `turn:host:port?transport=udp` or `stun:host:port` URL (repeatable).
+    #[arg(long = "turn", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// User name for the --turn servers.
+    #[arg(long, requires = "urls")]
+    pub turn_user: Option<String>,
+    /// Credential (password) for the --turn servers.
+    #[arg(long, requires = "urls")]
+    pub turn_credential: Option<String>,
+}
+
+impl TurnArgs {
+    /// One [`IceServer`] with every URL, or none; checked (flag names in the error).
+    pub fn into_servers(self) -> anyhow::Result<Vec<IceServer>> {
+        if self.urls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let server = IceServer {
+            urls: self.urls,
+            username: self.turn_user.unwrap_or_default(),
+            credential: self.turn_credential.unwrap_or_default(),
+        };
+        server
+            .check()
+            .map_err(|e| anyhow::anyhow!("--turn: {e} (--turn-user, --turn-credential)"))?;
+        Ok(vec![server])
     }
 }
 
@@ -351,10 +416,26 @@ pub struct BotArgs {
     /// Publish the pattern with noise, so video runs at the profile's bitrate.
     #[arg(long)]
     pub noise: bool,
+    /// TURN servers for the bots' media links (seed `setTurnServer`).
+    #[command(flatten)]
+    pub turn: TurnArgs,
+    /// Send and receive media only through a --turn relay.
+    #[arg(long)]
+    pub relay_only: bool,
     /// Seconds without a video frame before a subscribed stream is reported
     /// interrupted (stream state detection); 0 turns it off.
     #[arg(long, default_value_t = 3)]
     pub stream_state_interval: u64,
+    /// Mix this audio file (WAV, MP3, FLAC, Ogg/Vorbis, AAC in MP4) into the
+    /// published audio (seed startAudioMixing).
+    #[arg(long, requires = "publish")]
+    pub mix_file: Option<PathBuf>,
+    /// With --mix-file: replace the tone instead of mixing with it.
+    #[arg(long, requires = "mix_file")]
+    pub mix_replace: bool,
+    /// With --mix-file: play it again and again.
+    #[arg(long, requires = "mix_file")]
+    pub mix_loop: bool,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -390,8 +471,12 @@ struct ServeFile {
     cors_origins: Vec<String>,
     node_id: Option<String>,
     rtc_ip: Option<IpAddr>,
+    public_ip: Option<IpAddr>,
+    ice_servers: Vec<IceServer>,
     shutdown_grace_secs: Option<u64>,
     signature_expiry_notice_secs: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     limits: LimitsFile,
 }
 
@@ -467,6 +552,33 @@ impl ServeArgs {
         }
         if let Some(ip) = self.rtc_ip.or(file.rtc_ip) {
             server.rtc_ip = ip;
+        }
+        match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => {
+                server.tls = Some(crate::server::tls::TlsConfig::from_pem_files(&cert, &key)?);
+            }
+            (None, None) => {}
+            _ => bail!("tls_cert and tls_key go together: give both or neither"),
+        }
+        server.public_ip = self.public_ip.or(file.public_ip);
+        if let Some(public) = server.public_ip
+            && public.is_ipv4() != server.rtc_ip.is_ipv4()
+        {
+            bail!(
+                "public_ip {public} and rtc_ip {} must be of one IP family (a 1:1 NAT maps one to the other)",
+                server.rtc_ip
+            );
+        }
+        server.ice_servers = self.turn.into_servers()?;
+        if server.ice_servers.is_empty() {
+            for (i, s) in file.ice_servers.iter().enumerate() {
+                s.check()
+                    .map_err(|e| anyhow::anyhow!("ice_servers[{i}] of --config: {e}"))?;
+            }
+            server.ice_servers = file.ice_servers;
         }
         let d = Limits::default();
         let l = &file.limits;
@@ -605,7 +717,14 @@ impl BotArgs {
             Some(s) => Some(Duration::from_secs_f64(s)),
             None => None,
         };
+        let turn = crate::client::TurnConfig {
+            servers: self.turn.into_servers()?,
+            relay_only: self.relay_only,
+        };
+        turn.check()
+            .map_err(|e| anyhow::anyhow!("--relay-only/--turn: {e}"))?;
         Ok(BotConfig {
+            turn,
             server_url: self.server,
             app_id: AppId(self.credentials.app_id),
             credential,
@@ -645,13 +764,153 @@ impl BotArgs {
                     Some(interval)
                 }
             },
+            mix: self.mix_file.map(|path| crate::client::AudioMixOption {
+                replace: self.mix_replace,
+                loop_forever: self.mix_loop,
+                ..crate::client::AudioMixOption::new(path)
+            }),
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ServeFile;
+    use clap::Parser;
+
+    use super::{Cli, Command, ServeFile};
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(args)
+            .expect("flags parse")
+            .command
+            .expect("a subcommand")
+    }
+
+    #[test]
+    fn serve_takes_turn_servers_and_a_public_ip_from_flags_or_file() {
+        let Command::Serve(args) = parse(&[
+            "huddle",
+            "serve",
+            "--public-ip",
+            "203.0.113.7",
+            "--turn",
+            "turn:10.0.0.1:3478?transport=udp",
+            "--turn-user",
+            "u",
+            "--turn-credential",
+            "p",
+        ]) else {
+            panic!("not serve");
+        };
+        let config = args.into_config().expect("valid").server;
+        assert_eq!(config.public_ip, Some([203, 0, 113, 7].into()));
+        assert_eq!(config.ice_servers.len(), 1);
+        assert_eq!(config.ice_servers[0].username, "u");
+
+        let file: ServeFile = toml::from_str(
+            "public_ip = \"198.51.100.1\"\n[[ice_servers]]\n\
+             urls = [\"turn:10.0.0.2:3478\"]\nusername = \"a\"\ncredential = \"b\"\n",
+        )
+        .expect("a valid file");
+        assert_eq!(file.public_ip, Some([198, 51, 100, 1].into()));
+        assert_eq!(file.ice_servers[0].urls, ["turn:10.0.0.2:3478"]);
+
+        // A public address of the other family cannot stand for rtc_ip.
+        let Command::Serve(args) = parse(&["huddle", "serve", "--public-ip", "2001:db8::1"]) else {
+            panic!("not serve");
+        };
+        let e = args.into_config().err().expect("v6 for v4");
+        assert!(e.to_string().contains("one IP family"), "{e}");
+
+        // A TURN URL without credentials is refused, naming the flag.
+        let Command::Serve(args) = parse(&["huddle", "serve", "--turn", "turn:10.0.0.1"]) else {
+            panic!("not serve");
+        };
+        let e = args.into_config().err().expect("no credentials");
+        assert!(e.to_string().contains("--turn"), "{e}");
+    }
+
+    #[cfg(feature = "client")]
+    #[test]
+    fn bot_takes_turn_servers_and_relay_only() {
+        let bot = |extra: &[&str]| {
+            let mut args = vec![
+                "huddle",
+                "bot",
+                "--room",
+                "r",
+                "--user",
+                "u",
+                "--publish",
+                "--app-id",
+                "a",
+                "--app-key",
+                "k",
+            ];
+            args.extend_from_slice(extra);
+            let Command::Bot(args) = parse(&args) else {
+                panic!("not bot");
+            };
+            args.into_config()
+        };
+        let config = bot(&[
+            "--turn",
+            "turn:127.0.0.1:3478?transport=udp",
+            "--turn-user",
+            "u",
+            "--turn-credential",
+            "p",
+            "--relay-only",
+        ])
+        .expect("valid");
+        assert!(config.turn.relay_only);
+        assert_eq!(config.turn.servers[0].credential, "p");
+        assert!(bot(&[]).expect("valid").turn == Default::default());
+        let Err(e) = bot(&[
+            "--turn",
+            "turns:127.0.0.1:5349",
+            "--turn-user",
+            "u",
+            "--turn-credential",
+            "p",
+        ]) else {
+            panic!("turns: is refused");
+        };
+        assert!(e.to_string().contains("turns:"), "{e}");
+    }
+
+    #[cfg(feature = "app")]
+    #[test]
+    fn the_kiosk_takes_turn_servers_and_relay_only() {
+        let cli = Cli::try_parse_from([
+            "huddle",
+            "--kiosk",
+            "--server",
+            "wss://rtc.example.org/huddle",
+            "--room",
+            "r",
+            "--user",
+            "u",
+            "--app-id",
+            "a",
+            "--app-key",
+            "k",
+            "--turn",
+            "turn:10.0.0.1:3478?transport=udp",
+            "--turn-user",
+            "u",
+            "--turn-credential",
+            "p",
+            "--relay-only",
+        ])
+        .expect("flags parse");
+        let options = cli.app.into_options().expect("valid");
+        assert!(options.turn.relay_only);
+        assert_eq!(
+            options.turn.servers[0].urls,
+            ["turn:10.0.0.1:3478?transport=udp"]
+        );
+    }
 
     #[test]
     fn the_config_file_refuses_keys_it_does_not_know() {
@@ -711,5 +970,51 @@ mod cors_tests {
             .err()
             .expect("a path is refused");
         assert!(e.to_string().contains("https://a.example/app"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::ServeArgs;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<super::ServeConfig> {
+        let mut argv = vec!["huddle"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)?.serve.into_config()
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key_and_files_that_read() {
+        assert!(config(&[]).expect("plain").server.tls.is_none());
+        let e = config(&["--tls-cert", "c.pem"]).err().expect("no key");
+        assert!(e.to_string().contains("--tls-key"), "{e}");
+        let e = config(&[
+            "--tls-cert",
+            "/nonexistent/c.pem",
+            "--tls-key",
+            "/nonexistent/k.pem",
+        ])
+        .err()
+        .expect("missing files");
+        assert!(e.to_string().contains("/nonexistent/c.pem"), "{e}");
+        // From the config file, half a pair is refused too.
+        let file = std::env::temp_dir().join(format!(
+            "huddle-tls-{}-{}.toml",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&file, "tls_cert = \"c.pem\"\n").expect("write");
+        let e = config(&["--config", file.to_str().expect("utf-8 path")])
+            .err()
+            .expect("half a pair");
+        std::fs::remove_file(&file).ok();
+        assert!(e.to_string().contains("tls_key"), "{e}");
     }
 }

@@ -144,7 +144,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     print_apps(&config.server, config.dev_app);
     // Before the address is out: a client may connect and a signal follow.
     let stop = stop_signal();
-    eprintln!("huddle server listening on ws://{addr}");
+    let (ws, http) = match config.server.tls {
+        Some(_) => ("wss", "https"),
+        None => ("ws", "http"),
+    };
+    eprintln!("huddle server listening on {ws}://{addr}");
+    eprintln!("web client: open {http}://{addr}/ in a browser");
     Server::new(config.server).run(listener, stop).await?;
     Ok(())
 }
@@ -216,6 +221,7 @@ mod with_client {
         eprintln!(
             "join from another terminal: huddle bot --server ws://{addr} --room demo --user you --subscribe --app-id {app_id} --app-key {app_key}"
         );
+        eprintln!("or from a browser: http://{addr}/?app={app_id}&room=demo&user=you");
         let base = BotConfig {
             duration: args.duration.map(Duration::from_secs_f64),
             json: args.json,

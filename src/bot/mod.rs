@@ -62,10 +62,16 @@ pub struct BotConfig {
     pub tone_hz: f32,
     /// Measurement knobs (benchmarks); all off by default.
     pub measure: BotMeasure,
+    /// TURN servers and relay policy of every bot's links (`--turn`,
+    /// `--relay-only`); none by default.
+    pub turn: crate::client::TurnConfig,
     /// Stream state detection interval for subscriptions (seed 001
     /// `enableStreamStateDetection`); `None` turns it off. Interruptions and
     /// recoveries are printed as lines like the stats.
     pub stream_state_interval: Option<Duration>,
+    /// An audio file mixed into the published audio (seed
+    /// `startAudioMixing`; `--mix-file`), from the moment it is published.
+    pub mix: Option<crate::client::AudioMixOption>,
 }
 
 impl BotConfig {
@@ -96,7 +102,9 @@ impl BotConfig {
             audio_profile: AudioProfile::default(),
             tone_hz: 440.0,
             measure: BotMeasure::default(),
+            turn: crate::client::TurnConfig::default(),
             stream_state_interval: Some(crate::client::DEFAULT_DETECTION_INTERVAL),
+            mix: None,
         }
     }
 }
@@ -384,6 +392,7 @@ pub async fn run(
 
 async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
     let client = Client::new();
+    client.set_turn_server(config.turn.clone()).await?;
     if let Some(interval) = config.stream_state_interval {
         client.enable_stream_state_detection(true, interval).await?;
     }
@@ -442,6 +451,16 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
         } else {
             LocalStream::synthetic(video_profile, config.audio_profile, config.tone_hz)
         };
+        if let (Some(option), Some(mixing)) = (&config.mix, stream.audio_mixing()) {
+            // A file that cannot be played ends the bot with its code.
+            mixing
+                .start(option.clone())
+                .map_err(|e| crate::client::ClientError::Server {
+                    code: crate::protocol::ErrorCode::from_code(e.seed_code())
+                        .unwrap_or(crate::protocol::ErrorCode::InvalidParameter),
+                    message: format!("--mix-file: {e}"),
+                })?;
+        }
         bot.published = Some(bot.client.publish(stream).await?);
     }
     if config.subscribe {

@@ -48,6 +48,8 @@ pub mod stats;
 mod stream;
 mod stream_state;
 mod subscribe;
+mod tls;
+mod turn;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -60,12 +62,18 @@ pub use crate::link::rtcp_stats::RemoteReport;
 /// Changes what the SDK logs from now on (seed `setLogLevel`); see
 /// [`crate::logging::filter_for`] for what `spec` may be.
 pub use crate::logging::set_level as set_log_level;
+pub use crate::media::mixing::{AudioMixOption, AudioMixing, MixingEvent};
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
 pub use session::reconnect::Backoff;
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{FramePause, LocalStream, RemoteStream, VideoSlot};
 pub use stream_state::{DEFAULT_DETECTION_INTERVAL, DETECTION_INTERVAL_RANGE};
+pub use tls::ProxyConfig;
+pub use turn::TurnConfig;
+
+pub use crate::link::ice::{CandidateEnd, CandidateKind, SelectedPair};
+pub use crate::protocol::IceServer;
 
 use crate::protocol::{AppId, RoomId};
 
@@ -115,6 +123,11 @@ pub enum ClientError {
     /// WebRTC failed locally (SDP, ICE, DTLS).
     #[error("webrtc: {0}")]
     Rtc(String),
+    /// Relay-only, and the link got no relay from any TURN server (wrong
+    /// credentials, server unreachable). Retrying helps only once the TURN
+    /// configuration ([`Client::set_turn_server`]) or the server is fixed.
+    #[error("no TURN relay: {0}")]
+    NoRelay(String),
     /// Encoding or decoding failed.
     #[error("media: {0}")]
     Media(String),
@@ -135,6 +148,8 @@ impl ClientError {
             ClientError::InvalidOperation(_) => ErrorCode::InvalidOperation,
             ClientError::InvalidParameter(_) => ErrorCode::InvalidParameter,
             ClientError::Rtc(_) => ErrorCode::RtcSdkError,
+            // The code of every media link that cannot connect.
+            ClientError::NoRelay(_) => ErrorCode::SubscribedUserConnectError,
             ClientError::Media(_) => ErrorCode::InvalidEncoding,
             ClientError::Closed => ErrorCode::InvalidOperation,
         }
@@ -433,6 +448,12 @@ pub(crate) enum RoomCommand {
     Me(oneshot::Sender<ClientResult<UserInfo>>),
     RawFrame(String, oneshot::Sender<ClientResult<()>>),
     PublishStats(StreamId, oneshot::Sender<ClientResult<Vec<RemoteReport>>>),
+    SetTurnServer(TurnConfig, oneshot::Sender<ClientResult<()>>),
+    SetProxyServer(ProxyConfig, oneshot::Sender<ClientResult<()>>),
+    SelectedPair(
+        StreamId,
+        oneshot::Sender<ClientResult<Option<SelectedPair>>>,
+    ),
     RenewSignature(u64, String, oneshot::Sender<ClientResult<()>>),
     StreamStateDetection(Option<Duration>, oneshot::Sender<ClientResult<()>>),
 }
@@ -576,6 +597,36 @@ impl Client {
     /// reported on (tell video from audio by `clock_rate`).
     pub async fn publish_stats(&self, stream_id: StreamId) -> ClientResult<Vec<RemoteReport>> {
         self.call(|tx| RoomCommand::PublishStats(stream_id, tx))
+            .await
+    }
+
+    /// Sets the STUN/TURN servers and the relay policy of this client's media
+    /// links (seed `setTurnServer`). Call it before [`Client::join`]; it
+    /// applies to every later join. Without servers of its own the client
+    /// uses those the room server hands out. A malformed server is
+    /// [`ClientError::InvalidParameter`] (90000005); while joined,
+    /// [`ClientError::InvalidOperation`].
+    pub async fn set_turn_server(&self, config: TurnConfig) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::SetTurnServer(config, tx)).await
+    }
+
+    /// Sends signalling through a reverse proxy and/or trusts more CAs for
+    /// `wss://` (seed `setProxyServer`, `tls` module). Call it before
+    /// [`Client::join`]; it applies to every later join. A bad URL scheme or
+    /// PEM is [`ClientError::InvalidParameter`] (90000005); while joined,
+    /// [`ClientError::InvalidOperation`]. A certificate that does not verify
+    /// fails the join with [`ClientError::Connect`] (90100016).
+    pub async fn set_proxy_server(&self, config: ProxyConfig) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::SetProxyServer(config, tx))
+            .await
+    }
+
+    /// The candidate pair ICE selected for a published or subscribed stream's
+    /// link (`None` while it has none): shows whether media goes through a
+    /// TURN relay. [`ClientError::InvalidParameter`] for a stream that is
+    /// neither published nor subscribed here.
+    pub async fn selected_pair(&self, stream_id: StreamId) -> ClientResult<Option<SelectedPair>> {
+        self.call(|tx| RoomCommand::SelectedPair(stream_id, tx))
             .await
     }
 

@@ -97,6 +97,8 @@ impl PublishPipeline {
             video_profile,
             audio_profile,
             video_paused,
+            // The handle is the application's; the source mixes through it.
+            ..
         } = stream;
 
         if let (Some(source), Some(out)) = (video_source, video) {

@@ -102,6 +102,12 @@ struct Session {
     rtc_ip: IpAddr,
     /// Whether subscriptions decode (`JoinConfig::decode`).
     decode: bool,
+    /// What the application set with `set_turn_server`.
+    turn: super::TurnConfig,
+    /// Signalling proxy and TLS roots (`set_proxy_server`).
+    proxy: super::ProxyConfig,
+    /// What this session's links use: settled at join (`turn` module).
+    ice: crate::link::ice::IcePolicy,
     streams: BTreeMap<StreamId, StreamInfo>,
     publications: BTreeMap<StreamId, Publication>,
     subscriptions: BTreeMap<StreamId, Subscription>,
@@ -139,6 +145,9 @@ pub(crate) async fn run(
         state: ConnectionState::Disconnected,
         rtc_ip: IpAddr::from([127, 0, 0, 1]),
         decode: true,
+        turn: super::TurnConfig::default(),
+        proxy: super::ProxyConfig::default(),
+        ice: crate::link::ice::IcePolicy::default(),
         streams: BTreeMap::new(),
         publications: BTreeMap::new(),
         subscriptions: BTreeMap::new(),
@@ -282,6 +291,40 @@ impl Session {
                 let result = self.identity().map(|i| i.me.clone());
                 reply.send(result).ok();
             }
+            RoomCommand::SetTurnServer(config, reply) => {
+                let result = if self.signal.is_some() {
+                    Err(ClientError::InvalidOperation(
+                        "set the TURN server before joining".into(),
+                    ))
+                } else {
+                    config.check().map(|()| self.turn = config)
+                };
+                reply.send(result).ok();
+            }
+            RoomCommand::SetProxyServer(config, reply) => {
+                let result = if self.signal.is_some() {
+                    Err(ClientError::InvalidOperation(
+                        "set the proxy server before joining".into(),
+                    ))
+                } else {
+                    config.check().map(|()| self.proxy = config)
+                };
+                reply.send(result).ok();
+            }
+            RoomCommand::SelectedPair(stream_id, reply) => {
+                let link = self
+                    .publications
+                    .get(&stream_id)
+                    .map(|p| &p.link)
+                    .or_else(|| self.subscriptions.get(&stream_id).map(|s| &s.link));
+                let result = match link {
+                    Some(link) => Ok(link.selected_pair().await),
+                    None => Err(ClientError::InvalidParameter(format!(
+                        "stream {stream_id} is neither published nor subscribed here"
+                    ))),
+                };
+                reply.send(result).ok();
+            }
             RoomCommand::RenewSignature(ctime, signature, reply) => {
                 let result = self.renew_signature(ctime, signature).await;
                 reply.send(result).ok();
@@ -334,8 +377,9 @@ impl Session {
         );
         self.rtc_ip = rtc_ip_for(&config.server_url);
         self.decode = config.decode;
-        let signal =
-            Arc::new(SignalConnection::connect(&config.server_url, signal_tx.clone()).await?);
+        let url = self.proxy.url_for(&config.server_url);
+        let tls = self.proxy.connector(url)?;
+        let signal = Arc::new(SignalConnection::connect(url, tls, signal_tx.clone()).await?);
         self.signal = Some(Arc::clone(&signal));
         let reply = signal
             .request(Request::Join {
@@ -355,11 +399,13 @@ impl Session {
             users,
             streams,
             resume_token,
+            ice_servers,
             ..
         } = reply
         else {
             return Err(unexpected(&reply));
         };
+        self.ice = self.turn.policy(ice_servers);
         self.identity = Some(Identity {
             app_id: config.app_id.clone(),
             room_id,
@@ -458,9 +504,9 @@ impl Session {
                 "the stream has no source".into(),
             ));
         }
-        let (link, signals) = PeerLink::new(self.rtc_ip)
+        let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
             .await
-            .map_err(|e| ClientError::Rtc(e.to_string()))?;
+            .map_err(ClientError::from)?;
         let video_info = stream.video.as_ref().map(|v| {
             let (width, height) = v.size();
             VideoInfo {
@@ -512,10 +558,7 @@ impl Session {
         .collect();
         let declares_audio = audio.is_some();
         let result = async {
-            let offer = link
-                .create_offer()
-                .await
-                .map_err(|e| ClientError::Rtc(e.to_string()))?;
+            let offer = link.create_offer().await.map_err(ClientError::from)?;
             let reply = signal
                 .request(Request::Publish {
                     audio: audio.is_some(),
@@ -716,14 +759,21 @@ impl Session {
             Reply::SubscribeOffer { link_id, sdp, .. } => (link_id, sdp),
             other => return Err(unexpected(&other)),
         };
-        let (link, signals) = PeerLink::new(self.rtc_ip)
+        let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
             .await
-            .map_err(|e| ClientError::Rtc(e.to_string()))?;
+            .map_err(ClientError::from)?;
         let answer = match link.answer(offer).await {
             Ok(answer) => answer,
             Err(e) => {
                 link.close().await;
-                return Err(ClientError::Rtc(e.to_string()));
+                // Best effort: the server drops its leg, so a retry starts afresh.
+                let stop = Request::Unsubscribe {
+                    stream_id,
+                    audio: true,
+                    video: true,
+                };
+                signal.request(stop).await.ok();
+                return Err(ClientError::from(e));
             }
         };
         let receiver = into.unwrap_or_else(|| Receiver::new(self.decode));

@@ -51,9 +51,15 @@ pub struct SignalConnection {
 }
 
 impl SignalConnection {
-    /// Connects to `url` (`ws://host:port` or `.../ws`); pushed events go to `events`.
-    pub async fn connect(url: &str, events: mpsc::Sender<SignalEvent>) -> ClientResult<Self> {
-        let connect = tokio_tungstenite::connect_async(url);
+    /// Connects to `url` (`ws://host:port`, `.../ws`, or `wss://` with the
+    /// `tls` connector from `ProxyConfig::connector`); pushed events go to
+    /// `events`.
+    pub async fn connect(
+        url: &str,
+        tls: Option<tokio_tungstenite::Connector>,
+        events: mpsc::Sender<SignalEvent>,
+    ) -> ClientResult<Self> {
+        let connect = tokio_tungstenite::connect_async_tls_with_config(url, None, false, tls);
         let (socket, _) = tokio::time::timeout(REPLY_TIMEOUT, connect)
             .await
             .map_err(|_| ClientError::ConnectTimeout(url.to_owned()))?

@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::media::mixing::{self, AudioMixing};
 use crate::media::{
     AudioFrame, AudioProfile, AudioSource, I420Frame, SyntheticAudio, SyntheticVideo, VideoProfile,
     VideoSource,
@@ -29,6 +30,8 @@ pub struct LocalStream {
     pub(crate) audio_profile: AudioProfile,
     /// Shared with the video capture thread: see [`FramePause`].
     pub(crate) video_paused: Arc<AtomicBool>,
+    /// Mixes audio files into `audio` (seed `startAudioMixing`).
+    mixing: Option<AudioMixing>,
 }
 
 /// Stops and restarts a [`LocalStream`]'s pictures without telling anyone, as
@@ -59,13 +62,30 @@ impl LocalStream {
         video_profile: VideoProfile,
         audio_profile: AudioProfile,
     ) -> Self {
+        let (audio, mixing) = match audio {
+            Some(source) => {
+                let (source, mixing) = mixing::mixable(source);
+                (Some(Box::new(source) as Box<dyn AudioSource>), Some(mixing))
+            }
+            None => (None, None),
+        };
         Self {
             video,
             audio,
             video_profile,
             audio_profile,
             video_paused: Arc::new(AtomicBool::new(false)),
+            mixing,
         }
+    }
+
+    /// Plays audio files into this stream's audio (seed `startAudioMixing`,
+    /// `pauseAudioMixing`, `setAudioMixingPosition`…, events
+    /// `audio-mixing-played` / `audio-mixing-finished`): mixed with the
+    /// microphone, or replacing it. Take the handle before publishing; it
+    /// works before and after. `None` for a stream without audio.
+    pub fn audio_mixing(&self) -> Option<AudioMixing> {
+        self.mixing.clone()
     }
 
     /// A handle that pauses this stream's pictures while it is published

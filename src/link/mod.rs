@@ -5,7 +5,9 @@
 //! handling, and on the loopback-friendly socket setup:
 //!
 //! * UDP bound to one concrete IP (`127.0.0.1:0` by default): the ICE agent skips
-//!   loopback candidates on a wildcard bind. No STUN/TURN server, mDNS disabled.
+//!   loopback candidates on a wildcard bind. mDNS disabled. STUN/TURN servers,
+//!   relay-only and an advertised (NAT) address come from an [`ice::IcePolicy`];
+//!   by default there are none.
 //! * Codecs: H.264 constrained baseline (packetization-mode 1) as payload type
 //!   [`H264_PAYLOAD_TYPE`] and Opus as [`OPUS_PAYLOAD_TYPE`], nothing else.
 //! * Interceptors: the library's defaults (NACK generator/responder, sender and
@@ -19,6 +21,7 @@
 //! Callbacks from the library run on its driver task and must not block; the
 //! handler only forwards them into a channel that the link's owner drains.
 
+pub mod ice;
 pub mod rtcp_stats;
 pub mod rtcp_tap;
 #[doc(hidden)]
@@ -39,9 +42,9 @@ use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, RTCSdpType, RTCSessionDescription, Registry, SettingEngineBuilder,
-    register_default_interceptors,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceTransportPolicy,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSdpType, RTCSessionDescription, Registry,
+    SettingEngineBuilder, register_default_interceptors,
 };
 
 use crate::protocol::IceCandidate;
@@ -78,6 +81,10 @@ pub enum LinkError {
     /// An SDP of the wrong type or without the expected media.
     #[error("invalid session description: {0}")]
     InvalidSdp(String),
+    /// A relay-only link gathered no relay candidate (see [`ice::check_relay`]).
+    /// Retrying helps only once the TURN configuration is fixed.
+    #[error("{0}")]
+    NoRelayCandidate(String),
 }
 
 /// Result alias of the link layer.
@@ -158,6 +165,8 @@ pub type LinkSignals = mpsc::UnboundedReceiver<LinkSignal>;
 struct Handler {
     signals: mpsc::UnboundedSender<LinkSignal>,
     gathered: watch::Sender<bool>,
+    /// Trickled host candidates name this address (`IcePolicy::advertised_ip`).
+    advertise: Option<IpAddr>,
 }
 
 #[async_trait::async_trait]
@@ -170,7 +179,10 @@ impl PeerConnectionEventHandler for Handler {
             // instead, which every WebRTC stack accepts (W3C
             // `addIceCandidate`: `sdpMid` null, `sdpMLineIndex` used).
             let candidate = IceCandidate {
-                candidate: init.candidate,
+                candidate: match self.advertise {
+                    Some(public) => ice::advertise_candidate(&init.candidate, public),
+                    None => init.candidate,
+                },
                 sdp_mid: init.sdp_mid.filter(|mid| !mid.is_empty()),
                 sdp_mline_index: init.sdp_mline_index.or(Some(0)),
             };
@@ -198,12 +210,22 @@ pub struct PeerLink {
     pc: Arc<dyn PeerConnection>,
     gathered: watch::Receiver<bool>,
     rtcp_stats: rtcp_stats::RtcpStats,
+    policy: ice::IcePolicy,
 }
 
 impl PeerLink {
     /// Builds a peer connection bound to `ip` (port chosen by the OS).
     pub async fn new(ip: IpAddr) -> LinkResult<(Self, LinkSignals)> {
-        Self::build(ip, None).await
+        Self::build(ip, None, ice::IcePolicy::default()).await
+    }
+
+    /// [`PeerLink::new`] with STUN/TURN servers, relay-only or an advertised
+    /// address (see [`ice`]).
+    pub async fn with_policy(
+        ip: IpAddr,
+        policy: &ice::IcePolicy,
+    ) -> LinkResult<(Self, LinkSignals)> {
+        Self::build(ip, None, policy.clone()).await
     }
 
     /// [`PeerLink::new`] offering only these SRTP protection profiles in its
@@ -213,13 +235,15 @@ impl PeerLink {
         ip: IpAddr,
         profiles: Vec<rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile>,
     ) -> LinkResult<(Self, LinkSignals)> {
-        Self::build(ip, Some(profiles)).await
+        Self::build(ip, Some(profiles), ice::IcePolicy::default()).await
     }
 
     async fn build(
         ip: IpAddr,
         srtp_profiles: Option<Vec<rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile>>,
+        policy: ice::IcePolicy,
     ) -> LinkResult<(Self, LinkSignals)> {
+        ice::check_servers(&policy)?;
         let mut media = MediaEngine::default();
         for (codec, payload_type, kind) in [
             (h264_codec(), H264_PAYLOAD_TYPE, RtpCodecKind::Video),
@@ -262,12 +286,22 @@ impl PeerLink {
             .build();
         let (signals, signal_rx) = mpsc::unbounded_channel();
         let (gathered, gathered_rx) = watch::channel(false);
+        let mut configuration =
+            RTCConfigurationBuilder::new().with_ice_servers(policy.rtc_servers());
+        if policy.relay_only {
+            configuration = configuration.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
+        }
+        let advertise = policy.advertised_ip;
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_configuration(configuration.build())
             .with_media_engine(media)
             .with_setting_engine(settings)
             .with_interceptor_registry(registry)
-            .with_handler(Arc::new(Handler { signals, gathered }))
+            .with_handler(Arc::new(Handler {
+                signals,
+                gathered,
+                advertise,
+            }))
             .with_udp_addrs(vec![std::net::SocketAddr::new(ip, 0)])
             .build()
             .await
@@ -277,6 +311,7 @@ impl PeerLink {
                 pc: Arc::new(pc),
                 gathered: gathered_rx,
                 rtcp_stats,
+                policy,
             },
             signal_rx,
         ))
@@ -292,9 +327,25 @@ impl PeerLink {
         &self.pc
     }
 
+    /// The candidate pair ICE selected, once it has one: whether media goes
+    /// directly or through a TURN relay.
+    pub async fn selected_pair(&self) -> Option<ice::SelectedPair> {
+        ice::selected_pair(&self.pc).await
+    }
+
     /// Waits (bounded) for gathering to complete, then returns the local SDP with
-    /// its candidates.
+    /// its candidates, as the peer must see them (advertised address), or
+    /// [`LinkError::NoRelayCandidate`] for a relay-only link without a relay.
     async fn local_description(&self) -> LinkResult<String> {
+        let sdp = self.gathered_description().await?;
+        ice::check_relay(&sdp, &self.policy)?;
+        Ok(match self.policy.advertised_ip {
+            Some(public) => ice::advertise(&sdp, public),
+            None => sdp,
+        })
+    }
+
+    async fn gathered_description(&self) -> LinkResult<String> {
         let mut gathered = self.gathered.clone();
         // On timeout send what we have: trickled candidates follow as messages.
         tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|done| *done))

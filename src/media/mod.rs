@@ -21,16 +21,22 @@
 //! panics on bad input (corrupt bitstreams, wrong frame sizes).
 
 pub mod analysis;
+#[cfg(feature = "client")]
+pub mod audio_file;
 #[cfg(feature = "devices")]
 pub mod devices;
 pub mod frame;
 #[cfg(feature = "client")]
 pub mod h264;
 #[cfg(feature = "client")]
+pub mod mixing;
+#[cfg(feature = "client")]
 pub mod opus_codec;
 pub mod pattern;
 pub mod pool;
 pub mod profile;
+#[cfg(any(feature = "client", feature = "devices"))]
+mod resample;
 pub mod source;
 pub mod switch;
 pub mod tone;
@@ -40,12 +46,36 @@ pub use frame::{AUDIO_FRAME_MS, AudioFrame, I420Frame, samples_per_frame};
 #[cfg(feature = "client")]
 pub use h264::{EncodedVideo, H264Decoder, H264Encoder, H264EncoderConfig};
 #[cfg(feature = "client")]
+pub use mixing::{AudioMixOption, AudioMixing, MixingEvent};
+#[cfg(feature = "client")]
 pub use opus_codec::{OpusDecoder, OpusEncoder};
 pub use pattern::{Stamp, TestPattern, now_us, read_stamp, stamp_height};
 pub use profile::{AUDIO_PROFILES, AudioProfile, VIDEO_PROFILES, VideoProfile};
 pub use source::{AudioSource, SyntheticAudio, SyntheticVideo, VideoSource};
 pub use switch::{SourceSwitch, SwitchableAudio, SwitchableVideo};
 pub use tone::ToneSource;
+
+impl MediaError {
+    /// The seed error code for this error. `media` does not import
+    /// `protocol`; keep in sync with `protocol::ErrorCode`.
+    #[must_use]
+    pub fn seed_code(&self) -> u32 {
+        match self {
+            Self::DeviceUnavailable { kind, .. } => kind.seed_code(),
+            #[cfg(feature = "client")]
+            Self::AudioFile { problem, .. } => problem.seed_code(),
+            // INVALID_PARAMETER
+            Self::InvalidParameter(_) | Self::InvalidDimensions { .. } => 90_000_005,
+            // CAPTURE_DEVICE_NOT_READABLE
+            Self::Device(_) => 90_100_020,
+            // INVALID_ENCODING
+            Self::FrameMismatch(_)
+            | Self::H264Encode(_)
+            | Self::H264Decode(_)
+            | Self::Opus { .. } => 90_100_218,
+        }
+    }
+}
 
 /// Errors produced by the media module.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +123,15 @@ pub enum MediaError {
         /// What is missing (carries the seed error code).
         kind: MissingDevice,
         /// What was looked for, and where.
+        detail: String,
+    },
+    /// An audio file to mix cannot be played (carries the seed code).
+    #[cfg(feature = "client")]
+    #[error("{problem}: {detail}")]
+    AudioFile {
+        /// What is wrong with it.
+        problem: audio_file::AudioFileProblem,
+        /// Which file, and what the decoder said.
         detail: String,
     },
 }

@@ -330,6 +330,10 @@ pub enum Reply {
         streams: Vec<StreamInfo>,
         /// Server name and version, for logs.
         server: String,
+        /// STUN/TURN servers this server hands out (`huddle.toml` `[[ice_servers]]`);
+        /// a client with none of its own uses them. Absent when none are configured.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<super::IceServer>,
         /// Presented in [`Request::Resume`] to take this session back on a
         /// new connection after this one drops. Empty from a server that
         /// keeps no dropped sessions.

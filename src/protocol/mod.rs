@@ -9,10 +9,12 @@
 //! [`encode`]) so both ends agree on limits and on the error a bad frame gets.
 
 pub mod error_code;
+pub mod ice_server;
 pub mod ids;
 pub mod message;
 
 pub use error_code::{ErrorCode, LeaveReason};
+pub use ice_server::IceServer;
 pub use ids::{AppId, LinkId, RequestId, RoomId, StreamId, UserId};
 pub use message::{
     ClientMessage, ErrorReply, Event, IceCandidate, Reply, Request, Role, ServerMessage,

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::auth::AppRegistry;
+use crate::protocol::IceServer;
 
 /// Limits that protect the server from one client or one room.
 #[derive(Debug, Clone)]
@@ -80,12 +81,22 @@ pub struct ServerConfig {
     /// default: a wildcard address is not used because the ICE agent then skips
     /// loopback candidates.
     pub rtc_ip: IpAddr,
+    /// The address clients must send media to when it is not `rtc_ip`: a
+    /// server behind a 1:1 NAT binds its private address and advertises the
+    /// public one in its ICE candidates (same ports). `None`: `rtc_ip`.
+    pub public_ip: Option<IpAddr>,
+    /// STUN/TURN servers handed to clients in `joined` (`iceServers`); a
+    /// client without its own uses them. The server itself never relays.
+    pub ice_servers: Vec<IceServer>,
     /// Protective limits.
     pub limits: Limits,
     /// This server's name among several (the `node` label of every
     /// `/metrics` series): 1-64 characters of `A-Z a-z 0-9 _ - .`
     /// ([`valid_node_id`]). Defaults to the host name.
     pub node_id: String,
+    /// Serve every route over TLS (`https://`, `wss://`) with this
+    /// certificate; `None`: plain HTTP and `ws://`.
+    pub tls: Option<super::tls::TlsConfig>,
     /// How long [`Server::run`](super::Server::run) waits, once its shutdown
     /// future completed, for every session to say goodbye (`client-banned`,
     /// close frame) before it returns anyway.
@@ -105,8 +116,11 @@ impl ServerConfig {
             signature_token: None,
             cors_origins: Vec::new(),
             rtc_ip: IpAddr::from([127, 0, 0, 1]),
+            public_ip: None,
+            ice_servers: Vec::new(),
             limits: Limits::default(),
             node_id: default_node_id(),
+            tls: None,
             shutdown_grace: Duration::from_secs(5),
             signature_expiry_notice: Duration::from_secs(60),
         }

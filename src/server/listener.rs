@@ -12,6 +12,9 @@
 //!   a WebSocket, the upgrade request) within `header_timeout` of opening, and
 //!   of each response while it stays open, or hyper closes it: a client that
 //!   sends nothing, or half a request, cannot hold a connection (slowloris).
+//! * **TLS.** With a certificate (`ServerConfig::tls`), each connection
+//!   first completes a TLS handshake, within `header_timeout` too; then it is
+//!   HTTP as above.
 //! * **Ownership.** Each accepted connection gets one [`ConnectionToken`]. Its
 //!   task holds it, and so does every request it serves; a WebSocket upgrade
 //!   moves a clone into the session. The connection counts as open (limits,
@@ -33,8 +36,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use super::{Limits, Shared};
 
@@ -162,6 +167,11 @@ pub(crate) async fn serve(
 ) {
     let (tracker, _) = watch::channel(());
     let header_timeout = shared.config.limits.header_timeout;
+    let tls = shared
+        .config
+        .tls
+        .as_ref()
+        .map(super::tls::TlsConfig::acceptor);
     let mut refusals = RefusalLog::default();
     tokio::pin!(shutdown);
     loop {
@@ -194,6 +204,7 @@ pub(crate) async fn serve(
         }));
         tokio::spawn(serve_connection(
             stream,
+            tls.clone(),
             router.clone(),
             token,
             header_timeout,
@@ -211,15 +222,54 @@ pub(crate) async fn serve(
     }
 }
 
-/// One connection: HTTP/1 with a header timeout, upgrades allowed. Ends when
-/// the connection closes or is upgraded (the session then holds the token).
+/// One connection: the TLS handshake when the server has a certificate,
+/// then [`serve_http`].
 async fn serve_connection(
     stream: TcpStream,
+    tls: Option<TlsAcceptor>,
     router: Router,
     token: ConnectionToken,
     header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Some(acceptor) = tls else {
+        return serve_http(stream, router, token, header_timeout, shutdown).await;
+    };
+    // The handshake has the request head's deadline: a client that opens a
+    // connection and stalls in TLS holds it no longer than one that stalls
+    // in HTTP.
+    let handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream));
+    let stream = tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                // Plain HTTP to a TLS port, an untrusted certificate: the
+                // client's business.
+                tracing::debug!("TLS handshake failed: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake not done within {header_timeout:?}");
+                return;
+            }
+        },
+        true = async { shutdown.wait_for(|down| *down).await.is_ok() } => return,
+    };
+    serve_http(stream, router, token, header_timeout, shutdown).await;
+}
+
+/// HTTP/1 on one connection with a header timeout, upgrades allowed. Ends
+/// when the connection closes or is upgraded (the session then holds the
+/// token).
+async fn serve_http<I>(
+    io: I,
+    router: Router,
+    token: ConnectionToken,
+    header_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = {
         let router = TowerToHyperService::new(router);
         let token = token.clone();
@@ -233,7 +283,7 @@ async fn serve_connection(
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     let connection = http
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {

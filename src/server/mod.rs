@@ -19,9 +19,11 @@
 //! Its accept loop (`listener`) admits connections within [`Limits`], times
 //! out those that never finish their HTTP request, and waits at shutdown until
 //! every session has said goodbye.
-//! HTTP routes on the same port: `/` and `/ws` (WebSocket upgrade), `GET /signature`
-//! (the seed's signature distribution server), `GET /metrics` (JSON counters),
-//! `GET /healthz`.
+//! HTTP routes on the same port: `/` and `/ws` (WebSocket upgrade; a plain
+//! `GET /` gets the web client, `web`), `GET /signature` (the seed's signature
+//! distribution server), `GET /metrics` (Prometheus text), `GET /metrics.json`,
+//! `GET /healthz`. With a certificate (`ServerConfig::tls`) all of them are
+//! served over TLS (`https://`, `wss://`) on the same port.
 
 pub mod config;
 pub mod cors;
@@ -34,6 +36,8 @@ pub mod room;
 pub mod sdp_checks;
 pub mod sfu;
 pub mod signalling;
+pub mod tls;
+mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -104,7 +108,7 @@ impl Server {
     /// Creates a server with the given configuration.
     pub fn new(config: ServerConfig) -> Self {
         let metrics = Arc::new(Metrics::default());
-        let sfu = sfu::Sfu::new(config.rtc_ip, Arc::clone(&metrics));
+        let sfu = sfu::Sfu::new(config.rtc_ip, Arc::clone(&metrics)).advertising(config.public_ip);
         let connections = Arc::new(listener::ConnectionLimits::new(&config.limits));
         Self {
             shared: Arc::new(Shared {
@@ -155,12 +159,13 @@ impl Server {
             signature = signature.layer(cors);
         }
         Router::new()
-            .route("/", get(ws_upgrade))
+            .route("/", get(root))
             .route("/ws", get(ws_upgrade))
             .route("/metrics", get(metrics_prometheus))
             .route("/metrics.json", get(metrics_json))
             .route("/healthz", get(|| async { "ok" }))
             .with_state(self.clone())
+            .merge(web::assets())
             .merge(signature)
     }
 
@@ -186,6 +191,23 @@ impl Server {
         let router = self.router();
         listener::serve(self.shared, router, listener, shutdown).await;
         Ok(())
+    }
+}
+
+/// `GET /`: the WebSocket of a client that asks for one, the web client's
+/// page for anyone else (a browser opening the server's address).
+async fn root(
+    headers: axum::http::HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    state: State<Server>,
+    connection: Option<Extension<listener::ConnectionToken>>,
+) -> axum::response::Response {
+    if !web::wants_websocket(&headers) {
+        return web::page();
+    }
+    match ws {
+        Ok(ws) => ws_upgrade(ws, state, connection).await.into_response(),
+        Err(rejection) => rejection.into_response(),
     }
 }
 

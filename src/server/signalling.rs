@@ -1003,6 +1003,7 @@ impl Session {
             users: outcome.users,
             streams: outcome.streams,
             server: format!("huddle {}", env!("CARGO_PKG_VERSION")),
+            ice_servers: self.shared.config.ice_servers.clone(),
             resume_token,
         })
     }

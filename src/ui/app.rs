@@ -210,6 +210,7 @@ impl HuddleApp {
             publish,
             self.devices.clone(),
             self.settings.speaker.clone(),
+            self.options.turn.clone(),
         );
         self.last_target = Some(target);
         self.screen = Screen::Room(Box::new(session));
@@ -478,6 +479,17 @@ impl eframe::App for HuddleApp {
                 RoomAction::Rename(name) => {
                     if let Screen::Room(session) = &mut self.screen {
                         session.rename(name);
+                    }
+                }
+                RoomAction::SwitchRole(role) => {
+                    let wanted = matches!(&self.screen,
+                        Screen::Room(s) if s.role != role && !s.switching_role);
+                    if wanted {
+                        // Devices open only for a switch that will happen.
+                        let publish = role.can_publish().then(|| self.local_media());
+                        if let Screen::Room(session) = &mut self.screen {
+                            session.switch_role(role, publish);
+                        }
                     }
                 }
                 RoomAction::Leave => self.leave_to_lobby(),

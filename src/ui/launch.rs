@@ -26,6 +26,8 @@ pub struct AppOptions {
     pub debug_overlay: bool,
     /// Window size override (kiosk is fullscreen regardless).
     pub window_size: Option<[f32; 2]>,
+    /// TURN servers and relay policy of every join (`--turn`, `--relay-only`).
+    pub turn: crate::client::TurnConfig,
 }
 
 /// Which server to join.

@@ -43,6 +43,8 @@ pub enum RoomAction {
     Rejoin,
     /// Change our display name in the room.
     Rename(String),
+    /// Switch our role: joiner (on stage, publishing) or player (watching).
+    SwitchRole(crate::client::Role),
 }
 
 /// Draws the room; returns the actions to apply after the pass.
@@ -114,6 +116,7 @@ fn controls(
         });
     if matches!(session.phase, Phase::Joined) {
         name_field(ui, session, actions);
+        role_button(ui, session, actions);
     }
     if ui.button("Leave").clicked() {
         actions.push(RoomAction::Leave);
@@ -133,6 +136,31 @@ fn controls(
     if let (Some(note), Some(_)) = (options.synthetic_note, &session.local) {
         ui.separator();
         ui.weak(note);
+    }
+}
+
+/// Joiner ⇄ player (seed `switchRole`): "Watch only" stops publishing and
+/// leaves the stage; "Join on stage" publishes camera and microphone again.
+fn role_button(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomAction>) {
+    use crate::client::Role;
+    let (label, hint, to) = match session.role {
+        Role::Joiner => (
+            "Watch only",
+            "stop publishing and watch (player role)",
+            Role::Player,
+        ),
+        Role::Player => (
+            "Join on stage",
+            "publish your camera and microphone (joiner role)",
+            Role::Joiner,
+        ),
+    };
+    if ui
+        .add_enabled(!session.switching_role, egui::Button::new(label))
+        .on_hover_text(hint)
+        .clicked()
+    {
+        actions.push(RoomAction::SwitchRole(to));
     }
 }
 

@@ -17,8 +17,8 @@ use tokio::runtime::Handle;
 
 use crate::client::{
     Client, ClientError, ClientResult, ConnectionState, Credential, JoinConfig, JoinInfo,
-    LocalStream, RemoteStream, RoomEvent, StreamId, StreamInfo, SubscribeOptions, UserId, UserInfo,
-    VideoSlot,
+    LocalStream, RemoteStream, Role, RoomEvent, StreamId, StreamInfo, SubscribeOptions, UserId,
+    UserInfo, VideoSlot,
 };
 
 use crate::media::{AudioProfile, AudioSource, SourceSwitch, VideoProfile, VideoSource};
@@ -58,6 +58,8 @@ pub enum SessionReply {
     MuteFailed(ClientError, bool, bool),
     /// Our name change finished: the name asked for, or why not.
     Renamed(ClientResult<String>),
+    /// A role switch finished: the role held now, or why not.
+    RoleSwitched(ClientResult<Role>),
     /// A renewal from the signature URL failed (why, for the user).
     RenewalFailed(String),
 }
@@ -165,6 +167,29 @@ pub struct LocalMedia {
     pub audio_profile: AudioProfile,
 }
 
+impl LocalMedia {
+    /// Splits into the stream to publish and what the UI keeps of it.
+    fn into_preview(self, ctx: &egui::Context) -> (LocalStream, LocalPreview) {
+        let c = ctx.clone();
+        self.slot
+            .set_on_frame(move || c.request_repaint_after(VIDEO_REPAINT_DELAY));
+        (
+            self.stream,
+            LocalPreview {
+                slot: self.slot,
+                camera: self.camera,
+                microphone: self.microphone,
+                meter: self.meter,
+                video_profile: self.video_profile,
+                audio_profile: self.audio_profile,
+                stream_id: None,
+                audio_muted: false,
+                video_muted: false,
+            },
+        )
+    }
+}
+
 /// The local stream as the UI shows it.
 pub struct LocalPreview {
     /// Fed by the capture thread (see `PreviewSource`).
@@ -215,10 +240,20 @@ pub struct RoomSession {
     /// Where a signature from a URL is renewed from; `None` with an app key
     /// (the SDK renews by itself) or a fixed signature (nothing to renew with).
     renewal: Option<SignatureRenewal>,
+    /// How we proved who we are at join; a role switch proves it again.
+    credential: CredentialSource,
+    /// Our role in the room (joiner publishes, player only watches).
+    pub role: Role,
+    /// A role switch is under way (its control is disabled meanwhile).
+    pub switching_role: bool,
+    /// App id and room id, for fetching a signature.
+    client_ids: (String, String),
 }
 
 impl RoomSession {
-    /// Starts joining; publishes `publish` once joined.
+    /// Starts joining (with `turn` set on the client first); publishes
+    /// `publish` once joined.
+    #[allow(clippy::too_many_arguments)] // each is one of the join's inputs; TODO(turn): a struct
     pub fn join(
         rt: &Handle,
         ctx: &egui::Context,
@@ -227,6 +262,7 @@ impl RoomSession {
         publish: Option<LocalMedia>,
         devices: DeviceCatalog,
         speaker: String,
+        turn: crate::client::TurnConfig,
     ) -> Self {
         let client = {
             // `Client::new` spawns its actor on the current runtime.
@@ -237,27 +273,15 @@ impl RoomSession {
         let me = config.user_id.clone();
         let my_name = config.user_name.clone();
         let (local_stream, local) = match publish {
-            Some(media) => (
-                Some(media.stream),
-                Some(LocalPreview {
-                    slot: media.slot,
-                    camera: media.camera,
-                    microphone: media.microphone,
-                    meter: media.meter,
-                    video_profile: media.video_profile,
-                    audio_profile: media.audio_profile,
-                    stream_id: None,
-                    audio_muted: false,
-                    video_muted: false,
-                }),
-            ),
+            Some(media) => {
+                let (stream, preview) = media.into_preview(ctx);
+                (Some(stream), Some(preview))
+            }
             None => (None, None),
         };
-        if let Some(l) = &local {
-            let c = ctx.clone();
-            l.slot
-                .set_on_frame(move || c.request_repaint_after(VIDEO_REPAINT_DELAY));
-        }
+        let role = config.role;
+        let kept_credential = credential.clone();
+        let client_ids = (config.app_id.0.clone(), config.room_id.0.clone());
         let renewal = match &credential {
             CredentialSource::Fetch { url, token } => Some(SignatureRenewal {
                 url: url.clone(),
@@ -295,6 +319,9 @@ impl RoomSession {
                     }
                 }
             };
+            if let Err(e) = task_client.set_turn_server(turn).await {
+                return send(SessionReply::Joined(Err(describe(&e))));
+            }
             let joined = task_client.join(config).await;
             let ok = joined.is_ok();
             send(SessionReply::Joined(joined.map_err(|e| describe(&e))));
@@ -321,7 +348,61 @@ impl RoomSession {
             errors: Vec::new(),
             lost_while_joining: false,
             renewal,
+            credential: kept_credential,
+            role,
+            switching_role: false,
+            client_ids,
         }
+    }
+
+    /// Switches our role (seed `switchRole`), proving it again with the
+    /// join's credential (a fresh signature from the URL, or the app key).
+    /// To joiner: `publish` is published once the room agreed; to player:
+    /// our stream ends (the server unpublishes it). The result comes back as
+    /// [`SessionReply::RoleSwitched`].
+    pub fn switch_role(&mut self, role: Role, publish: Option<LocalMedia>) {
+        if role == self.role || self.switching_role {
+            return;
+        }
+        self.switching_role = true;
+        let stream = publish.map(|media| {
+            let (stream, preview) = media.into_preview(&self.ctx);
+            self.local = Some(preview);
+            stream
+        });
+        let client = self.client.clone();
+        let tx = self.replies_tx.clone();
+        let ctx = self.ctx.clone();
+        let source = self.credential.clone();
+        let ids = (
+            self.client_ids.0.clone(),
+            self.client_ids.1.clone(),
+            self.me.0.clone(),
+        );
+        self.rt.spawn(async move {
+            let send = |reply| send_reply(&tx, &ctx, reply);
+            let credential = match source {
+                CredentialSource::Ready(c) => c,
+                CredentialSource::Fetch { url, token } => {
+                    match signature::fetch(&url, &token, &ids.0, &ids.1, &ids.2).await {
+                        Ok((signature, ctime)) => Credential::Signature { ctime, signature },
+                        Err(e) => {
+                            return send(SessionReply::RoleSwitched(Err(
+                                ClientError::InvalidOperation(format!(
+                                    "no fresh signature for the role switch: {e}"
+                                )),
+                            )));
+                        }
+                    }
+                }
+            };
+            let switched = client.switch_role(role, credential).await;
+            let publish_now = switched.as_ref().is_ok_and(|r| r.can_publish());
+            send(SessionReply::RoleSwitched(switched));
+            if let (true, Some(stream)) = (publish_now, stream) {
+                send(SessionReply::Published(client.publish(stream).await));
+            }
+        });
     }
 
     /// Handles pending SDK events and replies (non-blocking).
@@ -503,6 +584,19 @@ impl RoomSession {
                 self.errors.push(format!("mute failed: {}", describe(&e)));
             }
             SessionReply::Renamed(Ok(name)) => self.my_name = name,
+            SessionReply::RoleSwitched(result) => {
+                self.switching_role = false;
+                match result {
+                    Ok(role) => self.role = role,
+                    Err(e) => {
+                        self.errors
+                            .push(format!("role switch failed: {}", describe(&e)));
+                    }
+                }
+                if !self.role.can_publish() {
+                    self.local = None; // a player shows and sends nothing
+                }
+            }
             SessionReply::Renamed(Err(e)) => {
                 self.errors.push(format!("rename failed: {}", describe(&e)));
             }
@@ -685,6 +779,9 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
 mod renewal_and_interruption_tests;
 
 #[cfg(test)]
+mod role_switch_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -721,6 +818,7 @@ mod tests {
             None,
             DeviceCatalog::synthetic(),
             String::new(),
+            crate::client::TurnConfig::default(),
         );
         assert_eq!(session.my_name(), "Me");
         let alice = UserId("alice".into());

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod chromium;
+
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -371,7 +373,7 @@ pub fn skip(test: &str, reason: &str) {
     assert!(
         !on_ci(),
         "{test} cannot run: {reason}. CI (`CI` is set) must provide it: \
-         .ci/setup.sh installs Xvfb, ImageMagick and Vulkan, .ci/pulse.sh starts PulseAudio \
+         .ci/setup.sh installs Xvfb, ImageMagick, Vulkan, Chromium and openssl, .ci/pulse.sh starts PulseAudio \
          with the huddle_null sink. Outside CI the test would be skipped."
     );
     eprintln!("SKIP {test}: {reason} (with `CI` set this fails instead)");

@@ -263,7 +263,13 @@ impl Session {
         };
         let config = rejoin.config.clone();
         let token = rejoin.resume_token.clone();
-        let signal = SignalConnection::connect(&config.server_url, signal_tx.clone())
+        // Through the proxy, with the TLS settings, the join used.
+        let url = self.proxy.url_for(&config.server_url);
+        let tls = self
+            .proxy
+            .connector(url)
+            .map_err(|e| Attempt::Refused(LeaveReason::ServerException, e))?;
+        let signal = SignalConnection::connect(url, tls, signal_tx.clone())
             .await
             .map_err(|e| Attempt::Retry(e.to_string()))?;
         let signal = Arc::new(signal);
@@ -334,9 +340,11 @@ impl Session {
                 users,
                 streams,
                 resume_token,
+                ice_servers,
                 ..
             }) => {
                 self.signal = Some(signal);
+                self.ice = self.turn.policy(ice_servers);
                 self.identity = Some(Identity {
                     app_id: config.app_id.clone(),
                     room_id,
@@ -599,7 +607,9 @@ impl Session {
     ) -> ClientResult<(StreamId, PeerLink, LinkId, crate::link::LinkSignals)> {
         let signal = self.signal()?;
         let rtc = |e: crate::link::LinkError| ClientError::Rtc(e.to_string());
-        let (link, signals) = PeerLink::new(self.rtc_ip).await.map_err(rtc)?;
+        let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
+            .await
+            .map_err(rtc)?;
         let result = async {
             for (_, track) in &p.tracks {
                 link.pc()

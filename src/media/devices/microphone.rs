@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
-use super::resample::MonoResampler;
 use super::{Direction, audio_host, device_error, find_audio_device, pick_config};
+use crate::media::resample::MonoResampler;
 use crate::media::source::AudioSource;
 use crate::media::{AUDIO_FRAME_MS, AudioFrame, MediaError, Result, samples_per_frame};
 

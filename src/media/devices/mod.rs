@@ -34,7 +34,6 @@ pub mod convert;
 pub mod microphone;
 pub mod mixer;
 pub mod playout;
-mod resample;
 pub mod watch;
 
 pub use camera::{CameraConfig, CameraSource};

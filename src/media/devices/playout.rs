@@ -32,8 +32,8 @@ use cpal::traits::{DeviceTrait, StreamTrait};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
 use super::mixer::{AtomicF32, MAX_VOLUME, MIX_RATE, Mixer, SPEAKING_THRESHOLD, StreamControl};
-use super::resample::MonoResampler;
 use super::{Direction, audio_host, device_error, find_audio_device, pick_config};
+use crate::media::resample::MonoResampler;
 use crate::media::{AUDIO_FRAME_MS, AudioFrame, MediaError, Result};
 
 /// Commands queued from the handle to the playout thread. When full (the

@@ -38,6 +38,8 @@ use crate::protocol::{IceCandidate, LinkId};
 /// Builds links. One per server.
 pub struct Sfu {
     ip: IpAddr,
+    /// Named in candidates instead of `ip` (a 1:1 NAT), see [`Sfu::advertising`].
+    public_ip: Option<IpAddr>,
     metrics: Arc<Metrics>,
     /// Started on first use; lives as long as the SFU or its last leg.
     hub: std::sync::Mutex<Option<hub::Hub>>,
@@ -117,10 +119,18 @@ impl Sfu {
     pub fn new(ip: IpAddr, metrics: Arc<Metrics>) -> Self {
         Self {
             ip,
+            public_ip: None,
             metrics,
             hub: std::sync::Mutex::new(None),
             next_media: std::sync::atomic::AtomicU64::new(1),
         }
+    }
+
+    /// Links name `public_ip` in their candidates instead of the bound
+    /// address, ports kept (`ServerConfig::public_ip`).
+    pub fn advertising(mut self, public_ip: Option<IpAddr>) -> Self {
+        self.public_ip = public_ip;
+        self
     }
 
     /// The egress hub, started on first use.
@@ -129,12 +139,13 @@ impl Sfu {
         if let Some(hub) = hub.as_ref() {
             return Ok(hub.clone());
         }
-        let started = hub::Hub::start(self.ip, Arc::clone(&self.metrics)).map_err(|e| {
-            SfuError::Internal(LinkError::Rtc {
-                what: "starting the egress hub",
-                detail: e.to_string(),
-            })
-        })?;
+        let started =
+            hub::Hub::start(self.ip, self.public_ip, Arc::clone(&self.metrics)).map_err(|e| {
+                SfuError::Internal(LinkError::Rtc {
+                    what: "starting the egress hub",
+                    detail: e.to_string(),
+                })
+            })?;
         *hub = Some(started.clone());
         Ok(started)
     }
@@ -148,7 +159,13 @@ impl Sfu {
         inbox: SessionInbox,
     ) -> Result<(IngressLink, Arc<PublishedMedia>, String), SfuError> {
         let hub = self.hub()?;
-        let (link, signals) = PeerLink::new(self.ip).await.map_err(SfuError::Internal)?;
+        let policy = crate::link::ice::IcePolicy {
+            advertised_ip: self.public_ip,
+            ..Default::default()
+        };
+        let (link, signals) = PeerLink::with_policy(self.ip, &policy)
+            .await
+            .map_err(SfuError::Internal)?;
         let counted = self.metrics.peer_connections.enter();
         let answer = match link.answer(offer).await {
             Ok(answer) => answer,

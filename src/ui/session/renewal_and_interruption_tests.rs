@@ -108,6 +108,7 @@ fn a_signature_from_a_url_is_renewed_and_a_stalled_camera_shows_on_its_tile() {
         None,
         DeviceCatalog::synthetic(),
         String::new(),
+        crate::client::TurnConfig::default(),
     );
     // The renewal must not ask for the same short ctime again.
     if let Some(renewal) = &mut session.renewal {

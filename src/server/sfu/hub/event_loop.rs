@@ -275,7 +275,7 @@ impl HubLoop {
                         let now = Instant::now();
                         let r = leg.answer(sdp, now);
                         if r.is_ok() {
-                            let local_addr = self.io.local_addr();
+                            let local_addr = self.io.ice_addr();
                             for (from, datagram) in leg.take_early_checks() {
                                 read_into(leg, now, local_addr, from, datagram);
                             }
@@ -337,7 +337,7 @@ impl HubLoop {
     }
 
     fn create(&mut self, request: super::CreateLeg) -> Result<(LegId, String), SfuError> {
-        let (mut leg, ufrag, sdp) = Leg::offer(request, self.io.local_addr(), Instant::now())?;
+        let (mut leg, ufrag, sdp) = Leg::offer(request, self.io.ice_addr(), Instant::now())?;
         let id = self.next_leg;
         self.next_leg += 1;
         self.routes.add_leg(id, ufrag);
@@ -371,7 +371,7 @@ impl HubLoop {
             current,
             ..
         } = self;
-        let local_addr = io.local_addr();
+        let local_addr = io.ice_addr();
         for _ in 0..READ_ROUNDS {
             let read = io.recv(|from, datagram| {
                 let id = match routes.route(from, datagram) {

@@ -144,8 +144,13 @@ fn hub_gone() -> SfuError {
 }
 
 impl Hub {
-    /// Binds the shared socket on `ip` and starts the hub on its own thread.
-    pub fn start(ip: IpAddr, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+    /// Binds the shared socket on `ip` and starts the hub on its own thread;
+    /// legs advertise `public_ip` (a 1:1 NAT) when given.
+    pub fn start(
+        ip: IpAddr,
+        public_ip: Option<IpAddr>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Self> {
         let socket = udp::bind(ip)?;
         tracing::debug!(local_addr = %socket.local_addr()?, "egress hub listening");
         let (commands, command_rx) = mpsc::channel(HUB_COMMAND_CAPACITY);
@@ -166,7 +171,7 @@ impl Hub {
                     }
                 };
                 runtime.block_on(async move {
-                    match udp::UdpIo::new(socket) {
+                    match udp::UdpIo::new(socket, public_ip) {
                         Ok(io) => {
                             event_loop::HubLoop::new(io, metrics, media_open)
                                 .run(command_rx, media_rx)

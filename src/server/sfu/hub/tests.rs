@@ -162,7 +162,7 @@ async fn proxied_leg(
 async fn lossy_leg(direct: bool) {
     let ip: IpAddr = "127.0.0.1".parse().expect("ip");
     let metrics = Arc::new(Metrics::default());
-    let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+    let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
     let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
     let dropped = Arc::new(AtomicU64::new(0));
     let Proxied {
@@ -410,7 +410,7 @@ async fn a_panicking_leg_is_dropped_and_the_others_carry_on() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let metrics = Arc::new(Metrics::default());
-        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
         let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
         let mut doomed = subscribe(&hub, &media, &metrics, 1).await;
         let mut healthy = subscribe(&hub, &media, &metrics, 2).await;
@@ -469,7 +469,7 @@ async fn no_sequence_number_is_sealed_twice_around_a_pause() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let metrics = Arc::new(Metrics::default());
-        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
         let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
         let (record, mut recorded) = tokio::sync::mpsc::unbounded_channel();
         let unused = Arc::new(AtomicU64::new(0));
@@ -567,7 +567,7 @@ async fn egress_legs_speak_aes_gcm_srtp_only() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let metrics = Arc::new(Metrics::default());
-        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
         let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
 
         let (leg, offer, mut inbox) = create_video_leg(&hub, &media, &metrics, 1, false).await;
@@ -621,7 +621,7 @@ async fn checks_that_arrive_before_the_answer_are_held_then_answered() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let metrics = Arc::new(Metrics::default());
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
         let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
         let (leg, offer, mut inbox_rx) = create_video_leg(&hub, &media, &metrics, 1, false).await;
         let (sub, mut signals) = PeerLink::new(ip).await.expect("subscriber");
@@ -655,7 +655,7 @@ async fn a_closed_leg_says_goodbye_over_dtls() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let metrics = Arc::new(Metrics::default());
-        let hub = Hub::start(ip, Arc::clone(&metrics)).expect("hub");
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
         let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
         let unused = Arc::new(AtomicU64::new(0));
         let (tx, mut dtls) = tokio::sync::mpsc::unbounded_channel();

@@ -49,6 +49,8 @@ pub struct UdpIo {
     socket: tokio::net::UdpSocket,
     state: UdpSocketState,
     local_addr: SocketAddr,
+    /// [`UdpIo::ice_addr`].
+    ice_addr: SocketAddr,
     /// One contiguous buffer per GSO message (quinn-udp sends a slice).
     scratch: Vec<u8>,
     recv_buf: Vec<u8>,
@@ -69,8 +71,9 @@ pub fn bind(ip: IpAddr) -> io::Result<std::net::UdpSocket> {
 }
 
 impl UdpIo {
-    /// Takes over `socket` (from [`bind`]); needs a tokio runtime.
-    pub fn new(socket: std::net::UdpSocket) -> io::Result<Self> {
+    /// Takes over `socket` (from [`bind`]); needs a tokio runtime. With
+    /// `public_ip`, legs advertise that address instead of the bound one.
+    pub fn new(socket: std::net::UdpSocket, public_ip: Option<IpAddr>) -> io::Result<Self> {
         let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
         // Best effort: the kernel caps these at its maxima.
         state
@@ -80,19 +83,29 @@ impl UdpIo {
             .set_recv_buffer_size(UdpSockRef::from(&socket), SOCKET_BUFFER_BYTES)
             .ok();
         let local_addr = socket.local_addr()?;
+        let ice_addr = SocketAddr::new(public_ip.unwrap_or(local_addr.ip()), local_addr.port());
         Ok(Self {
             socket: tokio::net::UdpSocket::from_std(socket)?,
             state,
             local_addr,
+            ice_addr,
             scratch: Vec::with_capacity(GSO_MAX_BYTES),
             recv_buf: vec![0; RECV_SLOTS * RECV_SLOT_BYTES],
             recv_meta: vec![RecvMeta::default(); RECV_SLOTS],
         })
     }
 
-    /// The socket's address (the hub's ICE host candidate).
+    /// The socket's address.
+    #[cfg(test)]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The hub's ICE host candidate, which its legs' cores also see as the
+    /// local end of every datagram: the bound address, or behind a 1:1 NAT
+    /// the public one (same port), where the NAT delivers to the bound one.
+    pub fn ice_addr(&self) -> SocketAddr {
+        self.ice_addr
     }
 
     /// Waits until the socket may have something to read.
@@ -335,7 +348,7 @@ mod tests {
     #[tokio::test]
     async fn a_pass_arrives_datagram_by_datagram() {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let mut hub = UdpIo::new(bind(ip).expect("bind")).expect("udp");
+        let mut hub = UdpIo::new(bind(ip).expect("bind"), None).expect("udp");
         let peer = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("peer");
@@ -364,7 +377,7 @@ mod tests {
     #[tokio::test]
     async fn refused_destinations_are_counted_and_the_rest_goes() {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let mut hub = UdpIo::new(bind(ip).expect("bind")).expect("udp");
+        let mut hub = UdpIo::new(bind(ip).expect("bind"), None).expect("udp");
         let gso = hub.gso();
         let peer = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
@@ -398,7 +411,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_gso_message_falls_back_to_single_datagrams() {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let mut hub = UdpIo::new(bind(ip).expect("bind")).expect("udp");
+        let mut hub = UdpIo::new(bind(ip).expect("bind"), None).expect("udp");
         if !hub.gso() {
             // Nothing to fall back from: this kernel has no UDP GSO.
             eprintln!("no UDP GSO on this kernel: the fallback is not exercised");
@@ -426,7 +439,7 @@ mod tests {
     #[tokio::test]
     async fn receives_what_was_sent_to_it() {
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let mut hub = UdpIo::new(bind(ip).expect("bind")).expect("udp");
+        let mut hub = UdpIo::new(bind(ip).expect("bind"), None).expect("udp");
         let peer = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("peer");

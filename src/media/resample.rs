@@ -1,9 +1,10 @@
 //! Streaming mono resampler over rubato, fed arbitrary-sized blocks.
 //!
-//! Why this exists: devices run at their own rate (44.1 kHz is common) while
-//! the pipeline is 48 kHz; rubato's FFT resampler wants fixed-size chunks.
+//! Why this exists: devices and audio files run at their own rate (44.1 kHz
+//! is common) while the pipeline is 48 kHz; rubato's FFT resampler wants fixed-size chunks.
 //! This keeps the remainder between calls. Equal rates pass through untouched.
-//! Runs on the device threads, never in a cpal callback (it may allocate).
+//! Runs on device and media threads, never in a cpal callback (it may
+//! allocate).
 
 use rubato::{FftFixedInOut, Resampler};
 

@@ -1,0 +1,974 @@
+// huddle's web client: join a room, publish camera and microphone, watch
+// everyone else. It speaks the signalling protocol of docs/protocol.md and
+// nothing else, so it doubles as the reference client for browsers:
+//
+//   Signal  one WebSocket; requests carry ids and get one reply or error each;
+//           events are pushed (protocol.md §2).
+//   Room    what we know of the room (users, streams), our publish link and one
+//           subscription link per stream we watch; one RTCPeerConnection each,
+//           non-trickle ICE (complete SDPs), H.264 + Opus.
+//   UI      the form, the grid of tiles (one per stream), the stats lines.
+//
+// `window.huddle.summary()` returns the room and every tile's media counters
+// as plain JSON: what the tiles show, for scripts and tests.
+'use strict';
+
+(() => {
+  const PROTOCOL_VERSION = 1;
+  /** The server closes a connection idle for 30 s; the SDK pings every 5 s. */
+  const PING_INTERVAL_MS = 5000;
+  /** A request without a reply this long fails with the seed's 90000004. */
+  const REQUEST_TIMEOUT_MS = 15000;
+  /** Non-trickle: the offer/answer goes out once gathering completes, or after this. */
+  const GATHERING_TIMEOUT_MS = 5000;
+  const STATS_INTERVAL_MS = 1000;
+  const ROLE_JOINER = 0;
+  const ROLE_PLAYER = 2;
+
+  /** Seed 001 Table 3-6: why a user left or was removed. */
+  const LEAVE_REASONS = {
+    0: 'left', 1: 'server exception', 2: 'kicked', 3: 'service unavailable (server shutting down)',
+    4: 'network error', 5: 'replaced by another connection of the same user', 6: 'room dismissed',
+    7: 'connection lost', 8: 'signature expired', 9: 'role changed', 10: 'other',
+  };
+
+  /** Error codes this client explains (protocol.md §7); others show their message. */
+  const ERROR_HINTS = {
+    90000004: 'no reply from the server in time',
+    90000005: 'invalid parameter',
+    90100001: 'not allowed now',
+    90100022: 'players cannot publish',
+    90100030: 'the signature has expired: get a new one',
+    90100031: 'the signature is not valid for this app, room and user',
+    90100108: 'too many requests',
+    90100204: 'already joined',
+    90100205: 'the server has no room for another room',
+    90100214: 'the server cannot use this publish offer',
+    90100217: 'the room is full',
+    90100226: 'a media connection failed',
+    90100240: 'protocol version not supported',
+  };
+
+  /** getUserMedia's failures as the seed numbers them (Table 3-13). */
+  const CAPTURE_ERRORS = {
+    NotAllowedError: 90100017, OverconstrainedError: 90100018, NotFoundError: 90100019,
+    NotReadableError: 90100020,
+  };
+
+  /** A numbered error: from the server, or one of the seed's client codes. */
+  class HuddleError extends Error {
+    constructor(code, message) {
+      super(message);
+      this.code = code;
+    }
+    toString() {
+      if (!this.code) return this.message;
+      const hint = ERROR_HINTS[this.code];
+      return `${this.code}${hint ? ` (${hint})` : ''}: ${this.message}`;
+    }
+  }
+
+  // ---------------------------------------------------------------- Signal
+
+  /** One signalling WebSocket (protocol.md §1-2). */
+  class Signal {
+    constructor(url, onEvent, onError, onClose) {
+      this.url = url;
+      this.onEvent = onEvent;
+      this.onError = onError;
+      this.onClose = onClose;
+      this.nextId = 1;
+      /** id -> {resolve, reject, timer} */
+      this.pending = new Map();
+      this.ws = null;
+      this.pinger = null;
+    }
+
+    open() {
+      return new Promise((resolve, reject) => {
+        let ws;
+        try {
+          ws = new WebSocket(this.url);
+        } catch (e) {
+          reject(new HuddleError(90100016, `cannot open ${this.url}: ${e.message}`));
+          return;
+        }
+        this.ws = ws;
+        ws.onopen = () => {
+          this.pinger = setInterval(() => this.request('ping').catch(() => {}), PING_INTERVAL_MS);
+          resolve();
+        };
+        ws.onerror = () => reject(new HuddleError(90100016, `cannot connect to ${this.url}`));
+        ws.onmessage = (e) => this.receive(e.data);
+        ws.onclose = (e) => {
+          clearInterval(this.pinger);
+          for (const { reject: fail, timer } of this.pending.values()) {
+            clearTimeout(timer);
+            fail(new HuddleError(90100016, 'the connection closed'));
+          }
+          this.pending.clear();
+          this.onClose(e);
+        };
+      });
+    }
+
+    /** Sends one request; resolves with its reply, rejects with a HuddleError. */
+    request(type, fields = {}) {
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+        return Promise.reject(new HuddleError(90100016, 'not connected'));
+      }
+      const id = this.nextId++;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.pending.delete(id);
+          reject(new HuddleError(90000004, `no reply to ${type} within ${REQUEST_TIMEOUT_MS} ms`));
+        }, REQUEST_TIMEOUT_MS);
+        this.pending.set(id, { resolve, reject, timer });
+        this.ws.send(JSON.stringify({ id, type, ...fields }));
+      });
+    }
+
+    receive(text) {
+      let message;
+      try {
+        message = JSON.parse(text);
+      } catch {
+        return; // the server sends JSON only; nothing to answer
+      }
+      if (message.type === 'event') {
+        this.onEvent(message.event);
+        return;
+      }
+      const waiting = message.id != null ? this.pending.get(message.id) : undefined;
+      if (!waiting) {
+        // An error that answers no request (90100226), or a late reply.
+        if (message.type === 'error') this.onError(new HuddleError(message.code, message.message));
+        return;
+      }
+      this.pending.delete(message.id);
+      clearTimeout(waiting.timer);
+      if (message.type === 'error') {
+        waiting.reject(new HuddleError(message.code, message.message));
+      } else {
+        waiting.resolve(message);
+      }
+    }
+
+    close() {
+      clearInterval(this.pinger);
+      if (this.ws) this.ws.close();
+    }
+  }
+
+  // ---------------------------------------------------------------- media helpers
+
+  /** Resolves once `pc` has gathered its candidates (or after the timeout). */
+  function gathered(pc) {
+    return new Promise((resolve) => {
+      if (pc.iceGatheringState === 'complete') {
+        resolve();
+        return;
+      }
+      const done = () => {
+        clearTimeout(timer);
+        pc.removeEventListener('icegatheringstatechange', check);
+        resolve();
+      };
+      const check = () => {
+        if (pc.iceGatheringState === 'complete') done();
+      };
+      const timer = setTimeout(done, GATHERING_TIMEOUT_MS);
+      pc.addEventListener('icegatheringstatechange', check);
+    });
+  }
+
+  /** Whether an RTCRtpCodec is H.264 that the server forwards: packetization
+   *  mode 1, constrained baseline (profile-level-id 42e0xx). */
+  function serverH264(codec) {
+    const fmtp = (codec.sdpFmtpLine || '').toLowerCase();
+    return codec.mimeType.toLowerCase() === 'video/h264'
+      && /packetization-mode=1/.test(fmtp)
+      && /profile-level-id=42e0/.test(fmtp);
+  }
+
+  /** The browser's video codecs for sending, the server's H.264 first, then
+   *  other H.264, then the rest; empty when the browser has no H.264 at all. */
+  function h264First() {
+    const codecs = (window.RTCRtpSender && RTCRtpSender.getCapabilities
+      && RTCRtpSender.getCapabilities('video')?.codecs) || [];
+    const isH264 = (c) => c.mimeType.toLowerCase() === 'video/h264';
+    if (!codecs.some(serverH264)) return [];
+    return [
+      ...codecs.filter(serverH264),
+      ...codecs.filter((c) => isH264(c) && !serverH264(c)),
+      ...codecs.filter((c) => !isH264(c)),
+    ];
+  }
+
+  /** Whether the browser can decode H.264 (others' video). */
+  function canReceiveH264() {
+    const codecs = (window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities
+      && RTCRtpReceiver.getCapabilities('video')?.codecs) || [];
+    return codecs.some((c) => c.mimeType.toLowerCase() === 'video/h264');
+  }
+
+  /** The signature endpoint next to a signalling URL: ws(s)://h/ws -> http(s)://h/signature. */
+  function signatureUrl(serverUrl, app, room, user) {
+    const url = new URL(serverUrl);
+    url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+    url.pathname = '/signature';
+    url.search = new URLSearchParams({ appid: app, roomid: room, userid: user }).toString();
+    return url.toString();
+  }
+
+  /** A signature from GET /signature (protocol.md §9), with the token if one is given. */
+  async function fetchSignature(serverUrl, app, room, user, token) {
+    const headers = token ? { 'X-AUTH-TOKEN': token } : {};
+    let response;
+    try {
+      response = await fetch(signatureUrl(serverUrl, app, room, user), { headers, cache: 'no-store' });
+    } catch (e) {
+      throw new HuddleError(90100016, `cannot reach the signature server: ${e.message}`);
+    }
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      throw new HuddleError(body.code || 90000005, body.message || `GET /signature: HTTP ${response.status}`);
+    }
+    return { signature: body.signature, ctime: body.ctime };
+  }
+
+  /** Counters of one peer connection's media, and rates since the last call. */
+  class StatsReader {
+    constructor() {
+      this.last = new Map(); // report id -> {timestamp, bytes, packets, lost}
+    }
+
+    async read(pc) {
+      const report = await pc.getStats();
+      const out = {};
+      report.forEach((s) => {
+        if (s.type !== 'inbound-rtp' && s.type !== 'outbound-rtp') return;
+        const kind = s.kind || s.mediaType;
+        const inbound = s.type === 'inbound-rtp';
+        const bytes = inbound ? s.bytesReceived : s.bytesSent;
+        const packets = inbound ? s.packetsReceived : s.packetsSent;
+        const lost = inbound ? s.packetsLost || 0 : 0;
+        const prev = this.last.get(s.id);
+        this.last.set(s.id, { timestamp: s.timestamp, bytes, packets, lost });
+        const codec = s.codecId && report.get(s.codecId);
+        const m = {
+          codec: codec ? codec.mimeType.split('/')[1] : null,
+          packets: packets || 0,
+          packetsLost: lost,
+          bytes: bytes || 0,
+          kbps: 0,
+          lossPercent: 0,
+        };
+        if (prev && s.timestamp > prev.timestamp) {
+          m.kbps = Math.round(((bytes - prev.bytes) * 8) / (s.timestamp - prev.timestamp));
+          const got = packets - prev.packets;
+          const missed = lost - prev.lost;
+          m.lossPercent = got + missed > 0 ? Math.max(0, (100 * missed) / (got + missed)) : 0;
+        }
+        if (kind === 'video') {
+          Object.assign(m, {
+            frames: (inbound ? s.framesDecoded : s.framesEncoded) || 0,
+            fps: Math.round(s.framesPerSecond || 0),
+            width: s.frameWidth || 0,
+            height: s.frameHeight || 0,
+          });
+        } else if (inbound) {
+          Object.assign(m, {
+            totalAudioEnergy: s.totalAudioEnergy || 0,
+            audioLevel: s.audioLevel || 0,
+            totalSamplesReceived: s.totalSamplesReceived || 0,
+          });
+        }
+        if (!inbound) {
+          // What the server saw of our packets (RTCP receiver reports).
+          report.forEach((r) => {
+            if (r.type === 'remote-inbound-rtp' && r.localId === s.id && r.fractionLost != null) {
+              m.lossPercent = 100 * r.fractionLost;
+            }
+          });
+        }
+        out[kind] = m;
+      });
+      return out;
+    }
+  }
+
+  /** One line per medium, as a tile shows it. */
+  function statsText(media) {
+    const lines = [];
+    const v = media.video;
+    if (v) {
+      lines.push(`${v.codec || 'video'} ${v.width}×${v.height} ${v.fps} fps `
+        + `${v.kbps} kb/s loss ${v.lossPercent.toFixed(1)}%`);
+    }
+    const a = media.audio;
+    if (a) lines.push(`${a.codec || 'audio'} ${a.kbps} kb/s loss ${a.lossPercent.toFixed(1)}%`);
+    return lines.join('\n');
+  }
+
+  // ---------------------------------------------------------------- Room
+
+  /** Where the room stands: one state at a time, with what it owns. */
+  const State = Object.freeze({
+    IDLE: 'idle', CONNECTING: 'connecting', JOINED: 'joined', LEAVING: 'leaving', LEFT: 'left',
+  });
+
+  class Room {
+    constructor(ui) {
+      this.ui = ui;
+      this.state = State.IDLE;
+      this.signal = null;
+      this.me = null;
+      this.users = new Map(); // userId -> UserInfo
+      this.streams = new Map(); // streamId -> StreamInfo (others')
+      this.links = new Map(); // linkId -> RTCPeerConnection (ours, for candidate events)
+      this.subscriptions = new Map(); // streamId -> {pc, linkId, media, stats}
+      this.local = null; // {streamId, linkId, pc, media, stats, audioMuted, videoMuted}
+      this.subscribeAll = true;
+      this.credential = null;
+      this.camera = 'none';
+      this.mic = 'none';
+      this.errors = [];
+    }
+
+    setState(state, text) {
+      this.state = state;
+      this.ui.status(text || state);
+      this.ui.joinedChanged(this);
+    }
+
+    fail(error) {
+      const e = error instanceof HuddleError ? error : new HuddleError(0, String(error.message || error));
+      this.errors.push({ code: e.code, message: e.message });
+      this.ui.error(e.toString());
+    }
+
+    /** Connects, joins, publishes what the pickers say, subscribes to everyone. */
+    async join(form) {
+      this.subscribeAll = form.subscribeAll;
+      this.setState(State.CONNECTING, 'connecting…');
+      let credential;
+      if (form.pasted) {
+        credential = { signature: form.signature.trim(), ctime: Number(form.ctime) };
+      } else {
+        credential = await fetchSignature(form.server, form.app, form.room, form.user, form.token);
+      }
+      this.signal = new Signal(
+        form.server,
+        (event) => this.onEvent(event),
+        (error) => this.fail(error),
+        () => this.onClosed(),
+      );
+      await this.signal.open();
+      const joined = await this.signal.request('join', {
+        protocolVersion: PROTOCOL_VERSION,
+        appId: form.app,
+        roomId: form.room,
+        userId: form.user,
+        userName: form.name,
+        role: form.role,
+        ctime: credential.ctime,
+        signature: credential.signature,
+      });
+      // The signature covers app, room, user and expiry, not the role: a
+      // role switch sends it again (protocol.md §3, "Roles and names").
+      this.credential = credential;
+      this.camera = form.camera;
+      this.mic = form.mic;
+      this.me = joined.me;
+      for (const user of joined.users) this.users.set(user.userId, user);
+      this.setState(State.JOINED, `in room ${joined.roomId} as ${this.me.userId} (${joined.server})`);
+      for (const stream of joined.streams) this.addStream(stream);
+      if (this.me.role === ROLE_JOINER && (form.camera !== 'none' || form.mic !== 'none')) {
+        // A refused camera or publish leaves us in the room, watching.
+        await this.publish(form.camera, form.mic).catch((e) => {
+          this.fail(e);
+          this.unpublished();
+        });
+      }
+    }
+
+    /** `change-user-name`: the others see the new name. */
+    async rename(userName) {
+      await this.signal.request('change-user-name', { userName });
+      this.me.userName = userName;
+      this.ui.renamed(this);
+    }
+
+    /** `switch-role` with the join's signature: to player unpublishes our
+     *  stream (the server closes its link), back to joiner publishes again. */
+    async switchRole(role) {
+      const reply = await this.signal.request('switch-role', {
+        role, ctime: this.credential.ctime, signature: this.credential.signature,
+      });
+      this.me.role = reply.role;
+      if (reply.role === ROLE_PLAYER) this.unpublished();
+      this.ui.joinedChanged(this);
+      if (reply.role === ROLE_JOINER && !this.local
+        && (this.camera !== 'none' || this.mic !== 'none')) {
+        await this.publish(this.camera, this.mic).catch((e) => {
+          this.fail(e);
+          this.unpublished();
+        });
+      }
+    }
+
+    /** Drops our publication (after a failure), keeping the room. */
+    unpublished() {
+      if (!this.local) return;
+      if (this.local.linkId != null) this.links.delete(this.local.linkId);
+      this.local.pc.close();
+      this.local.media.getTracks().forEach((t) => t.stop());
+      this.local = null;
+      this.ui.removeTile('local');
+      this.ui.localChanged(this);
+    }
+
+    /** getUserMedia, then `publish` with H.264 offered first (protocol.md §3.3). */
+    async publish(camera, mic) {
+      const codecs = h264First();
+      let wantVideo = camera !== 'none';
+      if (wantVideo && codecs.length === 0) {
+        this.ui.notice('This browser cannot send H.264 video, the only video codec huddle\'s '
+          + 'server forwards: your camera is not published (the microphone is).');
+        wantVideo = false;
+      }
+      const wantAudio = mic !== 'none';
+      if (!wantVideo && !wantAudio) return;
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+        this.ui.notice('Camera and microphone need a secure page: open this server over '
+          + 'https:// (huddle serve --tls-cert/--tls-key) or on localhost. You can still watch.');
+        return;
+      }
+      const pick = (id) => (id ? { deviceId: { exact: id } } : true);
+      let media;
+      try {
+        media = await navigator.mediaDevices.getUserMedia({
+          video: wantVideo ? pick(camera) : false,
+          audio: wantAudio ? pick(mic) : false,
+        });
+      } catch (e) {
+        throw new HuddleError(CAPTURE_ERRORS[e.name] || 90100003, `camera/microphone: ${e.name}: ${e.message}`);
+      }
+      this.ui.devicesChanged();
+      const pc = new RTCPeerConnection({ iceServers: [] });
+      const videoTrack = media.getVideoTracks()[0];
+      const audioTrack = media.getAudioTracks()[0];
+      // Video first, as the SDK does; each section send-only.
+      if (videoTrack) {
+        const t = pc.addTransceiver(videoTrack, { direction: 'sendonly', streams: [media] });
+        try {
+          t.setCodecPreferences(codecs);
+        } catch {
+          // An older browser without preferences: its offer still lists H.264,
+          // and the server answers with it.
+        }
+      }
+      if (audioTrack) pc.addTransceiver(audioTrack, { direction: 'sendonly', streams: [media] });
+      this.local = {
+        streamId: null, linkId: null, pc, media, stats: new StatsReader(), last: {},
+        audioMuted: false, videoMuted: false,
+      };
+      this.ui.addLocalTile(this);
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc);
+      let video = null;
+      if (videoTrack) {
+        const s = videoTrack.getSettings();
+        video = {
+          width: s.width || 640,
+          height: s.height || 480,
+          frameRate: Math.min(120, Math.max(1, Math.round(s.frameRate || 30))),
+        };
+      }
+      const published = await this.signal.request('publish', {
+        audio: Boolean(audioTrack), video, sdp: pc.localDescription.sdp,
+      });
+      if (!this.local || this.local.pc !== pc) return; // left meanwhile
+      this.local.streamId = published.streamId;
+      this.local.linkId = published.linkId;
+      this.links.set(published.linkId, pc);
+      await pc.setRemoteDescription({ type: 'answer', sdp: published.sdp });
+      this.ui.localChanged(this);
+    }
+
+    /** Mutes our microphone or camera: the track sends silence / black, and the
+     *  others are told (`update-stream`). */
+    async setMuted(kind, muted) {
+      const local = this.local;
+      if (!local || local.streamId == null) return;
+      const track = kind === 'audio' ? local.media.getAudioTracks()[0] : local.media.getVideoTracks()[0];
+      if (!track) return;
+      track.enabled = !muted;
+      if (kind === 'audio') local.audioMuted = muted; else local.videoMuted = muted;
+      this.ui.localChanged(this);
+      await this.signal.request('update-stream', {
+        streamId: local.streamId, audioMuted: local.audioMuted, videoMuted: local.videoMuted,
+      });
+    }
+
+    addStream(stream) {
+      this.streams.set(stream.streamId, stream);
+      this.ui.addRemoteTile(this, stream);
+      if (this.subscribeAll) this.watch(stream.streamId);
+    }
+
+    /** Subscribes; a failure is shown and leaves a Watch button to retry. */
+    watch(streamId) {
+      this.subscribe(streamId).catch((e) => {
+        this.fail(e);
+        this.unsubscribed(streamId);
+        this.ui.canWatch(streamId);
+      });
+    }
+
+    /** `subscribe`, then answer the server's offer (protocol.md §3.4). */
+    async subscribe(streamId) {
+      const stream = this.streams.get(streamId);
+      if (!stream || this.subscriptions.has(streamId)) return;
+      if (stream.video && !canReceiveH264()) {
+        this.ui.notice('This browser cannot decode H.264: others\' video stays dark.');
+      }
+      const sub = { pc: null, linkId: null, media: new MediaStream(), stats: new StatsReader(), last: {} };
+      this.subscriptions.set(streamId, sub);
+      this.ui.subscribing(streamId, sub.media);
+      const offer = await this.signal.request('subscribe', {
+        streamId, audio: Boolean(stream.audio), video: Boolean(stream.video),
+      });
+      if (this.subscriptions.get(streamId) !== sub) return; // removed meanwhile
+      const pc = new RTCPeerConnection({ iceServers: [] });
+      sub.pc = pc;
+      sub.linkId = offer.linkId;
+      this.links.set(offer.linkId, pc);
+      pc.ontrack = (e) => {
+        sub.media.addTrack(e.track);
+        this.ui.subscribing(streamId, sub.media);
+      };
+      pc.onconnectionstatechange = () => {
+        this.ui.tileState(streamId, pc.connectionState);
+        if (pc.connectionState === 'failed' && this.subscriptions.get(streamId) === sub) {
+          // The server drops the link too (90100226); offer to watch again.
+          this.unsubscribed(streamId);
+          this.ui.canWatch(streamId);
+        }
+      };
+      await pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      await gathered(pc);
+      if (this.subscriptions.get(streamId) !== sub) return;
+      await this.signal.request('answer', { linkId: offer.linkId, sdp: pc.localDescription.sdp });
+    }
+
+    unsubscribed(streamId) {
+      const sub = this.subscriptions.get(streamId);
+      if (!sub) return;
+      this.subscriptions.delete(streamId);
+      if (sub.linkId != null) this.links.delete(sub.linkId);
+      if (sub.pc) sub.pc.close();
+    }
+
+    onEvent(event) {
+      switch (event.type) {
+        case 'peer-join':
+          this.users.set(event.user.userId, event.user);
+          break;
+        case 'peer-leave':
+          this.users.delete(event.userId);
+          this.ui.notice(`${event.userId} ${LEAVE_REASONS[event.reason] || `left (${event.reason})`}`);
+          break;
+        case 'stream-added':
+          this.addStream(event.stream);
+          break;
+        case 'stream-removed':
+          // The server has closed its side; close ours (protocol.md §6).
+          this.streams.delete(event.streamId);
+          this.unsubscribed(event.streamId);
+          this.ui.removeTile(event.streamId);
+          break;
+        case 'stream-updated':
+          this.streams.set(event.stream.streamId, event.stream);
+          break;
+        case 'stream-subscribed':
+          break;
+        case 'peer-role-changed': {
+          const user = this.users.get(event.userId);
+          if (user) user.role = event.role;
+          break;
+        }
+        case 'remote-user-name-changed': {
+          const user = this.users.get(event.userId);
+          if (user) user.userName = event.userName;
+          break;
+        }
+        case 'client-banned':
+          this.fail(new HuddleError(0, `removed from the room: ${LEAVE_REASONS[event.reason] || event.reason}`));
+          break;
+        case 'candidate': {
+          // Repeats of what the SDP carries, for our links; add them anyway.
+          const pc = this.links.get(event.linkId);
+          if (pc && event.candidate.candidate) {
+            pc.addIceCandidate(event.candidate).catch(() => {}); // duplicates are refused: fine
+          }
+          break;
+        }
+        default:
+          break; // a newer server's event: ignored, as protocol.md allows
+      }
+      this.ui.refresh(this);
+    }
+
+    /** Leaves (the server then closes the socket) and releases everything. */
+    async leave() {
+      if (this.state !== State.JOINED && this.state !== State.CONNECTING) return;
+      this.setState(State.LEAVING, 'leaving…');
+      try {
+        await this.signal.request('leave');
+      } catch {
+        // Gone already: the server removes us when the socket closes.
+      }
+      this.teardown('left the room');
+    }
+
+    onClosed() {
+      if (this.state === State.LEFT) return;
+      const expected = this.state === State.LEAVING;
+      this.teardown(expected ? 'left the room' : 'disconnected');
+    }
+
+    teardown(text) {
+      if (this.state === State.LEFT) return;
+      if (this.signal) this.signal.close();
+      for (const streamId of [...this.subscriptions.keys()]) this.unsubscribed(streamId);
+      if (this.local) {
+        this.local.pc.close();
+        this.local.media.getTracks().forEach((t) => t.stop());
+        this.local = null;
+      }
+      this.links.clear();
+      this.streams.clear();
+      this.users.clear();
+      this.setState(State.LEFT, text);
+      this.ui.clearTiles();
+    }
+
+    /** Reads every link's counters; the tiles and summary() show them. */
+    async pollStats() {
+      const reads = [];
+      if (this.local) {
+        const local = this.local;
+        reads.push(local.stats.read(local.pc).then((m) => { local.last = m; }));
+      }
+      for (const sub of this.subscriptions.values()) {
+        if (sub.pc) reads.push(sub.stats.read(sub.pc).then((m) => { sub.last = m; }));
+      }
+      await Promise.allSettled(reads);
+      this.ui.refresh(this);
+    }
+
+    /** The room and every tile's counters, as plain JSON. */
+    summary() {
+      const remote = [...this.streams.values()].map((stream) => {
+        const sub = this.subscriptions.get(stream.streamId);
+        const user = this.users.get(stream.userId);
+        return {
+          streamId: stream.streamId,
+          userId: stream.userId,
+          userName: user ? user.userName : '',
+          audioMuted: stream.audioMuted,
+          videoMuted: stream.videoMuted,
+          connectionState: sub && sub.pc ? sub.pc.connectionState : 'new',
+          media: sub ? sub.last : {},
+        };
+      });
+      const local = this.local && {
+        streamId: this.local.streamId,
+        audioMuted: this.local.audioMuted,
+        videoMuted: this.local.videoMuted,
+        connectionState: this.local.pc.connectionState,
+        media: this.local.last,
+      };
+      return {
+        state: this.state,
+        me: this.me,
+        users: [...this.users.values()],
+        local,
+        remote,
+        errors: this.errors,
+      };
+    }
+  }
+
+  // ---------------------------------------------------------------- UI
+
+  const $ = (id) => document.getElementById(id);
+
+  class Ui {
+    constructor() {
+      this.tiles = new Map(); // streamId or 'local' -> {el, video, stats, ...}
+    }
+
+    status(text) { $('status').textContent = text; }
+
+    error(text) {
+      const el = $('error');
+      el.textContent = text;
+      el.hidden = !text;
+    }
+
+    notice(text) {
+      const el = $('notice');
+      el.textContent = text;
+      el.hidden = !text;
+    }
+
+    joinedChanged(room) {
+      const inRoom = room.state === State.JOINED || room.state === State.CONNECTING;
+      $('join-form').classList.toggle('joined', inRoom);
+      $('join').disabled = inRoom || room.state === State.LEAVING;
+      $('leave').disabled = !inRoom;
+      $('in-call').hidden = room.state !== State.JOINED;
+      if (room.me) {
+        $('switch-role').textContent = room.me.role === ROLE_PLAYER ? 'Publish' : 'Watch only';
+      }
+      this.localChanged(room);
+    }
+
+    renamed(room) {
+      const tile = this.tiles.get('local');
+      if (tile) tile.name.textContent = `${room.me.userName || room.me.userId} (you)`;
+      this.status(`in the room as ${room.me.userName || room.me.userId}`);
+    }
+
+    localChanged(room) {
+      const local = room.local;
+      const can = (kind) => Boolean(local && local.streamId != null
+        && local.media[kind === 'audio' ? 'getAudioTracks' : 'getVideoTracks']().length);
+      const mic = $('mute-mic');
+      const cam = $('mute-camera');
+      mic.disabled = !can('audio');
+      cam.disabled = !can('video');
+      const audioMuted = Boolean(local && local.audioMuted);
+      const videoMuted = Boolean(local && local.videoMuted);
+      mic.textContent = audioMuted ? 'Unmute mic' : 'Mute mic';
+      mic.setAttribute('aria-pressed', String(audioMuted));
+      cam.textContent = videoMuted ? 'Start camera' : 'Stop camera';
+      cam.setAttribute('aria-pressed', String(videoMuted));
+      const tile = this.tiles.get('local');
+      if (tile && local) this.badges(tile, audioMuted, videoMuted);
+    }
+
+    makeTile(key) {
+      const el = $('tile-template').content.firstElementChild.cloneNode(true);
+      const tile = {
+        el,
+        video: el.querySelector('video'),
+        name: el.querySelector('.name'),
+        stats: el.querySelector('.stats'),
+        micOff: el.querySelector('.mic-off'),
+        cameraOff: el.querySelector('.camera-off'),
+        watch: el.querySelector('.watch'),
+        silence: el.querySelector('.silence'),
+      };
+      this.tiles.set(key, tile);
+      if (key === 'local') $('grid').prepend(el); else $('grid').appendChild(el);
+      return tile;
+    }
+
+    addLocalTile(room) {
+      const tile = this.tiles.get('local') || this.makeTile('local');
+      tile.el.classList.add('local');
+      tile.el.dataset.streamId = 'local';
+      tile.video.muted = true; // no echo of ourselves
+      tile.video.srcObject = room.local.media;
+      tile.name.textContent = `${room.me.userName || room.me.userId} (you)`;
+    }
+
+    addRemoteTile(room, stream) {
+      if (this.tiles.has(stream.streamId)) return;
+      const tile = this.makeTile(stream.streamId);
+      tile.el.dataset.streamId = String(stream.streamId);
+      tile.el.dataset.userId = stream.userId;
+      tile.watch.hidden = room.subscribeAll;
+      tile.watch.onclick = () => {
+        tile.watch.hidden = true;
+        room.watch(stream.streamId);
+      };
+      tile.silence.hidden = !stream.audio;
+      tile.silence.onclick = () => {
+        tile.video.muted = !tile.video.muted;
+        tile.silence.setAttribute('aria-pressed', String(tile.video.muted));
+        tile.silence.textContent = tile.video.muted ? 'Unsilence' : 'Silence';
+      };
+      this.refresh(room);
+    }
+
+    subscribing(streamId, media) {
+      const tile = this.tiles.get(streamId);
+      if (tile && tile.video.srcObject !== media) tile.video.srcObject = media;
+      if (tile) tile.video.play().catch(() => {}); // autoplay refused: the Join click usually allows it
+    }
+
+    canWatch(streamId) {
+      const tile = this.tiles.get(streamId);
+      if (tile) tile.watch.hidden = false;
+    }
+
+    tileState(streamId, state) {
+      const tile = this.tiles.get(streamId);
+      if (tile) tile.el.dataset.connection = state;
+    }
+
+    removeTile(streamId) {
+      const tile = this.tiles.get(streamId);
+      if (!tile) return;
+      tile.video.srcObject = null;
+      tile.el.remove();
+      this.tiles.delete(streamId);
+    }
+
+    clearTiles() {
+      for (const key of [...this.tiles.keys()]) this.removeTile(key);
+    }
+
+    badges(tile, audioMuted, videoMuted) {
+      tile.micOff.hidden = !audioMuted;
+      tile.cameraOff.hidden = !videoMuted;
+      tile.el.classList.toggle('video-off', Boolean(videoMuted));
+      tile.el.dataset.audioMuted = String(Boolean(audioMuted));
+      tile.el.dataset.videoMuted = String(Boolean(videoMuted));
+    }
+
+    /** Names, mute badges and stats lines from the room's state. */
+    refresh(room) {
+      for (const stream of room.streams.values()) {
+        const tile = this.tiles.get(stream.streamId);
+        if (!tile) continue;
+        const user = room.users.get(stream.userId);
+        tile.name.textContent = (user && user.userName) || stream.userId;
+        this.badges(tile, stream.audioMuted, stream.videoMuted);
+        const sub = room.subscriptions.get(stream.streamId);
+        tile.stats.textContent = sub ? statsText(sub.last) : 'not watching';
+      }
+      const local = this.tiles.get('local');
+      if (local && room.local) local.stats.textContent = statsText(room.local.last);
+    }
+
+    /** Fills the camera and microphone pickers (labels appear once allowed). */
+    async devicesChanged() {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+      const devices = await navigator.mediaDevices.enumerateDevices().catch(() => []);
+      for (const [selectId, kind, noun] of [['camera', 'videoinput', 'camera'], ['mic', 'audioinput', 'microphone']]) {
+        const select = $(selectId);
+        const keep = select.value;
+        select.replaceChildren(new Option(`default ${noun}`, ''), new Option(`no ${noun}`, 'none'));
+        devices.filter((d) => d.kind === kind && d.deviceId && d.deviceId !== 'default').forEach((d, i) => {
+          select.add(new Option(d.label || `${noun} ${i + 1}`, d.deviceId));
+        });
+        if ([...select.options].some((o) => o.value === keep)) select.value = keep;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- the page
+
+  const FIELDS = ['server', 'app', 'room', 'user', 'name', 'role', 'signature', 'ctime'];
+  const REMEMBERED = ['server', 'app', 'room', 'user', 'name', 'role'];
+
+  function defaultServer() {
+    if (!location.host) return 'ws://127.0.0.1:7880/ws';
+    return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
+  }
+
+  /** Fields from, in order: the defaults, what was used last time, the URL
+   *  (`?server=&app=&room=&user=&name=&role=&signature=&ctime=&camera=none&mic=none&autojoin=1`). */
+  function fillForm(params) {
+    $('server').value = defaultServer();
+    for (const id of REMEMBERED) {
+      const saved = localStorage.getItem(`huddle.${id}`);
+      if (saved != null) $(id).value = saved;
+    }
+    for (const id of FIELDS) {
+      if (params.has(id)) $(id).value = params.get(id);
+    }
+    if (params.has('signature')) $('sig-pasted').checked = true;
+    for (const id of ['camera', 'mic']) {
+      if (params.get(id) === 'none') $(id).value = 'none';
+    }
+  }
+
+  function readForm() {
+    for (const id of REMEMBERED) localStorage.setItem(`huddle.${id}`, $(id).value);
+    return {
+      server: $('server').value.trim(),
+      app: $('app').value.trim(),
+      room: $('room').value.trim(),
+      user: $('user').value.trim(),
+      name: $('name').value,
+      role: Number($('role').value) === ROLE_PLAYER ? ROLE_PLAYER : ROLE_JOINER,
+      pasted: $('sig-pasted').checked,
+      token: $('token').value,
+      signature: $('signature').value,
+      ctime: $('ctime').value,
+      camera: $('camera').value,
+      mic: $('mic').value,
+      subscribeAll: $('subscribe-all').checked,
+    };
+  }
+
+  const ui = new Ui();
+  let room = new Room(ui);
+
+  async function join() {
+    if (room.state === State.JOINED || room.state === State.CONNECTING) return;
+    ui.error('');
+    ui.notice('');
+    room = new Room(ui);
+    try {
+      await room.join(readForm());
+    } catch (e) {
+      room.fail(e);
+      room.teardown('not connected');
+    }
+  }
+
+  async function main() {
+    const params = new URLSearchParams(location.search);
+    fillForm(params);
+    await ui.devicesChanged();
+    if (navigator.mediaDevices) {
+      navigator.mediaDevices.addEventListener('devicechange', () => ui.devicesChanged());
+    }
+    $('join-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      join();
+    });
+    $('leave').onclick = () => room.leave();
+    $('mute-mic').onclick = () => room.setMuted('audio', !room.local.audioMuted).catch((e) => room.fail(e));
+    $('mute-camera').onclick = () => room.setMuted('video', !room.local.videoMuted).catch((e) => room.fail(e));
+    const rename = () => room.rename($('new-name').value).catch((e) => room.fail(e));
+    $('rename').onclick = rename;
+    $('new-name').onkeydown = (e) => {
+      if (e.key === 'Enter') {
+        e.preventDefault();
+        rename();
+      }
+    };
+    $('switch-role').onclick = () => room
+      .switchRole(room.me.role === ROLE_PLAYER ? ROLE_JOINER : ROLE_PLAYER)
+      .catch((e) => room.fail(e));
+    $('token').oninput = () => { $('sig-server').checked = true; };
+    $('signature').oninput = () => { $('sig-pasted').checked = true; };
+    setInterval(() => {
+      if (room.state === State.JOINED) room.pollStats();
+    }, STATS_INTERVAL_MS);
+    window.huddle = { summary: () => room.summary(), join, leave: () => room.leave() };
+    if (params.get('autojoin') === '1') join();
+  }
+
+  main();
+})();
