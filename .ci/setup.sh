@@ -3,6 +3,8 @@
 # Sourced by .ci/run and .ci/start; safe to run again.
 set -euo pipefail
 
+# iproute2, nftables and ethtool are for the impairment harness
+# (benches/impair.sh, tests/impaired_network_namespaces.rs).
 # The second line is for the GUI tests (tests/README.md): the app under Xvfb
 # needs Vulkan (lavapipe) and the X libraries winit loads at run time
 # (libX11, libXcursor, libXi, libX11-xcb, libxkbcommon-x11); ImageMagick takes
@@ -16,8 +18,7 @@ set -euo pipefail
 # (network namespaces, a veth pair and a drop table).
 APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
     xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq
-    musl-tools prometheus ffmpeg chromium openssl coturn nginx
-    nftables iproute2)
+    musl-tools prometheus ffmpeg chromium openssl coturn nginx iproute2 nftables ethtool)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -436,6 +436,10 @@ pub struct BotArgs {
     /// With --mix-file: play it again and again.
     #[arg(long, requires = "mix_file")]
     pub mix_loop: bool,
+    /// Cap what the published stream sends at this many kbit/s (seed
+    /// `setNetworkBandwidth`; 100..=51200), below the uplink estimate.
+    #[arg(long, value_name = "KBPS")]
+    pub max_bandwidth: Option<u32>,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -753,6 +757,16 @@ impl BotArgs {
                 },
                 summary_path: self.summary,
                 noise: self.noise,
+                max_bandwidth_kbps: match self.max_bandwidth {
+                    Some(k)
+                        if !(crate::client::congestion::MIN_NETWORK_BANDWIDTH_KBPS
+                            ..=crate::client::congestion::MAX_NETWORK_BANDWIDTH_KBPS)
+                            .contains(&k) =>
+                    {
+                        bail!("--max-bandwidth must be 100..=51200 kbit/s")
+                    }
+                    k => k,
+                },
             },
             stream_state_interval: match self.stream_state_interval {
                 0 => None,

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use crate::client::{
     Client, ClientResult, ConnectionState, Credential, JoinConfig, LatencySummary, LocalStream,
-    RemoteReport, RemoteStream, RoomEvent, SubscribeOptions,
-    stats::{ReceptionReport, latency_summary},
+    RemoteReport, RemoteStream, RoomEvent, SendRateStats, SubscribeOptions,
+    stats::{FreezeTracker, ReceptionReport, latency_summary},
 };
 use crate::media::{
     AudioProfile, I420Frame, MediaError, SyntheticAudio, SyntheticVideo, VideoProfile, VideoSource,
@@ -125,6 +125,9 @@ pub struct BotMeasure {
     /// Add pseudo-random noise below the stamp so the encoder actually spends
     /// the profile's bitrate (the plain pattern compresses to a fraction of it).
     pub noise: bool,
+    /// Cap the published stream at this many kbit/s
+    /// (`Client::set_network_bandwidth`).
+    pub max_bandwidth_kbps: Option<u32>,
 }
 
 /// The synthetic pattern with fresh luma noise below its stamp every frame, so
@@ -186,6 +189,20 @@ pub struct BotSummary {
     pub max_video_jitter_ms: f64,
     /// Video frames decoded, all subscriptions.
     pub frames_decoded: u64,
+    /// Video frames dropped before decoding (broken or decoder behind).
+    pub frames_dropped: u64,
+    /// Keyframe requests (PLI) sent, all subscriptions.
+    pub keyframe_requests: u64,
+    /// Lost audio frames rebuilt from Opus in-band FEC, all subscriptions.
+    pub audio_frames_recovered: u64,
+    /// Lost audio frames concealed without FEC data.
+    pub audio_frames_concealed: u64,
+    /// Video freezes (WebRTC's definition, see `FreezeTracker`), all subscriptions.
+    pub freeze_count: u64,
+    /// Their total duration, ms.
+    pub freeze_total_ms: f64,
+    /// The longest freeze of any subscription, ms.
+    pub longest_freeze_ms: f64,
     /// Glass-to-glass latency over every decoded frame of the run.
     pub latency: Option<LatencySummary>,
     /// Join → first decoded frame, percentiles over the subscriptions.
@@ -194,6 +211,9 @@ pub struct BotSummary {
     pub join_to_first_frame_ms: Vec<f64>,
     /// Publisher side: RTT, loss and jitter the server reported last, per track.
     pub publish_reports: Vec<RemoteReport>,
+    /// Publisher side: the last congestion-control figures of each publishing
+    /// bot (uplink estimate, targets, rung).
+    pub send_rates: Vec<SendRateStats>,
 }
 
 impl BotSummary {
@@ -210,12 +230,20 @@ impl BotSummary {
             ),
             join_to_first_frame_ms: report.join_to_first_frame_ms.clone(),
             publish_reports: report.publish_reports.clone(),
+            send_rates: report.send_rates.clone(),
             ..Self::default()
         };
         for line in &report.streams {
             s.video_packets += line.video_packets;
             s.audio_packets += line.audio_packets;
             s.frames_decoded += line.frames_decoded;
+            s.frames_dropped += line.frames_dropped;
+            s.keyframe_requests += line.keyframe_requests;
+            s.audio_frames_recovered += line.audio_frames_recovered;
+            s.audio_frames_concealed += line.audio_frames_concealed;
+            s.freeze_count += line.freezes.count;
+            s.freeze_total_ms += line.freezes.total_ms;
+            s.longest_freeze_ms = s.longest_freeze_ms.max(line.freezes.longest_ms);
             for r in [&line.video_reception, &line.audio_reception] {
                 s.expected_packets += r.expected;
                 s.lost_packets += r.lost;
@@ -244,6 +272,16 @@ pub struct StreamReport {
     pub kbps: f64,
     /// Frames decoded so far.
     pub frames_decoded: u64,
+    /// Frames dropped before decoding so far.
+    pub frames_dropped: u64,
+    /// Keyframe requests sent so far.
+    pub keyframe_requests: u64,
+    /// Video freezes so far.
+    pub freezes: FreezeTracker,
+    /// Lost audio frames rebuilt from in-band FEC so far.
+    pub audio_frames_recovered: u64,
+    /// Lost audio frames concealed so far.
+    pub audio_frames_concealed: u64,
     /// Audio frames decoded so far.
     pub audio_frames_decoded: u64,
     /// Packets lost so far (sequence gaps).
@@ -278,6 +316,8 @@ pub struct BotReport {
     pub join_to_first_frame_ms: Vec<f64>,
     /// What the server last reported (RTCP RR) about each published track.
     pub publish_reports: Vec<RemoteReport>,
+    /// The last congestion-control figures of each publishing bot.
+    pub send_rates: Vec<SendRateStats>,
 }
 
 impl BotReport {
@@ -310,6 +350,10 @@ struct Bot {
     published: Option<StreamId>,
     /// Latest RTCP receiver-report figures about what it publishes.
     publish_reports: Vec<RemoteReport>,
+    /// Latest congestion-control figures of what it publishes.
+    send_rate: Option<SendRateStats>,
+    /// When `send_rate` was read, for the sent rate over the interval.
+    send_rate_at: Option<Instant>,
     joined_at: Instant,
     subscriptions: BTreeMap<StreamId, Subscribed>,
     report: BotReport,
@@ -375,6 +419,7 @@ pub async fn run(
         }
         total.latencies_us.append(&mut bot.report.latencies_us);
         total.publish_reports.append(&mut bot.publish_reports);
+        total.send_rates.extend(bot.send_rate.take());
         total
             .join_to_first_frame_ms
             .append(&mut bot.report.join_to_first_frame_ms);
@@ -419,6 +464,8 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
         client,
         published: None,
         publish_reports: Vec::new(),
+        send_rate: None,
+        send_rate_at: None,
         joined_at,
         subscriptions: BTreeMap::new(),
         report: BotReport::default(),
@@ -451,6 +498,9 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
         } else {
             LocalStream::synthetic(video_profile, config.audio_profile, config.tone_hz)
         };
+        if let Some(kbps) = config.measure.max_bandwidth_kbps {
+            bot.client.set_network_bandwidth(Some(kbps)).await?;
+        }
         if let (Some(option), Some(mixing)) = (&config.mix, stream.audio_mixing()) {
             // A file that cannot be played ends the bot with its code.
             mixing
@@ -600,12 +650,27 @@ impl Bot {
             return; // unpublished or leaving: nothing to report
         };
         self.publish_reports = reports;
-        if !config.print || self.publish_reports.is_empty() {
+        let previous = self.send_rate.zip(self.send_rate_at);
+        self.send_rate = self.client.send_rate(stream_id).await.ok();
+        let now = Instant::now();
+        self.send_rate_at = Some(now);
+        // Encoded kbit/s (audio + video) since the previous reading.
+        let sent_kbps = match (previous, self.send_rate) {
+            (Some((before, at)), Some(after)) => {
+                let bytes = (after.video_bytes + after.audio_bytes)
+                    .saturating_sub(before.video_bytes + before.audio_bytes);
+                let secs = now.saturating_duration_since(at).as_secs_f64().max(1e-3);
+                Some(bytes as f64 * 8.0 / 1000.0 / secs)
+            }
+            _ => None,
+        };
+        if !config.print || (self.publish_reports.is_empty() && self.send_rate.is_none()) {
             return;
         }
         let text = if config.json {
             serde_json::json!({
                 "bot": self.name, "published_stream": stream_id.0, "remote": self.publish_reports,
+                "send_rate": self.send_rate, "sent_kbps": sent_kbps,
             })
             .to_string()
         } else {
@@ -629,8 +694,23 @@ impl Bot {
                     )
                 })
                 .collect();
+            let rate = self
+                .send_rate
+                .map(|r| {
+                    format!(
+                        " | estimate {} kbit/s target {} kbit/s sent {} kbit/s {}x{}@{}",
+                        r.estimate_bps
+                            .map_or("-".to_owned(), |e| format!("{:.0}", e / 1e3)),
+                        r.target_bps / 1000,
+                        sent_kbps.map_or("-".to_owned(), |k| format!("{k:.0}")),
+                        r.width,
+                        r.height,
+                        r.frame_rate
+                    )
+                })
+                .unwrap_or_default();
             format!(
-                "{} -> stream {}: {}",
+                "{} -> stream {}: {}{rate}",
                 self.name,
                 stream_id.0,
                 tracks.join("; ")
@@ -674,6 +754,11 @@ impl Bot {
                 fps: (stats.frames_decoded - sub.last_frames) as f64 / secs,
                 kbps: (stats.bytes - sub.last_bytes) as f64 * 8.0 / 1000.0 / secs,
                 frames_decoded: stats.frames_decoded,
+                frames_dropped: stats.frames_dropped,
+                keyframe_requests: stats.keyframe_requests,
+                freezes: stats.freezes,
+                audio_frames_recovered: stats.audio_frames_recovered,
+                audio_frames_concealed: stats.audio_frames_concealed,
                 audio_frames_decoded: stats.audio_frames_decoded,
                 packets_lost: stats.packets_lost,
                 video_packets: stats.video_packets,
@@ -704,6 +789,11 @@ fn final_report(bot: &str, sub: &Subscribed) -> StreamReport {
         fps: 0.0,
         kbps: 0.0,
         frames_decoded: stats.frames_decoded,
+        frames_dropped: stats.frames_dropped,
+        keyframe_requests: stats.keyframe_requests,
+        freezes: stats.freezes,
+        audio_frames_recovered: stats.audio_frames_recovered,
+        audio_frames_concealed: stats.audio_frames_concealed,
         audio_frames_decoded: stats.audio_frames_decoded,
         packets_lost: stats.packets_lost,
         video_packets: stats.video_packets,

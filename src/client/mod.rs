@@ -40,6 +40,8 @@
 //! [`LocalStream::frame_pause`] stops a stream's pictures without muting it,
 //! as a stalled camera would.
 
+pub mod congestion;
+pub mod jitter;
 pub mod media_status;
 mod publish;
 mod session;
@@ -64,6 +66,7 @@ pub use crate::link::rtcp_stats::RemoteReport;
 pub use crate::logging::set_level as set_log_level;
 pub use crate::media::mixing::{AudioMixOption, AudioMixing, MixingEvent};
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
+pub use congestion::SendRateStats;
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
 pub use session::reconnect::Backoff;
 pub use stats::{LatencySummary, StreamStats};
@@ -456,6 +459,8 @@ pub(crate) enum RoomCommand {
     ),
     RenewSignature(u64, String, oneshot::Sender<ClientResult<()>>),
     StreamStateDetection(Option<Duration>, oneshot::Sender<ClientResult<()>>),
+    SendRate(StreamId, oneshot::Sender<ClientResult<SendRateStats>>),
+    SetNetworkBandwidth(Option<u32>, oneshot::Sender<ClientResult<()>>),
 }
 
 /// A handle on one room session. Cheap to clone; the session ends when the last
@@ -667,6 +672,36 @@ impl Client {
         }
         let interval = enable.then_some(interval);
         self.call(|tx| RoomCommand::StreamStateDetection(interval, tx))
+            .await
+    }
+
+    /// Send-side congestion control of a published stream: the uplink
+    /// estimate (GCC over TWCC feedback), the cap, the encoders' targets and
+    /// the ladder rung (size, frame rate) they run at.
+    pub async fn send_rate(&self, stream_id: StreamId) -> ClientResult<SendRateStats> {
+        self.call(|tx| RoomCommand::SendRate(stream_id, tx)).await
+    }
+
+    /// Caps what each published stream sends (audio + video), in kbit/s, below
+    /// whatever the uplink estimate allows (seed `setNetworkBandwidth`,
+    /// `maxBandwidth`); `None` lifts the cap. Applies to current and later
+    /// publications and overrides [`LocalStream::with_max_bandwidth_kbps`].
+    /// The seed's range is 3072..=51200; huddle accepts from
+    /// [`congestion::MIN_NETWORK_BANDWIDTH_KBPS`] so a narrow path can be
+    /// emulated. Outside the range: [`ClientError::InvalidParameter`]
+    /// (90000005), and nothing changes.
+    pub async fn set_network_bandwidth(&self, max_kbps: Option<u32>) -> ClientResult<()> {
+        let range = congestion::MIN_NETWORK_BANDWIDTH_KBPS..=congestion::MAX_NETWORK_BANDWIDTH_KBPS;
+        if let Some(kbps) = max_kbps
+            && !range.contains(&kbps)
+        {
+            return Err(ClientError::InvalidParameter(format!(
+                "maxBandwidth {kbps} kbit/s not in {}..={}",
+                range.start(),
+                range.end()
+            )));
+        }
+        self.call(|tx| RoomCommand::SetNetworkBandwidth(max_kbps.map(|k| k * 1000), tx))
             .await
     }
 

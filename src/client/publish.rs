@@ -7,7 +7,14 @@
 //!                                                                            ▼
 //!  writer tasks (tokio): write_sample → TrackLocalStaticSample → RTP
 //!  feedback task: PLI/FIR from the SFU → force a keyframe
+//!  rate task: uplink estimate → rung, bitrates ([`super::congestion`])
 //! ```
+//!
+//! The video encode step follows the rate control's decision on every frame:
+//! it leaves frames out to reach the rung's frame rate, drops a frame when
+//! encoded video has run ahead of its budget, scales the picture to the rung's
+//! size (a new size starts a new encoder, so a keyframe) and retunes the
+//! encoder's bitrate and frame rate in place.
 //!
 //! Synthetic sources are paced by the capture threads against a monotonic
 //! clock (no drift from sleep overshoot); live sources (`is_live()`: cameras,
@@ -28,8 +35,12 @@ use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
+use super::congestion::{RateControl, SendRateStats, rate_task};
 use super::stream::LocalStream;
+use crate::link::congestion::SendEstimate;
 use crate::media::pool::SerialQueue;
+use crate::media::rate_ladder::{Decimator, FrameBudget, RateLadder};
+use crate::media::scale::Scaler;
 use crate::media::{
     AudioFrame, AudioSource, H264Encoder, H264EncoderConfig, I420Frame, OpusEncoder, VideoSource,
 };
@@ -74,14 +85,20 @@ pub(crate) struct PublishPipeline {
     /// Listens for keyframe requests on the video track's current link;
     /// replaced when the stream moves to a new link ([`PublishPipeline::relink`]).
     feedback: Option<tokio::task::JoinHandle<()>>,
+    /// What congestion control decided, shared with the encoders.
+    rate: RateControl,
 }
 
 impl PublishPipeline {
-    /// Starts threads for the stream's sources, writing to the given tracks.
+    /// Starts threads for the stream's sources, writing to the given tracks,
+    /// with encoders following `estimate` (the publish link's) under
+    /// `cap_bps`.
     pub(crate) fn start(
         stream: LocalStream,
         video: Option<TrackOut>,
         audio: Option<TrackOut>,
+        estimate: Option<SendEstimate>,
+        cap_bps: Option<u32>,
     ) -> Result<Self, crate::media::MediaError> {
         let stop = Arc::new(AtomicBool::new(false));
         let force_keyframe = Arc::new(AtomicBool::new(true));
@@ -97,9 +114,27 @@ impl PublishPipeline {
             video_profile,
             audio_profile,
             video_paused,
-            // The handle is the application's; the source mixes through it.
+            max_bandwidth_bps,
+            // The mixing handle is the application's; the source mixes through it.
             ..
         } = stream;
+        let cap_bps = cap_bps.or(max_bandwidth_bps);
+        let ladder = video_source
+            .as_ref()
+            .filter(|_| video.is_some())
+            .map(|source| {
+                let (width, height) = source.size();
+                RateLadder::new(width, height, source.frame_rate(), &video_profile)
+            });
+        let rate = RateControl::new(
+            ladder.as_ref().map(|l| (l, &video_profile)),
+            audio_source
+                .as_ref()
+                .filter(|_| audio.is_some())
+                .map(|_| &audio_profile),
+            cap_bps,
+        );
+        tasks.push(tokio::spawn(rate_task(rate.clone(), estimate, ladder)));
 
         if let (Some(source), Some(out)) = (video_source, video) {
             let (width, height) = source.size();
@@ -110,12 +145,13 @@ impl PublishPipeline {
                 video_profile.max_bitrate_bps(),
             )?;
             let (tx, rx) = mpsc::channel(ENCODED_VIDEO_CAPACITY);
-            let (stop_t, kf) = (Arc::clone(&stop), Arc::clone(&force_keyframe));
+            let (stop_t, kf, rate_t) =
+                (Arc::clone(&stop), Arc::clone(&force_keyframe), rate.clone());
             let held = [Arc::clone(&video_muted), video_paused];
             threads.push(
                 std::thread::Builder::new()
                     .name("huddle-video-enc".into())
-                    .spawn(move || video_thread(source, encoder, tx, stop_t, kf, held))
+                    .spawn(move || video_thread(source, encoder, tx, stop_t, kf, held, rate_t))
                     .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
             );
             feedback = Some(tokio::spawn(feedback_task(
@@ -131,11 +167,12 @@ impl PublishPipeline {
                 audio_profile.bitrate_bps(),
             )?;
             let (tx, rx) = mpsc::channel(ENCODED_AUDIO_CAPACITY);
-            let (stop_t, muted) = (Arc::clone(&stop), Arc::clone(&audio_muted));
+            let (stop_t, muted, rate_t) =
+                (Arc::clone(&stop), Arc::clone(&audio_muted), rate.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name("huddle-audio-enc".into())
-                    .spawn(move || audio_thread(source, encoder, tx, stop_t, muted))
+                    .spawn(move || audio_thread(source, encoder, tx, stop_t, muted, rate_t))
                     .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
             );
             tasks.push(tokio::spawn(writer_task(out, rx, Arc::clone(&connected))));
@@ -149,6 +186,7 @@ impl PublishPipeline {
             connected,
             force_keyframe,
             feedback,
+            rate,
         })
     }
 
@@ -171,6 +209,16 @@ impl PublishPipeline {
                 Arc::clone(&self.force_keyframe),
             )));
         }
+    }
+
+    /// What congestion control decided and what was encoded.
+    pub(crate) fn send_rate(&self) -> SendRateStats {
+        self.rate.stats()
+    }
+
+    /// Sets or lifts the cap (bit/s) on what this stream sends.
+    pub(crate) fn set_cap(&self, cap_bps: Option<u32>) {
+        self.rate.set_cap(cap_bps);
     }
 
     /// The publish leg connected: start sending, beginning with a keyframe.
@@ -272,8 +320,10 @@ fn video_thread(
     force_keyframe: Arc<AtomicBool>,
     // Muted, or paused (`FramePause`): either holds the pictures back.
     held: [Arc<AtomicBool>; 2],
+    rate: RateControl,
 ) {
-    let interval = Duration::from_secs_f64(1.0 / f64::from(source.frame_rate().max(1)));
+    let source_fps = source.frame_rate().max(1);
+    let interval = Duration::from_secs_f64(1.0 / f64::from(source_fps));
     let live = source.is_live();
     let mut frames = Paced::new(interval, live, &stop);
     let mut video = VideoEncode {
@@ -281,6 +331,12 @@ fn video_thread(
         tx,
         force_keyframe: Arc::clone(&force_keyframe),
         interval,
+        rate,
+        source_fps,
+        scaler: Scaler::default(),
+        decimator: Decimator::default(),
+        budget: FrameBudget::new(),
+        last_sent: None,
     };
     let encode = SerialQueue::new(RAW_VIDEO_CAPACITY, move |(frame, captured)| {
         video.encode(&frame, captured);
@@ -303,27 +359,89 @@ struct VideoEncode {
     tx: mpsc::Sender<Encoded>,
     force_keyframe: Arc<AtomicBool>,
     interval: Duration,
+    rate: RateControl,
+    source_fps: u32,
+    scaler: Scaler,
+    decimator: Decimator,
+    budget: FrameBudget,
+    /// Capture instant of the last frame sent, for RTP timestamp spacing.
+    last_sent: Option<Instant>,
+}
+
+/// `frame`'s size scaled as the rung's size is to the full rung's (the source
+/// may have switched to another size), even and at least 2x2.
+fn rung_size(frame: (u32, u32), top: (u32, u32), rung: (u32, u32)) -> (u32, u32) {
+    if frame == top || top.0 == 0 || top.1 == 0 {
+        return if top.0 == 0 { frame } else { rung };
+    }
+    let scale = |f: u32, r: u32, t: u32| {
+        let v = u64::from(f) * u64::from(r) / u64::from(t);
+        (u32::try_from(v).unwrap_or(f).min(f) & !1).max(2)
+    };
+    (scale(frame.0, rung.0, top.0), scale(frame.1, rung.1, top.1))
 }
 
 impl VideoEncode {
     fn encode(&mut self, frame: &I420Frame, captured: Instant) {
-        if (frame.width, frame.height) != self.encoder.size() {
-            // A source switched to another size: start a new stream of pictures.
+        let (mut size, mut frame_rate, mut bitrate) = (
+            (frame.width, frame.height),
+            self.source_fps,
+            self.encoder.bitrate(),
+        );
+        if let Some(target) = self.rate.video() {
+            frame_rate = target.decision.frame_rate.clamp(1, self.source_fps);
+            if !self.decimator.keep(self.source_fps, frame_rate) {
+                self.rate.count_decimated();
+                return;
+            }
+            if !self.budget.admit(captured, target.budget_bps) {
+                // Dropped before encoding: the encoder never saw it, no keyframe needed.
+                self.rate.count_budget_drop();
+                return;
+            }
+            size = rung_size(
+                size,
+                target.top,
+                (target.decision.width, target.decision.height),
+            );
+            bitrate = target.decision.bitrate_bps;
+        }
+        let picture = if size == (frame.width, frame.height) {
+            frame
+        } else {
+            self.scaler.scale(frame, size.0, size.1)
+        };
+        if size != self.encoder.size() {
+            // A new size (a source switch, or a ladder rung): a new stream of
+            // pictures, starting with a keyframe.
             let config = H264EncoderConfig {
-                width: frame.width,
-                height: frame.height,
+                width: size.0,
+                height: size.1,
+                frame_rate,
+                bitrate_bps: bitrate,
                 ..*self.encoder.config()
             };
             match H264Encoder::with_config(config) {
                 Ok(encoder) => self.encoder = encoder,
                 Err(e) => {
-                    tracing::warn!("H.264 encoder for {}x{}: {e}", frame.width, frame.height);
+                    tracing::warn!("H.264 encoder for {}x{}: {e}", size.0, size.1);
                     return;
                 }
             }
+        } else {
+            if let Err(e) = self.encoder.set_frame_rate(frame_rate) {
+                tracing::debug!("H.264 frame rate {frame_rate}: {e}");
+            }
+            let current = self.encoder.bitrate();
+            // Small moves are noise in the estimate: retune on 3 % or more.
+            if bitrate.abs_diff(current) * 100 >= current * 3
+                && let Err(e) = self.encoder.set_bitrate(bitrate)
+            {
+                tracing::debug!("H.264 bitrate {bitrate}: {e}");
+            }
         }
         let keyframe = self.force_keyframe.swap(false, Ordering::AcqRel);
-        let encoded = match self.encoder.encode(frame, keyframe) {
+        let encoded = match self.encoder.encode(picture, keyframe) {
             Ok(encoded) => encoded,
             Err(e) => {
                 tracing::warn!("H.264 encode failed: {e}");
@@ -334,9 +452,20 @@ impl VideoEncode {
         if encoded.data.is_empty() {
             return; // rate control skipped this frame
         }
+        self.budget.spend(encoded.data.len());
+        self.rate.count_video(encoded.data.len());
+        // The gap since the previous frame sent: frames left out by the
+        // ladder or the budget must not slow the RTP clock down.
+        let duration = self
+            .last_sent
+            .map_or(self.interval, |last| {
+                captured.saturating_duration_since(last)
+            })
+            .max(Duration::from_millis(1));
+        self.last_sent = Some(captured);
         let sample = Encoded {
             data: Bytes::from(encoded.data),
-            duration: self.interval,
+            duration,
             captured,
         };
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(sample) {
@@ -354,13 +483,22 @@ fn audio_thread(
     tx: mpsc::Sender<Encoded>,
     stop: Arc<AtomicBool>,
     muted: Arc<AtomicBool>,
+    rate: RateControl,
 ) {
     let interval = Duration::from_millis(u64::from(crate::media::AUDIO_FRAME_MS));
     let live = source.is_live();
     let mut frames = Paced::new(interval, live, &stop);
+    let mut bitrate = 0;
     let encode = SerialQueue::new(
         RAW_AUDIO_CAPACITY,
         move |(frame, captured): (AudioFrame, Instant)| {
+            let target = rate.audio_bps();
+            if target != bitrate && target > 0 {
+                match encoder.set_bitrate(target) {
+                    Ok(()) => bitrate = target,
+                    Err(e) => tracing::debug!("Opus bitrate {target}: {e}"),
+                }
+            }
             let packet = match encoder.encode(&frame) {
                 Ok(packet) => packet,
                 Err(e) => {
@@ -368,6 +506,7 @@ fn audio_thread(
                     return;
                 }
             };
+            rate.count_audio(packet.len());
             let sample = Encoded {
                 data: Bytes::from(packet),
                 duration: interval,

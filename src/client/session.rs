@@ -127,6 +127,8 @@ struct Session {
     stall_tx: mpsc::Sender<usize>,
     /// Stream state detection (`detection.rs`), off until enabled.
     detector: StreamStateDetector,
+    /// Cap on each publication, bit/s (`Client::set_network_bandwidth`).
+    network_bandwidth: Option<u32>,
 }
 
 /// The actor's main loop.
@@ -159,6 +161,7 @@ pub(crate) async fn run(
         restore: Vec::new(),
         stall_tx,
         detector: StreamStateDetector::default(),
+        network_bandwidth: None,
     };
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     let mut detection_tick = tokio::time::interval(DETECTION_TICK);
@@ -278,6 +281,21 @@ impl Session {
                     .map(|p| p.link.rtcp_stats().all())
                     .ok_or_else(|| ClientError::InvalidOperation("not published".into()));
                 reply.send(result).ok();
+            }
+            RoomCommand::SendRate(stream_id, reply) => {
+                let result = self
+                    .publications
+                    .get(&stream_id)
+                    .map(|p| p.pipeline.send_rate())
+                    .ok_or_else(|| ClientError::InvalidOperation("not published".into()));
+                reply.send(result).ok();
+            }
+            RoomCommand::SetNetworkBandwidth(cap_bps, reply) => {
+                self.network_bandwidth = cap_bps;
+                for p in self.publications.values() {
+                    p.pipeline.set_cap(cap_bps);
+                }
+                reply.send(Ok(())).ok();
             }
             RoomCommand::SwitchRole(role, credential, reply) => {
                 let result = self.switch_role(role, &credential).await;
@@ -504,7 +522,9 @@ impl Session {
                 "the stream has no source".into(),
             ));
         }
-        let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
+        let cap_bps = self.network_bandwidth.or(stream.max_bandwidth_bps);
+        let congestion = super::congestion::link_config_for(&stream, cap_bps);
+        let (link, signals) = PeerLink::publisher(self.rtc_ip, &self.ice, congestion)
             .await
             .map_err(ClientError::from)?;
         let video_info = stream.video.as_ref().map(|v| {
@@ -600,7 +620,9 @@ impl Session {
             };
         let video_out = track_out(video).await;
         let audio_out = track_out(audio).await;
-        let pipeline = match PublishPipeline::start(stream, video_out, audio_out) {
+        let estimate = link.send_estimate().cloned();
+        let pipeline = match PublishPipeline::start(stream, video_out, audio_out, estimate, cap_bps)
+        {
             Ok(p) => p,
             Err(e) => {
                 link.close().await;

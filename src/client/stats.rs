@@ -33,8 +33,12 @@ pub struct StreamStats {
     pub frames_decoded: u64,
     /// Video frames dropped before decoding (decoder behind, or a broken frame).
     pub frames_dropped: u64,
-    /// Audio frames decoded (20 ms each).
+    /// Audio frames decoded (20 ms each), recovered and concealed ones included.
     pub audio_frames_decoded: u64,
+    /// Lost audio frames rebuilt from the next packet's in-band FEC data.
+    pub audio_frames_recovered: u64,
+    /// Lost audio frames concealed (no FEC data to rebuild them from).
+    pub audio_frames_concealed: u64,
     /// Size of the last decoded frame.
     pub last_size: Option<(u32, u32)>,
     /// Frame number read back from the last decoded picture's stamp.
@@ -49,8 +53,54 @@ pub struct StreamStats {
     pub subscribed_at: Option<Instant>,
     /// When the first frame was decoded.
     pub first_frame_at: Option<Instant>,
+    /// Keyframe requests (PLI) this subscriber sent.
+    pub keyframe_requests: u64,
+    /// Video packets that filled a gap late (NACK repairs, reordering).
+    pub video_repaired: u64,
+    /// Video packets the reorder buffer gave up waiting for.
+    pub video_given_up: u64,
+    /// Video freezes (pauses between decoded frames), as WebRTC counts them.
+    pub freezes: FreezeTracker,
     /// Recent glass-to-glass latencies in microseconds (capture stamp → decoded).
     latencies_us: VecDeque<u64>,
+}
+
+/// Video freezes as the WebRTC stats define them (`freezeCount`,
+/// `totalFreezesDuration`): a gap between two decoded frames longer than
+/// max(3 × the average gap, average + 150 ms). The average is an exponential
+/// mean over the recent gaps, so a stream at any frame rate is judged by its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct FreezeTracker {
+    /// Freezes so far.
+    pub count: u64,
+    /// Their total duration, ms.
+    pub total_ms: f64,
+    /// The longest, ms.
+    pub longest_ms: f64,
+    #[serde(skip)]
+    last_frame_at: Option<Instant>,
+    /// Exponential mean of the gaps between decoded frames, ms.
+    #[serde(skip)]
+    mean_gap_ms: Option<f64>,
+}
+
+impl FreezeTracker {
+    /// Records a frame decoded at `now`.
+    pub fn on_frame(&mut self, now: Instant) {
+        if let Some(last) = self.last_frame_at {
+            let gap = now.saturating_duration_since(last).as_secs_f64() * 1e3;
+            let mean = self.mean_gap_ms.unwrap_or(gap);
+            if self.mean_gap_ms.is_some() && gap > (3.0 * mean).max(mean + 150.0) {
+                self.count += 1;
+                self.total_ms += gap;
+                self.longest_ms = self.longest_ms.max(gap);
+            } else {
+                // Freezes stay out of the mean: it describes the smooth rate.
+                self.mean_gap_ms = Some(mean + (gap - mean) / 16.0);
+            }
+        }
+        self.last_frame_at = Some(now);
+    }
 }
 
 /// Percentiles of recent glass-to-glass latency.
@@ -85,6 +135,30 @@ impl StreamStats {
     /// Removes and returns the samples recorded so far (for interval reports).
     pub fn take_latencies(&mut self) -> Vec<u64> {
         self.latencies_us.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod freeze_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_gap_is_a_freeze_and_steady_frames_are_not() {
+        let t0 = Instant::now();
+        let mut f = FreezeTracker::default();
+        let mut at = t0;
+        for _ in 0..30 {
+            at += Duration::from_millis(33);
+            f.on_frame(at);
+        }
+        assert_eq!(f.count, 0);
+        at += Duration::from_millis(500);
+        f.on_frame(at);
+        at += Duration::from_millis(33);
+        f.on_frame(at);
+        assert_eq!(f.count, 1);
+        assert!((f.total_ms - 500.0).abs() < 1.0, "{}", f.total_ms);
+        assert!((f.longest_ms - 500.0).abs() < 1.0);
     }
 }
 

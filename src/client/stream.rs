@@ -32,6 +32,9 @@ pub struct LocalStream {
     pub(crate) video_paused: Arc<AtomicBool>,
     /// Mixes audio files into `audio` (seed `startAudioMixing`).
     mixing: Option<AudioMixing>,
+    /// Cap on what this stream sends, bit/s (seed `setNetworkBandwidth`, per
+    /// stream); [`crate::client::Client::set_network_bandwidth`] overrides it.
+    pub(crate) max_bandwidth_bps: Option<u32>,
 }
 
 /// Stops and restarts a [`LocalStream`]'s pictures without telling anyone, as
@@ -76,7 +79,21 @@ impl LocalStream {
             audio_profile,
             video_paused: Arc::new(AtomicBool::new(false)),
             mixing,
+            max_bandwidth_bps: None,
         }
+    }
+
+    /// Caps what this stream sends (audio + video) at `kbps` kbit/s, below
+    /// whatever the uplink estimate allows; clamped to
+    /// [`super::congestion::MIN_NETWORK_BANDWIDTH_KBPS`]..=[`super::congestion::MAX_NETWORK_BANDWIDTH_KBPS`].
+    #[must_use]
+    pub fn with_max_bandwidth_kbps(mut self, kbps: u32) -> Self {
+        let kbps = kbps.clamp(
+            super::congestion::MIN_NETWORK_BANDWIDTH_KBPS,
+            super::congestion::MAX_NETWORK_BANDWIDTH_KBPS,
+        );
+        self.max_bandwidth_bps = Some(kbps * 1000);
+        self
     }
 
     /// Plays audio files into this stream's audio (seed `startAudioMixing`,

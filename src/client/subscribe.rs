@@ -2,7 +2,8 @@
 //! media pool → [`RemoteStream`].
 //!
 //! ```text
-//!  video RTP task: seq gaps, H.264 depacketize → access unit ─┐ SerialQueue (8), drop when full
+//!  video RTP task: reorder buffer (waits ~1 RTT for NACKed packets, [`super::jitter`])
+//!                  → H.264 depacketize → access unit ─┐ SerialQueue (8), drop when full
 //!                                                            ▼
 //!  media pool: H.264 → I420 → read stamp → stats → VideoSlot (latest only)
 //!  audio RTP task ──Opus packets, SerialQueue (10)──▶ media pool → bounded PCM queue (drop oldest)
@@ -16,7 +17,7 @@
 //! decoding, no keyframe requests.
 //!
 //! A frame the decoder cannot use (a dropped access unit, a decode error, a gap
-//! in the sequence) makes the RTP task send a PLI, at most every
+//! the reorder buffer gave up on) makes the RTP task send a PLI, at most every
 //! [`KEYFRAME_REQUEST_INTERVAL`], until a keyframe decodes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,14 +31,20 @@ use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::jitter::{JitterConfig, Released, ReorderBuffer};
 use super::stats::{ReceptionTracker, SequenceTracker, StreamStats};
 use super::stream::{REMOTE_AUDIO_CAPACITY, VideoSlot};
+use crate::media::opus_codec::has_fec;
 use crate::media::pool::SerialQueue;
 use crate::media::{AudioFrame, H264Decoder, OpusDecoder, now_us, read_stamp};
 
 /// Access units queued for the video decode thread. When full the unit is
-/// dropped (the decoder is behind) and a keyframe is requested.
-pub const ACCESS_UNIT_CAPACITY: usize = 8;
+/// dropped (the decoder is behind) and a keyframe is requested. It holds what
+/// the reorder buffer releases at once when a repair arrives: up to its
+/// longest wait (`JitterConfig::max_wait`) of frames, at 30 fps 12 for
+/// 400 ms (with 8, every repair that took more than a quarter second
+/// overflowed it and cost a keyframe).
+pub const ACCESS_UNIT_CAPACITY: usize = 32;
 
 /// Opus packets queued for the audio decode thread (200 ms).
 pub const OPUS_PACKET_CAPACITY: usize = 10;
@@ -55,6 +62,8 @@ pub(crate) struct Receiver {
     pub(crate) ended: Arc<AtomicBool>,
     /// Decode (else only count: see `JoinConfig::decode`).
     decode: bool,
+    /// The video reorder buffer's bounds.
+    jitter: JitterConfig,
 }
 
 impl Receiver {
@@ -67,7 +76,14 @@ impl Receiver {
             stats: Arc::default(),
             ended: Arc::default(),
             decode,
+            jitter: JitterConfig::default(),
         }
+    }
+
+    /// The same with other reorder buffer bounds (tests).
+    #[cfg(test)]
+    pub(crate) fn with_jitter(self, jitter: JitterConfig) -> Self {
+        Self { jitter, ..self }
     }
 
     fn stats(&self) -> std::sync::MutexGuard<'_, StreamStats> {
@@ -112,58 +128,62 @@ impl Receiver {
         let au_tx = SerialQueue::new(ACCESS_UNIT_CAPACITY, move |unit: Bytes| {
             receiver.decode_video(&mut decoder, &unit, &decoder_need);
         });
-        let mut depacketizer = H264Packet::default();
+        let mut assembler = UnitAssembler::default();
         let mut counter = TrackCounter::new(RtpCodecKind::Video);
-        let mut access_unit: Vec<u8> = Vec::with_capacity(64 * 1024);
-        let mut unit_broken = false;
-        let mut current_ts: Option<u32> = None;
+        let mut reorder = ReorderBuffer::new(self.jitter);
+        let mut counted = reorder.counters();
+        let mut media_ssrc = None;
         let mut last_pli: Option<Instant> = None;
-        while let Some(event) = track.poll().await {
-            let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-                continue;
+        loop {
+            // Wake for the oldest gap's deadline when no packet comes.
+            let event = match reorder.deadline() {
+                Some(at) => tokio::select! {
+                    event = track.poll() => Some(event),
+                    () = tokio::time::sleep_until(at.into()) => None,
+                },
+                None => Some(track.poll().await),
             };
-            let lost = counter.count(&self, &packet);
-            // A new timestamp starts a new access unit; an unfinished one is broken.
-            if current_ts != Some(packet.header.timestamp) {
-                if !access_unit.is_empty() {
-                    unit_broken = true;
+            match event {
+                Some(None) => break,
+                Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => {
+                    counter.count(&self, &packet);
+                    media_ssrc = Some(packet.header.ssrc);
+                    reorder.push(packet, Instant::now());
                 }
-                if unit_broken {
-                    access_unit.clear();
+                Some(Some(_)) => continue,
+                None => reorder.expire(Instant::now()),
+            }
+            if reorder.counters() != counted {
+                counted = reorder.counters();
+                let mut stats = self.stats();
+                stats.video_repaired = counted.repaired;
+                stats.video_given_up = counted.given_up;
+            }
+            while let Some(released) = reorder.pop() {
+                let assembled = match released {
+                    Released::Packet(packet) => assembler.packet(&packet),
+                    Released::Lost(_) => assembler.lost(),
+                };
+                let mut dropped = u64::from(assembled.dropped);
+                if let Some(unit) = assembled.complete
+                    && au_tx.try_push(unit).is_err()
+                {
+                    dropped += 1;
+                }
+                if dropped > 0 {
+                    self.stats().frames_dropped += dropped;
                     need_keyframe.store(true, Ordering::Release);
                 }
-                unit_broken = false;
-                current_ts = Some(packet.header.timestamp);
             }
-            if lost > 0 {
-                unit_broken = true;
-            }
-            match depacketizer.depacketize(&packet.payload) {
-                Ok(nal) => access_unit.extend_from_slice(&nal),
-                Err(_) => unit_broken = true,
-            }
-            if packet.header.marker {
-                if unit_broken {
-                    self.stats().frames_dropped += 1;
-                    need_keyframe.store(true, Ordering::Release);
-                } else if !access_unit.is_empty() {
-                    let unit = Bytes::copy_from_slice(&access_unit);
-                    if au_tx.try_push(unit).is_err() {
-                        self.stats().frames_dropped += 1;
-                        need_keyframe.store(true, Ordering::Release);
-                    }
-                }
-                access_unit.clear();
-                unit_broken = false;
-                current_ts = None;
-            }
-            if need_keyframe.load(Ordering::Acquire)
+            if let Some(ssrc) = media_ssrc
+                && need_keyframe.load(Ordering::Acquire)
                 && last_pli.is_none_or(|t| t.elapsed() >= KEYFRAME_REQUEST_INTERVAL)
             {
                 last_pli = Some(Instant::now());
+                self.stats().keyframe_requests += 1;
                 let pli = PictureLossIndication {
                     sender_ssrc: 0,
-                    media_ssrc: packet.header.ssrc,
+                    media_ssrc: ssrc,
                 };
                 track.write_rtcp(vec![Box::new(pli)]).await.ok(); // link closing
             }
@@ -181,6 +201,7 @@ impl Receiver {
                 {
                     let mut stats = self.stats();
                     stats.frames_decoded += 1;
+                    stats.freezes.on_frame(Instant::now());
                     stats.last_size = Some((frame.width, frame.height));
                     if stats.first_frame_at.is_none() {
                         stats.first_frame_at = Some(Instant::now());
@@ -217,8 +238,8 @@ impl Receiver {
             }
         };
         let receiver = self.clone();
-        let packet_tx = SerialQueue::urgent(OPUS_PACKET_CAPACITY, move |packet: Option<Bytes>| {
-            receiver.decode_audio(&mut decoder, packet.as_deref());
+        let packet_tx = SerialQueue::urgent(OPUS_PACKET_CAPACITY, move |input: AudioIn| {
+            receiver.decode_audio(&mut decoder, input);
         });
         let mut counter = TrackCounter::new(RtpCodecKind::Audio);
         while let Some(event) = track.poll().await {
@@ -226,24 +247,42 @@ impl Receiver {
                 continue;
             };
             let lost = counter.count(&self, &packet);
-            // Conceal up to 3 lost frames (60 ms); longer gaps just resume.
-            for _ in 0..lost.min(3) {
-                packet_tx.try_push(None).ok(); // decoder behind: skip concealment
+            // Conceal up to 3 lost frames (60 ms); longer gaps just resume. The
+            // last lost frame comes back from this packet's in-band FEC data
+            // when it has some.
+            let lost = lost.min(3);
+            for i in 0..lost {
+                let input = if i + 1 == lost && has_fec(&packet.payload) {
+                    AudioIn::Fec(packet.payload.clone())
+                } else {
+                    AudioIn::Lost
+                };
+                packet_tx.try_push(input).ok(); // decoder behind: skip concealment
             }
-            packet_tx.try_push(Some(packet.payload)).ok(); // decoder behind: drop
+            packet_tx.try_push(AudioIn::Packet(packet.payload)).ok(); // decoder behind: drop
         }
         self.ended.store(true, Ordering::Release);
     }
 
-    /// Decodes one Opus packet, or conceals a lost one (`None`), on the media pool.
-    fn decode_audio(&self, decoder: &mut OpusDecoder, packet: Option<&[u8]>) {
-        let frame = match packet {
-            Some(data) => decoder.decode(data),
-            None => decoder.decode_lost(),
+    /// Decodes one Opus packet, rebuilds a lost one from the next one's FEC
+    /// data, or conceals it, on the media pool.
+    fn decode_audio(&self, decoder: &mut OpusDecoder, input: AudioIn) {
+        let frame = match &input {
+            AudioIn::Packet(data) => decoder.decode(data),
+            AudioIn::Fec(next) => decoder.decode_fec(next),
+            AudioIn::Lost => decoder.decode_lost(),
         };
         match frame {
             Ok(frame) => {
-                self.stats().audio_frames_decoded += 1;
+                {
+                    let mut stats = self.stats();
+                    stats.audio_frames_decoded += 1;
+                    match input {
+                        AudioIn::Packet(_) => {}
+                        AudioIn::Fec(_) => stats.audio_frames_recovered += 1,
+                        AudioIn::Lost => stats.audio_frames_concealed += 1,
+                    }
+                }
                 // Drop the oldest when the reader is behind: stay live.
                 if let Err(crossbeam_channel::TrySendError::Full(frame)) =
                     self.audio_tx.try_send(frame)
@@ -254,6 +293,91 @@ impl Receiver {
             }
             Err(e) => tracing::debug!("Opus decode: {e}"),
         }
+    }
+}
+
+/// One step of the audio decoder.
+enum AudioIn {
+    /// A received packet.
+    Packet(Bytes),
+    /// The frame before this packet was lost: rebuild it from its FEC data.
+    Fec(Bytes),
+    /// A lost frame without FEC data: conceal it.
+    Lost,
+}
+
+/// What [`UnitAssembler`] made of one released packet.
+#[derive(Default)]
+struct Assembled {
+    /// An access unit ended broken (a packet of it lost, or undecodable).
+    dropped: bool,
+    /// A whole access unit, ready to decode.
+    complete: Option<Bytes>,
+}
+
+/// H.264 access units from packets in sequence order (after the reorder
+/// buffer): a new RTP timestamp starts a unit, the marker bit ends it, and a
+/// loss breaks the unit it falls in. A loss between units cannot be placed,
+/// so it breaks the one that starts after it too (it lost its start, or a
+/// whole frame it refers to went missing).
+struct UnitAssembler {
+    depacketizer: H264Packet,
+    unit: Vec<u8>,
+    broken: bool,
+    /// Packets were given up on since the last released packet.
+    loss_pending: bool,
+    timestamp: Option<u32>,
+}
+
+impl Default for UnitAssembler {
+    fn default() -> Self {
+        Self {
+            depacketizer: H264Packet::default(),
+            unit: Vec::with_capacity(64 * 1024),
+            broken: false,
+            loss_pending: false,
+            timestamp: None,
+        }
+    }
+}
+
+impl UnitAssembler {
+    fn packet(&mut self, packet: &rtc::rtp::Packet) -> Assembled {
+        let mut out = Assembled::default();
+        if self.timestamp != Some(packet.header.timestamp) {
+            // A new timestamp starts a new access unit; an unfinished one is broken.
+            out.dropped = !self.unit.is_empty() || self.broken;
+            self.unit.clear();
+            self.broken = false;
+            self.timestamp = Some(packet.header.timestamp);
+        }
+        if std::mem::take(&mut self.loss_pending) {
+            self.broken = true;
+        }
+        match self.depacketizer.depacketize(&packet.payload) {
+            Ok(nal) => self.unit.extend_from_slice(&nal),
+            Err(_) => self.broken = true,
+        }
+        if packet.header.marker {
+            if self.broken {
+                out.dropped = true;
+            } else if !self.unit.is_empty() {
+                out.complete = Some(Bytes::copy_from_slice(&self.unit));
+            }
+            self.unit.clear();
+            self.broken = false;
+            self.timestamp = None;
+        }
+        out
+    }
+
+    /// Packets were given up on: the unit they fall in cannot decode.
+    fn lost(&mut self) -> Assembled {
+        if self.timestamp.is_some() {
+            self.broken = true;
+        }
+        self.loss_pending = true;
+        Assembled::default()
     }
 }
 
@@ -301,3 +425,7 @@ fn clock_rate(kind: RtpCodecKind) -> u32 {
         _ => crate::link::OPUS_CLOCK_RATE,
     }
 }
+
+#[cfg(test)]
+#[path = "subscribe_tests.rs"]
+mod tests;

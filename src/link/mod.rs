@@ -10,10 +10,11 @@
 //!   by default there are none.
 //! * Codecs: H.264 constrained baseline (packetization-mode 1) as payload type
 //!   [`H264_PAYLOAD_TYPE`] and Opus as [`OPUS_PAYLOAD_TYPE`], nothing else.
-//! * Interceptors: the library's defaults (NACK generator/responder, sender and
-//!   receiver reports, TWCC) plus [`rtcp_tap::RtcpTap`], which marks PLI/FIR and
+//! * Interceptors: the library's defaults (sender and receiver reports, TWCC)
+//!   with NACK bounded by [`nack`] (no retransmission storms), plus [`rtcp_tap::RtcpTap`], which marks PLI/FIR and
 //!   reports for delivery to the application; without it the library never shows
-//!   inbound RTCP to us.
+//!   inbound RTCP to us. A publish link ([`PeerLink::publisher`]) adds send-side
+//!   congestion control ([`congestion`]: TWCC sender, GCC, pacer).
 //! * Signalling is non-trickle by default: [`PeerLink::local_description`]
 //!   waits for ICE gathering to complete (host candidates only: milliseconds), so
 //!   the SDP carries the candidates. Trickled candidates are still accepted.
@@ -21,7 +22,10 @@
 //! Callbacks from the library run on its driver task and must not block; the
 //! handler only forwards them into a channel that the link's owner drains.
 
+pub mod congestion;
 pub mod ice;
+pub mod nack;
+pub mod nack_generator;
 pub mod rtcp_stats;
 pub mod rtcp_tap;
 #[doc(hidden)]
@@ -44,7 +48,7 @@ use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceTransportPolicy,
     RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSdpType, RTCSessionDescription, Registry,
-    SettingEngineBuilder, register_default_interceptors,
+    SettingEngineBuilder,
 };
 
 use crate::protocol::IceCandidate;
@@ -211,12 +215,14 @@ pub struct PeerLink {
     gathered: watch::Receiver<bool>,
     rtcp_stats: rtcp_stats::RtcpStats,
     policy: ice::IcePolicy,
+    /// The uplink estimate, on a link built with congestion control.
+    send_estimate: Option<congestion::SendEstimate>,
 }
 
 impl PeerLink {
     /// Builds a peer connection bound to `ip` (port chosen by the OS).
     pub async fn new(ip: IpAddr) -> LinkResult<(Self, LinkSignals)> {
-        Self::build(ip, None, ice::IcePolicy::default()).await
+        Self::build(ip, None, ice::IcePolicy::default(), None).await
     }
 
     /// [`PeerLink::new`] with STUN/TURN servers, relay-only or an advertised
@@ -225,7 +231,18 @@ impl PeerLink {
         ip: IpAddr,
         policy: &ice::IcePolicy,
     ) -> LinkResult<(Self, LinkSignals)> {
-        Self::build(ip, None, policy.clone()).await
+        Self::build(ip, None, policy.clone(), None).await
+    }
+
+    /// [`PeerLink::with_policy`] with send-side congestion control: what this
+    /// link sends is numbered (transport-wide-cc), the remote's feedback
+    /// drives a GCC estimate ([`PeerLink::send_estimate`]) and a pacer.
+    pub async fn publisher(
+        ip: IpAddr,
+        policy: &ice::IcePolicy,
+        congestion: congestion::CongestionConfig,
+    ) -> LinkResult<(Self, LinkSignals)> {
+        Self::build(ip, None, policy.clone(), Some(congestion)).await
     }
 
     /// [`PeerLink::new`] offering only these SRTP protection profiles in its
@@ -235,13 +252,14 @@ impl PeerLink {
         ip: IpAddr,
         profiles: Vec<rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile>,
     ) -> LinkResult<(Self, LinkSignals)> {
-        Self::build(ip, Some(profiles), ice::IcePolicy::default()).await
+        Self::build(ip, Some(profiles), ice::IcePolicy::default(), None).await
     }
 
     async fn build(
         ip: IpAddr,
         srtp_profiles: Option<Vec<rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile>>,
         policy: ice::IcePolicy,
+        congestion: Option<congestion::CongestionConfig>,
     ) -> LinkResult<(Self, LinkSignals)> {
         ice::check_servers(&policy)?;
         let mut media = MediaEngine::default();
@@ -259,7 +277,7 @@ impl PeerLink {
                 )
                 .map_err(rtc_err("registering codecs"))?;
         }
-        let registry = register_default_interceptors(Registry::new(), &mut media)
+        let registry = nack::register_interceptors(Registry::new(), &mut media)
             .map_err(rtc_err("registering interceptors"))?
             .with(
                 Slot::from(rtcp_tap::RTCP_TAP_SLOT),
@@ -270,6 +288,13 @@ impl PeerLink {
             Slot::from(rtcp_stats::RTCP_STATS_SLOT),
             rtcp_stats.interceptor(),
         );
+        let (registry, send_estimate) = match congestion {
+            Some(config) => {
+                let (registry, estimate) = congestion::register(registry, config);
+                (registry, Some(estimate))
+            }
+            None => (registry, None),
+        };
         let mut settings = SettingEngineBuilder::new();
         if let Some(profiles) = srtp_profiles {
             settings = settings.with_srtp_protection_profiles(profiles);
@@ -312,6 +337,7 @@ impl PeerLink {
                 gathered: gathered_rx,
                 rtcp_stats,
                 policy,
+                send_estimate,
             },
             signal_rx,
         ))
@@ -320,6 +346,11 @@ impl PeerLink {
     /// RTT, loss and jitter the remote reports about what this link sends.
     pub fn rtcp_stats(&self) -> &rtcp_stats::RtcpStats {
         &self.rtcp_stats
+    }
+
+    /// The uplink estimate of a link built by [`PeerLink::publisher`].
+    pub fn send_estimate(&self) -> Option<&congestion::SendEstimate> {
+        self.send_estimate.as_ref()
     }
 
     /// The underlying peer connection.

@@ -310,6 +310,48 @@ impl H264Encoder {
         Ok(())
     }
 
+    /// Changes the frame rate the rate controller plans for (frames fed per
+    /// second) without forcing a keyframe: a lower rate gives each frame more
+    /// bits at the same target bitrate.
+    ///
+    /// # Errors
+    /// [`MediaError::InvalidParameter`] outside 1..=240 fps;
+    /// [`MediaError::H264Encode`] if OpenH264 rejects it.
+    pub fn set_frame_rate(&mut self, frame_rate: u32) -> Result<(), MediaError> {
+        if frame_rate == 0 || frame_rate > 240 {
+            return Err(MediaError::InvalidParameter(format!(
+                "frame rate {frame_rate} fps not in 1..=240"
+            )));
+        }
+        if frame_rate == self.config.frame_rate {
+            return Ok(());
+        }
+        if !self.initialized {
+            let mut config = self.config;
+            config.frame_rate = frame_rate;
+            self.inner = config.build()?;
+            self.config = config;
+            return Ok(());
+        }
+        let mut fps = frame_rate as f32;
+        // SAFETY: the encoder is initialised (first encode succeeded) and `fps`
+        // is the float ENCODER_OPTION_FRAME_RATE expects, living for the
+        // duration of the call; OpenH264 only reads it.
+        let rc = unsafe {
+            self.inner.raw_api().set_option(
+                openh264_sys2::ENCODER_OPTION_FRAME_RATE,
+                std::ptr::addr_of_mut!(fps).cast(),
+            )
+        };
+        if rc != 0 {
+            return Err(MediaError::H264Encode(format!(
+                "set_option(frame rate {frame_rate}) failed: {rc}"
+            )));
+        }
+        self.config.frame_rate = frame_rate;
+        Ok(())
+    }
+
     /// Encodes one frame; `force_keyframe` makes it an IDR (answer to PLI/FIR).
     ///
     /// # Errors

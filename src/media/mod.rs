@@ -8,6 +8,8 @@
 //! * [`frame`]: [`I420Frame`] (tightly packed YUV 4:2:0) and [`AudioFrame`]
 //!   (interleaved i16 PCM, [`AUDIO_FRAME_MS`] per frame).
 //! * [`profile`]: seed 001 video/audio profiles ([`VideoProfile`], [`AudioProfile`]).
+//! * [`rate_ladder`]: bitrate → frame rate → resolution steps for congestion
+//!   control; [`scale`]: I420 downscaling for the lower rungs.
 //! * [`pattern`]: moving test picture carrying a machine-readable [`Stamp`]
 //!   (frame number + capture time) that survives H.264 at low bitrates.
 //! * [`tone`]: continuous-phase sine generator; [`analysis`]: frequency/level.
@@ -35,8 +37,10 @@ pub mod opus_codec;
 pub mod pattern;
 pub mod pool;
 pub mod profile;
+pub mod rate_ladder;
 #[cfg(any(feature = "client", feature = "devices"))]
 mod resample;
+pub mod scale;
 pub mod source;
 pub mod switch;
 pub mod tone;

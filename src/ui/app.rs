@@ -492,6 +492,7 @@ impl eframe::App for HuddleApp {
                         }
                     }
                 }
+                RoomAction::Notice(text) => self.toasts.push(text),
                 RoomAction::Leave => self.leave_to_lobby(),
                 RoomAction::Rejoin => {
                     if let Some(target) = self.last_target.clone() {

@@ -45,6 +45,8 @@ pub enum RoomAction {
     Rename(String),
     /// Switch our role: joiner (on stage, publishing) or player (watching).
     SwitchRole(crate::client::Role),
+    /// Something to tell the user (an audio file that cannot play).
+    Notice(String),
 }
 
 /// Draws the room; returns the actions to apply after the pass.
@@ -63,6 +65,9 @@ pub fn show(
                 controls(ui, session, options, &mut actions);
                 ui.separator();
                 device_menu(ui, session, devices, settings, &mut actions);
+                if let Some(mixing) = session.local.as_ref().and_then(|l| l.mixing.as_ref()) {
+                    super::music_menu::show(ui, mixing, &mut actions);
+                }
             });
         });
     }

@@ -170,6 +170,7 @@ pub struct LocalMedia {
 impl LocalMedia {
     /// Splits into the stream to publish and what the UI keeps of it.
     fn into_preview(self, ctx: &egui::Context) -> (LocalStream, LocalPreview) {
+        let mixing = self.stream.audio_mixing();
         let c = ctx.clone();
         self.slot
             .set_on_frame(move || c.request_repaint_after(VIDEO_REPAINT_DELAY));
@@ -185,6 +186,7 @@ impl LocalMedia {
                 stream_id: None,
                 audio_muted: false,
                 video_muted: false,
+                mixing,
             },
         )
     }
@@ -206,6 +208,8 @@ pub struct LocalPreview {
     pub audio_muted: bool,
     /// Camera muted.
     pub video_muted: bool,
+    /// Plays audio files into what we publish (the "Music" menu).
+    pub mixing: Option<crate::client::AudioMixing>,
 }
 
 /// A joined (or joining) room.

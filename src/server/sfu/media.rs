@@ -26,8 +26,12 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use crate::server::metrics::Metrics;
 
-/// Minimum time between two PLIs sent to one publisher.
-pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Minimum time between two PLIs sent to one publisher. Half a second: a
+/// subscriber on a lossy path whose keyframe arrived damaged asks again, and
+/// at 1 s it stayed frozen for up to two intervals (issue 10, measured in
+/// docs/PERFORMANCE.md); a keyframe more per second costs the publisher less
+/// than a subscriber frozen for seconds.
+pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
 /// One ingress RTP packet for the egress hub to fan out.
 pub struct IngressPacket {

@@ -6,7 +6,9 @@
 //! DTLS and RTCP. What the core's interceptors did for that media moves here:
 //!
 //! * [`SentHistory`]: the last packets of a track, to answer the subscriber's
-//!   NACKs (the NACK responder's job);
+//!   NACKs (the NACK responder's job), within the bounds of
+//!   [`crate::link::nack`] (a byte budget against the send rate, nothing older
+//!   than the latest keyframe);
 //! * [`SendReport`]: packet and octet counts and the RTP/NTP clock mapping for
 //!   RTCP sender reports (the SR generator's job). The hub writes the report
 //!   into the core, which encrypts it with its own SRTCP state.
@@ -24,6 +26,7 @@ use rtc::shared::marshal::{Marshal, MarshalSize};
 use rtc::srtp::context::Context;
 
 use super::srtp_keys::MasterKeys;
+use crate::link::nack::{RESEND_MAX_AGE, ResendBudget, starts_keyframe};
 
 /// Packets kept per video track for retransmission (about 3 s of 720p at
 /// 1.5 Mbit/s; the subscriber NACKs within a round trip or two).
@@ -76,15 +79,20 @@ pub const RESEND_BURST: f64 = 200.0;
 
 struct Sent {
     packet: Packet,
+    sent_at: Instant,
     resent_at: Option<Instant>,
 }
 
 /// The last [`HISTORY_PACKETS`] packets sent on a track, by sequence number,
-/// and the budget for resending them.
+/// and the budgets for resending them: packets per second, and bytes against
+/// the track's own send rate ([`ResendBudget`], as on every link).
 pub struct SentHistory {
     slots: Vec<Option<Sent>>,
     tokens: f64,
     refilled_at: Option<Instant>,
+    bytes: ResendBudget,
+    /// Sequence number of the latest keyframe's first packet, and its timestamp.
+    keyframe: Option<(u16, u32)>,
 }
 
 impl Default for SentHistory {
@@ -93,26 +101,43 @@ impl Default for SentHistory {
             slots: Vec::new(),
             tokens: RESEND_BURST,
             refilled_at: None,
+            bytes: ResendBudget::default(),
+            keyframe: None,
         }
     }
 }
 
 impl SentHistory {
-    pub fn push(&mut self, packet: Packet) {
+    pub fn push(&mut self, now: Instant, packet: Packet) {
         if self.slots.is_empty() {
             self.slots.resize_with(HISTORY_PACKETS, || None);
         }
-        let at = usize::from(packet.header.sequence_number) % HISTORY_PACKETS;
+        let header = &packet.header;
+        if starts_keyframe(&packet.payload)
+            && self.keyframe.is_none_or(|(_, ts)| ts != header.timestamp)
+        {
+            self.keyframe = Some((header.sequence_number, header.timestamp));
+        }
+        self.bytes.on_sent(now, packet.payload.len());
+        let at = usize::from(header.sequence_number) % HISTORY_PACKETS;
         self.slots[at] = Some(Sent {
             packet,
+            sent_at: now,
             resent_at: None,
         });
     }
 
     /// The packet to send again for a NACK of `seq` at `now`: `None` if it is
-    /// no longer kept, was resent less than [`RESEND_MIN_INTERVAL`] ago, or
-    /// the track's resend budget ([`RESEND_RATE`], [`RESEND_BURST`]) is spent.
+    /// no longer kept, older than [`RESEND_MAX_AGE`] or than the latest
+    /// keyframe (the subscriber recovers from that), was resent less than
+    /// [`RESEND_MIN_INTERVAL`] ago, or the track's resend budgets
+    /// ([`RESEND_RATE`], [`RESEND_BURST`]; bytes: [`ResendBudget`]) are spent.
     pub fn resend(&mut self, seq: u16, now: Instant) -> Option<&Packet> {
+        if let Some((k, _)) = self.keyframe
+            && (k.wrapping_sub(seq) as i16) > 0
+        {
+            return None;
+        }
         if let Some(at) = self.refilled_at {
             let earned = now.saturating_duration_since(at).as_secs_f64() * RESEND_RATE;
             self.tokens = (self.tokens + earned).min(RESEND_BURST);
@@ -126,7 +151,9 @@ impl SentHistory {
         if sent
             .resent_at
             .is_some_and(|t| now.saturating_duration_since(t) < RESEND_MIN_INTERVAL)
+            || now.saturating_duration_since(sent.sent_at) > RESEND_MAX_AGE
             || self.tokens < 1.0
+            || !self.bytes.try_spend(now, sent.packet.payload.len() + 12)
         {
             return None;
         }
@@ -247,7 +274,7 @@ mod tests {
         let mut history = SentHistory::default();
         assert!(history.resend(1, now).is_none());
         for seq in 0..=(HISTORY_PACKETS as u16 + 10) {
-            history.push(packet(seq, 0, 1));
+            history.push(now, packet(seq, 0, 1));
         }
         let newest = HISTORY_PACKETS as u16 + 10;
         let resent = history
@@ -262,7 +289,7 @@ mod tests {
     fn a_packet_is_resent_once_per_interval() {
         let t0 = Instant::now();
         let mut history = SentHistory::default();
-        history.push(packet(5, 0, 1));
+        history.push(t0, packet(5, 0, 1));
         assert!(history.resend(5, t0).is_some());
         assert!(
             history.resend(5, t0 + Duration::from_millis(5)).is_none(),
@@ -280,7 +307,7 @@ mod tests {
         let t0 = Instant::now();
         let mut history = SentHistory::default();
         for seq in 0..HISTORY_PACKETS as u16 {
-            history.push(packet(seq, 0, 1));
+            history.push(t0, packet(seq, 0, 1));
         }
         // A subscriber NACKing everything at once gets the burst, no more.
         let burst = (0..HISTORY_PACKETS as u16)
@@ -293,6 +320,50 @@ mod tests {
             .filter(|&seq| history.resend(seq, later).is_some())
             .count();
         assert_eq!(refilled, (RESEND_RATE * 0.1) as usize);
+    }
+
+    /// Large packets: the byte budget (a share of what the track sends)
+    /// binds long before the packet rate does.
+    #[test]
+    fn resent_bytes_are_a_share_of_the_send_rate() {
+        let t0 = Instant::now();
+        let mut history = SentHistory::default();
+        // 1 s of a 1.2 MB/s track: 1,000 packets of 1,200 bytes.
+        let mut now = t0;
+        for seq in 0..1000u16 {
+            now = t0 + Duration::from_millis(u64::from(seq));
+            history.push(now, packet(seq, u32::from(seq / 10), 1200));
+        }
+        let resent = (500..1000u16)
+            .filter(|&seq| history.resend(seq, now).is_some())
+            .count();
+        // The burst: a quarter second of the share of ~1.2 MB/s.
+        let share_burst = 1_200_000.0 * crate::link::nack::RESEND_SHARE * 0.25 / 1212.0;
+        assert!(
+            (resent as f64) <= share_burst * 1.3,
+            "{resent} resends > {share_burst:.0}"
+        );
+        assert!(resent > 0);
+    }
+
+    #[test]
+    fn packets_before_the_latest_keyframe_are_not_resent() {
+        let t0 = Instant::now();
+        let mut history = SentHistory::default();
+        history.push(t0, packet(1, 100, 10));
+        let mut idr = packet(2, 200, 10);
+        idr.payload = bytes::Bytes::from_static(&[0x65, 0x88, 0, 0]);
+        history.push(t0, idr);
+        history.push(t0, packet(3, 200, 10));
+        assert!(history.resend(1, t0).is_none(), "behind the keyframe");
+        assert!(history.resend(2, t0).is_some());
+        assert!(history.resend(3, t0).is_some());
+        assert!(
+            history
+                .resend(3, t0 + RESEND_MAX_AGE + Duration::from_millis(30))
+                .is_none(),
+            "too old"
+        );
     }
 
     #[test]

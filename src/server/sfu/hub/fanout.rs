@@ -154,7 +154,7 @@ impl HubLoop {
                             track.report.on_sent(now, &packet);
                             forwarded_bytes += rtp_len(&packet);
                             if let Some(history) = track.history.as_mut() {
-                                history.push(packet);
+                                history.push(now, packet);
                             }
                             forwarded += 1;
                         }

@@ -28,7 +28,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{NackResponderBuilder, Registry, SenderReportBuilder, Slot};
+use rtc::interceptor::{Registry, SenderReportBuilder, Slot};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
@@ -45,6 +45,7 @@ use std::time::Duration;
 use super::CreateLeg;
 use super::direct::{DirectEgress, SendReport, SentHistory};
 use super::srtp_keys::KeyCapture;
+use crate::link::nack::BoundedNackResponder;
 use crate::link::rtcp_tap::{RTCP_TAP_SLOT, RtcpTap};
 use crate::link::{
     H264_PAYLOAD_TYPE, LinkError, OPUS_CLOCK_RATE, OPUS_PAYLOAD_TYPE, VIDEO_CLOCK_RATE, h264_codec,
@@ -252,7 +253,7 @@ impl Leg {
             );
         }
         let registry = Registry::new()
-            .with(Slot::NackResponder, NackResponderBuilder::new().build())
+            .with(Slot::NackResponder, BoundedNackResponder::default())
             .with(Slot::SenderReport, SenderReportBuilder::new().build())
             .with(Slot::from(RTCP_TAP_SLOT), RtcpTap::with_nacks());
         let ufrag = random_token(16);

@@ -354,11 +354,13 @@ async fn feed(hub: &Hub, media: &PublishedMedia, first: u16, count: u16, size: u
 }
 
 /// Feeds video packets with these ingress sequence numbers, in this order,
-/// 5 ms apart; the payload's first byte is the low byte of the number.
+/// 5 ms apart. The payload's first byte is an H.264 non-IDR slice header (the
+/// hub never resends packets from before a keyframe, so the data must not look
+/// like one), its second the low byte of the number.
 async fn feed_seqs(hub: &Hub, media: &PublishedMedia, seqs: &[u16], size: usize) {
     for &seq in seqs {
         let mut payload = vec![0x41u8; size];
-        payload[0] = seq as u8;
+        payload[1] = seq as u8;
         let packet = Packet {
             header: Header {
                 version: 2,
@@ -517,7 +519,11 @@ async fn no_sequence_number_is_sealed_twice_around_a_pause() {
         while seen.len() < EXPECTED {
             let datagram = tokio::time::timeout_at(deadline, recorded.recv())
                 .await
-                .unwrap_or_else(|_| panic!("only {} numbers arrived", seen.len()))
+                .unwrap_or_else(|_| {
+                    let mut s: Vec<u16> = seen.keys().map(|k| k.1).collect();
+                    s.sort_unstable();
+                    panic!("only {} numbers arrived: {s:?}", seen.len())
+                })
                 .expect("recorder open");
             let seq = rtp_seq(&datagram).expect("rtp");
             let ssrc = u32::from_be_bytes(datagram[8..12].try_into().expect("ssrc"));

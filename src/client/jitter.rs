@@ -1,0 +1,400 @@
+//! The video receive reorder buffer: puts RTP packets back in sequence order and
+//! gives a missing packet about one round trip to be retransmitted (NACK)
+//! before declaring it lost.
+//!
+//! Without it, the subscriber broke a frame on any sequence gap, so every lost
+//! packet cost a keyframe round trip even when its retransmission arrived
+//! 100 ms later. Here a gap holds the packets behind it until either
+//!
+//! * the missing packet arrives (a retransmission, or plain reordering), or
+//! * it has been missing for [`ReorderBuffer::wait`], or
+//! * more than [`JitterConfig::max_packets`] packets wait behind it,
+//!
+//! and then releases them in order, with a [`Released::Lost`] marker in place
+//! of what never came. The wait follows how long repairs actually take on this
+//! link: [`JitterConfig::wait_factor`] times the slowest of the recent ones
+//! (waiting longer gives up less often, and giving up costs a keyframe round
+//! trip, a freeze of a second or more; but it holds the frames behind a gap
+//! longer: docs/PERFORMANCE.md, issue 10, has both measured). It is bounded by [`JitterConfig::min_wait`] and [`JitterConfig::max_wait`], so a
+//! long path waits long enough and a short one adds little latency. The wait
+//! only delays frames behind a gap: without loss nothing is held.
+//!
+//! Sans-IO: packets and the time go in, released packets come out; the RTP task
+//! wakes at [`ReorderBuffer::deadline`] when nothing arrives.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rtc::rtp::Packet;
+
+/// Bounds of the reorder buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct JitterConfig {
+    /// Packets held behind a gap; one more gives the gap up at once.
+    pub max_packets: usize,
+    /// Shortest wait for a missing packet.
+    pub min_wait: Duration,
+    /// Longest wait for a missing packet, however slow repairs have been.
+    pub max_wait: Duration,
+    /// Wait before any repair was seen.
+    pub initial_wait: Duration,
+    /// The wait is this many times the slowest recent repair. A first try
+    /// takes about one round trip, a second (after the NACK or the resend was
+    /// lost) about 2.25 (the NACK generator retries after 1.25 round trips):
+    /// a larger factor gives up less often and holds frames longer.
+    pub wait_factor: f64,
+}
+
+impl Default for JitterConfig {
+    fn default() -> Self {
+        Self {
+            // About 1 s of 720p at 1.5 Mbit/s.
+            max_packets: 256,
+            min_wait: Duration::from_millis(60),
+            max_wait: Duration::from_millis(500),
+            initial_wait: Duration::from_millis(200),
+            wait_factor: 2.0,
+        }
+    }
+}
+
+/// Repair delays remembered to size the wait.
+const REPAIR_SAMPLES: usize = 16;
+
+/// What the buffer hands on, in sequence order.
+#[derive(Debug)]
+pub enum Released {
+    /// The next packet.
+    Packet(Packet),
+    /// This many packets never came (given up on).
+    Lost(u64),
+}
+
+/// Counters of what the buffer did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JitterCounters {
+    /// Packets that filled a gap after arriving out of order (repairs).
+    pub repaired: u64,
+    /// Packets given up on.
+    pub given_up: u64,
+    /// Packets that came after they were given up on, or twice.
+    pub discarded: u64,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct ReorderBuffer {
+    config: JitterConfig,
+    /// Extended sequence number of the next packet to release.
+    next: Option<u64>,
+    /// Highest extended sequence number seen.
+    highest: u64,
+    /// Packets waiting for the gap before them, by extended sequence number.
+    held: BTreeMap<u64, Packet>,
+    /// Missing sequence numbers and when each was first known missing.
+    missing: BTreeMap<u64, Instant>,
+    repairs: VecDeque<Duration>,
+    out: VecDeque<Released>,
+    counters: JitterCounters,
+}
+
+impl ReorderBuffer {
+    /// An empty buffer; the first packet pushed sets where the sequence starts.
+    pub fn new(config: JitterConfig) -> Self {
+        Self {
+            config,
+            next: None,
+            highest: 0,
+            held: BTreeMap::new(),
+            missing: BTreeMap::new(),
+            repairs: VecDeque::with_capacity(REPAIR_SAMPLES),
+            out: VecDeque::new(),
+            counters: JitterCounters::default(),
+        }
+    }
+
+    /// What the buffer did so far.
+    pub fn counters(&self) -> JitterCounters {
+        self.counters
+    }
+
+    /// How long a missing packet is waited for now:
+    /// [`JitterConfig::wait_factor`] times the slowest recent repair, within
+    /// the configured bounds.
+    pub fn wait(&self) -> Duration {
+        let Some(slowest) = self.repairs.iter().max() else {
+            return self.config.initial_wait;
+        };
+        slowest
+            .mul_f64(self.config.wait_factor)
+            .clamp(self.config.min_wait, self.config.max_wait)
+    }
+
+    /// `seq` extended to 64 bits near the highest seen (RFC 3550 A.1 style).
+    fn extend(&self, seq: u16) -> u64 {
+        let delta = seq.wrapping_sub(self.highest as u16) as i16;
+        self.highest.saturating_add_signed(i64::from(delta))
+    }
+
+    /// Takes one arrived packet at `now`.
+    pub fn push(&mut self, packet: Packet, now: Instant) {
+        let seq = packet.header.sequence_number;
+        let Some(next) = self.next else {
+            // Start high enough that sequence numbers below the first one
+            // still extend without underflow.
+            let first = (1u64 << 32) | u64::from(seq);
+            self.next = Some(first + 1);
+            self.highest = first;
+            self.out.push_back(Released::Packet(packet));
+            return;
+        };
+        let ext = self.extend(seq);
+        if ext < next || self.held.contains_key(&ext) {
+            self.counters.discarded += 1;
+            return;
+        }
+        if ext > next + self.config.max_packets as u64 {
+            self.jump_to(ext, packet);
+            return;
+        }
+        if ext > self.highest {
+            // Everything between the old highest and this one is missing now.
+            let first_missing = (self.highest + 1).max(next);
+            for gap in first_missing..ext {
+                self.missing.insert(gap, now);
+            }
+            self.highest = ext;
+        } else if let Some(since) = self.missing.remove(&ext) {
+            self.counters.repaired += 1;
+            if self.repairs.len() == REPAIR_SAMPLES {
+                self.repairs.pop_front();
+            }
+            self.repairs.push_back(now.saturating_duration_since(since));
+        }
+        self.held.insert(ext, packet);
+        self.release(now);
+    }
+
+    /// A packet too far ahead to wait for what lies between (the sender
+    /// restarted its sequence, or a long outage): everything held goes out in
+    /// order and the rest is given up.
+    fn jump_to(&mut self, ext: u64, packet: Packet) {
+        let mut next = self.next.unwrap_or(ext);
+        while let Some((seq, held)) = self.held.pop_first() {
+            if seq > next {
+                self.give_up(seq - next);
+            }
+            self.out.push_back(Released::Packet(held));
+            next = seq + 1;
+        }
+        if ext > next {
+            self.give_up(ext - next);
+        }
+        self.missing.clear();
+        self.highest = ext;
+        self.next = Some(ext + 1);
+        self.out.push_back(Released::Packet(packet));
+    }
+
+    fn give_up(&mut self, lost: u64) {
+        self.counters.given_up += lost;
+        self.out.push_back(Released::Lost(lost));
+    }
+
+    /// Gives up on what has waited too long by `now` (call at the deadline).
+    pub fn expire(&mut self, now: Instant) {
+        self.release(now);
+    }
+
+    /// When the oldest gap will be given up on, if one is open.
+    pub fn deadline(&self) -> Option<Instant> {
+        let next = self.next?;
+        if self.held.is_empty() {
+            return None;
+        }
+        self.missing.get(&next).map(|since| *since + self.wait())
+    }
+
+    /// The next released item, in order.
+    pub fn pop(&mut self) -> Option<Released> {
+        self.out.pop_front()
+    }
+
+    fn release(&mut self, now: Instant) {
+        let wait = self.wait();
+        while let Some(next) = self.next {
+            if let Some(packet) = self.held.remove(&next) {
+                self.out.push_back(Released::Packet(packet));
+                self.next = Some(next + 1);
+                continue;
+            }
+            let Some(&first_held) = self.held.keys().next() else {
+                return; // nothing waits behind a gap
+            };
+            let overdue = self
+                .missing
+                .get(&next)
+                .is_none_or(|since| now.saturating_duration_since(*since) >= wait);
+            if !overdue && self.held.len() <= self.config.max_packets {
+                return;
+            }
+            // Give up on the missing run before the first held packet.
+            let lost = first_held - next;
+            self.missing.retain(|&seq, _| seq >= first_held);
+            self.give_up(lost);
+            self.next = Some(first_held);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtp::Header;
+
+    fn packet(seq: u16) -> Packet {
+        Packet {
+            header: Header {
+                version: 2,
+                sequence_number: seq,
+                ..Default::default()
+            },
+            payload: bytes::Bytes::from_static(b"x"),
+        }
+    }
+
+    fn drain(buffer: &mut ReorderBuffer) -> Vec<String> {
+        std::iter::from_fn(|| buffer.pop())
+            .map(|r| match r {
+                Released::Packet(p) => p.header.sequence_number.to_string(),
+                Released::Lost(n) => format!("lost {n}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn in_order_packets_pass_straight_through() {
+        let t0 = Instant::now();
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        for seq in [65_534, 65_535, 0, 1] {
+            b.push(packet(seq), t0);
+        }
+        assert_eq!(drain(&mut b), ["65534", "65535", "0", "1"]);
+        assert_eq!(b.deadline(), None);
+    }
+
+    /// A retransmission arriving within the wait fills the gap: nothing lost,
+    /// the packets behind it come out in order.
+    #[test]
+    fn a_late_packet_within_the_wait_is_put_back_in_order() {
+        let t0 = Instant::now();
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.push(packet(10), t0);
+        b.push(packet(12), t0);
+        b.push(packet(13), t0);
+        assert_eq!(drain(&mut b), ["10"], "12 and 13 wait for 11");
+        assert_eq!(
+            b.deadline(),
+            Some(t0 + JitterConfig::default().initial_wait)
+        );
+        let repaired_at = t0 + Duration::from_millis(120);
+        b.expire(repaired_at - Duration::from_millis(1));
+        assert_eq!(drain(&mut b), Vec::<String>::new(), "not given up yet");
+        b.push(packet(11), repaired_at);
+        assert_eq!(drain(&mut b), ["11", "12", "13"]);
+        assert_eq!(b.counters().repaired, 1);
+        assert_eq!(b.counters().given_up, 0);
+        // The wait now follows the repair seen: 2 × 120 ms.
+        assert_eq!(b.wait(), Duration::from_millis(240));
+    }
+
+    /// A packet that does not come within the wait is given up on: one `Lost`
+    /// marker, then the rest in order; it is discarded if it comes later.
+    #[test]
+    fn a_missing_packet_is_given_up_after_the_wait() {
+        let t0 = Instant::now();
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.push(packet(1), t0);
+        b.push(packet(4), t0);
+        b.push(packet(5), t0);
+        assert_eq!(drain(&mut b), ["1"]);
+        let deadline = b.deadline().expect("a gap is open");
+        b.expire(deadline);
+        assert_eq!(drain(&mut b), ["lost 2", "4", "5"]);
+        assert_eq!(b.counters().given_up, 2);
+        b.push(packet(3), deadline + Duration::from_millis(5));
+        assert_eq!(drain(&mut b), Vec::<String>::new());
+        assert_eq!(b.counters().discarded, 1);
+        b.push(packet(6), deadline);
+        assert_eq!(drain(&mut b), ["6"]);
+    }
+
+    /// Two gaps: each is timed from when it was seen, and the first being
+    /// given up does not give up the second early.
+    #[test]
+    fn each_gap_waits_its_own_time() {
+        let t0 = Instant::now();
+        let wait = JitterConfig::default().initial_wait;
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.push(packet(1), t0);
+        b.push(packet(3), t0); // 2 missing from t0
+        let t1 = t0 + Duration::from_millis(100);
+        b.push(packet(5), t1); // 4 missing from t1
+        b.expire(t0 + wait);
+        assert_eq!(drain(&mut b), ["1", "lost 1", "3"]);
+        assert_eq!(b.deadline(), Some(t1 + wait));
+        b.push(packet(4), t1 + wait - Duration::from_millis(1));
+        assert_eq!(drain(&mut b), ["4", "5"]);
+    }
+
+    /// More packets behind a gap than the bound gives it up at once.
+    #[test]
+    fn the_buffer_is_bounded_in_packets() {
+        let t0 = Instant::now();
+        let config = JitterConfig {
+            max_packets: 4,
+            ..JitterConfig::default()
+        };
+        let mut b = ReorderBuffer::new(config);
+        b.push(packet(0), t0);
+        for seq in 2..=5 {
+            b.push(packet(seq), t0);
+        }
+        assert_eq!(drain(&mut b), ["0"], "4 held: within the bound");
+        b.push(packet(6), t0);
+        assert_eq!(drain(&mut b), ["lost 1", "2", "3", "4", "5", "6"]);
+    }
+
+    /// A jump far ahead (a restarted sequence) does not wait for, or list,
+    /// everything in between.
+    #[test]
+    fn a_jump_far_ahead_gives_up_at_once() {
+        let t0 = Instant::now();
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.push(packet(100), t0);
+        b.push(packet(102), t0);
+        b.push(packet(30_000), t0);
+        assert_eq!(
+            drain(&mut b),
+            ["100", "lost 1", "102", "lost 29897", "30000"]
+        );
+        assert_eq!(b.deadline(), None);
+        b.push(packet(30_001), t0);
+        assert_eq!(drain(&mut b), ["30001"]);
+    }
+
+    /// The wait stays within its bounds whatever the repairs took.
+    #[test]
+    fn the_wait_is_bounded() {
+        let t0 = Instant::now();
+        let config = JitterConfig::default();
+        let mut b = ReorderBuffer::new(config);
+        b.push(packet(0), t0);
+        b.push(packet(2), t0);
+        b.push(packet(1), t0 + Duration::from_millis(10));
+        assert_eq!(b.wait(), config.min_wait);
+        b.push(packet(4), t0);
+        b.push(packet(3), t0 + Duration::from_secs(2));
+        assert_eq!(b.wait(), config.max_wait);
+    }
+}

@@ -1,0 +1,226 @@
+//! Send-side congestion control of a publish link (issue 10 §1).
+//!
+//! The pieces are `rtc-interceptor` 0.21.1's, not ours: the TWCC sender numbers
+//! every departing RTP packet (transport-wide-cc header extension, negotiated
+//! in both directions by the library's defaults), the server's ingress link
+//! (`register_default_interceptors`: TWCC receiver) reports arrivals back in
+//! `TransportLayerCC` feedback, the congestion-control interceptor joins those
+//! reports with its send history and drives the Google Congestion Control
+//! estimator ([`Gcc`]), and the pacer releases packets at the estimate.
+//!
+//! What this module adds is only the seam to the application:
+//! [`Observed`] wraps [`Gcc`] (delegating every call) and copies its estimate
+//! and stats into a [`SendEstimate`] handle after each feedback, because the
+//! chain boxes the estimator where nothing else can reach it.
+//!
+//! Invariants:
+//! * The pacer runs at [`PACING_FACTOR`] × the lower of the estimate and what
+//!   the application sends ([`SendEstimate::set_sending`]), as libwebrtc paces
+//!   at 2.5 × its target: a keyframe must not sit in the pacer for a whole
+//!   second at exactly the target, nor leave in one burst at a multiple of an
+//!   estimate that grew while the encoders sent less (the delay-based half
+//!   does not bound it by the acknowledged rate). The factor is applied to
+//!   what the estimator reports to the chain, so the library's own
+//!   `target_bitrate` stat reads the pacing rate; the estimate proper is the
+//!   one in [`SendEstimate`].
+//! * The pacer's queue is bounded ([`PACER_QUEUE_PACKETS`]); it refuses what
+//!   does not fit, and the encoder's frame budget keeps it from getting there.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use rtc::interceptor::{
+    BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Gcc, PacerBuilder, PacketReport,
+    Slot, TwccSenderBuilder,
+};
+use serde::Serialize;
+use webrtc::peer_connection::Registry;
+
+/// The pacer releases at this multiple of the estimate (libwebrtc: 2.5).
+pub const PACING_FACTOR: f64 = 2.5;
+
+/// Packets the pacer may hold before it refuses more: about two 720p
+/// keyframes. At 2.5 × a 100 kbit/s floor that drains in under 4 s; in
+/// practice the encoders' frame budget keeps it near empty.
+pub const PACER_QUEUE_PACKETS: usize = 256;
+
+/// How a publish link's estimator starts and where it is clamped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CongestionConfig {
+    /// Estimate before any feedback, bit/s.
+    pub initial_bps: f64,
+    /// Floor of the estimate, bit/s.
+    pub min_bps: f64,
+    /// Ceiling of the estimate, bit/s.
+    pub max_bps: f64,
+}
+
+impl Default for CongestionConfig {
+    fn default() -> Self {
+        Self {
+            initial_bps: rtc::interceptor::GCC_INITIAL_BITRATE,
+            min_bps: rtc::interceptor::GCC_MIN_BITRATE,
+            max_bps: rtc::interceptor::GCC_MAX_BITRATE,
+        }
+    }
+}
+
+/// The uplink estimate as the application reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct EstimateSnapshot {
+    /// GCC's target: what the uplink is estimated to carry, bit/s.
+    pub estimate_bps: f64,
+    /// Its delay-based half, bit/s.
+    pub delay_based_bps: Option<f64>,
+    /// Its loss-based half, bit/s.
+    pub loss_based_bps: Option<f64>,
+    /// Loss fraction the loss half is averaging.
+    pub loss: Option<f64>,
+    /// Feedback reports (TWCC) the estimator has been handed.
+    pub feedback: u64,
+    /// Packets acknowledged in them.
+    pub acknowledged_packets: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    snapshot: EstimateSnapshot,
+    /// What the application's encoders target, bit/s.
+    sending_bps: Option<f64>,
+}
+
+/// A link's shared view of its estimate (cloneable, cheap to read).
+#[derive(Clone, Default)]
+pub struct SendEstimate(Arc<Mutex<Shared>>);
+
+impl SendEstimate {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // Every critical section is a plain copy: a poisoned lock is consistent.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The latest estimate.
+    pub fn get(&self) -> EstimateSnapshot {
+        self.lock().snapshot
+    }
+
+    /// What the application's encoders target now (bit/s): the pacer paces at
+    /// [`PACING_FACTOR`] × the lower of this and the estimate.
+    pub fn set_sending(&self, bps: f64) {
+        self.lock().sending_bps = Some(bps);
+    }
+}
+
+/// [`Gcc`], with its results copied out to a [`SendEstimate`].
+pub struct Observed {
+    gcc: Gcc,
+    out: SendEstimate,
+    min_bps: f64,
+}
+
+impl Observed {
+    fn publish(&self, reports: usize) {
+        let stats: EstimatorStats = self.gcc.stats();
+        let mut shared = self.out.lock();
+        let out = &mut shared.snapshot;
+        out.estimate_bps = self.gcc.target_bitrate();
+        out.delay_based_bps = stats.delay_based_bitrate;
+        out.loss_based_bps = stats.loss_based_bitrate;
+        out.loss = stats.packet_loss;
+        if reports > 0 {
+            out.feedback += 1;
+            out.acknowledged_packets += reports as u64;
+        }
+    }
+}
+
+impl BandwidthEstimator for Observed {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.gcc.on_reports(now, reports);
+        self.publish(reports.len());
+    }
+
+    /// What the chain sees, so what the pacer paces at: see the module doc.
+    fn target_bitrate(&self) -> f64 {
+        let estimate = self.gcc.target_bitrate();
+        let base = self
+            .out
+            .lock()
+            .sending_bps
+            .map_or(estimate, |sending| estimate.min(sending.max(self.min_bps)));
+        base * PACING_FACTOR
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.gcc.handle_timeout(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.gcc.poll_timeout()
+    }
+
+    fn stats(&self) -> EstimatorStats {
+        self.gcc.stats()
+    }
+}
+
+/// Adds the send side of congestion control to `registry` (the TWCC header
+/// extension and feedback are already registered by the library's defaults)
+/// and returns the handle its estimate is read through.
+pub fn register(registry: Registry, config: CongestionConfig) -> (Registry, SendEstimate) {
+    let out = SendEstimate::default();
+    let gcc = Gcc::new(config.initial_bps, config.min_bps, config.max_bps);
+    let observed = Observed {
+        gcc,
+        out: out.clone(),
+        min_bps: config.min_bps,
+    };
+    observed.publish(0);
+    let registry = registry
+        .with(
+            Slot::CongestionControl,
+            CongestionControlBuilder::new(observed).build(),
+        )
+        .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+        .with(
+            Slot::Pacer,
+            PacerBuilder::new()
+                .with_target_bitrate(
+                    config.initial_bps.clamp(config.min_bps, config.max_bps) * PACING_FACTOR,
+                )
+                .with_queue_limit(PACER_QUEUE_PACKETS)
+                .build(),
+        );
+    (registry, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_sees_the_pacing_rate_the_application_the_estimate() {
+        let out = SendEstimate::default();
+        let observed = Observed {
+            gcc: Gcc::new(800_000.0, 100_000.0, 5_000_000.0),
+            out: out.clone(),
+            min_bps: 100_000.0,
+        };
+        observed.publish(0);
+        assert_eq!(out.get().estimate_bps, 800_000.0);
+        assert_eq!(observed.target_bitrate(), 800_000.0 * PACING_FACTOR);
+        assert_eq!(out.get().feedback, 0);
+        // Paced after what the encoders send, when that is less.
+        out.set_sending(300_000.0);
+        assert_eq!(observed.target_bitrate(), 300_000.0 * PACING_FACTOR);
+        out.set_sending(10_000.0);
+        assert_eq!(observed.target_bitrate(), 100_000.0 * PACING_FACTOR);
+        out.set_sending(2_000_000.0);
+        assert_eq!(observed.target_bitrate(), 800_000.0 * PACING_FACTOR);
+        assert_eq!(
+            out.get().estimate_bps,
+            800_000.0,
+            "the estimate is not the pacing rate"
+        );
+    }
+}

@@ -1,0 +1,452 @@
+//! Bounded NACK: what a link asks to have resent, and what it resends.
+//!
+//! rtc-interceptor 0.21.1's defaults are unbounded on both sides: its NACK
+//! generator asks for every missing packet of its 512-packet log every 100 ms
+//! until it arrives, and its responder resends everything asked for. On a
+//! path narrower than the stream that is a retransmission storm: the resends
+//! fill the path, cause more loss, which causes more NACKs (measured: a
+//! publisher behind a 500 kbit/s uplink had ~3,800 packets/s dropped at the
+//! cap, some 30 Mbit/s offered; see docs/PERFORMANCE.md, issue 10). Here:
+//!
+//! * the generator ([`super::nack_generator`]) asks for a missing packet at
+//!   once, again only after a measured round trip, and a few times at most;
+//! * the responder ([`BoundedNackResponder`]) resends a packet at most once per
+//!   [`RESEND_MIN_INTERVAL`], never one older than [`RESEND_MAX_AGE`] or sent
+//!   before the latest keyframe (the receiver recovers from that keyframe, not
+//!   from the resend), and only within a byte budget ([`ResendBudget`]):
+//!   retransmissions may add at most [`RESEND_SHARE`] to the media rate actually
+//!   sent, as libwebrtc counts retransmissions against the target rate.
+//!
+//! The egress hub answers its subscribers' NACKs itself
+//! (`server::sfu::hub::direct`) and uses the same [`ResendBudget`] and
+//! keyframe rule.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::{
+    Attribute, AttributedPacket, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket,
+};
+use rtc::peer_connection::configuration::interceptor_registry;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
+use rtc::sansio::Protocol;
+use rtc::shared::TransportContext;
+use rtc::shared::error::Error;
+
+use super::nack_generator::NackGenerator;
+
+/// A packet is resent at most once per this interval, however often it is
+/// NACKed (a NACK repeated before the resend could have arrived).
+pub const RESEND_MIN_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Packets older than this are not resent: the receiver has given up on them
+/// (its reorder buffer waits at most 400 ms) and asked for a keyframe.
+pub const RESEND_MAX_AGE: Duration = Duration::from_millis(1000);
+
+/// Retransmitted bytes allowed per media byte sent (over about a second).
+pub const RESEND_SHARE: f64 = 0.5;
+
+/// Retransmitted bytes that may go out at once, whatever the rate (a burst of
+/// loss on a low-rate stream still gets repaired).
+pub const RESEND_BURST_BYTES: f64 = 24_000.0;
+
+/// Sent packets kept per stream for resending (a power of two).
+pub const RESEND_HISTORY: usize = 1024;
+
+/// What `register_default_interceptors` registers, with bounded NACK
+/// ([`NackGenerator`], [`BoundedNackResponder`]) in place of the library's: NACK and PLI feedback, the NACK
+/// pair, the simulcast header extensions, TWCC receiving, RTCP reports.
+pub fn register_interceptors(
+    registry: Registry,
+    media: &mut MediaEngine,
+) -> rtc::shared::error::Result<Registry> {
+    for parameter in ["", "pli"] {
+        media.register_feedback(
+            RTCPFeedback {
+                typ: "nack".to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    let registry = registry
+        .with(Slot::NackResponder, BoundedNackResponder::default())
+        .with(Slot::NackGenerator, NackGenerator::default());
+    interceptor_registry::configure_simulcast_extension_headers(media)?;
+    let registry = interceptor_registry::configure_twcc_receiver_only(registry, media)?;
+    Ok(interceptor_registry::configure_rtcp_reports(registry))
+}
+
+/// A byte budget for retransmissions that refills at [`RESEND_SHARE`] of the
+/// media rate sent, holding at most [`RESEND_BURST_BYTES`] or a quarter second
+/// of refill. The rate is measured over [`RATE_WINDOW`]s and smoothed over
+/// about a second; counting a sent packet is an addition and a comparison (the
+/// egress hub does it for every packet it forwards).
+#[derive(Debug, Clone)]
+pub struct ResendBudget {
+    /// Media bytes/s, smoothed.
+    rate: f64,
+    window_start: Option<Instant>,
+    window_bytes: u64,
+    tokens: f64,
+    refilled_at: Option<Instant>,
+}
+
+/// Window over which the media rate is measured.
+pub const RATE_WINDOW: Duration = Duration::from_millis(250);
+
+impl Default for ResendBudget {
+    fn default() -> Self {
+        Self {
+            rate: 0.0,
+            window_start: None,
+            window_bytes: 0,
+            tokens: RESEND_BURST_BYTES,
+            refilled_at: None,
+        }
+    }
+}
+
+impl ResendBudget {
+    /// Closes the rate window if it is over at `now`.
+    fn roll(&mut self, now: Instant) {
+        let start = *self.window_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= RATE_WINDOW {
+            let sample = self.window_bytes as f64 / elapsed.as_secs_f64();
+            // A quarter per 250 ms window: about a second's memory.
+            self.rate += (sample - self.rate) / 4.0;
+            self.window_start = Some(now);
+            self.window_bytes = 0;
+        }
+    }
+
+    /// Counts `bytes` of media (not a resend) sent at `now`.
+    pub fn on_sent(&mut self, now: Instant, bytes: usize) {
+        self.window_bytes += bytes as u64;
+        self.roll(now);
+    }
+
+    /// Takes `bytes` from the budget for a resend at `now`, if it holds them.
+    pub fn try_spend(&mut self, now: Instant, bytes: usize) -> bool {
+        self.roll(now);
+        if let Some(at) = self.refilled_at {
+            let dt = now.saturating_duration_since(at).as_secs_f64();
+            let cap = RESEND_BURST_BYTES.max(self.rate * RESEND_SHARE * 0.25);
+            self.tokens = (self.tokens + self.rate * RESEND_SHARE * dt).min(cap);
+        }
+        if self.refilled_at.is_none_or(|at| now > at) {
+            self.refilled_at = Some(now);
+        }
+        if self.tokens < bytes as f64 {
+            return false;
+        }
+        self.tokens -= bytes as f64;
+        true
+    }
+
+    /// The media rate the budget follows, bytes/s.
+    pub fn media_rate(&self) -> f64 {
+        self.rate
+    }
+}
+
+/// Whether an H.264 RTP payload (RFC 6184) starts an IDR picture or carries
+/// its parameter sets: the first packet of a keyframe.
+pub fn starts_keyframe(payload: &[u8]) -> bool {
+    const IDR: u8 = 5;
+    const SPS: u8 = 7;
+    const STAP_A: u8 = 24;
+    const FU_A: u8 = 28;
+    let Some(&first) = payload.first() else {
+        return false;
+    };
+    match first & 0x1f {
+        IDR | SPS => true,
+        // STAP-A: 1 byte header, then 2-byte size and the first NAL.
+        STAP_A => payload
+            .get(3)
+            .is_some_and(|nal| matches!(nal & 0x1f, IDR | SPS)),
+        // FU-A: the FU header's start bit and type.
+        FU_A => payload
+            .get(1)
+            .is_some_and(|fu| fu & 0x80 != 0 && fu & 0x1f == IDR),
+        _ => false,
+    }
+}
+
+struct SentPacket {
+    packet: rtc::rtp::Packet,
+    sent_at: Instant,
+    resent_at: Option<Instant>,
+}
+
+/// One local stream's history and budget.
+struct SendStream {
+    slots: Vec<Option<SentPacket>>,
+    budget: ResendBudget,
+    /// Sequence number of the latest keyframe's first packet (video).
+    keyframe_seq: Option<u16>,
+    video: bool,
+}
+
+impl SendStream {
+    fn new(video: bool) -> Self {
+        Self {
+            slots: std::iter::repeat_with(|| None)
+                .take(RESEND_HISTORY)
+                .collect(),
+            budget: ResendBudget::default(),
+            keyframe_seq: None,
+            video,
+        }
+    }
+
+    fn on_sent(&mut self, now: Instant, packet: &rtc::rtp::Packet) {
+        let seq = packet.header.sequence_number;
+        if self.video && starts_keyframe(&packet.payload) {
+            // Only the first packet of a keyframe moves the mark: its
+            // parameter sets and IDR slices follow with higher numbers.
+            let continues = self
+                .keyframe_seq
+                .and_then(|k| self.slot(k))
+                .is_some_and(|k| k.packet.header.timestamp == packet.header.timestamp);
+            if !continues {
+                self.keyframe_seq = Some(seq);
+            }
+        }
+        self.budget.on_sent(now, packet.payload.len());
+        if let Some(slot) = self.slots.get_mut(usize::from(seq) % RESEND_HISTORY) {
+            *slot = Some(SentPacket {
+                packet: packet.clone(),
+                sent_at: now,
+                resent_at: None,
+            });
+        }
+    }
+
+    fn slot(&self, seq: u16) -> Option<&SentPacket> {
+        self.slots
+            .get(usize::from(seq) % RESEND_HISTORY)?
+            .as_ref()
+            .filter(|s| s.packet.header.sequence_number == seq)
+    }
+
+    /// The packet to resend for a NACK of `seq` at `now`, if the rules allow.
+    fn resend(&mut self, seq: u16, now: Instant) -> Option<rtc::rtp::Packet> {
+        // Behind the latest keyframe (sequence order, with wrap-around).
+        if let Some(k) = self.keyframe_seq
+            && (k.wrapping_sub(seq) as i16) > 0
+        {
+            return None;
+        }
+        let at = usize::from(seq) % RESEND_HISTORY;
+        let sent = self
+            .slots
+            .get(at)?
+            .as_ref()
+            .filter(|s| s.packet.header.sequence_number == seq)?;
+        if now.saturating_duration_since(sent.sent_at) > RESEND_MAX_AGE
+            || sent
+                .resent_at
+                .is_some_and(|t| now.saturating_duration_since(t) < RESEND_MIN_INTERVAL)
+        {
+            return None;
+        }
+        let size = sent.packet.payload.len() + 12;
+        if !self.budget.try_spend(now, size) {
+            return None;
+        }
+        let sent = self.slots.get_mut(at)?.as_mut()?;
+        sent.resent_at = Some(now);
+        Some(sent.packet.clone())
+    }
+}
+
+/// The NACK responder of every [`super::PeerLink`], in the library's
+/// `Slot::NackResponder` (see the module docs for its bounds). It resends
+/// original packets: no RTX payload type is negotiated.
+#[derive(Default)]
+pub struct BoundedNackResponder {
+    streams: HashMap<u32, SendStream>,
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+    /// Resends refused by the bounds so far (tests, logs).
+    refused: u64,
+    resent: u64,
+}
+
+impl BoundedNackResponder {
+    fn handle_nack(&mut self, now: Instant, nack: &TransportLayerNack) {
+        let Some(stream) = self.streams.get_mut(&nack.media_ssrc) else {
+            return;
+        };
+        for pair in &nack.nacks {
+            for seq in pair.packet_list() {
+                match stream.resend(seq, now) {
+                    Some(packet) => {
+                        self.resent += 1;
+                        self.write.push_back(TaggedPacket {
+                            now,
+                            transport: TransportContext::default(),
+                            message: AttributedPacket::new(Packet::Rtp(packet))
+                                .with(Attribute::Retransmission),
+                        });
+                    }
+                    None => self.refused += 1,
+                }
+            }
+        }
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for BoundedNackResponder {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            for nack in packets
+                .iter()
+                .filter_map(|p| p.as_any().downcast_ref::<TransportLayerNack>())
+            {
+                self.handle_nack(msg.now, nack);
+            }
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        if let Packet::Rtp(packet) = &msg.message.packet
+            && !msg.message.has(&Attribute::Retransmission)
+            && let Some(stream) = self.streams.get_mut(&packet.header.ssrc)
+        {
+            stream.on_sent(msg.now, packet);
+        }
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for BoundedNackResponder {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        let nack = info
+            .rtcp_feedback
+            .iter()
+            .any(|fb| fb.typ == "nack" && fb.parameter.is_empty());
+        if nack {
+            let video = info.mime_type.to_ascii_lowercase().starts_with("video/");
+            self.streams.insert(info.ssrc, SendStream::new(video));
+        }
+    }
+
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.streams.remove(&info.ssrc);
+    }
+
+    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
+
+    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtp::Header;
+
+    fn packet(seq: u16, timestamp: u32, payload: &'static [u8]) -> rtc::rtp::Packet {
+        rtc::rtp::Packet {
+            header: Header {
+                version: 2,
+                sequence_number: seq,
+                timestamp,
+                ..Default::default()
+            },
+            payload: bytes::Bytes::from_static(payload),
+        }
+    }
+
+    const P_SLICE: &[u8] = &[0x41, 0, 0, 0];
+    const IDR_FU_START: &[u8] = &[0x7c, 0x85, 0, 0];
+
+    #[test]
+    fn keyframe_starts_are_recognised() {
+        assert!(starts_keyframe(&[0x67, 0x42])); // SPS
+        assert!(starts_keyframe(&[0x65, 0x88])); // IDR slice
+        assert!(starts_keyframe(&[0x78, 0, 4, 0x67, 1, 2])); // STAP-A with SPS
+        assert!(starts_keyframe(IDR_FU_START));
+        assert!(!starts_keyframe(&[0x7c, 0x05])); // FU-A middle of an IDR
+        assert!(!starts_keyframe(P_SLICE));
+        assert!(!starts_keyframe(&[]));
+    }
+
+    /// The budget: a burst, then refills at a share of the media rate only.
+    #[test]
+    fn resends_are_bounded_by_a_share_of_the_media_rate() {
+        let t0 = Instant::now();
+        let mut budget = ResendBudget::default();
+        // 10 s of 100 kB/s media, in 1 kB packets every 10 ms.
+        let mut now = t0;
+        for _ in 0..1000 {
+            now += Duration::from_millis(10);
+            budget.on_sent(now, 1000);
+        }
+        assert!((budget.media_rate() - 100_000.0).abs() < 10_000.0);
+        // Someone NACKs everything: what goes out over the next second is
+        // about the share of the rate, plus the burst.
+        let mut resent = 0usize;
+        for _ in 0..1000 {
+            now += Duration::from_millis(1);
+            while budget.try_spend(now, 1000) {
+                resent += 1000;
+            }
+            if now.duration_since(t0).as_millis().is_multiple_of(10) {
+                budget.on_sent(now, 1000);
+            }
+        }
+        let allowed = RESEND_SHARE * 100_000.0 + RESEND_BURST_BYTES;
+        assert!(resent as f64 <= allowed * 1.1, "{resent} > {allowed}");
+        assert!(resent as f64 >= RESEND_SHARE * 100_000.0 * 0.8, "{resent}");
+    }
+
+    #[test]
+    fn packets_behind_a_keyframe_too_old_or_just_resent_are_not_resent() {
+        let t0 = Instant::now();
+        let mut stream = SendStream::new(true);
+        stream.on_sent(t0, &packet(10, 1, P_SLICE));
+        stream.on_sent(t0, &packet(11, 1, P_SLICE));
+        assert!(stream.resend(10, t0).is_some());
+        assert!(
+            stream.resend(10, t0 + Duration::from_millis(10)).is_none(),
+            "just resent"
+        );
+        assert!(stream.resend(10, t0 + RESEND_MIN_INTERVAL).is_some());
+        assert!(stream.resend(12, t0).is_none(), "never sent");
+        // A keyframe in two packets: both remain resendable, what came before not.
+        stream.on_sent(t0, &packet(12, 2, &[0x67, 0x42]));
+        stream.on_sent(t0, &packet(13, 2, IDR_FU_START));
+        assert!(stream.resend(11, t0).is_none(), "behind the keyframe");
+        assert!(stream.resend(12, t0).is_some());
+        assert!(stream.resend(13, t0).is_some());
+        assert!(
+            stream
+                .resend(13, t0 + RESEND_MAX_AGE + Duration::from_millis(60))
+                .is_none(),
+            "too old"
+        );
+    }
+}
