@@ -14,7 +14,8 @@ set -euo pipefail
 # `openssl` makes the README's self-signed certificate (tests/tls.rs).
 # coturn (turnserver) and nginx are started by the TURN and TLS-proxy tests
 # (tests/turn_and_public_address.rs, tests/signalling_through_a_tls_proxy.rs)
-# with their own configs.
+# with their own configs. nftables and iproute2: benches/blackout.sh
+# (network namespaces, a veth pair and a drop table).
 APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
     xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq
     musl-tools prometheus ffmpeg chromium openssl coturn nginx iproute2 nftables ethtool)

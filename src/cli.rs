@@ -496,6 +496,7 @@ struct LimitsFile {
     header_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
+    resume_window_secs: Option<u64>,
 }
 
 /// A validated server configuration, and whether a dev app was generated.
@@ -608,6 +609,10 @@ impl ServeArgs {
                 .unwrap_or(d.header_timeout),
             max_connections: l.max_connections.unwrap_or(d.max_connections),
             max_connections_per_ip: l.max_connections_per_ip.unwrap_or(d.max_connections_per_ip),
+            resume_window: l
+                .resume_window_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.resume_window),
         };
         if let Some(secs) = file.shutdown_grace_secs {
             server.shutdown_grace = Duration::from_secs(secs);

@@ -90,7 +90,12 @@ async fn unpublish_removes_the_stream_and_leave_announces_the_peer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_connection_is_a_peer_leave_and_leaves_nothing_behind() {
-    let server = start_server().await;
+    // A killed connection is kept for its resume window (issue 11), then
+    // leaves with reason 7.
+    let window = Duration::from_secs(1);
+    let mut config = huddle::server::ServerConfig::new(test_apps());
+    config.limits.resume_window = window;
+    let server = start_server_with(config).await;
     let (alice, _) = join(&server, "room-kill", "alice").await;
     let stream_id = alice.publish(synthetic(440.0)).await.expect("publish");
 
@@ -111,9 +116,9 @@ async fn a_killed_connection_is_a_peer_leave_and_leaves_nothing_behind() {
 
     let killed_at = Instant::now();
     bob.kill();
-    let (who, _) = wait_event(
+    let (who, reason) = wait_event(
         &alice,
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         "peer-leave after a kill",
         |e| match e {
             RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
@@ -122,8 +127,16 @@ async fn a_killed_connection_is_a_peer_leave_and_leaves_nothing_behind() {
     )
     .await;
     assert_eq!(who.as_str(), "bob");
+    assert_eq!(reason, LeaveReason::ReconnectTimeout);
     let after = killed_at.elapsed();
-    assert!(after < Duration::from_secs(5), "peer-leave took {after:?}");
+    assert!(
+        after >= window,
+        "peer-leave inside the resume window: {after:?}"
+    );
+    assert!(
+        after < window + Duration::from_secs(5),
+        "peer-leave took {after:?}"
+    );
     wait_for(Duration::from_secs(5), "the egress leg to close", || {
         let m = server.server.metrics();
         (m.peer_connections == 1 && m.sessions == 1).then_some(())

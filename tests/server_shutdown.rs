@@ -85,6 +85,8 @@ impl TestServerRef {
                 valid_for: Duration::from_secs(600),
             },
             decode: true,
+            // These clients see the server go away for good: no reconnecting.
+            reconnect_window: Duration::ZERO,
         }
     }
 }

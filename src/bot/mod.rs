@@ -14,15 +14,15 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::client::{
-    Client, ClientResult, Credential, JoinConfig, LatencySummary, LocalStream, RemoteReport,
-    RemoteStream, RoomEvent, SendRateStats, SubscribeOptions,
+    Client, ClientResult, ConnectionState, Credential, JoinConfig, LatencySummary, LocalStream,
+    RemoteReport, RemoteStream, RoomEvent, SendRateStats, SubscribeOptions,
     stats::{FreezeTracker, ReceptionReport, latency_summary},
 };
 use crate::media::{
     AudioProfile, I420Frame, MediaError, SyntheticAudio, SyntheticVideo, VideoProfile, VideoSource,
     stamp_height,
 };
-use crate::protocol::{AppId, Role, RoomId, StreamId, UserId};
+use crate::protocol::{AppId, LeaveReason, Role, RoomId, StreamId, UserId};
 
 mod notice;
 
@@ -333,7 +333,15 @@ struct Subscribed {
     last_frames: u64,
     last_bytes: u64,
     first_frame_reported: bool,
+    /// Frames decoded when last looked at, and since when that count holds:
+    /// a video gap (`video-resumed` lines).
+    seen_frames: u64,
+    seen_since: Instant,
 }
+
+/// A pause in decoded video at least this long is reported when it ends
+/// (`video-resumed`, JSON output).
+const VIDEO_GAP: Duration = Duration::from_millis(500);
 
 struct Bot {
     name: String,
@@ -386,6 +394,7 @@ pub async fn run(
         }
         for bot in &mut bots {
             bot.poll_events(&config).await;
+            bot.watch_video_gaps(&config);
         }
         let elapsed = last_report.elapsed();
         if elapsed >= Duration::from_secs(1) {
@@ -447,6 +456,7 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
             },
             credential: config.credential.clone(),
             decode: !config.measure.no_decode,
+            reconnect_window: crate::client::DEFAULT_RECONNECT_WINDOW,
         })
         .await?;
     let mut bot = Bot {
@@ -527,6 +537,8 @@ impl Bot {
                         last_frames: 0,
                         last_bytes: 0,
                         first_frame_reported: false,
+                        seen_frames: 0,
+                        seen_since: Instant::now(),
                     },
                 );
             }
@@ -548,6 +560,20 @@ impl Bot {
                 RoomEvent::ClientBanned { reason } => {
                     tracing::warn!(bot = %self.name, "removed from the room: {reason}");
                 }
+                RoomEvent::ConnectionStateChanged {
+                    previous,
+                    current,
+                    reason,
+                } => self.print_connection_state(config, previous, current, reason),
+                RoomEvent::PeerLeave { user_id, reason } if config.print => {
+                    print_peer_leave(&self.name, &user_id.0, reason, config.json);
+                }
+                RoomEvent::LocalStreamRepublished {
+                    previous,
+                    stream_id,
+                } if self.published == Some(previous) => {
+                    self.published = Some(stream_id);
+                }
                 RoomEvent::Error { code, message } => {
                     tracing::warn!(bot = %self.name, "error {}: {message}", code.code());
                 }
@@ -559,6 +585,60 @@ impl Bot {
                     }
                 }
             }
+        }
+    }
+
+    /// Prints the end of each pause in decoded video of at least
+    /// [`VIDEO_GAP`] (JSON output only): when and how long, to the poll
+    /// interval.
+    fn watch_video_gaps(&mut self, config: &BotConfig) {
+        for (stream_id, sub) in &mut self.subscriptions {
+            let frames = sub.stream.with_stats(|s| s.frames_decoded);
+            if frames == sub.seen_frames {
+                continue;
+            }
+            let gap = sub.seen_since.elapsed();
+            if config.print && config.json && sub.seen_frames > 0 && gap >= VIDEO_GAP {
+                let line = serde_json::json!({
+                    "bot": self.name, "event": "video-resumed", "streamId": stream_id.0,
+                    "gapMs": gap.as_millis() as u64, "atMs": crate::media::now_us() / 1000,
+                });
+                writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
+            }
+            sub.seen_frames = frames;
+            sub.seen_since = Instant::now();
+        }
+    }
+
+    /// Prints a connection state change (seed `connection-state-changed`).
+    fn print_connection_state(
+        &self,
+        config: &BotConfig,
+        previous: ConnectionState,
+        current: ConnectionState,
+        reason: Option<LeaveReason>,
+    ) {
+        tracing::info!(bot = %self.name, "connection {} -> {}", previous.name(), current.name());
+        if !config.print {
+            return;
+        }
+        let at_ms = crate::media::now_us() / 1000;
+        if config.json {
+            let line = serde_json::json!({
+                "bot": self.name, "event": "connection-state-changed",
+                "prevState": previous.name(), "curState": current.name(),
+                "reason": reason.map(LeaveReason::code), "atMs": at_ms,
+            });
+            writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
+        } else {
+            let reason = reason.map(|r| format!(" (reason {r})")).unwrap_or_default();
+            let text = format!(
+                "{}: connection {} -> {}{reason}",
+                self.name,
+                previous.name(),
+                current.name()
+            );
+            writeln!(std::io::stdout().lock(), "{text}").ok(); // closed stdout is fine
         }
     }
 
@@ -648,6 +728,18 @@ impl Bot {
             let join_to_first_frame_ms = match (sub.first_frame_reported, stats.first_frame_at) {
                 (false, Some(at)) => {
                     sub.first_frame_reported = true;
+                    if config.print && config.json {
+                        // Wall-clock time of the first decoded frame, for
+                        // benchmarks that compare it with other processes'
+                        // events (benches/reconnect.sh).
+                        let at_ms = (crate::media::now_us() / 1000)
+                            .saturating_sub(at.elapsed().as_millis() as u64);
+                        let line = serde_json::json!({
+                            "bot": self.name, "event": "first-frame",
+                            "streamId": stream_id.0, "atMs": at_ms,
+                        });
+                        writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
+                    }
                     let ms = at.saturating_duration_since(self.joined_at).as_secs_f64() * 1e3;
                     self.report.join_to_first_frame_ms.push(ms);
                     Some(ms)
@@ -712,6 +804,23 @@ fn final_report(bot: &str, sub: &Subscribed) -> StreamReport {
         height,
         latency: None,
         join_to_first_frame_ms: None,
+    }
+}
+
+/// Prints that a remote user left (`peer-leave`), with the reason.
+fn print_peer_leave(bot: &str, user_id: &str, reason: LeaveReason, json: bool) {
+    if json {
+        let line = serde_json::json!({
+            "bot": bot, "event": "peer-leave", "userId": user_id, "reason": reason.code(),
+            "atMs": crate::media::now_us() / 1000,
+        });
+        writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
+    } else {
+        writeln!(
+            std::io::stdout().lock(),
+            "{bot}: {user_id} left (reason {reason})"
+        )
+        .ok(); // closed stdout is fine
     }
 }
 

@@ -53,6 +53,8 @@ mod subscribe;
 mod tls;
 mod turn;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -66,6 +68,7 @@ pub use crate::media::mixing::{AudioMixOption, AudioMixing, MixingEvent};
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
 pub use congestion::SendRateStats;
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
+pub use session::reconnect::Backoff;
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{FramePause, LocalStream, RemoteStream, VideoSlot};
 pub use stream_state::{DEFAULT_DETECTION_INTERVAL, DETECTION_INTERVAL_RANGE};
@@ -81,6 +84,11 @@ use crate::protocol::{AppId, RoomId};
 /// actor drops the newest event and logs it: an application that stops draining
 /// must not stall media or signalling.
 pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
+
+/// How long the client tries to get back into its room after its connection
+/// dropped, by default ([`JoinConfig::reconnect_window`]): the server's
+/// default resume window.
+pub const DEFAULT_RECONNECT_WINDOW: Duration = Duration::from_secs(30);
 
 /// Capacity of the command channel (handle → actor). Senders wait when full.
 pub const COMMAND_CHANNEL_CAPACITY: usize = 64;
@@ -195,6 +203,11 @@ pub struct JoinConfig {
     /// loss and jitter are counted, nothing is depacketized or decoded, so
     /// one process can hold hundreds of subscriptions.
     pub decode: bool,
+    /// When the connection drops, how long the client keeps trying to get back
+    /// ([`ConnectionState::Reconnecting`]) before it gives up
+    /// ([`ConnectionState::Disconnected`], reason 7). Zero: it gives up at once.
+    /// [`DEFAULT_RECONNECT_WINDOW`] unless set.
+    pub reconnect_window: Duration,
 }
 
 /// What the room looked like on joining.
@@ -206,15 +219,67 @@ pub struct JoinInfo {
     pub streams: Vec<StreamInfo>,
 }
 
-/// The client's connection state (seed `connection-state-changed`).
+/// The client's connection state (seed 001 `connection-state-changed`,
+/// `getConnectionState`: `DISCONNECTED`, `CONNECTING`, `CONNECTED`,
+/// `RECONNECTING`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionState {
-    /// Not connected.
+    /// Not in a room: before joining, after leaving, after being removed, or
+    /// after reconnecting failed.
     Disconnected,
     /// Opening the socket and joining.
     Connecting,
     /// In the room.
     Connected,
+    /// The connection dropped; the client is getting back into the room
+    /// (resuming its session, or joining again and restoring its
+    /// publications and subscriptions). Requests fail with 90100008 meanwhile.
+    Reconnecting,
+}
+
+impl ConnectionState {
+    /// The seed's name, e.g. `"RECONNECTING"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ConnectionState::Disconnected => "DISCONNECTED",
+            ConnectionState::Connecting => "CONNECTING",
+            ConnectionState::Connected => "CONNECTED",
+            ConnectionState::Reconnecting => "RECONNECTING",
+        }
+    }
+
+    const fn to_u8(self) -> u8 {
+        match self {
+            ConnectionState::Disconnected => 0,
+            ConnectionState::Connecting => 1,
+            ConnectionState::Connected => 2,
+            ConnectionState::Reconnecting => 3,
+        }
+    }
+
+    const fn from_u8(n: u8) -> Self {
+        match n {
+            1 => ConnectionState::Connecting,
+            2 => ConnectionState::Connected,
+            3 => ConnectionState::Reconnecting,
+            _ => ConnectionState::Disconnected,
+        }
+    }
+}
+
+/// The actor's current [`ConnectionState`], readable by every handle without
+/// a round trip to the actor (which may be busy reconnecting).
+#[derive(Clone, Default)]
+pub(crate) struct SharedState(Arc<AtomicU8>);
+
+impl SharedState {
+    pub(crate) fn get(&self) -> ConnectionState {
+        ConnectionState::from_u8(self.0.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set(&self, state: ConnectionState) {
+        self.0.store(state.to_u8(), Ordering::Release);
+    }
 }
 
 /// What subscribing asks for.
@@ -244,6 +309,19 @@ pub enum RoomEvent {
         previous: ConnectionState,
         /// Now.
         current: ConnectionState,
+        /// Why, when `current` is [`ConnectionState::Disconnected`] (seed
+        /// Table 3-6): 0 left, 7 reconnection timed out, or the reason the
+        /// server removed this client with. `None` otherwise.
+        reason: Option<LeaveReason>,
+    },
+    /// After the client joined again (the server had lost its session, e.g.
+    /// it restarted), one of its own publications is published again, under a
+    /// new id; the old id is gone. Use `stream_id` from now on.
+    LocalStreamRepublished {
+        /// The id it had.
+        previous: StreamId,
+        /// The id it has now.
+        stream_id: StreamId,
     },
     /// A remote user joined.
     PeerJoin(UserInfo),
@@ -391,6 +469,7 @@ pub(crate) enum RoomCommand {
 pub struct Client {
     commands: mpsc::Sender<RoomCommand>,
     events: crossbeam_channel::Receiver<RoomEvent>,
+    state: SharedState,
 }
 
 impl Client {
@@ -399,8 +478,19 @@ impl Client {
     pub fn new() -> Self {
         let (commands, command_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let (event_tx, events) = crossbeam_channel::bounded(EVENT_CHANNEL_CAPACITY);
-        tokio::spawn(session::run(command_rx, event_tx));
-        Self { commands, events }
+        let state = SharedState::default();
+        tokio::spawn(session::run(command_rx, event_tx, state.clone()));
+        Self {
+            commands,
+            events,
+            state,
+        }
+    }
+
+    /// The connection state now (seed `getConnectionState`); every change is
+    /// also a [`RoomEvent::ConnectionStateChanged`].
+    pub fn connection_state(&self) -> ConnectionState {
+        self.state.get()
     }
 
     /// Events from the room. Drain it with `try_recv` (UI) or `recv` (threads).

@@ -82,6 +82,9 @@ pub(crate) struct PublishPipeline {
     /// them here instead.
     connected: Arc<AtomicBool>,
     force_keyframe: Arc<AtomicBool>,
+    /// Listens for keyframe requests on the video track's current link;
+    /// replaced when the stream moves to a new link ([`PublishPipeline::relink`]).
+    feedback: Option<tokio::task::JoinHandle<()>>,
     /// What congestion control decided, shared with the encoders.
     rate: RateControl,
 }
@@ -104,6 +107,7 @@ impl PublishPipeline {
         let connected = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let mut tasks = Vec::new();
+        let mut feedback = None;
         let LocalStream {
             video: video_source,
             audio: audio_source,
@@ -150,7 +154,7 @@ impl PublishPipeline {
                     .spawn(move || video_thread(source, encoder, tx, stop_t, kf, held, rate_t))
                     .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
             );
-            tasks.push(tokio::spawn(feedback_task(
+            feedback = Some(tokio::spawn(feedback_task(
                 Arc::clone(&out.track),
                 Arc::clone(&force_keyframe),
             )));
@@ -181,8 +185,30 @@ impl PublishPipeline {
             audio_muted,
             connected,
             force_keyframe,
+            feedback,
             rate,
         })
+    }
+
+    /// The stream is about to move to a new link: hold samples until it
+    /// connects ([`PublishPipeline::set_connected`]) and let go of the old
+    /// link's keyframe requests (the track binds to one link at a time).
+    pub(crate) fn unlink(&mut self) {
+        self.connected.store(false, Ordering::Release);
+        if let Some(task) = self.feedback.take() {
+            task.abort();
+        }
+    }
+
+    /// The video track is bound to its new link: listen for its keyframe
+    /// requests there.
+    pub(crate) fn relink(&mut self, video: Option<Arc<TrackLocalStaticSample>>) {
+        if let Some(track) = video {
+            self.feedback = Some(tokio::spawn(feedback_task(
+                track,
+                Arc::clone(&self.force_keyframe),
+            )));
+        }
     }
 
     /// What congestion control decided and what was encoded.
@@ -204,6 +230,9 @@ impl PublishPipeline {
     /// Stops the threads and tasks and waits for the threads to end.
     pub(crate) async fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
+        if let Some(task) = self.feedback.take() {
+            task.abort();
+        }
         for task in self.tasks.drain(..) {
             task.abort();
         }

@@ -23,6 +23,10 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::peer_connection::RTCPeerConnectionState;
 use webrtc::rtp_transceiver::RtpSender;
 
+// The reconnection state machine: a child module, so it works on the
+// session's own state.
+pub(super) mod reconnect;
+
 use super::publish::{PublishPipeline, TrackOut};
 use super::signal::{SignalConnection, SignalEvent};
 use super::stream::{LocalStream, RemoteStream};
@@ -30,13 +34,13 @@ use super::stream_state::{DETECTION_TICK, StreamStateDetector};
 use super::subscribe::Receiver;
 use super::{
     ClientError, ClientResult, ConnectionState, Credential, JoinConfig, JoinInfo, RoomCommand,
-    RoomEvent, SubscribeOptions,
+    RoomEvent, SharedState, SubscribeOptions,
 };
 use crate::auth;
 use crate::link::{LinkSignal, LinkSignals, PeerLink};
 use crate::protocol::{
-    AppId, Event, LinkId, PROTOCOL_VERSION, Reply, Request, Role, RoomId, StreamId, StreamInfo,
-    UserInfo, VideoInfo,
+    AppId, Event, LeaveReason, LinkId, PROTOCOL_VERSION, Reply, Request, Role, RoomId, StreamId,
+    StreamInfo, UserId, UserInfo, VideoInfo,
 };
 
 /// Pushed events queued from the socket reader to the actor. The reader waits
@@ -55,11 +59,18 @@ struct Publication {
     link: PeerLink,
     pipeline: PublishPipeline,
     link_task: tokio::task::JoinHandle<()>,
+    /// What the `publish` request declared, and the tracks the pipeline
+    /// writes to: enough to publish the stream again on a new link.
+    audio: bool,
+    video: Option<VideoInfo>,
+    tracks: Vec<(RtpCodecKind, Arc<TrackLocalStaticSample>)>,
 }
 
 struct Subscription {
     link_id: LinkId,
     link: PeerLink,
+    /// What was asked for, to subscribe again on a new link.
+    options: SubscribeOptions,
     stream: RemoteStream,
     /// Starts a receive task for each track as the link reports it.
     receiver: Receiver,
@@ -101,6 +112,19 @@ struct Session {
     publications: BTreeMap<StreamId, Publication>,
     subscriptions: BTreeMap<StreamId, Subscription>,
     link_tx: mpsc::Sender<LinkUpdate>,
+    /// Everyone else in the room, as last known (diffed on reconnecting).
+    users: BTreeMap<UserId, UserInfo>,
+    /// Read by [`super::Client::connection_state`].
+    shared_state: SharedState,
+    /// How to get back into the room; set by a successful join.
+    rejoin: Option<reconnect::Rejoin>,
+    /// Set while [`ConnectionState::Reconnecting`].
+    reconnecting: Option<reconnect::Reconnecting>,
+    /// Subscriptions lost with a server restart, restored when their
+    /// publisher's stream comes back.
+    restore: Vec<reconnect::LostSubscription>,
+    /// Where the keepalive reports a connection that stopped answering.
+    stall_tx: mpsc::Sender<usize>,
     /// Stream state detection (`detection.rs`), off until enabled.
     detector: StreamStateDetector,
     /// Cap on each publication, bit/s (`Client::set_network_bandwidth`).
@@ -111,9 +135,11 @@ struct Session {
 pub(crate) async fn run(
     mut commands: mpsc::Receiver<RoomCommand>,
     events: crossbeam_channel::Sender<RoomEvent>,
+    shared_state: SharedState,
 ) {
     let (signal_tx, mut signal_rx) = mpsc::channel(SIGNAL_EVENT_CAPACITY);
     let (link_tx, mut link_rx) = mpsc::channel(LINK_EVENT_CAPACITY);
+    let (stall_tx, mut stall_rx) = mpsc::channel(reconnect::STALL_CAPACITY);
     let mut session = Session {
         events,
         signal: None,
@@ -128,6 +154,12 @@ pub(crate) async fn run(
         publications: BTreeMap::new(),
         subscriptions: BTreeMap::new(),
         link_tx,
+        users: BTreeMap::new(),
+        shared_state,
+        rejoin: None,
+        reconnecting: None,
+        restore: Vec::new(),
+        stall_tx,
         detector: StreamStateDetector::default(),
         network_bandwidth: None,
     };
@@ -141,6 +173,8 @@ pub(crate) async fn run(
             },
             Some(event) = signal_rx.recv() => session.on_signal(event).await,
             Some(update) = link_rx.recv() => session.on_link(update).await,
+            Some(connection) = stall_rx.recv() => session.on_stall(connection).await,
+            () = reconnect::due(session.next_attempt()) => session.reconnect_attempt(&signal_tx).await,
             _ = keepalive.tick() => session.keepalive(),
             _ = detection_tick.tick(), if session.detector.enabled() => {
                 session.detect_stream_states()
@@ -178,16 +212,28 @@ impl Session {
     }
 
     fn set_state(&mut self, state: ConnectionState) {
+        self.set_state_because(state, None);
+    }
+
+    /// Changes the state; `reason` goes with [`ConnectionState::Disconnected`].
+    fn set_state_because(&mut self, state: ConnectionState, reason: Option<LeaveReason>) {
         if self.state != state {
             let previous = std::mem::replace(&mut self.state, state);
+            self.shared_state.set(state);
             self.emit(RoomEvent::ConnectionStateChanged {
                 previous,
                 current: state,
+                reason: reason.filter(|_| state == ConnectionState::Disconnected),
             });
         }
     }
 
     fn signal(&self) -> ClientResult<Arc<SignalConnection>> {
+        if self.reconnecting.is_some() {
+            return Err(ClientError::Disconnected(
+                "reconnecting to the server".into(),
+            ));
+        }
         self.signal
             .clone()
             .ok_or_else(|| ClientError::InvalidOperation("join a room first".into()))
@@ -320,7 +366,7 @@ impl Session {
         config: JoinConfig,
         signal_tx: &mpsc::Sender<SignalEvent>,
     ) -> ClientResult<JoinInfo> {
-        if self.signal.is_some() {
+        if self.signal.is_some() || self.reconnecting.is_some() {
             return Err(ClientError::InvalidOperation(
                 "already joined; leave first".into(),
             ));
@@ -357,9 +403,9 @@ impl Session {
             .request(Request::Join {
                 protocol_version: PROTOCOL_VERSION,
                 app_id: config.app_id.clone(),
-                room_id: config.room_id,
-                user_id: config.user_id,
-                user_name: config.user_name,
+                room_id: config.room_id.clone(),
+                user_id: config.user_id.clone(),
+                user_name: config.user_name.clone(),
                 role: config.role,
                 ctime,
                 signature,
@@ -370,6 +416,7 @@ impl Session {
             me,
             users,
             streams,
+            resume_token,
             ice_servers,
             ..
         } = reply
@@ -378,18 +425,32 @@ impl Session {
         };
         self.ice = self.turn.policy(ice_servers);
         self.identity = Some(Identity {
-            app_id: config.app_id,
+            app_id: config.app_id.clone(),
             room_id,
             me,
-            credential: config.credential,
+            credential: config.credential.clone(),
         });
         self.streams = streams.iter().map(|s| (s.stream_id, s.clone())).collect();
+        self.users = users
+            .iter()
+            .map(|u| (u.user_id.clone(), u.clone()))
+            .collect();
+        self.rejoin = Some(reconnect::Rejoin {
+            config,
+            resume_token,
+        });
         self.set_state(ConnectionState::Connected);
         Ok(JoinInfo { users, streams })
     }
 
     async fn leave(&mut self) -> ClientResult<()> {
+        self.rejoin = None;
+        self.restore.clear();
         let Some(signal) = self.signal.clone() else {
+            if self.reconnecting.take().is_some() {
+                self.close_all().await;
+                self.set_state_because(ConnectionState::Disconnected, Some(LeaveReason::UserExit));
+            }
             return Ok(());
         };
         // Best effort: the server cleans up on disconnect anyway.
@@ -398,7 +459,7 @@ impl Session {
         if let Some(signal) = self.signal.take() {
             close_signal(signal).await;
         }
-        self.set_state(ConnectionState::Disconnected);
+        self.set_state_because(ConnectionState::Disconnected, Some(LeaveReason::UserExit));
         match result {
             Err(ClientError::Disconnected(_)) => Ok(()),
             other => other,
@@ -413,11 +474,12 @@ impl Session {
             close_subscription(s).await;
         }
         self.streams.clear();
+        self.users.clear();
         self.identity = None;
     }
 
     async fn shutdown(&mut self) {
-        if self.signal.is_some() {
+        if self.signal.is_some() || self.reconnecting.is_some() {
             self.leave().await.ok(); // nobody is left to tell
         }
         self.close_all().await;
@@ -425,9 +487,15 @@ impl Session {
 
     fn keepalive(&self) {
         if let Some(signal) = self.signal.clone() {
+            let stalled = self.stall_tx.clone();
             tokio::spawn(async move {
-                // A failed ping surfaces as a closed socket on the reader side.
-                signal.request(Request::Ping).await.ok();
+                // A socket that failed surfaces as a closed socket on the
+                // reader side; one that stopped answering (a network
+                // blackout) only as this ping's timeout.
+                if let Err(ClientError::Timeout) = signal.request(Request::Ping).await {
+                    // Full: a stall is already reported.
+                    stalled.try_send(reconnect::connection_key(&signal)).ok();
+                }
             });
         }
     }
@@ -497,6 +565,18 @@ impl Session {
         } else {
             None
         };
+        let tracks: Vec<_> = [
+            video
+                .as_ref()
+                .map(|v| (RtpCodecKind::Video, Arc::clone(&v.0))),
+            audio
+                .as_ref()
+                .map(|a| (RtpCodecKind::Audio, Arc::clone(&a.0))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let declares_audio = audio.is_some();
         let result = async {
             let offer = link.create_offer().await.map_err(ClientError::from)?;
             let reply = signal
@@ -558,6 +638,9 @@ impl Session {
                 link,
                 pipeline,
                 link_task,
+                audio: declares_audio,
+                video: video_info,
+                tracks,
             },
         );
         Ok(stream_id)
@@ -659,6 +742,17 @@ impl Session {
         stream_id: StreamId,
         options: SubscribeOptions,
     ) -> ClientResult<RemoteStream> {
+        self.subscribe_into(stream_id, options, None).await
+    }
+
+    /// Subscribes; a new link feeds `into` when given (the same
+    /// [`RemoteStream`] the application holds), else a new receiver.
+    async fn subscribe_into(
+        &mut self,
+        stream_id: StreamId,
+        options: SubscribeOptions,
+        into: Option<Receiver>,
+    ) -> ClientResult<RemoteStream> {
         let signal = self.signal()?;
         if !options.audio && !options.video {
             return Err(ClientError::InvalidParameter(
@@ -704,7 +798,7 @@ impl Session {
                 return Err(ClientError::from(e));
             }
         };
-        let receiver = Receiver::new(self.decode);
+        let receiver = into.unwrap_or_else(|| Receiver::new(self.decode));
         receiver
             .stats
             .lock()
@@ -735,6 +829,7 @@ impl Session {
             Subscription {
                 link_id,
                 link,
+                options,
                 stream: stream.clone(),
                 receiver,
                 tasks,
@@ -785,11 +880,11 @@ impl Session {
                 message: err.message,
             }),
             SignalEvent::Closed(why) => {
-                if self.signal.is_some() {
+                // A late report about a connection already replaced is not
+                // about the current one.
+                if self.signal.as_ref().is_some_and(|s| s.is_closed()) {
                     tracing::info!("signalling closed: {why}");
-                    self.signal = None;
-                    self.close_all().await;
-                    self.set_state(ConnectionState::Disconnected);
+                    self.connection_lost().await;
                 }
             }
         }
@@ -797,12 +892,17 @@ impl Session {
 
     async fn on_server_event(&mut self, event: Event) {
         match event {
-            Event::PeerJoin { user } => self.emit(RoomEvent::PeerJoin(user)),
+            Event::PeerJoin { user } => {
+                self.users.insert(user.user_id.clone(), user.clone());
+                self.emit(RoomEvent::PeerJoin(user))
+            }
             Event::PeerLeave { user_id, reason } => {
+                self.users.remove(&user_id);
                 self.emit(RoomEvent::PeerLeave { user_id, reason })
             }
             Event::StreamAdded { stream } => {
                 self.streams.insert(stream.stream_id, stream.clone());
+                self.restore_subscription(&stream).await;
                 self.emit(RoomEvent::StreamAdded(stream));
             }
             Event::StreamRemoved { stream_id, user_id } => {
@@ -830,16 +930,32 @@ impl Session {
                 })
             }
             Event::PeerRoleChanged { user_id, role } => {
+                if let Some(user) = self.users.get_mut(&user_id) {
+                    user.role = role;
+                }
                 self.emit(RoomEvent::PeerRoleChanged { user_id, role })
             }
             Event::RemoteUserNameChanged { user_id, user_name } => {
+                if let Some(user) = self.users.get_mut(&user_id) {
+                    user.user_name.clone_from(&user_name);
+                }
                 self.emit(RoomEvent::RemoteUserNameChanged { user_id, user_name })
             }
             Event::ClientBanned { reason } => {
+                if reconnect::comes_back(reason) && self.may_reconnect() {
+                    // The server is going down (restarting): get back in
+                    // once it is up again.
+                    if let Some(signal) = self.signal.take() {
+                        drop(signal); // its reader reports the close: ignored
+                    }
+                    self.connection_lost().await;
+                    return;
+                }
                 self.signal = None;
+                self.rejoin = None;
                 self.close_all().await;
                 self.emit(RoomEvent::ClientBanned { reason });
-                self.set_state(ConnectionState::Disconnected);
+                self.set_state_because(ConnectionState::Disconnected, Some(reason));
             }
             Event::SignatureExpired {
                 code,
@@ -898,6 +1014,13 @@ impl Session {
                     && let Some(p) = self.publications.values().find(|p| p.link_id == link_id)
                 {
                     p.pipeline.set_connected();
+                }
+                if matches!(
+                    state,
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Disconnected
+                ) && self.link_broke(link_id, state).await
+                {
+                    return;
                 }
                 if matches!(state, RTCPeerConnectionState::Failed) {
                     self.emit(RoomEvent::Error {

@@ -7,7 +7,7 @@
 //! behind a slow request.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +44,10 @@ pub struct SignalConnection {
     pending: Pending,
     next_id: AtomicU64,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Set by the reader when the socket has closed, before it reports
+    /// [`SignalEvent::Closed`]: tells a report about this connection from a
+    /// late one about a connection it replaced.
+    closed: Arc<AtomicBool>,
 }
 
 impl SignalConnection {
@@ -75,6 +79,8 @@ impl SignalConnection {
         });
 
         let reader_pending = Arc::clone(&pending);
+        let closed = Arc::new(AtomicBool::new(false));
+        let reader_closed = Arc::clone(&closed);
         let reader = tokio::spawn(async move {
             let why = loop {
                 let text = match stream.next().await {
@@ -130,6 +136,7 @@ impl SignalConnection {
             for (_, tx) in waiting {
                 tx.send(Err(ClientError::Disconnected(why.clone()))).ok();
             }
+            reader_closed.store(true, Ordering::Release);
             events.send(SignalEvent::Closed(why)).await.ok();
         });
 
@@ -138,7 +145,13 @@ impl SignalConnection {
             pending,
             next_id: AtomicU64::new(1),
             tasks: vec![writer, reader],
+            closed,
         })
+    }
+
+    /// Whether the socket has closed (the reader ended).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Sends a request and waits for its reply (or error, or [`REPLY_TIMEOUT`]).

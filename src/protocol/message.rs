@@ -161,6 +161,24 @@ pub enum Request {
         /// Lower-case hex HMAC-SHA256 (seed 001 chapter 4).
         signature: String,
     },
+    /// Take a dropped session back on a new connection, instead of a join:
+    /// must be the first request on the connection. `resumeToken` is the one
+    /// the session's `joined` reply carried, and it is valid only for the
+    /// app, room and user it was issued to, while the server still keeps the
+    /// session (its resume window after the old connection dropped).
+    /// Answered by [`Reply::Resumed`]; refused with 90100013 when the server
+    /// does not know the token (expired, or the server restarted: join
+    /// again), 90100031 when it belongs to another app, room or user.
+    Resume {
+        /// The app of the session.
+        app_id: AppId,
+        /// The room of the session.
+        room_id: RoomId,
+        /// The user of the session.
+        user_id: UserId,
+        /// 32 lower-case hex digits (128 random bits) from `joined`.
+        resume_token: String,
+    },
     /// Leave the room; the server closes the connection after replying.
     Leave,
     /// Publish a stream: `sdp` is the client's offer with send-only tracks.
@@ -270,6 +288,7 @@ impl Request {
     pub fn kind(&self) -> &'static str {
         match self {
             Request::Join { .. } => "join",
+            Request::Resume { .. } => "resume",
             Request::Leave => "leave",
             Request::Publish { .. } => "publish",
             Request::Unpublish { .. } => "unpublish",
@@ -315,6 +334,29 @@ pub enum Reply {
         /// a client with none of its own uses them. Absent when none are configured.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ice_servers: Vec<super::IceServer>,
+        /// Presented in [`Request::Resume`] to take this session back on a
+        /// new connection after this one drops. Empty from a server that
+        /// keeps no dropped sessions.
+        #[serde(default)]
+        resume_token: String,
+    },
+    /// The session is back on this connection after a [`Request::Resume`]:
+    /// the room as it is now (the client diffs it against what it knew) and
+    /// which of the caller's publications and subscriptions the server still
+    /// holds, with their links and ids unchanged.
+    Resumed {
+        /// The room.
+        room_id: RoomId,
+        /// The caller as others see it.
+        me: UserInfo,
+        /// Everyone else in the room now, sorted by user id.
+        users: Vec<UserInfo>,
+        /// Streams published in the room now, sorted by stream id.
+        streams: Vec<StreamInfo>,
+        /// The caller's streams still published, sorted.
+        publications: Vec<StreamId>,
+        /// The streams the caller is still subscribed to, sorted.
+        subscriptions: Vec<StreamId>,
     },
     /// The stream is published; `sdp` is the server's answer.
     Published {

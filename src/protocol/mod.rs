@@ -76,6 +76,7 @@ impl ProtocolError {
 /// The message types a client may send, for telling "unknown type" from "bad fields".
 const REQUEST_KINDS: &[&str] = &[
     "join",
+    "resume",
     "leave",
     "publish",
     "unpublish",

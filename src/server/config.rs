@@ -40,6 +40,11 @@ pub struct Limits {
     /// a reverse proxy every client has the proxy's address: raise it to
     /// `max_connections` there.
     pub max_connections_per_ip: usize,
+    /// How long a joined session whose connection dropped (a socket error, or
+    /// end of stream without a close frame) is kept for its client to
+    /// `resume`: the others see no `peer-leave` meanwhile. Past it the session
+    /// leaves with reason 7. Zero: a dropped session leaves at once.
+    pub resume_window: Duration,
 }
 
 impl Default for Limits {
@@ -55,6 +60,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             max_connections_per_ip: 200,
+            resume_window: Duration::from_secs(30),
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod inbox;
 mod listener;
 pub mod metrics;
 mod prometheus_text;
+pub mod resume;
 pub mod room;
 pub mod sdp_checks;
 pub mod sfu;
@@ -78,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
     /// Open TCP connections, in total and per address (`Limits`).
     pub(crate) connections: Arc<listener::ConnectionLimits>,
+    /// Resume tokens of live sessions (`resume`).
+    pub(crate) resumes: resume::Resumes,
     next_id: AtomicU64,
 }
 
@@ -112,6 +115,7 @@ impl Server {
                 connections,
                 config,
                 rooms: Rooms::default(),
+                resumes: resume::Resumes::default(),
                 sfu,
                 metrics,
                 shutdown: tokio::sync::watch::Sender::new(false),

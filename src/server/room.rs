@@ -451,6 +451,31 @@ impl Rooms {
         Ok(info)
     }
 
+    /// The room as `session` (still the member `user_id`) sees it now: itself,
+    /// everyone else and every stream. For `resumed`.
+    pub fn snapshot(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        session: SessionId,
+    ) -> Result<(UserInfo, JoinOutcome), RoomError> {
+        let rooms = self.lock();
+        let room = rooms.get(room_id).ok_or(RoomError::NotJoined)?;
+        let me = room
+            .members
+            .get(user_id)
+            .filter(|m| m.session == session)
+            .ok_or(RoomError::NotJoined)?;
+        let users = room
+            .members
+            .values()
+            .filter(|m| m.session != session)
+            .map(|m| m.info.clone())
+            .collect();
+        let streams = room.streams.values().map(|s| s.info.clone()).collect();
+        Ok((me.info.clone(), JoinOutcome { users, streams }))
+    }
+
     /// Looks up a stream of the room for subscribing.
     pub fn stream(
         &self,

@@ -6,7 +6,10 @@
 //! and from its SFU links) and handles each to completion before taking the next,
 //! so its state needs no lock. When the loop ends, for whatever reason, the
 //! session removes itself from the room and closes every link it owns: nothing it
-//! created outlives it.
+//! created outlives it. One exception to "the loop ends": a joined session whose
+//! socket drops (an error, or end of stream without a close frame) parks for
+//! the resume window, keeping its room membership and links, until its client
+//! takes it back with `resume` on a new connection (see `resume`).
 //!
 //! Writes to the client never hold a session hostage: each races the
 //! session's stop signals (a kick from the room, the server's shutdown) and is
@@ -19,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 mod expiry;
 
@@ -27,6 +30,7 @@ use super::Shared;
 use super::inbox::{
     LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox, SessionInboxReceiver,
 };
+use super::resume::{self, Claim, HANDOFF_CAPACITY, Handoff, ResumeError};
 use super::sdp_checks::{
     CandidateError, OfferError, check_candidate, check_publish_offer, usable_candidates_only,
 };
@@ -87,6 +91,9 @@ pub enum RequestError {
     /// A trickled candidate no link could use. Not retryable as sent.
     #[error("invalid parameter: {0}")]
     Candidate(#[from] CandidateError),
+    /// A `resume` was refused; nothing of any session changed.
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
 }
 
 impl RequestError {
@@ -106,6 +113,7 @@ impl RequestError {
             RequestError::TooManyStreams(_) => ErrorCode::StreamAlreadyPushed,
             RequestError::Offer(_) => ErrorCode::InvalidPushed,
             RequestError::Candidate(_) => ErrorCode::InvalidParameter,
+            RequestError::Resume(e) => e.code(),
         }
     }
 }
@@ -157,12 +165,21 @@ struct Joined {
 /// How the loop should go on after handling something.
 enum Flow {
     Continue,
-    /// The client left (`leave`, a close frame, end of stream) or went idle:
+    /// The client left (`leave`, a close frame) or went idle:
     /// leave the room with this reason, then send a close frame.
     Close(LeaveReason),
-    /// The socket failed, or the client stopped reading: leave the room
-    /// (reason 7) and say nothing more.
+    /// The socket failed or ended without a close frame: park for the
+    /// resume window (`resume`), then leave the room (reason 7).
     Lost,
+    /// The client stopped reading (`send_timeout`): leave the room (reason 7)
+    /// and say nothing more.
+    Stuck,
+    /// The resume window of a dropped session ran out: leave the room
+    /// (reason 7) and say nothing more.
+    Expired,
+    /// A `resume` on a fresh connection: hand this socket to the session it
+    /// names (see `resume`).
+    Resume(Box<ResumeRequest>),
     /// The server ends the session (a kick, the shutdown): leave the room with
     /// this reason first, then send `client-banned` and a close frame.
     Ban(LeaveReason),
@@ -172,8 +189,10 @@ enum Flow {
 enum WriteError {
     /// The session was told to end while the write waited: go and say goodbye.
     Stopped(LeaveReason),
-    /// The socket failed, or the client did not read for `send_timeout`.
+    /// The socket failed.
     Lost,
+    /// The client did not read for `send_timeout`.
+    Stuck,
 }
 
 impl From<WriteError> for Flow {
@@ -181,6 +200,7 @@ impl From<WriteError> for Flow {
         match e {
             WriteError::Stopped(reason) => Flow::Ban(reason),
             WriteError::Lost => Flow::Lost,
+            WriteError::Stuck => Flow::Stuck,
         }
     }
 }
@@ -263,10 +283,34 @@ struct Session {
     /// Interrupts a write that waits on a client that does not read.
     stop: Stop,
     send_timeout: Duration,
+    /// Where a `resume` on another connection hands its socket to us.
+    handoff_tx: mpsc::Sender<Handoff>,
+    /// Ours once joined, registered in `Shared::resumes` until teardown.
+    resume_token: Option<String>,
+    /// A `signature-expired` warning due while parked, sent after `resumed`.
+    missed_expiry_warning: Option<u64>,
+}
+
+/// A `resume` request read on a fresh connection.
+struct ResumeRequest {
+    id: RequestId,
+    app_id: AppId,
+    room_id: RoomId,
+    user_id: UserId,
+    token: String,
+}
+
+/// How a parked session's wait ended.
+enum Parked {
+    /// The client is back on this socket.
+    Back(Box<Handoff>),
+    /// It ends without its client (window over, a kick, the shutdown).
+    Ended(Flow),
 }
 
 /// Runs one client's session on an upgraded WebSocket until it ends.
 pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: SessionId) {
+    let (handoff_tx, mut handoff_rx) = mpsc::channel(HANDOFF_CAPACITY);
     let _alive = shared.metrics.sessions.enter();
     let (inbox_tx, receiver) = SessionInbox::new();
     let SessionInboxReceiver {
@@ -292,6 +336,9 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
         ),
         stop: stop.clone(),
         send_timeout: limits.send_timeout,
+        handoff_tx,
+        resume_token: None,
+        missed_expiry_warning: None,
     };
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
@@ -308,7 +355,9 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
                     Some(Ok(Message::Text(text))) => Box::pin(session.on_frame(&mut socket, Ok(text.as_str()))).await,
                     Some(Ok(Message::Binary(_))) => Box::pin(session.on_frame(&mut socket, Err(ProtocolError::Binary))).await,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
-                    Some(Ok(Message::Close(_))) | None => Flow::Close(LeaveReason::UserExit),
+                    Some(Ok(Message::Close(_))) => Flow::Close(LeaveReason::UserExit),
+                    // No close frame: the connection dropped under the client.
+                    None => Flow::Lost,
                     Some(Err(e)) => {
                         tracing::debug!(session = id.0, "socket error: {e}");
                         Flow::Lost
@@ -316,12 +365,64 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
                 }
             }
             Some(event) = inbox.recv() => Box::pin(session.on_event(&mut socket, event)).await,
+            Some(handoff) = handoff_rx.recv() => {
+                // The client is back on a new connection before this one
+                // failed under us: the old socket is dropped unsaid.
+                idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
+                socket = handoff.socket;
+                Box::pin(session.resumed(&mut socket, handoff.id)).await
+            }
             reason = stop.signalled() => Flow::Ban(reason),
             () = expiry::until(expiry_due) => Box::pin(session.on_expiry(&mut socket)).await,
             () = &mut idle => {
-                tracing::info!(session = id.0, "closing idle session");
-                Flow::Close(LeaveReason::ReconnectTimeout)
+                // Silent for the whole timeout: its network is gone (or it
+                // hangs). Close the socket, and keep the session for a
+                // resume like any dropped one.
+                tracing::info!(session = id.0, "closing idle connection");
+                session.goodbye(&mut socket, None).await;
+                Flow::Lost
             }
+        };
+        let flow = match flow {
+            Flow::Lost => {
+                let flow =
+                    Box::pin(session.ride_out(&mut socket, &mut inbox, &mut stop, &mut handoff_rx))
+                        .await;
+                idle.as_mut()
+                    .reset(tokio::time::Instant::now() + limits.idle_timeout);
+                flow
+            }
+            Flow::Resume(request) => {
+                let ResumeRequest {
+                    id: request_id,
+                    app_id,
+                    room_id,
+                    user_id,
+                    token,
+                } = *request;
+                let claim = Claim {
+                    app_id: &app_id,
+                    room_id: &room_id,
+                    user_id: &user_id,
+                    token: &token,
+                };
+                let handoff = Handoff {
+                    socket,
+                    id: request_id,
+                };
+                match session.shared.resumes.claim(&claim, handoff) {
+                    // The session we resumed carries on with our socket;
+                    // this connection never joined: nothing to tear down.
+                    Ok(()) => return,
+                    Err((e, handoff)) => {
+                        socket = handoff.socket;
+                        tracing::debug!(session = id.0, "resume refused: {e}");
+                        let e = RequestError::Resume(e);
+                        Box::pin(session.reply_error(&mut socket, Some(request_id), &e)).await
+                    }
+                }
+            }
+            flow => flow,
         };
         if !matches!(flow, Flow::Continue) {
             break flow;
@@ -331,10 +432,12 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
     let (reason, banned) = match ending {
         Flow::Ban(reason) => (reason, Some(reason)),
         Flow::Close(reason) => (reason, None),
-        Flow::Lost | Flow::Continue => (LeaveReason::ReconnectTimeout, None),
+        Flow::Lost | Flow::Stuck | Flow::Expired | Flow::Continue | Flow::Resume(_) => {
+            (LeaveReason::ReconnectTimeout, None)
+        }
     };
     Box::pin(session.teardown(reason)).await;
-    if !matches!(ending, Flow::Lost) {
+    if !matches!(ending, Flow::Lost | Flow::Stuck | Flow::Expired) {
         session.goodbye(&mut socket, banned).await;
     }
 }
@@ -360,7 +463,7 @@ impl Session {
                 }
                 Err(_) => {
                     tracing::info!(session = self.id.0, "client did not read for {:?}; closing", self.send_timeout);
-                    Err(WriteError::Lost)
+                    Err(WriteError::Stuck)
                 }
             },
             reason = stop.signalled() => Err(WriteError::Stopped(reason)),
@@ -413,6 +516,24 @@ impl Session {
             }
         };
         let ClientMessage { id, request } = message;
+        if let Request::Resume {
+            app_id,
+            room_id,
+            user_id,
+            resume_token,
+        } = request
+        {
+            return match self.check_resume(&app_id, &room_id, &user_id) {
+                Ok(()) => Flow::Resume(Box::new(ResumeRequest {
+                    id,
+                    app_id,
+                    room_id,
+                    user_id,
+                    token: resume_token,
+                })),
+                Err(e) => self.reply_error(socket, Some(id), &e).await,
+            };
+        }
         let leaving = matches!(request, Request::Leave);
         let kind = request.kind();
         match self.handle(request).await {
@@ -544,6 +665,9 @@ impl Session {
     }
 
     async fn teardown(&mut self, reason: LeaveReason) {
+        if let Some(token) = self.resume_token.take() {
+            self.shared.resumes.unregister(&token);
+        }
         if let Some(joined) = self.joined.take() {
             self.shared
                 .rooms
@@ -555,6 +679,194 @@ impl Session {
         for (_, s) in std::mem::take(&mut self.subscriptions) {
             s.link.close().await;
         }
+    }
+
+    /// The checks of a `resume` this connection can make itself: it has not
+    /// joined, and the ids have their syntax. (The token is checked by the
+    /// registry when the socket is handed over.)
+    fn check_resume(
+        &self,
+        app_id: &AppId,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> Result<(), RequestError> {
+        if let Some(joined) = &self.joined {
+            return Err(RequestError::AlreadyJoined(joined.room_id.clone()));
+        }
+        for (name, id) in [
+            ("appId", app_id.as_str()),
+            ("roomId", room_id.as_str()),
+            ("userId", user_id.as_str()),
+        ] {
+            if !auth::validate_id(id) {
+                return Err(RequestError::InvalidParameter(format!(
+                    "{name} must match [A-Za-z0-9_-]{{1,64}}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// After the socket dropped: a joined session with a resume token parks
+    /// until its client is back (then carries on with the new socket), or
+    /// until the window runs out. A session that never joined just ends.
+    async fn ride_out(
+        &mut self,
+        socket: &mut WebSocket,
+        inbox: &mut mpsc::Receiver<SessionEvent>,
+        stop: &mut Stop,
+        handoff_rx: &mut mpsc::Receiver<Handoff>,
+    ) -> Flow {
+        loop {
+            if self.resume_token.is_none() {
+                return Flow::Lost;
+            }
+            match self.park(inbox, stop, handoff_rx).await {
+                Parked::Back(handoff) => {
+                    *socket = handoff.socket;
+                    match self.resumed(socket, handoff.id).await {
+                        Flow::Lost => continue, // dropped again at once
+                        flow => return flow,
+                    }
+                }
+                Parked::Ended(flow) => return flow,
+            }
+        }
+    }
+
+    /// Waits without a socket for the resume window. Links, publications and
+    /// subscriptions stay; the room's messages are dropped (`resumed` carries
+    /// the room as it is then), its stream removals and link failures are
+    /// acted on as usual.
+    async fn park(
+        &mut self,
+        inbox: &mut mpsc::Receiver<SessionEvent>,
+        stop: &mut Stop,
+        handoff_rx: &mut mpsc::Receiver<Handoff>,
+    ) -> Parked {
+        let window = self.shared.config.limits.resume_window;
+        tracing::info!(
+            session = self.id.0,
+            "connection dropped; keeping the session for {window:?}"
+        );
+        let deadline = tokio::time::sleep(window);
+        tokio::pin!(deadline);
+        loop {
+            let expiry_due = self.expiry_due();
+            tokio::select! {
+                () = expiry::until(expiry_due) => {
+                    if let Some(flow) = self.expire_parked() {
+                        return Parked::Ended(flow);
+                    }
+                }
+                Some(handoff) = handoff_rx.recv() => return Parked::Back(Box::new(handoff)),
+                Some(event) = inbox.recv() => Box::pin(self.absorb(event)).await,
+                reason = stop.signalled() => return Parked::Ended(Flow::Ban(reason)),
+                () = &mut deadline => {
+                    if let Some(token) = &self.resume_token {
+                        self.shared.resumes.unregister(token);
+                    }
+                    // A claim that came in before the token was removed.
+                    return match handoff_rx.try_recv() {
+                        Ok(handoff) => Parked::Back(Box::new(handoff)),
+                        Err(_) => {
+                            tracing::info!(session = self.id.0, "resume window over");
+                            Parked::Ended(Flow::Expired)
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    /// The signature clock while parked: a warning is kept for `resumed`, an
+    /// expiry ends the session (reason 6) as it would a connected one.
+    fn expire_parked(&mut self) -> Option<Flow> {
+        let notice = self.shared.config.signature_expiry_notice;
+        let joined = self.joined.as_mut()?;
+        match joined.signature.fire(expiry::unix_time(), notice)? {
+            expiry::ExpiryStep::Warn { ctime } => {
+                self.missed_expiry_warning = Some(ctime);
+                None
+            }
+            expiry::ExpiryStep::Expire => Some(Flow::Ban(LeaveReason::SignatureExpired)),
+        }
+    }
+
+    /// An inbox event while parked.
+    async fn absorb(&mut self, event: SessionEvent) {
+        match event {
+            SessionEvent::Send(_) => {}
+            SessionEvent::StreamGone(stream_id) => {
+                if let Some(sub) = self.subscriptions.remove(&stream_id) {
+                    sub.link.close().await;
+                }
+            }
+            SessionEvent::Link(LinkEvent { link_id, state }) => {
+                if let LinkState::Failed = state
+                    && self.drop_link(link_id).await.is_some()
+                {
+                    tracing::info!(
+                        session = self.id.0,
+                        link = link_id.0,
+                        "link failed while parked; dropped it"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Answers a `resume` on the socket the session now has: the room now, and
+    /// what of the caller's the server still holds.
+    async fn resumed(&mut self, socket: &mut WebSocket, id: RequestId) -> Flow {
+        let Some(joined) = &self.joined else {
+            return Flow::Expired;
+        };
+        let snapshot = self
+            .shared
+            .rooms
+            .snapshot(&joined.room_id, &joined.me.user_id, self.id);
+        let Ok((me, room)) = snapshot else {
+            // Replaced by a newer join of the same user: nothing to resume.
+            let e = RequestError::Resume(ResumeError::Unknown);
+            self.reply_error(socket, Some(id), &e).await;
+            return Flow::Expired;
+        };
+        let room_id = joined.room_id.clone();
+        if let Some(token) = &self.resume_token {
+            // Again: the window's end may have unregistered it just after
+            // this claim came in.
+            self.shared.resumes.register(
+                token,
+                joined.app_id.clone(),
+                room_id.clone(),
+                me.user_id.clone(),
+                self.handoff_tx.clone(),
+            );
+        }
+        tracing::info!(session = self.id.0, "resumed");
+        let reply = Reply::Resumed {
+            room_id,
+            me,
+            users: room.users,
+            streams: room.streams,
+            publications: self.publications.keys().copied().collect(),
+            subscriptions: self.subscriptions.keys().copied().collect(),
+        };
+        if let Err(e) = self.send(socket, &ServerMessage::Reply { id, reply }).await {
+            return e.into();
+        }
+        if let Some(ctime) = self.missed_expiry_warning.take() {
+            let event = Event::SignatureExpired {
+                code: ErrorCode::SignatureExpired,
+                message: format!("the signature expires at {ctime}; renew it before then"),
+                ctime,
+            };
+            if let Err(e) = self.send(socket, &ServerMessage::Event { event }).await {
+                return e.into();
+            }
+        }
+        Flow::Continue
     }
 
     fn joined(&self) -> Result<&Joined, RequestError> {
@@ -590,6 +902,10 @@ impl Session {
                 })
                 .await
             }
+            // Taken by `on_frame`: it moves the socket.
+            Request::Resume { .. } => Err(RequestError::InvalidOperation(
+                "resume must be the first request on a connection".into(),
+            )),
             Request::Leave => Ok(Reply::Ok),
             Request::Ping => Ok(Reply::Pong),
             Request::Publish { audio, video, sdp } => self.publish(audio, video, sdp).await,
@@ -661,6 +977,20 @@ impl Session {
             limits.max_users_per_room,
         )?;
         tracing::info!(session = self.id.0, room = %room_id, user = %me.user_id, "joined");
+        let resume_token = if limits.resume_window.is_zero() {
+            String::new()
+        } else {
+            let token = resume::new_token();
+            self.shared.resumes.register(
+                &token,
+                app_id.clone(),
+                room_id.clone(),
+                me.user_id.clone(),
+                self.handoff_tx.clone(),
+            );
+            self.resume_token = Some(token.clone());
+            token
+        };
         self.joined = Some(Joined {
             app_id,
             room_id: room_id.clone(),
@@ -674,6 +1004,7 @@ impl Session {
             streams: outcome.streams,
             server: format!("huddle {}", env!("CARGO_PKG_VERSION")),
             ice_servers: self.shared.config.ice_servers.clone(),
+            resume_token,
         })
     }
 

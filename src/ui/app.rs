@@ -1,4 +1,8 @@
-//! The eframe app: lobby ⇄ room, kiosk rejoin, toasts and the debug overlay.
+//! The eframe app: lobby ⇄ room, kiosk restarts, toasts and the debug overlay.
+//!
+//! A dropped connection is the SDK's to recover (`RECONNECTING`, then back);
+//! a kiosk only starts over when its session ended for good: its first join
+//! failed, or it was removed.
 //!
 //! Per frame: `logic` drains the session's channels (it also runs while the
 //! window is hidden), `ui` draws and collects actions, which are applied after
@@ -9,11 +13,10 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
-use crate::client::{Credential, JoinConfig, LocalStream, VideoSlot};
+use crate::client::{Backoff, Credential, JoinConfig, LocalStream, VideoSlot};
 use crate::media::{AudioProfile, SwitchableAudio, SwitchableVideo, VideoProfile};
 use crate::protocol::{AppId, Role, RoomId, UserId};
 
-use super::backoff::Backoff;
 use super::device_preview::{DevicePreview, LevelMeter, MeteredAudio};
 use super::devices::DeviceCatalog;
 use super::embedded::{DEMO_ROOM, EmbeddedServer};
@@ -51,11 +54,17 @@ enum Screen {
 /// How often a kiosk re-checks its connection when nothing else wakes it.
 const KIOSK_WATCHDOG: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Kiosk rejoin state.
-#[derive(Default)]
-struct Rejoin {
-    backoff: Backoff,
-    at: Option<Instant>,
+/// How long a kiosk's SDK keeps reconnecting after a drop: a kiosk never
+/// gives up on its room.
+const KIOSK_RECONNECT_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// A kiosk whose session ended for good (its first join failed, or it was
+/// removed) starts it again.
+enum KioskRestart {
+    /// The session is up, or joining.
+    Watching,
+    /// Starting again at this time.
+    At(Instant),
 }
 
 /// The app.
@@ -68,7 +77,9 @@ pub struct HuddleApp {
     settings: Settings,
     screen: Screen,
     last_target: Option<JoinTarget>,
-    rejoin: Rejoin,
+    restart: KioskRestart,
+    /// Delays between kiosk restarts: the SDK's reconnection backoff.
+    restart_backoff: Backoff,
     toasts: Toasts,
     view: RoomViewOptions,
     fps: FpsCounter,
@@ -117,7 +128,8 @@ impl HuddleApp {
             screen: Screen::Lobby(Box::new(Lobby::new(settings.clone()))),
             settings,
             last_target: None,
-            rejoin: Rejoin::default(),
+            restart: KioskRestart::Watching,
+            restart_backoff: Backoff::default(),
             toasts: Toasts::default(),
             view,
             fps: FpsCounter::default(),
@@ -182,6 +194,11 @@ impl HuddleApp {
                 signature: String::new(),
             },
             decode: true,
+            reconnect_window: if self.is_kiosk() {
+                KIOSK_RECONNECT_WINDOW
+            } else {
+                crate::client::DEFAULT_RECONNECT_WINDOW
+            },
         };
         let publish = (target.role == Role::Joiner).then(|| self.local_media());
         self.preview = None;
@@ -321,28 +338,33 @@ impl HuddleApp {
         }
     }
 
-    /// Kiosk: rejoin with backoff after a failure or disconnect.
+    /// Kiosk: a session that ended for good is started again, after the
+    /// SDK's backoff. (Drops never end it: the SDK reconnects.)
     fn kiosk_logic(&mut self, ctx: &egui::Context) {
         let Screen::Room(session) = &self.screen else {
             return;
         };
         let now = Instant::now();
-        match (&session.phase, self.rejoin.at) {
-            (Phase::Joined, _) => self.rejoin.backoff.reset(),
-            (Phase::Failed(_) | Phase::Disconnected(_), None) => {
-                let delay = self.rejoin.backoff.next_delay();
-                tracing::info!("kiosk: rejoining in {delay:?}");
-                self.rejoin.at = Some(now + delay);
-                ctx.request_repaint_after(delay);
+        let ended = matches!(session.phase, Phase::Failed(_) | Phase::Disconnected(_));
+        match self.restart {
+            KioskRestart::Watching if ended => {
+                // The first delay is zero; a few seconds at most after that.
+                let delay = self.restart_backoff.next_delay().max(KIOSK_WATCHDOG);
+                tracing::info!("kiosk: joining again in {delay:?}");
+                self.restart = KioskRestart::At(now + delay);
             }
-            (Phase::Failed(_) | Phase::Disconnected(_), Some(at)) if now >= at => {
-                self.rejoin.at = None;
+            KioskRestart::Watching => {
+                if matches!(session.phase, Phase::Joined) {
+                    self.restart_backoff = Backoff::default();
+                }
+            }
+            KioskRestart::At(at) if now >= at => {
+                self.restart = KioskRestart::Watching;
                 if let Some(target) = self.last_target.clone() {
                     self.leave_then_start(ctx, target);
                 }
             }
-            (_, Some(at)) => ctx.request_repaint_after(at.saturating_duration_since(now)),
-            (Phase::Joining, None) => {}
+            KioskRestart::At(_) => {}
         }
         // Watchdog: a kiosk must notice a finished or failed join even when no
         // producer asks for a repaint (nobody is looking at an empty room).

@@ -15,7 +15,6 @@
 
 mod app;
 mod audio_tap;
-mod backoff;
 mod device_preview;
 mod devices;
 mod embedded;

@@ -436,7 +436,19 @@ impl RoomSession {
 
     fn on_event(&mut self, event: RoomEvent) {
         match event {
-            RoomEvent::ConnectionStateChanged { current, .. } => {
+            RoomEvent::ConnectionStateChanged {
+                previous, current, ..
+            } => {
+                // The SDK reconnects by itself: say so, the room stays.
+                match (previous, current) {
+                    (_, ConnectionState::Reconnecting) => {
+                        self.errors.push("connection lost; reconnecting…".into())
+                    }
+                    (ConnectionState::Reconnecting, ConnectionState::Connected) => {
+                        self.errors.push("reconnected".into())
+                    }
+                    _ => {}
+                }
                 if self
                     .phase
                     .on_connection_state(current, &mut self.lost_while_joining)
@@ -475,6 +487,11 @@ impl RoomSession {
                 self.streams.insert(info.stream_id, info);
             }
             RoomEvent::StreamSubscribed { .. } => {}
+            RoomEvent::LocalStreamRepublished { stream_id, .. } => {
+                if let Some(local) = &mut self.local {
+                    local.stream_id = Some(stream_id);
+                }
+            }
             RoomEvent::StreamInterrupted { stream_id, .. }
             | RoomEvent::StreamRecovered { stream_id, .. } => {
                 let interrupted = matches!(event, RoomEvent::StreamInterrupted { .. });
@@ -795,6 +812,7 @@ mod tests {
                 valid_for: std::time::Duration::from_secs(60),
             },
             decode: true,
+            reconnect_window: crate::client::DEFAULT_RECONNECT_WINDOW,
         };
         let mut session = RoomSession::join(
             rt.handle(),

@@ -69,6 +69,7 @@ pub fn join_config(server: &TestServer, room: &str, user: &str, role: Role) -> J
             valid_for: Duration::from_secs(3600),
         },
         decode: true,
+        reconnect_window: huddle::client::DEFAULT_RECONNECT_WINDOW,
     }
 }
 

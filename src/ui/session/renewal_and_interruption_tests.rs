@@ -46,6 +46,7 @@ fn a_signature_from_a_url_is_renewed_and_a_stalled_camera_shows_on_its_tile() {
                     valid_for: Duration::from_secs(600),
                 },
                 decode: true,
+                reconnect_window: crate::client::DEFAULT_RECONNECT_WINDOW,
             })
             .await
             .expect("bob joins");
@@ -71,6 +72,7 @@ fn a_signature_from_a_url_is_renewed_and_a_stalled_camera_shows_on_its_tile() {
             signature: String::new(),
         },
         decode: true,
+        reconnect_window: crate::client::DEFAULT_RECONNECT_WINDOW,
     };
     let mut session = RoomSession::join(
         rt.handle(),

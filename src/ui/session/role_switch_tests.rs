@@ -89,6 +89,7 @@ fn watch_only_then_back_on_stage() {
         role: Role::Joiner,
         credential: credential.clone(),
         decode: false,
+        reconnect_window: crate::client::DEFAULT_RECONNECT_WINDOW,
     };
     // Bob watches what happens to us.
     let bob = rt.block_on(async {
