@@ -329,6 +329,27 @@ async fn after_the_server_is_killed_and_restarted_everyone_is_back_with_media() 
     )
     .await;
     assert_eq!(alice.connection_state(), ConnectionState::Connected);
+    // Her encoders follow the new link's uplink estimate: its TWCC feedback
+    // keeps coming (the closed link's would stay where it stopped).
+    let first = alice
+        .send_rate(new_id)
+        .await
+        .expect("send rate")
+        .feedback_reports;
+    let mut latest = first;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while latest <= first + 5 {
+        assert!(
+            Instant::now() < deadline,
+            "no new TWCC feedback on the republished link ({first} → {latest})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        latest = alice
+            .send_rate(new_id)
+            .await
+            .expect("send rate")
+            .feedback_reports;
+    }
     // Bob: back, the old stream removed, the new one added and subscribed.
     let mut removed_old = false;
     let mut states = Vec::new();

@@ -399,13 +399,16 @@ impl RateControl {
 /// until aborted with its publication.
 pub(crate) async fn rate_task(
     control: RateControl,
-    estimate: Option<SendEstimate>,
+    estimate: tokio::sync::watch::Receiver<Option<SendEstimate>>,
     mut ladder: Option<RateLadder>,
 ) {
     let mut tick = tokio::time::interval(RATE_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // The stream's current link's: a stream republished on a new link
+        // follows that link's estimate.
+        let estimate = estimate.borrow().clone();
         let snapshot = estimate.as_ref().map(SendEstimate::get);
         control.update(&mut ladder.as_mut(), snapshot, Instant::now());
         if let Some(estimate) = &estimate {

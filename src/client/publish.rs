@@ -87,6 +87,8 @@ pub(crate) struct PublishPipeline {
     feedback: Option<tokio::task::JoinHandle<()>>,
     /// What congestion control decided, shared with the encoders.
     rate: RateControl,
+    /// The current link's uplink estimate, read by the rate task.
+    estimate: tokio::sync::watch::Sender<Option<SendEstimate>>,
 }
 
 impl PublishPipeline {
@@ -134,7 +136,8 @@ impl PublishPipeline {
                 .map(|_| &audio_profile),
             cap_bps,
         );
-        tasks.push(tokio::spawn(rate_task(rate.clone(), estimate, ladder)));
+        let (estimate, estimate_rx) = tokio::sync::watch::channel(estimate);
+        tasks.push(tokio::spawn(rate_task(rate.clone(), estimate_rx, ladder)));
 
         if let (Some(source), Some(out)) = (video_source, video) {
             let (width, height) = source.size();
@@ -187,6 +190,7 @@ impl PublishPipeline {
             force_keyframe,
             feedback,
             rate,
+            estimate,
         })
     }
 
@@ -202,7 +206,12 @@ impl PublishPipeline {
 
     /// The video track is bound to its new link: listen for its keyframe
     /// requests there.
-    pub(crate) fn relink(&mut self, video: Option<Arc<TrackLocalStaticSample>>) {
+    pub(crate) fn relink(
+        &mut self,
+        video: Option<Arc<TrackLocalStaticSample>>,
+        estimate: Option<SendEstimate>,
+    ) {
+        self.estimate.send_replace(estimate);
         if let Some(track) = video {
             self.feedback = Some(tokio::spawn(feedback_task(
                 track,

@@ -64,6 +64,9 @@ struct Publication {
     audio: bool,
     video: Option<VideoInfo>,
     tracks: Vec<(RtpCodecKind, Arc<TrackLocalStaticSample>)>,
+    /// The congestion control its link was built with (a new link gets the
+    /// same).
+    congestion: crate::link::congestion::CongestionConfig,
 }
 
 struct Subscription {
@@ -641,6 +644,7 @@ impl Session {
                 audio: declares_audio,
                 video: video_info,
                 tracks,
+                congestion,
             },
         );
         Ok(stream_id)

@@ -574,7 +574,7 @@ impl Session {
                     .iter()
                     .find(|(kind, _)| *kind == RtpCodecKind::Video)
                     .map(|(_, t)| Arc::clone(t));
-                p.pipeline.relink(video);
+                p.pipeline.relink(video, link.send_estimate().cloned());
                 p.link = link;
                 p.link_id = link_id;
                 p.link_task = self.spawn_link_task(link_id, signals);
@@ -607,7 +607,7 @@ impl Session {
     ) -> ClientResult<(StreamId, PeerLink, LinkId, crate::link::LinkSignals)> {
         let signal = self.signal()?;
         let rtc = |e: crate::link::LinkError| ClientError::Rtc(e.to_string());
-        let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
+        let (link, signals) = PeerLink::publisher(self.rtc_ip, &self.ice, p.congestion)
             .await
             .map_err(rtc)?;
         let result = async {
