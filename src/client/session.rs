@@ -580,29 +580,7 @@ impl Session {
         .flatten()
         .collect();
         let declares_audio = audio.is_some();
-        let result = async {
-            let offer = link.create_offer().await.map_err(ClientError::from)?;
-            let reply = signal
-                .request(Request::Publish {
-                    audio: audio.is_some(),
-                    video: video_info,
-                    sdp: offer,
-                })
-                .await?;
-            let Reply::Published {
-                stream_id,
-                link_id,
-                sdp,
-            } = reply
-            else {
-                return Err(unexpected(&reply));
-            };
-            link.apply_answer(sdp)
-                .await
-                .map_err(|e| ClientError::Rtc(e.to_string()))?;
-            Ok((stream_id, link_id))
-        }
-        .await;
+        let result = offer_publication(&signal, &link, declares_audio, video_info).await;
         let (stream_id, link_id) = match result {
             Ok(ids) => ids,
             Err(e) => {
@@ -1035,6 +1013,36 @@ impl Session {
             }
         }
     }
+}
+
+/// Offers `link` to the server as a publication of these media (`publish`)
+/// and applies the server's answer; returns the stream's and the link's ids.
+async fn offer_publication(
+    signal: &SignalConnection,
+    link: &PeerLink,
+    audio: bool,
+    video: Option<VideoInfo>,
+) -> ClientResult<(StreamId, LinkId)> {
+    let offer = link.create_offer().await.map_err(ClientError::from)?;
+    let reply = signal
+        .request(Request::Publish {
+            audio,
+            video,
+            sdp: offer,
+        })
+        .await?;
+    let Reply::Published {
+        stream_id,
+        link_id,
+        sdp,
+    } = reply
+    else {
+        return Err(unexpected(&reply));
+    };
+    link.apply_answer(sdp)
+        .await
+        .map_err(|e| ClientError::Rtc(e.to_string()))?;
+    Ok((stream_id, link_id))
 }
 
 async fn close_publication(p: Publication) {

@@ -42,7 +42,7 @@ use super::{
     ClientError, ClientResult, ConnectionState, Identity, JoinConfig, LinkId, PROTOCOL_VERSION,
     PeerLink, Publication, Reply, Request, RoomEvent, Session, SignalConnection, SignalEvent,
     StreamId, StreamInfo, SubscribeOptions, UserId, UserInfo, close_publication, close_signal,
-    close_subscription, signed, unexpected,
+    close_subscription, offer_publication, signed, unexpected,
 };
 use crate::protocol::LeaveReason;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -617,24 +617,7 @@ impl Session {
                     .await
                     .map_err(|e| ClientError::Rtc(e.to_string()))?;
             }
-            let offer = link.create_offer().await.map_err(rtc)?;
-            let reply = signal
-                .request(Request::Publish {
-                    audio: p.audio,
-                    video: p.video,
-                    sdp: offer,
-                })
-                .await?;
-            let Reply::Published {
-                stream_id,
-                link_id,
-                sdp,
-            } = reply
-            else {
-                return Err(unexpected(&reply));
-            };
-            link.apply_answer(sdp).await.map_err(rtc)?;
-            Ok((stream_id, link_id))
+            offer_publication(&signal, &link, p.audio, p.video).await
         }
         .await;
         match result {
