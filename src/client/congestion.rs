@@ -164,6 +164,9 @@ pub struct SendRateStats {
     pub frames_decimated: u64,
     /// Frames dropped because encoded video ran ahead of its budget.
     pub frames_dropped_budget: u64,
+    /// Encoded video frames handed to the link (written to the track after
+    /// it connected): the seed's `framesSent`.
+    pub frames_sent: u64,
 }
 
 /// What the video encoder is asked for.
@@ -328,6 +331,11 @@ impl RateControl {
         let mut state = self.lock();
         state.stats.video_bytes += bytes as u64;
         state.stats.frames_encoded += 1;
+    }
+
+    /// One encoded video frame was handed to the link.
+    pub(crate) fn count_sent(&self) {
+        self.lock().stats.frames_sent += 1;
     }
 
     pub(crate) fn count_audio(&self, bytes: usize) {

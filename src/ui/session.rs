@@ -513,6 +513,9 @@ impl RoomSession {
                 self.phase = Phase::Disconnected(message);
                 self.tiles.clear();
             }
+            // The app does not turn `rtc-stats` on; its tiles read the
+            // counters directly.
+            RoomEvent::RtcStats(_) => {}
             RoomEvent::Error { code, message } => {
                 self.errors.push(format!(
                     "{} ({}): {message}",
