@@ -15,6 +15,9 @@
 //!   a multiple of 10, retransmissions included (the same injection as
 //!   `rtcp_stats_under_loss_and_delay.rs`): its video loss rate is 10 % ± 3
 //!   points where the clean run's is under 1 %.
+//! * `huddle bot --json --rtc-stats-ms 500` prints the same statistics
+//!   (`stats` lines) and the event (`rtc-stats` lines) under the seed's
+//!   names; `--rtc-stats-ms 50` is refused.
 //!
 //! The loss test calls `common::skip` without `turnserver` (Debian package
 //! `coturn`, installed by `.ci/setup.sh`).
@@ -468,4 +471,116 @@ impl Coturn {
         }
         panic!("coturn did not start on any of 5 ports");
     }
+}
+
+/// `huddle bot --subscribe --json --rtc-stats-ms 500`: its `stats` lines
+/// carry the SDK's statistics under the seed's names, and its `rtc-stats`
+/// lines the event; an interval out of range is refused at the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_bot_prints_the_seed_statistics() {
+    tokio::time::timeout(Duration::from_secs(90), bot_run())
+        .await
+        .expect("test timed out");
+}
+
+async fn bot_run() {
+    let huddle = env!("CARGO_BIN_EXE_huddle");
+    let bad = tokio::process::Command::new(huddle)
+        .args(["bot", "--room", "r", "--user", "u", "--app-id", APP_ID])
+        .args(["--app-key", APP_KEY, "--subscribe", "--rtc-stats-ms", "50"])
+        .output()
+        .await
+        .expect("run huddle bot");
+    assert!(!bad.status.success(), "--rtc-stats-ms 50 accepted");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("--rtc-stats-ms"), "{stderr}");
+
+    let server = start_server().await;
+    let (publisher, _) = join(&server, "bot-stats", "pub").await;
+    publisher.publish(synthetic(440.0)).await.expect("publish");
+    let out = tokio::process::Command::new(huddle)
+        .args([
+            "bot",
+            "--server",
+            &server.url,
+            "--room",
+            "bot-stats",
+            "--user",
+            "watcher",
+        ])
+        .args(["--app-id", APP_ID, "--app-key", APP_KEY])
+        .args([
+            "--subscribe",
+            "--json",
+            "--rtc-stats-ms",
+            "500",
+            "--duration",
+            "5",
+        ])
+        .output()
+        .await
+        .expect("run huddle bot");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bot failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let last_stats = lines
+        .iter()
+        .rev()
+        .find(|l| l["event"] == "stats")
+        .unwrap_or_else(|| panic!("no stats line in {stdout}"));
+    let video = &last_stats["remoteVideo"]["pub"]["mainStream"][0];
+    assert!(
+        video["packetsReceived"].as_u64().unwrap_or(0) > 0,
+        "{last_stats}"
+    );
+    assert!(
+        video["framesDecoded"].as_u64().unwrap_or(0) > 0,
+        "{last_stats}"
+    );
+    assert_eq!(video["frameWidth"], 480, "{last_stats}");
+    assert_eq!(video["frameHeight"], 360, "{last_stats}");
+    for key in [
+        "bytesReceived",
+        "packetsLost",
+        "pktLossRate",
+        "frameRate",
+        "bitrate",
+    ] {
+        assert!(video.get(key).is_some(), "{key} missing: {last_stats}");
+    }
+    let audio = &last_stats["remoteAudio"]["pub"];
+    assert!(
+        audio["packetsReceived"].as_u64().unwrap_or(0) > 0,
+        "{last_stats}"
+    );
+    let transport = &last_stats["transport"];
+    assert!(
+        transport["bytesReceived"].as_u64().unwrap_or(0) > 0,
+        "{last_stats}"
+    );
+    assert!(transport.get("recvBitrate").is_some(), "{last_stats}");
+    let rtc = lines
+        .iter()
+        .filter(|l| l["event"] == "rtc-stats")
+        .flat_map(|l| l["stats"].as_array().cloned().unwrap_or_default())
+        .find(|s| {
+            s["isRemote"] == true
+                && s["mediaType"] == "video"
+                && s["frameRate"].as_f64().unwrap_or(0.0) > 0.0
+        })
+        .unwrap_or_else(|| panic!("no rtc-stats line with remote video in {stdout}"));
+    assert_eq!(rtc["userId"], "pub");
+    assert_eq!(rtc["streamType"], "main");
+    assert!(
+        rtc.get("pktLossRate").is_some() && rtc.get("jitter").is_some(),
+        "{rtc}"
+    );
+    publisher.leave().await.ok();
 }
