@@ -15,6 +15,9 @@
 //!   a multiple of 10, retransmissions included (the same injection as
 //!   `rtcp_stats_under_loss_and_delay.rs`): its video loss rate is 10 % ± 3
 //!   points where the clean run's is under 1 %.
+//! * `network-quality` (issue 10 §4): on the clean loopback the publisher's
+//!   uplink and the subscriber's downlink are 1 or 2 and the directions with
+//!   no media 0; under the 10 % loss the subscriber's downlink is 3–5.
 //! * `huddle bot --json --rtc-stats-ms 500` prints the same statistics
 //!   (`stats` lines) and the event (`rtc-stats` lines) under the seed's
 //!   names; `--rtc-stats-ms 50` is refused.
@@ -52,6 +55,18 @@ fn remote_video(report: &StatsReport, publisher: &str) -> Option<RemoteVideoStat
         .remote_video
         .get(&UserId(publisher.into()))
         .and_then(|all| all.main_stream.first().copied())
+}
+
+/// The next `network-quality` event of `client` that `pick` accepts, as
+/// (uplink, downlink) seed codes.
+async fn quality_where(client: &Client, what: &str, pick: impl Fn(u8, u8) -> bool) -> (u8, u8) {
+    wait_event(client, Duration::from_secs(12), what, |e| match e {
+        RoomEvent::NetworkQuality { uplink, downlink } if pick(uplink.code(), downlink.code()) => {
+            Some((uplink.code(), downlink.code()))
+        }
+        _ => None,
+    })
+    .await
 }
 
 /// Publisher and subscriber in `room`; the subscriber (with `turn`) has
@@ -99,6 +114,23 @@ async fn statistics_match_between_publisher_and_subscriber() {
 async fn clean_run() {
     let server = start_server().await;
     let (publisher, subscriber, stream_id) = room_with_video(&server, "stats", None).await;
+
+    // network-quality: a clean loopback is excellent or good where media
+    // flows, unknown where none does (the subscriber publishes nothing, the
+    // publisher subscribes to nothing).
+    let (up, down) = quality_where(&publisher, "the publisher's uplink", |up, _| up != 0).await;
+    assert!(
+        (1..=2).contains(&up) && down == 0,
+        "publisher: up {up} down {down}"
+    );
+    let (up, down) = quality_where(&subscriber, "the subscriber's downlink", |_, down| {
+        down != 0
+    })
+    .await;
+    assert!(
+        up == 0 && (1..=2).contains(&down),
+        "subscriber: up {up} down {down}"
+    );
 
     // Bad input: refused with its number, nothing changes.
     for bad in [Duration::from_millis(50), Duration::from_secs(61)] {
@@ -274,6 +306,15 @@ async fn lossy_run(coturn: &Coturn) {
         relay_only: true,
     };
     let (publisher, subscriber, _) = room_with_video(&server, "lossy", Some(turn)).await;
+    // network-quality: 10 % loss is graded poor or worse (4, "bad", by the
+    // table in `client::network_quality`) on the subscriber's downlink.
+    let (_, down) = quality_where(&subscriber, "a lossy downlink", |_, down| down != 0).await;
+    let (_, down_next) = quality_where(&subscriber, "a lossy downlink", |_, down| down != 0).await;
+    eprintln!("lossy downlink quality: {down}, then {down_next}");
+    assert!(
+        down_next >= 3 && down_next <= 5,
+        "downlink {down_next} under 10 % loss"
+    );
     let before = subscriber.stats_report().await.expect("stats");
     tokio::time::sleep(Duration::from_secs(4)).await; // the measurement window
     let after = subscriber.stats_report().await.expect("stats");
@@ -577,6 +618,14 @@ async fn bot_run() {
         })
         .unwrap_or_else(|| panic!("no rtc-stats line with remote video in {stdout}"));
     assert_eq!(rtc["userId"], "pub");
+    let quality = lines
+        .iter()
+        .rev()
+        .find(|l| l["event"] == "network-quality")
+        .unwrap_or_else(|| panic!("no network-quality line in {stdout}"));
+    assert_eq!(quality["uplinkNetworkQuality"], 0, "{quality}");
+    let down = quality["downlinkNetworkQuality"].as_u64().unwrap_or(0);
+    assert!((1..=2).contains(&down), "{quality}");
     assert_eq!(rtc["streamType"], "main");
     assert!(
         rtc.get("pktLossRate").is_some() && rtc.get("jitter").is_some(),

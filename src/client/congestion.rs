@@ -167,6 +167,10 @@ pub struct SendRateStats {
     /// Encoded video frames handed to the link (written to the track after
     /// it connected): the seed's `framesSent`.
     pub frames_sent: u64,
+    /// What the stream would send on an unbounded path, bit/s: its profiles'
+    /// ceiling, or the cap when lower (network quality compares the
+    /// estimate with it).
+    pub wanted_bps: u32,
 }
 
 /// What the video encoder is asked for.
@@ -289,6 +293,7 @@ impl RateControl {
         let state = State {
             stats: SendRateStats {
                 cap_bps,
+                wanted_bps: ceiling,
                 ..SendRateStats::default()
             },
             total: None,

@@ -43,6 +43,7 @@
 pub mod congestion;
 pub mod jitter;
 pub mod media_status;
+pub mod network_quality;
 mod publish;
 pub mod rtc_stats;
 mod session;
@@ -69,6 +70,7 @@ pub use crate::media::mixing::{AudioMixOption, AudioMixing, MixingEvent};
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
 pub use congestion::SendRateStats;
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
+pub use network_quality::{NETWORK_QUALITY_INTERVAL, NetworkQuality};
 pub use rtc_stats::{
     AllLocalVideoStats, AllRemoteVideoStats, LocalAudioStats, LocalVideoStats, MediaType,
     RTC_STATS_INTERVAL_RANGE, RemoteAudioStats, RemoteVideoStats, RtcStatsInfo, StatsReport,
@@ -423,6 +425,15 @@ pub enum RoomEvent {
     /// Audio and video statistics of every stream, sent and received (seed
     /// `rtc-stats`), at the interval set by [`Client::enable_rtc_stats`].
     RtcStats(Vec<RtcStatsInfo>),
+    /// This client's uplink and downlink quality (seed `network-quality`,
+    /// `NetworkQualityInfo`), every [`NETWORK_QUALITY_INTERVAL`] while in a
+    /// room; see [`network_quality`] for how it is graded.
+    NetworkQuality {
+        /// What this client sends (`uplinkNetworkQuality`).
+        uplink: NetworkQuality,
+        /// What it receives (`downlinkNetworkQuality`).
+        downlink: NetworkQuality,
+    },
     /// Something failed outside a request.
     Error {
         /// The seed code.

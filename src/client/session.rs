@@ -8,6 +8,7 @@
 //! (logged), it never stalls the session.
 
 mod detection;
+mod quality;
 mod renewal;
 mod stats;
 
@@ -137,6 +138,8 @@ struct Session {
     network_bandwidth: Option<u32>,
     /// `rtc-stats` and the statistics' rate meters (`stats.rs`).
     rtc_stats: stats::RtcStatsState,
+    /// What the last network-quality sample saw (`quality.rs`).
+    quality: quality::QualityState,
 }
 
 /// The actor's main loop.
@@ -171,11 +174,13 @@ pub(crate) async fn run(
         detector: StreamStateDetector::default(),
         network_bandwidth: None,
         rtc_stats: stats::RtcStatsState::default(),
+        quality: quality::QualityState::default(),
     };
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     let mut detection_tick = tokio::time::interval(DETECTION_TICK);
     // Rebuilt whenever `enable_rtc_stats` changes the interval.
     let mut rtc_stats_tick = stats::RtcStatsTick::default();
+    let mut quality_tick = tokio::time::interval(super::network_quality::NETWORK_QUALITY_INTERVAL);
     loop {
         rtc_stats_tick.follow(session.rtc_stats.interval);
         tokio::select! {
@@ -192,6 +197,9 @@ pub(crate) async fn run(
                 session.detect_stream_states()
             }
             () = rtc_stats_tick.tick() => session.emit_rtc_stats().await,
+            _ = quality_tick.tick(), if session.identity.is_some() => {
+                session.emit_network_quality().await
+            }
         }
     }
     session.shutdown().await;

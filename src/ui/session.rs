@@ -255,6 +255,9 @@ pub struct RoomSession {
     pub switching_role: bool,
     /// App id and room id, for fetching a signature.
     client_ids: (String, String),
+    /// Our uplink and downlink quality (seed `network-quality`, 0–6), as
+    /// last reported; shown on the tiles.
+    pub network_quality: Option<(u8, u8)>,
 }
 
 impl RoomSession {
@@ -365,6 +368,7 @@ impl RoomSession {
             role,
             switching_role: false,
             client_ids,
+            network_quality: None,
         }
     }
 
@@ -525,6 +529,9 @@ impl RoomSession {
             // The app does not turn `rtc-stats` on; its tiles read the
             // counters directly.
             RoomEvent::RtcStats(_) => {}
+            RoomEvent::NetworkQuality { uplink, downlink } => {
+                self.network_quality = Some((uplink.code(), downlink.code()));
+            }
             RoomEvent::Error { code, message } => {
                 self.errors.push(format!(
                     "{} ({}): {message}",
