@@ -312,7 +312,7 @@ async fn lossy_run(coturn: &Coturn) {
     let (_, down_next) = quality_where(&subscriber, "a lossy downlink", |_, down| down != 0).await;
     eprintln!("lossy downlink quality: {down}, then {down_next}");
     assert!(
-        down_next >= 3 && down_next <= 5,
+        (3..=5).contains(&down_next),
         "downlink {down_next} under 10 % loss"
     );
     let before = subscriber.stats_report().await.expect("stats");
