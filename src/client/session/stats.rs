@@ -107,8 +107,10 @@ impl Session {
                         pkt_loss_rate: remote.fraction_lost,
                         rtt: remote.rtt_ms,
                         jitter: remote.jitter_ms,
-                        nack_count: out.nack_count,
-                        pli_count: out.pli_count,
+                        // Whichever counted them (the tap ends NACKs
+                        // before the library's stats see them).
+                        nack_count: out.nack_count.max(remote.nack_count),
+                        pli_count: out.pli_count.max(remote.pli_count),
                     };
                     report.rtc_stats.push(RtcStatsInfo {
                         user_id: me.clone(),
@@ -139,7 +141,7 @@ impl Session {
                         pkt_loss_rate: remote.fraction_lost,
                         rtt: remote.rtt_ms,
                         jitter: remote.jitter_ms,
-                        nack_count: out.nack_count,
+                        nack_count: out.nack_count.max(remote.nack_count),
                     };
                     report.rtc_stats.push(RtcStatsInfo {
                         user_id: me.clone(),
