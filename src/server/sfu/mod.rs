@@ -222,6 +222,7 @@ impl Sfu {
                 want_video,
                 inbox,
                 counted: self.metrics.peer_connections.enter(),
+                remote_offer: None,
                 #[cfg(test)]
                 keys_unrecognised: false,
             })
@@ -237,6 +238,54 @@ impl Sfu {
                 closed: false,
             },
             offer,
+        ))
+    }
+}
+
+impl Sfu {
+    /// Answers a player's offer (WHEP) with a subscription leg for `media`:
+    /// the same hub leg as [`Sfu::subscribe`], made from the other side of
+    /// the negotiation. `video`/`audio` say which of the stream's tracks the
+    /// offer asked for (at least one). Returns the link and the SDP answer;
+    /// forwarding starts once the leg connects.
+    pub async fn play(
+        &self,
+        link_id: LinkId,
+        media: &Arc<PublishedMedia>,
+        video: bool,
+        audio: bool,
+        offer: String,
+        inbox: SessionInbox,
+    ) -> Result<(EgressLink, String), SfuError> {
+        let hub = self.hub()?;
+        let (leg, answer) = hub
+            .create(hub::CreateLeg {
+                link_id,
+                media: Arc::clone(media),
+                stream_label: format!("huddle-{link_id}"),
+                video,
+                audio,
+                want_audio: audio,
+                want_video: video,
+                inbox,
+                counted: self.metrics.peer_connections.enter(),
+                remote_offer: Some(offer),
+                #[cfg(test)]
+                keys_unrecognised: false,
+            })
+            .await?;
+        // The fan-out asks the publisher for a keyframe once the leg connects.
+        Ok((
+            EgressLink {
+                hub,
+                leg,
+                media: Arc::clone(media),
+                has_video: video,
+                has_audio: audio,
+                want: std::sync::Mutex::new((audio, video)),
+                closed: false,
+            },
+            answer,
         ))
     }
 }

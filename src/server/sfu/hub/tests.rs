@@ -291,6 +291,7 @@ async fn create_video_leg(
             inbox,
             counted: metrics.peer_connections.enter(),
             keys_unrecognised,
+            remote_offer: None,
         })
         .await
         .expect("create leg");

@@ -1,0 +1,745 @@
+//! Issue 13 §3: WHIP (RFC 9725) and WHEP. An independent client, GStreamer's
+//! webrtcbin driven from Python (`tests/scripts/gst_whip_whep.py`), publishes
+//! H.264 + Opus into a room over WHIP and a native client decodes its video
+//! and hears its tone; it plays a native bot's stream over WHEP and decodes
+//! it. Every bad input gets its HTTP status and numbered error while the
+//! room's media carries on.
+#![cfg(feature = "client")]
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use common::*;
+use huddle::client::{RemoteStream, RoomEvent, SubscribeOptions};
+use huddle::media::dominant_frequency;
+use huddle::protocol::{LeaveReason, StreamId};
+use huddle::server::ServerConfig;
+
+const TOKEN: &str = "whip-test-token";
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/scripts/gst_whip_whep.py"
+);
+/// Debian's interpreter: python3-gi is installed for it, not for others on PATH.
+const PYTHON: &str = "/usr/bin/python3";
+
+// ---------------------------------------------------------------- HTTP
+
+/// A reply as it came over the socket.
+#[derive(Debug)]
+struct HttpReply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl HttpReply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The seed code of an error body.
+    fn code(&self) -> u32 {
+        let body: serde_json::Value = serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("error body is not JSON ({e}): {self:?}"));
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "errors carry a message: {self:?}"
+        );
+        body["code"].as_u64().expect("a numeric code") as u32
+    }
+}
+
+/// One HTTP/1.1 request over a fresh TCP connection to the test server.
+async fn http(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpReply {
+    let addr = server.url.trim_start_matches("ws://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), tcp.read_to_end(&mut raw))
+        .await
+        .expect("reply within 15 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a reply head");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect::<Vec<_>>();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    HttpReply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// A join signature for `user` in `room`, valid for an hour: (ctime, signature).
+fn signature(room: &str, user: &str) -> (u64, String) {
+    let ctime = huddle::auth::now_unix() + 3600;
+    (
+        ctime,
+        huddle::auth::sign(APP_KEY, APP_ID, room, user, ctime),
+    )
+}
+
+async fn start() -> TestServer {
+    let mut config = ServerConfig::new(test_apps());
+    config.signature_token = Some(TOKEN.into());
+    start_server_with(config).await
+}
+
+// ------------------------------------------------------------- GStreamer
+
+/// Whether GStreamer's webrtcbin, x264, Opus, libnice and python3-gi are
+/// there; the reason they are not otherwise.
+fn gstreamer_missing() -> Option<String> {
+    let check = std::process::Command::new(PYTHON)
+        .args([
+            "-c",
+            "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstWebRTC', '1.0'); \
+             gi.require_version('GstSdp', '1.0'); from gi.repository import Gst, GstWebRTC, GstSdp; \
+             Gst.init(None); \
+             missing = [e for e in ('webrtcbin', 'nicesrc', 'x264enc', 'opusenc', 'opusdec', \
+             'rtph264pay', 'rtph264depay', 'openh264dec', 'capssetter', 'videotestsrc') \
+             if Gst.ElementFactory.find(e) is None]; \
+             print(' '.join(missing))",
+        ])
+        .output();
+    match check {
+        Err(e) => Some(format!("{PYTHON}: {e}")),
+        Ok(out) if !out.status.success() => Some(format!(
+            "python3-gi / GStreamer introspection: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Ok(out) => {
+            let missing = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            (!missing.is_empty()).then(|| format!("GStreamer elements missing: {missing}"))
+        }
+    }
+}
+
+/// The running script and the JSON lines it prints.
+struct Script {
+    child: tokio::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+    seen: Vec<serde_json::Value>,
+}
+
+impl Script {
+    fn start(mode: &str, url: &str, bearer: &str, seconds: u32) -> Self {
+        let mut child = tokio::process::Command::new(PYTHON)
+            .args([SCRIPT, mode, url, bearer, &seconds.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the GStreamer script");
+        let stdout = child.stdout.take().expect("stdout");
+        // Unbounded: a few dozen lines in a test.
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                eprintln!("[gst] {line}");
+                if let Ok(value) = serde_json::from_str(&line) {
+                    tx.send(value).ok(); // the test has ended
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for the event named `name`; panics on an error event first.
+    async fn event(&mut self, name: &str, timeout: Duration) -> serde_json::Value {
+        if let Some(seen) = self.seen.iter().find(|v| v["event"] == name) {
+            return seen.clone();
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {name:?} from the script within {timeout:?}"))
+                .unwrap_or_else(|| panic!("the script ended before {name:?}: {:?}", self.seen));
+            self.seen.push(line.clone());
+            assert!(
+                line["event"] != "error" && line["event"] != "gst-error",
+                "the script failed: {line}"
+            );
+            if line["event"] == name {
+                return line;
+            }
+        }
+    }
+
+    async fn exit_ok(mut self) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the script ends")
+            .expect("wait");
+        assert!(status.success(), "the script failed: {status}");
+    }
+}
+
+/// Collects decoded video and audio of `remote` until 30 frames and 1.5 s
+/// of audio came; returns the audio's dominant frequency.
+async fn decode(remote: &RemoteStream, what: &str) -> f32 {
+    let mut pcm: Vec<i16> = Vec::new();
+    let mut sample_rate = 48_000;
+    wait_for(Duration::from_secs(20), what, || {
+        while let Ok(frame) = remote.audio().try_recv() {
+            sample_rate = frame.sample_rate;
+            pcm.extend_from_slice(&frame.samples);
+        }
+        let stats = remote.stats();
+        (stats.frames_decoded >= 30 && pcm.len() >= sample_rate as usize * 3 / 2).then_some(())
+    })
+    .await;
+    let start = sample_rate as usize / 2;
+    let window = &pcm[start..start + sample_rate as usize];
+    dominant_frequency(window, 1, sample_rate).expect("a tone")
+}
+
+// ----------------------------------------------------------------- tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gstreamer_publishes_over_whip_and_a_native_client_decodes_it() {
+    if let Some(reason) = gstreamer_missing() {
+        skip(
+            "gstreamer_publishes_over_whip_and_a_native_client_decodes_it",
+            &reason,
+        );
+        return;
+    }
+
+    let server = start().await;
+    let (bob, _) = join(&server, "room-whip", "bob").await;
+    let addr = server.url.trim_start_matches("ws://");
+    // A join signature as `/signature` issues it, the join fields in the query.
+    let (ctime, sig) = signature("room-whip", "gst");
+    let url = format!("http://{addr}/whip/room-whip?userid=gst&ctime={ctime}&username=GStreamer");
+    let mut script = Script::start("publish", &url, &sig, 12);
+
+    let created = script.event("created", Duration::from_secs(20)).await;
+    assert_eq!(created["status"], 201);
+    assert_eq!(created["content_type"], "application/sdp");
+    let location = created["location"].as_str().expect("Location").to_owned();
+    assert!(location.starts_with("/whip/room-whip/"), "{location}");
+
+    let joined = wait_event(&bob, Duration::from_secs(5), "peer-join", |e| match e {
+        RoomEvent::PeerJoin(user) => Some(user.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(joined.user_id.as_str(), "gst");
+    assert_eq!(joined.user_name, "GStreamer");
+    let added = wait_event(&bob, Duration::from_secs(5), "stream-added", |e| match e {
+        RoomEvent::StreamAdded(info) => Some(info.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(added.user_id.as_str(), "gst");
+    assert!(added.audio && added.video.is_some(), "{added:?}");
+
+    let remote = bob
+        .subscribe(added.stream_id, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    let freq = decode(&remote, "30 frames and 1.5 s of audio from GStreamer").await;
+    assert!((freq - 440.0).abs() <= 5.0, "heard {freq} Hz, sent 440 Hz");
+    assert_eq!(
+        remote.stats().last_size,
+        Some((320, 240)),
+        "decoded at GStreamer's size"
+    );
+
+    // The script DELETEs its resource after its 12 s: the room sees the
+    // stream go and the member leave (reason 0).
+    let deleted = script.event("deleted", Duration::from_secs(30)).await;
+    assert_eq!(deleted["status"], 200);
+    let removed = wait_event(
+        &bob,
+        Duration::from_secs(5),
+        "stream-removed",
+        |e| match e {
+            RoomEvent::StreamRemoved { stream_id, .. } => Some(*stream_id),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(removed, added.stream_id);
+    let left = wait_event(&bob, Duration::from_secs(5), "peer-leave", |e| match e {
+        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(left.0.as_str(), "gst");
+    assert_eq!(left.1, LeaveReason::UserExit);
+    script.exit_ok().await;
+    bob.leave().await.expect("leave");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gstreamer_plays_a_native_stream_over_whep() {
+    if let Some(reason) = gstreamer_missing() {
+        skip("gstreamer_plays_a_native_stream_over_whep", &reason);
+        return;
+    }
+    let server = start().await;
+    let (alice, _) = join(&server, "room-whep", "alice").await;
+    let stream_id = alice.publish(synthetic(523.0)).await.expect("publish");
+    let addr = server.url.trim_start_matches("ws://");
+    // The server's signature token as the bearer: no signature needed.
+    let url = format!("http://{addr}/whep/room-whep/{stream_id}?userid=viewer");
+    let mut script = Script::start("play", &url, TOKEN, 20);
+
+    let created = script.event("created", Duration::from_secs(20)).await;
+    assert_eq!(created["status"], 201);
+    assert_eq!(created["content_type"], "application/sdp");
+    let joined = wait_event(&alice, Duration::from_secs(5), "peer-join", |e| match e {
+        RoomEvent::PeerJoin(user) => Some(user.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(joined.user_id.as_str(), "viewer");
+    assert_eq!(joined.role, huddle::protocol::Role::Player);
+
+    let stats = script.event("stats", Duration::from_secs(40)).await;
+    let frames = stats["video_frames"].as_u64().expect("frames");
+    let samples = stats["audio_samples"].as_u64().expect("samples");
+    let peak = stats["audio_peak"].as_f64().expect("peak");
+    assert!(frames >= 30, "GStreamer decoded {frames} video frames");
+    assert!(
+        samples >= 48_000,
+        "GStreamer decoded {samples} audio samples"
+    );
+    assert!(peak > 0.01, "GStreamer heard silence (peak {peak})");
+
+    let deleted = script.event("deleted", Duration::from_secs(10)).await;
+    assert_eq!(deleted["status"], 200);
+    let left = wait_event(&alice, Duration::from_secs(5), "peer-leave", |e| match e {
+        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(left.0.as_str(), "viewer");
+    assert_eq!(left.1, LeaveReason::UserExit);
+    script.exit_ok().await;
+    alice.leave().await.expect("leave");
+}
+
+/// A publish offer with only VP8 video (a browser without H.264).
+fn vp8_only(offer: &str) -> String {
+    let mut out = String::new();
+    let mut in_video = false;
+    for line in offer.split("\r\n").filter(|l| !l.is_empty()) {
+        if line.starts_with("m=") {
+            in_video = line.starts_with("m=video");
+            if in_video {
+                let head: Vec<&str> = line.split(' ').take(3).collect();
+                out.push_str(&format!("{} 96\r\n", head.join(" ")));
+                out.push_str("a=rtpmap:96 VP8/90000\r\n");
+                continue;
+            }
+        }
+        if in_video
+            && (line.starts_with("a=rtpmap")
+                || line.starts_with("a=fmtp")
+                || line.starts_with("a=rtcp-fb"))
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_whip_and_whep_requests_get_numbered_errors_and_the_room_carries_on() {
+    let server = start().await;
+    let (alice, _) = join(&server, "room-bad", "alice").await;
+    let (bob, _) = join(&server, "room-bad", "bob").await;
+    let stream_id = alice.publish(synthetic(523.0)).await.expect("publish");
+    let remote = bob
+        .subscribe(stream_id, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    wait_for(Duration::from_secs(15), "bob decodes alice", || {
+        (remote.stats().frames_decoded >= 10).then_some(())
+    })
+    .await;
+    while bob.events().try_recv().is_ok() {}
+
+    let (link, offer) = publish_offer(true, true).await;
+    let sdp = [("Content-Type", "application/sdp")];
+    let auth = bearer(TOKEN);
+    let with_auth = [
+        ("Content-Type", "application/sdp"),
+        ("Authorization", auth.as_str()),
+    ];
+    let whip = "/whip/room-bad?userid=carol";
+
+    // No Authorization, another scheme, a wrong token or signature.
+    for headers in [
+        &sdp[..],
+        &[
+            ("Content-Type", "application/sdp"),
+            ("Authorization", "Basic dXNlcjpwdw=="),
+        ][..],
+        &[
+            ("Content-Type", "application/sdp"),
+            ("Authorization", "Bearer not-the-token"),
+        ][..],
+    ] {
+        let reply = http(&server, "POST", whip, headers, &offer).await;
+        assert_eq!(reply.status, 401, "{reply:?}");
+        assert_eq!(reply.code(), 90100031, "{reply:?}");
+        assert_eq!(reply.header("WWW-Authenticate"), Some("Bearer"));
+    }
+    // A signature for another user, an expired one, one without ctime.
+    let (ctime, sig) = signature("room-bad", "dave");
+    let sig_auth = bearer(&sig);
+    let sig_headers = [
+        ("Content-Type", "application/sdp"),
+        ("Authorization", sig_auth.as_str()),
+    ];
+    let reply = http(
+        &server,
+        "POST",
+        &format!("/whip/room-bad?userid=carol&ctime={ctime}"),
+        &sig_headers,
+        &offer,
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (401, 90100031), "{reply:?}");
+    let old = huddle::auth::now_unix() - 10;
+    let expired = bearer(&huddle::auth::sign(
+        APP_KEY, APP_ID, "room-bad", "dave", old,
+    ));
+    let reply = http(
+        &server,
+        "POST",
+        &format!("/whip/room-bad?userid=dave&ctime={old}"),
+        &[
+            ("Content-Type", "application/sdp"),
+            ("Authorization", expired.as_str()),
+        ],
+        &offer,
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (401, 90100030), "{reply:?}");
+    let reply = http(
+        &server,
+        "POST",
+        "/whip/room-bad?userid=dave",
+        &sig_headers,
+        &offer,
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (401, 90100031), "{reply:?}");
+    // An unknown app, a bad room id.
+    let reply = http(
+        &server,
+        "POST",
+        "/whip/room-bad?userid=carol&appid=nope",
+        &with_auth,
+        &offer,
+    )
+    .await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+    let reply = http(
+        &server,
+        "POST",
+        "/whip/room.bad?userid=carol",
+        &with_auth,
+        &offer,
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (400, 90000005), "{reply:?}");
+    // A player may not publish (the seed's role check).
+    let reply = http(
+        &server,
+        "POST",
+        "/whip/room-bad?userid=carol&role=2",
+        &with_auth,
+        &offer,
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (403, 90100022), "{reply:?}");
+    // Not SDP, not an SDP, no H.264.
+    let reply = http(
+        &server,
+        "POST",
+        whip,
+        &[
+            ("Content-Type", "text/plain"),
+            ("Authorization", auth.as_str()),
+        ],
+        &offer,
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (415, 90000005), "{reply:?}");
+    let reply = http(
+        &server,
+        "POST",
+        whip,
+        &with_auth,
+        "v=0\r\nthis is not sdp\r\n",
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (400, 90100214), "{reply:?}");
+    let reply = http(&server, "POST", whip, &with_auth, &vp8_only(&offer)).await;
+    assert_eq!((reply.status, reply.code()), (400, 90100214), "{reply:?}");
+    assert!(
+        reply.body.contains("H264"),
+        "names what is required: {reply:?}"
+    );
+
+    // WHEP: unknown room, unknown stream, not a stream id, a publish offer
+    // (sendonly: it cannot receive), playing one's own stream.
+    let reply = http(
+        &server,
+        "POST",
+        &format!("/whep/nowhere/{stream_id}"),
+        &with_auth,
+        &offer,
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (404, 90100227), "{reply:?}");
+    let reply = http(&server, "POST", "/whep/room-bad/999999", &with_auth, &offer).await;
+    assert_eq!((reply.status, reply.code()), (404, 90100213), "{reply:?}");
+    let reply = http(&server, "POST", "/whep/room-bad/abc", &with_auth, &offer).await;
+    assert_eq!((reply.status, reply.code()), (404, 90100213), "{reply:?}");
+    let reply = http(
+        &server,
+        "POST",
+        &format!("/whep/room-bad/{stream_id}"),
+        &with_auth,
+        &offer,
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (400, 90000005), "{reply:?}");
+    assert!(reply.body.contains("recvonly"), "{reply:?}");
+    let reply = http(
+        &server,
+        "POST",
+        &format!("/whep/room-bad/{stream_id}?userid=alice"),
+        &with_auth,
+        &offer,
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (409, 90100001), "{reply:?}");
+
+    // None of that reached the room: no joins, no streams; bob still decodes.
+    let before = remote.stats().frames_decoded;
+    wait_for(Duration::from_secs(10), "bob still decoding", || {
+        (remote.stats().frames_decoded >= before + 15).then_some(())
+    })
+    .await;
+    while let Ok(event) = bob.events().try_recv() {
+        assert!(
+            !matches!(
+                event,
+                RoomEvent::PeerJoin(_) | RoomEvent::StreamAdded(_) | RoomEvent::PeerLeave { .. }
+            ),
+            "a refused request changed the room: {event:?}"
+        );
+    }
+
+    // A good WHIP publish, then its resource's bad inputs.
+    let reply = http(&server, "POST", whip, &with_auth, &offer).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_eq!(reply.header("Content-Type"), Some("application/sdp"));
+    assert!(reply.body.starts_with("v=0"), "an SDP answer: {reply:?}");
+    assert!(
+        reply.body.contains("a=candidate"),
+        "with candidates: {reply:?}"
+    );
+    let location = reply.header("Location").expect("Location").to_owned();
+    let added = wait_event(
+        &bob,
+        Duration::from_secs(5),
+        "carol's stream",
+        |e| match e {
+            RoomEvent::StreamAdded(info) => Some(info.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(added.user_id.as_str(), "carol");
+
+    let frag = "a=ice-ufrag:{ufrag}\r\na=ice-pwd:x\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+                a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n";
+    let ufrag = offer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .expect("offer ufrag")
+        .trim()
+        .to_owned();
+    let frag = frag.replace("{ufrag}", &ufrag);
+    let trickle = [
+        ("Content-Type", "application/trickle-ice-sdpfrag"),
+        ("Authorization", auth.as_str()),
+    ];
+    // Trickle works (204); a wrong type (415), a restart (405), another
+    // bearer (401), an unknown resource or room (404) do not.
+    let reply = http(&server, "PATCH", &location, &trickle, &frag).await;
+    assert_eq!(reply.status, 204, "{reply:?}");
+    let reply = http(&server, "PATCH", &location, &with_auth, &frag).await;
+    assert_eq!((reply.status, reply.code()), (415, 90000005), "{reply:?}");
+    let reply = http(
+        &server,
+        "PATCH",
+        &location,
+        &[
+            ("Content-Type", "application/trickle-ice-sdpfrag"),
+            ("Authorization", auth.as_str()),
+            ("If-Match", "*"),
+        ],
+        &frag.replace(&ufrag, "newufrag"),
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (405, 90100001), "{reply:?}");
+    let reply = http(
+        &server,
+        "PATCH",
+        &location,
+        &trickle,
+        "a=candidate:1 1 tcp 1 127.0.0.1 9 typ host\r\n",
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (400, 90000005), "{reply:?}");
+    let reply = http(
+        &server,
+        "DELETE",
+        &location,
+        &[("Authorization", "Bearer other")],
+        "",
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (401, 90100031), "{reply:?}");
+    let reply = http(
+        &server,
+        "DELETE",
+        "/whip/room-bad/0123",
+        &[("Authorization", auth.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (404, 90000005), "{reply:?}");
+    let elsewhere = location.replace("/room-bad/", "/room-other/");
+    let reply = http(
+        &server,
+        "DELETE",
+        &elsewhere,
+        &[("Authorization", auth.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 404, "{reply:?}");
+
+    // DELETE ends it: stream-removed, peer-leave (0); a second DELETE is 404.
+    let reply = http(
+        &server,
+        "DELETE",
+        &location,
+        &[("Authorization", auth.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let removed = wait_event(
+        &bob,
+        Duration::from_secs(5),
+        "stream-removed",
+        |e| match e {
+            RoomEvent::StreamRemoved { stream_id, .. } => Some(*stream_id),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(removed, added.stream_id);
+    let left = wait_event(&bob, Duration::from_secs(5), "peer-leave", |e| match e {
+        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((left.0.as_str(), left.1), ("carol", LeaveReason::UserExit));
+    let reply = http(
+        &server,
+        "DELETE",
+        &location,
+        &[("Authorization", auth.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 404, "{reply:?}");
+    link.close().await;
+
+    // Alice's stream never stopped.
+    let before = remote.stats().frames_decoded;
+    wait_for(Duration::from_secs(10), "bob still decoding", || {
+        (remote.stats().frames_decoded >= before + 15).then_some(())
+    })
+    .await;
+    let _: StreamId = stream_id;
+    alice.leave().await.expect("leave");
+    bob.leave().await.expect("leave");
+}
