@@ -346,7 +346,8 @@ async fn gstreamer_plays_a_native_stream_over_whep() {
     let stream_id = alice.publish(synthetic(523.0)).await.expect("publish");
     let addr = server.url.trim_start_matches("ws://");
     // The server's signature token as the bearer: no signature needed.
-    let url = format!("http://{addr}/whep/room-whep/{stream_id}?userid=viewer");
+    // GStreamer 1.22's DTLS has AES-CM SRTP only: ask for it.
+    let url = format!("http://{addr}/whep/room-whep/{stream_id}?userid=viewer&srtp=aes-cm");
     let mut script = Script::start("play", &url, TOKEN, 20);
 
     let created = script.event("created", Duration::from_secs(20)).await;
@@ -740,6 +741,203 @@ async fn bad_whip_and_whep_requests_get_numbered_errors_and_the_room_carries_on(
     })
     .await;
     let _: StreamId = stream_id;
+    alice.leave().await.expect("leave");
+    bob.leave().await.expect("leave");
+}
+
+/// A WHEP player in a browser page, written from docs/protocol.md: recvonly
+/// transceivers, the complete offer POSTed with the bearer, the answer
+/// applied. Returns the resource's Location.
+const BROWSER_WHEP: &str = r#"(async (url, bearer) => {
+  const pc = new RTCPeerConnection();
+  // Played, so that the browser renders the audio and measures its energy.
+  pc.ontrack = (e) => {
+    if (e.track.kind !== 'audio') return;
+    const audio = new Audio();
+    audio.srcObject = new MediaStream([e.track]);
+    audio.play().catch(() => {});
+  };
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((done) => {
+    if (pc.iceGatheringState === 'complete') return done();
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && done());
+  });
+  const reply = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/sdp', 'Authorization': 'Bearer ' + bearer },
+    body: pc.localDescription.sdp,
+  });
+  if (reply.status !== 201) throw new Error('WHEP ' + reply.status + ' ' + await reply.text());
+  await pc.setRemoteDescription({ type: 'answer', sdp: await reply.text() });
+  window.whep = { pc, location: reply.headers.get('Location') };
+  return window.whep.location;
+})"#;
+
+const BROWSER_STATS: &str = r#"(async () => {
+  const out = { frames: 0, energy: 0 };
+  (await whep.pc.getStats()).forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') out.frames = s.framesDecoded || 0;
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') out.energy = s.totalAudioEnergy || 0;
+    if (s.type === 'transport') out.srtp = s.srtpCipher;
+  });
+  return out;
+})()"#;
+
+/// WHEP in Chromium, which speaks AES-GCM SRTP: the leg is sealed by the
+/// hub itself (the fast path), and the browser decodes video and hears audio.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_plays_over_whep_on_the_hubs_fast_path() {
+    let Some(mut browser) = common::chromium::Chromium::start_or_skip(
+        "chromium_plays_over_whep_on_the_hubs_fast_path",
+        &[],
+    )
+    .await
+    else {
+        return;
+    };
+    let server = start().await;
+    let (alice, _) = join(&server, "room-whep-browser", "alice").await;
+    let stream_id = alice.publish(synthetic(523.0)).await.expect("publish");
+    let base = server.url.replacen("ws://", "http://", 1);
+    let page = browser.open(&format!("{base}/")).await;
+    let url = format!("/whep/room-whep-browser/{stream_id}?userid=browser");
+    let location = browser
+        .eval(&page, &format!("{BROWSER_WHEP}({url:?}, {TOKEN:?})"))
+        .await;
+    let location = location.as_str().expect("a Location").to_owned();
+    assert!(
+        location.starts_with(&format!("/whep/room-whep-browser/{stream_id}/")),
+        "{location}"
+    );
+    browser
+        .wait_for(
+            &page,
+            Duration::from_secs(30),
+            "30 frames decoded and audio heard in Chromium",
+            BROWSER_STATS,
+            |s| {
+                (s["frames"].as_u64().unwrap_or(0) >= 30
+                    && s["energy"].as_f64().unwrap_or(0.0) > 0.0)
+                    .then_some(())
+            },
+        )
+        .await;
+    let stats = browser.eval(&page, BROWSER_STATS).await;
+    assert!(
+        stats["srtp"].as_str().is_some_and(|c| c.contains("GCM")),
+        "AES-GCM SRTP: {stats}"
+    );
+    assert!(
+        server.server.metrics().direct_egress_legs >= 1,
+        "the WHEP leg is sealed by the hub: {:?}",
+        server.server.metrics()
+    );
+    let status = browser
+        .eval(
+            &page,
+            &format!(
+                "fetch(whep.location, {{ method: 'DELETE', headers: {{ 'Authorization': 'Bearer {TOKEN}' }} }}).then((r) => r.status)"
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let left = wait_event(&alice, Duration::from_secs(5), "peer-leave", |e| match e {
+        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (left.0.as_str(), left.1),
+        ("browser", LeaveReason::UserExit)
+    );
+    wait_for(Duration::from_secs(5), "the leg is gone", || {
+        (server.server.metrics().direct_egress_legs == 0).then_some(())
+    })
+    .await;
+    alice.leave().await.expect("leave");
+}
+
+/// A play offer made from a publish offer: its sections turned `recvonly`,
+/// its sending SSRCs dropped. Its link never connects (nobody answers on
+/// its side), which is all a lifecycle test needs.
+fn recvonly(offer: &str) -> String {
+    offer
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.starts_with("a=ssrc") && !l.starts_with("a=msid"))
+        .map(|l| {
+            if l == "a=sendrecv" || l == "a=sendonly" {
+                "a=recvonly"
+            } else {
+                l
+            }
+        })
+        .map(|l| format!("{l}\r\n"))
+        .collect()
+}
+
+/// A WHEP resource ends with the stream it plays: the room sees its member
+/// leave (reason 0) and its Location is gone; `?srtp=` takes two values only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whep_resource_ends_with_its_stream() {
+    let server = start().await;
+    let (alice, _) = join(&server, "room-whep-end", "alice").await;
+    let (bob, _) = join(&server, "room-whep-end", "bob").await;
+    let stream_id = alice.publish(synthetic(523.0)).await.expect("publish");
+    let (link, offer) = publish_offer(true, true).await;
+    let play = recvonly(&offer);
+    let auth = bearer(TOKEN);
+    let headers = [
+        ("Content-Type", "application/sdp"),
+        ("Authorization", auth.as_str()),
+    ];
+    let path = format!("/whep/room-whep-end/{stream_id}?userid=viewer");
+    let reply = http(
+        &server,
+        "POST",
+        &format!("{path}&srtp=rot13"),
+        &headers,
+        &play,
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (400, 90000005), "{reply:?}");
+    let reply = http(&server, "POST", &path, &headers, &play).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert!(
+        reply.body.contains("a=sendonly"),
+        "the leg only sends: {reply:?}"
+    );
+    assert!(reply.body.contains("a=setup:passive"), "{reply:?}");
+    let location = reply.header("Location").expect("Location").to_owned();
+    let joined = wait_event(&bob, Duration::from_secs(5), "viewer joins", |e| match e {
+        RoomEvent::PeerJoin(user) => Some(user.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(joined.user_id.as_str(), "viewer");
+
+    alice.unpublish(stream_id).await.expect("unpublish");
+    let left = wait_event(&bob, Duration::from_secs(5), "viewer leaves", |e| match e {
+        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((left.0.as_str(), left.1), ("viewer", LeaveReason::UserExit));
+    let reply = http(
+        &server,
+        "DELETE",
+        &location,
+        &[("Authorization", auth.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 404, "{reply:?}");
+    wait_for(Duration::from_secs(5), "the leg is closed", || {
+        (server.server.metrics().peer_connections == 0).then_some(())
+    })
+    .await;
+    link.close().await;
     alice.leave().await.expect("leave");
     bob.leave().await.expect("leave");
 }

@@ -150,6 +150,8 @@ pub struct JoinQuery {
     pub username: Option<String>,
     /// The seed's role number: 0 joiner, 2 player.
     pub role: Option<u8>,
+    /// WHEP only: `aes-gcm` (default) or `aes-cm` (see `whep`).
+    pub srtp: Option<String>,
 }
 
 /// The bearer of `Authorization: Bearer <token>` (RFC 6750 §2.1).

@@ -11,6 +11,12 @@
 //! (`/whep/{room}/{stream}/{id}`), when the stream goes away, or when its
 //! link fails (see `media_resource`).
 //!
+//! SRTP: the leg offers AES-GCM only, which the hub seals itself (its fast
+//! path) and every browser speaks. `?srtp=aes-cm` adds
+//! `SRTP_AES128_CM_HMAC_SHA1_80` for players without AES-GCM (GStreamer
+//! 1.22); such a leg sends through its `rtc` core, correct but slower
+//! (browsers would pick AES-CM too if it were always offered).
+//!
 //! Refusals: unknown room 404 (90100227), unknown stream 404 (90100213), an
 //! offer that cannot receive the stream 400 (90000005), playing one's own
 //! stream 409 (90100001).
@@ -75,6 +81,15 @@ async fn play(
             format!("{stream:?} is not a stream id (a number, as in stream-added)"),
         )
     })?;
+    let aes_cm = match query.srtp.as_deref() {
+        None | Some("aes-gcm") => false,
+        Some("aes-cm") => true,
+        Some(other) => {
+            return Err(HttpError::bad_request(format!(
+                "srtp={other:?}: use aes-gcm (the default) or aes-cm"
+            )));
+        }
+    };
     let offer = media_resource::sdp_body(headers, body)?;
     let (info, media) = shared
         .rooms
@@ -112,7 +127,7 @@ async fn play(
     let link_id = shared.next_link_id();
     let (link, answer) = shared
         .sfu
-        .play(link_id, &media, video, audio, offer, inbox.clone())
+        .play(link_id, &media, video, audio, aes_cm, offer, inbox.clone())
         .await
         .map_err(|e| HttpError::sfu(&e))?;
     let limits = &shared.config.limits;

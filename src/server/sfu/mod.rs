@@ -223,6 +223,7 @@ impl Sfu {
                 inbox,
                 counted: self.metrics.peer_connections.enter(),
                 remote_offer: None,
+                aes_cm: false,
                 #[cfg(test)]
                 keys_unrecognised: false,
             })
@@ -246,14 +247,18 @@ impl Sfu {
     /// Answers a player's offer (WHEP) with a subscription leg for `media`:
     /// the same hub leg as [`Sfu::subscribe`], made from the other side of
     /// the negotiation. `video`/`audio` say which of the stream's tracks the
-    /// offer asked for (at least one). Returns the link and the SDP answer;
-    /// forwarding starts once the leg connects.
+    /// offer asked for (at least one); `aes_cm` offers AES-CM SRTP too, for
+    /// a player without AES-GCM (its leg then sends through its core).
+    /// Returns the link and the SDP answer; forwarding starts once the leg
+    /// connects.
+    #[allow(clippy::too_many_arguments)]
     pub async fn play(
         &self,
         link_id: LinkId,
         media: &Arc<PublishedMedia>,
         video: bool,
         audio: bool,
+        aes_cm: bool,
         offer: String,
         inbox: SessionInbox,
     ) -> Result<(EgressLink, String), SfuError> {
@@ -270,6 +275,7 @@ impl Sfu {
                 inbox,
                 counted: self.metrics.peer_connections.enter(),
                 remote_offer: Some(offer),
+                aes_cm,
                 #[cfg(test)]
                 keys_unrecognised: false,
             })

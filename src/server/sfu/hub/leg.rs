@@ -34,7 +34,7 @@ use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+    CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate, RTCIceCandidateInit,
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
@@ -70,10 +70,11 @@ const ICE_MAX_BINDING_REQUESTS: u16 = 140;
 /// the AEAD AES-GCM ones only (RFC 7714; every browser has them), so the
 /// key the hub seals with is always one [`KeyCapture`] recognises.
 ///
-/// A leg that answers a WHEP player's offer (`aes_cm_too`) also offers
-/// `SRTP_AES128_CM_HMAC_SHA1_80`, after them: players outside the browsers
-/// may have nothing else (GStreamer 1.22's DTLS). If the player picks it,
-/// the leg sends through its core ([`Egress::Core`]).
+/// A WHEP leg whose player asked for it (`aes_cm_too`,
+/// [`CreateLeg::aes_cm`]) also offers `SRTP_AES128_CM_HMAC_SHA1_80`, for
+/// players that have nothing else (GStreamer 1.22's DTLS). Browsers pick it
+/// too when it is offered (Chromium lists it first), so it is opt-in: such
+/// a leg sends through its core ([`Egress::Core`]), slower but correct.
 pub fn srtp_profiles(aes_cm_too: bool) -> Vec<SrtpProtectionProfile> {
     let mut profiles = vec![
         SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
@@ -221,8 +222,9 @@ pub struct Leg {
     early_checks: Vec<(SocketAddr, BytesMut)>,
     /// Early checks handed to the core once the answer was applied.
     pub early_checks_replayed: usize,
-    /// Whether the leg offered AES-CM too (a WHEP leg, [`srtp_profiles`]):
-    /// then sending through the core is expected, not a failure.
+    /// Whether the leg offered AES-CM too (a WHEP leg that asked,
+    /// [`srtp_profiles`]): then sending through the core is expected, not a
+    /// failure.
     aes_cm_allowed: bool,
     #[cfg(test)]
     keys_unrecognised: bool,
@@ -238,7 +240,7 @@ impl Leg {
         local_addr: SocketAddr,
         now: Instant,
     ) -> Result<(Self, String, String), SfuError> {
-        let (mut pc, keys, ufrag) = core(now, false)?;
+        let (mut pc, keys, ufrag) = core(now, false, false)?;
         let (video, audio) = add_tracks(&mut pc, &request)?;
         let offer = pc
             .create_offer(None)
@@ -271,7 +273,7 @@ impl Leg {
         let bad_offer = |e: rtc::shared::error::Error| {
             SfuError::PlayOffer(LinkError::InvalidSdp(e.to_string()))
         };
-        let (mut pc, keys, ufrag) = core(now, true)?;
+        let (mut pc, keys, ufrag) = core(now, true, request.aes_cm)?;
         let (video, audio) = add_tracks(&mut pc, &request)?;
         let offer = RTCSessionDescription::offer(offer).map_err(bad_offer)?;
         pc.set_remote_description(now, offer).map_err(bad_offer)?;
@@ -293,8 +295,9 @@ impl Leg {
             audio: negotiated(&mut pc, &audio, false)?,
         };
         let any_sender = video.as_ref().or(audio.as_ref()).map(|t| t.sender);
+        let aes_cm = request.aes_cm;
         let mut leg = Leg::new(request, pc, keys, any_sender, LegState::Answered(tracks))?;
-        leg.aes_cm_allowed = true;
+        leg.aes_cm_allowed = aes_cm;
         Ok((leg, ufrag, sdp))
     }
 
@@ -393,6 +396,7 @@ impl Leg {
 /// the ICE ufrag.
 fn core(
     now: Instant,
+    answering: bool,
     aes_cm_too: bool,
 ) -> Result<(RTCPeerConnection, Arc<KeyCapture>, String), SfuError> {
     let mut media_engine = MediaEngine::default();
@@ -432,7 +436,14 @@ fn core(
             detail: e.to_string(),
         })
     })?;
-    let settings = SettingEngineBuilder::new()
+    let mut settings = SettingEngineBuilder::new();
+    if answering {
+        // Answering a player's offer: stay the DTLS server, as on every
+        // other leg (the subscriber answers `active` to our `actpass`), so
+        // the key capture sees the handshake it knows.
+        settings = settings.with_answering_dtls_role(RTCDtlsRole::Server);
+    }
+    let settings = settings
         .with_crypto_provider(keys.clone())
         .with_srtp_protection_profiles(srtp_profiles(aes_cm_too))
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -608,10 +619,10 @@ impl Leg {
             if self.aes_cm_allowed {
                 // The player most likely chose AES-CM, which the hub does
                 // not seal itself; the core does, correctly.
-                tracing::info!(
+                tracing::debug!(
                     link = self.link_id.0,
-                    "WHEP leg sends through the rtc pipeline ({why}; the player may have \
-                     negotiated AES-CM)"
+                    "WHEP leg sends through the rtc pipeline ({why}; the player asked for \
+                     AES-CM)"
                 );
                 return Egress::Core;
             }

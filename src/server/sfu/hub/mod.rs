@@ -125,6 +125,9 @@ pub struct CreateLeg {
     /// The subscriber's offer, when it made one (WHEP): the leg answers it
     /// instead of offering ([`leg::Leg::answer_offer`]).
     pub remote_offer: Option<String>,
+    /// Offer AES-CM SRTP besides AES-GCM (a WHEP player that has nothing
+    /// else, [`leg::srtp_profiles`]); only with `remote_offer`.
+    pub aes_cm: bool,
     /// Tests only: pretend the leg's SRTP keys were not recognised, so it
     /// sends through its core ([`leg::Egress::Core`]).
     #[cfg(test)]

@@ -292,6 +292,7 @@ async fn create_video_leg(
             counted: metrics.peer_connections.enter(),
             keys_unrecognised,
             remote_offer: None,
+            aes_cm: false,
         })
         .await
         .expect("create leg");
