@@ -65,6 +65,24 @@ async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> HttpReply {
+    http_bytes(server, method, path, headers, body.as_bytes()).await
+}
+
+fn trickle_headers(auth: &str) -> [(&str, &str); 2] {
+    [
+        ("Content-Type", "application/trickle-ice-sdpfrag"),
+        ("Authorization", auth),
+    ]
+}
+
+/// [`http`] with any body.
+async fn http_bytes(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpReply {
     let addr = server.url.trim_start_matches("ws://");
     let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut request = format!(
@@ -75,8 +93,9 @@ async fn http(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    request.push_str(body);
-    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
+    tcp.write_all(&request).await.expect("write");
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(15), tcp.read_to_end(&mut raw))
         .await
@@ -504,7 +523,7 @@ async fn bad_whip_and_whep_requests_get_numbered_errors_and_the_room_carries_on(
         &offer,
     )
     .await;
-    assert_eq!(reply.status, 401, "{reply:?}");
+    assert_eq!((reply.status, reply.code()), (401, 90100031), "{reply:?}");
     let reply = http(
         &server,
         "POST",
@@ -587,6 +606,67 @@ async fn bad_whip_and_whep_requests_get_numbered_errors_and_the_room_carries_on(
     )
     .await;
     assert_eq!((reply.status, reply.code()), (409, 90100001), "{reply:?}");
+
+    // Query values out of range, a body too large or not UTF-8.
+    let long_name = "n".repeat(300);
+    for (query, status, code) in [
+        (format!("userid=carol&username={long_name}"), 400, 90000005),
+        ("userid=carol&role=1".to_owned(), 400, 90000005),
+        ("userid=carol&ctime=soon".to_owned(), 400, 90000005),
+    ] {
+        let reply = http(
+            &server,
+            "POST",
+            &format!("/whip/room-bad?{query}"),
+            &with_auth,
+            &offer,
+        )
+        .await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (status, code),
+            "{query}: {reply:?}"
+        );
+    }
+    let huge = format!("{offer}{}", "a=x\r\n".repeat(20_000));
+    let reply = http(&server, "POST", whip, &with_auth, &huge).await;
+    assert_eq!((reply.status, reply.code()), (413, 90000005), "{reply:?}");
+    // Past the HTTP layer's own limit (2 MiB): still a numbered error.
+    let huger = "a".repeat(3 << 20);
+    let reply = http(&server, "POST", whip, &with_auth, &huger).await;
+    assert_eq!((reply.status, reply.code()), (413, 90000005), "{reply:?}");
+    let reply = http_bytes(&server, "POST", whip, &with_auth, b"v=0\r\n\xff\xfe\r\n").await;
+    assert_eq!((reply.status, reply.code()), (400, 90000005), "{reply:?}");
+    // A WHEP offer without H.264 (VP8 only, receiving).
+    let reply = http(
+        &server,
+        "POST",
+        &format!("/whep/room-bad/{stream_id}"),
+        &with_auth,
+        &recvonly(&vp8_only(&offer)),
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (400, 90000005), "{reply:?}");
+    assert!(reply.body.contains("H264"), "{reply:?}");
+    // PATCH and DELETE on resources that never were.
+    let reply = http(
+        &server,
+        "PATCH",
+        "/whip/room-bad/feed",
+        &trickle_headers(&auth),
+        "",
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (404, 90000005), "{reply:?}");
+    let reply = http(
+        &server,
+        "DELETE",
+        &format!("/whep/room-bad/{stream_id}/feed"),
+        &[("Authorization", auth.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (404, 90000005), "{reply:?}");
 
     // None of that reached the room: no joins, no streams; bob still decodes.
     let before = remote.stats().frames_decoded;

@@ -319,6 +319,14 @@ fn content_type_is(headers: &HeaderMap, wanted: &str) -> Result<(), HttpError> {
     }
 }
 
+/// A request body as read, or the reason it could not be (over axum's 2 MiB
+/// limit, a broken stream): 413 with the seed's 90000005.
+pub fn read_body(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, HttpError> {
+    body.map_err(|e| HttpError::new(e.status(), ErrorCode::InvalidParameter, e.body_text()))
+}
+
 /// `201 Created` with the answer and the resource's `Location`.
 pub fn created(location: &str, answer: String) -> Response {
     let mut response = (StatusCode::CREATED, answer).into_response();
@@ -741,9 +749,12 @@ pub async fn patch_whip(
     State(server): State<Server>,
     Path((room, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    patch(&server.shared, &headers, "whip", &room, None, &id, &body).await
+    match read_body(body) {
+        Ok(body) => patch(&server.shared, &headers, "whip", &room, None, &id, &body).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// `DELETE /whep/{room}/{stream}/{id}`.
@@ -760,8 +771,12 @@ pub async fn patch_whep(
     State(server): State<Server>,
     Path((room, stream, id)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let body = match read_body(body) {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
     patch(
         &server.shared,
         &headers,

@@ -23,6 +23,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,10 +41,18 @@ use crate::protocol::{ErrorCode, LeaveReason, Role, RoomId, StreamId};
 pub async fn post(
     State(server): State<Server>,
     Path((room, stream)): Path<(String, String)>,
-    Query(query): Query<JoinQuery>,
+    query: Result<Query<JoinQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(e) => return HttpError::bad_request(e.body_text()).into_response(),
+    };
+    let body = match media_resource::read_body(body) {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
     match play(
         &server,
         RoomId::from(room),

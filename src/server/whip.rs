@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -41,10 +42,18 @@ pub const ANNOUNCED_VIDEO: VideoInfo = VideoInfo {
 pub async fn post(
     State(server): State<Server>,
     Path(room): Path<String>,
-    Query(query): Query<JoinQuery>,
+    query: Result<Query<JoinQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(e) => return HttpError::bad_request(e.body_text()).into_response(),
+    };
+    let body = match media_resource::read_body(body) {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
     match publish(&server, RoomId::from(room), &query, &headers, &body).await {
         Ok(response) => response,
         Err(e) => {
