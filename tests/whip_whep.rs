@@ -1021,3 +1021,83 @@ async fn a_whep_resource_ends_with_its_stream() {
     alice.leave().await.expect("leave");
     bob.leave().await.expect("leave");
 }
+
+/// A WHIP resource is a room member: it counts against the room's limit
+/// (503, 90100217, nothing announced), and a join of the same user replaces
+/// it (its stream goes, its Location is gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whip_resource_is_a_room_member() {
+    let mut config = ServerConfig::new(test_apps());
+    config.signature_token = Some(TOKEN.into());
+    config.limits.max_users_per_room = 2;
+    let server = start_server_with(config).await;
+    let (bob, _) = join(&server, "room-member", "bob").await;
+    let (link, offer) = publish_offer(true, true).await;
+    let auth = bearer(TOKEN);
+    let headers = [
+        ("Content-Type", "application/sdp"),
+        ("Authorization", auth.as_str()),
+    ];
+    let reply = http(
+        &server,
+        "POST",
+        "/whip/room-member?userid=carol",
+        &headers,
+        &offer,
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let location = reply.header("Location").expect("Location").to_owned();
+    let added = wait_event(
+        &bob,
+        Duration::from_secs(5),
+        "carol's stream",
+        |e| match e {
+            RoomEvent::StreamAdded(info) => Some(info.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    // The room is full now: a third member is refused, and no link is left.
+    let before = server.server.metrics().peer_connections;
+    let reply = http(
+        &server,
+        "POST",
+        "/whip/room-member?userid=dave",
+        &headers,
+        &offer,
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (503, 90100217), "{reply:?}");
+    assert_eq!(server.server.metrics().peer_connections, before);
+    // carol joins over the WebSocket: the WHIP resource is replaced.
+    let (carol, _) = join(&server, "room-member", "carol").await;
+    let removed = wait_event(
+        &bob,
+        Duration::from_secs(5),
+        "stream-removed",
+        |e| match e {
+            RoomEvent::StreamRemoved { stream_id, .. } => Some(*stream_id),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(removed, added.stream_id);
+    // An empty trickle PATCH changes nothing: 204 while the resource lives.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = http(&server, "PATCH", &location, &trickle_headers(&auth), "").await;
+        if reply.status == 404 {
+            break;
+        }
+        assert_eq!(reply.status, 204, "{reply:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resource outlived its member"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    link.close().await;
+    carol.leave().await.expect("leave");
+    bob.leave().await.expect("leave");
+}

@@ -74,7 +74,8 @@ const ICE_MAX_BINDING_REQUESTS: u16 = 140;
 /// [`CreateLeg::aes_cm`]) also offers `SRTP_AES128_CM_HMAC_SHA1_80`, for
 /// players that have nothing else (GStreamer 1.22's DTLS). Browsers pick it
 /// too when it is offered (Chromium lists it first), so it is opt-in: such
-/// a leg sends through its core ([`Egress::Core`]), slower but correct.
+/// a leg always sends through its core ([`Egress::Core`]), slower but
+/// correct whichever profile was chosen.
 pub fn srtp_profiles(aes_cm_too: bool) -> Vec<SrtpProtectionProfile> {
     let mut profiles = vec![
         SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
@@ -615,14 +616,19 @@ impl Leg {
         let LegState::Answered(_) = &self.state else {
             return false;
         };
-        let egress = self.direct_egress(metrics).unwrap_or_else(|why| {
+        let direct = if self.aes_cm_allowed {
+            // AES-CM was on offer: whichever profile the player took, the
+            // core seals it. (The key capture recognises GCM only, and must
+            // not be asked to tell the two apart.)
+            Err("the player asked for AES-CM".to_owned())
+        } else {
+            self.direct_egress(metrics)
+        };
+        let egress = direct.unwrap_or_else(|why| {
             if self.aes_cm_allowed {
-                // The player most likely chose AES-CM, which the hub does
-                // not seal itself; the core does, correctly.
                 tracing::debug!(
                     link = self.link_id.0,
-                    "WHEP leg sends through the rtc pipeline ({why}; the player asked for \
-                     AES-CM)"
+                    "WHEP leg sends through the rtc pipeline ({why})"
                 );
                 return Egress::Core;
             }
