@@ -83,7 +83,24 @@ async fn http_bytes(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> HttpReply {
-    let addr = server.url.trim_start_matches("ws://");
+    http_at(
+        server.url.trim_start_matches("ws://"),
+        method,
+        path,
+        headers,
+        body,
+    )
+    .await
+}
+
+/// One request to the server at `addr` (`host:port`).
+async fn http_at(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpReply {
     let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -1100,4 +1117,55 @@ async fn a_whip_resource_is_a_room_member() {
     link.close().await;
     carol.leave().await.expect("leave");
     bob.leave().await.expect("leave");
+}
+
+/// At shutdown a WHIP resource leaves its room and closes its link like a
+/// WebSocket session: nothing is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whip_resources_end_at_shutdown() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let mut config = ServerConfig::new(test_apps());
+    config.signature_token = Some(TOKEN.into());
+    let server = huddle::server::Server::new(config);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(server.clone().run(listener, async {
+        stop_rx.await.ok();
+    }));
+    let (link, offer) = publish_offer(true, true).await;
+    let auth = bearer(TOKEN);
+    let reply = http_at(
+        &addr,
+        "POST",
+        "/whip/room-down?userid=carol",
+        &[
+            ("Content-Type", "application/sdp"),
+            ("Authorization", auth.as_str()),
+        ],
+        offer.as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let live = server.metrics();
+    assert_eq!(
+        (live.rooms, live.users, live.sessions),
+        (1, 1, 1),
+        "{live:?}"
+    );
+    assert!(live.peer_connections >= 1, "{live:?}");
+
+    stop_tx.send(()).ok();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("run returns")
+        .expect("join")
+        .expect("run");
+    wait_for(Duration::from_secs(5), "the resource is gone", || {
+        let m = server.metrics();
+        (m.rooms == 0 && m.users == 0 && m.sessions == 0 && m.peer_connections == 0).then_some(())
+    })
+    .await;
+    link.close().await;
 }
