@@ -1169,3 +1169,95 @@ async fn whip_resources_end_at_shutdown() {
     .await;
     link.close().await;
 }
+
+/// A page on a configured origin may call WHIP/WHEP (CORS preflight, the
+/// `Location` exposed); other origins get no CORS headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_configured_origins_get_cors_for_whip() {
+    let mut config = ServerConfig::new(test_apps());
+    config.signature_token = Some(TOKEN.into());
+    config.cors_origins = vec!["https://studio.example.com".into()];
+    let server = start_server_with(config).await;
+    let preflight = |origin: &'static str| {
+        [
+            ("Origin", origin),
+            ("Access-Control-Request-Method", "POST"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            ),
+        ]
+    };
+    let reply = http(
+        &server,
+        "OPTIONS",
+        "/whip/room-cors",
+        &preflight("https://studio.example.com"),
+        "",
+    )
+    .await;
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some("https://studio.example.com"),
+        "{reply:?}"
+    );
+    let methods = reply
+        .header("access-control-allow-methods")
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    assert!(
+        methods.contains("POST") && methods.contains("DELETE"),
+        "{reply:?}"
+    );
+    let allowed = reply
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization"), "{reply:?}");
+    let reply = http(
+        &server,
+        "OPTIONS",
+        "/whip/room-cors",
+        &preflight("https://elsewhere.example.com"),
+        "",
+    )
+    .await;
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        None,
+        "{reply:?}"
+    );
+
+    let (link, offer) = publish_offer(true, false).await;
+    let auth = bearer(TOKEN);
+    let reply = http(
+        &server,
+        "POST",
+        "/whip/room-cors?userid=page",
+        &[
+            ("Origin", "https://studio.example.com"),
+            ("Content-Type", "application/sdp"),
+            ("Authorization", auth.as_str()),
+        ],
+        &offer,
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert!(
+        reply
+            .header("access-control-expose-headers")
+            .is_some_and(|h| h.to_ascii_lowercase().contains("location")),
+        "{reply:?}"
+    );
+    let location = reply.header("Location").expect("Location").to_owned();
+    let reply = http(
+        &server,
+        "DELETE",
+        &location,
+        &[("Authorization", auth.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    link.close().await;
+}

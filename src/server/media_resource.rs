@@ -789,10 +789,45 @@ pub async fn patch_whep(
     .await
 }
 
+/// How long a browser may cache a preflight answer.
+const PREFLIGHT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// CORS for the WHIP/WHEP routes, for the same configured origins as
+/// `GET /signature` (`cors::layer`): a page on an allowed origin may `POST`
+/// an offer with `Authorization` and `Content-Type`, read the `Location`
+/// (exposed), and `PATCH`/`DELETE` it (with `If-Match`). `None` when no
+/// origin is configured: then only same-origin pages and non-browser
+/// clients call these routes.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::Method;
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+            ])
+            .expose_headers([header::LOCATION])
+            .max_age(PREFLIGHT_MAX_AGE),
+    )
+}
+
 /// The WHIP and WHEP routes.
 pub fn router(server: Server) -> axum::Router {
     use axum::routing::{patch as patch_route, post};
-    axum::Router::new()
+    let cors = cors(&server.shared.config.cors_origins);
+    let router = axum::Router::new()
         .route("/whip/{room}", post(super::whip::post))
         .route(
             "/whip/{room}/{id}",
@@ -803,7 +838,11 @@ pub fn router(server: Server) -> axum::Router {
             "/whep/{room}/{stream}/{id}",
             patch_route(patch_whep).delete(delete_whep),
         )
-        .with_state(server)
+        .with_state(server);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 #[cfg(test)]
