@@ -232,7 +232,7 @@ pub struct ServeArgs {
     /// Require this X-AUTH-TOKEN on GET /signature.
     #[arg(long)]
     pub signature_token: Option<String>,
-    /// Let web pages of this origin call GET /signature (CORS), e.g.
+    /// Let web pages of this origin call GET /signature and WHIP/WHEP (CORS), e.g.
     /// `https://meet.example.com`, or `*`; repeatable. Adds to the config
     /// file's `cors_origins`.
     #[arg(long = "cors-origin")]
