@@ -746,6 +746,17 @@ async fn bad_whip_and_whep_requests_get_numbered_errors_and_the_room_carries_on(
         &server,
         "PATCH",
         &location,
+        &trickle,
+        "hello, not a fragment",
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (400, 90000005), "{reply:?}");
+    let reply = http_bytes(&server, "PATCH", &location, &trickle, b"a=candidate:\xff").await;
+    assert_eq!((reply.status, reply.code()), (400, 90000005), "{reply:?}");
+    let reply = http(
+        &server,
+        "PATCH",
+        &location,
         &[
             ("Content-Type", "application/trickle-ice-sdpfrag"),
             ("Authorization", auth.as_str()),
