@@ -24,6 +24,9 @@ const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/scripts/gst_whip_whep.py"
 );
+/// How long the GStreamer publisher runs before it DELETEs its resource:
+/// room for a slow CI machine to subscribe and decode before it goes.
+const PUBLISH_SECONDS: u32 = 25;
 /// Debian's interpreter: python3-gi is installed for it, not for others on PATH.
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -310,7 +313,7 @@ async fn gstreamer_publishes_over_whip_and_a_native_client_decodes_it() {
     // A join signature as `/signature` issues it, the join fields in the query.
     let (ctime, sig) = signature("room-whip", "gst");
     let url = format!("http://{addr}/whip/room-whip?userid=gst&ctime={ctime}&username=GStreamer");
-    let mut script = Script::start("publish", &url, &sig, 12);
+    let mut script = Script::start("publish", &url, &sig, PUBLISH_SECONDS);
 
     let created = script.event("created", Duration::from_secs(20)).await;
     assert_eq!(created["status"], 201);
@@ -345,9 +348,14 @@ async fn gstreamer_publishes_over_whip_and_a_native_client_decodes_it() {
         "decoded at GStreamer's size"
     );
 
-    // The script DELETEs its resource after its 12 s: the room sees the
+    // The script DELETEs its resource after PUBLISH_SECONDS: the room sees the
     // stream go and the member leave (reason 0).
-    let deleted = script.event("deleted", Duration::from_secs(30)).await;
+    let deleted = script
+        .event(
+            "deleted",
+            Duration::from_secs(u64::from(PUBLISH_SECONDS) + 20),
+        )
+        .await;
     assert_eq!(deleted["status"], 200);
     let removed = wait_event(
         &bob,
