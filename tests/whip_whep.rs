@@ -1280,3 +1280,58 @@ async fn only_configured_origins_get_cors_for_whip() {
     assert_eq!(reply.status, 200, "{reply:?}");
     link.close().await;
 }
+
+/// A WHIP resource whose client vanishes (its ICE never answers) ends by
+/// itself: the room sees its stream go and its member leave (reason 7),
+/// and its Location is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whip_resource_whose_client_vanishes_ends() {
+    let server = start().await;
+    let (bob, _) = join(&server, "room-vanish", "bob").await;
+    let (link, offer) = publish_offer(true, true).await;
+    let auth = bearer(TOKEN);
+    let reply = http(
+        &server,
+        "POST",
+        "/whip/room-vanish?userid=carol",
+        &[
+            ("Content-Type", "application/sdp"),
+            ("Authorization", auth.as_str()),
+        ],
+        &offer,
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let location = reply.header("Location").expect("Location").to_owned();
+    // The client goes without applying the answer or saying DELETE.
+    link.close().await;
+    let added = wait_event(&bob, Duration::from_secs(5), "stream-added", |e| match e {
+        RoomEvent::StreamAdded(info) => Some(info.stream_id),
+        _ => None,
+    })
+    .await;
+    // ICE gives up after its timeout (about 30 s here).
+    let removed = wait_event(
+        &bob,
+        Duration::from_secs(60),
+        "stream-removed",
+        |e| match e {
+            RoomEvent::StreamRemoved { stream_id, .. } => Some(*stream_id),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(removed, added);
+    let left = wait_event(&bob, Duration::from_secs(5), "peer-leave", |e| match e {
+        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (left.0.as_str(), left.1),
+        ("carol", LeaveReason::ReconnectTimeout)
+    );
+    let reply = http(&server, "PATCH", &location, &trickle_headers(&auth), "").await;
+    assert_eq!(reply.status, 404, "{reply:?}");
+    bob.leave().await.expect("leave");
+}
