@@ -44,6 +44,8 @@ pub mod widgets;
 mod failed_join_tests;
 #[cfg(test)]
 mod layout_tests;
+#[cfg(test)]
+mod room_features_tests;
 
 pub use app::HuddleApp;
 pub use embedded::{DEMO_ROOM, EmbeddedServer};

@@ -5,7 +5,8 @@
 
 use crate::client::Role;
 
-use super::session::RoomSession;
+use super::room_view::RoomAction;
+use super::session::{Phase, RoomSession};
 use super::widgets::NetMark;
 
 /// Whether someone sends a kind of media, and muted or not.
@@ -107,9 +108,18 @@ pub fn roster(session: &RoomSession) -> Vec<Participant> {
     list
 }
 
-/// Draws the panel's contents (the caller owns the side panel).
-pub fn show(ui: &mut egui::Ui, people: &[Participant]) {
+/// Draws the panel's contents (the caller owns the side panel); renaming
+/// ourselves is an action.
+pub fn show(
+    ui: &mut egui::Ui,
+    session: &RoomSession,
+    people: &[Participant],
+    actions: &mut Vec<RoomAction>,
+) {
     ui.heading(format!("People ({})", people.len()));
+    if matches!(session.phase, Phase::Joined) {
+        name_field(ui, session, actions);
+    }
     ui.separator();
     egui::ScrollArea::vertical()
         .auto_shrink(false)
@@ -156,13 +166,40 @@ fn row(ui: &mut egui::Ui, p: &Participant) {
         }
         if let Some(net) = p.net {
             let (text, colour) = match net.bars() {
-                3 => ("▮▮▮ good", egui::Color32::from_rgb(60, 200, 90)),
-                2 => ("▮▮ fair", egui::Color32::from_rgb(230, 180, 40)),
-                _ => ("▮ poor", egui::Color32::LIGHT_RED),
+                3 => ("network good", egui::Color32::from_rgb(60, 200, 90)),
+                2 => ("network fair", egui::Color32::from_rgb(230, 180, 40)),
+                _ => ("network poor", egui::Color32::LIGHT_RED),
             };
             ui.colored_label(colour, text)
                 .on_hover_text(format!("{:.0} fps · {:.1}% loss", net.fps, net.loss_pct));
         }
     });
     ui.add_space(4.0);
+}
+
+/// Our name, editable: Enter asks the room to rename us. The draft lives in
+/// egui's memory while the field has focus and follows the room's name otherwise.
+fn name_field(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomAction>) {
+    let id = ui.make_persistent_id("my-name");
+    let mut draft = ui
+        .data(|d| d.get_temp::<String>(id))
+        .unwrap_or_else(|| session.my_name().to_owned());
+    let label = ui.label("Your name");
+    let response = ui
+        .add(
+            egui::TextEdit::singleline(&mut draft)
+                .id(id.with("edit"))
+                .desired_width(ui.available_width().min(220.0))
+                .char_limit(crate::auth::MAX_USER_NAME_LEN),
+        )
+        .labelled_by(label.id)
+        .on_hover_text("Enter to change it");
+    if response.lost_focus() {
+        if ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            actions.push(RoomAction::Rename(draft.trim().to_owned()));
+        }
+        ui.data_mut(|d| d.remove::<String>(id));
+    } else if response.has_focus() {
+        ui.data_mut(|d| d.insert_temp(id, draft));
+    }
 }

@@ -109,7 +109,9 @@ pub fn show(
             egui::Panel::right("people")
                 .resizable(true)
                 .default_size(width)
-                .show(ui, |ui| participants::show(ui, &people));
+                .show(ui, |ui| {
+                    participants::show(ui, session, &people, &mut actions)
+                });
         }
     }
     let stage_options = StageOptions {

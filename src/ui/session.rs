@@ -853,6 +853,9 @@ mod renewal_and_interruption_tests;
 mod role_switch_tests;
 
 #[cfg(test)]
+mod join_muted_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

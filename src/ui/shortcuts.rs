@@ -12,7 +12,7 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("M", "mute / unmute the microphone"),
     ("Space (hold)", "talk while muted (push-to-talk)"),
     ("V", "stop / start the camera"),
-    ("L", "grid ⇄ active-speaker layout"),
+    ("L", "switch grid / active-speaker layout"),
     ("P", "show / hide the participants"),
     ("S", "self view as a movable thumbnail"),
     ("Esc", "unpin; close this help"),

@@ -32,7 +32,7 @@ pub fn show(
         let layout = options.stage.layout;
         if ui
             .button(format!("Layout: {}", layout.name()))
-            .on_hover_text("grid ⇄ active speaker (L); click a tile to pin it")
+            .on_hover_text("grid or active speaker (L); click a tile to pin it")
             .clicked()
         {
             options.stage.layout = layout.toggled();
@@ -149,10 +149,6 @@ fn more_menu(
             ui.checkbox(&mut options.push_to_talk, "Hold Space to talk while muted");
             ui.separator();
         }
-        if matches!(session.phase, Phase::Joined) {
-            name_field(ui, session, actions);
-            ui.separator();
-        }
         if ui.button("Keyboard shortcuts (F1)").clicked() {
             actions.push(RoomAction::Help);
             ui.close();
@@ -186,33 +182,6 @@ fn role_button(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomA
         .clicked()
     {
         actions.push(RoomAction::SwitchRole(to));
-    }
-}
-
-/// Our name, editable: Enter asks the room to rename us. The draft lives in
-/// egui's memory while the field has focus and follows the room's name otherwise.
-fn name_field(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomAction>) {
-    let id = ui.make_persistent_id("my-name");
-    let mut draft = ui
-        .data(|d| d.get_temp::<String>(id))
-        .unwrap_or_else(|| session.my_name().to_owned());
-    let label = ui.label("Your name");
-    let response = ui
-        .add(
-            egui::TextEdit::singleline(&mut draft)
-                .id(id.with("edit"))
-                .desired_width(160.0)
-                .char_limit(crate::auth::MAX_USER_NAME_LEN),
-        )
-        .labelled_by(label.id)
-        .on_hover_text("Enter to change it");
-    if response.lost_focus() {
-        if ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-            actions.push(RoomAction::Rename(draft.trim().to_owned()));
-        }
-        ui.data_mut(|d| d.remove::<String>(id));
-    } else if response.has_focus() {
-        ui.data_mut(|d| d.insert_temp(id, draft));
     }
 }
 
