@@ -123,6 +123,11 @@ impl HuddleApp {
         );
         view.synthetic_note = devices.synthetic_note();
         view.push_to_talk = settings.push_to_talk;
+        if !kiosk {
+            view.stage.layout = settings.layout;
+            view.stage.self_thumbnail = settings.self_thumbnail;
+            view.participants_open = settings.participants_open;
+        }
         let first = match &options.mode {
             AppMode::Desktop { target } => target.clone(),
             AppMode::Kiosk(target) => Some(target.clone()),
@@ -557,6 +562,9 @@ impl eframe::App for HuddleApp {
         self.settings.object_fit = self.view.fit;
         self.settings.mirror_local = self.view.mirror_local;
         self.settings.push_to_talk = self.view.push_to_talk;
+        self.settings.layout = self.view.stage.layout;
+        self.settings.self_thumbnail = self.view.stage.self_thumbnail;
+        self.settings.participants_open = self.view.participants_open;
     }
 
     fn on_exit(&mut self) {

@@ -27,7 +27,7 @@ fn long_name() -> String {
 }
 
 /// Rects of every node with one of `roles`, with its label.
-fn rects<'a>(harness: &'a Harness<'_>, roles: &[Role]) -> Vec<(String, Rect)> {
+fn rects(harness: &Harness<'_>, roles: &[Role]) -> Vec<(String, Rect)> {
     roles
         .iter()
         .flat_map(|role| harness.query_all_by_role(*role))

@@ -103,7 +103,7 @@ pub fn roster(session: &RoomSession) -> Vec<Participant> {
             }
         })
         .collect();
-    others.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    others.sort_by_key(|p| p.name.to_lowercase());
     list.extend(others);
     list
 }

@@ -355,13 +355,12 @@ impl RoomSession {
             if let (true, Some(stream)) = (ok, local_stream) {
                 let published = task_client.publish(stream).await;
                 // Joined with the microphone or camera off: mute at once.
-                if let (Ok(id), true) = (&published, start_muted.0 || start_muted.1) {
-                    if let Err(e) = task_client
+                if let (Ok(id), true) = (&published, start_muted.0 || start_muted.1)
+                    && let Err(e) = task_client
                         .set_muted(*id, start_muted.0, start_muted.1)
                         .await
-                    {
-                        send(SessionReply::MuteFailed(e, false, false));
-                    }
+                {
+                    send(SessionReply::MuteFailed(e, false, false));
                 }
                 send(SessionReply::Published(published));
             }

@@ -43,6 +43,12 @@ pub struct Settings {
     pub join_camera_off: bool,
     /// Hold Space to talk while the microphone is muted.
     pub push_to_talk: bool,
+    /// Grid or active speaker.
+    pub layout: super::stage::Layout,
+    /// The participants panel is open.
+    pub participants_open: bool,
+    /// The self view floats as a movable thumbnail.
+    pub self_thumbnail: bool,
 }
 
 impl Default for Settings {
@@ -64,6 +70,9 @@ impl Default for Settings {
             join_mic_off: false,
             join_camera_off: false,
             push_to_talk: true,
+            layout: super::stage::Layout::Grid,
+            participants_open: false,
+            self_thumbnail: false,
         }
     }
 }

@@ -23,7 +23,8 @@ pub const LOCAL_KEY: u64 = 0;
 const THUMBNAIL: Vec2 = vec2(224.0, 126.0);
 
 /// How the stage arranges tiles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Layout {
     /// Everyone equal.
     #[default]
