@@ -6,7 +6,7 @@
 #
 # Starts `huddle serve` on 127.0.0.1:7991, publishing bots (`huddle bot`,
 # the synthetic test pattern and tone) and the app as "Ada Lovelace", and
-# writes lobby.png, grid-4.png, grid-9.png, speaker.png and participants.png
+# writes lobby.png, grid-4.png, participants.png (3x3 grid) and speaker.png
 # into docs/screenshots/. The layout and the participants panel are chosen
 # through the app's remembered settings (settings.json), as a user's are.
 set -euo pipefail
@@ -39,7 +39,8 @@ for _ in $(seq 100); do grep -q "listening on" "$TMP/serve.log" && break; sleep 
 settings() { # layout participants_open
   cat >"$XDG_CONFIG_HOME/huddle/settings.json" <<JSON
 {"server": "$SERVER", "app_id": "shots", "room": "team", "user_id": "ada",
- "user_name": "Ada Lovelace", "layout": "$1", "participants_open": $2}
+ "user_name": "Ada Lovelace", "layout": "$1", "participants_open": $2,
+ "join_mic_off": true}
 JSON
 }
 
@@ -55,9 +56,9 @@ shot() { # name seconds
   echo "wrote $OUT/$1.png"
 }
 
-bots() { # user count
+bots() { # user count tone (0 Hz: silent)
   "$BIN" bot --server "$SERVER" --room team --user "$1" --count "$2" --publish \
-    "${CREDS[@]}" >"$TMP/bot-$1.log" 2>&1 &
+    --tone "$3" "${CREDS[@]}" >"$TMP/bot-$1.log" 2>&1 &
   PIDS+=($!)
 }
 
@@ -67,15 +68,17 @@ app --lobby
 shot lobby 6
 kill "$APP"
 
-# Three others: a 2x2 grid.
-bots guest 3
+# Three others: a 2x2 grid. One speaks (a 440 Hz tone), the rest are silent;
+# Ada joins with her microphone off (her synthetic tone would speak too).
+bots speaker 1 440
+bots guest 2 0
 settings grid false
 app --server "$SERVER" --room team --user ada --name "Ada Lovelace" "${CREDS[@]}"
 shot grid-4 12
 kill "$APP"
 
 # Eight others: 3x3, the participants panel open.
-bots crew 5
+bots crew 5 0
 settings grid true
 app --server "$SERVER" --room team --user ada --name "Ada Lovelace" "${CREDS[@]}"
 shot participants 14

@@ -164,7 +164,12 @@ impl HuddleApp {
     }
 
     /// Starts joining `target` (never blocks: the join runs on the runtime).
-    fn start(&mut self, ctx: &egui::Context, target: JoinTarget) {
+    fn start(&mut self, ctx: &egui::Context, mut target: JoinTarget) {
+        // No --name: the desktop uses the name remembered from the lobby, so
+        // the self tile shows a name, not a user id (issue 16 §6).
+        if target.user_name.is_empty() && !self.is_kiosk() {
+            target.user_name = self.settings.user_name.clone();
+        }
         let (server_url, app_id, credential) = match &target.server {
             ServerChoice::Local => match &mut self.embedded {
                 Some(e) => {

@@ -15,6 +15,7 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("L", "switch grid / active-speaker layout"),
     ("P", "show / hide the participants"),
     ("S", "self view as a movable thumbnail"),
+    ("Click a tile", "pin it large (spotlight); again to unpin"),
     ("Esc", "unpin; close this help"),
     ("F11", "fullscreen"),
     ("Ctrl+W", "leave the room"),

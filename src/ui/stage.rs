@@ -207,12 +207,8 @@ fn put_tile(
     if options.kiosk {
         return;
     }
+    // No tooltip: it would cover the tiles; F1 lists "click a tile: pin".
     let pinned = state.pinned == Some(t.key);
-    let response = response.on_hover_text(if pinned {
-        "click to unpin"
-    } else {
-        "click to pin (spotlight)"
-    });
     if response.clicked() {
         state.pinned = if pinned { None } else { Some(t.key) };
     }
