@@ -231,3 +231,72 @@ fn the_lobby_join_button_is_reachable_in_small_windows() {
         assert_inside(window, &buttons, &format!("lobby {w}x{h}"));
     }
 }
+
+#[test]
+fn a_long_error_wraps_and_leaves_every_button_in_the_window() {
+    let long = format!(
+        "The connection to the server was lost. {}",
+        "Everything here is a very long explanation of what happened. ".repeat(6)
+    );
+    let devices = DeviceCatalog::synthetic();
+    let settings = Settings::default();
+    for (w, h) in SIZES {
+        let mut room = fake_room("Me", &peers(3, "Ann"));
+        room.session.phase = super::session::Phase::Disconnected(long.clone());
+        let mut options = RoomViewOptions::new(ObjectFit::Contain, true, false);
+        let mut harness = Harness::builder().with_size(vec2(w, h)).build_ui(|ui| {
+            room_view::show(ui, &room.session, &devices, &settings, &mut options, 1);
+        });
+        harness.run_steps(3);
+        let window = Rect::from_min_size(pos2(0.0, 0.0), vec2(w, h));
+        let controls = rects(&harness, &[Role::Button, Role::CheckBox]);
+        for wanted in ["Leave", "Rejoin", "Devices"] {
+            assert!(
+                controls.iter().any(|(l, _)| l == wanted),
+                "{w}x{h}: {wanted}"
+            );
+        }
+        assert_inside(window, &controls, &format!("{w}x{h} long error"));
+        assert_inside(
+            window,
+            &[("status".into(), harness.get_by_label(&long).rect())],
+            &format!("{w}x{h} status"),
+        );
+    }
+}
+
+#[test]
+fn the_kiosk_shows_the_human_line_once() {
+    let failure = super::error_text::human(
+        crate::protocol::ErrorCode::WebsocketConnectError,
+        "websocket connect error: IO error: Connection refused (os error 111)",
+    );
+    let mut room = fake_room("Kiosk", &[]);
+    room.session.local = None;
+    room.session.phase = super::session::Phase::Failed(failure.sentence.clone());
+    let devices = DeviceCatalog::synthetic();
+    let settings = Settings::default();
+    let mut options = RoomViewOptions::new(ObjectFit::Contain, false, true);
+    let mut harness = Harness::builder()
+        .with_size(vec2(1280.0, 720.0))
+        .build_ui(|ui| {
+            room_view::show(ui, &room.session, &devices, &settings, &mut options, 1);
+        });
+    harness.run_steps(2);
+    let lines: Vec<_> = harness
+        .query_all_by_label_contains("Cannot reach the server")
+        .collect();
+    assert_eq!(lines.len(), 1, "shown once");
+    assert!(
+        harness.query_by_label_contains("90100016").is_none(),
+        "no raw code"
+    );
+    assert!(
+        harness.query_by_label_contains("os error").is_none(),
+        "no raw detail"
+    );
+    assert!(
+        harness.query_all_by_role(Role::Button).next().is_none(),
+        "no controls"
+    );
+}

@@ -107,7 +107,7 @@ impl Phase {
         }
         match self {
             Phase::Joined => {
-                *self = Phase::Disconnected("connection lost".into());
+                *self = Phase::Disconnected("The connection to the server was lost.".into());
                 true
             }
             Phase::Joining => {
@@ -123,7 +123,7 @@ impl Phase {
     /// then the room is already gone. Returns whether the room is joined.
     fn on_joined(&mut self, lost_while_joining: bool) -> bool {
         *self = if lost_while_joining {
-            Phase::Disconnected("connection lost".into())
+            Phase::Disconnected("The connection to the server was lost.".into())
         } else {
             Phase::Joined
         };
