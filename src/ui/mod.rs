@@ -46,6 +46,8 @@ mod failed_join_tests;
 mod layout_tests;
 #[cfg(test)]
 mod room_features_tests;
+#[cfg(test)]
+mod snapshot_tests;
 
 pub use app::HuddleApp;
 pub use embedded::{DEMO_ROOM, EmbeddedServer};
