@@ -139,6 +139,11 @@ fn shortcuts_and_push_to_talk_act_only_outside_text_fields() {
     h.run_steps(1);
     assert_eq!(h.state().options.stage.layout, Layout::Speaker);
     assert!(h.state().options.participants_open);
+    h.key_press(Key::F11);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, Key::W);
+    h.run_steps(1);
+    assert!(h.state().actions.contains(&RoomAction::ToggleFullscreen));
+    assert!(h.state().actions.contains(&RoomAction::Leave));
     // Push-to-talk: Space held unmutes, released mutes again.
     h.state_mut().actions.clear();
     h.key_down(Key::Space);

@@ -67,7 +67,7 @@ fn room(name: &str, w: f32, h: f32, n: usize, layout: Layout, panel: bool) {
         "Ada Lovelace",
         &peers(
             n - 1,
-            &"Maximiliane Alexandrine Wolkenstein-Trostburg von Hohenberg-Auer",
+            "Maximiliane Alexandrine Wolkenstein-Trostburg von Hohenberg-Auer",
         ),
     );
     let devices = DeviceCatalog::synthetic();
