@@ -315,11 +315,13 @@ impl HuddleApp {
         }
     }
 
-    /// A lobby with the remembered fields and the secrets of this run.
+    /// A lobby showing the room last tried (from the lobby or the command
+    /// line), with the secrets of this run.
     fn lobby(&self) -> Lobby {
-        let mut lobby = Lobby::new(self.settings.clone());
-        lobby.app_key = self.secrets.0.clone();
-        lobby.auth_token = self.secrets.1.clone();
+        let (settings, secrets) = form_of(&self.settings, &self.secrets, self.last_target.as_ref());
+        let mut lobby = Lobby::new(settings);
+        lobby.app_key = secrets.0;
+        lobby.auth_token = secrets.1;
         lobby
     }
 
@@ -336,7 +338,8 @@ impl HuddleApp {
             return;
         };
         tracing::info!("join failed: {}", failure.details());
-        let lobby = lobby_after_failure(&self.settings, &self.secrets, failure);
+        let (settings, secrets) = form_of(&self.settings, &self.secrets, self.last_target.as_ref());
+        let lobby = lobby_after_failure(&settings, &secrets, failure);
         if let Screen::Room(session) =
             std::mem::replace(&mut self.screen, Screen::Lobby(Box::new(lobby)))
         {
@@ -456,7 +459,7 @@ impl HuddleApp {
 impl eframe::App for HuddleApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         for notice in super::devices::take_notices() {
-            self.toasts.push(notice);
+            self.toasts.push_with(notice.text, notice.details);
         }
         self.follow_device_changes();
         if let Screen::Room(session) = &mut self.screen {
@@ -598,6 +601,47 @@ pub fn credential_of(target: &JoinTarget) -> CredentialSource {
     }
 }
 
+/// The lobby's fields for the room last tried: `target` (from the lobby or
+/// the command line) over the remembered settings, so nothing has to be
+/// typed again (issue 16 §3).
+pub fn form_of(
+    settings: &Settings,
+    secrets: &(String, String),
+    target: Option<&JoinTarget>,
+) -> (Settings, (String, String)) {
+    let mut s = settings.clone();
+    let mut secrets = secrets.clone();
+    let Some(t) = target else {
+        return (s, secrets);
+    };
+    s.server = match &t.server {
+        ServerChoice::Local => "local".to_owned(),
+        ServerChoice::Url(url) => url.clone(),
+    };
+    if !t.app_id.is_empty() {
+        s.app_id = t.app_id.clone();
+    }
+    s.room = t.room.clone();
+    s.user_id = t.user_id.clone();
+    if !t.user_name.is_empty() {
+        s.user_name = t.user_name.clone();
+    }
+    s.player = t.role == Role::Player;
+    match &t.signature {
+        SignatureSource::AppKey(key) if !key.is_empty() => {
+            s.use_signature_url = false;
+            secrets.0 = key.clone();
+        }
+        SignatureSource::AppKey(_) => {}
+        SignatureSource::Url { url, token } => {
+            s.use_signature_url = true;
+            s.signature_url = url.clone();
+            secrets.1 = token.clone();
+        }
+    }
+    (s, secrets)
+}
+
 /// The lobby a failed join returns to: the fields as they were when Join
 /// was pressed (settings and this run's secrets) and the problem.
 pub fn lobby_after_failure(
@@ -644,5 +688,31 @@ mod tests {
             window_title(&target),
             "standup on rtc.example:7880 — huddle"
         );
+    }
+
+    #[test]
+    fn a_command_line_join_that_failed_fills_the_lobby_with_what_was_tried() {
+        let target = JoinTarget {
+            server: ServerChoice::Url("ws://127.0.0.1:7992".into()),
+            app_id: "walk".into(),
+            room: "r".into(),
+            user_id: "ada".into(),
+            user_name: String::new(),
+            role: Role::Joiner,
+            signature: SignatureSource::AppKey("wrong".into()),
+        };
+        let remembered = Settings::default();
+        let (s, secrets) = form_of(&remembered, &(String::new(), String::new()), Some(&target));
+        assert_eq!(s.server, "ws://127.0.0.1:7992");
+        assert_eq!(
+            (s.app_id.as_str(), s.room.as_str(), s.user_id.as_str()),
+            ("walk", "r", "ada")
+        );
+        assert_eq!(
+            s.user_name, remembered.user_name,
+            "no --name: the remembered one"
+        );
+        assert_eq!(secrets.0, "wrong");
+        assert!(!s.use_signature_url && !s.player);
     }
 }
