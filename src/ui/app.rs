@@ -412,10 +412,16 @@ impl HuddleApp {
             KioskRestart::Watching => {
                 if matches!(session.phase, Phase::Joined) {
                     self.restart_backoff = Backoff::default();
+                    self.view.retry_note = None;
                 }
             }
             KioskRestart::At(at) if now >= at => {
                 self.restart = KioskRestart::Watching;
+                // The problem stays on screen while joining again (no flicker
+                // between it and "Joining…" for the whole outage).
+                if let Phase::Failed(problem) | Phase::Disconnected(problem) = &session.phase {
+                    self.view.retry_note = Some(problem.clone());
+                }
                 if let Some(target) = self.last_target.clone() {
                     self.leave_then_start(ctx, target);
                 }

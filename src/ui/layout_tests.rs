@@ -299,4 +299,20 @@ fn the_kiosk_shows_the_human_line_once() {
         harness.query_all_by_role(Role::Button).next().is_none(),
         "no controls"
     );
+    drop(harness);
+    // While it joins again, the same line stays (no flicker to "Joining…").
+    room.session.phase = super::session::Phase::Joining;
+    options.retry_note = Some(failure.sentence.clone());
+    let mut harness = Harness::builder()
+        .with_size(vec2(1280.0, 720.0))
+        .build_ui(|ui| {
+            room_view::show(ui, &room.session, &devices, &settings, &mut options, 1);
+        });
+    harness.run_steps(2);
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("Cannot reach the server")
+            .count(),
+        1
+    );
 }

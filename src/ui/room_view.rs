@@ -29,6 +29,8 @@ pub struct RoomViewOptions {
     pub push_to_talk: bool,
     /// Space is held for push-to-talk.
     pub ptt_held: bool,
+    /// Kiosk: why the last join failed, shown while it joins again.
+    pub retry_note: Option<String>,
 }
 
 impl RoomViewOptions {
@@ -43,6 +45,7 @@ impl RoomViewOptions {
             participants_open: false,
             push_to_talk: true,
             ptt_held: false,
+            retry_note: None,
         }
     }
 }
@@ -118,6 +121,7 @@ pub fn show(
         fit: options.fit,
         mirror_local: options.mirror_local,
         kiosk: options.kiosk,
+        retry_note: options.retry_note.clone(),
     };
     egui::CentralPanel::default()
         .frame(egui::Frame::new().fill(egui::Color32::from_gray(12)))

@@ -80,6 +80,8 @@ pub struct StageOptions {
     pub mirror_local: bool,
     /// Kiosk: no self tile, no sliders, no pinning.
     pub kiosk: bool,
+    /// Why the last join failed, shown while joining again.
+    pub retry_note: Option<String>,
 }
 
 /// Draws the stage into the remaining space.
@@ -104,7 +106,10 @@ pub fn show(
     if tiles.is_empty() && floating.is_none() {
         let text = match &session.phase {
             Phase::Joined => "Waiting for someone to publish…".to_owned(),
-            Phase::Joining => "Joining…".to_owned(),
+            Phase::Joining => match &options.retry_note {
+                Some(problem) => format!("{problem} Trying again…"),
+                None => "Joining…".to_owned(),
+            },
             Phase::Failed(e) | Phase::Disconnected(e) => format!("{e} Reconnecting…"),
         };
         ui.centered_and_justified(|ui| ui.add(egui::Label::new(text).wrap()));
