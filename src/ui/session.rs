@@ -353,16 +353,7 @@ impl RoomSession {
                 joined.map_err(|e| Box::new(error_text::from_client(&e))),
             ));
             if let (true, Some(stream)) = (ok, local_stream) {
-                let published = task_client.publish(stream).await;
-                // Joined with the microphone or camera off: mute at once.
-                if let (Ok(id), true) = (&published, start_muted.0 || start_muted.1)
-                    && let Err(e) = task_client
-                        .set_muted(*id, start_muted.0, start_muted.1)
-                        .await
-                {
-                    send(SessionReply::MuteFailed(e, false, false));
-                }
-                send(SessionReply::Published(published));
+                publish_muted(&task_client, stream, start_muted, &send).await;
             }
         });
         Self {
@@ -403,6 +394,9 @@ impl RoomSession {
             return;
         }
         self.switching_role = true;
+        let start_muted = publish.as_ref().map_or((false, false), |m| {
+            (m.start_audio_muted, m.start_video_muted)
+        });
         let stream = publish.map(|media| {
             let (stream, preview) = media.into_preview(&self.ctx);
             self.local = Some(preview);
@@ -438,7 +432,7 @@ impl RoomSession {
             let publish_now = switched.as_ref().is_ok_and(|r| r.can_publish());
             send(SessionReply::RoleSwitched(switched));
             if let (true, Some(stream)) = (publish_now, stream) {
-                send(SessionReply::Published(client.publish(stream).await));
+                publish_muted(&client, stream, start_muted, &send).await;
             }
         });
     }
@@ -833,6 +827,23 @@ impl RoomSession {
             .filter(|n| !n.is_empty())
             .unwrap_or(user.0.as_str())
     }
+}
+
+/// Publishes `stream` and, when asked (the lobby's "join with microphone /
+/// camera off"), mutes it at once; the preview already shows it muted.
+async fn publish_muted(
+    client: &Client,
+    stream: LocalStream,
+    (audio, video): (bool, bool),
+    send: &impl Fn(SessionReply),
+) {
+    let published = client.publish(stream).await;
+    if let (Ok(id), true) = (&published, audio || video)
+        && let Err(e) = client.set_muted(*id, audio, video).await
+    {
+        send(SessionReply::MuteFailed(e, false, false));
+    }
+    send(SessionReply::Published(published));
 }
 
 fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionReply) {

@@ -67,20 +67,43 @@ fn joining_with_mic_and_camera_off_publishes_muted() {
         s.local.as_ref().is_some_and(|l| l.stream_id.is_some())
     });
     // Bob sees our stream muted (added muted, or updated to muted at once).
+    let first = session.local.as_ref().and_then(|l| l.stream_id);
+    sees_muted(&bob, first.expect("published"));
+    // Watch only, then back on stage: the new stream is muted too.
+    session.switch_role(Role::Player, None);
+    poll_until(&mut session, Duration::from_secs(10), "player", |s| {
+        s.role == Role::Player && !s.switching_role
+    });
+    let mut media = synthetic_media();
+    media.start_audio_muted = true;
+    media.start_video_muted = true;
+    session.switch_role(Role::Joiner, Some(media));
+    poll_until(&mut session, Duration::from_secs(15), "on stage", |s| {
+        s.role == Role::Joiner && s.local.as_ref().is_some_and(|l| l.stream_id.is_some())
+    });
+    let second = session.local.as_ref().and_then(|l| l.stream_id);
+    assert_ne!(second, first);
+    sees_muted(&bob, second.expect("published again"));
+    let local = session.local.as_ref().expect("publishing");
+    assert!(local.audio_muted && local.video_muted);
+    assert!(session.take_errors().is_empty());
+}
+
+/// Waits (10 s) until `bob` sees stream `id` with audio and video muted.
+fn sees_muted(bob: &Client, id: StreamId) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let event = bob
             .events()
             .recv_timeout(left)
-            .expect("our stream, muted, within 10 s");
+            .unwrap_or_else(|_| panic!("stream {} muted, within 10 s", id.0));
         if let RoomEvent::StreamAdded(s) | RoomEvent::StreamUpdated(s) = &event
-            && s.user_id.0 == "me"
+            && s.stream_id == id
             && s.audio_muted
             && s.video_muted
         {
-            break;
+            return;
         }
     }
-    assert!(session.take_errors().is_empty());
 }

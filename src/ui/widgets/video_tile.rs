@@ -266,9 +266,21 @@ fn paint_net(painter: &egui::Painter, area: Rect, net: NetMark) {
         2 => Color32::from_rgb(230, 180, 40),
         _ => BADGE,
     };
-    let text = format!("{:.0} fps · {:.1}% loss", net.fps, net.loss_pct);
     let bars_w = 3.0 * 5.0;
-    let galley = elided(painter, text, 11.0, area.width() - bars_w - 14.0);
+    let room = area.width() - bars_w - 14.0;
+    let full = format!("{:.0} fps · {:.1}% loss", net.fps, net.loss_pct);
+    // A narrow tile keeps the bars and the frame rate, not half a sentence.
+    let text = if painter
+        .layout_no_wrap(full.clone(), FontId::proportional(11.0), Color32::WHITE)
+        .size()
+        .x
+        > room
+    {
+        format!("{:.0} fps", net.fps)
+    } else {
+        full
+    };
+    let galley = elided(painter, text, 11.0, room);
     let right_top = area.right_top();
     let bg = Rect::from_min_max(
         egui::pos2(right_top.x - galley.size().x - bars_w - 14.0, right_top.y),
