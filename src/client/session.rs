@@ -8,7 +8,9 @@
 //! (logged), it never stalls the session.
 
 mod detection;
+mod quality;
 mod renewal;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -67,6 +69,8 @@ struct Publication {
     /// The congestion control its link was built with (a new link gets the
     /// same).
     congestion: crate::link::congestion::CongestionConfig,
+    /// When it was published: where its statistics' rates start.
+    published_at: Instant,
 }
 
 struct Subscription {
@@ -132,6 +136,10 @@ struct Session {
     detector: StreamStateDetector,
     /// Cap on each publication, bit/s (`Client::set_network_bandwidth`).
     network_bandwidth: Option<u32>,
+    /// `rtc-stats` and the statistics' rate meters (`stats.rs`).
+    rtc_stats: stats::RtcStatsState,
+    /// What the last network-quality sample saw (`quality.rs`).
+    quality: quality::QualityState,
 }
 
 /// The actor's main loop.
@@ -165,10 +173,16 @@ pub(crate) async fn run(
         stall_tx,
         detector: StreamStateDetector::default(),
         network_bandwidth: None,
+        rtc_stats: stats::RtcStatsState::default(),
+        quality: quality::QualityState::default(),
     };
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     let mut detection_tick = tokio::time::interval(DETECTION_TICK);
+    // Rebuilt whenever `enable_rtc_stats` changes the interval.
+    let mut rtc_stats_tick = stats::RtcStatsTick::default();
+    let mut quality_tick = tokio::time::interval(super::network_quality::NETWORK_QUALITY_INTERVAL);
     loop {
+        rtc_stats_tick.follow(session.rtc_stats.interval);
         tokio::select! {
             command = commands.recv() => match command {
                 Some(command) => session.on_command(command, &signal_tx).await,
@@ -181,6 +195,10 @@ pub(crate) async fn run(
             _ = keepalive.tick() => session.keepalive(),
             _ = detection_tick.tick(), if session.detector.enabled() => {
                 session.detect_stream_states()
+            }
+            () = rtc_stats_tick.tick() => session.emit_rtc_stats().await,
+            _ = quality_tick.tick(), if session.identity.is_some() => {
+                session.emit_network_quality().await
             }
         }
     }
@@ -349,6 +367,14 @@ impl Session {
             RoomCommand::RenewSignature(ctime, signature, reply) => {
                 let result = self.renew_signature(ctime, signature).await;
                 reply.send(result).ok();
+            }
+            RoomCommand::Stats(reply) => {
+                let result = self.stats_report().await;
+                reply.send(Ok(result)).ok();
+            }
+            RoomCommand::RtcStats(interval, reply) => {
+                self.set_rtc_stats(interval);
+                reply.send(Ok(())).ok();
             }
             RoomCommand::StreamStateDetection(interval, reply) => {
                 self.set_stream_state_detection(interval);
@@ -623,6 +649,7 @@ impl Session {
                 video: video_info,
                 tracks,
                 congestion,
+                published_at: Instant::now(),
             },
         );
         Ok(stream_id)

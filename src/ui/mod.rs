@@ -24,6 +24,7 @@ mod hidden_exit;
 mod hotplug;
 mod launch;
 mod lobby;
+mod mix_playback;
 mod music_menu;
 mod net_sampler;
 mod participants;

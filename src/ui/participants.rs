@@ -65,7 +65,11 @@ pub fn roster(session: &RoomSession) -> Vec<Participant> {
             .local
             .as_ref()
             .map_or(MediaState::Absent, |l| state(true, l.video_muted)),
-        net: None,
+        // Our uplink's quality, once known.
+        net: session
+            .network_quality
+            .map(|q| NetMark::default().with_quality(Some(q.0)))
+            .filter(|m| m.quality.is_some()),
         speaking: session.speaking.is_speaking(&me.0),
     }];
     let mut others: Vec<Participant> = session
@@ -90,7 +94,8 @@ pub fn roster(session: &RoomSession) -> Vec<Participant> {
                 .tiles
                 .values()
                 .find(|t| t.info.user_id == u.user_id)
-                .and_then(|t| t.mark);
+                .and_then(|t| t.mark)
+                .map(|m| m.with_quality(session.network_quality.map(|q| q.1)));
             Participant {
                 user_id: u.user_id.0.clone(),
                 name: session.name_of(&u.user_id).to_owned(),
@@ -168,10 +173,10 @@ fn row(ui: &mut egui::Ui, p: &Participant) {
             let (text, colour) = match net.bars() {
                 3 => ("network good", egui::Color32::from_rgb(60, 200, 90)),
                 2 => ("network fair", egui::Color32::from_rgb(230, 180, 40)),
-                _ => ("network poor", egui::Color32::LIGHT_RED),
+                1 => ("network poor", egui::Color32::LIGHT_RED),
+                _ => ("disconnected", egui::Color32::LIGHT_RED),
             };
-            ui.colored_label(colour, text)
-                .on_hover_text(format!("{:.0} fps · {:.1}% loss", net.fps, net.loss_pct));
+            ui.colored_label(colour, text).on_hover_text(net.text());
         }
     });
     ui.add_space(4.0);

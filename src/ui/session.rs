@@ -195,6 +195,7 @@ impl LocalMedia {
                 audio_muted: self.start_audio_muted,
                 video_muted: self.start_video_muted,
                 mixing,
+                mix_playback: None,
             },
         )
     }
@@ -218,6 +219,8 @@ pub struct LocalPreview {
     pub video_muted: bool,
     /// Plays audio files into what we publish (the "Music" menu).
     pub mixing: Option<crate::client::AudioMixing>,
+    /// Plays those files on our speaker too, when the menu asks for it.
+    mix_playback: Option<super::mix_playback::MixPlayback>,
 }
 
 /// A joined (or joining) room.
@@ -264,6 +267,9 @@ pub struct RoomSession {
     pub failure: Option<HumanError>,
     /// Who speaks (fed each poll from the levels of everyone's audio).
     pub speaking: Speaking,
+    /// Our uplink and downlink quality (seed `network-quality`, 0–6), as
+    /// last reported; shown on the tiles.
+    pub network_quality: Option<(u8, u8)>,
 }
 
 impl RoomSession {
@@ -293,7 +299,13 @@ impl RoomSession {
         });
         let (local_stream, local) = match publish {
             Some(media) => {
-                let (stream, preview) = media.into_preview(ctx);
+                let (stream, mut preview) = media.into_preview(ctx);
+                // Frames come only for a file played with `play_locally`.
+                preview.mix_playback = preview.mixing.as_ref().and_then(|mixing| {
+                    super::mix_playback::MixPlayback::start(mixing, devices.open_playout(&speaker))
+                        .inspect_err(|e| tracing::warn!("music playback thread: {e}"))
+                        .ok()
+                });
                 (Some(stream), Some(preview))
             }
             None => (None, None),
@@ -381,6 +393,7 @@ impl RoomSession {
             client_ids,
             failure: None,
             speaking: Speaking::default(),
+            network_quality: None,
         }
     }
 
@@ -572,6 +585,12 @@ impl RoomSession {
                 self.errors.push(message.clone().into());
                 self.phase = Phase::Disconnected(message);
                 self.tiles.clear();
+            }
+            // The app does not turn `rtc-stats` on; its tiles read the
+            // counters directly.
+            RoomEvent::RtcStats(_) => {}
+            RoomEvent::NetworkQuality { uplink, downlink } => {
+                self.network_quality = Some((uplink.code(), downlink.code()));
             }
             RoomEvent::Error { code, message } => {
                 self.errors.push(error_text::human(code, &message).into());
@@ -791,6 +810,9 @@ impl RoomSession {
                     if let Some(tap) = &tile.audio {
                         tap.set_playout(self.devices.open_playout(id));
                     }
+                }
+                if let Some(playback) = self.local.as_ref().and_then(|l| l.mix_playback.as_ref()) {
+                    playback.set_playout(self.devices.open_playout(id));
                 }
                 Ok(())
             }

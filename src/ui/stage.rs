@@ -10,7 +10,7 @@ use crate::client::StreamId;
 use super::audio_tap::AudioTap;
 use super::render::ObjectFit;
 use super::session::{Phase, RoomSession};
-use super::widgets::{TileOverlays, VideoTile, grid_layout};
+use super::widgets::{NetMark, TileOverlays, VideoTile, grid_layout};
 
 /// Space between tiles, points.
 pub const GAP: f32 = 8.0;
@@ -244,7 +244,10 @@ fn collect<'a>(session: &'a RoomSession, options: &StageOptions, pass: u64) -> V
                 video_muted: tile.info.video_muted,
                 interrupted: tile.interrupted,
                 speaking: session.speaking.is_speaking(user),
-                net: tile.mark,
+                // The stream's own figures, and our downlink's quality.
+                net: tile
+                    .mark
+                    .map(|m| m.with_quality(session.network_quality.map(|q| q.1))),
                 fit: options.fit,
                 mirror: false,
                 size: Vec2::ZERO,
@@ -268,7 +271,11 @@ fn collect<'a>(session: &'a RoomSession, options: &StageOptions, pass: u64) -> V
                 video_muted: local.video_muted,
                 interrupted: false,
                 speaking: session.speaking.is_speaking(me),
-                net: None,
+                // Our uplink's quality, once known.
+                net: session
+                    .network_quality
+                    .map(|q| NetMark::default().with_quality(Some(q.0)))
+                    .filter(|m| m.quality.is_some()),
                 fit: options.fit,
                 mirror: options.mirror_local,
                 size: Vec2::ZERO,

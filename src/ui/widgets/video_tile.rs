@@ -268,15 +268,20 @@ fn paint_net(painter: &egui::Painter, area: Rect, net: NetMark) {
     };
     let bars_w = 3.0 * 5.0;
     let room = area.width() - bars_w - 14.0;
-    let full = format!("{:.0} fps · {:.1}% loss", net.fps, net.loss_pct);
-    // A narrow tile keeps the bars and the frame rate, not half a sentence.
+    let full = net.text();
+    // A narrow tile keeps the bars and the frame rate (or the level), not
+    // half a sentence.
     let text = if painter
         .layout_no_wrap(full.clone(), FontId::proportional(11.0), Color32::WHITE)
         .size()
         .x
         > room
     {
-        format!("{:.0} fps", net.fps)
+        match (net.fps, net.quality_label()) {
+            (Some(fps), _) => format!("{fps:.0} fps"),
+            (None, Some(label)) => format!("net {label}"),
+            (None, None) => String::new(),
+        }
     } else {
         full
     };
