@@ -97,3 +97,34 @@ impl Toasts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+
+    use super::Toasts;
+
+    #[test]
+    fn a_toast_shows_one_line_and_its_details_on_a_click() {
+        let mut toasts = Toasts::default();
+        toasts.push_with(
+            "Mute failed: Too many requests at once — wait a moment and try again.".into(),
+            Some("90100108 RTC_ERR_CODE_REQUEST_FREQUENTLY: server error 90100108".into()),
+        );
+        // A repeat of the newest is merged, not shown twice.
+        toasts.push("Mute failed: Too many requests at once — wait a moment and try again.".into());
+        let mut harness = Harness::builder()
+            .with_size(egui::vec2(800.0, 600.0))
+            .build_ui_state(|ui, t: &mut Toasts| t.show(ui.ctx()), toasts);
+        harness.run_steps(2);
+        assert_eq!(
+            harness.query_all_by_label_contains("Mute failed").count(),
+            1
+        );
+        assert!(harness.query_by_label_contains("90100108").is_none());
+        harness.get_by_label("Details").click();
+        harness.run_steps(2);
+        harness.get_by_label_contains("90100108 RTC_ERR_CODE_REQUEST_FREQUENTLY");
+    }
+}
