@@ -15,6 +15,11 @@ pub enum SfuError {
     /// A trickled candidate was unusable.
     #[error("invalid candidate: {0}")]
     Candidate(LinkError),
+    /// An ICE restart the link cannot take now: its first offer is not
+    /// answered yet, or it failed. Retry after the answer; a failed link is
+    /// gone (publish or subscribe again).
+    #[error("cannot restart ICE: {0}")]
+    Restart(String),
     /// Creating a peer connection failed (e.g. no UDP port). Retryable.
     #[error("SFU failure: {0}")]
     Internal(LinkError),
@@ -27,6 +32,7 @@ impl SfuError {
             SfuError::PublishOffer(_) => ErrorCode::InvalidPushed,
             SfuError::Answer(_) => ErrorCode::AnswerSdpInvalid,
             SfuError::Candidate(_) => ErrorCode::InvalidParameter,
+            SfuError::Restart(_) => ErrorCode::InvalidOperation,
             SfuError::Internal(_) => ErrorCode::SfuFail,
         }
     }

@@ -29,9 +29,9 @@ use bytes::BytesMut;
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Registry, SenderReportBuilder, Slot};
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::{RTCConfigurationBuilder, RTCOfferOptions};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
@@ -80,15 +80,6 @@ pub fn srtp_profiles() -> Vec<SrtpProtectionProfile> {
 /// client never collide.
 fn random_ssrc() -> u32 {
     rand::random::<u32>() | 1
-}
-
-fn random_token(len: usize) -> String {
-    use rand::Rng;
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
 }
 
 fn internal(what: &'static str) -> impl FnOnce(rtc::shared::error::Error) -> SfuError {
@@ -174,6 +165,24 @@ pub enum LegState {
     Failed,
 }
 
+/// Where the leg's ICE negotiation stands, apart from [`LegState`]: an ICE
+/// restart (new credentials, same DTLS and SRTP) does not interrupt the
+/// media state, so it is a state of its own.
+///
+/// ```text
+///  Stable ──restart offer──▶ RestartOffered ──answer──▶ Stable
+///               ▲                  │ (another restart offer: a new one replaces it)
+///               └──────────────────┘
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Negotiation {
+    /// No offer of ours is waiting for an answer beyond the first
+    /// ([`LegState::Offered`] covers that one).
+    Stable,
+    /// A restart offer went out; the subscriber's answer is due.
+    RestartOffered,
+}
+
 /// How much of a leg the loop must look at in its next service pass; each
 /// level includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -198,6 +207,10 @@ pub struct Leg {
     /// One of the leg's senders: the way to its (bundled) transport.
     any_sender: RTCRtpSenderId,
     pub state: LegState,
+    /// ICE restarts under way (see [`Negotiation`]).
+    pub negotiation: Negotiation,
+    /// ICE restarts offered so far (logs and tests).
+    pub restarts: u32,
     /// Next time the core wants `handle_timeout`.
     pub deadline: Option<Instant>,
     pub last_timer: Option<Instant>,
@@ -256,7 +269,6 @@ impl Leg {
             .with(Slot::NackResponder, BoundedNackResponder::default())
             .with(Slot::SenderReport, SenderReportBuilder::new().build())
             .with(Slot::from(RTCP_TAP_SLOT), RtcpTap::with_nacks());
-        let ufrag = random_token(16);
         let keys = KeyCapture::new().map_err(|e| {
             SfuError::Internal(LinkError::Rtc {
                 what: "crypto provider",
@@ -268,7 +280,6 @@ impl Leg {
             .with_srtp_protection_profiles(srtp_profiles())
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
-            .with_ice_credentials(ufrag.clone(), random_token(32))
             .build();
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
@@ -309,25 +320,7 @@ impl Leg {
             .map_err(internal("creating the offer"))?;
         pc.set_local_description(now, offer)
             .map_err(internal("applying the local offer"))?;
-        let host = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: local_addr.ip().to_string(),
-                port: local_addr.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .map_err(|e| internal("making the host candidate")(e))?;
-        let init = RTCIceCandidate::from(&host)
-            .to_json()
-            .map_err(internal("making the host candidate"))?;
-        pc.add_local_candidate(init)
-            .map_err(internal("adding the host candidate"))?;
-        pc.add_local_candidate(RTCIceCandidateInit::default())
-            .map_err(internal("ending gathering"))?;
+        add_host_candidate(&mut pc, local_addr)?;
         let any_sender = video
             .as_ref()
             .or(audio.as_ref())
@@ -339,6 +332,12 @@ impl Leg {
             .local_description()
             .map(|d| d.sdp)
             .ok_or_else(|| SfuError::Internal(LinkError::InvalidSdp("no local offer".into())))?;
+        // Not pinned in the setting engine: the core draws the credentials,
+        // and draws new ones at each ICE restart (pinned ones would be
+        // reused), so the routes learn each ufrag from the offer.
+        let ufrag = crate::link::ice_ufrag(&sdp)
+            .ok_or_else(|| SfuError::Internal(LinkError::InvalidSdp("no ice-ufrag".into())))?
+            .to_owned();
         let leg = Leg {
             link_id: request.link_id,
             pc,
@@ -346,6 +345,8 @@ impl Leg {
             inbox: request.inbox,
             any_sender,
             state: LegState::Offered { video, audio },
+            negotiation: Negotiation::Stable,
+            restarts: 0,
             deadline: None,
             last_timer: None,
             work: Work::None,
@@ -391,8 +392,56 @@ impl Leg {
         std::mem::take(&mut self.early_checks)
     }
 
-    /// Applies the subscriber's answer: `Offered` → `Answered`.
+    /// Offers an ICE restart on an answered leg: new ICE credentials, the
+    /// same host candidate, DTLS and SRTP kept (the media state does not
+    /// change; media goes to the new selected pair once ICE picks one).
+    /// Returns the new local ufrag and the offer.
+    pub fn restart(
+        &mut self,
+        local_addr: SocketAddr,
+        now: Instant,
+    ) -> Result<(String, String), SfuError> {
+        match self.state {
+            LegState::Offered { .. } => {
+                return Err(SfuError::Restart(
+                    "the link's first offer is not answered yet".into(),
+                ));
+            }
+            LegState::Failed => return Err(SfuError::Restart("the link failed".into())),
+            LegState::Answered(_) | LegState::Connected(..) => {}
+        }
+        let offer = self
+            .pc
+            .create_offer(restart_options())
+            .map_err(internal("creating the restart offer"))?;
+        self.pc
+            .set_local_description(now, offer)
+            .map_err(internal("applying the restart offer"))?;
+        add_host_candidate(&mut self.pc, local_addr)?;
+        let sdp =
+            self.pc.local_description().map(|d| d.sdp).ok_or_else(|| {
+                SfuError::Internal(LinkError::InvalidSdp("no local offer".into()))
+            })?;
+        let ufrag = crate::link::ice_ufrag(&sdp)
+            .ok_or_else(|| SfuError::Internal(LinkError::InvalidSdp("no ice-ufrag".into())))?
+            .to_owned();
+        self.negotiation = Negotiation::RestartOffered;
+        self.restarts += 1;
+        Ok((ufrag, sdp))
+    }
+
+    /// Applies the subscriber's answer: `Offered` → `Answered`, or the
+    /// answer to a restart offer (`RestartOffered` → `Stable`).
     pub fn answer(&mut self, sdp: String, now: Instant) -> Result<(), SfuError> {
+        if self.negotiation == Negotiation::RestartOffered {
+            let answer = RTCSessionDescription::answer(sdp)
+                .map_err(|e| SfuError::Answer(LinkError::InvalidSdp(e.to_string())))?;
+            self.pc
+                .set_remote_description(now, answer)
+                .map_err(|e| SfuError::Answer(LinkError::InvalidSdp(e.to_string())))?;
+            self.negotiation = Negotiation::Stable;
+            return Ok(());
+        }
         let LegState::Offered { video, audio } = &self.state else {
             return Err(SfuError::Answer(LinkError::InvalidSdp(
                 "this link was already answered".into(),
@@ -417,6 +466,36 @@ impl Leg {
         self.state = LegState::Answered(tracks);
         Ok(())
     }
+}
+
+/// Adds the leg's one host candidate, the hub's socket at `local_addr`, and
+/// ends gathering (the offer then carries it).
+fn add_host_candidate(pc: &mut RTCPeerConnection, local_addr: SocketAddr) -> Result<(), SfuError> {
+    let host = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: local_addr.ip().to_string(),
+            port: local_addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()
+    .map_err(|e| internal("making the host candidate")(e))?;
+    let init = RTCIceCandidate::from(&host)
+        .to_json()
+        .map_err(internal("making the host candidate"))?;
+    pc.add_local_candidate(init)
+        .map_err(internal("adding the host candidate"))?;
+    pc.add_local_candidate(RTCIceCandidateInit::default())
+        .map_err(internal("ending gathering"))?;
+    Ok(())
+}
+
+/// An offer with new ICE credentials.
+fn restart_options() -> Option<RTCOfferOptions> {
+    Some(RTCOfferOptions { ice_restart: true })
 }
 
 /// An offered track with the payload type the answer gave it.

@@ -87,6 +87,8 @@ enum Command {
         oneshot::Sender<Result<(LegId, String), SfuError>>,
     ),
     Answer(LegId, String, oneshot::Sender<Result<(), SfuError>>),
+    /// An ICE restart offer for the leg (its new SDP offer).
+    RestartIce(LegId, oneshot::Sender<Result<String, SfuError>>),
     Candidate(LegId, IceCandidate, oneshot::Sender<Result<(), SfuError>>),
     Forwarding(LegId, bool, bool),
     Close(LegId, oneshot::Sender<()>),
@@ -206,6 +208,12 @@ impl Hub {
     /// Applies the subscriber's answer.
     pub async fn apply_answer(&self, leg: LegId, sdp: String) -> Result<(), SfuError> {
         self.ask(|tx| Command::Answer(leg, sdp, tx)).await
+    }
+
+    /// Offers an ICE restart on the leg; returns the new SDP offer, to be
+    /// answered like the first ([`Hub::apply_answer`]).
+    pub async fn restart_ice(&self, leg: LegId) -> Result<String, SfuError> {
+        self.ask(|tx| Command::RestartIce(leg, tx)).await
     }
 
     /// Adds a trickled remote candidate.
