@@ -162,4 +162,14 @@ stats() { printf '%s\n' "${results[@]}" | awk -v c="$1" '{print $c}' | sort -n |
     echo "ICE restarts that connected (client log): $client_restarts  restart requests served (server log): $server_restarts  peer-leave of the client seen: $left  client stream ids seen by the observer: $ids"
 } | tee "$OUT/summary.txt"
 echo "client connection states: ${states:-none}" | tee -a "$OUT/summary.txt"
+reconnects=$(jq -r 'select(.event=="connection-state-changed" and .curState=="RECONNECTING") | .atMs' "$OUT/client.jsonl" | wc -l)
+# One JSON line for tests (tests/ice_restart_in_namespaces.rs).
+jq -cn --arg mode "$MODE" --argjson drop "$DROP_S" \
+    --argjson sub "$(printf '%s\n' "${results[@]}" | awk '{print $1}' | jq -s -c .)" \
+    --argjson pub "$(printf '%s\n' "${results[@]}" | awk '{print $2}' | jq -s -c .)" \
+    --argjson cr "$client_restarts" --argjson sr "$server_restarts" --argjson left "$left" \
+    --argjson ids "$ids" --argjson reconnects "$reconnects" \
+    '{mode: $mode, dropS: $drop, subscriptionBackMs: $sub, publicationBackMs: $pub,
+      clientRestartsConnected: $cr, serverRestartRequests: $sr, peerLeaveOfClient: $left,
+      clientStreamIds: $ids, reconnects: $reconnects}'
 (( failed == 0 && left == 0 && ids == 1 && client_restarts > 0 )) || exit 1
