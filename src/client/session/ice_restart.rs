@@ -121,7 +121,7 @@ pub(super) fn when_due(recovery: Recovery) -> Option<Due> {
 #[derive(Default)]
 pub(super) struct Links {
     states: BTreeMap<LinkId, Recovery>,
-    tasks: BTreeMap<LinkId, JoinHandle<()>>,
+    tasks: BTreeMap<LinkId, JoinHandle<Outcome>>,
 }
 
 impl Links {
@@ -148,12 +148,30 @@ impl Links {
         self.states.insert(link_id, recovery);
     }
 
+    /// How the link's last round trip ended, if it has (taking it).
+    async fn finished(&mut self, link_id: LinkId) -> Option<Outcome> {
+        if !self.tasks.get(&link_id)?.is_finished() {
+            return None;
+        }
+        self.tasks.remove(&link_id)?.await.ok()
+    }
+
     /// Runs a restart round trip for the link, ending the one before.
-    fn spawn(&mut self, link_id: LinkId, task: JoinHandle<()>) {
+    fn spawn(&mut self, link_id: LinkId, task: JoinHandle<Outcome>) {
         if let Some(old) = self.tasks.insert(link_id, task) {
             old.abort();
         }
     }
+}
+
+/// How a restart round trip ended, as far as the next step cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Negotiated (or failed in a way another attempt may fix).
+    Retry,
+    /// The server no longer has the link (90000005: it dropped it as
+    /// failed): only a new link helps.
+    LinkGone,
 }
 
 /// Which way a link carries media, and the link.
@@ -294,6 +312,14 @@ impl Session {
                     .await;
                 continue;
             }
+            if self.recovery.finished(link_id).await == Some(Outcome::LinkGone) {
+                tracing::info!(
+                    link = link_id.0,
+                    "the server dropped the link; rebuilding it"
+                );
+                self.rebuild(link_id).await;
+                continue;
+            }
             match when_due(recovery) {
                 Some(Due::Restart(n)) => self.restart_attempt(link_id, n).await,
                 Some(Due::Rebuild) => {
@@ -390,9 +416,19 @@ impl Session {
         let task = tokio::spawn(async move {
             match negotiate(&signal, link_id, link).await {
                 Ok(ufrag) => {
-                    tracing::debug!(link = link_id.0, attempt, ufrag, "ICE restart negotiated")
+                    tracing::debug!(link = link_id.0, attempt, ufrag, "ICE restart negotiated");
+                    Outcome::Retry
                 }
-                Err(e) => tracing::info!(link = link_id.0, attempt, "ICE restart failed: {e}"),
+                Err(ClientError::Server { code, message })
+                    if code == crate::protocol::ErrorCode::InvalidParameter =>
+                {
+                    tracing::info!(link = link_id.0, "ICE restart refused ({message})");
+                    Outcome::LinkGone
+                }
+                Err(e) => {
+                    tracing::info!(link = link_id.0, attempt, "ICE restart failed: {e}");
+                    Outcome::Retry
+                }
             }
         });
         self.recovery.spawn(link_id, task);

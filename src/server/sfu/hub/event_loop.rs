@@ -348,6 +348,14 @@ impl HubLoop {
                 reply.send(n).ok(); // test gone
             }
             #[cfg(test)]
+            Command::Selected(id, reply) => {
+                let found = self
+                    .legs
+                    .get_mut(&id)
+                    .map_or((None, 0), |leg| (leg.selected_remote(), leg.restarts));
+                reply.send(found).ok(); // test gone
+            }
+            #[cfg(test)]
             Command::Panic(id) => {
                 self.current = Some(id);
                 panic!("injected by a test");

@@ -102,6 +102,9 @@ enum Command {
     /// Early STUN checks the leg holds and has replayed (tests).
     #[cfg(test)]
     EarlyChecks(LegId, oneshot::Sender<(usize, usize)>),
+    /// The remote end of the leg's selected pair, and its restarts (tests).
+    #[cfg(test)]
+    Selected(LegId, oneshot::Sender<(Option<std::net::SocketAddr>, u32)>),
 }
 
 /// Everything needed to create a leg.
@@ -255,6 +258,15 @@ impl Hub {
     pub async fn early_checks(&self, leg: LegId) -> (usize, usize) {
         let (tx, rx) = oneshot::channel();
         self.commands.send(Command::EarlyChecks(leg, tx)).await.ok();
+        rx.await.unwrap_or_default()
+    }
+
+    /// The remote end of the leg's ICE-selected pair (none while a restart
+    /// has not found one) and how many restarts it was offered.
+    #[cfg(test)]
+    pub async fn selected(&self, leg: LegId) -> (Option<std::net::SocketAddr>, u32) {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Selected(leg, tx)).await.ok();
         rx.await.unwrap_or_default()
     }
 
