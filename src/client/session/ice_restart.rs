@@ -419,9 +419,10 @@ impl Session {
                     tracing::debug!(link = link_id.0, attempt, ufrag, "ICE restart negotiated");
                     Outcome::Retry
                 }
-                Err(ClientError::Server { code, message })
-                    if code == crate::protocol::ErrorCode::InvalidParameter =>
-                {
+                Err(ClientError::Server {
+                    code: crate::protocol::ErrorCode::InvalidParameter,
+                    message,
+                }) => {
                     tracing::info!(link = link_id.0, "ICE restart refused ({message})");
                     Outcome::LinkGone
                 }
