@@ -426,6 +426,11 @@ pub struct BotArgs {
     /// interrupted (stream state detection); 0 turns it off.
     #[arg(long, default_value_t = 3)]
     pub stream_state_interval: u64,
+    /// Print the seed's `rtc-stats` event (every stream's bit rate, frame
+    /// rate, RTT, jitter and loss rate) every this many ms (200..=60000);
+    /// 0 (the default) leaves it off.
+    #[arg(long, default_value_t = 0)]
+    pub rtc_stats_ms: u64,
     /// Mix this audio file (WAV, MP3, FLAC, Ogg/Vorbis, AAC in MP4) into the
     /// published audio (seed startAudioMixing).
     #[arg(long, requires = "publish")]
@@ -777,6 +782,13 @@ impl BotArgs {
                     }
                     Some(interval)
                 }
+            },
+            rtc_stats_interval: match self.rtc_stats_ms {
+                0 => None,
+                ms => Some(
+                    crate::client::rtc_stats::check_interval(Duration::from_millis(ms))
+                        .map_err(|e| anyhow::anyhow!("--rtc-stats-ms: {e}"))?,
+                ),
             },
             mix: self.mix_file.map(|path| crate::client::AudioMixOption {
                 replace: self.mix_replace,

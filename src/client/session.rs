@@ -9,7 +9,9 @@
 
 mod detection;
 mod ice_restart;
+mod quality;
 mod renewal;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -68,6 +70,8 @@ struct Publication {
     /// The congestion control its link was built with (a new link gets the
     /// same).
     congestion: crate::link::congestion::CongestionConfig,
+    /// When it was published: where its statistics' rates start.
+    published_at: Instant,
 }
 
 struct Subscription {
@@ -135,6 +139,10 @@ struct Session {
     network_bandwidth: Option<u32>,
     /// Links being brought back with ICE restarts (`ice_restart.rs`).
     recovery: ice_restart::Links,
+    /// `rtc-stats` and the statistics' rate meters (`stats.rs`).
+    rtc_stats: stats::RtcStatsState,
+    /// What the last network-quality sample saw (`quality.rs`).
+    quality: quality::QualityState,
 }
 
 /// The actor's main loop.
@@ -169,10 +177,16 @@ pub(crate) async fn run(
         detector: StreamStateDetector::default(),
         network_bandwidth: None,
         recovery: ice_restart::Links::default(),
+        rtc_stats: stats::RtcStatsState::default(),
+        quality: quality::QualityState::default(),
     };
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     let mut detection_tick = tokio::time::interval(DETECTION_TICK);
+    // Rebuilt whenever `enable_rtc_stats` changes the interval.
+    let mut rtc_stats_tick = stats::RtcStatsTick::default();
+    let mut quality_tick = tokio::time::interval(super::network_quality::NETWORK_QUALITY_INTERVAL);
     loop {
+        rtc_stats_tick.follow(session.rtc_stats.interval);
         tokio::select! {
             command = commands.recv() => match command {
                 Some(command) => session.on_command(command, &signal_tx).await,
@@ -186,6 +200,10 @@ pub(crate) async fn run(
             _ = keepalive.tick() => session.keepalive(),
             _ = detection_tick.tick(), if session.detector.enabled() => {
                 session.detect_stream_states()
+            }
+            () = rtc_stats_tick.tick() => session.emit_rtc_stats().await,
+            _ = quality_tick.tick(), if session.identity.is_some() => {
+                session.emit_network_quality().await
             }
         }
     }
@@ -354,6 +372,14 @@ impl Session {
             RoomCommand::RenewSignature(ctime, signature, reply) => {
                 let result = self.renew_signature(ctime, signature).await;
                 reply.send(result).ok();
+            }
+            RoomCommand::Stats(reply) => {
+                let result = self.stats_report().await;
+                reply.send(Ok(result)).ok();
+            }
+            RoomCommand::RtcStats(interval, reply) => {
+                self.set_rtc_stats(interval);
+                reply.send(Ok(())).ok();
             }
             RoomCommand::StreamStateDetection(interval, reply) => {
                 self.set_stream_state_detection(interval);
@@ -628,6 +654,7 @@ impl Session {
                 video: video_info,
                 tracks,
                 congestion,
+                published_at: Instant::now(),
             },
         );
         Ok(stream_id)

@@ -23,6 +23,7 @@ mod hidden_exit;
 mod hotplug;
 mod launch;
 mod lobby;
+mod mix_playback;
 mod music_menu;
 mod net_sampler;
 mod preview_source;

@@ -8,7 +8,7 @@ use super::devices::{DeviceCatalog, DeviceEntry};
 use super::render::ObjectFit;
 use super::session::{DeviceKind, Phase, RoomSession, SessionAction};
 use super::settings::Settings;
-use super::widgets::{VideoTile, grid_layout};
+use super::widgets::{NetMark, VideoTile, grid_layout};
 
 /// Space between tiles, points.
 const GAP: f32 = 8.0;
@@ -281,7 +281,10 @@ fn tiles(
             video_muted: tile.info.video_muted,
             interrupted: tile.interrupted,
             speaking,
-            net: tile.mark,
+            // The stream's own figures, and our downlink's quality.
+            net: tile
+                .mark
+                .map(|m| m.with_quality(session.network_quality.map(|q| q.1))),
             fit: options.fit,
             mirror: false,
             size: rect.size(),
@@ -305,7 +308,11 @@ fn tiles(
                 video_muted: local.video_muted,
                 interrupted: false,
                 speaking: !local.audio_muted && local.meter.level() >= SPEAKING_LEVEL,
-                net: None,
+                // Our uplink's quality, once known.
+                net: session
+                    .network_quality
+                    .map(|q| NetMark::default().with_quality(Some(q.0)))
+                    .filter(|m| m.quality.is_some()),
                 fit: options.fit,
                 mirror: options.mirror_local,
                 size: rect.size(),

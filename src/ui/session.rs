@@ -187,6 +187,7 @@ impl LocalMedia {
                 audio_muted: false,
                 video_muted: false,
                 mixing,
+                mix_playback: None,
             },
         )
     }
@@ -210,6 +211,8 @@ pub struct LocalPreview {
     pub video_muted: bool,
     /// Plays audio files into what we publish (the "Music" menu).
     pub mixing: Option<crate::client::AudioMixing>,
+    /// Plays those files on our speaker too, when the menu asks for it.
+    mix_playback: Option<super::mix_playback::MixPlayback>,
 }
 
 /// A joined (or joining) room.
@@ -252,6 +255,9 @@ pub struct RoomSession {
     pub switching_role: bool,
     /// App id and room id, for fetching a signature.
     client_ids: (String, String),
+    /// Our uplink and downlink quality (seed `network-quality`, 0–6), as
+    /// last reported; shown on the tiles.
+    pub network_quality: Option<(u8, u8)>,
 }
 
 impl RoomSession {
@@ -278,7 +284,13 @@ impl RoomSession {
         let my_name = config.user_name.clone();
         let (local_stream, local) = match publish {
             Some(media) => {
-                let (stream, preview) = media.into_preview(ctx);
+                let (stream, mut preview) = media.into_preview(ctx);
+                // Frames come only for a file played with `play_locally`.
+                preview.mix_playback = preview.mixing.as_ref().and_then(|mixing| {
+                    super::mix_playback::MixPlayback::start(mixing, devices.open_playout(&speaker))
+                        .inspect_err(|e| tracing::warn!("music playback thread: {e}"))
+                        .ok()
+                });
                 (Some(stream), Some(preview))
             }
             None => (None, None),
@@ -356,6 +368,7 @@ impl RoomSession {
             role,
             switching_role: false,
             client_ids,
+            network_quality: None,
         }
     }
 
@@ -512,6 +525,12 @@ impl RoomSession {
                 self.errors.push(message.clone());
                 self.phase = Phase::Disconnected(message);
                 self.tiles.clear();
+            }
+            // The app does not turn `rtc-stats` on; its tiles read the
+            // counters directly.
+            RoomEvent::RtcStats(_) => {}
+            RoomEvent::NetworkQuality { uplink, downlink } => {
+                self.network_quality = Some((uplink.code(), downlink.code()));
             }
             RoomEvent::Error { code, message } => {
                 self.errors.push(format!(
@@ -728,6 +747,9 @@ impl RoomSession {
                     if let Some(tap) = &tile.audio {
                         tap.set_playout(self.devices.open_playout(id));
                     }
+                }
+                if let Some(playback) = self.local.as_ref().and_then(|l| l.mix_playback.as_ref()) {
+                    playback.set_playout(self.devices.open_playout(id));
                 }
                 Ok(())
             }

@@ -173,7 +173,7 @@ fn paint_net(painter: &egui::Painter, rect: Rect, net: NetMark) {
         2 => Color32::from_rgb(230, 180, 40),
         _ => BADGE,
     };
-    let text = format!("{:.0} fps · {:.1}% loss", net.fps, net.loss_pct);
+    let text = net.text();
     let galley = painter.layout_no_wrap(text, FontId::proportional(11.0), Color32::WHITE);
     let right_top = rect.right_top() + vec2(-8.0, 8.0);
     let bars_w = 3.0 * 5.0;
