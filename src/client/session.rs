@@ -8,6 +8,7 @@
 //! (logged), it never stalls the session.
 
 mod detection;
+mod ice_restart;
 mod quality;
 mod renewal;
 mod stats;
@@ -136,6 +137,8 @@ struct Session {
     detector: StreamStateDetector,
     /// Cap on each publication, bit/s (`Client::set_network_bandwidth`).
     network_bandwidth: Option<u32>,
+    /// Links being brought back with ICE restarts (`ice_restart.rs`).
+    recovery: ice_restart::Links,
     /// `rtc-stats` and the statistics' rate meters (`stats.rs`).
     rtc_stats: stats::RtcStatsState,
     /// What the last network-quality sample saw (`quality.rs`).
@@ -173,6 +176,7 @@ pub(crate) async fn run(
         stall_tx,
         detector: StreamStateDetector::default(),
         network_bandwidth: None,
+        recovery: ice_restart::Links::default(),
         rtc_stats: stats::RtcStatsState::default(),
         quality: quality::QualityState::default(),
     };
@@ -192,6 +196,7 @@ pub(crate) async fn run(
             Some(update) = link_rx.recv() => session.on_link(update).await,
             Some(connection) = stall_rx.recv() => session.on_stall(connection).await,
             () = reconnect::due(session.next_attempt()) => session.reconnect_attempt(&signal_tx).await,
+            () = ice_restart::due(session.next_recovery()) => session.on_recovery_due().await,
             _ = keepalive.tick() => session.keepalive(),
             _ = detection_tick.tick(), if session.detector.enabled() => {
                 session.detect_stream_states()
@@ -1024,19 +1029,9 @@ impl Session {
                 {
                     p.pipeline.set_connected();
                 }
-                if matches!(
-                    state,
-                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Disconnected
-                ) && self.link_broke(link_id, state).await
-                {
-                    return;
-                }
-                if matches!(state, RTCPeerConnectionState::Failed) {
-                    self.emit(RoomEvent::Error {
-                        code: crate::protocol::ErrorCode::SubscribedUserConnectError,
-                        message: format!("media link {link_id} failed"),
-                    });
-                }
+                // Disconnected or failed: an ICE restart brings it back
+                // (`ice_restart.rs`), a rebuild only if restarts do not.
+                self.recovery_on_state(link_id, state).await;
             }
         }
     }

@@ -25,6 +25,7 @@ use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::{mpsc, watch};
 
 mod expiry;
+mod ice_restart;
 
 use super::Shared;
 use super::inbox::{
@@ -935,6 +936,7 @@ impl Session {
             } => self.switch_role(role, ctime, &signature).await,
             Request::ChangeUserName { user_name } => self.change_user_name(user_name),
             Request::RenewSignature { ctime, signature } => self.renew_signature(ctime, &signature),
+            Request::RestartIce { link_id, sdp } => self.restart_ice(link_id, sdp).await,
         }
     }
 
