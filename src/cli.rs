@@ -211,6 +211,75 @@ pub enum Command {
     /// One process: a server with a dev app, a publishing bot and a subscribing bot.
     #[cfg(feature = "client")]
     Demo(DemoArgs),
+    /// Record every stream of a room into MP4 files (H.264 + Opus, one file
+    /// per stream, one room clock) as a player that subscribes to them.
+    #[cfg(feature = "client")]
+    Record(RecordArgs),
+}
+
+/// `huddle record` flags.
+#[cfg(feature = "client")]
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Signalling URL.
+    #[arg(long, default_value = "ws://127.0.0.1:7880")]
+    pub server: String,
+    /// Room to record.
+    #[arg(long)]
+    pub room: String,
+    /// The recorder's user id.
+    #[arg(long, default_value = "recorder")]
+    pub user: String,
+    /// Directory for the files (`<room>-<publisher>-<stream>.mp4`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Stop after this many seconds (default: Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    #[command(flatten)]
+    /// App id and signature source.
+    pub credentials: CredentialArgs,
+}
+
+#[cfg(feature = "client")]
+impl RecordArgs {
+    /// Validates the flags.
+    pub fn into_config(self) -> anyhow::Result<crate::bot::record::RecordConfig> {
+        if !auth::validate_id(&self.room) {
+            bail!("--room must match [A-Za-z0-9_-]{{1,64}}");
+        }
+        if !auth::validate_id(&self.user) {
+            bail!("--user must match [A-Za-z0-9_-]{{1,64}}");
+        }
+        let credential = match (
+            self.credentials.app_key,
+            self.credentials.signature,
+            self.credentials.ctime,
+        ) {
+            (Some(key), None, None) => Credential::AppKey {
+                key,
+                valid_for: Duration::from_secs(auth::DEFAULT_SIGNATURE_LIFETIME_SECS),
+            },
+            (None, Some(signature), Some(ctime)) => Credential::Signature { ctime, signature },
+            _ => bail!("give --app-key, or --signature with --ctime"),
+        };
+        let duration = match self.duration {
+            Some(secs) if !(secs > 0.0 && secs.is_finite()) => {
+                bail!("--duration must be a positive number of seconds")
+            }
+            Some(secs) => Some(Duration::from_secs_f64(secs)),
+            None => None,
+        };
+        Ok(crate::bot::record::RecordConfig {
+            server_url: self.server,
+            app_id: AppId(self.credentials.app_id),
+            credential,
+            room_id: RoomId(self.room),
+            user_id: crate::protocol::UserId(self.user),
+            out_dir: self.out,
+            duration,
+        })
+    }
 }
 
 /// `huddle serve` flags.

@@ -39,6 +39,7 @@ pub mod link;
 pub mod logging;
 pub mod media;
 pub mod protocol;
+pub mod record;
 pub mod server;
 #[cfg(feature = "app")]
 pub mod ui;

@@ -1,0 +1,314 @@
+//! Recording (issue 15 §3): `huddle record` writes one MP4 per stream
+//! (H.264 + Opus, no re-encoding) that ffprobe/ffmpeg read back: duration,
+//! codecs, frame count, the drawn frame numbers and the tone; and a loss in
+//! the video drops frames until the next keyframe instead of corrupting the
+//! file.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use huddle::bot;
+use huddle::media::{H264Encoder, I420Frame, TestPattern, read_stamp};
+use huddle::record::{Mp4Recorder, VIDEO_CLOCK_RATE};
+
+/// What ffprobe says of a file.
+struct Probe {
+    duration_s: f64,
+    /// (codec_type, codec_name, nb_frames, width, height)
+    streams: Vec<(String, String, u64, u32, u32)>,
+}
+
+/// `ffprobe` and `ffmpeg` are installed, else skip (fails on CI).
+fn tools_or_skip(test: &str) -> bool {
+    for tool in ["ffprobe", "ffmpeg"] {
+        let found = Command::new(tool)
+            .arg("-version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            common::skip(test, &format!("{tool} is not installed (Debian package ffmpeg)"));
+            return false;
+        }
+    }
+    true
+}
+
+fn probe(path: &Path) -> Probe {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .arg("format=duration:stream=codec_type,codec_name,nb_frames,width,height")
+        .args(["-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
+    let number = |v: &serde_json::Value| -> f64 {
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .or_else(|| v.as_f64())
+            .unwrap_or(0.0)
+    };
+    Probe {
+        duration_s: number(&json["format"]["duration"]),
+        streams: json["streams"]
+            .as_array()
+            .expect("streams")
+            .iter()
+            .map(|s| {
+                (
+                    s["codec_type"].as_str().unwrap_or_default().to_owned(),
+                    s["codec_name"].as_str().unwrap_or_default().to_owned(),
+                    number(&s["nb_frames"]) as u64,
+                    s["width"].as_u64().unwrap_or(0) as u32,
+                    s["height"].as_u64().unwrap_or(0) as u32,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Decodes every video frame with ffmpeg and reads huddle's stamp from each.
+/// Returns the stamps and what ffmpeg printed on stderr at level `error`.
+fn decoded_stamps(path: &Path, width: u32, height: u32) -> (Vec<Option<u32>>, String) {
+    let mut child = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        // Every coded frame once: no duplicates to keep a constant rate.
+        .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
+        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg runs");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (w, h) = (width as usize, height as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let mut buf = vec![0u8; w * h + 2 * cw * ch];
+    let mut stamps = Vec::new();
+    while stdout.read_exact(&mut buf).is_ok() {
+        let frame = I420Frame {
+            width,
+            height,
+            y: buf[..w * h].to_vec(),
+            u: buf[w * h..w * h + cw * ch].to_vec(),
+            v: buf[w * h + cw * ch..].to_vec(),
+        };
+        stamps.push(read_stamp(&frame).map(|s| s.frame_no));
+    }
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .ok();
+    assert!(child.wait().expect("ffmpeg ends").success(), "ffmpeg: {stderr}");
+    (stamps, stderr)
+}
+
+/// The audio track decoded by ffmpeg to 48 kHz mono s16.
+fn decoded_pcm(path: &Path) -> Vec<i16> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-f", "s16le", "-ac", "1", "-ar", "48000", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "ffmpeg audio: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("huddle-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok(); // a leftover from an earlier run
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn huddle_record_writes_ten_seconds_of_pattern_and_tone_that_ffmpeg_reads_back() {
+    let test = "huddle_record_writes_ten_seconds_of_pattern_and_tone_that_ffmpeg_reads_back";
+    if !tools_or_skip(test) {
+        return;
+    }
+    let server = common::start_server().await;
+    let (stop_bot, bot_stopped) = tokio::sync::oneshot::channel::<()>();
+    let publisher = tokio::spawn(bot::run(
+        common::publishing_bot(&server.url, "rec", "camera", "360p_2", 440.0),
+        async {
+            bot_stopped.await.ok();
+        },
+    ));
+    let out = temp_dir("record");
+    // The recorder as a user runs it: the binary, its flags, 10 s.
+    let recorder = tokio::process::Command::new(env!("CARGO_BIN_EXE_huddle"))
+        .args(["record", "--server", &server.url, "--room", "rec", "--out"])
+        .arg(&out)
+        .args(["--duration", "10", "--app-id", common::APP_ID])
+        .args(["--app-key", common::APP_KEY])
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(40), recorder)
+        .await
+        .expect("huddle record ends within 40 s")
+        .expect("huddle record runs");
+    stop_bot.send(()).ok();
+    publisher.await.expect("bot task").expect("bot run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "huddle record failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let files: Vec<PathBuf> = std::fs::read_dir(&out)
+        .expect("out dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "one file per stream: {files:?} ({stdout})");
+    let file = &files[0];
+    assert!(
+        file.file_name().unwrap().to_string_lossy().starts_with("rec-camera-"),
+        "{}",
+        file.display()
+    );
+
+    let probe = probe(file);
+    assert!(
+        (probe.duration_s - 10.0).abs() <= 0.5,
+        "duration {} s, want 10 s ± 5 %",
+        probe.duration_s
+    );
+    let video = probe
+        .streams
+        .iter()
+        .find(|s| s.0 == "video")
+        .expect("a video stream");
+    let audio = probe
+        .streams
+        .iter()
+        .find(|s| s.0 == "audio")
+        .expect("an audio stream");
+    assert_eq!(video.1, "h264");
+    assert_eq!(audio.1, "opus");
+    assert_eq!((video.3, video.4), (480, 360), "the profile's size");
+
+    // Every frame decodes and carries the frame number the bot drew into it.
+    let (stamps, errors) = decoded_stamps(file, video.3, video.4);
+    assert!(errors.trim().is_empty(), "ffmpeg reported errors: {errors}");
+    assert_eq!(stamps.len() as u64, video.2, "decoded frames = nb_frames");
+    let numbers: Vec<u32> = stamps
+        .iter()
+        .map(|s| s.expect("every frame carries its drawn number"))
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "frame numbers increase: {numbers:?}"
+    );
+    let (first, last) = (numbers[0], *numbers.last().unwrap());
+    let drawn = f64::from(last - first + 1);
+    let recorded = numbers.len() as f64;
+    assert!(
+        (recorded - drawn).abs() <= drawn * 0.05,
+        "{recorded} frames recorded of the {drawn} drawn from #{first} to #{last}"
+    );
+    // 15 fps (360p_2) for 10 s, less the time to join and get a keyframe.
+    let expected = 15.0 * probe.duration_s;
+    assert!(
+        recorded >= expected * 0.85 && recorded <= expected * 1.05,
+        "{recorded} frames in {} s at 15 fps",
+        probe.duration_s
+    );
+
+    // The sound is the bot's 440 Hz tone, about as long as the file.
+    let pcm = decoded_pcm(file);
+    let seconds = pcm.len() as f64 / 48_000.0;
+    assert!(
+        (seconds - 10.0).abs() <= 0.5,
+        "audio lasts {seconds} s, want 10 s ± 5 %"
+    );
+    let tone = common::tone_frequency(&pcm[pcm.len() / 2..]);
+    eprintln!(
+        "recorded: {} s, {recorded} frames #{first}..#{last}, audio {seconds:.2} s, tone {tone:.1} Hz; {stdout}",
+        probe.duration_s
+    );
+    assert!((tone - 440.0).abs() < 10.0, "tone {tone} Hz, want 440");
+    std::fs::remove_dir_all(&out).ok();
+}
+
+/// A loss in the middle: the recorder drops units until the next keyframe
+/// (and says it wants one), and the file decodes without an error, holding
+/// the last good picture over the gap.
+#[test]
+fn a_video_gap_drops_frames_until_the_next_keyframe() {
+    if !tools_or_skip("a_video_gap_drops_frames_until_the_next_keyframe") {
+        return;
+    }
+    let (width, height, fps) = (320, 240, 30);
+    let mut encoder = H264Encoder::with_keyframe_interval(width, height, fps, 500_000, 0)
+        .expect("encoder");
+    let mut pattern = TestPattern::new(width, height);
+    let dir = temp_dir("gap");
+    let path = dir.join("gap.mp4");
+    let mut recorder = Mp4Recorder::create(&path).expect("create");
+    let step = u64::from(VIDEO_CLOCK_RATE / fps);
+    for frame_no in 0..60u32 {
+        let frame = pattern.render(frame_no, 0);
+        let encoded = encoder
+            .encode(&frame, frame_no == 40)
+            .expect("encode");
+        if (20..26).contains(&frame_no) {
+            // Frames 20..25 are lost on the way.
+            if frame_no == 20 {
+                recorder.video_lost();
+                assert!(recorder.wants_keyframe(), "a loss asks for a keyframe");
+            }
+            continue;
+        }
+        recorder
+            .push_video(u64::from(frame_no) * step, &encoded.data)
+            .expect("push");
+        if frame_no < 20 || frame_no >= 40 {
+            assert!(!recorder.wants_keyframe(), "frame {frame_no} records");
+        } else {
+            assert!(recorder.wants_keyframe(), "frame {frame_no} waits");
+        }
+    }
+    let summary = recorder.finish().expect("finish");
+    assert_eq!(summary.video_frames, 40, "{summary:?}");
+    assert_eq!(summary.video_dropped, 14, "{summary:?}");
+
+    let probe = probe(&path);
+    let video = &probe.streams[0];
+    assert_eq!((video.1.as_str(), video.2), ("h264", 40));
+    // 60 frames at 30 fps: the held picture fills the gap, the time line stays.
+    assert!(
+        (probe.duration_s - 2.0).abs() < 0.05,
+        "duration {}",
+        probe.duration_s
+    );
+    let (stamps, errors) = decoded_stamps(&path, width, height);
+    assert!(errors.trim().is_empty(), "ffmpeg reported errors: {errors}");
+    let numbers: Vec<u32> = stamps.iter().map(|s| s.expect("stamp")).collect();
+    let want: Vec<u32> = (0..20).chain(40..60).collect();
+    assert_eq!(numbers, want);
+    std::fs::remove_dir_all(&dir).ok();
+}
