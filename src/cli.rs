@@ -340,6 +340,10 @@ pub struct ServeArgs {
     /// (`signature-expired`) and may renew it (default 60).
     #[arg(long)]
     pub signature_expiry_notice_secs: Option<u64>,
+    /// Let joiners record their room (`start-recording`) into MP4 files
+    /// under this directory; recording is off without it.
+    #[arg(long)]
+    pub record_dir: Option<PathBuf>,
 }
 
 /// `huddle check` flags.
@@ -553,6 +557,7 @@ struct ServeFile {
     ice_servers: Vec<IceServer>,
     shutdown_grace_secs: Option<u64>,
     signature_expiry_notice_secs: Option<u64>,
+    record_dir: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     limits: LimitsFile,
@@ -697,6 +702,7 @@ impl ServeArgs {
         {
             server.signature_expiry_notice = Duration::from_secs(secs);
         }
+        server.record_dir = self.record_dir.or(file.record_dir);
         let limits = &server.limits;
         for (name, value) in [
             ("max_rooms", limits.max_rooms),

@@ -11,9 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::RawSocket;
 use huddle::bot;
 use huddle::media::{H264Encoder, I420Frame, TestPattern, read_stamp};
+use huddle::protocol::{ErrorCode, RecordedFile, Reply, ServerMessage};
 use huddle::record::{Mp4Recorder, VIDEO_CLOCK_RATE};
+use huddle::server::ServerConfig;
 
 /// What ffprobe says of a file.
 struct Probe {
@@ -32,7 +35,10 @@ fn tools_or_skip(test: &str) -> bool {
             .status()
             .is_ok_and(|s| s.success());
         if !found {
-            common::skip(test, &format!("{tool} is not installed (Debian package ffmpeg)"));
+            common::skip(
+                test,
+                &format!("{tool} is not installed (Debian package ffmpeg)"),
+            );
             return false;
         }
     }
@@ -79,9 +85,10 @@ fn probe(path: &Path) -> Probe {
     }
 }
 
-/// Decodes every video frame with ffmpeg and reads huddle's stamp from each.
-/// Returns the stamps and what ffmpeg printed on stderr at level `error`.
-fn decoded_stamps(path: &Path, width: u32, height: u32) -> (Vec<Option<u32>>, String) {
+/// Decodes every video frame with ffmpeg and reads huddle's stamp from each
+/// (frame number, capture time in µs). Returns the stamps and what ffmpeg
+/// printed on stderr at level `error`.
+fn decoded_stamps(path: &Path, width: u32, height: u32) -> (Vec<Option<(u32, u64)>>, String) {
     let mut child = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
@@ -105,7 +112,7 @@ fn decoded_stamps(path: &Path, width: u32, height: u32) -> (Vec<Option<u32>>, St
             u: buf[w * h..w * h + cw * ch].to_vec(),
             v: buf[w * h + cw * ch..].to_vec(),
         };
-        stamps.push(read_stamp(&frame).map(|s| s.frame_no));
+        stamps.push(read_stamp(&frame).map(|s| (s.frame_no, s.capture_time_us)));
     }
     let mut stderr = String::new();
     child
@@ -114,7 +121,10 @@ fn decoded_stamps(path: &Path, width: u32, height: u32) -> (Vec<Option<u32>>, St
         .expect("stderr")
         .read_to_string(&mut stderr)
         .ok();
-    assert!(child.wait().expect("ffmpeg ends").success(), "ffmpeg: {stderr}");
+    assert!(
+        child.wait().expect("ffmpeg ends").success(),
+        "ffmpeg: {stderr}"
+    );
     (stamps, stderr)
 }
 
@@ -123,7 +133,9 @@ fn decoded_pcm(path: &Path) -> Vec<i16> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:a:0", "-f", "s16le", "-ac", "1", "-ar", "48000", "-"])
+        .args([
+            "-map", "0:a:0", "-f", "s16le", "-ac", "1", "-ar", "48000", "-",
+        ])
         .output()
         .expect("ffmpeg runs");
     assert!(
@@ -186,7 +198,10 @@ async fn huddle_record_writes_ten_seconds_of_pattern_and_tone_that_ffmpeg_reads_
     assert_eq!(files.len(), 1, "one file per stream: {files:?} ({stdout})");
     let file = &files[0];
     assert!(
-        file.file_name().unwrap().to_string_lossy().starts_with("rec-camera-"),
+        file.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("rec-camera-"),
         "{}",
         file.display()
     );
@@ -217,7 +232,7 @@ async fn huddle_record_writes_ten_seconds_of_pattern_and_tone_that_ffmpeg_reads_
     assert_eq!(stamps.len() as u64, video.2, "decoded frames = nb_frames");
     let numbers: Vec<u32> = stamps
         .iter()
-        .map(|s| s.expect("every frame carries its drawn number"))
+        .map(|s| s.expect("every frame carries its drawn number").0)
         .collect();
     assert!(
         numbers.windows(2).all(|w| w[0] < w[1]),
@@ -263,8 +278,8 @@ fn a_video_gap_drops_frames_until_the_next_keyframe() {
         return;
     }
     let (width, height, fps) = (320, 240, 30);
-    let mut encoder = H264Encoder::with_keyframe_interval(width, height, fps, 500_000, 0)
-        .expect("encoder");
+    let mut encoder =
+        H264Encoder::with_keyframe_interval(width, height, fps, 500_000, 0).expect("encoder");
     let mut pattern = TestPattern::new(width, height);
     let dir = temp_dir("gap");
     let path = dir.join("gap.mp4");
@@ -272,9 +287,7 @@ fn a_video_gap_drops_frames_until_the_next_keyframe() {
     let step = u64::from(VIDEO_CLOCK_RATE / fps);
     for frame_no in 0..60u32 {
         let frame = pattern.render(frame_no, 0);
-        let encoded = encoder
-            .encode(&frame, frame_no == 40)
-            .expect("encode");
+        let encoded = encoder.encode(&frame, frame_no == 40).expect("encode");
         if (20..26).contains(&frame_no) {
             // Frames 20..25 are lost on the way.
             if frame_no == 20 {
@@ -307,8 +320,336 @@ fn a_video_gap_drops_frames_until_the_next_keyframe() {
     );
     let (stamps, errors) = decoded_stamps(&path, width, height);
     assert!(errors.trim().is_empty(), "ffmpeg reported errors: {errors}");
-    let numbers: Vec<u32> = stamps.iter().map(|s| s.expect("stamp")).collect();
+    let numbers: Vec<u32> = stamps.iter().map(|s| s.expect("stamp").0).collect();
     let want: Vec<u32> = (0..20).chain(40..60).collect();
     assert_eq!(numbers, want);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Presentation times (s) of the video frames, in order.
+fn frame_times(path: &Path) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["frame=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// The reply or error to request `id`.
+async fn answer(socket: &mut RawSocket, id: u64) -> ServerMessage {
+    socket
+        .recv_until(Duration::from_secs(15), "the answer", |m| match m {
+            ServerMessage::Reply { id: rid, .. } if rid.0 == id => Some(m.clone()),
+            ServerMessage::Error(e) if e.id.as_ref().is_some_and(|r| r.0 == id) => Some(m.clone()),
+            _ => None,
+        })
+        .await
+}
+
+/// Checks one file of a server recording lasting about `seconds`; returns
+/// the median of (capture time − presentation time): where its frames sit
+/// on the room clock.
+fn check_server_file(file: &RecordedFile, seconds: f64) -> f64 {
+    let path = Path::new(&file.path);
+    let probe = probe(path);
+    assert!(
+        (probe.duration_s - seconds).abs() <= seconds * 0.05,
+        "{}: duration {} s, want {seconds} s ± 5 %",
+        file.path,
+        probe.duration_s
+    );
+    let codecs: Vec<&str> = probe.streams.iter().map(|s| s.1.as_str()).collect();
+    assert!(
+        codecs.contains(&"h264") && codecs.contains(&"opus"),
+        "{codecs:?}"
+    );
+    let video = probe
+        .streams
+        .iter()
+        .find(|s| s.0 == "video")
+        .expect("video");
+    assert_eq!(video.2, file.video_frames, "the reply counts the frames");
+    let (stamps, errors) = decoded_stamps(path, video.3, video.4);
+    assert!(errors.trim().is_empty(), "ffmpeg reported errors: {errors}");
+    let stamps: Vec<(u32, u64)> = stamps.iter().map(|s| s.expect("stamp")).collect();
+    let (first, last) = (stamps[0].0, stamps.last().unwrap().0);
+    let drawn = f64::from(last - first + 1);
+    assert!(
+        (stamps.len() as f64 - drawn).abs() <= drawn * 0.05,
+        "{} frames of {drawn} drawn",
+        stamps.len()
+    );
+    let times = frame_times(path);
+    assert_eq!(times.len(), stamps.len());
+    // Skip the first frame: it is held from the clock's origin.
+    let mut offsets: Vec<f64> = stamps
+        .iter()
+        .zip(&times)
+        .skip(1)
+        .map(|((_, capture_us), t)| *capture_us as f64 / 1e6 - t)
+        .collect();
+    offsets.sort_by(f64::total_cmp);
+    offsets[offsets.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn start_recording_writes_one_file_per_stream_on_one_room_clock() {
+    let test = "start_recording_writes_one_file_per_stream_on_one_room_clock";
+    if !tools_or_skip(test) {
+        return;
+    }
+    let dir = temp_dir("server-record");
+    let mut config = ServerConfig::new(common::test_apps());
+    config.record_dir = Some(dir.clone());
+    let server = common::start_server_with(config).await;
+    let mut director = RawSocket::connect(&server).await;
+    director.joined("studio", "director").await;
+    let (stop_bots, bots_stopped) = tokio::sync::watch::channel(false);
+    let mut bots = Vec::new();
+    for (user, tone) in [("cam-a", 440.0), ("cam-b", 880.0)] {
+        let mut stopped = bots_stopped.clone();
+        bots.push(tokio::spawn(bot::run(
+            common::publishing_bot(&server.url, "studio", user, "360p_2", tone),
+            async move {
+                stopped.changed().await.ok();
+            },
+        )));
+    }
+    let mut added = 0;
+    director
+        .recv_until(Duration::from_secs(15), "two streams", |m| {
+            if let ServerMessage::Event {
+                event: huddle::protocol::Event::StreamAdded { .. },
+            } = m
+            {
+                added += 1;
+            }
+            (added == 2).then_some(())
+        })
+        .await;
+
+    director
+        .send(r#"{"id":2,"type":"start-recording","recordId":42}"#)
+        .await;
+    match answer(&mut director, 2).await {
+        ServerMessage::Reply {
+            reply:
+                Reply::RecordingStarted {
+                    record_id,
+                    stream_ids,
+                },
+            ..
+        } => {
+            assert_eq!(record_id, 42);
+            assert_eq!(stream_ids.len(), 2, "the whole room");
+        }
+        other => panic!("start-recording: {other:?}"),
+    }
+    // The recording's length is the scenario.
+    let seconds = 6.0;
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    director
+        .send(r#"{"id":3,"type":"stop-recording","recordId":42}"#)
+        .await;
+    let files = match answer(&mut director, 3).await {
+        ServerMessage::Reply {
+            reply: Reply::RecordingStopped { record_id, files },
+            ..
+        } => {
+            assert_eq!(record_id, 42);
+            files
+        }
+        other => panic!("stop-recording: {other:?}"),
+    };
+    stop_bots.send(true).ok();
+    for bot in bots {
+        bot.await.expect("bot task").expect("bot run");
+    }
+    assert_eq!(files.len(), 2, "one file per stream: {files:?}");
+    let offsets: Vec<f64> = files
+        .iter()
+        .map(|f| check_server_file(f, seconds))
+        .collect();
+    // Both publishers draw their capture time (one clock, one process): on
+    // one room clock a frame captured at one instant plays at one instant.
+    assert!(
+        (offsets[0] - offsets[1]).abs() < 0.1,
+        "the files are out of sync by {:.3} s",
+        offsets[0] - offsets[1]
+    );
+    for file in &files {
+        let pcm = decoded_pcm(Path::new(&file.path));
+        let heard = common::tone_frequency(&pcm[pcm.len() / 2..]);
+        // Files are named after the publisher; match the tone to it.
+        let want = if file.path.contains("cam-a") {
+            440.0
+        } else {
+            880.0
+        };
+        assert!(
+            (heard - want).abs() < 15.0,
+            "{}: tone {heard} Hz",
+            file.path
+        );
+    }
+    eprintln!(
+        "server recording: {files:?}, sync offsets {:.3} s / {:.3} s",
+        offsets[0], offsets[1]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn code_of(message: ServerMessage) -> ErrorCode {
+    common::expect_error(message).1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn recording_requests_with_bad_input_get_numbered_errors_and_the_room_carries_on() {
+    // A server without record_dir: recording is off.
+    let plain = common::start_server().await;
+    let mut alice = RawSocket::connect(&plain).await;
+    alice.joined("off", "alice").await;
+    alice.send(r#"{"id":2,"type":"start-recording"}"#).await;
+    assert_eq!(
+        code_of(answer(&mut alice, 2).await),
+        ErrorCode::InvalidOperation
+    );
+
+    let dir = temp_dir("record-bad-input");
+    let mut config = ServerConfig::new(common::test_apps());
+    config.record_dir = Some(dir.clone());
+    let server = common::start_server_with(config).await;
+    let mut joiner = RawSocket::connect(&server).await;
+    joiner.joined("room", "joiner").await;
+    // Nothing published yet: nothing to record.
+    joiner.send(r#"{"id":2,"type":"start-recording"}"#).await;
+    assert_eq!(
+        code_of(answer(&mut joiner, 2).await),
+        ErrorCode::InvalidOperation
+    );
+    // A stream that does not exist.
+    joiner
+        .send(r#"{"id":3,"type":"start-recording","streamId":999}"#)
+        .await;
+    assert_eq!(
+        code_of(answer(&mut joiner, 3).await),
+        ErrorCode::InvalidSubscribedInfo
+    );
+    // A record id that is not an int32, and one never started.
+    joiner
+        .send(r#"{"id":4,"type":"start-recording","recordId":"x"}"#)
+        .await;
+    assert_eq!(
+        code_of(answer(&mut joiner, 4).await),
+        ErrorCode::InvalidParameter
+    );
+    joiner
+        .send(r#"{"id":5,"type":"stop-recording","recordId":7}"#)
+        .await;
+    assert_eq!(
+        code_of(answer(&mut joiner, 5).await),
+        ErrorCode::InvalidParameter
+    );
+
+    // A player may not record.
+    let mut player = RawSocket::connect(&server).await;
+    let ctime = huddle::auth::now_unix() + 600;
+    let signature = huddle::auth::sign(common::APP_KEY, common::APP_ID, "room", "viewer", ctime);
+    player
+        .send(&format!(
+            r#"{{"id":1,"type":"join","protocolVersion":1,"appId":"{}","roomId":"room","userId":"viewer","role":2,"ctime":{ctime},"signature":"{signature}"}}"#,
+            common::APP_ID
+        ))
+        .await;
+    assert!(matches!(
+        answer(&mut player, 1).await,
+        ServerMessage::Reply { .. }
+    ));
+    player.send(r#"{"id":2,"type":"start-recording"}"#).await;
+    assert_eq!(
+        code_of(answer(&mut player, 2).await),
+        ErrorCode::RoleNoPermission
+    );
+
+    // With a stream: one recording of it; a second one, or a taken id, is refused.
+    let (stop_bot, bot_stopped) = tokio::sync::oneshot::channel::<()>();
+    let publisher = tokio::spawn(bot::run(
+        common::publishing_bot(&server.url, "room", "cam", "360p_2", 440.0),
+        async {
+            bot_stopped.await.ok();
+        },
+    ));
+    let stream_id = joiner
+        .recv_until(Duration::from_secs(15), "the stream", |m| match m {
+            ServerMessage::Event {
+                event: huddle::protocol::Event::StreamAdded { stream },
+            } => Some(stream.stream_id.0),
+            _ => None,
+        })
+        .await;
+    joiner
+        .send(&format!(
+            r#"{{"id":6,"type":"start-recording","streamId":{stream_id},"recordId":5}}"#
+        ))
+        .await;
+    assert!(matches!(
+        answer(&mut joiner, 6).await,
+        ServerMessage::Reply {
+            reply: Reply::RecordingStarted { record_id: 5, .. },
+            ..
+        }
+    ));
+    joiner.send(r#"{"id":7,"type":"start-recording"}"#).await;
+    assert_eq!(
+        code_of(answer(&mut joiner, 7).await),
+        ErrorCode::InvalidOperation
+    );
+    joiner
+        .send(r#"{"id":8,"type":"start-recording","recordId":5}"#)
+        .await;
+    assert_eq!(
+        code_of(answer(&mut joiner, 8).await),
+        ErrorCode::InvalidParameter
+    );
+    // A recording of another room cannot be stopped from there.
+    let mut other = RawSocket::connect(&server).await;
+    other.joined("other-room", "mallory").await;
+    other
+        .send(r#"{"id":9,"type":"stop-recording","recordId":5}"#)
+        .await;
+    assert_eq!(
+        code_of(answer(&mut other, 9).await),
+        ErrorCode::InvalidParameter
+    );
+
+    // The room carries on: the sessions answer, the stream still reaches a subscriber.
+    joiner.ping(20).await;
+    player.ping(21).await;
+    let (viewer, _) = common::join(&server, "room", "late-viewer").await;
+    let stream = viewer
+        .subscribe(huddle::protocol::StreamId(stream_id), Default::default())
+        .await
+        .expect("subscribe");
+    common::wait_for(Duration::from_secs(10), "frames after the errors", || {
+        (stream.stats().frames_decoded >= 5).then_some(())
+    })
+    .await;
+    joiner
+        .send(r#"{"id":10,"type":"stop-recording","recordId":5}"#)
+        .await;
+    assert!(matches!(
+        answer(&mut joiner, 10).await,
+        ServerMessage::Reply {
+            reply: Reply::RecordingStopped { record_id: 5, .. },
+            ..
+        }
+    ));
+    stop_bot.send(()).ok();
+    publisher.await.expect("bot task").expect("bot run");
     std::fs::remove_dir_all(&dir).ok();
 }

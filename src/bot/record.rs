@@ -93,8 +93,15 @@ pub async fn run(
     let mut writers = BTreeMap::new();
     let mut report = RecordReport::default();
     for stream in info.streams {
-        start_writer(&client, &config, clock, stream.stream_id, &stream.user_id.0, &mut writers)
-            .await;
+        start_writer(
+            &client,
+            &config,
+            clock,
+            stream.stream_id,
+            &stream.user_id.0,
+            &mut writers,
+        )
+        .await;
     }
     let deadline = config.duration.map(|d| tokio::time::Instant::now() + d);
     let mut tick = tokio::time::interval(EVENT_POLL);

@@ -70,8 +70,8 @@ pub use crate::logging::set_level as set_log_level;
 pub use crate::media::mixing::{AudioMixOption, AudioMixing, MixingEvent};
 pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
 pub use congestion::SendRateStats;
-pub use media_tap::{MediaTap, TAP_CAPACITY, TappedMedia};
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
+pub use media_tap::{MediaTap, TAP_CAPACITY, TappedMedia};
 pub use network_quality::{NETWORK_QUALITY_INTERVAL, NetworkQuality};
 pub use rtc_stats::{
     AllLocalVideoStats, AllRemoteVideoStats, LocalAudioStats, LocalVideoStats, MediaType,

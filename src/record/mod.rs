@@ -32,7 +32,7 @@ mod opus;
 
 pub use clock::{RoomClock, TrackClock};
 pub use mp4_file::{Mp4Recorder, RecordingSummary};
-pub use opus::{opus_packet_samples, OPUS_SILENCE_MONO};
+pub use opus::{OPUS_SILENCE_MONO, opus_packet_samples};
 
 /// RTP clock rate of H.264 (RFC 6184 §8.2.1) and the video track's timescale.
 pub const VIDEO_CLOCK_RATE: u32 = 90_000;

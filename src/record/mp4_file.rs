@@ -269,7 +269,14 @@ impl Mp4Recorder {
         if entry.is_some() {
             self.audio_end = Some(0);
         }
-        self.append(TrackKind::Audio, entry, true, AUDIO_CLOCK_RATE, samples, packet)
+        self.append(
+            TrackKind::Audio,
+            entry,
+            true,
+            AUDIO_CLOCK_RATE,
+            samples,
+            packet,
+        )
     }
 
     fn append(

@@ -31,6 +31,7 @@ pub mod inbox;
 mod listener;
 pub mod metrics;
 mod prometheus_text;
+pub mod recording;
 pub mod resume;
 pub mod room;
 pub mod sdp_checks;
@@ -81,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) connections: Arc<listener::ConnectionLimits>,
     /// Resume tokens of live sessions (`resume`).
     pub(crate) resumes: resume::Resumes,
+    /// Running server-side recordings (`start-recording`).
+    pub(crate) recordings: recording::Recordings,
     next_id: AtomicU64,
 }
 
@@ -113,13 +116,14 @@ impl Server {
         Self {
             shared: Arc::new(Shared {
                 connections,
-                config,
                 rooms: Rooms::default(),
                 resumes: resume::Resumes::default(),
+                recordings: recording::Recordings::new(config.record_dir.clone()),
                 sfu,
                 metrics,
                 shutdown: tokio::sync::watch::Sender::new(false),
                 next_id: AtomicU64::new(1),
+                config,
             }),
         }
     }
