@@ -1014,6 +1014,70 @@ mod tests {
     }
 
     #[test]
+    fn recording_takes_a_directory_and_record_checks_its_flags() {
+        let Command::Serve(args) = parse(&["huddle", "serve", "--record-dir", "/tmp/rec"]) else {
+            panic!("serve");
+        };
+        let config = args.into_config().expect("config");
+        assert_eq!(
+            config.server.record_dir.as_deref(),
+            Some(std::path::Path::new("/tmp/rec"))
+        );
+        let file: ServeFile = toml::from_str("record_dir = \"/srv/rec\"\n").expect("file");
+        assert_eq!(
+            file.record_dir.as_deref(),
+            Some(std::path::Path::new("/srv/rec"))
+        );
+        let base = [
+            "huddle",
+            "record",
+            "--room",
+            "r",
+            "--out",
+            "d",
+            "--app-id",
+            "a",
+            "--app-key",
+            "k",
+        ];
+        let Command::Record(args) = parse(&base) else {
+            panic!("record");
+        };
+        let config = args.into_config().expect("record config");
+        assert_eq!(config.out_dir, std::path::PathBuf::from("d"));
+        assert_eq!(config.duration, None);
+        let with = |room: &str, user: &str, duration: &str| {
+            let args = [
+                "huddle",
+                "record",
+                "--room",
+                room,
+                "--user",
+                user,
+                "--duration",
+                duration,
+                "--out",
+                "d",
+                "--app-id",
+                "a",
+                "--app-key",
+                "k",
+            ];
+            let Command::Record(args) = parse(&args) else {
+                panic!("record");
+            };
+            args.into_config()
+        };
+        assert!(with("r", "u", "1.5").is_ok());
+        for (room, user, duration) in [("r", "u", "0"), ("a b", "u", "1"), ("r", "x/y", "1")] {
+            assert!(
+                with(room, user, duration).is_err(),
+                "{room} {user} {duration}"
+            );
+        }
+    }
+
+    #[test]
     fn the_config_file_refuses_keys_it_does_not_know() {
         let good = "signature_token = \"t\"\nsignature_expiry_notice_secs = 30\n\
                     [[apps]]\nid = \"a\"\nkey = \"k\"\n\
