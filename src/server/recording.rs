@@ -14,7 +14,8 @@
 //! dropped because the writer fell behind) drops units until the next
 //! keyframe, which the writer requests from the publisher (PLI, at most every
 //! [`KEYFRAME_REQUEST_INTERVAL`]). A stream unpublished while recorded has its
-//! file completed at once; `stop-recording` still lists it.
+//! file completed at once; `stop-recording` still lists it. A whole-room
+//! recording (no `streamId`) also takes streams published while it runs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,12 @@ struct StreamWriter {
 /// One running recording.
 struct Recording {
     room_id: RoomId,
+    /// Started without a `streamId`: streams published later join it.
+    whole_room: bool,
+    /// Its directory.
+    dir: PathBuf,
+    /// The clock all its files count from.
+    clock: RoomClock,
     writers: Vec<StreamWriter>,
 }
 
@@ -108,12 +115,13 @@ impl Recordings {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts recording `streams` of `room_id`; returns the record id and
-    /// the streams recorded.
+    /// Starts recording `streams` of `room_id` (`whole_room`: and the ones
+    /// published later); returns the record id and the streams recorded.
     pub(crate) fn start(
         &self,
         room_id: &RoomId,
         streams: Vec<(StreamInfo, Arc<PublishedMedia>)>,
+        whole_room: bool,
         record_id: Option<i32>,
     ) -> Result<(i32, Vec<StreamId>), RecordingError> {
         let dir = self.dir.as_ref().ok_or(RecordingError::Disabled)?;
@@ -143,11 +151,7 @@ impl Recordings {
         let clock = RoomClock::start_now();
         let mut writers: Vec<StreamWriter> = Vec::with_capacity(streams.len());
         for (info, media) in streams {
-            let path = dir.join(format!(
-                "{}-{}-{}.mp4",
-                room_id.0, info.user_id.0, info.stream_id.0
-            ));
-            let started = start_writer(&path, &media, clock);
+            let started = start_writer(&file_path(&dir, room_id, &info), &media, clock);
             match started {
                 Ok(thread) => writers.push(StreamWriter {
                     stream_id: info.stream_id,
@@ -171,10 +175,40 @@ impl Recordings {
             record_id,
             Recording {
                 room_id: room_id.clone(),
+                whole_room,
+                dir,
+                clock,
                 writers,
             },
         );
         Ok((record_id, stream_ids))
+    }
+
+    /// A stream was published in `room_id`: whole-room recordings of it
+    /// record it too, on their clock.
+    pub(crate) fn add_published(
+        &self,
+        room_id: &RoomId,
+        info: StreamInfo,
+        media: Arc<PublishedMedia>,
+    ) {
+        let mut running = self.lock();
+        for recording in running
+            .values_mut()
+            .filter(|r| r.whole_room && &r.room_id == room_id)
+        {
+            let path = file_path(&recording.dir, room_id, &info);
+            match start_writer(&path, &media, recording.clock) {
+                Ok(thread) => recording.writers.push(StreamWriter {
+                    stream_id: info.stream_id,
+                    media: Arc::clone(&media),
+                    thread,
+                }),
+                // One recording per stream: the first whole-room one has it.
+                Err(None) => {}
+                Err(Some(e)) => tracing::warn!(stream = info.stream_id.0, "recording: {e}"),
+            }
+        }
     }
 
     /// Stops a recording of `room_id` and waits for its files.
@@ -211,6 +245,14 @@ impl Recordings {
         }
         Ok(files)
     }
+}
+
+/// `<dir>/<room>-<user>-<stream>.mp4` (ids are `[A-Za-z0-9_-]`: checked at join).
+fn file_path(dir: &Path, room_id: &RoomId, info: &StreamInfo) -> PathBuf {
+    dir.join(format!(
+        "{}-{}-{}.mp4",
+        room_id.0, info.user_id.0, info.stream_id.0
+    ))
 }
 
 /// Starts one stream's writer thread. `Err(None)`: the stream is recorded

@@ -1092,10 +1092,15 @@ impl Session {
             audio_muted: false,
             video_muted: false,
         };
+        let recorded = (info.clone(), Arc::clone(&media));
         if let Err(e) = self.shared.rooms.add_stream(&room_id, self.id, info, media) {
             link.close().await;
             return Err(e.into());
         }
+        // A running whole-room recording takes the new stream too.
+        self.shared
+            .recordings
+            .add_published(&room_id, recorded.0, recorded.1);
         self.publications
             .insert(stream_id, Publication { link_id, link });
         Ok(Reply::Published {
@@ -1232,7 +1237,10 @@ impl Session {
             Some(id) => vec![self.shared.rooms.stream(&room_id, id)?],
             None => self.shared.rooms.streams(&room_id)?,
         };
-        let (record_id, stream_ids) = self.shared.recordings.start(&room_id, streams, record_id)?;
+        let (record_id, stream_ids) =
+            self.shared
+                .recordings
+                .start(&room_id, streams, stream_id.is_none(), record_id)?;
         Ok(Reply::RecordingStarted {
             record_id,
             stream_ids,
