@@ -662,3 +662,79 @@ async fn recording_requests_with_bad_input_get_numbered_errors_and_the_room_carr
     publisher.await.expect("bot task").expect("bot run");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A recording nobody stopped is completed when the server shuts down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_shutting_down_completes_running_recordings() {
+    let test = "a_server_shutting_down_completes_running_recordings";
+    if !tools_or_skip(test) {
+        return;
+    }
+    let dir = temp_dir("record-shutdown");
+    let mut config = ServerConfig::new(common::test_apps());
+    config.record_dir = Some(dir.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("ws://{}", listener.local_addr().expect("addr"));
+    let (shut_down, shutdown) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(huddle::server::Server::new(config).run(listener, async {
+        shutdown.await.ok();
+    }));
+    let (stop_bot, bot_stopped) = tokio::sync::oneshot::channel::<()>();
+    let publisher = tokio::spawn(bot::run(
+        common::publishing_bot(&url, "late", "cam", "360p_2", 440.0),
+        async {
+            bot_stopped.await.ok();
+        },
+    ));
+    let mut director = RawSocket::connect_url(&url).await;
+    director.joined("late", "director").await;
+    director
+        .recv_until(Duration::from_secs(15), "the stream", |m| {
+            matches!(
+                m,
+                ServerMessage::Event {
+                    event: huddle::protocol::Event::StreamAdded { .. }
+                }
+            )
+            .then_some(())
+        })
+        .await;
+    director
+        .send(r#"{"id":2,"type":"start-recording","recordId":3}"#)
+        .await;
+    assert!(matches!(
+        answer(&mut director, 2).await,
+        ServerMessage::Reply {
+            reply: Reply::RecordingStarted { record_id: 3, .. },
+            ..
+        }
+    ));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    shut_down.send(()).ok();
+    tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("the server stops")
+        .expect("server task")
+        .expect("server run");
+    stop_bot.send(()).ok();
+    publisher.await.expect("bot task").ok(); // the server went away under it
+    let files: Vec<PathBuf> = std::fs::read_dir(dir.join("3"))
+        .expect("the recording's directory")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let probe = probe(&files[0]);
+    let codecs: Vec<&str> = probe.streams.iter().map(|s| s.1.as_str()).collect();
+    assert!(
+        codecs.contains(&"h264") && codecs.contains(&"opus"),
+        "{codecs:?}"
+    );
+    assert!(
+        probe.duration_s > 2.5 && probe.duration_s < 4.0,
+        "{} s",
+        probe.duration_s
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

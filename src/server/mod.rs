@@ -193,7 +193,10 @@ impl Server {
             );
         }
         let router = self.router();
+        let shared = Arc::clone(&self.shared);
         listener::serve(self.shared, router, listener, shutdown).await;
+        // Recordings nobody stopped get their files completed.
+        shared.recordings.stop_all().await;
         Ok(())
     }
 }

@@ -211,6 +211,19 @@ impl Recordings {
         }
     }
 
+    /// Stops every recording and waits for its files (server shutdown).
+    pub(crate) async fn stop_all(&self) {
+        let running: Vec<Recording> = self.lock().drain().map(|(_, r)| r).collect();
+        for recording in running {
+            let files = finish(recording.writers).await;
+            tracing::info!(
+                room = %recording.room_id.0,
+                "recording stopped at shutdown: {} files",
+                files.len()
+            );
+        }
+    }
+
     /// Stops a recording of `room_id` and waits for its files.
     pub(crate) async fn stop(
         &self,
@@ -225,26 +238,31 @@ impl Recordings {
             }
         }
         .ok_or(RecordingError::UnknownRecord(record_id))?;
-        let mut files = Vec::new();
-        for writer in recording.writers {
-            writer.media.stop_recording();
-            let joined = tokio::task::spawn_blocking(move || writer.thread.join()).await;
-            match joined {
-                Ok(Ok(Ok(summary))) => files.push(RecordedFile {
-                    stream_id: writer.stream_id,
-                    path: summary.path.display().to_string(),
-                    video_frames: summary.video_frames,
-                    audio_packets: summary.audio_packets,
-                }),
-                Ok(Ok(Err(RecordError::Empty))) => {}
-                Ok(Ok(Err(e))) => {
-                    tracing::warn!(stream = writer.stream_id.0, "recording failed: {e}")
-                }
-                _ => tracing::warn!(stream = writer.stream_id.0, "recording writer panicked"),
-            }
-        }
-        Ok(files)
+        Ok(finish(recording.writers).await)
     }
+}
+
+/// Stops the writers and collects their files.
+async fn finish(writers: Vec<StreamWriter>) -> Vec<RecordedFile> {
+    let mut files = Vec::new();
+    for writer in writers {
+        writer.media.stop_recording();
+        let joined = tokio::task::spawn_blocking(move || writer.thread.join()).await;
+        match joined {
+            Ok(Ok(Ok(summary))) => files.push(RecordedFile {
+                stream_id: writer.stream_id,
+                path: summary.path.display().to_string(),
+                video_frames: summary.video_frames,
+                audio_packets: summary.audio_packets,
+            }),
+            Ok(Ok(Err(RecordError::Empty))) => {}
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(stream = writer.stream_id.0, "recording failed: {e}")
+            }
+            _ => tracing::warn!(stream = writer.stream_id.0, "recording writer panicked"),
+        }
+    }
+    files
 }
 
 /// `<dir>/<room>-<user>-<stream>.mp4` (ids are `[A-Za-z0-9_-]`: checked at join).
