@@ -311,3 +311,55 @@ impl Mp4Recorder {
 fn mux(e: shiguredo_mp4::mux::MuxError) -> RecordError {
     RecordError::Mux(e.to_string())
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// A 20 ms SILK packet (TOC config 1, one frame) with a made-up payload.
+    const PACKET: [u8; 4] = [0x08, 1, 2, 3];
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("huddle-{name}-{}.mp4", std::process::id()))
+    }
+
+    #[test]
+    fn audio_holes_and_the_lead_in_are_filled_with_silence() {
+        let path = temp("audio-holes");
+        let mut recorder = Mp4Recorder::create(&path).expect("create");
+        // First packet 100 ms after the origin: 5 silent frames before it.
+        recorder.push_audio(4_800, &PACKET).expect("push");
+        recorder.push_audio(4_800 + 960, &PACKET).expect("push");
+        // 3 frames lost.
+        recorder.push_audio(4_800 + 5 * 960, &PACKET).expect("push");
+        // A late duplicate of a written frame is dropped.
+        recorder.push_audio(4_800 + 960, &PACKET).expect("push");
+        // Slightly early (jitter) still goes after the last one.
+        recorder
+            .push_audio(4_800 + 6 * 960 - 100, &PACKET)
+            .expect("push");
+        assert!(recorder.wants_keyframe(), "no video yet");
+        let summary = recorder.finish().expect("finish");
+        assert_eq!(summary.audio_packets, 4);
+        assert_eq!(summary.audio_silence, 5 + 3);
+        assert_eq!(summary.video_frames, 0);
+        assert!(path.metadata().expect("file").len() > 100);
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn a_recording_without_media_is_removed() {
+        let path = temp("empty");
+        let mut recorder = Mp4Recorder::create(&path).expect("create");
+        // Not a keyframe, not even H.264: dropped.
+        recorder
+            .push_video(0, &[0, 0, 0, 1, 0x41, 1])
+            .expect("push");
+        recorder.push_video(3000, b"garbage").expect("push");
+        recorder
+            .push_audio(0, &[])
+            .expect("an empty packet is skipped");
+        assert!(matches!(recorder.finish(), Err(RecordError::Empty)));
+        assert!(!path.exists());
+    }
+}

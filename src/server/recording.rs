@@ -395,3 +395,87 @@ impl UnitAssembler {
         result
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use rtc::rtp::Header;
+
+    fn packet(seq: u16, timestamp: u32, marker: bool, payload: &'static [u8]) -> rtc::rtp::Packet {
+        rtc::rtp::Packet {
+            header: Header {
+                version: 2,
+                sequence_number: seq,
+                timestamp,
+                marker,
+                ..Default::default()
+            },
+            payload: bytes::Bytes::from_static(payload),
+        }
+    }
+
+    /// FU-A (RFC 6184 §5.8) of an IDR slice: start, middle, end.
+    const FU_START: &[u8] = &[0x7c, 0x85, 1, 2];
+    const FU_MIDDLE: &[u8] = &[0x7c, 0x05, 3, 4];
+    const FU_END: &[u8] = &[0x7c, 0x45, 5, 6];
+    const P_SLICE: &[u8] = &[0x41, 9, 9];
+
+    #[test]
+    fn units_complete_on_the_marker_and_a_gap_loses_the_unit() {
+        let mut units = UnitAssembler::default();
+        assert!(matches!(
+            units.packet(&packet(10, 0, false, FU_START)),
+            Unit::Partial
+        ));
+        assert!(matches!(
+            units.packet(&packet(11, 0, false, FU_MIDDLE)),
+            Unit::Partial
+        ));
+        let Unit::Complete(unit) = units.packet(&packet(12, 0, true, FU_END)) else {
+            panic!("a whole unit");
+        };
+        assert_eq!(unit, [0, 0, 0, 1, 0x65, 1, 2, 3, 4, 5, 6]);
+        // One frame, one packet.
+        assert!(matches!(
+            units.packet(&packet(13, 3000, true, P_SLICE)),
+            Unit::Complete(_)
+        ));
+        // The middle of the next IDR is lost: the unit is, too.
+        assert!(matches!(
+            units.packet(&packet(14, 6000, false, FU_START)),
+            Unit::Partial
+        ));
+        assert!(matches!(
+            units.packet(&packet(16, 6000, true, FU_END)),
+            Unit::Lost
+        ));
+        // A late packet is skipped, a duplicate too; the next unit is whole again.
+        assert!(matches!(
+            units.packet(&packet(15, 6000, false, FU_MIDDLE)),
+            Unit::Partial
+        ));
+        assert!(matches!(
+            units.packet(&packet(17, 9000, true, P_SLICE)),
+            Unit::Complete(_)
+        ));
+        assert!(matches!(
+            units.packet(&packet(17, 9000, true, P_SLICE)),
+            Unit::Partial
+        ));
+        // A gap before a unit's first packet loses that unit.
+        assert!(matches!(
+            units.packet(&packet(19, 12000, true, P_SLICE)),
+            Unit::Lost
+        ));
+        // Across the sequence wrap.
+        let mut units = UnitAssembler::default();
+        assert!(matches!(
+            units.packet(&packet(65535, 0, true, P_SLICE)),
+            Unit::Complete(_)
+        ));
+        assert!(matches!(
+            units.packet(&packet(0, 3000, true, P_SLICE)),
+            Unit::Complete(_)
+        ));
+    }
+}
