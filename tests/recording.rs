@@ -355,12 +355,18 @@ async fn answer(socket: &mut RawSocket, id: u64) -> ServerMessage {
 /// the median of (capture time − presentation time): where its frames sit
 /// on the room clock.
 fn check_server_file(file: &RecordedFile, seconds: f64) -> f64 {
-    let path = Path::new(&file.path);
+    let (offset, frames) = check_file(Path::new(&file.path), seconds);
+    assert_eq!(frames, file.video_frames, "the reply counts the frames");
+    offset
+}
+
+/// [`check_server_file`] for any recorded file; also returns its frame count.
+fn check_file(path: &Path, seconds: f64) -> (f64, u64) {
     let probe = probe(path);
     assert!(
         (probe.duration_s - seconds).abs() <= seconds * 0.05,
         "{}: duration {} s, want {seconds} s ± 5 %",
-        file.path,
+        path.display(),
         probe.duration_s
     );
     let codecs: Vec<&str> = probe.streams.iter().map(|s| s.1.as_str()).collect();
@@ -373,7 +379,6 @@ fn check_server_file(file: &RecordedFile, seconds: f64) -> f64 {
         .iter()
         .find(|s| s.0 == "video")
         .expect("video");
-    assert_eq!(video.2, file.video_frames, "the reply counts the frames");
     let (stamps, errors) = decoded_stamps(path, video.3, video.4);
     assert!(errors.trim().is_empty(), "ffmpeg reported errors: {errors}");
     let stamps: Vec<(u32, u64)> = stamps.iter().map(|s| s.expect("stamp")).collect();
@@ -394,7 +399,7 @@ fn check_server_file(file: &RecordedFile, seconds: f64) -> f64 {
         .map(|((_, capture_us), t)| *capture_us as f64 / 1e6 - t)
         .collect();
     offsets.sort_by(f64::total_cmp);
-    offsets[offsets.len() / 2]
+    (offsets[offsets.len() / 2], video.2)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -450,7 +455,9 @@ async fn start_recording_writes_one_file_per_stream_on_one_room_clock() {
         }
         other => panic!("start-recording: {other:?}"),
     }
-    // A stream published while the whole room is recorded joins the recording.
+    // A stream published 2 s into the recording joins it (and must line up
+    // with the others on the recording's clock, not start at its own 0).
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let mut stopped = bots_stopped.clone();
     bots.push(tokio::spawn(bot::run(
         common::publishing_bot(&server.url, "studio", "cam-c", "360p_2", 660.0),
@@ -460,7 +467,7 @@ async fn start_recording_writes_one_file_per_stream_on_one_room_clock() {
     )));
     // The recording's length is the scenario.
     let seconds = 6.0;
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    tokio::time::sleep(Duration::from_secs_f64(seconds - 2.0)).await;
     director
         .send(r#"{"id":3,"type":"stop-recording","recordId":42}"#)
         .await;
@@ -737,4 +744,80 @@ async fn a_server_shutting_down_completes_running_recordings() {
         probe.duration_s
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The client recorder subscribes to streams published after it joined too,
+/// and puts every file on its one clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn huddle_record_takes_later_streams_on_the_same_clock() {
+    let test = "huddle_record_takes_later_streams_on_the_same_clock";
+    if !tools_or_skip(test) {
+        return;
+    }
+    let server = common::start_server().await;
+    let (stop_bots, bots_stopped) = tokio::sync::watch::channel(false);
+    let publish = |user: &'static str, tone: f32| {
+        let mut stopped = bots_stopped.clone();
+        tokio::spawn(bot::run(
+            common::publishing_bot(&server.url, "live", user, "360p_2", tone),
+            async move {
+                stopped.changed().await.ok();
+            },
+        ))
+    };
+    let early = publish("early", 440.0);
+    let mut watcher = RawSocket::connect(&server).await;
+    watcher.joined("live", "watcher").await;
+    let out = temp_dir("record-later");
+    let seconds = 6.0;
+    let recorder = tokio::spawn(bot::record::run(
+        bot::record::RecordConfig {
+            server_url: server.url.clone(),
+            app_id: huddle::protocol::AppId(common::APP_ID.into()),
+            credential: huddle::client::Credential::AppKey {
+                key: common::APP_KEY.into(),
+                valid_for: Duration::from_secs(600),
+            },
+            room_id: huddle::protocol::RoomId("live".into()),
+            user_id: huddle::protocol::UserId("recorder".into()),
+            out_dir: out.clone(),
+            duration: Some(Duration::from_secs_f64(seconds)),
+        },
+        std::future::pending(),
+    ));
+    watcher
+        .recv_until(Duration::from_secs(15), "the recorder", |m| match m {
+            ServerMessage::Event {
+                event: huddle::protocol::Event::PeerJoin { user },
+            } if user.user_id.0 == "recorder" => Some(()),
+            _ => None,
+        })
+        .await;
+    // Published 2 s into the recording: its file must still line up.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let late = publish("late", 880.0);
+    let report = tokio::time::timeout(Duration::from_secs(30), recorder)
+        .await
+        .expect("the recorder stops")
+        .expect("recorder task")
+        .expect("recorder run");
+    stop_bots.send(true).ok();
+    for bot in [early, late] {
+        bot.await.expect("bot task").expect("bot run");
+    }
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.files.len(), 2, "{:?}", report.files);
+    let mut offsets = Vec::new();
+    for file in &report.files {
+        let (offset, frames) = check_file(&file.path, seconds);
+        assert_eq!(frames, file.video_frames);
+        offsets.push(offset);
+    }
+    let spread = (offsets[0] - offsets[1]).abs();
+    assert!(spread < 0.1, "the files are out of sync by {spread:.3} s");
+    eprintln!(
+        "client recording: {:?}, capture-time offsets {offsets:?}",
+        report.files
+    );
+    std::fs::remove_dir_all(&out).ok();
 }
