@@ -69,7 +69,7 @@ pub struct AppArgs {
     /// User id.
     #[arg(long)]
     pub user: Option<String>,
-    /// Display name (default: the user id).
+    /// Display name (default: the name last typed in the lobby; a kiosk: the user id).
     #[arg(long)]
     pub name: Option<String>,
     /// App id (with --server).
@@ -164,7 +164,9 @@ impl AppArgs {
                 server,
                 app_id,
                 room,
-                user_name: self.name.unwrap_or_else(|| user.clone()),
+                // Empty: the app uses the name remembered from the lobby
+                // (or, in a kiosk, the user id).
+                user_name: self.name.unwrap_or_default(),
                 user_id: user,
                 role: if self.player || self.kiosk {
                     Role::Player
@@ -301,7 +303,7 @@ pub struct ServeArgs {
     /// Require this X-AUTH-TOKEN on GET /signature.
     #[arg(long)]
     pub signature_token: Option<String>,
-    /// Let web pages of this origin call GET /signature (CORS), e.g.
+    /// Let web pages of this origin call GET /signature and WHIP/WHEP (CORS), e.g.
     /// `https://meet.example.com`, or `*`; repeatable. Adds to the config
     /// file's `cors_origins`.
     #[arg(long = "cors-origin")]
