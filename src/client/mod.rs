@@ -51,6 +51,7 @@ mod stream;
 mod stream_state;
 mod subscribe;
 mod tls;
+mod top_n;
 mod turn;
 
 use std::sync::Arc;
@@ -65,7 +66,9 @@ pub use crate::link::rtcp_stats::RemoteReport;
 /// [`crate::logging::filter_for`] for what `spec` may be.
 pub use crate::logging::set_level as set_log_level;
 pub use crate::media::mixing::{AudioMixOption, AudioMixing, MixingEvent};
-pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
+pub use crate::protocol::{
+    ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo, UserVolume,
+};
 pub use congestion::SendRateStats;
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
 pub use session::reconnect::Backoff;
@@ -73,6 +76,7 @@ pub use stats::{LatencySummary, StreamStats};
 pub use stream::{FramePause, LocalStream, RemoteStream, VideoSlot};
 pub use stream_state::{DEFAULT_DETECTION_INTERVAL, DETECTION_INTERVAL_RANGE};
 pub use tls::ProxyConfig;
+pub use top_n::TopNAudio;
 pub use turn::TurnConfig;
 
 pub use crate::link::ice::{CandidateEnd, CandidateKind, SelectedPair};
@@ -414,6 +418,10 @@ pub enum RoomEvent {
     MuteVideo(MediaStatusNotifyInfo),
     /// A remote stream's video was unmuted (seed `unmute-video`).
     UnmuteVideo(MediaStatusNotifyInfo),
+    /// Who is heard in top-N audio and how loud, loudest first, about every
+    /// 500 ms (seed `volume-indicator`; see
+    /// [`Client::enable_top_three_audio_mode`]).
+    VolumeIndicator(Vec<UserVolume>),
     /// Something failed outside a request.
     Error {
         /// The seed code.
@@ -461,6 +469,7 @@ pub(crate) enum RoomCommand {
     StreamStateDetection(Option<Duration>, oneshot::Sender<ClientResult<()>>),
     SendRate(StreamId, oneshot::Sender<ClientResult<SendRateStats>>),
     SetNetworkBandwidth(Option<u32>, oneshot::Sender<ClientResult<()>>),
+    TopN(bool, oneshot::Sender<ClientResult<Option<TopNAudio>>>),
 }
 
 /// A handle on one room session. Cheap to clone; the session ends when the last
@@ -703,6 +712,20 @@ impl Client {
         }
         self.call(|tx| RoomCommand::SetNetworkBandwidth(max_kbps.map(|k| k * 1000), tx))
             .await
+    }
+
+    /// Hears the room's three loudest talkers on one link (seed
+    /// `enableTopThreeAudioMode`), instead of subscribing to each stream's
+    /// audio; `false` stops it. Call after joining. Returns the slots to play
+    /// (`Some` when enabled); [`RoomEvent::VolumeIndicator`] follows every
+    /// ~500 ms. Volume and mute (seed `setVolume4TopThree`,
+    /// `muteAudio4TopThree`) are on the returned [`TopNAudio`]. Enabling it
+    /// twice is refused (90100001).
+    pub async fn enable_top_three_audio_mode(
+        &self,
+        enable: bool,
+    ) -> ClientResult<Option<TopNAudio>> {
+        self.call(|tx| RoomCommand::TopN(enable, tx)).await
     }
 
     /// Sends a raw text frame on the signalling socket. For tests of the server's

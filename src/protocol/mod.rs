@@ -18,7 +18,7 @@ pub use ice_server::IceServer;
 pub use ids::{AppId, LinkId, RequestId, RoomId, StreamId, UserId};
 pub use message::{
     ClientMessage, ErrorReply, Event, IceCandidate, Reply, Request, Role, ServerMessage,
-    StreamInfo, UserInfo, VideoInfo,
+    StreamInfo, UserInfo, UserVolume, VideoInfo,
 };
 
 /// Bumped on any incompatible change to the messages; a join with another version

@@ -32,6 +32,7 @@ mod room_view;
 mod session;
 mod settings;
 mod signature;
+mod top_n;
 pub mod widgets;
 
 pub use app::HuddleApp;

@@ -47,6 +47,8 @@ pub enum RoomAction {
     SwitchRole(crate::client::Role),
     /// Something to tell the user (an audio file that cannot play).
     Notice(String),
+    /// Hear only the three loudest talkers (top-N audio), or everyone.
+    TopN(bool),
 }
 
 /// Draws the room; returns the actions to apply after the pass.
@@ -122,6 +124,9 @@ fn controls(
     if matches!(session.phase, Phase::Joined) {
         name_field(ui, session, actions);
         role_button(ui, session, actions);
+        if let Some(on) = session.top_n.toggle(ui) {
+            actions.push(RoomAction::TopN(on));
+        }
     }
     if ui.button("Leave").clicked() {
         actions.push(RoomAction::Leave);
@@ -267,11 +272,17 @@ fn tiles(
         return;
     }
     let layout = grid_layout(n, area.size(), TILE_ASPECT, GAP);
+    let now = std::time::Instant::now();
     let mut i = 0;
     for (id, tile) in &session.tiles {
         let rect = layout.rect(area, i, GAP);
         i += 1;
-        let speaking = tile.level() >= SPEAKING_LEVEL;
+        // In top-N mode the borders follow `volume-indicator`.
+        let speaking = if session.top_n.is_on() {
+            session.top_n.is_speaking(&tile.info.user_id, now)
+        } else {
+            tile.level() >= SPEAKING_LEVEL
+        };
         let widget = VideoTile {
             key: id.0.wrapping_add(1),
             slot: tile.info.video.map(|_| tile.stream.video()),

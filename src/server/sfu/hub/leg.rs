@@ -42,9 +42,9 @@ use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodecParameters, RtpC
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::time::Duration;
 
-use super::CreateLeg;
 use super::direct::{DirectEgress, SendReport, SentHistory};
 use super::srtp_keys::KeyCapture;
+use super::{CreateLeg, LegSource};
 use crate::link::nack::BoundedNackResponder;
 use crate::link::rtcp_tap::{RTCP_TAP_SLOT, RtcpTap};
 use crate::link::{
@@ -55,7 +55,6 @@ use crate::protocol::LinkId;
 use crate::server::inbox::{LinkState, SessionInbox};
 use crate::server::metrics::{GaugeGuard, Metrics};
 use crate::server::sfu::error::SfuError;
-use crate::server::sfu::media::PublishedMedia;
 use crate::server::sfu::rewrite::Rewriter;
 
 /// Most STUN checks a leg holds while it waits for the answer (see
@@ -132,6 +131,8 @@ impl LegTrack {
 pub struct Tracks {
     pub video: Option<LegTrack>,
     pub audio: Option<LegTrack>,
+    /// A top-N leg's audio slots (`topn::SLOTS`); empty on other legs.
+    pub slots: Vec<LegTrack>,
 }
 
 impl Tracks {
@@ -147,6 +148,7 @@ impl Tracks {
         [self.video.as_mut(), self.audio.as_mut()]
             .into_iter()
             .flatten()
+            .chain(self.slots.iter_mut())
     }
 }
 
@@ -168,6 +170,7 @@ pub enum LegState {
     Offered {
         video: Option<OfferedTrack>,
         audio: Option<OfferedTrack>,
+        slots: Vec<OfferedTrack>,
     },
     Answered(Tracks),
     Connected(Tracks, Egress),
@@ -193,8 +196,10 @@ pub enum Work {
 pub struct Leg {
     pub link_id: LinkId,
     pub pc: RTCPeerConnection,
-    pub media: Arc<PublishedMedia>,
-    inbox: SessionInbox,
+    /// What the leg forwards: one stream, or a top-N mix.
+    pub source: LegSource,
+    /// The session this leg reports to.
+    pub inbox: SessionInbox,
     /// One of the leg's senders: the way to its (bundled) transport.
     any_sender: RTCRtpSenderId,
     pub state: LegState,
@@ -304,6 +309,12 @@ impl Leg {
             .audio
             .then(|| add(RtpCodecKind::Audio, "audio", request.want_audio))
             .transpose()?;
+        let slots = match &request.source {
+            LegSource::TopN(_) => (0..crate::server::sfu::topn::SLOTS)
+                .map(|i| add(RtpCodecKind::Audio, &format!("slot{i}"), true))
+                .collect::<Result<Vec<_>, _>>()?,
+            LegSource::Stream(_) => Vec::new(),
+        };
         let offer = pc
             .create_offer(None)
             .map_err(internal("creating the offer"))?;
@@ -331,6 +342,7 @@ impl Leg {
         let any_sender = video
             .as_ref()
             .or(audio.as_ref())
+            .or(slots.first())
             .map(|t| t.sender)
             .ok_or_else(|| {
                 SfuError::Internal(LinkError::InvalidSdp("a leg without tracks".into()))
@@ -342,10 +354,14 @@ impl Leg {
         let leg = Leg {
             link_id: request.link_id,
             pc,
-            media: request.media,
+            source: request.source,
             inbox: request.inbox,
             any_sender,
-            state: LegState::Offered { video, audio },
+            state: LegState::Offered {
+                video,
+                audio,
+                slots,
+            },
             deadline: None,
             last_timer: None,
             work: Work::None,
@@ -393,7 +409,12 @@ impl Leg {
 
     /// Applies the subscriber's answer: `Offered` → `Answered`.
     pub fn answer(&mut self, sdp: String, now: Instant) -> Result<(), SfuError> {
-        let LegState::Offered { video, audio } = &self.state else {
+        let LegState::Offered {
+            video,
+            audio,
+            slots,
+        } = &self.state
+        else {
             return Err(SfuError::Answer(LinkError::InvalidSdp(
                 "this link was already answered".into(),
             )));
@@ -413,6 +434,10 @@ impl Leg {
         let tracks = Tracks {
             video: negotiated(video, true)?,
             audio: negotiated(audio, false)?,
+            slots: slots
+                .iter()
+                .map(|t| answered_track(pc, t, false))
+                .collect::<Result<Vec<_>, _>>()?,
         };
         self.state = LegState::Answered(tracks);
         Ok(())
@@ -461,6 +486,7 @@ impl Leg {
             LegState::Offered {
                 video: offered_video,
                 audio: offered_audio,
+                ..
             } => {
                 for (track, on) in [(offered_audio, audio), (offered_video, video)] {
                     if let Some(t) = track {
@@ -485,7 +511,7 @@ impl Leg {
     /// Which kinds this leg carries (video, audio), once answered.
     pub fn kinds(&self) -> (bool, bool) {
         match &self.state {
-            LegState::Offered { video, audio } => (video.is_some(), audio.is_some()),
+            LegState::Offered { video, audio, .. } => (video.is_some(), audio.is_some()),
             LegState::Answered(t) | LegState::Connected(t, _) => {
                 (t.video.is_some(), t.audio.is_some())
             }
