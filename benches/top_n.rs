@@ -320,7 +320,9 @@ async fn main() -> BenchResult<()> {
             .copied()
             .unwrap_or(f64::NAN)
     };
-    println!("| mode | server CPU (% of a core) | forwarded pkt/s | µs CPU / forwarded pkt | µs CPU / ingress pkt |");
+    println!(
+        "| mode | server CPU (% of a core) | forwarded pkt/s | µs CPU / forwarded pkt | µs CPU / ingress pkt |"
+    );
     println!("|---|---|---|---|---|");
     for w in [&idle, &every, &top_n] {
         println!(
@@ -353,7 +355,10 @@ async fn main() -> BenchResult<()> {
             .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.to_owned())),
         "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
     });
-    std::fs::write(format!("{out}/top_n.json"), serde_json::to_string_pretty(&json)?)?;
+    std::fs::write(
+        format!("{out}/top_n.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
     for (client, _) in top {
         client.leave().await.ok();
     }

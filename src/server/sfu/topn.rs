@@ -61,6 +61,9 @@ pub struct TopNConfig {
     pub decide_every: Duration,
     /// `volume-indicator` cadence.
     pub indicator_every: Duration,
+    /// A change of who holds the slots is indicated at once, but no sooner
+    /// than this after the previous indicator.
+    pub indicator_min_gap: Duration,
     /// Smoothing weight of each new packet's level (exponential average over
     /// packets; 0.2 at 20 ms packets ≈ a 100 ms time constant).
     pub smoothing: f32,
@@ -74,6 +77,7 @@ impl Default for TopNConfig {
             silence_timeout: Duration::from_millis(500),
             decide_every: Duration::from_millis(50),
             indicator_every: Duration::from_millis(500),
+            indicator_min_gap: Duration::from_millis(100),
             smoothing: 0.2,
         }
     }
@@ -172,6 +176,8 @@ pub struct TopNMix {
     slots: [Slot; SLOTS],
     next_decision: Option<Instant>,
     next_indicator: Option<Instant>,
+    /// When the last indicator went and which slot holders it named.
+    last_indicator: Option<(Instant, [Option<u64>; SLOTS])>,
 }
 
 impl TopNMix {
@@ -183,6 +189,7 @@ impl TopNMix {
             slots: Default::default(),
             next_decision: None,
             next_indicator: None,
+            last_indicator: None,
         }
     }
 
@@ -309,13 +316,20 @@ impl TopNMix {
     }
 
     /// The `volume-indicator` due at `now`, if one is: the slot holders,
-    /// loudest first, with their volume 0–100 ([`volume_of`]). The first
-    /// call after sources have sent anything starts the cadence.
+    /// loudest first, with their volume 0–100 ([`volume_of`]). One is due
+    /// every [`TopNConfig::indicator_every`], and as soon as the slot
+    /// holders changed (at most one per [`TopNConfig::indicator_min_gap`]).
+    /// The first call starts the cadence.
     pub fn indicator(&mut self, now: Instant) -> Option<Vec<(UserId, u8)>> {
+        let holders = self.holders();
+        let changed = self.last_indicator.is_some_and(|(at, named)| {
+            named != holders && now.saturating_duration_since(at) >= self.config.indicator_min_gap
+        });
         match self.next_indicator {
-            Some(t) if now < t => return None,
+            Some(t) if now < t && !changed => return None,
             _ => self.next_indicator = Some(now + self.config.indicator_every),
         }
+        self.last_indicator = Some((now, holders));
         let mut speaking: Vec<(f32, &Source)> = self
             .slots
             .iter()
@@ -396,6 +410,34 @@ mod tests {
         assert!(indicator[0].1 > indicator[1].1 && indicator[1].1 > indicator[2].1);
         assert!(mix.indicator(now + Duration::from_millis(100)).is_none());
         assert!(mix.indicator(now + Duration::from_millis(500)).is_some());
+    }
+
+    #[test]
+    fn a_new_holder_is_indicated_without_waiting_for_the_cadence() {
+        let mut mix = mix_of(4);
+        let mut now = Instant::now();
+        for _ in 0..40 {
+            round(&mut mix, &[(1, 20), (2, 20), (3, 40), (4, 70)], now);
+            now += TICK;
+        }
+        assert!(mix.indicator(now).is_some());
+        let sent = now;
+        // 4 gets loud and takes 3's slot well before the next 500 ms tick.
+        let mut indicated = None;
+        while indicated.is_none() && now < sent + Duration::from_millis(500) {
+            round(&mut mix, &[(1, 20), (2, 20), (3, 40), (4, 5)], now);
+            if let Some(users) = mix.indicator(now) {
+                indicated = Some((now - sent, users));
+            }
+            now += TICK;
+        }
+        let (after, users) = indicated.expect("indicated before the cadence");
+        assert!(after < Duration::from_millis(300), "after {after:?}");
+        let named: Vec<UserId> = users.into_iter().map(|(u, _)| u).collect();
+        assert!(
+            named.contains(&user(4)) && !named.contains(&user(3)),
+            "{named:?}"
+        );
     }
 
     #[test]
