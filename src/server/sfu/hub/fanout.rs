@@ -158,8 +158,6 @@ impl HubLoop {
             .iter()
             .filter(|p| p.video)
             .chain(batch.iter().filter(|p| !p.video));
-        // Top-N legs that got a packet: their indicators may be due.
-        let mut top_n: Vec<LegId> = Vec::new();
         for ingress in ordered {
             for &id in fanouts.subscribers(ingress.media, ingress.video) {
                 *current = Some(id);
@@ -174,13 +172,11 @@ impl HubLoop {
                 let mut packet = ingress.packet.clone();
                 let track = match &mut leg.source {
                     LegSource::TopN(mix) => {
-                        if !top_n.contains(&id) {
-                            top_n.push(id);
-                        }
                         let timestamp = packet.header.timestamp;
-                        let Some((routed, timestamp)) =
-                            mix.route(ingress.media, ingress.audio_level, timestamp, now)
-                        else {
+                        let routed = mix.route(ingress.media, ingress.audio_level, timestamp, now);
+                        // Cheap when none is due (a time and 3 ids compared).
+                        mix.indicate(now, &leg.inbox);
+                        let Some((routed, timestamp)) = routed else {
                             continue; // not among the loudest
                         };
                         let Some(track) = tracks.slots.get_mut(routed.slot) else {
@@ -242,14 +238,6 @@ impl HubLoop {
             }
         }
         batch.clear();
-        for id in top_n {
-            *current = Some(id);
-            if let Some(leg) = legs.get_mut(&id)
-                && let LegSource::TopN(mix) = &mut leg.source
-            {
-                mix.indicate(now, &leg.inbox);
-            }
-        }
         metrics
             .forwarded_packets
             .fetch_add(forwarded, Ordering::Relaxed);
