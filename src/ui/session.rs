@@ -536,6 +536,8 @@ impl RoomSession {
         self.tiles.clear();
         self.streams.clear();
         self.users.clear();
+        // The SDK closed the top-N link with the session.
+        self.top_n = super::top_n::TopNMode::default();
     }
 
     fn on_stream(&mut self, info: StreamInfo) {
