@@ -302,3 +302,106 @@ async fn bad_top_n_requests_are_refused_and_the_session_goes_on() {
         }
     ));
 }
+
+/// A port on 127.0.0.1 held for the whole test, for two servers in turn
+/// (as in `sdk_reconnects.rs`: `SO_REUSEADDR`, never listening).
+fn reserve_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind 127.0.0.1:0");
+    let addr = socket.local_addr().expect("local addr");
+    (socket, addr)
+}
+
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.0.kill().ok(); // already gone: fine
+        self.0.wait().ok();
+    }
+}
+
+/// `huddle serve` on `addr`, once it accepts connections.
+async fn serve(addr: std::net::SocketAddr) -> Serve {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_huddle"))
+        .args([
+            "serve",
+            "--listen",
+            &addr.to_string(),
+            "--app-id",
+            common::APP_ID,
+            "--app-key",
+            common::APP_KEY,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start huddle serve");
+    let serve = Serve(child);
+    wait_for(Duration::from_secs(30), "huddle serve listening", || {
+        std::net::TcpStream::connect(addr).ok().map(|_| ())
+    })
+    .await;
+    serve
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn top_n_audio_comes_back_on_the_same_slots_after_a_server_restart() {
+    let (_port, addr) = reserve_port();
+    let url = format!("ws://{addr}");
+    let mut server = serve(addr).await;
+    let config = |user: &str| huddle::client::JoinConfig {
+        server_url: url.clone(),
+        app_id: huddle::protocol::AppId(common::APP_ID.into()),
+        room_id: huddle::protocol::RoomId("top-n-restart".into()),
+        user_id: huddle::protocol::UserId(user.into()),
+        user_name: String::new(),
+        role: huddle::protocol::Role::Joiner,
+        credential: huddle::client::Credential::AppKey {
+            key: common::APP_KEY.into(),
+            valid_for: Duration::from_secs(3600),
+        },
+        decode: true,
+        reconnect_window: Duration::from_secs(30),
+    };
+    let level = ToneLevel::new(0.5);
+    let talker_client = Client::new();
+    talker_client.join(config("talker")).await.expect("join");
+    talker_client
+        .publish(talker(TONES[1], &level))
+        .await
+        .expect("publish");
+    let listener = Client::new();
+    listener.join(config("listener")).await.expect("join");
+    let audio = listener
+        .enable_top_three_audio_mode(true)
+        .await
+        .expect("enable")
+        .expect("slots");
+    let pcm = record(&audio, Duration::from_millis(1500)).await;
+    assert_eq!(tones_heard(&pcm), tone_set(&[1]), "before the restart");
+
+    server.0.kill().expect("kill -9 the server");
+    server.0.wait().ok();
+    tokio::time::sleep(Duration::from_secs(1)).await; // down for a while
+    // Indicators from before the kill do not count.
+    while listener.events().try_recv().is_ok() {}
+    server = serve(addr).await;
+    // The same slots carry the talker again, and the indicator is back.
+    wait_for(
+        Duration::from_secs(30),
+        "the indicator after the restart",
+        || {
+            drain(&audio);
+            latest_indicator(&listener).filter(|v| users_of(v) == ["talker"])
+        },
+    )
+    .await;
+    let pcm = record(&audio, Duration::from_millis(1500)).await;
+    assert_eq!(tones_heard(&pcm), tone_set(&[1]), "after the restart");
+    assert!(audio.slots().iter().all(|s| !s.is_ended()));
+    drop(server);
+}

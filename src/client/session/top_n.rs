@@ -6,15 +6,17 @@
 //! track is given the next slot in arrival order, each slot with its own
 //! [`Receiver`] (own Opus decoder, own PCM queue) sharing one
 //! [`PlayoutGain`]. Disabling, leaving and the session's end close the link
-//! and end the slots. A reconnection does not bring it back (the
-//! application enables it again).
+//! and end the slots. A resumed session keeps its link (the server kept
+//! it); after a rejoin (a new server session, e.g. the server restarted) the
+//! SDK asks the new server for a top-N link and feeds the same slots
+//! ([`Session::relink_top_n`]), so the application's [`TopNAudio`] plays on.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::super::subscribe::Receiver;
 use super::super::top_n::{PlayoutGain, TopNAudio};
-use super::super::{ClientError, ClientResult, RemoteStream};
+use super::super::{ClientError, ClientResult, RemoteStream, RoomEvent};
 use super::{Session, unexpected};
 use crate::link::PeerLink;
 use crate::protocol::{LinkId, Reply, Request, StreamId, StreamInfo, UserId};
@@ -49,27 +51,6 @@ impl Session {
                 "top-N audio is already enabled".into(),
             ));
         }
-        let reply = signal
-            .request(Request::EnableTopNAudio { enable: true })
-            .await?;
-        let Reply::TopNOffer { link_id, sdp } = reply else {
-            return Err(unexpected(&reply));
-        };
-        let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
-            .await
-            .map_err(ClientError::from)?;
-        let answer = match link.answer(sdp).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                link.close().await;
-                // Best effort: the server drops its leg, so a retry starts afresh.
-                signal
-                    .request(Request::EnableTopNAudio { enable: false })
-                    .await
-                    .ok();
-                return Err(ClientError::from(e));
-            }
-        };
         let gain = PlayoutGain::default();
         let receivers: Vec<Receiver> = (0..SLOTS)
             .map(|_| Receiver::new(self.decode).with_gain(gain.clone()))
@@ -93,12 +74,41 @@ impl Session {
             })
             .collect();
         let audio = TopNAudio { slots, gain };
+        self.open_top_n(receivers, audio.clone()).await?;
+        Ok(Some(audio))
+    }
+
+    /// Asks the server for a top-N link, answers it and keeps it, the slots
+    /// fed by `receivers`.
+    async fn open_top_n(&mut self, receivers: Vec<Receiver>, audio: TopNAudio) -> ClientResult<()> {
+        let signal = self.signal()?;
+        let reply = signal
+            .request(Request::EnableTopNAudio { enable: true })
+            .await?;
+        let Reply::TopNOffer { link_id, sdp } = reply else {
+            return Err(unexpected(&reply));
+        };
+        let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
+            .await
+            .map_err(ClientError::from)?;
+        let answer = match link.answer(sdp).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                link.close().await;
+                // Best effort: the server drops its leg, so a retry starts afresh.
+                signal
+                    .request(Request::EnableTopNAudio { enable: false })
+                    .await
+                    .ok();
+                return Err(ClientError::from(e));
+            }
+        };
         self.top_n = Some(TopNLink {
             link_id,
             link,
             receivers,
             next: 0,
-            audio: audio.clone(),
+            audio,
             tasks: vec![self.spawn_link_task(link_id, signals)],
         });
         if let Err(e) = signal
@@ -111,7 +121,32 @@ impl Session {
             self.close_top_n().await;
             return Err(e);
         }
-        Ok(Some(audio))
+        Ok(())
+    }
+
+    /// After a rejoin: the old server's top-N link is gone; the new server
+    /// gets asked for one that feeds the same slots. If it refuses, the
+    /// slots end and the application is told ([`RoomEvent::Error`]).
+    pub(super) async fn relink_top_n(&mut self) {
+        let Some(old) = self.top_n.take() else {
+            return;
+        };
+        for task in old.tasks {
+            task.abort();
+        }
+        old.link.close().await;
+        let audio = old.audio.clone();
+        let opened = self.open_top_n(old.receivers, old.audio).await;
+        for slot in &audio.slots {
+            // A slot whose old track ended before this plays again.
+            slot.ended.store(opened.is_err(), Ordering::Release);
+        }
+        if let Err(e) = opened {
+            self.emit(RoomEvent::Error {
+                code: e.code(),
+                message: format!("top-N audio not restored after rejoining: {e}"),
+            });
+        }
     }
 
     /// A track of link `link_id` arrived: if it is the top-N link's, decode
