@@ -16,9 +16,15 @@ set -euo pipefail
 # (tests/turn_and_public_address.rs, tests/signalling_through_a_tls_proxy.rs)
 # with their own configs. nftables and iproute2: benches/blackout.sh
 # (network namespaces, a veth pair and a drop table).
+# GStreamer (webrtcbin, libnice, x264, Opus, openh264) and python3-gi run the
+# independent WHIP/WHEP client of tests/whip_whep.rs
+# (tests/scripts/gst_whip_whep.py, with Debian's /usr/bin/python3).
 APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
     xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq
-    musl-tools prometheus ffmpeg chromium openssl coturn nginx iproute2 nftables ethtool)
+    musl-tools prometheus ffmpeg chromium openssl coturn nginx iproute2 nftables ethtool
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+    gstreamer1.0-plugins-ugly gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0
+    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -170,6 +170,7 @@ jq -s -c --arg tag "$TAG" --arg role "$ROLE" --arg rate "${RATE:-none}" --argjso
   --argjson a_tx $(((TX_A1 - TX_A0) * 8 / 1000 / DURATION)) --argjson qdisc "$QDISC" \
   --slurpfile s "$OUT/$TAG.summary.json" '
   map(select(.stream_id != null)) as $lines
+  | map(select(.event == "network-quality") | .downlinkNetworkQuality) as $nq
   | ($lines | map(select(.frames_decoded > 0))) as $live
   | {tag:$tag, role:$role, rate_kbit:$rate, loss_pct:$loss, rtt_ms:$rtt, profile:$profile, fps_sent:$fps,
      seconds:$dur, seconds_with_video:($live|length),
@@ -183,5 +184,6 @@ jq -s -c --arg tag "$TAG" --arg role "$ROLE" --arg rate "${RATE:-none}" --argjso
      freeze_total_ms:$s[0].freeze_total_ms, longest_freeze_ms:$s[0].longest_freeze_ms,
      received_kbps_mean:(if ($live|length) > 0 then ($live|map(.kbps)|add/length) else 0 end),
      loss_fraction:$s[0].loss_fraction, latency:$s[0].latency,
-     b_sent_kbps:$b_tx, a_sent_kbps:$a_tx, cap_qdisc:$qdisc}' "$OUT/$TAG.lines.jsonl" \
+     b_sent_kbps:$b_tx, a_sent_kbps:$a_tx, cap_qdisc:$qdisc,
+     downlink_quality:{min:($nq|min), max:($nq|max), last:($nq|last)}}' "$OUT/$TAG.lines.jsonl" \
   | tee "$OUT/$TAG.result.json"

@@ -69,7 +69,7 @@ pub struct AppArgs {
     /// User id.
     #[arg(long)]
     pub user: Option<String>,
-    /// Display name (default: the user id).
+    /// Display name (default: the name last typed in the lobby; a kiosk: the user id).
     #[arg(long)]
     pub name: Option<String>,
     /// App id (with --server).
@@ -164,7 +164,9 @@ impl AppArgs {
                 server,
                 app_id,
                 room,
-                user_name: self.name.unwrap_or_else(|| user.clone()),
+                // Empty: the app uses the name remembered from the lobby
+                // (or, in a kiosk, the user id).
+                user_name: self.name.unwrap_or_default(),
                 user_id: user,
                 role: if self.player || self.kiosk {
                     Role::Player
@@ -232,7 +234,7 @@ pub struct ServeArgs {
     /// Require this X-AUTH-TOKEN on GET /signature.
     #[arg(long)]
     pub signature_token: Option<String>,
-    /// Let web pages of this origin call GET /signature (CORS), e.g.
+    /// Let web pages of this origin call GET /signature and WHIP/WHEP (CORS), e.g.
     /// `https://meet.example.com`, or `*`; repeatable. Adds to the config
     /// file's `cors_origins`.
     #[arg(long = "cors-origin")]
@@ -429,6 +431,11 @@ pub struct BotArgs {
     /// interrupted (stream state detection); 0 turns it off.
     #[arg(long, default_value_t = 3)]
     pub stream_state_interval: u64,
+    /// Print the seed's `rtc-stats` event (every stream's bit rate, frame
+    /// rate, RTT, jitter and loss rate) every this many ms (200..=60000);
+    /// 0 (the default) leaves it off.
+    #[arg(long, default_value_t = 0)]
+    pub rtc_stats_ms: u64,
     /// Mix this audio file (WAV, MP3, FLAC, Ogg/Vorbis, AAC in MP4) into the
     /// published audio (seed startAudioMixing).
     #[arg(long, requires = "publish")]
@@ -784,6 +791,13 @@ impl BotArgs {
                     }
                     Some(interval)
                 }
+            },
+            rtc_stats_interval: match self.rtc_stats_ms {
+                0 => None,
+                ms => Some(
+                    crate::client::rtc_stats::check_interval(Duration::from_millis(ms))
+                        .map_err(|e| anyhow::anyhow!("--rtc-stats-ms: {e}"))?,
+                ),
             },
             mix: self.mix_file.map(|path| crate::client::AudioMixOption {
                 replace: self.mix_replace,

@@ -75,6 +75,11 @@ pub struct BotConfig {
     /// An audio file mixed into the published audio (seed
     /// `startAudioMixing`; `--mix-file`), from the moment it is published.
     pub mix: Option<crate::client::AudioMixOption>,
+    /// Interval of the seed's `rtc-stats` event (`--rtc-stats-ms`), printed
+    /// as a line each time; `None` (the default) leaves it off. With `--json`
+    /// every bot also prints, once a second, a `stats` line with what the
+    /// SDK's `get*Stats` calls return, under the seed's field names.
+    pub rtc_stats_interval: Option<Duration>,
 }
 
 impl BotConfig {
@@ -109,6 +114,7 @@ impl BotConfig {
             turn: crate::client::TurnConfig::default(),
             stream_state_interval: Some(crate::client::DEFAULT_DETECTION_INTERVAL),
             mix: None,
+            rtc_stats_interval: None,
         }
     }
 }
@@ -406,6 +412,7 @@ pub async fn run(
             for bot in &mut bots {
                 bot.refresh_publish_reports(&config).await;
                 bot.report_interval(&config, elapsed);
+                bot.print_stats(&config).await;
             }
         }
     }
@@ -444,6 +451,9 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
     client.set_turn_server(config.turn.clone()).await?;
     if let Some(interval) = config.stream_state_interval {
         client.enable_stream_state_detection(true, interval).await?;
+    }
+    if let Some(interval) = config.rtc_stats_interval {
+        client.enable_rtc_stats(true, interval).await?;
     }
     let joined_at = Instant::now();
     let info = client
@@ -738,6 +748,25 @@ impl Bot {
             )
         };
         writeln!(std::io::stdout().lock(), "{text}").ok(); // closed stdout is fine
+    }
+
+    /// With `--json`: one `stats` line with every seed statistic (seed
+    /// `getTransportStats`, `getLocal*Stats`, `getRemote*Stats`, their field
+    /// names).
+    async fn print_stats(&self, config: &BotConfig) {
+        if !(config.print && config.json) {
+            return;
+        }
+        let Ok(report) = self.client.stats_report().await else {
+            return; // leaving: nothing to report
+        };
+        let line = serde_json::json!({
+            "bot": self.name, "event": "stats", "transport": report.transport,
+            "localAudio": report.local_audio, "localVideo": report.local_video,
+            "remoteAudio": report.remote_audio, "remoteVideo": report.remote_video,
+            "atMs": crate::media::now_us() / 1000,
+        });
+        writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
     }
 
     fn report_interval(&mut self, config: &BotConfig, elapsed: Duration) {

@@ -63,6 +63,14 @@ fn describe(event: &RoomEvent) -> Option<(&'static str, serde_json::Value)> {
             "signature-expired",
             serde_json::json!({ "code": code.code(), "ctime": ctime, "renewing": renewing }),
         )),
+        RoomEvent::RtcStats(stats) => Some(("rtc-stats", serde_json::json!({ "stats": stats }))),
+        RoomEvent::NetworkQuality { uplink, downlink } => Some((
+            "network-quality",
+            serde_json::json!({
+                "uplinkNetworkQuality": uplink.code(),
+                "downlinkNetworkQuality": downlink.code(),
+            }),
+        )),
         RoomEvent::MuteAudio(m) => mute("mute-audio", m),
         RoomEvent::UnmuteAudio(m) => mute("unmute-audio", m),
         RoomEvent::MuteVideo(m) => mute("mute-video", m),

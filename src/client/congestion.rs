@@ -164,6 +164,13 @@ pub struct SendRateStats {
     pub frames_decimated: u64,
     /// Frames dropped because encoded video ran ahead of its budget.
     pub frames_dropped_budget: u64,
+    /// Encoded video frames handed to the link (written to the track after
+    /// it connected): the seed's `framesSent`.
+    pub frames_sent: u64,
+    /// What the stream would send on an unbounded path, bit/s: its profiles'
+    /// ceiling, or the cap when lower (network quality compares the
+    /// estimate with it).
+    pub wanted_bps: u32,
 }
 
 /// What the video encoder is asked for.
@@ -286,6 +293,7 @@ impl RateControl {
         let state = State {
             stats: SendRateStats {
                 cap_bps,
+                wanted_bps: ceiling,
                 ..SendRateStats::default()
             },
             total: None,
@@ -328,6 +336,11 @@ impl RateControl {
         let mut state = self.lock();
         state.stats.video_bytes += bytes as u64;
         state.stats.frames_encoded += 1;
+    }
+
+    /// One encoded video frame was handed to the link.
+    pub(crate) fn count_sent(&self) {
+        self.lock().stats.frames_sent += 1;
     }
 
     pub(crate) fn count_audio(&self, bytes: usize) {

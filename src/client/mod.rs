@@ -43,7 +43,9 @@
 pub mod congestion;
 pub mod jitter;
 pub mod media_status;
+pub mod network_quality;
 mod publish;
+pub mod rtc_stats;
 mod session;
 mod signal;
 pub mod stats;
@@ -71,6 +73,12 @@ pub use crate::protocol::{
 };
 pub use congestion::SendRateStats;
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
+pub use network_quality::{NETWORK_QUALITY_INTERVAL, NetworkQuality};
+pub use rtc_stats::{
+    AllLocalVideoStats, AllRemoteVideoStats, LocalAudioStats, LocalVideoStats, MediaType,
+    RTC_STATS_INTERVAL_RANGE, RemoteAudioStats, RemoteVideoStats, RtcStatsInfo, StatsReport,
+    TransportStats,
+};
 pub use session::reconnect::Backoff;
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{FramePause, LocalStream, RemoteStream, VideoSlot};
@@ -422,6 +430,18 @@ pub enum RoomEvent {
     /// 500 ms (seed `volume-indicator`; see
     /// [`Client::enable_top_three_audio_mode`]).
     VolumeIndicator(Vec<UserVolume>),
+    /// Audio and video statistics of every stream, sent and received (seed
+    /// `rtc-stats`), at the interval set by [`Client::enable_rtc_stats`].
+    RtcStats(Vec<RtcStatsInfo>),
+    /// This client's uplink and downlink quality (seed `network-quality`,
+    /// `NetworkQualityInfo`), every [`NETWORK_QUALITY_INTERVAL`] while in a
+    /// room; see [`network_quality`] for how it is graded.
+    NetworkQuality {
+        /// What this client sends (`uplinkNetworkQuality`).
+        uplink: NetworkQuality,
+        /// What it receives (`downlinkNetworkQuality`).
+        downlink: NetworkQuality,
+    },
     /// Something failed outside a request.
     Error {
         /// The seed code.
@@ -470,6 +490,8 @@ pub(crate) enum RoomCommand {
     SendRate(StreamId, oneshot::Sender<ClientResult<SendRateStats>>),
     SetNetworkBandwidth(Option<u32>, oneshot::Sender<ClientResult<()>>),
     TopN(bool, oneshot::Sender<ClientResult<Option<TopNAudio>>>),
+    Stats(oneshot::Sender<ClientResult<StatsReport>>),
+    RtcStats(Option<Duration>, oneshot::Sender<ClientResult<()>>),
 }
 
 /// A handle on one room session. Cheap to clone; the session ends when the last
@@ -726,6 +748,68 @@ impl Client {
         enable: bool,
     ) -> ClientResult<Option<TopNAudio>> {
         self.call(|tx| RoomCommand::TopN(enable, tx)).await
+    }
+
+    /// Every statistic at once: what the five `get_*_stats` calls return,
+    /// gathered in one pass over the links (see [`rtc_stats`] for sources
+    /// and units).
+    pub async fn stats_report(&self) -> ClientResult<StatsReport> {
+        self.call(RoomCommand::Stats).await
+    }
+
+    /// Network transmission statistics over all media links (seed
+    /// `getTransportStats`): bytes, datagrams, send and receive bit rates
+    /// (kbit/s), RTT (ms), the uplink estimate and the encoders' target.
+    pub async fn get_transport_stats(&self) -> ClientResult<TransportStats> {
+        Ok(self.stats_report().await?.transport)
+    }
+
+    /// Statistics of the audio this client sends, by its user id (seed
+    /// `getLocalAudioStats`); empty until something is published.
+    pub async fn get_local_audio_stats(
+        &self,
+    ) -> ClientResult<std::collections::BTreeMap<UserId, LocalAudioStats>> {
+        Ok(self.stats_report().await?.local_audio)
+    }
+
+    /// Statistics of the video this client sends, by its user id (seed
+    /// `getLocalVideoStats`): one `mainStream` entry per published stream.
+    pub async fn get_local_video_stats(
+        &self,
+    ) -> ClientResult<std::collections::BTreeMap<UserId, AllLocalVideoStats>> {
+        Ok(self.stats_report().await?.local_video)
+    }
+
+    /// Statistics of received audio, by publisher (seed
+    /// `getRemoteAudioStats`); a publisher's several streams add up.
+    pub async fn get_remote_audio_stats(
+        &self,
+    ) -> ClientResult<std::collections::BTreeMap<UserId, RemoteAudioStats>> {
+        Ok(self.stats_report().await?.remote_audio)
+    }
+
+    /// Statistics of received video, by publisher (seed
+    /// `getRemoteVideoStats`): one `mainStream` entry per subscribed stream.
+    pub async fn get_remote_video_stats(
+        &self,
+    ) -> ClientResult<std::collections::BTreeMap<UserId, AllRemoteVideoStats>> {
+        Ok(self.stats_report().await?.remote_video)
+    }
+
+    /// Turns the [`RoomEvent::RtcStats`] event on or off (seed
+    /// `enableRtcStats`; off by default). On, it comes every `interval`
+    /// while in a room, the first one interval after this call.
+    /// `interval` must be within [`RTC_STATS_INTERVAL_RANGE`] (200 ms –
+    /// 60 s), or [`ClientError::InvalidParameter`] (90000005) and nothing
+    /// changes. May be called before or after joining; it holds until
+    /// changed.
+    pub async fn enable_rtc_stats(&self, enable: bool, interval: Duration) -> ClientResult<()> {
+        let interval = if enable {
+            Some(rtc_stats::check_interval(interval).map_err(ClientError::InvalidParameter)?)
+        } else {
+            None
+        };
+        self.call(|tx| RoomCommand::RtcStats(interval, tx)).await
     }
 
     /// Sends a raw text frame on the signalling socket. For tests of the server's

@@ -169,7 +169,13 @@ impl PublishPipeline {
                 Arc::clone(&out.track),
                 Arc::clone(&force_keyframe),
             )));
-            tasks.push(tokio::spawn(writer_task(out, rx, Arc::clone(&connected))));
+            let sent = Some(rate.clone());
+            tasks.push(tokio::spawn(writer_task(
+                out,
+                rx,
+                Arc::clone(&connected),
+                sent,
+            )));
         }
         if let (Some(source), Some(out)) = (audio_source, audio) {
             let encoder = OpusEncoder::new(
@@ -186,7 +192,12 @@ impl PublishPipeline {
                     .spawn(move || audio_thread(source, encoder, tx, stop_t, muted, rate_t))
                     .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
             );
-            tasks.push(tokio::spawn(writer_task(out, rx, Arc::clone(&connected))));
+            tasks.push(tokio::spawn(writer_task(
+                out,
+                rx,
+                Arc::clone(&connected),
+                None,
+            )));
         }
         Ok(Self {
             stop,
@@ -545,7 +556,14 @@ fn audio_thread(
     }
 }
 
-async fn writer_task(out: TrackOut, mut rx: mpsc::Receiver<Encoded>, connected: Arc<AtomicBool>) {
+/// Writes encoded samples to the track once the link is connected; counts
+/// each video frame written in `sent` (the seed's `framesSent`).
+async fn writer_task(
+    out: TrackOut,
+    mut rx: mpsc::Receiver<Encoded>,
+    connected: Arc<AtomicBool>,
+    sent: Option<RateControl>,
+) {
     while let Some(encoded) = rx.recv().await {
         if !connected.load(Ordering::Acquire) {
             continue;
@@ -568,6 +586,8 @@ async fn writer_task(out: TrackOut, mut rx: mpsc::Receiver<Encoded>, connected: 
             .await
         {
             tracing::debug!("write_sample: {e}");
+        } else if let Some(sent) = &sent {
+            sent.count_sent();
         }
     }
 }

@@ -8,7 +8,9 @@
 //! (logged), it never stalls the session.
 
 mod detection;
+mod quality;
 mod renewal;
+mod stats;
 mod top_n;
 
 use std::collections::BTreeMap;
@@ -68,6 +70,8 @@ struct Publication {
     /// The congestion control its link was built with (a new link gets the
     /// same).
     congestion: crate::link::congestion::CongestionConfig,
+    /// When it was published: where its statistics' rates start.
+    published_at: Instant,
 }
 
 struct Subscription {
@@ -135,6 +139,10 @@ struct Session {
     network_bandwidth: Option<u32>,
     /// The top-N audio link, once enabled (`top_n.rs`).
     top_n: Option<top_n::TopNLink>,
+    /// `rtc-stats` and the statistics' rate meters (`stats.rs`).
+    rtc_stats: stats::RtcStatsState,
+    /// What the last network-quality sample saw (`quality.rs`).
+    quality: quality::QualityState,
 }
 
 /// The actor's main loop.
@@ -169,10 +177,16 @@ pub(crate) async fn run(
         detector: StreamStateDetector::default(),
         network_bandwidth: None,
         top_n: None,
+        rtc_stats: stats::RtcStatsState::default(),
+        quality: quality::QualityState::default(),
     };
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     let mut detection_tick = tokio::time::interval(DETECTION_TICK);
+    // Rebuilt whenever `enable_rtc_stats` changes the interval.
+    let mut rtc_stats_tick = stats::RtcStatsTick::default();
+    let mut quality_tick = tokio::time::interval(super::network_quality::NETWORK_QUALITY_INTERVAL);
     loop {
+        rtc_stats_tick.follow(session.rtc_stats.interval);
         tokio::select! {
             command = commands.recv() => match command {
                 Some(command) => session.on_command(command, &signal_tx).await,
@@ -185,6 +199,10 @@ pub(crate) async fn run(
             _ = keepalive.tick() => session.keepalive(),
             _ = detection_tick.tick(), if session.detector.enabled() => {
                 session.detect_stream_states()
+            }
+            () = rtc_stats_tick.tick() => session.emit_rtc_stats().await,
+            _ = quality_tick.tick(), if session.identity.is_some() => {
+                session.emit_network_quality().await
             }
         }
     }
@@ -353,6 +371,14 @@ impl Session {
             RoomCommand::RenewSignature(ctime, signature, reply) => {
                 let result = self.renew_signature(ctime, signature).await;
                 reply.send(result).ok();
+            }
+            RoomCommand::Stats(reply) => {
+                let result = self.stats_report().await;
+                reply.send(Ok(result)).ok();
+            }
+            RoomCommand::RtcStats(interval, reply) => {
+                self.set_rtc_stats(interval);
+                reply.send(Ok(())).ok();
             }
             RoomCommand::StreamStateDetection(interval, reply) => {
                 self.set_stream_state_detection(interval);
@@ -632,6 +658,7 @@ impl Session {
                 video: video_info,
                 tracks,
                 congestion,
+                published_at: Instant::now(),
             },
         );
         Ok(stream_id)

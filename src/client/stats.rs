@@ -27,6 +27,10 @@ pub struct StreamStats {
     pub audio_packets: u64,
     /// RTP payload + header bytes received, both media.
     pub bytes: u64,
+    /// The video share of `bytes`.
+    pub video_bytes: u64,
+    /// The audio share of `bytes`.
+    pub audio_bytes: u64,
     /// Packets missing from the sequence (both media), counted from gaps.
     pub packets_lost: u64,
     /// Video frames decoded.

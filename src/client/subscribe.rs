@@ -420,14 +420,17 @@ impl TrackCounter {
         self.reception
             .push(header.sequence_number, header.timestamp);
         let mut stats = receiver.stats();
+        let bytes = (packet.payload.len() + 12) as u64;
         if self.video {
             stats.video_packets += 1;
+            stats.video_bytes += bytes;
             stats.video_reception = self.reception.report();
         } else {
             stats.audio_packets += 1;
+            stats.audio_bytes += bytes;
             stats.audio_reception = self.reception.report();
         }
-        stats.bytes += (packet.payload.len() + 12) as u64;
+        stats.bytes += bytes;
         stats.packets_lost += lost;
         lost
     }

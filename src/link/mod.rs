@@ -26,6 +26,7 @@
 
 pub mod audio_level;
 pub mod congestion;
+pub mod counters;
 pub mod ice;
 pub mod nack;
 pub mod nack_generator;
@@ -360,6 +361,11 @@ impl PeerLink {
     /// RTT, loss and jitter the remote reports about what this link sends.
     pub fn rtcp_stats(&self) -> &rtcp_stats::RtcpStats {
         &self.rtcp_stats
+    }
+
+    /// The RTP and transport counters the library keeps for this link.
+    pub async fn counters(&self) -> counters::LinkCounters {
+        counters::read(self.pc.as_ref()).await
     }
 
     /// The uplink estimate of a link built by [`PeerLink::publisher`].

@@ -23,9 +23,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 use serde::Serialize;
@@ -56,6 +59,12 @@ pub struct RemoteReport {
     pub jitter_ms: Option<f64>,
     /// Reception reports received about this SSRC.
     pub reports: u64,
+    /// Generic NACKs (RFC 4585 §6.2.1) received about this SSRC. Counted
+    /// here because the RTCP tap ends NACKs before the library's own stats
+    /// see them.
+    pub nack_count: u64,
+    /// Keyframe requests (PLI, FIR) received about this SSRC.
+    pub pli_count: u64,
 }
 
 #[derive(Default)]
@@ -106,6 +115,18 @@ impl RtcpStats {
             sent.pop_front();
         }
         sent.push_back((lsr, at));
+    }
+
+    /// Counts one feedback message about `ssrc`: a NACK or a keyframe request.
+    fn received_feedback(&self, ssrc: u32, nack: bool) {
+        let mut state = self.lock();
+        let entry = state.remote.entry(ssrc).or_default();
+        entry.ssrc = ssrc;
+        if nack {
+            entry.nack_count += 1;
+        } else {
+            entry.pli_count += 1;
+        }
     }
 
     fn received_block(&self, block: &ReceptionReport, at: Instant) {
@@ -171,6 +192,20 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpStatsInterceptor {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             for packet in packets {
                 let any = packet.as_any();
+                if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                    self.stats.received_feedback(nack.media_ssrc, true);
+                    continue;
+                }
+                if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+                    self.stats.received_feedback(pli.media_ssrc, false);
+                    continue;
+                }
+                if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
+                    for entry in &fir.fir {
+                        self.stats.received_feedback(entry.ssrc, false);
+                    }
+                    continue;
+                }
                 let blocks = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
                     &rr.reports
                 } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
@@ -227,6 +262,44 @@ impl Interceptor for RtcpStatsInterceptor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nacks_and_keyframe_requests_are_counted_per_ssrc() {
+        let stats = RtcpStats::default();
+        let mut interceptor = stats.interceptor();
+        let feedback: Vec<Box<dyn rtc::rtcp::Packet>> = vec![
+            Box::new(TransportLayerNack {
+                media_ssrc: 7,
+                ..Default::default()
+            }),
+            Box::new(TransportLayerNack {
+                media_ssrc: 7,
+                ..Default::default()
+            }),
+            Box::new(PictureLossIndication {
+                media_ssrc: 7,
+                ..Default::default()
+            }),
+            Box::new(PictureLossIndication {
+                media_ssrc: 9,
+                ..Default::default()
+            }),
+        ];
+        interceptor
+            .handle_read(TaggedPacket {
+                now: Instant::now(),
+                transport: Default::default(),
+                message: rtc::interceptor::AttributedPacket::new(Packet::Rtcp(feedback)),
+            })
+            .expect("read");
+        assert!(interceptor.poll_read().is_some(), "passed on unchanged");
+        let seven = stats.remote(7).expect("ssrc 7");
+        assert_eq!((seven.nack_count, seven.pli_count), (2, 1));
+        assert_eq!(
+            stats.remote(9).map(|r| (r.nack_count, r.pli_count)),
+            Some((0, 1))
+        );
+    }
 
     #[test]
     fn rtt_subtracts_the_remote_hold_time() {

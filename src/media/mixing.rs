@@ -14,6 +14,12 @@
 //! microphone underneath (a `SwitchableAudio` inside) does not disturb a
 //! file that is playing. The file is decoded on the audio thread, 20 ms at
 //! a time, as frames are asked for.
+//!
+//! With [`AudioMixOption::play_locally`] the same samples (at the mixing
+//! volume) also go out on [`AudioMixing::local_playback`], 20 ms frames on a
+//! bounded channel that the application hands to its speaker playout
+//! (`media::devices::AudioPlayout::add_stream`), so the user hears the music
+//! too. Off by default; when nobody drains the channel, frames are dropped.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,6 +43,10 @@ pub struct AudioMixOption {
     pub loop_forever: bool,
     /// Extra times to play after the first (0: once).
     pub repeat_count: u32,
+    /// Also play the file on this device's speaker, through
+    /// [`AudioMixing::local_playback`] (not in the seed's `AudioMixOption`;
+    /// the seed's Web SDK plays it in the page). Off by default.
+    pub play_locally: bool,
 }
 
 impl AudioMixOption {
@@ -48,6 +58,7 @@ impl AudioMixOption {
             replace: false,
             loop_forever: false,
             repeat_count: 0,
+            play_locally: false,
         }
     }
 }
@@ -66,6 +77,11 @@ pub enum MixingEvent {
 /// dropped.
 pub const MIXING_EVENT_CAPACITY: usize = 16;
 
+/// 20 ms frames queued for local playback (200 ms, as much as the playout's
+/// own queue keeps ahead). When full (nobody plays them, or the speaker is
+/// behind) the newest frame is dropped: the published audio never waits.
+pub const LOCAL_PLAYBACK_CAPACITY: usize = 10;
+
 struct Player {
     file: AudioFile,
     option: AudioMixOption,
@@ -78,6 +94,8 @@ struct Shared {
     /// 0.0 ..= 1.0 (seed level 0 ..= 100).
     volume: f32,
     events: Sender<MixingEvent>,
+    /// Where the file's samples go for local playback.
+    local: Sender<AudioFrame>,
 }
 
 /// Controls the file mixed into one stream's audio. Cheap to clone.
@@ -85,6 +103,7 @@ struct Shared {
 pub struct AudioMixing {
     shared: Arc<Mutex<Shared>>,
     events: Receiver<MixingEvent>,
+    local: Receiver<AudioFrame>,
     rate: u32,
 }
 
@@ -107,10 +126,12 @@ pub struct MixingSource {
 /// publish and its handle.
 pub fn mixable(inner: Box<dyn AudioSource>) -> (MixingSource, AudioMixing) {
     let (tx, rx) = crossbeam_channel::bounded(MIXING_EVENT_CAPACITY);
+    let (local_tx, local_rx) = crossbeam_channel::bounded(LOCAL_PLAYBACK_CAPACITY);
     let shared = Arc::new(Mutex::new(Shared {
         player: None,
         volume: 1.0,
         events: tx,
+        local: local_tx,
     }));
     let rate = inner.sample_rate();
     (
@@ -122,6 +143,7 @@ pub fn mixable(inner: Box<dyn AudioSource>) -> (MixingSource, AudioMixing) {
         AudioMixing {
             shared,
             events: rx,
+            local: local_rx,
             rate,
         },
     )
@@ -257,6 +279,16 @@ impl AudioMixing {
     pub fn events(&self) -> &Receiver<MixingEvent> {
         &self.events
     }
+
+    /// What a file started with [`AudioMixOption::play_locally`] plays on
+    /// this device: mono 20 ms frames at the stream's rate, at the mixing
+    /// volume, while it plays (none while paused or without the option).
+    /// Hand it to the speaker playout
+    /// (`media::devices::AudioPlayout::add_stream`); the channel ends when
+    /// the stream and every handle are gone.
+    pub fn local_playback(&self) -> Receiver<AudioFrame> {
+        self.local.clone()
+    }
 }
 
 impl MixingSource {
@@ -266,11 +298,17 @@ impl MixingSource {
         let wanted = frame.samples.len() / channels;
         let mut shared = lock(&self.shared);
         let volume = shared.volume;
-        let Shared { player, events, .. } = &mut *shared;
+        let Shared {
+            player,
+            events,
+            local,
+            ..
+        } = &mut *shared;
         let Some(p) = player.as_mut() else {
             return;
         };
         let replace = p.option.replace;
+        let play_locally = p.option.play_locally && !p.paused;
         self.scratch.clear();
         if !p.paused {
             while self.scratch.len() < wanted {
@@ -297,6 +335,21 @@ impl MixingSource {
                     }
                 }
             }
+        }
+        if play_locally && !self.scratch.is_empty() {
+            // The last piece of a file is padded to a whole frame.
+            let mut samples = vec![0i16; wanted];
+            for (out, s) in samples.iter_mut().zip(&self.scratch) {
+                *out = (s * volume * f32::from(i16::MAX))
+                    .round()
+                    .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16;
+            }
+            let local_frame = AudioFrame {
+                sample_rate: frame.sample_rate,
+                channels: 1,
+                samples,
+            };
+            local.try_send(local_frame).ok(); // full or nobody listening: dropped
         }
         if replace {
             frame.samples.fill(0);
@@ -461,6 +514,55 @@ mod tests {
         // After the end the microphone is back.
         let after = take(&mut source, 10);
         assert!((dominant_frequency(&after, 1, 48_000).expect("a tone") - 300.0).abs() < 15.0);
+        std::fs::remove_file(path).ok();
+    }
+
+    #[test]
+    fn play_locally_sends_the_file_to_local_playback_and_only_then() {
+        let path = temp("local.wav", &wav(48_000, &[(700.0, 1.0)]));
+        let tone = crate::media::SyntheticAudio::new(300.0, 48_000, 2);
+        let (mut source, mixing) = mixable(Box::new(tone));
+        let local = mixing.local_playback();
+        // Off by default: the file is published, nothing plays locally.
+        mixing.start(AudioMixOption::new(&path)).expect("starts");
+        take(&mut source, 10);
+        assert!(
+            local.try_recv().is_err(),
+            "played locally without the option"
+        );
+        // On: the file alone (not the microphone), mono, at the volume.
+        let mut option = AudioMixOption::new(&path);
+        option.play_locally = true;
+        mixing.start(option).expect("starts");
+        mixing.set_volume(50).expect("volume");
+        take(&mut source, 10);
+        let frames: Vec<AudioFrame> = local.try_iter().collect();
+        assert_eq!(frames.len(), 10);
+        assert!(
+            frames
+                .iter()
+                .all(|f| f.channels == 1 && f.sample_rate == 48_000)
+        );
+        let pcm: Vec<i16> = frames.into_iter().flat_map(|f| f.samples).collect();
+        let hz = dominant_frequency(&pcm, 1, 48_000).expect("a tone");
+        assert!((hz - 700.0).abs() < 15.0, "{hz} Hz played locally");
+        let peak = pcm.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+        // 0.5 of full scale in the file, × 0.5 volume.
+        assert!((7_000..=9_500).contains(&peak), "peak {peak}");
+        // Paused: nothing plays locally; stopped: nothing either.
+        mixing.pause();
+        take(&mut source, 5);
+        assert!(local.try_recv().is_err(), "played while paused");
+        mixing.stop();
+        take(&mut source, 5);
+        assert!(local.try_recv().is_err(), "played after stop");
+        // Nobody draining: the queue stays bounded.
+        mixing.resume();
+        let mut option = AudioMixOption::new(&path);
+        option.play_locally = true;
+        mixing.start(option).expect("starts");
+        take(&mut source, 40);
+        assert_eq!(local.len(), LOCAL_PLAYBACK_CAPACITY);
         std::fs::remove_file(path).ok();
     }
 

@@ -1,6 +1,7 @@
 //! Which web pages may call the server's HTTP API from another origin
-//! (CORS): today `GET /signature`, so a page served elsewhere can fetch a
-//! join signature with its `X-AUTH-TOKEN`.
+//! (CORS): `GET /signature`, so a page served elsewhere can fetch a
+//! join signature with its `X-AUTH-TOKEN`; WHIP/WHEP use the same origins
+//! (`media_resource`).
 //!
 //! Nothing is allowed by default: a browser then refuses a cross-origin
 //! page the reply (same-origin pages and non-browser clients are not

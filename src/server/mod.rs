@@ -22,13 +22,16 @@
 //! HTTP routes on the same port: `/` and `/ws` (WebSocket upgrade; a plain
 //! `GET /` gets the web client, `web`), `GET /signature` (the seed's signature
 //! distribution server), `GET /metrics` (Prometheus text), `GET /metrics.json`,
-//! `GET /healthz`. With a certificate (`ServerConfig::tls`) all of them are
+//! `GET /healthz`, and WHIP/WHEP (`POST /whip/{room}`,
+//! `POST /whep/{room}/{stream}` and their resources: `whip`, `whep`,
+//! `media_resource`). With a certificate (`ServerConfig::tls`) all of them are
 //! served over TLS (`https://`, `wss://`) on the same port.
 
 pub mod config;
 pub mod cors;
 pub mod inbox;
 mod listener;
+mod media_resource;
 pub mod metrics;
 mod prometheus_text;
 pub mod resume;
@@ -38,6 +41,8 @@ pub mod sfu;
 pub mod signalling;
 pub mod tls;
 mod web;
+mod whep;
+mod whip;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -81,6 +86,8 @@ pub(crate) struct Shared {
     pub(crate) connections: Arc<listener::ConnectionLimits>,
     /// Resume tokens of live sessions (`resume`).
     pub(crate) resumes: resume::Resumes,
+    /// Live WHIP/WHEP resources (`media_resource`).
+    pub(crate) media_resources: media_resource::Resources,
     next_id: AtomicU64,
 }
 
@@ -116,6 +123,7 @@ impl Server {
                 config,
                 rooms: Rooms::default(),
                 resumes: resume::Resumes::default(),
+                media_resources: media_resource::Resources::default(),
                 sfu,
                 metrics,
                 shutdown: tokio::sync::watch::Sender::new(false),
@@ -166,6 +174,7 @@ impl Server {
             .route("/healthz", get(|| async { "ok" }))
             .with_state(self.clone())
             .merge(web::assets())
+            .merge(media_resource::router(self.clone()))
             .merge(signature)
     }
 

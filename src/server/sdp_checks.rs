@@ -58,6 +58,14 @@ pub enum OfferError {
         /// The direction offered.
         direction: &'static str,
     },
+    /// A section of a player's offer that is not `recvonly`.
+    #[error("m={media} is {direction}; a played section must be recvonly")]
+    NotReceiving {
+        /// `audio` or `video`.
+        media: String,
+        /// The direction offered.
+        direction: &'static str,
+    },
     /// A section without a codec the server forwards.
     #[error("m={media} offers no codec the server forwards ({wanted}); offered: {offered}")]
     NoCodec {
@@ -92,6 +100,27 @@ pub struct OfferedMedia {
 /// sha-256 DTLS fingerprint at session or media level. Sections of other
 /// kinds (`application`) are left to the link.
 pub fn check_publish_offer(sdp: &str) -> Result<OfferedMedia, OfferError> {
+    check_offer(sdp, Purpose::Publish)
+}
+
+/// The checks of [`check_publish_offer`] for a player's offer (WHEP,
+/// `server::whep`): the same rules, except that each audio and video section
+/// must be `recvonly` (the server only sends on it);
+/// [`OfferError::NotReceiving`] otherwise.
+pub fn check_play_offer(sdp: &str) -> Result<OfferedMedia, OfferError> {
+    check_offer(sdp, Purpose::Play)
+}
+
+/// Which way the media of a checked offer flows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// The client sends (a publish, WHIP).
+    Publish,
+    /// The client receives (WHEP).
+    Play,
+}
+
+fn check_offer(sdp: &str, purpose: Purpose) -> Result<OfferedMedia, OfferError> {
     let session = SessionDescription::unmarshal(&mut Cursor::new(sdp.as_bytes()))
         .map_err(|e| OfferError::Unparsable(e.to_string()))?;
     let fingerprints = |attributes: &[rtc::sdp::description::common::Attribute]| {
@@ -129,11 +158,22 @@ pub fn check_publish_offer(sdp: &str) -> Result<OfferedMedia, OfferError> {
         }
         // No direction at either level means sendrecv (RFC 4566 §6).
         let direction = direction_of(&section.attributes).or(session_direction);
-        if let Some(direction @ ("recvonly" | "inactive")) = direction {
-            return Err(OfferError::Direction {
-                media: media.to_owned(),
-                direction,
-            });
+        match (purpose, direction) {
+            (Purpose::Publish, Some(direction @ ("recvonly" | "inactive"))) => {
+                return Err(OfferError::Direction {
+                    media: media.to_owned(),
+                    direction,
+                });
+            }
+            // The leg only sends: a `sendrecv` section would be answered
+            // by a transceiver of its own, not the stream's.
+            (Purpose::Play, direction) if direction != Some("recvonly") => {
+                return Err(OfferError::NotReceiving {
+                    media: media.to_owned(),
+                    direction: direction.unwrap_or("sendrecv"),
+                });
+            }
+            _ => {}
         }
         check_codecs(media, section)?;
         let own = fingerprints(&section.attributes);

@@ -87,6 +87,14 @@ pub struct HuddleApp {
     debug_overlay: bool,
     /// The lobby's camera picture and microphone level (joiner role only).
     preview: Option<DevicePreview>,
+    /// App key and X-AUTH-TOKEN typed in the lobby: kept while the app runs
+    /// (a failed join or Leave does not make the user type them again),
+    /// never saved.
+    secrets: (String, String),
+    /// Keyboard help and About.
+    overlays: super::shortcuts::Overlays,
+    /// The window title last set.
+    title: String,
 }
 
 impl HuddleApp {
@@ -103,17 +111,23 @@ impl HuddleApp {
         let devices = DeviceCatalog::probe();
         let settings = Settings::load();
         let kiosk = matches!(options.mode, AppMode::Kiosk(_));
-        let view = RoomViewOptions {
+        let mut view = RoomViewOptions::new(
             // Kiosk ignores the desktop settings file: seed default `contain`.
-            fit: if kiosk {
+            if kiosk {
                 super::render::ObjectFit::Contain
             } else {
                 settings.object_fit
             },
-            mirror_local: settings.mirror_local,
+            settings.mirror_local,
             kiosk,
-            synthetic_note: devices.synthetic_note(),
-        };
+        );
+        view.synthetic_note = devices.synthetic_note();
+        view.push_to_talk = settings.push_to_talk;
+        if !kiosk {
+            view.stage.layout = settings.layout;
+            view.stage.self_thumbnail = settings.self_thumbnail;
+            view.participants_open = settings.participants_open;
+        }
         let first = match &options.mode {
             AppMode::Desktop { target } => target.clone(),
             AppMode::Kiosk(target) => Some(target.clone()),
@@ -135,6 +149,9 @@ impl HuddleApp {
             fps: FpsCounter::default(),
             hidden_exit: HiddenExit::default(),
             preview: None,
+            secrets: (String::new(), String::new()),
+            overlays: Default::default(),
+            title: String::new(),
         };
         if let Some(target) = first {
             app.start(&cc.egui_ctx, target);
@@ -147,7 +164,12 @@ impl HuddleApp {
     }
 
     /// Starts joining `target` (never blocks: the join runs on the runtime).
-    fn start(&mut self, ctx: &egui::Context, target: JoinTarget) {
+    fn start(&mut self, ctx: &egui::Context, mut target: JoinTarget) {
+        // No --name: the desktop uses the name remembered from the lobby, so
+        // the self tile shows a name, not a user id (issue 16 §6).
+        if target.user_name.is_empty() && !self.is_kiosk() {
+            target.user_name = self.settings.user_name.clone();
+        }
         let (server_url, app_id, credential) = match &target.server {
             ServerChoice::Local => match &mut self.embedded {
                 Some(e) => {
@@ -161,25 +183,13 @@ impl HuddleApp {
                     )
                 }
                 None => {
-                    self.toasts
-                        .push("no embedded server in this process (give a ws:// URL)".into());
+                    self.toasts.push(
+                        "This app runs without its built-in server — give a ws:// address.".into(),
+                    );
                     return;
                 }
             },
-            ServerChoice::Url(url) => (
-                url.clone(),
-                target.app_id.clone(),
-                match &target.signature {
-                    SignatureSource::AppKey(key) => CredentialSource::Ready(Credential::AppKey {
-                        key: key.clone(),
-                        valid_for: SIGNATURE_LIFETIME,
-                    }),
-                    SignatureSource::Url { url, token } => CredentialSource::Fetch {
-                        url: url.clone(),
-                        token: token.clone(),
-                    },
-                },
-            ),
+            ServerChoice::Url(url) => (url.clone(), target.app_id.clone(), credential_of(&target)),
         };
         let config = JoinConfig {
             server_url,
@@ -282,6 +292,8 @@ impl HuddleApp {
             meter,
             video_profile,
             audio_profile,
+            start_audio_muted: self.settings.join_mic_off,
+            start_video_muted: self.settings.join_camera_off,
         }
     }
 
@@ -300,6 +312,50 @@ impl HuddleApp {
                 *setting = id;
             }
             Err(e) => self.toasts.push(e),
+        }
+    }
+
+    /// A lobby showing the room last tried (from the lobby or the command
+    /// line), with the secrets of this run.
+    fn lobby(&self) -> Lobby {
+        let (settings, secrets) = form_of(&self.settings, &self.secrets, self.last_target.as_ref());
+        let mut lobby = Lobby::new(settings);
+        lobby.app_key = secrets.0;
+        lobby.auth_token = secrets.1;
+        lobby
+    }
+
+    /// Desktop: a join that failed goes back to the lobby, every field as it
+    /// was, the problem next to the field it concerns (issue 16 §3).
+    fn back_to_lobby_if_failed(&mut self) {
+        if self.is_kiosk() {
+            return;
+        }
+        let Screen::Room(session) = &mut self.screen else {
+            return;
+        };
+        let Some(failure) = session.failure.take() else {
+            return;
+        };
+        tracing::info!("join failed: {}", failure.details());
+        let (settings, secrets) = form_of(&self.settings, &self.secrets, self.last_target.as_ref());
+        let lobby = lobby_after_failure(&settings, &secrets, failure);
+        if let Screen::Room(session) =
+            std::mem::replace(&mut self.screen, Screen::Lobby(Box::new(lobby)))
+        {
+            session.leave();
+        }
+    }
+
+    /// "room on server — huddle" in a room, "huddle" in the lobby.
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let title = match (&self.screen, &self.last_target) {
+            (Screen::Room(_), Some(t)) => window_title(t),
+            _ => "huddle".to_owned(),
+        };
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
         }
     }
 
@@ -332,7 +388,7 @@ impl HuddleApp {
     }
 
     fn leave_to_lobby(&mut self) {
-        let lobby = Screen::Lobby(Box::new(Lobby::new(self.settings.clone())));
+        let lobby = Screen::Lobby(Box::new(self.lobby()));
         if let Screen::Room(session) = std::mem::replace(&mut self.screen, lobby) {
             session.leave();
         }
@@ -356,10 +412,16 @@ impl HuddleApp {
             KioskRestart::Watching => {
                 if matches!(session.phase, Phase::Joined) {
                     self.restart_backoff = Backoff::default();
+                    self.view.retry_note = None;
                 }
             }
             KioskRestart::At(at) if now >= at => {
                 self.restart = KioskRestart::Watching;
+                // The problem stays on screen while joining again (no flicker
+                // between it and "Joining…" for the whole outage).
+                if let Phase::Failed(problem) | Phase::Disconnected(problem) = &session.phase {
+                    self.view.retry_note = Some(problem.clone());
+                }
                 if let Some(target) = self.last_target.clone() {
                     self.leave_then_start(ctx, target);
                 }
@@ -372,10 +434,8 @@ impl HuddleApp {
     }
 
     fn leave_then_start(&mut self, ctx: &egui::Context, target: JoinTarget) {
-        if let Screen::Room(session) = std::mem::replace(
-            &mut self.screen,
-            Screen::Lobby(Box::new(Lobby::new(self.settings.clone()))),
-        ) {
+        let lobby = Screen::Lobby(Box::new(self.lobby()));
+        if let Screen::Room(session) = std::mem::replace(&mut self.screen, lobby) {
             session.leave();
         }
         self.start(ctx, target);
@@ -405,16 +465,18 @@ impl HuddleApp {
 impl eframe::App for HuddleApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         for notice in super::devices::take_notices() {
-            self.toasts.push(notice);
+            self.toasts.push_with(notice.text, notice.details);
         }
         self.follow_device_changes();
         if let Screen::Room(session) = &mut self.screen {
             session.poll();
             for e in session.take_errors() {
-                self.toasts.push(e);
+                self.toasts.push_with(e.text, e.details);
             }
             ctx.request_repaint_after(EVENT_POLL);
         }
+        self.back_to_lobby_if_failed();
+        self.update_title(ctx);
         if self.is_kiosk() {
             self.kiosk_logic(ctx);
             if self.hidden_exit.update(ctx) {
@@ -438,13 +500,14 @@ impl eframe::App for HuddleApp {
         }
         let pass = ctx.cumulative_pass_nr();
         self.update_preview(&ctx);
+        if !self.is_kiosk() {
+            self.overlays.keys(&ctx);
+        }
         let mut actions = Vec::new();
         let mut join = None;
         match &mut self.screen {
             Screen::Lobby(lobby) => {
-                egui::CentralPanel::default().show(ui, |ui| {
-                    join = lobby.show(ui, &self.devices, self.preview.as_ref(), pass);
-                });
+                join = lobby.show(ui, &self.devices, self.preview.as_ref(), pass);
             }
             Screen::Room(session) => {
                 actions = room_view::show(
@@ -458,6 +521,7 @@ impl eframe::App for HuddleApp {
             }
         }
         self.toasts.show(&ctx);
+        self.overlays.show(&ctx);
         if self.debug_overlay {
             self.debug_overlay(&ctx);
         }
@@ -465,6 +529,8 @@ impl eframe::App for HuddleApp {
         if let Some(target) = join {
             if let Screen::Lobby(lobby) = &self.screen {
                 self.settings = lobby.settings.clone();
+                self.secrets = (lobby.app_key.clone(), lobby.auth_token.clone());
+                self.view.push_to_talk = self.settings.push_to_talk;
             }
             self.start(&ctx, target);
         }
@@ -498,6 +564,12 @@ impl eframe::App for HuddleApp {
                     }
                 }
                 RoomAction::Notice(text) => self.toasts.push(text),
+                RoomAction::Help => self.overlays.help = true,
+                RoomAction::About => self.overlays.about = true,
+                RoomAction::ToggleFullscreen => {
+                    let full = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!full));
+                }
                 RoomAction::Leave => self.leave_to_lobby(),
                 RoomAction::Rejoin => {
                     if let Some(target) = self.last_target.clone() {
@@ -508,6 +580,10 @@ impl eframe::App for HuddleApp {
         }
         self.settings.object_fit = self.view.fit;
         self.settings.mirror_local = self.view.mirror_local;
+        self.settings.push_to_talk = self.view.push_to_talk;
+        self.settings.layout = self.view.stage.layout;
+        self.settings.self_thumbnail = self.view.stage.self_thumbnail;
+        self.settings.participants_open = self.view.participants_open;
     }
 
     fn on_exit(&mut self) {
@@ -519,5 +595,135 @@ impl eframe::App for HuddleApp {
         {
             tracing::warn!("settings not saved: {e}");
         }
+    }
+}
+
+/// How a join to a `ws://` server proves who it is.
+pub fn credential_of(target: &JoinTarget) -> CredentialSource {
+    match &target.signature {
+        SignatureSource::AppKey(key) => CredentialSource::Ready(Credential::AppKey {
+            key: key.clone(),
+            valid_for: SIGNATURE_LIFETIME,
+        }),
+        SignatureSource::Url { url, token } => CredentialSource::Fetch {
+            url: url.clone(),
+            token: token.clone(),
+        },
+    }
+}
+
+/// The lobby's fields for the room last tried: `target` (from the lobby or
+/// the command line) over the remembered settings, so nothing has to be
+/// typed again (issue 16 §3).
+pub fn form_of(
+    settings: &Settings,
+    secrets: &(String, String),
+    target: Option<&JoinTarget>,
+) -> (Settings, (String, String)) {
+    let mut s = settings.clone();
+    let mut secrets = secrets.clone();
+    let Some(t) = target else {
+        return (s, secrets);
+    };
+    s.server = match &t.server {
+        ServerChoice::Local => "local".to_owned(),
+        ServerChoice::Url(url) => url.clone(),
+    };
+    if !t.app_id.is_empty() {
+        s.app_id = t.app_id.clone();
+    }
+    s.room = t.room.clone();
+    s.user_id = t.user_id.clone();
+    if !t.user_name.is_empty() {
+        s.user_name = t.user_name.clone();
+    }
+    s.player = t.role == Role::Player;
+    match &t.signature {
+        SignatureSource::AppKey(key) if !key.is_empty() => {
+            s.use_signature_url = false;
+            secrets.0 = key.clone();
+        }
+        SignatureSource::AppKey(_) => {}
+        SignatureSource::Url { url, token } => {
+            s.use_signature_url = true;
+            s.signature_url = url.clone();
+            secrets.1 = token.clone();
+        }
+    }
+    (s, secrets)
+}
+
+/// The lobby a failed join returns to: the fields as they were when Join
+/// was pressed (settings and this run's secrets) and the problem.
+pub fn lobby_after_failure(
+    settings: &Settings,
+    secrets: &(String, String),
+    failure: super::error_text::HumanError,
+) -> Lobby {
+    let mut lobby = Lobby::new(settings.clone());
+    lobby.app_key = secrets.0.clone();
+    lobby.auth_token = secrets.1.clone();
+    lobby.error = Some(failure);
+    lobby
+}
+
+/// The window title for a room: where you are, at a glance (issue 16 §6).
+pub fn window_title(target: &JoinTarget) -> String {
+    let server = match &target.server {
+        ServerChoice::Local => "this computer".to_owned(),
+        ServerChoice::Url(url) => url
+            .trim_start_matches("wss://")
+            .trim_start_matches("ws://")
+            .trim_end_matches('/')
+            .to_owned(),
+    };
+    format!("{} on {server} — huddle", target.room)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_title_names_the_room_and_the_server() {
+        let target = JoinTarget {
+            server: ServerChoice::Url("ws://rtc.example:7880".into()),
+            app_id: "a".into(),
+            room: "standup".into(),
+            user_id: "me".into(),
+            user_name: "Me".into(),
+            role: Role::Joiner,
+            signature: SignatureSource::AppKey("k".into()),
+        };
+        assert_eq!(
+            window_title(&target),
+            "standup on rtc.example:7880 — huddle"
+        );
+    }
+
+    #[test]
+    fn a_command_line_join_that_failed_fills_the_lobby_with_what_was_tried() {
+        let target = JoinTarget {
+            server: ServerChoice::Url("ws://127.0.0.1:7992".into()),
+            app_id: "walk".into(),
+            room: "r".into(),
+            user_id: "ada".into(),
+            user_name: String::new(),
+            role: Role::Joiner,
+            signature: SignatureSource::AppKey("wrong".into()),
+        };
+        let remembered = Settings::default();
+        let (s, secrets) = form_of(&remembered, &(String::new(), String::new()), Some(&target));
+        assert_eq!(s.server, "ws://127.0.0.1:7992");
+        assert_eq!(
+            (s.app_id.as_str(), s.room.as_str(), s.user_id.as_str()),
+            ("walk", "r", "ada")
+        );
+        assert_eq!(
+            s.user_name, remembered.user_name,
+            "no --name: the remembered one"
+        );
+        assert_eq!(secrets.0, "wrong");
+        assert!(!s.use_signature_url && !s.player);
     }
 }

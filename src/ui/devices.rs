@@ -9,6 +9,7 @@
 //! first frame it plays, on the stream's audio-tap thread. The lobby pickers and
 //! the room view go through this type only.
 
+use super::error_text::Notice;
 use crate::media::{
     AudioFrame, AudioProfile, AudioSource, SyntheticAudio, SyntheticVideo, VideoProfile,
     VideoSource,
@@ -31,24 +32,29 @@ impl AudioPlayout for NullPlayout {
 /// Device trouble for the user: a device that failed to open (or died) and was
 /// replaced by its synthetic stand-in. Media threads post; the UI drains.
 fn notice_channel() -> &'static (
-    crossbeam_channel::Sender<String>,
-    crossbeam_channel::Receiver<String>,
+    crossbeam_channel::Sender<Notice>,
+    crossbeam_channel::Receiver<Notice>,
 ) {
     static CHANNEL: std::sync::OnceLock<(
-        crossbeam_channel::Sender<String>,
-        crossbeam_channel::Receiver<String>,
+        crossbeam_channel::Sender<Notice>,
+        crossbeam_channel::Receiver<Notice>,
     )> = std::sync::OnceLock::new();
     CHANNEL.get_or_init(|| crossbeam_channel::bounded(16))
 }
 
-/// Posts a notice (dropped when 16 are already waiting).
-pub(crate) fn notify(message: String) {
-    tracing::warn!("{message}");
-    notice_channel().0.try_send(message).ok();
+/// Posts a notice: what the user reads, and the raw error behind "Details"
+/// (dropped when 16 are already waiting).
+pub(crate) fn notify(text: &str, detail: String) {
+    tracing::warn!("{text} ({detail})");
+    let notice = Notice {
+        text: text.to_owned(),
+        details: Some(detail),
+    };
+    notice_channel().0.try_send(notice).ok();
 }
 
 /// Notices posted since the last call.
-pub fn take_notices() -> Vec<String> {
+pub fn take_notices() -> Vec<Notice> {
     notice_channel().1.try_iter().collect()
 }
 
@@ -231,9 +237,11 @@ mod real {
                 self.opened = Some(match CameraSource::open(device(&self.id), self.config) {
                     Ok(camera) => Box::new(camera),
                     Err(e) => {
-                        super::notify(format!(
-                            "camera unavailable ({e}); using the synthetic test pattern"
-                        ));
+                        super::notify(
+                            "The camera could not be opened — showing a test picture instead; \
+                             pick another camera under Devices.",
+                            e.to_string(),
+                        );
                         Box::new(self.fallback.take().unwrap_or_else(|| {
                             SyntheticVideo::new(
                                 self.config.width,
@@ -290,9 +298,11 @@ mod real {
                 self.opened = Some(match MicrophoneSource::open(device(&self.id)) {
                     Ok(mic) => Box::new(mic),
                     Err(e) => {
-                        super::notify(format!(
-                            "microphone unavailable ({e}); using the synthetic tone"
-                        ));
+                        super::notify(
+                            "The microphone could not be opened — sending a test tone instead; \
+                             pick another microphone under Devices.",
+                            e.to_string(),
+                        );
                         Box::new(
                             self.fallback
                                 .take()
@@ -332,9 +342,11 @@ mod real {
             .or_insert_with(|| match devices::AudioPlayout::open(device(id)) {
                 Ok(p) => Some(Arc::new(p)),
                 Err(e) => {
-                    super::notify(format!(
-                        "speaker unavailable ({e}); remote audio is not played"
-                    ));
+                    super::notify(
+                        "No speaker could be opened — you will not hear the others; \
+                         pick another speaker under Devices.",
+                        e.to_string(),
+                    );
                     None
                 }
             })
@@ -431,7 +443,8 @@ mod tests {
         assert!(
             notices
                 .iter()
-                .any(|n| n.starts_with("microphone unavailable")),
+                .any(|n| n.text.starts_with("The microphone could not be opened")
+                    && n.details.as_deref().is_some_and(|d| !d.is_empty())),
             "{notices:?}"
         );
     }

@@ -18,22 +18,38 @@ mod audio_tap;
 mod device_preview;
 mod devices;
 mod embedded;
+mod error_text;
 mod fps;
 mod hidden_exit;
 mod hotplug;
 mod launch;
 mod lobby;
+mod mix_playback;
 mod music_menu;
 mod net_sampler;
+mod participants;
 mod preview_source;
 mod remote_tile;
 pub mod render;
 mod room_view;
 mod session;
 mod settings;
+mod shortcuts;
 mod signature;
+mod speaking;
+mod stage;
+mod toolbar;
 mod top_n;
 pub mod widgets;
+
+#[cfg(test)]
+mod failed_join_tests;
+#[cfg(test)]
+mod layout_tests;
+#[cfg(test)]
+mod room_features_tests;
+#[cfg(test)]
+mod snapshot_tests;
 
 pub use app::HuddleApp;
 pub use embedded::{DEMO_ROOM, EmbeddedServer};

@@ -1,6 +1,7 @@
 //! The room bar's "Music" menu: plays an audio file into what we publish
 //! (seed `startAudioMixing` and family), mixed with the microphone or
-//! instead of it, with pause, seek, volume and loop.
+//! instead of it, with pause, seek, volume and loop, and optionally on our
+//! own speaker too.
 
 use std::time::Duration;
 
@@ -14,6 +15,8 @@ struct Draft {
     path: String,
     replace: bool,
     looping: bool,
+    /// Also play it on our speaker (`AudioMixOption::play_locally`).
+    play_here: bool,
     volume: u32,
 }
 
@@ -43,11 +46,13 @@ pub fn show(ui: &mut egui::Ui, mixing: &AudioMixing, actions: &mut Vec<RoomActio
         );
         ui.checkbox(&mut draft.replace, "instead of my microphone");
         ui.checkbox(&mut draft.looping, "loop");
+        ui.checkbox(&mut draft.play_here, "play it on my speaker too");
         ui.horizontal(|ui| {
             if ui.button("Play").clicked() {
                 let option = AudioMixOption {
                     replace: draft.replace,
                     loop_forever: draft.looping,
+                    play_locally: draft.play_here,
                     ..AudioMixOption::new(draft.path.trim())
                 };
                 if let Err(e) = mixing.start(option) {

@@ -52,14 +52,14 @@ impl NetSampler {
         self.packets = packets;
         self.lost = s.packets_lost;
         if !first {
-            self.mark = Some(NetMark {
-                fps: df as f32 / dt.as_secs_f32(),
-                loss_pct: if dp + dl == 0 {
+            self.mark = Some(NetMark::receive(
+                df as f32 / dt.as_secs_f32(),
+                if dp + dl == 0 {
                     0.0
                 } else {
                     100.0 * dl as f32 / (dp + dl) as f32
                 },
-            });
+            ));
         }
         self.mark
     }

@@ -26,8 +26,10 @@ use crate::media::{AudioProfile, AudioSource, SourceSwitch, VideoProfile, VideoS
 use super::audio_tap::AudioTap;
 use super::device_preview::LevelMeter;
 use super::devices::DeviceCatalog;
+use super::error_text::{self, HumanError, Notice};
 use super::remote_tile::RemoteTile;
 use super::signature::{self, SignatureRenewal};
+use super::speaking::Speaking;
 
 /// Capacity of the reply channel (runtime tasks → UI). Replies are rare (one
 /// per SDK call); when it is full the reply is dropped and logged.
@@ -48,8 +50,8 @@ pub const STREAM_STATE_INTERVAL: std::time::Duration = std::time::Duration::from
 
 /// Results of SDK calls (runtime → UI).
 pub enum SessionReply {
-    /// The join finished.
-    Joined(Result<JoinInfo, String>),
+    /// The join finished (or why not, for the lobby).
+    Joined(Result<JoinInfo, Box<HumanError>>),
     /// The local stream is published (or not).
     Published(ClientResult<StreamId>),
     /// A subscription finished.
@@ -107,7 +109,7 @@ impl Phase {
         }
         match self {
             Phase::Joined => {
-                *self = Phase::Disconnected("connection lost".into());
+                *self = Phase::Disconnected("The connection to the server was lost.".into());
                 true
             }
             Phase::Joining => {
@@ -123,7 +125,7 @@ impl Phase {
     /// then the room is already gone. Returns whether the room is joined.
     fn on_joined(&mut self, lost_while_joining: bool) -> bool {
         *self = if lost_while_joining {
-            Phase::Disconnected("connection lost".into())
+            Phase::Disconnected("The connection to the server was lost.".into())
         } else {
             Phase::Joined
         };
@@ -138,6 +140,8 @@ pub enum SessionAction {
     ToggleMic,
     /// Mute/unmute the camera.
     ToggleCamera,
+    /// Mute (true) or unmute the microphone: push-to-talk.
+    SetMicMuted(bool),
 }
 
 /// Which device a picker chooses.
@@ -167,6 +171,10 @@ pub struct LocalMedia {
     pub video_profile: VideoProfile,
     /// The microphone's profile.
     pub audio_profile: AudioProfile,
+    /// Join with the microphone muted (lobby choice).
+    pub start_audio_muted: bool,
+    /// Join with the camera off (lobby choice).
+    pub start_video_muted: bool,
 }
 
 impl LocalMedia {
@@ -186,9 +194,10 @@ impl LocalMedia {
                 video_profile: self.video_profile,
                 audio_profile: self.audio_profile,
                 stream_id: None,
-                audio_muted: false,
-                video_muted: false,
+                audio_muted: self.start_audio_muted,
+                video_muted: self.start_video_muted,
                 mixing,
+                mix_playback: None,
             },
         )
     }
@@ -212,6 +221,8 @@ pub struct LocalPreview {
     pub video_muted: bool,
     /// Plays audio files into what we publish (the "Music" menu).
     pub mixing: Option<crate::client::AudioMixing>,
+    /// Plays those files on our speaker too, when the menu asks for it.
+    mix_playback: Option<super::mix_playback::MixPlayback>,
 }
 
 /// A joined (or joining) room.
@@ -238,7 +249,7 @@ pub struct RoomSession {
     /// The local stream, when publishing.
     pub local: Option<LocalPreview>,
     /// Errors for the user since the last call to [`RoomSession::take_errors`].
-    errors: Vec<String>,
+    errors: Vec<Notice>,
     /// The connection dropped before the join reply was handled: the SDK's
     /// `Disconnected` event can overtake the reply (two channels), and the
     /// reply must not then bring the phase back to `Joined`.
@@ -256,6 +267,13 @@ pub struct RoomSession {
     client_ids: (String, String),
     /// Top-N audio: the toggle, its slots, the indicator (`top_n.rs`).
     pub top_n: super::top_n::TopNMode,
+    /// Why the join failed, for the lobby (set with [`Phase::Failed`]).
+    pub failure: Option<HumanError>,
+    /// Who speaks (fed each poll from the levels of everyone's audio).
+    pub speaking: Speaking,
+    /// Our uplink and downlink quality (seed `network-quality`, 0–6), as
+    /// last reported; shown on the tiles.
+    pub network_quality: Option<(u8, u8)>,
 }
 
 impl RoomSession {
@@ -280,9 +298,18 @@ impl RoomSession {
         let (replies_tx, replies) = crossbeam_channel::bounded(REPLY_CHANNEL_CAPACITY);
         let me = config.user_id.clone();
         let my_name = config.user_name.clone();
+        let start_muted = publish.as_ref().map_or((false, false), |m| {
+            (m.start_audio_muted, m.start_video_muted)
+        });
         let (local_stream, local) = match publish {
             Some(media) => {
-                let (stream, preview) = media.into_preview(ctx);
+                let (stream, mut preview) = media.into_preview(ctx);
+                // Frames come only for a file played with `play_locally`.
+                preview.mix_playback = preview.mixing.as_ref().and_then(|mixing| {
+                    super::mix_playback::MixPlayback::start(mixing, devices.open_playout(&speaker))
+                        .inspect_err(|e| tracing::warn!("music playback thread: {e}"))
+                        .ok()
+                });
                 (Some(stream), Some(preview))
             }
             None => (None, None),
@@ -323,18 +350,26 @@ impl RoomSession {
                     .await
                     {
                         Ok((signature, ctime)) => Credential::Signature { ctime, signature },
-                        Err(e) => return send(SessionReply::Joined(Err(e.to_string()))),
+                        Err(e) => {
+                            return send(SessionReply::Joined(Err(Box::new(
+                                error_text::from_signature_fetch(&e),
+                            ))));
+                        }
                     }
                 }
             };
             if let Err(e) = task_client.set_turn_server(turn).await {
-                return send(SessionReply::Joined(Err(describe(&e))));
+                return send(SessionReply::Joined(Err(Box::new(
+                    error_text::from_client(&e),
+                ))));
             }
             let joined = task_client.join(config).await;
             let ok = joined.is_ok();
-            send(SessionReply::Joined(joined.map_err(|e| describe(&e))));
+            send(SessionReply::Joined(
+                joined.map_err(|e| Box::new(error_text::from_client(&e))),
+            ));
             if let (true, Some(stream)) = (ok, local_stream) {
-                send(SessionReply::Published(task_client.publish(stream).await));
+                publish_muted(&task_client, stream, start_muted, &send).await;
             }
         });
         Self {
@@ -361,6 +396,9 @@ impl RoomSession {
             switching_role: false,
             client_ids,
             top_n: super::top_n::TopNMode::default(),
+            failure: None,
+            speaking: Speaking::default(),
+            network_quality: None,
         }
     }
 
@@ -374,6 +412,9 @@ impl RoomSession {
             return;
         }
         self.switching_role = true;
+        let start_muted = publish.as_ref().map_or((false, false), |m| {
+            (m.start_audio_muted, m.start_video_muted)
+        });
         let stream = publish.map(|media| {
             let (stream, preview) = media.into_preview(&self.ctx);
             self.local = Some(preview);
@@ -409,7 +450,7 @@ impl RoomSession {
             let publish_now = switched.as_ref().is_ok_and(|r| r.can_publish());
             send(SessionReply::RoleSwitched(switched));
             if let (true, Some(stream)) = (publish_now, stream) {
-                send(SessionReply::Published(client.publish(stream).await));
+                publish_muted(&client, stream, start_muted, &send).await;
             }
         });
     }
@@ -432,10 +473,42 @@ impl RoomSession {
         for tile in self.tiles.values_mut() {
             tile.sample(now);
         }
+        self.feed_speaking(now);
+    }
+
+    /// One level per user: the loudest of their audio streams (muted = 0).
+    fn feed_speaking(&mut self, now: Instant) {
+        for tile in self.tiles.values() {
+            if tile.audio.is_some() {
+                let level = if tile.info.audio_muted {
+                    0.0
+                } else if self.top_n.is_on() {
+                    // Top-N mode: who speaks is what `volume-indicator` says.
+                    self.top_n.level(&tile.info.user_id, now)
+                } else {
+                    tile.level()
+                };
+                self.speaking.feed(&tile.info.user_id.0, level, now);
+            }
+        }
+        if let Some(local) = &self.local {
+            let level = if local.audio_muted {
+                0.0
+            } else {
+                local.meter.level()
+            };
+            self.speaking.feed(&self.me.0, level, now);
+        }
+        self.speaking.forget_stale(now);
+    }
+
+    /// Our user id.
+    pub fn me(&self) -> &UserId {
+        &self.me
     }
 
     /// Errors to show since the last call.
-    pub fn take_errors(&mut self) -> Vec<String> {
+    pub fn take_errors(&mut self) -> Vec<Notice> {
         std::mem::take(&mut self.errors)
     }
 
@@ -447,10 +520,10 @@ impl RoomSession {
                 // The SDK reconnects by itself: say so, the room stays.
                 match (previous, current) {
                     (_, ConnectionState::Reconnecting) => {
-                        self.errors.push("connection lost; reconnecting…".into())
+                        self.errors.push("Connection lost — reconnecting…".into())
                     }
                     (ConnectionState::Reconnecting, ConnectionState::Connected) => {
-                        self.errors.push("reconnected".into())
+                        self.errors.push("Reconnected.".into())
                     }
                     _ => {}
                 }
@@ -513,8 +586,11 @@ impl RoomSession {
                 renewing, ctime, ..
             } => self.on_signature_expired(renewing, ctime),
             RoomEvent::ClientBanned { reason } => {
-                let message = format!("removed from the room ({reason:?})");
-                self.errors.push(message.clone());
+                let message = format!(
+                    "You were removed from the room ({}).",
+                    reason.description().trim_end_matches('.')
+                );
+                self.errors.push(message.clone().into());
                 self.phase = Phase::Disconnected(message);
                 self.tiles.clear();
             }
@@ -522,12 +598,14 @@ impl RoomSession {
                 self.top_n.on_indicator(speakers, Instant::now());
                 self.ctx.request_repaint();
             }
+            // The app does not turn `rtc-stats` on; its tiles read the
+            // counters directly.
+            RoomEvent::RtcStats(_) => {}
+            RoomEvent::NetworkQuality { uplink, downlink } => {
+                self.network_quality = Some((uplink.code(), downlink.code()));
+            }
             RoomEvent::Error { code, message } => {
-                self.errors.push(format!(
-                    "{} ({}): {message}",
-                    code.description(),
-                    code.code()
-                ));
+                self.errors.push(error_text::human(code, &message).into());
             }
         }
     }
@@ -567,9 +645,10 @@ impl RoomSession {
                     self.on_stream(stream);
                 }
             }
-            SessionReply::Joined(Err(message)) => {
-                self.errors.push(format!("join failed: {message}"));
-                self.phase = Phase::Failed(message);
+            // Not a toast: the lobby (or the kiosk's centred line) shows it.
+            SessionReply::Joined(Err(failure)) => {
+                self.phase = Phase::Failed(failure.sentence.clone());
+                self.failure = Some(*failure);
             }
             SessionReply::Published(Ok(id)) => {
                 if let Some(local) = &mut self.local {
@@ -577,8 +656,7 @@ impl RoomSession {
                 }
             }
             SessionReply::Published(Err(e)) => {
-                self.errors
-                    .push(format!("publish failed: {}", describe(&e)));
+                self.errors.push(Notice::failed("Publishing", &e));
             }
             SessionReply::Subscribed(id, result) => {
                 self.subscribing.remove(&id);
@@ -586,9 +664,7 @@ impl RoomSession {
                     Ok(stream) => self.add_tile(id, stream),
                     // A stream removed while subscribing fails here; not news.
                     Err(_) if !self.streams.contains_key(&id) => {}
-                    Err(e) => self
-                        .errors
-                        .push(format!("subscribe failed: {}", describe(&e))),
+                    Err(e) => self.errors.push(Notice::failed("Receiving a stream", &e)),
                 }
             }
             SessionReply::MuteFailed(e, audio, video) => {
@@ -596,7 +672,7 @@ impl RoomSession {
                     local.audio_muted = audio;
                     local.video_muted = video;
                 }
-                self.errors.push(format!("mute failed: {}", describe(&e)));
+                self.errors.push(Notice::failed("Mute", &e));
             }
             SessionReply::Renamed(Ok(name)) => self.my_name = name,
             SessionReply::RoleSwitched(result) => {
@@ -604,8 +680,7 @@ impl RoomSession {
                 match result {
                     Ok(role) => self.role = role,
                     Err(e) => {
-                        self.errors
-                            .push(format!("role switch failed: {}", describe(&e)));
+                        self.errors.push(Notice::failed("Role switch", &e));
                     }
                 }
                 if !self.role.can_publish() {
@@ -613,10 +688,11 @@ impl RoomSession {
                 }
             }
             SessionReply::Renamed(Err(e)) => {
-                self.errors.push(format!("rename failed: {}", describe(&e)));
+                self.errors.push(Notice::failed("Rename", &e));
             }
             SessionReply::RenewalFailed(e) => {
-                self.errors.push(format!("signature renewal failed: {e}"));
+                self.errors
+                    .push(format!("Signature renewal failed: {e}").into());
             }
             SessionReply::TopN(result) => self.top_n_switched(result),
         }
@@ -630,9 +706,13 @@ impl RoomSession {
             return;
         }
         let Some(renewal) = self.renewal.clone() else {
-            self.errors.push(format!(
-                "the signature expires at {ctime} and there is no signature URL to renew it from"
-            ));
+            self.errors.push(
+                format!(
+                    "The signature expires at {ctime} and there is no signature URL to renew it \
+                     from — rejoin with a fresh one."
+                )
+                .into(),
+            );
             return;
         };
         let client = self.client.clone();
@@ -685,7 +765,7 @@ impl RoomSession {
             .ok()
         });
         if let Err(e) = outcome {
-            self.errors.push(e);
+            self.errors.push(e.into());
         }
         let volume = self.top_n.tile_volume();
         for audio in self.tiles.values().filter_map(|t| t.audio.as_ref()) {
@@ -735,15 +815,20 @@ impl RoomSession {
             return;
         };
         let Some(stream_id) = local.stream_id else {
-            self.errors.push("not published yet".into());
+            self.errors
+                .push("Not published yet — wait a moment.".into());
             return;
         };
         let (old_audio, old_video) = (local.audio_muted, local.video_muted);
         match action {
             SessionAction::ToggleMic => local.audio_muted = !local.audio_muted,
             SessionAction::ToggleCamera => local.video_muted = !local.video_muted,
+            SessionAction::SetMicMuted(muted) => local.audio_muted = muted,
         }
         let (audio, video) = (local.audio_muted, local.video_muted);
+        if (audio, video) == (old_audio, old_video) {
+            return;
+        }
         let client = self.client.clone();
         let tx = self.replies_tx.clone();
         let ctx = self.ctx.clone();
@@ -774,6 +859,9 @@ impl RoomSession {
                     if let Some(tap) = &tile.audio {
                         tap.set_playout(self.devices.open_playout(id));
                     }
+                }
+                if let Some(playback) = self.local.as_ref().and_then(|l| l.mix_playback.as_ref()) {
+                    playback.set_playout(self.devices.open_playout(id));
                 }
                 Ok(())
             }
@@ -812,10 +900,21 @@ impl RoomSession {
     }
 }
 
-/// A readable line for an SDK error: the seed's description, number, detail.
-pub fn describe(e: &ClientError) -> String {
-    let code = e.code();
-    format!("{} ({}): {e}", code.description(), code.code())
+/// Publishes `stream` and, when asked (the lobby's "join with microphone /
+/// camera off"), mutes it at once; the preview already shows it muted.
+async fn publish_muted(
+    client: &Client,
+    stream: LocalStream,
+    (audio, video): (bool, bool),
+    send: &impl Fn(SessionReply),
+) {
+    let published = client.publish(stream).await;
+    if let (Ok(id), true) = (&published, audio || video)
+        && let Err(e) = client.set_muted(*id, audio, video).await
+    {
+        send(SessionReply::MuteFailed(e, false, false));
+    }
+    send(SessionReply::Published(published));
 }
 
 fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionReply) {
@@ -826,13 +925,16 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
 }
 
 #[cfg(test)]
-mod test_support;
+pub mod test_support;
 
 #[cfg(test)]
 mod renewal_and_interruption_tests;
 
 #[cfg(test)]
 mod role_switch_tests;
+
+#[cfg(test)]
+mod join_muted_tests;
 
 #[cfg(test)]
 mod tests {

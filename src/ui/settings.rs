@@ -37,6 +37,18 @@ pub struct Settings {
     pub object_fit: ObjectFit,
     /// Mirror the local preview.
     pub mirror_local: bool,
+    /// Join with the microphone muted.
+    pub join_mic_off: bool,
+    /// Join with the camera off.
+    pub join_camera_off: bool,
+    /// Hold Space to talk while the microphone is muted.
+    pub push_to_talk: bool,
+    /// Grid or active speaker.
+    pub layout: super::stage::Layout,
+    /// The participants panel is open.
+    pub participants_open: bool,
+    /// The self view floats as a movable thumbnail.
+    pub self_thumbnail: bool,
 }
 
 impl Default for Settings {
@@ -55,6 +67,12 @@ impl Default for Settings {
             speaker: super::devices::DEFAULT_ID.into(),
             object_fit: ObjectFit::Contain,
             mirror_local: true,
+            join_mic_off: false,
+            join_camera_off: false,
+            push_to_talk: true,
+            layout: super::stage::Layout::Grid,
+            participants_open: false,
+            self_thumbnail: false,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Top-N audio in the app (seed `enableTopThreeAudioMode`,
 //! `volume-indicator`): the toggle's state, the three slots' playout, and
-//! who the indicator says is speaking (the speaking borders follow it while
-//! the mode is on).
+//! who the indicator says is speaking: while the mode is on, the room's
+//! speaking detector (`speaking.rs`, so the borders and the active speaker)
+//! is fed [`TopNMode::level`] instead of each tile's measured level.
 //!
 //! While on, the room's own per-stream audio taps play at volume 0 (their
 //! level meters keep running) so each voice is heard once, through the
@@ -17,9 +18,6 @@ use super::audio_tap::AudioTap;
 /// A talker named by the indicator counts as speaking this long (three
 /// indicators), so one lost event does not blink its border.
 const SPEAKING_HOLD: Duration = Duration::from_millis(1500);
-
-/// Volume (0–100) from which the indicator's talker shows as speaking.
-const SPEAKING_VOLUME: u8 = 10;
 
 /// Where the mode stands.
 enum State {
@@ -118,11 +116,17 @@ impl TopNMode {
             .retain(|_, (_, at)| now.saturating_duration_since(*at) < SPEAKING_HOLD);
     }
 
-    /// Whether the indicator named `user` speaking lately.
-    pub fn is_speaking(&self, user: &UserId, now: Instant) -> bool {
-        self.speakers.get(user).is_some_and(|(volume, at)| {
-            *volume >= SPEAKING_VOLUME && now.saturating_duration_since(*at) < SPEAKING_HOLD
-        })
+    /// `user`'s level for the speaking detector while the mode is on: the
+    /// indicator's volume back in RMS (0–100 over −90…0 dBov), 0 when the
+    /// indicator has not named it lately.
+    pub fn level(&self, user: &UserId, now: Instant) -> f32 {
+        match self.speakers.get(user) {
+            Some((volume, at)) if now.saturating_duration_since(*at) < SPEAKING_HOLD => {
+                let dbov = -90.0 * (1.0 - f32::from(*volume) / 100.0);
+                10f32.powf(dbov / 20.0)
+            }
+            _ => 0.0,
+        }
     }
 
     /// The toggle; returns the state asked for when clicked.
@@ -152,7 +156,7 @@ mod tests {
             vec![
                 UserVolume {
                     user_id: user.clone(),
-                    volume: 60,
+                    volume: 80,
                 },
                 UserVolume {
                     user_id: UserId("b".into()),
@@ -161,9 +165,14 @@ mod tests {
             ],
             t0,
         );
-        assert!(mode.is_speaking(&user, t0 + Duration::from_millis(600)));
-        assert!(!mode.is_speaking(&UserId("b".into()), t0));
-        assert!(!mode.is_speaking(&user, t0 + SPEAKING_HOLD));
+        // 80 → −18 dBov → RMS 0.126 (speaking); 2 → −88 dBov (not).
+        assert!((mode.level(&user, t0) - 0.126).abs() < 0.001);
+        let later = t0 + Duration::from_millis(600);
+        assert!(mode.level(&user, later) >= super::super::speaking::START_LEVEL);
+        assert!(mode.level(&UserId("b".into()), t0) < super::super::speaking::STOP_LEVEL);
+        // Not named for the hold time, or never: 0.
+        assert_eq!(mode.level(&user, t0 + SPEAKING_HOLD), 0.0);
+        assert_eq!(mode.level(&UserId("c".into()), t0), 0.0);
     }
 
     #[test]

@@ -12,6 +12,10 @@ pub enum SfuError {
     /// The subscriber's answer was unusable. Not retryable with the same answer.
     #[error("invalid answer: {0}")]
     Answer(LinkError),
+    /// A player's offer (WHEP) was unusable. Not retryable with the same
+    /// offer.
+    #[error("invalid play offer: {0}")]
+    PlayOffer(LinkError),
     /// A trickled candidate was unusable.
     #[error("invalid candidate: {0}")]
     Candidate(LinkError),
@@ -26,6 +30,7 @@ impl SfuError {
         match self {
             SfuError::PublishOffer(_) => ErrorCode::InvalidPushed,
             SfuError::Answer(_) => ErrorCode::AnswerSdpInvalid,
+            SfuError::PlayOffer(_) => ErrorCode::InvalidParameter,
             SfuError::Candidate(_) => ErrorCode::InvalidParameter,
             SfuError::Internal(_) => ErrorCode::SfuFail,
         }

@@ -226,6 +226,8 @@ impl Sfu {
                 want_video,
                 inbox,
                 counted: self.metrics.peer_connections.enter(),
+                remote_offer: None,
+                aes_cm: false,
                 #[cfg(test)]
                 keys_unrecognised: false,
             })
@@ -241,6 +243,59 @@ impl Sfu {
                 closed: false,
             },
             offer,
+        ))
+    }
+}
+
+impl Sfu {
+    /// Answers a player's offer (WHEP) with a subscription leg for `media`:
+    /// the same hub leg as [`Sfu::subscribe`], made from the other side of
+    /// the negotiation. `video`/`audio` say which of the stream's tracks the
+    /// offer asked for (at least one); `aes_cm` offers AES-CM SRTP too, for
+    /// a player without AES-GCM (its leg then sends through its core).
+    /// Returns the link and the SDP answer; forwarding starts once the leg
+    /// connects.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn play(
+        &self,
+        link_id: LinkId,
+        media: &Arc<PublishedMedia>,
+        video: bool,
+        audio: bool,
+        aes_cm: bool,
+        offer: String,
+        inbox: SessionInbox,
+    ) -> Result<(EgressLink, String), SfuError> {
+        let hub = self.hub()?;
+        let (leg, answer) = hub
+            .create(hub::CreateLeg {
+                link_id,
+                source: hub::LegSource::Stream(Arc::clone(media)),
+                stream_label: format!("huddle-{link_id}"),
+                video,
+                audio,
+                want_audio: audio,
+                want_video: video,
+                inbox,
+                counted: self.metrics.peer_connections.enter(),
+                remote_offer: Some(offer),
+                aes_cm,
+                #[cfg(test)]
+                keys_unrecognised: false,
+            })
+            .await?;
+        // The fan-out asks the publisher for a keyframe once the leg connects.
+        Ok((
+            EgressLink {
+                hub,
+                leg,
+                media: Arc::clone(media),
+                has_video: video,
+                has_audio: audio,
+                want: std::sync::Mutex::new((audio, video)),
+                closed: false,
+            },
+            answer,
         ))
     }
 }

@@ -44,6 +44,8 @@ impl Sfu {
                 want_video: false,
                 inbox,
                 counted: self.metrics.peer_connections.enter(),
+                remote_offer: None,
+                aes_cm: false,
                 #[cfg(test)]
                 keys_unrecognised: false,
             })

@@ -40,6 +40,8 @@ fn synthetic_media() -> LocalMedia {
         meter: Arc::new(crate::ui::device_preview::LevelMeter::default()),
         video_profile,
         audio_profile,
+        start_audio_muted: false,
+        start_video_muted: false,
     }
 }
 

@@ -11,6 +11,8 @@ pub struct GridLayout {
     pub rows: usize,
     /// Tile size (all tiles equal).
     pub tile: Vec2,
+    /// Tiles laid out (the last row holds the rest, centred).
+    pub count: usize,
 }
 
 impl GridLayout {
@@ -20,8 +22,8 @@ impl GridLayout {
         let (row, col) = (i / cols, i % cols);
         // Centre the last, partly filled row.
         let in_row = if row + 1 == self.rows {
-            let rest = self.rows * cols - (self.rows - 1) * cols;
-            rest.min(cols)
+            let rest = self.count.saturating_sub((self.rows - 1) * cols);
+            rest.clamp(1, cols)
         } else {
             cols
         };
@@ -50,6 +52,7 @@ pub fn grid_layout(n: usize, area: Vec2, aspect: f32, gap: f32) -> GridLayout {
         cols: 1,
         rows: n,
         tile: Vec2::ZERO,
+        count: n,
     };
     for cols in 1..=n {
         let rows = n.div_ceil(cols);
@@ -68,6 +71,7 @@ pub fn grid_layout(n: usize, area: Vec2, aspect: f32, gap: f32) -> GridLayout {
                 cols,
                 rows,
                 tile: vec2(w, h),
+                count: n,
             };
         }
     }
@@ -92,6 +96,19 @@ mod test {
         assert_eq!(g.tile, vec2(1280.0, 720.0));
         let g = grid_layout(2, vec2(1280.0, 720.0), 16.0 / 9.0, 8.0);
         assert_eq!((g.cols, g.rows), (2, 1));
+    }
+
+    #[test]
+    fn the_last_row_of_an_odd_grid_is_centred() {
+        // Issue 16 §8: 5 tiles in 3×2 leave no hole at the bottom right.
+        let area = Rect::from_min_size(egui::pos2(0.0, 0.0), vec2(1280.0, 720.0));
+        let g = grid_layout(5, area.size(), 16.0 / 9.0, 8.0);
+        assert_eq!((g.cols, g.rows), (3, 2));
+        let last_row = [g.rect(area, 3, 8.0), g.rect(area, 4, 8.0)];
+        let mid = (last_row[0].left() + last_row[1].right()) / 2.0;
+        assert!((mid - area.center().x).abs() < 0.5, "{last_row:?}");
+        let first_row_mid = (g.rect(area, 0, 8.0).left() + g.rect(area, 2, 8.0).right()) / 2.0;
+        assert!((first_row_mid - area.center().x).abs() < 0.5);
     }
 
     #[test]

@@ -8,4 +8,4 @@ mod video_tile;
 pub use grid::{GridLayout, grid_layout};
 pub use net_mark::NetMark;
 pub use toasts::Toasts;
-pub use video_tile::VideoTile;
+pub use video_tile::{TileOverlays, VideoTile};

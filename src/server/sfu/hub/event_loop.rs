@@ -351,8 +351,12 @@ impl HubLoop {
         }
     }
 
-    fn create(&mut self, request: super::CreateLeg) -> Result<(LegId, String), SfuError> {
-        let (mut leg, ufrag, sdp) = Leg::offer(request, self.io.ice_addr(), Instant::now())?;
+    fn create(&mut self, mut request: super::CreateLeg) -> Result<(LegId, String), SfuError> {
+        let now = Instant::now();
+        let (mut leg, ufrag, sdp) = match request.remote_offer.take() {
+            Some(offer) => Leg::answer_offer(request, offer, self.io.ice_addr(), now)?,
+            None => Leg::offer(request, self.io.ice_addr(), now)?,
+        };
         let id = self.next_leg;
         self.next_leg += 1;
         self.routes.add_leg(id, ufrag);

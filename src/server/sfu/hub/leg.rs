@@ -34,7 +34,7 @@ use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+    CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate, RTCIceCandidateInit,
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
@@ -66,13 +66,24 @@ const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 const ICE_MAX_BINDING_REQUESTS: u16 = 140;
 
 /// The SRTP protection profiles an egress leg offers in its DTLS handshake:
-/// the AEAD AES-GCM ones only (RFC 7714; every WebRTC stack has them), so the
+/// the AEAD AES-GCM ones only (RFC 7714; every browser has them), so the
 /// key the hub seals with is always one [`KeyCapture`] recognises.
-pub fn srtp_profiles() -> Vec<SrtpProtectionProfile> {
-    vec![
+///
+/// A WHEP leg whose player asked for it (`aes_cm_too`,
+/// [`CreateLeg::aes_cm`]) also offers `SRTP_AES128_CM_HMAC_SHA1_80`, for
+/// players that have nothing else (GStreamer 1.22's DTLS). Browsers pick it
+/// too when it is offered (Chromium lists it first), so it is opt-in: such
+/// a leg always sends through its core ([`Egress::Core`]), slower but
+/// correct whichever profile was chosen.
+pub fn srtp_profiles(aes_cm_too: bool) -> Vec<SrtpProtectionProfile> {
+    let mut profiles = vec![
         SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
         SrtpProtectionProfile::Srtp_Aead_Aes_256_Gcm,
-    ]
+    ];
+    if aes_cm_too {
+        profiles.push(SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80);
+    }
+    profiles
 }
 
 /// Egress SSRCs are ours to choose; random per track so two subscriptions in one
@@ -217,6 +228,10 @@ pub struct Leg {
     early_checks: Vec<(SocketAddr, BytesMut)>,
     /// Early checks handed to the core once the answer was applied.
     pub early_checks_replayed: usize,
+    /// Whether the leg offered AES-CM too (a WHEP leg that asked,
+    /// [`srtp_profiles`]): then sending through the core is expected, not a
+    /// failure.
+    aes_cm_allowed: bool,
     #[cfg(test)]
     keys_unrecognised: bool,
     _counted: GaugeGuard,
@@ -231,137 +246,94 @@ impl Leg {
         local_addr: SocketAddr,
         now: Instant,
     ) -> Result<(Self, String, String), SfuError> {
-        let mut media_engine = MediaEngine::default();
-        for (codec, payload_type, kind) in [
-            (h264_codec(), H264_PAYLOAD_TYPE, RtpCodecKind::Video),
-            (opus_codec(), OPUS_PAYLOAD_TYPE, RtpCodecKind::Audio),
-        ] {
-            media_engine
-                .register_codec(
-                    RTCRtpCodecParameters {
-                        rtp_codec: codec,
-                        payload_type,
-                    },
-                    kind,
-                )
-                .map_err(internal("registering codecs"))?;
-        }
-        // The subscriber NACKs and asks for keyframes; we answer NACKs and
-        // relay PLIs.
-        for parameter in ["", "pli"] {
-            media_engine.register_feedback(
-                RTCPFeedback {
-                    typ: "nack".to_owned(),
-                    parameter: parameter.to_owned(),
-                },
-                RtpCodecKind::Video,
-            );
-        }
-        let registry = Registry::new()
-            .with(Slot::NackResponder, BoundedNackResponder::default())
-            .with(Slot::SenderReport, SenderReportBuilder::new().build())
-            .with(Slot::from(RTCP_TAP_SLOT), RtcpTap::with_nacks());
-        let ufrag = random_token(16);
-        let keys = KeyCapture::new().map_err(|e| {
-            SfuError::Internal(LinkError::Rtc {
-                what: "crypto provider",
-                detail: e.to_string(),
-            })
-        })?;
-        let settings = SettingEngineBuilder::new()
-            .with_crypto_provider(keys.clone())
-            .with_srtp_protection_profiles(srtp_profiles())
-            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-            .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
-            .with_ice_credentials(ufrag.clone(), random_token(32))
-            .build();
-        let mut pc = RTCPeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media_engine)
-            .with_setting_engine(settings)
-            .with_interceptor_registry(registry)
-            .build(now)
-            .map_err(internal("building the peer connection"))?;
-        let mut add = |kind: RtpCodecKind, id: &str, enabled: bool| {
-            let ssrc = random_ssrc();
-            let description = track_description(kind, ssrc, &request.stream_label, id);
-            // The server only sends on a subscription leg: `sendonly`
-            // sections (browsers answer a `sendrecv` one with `recvonly` but
-            // expect the offer to say what the server does).
-            let init = RTCRtpTransceiverInit {
-                direction: RTCRtpTransceiverDirection::Sendonly,
-                streams: vec![],
-                send_encodings: vec![],
-            };
-            pc.add_transceiver_from_track(description, Some(init))
-                .map(|transceiver| OfferedTrack {
-                    sender: RTCRtpSenderId::from(transceiver),
-                    ssrc,
-                    enabled,
-                })
-                .map_err(internal("adding an egress track"))
-        };
-        let video = request
-            .video
-            .then(|| add(RtpCodecKind::Video, "video", request.want_video))
-            .transpose()?;
-        let audio = request
-            .audio
-            .then(|| add(RtpCodecKind::Audio, "audio", request.want_audio))
-            .transpose()?;
-        let slots = match &request.source {
-            LegSource::TopN(_) => (0..crate::server::sfu::topn::SLOTS)
-                .map(|i| add(RtpCodecKind::Audio, &format!("slot{i}"), true))
-                .collect::<Result<Vec<_>, _>>()?,
-            LegSource::Stream(_) => Vec::new(),
-        };
+        let (mut pc, keys, ufrag) = core(now, false, false)?;
+        let (video, audio, slots) = add_tracks(&mut pc, &request)?;
         let offer = pc
             .create_offer(None)
             .map_err(internal("creating the offer"))?;
         pc.set_local_description(now, offer)
             .map_err(internal("applying the local offer"))?;
-        let host = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: local_addr.ip().to_string(),
-                port: local_addr.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .map_err(|e| internal("making the host candidate")(e))?;
-        let init = RTCIceCandidate::from(&host)
-            .to_json()
-            .map_err(internal("making the host candidate"))?;
-        pc.add_local_candidate(init)
-            .map_err(internal("adding the host candidate"))?;
-        pc.add_local_candidate(RTCIceCandidateInit::default())
-            .map_err(internal("ending gathering"))?;
+        let sdp = finish_local(&mut pc, local_addr)?;
         let any_sender = video
             .as_ref()
             .or(audio.as_ref())
             .or(slots.first())
-            .map(|t| t.sender)
-            .ok_or_else(|| {
-                SfuError::Internal(LinkError::InvalidSdp("a leg without tracks".into()))
-            })?;
-        let sdp = pc
-            .local_description()
-            .map(|d| d.sdp)
-            .ok_or_else(|| SfuError::Internal(LinkError::InvalidSdp("no local offer".into())))?;
-        let leg = Leg {
+            .map(|t| t.sender);
+        let leg = Leg::new(
+            request,
+            pc,
+            keys,
+            any_sender,
+            LegState::Offered {
+                video,
+                audio,
+                slots,
+            },
+        )?;
+        Ok((leg, ufrag, sdp))
+    }
+
+    /// The other way round (WHEP, `server::whep`): the subscriber offered,
+    /// the leg answers. The tracks are added first, so the offer's
+    /// `recvonly` sections take them; the leg starts `Answered`, since the
+    /// answer fixed the payload types. Returns the leg, its ICE ufrag and
+    /// the SDP answer (with the host candidate: no trickle needed).
+    pub fn answer_offer(
+        request: CreateLeg,
+        offer: String,
+        local_addr: SocketAddr,
+        now: Instant,
+    ) -> Result<(Self, String, String), SfuError> {
+        let bad_offer = |e: rtc::shared::error::Error| {
+            SfuError::PlayOffer(LinkError::InvalidSdp(e.to_string()))
+        };
+        let (mut pc, keys, ufrag) = core(now, true, request.aes_cm)?;
+        // WHEP plays one stream: never a top-N leg, so no slots.
+        let (video, audio, _) = add_tracks(&mut pc, &request)?;
+        let offer = RTCSessionDescription::offer(offer).map_err(bad_offer)?;
+        pc.set_remote_description(now, offer).map_err(bad_offer)?;
+        let answer = pc
+            .create_answer(None)
+            .map_err(internal("creating the answer"))?;
+        pc.set_local_description(now, answer)
+            .map_err(internal("applying the local answer"))?;
+        let sdp = finish_local(&mut pc, local_addr)?;
+        let negotiated = |pc: &mut RTCPeerConnection, track: &Option<OfferedTrack>, video| {
+            track
+                .as_ref()
+                .map(|t| answered_track(pc, t, video))
+                .transpose()
+                .map_err(|e| SfuError::PlayOffer(LinkError::InvalidSdp(e.to_string())))
+        };
+        let tracks = Tracks {
+            video: negotiated(&mut pc, &video, true)?,
+            audio: negotiated(&mut pc, &audio, false)?,
+            slots: Vec::new(),
+        };
+        let any_sender = video.as_ref().or(audio.as_ref()).map(|t| t.sender);
+        let aes_cm = request.aes_cm;
+        let mut leg = Leg::new(request, pc, keys, any_sender, LegState::Answered(tracks))?;
+        leg.aes_cm_allowed = aes_cm;
+        Ok((leg, ufrag, sdp))
+    }
+
+    fn new(
+        request: CreateLeg,
+        pc: RTCPeerConnection,
+        keys: Arc<KeyCapture>,
+        any_sender: Option<RTCRtpSenderId>,
+        state: LegState,
+    ) -> Result<Self, SfuError> {
+        let any_sender = any_sender.ok_or_else(|| {
+            SfuError::Internal(LinkError::InvalidSdp("a leg without tracks".into()))
+        })?;
+        Ok(Leg {
             link_id: request.link_id,
             pc,
             source: request.source,
             inbox: request.inbox,
             any_sender,
-            state: LegState::Offered {
-                video,
-                audio,
-                slots,
-            },
+            state,
             deadline: None,
             last_timer: None,
             work: Work::None,
@@ -369,11 +341,11 @@ impl Leg {
             pending: Vec::new(),
             early_checks: Vec::new(),
             early_checks_replayed: 0,
+            aes_cm_allowed: false,
             #[cfg(test)]
             keys_unrecognised: request.keys_unrecognised,
             _counted: request.counted,
-        };
-        Ok((leg, ufrag, sdp))
+        })
     }
 
     /// Holds a STUN check that arrived while the leg is `Offered`: the
@@ -442,6 +414,147 @@ impl Leg {
         self.state = LegState::Answered(tracks);
         Ok(())
     }
+}
+
+/// A leg's core: codecs, feedback, interceptors, DTLS and ICE settings
+/// (SRTP profiles: [`srtp_profiles`]). Returns it with the key capture and
+/// the ICE ufrag.
+fn core(
+    now: Instant,
+    answering: bool,
+    aes_cm_too: bool,
+) -> Result<(RTCPeerConnection, Arc<KeyCapture>, String), SfuError> {
+    let mut media_engine = MediaEngine::default();
+    for (codec, payload_type, kind) in [
+        (h264_codec(), H264_PAYLOAD_TYPE, RtpCodecKind::Video),
+        (opus_codec(), OPUS_PAYLOAD_TYPE, RtpCodecKind::Audio),
+    ] {
+        media_engine
+            .register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec: codec,
+                    payload_type,
+                },
+                kind,
+            )
+            .map_err(internal("registering codecs"))?;
+    }
+    // The subscriber NACKs and asks for keyframes; we answer NACKs and
+    // relay PLIs.
+    for parameter in ["", "pli"] {
+        media_engine.register_feedback(
+            RTCPFeedback {
+                typ: "nack".to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    let registry = Registry::new()
+        .with(Slot::NackResponder, BoundedNackResponder::default())
+        .with(Slot::SenderReport, SenderReportBuilder::new().build())
+        .with(Slot::from(RTCP_TAP_SLOT), RtcpTap::with_nacks());
+    let ufrag = random_token(16);
+    let keys = KeyCapture::new().map_err(|e| {
+        SfuError::Internal(LinkError::Rtc {
+            what: "crypto provider",
+            detail: e.to_string(),
+        })
+    })?;
+    let mut settings = SettingEngineBuilder::new();
+    if answering {
+        // Answering a player's offer: stay the DTLS server, as on every
+        // other leg (the subscriber answers `active` to our `actpass`), so
+        // the key capture sees the handshake it knows.
+        settings = settings.with_answering_dtls_role(RTCDtlsRole::Server);
+    }
+    let settings = settings
+        .with_crypto_provider(keys.clone())
+        .with_srtp_protection_profiles(srtp_profiles(aes_cm_too))
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+        .with_ice_credentials(ufrag.clone(), random_token(32))
+        .build();
+    let pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media_engine)
+        .with_setting_engine(settings)
+        .with_interceptor_registry(registry)
+        .build(now)
+        .map_err(internal("building the peer connection"))?;
+    Ok((pc, keys, ufrag))
+}
+
+/// Adds the leg's tracks as `sendonly` transceivers: (video, audio).
+/// The leg's video and audio tracks, and a top-N leg's audio slots.
+type AddedTracks = (
+    Option<OfferedTrack>,
+    Option<OfferedTrack>,
+    Vec<OfferedTrack>,
+);
+
+fn add_tracks(pc: &mut RTCPeerConnection, request: &CreateLeg) -> Result<AddedTracks, SfuError> {
+    let mut add = |kind: RtpCodecKind, id: &str, enabled: bool| {
+        let ssrc = random_ssrc();
+        let description = track_description(kind, ssrc, &request.stream_label, id);
+        // The server only sends on a subscription leg: `sendonly`
+        // sections (browsers answer a `sendrecv` one with `recvonly` but
+        // expect the offer to say what the server does).
+        let init = RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Sendonly,
+            streams: vec![],
+            send_encodings: vec![],
+        };
+        pc.add_transceiver_from_track(description, Some(init))
+            .map(|transceiver| OfferedTrack {
+                sender: RTCRtpSenderId::from(transceiver),
+                ssrc,
+                enabled,
+            })
+            .map_err(internal("adding an egress track"))
+    };
+    let video = request
+        .video
+        .then(|| add(RtpCodecKind::Video, "video", request.want_video))
+        .transpose()?;
+    let audio = request
+        .audio
+        .then(|| add(RtpCodecKind::Audio, "audio", request.want_audio))
+        .transpose()?;
+    let slots = match &request.source {
+        LegSource::TopN(_) => (0..crate::server::sfu::topn::SLOTS)
+            .map(|i| add(RtpCodecKind::Audio, &format!("slot{i}"), true))
+            .collect::<Result<Vec<_>, _>>()?,
+        LegSource::Stream(_) => Vec::new(),
+    };
+    Ok((video, audio, slots))
+}
+
+/// Adds the one host candidate (the hub's socket at `local_addr`), ends
+/// gathering, and returns the local description's SDP.
+fn finish_local(pc: &mut RTCPeerConnection, local_addr: SocketAddr) -> Result<String, SfuError> {
+    let host = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: local_addr.ip().to_string(),
+            port: local_addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()
+    .map_err(|e| internal("making the host candidate")(e))?;
+    let init = RTCIceCandidate::from(&host)
+        .to_json()
+        .map_err(internal("making the host candidate"))?;
+    pc.add_local_candidate(init)
+        .map_err(internal("adding the host candidate"))?;
+    pc.add_local_candidate(RTCIceCandidateInit::default())
+        .map_err(internal("ending gathering"))?;
+    pc.local_description()
+        .map(|d| d.sdp)
+        .ok_or_else(|| SfuError::Internal(LinkError::InvalidSdp("no local description".into())))
 }
 
 /// An offered track with the payload type the answer gave it.
@@ -538,7 +651,22 @@ impl Leg {
         let LegState::Answered(_) = &self.state else {
             return false;
         };
-        let egress = self.direct_egress(metrics).unwrap_or_else(|why| {
+        let direct = if self.aes_cm_allowed {
+            // AES-CM was on offer: whichever profile the player took, the
+            // core seals it. (The key capture recognises GCM only, and must
+            // not be asked to tell the two apart.)
+            Err("the player asked for AES-CM".to_owned())
+        } else {
+            self.direct_egress(metrics)
+        };
+        let egress = direct.unwrap_or_else(|why| {
+            if self.aes_cm_allowed {
+                tracing::debug!(
+                    link = self.link_id.0,
+                    "WHEP leg sends through the rtc pipeline ({why})"
+                );
+                return Egress::Core;
+            }
             metrics
                 .egress_key_failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

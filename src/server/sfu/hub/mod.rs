@@ -137,6 +137,12 @@ pub struct CreateLeg {
     pub inbox: SessionInbox,
     /// The leg's `peer_connections` gauge: dropped with the leg.
     pub counted: GaugeGuard,
+    /// The subscriber's offer, when it made one (WHEP): the leg answers it
+    /// instead of offering ([`leg::Leg::answer_offer`]).
+    pub remote_offer: Option<String>,
+    /// Offer AES-CM SRTP besides AES-GCM (a WHEP player that has nothing
+    /// else, [`leg::srtp_profiles`]); only with `remote_offer`.
+    pub aes_cm: bool,
     /// Tests only: pretend the leg's SRTP keys were not recognised, so it
     /// sends through its core ([`leg::Egress::Core`]).
     #[cfg(test)]
@@ -213,7 +219,8 @@ impl Hub {
         rx.await.map_err(|_| hub_gone())?
     }
 
-    /// Creates a leg and returns it with its SDP offer.
+    /// Creates a leg and returns it with its SDP offer (or, given the
+    /// subscriber's offer in [`CreateLeg::remote_offer`], its answer).
     pub async fn create(&self, leg: CreateLeg) -> Result<(LegId, String), SfuError> {
         self.ask(|tx| Command::Create(Box::new(leg), tx)).await
     }

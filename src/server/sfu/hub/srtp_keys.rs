@@ -17,7 +17,9 @@
 //! * Only the AEAD AES-GCM profiles (RFC 7714), and an egress leg offers
 //!   nothing else in its DTLS handshake (`leg::srtp_profiles`, pinned with
 //!   `SettingEngineBuilder::with_srtp_protection_profiles`): there is no
-//!   AES-CM derivation on these connections to mistake for a GCM one. A GCM
+//!   AES-CM derivation on these connections to mistake for a GCM one. The
+//!   one exception, a WHEP leg whose player asked for AES-CM, never uses a
+//!   captured key: it always sends through its core. A GCM
 //!   context's setup runs the AES-CM key derivation (RFC 3711 §4.3.3) for
 //!   labels 0, 3, 2, 5 in that order; the first block of each label is
 //!   `master_salt ‖ 0…` with the label XORed into byte 7, encrypted under the

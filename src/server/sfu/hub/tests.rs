@@ -291,6 +291,8 @@ async fn create_video_leg(
             inbox,
             counted: metrics.peer_connections.enter(),
             keys_unrecognised,
+            remote_offer: None,
+            aes_cm: false,
         })
         .await
         .expect("create leg");
