@@ -9,6 +9,12 @@
 //           non-trickle ICE (complete SDPs), H.264 + Opus.
 //   UI      the form, the grid of tiles (one per stream), the stats lines.
 //
+// When the WebSocket drops, the room goes RECONNECTING and takes its session
+// back with the `resumeToken` of `joined` (protocol.md §3a): links, streams
+// and subscriptions carry on; if the server no longer knows the token (it
+// restarted, or the window ran out) it joins again and publishes and
+// subscribes again.
+//
 // `window.huddle.summary()` returns the room and every tile's media counters
 // as plain JSON: what the tiles show, for scripts and tests.
 'use strict';
@@ -22,6 +28,13 @@
   /** Non-trickle: the offer/answer goes out once gathering completes, or after this. */
   const GATHERING_TIMEOUT_MS = 5000;
   const STATS_INTERVAL_MS = 1000;
+  /** Reconnection (protocol.md §3a), as the SDK does it: the first try at once,
+   *  then after 250 ms, doubling up to 2 s, for the server's resume window. */
+  const RECONNECT_FIRST_MS = 250;
+  const RECONNECT_MAX_MS = 2000;
+  const RECONNECT_WINDOW_MS = 30000;
+  /** The server no longer knows the resume token: join again. */
+  const TOKEN_UNKNOWN = 90100013;
   const ROLE_JOINER = 0;
   const ROLE_PLAYER = 2;
 
@@ -315,7 +328,8 @@
 
   /** Where the room stands: one state at a time, with what it owns. */
   const State = Object.freeze({
-    IDLE: 'idle', CONNECTING: 'connecting', JOINED: 'joined', LEAVING: 'leaving', LEFT: 'left',
+    IDLE: 'idle', CONNECTING: 'connecting', JOINED: 'joined', RECONNECTING: 'reconnecting',
+    LEAVING: 'leaving', LEFT: 'left',
   });
 
   class Room {
@@ -334,6 +348,12 @@
       this.camera = 'none';
       this.mic = 'none';
       this.errors = [];
+      /** What `join` sent (for `resume` and a join again) and its token. */
+      this.form = null;
+      this.resumeToken = '';
+      /** How often the WebSocket was lost, and how often joining again was needed. */
+      this.reconnects = 0;
+      this.rejoins = 0;
     }
 
     setState(state, text) {
@@ -358,12 +378,8 @@
       } else {
         credential = await fetchSignature(form.server, form.app, form.room, form.user, form.token);
       }
-      this.signal = new Signal(
-        form.server,
-        (event) => this.onEvent(event),
-        (error) => this.fail(error),
-        () => this.onClosed(),
-      );
+      this.form = form;
+      this.signal = this.newSignal();
       await this.signal.open();
       const joined = await this.signal.request('join', {
         protocolVersion: PROTOCOL_VERSION,
@@ -378,6 +394,7 @@
       // The signature covers app, room, user and expiry, not the role: a
       // role switch sends it again (protocol.md §3, "Roles and names").
       this.credential = credential;
+      this.resumeToken = joined.resumeToken || '';
       this.camera = form.camera;
       this.mic = form.mic;
       this.me = joined.me;
@@ -391,6 +408,146 @@
           this.unpublished();
         });
       }
+    }
+
+    /** A signalling connection whose events and close come to this room;
+     *  the close of one that has been replaced is ignored. */
+    newSignal() {
+      const signal = new Signal(
+        this.form.server,
+        (event) => this.onEvent(event),
+        (error) => this.fail(error),
+        () => {
+          if (this.signal === signal) this.onClosed();
+        },
+      );
+      return signal;
+    }
+
+    /** The WebSocket dropped while joined: RECONNECTING, then `resume` with
+     *  backoff within the window (protocol.md §3a); DISCONNECTED after it. */
+    async reconnect() {
+      this.reconnects += 1;
+      this.setState(State.RECONNECTING, 'RECONNECTING: the connection to the server was lost; resuming…');
+      const deadline = Date.now() + RECONNECT_WINDOW_MS;
+      let delay = 0;
+      for (;;) {
+        if (delay) await new Promise((resolve) => { setTimeout(resolve, delay); });
+        if (this.state !== State.RECONNECTING) return; // left meanwhile
+        if (Date.now() > deadline) {
+          this.teardown(`disconnected: ${LEAVE_REASONS[7]} (reconnection timed out)`);
+          return;
+        }
+        try {
+          await this.resumeOnce();
+          return;
+        } catch (e) {
+          if (this.state !== State.RECONNECTING) return;
+          this.ui.status(`RECONNECTING: ${e.message}; trying again…`);
+        }
+        delay = delay ? Math.min(delay * 2, RECONNECT_MAX_MS) : RECONNECT_FIRST_MS;
+      }
+    }
+
+    /** One attempt: a new WebSocket, `resume`; a token the server does not
+     *  know means joining again on the same connection. */
+    async resumeOnce() {
+      const signal = this.newSignal();
+      this.signal = signal;
+      await signal.open();
+      let reply;
+      try {
+        reply = await signal.request('resume', {
+          appId: this.form.app,
+          roomId: this.form.room,
+          userId: this.form.user,
+          resumeToken: this.resumeToken,
+        });
+      } catch (e) {
+        if (e.code === TOKEN_UNKNOWN) {
+          await this.rejoin(signal);
+          return;
+        }
+        signal.close();
+        throw e;
+      }
+      this.resumed(reply);
+    }
+
+    /** The session is back as it was: diff the room as it is now against
+     *  what we knew; set up again what the server dropped meanwhile. */
+    resumed(reply) {
+      this.me = reply.me;
+      this.users = new Map(reply.users.map((u) => [u.userId, u]));
+      this.setState(State.JOINED, `in room ${reply.roomId} as ${this.me.userId} (resumed)`);
+      const now = new Map(reply.streams
+        .filter((s) => s.userId !== this.me.userId)
+        .map((s) => [s.streamId, s]));
+      for (const streamId of [...this.streams.keys()]) {
+        if (!now.has(streamId)) {
+          this.streams.delete(streamId);
+          this.unsubscribed(streamId);
+          this.ui.removeTile(streamId);
+        }
+      }
+      const subscribed = new Set(reply.subscriptions);
+      for (const [streamId, stream] of now) {
+        if (!this.streams.has(streamId)) {
+          this.addStream(stream);
+        } else {
+          this.streams.set(streamId, stream);
+          if (this.subscriptions.has(streamId) && !subscribed.has(streamId)) {
+            // Its link failed while we were away: watch again.
+            this.unsubscribed(streamId);
+            this.watch(streamId);
+          }
+        }
+      }
+      if (this.local && this.local.streamId != null
+        && !reply.publications.includes(this.local.streamId)) {
+        this.unpublished();
+        this.republish();
+      }
+      this.ui.refresh(this);
+    }
+
+    /** The server forgot us (restart, window over): join again on `signal`,
+     *  then publish and subscribe again (new stream ids). */
+    async rejoin(signal) {
+      const joined = await signal.request('join', {
+        protocolVersion: PROTOCOL_VERSION,
+        appId: this.form.app,
+        roomId: this.form.room,
+        userId: this.form.user,
+        userName: this.me.userName,
+        role: this.me.role,
+        ctime: this.credential.ctime,
+        signature: this.credential.signature,
+      });
+      this.rejoins += 1;
+      this.resumeToken = joined.resumeToken || '';
+      this.me = joined.me;
+      this.users = new Map(joined.users.map((u) => [u.userId, u]));
+      for (const streamId of [...this.streams.keys()]) {
+        this.unsubscribed(streamId);
+        this.ui.removeTile(streamId);
+      }
+      this.streams.clear();
+      this.links.clear();
+      const hadLocal = Boolean(this.local);
+      this.unpublished();
+      this.setState(State.JOINED, `in room ${joined.roomId} as ${this.me.userId} (joined again)`);
+      for (const stream of joined.streams) this.addStream(stream);
+      if (hadLocal) this.republish();
+    }
+
+    /** Publishes what the pickers said again (after the server lost it). */
+    republish() {
+      if (this.me.role !== ROLE_JOINER || (this.camera === 'none' && this.mic === 'none')) return;
+      this.publish(this.camera, this.mic).catch((e) => {
+        this.fail(e);
+        this.unpublished();
+      });
     }
 
     /** `change-user-name`: the others see the new name. */
@@ -606,6 +763,9 @@
           break;
         }
         case 'client-banned':
+          // Removed for good (replaced, expired...): no resume. A server
+          // shutting down (3) may come back: then resume, or join again.
+          if (event.reason !== 3) this.resumeToken = '';
           this.fail(new HuddleError(0, `removed from the room: ${LEAVE_REASONS[event.reason] || event.reason}`));
           break;
         case 'candidate': {
@@ -624,7 +784,8 @@
 
     /** Leaves (the server then closes the socket) and releases everything. */
     async leave() {
-      if (this.state !== State.JOINED && this.state !== State.CONNECTING) return;
+      if (this.state !== State.JOINED && this.state !== State.CONNECTING
+        && this.state !== State.RECONNECTING) return;
       this.setState(State.LEAVING, 'leaving…');
       try {
         await this.signal.request('leave');
@@ -635,7 +796,11 @@
     }
 
     onClosed() {
-      if (this.state === State.LEFT) return;
+      if (this.state === State.LEFT || this.state === State.RECONNECTING) return;
+      if (this.state === State.JOINED && this.resumeToken) {
+        this.reconnect();
+        return;
+      }
       const expected = this.state === State.LEAVING;
       this.teardown(expected ? 'left the room' : 'disconnected');
     }
@@ -694,6 +859,8 @@
       };
       return {
         state: this.state,
+        reconnects: this.reconnects,
+        rejoins: this.rejoins,
         me: this.me,
         users: [...this.users.values()],
         local,
@@ -727,11 +894,12 @@
     }
 
     joinedChanged(room) {
-      const inRoom = room.state === State.JOINED || room.state === State.CONNECTING;
+      const inRoom = room.state === State.JOINED || room.state === State.CONNECTING
+        || room.state === State.RECONNECTING;
       $('join-form').classList.toggle('joined', inRoom);
       $('join').disabled = inRoom || room.state === State.LEAVING;
       $('leave').disabled = !inRoom;
-      $('in-call').hidden = room.state !== State.JOINED;
+      $('in-call').hidden = room.state !== State.JOINED && room.state !== State.RECONNECTING;
       if (room.me) {
         $('switch-role').textContent = room.me.role === ROLE_PLAYER ? 'Publish' : 'Watch only';
       }
@@ -924,7 +1092,8 @@
   let room = new Room(ui);
 
   async function join() {
-    if (room.state === State.JOINED || room.state === State.CONNECTING) return;
+    if (room.state === State.JOINED || room.state === State.CONNECTING
+      || room.state === State.RECONNECTING) return;
     ui.error('');
     ui.notice('');
     room = new Room(ui);
@@ -964,7 +1133,7 @@
     $('token').oninput = () => { $('sig-server').checked = true; };
     $('signature').oninput = () => { $('sig-pasted').checked = true; };
     setInterval(() => {
-      if (room.state === State.JOINED) room.pollStats();
+      if (room.state === State.JOINED || room.state === State.RECONNECTING) room.pollStats();
     }, STATS_INTERVAL_MS);
     window.huddle = { summary: () => room.summary(), join, leave: () => room.leave() };
     if (params.get('autojoin') === '1') join();

@@ -786,7 +786,7 @@ impl Bot {
                             .saturating_sub(at.elapsed().as_millis() as u64);
                         let line = serde_json::json!({
                             "bot": self.name, "event": "first-frame",
-                            "streamId": stream_id.0, "atMs": at_ms,
+                            "streamId": stream_id.0, "userId": sub.publisher, "atMs": at_ms,
                         });
                         writeln!(std::io::stdout().lock(), "{line}").ok(); // closed stdout is fine
                     }

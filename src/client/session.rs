@@ -8,6 +8,7 @@
 //! (logged), it never stalls the session.
 
 mod detection;
+mod ice_restart;
 mod quality;
 mod renewal;
 mod stats;
@@ -139,6 +140,8 @@ struct Session {
     network_bandwidth: Option<u32>,
     /// The top-N audio link, once enabled (`top_n.rs`).
     top_n: Option<top_n::TopNLink>,
+    /// Links being brought back with ICE restarts (`ice_restart.rs`).
+    recovery: ice_restart::Links,
     /// `rtc-stats` and the statistics' rate meters (`stats.rs`).
     rtc_stats: stats::RtcStatsState,
     /// What the last network-quality sample saw (`quality.rs`).
@@ -177,6 +180,7 @@ pub(crate) async fn run(
         detector: StreamStateDetector::default(),
         network_bandwidth: None,
         top_n: None,
+        recovery: ice_restart::Links::default(),
         rtc_stats: stats::RtcStatsState::default(),
         quality: quality::QualityState::default(),
     };
@@ -196,6 +200,7 @@ pub(crate) async fn run(
             Some(update) = link_rx.recv() => session.on_link(update).await,
             Some(connection) = stall_rx.recv() => session.on_stall(connection).await,
             () = reconnect::due(session.next_attempt()) => session.reconnect_attempt(&signal_tx).await,
+            () = ice_restart::due(session.next_recovery()) => session.on_recovery_due().await,
             _ = keepalive.tick() => session.keepalive(),
             _ = detection_tick.tick(), if session.detector.enabled() => {
                 session.detect_stream_states()
@@ -1040,19 +1045,9 @@ impl Session {
                 {
                     p.pipeline.set_connected();
                 }
-                if matches!(
-                    state,
-                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Disconnected
-                ) && self.link_broke(link_id, state).await
-                {
-                    return;
-                }
-                if matches!(state, RTCPeerConnectionState::Failed) {
-                    self.emit(RoomEvent::Error {
-                        code: crate::protocol::ErrorCode::SubscribedUserConnectError,
-                        message: format!("media link {link_id} failed"),
-                    });
-                }
+                // Disconnected or failed: an ICE restart brings it back
+                // (`ice_restart.rs`), a rebuild only if restarts do not.
+                self.recovery_on_state(link_id, state).await;
             }
         }
     }

@@ -63,6 +63,8 @@ impl TurnConfig {
             servers,
             relay_only: self.relay_only,
             advertised_ip: None,
+            // The client's addresses may change under it (ICE restarts).
+            on_restart: crate::link::ice::RestartSockets::Rebind,
         }
     }
 }

@@ -42,6 +42,21 @@ pub struct IcePolicy {
     /// Name this address instead of the bound one in host candidates (a
     /// server behind a 1:1 NAT).
     pub advertised_ip: Option<IpAddr>,
+    /// What an ICE restart does with the local sockets and candidates
+    /// (the client's links rebind, the server's keep theirs).
+    pub on_restart: RestartSockets,
+}
+
+/// What an ICE restart does with a link's local sockets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RestartSockets {
+    /// Keep the sockets and the candidates gathered on them (a server on a
+    /// fixed address).
+    #[default]
+    Keep,
+    /// Bind new sockets and gather again: the host's addresses may have
+    /// changed since (a client that roamed to another network).
+    Rebind,
 }
 
 impl IcePolicy {

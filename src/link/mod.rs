@@ -50,9 +50,9 @@ use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceTransportPolicy,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSdpType, RTCSessionDescription, Registry,
-    SettingEngineBuilder,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSdpType,
+    RTCSessionDescription, Registry, SettingEngineBuilder,
 };
 
 use crate::protocol::IceCandidate;
@@ -173,6 +173,9 @@ pub type LinkSignals = mpsc::UnboundedReceiver<LinkSignal>;
 struct Handler {
     signals: mpsc::UnboundedSender<LinkSignal>,
     gathered: watch::Sender<bool>,
+    /// The ICE connection state (it can come back to connected after an
+    /// ICE restart without the peer connection's state saying so).
+    ice: watch::Sender<RTCIceConnectionState>,
     /// Trickled host candidates name this address (`IcePolicy::advertised_ip`).
     advertise: Option<IpAddr>,
 }
@@ -199,9 +202,13 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            self.gathered.send_replace(true);
-        }
+        // Gathering starts again at an ICE restart.
+        self.gathered
+            .send_replace(state == RTCIceGatheringState::Complete);
+    }
+
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        self.ice.send_replace(state);
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
@@ -213,10 +220,13 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// One peer connection and the means to signal it.
+/// One peer connection and the means to signal it. A clone is another
+/// handle to the same connection (closing either closes it).
+#[derive(Clone)]
 pub struct PeerLink {
     pc: Arc<dyn PeerConnection>,
     gathered: watch::Receiver<bool>,
+    ice: watch::Receiver<RTCIceConnectionState>,
     rtcp_stats: rtcp_stats::RtcpStats,
     policy: ice::IcePolicy,
     /// The uplink estimate, on a link built with congestion control.
@@ -323,9 +333,13 @@ impl PeerLink {
             // keepalive interval once connected) cuts that to ~10 ms; 140 checks
             // keep the 1.4 s a pair gets before it is declared failed.
             .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+            .with_discard_local_candidates_during_ice_restart(
+                policy.on_restart == ice::RestartSockets::Rebind,
+            )
             .build();
         let (signals, signal_rx) = mpsc::unbounded_channel();
         let (gathered, gathered_rx) = watch::channel(false);
+        let (ice, ice_rx) = watch::channel(RTCIceConnectionState::New);
         let mut configuration =
             RTCConfigurationBuilder::new().with_ice_servers(policy.rtc_servers());
         if policy.relay_only {
@@ -340,6 +354,7 @@ impl PeerLink {
             .with_handler(Arc::new(Handler {
                 signals,
                 gathered,
+                ice,
                 advertise,
             }))
             .with_udp_addrs(vec![std::net::SocketAddr::new(ip, 0)])
@@ -350,6 +365,7 @@ impl PeerLink {
             Self {
                 pc: Arc::new(pc),
                 gathered: gathered_rx,
+                ice: ice_rx,
                 rtcp_stats,
                 policy,
                 send_estimate,
@@ -423,8 +439,74 @@ impl PeerLink {
         self.local_description().await
     }
 
+    /// Creates an offer that restarts ICE (new ufrag and password, RFC 8445
+    /// §9), applies it locally and returns it. DTLS and SRTP stay: only the
+    /// candidate pairs are checked again. The host candidates are kept.
+    pub async fn restart_offer(&self) -> LinkResult<String> {
+        let mut gathered = self.gathered.clone();
+        gathered.borrow_and_update();
+        let offer = self
+            .pc
+            .create_offer(Some(rtc::peer_connection::configuration::RTCOfferOptions {
+                ice_restart: true,
+            }))
+            .await
+            .map_err(rtc_err("creating the restart offer"))?;
+        self.pc
+            .set_local_description(offer)
+            .await
+            .map_err(rtc_err("applying the restart offer"))?;
+        self.regathered_description(gathered).await
+    }
+
+    /// After an ICE restart: waits (bounded) for the gathering it started
+    /// (on new sockets, with [`ice::RestartSockets::Rebind`]) to complete,
+    /// so the SDP names the addresses the host has now; then as
+    /// [`PeerLink::local_description`]. `gathered` was marked seen before
+    /// the restart.
+    async fn regathered_description(
+        &self,
+        mut gathered: watch::Receiver<bool>,
+    ) -> LinkResult<String> {
+        if self.policy.on_restart == ice::RestartSockets::Rebind {
+            let fresh = async {
+                while gathered.changed().await.is_ok() {
+                    if *gathered.borrow_and_update() {
+                        break;
+                    }
+                }
+            };
+            // On timeout send what we have: trickled candidates follow.
+            tokio::time::timeout(GATHER_TIMEOUT, fresh).await.ok();
+        }
+        self.local_description().await
+    }
+
+    /// Whether ICE is connected now (a pair works).
+    pub fn ice_connected(&self) -> bool {
+        matches!(
+            *self.ice.borrow(),
+            RTCIceConnectionState::Connected | RTCIceConnectionState::Completed
+        )
+    }
+
+    /// The ICE ufrag of the local description now applied (changes with
+    /// every ICE restart).
+    pub async fn local_ufrag(&self) -> Option<String> {
+        let sdp = self.pc.local_description().await?.sdp;
+        ice_ufrag(&sdp).map(str::to_owned)
+    }
+
     /// Applies a remote offer and returns the local answer (with candidates).
+    /// An offer with new ICE credentials on a connected link restarts ICE
+    /// (the answerer's side of a restart).
     pub async fn answer(&self, offer_sdp: String) -> LinkResult<String> {
+        let restarts = match self.pc.current_remote_description().await {
+            Some(current) => ice_ufrag(&current.sdp) != ice_ufrag(&offer_sdp),
+            None => false,
+        };
+        let mut gathered = self.gathered.clone();
+        gathered.borrow_and_update();
         let offer = RTCSessionDescription::offer(offer_sdp)
             .map_err(|e| LinkError::InvalidSdp(e.to_string()))?;
         self.pc
@@ -440,6 +522,9 @@ impl PeerLink {
             .set_local_description(answer)
             .await
             .map_err(rtc_err("applying the local answer"))?;
+        if restarts {
+            return self.regathered_description(gathered).await;
+        }
         self.local_description().await
     }
 
@@ -475,6 +560,13 @@ impl PeerLink {
             tracing::debug!("closing peer connection: {e}");
         }
     }
+}
+
+/// The first `a=ice-ufrag` of an SDP (huddle links bundle everything on one
+/// transport, so there is one).
+pub fn ice_ufrag(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"))
 }
 
 /// Milliseconds since `start`, for timing logs.

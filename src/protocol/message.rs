@@ -300,6 +300,20 @@ pub enum Request {
         /// On or off.
         enable: bool,
     },
+    /// Restart ICE on one of the caller's links (its ICE disconnected or
+    /// failed, e.g. the client's address changed), keeping the link, its
+    /// stream and its DTLS/SRTP. On a publish link `sdp` is the client's
+    /// offer with new ICE credentials and the reply carries the server's
+    /// answer; on a subscription link `sdp` is absent and the reply carries
+    /// the server's new offer, to be answered with [`Request::Answer`].
+    /// Answered by [`Reply::IceRestarted`].
+    RestartIce {
+        /// The link.
+        link_id: LinkId,
+        /// The client's restart offer (publish links only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp: Option<String>,
+    },
 }
 
 impl Request {
@@ -322,6 +336,7 @@ impl Request {
             Request::Ping => "ping",
             Request::RenewSignature { .. } => "renew-signature",
             Request::EnableTopNAudio { .. } => "enable-top-n-audio",
+            Request::RestartIce { .. } => "restart-ice",
         }
     }
 }
@@ -408,6 +423,14 @@ pub enum Reply {
     RoleSwitched {
         /// The role the caller has now.
         role: Role,
+    },
+    /// The server's side of a [`Request::RestartIce`]: its answer (publish
+    /// link) or its new offer (subscription link), with new ICE credentials.
+    IceRestarted {
+        /// The link restarted.
+        link_id: LinkId,
+        /// SDP answer (publish link) or offer (subscription link).
+        sdp: String,
     },
 }
 

@@ -91,6 +91,7 @@ const REQUEST_KINDS: &[&str] = &[
     "ping",
     "renew-signature",
     "enable-top-n-audio",
+    "restart-ice",
 ];
 
 /// Parses one client frame. On failure also returns the request id when the frame
@@ -304,6 +305,47 @@ mod tests {
         assert_eq!(
             text,
             r#"{"type":"event","event":{"type":"signature-expired","code":90100030,"message":"soon","ctime":1700003600}}"#
+        );
+    }
+
+    #[test]
+    fn restart_ice_messages_have_their_wire_shapes() {
+        let msg = parse_client_message(r#"{"id":7,"type":"restart-ice","linkId":5,"sdp":"v=0"}"#)
+            .unwrap();
+        assert_eq!(
+            msg.request,
+            Request::RestartIce {
+                link_id: LinkId(5),
+                sdp: Some("v=0".into()),
+            }
+        );
+        let msg = parse_client_message(r#"{"id":8,"type":"restart-ice","linkId":5}"#).unwrap();
+        assert_eq!(
+            msg.request,
+            Request::RestartIce {
+                link_id: LinkId(5),
+                sdp: None,
+            }
+        );
+        for text in [
+            r#"{"id":9,"type":"restart-ice"}"#,
+            r#"{"id":9,"type":"restart-ice","linkId":"5"}"#,
+            r#"{"id":9,"type":"restart-ice","linkId":5,"sdp":7}"#,
+        ] {
+            let (id, err) = parse_client_message(text).unwrap_err();
+            assert_eq!(id, Some(RequestId(9)), "{text}");
+            assert_eq!(err.code(), ErrorCode::InvalidParameter, "{text}");
+        }
+        let text = encode(&ServerMessage::Reply {
+            id: RequestId(7),
+            reply: Reply::IceRestarted {
+                link_id: LinkId(5),
+                sdp: "v=0".into(),
+            },
+        });
+        assert_eq!(
+            text,
+            r#"{"type":"reply","id":7,"result":"ice-restarted","linkId":5,"sdp":"v=0"}"#
         );
     }
 

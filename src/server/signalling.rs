@@ -25,6 +25,7 @@ use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::{mpsc, watch};
 
 mod expiry;
+mod ice_restart;
 mod top_n;
 
 use super::Shared;
@@ -956,6 +957,7 @@ impl Session {
             Request::ChangeUserName { user_name } => self.change_user_name(user_name),
             Request::RenewSignature { ctime, signature } => self.renew_signature(ctime, &signature),
             Request::EnableTopNAudio { enable } => self.enable_top_n(enable).await,
+            Request::RestartIce { link_id, sdp } => self.restart_ice(link_id, sdp).await,
         }
     }
 

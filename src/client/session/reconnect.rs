@@ -294,6 +294,8 @@ impl Session {
                         identity.me = me;
                     }
                     tracing::info!("session resumed");
+                    // Restarts that went out on the dead connection: again now.
+                    self.recovery_resumed();
                     return Ok(Restore::Resumed {
                         users,
                         streams,

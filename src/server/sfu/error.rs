@@ -19,6 +19,11 @@ pub enum SfuError {
     /// A trickled candidate was unusable.
     #[error("invalid candidate: {0}")]
     Candidate(LinkError),
+    /// An ICE restart the link cannot take now: its first offer is not
+    /// answered yet, or it failed. Retry after the answer; a failed link is
+    /// gone (publish or subscribe again).
+    #[error("cannot restart ICE: {0}")]
+    Restart(String),
     /// Creating a peer connection failed (e.g. no UDP port). Retryable.
     #[error("SFU failure: {0}")]
     Internal(LinkError),
@@ -32,6 +37,7 @@ impl SfuError {
             SfuError::Answer(_) => ErrorCode::AnswerSdpInvalid,
             SfuError::PlayOffer(_) => ErrorCode::InvalidParameter,
             SfuError::Candidate(_) => ErrorCode::InvalidParameter,
+            SfuError::Restart(_) => ErrorCode::InvalidOperation,
             SfuError::Internal(_) => ErrorCode::SfuFail,
         }
     }

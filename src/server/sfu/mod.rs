@@ -78,6 +78,29 @@ impl IngressLink {
             .map_err(SfuError::Candidate)
     }
 
+    /// Restarts ICE with the publisher's restart offer (new credentials):
+    /// returns the answer, with our new credentials. The stream, its
+    /// forwarding and DTLS/SRTP carry on.
+    pub async fn restart_ice(&self, offer: String) -> Result<String, SfuError> {
+        let current = self.link.pc().remote_description().await.map(|d| d.sdp);
+        let now = current.as_deref().and_then(crate::link::ice_ufrag);
+        match crate::link::ice_ufrag(&offer) {
+            None => Err(SfuError::PublishOffer(LinkError::InvalidSdp(
+                "the restart offer has no a=ice-ufrag".into(),
+            ))),
+            Some(ufrag) if Some(ufrag) == now => {
+                Err(SfuError::PublishOffer(LinkError::InvalidSdp(
+                    "the offer does not restart ICE: its ice-ufrag is the current one".into(),
+                )))
+            }
+            Some(_) => self
+                .link
+                .answer(offer)
+                .await
+                .map_err(SfuError::PublishOffer),
+        }
+    }
+
     /// Stops forwarding and closes the peer connection.
     pub async fn close(self) {
         self.media.close();
@@ -346,6 +369,12 @@ impl EgressLink {
     /// Applies the subscriber's answer; forwarding starts once the leg connects.
     pub async fn apply_answer(&self, answer: String) -> Result<(), SfuError> {
         self.hub.apply_answer(self.leg, answer).await
+    }
+
+    /// Offers an ICE restart on this leg; returns the offer, to be answered
+    /// with [`EgressLink::apply_answer`].
+    pub async fn restart_ice(&self) -> Result<String, SfuError> {
+        self.hub.restart_ice(self.leg).await
     }
 
     /// Which media are forwarded now (audio, video).

@@ -287,6 +287,30 @@ impl HubLoop {
                 };
                 reply.send(result).ok(); // requester gone: nothing to report to
             }
+            Command::RestartIce(id, reply) => {
+                self.current = Some(id);
+                let local_addr = self.io.ice_addr();
+                let result = match self.legs.get_mut(&id) {
+                    Some(leg) => {
+                        let r = leg.restart(local_addr, Instant::now());
+                        if let Ok((ufrag, _)) = &r {
+                            tracing::info!(
+                                link = leg.link_id.0,
+                                restarts = leg.restarts,
+                                ufrag = %ufrag,
+                                "egress leg: ICE restart offered"
+                            );
+                            // Checks for the new credentials find the leg
+                            // by their ufrag, like the first ones.
+                            self.routes.add_leg(id, ufrag.clone());
+                        }
+                        mark(&mut self.work, id, leg, Work::All);
+                        r.map(|(_, sdp)| sdp)
+                    }
+                    None => Err(hub_gone()),
+                };
+                reply.send(result).ok(); // requester gone: nothing to report to
+            }
             Command::Candidate(id, candidate, reply) => {
                 self.current = Some(id);
                 let result = match self.legs.get_mut(&id) {
@@ -337,6 +361,14 @@ impl HubLoop {
                     (leg.early_checks_held(), leg.early_checks_replayed)
                 });
                 reply.send(n).ok(); // test gone
+            }
+            #[cfg(test)]
+            Command::Selected(id, reply) => {
+                let found = self
+                    .legs
+                    .get_mut(&id)
+                    .map_or((None, 0), |leg| (leg.selected_remote(), leg.restarts));
+                reply.send(found).ok(); // test gone
             }
             #[cfg(test)]
             Command::Panic(id) => {

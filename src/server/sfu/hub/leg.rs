@@ -29,9 +29,9 @@ use bytes::BytesMut;
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Registry, SenderReportBuilder, Slot};
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::{RTCConfigurationBuilder, RTCOfferOptions};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate, RTCIceCandidateInit,
@@ -90,15 +90,6 @@ pub fn srtp_profiles(aes_cm_too: bool) -> Vec<SrtpProtectionProfile> {
 /// client never collide.
 fn random_ssrc() -> u32 {
     rand::random::<u32>() | 1
-}
-
-fn random_token(len: usize) -> String {
-    use rand::Rng;
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
 }
 
 fn internal(what: &'static str) -> impl FnOnce(rtc::shared::error::Error) -> SfuError {
@@ -188,6 +179,24 @@ pub enum LegState {
     Failed,
 }
 
+/// Where the leg's ICE negotiation stands, apart from [`LegState`]: an ICE
+/// restart (new credentials, same DTLS and SRTP) does not interrupt the
+/// media state, so it is a state of its own.
+///
+/// ```text
+///  Stable ──restart offer──▶ RestartOffered ──answer──▶ Stable
+///               ▲                  │ (another restart offer: a new one replaces it)
+///               └──────────────────┘
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Negotiation {
+    /// No offer of ours is waiting for an answer beyond the first
+    /// ([`LegState::Offered`] covers that one).
+    Stable,
+    /// A restart offer went out; the subscriber's answer is due.
+    RestartOffered,
+}
+
 /// How much of a leg the loop must look at in its next service pass; each
 /// level includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -214,6 +223,10 @@ pub struct Leg {
     /// One of the leg's senders: the way to its (bundled) transport.
     any_sender: RTCRtpSenderId,
     pub state: LegState,
+    /// ICE restarts under way (see [`Negotiation`]).
+    pub negotiation: Negotiation,
+    /// ICE restarts offered so far (logs and tests).
+    pub restarts: u32,
     /// Next time the core wants `handle_timeout`.
     pub deadline: Option<Instant>,
     pub last_timer: Option<Instant>,
@@ -246,7 +259,7 @@ impl Leg {
         local_addr: SocketAddr,
         now: Instant,
     ) -> Result<(Self, String, String), SfuError> {
-        let (mut pc, keys, ufrag) = core(now, false, false)?;
+        let (mut pc, keys) = core(now, false, false)?;
         let (video, audio, slots) = add_tracks(&mut pc, &request)?;
         let offer = pc
             .create_offer(None)
@@ -254,6 +267,7 @@ impl Leg {
         pc.set_local_description(now, offer)
             .map_err(internal("applying the local offer"))?;
         let sdp = finish_local(&mut pc, local_addr)?;
+        let ufrag = sdp_ufrag(&sdp)?;
         let any_sender = video
             .as_ref()
             .or(audio.as_ref())
@@ -287,7 +301,7 @@ impl Leg {
         let bad_offer = |e: rtc::shared::error::Error| {
             SfuError::PlayOffer(LinkError::InvalidSdp(e.to_string()))
         };
-        let (mut pc, keys, ufrag) = core(now, true, request.aes_cm)?;
+        let (mut pc, keys) = core(now, true, request.aes_cm)?;
         // WHEP plays one stream: never a top-N leg, so no slots.
         let (video, audio, _) = add_tracks(&mut pc, &request)?;
         let offer = RTCSessionDescription::offer(offer).map_err(bad_offer)?;
@@ -298,6 +312,7 @@ impl Leg {
         pc.set_local_description(now, answer)
             .map_err(internal("applying the local answer"))?;
         let sdp = finish_local(&mut pc, local_addr)?;
+        let ufrag = sdp_ufrag(&sdp)?;
         let negotiated = |pc: &mut RTCPeerConnection, track: &Option<OfferedTrack>, video| {
             track
                 .as_ref()
@@ -334,6 +349,8 @@ impl Leg {
             inbox: request.inbox,
             any_sender,
             state,
+            negotiation: Negotiation::Stable,
+            restarts: 0,
             deadline: None,
             last_timer: None,
             work: Work::None,
@@ -379,8 +396,50 @@ impl Leg {
         std::mem::take(&mut self.early_checks)
     }
 
-    /// Applies the subscriber's answer: `Offered` → `Answered`.
+    /// Offers an ICE restart on an answered leg: new ICE credentials, the
+    /// same host candidate, DTLS and SRTP kept (the media state does not
+    /// change; media goes to the new selected pair once ICE picks one).
+    /// Returns the new local ufrag and the offer.
+    pub fn restart(
+        &mut self,
+        local_addr: SocketAddr,
+        now: Instant,
+    ) -> Result<(String, String), SfuError> {
+        match self.state {
+            LegState::Offered { .. } => {
+                return Err(SfuError::Restart(
+                    "the link's first offer is not answered yet".into(),
+                ));
+            }
+            LegState::Failed => return Err(SfuError::Restart("the link failed".into())),
+            LegState::Answered(_) | LegState::Connected(..) => {}
+        }
+        let offer = self
+            .pc
+            .create_offer(restart_options())
+            .map_err(internal("creating the restart offer"))?;
+        self.pc
+            .set_local_description(now, offer)
+            .map_err(internal("applying the restart offer"))?;
+        let sdp = finish_local(&mut self.pc, local_addr)?;
+        let ufrag = sdp_ufrag(&sdp)?;
+        self.negotiation = Negotiation::RestartOffered;
+        self.restarts += 1;
+        Ok((ufrag, sdp))
+    }
+
+    /// Applies the subscriber's answer: `Offered` → `Answered`, or the
+    /// answer to a restart offer (`RestartOffered` → `Stable`).
     pub fn answer(&mut self, sdp: String, now: Instant) -> Result<(), SfuError> {
+        if self.negotiation == Negotiation::RestartOffered {
+            let answer = RTCSessionDescription::answer(sdp)
+                .map_err(|e| SfuError::Answer(LinkError::InvalidSdp(e.to_string())))?;
+            self.pc
+                .set_remote_description(now, answer)
+                .map_err(|e| SfuError::Answer(LinkError::InvalidSdp(e.to_string())))?;
+            self.negotiation = Negotiation::Stable;
+            return Ok(());
+        }
         let LegState::Offered {
             video,
             audio,
@@ -417,13 +476,15 @@ impl Leg {
 }
 
 /// A leg's core: codecs, feedback, interceptors, DTLS and ICE settings
-/// (SRTP profiles: [`srtp_profiles`]). Returns it with the key capture and
-/// the ICE ufrag.
+/// (SRTP profiles: [`srtp_profiles`]). Returns it with the key capture.
+/// The ICE credentials are not pinned in the setting engine: the core draws
+/// them, and draws new ones at each ICE restart (pinned ones would be
+/// reused), so the routes learn each ufrag from the local description.
 fn core(
     now: Instant,
     answering: bool,
     aes_cm_too: bool,
-) -> Result<(RTCPeerConnection, Arc<KeyCapture>, String), SfuError> {
+) -> Result<(RTCPeerConnection, Arc<KeyCapture>), SfuError> {
     let mut media_engine = MediaEngine::default();
     for (codec, payload_type, kind) in [
         (h264_codec(), H264_PAYLOAD_TYPE, RtpCodecKind::Video),
@@ -454,7 +515,6 @@ fn core(
         .with(Slot::NackResponder, BoundedNackResponder::default())
         .with(Slot::SenderReport, SenderReportBuilder::new().build())
         .with(Slot::from(RTCP_TAP_SLOT), RtcpTap::with_nacks());
-    let ufrag = random_token(16);
     let keys = KeyCapture::new().map_err(|e| {
         SfuError::Internal(LinkError::Rtc {
             what: "crypto provider",
@@ -473,7 +533,6 @@ fn core(
         .with_srtp_protection_profiles(srtp_profiles(aes_cm_too))
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
-        .with_ice_credentials(ufrag.clone(), random_token(32))
         .build();
     let pc = RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
@@ -482,7 +541,7 @@ fn core(
         .with_interceptor_registry(registry)
         .build(now)
         .map_err(internal("building the peer connection"))?;
-    Ok((pc, keys, ufrag))
+    Ok((pc, keys))
 }
 
 /// Adds the leg's tracks as `sendonly` transceivers: (video, audio).
@@ -533,6 +592,22 @@ fn add_tracks(pc: &mut RTCPeerConnection, request: &CreateLeg) -> Result<AddedTr
 /// Adds the one host candidate (the hub's socket at `local_addr`), ends
 /// gathering, and returns the local description's SDP.
 fn finish_local(pc: &mut RTCPeerConnection, local_addr: SocketAddr) -> Result<String, SfuError> {
+    add_host_candidate(pc, local_addr)?;
+    pc.local_description()
+        .map(|d| d.sdp)
+        .ok_or_else(|| SfuError::Internal(LinkError::InvalidSdp("no local description".into())))
+}
+
+/// The ICE ufrag of a local description.
+fn sdp_ufrag(sdp: &str) -> Result<String, SfuError> {
+    crate::link::ice_ufrag(sdp)
+        .map(str::to_owned)
+        .ok_or_else(|| SfuError::Internal(LinkError::InvalidSdp("no ice-ufrag".into())))
+}
+
+/// Adds the leg's one host candidate, the hub's socket at `local_addr`, and
+/// ends gathering (the description then carries it).
+fn add_host_candidate(pc: &mut RTCPeerConnection, local_addr: SocketAddr) -> Result<(), SfuError> {
     let host = CandidateHostConfig {
         base_config: CandidateConfig {
             network: "udp".to_owned(),
@@ -552,9 +627,12 @@ fn finish_local(pc: &mut RTCPeerConnection, local_addr: SocketAddr) -> Result<St
         .map_err(internal("adding the host candidate"))?;
     pc.add_local_candidate(RTCIceCandidateInit::default())
         .map_err(internal("ending gathering"))?;
-    pc.local_description()
-        .map(|d| d.sdp)
-        .ok_or_else(|| SfuError::Internal(LinkError::InvalidSdp("no local description".into())))
+    Ok(())
+}
+
+/// An offer with new ICE credentials.
+fn restart_options() -> Option<RTCOfferOptions> {
+    Some(RTCOfferOptions { ice_restart: true })
 }
 
 /// An offered track with the payload type the answer gave it.

@@ -91,6 +91,8 @@ enum Command {
         oneshot::Sender<Result<(LegId, String), SfuError>>,
     ),
     Answer(LegId, String, oneshot::Sender<Result<(), SfuError>>),
+    /// An ICE restart offer for the leg (its new SDP offer).
+    RestartIce(LegId, oneshot::Sender<Result<String, SfuError>>),
     Candidate(LegId, IceCandidate, oneshot::Sender<Result<(), SfuError>>),
     Forwarding(LegId, bool, bool),
     /// A top-N leg's sources change.
@@ -106,6 +108,9 @@ enum Command {
     /// Early STUN checks the leg holds and has replayed (tests).
     #[cfg(test)]
     EarlyChecks(LegId, oneshot::Sender<(usize, usize)>),
+    /// The remote end of the leg's selected pair, and its restarts (tests).
+    #[cfg(test)]
+    Selected(LegId, oneshot::Sender<(Option<std::net::SocketAddr>, u32)>),
 }
 
 /// What a leg forwards.
@@ -230,6 +235,12 @@ impl Hub {
         self.ask(|tx| Command::Answer(leg, sdp, tx)).await
     }
 
+    /// Offers an ICE restart on the leg; returns the new SDP offer, to be
+    /// answered like the first ([`Hub::apply_answer`]).
+    pub async fn restart_ice(&self, leg: LegId) -> Result<String, SfuError> {
+        self.ask(|tx| Command::RestartIce(leg, tx)).await
+    }
+
     /// Adds a trickled remote candidate.
     pub async fn add_candidate(&self, leg: LegId, c: IceCandidate) -> Result<(), SfuError> {
         self.ask(|tx| Command::Candidate(leg, c, tx)).await
@@ -278,6 +289,15 @@ impl Hub {
     pub async fn early_checks(&self, leg: LegId) -> (usize, usize) {
         let (tx, rx) = oneshot::channel();
         self.commands.send(Command::EarlyChecks(leg, tx)).await.ok();
+        rx.await.unwrap_or_default()
+    }
+
+    /// The remote end of the leg's ICE-selected pair (none while a restart
+    /// has not found one) and how many restarts it was offered.
+    #[cfg(test)]
+    pub async fn selected(&self, leg: LegId) -> (Option<std::net::SocketAddr>, u32) {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Selected(leg, tx)).await.ok();
         rx.await.unwrap_or_default()
     }
 

@@ -687,3 +687,58 @@ async fn a_closed_leg_says_goodbye_over_dtls() {
     .await
     .expect("test timed out");
 }
+
+/// Issue 11: an ICE restart of a connected leg. The hub offers new ICE
+/// credentials (its old pair is dropped), the subscriber answers with its
+/// own, the new checks reach the leg by the new ufrag and ICE selects a
+/// pair again; the media keeps its track, SRTP and DTLS (no new handshake).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_leg_gets_new_credentials_and_keeps_its_media() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
+        let mut sub = subscribe(&hub, &media, &metrics, 1).await;
+        let (selected, restarts) = hub.selected(sub.leg).await;
+        assert!(selected.is_some(), "connected legs have a pair");
+        assert_eq!(restarts, 0);
+        let ufrags = |sdp: &str| crate::link::ice_ufrag(sdp).map(str::to_owned);
+        let first_offer = sub.link.pc().remote_description().await.expect("offer").sdp;
+        let first_answer = sub.link.local_ufrag().await;
+
+        let offer = hub.restart_ice(sub.leg).await.expect("restart offer");
+        assert_ne!(ufrags(&offer), ufrags(&first_offer), "new hub credentials");
+        assert_eq!(
+            hub.selected(sub.leg).await,
+            (None, 1),
+            "the old pair is gone"
+        );
+        let answer = sub.link.answer(offer).await.expect("restart answer");
+        assert_ne!(ufrags(&answer), first_answer, "new subscriber credentials");
+        hub.apply_answer(sub.leg, answer).await.expect("apply");
+        // A second answer to the same offer is refused (nothing pending).
+        assert!(hub.apply_answer(sub.leg, "v=0".into()).await.is_err());
+        loop {
+            if hub.selected(sub.leg).await.0.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        let signals = std::mem::replace(&mut sub.signals, tokio::sync::mpsc::unbounded_channel().1);
+        let counting =
+            tokio::spawn(async move { count_packets(signals, Duration::from_secs(3)).await });
+        feed(&hub, &media, 1, 100, 200).await;
+        let got = counting.await.expect("counter");
+        assert!(
+            got >= 95,
+            "the restarted leg delivered {got} of 100 packets"
+        );
+        assert_eq!(metrics.egress_key_failures.load(Ordering::Relaxed), 0);
+        hub.close(sub.leg).await;
+        sub.link.close().await;
+    })
+    .await
+    .expect("test timed out");
+}
