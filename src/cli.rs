@@ -213,6 +213,75 @@ pub enum Command {
     /// One process: a server with a dev app, a publishing bot and a subscribing bot.
     #[cfg(feature = "client")]
     Demo(DemoArgs),
+    /// Record every stream of a room into MP4 files (H.264 + Opus, one file
+    /// per stream, one room clock) as a player that subscribes to them.
+    #[cfg(feature = "client")]
+    Record(RecordArgs),
+}
+
+/// `huddle record` flags.
+#[cfg(feature = "client")]
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Signalling URL.
+    #[arg(long, default_value = "ws://127.0.0.1:7880")]
+    pub server: String,
+    /// Room to record.
+    #[arg(long)]
+    pub room: String,
+    /// The recorder's user id.
+    #[arg(long, default_value = "recorder")]
+    pub user: String,
+    /// Directory for the files (`<room>-<publisher>-<stream>.mp4`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Stop after this many seconds (default: Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    #[command(flatten)]
+    /// App id and signature source.
+    pub credentials: CredentialArgs,
+}
+
+#[cfg(feature = "client")]
+impl RecordArgs {
+    /// Validates the flags.
+    pub fn into_config(self) -> anyhow::Result<crate::bot::record::RecordConfig> {
+        if !auth::validate_id(&self.room) {
+            bail!("--room must match [A-Za-z0-9_-]{{1,64}}");
+        }
+        if !auth::validate_id(&self.user) {
+            bail!("--user must match [A-Za-z0-9_-]{{1,64}}");
+        }
+        let credential = match (
+            self.credentials.app_key,
+            self.credentials.signature,
+            self.credentials.ctime,
+        ) {
+            (Some(key), None, None) => Credential::AppKey {
+                key,
+                valid_for: Duration::from_secs(auth::DEFAULT_SIGNATURE_LIFETIME_SECS),
+            },
+            (None, Some(signature), Some(ctime)) => Credential::Signature { ctime, signature },
+            _ => bail!("give --app-key, or --signature with --ctime"),
+        };
+        let duration = match self.duration {
+            Some(secs) if !(secs > 0.0 && secs.is_finite()) => {
+                bail!("--duration must be a positive number of seconds")
+            }
+            Some(secs) => Some(Duration::from_secs_f64(secs)),
+            None => None,
+        };
+        Ok(crate::bot::record::RecordConfig {
+            server_url: self.server,
+            app_id: AppId(self.credentials.app_id),
+            credential,
+            room_id: RoomId(self.room),
+            user_id: crate::protocol::UserId(self.user),
+            out_dir: self.out,
+            duration,
+        })
+    }
 }
 
 /// `huddle serve` flags.
@@ -273,6 +342,10 @@ pub struct ServeArgs {
     /// (`signature-expired`) and may renew it (default 60).
     #[arg(long)]
     pub signature_expiry_notice_secs: Option<u64>,
+    /// Let joiners record their room (`start-recording`) into MP4 files
+    /// under this directory; recording is off without it.
+    #[arg(long)]
+    pub record_dir: Option<PathBuf>,
 }
 
 /// `huddle check` flags.
@@ -489,6 +562,7 @@ struct ServeFile {
     ice_servers: Vec<IceServer>,
     shutdown_grace_secs: Option<u64>,
     signature_expiry_notice_secs: Option<u64>,
+    record_dir: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     limits: LimitsFile,
@@ -633,6 +707,7 @@ impl ServeArgs {
         {
             server.signature_expiry_notice = Duration::from_secs(secs);
         }
+        server.record_dir = self.record_dir.or(file.record_dir);
         let limits = &server.limits;
         for (name, value) in [
             ("max_rooms", limits.max_rooms),
@@ -945,6 +1020,70 @@ mod tests {
             options.turn.servers[0].urls,
             ["turn:10.0.0.1:3478?transport=udp"]
         );
+    }
+
+    #[test]
+    fn recording_takes_a_directory_and_record_checks_its_flags() {
+        let Command::Serve(args) = parse(&["huddle", "serve", "--record-dir", "/tmp/rec"]) else {
+            panic!("serve");
+        };
+        let config = args.into_config().expect("config");
+        assert_eq!(
+            config.server.record_dir.as_deref(),
+            Some(std::path::Path::new("/tmp/rec"))
+        );
+        let file: ServeFile = toml::from_str("record_dir = \"/srv/rec\"\n").expect("file");
+        assert_eq!(
+            file.record_dir.as_deref(),
+            Some(std::path::Path::new("/srv/rec"))
+        );
+        let base = [
+            "huddle",
+            "record",
+            "--room",
+            "r",
+            "--out",
+            "d",
+            "--app-id",
+            "a",
+            "--app-key",
+            "k",
+        ];
+        let Command::Record(args) = parse(&base) else {
+            panic!("record");
+        };
+        let config = args.into_config().expect("record config");
+        assert_eq!(config.out_dir, std::path::PathBuf::from("d"));
+        assert_eq!(config.duration, None);
+        let with = |room: &str, user: &str, duration: &str| {
+            let args = [
+                "huddle",
+                "record",
+                "--room",
+                room,
+                "--user",
+                user,
+                "--duration",
+                duration,
+                "--out",
+                "d",
+                "--app-id",
+                "a",
+                "--app-key",
+                "k",
+            ];
+            let Command::Record(args) = parse(&args) else {
+                panic!("record");
+            };
+            args.into_config()
+        };
+        assert!(with("r", "u", "1.5").is_ok());
+        for (room, user, duration) in [("r", "u", "0"), ("a b", "u", "1"), ("r", "x/y", "1")] {
+            assert!(
+                with(room, user, duration).is_err(),
+                "{room} {user} {duration}"
+            );
+        }
     }
 
     #[test]

@@ -10,10 +10,11 @@
 //! | [`protocol`] | wire messages, ids, error codes, protocol version. serde only, no I/O | — |
 //! | [`auth`] | signatures (HMAC-SHA256, seed 001 ch. 4), app registry | protocol |
 //! | [`media`] | frames, synthetic sources, H.264/Opus codecs, analysis. No tokio, no UI | — |
+//! | [`record`] | MP4 files of received H.264 + Opus (no re-encoding), the room clock | — |
 //! | [`link`] | one WebRTC peer connection set up the huddle way (codecs, RTCP tap, loopback) | protocol |
-//! | [`server`] | WebSocket signalling, rooms, the SFU (ingress links + the egress hub) | protocol, auth, link |
+//! | [`server`] | WebSocket signalling, rooms, the SFU (ingress links + the egress hub), recordings | protocol, auth, link, record |
 //! | `client` (feature `client`) | room-session actor + `Client` handle, local/remote streams | protocol, auth, media, link, logging |
-//! | `bot` (feature `client`) | headless publisher/subscriber with live stats | protocol, client, media |
+//! | `bot` (feature `client`) | headless publisher/subscriber with live stats, `huddle record` | protocol, client, media, record |
 //! | `ui` (feature `app`) | eframe desktop app, wgpu video rendering, the embedded server | protocol, auth, media, client, server, bot |
 //! | [`check`] | `huddle check`: codecs, devices, display, GPU, a server's ping | protocol, media |
 //! | [`cli`] | clap flags → validated config for `main` | all of the above, `ui` included |
@@ -39,6 +40,7 @@ pub mod link;
 pub mod logging;
 pub mod media;
 pub mod protocol;
+pub mod record;
 pub mod server;
 #[cfg(feature = "app")]
 pub mod ui;

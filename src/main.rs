@@ -74,6 +74,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "client")]
         Some(Command::Demo(args)) => with_client::demo(args).await,
         #[cfg(feature = "client")]
+        Some(Command::Record(args)) => with_client::record(args).await,
+        #[cfg(feature = "client")]
         None => {
             with_client::demo(huddle::cli::DemoArgs {
                 listen: "127.0.0.1:0".parse()?,
@@ -184,6 +186,28 @@ mod with_client {
         let config = args.into_config()?;
         let report = bot::run(config, ctrl_c()).await?;
         print_run_summary(&report);
+        Ok(())
+    }
+
+    pub async fn record(args: huddle::cli::RecordArgs) -> anyhow::Result<()> {
+        let config = args.into_config()?;
+        let report = bot::record::run(config, ctrl_c()).await?;
+        for file in &report.files {
+            println!(
+                "recorded {}: {} video frames ({} dropped waiting for a keyframe), {} audio packets, {} silent frames",
+                file.path.display(),
+                file.video_frames,
+                file.video_dropped,
+                file.audio_packets,
+                file.audio_silence
+            );
+        }
+        for (stream, e) in &report.failed {
+            eprintln!("stream {}: {e:#}", stream.0);
+        }
+        if !report.failed.is_empty() && report.files.is_empty() {
+            anyhow::bail!("nothing was recorded");
+        }
         Ok(())
     }
 

@@ -25,6 +25,7 @@ use crate::media::{
 use crate::protocol::{AppId, LeaveReason, Role, RoomId, StreamId, UserId};
 
 mod notice;
+pub mod record;
 
 /// How often each bot drains its event channel.
 const EVENT_POLL: Duration = Duration::from_millis(20);

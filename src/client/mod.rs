@@ -43,6 +43,7 @@
 pub mod congestion;
 pub mod jitter;
 pub mod media_status;
+mod media_tap;
 pub mod network_quality;
 mod publish;
 pub mod rtc_stats;
@@ -73,6 +74,7 @@ pub use crate::protocol::{
 };
 pub use congestion::SendRateStats;
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
+pub use media_tap::{MediaTap, TAP_CAPACITY, TappedMedia};
 pub use network_quality::{NETWORK_QUALITY_INTERVAL, NetworkQuality};
 pub use rtc_stats::{
     AllLocalVideoStats, AllRemoteVideoStats, LocalAudioStats, LocalVideoStats, MediaType,

@@ -845,6 +845,7 @@ impl Session {
             audio_rx: receiver.audio_rx.clone(),
             stats: Arc::clone(&receiver.stats),
             ended: Arc::clone(&receiver.ended),
+            tap: Arc::clone(&receiver.tap),
         };
         let tasks = vec![self.spawn_link_task(link_id, signals)];
         self.subscriptions.insert(

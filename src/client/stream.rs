@@ -205,9 +205,17 @@ pub struct RemoteStream {
     pub(crate) audio_rx: crossbeam_channel::Receiver<AudioFrame>,
     pub(crate) stats: Arc<Mutex<StreamStats>>,
     pub(crate) ended: Arc<AtomicBool>,
+    pub(crate) tap: Arc<super::media_tap::TapSlot>,
 }
 
 impl RemoteStream {
+    /// Taps the subscription's encoded media (H.264 access units, Opus
+    /// packets) as it arrives, for recording without re-encoding. A new tap
+    /// replaces an earlier one; dropping it stops the tapping.
+    pub fn tap_media(&self) -> super::MediaTap {
+        self.tap.connect()
+    }
+
     /// The stream's id.
     pub fn id(&self) -> StreamId {
         self.info.stream_id

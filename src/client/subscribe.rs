@@ -32,6 +32,7 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::jitter::{JitterConfig, Released, ReorderBuffer};
+use super::media_tap::{TapSlot, TappedMedia};
 use super::stats::{ReceptionTracker, SequenceTracker, StreamStats};
 use super::stream::{REMOTE_AUDIO_CAPACITY, VideoSlot};
 use crate::media::opus_codec::has_fec;
@@ -60,6 +61,8 @@ pub(crate) struct Receiver {
     pub(crate) audio_rx: crossbeam_channel::Receiver<AudioFrame>,
     pub(crate) stats: Arc<Mutex<StreamStats>>,
     pub(crate) ended: Arc<AtomicBool>,
+    /// Encoded media for a recorder ([`super::RemoteStream::tap_media`]).
+    pub(crate) tap: Arc<TapSlot>,
     /// Decode (else only count: see `JoinConfig::decode`).
     decode: bool,
     /// The video reorder buffer's bounds.
@@ -77,6 +80,7 @@ impl Receiver {
             audio_rx,
             stats: Arc::default(),
             ended: Arc::default(),
+            tap: Arc::default(),
             decode,
             jitter: JitterConfig::default(),
             gain: None,
@@ -175,6 +179,16 @@ impl Receiver {
                     Released::Packet(packet) => assembler.packet(&packet),
                     Released::Lost(_) => assembler.lost(),
                 };
+                if assembled.dropped {
+                    self.tap.offer(|| TappedMedia::VideoLost);
+                }
+                if let Some(unit) = &assembled.complete {
+                    self.tap.offer(|| TappedMedia::Video {
+                        rtp_timestamp: assembled.timestamp,
+                        at: Instant::now(),
+                        unit: unit.clone(),
+                    });
+                }
                 let mut dropped = u64::from(assembled.dropped);
                 if let Some(unit) = assembled.complete
                     && au_tx.try_push(unit).is_err()
@@ -187,7 +201,7 @@ impl Receiver {
                 }
             }
             if let Some(ssrc) = media_ssrc
-                && need_keyframe.load(Ordering::Acquire)
+                && (need_keyframe.load(Ordering::Acquire) || self.tap.keyframe_requested())
                 && last_pli.is_none_or(|t| t.elapsed() >= KEYFRAME_REQUEST_INTERVAL)
             {
                 last_pli = Some(Instant::now());
@@ -197,6 +211,7 @@ impl Receiver {
                     media_ssrc: ssrc,
                 };
                 track.write_rtcp(vec![Box::new(pli)]).await.ok(); // link closing
+                self.tap.keyframe_request_sent();
             }
         }
         self.ended.store(true, Ordering::Release);
@@ -258,6 +273,11 @@ impl Receiver {
                 continue;
             };
             let lost = counter.count(&self, &packet);
+            self.tap.offer(|| TappedMedia::Audio {
+                rtp_timestamp: packet.header.timestamp,
+                at: Instant::now(),
+                packet: packet.payload.clone(),
+            });
             // Conceal up to 3 lost frames (60 ms); longer gaps just resume. The
             // last lost frame comes back from this packet's in-band FEC data
             // when it has some.
@@ -327,6 +347,8 @@ struct Assembled {
     dropped: bool,
     /// A whole access unit, ready to decode.
     complete: Option<Bytes>,
+    /// The RTP timestamp of `complete`.
+    timestamp: u32,
 }
 
 /// H.264 access units from packets in sequence order (after the reorder
@@ -377,6 +399,7 @@ impl UnitAssembler {
                 out.dropped = true;
             } else if !self.unit.is_empty() {
                 out.complete = Some(Bytes::copy_from_slice(&self.unit));
+                out.timestamp = packet.header.timestamp;
             }
             self.unit.clear();
             self.broken = false;

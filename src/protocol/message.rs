@@ -314,6 +314,39 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sdp: Option<String>,
     },
+    /// Start recording one stream of the caller's room, or every stream
+    /// published in it now (no `streamId`), into MP4 files on the server
+    /// (docs/protocol.md "Recording"). Answered by [`Reply::RecordingStarted`].
+    /// Needs a server with `record_dir` set and the joiner role.
+    StartRecording {
+        /// The stream; absent: the whole room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream_id: Option<StreamId>,
+        /// The id to give the recording (TRTC `recordId`, int32); absent:
+        /// the server picks one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record_id: Option<i32>,
+    },
+    /// Stop a recording of the caller's room and close its files. Answered
+    /// by [`Reply::RecordingStopped`].
+    StopRecording {
+        /// What [`Reply::RecordingStarted`] returned.
+        record_id: i32,
+    },
+}
+
+/// One file a stopped recording wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedFile {
+    /// The stream recorded.
+    pub stream_id: StreamId,
+    /// The file on the server.
+    pub path: String,
+    /// Video frames in it.
+    pub video_frames: u64,
+    /// Audio packets in it (received ones, without filled silence).
+    pub audio_packets: u64,
 }
 
 impl Request {
@@ -337,6 +370,8 @@ impl Request {
             Request::RenewSignature { .. } => "renew-signature",
             Request::EnableTopNAudio { .. } => "enable-top-n-audio",
             Request::RestartIce { .. } => "restart-ice",
+            Request::StartRecording { .. } => "start-recording",
+            Request::StopRecording { .. } => "stop-recording",
         }
     }
 }
@@ -431,6 +466,20 @@ pub enum Reply {
         link_id: LinkId,
         /// SDP answer (publish link) or offer (subscription link).
         sdp: String,
+    },
+    /// A recording runs (after [`Request::StartRecording`]).
+    RecordingStarted {
+        /// Its id, for [`Request::StopRecording`].
+        record_id: i32,
+        /// The streams it records.
+        stream_ids: Vec<StreamId>,
+    },
+    /// A recording stopped and its files are complete.
+    RecordingStopped {
+        /// Its id.
+        record_id: i32,
+        /// One per stream; a stream that delivered nothing has none.
+        files: Vec<RecordedFile>,
     },
 }
 

@@ -17,8 +17,8 @@ pub use error_code::{ErrorCode, LeaveReason};
 pub use ice_server::IceServer;
 pub use ids::{AppId, LinkId, RequestId, RoomId, StreamId, UserId};
 pub use message::{
-    ClientMessage, ErrorReply, Event, IceCandidate, Reply, Request, Role, ServerMessage,
-    StreamInfo, UserInfo, UserVolume, VideoInfo,
+    ClientMessage, ErrorReply, Event, IceCandidate, RecordedFile, Reply, Request, Role,
+    ServerMessage, StreamInfo, UserInfo, UserVolume, VideoInfo,
 };
 
 /// Bumped on any incompatible change to the messages; a join with another version
@@ -92,6 +92,8 @@ const REQUEST_KINDS: &[&str] = &[
     "renew-signature",
     "enable-top-n-audio",
     "restart-ice",
+    "start-recording",
+    "stop-recording",
 ];
 
 /// Parses one client frame. On failure also returns the request id when the frame
@@ -270,6 +272,54 @@ mod tests {
         assert_eq!(
             text,
             r#"{"type":"event","event":{"type":"volume-indicator","userVolumeInfos":[{"userId":"alice","volume":78}]}}"#
+        );
+    }
+
+    #[test]
+    fn recording_messages_have_their_wire_shapes() {
+        let msg = parse_client_message(r#"{"id":3,"type":"start-recording"}"#).unwrap();
+        assert_eq!(
+            msg.request,
+            Request::StartRecording {
+                stream_id: None,
+                record_id: None,
+            }
+        );
+        let msg = parse_client_message(
+            r#"{"id":3,"type":"start-recording","streamId":7,"recordId":-42}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            msg.request,
+            Request::StartRecording {
+                stream_id: Some(StreamId(7)),
+                record_id: Some(-42),
+            }
+        );
+        for text in [
+            r#"{"id":3,"type":"start-recording","recordId":"x"}"#,
+            r#"{"id":3,"type":"start-recording","recordId":2147483648}"#,
+            r#"{"id":3,"type":"stop-recording"}"#,
+        ] {
+            let (id, err) = parse_client_message(text).unwrap_err();
+            assert_eq!(id, Some(RequestId(3)), "{text}");
+            assert_eq!(err.code(), ErrorCode::InvalidParameter, "{text}");
+        }
+        let text = encode(&ServerMessage::Reply {
+            id: RequestId(4),
+            reply: Reply::RecordingStopped {
+                record_id: 42,
+                files: vec![RecordedFile {
+                    stream_id: StreamId(7),
+                    path: "/rec/42/r-u-7.mp4".into(),
+                    video_frames: 150,
+                    audio_packets: 500,
+                }],
+            },
+        });
+        assert_eq!(
+            text,
+            r#"{"type":"reply","id":4,"result":"recording-stopped","recordId":42,"files":[{"streamId":7,"path":"/rec/42/r-u-7.mp4","videoFrames":150,"audioPackets":500}]}"#
         );
     }
 

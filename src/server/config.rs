@@ -106,6 +106,9 @@ pub struct ServerConfig {
     /// (`renew-signature`). A session whose `ctime` passes without a renewal
     /// is removed with leave reason 6.
     pub signature_expiry_notice: Duration,
+    /// Where `start-recording` writes its files (`<dir>/<recordId>/…mp4`);
+    /// `None` (the default): recording is off and refused with 90100001.
+    pub record_dir: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -123,6 +126,7 @@ impl ServerConfig {
             tls: None,
             shutdown_grace: Duration::from_secs(5),
             signature_expiry_notice: Duration::from_secs(60),
+            record_dir: None,
         }
     }
 }

@@ -34,6 +34,7 @@ mod listener;
 mod media_resource;
 pub mod metrics;
 mod prometheus_text;
+pub mod recording;
 pub mod resume;
 pub mod room;
 pub mod sdp_checks;
@@ -86,6 +87,8 @@ pub(crate) struct Shared {
     pub(crate) connections: Arc<listener::ConnectionLimits>,
     /// Resume tokens of live sessions (`resume`).
     pub(crate) resumes: resume::Resumes,
+    /// Running server-side recordings (`start-recording`).
+    pub(crate) recordings: recording::Recordings,
     /// Live WHIP/WHEP resources (`media_resource`).
     pub(crate) media_resources: media_resource::Resources,
     next_id: AtomicU64,
@@ -120,14 +123,15 @@ impl Server {
         Self {
             shared: Arc::new(Shared {
                 connections,
-                config,
                 rooms: Rooms::default(),
                 resumes: resume::Resumes::default(),
+                recordings: recording::Recordings::new(config.record_dir.clone()),
                 media_resources: media_resource::Resources::default(),
                 sfu,
                 metrics,
                 shutdown: tokio::sync::watch::Sender::new(false),
                 next_id: AtomicU64::new(1),
+                config,
             }),
         }
     }
@@ -198,7 +202,10 @@ impl Server {
             );
         }
         let router = self.router();
+        let shared = Arc::clone(&self.shared);
         listener::serve(self.shared, router, listener, shutdown).await;
+        // Recordings nobody stopped get their files completed.
+        shared.recordings.stop_all().await;
         Ok(())
     }
 }

@@ -476,6 +476,23 @@ impl Rooms {
         Ok((me.info.clone(), JoinOutcome { users, streams }))
     }
 
+    /// Every stream of the room with its media, sorted by stream id (a
+    /// whole-room recording).
+    pub fn streams(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<Vec<(StreamInfo, Arc<PublishedMedia>)>, RoomError> {
+        let rooms = self.lock();
+        let room = rooms.get(room_id).ok_or(RoomError::NotJoined)?;
+        let mut streams: Vec<_> = room
+            .streams
+            .values()
+            .map(|s| (s.info.clone(), Arc::clone(&s.media)))
+            .collect();
+        streams.sort_by_key(|(info, _)| info.stream_id);
+        Ok(streams)
+    }
+
     /// Looks up a stream of the room for subscribing.
     pub fn stream(
         &self,

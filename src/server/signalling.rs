@@ -96,6 +96,9 @@ pub enum RequestError {
     /// A `resume` was refused; nothing of any session changed.
     #[error(transparent)]
     Resume(#[from] ResumeError),
+    /// A recording request was refused (`super::recording`).
+    #[error(transparent)]
+    Recording(#[from] super::recording::RecordingError),
 }
 
 impl RequestError {
@@ -116,6 +119,7 @@ impl RequestError {
             RequestError::Offer(_) => ErrorCode::InvalidPushed,
             RequestError::Candidate(_) => ErrorCode::InvalidParameter,
             RequestError::Resume(e) => e.code(),
+            RequestError::Recording(e) => e.code(),
         }
     }
 }
@@ -958,6 +962,11 @@ impl Session {
             Request::RenewSignature { ctime, signature } => self.renew_signature(ctime, &signature),
             Request::EnableTopNAudio { enable } => self.enable_top_n(enable).await,
             Request::RestartIce { link_id, sdp } => self.restart_ice(link_id, sdp).await,
+            Request::StartRecording {
+                stream_id,
+                record_id,
+            } => self.start_recording(stream_id, record_id),
+            Request::StopRecording { record_id } => self.stop_recording(record_id).await,
         }
     }
 
@@ -1106,10 +1115,15 @@ impl Session {
             audio_muted: false,
             video_muted: false,
         };
+        let recorded = (info.clone(), Arc::clone(&media));
         if let Err(e) = self.shared.rooms.add_stream(&room_id, self.id, info, media) {
             link.close().await;
             return Err(e.into());
         }
+        // A running whole-room recording takes the new stream too.
+        self.shared
+            .recordings
+            .add_published(&room_id, recorded.0, recorded.1);
         self.publications
             .insert(stream_id, Publication { link_id, link });
         Ok(Reply::Published {
@@ -1237,6 +1251,40 @@ impl Session {
             return Err(RequestError::InvalidParameter(format!("no link {link_id}")));
         }
         Ok(Reply::Ok)
+    }
+
+    fn start_recording(
+        &mut self,
+        stream_id: Option<StreamId>,
+        record_id: Option<i32>,
+    ) -> Result<Reply, RequestError> {
+        let joined = self.joined()?;
+        if joined.me.role != protocol::Role::Joiner {
+            return Err(RequestError::RoleNoPermission(joined.me.role, "record"));
+        }
+        let room_id = joined.room_id.clone();
+        let streams = match stream_id {
+            Some(id) => vec![self.shared.rooms.stream(&room_id, id)?],
+            None => self.shared.rooms.streams(&room_id)?,
+        };
+        let (record_id, stream_ids) =
+            self.shared
+                .recordings
+                .start(&room_id, streams, stream_id.is_none(), record_id)?;
+        Ok(Reply::RecordingStarted {
+            record_id,
+            stream_ids,
+        })
+    }
+
+    async fn stop_recording(&mut self, record_id: i32) -> Result<Reply, RequestError> {
+        let joined = self.joined()?;
+        if joined.me.role != protocol::Role::Joiner {
+            return Err(RequestError::RoleNoPermission(joined.me.role, "record"));
+        }
+        let room_id = joined.room_id.clone();
+        let files = self.shared.recordings.stop(&room_id, record_id).await?;
+        Ok(Reply::RecordingStopped { record_id, files })
     }
 
     fn request_keyframe(&mut self, stream_id: StreamId) -> Result<Reply, RequestError> {

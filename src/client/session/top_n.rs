@@ -71,6 +71,7 @@ impl Session {
                 audio_rx: r.audio_rx.clone(),
                 stats: Arc::clone(&r.stats),
                 ended: Arc::clone(&r.ended),
+                tap: Arc::clone(&r.tap),
             })
             .collect();
         let audio = TopNAudio { slots, gain };

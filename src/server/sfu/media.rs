@@ -46,6 +46,22 @@ pub struct IngressPacket {
     pub audio_level: Option<u8>,
 }
 
+/// One ingress RTP packet for a server-side recording (forwarder → the
+/// recording's writer thread, `server::recording`).
+pub struct RecordedPacket {
+    /// Video (else audio).
+    pub video: bool,
+    /// When the forwarder received it.
+    pub at: Instant,
+    /// The packet, header extensions stripped.
+    pub packet: Packet,
+}
+
+/// Packets queued for a recording's writer: about 2 s of video and audio.
+/// When full the packet is dropped; the writer sees the sequence gap and
+/// waits for the next keyframe.
+pub const RECORDING_CAPACITY: usize = 1024;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section here is a take/replace/clone: state stays
     // consistent even if a panic poisoned the lock.
@@ -77,6 +93,8 @@ pub struct PublishedMedia {
     /// The audio level extension's negotiated id on the ingress link (0:
     /// not negotiated), see [`PublishedMedia::set_audio_level_ext`].
     audio_level_ext: AtomicU8,
+    /// A server-side recording of this stream (at most one).
+    recorder: Mutex<Option<crossbeam_channel::Sender<RecordedPacket>>>,
 }
 
 impl PublishedMedia {
@@ -101,6 +119,7 @@ impl PublishedMedia {
             closed_notify: Notify::new(),
             metrics,
             audio_level_ext: AtomicU8::new(0),
+            recorder: Mutex::new(None),
         });
         let task = Arc::clone(&media);
         let guard = media.metrics.tasks.enter();
@@ -150,6 +169,23 @@ impl PublishedMedia {
         self.keyframe.notify_one();
     }
 
+    /// Starts handing this stream's packets to a recording; `None` when one
+    /// records it already.
+    pub(crate) fn start_recording(&self) -> Option<crossbeam_channel::Receiver<RecordedPacket>> {
+        let mut recorder = lock(&self.recorder);
+        if recorder.is_some() || self.is_closed() {
+            return None;
+        }
+        let (tx, rx) = crossbeam_channel::bounded(RECORDING_CAPACITY);
+        *recorder = Some(tx);
+        Some(rx)
+    }
+
+    /// Stops handing packets to the recording: its writer drains and ends.
+    pub(crate) fn stop_recording(&self) {
+        lock(&self.recorder).take();
+    }
+
     /// Whether the stream was unpublished.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
@@ -161,6 +197,7 @@ impl PublishedMedia {
             return;
         }
         lock(&self.ingress_video).take();
+        self.stop_recording();
         self.closed_notify.notify_waiters();
         // Wake the keyframe loop so it sees `closed`.
         self.keyframe.notify_one();
@@ -229,6 +266,15 @@ impl PublishedMedia {
             packet.header.extension_profile = 0;
             packet.header.extensions.clear();
             let video = kind == RtpCodecKind::Video;
+            if let Some(tx) = lock(&self.recorder).as_ref() {
+                // Full: the writer is behind and sees the gap; nothing waits.
+                tx.try_send(RecordedPacket {
+                    video,
+                    at: Instant::now(),
+                    packet: packet.clone(),
+                })
+                .ok();
+            }
             if self.subscribers[usize::from(!video)].load(Ordering::Acquire) == 0 {
                 continue;
             }

@@ -30,7 +30,9 @@ use tokio::task::JoinHandle;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
 pub use error::SfuError;
-pub use media::{IngressPacket, KEYFRAME_MIN_INTERVAL, PublishedMedia};
+pub use media::{
+    IngressPacket, KEYFRAME_MIN_INTERVAL, PublishedMedia, RECORDING_CAPACITY, RecordedPacket,
+};
 pub use topn_link::TopNLink;
 
 use super::inbox::{LinkState, SessionInbox};

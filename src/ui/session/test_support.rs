@@ -164,6 +164,7 @@ pub fn fake_room(my_name: &str, peers: &[FakePeer]) -> FakeRoom {
             audio_rx,
             stats: Default::default(),
             ended: Default::default(),
+            tap: Default::default(),
         };
         let tap = super::AudioTap::start(&stream, devices.open_playout(""), 1.0, || {})
             .expect("audio tap");
