@@ -476,6 +476,9 @@ pub struct BotArgs {
     /// Tone frequency, Hz.
     #[arg(long, default_value_t = 440.0)]
     pub tone: f32,
+    /// Tone amplitude, a fraction of full scale 0..=1 (loudness for top-N audio).
+    #[arg(long, default_value_t = 0.5)]
+    pub tone_level: f32,
     /// Publish at this frame rate instead of the profile's 15 fps.
     #[arg(long)]
     pub fps: Option<u32>,
@@ -825,6 +828,10 @@ impl BotArgs {
             video_profile: video_profile(&self.profile)?,
             audio_profile: audio_profile(&self.audio_profile)?,
             tone_hz: self.tone,
+            tone_level: match self.tone_level {
+                l if (0.0..=1.0).contains(&l) => l,
+                _ => bail!("--tone-level must be 0..=1"),
+            },
             measure: BotMeasure {
                 fps: match self.fps {
                     Some(f) if !(1..=60).contains(&f) => bail!("--fps must be 1..=60"),

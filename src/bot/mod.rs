@@ -61,6 +61,9 @@ pub struct BotConfig {
     pub audio_profile: AudioProfile,
     /// Tone frequency when publishing.
     pub tone_hz: f32,
+    /// Tone amplitude, a fraction of full scale (`--tone-level`; top-N rooms
+    /// of bots at different loudness).
+    pub tone_level: f32,
     /// Measurement knobs (benchmarks); all off by default.
     pub measure: BotMeasure,
     /// TURN servers and relay policy of every bot's links (`--turn`,
@@ -107,6 +110,7 @@ impl BotConfig {
                 .unwrap_or(crate::media::VIDEO_PROFILES[0]),
             audio_profile: AudioProfile::default(),
             tone_hz: 440.0,
+            tone_level: 0.5,
             measure: BotMeasure::default(),
             turn: crate::client::TurnConfig::default(),
             stream_state_interval: Some(crate::client::DEFAULT_DETECTION_INTERVAL),
@@ -495,11 +499,12 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
                 ),
                 state: 0x9e37_79b9_7f4a_7c15,
             };
-            let audio = SyntheticAudio::new(
+            let audio = SyntheticAudio::from_tone(crate::media::ToneSource::new(
                 config.tone_hz,
                 config.audio_profile.sample_rate,
                 config.audio_profile.channels,
-            );
+                config.tone_level,
+            ));
             LocalStream::new(
                 Some(Box::new(video)),
                 Some(Box::new(audio)),
@@ -507,7 +512,23 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
                 config.audio_profile,
             )
         } else {
-            LocalStream::synthetic(video_profile, config.audio_profile, config.tone_hz)
+            let video = SyntheticVideo::new(
+                video_profile.width,
+                video_profile.height,
+                video_profile.frame_rate,
+            );
+            let tone = crate::media::ToneSource::new(
+                config.tone_hz,
+                config.audio_profile.sample_rate,
+                config.audio_profile.channels,
+                config.tone_level,
+            );
+            LocalStream::new(
+                Some(Box::new(video)),
+                Some(Box::new(SyntheticAudio::from_tone(tone))),
+                video_profile,
+                config.audio_profile,
+            )
         };
         if let Some(kbps) = config.measure.max_bandwidth_kbps {
             bot.client.set_network_bandwidth(Some(kbps)).await?;

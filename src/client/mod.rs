@@ -54,6 +54,7 @@ mod stream;
 mod stream_state;
 mod subscribe;
 mod tls;
+mod top_n;
 mod turn;
 
 use std::sync::Arc;
@@ -68,7 +69,9 @@ pub use crate::link::rtcp_stats::RemoteReport;
 /// [`crate::logging::filter_for`] for what `spec` may be.
 pub use crate::logging::set_level as set_log_level;
 pub use crate::media::mixing::{AudioMixOption, AudioMixing, MixingEvent};
-pub use crate::protocol::{ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo};
+pub use crate::protocol::{
+    ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo, UserVolume,
+};
 pub use congestion::SendRateStats;
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
 pub use media_tap::{MediaTap, TAP_CAPACITY, TappedMedia};
@@ -83,6 +86,7 @@ pub use stats::{LatencySummary, StreamStats};
 pub use stream::{FramePause, LocalStream, RemoteStream, VideoSlot};
 pub use stream_state::{DEFAULT_DETECTION_INTERVAL, DETECTION_INTERVAL_RANGE};
 pub use tls::ProxyConfig;
+pub use top_n::TopNAudio;
 pub use turn::TurnConfig;
 
 pub use crate::link::ice::{CandidateEnd, CandidateKind, SelectedPair};
@@ -424,6 +428,10 @@ pub enum RoomEvent {
     MuteVideo(MediaStatusNotifyInfo),
     /// A remote stream's video was unmuted (seed `unmute-video`).
     UnmuteVideo(MediaStatusNotifyInfo),
+    /// Who is heard in top-N audio and how loud, loudest first, about every
+    /// 500 ms (seed `volume-indicator`; see
+    /// [`Client::enable_top_three_audio_mode`]).
+    VolumeIndicator(Vec<UserVolume>),
     /// Audio and video statistics of every stream, sent and received (seed
     /// `rtc-stats`), at the interval set by [`Client::enable_rtc_stats`].
     RtcStats(Vec<RtcStatsInfo>),
@@ -483,6 +491,7 @@ pub(crate) enum RoomCommand {
     StreamStateDetection(Option<Duration>, oneshot::Sender<ClientResult<()>>),
     SendRate(StreamId, oneshot::Sender<ClientResult<SendRateStats>>),
     SetNetworkBandwidth(Option<u32>, oneshot::Sender<ClientResult<()>>),
+    TopN(bool, oneshot::Sender<ClientResult<Option<TopNAudio>>>),
     Stats(oneshot::Sender<ClientResult<StatsReport>>),
     RtcStats(Option<Duration>, oneshot::Sender<ClientResult<()>>),
 }
@@ -727,6 +736,20 @@ impl Client {
         }
         self.call(|tx| RoomCommand::SetNetworkBandwidth(max_kbps.map(|k| k * 1000), tx))
             .await
+    }
+
+    /// Hears the room's three loudest talkers on one link (seed
+    /// `enableTopThreeAudioMode`), instead of subscribing to each stream's
+    /// audio; `false` stops it. Call after joining. Returns the slots to play
+    /// (`Some` when enabled); [`RoomEvent::VolumeIndicator`] follows every
+    /// ~500 ms. Volume and mute (seed `setVolume4TopThree`,
+    /// `muteAudio4TopThree`) are on the returned [`TopNAudio`]. Enabling it
+    /// twice is refused (90100001).
+    pub async fn enable_top_three_audio_mode(
+        &self,
+        enable: bool,
+    ) -> ClientResult<Option<TopNAudio>> {
+        self.call(|tx| RoomCommand::TopN(enable, tx)).await
     }
 
     /// Every statistic at once: what the five `get_*_stats` calls return,

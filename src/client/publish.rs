@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtc::media::Sample;
+use rtc::rtp::extension::HeaderExtension;
+use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -54,11 +56,17 @@ pub const ENCODED_VIDEO_CAPACITY: usize = 4;
 /// task (200 ms). When full the packet is dropped.
 pub const ENCODED_AUDIO_CAPACITY: usize = 10;
 
+/// RFC 6464 level of silence: no voice bit.
+const SILENT_LEVEL: u8 = 127;
+
 /// One encoded frame for a track.
 struct Encoded {
     data: Bytes,
     duration: Duration,
     captured: Instant,
+    /// RFC 6464 level of the PCM encoded (audio only), sent in the audio
+    /// level header extension (`link::audio_level`).
+    level: Option<u8>,
 }
 
 /// A published track's sending side.
@@ -487,6 +495,7 @@ impl VideoEncode {
             data: Bytes::from(encoded.data),
             duration,
             captured,
+            level: None,
         };
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(sample) {
             // Behind: drop this frame; the decoder needs a keyframe to recover.
@@ -519,6 +528,7 @@ fn audio_thread(
                     Err(e) => tracing::debug!("Opus bitrate {target}: {e}"),
                 }
             }
+            let level = crate::media::audio_level_dbov(&frame.samples);
             let packet = match encoder.encode(&frame) {
                 Ok(packet) => packet,
                 Err(e) => {
@@ -531,6 +541,7 @@ fn audio_thread(
                 data: Bytes::from(packet),
                 duration: interval,
                 captured,
+                level: Some(level),
             };
             tx.try_send(sample).ok(); // full: the network side is behind; closed: stopping
         },
@@ -562,9 +573,16 @@ async fn writer_task(
             duration: encoded.duration,
             ..Sample::new(encoded.captured)
         };
+        // Mapped to the negotiated id by URI; left out when not negotiated.
+        let level = encoded.level.map(|level| {
+            HeaderExtension::AudioLevel(AudioLevelExtension {
+                level,
+                voice: level < SILENT_LEVEL,
+            })
+        });
         if let Err(e) = out
             .track
-            .write_sample(out.ssrc, out.payload_type, &sample, &[])
+            .write_sample(out.ssrc, out.payload_type, &sample, level.as_slice())
             .await
         {
             tracing::debug!("write_sample: {e}");

@@ -12,6 +12,7 @@ mod ice_restart;
 mod quality;
 mod renewal;
 mod stats;
+mod top_n;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -137,6 +138,8 @@ struct Session {
     detector: StreamStateDetector,
     /// Cap on each publication, bit/s (`Client::set_network_bandwidth`).
     network_bandwidth: Option<u32>,
+    /// The top-N audio link, once enabled (`top_n.rs`).
+    top_n: Option<top_n::TopNLink>,
     /// Links being brought back with ICE restarts (`ice_restart.rs`).
     recovery: ice_restart::Links,
     /// `rtc-stats` and the statistics' rate meters (`stats.rs`).
@@ -176,6 +179,7 @@ pub(crate) async fn run(
         stall_tx,
         detector: StreamStateDetector::default(),
         network_bandwidth: None,
+        top_n: None,
         recovery: ice_restart::Links::default(),
         rtc_stats: stats::RtcStatsState::default(),
         quality: quality::QualityState::default(),
@@ -385,6 +389,10 @@ impl Session {
                 self.set_stream_state_detection(interval);
                 reply.send(Ok(())).ok();
             }
+            RoomCommand::TopN(enable, reply) => {
+                let result = self.enable_top_n(enable).await;
+                reply.send(result).ok();
+            }
             RoomCommand::RawFrame(text, reply) => {
                 let result = match self.signal() {
                     Ok(signal) => signal.send_raw(text).await,
@@ -501,6 +509,7 @@ impl Session {
     }
 
     async fn close_all(&mut self) {
+        self.close_top_n().await;
         for (_, p) in std::mem::take(&mut self.publications) {
             close_publication(p).await;
         }
@@ -972,6 +981,9 @@ impl Session {
                 self.emit(RoomEvent::ClientBanned { reason });
                 self.set_state_because(ConnectionState::Disconnected, Some(reason));
             }
+            Event::VolumeIndicator { user_volume_infos } => {
+                self.emit(RoomEvent::VolumeIndicator(user_volume_infos));
+            }
             Event::SignatureExpired {
                 code,
                 message,
@@ -988,7 +1000,8 @@ impl Session {
                             .values()
                             .find(|s| s.link_id == link_id)
                             .map(|s| &s.link)
-                    });
+                    })
+                    .or_else(|| self.top_n_link(link_id));
                 if let Some(link) = link
                     && let Err(e) = link.add_candidate(candidate).await
                 {
@@ -1002,6 +1015,9 @@ impl Session {
         let LinkUpdate { link_id, signal } = update;
         match signal {
             LinkSignal::Track(track) => {
+                if self.top_n_track(link_id, Arc::clone(&track)) {
+                    return;
+                }
                 if let Some(s) = self
                     .subscriptions
                     .values_mut()

@@ -67,6 +67,8 @@ pub(crate) struct Receiver {
     decode: bool,
     /// The video reorder buffer's bounds.
     jitter: JitterConfig,
+    /// Scales decoded audio (top-N slots: `super::top_n`).
+    gain: Option<super::top_n::PlayoutGain>,
 }
 
 impl Receiver {
@@ -81,6 +83,15 @@ impl Receiver {
             tap: Arc::default(),
             decode,
             jitter: JitterConfig::default(),
+            gain: None,
+        }
+    }
+
+    /// The same, its decoded audio scaled by `gain` (a top-N slot).
+    pub(crate) fn with_gain(self, gain: super::top_n::PlayoutGain) -> Self {
+        Self {
+            gain: Some(gain),
+            ..self
         }
     }
 
@@ -293,7 +304,10 @@ impl Receiver {
             AudioIn::Lost => decoder.decode_lost(),
         };
         match frame {
-            Ok(frame) => {
+            Ok(mut frame) => {
+                if let Some(gain) = &self.gain {
+                    gain.apply(&mut frame);
+                }
                 {
                     let mut stats = self.stats();
                     stats.audio_frames_decoded += 1;

@@ -10,6 +10,8 @@
 //!   by default there are none.
 //! * Codecs: H.264 constrained baseline (packetization-mode 1) as payload type
 //!   [`H264_PAYLOAD_TYPE`] and Opus as [`OPUS_PAYLOAD_TYPE`], nothing else.
+//! * Header extensions: the RFC 6464 audio level on audio ([`audio_level`]),
+//!   besides what the interceptors register (TWCC).
 //! * Interceptors: the library's defaults (sender and receiver reports, TWCC)
 //!   with NACK bounded by [`nack`] (no retransmission storms), plus [`rtcp_tap::RtcpTap`], which marks PLI/FIR and
 //!   reports for delivery to the application; without it the library never shows
@@ -22,6 +24,7 @@
 //! Callbacks from the library run on its driver task and must not block; the
 //! handler only forwards them into a channel that the link's owner drains.
 
+pub mod audio_level;
 pub mod congestion;
 pub mod counters;
 pub mod ice;
@@ -288,6 +291,17 @@ impl PeerLink {
                 )
                 .map_err(rtc_err("registering codecs"))?;
         }
+        // Publishers send their level in every audio packet (RFC 6464); the
+        // SFU picks a top-N subscriber's talkers by it (`audio_level`).
+        media
+            .register_header_extension(
+                rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability {
+                    uri: audio_level::AUDIO_LEVEL_URI.to_owned(),
+                },
+                RtpCodecKind::Audio,
+                None,
+            )
+            .map_err(rtc_err("registering the audio level extension"))?;
         let registry = nack::register_interceptors(Registry::new(), &mut media)
             .map_err(rtc_err("registering interceptors"))?
             .with(

@@ -22,6 +22,18 @@ pub fn rms_level(samples: &[i16]) -> f32 {
     rms.min(1.0) as f32
 }
 
+/// The RFC 6464 audio level of `samples` (§3, as libwebrtc measures it): the
+/// RMS relative to full scale in −dBov, rounded, 0 (loudest) to 127
+/// (silence or quieter). Publishers send it in the audio level extension.
+#[must_use]
+pub fn audio_level_dbov(samples: &[i16]) -> u8 {
+    let rms = f64::from(rms_level(samples));
+    if rms <= 0.0 {
+        return 127;
+    }
+    (-20.0 * rms.log10()).round().clamp(0.0, 127.0) as u8
+}
+
 /// Frequency in Hz of the strongest spectral peak of interleaved `samples`,
 /// or `None` for empty/silent input or invalid `channels`/`sample_rate`.
 #[must_use]
@@ -147,6 +159,20 @@ fn fft(re: &mut [f64], im: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audio_level_is_minus_dbov() {
+        assert_eq!(audio_level_dbov(&[]), 127);
+        assert_eq!(audio_level_dbov(&[0; 960]), 127);
+        // Full-scale square: 0 dBov; half of it: −6 dBov.
+        assert_eq!(audio_level_dbov(&[i16::MIN; 960]), 0);
+        assert_eq!(audio_level_dbov(&[16_384; 960]), 6);
+        // A sine at half scale has RMS 0.354: −9 dBov.
+        let sine: Vec<i16> = (0..960)
+            .map(|i| ((i as f64 * 0.1).sin() * 16_384.0) as i16)
+            .collect();
+        assert_eq!(audio_level_dbov(&sine), 9);
+    }
     use crate::media::tone::ToneSource;
 
     fn tone(freq: f32, rate: u32, ch: u16, ms: u32) -> Vec<i16> {

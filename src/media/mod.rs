@@ -45,7 +45,7 @@ pub mod source;
 pub mod switch;
 pub mod tone;
 
-pub use analysis::{dominant_frequency, rms_level};
+pub use analysis::{audio_level_dbov, dominant_frequency, rms_level};
 pub use frame::{AUDIO_FRAME_MS, AudioFrame, I420Frame, samples_per_frame};
 #[cfg(feature = "client")]
 pub use h264::{EncodedVideo, H264Decoder, H264Encoder, H264EncoderConfig};
@@ -57,7 +57,7 @@ pub use pattern::{Stamp, TestPattern, now_us, read_stamp, stamp_height};
 pub use profile::{AUDIO_PROFILES, AudioProfile, VIDEO_PROFILES, VideoProfile};
 pub use source::{AudioSource, SyntheticAudio, SyntheticVideo, VideoSource};
 pub use switch::{SourceSwitch, SwitchableAudio, SwitchableVideo};
-pub use tone::ToneSource;
+pub use tone::{ToneLevel, ToneSource};
 
 impl MediaError {
     /// The seed error code for this error. `media` does not import

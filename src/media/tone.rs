@@ -8,6 +8,36 @@
 
 use super::frame::{AudioFrame, samples_per_frame};
 use std::f64::consts::TAU;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A tone's amplitude that can change while it plays (a talker getting
+/// louder, in top-N tests and benchmarks). Cheap to clone; all clones share
+/// one value, a fraction of full scale in `0..=1`.
+#[derive(Clone, Debug)]
+pub struct ToneLevel(Arc<AtomicU32>);
+
+impl ToneLevel {
+    /// A level starting at `amplitude` (clamped to `0..=1`).
+    #[must_use]
+    pub fn new(amplitude: f32) -> Self {
+        Self(Arc::new(AtomicU32::new(
+            amplitude.clamp(0.0, 1.0).to_bits(),
+        )))
+    }
+
+    /// Sets the amplitude from the next frame on.
+    pub fn set(&self, amplitude: f32) {
+        self.0
+            .store(amplitude.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+    }
+
+    /// The amplitude now.
+    #[must_use]
+    pub fn get(&self) -> f32 {
+        f32::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
 
 /// Generates 20 ms frames of a sine wave.
 #[derive(Clone, Debug)]
@@ -16,6 +46,8 @@ pub struct ToneSource {
     sample_rate: u32,
     channels: u16,
     amplitude: f64,
+    /// Overrides `amplitude` frame by frame when set.
+    level: Option<ToneLevel>,
     /// Phase in cycles, kept in `[0, 1)` to avoid precision loss over time.
     phase: f64,
 }
@@ -30,8 +62,16 @@ impl ToneSource {
             sample_rate,
             channels: channels.max(1),
             amplitude: f64::from(amplitude.clamp(0.0, 1.0)),
+            level: None,
             phase: 0.0,
         }
+    }
+
+    /// The same tone with its amplitude read from `level` at every frame.
+    #[must_use]
+    pub fn with_level(mut self, level: ToneLevel) -> Self {
+        self.level = Some(level);
+        self
     }
 
     /// Sample rate in Hz.
@@ -56,7 +96,11 @@ impl ToneSource {
         } else {
             self.freq_hz / f64::from(self.sample_rate)
         };
-        let scale = self.amplitude * f64::from(i16::MAX);
+        let amplitude = self
+            .level
+            .as_ref()
+            .map_or(self.amplitude, |l| f64::from(l.get()));
+        let scale = amplitude * f64::from(i16::MAX);
         for _ in 0..n {
             let s = ((self.phase * TAU).sin() * scale).round() as i16;
             samples.extend(std::iter::repeat_n(s, ch));
@@ -85,5 +129,15 @@ mod tests {
         assert_eq!(a, b);
         let peak = a.samples.iter().map(|s| s.unsigned_abs()).max();
         assert_eq!(peak, Some(16_384));
+    }
+
+    #[test]
+    fn a_shared_level_changes_the_next_frame() {
+        let level = ToneLevel::new(0.1);
+        let mut t = ToneSource::new(1000.0, 48_000, 1, 0.5).with_level(level.clone());
+        let peak = |f: AudioFrame| f.samples.iter().map(|s| s.unsigned_abs()).max();
+        assert_eq!(peak(t.next_frame()), Some(3277));
+        level.set(0.5);
+        assert_eq!(peak(t.next_frame()), Some(16_384));
     }
 }

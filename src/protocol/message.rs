@@ -75,6 +75,16 @@ pub struct UserInfo {
     pub role: Role,
 }
 
+/// One talker's loudness in `volume-indicator` (seed `UserVolumeInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserVolume {
+    /// Who.
+    pub user_id: UserId,
+    /// 0 (silent, −90 dBov or less) to 100 (0 dBov), linear in dB.
+    pub volume: u8,
+}
+
 /// The video a stream carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -281,6 +291,15 @@ pub enum Request {
         /// Lower-case hex HMAC-SHA256 over the join's fields (seed 001 chapter 4).
         signature: String,
     },
+    /// Hear the room's three loudest talkers on one link instead of
+    /// subscribing to each stream (seed `enableTopThreeAudioMode`). `true` is
+    /// answered by [`Reply::TopNOffer`] (answer it with [`Request::Answer`]);
+    /// `volume-indicator` events follow. `false` closes that link
+    /// ([`Reply::Ok`], also when it was off).
+    EnableTopNAudio {
+        /// On or off.
+        enable: bool,
+    },
     /// Restart ICE on one of the caller's links (its ICE disconnected or
     /// failed, e.g. the client's address changed), keeping the link, its
     /// stream and its DTLS/SRTP. On a publish link `sdp` is the client's
@@ -349,6 +368,7 @@ impl Request {
             Request::ChangeUserName { .. } => "change-user-name",
             Request::Ping => "ping",
             Request::RenewSignature { .. } => "renew-signature",
+            Request::EnableTopNAudio { .. } => "enable-top-n-audio",
             Request::RestartIce { .. } => "restart-ice",
             Request::StartRecording { .. } => "start-recording",
             Request::StopRecording { .. } => "stop-recording",
@@ -421,6 +441,14 @@ pub enum Reply {
     SubscribeOffer {
         /// The stream subscribed to.
         stream_id: StreamId,
+        /// The new link; answer with [`Request::Answer`].
+        link_id: LinkId,
+        /// SDP offer.
+        sdp: String,
+    },
+    /// The server's offer for the top-N audio link ([`Request::EnableTopNAudio`]):
+    /// three send-only audio tracks, the slots the loudest talkers play on.
+    TopNOffer {
         /// The new link; answer with [`Request::Answer`].
         link_id: LinkId,
         /// SDP offer.
@@ -560,6 +588,12 @@ pub enum Event {
         link_id: LinkId,
         /// The candidate.
         candidate: IceCandidate,
+    },
+    /// The talkers a top-N subscriber hears now, loudest first (seed
+    /// `volume-indicator`), about every 500 ms while they send.
+    VolumeIndicator {
+        /// Who and how loud.
+        user_volume_infos: Vec<UserVolume>,
     },
     /// The session's signature expires soon (seed `signature-expired`): send
     /// [`Request::RenewSignature`] before `ctime` passes, or the session is

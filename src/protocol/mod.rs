@@ -18,7 +18,7 @@ pub use ice_server::IceServer;
 pub use ids::{AppId, LinkId, RequestId, RoomId, StreamId, UserId};
 pub use message::{
     ClientMessage, ErrorReply, Event, IceCandidate, RecordedFile, Reply, Request, Role,
-    ServerMessage, StreamInfo, UserInfo, VideoInfo,
+    ServerMessage, StreamInfo, UserInfo, UserVolume, VideoInfo,
 };
 
 /// Bumped on any incompatible change to the messages; a join with another version
@@ -90,6 +90,7 @@ const REQUEST_KINDS: &[&str] = &[
     "change-user-name",
     "ping",
     "renew-signature",
+    "enable-top-n-audio",
     "restart-ice",
     "start-recording",
     "stop-recording",
@@ -253,6 +254,25 @@ mod tests {
             "x".repeat(MAX_MESSAGE_BYTES)
         );
         assert_eq!(peek_request_id(&big), None);
+    }
+
+    #[test]
+    fn top_n_messages_have_their_wire_shapes() {
+        let msg =
+            parse_client_message(r#"{"id":7,"type":"enable-top-n-audio","enable":true}"#).unwrap();
+        assert_eq!(msg.request, Request::EnableTopNAudio { enable: true });
+        let text = encode(&ServerMessage::Event {
+            event: Event::VolumeIndicator {
+                user_volume_infos: vec![super::UserVolume {
+                    user_id: UserId("alice".into()),
+                    volume: 78,
+                }],
+            },
+        });
+        assert_eq!(
+            text,
+            r#"{"type":"event","event":{"type":"volume-indicator","userVolumeInfos":[{"userId":"alice","volume":78}]}}"#
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, watch};
 
 mod expiry;
 mod ice_restart;
+mod top_n;
 
 use super::Shared;
 use super::inbox::{
@@ -284,6 +285,8 @@ struct Session {
     joined: Option<Joined>,
     publications: BTreeMap<StreamId, Publication>,
     subscriptions: BTreeMap<StreamId, Subscription>,
+    /// The top-N audio link, once enabled (`top_n.rs`).
+    top_n: Option<top_n::TopN>,
     limiter: RateLimiter,
     /// Interrupts a write that waits on a client that does not read.
     stop: Stop,
@@ -334,6 +337,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
         joined: None,
         publications: BTreeMap::new(),
         subscriptions: BTreeMap::new(),
+        top_n: None,
         limiter: RateLimiter::new(
             limits.requests_per_second,
             limits.request_burst,
@@ -583,6 +587,7 @@ impl Session {
     async fn on_event(&mut self, socket: &mut WebSocket, event: SessionEvent) -> Flow {
         match event {
             SessionEvent::Send(message) => {
+                self.follow_top_n(&message).await;
                 if let Err(e) = self.send(socket, &message).await {
                     return e.into();
                 }
@@ -614,6 +619,17 @@ impl Session {
                     }
                 }
                 LinkState::Failed => {
+                    if self.drop_top_n(link_id).await {
+                        let message = ServerMessage::Error(ErrorReply {
+                            id: None,
+                            code: ErrorCode::SubscribedUserConnectError,
+                            message: format!("top-N audio link {link_id} failed; dropped it"),
+                        });
+                        if let Err(e) = self.send(socket, &message).await {
+                            return e.into();
+                        }
+                        return Flow::Continue;
+                    }
                     // A link we closed ourselves may still report its end: only
                     // a link we still hold failed under the client.
                     let Some(dropped) = self.drop_link(link_id).await else {
@@ -683,6 +699,9 @@ impl Session {
         }
         for (_, s) in std::mem::take(&mut self.subscriptions) {
             s.link.close().await;
+        }
+        if let Some(top_n) = self.top_n.take() {
+            top_n.link.close().await;
         }
     }
 
@@ -801,7 +820,8 @@ impl Session {
     /// An inbox event while parked.
     async fn absorb(&mut self, event: SessionEvent) {
         match event {
-            SessionEvent::Send(_) => {}
+            // The client diffs the room on resume; the top-N link follows now.
+            SessionEvent::Send(message) => self.follow_top_n(&message).await,
             SessionEvent::StreamGone(stream_id) => {
                 if let Some(sub) = self.subscriptions.remove(&stream_id) {
                     sub.link.close().await;
@@ -940,6 +960,7 @@ impl Session {
             } => self.switch_role(role, ctime, &signature).await,
             Request::ChangeUserName { user_name } => self.change_user_name(user_name),
             Request::RenewSignature { ctime, signature } => self.renew_signature(ctime, &signature),
+            Request::EnableTopNAudio { enable } => self.enable_top_n(enable).await,
             Request::RestartIce { link_id, sdp } => self.restart_ice(link_id, sdp).await,
             Request::StartRecording {
                 stream_id,
@@ -1193,6 +1214,11 @@ impl Session {
 
     async fn answer(&mut self, link_id: LinkId, sdp: String) -> Result<Reply, RequestError> {
         self.joined()?;
+        if let Some(top_n) = self.top_n_link(link_id) {
+            let (sdp, _) = usable_candidates_only(&sdp);
+            top_n.apply_answer(sdp).await?;
+            return Ok(Reply::Ok);
+        }
         let sub = self
             .subscriptions
             .values()
@@ -1219,6 +1245,8 @@ impl Session {
             p.link.add_candidate(candidate).await?;
         } else if let Some(s) = self.subscriptions.values().find(|s| s.link_id == link_id) {
             s.link.add_candidate(candidate).await?;
+        } else if let Some(top_n) = self.top_n_link(link_id) {
+            top_n.add_candidate(candidate).await?;
         } else {
             return Err(RequestError::InvalidParameter(format!("no link {link_id}")));
         }

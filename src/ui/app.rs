@@ -542,6 +542,11 @@ impl eframe::App for HuddleApp {
                     }
                 }
                 RoomAction::Device(kind, id) => self.switch_device(kind, id),
+                RoomAction::TopN(on) => {
+                    if let Screen::Room(session) = &mut self.screen {
+                        session.set_top_n(on);
+                    }
+                }
                 RoomAction::Rename(name) => {
                     if let Screen::Room(session) = &mut self.screen {
                         session.rename(name);

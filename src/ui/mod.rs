@@ -39,6 +39,7 @@ mod signature;
 mod speaking;
 mod stage;
 mod toolbar;
+mod top_n;
 pub mod widgets;
 
 #[cfg(test)]

@@ -67,6 +67,8 @@ pub enum RoomAction {
     SwitchRole(crate::client::Role),
     /// Something to tell the user (an audio file that cannot play).
     Notice(String),
+    /// Hear only the three loudest talkers (top-N audio), or everyone.
+    TopN(bool),
     /// Open the keyboard shortcut help.
     Help,
     /// Open About.

@@ -64,6 +64,8 @@ pub enum SessionReply {
     RoleSwitched(ClientResult<Role>),
     /// A renewal from the signature URL failed (why, for the user).
     RenewalFailed(String),
+    /// Top-N audio was switched (the slots when on), or not.
+    TopN(ClientResult<Option<crate::client::TopNAudio>>),
 }
 
 /// How the credential is obtained when joining.
@@ -263,6 +265,8 @@ pub struct RoomSession {
     pub switching_role: bool,
     /// App id and room id, for fetching a signature.
     client_ids: (String, String),
+    /// Top-N audio: the toggle, its slots, the indicator (`top_n.rs`).
+    pub top_n: super::top_n::TopNMode,
     /// Why the join failed, for the lobby (set with [`Phase::Failed`]).
     pub failure: Option<HumanError>,
     /// Who speaks (fed each poll from the levels of everyone's audio).
@@ -391,6 +395,7 @@ impl RoomSession {
             role,
             switching_role: false,
             client_ids,
+            top_n: super::top_n::TopNMode::default(),
             failure: None,
             speaking: Speaking::default(),
             network_quality: None,
@@ -477,6 +482,9 @@ impl RoomSession {
             if tile.audio.is_some() {
                 let level = if tile.info.audio_muted {
                     0.0
+                } else if self.top_n.is_on() {
+                    // Top-N mode: who speaks is what `volume-indicator` says.
+                    self.top_n.level(&tile.info.user_id, now)
                 } else {
                     tile.level()
                 };
@@ -586,6 +594,10 @@ impl RoomSession {
                 self.phase = Phase::Disconnected(message);
                 self.tiles.clear();
             }
+            RoomEvent::VolumeIndicator(speakers) => {
+                self.top_n.on_indicator(speakers, Instant::now());
+                self.ctx.request_repaint();
+            }
             // The app does not turn `rtc-stats` on; its tiles read the
             // counters directly.
             RoomEvent::RtcStats(_) => {}
@@ -602,6 +614,8 @@ impl RoomSession {
         self.tiles.clear();
         self.streams.clear();
         self.users.clear();
+        // The SDK closed the top-N link with the session.
+        self.top_n = super::top_n::TopNMode::default();
     }
 
     fn on_stream(&mut self, info: StreamInfo) {
@@ -680,6 +694,7 @@ impl RoomSession {
                 self.errors
                     .push(format!("Signature renewal failed: {e}").into());
             }
+            SessionReply::TopN(result) => self.top_n_switched(result),
         }
     }
 
@@ -725,6 +740,39 @@ impl RoomSession {
         });
     }
 
+    /// Turns top-N audio on or off (the toggle).
+    pub fn set_top_n(&mut self, on: bool) {
+        if !self.top_n.begin(on) {
+            return;
+        }
+        let client = self.client.clone();
+        let tx = self.replies_tx.clone();
+        let ctx = self.ctx.clone();
+        self.rt.spawn(async move {
+            let result = client.enable_top_three_audio_mode(on).await;
+            send_reply(&tx, &ctx, SessionReply::TopN(result));
+        });
+    }
+
+    fn top_n_switched(&mut self, result: ClientResult<Option<crate::client::TopNAudio>>) {
+        let (devices, speaker, ctx) = (&self.devices, &self.speaker, &self.ctx);
+        let outcome = self.top_n.finish(result, |slot| {
+            let ctx = ctx.clone();
+            AudioTap::start(slot, devices.open_playout(speaker), 1.0, move || {
+                ctx.request_repaint()
+            })
+            .map_err(|e| tracing::warn!("audio tap for a top-N slot: {e}"))
+            .ok()
+        });
+        if let Err(e) = outcome {
+            self.errors.push(e.into());
+        }
+        let volume = self.top_n.tile_volume();
+        for audio in self.tiles.values().filter_map(|t| t.audio.as_ref()) {
+            audio.shared().set_volume(volume);
+        }
+    }
+
     /// Our display name, or our user id when it is empty.
     pub fn my_name(&self) -> &str {
         if self.my_name.is_empty() {
@@ -745,7 +793,8 @@ impl RoomSession {
         let audio = if info.audio {
             let ctx = self.ctx.clone();
             let playout = self.devices.open_playout(&self.speaker);
-            match AudioTap::start(&stream, playout, 1.0, move || ctx.request_repaint()) {
+            let volume = self.top_n.tile_volume();
+            match AudioTap::start(&stream, playout, volume, move || ctx.request_repaint()) {
                 Ok(tap) => Some(tap),
                 Err(e) => {
                     tracing::warn!("audio tap for stream {}: {e}", id.0);

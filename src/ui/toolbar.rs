@@ -44,6 +44,9 @@ pub fn show(
         more_menu(ui, session, options, actions);
         if matches!(session.phase, Phase::Joined) {
             role_button(ui, session, actions);
+            if let Some(on) = session.top_n.toggle(ui) {
+                actions.push(RoomAction::TopN(on));
+            }
         }
         if ui
             .button("Leave")

@@ -426,6 +426,7 @@ impl Session {
                     self.restore_subscription(&stream).await;
                     self.emit(RoomEvent::StreamAdded(stream));
                 }
+                self.relink_top_n().await;
             }
         }
     }

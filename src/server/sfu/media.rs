@@ -14,7 +14,7 @@
 //! through since it was made (the forwarder spots IDR/SPS NAL units), so one
 //! subscriber's redundant requests don't hold up the next subscriber's.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,9 @@ pub struct IngressPacket {
     pub video: bool,
     /// The packet, header extensions already stripped.
     pub packet: Packet,
+    /// The RFC 6464 level the publisher measured (audio with the extension
+    /// negotiated; read before stripping), for top-N legs.
+    pub audio_level: Option<u8>,
 }
 
 /// One ingress RTP packet for a server-side recording (forwarder → the
@@ -87,6 +90,9 @@ pub struct PublishedMedia {
     closed: AtomicBool,
     closed_notify: Notify,
     metrics: Arc<Metrics>,
+    /// The audio level extension's negotiated id on the ingress link (0:
+    /// not negotiated), see [`PublishedMedia::set_audio_level_ext`].
+    audio_level_ext: AtomicU8,
     /// A server-side recording of this stream (at most one).
     recorder: Mutex<Option<crossbeam_channel::Sender<RecordedPacket>>>,
 }
@@ -112,6 +118,7 @@ impl PublishedMedia {
             closed: AtomicBool::new(false),
             closed_notify: Notify::new(),
             metrics,
+            audio_level_ext: AtomicU8::new(0),
             recorder: Mutex::new(None),
         });
         let task = Arc::clone(&media);
@@ -126,6 +133,14 @@ impl PublishedMedia {
     /// This stream's id (the egress hub's key for it).
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The id the ingress link negotiated for the RFC 6464 audio level
+    /// extension (`link::audio_level::ext_id_in_sdp` of its answer); the
+    /// forwarder reads each audio packet's level under it.
+    pub(crate) fn set_audio_level_ext(&self, id: Option<u8>) {
+        self.audio_level_ext
+            .store(id.unwrap_or(0), Ordering::Release);
     }
 
     /// The hub's count of legs subscribed to this stream's video and audio.
@@ -240,6 +255,11 @@ impl PublishedMedia {
                 self.last_keyframe_us
                     .store(self.now_us(), Ordering::Release);
             }
+            let audio_level = match self.audio_level_ext.load(Ordering::Acquire) {
+                0 => None,
+                _ if kind == RtpCodecKind::Video => None,
+                id => crate::link::audio_level::read_level(&packet, id),
+            };
             // Every egress leg strips them (see `Rewriter`); doing it once here
             // makes the per-subscriber clones allocation-free.
             packet.header.extension = false;
@@ -262,6 +282,7 @@ impl PublishedMedia {
                 media: self.id,
                 video,
                 packet,
+                audio_level,
             };
             if self.hub.try_send(packet).is_err()
                 && self

@@ -20,6 +20,8 @@ mod error;
 mod hub;
 mod media;
 pub mod rewrite;
+pub mod topn;
+mod topn_link;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -31,6 +33,7 @@ pub use error::SfuError;
 pub use media::{
     IngressPacket, KEYFRAME_MIN_INTERVAL, PublishedMedia, RECORDING_CAPACITY, RecordedPacket,
 };
+pub use topn_link::TopNLink;
 
 use super::inbox::{LinkState, SessionInbox};
 use super::metrics::{GaugeGuard, Metrics};
@@ -203,6 +206,7 @@ impl Sfu {
             .next_media
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let media = PublishedMedia::new(id, Arc::clone(&self.metrics), hub.media_input());
+        media.set_audio_level_ext(crate::link::audio_level::ext_id_in_sdp(&answer));
         let task = spawn_counted(
             &self.metrics,
             ingress_signals(
@@ -239,7 +243,7 @@ impl Sfu {
         let (leg, offer) = hub
             .create(hub::CreateLeg {
                 link_id,
-                media: Arc::clone(media),
+                source: hub::LegSource::Stream(Arc::clone(media)),
                 stream_label: format!("huddle-{link_id}"),
                 video: stream.video.is_some(),
                 audio: stream.audio,
@@ -291,7 +295,7 @@ impl Sfu {
         let (leg, answer) = hub
             .create(hub::CreateLeg {
                 link_id,
-                media: Arc::clone(media),
+                source: hub::LegSource::Stream(Arc::clone(media)),
                 stream_label: format!("huddle-{link_id}"),
                 video,
                 audio,

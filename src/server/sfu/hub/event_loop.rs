@@ -29,7 +29,7 @@ use super::demux::{Route, Routes};
 use super::fanout::Fanouts;
 use super::leg::{Leg, LegState, Work};
 use super::udp::UdpIo;
-use super::{Command, LegId, hub_gone};
+use super::{Command, LegId, LegSource, hub_gone};
 use crate::link::LinkError;
 use crate::server::inbox::LinkState;
 use crate::server::metrics::Metrics;
@@ -336,6 +336,21 @@ impl HubLoop {
                     leg.set_forwarding(audio, video);
                 }
             }
+            Command::TopNSource(id, change) => {
+                self.current = Some(id);
+                if let Some(leg) = self.legs.get_mut(&id)
+                    && let LegSource::TopN(mix) = &mut leg.source
+                {
+                    // A connected leg joins or leaves the source's fan-out
+                    // now; one still connecting joins all its sources then.
+                    let connected = matches!(leg.state, LegState::Connected(..));
+                    match mix.change(change) {
+                        Ok(media) if connected => self.fanouts.add_audio(id, &media),
+                        Ok(_) => {}
+                        Err(media) => self.fanouts.remove_from(id, media),
+                    }
+                }
+            }
             #[cfg(test)]
             Command::Barrier(reply) => {
                 reply.send(()).ok(); // handled by the loop; never here
@@ -516,8 +531,9 @@ impl HubLoop {
                         if packets
                             .iter()
                             .any(|p| super::fanout::is_keyframe_request(p.as_ref()))
+                            && let LegSource::Stream(media) = &leg.source
                         {
-                            leg.media.request_keyframe();
+                            media.request_keyframe();
                         }
                         for nack in packets
                             .iter()
@@ -597,7 +613,14 @@ fn on_state(
             follow_selected_pair(routes, id, leg);
             if leg.connect(metrics) {
                 let (video, audio) = leg.kinds();
-                fanouts.add(id, &leg.media, video, audio);
+                match &leg.source {
+                    LegSource::Stream(media) => fanouts.add(id, media, video, audio),
+                    LegSource::TopN(mix) => {
+                        for media in mix.sources() {
+                            fanouts.add_audio(id, media);
+                        }
+                    }
+                }
                 leg.report(LinkState::Connected);
             }
         }

@@ -17,6 +17,7 @@ use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::sansio::Protocol;
 
 use super::LegId;
+use super::LegSource;
 use super::event_loop::{HubLoop, mark};
 use super::leg::{Egress, LegState, Work};
 use crate::server::sfu::media::{IngressPacket, PublishedMedia};
@@ -78,6 +79,39 @@ impl Fanouts {
         media.request_keyframe();
     }
 
+    /// Adds a top-N leg that is connected to the audio list of one of its
+    /// sources (no keyframe: it takes no video).
+    pub fn add_audio(&mut self, id: LegId, media: &Arc<PublishedMedia>) {
+        if media.is_closed() {
+            return;
+        }
+        let subscribers = self
+            .streams
+            .entry(media.id())
+            .or_insert_with(|| Subscribers {
+                media: Arc::clone(media),
+                video: Vec::new(),
+                audio: Vec::new(),
+            });
+        if !subscribers.audio.contains(&id) {
+            subscribers.audio.push(id);
+            subscribers.publish_counts();
+        }
+    }
+
+    /// Removes a leg from one stream's lists (a top-N source left).
+    pub fn remove_from(&mut self, id: LegId, media: u64) {
+        let Some(subscribers) = self.streams.get_mut(&media) else {
+            return;
+        };
+        subscribers.video.retain(|l| *l != id);
+        subscribers.audio.retain(|l| *l != id);
+        subscribers.publish_counts();
+        if subscribers.video.is_empty() && subscribers.audio.is_empty() {
+            self.streams.remove(&media);
+        }
+    }
+
     /// Removes a leg from every list.
     pub fn remove(&mut self, id: LegId) {
         self.streams.retain(|_, subscribers| {
@@ -133,15 +167,37 @@ impl HubLoop {
                 let LegState::Connected(tracks, egress) = &mut leg.state else {
                     continue;
                 };
-                let Some(track) = tracks.get_mut(ingress.video) else {
-                    continue;
+                // Extensions were stripped by the forwarder, so this clone only
+                // bumps the payload's refcount.
+                let mut packet = ingress.packet.clone();
+                let track = match &mut leg.source {
+                    LegSource::TopN(mix) => {
+                        let timestamp = packet.header.timestamp;
+                        let routed = mix.route(ingress.media, ingress.audio_level, timestamp, now);
+                        // Cheap when none is due (a time and 3 ids compared).
+                        mix.indicate(now, &leg.inbox);
+                        let Some((routed, timestamp)) = routed else {
+                            continue; // not among the loudest
+                        };
+                        let Some(track) = tracks.slots.get_mut(routed.slot) else {
+                            continue;
+                        };
+                        if routed.switched {
+                            // Another talker: sequence numbers go on from the
+                            // slot's highest (see `Rewriter::pause`).
+                            track.rewriter.pause();
+                        }
+                        packet.header.timestamp = timestamp;
+                        track
+                    }
+                    LegSource::Stream(_) => match tracks.get_mut(ingress.video) {
+                        Some(track) => track,
+                        None => continue,
+                    },
                 };
                 if !track.enabled {
                     continue;
                 }
-                // Extensions were stripped by the forwarder, so this clone only
-                // bumps the payload's refcount.
-                let mut packet = ingress.packet.clone();
                 if !track.rewriter.rewrite(&mut packet) {
                     stale += 1;
                     continue;

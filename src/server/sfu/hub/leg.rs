@@ -42,9 +42,9 @@ use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodecParameters, RtpC
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::time::Duration;
 
-use super::CreateLeg;
 use super::direct::{DirectEgress, SendReport, SentHistory};
 use super::srtp_keys::KeyCapture;
+use super::{CreateLeg, LegSource};
 use crate::link::nack::BoundedNackResponder;
 use crate::link::rtcp_tap::{RTCP_TAP_SLOT, RtcpTap};
 use crate::link::{
@@ -55,7 +55,6 @@ use crate::protocol::LinkId;
 use crate::server::inbox::{LinkState, SessionInbox};
 use crate::server::metrics::{GaugeGuard, Metrics};
 use crate::server::sfu::error::SfuError;
-use crate::server::sfu::media::PublishedMedia;
 use crate::server::sfu::rewrite::Rewriter;
 
 /// Most STUN checks a leg holds while it waits for the answer (see
@@ -134,6 +133,8 @@ impl LegTrack {
 pub struct Tracks {
     pub video: Option<LegTrack>,
     pub audio: Option<LegTrack>,
+    /// A top-N leg's audio slots (`topn::SLOTS`); empty on other legs.
+    pub slots: Vec<LegTrack>,
 }
 
 impl Tracks {
@@ -149,6 +150,7 @@ impl Tracks {
         [self.video.as_mut(), self.audio.as_mut()]
             .into_iter()
             .flatten()
+            .chain(self.slots.iter_mut())
     }
 }
 
@@ -170,6 +172,7 @@ pub enum LegState {
     Offered {
         video: Option<OfferedTrack>,
         audio: Option<OfferedTrack>,
+        slots: Vec<OfferedTrack>,
     },
     Answered(Tracks),
     Connected(Tracks, Egress),
@@ -213,8 +216,10 @@ pub enum Work {
 pub struct Leg {
     pub link_id: LinkId,
     pub pc: RTCPeerConnection,
-    pub media: Arc<PublishedMedia>,
-    inbox: SessionInbox,
+    /// What the leg forwards: one stream, or a top-N mix.
+    pub source: LegSource,
+    /// The session this leg reports to.
+    pub inbox: SessionInbox,
     /// One of the leg's senders: the way to its (bundled) transport.
     any_sender: RTCRtpSenderId,
     pub state: LegState,
@@ -255,7 +260,7 @@ impl Leg {
         now: Instant,
     ) -> Result<(Self, String, String), SfuError> {
         let (mut pc, keys) = core(now, false, false)?;
-        let (video, audio) = add_tracks(&mut pc, &request)?;
+        let (video, audio, slots) = add_tracks(&mut pc, &request)?;
         let offer = pc
             .create_offer(None)
             .map_err(internal("creating the offer"))?;
@@ -263,13 +268,21 @@ impl Leg {
             .map_err(internal("applying the local offer"))?;
         let sdp = finish_local(&mut pc, local_addr)?;
         let ufrag = sdp_ufrag(&sdp)?;
-        let any_sender = video.as_ref().or(audio.as_ref()).map(|t| t.sender);
+        let any_sender = video
+            .as_ref()
+            .or(audio.as_ref())
+            .or(slots.first())
+            .map(|t| t.sender);
         let leg = Leg::new(
             request,
             pc,
             keys,
             any_sender,
-            LegState::Offered { video, audio },
+            LegState::Offered {
+                video,
+                audio,
+                slots,
+            },
         )?;
         Ok((leg, ufrag, sdp))
     }
@@ -289,7 +302,8 @@ impl Leg {
             SfuError::PlayOffer(LinkError::InvalidSdp(e.to_string()))
         };
         let (mut pc, keys) = core(now, true, request.aes_cm)?;
-        let (video, audio) = add_tracks(&mut pc, &request)?;
+        // WHEP plays one stream: never a top-N leg, so no slots.
+        let (video, audio, _) = add_tracks(&mut pc, &request)?;
         let offer = RTCSessionDescription::offer(offer).map_err(bad_offer)?;
         pc.set_remote_description(now, offer).map_err(bad_offer)?;
         let answer = pc
@@ -309,6 +323,7 @@ impl Leg {
         let tracks = Tracks {
             video: negotiated(&mut pc, &video, true)?,
             audio: negotiated(&mut pc, &audio, false)?,
+            slots: Vec::new(),
         };
         let any_sender = video.as_ref().or(audio.as_ref()).map(|t| t.sender);
         let aes_cm = request.aes_cm;
@@ -330,7 +345,7 @@ impl Leg {
         Ok(Leg {
             link_id: request.link_id,
             pc,
-            media: request.media,
+            source: request.source,
             inbox: request.inbox,
             any_sender,
             state,
@@ -425,7 +440,12 @@ impl Leg {
             self.negotiation = Negotiation::Stable;
             return Ok(());
         }
-        let LegState::Offered { video, audio } = &self.state else {
+        let LegState::Offered {
+            video,
+            audio,
+            slots,
+        } = &self.state
+        else {
             return Err(SfuError::Answer(LinkError::InvalidSdp(
                 "this link was already answered".into(),
             )));
@@ -445,6 +465,10 @@ impl Leg {
         let tracks = Tracks {
             video: negotiated(video, true)?,
             audio: negotiated(audio, false)?,
+            slots: slots
+                .iter()
+                .map(|t| answered_track(pc, t, false))
+                .collect::<Result<Vec<_>, _>>()?,
         };
         self.state = LegState::Answered(tracks);
         Ok(())
@@ -521,10 +545,14 @@ fn core(
 }
 
 /// Adds the leg's tracks as `sendonly` transceivers: (video, audio).
-fn add_tracks(
-    pc: &mut RTCPeerConnection,
-    request: &CreateLeg,
-) -> Result<(Option<OfferedTrack>, Option<OfferedTrack>), SfuError> {
+/// The leg's video and audio tracks, and a top-N leg's audio slots.
+type AddedTracks = (
+    Option<OfferedTrack>,
+    Option<OfferedTrack>,
+    Vec<OfferedTrack>,
+);
+
+fn add_tracks(pc: &mut RTCPeerConnection, request: &CreateLeg) -> Result<AddedTracks, SfuError> {
     let mut add = |kind: RtpCodecKind, id: &str, enabled: bool| {
         let ssrc = random_ssrc();
         let description = track_description(kind, ssrc, &request.stream_label, id);
@@ -552,7 +580,13 @@ fn add_tracks(
         .audio
         .then(|| add(RtpCodecKind::Audio, "audio", request.want_audio))
         .transpose()?;
-    Ok((video, audio))
+    let slots = match &request.source {
+        LegSource::TopN(_) => (0..crate::server::sfu::topn::SLOTS)
+            .map(|i| add(RtpCodecKind::Audio, &format!("slot{i}"), true))
+            .collect::<Result<Vec<_>, _>>()?,
+        LegSource::Stream(_) => Vec::new(),
+    };
+    Ok((video, audio, slots))
 }
 
 /// Adds the one host candidate (the hub's socket at `local_addr`), ends
@@ -643,6 +677,7 @@ impl Leg {
             LegState::Offered {
                 video: offered_video,
                 audio: offered_audio,
+                ..
             } => {
                 for (track, on) in [(offered_audio, audio), (offered_video, video)] {
                     if let Some(t) = track {
@@ -667,7 +702,7 @@ impl Leg {
     /// Which kinds this leg carries (video, audio), once answered.
     pub fn kinds(&self) -> (bool, bool) {
         match &self.state {
-            LegState::Offered { video, audio } => (video.is_some(), audio.is_some()),
+            LegState::Offered { video, audio, .. } => (video.is_some(), audio.is_some()),
             LegState::Answered(t) | LegState::Connected(t, _) => {
                 (t.video.is_some(), t.audio.is_some())
             }

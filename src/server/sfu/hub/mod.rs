@@ -17,6 +17,7 @@
 //! | [`direct`] | sealing a leg's media with its SRTP key, NACK history, sender reports |
 //! | [`srtp_keys`] | recovering that key from the leg's DTLS-SRTP handshake |
 //! | [`udp`] | the shared socket: GSO batches out, GRO batches in (quinn-udp) |
+//! | [`topn_leg`] | a top-N leg's sources, slot timelines and `volume-indicator` |
 //!
 //! * An ingress forward task hands each packet to the hub **once**
 //!   ([`IngressPacket`], bounded channel [`HUB_MEDIA_CAPACITY`]). The hub
@@ -53,7 +54,10 @@ mod leg;
 mod srtp_keys;
 #[cfg(test)]
 mod tests;
+mod topn_leg;
 mod udp;
+
+pub use topn_leg::{SourceChange, TopNLeg};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -91,6 +95,8 @@ enum Command {
     RestartIce(LegId, oneshot::Sender<Result<String, SfuError>>),
     Candidate(LegId, IceCandidate, oneshot::Sender<Result<(), SfuError>>),
     Forwarding(LegId, bool, bool),
+    /// A top-N leg's sources change.
+    TopNSource(LegId, SourceChange),
     Close(LegId, oneshot::Sender<()>),
     /// Makes the hub panic while working on a leg (tests of panic isolation).
     #[cfg(test)]
@@ -107,12 +113,21 @@ enum Command {
     Selected(LegId, oneshot::Sender<(Option<std::net::SocketAddr>, u32)>),
 }
 
+/// What a leg forwards.
+pub enum LegSource {
+    /// One published stream, on a video and/or an audio track.
+    Stream(Arc<PublishedMedia>),
+    /// The loudest talkers of the room on `topn::SLOTS` audio tracks
+    /// (`video` and `audio` of [`CreateLeg`] are then false).
+    TopN(Box<TopNLeg>),
+}
+
 /// Everything needed to create a leg.
 pub struct CreateLeg {
     /// The subscription's link id (for events to the session).
     pub link_id: LinkId,
-    /// The stream to forward.
-    pub media: Arc<PublishedMedia>,
+    /// What to forward.
+    pub source: LegSource,
     /// SDP stream label (msid).
     pub stream_label: String,
     /// Offer a video track.
@@ -240,6 +255,15 @@ impl Hub {
         {
             tracing::warn!(leg, "egress hub busy or gone: forwarding change dropped");
         }
+    }
+
+    /// Adds or removes a source of a top-N leg (nothing on other legs).
+    pub async fn change_top_n_source(&self, leg: LegId, change: SourceChange) {
+        // Err: the hub stopped, and with it every leg.
+        self.commands
+            .send(Command::TopNSource(leg, change))
+            .await
+            .ok();
     }
 
     /// Closes a leg without waiting (for `Drop` paths).

@@ -1,7 +1,7 @@
 //! The hub with real subscribers: webrtc-rs peer connections on loopback,
 //! some behind a UDP proxy that drops or records what the hub sends.
 
-use super::{CreateLeg, Hub};
+use super::{CreateLeg, Hub, LegSource};
 use crate::link::testing::{candidate_port, rtp_seq, with_candidate_port};
 use crate::link::{LinkSignal, PeerLink};
 use crate::protocol::LinkId;
@@ -282,7 +282,7 @@ async fn create_video_leg(
     let (leg, offer) = hub
         .create(CreateLeg {
             link_id: LinkId(link),
-            media: Arc::clone(media),
+            source: LegSource::Stream(Arc::clone(media)),
             stream_label: format!("s{link}"),
             video: true,
             audio: false,
@@ -380,6 +380,7 @@ async fn feed_seqs(hub: &Hub, media: &PublishedMedia, seqs: &[u16], size: usize)
                 media: media.id(),
                 video: true,
                 packet,
+                audio_level: None,
             })
             .await
             .expect("hub input");
