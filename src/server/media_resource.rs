@@ -28,6 +28,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
 use super::inbox::{LinkEvent, LinkState, SessionEvent, SessionId, SessionInboxReceiver};
+use super::metrics::GaugeGuard;
 use super::room::RoomError;
 use super::sdp_checks::{OfferError, check_candidate};
 use super::sfu::{EgressLink, IngressLink, SfuError};
@@ -443,7 +444,10 @@ pub fn start(shared: &Arc<Shared>, resource: NewResource) {
             commands,
         },
     );
-    tokio::spawn(run(Arc::clone(shared), resource, command_rx));
+    // Counted before the `201` goes out, not when the task first runs: a
+    // client that reads the metrics right after its POST sees its session.
+    let alive = shared.metrics.sessions.enter();
+    tokio::spawn(run(Arc::clone(shared), resource, command_rx, alive));
 }
 
 /// The client's `a=ice-ufrag` in an offer (session or first media level).
@@ -464,8 +468,12 @@ enum End {
 }
 
 /// A resource's task: see the module docs.
-async fn run(shared: Arc<Shared>, resource: NewResource, mut commands: mpsc::Receiver<Command>) {
-    let _alive = shared.metrics.sessions.enter();
+async fn run(
+    shared: Arc<Shared>,
+    resource: NewResource,
+    mut commands: mpsc::Receiver<Command>,
+    _alive: GaugeGuard,
+) {
     let NewResource {
         kind,
         id,
