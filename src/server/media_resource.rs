@@ -27,7 +27,9 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
-use super::inbox::{LinkEvent, LinkState, SessionEvent, SessionId, SessionInboxReceiver};
+use super::inbox::{
+    LinkEvent, LinkState, SessionEvent, SessionId, SessionInbox, SessionInboxReceiver,
+};
 use super::metrics::GaugeGuard;
 use super::room::RoomError;
 use super::sdp_checks::{OfferError, check_candidate};
@@ -428,6 +430,30 @@ pub struct NewResource {
     pub link: ResourceLink,
     /// Its inbox's receiving ends.
     pub inbox: SessionInboxReceiver,
+}
+
+/// Makes a resource's session a member of `room_id`, under the same room
+/// limits as a WebSocket `join` (the caller closes its link on an error).
+pub fn join_room(
+    shared: &Shared,
+    room_id: &RoomId,
+    session: SessionId,
+    identity: &Identity,
+    inbox: SessionInbox,
+) -> Result<(), HttpError> {
+    let limits = &shared.config.limits;
+    shared
+        .rooms
+        .join(
+            room_id,
+            session,
+            identity.user.clone(),
+            inbox,
+            limits.max_rooms,
+            limits.max_users_per_room,
+        )
+        .map(|_| ())
+        .map_err(|e| HttpError::room(&e))
 }
 
 /// Registers a resource and spawns its task.

@@ -139,17 +139,9 @@ async fn play(
         .play(link_id, &media, video, audio, aes_cm, offer, inbox.clone())
         .await
         .map_err(|e| HttpError::sfu(&e))?;
-    let limits = &shared.config.limits;
-    if let Err(e) = shared.rooms.join(
-        &room_id,
-        session,
-        identity.user.clone(),
-        inbox,
-        limits.max_rooms,
-        limits.max_users_per_room,
-    ) {
+    if let Err(e) = media_resource::join_room(shared, &room_id, session, &identity, inbox) {
         link.close().await;
-        return Err(HttpError::room(&e));
+        return Err(e);
     }
     // The stream may have gone while the leg was made: then nobody will
     // tell this member, so look again now that it is one.

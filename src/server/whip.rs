@@ -101,17 +101,9 @@ async fn publish(
         .publish(link_id, offer, inbox.clone())
         .await
         .map_err(|e| HttpError::sfu(&e))?;
-    let limits = &shared.config.limits;
-    if let Err(e) = shared.rooms.join(
-        &room_id,
-        session,
-        identity.user.clone(),
-        inbox,
-        limits.max_rooms,
-        limits.max_users_per_room,
-    ) {
+    if let Err(e) = media_resource::join_room(shared, &room_id, session, &identity, inbox) {
         link.close().await;
-        return Err(HttpError::room(&e));
+        return Err(e);
     }
     let stream_id = shared.next_stream_id();
     let info = StreamInfo {
