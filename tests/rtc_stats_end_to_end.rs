@@ -75,6 +75,7 @@ async fn room_with_video(
     server: &TestServer,
     room: &str,
     turn: Option<TurnConfig>,
+    first_frames_within: Duration,
 ) -> (Client, Client, StreamId) {
     let (publisher, _) = join(server, room, "pub").await;
     let subscriber = Client::new();
@@ -97,7 +98,7 @@ async fn room_with_video(
         .subscribe(stream_id, SubscribeOptions::default())
         .await
         .expect("subscribe");
-    wait_for(Duration::from_secs(20), "30 decoded frames", || {
+    wait_for(first_frames_within, "30 decoded frames", || {
         (remote.stats().frames_decoded >= 30).then_some(())
     })
     .await;
@@ -113,7 +114,8 @@ async fn statistics_match_between_publisher_and_subscriber() {
 
 async fn clean_run() {
     let server = start_server().await;
-    let (publisher, subscriber, stream_id) = room_with_video(&server, "stats", None).await;
+    let (publisher, subscriber, stream_id) =
+        room_with_video(&server, "stats", None, Duration::from_secs(20)).await;
 
     // network-quality: a clean loopback is excellent or good where media
     // flows, unknown where none does (the subscriber publishes nothing, the
@@ -305,7 +307,18 @@ async fn lossy_run(coturn: &Coturn) {
         }],
         relay_only: true,
     };
-    let (publisher, subscriber, _) = room_with_video(&server, "lossy", Some(turn)).await;
+    let (publisher, subscriber, _) = room_with_video(
+        &server,
+        "lossy",
+        Some(turn),
+        // Every 10th packet lost, resends included: the first keyframes
+        // need several rounds of NACKs and PLIs, and the first 30 frames
+        // took from about 5 s to over 20 s in repeated runs (a slow start
+        // under loss, issue 10 §3). What this test checks is the loss
+        // rate once video flows.
+        Duration::from_secs(60),
+    )
+    .await;
     // network-quality: 10 % loss is graded poor or worse (4, "bad", by the
     // table in `client::network_quality`) on the subscriber's downlink.
     let (_, down) = quality_where(&subscriber, "a lossy downlink", |_, down| down != 0).await;
