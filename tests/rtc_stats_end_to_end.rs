@@ -30,12 +30,11 @@ mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::coturn::{Coturn, TURN_PASSWORD, TURN_USER};
 use common::*;
 use huddle::client::{
     Client, ErrorCode, IceServer, RemoteVideoStats, RoomEvent, StatsReport, SubscribeOptions,
@@ -444,86 +443,6 @@ impl LossyProxy {
             dropped,
             task,
         }
-    }
-}
-
-const TURN_USER: &str = "huddle-user";
-const TURN_PASSWORD: &str = "huddle-secret";
-
-/// A coturn process on a free loopback port (as in
-/// `turn_and_public_address.rs`); killed on drop.
-struct Coturn {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Coturn {
-    fn drop(&mut self) {
-        self.child.kill().ok(); // already gone: nothing to stop
-        self.child.wait().ok();
-        std::fs::remove_dir_all(&self.dir).ok(); // best effort: a temp dir
-    }
-}
-
-impl Coturn {
-    fn start(test: &str) -> Option<Self> {
-        if Command::new("turnserver")
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_err()
-        {
-            skip(test, "no `turnserver` (Debian package coturn)");
-            return None;
-        }
-        for _ in 0..5 {
-            let port = std::net::UdpSocket::bind("127.0.0.1:0")
-                .and_then(|s| s.local_addr())
-                .expect("a free UDP port")
-                .port();
-            let dir = std::env::temp_dir()
-                .join(format!("huddle-coturn-stats-{}-{port}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            let config = dir.join("turnserver.conf");
-            std::fs::write(
-                &config,
-                format!(
-                    "listening-port={port}\nlistening-ip=127.0.0.1\nrelay-ip=127.0.0.1\n\
-                     min-port=50000\nmax-port=59999\n\
-                     lt-cred-mech\nuser={TURN_USER}:{TURN_PASSWORD}\nrealm=huddle\n\
-                     no-tls\nno-dtls\nno-cli\nno-tcp-relay\nallow-loopback-peers\n\
-                     log-file={log}\nsimple-log\nverbose\n\
-                     pidfile={pid}\nuserdb={db}\n",
-                    log = dir.join("turn.log").display(),
-                    pid = dir.join("turn.pid").display(),
-                    db = dir.join("turndb").display(),
-                ),
-            )
-            .expect("write coturn config");
-            let child = Command::new("turnserver")
-                .arg("-c")
-                .arg(&config)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start turnserver");
-            let mut coturn = Coturn { child, port, dir };
-            let ready = format!("UDP listener opened on: 127.0.0.1:{port}");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                let log = std::fs::read_to_string(coturn.dir.join("turn.log")).unwrap_or_default();
-                if log.contains(&ready) {
-                    return Some(coturn);
-                }
-                if coturn.child.try_wait().ok().flatten().is_some() {
-                    break; // exited: the port was taken, or a bad config
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("coturn did not start on any of 5 ports");
     }
 }
 

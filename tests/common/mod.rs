@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod chromium;
+pub mod coturn;
 
 use std::time::{Duration, Instant};
 
