@@ -519,6 +519,11 @@ pub struct BotArgs {
     /// With --mix-file: play it again and again.
     #[arg(long, requires = "mix_file")]
     pub mix_loop: bool,
+    /// Relay the published stream into this other room as well (cross-room
+    /// co-hosting, seed 001 ch. 1); repeat for up to 3 rooms. The bot's
+    /// credential signs for each.
+    #[arg(long, value_name = "ROOM", requires = "publish")]
+    pub relay_room: Vec<String>,
     /// Cap what the published stream sends at this many kbit/s (seed
     /// `setNetworkBandwidth`; 100..=51200), below the uplink estimate.
     #[arg(long, value_name = "KBPS")]
@@ -812,7 +817,14 @@ impl BotArgs {
         };
         turn.check()
             .map_err(|e| anyhow::anyhow!("--relay-only/--turn: {e}"))?;
+        if self.relay_room.len() >= crate::protocol::MAX_CROSS_ROOMS {
+            bail!(
+                "--relay-room: at most {} other rooms",
+                crate::protocol::MAX_CROSS_ROOMS - 1
+            );
+        }
         Ok(BotConfig {
+            relay_rooms: self.relay_room.into_iter().map(RoomId).collect(),
             turn,
             server_url: self.server,
             app_id: AppId(self.credentials.app_id),

@@ -30,6 +30,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// client make the server buffer megabytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
+/// How many rooms one streamer's stream can be in at once with cross-room
+/// co-hosting (seed 001 chapter 1: "A maximum of four rooms"): its own room
+/// and three it relays into.
+pub const MAX_CROSS_ROOMS: usize = 4;
+
 /// Why a client frame could not be turned into a [`ClientMessage`].
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
@@ -94,6 +99,8 @@ const REQUEST_KINDS: &[&str] = &[
     "restart-ice",
     "start-recording",
     "stop-recording",
+    "start-cross-room-relay",
+    "stop-cross-room-relay",
 ];
 
 /// Parses one client frame. On failure also returns the request id when the frame

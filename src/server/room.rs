@@ -15,6 +15,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub(crate) mod cross_room;
+
 use super::inbox::{Refused, SessionEvent, SessionId, SessionInbox};
 use super::sfu::PublishedMedia;
 use crate::protocol::{
@@ -32,6 +34,18 @@ struct PublishedStream {
     info: StreamInfo,
     owner: SessionId,
     media: Arc<PublishedMedia>,
+    /// A stream relayed from another room (`cross_room`): its media belongs
+    /// to the publisher's own room, so removing it here must not close it.
+    relayed: bool,
+}
+
+impl PublishedStream {
+    /// Ends the media with the stream, unless it is only relayed here.
+    fn close_media(&self) {
+        if !self.relayed {
+            self.media.close();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -118,6 +132,15 @@ pub enum RoomError {
     /// The caller is no longer in its room (it was replaced). Not retryable.
     #[error("not in a room")]
     NotJoined,
+    /// A cross-room relay into a room where the user already is (seed
+    /// RTC.32000033, "Do not join the same room repeatedly"). Not retryable.
+    #[error("user {user} is already in room {room}")]
+    AlreadyInRoom {
+        /// The room.
+        room: RoomId,
+        /// The user.
+        user: UserId,
+    },
 }
 
 impl RoomError {
@@ -129,6 +152,7 @@ impl RoomError {
             RoomError::NoSuchStream(_) => ErrorCode::InvalidSubscribedInfo,
             RoomError::NotOwner(_) => ErrorCode::InvalidOperation,
             RoomError::NotJoined => ErrorCode::InvalidOperation,
+            RoomError::AlreadyInRoom { .. } => ErrorCode::AlreadyJoined,
         }
     }
 }
@@ -255,7 +279,7 @@ impl Rooms {
             .collect();
         for id in &gone {
             if let Some(stream) = room.streams.remove(id) {
-                stream.media.close();
+                stream.close_media();
                 Self::announce_removed(room, session, &stream.info, out);
             }
         }
@@ -381,8 +405,15 @@ impl Rooms {
                 },
                 &mut out,
             );
-            room.streams
-                .insert(info.stream_id, PublishedStream { info, owner, media });
+            room.streams.insert(
+                info.stream_id,
+                PublishedStream {
+                    info,
+                    owner,
+                    media,
+                    relayed: false,
+                },
+            );
         }
         out.deliver();
         Ok(())
@@ -407,7 +438,7 @@ impl Rooms {
                 return Err(RoomError::NotOwner(stream_id));
             }
             if let Some(stream) = room.streams.remove(&stream_id) {
-                stream.media.close();
+                stream.close_media();
                 Self::announce_removed(room, owner, &stream.info, &mut out);
             }
         }

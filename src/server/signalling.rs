@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::{mpsc, watch};
 
+mod cross_room;
 mod expiry;
 mod ice_restart;
 mod top_n;
@@ -99,6 +100,9 @@ pub enum RequestError {
     /// A recording request was refused (`super::recording`).
     #[error(transparent)]
     Recording(#[from] super::recording::RecordingError),
+    /// A cross-room relay request was refused (`cross_room`).
+    #[error(transparent)]
+    CrossRoom(#[from] cross_room::CrossRoomError),
 }
 
 impl RequestError {
@@ -120,6 +124,7 @@ impl RequestError {
             RequestError::Candidate(_) => ErrorCode::InvalidParameter,
             RequestError::Resume(e) => e.code(),
             RequestError::Recording(e) => e.code(),
+            RequestError::CrossRoom(e) => e.code(),
         }
     }
 }
@@ -287,6 +292,8 @@ struct Session {
     subscriptions: BTreeMap<StreamId, Subscription>,
     /// The top-N audio link, once enabled (`top_n.rs`).
     top_n: Option<top_n::TopN>,
+    /// Streams relayed into other rooms (`cross_room.rs`).
+    cross_rooms: cross_room::CrossRooms,
     limiter: RateLimiter,
     /// Interrupts a write that waits on a client that does not read.
     stop: Stop,
@@ -338,6 +345,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
         publications: BTreeMap::new(),
         subscriptions: BTreeMap::new(),
         top_n: None,
+        cross_rooms: cross_room::CrossRooms::default(),
         limiter: RateLimiter::new(
             limits.requests_per_second,
             limits.request_burst,
@@ -597,6 +605,13 @@ impl Session {
                     sub.link.close().await;
                 }
             }
+            SessionEvent::CrossRoomEnded { room_id, reason } => {
+                if let Some(message) = self.cross_room_ended(room_id, reason).await
+                    && let Err(e) = self.send(socket, &message).await
+                {
+                    return e.into();
+                }
+            }
             SessionEvent::Link(LinkEvent { link_id, state }) => match state {
                 LinkState::Candidate(candidate) => {
                     let event = Event::Candidate { link_id, candidate };
@@ -673,6 +688,7 @@ impl Session {
             if let Some(p) = self.publications.remove(&stream_id) {
                 p.link.close().await;
             }
+            self.end_relays_of(stream_id).await;
             return Some(DroppedLink::Publish(stream_id));
         }
         let subscribed = self
@@ -689,6 +705,7 @@ impl Session {
         if let Some(token) = self.resume_token.take() {
             self.shared.resumes.unregister(&token);
         }
+        self.end_all_relays(reason).await;
         if let Some(joined) = self.joined.take() {
             self.shared
                 .rooms
@@ -826,6 +843,10 @@ impl Session {
                 if let Some(sub) = self.subscriptions.remove(&stream_id) {
                     sub.link.close().await;
                 }
+            }
+            // The relay ends now; the client learns it from the room diff.
+            SessionEvent::CrossRoomEnded { room_id, reason } => {
+                self.cross_room_ended(room_id, reason).await;
             }
             SessionEvent::Link(LinkEvent { link_id, state }) => {
                 if let LinkState::Failed = state
@@ -967,6 +988,16 @@ impl Session {
                 record_id,
             } => self.start_recording(stream_id, record_id),
             Request::StopRecording { record_id } => self.stop_recording(record_id).await,
+            Request::StartCrossRoomRelay {
+                room_id,
+                stream_id,
+                ctime,
+                signature,
+            } => {
+                self.start_cross_room_relay(room_id, stream_id, ctime, &signature)
+                    .await
+            }
+            Request::StopCrossRoomRelay { room_id } => self.stop_cross_room_relay(room_id).await,
         }
     }
 
@@ -1063,6 +1094,7 @@ impl Session {
             if let Some(p) = self.publications.remove(&stream_id) {
                 p.link.close().await;
             }
+            self.end_relays_of(stream_id).await;
         }
         Ok(Reply::RoleSwitched { role })
     }
@@ -1141,6 +1173,7 @@ impl Session {
         if let Some(p) = self.publications.remove(&stream_id) {
             p.link.close().await;
         }
+        self.end_relays_of(stream_id).await;
         Ok(Reply::Ok)
     }
 
@@ -1165,7 +1198,11 @@ impl Session {
     ) -> Result<Reply, RequestError> {
         let joined = self.joined()?;
         let room_id = joined.room_id.clone();
-        let (info, media) = self.shared.rooms.stream(&room_id, stream_id)?;
+        let (info, media) = match self.shared.rooms.stream(&room_id, stream_id) {
+            Ok(found) => found,
+            // A host of a room this session relays into.
+            Err(e) => self.cross_room_stream(stream_id).ok_or(e)?,
+        };
         if info.user_id == joined.me.user_id {
             return Err(RequestError::InvalidOperation(
                 "cannot subscribe to your own stream".into(),

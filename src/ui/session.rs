@@ -607,6 +607,8 @@ impl RoomSession {
             RoomEvent::Error { code, message } => {
                 self.errors.push(error_text::human(code, &message).into());
             }
+            // The app starts no cross-room relays.
+            RoomEvent::CrossRoom { .. } | RoomEvent::CrossRoomRelayStopped { .. } => {}
         }
     }
 
