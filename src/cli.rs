@@ -823,6 +823,12 @@ impl BotArgs {
                 crate::protocol::MAX_CROSS_ROOMS - 1
             );
         }
+        if let Some(bad) = self.relay_room.iter().find(|r| !auth::validate_id(r)) {
+            bail!("--relay-room {bad:?} must match [A-Za-z0-9_-]{{1,64}}");
+        }
+        if !self.relay_room.is_empty() && !matches!(credential, Credential::AppKey { .. }) {
+            bail!("--relay-room needs --app-key: a --signature is made for one room");
+        }
         Ok(BotConfig {
             relay_rooms: self.relay_room.into_iter().map(RoomId).collect(),
             turn,

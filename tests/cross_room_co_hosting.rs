@@ -336,6 +336,15 @@ async fn refused_relays_change_nothing() {
     decodes(&remote, 20, "B decodes alice after the refusals").await;
     assert_eq!(server.server.metrics().cross_room_relays, 3);
 
+    // Her mute state follows her stream into the other rooms.
+    alice.set_muted(stream, true, false).await.expect("mute");
+    let updated = wait_event(&watcher, SLOW, "stream-updated in B", |e| match e {
+        RoomEvent::StreamUpdated(info) if info.stream_id == stream => Some(info.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(updated.audio_muted && !updated.video_muted);
+
     // Unpublishing ends her relays: each room sees the stream go, and she
     // is told (reason 0).
     alice.unpublish(stream).await.expect("unpublish");

@@ -283,6 +283,64 @@ mod tests {
     }
 
     #[test]
+    fn cross_room_messages_have_their_wire_shapes() {
+        let msg = parse_client_message(
+            r#"{"id":4,"type":"start-cross-room-relay","roomId":"b","streamId":7,"ctime":9,"signature":"ab"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            msg.request,
+            Request::StartCrossRoomRelay {
+                room_id: RoomId("b".into()),
+                stream_id: StreamId(7),
+                ctime: 9,
+                signature: "ab".into(),
+            }
+        );
+        let msg = parse_client_message(r#"{"id":5,"type":"stop-cross-room-relay","roomId":"b"}"#)
+            .unwrap();
+        assert_eq!(
+            msg.request,
+            Request::StopCrossRoomRelay {
+                room_id: RoomId("b".into())
+            }
+        );
+        // A known type with a field missing is a bad parameter, not an unknown type.
+        let (id, e) =
+            parse_client_message(r#"{"id":6,"type":"start-cross-room-relay","roomId":"b"}"#)
+                .unwrap_err();
+        assert_eq!(
+            (id, e.code()),
+            (Some(RequestId(6)), ErrorCode::InvalidParameter)
+        );
+        let event = ServerMessage::Event {
+            event: Event::CrossRoom {
+                room_id: RoomId("b".into()),
+                event: Box::new(Event::PeerLeave {
+                    user_id: UserId("carol".into()),
+                    reason: LeaveReason::UserExit,
+                }),
+            },
+        };
+        let text = encode(&event);
+        assert_eq!(
+            text,
+            r#"{"type":"event","event":{"type":"cross-room","roomId":"b","event":{"type":"peer-leave","userId":"carol","reason":0}}}"#
+        );
+        assert_eq!(serde_json::from_str::<ServerMessage>(&text).unwrap(), event);
+        let stopped = encode(&ServerMessage::Event {
+            event: Event::CrossRoomRelayStopped {
+                room_id: RoomId("b".into()),
+                reason: LeaveReason::Banned,
+            },
+        });
+        assert_eq!(
+            stopped,
+            r#"{"type":"event","event":{"type":"cross-room-relay-stopped","roomId":"b","reason":5}}"#
+        );
+    }
+
+    #[test]
     fn recording_messages_have_their_wire_shapes() {
         let msg = parse_client_message(r#"{"id":3,"type":"start-recording"}"#).unwrap();
         assert_eq!(

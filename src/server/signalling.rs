@@ -1187,6 +1187,7 @@ impl Session {
         self.shared
             .rooms
             .update_stream(&room_id, self.id, stream_id, audio_muted, video_muted)?;
+        self.update_relays_of(stream_id, audio_muted, video_muted);
         Ok(Reply::Ok)
     }
 

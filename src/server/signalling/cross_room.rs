@@ -234,6 +234,25 @@ impl Session {
         }
     }
 
+    /// A relayed stream's mute state changed: the other rooms see
+    /// `stream-updated` too.
+    pub(super) fn update_relays_of(
+        &self,
+        stream_id: StreamId,
+        audio_muted: bool,
+        video_muted: bool,
+    ) {
+        for (room_id, relay) in &self.cross_rooms.relays {
+            if relay.stream_id == stream_id {
+                // Gone meanwhile (replaced there): its end is on the way.
+                self.shared
+                    .rooms
+                    .update_stream(room_id, self.id, stream_id, audio_muted, video_muted)
+                    .ok();
+            }
+        }
+    }
+
     /// Ends every relay: the session is ending (`reason` is its leave reason).
     pub(super) async fn end_all_relays(&mut self, reason: LeaveReason) {
         let rooms: Vec<RoomId> = self.cross_rooms.relays.keys().cloned().collect();
@@ -270,6 +289,13 @@ impl Session {
     }
 }
 
+/// What a relay's forwarder woke up for.
+enum Next {
+    Event(SessionEvent),
+    Kicked(LeaveReason),
+    Closed,
+}
+
 /// Reads one relay's inbox into the session's until the relay ends.
 async fn forward(room_id: RoomId, receiver: SessionInboxReceiver, session: SessionInbox) {
     let SessionInboxReceiver {
@@ -277,17 +303,34 @@ async fn forward(room_id: RoomId, receiver: SessionInboxReceiver, session: Sessi
         mut kick,
     } = receiver;
     loop {
-        let event = tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => event,
-                None => return,
+        let next = tokio::select! {
+            // A kick drops the member, and with it the inbox's senders: the
+            // kick must win over the closed channel it causes.
+            biased;
+            kicked = kick.wait_for(Option::is_some) => match kicked {
+                Ok(reason) => Next::Kicked((*reason).unwrap_or(LeaveReason::ServerException)),
+                Err(_) => Next::Closed,
             },
-            kicked = kick.wait_for(Option::is_some) => {
-                let reason = match kicked {
-                    Ok(reason) => reason.unwrap_or(LeaveReason::ServerException),
-                    Err(_) => return, // the room dropped the inbox: nothing more comes
-                };
-                session.try_send(SessionEvent::CrossRoomEnded { room_id, reason }).ok();
+            event = events.recv() => event.map_or(Next::Closed, Next::Event),
+        };
+        let event = match next {
+            Next::Event(event) => event,
+            Next::Kicked(reason) => {
+                // Full or closed: the session is ending and ends the relay itself.
+                session
+                    .try_send(SessionEvent::CrossRoomEnded { room_id, reason })
+                    .ok();
+                return;
+            }
+            Next::Closed => {
+                // The relay left the room; a kick set just before is still
+                // reported.
+                let kicked = *kick.borrow();
+                if let Some(reason) = kicked {
+                    session
+                        .try_send(SessionEvent::CrossRoomEnded { room_id, reason })
+                        .ok(); // as above
+                }
                 return;
             }
         };
