@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo build --bin huddle --example cross_room_relay
-//! target/debug/examples/cross_room_relay [--huddle target/debug/huddle] [--subscribers 10] [--window 10]
+//! target/debug/examples/cross_room_relay [--huddle target/debug/huddle] [--subscribers 10] [--window 10] [--rounds 2]
 //! ```
 //!
 //! A publisher in room A sends the synthetic pattern (360p_2) and a tone, and
@@ -16,7 +16,8 @@
 //! 2. **CPU per forwarded packet**, measured on the server process only
 //!    (`/proc/<pid>/stat` utime+stime over `forwardedPackets` of
 //!    `/metrics.json`): `subscribers` receive-only clients (no decoding) in A
-//!    (local), then the same number in B (relayed).
+//!    (local), then the same number in B (relayed); `rounds` times, the
+//!    order swapped every other round.
 //!
 //! Prints a markdown table. Linux only.
 
@@ -167,6 +168,7 @@ async fn main() -> Result<(), Error> {
     let mut huddle = "target/debug/huddle".to_owned();
     let mut subscribers = 10usize;
     let mut window = Duration::from_secs(10);
+    let mut rounds = 2usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next().ok_or("a flag without its value")?;
@@ -174,6 +176,7 @@ async fn main() -> Result<(), Error> {
             "--huddle" => huddle = value,
             "--subscribers" => subscribers = value.parse()?,
             "--window" => window = Duration::from_secs(value.parse()?),
+            "--rounds" => rounds = value.parse()?,
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -215,10 +218,21 @@ async fn main() -> Result<(), Error> {
 
     // 2. Server CPU per forwarded packet: N receive-only watchers, local then relayed.
     let mut rows = Vec::new();
-    for (label, room) in [
+    let rooms = [
         ("local (room A)", "bench-a"),
         ("relayed (room B)", "bench-b"),
-    ] {
+    ];
+    // Alternate the order so that warm-up and load drift hit both alike.
+    let order: Vec<_> = (0..rounds)
+        .flat_map(|r| {
+            if r % 2 == 0 {
+                [rooms[0], rooms[1]]
+            } else {
+                [rooms[1], rooms[0]]
+            }
+        })
+        .collect();
+    for (label, room) in order {
         let mut clients = Vec::new();
         for i in 0..subscribers {
             clients.push(watcher(&server, room, &format!("w{i}"), stream, false).await?);
