@@ -395,3 +395,94 @@ async fn the_same_user_joining_the_other_room_ends_only_that_relay() {
     );
     alice_in_b.leave().await.expect("leave");
 }
+
+/// [`join_config`] for a server given by its URL.
+fn join_config_url(url: &str, room: &str, user: &str, role: Role) -> huddle::client::JoinConfig {
+    huddle::client::JoinConfig {
+        server_url: url.to_owned(),
+        app_id: huddle::protocol::AppId(APP_ID.into()),
+        room_id: RoomId(room.into()),
+        user_id: huddle::protocol::UserId(user.into()),
+        user_name: String::new(),
+        role,
+        credential: app_key(),
+        decode: true,
+        reconnect_window: huddle::client::DEFAULT_RECONNECT_WINDOW,
+    }
+}
+
+/// A server on `addr` (port 0: any) until `stop` fires.
+async fn serve_until(
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> (
+    std::net::SocketAddr,
+    huddle::server::Server,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = huddle::server::Server::new(huddle::server::ServerConfig::new(test_apps()));
+    let task = tokio::spawn(server.clone().run(listener, async {
+        stop.await.ok(); // a dropped sender stops it too
+    }));
+    (addr, server, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_start_again_after_the_server_restarts() {
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let (addr, _, task) = serve_until("127.0.0.1:0".parse().unwrap(), stopped).await;
+    let url = format!("ws://{addr}");
+    let config = |room: &str, user: &str, role| {
+        let mut c = join_config_url(&url, room, user, role);
+        c.reconnect_window = Duration::from_secs(30);
+        c
+    };
+    let alice = Client::new();
+    alice
+        .join(config("xr4-a", "alice", Role::Joiner))
+        .await
+        .expect("join");
+    let viewer = Client::new();
+    viewer
+        .join(config("xr4-b", "viewer", Role::Player))
+        .await
+        .expect("join");
+    let first = alice.publish(synthetic(440.0)).await.expect("publish");
+    alice
+        .start_cross_room_relay(room("xr4-b"), first, app_key())
+        .await
+        .expect("relay");
+    stream_added(&viewer, "alice", None).await;
+
+    // The server goes down (both clients are told: reason 3) and comes back
+    // on the same port, knowing nothing.
+    stop.send(()).ok();
+    task.await.expect("server task").expect("server ran");
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let (_, server, _task) = serve_until(addr, stopped).await;
+
+    // Alice joins again, publishes again (a new server's id, which may
+    // happen to be the old number) and relays it again: the viewer in B,
+    // back too, sees her stream and decodes it.
+    let in_b = stream_added(&viewer, "alice", None).await;
+    let again = in_b.stream_id;
+    assert_eq!(in_b.user_id.as_str(), "alice");
+    wait_for(SLOW, "one relay on the new server", || {
+        (server.metrics().cross_room_relays == 1).then_some(())
+    })
+    .await;
+    let remote = viewer
+        .subscribe(again, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    decodes(&remote, 15, "B decodes alice after the restart").await;
+    // The relay goes on: stopping it works on the new server.
+    alice
+        .stop_cross_room_relay(room("xr4-b"))
+        .await
+        .expect("stop");
+    assert_eq!(server.metrics().cross_room_relays, 0);
+    drop(stop);
+}

@@ -16,6 +16,10 @@ use crate::protocol::{
 
 /// One relay into another room.
 struct CrossRoom {
+    /// The own stream relayed.
+    stream_id: StreamId,
+    /// What signs for the room (to relay again after a rejoin).
+    credential: Credential,
     users: BTreeMap<UserId, UserInfo>,
     streams: BTreeMap<StreamId, StreamInfo>,
 }
@@ -66,6 +70,8 @@ impl Session {
         self.cross_rooms.rooms.insert(
             room_id.clone(),
             CrossRoom {
+                stream_id,
+                credential: credential.clone(),
                 users: users
                     .iter()
                     .map(|u| (u.user_id.clone(), u.clone()))
@@ -165,6 +171,98 @@ impl Session {
         };
         self.emit(RoomEvent::CrossRoom {
             room_id,
+            event: Box::new(event),
+        });
+    }
+
+    /// After a reconnection, relays whose stream was published again under a
+    /// new id (`new_ids`: old → new), or every relay when the server lost
+    /// the session (`rejoined`: a restarted server knows none), start again
+    /// with the new id. The application sees that room's old streams
+    /// removed, who left (reason 3) and joined meanwhile, and its streams
+    /// now added, all as [`RoomEvent::CrossRoom`]; a relay that cannot start
+    /// again ends with [`RoomEvent::CrossRoomRelayStopped`] (reason 3) and
+    /// an [`RoomEvent::Error`] with the server's code.
+    pub(super) async fn relay_again(
+        &mut self,
+        new_ids: &BTreeMap<StreamId, StreamId>,
+        rejoined: bool,
+    ) {
+        let again: Vec<RoomId> = self
+            .cross_rooms
+            .rooms
+            .iter()
+            .filter(|(_, r)| rejoined || new_ids.contains_key(&r.stream_id))
+            .map(|(room_id, _)| room_id.clone())
+            .collect();
+        for room_id in again {
+            let Some(old) = self.cross_rooms.rooms.get(&room_id) else {
+                continue;
+            };
+            let (old_stream, credential) = (old.stream_id, old.credential.clone());
+            let old_users: Vec<UserId> = old.users.keys().cloned().collect();
+            let old_streams: Vec<StreamInfo> = old.streams.values().cloned().collect();
+            self.forget_cross_room(&room_id).await;
+            for info in old_streams {
+                self.emit_cross(
+                    &room_id,
+                    RoomEvent::StreamRemoved {
+                        stream_id: info.stream_id,
+                        user_id: info.user_id,
+                    },
+                );
+            }
+            let started = match new_ids.get(&old_stream) {
+                Some(new_id) => {
+                    self.start_cross_room_relay(room_id.clone(), *new_id, &credential)
+                        .await
+                }
+                None => Err(ClientError::InvalidOperation(format!(
+                    "stream {old_stream} is not published any more"
+                ))),
+            };
+            match started {
+                Ok(info) => {
+                    for user_id in old_users
+                        .iter()
+                        .filter(|u| !info.users.iter().any(|n| &n.user_id == *u))
+                    {
+                        self.emit_cross(
+                            &room_id,
+                            RoomEvent::PeerLeave {
+                                user_id: user_id.clone(),
+                                reason: LeaveReason::ServiceUnavailable,
+                            },
+                        );
+                    }
+                    for user in info
+                        .users
+                        .iter()
+                        .filter(|n| !old_users.contains(&n.user_id))
+                    {
+                        self.emit_cross(&room_id, RoomEvent::PeerJoin(user.clone()));
+                    }
+                    for stream in info.streams {
+                        self.emit_cross(&room_id, RoomEvent::StreamAdded(stream));
+                    }
+                }
+                Err(e) => {
+                    self.emit(RoomEvent::Error {
+                        code: e.code(),
+                        message: format!("relaying into room {room_id} again: {e}"),
+                    });
+                    self.emit(RoomEvent::CrossRoomRelayStopped {
+                        room_id,
+                        reason: LeaveReason::ServiceUnavailable,
+                    });
+                }
+            }
+        }
+    }
+
+    fn emit_cross(&self, room_id: &RoomId, event: RoomEvent) {
+        self.emit(RoomEvent::CrossRoom {
+            room_id: room_id.clone(),
             event: Box::new(event),
         });
     }
