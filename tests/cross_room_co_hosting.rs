@@ -486,3 +486,30 @@ async fn relays_start_again_after_the_server_restarts() {
     assert_eq!(server.metrics().cross_room_relays, 0);
     drop(stop);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_relays_into_another_room_with_relay_rooms() {
+    let server = start_server().await;
+    let viewer = join_as(&server, "xr5-b", "viewer", Role::Player).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = huddle::bot::BotConfig {
+        relay_rooms: vec![room("xr5-b")],
+        ..publishing_bot(&server.url, "xr5-a", "bot", "180p_1", 440.0)
+    };
+    let bot = tokio::spawn(huddle::bot::run(config, async {
+        stopped.await.ok(); // a dropped sender stops it too
+    }));
+    let info = stream_added(&viewer, "bot", None).await;
+    let remote = viewer
+        .subscribe(info.stream_id, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    decodes(&remote, 15, "B decodes the bot").await;
+    stop.send(()).ok();
+    bot.await.expect("bot task").expect("bot ran");
+    wait_for(SLOW, "the relay ends with the bot", || {
+        remote.is_ended().then_some(())
+    })
+    .await;
+    assert_eq!(server.server.metrics().cross_room_relays, 0);
+}
