@@ -109,7 +109,7 @@ impl Session {
             ));
         }
         if room_id == joined.room_id || self.cross_rooms.relays.contains_key(&room_id) {
-            return Err(super::super::room::RoomError::AlreadyInRoom {
+            return Err(crate::server::room::RoomError::AlreadyInRoom {
                 room: room_id,
                 user: joined.me.user_id.clone(),
             }
