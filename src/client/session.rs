@@ -146,6 +146,8 @@ struct Session {
     rtc_stats: stats::RtcStatsState,
     /// What the last network-quality sample saw (`quality.rs`).
     quality: quality::QualityState,
+    /// Every signalling frame, when enabled (`signal_log.rs`).
+    signal_log: super::SignalLog,
 }
 
 /// The actor's main loop.
@@ -153,6 +155,7 @@ pub(crate) async fn run(
     mut commands: mpsc::Receiver<RoomCommand>,
     events: crossbeam_channel::Sender<RoomEvent>,
     shared_state: SharedState,
+    signal_log: super::SignalLog,
 ) {
     let (signal_tx, mut signal_rx) = mpsc::channel(SIGNAL_EVENT_CAPACITY);
     let (link_tx, mut link_rx) = mpsc::channel(LINK_EVENT_CAPACITY);
@@ -183,6 +186,7 @@ pub(crate) async fn run(
         recovery: ice_restart::Links::default(),
         rtc_stats: stats::RtcStatsState::default(),
         quality: quality::QualityState::default(),
+        signal_log,
     };
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     let mut detection_tick = tokio::time::interval(DETECTION_TICK);
@@ -439,7 +443,9 @@ impl Session {
         self.decode = config.decode;
         let url = self.proxy.url_for(&config.server_url);
         let tls = self.proxy.connector(url)?;
-        let signal = Arc::new(SignalConnection::connect(url, tls, signal_tx.clone()).await?);
+        let signal = Arc::new(
+            SignalConnection::connect(url, tls, signal_tx.clone(), self.signal_log.clone()).await?,
+        );
         self.signal = Some(Arc::clone(&signal));
         let reply = signal
             .request(Request::Join {
