@@ -1047,6 +1047,8 @@ impl Session {
             }
             LinkSignal::State(state) => {
                 tracing::debug!(link = link_id.0, "link state {state}");
+                self.signal_log
+                    .note_link_state(link_id.0, &state.to_string());
                 if state == RTCPeerConnectionState::Connected
                     && let Some(p) = self.publications.values().find(|p| p.link_id == link_id)
                 {

@@ -30,6 +30,10 @@ pub enum Direction {
     In,
     /// Client → server.
     Out,
+    /// Not on the wire: the SDK's own note of a link's state change
+    /// (`{"type":"link-state","linkId":N,"state":"connected"}`), in line with
+    /// the frames around it.
+    Local,
 }
 
 /// One signalling frame.
@@ -101,6 +105,16 @@ impl SignalLog {
             kind,
             text: text.to_owned(),
         });
+    }
+
+    /// Records a link's peer-connection state change (ICE and DTLS
+    /// together, as webrtc-rs reports them), as a [`Direction::Local`] record
+    /// of kind `link-state`.
+    pub(crate) fn note_link_state(&self, link_id: u64, state: &str) {
+        if self.is_enabled() {
+            let text = serde_json::json!({"type": "link-state", "linkId": link_id, "state": state});
+            self.record(Direction::Local, &text.to_string());
+        }
     }
 
     /// The kept frames whose sequence number is `seq` or more, oldest first.

@@ -180,7 +180,7 @@ mod test {
             text: r#"{"id":1,"type":"publish","sdp":"v=0"}"#.into(),
         }]);
         d.selected_pairs
-            .insert(7, "host 127.0.0.1:1 ⇄ host 127.0.0.1:2".into());
+            .insert(7, "host 127.0.0.1:1 <-> host 127.0.0.1:2".into());
         d
     }
 

@@ -31,6 +31,8 @@ pub struct LinkView {
     pub local_candidates: Vec<String>,
     /// Candidates the server trickled.
     pub remote_candidates: Vec<String>,
+    /// Its peer-connection (ICE + DTLS) states, with when (Unix ms).
+    pub states: Vec<(u64, String)>,
 }
 
 /// The links named in `records`, by link id.
@@ -61,18 +63,27 @@ pub fn links<'a>(records: impl IntoIterator<Item = &'a SignalRecord>) -> BTreeMa
                 }
             }
             (Direction::Out, "candidate") => {
-                if let (Some(link), Some(c)) = (num(&v, "linkId"), v.get("candidate")) {
-                    if let Some(c) = text(c, "candidate") {
-                        links.entry(link).or_default().local_candidates.push(c);
-                    }
+                if let (Some(link), Some(c)) = (num(&v, "linkId"), v.get("candidate"))
+                    && let Some(c) = text(c, "candidate")
+                {
+                    links.entry(link).or_default().local_candidates.push(c);
+                }
+            }
+            (Direction::Local, "link-state") => {
+                if let (Some(link), Some(state)) = (num(&v, "linkId"), text(&v, "state")) {
+                    links
+                        .entry(link)
+                        .or_default()
+                        .states
+                        .push((record.at_ms, state));
                 }
             }
             (Direction::In, "event:candidate") => {
                 let event = v.get("event").unwrap_or(&Value::Null);
-                if let (Some(link), Some(c)) = (num(event, "linkId"), event.get("candidate")) {
-                    if let Some(c) = text(c, "candidate") {
-                        links.entry(link).or_default().remote_candidates.push(c);
-                    }
+                if let (Some(link), Some(c)) = (num(event, "linkId"), event.get("candidate"))
+                    && let Some(c) = text(c, "candidate")
+                {
+                    links.entry(link).or_default().remote_candidates.push(c);
                 }
             }
             (
@@ -147,6 +158,10 @@ mod test {
                 Direction::In,
                 r#"{"type":"event","event":{"type":"candidate","linkId":6,"candidate":{"candidate":"candidate:2 1 udp 1 127.0.0.1 6000 typ host"}}}"#,
             ),
+            rec(
+                Direction::Local,
+                r#"{"type":"link-state","linkId":6,"state":"connected"}"#,
+            ),
             rec(Direction::In, "not json"),
         ];
         let links = links(&log);
@@ -161,5 +176,6 @@ mod test {
         assert_eq!(sub.local_sdp.as_deref(), Some("v=0 client answer"));
         assert_eq!(sub.remote_sdp.as_deref(), Some("v=0 server offer"));
         assert_eq!(sub.remote_candidates.len(), 1);
+        assert_eq!(sub.states, vec![(0, "connected".to_owned())]);
     }
 }

@@ -125,7 +125,7 @@ impl Debugger {
             sampler::record(&mut self.data.history, sample.t, &sample.report);
             for (stream, pair) in sample.pairs.into_iter().flatten() {
                 let text = format!(
-                    "{:?} {} ⇄ {:?} {}",
+                    "{:?} {} <-> {:?} {}",
                     pair.local.kind, pair.local.address, pair.remote.kind, pair.remote.address
                 );
                 self.data.selected_pairs.insert(stream, text);

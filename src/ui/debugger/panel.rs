@@ -225,6 +225,7 @@ fn plots(ui: &mut egui::Ui, dbg: &mut Debugger) {
                         .include_x(hi)
                         .include_y(0.0)
                         .y_axis_min_width(36.0)
+                        .x_axis_formatter(|mark, _| format!("{:.0} s", mark.value))
                         .show(col, |plot| plot.line(Line::new(metric.title(), points)));
                     right_edge = Some(response.transform.bounds().max()[0]);
                 }
@@ -290,6 +291,7 @@ fn signalling(ui: &mut egui::Ui, dbg: &mut Debugger) {
                 let arrow = match r.direction {
                     crate::client::signal_log::Direction::In => "↓ in ",
                     crate::client::signal_log::Direction::Out => "↑ out",
+                    crate::client::signal_log::Direction::Local => "· sdk",
                 };
                 let t = r.at_ms.saturating_sub(data.started_unix_ms) as f64 / 1e3;
                 let line = format!("{t:>9.3} s {arrow} {:<24} {:>6} B", r.kind, r.text.len());
@@ -351,16 +353,27 @@ fn links_tab(ui: &mut egui::Ui, dbg: &mut Debugger) {
                             .and_then(|s| data.selected_pairs.get(&s))
                             .map_or("not known yet", String::as_str);
                         ui.add(egui::Label::new(format!("selected pair: {pair}")).wrap());
+                        let states: Vec<String> = link
+                            .states
+                            .iter()
+                            .map(|(at, s)| {
+                                let t = at.saturating_sub(data.started_unix_ms) as f64 / 1e3;
+                                format!("{s} ({t:.1} s)")
+                            })
+                            .collect();
+                        if !states.is_empty() {
+                            ui.add(
+                                egui::Label::new(format!("ICE/DTLS: {}", states.join(" > ")))
+                                    .wrap(),
+                            );
+                        }
                         for (title, candidates) in [
                             ("local candidates", &link.local_candidates),
                             ("remote candidates", &link.remote_candidates),
                         ] {
                             ui.label(format!("{title}: {}", candidates.len()));
                             for c in candidates {
-                                ui.add(
-                                    egui::Label::new(egui::RichText::new(c).monospace().small())
-                                        .wrap(),
-                                );
+                                ui.add(egui::Label::new(egui::RichText::new(c).monospace()).wrap());
                             }
                         }
                         for (title, sdp) in [
@@ -374,9 +387,7 @@ fn links_tab(ui: &mut egui::Ui, dbg: &mut Debugger) {
                                     Some(sdp) => {
                                         ui.add(
                                             egui::Label::new(
-                                                egui::RichText::new(sdp_text(sdp))
-                                                    .monospace()
-                                                    .small(),
+                                                egui::RichText::new(sdp_text(sdp)).monospace(),
                                             )
                                             .wrap(),
                                         );

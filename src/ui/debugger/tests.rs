@@ -157,6 +157,13 @@ fn the_debuggers_plots_move_and_its_links_tab_shows_the_sdp() {
     let local = sub.local_sdp.clone().expect("our answer");
     assert!(remote.contains("m=video") && local.contains("m=video"));
     h.get_by_label_contains(&format!("link {id} · subscribe"));
+    // Its ICE/DTLS state changes, as the SDK noted them in the log.
+    assert!(
+        sub.states.iter().any(|(_, s)| s == "connected"),
+        "{:?}",
+        sub.states
+    );
+    h.get_by_label_contains("ICE/DTLS: ");
     h.get_by_label(&super::panel::sdp_text(&remote));
     h.get_by_label(&super::panel::sdp_text(&local));
 
@@ -167,4 +174,42 @@ fn the_debuggers_plots_move_and_its_links_tab_shows_the_sdp() {
     row.click();
     h.run_steps(2);
     h.get_by_label_contains("\"result\": \"subscribe-offer\"");
+
+    // Save session…, then the file offline (`huddle inspect`): the same views.
+    let dir = std::env::temp_dir().join(format!("huddle-debugger-gui-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("session.json");
+    h.get_by_label("Plots").click();
+    h.run_steps(1);
+    h.state_mut().panel.save_path = path.display().to_string();
+    h.get_by_label("Save session…").click();
+    h.run_steps(2);
+    h.get_by_label_contains("saved ");
+    let saved = super::file::DebugData::load(&path).expect("the saved file reads back");
+    let mut offline = Harness::builder()
+        .with_size(vec2(800.0, 500.0))
+        .build_ui_state(
+            |ui, d: &mut Debugger| super::panel::show(ui, d),
+            Debugger::offline(saved),
+        );
+    offline.run_steps(2);
+    offline.get_by_label_contains("file · demo");
+    offline.get_by_label_contains("bitrate (kbit/s)");
+    offline.get_by_label("Links").click();
+    offline.run_steps(2);
+    offline.get_by_label(&super::panel::sdp_text(&remote));
+    assert!(offline.query_by_label("Save session…").is_none());
+
+    // A truncated file is an error before any window opens.
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, &text[..text.len() / 2]).expect("truncate");
+    match super::inspect::run(&path, None) {
+        Err(crate::ui::UiError::DebugFile(super::file::DebugFileError::Json {
+            message, ..
+        })) => {
+            assert!(message.contains("EOF"), "{message}")
+        }
+        other => panic!("truncated file: {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
