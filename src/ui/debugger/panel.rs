@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use egui_plot::{Line, Plot};
+use egui_plot::{AxisHints, Line, Plot};
 
 use super::Debugger;
 use super::history::Metric;
@@ -225,7 +225,13 @@ fn plots(ui: &mut egui::Ui, dbg: &mut Debugger) {
                         .include_x(hi)
                         .include_y(0.0)
                         .y_axis_min_width(36.0)
-                        .x_axis_formatter(|mark, _| format!("{:.0} s", mark.value))
+                        .custom_x_axes(vec![
+                            // Closer labels than egui_plot's default (60 px):
+                            // a narrow plot still names its seconds.
+                            AxisHints::new_x()
+                                .label_spacing(30.0..=50.0)
+                                .formatter(|mark, _| format!("{:.0} s", mark.value)),
+                        ])
                         .show(col, |plot| plot.line(Line::new(metric.title(), points)));
                     right_edge = Some(response.transform.bounds().max()[0]);
                 }
@@ -282,7 +288,7 @@ fn signalling(ui: &mut egui::Ui, dbg: &mut Debugger) {
         .id_salt("debugger-log")
         .max_height(list_height)
         .auto_shrink([false, true])
-        .stick_to_bottom(true)
+        .stick_to_bottom(selected.is_none())
         .show_rows(ui, row_height, rows.len(), |ui, range| {
             for &i in rows.get(range).unwrap_or_default() {
                 let Some(r) = data.signalling.get(i) else {
