@@ -100,6 +100,15 @@ pub struct AppArgs {
     /// Send and receive media only through a TURN relay.
     #[arg(long)]
     pub relay_only: bool,
+    /// Open the stream debugger (plots, signalling log, SDP) in the room;
+    /// toggle it with F9.
+    #[arg(long)]
+    pub debug: bool,
+    /// Record the stream debugger's data (plots, signalling log, links) to
+    /// FILE, rewritten every 5 s and when the room is left; open it with
+    /// `huddle inspect FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub record_debug: Option<PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<[f32; 2], String> {
@@ -193,6 +202,10 @@ impl AppArgs {
             mode,
             debug_overlay: self.debug_overlay,
             window_size: self.window_size,
+            debug: crate::ui::DebugOptions {
+                open: self.debug,
+                record_to: self.record_debug,
+            },
         })
     }
 }
@@ -217,6 +230,21 @@ pub enum Command {
     /// per stream, one room clock) as a player that subscribes to them.
     #[cfg(feature = "client")]
     Record(RecordArgs),
+    /// Open a stream-debugger session file (`Save session…`,
+    /// `--record-debug FILE`) offline, with the debugger's views.
+    #[cfg(feature = "app")]
+    Inspect(InspectArgs),
+}
+
+/// `huddle inspect` flags.
+#[cfg(feature = "app")]
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The session file.
+    pub file: PathBuf,
+    /// Window size, e.g. 1280x720.
+    #[arg(long, value_parser = parse_size)]
+    pub window_size: Option<[f32; 2]>,
 }
 
 /// `huddle record` flags.

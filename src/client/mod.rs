@@ -50,6 +50,7 @@ mod publish;
 pub mod rtc_stats;
 mod session;
 mod signal;
+pub mod signal_log;
 pub mod stats;
 mod stream;
 mod stream_state;
@@ -84,6 +85,7 @@ pub use rtc_stats::{
     TransportStats,
 };
 pub use session::reconnect::Backoff;
+pub use signal_log::{SIGNAL_LOG_CAPACITY, SignalLog, SignalRecord};
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{FramePause, LocalStream, RemoteStream, VideoSlot};
 pub use stream_state::{DEFAULT_DETECTION_INTERVAL, DETECTION_INTERVAL_RANGE};
@@ -533,6 +535,7 @@ pub struct Client {
     commands: mpsc::Sender<RoomCommand>,
     events: crossbeam_channel::Receiver<RoomEvent>,
     state: SharedState,
+    signal_log: SignalLog,
 }
 
 impl Client {
@@ -542,12 +545,25 @@ impl Client {
         let (commands, command_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let (event_tx, events) = crossbeam_channel::bounded(EVENT_CHANNEL_CAPACITY);
         let state = SharedState::default();
-        tokio::spawn(session::run(command_rx, event_tx, state.clone()));
+        let signal_log = SignalLog::default();
+        tokio::spawn(session::run(
+            command_rx,
+            event_tx,
+            state.clone(),
+            signal_log.clone(),
+        ));
         Self {
             commands,
             events,
             state,
+            signal_log,
         }
+    }
+
+    /// Every signalling frame in and out, once enabled with
+    /// [`SignalLog::set_enabled`] (the app's stream debugger); bounded.
+    pub fn signal_log(&self) -> &SignalLog {
+        &self.signal_log
     }
 
     /// The connection state now (seed `getConnectionState`); every change is

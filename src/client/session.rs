@@ -149,6 +149,8 @@ struct Session {
     rtc_stats: stats::RtcStatsState,
     /// What the last network-quality sample saw (`quality.rs`).
     quality: quality::QualityState,
+    /// Every signalling frame, when enabled (`signal_log.rs`).
+    signal_log: super::SignalLog,
 }
 
 /// The actor's main loop.
@@ -156,6 +158,7 @@ pub(crate) async fn run(
     mut commands: mpsc::Receiver<RoomCommand>,
     events: crossbeam_channel::Sender<RoomEvent>,
     shared_state: SharedState,
+    signal_log: super::SignalLog,
 ) {
     let (signal_tx, mut signal_rx) = mpsc::channel(SIGNAL_EVENT_CAPACITY);
     let (link_tx, mut link_rx) = mpsc::channel(LINK_EVENT_CAPACITY);
@@ -187,6 +190,7 @@ pub(crate) async fn run(
         recovery: ice_restart::Links::default(),
         rtc_stats: stats::RtcStatsState::default(),
         quality: quality::QualityState::default(),
+        signal_log,
     };
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     let mut detection_tick = tokio::time::interval(DETECTION_TICK);
@@ -458,7 +462,9 @@ impl Session {
         self.decode = config.decode;
         let url = self.proxy.url_for(&config.server_url);
         let tls = self.proxy.connector(url)?;
-        let signal = Arc::new(SignalConnection::connect(url, tls, signal_tx.clone()).await?);
+        let signal = Arc::new(
+            SignalConnection::connect(url, tls, signal_tx.clone(), self.signal_log.clone()).await?,
+        );
         self.signal = Some(Arc::clone(&signal));
         let reply = signal
             .request(Request::Join {
@@ -1066,6 +1072,8 @@ impl Session {
             }
             LinkSignal::State(state) => {
                 tracing::debug!(link = link_id.0, "link state {state}");
+                self.signal_log
+                    .note_link_state(link_id.0, &state.to_string());
                 if state == RTCPeerConnectionState::Connected
                     && let Some(p) = self.publications.values().find(|p| p.link_id == link_id)
                 {

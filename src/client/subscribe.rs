@@ -219,7 +219,10 @@ impl Receiver {
 
     /// Decodes one access unit (on the media pool).
     fn decode_video(&self, decoder: &mut H264Decoder, unit: &[u8], need_keyframe: &AtomicBool) {
-        match decoder.decode(unit) {
+        let started = Instant::now();
+        let decoded = decoder.decode(unit);
+        self.stats().decode_time_us += started.elapsed().as_micros() as u64;
+        match decoded {
             Ok(Some(frame)) => {
                 need_keyframe.store(false, Ordering::Release);
                 let stamp = read_stamp(&frame);

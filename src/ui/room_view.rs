@@ -75,6 +75,8 @@ pub enum RoomAction {
     About,
     /// Fullscreen on/off.
     ToggleFullscreen,
+    /// Open or close the stream debugger (F9).
+    ToggleDebugger,
 }
 
 /// Draws the room; returns the actions to apply after the pass.

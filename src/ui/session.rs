@@ -502,6 +502,12 @@ impl RoomSession {
         self.speaking.forget_stale(now);
     }
 
+    /// The SDK client of this session (the stream debugger reads its stats
+    /// and signalling log).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Our user id.
     pub fn me(&self) -> &UserId {
         &self.me

@@ -152,6 +152,10 @@ fn more_menu(
             ui.checkbox(&mut options.push_to_talk, "Hold Space to talk while muted");
             ui.separator();
         }
+        if ui.button("Stream debugger (F9)").clicked() {
+            actions.push(RoomAction::ToggleDebugger);
+            ui.close();
+        }
         if ui.button("Keyboard shortcuts (F1)").clicked() {
             actions.push(RoomAction::Help);
             ui.close();

@@ -269,9 +269,10 @@ impl Session {
             .proxy
             .connector(url)
             .map_err(|e| Attempt::Refused(LeaveReason::ServerException, e))?;
-        let signal = SignalConnection::connect(url, tls, signal_tx.clone())
-            .await
-            .map_err(|e| Attempt::Retry(e.to_string()))?;
+        let signal =
+            SignalConnection::connect(url, tls, signal_tx.clone(), self.signal_log.clone())
+                .await
+                .map_err(|e| Attempt::Retry(e.to_string()))?;
         let signal = Arc::new(signal);
         if !token.is_empty() {
             let resume = Request::Resume {
