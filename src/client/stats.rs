@@ -65,6 +65,8 @@ pub struct StreamStats {
     pub video_given_up: u64,
     /// Video freezes (pauses between decoded frames), as WebRTC counts them.
     pub freezes: FreezeTracker,
+    /// The video playout delay now, ms (`client::playout`: absorbs repairs).
+    pub playout_delay_ms: f64,
     /// Recent glass-to-glass latencies in microseconds (capture stamp → decoded).
     latencies_us: VecDeque<u64>,
 }
