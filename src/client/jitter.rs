@@ -109,6 +109,9 @@ pub struct ReorderBuffer {
     /// Missing sequence numbers and when each was first known missing.
     missing: BTreeMap<u64, Instant>,
     repairs: VecDeque<Duration>,
+    /// The decoder waits for a keyframe: a gap before a held one is not
+    /// waited for ([`ReorderBuffer::set_keyframe_wanted`]).
+    keyframe_wanted: bool,
     /// When the last repair (or give-up) happened.
     last_repair_at: Option<Instant>,
     out: VecDeque<Released>,
@@ -125,6 +128,7 @@ impl ReorderBuffer {
             held: BTreeMap::new(),
             missing: BTreeMap::new(),
             repairs: VecDeque::with_capacity(REPAIR_SAMPLES),
+            keyframe_wanted: false,
             last_repair_at: None,
             out: VecDeque::new(),
             counters: JitterCounters::default(),
@@ -134,6 +138,14 @@ impl ReorderBuffer {
     /// What the buffer did so far.
     pub fn counters(&self) -> JitterCounters {
         self.counters
+    }
+
+    /// Whether the decoder waits for a keyframe. Only then is a gap before
+    /// a held keyframe given up at once: otherwise the frames before the
+    /// keyframe still decode once the gap is repaired, and skipping them
+    /// would show as a jump.
+    pub fn set_keyframe_wanted(&mut self, wanted: bool) {
+        self.keyframe_wanted = wanted;
     }
 
     /// How long a missing packet is waited for now:
@@ -236,14 +248,15 @@ impl ReorderBuffer {
         self.out.push_back(Released::Packet(packet));
     }
 
-    /// A keyframe waits behind the open gap: it does not need what is
-    /// missing before it (and a sender does not resend from before its
-    /// latest keyframe: `link::nack`, the hub's history), so the gap is given
+    /// A keyframe waits behind the open gap while the decoder wants one: it
+    /// does not need what is missing before it (nor does the decoder, which
+    /// is broken until the keyframe; and the publisher's link does not resend
+    /// from before its latest keyframe, `link::nack`), so the gap is given
     /// up at once and the packets before the keyframe go out with it, rather
     /// than holding the keyframe, often the one asked for to recover, for the
     /// whole wait. Whether anything was skipped.
     fn skip_to_keyframe(&mut self) -> bool {
-        let Some(next) = self.next else {
+        let Some(next) = self.next.filter(|_| self.keyframe_wanted) else {
             return false;
         };
         let Some(keyframe) = self
@@ -515,6 +528,7 @@ mod tests {
     fn a_keyframe_behind_a_gap_is_not_held() {
         let t0 = Instant::now();
         let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.set_keyframe_wanted(true);
         b.push(packet(1), t0);
         b.push(packet(3), t0); // 2 missing: 3 waits
         assert_eq!(drain(&mut b), ["1"]);
@@ -529,6 +543,21 @@ mod tests {
         assert_eq!(drain(&mut b), Vec::<String>::new());
         b.push(packet(7), t0 + Duration::from_millis(100));
         assert_eq!(drain(&mut b), ["7", "8"]);
+    }
+
+    /// While the decoder is fine, a keyframe behind a gap waits like any
+    /// packet: the frames before it still decode once the gap is repaired.
+    #[test]
+    fn a_keyframe_waits_when_none_is_wanted() {
+        let t0 = Instant::now();
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.push(packet(1), t0);
+        b.push(packet(3), t0);
+        b.push(keyframe_packet(4), t0);
+        assert_eq!(drain(&mut b), ["1"]);
+        b.push(packet(2), t0 + Duration::from_millis(100));
+        assert_eq!(drain(&mut b), ["2", "3", "4"]);
+        assert_eq!(b.counters().skipped_to_keyframe, 0);
     }
 
     /// The wait stays within its bounds whatever the repairs took.

@@ -178,6 +178,7 @@ impl Receiver {
                 Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => {
                     counter.count(&self, &packet);
                     media_ssrc = Some(packet.header.ssrc);
+                    reorder.set_keyframe_wanted(need_keyframe.load(Ordering::Acquire));
                     reorder.push(packet, Instant::now());
                 }
                 Some(Some(_)) => continue,
