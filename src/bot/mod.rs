@@ -294,6 +294,12 @@ pub struct StreamReport {
     pub keyframe_requests: u64,
     /// Video freezes so far.
     pub freezes: FreezeTracker,
+    /// The video playout delay at the end of the interval, ms.
+    pub playout_delay_ms: f64,
+    /// Video packets repaired (NACK) so far.
+    pub video_repaired: u64,
+    /// Video packets given up on so far.
+    pub video_given_up: u64,
     /// Lost audio frames rebuilt from in-band FEC so far.
     pub audio_frames_recovered: u64,
     /// Lost audio frames concealed so far.
@@ -822,6 +828,9 @@ impl Bot {
                 frames_dropped: stats.frames_dropped,
                 keyframe_requests: stats.keyframe_requests,
                 freezes: stats.freezes,
+                playout_delay_ms: stats.playout_delay_ms,
+                video_repaired: stats.video_repaired,
+                video_given_up: stats.video_given_up,
                 audio_frames_recovered: stats.audio_frames_recovered,
                 audio_frames_concealed: stats.audio_frames_concealed,
                 audio_frames_decoded: stats.audio_frames_decoded,
@@ -857,6 +866,9 @@ fn final_report(bot: &str, sub: &Subscribed) -> StreamReport {
         frames_dropped: stats.frames_dropped,
         keyframe_requests: stats.keyframe_requests,
         freezes: stats.freezes,
+        playout_delay_ms: stats.playout_delay_ms,
+        video_repaired: stats.video_repaired,
+        video_given_up: stats.video_given_up,
         audio_frames_recovered: stats.audio_frames_recovered,
         audio_frames_concealed: stats.audio_frames_concealed,
         audio_frames_decoded: stats.audio_frames_decoded,

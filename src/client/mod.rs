@@ -46,6 +46,7 @@ pub mod jitter;
 pub mod media_status;
 mod media_tap;
 pub mod network_quality;
+pub mod playout;
 mod publish;
 pub mod rtc_stats;
 mod session;

@@ -69,6 +69,8 @@ pub struct StreamStats {
     pub decode_time_us: u64,
     /// The last decoded frame's glass-to-glass latency, µs (stamped streams).
     pub last_latency_us: Option<u64>,
+    /// The video playout delay now, ms (`client::playout`: absorbs repairs).
+    pub playout_delay_ms: f64,
     /// Recent glass-to-glass latencies in microseconds (capture stamp → decoded).
     latencies_us: VecDeque<u64>,
 }
