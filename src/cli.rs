@@ -57,6 +57,11 @@ pub struct AppArgs {
     /// the top-left corner.
     #[arg(long, requires_all = ["server", "room", "user"])]
     pub kiosk: bool,
+    /// Broadcast console: program/preview monitors, tally marks, layouts,
+    /// Remove / Dismiss. Joins with a director signature: --app-key signs one
+    /// locally; a --signature-url must hand one out (`&director=1`).
+    #[arg(long, conflicts_with = "kiosk")]
+    pub console: bool,
     /// Open the lobby instead of joining the embedded demo room.
     #[arg(long, conflicts_with = "kiosk")]
     pub lobby: bool,
@@ -116,6 +121,7 @@ impl AppArgs {
     /// Whether any app flag was given.
     pub fn any(&self) -> bool {
         self.kiosk
+            || self.console
             || self.lobby
             || self.server.is_some()
             || self.room.is_some()
@@ -193,6 +199,7 @@ impl AppArgs {
             mode,
             debug_overlay: self.debug_overlay,
             window_size: self.window_size,
+            console: self.console,
         })
     }
 }

@@ -122,6 +122,9 @@ impl HuddleApp {
             kiosk,
         );
         view.synthetic_note = devices.synthetic_note();
+        if options.console {
+            view.console = Some(super::console::ConsoleState::default());
+        }
         view.push_to_talk = settings.push_to_talk;
         if !kiosk {
             view.stage.layout = settings.layout;
@@ -190,6 +193,11 @@ impl HuddleApp {
                 }
             },
             ServerChoice::Url(url) => (url.clone(), target.app_id.clone(), credential_of(&target)),
+        };
+        let credential = if self.options.console {
+            super::console::director_credential(credential)
+        } else {
+            credential
         };
         let config = JoinConfig {
             server_url,
@@ -564,6 +572,11 @@ impl eframe::App for HuddleApp {
                     }
                 }
                 RoomAction::Notice(text) => self.toasts.push(text),
+                RoomAction::Direct(request) => {
+                    if let Screen::Room(session) = &mut self.screen {
+                        session.direct(request);
+                    }
+                }
                 RoomAction::Help => self.overlays.help = true,
                 RoomAction::About => self.overlays.about = true,
                 RoomAction::ToggleFullscreen => {

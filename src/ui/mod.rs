@@ -15,6 +15,7 @@
 
 mod app;
 mod audio_tap;
+mod console;
 mod device_preview;
 mod devices;
 mod embedded;
