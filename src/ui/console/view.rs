@@ -32,7 +32,7 @@ const CUED: Color32 = Color32::from_rgb(230, 170, 30);
 const SOURCE_H: f32 = 72.0;
 
 /// What the console keeps between passes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ConsoleState {
     /// The layout the next take goes to.
     pub layout: ProgramLayout,
@@ -40,6 +40,17 @@ pub struct ConsoleState {
     pub picks: Vec<StreamId>,
     /// "Dismiss room" was clicked once: ask again.
     pub confirm_dismiss: bool,
+}
+
+impl Default for ConsoleState {
+    /// One source at a time, nothing picked.
+    fn default() -> Self {
+        Self {
+            layout: ProgramLayout::Single,
+            picks: Vec::new(),
+            confirm_dismiss: false,
+        }
+    }
 }
 
 impl ConsoleState {
@@ -365,11 +376,11 @@ fn source_card(
             actions.push(RoomAction::Direct(DirectorAction::SetProgram(program)));
         }
         let state = if live {
-            RichText::new("● ON AIR").color(ON_AIR).strong()
+            RichText::new("ON AIR").color(ON_AIR).strong()
         } else if cued {
-            RichText::new("● CUED").color(CUED)
+            RichText::new("CUED").color(CUED)
         } else {
-            RichText::new("○ preview").weak()
+            RichText::new("preview").weak()
         };
         ui.add(egui::Label::new(state).truncate());
         ui.add(egui::Label::new(RichText::new(&source.profile).small()).truncate());
