@@ -428,6 +428,10 @@ pub struct SignArgs {
     /// Validity, e.g. `2h`, `30m` (at most 12h).
     #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
     pub expires_in: Duration,
+    /// A director signature: the user may set the room's program, remove
+    /// users and dismiss the room (the broadcast console).
+    #[arg(long)]
+    pub director: bool,
 }
 
 /// Credentials shared by `bot`.
@@ -759,7 +763,19 @@ impl SignArgs {
             bail!("--expires-in must be at most 12h");
         }
         let ctime = auth::now_unix() + self.expires_in.as_secs();
-        let signature = auth::sign(&self.app_key, &self.app_id, &self.room, &self.user, ctime);
+        let grant = if self.director {
+            auth::Grant::Director
+        } else {
+            auth::Grant::Member
+        };
+        let signature = auth::sign_grant(
+            &self.app_key,
+            &self.app_id,
+            &self.room,
+            &self.user,
+            ctime,
+            grant,
+        );
         Ok((signature, ctime))
     }
 }

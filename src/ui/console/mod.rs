@@ -21,12 +21,20 @@ use crate::client::Credential;
 
 use super::session::CredentialSource;
 
-/// The console signs as a director: an app key makes director signatures
-/// (a signature URL must hand one out itself: `&director=1`).
+/// The console signs as a director: an app key makes director signatures,
+/// a signature URL is asked for one (`director=1`, `GET /signature`); a
+/// fixed signature is used as it is.
 pub fn director_credential(source: CredentialSource) -> CredentialSource {
     match source {
         CredentialSource::Ready(Credential::AppKey { key, valid_for }) => {
             CredentialSource::Ready(Credential::DirectorKey { key, valid_for })
+        }
+        CredentialSource::Fetch { url, token } if !url.contains("director=") => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            CredentialSource::Fetch {
+                url: format!("{url}{sep}director=1"),
+                token,
+            }
         }
         other => other,
     }

@@ -157,7 +157,7 @@ fn sources(session: &RoomSession) -> Vec<Source<'_>> {
             name: session.my_name(),
             slot: Some(&local.slot),
             profile: format!(
-                "{} · {}x{} {} fps · audio {}",
+                "{} · {}x{} {} fps · {}",
                 video.name, video.width, video.height, video.frame_rate, audio.name
             ),
             level: if local.audio_muted {
