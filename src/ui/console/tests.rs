@@ -303,7 +303,7 @@ fn the_kiosk_follows_the_console_within_a_second() {
         &mut [&mut console, &mut kiosk],
         WAIT,
         "the kiosk off air",
-        |h| h[1].state().options.stage.program.shown().is_off() && tiles(&h[1]).len() == 2,
+        |h| h[1].state().options.stage.program.shown().is_off() && tiles(h[1]).len() == 2,
     );
 }
 
