@@ -377,3 +377,73 @@ async fn the_director_removes_a_user_then_dismisses_the_room() {
         other => panic!("join refused: {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signature_in_force_decides_who_directs() {
+    use huddle::auth::{Grant, sign_grant};
+    let server = start_server().await;
+    let room = "show-4";
+    let (alice, _) = join(&server, room, "alice").await;
+    let a = alice.publish(synthetic(440.0)).await.expect("publish");
+    let signed = |grant| {
+        let ctime = huddle::auth::now_unix() + 600;
+        (
+            ctime,
+            sign_grant(APP_KEY, APP_ID, room, "host", ctime, grant),
+        )
+    };
+    let mut host = RawSocket::connect(&server).await;
+    let (ctime, signature) = signed(Grant::Director);
+    host.send(&format!(
+        r#"{{"id":1,"type":"join","protocolVersion":1,"appId":"{APP_ID}","roomId":"{room}","userId":"host","role":2,"ctime":{ctime},"signature":"{signature}"}}"#
+    ))
+    .await;
+    match host.recv().await {
+        ServerMessage::Reply {
+            reply: Reply::Joined { director, .. },
+            ..
+        } => assert!(director, "joined says director"),
+        other => panic!("join refused: {other:?}"),
+    }
+    let set = |id: u64| {
+        format!(
+            r#"{{"id":{id},"type":"set-program","program":{{"layout":"single","streams":[{}]}}}}"#,
+            a.0
+        )
+    };
+    let ok = |m: &ServerMessage, id: u64| matches!(m, ServerMessage::Reply { id: RequestId(got), reply: Reply::Ok } if *got == id);
+    host.send(&set(2)).await;
+    host.recv_until(WAIT, "ok to set-program", |m| ok(m, 2).then_some(()))
+        .await;
+    // A plain renewal ends the grant...
+    let (ctime, signature) = signed(Grant::Member);
+    host.send(&format!(
+        r#"{{"id":3,"type":"renew-signature","ctime":{ctime},"signature":"{signature}"}}"#
+    ))
+    .await;
+    host.recv_until(WAIT, "ok to the renewal", |m| ok(m, 3).then_some(()))
+        .await;
+    host.send(&set(4)).await;
+    let refused = host
+        .recv_until(WAIT, "the refusal", |m| match m {
+            ServerMessage::Error(e) => Some(e.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (refused.id, refused.code),
+        (Some(RequestId(4)), ErrorCode::RoleNoPermission)
+    );
+    // ...and a director renewal gives it back.
+    let (ctime, signature) = signed(Grant::Director);
+    host.send(&format!(
+        r#"{{"id":5,"type":"renew-signature","ctime":{ctime},"signature":"{signature}"}}"#
+    ))
+    .await;
+    host.recv_until(WAIT, "ok to the renewal", |m| ok(m, 5).then_some(()))
+        .await;
+    host.send(r#"{"id":6,"type":"set-program","program":{"layout":"off","streams":[]}}"#)
+        .await;
+    host.recv_until(WAIT, "ok to off air", |m| ok(m, 6).then_some(()))
+        .await;
+}
