@@ -410,6 +410,10 @@ impl HuddleApp {
         };
         let now = Instant::now();
         let ended = matches!(session.phase, Phase::Failed(_) | Phase::Disconnected(_));
+        // A director removed this kiosk (reason 9): it stays out, saying so.
+        if session.program.banned == Some(crate::client::LeaveReason::UserRemoved) {
+            return;
+        }
         match self.restart {
             KioskRestart::Watching if ended => {
                 // The first delay is zero; a few seconds at most after that.

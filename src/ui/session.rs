@@ -591,6 +591,7 @@ impl RoomSession {
                 renewing, ctime, ..
             } => self.on_signature_expired(renewing, ctime),
             RoomEvent::ClientBanned { reason } => {
+                self.program.banned = Some(reason);
                 let message = format!(
                     "You were removed from the room ({}).",
                     reason.description().trim_end_matches('.')

@@ -117,6 +117,12 @@ pub fn show(
                 Some(problem) => format!("{problem} Trying again…"),
                 None => "Joining…".to_owned(),
             },
+            // A kiosk a director removed stays out (`app::kiosk_logic`).
+            Phase::Disconnected(e)
+                if session.program.banned == Some(crate::client::LeaveReason::UserRemoved) =>
+            {
+                e.clone()
+            }
             Phase::Failed(e) | Phase::Disconnected(e) => format!("{e} Reconnecting…"),
         };
         ui.centered_and_justified(|ui| ui.add(egui::Label::new(text).wrap()));

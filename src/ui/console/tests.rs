@@ -440,3 +440,58 @@ fn the_console_fits_small_and_usual_windows() {
         );
     }
 }
+
+#[test]
+fn remove_and_dismiss_from_the_console() {
+    use crate::client::LeaveReason;
+    let show = show();
+    let mut console = harness(
+        Desk::join(&show, "host", app_key(), true, false),
+        1280.0,
+        720.0,
+    );
+    let mut kiosk = harness(
+        Desk::join(&show, "screen", app_key(), false, true),
+        1280.0,
+        720.0,
+    );
+    step_until(
+        &mut [&mut console, &mut kiosk],
+        WAIT,
+        "both decoding",
+        |h| h.iter().all(|h| all_decoding(h.state())),
+    );
+    // The kiosk's row: its Remove button sits on the same line.
+    let row = console.get_by_label("screen · audience").rect();
+    let remove = console
+        .query_all_by_label("Remove")
+        .find(|n| (n.rect().center().y - row.center().y).abs() < 6.0)
+        .expect("a Remove button on the kiosk's row");
+    remove.click();
+    step_until(
+        &mut [&mut console, &mut kiosk],
+        WAIT,
+        "the kiosk removed",
+        |h| {
+            h[1].state().session.program.banned == Some(LeaveReason::UserRemoved)
+                && matches!(h[1].state().session.phase, Phase::Disconnected(_))
+                && h[1]
+                    .query_by_label_contains("The user is removed")
+                    .is_some()
+        },
+    );
+    step_until(
+        &mut [&mut console],
+        WAIT,
+        "the kiosk gone from the list",
+        |h| h[0].query_by_label("screen · audience").is_none(),
+    );
+
+    console.get_by_label("Dismiss room").click();
+    console.run_steps(2);
+    console.get_by_label("Dismiss now").click();
+    step_until(&mut [&mut console], WAIT, "the room dismissed", |h| {
+        h[0].state().session.program.banned == Some(LeaveReason::RoomDismissed)
+            && matches!(h[0].state().session.phase, Phase::Disconnected(_))
+    });
+}

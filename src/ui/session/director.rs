@@ -19,6 +19,9 @@ pub struct ProgramView {
     /// Why the last director request was refused, for the console's bar
     /// (the same text also goes to a toast).
     pub refusal: Option<Notice>,
+    /// Why the server removed us, once it did (a kiosk a director removed,
+    /// reason 9, stays out).
+    pub banned: Option<crate::client::LeaveReason>,
 }
 
 /// A director's request from the console.
