@@ -1045,6 +1045,54 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "app")]
+    #[test]
+    fn the_console_is_a_desktop_mode_and_not_a_kiosk() {
+        let cli = Cli::try_parse_from(["huddle", "--console"]).expect("flags parse");
+        assert!(cli.app.any());
+        let options = cli.app.into_options().expect("valid");
+        assert!(options.console);
+        assert!(options.embedded_server, "the demo room by default");
+        assert!(Cli::try_parse_from(["huddle", "--console", "--kiosk"]).is_err());
+    }
+
+    #[test]
+    fn sign_makes_director_signatures_on_request() {
+        let sign = |extra: &[&str]| {
+            let mut args = vec![
+                "huddle",
+                "sign",
+                "--app-id",
+                "a",
+                "--app-key",
+                "k",
+                "--room",
+                "r",
+                "--user",
+                "u",
+            ];
+            args.extend_from_slice(extra);
+            let Command::Sign(args) = parse(&args) else {
+                panic!("sign")
+            };
+            let (signature, ctime) = args.sign().expect("signs");
+            let mut apps = crate::auth::AppRegistry::new();
+            apps.insert("a", "k");
+            crate::auth::verify_grant(
+                &apps,
+                "a",
+                "r",
+                "u",
+                ctime,
+                &signature,
+                crate::auth::now_unix(),
+            )
+            .expect("genuine")
+        };
+        assert_eq!(sign(&[]), crate::auth::Grant::Member);
+        assert_eq!(sign(&["--director"]), crate::auth::Grant::Director);
+    }
+
     #[test]
     fn recording_takes_a_directory_and_record_checks_its_flags() {
         let Command::Serve(args) = parse(&["huddle", "serve", "--record-dir", "/tmp/rec"]) else {
