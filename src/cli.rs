@@ -530,6 +530,11 @@ pub struct BotArgs {
     /// With --mix-file: play it again and again.
     #[arg(long, requires = "mix_file")]
     pub mix_loop: bool,
+    /// Relay the published stream into this other room as well (cross-room
+    /// co-hosting, seed 001 ch. 1); repeat for up to 3 rooms. The bot's
+    /// credential signs for each.
+    #[arg(long, value_name = "ROOM", requires = "publish")]
+    pub relay_room: Vec<String>,
     /// Cap what the published stream sends at this many kbit/s (seed
     /// `setNetworkBandwidth`; 100..=51200), below the uplink estimate.
     #[arg(long, value_name = "KBPS")]
@@ -835,7 +840,20 @@ impl BotArgs {
         };
         turn.check()
             .map_err(|e| anyhow::anyhow!("--relay-only/--turn: {e}"))?;
+        if self.relay_room.len() >= crate::protocol::MAX_CROSS_ROOMS {
+            bail!(
+                "--relay-room: at most {} other rooms",
+                crate::protocol::MAX_CROSS_ROOMS - 1
+            );
+        }
+        if let Some(bad) = self.relay_room.iter().find(|r| !auth::validate_id(r)) {
+            bail!("--relay-room {bad:?} must match [A-Za-z0-9_-]{{1,64}}");
+        }
+        if !self.relay_room.is_empty() && !matches!(credential, Credential::AppKey { .. }) {
+            bail!("--relay-room needs --app-key: a --signature is made for one room");
+        }
         Ok(BotConfig {
+            relay_rooms: self.relay_room.into_iter().map(RoomId).collect(),
             turn,
             server_url: self.server,
             app_id: AppId(self.credentials.app_id),

@@ -81,6 +81,10 @@ pub struct BotConfig {
     /// every bot also prints, once a second, a `stats` line with what the
     /// SDK's `get*Stats` calls return, under the seed's field names.
     pub rtc_stats_interval: Option<Duration>,
+    /// Rooms each publishing bot relays its stream into once published
+    /// (cross-room co-hosting, `--relay-room`, at most 3), signed with the
+    /// bot's credential for each room.
+    pub relay_rooms: Vec<RoomId>,
 }
 
 impl BotConfig {
@@ -116,6 +120,7 @@ impl BotConfig {
             stream_state_interval: Some(crate::client::DEFAULT_DETECTION_INTERVAL),
             mix: None,
             rtc_stats_interval: None,
+            relay_rooms: Vec::new(),
         }
     }
 }
@@ -543,7 +548,16 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
                     message: format!("--mix-file: {e}"),
                 })?;
         }
-        bot.published = Some(bot.client.publish(stream).await?);
+        let stream_id = bot.client.publish(stream).await?;
+        bot.published = Some(stream_id);
+        for room_id in &config.relay_rooms {
+            // A refused relay ends the bot with its code, like a refused join.
+            let relay = bot
+                .client
+                .start_cross_room_relay(room_id.clone(), stream_id, config.credential.clone())
+                .await?;
+            tracing::info!(bot = %bot.name, room = %relay.room_id, users = relay.users.len(), "relaying into another room");
+        }
     }
     if config.subscribe {
         for stream in info.streams {

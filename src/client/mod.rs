@@ -41,6 +41,7 @@
 //! as a stalled camera would.
 
 pub mod congestion;
+pub mod cross_room;
 mod director;
 pub mod jitter;
 pub mod media_status;
@@ -75,6 +76,7 @@ pub use crate::protocol::{
     UserVolume,
 };
 pub use congestion::SendRateStats;
+pub use cross_room::CrossRoomInfo;
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
 pub use media_tap::{MediaTap, TAP_CAPACITY, TappedMedia};
 pub use network_quality::{NETWORK_QUALITY_INTERVAL, NetworkQuality};
@@ -475,6 +477,27 @@ pub enum RoomEvent {
         /// Detail.
         message: String,
     },
+    /// Something happened in another room this client relays its stream
+    /// into ([`Client::start_cross_room_relay`]): `event` is what a member
+    /// of that room sees (`PeerJoin`, `PeerLeave`, `StreamAdded`,
+    /// `StreamRemoved`, `StreamUpdated`, `PeerRoleChanged`,
+    /// `RemoteUserNameChanged`).
+    CrossRoom {
+        /// The other room.
+        room_id: RoomId,
+        /// Its event.
+        event: Box<RoomEvent>,
+    },
+    /// A relay into another room ended without this client stopping it: its
+    /// stream was unpublished or its link failed (reason 0), or the same
+    /// user id joined that room (reason 5). Subscriptions to that room's
+    /// streams have ended.
+    CrossRoomRelayStopped {
+        /// The other room.
+        room_id: RoomId,
+        /// Why.
+        reason: LeaveReason,
+    },
 }
 
 /// Commands the handle sends to the actor (UI → client). Each carries the
@@ -519,6 +542,13 @@ pub(crate) enum RoomCommand {
     Stats(oneshot::Sender<ClientResult<StatsReport>>),
     RtcStats(Option<Duration>, oneshot::Sender<ClientResult<()>>),
     Direct(director::DirectorRequest, oneshot::Sender<ClientResult<()>>),
+    StartCrossRoomRelay {
+        room_id: RoomId,
+        stream_id: StreamId,
+        credential: Credential,
+        reply: oneshot::Sender<ClientResult<CrossRoomInfo>>,
+    },
+    StopCrossRoomRelay(RoomId, oneshot::Sender<ClientResult<()>>),
 }
 
 /// A handle on one room session. Cheap to clone; the session ends when the last
@@ -571,6 +601,40 @@ impl Client {
     /// Connects and joins a room (seed `Client.join`).
     pub async fn join(&self, config: JoinConfig) -> ClientResult<JoinInfo> {
         self.call(|tx| RoomCommand::Join(config, tx)).await
+    }
+
+    /// Relays a published stream into another room (seed 001 chapter 1
+    /// "Cross-room" co-hosting): this user enters `room_id` as a player
+    /// carrying that stream, without a second upload. `credential` signs
+    /// for `room_id` (as a join of this app and user there would). At most
+    /// three other rooms ([`crate::protocol::MAX_CROSS_ROOMS`] in all).
+    /// The other room's events then arrive as [`RoomEvent::CrossRoom`] and
+    /// its streams can be subscribed to. Refused, changing nothing, with
+    /// [`ClientError::Server`]: 90100022 as a player, 90100213 for a stream
+    /// not published here, 90100031/90100030 for a bad signature, 90100204
+    /// for the own room or one already relayed into (or where this user
+    /// is), 90100246 for a fifth room.
+    pub async fn start_cross_room_relay(
+        &self,
+        room_id: RoomId,
+        stream_id: StreamId,
+        credential: Credential,
+    ) -> ClientResult<CrossRoomInfo> {
+        self.call(|reply| RoomCommand::StartCrossRoomRelay {
+            room_id,
+            stream_id,
+            credential,
+            reply,
+        })
+        .await
+    }
+
+    /// Ends the relay into `room_id`: this user leaves that room (its users
+    /// see the stream removed and the user leave, reason 0); the own room
+    /// and the other relays carry on.
+    pub async fn stop_cross_room_relay(&self, room_id: RoomId) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::StopCrossRoomRelay(room_id, tx))
+            .await
     }
 
     /// Leaves the room, closing every stream (seed `Client.leave`).

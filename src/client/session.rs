@@ -7,6 +7,7 @@
 //! with `try_send` on a bounded channel: a UI that stops draining loses events
 //! (logged), it never stalls the session.
 
+mod cross_room;
 mod detection;
 mod ice_restart;
 mod quality;
@@ -140,6 +141,8 @@ struct Session {
     network_bandwidth: Option<u32>,
     /// The top-N audio link, once enabled (`top_n.rs`).
     top_n: Option<top_n::TopNLink>,
+    /// Relays of this client's streams into other rooms (`cross_room.rs`).
+    cross_rooms: cross_room::CrossRooms,
     /// Links being brought back with ICE restarts (`ice_restart.rs`).
     recovery: ice_restart::Links,
     /// `rtc-stats` and the statistics' rate meters (`stats.rs`).
@@ -180,6 +183,7 @@ pub(crate) async fn run(
         detector: StreamStateDetector::default(),
         network_bandwidth: None,
         top_n: None,
+        cross_rooms: cross_room::CrossRooms::default(),
         recovery: ice_restart::Links::default(),
         rtc_stats: stats::RtcStatsState::default(),
         quality: quality::QualityState::default(),
@@ -277,6 +281,21 @@ impl Session {
             }
             RoomCommand::Leave(reply) => {
                 let result = self.leave().await;
+                reply.send(result).ok();
+            }
+            RoomCommand::StartCrossRoomRelay {
+                room_id,
+                stream_id,
+                credential,
+                reply,
+            } => {
+                let result = self
+                    .start_cross_room_relay(room_id, stream_id, &credential)
+                    .await;
+                reply.send(result).ok(); // the caller may have given up waiting
+            }
+            RoomCommand::StopCrossRoomRelay(room_id, reply) => {
+                let result = self.stop_cross_room_relay(room_id).await;
                 reply.send(result).ok();
             }
             RoomCommand::Publish(stream, reply) => {
@@ -532,6 +551,7 @@ impl Session {
         }
         self.streams.clear();
         self.users.clear();
+        self.clear_cross_rooms();
         self.identity = None;
     }
 
@@ -845,6 +865,7 @@ impl Session {
             .streams
             .get(&stream_id)
             .cloned()
+            .or_else(|| self.cross_rooms.stream(stream_id))
             .unwrap_or_else(|| StreamInfo {
                 stream_id,
                 user_id: crate::protocol::UserId(String::new()),
@@ -1000,6 +1021,10 @@ impl Session {
             }
             Event::VolumeIndicator { user_volume_infos } => {
                 self.emit(RoomEvent::VolumeIndicator(user_volume_infos));
+            }
+            Event::CrossRoom { room_id, event } => self.on_cross_room_event(room_id, *event).await,
+            Event::CrossRoomRelayStopped { room_id, reason } => {
+                self.on_cross_room_stopped(room_id, reason).await
             }
             Event::SignatureExpired {
                 code,

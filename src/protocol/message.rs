@@ -356,6 +356,31 @@ pub enum Request {
     /// caller included, gets `client-banned` (10) after this request's
     /// [`Reply::Ok`]. Directors only (90100022).
     DismissRoom,
+    /// Cross-room co-hosting (seed 001 chapter 1 "Cross-room"): relay one of
+    /// the caller's published streams into another room, where the caller
+    /// becomes a player (2) member carrying that stream (a user is a joiner
+    /// in one room only). `signature` is made for `roomId` exactly as a join
+    /// of the caller's app and user id would be. At most
+    /// [`super::MAX_CROSS_ROOMS`] rooms in all (the caller's own included).
+    /// Answered by [`Reply::CrossRoomRelayStarted`]; the other room's events
+    /// then reach the caller as [`Event::CrossRoom`]. See docs/protocol.md
+    /// "Cross-room co-hosting".
+    StartCrossRoomRelay {
+        /// The other room.
+        room_id: RoomId,
+        /// The caller's stream to relay.
+        stream_id: StreamId,
+        /// Signature expiry, Unix seconds.
+        ctime: u64,
+        /// Lower-case hex HMAC-SHA256 over app, `roomId`, user and `ctime`.
+        signature: String,
+    },
+    /// End the relay into `roomId`: the caller leaves that room (its users
+    /// see `stream-removed`, then `peer-leave` 0). Answered by [`Reply::Ok`].
+    StopCrossRoomRelay {
+        /// The other room.
+        room_id: RoomId,
+    },
 }
 
 /// One file a stopped recording wrote.
@@ -398,6 +423,8 @@ impl Request {
             Request::SetProgram { .. } => "set-program",
             Request::RemoveUser { .. } => "remove-user",
             Request::DismissRoom => "dismiss-room",
+            Request::StartCrossRoomRelay { .. } => "start-cross-room-relay",
+            Request::StopCrossRoomRelay { .. } => "stop-cross-room-relay",
         }
     }
 }
@@ -516,6 +543,18 @@ pub enum Reply {
         record_id: i32,
         /// One per stream; a stream that delivered nothing has none.
         files: Vec<RecordedFile>,
+    },
+    /// A relay runs into another room (after [`Request::StartCrossRoomRelay`]).
+    CrossRoomRelayStarted {
+        /// The other room.
+        room_id: RoomId,
+        /// The stream relayed there.
+        stream_id: StreamId,
+        /// The other room's users (the caller not included), sorted by id.
+        users: Vec<UserInfo>,
+        /// The other room's streams (the relayed one not included), sorted:
+        /// subscribe to them like the own room's.
+        streams: Vec<StreamInfo>,
     },
 }
 
@@ -651,5 +690,23 @@ pub enum Event {
         /// because an on-air stream went away.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<UserId>,
+    },
+    /// Something happened in another room the caller relays into
+    /// ([`Request::StartCrossRoomRelay`]): `event` is what a member of that
+    /// room gets (`peer-join`, `peer-leave`, `stream-added`, ...).
+    CrossRoom {
+        /// The other room.
+        room_id: RoomId,
+        /// Its event.
+        event: Box<Event>,
+    },
+    /// The relay into another room ended without the caller asking: its
+    /// stream was unpublished or its link failed (reason 0), or the same
+    /// user id joined that room itself (reason 5).
+    CrossRoomRelayStopped {
+        /// The other room.
+        room_id: RoomId,
+        /// Why (Table 3-6).
+        reason: LeaveReason,
     },
 }

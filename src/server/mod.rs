@@ -158,6 +158,8 @@ impl Server {
             stale_packets_dropped: m.stale_packets_dropped.load(Ordering::Relaxed),
             connections: self.shared.connections.open(),
             connections_refused: m.connections_refused.load(Ordering::Relaxed),
+            ingress_tracks: m.ingress_tracks.get(),
+            cross_room_relays: m.cross_room_relays.get(),
         }
     }
 

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 mod program;
 
 pub use program::DirectorError;
+pub(crate) mod cross_room;
 
 use super::inbox::{Refused, SessionEvent, SessionId, SessionInbox};
 use super::sfu::PublishedMedia;
@@ -36,6 +37,18 @@ struct PublishedStream {
     info: StreamInfo,
     owner: SessionId,
     media: Arc<PublishedMedia>,
+    /// A stream relayed from another room (`cross_room`): its media belongs
+    /// to the publisher's own room, so removing it here must not close it.
+    relayed: bool,
+}
+
+impl PublishedStream {
+    /// Ends the media with the stream, unless it is only relayed here.
+    fn close_media(&self) {
+        if !self.relayed {
+            self.media.close();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -126,6 +139,15 @@ pub enum RoomError {
     /// The caller is no longer in its room (it was replaced). Not retryable.
     #[error("not in a room")]
     NotJoined,
+    /// A cross-room relay into a room where the user already is (seed
+    /// RTC.32000033, "Do not join the same room repeatedly"). Not retryable.
+    #[error("user {user} is already in room {room}")]
+    AlreadyInRoom {
+        /// The room.
+        room: RoomId,
+        /// The user.
+        user: UserId,
+    },
 }
 
 impl RoomError {
@@ -137,6 +159,7 @@ impl RoomError {
             RoomError::NoSuchStream(_) => ErrorCode::InvalidSubscribedInfo,
             RoomError::NotOwner(_) => ErrorCode::InvalidOperation,
             RoomError::NotJoined => ErrorCode::InvalidOperation,
+            RoomError::AlreadyInRoom { .. } => ErrorCode::AlreadyJoined,
         }
     }
 }
@@ -267,7 +290,7 @@ impl Rooms {
             .collect();
         for id in &gone {
             if let Some(stream) = room.streams.remove(id) {
-                stream.media.close();
+                stream.close_media();
                 Self::announce_removed(room, session, &stream.info, out);
             }
         }
@@ -394,8 +417,15 @@ impl Rooms {
                 },
                 &mut out,
             );
-            room.streams
-                .insert(info.stream_id, PublishedStream { info, owner, media });
+            room.streams.insert(
+                info.stream_id,
+                PublishedStream {
+                    info,
+                    owner,
+                    media,
+                    relayed: false,
+                },
+            );
         }
         out.deliver();
         Ok(())
@@ -420,7 +450,7 @@ impl Rooms {
                 return Err(RoomError::NotOwner(stream_id));
             }
             if let Some(stream) = room.streams.remove(&stream_id) {
-                stream.media.close();
+                stream.close_media();
                 Self::announce_removed(room, owner, &stream.info, &mut out);
             }
         }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::{mpsc, watch};
 
+mod cross_room;
 mod expiry;
 mod ice_restart;
 mod program;
@@ -103,6 +104,9 @@ pub enum RequestError {
     /// A director's request was refused (`program.rs`).
     #[error(transparent)]
     Director(#[from] super::room::DirectorError),
+    /// A cross-room relay request was refused (`cross_room`).
+    #[error(transparent)]
+    CrossRoom(#[from] cross_room::CrossRoomError),
 }
 
 impl RequestError {
@@ -125,6 +129,7 @@ impl RequestError {
             RequestError::Resume(e) => e.code(),
             RequestError::Recording(e) => e.code(),
             RequestError::Director(e) => e.code(),
+            RequestError::CrossRoom(e) => e.code(),
         }
     }
 }
@@ -294,6 +299,8 @@ struct Session {
     subscriptions: BTreeMap<StreamId, Subscription>,
     /// The top-N audio link, once enabled (`top_n.rs`).
     top_n: Option<top_n::TopN>,
+    /// Streams relayed into other rooms (`cross_room.rs`).
+    cross_rooms: cross_room::CrossRooms,
     limiter: RateLimiter,
     /// Interrupts a write that waits on a client that does not read.
     stop: Stop,
@@ -345,6 +352,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
         publications: BTreeMap::new(),
         subscriptions: BTreeMap::new(),
         top_n: None,
+        cross_rooms: cross_room::CrossRooms::default(),
         limiter: RateLimiter::new(
             limits.requests_per_second,
             limits.request_burst,
@@ -608,6 +616,13 @@ impl Session {
                     sub.link.close().await;
                 }
             }
+            SessionEvent::CrossRoomEnded { room_id, reason } => {
+                if let Some(message) = self.cross_room_ended(room_id, reason).await
+                    && let Err(e) = self.send(socket, &message).await
+                {
+                    return e.into();
+                }
+            }
             SessionEvent::Link(LinkEvent { link_id, state }) => match state {
                 LinkState::Candidate(candidate) => {
                     let event = Event::Candidate { link_id, candidate };
@@ -684,6 +699,7 @@ impl Session {
             if let Some(p) = self.publications.remove(&stream_id) {
                 p.link.close().await;
             }
+            self.end_relays_of(stream_id).await;
             return Some(DroppedLink::Publish(stream_id));
         }
         let subscribed = self
@@ -700,6 +716,7 @@ impl Session {
         if let Some(token) = self.resume_token.take() {
             self.shared.resumes.unregister(&token);
         }
+        self.end_all_relays(reason).await;
         if let Some(joined) = self.joined.take() {
             self.shared
                 .rooms
@@ -837,6 +854,10 @@ impl Session {
                 if let Some(sub) = self.subscriptions.remove(&stream_id) {
                     sub.link.close().await;
                 }
+            }
+            // The relay ends now; the client learns it from the room diff.
+            SessionEvent::CrossRoomEnded { room_id, reason } => {
+                self.cross_room_ended(room_id, reason).await;
             }
             SessionEvent::Link(LinkEvent { link_id, state }) => {
                 if let LinkState::Failed = state
@@ -982,6 +1003,16 @@ impl Session {
             Request::SetProgram { program } => self.set_program(program),
             Request::RemoveUser { user_id } => self.remove_user(user_id),
             Request::DismissRoom => self.dismiss_room(),
+            Request::StartCrossRoomRelay {
+                room_id,
+                stream_id,
+                ctime,
+                signature,
+            } => {
+                self.start_cross_room_relay(room_id, stream_id, ctime, &signature)
+                    .await
+            }
+            Request::StopCrossRoomRelay { room_id } => self.stop_cross_room_relay(room_id).await,
         }
     }
 
@@ -1082,6 +1113,7 @@ impl Session {
             if let Some(p) = self.publications.remove(&stream_id) {
                 p.link.close().await;
             }
+            self.end_relays_of(stream_id).await;
         }
         Ok(Reply::RoleSwitched { role })
     }
@@ -1160,6 +1192,7 @@ impl Session {
         if let Some(p) = self.publications.remove(&stream_id) {
             p.link.close().await;
         }
+        self.end_relays_of(stream_id).await;
         Ok(Reply::Ok)
     }
 
@@ -1173,6 +1206,7 @@ impl Session {
         self.shared
             .rooms
             .update_stream(&room_id, self.id, stream_id, audio_muted, video_muted)?;
+        self.update_relays_of(stream_id, audio_muted, video_muted);
         Ok(Reply::Ok)
     }
 
@@ -1184,7 +1218,11 @@ impl Session {
     ) -> Result<Reply, RequestError> {
         let joined = self.joined()?;
         let room_id = joined.room_id.clone();
-        let (info, media) = self.shared.rooms.stream(&room_id, stream_id)?;
+        let (info, media) = match self.shared.rooms.stream(&room_id, stream_id) {
+            Ok(found) => found,
+            // A host of a room this session relays into.
+            Err(e) => self.cross_room_stream(stream_id).ok_or(e)?,
+        };
         if info.user_id == joined.me.user_id {
             return Err(RequestError::InvalidOperation(
                 "cannot subscribe to your own stream".into(),

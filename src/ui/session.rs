@@ -617,6 +617,8 @@ impl RoomSession {
                 self.program.program = program;
                 self.ctx.request_repaint();
             }
+            // The app starts no cross-room relays.
+            RoomEvent::CrossRoom { .. } | RoomEvent::CrossRoomRelayStopped { .. } => {}
         }
     }
 

@@ -391,9 +391,13 @@ impl Session {
                     .filter(|id| !publications.contains(id))
                     .copied()
                     .collect();
+                let mut new_ids = std::collections::BTreeMap::new();
                 for stream_id in lost {
-                    self.republish_or_report(stream_id).await;
+                    if let Some(new_id) = self.republish_or_report(stream_id).await {
+                        new_ids.insert(stream_id, new_id);
+                    }
                 }
+                self.relay_again(&new_ids, false).await;
                 let lost: Vec<StreamId> = self
                     .subscriptions
                     .keys()
@@ -422,8 +426,11 @@ impl Session {
                 }
                 self.diff_users(users, LeaveReason::ServiceUnavailable);
                 let published: Vec<StreamId> = self.publications.keys().copied().collect();
+                let mut new_ids = std::collections::BTreeMap::new();
                 for stream_id in published {
-                    self.republish_or_report(stream_id).await;
+                    if let Some(new_id) = self.republish_or_report(stream_id).await {
+                        new_ids.insert(stream_id, new_id);
+                    }
                 }
                 for stream in streams {
                     self.streams.insert(stream.stream_id, stream.clone());
@@ -431,6 +438,7 @@ impl Session {
                     self.emit(RoomEvent::StreamAdded(stream));
                 }
                 self.relink_top_n().await;
+                self.relay_again(&new_ids, true).await;
             }
         }
     }
@@ -551,17 +559,25 @@ impl Session {
         }
     }
 
-    async fn republish_or_report(&mut self, stream_id: StreamId) {
+    /// The new id, when the stream is published again.
+    async fn republish_or_report(&mut self, stream_id: StreamId) -> Option<StreamId> {
         match self.republish(stream_id).await {
-            Ok(new_id) if new_id == stream_id => {}
-            Ok(new_id) => self.emit(RoomEvent::LocalStreamRepublished {
-                previous: stream_id,
-                stream_id: new_id,
-            }),
-            Err(e) => self.emit(RoomEvent::Error {
-                code: e.code(),
-                message: format!("publishing {stream_id} again: {e}"),
-            }),
+            Ok(new_id) => {
+                if new_id != stream_id {
+                    self.emit(RoomEvent::LocalStreamRepublished {
+                        previous: stream_id,
+                        stream_id: new_id,
+                    });
+                }
+                Some(new_id)
+            }
+            Err(e) => {
+                self.emit(RoomEvent::Error {
+                    code: e.code(),
+                    message: format!("publishing {stream_id} again: {e}"),
+                });
+                None
+            }
         }
     }
 

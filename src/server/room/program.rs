@@ -170,7 +170,7 @@ impl Rooms {
                 return Err(RoomError::NotJoined.into());
             };
             for stream in room.streams.values() {
-                stream.media.close();
+                stream.close_media();
             }
             // The caller ends itself once its reply is out (its session's
             // flow), so the reply cannot lose the race with its own kick.

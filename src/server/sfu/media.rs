@@ -232,6 +232,7 @@ impl PublishedMedia {
     /// Forwards one ingress track's packets to its fan-out until the track ends
     /// or the stream is closed.
     pub(crate) async fn forward(self: Arc<Self>, track: Arc<dyn TrackRemote>) {
+        let _track = self.metrics.ingress_tracks.enter();
         let kind = track.kind().await;
         if kind == RtpCodecKind::Video {
             let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
