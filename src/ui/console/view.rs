@@ -200,6 +200,9 @@ pub fn show(
         ui.horizontal_wrapped(|ui| {
             super::super::toolbar::media_buttons(ui, session, options, &mut actions);
             super::super::toolbar::device_menu(ui, session, devices, settings, &mut actions);
+            if let Some(mixing) = session.local.as_ref().and_then(|l| l.mixing.as_ref()) {
+                super::super::music_menu::show(ui, mixing, &mut actions);
+            }
         });
         ui.add_space(2.0);
         egui::ScrollArea::horizontal()
