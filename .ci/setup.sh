@@ -24,7 +24,7 @@ APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential 
     musl-tools prometheus ffmpeg chromium openssl coturn nginx iproute2 nftables ethtool
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
     gstreamer1.0-plugins-ugly gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0
-    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0)
+    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 xdotool)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -57,6 +57,11 @@ pub struct AppArgs {
     /// the top-left corner.
     #[arg(long, requires_all = ["server", "room", "user"])]
     pub kiosk: bool,
+    /// Broadcast console: program/preview monitors, tally marks, layouts,
+    /// Remove / Dismiss. Joins with a director signature: --app-key signs one
+    /// locally; a --signature-url must hand one out (`&director=1`).
+    #[arg(long, conflicts_with = "kiosk")]
+    pub console: bool,
     /// Open the lobby instead of joining the embedded demo room.
     #[arg(long, conflicts_with = "kiosk")]
     pub lobby: bool,
@@ -125,6 +130,7 @@ impl AppArgs {
     /// Whether any app flag was given.
     pub fn any(&self) -> bool {
         self.kiosk
+            || self.console
             || self.lobby
             || self.server.is_some()
             || self.room.is_some()
@@ -206,6 +212,7 @@ impl AppArgs {
                 open: self.debug,
                 record_to: self.record_debug,
             },
+            console: self.console,
         })
     }
 }
@@ -449,6 +456,10 @@ pub struct SignArgs {
     /// Validity, e.g. `2h`, `30m` (at most 12h).
     #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
     pub expires_in: Duration,
+    /// A director signature: the user may set the room's program, remove
+    /// users and dismiss the room (the broadcast console).
+    #[arg(long)]
+    pub director: bool,
 }
 
 /// Credentials shared by `bot`.
@@ -785,7 +796,19 @@ impl SignArgs {
             bail!("--expires-in must be at most 12h");
         }
         let ctime = auth::now_unix() + self.expires_in.as_secs();
-        let signature = auth::sign(&self.app_key, &self.app_id, &self.room, &self.user, ctime);
+        let grant = if self.director {
+            auth::Grant::Director
+        } else {
+            auth::Grant::Member
+        };
+        let signature = auth::sign_grant(
+            &self.app_key,
+            &self.app_id,
+            &self.room,
+            &self.user,
+            ctime,
+            grant,
+        );
         Ok((signature, ctime))
     }
 }
@@ -1066,6 +1089,54 @@ mod tests {
             options.turn.servers[0].urls,
             ["turn:10.0.0.1:3478?transport=udp"]
         );
+    }
+
+    #[cfg(feature = "app")]
+    #[test]
+    fn the_console_is_a_desktop_mode_and_not_a_kiosk() {
+        let cli = Cli::try_parse_from(["huddle", "--console"]).expect("flags parse");
+        assert!(cli.app.any());
+        let options = cli.app.into_options().expect("valid");
+        assert!(options.console);
+        assert!(options.embedded_server, "the demo room by default");
+        assert!(Cli::try_parse_from(["huddle", "--console", "--kiosk"]).is_err());
+    }
+
+    #[test]
+    fn sign_makes_director_signatures_on_request() {
+        let sign = |extra: &[&str]| {
+            let mut args = vec![
+                "huddle",
+                "sign",
+                "--app-id",
+                "a",
+                "--app-key",
+                "k",
+                "--room",
+                "r",
+                "--user",
+                "u",
+            ];
+            args.extend_from_slice(extra);
+            let Command::Sign(args) = parse(&args) else {
+                panic!("sign")
+            };
+            let (signature, ctime) = args.sign().expect("signs");
+            let mut apps = crate::auth::AppRegistry::new();
+            apps.insert("a", "k");
+            crate::auth::verify_grant(
+                &apps,
+                "a",
+                "r",
+                "u",
+                ctime,
+                &signature,
+                crate::auth::now_unix(),
+            )
+            .expect("genuine")
+        };
+        assert_eq!(sign(&[]), crate::auth::Grant::Member);
+        assert_eq!(sign(&["--director"]), crate::auth::Grant::Director);
     }
 
     #[test]

@@ -42,6 +42,7 @@
 
 pub mod congestion;
 pub mod cross_room;
+mod director;
 pub mod jitter;
 pub mod media_status;
 mod media_tap;
@@ -73,7 +74,8 @@ pub use crate::link::rtcp_stats::RemoteReport;
 pub use crate::logging::set_level as set_log_level;
 pub use crate::media::mixing::{AudioMixOption, AudioMixing, MixingEvent};
 pub use crate::protocol::{
-    ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo, UserVolume,
+    ErrorCode, LeaveReason, Program, ProgramLayout, Role, StreamId, StreamInfo, UserId, UserInfo,
+    UserVolume,
 };
 pub use congestion::SendRateStats;
 pub use cross_room::CrossRoomInfo;
@@ -198,6 +200,14 @@ pub enum Credential {
         /// How long the signature it makes stays valid.
         valid_for: Duration,
     },
+    /// The app key, making director signatures (issue 14 §2, `director.rs`):
+    /// the client may set the program, remove users and dismiss the room.
+    DirectorKey {
+        /// The key.
+        key: String,
+        /// How long the signature it makes stays valid.
+        valid_for: Duration,
+    },
 }
 
 /// Who joins where.
@@ -236,6 +246,11 @@ pub struct JoinInfo {
     pub users: Vec<UserInfo>,
     /// Streams already published, sorted by id.
     pub streams: Vec<StreamInfo>,
+    /// What is on air in the room (issue 14 §2).
+    pub program: Program,
+    /// The server granted this session director powers (a director
+    /// signature): [`Client::set_program`] and the others are allowed.
+    pub director: bool,
 }
 
 /// The client's connection state (seed 001 `connection-state-changed`,
@@ -449,6 +464,15 @@ pub enum RoomEvent {
         /// What it receives (`downlinkNetworkQuality`).
         downlink: NetworkQuality,
     },
+    /// The room's program changed (issue 14 §2): a director's
+    /// [`Client::set_program`], or an on-air stream went away (`by` is
+    /// `None`). Also sent after a rejoin or resume with the program then.
+    ProgramChanged {
+        /// What is on air now.
+        program: Program,
+        /// The director who set it.
+        by: Option<UserId>,
+    },
     /// Something failed outside a request.
     Error {
         /// The seed code.
@@ -520,6 +544,7 @@ pub(crate) enum RoomCommand {
     TopN(bool, oneshot::Sender<ClientResult<Option<TopNAudio>>>),
     Stats(oneshot::Sender<ClientResult<StatsReport>>),
     RtcStats(Option<Duration>, oneshot::Sender<ClientResult<()>>),
+    Direct(director::DirectorRequest, oneshot::Sender<ClientResult<()>>),
     StartCrossRoomRelay {
         room_id: RoomId,
         stream_id: StreamId,

@@ -354,6 +354,13 @@ impl Session {
                 let result = self.switch_role(role, &credential).await;
                 reply.send(result).ok();
             }
+            RoomCommand::Direct(request, reply) => {
+                let result = match self.signal() {
+                    Ok(signal) => signal.request(request.into_request()).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                reply.send(result).ok();
+            }
             RoomCommand::ChangeUserName(user_name, reply) => {
                 let result = self.change_user_name(user_name).await;
                 reply.send(result).ok();
@@ -485,6 +492,8 @@ impl Session {
             streams,
             resume_token,
             ice_servers,
+            program,
+            director,
             ..
         } = reply
         else {
@@ -507,7 +516,12 @@ impl Session {
             resume_token,
         });
         self.set_state(ConnectionState::Connected);
-        Ok(JoinInfo { users, streams })
+        Ok(JoinInfo {
+            users,
+            streams,
+            program,
+            director,
+        })
     }
 
     async fn leave(&mut self) -> ClientResult<()> {
@@ -1008,6 +1022,9 @@ impl Session {
                 self.emit(RoomEvent::ClientBanned { reason });
                 self.set_state_because(ConnectionState::Disconnected, Some(reason));
             }
+            Event::ProgramChanged { program, by } => {
+                self.emit(RoomEvent::ProgramChanged { program, by });
+            }
             Event::VolumeIndicator { user_volume_infos } => {
                 self.emit(RoomEvent::VolumeIndicator(user_volume_infos));
             }
@@ -1156,6 +1173,18 @@ fn signed(
                 room_id.as_str(),
                 user_id.as_str(),
                 ctime,
+            );
+            (ctime, signature)
+        }
+        Credential::DirectorKey { key, valid_for } => {
+            let ctime = auth::now_unix() + valid_for.as_secs();
+            let signature = auth::sign_grant(
+                key,
+                app_id.as_str(),
+                room_id.as_str(),
+                user_id.as_str(),
+                ctime,
+                auth::Grant::Director,
             );
             (ctime, signature)
         }

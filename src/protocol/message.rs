@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error_code::{ErrorCode, LeaveReason};
 use super::ids::{AppId, LinkId, RequestId, RoomId, StreamId, UserId};
+use super::program::Program;
 
 /// A user's role in a room (seed 001 `join`, `role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -333,6 +334,28 @@ pub enum Request {
         /// What [`Reply::RecordingStarted`] returned.
         record_id: i32,
     },
+    /// Put streams on air (issue 14 §2, docs/protocol.md "Broadcast
+    /// console"): the room's program becomes `program` and every member gets
+    /// [`Event::ProgramChanged`]. Directors only (a director signature,
+    /// else 90100022); a stream count that does not fit the layout or a stream
+    /// named twice → 90000005, a stream not published in the room → 90100213.
+    /// Answered by [`Reply::Ok`].
+    SetProgram {
+        /// What goes on air.
+        program: Program,
+    },
+    /// Remove a user from the room (seed leave reason 9): it gets
+    /// `client-banned` (9), the others `peer-leave` (9). Directors only
+    /// (90100022); a user not in the room → 90100222, the caller itself →
+    /// 90100001. Answered by [`Reply::Ok`].
+    RemoveUser {
+        /// Who.
+        user_id: UserId,
+    },
+    /// End the room for everyone (seed leave reason 10): every member, the
+    /// caller included, gets `client-banned` (10) after this request's
+    /// [`Reply::Ok`]. Directors only (90100022).
+    DismissRoom,
     /// Cross-room co-hosting (seed 001 chapter 1 "Cross-room"): relay one of
     /// the caller's published streams into another room, where the caller
     /// becomes a player (2) member carrying that stream (a user is a joiner
@@ -397,6 +420,9 @@ impl Request {
             Request::RestartIce { .. } => "restart-ice",
             Request::StartRecording { .. } => "start-recording",
             Request::StopRecording { .. } => "stop-recording",
+            Request::SetProgram { .. } => "set-program",
+            Request::RemoveUser { .. } => "remove-user",
+            Request::DismissRoom => "dismiss-room",
             Request::StartCrossRoomRelay { .. } => "start-cross-room-relay",
             Request::StopCrossRoomRelay { .. } => "stop-cross-room-relay",
         }
@@ -436,6 +462,13 @@ pub enum Reply {
         /// keeps no dropped sessions.
         #[serde(default)]
         resume_token: String,
+        /// What is on air in the room now; absent: nothing.
+        #[serde(default, skip_serializing_if = "Program::is_off")]
+        program: Program,
+        /// The join's signature was a director's: this session may
+        /// `set-program`, `remove-user` and `dismiss-room`. Absent: no.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        director: bool,
     },
     /// The session is back on this connection after a [`Request::Resume`]:
     /// the room as it is now (the client diffs it against what it knew) and
@@ -454,6 +487,9 @@ pub enum Reply {
         publications: Vec<StreamId>,
         /// The streams the caller is still subscribed to, sorted.
         subscriptions: Vec<StreamId>,
+        /// What is on air in the room now; absent: nothing.
+        #[serde(default, skip_serializing_if = "Program::is_off")]
+        program: Program,
     },
     /// The stream is published; `sdp` is the server's answer.
     Published {
@@ -644,6 +680,16 @@ pub enum Event {
         message: String,
         /// The expiry of the signature the session holds, Unix seconds.
         ctime: u64,
+    },
+    /// The room's program changed (a director's `set-program`, or an on-air
+    /// stream was unpublished). Sent to every member, the director included.
+    ProgramChanged {
+        /// What is on air now.
+        program: Program,
+        /// The director who set it; absent when the server changed it
+        /// because an on-air stream went away.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<UserId>,
     },
     /// Something happened in another room the caller relays into
     /// ([`Request::StartCrossRoomRelay`]): `event` is what a member of that

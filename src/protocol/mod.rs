@@ -12,6 +12,7 @@ pub mod error_code;
 pub mod ice_server;
 pub mod ids;
 pub mod message;
+pub mod program;
 
 pub use error_code::{ErrorCode, LeaveReason};
 pub use ice_server::IceServer;
@@ -20,6 +21,7 @@ pub use message::{
     ClientMessage, ErrorReply, Event, IceCandidate, RecordedFile, Reply, Request, Role,
     ServerMessage, StreamInfo, UserInfo, UserVolume, VideoInfo,
 };
+pub use program::{Program, ProgramError, ProgramLayout};
 
 /// Bumped on any incompatible change to the messages; a join with another version
 /// is refused with 90100240 (`VersionNotCompatible`).
@@ -99,6 +101,9 @@ const REQUEST_KINDS: &[&str] = &[
     "restart-ice",
     "start-recording",
     "stop-recording",
+    "set-program",
+    "remove-user",
+    "dismiss-room",
     "start-cross-room-relay",
     "stop-cross-room-relay",
 ];

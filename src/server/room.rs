@@ -15,13 +15,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod program;
+
+pub use program::DirectorError;
 pub(crate) mod cross_room;
 
 use super::inbox::{Refused, SessionEvent, SessionId, SessionInbox};
 use super::sfu::PublishedMedia;
 use crate::protocol::{
-    ErrorCode, Event, LeaveReason, Role, RoomId, ServerMessage, StreamId, StreamInfo, UserId,
-    UserInfo,
+    ErrorCode, Event, LeaveReason, Program, Role, RoomId, ServerMessage, StreamId, StreamInfo,
+    UserId, UserInfo,
 };
 
 struct Member {
@@ -52,6 +55,8 @@ impl PublishedStream {
 struct Room {
     members: BTreeMap<UserId, Member>,
     streams: BTreeMap<StreamId, PublishedStream>,
+    /// What is on air (`program.rs`); only ever names streams in `streams`.
+    program: Program,
 }
 
 impl Room {
@@ -107,6 +112,8 @@ pub struct JoinOutcome {
     pub users: Vec<UserInfo>,
     /// Streams published in the room, sorted by id.
     pub streams: Vec<StreamInfo>,
+    /// What is on air.
+    pub program: Program,
 }
 
 /// Why a room operation was refused.
@@ -228,7 +235,11 @@ impl Rooms {
                     inbox,
                 },
             );
-            JoinOutcome { users, streams }
+            JoinOutcome {
+                users,
+                streams,
+                program: room.program.clone(),
+            }
         };
         out.deliver();
         Ok(result)
@@ -286,7 +297,7 @@ impl Rooms {
         gone
     }
 
-    fn announce_removed(room: &Room, owner: SessionId, info: &StreamInfo, out: &mut Outbox) {
+    fn announce_removed(room: &mut Room, owner: SessionId, info: &StreamInfo, out: &mut Outbox) {
         let event = Event::StreamRemoved {
             stream_id: info.stream_id,
             user_id: info.user_id.clone(),
@@ -298,6 +309,7 @@ impl Rooms {
                 SessionEvent::StreamGone(info.stream_id),
             );
         }
+        Self::take_off_air(room, info.stream_id, out);
     }
 
     /// Gives the caller a new role. A role that may not publish takes the
@@ -504,7 +516,15 @@ impl Rooms {
             .map(|m| m.info.clone())
             .collect();
         let streams = room.streams.values().map(|s| s.info.clone()).collect();
-        Ok((me.info.clone(), JoinOutcome { users, streams }))
+        let program = room.program.clone();
+        Ok((
+            me.info.clone(),
+            JoinOutcome {
+                users,
+                streams,
+                program,
+            },
+        ))
     }
 
     /// Every stream of the room with its media, sorted by stream id (a

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, watch};
 mod cross_room;
 mod expiry;
 mod ice_restart;
+mod program;
 mod top_n;
 
 use super::Shared;
@@ -100,6 +101,9 @@ pub enum RequestError {
     /// A recording request was refused (`super::recording`).
     #[error(transparent)]
     Recording(#[from] super::recording::RecordingError),
+    /// A director's request was refused (`program.rs`).
+    #[error(transparent)]
+    Director(#[from] super::room::DirectorError),
     /// A cross-room relay request was refused (`cross_room`).
     #[error(transparent)]
     CrossRoom(#[from] cross_room::CrossRoomError),
@@ -124,6 +128,7 @@ impl RequestError {
             RequestError::Candidate(_) => ErrorCode::InvalidParameter,
             RequestError::Resume(e) => e.code(),
             RequestError::Recording(e) => e.code(),
+            RequestError::Director(e) => e.code(),
             RequestError::CrossRoom(e) => e.code(),
         }
     }
@@ -171,6 +176,8 @@ struct Joined {
     me: UserInfo,
     /// When the signature the session holds runs out (join, renewals).
     signature: SignatureClock,
+    /// What that signature grants (a director's console: `program.rs`).
+    grant: crate::auth::Grant,
 }
 
 /// How the loop should go on after handling something.
@@ -552,6 +559,7 @@ impl Session {
             };
         }
         let leaving = matches!(request, Request::Leave);
+        let dismissing = matches!(request, Request::DismissRoom);
         let kind = request.kind();
         match self.handle(request).await {
             Ok(reply) => {
@@ -560,6 +568,9 @@ impl Session {
                 }
                 if leaving {
                     return Flow::Close(LeaveReason::UserExit);
+                }
+                if dismissing {
+                    return Flow::Ban(LeaveReason::RoomDismissed);
                 }
                 Flow::Continue
             }
@@ -898,6 +909,7 @@ impl Session {
             streams: room.streams,
             publications: self.publications.keys().copied().collect(),
             subscriptions: self.subscriptions.keys().copied().collect(),
+            program: room.program,
         };
         if let Err(e) = self.send(socket, &ServerMessage::Reply { id, reply }).await {
             return e.into();
@@ -988,6 +1000,9 @@ impl Session {
                 record_id,
             } => self.start_recording(stream_id, record_id),
             Request::StopRecording { record_id } => self.stop_recording(record_id).await,
+            Request::SetProgram { program } => self.set_program(program),
+            Request::RemoveUser { user_id } => self.remove_user(user_id),
+            Request::DismissRoom => self.dismiss_room(),
             Request::StartCrossRoomRelay {
                 room_id,
                 stream_id,
@@ -1016,7 +1031,7 @@ impl Session {
             signature,
             ..
         } = join;
-        auth::verify(
+        let grant = auth::verify_grant(
             &self.shared.config.apps,
             app_id.as_str(),
             room_id.as_str(),
@@ -1059,6 +1074,7 @@ impl Session {
             room_id: room_id.clone(),
             me: me.clone(),
             signature: SignatureClock::new(ctime),
+            grant,
         });
         Ok(Reply::Joined {
             room_id,
@@ -1068,6 +1084,8 @@ impl Session {
             server: format!("huddle {}", env!("CARGO_PKG_VERSION")),
             ice_servers: self.shared.config.ice_servers.clone(),
             resume_token,
+            program: outcome.program,
+            director: grant.is_director(),
         })
     }
 
@@ -1080,7 +1098,7 @@ impl Session {
         ctime: u64,
         signature: &str,
     ) -> Result<Reply, RequestError> {
-        let joined = self.verify_fresh(ctime, signature)?;
+        let (joined, grant) = self.verify_fresh(ctime, signature)?;
         let removed =
             self.shared
                 .rooms
@@ -1088,6 +1106,7 @@ impl Session {
         if let Some(joined) = &mut self.joined {
             joined.me.role = role;
             joined.signature.renew(ctime);
+            joined.grant = grant;
         }
         tracing::info!(session = self.id.0, role = role.code(), "switched role");
         for stream_id in removed {

@@ -127,6 +127,9 @@ impl HuddleApp {
             kiosk,
         );
         view.synthetic_note = devices.synthetic_note();
+        if options.console {
+            view.console = Some(super::console::ConsoleState::default());
+        }
         view.push_to_talk = settings.push_to_talk;
         if !kiosk {
             view.stage.layout = settings.layout;
@@ -198,6 +201,11 @@ impl HuddleApp {
                 }
             },
             ServerChoice::Url(url) => (url.clone(), target.app_id.clone(), credential_of(&target)),
+        };
+        let credential = if self.options.console {
+            super::console::director_credential(credential)
+        } else {
+            credential
         };
         let config = JoinConfig {
             server_url,
@@ -446,6 +454,10 @@ impl HuddleApp {
         };
         let now = Instant::now();
         let ended = matches!(session.phase, Phase::Failed(_) | Phase::Disconnected(_));
+        // A director removed this kiosk (reason 9): it stays out, saying so.
+        if session.program.banned == Some(crate::client::LeaveReason::UserRemoved) {
+            return;
+        }
         match self.restart {
             KioskRestart::Watching if ended => {
                 // The first delay is zero; a few seconds at most after that.
@@ -622,6 +634,11 @@ impl eframe::App for HuddleApp {
                     }
                 }
                 RoomAction::Notice(text) => self.toasts.push(text),
+                RoomAction::Direct(request) => {
+                    if let Screen::Room(session) = &mut self.screen {
+                        session.direct(request);
+                    }
+                }
                 RoomAction::Help => self.overlays.help = true,
                 RoomAction::About => self.overlays.about = true,
                 RoomAction::ToggleFullscreen => {

@@ -28,6 +28,9 @@ pub struct AppOptions {
     pub window_size: Option<[f32; 2]>,
     /// TURN servers and relay policy of every join (`--turn`, `--relay-only`).
     pub turn: crate::client::TurnConfig,
+    /// The broadcast console (`--console`): the room view becomes the
+    /// console and joins sign as a director (issue 14 §2).
+    pub console: bool,
     /// The stream debugger, open from the first join (`--debug`).
     pub debug: DebugOptions,
 }

@@ -16,6 +16,7 @@
 mod app;
 mod audio_tap;
 pub mod debugger;
+mod console;
 mod device_preview;
 mod devices;
 mod embedded;

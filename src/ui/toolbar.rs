@@ -77,7 +77,8 @@ pub fn show(
     ui.add_space(2.0);
 }
 
-fn media_buttons(
+/// Mic and camera buttons with the mic meter (also the console's local source).
+pub(super) fn media_buttons(
     ui: &mut egui::Ui,
     session: &RoomSession,
     options: &RoomViewOptions,
@@ -192,8 +193,8 @@ fn role_button(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomA
     }
 }
 
-/// Camera / microphone / speaker pickers while in the room.
-fn device_menu(
+/// Camera / microphone / speaker pickers while in the room (also the console's).
+pub(super) fn device_menu(
     ui: &mut egui::Ui,
     session: &RoomSession,
     devices: &DeviceCatalog,

@@ -288,9 +288,11 @@ impl Session {
                     streams,
                     publications,
                     subscriptions,
+                    program,
                     ..
                 }) => {
                     self.signal = Some(signal);
+                    self.emit(RoomEvent::ProgramChanged { program, by: None });
                     if let Some(identity) = &mut self.identity {
                         identity.me = me;
                     }
@@ -344,9 +346,11 @@ impl Session {
                 streams,
                 resume_token,
                 ice_servers,
+                program,
                 ..
             }) => {
                 self.signal = Some(signal);
+                self.emit(RoomEvent::ProgramChanged { program, by: None });
                 self.ice = self.turn.policy(ice_servers);
                 self.identity = Some(Identity {
                     app_id: config.app_id.clone(),

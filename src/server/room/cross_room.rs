@@ -105,7 +105,11 @@ impl Rooms {
                     relayed: true,
                 },
             );
-            JoinOutcome { users, streams }
+            JoinOutcome {
+                users,
+                streams,
+                program: room.program.clone(),
+            }
         };
         out.deliver();
         Ok(outcome)
