@@ -30,6 +30,8 @@ use webrtc::rtp_transceiver::RtpSender;
 // The reconnection state machine: a child module, so it works on the
 // session's own state.
 pub(super) mod reconnect;
+// Servers of several nodes: redirects, and which node to try next.
+mod nodes;
 
 use super::publish::{PublishPipeline, TrackOut};
 use super::signal::{SignalConnection, SignalEvent};
@@ -437,22 +439,22 @@ impl Session {
         );
         self.rtc_ip = rtc_ip_for(&config.server_url);
         self.decode = config.decode;
-        let url = self.proxy.url_for(&config.server_url);
-        let tls = self.proxy.connector(url)?;
-        let signal = Arc::new(SignalConnection::connect(url, tls, signal_tx.clone()).await?);
+        let url = self.proxy.url_for(&config.server_url).to_owned();
+        let tls = self.proxy.connector(&url)?;
+        let signal = Arc::new(SignalConnection::connect(&url, tls, signal_tx.clone()).await?);
         self.signal = Some(Arc::clone(&signal));
-        let reply = signal
-            .request(Request::Join {
-                protocol_version: PROTOCOL_VERSION,
-                app_id: config.app_id.clone(),
-                room_id: config.room_id.clone(),
-                user_id: config.user_id.clone(),
-                user_name: config.user_name.clone(),
-                role: config.role,
-                ctime,
-                signature,
-            })
-            .await?;
+        let join = Request::Join {
+            protocol_version: PROTOCOL_VERSION,
+            app_id: config.app_id.clone(),
+            room_id: config.room_id.clone(),
+            user_id: config.user_id.clone(),
+            user_name: config.user_name.clone(),
+            role: config.role,
+            ctime,
+            signature,
+        };
+        // A node of a cluster may send us to the room's node.
+        let (node_url, reply) = self.join_following(signal, url, join, signal_tx).await?;
         let Reply::Joined {
             room_id,
             me,
@@ -460,6 +462,7 @@ impl Session {
             streams,
             resume_token,
             ice_servers,
+            nodes,
             ..
         } = reply
         else {
@@ -478,6 +481,7 @@ impl Session {
             .map(|u| (u.user_id.clone(), u.clone()))
             .collect();
         self.rejoin = Some(reconnect::Rejoin {
+            route: nodes::NodeRoute::new(&node_url, &config.server_url, &nodes),
             config,
             resume_token,
         });

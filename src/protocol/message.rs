@@ -409,6 +409,22 @@ pub enum Reply {
         /// keeps no dropped sessions.
         #[serde(default)]
         resume_token: String,
+        /// The signalling URLs of the live nodes of the server's cluster
+        /// (this one included), sorted: where a client whose node went away
+        /// joins again. Absent from a single server.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        nodes: Vec<String>,
+    },
+    /// The room of a [`Request::Join`] lives on another node of the
+    /// server's cluster: join there (a new connection to `url`) instead.
+    /// Nothing changed here; this connection may be closed.
+    Redirect {
+        /// The room asked for.
+        room_id: RoomId,
+        /// The node that holds it.
+        node_id: String,
+        /// That node's signalling URL (`ws://…` or `wss://…`).
+        url: String,
     },
     /// The session is back on this connection after a [`Request::Resume`]:
     /// the room as it is now (the client diffs it against what it knew) and

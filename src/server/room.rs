@@ -152,6 +152,19 @@ impl Rooms {
         (rooms.len(), rooms.values().map(|r| r.members.len()).sum())
     }
 
+    /// The rooms this server holds now, sorted (the cluster refreshes their
+    /// claims, `cluster`).
+    pub fn ids(&self) -> Vec<RoomId> {
+        let mut ids: Vec<RoomId> = self.lock().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Whether the room exists here (has a member).
+    pub fn exists(&self, room_id: &RoomId) -> bool {
+        self.lock().contains_key(room_id)
+    }
+
     /// Adds a member. A member with the same user id is replaced: its session is
     /// kicked with reason 5 and the others see it leave with reason 5 before they
     /// see the newcomer join.

@@ -99,6 +99,9 @@ pub enum RequestError {
     /// A recording request was refused (`super::recording`).
     #[error(transparent)]
     Recording(#[from] super::recording::RecordingError),
+    /// The cluster could not place a new room (`super::cluster`).
+    #[error(transparent)]
+    Cluster(#[from] super::cluster::ClusterError),
 }
 
 impl RequestError {
@@ -120,6 +123,7 @@ impl RequestError {
             RequestError::Candidate(_) => ErrorCode::InvalidParameter,
             RequestError::Resume(e) => e.code(),
             RequestError::Recording(e) => e.code(),
+            RequestError::Cluster(e) => e.code(),
         }
     }
 }
@@ -994,6 +998,14 @@ impl Session {
             &signature,
             unix_now(),
         )?;
+        // A room not here may live on another node (`--redis`).
+        if let Some(cluster) = &self.shared.cluster
+            && !self.shared.rooms.exists(&room_id)
+            && let Some(redirect) = cluster.route(&room_id).await?
+        {
+            tracing::info!(session = self.id.0, room = %room_id, "redirected");
+            return Ok(redirect);
+        }
         let me = UserInfo {
             user_id,
             user_name,
@@ -1037,6 +1049,12 @@ impl Session {
             server: format!("huddle {}", env!("CARGO_PKG_VERSION")),
             ice_servers: self.shared.config.ice_servers.clone(),
             resume_token,
+            nodes: self
+                .shared
+                .cluster
+                .as_ref()
+                .map(|c| c.node_urls())
+                .unwrap_or_default(),
         })
     }
 
