@@ -149,7 +149,10 @@ async fn nodes_listed(url: &str, room: &str, user: &str, count: usize) -> Vec<St
             } => {}
             other => panic!("{user} could not join {room} at {url}: {other:?}"),
         }
-        assert!(Instant::now() < deadline, "{url} never listed {count} nodes");
+        assert!(
+            Instant::now() < deadline,
+            "{url} never listed {count} nodes"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await; // next heartbeat
     }
 }
@@ -241,7 +244,8 @@ async fn users_on_two_nodes_meet_in_one_room_and_see_and_hear_each_other() {
         other => panic!("expected a redirect to node-a, got {other:?}"),
     }
     // Not joined there: room requests are refused, the connection stays.
-    raw.send(r#"{"id":2,"type":"unpublish","streamId":1}"#).await;
+    raw.send(r#"{"id":2,"type":"unpublish","streamId":1}"#)
+        .await;
     assert_eq!(
         expect_error(raw.recv().await),
         (
@@ -259,7 +263,10 @@ async fn users_on_two_nodes_meet_in_one_room_and_see_and_hear_each_other() {
             "0".repeat(64)
         ))
         .await;
-    assert_eq!(expect_error(forged.recv().await).1, ErrorCode::SignatureInvalid);
+    assert_eq!(
+        expect_error(forged.recv().await).1,
+        ErrorCode::SignatureInvalid
+    );
     // The joined reply lists both nodes.
     let nodes = nodes_listed(&a.url, "room-list", "dave", 2).await;
     assert!(

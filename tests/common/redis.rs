@@ -44,10 +44,8 @@ impl Redis {
                 .and_then(|s| s.local_addr())
                 .expect("a free TCP port")
                 .port();
-            let dir = std::env::temp_dir().join(format!(
-                "huddle-redis-{}-{port}",
-                std::process::id()
-            ));
+            let dir =
+                std::env::temp_dir().join(format!("huddle-redis-{}-{port}", std::process::id()));
             std::fs::create_dir_all(&dir).expect("temp dir");
             let mut redis = Redis {
                 child: None,

@@ -21,6 +21,10 @@ use super::{ClientError, ClientResult, Reply, Request, Session, SignalConnection
 /// about a room's owner, for at most the TTL after a node died).
 pub(super) const MAX_REDIRECTS: usize = 3;
 
+/// URLs a client keeps to reconnect through (joined, configured, listed and
+/// formerly listed nodes).
+pub(super) const MAX_KNOWN_NODES: usize = 16;
+
 /// The signalling URLs a joined client may use, and the one to try next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct NodeRoute {
@@ -46,6 +50,21 @@ impl NodeRoute {
     /// The URL of the next attempt.
     pub(super) fn target(&self) -> &str {
         self.urls.get(self.next).map_or("", String::as_str)
+    }
+
+    /// After joining again at `joined_at`: that node first, then the
+    /// configured URL, the nodes listed now and those known before (a node
+    /// that was down when the list was made may be back by the next drop),
+    /// at most [`MAX_KNOWN_NODES`].
+    pub(super) fn rejoined(&mut self, joined_at: &str, configured: &str, nodes: &[String]) {
+        let before = std::mem::take(&mut self.urls);
+        let mut route = Self::new(joined_at, configured, nodes);
+        for url in before {
+            if route.urls.len() < MAX_KNOWN_NODES && !route.urls.iter().any(|u| same_url(u, &url)) {
+                route.urls.push(url);
+            }
+        }
+        *self = route;
     }
 
     /// The target could not be reached: the next attempt tries the next URL.
@@ -126,5 +145,9 @@ mod tests {
         assert_eq!(route.target(), "ws://b:2", "no repeats, and it wraps");
         let single = NodeRoute::new("ws://a:1", "ws://a:1", &[]);
         assert_eq!(single.urls.len(), 1);
+        // Joined again at a while b was down (not listed): b is kept.
+        route.rejoined("ws://a:1", "ws://a:1", &["ws://a:1".to_owned()]);
+        assert_eq!(route.urls, ["ws://a:1", "ws://b:2"]);
+        assert_eq!(route.target(), "ws://a:1");
     }
 }

@@ -373,8 +373,7 @@ impl Session {
                 });
                 if let Some(rejoin) = &mut self.rejoin {
                     rejoin.resume_token = resume_token;
-                    rejoin.route =
-                        super::nodes::NodeRoute::new(&node_url, &config.server_url, &nodes);
+                    rejoin.route.rejoined(&node_url, &config.server_url, &nodes);
                 }
                 tracing::info!("joined again at {node_url}");
                 Ok(Restore::Rejoined { users, streams })
