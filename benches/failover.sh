@@ -75,7 +75,7 @@ first_frame_after() {
 
 node a
 node b
-sleep 1 # one heartbeat: each node lists the other in `joined`
+sleep $(( TTL / 3 + 1 )) # a heartbeat: each node lists the other in `joined`
 "$HUDDLE" bot --server "ws://127.0.0.1:$PORT_A" --room failover --user pub --publish "${APP[@]}" \
     --json >"$OUT/pub.jsonl" 2>"$OUT/pub.log" &
 PIDS+=($!)

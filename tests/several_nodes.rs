@@ -157,6 +157,35 @@ async fn nodes_listed(url: &str, room: &str, user: &str, count: usize) -> Vec<St
     }
 }
 
+/// `POST path` with a bearer and an SDP body to the node at `url`; the
+/// status and the response head.
+async fn http_post(url: &str, path: &str, bearer: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("ws://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = "v=0\r\n";
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/sdp\r\nAuthorization: Bearer {bearer}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut raw))
+        .await
+        .expect("a reply within 10 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap_or_default().to_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, head)
+}
+
 /// Waits until `remote` decoded `frames` more video frames and audio frames.
 async fn decodes(remote: &RemoteStream, frames: u64, what: &str) {
     let start = remote.stats();
@@ -267,6 +296,21 @@ async fn users_on_two_nodes_meet_in_one_room_and_see_and_hear_each_other() {
         expect_error(forged.recv().await).1,
         ErrorCode::SignatureInvalid
     );
+    // WHIP at b for the room: 307 to the same request at a (RFC 9725
+    // §4.5), after the bearer is checked (a bad one is 401, not a hint).
+    let ctime = huddle::auth::now_unix() + 600;
+    let signature = huddle::auth::sign(APP_KEY, APP_ID, "room-two", "wendy", ctime);
+    let path = format!("/whip/room-two?userid=wendy&ctime={ctime}");
+    let (status, head) = http_post(&b.url, &path, &signature).await;
+    assert_eq!(status, 307, "{head}");
+    let location = format!("location: {}{path}", a.url.replacen("ws://", "http://", 1));
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&location.to_ascii_lowercase()),
+        "{head}"
+    );
+    let (status, _) = http_post(&b.url, &path, &"0".repeat(64)).await;
+    assert_eq!(status, 401);
     // The joined reply lists both nodes.
     let nodes = nodes_listed(&a.url, "room-list", "dave", 2).await;
     assert!(
@@ -419,4 +463,113 @@ async fn without_redis_new_rooms_are_refused_while_calls_go_on() {
     let mut carol = RawSocket::connect_url(&a.url).await;
     carol.joined("room-new", "carol").await;
     decodes(&remote, 10, "frames after Redis is back").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_cleanly_frees_its_rooms_at_once() {
+    let Some(redis) = Redis::start("a_node_stopped_cleanly_frees_its_rooms") else {
+        return;
+    };
+    let mut a = Node::start("node-a", &redis);
+    registered(&redis, "node-a").await;
+    let mut alice = RawSocket::connect_url(&a.url).await;
+    alice.joined("room-free", "alice").await;
+    assert_eq!(owner(&redis, "room-free").as_deref(), Some("node-a"));
+
+    let pid = libc::pid_t::try_from(a.child.id()).expect("pid fits");
+    // SAFETY: kill(2) with the pid of our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    alice.until_shutdown_goodbye("alice").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while a.child.try_wait().expect("try_wait").is_none() {
+        assert!(Instant::now() < deadline, "node a did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Gone from Redis as it exits, not a TTL later (the claim and the record
+    // were refreshed at most a heartbeat ago: they would live 2 s more).
+    assert_eq!(owner(&redis, "room-free"), None);
+    assert_eq!(
+        redis.command(&["EXISTS", "huddle:node:node-a"]).as_deref(),
+        Some(":0")
+    );
+    assert_eq!(
+        redis
+            .command(&["SISMEMBER", "huddle:nodes", "node-a"])
+            .as_deref(),
+        Some(":0")
+    );
+    let mut log = Vec::new();
+    let said = loop {
+        match a.lines.recv_timeout(Duration::from_secs(5)) {
+            Ok(line) => {
+                let found = line.contains("left the cluster");
+                log.push(line);
+                if found {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    assert!(said, "{log:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_learns_of_a_node_started_later_and_moves_there() {
+    let Some(redis) = Redis::start("a_client_learns_of_a_node_started_later") else {
+        return;
+    };
+    let mut a = Node::start("node-a", &redis);
+    registered(&redis, "node-a").await;
+    // Bob joins while node a is alone: `joined` lists only a.
+    let bob = Client::new();
+    bob.join(config(&a.url, "room-late", "bob"))
+        .await
+        .expect("bob joins at a");
+    let mut watcher = RawSocket::connect_url(&a.url).await;
+    watcher.joined("room-watch", "watcher").await;
+
+    let b = Node::start("node-b", &redis);
+    registered(&redis, "node-b").await;
+    // Every session on a is told of b within a heartbeat.
+    let nodes = watcher
+        .recv_until(Duration::from_secs(10), "nodes-changed", |m| match m {
+            ServerMessage::Event {
+                event: huddle::protocol::Event::NodesChanged { nodes },
+            } => Some(nodes.clone()),
+            _ => None,
+        })
+        .await;
+    let mut expected = vec![a.url.clone(), b.url.clone()];
+    expected.sort();
+    assert_eq!(nodes, expected);
+
+    // Node a dies: Bob's SDK knows b only from that event, and gets there.
+    while bob.events().try_recv().is_ok() {}
+    a.kill();
+    let mut states = Vec::new();
+    wait_for(Duration::from_secs(30), "bob back, on node b", || {
+        while let Ok(event) = bob.events().try_recv() {
+            if let RoomEvent::ConnectionStateChanged { current, .. } = event {
+                states.push(current);
+            }
+        }
+        (states.last() == Some(&ConnectionState::Connected)).then_some(())
+    })
+    .await;
+    assert_eq!(states.first(), Some(&ConnectionState::Reconnecting));
+    assert_eq!(owner(&redis, "room-late").as_deref(), Some("node-b"));
+    // The room works there: a newcomer at b sees Bob.
+    let carol = Client::new();
+    let info = carol
+        .join(config(&b.url, "room-late", "carol"))
+        .await
+        .expect("carol joins at b");
+    assert_eq!(
+        info.users
+            .iter()
+            .map(|u| u.user_id.as_str())
+            .collect::<Vec<_>>(),
+        ["bob"]
+    );
 }

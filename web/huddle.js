@@ -764,6 +764,12 @@
 
     onEvent(event) {
       switch (event.type) {
+        case 'nodes-changed':
+          // More nodes of the cluster to reconnect through (protocol.md §3c).
+          for (const url of event.nodes) {
+            if (!this.nodeUrls.includes(url)) this.nodeUrls.push(url);
+          }
+          break;
         case 'peer-join':
           this.users.set(event.user.userId, event.user);
           break;

@@ -985,6 +985,7 @@ impl Session {
                 self.emit(RoomEvent::ClientBanned { reason });
                 self.set_state_because(ConnectionState::Disconnected, Some(reason));
             }
+            Event::NodesChanged { nodes } => self.nodes_changed(&nodes),
             Event::VolumeIndicator { user_volume_infos } => {
                 self.emit(RoomEvent::VolumeIndicator(user_volume_infos));
             }

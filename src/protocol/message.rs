@@ -611,6 +611,14 @@ pub enum Event {
         /// Who and how loud.
         user_volume_infos: Vec<UserVolume>,
     },
+    /// The live nodes of the server's cluster changed (a node started,
+    /// stopped or died): where the client may join again if its node goes
+    /// away. Same list as [`Reply::Joined`]'s `nodes`; never from a single
+    /// server.
+    NodesChanged {
+        /// The live nodes' signalling URLs, sorted.
+        nodes: Vec<String>,
+    },
     /// The session's signature expires soon (seed `signature-expired`): send
     /// [`Request::RenewSignature`] before `ctime` passes, or the session is
     /// removed (`client-banned`, reason 6).

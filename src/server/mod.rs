@@ -26,6 +26,9 @@
 //! `POST /whep/{room}/{stream}` and their resources: `whip`, `whep`,
 //! `media_resource`). With a certificate (`ServerConfig::tls`) all of them are
 //! served over TLS (`https://`, `wss://`) on the same port.
+//! With `ServerConfig::cluster` (`--redis`) the server is one node of several
+//! sharing a Redis (`cluster`): rooms are claimed there and a join for a room
+//! on another node is answered with a redirect to it.
 
 pub mod cluster;
 pub mod config;

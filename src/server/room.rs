@@ -152,6 +152,23 @@ impl Rooms {
         (rooms.len(), rooms.values().map(|r| r.members.len()).sum())
     }
 
+    /// Tells every member of every room `event` (the cluster's nodes,
+    /// `cluster`). Delivered like any room event: a full inbox is kicked.
+    pub fn tell_everyone(&self, event: &Event) {
+        let mut out = Outbox::default();
+        for room in self.lock().values() {
+            for member in room.members.values() {
+                out.push(
+                    member.inbox.clone(),
+                    SessionEvent::Send(Box::new(ServerMessage::Event {
+                        event: event.clone(),
+                    })),
+                );
+            }
+        }
+        out.deliver();
+    }
+
     /// The rooms this server holds now, sorted (the cluster refreshes their
     /// claims, `cluster`).
     pub fn ids(&self) -> Vec<RoomId> {

@@ -67,6 +67,16 @@ impl NodeRoute {
         *self = route;
     }
 
+    /// Adds the nodes a `nodes-changed` listed (at most
+    /// [`MAX_KNOWN_NODES`] in all); the next target does not change.
+    pub(super) fn learn(&mut self, nodes: &[String]) {
+        for url in nodes {
+            if self.urls.len() < MAX_KNOWN_NODES && !self.urls.iter().any(|u| same_url(u, url)) {
+                self.urls.push(url.clone());
+            }
+        }
+    }
+
     /// The target could not be reached: the next attempt tries the next URL.
     pub(super) fn unreachable(&mut self) {
         if !self.urls.is_empty() {
@@ -89,6 +99,13 @@ fn same_url(a: &str, b: &str) -> bool {
 }
 
 impl Session {
+    /// `nodes-changed`: more nodes to reconnect through.
+    pub(super) fn nodes_changed(&mut self, nodes: &[String]) {
+        if let Some(rejoin) = &mut self.rejoin {
+            rejoin.route.learn(nodes);
+        }
+    }
+
     /// Sends `join` on `signal` (connected to `url`, and already the
     /// session's `self.signal`); while the answer is `redirect`, opens a
     /// socket to the URL it names, makes it `self.signal` and joins there.
@@ -148,6 +165,10 @@ mod tests {
         // Joined again at a while b was down (not listed): b is kept.
         route.rejoined("ws://a:1", "ws://a:1", &["ws://a:1".to_owned()]);
         assert_eq!(route.urls, ["ws://a:1", "ws://b:2"]);
+        assert_eq!(route.target(), "ws://a:1");
+        // A node that started later, from `nodes-changed`.
+        route.learn(&["ws://b:2".to_owned(), "ws://c:3".to_owned()]);
+        assert_eq!(route.urls, ["ws://a:1", "ws://b:2", "ws://c:3"]);
         assert_eq!(route.target(), "ws://a:1");
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::keys::{self, NodeRecord, Owner};
 use super::{Cluster, ClusterError, Link, lock, ttl_ms};
+use crate::protocol::Event;
 use crate::server::Shared;
 use crate::server::room::Rooms;
 
@@ -98,7 +99,7 @@ impl Cluster {
             lock(&self.claims).remove(&room);
             tracing::debug!(node = %self.node_id, room = %room, "released the room's claim");
         }
-        self.read_nodes().await
+        self.read_nodes(rooms).await
     }
 
     /// Connects if the link is down.
@@ -150,8 +151,9 @@ impl Cluster {
             .map_err(|e| self.went_down(e))
     }
 
-    /// Reads the live nodes' URLs; forgets the ids of dead ones.
-    async fn read_nodes(&self) -> Result<(), ClusterError> {
+    /// Reads the live nodes' URLs; forgets the ids of dead ones. When the
+    /// list changed, every client here is told (`nodes-changed`).
+    async fn read_nodes(&self, rooms: &Rooms) -> Result<(), ClusterError> {
         let mut conn = self.connection()?;
         let ids: Vec<String> = self
             .timed(
@@ -192,7 +194,15 @@ impl Cluster {
         }
         urls.sort();
         urls.dedup();
-        *lock(&self.nodes) = urls;
+        let changed = {
+            let mut nodes = lock(&self.nodes);
+            let changed = *nodes != urls;
+            nodes.clone_from(&urls);
+            changed
+        };
+        if changed {
+            rooms.tell_everyone(&Event::NodesChanged { nodes: urls });
+        }
         Ok(())
     }
 }

@@ -33,6 +33,7 @@
 //! Without `--redis` there is no `Cluster` at all and nothing here runs.
 
 mod heartbeat;
+pub(crate) mod http;
 pub mod keys;
 
 use std::collections::HashMap;
