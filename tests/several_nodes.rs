@@ -573,3 +573,52 @@ async fn a_client_learns_of_a_node_started_later_and_moves_there() {
         ["bob"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_client_follows_a_redirect_to_the_rooms_node() {
+    const TEST: &str = "the_web_client_follows_a_redirect_to_the_rooms_node";
+    let Some(redis) = Redis::start(TEST) else {
+        return;
+    };
+    let Some(mut browser) = common::chromium::Chromium::start_or_skip(TEST, &[]).await else {
+        return;
+    };
+    let a = Node::start("node-a", &redis);
+    let b = Node::start("node-b", &redis);
+    registered(&redis, "node-a").await;
+    registered(&redis, "node-b").await;
+    let native = Client::new();
+    native
+        .join(config(&a.url, "room-web", "native"))
+        .await
+        .expect("native joins at a");
+
+    // The page comes from node b and joins there: redirected to a.
+    let ctime = huddle::auth::now_unix() + 600;
+    let signature = huddle::auth::sign(APP_KEY, APP_ID, "room-web", "web", ctime);
+    let page_url = format!(
+        "{}/?app={APP_ID}&room=room-web&user=web&signature={signature}&ctime={ctime}&camera=none&mic=none&autojoin=1",
+        b.url.replacen("ws://", "http://", 1)
+    );
+    let page = browser.open(&page_url).await;
+    browser
+        .wait_for(
+            &page,
+            Duration::from_secs(15),
+            "the page joined",
+            "window.huddle ? huddle.summary() : null",
+            |s| (s["state"] == "joined").then_some(()),
+        )
+        .await;
+    wait_event(
+        &native,
+        Duration::from_secs(10),
+        "the page's join",
+        |e| match e {
+            RoomEvent::PeerJoin(u) if u.user_id.as_str() == "web" => Some(()),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(owner(&redis, "room-web").as_deref(), Some("node-a"));
+}

@@ -422,8 +422,10 @@
       for (let hops = 0; hops <= MAX_REDIRECTS; hops += 1) {
         const reply = await this.signal.request('join', fields);
         if (reply.result !== 'redirect') {
+          // Nodes known before stay: one down when this list was made may
+          // be back by the next drop.
           const here = this.signal.url;
-          this.nodeUrls = [here, ...[this.form.server, ...(reply.nodes || [])]
+          this.nodeUrls = [here, ...[this.form.server, ...(reply.nodes || []), ...(this.nodeUrls || [])]
             .filter((u, i, all) => u !== here && all.indexOf(u) === i)];
           this.nodeIndex = 0;
           return reply;

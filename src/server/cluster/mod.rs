@@ -80,8 +80,9 @@ impl ClusterConfig {
 
     /// Checks the URLs and timings.
     pub fn check(&self) -> Result<(), String> {
+        // Not echoed: it may carry a password.
         redis::Client::open(self.redis_url.as_str())
-            .map_err(|e| format!("redis URL {:?}: {e}", self.redis_url))?;
+            .map_err(|e| format!("the redis URL does not parse: {e}"))?;
         if let Some(url) = &self.public_url
             && !(url.starts_with("ws://") || url.starts_with("wss://"))
         {
