@@ -103,6 +103,10 @@ impl Session {
     pub(super) fn nodes_changed(&mut self, nodes: &[String]) {
         if let Some(rejoin) = &mut self.rejoin {
             rejoin.route.learn(nodes);
+            tracing::debug!(
+                "the cluster's nodes now: {nodes:?}; known: {:?}",
+                rejoin.route
+            );
         }
     }
 

@@ -201,6 +201,7 @@ impl Cluster {
             changed
         };
         if changed {
+            tracing::debug!(node = %self.node_id, "the cluster's nodes now: {urls:?}");
             rooms.tell_everyone(&Event::NodesChanged { nodes: urls });
         }
         Ok(())
