@@ -116,6 +116,17 @@ fn config(url: &str, room: &str, user: &str) -> JoinConfig {
     }
 }
 
+/// The SDK's log lines (reconnection, redirects), captured by the test
+/// harness and shown when a test fails.
+fn sdk_log() {
+    // Another test of this binary may have set it already.
+    tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("huddle::client=info")
+        .try_init()
+        .ok();
+}
+
 /// Waits until Redis lists the node as alive.
 async fn registered(redis: &Redis, id: &str) {
     let key = format!("huddle:node:{id}");
@@ -324,6 +335,7 @@ async fn users_on_two_nodes_meet_in_one_room_and_see_and_hear_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_rooms_node_moves_the_room_and_its_users_recover() {
+    sdk_log();
     let Some(redis) = Redis::start("killing_the_rooms_node_moves_the_room") else {
         return;
     };
@@ -516,6 +528,7 @@ async fn a_node_stopped_cleanly_frees_its_rooms_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_learns_of_a_node_started_later_and_moves_there() {
+    sdk_log();
     let Some(redis) = Redis::start("a_client_learns_of_a_node_started_later") else {
         return;
     };
