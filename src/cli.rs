@@ -326,7 +326,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:7880")]
     pub listen: SocketAddr,
     /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`,
-    /// `public_ip`, `[[ice_servers]] urls/username/credential`, `tls_cert`, `tls_key`, `[limits]`.
+    /// `public_ip`, `[[ice_servers]] urls/username/credential`, `tls_cert`, `tls_key`, `[limits]`,
+    /// `redis`, `public_url`, `cluster_ttl_secs`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -381,6 +382,42 @@ pub struct ServeArgs {
     /// under this directory; recording is off without it.
     #[arg(long)]
     pub record_dir: Option<PathBuf>,
+    /// Run as one node of several coordinated through this Redis
+    /// (`redis://host:port`): rooms are claimed there and joins for a room
+    /// on another node are redirected to it. Without it: a single node.
+    #[arg(long)]
+    pub redis: Option<String>,
+    /// With --redis: the signalling URL clients reach this node at
+    /// (`ws://host:port`, `wss://…`); default: the --listen address.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// With --redis: seconds a node's registration and room claims live
+    /// without a refresh, which bounds how long a dead node's rooms stay
+    /// unreachable (default 10).
+    #[arg(long)]
+    pub cluster_ttl_secs: Option<u64>,
+}
+
+/// The cluster part of `huddle serve` (`--redis`, `--public-url`,
+/// `--cluster-ttl-secs` or their `huddle.toml` keys); `None` without Redis.
+fn cluster_config(
+    redis: Option<String>,
+    public_url: Option<String>,
+    ttl_secs: Option<u64>,
+) -> anyhow::Result<Option<crate::server::cluster::ClusterConfig>> {
+    let Some(redis) = redis else {
+        if public_url.is_some() || ttl_secs.is_some() {
+            bail!("public_url and cluster_ttl_secs need redis (a cluster of nodes)");
+        }
+        return Ok(None);
+    };
+    let mut cluster = crate::server::cluster::ClusterConfig::new(redis);
+    cluster.public_url = public_url;
+    if let Some(secs) = ttl_secs {
+        cluster.ttl = Duration::from_secs(secs);
+    }
+    cluster.check().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(cluster))
 }
 
 /// `huddle check` flags.
@@ -607,6 +644,9 @@ struct ServeFile {
     shutdown_grace_secs: Option<u64>,
     signature_expiry_notice_secs: Option<u64>,
     record_dir: Option<PathBuf>,
+    redis: Option<String>,
+    public_url: Option<String>,
+    cluster_ttl_secs: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     limits: LimitsFile,
@@ -752,6 +792,11 @@ impl ServeArgs {
             server.signature_expiry_notice = Duration::from_secs(secs);
         }
         server.record_dir = self.record_dir.or(file.record_dir);
+        server.cluster = cluster_config(
+            self.redis.or(file.redis),
+            self.public_url.or(file.public_url),
+            self.cluster_ttl_secs.or(file.cluster_ttl_secs),
+        )?;
         let limits = &server.limits;
         for (name, value) in [
             ("max_rooms", limits.max_rooms),
@@ -956,13 +1001,55 @@ impl BotArgs {
 mod tests {
     use clap::Parser;
 
-    use super::{Cli, Command, ServeFile};
+    use super::{Cli, Command, ServeFile, cluster_config};
+    use std::time::Duration;
 
     fn parse(args: &[&str]) -> Command {
         Cli::try_parse_from(args)
             .expect("flags parse")
             .command
             .expect("a subcommand")
+    }
+
+    #[test]
+    fn serve_joins_a_cluster_with_redis_from_flags_or_file() {
+        let Command::Serve(args) = parse(&["huddle", "serve"]) else {
+            panic!("not serve");
+        };
+        assert_eq!(args.into_config().expect("valid").server.cluster, None);
+        let Command::Serve(args) = parse(&[
+            "huddle",
+            "serve",
+            "--redis",
+            "redis://127.0.0.1:6379",
+            "--node-id",
+            "n1",
+            "--public-url",
+            "ws://10.0.0.1:7880",
+            "--cluster-ttl-secs",
+            "4",
+        ]) else {
+            panic!("not serve");
+        };
+        let config = args.into_config().expect("valid").server;
+        let cluster = config.cluster.expect("a cluster");
+        assert_eq!(config.node_id, "n1");
+        assert_eq!(cluster.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(cluster.public_url.as_deref(), Some("ws://10.0.0.1:7880"));
+        assert_eq!(cluster.ttl, Duration::from_secs(4));
+
+        let file: ServeFile = toml::from_str(
+            "redis = \"redis://r:6379\"\npublic_url = \"wss://a.example\"\ncluster_ttl_secs = 6\n",
+        )
+        .expect("a valid file");
+        let cluster = cluster_config(file.redis, file.public_url, file.cluster_ttl_secs)
+            .expect("valid")
+            .expect("a cluster");
+        assert_eq!(cluster.public_url.as_deref(), Some("wss://a.example"));
+        // Bad values are refused, and the cluster keys need redis.
+        assert!(cluster_config(Some("http://r".into()), None, None).is_err());
+        assert!(cluster_config(Some("redis://r".into()), Some("http://a".into()), None).is_err());
+        assert!(cluster_config(None, None, Some(4)).is_err());
     }
 
     #[test]

@@ -31,6 +31,8 @@ use webrtc::rtp_transceiver::RtpSender;
 // The reconnection state machine: a child module, so it works on the
 // session's own state.
 pub(super) mod reconnect;
+// Servers of several nodes: redirects, and which node to try next.
+mod nodes;
 
 use super::publish::{PublishPipeline, TrackOut};
 use super::signal::{SignalConnection, SignalEvent};
@@ -467,24 +469,25 @@ impl Session {
         );
         self.rtc_ip = rtc_ip_for(&config.server_url);
         self.decode = config.decode;
-        let url = self.proxy.url_for(&config.server_url);
-        let tls = self.proxy.connector(url)?;
+        let url = self.proxy.url_for(&config.server_url).to_owned();
+        let tls = self.proxy.connector(&url)?;
         let signal = Arc::new(
-            SignalConnection::connect(url, tls, signal_tx.clone(), self.signal_log.clone()).await?,
+            SignalConnection::connect(&url, tls, signal_tx.clone(), self.signal_log.clone())
+                .await?,
         );
         self.signal = Some(Arc::clone(&signal));
-        let reply = signal
-            .request(Request::Join {
-                protocol_version: PROTOCOL_VERSION,
-                app_id: config.app_id.clone(),
-                room_id: config.room_id.clone(),
-                user_id: config.user_id.clone(),
-                user_name: config.user_name.clone(),
-                role: config.role,
-                ctime,
-                signature,
-            })
-            .await?;
+        let join = Request::Join {
+            protocol_version: PROTOCOL_VERSION,
+            app_id: config.app_id.clone(),
+            room_id: config.room_id.clone(),
+            user_id: config.user_id.clone(),
+            user_name: config.user_name.clone(),
+            role: config.role,
+            ctime,
+            signature,
+        };
+        // A node of a cluster may send us to the room's node.
+        let (node_url, reply) = self.join_following(signal, url, join, signal_tx).await?;
         let Reply::Joined {
             room_id,
             me,
@@ -494,6 +497,7 @@ impl Session {
             ice_servers,
             program,
             director,
+            nodes,
             ..
         } = reply
         else {
@@ -512,6 +516,7 @@ impl Session {
             .map(|u| (u.user_id.clone(), u.clone()))
             .collect();
         self.rejoin = Some(reconnect::Rejoin {
+            route: nodes::NodeRoute::new(&node_url, &config.server_url, &nodes),
             config,
             resume_token,
         });
@@ -1025,6 +1030,7 @@ impl Session {
             Event::ProgramChanged { program, by } => {
                 self.emit(RoomEvent::ProgramChanged { program, by });
             }
+            Event::NodesChanged { nodes } => self.nodes_changed(&nodes),
             Event::VolumeIndicator { user_volume_infos } => {
                 self.emit(RoomEvent::VolumeIndicator(user_volume_infos));
             }

@@ -469,6 +469,22 @@ pub enum Reply {
         /// `set-program`, `remove-user` and `dismiss-room`. Absent: no.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         director: bool,
+        /// The signalling URLs of the live nodes of the server's cluster
+        /// (this one included), sorted: where a client whose node went away
+        /// joins again. Absent from a single server.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        nodes: Vec<String>,
+    },
+    /// The room of a [`Request::Join`] lives on another node of the
+    /// server's cluster: join there (a new connection to `url`) instead.
+    /// Nothing changed here; this connection may be closed.
+    Redirect {
+        /// The room asked for.
+        room_id: RoomId,
+        /// The node that holds it.
+        node_id: String,
+        /// That node's signalling URL (`ws://…` or `wss://…`).
+        url: String,
     },
     /// The session is back on this connection after a [`Request::Resume`]:
     /// the room as it is now (the client diffs it against what it knew) and
@@ -669,6 +685,14 @@ pub enum Event {
     VolumeIndicator {
         /// Who and how loud.
         user_volume_infos: Vec<UserVolume>,
+    },
+    /// The live nodes of the server's cluster changed (a node started,
+    /// stopped or died): where the client may join again if its node goes
+    /// away. Same list as [`Reply::Joined`]'s `nodes`; never from a single
+    /// server.
+    NodesChanged {
+        /// The live nodes' signalling URLs, sorted.
+        nodes: Vec<String>,
     },
     /// The session's signature expires soon (seed `signature-expired`): send
     /// [`Request::RenewSignature`] before `ctime` passes, or the session is

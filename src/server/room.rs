@@ -183,6 +183,36 @@ impl Rooms {
         (rooms.len(), rooms.values().map(|r| r.members.len()).sum())
     }
 
+    /// Tells every member of every room `event` (the cluster's nodes,
+    /// `cluster`). Delivered like any room event: a full inbox is kicked.
+    pub fn tell_everyone(&self, event: &Event) {
+        let mut out = Outbox::default();
+        for room in self.lock().values() {
+            for member in room.members.values() {
+                out.push(
+                    member.inbox.clone(),
+                    SessionEvent::Send(Box::new(ServerMessage::Event {
+                        event: event.clone(),
+                    })),
+                );
+            }
+        }
+        out.deliver();
+    }
+
+    /// The rooms this server holds now, sorted (the cluster refreshes their
+    /// claims, `cluster`).
+    pub fn ids(&self) -> Vec<RoomId> {
+        let mut ids: Vec<RoomId> = self.lock().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Whether the room exists here (has a member).
+    pub fn exists(&self, room_id: &RoomId) -> bool {
+        self.lock().contains_key(room_id)
+    }
+
     /// Adds a member. A member with the same user id is replaced: its session is
     /// kicked with reason 5 and the others see it leave with reason 5 before they
     /// see the newcomer join.

@@ -107,6 +107,9 @@ pub enum RequestError {
     /// A cross-room relay request was refused (`cross_room`).
     #[error(transparent)]
     CrossRoom(#[from] cross_room::CrossRoomError),
+    /// The cluster could not place a new room (`super::cluster`).
+    #[error(transparent)]
+    Cluster(#[from] super::cluster::ClusterError),
 }
 
 impl RequestError {
@@ -130,6 +133,7 @@ impl RequestError {
             RequestError::Recording(e) => e.code(),
             RequestError::Director(e) => e.code(),
             RequestError::CrossRoom(e) => e.code(),
+            RequestError::Cluster(e) => e.code(),
         }
     }
 }
@@ -1040,6 +1044,14 @@ impl Session {
             &signature,
             unix_now(),
         )?;
+        // A room not here may live on another node (`--redis`).
+        if let Some(cluster) = &self.shared.cluster
+            && !self.shared.rooms.exists(&room_id)
+            && let Some(redirect) = cluster.route(&room_id).await?
+        {
+            tracing::info!(session = self.id.0, room = %room_id, "redirected");
+            return Ok(redirect);
+        }
         let me = UserInfo {
             user_id,
             user_name,
@@ -1086,6 +1098,12 @@ impl Session {
             resume_token,
             program: outcome.program,
             director: grant.is_director(),
+            nodes: self
+                .shared
+                .cluster
+                .as_ref()
+                .map(|c| c.node_urls())
+                .unwrap_or_default(),
         })
     }
 

@@ -15,8 +15,8 @@
 
 mod app;
 mod audio_tap;
-pub mod debugger;
 mod console;
+pub mod debugger;
 mod device_preview;
 mod devices;
 mod embedded;

@@ -94,6 +94,8 @@ pub(super) struct Rejoin {
     pub(super) config: JoinConfig,
     /// From `joined`; empty when the server keeps no dropped sessions.
     pub(super) resume_token: String,
+    /// The node joined and the others to try (`nodes`).
+    pub(super) route: super::nodes::NodeRoute,
 }
 
 /// The [`ConnectionState::Reconnecting`] state's data.
@@ -263,16 +265,25 @@ impl Session {
         };
         let config = rejoin.config.clone();
         let token = rejoin.resume_token.clone();
-        // Through the proxy, with the TLS settings, the join used.
-        let url = self.proxy.url_for(&config.server_url);
+        // Through the proxy, with the TLS settings, the join used; to the
+        // node joined, or the next one when that is gone (`nodes`).
+        let url = self.proxy.url_for(rejoin.route.target()).to_owned();
         let tls = self
             .proxy
-            .connector(url)
+            .connector(&url)
             .map_err(|e| Attempt::Refused(LeaveReason::ServerException, e))?;
         let signal =
-            SignalConnection::connect(url, tls, signal_tx.clone(), self.signal_log.clone())
+            match SignalConnection::connect(&url, tls, signal_tx.clone(), self.signal_log.clone())
                 .await
-                .map_err(|e| Attempt::Retry(e.to_string()))?;
+            {
+                Ok(signal) => signal,
+                Err(e) => {
+                    if let Some(rejoin) = &mut self.rejoin {
+                        rejoin.route.unreachable();
+                    }
+                    return Err(Attempt::Retry(e.to_string()));
+                }
+            };
         let signal = Arc::new(signal);
         if !token.is_empty() {
             let resume = Request::Resume {
@@ -338,18 +349,27 @@ impl Session {
             ctime,
             signature,
         };
-        match signal.request(join).await {
-            Ok(Reply::Joined {
-                room_id,
-                me,
-                users,
-                streams,
-                resume_token,
-                ice_servers,
-                program,
-                ..
-            }) => {
-                self.signal = Some(signal);
+        // The join may be sent on to the room's node (`nodes`).
+        self.signal = Some(Arc::clone(&signal));
+        let answer = self.join_following(signal, url, join, signal_tx).await;
+        let signal = self.signal.take();
+        match answer {
+            Ok((
+                node_url,
+                Reply::Joined {
+                    room_id,
+                    me,
+                    users,
+                    streams,
+                    resume_token,
+                    ice_servers,
+                    nodes,
+                    program,
+                    ..
+                },
+            )) => {
+                self.signal = signal;
+                self.rtc_ip = super::rtc_ip_for(&node_url);
                 self.emit(RoomEvent::ProgramChanged { program, by: None });
                 self.ice = self.turn.policy(ice_servers);
                 self.identity = Some(Identity {
@@ -360,11 +380,22 @@ impl Session {
                 });
                 if let Some(rejoin) = &mut self.rejoin {
                     rejoin.resume_token = resume_token;
+                    rejoin.route.rejoined(&node_url, &config.server_url, &nodes);
                 }
-                tracing::info!("joined again");
+                tracing::info!("joined again at {node_url}");
                 Ok(Restore::Rejoined { users, streams })
             }
-            Ok(other) => Err(Attempt::Retry(unexpected(&other).to_string())),
+            Ok((_, other)) => {
+                if let Some(signal) = signal {
+                    close_signal(signal).await;
+                }
+                Err(Attempt::Retry(unexpected(&other).to_string()))
+            }
+            // A cluster that cannot place the room now (Redis away, nodes
+            // disagreeing for a moment): another attempt may succeed.
+            Err(e @ ClientError::Server { code, .. }) if super::nodes::retryable(code) => {
+                Err(Attempt::Retry(e.to_string()))
+            }
             Err(e @ ClientError::Server { code, .. }) => {
                 Err(Attempt::Refused(refusal_reason(code), e))
             }
