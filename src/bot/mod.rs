@@ -26,6 +26,8 @@ use crate::protocol::{AppId, LeaveReason, Role, RoomId, StreamId, UserId};
 
 mod notice;
 pub mod record;
+#[cfg(feature = "devices")]
+mod screen;
 
 /// How often each bot drains its event channel.
 const EVENT_POLL: Duration = Duration::from_millis(20);
@@ -81,9 +83,21 @@ pub struct BotConfig {
     /// every bot also prints, once a second, a `stats` line with what the
     /// SDK's `get*Stats` calls return, under the seed's field names.
     pub rtc_stats_interval: Option<Duration>,
+    /// Share this screen or window too (`--screen`), as a presentation
+    /// stream beside the pattern (or alone, without `publish`).
+    #[cfg(feature = "devices")]
+    pub screen: Option<crate::media::devices::ScreenCaptureConfig>,
 }
 
 impl BotConfig {
+    /// Whether the bot shares a screen (`--screen`).
+    fn shares_screen(&self) -> bool {
+        #[cfg(feature = "devices")]
+        return self.screen.is_some();
+        #[cfg(not(feature = "devices"))]
+        false
+    }
+
     /// One quiet publishing bot (360p_2, default audio, a 440 Hz tone) that runs
     /// until stopped; change fields with struct update syntax.
     pub fn publisher(
@@ -116,6 +130,8 @@ impl BotConfig {
             stream_state_interval: Some(crate::client::DEFAULT_DETECTION_INTERVAL),
             mix: None,
             rtc_stats_interval: None,
+            #[cfg(feature = "devices")]
+            screen: None,
         }
     }
 }
@@ -464,7 +480,7 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
             room_id: config.room_id.clone(),
             user_id: UserId(name.clone()),
             user_name: format!("bot {name}"),
-            role: if config.publish {
+            role: if config.publish || config.shares_screen() {
                 Role::Joiner
             } else {
                 Role::Player
@@ -544,6 +560,15 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
                 })?;
         }
         bot.published = Some(bot.client.publish(stream).await?);
+    }
+    #[cfg(feature = "devices")]
+    if let Some(screen) = &config.screen {
+        let stream_id = screen::share(&bot.client, screen).await?;
+        tracing::info!(
+            "bot {}: sharing {:?} as stream {stream_id}",
+            bot.name,
+            screen.target
+        );
     }
     if config.subscribe {
         for stream in info.streams {

@@ -47,6 +47,7 @@ mod media_tap;
 pub mod network_quality;
 mod publish;
 pub mod rtc_stats;
+mod screen;
 mod session;
 mod signal;
 pub mod stats;
@@ -81,6 +82,8 @@ pub use rtc_stats::{
     RTC_STATS_INTERVAL_RANGE, RemoteAudioStats, RemoteVideoStats, RtcStatsInfo, StatsReport,
     TransportStats,
 };
+#[cfg(feature = "devices")]
+pub use screen::is_screen_share_supported;
 pub use session::reconnect::Backoff;
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{FramePause, LocalStream, RemoteStream, VideoSlot};

@@ -1,0 +1,324 @@
+//! Issue 14 §3, screen sharing: a window with known content on a private
+//! Xvfb display is shared through the SFU and a subscriber's decoded frames
+//! show it; the share is an auxiliary stream of the same user, beside its
+//! camera, marked `isScreen`. Bad input gets numbered errors while the room
+//! carries on: a second share of the same user (90100250), a window that is
+//! not there (90100019), a display that is not there (90100024).
+//!
+//! Needs Xvfb (skips outside CI without it, fails on CI).
+#![cfg(feature = "client")]
+#![cfg(feature = "devices")]
+
+mod common;
+mod gui;
+
+use std::time::Duration;
+
+use huddle::client::{LocalStream, RoomEvent, SubscribeOptions};
+use huddle::media::devices::{
+    CaptureTarget, ScreenCaptureConfig, ScreenSource, list_screens, list_windows,
+};
+use huddle::media::{I420Frame, ScreenProfile, VideoSource};
+use huddle::protocol::ErrorCode;
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{
+    ChangeGCAux, ConnectionExt as _, CreateGCAux, CreateWindowAux, EventMask, PropMode, Rectangle,
+    WindowClass,
+};
+use x11rb::rust_connection::RustConnection;
+use x11rb::wrapper::ConnectionExt as _;
+
+/// The shared window's size and where it sits on the 1280x720 screen.
+const WINDOW: (u16, u16) = (640, 360);
+const WINDOW_AT: (i16, i16) = (200, 120);
+/// Its four quadrants, left to right, top to bottom, as 0xRRGGBB.
+const QUADRANTS: [u32; 4] = [0xe0_2020, 0x20_c020, 0x20_20e0, 0xf0_f0f0];
+const TITLE: &str = "huddle screen test";
+/// Per channel, after BT.601 studio range, H.264 and back.
+const TOLERANCE: u8 = 40;
+
+/// A window filled with [`QUADRANTS`], drawn by its own X connection.
+struct TestWindow {
+    conn: RustConnection,
+    id: u32,
+}
+
+impl TestWindow {
+    fn open(display: &str) -> TestWindow {
+        let (conn, screen_num) = x11rb::connect(Some(display)).expect("connect to Xvfb");
+        let screen = &conn.setup().roots[screen_num];
+        let (root, visual, depth) = (screen.root, screen.root_visual, screen.root_depth);
+        let id = conn.generate_id().expect("window id");
+        conn.create_window(
+            depth,
+            id,
+            root,
+            WINDOW_AT.0,
+            WINDOW_AT.1,
+            WINDOW.0,
+            WINDOW.1,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            visual,
+            &CreateWindowAux::new()
+                .background_pixel(0)
+                .event_mask(EventMask::EXPOSURE),
+        )
+        .expect("create_window");
+        conn.change_property8(
+            PropMode::REPLACE,
+            id,
+            x11rb::protocol::xproto::AtomEnum::WM_NAME,
+            x11rb::protocol::xproto::AtomEnum::STRING,
+            TITLE.as_bytes(),
+        )
+        .expect("title");
+        conn.map_window(id).expect("map");
+        let window = TestWindow { conn, id };
+        window.draw();
+        window
+    }
+
+    /// Fills the quadrants and waits until the server has done it.
+    fn draw(&self) {
+        let gc = self.conn.generate_id().expect("gc id");
+        self.conn
+            .create_gc(gc, self.id, &CreateGCAux::new())
+            .expect("create_gc");
+        let (w, h) = (WINDOW.0 / 2, WINDOW.1 / 2);
+        for (i, colour) in QUADRANTS.iter().enumerate() {
+            let i = i as u16;
+            self.conn
+                .change_gc(gc, &ChangeGCAux::new().foreground(*colour))
+                .expect("change_gc");
+            let rect = Rectangle {
+                x: ((i % 2) * w) as i16,
+                y: ((i / 2) * h) as i16,
+                width: w,
+                height: h,
+            };
+            self.conn
+                .poly_fill_rectangle(self.id, gc, &[rect])
+                .expect("fill");
+        }
+        // A round trip: every request before it has been carried out.
+        self.conn
+            .get_input_focus()
+            .expect("sync")
+            .reply()
+            .expect("sync reply");
+    }
+}
+
+/// The RGB of a decoded pixel (BT.601 studio range, as the capture wrote it).
+fn rgb_at(frame: &I420Frame, x: usize, y: usize) -> [u8; 3] {
+    let w = frame.width as usize;
+    let cw = frame.chroma_width() as usize;
+    let luma = f64::from(frame.y[y * w + x]) - 16.0;
+    let u = f64::from(frame.u[(y / 2) * cw + x / 2]) - 128.0;
+    let v = f64::from(frame.v[(y / 2) * cw + x / 2]) - 128.0;
+    let c = |f: f64| f.round().clamp(0.0, 255.0) as u8;
+    [
+        c(1.164 * luma + 1.596 * v),
+        c(1.164 * luma - 0.392 * u - 0.813 * v),
+        c(1.164 * luma + 2.017 * u),
+    ]
+}
+
+/// Which quadrant colours the frame shows at each quadrant's centre, and
+/// whether all four are within [`TOLERANCE`].
+fn shows_quadrants(frame: &I420Frame) -> Result<(), String> {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    for (i, colour) in QUADRANTS.iter().enumerate() {
+        let (x, y) = ((i % 2) * w / 2 + w / 4, (i / 2) * h / 2 + h / 4);
+        let want = [(colour >> 16) as u8, (colour >> 8) as u8, *colour as u8];
+        let got = rgb_at(frame, x, y);
+        if want.iter().zip(got).any(|(a, b)| a.abs_diff(b) > TOLERANCE) {
+            return Err(format!(
+                "quadrant {i} at ({x},{y}): got {got:?}, want {want:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn xvfb_or_skip(test: &str) -> bool {
+    if std::path::Path::new("/usr/bin/Xvfb").exists() {
+        return true;
+    }
+    common::skip(test, "/usr/bin/Xvfb not installed (apt-get install xvfb)");
+    false
+}
+
+fn window_config(display: &gui::Display, id: u32) -> ScreenCaptureConfig {
+    ScreenCaptureConfig {
+        display: Some(display.name.clone()),
+        target: CaptureTarget::Window(id),
+        profile: ScreenProfile::default(),
+    }
+}
+
+/// The capture alone: the display's screen and window lists, and a window
+/// captured at its own size with its colours, before any network.
+#[test]
+fn a_window_is_captured_with_its_content() {
+    if !xvfb_or_skip("a_window_is_captured_with_its_content") {
+        return;
+    }
+    let display = gui::Display::start();
+    let window = TestWindow::open(&display.name);
+    let name = Some(display.name.as_str());
+    assert!(huddle::client::is_screen_share_supported(name));
+    let screens = list_screens(name).expect("screens");
+    assert_eq!(screens.len(), 1, "{screens:?}");
+    assert_eq!(
+        (screens[0].width as usize, screens[0].height as usize),
+        gui::SCREEN
+    );
+    let windows = list_windows(name).expect("windows");
+    let listed = windows
+        .iter()
+        .find(|w| w.id == window.id)
+        .expect("the window is listed");
+    assert_eq!(
+        (listed.title.as_str(), listed.width, listed.height),
+        (TITLE, WINDOW.0, WINDOW.1)
+    );
+
+    let mut source = ScreenSource::open(&window_config(&display, window.id)).expect("open");
+    assert_eq!(source.size(), (u32::from(WINDOW.0), u32::from(WINDOW.1)));
+    assert!(source.is_live());
+    let frame = source.next_frame().expect("frame").expect("a picture");
+    shows_quadrants(&frame).expect("the captured window");
+
+    // The whole screen at 720p: the window's quadrants sit where the window is.
+    let whole = ScreenCaptureConfig {
+        target: CaptureTarget::Screen(0),
+        ..window_config(&display, 0)
+    };
+    let mut screen = ScreenSource::open(&whole).expect("open the screen");
+    assert_eq!(screen.size(), (1280, 720));
+    let frame = screen.next_frame().expect("frame").expect("a picture");
+    let red = rgb_at(&frame, WINDOW_AT.0 as usize + 20, WINDOW_AT.1 as usize + 20);
+    assert!(red[0] > 180 && red[1] < 80 && red[2] < 80, "{red:?}");
+
+    // Bad input: numbered errors, nothing opened.
+    let Err(e) = ScreenSource::open(&window_config(&display, 0x7fff_fff0)) else {
+        panic!("opened a window that is not there");
+    };
+    assert_eq!(
+        e.seed_code(),
+        ErrorCode::CaptureDeviceNotFound.code(),
+        "{e}"
+    );
+    let Err(e) = ScreenSource::open(&ScreenCaptureConfig {
+        target: CaptureTarget::Screen(7),
+        ..window_config(&display, 0)
+    }) else {
+        panic!("opened a screen that is not there");
+    };
+    assert_eq!(
+        e.seed_code(),
+        ErrorCode::CaptureDeviceNotFound.code(),
+        "{e}"
+    );
+    let mut config = window_config(&display, window.id);
+    let e = config
+        .set_screen_profile("4k")
+        .expect_err("no such profile");
+    assert_eq!(e.seed_code(), ErrorCode::InvalidParameter.code());
+    assert_eq!(config.profile, ScreenProfile::default(), "unchanged");
+}
+
+/// The share end to end: published beside the camera, announced with
+/// `isScreen`, decoded by a subscriber with the window's colours; a second
+/// share is refused with 90100250 and the first carries on; unpublished
+/// after its window closed, the viewer is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_window_reaches_a_subscriber() {
+    if !xvfb_or_skip("a_shared_window_reaches_a_subscriber") {
+        return;
+    }
+    let display = gui::Display::start();
+    let window = TestWindow::open(&display.name);
+    let server = common::start_server().await;
+    let (presenter, _) = common::join(&server, "screen", "presenter").await;
+    let camera = presenter
+        .publish(common::synthetic(440.0))
+        .await
+        .expect("camera published");
+    let share = LocalStream::open_screen(&window_config(&display, window.id)).expect("capture");
+    assert!(share.is_screen() && share.has_video() && !share.has_audio());
+    let shared = presenter.publish(share).await.expect("screen published");
+
+    let (viewer, joined) = common::join(&server, "screen", "viewer").await;
+    let mine: Vec<_> = joined
+        .streams
+        .iter()
+        .filter(|s| s.user_id.0 == "presenter")
+        .collect();
+    assert_eq!(mine.len(), 2, "camera and screen of one user: {mine:?}");
+    let info = mine
+        .iter()
+        .find(|s| s.stream_id == shared)
+        .expect("the share is listed");
+    assert!(info.is_screen, "{info:?}");
+    let video = info.video.expect("video");
+    assert_eq!(
+        (video.width, video.height, video.frame_rate),
+        (u32::from(WINDOW.0), u32::from(WINDOW.1), 15)
+    );
+    let camera_info = mine.iter().find(|s| s.stream_id == camera).expect("camera");
+    assert!(!camera_info.is_screen);
+
+    let remote = viewer
+        .subscribe(shared, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    assert!(remote.info().is_screen);
+    let slot = std::sync::Arc::clone(remote.video());
+    let mut last = String::new();
+    let frame = common::wait_for(Duration::from_secs(20), "the window's colours", || {
+        let frame = slot.latest()?;
+        match shows_quadrants(&frame) {
+            Ok(()) => Some(frame),
+            Err(e) => {
+                last = e;
+                None
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        (frame.width, frame.height),
+        (u32::from(WINDOW.0), u32::from(WINDOW.1))
+    );
+    eprintln!(
+        "decoded {} frames of the share; last mismatch before it matched: {last:?}",
+        remote.stats().frames_decoded
+    );
+
+    // A second share of the same user: refused, the first goes on.
+    let again = LocalStream::open_screen(&window_config(&display, window.id)).expect("capture");
+    let e = presenter
+        .publish(again)
+        .await
+        .expect_err("one share per user");
+    assert_eq!(e.code(), ErrorCode::DesktopNumberOutOfRange, "{e}");
+    let before = remote.stats().frames_decoded;
+    common::wait_for(Duration::from_secs(10), "more frames of the share", || {
+        (remote.stats().frames_decoded >= before + 10).then_some(())
+    })
+    .await;
+
+    // The window closes (the capture ends without an error) and the share
+    // is unpublished: the viewer is told.
+    window.conn.destroy_window(window.id).expect("destroy");
+    window.conn.flush().expect("flush");
+    presenter.unpublish(shared).await.expect("unpublish");
+    common::wait_event(&viewer, Duration::from_secs(10), "stream-removed", |e| {
+        matches!(e, RoomEvent::StreamRemoved { stream_id, .. } if *stream_id == shared)
+            .then_some(())
+    })
+    .await;
+}
