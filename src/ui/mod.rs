@@ -32,6 +32,7 @@ mod preview_source;
 mod remote_tile;
 pub mod render;
 mod room_view;
+mod screen_share;
 mod session;
 mod settings;
 mod shortcuts;

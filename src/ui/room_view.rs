@@ -75,6 +75,10 @@ pub enum RoomAction {
     About,
     /// Fullscreen on/off.
     ToggleFullscreen,
+    /// Share a screen or window ("Share screen").
+    ShareScreen(super::screen_share::ShareChoice),
+    /// Stop our screen share.
+    StopScreenShare,
 }
 
 /// Draws the room; returns the actions to apply after the pass.

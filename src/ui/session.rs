@@ -66,6 +66,10 @@ pub enum SessionReply {
     RenewalFailed(String),
     /// Top-N audio was switched (the slots when on), or not.
     TopN(ClientResult<Option<crate::client::TopNAudio>>),
+    /// Our screen share is published (its id and label), or why not.
+    ScreenShared(ClientResult<(StreamId, String)>),
+    /// Unpublishing our screen share failed.
+    ScreenShareStopFailed(ClientError),
 }
 
 /// How the credential is obtained when joining.
@@ -274,6 +278,8 @@ pub struct RoomSession {
     /// Our uplink and downlink quality (seed `network-quality`, 0–6), as
     /// last reported; shown on the tiles.
     pub network_quality: Option<(u8, u8)>,
+    /// Our screen share and the "Share screen" menu (`screen_share.rs`).
+    pub screen_share: super::screen_share::ScreenShare,
 }
 
 impl RoomSession {
@@ -399,6 +405,7 @@ impl RoomSession {
             failure: None,
             speaking: Speaking::default(),
             network_quality: None,
+            screen_share: super::screen_share::ScreenShare::default(),
         }
     }
 
@@ -695,6 +702,10 @@ impl RoomSession {
                     .push(format!("Signature renewal failed: {e}").into());
             }
             SessionReply::TopN(result) => self.top_n_switched(result),
+            SessionReply::ScreenShared(result) => self.on_screen_shared(result),
+            SessionReply::ScreenShareStopFailed(e) => {
+                self.errors.push(Notice::failed("Stopping the share", &e));
+            }
         }
     }
 
@@ -923,6 +934,8 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
     }
     ctx.request_repaint();
 }
+
+mod screen;
 
 #[cfg(test)]
 pub mod test_support;

@@ -320,8 +320,12 @@ mod tests {
 
     #[test]
     fn no_display_is_a_numbered_error() {
+        // A display number out of range (x11rb would overflow on it) is
+        // refused before connecting.
+        assert!(!is_screen_share_supported(Some(":70000")));
+        assert!(!is_screen_share_supported(Some(":59536.0")));
         // A display number nobody serves (no socket): refused at once.
-        let display = Some(":59731");
+        let display = Some(":59531");
         assert!(!is_screen_share_supported(display));
         let config = ScreenCaptureConfig {
             display: display.map(str::to_owned),

@@ -116,6 +116,9 @@ impl X11Display {
     /// reached; [`MediaError::Device`] when its pixels are not 32-bit
     /// TrueColor.
     pub(crate) fn connect(display: Option<&str>) -> Result<Self> {
+        if let Some(name) = display {
+            check_display_number(name)?;
+        }
         let (conn, screen_num) =
             x11rb::connect(display).map_err(|e| MediaError::DeviceUnavailable {
                 kind: MissingDevice::Display,
@@ -385,6 +388,21 @@ impl X11Display {
             })?;
         let (w, h) = (usize::from(area.width), usize::from(area.height));
         xrgb_to_i420_scaled(&reply.data, w, h, w * 4, self.layout, out)
+    }
+}
+
+/// Refuses a display number over 59535 (`:N` is TCP port 6000 + N, which
+/// x11rb 0.13 computes in 16 bits: a larger number would panic there).
+fn check_display_number(name: &str) -> Result<()> {
+    let number = name
+        .rsplit_once(':')
+        .map(|(_, rest)| rest.split('.').next().unwrap_or(rest));
+    match number.map(str::parse::<u32>) {
+        Some(Ok(n)) if n > u32::from(u16::MAX) - 6000 => Err(MediaError::DeviceUnavailable {
+            kind: MissingDevice::Display,
+            detail: format!("no X display {name:?}: display numbers end at 59535"),
+        }),
+        _ => Ok(()),
     }
 }
 
