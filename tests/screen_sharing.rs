@@ -18,129 +18,14 @@ use huddle::client::{LocalStream, RoomEvent, SubscribeOptions};
 use huddle::media::devices::{
     CaptureTarget, ScreenCaptureConfig, ScreenSource, list_screens, list_windows,
 };
-use huddle::media::{I420Frame, ScreenProfile, VideoSource};
+use huddle::media::{ScreenProfile, VideoSource};
 use huddle::protocol::ErrorCode;
-use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{
-    ChangeGCAux, ConnectionExt as _, CreateGCAux, CreateWindowAux, EventMask, PropMode, Rectangle,
-    WindowClass,
-};
-use x11rb::rust_connection::RustConnection;
-use x11rb::wrapper::ConnectionExt as _;
+
+use common::x11_window::{TITLE, TestWindow, rgb_at, shows_quadrants};
 
 /// The shared window's size and where it sits on the 1280x720 screen.
 const WINDOW: (u16, u16) = (640, 360);
 const WINDOW_AT: (i16, i16) = (200, 120);
-/// Its four quadrants, left to right, top to bottom, as 0xRRGGBB.
-const QUADRANTS: [u32; 4] = [0xe0_2020, 0x20_c020, 0x20_20e0, 0xf0_f0f0];
-const TITLE: &str = "huddle screen test";
-/// Per channel, after BT.601 studio range, H.264 and back.
-const TOLERANCE: u8 = 40;
-
-/// A window filled with [`QUADRANTS`], drawn by its own X connection.
-struct TestWindow {
-    conn: RustConnection,
-    id: u32,
-}
-
-impl TestWindow {
-    fn open(display: &str) -> TestWindow {
-        let (conn, screen_num) = x11rb::connect(Some(display)).expect("connect to Xvfb");
-        let screen = &conn.setup().roots[screen_num];
-        let (root, visual, depth) = (screen.root, screen.root_visual, screen.root_depth);
-        let id = conn.generate_id().expect("window id");
-        conn.create_window(
-            depth,
-            id,
-            root,
-            WINDOW_AT.0,
-            WINDOW_AT.1,
-            WINDOW.0,
-            WINDOW.1,
-            0,
-            WindowClass::INPUT_OUTPUT,
-            visual,
-            &CreateWindowAux::new()
-                .background_pixel(0)
-                .event_mask(EventMask::EXPOSURE),
-        )
-        .expect("create_window");
-        conn.change_property8(
-            PropMode::REPLACE,
-            id,
-            x11rb::protocol::xproto::AtomEnum::WM_NAME,
-            x11rb::protocol::xproto::AtomEnum::STRING,
-            TITLE.as_bytes(),
-        )
-        .expect("title");
-        conn.map_window(id).expect("map");
-        let window = TestWindow { conn, id };
-        window.draw();
-        window
-    }
-
-    /// Fills the quadrants and waits until the server has done it.
-    fn draw(&self) {
-        let gc = self.conn.generate_id().expect("gc id");
-        self.conn
-            .create_gc(gc, self.id, &CreateGCAux::new())
-            .expect("create_gc");
-        let (w, h) = (WINDOW.0 / 2, WINDOW.1 / 2);
-        for (i, colour) in QUADRANTS.iter().enumerate() {
-            let i = i as u16;
-            self.conn
-                .change_gc(gc, &ChangeGCAux::new().foreground(*colour))
-                .expect("change_gc");
-            let rect = Rectangle {
-                x: ((i % 2) * w) as i16,
-                y: ((i / 2) * h) as i16,
-                width: w,
-                height: h,
-            };
-            self.conn
-                .poly_fill_rectangle(self.id, gc, &[rect])
-                .expect("fill");
-        }
-        // A round trip: every request before it has been carried out.
-        self.conn
-            .get_input_focus()
-            .expect("sync")
-            .reply()
-            .expect("sync reply");
-    }
-}
-
-/// The RGB of a decoded pixel (BT.601 studio range, as the capture wrote it).
-fn rgb_at(frame: &I420Frame, x: usize, y: usize) -> [u8; 3] {
-    let w = frame.width as usize;
-    let cw = frame.chroma_width() as usize;
-    let luma = f64::from(frame.y[y * w + x]) - 16.0;
-    let u = f64::from(frame.u[(y / 2) * cw + x / 2]) - 128.0;
-    let v = f64::from(frame.v[(y / 2) * cw + x / 2]) - 128.0;
-    let c = |f: f64| f.round().clamp(0.0, 255.0) as u8;
-    [
-        c(1.164 * luma + 1.596 * v),
-        c(1.164 * luma - 0.392 * u - 0.813 * v),
-        c(1.164 * luma + 2.017 * u),
-    ]
-}
-
-/// Which quadrant colours the frame shows at each quadrant's centre, and
-/// whether all four are within [`TOLERANCE`].
-fn shows_quadrants(frame: &I420Frame) -> Result<(), String> {
-    let (w, h) = (frame.width as usize, frame.height as usize);
-    for (i, colour) in QUADRANTS.iter().enumerate() {
-        let (x, y) = ((i % 2) * w / 2 + w / 4, (i / 2) * h / 2 + h / 4);
-        let want = [(colour >> 16) as u8, (colour >> 8) as u8, *colour as u8];
-        let got = rgb_at(frame, x, y);
-        if want.iter().zip(got).any(|(a, b)| a.abs_diff(b) > TOLERANCE) {
-            return Err(format!(
-                "quadrant {i} at ({x},{y}): got {got:?}, want {want:?}"
-            ));
-        }
-    }
-    Ok(())
-}
 
 fn xvfb_or_skip(test: &str) -> bool {
     if std::path::Path::new("/usr/bin/Xvfb").exists() {
@@ -166,7 +51,7 @@ fn a_window_is_captured_with_its_content() {
         return;
     }
     let display = gui::Display::start();
-    let window = TestWindow::open(&display.name);
+    let window = TestWindow::open(&display.name, WINDOW_AT, WINDOW);
     let name = Some(display.name.as_str());
     assert!(huddle::client::is_screen_share_supported(name));
     let screens = list_screens(name).expect("screens");
@@ -240,7 +125,7 @@ async fn a_shared_window_reaches_a_subscriber() {
         return;
     }
     let display = gui::Display::start();
-    let window = TestWindow::open(&display.name);
+    let window = TestWindow::open(&display.name, WINDOW_AT, WINDOW);
     let server = common::start_server().await;
     let (presenter, _) = common::join(&server, "screen", "presenter").await;
     let camera = presenter
@@ -306,15 +191,20 @@ async fn a_shared_window_reaches_a_subscriber() {
         .expect_err("one share per user");
     assert_eq!(e.code(), ErrorCode::DesktopNumberOutOfRange, "{e}");
     let before = remote.stats().frames_decoded;
+    let since = std::time::Instant::now();
     common::wait_for(Duration::from_secs(10), "more frames of the share", || {
         (remote.stats().frames_decoded >= before + 10).then_some(())
     })
     .await;
+    eprintln!(
+        "10 more frames in {:?}; publisher: {:?}",
+        since.elapsed(),
+        presenter.send_rate(shared).await
+    );
 
     // The window closes (the capture ends without an error) and the share
     // is unpublished: the viewer is told.
-    window.conn.destroy_window(window.id).expect("destroy");
-    window.conn.flush().expect("flush");
+    window.destroy();
     presenter.unpublish(shared).await.expect("unpublish");
     common::wait_event(&viewer, Duration::from_secs(10), "stream-removed", |e| {
         matches!(e, RoomEvent::StreamRemoved { stream_id, .. } if *stream_id == shared)

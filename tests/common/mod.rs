@@ -5,6 +5,8 @@
 
 pub mod chromium;
 pub mod coturn;
+#[cfg(feature = "devices")]
+pub mod x11_window;
 
 use std::time::{Duration, Instant};
 
