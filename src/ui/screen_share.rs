@@ -56,7 +56,7 @@ pub enum ShareState {
 enum Listing {
     #[default]
     NotListed,
-    Listing,
+    Running,
     Listed(Result<Vec<ShareChoice>, String>),
 }
 
@@ -85,10 +85,10 @@ impl ScreenShare {
                 .listing
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if matches!(*listing, Listing::Listing) {
+            if matches!(*listing, Listing::Running) {
                 return;
             }
-            *listing = Listing::Listing;
+            *listing = Listing::Running;
         }
         let (slot, ctx) = (Arc::clone(&self.listing), ctx.clone());
         let spawned = std::thread::Builder::new()
@@ -168,7 +168,7 @@ pub fn toolbar(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomA
             let response = ui.menu_button("Share screen", |ui| {
                 let listing = share.listing();
                 match &listing {
-                    Listing::NotListed | Listing::Listing => {
+                    Listing::NotListed | Listing::Running => {
                         ui.weak("Looking for screens and windows…");
                     }
                     Listing::Listed(Err(e)) => {

@@ -128,13 +128,12 @@ pub fn is_quadrant(i: usize, rgb: [u8; 3]) -> bool {
 /// colour (else which one does not, and what it has).
 pub fn shows_quadrants(frame: &I420Frame) -> Result<(), String> {
     let (w, h) = (frame.width as usize, frame.height as usize);
-    for i in 0..QUADRANTS.len() {
+    for (i, colour) in QUADRANTS.iter().enumerate() {
         let (x, y) = ((i % 2) * w / 2 + w / 4, (i / 2) * h / 2 + h / 4);
         let got = rgb_at(frame, x, y);
         if !is_quadrant(i, got) {
             return Err(format!(
-                "quadrant {i} at ({x},{y}): got {got:?}, want {:06x}",
-                QUADRANTS[i]
+                "quadrant {i} at ({x},{y}): got {got:?}, want {colour:06x}"
             ));
         }
     }

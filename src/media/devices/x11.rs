@@ -83,7 +83,7 @@ impl PixelLayout {
     fn from_masks(red: u32, green: u32, blue: u32, lsb_first: bool) -> Option<Self> {
         let byte = |mask: u32| -> Option<usize> {
             let shift = mask.trailing_zeros();
-            (mask >> shift == 0xff && shift % 8 == 0).then(|| {
+            (mask >> shift == 0xff && shift.is_multiple_of(8)).then(|| {
                 let i = (shift / 8) as usize;
                 if lsb_first { i } else { 3 - i }
             })
