@@ -789,8 +789,12 @@ fn audio_profile(name: &str) -> anyhow::Result<AudioProfile> {
 impl BotArgs {
     /// Validates the flags.
     pub fn into_config(self) -> anyhow::Result<BotConfig> {
-        if !self.publish && !self.subscribe {
-            bail!("give --publish, --subscribe or both");
+        #[cfg(feature = "devices")]
+        let shares = self.screen.is_some();
+        #[cfg(not(feature = "devices"))]
+        let shares = false;
+        if !self.publish && !self.subscribe && !shares {
+            bail!("give --publish, --subscribe or both (or --screen)");
         }
         if !auth::validate_id(&self.room) {
             bail!("--room must match [A-Za-z0-9_-]{{1,64}}");

@@ -212,3 +212,140 @@ async fn a_shared_window_reaches_a_subscriber() {
     })
     .await;
 }
+
+/// A raw `publish` frame with `isScreen` set to `is_screen` (JSON), and a
+/// fresh offer (kept open until the reply is in).
+async fn raw_publish(
+    raw: &mut common::RawSocket,
+    id: u64,
+    is_screen: &str,
+) -> huddle::protocol::ServerMessage {
+    let (link, offer) = common::publish_offer(false, true).await;
+    let screen = if is_screen.is_empty() {
+        String::new()
+    } else {
+        format!(r#","isScreen":{is_screen}"#)
+    };
+    raw.send(&format!(
+        r#"{{"id":{id},"type":"publish","audio":false,"video":{{"width":640,"height":360,"frameRate":15}},"sdp":{}{screen}}}"#,
+        common::json_string(&offer)
+    ))
+    .await;
+    // The answer to this request (the server's candidates may come first).
+    let reply = raw
+        .recv_until(Duration::from_secs(10), "the publish answer", |m| {
+            use huddle::protocol::ServerMessage;
+            match m {
+                ServerMessage::Reply { id: got, .. } if got.0 == id => Some(m.clone()),
+                ServerMessage::Error(e) if e.id.is_some_and(|got| got.0 == id) => Some(m.clone()),
+                _ => None,
+            }
+        })
+        .await;
+    link.close().await;
+    reply
+}
+
+/// `isScreen` on the wire, as a client that is not the SDK sends it: a
+/// wrong type is 90000005, a second share 90100250, and the session goes on
+/// (a camera stream is still published). Needs no display.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is_screen_bad_input_gets_numbered_errors() {
+    let server = common::start_server().await;
+    let mut raw = common::RawSocket::connect(&server).await;
+    raw.joined("raw-screen", "ada").await;
+    let (id, code) = common::expect_error(raw_publish(&mut raw, 2, r#""yes""#).await);
+    assert_eq!(
+        (id.map(|i| i.0), code),
+        (Some(2), ErrorCode::InvalidParameter)
+    );
+    let published = |m: &huddle::protocol::ServerMessage| {
+        matches!(
+            m,
+            huddle::protocol::ServerMessage::Reply {
+                reply: huddle::protocol::Reply::Published { .. },
+                ..
+            }
+        )
+    };
+    let first = raw_publish(&mut raw, 3, "true").await;
+    assert!(published(&first), "{first:?}");
+    let (id, code) = common::expect_error(raw_publish(&mut raw, 4, "true").await);
+    assert_eq!(
+        (id.map(|i| i.0), code),
+        (Some(4), ErrorCode::DesktopNumberOutOfRange)
+    );
+    let camera = raw_publish(&mut raw, 5, "").await;
+    assert!(published(&camera), "{camera:?}");
+    // The room lists one share and one camera of ada.
+    let (viewer, joined) = common::join(&server, "raw-screen", "viewer").await;
+    let shares: Vec<bool> = joined.streams.iter().map(|s| s.is_screen).collect();
+    assert_eq!(shares, [true, false], "{:?}", joined.streams);
+    drop(viewer);
+}
+
+/// `huddle bot --screen`: the binary shares the window, a subscriber decodes
+/// its colours; a window that is not there ends the bot with 90100019 and a
+/// malformed target is refused before it joins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_shares_a_window() {
+    if !xvfb_or_skip("the_bot_shares_a_window") {
+        return;
+    }
+    let display = gui::Display::start();
+    let window = TestWindow::open(&display.name, WINDOW_AT, WINDOW);
+    let server = common::start_server().await;
+    let bot = |screen: String| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_huddle"));
+        command
+            .args(["bot", "--server", &server.url, "--room", "bot-screen"])
+            .args(["--user", "presenter", "--app-id", common::APP_ID])
+            .args(["--app-key", common::APP_KEY, "--duration", "60"])
+            .args(["--screen", &screen, "--display", &display.name])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    for (target, says) in [
+        ("window:0x7ffffff0".to_owned(), "90100019"),
+        ("window:nope".to_owned(), "--screen"),
+    ] {
+        let out = tokio::task::spawn_blocking({
+            let mut command = bot(target.clone());
+            move || command.output().expect("run the bot")
+        })
+        .await
+        .expect("join");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{target}: {stderr}");
+        assert!(stderr.contains(says), "{target}: {stderr}");
+    }
+
+    let (viewer, _) = common::join(&server, "bot-screen", "viewer").await;
+    let _bot = gui::KillOnDrop(
+        bot(format!("window:0x{:x}", window.id))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the bot"),
+    );
+    let info = common::wait_event(
+        &viewer,
+        Duration::from_secs(30),
+        "the bot's share",
+        |e| match e {
+            RoomEvent::StreamAdded(info) if info.is_screen => Some(info.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(info.user_id.0, "presenter");
+    let remote = viewer
+        .subscribe(info.stream_id, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    let slot = std::sync::Arc::clone(remote.video());
+    common::wait_for(Duration::from_secs(20), "the window's colours", || {
+        shows_quadrants(&slot.latest()?).ok()
+    })
+    .await;
+}

@@ -411,7 +411,7 @@ pub enum RoomEvent {
         stream_id: StreamId,
         /// Its publisher.
         user_id: UserId,
-        /// Whether it is a screen share (huddle streams never are yet).
+        /// Whether it is a screen share (`StreamInfo::is_screen`).
         is_screen: bool,
     },
     /// Frames of an interrupted stream flow again (seed `stream-recovered`).

@@ -18,6 +18,8 @@ use super::session::RoomSession;
 
 /// What to share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Without screen capture (no feature `devices`) the menu lists nothing.
+#[cfg_attr(not(feature = "devices"), allow(dead_code))]
 pub enum ShareSource {
     /// A monitor, by index (0: the primary).
     Screen(u32),
