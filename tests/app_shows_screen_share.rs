@@ -1,8 +1,11 @@
 //! Issue 14 §3 in the app: a presenter shares a 4:3 window (four colour
-//! blocks) from one Xvfb display beside its camera; the kiosk (the built
-//! `huddle` on a second Xvfb) shows the share in the large tile, whole
-//! (`contain`: the blocks keep the window's 4:3 shape), and the camera small.
-//! The screenshot is read back and the blocks found by colour.
+//! blocks) from one Xvfb display beside its camera; the app (the built
+//! `huddle`, joined straight from the command line, on a second Xvfb, its
+//! picture fit set to `cover` in its settings) shows the share in the large
+//! tile and whole (`contain` for a share whatever the setting: the blocks
+//! keep the window's 4:3 shape, where `cover` would crop them to the tile's
+//! 16:9), the camera and its own tile small. The screenshot is read back and
+//! the blocks found by colour.
 //!
 //! Skips, saying why, when Xvfb/ImageMagick are missing (fails on CI). Set
 //! `HUDDLE_SAVE_SCREENSHOT=1` to refresh `docs/screenshots/screen_share.png`.
@@ -110,8 +113,8 @@ fn share_on_screen(shot: &gui::Screenshot, min_size: (usize, usize)) -> Result<f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kiosk_shows_a_shared_window_large_and_whole() {
-    if !gui::tools_or_skip("kiosk_shows_a_shared_window_large_and_whole") {
+async fn the_app_shows_a_shared_window_large_and_whole() {
+    if !gui::tools_or_skip("the_app_shows_a_shared_window_large_and_whole") {
         return;
     }
     let source = gui::Display::start();
@@ -131,8 +134,12 @@ async fn kiosk_shows_a_shared_window_large_and_whole() {
     presenter.publish(share).await.expect("screen");
 
     let wall = gui::Display::start();
+    // The user's setting: pictures fill their tiles (cropped).
+    let settings = wall.runtime_dir.join("config/huddle/settings.json");
+    std::fs::create_dir_all(settings.parent().expect("config dir")).expect("config dir");
+    std::fs::write(&settings, r#"{"object_fit": "cover", "join_mic_off": true}"#)
+        .expect("settings.json");
     let _app = gui::KillOnDrop(wall.launch_huddle(&[
-        "--kiosk",
         "--server",
         &server.url,
         "--room",
@@ -146,7 +153,7 @@ async fn kiosk_shows_a_shared_window_large_and_whole() {
         "--window-size",
         "1280x720",
     ]));
-    common::wait_for(Duration::from_secs(60), "the kiosk to join", || {
+    common::wait_for(Duration::from_secs(60), "the app to join", || {
         (server.server.metrics().users >= 2).then_some(())
     })
     .await;
@@ -159,7 +166,7 @@ async fn kiosk_shows_a_shared_window_large_and_whole() {
     let mut last = String::new();
     let aspect = common::wait_for(
         Duration::from_secs(60),
-        "the share large and whole on the kiosk",
+        "the share large and whole in the app",
         || {
             let shot = wall.screenshot(&path);
             match share_on_screen(&shot, min_size) {
@@ -175,7 +182,7 @@ async fn kiosk_shows_a_shared_window_large_and_whole() {
         },
     )
     .await;
-    eprintln!("the share is on the kiosk, blocks spanning aspect {aspect:.3}");
+    eprintln!("the share is in the app, blocks spanning aspect {aspect:.3}");
     if std::env::var_os("HUDDLE_SAVE_SCREENSHOT").is_some() {
         // For the README only: a few seconds in, so the tiles' figures
         // (frames per second over the last second) have settled.
