@@ -137,8 +137,11 @@ async fn the_app_shows_a_shared_window_large_and_whole() {
     // The user's setting: pictures fill their tiles (cropped).
     let settings = wall.runtime_dir.join("config/huddle/settings.json");
     std::fs::create_dir_all(settings.parent().expect("config dir")).expect("config dir");
-    std::fs::write(&settings, r#"{"object_fit": "cover", "join_mic_off": true}"#)
-        .expect("settings.json");
+    std::fs::write(
+        &settings,
+        r#"{"object_fit": "cover", "join_mic_off": true}"#,
+    )
+    .expect("settings.json");
     let _app = gui::KillOnDrop(wall.launch_huddle(&[
         "--server",
         &server.url,

@@ -113,6 +113,29 @@ fn a_window_is_captured_with_its_content() {
         .expect_err("no such profile");
     assert_eq!(e.seed_code(), ErrorCode::InvalidParameter.code());
     assert_eq!(config.profile, ScreenProfile::default(), "unchanged");
+
+    // The window closes: the capture ends by itself (seed
+    // `screen-sharing-stopped`): `next_frame` says so and the flag is set.
+    let ended = source.ended_flag();
+    assert!(!ended.is_ended());
+    window.destroy();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut frames_after = 0;
+    while source.next_frame().expect("no error: it ends").is_some() {
+        frames_after += 1;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the capture went on {frames_after} frames after its window closed"
+        );
+    }
+    assert!(ended.is_ended(), "ended by itself");
+    eprintln!("the capture ended {frames_after} frames after the window closed");
+    drop(source);
+    assert!(ended.is_ended(), "the flag outlives the source");
+    // A source stopped by its owner has not ended by itself.
+    let stopped = screen.ended_flag();
+    drop(screen);
+    assert!(!stopped.is_ended());
 }
 
 /// The share end to end: published beside the camera, announced with

@@ -66,8 +66,8 @@ pub enum SessionReply {
     RenewalFailed(String),
     /// Top-N audio was switched (the slots when on), or not.
     TopN(ClientResult<Option<crate::client::TopNAudio>>),
-    /// Our screen share is published (its id and label), or why not.
-    ScreenShared(ClientResult<(StreamId, String)>),
+    /// Our screen share is published (its id, label and end flag), or why not.
+    ScreenShared(ClientResult<(StreamId, String, super::screen_share::CaptureEnded)>),
     /// Unpublishing our screen share failed.
     ScreenShareStopFailed(ClientError),
 }
@@ -481,6 +481,7 @@ impl RoomSession {
             tile.sample(now);
         }
         self.feed_speaking(now);
+        self.poll_screen_share();
     }
 
     /// One level per user: the loudest of their audio streams (muted = 0).

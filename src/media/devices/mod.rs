@@ -46,8 +46,8 @@ pub use microphone::MicrophoneSource;
 pub use mixer::{JitterBuffer, SPEAKING_THRESHOLD};
 pub use playout::AudioPlayout;
 pub use screen::{
-    CaptureTarget, ScreenCaptureConfig, ScreenSource, is_screen_share_supported, list_screens,
-    list_windows,
+    CaptureEnded, CaptureTarget, ScreenCaptureConfig, ScreenSource, is_screen_share_supported,
+    list_screens, list_windows,
 };
 pub use watch::{DeviceChange, DeviceKind, DeviceState, DeviceWatcher, WatchConfig};
 

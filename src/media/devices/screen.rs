@@ -126,10 +126,25 @@ pub fn list_windows(display: Option<&str>) -> Result<Vec<WindowInfo>> {
     X11Display::connect(display)?.windows()
 }
 
+/// Tells whether a [`ScreenSource`] has ended (its window closed or the
+/// display went away): the seed's `screen-sharing-stopped`. Cheap to clone;
+/// outlives the source (from [`ScreenSource::ended_flag`]).
+#[derive(Clone, Debug, Default)]
+pub struct CaptureEnded(Arc<AtomicBool>);
+
+impl CaptureEnded {
+    /// Whether the capture has ended for good.
+    #[must_use]
+    pub fn is_ended(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// A live screen or window capture; each `next_frame` blocks until the next
 /// picture (at the profile's frame rate).
 pub struct ScreenSource {
     rx: Receiver<Result<I420Frame>>,
+    ended_flag: CaptureEnded,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     size: (u32, u32),
@@ -164,18 +179,24 @@ impl ScreenSource {
         let (tx, rx) = crossbeam_channel::bounded(SCREEN_FRAME_CAPACITY);
         tx.try_send(Ok(first)).ok(); // empty channel: cannot be full
         let stop = Arc::new(AtomicBool::new(false));
+        let ended_flag = CaptureEnded::default();
         let thread = {
             let (stop, drop_rx) = (Arc::clone(&stop), rx.clone());
+            let ended = ended_flag.clone();
             let interval = Duration::from_secs_f64(1.0 / f64::from(frame_rate));
             std::thread::Builder::new()
                 .name("huddle-screen".into())
                 .spawn(move || {
                     capture_thread(&display, area, size, interval, &tx, &drop_rx, &stop);
+                    if !stop.load(Ordering::Acquire) {
+                        ended.0.store(true, Ordering::Release); // not stopped: it ended
+                    }
                 })
                 .map_err(|e| MediaError::Device(format!("cannot start the screen thread: {e}")))?
         };
         Ok(Self {
             rx,
+            ended_flag,
             stop,
             thread: Some(thread),
             size,
@@ -183,6 +204,15 @@ impl ScreenSource {
             last: None,
             ended: false,
         })
+    }
+}
+
+impl ScreenSource {
+    /// A handle that says when this capture ends by itself (the window was
+    /// closed): the application stops the share then.
+    #[must_use]
+    pub fn ended_flag(&self) -> CaptureEnded {
+        self.ended_flag.clone()
     }
 }
 
