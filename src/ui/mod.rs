@@ -50,6 +50,8 @@ mod layout_tests;
 #[cfg(test)]
 mod room_features_tests;
 #[cfg(test)]
+mod screen_share_tests;
+#[cfg(test)]
 mod snapshot_tests;
 
 pub use app::HuddleApp;
