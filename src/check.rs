@@ -253,8 +253,32 @@ async fn display_and_gpu() -> Vec<Item> {
             "none (DISPLAY / WAYLAND_DISPLAY unset or not reachable): the desktop app cannot open; server, bot and kiosk-less use are fine",
         ),
     }];
+    #[cfg(feature = "devices")]
+    items.push(screen_sharing());
     items.push(gpu(display.is_some()).await);
     items
+}
+
+/// Whether screens and windows can be shared (seed `isScreenShareSupported`).
+#[cfg(feature = "devices")]
+fn screen_sharing() -> Item {
+    use crate::media::devices::{list_screens, list_windows};
+    match list_screens(None).and_then(|s| Ok((s, list_windows(None)?))) {
+        Ok((screens, windows)) => item(
+            "screen sharing",
+            Verdict::Ok,
+            format!(
+                "X11: {} screen(s), {} window(s) to share",
+                screens.len(),
+                windows.len()
+            ),
+        ),
+        Err(e) => item(
+            "screen sharing",
+            Verdict::Warn,
+            format!("not supported here ({}): {e}", e.seed_code()),
+        ),
+    }
 }
 
 #[cfg(feature = "app")]

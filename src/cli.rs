@@ -604,6 +604,20 @@ pub struct BotArgs {
     /// `setNetworkBandwidth`; 100..=51200), below the uplink estimate.
     #[arg(long, value_name = "KBPS")]
     pub max_bandwidth: Option<u32>,
+    /// Share a screen or window of an X display too (seed
+    /// createStream({screen: true})): `screen`, `screen:N` (a monitor) or
+    /// `window:ID` (an X window id, as xwininfo prints it).
+    #[cfg(feature = "devices")]
+    #[arg(long, value_name = "TARGET")]
+    pub screen: Option<String>,
+    /// With --screen: the presentation profile (seed Table 3-11): 720p, 1080p.
+    #[cfg(feature = "devices")]
+    #[arg(long, default_value = "720p", requires = "screen")]
+    pub screen_profile: String,
+    /// With --screen: the X display to capture (default: $DISPLAY).
+    #[cfg(feature = "devices")]
+    #[arg(long, requires = "screen")]
+    pub display: Option<String>,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -876,8 +890,12 @@ fn audio_profile(name: &str) -> anyhow::Result<AudioProfile> {
 impl BotArgs {
     /// Validates the flags.
     pub fn into_config(self) -> anyhow::Result<BotConfig> {
-        if !self.publish && !self.subscribe {
-            bail!("give --publish, --subscribe or both");
+        #[cfg(feature = "devices")]
+        let shares = self.screen.is_some();
+        #[cfg(not(feature = "devices"))]
+        let shares = false;
+        if !self.publish && !self.subscribe && !shares {
+            bail!("give --publish, --subscribe or both (or --screen)");
         }
         if !auth::validate_id(&self.room) {
             bail!("--room must match [A-Za-z0-9_-]{{1,64}}");
@@ -925,8 +943,27 @@ impl BotArgs {
         if !self.relay_room.is_empty() && !matches!(credential, Credential::AppKey { .. }) {
             bail!("--relay-room needs --app-key: a --signature is made for one room");
         }
+        #[cfg(feature = "devices")]
+        let screen = match self.screen {
+            None => None,
+            Some(target) => {
+                let mut config = crate::media::devices::ScreenCaptureConfig {
+                    display: self.display,
+                    target: target
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("--screen: {e}"))?,
+                    profile: crate::media::ScreenProfile::default(),
+                };
+                config
+                    .set_screen_profile(&self.screen_profile)
+                    .map_err(|e| anyhow::anyhow!("--screen-profile: {e}"))?;
+                Some(config)
+            }
+        };
         Ok(BotConfig {
             relay_rooms: self.relay_room.into_iter().map(RoomId).collect(),
+            #[cfg(feature = "devices")]
+            screen,
             turn,
             server_url: self.server,
             app_id: AppId(self.credentials.app_id),

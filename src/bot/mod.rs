@@ -26,6 +26,8 @@ use crate::protocol::{AppId, LeaveReason, Role, RoomId, StreamId, UserId};
 
 mod notice;
 pub mod record;
+#[cfg(feature = "devices")]
+mod screen;
 
 /// How often each bot drains its event channel.
 const EVENT_POLL: Duration = Duration::from_millis(20);
@@ -85,9 +87,21 @@ pub struct BotConfig {
     /// (cross-room co-hosting, `--relay-room`, at most 3), signed with the
     /// bot's credential for each room.
     pub relay_rooms: Vec<RoomId>,
+    /// Share this screen or window too (`--screen`), as a presentation
+    /// stream beside the pattern (or alone, without `publish`).
+    #[cfg(feature = "devices")]
+    pub screen: Option<crate::media::devices::ScreenCaptureConfig>,
 }
 
 impl BotConfig {
+    /// Whether the bot shares a screen (`--screen`).
+    fn shares_screen(&self) -> bool {
+        #[cfg(feature = "devices")]
+        return self.screen.is_some();
+        #[cfg(not(feature = "devices"))]
+        false
+    }
+
     /// One quiet publishing bot (360p_2, default audio, a 440 Hz tone) that runs
     /// until stopped; change fields with struct update syntax.
     pub fn publisher(
@@ -121,6 +135,8 @@ impl BotConfig {
             mix: None,
             rtc_stats_interval: None,
             relay_rooms: Vec::new(),
+            #[cfg(feature = "devices")]
+            screen: None,
         }
     }
 }
@@ -475,7 +491,7 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
             room_id: config.room_id.clone(),
             user_id: UserId(name.clone()),
             user_name: format!("bot {name}"),
-            role: if config.publish {
+            role: if config.publish || config.shares_screen() {
                 Role::Joiner
             } else {
                 Role::Player
@@ -564,6 +580,15 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
                 .await?;
             tracing::info!(bot = %bot.name, room = %relay.room_id, users = relay.users.len(), "relaying into another room");
         }
+    }
+    #[cfg(feature = "devices")]
+    if let Some(screen) = &config.screen {
+        let stream_id = screen::share(&bot.client, screen).await?;
+        tracing::info!(
+            "bot {}: sharing {:?} as stream {stream_id}",
+            bot.name,
+            screen.target
+        );
     }
     if config.subscribe {
         for stream in info.streams {

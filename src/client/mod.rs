@@ -50,6 +50,7 @@ pub mod network_quality;
 pub mod playout;
 mod publish;
 pub mod rtc_stats;
+mod screen;
 mod session;
 mod signal;
 pub mod signal_log;
@@ -87,6 +88,8 @@ pub use rtc_stats::{
     RTC_STATS_INTERVAL_RANGE, RemoteAudioStats, RemoteVideoStats, RtcStatsInfo, StatsReport,
     TransportStats,
 };
+#[cfg(feature = "devices")]
+pub use screen::is_screen_share_supported;
 pub use session::reconnect::Backoff;
 pub use signal_log::{SIGNAL_LOG_CAPACITY, SignalLog, SignalRecord};
 pub use stats::{LatencySummary, StreamStats};
@@ -428,7 +431,7 @@ pub enum RoomEvent {
         stream_id: StreamId,
         /// Its publisher.
         user_id: UserId,
-        /// Whether it is a screen share (huddle streams never are yet).
+        /// Whether it is a screen share (`StreamInfo::is_screen`).
         is_screen: bool,
     },
     /// Frames of an interrupted stream flow again (seed `stream-recovered`).

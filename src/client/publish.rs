@@ -125,6 +125,7 @@ impl PublishPipeline {
             audio_profile,
             video_paused,
             max_bandwidth_bps,
+            is_screen,
             // The mixing handle is the application's; the source mixes through it.
             ..
         } = stream;
@@ -149,12 +150,15 @@ impl PublishPipeline {
 
         if let (Some(source), Some(out)) = (video_source, video) {
             let (width, height) = source.size();
-            let encoder = H264Encoder::new(
-                width,
-                height,
-                source.frame_rate(),
-                video_profile.max_bitrate_bps(),
-            )?;
+            let encoder = H264Encoder::with_config(H264EncoderConfig {
+                content: super::screen::content(is_screen),
+                ..H264EncoderConfig::new(
+                    width,
+                    height,
+                    source.frame_rate(),
+                    video_profile.max_bitrate_bps(),
+                )
+            })?;
             let (tx, rx) = mpsc::channel(ENCODED_VIDEO_CAPACITY);
             let (stop_t, kf, rate_t) =
                 (Arc::clone(&stop), Arc::clone(&force_keyframe), rate.clone());

@@ -70,6 +70,8 @@ struct Publication {
     /// writes to: enough to publish the stream again on a new link.
     audio: bool,
     video: Option<VideoInfo>,
+    /// Published as a screen share (`isScreen`).
+    is_screen: bool,
     tracks: Vec<(RtpCodecKind, Arc<TrackLocalStaticSample>)>,
     /// The congestion control its link was built with (a new link gets the
     /// same).
@@ -665,7 +667,8 @@ impl Session {
         .flatten()
         .collect();
         let declares_audio = audio.is_some();
-        let result = offer_publication(&signal, &link, declares_audio, video_info).await;
+        let is_screen = stream.is_screen;
+        let result = offer_publication(&signal, &link, declares_audio, video_info, is_screen).await;
         let (stream_id, link_id) = match result {
             Ok(ids) => ids,
             Err(e) => {
@@ -706,6 +709,7 @@ impl Session {
                 link_task,
                 audio: declares_audio,
                 video: video_info,
+                is_screen,
                 tracks,
                 congestion,
                 published_at: Instant::now(),
@@ -884,6 +888,7 @@ impl Session {
                 video: None,
                 audio_muted: false,
                 video_muted: false,
+                is_screen: false,
             });
         let stream = RemoteStream {
             info,
@@ -1117,6 +1122,7 @@ async fn offer_publication(
     link: &PeerLink,
     audio: bool,
     video: Option<VideoInfo>,
+    is_screen: bool,
 ) -> ClientResult<(StreamId, LinkId)> {
     let offer = link.create_offer().await.map_err(ClientError::from)?;
     let reply = signal
@@ -1124,6 +1130,7 @@ async fn offer_publication(
             audio,
             video,
             sdp: offer,
+            is_screen,
         })
         .await?;
     let Reply::Published {

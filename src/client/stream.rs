@@ -35,6 +35,9 @@ pub struct LocalStream {
     /// Cap on what this stream sends, bit/s (seed `setNetworkBandwidth`, per
     /// stream); [`crate::client::Client::set_network_bandwidth`] overrides it.
     pub(crate) max_bandwidth_bps: Option<u32>,
+    /// A screen share (seed `createStream({screen: true})`): published with
+    /// `isScreen`, encoded as screen content (`screen` module).
+    pub(crate) is_screen: bool,
 }
 
 /// Stops and restarts a [`LocalStream`]'s pictures without telling anyone, as
@@ -80,6 +83,7 @@ impl LocalStream {
             video_paused: Arc::new(AtomicBool::new(false)),
             mixing,
             max_bandwidth_bps: None,
+            is_screen: false,
         }
     }
 

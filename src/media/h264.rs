@@ -6,7 +6,8 @@
 //!
 //! Encoder invariants / configuration:
 //! * Constrained-baseline compatible: Baseline profile, no B-frames, a single
-//!   slice per frame, one spatial/temporal layer, `CameraVideoRealTime` usage,
+//!   slice per frame, one spatial/temporal layer, `CameraVideoRealTime` usage
+//!   (`ScreenContentRealTime` for a shared screen, [`VideoContent`]),
 //!   one encoder thread.
 //! * Bitrate rate control. Frame skipping is **off by default**
 //!   ([`H264EncoderConfig::frame_skip`]), so every input frame yields a
@@ -101,6 +102,20 @@ pub struct H264EncoderConfig {
     /// Let OpenH264 drop frames (empty output) to hold the bitrate.
     /// Default `false`: every frame is coded (see module docs for the cost).
     pub frame_skip: bool,
+    /// What the pictures show: OpenH264's usage type (its content hint).
+    pub content: VideoContent,
+}
+
+/// The kind of picture an encoder is tuned for (OpenH264 `EUsageType`; the
+/// browsers' `contentHint` "motion" vs "detail"/"text").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum VideoContent {
+    /// Camera pictures: motion over detail (`CAMERA_VIDEO_REAL_TIME`).
+    #[default]
+    Camera,
+    /// A shared screen: text and still areas kept sharp
+    /// (`SCREEN_CONTENT_REAL_TIME`).
+    Screen,
 }
 
 impl H264EncoderConfig {
@@ -115,6 +130,7 @@ impl H264EncoderConfig {
             bitrate_bps,
             keyframe_interval: frame_rate.saturating_mul(DEFAULT_KEYFRAME_INTERVAL_S),
             frame_skip: false,
+            content: VideoContent::Camera,
         }
     }
 
@@ -157,7 +173,10 @@ impl H264EncoderConfig {
             .max_frame_rate(FrameRate::from_hz(self.frame_rate as f32))
             .rate_control_mode(RateControlMode::Bitrate)
             .skip_frames(self.frame_skip)
-            .usage_type(UsageType::CameraVideoRealTime)
+            .usage_type(match self.content {
+                VideoContent::Camera => UsageType::CameraVideoRealTime,
+                VideoContent::Screen => UsageType::ScreenContentRealTime,
+            })
             .profile(Profile::Baseline)
             .intra_frame_period(IntraFramePeriod::from_num_frames(self.keyframe_interval))
             .num_threads(1);
@@ -476,6 +495,43 @@ fn copy_plane(
 mod tests {
     use super::*;
     use crate::media::pattern::{TestPattern, read_stamp, stamp_height};
+
+    /// The screen-content usage type encodes and decodes a picture of flat
+    /// blocks (what a shared window is) with every block's luma kept.
+    #[test]
+    fn screen_content_keeps_flat_blocks() {
+        let (w, h) = (640, 360);
+        let config = H264EncoderConfig {
+            content: VideoContent::Screen,
+            ..H264EncoderConfig::new(w, h, 15, 1_200_000)
+        };
+        let mut enc = H264Encoder::with_config(config).expect("encoder");
+        let mut dec = H264Decoder::new().expect("decoder");
+        let mut frame = I420Frame::new_black(w, h);
+        let lumas = [40u8, 90, 160, 220];
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                frame.y[y * w as usize + x] = lumas[x * 4 / w as usize];
+            }
+        }
+        let mut decoded = None;
+        let mut coded = 0;
+        for i in 0..5 {
+            let out = enc.encode(&frame, i == 0).expect("encode");
+            coded += usize::from(!out.is_empty());
+            if let Some(d) = dec.decode(&out.data).expect("decode") {
+                decoded = Some(d);
+            }
+        }
+        eprintln!("screen content: {coded} of 5 unchanged pictures coded");
+        let d = decoded.expect("a decoded picture");
+        assert_eq!((d.width, d.height), (w, h));
+        for (i, luma) in lumas.iter().enumerate() {
+            let x = (2 * i + 1) * w as usize / 8;
+            let got = d.y[(h as usize / 2) * w as usize + x];
+            assert!(got.abs_diff(*luma) <= 3, "block {i}: {got} vs {luma}");
+        }
+    }
 
     #[test]
     fn stamp_survives_h264_at_200kbps() {

@@ -7,7 +7,8 @@
 //! Overview:
 //! * [`frame`]: [`I420Frame`] (tightly packed YUV 4:2:0) and [`AudioFrame`]
 //!   (interleaved i16 PCM, [`AUDIO_FRAME_MS`] per frame).
-//! * [`profile`]: seed 001 video/audio profiles ([`VideoProfile`], [`AudioProfile`]).
+//! * [`profile`]: seed 001 video/audio profiles ([`VideoProfile`], [`AudioProfile`]);
+//!   [`screen_profile`]: the presentation profiles ([`ScreenProfile`], Table 3-11).
 //! * [`rate_ladder`]: bitrate → frame rate → resolution steps for congestion
 //!   control; [`scale`]: I420 downscaling for the lower rungs.
 //! * [`pattern`]: moving test picture carrying a machine-readable [`Stamp`]
@@ -17,7 +18,8 @@
 //! * [`opus_codec`]: libopus encoder/decoder with packet-loss concealment.
 //! * [`source`]: [`VideoSource`]/[`AudioSource`] traits and synthetic impls.
 //! * `devices` (feature `devices`): cameras, microphones and speakers (live
-//!   sources and the mixing playout), with device enumeration.
+//!   sources and the mixing playout), with device enumeration; screens and
+//!   windows (X11) to share.
 //!
 //! Invariant: every fallible operation returns [`MediaError`]; nothing here
 //! panics on bad input (corrupt bitstreams, wrong frame sizes).
@@ -41,6 +43,7 @@ pub mod rate_ladder;
 #[cfg(any(feature = "client", feature = "devices"))]
 mod resample;
 pub mod scale;
+pub mod screen_profile;
 pub mod source;
 pub mod switch;
 pub mod tone;
@@ -48,13 +51,14 @@ pub mod tone;
 pub use analysis::{audio_level_dbov, dominant_frequency, rms_level};
 pub use frame::{AUDIO_FRAME_MS, AudioFrame, I420Frame, samples_per_frame};
 #[cfg(feature = "client")]
-pub use h264::{EncodedVideo, H264Decoder, H264Encoder, H264EncoderConfig};
+pub use h264::{EncodedVideo, H264Decoder, H264Encoder, H264EncoderConfig, VideoContent};
 #[cfg(feature = "client")]
 pub use mixing::{AudioMixOption, AudioMixing, MixingEvent};
 #[cfg(feature = "client")]
 pub use opus_codec::{OpusDecoder, OpusEncoder};
 pub use pattern::{Stamp, TestPattern, now_us, read_stamp, stamp_height};
 pub use profile::{AUDIO_PROFILES, AudioProfile, VIDEO_PROFILES, VideoProfile};
+pub use screen_profile::{SCREEN_PROFILES, ScreenProfile};
 pub use source::{AudioSource, SyntheticAudio, SyntheticVideo, VideoSource};
 pub use switch::{SourceSwitch, SwitchableAudio, SwitchableVideo};
 pub use tone::{ToneLevel, ToneSource};
@@ -151,6 +155,10 @@ pub enum MissingDevice {
     AudioOutput,
     /// Devices exist but not the requested id (seed `CaptureDeviceNotFound`, 90100019).
     NotFound,
+    /// No display to capture a screen from (no X server, or none reachable):
+    /// screen sharing is not supported here (seed `MediaUpstreamUnsupported`,
+    /// 90100024, the seed's "does not support media capture").
+    Display,
 }
 
 impl MissingDevice {
@@ -163,6 +171,7 @@ impl MissingDevice {
             Self::AudioInput => 90_100_005,
             Self::AudioOutput => 90_100_006,
             Self::NotFound => 90_100_019,
+            Self::Display => 90_100_024,
         }
     }
 }
@@ -174,6 +183,7 @@ impl std::fmt::Display for MissingDevice {
             Self::AudioInput => "no available audio input devices",
             Self::AudioOutput => "no available audio output devices",
             Self::NotFound => "capture device not found",
+            Self::Display => "no display to capture",
         })
     }
 }

@@ -116,6 +116,10 @@ pub struct StreamInfo {
     /// The publisher muted its video.
     #[serde(default)]
     pub video_muted: bool,
+    /// A presentation (screen sharing) stream, not a camera's (seed
+    /// `UserList.isScreen`; `getType` "auxiliary"). Absent: `false`.
+    #[serde(default)]
+    pub is_screen: bool,
 }
 
 /// A trickled ICE candidate (RFC 8839 `candidate` attribute value).
@@ -201,6 +205,11 @@ pub enum Request {
         video: Option<VideoInfo>,
         /// SDP offer.
         sdp: String,
+        /// A screen or window share (seed `createStream({screen: true})`):
+        /// an auxiliary stream of the user, beside its camera's. At most
+        /// one per user (else 90100250). Absent: `false`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_screen: bool,
     },
     /// Stop publishing; everyone else gets `stream-removed`.
     Unpublish {

@@ -28,6 +28,7 @@ mod cross_room;
 mod expiry;
 mod ice_restart;
 mod program;
+mod screen;
 mod top_n;
 
 use super::Shared;
@@ -88,6 +89,10 @@ pub enum RequestError {
     /// The caller already publishes its maximum number of streams.
     #[error("already publishing {0} streams")]
     TooManyStreams(usize),
+    /// The caller already shares its screen (`isScreen`); one share per user.
+    /// Not retryable until that share is unpublished.
+    #[error("already sharing {0} screen stream(s)")]
+    TooManyScreens(usize),
     /// The publish offer can never carry media to the server. Not retryable
     /// with the same offer.
     #[error("unusable publish offer: {0}")]
@@ -127,6 +132,7 @@ impl RequestError {
             RequestError::Version { .. } => ErrorCode::VersionNotCompatible,
             RequestError::TooFrequent(_) => ErrorCode::RequestFrequently,
             RequestError::TooManyStreams(_) => ErrorCode::StreamAlreadyPushed,
+            RequestError::TooManyScreens(_) => ErrorCode::DesktopNumberOutOfRange,
             RequestError::Offer(_) => ErrorCode::InvalidPushed,
             RequestError::Candidate(_) => ErrorCode::InvalidParameter,
             RequestError::Resume(e) => e.code(),
@@ -970,7 +976,12 @@ impl Session {
             )),
             Request::Leave => Ok(Reply::Ok),
             Request::Ping => Ok(Reply::Pong),
-            Request::Publish { audio, video, sdp } => self.publish(audio, video, sdp).await,
+            Request::Publish {
+                audio,
+                video,
+                sdp,
+                is_screen,
+            } => self.publish(audio, video, sdp, is_screen).await,
             Request::Unpublish { stream_id } => self.unpublish(stream_id).await,
             Request::UpdateStream {
                 stream_id,
@@ -1156,6 +1167,7 @@ impl Session {
         audio: bool,
         video: Option<VideoInfo>,
         sdp: String,
+        is_screen: bool,
     ) -> Result<Reply, RequestError> {
         let joined = self.joined()?;
         if !joined.me.role.can_publish() {
@@ -1166,6 +1178,9 @@ impl Session {
         let max = self.shared.config.limits.max_streams_per_user;
         if self.publications.len() >= max {
             return Err(RequestError::TooManyStreams(max));
+        }
+        if is_screen {
+            self.check_screen_limit(&joined.room_id)?;
         }
         let room_id = joined.room_id.clone();
         let user_id = joined.me.user_id.clone();
@@ -1183,6 +1198,7 @@ impl Session {
             video,
             audio_muted: false,
             video_muted: false,
+            is_screen,
         };
         let recorded = (info.clone(), Arc::clone(&media));
         if let Err(e) = self.shared.rooms.add_stream(&room_id, self.id, info, media) {

@@ -633,6 +633,16 @@ impl eframe::App for HuddleApp {
                         }
                     }
                 }
+                RoomAction::ShareScreen(choice) => {
+                    if let Screen::Room(session) = &mut self.screen {
+                        session.share_screen(choice);
+                    }
+                }
+                RoomAction::StopScreenShare => {
+                    if let Screen::Room(session) = &mut self.screen {
+                        session.stop_screen_share();
+                    }
+                }
                 RoomAction::Notice(text) => self.toasts.push(text),
                 RoomAction::Direct(request) => {
                     if let Screen::Room(session) = &mut self.screen {

@@ -34,6 +34,7 @@ mod preview_source;
 mod remote_tile;
 pub mod render;
 mod room_view;
+mod screen_share;
 mod session;
 mod settings;
 mod shortcuts;
@@ -50,6 +51,8 @@ mod failed_join_tests;
 mod layout_tests;
 #[cfg(test)]
 mod room_features_tests;
+#[cfg(test)]
+mod screen_share_tests;
 #[cfg(test)]
 mod snapshot_tests;
 

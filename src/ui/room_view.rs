@@ -82,6 +82,10 @@ pub enum RoomAction {
     ToggleDebugger,
     /// A director's request from the broadcast console.
     Direct(super::session::DirectorAction),
+    /// Share a screen or window ("Share screen").
+    ShareScreen(super::screen_share::ShareChoice),
+    /// Stop our screen share.
+    StopScreenShare,
 }
 
 /// Draws the room; returns the actions to apply after the pass.

@@ -68,6 +68,10 @@ pub enum SessionReply {
     TopN(ClientResult<Option<crate::client::TopNAudio>>),
     /// A director's request (`director.rs`) finished: what it was, and how.
     Directed(&'static str, ClientResult<()>),
+    /// Our screen share is published (its id, label and end flag), or why not.
+    ScreenShared(ClientResult<(StreamId, String, super::screen_share::CaptureEnded)>),
+    /// Unpublishing our screen share failed.
+    ScreenShareStopFailed(ClientError),
 }
 
 /// How the credential is obtained when joining.
@@ -278,6 +282,8 @@ pub struct RoomSession {
     pub network_quality: Option<(u8, u8)>,
     /// The room's program and our director grant (`director.rs`).
     pub program: ProgramView,
+    /// Our screen share and the "Share screen" menu (`screen_share.rs`).
+    pub screen_share: super::screen_share::ScreenShare,
 }
 
 impl RoomSession {
@@ -404,6 +410,7 @@ impl RoomSession {
             speaking: Speaking::default(),
             network_quality: None,
             program: ProgramView::default(),
+            screen_share: super::screen_share::ScreenShare::default(),
         }
     }
 
@@ -479,6 +486,7 @@ impl RoomSession {
             tile.sample(now);
         }
         self.feed_speaking(now);
+        self.poll_screen_share();
     }
 
     /// One level per user: the loudest of their audio streams (muted = 0).
@@ -716,6 +724,10 @@ impl RoomSession {
             }
             SessionReply::TopN(result) => self.top_n_switched(result),
             SessionReply::Directed(what, result) => self.on_directed(what, result),
+            SessionReply::ScreenShared(result) => self.on_screen_shared(result),
+            SessionReply::ScreenShareStopFailed(e) => {
+                self.errors.push(Notice::failed("Stopping the share", &e));
+            }
         }
     }
 
@@ -947,6 +959,7 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
 
 mod director;
 pub use director::{DirectorAction, ProgramView};
+mod screen;
 
 #[cfg(test)]
 pub mod test_support;

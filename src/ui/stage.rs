@@ -134,8 +134,11 @@ pub fn show(
     {
         state.pinned = None; // the pinned one left
     }
+    let share = super::screen_share::main_share(session);
     let main = match (state.pinned, state.layout) {
         (Some(p), _) => Some(p),
+        // A shared screen takes the large tile (`screen_share.rs`).
+        (None, _) if share.is_some() => share,
         (None, Layout::Grid) => None,
         (None, Layout::Speaker) => {
             let speaker = session
@@ -252,7 +255,7 @@ fn collect<'a>(session: &'a RoomSession, options: &StageOptions, pass: u64) -> V
                 key: id.0.wrapping_add(1),
                 slot: tile.info.video.map(|_| tile.stream.video()),
                 label: session.name_of(&tile.info.user_id),
-                note: None,
+                note: tile.info.is_screen.then_some("screen"),
                 audio_muted: tile.info.audio_muted,
                 video_muted: tile.info.video_muted,
                 interrupted: tile.interrupted,
@@ -261,7 +264,12 @@ fn collect<'a>(session: &'a RoomSession, options: &StageOptions, pass: u64) -> V
                 net: tile
                     .mark
                     .map(|m| m.with_quality(session.network_quality.map(|q| q.1))),
-                fit: options.fit,
+                // A shared screen is never cropped: its text must stay whole.
+                fit: if tile.info.is_screen {
+                    ObjectFit::Contain
+                } else {
+                    options.fit
+                },
                 mirror: false,
                 size: Vec2::ZERO,
                 with_volume: false,

@@ -38,6 +38,9 @@ pub fn show(
             options.stage.layout = layout.toggled();
         }
         device_menu(ui, session, devices, settings, actions);
+        if session.local.is_some() {
+            super::screen_share::toolbar(ui, session, actions);
+        }
         if let Some(mixing) = session.local.as_ref().and_then(|l| l.mixing.as_ref()) {
             super::music_menu::show(ui, mixing, actions);
         }

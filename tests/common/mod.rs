@@ -6,6 +6,8 @@
 pub mod chromium;
 pub mod coturn;
 pub mod redis;
+#[cfg(feature = "devices")]
+pub mod x11_window;
 
 use std::time::{Duration, Instant};
 

@@ -42,19 +42,23 @@ impl Session {
             }
         }
         for (stream_id, change) in changes {
-            let Some(user_id) = self.streams.get(&stream_id).map(|i| i.user_id.clone()) else {
+            let Some((user_id, is_screen)) = self
+                .streams
+                .get(&stream_id)
+                .map(|i| (i.user_id.clone(), i.is_screen))
+            else {
                 continue;
             };
             self.emit(match change {
                 FlowChange::Interrupted => RoomEvent::StreamInterrupted {
                     stream_id,
                     user_id,
-                    is_screen: false,
+                    is_screen,
                 },
                 FlowChange::Recovered => RoomEvent::StreamRecovered {
                     stream_id,
                     user_id,
-                    is_screen: false,
+                    is_screen,
                 },
             });
         }

@@ -9,6 +9,7 @@
 //!  camera (nokhwa/V4L) ─▶ capture thread: decode + I420 ─▶ bounded(2) ─▶ CameraSource::next_frame
 //!  mic (cpal callback) ─▶ ring (f32, drop when full) ─▶ mic thread: resample 48 kHz mono,
 //!                                                      20 ms frames ─▶ bounded (drop oldest) ─▶ next_frame
+//!  X11 screen/window ─▶ screen thread: GetImage, scale + I420 ─▶ bounded(2) ─▶ ScreenSource::next_frame
 //!  remote streams ─▶ playout thread: jitter buffers ─▶ mix ─▶ resample ─▶ ring ─▶ cpal callback
 //! ```
 //!
@@ -16,6 +17,8 @@
 //!   [`playout`]: [`AudioPlayout`]. [`mixer`]: the pure jitter-buffer/mixing
 //!   logic it runs (no device, unit-tested). [`convert`]: pixel formats to I420.
 //!   [`watch`]: hot-plug, by polling the lists on a worker thread.
+//!   [`screen`]: [`ScreenSource`], a screen or window shared (X11 through
+//!   [`x11`]).
 //!
 //! Invariants:
 //! * Audio goes through cpal's PulseAudio host when a server is reachable
@@ -34,12 +37,18 @@ pub mod convert;
 pub mod microphone;
 pub mod mixer;
 pub mod playout;
+pub mod screen;
 pub mod watch;
+pub mod x11;
 
 pub use camera::{CameraConfig, CameraSource};
 pub use microphone::MicrophoneSource;
 pub use mixer::{JitterBuffer, SPEAKING_THRESHOLD};
 pub use playout::AudioPlayout;
+pub use screen::{
+    CaptureEnded, CaptureTarget, ScreenCaptureConfig, ScreenSource, is_screen_share_supported,
+    list_screens, list_windows,
+};
 pub use watch::{DeviceChange, DeviceKind, DeviceState, DeviceWatcher, WatchConfig};
 
 use cpal::traits::{DeviceTrait, HostTrait};

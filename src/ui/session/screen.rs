@@ -1,0 +1,125 @@
+//! Our screen share's SDK side: open the capture and publish it as a
+//! presentation stream (`isScreen`), or unpublish it. The UI part (menu,
+//! state, stage) is `ui/screen_share.rs`.
+
+use crate::client::{ClientError, ClientResult, StreamId};
+use crate::protocol::ErrorCode;
+
+use super::super::error_text::Notice;
+use super::super::screen_share::{CaptureEnded, ShareChoice, ShareSource, ShareState};
+use super::{RoomSession, SessionReply, send_reply};
+
+impl RoomSession {
+    /// Starts sharing `choice` (the "Share screen" menu); the result comes
+    /// back as [`SessionReply::ScreenShared`]. Ignored while a share runs.
+    pub fn share_screen(&mut self, choice: ShareChoice) {
+        if self.screen_share.state != ShareState::Off {
+            return;
+        }
+        self.screen_share.state = ShareState::Starting(choice.label.clone());
+        let (client, tx, ctx) = (
+            self.client.clone(),
+            self.replies_tx.clone(),
+            self.ctx.clone(),
+        );
+        self.rt.spawn(async move {
+            let result = open_and_publish(&client, choice.source).await;
+            send_reply(
+                &tx,
+                &ctx,
+                SessionReply::ScreenShared(result.map(|(id, ended)| (id, choice.label, ended))),
+            );
+        });
+    }
+
+    /// Stops our share ("Stop sharing").
+    pub fn stop_screen_share(&mut self) {
+        self.screen_share.ended = None;
+        let ShareState::Sharing { stream_id, .. } = std::mem::take(&mut self.screen_share.state)
+        else {
+            return;
+        };
+        let (client, tx, ctx) = (
+            self.client.clone(),
+            self.replies_tx.clone(),
+            self.ctx.clone(),
+        );
+        self.rt.spawn(async move {
+            if let Err(e) = client.unpublish(stream_id).await {
+                send_reply(&tx, &ctx, SessionReply::ScreenShareStopFailed(e));
+            }
+        });
+    }
+
+    /// Each pass: a share whose window was closed is stopped (the seed's
+    /// `screen-sharing-stopped`), and the user told.
+    pub(super) fn poll_screen_share(&mut self) {
+        if self
+            .screen_share
+            .ended
+            .as_ref()
+            .is_some_and(CaptureEnded::is_ended)
+        {
+            self.stop_screen_share();
+            self.errors
+                .push("The shared window was closed; sharing stopped.".into());
+        }
+    }
+
+    /// The share is published, or why not.
+    pub(super) fn on_screen_shared(
+        &mut self,
+        result: ClientResult<(StreamId, String, CaptureEnded)>,
+    ) {
+        match result {
+            Ok((stream_id, label, ended)) => {
+                self.screen_share.state = ShareState::Sharing { stream_id, label };
+                self.screen_share.ended = Some(ended);
+            }
+            Err(e) => {
+                self.screen_share.state = ShareState::Off;
+                self.errors.push(Notice::failed("Sharing the screen", &e));
+            }
+        }
+    }
+}
+
+#[cfg(feature = "devices")]
+async fn open_and_publish(
+    client: &crate::client::Client,
+    source: ShareSource,
+) -> ClientResult<(StreamId, CaptureEnded)> {
+    use crate::client::LocalStream;
+    use crate::media::ScreenProfile;
+    use crate::media::devices::{CaptureTarget, ScreenCaptureConfig, ScreenSource};
+    let config = ScreenCaptureConfig {
+        display: None, // the display the app runs on
+        target: match source {
+            ShareSource::Screen(index) => CaptureTarget::Screen(index),
+            ShareSource::Window(id) => CaptureTarget::Window(id),
+        },
+        profile: ScreenProfile::default(),
+    };
+    // Connects to X and reads a first picture: off the async workers.
+    let source = tokio::task::spawn_blocking(move || ScreenSource::open(&config))
+        .await
+        .map_err(|e| ClientError::Media(format!("screen capture task: {e}")))?
+        .map_err(|e| ClientError::Server {
+            code: ErrorCode::from_code(e.seed_code()).unwrap_or(ErrorCode::InvalidParameter),
+            message: e.to_string(),
+        })?;
+    let ended = source.ended_flag();
+    let stream = LocalStream::screen(Box::new(source), ScreenProfile::default());
+    Ok((client.publish(stream).await?, ended))
+}
+
+#[cfg(not(feature = "devices"))]
+async fn open_and_publish(
+    _client: &crate::client::Client,
+    _source: ShareSource,
+) -> ClientResult<(StreamId, CaptureEnded)> {
+    Err(ClientError::Server {
+        code: ErrorCode::MediaUpstreamUnsupported,
+        message: "this build has no screen capture (feature `devices`)".into(),
+    })
+}
