@@ -21,7 +21,7 @@ mod http;
 mod signature;
 
 pub use apps::{AppRegistry, ConfigError};
-pub use http::{ErrorBody, SignatureResponse, signature_router};
+pub use http::{ErrorBody, SignatureResponse, signature_router, token_matches};
 pub use signature::{
     AuthError, DEFAULT_SIGNATURE_LIFETIME_SECS, MAX_SIGNATURE_LIFETIME_SECS, sign, verify,
 };

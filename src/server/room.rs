@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub(crate) mod cross_room;
+pub mod inspect;
 
 use super::inbox::{Refused, SessionEvent, SessionId, SessionInbox};
 use super::sfu::PublishedMedia;

@@ -247,6 +247,8 @@ pub struct Leg {
     aes_cm_allowed: bool,
     #[cfg(test)]
     keys_unrecognised: bool,
+    /// What it forwarded and was asked for (`leg_counters`).
+    pub counters: super::LegCounters,
     _counted: GaugeGuard,
 }
 
@@ -359,6 +361,7 @@ impl Leg {
             early_checks: Vec::new(),
             early_checks_replayed: 0,
             aes_cm_allowed: false,
+            counters: super::LegCounters::default(),
             #[cfg(test)]
             keys_unrecognised: request.keys_unrecognised,
             _counted: request.counted,
