@@ -155,23 +155,24 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
-/// `Err` is the 401 reply.
-fn check_token(server: &Server, headers: &HeaderMap) -> Result<(), Response> {
+/// Whether the request carries the `/signature` token (or none is set).
+fn token_ok(server: &Server, headers: &HeaderMap) -> bool {
     let expected = server.shared.config.signature_token.as_deref();
-    if token_matches(expected, headers) {
-        Ok(())
-    } else {
-        tracing::warn!("rooms request with missing or wrong X-AUTH-TOKEN");
-        Err(error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong X-AUTH-TOKEN header",
-        ))
-    }
+    token_matches(expected, headers)
+}
+
+/// The 401 reply.
+fn unauthorized() -> Response {
+    tracing::warn!("rooms request with missing or wrong X-AUTH-TOKEN");
+    no_store(error(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong X-AUTH-TOKEN header",
+    ))
 }
 
 async fn list(State(server): State<Server>, headers: HeaderMap) -> Response {
-    if let Err(response) = check_token(&server, &headers) {
-        return no_store(response);
+    if !token_ok(&server, &headers) {
+        return unauthorized();
     }
     let rooms = server
         .shared
@@ -188,8 +189,8 @@ async fn list(State(server): State<Server>, headers: HeaderMap) -> Response {
 }
 
 async fn one(State(server): State<Server>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(response) = check_token(&server, &headers) {
-        return no_store(response);
+    if !token_ok(&server, &headers) {
+        return unauthorized();
     }
     if !validate_id(&id) {
         return no_store(error(
@@ -287,7 +288,7 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
                 id: s.info.stream_id,
                 publisher: s.info.user_id.clone(),
                 audio: s.info.audio,
-                video: s.info.video.clone(),
+                video: s.info.video,
                 audio_muted: s.info.audio_muted,
                 video_muted: s.info.video_muted,
                 relayed: s.relayed,
