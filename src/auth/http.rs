@@ -126,7 +126,14 @@ async fn get_signature(
 
 /// Whether the request carries the configured token (always true if none is set).
 fn token_ok(state: &SignatureState, headers: &HeaderMap) -> bool {
-    let Some(expected) = &state.auth_token else {
+    token_matches(state.auth_token.as_deref(), headers)
+}
+
+/// Whether `headers` carry `expected` in `X-AUTH-TOKEN`, compared in constant
+/// time; always true when no token is configured (`None`). The guard of
+/// `GET /signature`, shared by the server's other token-guarded routes.
+pub fn token_matches(expected: Option<&str>, headers: &HeaderMap) -> bool {
+    let Some(expected) = expected else {
         return true;
     };
     let presented = headers

@@ -23,7 +23,7 @@ mod signature;
 
 pub use apps::{AppRegistry, ConfigError};
 pub use grant::Grant;
-pub use http::{ErrorBody, SignatureResponse, signature_router};
+pub use http::{ErrorBody, SignatureResponse, signature_router, token_matches};
 pub use signature::{
     AuthError, DEFAULT_SIGNATURE_LIFETIME_SECS, MAX_SIGNATURE_LIFETIME_SECS, sign, sign_grant,
     verify, verify_grant,

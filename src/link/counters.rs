@@ -51,7 +51,7 @@ pub struct LinkCounters {
 }
 
 /// Reads `pc`'s counters now.
-pub(super) async fn read(pc: &dyn PeerConnection) -> LinkCounters {
+pub async fn read(pc: &dyn PeerConnection) -> LinkCounters {
     let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
     let mut counters = LinkCounters::default();
     let mut pair_bytes = (0, 0, 0, 0);

@@ -66,6 +66,11 @@ pub struct SessionInboxReceiver {
 }
 
 impl SessionInbox {
+    /// Whether `other` is a handle to the same session's inbox.
+    pub fn same_session(&self, other: &SessionInbox) -> bool {
+        Arc::ptr_eq(&self.kick, &other.kick)
+    }
+
     /// A new inbox of [`SESSION_INBOX_CAPACITY`].
     pub fn new() -> (Self, SessionInboxReceiver) {
         let (events, events_rx) = mpsc::channel(SESSION_INBOX_CAPACITY);

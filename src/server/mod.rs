@@ -22,7 +22,8 @@
 //! HTTP routes on the same port: `/` and `/ws` (WebSocket upgrade; a plain
 //! `GET /` gets the web client, `web`), `GET /signature` (the seed's signature
 //! distribution server), `GET /metrics` (Prometheus text), `GET /metrics.json`,
-//! `GET /healthz`, and WHIP/WHEP (`POST /whip/{room}`,
+//! `GET /healthz`, `GET /rooms` and `GET /rooms/{id}` (`rooms_api`, guarded
+//! by the `/signature` token), and WHIP/WHEP (`POST /whip/{room}`,
 //! `POST /whep/{room}/{stream}` and their resources: `whip`, `whep`,
 //! `media_resource`). With a certificate (`ServerConfig::tls`) all of them are
 //! served over TLS (`https://`, `wss://`) on the same port.
@@ -41,6 +42,7 @@ mod prometheus_text;
 pub mod recording;
 pub mod resume;
 pub mod room;
+pub mod rooms_api;
 pub mod sdp_checks;
 pub mod sfu;
 pub mod signalling;
@@ -192,6 +194,7 @@ impl Server {
             .with_state(self.clone())
             .merge(web::assets())
             .merge(media_resource::router(self.clone()))
+            .merge(rooms_api::router(self.clone()))
             .merge(signature)
     }
 
@@ -211,7 +214,7 @@ impl Server {
     ) -> std::io::Result<()> {
         if self.shared.config.signature_token.is_none() {
             tracing::warn!(
-                "GET /signature has no token configured: anyone who can reach this server gets valid join signatures for every room and user of the configured apps; set signature_token (or --signature-token) outside development"
+                "GET /signature has no token configured: anyone who can reach this server gets valid join signatures for every room and user of the configured apps, and sees every room on GET /rooms; set signature_token (or --signature-token) outside development"
             );
         }
         let router = self.router();

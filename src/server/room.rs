@@ -19,6 +19,7 @@ mod program;
 
 pub use program::DirectorError;
 pub(crate) mod cross_room;
+pub mod inspect;
 
 use super::inbox::{Refused, SessionEvent, SessionId, SessionInbox};
 use super::sfu::PublishedMedia;

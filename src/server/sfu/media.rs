@@ -15,7 +15,7 @@
 //! subscriber's redundant requests don't hold up the next subscriber's.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -23,7 +23,10 @@ use rtc::rtp::Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::{Notify, mpsc};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::PeerConnection;
 
+use crate::link::counters::LinkCounters;
+use crate::protocol::LinkId;
 use crate::server::metrics::Metrics;
 
 /// Minimum time between two PLIs sent to one publisher. Half a second: a
@@ -95,6 +98,12 @@ pub struct PublishedMedia {
     audio_level_ext: AtomicU8,
     /// A server-side recording of this stream (at most one).
     recorder: Mutex<Option<crossbeam_channel::Sender<RecordedPacket>>>,
+    /// The publish link carrying it, for its counters (`GET /rooms/{id}`).
+    /// Weak: the session owns the link, and closing it must free it.
+    ingress_link: OnceLock<(LinkId, Weak<dyn PeerConnection>)>,
+    /// PLIs sent to the publisher for this stream (webrtc-rs's stats do
+    /// not count what `write_rtcp` sends).
+    plis_sent: AtomicU64,
 }
 
 impl PublishedMedia {
@@ -120,6 +129,8 @@ impl PublishedMedia {
             metrics,
             audio_level_ext: AtomicU8::new(0),
             recorder: Mutex::new(None),
+            ingress_link: OnceLock::new(),
+            plis_sent: AtomicU64::new(0),
         });
         let task = Arc::clone(&media);
         let guard = media.metrics.tasks.enter();
@@ -141,6 +152,25 @@ impl PublishedMedia {
     pub(crate) fn set_audio_level_ext(&self, id: Option<u8>) {
         self.audio_level_ext
             .store(id.unwrap_or(0), Ordering::Release);
+    }
+
+    /// Names the publish link that carries this stream (set once).
+    pub(crate) fn set_ingress_link(&self, link_id: LinkId, pc: &Arc<dyn PeerConnection>) {
+        // Err: already set; a stream has one publish link for its life.
+        self.ingress_link.set((link_id, Arc::downgrade(pc))).ok();
+    }
+
+    /// The publish link's id and its counters now; `None` for a stream
+    /// without one (relayed, or its link is gone).
+    pub async fn ingress_counters(&self) -> Option<(LinkId, LinkCounters)> {
+        let (link_id, pc) = self.ingress_link.get()?;
+        let pc = pc.upgrade()?;
+        Some((*link_id, crate::link::counters::read(pc.as_ref()).await))
+    }
+
+    /// PLIs the SFU sent the publisher for this stream so far.
+    pub fn plis_sent(&self) -> u64 {
+        self.plis_sent.load(Ordering::Relaxed)
     }
 
     /// The hub's count of legs subscribed to this stream's video and audio.
@@ -220,6 +250,7 @@ impl PublishedMedia {
                     media_ssrc: ssrc,
                 };
                 if track.write_rtcp(vec![Box::new(pli)]).await.is_ok() {
+                    self.plis_sent.fetch_add(1, Ordering::Relaxed);
                     self.metrics
                         .keyframe_requests
                         .fetch_add(1, Ordering::Relaxed);

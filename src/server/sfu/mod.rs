@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
 pub use error::SfuError;
+pub use hub::{LegCounters, LegPhase, LegSnapshot};
 pub use media::{
     IngressPacket, KEYFRAME_MIN_INTERVAL, PublishedMedia, RECORDING_CAPACITY, RecordedPacket,
 };
@@ -178,6 +179,16 @@ impl Sfu {
         Ok(started)
     }
 
+    /// Every subscription leg of the egress hub with its counters (none
+    /// before the hub started).
+    pub async fn legs_snapshot(&self) -> Vec<LegSnapshot> {
+        let hub = self.hub.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match hub {
+            Some(hub) => hub.snapshot().await,
+            None => Vec::new(),
+        }
+    }
+
     /// Answers a publisher's offer. Returns the link, the stream's media (to
     /// register in the room) and the SDP answer.
     pub async fn publish(
@@ -206,6 +217,7 @@ impl Sfu {
             .next_media
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let media = PublishedMedia::new(id, Arc::clone(&self.metrics), hub.media_input());
+        media.set_ingress_link(link_id, link.pc());
         media.set_audio_level_ext(crate::link::audio_level::ext_id_in_sdp(&answer));
         let task = spawn_counted(
             &self.metrics,

@@ -380,6 +380,14 @@ impl HubLoop {
                 self.flush();
                 reply.send(()).ok(); // requester gone: it was closing anyway
             }
+            Command::Snapshot(reply) => {
+                let legs = self
+                    .legs
+                    .iter()
+                    .map(|(&id, leg)| super::LegSnapshot::of(id, leg))
+                    .collect();
+                reply.send(legs).ok(); // requester gone: nobody to show it to
+            }
         }
     }
 
@@ -533,9 +541,12 @@ impl HubLoop {
                 }
                 while let Some(message) = leg.pc.poll_read() {
                     if let RTCMessage::RtcpPacket(_, packets) = message.message {
-                        if packets
+                        let keyframe_requests = packets
                             .iter()
-                            .any(|p| super::fanout::is_keyframe_request(p.as_ref()))
+                            .filter(|p| super::fanout::is_keyframe_request(p.as_ref()))
+                            .count() as u64;
+                        leg.counters.plis += keyframe_requests;
+                        if keyframe_requests > 0
                             && let LegSource::Stream(media) = &leg.source
                         {
                             media.request_keyframe();
@@ -546,6 +557,8 @@ impl HubLoop {
                         {
                             metrics.nacks_received.fetch_add(1, Ordering::Relaxed);
                             let resent = leg.retransmit(nack, now);
+                            leg.counters.nacks += 1;
+                            leg.counters.retransmitted += resent;
                             metrics
                                 .retransmitted_packets
                                 .fetch_add(resent, Ordering::Relaxed);

@@ -208,7 +208,10 @@ impl HubLoop {
                         if let Some(datagram) = srtp.seal(&packet) {
                             leg.pending.push(datagram);
                             track.report.on_sent(now, &packet);
-                            forwarded_bytes += rtp_len(&packet);
+                            let len = rtp_len(&packet);
+                            forwarded_bytes += len;
+                            leg.counters.packets += 1;
+                            leg.counters.bytes += len;
                             if let Some(history) = track.history.as_mut() {
                                 history.push(now, packet);
                             }
@@ -230,6 +233,8 @@ impl HubLoop {
                         if written.is_ok() {
                             forwarded += 1;
                             forwarded_bytes += len;
+                            leg.counters.packets += 1;
+                            leg.counters.bytes += len;
                         }
                         Work::Writes
                     }

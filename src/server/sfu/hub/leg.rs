@@ -250,6 +250,8 @@ pub struct Leg {
     aes_cm_allowed: bool,
     #[cfg(test)]
     keys_unrecognised: bool,
+    /// What it forwarded and was asked for (`leg_counters`).
+    pub counters: super::LegCounters,
     _counted: GaugeGuard,
 }
 
@@ -363,6 +365,7 @@ impl Leg {
             early_checks_replayed: 0,
             dtls_hello: Default::default(),
             aes_cm_allowed: false,
+            counters: super::LegCounters::default(),
             #[cfg(test)]
             keys_unrecognised: request.keys_unrecognised,
             _counted: request.counted,

@@ -18,6 +18,7 @@
 //! | [`srtp_keys`] | recovering that key from the leg's DTLS-SRTP handshake |
 //! | [`udp`] | the shared socket: GSO batches out, GRO batches in (quinn-udp) |
 //! | [`topn_leg`] | a top-N leg's sources, slot timelines and `volume-indicator` |
+//! | [`leg_counters`] | each leg's packet/byte/NACK/PLI counts and the snapshot `GET /rooms/{id}` reads |
 //!
 //! * An ingress forward task hands each packet to the hub **once**
 //!   ([`IngressPacket`], bounded channel [`HUB_MEDIA_CAPACITY`]). The hub
@@ -51,12 +52,14 @@ mod direct;
 mod event_loop;
 mod fanout;
 mod leg;
+mod leg_counters;
 mod srtp_keys;
 #[cfg(test)]
 mod tests;
 mod topn_leg;
 mod udp;
 
+pub use leg_counters::{LegCounters, LegPhase, LegSnapshot};
 pub use topn_leg::{SourceChange, TopNLeg};
 
 use std::net::IpAddr;
@@ -98,6 +101,8 @@ enum Command {
     /// A top-N leg's sources change.
     TopNSource(LegId, SourceChange),
     Close(LegId, oneshot::Sender<()>),
+    /// Every leg's counters (`GET /rooms/{id}`).
+    Snapshot(oneshot::Sender<Vec<LegSnapshot>>),
     /// Makes the hub panic while working on a leg (tests of panic isolation).
     #[cfg(test)]
     Panic(LegId),
@@ -298,6 +303,16 @@ impl Hub {
     pub async fn selected(&self, leg: LegId) -> (Option<std::net::SocketAddr>, u32) {
         let (tx, rx) = oneshot::channel();
         self.commands.send(Command::Selected(leg, tx)).await.ok();
+        rx.await.unwrap_or_default()
+    }
+
+    /// Every leg with its counters, copied by the hub loop between two
+    /// passes (empty if the hub stopped).
+    pub async fn snapshot(&self) -> Vec<LegSnapshot> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Snapshot(tx)).await.is_err() {
+            return Vec::new(); // the hub stopped, and with it every leg
+        }
         rx.await.unwrap_or_default()
     }
 

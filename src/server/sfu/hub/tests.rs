@@ -252,8 +252,37 @@ async fn lossy_leg(direct: bool) {
     } else {
         assert_eq!(resent, 0, "the core's responder resends, uncounted");
     }
+    // The leg's own counters (`GET /rooms/{id}`) saw the same traffic.
+    let snapshot = hub.snapshot().await;
+    let counted = snapshot
+        .iter()
+        .find(|l| l.leg == leg)
+        .expect("the leg in the snapshot");
+    assert_eq!(counted.media, Some(media.id()));
+    assert_eq!(counted.phase, super::LegPhase::Connected);
+    let c = counted.counters;
+    assert_eq!(
+        c.packets,
+        metrics.forwarded_packets.load(Ordering::Relaxed),
+        "{c:?}"
+    );
+    assert_eq!(
+        c.bytes,
+        metrics.forwarded_bytes.load(Ordering::Relaxed),
+        "{c:?}"
+    );
+    assert_eq!(c.bytes, c.packets * (12 + 300), "{c:?}");
+    // A late NACK may still be answered between the reads: bounds, not equality.
+    assert!(c.nacks > 0, "the lossy path was NACKed: {c:?}");
+    assert!(c.nacks <= metrics.nacks_received.load(Ordering::Relaxed));
+    assert!(c.retransmitted >= resent, "{c:?}, resent {resent}");
+    assert!(c.retransmitted <= metrics.retransmitted_packets.load(Ordering::Relaxed));
 
     hub.close(leg).await;
+    assert!(
+        hub.snapshot().await.iter().all(|l| l.leg != leg),
+        "a closed leg leaves the snapshot"
+    );
     assert_eq!(metrics.peer_connections.get(), 0, "leg released");
     assert_eq!(metrics.direct_egress_legs.get(), 0, "direct gauge released");
     for task in proxy {
