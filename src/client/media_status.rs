@@ -124,6 +124,7 @@ mod tests {
             video: None,
             audio_muted,
             video_muted,
+            resolutions: Vec::new(),
         }
     }
 

@@ -60,13 +60,13 @@ pub const ENCODED_AUDIO_CAPACITY: usize = 10;
 const SILENT_LEVEL: u8 = 127;
 
 /// One encoded frame for a track.
-struct Encoded {
-    data: Bytes,
-    duration: Duration,
-    captured: Instant,
+pub(crate) struct Encoded {
+    pub(crate) data: Bytes,
+    pub(crate) duration: Duration,
+    pub(crate) captured: Instant,
     /// RFC 6464 level of the PCM encoded (audio only), sent in the audio
     /// level header extension (`link::audio_level`).
-    level: Option<u8>,
+    pub(crate) level: Option<u8>,
 }
 
 /// A published track's sending side.
@@ -97,6 +97,10 @@ pub(crate) struct PublishPipeline {
     rate: RateControl,
     /// The current link's uplink estimate, read by the rate task.
     estimate: tokio::sync::watch::Sender<Option<SendEstimate>>,
+    /// Whether each simulcast layer slot is sent (`layers.rs`; slot 0 is
+    /// the top layer, the `video` track). One entry per layer; empty
+    /// without layers.
+    pub(crate) layer_active: Vec<Arc<AtomicBool>>,
 }
 
 impl PublishPipeline {
@@ -109,6 +113,7 @@ impl PublishPipeline {
         audio: Option<TrackOut>,
         estimate: Option<SendEstimate>,
         cap_bps: Option<u32>,
+        lower_layers: Vec<(crate::media::VideoProfile, TrackOut)>,
     ) -> Result<Self, crate::media::MediaError> {
         let stop = Arc::new(AtomicBool::new(false));
         let force_keyframe = Arc::new(AtomicBool::new(true));
@@ -147,7 +152,25 @@ impl PublishPipeline {
         let (estimate, estimate_rx) = tokio::sync::watch::channel(estimate);
         tasks.push(tokio::spawn(rate_task(rate.clone(), estimate_rx, ladder)));
 
+        let mut layer_active = Vec::new();
         if let (Some(source), Some(out)) = (video_source, video) {
+            let mut lower = Vec::new();
+            if !lower_layers.is_empty() {
+                layer_active.push(Arc::new(AtomicBool::new(true)));
+            }
+            for (profile, out) in lower_layers {
+                let active = Arc::new(AtomicBool::new(true));
+                layer_active.push(Arc::clone(&active));
+                lower.push(super::layers::start_lower_layer(
+                    &profile,
+                    source.frame_rate(),
+                    out,
+                    active,
+                    Arc::clone(&connected),
+                    &mut tasks,
+                ));
+            }
+            let top_active = layer_active.first().cloned();
             let (width, height) = source.size();
             let encoder = H264Encoder::new(
                 width,
@@ -162,7 +185,10 @@ impl PublishPipeline {
             threads.push(
                 std::thread::Builder::new()
                     .name("huddle-video-enc".into())
-                    .spawn(move || video_thread(source, encoder, tx, stop_t, kf, held, rate_t))
+                    .spawn(move || {
+                        let layers = Layers { top_active, lower };
+                        video_thread(source, encoder, tx, stop_t, kf, held, rate_t, layers)
+                    })
                     .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
             );
             feedback = Some(tokio::spawn(feedback_task(
@@ -210,7 +236,22 @@ impl PublishPipeline {
             feedback,
             rate,
             estimate,
+            layer_active,
         })
+    }
+
+    /// Turns simulcast layer `slot` on or off; `false` if there is none.
+    pub(crate) fn set_layer_active(&self, slot: usize, on: bool) -> bool {
+        match self.layer_active.get(slot) {
+            Some(active) => {
+                let was = active.swap(on, Ordering::AcqRel);
+                if on && !was && slot == 0 {
+                    self.force_keyframe.store(true, Ordering::Release);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// The stream is about to move to a new link: hold samples until it
@@ -338,8 +379,16 @@ const RAW_VIDEO_CAPACITY: usize = 2;
 /// Raw 20 ms audio frames queued for the Opus encoder on the media pool (200 ms).
 const RAW_AUDIO_CAPACITY: usize = 10;
 
+/// The simulcast side of the capture thread: whether the top layer is sent,
+/// and the lower layers' encoders (`layers.rs`).
+struct Layers {
+    top_active: Option<Arc<AtomicBool>>,
+    lower: Vec<super::layers::LowerLayer>,
+}
+
 /// Captures pictures at the source's rate and hands them to the encoder on the
 /// media pool; ends on stop or when the source ends.
+#[allow(clippy::too_many_arguments)]
 fn video_thread(
     mut source: Box<dyn VideoSource>,
     encoder: H264Encoder,
@@ -349,6 +398,7 @@ fn video_thread(
     // Muted, or paused (`FramePause`): either holds the pictures back.
     held: [Arc<AtomicBool>; 2],
     rate: RateControl,
+    layers: Layers,
 ) {
     let source_fps = source.frame_rate().max(1);
     let interval = Duration::from_secs_f64(1.0 / f64::from(source_fps));
@@ -372,6 +422,21 @@ fn video_thread(
     while let Some(frame) = frames.next("video", || source.next_frame()) {
         let captured = Instant::now();
         if held.iter().any(|h| h.load(Ordering::Acquire)) {
+            force_keyframe.store(true, Ordering::Release);
+            layers
+                .lower
+                .iter()
+                .for_each(super::layers::LowerLayer::hold);
+            continue;
+        }
+        for layer in &layers.lower {
+            layer.push(&frame, captured);
+        }
+        if layers
+            .top_active
+            .as_ref()
+            .is_some_and(|a| !a.load(Ordering::Acquire))
+        {
             force_keyframe.store(true, Ordering::Release);
             continue;
         }
@@ -558,7 +623,7 @@ fn audio_thread(
 
 /// Writes encoded samples to the track once the link is connected; counts
 /// each video frame written in `sent` (the seed's `framesSent`).
-async fn writer_task(
+pub(crate) async fn writer_task(
     out: TrackOut,
     mut rx: mpsc::Receiver<Encoded>,
     connected: Arc<AtomicBool>,
@@ -574,15 +639,23 @@ async fn writer_task(
             ..Sample::new(encoded.captured)
         };
         // Mapped to the negotiated id by URI; left out when not negotiated.
-        let level = encoded.level.map(|level| {
-            HeaderExtension::AudioLevel(AudioLevelExtension {
+        // Audio carries its level, video its capture time (simulcast layers
+        // are lined up by it, `link::capture_time`).
+        let extension = match encoded.level {
+            Some(level) => HeaderExtension::AudioLevel(AudioLevelExtension {
                 level,
                 voice: level < SILENT_LEVEL,
-            })
-        });
+            }),
+            None => crate::link::capture_time::extension(encoded.captured),
+        };
         if let Err(e) = out
             .track
-            .write_sample(out.ssrc, out.payload_type, &sample, level.as_slice())
+            .write_sample(
+                out.ssrc,
+                out.payload_type,
+                &sample,
+                std::slice::from_ref(&extension),
+            )
             .await
         {
             tracing::debug!("write_sample: {e}");
@@ -593,7 +666,10 @@ async fn writer_task(
 }
 
 /// Turns keyframe requests from the SFU into a forced keyframe.
-async fn feedback_task(track: Arc<TrackLocalStaticSample>, force_keyframe: Arc<AtomicBool>) {
+pub(crate) async fn feedback_task(
+    track: Arc<TrackLocalStaticSample>,
+    force_keyframe: Arc<AtomicBool>,
+) {
     while let Some(event) = track.poll().await {
         let TrackLocalEvent::OnRtcpPacket(packets) = event else {
             continue;

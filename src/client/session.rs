@@ -9,6 +9,7 @@
 
 mod detection;
 mod ice_restart;
+mod layers;
 mod quality;
 mod renewal;
 mod stats;
@@ -73,6 +74,9 @@ struct Publication {
     congestion: crate::link::congestion::CongestionConfig,
     /// When it was published: where its statistics' rates start.
     published_at: Instant,
+    /// Its simulcast layers, largest first (`protocol::layers`); empty for
+    /// one encoding. Each is a video track with its `resolutionId` as id.
+    resolutions: Vec<crate::protocol::VideoResolution>,
 }
 
 struct Subscription {
@@ -381,6 +385,7 @@ impl Session {
                 let result = self.stats_report().await;
                 reply.send(Ok(result)).ok();
             }
+            RoomCommand::Layer(command) => self.on_layer_command(command).await,
             RoomCommand::RtcStats(interval, reply) => {
                 self.set_rtc_stats(interval);
                 reply.send(Ok(())).ok();
@@ -598,11 +603,23 @@ impl Session {
                 .map_err(|e| ClientError::Rtc(e.to_string()))?;
             Ok((track, sender, ssrc))
         };
+        let resolutions = stream.resolutions();
+        crate::protocol::layers::check_resolutions(&resolutions)
+            .map_err(|e| ClientError::InvalidParameter(e.to_string()))?;
+        // A layered stream names each video track by its resolutionId, which
+        // is how the server tells the layers apart.
         let video = if stream.has_video() {
-            Some(add(RtpCodecKind::Video, "video").await?)
+            let id = resolutions
+                .first()
+                .map_or("video", |r| r.resolution_id.as_str());
+            Some(add(RtpCodecKind::Video, id).await?)
         } else {
             None
         };
+        let mut lower = Vec::new();
+        for r in resolutions.iter().skip(1) {
+            lower.push(add(RtpCodecKind::Video, &r.resolution_id).await?);
+        }
         let audio = if stream.has_audio() {
             Some(add(RtpCodecKind::Audio, "audio").await?)
         } else {
@@ -618,9 +635,15 @@ impl Session {
         ]
         .into_iter()
         .flatten()
+        .chain(
+            lower
+                .iter()
+                .map(|l| (RtpCodecKind::Video, Arc::clone(&l.0))),
+        )
         .collect();
         let declares_audio = audio.is_some();
-        let result = offer_publication(&signal, &link, declares_audio, video_info).await;
+        let result =
+            offer_publication(&signal, &link, declares_audio, video_info, &resolutions).await;
         let (stream_id, link_id) = match result {
             Ok(ids) => ids,
             Err(e) => {
@@ -641,9 +664,16 @@ impl Session {
             };
         let video_out = track_out(video).await;
         let audio_out = track_out(audio).await;
+        let mut lower_out = Vec::new();
+        for (slot, profile) in lower.into_iter().zip(stream.lower_resolutions.iter()) {
+            if let Some(out) = track_out(Some(slot)).await {
+                lower_out.push((*profile, out));
+            }
+        }
         let estimate = link.send_estimate().cloned();
-        let pipeline = match PublishPipeline::start(stream, video_out, audio_out, estimate, cap_bps)
-        {
+        let pipeline = match PublishPipeline::start(
+            stream, video_out, audio_out, estimate, cap_bps, lower_out,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 link.close().await;
@@ -664,6 +694,7 @@ impl Session {
                 tracks,
                 congestion,
                 published_at: Instant::now(),
+                resolutions,
             },
         );
         Ok(stream_id)
@@ -788,6 +819,7 @@ impl Session {
                 stream_id,
                 audio: options.audio,
                 video: options.video,
+                resolution_id: None,
             })
             .await?;
         let (link_id, offer) = match reply {
@@ -838,6 +870,7 @@ impl Session {
                 video: None,
                 audio_muted: false,
                 video_muted: false,
+                resolutions: Vec::new(),
             });
         let stream = RemoteStream {
             info,
@@ -945,6 +978,7 @@ impl Session {
                 stream_id,
                 audio,
                 video,
+                ..
             } => {
                 self.on_video_forwarded(stream_id, video);
                 self.emit(RoomEvent::StreamSubscribed {
@@ -1061,6 +1095,7 @@ async fn offer_publication(
     link: &PeerLink,
     audio: bool,
     video: Option<VideoInfo>,
+    resolutions: &[crate::protocol::VideoResolution],
 ) -> ClientResult<(StreamId, LinkId)> {
     let offer = link.create_offer().await.map_err(ClientError::from)?;
     let reply = signal
@@ -1068,6 +1103,7 @@ async fn offer_publication(
             audio,
             video,
             sdp: offer,
+            resolutions: resolutions.to_vec(),
         })
         .await?;
     let Reply::Published {

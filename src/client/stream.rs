@@ -35,6 +35,9 @@ pub struct LocalStream {
     /// Cap on what this stream sends, bit/s (seed `setNetworkBandwidth`, per
     /// stream); [`crate::client::Client::set_network_bandwidth`] overrides it.
     pub(crate) max_bandwidth_bps: Option<u32>,
+    /// Simulcast layers below the top one (seed `addResolution` before
+    /// publishing, `protocol::layers`); empty: one encoding.
+    pub(crate) lower_resolutions: Vec<VideoProfile>,
 }
 
 /// Stops and restarts a [`LocalStream`]'s pictures without telling anyone, as
@@ -80,7 +83,50 @@ impl LocalStream {
             video_paused: Arc::new(AtomicBool::new(false)),
             mixing,
             max_bandwidth_bps: None,
+            lower_resolutions: Vec::new(),
         }
+    }
+
+    /// Sends the video in simulcast layers (seed `addResolution` before
+    /// publishing; issue 10 §2): the source's own size (named by the stream's
+    /// video profile, its `resolutionId`) plus each of `lower`, smaller and
+    /// smaller, at most 2 (3 layers in all). Subscribers pick a layer by
+    /// `resolutionId` (the profile name) or let the server pick (`auto`).
+    #[must_use]
+    pub fn with_lower_resolutions(mut self, lower: Vec<VideoProfile>) -> Self {
+        self.lower_resolutions = lower;
+        self
+    }
+
+    /// The layers this stream publishes, largest first; empty for one
+    /// encoding.
+    pub fn resolutions(&self) -> Vec<crate::protocol::VideoResolution> {
+        let Some(video) = self
+            .video
+            .as_ref()
+            .filter(|_| !self.lower_resolutions.is_empty())
+        else {
+            return Vec::new();
+        };
+        let (width, height) = video.size();
+        let top = crate::protocol::VideoResolution {
+            resolution_id: self.video_profile.name.to_owned(),
+            width,
+            height,
+            frame_rate: video.frame_rate(),
+        };
+        std::iter::once(top)
+            .chain(
+                self.lower_resolutions
+                    .iter()
+                    .map(|p| crate::protocol::VideoResolution {
+                        resolution_id: p.name.to_owned(),
+                        width: p.width,
+                        height: p.height,
+                        frame_rate: p.frame_rate.min(video.frame_rate()).max(1),
+                    }),
+            )
+            .collect()
     }
 
     /// Caps what this stream sends (audio + video) at `kbps` kbit/s, below

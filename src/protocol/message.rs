@@ -115,6 +115,10 @@ pub struct StreamInfo {
     /// The publisher muted its video.
     #[serde(default)]
     pub video_muted: bool,
+    /// The video's simulcast layers, largest first (`protocol::layers`);
+    /// empty for a stream of one encoding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolutions: Vec<super::VideoResolution>,
 }
 
 /// A trickled ICE candidate (RFC 8839 `candidate` attribute value).
@@ -200,6 +204,10 @@ pub enum Request {
         video: Option<VideoInfo>,
         /// SDP offer.
         sdp: String,
+        /// Simulcast layers, largest first, one video section each
+        /// (`protocol::layers`); absent or empty: one encoding.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        resolutions: Vec<super::VideoResolution>,
     },
     /// Stop publishing; everyone else gets `stream-removed`.
     Unpublish {
@@ -228,6 +236,11 @@ pub enum Request {
         audio: bool,
         /// Forward video.
         video: bool,
+        /// Which layer of a layered stream: a `resolutionId`, `"auto"`
+        /// (the server picks), or absent (the largest). Ignored for a stream
+        /// without layers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resolution_id: Option<String>,
     },
     /// Stop forwarding media of a stream. With both flags set the subscription
     /// and its peer connection are closed.
@@ -333,6 +346,25 @@ pub enum Request {
         /// What [`Reply::RecordingStarted`] returned.
         record_id: i32,
     },
+    /// Send one of the caller's stream's layers again after a
+    /// [`Request::RemoveResolution`] (seed `addResolution`): it must be one
+    /// the stream was published with. Answered by [`Reply::Ok`]; the others
+    /// get `stream-updated`.
+    AddResolution {
+        /// The caller's stream.
+        stream_id: StreamId,
+        /// The layer.
+        resolution: super::VideoResolution,
+    },
+    /// Stop one layer of the caller's stream (seed `removeResolution`);
+    /// subscribers on it move to another. A stream keeps at least one.
+    /// Answered by [`Reply::Ok`]; the others get `stream-updated`.
+    RemoveResolution {
+        /// The caller's stream.
+        stream_id: StreamId,
+        /// The layer.
+        resolution_id: String,
+    },
 }
 
 /// One file a stopped recording wrote.
@@ -372,6 +404,8 @@ impl Request {
             Request::RestartIce { .. } => "restart-ice",
             Request::StartRecording { .. } => "start-recording",
             Request::StopRecording { .. } => "stop-recording",
+            Request::AddResolution { .. } => "add-resolution",
+            Request::RemoveResolution { .. } => "remove-resolution",
         }
     }
 }
@@ -561,6 +595,10 @@ pub enum Event {
         audio: bool,
         /// Video is forwarded.
         video: bool,
+        /// The layer forwarded now, for a layered stream (also pushed again
+        /// when the server switches layers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resolution_id: Option<String>,
     },
     /// A remote user switched its role. When it became a player, its streams'
     /// `stream-removed` events came first.

@@ -113,6 +113,7 @@ async fn publish(
         video: offered.video.then_some(ANNOUNCED_VIDEO),
         audio_muted: false,
         video_muted: false,
+        resolutions: Vec::new(),
     };
     if let Err(e) = shared.rooms.add_stream(&room_id, session, info, media) {
         // Replaced by a join of the same user in between (then leaving is

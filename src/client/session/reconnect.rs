@@ -620,7 +620,7 @@ impl Session {
                     .await
                     .map_err(|e| ClientError::Rtc(e.to_string()))?;
             }
-            offer_publication(&signal, &link, p.audio, p.video).await
+            offer_publication(&signal, &link, p.audio, p.video, &p.resolutions).await
         }
         .await;
         match result {

@@ -66,6 +66,7 @@ impl Session {
                     video: None,
                     audio_muted: false,
                     video_muted: false,
+                    resolutions: Vec::new(),
                 },
                 video: Arc::clone(&r.video),
                 audio_rx: r.audio_rx.clone(),

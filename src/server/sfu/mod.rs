@@ -18,6 +18,7 @@
 
 mod error;
 mod hub;
+pub mod layers;
 mod media;
 pub mod rewrite;
 pub mod topn;
@@ -207,6 +208,7 @@ impl Sfu {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let media = PublishedMedia::new(id, Arc::clone(&self.metrics), hub.media_input());
         media.set_audio_level_ext(crate::link::audio_level::ext_id_in_sdp(&answer));
+        media.set_capture_time_ext(crate::link::capture_time::ext_id_in_sdp(&answer));
         let task = spawn_counted(
             &self.metrics,
             ingress_signals(
@@ -397,6 +399,12 @@ impl EgressLink {
     /// Asks the publisher for a keyframe on this subscriber's behalf.
     pub fn request_keyframe(&self) {
         self.media.request_keyframe();
+    }
+
+    /// Forwards simulcast layer `slot` of the stream (`protocol::layers`)
+    /// from its next keyframe on, asking the publisher for one.
+    pub fn set_layer(&self, slot: u8) {
+        self.hub.set_layer(self.leg, slot);
     }
 
     /// Adds a trickled candidate from the client.

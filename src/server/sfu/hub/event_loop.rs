@@ -336,6 +336,14 @@ impl HubLoop {
                     leg.set_forwarding(audio, video);
                 }
             }
+            Command::Layer(id, slot) => {
+                if let Some(leg) = self.legs.get_mut(&id)
+                    && leg.layers.set_target(slot)
+                    && let LegSource::Stream(media) = &leg.source
+                {
+                    media.request_keyframe_on(slot);
+                }
+            }
             Command::TopNSource(id, change) => {
                 self.current = Some(id);
                 if let Some(leg) = self.legs.get_mut(&id)
@@ -533,7 +541,9 @@ impl HubLoop {
                             .any(|p| super::fanout::is_keyframe_request(p.as_ref()))
                             && let LegSource::Stream(media) = &leg.source
                         {
-                            media.request_keyframe();
+                            // The layer it decodes (and the one it waits for).
+                            media.request_keyframe_on(leg.layers.current());
+                            media.request_keyframe_on(leg.layers.target());
                         }
                         for nack in packets
                             .iter()

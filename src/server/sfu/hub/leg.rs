@@ -223,6 +223,9 @@ pub struct Leg {
     /// One of the leg's senders: the way to its (bundled) transport.
     any_sender: RTCRtpSenderId,
     pub state: LegState,
+    /// The simulcast layer forwarded on the video track (slot 0 for a
+    /// stream without layers).
+    pub layers: crate::server::sfu::layers::LayerSelect,
     /// ICE restarts under way (see [`Negotiation`]).
     pub negotiation: Negotiation,
     /// ICE restarts offered so far (logs and tests).
@@ -349,6 +352,7 @@ impl Leg {
             inbox: request.inbox,
             any_sender,
             state,
+            layers: Default::default(),
             negotiation: Negotiation::Stable,
             restarts: 0,
             deadline: None,

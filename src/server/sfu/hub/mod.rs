@@ -95,6 +95,7 @@ enum Command {
     RestartIce(LegId, oneshot::Sender<Result<String, SfuError>>),
     Candidate(LegId, IceCandidate, oneshot::Sender<Result<(), SfuError>>),
     Forwarding(LegId, bool, bool),
+    Layer(LegId, u8),
     /// A top-N leg's sources change.
     TopNSource(LegId, SourceChange),
     Close(LegId, oneshot::Sender<()>),
@@ -258,6 +259,13 @@ impl Hub {
     }
 
     /// Adds or removes a source of a top-N leg (nothing on other legs).
+    /// Forwards simulcast layer `slot` on `leg` from its next keyframe on.
+    pub fn set_layer(&self, leg: LegId, slot: u8) {
+        if self.commands.try_send(Command::Layer(leg, slot)).is_err() {
+            tracing::warn!(leg, "egress hub busy or gone: layer change dropped");
+        }
+    }
+
     pub async fn change_top_n_source(&self, leg: LegId, change: SourceChange) {
         // Err: the hub stopped, and with it every leg.
         self.commands

@@ -380,6 +380,8 @@ async fn feed_seqs(hub: &Hub, media: &PublishedMedia, seqs: &[u16], size: usize)
                 media: media.id(),
                 video: true,
                 packet,
+                capture_ntp: 0,
+                layer: 0,
                 audio_level: None,
             })
             .await
