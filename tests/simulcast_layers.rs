@@ -51,6 +51,9 @@ async fn switching_layers_keeps_one_continuous_stream() {
         .await
         .expect("subscribe");
     decodes_size(&remote, (480, 360), "the top layer by default").await;
+    // P-frames forwarded before the subscription's first keyframe may fail
+    // to decode; from here on nothing may.
+    let dropped_at_start = remote.stats().frames_dropped;
     for (choice, size) in [
         ("180p_2", (240, 180)),
         ("360p_2", (480, 360)),
@@ -70,7 +73,7 @@ async fn switching_layers_keeps_one_continuous_stream() {
         );
         assert_eq!(s.out_of_order_frames, 0, "no frame number went back: {s:?}");
         assert_eq!(
-            s.frames_dropped, 0,
+            s.frames_dropped, dropped_at_start,
             "no decoder error, no lost frame: {s:?}"
         );
     }
@@ -106,7 +109,7 @@ async fn switching_layers_keeps_one_continuous_stream() {
         .await
         .expect("switch");
     decodes_size(&remote, (240, 180), "the layer added back").await;
-    assert_eq!(remote.stats().frames_dropped, 0);
+    assert_eq!(remote.stats().frames_dropped, dropped_at_start);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

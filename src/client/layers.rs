@@ -1,12 +1,19 @@
 //! The lower simulcast layers of a published stream (`protocol::layers`,
-//! issue 10 §2): each its own H.264 encoder on the media pool, fed the same
-//! captured pictures as the top layer, scaled to its size, writing to its own
-//! video track (its own SSRC, track id = its `resolutionId`).
+//! issue 10 §2): each its own H.264 encoder, fed the same captured pictures
+//! as the top layer, scaled to its size, writing to its own video track (its
+//! own SSRC, track id = its `resolutionId`).
 //!
 //! ```text
-//!  video capture thread ─┬─ top layer: publish.rs VideoEncode (rate control)
-//!                        └─ each lower layer: SerialQueue (2) ─▶ pool: scale + H.264 ─▶ writer task
+//!  video capture thread ─▶ SerialQueue (2) ─▶ media pool, one job per picture:
+//!        top layer (publish.rs VideoEncode, rate control), then each lower layer
+//!        ─▶ keyframes first ─▶ one video writer task ─▶ each layer's track
 //! ```
+//!
+//! One job encodes every layer of a picture and hands the results to one
+//! writer, keyframes first: a subscriber switching layers waits for a
+//! keyframe of the target layer that is *not* a picture the current layer
+//! has begun to send (`server::sfu::layers`), and with the keyframe sent
+//! first, the one the switch asked for is such a picture.
 //!
 //! A lower layer encodes at its profile's size, frame rate (decimated from
 //! the source's) and maximum bitrate; congestion control drives the top layer
@@ -18,56 +25,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
-use super::publish::{ENCODED_VIDEO_CAPACITY, Encoded, TrackOut, feedback_task, writer_task};
-use crate::media::pool::SerialQueue;
+use super::publish::{Encoded, TrackOut, feedback_task};
 use crate::media::rate_ladder::Decimator;
 use crate::media::scale::Scaler;
 use crate::media::{H264Encoder, I420Frame, VideoProfile};
 
-/// Raw pictures queued for one lower layer's encoder (dropped when full).
-const RAW_LAYER_CAPACITY: usize = 2;
-
-/// One lower layer, as the capture thread sees it.
-pub(crate) struct LowerLayer {
-    queue: SerialQueue<(I420Frame, Instant)>,
-    active: Arc<AtomicBool>,
-    force_keyframe: Arc<AtomicBool>,
-}
-
-impl LowerLayer {
-    /// Hands a captured picture to the layer's encoder, unless the layer is
-    /// off. The copy is the price of encoding one picture several times.
-    pub(crate) fn push(&self, frame: &I420Frame, captured: Instant) {
-        if !self.active.load(Ordering::Acquire) {
-            self.force_keyframe.store(true, Ordering::Release);
-            return;
-        }
-        if self.queue.try_push((frame.clone(), captured)).is_err() {
-            tracing::trace!("layer encoder behind; picture dropped");
-        }
-    }
-
-    /// The pictures are held (mute, pause): start again on a keyframe.
-    pub(crate) fn hold(&self) {
-        self.force_keyframe.store(true, Ordering::Release);
-    }
-}
-
-/// Starts a lower layer's encoder and its writer and keyframe tasks (pushed
-/// to `tasks`), writing to `out`. `active` turns it on and off.
-pub(crate) fn start_lower_layer(
+/// Starts a lower layer's keyframe task (pushed to `tasks`) on `out`'s track
+/// and returns its encoder. `active` turns it on and off.
+pub(crate) fn lower_layer(
     profile: &VideoProfile,
     source_fps: u32,
-    out: TrackOut,
+    out: &TrackOut,
     active: Arc<AtomicBool>,
-    connected: Arc<AtomicBool>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
-) -> LowerLayer {
+) -> LayerEncode {
     let force_keyframe = Arc::new(AtomicBool::new(true));
-    let (tx, rx) = mpsc::channel(ENCODED_VIDEO_CAPACITY);
-    let mut encode = LayerEncode {
+    tasks.push(tokio::spawn(feedback_task(
+        Arc::clone(&out.track),
+        Arc::clone(&force_keyframe),
+    )));
+    LayerEncode {
         width: profile.width,
         height: profile.height,
         frame_rate: profile.frame_rate.clamp(1, source_fps.max(1)),
@@ -76,26 +54,14 @@ pub(crate) fn start_lower_layer(
         encoder: None,
         scaler: Scaler::default(),
         decimator: Decimator::default(),
-        force_keyframe: Arc::clone(&force_keyframe),
-        tx,
-        last_sent: None,
-    };
-    tasks.push(tokio::spawn(feedback_task(
-        Arc::clone(&out.track),
-        Arc::clone(&force_keyframe),
-    )));
-    tasks.push(tokio::spawn(writer_task(out, rx, connected, None)));
-    LowerLayer {
-        queue: SerialQueue::new(RAW_LAYER_CAPACITY, move |(frame, captured)| {
-            encode.encode(&frame, captured);
-        }),
-        active,
         force_keyframe,
+        active,
+        last_sent: None,
     }
 }
 
 /// A lower layer's encoding state (runs on the media pool).
-struct LayerEncode {
+pub(crate) struct LayerEncode {
     width: u32,
     height: u32,
     frame_rate: u32,
@@ -105,15 +71,23 @@ struct LayerEncode {
     encoder: Option<H264Encoder>,
     scaler: Scaler,
     decimator: Decimator,
-    force_keyframe: Arc<AtomicBool>,
-    tx: mpsc::Sender<Encoded>,
+    /// Set by the layer's keyframe requests (PLI), a full writer queue, a
+    /// pause.
+    pub(crate) force_keyframe: Arc<AtomicBool>,
+    active: Arc<AtomicBool>,
     last_sent: Option<Instant>,
 }
 
 impl LayerEncode {
-    fn encode(&mut self, frame: &I420Frame, captured: Instant) {
+    /// Encodes one picture for this layer, if the layer is on and the frame
+    /// rate keeps it.
+    pub(crate) fn encode(&mut self, frame: &I420Frame, captured: Instant) -> Option<Encoded> {
+        if !self.active.load(Ordering::Acquire) {
+            self.force_keyframe.store(true, Ordering::Release);
+            return None;
+        }
         if !self.decimator.keep(self.source_fps, self.frame_rate) {
-            return;
+            return None;
         }
         let encoder = match &mut self.encoder {
             Some(encoder) => encoder,
@@ -126,7 +100,7 @@ impl LayerEncode {
                             self.width,
                             self.height
                         );
-                        return;
+                        return None;
                     }
                 }
             }
@@ -142,11 +116,11 @@ impl LayerEncode {
             Err(e) => {
                 tracing::warn!("H.264 layer encode failed: {e}");
                 self.force_keyframe.store(true, Ordering::Release);
-                return;
+                return None;
             }
         };
         if encoded.data.is_empty() {
-            return;
+            return None;
         }
         let interval = Duration::from_secs_f64(1.0 / f64::from(self.frame_rate));
         let duration = self
@@ -154,14 +128,12 @@ impl LayerEncode {
             .map_or(interval, |last| captured.saturating_duration_since(last))
             .max(Duration::from_millis(1));
         self.last_sent = Some(captured);
-        let sample = Encoded {
+        Some(Encoded {
             data: Bytes::from(encoded.data),
             duration,
             captured,
             level: None,
-        };
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(sample) {
-            self.force_keyframe.store(true, Ordering::Release);
-        }
+            keyframe: encoded.keyframe,
+        })
     }
 }

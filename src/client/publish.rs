@@ -67,6 +67,8 @@ pub(crate) struct Encoded {
     /// RFC 6464 level of the PCM encoded (audio only), sent in the audio
     /// level header extension (`link::audio_level`).
     pub(crate) level: Option<u8>,
+    /// An H.264 keyframe (written first among a picture's layers).
+    pub(crate) keyframe: bool,
 }
 
 /// A published track's sending side.
@@ -155,20 +157,21 @@ impl PublishPipeline {
         let mut layer_active = Vec::new();
         if let (Some(source), Some(out)) = (video_source, video) {
             let mut lower = Vec::new();
+            let mut lower_outs = Vec::new();
             if !lower_layers.is_empty() {
                 layer_active.push(Arc::new(AtomicBool::new(true)));
             }
             for (profile, out) in lower_layers {
                 let active = Arc::new(AtomicBool::new(true));
                 layer_active.push(Arc::clone(&active));
-                lower.push(super::layers::start_lower_layer(
+                lower.push(super::layers::lower_layer(
                     &profile,
                     source.frame_rate(),
-                    out,
+                    &out,
                     active,
-                    Arc::clone(&connected),
                     &mut tasks,
                 ));
+                lower_outs.push(out);
             }
             let top_active = layer_active.first().cloned();
             let (width, height) = source.size();
@@ -178,7 +181,7 @@ impl PublishPipeline {
                 source.frame_rate(),
                 video_profile.max_bitrate_bps(),
             )?;
-            let (tx, rx) = mpsc::channel(ENCODED_VIDEO_CAPACITY);
+            let (tx, rx) = mpsc::channel(ENCODED_VIDEO_CAPACITY * (1 + lower.len()));
             let (stop_t, kf, rate_t) =
                 (Arc::clone(&stop), Arc::clone(&force_keyframe), rate.clone());
             let held = [Arc::clone(&video_muted), video_paused];
@@ -196,8 +199,9 @@ impl PublishPipeline {
                 Arc::clone(&force_keyframe),
             )));
             let sent = Some(rate.clone());
+            let outs = std::iter::once(out).chain(lower_outs).collect();
             tasks.push(tokio::spawn(writer_task(
-                out,
+                outs,
                 rx,
                 Arc::clone(&connected),
                 sent,
@@ -219,7 +223,7 @@ impl PublishPipeline {
                     .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
             );
             tasks.push(tokio::spawn(writer_task(
-                out,
+                vec![out],
                 rx,
                 Arc::clone(&connected),
                 None,
@@ -383,7 +387,7 @@ const RAW_AUDIO_CAPACITY: usize = 10;
 /// and the lower layers' encoders (`layers.rs`).
 struct Layers {
     top_active: Option<Arc<AtomicBool>>,
-    lower: Vec<super::layers::LowerLayer>,
+    lower: Vec<super::layers::LayerEncode>,
 }
 
 /// Captures pictures at the source's rate and hands them to the encoder on the
@@ -392,7 +396,7 @@ struct Layers {
 fn video_thread(
     mut source: Box<dyn VideoSource>,
     encoder: H264Encoder,
-    tx: mpsc::Sender<Encoded>,
+    tx: mpsc::Sender<(usize, Encoded)>,
     stop: Arc<AtomicBool>,
     force_keyframe: Arc<AtomicBool>,
     // Muted, or paused (`FramePause`): either holds the pictures back.
@@ -406,7 +410,6 @@ fn video_thread(
     let mut frames = Paced::new(interval, live, &stop);
     let mut video = VideoEncode {
         encoder,
-        tx,
         force_keyframe: Arc::clone(&force_keyframe),
         interval,
         rate,
@@ -416,31 +419,60 @@ fn video_thread(
         budget: FrameBudget::new(),
         last_sent: None,
     };
-    let encode = SerialQueue::new(RAW_VIDEO_CAPACITY, move |(frame, captured)| {
-        video.encode(&frame, captured);
-    });
+    let Layers {
+        top_active,
+        mut lower,
+    } = layers;
+    let lower_keyframes: Vec<_> = lower
+        .iter()
+        .map(|l| Arc::clone(&l.force_keyframe))
+        .collect();
+    // Every layer of a picture in one job, handed to the one writer
+    // keyframes first (`layers.rs`).
+    let encode = SerialQueue::new(
+        RAW_VIDEO_CAPACITY,
+        move |(frame, captured, top): (I420Frame, Instant, bool)| {
+            let mut out = Vec::with_capacity(1 + lower.len());
+            if top && let Some(encoded) = video.encode(&frame, captured) {
+                out.push((0, encoded));
+            }
+            for (i, layer) in lower.iter_mut().enumerate() {
+                if let Some(encoded) = layer.encode(&frame, captured) {
+                    out.push((i + 1, encoded));
+                }
+            }
+            out.sort_by_key(|(_, encoded)| !encoded.keyframe);
+            for (slot, encoded) in out {
+                if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send((slot, encoded)) {
+                    // Behind: drop this frame; the decoder needs a keyframe to recover.
+                    let flag = match slot {
+                        0 => Some(&video.force_keyframe),
+                        s => lower.get(s - 1).map(|l| &l.force_keyframe),
+                    };
+                    if let Some(flag) = flag {
+                        flag.store(true, Ordering::Release);
+                    }
+                }
+                // Closed: the stream is stopping; the capture loop ends on the stop flag.
+            }
+        },
+    );
     while let Some(frame) = frames.next("video", || source.next_frame()) {
         let captured = Instant::now();
         if held.iter().any(|h| h.load(Ordering::Acquire)) {
             force_keyframe.store(true, Ordering::Release);
-            layers
-                .lower
-                .iter()
-                .for_each(super::layers::LowerLayer::hold);
+            for flag in &lower_keyframes {
+                flag.store(true, Ordering::Release);
+            }
             continue;
         }
-        for layer in &layers.lower {
-            layer.push(&frame, captured);
-        }
-        if layers
-            .top_active
+        let top = top_active
             .as_ref()
-            .is_some_and(|a| !a.load(Ordering::Acquire))
-        {
+            .is_none_or(|a| a.load(Ordering::Acquire));
+        if !top {
             force_keyframe.store(true, Ordering::Release);
-            continue;
         }
-        if encode.try_push((frame, captured)).is_err() {
+        if encode.try_push((frame, captured, top)).is_err() {
             tracing::trace!("video encoder behind; picture dropped");
         }
     }
@@ -449,7 +481,6 @@ fn video_thread(
 /// The H.264 side of a published track (runs on the media pool).
 struct VideoEncode {
     encoder: H264Encoder,
-    tx: mpsc::Sender<Encoded>,
     force_keyframe: Arc<AtomicBool>,
     interval: Duration,
     rate: RateControl,
@@ -475,7 +506,7 @@ fn rung_size(frame: (u32, u32), top: (u32, u32), rung: (u32, u32)) -> (u32, u32)
 }
 
 impl VideoEncode {
-    fn encode(&mut self, frame: &I420Frame, captured: Instant) {
+    fn encode(&mut self, frame: &I420Frame, captured: Instant) -> Option<Encoded> {
         let (mut size, mut frame_rate, mut bitrate) = (
             (frame.width, frame.height),
             self.source_fps,
@@ -485,12 +516,12 @@ impl VideoEncode {
             frame_rate = target.decision.frame_rate.clamp(1, self.source_fps);
             if !self.decimator.keep(self.source_fps, frame_rate) {
                 self.rate.count_decimated();
-                return;
+                return None;
             }
             if !self.budget.admit(captured, target.budget_bps) {
                 // Dropped before encoding: the encoder never saw it, no keyframe needed.
                 self.rate.count_budget_drop();
-                return;
+                return None;
             }
             size = rung_size(
                 size,
@@ -518,7 +549,7 @@ impl VideoEncode {
                 Ok(encoder) => self.encoder = encoder,
                 Err(e) => {
                     tracing::warn!("H.264 encoder for {}x{}: {e}", size.0, size.1);
-                    return;
+                    return None;
                 }
             }
         } else {
@@ -539,11 +570,11 @@ impl VideoEncode {
             Err(e) => {
                 tracing::warn!("H.264 encode failed: {e}");
                 self.force_keyframe.store(true, Ordering::Release);
-                return;
+                return None;
             }
         };
         if encoded.data.is_empty() {
-            return; // rate control skipped this frame
+            return None; // rate control skipped this frame
         }
         self.budget.spend(encoded.data.len());
         self.rate.count_video(encoded.data.len());
@@ -556,17 +587,13 @@ impl VideoEncode {
             })
             .max(Duration::from_millis(1));
         self.last_sent = Some(captured);
-        let sample = Encoded {
+        Some(Encoded {
             data: Bytes::from(encoded.data),
             duration,
             captured,
             level: None,
-        };
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(sample) {
-            // Behind: drop this frame; the decoder needs a keyframe to recover.
-            self.force_keyframe.store(true, Ordering::Release);
-        }
-        // Closed: the stream is stopping; the capture loop ends on the stop flag.
+            keyframe: encoded.keyframe,
+        })
     }
 }
 
@@ -574,7 +601,7 @@ impl VideoEncode {
 fn audio_thread(
     mut source: Box<dyn AudioSource>,
     mut encoder: OpusEncoder,
-    tx: mpsc::Sender<Encoded>,
+    tx: mpsc::Sender<(usize, Encoded)>,
     stop: Arc<AtomicBool>,
     muted: Arc<AtomicBool>,
     rate: RateControl,
@@ -607,8 +634,9 @@ fn audio_thread(
                 duration: interval,
                 captured,
                 level: Some(level),
+                keyframe: false,
             };
-            tx.try_send(sample).ok(); // full: the network side is behind; closed: stopping
+            tx.try_send((0, sample)).ok(); // full: the network side is behind; closed: stopping
         },
     );
     while let Some(frame) = frames.next("audio", || source.next_frame()) {
@@ -624,15 +652,18 @@ fn audio_thread(
 /// Writes encoded samples to the track once the link is connected; counts
 /// each video frame written in `sent` (the seed's `framesSent`).
 pub(crate) async fn writer_task(
-    out: TrackOut,
-    mut rx: mpsc::Receiver<Encoded>,
+    outs: Vec<TrackOut>,
+    mut rx: mpsc::Receiver<(usize, Encoded)>,
     connected: Arc<AtomicBool>,
     sent: Option<RateControl>,
 ) {
-    while let Some(encoded) = rx.recv().await {
+    while let Some((slot, encoded)) = rx.recv().await {
         if !connected.load(Ordering::Acquire) {
             continue;
         }
+        let Some(out) = outs.get(slot) else {
+            continue;
+        };
         let sample = Sample {
             data: encoded.data,
             duration: encoded.duration,
@@ -659,7 +690,7 @@ pub(crate) async fn writer_task(
             .await
         {
             tracing::debug!("write_sample: {e}");
-        } else if let Some(sent) = &sent {
+        } else if let Some(sent) = sent.as_ref().filter(|_| slot == 0) {
             sent.count_sent();
         }
     }

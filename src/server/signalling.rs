@@ -641,6 +641,13 @@ impl Session {
                         return e.into();
                     }
                 }
+                LinkState::Layer(slot) => {
+                    if let Some(message) = self.auto_layer_moved(link_id, slot)
+                        && let Err(e) = self.send(socket, &message).await
+                    {
+                        return e.into();
+                    }
+                }
                 LinkState::Failed => {
                     if self.drop_top_n(link_id).await {
                         let message = ServerMessage::Error(ErrorReply {
@@ -1227,8 +1234,9 @@ impl Session {
         let slot = layers::resolve(&choice, &info.resolutions, &slots, false)?;
         if let Some(sub) = self.subscriptions.get_mut(&stream_id) {
             sub.link.set_forwarding(audio, video);
-            if let Some(slot) = slot.filter(|s| sub.slot != Some(*s)) {
-                sub.link.set_layer(slot);
+            if let Some(slot) = slot.filter(|s| sub.slot != Some(*s) || choice != sub.layer) {
+                sub.link
+                    .set_layer(slot, choice == protocol::LayerChoice::Auto);
             }
             (sub.layer, sub.slot) = (choice, slot);
             let sub = &self.subscriptions[&stream_id];
@@ -1242,7 +1250,7 @@ impl Session {
             .subscribe(link_id, &media, &info, audio, video, self.inbox_tx.clone())
             .await?;
         if let Some(slot) = slot {
-            link.set_layer(slot);
+            link.set_layer(slot, choice == protocol::LayerChoice::Auto);
         }
         self.subscriptions.insert(
             stream_id,

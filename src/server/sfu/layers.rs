@@ -37,6 +37,7 @@
 use std::time::Instant;
 
 use super::media::starts_h264_keyframe;
+use crate::protocol::layers::MAX_RESOLUTIONS;
 
 /// The video clock (RFC 6184 §8.2.1: 90 kHz).
 const VIDEO_CLOCK_HZ: u64 = 90_000;
@@ -100,6 +101,10 @@ pub struct LayerSelect {
     /// RTP timestamp of the target keyframe passed over: its other packets
     /// are passed over too.
     deferred: Option<u32>,
+    /// The RTP timestamp of the latest packet seen of each layer: a switch
+    /// happens only on the first packet of a picture (a keyframe's IDR
+    /// slice without the parameter sets before it cannot be decoded).
+    seen: [Option<u32>; MAX_RESOLUTIONS],
 }
 
 impl Default for LayerSelect {
@@ -117,6 +122,7 @@ impl LayerSelect {
             last_forwarded: None,
             picture: None,
             deferred: None,
+            seen: [None; MAX_RESOLUTIONS],
         }
     }
 
@@ -150,6 +156,10 @@ impl LayerSelect {
             captured,
             marker,
         } = packet;
+        let first_of_picture = match self.seen.get_mut(usize::from(layer)) {
+            Some(seen) => seen.replace(timestamp) != Some(timestamp),
+            None => false,
+        };
         if layer == self.current {
             match &mut self.picture {
                 Some(p) if p.timestamp == timestamp => p.complete |= marker,
@@ -166,6 +176,7 @@ impl LayerSelect {
             return Admit::Forward;
         }
         if layer != self.target
+            || !first_of_picture
             || self.deferred == Some(timestamp)
             || !starts_h264_keyframe(payload)
         {

@@ -98,6 +98,8 @@ pub struct PublishedMedia {
     last_request_us: [AtomicU64; MAX_RESOLUTIONS],
     /// µs since `epoch` of the latest keyframe forwarded, per layer slot (0: none).
     last_keyframe_us: [AtomicU64; MAX_RESOLUTIONS],
+    /// RTP bytes received of each layer slot's video (rates for `auto`).
+    layer_bytes: [AtomicU64; MAX_RESOLUTIONS],
     closed: AtomicBool,
     closed_notify: Notify,
     metrics: Arc<Metrics>,
@@ -129,6 +131,7 @@ impl PublishedMedia {
             epoch: Instant::now(),
             last_request_us: Default::default(),
             last_keyframe_us: Default::default(),
+            layer_bytes: Default::default(),
             closed: AtomicBool::new(false),
             closed_notify: Notify::new(),
             metrics,
@@ -203,6 +206,11 @@ impl PublishedMedia {
             .iter()
             .position(|l| l == id)
             .and_then(|p| u8::try_from(p).ok())
+    }
+
+    /// RTP bytes received of each layer slot's video so far.
+    pub fn layer_bytes(&self) -> [u64; MAX_RESOLUTIONS] {
+        [0, 1, 2].map(|slot| self.layer_bytes[slot].load(Ordering::Relaxed))
     }
 
     /// Asks the publisher for a keyframe on every layer (rate-limited,
@@ -336,6 +344,10 @@ impl PublishedMedia {
             let TrackRemoteEvent::OnRtpPacket(mut packet) = event else {
                 continue;
             };
+            if kind == RtpCodecKind::Video {
+                let len = 12 + packet.payload.len() as u64;
+                self.layer_bytes[usize::from(layer)].fetch_add(len, Ordering::Relaxed);
+            }
             if kind == RtpCodecKind::Video && starts_h264_keyframe(&packet.payload) {
                 self.last_keyframe_us[usize::from(layer)].store(self.now_us(), Ordering::Release);
             }

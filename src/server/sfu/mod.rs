@@ -16,6 +16,7 @@
 //! spawns is aborted when the link is closed or dropped, and every link and
 //! task is counted in [`Metrics`], so leaks show up in tests.
 
+pub mod downlink;
 mod error;
 mod hub;
 pub mod layers;
@@ -402,9 +403,15 @@ impl EgressLink {
     }
 
     /// Forwards simulcast layer `slot` of the stream (`protocol::layers`)
-    /// from its next keyframe on, asking the publisher for one.
-    pub fn set_layer(&self, slot: u8) {
-        self.hub.set_layer(self.leg, slot);
+    /// from its next keyframe on, asking the publisher for one; with `auto`
+    /// the hub chooses from then on, starting there (`downlink`).
+    pub fn set_layer(&self, slot: u8, auto: bool) {
+        let target = if auto {
+            hub::LayerTarget::Auto(slot)
+        } else {
+            hub::LayerTarget::Slot(slot)
+        };
+        self.hub.set_layer(self.leg, target);
     }
 
     /// Adds a trickled candidate from the client.

@@ -152,6 +152,42 @@ impl Session {
         Ok(Reply::Ok)
     }
 
+    /// An `auto` subscription's leg moved to layer `slot`, or paused its
+    /// video (`None`): `stream-subscribed` for the client.
+    pub(super) fn auto_layer_moved(
+        &mut self,
+        link_id: crate::protocol::LinkId,
+        slot: Option<u8>,
+    ) -> Option<ServerMessage> {
+        let (stream_id, sub) = self
+            .subscriptions
+            .iter_mut()
+            .find(|(_, s)| s.link_id == link_id)?;
+        let ServerMessage::Event {
+            event:
+                Event::StreamSubscribed {
+                    stream_id,
+                    audio,
+                    video,
+                    ..
+                },
+        } = subscribed(*stream_id, &sub.link, None)
+        else {
+            return None;
+        };
+        if let Some(slot) = slot {
+            sub.slot = Some(slot);
+        }
+        Some(ServerMessage::Event {
+            event: Event::StreamSubscribed {
+                stream_id,
+                audio,
+                video: video && slot.is_some(),
+                resolution_id: slot.and_then(|_| sub.resolution_id()),
+            },
+        })
+    }
+
     /// A `stream-updated` on its way to the client: a subscription to that
     /// stream resolves its layer again (its layer may be gone).
     pub(super) fn follow_layers(&mut self, message: &ServerMessage) {
@@ -172,7 +208,11 @@ impl Session {
         };
         if sub.slot != Some(slot) {
             sub.slot = Some(slot);
-            sub.link.set_layer(slot);
+            sub.link.set_layer(slot, false);
+            if sub.layer == LayerChoice::Auto {
+                // The hub chooses again, from the largest layer left.
+                sub.link.set_layer(slot, true);
+            }
             // Our own inbox: if it is full the session is already being closed.
             let event = subscribed(stream.stream_id, &sub.link, sub.resolution_id());
             self.inbox_tx

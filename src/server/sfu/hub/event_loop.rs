@@ -336,12 +336,9 @@ impl HubLoop {
                     leg.set_forwarding(audio, video);
                 }
             }
-            Command::Layer(id, slot) => {
-                if let Some(leg) = self.legs.get_mut(&id)
-                    && leg.layers.set_target(slot)
-                    && let LegSource::Stream(media) = &leg.source
-                {
-                    media.request_keyframe_on(slot);
+            Command::Layer(id, target) => {
+                if let Some(leg) = self.legs.get_mut(&id) {
+                    leg.set_layer_target(target);
                 }
             }
             Command::TopNSource(id, change) => {
@@ -555,6 +552,7 @@ impl HubLoop {
                                 .retransmitted_packets
                                 .fetch_add(resent, Ordering::Relaxed);
                         }
+                        leg.on_rtcp_for_layers(&packets, now);
                     }
                 }
                 let next = leg.pc.poll_timeout();

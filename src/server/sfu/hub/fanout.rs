@@ -196,7 +196,7 @@ impl HubLoop {
                         None => continue,
                     },
                 };
-                if !track.enabled {
+                if !track.enabled || track.paused {
                     continue;
                 }
                 if ingress.video {
@@ -206,7 +206,8 @@ impl HubLoop {
                         captured: ingress.capture_ntp,
                         marker: packet.header.marker,
                     };
-                    match leg.layers.admit(ingress.layer, info, &packet.payload, now) {
+                    let admitted = leg.layers.admit(ingress.layer, info, &packet.payload, now);
+                    match admitted {
                         Admit::Drop => continue,
                         Admit::Defer => {
                             if let LegSource::Stream(media) = &leg.source {
@@ -228,7 +229,9 @@ impl HubLoop {
                         if let Some(datagram) = srtp.seal(&packet) {
                             leg.pending.push(datagram);
                             track.report.on_sent(now, &packet);
-                            forwarded_bytes += rtp_len(&packet);
+                            let len = rtp_len(&packet);
+                            forwarded_bytes += len;
+                            leg.sent_bytes += len;
                             if let Some(history) = track.history.as_mut() {
                                 history.push(now, packet);
                             }
@@ -250,6 +253,7 @@ impl HubLoop {
                         if written.is_ok() {
                             forwarded += 1;
                             forwarded_bytes += len;
+                            leg.sent_bytes += len;
                         }
                         Work::Writes
                     }

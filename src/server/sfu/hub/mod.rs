@@ -46,6 +46,7 @@
 //! is dropped and counted), and a subscriber that does not drain its socket
 //! loses its own packets in its own receive buffer.
 
+mod auto;
 mod demux;
 mod direct;
 mod event_loop;
@@ -57,6 +58,7 @@ mod tests;
 mod topn_leg;
 mod udp;
 
+pub use auto::LayerTarget;
 pub use topn_leg::{SourceChange, TopNLeg};
 
 use std::net::IpAddr;
@@ -95,7 +97,7 @@ enum Command {
     RestartIce(LegId, oneshot::Sender<Result<String, SfuError>>),
     Candidate(LegId, IceCandidate, oneshot::Sender<Result<(), SfuError>>),
     Forwarding(LegId, bool, bool),
-    Layer(LegId, u8),
+    Layer(LegId, LayerTarget),
     /// A top-N leg's sources change.
     TopNSource(LegId, SourceChange),
     Close(LegId, oneshot::Sender<()>),
@@ -259,9 +261,9 @@ impl Hub {
     }
 
     /// Adds or removes a source of a top-N leg (nothing on other legs).
-    /// Forwards simulcast layer `slot` on `leg` from its next keyframe on.
-    pub fn set_layer(&self, leg: LegId, slot: u8) {
-        if self.commands.try_send(Command::Layer(leg, slot)).is_err() {
+    /// Forwards a simulcast layer on `leg` from its next keyframe on.
+    pub fn set_layer(&self, leg: LegId, target: LayerTarget) {
+        if self.commands.try_send(Command::Layer(leg, target)).is_err() {
             tracing::warn!(leg, "egress hub busy or gone: layer change dropped");
         }
     }

@@ -598,7 +598,7 @@ async fn egress_legs_speak_aes_gcm_srtp_only() {
                     Some(SessionEvent::Link(e)) => match e.state {
                         LinkState::Connected => return "connected",
                         LinkState::Failed => return "failed",
-                        LinkState::Candidate(_) => {}
+                        LinkState::Candidate(_) | LinkState::Layer(_) => {}
                     },
                     Some(_) => {}
                     None => return "inbox closed",
