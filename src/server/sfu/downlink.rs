@@ -11,9 +11,17 @@
 //!
 //! * loss ≥ [`LOSS_HIGH`]: the path carried about what got through, so the
 //!   estimate becomes `sent × (1 − loss) × 0.85`;
-//! * loss ≤ [`LOSS_LOW`]: the estimate grows to `max(estimate, sent) × 1.1`
-//!   per report (it does not probe: it only lets a larger layer be tried);
-//! * in between it holds.
+//! * loss ≤ [`LOSS_LOW`]: the estimate grows to `max(estimate, sent) ×`
+//!   [`GROWTH`] per report (it does not probe: it only lets a larger layer be
+//!   tried);
+//! * in between it holds;
+//! * the report right after a change still counts the loss and rate of the
+//!   layer before it (receiver reports cover the second before them): it may
+//!   not lower the estimate, and decides nothing.
+//!
+//! A step up that is followed by a step down within [`FAILED_UP_WINDOW`]
+//! failed: the hold before the next step up doubles (up to [`MAX_UP_HOLD`]),
+//! so a capped subscriber does not keep knocking on the layer above.
 //!
 //! A layer fits when its rate (measured at the ingress, smoothed) plus what
 //! else the leg carries (audio, overhead: `sent` minus the current layer's
@@ -35,6 +43,14 @@ pub const LOSS_LOW: f64 = 0.02;
 pub const UP_MARGIN: f64 = 1.15;
 /// How long a choice stands before a step up.
 pub const UP_HOLD: Duration = Duration::from_secs(4);
+/// The longest hold after failed step ups.
+pub const MAX_UP_HOLD: Duration = Duration::from_secs(32);
+/// A step down this soon after a step up makes the step up a failure.
+pub const FAILED_UP_WINDOW: Duration = Duration::from_secs(5);
+/// Growth of the estimate per report without loss.
+pub const GROWTH: f64 = 1.15;
+/// After a change, reports within this long may not lower the estimate.
+const SETTLE: Duration = Duration::from_millis(1500);
 
 /// Reports closer together than this are folded into the next one (rates
 /// over too short an interval are noise).
@@ -71,6 +87,10 @@ pub struct AutoLayer {
     layer_bps: [f64; MAX_RESOLUTIONS],
     last: Option<Report>,
     changed_at: Option<Instant>,
+    /// The last change was a step up (to a larger layer, or from paused).
+    last_was_up: bool,
+    /// How long a choice stands before the next step up.
+    up_hold: Duration,
 }
 
 impl AutoLayer {
@@ -82,6 +102,8 @@ impl AutoLayer {
             layer_bps: [0.0; MAX_RESOLUTIONS],
             last: None,
             changed_at: None,
+            last_was_up: false,
+            up_hold: UP_HOLD,
         }
     }
 
@@ -118,12 +140,20 @@ impl AutoLayer {
         }
         let sent = rate(report.sent_bytes, last.sent_bytes);
         let loss = f64::from(report.fraction_lost) / 256.0;
+        let settling = self
+            .changed_at
+            .is_some_and(|at| report.now.saturating_duration_since(at) < SETTLE);
         let estimate = match self.estimate_bps {
+            Some(e) if settling && loss > LOSS_LOW => e,
             _ if loss >= LOSS_HIGH => sent * (1.0 - loss) * 0.85,
             Some(e) if loss > LOSS_LOW => e,
-            e => e.unwrap_or(0.0).max(sent) * 1.1,
+            e => e.unwrap_or(0.0).max(sent) * GROWTH,
         };
         self.estimate_bps = Some(estimate);
+        if settling {
+            // Its rates mix the layer before the change with this one.
+            return None;
+        }
         let current_video = match self.choice {
             Choice::Layer(slot) => self
                 .layer_bps
@@ -137,9 +167,10 @@ impl AutoLayer {
             let r = self.layer_bps[slot];
             r > 0.0 && (r + other) * margin <= estimate
         };
-        let hold_over = self
+        let since_change = self
             .changed_at
-            .is_none_or(|at| report.now.saturating_duration_since(at) >= UP_HOLD);
+            .map(|at| report.now.saturating_duration_since(at));
+        let hold_over = since_change.is_none_or(|d| d >= self.up_hold);
         let next = match self.choice {
             Choice::Layer(slot) => {
                 let slot = usize::from(slot);
@@ -163,8 +194,20 @@ impl AutoLayer {
                 .map_or(Choice::Paused, |s| Choice::Layer(s as u8)),
         };
         if next == self.choice {
+            if self.last_was_up && since_change.is_some_and(|d| d >= 2 * FAILED_UP_WINDOW) {
+                self.up_hold = UP_HOLD; // the last step up held
+            }
             return None;
         }
+        let up = match (self.choice, next) {
+            (Choice::Paused, _) => true,
+            (Choice::Layer(from), Choice::Layer(to)) => to < from,
+            (Choice::Layer(_), Choice::Paused) => false,
+        };
+        if !up && self.last_was_up && since_change.is_some_and(|d| d < FAILED_UP_WINDOW) {
+            self.up_hold = (self.up_hold * 2).min(MAX_UP_HOLD);
+        }
+        self.last_was_up = up;
         self.choice = next;
         self.changed_at = Some(report.now);
         Some(next)

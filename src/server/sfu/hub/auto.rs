@@ -96,9 +96,23 @@ impl Leg {
             sent_bytes: self.sent_bytes,
             layer_bytes: media.layer_bytes(),
         };
-        let Some(choice) = auto.on_report(report) else {
+        let changed = auto.on_report(report);
+        tracing::debug!(
+            link = self.link_id.0,
+            fraction_lost,
+            estimate_bps = auto.estimate_bps(),
+            choice = ?auto.choice(),
+            "auto layer report"
+        );
+        let Some(choice) = changed else {
             return;
         };
+        tracing::info!(
+            link = self.link_id.0,
+            estimate_bps = auto.estimate_bps(),
+            ?choice,
+            "auto layer changed"
+        );
         match choice {
             Choice::Layer(slot) => {
                 self.set_video_paused(false);
