@@ -75,6 +75,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A publisher's video track of one layer slot and its SSRC (a PLI target).
+type IngressVideo = (Arc<dyn TrackRemote>, u32);
+
 /// Media of one published stream.
 pub struct PublishedMedia {
     id: u64,
@@ -87,7 +90,7 @@ pub struct PublishedMedia {
     hub_dropped: AtomicU64,
     /// The publisher's video track of each layer slot and its SSRC, once it
     /// arrived (PLI target).
-    ingress_video: Mutex<[Option<(Arc<dyn TrackRemote>, u32)>; MAX_RESOLUTIONS]>,
+    ingress_video: Mutex<[Option<IngressVideo>; MAX_RESOLUTIONS]>,
     /// The `resolutionId` of each layer slot (`protocol::layers`), fixed at
     /// publish; empty for a stream without layers (one video track, slot 0).
     layers: Mutex<Vec<String>>,
