@@ -19,12 +19,15 @@ set -euo pipefail
 # GStreamer (webrtcbin, libnice, x264, Opus, openh264) and python3-gi run the
 # independent WHIP/WHEP client of tests/whip_whep.rs
 # (tests/scripts/gst_whip_whep.py, with Debian's /usr/bin/python3).
+# redis-server: the several-nodes tests start one on a loopback port
+# (tests/common/redis.rs, tests/several_nodes.rs).
 APT_PACKAGES=(cmake nasm libclang1-14 libasound2-dev pkg-config build-essential curl ca-certificates
     xvfb mesa-vulkan-drivers libvulkan1 imagemagick libxkbcommon-x11-0 libxcursor1 libxi6 jq
     musl-tools prometheus ffmpeg chromium openssl coturn nginx iproute2 nftables ethtool
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
     gstreamer1.0-plugins-ugly gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0
-    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0)
+    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 xdotool
+    redis-server)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -5,7 +5,7 @@
 #
 #   benches/impair.sh --role subscriber|publisher [--rate KBIT] [--loss PCT]
 #                     [--rtt MS] [--duration S] [--profile P] [--fps N] [--noise]
-#                     [--tag NAME]
+#                     [--tag NAME] [--ns PREFIX]
 #
 #   --role subscriber  B subscribes; A publishes. --rate caps B's downlink.
 #   --role publisher   B publishes; A subscribes. --rate caps B's uplink.
@@ -14,6 +14,8 @@
 #                      A for what comes from B); signalling is TCP and only
 #                      sees the delay and the cap.
 #   --rtt MS           round trip added between A and B (half each way).
+#   --ns PREFIX        network namespaces are PREFIX-a-PID, -m-, -b- (default
+#                      impair), so concurrent runs of different people differ.
 #
 # Environment: HUDDLE (huddle binary, default target/debug/huddle: the dev
 # profile optimises the codecs), DELAY_LINE (default
@@ -38,7 +40,7 @@ cd "$(dirname "$0")/.."
 HUDDLE=${HUDDLE:-target/debug/huddle}
 DELAY_LINE=${DELAY_LINE:-target/debug/examples/delay_line}
 OUT=${OUT:-target/impair-results}
-ROLE=subscriber RATE="" LOSS=0 RTT=0 DURATION=30 PROFILE=360p_2 FPS=30 NOISE="" TAG=""
+ROLE=subscriber RATE="" LOSS=0 RTT=0 DURATION=30 PROFILE=360p_2 FPS=30 NOISE="" TAG="" NS_PREFIX=impair
 while (($#)); do
   case $1 in
     --role) ROLE=$2; shift ;;
@@ -50,6 +52,7 @@ while (($#)); do
     --fps) FPS=$2; shift ;;
     --noise) NOISE=--noise ;;
     --tag) TAG=$2; shift ;;
+    --ns) NS_PREFIX=$2; shift ;;
     *) echo "unknown flag $1 (see the header of $0)" >&2; exit 2 ;;
   esac
   shift
@@ -66,7 +69,7 @@ LOG="$OUT/$TAG"
 mkdir -p "$LOG"
 
 RUN=$$
-NS_A=impair-a-$RUN NS_M=impair-m-$RUN NS_B=impair-b-$RUN
+NS_A=$NS_PREFIX-a-$RUN NS_M=$NS_PREFIX-m-$RUN NS_B=$NS_PREFIX-b-$RUN
 IP_A=10.99.0.1 IP_B=10.99.0.2 PORT=17990
 APP_ID=impair APP_KEY=impair-key-0123456789abcdef
 CRED=(--app-id "$APP_ID" --app-key "$APP_KEY")
@@ -160,20 +163,33 @@ TX_B0=$(tx_bytes "$NS_B" vb) TX_A0=$(tx_bytes "$NS_A" va)
 in_ns "$sub_ns" "$HUDDLE" "${BOT[@]}" --user sub --subscribe --json --duration "$DURATION" \
   --summary "$OUT/$TAG.summary.json" >"$OUT/$TAG.lines.jsonl" 2>"$LOG/subscriber.log"
 TX_B1=$(tx_bytes "$NS_B" vb) TX_A1=$(tx_bytes "$NS_A" va)
+# The server's counters (NACKs received, packets resent, ...) for the record.
+in_ns "$NS_A" curl -sf "http://$IP_A:$PORT/metrics" >"$LOG/server.metrics" 2>/dev/null || true
 QDISC=$( [[ -n $RATE ]] && tc -n "$cap_ns" -s -j qdisc show dev "$cap_dev" | jq -c '.[0] | {sent_bytes:.bytes, drops, overlimits}' || echo null)
+
+# What the publisher encoded (a loaded machine starves its encoder: then the
+# subscriber's frame rate says nothing about the network).
+PUB_ENCODED=$(grep -h '"send_rate"' "$LOG/publisher.jsonl" 2>/dev/null | tail -n 1 \
+  | jq '.send_rate.frames_encoded' 2>/dev/null || true)
+PUB_ENCODED=${PUB_ENCODED:-null}
 
 # ------------------------------------------------------------------ result
 # Seconds after the first decoded frame; fps and freezes over that window.
+# seconds_to_30_frames: report lines (1 s apart, from the subscriber's start)
+# until 30 frames were decoded (the slow start under loss).
 jq -s -c --arg tag "$TAG" --arg role "$ROLE" --arg rate "${RATE:-none}" --argjson loss "$LOSS" \
   --argjson rtt "$RTT" --arg profile "$PROFILE" --argjson fps "$FPS" --argjson dur "$DURATION" \
   --argjson b_tx $(((TX_B1 - TX_B0) * 8 / 1000 / DURATION)) \
   --argjson a_tx $(((TX_A1 - TX_A0) * 8 / 1000 / DURATION)) --argjson qdisc "$QDISC" \
-  --slurpfile s "$OUT/$TAG.summary.json" '
+  --slurpfile s "$OUT/$TAG.summary.json" --argjson pub_encoded "$PUB_ENCODED" '
   map(select(.stream_id != null)) as $lines
+  | ($lines | to_entries | map(select(.value.frames_decoded >= 30)) | first) as $first30
   | map(select(.event == "network-quality") | .downlinkNetworkQuality) as $nq
   | ($lines | map(select(.frames_decoded > 0))) as $live
   | {tag:$tag, role:$role, rate_kbit:$rate, loss_pct:$loss, rtt_ms:$rtt, profile:$profile, fps_sent:$fps,
      seconds:$dur, seconds_with_video:($live|length),
+     seconds_to_30_frames:(if $first30 == null then null else $first30.key + 1 end),
+     publisher_frames_encoded:$pub_encoded,
      fps_mean:(if ($live|length) > 0 then ($live|map(.fps)|add/length) else 0 end),
      fps_min:($live|map(.fps)|min),
      seconds_under_half_fps:($live|map(select(.fps < $fps/2))|length),

@@ -57,6 +57,11 @@ pub struct AppArgs {
     /// the top-left corner.
     #[arg(long, requires_all = ["server", "room", "user"])]
     pub kiosk: bool,
+    /// Broadcast console: program/preview monitors, tally marks, layouts,
+    /// Remove / Dismiss. Joins with a director signature: --app-key signs one
+    /// locally; a --signature-url must hand one out (`&director=1`).
+    #[arg(long, conflicts_with = "kiosk")]
+    pub console: bool,
     /// Open the lobby instead of joining the embedded demo room.
     #[arg(long, conflicts_with = "kiosk")]
     pub lobby: bool,
@@ -100,6 +105,15 @@ pub struct AppArgs {
     /// Send and receive media only through a TURN relay.
     #[arg(long)]
     pub relay_only: bool,
+    /// Open the stream debugger (plots, signalling log, SDP) in the room;
+    /// toggle it with F9.
+    #[arg(long)]
+    pub debug: bool,
+    /// Record the stream debugger's data (plots, signalling log, links) to
+    /// FILE, rewritten every 5 s and when the room is left; open it with
+    /// `huddle inspect FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub record_debug: Option<PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<[f32; 2], String> {
@@ -116,6 +130,7 @@ impl AppArgs {
     /// Whether any app flag was given.
     pub fn any(&self) -> bool {
         self.kiosk
+            || self.console
             || self.lobby
             || self.server.is_some()
             || self.room.is_some()
@@ -193,6 +208,11 @@ impl AppArgs {
             mode,
             debug_overlay: self.debug_overlay,
             window_size: self.window_size,
+            debug: crate::ui::DebugOptions {
+                open: self.debug,
+                record_to: self.record_debug,
+            },
+            console: self.console,
         })
     }
 }
@@ -217,6 +237,21 @@ pub enum Command {
     /// per stream, one room clock) as a player that subscribes to them.
     #[cfg(feature = "client")]
     Record(RecordArgs),
+    /// Open a stream-debugger session file (`Save session…`,
+    /// `--record-debug FILE`) offline, with the debugger's views.
+    #[cfg(feature = "app")]
+    Inspect(InspectArgs),
+}
+
+/// `huddle inspect` flags.
+#[cfg(feature = "app")]
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The session file.
+    pub file: PathBuf,
+    /// Window size, e.g. 1280x720.
+    #[arg(long, value_parser = parse_size)]
+    pub window_size: Option<[f32; 2]>,
 }
 
 /// `huddle record` flags.
@@ -291,7 +326,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:7880")]
     pub listen: SocketAddr,
     /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`,
-    /// `public_ip`, `[[ice_servers]] urls/username/credential`, `tls_cert`, `tls_key`, `[limits]`.
+    /// `public_ip`, `[[ice_servers]] urls/username/credential`, `tls_cert`, `tls_key`, `[limits]`,
+    /// `redis`, `public_url`, `cluster_ttl_secs`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -346,6 +382,42 @@ pub struct ServeArgs {
     /// under this directory; recording is off without it.
     #[arg(long)]
     pub record_dir: Option<PathBuf>,
+    /// Run as one node of several coordinated through this Redis
+    /// (`redis://host:port`): rooms are claimed there and joins for a room
+    /// on another node are redirected to it. Without it: a single node.
+    #[arg(long)]
+    pub redis: Option<String>,
+    /// With --redis: the signalling URL clients reach this node at
+    /// (`ws://host:port`, `wss://…`); default: the --listen address.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// With --redis: seconds a node's registration and room claims live
+    /// without a refresh, which bounds how long a dead node's rooms stay
+    /// unreachable (default 10).
+    #[arg(long)]
+    pub cluster_ttl_secs: Option<u64>,
+}
+
+/// The cluster part of `huddle serve` (`--redis`, `--public-url`,
+/// `--cluster-ttl-secs` or their `huddle.toml` keys); `None` without Redis.
+fn cluster_config(
+    redis: Option<String>,
+    public_url: Option<String>,
+    ttl_secs: Option<u64>,
+) -> anyhow::Result<Option<crate::server::cluster::ClusterConfig>> {
+    let Some(redis) = redis else {
+        if public_url.is_some() || ttl_secs.is_some() {
+            bail!("public_url and cluster_ttl_secs need redis (a cluster of nodes)");
+        }
+        return Ok(None);
+    };
+    let mut cluster = crate::server::cluster::ClusterConfig::new(redis);
+    cluster.public_url = public_url;
+    if let Some(secs) = ttl_secs {
+        cluster.ttl = Duration::from_secs(secs);
+    }
+    cluster.check().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(cluster))
 }
 
 /// `huddle check` flags.
@@ -421,6 +493,10 @@ pub struct SignArgs {
     /// Validity, e.g. `2h`, `30m` (at most 12h).
     #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
     pub expires_in: Duration,
+    /// A director signature: the user may set the room's program, remove
+    /// users and dismiss the room (the broadcast console).
+    #[arg(long)]
+    pub director: bool,
 }
 
 /// Credentials shared by `bot`.
@@ -519,6 +595,11 @@ pub struct BotArgs {
     /// With --mix-file: play it again and again.
     #[arg(long, requires = "mix_file")]
     pub mix_loop: bool,
+    /// Relay the published stream into this other room as well (cross-room
+    /// co-hosting, seed 001 ch. 1); repeat for up to 3 rooms. The bot's
+    /// credential signs for each.
+    #[arg(long, value_name = "ROOM", requires = "publish")]
+    pub relay_room: Vec<String>,
     /// Cap what the published stream sends at this many kbit/s (seed
     /// `setNetworkBandwidth`; 100..=51200), below the uplink estimate.
     #[arg(long, value_name = "KBPS")]
@@ -573,6 +654,9 @@ struct ServeFile {
     shutdown_grace_secs: Option<u64>,
     signature_expiry_notice_secs: Option<u64>,
     record_dir: Option<PathBuf>,
+    redis: Option<String>,
+    public_url: Option<String>,
+    cluster_ttl_secs: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     limits: LimitsFile,
@@ -718,6 +802,11 @@ impl ServeArgs {
             server.signature_expiry_notice = Duration::from_secs(secs);
         }
         server.record_dir = self.record_dir.or(file.record_dir);
+        server.cluster = cluster_config(
+            self.redis.or(file.redis),
+            self.public_url.or(file.public_url),
+            self.cluster_ttl_secs.or(file.cluster_ttl_secs),
+        )?;
         let limits = &server.limits;
         for (name, value) in [
             ("max_rooms", limits.max_rooms),
@@ -762,7 +851,19 @@ impl SignArgs {
             bail!("--expires-in must be at most 12h");
         }
         let ctime = auth::now_unix() + self.expires_in.as_secs();
-        let signature = auth::sign(&self.app_key, &self.app_id, &self.room, &self.user, ctime);
+        let grant = if self.director {
+            auth::Grant::Director
+        } else {
+            auth::Grant::Member
+        };
+        let signature = auth::sign_grant(
+            &self.app_key,
+            &self.app_id,
+            &self.room,
+            &self.user,
+            ctime,
+            grant,
+        );
         Ok((signature, ctime))
     }
 }
@@ -822,7 +923,20 @@ impl BotArgs {
         };
         turn.check()
             .map_err(|e| anyhow::anyhow!("--relay-only/--turn: {e}"))?;
+        if self.relay_room.len() >= crate::protocol::MAX_CROSS_ROOMS {
+            bail!(
+                "--relay-room: at most {} other rooms",
+                crate::protocol::MAX_CROSS_ROOMS - 1
+            );
+        }
+        if let Some(bad) = self.relay_room.iter().find(|r| !auth::validate_id(r)) {
+            bail!("--relay-room {bad:?} must match [A-Za-z0-9_-]{{1,64}}");
+        }
+        if !self.relay_room.is_empty() && !matches!(credential, Credential::AppKey { .. }) {
+            bail!("--relay-room needs --app-key: a --signature is made for one room");
+        }
         Ok(BotConfig {
+            relay_rooms: self.relay_room.into_iter().map(RoomId).collect(),
             turn,
             server_url: self.server,
             app_id: AppId(self.credentials.app_id),
@@ -912,13 +1026,55 @@ impl BotArgs {
 mod tests {
     use clap::Parser;
 
-    use super::{Cli, Command, ServeFile};
+    use super::{Cli, Command, ServeFile, cluster_config};
+    use std::time::Duration;
 
     fn parse(args: &[&str]) -> Command {
         Cli::try_parse_from(args)
             .expect("flags parse")
             .command
             .expect("a subcommand")
+    }
+
+    #[test]
+    fn serve_joins_a_cluster_with_redis_from_flags_or_file() {
+        let Command::Serve(args) = parse(&["huddle", "serve"]) else {
+            panic!("not serve");
+        };
+        assert_eq!(args.into_config().expect("valid").server.cluster, None);
+        let Command::Serve(args) = parse(&[
+            "huddle",
+            "serve",
+            "--redis",
+            "redis://127.0.0.1:6379",
+            "--node-id",
+            "n1",
+            "--public-url",
+            "ws://10.0.0.1:7880",
+            "--cluster-ttl-secs",
+            "4",
+        ]) else {
+            panic!("not serve");
+        };
+        let config = args.into_config().expect("valid").server;
+        let cluster = config.cluster.expect("a cluster");
+        assert_eq!(config.node_id, "n1");
+        assert_eq!(cluster.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(cluster.public_url.as_deref(), Some("ws://10.0.0.1:7880"));
+        assert_eq!(cluster.ttl, Duration::from_secs(4));
+
+        let file: ServeFile = toml::from_str(
+            "redis = \"redis://r:6379\"\npublic_url = \"wss://a.example\"\ncluster_ttl_secs = 6\n",
+        )
+        .expect("a valid file");
+        let cluster = cluster_config(file.redis, file.public_url, file.cluster_ttl_secs)
+            .expect("valid")
+            .expect("a cluster");
+        assert_eq!(cluster.public_url.as_deref(), Some("wss://a.example"));
+        // Bad values are refused, and the cluster keys need redis.
+        assert!(cluster_config(Some("http://r".into()), None, None).is_err());
+        assert!(cluster_config(Some("redis://r".into()), Some("http://a".into()), None).is_err());
+        assert!(cluster_config(None, None, Some(4)).is_err());
     }
 
     #[test]
@@ -1045,6 +1201,54 @@ mod tests {
             options.turn.servers[0].urls,
             ["turn:10.0.0.1:3478?transport=udp"]
         );
+    }
+
+    #[cfg(feature = "app")]
+    #[test]
+    fn the_console_is_a_desktop_mode_and_not_a_kiosk() {
+        let cli = Cli::try_parse_from(["huddle", "--console"]).expect("flags parse");
+        assert!(cli.app.any());
+        let options = cli.app.into_options().expect("valid");
+        assert!(options.console);
+        assert!(options.embedded_server, "the demo room by default");
+        assert!(Cli::try_parse_from(["huddle", "--console", "--kiosk"]).is_err());
+    }
+
+    #[test]
+    fn sign_makes_director_signatures_on_request() {
+        let sign = |extra: &[&str]| {
+            let mut args = vec![
+                "huddle",
+                "sign",
+                "--app-id",
+                "a",
+                "--app-key",
+                "k",
+                "--room",
+                "r",
+                "--user",
+                "u",
+            ];
+            args.extend_from_slice(extra);
+            let Command::Sign(args) = parse(&args) else {
+                panic!("sign")
+            };
+            let (signature, ctime) = args.sign().expect("signs");
+            let mut apps = crate::auth::AppRegistry::new();
+            apps.insert("a", "k");
+            crate::auth::verify_grant(
+                &apps,
+                "a",
+                "r",
+                "u",
+                ctime,
+                &signature,
+                crate::auth::now_unix(),
+            )
+            .expect("genuine")
+        };
+        assert_eq!(sign(&[]), crate::auth::Grant::Member);
+        assert_eq!(sign(&["--director"]), crate::auth::Grant::Director);
     }
 
     #[test]

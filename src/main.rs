@@ -22,6 +22,17 @@ fn main() -> ExitCode {
         }
     };
     #[cfg(feature = "app")]
+    if let Some(Command::Inspect(args)) = &cli.command {
+        // A window too, on this thread.
+        return match huddle::ui::debugger::inspect::run(&args.file, args.window_size) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    #[cfg(feature = "app")]
     if cli.command.is_none() {
         // The window runs on this (main) thread; the runtime serves the SDK.
         let result = cli
@@ -75,6 +86,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Demo(args)) => with_client::demo(args).await,
         #[cfg(feature = "client")]
         Some(Command::Record(args)) => with_client::record(args).await,
+        // Handled before the runtime runs (it opens a window on this thread).
+        #[cfg(feature = "app")]
+        Some(Command::Inspect(_)) => Ok(()),
         #[cfg(feature = "client")]
         None => {
             with_client::demo(huddle::cli::DemoArgs {

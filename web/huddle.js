@@ -35,6 +35,8 @@
   const RECONNECT_WINDOW_MS = 30000;
   /** The server no longer knows the resume token: join again. */
   const TOKEN_UNKNOWN = 90100013;
+  /** Redirects one join follows (nodes of a cluster, protocol.md "Several nodes"). */
+  const MAX_REDIRECTS = 3;
   const ROLE_JOINER = 0;
   const ROLE_PLAYER = 2;
 
@@ -379,9 +381,11 @@
         credential = await fetchSignature(form.server, form.app, form.room, form.user, form.token);
       }
       this.form = form;
+      this.nodeUrls = [form.server];
+      this.nodeIndex = 0;
       this.signal = this.newSignal();
       await this.signal.open();
-      const joined = await this.signal.request('join', {
+      const joined = await this.joinFollowing({
         protocolVersion: PROTOCOL_VERSION,
         appId: form.app,
         roomId: form.room,
@@ -410,11 +414,35 @@
       }
     }
 
+    /** Sends `join` on `this.signal`; while the answer is `redirect` (the
+     *  room lives on another node of a cluster, protocol.md "Several
+     *  nodes"), joins at the URL it names instead. Remembers the node joined
+     *  first and the cluster's other nodes (`nodes`) for reconnecting. */
+    async joinFollowing(fields) {
+      for (let hops = 0; hops <= MAX_REDIRECTS; hops += 1) {
+        const reply = await this.signal.request('join', fields);
+        if (reply.result !== 'redirect') {
+          // Nodes known before stay: one down when this list was made may
+          // be back by the next drop.
+          const here = this.signal.url;
+          this.nodeUrls = [here, ...[this.form.server, ...(reply.nodes || []), ...(this.nodeUrls || [])]
+            .filter((u, i, all) => u !== here && all.indexOf(u) === i)];
+          this.nodeIndex = 0;
+          return reply;
+        }
+        const old = this.signal;
+        this.signal = this.newSignal(reply.url);
+        old.close();
+        await this.signal.open();
+      }
+      throw new HuddleError(90100203, `redirected more than ${MAX_REDIRECTS} times`);
+    }
+
     /** A signalling connection whose events and close come to this room;
      *  the close of one that has been replaced is ignored. */
-    newSignal() {
+    newSignal(url = (this.nodeUrls || [])[this.nodeIndex || 0] || this.form.server) {
       const signal = new Signal(
-        this.form.server,
+        url,
         (event) => this.onEvent(event),
         (error) => this.fail(error),
         () => {
@@ -454,7 +482,13 @@
     async resumeOnce() {
       const signal = this.newSignal();
       this.signal = signal;
-      await signal.open();
+      try {
+        await signal.open();
+      } catch (e) {
+        // That node is gone: the next attempt tries the cluster's next one.
+        this.nodeIndex = ((this.nodeIndex || 0) + 1) % this.nodeUrls.length;
+        throw e;
+      }
       let reply;
       try {
         reply = await signal.request('resume', {
@@ -514,7 +548,8 @@
     /** The server forgot us (restart, window over): join again on `signal`,
      *  then publish and subscribe again (new stream ids). */
     async rejoin(signal) {
-      const joined = await signal.request('join', {
+      this.signal = signal;
+      const joined = await this.joinFollowing({
         protocolVersion: PROTOCOL_VERSION,
         appId: this.form.app,
         roomId: this.form.room,
@@ -731,6 +766,12 @@
 
     onEvent(event) {
       switch (event.type) {
+        case 'nodes-changed':
+          // More nodes of the cluster to reconnect through (protocol.md §3c).
+          for (const url of event.nodes) {
+            if (!this.nodeUrls.includes(url)) this.nodeUrls.push(url);
+          }
+          break;
         case 'peer-join':
           this.users.set(event.user.userId, event.user);
           break;

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::{
-    AppRegistry, DEFAULT_SIGNATURE_LIFETIME_SECS, MAX_SIGNATURE_LIFETIME_SECS, now_unix, sign,
-    validate_id,
+    AppRegistry, DEFAULT_SIGNATURE_LIFETIME_SECS, Grant, MAX_SIGNATURE_LIFETIME_SECS, now_unix,
+    sign_grant, validate_id,
 };
 use crate::protocol::ErrorCode;
 
@@ -62,8 +62,9 @@ struct SignatureState {
 /// Builds the signature-distribution router: `GET /signature`.
 ///
 /// Query parameters (names as in the seed's sample client): `appid`, `roomid`,
-/// `userid` (required) and `ctime` (optional expiry in Unix seconds; default now + 2 h,
-/// must lie in `[now, now + 12 h]`).
+/// `userid` (required), `ctime` (optional expiry in Unix seconds; default now + 2 h,
+/// must lie in `[now, now + 12 h]`) and `director` (optional: `1` issues a director
+/// signature, see [`Grant`]; guard the endpoint with a token when you use it).
 ///
 /// Replies:
 /// - `200` `{"signature": "<hex>", "ctime": N}`;
@@ -158,12 +159,17 @@ fn issue(
     if ctime > now.saturating_add(MAX_SIGNATURE_LIFETIME_SECS) {
         return Err(format!("ctime {ctime} is more than 12 h ahead (now {now})"));
     }
+    let grant = match query.get("director").map(String::as_str) {
+        None | Some("0") => Grant::Member,
+        Some("1") => Grant::Director,
+        Some(_) => return Err("invalid director: use 1 or 0".to_owned()),
+    };
     let key = registry
         .get(app_id)
         .ok_or_else(|| format!("unknown appid {app_id:?}"))?;
-    tracing::debug!(app_id, room_id, user_id, ctime, "issuing signature");
+    tracing::debug!(app_id, room_id, user_id, ctime, ?grant, "issuing signature");
     Ok(SignatureResponse {
-        signature: sign(key, app_id, room_id, user_id, ctime),
+        signature: sign_grant(key, app_id, room_id, user_id, ctime, grant),
         ctime,
     })
 }
@@ -171,7 +177,7 @@ fn issue(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::verify;
+    use crate::auth::{sign, verify, verify_grant};
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
     use tower::ServiceExt;
@@ -226,6 +232,37 @@ mod tests {
             ),
             Ok(())
         );
+    }
+
+    #[tokio::test]
+    async fn issues_director_signatures_on_request() {
+        let ctime = now_unix() + 3600;
+        let mut registry = AppRegistry::new();
+        registry.insert("app1", KEY);
+        for (flag, grant) in [
+            ("", Grant::Member),
+            ("&director=0", Grant::Member),
+            ("&director=1", Grant::Director),
+        ] {
+            let uri = format!("/signature?appid=app1&roomid=r&userid=host&ctime={ctime}{flag}");
+            let (status, json) = call(router(None), &uri, None).await;
+            assert_eq!(status, StatusCode::OK, "{json}");
+            let body: SignatureResponse = serde_json::from_value(json).unwrap();
+            let got = verify_grant(
+                &registry,
+                "app1",
+                "r",
+                "host",
+                ctime,
+                &body.signature,
+                now_unix(),
+            );
+            assert_eq!(got, Ok(grant), "{flag}");
+        }
+        let uri = "/signature?appid=app1&roomid=r&userid=host&director=yes";
+        let (status, json) = call(router(None), uri, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(json["code"], 90000005);
     }
 
     #[tokio::test]

@@ -17,13 +17,16 @@
 //! - `app_key`s are never logged or `Debug`-printed.
 
 mod apps;
+mod grant;
 mod http;
 mod signature;
 
 pub use apps::{AppRegistry, ConfigError};
+pub use grant::Grant;
 pub use http::{ErrorBody, SignatureResponse, signature_router};
 pub use signature::{
-    AuthError, DEFAULT_SIGNATURE_LIFETIME_SECS, MAX_SIGNATURE_LIFETIME_SECS, sign, verify,
+    AuthError, DEFAULT_SIGNATURE_LIFETIME_SECS, MAX_SIGNATURE_LIFETIME_SECS, sign, sign_grant,
+    verify, verify_grant,
 };
 
 use std::time::{SystemTime, UNIX_EPOCH};

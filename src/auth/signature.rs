@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 
 use super::AppRegistry;
+use super::grant::Grant;
 use crate::protocol::ErrorCode;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -76,18 +77,26 @@ impl AuthError {
     }
 }
 
-/// The content string that is signed: `app_id+room_id+user_id+ctime`.
-fn content(app_id: &str, room_id: &str, user_id: &str, ctime: u64) -> String {
-    format!("{app_id}+{room_id}+{user_id}+{ctime}")
+/// The content string that is signed: `app_id+room_id+user_id+ctime`, and
+/// `+director` for a director signature ([`Grant`]).
+fn content(app_id: &str, room_id: &str, user_id: &str, ctime: u64, grant: Grant) -> String {
+    format!("{app_id}+{room_id}+{user_id}+{ctime}{}", grant.suffix())
 }
 
 /// Raw HMAC-SHA256 of the content string keyed with `app_key`.
-fn mac_bytes(app_key: &str, app_id: &str, room_id: &str, user_id: &str, ctime: u64) -> [u8; 32] {
+fn mac_bytes(
+    app_key: &str,
+    app_id: &str,
+    room_id: &str,
+    user_id: &str,
+    ctime: u64,
+    grant: Grant,
+) -> [u8; 32] {
     // HMAC accepts keys of any length, so this never takes the error branch; an empty
     // MAC would still never verify against a genuine one.
     match HmacSha256::new_from_slice(app_key.as_bytes()) {
         Ok(mut mac) => {
-            mac.update(content(app_id, room_id, user_id, ctime).as_bytes());
+            mac.update(content(app_id, room_id, user_id, ctime, grant).as_bytes());
             mac.finalize().into_bytes().into()
         }
         Err(_) => [0; 32],
@@ -99,7 +108,21 @@ fn mac_bytes(app_key: &str, app_id: &str, room_id: &str, user_id: &str, ctime: u
 ///
 /// `ctime` is the time the signature **expires**, in Unix seconds.
 pub fn sign(app_key: &str, app_id: &str, room_id: &str, user_id: &str, ctime: u64) -> String {
-    hex::encode(mac_bytes(app_key, app_id, room_id, user_id, ctime))
+    sign_grant(app_key, app_id, room_id, user_id, ctime, Grant::Member)
+}
+
+/// Computes a signature that carries `grant`: [`sign`]'s for
+/// [`Grant::Member`], the director signature (content + `+director`) for
+/// [`Grant::Director`].
+pub fn sign_grant(
+    app_key: &str,
+    app_id: &str,
+    room_id: &str,
+    user_id: &str,
+    ctime: u64,
+    grant: Grant,
+) -> String {
+    hex::encode(mac_bytes(app_key, app_id, room_id, user_id, ctime, grant))
 }
 
 /// Checks a join signature against the registry at time `now_unix` (Unix seconds).
@@ -117,14 +140,37 @@ pub fn verify(
     signature: &str,
     now_unix: u64,
 ) -> Result<(), AuthError> {
+    verify_grant(
+        registry, app_id, room_id, user_id, ctime, signature, now_unix,
+    )
+    .map(|_| ())
+}
+
+/// [`verify`], telling which [`Grant`] the signature carries: it is checked
+/// against both forms (each comparison in constant time).
+pub fn verify_grant(
+    registry: &AppRegistry,
+    app_id: &str,
+    room_id: &str,
+    user_id: &str,
+    ctime: u64,
+    signature: &str,
+    now_unix: u64,
+) -> Result<Grant, AuthError> {
     let key = registry.get(app_id).ok_or_else(|| AuthError::UnknownApp {
         app_id: app_id.to_owned(),
     })?;
-    let expected = mac_bytes(key, app_id, room_id, user_id, ctime);
     let presented = hex::decode(signature).map_err(|_| AuthError::InvalidSignature)?;
-    if !bool::from(expected.as_slice().ct_eq(presented.as_slice())) {
-        return Err(AuthError::InvalidSignature);
+    let mut granted = None;
+    for grant in Grant::ALL {
+        let expected = mac_bytes(key, app_id, room_id, user_id, ctime, grant);
+        if bool::from(expected.as_slice().ct_eq(presented.as_slice())) {
+            granted = Some(grant);
+        }
     }
+    let Some(grant) = granted else {
+        return Err(AuthError::InvalidSignature);
+    };
     if ctime < now_unix {
         return Err(AuthError::Expired {
             ctime,
@@ -137,7 +183,7 @@ pub fn verify(
             now: now_unix,
         });
     }
-    Ok(())
+    Ok(grant)
 }
 
 #[cfg(test)]
@@ -246,6 +292,39 @@ mod tests {
         assert_eq!(
             verify(&r, APP, "room_1", "alice", 5, &sig, NOW),
             Err(AuthError::InvalidSignature)
+        );
+    }
+
+    /// Vector computed independently with Python over
+    /// `"dev-1a2b3c4d+room_1+alice+1700003600+director"`.
+    #[test]
+    fn director_signatures_are_told_apart() {
+        let r = registry();
+        let director = sign_grant(KEY, APP, "room_1", "alice", CTIME, Grant::Director);
+        assert_eq!(
+            director,
+            "3c6c415363be37b3dc7ceb507ad625f72a7b77d076606f9ee4720f6a70d6042a"
+        );
+        assert_eq!(
+            verify_grant(&r, APP, "room_1", "alice", CTIME, &director, NOW),
+            Ok(Grant::Director)
+        );
+        let member = sign(KEY, APP, "room_1", "alice", CTIME);
+        assert_eq!(
+            verify_grant(&r, APP, "room_1", "alice", CTIME, &member, NOW),
+            Ok(Grant::Member)
+        );
+        // A director signature for someone else grants nothing.
+        assert_eq!(
+            verify_grant(&r, APP, "room_1", "bob", CTIME, &director, NOW),
+            Err(AuthError::InvalidSignature)
+        );
+        assert_eq!(
+            verify_grant(&r, APP, "room_1", "alice", CTIME, &director, CTIME + 1),
+            Err(AuthError::Expired {
+                ctime: CTIME,
+                now: CTIME + 1
+            })
         );
     }
 

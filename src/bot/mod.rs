@@ -81,6 +81,10 @@ pub struct BotConfig {
     /// every bot also prints, once a second, a `stats` line with what the
     /// SDK's `get*Stats` calls return, under the seed's field names.
     pub rtc_stats_interval: Option<Duration>,
+    /// Rooms each publishing bot relays its stream into once published
+    /// (cross-room co-hosting, `--relay-room`, at most 3), signed with the
+    /// bot's credential for each room.
+    pub relay_rooms: Vec<RoomId>,
 }
 
 impl BotConfig {
@@ -116,6 +120,7 @@ impl BotConfig {
             stream_state_interval: Some(crate::client::DEFAULT_DETECTION_INTERVAL),
             mix: None,
             rtc_stats_interval: None,
+            relay_rooms: Vec::new(),
         }
     }
 }
@@ -295,6 +300,12 @@ pub struct StreamReport {
     pub keyframe_requests: u64,
     /// Video freezes so far.
     pub freezes: FreezeTracker,
+    /// The video playout delay at the end of the interval, ms.
+    pub playout_delay_ms: f64,
+    /// Video packets repaired (NACK) so far.
+    pub video_repaired: u64,
+    /// Video packets given up on so far.
+    pub video_given_up: u64,
     /// Lost audio frames rebuilt from in-band FEC so far.
     pub audio_frames_recovered: u64,
     /// Lost audio frames concealed so far.
@@ -553,7 +564,16 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
                 })?;
         }
         let stream = stream.with_lower_resolutions(config.measure.lower_layers.clone());
-        bot.published = Some(bot.client.publish(stream).await?);
+        let stream_id = bot.client.publish(stream).await?;
+        bot.published = Some(stream_id);
+        for room_id in &config.relay_rooms {
+            // A refused relay ends the bot with its code, like a refused join.
+            let relay = bot
+                .client
+                .start_cross_room_relay(room_id.clone(), stream_id, config.credential.clone())
+                .await?;
+            tracing::info!(bot = %bot.name, room = %relay.room_id, users = relay.users.len(), "relaying into another room");
+        }
     }
     bot.resolution = config.measure.resolution.clone();
     if config.subscribe {
@@ -825,6 +845,9 @@ impl Bot {
                 frames_dropped: stats.frames_dropped,
                 keyframe_requests: stats.keyframe_requests,
                 freezes: stats.freezes,
+                playout_delay_ms: stats.playout_delay_ms,
+                video_repaired: stats.video_repaired,
+                video_given_up: stats.video_given_up,
                 audio_frames_recovered: stats.audio_frames_recovered,
                 audio_frames_concealed: stats.audio_frames_concealed,
                 audio_frames_decoded: stats.audio_frames_decoded,
@@ -860,6 +883,9 @@ fn final_report(bot: &str, sub: &Subscribed) -> StreamReport {
         frames_dropped: stats.frames_dropped,
         keyframe_requests: stats.keyframe_requests,
         freezes: stats.freezes,
+        playout_delay_ms: stats.playout_delay_ms,
+        video_repaired: stats.video_repaired,
+        video_given_up: stats.video_given_up,
         audio_frames_recovered: stats.audio_frames_recovered,
         audio_frames_concealed: stats.audio_frames_concealed,
         audio_frames_decoded: stats.audio_frames_decoded,

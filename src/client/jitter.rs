@@ -8,11 +8,13 @@
 //!
 //! * the missing packet arrives (a retransmission, or plain reordering), or
 //! * it has been missing for [`ReorderBuffer::wait`], or
-//! * more than [`JitterConfig::max_packets`] packets wait behind it,
+//! * more than [`JitterConfig::max_packets`] packets wait behind it, or
+//! * a keyframe waits behind it (it does not need what is missing: released
+//!   at once with a [`Released::SkippedToKeyframe`] marker),
 //!
 //! and then releases them in order, with a [`Released::Lost`] marker in place
 //! of what never came. The wait follows how long repairs actually take on this
-//! link: [`JitterConfig::wait_factor`] times the slowest of the recent ones
+//! link: [`JitterConfig::wait_factor`] times the typical recent one
 //! (waiting longer gives up less often, and giving up costs a keyframe round
 //! trip, a freeze of a second or more; but it holds the frames behind a gap
 //! longer: docs/PERFORMANCE.md, issue 10, has both measured). It is bounded by [`JitterConfig::min_wait`] and [`JitterConfig::max_wait`], so a
@@ -27,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use rtc::rtp::Packet;
 
+use crate::link::nack::starts_keyframe;
+
 /// Bounds of the reorder buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct JitterConfig {
@@ -38,10 +42,12 @@ pub struct JitterConfig {
     pub max_wait: Duration,
     /// Wait before any repair was seen.
     pub initial_wait: Duration,
-    /// The wait is this many times the slowest recent repair. A first try
-    /// takes about one round trip, a second (after the NACK or the resend was
-    /// lost) about 2.25 (the NACK generator retries after 1.25 round trips):
-    /// a larger factor gives up less often and holds frames longer.
+    /// The wait is this many times the typical (median) recent repair. A
+    /// first try takes about one round trip, a second (after the NACK or the
+    /// resend was lost) about 2.25, a third 3.5 (the NACK generator retries
+    /// after 1.25 round trips, 3 times): 4 waits for all three. Giving up
+    /// costs a keyframe round trip, a freeze; waiting only delays the frames
+    /// behind the gap, which the playout delay ([`super::playout`]) absorbs.
     pub wait_factor: f64,
 }
 
@@ -51,15 +57,19 @@ impl Default for JitterConfig {
             // About 1 s of 720p at 1.5 Mbit/s.
             max_packets: 256,
             min_wait: Duration::from_millis(60),
-            max_wait: Duration::from_millis(500),
+            max_wait: Duration::from_millis(600),
             initial_wait: Duration::from_millis(200),
-            wait_factor: 2.0,
+            wait_factor: 4.0,
         }
     }
 }
 
 /// Repair delays remembered to size the wait.
 const REPAIR_SAMPLES: usize = 16;
+
+/// Repairs older than this no longer count for [`ReorderBuffer::repair_delay`]:
+/// a link that stopped losing packets stops paying a playout delay.
+const REPAIR_MEMORY: Duration = Duration::from_secs(10);
 
 /// What the buffer hands on, in sequence order.
 #[derive(Debug)]
@@ -68,6 +78,9 @@ pub enum Released {
     Packet(Packet),
     /// This many packets never came (given up on).
     Lost(u64),
+    /// This many packets were given up on because a keyframe follows: what
+    /// comes before the keyframe cannot decode, and nothing needs asking for.
+    SkippedToKeyframe(u64),
 }
 
 /// Counters of what the buffer did.
@@ -79,6 +92,8 @@ pub struct JitterCounters {
     pub given_up: u64,
     /// Packets that came after they were given up on, or twice.
     pub discarded: u64,
+    /// Gaps given up early because a keyframe waited behind them.
+    pub skipped_to_keyframe: u64,
 }
 
 /// See the module docs.
@@ -94,6 +109,11 @@ pub struct ReorderBuffer {
     /// Missing sequence numbers and when each was first known missing.
     missing: BTreeMap<u64, Instant>,
     repairs: VecDeque<Duration>,
+    /// The decoder waits for a keyframe: a gap before a held one is not
+    /// waited for ([`ReorderBuffer::set_keyframe_wanted`]).
+    keyframe_wanted: bool,
+    /// When the last repair (or give-up) happened.
+    last_repair_at: Option<Instant>,
     out: VecDeque<Released>,
     counters: JitterCounters,
 }
@@ -108,6 +128,8 @@ impl ReorderBuffer {
             held: BTreeMap::new(),
             missing: BTreeMap::new(),
             repairs: VecDeque::with_capacity(REPAIR_SAMPLES),
+            keyframe_wanted: false,
+            last_repair_at: None,
             out: VecDeque::new(),
             counters: JitterCounters::default(),
         }
@@ -118,16 +140,45 @@ impl ReorderBuffer {
         self.counters
     }
 
+    /// Whether the decoder waits for a keyframe. Only then is a gap before
+    /// a held keyframe given up at once: otherwise the frames before the
+    /// keyframe still decode once the gap is repaired, and skipping them
+    /// would show as a jump.
+    pub fn set_keyframe_wanted(&mut self, wanted: bool) {
+        self.keyframe_wanted = wanted;
+    }
+
     /// How long a missing packet is waited for now:
-    /// [`JitterConfig::wait_factor`] times the slowest recent repair, within
+    /// [`JitterConfig::wait_factor`] times the typical recent repair, within
     /// the configured bounds.
     pub fn wait(&self) -> Duration {
-        let Some(slowest) = self.repairs.iter().max() else {
+        let Some(typical) = self.typical_repair() else {
             return self.config.initial_wait;
         };
-        slowest
+        typical
             .mul_f64(self.config.wait_factor)
             .clamp(self.config.min_wait, self.config.max_wait)
+    }
+
+    /// The median of the recent repairs: most are first tries, one NACK
+    /// round trip (the slowest are retries, a multiple of it).
+    fn typical_repair(&self) -> Option<Duration> {
+        let mut sorted: Vec<Duration> = self.repairs.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied()
+    }
+
+    /// How long a first-try repair takes on this link lately (the median of
+    /// the recent repairs), zero when none happened in the last
+    /// [`REPAIR_MEMORY`]. The playout delay ([`super::playout`]) is sized
+    /// from it.
+    pub fn repair_delay(&self, now: Instant) -> Duration {
+        match self.last_repair_at {
+            Some(at) if now.saturating_duration_since(at) <= REPAIR_MEMORY => {
+                self.typical_repair().unwrap_or(Duration::ZERO)
+            }
+            _ => Duration::ZERO,
+        }
     }
 
     /// `seq` extended to 64 bits near the highest seen (RFC 3550 A.1 style).
@@ -170,6 +221,7 @@ impl ReorderBuffer {
                 self.repairs.pop_front();
             }
             self.repairs.push_back(now.saturating_duration_since(since));
+            self.last_repair_at = Some(now);
         }
         self.held.insert(ext, packet);
         self.release(now);
@@ -194,6 +246,55 @@ impl ReorderBuffer {
         self.highest = ext;
         self.next = Some(ext + 1);
         self.out.push_back(Released::Packet(packet));
+    }
+
+    /// A keyframe waits behind the open gap while the decoder wants one: it
+    /// does not need what is missing before it (nor does the decoder, which
+    /// is broken until the keyframe; and the publisher's link does not resend
+    /// from before its latest keyframe, `link::nack`), so the gap is given
+    /// up at once and the packets before the keyframe go out with it, rather
+    /// than holding the keyframe, often the one asked for to recover, for the
+    /// whole wait. Whether anything was skipped.
+    fn skip_to_keyframe(&mut self) -> bool {
+        let Some(next) = self.next.filter(|_| self.keyframe_wanted) else {
+            return false;
+        };
+        let Some(keyframe) = self
+            .held
+            .iter()
+            .rev()
+            .find(|(_, p)| starts_keyframe(&p.payload))
+            .map(|(&seq, _)| seq)
+        else {
+            return false;
+        };
+        if keyframe <= next {
+            return false;
+        }
+        let mut at = next;
+        while let Some(entry) = self.held.first_entry() {
+            if *entry.key() >= keyframe {
+                break;
+            }
+            let (seq, packet) = entry.remove_entry();
+            if seq > at {
+                self.skip(seq - at);
+            }
+            self.out.push_back(Released::Packet(packet));
+            at = seq + 1;
+        }
+        if keyframe > at {
+            self.skip(keyframe - at);
+        }
+        self.missing.retain(|&seq, _| seq >= keyframe);
+        self.counters.skipped_to_keyframe += 1;
+        self.next = Some(keyframe);
+        true
+    }
+
+    fn skip(&mut self, lost: u64) {
+        self.counters.given_up += lost;
+        self.out.push_back(Released::SkippedToKeyframe(lost));
     }
 
     fn give_up(&mut self, lost: u64) {
@@ -236,6 +337,9 @@ impl ReorderBuffer {
                 .get(&next)
                 .is_none_or(|since| now.saturating_duration_since(*since) >= wait);
             if !overdue && self.held.len() <= self.config.max_packets {
+                if self.skip_to_keyframe() {
+                    continue;
+                }
                 return;
             }
             // Give up on the missing run before the first held packet.
@@ -268,6 +372,7 @@ mod tests {
             .map(|r| match r {
                 Released::Packet(p) => p.header.sequence_number.to_string(),
                 Released::Lost(n) => format!("lost {n}"),
+                Released::SkippedToKeyframe(n) => format!("skipped {n}"),
             })
             .collect()
     }
@@ -304,8 +409,8 @@ mod tests {
         assert_eq!(drain(&mut b), ["11", "12", "13"]);
         assert_eq!(b.counters().repaired, 1);
         assert_eq!(b.counters().given_up, 0);
-        // The wait now follows the repair seen: 2 × 120 ms.
-        assert_eq!(b.wait(), Duration::from_millis(240));
+        // The wait now follows the repair seen: 4 × 120 ms.
+        assert_eq!(b.wait(), Duration::from_millis(480));
     }
 
     /// A packet that does not come within the wait is given up on: one `Lost`
@@ -381,6 +486,78 @@ mod tests {
         assert_eq!(b.deadline(), None);
         b.push(packet(30_001), t0);
         assert_eq!(drain(&mut b), ["30001"]);
+    }
+
+    /// The repair delay the playout delay is sized from: the typical recent
+    /// repair, forgotten after a quiet spell.
+    #[test]
+    fn repair_delay_follows_recent_repairs() {
+        let t0 = Instant::now();
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.push(packet(0), t0);
+        assert_eq!(b.repair_delay(t0), Duration::ZERO, "nothing repaired yet");
+        b.push(packet(2), t0);
+        b.push(packet(1), t0 + Duration::from_millis(130));
+        b.push(packet(4), t0 + Duration::from_millis(200));
+        b.push(packet(3), t0 + Duration::from_millis(300)); // 100 ms
+        b.push(packet(6), t0 + Duration::from_millis(300));
+        b.push(packet(5), t0 + Duration::from_millis(700)); // 400 ms: a retry
+        let at = t0 + Duration::from_millis(700);
+        assert_eq!(b.repair_delay(at), Duration::from_millis(130), "the median");
+        assert_eq!(
+            b.repair_delay(at + REPAIR_MEMORY),
+            Duration::from_millis(130)
+        );
+        assert_eq!(
+            b.repair_delay(at + REPAIR_MEMORY + Duration::from_millis(1)),
+            Duration::ZERO,
+            "forgotten after a quiet spell"
+        );
+    }
+
+    fn keyframe_packet(seq: u16) -> Packet {
+        Packet {
+            payload: bytes::Bytes::from_static(&[0x65, 0x88]), // an IDR slice
+            ..packet(seq)
+        }
+    }
+
+    /// A keyframe behind a gap is not held for the wait: the gap is given up
+    /// at once and what was held before the keyframe goes out with it.
+    #[test]
+    fn a_keyframe_behind_a_gap_is_not_held() {
+        let t0 = Instant::now();
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.set_keyframe_wanted(true);
+        b.push(packet(1), t0);
+        b.push(packet(3), t0); // 2 missing: 3 waits
+        assert_eq!(drain(&mut b), ["1"]);
+        b.push(packet(5), t0); // 4 missing too
+        assert_eq!(drain(&mut b), Vec::<String>::new());
+        b.push(keyframe_packet(6), t0);
+        assert_eq!(drain(&mut b), ["skipped 1", "3", "skipped 1", "5", "6"]);
+        assert_eq!(b.counters().skipped_to_keyframe, 1);
+        assert_eq!(b.deadline(), None);
+        // A gap inside the keyframe is waited for as usual.
+        b.push(packet(8), t0);
+        assert_eq!(drain(&mut b), Vec::<String>::new());
+        b.push(packet(7), t0 + Duration::from_millis(100));
+        assert_eq!(drain(&mut b), ["7", "8"]);
+    }
+
+    /// While the decoder is fine, a keyframe behind a gap waits like any
+    /// packet: the frames before it still decode once the gap is repaired.
+    #[test]
+    fn a_keyframe_waits_when_none_is_wanted() {
+        let t0 = Instant::now();
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.push(packet(1), t0);
+        b.push(packet(3), t0);
+        b.push(keyframe_packet(4), t0);
+        assert_eq!(drain(&mut b), ["1"]);
+        b.push(packet(2), t0 + Duration::from_millis(100));
+        assert_eq!(drain(&mut b), ["2", "3", "4"]);
+        assert_eq!(b.counters().skipped_to_keyframe, 0);
     }
 
     /// The wait stays within its bounds whatever the repairs took.

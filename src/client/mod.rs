@@ -41,15 +41,19 @@
 //! as a stalled camera would.
 
 pub mod congestion;
+pub mod cross_room;
+mod director;
 pub mod jitter;
 mod layers;
 pub mod media_status;
 mod media_tap;
 pub mod network_quality;
+pub mod playout;
 mod publish;
 pub mod rtc_stats;
 mod session;
 mod signal;
+pub mod signal_log;
 pub mod stats;
 mod stream;
 mod stream_state;
@@ -71,9 +75,11 @@ pub use crate::link::rtcp_stats::RemoteReport;
 pub use crate::logging::set_level as set_log_level;
 pub use crate::media::mixing::{AudioMixOption, AudioMixing, MixingEvent};
 pub use crate::protocol::{
-    ErrorCode, LeaveReason, Role, StreamId, StreamInfo, UserId, UserInfo, UserVolume,
+    ErrorCode, LeaveReason, Program, ProgramLayout, Role, StreamId, StreamInfo, UserId, UserInfo,
+    UserVolume,
 };
 pub use congestion::SendRateStats;
+pub use cross_room::CrossRoomInfo;
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
 pub use media_tap::{MediaTap, TAP_CAPACITY, TappedMedia};
 pub use network_quality::{NETWORK_QUALITY_INTERVAL, NetworkQuality};
@@ -83,6 +89,7 @@ pub use rtc_stats::{
     TransportStats,
 };
 pub use session::reconnect::Backoff;
+pub use signal_log::{SIGNAL_LOG_CAPACITY, SignalLog, SignalRecord};
 pub use stats::{LatencySummary, StreamStats};
 pub use stream::{FramePause, LocalStream, RemoteStream, VideoSlot};
 pub use stream_state::{DEFAULT_DETECTION_INTERVAL, DETECTION_INTERVAL_RANGE};
@@ -194,6 +201,14 @@ pub enum Credential {
         /// How long the signature it makes stays valid.
         valid_for: Duration,
     },
+    /// The app key, making director signatures (issue 14 §2, `director.rs`):
+    /// the client may set the program, remove users and dismiss the room.
+    DirectorKey {
+        /// The key.
+        key: String,
+        /// How long the signature it makes stays valid.
+        valid_for: Duration,
+    },
 }
 
 /// Who joins where.
@@ -232,6 +247,11 @@ pub struct JoinInfo {
     pub users: Vec<UserInfo>,
     /// Streams already published, sorted by id.
     pub streams: Vec<StreamInfo>,
+    /// What is on air in the room (issue 14 §2).
+    pub program: Program,
+    /// The server granted this session director powers (a director
+    /// signature): [`Client::set_program`] and the others are allowed.
+    pub director: bool,
 }
 
 /// The client's connection state (seed 001 `connection-state-changed`,
@@ -445,12 +465,42 @@ pub enum RoomEvent {
         /// What it receives (`downlinkNetworkQuality`).
         downlink: NetworkQuality,
     },
+    /// The room's program changed (issue 14 §2): a director's
+    /// [`Client::set_program`], or an on-air stream went away (`by` is
+    /// `None`). Also sent after a rejoin or resume with the program then.
+    ProgramChanged {
+        /// What is on air now.
+        program: Program,
+        /// The director who set it.
+        by: Option<UserId>,
+    },
     /// Something failed outside a request.
     Error {
         /// The seed code.
         code: ErrorCode,
         /// Detail.
         message: String,
+    },
+    /// Something happened in another room this client relays its stream
+    /// into ([`Client::start_cross_room_relay`]): `event` is what a member
+    /// of that room sees (`PeerJoin`, `PeerLeave`, `StreamAdded`,
+    /// `StreamRemoved`, `StreamUpdated`, `PeerRoleChanged`,
+    /// `RemoteUserNameChanged`).
+    CrossRoom {
+        /// The other room.
+        room_id: RoomId,
+        /// Its event.
+        event: Box<RoomEvent>,
+    },
+    /// A relay into another room ended without this client stopping it: its
+    /// stream was unpublished or its link failed (reason 0), or the same
+    /// user id joined that room (reason 5). Subscriptions to that room's
+    /// streams have ended.
+    CrossRoomRelayStopped {
+        /// The other room.
+        room_id: RoomId,
+        /// Why.
+        reason: LeaveReason,
     },
 }
 
@@ -495,6 +545,14 @@ pub(crate) enum RoomCommand {
     TopN(bool, oneshot::Sender<ClientResult<Option<TopNAudio>>>),
     Stats(oneshot::Sender<ClientResult<StatsReport>>),
     RtcStats(Option<Duration>, oneshot::Sender<ClientResult<()>>),
+    Direct(director::DirectorRequest, oneshot::Sender<ClientResult<()>>),
+    StartCrossRoomRelay {
+        room_id: RoomId,
+        stream_id: StreamId,
+        credential: Credential,
+        reply: oneshot::Sender<ClientResult<CrossRoomInfo>>,
+    },
+    StopCrossRoomRelay(RoomId, oneshot::Sender<ClientResult<()>>),
     Layer(LayerCommand),
 }
 
@@ -516,6 +574,7 @@ pub struct Client {
     commands: mpsc::Sender<RoomCommand>,
     events: crossbeam_channel::Receiver<RoomEvent>,
     state: SharedState,
+    signal_log: SignalLog,
 }
 
 impl Client {
@@ -525,12 +584,25 @@ impl Client {
         let (commands, command_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let (event_tx, events) = crossbeam_channel::bounded(EVENT_CHANNEL_CAPACITY);
         let state = SharedState::default();
-        tokio::spawn(session::run(command_rx, event_tx, state.clone()));
+        let signal_log = SignalLog::default();
+        tokio::spawn(session::run(
+            command_rx,
+            event_tx,
+            state.clone(),
+            signal_log.clone(),
+        ));
         Self {
             commands,
             events,
             state,
+            signal_log,
         }
+    }
+
+    /// Every signalling frame in and out, once enabled with
+    /// [`SignalLog::set_enabled`] (the app's stream debugger); bounded.
+    pub fn signal_log(&self) -> &SignalLog {
+        &self.signal_log
     }
 
     /// The connection state now (seed `getConnectionState`); every change is
@@ -559,6 +631,40 @@ impl Client {
     /// Connects and joins a room (seed `Client.join`).
     pub async fn join(&self, config: JoinConfig) -> ClientResult<JoinInfo> {
         self.call(|tx| RoomCommand::Join(config, tx)).await
+    }
+
+    /// Relays a published stream into another room (seed 001 chapter 1
+    /// "Cross-room" co-hosting): this user enters `room_id` as a player
+    /// carrying that stream, without a second upload. `credential` signs
+    /// for `room_id` (as a join of this app and user there would). At most
+    /// three other rooms ([`crate::protocol::MAX_CROSS_ROOMS`] in all).
+    /// The other room's events then arrive as [`RoomEvent::CrossRoom`] and
+    /// its streams can be subscribed to. Refused, changing nothing, with
+    /// [`ClientError::Server`]: 90100022 as a player, 90100213 for a stream
+    /// not published here, 90100031/90100030 for a bad signature, 90100204
+    /// for the own room or one already relayed into (or where this user
+    /// is), 90100246 for a fifth room.
+    pub async fn start_cross_room_relay(
+        &self,
+        room_id: RoomId,
+        stream_id: StreamId,
+        credential: Credential,
+    ) -> ClientResult<CrossRoomInfo> {
+        self.call(|reply| RoomCommand::StartCrossRoomRelay {
+            room_id,
+            stream_id,
+            credential,
+            reply,
+        })
+        .await
+    }
+
+    /// Ends the relay into `room_id`: this user leaves that room (its users
+    /// see the stream removed and the user leave, reason 0); the own room
+    /// and the other relays carry on.
+    pub async fn stop_cross_room_relay(&self, room_id: RoomId) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::StopCrossRoomRelay(room_id, tx))
+            .await
     }
 
     /// Leaves the room, closing every stream (seed `Client.leave`).

@@ -189,6 +189,13 @@ pub struct RemoteVideoStats {
     pub pli_count: u64,
     /// Video freezes so far.
     pub freeze_count: u64,
+    /// Packets that filled a gap late (NACK retransmissions, reordering).
+    pub packets_repaired: u64,
+    /// Time spent decoding so far, ms (WebRTC `totalDecodeTime`).
+    pub total_decode_time_ms: f64,
+    /// Glass-to-glass latency of the last decoded frame, ms, for streams
+    /// carrying huddle's stamped test pattern; `None` otherwise.
+    pub glass_to_glass_ms: Option<f64>,
 }
 
 /// Remote video statistics of one user (seed `AllRemoteVideoStats`).

@@ -7,6 +7,7 @@
 //! with `try_send` on a bounded channel: a UI that stops draining loses events
 //! (logged), it never stalls the session.
 
+mod cross_room;
 mod detection;
 mod ice_restart;
 mod layers;
@@ -31,6 +32,8 @@ use webrtc::rtp_transceiver::RtpSender;
 // The reconnection state machine: a child module, so it works on the
 // session's own state.
 pub(super) mod reconnect;
+// Servers of several nodes: redirects, and which node to try next.
+mod nodes;
 
 use super::publish::{PublishPipeline, TrackOut};
 use super::signal::{SignalConnection, SignalEvent};
@@ -144,12 +147,16 @@ struct Session {
     network_bandwidth: Option<u32>,
     /// The top-N audio link, once enabled (`top_n.rs`).
     top_n: Option<top_n::TopNLink>,
+    /// Relays of this client's streams into other rooms (`cross_room.rs`).
+    cross_rooms: cross_room::CrossRooms,
     /// Links being brought back with ICE restarts (`ice_restart.rs`).
     recovery: ice_restart::Links,
     /// `rtc-stats` and the statistics' rate meters (`stats.rs`).
     rtc_stats: stats::RtcStatsState,
     /// What the last network-quality sample saw (`quality.rs`).
     quality: quality::QualityState,
+    /// Every signalling frame, when enabled (`signal_log.rs`).
+    signal_log: super::SignalLog,
 }
 
 /// The actor's main loop.
@@ -157,6 +164,7 @@ pub(crate) async fn run(
     mut commands: mpsc::Receiver<RoomCommand>,
     events: crossbeam_channel::Sender<RoomEvent>,
     shared_state: SharedState,
+    signal_log: super::SignalLog,
 ) {
     let (signal_tx, mut signal_rx) = mpsc::channel(SIGNAL_EVENT_CAPACITY);
     let (link_tx, mut link_rx) = mpsc::channel(LINK_EVENT_CAPACITY);
@@ -184,9 +192,11 @@ pub(crate) async fn run(
         detector: StreamStateDetector::default(),
         network_bandwidth: None,
         top_n: None,
+        cross_rooms: cross_room::CrossRooms::default(),
         recovery: ice_restart::Links::default(),
         rtc_stats: stats::RtcStatsState::default(),
         quality: quality::QualityState::default(),
+        signal_log,
     };
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     let mut detection_tick = tokio::time::interval(DETECTION_TICK);
@@ -283,6 +293,21 @@ impl Session {
                 let result = self.leave().await;
                 reply.send(result).ok();
             }
+            RoomCommand::StartCrossRoomRelay {
+                room_id,
+                stream_id,
+                credential,
+                reply,
+            } => {
+                let result = self
+                    .start_cross_room_relay(room_id, stream_id, &credential)
+                    .await;
+                reply.send(result).ok(); // the caller may have given up waiting
+            }
+            RoomCommand::StopCrossRoomRelay(room_id, reply) => {
+                let result = self.stop_cross_room_relay(room_id).await;
+                reply.send(result).ok();
+            }
             RoomCommand::Publish(stream, reply) => {
                 let result = self.publish(*stream).await;
                 reply.send(result).ok();
@@ -333,6 +358,13 @@ impl Session {
             }
             RoomCommand::SwitchRole(role, credential, reply) => {
                 let result = self.switch_role(role, &credential).await;
+                reply.send(result).ok();
+            }
+            RoomCommand::Direct(request, reply) => {
+                let result = match self.signal() {
+                    Ok(signal) => signal.request(request.into_request()).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
                 reply.send(result).ok();
             }
             RoomCommand::ChangeUserName(user_name, reply) => {
@@ -442,22 +474,25 @@ impl Session {
         );
         self.rtc_ip = rtc_ip_for(&config.server_url);
         self.decode = config.decode;
-        let url = self.proxy.url_for(&config.server_url);
-        let tls = self.proxy.connector(url)?;
-        let signal = Arc::new(SignalConnection::connect(url, tls, signal_tx.clone()).await?);
+        let url = self.proxy.url_for(&config.server_url).to_owned();
+        let tls = self.proxy.connector(&url)?;
+        let signal = Arc::new(
+            SignalConnection::connect(&url, tls, signal_tx.clone(), self.signal_log.clone())
+                .await?,
+        );
         self.signal = Some(Arc::clone(&signal));
-        let reply = signal
-            .request(Request::Join {
-                protocol_version: PROTOCOL_VERSION,
-                app_id: config.app_id.clone(),
-                room_id: config.room_id.clone(),
-                user_id: config.user_id.clone(),
-                user_name: config.user_name.clone(),
-                role: config.role,
-                ctime,
-                signature,
-            })
-            .await?;
+        let join = Request::Join {
+            protocol_version: PROTOCOL_VERSION,
+            app_id: config.app_id.clone(),
+            room_id: config.room_id.clone(),
+            user_id: config.user_id.clone(),
+            user_name: config.user_name.clone(),
+            role: config.role,
+            ctime,
+            signature,
+        };
+        // A node of a cluster may send us to the room's node.
+        let (node_url, reply) = self.join_following(signal, url, join, signal_tx).await?;
         let Reply::Joined {
             room_id,
             me,
@@ -465,6 +500,9 @@ impl Session {
             streams,
             resume_token,
             ice_servers,
+            program,
+            director,
+            nodes,
             ..
         } = reply
         else {
@@ -483,11 +521,17 @@ impl Session {
             .map(|u| (u.user_id.clone(), u.clone()))
             .collect();
         self.rejoin = Some(reconnect::Rejoin {
+            route: nodes::NodeRoute::new(&node_url, &config.server_url, &nodes),
             config,
             resume_token,
         });
         self.set_state(ConnectionState::Connected);
-        Ok(JoinInfo { users, streams })
+        Ok(JoinInfo {
+            users,
+            streams,
+            program,
+            director,
+        })
     }
 
     async fn leave(&mut self) -> ClientResult<()> {
@@ -523,6 +567,7 @@ impl Session {
         }
         self.streams.clear();
         self.users.clear();
+        self.clear_cross_rooms();
         self.identity = None;
     }
 
@@ -863,6 +908,7 @@ impl Session {
             .streams
             .get(&stream_id)
             .cloned()
+            .or_else(|| self.cross_rooms.stream(stream_id))
             .unwrap_or_else(|| StreamInfo {
                 stream_id,
                 user_id: crate::protocol::UserId(String::new()),
@@ -1015,8 +1061,16 @@ impl Session {
                 self.emit(RoomEvent::ClientBanned { reason });
                 self.set_state_because(ConnectionState::Disconnected, Some(reason));
             }
+            Event::ProgramChanged { program, by } => {
+                self.emit(RoomEvent::ProgramChanged { program, by });
+            }
+            Event::NodesChanged { nodes } => self.nodes_changed(&nodes),
             Event::VolumeIndicator { user_volume_infos } => {
                 self.emit(RoomEvent::VolumeIndicator(user_volume_infos));
+            }
+            Event::CrossRoom { room_id, event } => self.on_cross_room_event(room_id, *event).await,
+            Event::CrossRoomRelayStopped { room_id, reason } => {
+                self.on_cross_room_stopped(room_id, reason).await
             }
             Event::SignatureExpired {
                 code,
@@ -1075,6 +1129,8 @@ impl Session {
             }
             LinkSignal::State(state) => {
                 tracing::debug!(link = link_id.0, "link state {state}");
+                self.signal_log
+                    .note_link_state(link_id.0, &state.to_string());
                 if state == RTCPeerConnectionState::Connected
                     && let Some(p) = self.publications.values().find(|p| p.link_id == link_id)
                 {
@@ -1159,6 +1215,18 @@ fn signed(
                 room_id.as_str(),
                 user_id.as_str(),
                 ctime,
+            );
+            (ctime, signature)
+        }
+        Credential::DirectorKey { key, valid_for } => {
+            let ctime = auth::now_unix() + valid_for.as_secs();
+            let signature = auth::sign_grant(
+                key,
+                app_id.as_str(),
+                room_id.as_str(),
+                user_id.as_str(),
+                ctime,
+                auth::Grant::Director,
             );
             (ctime, signature)
         }

@@ -15,6 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::signal_log::Direction;
 use super::{ClientError, ClientResult};
 use crate::protocol::{self, ClientMessage, Event, Reply, Request, RequestId, ServerMessage};
 
@@ -58,6 +59,7 @@ impl SignalConnection {
         url: &str,
         tls: Option<tokio_tungstenite::Connector>,
         events: mpsc::Sender<SignalEvent>,
+        log: super::SignalLog,
     ) -> ClientResult<Self> {
         let connect = tokio_tungstenite::connect_async_tls_with_config(url, None, false, tls);
         let (socket, _) = tokio::time::timeout(REPLY_TIMEOUT, connect)
@@ -68,8 +70,12 @@ impl SignalConnection {
         let (out, mut out_rx) = mpsc::channel::<Message>(OUTGOING_CAPACITY);
         let pending: Pending = Arc::default();
 
+        let writer_log = log.clone();
         let writer = tokio::spawn(async move {
             while let Some(message) = out_rx.recv().await {
+                if let Message::Text(text) = &message {
+                    writer_log.record(Direction::Out, text.as_str());
+                }
                 let closing = matches!(message, Message::Close(_));
                 if sink.send(message).await.is_err() || closing {
                     break;
@@ -95,6 +101,7 @@ impl SignalConnection {
                     Some(Err(e)) => break format!("socket error: {e}"),
                     None => break "socket closed".to_owned(),
                 };
+                log.record(Direction::In, text.as_str());
                 let message: ServerMessage = match serde_json::from_str(text.as_str()) {
                     Ok(m) => m,
                     Err(e) => {

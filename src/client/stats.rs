@@ -65,6 +65,12 @@ pub struct StreamStats {
     pub video_given_up: u64,
     /// Video freezes (pauses between decoded frames), as WebRTC counts them.
     pub freezes: FreezeTracker,
+    /// Time spent in the video decoder so far, µs (WebRTC `totalDecodeTime`).
+    pub decode_time_us: u64,
+    /// The last decoded frame's glass-to-glass latency, µs (stamped streams).
+    pub last_latency_us: Option<u64>,
+    /// The video playout delay now, ms (`client::playout`: absorbs repairs).
+    pub playout_delay_ms: f64,
     /// Recent glass-to-glass latencies in microseconds (capture stamp → decoded).
     latencies_us: VecDeque<u64>,
 }
@@ -129,6 +135,7 @@ impl StreamStats {
             self.latencies_us.pop_front();
         }
         self.latencies_us.push_back(latency_us);
+        self.last_latency_us = Some(latency_us);
     }
 
     /// Percentiles over the recorded samples, `None` before the first.

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //!  video RTP task: reorder buffer (waits ~1 RTT for NACKed packets, [`super::jitter`])
-//!                  → H.264 depacketize → access unit ─┐ SerialQueue (8), drop when full
+//!                  → H.264 depacketize → access unit → playout delay ([`super::playout`],
+//!                    the repair time when repairs happen, else none)
+//!                                                     ─┐ SerialQueue (32), drop when full
 //!                                                            ▼
 //!  media pool: H.264 → I420 → read stamp → stats → VideoSlot (latest only)
 //!  audio RTP task ──Opus packets, SerialQueue (10)──▶ media pool → bounded PCM queue (drop oldest)
@@ -33,6 +35,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::jitter::{JitterConfig, Released, ReorderBuffer};
 use super::media_tap::{TapSlot, TappedMedia};
+use super::playout::{PlayoutBuffer, PlayoutConfig};
 use super::stats::{ReceptionTracker, SequenceTracker, StreamStats};
 use super::stream::{REMOTE_AUDIO_CAPACITY, VideoSlot};
 use crate::media::opus_codec::has_fec;
@@ -50,7 +53,8 @@ pub const ACCESS_UNIT_CAPACITY: usize = 32;
 /// Opus packets queued for the audio decode thread (200 ms).
 pub const OPUS_PACKET_CAPACITY: usize = 10;
 
-/// Minimum time between two PLIs from one subscriber.
+/// Minimum time between two PLIs from one subscriber (longer when the round
+/// trip and the playout delay are: see `run_video`).
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 
 /// Shared by the receive tasks and decode threads of one subscription.
@@ -67,6 +71,8 @@ pub(crate) struct Receiver {
     decode: bool,
     /// The video reorder buffer's bounds.
     jitter: JitterConfig,
+    /// The video playout delay's bounds.
+    playout: PlayoutConfig,
     /// Scales decoded audio (top-N slots: `super::top_n`).
     gain: Option<super::top_n::PlayoutGain>,
 }
@@ -83,6 +89,7 @@ impl Receiver {
             tap: Arc::default(),
             decode,
             jitter: JitterConfig::default(),
+            playout: PlayoutConfig::default(),
             gain: None,
         }
     }
@@ -146,12 +153,20 @@ impl Receiver {
         let mut assembler = UnitAssembler::default();
         let mut counter = TrackCounter::new(RtpCodecKind::Video);
         let mut reorder = ReorderBuffer::new(self.jitter);
+        let mut playout = PlayoutBuffer::new(self.playout);
         let mut counted = reorder.counters();
         let mut media_ssrc = None;
         let mut last_pli: Option<Instant> = None;
+        // The reorder buffer skipped to a keyframe that has not started yet.
+        let mut keyframe_coming = false;
         loop {
-            // Wake for the oldest gap's deadline when no packet comes.
-            let event = match reorder.deadline() {
+            // Wake for the oldest gap's deadline, or the next unit's render
+            // time, when no packet comes.
+            let wake = match (reorder.deadline(), playout.deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let event = match wake {
                 Some(at) => tokio::select! {
                     event = track.poll() => Some(event),
                     () = tokio::time::sleep_until(at.into()) => None,
@@ -163,11 +178,14 @@ impl Receiver {
                 Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => {
                     counter.count(&self, &packet);
                     media_ssrc = Some(packet.header.ssrc);
+                    reorder.set_keyframe_wanted(need_keyframe.load(Ordering::Acquire));
                     reorder.push(packet, Instant::now());
                 }
                 Some(Some(_)) => continue,
                 None => reorder.expire(Instant::now()),
             }
+            let now = Instant::now();
+            playout.set_target(reorder.repair_delay(now));
             if reorder.counters() != counted {
                 counted = reorder.counters();
                 let mut stats = self.stats();
@@ -178,7 +196,14 @@ impl Receiver {
                 let assembled = match released {
                     Released::Packet(packet) => assembler.packet(&packet),
                     Released::Lost(_) => assembler.lost(),
+                    Released::SkippedToKeyframe(_) => {
+                        keyframe_coming = true;
+                        assembler.lost()
+                    }
                 };
+                if assembled.keyframe_follows {
+                    keyframe_coming = false;
+                }
                 if assembled.dropped {
                     self.tap.offer(|| TappedMedia::VideoLost);
                 }
@@ -189,20 +214,50 @@ impl Receiver {
                         unit: unit.clone(),
                     });
                 }
-                let mut dropped = u64::from(assembled.dropped);
-                if let Some(unit) = assembled.complete
-                    && au_tx.try_push(unit).is_err()
-                {
+                if assembled.complete.is_some() && keyframe_coming {
+                    // Before the keyframe the reorder buffer skipped to: it
+                    // refers to what was given up.
+                    self.stats().frames_dropped += 1;
+                } else if let Some(unit) = assembled.complete {
+                    playout.push(unit, assembled.timestamp, now);
+                    if assembled.keyframe && need_keyframe.load(Ordering::Acquire) {
+                        // What waits before it cannot decode: show it now.
+                        let skipped = playout.skip_to_newest(now) as u64;
+                        if skipped > 0 {
+                            self.stats().frames_dropped += skipped;
+                        }
+                    }
+                }
+                if assembled.dropped {
+                    self.stats().frames_dropped += 1;
+                    if !assembled.keyframe_follows && !keyframe_coming {
+                        need_keyframe.store(true, Ordering::Release);
+                    }
+                }
+            }
+            let mut dropped = 0;
+            while let Some(unit) = playout.pop(now) {
+                if au_tx.try_push(unit).is_err() {
                     dropped += 1;
                 }
+            }
+            {
+                let mut stats = self.stats();
+                stats.playout_delay_ms = playout.current().as_secs_f64() * 1e3;
                 if dropped > 0 {
-                    self.stats().frames_dropped += dropped;
+                    stats.frames_dropped += dropped;
                     need_keyframe.store(true, Ordering::Release);
                 }
             }
+            // Ask again only once an answer to the last request could have
+            // been decoded: a round trip (about the typical repair) twice,
+            // plus the playout delay; asking sooner only makes the
+            // publisher send a second large keyframe into the same loss.
+            let repeat_after =
+                KEYFRAME_REQUEST_INTERVAL.max(reorder.repair_delay(now) * 2 + playout.current());
             if let Some(ssrc) = media_ssrc
                 && (need_keyframe.load(Ordering::Acquire) || self.tap.keyframe_requested())
-                && last_pli.is_none_or(|t| t.elapsed() >= KEYFRAME_REQUEST_INTERVAL)
+                && last_pli.is_none_or(|t| t.elapsed() >= repeat_after)
             {
                 last_pli = Some(Instant::now());
                 self.stats().keyframe_requests += 1;
@@ -219,7 +274,10 @@ impl Receiver {
 
     /// Decodes one access unit (on the media pool).
     fn decode_video(&self, decoder: &mut H264Decoder, unit: &[u8], need_keyframe: &AtomicBool) {
-        match decoder.decode(unit) {
+        let started = Instant::now();
+        let decoded = decoder.decode(unit);
+        self.stats().decode_time_us += started.elapsed().as_micros() as u64;
+        match decoded {
             Ok(Some(frame)) => {
                 need_keyframe.store(false, Ordering::Release);
                 let stamp = read_stamp(&frame);
@@ -349,6 +407,11 @@ struct Assembled {
     complete: Option<Bytes>,
     /// The RTP timestamp of `complete`.
     timestamp: u32,
+    /// The unit starting with this packet is a keyframe: a `dropped` unit
+    /// before it needs no keyframe request.
+    keyframe_follows: bool,
+    /// `complete` is a keyframe.
+    keyframe: bool,
 }
 
 /// H.264 access units from packets in sequence order (after the reorder
@@ -363,6 +426,8 @@ struct UnitAssembler {
     /// Packets were given up on since the last released packet.
     loss_pending: bool,
     timestamp: Option<u32>,
+    /// The unit being assembled started with a keyframe packet.
+    keyframe: bool,
 }
 
 impl Default for UnitAssembler {
@@ -373,6 +438,7 @@ impl Default for UnitAssembler {
             broken: false,
             loss_pending: false,
             timestamp: None,
+            keyframe: false,
         }
     }
 }
@@ -380,14 +446,19 @@ impl Default for UnitAssembler {
 impl UnitAssembler {
     fn packet(&mut self, packet: &rtc::rtp::Packet) -> Assembled {
         let mut out = Assembled::default();
+        let mut keyframe_start = false;
         if self.timestamp != Some(packet.header.timestamp) {
             // A new timestamp starts a new access unit; an unfinished one is broken.
             out.dropped = !self.unit.is_empty() || self.broken;
             self.unit.clear();
             self.broken = false;
             self.timestamp = Some(packet.header.timestamp);
+            keyframe_start = crate::link::nack::starts_keyframe(&packet.payload);
+            out.keyframe_follows = keyframe_start;
+            self.keyframe = keyframe_start;
         }
-        if std::mem::take(&mut self.loss_pending) {
+        // A keyframe does not depend on what was lost before it.
+        if std::mem::take(&mut self.loss_pending) && !keyframe_start {
             self.broken = true;
         }
         match self.depacketizer.depacketize(&packet.payload) {
@@ -400,6 +471,7 @@ impl UnitAssembler {
             } else if !self.unit.is_empty() {
                 out.complete = Some(Bytes::copy_from_slice(&self.unit));
                 out.timestamp = packet.header.timestamp;
+                out.keyframe = self.keyframe;
             }
             self.unit.clear();
             self.broken = false;

@@ -18,8 +18,10 @@
 //!   sent, as libwebrtc counts retransmissions against the target rate.
 //!
 //! The egress hub answers its subscribers' NACKs itself
-//! (`server::sfu::hub::direct`) and uses the same [`ResendBudget`] and
-//! keyframe rule.
+//! (`server::sfu::hub::direct`) with the same [`ResendBudget`], but without
+//! the keyframe rule: with a keyframe every 2 s, refusing packets from before
+//! one left every loss in the round trip before it unrepaired (measured,
+//! docs/PERFORMANCE.md §6, second pass); this responder still has the rule.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error_code::{ErrorCode, LeaveReason};
 use super::ids::{AppId, LinkId, RequestId, RoomId, StreamId, UserId};
+use super::program::Program;
 
 /// A user's role in a room (seed 001 `join`, `role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -365,6 +366,53 @@ pub enum Request {
         /// The layer.
         resolution_id: String,
     },
+    /// Put streams on air (issue 14 §2, docs/protocol.md "Broadcast
+    /// console"): the room's program becomes `program` and every member gets
+    /// [`Event::ProgramChanged`]. Directors only (a director signature,
+    /// else 90100022); a stream count that does not fit the layout or a stream
+    /// named twice → 90000005, a stream not published in the room → 90100213.
+    /// Answered by [`Reply::Ok`].
+    SetProgram {
+        /// What goes on air.
+        program: Program,
+    },
+    /// Remove a user from the room (seed leave reason 9): it gets
+    /// `client-banned` (9), the others `peer-leave` (9). Directors only
+    /// (90100022); a user not in the room → 90100222, the caller itself →
+    /// 90100001. Answered by [`Reply::Ok`].
+    RemoveUser {
+        /// Who.
+        user_id: UserId,
+    },
+    /// End the room for everyone (seed leave reason 10): every member, the
+    /// caller included, gets `client-banned` (10) after this request's
+    /// [`Reply::Ok`]. Directors only (90100022).
+    DismissRoom,
+    /// Cross-room co-hosting (seed 001 chapter 1 "Cross-room"): relay one of
+    /// the caller's published streams into another room, where the caller
+    /// becomes a player (2) member carrying that stream (a user is a joiner
+    /// in one room only). `signature` is made for `roomId` exactly as a join
+    /// of the caller's app and user id would be. At most
+    /// [`super::MAX_CROSS_ROOMS`] rooms in all (the caller's own included).
+    /// Answered by [`Reply::CrossRoomRelayStarted`]; the other room's events
+    /// then reach the caller as [`Event::CrossRoom`]. See docs/protocol.md
+    /// "Cross-room co-hosting".
+    StartCrossRoomRelay {
+        /// The other room.
+        room_id: RoomId,
+        /// The caller's stream to relay.
+        stream_id: StreamId,
+        /// Signature expiry, Unix seconds.
+        ctime: u64,
+        /// Lower-case hex HMAC-SHA256 over app, `roomId`, user and `ctime`.
+        signature: String,
+    },
+    /// End the relay into `roomId`: the caller leaves that room (its users
+    /// see `stream-removed`, then `peer-leave` 0). Answered by [`Reply::Ok`].
+    StopCrossRoomRelay {
+        /// The other room.
+        room_id: RoomId,
+    },
 }
 
 /// One file a stopped recording wrote.
@@ -406,6 +454,11 @@ impl Request {
             Request::StopRecording { .. } => "stop-recording",
             Request::AddResolution { .. } => "add-resolution",
             Request::RemoveResolution { .. } => "remove-resolution",
+            Request::SetProgram { .. } => "set-program",
+            Request::RemoveUser { .. } => "remove-user",
+            Request::DismissRoom => "dismiss-room",
+            Request::StartCrossRoomRelay { .. } => "start-cross-room-relay",
+            Request::StopCrossRoomRelay { .. } => "stop-cross-room-relay",
         }
     }
 }
@@ -443,6 +496,29 @@ pub enum Reply {
         /// keeps no dropped sessions.
         #[serde(default)]
         resume_token: String,
+        /// What is on air in the room now; absent: nothing.
+        #[serde(default, skip_serializing_if = "Program::is_off")]
+        program: Program,
+        /// The join's signature was a director's: this session may
+        /// `set-program`, `remove-user` and `dismiss-room`. Absent: no.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        director: bool,
+        /// The signalling URLs of the live nodes of the server's cluster
+        /// (this one included), sorted: where a client whose node went away
+        /// joins again. Absent from a single server.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        nodes: Vec<String>,
+    },
+    /// The room of a [`Request::Join`] lives on another node of the
+    /// server's cluster: join there (a new connection to `url`) instead.
+    /// Nothing changed here; this connection may be closed.
+    Redirect {
+        /// The room asked for.
+        room_id: RoomId,
+        /// The node that holds it.
+        node_id: String,
+        /// That node's signalling URL (`ws://…` or `wss://…`).
+        url: String,
     },
     /// The session is back on this connection after a [`Request::Resume`]:
     /// the room as it is now (the client diffs it against what it knew) and
@@ -461,6 +537,9 @@ pub enum Reply {
         publications: Vec<StreamId>,
         /// The streams the caller is still subscribed to, sorted.
         subscriptions: Vec<StreamId>,
+        /// What is on air in the room now; absent: nothing.
+        #[serde(default, skip_serializing_if = "Program::is_off")]
+        program: Program,
     },
     /// The stream is published; `sdp` is the server's answer.
     Published {
@@ -514,6 +593,18 @@ pub enum Reply {
         record_id: i32,
         /// One per stream; a stream that delivered nothing has none.
         files: Vec<RecordedFile>,
+    },
+    /// A relay runs into another room (after [`Request::StartCrossRoomRelay`]).
+    CrossRoomRelayStarted {
+        /// The other room.
+        room_id: RoomId,
+        /// The stream relayed there.
+        stream_id: StreamId,
+        /// The other room's users (the caller not included), sorted by id.
+        users: Vec<UserInfo>,
+        /// The other room's streams (the relayed one not included), sorted:
+        /// subscribe to them like the own room's.
+        streams: Vec<StreamInfo>,
     },
 }
 
@@ -633,6 +724,14 @@ pub enum Event {
         /// Who and how loud.
         user_volume_infos: Vec<UserVolume>,
     },
+    /// The live nodes of the server's cluster changed (a node started,
+    /// stopped or died): where the client may join again if its node goes
+    /// away. Same list as [`Reply::Joined`]'s `nodes`; never from a single
+    /// server.
+    NodesChanged {
+        /// The live nodes' signalling URLs, sorted.
+        nodes: Vec<String>,
+    },
     /// The session's signature expires soon (seed `signature-expired`): send
     /// [`Request::RenewSignature`] before `ctime` passes, or the session is
     /// removed (`client-banned`, reason 6).
@@ -643,5 +742,33 @@ pub enum Event {
         message: String,
         /// The expiry of the signature the session holds, Unix seconds.
         ctime: u64,
+    },
+    /// The room's program changed (a director's `set-program`, or an on-air
+    /// stream was unpublished). Sent to every member, the director included.
+    ProgramChanged {
+        /// What is on air now.
+        program: Program,
+        /// The director who set it; absent when the server changed it
+        /// because an on-air stream went away.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<UserId>,
+    },
+    /// Something happened in another room the caller relays into
+    /// ([`Request::StartCrossRoomRelay`]): `event` is what a member of that
+    /// room gets (`peer-join`, `peer-leave`, `stream-added`, ...).
+    CrossRoom {
+        /// The other room.
+        room_id: RoomId,
+        /// Its event.
+        event: Box<Event>,
+    },
+    /// The relay into another room ended without the caller asking: its
+    /// stream was unpublished or its link failed (reason 0), or the same
+    /// user id joined that room itself (reason 5).
+    CrossRoomRelayStopped {
+        /// The other room.
+        room_id: RoomId,
+        /// Why (Table 3-6).
+        reason: LeaveReason,
     },
 }

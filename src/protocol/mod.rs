@@ -13,6 +13,7 @@ pub mod ice_server;
 pub mod ids;
 pub mod layers;
 pub mod message;
+pub mod program;
 
 pub use error_code::{ErrorCode, LeaveReason};
 pub use ice_server::IceServer;
@@ -22,6 +23,7 @@ pub use message::{
     ClientMessage, ErrorReply, Event, IceCandidate, RecordedFile, Reply, Request, Role,
     ServerMessage, StreamInfo, UserInfo, UserVolume, VideoInfo,
 };
+pub use program::{Program, ProgramError, ProgramLayout};
 
 /// Bumped on any incompatible change to the messages; a join with another version
 /// is refused with 90100240 (`VersionNotCompatible`).
@@ -31,6 +33,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// sections and host candidates is ~3 KiB; 64 KiB leaves room without letting a
 /// client make the server buffer megabytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// How many rooms one streamer's stream can be in at once with cross-room
+/// co-hosting (seed 001 chapter 1: "A maximum of four rooms"): its own room
+/// and three it relays into.
+pub const MAX_CROSS_ROOMS: usize = 4;
 
 /// Why a client frame could not be turned into a [`ClientMessage`].
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +105,11 @@ const REQUEST_KINDS: &[&str] = &[
     "stop-recording",
     "add-resolution",
     "remove-resolution",
+    "set-program",
+    "remove-user",
+    "dismiss-room",
+    "start-cross-room-relay",
+    "stop-cross-room-relay",
 ];
 
 /// Parses one client frame. On failure also returns the request id when the frame
@@ -276,6 +288,64 @@ mod tests {
         assert_eq!(
             text,
             r#"{"type":"event","event":{"type":"volume-indicator","userVolumeInfos":[{"userId":"alice","volume":78}]}}"#
+        );
+    }
+
+    #[test]
+    fn cross_room_messages_have_their_wire_shapes() {
+        let msg = parse_client_message(
+            r#"{"id":4,"type":"start-cross-room-relay","roomId":"b","streamId":7,"ctime":9,"signature":"ab"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            msg.request,
+            Request::StartCrossRoomRelay {
+                room_id: RoomId("b".into()),
+                stream_id: StreamId(7),
+                ctime: 9,
+                signature: "ab".into(),
+            }
+        );
+        let msg = parse_client_message(r#"{"id":5,"type":"stop-cross-room-relay","roomId":"b"}"#)
+            .unwrap();
+        assert_eq!(
+            msg.request,
+            Request::StopCrossRoomRelay {
+                room_id: RoomId("b".into())
+            }
+        );
+        // A known type with a field missing is a bad parameter, not an unknown type.
+        let (id, e) =
+            parse_client_message(r#"{"id":6,"type":"start-cross-room-relay","roomId":"b"}"#)
+                .unwrap_err();
+        assert_eq!(
+            (id, e.code()),
+            (Some(RequestId(6)), ErrorCode::InvalidParameter)
+        );
+        let event = ServerMessage::Event {
+            event: Event::CrossRoom {
+                room_id: RoomId("b".into()),
+                event: Box::new(Event::PeerLeave {
+                    user_id: UserId("carol".into()),
+                    reason: LeaveReason::UserExit,
+                }),
+            },
+        };
+        let text = encode(&event);
+        assert_eq!(
+            text,
+            r#"{"type":"event","event":{"type":"cross-room","roomId":"b","event":{"type":"peer-leave","userId":"carol","reason":0}}}"#
+        );
+        assert_eq!(serde_json::from_str::<ServerMessage>(&text).unwrap(), event);
+        let stopped = encode(&ServerMessage::Event {
+            event: Event::CrossRoomRelayStopped {
+                room_id: RoomId("b".into()),
+                reason: LeaveReason::Banned,
+            },
+        });
+        assert_eq!(
+            stopped,
+            r#"{"type":"event","event":{"type":"cross-room-relay-stopped","roomId":"b","reason":5}}"#
         );
     }
 

@@ -109,6 +109,9 @@ pub struct ServerConfig {
     /// Where `start-recording` writes its files (`<dir>/<recordId>/…mp4`);
     /// `None` (the default): recording is off and refused with 90100001.
     pub record_dir: Option<std::path::PathBuf>,
+    /// Run as one node of several coordinated through Redis
+    /// (`super::cluster`); `None` (the default): a single node, no Redis.
+    pub cluster: Option<super::cluster::ClusterConfig>,
 }
 
 impl ServerConfig {
@@ -127,6 +130,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             signature_expiry_notice: Duration::from_secs(60),
             record_dir: None,
+            cluster: None,
         }
     }
 }

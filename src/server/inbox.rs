@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::protocol::{IceCandidate, LeaveReason, LinkId, ServerMessage, StreamId};
+use crate::protocol::{IceCandidate, LeaveReason, LinkId, RoomId, ServerMessage, StreamId};
 
 /// Capacity of each session's inbox (room → session). When full the session is
 /// closed: it is not reading its socket fast enough to keep up with its room.
@@ -29,6 +29,14 @@ pub enum SessionEvent {
     StreamGone(StreamId),
     /// An SFU link of this session changed state.
     Link(LinkEvent),
+    /// A cross-room relay of this session was removed from its room by the
+    /// room (the same user id joined it, or the relay fell behind): end it.
+    CrossRoomEnded {
+        /// The other room.
+        room_id: RoomId,
+        /// Why the room removed it.
+        reason: LeaveReason,
+    },
 }
 
 /// How the room and the SFU reach a session: a bounded event inbox, plus a

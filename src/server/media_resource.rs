@@ -90,7 +90,9 @@ impl HttpError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             RoomError::NoSuchStream(_) => StatusCode::NOT_FOUND,
-            RoomError::NotOwner(_) | RoomError::NotJoined => StatusCode::CONFLICT,
+            RoomError::NotOwner(_) | RoomError::NotJoined | RoomError::AlreadyInRoom { .. } => {
+                StatusCode::CONFLICT
+            }
         };
         Self::new(status, e.code(), e.to_string())
     }

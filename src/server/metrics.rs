@@ -75,6 +75,11 @@ pub struct Metrics {
     pub stale_packets_dropped: AtomicU64,
     /// TCP connections closed at accept because a connection limit was full.
     pub connections_refused: AtomicU64,
+    /// Ingress tracks being read from publishers (one forwarding task each):
+    /// a stream relayed into other rooms still counts once per track.
+    pub ingress_tracks: Arc<Gauge>,
+    /// Cross-room relays running (a stream relayed into one other room).
+    pub cross_room_relays: Arc<Gauge>,
 }
 
 /// A copy of [`Metrics`] at one moment.
@@ -116,4 +121,8 @@ pub struct MetricsSnapshot {
     /// TCP connections refused at accept so far (`max_connections`,
     /// `max_connections_per_ip`).
     pub connections_refused: u64,
+    /// Ingress tracks read from publishers now.
+    pub ingress_tracks: usize,
+    /// Cross-room relays running now.
+    pub cross_room_relays: usize,
 }

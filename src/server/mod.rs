@@ -26,7 +26,11 @@
 //! `POST /whep/{room}/{stream}` and their resources: `whip`, `whep`,
 //! `media_resource`). With a certificate (`ServerConfig::tls`) all of them are
 //! served over TLS (`https://`, `wss://`) on the same port.
+//! With `ServerConfig::cluster` (`--redis`) the server is one node of several
+//! sharing a Redis (`cluster`): rooms are claimed there and a join for a room
+//! on another node is answered with a redirect to it.
 
+pub mod cluster;
 pub mod config;
 pub mod cors;
 pub mod inbox;
@@ -91,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) recordings: recording::Recordings,
     /// Live WHIP/WHEP resources (`media_resource`).
     pub(crate) media_resources: media_resource::Resources,
+    /// This node's part in a cluster (`--redis`); `None`: a single node.
+    pub(crate) cluster: Option<cluster::Cluster>,
     next_id: AtomicU64,
 }
 
@@ -120,6 +126,10 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let sfu = sfu::Sfu::new(config.rtc_ip, Arc::clone(&metrics)).advertising(config.public_ip);
         let connections = Arc::new(listener::ConnectionLimits::new(&config.limits));
+        let cluster = config
+            .cluster
+            .clone()
+            .map(|c| cluster::Cluster::new(c, config.node_id.clone()));
         Self {
             shared: Arc::new(Shared {
                 connections,
@@ -127,6 +137,7 @@ impl Server {
                 resumes: resume::Resumes::default(),
                 recordings: recording::Recordings::new(config.record_dir.clone()),
                 media_resources: media_resource::Resources::default(),
+                cluster,
                 sfu,
                 metrics,
                 shutdown: tokio::sync::watch::Sender::new(false),
@@ -158,6 +169,8 @@ impl Server {
             stale_packets_dropped: m.stale_packets_dropped.load(Ordering::Relaxed),
             connections: self.shared.connections.open(),
             connections_refused: m.connections_refused.load(Ordering::Relaxed),
+            ingress_tracks: m.ingress_tracks.get(),
+            cross_room_relays: m.cross_room_relays.get(),
         }
     }
 
@@ -203,7 +216,21 @@ impl Server {
         }
         let router = self.router();
         let shared = Arc::clone(&self.shared);
+        if let Some(cluster) = &shared.cluster {
+            let scheme = if shared.config.tls.is_some() {
+                "wss"
+            } else {
+                "ws"
+            };
+            cluster.set_bound_url(format!("{scheme}://{}", listener.local_addr()?));
+            tokio::spawn(cluster::heartbeat(
+                Arc::downgrade(&shared),
+                shared.shutdown.subscribe(),
+            ));
+        }
         listener::serve(self.shared, router, listener, shutdown).await;
+        // Its rooms are free to move at once, not after the claims' TTL.
+        cluster::leave(&shared).await;
         // Recordings nobody stopped get their files completed.
         shared.recordings.stop_all().await;
         Ok(())

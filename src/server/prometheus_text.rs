@@ -21,7 +21,7 @@ enum Kind {
 }
 
 /// The families of `snapshot`: name, help, kind, value.
-fn series(s: &MetricsSnapshot) -> [(&'static str, &'static str, Kind, f64); 17] {
+fn series(s: &MetricsSnapshot) -> [(&'static str, &'static str, Kind, f64); 19] {
     use Kind::{Counter as C, Gauge as G};
     [
         ("huddle_rooms", "Rooms that exist.", G, s.rooms as f64),
@@ -115,6 +115,18 @@ fn series(s: &MetricsSnapshot) -> [(&'static str, &'static str, Kind, f64); 17] 
             "TCP connections closed at accept by a connection limit.",
             C,
             s.connections_refused as f64,
+        ),
+        (
+            "huddle_ingress_tracks",
+            "Tracks read from publishers (a relayed stream counts once).",
+            G,
+            s.ingress_tracks as f64,
+        ),
+        (
+            "huddle_cross_room_relays",
+            "Streams relayed into another room (cross-room co-hosting).",
+            G,
+            s.cross_room_relays as f64,
         ),
     ]
 }

@@ -15,11 +15,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod program;
+
+pub use program::DirectorError;
+pub(crate) mod cross_room;
+
 use super::inbox::{Refused, SessionEvent, SessionId, SessionInbox};
 use super::sfu::PublishedMedia;
 use crate::protocol::{
-    ErrorCode, Event, LeaveReason, Role, RoomId, ServerMessage, StreamId, StreamInfo, UserId,
-    UserInfo,
+    ErrorCode, Event, LeaveReason, Program, Role, RoomId, ServerMessage, StreamId, StreamInfo,
+    UserId, UserInfo,
 };
 
 struct Member {
@@ -32,12 +37,26 @@ struct PublishedStream {
     info: StreamInfo,
     owner: SessionId,
     media: Arc<PublishedMedia>,
+    /// A stream relayed from another room (`cross_room`): its media belongs
+    /// to the publisher's own room, so removing it here must not close it.
+    relayed: bool,
+}
+
+impl PublishedStream {
+    /// Ends the media with the stream, unless it is only relayed here.
+    fn close_media(&self) {
+        if !self.relayed {
+            self.media.close();
+        }
+    }
 }
 
 #[derive(Default)]
 struct Room {
     members: BTreeMap<UserId, Member>,
     streams: BTreeMap<StreamId, PublishedStream>,
+    /// What is on air (`program.rs`); only ever names streams in `streams`.
+    program: Program,
 }
 
 impl Room {
@@ -93,6 +112,8 @@ pub struct JoinOutcome {
     pub users: Vec<UserInfo>,
     /// Streams published in the room, sorted by id.
     pub streams: Vec<StreamInfo>,
+    /// What is on air.
+    pub program: Program,
 }
 
 /// Why a room operation was refused.
@@ -118,6 +139,15 @@ pub enum RoomError {
     /// The caller is no longer in its room (it was replaced). Not retryable.
     #[error("not in a room")]
     NotJoined,
+    /// A cross-room relay into a room where the user already is (seed
+    /// RTC.32000033, "Do not join the same room repeatedly"). Not retryable.
+    #[error("user {user} is already in room {room}")]
+    AlreadyInRoom {
+        /// The room.
+        room: RoomId,
+        /// The user.
+        user: UserId,
+    },
 }
 
 impl RoomError {
@@ -129,6 +159,7 @@ impl RoomError {
             RoomError::NoSuchStream(_) => ErrorCode::InvalidSubscribedInfo,
             RoomError::NotOwner(_) => ErrorCode::InvalidOperation,
             RoomError::NotJoined => ErrorCode::InvalidOperation,
+            RoomError::AlreadyInRoom { .. } => ErrorCode::AlreadyJoined,
         }
     }
 }
@@ -150,6 +181,36 @@ impl Rooms {
     pub fn counts(&self) -> (usize, usize) {
         let rooms = self.lock();
         (rooms.len(), rooms.values().map(|r| r.members.len()).sum())
+    }
+
+    /// Tells every member of every room `event` (the cluster's nodes,
+    /// `cluster`). Delivered like any room event: a full inbox is kicked.
+    pub fn tell_everyone(&self, event: &Event) {
+        let mut out = Outbox::default();
+        for room in self.lock().values() {
+            for member in room.members.values() {
+                out.push(
+                    member.inbox.clone(),
+                    SessionEvent::Send(Box::new(ServerMessage::Event {
+                        event: event.clone(),
+                    })),
+                );
+            }
+        }
+        out.deliver();
+    }
+
+    /// The rooms this server holds now, sorted (the cluster refreshes their
+    /// claims, `cluster`).
+    pub fn ids(&self) -> Vec<RoomId> {
+        let mut ids: Vec<RoomId> = self.lock().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Whether the room exists here (has a member).
+    pub fn exists(&self, room_id: &RoomId) -> bool {
+        self.lock().contains_key(room_id)
     }
 
     /// Adds a member. A member with the same user id is replaced: its session is
@@ -204,7 +265,11 @@ impl Rooms {
                     inbox,
                 },
             );
-            JoinOutcome { users, streams }
+            JoinOutcome {
+                users,
+                streams,
+                program: room.program.clone(),
+            }
         };
         out.deliver();
         Ok(result)
@@ -255,14 +320,14 @@ impl Rooms {
             .collect();
         for id in &gone {
             if let Some(stream) = room.streams.remove(id) {
-                stream.media.close();
+                stream.close_media();
                 Self::announce_removed(room, session, &stream.info, out);
             }
         }
         gone
     }
 
-    fn announce_removed(room: &Room, owner: SessionId, info: &StreamInfo, out: &mut Outbox) {
+    fn announce_removed(room: &mut Room, owner: SessionId, info: &StreamInfo, out: &mut Outbox) {
         let event = Event::StreamRemoved {
             stream_id: info.stream_id,
             user_id: info.user_id.clone(),
@@ -274,6 +339,7 @@ impl Rooms {
                 SessionEvent::StreamGone(info.stream_id),
             );
         }
+        Self::take_off_air(room, info.stream_id, out);
     }
 
     /// Gives the caller a new role. A role that may not publish takes the
@@ -381,8 +447,15 @@ impl Rooms {
                 },
                 &mut out,
             );
-            room.streams
-                .insert(info.stream_id, PublishedStream { info, owner, media });
+            room.streams.insert(
+                info.stream_id,
+                PublishedStream {
+                    info,
+                    owner,
+                    media,
+                    relayed: false,
+                },
+            );
         }
         out.deliver();
         Ok(())
@@ -407,7 +480,7 @@ impl Rooms {
                 return Err(RoomError::NotOwner(stream_id));
             }
             if let Some(stream) = room.streams.remove(&stream_id) {
-                stream.media.close();
+                stream.close_media();
                 Self::announce_removed(room, owner, &stream.info, &mut out);
             }
         }
@@ -510,7 +583,15 @@ impl Rooms {
             .map(|m| m.info.clone())
             .collect();
         let streams = room.streams.values().map(|s| s.info.clone()).collect();
-        Ok((me.info.clone(), JoinOutcome { users, streams }))
+        let program = room.program.clone();
+        Ok((
+            me.info.clone(),
+            JoinOutcome {
+                users,
+                streams,
+                program,
+            },
+        ))
     }
 
     /// Every stream of the room with its media, sorted by stream id (a

@@ -24,9 +24,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::{mpsc, watch};
 
+mod cross_room;
 mod expiry;
 mod ice_restart;
 mod layers;
+mod program;
 mod top_n;
 
 use super::Shared;
@@ -105,6 +107,15 @@ pub enum RequestError {
     /// retryable as sent.
     #[error(transparent)]
     Layer(crate::protocol::LayerError),
+    /// A director's request was refused (`program.rs`).
+    #[error(transparent)]
+    Director(#[from] super::room::DirectorError),
+    /// A cross-room relay request was refused (`cross_room`).
+    #[error(transparent)]
+    CrossRoom(#[from] cross_room::CrossRoomError),
+    /// The cluster could not place a new room (`super::cluster`).
+    #[error(transparent)]
+    Cluster(#[from] super::cluster::ClusterError),
 }
 
 impl RequestError {
@@ -127,6 +138,9 @@ impl RequestError {
             RequestError::Resume(e) => e.code(),
             RequestError::Recording(e) => e.code(),
             RequestError::Layer(e) => e.code(),
+            RequestError::Director(e) => e.code(),
+            RequestError::CrossRoom(e) => e.code(),
+            RequestError::Cluster(e) => e.code(),
         }
     }
 }
@@ -173,6 +187,8 @@ struct Joined {
     me: UserInfo,
     /// When the signature the session holds runs out (join, renewals).
     signature: SignatureClock,
+    /// What that signature grants (a director's console: `program.rs`).
+    grant: crate::auth::Grant,
 }
 
 /// How the loop should go on after handling something.
@@ -309,6 +325,8 @@ struct Session {
     subscriptions: BTreeMap<StreamId, Subscription>,
     /// The top-N audio link, once enabled (`top_n.rs`).
     top_n: Option<top_n::TopN>,
+    /// Streams relayed into other rooms (`cross_room.rs`).
+    cross_rooms: cross_room::CrossRooms,
     limiter: RateLimiter,
     /// Interrupts a write that waits on a client that does not read.
     stop: Stop,
@@ -360,6 +378,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
         publications: BTreeMap::new(),
         subscriptions: BTreeMap::new(),
         top_n: None,
+        cross_rooms: cross_room::CrossRooms::default(),
         limiter: RateLimiter::new(
             limits.requests_per_second,
             limits.request_burst,
@@ -566,6 +585,7 @@ impl Session {
             };
         }
         let leaving = matches!(request, Request::Leave);
+        let dismissing = matches!(request, Request::DismissRoom);
         let kind = request.kind();
         match self.handle(request).await {
             Ok(reply) => {
@@ -574,6 +594,9 @@ impl Session {
                 }
                 if leaving {
                     return Flow::Close(LeaveReason::UserExit);
+                }
+                if dismissing {
+                    return Flow::Ban(LeaveReason::RoomDismissed);
                 }
                 Flow::Continue
             }
@@ -618,6 +641,13 @@ impl Session {
             SessionEvent::StreamGone(stream_id) => {
                 if let Some(sub) = self.subscriptions.remove(&stream_id) {
                     sub.link.close().await;
+                }
+            }
+            SessionEvent::CrossRoomEnded { room_id, reason } => {
+                if let Some(message) = self.cross_room_ended(room_id, reason).await
+                    && let Err(e) = self.send(socket, &message).await
+                {
+                    return e.into();
                 }
             }
             SessionEvent::Link(LinkEvent { link_id, state }) => match state {
@@ -703,6 +733,7 @@ impl Session {
             if let Some(p) = self.publications.remove(&stream_id) {
                 p.link.close().await;
             }
+            self.end_relays_of(stream_id).await;
             return Some(DroppedLink::Publish(stream_id));
         }
         let subscribed = self
@@ -719,6 +750,7 @@ impl Session {
         if let Some(token) = self.resume_token.take() {
             self.shared.resumes.unregister(&token);
         }
+        self.end_all_relays(reason).await;
         if let Some(joined) = self.joined.take() {
             self.shared
                 .rooms
@@ -860,6 +892,10 @@ impl Session {
                     sub.link.close().await;
                 }
             }
+            // The relay ends now; the client learns it from the room diff.
+            SessionEvent::CrossRoomEnded { room_id, reason } => {
+                self.cross_room_ended(room_id, reason).await;
+            }
             SessionEvent::Link(LinkEvent { link_id, state }) => {
                 if let LinkState::Failed = state
                     && self.drop_link(link_id).await.is_some()
@@ -910,6 +946,7 @@ impl Session {
             streams: room.streams,
             publications: self.publications.keys().copied().collect(),
             subscriptions: self.subscriptions.keys().copied().collect(),
+            program: room.program,
         };
         if let Err(e) = self.send(socket, &ServerMessage::Reply { id, reply }).await {
             return e.into();
@@ -1014,6 +1051,19 @@ impl Session {
                 stream_id,
                 resolution_id,
             } => self.remove_resolution(stream_id, resolution_id),
+            Request::SetProgram { program } => self.set_program(program),
+            Request::RemoveUser { user_id } => self.remove_user(user_id),
+            Request::DismissRoom => self.dismiss_room(),
+            Request::StartCrossRoomRelay {
+                room_id,
+                stream_id,
+                ctime,
+                signature,
+            } => {
+                self.start_cross_room_relay(room_id, stream_id, ctime, &signature)
+                    .await
+            }
+            Request::StopCrossRoomRelay { room_id } => self.stop_cross_room_relay(room_id).await,
         }
     }
 
@@ -1032,7 +1082,7 @@ impl Session {
             signature,
             ..
         } = join;
-        auth::verify(
+        let grant = auth::verify_grant(
             &self.shared.config.apps,
             app_id.as_str(),
             room_id.as_str(),
@@ -1041,6 +1091,14 @@ impl Session {
             &signature,
             unix_now(),
         )?;
+        // A room not here may live on another node (`--redis`).
+        if let Some(cluster) = &self.shared.cluster
+            && !self.shared.rooms.exists(&room_id)
+            && let Some(redirect) = cluster.route(&room_id).await?
+        {
+            tracing::info!(session = self.id.0, room = %room_id, "redirected");
+            return Ok(redirect);
+        }
         let me = UserInfo {
             user_id,
             user_name,
@@ -1075,6 +1133,7 @@ impl Session {
             room_id: room_id.clone(),
             me: me.clone(),
             signature: SignatureClock::new(ctime),
+            grant,
         });
         Ok(Reply::Joined {
             room_id,
@@ -1084,6 +1143,14 @@ impl Session {
             server: format!("huddle {}", env!("CARGO_PKG_VERSION")),
             ice_servers: self.shared.config.ice_servers.clone(),
             resume_token,
+            program: outcome.program,
+            director: grant.is_director(),
+            nodes: self
+                .shared
+                .cluster
+                .as_ref()
+                .map(|c| c.node_urls())
+                .unwrap_or_default(),
         })
     }
 
@@ -1096,7 +1163,7 @@ impl Session {
         ctime: u64,
         signature: &str,
     ) -> Result<Reply, RequestError> {
-        let joined = self.verify_fresh(ctime, signature)?;
+        let (joined, grant) = self.verify_fresh(ctime, signature)?;
         let removed =
             self.shared
                 .rooms
@@ -1104,12 +1171,14 @@ impl Session {
         if let Some(joined) = &mut self.joined {
             joined.me.role = role;
             joined.signature.renew(ctime);
+            joined.grant = grant;
         }
         tracing::info!(session = self.id.0, role = role.code(), "switched role");
         for stream_id in removed {
             if let Some(p) = self.publications.remove(&stream_id) {
                 p.link.close().await;
             }
+            self.end_relays_of(stream_id).await;
         }
         Ok(Reply::RoleSwitched { role })
     }
@@ -1197,6 +1266,7 @@ impl Session {
         if let Some(p) = self.publications.remove(&stream_id) {
             p.link.close().await;
         }
+        self.end_relays_of(stream_id).await;
         Ok(Reply::Ok)
     }
 
@@ -1210,6 +1280,7 @@ impl Session {
         self.shared
             .rooms
             .update_stream(&room_id, self.id, stream_id, audio_muted, video_muted)?;
+        self.update_relays_of(stream_id, audio_muted, video_muted);
         Ok(Reply::Ok)
     }
 
@@ -1222,7 +1293,11 @@ impl Session {
     ) -> Result<Reply, RequestError> {
         let joined = self.joined()?;
         let room_id = joined.room_id.clone();
-        let (info, media) = self.shared.rooms.stream(&room_id, stream_id)?;
+        let (info, media) = match self.shared.rooms.stream(&room_id, stream_id) {
+            Ok(found) => found,
+            // A host of a room this session relays into.
+            Err(e) => self.cross_room_stream(stream_id).ok_or(e)?,
+        };
         if info.user_id == joined.me.user_id {
             return Err(RequestError::InvalidOperation(
                 "cannot subscribe to your own stream".into(),

@@ -43,6 +43,7 @@ pub async fn post(
     Path((room, stream)): Path<(String, String)>,
     query: Result<Query<JoinQuery>, QueryRejection>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let query = match query {
@@ -59,6 +60,7 @@ pub async fn post(
         &stream,
         &query,
         &headers,
+        &uri,
         &body,
     )
     .await
@@ -77,12 +79,17 @@ async fn play(
     stream: &str,
     query: &JoinQuery,
     headers: &HeaderMap,
+    uri: &axum::http::Uri,
     body: &[u8],
 ) -> Result<Response, HttpError> {
     let shared = &server.shared;
     let identity = authorize(shared, headers, &room_id, query, Role::Player, || {
         format!("whep-{}", shared.next())
     })?;
+    // A room on another node of a cluster: go there (307).
+    if let Some(redirect) = crate::server::cluster::http::redirect(shared, &room_id, uri).await? {
+        return Ok(redirect);
+    }
     let stream_id = stream.parse::<u64>().map(StreamId).map_err(|_| {
         HttpError::new(
             StatusCode::NOT_FOUND,

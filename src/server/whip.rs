@@ -44,6 +44,7 @@ pub async fn post(
     Path(room): Path<String>,
     query: Result<Query<JoinQuery>, QueryRejection>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let query = match query {
@@ -54,7 +55,7 @@ pub async fn post(
         Ok(body) => body,
         Err(e) => return e.into_response(),
     };
-    match publish(&server, RoomId::from(room), &query, &headers, &body).await {
+    match publish(&server, RoomId::from(room), &query, &headers, &uri, &body).await {
         Ok(response) => response,
         Err(e) => {
             tracing::debug!(code = e.code.code(), "WHIP refused: {}", e.message);
@@ -68,12 +69,17 @@ async fn publish(
     room_id: RoomId,
     query: &JoinQuery,
     headers: &HeaderMap,
+    uri: &axum::http::Uri,
     body: &[u8],
 ) -> Result<Response, HttpError> {
     let shared = &server.shared;
     let identity = authorize(shared, headers, &room_id, query, Role::Joiner, || {
         format!("whip-{}", shared.next())
     })?;
+    // A room on another node of a cluster: go there (307).
+    if let Some(redirect) = crate::server::cluster::http::redirect(shared, &room_id, uri).await? {
+        return Ok(redirect);
+    }
     if !identity.user.role.can_publish() {
         return Err(HttpError::new(
             StatusCode::FORBIDDEN,

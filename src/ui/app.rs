@@ -95,6 +95,11 @@ pub struct HuddleApp {
     overlays: super::shortcuts::Overlays,
     /// The window title last set.
     title: String,
+    /// The stream debugger of the room we are in (`debugger/`); kept while
+    /// it is open or records.
+    debugger: Option<super::debugger::Debugger>,
+    /// The debugger panel is shown (`--debug`, F9, More ▸ Stream debugger).
+    debugger_open: bool,
 }
 
 impl HuddleApp {
@@ -122,6 +127,9 @@ impl HuddleApp {
             kiosk,
         );
         view.synthetic_note = devices.synthetic_note();
+        if options.console {
+            view.console = Some(super::console::ConsoleState::default());
+        }
         view.push_to_talk = settings.push_to_talk;
         if !kiosk {
             view.stage.layout = settings.layout;
@@ -152,7 +160,10 @@ impl HuddleApp {
             secrets: (String::new(), String::new()),
             overlays: Default::default(),
             title: String::new(),
+            debugger: None,
+            debugger_open: false,
         };
+        app.debugger_open = app.options.debug.open;
         if let Some(target) = first {
             app.start(&cc.egui_ctx, target);
         }
@@ -191,6 +202,11 @@ impl HuddleApp {
             },
             ServerChoice::Url(url) => (url.clone(), target.app_id.clone(), credential_of(&target)),
         };
+        let credential = if self.options.console {
+            super::console::director_credential(credential)
+        } else {
+            credential
+        };
         let config = JoinConfig {
             server_url,
             app_id: AppId(app_id),
@@ -222,8 +238,42 @@ impl HuddleApp {
             self.settings.speaker.clone(),
             self.options.turn.clone(),
         );
-        self.last_target = Some(target);
+        // Always on (bounded): a debugger opened later still shows every link's SDP.
+        session.client().signal_log().set_enabled(true);
+        self.debugger = None; // the previous room's (writes its record file)
         self.screen = Screen::Room(Box::new(session));
+        if self.debugger_open || self.options.debug.record_to.is_some() {
+            self.debugger = self.start_debugger(ctx, &target.room);
+        }
+        self.last_target = Some(target);
+    }
+
+    /// A debugger following the room we are in.
+    fn start_debugger(&self, ctx: &egui::Context, room: &str) -> Option<super::debugger::Debugger> {
+        let Screen::Room(session) = &self.screen else {
+            return None;
+        };
+        let ctx = ctx.clone();
+        Some(super::debugger::Debugger::live(
+            &self.rt,
+            session.client(),
+            room.to_owned(),
+            self.options.debug.record_to.clone(),
+            move || ctx.request_repaint(),
+        ))
+    }
+
+    /// F9, or More ▸ Stream debugger.
+    fn toggle_debugger(&mut self, ctx: &egui::Context) {
+        self.debugger_open = !self.debugger_open;
+        if self.debugger_open && self.debugger.is_none() {
+            let room = self
+                .last_target
+                .as_ref()
+                .map(|t| t.room.clone())
+                .unwrap_or_default();
+            self.debugger = self.start_debugger(ctx, &room);
+        }
     }
 
     /// Keeps the lobby's preview on the picked camera and microphone.
@@ -340,6 +390,7 @@ impl HuddleApp {
         tracing::info!("join failed: {}", failure.details());
         let (settings, secrets) = form_of(&self.settings, &self.secrets, self.last_target.as_ref());
         let lobby = lobby_after_failure(&settings, &secrets, failure);
+        self.debugger = None;
         if let Screen::Room(session) =
             std::mem::replace(&mut self.screen, Screen::Lobby(Box::new(lobby)))
         {
@@ -388,6 +439,7 @@ impl HuddleApp {
     }
 
     fn leave_to_lobby(&mut self) {
+        self.debugger = None;
         let lobby = Screen::Lobby(Box::new(self.lobby()));
         if let Screen::Room(session) = std::mem::replace(&mut self.screen, lobby) {
             session.leave();
@@ -402,6 +454,10 @@ impl HuddleApp {
         };
         let now = Instant::now();
         let ended = matches!(session.phase, Phase::Failed(_) | Phase::Disconnected(_));
+        // A director removed this kiosk (reason 9): it stays out, saying so.
+        if session.program.banned == Some(crate::client::LeaveReason::UserRemoved) {
+            return;
+        }
         match self.restart {
             KioskRestart::Watching if ended => {
                 // The first delay is zero; a few seconds at most after that.
@@ -468,6 +524,9 @@ impl eframe::App for HuddleApp {
             self.toasts.push_with(notice.text, notice.details);
         }
         self.follow_device_changes();
+        if let Some(debugger) = &mut self.debugger {
+            debugger.poll();
+        }
         if let Screen::Room(session) = &mut self.screen {
             session.poll();
             for e in session.take_errors() {
@@ -498,6 +557,12 @@ impl eframe::App for HuddleApp {
         if ctx.input(|i| i.key_pressed(egui::Key::F12)) {
             self.debug_overlay = !self.debug_overlay;
         }
+        if !self.is_kiosk()
+            && matches!(self.screen, Screen::Room(_))
+            && ctx.input(|i| i.key_pressed(egui::Key::F9))
+        {
+            self.toggle_debugger(&ctx);
+        }
         let pass = ctx.cumulative_pass_nr();
         self.update_preview(&ctx);
         if !self.is_kiosk() {
@@ -510,6 +575,11 @@ impl eframe::App for HuddleApp {
                 join = lobby.show(ui, &self.devices, self.preview.as_ref(), pass);
             }
             Screen::Room(session) => {
+                if self.debugger_open
+                    && let Some(debugger) = &mut self.debugger
+                {
+                    super::debugger::panel::show_docked(ui, debugger);
+                }
                 actions = room_view::show(
                     ui,
                     session,
@@ -564,12 +634,18 @@ impl eframe::App for HuddleApp {
                     }
                 }
                 RoomAction::Notice(text) => self.toasts.push(text),
+                RoomAction::Direct(request) => {
+                    if let Screen::Room(session) = &mut self.screen {
+                        session.direct(request);
+                    }
+                }
                 RoomAction::Help => self.overlays.help = true,
                 RoomAction::About => self.overlays.about = true,
                 RoomAction::ToggleFullscreen => {
                     let full = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
                     ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!full));
                 }
+                RoomAction::ToggleDebugger => self.toggle_debugger(&ctx),
                 RoomAction::Leave => self.leave_to_lobby(),
                 RoomAction::Rejoin => {
                     if let Some(target) = self.last_target.clone() {

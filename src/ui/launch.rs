@@ -28,6 +28,21 @@ pub struct AppOptions {
     pub window_size: Option<[f32; 2]>,
     /// TURN servers and relay policy of every join (`--turn`, `--relay-only`).
     pub turn: crate::client::TurnConfig,
+    /// The broadcast console (`--console`): the room view becomes the
+    /// console and joins sign as a director (issue 14 §2).
+    pub console: bool,
+    /// The stream debugger, open from the first join (`--debug`).
+    pub debug: DebugOptions,
+}
+
+/// The stream debugger at start (`--debug`, `--record-debug FILE`).
+#[derive(Debug, Clone, Default)]
+pub struct DebugOptions {
+    /// Open the debugger panel in every room.
+    pub open: bool,
+    /// Record every session's debugger data to this file (rewritten every
+    /// few seconds and when the session ends); implies sampling.
+    pub record_to: Option<std::path::PathBuf>,
 }
 
 /// Which server to join.

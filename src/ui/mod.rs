@@ -15,6 +15,8 @@
 
 mod app;
 mod audio_tap;
+mod console;
+pub mod debugger;
 mod device_preview;
 mod devices;
 mod embedded;
@@ -53,7 +55,7 @@ mod snapshot_tests;
 
 pub use app::HuddleApp;
 pub use embedded::{DEMO_ROOM, EmbeddedServer};
-pub use launch::{AppMode, AppOptions, JoinTarget, ServerChoice, SignatureSource};
+pub use launch::{AppMode, AppOptions, DebugOptions, JoinTarget, ServerChoice, SignatureSource};
 pub use settings::Settings;
 
 /// Why the app could not run.
@@ -72,6 +74,21 @@ pub enum UiError {
          (or under `xvfb-run`)"
     )]
     NoDisplay,
+    /// `huddle inspect FILE`: the file is not a session the debugger saved.
+    #[error("{0}")]
+    DebugFile(#[from] debugger::file::DebugFileError),
+}
+
+/// [`UiError::NoDisplay`] when there is no display to open a window on.
+pub fn require_display() -> Result<(), UiError> {
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    if has_display {
+        Ok(())
+    } else {
+        Err(UiError::NoDisplay)
+    }
 }
 
 /// Opens the window and runs until it closes. Call on the main thread, outside

@@ -31,6 +31,8 @@ pub struct RoomViewOptions {
     pub ptt_held: bool,
     /// Kiosk: why the last join failed, shown while it joins again.
     pub retry_note: Option<String>,
+    /// The broadcast console replaces the room view (`huddle --console`).
+    pub console: Option<super::console::ConsoleState>,
 }
 
 impl RoomViewOptions {
@@ -46,6 +48,7 @@ impl RoomViewOptions {
             push_to_talk: true,
             ptt_held: false,
             retry_note: None,
+            console: None,
         }
     }
 }
@@ -75,6 +78,10 @@ pub enum RoomAction {
     About,
     /// Fullscreen on/off.
     ToggleFullscreen,
+    /// Open or close the stream debugger (F9).
+    ToggleDebugger,
+    /// A director's request from the broadcast console.
+    Direct(super::session::DirectorAction),
 }
 
 /// Draws the room; returns the actions to apply after the pass.
@@ -86,6 +93,12 @@ pub fn show(
     options: &mut RoomViewOptions,
     pass: u64,
 ) -> Vec<RoomAction> {
+    if let Some(mut console) = options.console.take() {
+        let actions =
+            super::console::view::show(ui, session, devices, settings, options, &mut console, pass);
+        options.console = Some(console);
+        return actions;
+    }
     let mut actions = Vec::new();
     if !options.kiosk {
         shortcuts::room_keys(

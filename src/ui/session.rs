@@ -66,6 +66,8 @@ pub enum SessionReply {
     RenewalFailed(String),
     /// Top-N audio was switched (the slots when on), or not.
     TopN(ClientResult<Option<crate::client::TopNAudio>>),
+    /// A director's request (`director.rs`) finished: what it was, and how.
+    Directed(&'static str, ClientResult<()>),
 }
 
 /// How the credential is obtained when joining.
@@ -274,6 +276,8 @@ pub struct RoomSession {
     /// Our uplink and downlink quality (seed `network-quality`, 0–6), as
     /// last reported; shown on the tiles.
     pub network_quality: Option<(u8, u8)>,
+    /// The room's program and our director grant (`director.rs`).
+    pub program: ProgramView,
 }
 
 impl RoomSession {
@@ -399,6 +403,7 @@ impl RoomSession {
             failure: None,
             speaking: Speaking::default(),
             network_quality: None,
+            program: ProgramView::default(),
         }
     }
 
@@ -502,6 +507,12 @@ impl RoomSession {
         self.speaking.forget_stale(now);
     }
 
+    /// The SDK client of this session (the stream debugger reads its stats
+    /// and signalling log).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Our user id.
     pub fn me(&self) -> &UserId {
         &self.me
@@ -586,6 +597,7 @@ impl RoomSession {
                 renewing, ctime, ..
             } => self.on_signature_expired(renewing, ctime),
             RoomEvent::ClientBanned { reason } => {
+                self.program.banned = Some(reason);
                 let message = format!(
                     "You were removed from the room ({}).",
                     reason.description().trim_end_matches('.')
@@ -607,6 +619,12 @@ impl RoomSession {
             RoomEvent::Error { code, message } => {
                 self.errors.push(error_text::human(code, &message).into());
             }
+            RoomEvent::ProgramChanged { program, .. } => {
+                self.program.program = program;
+                self.ctx.request_repaint();
+            }
+            // The app starts no cross-room relays.
+            RoomEvent::CrossRoom { .. } | RoomEvent::CrossRoomRelayStopped { .. } => {}
         }
     }
 
@@ -638,6 +656,8 @@ impl RoomSession {
         match reply {
             SessionReply::Joined(Ok(_)) if !self.phase.on_joined(self.lost_while_joining) => {}
             SessionReply::Joined(Ok(info)) => {
+                self.program.program = info.program;
+                self.program.director = info.director;
                 for user in info.users {
                     self.users.insert(user.user_id.clone(), user);
                 }
@@ -695,6 +715,7 @@ impl RoomSession {
                     .push(format!("Signature renewal failed: {e}").into());
             }
             SessionReply::TopN(result) => self.top_n_switched(result),
+            SessionReply::Directed(what, result) => self.on_directed(what, result),
         }
     }
 
@@ -923,6 +944,9 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
     }
     ctx.request_repaint();
 }
+
+mod director;
+pub use director::{DirectorAction, ProgramView};
 
 #[cfg(test)]
 pub mod test_support;

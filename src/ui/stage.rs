@@ -62,6 +62,8 @@ pub struct StageState {
     pub self_thumbnail: bool,
     /// The last main tile of the speaker layout (kept through silences).
     last_main: Option<u64>,
+    /// Kiosk: the room's program as shown, one cut behind (`console`).
+    pub program: super::console::ProgramFollower,
 }
 
 /// One tile to draw, from plain data.
@@ -92,6 +94,11 @@ pub fn show(
     state: &mut StageState,
     pass: u64,
 ) {
+    if options.kiosk
+        && super::console::kiosk::show(ui, session, &mut state.program, options.fit, pass)
+    {
+        return;
+    }
     let area = ui.available_rect_before_wrap();
     let mut tiles = collect(session, options, pass);
     // The self view floats when asked (and when there is anyone else).
@@ -110,6 +117,12 @@ pub fn show(
                 Some(problem) => format!("{problem} Trying again…"),
                 None => "Joining…".to_owned(),
             },
+            // A kiosk a director removed stays out (`app::kiosk_logic`).
+            Phase::Disconnected(e)
+                if session.program.banned == Some(crate::client::LeaveReason::UserRemoved) =>
+            {
+                e.clone()
+            }
             Phase::Failed(e) | Phase::Disconnected(e) => format!("{e} Reconnecting…"),
         };
         ui.centered_and_justified(|ui| ui.add(egui::Label::new(text).wrap()));

@@ -77,7 +77,8 @@ pub fn show(
     ui.add_space(2.0);
 }
 
-fn media_buttons(
+/// Mic and camera buttons with the mic meter (also the console's local source).
+pub(super) fn media_buttons(
     ui: &mut egui::Ui,
     session: &RoomSession,
     options: &RoomViewOptions,
@@ -152,6 +153,10 @@ fn more_menu(
             ui.checkbox(&mut options.push_to_talk, "Hold Space to talk while muted");
             ui.separator();
         }
+        if ui.button("Stream debugger (F9)").clicked() {
+            actions.push(RoomAction::ToggleDebugger);
+            ui.close();
+        }
         if ui.button("Keyboard shortcuts (F1)").clicked() {
             actions.push(RoomAction::Help);
             ui.close();
@@ -188,8 +193,8 @@ fn role_button(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomA
     }
 }
 
-/// Camera / microphone / speaker pickers while in the room.
-fn device_menu(
+/// Camera / microphone / speaker pickers while in the room (also the console's).
+pub(super) fn device_menu(
     ui: &mut egui::Ui,
     session: &RoomSession,
     devices: &DeviceCatalog,

@@ -5,6 +5,7 @@
 
 pub mod chromium;
 pub mod coturn;
+pub mod redis;
 
 use std::time::{Duration, Instant};
 

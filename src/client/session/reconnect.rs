@@ -94,6 +94,8 @@ pub(super) struct Rejoin {
     pub(super) config: JoinConfig,
     /// From `joined`; empty when the server keeps no dropped sessions.
     pub(super) resume_token: String,
+    /// The node joined and the others to try (`nodes`).
+    pub(super) route: super::nodes::NodeRoute,
 }
 
 /// The [`ConnectionState::Reconnecting`] state's data.
@@ -263,15 +265,25 @@ impl Session {
         };
         let config = rejoin.config.clone();
         let token = rejoin.resume_token.clone();
-        // Through the proxy, with the TLS settings, the join used.
-        let url = self.proxy.url_for(&config.server_url);
+        // Through the proxy, with the TLS settings, the join used; to the
+        // node joined, or the next one when that is gone (`nodes`).
+        let url = self.proxy.url_for(rejoin.route.target()).to_owned();
         let tls = self
             .proxy
-            .connector(url)
+            .connector(&url)
             .map_err(|e| Attempt::Refused(LeaveReason::ServerException, e))?;
-        let signal = SignalConnection::connect(url, tls, signal_tx.clone())
-            .await
-            .map_err(|e| Attempt::Retry(e.to_string()))?;
+        let signal =
+            match SignalConnection::connect(&url, tls, signal_tx.clone(), self.signal_log.clone())
+                .await
+            {
+                Ok(signal) => signal,
+                Err(e) => {
+                    if let Some(rejoin) = &mut self.rejoin {
+                        rejoin.route.unreachable();
+                    }
+                    return Err(Attempt::Retry(e.to_string()));
+                }
+            };
         let signal = Arc::new(signal);
         if !token.is_empty() {
             let resume = Request::Resume {
@@ -287,9 +299,11 @@ impl Session {
                     streams,
                     publications,
                     subscriptions,
+                    program,
                     ..
                 }) => {
                     self.signal = Some(signal);
+                    self.emit(RoomEvent::ProgramChanged { program, by: None });
                     if let Some(identity) = &mut self.identity {
                         identity.me = me;
                     }
@@ -335,17 +349,28 @@ impl Session {
             ctime,
             signature,
         };
-        match signal.request(join).await {
-            Ok(Reply::Joined {
-                room_id,
-                me,
-                users,
-                streams,
-                resume_token,
-                ice_servers,
-                ..
-            }) => {
-                self.signal = Some(signal);
+        // The join may be sent on to the room's node (`nodes`).
+        self.signal = Some(Arc::clone(&signal));
+        let answer = self.join_following(signal, url, join, signal_tx).await;
+        let signal = self.signal.take();
+        match answer {
+            Ok((
+                node_url,
+                Reply::Joined {
+                    room_id,
+                    me,
+                    users,
+                    streams,
+                    resume_token,
+                    ice_servers,
+                    nodes,
+                    program,
+                    ..
+                },
+            )) => {
+                self.signal = signal;
+                self.rtc_ip = super::rtc_ip_for(&node_url);
+                self.emit(RoomEvent::ProgramChanged { program, by: None });
                 self.ice = self.turn.policy(ice_servers);
                 self.identity = Some(Identity {
                     app_id: config.app_id.clone(),
@@ -355,11 +380,22 @@ impl Session {
                 });
                 if let Some(rejoin) = &mut self.rejoin {
                     rejoin.resume_token = resume_token;
+                    rejoin.route.rejoined(&node_url, &config.server_url, &nodes);
                 }
-                tracing::info!("joined again");
+                tracing::info!("joined again at {node_url}");
                 Ok(Restore::Rejoined { users, streams })
             }
-            Ok(other) => Err(Attempt::Retry(unexpected(&other).to_string())),
+            Ok((_, other)) => {
+                if let Some(signal) = signal {
+                    close_signal(signal).await;
+                }
+                Err(Attempt::Retry(unexpected(&other).to_string()))
+            }
+            // A cluster that cannot place the room now (Redis away, nodes
+            // disagreeing for a moment): another attempt may succeed.
+            Err(e @ ClientError::Server { code, .. }) if super::nodes::retryable(code) => {
+                Err(Attempt::Retry(e.to_string()))
+            }
             Err(e @ ClientError::Server { code, .. }) => {
                 Err(Attempt::Refused(refusal_reason(code), e))
             }
@@ -387,9 +423,13 @@ impl Session {
                     .filter(|id| !publications.contains(id))
                     .copied()
                     .collect();
+                let mut new_ids = std::collections::BTreeMap::new();
                 for stream_id in lost {
-                    self.republish_or_report(stream_id).await;
+                    if let Some(new_id) = self.republish_or_report(stream_id).await {
+                        new_ids.insert(stream_id, new_id);
+                    }
                 }
+                self.relay_again(&new_ids, false).await;
                 let lost: Vec<StreamId> = self
                     .subscriptions
                     .keys()
@@ -418,8 +458,11 @@ impl Session {
                 }
                 self.diff_users(users, LeaveReason::ServiceUnavailable);
                 let published: Vec<StreamId> = self.publications.keys().copied().collect();
+                let mut new_ids = std::collections::BTreeMap::new();
                 for stream_id in published {
-                    self.republish_or_report(stream_id).await;
+                    if let Some(new_id) = self.republish_or_report(stream_id).await {
+                        new_ids.insert(stream_id, new_id);
+                    }
                 }
                 for stream in streams {
                     self.streams.insert(stream.stream_id, stream.clone());
@@ -427,6 +470,7 @@ impl Session {
                     self.emit(RoomEvent::StreamAdded(stream));
                 }
                 self.relink_top_n().await;
+                self.relay_again(&new_ids, true).await;
             }
         }
     }
@@ -547,17 +591,25 @@ impl Session {
         }
     }
 
-    async fn republish_or_report(&mut self, stream_id: StreamId) {
+    /// The new id, when the stream is published again.
+    async fn republish_or_report(&mut self, stream_id: StreamId) -> Option<StreamId> {
         match self.republish(stream_id).await {
-            Ok(new_id) if new_id == stream_id => {}
-            Ok(new_id) => self.emit(RoomEvent::LocalStreamRepublished {
-                previous: stream_id,
-                stream_id: new_id,
-            }),
-            Err(e) => self.emit(RoomEvent::Error {
-                code: e.code(),
-                message: format!("publishing {stream_id} again: {e}"),
-            }),
+            Ok(new_id) => {
+                if new_id != stream_id {
+                    self.emit(RoomEvent::LocalStreamRepublished {
+                        previous: stream_id,
+                        stream_id: new_id,
+                    });
+                }
+                Some(new_id)
+            }
+            Err(e) => {
+                self.emit(RoomEvent::Error {
+                    code: e.code(),
+                    message: format!("publishing {stream_id} again: {e}"),
+                });
+                None
+            }
         }
     }
 

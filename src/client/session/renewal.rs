@@ -45,7 +45,10 @@ impl Session {
     pub(super) fn on_signature_expired(&mut self, code: ErrorCode, message: String, ctime: u64) {
         let renewal = match (&self.identity, self.signal.clone()) {
             (Some(identity), Some(signal))
-                if matches!(identity.credential, Credential::AppKey { .. }) =>
+                if matches!(
+                    identity.credential,
+                    Credential::AppKey { .. } | Credential::DirectorKey { .. }
+                ) =>
             {
                 Some((
                     signal,

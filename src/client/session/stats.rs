@@ -215,6 +215,9 @@ impl Session {
                     nack_count: nacks(true),
                     pli_count: st.keyframe_requests,
                     freeze_count: st.freezes.count,
+                    packets_repaired: st.video_repaired,
+                    total_decode_time_ms: st.decode_time_us as f64 / 1e3,
+                    glass_to_glass_ms: st.last_latency_us.map(|us| us as f64 / 1e3),
                 };
                 report.rtc_stats.push(RtcStatsInfo {
                     user_id: user.clone(),

@@ -309,6 +309,7 @@ impl PublishedMedia {
     /// Forwards one ingress track's packets to its fan-out until the track ends
     /// or the stream is closed.
     pub(crate) async fn forward(self: Arc<Self>, track: Arc<dyn TrackRemote>) {
+        let _track = self.metrics.ingress_tracks.enter();
         let kind = track.kind().await;
         let mut layer = 0u8;
         if kind == RtpCodecKind::Video {

@@ -127,9 +127,9 @@ impl Session {
         &self,
         ctime: u64,
         signature: &str,
-    ) -> Result<&Joined, RequestError> {
+    ) -> Result<(&Joined, auth::Grant), RequestError> {
         let joined = self.joined()?;
-        auth::verify(
+        let grant = auth::verify_grant(
             &self.shared.config.apps,
             joined.app_id.as_str(),
             joined.room_id.as_str(),
@@ -138,7 +138,7 @@ impl Session {
             signature,
             unix_now(),
         )?;
-        Ok(joined)
+        Ok((joined, grant))
     }
 
     /// `renew-signature`: a verified signature replaces the session's; a
@@ -148,9 +148,12 @@ impl Session {
         ctime: u64,
         signature: &str,
     ) -> Result<Reply, RequestError> {
-        self.verify_fresh(ctime, signature)?;
+        let (_, grant) = self.verify_fresh(ctime, signature)?;
         if let Some(joined) = &mut self.joined {
             joined.signature.renew(ctime);
+            // The signature in force decides: a plain renewal ends a
+            // director's grant, a director renewal gives one.
+            joined.grant = grant;
         }
         tracing::debug!(session = self.id.0, ctime, "signature renewed");
         Ok(Reply::Ok)

@@ -8,7 +8,9 @@
 //! * [`SentHistory`]: the last packets of a track, to answer the subscriber's
 //!   NACKs (the NACK responder's job), within the bounds of
 //!   [`crate::link::nack`] (a byte budget against the send rate, nothing older
-//!   than the latest keyframe);
+//!   than [`RESEND_MAX_AGE`]; packets from before the latest keyframe too:
+//!   the frames before it still decode, and a subscriber that lost one stops
+//!   waiting for it once the keyframe arrives, `client::jitter`);
 //! * [`SendReport`]: packet and octet counts and the RTP/NTP clock mapping for
 //!   RTCP sender reports (the SR generator's job). The hub writes the report
 //!   into the core, which encrypts it with its own SRTCP state.
@@ -26,7 +28,7 @@ use rtc::shared::marshal::{Marshal, MarshalSize};
 use rtc::srtp::context::Context;
 
 use super::srtp_keys::MasterKeys;
-use crate::link::nack::{RESEND_MAX_AGE, ResendBudget, starts_keyframe};
+use crate::link::nack::{RESEND_MAX_AGE, ResendBudget};
 
 /// Packets kept per video track for retransmission (about 3 s of 720p at
 /// 1.5 Mbit/s; the subscriber NACKs within a round trip or two).
@@ -91,8 +93,6 @@ pub struct SentHistory {
     tokens: f64,
     refilled_at: Option<Instant>,
     bytes: ResendBudget,
-    /// Sequence number of the latest keyframe's first packet, and its timestamp.
-    keyframe: Option<(u16, u32)>,
 }
 
 impl Default for SentHistory {
@@ -102,7 +102,6 @@ impl Default for SentHistory {
             tokens: RESEND_BURST,
             refilled_at: None,
             bytes: ResendBudget::default(),
-            keyframe: None,
         }
     }
 }
@@ -113,11 +112,6 @@ impl SentHistory {
             self.slots.resize_with(HISTORY_PACKETS, || None);
         }
         let header = &packet.header;
-        if starts_keyframe(&packet.payload)
-            && self.keyframe.is_none_or(|(_, ts)| ts != header.timestamp)
-        {
-            self.keyframe = Some((header.sequence_number, header.timestamp));
-        }
         self.bytes.on_sent(now, packet.payload.len());
         let at = usize::from(header.sequence_number) % HISTORY_PACKETS;
         self.slots[at] = Some(Sent {
@@ -128,16 +122,10 @@ impl SentHistory {
     }
 
     /// The packet to send again for a NACK of `seq` at `now`: `None` if it is
-    /// no longer kept, older than [`RESEND_MAX_AGE`] or than the latest
-    /// keyframe (the subscriber recovers from that), was resent less than
+    /// no longer kept, older than [`RESEND_MAX_AGE`], was resent less than
     /// [`RESEND_MIN_INTERVAL`] ago, or the track's resend budgets
     /// ([`RESEND_RATE`], [`RESEND_BURST`]; bytes: [`ResendBudget`]) are spent.
     pub fn resend(&mut self, seq: u16, now: Instant) -> Option<&Packet> {
-        if let Some((k, _)) = self.keyframe
-            && (k.wrapping_sub(seq) as i16) > 0
-        {
-            return None;
-        }
         if let Some(at) = self.refilled_at {
             let earned = now.saturating_duration_since(at).as_secs_f64() * RESEND_RATE;
             self.tokens = (self.tokens + earned).min(RESEND_BURST);
@@ -347,7 +335,10 @@ mod tests {
     }
 
     #[test]
-    fn packets_before_the_latest_keyframe_are_not_resent() {
+    /// Before, a packet from before the latest keyframe was refused; with a
+    /// keyframe every 2 s, a loss in the round trip before one then cost the
+    /// frames up to it (a freeze): docs/PERFORMANCE.md §6.
+    fn packets_before_the_latest_keyframe_are_resent_too() {
         let t0 = Instant::now();
         let mut history = SentHistory::default();
         history.push(t0, packet(1, 100, 10));
@@ -355,7 +346,7 @@ mod tests {
         idr.payload = bytes::Bytes::from_static(&[0x65, 0x88, 0, 0]);
         history.push(t0, idr);
         history.push(t0, packet(3, 200, 10));
-        assert!(history.resend(1, t0).is_none(), "behind the keyframe");
+        assert!(history.resend(1, t0).is_some(), "behind the keyframe");
         assert!(history.resend(2, t0).is_some());
         assert!(history.resend(3, t0).is_some());
         assert!(

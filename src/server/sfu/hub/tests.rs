@@ -356,9 +356,8 @@ async fn feed(hub: &Hub, media: &PublishedMedia, first: u16, count: u16, size: u
 }
 
 /// Feeds video packets with these ingress sequence numbers, in this order,
-/// 5 ms apart. The payload's first byte is an H.264 non-IDR slice header (the
-/// hub never resends packets from before a keyframe, so the data must not look
-/// like one), its second the low byte of the number.
+/// 5 ms apart. The payload's first byte is an H.264 non-IDR slice header, its
+/// second the low byte of the number.
 async fn feed_seqs(hub: &Hub, media: &PublishedMedia, seqs: &[u16], size: usize) {
     for &seq in seqs {
         let mut payload = vec![0x41u8; size];

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Takes the README's stream-debugger screenshots under Xvfb (as take.sh does):
+#
+#   cargo build --bin huddle && bash docs/screenshots/debugger.sh
+#
+# `huddle serve` on 127.0.0.1:7993, three publishing bots, and the app with
+# `--debug --record-debug FILE` at 1280x720: debugger-plots.png, then the
+# Signalling tab with a frame opened (debugger-signalling.png) and the Links
+# tab (debugger-links.png), clicked with xdotool (Debian `xdotool`). Then the
+# same room in an 800x500 window (debugger-small.png) and the recorded file
+# opened with `huddle inspect FILE` at 800x500 (debugger-inspect-small.png).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${HUDDLE_BIN:-${CARGO_TARGET_DIR:-target}/debug/huddle}
+OUT=docs/screenshots
+PORT=7993
+SERVER=ws://127.0.0.1:$PORT
+CREDS=(--app-id shots --app-key shots-key)
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+Xvfb -displayfd 3 -screen 0 1280x720x24 -nolisten tcp 3>"$TMP/display" 2>/dev/null &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$TMP/display" ] && break; sleep 0.1; done
+export DISPLAY=":$(cat "$TMP/display")"
+export XDG_RUNTIME_DIR=$TMP/run XDG_CONFIG_HOME=$TMP/config
+mkdir -p "$XDG_RUNTIME_DIR" "$XDG_CONFIG_HOME/huddle"
+chmod 700 "$XDG_RUNTIME_DIR"
+cat >"$XDG_CONFIG_HOME/huddle/settings.json" <<JSON
+{"server": "$SERVER", "app_id": "shots", "room": "team", "user_id": "ada",
+ "user_name": "Ada Lovelace", "join_mic_off": true}
+JSON
+
+"$BIN" serve --listen 127.0.0.1:$PORT "${CREDS[@]}" >"$TMP/serve.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$TMP/serve.log" && break; sleep 0.1; done
+"$BIN" bot --server "$SERVER" --room team --user cam --count 3 --publish --tone 440 \
+  "${CREDS[@]}" >"$TMP/bot.log" 2>&1 &
+PIDS+=($!)
+
+app() { # size extra args...
+  local size=$1; shift
+  "$BIN" --window-size "$size" "$@" >"$TMP/app.log" 2>&1 &
+  APP=$!
+  PIDS+=($APP)
+}
+window() { xdotool search --sync --pid "$APP" | tail -1; }
+shot() { # name seconds
+  sleep "$2"
+  import -window "$(window)" "$OUT/$1.png"
+  echo "wrote $OUT/$1.png"
+}
+click() { # x y (in the window)
+  xdotool mousemove --window "$(window)" "$1" "$2" click 1
+}
+
+app 1280x720 --server "$SERVER" --room team --user ada --name "Ada Lovelace" "${CREDS[@]}" \
+  --debug --record-debug "$TMP/session.json"
+shot debugger-plots 25
+# Tab positions in a 1280x720 window: the panel takes the right half.
+# The app is slow under Xvfb on a busy machine: a few seconds per click.
+click "${SIGNALLING_TAB:-855}" 12
+sleep 6
+click 800 90 # a row of the log
+xdotool mousemove 0 0
+shot debugger-signalling 8
+click "${LINKS_TAB:-938}" 12
+shot debugger-links 8
+sleep 5 # one more --record-debug write
+cp "$TMP/session.json" "$TMP/inspect.json"
+kill "$APP"
+
+app 800x500 --server "$SERVER" --room team --user ada --name "Ada Lovelace" "${CREDS[@]}" --debug
+shot debugger-small 20
+kill "$APP"
+
+APP_ARGS=(inspect "$TMP/inspect.json" --window-size 800x500)
+"$BIN" "${APP_ARGS[@]}" >"$TMP/inspect.log" 2>&1 &
+APP=$!
+PIDS+=($APP)
+shot debugger-inspect-small 6
+kill "$APP"

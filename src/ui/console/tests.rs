@@ -1,0 +1,500 @@
+//! Issue 14 §4: the real console and kiosk widgets, drawn headless by
+//! `egui_kittest`, in one room of a real server on loopback with two real
+//! publishers (synthetic camera + tone): clicking a source on the console
+//! puts it on air and the kiosk cuts to exactly that within 1 s (read back
+//! from the kiosk's drawn tiles and the program it shows); a layout of two
+//! follows the same way; a console without a director signature shows the
+//! numbered refusal and nothing changes.
+
+use std::time::{Duration, Instant};
+
+use egui::{Role, vec2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+
+use crate::auth::AppRegistry;
+use crate::client::{
+    Client, Credential, JoinConfig, LocalStream, Program, ProgramLayout, StreamId, UserId,
+};
+use crate::media::{AudioProfile, VideoProfile};
+use crate::protocol::{AppId, RoomId};
+use crate::server::{Server, ServerConfig};
+use crate::ui::devices::DeviceCatalog;
+use crate::ui::render::ObjectFit;
+use crate::ui::room_view::{self, RoomAction, RoomViewOptions};
+use crate::ui::session::test_support::{APP, KEY};
+use crate::ui::session::{CredentialSource, Phase, RoomSession};
+use crate::ui::settings::Settings;
+
+use super::ConsoleState;
+
+const ROOM: &str = "show";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A server on loopback with two publishers in [`ROOM`].
+struct Show {
+    rt: tokio::runtime::Runtime,
+    url: String,
+    /// Their handles keep them in the room.
+    _publishers: Vec<Client>,
+    /// Anna's and Ben's streams.
+    streams: [StreamId; 2],
+}
+
+fn show() -> Show {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut apps = AppRegistry::new();
+    apps.insert(APP.to_owned(), KEY.to_owned());
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let url = format!("ws://{}", listener.local_addr().expect("addr"));
+    rt.spawn(Server::new(ServerConfig::new(apps)).run(listener, std::future::pending()));
+    let mut publishers = Vec::new();
+    let mut streams = Vec::new();
+    for (user, name, tone) in [("anna", "Anna", 440.0), ("ben", "Ben", 660.0)] {
+        let config = join_config(&url, user, name, app_key(), crate::client::Role::Joiner);
+        let (client, id) = rt.block_on(async {
+            let client = Client::new();
+            client.join(config).await.expect("publisher joins");
+            let stream =
+                LocalStream::synthetic(VideoProfile::default(), AudioProfile::default(), tone);
+            let id = client.publish(stream).await.expect("publish");
+            (client, id)
+        });
+        publishers.push(client);
+        streams.push(id);
+    }
+    Show {
+        rt,
+        url,
+        _publishers: publishers,
+        streams: [streams[0], streams[1]],
+    }
+}
+
+fn app_key() -> Credential {
+    Credential::AppKey {
+        key: KEY.into(),
+        valid_for: Duration::from_secs(600),
+    }
+}
+
+fn join_config(
+    url: &str,
+    user: &str,
+    name: &str,
+    credential: Credential,
+    role: crate::client::Role,
+) -> JoinConfig {
+    JoinConfig {
+        server_url: url.to_owned(),
+        app_id: AppId(APP.into()),
+        room_id: RoomId(ROOM.into()),
+        user_id: UserId(user.into()),
+        user_name: name.into(),
+        role,
+        credential,
+        decode: true,
+        reconnect_window: Duration::from_secs(5),
+    }
+}
+
+/// One app window: its session, view options and what the user did.
+struct Desk {
+    session: RoomSession,
+    options: RoomViewOptions,
+    devices: DeviceCatalog,
+    settings: Settings,
+}
+
+impl Desk {
+    /// Joins as the app does: `console` signs as a director when the
+    /// credential is an app key (`director_credential`).
+    fn join(show: &Show, user: &str, credential: Credential, console: bool, kiosk: bool) -> Self {
+        let mut source = CredentialSource::Ready(credential.clone());
+        if console {
+            source = super::director_credential(source);
+        }
+        let session = RoomSession::join(
+            show.rt.handle(),
+            &egui::Context::default(),
+            join_config(
+                &show.url,
+                user,
+                user,
+                credential,
+                crate::client::Role::Player,
+            ),
+            source,
+            None,
+            DeviceCatalog::synthetic(),
+            String::new(),
+            crate::client::TurnConfig::default(),
+        );
+        let mut options = RoomViewOptions::new(ObjectFit::Contain, false, kiosk);
+        if console {
+            options.console = Some(ConsoleState::default());
+        }
+        Self {
+            session,
+            options,
+            devices: DeviceCatalog::synthetic(),
+            settings: Settings::default(),
+        }
+    }
+
+    /// One pass as the app makes it: drain the SDK, draw, apply actions.
+    fn pass(&mut self, ui: &mut egui::Ui) {
+        self.session.poll();
+        let pass = ui.ctx().cumulative_pass_nr();
+        let actions = room_view::show(
+            ui,
+            &self.session,
+            &self.devices,
+            &self.settings,
+            &mut self.options,
+            pass,
+        );
+        for action in actions {
+            if let RoomAction::Direct(request) = action {
+                self.session.direct(request);
+            }
+        }
+    }
+}
+
+fn harness(desk: Desk, w: f32, h: f32) -> Harness<'static, Desk> {
+    Harness::builder()
+        .with_size(vec2(w, h))
+        .build_ui_state(|ui, desk: &mut Desk| desk.pass(ui), desk)
+}
+
+/// Steps every harness (20 ms apart) until `done` holds, or panics.
+fn step_until(
+    harnesses: &mut [&mut Harness<'static, Desk>],
+    timeout: Duration,
+    what: &str,
+    mut done: impl FnMut(&mut [&mut Harness<'static, Desk>]) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        for h in harnesses.iter_mut() {
+            h.step();
+        }
+        if done(harnesses) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The names on the video tiles a window draws, in drawing order.
+fn tiles(h: &Harness<'_, Desk>) -> Vec<String> {
+    h.query_all_by_role(Role::Figure)
+        .map(|n| n.accesskit_node().label().unwrap_or_default())
+        .collect()
+}
+
+/// Both decode both publishers (each has a frame).
+fn all_decoding(desk: &Desk) -> bool {
+    matches!(desk.session.phase, Phase::Joined)
+        && desk.session.tiles.len() == 2
+        && desk
+            .session
+            .tiles
+            .values()
+            .all(|t| t.stream.video().generation() > 0)
+}
+
+fn click_source(h: &mut Harness<'static, Desk>, name: &str) {
+    // The strip comes before the program monitor: the first tile so named.
+    h.query_all_by_label(name)
+        .find(|n| n.accesskit_node().role() == Role::Figure)
+        .unwrap_or_else(|| panic!("no source {name} on the console"))
+        .click();
+}
+
+#[test]
+fn the_kiosk_follows_the_console_within_a_second() {
+    let show = show();
+    let [anna, ben] = show.streams;
+    let mut console = harness(
+        Desk::join(&show, "host", app_key(), true, false),
+        1280.0,
+        720.0,
+    );
+    let mut kiosk = harness(
+        Desk::join(&show, "screen", app_key(), false, true),
+        1280.0,
+        720.0,
+    );
+    step_until(
+        &mut [&mut console, &mut kiosk],
+        WAIT,
+        "both decoding",
+        |h| h.iter().all(|h| all_decoding(h.state())),
+    );
+    assert!(
+        console.state().session.program.director,
+        "the console is a director"
+    );
+    // Off air, the kiosk shows the room.
+    assert_eq!(tiles(&kiosk), ["Anna", "Ben"]);
+
+    click_source(&mut console, "Anna");
+    let took = step_until(
+        &mut [&mut console, &mut kiosk],
+        WAIT,
+        "the kiosk on Anna",
+        |h| {
+            let kiosk = &h[1];
+            kiosk.state().options.stage.program.shown() == &Program::single(anna)
+                && tiles(kiosk) == ["Anna"]
+        },
+    );
+    eprintln!("the kiosk cut to Anna {took:?} after the click");
+    assert!(
+        took <= Duration::from_secs(1),
+        "the kiosk cut after {took:?}"
+    );
+    // The console hears the same `program-changed` (maybe a pass later).
+    step_until(
+        &mut [&mut console],
+        WAIT,
+        "the console's tally on Anna",
+        |h| h[0].query_by_label("ON AIR").is_some(),
+    );
+
+    // Side by side: Ben then Anna, in that order.
+    console.get_by_label("Side by side").click();
+    console.run_steps(2);
+    click_source(&mut console, "Ben");
+    console.run_steps(2);
+    assert!(console.query_by_label("pick 1 more").is_some());
+    click_source(&mut console, "Anna");
+    let pair = Program {
+        layout: ProgramLayout::SideBySide,
+        streams: vec![ben, anna],
+    };
+    let took = step_until(
+        &mut [&mut console, &mut kiosk],
+        WAIT,
+        "the kiosk on the pair",
+        |h| {
+            let kiosk = &h[1];
+            kiosk.state().options.stage.program.shown() == &pair && tiles(kiosk) == ["Ben", "Anna"]
+        },
+    );
+    eprintln!("the kiosk cut to the pair {took:?} after the click");
+    assert!(
+        took <= Duration::from_secs(1),
+        "the kiosk cut after {took:?}"
+    );
+
+    // Off air: the kiosk shows the whole room again.
+    console.get_by_label("Off air").click();
+    step_until(
+        &mut [&mut console, &mut kiosk],
+        WAIT,
+        "the kiosk off air",
+        |h| h[1].state().options.stage.program.shown().is_off() && tiles(h[1]).len() == 2,
+    );
+}
+
+#[test]
+fn a_console_without_a_director_signature_shows_the_numbered_refusal() {
+    let show = show();
+    let [anna, _] = show.streams;
+    // Signs as a member: a signature URL that hands out plain signatures
+    // gives the console this.
+    let mut desk = Desk::join(&show, "intruder", app_key(), false, false);
+    desk.options.console = Some(ConsoleState::default());
+    let mut console = harness(desk, 1280.0, 720.0);
+    let mut kiosk = harness(
+        Desk::join(&show, "screen", app_key(), false, true),
+        1280.0,
+        720.0,
+    );
+    step_until(
+        &mut [&mut console, &mut kiosk],
+        WAIT,
+        "both decoding",
+        |h| h.iter().all(|h| all_decoding(h.state())),
+    );
+    assert!(!console.state().session.program.director);
+    assert!(
+        console.query_by_label_contains("Not a director").is_some(),
+        "the console says it may not direct"
+    );
+    click_source(&mut console, "Anna");
+    step_until(&mut [&mut console, &mut kiosk], WAIT, "the refusal", |h| {
+        h[0].query_by_label_contains("90100022").is_some()
+    });
+    let refusal = console
+        .state()
+        .session
+        .program
+        .refusal
+        .clone()
+        .expect("kept");
+    assert!(
+        refusal
+            .details
+            .as_deref()
+            .unwrap_or_default()
+            .contains("90100022"),
+        "{refusal:?}"
+    );
+    // Nothing went on air anywhere.
+    for _ in 0..10 {
+        kiosk.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(kiosk.state().session.program.program.is_off());
+    assert!(!console.state().session.program.program.is_on_air(anna));
+    assert_eq!(tiles(&kiosk), ["Anna", "Ben"]);
+}
+
+#[test]
+fn the_console_fits_small_and_usual_windows() {
+    use crate::ui::session::test_support::{fake_room, peers};
+    let devices = DeviceCatalog::synthetic();
+    let settings = Settings::default();
+    for (w, h) in [(640.0, 480.0), (800.0, 600.0), (1280.0, 720.0)] {
+        let mut room = fake_room(
+            "Ada Lovelace",
+            &peers(
+                5,
+                "Maximiliane Alexandrine Wolkenstein-Trostburg von Hohenberg-Auer",
+            ),
+        );
+        room.session.program.director = true;
+        room.session.program.program = Program::single(StreamId(1));
+        let mut options = RoomViewOptions::new(ObjectFit::Contain, true, false);
+        options.console = Some(ConsoleState::default());
+        let mut harness = Harness::builder().with_size(vec2(w, h)).build_ui(|ui| {
+            room_view::show(ui, &room.session, &devices, &settings, &mut options, 1);
+        });
+        harness.run_steps(3);
+        let window = egui::Rect::from_min_size(egui::pos2(0.0, 0.0), vec2(w, h));
+        let controls: Vec<(String, egui::Rect)> =
+            [Role::Button, Role::CheckBox, Role::ComboBox, Role::Figure]
+                .iter()
+                .flat_map(|role| harness.query_all_by_role(*role))
+                .map(|n| (n.accesskit_node().label().unwrap_or_default(), n.rect()))
+                .collect();
+        for wanted in [
+            "Single",
+            "Side by side",
+            "2×2",
+            "Off air",
+            "Dismiss room",
+            "Leave",
+        ] {
+            assert!(
+                controls.iter().any(|(l, _)| l == wanted),
+                "{w}x{h}: no {wanted} in {controls:?}"
+            );
+        }
+        assert!(
+            controls.iter().filter(|(l, _)| l == "Remove").count() == 5,
+            "{w}x{h}: one Remove per other user"
+        );
+        // Every control inside the window and apart from the others; the
+        // program tile inside the window too (source cards may scroll).
+        let buttons: Vec<(String, egui::Rect)> = [Role::Button, Role::CheckBox, Role::ComboBox]
+            .iter()
+            .flat_map(|role| harness.query_all_by_role(*role))
+            .map(|n| (n.accesskit_node().label().unwrap_or_default(), n.rect()))
+            .collect();
+        for (label, r) in &buttons {
+            assert!(
+                window.expand(0.5).contains_rect(*r),
+                "{w}x{h}: {label:?} at {r:?} is cut off"
+            );
+        }
+        for (i, (a, ra)) in buttons.iter().enumerate() {
+            for (b, rb) in &buttons[i + 1..] {
+                let o = ra.intersect(*rb);
+                assert!(
+                    !(o.width() > 0.5 && o.height() > 0.5),
+                    "{w}x{h}: {a:?} {ra:?} overlaps {b:?} {rb:?}"
+                );
+            }
+        }
+        let program_tile = controls
+            .iter()
+            .filter(|(l, _)| l.starts_with("Maximiliane"))
+            .map(|(_, r)| *r)
+            .max_by(|a, b| a.area().total_cmp(&b.area()))
+            .expect("the program monitor shows the on-air source");
+        assert!(
+            window.contains_rect(program_tile),
+            "{w}x{h}: {program_tile:?}"
+        );
+    }
+}
+
+#[test]
+fn remove_and_dismiss_from_the_console() {
+    use crate::client::LeaveReason;
+    let show = show();
+    let mut console = harness(
+        Desk::join(&show, "host", app_key(), true, false),
+        1280.0,
+        720.0,
+    );
+    let mut kiosk = harness(
+        Desk::join(&show, "screen", app_key(), false, true),
+        1280.0,
+        720.0,
+    );
+    step_until(
+        &mut [&mut console, &mut kiosk],
+        WAIT,
+        "both decoding",
+        |h| h.iter().all(|h| all_decoding(h.state())),
+    );
+    // The kiosk's row: its Remove button sits on the same line.
+    let row = console.get_by_label("screen · audience").rect();
+    let remove = console
+        .query_all_by_label("Remove")
+        .find(|n| (n.rect().center().y - row.center().y).abs() < 6.0)
+        .expect("a Remove button on the kiosk's row");
+    remove.click();
+    step_until(
+        &mut [&mut console, &mut kiosk],
+        WAIT,
+        "the kiosk removed",
+        |h| {
+            h[1].state().session.program.banned == Some(LeaveReason::UserRemoved)
+                && matches!(h[1].state().session.phase, Phase::Disconnected(_))
+                && h[1]
+                    .query_by_label_contains("The user is removed")
+                    .is_some()
+        },
+    );
+    step_until(
+        &mut [&mut console],
+        WAIT,
+        "the kiosk gone from the list",
+        |h| h[0].query_by_label("screen · audience").is_none(),
+    );
+
+    console.get_by_label("Dismiss room").click();
+    console.run_steps(2);
+    console.get_by_label("Dismiss now").click();
+    step_until(&mut [&mut console], WAIT, "the room dismissed", |h| {
+        h[0].state().session.program.banned == Some(LeaveReason::RoomDismissed)
+            && matches!(h[0].state().session.phase, Phase::Disconnected(_))
+    });
+}

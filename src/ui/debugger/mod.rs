@@ -1,0 +1,177 @@
+//! The stream debugger (issue 14 §1): live plots of every stream's and
+//! link's statistics, the signalling log, each link's SDP and ICE, saved to
+//! and read from one JSON file.
+//!
+//! ```text
+//!  Client ── stats_report (1/s) ─▶ Sampler task ─▶ bounded channel ─▶ Debugger::poll ─▶ History
+//!  Client::signal_log (bounded) ─────────── since(seq) each pass ──▶ DebugData::signalling
+//!  DebugData ─▶ panel::show (plots, log, links) ─▶ file.rs (Save session…, --record-debug, inspect)
+//! ```
+//!
+//! Everything shown comes from the SDK (its stats report and its signalling
+//! log): there is no second stats path. A [`Debugger`] is either live (fed
+//! by a room's client) or offline (a file opened with `huddle inspect`); the
+//! panel draws both the same way.
+
+pub mod file;
+pub mod history;
+pub mod inspect;
+pub mod links;
+pub mod panel;
+pub mod sampler;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+
+use crate::client::{Client, SignalLog};
+use file::{DebugData, DebugFileError};
+use sampler::Sampler;
+
+/// How often `--record-debug` rewrites its file.
+const RECORD_EVERY: Duration = Duration::from_secs(5);
+
+/// Where the data comes from.
+enum Source {
+    /// A room's client.
+    Live {
+        sampler: Sampler,
+        log: SignalLog,
+        /// The next signalling record to pull.
+        next_seq: u64,
+    },
+    /// A file (`huddle inspect`).
+    Offline,
+}
+
+/// The debugger of one room session (or of a file).
+pub struct Debugger {
+    /// What it shows and saves.
+    pub data: DebugData,
+    source: Source,
+    /// The panel's own state (tab, selection, filters).
+    pub panel: panel::PanelState,
+    /// `--record-debug FILE`, rewritten every [`RECORD_EVERY`].
+    record_to: Option<PathBuf>,
+    last_record: Instant,
+    rt: Option<Handle>,
+}
+
+impl Debugger {
+    /// Starts following `client` (in `room`); `wake` asks the UI to repaint.
+    pub fn live(
+        rt: &Handle,
+        client: &Client,
+        room: String,
+        record_to: Option<PathBuf>,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
+        let log = client.signal_log().clone();
+        log.set_enabled(true);
+        Self {
+            data: DebugData::new(room),
+            source: Source::Live {
+                sampler: Sampler::start(rt, client.clone(), wake),
+                log,
+                next_seq: 0,
+            },
+            panel: panel::PanelState::default(),
+            record_to,
+            last_record: Instant::now(),
+            rt: Some(rt.clone()),
+        }
+    }
+
+    /// Shows a saved session.
+    pub fn offline(data: DebugData) -> Self {
+        Self {
+            data,
+            source: Source::Offline,
+            panel: panel::PanelState::default(),
+            record_to: None,
+            last_record: Instant::now(),
+            rt: None,
+        }
+    }
+
+    /// Whether it follows a room (not a file).
+    pub fn is_live(&self) -> bool {
+        matches!(self.source, Source::Live { .. })
+    }
+
+    /// Takes in what the SDK produced since the last pass (non-blocking).
+    pub fn poll(&mut self) {
+        self.take_in();
+        if self.record_to.is_some() && self.last_record.elapsed() >= RECORD_EVERY {
+            self.last_record = Instant::now();
+            self.write_record(false);
+        }
+    }
+
+    fn take_in(&mut self) {
+        let Source::Live {
+            sampler,
+            log,
+            next_seq,
+        } = &mut self.source
+        else {
+            return;
+        };
+        for sample in sampler.drain() {
+            sampler::record(&mut self.data.history, sample.t, &sample.report);
+            for (stream, pair) in sample.pairs.into_iter().flatten() {
+                let text = format!(
+                    "{:?} {} <-> {:?} {}",
+                    pair.local.kind, pair.local.address, pair.remote.kind, pair.remote.address
+                );
+                self.data.selected_pairs.insert(stream, text);
+            }
+        }
+        let records = log.since(*next_seq);
+        if let Some(last) = records.last() {
+            *next_seq = last.seq + 1;
+            self.data.add_signalling(records);
+        }
+    }
+
+    /// Saves to `path` now.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), DebugFileError> {
+        self.data.save(path)
+    }
+
+    /// Writes the `--record-debug` file: in the background while the session
+    /// runs (`blocking == false`), at once when it ends.
+    fn write_record(&self, blocking: bool) {
+        let Some(path) = self.record_to.clone() else {
+            return;
+        };
+        let json = match self.data.to_json() {
+            Ok(json) => json,
+            Err(e) => return tracing::warn!("--record-debug: {e}"),
+        };
+        let write = move || {
+            if let Err(e) = file::write_atomic(&path, &json) {
+                tracing::warn!("--record-debug: {e}");
+            }
+        };
+        match (&self.rt, blocking) {
+            (Some(rt), false) => {
+                // The join handle is not needed: errors are logged.
+                drop(rt.spawn_blocking(write));
+            }
+            _ => write(),
+        }
+    }
+}
+
+impl Drop for Debugger {
+    fn drop(&mut self) {
+        // The record file holds the whole session once the room is left.
+        self.take_in();
+        self.write_record(true);
+    }
+}

@@ -1,0 +1,215 @@
+//! The debugger on a real room: an in-process server, its demo bot
+//! publishing H.264 + Opus, and a client that subscribes, drawn headless
+//! with `egui_kittest`. The plots move as the seconds pass, and the Links
+//! tab shows the subscription link's SDP as it went over the wire.
+
+use std::time::{Duration, Instant};
+
+use egui::vec2;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+
+use super::Debugger;
+use super::history::Metric;
+use super::links;
+use crate::client::{Client, JoinConfig, RemoteStream, RoomEvent, SubscribeOptions};
+use crate::protocol::{AppId, Role, RoomId, StreamId, UserId};
+use crate::ui::embedded::{DEMO_ROOM, EmbeddedServer};
+
+/// Longest wait for each condition.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+struct Room {
+    rt: tokio::runtime::Runtime,
+    _server: EmbeddedServer,
+    client: Client,
+    _stream: RemoteStream,
+}
+
+/// Joins the embedded demo room as a player and subscribes to the bot.
+fn real_room() -> Room {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut server = EmbeddedServer::start(rt.handle()).expect("server");
+    server.ensure_bot(rt.handle());
+    let client = {
+        let _guard = rt.enter();
+        Client::new()
+    };
+    // As the app does at join: the log is on before the first frame.
+    client.signal_log().set_enabled(true);
+    let config = JoinConfig {
+        server_url: server.url.clone(),
+        app_id: AppId(server.app_id.clone()),
+        room_id: RoomId(DEMO_ROOM.into()),
+        user_id: UserId("debugger-test".into()),
+        user_name: "Debugger test".into(),
+        role: Role::Player,
+        credential: server.credential(),
+        decode: true,
+        reconnect_window: crate::client::DEFAULT_RECONNECT_WINDOW,
+    };
+    let joined = rt.block_on(client.join(config)).expect("join");
+    let mut stream_id: Option<StreamId> = joined.streams.first().map(|s| s.stream_id);
+    let start = Instant::now();
+    while stream_id.is_none() {
+        assert!(start.elapsed() < DEADLINE, "the demo bot never published");
+        if let Ok(RoomEvent::StreamAdded(info)) =
+            client.events().recv_timeout(Duration::from_millis(200))
+        {
+            stream_id = Some(info.stream_id);
+        }
+    }
+    let stream = rt
+        .block_on(client.subscribe(stream_id.expect("stream"), SubscribeOptions::default()))
+        .expect("subscribe");
+    Room {
+        rt,
+        _server: server,
+        client,
+        _stream: stream,
+    }
+}
+
+/// Runs the harness until `done` holds, or fails after [`DEADLINE`].
+fn run_until(h: &mut Harness<'_, Debugger>, what: &str, done: impl Fn(&Debugger) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.run_steps(1);
+        if done(h.state()) {
+            return;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn received_bitrate(d: &Debugger) -> Option<f64> {
+    d.data
+        .history
+        .scopes
+        .iter()
+        .find(|(name, _)| name.starts_with("received video"))
+        .and_then(|(_, s)| s.series.get(&Metric::Bitrate))
+        .and_then(|r| r.last())
+}
+
+#[test]
+fn the_debuggers_plots_move_and_its_links_tab_shows_the_sdp() {
+    let room = real_room();
+    // The sampler's waker only asks for a repaint; the harness runs anyway.
+    let debugger = Debugger::live(
+        room.rt.handle(),
+        &room.client,
+        DEMO_ROOM.into(),
+        None,
+        || {},
+    );
+    let mut h = Harness::builder()
+        .with_size(vec2(1280.0, 720.0))
+        .build_ui_state(
+            |ui, d: &mut Debugger| {
+                d.poll();
+                super::panel::show(ui, d);
+            },
+            debugger,
+        );
+    run_until(&mut h, "video bitrate above 0", |d| {
+        received_bitrate(d).is_some_and(|kbps| kbps > 0.0) && d.panel.plotted_until.is_some()
+    });
+    // The default scope is the received video: its plots are drawn.
+    let scope = h.get_by_role_and_label(egui::Role::ComboBox, "stream");
+    let shown = scope.accesskit_node().value().unwrap_or_default();
+    assert!(shown.starts_with("received video #"), "{shown}");
+    h.get_by_label_contains("frame rate (fps)");
+    let first = h.state().panel.plotted_until.expect("plotted");
+    let points = h.state().data.history.total_points();
+    run_until(&mut h, "the plots to move by 3 s", |d| {
+        d.panel.plotted_until.is_some_and(|t| t >= first + 3.0)
+    });
+    assert!(h.state().data.history.total_points() > points);
+    // Rates of counters need two samples: they are drawn by now.
+    h.get_by_label_contains("decode time (ms/frame)");
+    h.get_by_label_contains("NACKs (/s)");
+    let fps = h
+        .state()
+        .data
+        .history
+        .scopes
+        .iter()
+        .find(|(n, _)| n.starts_with("received video"))
+        .and_then(|(_, s)| s.series.get(&Metric::FrameRate))
+        .and_then(|r| r.last());
+    assert!(fps.is_some_and(|f| f > 1.0), "decoded frame rate {fps:?}");
+
+    // The Links tab: the subscription link's SDP, as logged.
+    h.get_by_label("Links").click();
+    h.run_steps(2);
+    let links = links::links(&h.state().data.signalling);
+    let (id, sub) = links
+        .iter()
+        .find(|(_, l)| l.kind == "subscribe")
+        .expect("a subscription link in the log");
+    let remote = sub.remote_sdp.clone().expect("the server's offer");
+    let local = sub.local_sdp.clone().expect("our answer");
+    assert!(remote.contains("m=video") && local.contains("m=video"));
+    h.get_by_label_contains(&format!("link {id} · subscribe"));
+    // Its ICE/DTLS state changes, as the SDK noted them in the log.
+    assert!(
+        sub.states.iter().any(|(_, s)| s == "connected"),
+        "{:?}",
+        sub.states
+    );
+    h.get_by_label_contains("ICE/DTLS: ");
+    h.get_by_label(&super::panel::sdp_text(&remote));
+    h.get_by_label(&super::panel::sdp_text(&local));
+
+    // The Signalling tab lists the frames; a click pretty-prints one.
+    h.get_by_label_contains("Signalling (").click();
+    h.run_steps(2);
+    let row = h.get_by_label_contains("reply:subscribe-offer");
+    row.click();
+    h.run_steps(2);
+    h.get_by_label_contains("\"result\": \"subscribe-offer\"");
+
+    // Save session…, then the file offline (`huddle inspect`): the same views.
+    let dir = std::env::temp_dir().join(format!("huddle-debugger-gui-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("session.json");
+    h.get_by_label("Plots").click();
+    h.run_steps(1);
+    h.state_mut().panel.save_path = path.display().to_string();
+    h.get_by_label("Save session…").click();
+    h.run_steps(2);
+    h.get_by_label_contains("saved ");
+    let saved = super::file::DebugData::load(&path).expect("the saved file reads back");
+    let mut offline = Harness::builder()
+        .with_size(vec2(800.0, 500.0))
+        .build_ui_state(
+            |ui, d: &mut Debugger| super::panel::show(ui, d),
+            Debugger::offline(saved),
+        );
+    offline.run_steps(2);
+    offline.get_by_label_contains("file · demo");
+    offline.get_by_label_contains("bitrate (kbit/s)");
+    offline.get_by_label("Links").click();
+    offline.run_steps(2);
+    offline.get_by_label(&super::panel::sdp_text(&remote));
+    assert!(offline.query_by_label("Save session…").is_none());
+
+    // A truncated file is an error before any window opens.
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, &text[..text.len() / 2]).expect("truncate");
+    match super::inspect::run(&path, None) {
+        Err(crate::ui::UiError::DebugFile(super::file::DebugFileError::Json {
+            message, ..
+        })) => {
+            assert!(message.contains("EOF"), "{message}")
+        }
+        other => panic!("truncated file: {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
