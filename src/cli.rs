@@ -618,6 +618,16 @@ pub struct BotArgs {
     #[cfg(feature = "devices")]
     #[arg(long, requires = "screen")]
     pub display: Option<String>,
+    /// Publish in simulcast layers: the --profile plus these smaller
+    /// profiles, comma-separated, largest first (at most 2), e.g.
+    /// `--layers 180p_1,90p_1`.
+    #[arg(long, value_delimiter = ',', value_name = "PROFILES")]
+    pub layers: Vec<String>,
+    /// Which layer of a layered stream to receive: a resolutionId (the
+    /// publisher's profile name, e.g. 180p_1) or `auto` (the server picks).
+    /// Default: the largest.
+    #[arg(long, value_name = "ID")]
+    pub resolution: Option<String>,
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -1006,6 +1016,21 @@ impl BotArgs {
                         bail!("--max-bandwidth must be 100..=51200 kbit/s")
                     }
                     k => k,
+                },
+                lower_layers: self
+                    .layers
+                    .iter()
+                    .map(|name| video_profile(name))
+                    .collect::<anyhow::Result<_>>()?,
+                resolution: match self.resolution.as_deref() {
+                    Some(id) => {
+                        if id != crate::protocol::layers::AUTO_RESOLUTION {
+                            crate::protocol::layers::check_resolution_id(id)
+                                .map_err(|e| anyhow::anyhow!("--resolution: {e}"))?;
+                        }
+                        Some(crate::protocol::LayerChoice::from_wire(Some(id)))
+                    }
+                    None => None,
                 },
             },
             stream_state_interval: match self.stream_state_interval {

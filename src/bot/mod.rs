@@ -160,6 +160,12 @@ pub struct BotMeasure {
     /// Cap the published stream at this many kbit/s
     /// (`Client::set_network_bandwidth`).
     pub max_bandwidth_kbps: Option<u32>,
+    /// Publish in simulcast layers: these profiles below the video profile
+    /// (`--layers`, `LocalStream::with_lower_resolutions`).
+    pub lower_layers: Vec<VideoProfile>,
+    /// The layer every subscription asks for (`--resolution`: a
+    /// resolutionId or `auto`); `None`: the largest.
+    pub resolution: Option<crate::protocol::LayerChoice>,
 }
 
 /// The synthetic pattern with fresh luma noise below its stamp every frame, so
@@ -395,6 +401,8 @@ struct Bot {
     joined_at: Instant,
     subscriptions: BTreeMap<StreamId, Subscribed>,
     report: BotReport,
+    /// The layer its subscriptions ask for (`BotMeasure::resolution`).
+    resolution: Option<crate::protocol::LayerChoice>,
 }
 
 /// Runs the configured bots until `duration` passes or `stop` completes; returns
@@ -511,6 +519,7 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
         joined_at,
         subscriptions: BTreeMap::new(),
         report: BotReport::default(),
+        resolution: None,
     };
     if config.publish {
         let mut video_profile = config.video_profile;
@@ -570,6 +579,7 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
                     message: format!("--mix-file: {e}"),
                 })?;
         }
+        let stream = stream.with_lower_resolutions(config.measure.lower_layers.clone());
         let stream_id = bot.client.publish(stream).await?;
         bot.published = Some(stream_id);
         for room_id in &config.relay_rooms {
@@ -590,6 +600,7 @@ async fn start_bot(config: &BotConfig, name: String) -> ClientResult<Bot> {
             screen.target
         );
     }
+    bot.resolution = config.measure.resolution.clone();
     if config.subscribe {
         for stream in info.streams {
             bot.subscribe(stream.stream_id, stream.user_id.0).await;
@@ -606,6 +617,12 @@ impl Bot {
             .await
         {
             Ok(stream) => {
+                if let Some(choice) = self.resolution.clone()
+                    && !stream.info().resolutions.is_empty()
+                    && let Err(e) = self.client.set_resolution(stream_id, choice).await
+                {
+                    tracing::warn!(bot = %self.name, stream = stream_id.0, "--resolution: {e}");
+                }
                 self.subscriptions.insert(
                     stream_id,
                     Subscribed {

@@ -125,6 +125,7 @@ mod tests {
             audio_muted,
             video_muted,
             is_screen: false,
+            resolutions: Vec::new(),
         }
     }
 

@@ -44,6 +44,7 @@ pub mod congestion;
 pub mod cross_room;
 mod director;
 pub mod jitter;
+mod layers;
 pub mod media_status;
 mod media_tap;
 pub mod network_quality;
@@ -555,6 +556,18 @@ pub(crate) enum RoomCommand {
         reply: oneshot::Sender<ClientResult<CrossRoomInfo>>,
     },
     StopCrossRoomRelay(RoomId, oneshot::Sender<ClientResult<()>>),
+    Layer(LayerCommand),
+}
+
+/// Simulcast layer commands (`session/layers.rs`).
+pub(crate) enum LayerCommand {
+    Add(StreamId, String, oneshot::Sender<ClientResult<()>>),
+    Remove(StreamId, String, oneshot::Sender<ClientResult<()>>),
+    Choose(
+        StreamId,
+        crate::protocol::LayerChoice,
+        oneshot::Sender<ClientResult<()>>,
+    ),
 }
 
 /// A handle on one room session. Cheap to clone; the session ends when the last
@@ -697,6 +710,46 @@ impl Client {
         options: SubscribeOptions,
     ) -> ClientResult<RemoteStream> {
         self.call(|tx| RoomCommand::Subscribe(stream_id, options, tx))
+            .await
+    }
+
+    /// Sends a layer of a published stream again after
+    /// [`Client::remove_resolution`] (seed `addResolution`); the stream must
+    /// have been published with it ([`LocalStream::with_lower_resolutions`]).
+    /// Subscribers get `stream-updated`.
+    pub async fn add_resolution(
+        &self,
+        stream_id: StreamId,
+        resolution_id: impl Into<String>,
+    ) -> ClientResult<()> {
+        let id = resolution_id.into();
+        self.call(|tx| RoomCommand::Layer(LayerCommand::Add(stream_id, id, tx)))
+            .await
+    }
+
+    /// Stops sending one layer of a published stream (seed
+    /// `removeResolution`); its subscribers move to the largest layer left.
+    /// The last layer cannot be removed (90100001).
+    pub async fn remove_resolution(
+        &self,
+        stream_id: StreamId,
+        resolution_id: impl Into<String>,
+    ) -> ClientResult<()> {
+        let id = resolution_id.into();
+        self.call(|tx| RoomCommand::Layer(LayerCommand::Remove(stream_id, id, tx)))
+            .await
+    }
+
+    /// Picks the layer a subscription to a layered stream receives: a
+    /// `resolutionId`, the largest ([`crate::protocol::LayerChoice::Top`], the
+    /// default) or the server's choice (`Auto`). The switch happens at the
+    /// layer's next keyframe, with no gap in the stream.
+    pub async fn set_resolution(
+        &self,
+        stream_id: StreamId,
+        choice: crate::protocol::LayerChoice,
+    ) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::Layer(LayerCommand::Choose(stream_id, choice, tx)))
             .await
     }
 

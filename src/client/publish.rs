@@ -60,13 +60,15 @@ pub const ENCODED_AUDIO_CAPACITY: usize = 10;
 const SILENT_LEVEL: u8 = 127;
 
 /// One encoded frame for a track.
-struct Encoded {
-    data: Bytes,
-    duration: Duration,
-    captured: Instant,
+pub(crate) struct Encoded {
+    pub(crate) data: Bytes,
+    pub(crate) duration: Duration,
+    pub(crate) captured: Instant,
     /// RFC 6464 level of the PCM encoded (audio only), sent in the audio
     /// level header extension (`link::audio_level`).
-    level: Option<u8>,
+    pub(crate) level: Option<u8>,
+    /// An H.264 keyframe (written first among a picture's layers).
+    pub(crate) keyframe: bool,
 }
 
 /// A published track's sending side.
@@ -97,6 +99,10 @@ pub(crate) struct PublishPipeline {
     rate: RateControl,
     /// The current link's uplink estimate, read by the rate task.
     estimate: tokio::sync::watch::Sender<Option<SendEstimate>>,
+    /// Whether each simulcast layer slot is sent (`layers.rs`; slot 0 is
+    /// the top layer, the `video` track). One entry per layer; empty
+    /// without layers.
+    pub(crate) layer_active: Vec<Arc<AtomicBool>>,
 }
 
 impl PublishPipeline {
@@ -109,6 +115,7 @@ impl PublishPipeline {
         audio: Option<TrackOut>,
         estimate: Option<SendEstimate>,
         cap_bps: Option<u32>,
+        lower_layers: Vec<(crate::media::VideoProfile, TrackOut)>,
     ) -> Result<Self, crate::media::MediaError> {
         let stop = Arc::new(AtomicBool::new(false));
         let force_keyframe = Arc::new(AtomicBool::new(true));
@@ -148,7 +155,26 @@ impl PublishPipeline {
         let (estimate, estimate_rx) = tokio::sync::watch::channel(estimate);
         tasks.push(tokio::spawn(rate_task(rate.clone(), estimate_rx, ladder)));
 
+        let mut layer_active = Vec::new();
         if let (Some(source), Some(out)) = (video_source, video) {
+            let mut lower = Vec::new();
+            let mut lower_outs = Vec::new();
+            if !lower_layers.is_empty() {
+                layer_active.push(Arc::new(AtomicBool::new(true)));
+            }
+            for (profile, out) in lower_layers {
+                let active = Arc::new(AtomicBool::new(true));
+                layer_active.push(Arc::clone(&active));
+                lower.push(super::layers::lower_layer(
+                    &profile,
+                    source.frame_rate(),
+                    &out,
+                    active,
+                    &mut tasks,
+                ));
+                lower_outs.push(out);
+            }
+            let top_active = layer_active.first().cloned();
             let (width, height) = source.size();
             let encoder = H264Encoder::with_config(H264EncoderConfig {
                 content: super::screen::content(is_screen),
@@ -159,14 +185,17 @@ impl PublishPipeline {
                     video_profile.max_bitrate_bps(),
                 )
             })?;
-            let (tx, rx) = mpsc::channel(ENCODED_VIDEO_CAPACITY);
+            let (tx, rx) = mpsc::channel(ENCODED_VIDEO_CAPACITY * (1 + lower.len()));
             let (stop_t, kf, rate_t) =
                 (Arc::clone(&stop), Arc::clone(&force_keyframe), rate.clone());
             let held = [Arc::clone(&video_muted), video_paused];
             threads.push(
                 std::thread::Builder::new()
                     .name("huddle-video-enc".into())
-                    .spawn(move || video_thread(source, encoder, tx, stop_t, kf, held, rate_t))
+                    .spawn(move || {
+                        let layers = Layers { top_active, lower };
+                        video_thread(source, encoder, tx, stop_t, kf, held, rate_t, layers)
+                    })
                     .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
             );
             feedback = Some(tokio::spawn(feedback_task(
@@ -174,8 +203,9 @@ impl PublishPipeline {
                 Arc::clone(&force_keyframe),
             )));
             let sent = Some(rate.clone());
+            let outs = std::iter::once(out).chain(lower_outs).collect();
             tasks.push(tokio::spawn(writer_task(
-                out,
+                outs,
                 rx,
                 Arc::clone(&connected),
                 sent,
@@ -197,7 +227,7 @@ impl PublishPipeline {
                     .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
             );
             tasks.push(tokio::spawn(writer_task(
-                out,
+                vec![out],
                 rx,
                 Arc::clone(&connected),
                 None,
@@ -214,7 +244,22 @@ impl PublishPipeline {
             feedback,
             rate,
             estimate,
+            layer_active,
         })
+    }
+
+    /// Turns simulcast layer `slot` on or off; `false` if there is none.
+    pub(crate) fn set_layer_active(&self, slot: usize, on: bool) -> bool {
+        match self.layer_active.get(slot) {
+            Some(active) => {
+                let was = active.swap(on, Ordering::AcqRel);
+                if on && !was && slot == 0 {
+                    self.force_keyframe.store(true, Ordering::Release);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// The stream is about to move to a new link: hold samples until it
@@ -342,17 +387,26 @@ const RAW_VIDEO_CAPACITY: usize = 2;
 /// Raw 20 ms audio frames queued for the Opus encoder on the media pool (200 ms).
 const RAW_AUDIO_CAPACITY: usize = 10;
 
+/// The simulcast side of the capture thread: whether the top layer is sent,
+/// and the lower layers' encoders (`layers.rs`).
+struct Layers {
+    top_active: Option<Arc<AtomicBool>>,
+    lower: Vec<super::layers::LayerEncode>,
+}
+
 /// Captures pictures at the source's rate and hands them to the encoder on the
 /// media pool; ends on stop or when the source ends.
+#[allow(clippy::too_many_arguments)]
 fn video_thread(
     mut source: Box<dyn VideoSource>,
     encoder: H264Encoder,
-    tx: mpsc::Sender<Encoded>,
+    tx: mpsc::Sender<(usize, Encoded)>,
     stop: Arc<AtomicBool>,
     force_keyframe: Arc<AtomicBool>,
     // Muted, or paused (`FramePause`): either holds the pictures back.
     held: [Arc<AtomicBool>; 2],
     rate: RateControl,
+    layers: Layers,
 ) {
     let source_fps = source.frame_rate().max(1);
     let interval = Duration::from_secs_f64(1.0 / f64::from(source_fps));
@@ -360,7 +414,6 @@ fn video_thread(
     let mut frames = Paced::new(interval, live, &stop);
     let mut video = VideoEncode {
         encoder,
-        tx,
         force_keyframe: Arc::clone(&force_keyframe),
         interval,
         rate,
@@ -370,16 +423,60 @@ fn video_thread(
         budget: FrameBudget::new(),
         last_sent: None,
     };
-    let encode = SerialQueue::new(RAW_VIDEO_CAPACITY, move |(frame, captured)| {
-        video.encode(&frame, captured);
-    });
+    let Layers {
+        top_active,
+        mut lower,
+    } = layers;
+    let lower_keyframes: Vec<_> = lower
+        .iter()
+        .map(|l| Arc::clone(&l.force_keyframe))
+        .collect();
+    // Every layer of a picture in one job, handed to the one writer
+    // keyframes first (`layers.rs`).
+    let encode = SerialQueue::new(
+        RAW_VIDEO_CAPACITY,
+        move |(frame, captured, top): (I420Frame, Instant, bool)| {
+            let mut out = Vec::with_capacity(1 + lower.len());
+            if top && let Some(encoded) = video.encode(&frame, captured) {
+                out.push((0, encoded));
+            }
+            for (i, layer) in lower.iter_mut().enumerate() {
+                if let Some(encoded) = layer.encode(&frame, captured) {
+                    out.push((i + 1, encoded));
+                }
+            }
+            out.sort_by_key(|(_, encoded)| !encoded.keyframe);
+            for (slot, encoded) in out {
+                if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send((slot, encoded)) {
+                    // Behind: drop this frame; the decoder needs a keyframe to recover.
+                    let flag = match slot {
+                        0 => Some(&video.force_keyframe),
+                        s => lower.get(s - 1).map(|l| &l.force_keyframe),
+                    };
+                    if let Some(flag) = flag {
+                        flag.store(true, Ordering::Release);
+                    }
+                }
+                // Closed: the stream is stopping; the capture loop ends on the stop flag.
+            }
+        },
+    );
     while let Some(frame) = frames.next("video", || source.next_frame()) {
         let captured = Instant::now();
         if held.iter().any(|h| h.load(Ordering::Acquire)) {
             force_keyframe.store(true, Ordering::Release);
+            for flag in &lower_keyframes {
+                flag.store(true, Ordering::Release);
+            }
             continue;
         }
-        if encode.try_push((frame, captured)).is_err() {
+        let top = top_active
+            .as_ref()
+            .is_none_or(|a| a.load(Ordering::Acquire));
+        if !top {
+            force_keyframe.store(true, Ordering::Release);
+        }
+        if encode.try_push((frame, captured, top)).is_err() {
             tracing::trace!("video encoder behind; picture dropped");
         }
     }
@@ -388,7 +485,6 @@ fn video_thread(
 /// The H.264 side of a published track (runs on the media pool).
 struct VideoEncode {
     encoder: H264Encoder,
-    tx: mpsc::Sender<Encoded>,
     force_keyframe: Arc<AtomicBool>,
     interval: Duration,
     rate: RateControl,
@@ -414,7 +510,7 @@ fn rung_size(frame: (u32, u32), top: (u32, u32), rung: (u32, u32)) -> (u32, u32)
 }
 
 impl VideoEncode {
-    fn encode(&mut self, frame: &I420Frame, captured: Instant) {
+    fn encode(&mut self, frame: &I420Frame, captured: Instant) -> Option<Encoded> {
         let (mut size, mut frame_rate, mut bitrate) = (
             (frame.width, frame.height),
             self.source_fps,
@@ -424,12 +520,12 @@ impl VideoEncode {
             frame_rate = target.decision.frame_rate.clamp(1, self.source_fps);
             if !self.decimator.keep(self.source_fps, frame_rate) {
                 self.rate.count_decimated();
-                return;
+                return None;
             }
             if !self.budget.admit(captured, target.budget_bps) {
                 // Dropped before encoding: the encoder never saw it, no keyframe needed.
                 self.rate.count_budget_drop();
-                return;
+                return None;
             }
             size = rung_size(
                 size,
@@ -457,7 +553,7 @@ impl VideoEncode {
                 Ok(encoder) => self.encoder = encoder,
                 Err(e) => {
                     tracing::warn!("H.264 encoder for {}x{}: {e}", size.0, size.1);
-                    return;
+                    return None;
                 }
             }
         } else {
@@ -478,11 +574,11 @@ impl VideoEncode {
             Err(e) => {
                 tracing::warn!("H.264 encode failed: {e}");
                 self.force_keyframe.store(true, Ordering::Release);
-                return;
+                return None;
             }
         };
         if encoded.data.is_empty() {
-            return; // rate control skipped this frame
+            return None; // rate control skipped this frame
         }
         self.budget.spend(encoded.data.len());
         self.rate.count_video(encoded.data.len());
@@ -495,17 +591,13 @@ impl VideoEncode {
             })
             .max(Duration::from_millis(1));
         self.last_sent = Some(captured);
-        let sample = Encoded {
+        Some(Encoded {
             data: Bytes::from(encoded.data),
             duration,
             captured,
             level: None,
-        };
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(sample) {
-            // Behind: drop this frame; the decoder needs a keyframe to recover.
-            self.force_keyframe.store(true, Ordering::Release);
-        }
-        // Closed: the stream is stopping; the capture loop ends on the stop flag.
+            keyframe: encoded.keyframe,
+        })
     }
 }
 
@@ -513,7 +605,7 @@ impl VideoEncode {
 fn audio_thread(
     mut source: Box<dyn AudioSource>,
     mut encoder: OpusEncoder,
-    tx: mpsc::Sender<Encoded>,
+    tx: mpsc::Sender<(usize, Encoded)>,
     stop: Arc<AtomicBool>,
     muted: Arc<AtomicBool>,
     rate: RateControl,
@@ -546,8 +638,9 @@ fn audio_thread(
                 duration: interval,
                 captured,
                 level: Some(level),
+                keyframe: false,
             };
-            tx.try_send(sample).ok(); // full: the network side is behind; closed: stopping
+            tx.try_send((0, sample)).ok(); // full: the network side is behind; closed: stopping
         },
     );
     while let Some(frame) = frames.next("audio", || source.next_frame()) {
@@ -562,42 +655,56 @@ fn audio_thread(
 
 /// Writes encoded samples to the track once the link is connected; counts
 /// each video frame written in `sent` (the seed's `framesSent`).
-async fn writer_task(
-    out: TrackOut,
-    mut rx: mpsc::Receiver<Encoded>,
+pub(crate) async fn writer_task(
+    outs: Vec<TrackOut>,
+    mut rx: mpsc::Receiver<(usize, Encoded)>,
     connected: Arc<AtomicBool>,
     sent: Option<RateControl>,
 ) {
-    while let Some(encoded) = rx.recv().await {
+    while let Some((slot, encoded)) = rx.recv().await {
         if !connected.load(Ordering::Acquire) {
             continue;
         }
+        let Some(out) = outs.get(slot) else {
+            continue;
+        };
         let sample = Sample {
             data: encoded.data,
             duration: encoded.duration,
             ..Sample::new(encoded.captured)
         };
         // Mapped to the negotiated id by URI; left out when not negotiated.
-        let level = encoded.level.map(|level| {
-            HeaderExtension::AudioLevel(AudioLevelExtension {
+        // Audio carries its level, video its capture time (simulcast layers
+        // are lined up by it, `link::capture_time`).
+        let extension = match encoded.level {
+            Some(level) => HeaderExtension::AudioLevel(AudioLevelExtension {
                 level,
                 voice: level < SILENT_LEVEL,
-            })
-        });
+            }),
+            None => crate::link::capture_time::extension(encoded.captured),
+        };
         if let Err(e) = out
             .track
-            .write_sample(out.ssrc, out.payload_type, &sample, level.as_slice())
+            .write_sample(
+                out.ssrc,
+                out.payload_type,
+                &sample,
+                std::slice::from_ref(&extension),
+            )
             .await
         {
             tracing::debug!("write_sample: {e}");
-        } else if let Some(sent) = &sent {
+        } else if let Some(sent) = sent.as_ref().filter(|_| slot == 0) {
             sent.count_sent();
         }
     }
 }
 
 /// Turns keyframe requests from the SFU into a forced keyframe.
-async fn feedback_task(track: Arc<TrackLocalStaticSample>, force_keyframe: Arc<AtomicBool>) {
+pub(crate) async fn feedback_task(
+    track: Arc<TrackLocalStaticSample>,
+    force_keyframe: Arc<AtomicBool>,
+) {
     while let Some(event) = track.poll().await {
         let TrackLocalEvent::OnRtcpPacket(packets) = event else {
             continue;

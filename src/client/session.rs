@@ -10,6 +10,7 @@
 mod cross_room;
 mod detection;
 mod ice_restart;
+mod layers;
 mod quality;
 mod renewal;
 mod stats;
@@ -78,6 +79,9 @@ struct Publication {
     congestion: crate::link::congestion::CongestionConfig,
     /// When it was published: where its statistics' rates start.
     published_at: Instant,
+    /// Its simulcast layers, largest first (`protocol::layers`); empty for
+    /// one encoding. Each is a video track with its `resolutionId` as id.
+    resolutions: Vec<crate::protocol::VideoResolution>,
 }
 
 struct Subscription {
@@ -415,6 +419,7 @@ impl Session {
                 let result = self.stats_report().await;
                 reply.send(Ok(result)).ok();
             }
+            RoomCommand::Layer(command) => self.on_layer_command(command).await,
             RoomCommand::RtcStats(interval, reply) => {
                 self.set_rtc_stats(interval);
                 reply.send(Ok(())).ok();
@@ -645,11 +650,23 @@ impl Session {
                 .map_err(|e| ClientError::Rtc(e.to_string()))?;
             Ok((track, sender, ssrc))
         };
+        let resolutions = stream.resolutions();
+        crate::protocol::layers::check_resolutions(&resolutions)
+            .map_err(|e| ClientError::InvalidParameter(e.to_string()))?;
+        // A layered stream names each video track by its resolutionId, which
+        // is how the server tells the layers apart.
         let video = if stream.has_video() {
-            Some(add(RtpCodecKind::Video, "video").await?)
+            let id = resolutions
+                .first()
+                .map_or("video", |r| r.resolution_id.as_str());
+            Some(add(RtpCodecKind::Video, id).await?)
         } else {
             None
         };
+        let mut lower = Vec::new();
+        for r in resolutions.iter().skip(1) {
+            lower.push(add(RtpCodecKind::Video, &r.resolution_id).await?);
+        }
         let audio = if stream.has_audio() {
             Some(add(RtpCodecKind::Audio, "audio").await?)
         } else {
@@ -665,10 +682,23 @@ impl Session {
         ]
         .into_iter()
         .flatten()
+        .chain(
+            lower
+                .iter()
+                .map(|l| (RtpCodecKind::Video, Arc::clone(&l.0))),
+        )
         .collect();
         let declares_audio = audio.is_some();
         let is_screen = stream.is_screen;
-        let result = offer_publication(&signal, &link, declares_audio, video_info, is_screen).await;
+        let result = offer_publication(
+            &signal,
+            &link,
+            declares_audio,
+            video_info,
+            is_screen,
+            &resolutions,
+        )
+        .await;
         let (stream_id, link_id) = match result {
             Ok(ids) => ids,
             Err(e) => {
@@ -689,9 +719,16 @@ impl Session {
             };
         let video_out = track_out(video).await;
         let audio_out = track_out(audio).await;
+        let mut lower_out = Vec::new();
+        for (slot, profile) in lower.into_iter().zip(stream.lower_resolutions.iter()) {
+            if let Some(out) = track_out(Some(slot)).await {
+                lower_out.push((*profile, out));
+            }
+        }
         let estimate = link.send_estimate().cloned();
-        let pipeline = match PublishPipeline::start(stream, video_out, audio_out, estimate, cap_bps)
-        {
+        let pipeline = match PublishPipeline::start(
+            stream, video_out, audio_out, estimate, cap_bps, lower_out,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 link.close().await;
@@ -713,6 +750,7 @@ impl Session {
                 tracks,
                 congestion,
                 published_at: Instant::now(),
+                resolutions,
             },
         );
         Ok(stream_id)
@@ -837,6 +875,7 @@ impl Session {
                 stream_id,
                 audio: options.audio,
                 video: options.video,
+                resolution_id: None,
             })
             .await?;
         let (link_id, offer) = match reply {
@@ -889,6 +928,7 @@ impl Session {
                 audio_muted: false,
                 video_muted: false,
                 is_screen: false,
+                resolutions: Vec::new(),
             });
         let stream = RemoteStream {
             info,
@@ -996,6 +1036,7 @@ impl Session {
                 stream_id,
                 audio,
                 video,
+                ..
             } => {
                 self.on_video_forwarded(stream_id, video);
                 self.emit(RoomEvent::StreamSubscribed {
@@ -1123,6 +1164,7 @@ async fn offer_publication(
     audio: bool,
     video: Option<VideoInfo>,
     is_screen: bool,
+    resolutions: &[crate::protocol::VideoResolution],
 ) -> ClientResult<(StreamId, LinkId)> {
     let offer = link.create_offer().await.map_err(ClientError::from)?;
     let reply = signal
@@ -1131,6 +1173,7 @@ async fn offer_publication(
             video,
             sdp: offer,
             is_screen,
+            resolutions: resolutions.to_vec(),
         })
         .await?;
     let Reply::Published {

@@ -38,6 +38,9 @@ pub struct LocalStream {
     /// A screen share (seed `createStream({screen: true})`): published with
     /// `isScreen`, encoded as screen content (`screen` module).
     pub(crate) is_screen: bool,
+    /// Simulcast layers below the top one (seed `addResolution` before
+    /// publishing, `protocol::layers`); empty: one encoding.
+    pub(crate) lower_resolutions: Vec<VideoProfile>,
 }
 
 /// Stops and restarts a [`LocalStream`]'s pictures without telling anyone, as
@@ -84,7 +87,50 @@ impl LocalStream {
             mixing,
             max_bandwidth_bps: None,
             is_screen: false,
+            lower_resolutions: Vec::new(),
         }
+    }
+
+    /// Sends the video in simulcast layers (seed `addResolution` before
+    /// publishing; issue 10 §2): the source's own size (named by the stream's
+    /// video profile, its `resolutionId`) plus each of `lower`, smaller and
+    /// smaller, at most 2 (3 layers in all). Subscribers pick a layer by
+    /// `resolutionId` (the profile name) or let the server pick (`auto`).
+    #[must_use]
+    pub fn with_lower_resolutions(mut self, lower: Vec<VideoProfile>) -> Self {
+        self.lower_resolutions = lower;
+        self
+    }
+
+    /// The layers this stream publishes, largest first; empty for one
+    /// encoding.
+    pub fn resolutions(&self) -> Vec<crate::protocol::VideoResolution> {
+        let Some(video) = self
+            .video
+            .as_ref()
+            .filter(|_| !self.lower_resolutions.is_empty())
+        else {
+            return Vec::new();
+        };
+        let (width, height) = video.size();
+        let top = crate::protocol::VideoResolution {
+            resolution_id: self.video_profile.name.to_owned(),
+            width,
+            height,
+            frame_rate: video.frame_rate(),
+        };
+        std::iter::once(top)
+            .chain(
+                self.lower_resolutions
+                    .iter()
+                    .map(|p| crate::protocol::VideoResolution {
+                        resolution_id: p.name.to_owned(),
+                        width: p.width,
+                        height: p.height,
+                        frame_rate: p.frame_rate.min(video.frame_rate()).max(1),
+                    }),
+            )
+            .collect()
     }
 
     /// Caps what this stream sends (audio + video) at `kbps` kbit/s, below

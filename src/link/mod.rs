@@ -25,6 +25,7 @@
 //! handler only forwards them into a channel that the link's owner drains.
 
 pub mod audio_level;
+pub mod capture_time;
 pub mod congestion;
 pub mod counters;
 pub mod dtls_hello;
@@ -303,6 +304,17 @@ impl PeerLink {
                 None,
             )
             .map_err(rtc_err("registering the audio level extension"))?;
+        // Publishers stamp each video packet with its capture time; the SFU
+        // lines simulcast layers up by it (`capture_time`).
+        media
+            .register_header_extension(
+                rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability {
+                    uri: capture_time::ABS_CAPTURE_TIME_URI.to_owned(),
+                },
+                RtpCodecKind::Video,
+                None,
+            )
+            .map_err(rtc_err("registering the capture time extension"))?;
         let registry = nack::register_interceptors(Registry::new(), &mut media)
             .map_err(rtc_err("registering interceptors"))?
             .with(

@@ -19,8 +19,8 @@
 //!   the `signature-expired` event example (`'signature expired'` /
 //!   `'signature invalid'`). They are included as [`ErrorCode::SignatureExpired`] and
 //!   [`ErrorCode::SignatureInvalid`] because access authentication needs them.
-//! - No huddle-specific codes exist yet. If some are ever needed, they go in the range
-//!   `91000000..=91999999`, which the seed does not use, and must be documented here.
+//! - huddle-specific codes are in the range `91000000..=91999999`, which the seed
+//!   does not use: 91000101..=91000103 for simulcast layers (`protocol::layers`).
 
 use std::fmt;
 
@@ -187,6 +187,11 @@ error_codes! {
     SfuCtrlException = 90100249, "RTC_ERR_CODE_SFU_CTRL_EXCEPTION", "server internal exception";
     DesktopNumberOutOfRange = 90100250, "RTC_ERR_CODE_DESKTOP_NUMBER_OUT_OF_RANGE", "the number of desktop streams has reached the maximum";
     CloudInternalError = 90100299, "RTC_ERR_CODE_CLOUD_INTERNAL_ERROR", "server internal error";
+    // huddle's own (range 91000000..=91999999), simulcast layers (issue 10 §2,
+    // `protocol::layers`): the seed's dual stream has no codes of its own.
+    TooManyResolutions = 91000101, "RTC_ERR_CODE_TOO_MANY_RESOLUTIONS", "a stream carries at most 3 resolutions";
+    UnknownResolution = 91000102, "RTC_ERR_CODE_UNKNOWN_RESOLUTION", "the stream has no such resolution";
+    ResolutionExists = 91000103, "RTC_ERR_CODE_RESOLUTION_EXISTS", "the stream carries this resolution already";
 }
 
 serde_as_u32!(ErrorCode, "error code");
@@ -277,10 +282,11 @@ mod tests {
 
     #[test]
     fn table_3_13_is_complete() {
-        // 84 rows in Table 3-13 (including SUCCESS = 0) + the two signature codes.
-        assert_eq!(ErrorCode::ALL.len(), 86);
+        // 84 rows in Table 3-13 (including SUCCESS = 0) + the two signature
+        // codes + huddle's three layer codes.
+        assert_eq!(ErrorCode::ALL.len(), 89);
         assert_eq!(ErrorCode::ALL.first(), Some(&ErrorCode::Success));
-        assert_eq!(ErrorCode::ALL.last(), Some(&ErrorCode::CloudInternalError));
+        assert_eq!(ErrorCode::ALL.last(), Some(&ErrorCode::ResolutionExists));
     }
 
     #[test]

@@ -120,6 +120,10 @@ pub struct StreamInfo {
     /// `UserList.isScreen`; `getType` "auxiliary"). Absent: `false`.
     #[serde(default)]
     pub is_screen: bool,
+    /// The video's simulcast layers, largest first (`protocol::layers`);
+    /// empty for a stream of one encoding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolutions: Vec<super::VideoResolution>,
 }
 
 /// A trickled ICE candidate (RFC 8839 `candidate` attribute value).
@@ -210,6 +214,10 @@ pub enum Request {
         /// one per user (else 90100250). Absent: `false`.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         is_screen: bool,
+        /// Simulcast layers, largest first, one video section each
+        /// (`protocol::layers`); absent or empty: one encoding.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        resolutions: Vec<super::VideoResolution>,
     },
     /// Stop publishing; everyone else gets `stream-removed`.
     Unpublish {
@@ -238,6 +246,11 @@ pub enum Request {
         audio: bool,
         /// Forward video.
         video: bool,
+        /// Which layer of a layered stream: a `resolutionId`, `"auto"`
+        /// (the server picks), or absent (the largest). Ignored for a stream
+        /// without layers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resolution_id: Option<String>,
     },
     /// Stop forwarding media of a stream. With both flags set the subscription
     /// and its peer connection are closed.
@@ -343,6 +356,25 @@ pub enum Request {
         /// What [`Reply::RecordingStarted`] returned.
         record_id: i32,
     },
+    /// Send one of the caller's stream's layers again after a
+    /// [`Request::RemoveResolution`] (seed `addResolution`): it must be one
+    /// the stream was published with. Answered by [`Reply::Ok`]; the others
+    /// get `stream-updated`.
+    AddResolution {
+        /// The caller's stream.
+        stream_id: StreamId,
+        /// The layer.
+        resolution: super::VideoResolution,
+    },
+    /// Stop one layer of the caller's stream (seed `removeResolution`);
+    /// subscribers on it move to another. A stream keeps at least one.
+    /// Answered by [`Reply::Ok`]; the others get `stream-updated`.
+    RemoveResolution {
+        /// The caller's stream.
+        stream_id: StreamId,
+        /// The layer.
+        resolution_id: String,
+    },
     /// Put streams on air (issue 14 §2, docs/protocol.md "Broadcast
     /// console"): the room's program becomes `program` and every member gets
     /// [`Event::ProgramChanged`]. Directors only (a director signature,
@@ -429,6 +461,8 @@ impl Request {
             Request::RestartIce { .. } => "restart-ice",
             Request::StartRecording { .. } => "start-recording",
             Request::StopRecording { .. } => "stop-recording",
+            Request::AddResolution { .. } => "add-resolution",
+            Request::RemoveResolution { .. } => "remove-resolution",
             Request::SetProgram { .. } => "set-program",
             Request::RemoveUser { .. } => "remove-user",
             Request::DismissRoom => "dismiss-room",
@@ -661,6 +695,10 @@ pub enum Event {
         audio: bool,
         /// Video is forwarded.
         video: bool,
+        /// The layer forwarded now, for a layered stream (also pushed again
+        /// when the server switches layers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resolution_id: Option<String>,
     },
     /// A remote user switched its role. When it became a player, its streams'
     /// `stream-removed` events came first.

@@ -11,12 +11,14 @@
 pub mod error_code;
 pub mod ice_server;
 pub mod ids;
+pub mod layers;
 pub mod message;
 pub mod program;
 
 pub use error_code::{ErrorCode, LeaveReason};
 pub use ice_server::IceServer;
 pub use ids::{AppId, LinkId, RequestId, RoomId, StreamId, UserId};
+pub use layers::{LayerChoice, LayerError, VideoResolution};
 pub use message::{
     ClientMessage, ErrorReply, Event, IceCandidate, RecordedFile, Reply, Request, Role,
     ServerMessage, StreamInfo, UserInfo, UserVolume, VideoInfo,
@@ -101,6 +103,8 @@ const REQUEST_KINDS: &[&str] = &[
     "restart-ice",
     "start-recording",
     "stop-recording",
+    "add-resolution",
+    "remove-resolution",
     "set-program",
     "remove-user",
     "dismiss-room",

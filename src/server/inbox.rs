@@ -134,4 +134,7 @@ pub enum LinkState {
     Connected,
     /// ICE/DTLS failed or the connection closed: the link is dead.
     Failed,
+    /// An `auto` subscription moved to this simulcast layer slot, or paused
+    /// its video (`None`): not even the smallest layer fits its downlink.
+    Layer(Option<u8>),
 }

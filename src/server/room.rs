@@ -525,6 +525,43 @@ impl Rooms {
         Ok(info)
     }
 
+    /// Changes one of `owner`'s streams with `change` (simulcast layers,
+    /// `signalling/layers.rs`) and announces `stream-updated`; nothing
+    /// changes or is announced when `change` refuses.
+    pub fn change_stream<E: From<RoomError>>(
+        &self,
+        room_id: &RoomId,
+        owner: SessionId,
+        stream_id: StreamId,
+        change: impl FnOnce(&mut StreamInfo) -> Result<(), E>,
+    ) -> Result<StreamInfo, E> {
+        let mut out = Outbox::default();
+        let info = {
+            let mut rooms = self.lock();
+            let room = rooms.get_mut(room_id).ok_or(RoomError::NotJoined)?;
+            let stream = room
+                .streams
+                .get_mut(&stream_id)
+                .ok_or(RoomError::NoSuchStream(stream_id))?;
+            if stream.owner != owner {
+                return Err(RoomError::NotOwner(stream_id).into());
+            }
+            let mut info = stream.info.clone();
+            change(&mut info)?;
+            stream.info = info.clone();
+            room.broadcast(
+                owner,
+                &Event::StreamUpdated {
+                    stream: info.clone(),
+                },
+                &mut out,
+            );
+            info
+        };
+        out.deliver();
+        Ok(info)
+    }
+
     /// The room as `session` (still the member `user_id`) sees it now: itself,
     /// everyone else and every stream. For `resumed`.
     pub fn snapshot(

@@ -100,7 +100,13 @@ pub struct OfferedMedia {
 /// sha-256 DTLS fingerprint at session or media level. Sections of other
 /// kinds (`application`) are left to the link.
 pub fn check_publish_offer(sdp: &str) -> Result<OfferedMedia, OfferError> {
-    check_offer(sdp, Purpose::Publish)
+    check_offer(sdp, Purpose::Publish, 1)
+}
+
+/// [`check_publish_offer`] for a stream of `layers` simulcast layers
+/// (`protocol::layers`): one video section each.
+pub fn check_layered_publish_offer(sdp: &str, layers: usize) -> Result<OfferedMedia, OfferError> {
+    check_offer(sdp, Purpose::Publish, layers.max(1))
 }
 
 /// The checks of [`check_publish_offer`] for a player's offer (WHEP,
@@ -108,7 +114,7 @@ pub fn check_publish_offer(sdp: &str) -> Result<OfferedMedia, OfferError> {
 /// must be `recvonly` (the server only sends on it);
 /// [`OfferError::NotReceiving`] otherwise.
 pub fn check_play_offer(sdp: &str) -> Result<OfferedMedia, OfferError> {
-    check_offer(sdp, Purpose::Play)
+    check_offer(sdp, Purpose::Play, 1)
 }
 
 /// Which way the media of a checked offer flows.
@@ -120,7 +126,7 @@ enum Purpose {
     Play,
 }
 
-fn check_offer(sdp: &str, purpose: Purpose) -> Result<OfferedMedia, OfferError> {
+fn check_offer(sdp: &str, purpose: Purpose, videos: usize) -> Result<OfferedMedia, OfferError> {
     let session = SessionDescription::unmarshal(&mut Cursor::new(sdp.as_bytes()))
         .map_err(|e| OfferError::Unparsable(e.to_string()))?;
     let fingerprints = |attributes: &[rtc::sdp::description::common::Attribute]| {
@@ -139,14 +145,18 @@ fn check_offer(sdp: &str, purpose: Purpose) -> Result<OfferedMedia, OfferError> 
         audio: false,
         video: false,
     };
+    let mut video_sections = 0;
     for section in &session.media_descriptions {
         let media = section.media_name.media.as_str();
         let seen = match media {
             "audio" => &mut offered.audio,
-            "video" => &mut offered.video,
+            "video" => {
+                video_sections += 1;
+                &mut offered.video
+            }
             _ => continue,
         };
-        if std::mem::replace(seen, true) {
+        if std::mem::replace(seen, true) && (media != "video" || video_sections > videos) {
             return Err(OfferError::Duplicate(media.to_owned()));
         }
         let profile = section.media_name.protos.join("/");

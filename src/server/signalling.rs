@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, watch};
 mod cross_room;
 mod expiry;
 mod ice_restart;
+mod layers;
 mod program;
 mod screen;
 mod top_n;
@@ -37,7 +38,8 @@ use super::inbox::{
 };
 use super::resume::{self, Claim, HANDOFF_CAPACITY, Handoff, ResumeError};
 use super::sdp_checks::{
-    CandidateError, OfferError, check_candidate, check_publish_offer, usable_candidates_only,
+    CandidateError, OfferError, check_candidate, check_layered_publish_offer,
+    usable_candidates_only,
 };
 use super::sfu::{EgressLink, IngressLink, SfuError};
 use crate::auth::{self, AuthError};
@@ -106,6 +108,10 @@ pub enum RequestError {
     /// A recording request was refused (`super::recording`).
     #[error(transparent)]
     Recording(#[from] super::recording::RecordingError),
+    /// A simulcast layer request was refused (`protocol::layers`). Not
+    /// retryable as sent.
+    #[error(transparent)]
+    Layer(crate::protocol::LayerError),
     /// A director's request was refused (`program.rs`).
     #[error(transparent)]
     Director(#[from] super::room::DirectorError),
@@ -137,6 +143,7 @@ impl RequestError {
             RequestError::Candidate(_) => ErrorCode::InvalidParameter,
             RequestError::Resume(e) => e.code(),
             RequestError::Recording(e) => e.code(),
+            RequestError::Layer(e) => e.code(),
             RequestError::Director(e) => e.code(),
             RequestError::CrossRoom(e) => e.code(),
             RequestError::Cluster(e) => e.code(),
@@ -292,6 +299,21 @@ impl DroppedLink {
 struct Subscription {
     link_id: LinkId,
     link: EgressLink,
+    /// What the subscriber asked of a layered stream (`layers.rs`).
+    layer: protocol::LayerChoice,
+    /// The stream's layer slots by `resolutionId`; empty without layers.
+    slots: Vec<String>,
+    /// The slot the leg forwards (or switches to); `None` without layers.
+    slot: Option<u8>,
+}
+
+impl Subscription {
+    /// The `resolutionId` forwarded, for a layered stream.
+    fn resolution_id(&self) -> Option<String> {
+        self.slot
+            .and_then(|slot| self.slots.get(usize::from(slot)))
+            .cloned()
+    }
 }
 
 /// A stream this client publishes.
@@ -617,6 +639,7 @@ impl Session {
         match event {
             SessionEvent::Send(message) => {
                 self.follow_top_n(&message).await;
+                self.follow_layers(&message);
                 if let Err(e) = self.send(socket, &message).await {
                     return e.into();
                 }
@@ -647,8 +670,15 @@ impl Session {
                         .subscriptions
                         .iter()
                         .find(|(_, s)| s.link_id == link_id)
-                        .map(|(stream_id, s)| subscribed(*stream_id, &s.link));
+                        .map(|(stream_id, s)| subscribed(*stream_id, &s.link, s.resolution_id()));
                     if let Some(message) = subscribed
+                        && let Err(e) = self.send(socket, &message).await
+                    {
+                        return e.into();
+                    }
+                }
+                LinkState::Layer(slot) => {
+                    if let Some(message) = self.auto_layer_moved(link_id, slot)
                         && let Err(e) = self.send(socket, &message).await
                     {
                         return e.into();
@@ -859,7 +889,10 @@ impl Session {
     async fn absorb(&mut self, event: SessionEvent) {
         match event {
             // The client diffs the room on resume; the top-N link follows now.
-            SessionEvent::Send(message) => self.follow_top_n(&message).await,
+            SessionEvent::Send(message) => {
+                self.follow_top_n(&message).await;
+                self.follow_layers(&message);
+            }
             SessionEvent::StreamGone(stream_id) => {
                 if let Some(sub) = self.subscriptions.remove(&stream_id) {
                     sub.link.close().await;
@@ -981,7 +1014,11 @@ impl Session {
                 video,
                 sdp,
                 is_screen,
-            } => self.publish(audio, video, sdp, is_screen).await,
+                resolutions,
+            } => {
+                self.publish(audio, video, sdp, is_screen, resolutions)
+                    .await
+            }
             Request::Unpublish { stream_id } => self.unpublish(stream_id).await,
             Request::UpdateStream {
                 stream_id,
@@ -992,7 +1029,8 @@ impl Session {
                 stream_id,
                 audio,
                 video,
-            } => self.subscribe(stream_id, audio, video).await,
+                resolution_id,
+            } => self.subscribe(stream_id, audio, video, resolution_id).await,
             Request::Unsubscribe {
                 stream_id,
                 audio,
@@ -1015,6 +1053,14 @@ impl Session {
                 record_id,
             } => self.start_recording(stream_id, record_id),
             Request::StopRecording { record_id } => self.stop_recording(record_id).await,
+            Request::AddResolution {
+                stream_id,
+                resolution,
+            } => self.add_resolution(stream_id, resolution),
+            Request::RemoveResolution {
+                stream_id,
+                resolution_id,
+            } => self.remove_resolution(stream_id, resolution_id),
             Request::SetProgram { program } => self.set_program(program),
             Request::RemoveUser { user_id } => self.remove_user(user_id),
             Request::DismissRoom => self.dismiss_room(),
@@ -1168,12 +1214,14 @@ impl Session {
         video: Option<VideoInfo>,
         sdp: String,
         is_screen: bool,
+        resolutions: Vec<protocol::VideoResolution>,
     ) -> Result<Reply, RequestError> {
         let joined = self.joined()?;
         if !joined.me.role.can_publish() {
             return Err(RequestError::RoleNoPermission(joined.me.role, "publish"));
         }
-        validate_publish(audio, video, &sdp)?;
+        layers::check_publish_layers(video, &resolutions)?;
+        validate_publish(audio, video, &sdp, resolutions.len())?;
         let (sdp, _) = usable_candidates_only(&sdp);
         let max = self.shared.config.limits.max_streams_per_user;
         if self.publications.len() >= max {
@@ -1191,6 +1239,12 @@ impl Session {
             .sfu
             .publish(link_id, sdp, self.inbox_tx.clone())
             .await?;
+        media.set_layers(
+            resolutions
+                .iter()
+                .map(|r| r.resolution_id.clone())
+                .collect(),
+        );
         let info = StreamInfo {
             stream_id,
             user_id,
@@ -1199,6 +1253,7 @@ impl Session {
             audio_muted: false,
             video_muted: false,
             is_screen,
+            resolutions,
         };
         let recorded = (info.clone(), Arc::clone(&media));
         if let Err(e) = self.shared.rooms.add_stream(&room_id, self.id, info, media) {
@@ -1249,6 +1304,7 @@ impl Session {
         stream_id: StreamId,
         audio: bool,
         video: bool,
+        resolution_id: Option<String>,
     ) -> Result<Reply, RequestError> {
         let joined = self.joined()?;
         let room_id = joined.room_id.clone();
@@ -1262,9 +1318,19 @@ impl Session {
                 "cannot subscribe to your own stream".into(),
             ));
         }
-        if let Some(sub) = self.subscriptions.get(&stream_id) {
+        // Checked before anything changes: a refused layer loses nothing.
+        let choice = protocol::LayerChoice::from_wire(resolution_id.as_deref());
+        let slots = media.layers();
+        let slot = layers::resolve(&choice, &info.resolutions, &slots, false)?;
+        if let Some(sub) = self.subscriptions.get_mut(&stream_id) {
             sub.link.set_forwarding(audio, video);
-            self.push_subscribed(stream_id, &sub.link);
+            if let Some(slot) = slot.filter(|s| sub.slot != Some(*s) || choice != sub.layer) {
+                sub.link
+                    .set_layer(slot, choice == protocol::LayerChoice::Auto);
+            }
+            (sub.layer, sub.slot) = (choice, slot);
+            let sub = &self.subscriptions[&stream_id];
+            self.push_subscribed(stream_id, sub);
             return Ok(Reply::Ok);
         }
         let link_id = self.shared.next_link_id();
@@ -1273,8 +1339,19 @@ impl Session {
             .sfu
             .subscribe(link_id, &media, &info, audio, video, self.inbox_tx.clone())
             .await?;
-        self.subscriptions
-            .insert(stream_id, Subscription { link_id, link });
+        if let Some(slot) = slot {
+            link.set_layer(slot, choice == protocol::LayerChoice::Auto);
+        }
+        self.subscriptions.insert(
+            stream_id,
+            Subscription {
+                link_id,
+                link,
+                layer: choice,
+                slots,
+                slot,
+            },
+        );
         Ok(Reply::SubscribeOffer {
             stream_id,
             link_id,
@@ -1298,7 +1375,7 @@ impl Session {
             }
         } else {
             sub.link.set_forwarding(keep_audio, keep_video);
-            self.push_subscribed(stream_id, &sub.link);
+            self.push_subscribed(stream_id, sub);
         }
         Ok(Reply::Ok)
     }
@@ -1391,22 +1468,31 @@ impl Session {
     }
 
     /// Queues `stream-subscribed` with what the link forwards now.
-    fn push_subscribed(&self, stream_id: StreamId, link: &EgressLink) {
+    fn push_subscribed(&self, stream_id: StreamId, sub: &Subscription) {
         // Our own inbox: if it is full the session is already being closed.
         self.inbox_tx
-            .try_send(SessionEvent::Send(Box::new(subscribed(stream_id, link))))
+            .try_send(SessionEvent::Send(Box::new(subscribed(
+                stream_id,
+                &sub.link,
+                sub.resolution_id(),
+            ))))
             .ok();
     }
 }
 
 /// `stream-subscribed` with what `link` forwards now.
-fn subscribed(stream_id: StreamId, link: &EgressLink) -> ServerMessage {
+fn subscribed(
+    stream_id: StreamId,
+    link: &EgressLink,
+    resolution_id: Option<String>,
+) -> ServerMessage {
     let (audio, video) = link.forwarding();
     ServerMessage::Event {
         event: Event::StreamSubscribed {
             stream_id,
             audio,
             video,
+            resolution_id,
         },
     }
 }
@@ -1463,7 +1549,12 @@ fn validate_user_name(user_name: &str) -> Result<(), RequestError> {
 /// and rate are in range, the declared media are the offer's `m=` sections
 /// (90000005 otherwise), and the offer can carry them
 /// ([`check_publish_offer`], 90100214 otherwise).
-fn validate_publish(audio: bool, video: Option<VideoInfo>, sdp: &str) -> Result<(), RequestError> {
+fn validate_publish(
+    audio: bool,
+    video: Option<VideoInfo>,
+    sdp: &str,
+    layers: usize,
+) -> Result<(), RequestError> {
     if !audio && video.is_none() {
         return Err(RequestError::InvalidParameter(
             "a stream needs audio, video or both".into(),
@@ -1503,7 +1594,7 @@ fn validate_publish(audio: bool, video: Option<VideoInfo>, sdp: &str) -> Result<
             )));
         }
     }
-    check_publish_offer(sdp)?;
+    check_layered_publish_offer(sdp, layers)?;
     Ok(())
 }
 

@@ -120,6 +120,7 @@ async fn publish(
         audio_muted: false,
         video_muted: false,
         is_screen: false,
+        resolutions: Vec::new(),
     };
     if let Err(e) = shared.rooms.add_stream(&room_id, session, info, media) {
         // Replaced by a join of the same user in between (then leaving is

@@ -109,6 +109,10 @@ pub fn human(code: ErrorCode, detail: &str) -> HumanError {
             ("That room is not available — check the room id.", F::Room)
         }
         E::KickedUser | E::KickUserFail => ("You were removed from the room.", F::General),
+        E::TooManyResolutions | E::UnknownResolution | E::ResolutionExists => (
+            "That video resolution (simulcast layer) is not available for this stream.",
+            F::General,
+        ),
         E::RoleNoPermission | E::RoleChangedFail | E::NotSupportSwitchRole => (
             "Your role does not allow that — join on stage (joiner) first.",
             F::General,

@@ -672,7 +672,15 @@ impl Session {
                     .await
                     .map_err(|e| ClientError::Rtc(e.to_string()))?;
             }
-            offer_publication(&signal, &link, p.audio, p.video, p.is_screen).await
+            offer_publication(
+                &signal,
+                &link,
+                p.audio,
+                p.video,
+                p.is_screen,
+                &p.resolutions,
+            )
+            .await
         }
         .await;
         match result {

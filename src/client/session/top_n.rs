@@ -67,6 +67,7 @@ impl Session {
                     audio_muted: false,
                     video_muted: false,
                     is_screen: false,
+                    resolutions: Vec::new(),
                 },
                 video: Arc::clone(&r.video),
                 audio_rx: r.audio_rx.clone(),

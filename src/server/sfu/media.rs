@@ -27,6 +27,7 @@ use webrtc::peer_connection::PeerConnection;
 
 use crate::link::counters::LinkCounters;
 use crate::protocol::LinkId;
+use crate::protocol::layers::MAX_RESOLUTIONS;
 use crate::server::metrics::Metrics;
 
 /// Minimum time between two PLIs sent to one publisher. Half a second: a
@@ -44,6 +45,12 @@ pub struct IngressPacket {
     pub video: bool,
     /// The packet, header extensions already stripped.
     pub packet: Packet,
+    /// Video: the picture's capture time (NTP 32.32) from the publisher's
+    /// `link::capture_time` extension; 0 when it has none.
+    pub capture_ntp: u64,
+    /// Video: the simulcast layer's slot (`protocol::layers`; 0 on a stream
+    /// without layers). Audio: 0.
+    pub layer: u8,
     /// The RFC 6464 level the publisher measured (audio with the extension
     /// negotiated; read before stripping), for top-N legs.
     pub audio_level: Option<u8>,
@@ -71,6 +78,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A publisher's video track of one layer slot and its SSRC (a PLI target).
+type IngressVideo = (Arc<dyn TrackRemote>, u32);
+
 /// Media of one published stream.
 pub struct PublishedMedia {
     id: u64,
@@ -81,21 +91,29 @@ pub struct PublishedMedia {
     subscribers: [AtomicUsize; 2],
     /// Packets the hub's full queue refused.
     hub_dropped: AtomicU64,
-    /// The publisher's video track and its SSRC, once it arrived (PLI target).
-    ingress_video: Mutex<Option<(Arc<dyn TrackRemote>, u32)>>,
+    /// The publisher's video track of each layer slot and its SSRC, once it
+    /// arrived (PLI target).
+    ingress_video: Mutex<[Option<IngressVideo>; MAX_RESOLUTIONS]>,
+    /// The `resolutionId` of each layer slot (`protocol::layers`), fixed at
+    /// publish; empty for a stream without layers (one video track, slot 0).
+    layers: Mutex<Vec<String>>,
     keyframe: Notify,
     /// Clock origin of the two timestamps below.
     epoch: Instant,
-    /// µs since `epoch` of the latest keyframe request (0: none).
-    last_request_us: AtomicU64,
-    /// µs since `epoch` of the latest keyframe forwarded (0: none).
-    last_keyframe_us: AtomicU64,
+    /// µs since `epoch` of the latest keyframe request, per layer slot (0: none).
+    last_request_us: [AtomicU64; MAX_RESOLUTIONS],
+    /// µs since `epoch` of the latest keyframe forwarded, per layer slot (0: none).
+    last_keyframe_us: [AtomicU64; MAX_RESOLUTIONS],
+    /// RTP bytes received of each layer slot's video (rates for `auto`).
+    layer_bytes: [AtomicU64; MAX_RESOLUTIONS],
     closed: AtomicBool,
     closed_notify: Notify,
     metrics: Arc<Metrics>,
     /// The audio level extension's negotiated id on the ingress link (0:
     /// not negotiated), see [`PublishedMedia::set_audio_level_ext`].
     audio_level_ext: AtomicU8,
+    /// The capture time extension's negotiated id (0: not negotiated).
+    capture_time_ext: AtomicU8,
     /// A server-side recording of this stream (at most one).
     recorder: Mutex<Option<crossbeam_channel::Sender<RecordedPacket>>>,
     /// The publish link carrying it, for its counters (`GET /rooms/{id}`).
@@ -119,15 +137,18 @@ impl PublishedMedia {
             hub,
             subscribers: [AtomicUsize::new(0), AtomicUsize::new(0)],
             hub_dropped: AtomicU64::new(0),
-            ingress_video: Mutex::new(None),
+            ingress_video: Mutex::new([None, None, None]),
+            layers: Mutex::new(Vec::new()),
             keyframe: Notify::new(),
             epoch: Instant::now(),
-            last_request_us: AtomicU64::new(0),
-            last_keyframe_us: AtomicU64::new(0),
+            last_request_us: Default::default(),
+            last_keyframe_us: Default::default(),
+            layer_bytes: Default::default(),
             closed: AtomicBool::new(false),
             closed_notify: Notify::new(),
             metrics,
             audio_level_ext: AtomicU8::new(0),
+            capture_time_ext: AtomicU8::new(0),
             recorder: Mutex::new(None),
             ingress_link: OnceLock::new(),
             plis_sent: AtomicU64::new(0),
@@ -173,6 +194,14 @@ impl PublishedMedia {
         self.plis_sent.load(Ordering::Relaxed)
     }
 
+    /// The id the ingress link negotiated for the capture time extension
+    /// (`link::capture_time`); the forwarder reads each video packet's
+    /// capture time under it.
+    pub(crate) fn set_capture_time_ext(&self, id: Option<u8>) {
+        self.capture_time_ext
+            .store(id.unwrap_or(0), Ordering::Release);
+    }
+
     /// The hub's count of legs subscribed to this stream's video and audio.
     pub(crate) fn set_subscribers(&self, video: usize, audio: usize) {
         self.subscribers[0].store(video, Ordering::Release);
@@ -193,10 +222,47 @@ impl PublishedMedia {
         self.epoch.elapsed().as_micros() as u64 + 1
     }
 
-    /// Asks the publisher for a keyframe (rate-limited, coalesced).
+    /// Names the stream's layer slots (`resolutionId`s, largest first);
+    /// before its tracks arrive.
+    pub(crate) fn set_layers(&self, ids: Vec<String>) {
+        *lock(&self.layers) = ids;
+    }
+
+    /// The `resolutionId` of each layer slot; empty without layers.
+    pub fn layers(&self) -> Vec<String> {
+        lock(&self.layers).clone()
+    }
+
+    /// The slot of layer `id`, if the stream was published with it.
+    pub fn layer_slot(&self, id: &str) -> Option<u8> {
+        lock(&self.layers)
+            .iter()
+            .position(|l| l == id)
+            .and_then(|p| u8::try_from(p).ok())
+    }
+
+    /// RTP bytes received of each layer slot's video so far.
+    pub fn layer_bytes(&self) -> [u64; MAX_RESOLUTIONS] {
+        [0, 1, 2].map(|slot| self.layer_bytes[slot].load(Ordering::Relaxed))
+    }
+
+    /// Asks the publisher for a keyframe on every layer (rate-limited,
+    /// coalesced).
     pub fn request_keyframe(&self) {
-        self.last_request_us.store(self.now_us(), Ordering::Release);
+        let now = self.now_us();
+        for slot in &self.last_request_us {
+            slot.store(now, Ordering::Release);
+        }
         self.keyframe.notify_one();
+    }
+
+    /// Asks the publisher for a keyframe on one layer (a subscriber switches
+    /// to it, or lost it).
+    pub fn request_keyframe_on(&self, layer: u8) {
+        if let Some(slot) = self.last_request_us.get(usize::from(layer)) {
+            slot.store(self.now_us(), Ordering::Release);
+            self.keyframe.notify_one();
+        }
     }
 
     /// Starts handing this stream's packets to a recording; `None` when one
@@ -226,7 +292,7 @@ impl PublishedMedia {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        lock(&self.ingress_video).take();
+        *lock(&self.ingress_video) = [None, None, None];
         self.stop_recording();
         self.closed_notify.notify_waiters();
         // Wake the keyframe loop so it sees `closed`.
@@ -239,12 +305,20 @@ impl PublishedMedia {
             if self.is_closed() {
                 return;
             }
-            let requested = self.last_request_us.load(Ordering::Acquire);
-            if self.last_keyframe_us.load(Ordering::Acquire) >= requested {
-                continue; // a keyframe went by after the request: it is answered
-            }
-            let target = lock(&self.ingress_video).clone();
-            if let Some((track, ssrc)) = target {
+            // Each layer is its own encoder: ask only those whose request
+            // no keyframe has answered yet.
+            let tracks = lock(&self.ingress_video).clone();
+            let mut sent = false;
+            for (slot, target) in tracks.into_iter().enumerate() {
+                let requested = self.last_request_us[slot].load(Ordering::Acquire);
+                if requested == 0
+                    || self.last_keyframe_us[slot].load(Ordering::Acquire) >= requested
+                {
+                    continue; // a keyframe went by after the request: it is answered
+                }
+                let Some((track, ssrc)) = target else {
+                    continue;
+                };
                 let pli = PictureLossIndication {
                     sender_ssrc: 0,
                     media_ssrc: ssrc,
@@ -255,6 +329,9 @@ impl PublishedMedia {
                         .keyframe_requests
                         .fetch_add(1, Ordering::Relaxed);
                 }
+                sent = true;
+            }
+            if sent {
                 tokio::time::sleep(KEYFRAME_MIN_INTERVAL).await;
             }
         }
@@ -265,11 +342,30 @@ impl PublishedMedia {
     pub(crate) async fn forward(self: Arc<Self>, track: Arc<dyn TrackRemote>) {
         let _track = self.metrics.ingress_tracks.enter();
         let kind = track.kind().await;
+        let mut layer = 0u8;
         if kind == RtpCodecKind::Video {
             let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
-            *lock(&self.ingress_video) = Some((Arc::clone(&track), ssrc));
+            if !lock(&self.layers).is_empty() {
+                // A layer is the track named by its resolutionId: its RTP
+                // stream id (a browser's `sendEncodings` rid) or its track id.
+                let rid = track.rid(ssrc).await.map(|r| r.to_string());
+                let id = match rid {
+                    Some(rid) => rid,
+                    None => track.track_id().await.to_string(),
+                };
+                match self.layer_slot(&id) {
+                    Some(slot) => layer = slot,
+                    None => {
+                        tracing::debug!(track = %id, "video track of no declared resolution: ignored");
+                        return;
+                    }
+                }
+            }
+            if let Some(slot) = lock(&self.ingress_video).get_mut(usize::from(layer)) {
+                *slot = Some((Arc::clone(&track), ssrc));
+            }
             // Subscribers that arrived before the track did are waiting for one.
-            self.request_keyframe();
+            self.request_keyframe_on(layer);
         }
         loop {
             let event = tokio::select! {
@@ -283,14 +379,22 @@ impl PublishedMedia {
             let TrackRemoteEvent::OnRtpPacket(mut packet) = event else {
                 continue;
             };
+            if kind == RtpCodecKind::Video {
+                let len = 12 + packet.payload.len() as u64;
+                self.layer_bytes[usize::from(layer)].fetch_add(len, Ordering::Relaxed);
+            }
             if kind == RtpCodecKind::Video && starts_h264_keyframe(&packet.payload) {
-                self.last_keyframe_us
-                    .store(self.now_us(), Ordering::Release);
+                self.last_keyframe_us[usize::from(layer)].store(self.now_us(), Ordering::Release);
             }
             let audio_level = match self.audio_level_ext.load(Ordering::Acquire) {
                 0 => None,
                 _ if kind == RtpCodecKind::Video => None,
                 id => crate::link::audio_level::read_level(&packet, id),
+            };
+            let capture_ntp = match self.capture_time_ext.load(Ordering::Acquire) {
+                0 => 0,
+                _ if kind != RtpCodecKind::Video => 0,
+                id => crate::link::capture_time::read_capture_time(&packet, id).unwrap_or(0),
             };
             // Every egress leg strips them (see `Rewriter`); doing it once here
             // makes the per-subscriber clones allocation-free.
@@ -298,7 +402,8 @@ impl PublishedMedia {
             packet.header.extension_profile = 0;
             packet.header.extensions.clear();
             let video = kind == RtpCodecKind::Video;
-            if let Some(tx) = lock(&self.recorder).as_ref() {
+            // A recording keeps the top layer only.
+            if let Some(tx) = lock(&self.recorder).as_ref().filter(|_| layer == 0) {
                 // Full: the writer is behind and sees the gap; nothing waits.
                 tx.try_send(RecordedPacket {
                     video,
@@ -314,6 +419,8 @@ impl PublishedMedia {
                 media: self.id,
                 video,
                 packet,
+                capture_ntp,
+                layer,
                 audio_level,
             };
             if self.hub.try_send(packet).is_err()

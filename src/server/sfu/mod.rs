@@ -16,8 +16,10 @@
 //! spawns is aborted when the link is closed or dropped, and every link and
 //! task is counted in [`Metrics`], so leaks show up in tests.
 
+pub mod downlink;
 mod error;
 mod hub;
+pub mod layers;
 mod media;
 pub mod rewrite;
 pub mod topn;
@@ -219,6 +221,7 @@ impl Sfu {
         let media = PublishedMedia::new(id, Arc::clone(&self.metrics), hub.media_input());
         media.set_ingress_link(link_id, link.pc());
         media.set_audio_level_ext(crate::link::audio_level::ext_id_in_sdp(&answer));
+        media.set_capture_time_ext(crate::link::capture_time::ext_id_in_sdp(&answer));
         let task = spawn_counted(
             &self.metrics,
             ingress_signals(
@@ -409,6 +412,18 @@ impl EgressLink {
     /// Asks the publisher for a keyframe on this subscriber's behalf.
     pub fn request_keyframe(&self) {
         self.media.request_keyframe();
+    }
+
+    /// Forwards simulcast layer `slot` of the stream (`protocol::layers`)
+    /// from its next keyframe on, asking the publisher for one; with `auto`
+    /// the hub chooses from then on, starting there (`downlink`).
+    pub fn set_layer(&self, slot: u8, auto: bool) {
+        let target = if auto {
+            hub::LayerTarget::Auto(slot)
+        } else {
+            hub::LayerTarget::Slot(slot)
+        };
+        self.hub.set_layer(self.leg, target);
     }
 
     /// Adds a trickled candidate from the client.

@@ -24,6 +24,10 @@
 //!   of a packet that had arrived after all), or that is older than the
 //!   [`WINDOW`] of numbers remembered, is dropped.
 //!
+//! Timestamps pass through, plus an offset that is 0 until the leg switches
+//! to another simulcast layer ([`Rewriter::switch_source`]): then they go on
+//! from the last one written, so the subscriber sees one continuous stream.
+//!
 //! Retransmissions *to the subscriber* (answers to its NACKs) resend the very
 //! packet that was written, same number, same bytes: not a second packet.
 
@@ -51,6 +55,13 @@ pub struct Rewriter {
     anchor: Option<u16>,
     /// The next packet follows a pause: re-anchor the offset on it.
     resync: bool,
+    /// Added (wrapping) to every ingress timestamp.
+    ts_offset: u32,
+    /// The timestamp of the last packet written.
+    last_ts: u32,
+    /// The next packet starts another source (a simulcast layer) this many
+    /// clock ticks after the last one written: rebase `ts_offset` on it.
+    rebase: Option<u32>,
 }
 
 impl Rewriter {
@@ -64,6 +75,20 @@ impl Rewriter {
             written: [0; WINDOW_WORDS],
             anchor: None,
             resync: true,
+            ts_offset: 0,
+            last_ts: 0,
+            rebase: None,
+        }
+    }
+
+    /// The next packet comes from another RTP stream of the same source (a
+    /// simulcast layer switch, at its keyframe), `gap_ticks` after the last
+    /// one written: sequence numbers go on after the highest written and
+    /// timestamps from the last one written plus the gap.
+    pub fn switch_source(&mut self, gap_ticks: u32) {
+        self.resync = true;
+        if self.highest.is_some() {
+            self.rebase = Some(gap_ticks.max(1));
         }
     }
 
@@ -95,6 +120,14 @@ impl Rewriter {
             return false;
         }
         let header = &mut packet.header;
+        if let Some(gap) = self.rebase.take() {
+            self.ts_offset = self
+                .last_ts
+                .wrapping_add(gap)
+                .wrapping_sub(header.timestamp);
+        }
+        header.timestamp = header.timestamp.wrapping_add(self.ts_offset);
+        self.last_ts = header.timestamp;
         header.sequence_number = out;
         header.ssrc = self.ssrc;
         header.payload_type = self.payload_type;
@@ -174,6 +207,31 @@ mod tests {
     fn out(r: &mut Rewriter, seq: u16) -> Option<u16> {
         let mut p = packet(seq);
         r.rewrite(&mut p).then_some(p.header.sequence_number)
+    }
+
+    #[test]
+    fn a_source_switch_continues_numbers_and_timestamps() {
+        let mut r = Rewriter::new(9, 96);
+        let mut a = packet(100);
+        a.header.timestamp = 1_000;
+        assert!(r.rewrite(&mut a));
+        let mut b = packet(101);
+        b.header.timestamp = 4_000;
+        assert!(r.rewrite(&mut b));
+        r.switch_source(3_000);
+        // Another layer: its own numbers and clock.
+        let mut c = packet(60_000);
+        c.header.timestamp = 777_777;
+        assert!(r.rewrite(&mut c));
+        assert_eq!(c.header.sequence_number, 102);
+        assert_eq!(c.header.timestamp, 7_000);
+        let mut d = packet(60_001);
+        d.header.timestamp = 777_777 + 3_000;
+        assert!(r.rewrite(&mut d));
+        assert_eq!(
+            (d.header.sequence_number, d.header.timestamp),
+            (103, 10_000)
+        );
     }
 
     #[test]

@@ -156,6 +156,7 @@ pub fn fake_room(my_name: &str, peers: &[FakePeer]) -> FakeRoom {
             audio_muted: false,
             video_muted: false,
             is_screen: false,
+            resolutions: Vec::new(),
         };
         session.streams.insert(id, info.clone());
         let (_tx, audio_rx) = crossbeam_channel::bounded(1);

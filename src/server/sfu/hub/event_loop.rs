@@ -336,6 +336,11 @@ impl HubLoop {
                     leg.set_forwarding(audio, video);
                 }
             }
+            Command::Layer(id, target) => {
+                if let Some(leg) = self.legs.get_mut(&id) {
+                    leg.set_layer_target(target);
+                }
+            }
             Command::TopNSource(id, change) => {
                 self.current = Some(id);
                 if let Some(leg) = self.legs.get_mut(&id)
@@ -549,7 +554,9 @@ impl HubLoop {
                         if keyframe_requests > 0
                             && let LegSource::Stream(media) = &leg.source
                         {
-                            media.request_keyframe();
+                            // The layer it decodes (and the one it waits for).
+                            media.request_keyframe_on(leg.layers.current());
+                            media.request_keyframe_on(leg.layers.target());
                         }
                         for nack in packets
                             .iter()
@@ -563,6 +570,7 @@ impl HubLoop {
                                 .retransmitted_packets
                                 .fetch_add(resent, Ordering::Relaxed);
                         }
+                        leg.on_rtcp_for_layers(&packets, now);
                     }
                 }
                 let next = leg.pc.poll_timeout();

@@ -20,6 +20,7 @@ use super::LegId;
 use super::LegSource;
 use super::event_loop::{HubLoop, mark};
 use super::leg::{Egress, LegState, Work};
+use crate::server::sfu::layers::{Admit, PacketInfo};
 use crate::server::sfu::media::{IngressPacket, PublishedMedia};
 
 /// Whether an RTCP packet asks for a keyframe (PLI, RFC 4585 §6.3.1; FIR,
@@ -195,8 +196,28 @@ impl HubLoop {
                         None => continue,
                     },
                 };
-                if !track.enabled {
+                if !track.enabled || track.paused {
                     continue;
+                }
+                if ingress.video {
+                    // One layer of a simulcast stream per leg (`sfu::layers`).
+                    let info = PacketInfo {
+                        timestamp: packet.header.timestamp,
+                        captured: ingress.capture_ntp,
+                        marker: packet.header.marker,
+                    };
+                    let admitted = leg.layers.admit(ingress.layer, info, &packet.payload, now);
+                    match admitted {
+                        Admit::Drop => continue,
+                        Admit::Defer => {
+                            if let LegSource::Stream(media) = &leg.source {
+                                media.request_keyframe_on(leg.layers.target());
+                            }
+                            continue;
+                        }
+                        Admit::Forward => {}
+                        Admit::Switch { gap_ticks } => track.rewriter.switch_source(gap_ticks),
+                    }
                 }
                 if !track.rewriter.rewrite(&mut packet) {
                     stale += 1;

@@ -114,6 +114,8 @@ pub struct LegTrack {
     pub clock_rate: u32,
     pub rewriter: Rewriter,
     pub enabled: bool,
+    /// Held back by `auto` (video only; `auto.rs`), whatever `enabled` says.
+    pub paused: bool,
     /// Sent packets for NACKs (video sent directly).
     pub history: Option<SentHistory>,
     /// Sender-report state (sent directly).
@@ -223,6 +225,13 @@ pub struct Leg {
     /// One of the leg's senders: the way to its (bundled) transport.
     any_sender: RTCRtpSenderId,
     pub state: LegState,
+    /// The simulcast layer forwarded on the video track (slot 0 for a
+    /// stream without layers).
+    pub layers: crate::server::sfu::layers::LayerSelect,
+    /// The hub chooses the layer (`auto`, `auto.rs`).
+    pub auto: Option<crate::server::sfu::downlink::AutoLayer>,
+    /// `auto` paused the video: not even the smallest layer fits.
+    pub video_paused: bool,
     /// ICE restarts under way (see [`Negotiation`]).
     pub negotiation: Negotiation,
     /// ICE restarts offered so far (logs and tests).
@@ -354,6 +363,9 @@ impl Leg {
             inbox: request.inbox,
             any_sender,
             state,
+            layers: Default::default(),
+            auto: None,
+            video_paused: false,
             negotiation: Negotiation::Stable,
             restarts: 0,
             deadline: None,
@@ -672,6 +684,7 @@ fn answered_track(
         },
         rewriter: Rewriter::new(offered.ssrc, payload_type),
         enabled: offered.enabled,
+        paused: false,
         history: video.then(SentHistory::default),
         report: SendReport::default(),
     })

@@ -47,6 +47,7 @@
 //! is dropped and counted), and a subscriber that does not drain its socket
 //! loses its own packets in its own receive buffer.
 
+mod auto;
 mod demux;
 mod direct;
 mod event_loop;
@@ -59,6 +60,7 @@ mod tests;
 mod topn_leg;
 mod udp;
 
+pub use auto::LayerTarget;
 pub use leg_counters::{LegCounters, LegPhase, LegSnapshot};
 pub use topn_leg::{SourceChange, TopNLeg};
 
@@ -98,6 +100,7 @@ enum Command {
     RestartIce(LegId, oneshot::Sender<Result<String, SfuError>>),
     Candidate(LegId, IceCandidate, oneshot::Sender<Result<(), SfuError>>),
     Forwarding(LegId, bool, bool),
+    Layer(LegId, LayerTarget),
     /// A top-N leg's sources change.
     TopNSource(LegId, SourceChange),
     Close(LegId, oneshot::Sender<()>),
@@ -263,6 +266,13 @@ impl Hub {
     }
 
     /// Adds or removes a source of a top-N leg (nothing on other legs).
+    /// Forwards a simulcast layer on `leg` from its next keyframe on.
+    pub fn set_layer(&self, leg: LegId, target: LayerTarget) {
+        if self.commands.try_send(Command::Layer(leg, target)).is_err() {
+            tracing::warn!(leg, "egress hub busy or gone: layer change dropped");
+        }
+    }
+
     pub async fn change_top_n_source(&self, leg: LegId, change: SourceChange) {
         // Err: the hub stopped, and with it every leg.
         self.commands

@@ -408,6 +408,8 @@ async fn feed_seqs(hub: &Hub, media: &PublishedMedia, seqs: &[u16], size: usize)
                 media: media.id(),
                 video: true,
                 packet,
+                capture_ntp: 0,
+                layer: 0,
                 audio_level: None,
             })
             .await
@@ -624,7 +626,7 @@ async fn egress_legs_speak_aes_gcm_srtp_only() {
                     Some(SessionEvent::Link(e)) => match e.state {
                         LinkState::Connected => return "connected",
                         LinkState::Failed => return "failed",
-                        LinkState::Candidate(_) => {}
+                        LinkState::Candidate(_) | LinkState::Layer(_) => {}
                     },
                     Some(_) => {}
                     None => return "inbox closed",

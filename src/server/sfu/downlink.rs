@@ -1,0 +1,330 @@
+//! `auto` layer choice for one subscriber, sans-IO (issue 10 §2): which
+//! simulcast layer fits the subscriber's downlink.
+//!
+//! **A first step, loss-based.** The issue asks for a transport-wide-cc
+//! estimate of each egress leg's downlink (GCC over TWCC feedback); the hub
+//! does not number its egress packets yet, so this estimate is made from what
+//! the hub already sees: the subscriber's RTCP receiver reports (the fraction
+//! of video packets lost since the previous one, about once a second) and the
+//! bytes the hub sent the leg. It cannot step down *before* the path fills,
+//! only once the loss shows it did:
+//!
+//! * loss ≥ [`LOSS_HIGH`]: the path carried about what got through, so the
+//!   estimate becomes `sent × (1 − loss) × 0.85`;
+//! * loss ≤ [`LOSS_LOW`]: the estimate grows to `max(estimate, sent) ×`
+//!   [`GROWTH`] per report (it does not probe: it only lets a larger layer be
+//!   tried);
+//! * in between it holds;
+//! * the report right after a change still counts the loss and rate of the
+//!   layer before it (receiver reports cover the second before them): it may
+//!   not lower the estimate, and decides nothing.
+//!
+//! A step up that is followed by a step down within [`FAILED_UP_WINDOW`]
+//! failed: the hold before the next step up doubles (up to [`MAX_UP_HOLD`]),
+//! so a capped subscriber does not keep knocking on the layer above.
+//!
+//! A layer fits when its rate (measured at the ingress, smoothed) plus what
+//! else the leg carries (audio, overhead: `sent` minus the current layer's
+//! rate) is within the estimate. The choice steps down at once, and up one
+//! layer at a time, only when the larger layer fits with [`UP_MARGIN`] to spare and the last change
+//! is [`UP_HOLD`] old (hysteresis). When not even the smallest layer fits,
+//! the subscriber's video pauses (audio never yields to video), and resumes
+//! when the smallest fits again.
+
+use std::time::{Duration, Instant};
+
+use crate::protocol::layers::MAX_RESOLUTIONS;
+
+/// Fraction lost (of 1) from which the path is taken as full.
+pub const LOSS_HIGH: f64 = 0.08;
+/// Fraction lost (of 1) up to which the path is taken as having room.
+pub const LOSS_LOW: f64 = 0.02;
+/// A larger layer must fit this many times over to step up to it.
+pub const UP_MARGIN: f64 = 1.15;
+/// How long a choice stands before a step up.
+pub const UP_HOLD: Duration = Duration::from_secs(4);
+/// The longest hold after failed step ups.
+pub const MAX_UP_HOLD: Duration = Duration::from_secs(32);
+/// A step down this soon after a step up makes the step up a failure.
+pub const FAILED_UP_WINDOW: Duration = Duration::from_secs(5);
+/// Growth of the estimate per report without loss.
+pub const GROWTH: f64 = 1.15;
+/// After a change, reports within this long may not lower the estimate.
+const SETTLE: Duration = Duration::from_millis(1500);
+
+/// Reports closer together than this are folded into the next one (rates
+/// over too short an interval are noise).
+const MIN_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What the leg should forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// This layer slot.
+    Layer(u8),
+    /// No video (not even the smallest layer fits).
+    Paused,
+}
+
+/// One receiver report's worth of input.
+#[derive(Debug, Clone, Copy)]
+pub struct Report {
+    /// When it arrived.
+    pub now: Instant,
+    /// RFC 3550 fraction lost of the leg's video (of 256).
+    pub fraction_lost: u8,
+    /// Bytes the hub sent the leg so far (video and audio).
+    pub sent_bytes: u64,
+    /// Bytes the publisher sent of each layer so far (0: none yet).
+    pub layer_bytes: [u64; MAX_RESOLUTIONS],
+}
+
+/// The estimate and choice of one `auto` subscriber.
+#[derive(Debug, Clone)]
+pub struct AutoLayer {
+    choice: Choice,
+    estimate_bps: Option<f64>,
+    /// Smoothed rate of each layer (bit/s; 0: not sent).
+    layer_bps: [f64; MAX_RESOLUTIONS],
+    last: Option<Report>,
+    changed_at: Option<Instant>,
+    /// The last change was a step up (to a larger layer, or from paused).
+    last_was_up: bool,
+    /// How long a choice stands before the next step up.
+    up_hold: Duration,
+}
+
+impl AutoLayer {
+    /// Starting on `layer` (the largest: nothing is known yet).
+    pub fn new(layer: u8) -> Self {
+        Self {
+            choice: Choice::Layer(layer),
+            estimate_bps: None,
+            layer_bps: [0.0; MAX_RESOLUTIONS],
+            last: None,
+            changed_at: None,
+            last_was_up: false,
+            up_hold: UP_HOLD,
+        }
+    }
+
+    /// The choice now.
+    pub fn choice(&self) -> Choice {
+        self.choice
+    }
+
+    /// The downlink estimate (bit/s), once there is one.
+    pub fn estimate_bps(&self) -> Option<f64> {
+        self.estimate_bps
+    }
+
+    /// Takes a receiver report; returns the new choice when it changes.
+    pub fn on_report(&mut self, report: Report) -> Option<Choice> {
+        let Some(last) = self.last else {
+            self.last = Some(report);
+            return None;
+        };
+        let dt = report.now.saturating_duration_since(last.now);
+        if dt < MIN_INTERVAL {
+            return None;
+        }
+        self.last = Some(report);
+        let secs = dt.as_secs_f64();
+        let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 * 8.0 / secs;
+        for (slot, smoothed) in self.layer_bps.iter_mut().enumerate() {
+            let r = rate(report.layer_bytes[slot], last.layer_bytes[slot]);
+            *smoothed = if *smoothed == 0.0 || r == 0.0 {
+                r
+            } else {
+                0.5 * *smoothed + 0.5 * r
+            };
+        }
+        let sent = rate(report.sent_bytes, last.sent_bytes);
+        let loss = f64::from(report.fraction_lost) / 256.0;
+        let settling = self
+            .changed_at
+            .is_some_and(|at| report.now.saturating_duration_since(at) < SETTLE);
+        let estimate = match self.estimate_bps {
+            Some(e) if settling && loss > LOSS_LOW => e,
+            _ if loss >= LOSS_HIGH => sent * (1.0 - loss) * 0.85,
+            Some(e) if loss > LOSS_LOW => e,
+            e => e.unwrap_or(0.0).max(sent) * GROWTH,
+        };
+        self.estimate_bps = Some(estimate);
+        if settling {
+            // Its rates mix the layer before the change with this one.
+            return None;
+        }
+        let current_video = match self.choice {
+            Choice::Layer(slot) => self
+                .layer_bps
+                .get(usize::from(slot))
+                .copied()
+                .unwrap_or(0.0),
+            Choice::Paused => 0.0,
+        };
+        let other = (sent - current_video).max(0.0);
+        let fits = |slot: usize, margin: f64| {
+            let r = self.layer_bps[slot];
+            r > 0.0 && (r + other) * margin <= estimate
+        };
+        let since_change = self
+            .changed_at
+            .map(|at| report.now.saturating_duration_since(at));
+        let hold_over = since_change.is_none_or(|d| d >= self.up_hold);
+        let next = match self.choice {
+            Choice::Layer(slot) => {
+                let slot = usize::from(slot);
+                // One layer up at a time: each step is a try.
+                let up = slot
+                    .checked_sub(1)
+                    .filter(|&s| hold_over && fits(s, UP_MARGIN));
+                if let Some(up) = up {
+                    Choice::Layer(up as u8)
+                } else if self.layer_bps[slot] == 0.0 || fits(slot, 1.0) {
+                    Choice::Layer(slot as u8)
+                } else {
+                    // Down to the largest that fits, else pause.
+                    (slot + 1..MAX_RESOLUTIONS)
+                        .find(|&s| fits(s, 1.0))
+                        .map_or(Choice::Paused, |s| Choice::Layer(s as u8))
+                }
+            }
+            Choice::Paused => (0..MAX_RESOLUTIONS)
+                .rev()
+                .filter(|&s| self.layer_bps[s] > 0.0)
+                .take_while(|&s| fits(s, UP_MARGIN))
+                .last()
+                .map_or(Choice::Paused, |s| Choice::Layer(s as u8)),
+        };
+        if next == self.choice {
+            if self.last_was_up && since_change.is_some_and(|d| d >= 2 * FAILED_UP_WINDOW) {
+                self.up_hold = UP_HOLD; // the last step up held
+            }
+            return None;
+        }
+        let up = match (self.choice, next) {
+            (Choice::Paused, _) => true,
+            (Choice::Layer(from), Choice::Layer(to)) => to < from,
+            (Choice::Layer(_), Choice::Paused) => false,
+        };
+        if !up && self.last_was_up && since_change.is_some_and(|d| d < FAILED_UP_WINDOW) {
+            self.up_hold = (self.up_hold * 2).min(MAX_UP_HOLD);
+        }
+        self.last_was_up = up;
+        self.choice = next;
+        self.changed_at = Some(report.now);
+        Some(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Publisher layers at 800, 300 and 100 kbit/s; the subscriber's path
+    /// carries `path` kbit/s: what was sent beyond it is lost.
+    struct Sim {
+        auto: AutoLayer,
+        now: Instant,
+        sent: u64,
+        layers: [u64; 3],
+    }
+
+    const LAYER_KBPS: [u64; 3] = [800, 300, 100];
+    const AUDIO_KBPS: u64 = 50;
+
+    impl Sim {
+        fn new() -> Self {
+            let mut sim = Sim {
+                auto: AutoLayer::new(0),
+                now: Instant::now(),
+                sent: 0,
+                layers: [0; 3],
+            };
+            sim.auto.on_report(sim.report(0));
+            sim
+        }
+
+        fn report(&self, fraction_lost: u8) -> Report {
+            Report {
+                now: self.now,
+                fraction_lost,
+                sent_bytes: self.sent,
+                layer_bytes: self.layers,
+            }
+        }
+
+        /// One second on a path of `path` kbit/s.
+        fn second(&mut self, path: u64) -> Choice {
+            self.now += Duration::from_secs(1);
+            for (bytes, kbps) in self.layers.iter_mut().zip(LAYER_KBPS) {
+                *bytes += kbps * 125;
+            }
+            let video = match self.auto.choice() {
+                Choice::Layer(s) => LAYER_KBPS[usize::from(s)],
+                Choice::Paused => 0,
+            };
+            let offered = video + AUDIO_KBPS;
+            self.sent += offered * 125;
+            let lost = offered.saturating_sub(path) as f64 / offered as f64;
+            self.auto.on_report(self.report((lost * 256.0) as u8));
+            self.auto.choice()
+        }
+    }
+
+    #[test]
+    fn a_capped_path_gets_a_layer_that_fits_and_the_top_comes_back() {
+        let mut sim = Sim::new();
+        for _ in 0..5 {
+            assert_eq!(sim.second(10_000), Choice::Layer(0), "room to spare");
+        }
+        // 30 s behind 400 kbit/s: the top (800 + 50) does not fit, the middle
+        // (300 + 50) does. Without probing the estimate only learns by trying
+        // the top again, ever more rarely (the hold doubles).
+        let capped: Vec<_> = (0..30).map(|_| sim.second(400)).collect();
+        let on_top = capped.iter().filter(|c| **c == Choice::Layer(0)).count();
+        let fitting = capped
+            .iter()
+            .filter(|c| matches!(c, Choice::Layer(1 | 2)))
+            .count();
+        assert!(on_top <= 6, "{on_top} s on the top layer: {capped:?}");
+        assert!(
+            fitting >= 22,
+            "{fitting} s on a layer that fits: {capped:?}"
+        );
+        assert!(
+            matches!(capped.last(), Some(Choice::Layer(1 | 2))),
+            "{capped:?}"
+        );
+        let mut back = None;
+        for s in 1..=60 {
+            if sim.second(10_000) == Choice::Layer(0) {
+                back = Some(s);
+                break;
+            }
+        }
+        // At most the longest hold after failures, plus the estimate's growth.
+        assert!(
+            back.is_some_and(|s| s <= 40),
+            "back on top after {back:?} s"
+        );
+    }
+
+    #[test]
+    fn nothing_fits_pauses_video_and_it_resumes() {
+        let mut sim = Sim::new();
+        let mut choice = Choice::Layer(0);
+        for _ in 0..10 {
+            choice = sim.second(120);
+        }
+        assert_eq!(choice, Choice::Paused, "100 + 50 does not fit 120");
+        let mut resumed = None;
+        for s in 1..=30 {
+            if let Choice::Layer(l) = sim.second(10_000) {
+                resumed = Some((s, l));
+                break;
+            }
+        }
+        assert!(resumed.is_some(), "video resumes once the path recovers");
+    }
+}

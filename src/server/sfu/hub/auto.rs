@@ -1,0 +1,131 @@
+//! A leg's simulcast layer, chosen by its subscriber or by the hub
+//! (`auto`, [`crate::server::sfu::downlink`]): the commands that set it and
+//! the receiver reports that drive the `auto` choice.
+
+use std::time::Instant;
+
+use rtc::rtcp::receiver_report::ReceiverReport;
+
+use super::LegSource;
+use super::leg::{Leg, LegState};
+use crate::server::inbox::LinkState;
+use crate::server::sfu::downlink::{AutoLayer, Choice, Report};
+
+/// What a subscriber asked of a layered stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerTarget {
+    /// This slot.
+    Slot(u8),
+    /// The hub's choice, starting from this slot.
+    Auto(u8),
+}
+
+impl Leg {
+    /// The subscriber's layer request.
+    pub fn set_layer_target(&mut self, target: LayerTarget) {
+        let slot = match target {
+            LayerTarget::Slot(slot) => {
+                self.auto = None;
+                self.set_video_paused(false);
+                slot
+            }
+            LayerTarget::Auto(slot) => {
+                if self.auto.is_some() {
+                    return; // auto already: its choice stands
+                }
+                self.auto = Some(AutoLayer::new(slot));
+                slot
+            }
+        };
+        self.switch_layer(slot);
+    }
+
+    /// Wants `slot`, asking the publisher for its keyframe if a switch waits.
+    fn switch_layer(&mut self, slot: u8) {
+        if self.layers.set_target(slot)
+            && let LegSource::Stream(media) = &self.source
+        {
+            media.request_keyframe_on(slot);
+        }
+    }
+
+    /// Pauses or resumes the leg's video for `auto` (the subscriber's own
+    /// wish, `set_forwarding`, is kept apart in [`Leg::video_paused`]).
+    fn set_video_paused(&mut self, paused: bool) {
+        if self.video_paused == paused {
+            return;
+        }
+        self.video_paused = paused;
+        if let LegState::Answered(tracks) | LegState::Connected(tracks, _) = &mut self.state
+            && let Some(video) = tracks.video.as_mut()
+        {
+            if paused {
+                video.rewriter.pause();
+            }
+            video.paused = paused;
+        }
+    }
+
+    /// RTCP from the subscriber: its receiver reports drive an `auto` leg.
+    pub fn on_rtcp_for_layers(&mut self, packets: &[Box<dyn rtc::rtcp::Packet>], now: Instant) {
+        let Some(auto) = self.auto.as_mut() else {
+            return;
+        };
+        let LegSource::Stream(media) = &self.source else {
+            return;
+        };
+        let video_ssrc = match &self.state {
+            LegState::Connected(tracks, _) => tracks.video.as_ref().map(|t| t.ssrc),
+            _ => None,
+        };
+        let Some(video_ssrc) = video_ssrc else {
+            return;
+        };
+        let lost = packets
+            .iter()
+            .filter_map(|p| p.as_any().downcast_ref::<ReceiverReport>())
+            .flat_map(|rr| rr.reports.iter())
+            .find(|r| r.ssrc == video_ssrc)
+            .map(|r| r.fraction_lost);
+        let Some(fraction_lost) = lost else {
+            return;
+        };
+        let report = Report {
+            now,
+            fraction_lost,
+            sent_bytes: self.counters.bytes,
+            layer_bytes: media.layer_bytes(),
+        };
+        let changed = auto.on_report(report);
+        tracing::debug!(
+            link = self.link_id.0,
+            fraction_lost,
+            estimate_bps = auto.estimate_bps(),
+            choice = ?auto.choice(),
+            "auto layer report"
+        );
+        let Some(choice) = changed else {
+            return;
+        };
+        tracing::info!(
+            link = self.link_id.0,
+            estimate_bps = auto.estimate_bps(),
+            ?choice,
+            "auto layer changed"
+        );
+        match choice {
+            Choice::Layer(slot) => {
+                self.set_video_paused(false);
+                self.switch_layer(slot);
+                if let LegSource::Stream(media) = &self.source {
+                    media.request_keyframe_on(slot);
+                }
+            }
+            Choice::Paused => self.set_video_paused(true),
+        }
+        self.report(LinkState::Layer(match choice {
+            Choice::Layer(slot) => Some(slot),
+            Choice::Paused => None,
+        }));
+    }
+}
