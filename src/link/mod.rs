@@ -28,7 +28,6 @@ pub mod audio_level;
 pub mod capture_time;
 pub mod congestion;
 pub mod counters;
-pub mod dtls_hello;
 pub mod ice;
 pub mod nack;
 pub mod nack_generator;

@@ -460,11 +460,6 @@ impl HubLoop {
                 if leg.hold_early_check(from, datagram) {
                     return;
                 }
-                if super::demux::classify(datagram) == super::demux::Kind::Dtls
-                    && !leg.dtls_hello.admit(datagram)
-                {
-                    return; // a repeated ClientHello (see link::dtls_hello)
-                }
                 read_into(leg, now, local_addr, from, BytesMut::from(datagram));
                 mark(work, id, leg, Work::All);
             });

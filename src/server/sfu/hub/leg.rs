@@ -250,9 +250,6 @@ pub struct Leg {
     early_checks: Vec<(SocketAddr, BytesMut)>,
     /// Early checks handed to the core once the answer was applied.
     pub early_checks_replayed: usize,
-    /// Keeps repeated ClientHellos from stalling the core's DTLS server
-    /// under loss ([`crate::link::dtls_hello`]).
-    pub dtls_hello: crate::link::dtls_hello::ClientHelloFilter,
     /// Whether the leg offered AES-CM too (a WHEP leg that asked,
     /// [`srtp_profiles`]): then sending through the core is expected, not a
     /// failure.
@@ -375,7 +372,6 @@ impl Leg {
             pending: Vec::new(),
             early_checks: Vec::new(),
             early_checks_replayed: 0,
-            dtls_hello: Default::default(),
             aes_cm_allowed: false,
             counters: super::LegCounters::default(),
             #[cfg(test)]
