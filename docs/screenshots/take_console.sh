@@ -11,34 +11,12 @@
 # kiosk-program.png (a kiosk in the same room showing the 2×2 program).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=${HUDDLE_BIN:-${CARGO_TARGET_DIR:-target}/debug/huddle}
-OUT=docs/screenshots
 PORT=7992
-SERVER=ws://127.0.0.1:$PORT
-CREDS=(--app-id shots --app-key shots-key)
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-Xvfb -displayfd 3 -screen 0 1280x720x24 -nolisten tcp 3>"$TMP/display" 2>/dev/null &
-PIDS+=($!)
-for _ in $(seq 100); do [ -s "$TMP/display" ] && break; sleep 0.1; done
-export DISPLAY=":$(cat "$TMP/display")"
-export XDG_RUNTIME_DIR=$TMP/run XDG_CONFIG_HOME=$TMP/config
-mkdir -p "$XDG_RUNTIME_DIR" "$XDG_CONFIG_HOME/huddle"
-chmod 700 "$XDG_RUNTIME_DIR"
+source docs/screenshots/common.sh
 cat >"$XDG_CONFIG_HOME/huddle/settings.json" <<JSON
 {"server": "$SERVER", "app_id": "shots", "room": "show", "user_id": "host",
  "user_name": "Host", "join_mic_off": true}
 JSON
-
-"$BIN" serve --listen 127.0.0.1:$PORT "${CREDS[@]}" >"$TMP/serve.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do grep -q "listening on" "$TMP/serve.log" && break; sleep 0.1; done
 
 "$BIN" bot --server "$SERVER" --room show --user camera --count 3 --publish --tone 0 \
   "${CREDS[@]}" >"$TMP/bots.log" 2>&1 &
