@@ -114,6 +114,10 @@ pub struct AppArgs {
     /// `huddle inspect FILE`.
     #[arg(long, value_name = "FILE")]
     pub record_debug: Option<PathBuf>,
+    /// X-AUTH-TOKEN for the stream debugger's Server tab (the server's
+    /// `GET /rooms/{id}`); also editable in the tab.
+    #[arg(long, value_name = "T")]
+    pub server_token: Option<String>,
 }
 
 fn parse_size(s: &str) -> Result<[f32; 2], String> {
@@ -211,6 +215,7 @@ impl AppArgs {
             debug: crate::ui::DebugOptions {
                 open: self.debug,
                 record_to: self.record_debug,
+                server_token: self.server_token.unwrap_or_default(),
             },
             console: self.console,
         })

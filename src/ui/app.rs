@@ -242,10 +242,12 @@ impl HuddleApp {
         session.client().signal_log().set_enabled(true);
         self.debugger = None; // the previous room's (writes its record file)
         self.screen = Screen::Room(Box::new(session));
-        if self.debugger_open || self.options.debug.record_to.is_some() {
-            self.debugger = self.start_debugger(ctx, &target.room);
-        }
+        let room = target.room.clone();
+        // Before the debugger: its Server tab reads the target's server.
         self.last_target = Some(target);
+        if self.debugger_open || self.options.debug.record_to.is_some() {
+            self.debugger = self.start_debugger(ctx, &room);
+        }
     }
 
     /// A debugger following the room we are in.
@@ -253,14 +255,26 @@ impl HuddleApp {
         let Screen::Room(session) = &self.screen else {
             return None;
         };
-        let ctx = ctx.clone();
-        Some(super::debugger::Debugger::live(
+        let wake = ctx.clone();
+        let mut debugger = super::debugger::Debugger::live(
             &self.rt,
             session.client(),
             room.to_owned(),
             self.options.debug.record_to.clone(),
-            move || ctx.request_repaint(),
-        ))
+            move || wake.request_repaint(),
+        );
+        let url = match self.last_target.as_ref().map(|t| &t.server) {
+            Some(ServerChoice::Url(url)) => Some(url.clone()),
+            Some(ServerChoice::Local) => self.embedded.as_ref().map(|e| e.url.clone()),
+            None => None,
+        };
+        if let Some(url) = url {
+            let ctx = ctx.clone();
+            debugger.follow_server(&url, self.options.debug.server_token.clone(), move || {
+                ctx.request_repaint()
+            });
+        }
+        Some(debugger)
     }
 
     /// F9, or More ▸ Stream debugger.

@@ -29,7 +29,17 @@ pub struct EmbeddedServer {
 impl EmbeddedServer {
     /// Binds `127.0.0.1:0` and serves on `rt`. Startup only: blocks on the bind.
     pub fn start(rt: &tokio::runtime::Handle) -> std::io::Result<Self> {
-        let config = ServerConfig::new(AppRegistry::dev());
+        Self::start_with_token(rt, None)
+    }
+
+    /// As [`Self::start`], with `GET /signature` and `GET /rooms` guarded by
+    /// `token` (X-AUTH-TOKEN) when given.
+    pub fn start_with_token(
+        rt: &tokio::runtime::Handle,
+        token: Option<String>,
+    ) -> std::io::Result<Self> {
+        let mut config = ServerConfig::new(AppRegistry::dev());
+        config.signature_token = token;
         let (app_id, app_key) = config
             .apps
             .iter()

@@ -43,6 +43,9 @@ pub struct DebugOptions {
     /// Record every session's debugger data to this file (rewritten every
     /// few seconds and when the session ends); implies sampling.
     pub record_to: Option<std::path::PathBuf>,
+    /// X-AUTH-TOKEN for the debugger's Server tab (`--server-token`); the
+    /// tab's field can change it.
+    pub server_token: String,
 }
 
 /// Which server to join.

@@ -158,7 +158,7 @@ fn parse_reply(reply: &[u8]) -> Result<(String, u64), SignatureError> {
     Ok((reply.signature, reply.ctime))
 }
 
-fn dechunk(mut body: &str) -> String {
+pub(crate) fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
         let Ok(n) = usize::from_str_radix(size.trim(), 16) else {

@@ -19,6 +19,8 @@ pub mod inspect;
 pub mod links;
 pub mod panel;
 pub mod sampler;
+pub mod server_tab;
+pub mod server_view;
 
 #[cfg(test)]
 mod tests;
@@ -59,6 +61,8 @@ pub struct Debugger {
     record_to: Option<PathBuf>,
     last_record: Instant,
     rt: Option<Handle>,
+    /// The Server tab's source (`GET /rooms/{id}`); live debuggers only.
+    pub server: Option<server_view::ServerView>,
 }
 
 impl Debugger {
@@ -83,6 +87,7 @@ impl Debugger {
             record_to,
             last_record: Instant::now(),
             rt: Some(rt.clone()),
+            server: None,
         }
     }
 
@@ -95,6 +100,7 @@ impl Debugger {
             record_to: None,
             last_record: Instant::now(),
             rt: None,
+            server: None,
         }
     }
 
@@ -103,9 +109,32 @@ impl Debugger {
         matches!(self.source, Source::Live { .. })
     }
 
+    /// Shows the server's view of the room in the Server tab: fetched from
+    /// the HTTP origin of `signalling_url` every 2 s in the background, with
+    /// `token` as X-AUTH-TOKEN. Only for a live debugger.
+    pub fn follow_server(
+        &mut self,
+        signalling_url: &str,
+        token: String,
+        wake: impl Fn() + Send + 'static,
+    ) {
+        if let Some(rt) = &self.rt {
+            self.server = Some(server_view::ServerView::start(
+                rt,
+                signalling_url,
+                &self.data.room,
+                token,
+                wake,
+            ));
+        }
+    }
+
     /// Takes in what the SDK produced since the last pass (non-blocking).
     pub fn poll(&mut self) {
         self.take_in();
+        if let Some(server) = &mut self.server {
+            server.poll();
+        }
         if self.record_to.is_some() && self.last_record.elapsed() >= RECORD_EVERY {
             self.last_record = Instant::now();
             self.write_record(false);

@@ -22,6 +22,8 @@ pub enum Tab {
     Signalling,
     /// SDP and ICE per link.
     Links,
+    /// The server's view of the room (`GET /rooms/{id}`), live only.
+    Server,
 }
 
 /// Plot windows offered, seconds.
@@ -107,6 +109,9 @@ pub fn show(ui: &mut egui::Ui, dbg: &mut Debugger) {
         let n = dbg.data.signalling.len();
         ui.selectable_value(&mut state.tab, Tab::Signalling, format!("Signalling ({n})"));
         ui.selectable_value(&mut state.tab, Tab::Links, "Links");
+        if dbg.server.is_some() {
+            ui.selectable_value(&mut state.tab, Tab::Server, "Server");
+        }
         ui.separator();
         let source = if dbg.is_live() { "live" } else { "file" };
         ui.weak(format!(
@@ -142,6 +147,7 @@ pub fn show(ui: &mut egui::Ui, dbg: &mut Debugger) {
         Tab::Plots => plots(ui, dbg),
         Tab::Signalling => signalling(ui, dbg),
         Tab::Links => links_tab(ui, dbg),
+        Tab::Server => super::server_tab::show(ui, dbg),
     }
 }
 

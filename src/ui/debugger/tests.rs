@@ -12,6 +12,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use super::Debugger;
 use super::history::Metric;
 use super::links;
+use super::server_view::ServerState;
 use crate::client::{Client, JoinConfig, RemoteStream, RoomEvent, SubscribeOptions};
 use crate::protocol::{AppId, Role, RoomId, StreamId, UserId};
 use crate::ui::embedded::{DEMO_ROOM, EmbeddedServer};
@@ -21,19 +22,25 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 struct Room {
     rt: tokio::runtime::Runtime,
-    _server: EmbeddedServer,
+    server: EmbeddedServer,
     client: Client,
     _stream: RemoteStream,
 }
 
 /// Joins the embedded demo room as a player and subscribes to the bot.
 fn real_room() -> Room {
+    real_room_with_token(None)
+}
+
+/// [`real_room`] on a server whose HTTP API wants `token`.
+fn real_room_with_token(token: Option<&str>) -> Room {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let mut server = EmbeddedServer::start(rt.handle()).expect("server");
+    let mut server =
+        EmbeddedServer::start_with_token(rt.handle(), token.map(str::to_owned)).expect("server");
     server.ensure_bot(rt.handle());
     let client = {
         let _guard = rt.enter();
@@ -68,7 +75,7 @@ fn real_room() -> Room {
         .expect("subscribe");
     Room {
         rt,
-        _server: server,
+        server,
         client,
         _stream: stream,
     }
@@ -212,4 +219,115 @@ fn the_debuggers_plots_move_and_its_links_tab_shows_the_sdp() {
         other => panic!("truncated file: {other:?}"),
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A live debugger of `room` with its Server tab following the room's
+/// server with `token`, drawn in a harness.
+fn server_harness(room: &Room, token: &str) -> Harness<'static, Debugger> {
+    let mut debugger = Debugger::live(
+        room.rt.handle(),
+        &room.client,
+        DEMO_ROOM.into(),
+        None,
+        || {},
+    );
+    debugger.follow_server(&room.server.url, token.to_owned(), || {});
+    let mut h = Harness::builder()
+        .with_size(vec2(1280.0, 720.0))
+        .build_ui_state(
+            |ui, d: &mut Debugger| {
+                d.poll();
+                super::panel::show(ui, d);
+            },
+            debugger,
+        );
+    h.run_steps(1);
+    h.get_by_label("Server").click();
+    h.run_steps(1);
+    h
+}
+
+fn server_view(d: &Debugger) -> Option<&super::server_view::RoomView> {
+    match &d.server.as_ref()?.state {
+        ServerState::Shown { view, .. } => Some(view),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_server_tab_shows_the_servers_view_of_the_room() {
+    let room = real_room_with_token(Some("serverview-token"));
+    let mut h = server_harness(&room, "serverview-token");
+    // The bot's publish link and our subscription both carry packets.
+    run_until(&mut h, "the server's links with packets", |d| {
+        server_view(d).is_some_and(|v| {
+            v.links.len() >= 2
+                && v.links.iter().all(|l| l.packets > 0)
+                && v.users.iter().any(|u| u.id == "debugger-test")
+        })
+    });
+    // The state polled in the last pass is the one drawn.
+    h.run_steps(2);
+    let view = server_view(h.state()).expect("shown").clone();
+    assert_eq!(view.id, DEMO_ROOM);
+    h.get_by_label_contains("user debugger-test · Debugger test · player");
+    h.get_by_label_contains("user demo-bot");
+    let bot_stream = view
+        .streams
+        .iter()
+        .find(|s| s.publisher == "demo-bot")
+        .expect("the bot's stream");
+    h.get_by_label_contains(&format!("stream {} · demo-bot · audio", bot_stream.id));
+    let sub = view
+        .links
+        .iter()
+        .find(|l| l.kind == "subscription" && l.user_id.as_deref() == Some("debugger-test"))
+        .expect("our subscription leg");
+    assert!(sub.packets > 0 && sub.bytes > 0, "{sub:?}");
+    assert_eq!(sub.stream_id, Some(bot_stream.id));
+    // Its row, with every counter, as drawn (an exact label match).
+    let text = sub.row();
+    h.get_by_label(&text);
+    assert!(
+        text.starts_with(&format!(
+            "link {} · subscription · stream {}",
+            sub.link_id, bot_stream.id
+        )) && text.contains(&format!("packets {} · bytes {}", sub.packets, sub.bytes))
+            && text.contains("NACK ")
+            && text.contains("PLI ")
+            && text.contains("retransmitted "),
+        "{text}"
+    );
+    // The client's side lists the same link, from its signalling log.
+    h.get_by_label_contains(&format!("client link {} · subscribe", sub.link_id));
+    // It refreshes: the counters grow on a later fetch.
+    let first = sub.packets;
+    run_until(&mut h, "a refreshed, larger packet count", |d| {
+        server_view(d).is_some_and(|v| {
+            v.links
+                .iter()
+                .any(|l| l.link_id == sub.link_id && l.packets > first)
+        })
+    });
+}
+
+#[test]
+fn the_server_tab_shows_a_wrong_token_as_a_numbered_401() {
+    let room = real_room_with_token(Some("serverview-token"));
+    let mut h = server_harness(&room, "not-the-token");
+    run_until(&mut h, "the 401", |d| {
+        matches!(
+            d.server.as_ref().map(|s| &s.state),
+            Some(ServerState::Failed { .. })
+        )
+    });
+    h.run_steps(1);
+    h.get_by_label_contains("90000005 ");
+    h.get_by_label_contains("(HTTP 401)");
+    assert!(server_view(h.state()).is_none());
+    // Typing the right token in the tab's field fixes it on the next fetch.
+    h.state_mut().server.as_mut().expect("server").token = "serverview-token".into();
+    run_until(&mut h, "the room after the right token", |d| {
+        server_view(d).is_some_and(|v| v.users.iter().any(|u| u.id == "debugger-test"))
+    });
 }
