@@ -140,8 +140,9 @@ fn a_window_is_captured_with_its_content() {
 
 /// The share end to end: published beside the camera, announced with
 /// `isScreen`, decoded by a subscriber with the window's colours; a second
-/// share is refused with 90100250 and the first carries on; unpublished
-/// after its window closed, the viewer is told.
+/// share is refused with 90100250 and the first carries on; when its window
+/// closes the SDK unpublishes it and says so (`screen-sharing-stopped`), the
+/// viewer is told; an explicitly unpublished share is not reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_window_reaches_a_subscriber() {
     if !xvfb_or_skip("a_shared_window_reaches_a_subscriber") {
@@ -225,15 +226,70 @@ async fn a_shared_window_reaches_a_subscriber() {
         presenter.send_rate(shared).await
     );
 
-    // The window closes (the capture ends without an error) and the share
-    // is unpublished: the viewer is told.
+    // The window closes (the capture ends without an error): the SDK
+    // unpublishes the share by itself and says so once (seed
+    // `screen-sharing-stopped`); the viewer is told the stream is gone.
     window.destroy();
-    presenter.unpublish(shared).await.expect("unpublish");
+    let mut stopped = Vec::new();
+    common::wait_event(
+        &presenter,
+        Duration::from_secs(10),
+        "screen-sharing-stopped",
+        |e| {
+            let RoomEvent::ScreenSharingStopped { stream_id } = e else {
+                return None;
+            };
+            stopped.push(*stream_id);
+            Some(())
+        },
+    )
+    .await;
+    assert_eq!(stopped, [shared]);
     common::wait_event(&viewer, Duration::from_secs(10), "stream-removed", |e| {
         matches!(e, RoomEvent::StreamRemoved { stream_id, .. } if *stream_id == shared)
             .then_some(())
     })
     .await;
+    let e = presenter
+        .unpublish(shared)
+        .await
+        .expect_err("already unpublished by the SDK");
+    assert_eq!(e.code(), ErrorCode::InvalidParameter, "{e}");
+
+    // Bad path: a share stopped by its user (explicit unpublish) is not
+    // reported, not even when its window closes afterwards.
+    let second = TestWindow::open(&display.name, WINDOW_AT, WINDOW);
+    let share = LocalStream::open_screen(&window_config(&display, second.id)).expect("capture");
+    let again = presenter.publish(share).await.expect("a new share");
+    presenter.unpublish(again).await.expect("unpublish");
+    second.destroy();
+    common::wait_event(&viewer, Duration::from_secs(10), "stream-removed", |e| {
+        matches!(e, RoomEvent::StreamRemoved { stream_id, .. } if *stream_id == again).then_some(())
+    })
+    .await;
+    // A round trip through the presenter's session after the window closed:
+    // whatever it would have emitted is in its channel by then.
+    presenter
+        .unpublish(again)
+        .await
+        .expect_err("already unpublished");
+    presenter
+        .send_rate(camera)
+        .await
+        .expect("the camera is still published");
+    while let Ok(event) = presenter.events().try_recv() {
+        if let RoomEvent::ScreenSharingStopped { stream_id } = event {
+            stopped.push(stream_id);
+        }
+    }
+    assert_eq!(stopped, [shared], "only the share that ended by itself");
+    // The camera carries on.
+    assert!(
+        !viewer.events().try_iter().any(
+            |e| matches!(e, RoomEvent::StreamRemoved { stream_id, .. } if stream_id == camera)
+        ),
+        "the camera was not removed"
+    );
 }
 
 /// A raw `publish` frame with `isScreen` set to `is_screen` (JSON), and a

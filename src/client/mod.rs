@@ -370,6 +370,14 @@ pub enum RoomEvent {
         /// Why.
         reason: LeaveReason,
     },
+    /// Our screen share stopped by itself (seed `screen-sharing-stopped`):
+    /// its capture ended (the shared window was closed, the display went
+    /// away) and the SDK has unpublished it. Not sent for an explicit
+    /// [`Client::unpublish`].
+    ScreenSharingStopped {
+        /// The share that was unpublished.
+        stream_id: StreamId,
+    },
     /// A remote stream can be subscribed to.
     StreamAdded(StreamInfo),
     /// A remote stream is gone; its [`RemoteStream`] stops receiving.

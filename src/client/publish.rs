@@ -103,12 +103,16 @@ pub(crate) struct PublishPipeline {
     /// the top layer, the `video` track). One entry per layer; empty
     /// without layers.
     pub(crate) layer_active: Vec<Arc<AtomicBool>>,
+    /// Set when the video source ended by itself (not stopped): a closed
+    /// shared window (`session/screen_end.rs`).
+    source_ended: Arc<AtomicBool>,
 }
 
 impl PublishPipeline {
     /// Starts threads for the stream's sources, writing to the given tracks,
     /// with encoders following `estimate` (the publish link's) under
-    /// `cap_bps`.
+    /// `cap_bps`. When the video source ends by itself, `on_end` is
+    /// notified ([`PublishPipeline::source_ended`] says which).
     pub(crate) fn start(
         stream: LocalStream,
         video: Option<TrackOut>,
@@ -116,8 +120,10 @@ impl PublishPipeline {
         estimate: Option<SendEstimate>,
         cap_bps: Option<u32>,
         lower_layers: Vec<(crate::media::VideoProfile, TrackOut)>,
+        on_end: Arc<tokio::sync::Notify>,
     ) -> Result<Self, crate::media::MediaError> {
         let stop = Arc::new(AtomicBool::new(false));
+        let source_ended = Arc::new(AtomicBool::new(false));
         let force_keyframe = Arc::new(AtomicBool::new(true));
         let video_muted = Arc::new(AtomicBool::new(false));
         let audio_muted = Arc::new(AtomicBool::new(false));
@@ -189,12 +195,18 @@ impl PublishPipeline {
             let (stop_t, kf, rate_t) =
                 (Arc::clone(&stop), Arc::clone(&force_keyframe), rate.clone());
             let held = [Arc::clone(&video_muted), video_paused];
+            let (stopped, ended) = (Arc::clone(&stop), Arc::clone(&source_ended));
             threads.push(
                 std::thread::Builder::new()
                     .name("huddle-video-enc".into())
                     .spawn(move || {
                         let layers = Layers { top_active, lower };
-                        video_thread(source, encoder, tx, stop_t, kf, held, rate_t, layers)
+                        video_thread(source, encoder, tx, stop_t, kf, held, rate_t, layers);
+                        if !stopped.load(Ordering::Acquire) {
+                            // Not stopped by us: the source ended by itself.
+                            ended.store(true, Ordering::Release);
+                            on_end.notify_one();
+                        }
                     })
                     .map_err(|e| crate::media::MediaError::Device(e.to_string()))?,
             );
@@ -245,7 +257,14 @@ impl PublishPipeline {
             rate,
             estimate,
             layer_active,
+            source_ended,
         })
+    }
+
+    /// Whether the video source ended by itself (a shared window closed),
+    /// not stopped by [`PublishPipeline::stop`].
+    pub(crate) fn source_ended(&self) -> bool {
+        self.source_ended.load(Ordering::Acquire)
     }
 
     /// Turns simulcast layer `slot` on or off; `false` if there is none.

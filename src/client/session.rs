@@ -13,6 +13,7 @@ mod ice_restart;
 mod layers;
 mod quality;
 mod renewal;
+mod screen_end;
 mod stats;
 mod top_n;
 
@@ -159,6 +160,8 @@ struct Session {
     quality: quality::QualityState,
     /// Every signalling frame, when enabled (`signal_log.rs`).
     signal_log: super::SignalLog,
+    /// Notified when a publication's capture ends by itself (`screen_end.rs`).
+    capture_ended: Arc<tokio::sync::Notify>,
 }
 
 /// The actor's main loop.
@@ -199,7 +202,9 @@ pub(crate) async fn run(
         rtc_stats: stats::RtcStatsState::default(),
         quality: quality::QualityState::default(),
         signal_log,
+        capture_ended: Arc::default(),
     };
+    let capture_ended = Arc::clone(&session.capture_ended);
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     let mut detection_tick = tokio::time::interval(DETECTION_TICK);
     // Rebuilt whenever `enable_rtc_stats` changes the interval.
@@ -217,6 +222,7 @@ pub(crate) async fn run(
             Some(connection) = stall_rx.recv() => session.on_stall(connection).await,
             () = reconnect::due(session.next_attempt()) => session.reconnect_attempt(&signal_tx).await,
             () = ice_restart::due(session.next_recovery()) => session.on_recovery_due().await,
+            () = capture_ended.notified() => session.on_capture_ended().await,
             _ = keepalive.tick() => session.keepalive(),
             _ = detection_tick.tick(), if session.detector.enabled() => {
                 session.detect_stream_states()
@@ -727,7 +733,13 @@ impl Session {
         }
         let estimate = link.send_estimate().cloned();
         let pipeline = match PublishPipeline::start(
-            stream, video_out, audio_out, estimate, cap_bps, lower_out,
+            stream,
+            video_out,
+            audio_out,
+            estimate,
+            cap_bps,
+            lower_out,
+            Arc::clone(&self.capture_ended),
         ) {
             Ok(p) => p,
             Err(e) => {

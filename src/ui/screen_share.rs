@@ -53,23 +53,6 @@ pub enum ShareState {
     },
 }
 
-/// Says when our capture ended by itself (a shared window was closed).
-#[cfg(feature = "devices")]
-pub type CaptureEnded = crate::media::devices::CaptureEnded;
-
-/// Without screen capture nothing is ever shared, so nothing ends.
-#[cfg(not(feature = "devices"))]
-#[derive(Clone, Debug, Default)]
-pub struct CaptureEnded;
-
-#[cfg(not(feature = "devices"))]
-impl CaptureEnded {
-    /// Never.
-    pub fn is_ended(&self) -> bool {
-        false
-    }
-}
-
 /// The menu's list of what can be shared.
 #[derive(Clone, Debug, Default)]
 enum Listing {
@@ -84,8 +67,6 @@ enum Listing {
 pub struct ScreenShare {
     /// Our share.
     pub state: ShareState,
-    /// While sharing: whether the capture ended by itself.
-    pub(super) ended: Option<CaptureEnded>,
     /// Filled by the listing thread.
     listing: Arc<Mutex<Listing>>,
 }

@@ -69,7 +69,7 @@ pub enum SessionReply {
     /// A director's request (`director.rs`) finished: what it was, and how.
     Directed(&'static str, ClientResult<()>),
     /// Our screen share is published (its id, label and end flag), or why not.
-    ScreenShared(ClientResult<(StreamId, String, super::screen_share::CaptureEnded)>),
+    ScreenShared(ClientResult<(StreamId, String)>),
     /// Unpublishing our screen share failed.
     ScreenShareStopFailed(ClientError),
 }
@@ -486,7 +486,6 @@ impl RoomSession {
             tile.sample(now);
         }
         self.feed_speaking(now);
-        self.poll_screen_share();
     }
 
     /// One level per user: the loudest of their audio streams (muted = 0).
@@ -571,6 +570,9 @@ impl RoomSession {
                 }
             }
             RoomEvent::StreamAdded(info) => self.on_stream(info),
+            RoomEvent::ScreenSharingStopped { stream_id } => {
+                self.on_screen_sharing_stopped(stream_id);
+            }
             RoomEvent::StreamRemoved { stream_id, .. } => {
                 self.streams.remove(&stream_id);
                 self.tiles.remove(&stream_id);
@@ -972,6 +974,9 @@ mod role_switch_tests;
 
 #[cfg(test)]
 mod join_muted_tests;
+
+#[cfg(test)]
+mod screen_stop_tests;
 
 #[cfg(test)]
 mod tests {

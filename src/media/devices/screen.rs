@@ -13,7 +13,8 @@
 //! window resized later is scaled into it. The thread paces itself against a
 //! monotonic clock, so `is_live()` is true and the publisher does not pace
 //! again. A window that goes away ends the source (`Ok(None)`): the stream
-//! stops sending pictures, as the seed's `screen-sharing-stopped` describes.
+//! stops sending pictures, and the SDK unpublishes it and emits
+//! `RoomEvent::ScreenSharingStopped` (the seed's `screen-sharing-stopped`).
 //! No display is [`MissingDevice::Display`] (90100024), an unknown window or
 //! screen [`MissingDevice::NotFound`] (90100019); nothing here panics.
 

@@ -6,7 +6,7 @@ use crate::client::{ClientError, ClientResult, StreamId};
 use crate::protocol::ErrorCode;
 
 use super::super::error_text::Notice;
-use super::super::screen_share::{CaptureEnded, ShareChoice, ShareSource, ShareState};
+use super::super::screen_share::{ShareChoice, ShareSource, ShareState};
 use super::{RoomSession, SessionReply, send_reply};
 
 impl RoomSession {
@@ -27,14 +27,13 @@ impl RoomSession {
             send_reply(
                 &tx,
                 &ctx,
-                SessionReply::ScreenShared(result.map(|(id, ended)| (id, choice.label, ended))),
+                SessionReply::ScreenShared(result.map(|id| (id, choice.label))),
             );
         });
     }
 
     /// Stops our share ("Stop sharing").
     pub fn stop_screen_share(&mut self) {
-        self.screen_share.ended = None;
         let ShareState::Sharing { stream_id, .. } = std::mem::take(&mut self.screen_share.state)
         else {
             return;
@@ -51,30 +50,23 @@ impl RoomSession {
         });
     }
 
-    /// Each pass: a share whose window was closed is stopped (the seed's
-    /// `screen-sharing-stopped`), and the user told.
-    pub(super) fn poll_screen_share(&mut self) {
-        if self
-            .screen_share
-            .ended
-            .as_ref()
-            .is_some_and(CaptureEnded::is_ended)
+    /// The SDK stopped our share because its window was closed (the seed's
+    /// `screen-sharing-stopped`; it is unpublished already): the user is told.
+    pub(super) fn on_screen_sharing_stopped(&mut self, stream_id: StreamId) {
+        if matches!(&self.screen_share.state,
+            ShareState::Sharing { stream_id: id, .. } if *id == stream_id)
         {
-            self.stop_screen_share();
+            self.screen_share.state = ShareState::Off;
             self.errors
                 .push("The shared window was closed; sharing stopped.".into());
         }
     }
 
     /// The share is published, or why not.
-    pub(super) fn on_screen_shared(
-        &mut self,
-        result: ClientResult<(StreamId, String, CaptureEnded)>,
-    ) {
+    pub(super) fn on_screen_shared(&mut self, result: ClientResult<(StreamId, String)>) {
         match result {
-            Ok((stream_id, label, ended)) => {
+            Ok((stream_id, label)) => {
                 self.screen_share.state = ShareState::Sharing { stream_id, label };
-                self.screen_share.ended = Some(ended);
             }
             Err(e) => {
                 self.screen_share.state = ShareState::Off;
@@ -88,7 +80,7 @@ impl RoomSession {
 async fn open_and_publish(
     client: &crate::client::Client,
     source: ShareSource,
-) -> ClientResult<(StreamId, CaptureEnded)> {
+) -> ClientResult<StreamId> {
     use crate::client::LocalStream;
     use crate::media::ScreenProfile;
     use crate::media::devices::{CaptureTarget, ScreenCaptureConfig, ScreenSource};
@@ -108,16 +100,15 @@ async fn open_and_publish(
             code: ErrorCode::from_code(e.seed_code()).unwrap_or(ErrorCode::InvalidParameter),
             message: e.to_string(),
         })?;
-    let ended = source.ended_flag();
     let stream = LocalStream::screen(Box::new(source), ScreenProfile::default());
-    Ok((client.publish(stream).await?, ended))
+    client.publish(stream).await
 }
 
 #[cfg(not(feature = "devices"))]
 async fn open_and_publish(
     _client: &crate::client::Client,
     _source: ShareSource,
-) -> ClientResult<(StreamId, CaptureEnded)> {
+) -> ClientResult<StreamId> {
     Err(ClientError::Server {
         code: ErrorCode::MediaUpstreamUnsupported,
         message: "this build has no screen capture (feature `devices`)".into(),
