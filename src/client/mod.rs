@@ -564,6 +564,13 @@ pub(crate) enum RoomCommand {
         reply: oneshot::Sender<ClientResult<CrossRoomInfo>>,
     },
     StopCrossRoomRelay(RoomId, oneshot::Sender<ClientResult<()>>),
+    FailPublishLink(StreamId, oneshot::Sender<ClientResult<bool>>),
+    RenewCrossRoomSignature {
+        room_id: RoomId,
+        ctime: u64,
+        signature: String,
+        reply: oneshot::Sender<ClientResult<()>>,
+    },
     Layer(LayerCommand),
 }
 
@@ -676,6 +683,39 @@ impl Client {
     pub async fn stop_cross_room_relay(&self, room_id: RoomId) -> ClientResult<()> {
         self.call(|tx| RoomCommand::StopCrossRoomRelay(room_id, tx))
             .await
+    }
+
+    /// Handles the publish link of `stream_id` as failed, as when its ICE
+    /// gives up: the stream is published again on a new link (and its
+    /// cross-room relays follow). For tests of that path; `false` when
+    /// nothing was done (not connected, or reconnecting).
+    #[doc(hidden)]
+    pub async fn fail_publish_link(&self, stream_id: StreamId) -> ClientResult<bool> {
+        self.call(|tx| RoomCommand::FailPublishLink(stream_id, tx))
+            .await
+    }
+
+    /// Renews the signature of a room relayed into (seed `renewSignature`,
+    /// per room): the server warns `ctime` ahead as
+    /// [`RoomEvent::CrossRoom`] carrying [`RoomEvent::SignatureExpired`],
+    /// and ends the relay (reason 6, [`RoomEvent::CrossRoomRelayStopped`])
+    /// when it runs out; the own room and the other relays carry on. With
+    /// an app-key credential the SDK renews by itself. Refused, changing
+    /// nothing, with 90100031/90100030 for a bad signature and 90100001
+    /// for a room without a relay.
+    pub async fn renew_cross_room_signature(
+        &self,
+        room_id: RoomId,
+        ctime: u64,
+        signature: String,
+    ) -> ClientResult<()> {
+        self.call(|reply| RoomCommand::RenewCrossRoomSignature {
+            room_id,
+            ctime,
+            signature,
+            reply,
+        })
+        .await
     }
 
     /// Leaves the room, closing every stream (seed `Client.leave`).

@@ -312,6 +312,31 @@ impl Session {
                     .await;
                 reply.send(result).ok(); // the caller may have given up waiting
             }
+            RoomCommand::FailPublishLink(stream_id, reply) => {
+                let result = match self.publications.get(&stream_id) {
+                    Some(p) => {
+                        let link_id = p.link_id;
+                        Ok(self
+                            .link_broke(link_id, RTCPeerConnectionState::Failed)
+                            .await)
+                    }
+                    None => Err(ClientError::InvalidParameter(format!(
+                        "stream {stream_id} is not published here"
+                    ))),
+                };
+                reply.send(result).ok();
+            }
+            RoomCommand::RenewCrossRoomSignature {
+                room_id,
+                ctime,
+                signature,
+                reply,
+            } => {
+                let result = self
+                    .renew_cross_room_signature(room_id, ctime, signature)
+                    .await;
+                reply.send(result).ok();
+            }
             RoomCommand::StopCrossRoomRelay(room_id, reply) => {
                 let result = self.stop_cross_room_relay(room_id).await;
                 reply.send(result).ok();
@@ -774,6 +799,7 @@ impl Session {
             ClientError::InvalidParameter(format!("stream {stream_id} is not published here"))
         })?;
         close_publication(publication).await;
+        self.end_suspended_relays_of(stream_id).await;
         signal.request(Request::Unpublish { stream_id }).await?;
         Ok(())
     }
@@ -1093,9 +1119,11 @@ impl Session {
                 self.emit(RoomEvent::VolumeIndicator(user_volume_infos));
             }
             Event::CrossRoom { room_id, event } => self.on_cross_room_event(room_id, *event).await,
-            Event::CrossRoomRelayStopped { room_id, reason } => {
-                self.on_cross_room_stopped(room_id, reason).await
-            }
+            Event::CrossRoomRelayStopped {
+                room_id,
+                reason,
+                stream_id,
+            } => self.on_cross_room_stopped(room_id, reason, stream_id).await,
             Event::SignatureExpired {
                 code,
                 message,

@@ -313,6 +313,11 @@ pub enum Request {
         ctime: u64,
         /// Lower-case hex HMAC-SHA256 over the join's fields (seed 001 chapter 4).
         signature: String,
+        /// A room the caller relays into ([`Request::StartCrossRoomRelay`]):
+        /// the signature is that room's, and renews that relay's. Absent:
+        /// the caller's own room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room_id: Option<RoomId>,
     },
     /// Hear the room's three loudest talkers on one link instead of
     /// subscribing to each stream (seed `enableTopThreeAudioMode`). `true` is
@@ -772,12 +777,18 @@ pub enum Event {
         event: Box<Event>,
     },
     /// The relay into another room ended without the caller asking: its
-    /// stream was unpublished or its link failed (reason 0), or the same
-    /// user id joined that room itself (reason 5).
+    /// stream was unpublished or its link failed (reason 0), the same user
+    /// id joined that room itself (reason 5), or that room's signature ran
+    /// out (reason 6).
     CrossRoomRelayStopped {
         /// The other room.
         room_id: RoomId,
         /// Why (Table 3-6).
         reason: LeaveReason,
+        /// The stream that was relayed (absent from servers before it was
+        /// added): a client that already relays a republished stream into
+        /// the room again tells a late stop of the old one by it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream_id: Option<StreamId>,
     },
 }

@@ -341,12 +341,28 @@ mod tests {
             event: Event::CrossRoomRelayStopped {
                 room_id: RoomId("b".into()),
                 reason: LeaveReason::Banned,
+                stream_id: Some(StreamId(3)),
             },
         });
         assert_eq!(
             stopped,
-            r#"{"type":"event","event":{"type":"cross-room-relay-stopped","roomId":"b","reason":5}}"#
+            r#"{"type":"event","event":{"type":"cross-room-relay-stopped","roomId":"b","reason":5,"streamId":3}}"#
         );
+        // From a server that did not send the stream id yet.
+        let old: ServerMessage = serde_json::from_str(
+            r#"{"type":"event","event":{"type":"cross-room-relay-stopped","roomId":"b","reason":6}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            old,
+            ServerMessage::Event {
+                event: Event::CrossRoomRelayStopped {
+                    stream_id: None,
+                    reason: LeaveReason::SignatureExpired,
+                    ..
+                }
+            }
+        ));
     }
 
     #[test]
@@ -408,6 +424,19 @@ mod tests {
             Request::RenewSignature {
                 ctime: 1_700_003_600,
                 signature: "ab".into(),
+                room_id: None,
+            }
+        );
+        let msg = parse_client_message(
+            r#"{"id":7,"type":"renew-signature","ctime":5,"signature":"cd","roomId":"other"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            msg.request,
+            Request::RenewSignature {
+                ctime: 5,
+                signature: "cd".into(),
+                room_id: Some(RoomId("other".into())),
             }
         );
         for text in [

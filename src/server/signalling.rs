@@ -343,6 +343,9 @@ struct Session {
     resume_token: Option<String>,
     /// A `signature-expired` warning due while parked, sent after `resumed`.
     missed_expiry_warning: Option<u64>,
+    /// Relay signature warnings and relay ends that happened while parked,
+    /// sent after `resumed` (`cross_room.rs`).
+    missed_relay_events: Vec<Event>,
 }
 
 /// A `resume` request read on a fresh connection.
@@ -395,6 +398,7 @@ pub(crate) async fn run_session(mut socket: WebSocket, shared: Arc<Shared>, id: 
         handoff_tx,
         resume_token: None,
         missed_expiry_warning: None,
+        missed_relay_events: Vec::new(),
     };
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
@@ -847,7 +851,7 @@ impl Session {
             let expiry_due = self.expiry_due();
             tokio::select! {
                 () = expiry::until(expiry_due) => {
-                    if let Some(flow) = self.expire_parked() {
+                    if let Some(flow) = Box::pin(self.expire_parked()).await {
                         return Parked::Ended(flow);
                     }
                 }
@@ -873,16 +877,21 @@ impl Session {
 
     /// The signature clock while parked: a warning is kept for `resumed`, an
     /// expiry ends the session (reason 6) as it would a connected one.
-    fn expire_parked(&mut self) -> Option<Flow> {
+    /// Relays' steps are kept for `resumed` too; a relay whose signature ran
+    /// out ends now.
+    async fn expire_parked(&mut self) -> Option<Flow> {
         let notice = self.shared.config.signature_expiry_notice;
         let joined = self.joined.as_mut()?;
-        match joined.signature.fire(expiry::unix_time(), notice)? {
-            expiry::ExpiryStep::Warn { ctime } => {
-                self.missed_expiry_warning = Some(ctime);
-                None
+        match joined.signature.fire(expiry::unix_time(), notice) {
+            Some(expiry::ExpiryStep::Warn { ctime }) => self.missed_expiry_warning = Some(ctime),
+            Some(expiry::ExpiryStep::Expire) => {
+                return Some(Flow::Ban(LeaveReason::SignatureExpired));
             }
-            expiry::ExpiryStep::Expire => Some(Flow::Ban(LeaveReason::SignatureExpired)),
+            None => {}
         }
+        let missed = self.relays_expiry_events().await;
+        self.missed_relay_events.extend(missed);
+        None
     }
 
     /// An inbox event while parked.
@@ -898,9 +907,13 @@ impl Session {
                     sub.link.close().await;
                 }
             }
-            // The relay ends now; the client learns it from the room diff.
+            // The relay ends now; the client hears of it after `resumed`.
             SessionEvent::CrossRoomEnded { room_id, reason } => {
-                self.cross_room_ended(room_id, reason).await;
+                if let Some(ServerMessage::Event { event }) =
+                    self.cross_room_ended(room_id, reason).await
+                {
+                    self.missed_relay_events.push(event);
+                }
             }
             SessionEvent::Link(LinkEvent { link_id, state }) => {
                 if let LinkState::Failed = state
@@ -963,6 +976,11 @@ impl Session {
                 message: format!("the signature expires at {ctime}; renew it before then"),
                 ctime,
             };
+            if let Err(e) = self.send(socket, &ServerMessage::Event { event }).await {
+                return e.into();
+            }
+        }
+        for event in std::mem::take(&mut self.missed_relay_events) {
             if let Err(e) = self.send(socket, &ServerMessage::Event { event }).await {
                 return e.into();
             }
@@ -1045,7 +1063,11 @@ impl Session {
                 signature,
             } => self.switch_role(role, ctime, &signature).await,
             Request::ChangeUserName { user_name } => self.change_user_name(user_name),
-            Request::RenewSignature { ctime, signature } => self.renew_signature(ctime, &signature),
+            Request::RenewSignature {
+                ctime,
+                signature,
+                room_id,
+            } => self.renew_signature(ctime, &signature, room_id),
             Request::EnableTopNAudio { enable } => self.enable_top_n(enable).await,
             Request::RestartIce { link_id, sdp } => self.restart_ice(link_id, sdp).await,
             Request::StartRecording {

@@ -11,13 +11,26 @@ use std::collections::BTreeMap;
 use super::{ClientError, ClientResult, Credential, RoomEvent, Session, close_subscription};
 use crate::client::cross_room::CrossRoomInfo;
 use crate::protocol::{
-    Event, LeaveReason, Reply, Request, RoomId, StreamId, StreamInfo, UserId, UserInfo,
+    ErrorCode, Event, LeaveReason, Reply, Request, RoomId, StreamId, StreamInfo, UserId, UserInfo,
 };
+
+/// Where a relay stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RelayState {
+    /// The server relays the stream into the room.
+    Running,
+    /// The server ended it because the stream's publish link failed (it
+    /// said so before this client noticed): it starts again when the
+    /// stream is published again ([`Session::relay_again`]), and ends for
+    /// good, told to the application, if it is not.
+    Suspended,
+}
 
 /// One relay into another room.
 struct CrossRoom {
     /// The own stream relayed.
     stream_id: StreamId,
+    state: RelayState,
     /// What signs for the room (to relay again after a rejoin).
     credential: Credential,
     users: BTreeMap<UserId, UserInfo>,
@@ -71,6 +84,7 @@ impl Session {
             room_id.clone(),
             CrossRoom {
                 stream_id,
+                state: RelayState::Running,
                 credential: credential.clone(),
                 users: users
                     .iter()
@@ -117,9 +131,148 @@ impl Session {
     }
 
     /// The server ended a relay by itself (`cross-room-relay-stopped`).
-    pub(super) async fn on_cross_room_stopped(&mut self, room_id: RoomId, reason: LeaveReason) {
+    /// A stop of a stream the room no longer carries from here (a late one
+    /// of the id a republished stream had) is ignored. A stop because the
+    /// link of a stream still published here failed suspends the relay
+    /// until the stream is published again (`relay_again`).
+    pub(super) async fn on_cross_room_stopped(
+        &mut self,
+        room_id: RoomId,
+        reason: LeaveReason,
+        stream_id: Option<StreamId>,
+    ) {
+        let Some(room) = self.cross_rooms.rooms.get_mut(&room_id) else {
+            return; // stopped here already
+        };
+        if stream_id.is_some_and(|s| s != room.stream_id) {
+            tracing::debug!(room = %room_id, "late stop of a relay started again; ignored");
+            return;
+        }
+        if reason == LeaveReason::UserExit && self.publications.contains_key(&room.stream_id) {
+            tracing::info!(room = %room_id, "relay stopped by its link's failure; suspended");
+            room.state = RelayState::Suspended;
+            let streams: Vec<StreamId> = room.streams.keys().copied().collect();
+            for stream_id in streams {
+                if let Some(s) = self.subscriptions.remove(&stream_id) {
+                    close_subscription(s).await;
+                }
+            }
+            return;
+        }
         self.forget_cross_room(&room_id).await;
         self.emit(RoomEvent::CrossRoomRelayStopped { room_id, reason });
+    }
+
+    /// `stream_id` will not be published again (unpublished, or publishing
+    /// it again failed): its suspended relays end, told to the application.
+    pub(super) async fn end_suspended_relays_of(&mut self, stream_id: StreamId) {
+        let ended: Vec<RoomId> = self
+            .cross_rooms
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.stream_id == stream_id && r.state == RelayState::Suspended)
+            .map(|(room_id, _)| room_id.clone())
+            .collect();
+        for room_id in ended {
+            self.forget_cross_room(&room_id).await;
+            self.emit(RoomEvent::CrossRoomRelayStopped {
+                room_id,
+                reason: LeaveReason::UserExit,
+            });
+        }
+    }
+
+    /// `renew-signature` for a room relayed into: with the given pair, which
+    /// then signs for the room (to relay again after a rejoin).
+    pub(super) async fn renew_cross_room_signature(
+        &mut self,
+        room_id: RoomId,
+        ctime: u64,
+        signature: String,
+    ) -> ClientResult<()> {
+        let signal = self.signal()?;
+        if !self.cross_rooms.rooms.contains_key(&room_id) {
+            return Err(ClientError::InvalidOperation(format!(
+                "no cross-room relay into room {room_id}"
+            )));
+        }
+        let reply = signal
+            .request(Request::RenewSignature {
+                ctime,
+                signature: signature.clone(),
+                room_id: Some(room_id.clone()),
+            })
+            .await?;
+        if !matches!(reply, Reply::Ok) {
+            return Err(super::unexpected(&reply));
+        }
+        if let Some(room) = self.cross_rooms.rooms.get_mut(&room_id)
+            && let Credential::Signature { .. } = room.credential
+        {
+            room.credential = Credential::Signature { ctime, signature };
+        }
+        Ok(())
+    }
+
+    /// The server warned that a relay room's signature runs out: with a key
+    /// credential a fresh signature for that room is sent at once (in a
+    /// task); the application hears of the warning either way.
+    fn on_cross_room_signature_expired(
+        &self,
+        room_id: &RoomId,
+        code: ErrorCode,
+        message: String,
+        ctime: u64,
+    ) -> RoomEvent {
+        let renewal = match (
+            &self.identity,
+            self.signal.clone(),
+            self.cross_rooms.rooms.get(room_id),
+        ) {
+            (Some(identity), Some(signal), Some(room))
+                if matches!(
+                    room.credential,
+                    Credential::AppKey { .. } | Credential::DirectorKey { .. }
+                ) =>
+            {
+                let (fresh, signature) = super::signed(
+                    &room.credential,
+                    &identity.app_id,
+                    room_id,
+                    &identity.me.user_id,
+                );
+                (fresh > ctime).then_some((signal, fresh, signature))
+            }
+            _ => None,
+        };
+        let renewing = renewal.is_some();
+        if let Some((signal, fresh, signature)) = renewal {
+            let events = self.events.clone();
+            let room = room_id.clone();
+            tokio::spawn(async move {
+                let result = signal
+                    .request(Request::RenewSignature {
+                        ctime: fresh,
+                        signature,
+                        room_id: Some(room.clone()),
+                    })
+                    .await;
+                if let Err(e) = result {
+                    tracing::warn!(room = %room, "automatic relay signature renewal failed: {e}");
+                    let event = RoomEvent::Error {
+                        code: e.code(),
+                        message: format!("automatic signature renewal for room {room} failed: {e}"),
+                    };
+                    events.try_send(event).ok(); // full: the stop still reaches it
+                }
+            });
+        }
+        RoomEvent::SignatureExpired {
+            code,
+            message,
+            ctime,
+            renewing,
+        }
     }
 
     /// An event of another room (`cross-room`): kept, then passed up as the
@@ -164,6 +317,11 @@ impl Session {
                 }
                 RoomEvent::RemoteUserNameChanged { user_id, user_name }
             }
+            Event::SignatureExpired {
+                code,
+                message,
+                ctime,
+            } => self.on_cross_room_signature_expired(&room_id, code, message, ctime),
             other => {
                 tracing::debug!(room = %room_id, "cross-room event not passed up: {other:?}");
                 return;

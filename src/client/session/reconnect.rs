@@ -743,7 +743,13 @@ impl Session {
             if let Ok(signal) = self.signal() {
                 signal.request(Request::Unpublish { stream_id }).await.ok(); // already unpublished there: fine
             }
-            self.republish_or_report(stream_id).await;
+            match self.republish_or_report(stream_id).await {
+                Some(new_id) => {
+                    let new_ids = std::iter::once((stream_id, new_id)).collect();
+                    self.relay_again(&new_ids, false).await;
+                }
+                None => self.end_suspended_relays_of(stream_id).await,
+            }
             return true;
         }
         false

@@ -25,6 +25,7 @@ impl Session {
             .request(Request::RenewSignature {
                 ctime,
                 signature: signature.clone(),
+                room_id: None,
             })
             .await?;
         if !matches!(reply, Reply::Ok) {
@@ -90,7 +91,11 @@ impl Session {
         let events = self.events.clone();
         tokio::spawn(async move {
             let result = signal
-                .request(Request::RenewSignature { ctime, signature })
+                .request(Request::RenewSignature {
+                    ctime,
+                    signature,
+                    room_id: None,
+                })
                 .await;
             match result {
                 Ok(_) => tracing::debug!(ctime, "signature renewed"),

@@ -15,6 +15,10 @@
 //! joined that room itself, or the relay fell behind) becomes
 //! [`SessionEvent::CrossRoomEnded`]: that relay ends, the session goes on.
 //!
+//! Each relay keeps its room's signature clock: it is warned about and runs
+//! out like a join's (`expiry.rs`), but ending it ends only that relay
+//! (reason 6); `renew-signature` with the room's id renews it.
+//!
 //! Invariants: a relay exists only while its stream is one of the session's
 //! publications (unpublishing, a failed publish link or a switch to player
 //! ends its relays, and the client gets `cross-room-relay-stopped`); the
@@ -25,7 +29,12 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use super::{RequestError, Session, unix_now};
+use std::time::Duration;
+
+use axum::extract::ws::WebSocket;
+
+use super::expiry::{ExpiryStep, SignatureClock, unix_time};
+use super::{Flow, RequestError, Session, unix_now};
 use crate::auth;
 use crate::protocol::{
     ErrorCode, Event, LeaveReason, MAX_CROSS_ROOMS, Reply, Role, RoomId, ServerMessage, StreamId,
@@ -69,6 +78,9 @@ impl CrossRoomError {
 /// One relay of the session into another room.
 struct Relay {
     stream_id: StreamId,
+    /// The room's signature: it runs out as a join's does (`expiry.rs`),
+    /// renewed by `renew-signature` with this `roomId`.
+    signature: SignatureClock,
     /// Reads the relay's inbox into the session's.
     forwarder: JoinHandle<()>,
     _running: GaugeGuard,
@@ -155,6 +167,7 @@ impl Session {
             room_id.clone(),
             Relay {
                 stream_id,
+                signature: SignatureClock::new(ctime),
                 forwarder,
                 _running: running,
             },
@@ -181,13 +194,13 @@ impl Session {
         Ok(Reply::Ok)
     }
 
-    /// Leaves the relay's room and forgets the relay; `false` if there was none.
-    async fn end_relay(&mut self, room_id: &RoomId, reason: LeaveReason) -> bool {
-        let Some(relay) = self.cross_rooms.relays.remove(room_id) else {
-            return false;
-        };
+    /// Leaves the relay's room and forgets the relay; the stream it relayed,
+    /// `None` if there was none.
+    async fn end_relay(&mut self, room_id: &RoomId, reason: LeaveReason) -> Option<StreamId> {
+        let relay = self.cross_rooms.relays.remove(room_id)?;
+        let stream_id = relay.stream_id;
         let Some(joined) = &self.joined else {
-            return true;
+            return Some(stream_id);
         };
         // The subscriptions to that room's streams end with the relay.
         let gone: Vec<StreamId> = self
@@ -207,7 +220,7 @@ impl Session {
         }
         drop(relay);
         tracing::info!(session = self.id.0, room = %room_id, "cross-room relay ended");
-        true
+        Some(stream_id)
     }
 
     /// Ends every relay of `stream_id` (it was unpublished, its link failed,
@@ -226,6 +239,7 @@ impl Session {
             let event = Event::CrossRoomRelayStopped {
                 room_id,
                 reason: LeaveReason::UserExit,
+                stream_id: Some(stream_id),
             };
             // Full or closed: the session is being ended anyway.
             self.inbox_tx
@@ -268,12 +282,105 @@ impl Session {
         room_id: RoomId,
         reason: LeaveReason,
     ) -> Option<ServerMessage> {
-        if !self.end_relay(&room_id, reason).await {
-            return None;
-        }
+        let stream_id = self.end_relay(&room_id, reason).await?;
         Some(ServerMessage::Event {
-            event: Event::CrossRoomRelayStopped { room_id, reason },
+            event: Event::CrossRoomRelayStopped {
+                room_id,
+                reason,
+                stream_id: Some(stream_id),
+            },
         })
+    }
+
+    /// `renew-signature` with a `roomId` the session relays into: a verified
+    /// signature for that room replaces the relay's; a refused one changes
+    /// nothing (the relay still ends at its old `ctime`).
+    pub(super) fn renew_relay_signature(
+        &mut self,
+        room_id: RoomId,
+        ctime: u64,
+        signature: &str,
+    ) -> Result<Reply, RequestError> {
+        let joined = self.joined()?;
+        if !self.cross_rooms.relays.contains_key(&room_id) {
+            return Err(CrossRoomError::NoRelay(room_id).into());
+        }
+        auth::verify(
+            &self.shared.config.apps,
+            joined.app_id.as_str(),
+            room_id.as_str(),
+            joined.me.user_id.as_str(),
+            ctime,
+            signature,
+            unix_now(),
+        )?;
+        if let Some(relay) = self.cross_rooms.relays.get_mut(&room_id) {
+            relay.signature.renew(ctime);
+        }
+        tracing::debug!(session = self.id.0, room = %room_id, ctime, "relay signature renewed");
+        Ok(Reply::Ok)
+    }
+
+    /// When the earliest relay signature has a step due (see `expiry.rs`).
+    pub(super) fn relays_expiry_due(&self, notice: Duration) -> Option<Duration> {
+        self.cross_rooms
+            .relays
+            .values()
+            .map(|r| r.signature.next(notice).0)
+            .min()
+    }
+
+    /// Relay signatures whose step is due: a warning goes to the client as
+    /// that room's `signature-expired` (wrapped in `cross-room`); a signature
+    /// that ran out ends its relay (reason 6) and the client gets
+    /// `cross-room-relay-stopped`. The own room and other relays carry on.
+    pub(super) async fn on_relays_expiry(&mut self, socket: &mut WebSocket) -> Flow {
+        for event in self.relays_expiry_events().await {
+            if let Err(e) = self.send(socket, &ServerMessage::Event { event }).await {
+                return e.into();
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Fires the relay clocks that are due and ends the relays whose
+    /// signature ran out; what to tell the client.
+    pub(super) async fn relays_expiry_events(&mut self) -> Vec<Event> {
+        let notice = self.shared.config.signature_expiry_notice;
+        let now = unix_time();
+        let mut due = Vec::new();
+        for (room_id, relay) in &mut self.cross_rooms.relays {
+            if let Some(step) = relay.signature.fire(now, notice) {
+                due.push((room_id.clone(), step));
+            }
+        }
+        let mut events = Vec::new();
+        for (room_id, step) in due {
+            match step {
+                ExpiryStep::Warn { ctime } => events.push(Event::CrossRoom {
+                    room_id,
+                    event: Box::new(Event::SignatureExpired {
+                        code: ErrorCode::SignatureExpired,
+                        message: format!(
+                            "the signature for this room expires at {ctime}; renew it before then"
+                        ),
+                        ctime,
+                    }),
+                }),
+                ExpiryStep::Expire => {
+                    tracing::info!(session = self.id.0, room = %room_id, "relay signature expired");
+                    let reason = LeaveReason::SignatureExpired;
+                    if let Some(stream_id) = self.end_relay(&room_id, reason).await {
+                        events.push(Event::CrossRoomRelayStopped {
+                            room_id,
+                            reason,
+                            stream_id: Some(stream_id),
+                        });
+                    }
+                }
+            }
+        }
+        events
     }
 
     /// A stream of one of the rooms the session relays into (to subscribe to

@@ -11,6 +11,8 @@
 //! says what is due when. The session's loop sleeps until it is due
 //! (`Session::expiry_due`, [`until`]) and then handles the step
 //! (`Session::on_expiry`); `renew-signature` is `Session::renew_signature`.
+//! Cross-room relays keep a clock each (`cross_room.rs`): the session sleeps
+//! until the earliest step of all, and a relay's expiry ends that relay only.
 //!
 //! Invariants: a renewal always moves the clock back to [`ExpiryState::Valid`]
 //! with the new `ctime`, so a renewed signature gets its own warning; each
@@ -147,7 +149,13 @@ impl Session {
         &mut self,
         ctime: u64,
         signature: &str,
+        room_id: Option<crate::protocol::RoomId>,
     ) -> Result<Reply, RequestError> {
+        if let Some(room_id) = room_id
+            && self.joined.as_ref().is_some_and(|j| j.room_id != room_id)
+        {
+            return self.renew_relay_signature(room_id, ctime, signature);
+        }
         let (_, grant) = self.verify_fresh(ctime, signature)?;
         if let Some(joined) = &mut self.joined {
             joined.signature.renew(ctime);
@@ -159,10 +167,15 @@ impl Session {
         Ok(Reply::Ok)
     }
 
-    /// When the session's signature clock has a step due (none before join).
+    /// When the session's signature clock, or a relay's, has a step due
+    /// (none before join).
     pub(super) fn expiry_due(&self) -> Option<Duration> {
         let notice = self.shared.config.signature_expiry_notice;
-        self.joined.as_ref().map(|j| j.signature.next(notice).0)
+        let own = self.joined.as_ref().map(|j| j.signature.next(notice).0)?;
+        Some(
+            self.relays_expiry_due(notice)
+                .map_or(own, |relays| relays.min(own)),
+        )
     }
 
     /// The signature clock's step is due: warn the client, or end the session
@@ -173,7 +186,7 @@ impl Session {
             return Flow::Continue;
         };
         match joined.signature.fire(unix_time(), notice) {
-            None => Flow::Continue,
+            None => self.on_relays_expiry(socket).await,
             Some(ExpiryStep::Warn { ctime }) => {
                 let event = Event::SignatureExpired {
                     code: ErrorCode::SignatureExpired,
@@ -181,7 +194,7 @@ impl Session {
                     ctime,
                 };
                 match self.send(socket, &ServerMessage::Event { event }).await {
-                    Ok(()) => Flow::Continue,
+                    Ok(()) => self.on_relays_expiry(socket).await,
                     Err(e) => e.into(),
                 }
             }
