@@ -122,6 +122,8 @@ pub struct PublishedMedia {
     /// PLIs sent to the publisher for this stream (webrtc-rs's stats do
     /// not count what `write_rtcp` sends).
     plis_sent: AtomicU64,
+    /// The layers some leg wants (`super::wanted`).
+    wanted: super::wanted::LayersWanted,
 }
 
 impl PublishedMedia {
@@ -152,6 +154,7 @@ impl PublishedMedia {
             recorder: Mutex::new(None),
             ingress_link: OnceLock::new(),
             plis_sent: AtomicU64::new(0),
+            wanted: Default::default(),
         });
         let task = Arc::clone(&media);
         let guard = media.metrics.tasks.enter();
@@ -263,6 +266,32 @@ impl PublishedMedia {
             slot.store(self.now_us(), Ordering::Release);
             self.keyframe.notify_one();
         }
+    }
+
+    /// Leg `link` heads to layer `slot` (`super::wanted`).
+    pub(crate) fn want_layer(&self, link: LinkId, slot: u8) {
+        self.wanted.set(link, slot);
+    }
+
+    /// Leg `link` ended: it wants no layer.
+    pub(crate) fn unwant_layers(&self, link: LinkId) {
+        self.wanted.remove(link);
+    }
+
+    /// The wanted layers' bit set (bit `n`: slot `n`), as it changes.
+    pub(crate) fn wanted_changes(&self) -> tokio::sync::watch::Receiver<u8> {
+        self.wanted.subscribe()
+    }
+
+    /// Resolves once the stream is closed.
+    pub(crate) async fn closed(&self) {
+        let notified = self.closed_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.is_closed() {
+            return;
+        }
+        notified.await;
     }
 
     /// Starts handing this stream's packets to a recording; `None` when one

@@ -42,6 +42,9 @@ impl Leg {
 
     /// Wants `slot`, asking the publisher for its keyframe if a switch waits.
     fn switch_layer(&mut self, slot: u8) {
+        if let LegSource::Stream(media) = &self.source {
+            media.want_layer(self.link_id, slot);
+        }
         if self.layers.set_target(slot)
             && let LegSource::Stream(media) = &self.source
         {
@@ -127,5 +130,14 @@ impl Leg {
             Choice::Layer(slot) => Some(slot),
             Choice::Paused => None,
         }));
+    }
+}
+
+impl Drop for Leg {
+    /// An ended leg wants no layer of its stream any more.
+    fn drop(&mut self) {
+        if let LegSource::Stream(media) = &self.source {
+            media.unwant_layers(self.link_id);
+        }
     }
 }
