@@ -268,9 +268,10 @@ impl PublishedMedia {
         }
     }
 
-    /// Leg `link` heads to layer `slot` (`super::wanted`).
-    pub(crate) fn want_layer(&self, link: LinkId, slot: u8) {
-        self.wanted.set(link, slot);
+    /// Leg `link` needs the layer slots of `mask` (bit `n`: slot `n`;
+    /// `super::wanted::leg_wants`).
+    pub(crate) fn want_layers(&self, link: LinkId, mask: u8) {
+        self.wanted.set(link, mask);
     }
 
     /// Leg `link` ended: it wants no layer.

@@ -24,7 +24,7 @@ mod media;
 pub mod rewrite;
 pub mod topn;
 mod topn_link;
-mod wanted;
+pub(crate) mod wanted;
 
 use std::net::IpAddr;
 use std::sync::Arc;
