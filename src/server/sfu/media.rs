@@ -249,6 +249,14 @@ impl PublishedMedia {
         [0, 1, 2].map(|slot| self.layer_bytes[slot].load(Ordering::Relaxed))
     }
 
+    /// Counts `bytes` of RTP received on layer `slot` (the rates `auto`
+    /// weighs).
+    pub(crate) fn count_layer_bytes(&self, slot: u8, bytes: u64) {
+        if let Some(count) = self.layer_bytes.get(usize::from(slot)) {
+            count.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
     /// Asks the publisher for a keyframe on every layer (rate-limited,
     /// coalesced).
     pub fn request_keyframe(&self) {
@@ -410,8 +418,7 @@ impl PublishedMedia {
                 continue;
             };
             if kind == RtpCodecKind::Video {
-                let len = 12 + packet.payload.len() as u64;
-                self.layer_bytes[usize::from(layer)].fetch_add(len, Ordering::Relaxed);
+                self.count_layer_bytes(layer, 12 + packet.payload.len() as u64);
             }
             if kind == RtpCodecKind::Video && starts_h264_keyframe(&packet.payload) {
                 self.last_keyframe_us[usize::from(layer)].store(self.now_us(), Ordering::Release);

@@ -48,6 +48,8 @@
 //! loses its own packets in its own receive buffer.
 
 mod auto;
+#[cfg(test)]
+mod auto_tests;
 mod demux;
 mod direct;
 mod event_loop;
