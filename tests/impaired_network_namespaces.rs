@@ -20,25 +20,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const TEST: &str = "impaired_network_namespaces";
 
 fn tools_or_skip() -> Option<PathBuf> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        common::skip(TEST, "network namespaces need root");
+    let tools = ["ip", "tc", "nft", "ethtool", "jq", "curl"];
+    if !common::bench_script::root_and_tools_or_skip(TEST, &tools) {
         return None;
-    }
-    for tool in ["ip", "tc", "nft", "ethtool", "jq", "curl"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            common::skip(TEST, &format!("{tool} is not installed (.ci/setup.sh)"));
-            return None;
-        }
     }
     let huddle = Path::new(env!("CARGO_BIN_EXE_huddle"));
     let delay_line = huddle
@@ -57,27 +45,28 @@ fn video_survives_5_percent_loss_and_100_ms_rtt_in_namespaces() {
         return;
     };
     let out = tempdir();
-    let output = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/impair.sh"))
-        .args(["--role", "subscriber", "--loss", "5", "--rtt", "100"])
-        .args(["--fps", "30", "--noise", "--duration", "20", "--tag", "ci"])
-        .env("HUDDLE", env!("CARGO_BIN_EXE_huddle"))
-        .env("DELAY_LINE", &delay_line)
-        .env("OUT", &out)
-        .output()
-        .expect("run benches/impair.sh");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "impair.sh failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let result = common::bench_script::run(
+        "impair.sh",
+        &[
+            "--role",
+            "subscriber",
+            "--loss",
+            "5",
+            "--rtt",
+            "100",
+            "--fps",
+            "30",
+            "--noise",
+            "--duration",
+            "20",
+            "--tag",
+            "ci",
+        ],
+        &[
+            ("DELAY_LINE", delay_line.as_os_str()),
+            ("OUT", out.as_os_str()),
+        ],
     );
-    let result: serde_json::Value = stdout
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .expect("a JSON result line");
-    eprintln!("{result}");
     let number = |key: &str| result[key].as_f64().unwrap_or(-1.0);
     let p50 = result["latency"]["p50_ms"].as_f64().unwrap_or(-1.0);
     assert!(number("loss_fraction") > 0.0, "no loss seen: {result}");

@@ -12,56 +12,28 @@
 
 mod common;
 
-use std::process::Command;
-
 const TEST: &str = "simulcast_auto_in_namespaces";
 
 #[test]
 fn a_capped_subscriber_gets_a_lower_layer_and_an_uncapped_one_keeps_the_top() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        common::skip(TEST, "network namespaces need root");
+    if !common::bench_script::root_and_tools_or_skip(TEST, &["ip", "tc", "jq"]) {
         return;
-    }
-    for tool in ["ip", "tc", "jq"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            common::skip(TEST, &format!("{tool} is not installed (.ci/setup.sh)"));
-            return;
-        }
     }
     let out = std::env::temp_dir().join(format!("huddle-simulcast-{}", std::process::id()));
     let lift = 25;
-    let output = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/simulcast.sh"))
-        .args([
-            "--rate",
-            "300",
-            "--duration",
-            "32",
-            "--lift",
-            &lift.to_string(),
-        ])
-        .args(["--noise", "--tag", "ci"])
-        .env("HUDDLE", env!("CARGO_BIN_EXE_huddle"))
-        .env("OUT", &out)
-        .output()
-        .expect("run benches/simulcast.sh");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "simulcast.sh failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: serde_json::Value = stdout
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .expect("a JSON result line");
-    eprintln!("{result}");
+    let lift_s = lift.to_string();
+    let args = [
+        "--rate",
+        "300",
+        "--duration",
+        "32",
+        "--lift",
+        &lift_s,
+        "--noise",
+        "--tag",
+        "ci",
+    ];
+    let result = common::bench_script::run("simulcast.sh", &args, &[("OUT", out.as_os_str())]);
     let widths = |who: &str| -> Vec<u64> {
         result[who]["widths"]
             .as_array()

@@ -229,3 +229,93 @@ async fn bad_layer_requests_get_numbered_errors_and_change_nothing() {
         .expect("subscribe");
     decodes_size(&remote, (480, 360), "the stream after the bad requests").await;
 }
+
+/// Frames the publisher sent of each layer slot so far.
+async fn layer_sent(
+    publisher: &huddle::client::Client,
+    stream_id: huddle::protocol::StreamId,
+) -> [u64; 3] {
+    publisher
+        .send_rate(stream_id)
+        .await
+        .expect("send rate")
+        .layer_frames_sent
+}
+
+/// Waits until, over one second, the publisher's top layer keeps growing and
+/// its lower layer `grows` (or stops growing when `false`).
+async fn lower_layer_sent(
+    publisher: &huddle::client::Client,
+    stream_id: huddle::protocol::StreamId,
+    grows: bool,
+    what: &str,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut last = layer_sent(publisher, stream_id).await;
+    loop {
+        // A measurement interval, not a wait: the condition is on the rates.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = layer_sent(publisher, stream_id).await;
+        if now[0] > last[0] && (now[1] > last[1]) == grows {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {last:?} then {now:?}"
+        );
+        last = now;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layers_nobody_watches_are_not_encoded() {
+    let server = start_server().await;
+    let (publisher, _) = join(&server, "room-simulcast-unwatched", "pub").await;
+    let stream_id = publisher.publish(layered()).await.expect("publish");
+    let (subscriber, _) = join(&server, "room-simulcast-unwatched", "sub").await;
+    let remote = subscriber
+        .subscribe(stream_id, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    decodes_size(&remote, (480, 360), "the top layer by default").await;
+    lower_layer_sent(
+        &publisher,
+        stream_id,
+        false,
+        "the unwatched lower layer to stop",
+    )
+    .await;
+
+    // Wanted again: encoded again, from a keyframe the subscriber decodes.
+    let before = remote.stats().last_frame_no.expect("stamped frames");
+    let dropped = remote.stats().frames_dropped;
+    subscriber
+        .set_resolution(stream_id, LayerChoice::Fixed("180p_2".into()))
+        .await
+        .expect("switch");
+    decodes_size(&remote, (240, 180), "the lower layer once wanted").await;
+    let s = remote.stats();
+    assert!(s.last_frame_no.expect("stamped frames") > before, "{s:?}");
+    assert_eq!(s.out_of_order_frames, 0, "no frame number went back: {s:?}");
+    assert_eq!(s.frames_dropped, dropped, "no decoder error: {s:?}");
+    lower_layer_sent(
+        &publisher,
+        stream_id,
+        true,
+        "the watched lower layer to grow",
+    )
+    .await;
+
+    // The subscriber leaves: the lower layer stops again, the top goes on.
+    subscriber
+        .unsubscribe(stream_id, SubscribeOptions::default())
+        .await
+        .expect("unsubscribe");
+    lower_layer_sent(
+        &publisher,
+        stream_id,
+        false,
+        "the lower layer to stop again",
+    )
+    .await;
+}

@@ -167,6 +167,10 @@ pub struct SendRateStats {
     /// Encoded video frames handed to the link (written to the track after
     /// it connected): the seed's `framesSent`.
     pub frames_sent: u64,
+    /// Video frames handed to the link per simulcast layer slot (largest
+    /// first; slot 0 is the top layer, counted also without layers): a
+    /// layer nobody watches stops growing (`layers-wanted`).
+    pub layer_frames_sent: [u64; 3],
     /// What the stream would send on an unbounded path, bit/s: its profiles'
     /// ceiling, or the cap when lower (network quality compares the
     /// estimate with it).

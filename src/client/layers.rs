@@ -32,12 +32,13 @@ use crate::media::scale::Scaler;
 use crate::media::{H264Encoder, I420Frame, VideoProfile};
 
 /// Starts a lower layer's keyframe task (pushed to `tasks`) on `out`'s track
-/// and returns its encoder. `active` turns it on and off.
+/// and returns its encoder. It is encoded while both flags of `[active,
+/// wanted]` are on (removed by the publisher; unwatched, `layers-wanted`).
 pub(crate) fn lower_layer(
     profile: &VideoProfile,
     source_fps: u32,
     out: &TrackOut,
-    active: Arc<AtomicBool>,
+    [active, wanted]: [Arc<AtomicBool>; 2],
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> LayerEncode {
     let force_keyframe = Arc::new(AtomicBool::new(true));
@@ -56,6 +57,7 @@ pub(crate) fn lower_layer(
         decimator: Decimator::default(),
         force_keyframe,
         active,
+        wanted,
         last_sent: None,
     }
 }
@@ -75,6 +77,8 @@ pub(crate) struct LayerEncode {
     /// pause.
     pub(crate) force_keyframe: Arc<AtomicBool>,
     active: Arc<AtomicBool>,
+    /// Some subscriber watches it (`layers-wanted`).
+    wanted: Arc<AtomicBool>,
     last_sent: Option<Instant>,
 }
 
@@ -82,7 +86,7 @@ impl LayerEncode {
     /// Encodes one picture for this layer, if the layer is on and the frame
     /// rate keeps it.
     pub(crate) fn encode(&mut self, frame: &I420Frame, captured: Instant) -> Option<Encoded> {
-        if !self.active.load(Ordering::Acquire) {
+        if !self.active.load(Ordering::Acquire) || !self.wanted.load(Ordering::Acquire) {
             self.force_keyframe.store(true, Ordering::Release);
             return None;
         }

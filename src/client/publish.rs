@@ -25,7 +25,7 @@
 //! [`PublishPipeline::stop`] sets it and joins them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -106,6 +106,12 @@ pub(crate) struct PublishPipeline {
     /// Set when the video source ended by itself (not stopped): a closed
     /// shared window (`session/screen_end.rs`).
     source_ended: Arc<AtomicBool>,
+    /// Whether some subscriber wants each simulcast layer slot (the server's
+    /// `layers-wanted`; `session/layers.rs`): a layer is encoded while it is
+    /// active and wanted. Slot 0's entry is never turned off.
+    layer_wanted: Vec<Arc<AtomicBool>>,
+    /// Video frames written per layer slot.
+    layer_sent: Arc<[AtomicU64; 3]>,
 }
 
 impl PublishPipeline {
@@ -162,20 +168,25 @@ impl PublishPipeline {
         tasks.push(tokio::spawn(rate_task(rate.clone(), estimate_rx, ladder)));
 
         let mut layer_active = Vec::new();
+        let mut layer_wanted = Vec::new();
+        let layer_sent: Arc<[AtomicU64; 3]> = Arc::default();
         if let (Some(source), Some(out)) = (video_source, video) {
             let mut lower = Vec::new();
             let mut lower_outs = Vec::new();
             if !lower_layers.is_empty() {
                 layer_active.push(Arc::new(AtomicBool::new(true)));
+                layer_wanted.push(Arc::new(AtomicBool::new(true)));
             }
             for (profile, out) in lower_layers {
                 let active = Arc::new(AtomicBool::new(true));
                 layer_active.push(Arc::clone(&active));
+                let wanted = Arc::new(AtomicBool::new(true));
+                layer_wanted.push(Arc::clone(&wanted));
                 lower.push(super::layers::lower_layer(
                     &profile,
                     source.frame_rate(),
                     &out,
-                    active,
+                    [active, wanted],
                     &mut tasks,
                 ));
                 lower_outs.push(out);
@@ -221,6 +232,7 @@ impl PublishPipeline {
                 rx,
                 Arc::clone(&connected),
                 sent,
+                Some(Arc::clone(&layer_sent)),
             )));
         }
         if let (Some(source), Some(out)) = (audio_source, audio) {
@@ -243,6 +255,7 @@ impl PublishPipeline {
                 rx,
                 Arc::clone(&connected),
                 None,
+                None,
             )));
         }
         Ok(Self {
@@ -258,6 +271,8 @@ impl PublishPipeline {
             estimate,
             layer_active,
             source_ended,
+            layer_wanted,
+            layer_sent,
         })
     }
 
@@ -265,6 +280,18 @@ impl PublishPipeline {
     /// not stopped by [`PublishPipeline::stop`].
     pub(crate) fn source_ended(&self) -> bool {
         self.source_ended.load(Ordering::Acquire)
+    }
+
+    /// Marks lower simulcast layer `slot` wanted by some subscriber or not
+    /// (the top layer stays encoded); `false` if there is none.
+    pub(crate) fn set_layer_wanted(&self, slot: usize, on: bool) -> bool {
+        match self.layer_wanted.get(slot).filter(|_| slot > 0) {
+            Some(wanted) => {
+                wanted.store(on, Ordering::Release);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Turns simulcast layer `slot` on or off; `false` if there is none.
@@ -309,7 +336,10 @@ impl PublishPipeline {
 
     /// What congestion control decided and what was encoded.
     pub(crate) fn send_rate(&self) -> SendRateStats {
-        self.rate.stats()
+        SendRateStats {
+            layer_frames_sent: [0, 1, 2].map(|s| self.layer_sent[s].load(Ordering::Relaxed)),
+            ..self.rate.stats()
+        }
     }
 
     /// Sets or lifts the cap (bit/s) on what this stream sends.
@@ -679,6 +709,7 @@ pub(crate) async fn writer_task(
     mut rx: mpsc::Receiver<(usize, Encoded)>,
     connected: Arc<AtomicBool>,
     sent: Option<RateControl>,
+    layer_sent: Option<Arc<[AtomicU64; 3]>>,
 ) {
     while let Some((slot, encoded)) = rx.recv().await {
         if !connected.load(Ordering::Acquire) {
@@ -713,8 +744,13 @@ pub(crate) async fn writer_task(
             .await
         {
             tracing::debug!("write_sample: {e}");
-        } else if let Some(sent) = sent.as_ref().filter(|_| slot == 0) {
-            sent.count_sent();
+        } else {
+            if let Some(sent) = sent.as_ref().filter(|_| slot == 0) {
+                sent.count_sent();
+            }
+            if let Some(count) = layer_sent.as_ref().and_then(|l| l.get(slot)) {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -1045,6 +1045,10 @@ impl Session {
 
     async fn on_server_event(&mut self, event: Event) {
         match event {
+            Event::LayersWanted {
+                stream_id,
+                resolution_ids,
+            } => self.on_layers_wanted(stream_id, &resolution_ids),
             Event::PeerJoin { user } => {
                 self.users.insert(user.user_id.clone(), user.clone());
                 self.emit(RoomEvent::PeerJoin(user))

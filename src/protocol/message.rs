@@ -692,6 +692,15 @@ pub enum Event {
         /// The stream as it is now.
         stream: StreamInfo,
     },
+    /// To a publisher: the layers of its layered stream that some subscriber
+    /// receives or is switching to (the largest always); the others need not
+    /// be encoded (docs/protocol.md §8, "Simulcast layers").
+    LayersWanted {
+        /// The publisher's stream.
+        stream_id: StreamId,
+        /// The wanted layers, largest first.
+        resolution_ids: Vec<String>,
+    },
     /// A subscription now forwards these media.
     StreamSubscribed {
         /// The stream.

@@ -498,31 +498,11 @@ impl Rooms {
         audio_muted: bool,
         video_muted: bool,
     ) -> Result<StreamInfo, RoomError> {
-        let mut out = Outbox::default();
-        let info = {
-            let mut rooms = self.lock();
-            let room = rooms.get_mut(room_id).ok_or(RoomError::NotJoined)?;
-            let stream = room
-                .streams
-                .get_mut(&stream_id)
-                .ok_or(RoomError::NoSuchStream(stream_id))?;
-            if stream.owner != owner {
-                return Err(RoomError::NotOwner(stream_id));
-            }
-            stream.info.audio_muted = audio_muted;
-            stream.info.video_muted = video_muted;
-            let info = stream.info.clone();
-            room.broadcast(
-                owner,
-                &Event::StreamUpdated {
-                    stream: info.clone(),
-                },
-                &mut out,
-            );
-            info
-        };
-        out.deliver();
-        Ok(info)
+        self.change_stream(room_id, owner, stream_id, |info| {
+            info.audio_muted = audio_muted;
+            info.video_muted = video_muted;
+            Ok::<(), RoomError>(())
+        })
     }
 
     /// Changes one of `owner`'s streams with `change` (simulcast layers,

@@ -1278,10 +1278,12 @@ impl Session {
             resolutions,
         };
         let recorded = (info.clone(), Arc::clone(&media));
+        let announced = Arc::clone(&media);
         if let Err(e) = self.shared.rooms.add_stream(&room_id, self.id, info, media) {
             link.close().await;
             return Err(e.into());
         }
+        self.announce_layers_wanted(stream_id, announced);
         // A running whole-room recording takes the new stream too.
         self.shared
             .recordings

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod bench_script;
 pub mod chromium;
 pub mod coturn;
 pub mod redis;

@@ -9,7 +9,7 @@
 
 use super::super::{ClientError, ClientResult, LayerCommand};
 use super::Session;
-use crate::protocol::{LayerChoice, Request, StreamId};
+use crate::protocol::{LayerChoice, Request, StreamId, VideoResolution};
 
 impl Session {
     pub(super) async fn on_layer_command(&mut self, command: LayerCommand) {
@@ -73,6 +73,21 @@ impl Session {
         Ok(())
     }
 
+    /// `layers-wanted` for a stream published here: encode its lower layers
+    /// that are listed, skip the others (the top layer stays encoded).
+    /// Unknown ids and streams are ignored.
+    pub(super) fn on_layers_wanted(&mut self, stream_id: StreamId, ids: &[String]) {
+        let Some(publication) = self.publications.get(&stream_id) else {
+            return;
+        };
+        for (slot, wanted) in wanted_slots(&publication.resolutions, ids)
+            .into_iter()
+            .enumerate()
+        {
+            publication.pipeline.set_layer_wanted(slot, wanted);
+        }
+    }
+
     /// Picks the layer a subscription receives.
     async fn choose_resolution(
         &mut self,
@@ -96,5 +111,38 @@ impl Session {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// Whether each of `published` (slot order) is named in `ids`; ids that name
+/// no layer are ignored.
+fn wanted_slots(published: &[VideoResolution], ids: &[String]) -> Vec<bool> {
+    published
+        .iter()
+        .map(|r| ids.contains(&r.resolution_id))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(id: &str) -> VideoResolution {
+        VideoResolution {
+            resolution_id: id.into(),
+            width: 320,
+            height: 180,
+            frame_rate: 15,
+        }
+    }
+
+    #[test]
+    fn unknown_resolution_ids_are_ignored() {
+        let published = [layer("360p_2"), layer("180p_2")];
+        let ids = ["360p_2".to_owned(), "nope".to_owned(), "".to_owned()];
+        assert_eq!(wanted_slots(&published, &ids), [true, false]);
+        let ids = ["180p_2".to_owned(), "720p_1".to_owned()];
+        assert_eq!(wanted_slots(&published, &ids), [false, true]);
+        assert_eq!(wanted_slots(&[], &ids), Vec::<bool>::new());
     }
 }

@@ -87,10 +87,24 @@ pub fn rgb_to_i420(
             RgbOrder::Bgr => (c, b, a),
         }
     };
+    fill_i420(out, px);
+    Ok(())
+}
+
+/// Fills `out`, at its size, from `px(x, y)`: the RGB (0-255 each) of output
+/// pixel `(x, y)`. Luma per pixel; chroma averaged over each 2x2 block, the
+/// last column and row repeated on odd sizes. Shared by the camera formats
+/// here and the X11 capture (`x11.rs`, which scales in `px`).
+pub(crate) fn fill_i420(out: &mut I420Frame, px: impl Fn(usize, usize) -> (i32, i32, i32)) {
+    let (w, h) = (out.width as usize, out.height as usize);
+    if w == 0 || h == 0 {
+        return;
+    }
     for y in 0..h {
-        for x in 0..w {
+        let row = &mut out.y[y * w..(y + 1) * w];
+        for (x, luma) in row.iter_mut().enumerate() {
             let (r, g, b) = px(x, y);
-            out.y[y * w + x] = rgb_to_y(r as u8, g as u8, b as u8);
+            *luma = rgb_to_y(r as u8, g as u8, b as u8);
         }
     }
     let cw = out.chroma_width() as usize;
@@ -108,7 +122,6 @@ pub fn rgb_to_i420(
             out.v[cy * cw + cx] = v;
         }
     }
-    Ok(())
 }
 
 /// Packed YUYV 4:2:2 (Y0 U Y1 V), `width * 2` bytes a row, to I420 in `out`

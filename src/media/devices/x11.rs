@@ -22,6 +22,8 @@ use x11rb::protocol::xproto::{
 };
 use x11rb::rust_connection::RustConnection;
 
+use super::convert::fill_i420;
+#[cfg(test)]
 use super::convert::{rgb_to_uv, rgb_to_y};
 use crate::media::{I420Frame, MediaError, MissingDevice, Result};
 
@@ -434,28 +436,7 @@ pub(crate) fn xrgb_to_i420_scaled(
         let at = |o: usize| i32::from(data.get(i + o).copied().unwrap_or(0));
         (at(layout.r), at(layout.g), at(layout.b))
     };
-    for y in 0..oh {
-        let row = &mut out.y[y * ow..(y + 1) * ow];
-        for (x, luma) in row.iter_mut().enumerate() {
-            let (r, g, b) = px(x, y);
-            *luma = rgb_to_y(r as u8, g as u8, b as u8);
-        }
-    }
-    let cw = out.chroma_width() as usize;
-    for cy in 0..out.chroma_height() as usize {
-        for cx in 0..cw {
-            let (mut r, mut g, mut b) = (0, 0, 0);
-            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                let (pr, pg, pb) = px((2 * cx + dx).min(ow - 1), (2 * cy + dy).min(oh - 1));
-                r += pr;
-                g += pg;
-                b += pb;
-            }
-            let (u, v) = rgb_to_uv((r + 2) / 4, (g + 2) / 4, (b + 2) / 4);
-            out.u[cy * cw + cx] = u;
-            out.v[cy * cw + cx] = v;
-        }
-    }
+    fill_i420(out, px);
     Ok(())
 }
 

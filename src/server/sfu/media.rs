@@ -122,6 +122,8 @@ pub struct PublishedMedia {
     /// PLIs sent to the publisher for this stream (webrtc-rs's stats do
     /// not count what `write_rtcp` sends).
     plis_sent: AtomicU64,
+    /// The layers some leg wants (`super::wanted`).
+    wanted: super::wanted::LayersWanted,
 }
 
 impl PublishedMedia {
@@ -152,6 +154,7 @@ impl PublishedMedia {
             recorder: Mutex::new(None),
             ingress_link: OnceLock::new(),
             plis_sent: AtomicU64::new(0),
+            wanted: Default::default(),
         });
         let task = Arc::clone(&media);
         let guard = media.metrics.tasks.enter();
@@ -246,6 +249,14 @@ impl PublishedMedia {
         [0, 1, 2].map(|slot| self.layer_bytes[slot].load(Ordering::Relaxed))
     }
 
+    /// Counts `bytes` of RTP received on layer `slot` (the rates `auto`
+    /// weighs).
+    pub(crate) fn count_layer_bytes(&self, slot: u8, bytes: u64) {
+        if let Some(count) = self.layer_bytes.get(usize::from(slot)) {
+            count.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
     /// Asks the publisher for a keyframe on every layer (rate-limited,
     /// coalesced).
     pub fn request_keyframe(&self) {
@@ -263,6 +274,33 @@ impl PublishedMedia {
             slot.store(self.now_us(), Ordering::Release);
             self.keyframe.notify_one();
         }
+    }
+
+    /// Leg `link` needs the layer slots of `mask` (bit `n`: slot `n`;
+    /// `super::wanted::leg_wants`).
+    pub(crate) fn want_layers(&self, link: LinkId, mask: u8) {
+        self.wanted.set(link, mask);
+    }
+
+    /// Leg `link` ended: it wants no layer.
+    pub(crate) fn unwant_layers(&self, link: LinkId) {
+        self.wanted.remove(link);
+    }
+
+    /// The wanted layers' bit set (bit `n`: slot `n`), as it changes.
+    pub(crate) fn wanted_changes(&self) -> tokio::sync::watch::Receiver<u8> {
+        self.wanted.subscribe()
+    }
+
+    /// Resolves once the stream is closed.
+    pub(crate) async fn closed(&self) {
+        let notified = self.closed_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.is_closed() {
+            return;
+        }
+        notified.await;
     }
 
     /// Starts handing this stream's packets to a recording; `None` when one
@@ -380,8 +418,7 @@ impl PublishedMedia {
                 continue;
             };
             if kind == RtpCodecKind::Video {
-                let len = 12 + packet.payload.len() as u64;
-                self.layer_bytes[usize::from(layer)].fetch_add(len, Ordering::Relaxed);
+                self.count_layer_bytes(layer, 12 + packet.payload.len() as u64);
             }
             if kind == RtpCodecKind::Video && starts_h264_keyframe(&packet.payload) {
                 self.last_keyframe_us[usize::from(layer)].store(self.now_us(), Ordering::Release);

@@ -24,6 +24,7 @@ mod media;
 pub mod rewrite;
 pub mod topn;
 mod topn_link;
+pub(crate) mod wanted;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use media::{
     IngressPacket, KEYFRAME_MIN_INTERVAL, PublishedMedia, RECORDING_CAPACITY, RecordedPacket,
 };
 pub use topn_link::TopNLink;
+pub(crate) use wanted::announce as announce_layers_wanted;
 
 use super::inbox::{LinkState, SessionInbox};
 use super::metrics::{GaugeGuard, Metrics};

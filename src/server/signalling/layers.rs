@@ -79,6 +79,20 @@ pub(super) fn resolve(
 }
 
 impl Session {
+    /// Tells the caller which layers of its new stream are wanted as that
+    /// changes (`sfu::announce_layers_wanted`); nothing for a stream without
+    /// layers.
+    pub(super) fn announce_layers_wanted(
+        &self,
+        stream_id: StreamId,
+        media: std::sync::Arc<crate::server::sfu::PublishedMedia>,
+    ) {
+        let inbox = self.inbox_tx.clone();
+        tokio::spawn(crate::server::sfu::announce_layers_wanted(
+            media, stream_id, inbox,
+        ));
+    }
+
     /// `add-resolution`: sends a layer of the caller's stream again.
     pub(super) fn add_resolution(
         &mut self,

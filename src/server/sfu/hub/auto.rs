@@ -41,11 +41,27 @@ impl Leg {
     }
 
     /// Wants `slot`, asking the publisher for its keyframe if a switch waits.
+    /// The publisher hears that the slot is wanted first (`sfu::wanted`): a
+    /// layer nobody watched starts with the keyframe the switch waits for.
     fn switch_layer(&mut self, slot: u8) {
-        if self.layers.set_target(slot)
-            && let LegSource::Stream(media) = &self.source
-        {
+        let waits = self.layers.set_target(slot);
+        self.update_wanted();
+        if waits && let LegSource::Stream(media) = &self.source {
             media.request_keyframe_on(slot);
+        }
+    }
+
+    /// Tells the stream which layers this leg needs now: its current and
+    /// target layer, or all of them in `auto` (`sfu::wanted::leg_wants`).
+    /// Called when the target is set and when a switch completes.
+    pub(super) fn update_wanted(&self) {
+        if let LegSource::Stream(media) = &self.source {
+            let mask = crate::server::sfu::wanted::leg_wants(
+                self.layers.current(),
+                self.layers.target(),
+                self.auto.is_some(),
+            );
+            media.want_layers(self.link_id, mask);
         }
     }
 
@@ -127,5 +143,14 @@ impl Leg {
             Choice::Layer(slot) => Some(slot),
             Choice::Paused => None,
         }));
+    }
+}
+
+impl Drop for Leg {
+    /// An ended leg wants no layer of its stream any more.
+    fn drop(&mut self) {
+        if let LegSource::Stream(media) = &self.source {
+            media.unwant_layers(self.link_id);
+        }
     }
 }

@@ -216,7 +216,18 @@ impl HubLoop {
                             continue;
                         }
                         Admit::Forward => {}
-                        Admit::Switch { gap_ticks } => track.rewriter.switch_source(gap_ticks),
+                        Admit::Switch { gap_ticks } => {
+                            track.rewriter.switch_source(gap_ticks);
+                            // The old layer is no longer needed by this leg.
+                            if let LegSource::Stream(media) = &leg.source {
+                                let mask = crate::server::sfu::wanted::leg_wants(
+                                    leg.layers.current(),
+                                    leg.layers.target(),
+                                    leg.auto.is_some(),
+                                );
+                                media.want_layers(leg.link_id, mask);
+                            }
+                        }
                     }
                 }
                 if !track.rewriter.rewrite(&mut packet) {

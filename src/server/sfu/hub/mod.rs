@@ -19,6 +19,7 @@
 //! | [`udp`] | the shared socket: GSO batches out, GRO batches in (quinn-udp) |
 //! | [`topn_leg`] | a top-N leg's sources, slot timelines and `volume-indicator` |
 //! | [`leg_counters`] | each leg's packet/byte/NACK/PLI counts and the snapshot `GET /rooms/{id}` reads |
+//! | `auto.rs` | a leg's simulcast layer: subscriber requests, `auto` reports, the layers it wants |
 //!
 //! * An ingress forward task hands each packet to the hub **once**
 //!   ([`IngressPacket`], bounded channel [`HUB_MEDIA_CAPACITY`]). The hub
@@ -48,6 +49,8 @@
 //! loses its own packets in its own receive buffer.
 
 mod auto;
+#[cfg(test)]
+mod auto_tests;
 mod demux;
 mod direct;
 mod event_loop;

@@ -300,7 +300,7 @@ struct Subscriber {
 }
 
 /// A video-only leg of `media`: its id, the offer and its session inbox.
-async fn create_video_leg(
+pub(super) async fn create_video_leg(
     hub: &Hub,
     media: &Arc<PublishedMedia>,
     metrics: &Arc<Metrics>,
@@ -332,7 +332,7 @@ async fn create_video_leg(
 /// connected too: it may finish DTLS a moment after ours, and a packet
 /// that arrives before its SRTP keys is lost for good (nothing earlier to
 /// NACK it against).
-async fn until_both_connected(
+pub(super) async fn until_both_connected(
     inbox: &mut SessionInboxReceiver,
     signals: &mut crate::link::LinkSignals,
 ) {
