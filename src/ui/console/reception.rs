@@ -81,11 +81,6 @@ impl ReceptionPlan {
             },
         }
     }
-
-    /// Nothing to do.
-    pub fn is_empty(&self) -> bool {
-        self.subscribe.is_empty() && self.unsubscribe.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -135,7 +130,8 @@ mod tests {
         let plan = ReceptionPlan::new(Reception::OnAir, [A, B, C], &held(&[A, B]), &b, &b);
         assert!(plan.subscribe.is_empty());
         assert_eq!(plan.unsubscribe, [A]);
-        assert!(ReceptionPlan::new(Reception::OnAir, [A, B, C], &held(&[B]), &b, &b).is_empty());
+        let plan = ReceptionPlan::new(Reception::OnAir, [A, B, C], &held(&[B]), &b, &b);
+        assert_eq!(plan, ReceptionPlan::default());
     }
 
     #[test]
@@ -151,7 +147,7 @@ mod tests {
         assert!(plan.unsubscribe.is_empty());
         // On air again, the screen still on the room: the grid stays whole.
         let plan = ReceptionPlan::new(Reception::OnAir, [A, B, C], &held(&[A, B, C]), &quad, &off);
-        assert!(plan.is_empty(), "{plan:?}");
+        assert_eq!(plan, ReceptionPlan::default(), "the grid stays whole");
         // The cut: B (off the program) goes.
         let plan = ReceptionPlan::new(Reception::OnAir, [A, B, C], &held(&[A, B, C]), &quad, &quad);
         assert_eq!(plan.unsubscribe, [B]);
