@@ -73,6 +73,8 @@ pub enum SessionReply {
     ScreenShared(ClientResult<(StreamId, String)>),
     /// Unpublishing our screen share failed.
     ScreenShareStopFailed(ClientError),
+    /// Sending the screen audio with our camera stream failed.
+    ScreenAudioFailed(ClientError),
 }
 
 /// How the credential is obtained when joining.
@@ -740,6 +742,10 @@ impl RoomSession {
             SessionReply::Unsubscribed(id, result) => self.on_unsubscribed(id, result),
             SessionReply::ScreenShareStopFailed(e) => {
                 self.errors.push(Notice::failed("Stopping the share", &e));
+            }
+            SessionReply::ScreenAudioFailed(e) => {
+                self.errors
+                    .push(Notice::failed("Sharing the screen's sound", &e));
             }
         }
     }
