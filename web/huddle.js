@@ -1051,6 +1051,7 @@
       const inRoom = room.state === State.JOINED || room.state === State.CONNECTING
         || room.state === State.RECONNECTING;
       $('join-form').classList.toggle('joined', inRoom);
+      document.body.classList.toggle('in-room', inRoom);
       $('join').disabled = inRoom || room.state === State.LEAVING;
       $('leave').disabled = !inRoom;
       $('in-call').hidden = room.state !== State.JOINED && room.state !== State.RECONNECTING;

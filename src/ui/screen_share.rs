@@ -100,6 +100,15 @@ impl ScreenShare {
             .clone()
     }
 
+    /// Test hook: the menu lists `choices` (no X display needed).
+    #[cfg(test)]
+    pub fn set_listed(&self, choices: Vec<ShareChoice>) {
+        *self
+            .listing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Listing::Listed(Ok(choices));
+    }
+
     /// Lists the display's screens and windows on a worker thread; the
     /// menu shows them once done.
     fn refresh(&self, ctx: &egui::Context) {
@@ -195,7 +204,12 @@ pub fn toolbar(
                 .on_disabled_hover_text(format!("starting to share {label}"));
         }
         ShareState::Off => {
-            let response = ui.menu_button("Share screen", |ui| {
+            // Picking the screen audio must not close the menu; a share
+            // (or Escape, or a click outside) does.
+            let config = egui::containers::menu::MenuConfig::new()
+                .close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside);
+            let menu = egui::containers::menu::MenuButton::new("Share screen").config(config);
+            let (response, _) = menu.ui(ui, |ui| {
                 let listing = share.listing();
                 match &listing {
                     Listing::NotListed | Listing::Running => {
@@ -227,16 +241,14 @@ pub fn toolbar(
                     share.refresh(ui.ctx());
                 }
             });
-            response
-                .response
-                .on_hover_text("share a screen or a window with the room");
+            response.on_hover_text("share a screen or a window with the room");
         }
     }
 }
 
 /// The menu's "Screen audio" picker; returns the pick for a share started
-/// now. `microphones` are the catalog's (the synthetic tone, last, is left
-/// out: it is no screen's sound).
+/// now. `microphones` are the catalog's (the synthetic tone is left out: it
+/// is no screen's sound).
 fn screen_audio_pick(
     ui: &mut egui::Ui,
     pick: &Mutex<ScreenAudioChoice>,
@@ -245,26 +257,18 @@ fn screen_audio_pick(
     let mut pick = pick
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let real = &microphones[..microphones.len().saturating_sub(1)];
-    let shown = real
+    ui.label("Screen audio").on_hover_text(
+        "sent with your camera's audio: pick the monitor of a sink that does not carry \
+         the call (a null sink the shared application plays into); the speakers' \
+         monitor would echo everyone back",
+    );
+    ui.radio_value(&mut pick.device, String::new(), "none");
+    for d in microphones
         .iter()
-        .find(|d| d.id == pick.device)
-        .map_or("none", |d| d.label.as_str())
-        .to_owned();
-    egui::ComboBox::from_label("Screen audio")
-        .selected_text(shown)
-        .show_ui(ui, |ui| {
-            ui.selectable_value(&mut pick.device, String::new(), "none");
-            for d in real {
-                ui.selectable_value(&mut pick.device, d.id.clone(), &d.label);
-            }
-        })
-        .response
-        .on_hover_text(
-            "sent with your camera's audio: pick the monitor of a sink that does not carry \
-             the call (a null sink the shared application plays into); the speakers' \
-             monitor would echo everyone back",
-        );
+        .filter(|d| d.id != super::devices::SYNTHETIC_ID)
+    {
+        ui.radio_value(&mut pick.device, d.id.clone(), &d.label);
+    }
     if !pick.device.is_empty() {
         ui.checkbox(
             &mut pick.mute_microphone,
