@@ -32,10 +32,10 @@ impl RoomSession {
                 &ctx,
                 SessionReply::ScreenShared(result.map(|id| (id, choice.label))),
             );
-            if let (Some(screen), Some(audio)) = (screen, choice.audio) {
-                if let Err(e) = bind_audio(&client, screen, camera, audio).await {
-                    send_reply(&tx, &ctx, SessionReply::ScreenAudioFailed(e));
-                }
+            if let (Some(screen), Some(audio)) = (screen, choice.audio)
+                && let Err(e) = bind_audio(&client, screen, camera, audio).await
+            {
+                send_reply(&tx, &ctx, SessionReply::ScreenAudioFailed(e));
             }
         });
     }
