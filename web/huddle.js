@@ -17,6 +17,11 @@
 //
 // `window.huddle.summary()` returns the room and every tile's media counters
 // as plain JSON: what the tiles show, for scripts and tests.
+//
+// Kiosk (`?kiosk=1`, protocol.md §3c): the page shows the room's program
+// (single, side by side, 2x2) from `joined.program` and `program-changed`,
+// cut once the new sources have a frame, and receives only the on-air
+// streams (everything off air), as the app's kiosk does.
 'use strict';
 
 (() => {
@@ -326,6 +331,57 @@
     return lines.join('\n');
   }
 
+  // ---------------------------------------------------------------- Kiosk
+
+  /** The longest a cut waits for the new sources' first frames (the app's `CUT_DEADLINE`). */
+  const CUT_DEADLINE_MS = 2000;
+  /** How often a cue looks for those frames. */
+  const CUE_POLL_MS = 50;
+  const OFF_AIR = Object.freeze({ layout: 'off', streams: [] });
+
+  const isOff = (program) => !program || program.layout === 'off' || !program.streams.length;
+  const sameProgram = (a, b) => a.layout === b.layout && a.streams.length === b.streams.length
+    && a.streams.every((s, i) => s === b.streams[i]);
+
+  /** What a kiosk shows: the room's program, one cut behind it. When the
+   *  director puts new sources on air the old program stays on screen until
+   *  every new video has a frame (or CUT_DEADLINE_MS passed); off air cuts at
+   *  once. It receives the room's program plus what is on screen, and
+   *  everything off air (and, until the first cut, the whole room it shows). */
+  class Kiosk {
+    constructor() {
+      this.shown = OFF_AIR;
+      /** null (steady) or {program, since}: a cut waiting for first frames. */
+      this.cue = null;
+    }
+
+    wants(streamId, room) {
+      return isOff(room) || room.streams.includes(streamId) || this.shown.streams.includes(streamId);
+    }
+
+    /** Whether a held stream may be dropped now. */
+    drops(streamId, room) {
+      return !isOff(this.shown) && !this.wants(streamId, room);
+    }
+
+    /** Follows `room`; `ready(id)` says whether a stream has a frame to show.
+     *  Returns whether what is shown changed. */
+    update(room, ready, now) {
+      if (sameProgram(room, this.shown)) {
+        this.cue = null;
+        return false;
+      }
+      const since = this.cue && sameProgram(this.cue.program, room) ? this.cue.since : now;
+      if (isOff(room) || room.streams.every(ready) || now - since >= CUT_DEADLINE_MS) {
+        this.shown = room;
+        this.cue = null;
+        return true;
+      }
+      this.cue = { program: room, since };
+      return false;
+    }
+  }
+
   // ---------------------------------------------------------------- Room
 
   /** Where the room stands: one state at a time, with what it owns. */
@@ -346,6 +402,10 @@
       this.subscriptions = new Map(); // streamId -> {pc, linkId, media, stats}
       this.local = null; // {streamId, linkId, pc, media, stats, audioMuted, videoMuted}
       this.subscribeAll = true;
+      /** The room's program (protocol.md §3c), and a Kiosk on a kiosk page. */
+      this.program = OFF_AIR;
+      this.kiosk = null;
+      this.cueTimer = null;
       this.credential = null;
       this.camera = 'none';
       this.mic = 'none';
@@ -373,6 +433,7 @@
     /** Connects, joins, publishes what the pickers say, subscribes to everyone. */
     async join(form) {
       this.subscribeAll = form.subscribeAll;
+      if (form.kiosk) this.kiosk = new Kiosk();
       this.setState(State.CONNECTING, 'connecting…');
       let credential;
       if (form.pasted) {
@@ -402,9 +463,11 @@
       this.camera = form.camera;
       this.mic = form.mic;
       this.me = joined.me;
+      this.program = joined.program || OFF_AIR;
       for (const user of joined.users) this.users.set(user.userId, user);
       this.setState(State.JOINED, `in room ${joined.roomId} as ${this.me.userId} (${joined.server})`);
       for (const stream of joined.streams) this.addStream(stream);
+      this.followProgram();
       if (this.me.role === ROLE_JOINER && (form.camera !== 'none' || form.mic !== 'none')) {
         // A refused camera or publish leaves us in the room, watching.
         await this.publish(form.camera, form.mic).catch((e) => {
@@ -512,6 +575,7 @@
      *  what we knew; set up again what the server dropped meanwhile. */
     resumed(reply) {
       this.me = reply.me;
+      this.program = reply.program || OFF_AIR;
       this.users = new Map(reply.users.map((u) => [u.userId, u]));
       this.setState(State.JOINED, `in room ${reply.roomId} as ${this.me.userId} (resumed)`);
       const now = new Map(reply.streams
@@ -542,6 +606,7 @@
         this.unpublished();
         this.republish();
       }
+      this.followProgram();
       this.ui.refresh(this);
     }
 
@@ -562,6 +627,7 @@
       this.rejoins += 1;
       this.resumeToken = joined.resumeToken || '';
       this.me = joined.me;
+      this.program = joined.program || OFF_AIR;
       this.users = new Map(joined.users.map((u) => [u.userId, u]));
       for (const streamId of [...this.streams.keys()]) {
         this.unsubscribed(streamId);
@@ -573,6 +639,7 @@
       this.unpublished();
       this.setState(State.JOINED, `in room ${joined.roomId} as ${this.me.userId} (joined again)`);
       for (const stream of joined.streams) this.addStream(stream);
+      this.followProgram();
       if (hadLocal) this.republish();
     }
 
@@ -707,7 +774,41 @@
     addStream(stream) {
       this.streams.set(stream.streamId, stream);
       this.ui.addRemoteTile(this, stream);
-      if (this.subscribeAll) this.watch(stream.streamId);
+      if (this.subscribeAll && this.wants(stream.streamId)) this.watch(stream.streamId);
+      if (this.kiosk) this.ui.showProgram(this.kiosk.shown);
+    }
+
+    /** Whether a stream is received: all of them, or on a kiosk what is on air. */
+    wants(streamId) {
+      return !this.kiosk || this.kiosk.wants(streamId, this.program);
+    }
+
+    /** A kiosk follows the room's program: the new sources are subscribed
+     *  first, the cut waits for their frames, then the old ones are dropped. */
+    followProgram() {
+      const kiosk = this.kiosk;
+      if (!kiosk || this.state !== State.JOINED) return;
+      for (const streamId of this.streams.keys()) {
+        if (this.wants(streamId) && !this.subscriptions.has(streamId)) this.watch(streamId);
+      }
+      const ready = (streamId) => {
+        const stream = this.streams.get(streamId);
+        return Boolean(stream && (!stream.video || this.ui.hasFrame(streamId)));
+      };
+      if (kiosk.update(this.program, ready, Date.now())) this.ui.showProgram(kiosk.shown);
+      for (const streamId of [...this.subscriptions.keys()]) {
+        if (kiosk.drops(streamId, this.program)) this.stopWatching(streamId);
+      }
+      clearTimeout(this.cueTimer);
+      this.cueTimer = kiosk.cue ? setTimeout(() => this.followProgram(), CUE_POLL_MS) : null;
+    }
+
+    /** `unsubscribe` (protocol.md §3.4) and close our side of the link. */
+    stopWatching(streamId) {
+      this.unsubscribed(streamId);
+      this.ui.subscribing(streamId, null);
+      this.signal.request('unsubscribe', { streamId, audio: true, video: true })
+        .catch(() => {}); // the stream went away meanwhile: nothing left to stop
     }
 
     /** Subscribes; a failure is shown and leaves a Watch button to retry. */
@@ -793,6 +894,10 @@
           break;
         case 'stream-subscribed':
           break;
+        case 'program-changed':
+          this.program = event.program || OFF_AIR;
+          this.followProgram();
+          break;
         case 'peer-role-changed': {
           const user = this.users.get(event.userId);
           if (user) user.role = event.role;
@@ -849,6 +954,7 @@
     teardown(text) {
       if (this.state === State.LEFT) return;
       if (this.signal) this.signal.close();
+      clearTimeout(this.cueTimer);
       for (const streamId of [...this.subscriptions.keys()]) this.unsubscribed(streamId);
       if (this.local) {
         this.local.pc.close();
@@ -900,6 +1006,13 @@
       };
       return {
         state: this.state,
+        program: this.program,
+        kiosk: this.kiosk && {
+          shown: this.kiosk.shown,
+          cueing: Boolean(this.kiosk.cue),
+          subscribed: [...this.subscriptions.keys()],
+          visible: this.ui.visibleTiles(),
+        },
         reconnects: this.reconnects,
         rejoins: this.rejoins,
         me: this.me,
@@ -938,6 +1051,7 @@
       const inRoom = room.state === State.JOINED || room.state === State.CONNECTING
         || room.state === State.RECONNECTING;
       $('join-form').classList.toggle('joined', inRoom);
+      document.body.classList.toggle('in-room', inRoom);
       $('join').disabled = inRoom || room.state === State.LEAVING;
       $('leave').disabled = !inRoom;
       $('in-call').hidden = room.state !== State.JOINED && room.state !== State.RECONNECTING;
@@ -982,6 +1096,7 @@
         cameraOff: el.querySelector('.camera-off'),
         watch: el.querySelector('.watch'),
         silence: el.querySelector('.silence'),
+        screen: el.querySelector('.screen-label'),
       };
       this.tiles.set(key, tile);
       if (key === 'local') $('grid').prepend(el); else $('grid').appendChild(el);
@@ -1002,6 +1117,9 @@
       const tile = this.makeTile(stream.streamId);
       tile.el.dataset.streamId = String(stream.streamId);
       tile.el.dataset.userId = stream.userId;
+      // A shared screen is shown whole (`contain`) and labelled as such.
+      tile.el.classList.toggle('screen', Boolean(stream.isScreen));
+      tile.screen.hidden = !stream.isScreen;
       tile.watch.hidden = room.subscribeAll;
       tile.watch.onclick = () => {
         tile.watch.hidden = true;
@@ -1019,7 +1137,47 @@
     subscribing(streamId, media) {
       const tile = this.tiles.get(streamId);
       if (tile && tile.video.srcObject !== media) tile.video.srcObject = media;
-      if (tile) tile.video.play().catch(() => {}); // autoplay refused: the Join click usually allows it
+      if (tile && media) tile.video.play().catch(() => {}); // autoplay refused: the Join click usually allows it
+    }
+
+    /** Whether a stream's video element has a frame to show. */
+    hasFrame(streamId) {
+      const tile = this.tiles.get(streamId);
+      return Boolean(tile && tile.video.srcObject && tile.video.readyState >= 2
+        && tile.video.videoWidth > 0);
+    }
+
+    /** Kiosk: lays the grid out as `program` (off: the whole room), its
+     *  streams in their places, the others hidden. */
+    showProgram(program) {
+      const grid = $('grid');
+      grid.dataset.layout = isOff(program) ? 'off' : program.layout;
+      for (const [key, tile] of this.tiles) {
+        const place = program.streams.indexOf(key);
+        const offAir = !isOff(program) && place < 0;
+        tile.el.classList.toggle('off-air', offAir);
+        tile.el.style.order = place < 0 ? '' : String(place);
+      }
+    }
+
+    /** The tiles on screen, in their places: which stream each video
+     *  element plays and how (for scripts and tests). */
+    visibleTiles() {
+      return [...this.tiles.entries()]
+        .filter(([, t]) => t.el.isConnected && getComputedStyle(t.el).display !== 'none')
+        .sort(([, a], [, b]) => Number(a.el.style.order || 0) - Number(b.el.style.order || 0))
+        .map(([key, t]) => {
+          const quality = t.video.getVideoPlaybackQuality ? t.video.getVideoPlaybackQuality() : {};
+          return {
+            streamId: key,
+            videoWidth: t.video.videoWidth,
+            videoHeight: t.video.videoHeight,
+            frames: quality.totalVideoFrames || 0,
+            objectFit: getComputedStyle(t.video).objectFit,
+            screenLabel: !t.screen.hidden && t.screen.textContent,
+            width: t.el.getBoundingClientRect().width,
+          };
+        });
     }
 
     canWatch(streamId) {
@@ -1059,6 +1217,8 @@
         if (!tile) continue;
         const user = room.users.get(stream.userId);
         tile.name.textContent = (user && user.userName) || stream.userId;
+        tile.el.classList.toggle('screen', Boolean(stream.isScreen));
+        tile.screen.hidden = !stream.isScreen;
         this.badges(tile, stream.audioMuted, stream.videoMuted);
         const sub = room.subscriptions.get(stream.streamId);
         tile.stats.textContent = sub ? statsText(sub.last) : 'not watching';
@@ -1123,11 +1283,15 @@
       token: $('token').value,
       signature: $('signature').value,
       ctime: $('ctime').value,
-      camera: $('camera').value,
-      mic: $('mic').value,
-      subscribeAll: $('subscribe-all').checked,
+      camera: kioskPage ? 'none' : $('camera').value,
+      mic: kioskPage ? 'none' : $('mic').value,
+      subscribeAll: kioskPage || $('subscribe-all').checked,
+      kiosk: kioskPage,
     };
   }
+
+  /** `?kiosk=1`: a screen that shows the room's program and publishes nothing. */
+  const kioskPage = new URLSearchParams(location.search).get('kiosk') === '1';
 
   const ui = new Ui();
   let room = new Room(ui);
@@ -1149,6 +1313,7 @@
   async function main() {
     const params = new URLSearchParams(location.search);
     fillForm(params);
+    document.body.classList.toggle('kiosk', kioskPage);
     await ui.devicesChanged();
     if (navigator.mediaDevices) {
       navigator.mediaDevices.addEventListener('devicechange', () => ui.devicesChanged());

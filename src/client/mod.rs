@@ -52,6 +52,7 @@ pub mod playout;
 mod publish;
 pub mod rtc_stats;
 mod screen;
+mod screen_audio;
 mod session;
 mod signal;
 pub mod signal_log;
@@ -162,6 +163,15 @@ pub enum ClientError {
     /// The room-session actor has stopped.
     #[error("the client has shut down")]
     Closed,
+    /// A capture device is missing (90100019, 90100005) or cannot be opened
+    /// (90100020). Retrying helps once the device is there.
+    #[error("device: {message}")]
+    Device {
+        /// The seed error code.
+        code: ErrorCode,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl ClientError {
@@ -180,6 +190,16 @@ impl ClientError {
             ClientError::NoRelay(_) => ErrorCode::SubscribedUserConnectError,
             ClientError::Media(_) => ErrorCode::InvalidEncoding,
             ClientError::Closed => ErrorCode::InvalidOperation,
+            ClientError::Device { code, .. } => *code,
+        }
+    }
+
+    /// A device that could not be opened, with the seed code it carries.
+    pub fn from_device(e: &crate::media::MediaError) -> Self {
+        ClientError::Device {
+            code: ErrorCode::from_code(e.seed_code())
+                .unwrap_or(ErrorCode::CaptureDeviceNotReadable),
+            message: e.to_string(),
         }
     }
 }
@@ -522,6 +542,11 @@ pub(crate) enum RoomCommand {
     Leave(oneshot::Sender<ClientResult<()>>),
     Publish(Box<LocalStream>, oneshot::Sender<ClientResult<StreamId>>),
     Unpublish(StreamId, oneshot::Sender<ClientResult<()>>),
+    BindScreenAudio(
+        Box<screen_audio::ScreenAudioBinding>,
+        oneshot::Sender<ClientResult<()>>,
+    ),
+    UnbindScreenAudio(StreamId, oneshot::Sender<ClientResult<()>>),
     SetMuted {
         stream_id: StreamId,
         audio_muted: bool,

@@ -12,14 +12,15 @@
 //!   [`VideoContent::Screen`]) at a Table 3-11 profile ([`ScreenProfile`]):
 //!   high resolution, 15 fps. Congestion control lowers the bitrate, then the
 //!   frame rate, and only then the size, as for a camera.
-//! * It has no audio. The seed's `screenAudio` /
-//!   `bindScreenAudio2RelatedStream` send the system's sound through the
-//!   *camera* stream's audio; huddle does not do that yet: its audio mixing
-//!   ([`crate::media::mixing`]) mixes files, not a second live source (the
-//!   PulseAudio monitor of the speakers), and mixing the speakers back into
-//!   a call also sends every remote participant's voice back to them unless
-//!   their streams are left out of the capture first. Until both exist the
-//!   call is left out rather than offered half-done.
+//! * It has no audio track. The seed's `bindScreenAudio2RelatedStream`
+//!   sends the screen's background sound through the *camera* stream's
+//!   audio: [`super::Client::bind_screen_audio`] (`screen_audio.rs`) does,
+//!   from a capture device the user chooses, mixed in the camera stream's
+//!   mixing stage ([`crate::media::mixing`]) with the microphone or instead
+//!   of it. Not "the system's sound": the monitor of the speakers would send
+//!   every remote participant's voice back to them (echo), so the source is
+//!   meant to be a sink that does not carry the call (a PulseAudio null sink
+//!   the shared application plays into, its `.monitor` captured).
 
 use crate::media::{AudioProfile, ScreenProfile, VideoContent, VideoSource};
 

@@ -13,6 +13,7 @@ mod ice_restart;
 mod layers;
 mod quality;
 mod renewal;
+mod screen_audio;
 mod screen_end;
 mod stats;
 mod top_n;
@@ -83,6 +84,10 @@ struct Publication {
     /// Its simulcast layers, largest first (`protocol::layers`); empty for
     /// one encoding. Each is a video track with its `resolutionId` as id.
     resolutions: Vec<crate::protocol::VideoResolution>,
+    /// Its audio's mixing stage (files, a bound screen audio).
+    mixing: Option<crate::media::AudioMixing>,
+    /// The screen share whose audio it carries (`screen_audio.rs`).
+    screen_audio_of: Option<StreamId>,
 }
 
 struct Subscription {
@@ -348,6 +353,12 @@ impl Session {
             RoomCommand::Unpublish(stream_id, reply) => {
                 let result = self.unpublish(stream_id).await;
                 reply.send(result).ok();
+            }
+            RoomCommand::BindScreenAudio(binding, reply) => {
+                reply.send(self.bind_screen_audio(*binding)).ok();
+            }
+            RoomCommand::UnbindScreenAudio(bind, reply) => {
+                reply.send(self.unbind_screen_audio(bind)).ok();
             }
             RoomCommand::SetMuted {
                 stream_id,
@@ -649,6 +660,7 @@ impl Session {
             ));
         }
         let cap_bps = self.network_bandwidth.or(stream.max_bandwidth_bps);
+        let mixing = stream.audio_mixing();
         let congestion = super::congestion::link_config_for(&stream, cap_bps);
         let (link, signals) = PeerLink::publisher(self.rtc_ip, &self.ice, congestion)
             .await
@@ -788,6 +800,8 @@ impl Session {
                 congestion,
                 published_at: Instant::now(),
                 resolutions,
+                mixing,
+                screen_audio_of: None,
             },
         );
         Ok(stream_id)
@@ -800,6 +814,7 @@ impl Session {
         })?;
         close_publication(publication).await;
         self.end_suspended_relays_of(stream_id).await;
+        self.screen_audio_ended(stream_id);
         signal.request(Request::Unpublish { stream_id }).await?;
         Ok(())
     }

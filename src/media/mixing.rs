@@ -28,6 +28,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::audio_file::AudioFile;
+use super::screen_audio::{self, ScreenAudioFeed};
 use super::{AudioFrame, AudioSource, MediaError, Result};
 
 /// What to play, and how (seed `AudioMixOption`).
@@ -91,6 +92,9 @@ struct Player {
 
 struct Shared {
     player: Option<Player>,
+    /// A screen share's background audio bound to this stream
+    /// (`screen_audio`), and whether it replaces the microphone.
+    screen: Option<(ScreenAudioFeed, bool)>,
     /// 0.0 ..= 1.0 (seed level 0 ..= 100).
     volume: f32,
     events: Sender<MixingEvent>,
@@ -129,6 +133,7 @@ pub fn mixable(inner: Box<dyn AudioSource>) -> (MixingSource, AudioMixing) {
     let (local_tx, local_rx) = crossbeam_channel::bounded(LOCAL_PLAYBACK_CAPACITY);
     let shared = Arc::new(Mutex::new(Shared {
         player: None,
+        screen: None,
         volume: 1.0,
         events: tx,
         local: local_tx,
@@ -275,6 +280,35 @@ impl AudioMixing {
         Ok(())
     }
 
+    /// Sends a screen share's background audio through this stream's audio
+    /// (seed `bindScreenAudio2RelatedStream`): `source` (a live capture the
+    /// user chose, see [`super::screen_audio`] for the echo caveat) is mixed
+    /// with the microphone, or replaces it with `mute_main_stream_audio`.
+    /// Replaces a source bound before. Files still mix on top.
+    ///
+    /// # Errors
+    /// [`MediaError::InvalidParameter`] for a source at another sample rate
+    /// than the stream's; nothing changes then.
+    pub fn bind_screen_audio(
+        &self,
+        source: Box<dyn AudioSource>,
+        mute_main_stream_audio: bool,
+    ) -> Result<()> {
+        let feed = ScreenAudioFeed::start(source, self.rate)?;
+        lock(&self.shared).screen = Some((feed, mute_main_stream_audio));
+        Ok(())
+    }
+
+    /// Stops sending the screen audio (the microphone comes back).
+    pub fn unbind_screen_audio(&self) {
+        lock(&self.shared).screen = None;
+    }
+
+    /// Whether a screen audio is bound.
+    pub fn has_screen_audio(&self) -> bool {
+        lock(&self.shared).screen.is_some()
+    }
+
     /// The events ([`MixingEvent`]).
     pub fn events(&self) -> &Receiver<MixingEvent> {
         &self.events
@@ -292,8 +326,26 @@ impl AudioMixing {
 }
 
 impl MixingSource {
-    /// Mixes the file's next samples into `frame` (or replaces them).
+    /// The file (mixed or replacing), then the bound screen audio (the
+    /// microphone silenced first when the binding says so).
     fn mix(&mut self, frame: &mut AudioFrame) {
+        let screen = {
+            let shared = lock(&self.shared);
+            shared.screen.as_ref().map(|(feed, mute_main)| {
+                if *mute_main {
+                    frame.samples.fill(0);
+                }
+                feed.try_frame()
+            })
+        };
+        self.mix_file(frame);
+        if let Some(Some(screen)) = screen {
+            screen_audio::add_into(frame, &screen);
+        }
+    }
+
+    /// Mixes the file's next samples into `frame` (or replaces them).
+    fn mix_file(&mut self, frame: &mut AudioFrame) {
         let channels = usize::from(frame.channels.max(1));
         let wanted = frame.samples.len() / channels;
         let mut shared = lock(&self.shared);

@@ -43,6 +43,8 @@ pub mod rate_ladder;
 #[cfg(any(feature = "client", feature = "devices"))]
 mod resample;
 pub mod scale;
+#[cfg(feature = "client")]
+pub mod screen_audio;
 pub mod screen_profile;
 pub mod source;
 pub mod switch;

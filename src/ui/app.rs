@@ -228,7 +228,7 @@ impl HuddleApp {
         };
         let publish = (target.role == Role::Joiner).then(|| self.local_media());
         self.preview = None;
-        let session = RoomSession::join(
+        let mut session = RoomSession::join(
             &self.rt,
             ctx,
             config,
@@ -238,6 +238,10 @@ impl HuddleApp {
             self.settings.speaker.clone(),
             self.options.turn.clone(),
         );
+        if self.is_kiosk() {
+            // A kiosk receives only what is on air (`console::reception`).
+            session.set_reception(super::console::reception::Reception::OnAir);
+        }
         // Always on (bounded): a debugger opened later still shows every link's SDP.
         session.client().signal_log().set_enabled(true);
         self.debugger = None; // the previous room's (writes its record file)
@@ -602,6 +606,10 @@ impl eframe::App for HuddleApp {
                     &mut self.view,
                     pass,
                 );
+                if self.view.kiosk {
+                    // After a cut the old sources are unsubscribed.
+                    session.on_program_shown(self.view.stage.program.shown());
+                }
             }
         }
         self.toasts.show(&ctx);

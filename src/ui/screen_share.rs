@@ -8,6 +8,13 @@
 //! one [`ShareState`]; the SDK work (open the capture, publish, unpublish)
 //! runs on the runtime (`session/screen.rs`). A remote share is shown large
 //! with `contain` fit (text must not be cropped) unless a tile is pinned.
+//!
+//! "Screen audio" in the menu (seed `bindScreenAudio2RelatedStream`): a
+//! capture device whose sound goes out with our camera stream's audio, or
+//! instead of the microphone ("only the screen's sound"). The menu says to
+//! pick the monitor of a sink that does not carry the call (a null sink the
+//! shared application plays into): the speakers' monitor would echo
+//! everyone back (`client::screen_audio`).
 
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +41,17 @@ pub struct ShareChoice {
     pub source: ShareSource,
     /// What the menu says.
     pub label: String,
+    /// The screen audio to send with our camera stream, if any.
+    pub audio: Option<ScreenAudioChoice>,
+}
+
+/// A screen audio picked in the menu.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScreenAudioChoice {
+    /// The capture device (a microphone id, e.g. `pulseaudio:share.monitor`).
+    pub device: String,
+    /// Send only the screen audio, not the microphone.
+    pub mute_microphone: bool,
 }
 
 /// Our own share.
@@ -69,6 +87,9 @@ pub struct ScreenShare {
     pub state: ShareState,
     /// Filled by the listing thread.
     listing: Arc<Mutex<Listing>>,
+    /// The menu's screen audio pick (device id, empty for none; only the
+    /// screen's sound); the menu edits it while drawing.
+    audio: Arc<Mutex<ScreenAudioChoice>>,
 }
 
 impl ScreenShare {
@@ -77,6 +98,15 @@ impl ScreenShare {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Test hook: the menu lists `choices` (no X display needed).
+    #[cfg(test)]
+    pub fn set_listed(&self, choices: Vec<ShareChoice>) {
+        *self
+            .listing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Listing::Listed(Ok(choices));
     }
 
     /// Lists the display's screens and windows on a worker thread; the
@@ -122,6 +152,7 @@ fn list_choices() -> Result<Vec<ShareChoice>, String> {
         .into_iter()
         .map(|s| ShareChoice {
             source: ShareSource::Screen(s.index),
+            audio: None,
             label: format!(
                 "Screen {} ({}, {}×{})",
                 s.index + 1,
@@ -138,6 +169,7 @@ fn list_choices() -> Result<Vec<ShareChoice>, String> {
         }
         ShareChoice {
             source: ShareSource::Window(w.id),
+            audio: None,
             label: format!("Window: {title}"),
         }
     }));
@@ -150,7 +182,12 @@ fn list_choices() -> Result<Vec<ShareChoice>, String> {
 }
 
 /// The toolbar's "Share screen" menu, or "Stop sharing" while we share.
-pub fn toolbar(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomAction>) {
+pub fn toolbar(
+    ui: &mut egui::Ui,
+    session: &RoomSession,
+    microphones: &[super::devices::DeviceEntry],
+    actions: &mut Vec<RoomAction>,
+) {
     let share = &session.screen_share;
     match &share.state {
         ShareState::Sharing { label, .. } => {
@@ -167,7 +204,12 @@ pub fn toolbar(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomA
                 .on_disabled_hover_text(format!("starting to share {label}"));
         }
         ShareState::Off => {
-            let response = ui.menu_button("Share screen", |ui| {
+            // Picking the screen audio must not close the menu; a share
+            // (or Escape, or a click outside) does.
+            let config = egui::containers::menu::MenuConfig::new()
+                .close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside);
+            let menu = egui::containers::menu::MenuButton::new("Share screen").config(config);
+            let (response, _) = menu.ui(ui, |ui| {
                 let listing = share.listing();
                 match &listing {
                     Listing::NotListed | Listing::Running => {
@@ -180,9 +222,12 @@ pub fn toolbar(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomA
                         ui.weak("Nothing to share");
                     }
                     Listing::Listed(Ok(choices)) => {
+                        let audio = screen_audio_pick(ui, &share.audio, microphones);
                         for choice in choices {
                             if ui.button(&choice.label).clicked() {
-                                actions.push(RoomAction::ShareScreen(choice.clone()));
+                                let mut choice = choice.clone();
+                                choice.audio = audio.clone();
+                                actions.push(RoomAction::ShareScreen(choice));
                                 ui.close();
                             }
                         }
@@ -196,11 +241,42 @@ pub fn toolbar(ui: &mut egui::Ui, session: &RoomSession, actions: &mut Vec<RoomA
                     share.refresh(ui.ctx());
                 }
             });
-            response
-                .response
-                .on_hover_text("share a screen or a window with the room");
+            response.on_hover_text("share a screen or a window with the room");
         }
     }
+}
+
+/// The menu's "Screen audio" picker; returns the pick for a share started
+/// now. `microphones` are the catalog's (the synthetic tone is left out: it
+/// is no screen's sound).
+fn screen_audio_pick(
+    ui: &mut egui::Ui,
+    pick: &Mutex<ScreenAudioChoice>,
+    microphones: &[super::devices::DeviceEntry],
+) -> Option<ScreenAudioChoice> {
+    let mut pick = pick
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    ui.label("Screen audio").on_hover_text(
+        "sent with your camera's audio: pick the monitor of a sink that does not carry \
+         the call (a null sink the shared application plays into); the speakers' \
+         monitor would echo everyone back",
+    );
+    ui.radio_value(&mut pick.device, String::new(), "none");
+    for d in microphones
+        .iter()
+        .filter(|d| d.id != super::devices::SYNTHETIC_ID)
+    {
+        ui.radio_value(&mut pick.device, d.id.clone(), &d.label);
+    }
+    if !pick.device.is_empty() {
+        ui.checkbox(
+            &mut pick.mute_microphone,
+            "Only the screen's sound (mute my microphone)",
+        );
+    }
+    ui.separator();
+    (!pick.device.is_empty()).then(|| pick.clone())
 }
 
 /// The stage key of the remote share to show large (the first by stream

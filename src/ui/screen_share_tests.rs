@@ -110,3 +110,81 @@ fn the_bar_offers_sharing_to_publishers_and_stopping_while_sharing() {
     h.run_steps(2);
     assert!(h.query_by_label("Share screen").is_none());
 }
+
+/// Issue 14 §3 (seed `bindScreenAudio2RelatedStream`): the menu's "Screen
+/// audio" lists the capture devices (not the synthetic tone); the pick and
+/// "Only the screen's sound" go with the share, and picking keeps the menu
+/// open.
+#[test]
+fn the_share_menu_sends_the_picked_screen_audio_with_the_share() {
+    use super::devices::DeviceEntry;
+    use super::screen_share::{ScreenAudioChoice, ShareChoice, ShareSource};
+
+    let room = fake_room("Me", &peers(1, "Ann"));
+    let window = ShareChoice {
+        source: ShareSource::Window(0x2a),
+        label: "Window: slides".into(),
+        audio: None,
+    };
+    room.session.screen_share.set_listed(vec![window.clone()]);
+    let mut devices = DeviceCatalog::synthetic();
+    devices.microphones.insert(
+        0,
+        DeviceEntry {
+            id: "pulseaudio:share.monitor".into(),
+            label: "Monitor of Share".into(),
+        },
+    );
+    let settings = Settings::default();
+    let mut h = Harness::builder()
+        .with_size(vec2(1280.0, 720.0))
+        .build_ui_state(
+            move |ui, view: &mut View| {
+                let actions = room_view::show(
+                    ui,
+                    &view.room.session,
+                    &devices,
+                    &settings,
+                    &mut view.options,
+                    1,
+                );
+                view.actions.extend(actions);
+            },
+            View {
+                room,
+                options: RoomViewOptions::new(ObjectFit::Cover, true, false),
+                actions: Vec::new(),
+            },
+        );
+    h.run_steps(2);
+    h.get_by_label("Share screen").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("Screen audio").is_some());
+    assert!(
+        h.query_by_label("synthetic tone").is_none(),
+        "the synthetic tone is no screen's sound"
+    );
+    h.get_by_label("Monitor of Share").click();
+    h.run_steps(2);
+    h.get_by_label("Only the screen's sound (mute my microphone)")
+        .click();
+    h.run_steps(2);
+    h.get_by_label("Window: slides").click();
+    h.run_steps(2);
+    let expected = ShareChoice {
+        audio: Some(ScreenAudioChoice {
+            device: "pulseaudio:share.monitor".into(),
+            mute_microphone: true,
+        }),
+        ..window
+    };
+    assert_eq!(
+        h.state().actions,
+        [RoomAction::ShareScreen(expected)],
+        "the share carries the screen audio"
+    );
+    assert!(
+        h.query_by_label("Window: slides").is_none(),
+        "the share closed the menu"
+    );
+}

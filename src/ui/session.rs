@@ -17,8 +17,7 @@ use tokio::runtime::Handle;
 
 use crate::client::{
     Client, ClientError, ClientResult, ConnectionState, Credential, JoinConfig, JoinInfo,
-    LocalStream, RemoteStream, Role, RoomEvent, StreamId, StreamInfo, SubscribeOptions, UserId,
-    UserInfo, VideoSlot,
+    LocalStream, RemoteStream, Role, RoomEvent, StreamId, StreamInfo, UserId, UserInfo, VideoSlot,
 };
 
 use crate::media::{AudioProfile, AudioSource, SourceSwitch, VideoProfile, VideoSource};
@@ -68,10 +67,14 @@ pub enum SessionReply {
     TopN(ClientResult<Option<crate::client::TopNAudio>>),
     /// A director's request (`director.rs`) finished: what it was, and how.
     Directed(&'static str, ClientResult<()>),
+    /// An unsubscription (a kiosk's source off air) finished.
+    Unsubscribed(StreamId, ClientResult<()>),
     /// Our screen share is published (its id, label and end flag), or why not.
     ScreenShared(ClientResult<(StreamId, String)>),
     /// Unpublishing our screen share failed.
     ScreenShareStopFailed(ClientError),
+    /// Sending the screen audio with our camera stream failed.
+    ScreenAudioFailed(ClientError),
 }
 
 /// How the credential is obtained when joining.
@@ -252,6 +255,12 @@ pub struct RoomSession {
     /// Subscribed remote streams.
     pub tiles: BTreeMap<StreamId, RemoteTile>,
     subscribing: BTreeSet<StreamId>,
+    /// Unsubscriptions in flight (`reception.rs`).
+    unsubscribing: BTreeSet<StreamId>,
+    /// Which remote streams we receive (`reception.rs`).
+    reception: crate::ui::console::reception::Reception,
+    /// The program on screen (a kiosk's, one cut behind the room's).
+    shown: crate::client::Program,
     /// The local stream, when publishing.
     pub local: Option<LocalPreview>,
     /// Errors for the user since the last call to [`RoomSession::take_errors`].
@@ -397,6 +406,9 @@ impl RoomSession {
             streams: BTreeMap::new(),
             tiles: BTreeMap::new(),
             subscribing: BTreeSet::new(),
+            unsubscribing: BTreeSet::new(),
+            reception: Default::default(),
+            shown: crate::client::Program::off(),
             local,
             errors: Vec::new(),
             lost_while_joining: false,
@@ -631,6 +643,8 @@ impl RoomSession {
             }
             RoomEvent::ProgramChanged { program, .. } => {
                 self.program.program = program;
+                // A kiosk subscribes the new sources now; the old ones go at the cut.
+                self.reconcile_reception();
                 self.ctx.request_repaint();
             }
             // The app starts no cross-room relays.
@@ -650,16 +664,10 @@ impl RoomSession {
         let id = info.stream_id;
         let mine = info.user_id == self.me;
         self.streams.insert(id, info);
-        if mine || self.tiles.contains_key(&id) || !self.subscribing.insert(id) {
+        if mine || self.tiles.contains_key(&id) || !self.wants_stream(id) {
             return;
         }
-        let client = self.client.clone();
-        let tx = self.replies_tx.clone();
-        let ctx = self.ctx.clone();
-        self.rt.spawn(async move {
-            let result = client.subscribe(id, SubscribeOptions::default()).await;
-            send_reply(&tx, &ctx, SessionReply::Subscribed(id, Box::new(result)));
-        });
+        self.start_subscribe(id);
     }
 
     fn on_reply(&mut self, reply: SessionReply) {
@@ -691,7 +699,11 @@ impl RoomSession {
             SessionReply::Subscribed(id, result) => {
                 self.subscribing.remove(&id);
                 match *result {
-                    Ok(stream) => self.add_tile(id, stream),
+                    Ok(stream) => {
+                        self.add_tile(id, stream);
+                        // Off air while it was subscribing: it goes again.
+                        self.reconcile_reception();
+                    }
                     // A stream removed while subscribing fails here; not news.
                     Err(_) if !self.streams.contains_key(&id) => {}
                     Err(e) => self.errors.push(Notice::failed("Receiving a stream", &e)),
@@ -727,8 +739,13 @@ impl RoomSession {
             SessionReply::TopN(result) => self.top_n_switched(result),
             SessionReply::Directed(what, result) => self.on_directed(what, result),
             SessionReply::ScreenShared(result) => self.on_screen_shared(result),
+            SessionReply::Unsubscribed(id, result) => self.on_unsubscribed(id, result),
             SessionReply::ScreenShareStopFailed(e) => {
                 self.errors.push(Notice::failed("Stopping the share", &e));
+            }
+            SessionReply::ScreenAudioFailed(e) => {
+                self.errors
+                    .push(Notice::failed("Sharing the screen's sound", &e));
             }
         }
     }
@@ -961,6 +978,7 @@ fn send_reply(tx: &Sender<SessionReply>, ctx: &egui::Context, reply: SessionRepl
 
 mod director;
 pub use director::{DirectorAction, ProgramView};
+mod reception;
 mod screen;
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub fn show(
         }
         device_menu(ui, session, devices, settings, actions);
         if session.local.is_some() {
-            super::screen_share::toolbar(ui, session, actions);
+            super::screen_share::toolbar(ui, session, &devices.microphones, actions);
         }
         if let Some(mixing) = session.local.as_ref().and_then(|l| l.mixing.as_ref()) {
             super::music_menu::show(ui, mixing, actions);

@@ -23,6 +23,7 @@ impl Session {
                 continue;
             };
             close_publication(publication).await;
+            self.screen_audio_ended(stream_id);
             match self.signal() {
                 Ok(signal) => {
                     if let Err(e) = signal.request(Request::Unpublish { stream_id }).await {

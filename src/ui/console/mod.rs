@@ -8,10 +8,13 @@
 //! * [`kiosk`]: a kiosk shows exactly what is on air, cut at the new
 //!   sources' first decoded frames ([`follower`]).
 //! * [`program_view`]: draws a program in its layout; both share it.
+//! * [`reception`]: a kiosk receives only the on-air streams (all of them
+//!   off air), adding a new source before the cut and dropping the old after.
 
 pub mod follower;
 pub mod kiosk;
 pub mod program_view;
+pub mod reception;
 pub mod view;
 
 pub use follower::ProgramFollower;

@@ -31,17 +31,36 @@ use super::ConsoleState;
 const ROOM: &str = "show";
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A server on loopback with two publishers in [`ROOM`].
+/// A server on loopback with publishers in [`ROOM`].
 struct Show {
     rt: tokio::runtime::Runtime,
     url: String,
     /// Their handles keep them in the room.
     _publishers: Vec<Client>,
-    /// Anna's and Ben's streams.
-    streams: [StreamId; 2],
+    /// Anna's, Ben's (and Cleo's) streams.
+    streams: Vec<StreamId>,
 }
 
+impl Show {
+    /// Anna's and Ben's streams.
+    fn pair(&self) -> [StreamId; 2] {
+        [self.streams[0], self.streams[1]]
+    }
+}
+
+/// The publishers, in the order they publish.
+const PEOPLE: [(&str, &str, f32); 3] = [
+    ("anna", "Anna", 440.0),
+    ("ben", "Ben", 660.0),
+    ("cleo", "Cleo", 880.0),
+];
+
+/// Anna and Ben publish.
 fn show() -> Show {
+    show_of(&PEOPLE[..2])
+}
+
+fn show_of(people: &[(&str, &str, f32)]) -> Show {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -56,7 +75,7 @@ fn show() -> Show {
     rt.spawn(Server::new(ServerConfig::new(apps)).run(listener, std::future::pending()));
     let mut publishers = Vec::new();
     let mut streams = Vec::new();
-    for (user, name, tone) in [("anna", "Anna", 440.0), ("ben", "Ben", 660.0)] {
+    for &(user, name, tone) in people {
         let config = join_config(&url, user, name, app_key(), crate::client::Role::Joiner);
         let (client, id) = rt.block_on(async {
             let client = Client::new();
@@ -73,7 +92,7 @@ fn show() -> Show {
         rt,
         url,
         _publishers: publishers,
-        streams: [streams[0], streams[1]],
+        streams,
     }
 }
 
@@ -137,6 +156,11 @@ impl Desk {
             crate::client::TurnConfig::default(),
         );
         let mut options = RoomViewOptions::new(ObjectFit::Contain, false, kiosk);
+        let mut session = session;
+        if kiosk {
+            // As the app's kiosk: only what is on air.
+            session.set_reception(super::reception::Reception::OnAir);
+        }
         if console {
             options.console = Some(ConsoleState::default());
         }
@@ -160,6 +184,10 @@ impl Desk {
             &mut self.options,
             pass,
         );
+        if self.options.kiosk {
+            self.session
+                .on_program_shown(self.options.stage.program.shown());
+        }
         for action in actions {
             if let RoomAction::Direct(request) = action {
                 self.session.direct(request);
@@ -226,7 +254,7 @@ fn click_source(h: &mut Harness<'static, Desk>, name: &str) {
 #[test]
 fn the_kiosk_follows_the_console_within_a_second() {
     let show = show();
-    let [anna, ben] = show.streams;
+    let [anna, ben] = show.pair();
     let mut console = harness(
         Desk::join(&show, "host", app_key(), true, false),
         1280.0,
@@ -310,10 +338,150 @@ fn the_kiosk_follows_the_console_within_a_second() {
     );
 }
 
+/// The streams of `user`'s subscription legs, as the server lists them
+/// (`GET /rooms/{id}`, open without a signature token).
+fn legs_of(show: &Show, user: &str) -> Vec<serde_json::Value> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = show.url.trim_start_matches("ws://").to_owned();
+    let response = show.rt.block_on(async move {
+        let mut tcp = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let request =
+            format!("GET /rooms/{ROOM} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.expect("send");
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).await.expect("read");
+        response
+    });
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let room: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    let mut streams: Vec<serde_json::Value> = room["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter(|l| l["kind"] == "subscription" && l["userId"] == user)
+        .map(|l| l["streamId"].clone())
+        .collect();
+    streams.sort_by_key(|s| s.as_u64());
+    streams
+}
+
+/// The streams a window holds subscriptions (tiles) for.
+fn held(h: &Harness<'_, Desk>) -> Vec<StreamId> {
+    h.state().session.tiles.keys().copied().collect()
+}
+
+fn ids(streams: &[StreamId]) -> Vec<serde_json::Value> {
+    let mut streams = streams.to_vec();
+    streams.sort();
+    streams.iter().map(|s| serde_json::json!(s)).collect()
+}
+
+/// Issue 14 §2: a kiosk receives only what is on air. Three publishers, a
+/// program of one: the kiosk holds one subscription (its tiles and the
+/// server's legs say so), and after a change exactly the new one, cut
+/// within 1 s as before; a 2×2 of two holds those two; off air, all three.
+#[test]
+fn the_kiosk_receives_only_what_is_on_air() {
+    let show = show_of(&PEOPLE);
+    let [anna, ben, cleo] = [show.streams[0], show.streams[1], show.streams[2]];
+    let director = show.rt.block_on(async {
+        let director = Client::new();
+        let credential = Credential::DirectorKey {
+            key: KEY.into(),
+            valid_for: Duration::from_secs(600),
+        };
+        let config = join_config(
+            &show.url,
+            "host",
+            "Host",
+            credential,
+            crate::client::Role::Player,
+        );
+        let info = director.join(config).await.expect("the director joins");
+        assert!(info.director, "a director signature");
+        director
+            .set_program(Program::single(anna))
+            .await
+            .expect("Anna on air");
+        director
+    });
+    let set = |program: Program| {
+        show.rt
+            .block_on(director.set_program(program))
+            .expect("program set");
+    };
+    let mut kiosk = harness(
+        Desk::join(&show, "screen", app_key(), false, true),
+        1280.0,
+        720.0,
+    );
+    step_until(&mut [&mut kiosk], WAIT, "the kiosk on Anna", |h| {
+        h[0].state().options.stage.program.shown() == &Program::single(anna)
+            && tiles(h[0]) == ["Anna"]
+    });
+    // It joined with Anna on air: it never received Ben or Cleo.
+    for _ in 0..10 {
+        kiosk.step();
+        assert_eq!(held(&kiosk), [anna]);
+        assert_eq!(legs_of(&show, "screen"), ids(&[anna]), "the server's view");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    set(Program::single(ben));
+    let took = step_until(&mut [&mut kiosk], WAIT, "the kiosk on Ben", |h| {
+        h[0].state().options.stage.program.shown() == &Program::single(ben)
+            && tiles(h[0]) == ["Ben"]
+    });
+    eprintln!("the kiosk cut to Ben {took:?} after the change (subscription included)");
+    assert!(
+        took <= Duration::from_secs(1),
+        "the kiosk cut after {took:?}"
+    );
+    let gone = step_until(&mut [&mut kiosk], WAIT, "Anna unsubscribed", |h| {
+        held(h[0]) == [ben] && legs_of(&show, "screen") == ids(&[ben])
+    });
+    eprintln!("Anna's leg gone {gone:?} after the cut");
+    for _ in 0..10 {
+        kiosk.step();
+        assert_eq!(held(&kiosk), [ben]);
+        assert_eq!(legs_of(&show, "screen"), ids(&[ben]), "the server's view");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let quad = Program {
+        layout: ProgramLayout::Quad,
+        streams: vec![cleo, anna],
+    };
+    set(quad.clone());
+    step_until(&mut [&mut kiosk], WAIT, "the kiosk on Cleo and Anna", |h| {
+        h[0].state().options.stage.program.shown() == &quad
+            && tiles(h[0]) == ["Cleo", "Anna"]
+            && held(h[0]) == ids_sorted(&[cleo, anna])
+            && legs_of(&show, "screen") == ids(&[cleo, anna])
+    });
+
+    // Off air: the whole room again.
+    set(Program::off());
+    step_until(&mut [&mut kiosk], WAIT, "the kiosk off air", |h| {
+        h[0].state().options.stage.program.shown().is_off()
+            && tiles(h[0]).len() == 3
+            && legs_of(&show, "screen") == ids(&[anna, ben, cleo])
+    });
+}
+
+fn ids_sorted(streams: &[StreamId]) -> Vec<StreamId> {
+    let mut streams = streams.to_vec();
+    streams.sort();
+    streams
+}
+
 #[test]
 fn a_console_without_a_director_signature_shows_the_numbered_refusal() {
     let show = show();
-    let [anna, _] = show.streams;
+    let [anna, _] = show.pair();
     // Signs as a member: a signature URL that hands out plain signatures
     // gives the console this.
     let mut desk = Desk::join(&show, "intruder", app_key(), false, false);

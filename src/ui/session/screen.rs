@@ -6,7 +6,7 @@ use crate::client::{ClientError, ClientResult, StreamId};
 use crate::protocol::ErrorCode;
 
 use super::super::error_text::Notice;
-use super::super::screen_share::{ShareChoice, ShareSource, ShareState};
+use super::super::screen_share::{ScreenAudioChoice, ShareChoice, ShareSource, ShareState};
 use super::{RoomSession, SessionReply, send_reply};
 
 impl RoomSession {
@@ -22,13 +22,21 @@ impl RoomSession {
             self.replies_tx.clone(),
             self.ctx.clone(),
         );
+        // The screen audio goes out with our camera stream's audio.
+        let camera = self.local.as_ref().and_then(|l| l.stream_id);
         self.rt.spawn(async move {
             let result = open_and_publish(&client, choice.source).await;
+            let screen = result.as_ref().ok().copied();
             send_reply(
                 &tx,
                 &ctx,
                 SessionReply::ScreenShared(result.map(|id| (id, choice.label))),
             );
+            if let (Some(screen), Some(audio)) = (screen, choice.audio)
+                && let Err(e) = bind_audio(&client, screen, camera, audio).await
+            {
+                send_reply(&tx, &ctx, SessionReply::ScreenAudioFailed(e));
+            }
         });
     }
 
@@ -74,6 +82,35 @@ impl RoomSession {
             }
         }
     }
+}
+
+/// Opens the picked device and binds it to our camera stream.
+#[cfg(feature = "devices")]
+async fn bind_audio(
+    client: &crate::client::Client,
+    screen: StreamId,
+    camera: Option<StreamId>,
+    audio: ScreenAudioChoice,
+) -> ClientResult<()> {
+    let camera = camera.ok_or_else(|| {
+        ClientError::InvalidOperation("the camera stream is not published yet".into())
+    })?;
+    let source = crate::client::Client::open_screen_audio(&audio.device).await?;
+    client
+        .bind_screen_audio(screen, camera, source, audio.mute_microphone)
+        .await
+}
+
+#[cfg(not(feature = "devices"))]
+async fn bind_audio(
+    _client: &crate::client::Client,
+    _screen: StreamId,
+    _camera: Option<StreamId>,
+    _audio: ScreenAudioChoice,
+) -> ClientResult<()> {
+    Err(ClientError::InvalidOperation(
+        "this build has no audio capture (feature `devices`)".into(),
+    ))
 }
 
 #[cfg(feature = "devices")]
