@@ -5,7 +5,9 @@
 # over one relay link and fans it out itself). For each run: glass-to-glass
 # p50/p99 the subscribers measured (bot --summary, capture-time extension),
 # and each node's CPU time (utime+stime from /proc) per packet it forwarded
-# (huddle_forwarded_packets_total from /metrics) during the measured window.
+# (huddle_forwarded_packets_total from /metrics) during the measured window,
+# and that CPU time in total (cpu_ms: the owner's also pays the publisher's
+# ingress, so its figure per forwarded packet is high when it forwards little).
 #
 #   benches/node_relay.sh [SECONDS]        (default 20 s per run)
 #
@@ -64,7 +66,7 @@ PIDS+=("$!")
 sleep 2
 
 HZ=$(getconf CLK_TCK)
-printf '%-7s %-8s %8s %8s %12s %12s %14s %14s\n' run subs_on g2g_p50 g2g_p99 fwd_pkts_a fwd_pkts_b cpu_us/pkt_a cpu_us/pkt_b
+printf '%-7s %-8s %8s %8s %10s %10s %9s %9s %13s %13s\n' run subs_on g2g_p50 g2g_p99 fwd_pkts_a fwd_pkts_b cpu_ms_a cpu_ms_b cpu_us/pkt_a cpu_us/pkt_b
 for run in direct relay; do
     port=$([[ $run == direct ]] && echo "$PORT_A" || echo "$PORT_B")
     ta0=$(ticks "$A"); tb0=$(ticks "$B"); fa0=$(forwarded "$PORT_A"); fb0=$(forwarded "$PORT_B")
@@ -78,6 +80,6 @@ for run in direct relay; do
     cpu_b=$(awk -v t=$((tb1 - tb0)) -v hz="$HZ" -v p="$fb" 'BEGIN { if (p > 0) printf "%.1f", t * 1e6 / hz / p; else print "-" }')
     p50=$(python3 -c "import json,sys; l=json.load(open(sys.argv[1])).get('latency') or {}; print(l.get('p50_ms','-'))" "$OUT/$run.json")
     p99=$(python3 -c "import json,sys; l=json.load(open(sys.argv[1])).get('latency') or {}; print(l.get('p99_ms','-'))" "$OUT/$run.json")
-    printf '%-7s %-8s %8s %8s %12s %12s %14s %14s\n' "$run" "$([[ $run == direct ]] && echo a || echo b)" \
-        "$p50" "$p99" "$fa" "$fb" "$cpu_a" "$cpu_b"
+    printf '%-7s %-8s %8s %8s %10s %10s %9s %9s %13s %13s\n' "$run" "$([[ $run == direct ]] && echo a || echo b)" \
+        "$p50" "$p99" "$fa" "$fb" $(((ta1 - ta0) * 1000 / HZ)) $(((tb1 - tb0) * 1000 / HZ)) "$cpu_a" "$cpu_b"
 done
