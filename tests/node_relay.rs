@@ -246,6 +246,8 @@ async fn players_on_a_second_node_watch_through_one_relay_link_per_stream() {
         serde_json::json!([stream.0]),
         "{on_b}"
     );
+    // Their keyframe requests went to the owner over that link (PLIs).
+    assert!(on_b["relay"]["plisSent"].as_u64() >= Some(1), "{on_b}");
     // Node a serves the players through one play of the stream (user
     // node-relay-node-b-<stream>) and the mirror's member, nothing else of b.
     let on_a = room_view(&a.url, room).await.expect("the room is on a");

@@ -43,7 +43,7 @@ use crate::protocol::{
 };
 use crate::server::Shared;
 use crate::server::inbox::{SessionId, SessionInbox};
-use crate::server::sfu::RelayIngress;
+use crate::server::sfu::{PublishedMedia, RelayIngress};
 
 /// User ids starting with this are node relays (never mirrored).
 pub const RELAY_USER_PREFIX: &str = "node-relay-";
@@ -90,8 +90,8 @@ pub enum RelayError {
 struct MirrorHandle {
     owner_node: String,
     owner_url: String,
-    /// Streams with a relay link now.
-    links: Arc<Mutex<Vec<StreamId>>>,
+    /// Streams with a relay link now, and their media here.
+    links: Arc<Mutex<Vec<(StreamId, Arc<PublishedMedia>)>>>,
 }
 
 /// What `GET /rooms/{id}` shows of a mirrored room.
@@ -102,6 +102,9 @@ pub struct RelayView {
     pub owner_node: String,
     /// The streams relayed to this node, one link each.
     pub relay_links: Vec<StreamId>,
+    /// Keyframe requests (PLI) sent to the owner over these links so far:
+    /// local subscribers' requests, coalesced, on their way to the publisher.
+    pub plis_sent: u64,
 }
 
 /// The mirrors of this node.
@@ -124,9 +127,13 @@ impl Mirrors {
 
     /// The relay state of a mirrored room.
     pub(crate) fn view(&self, room_id: &RoomId) -> Option<RelayView> {
-        self.get(room_id).map(|h| RelayView {
-            owner_node: h.owner_node,
-            relay_links: lock(&h.links).clone(),
+        self.get(room_id).map(|h| {
+            let links = lock(&h.links);
+            RelayView {
+                owner_node: h.owner_node.clone(),
+                relay_links: links.iter().map(|(id, _)| *id).collect(),
+                plis_sent: links.iter().map(|(_, media)| media.plis_sent()).sum(),
+            }
         })
     }
 }
@@ -370,7 +377,7 @@ struct Mirror {
     /// Remote users and their local sessions.
     members: HashMap<UserId, SessionId>,
     relays: HashMap<StreamId, Relay>,
-    links: Arc<Mutex<Vec<StreamId>>>,
+    links: Arc<Mutex<Vec<(StreamId, Arc<PublishedMedia>)>>>,
 }
 
 /// Why a mirror ended.
@@ -529,11 +536,11 @@ impl Mirror {
                 if self
                     .shared
                     .rooms
-                    .add_stream(&self.room_id, session, stream, media)
+                    .add_stream(&self.room_id, session, stream, Arc::clone(&media))
                     .is_ok()
                 {
                     self.relays.insert(stream_id, relay);
-                    lock(&self.links).push(stream_id);
+                    lock(&self.links).push((stream_id, media));
                 } else {
                     self.close_relay(relay).await;
                 }
@@ -548,7 +555,7 @@ impl Mirror {
         let Some(relay) = self.relays.remove(&stream_id) else {
             return;
         };
-        lock(&self.links).retain(|s| *s != stream_id);
+        lock(&self.links).retain(|(s, _)| *s != stream_id);
         if let Some(&session) = self.members.get(&relay.owner) {
             self.shared
                 .rooms
