@@ -85,13 +85,17 @@ pub enum RelayError {
     },
 }
 
+/// The streams of a mirror with a relay link now, and their media here
+/// (shared by the mirror's task and [`Mirrors::view`]).
+type RelayLinks = Arc<Mutex<Vec<(StreamId, Arc<PublishedMedia>)>>>;
+
 /// One open mirror, as routing and `GET /rooms/{id}` see it.
 #[derive(Clone)]
 struct MirrorHandle {
     owner_node: String,
     owner_url: String,
     /// Streams with a relay link now, and their media here.
-    links: Arc<Mutex<Vec<(StreamId, Arc<PublishedMedia>)>>>,
+    links: RelayLinks,
 }
 
 /// What `GET /rooms/{id}` shows of a mirrored room.
@@ -377,7 +381,7 @@ struct Mirror {
     /// Remote users and their local sessions.
     members: HashMap<UserId, SessionId>,
     relays: HashMap<StreamId, Relay>,
-    links: Arc<Mutex<Vec<(StreamId, Arc<PublishedMedia>)>>>,
+    links: RelayLinks,
 }
 
 /// Why a mirror ended.
