@@ -279,6 +279,45 @@ async fn players_on_a_second_node_watch_through_one_relay_link_per_stream() {
         other => panic!("expected a redirect to node-a, got {other:?}"),
     }
 
+    // A player on b may not become a joiner there (its streams would stay
+    // on b): 90100001, and it stays a player.
+    let ctime = huddle::auth::now_unix() + 600;
+    let sign = |user: &str| huddle::auth::sign(APP_KEY, APP_ID, room, user, ctime);
+    let mut dora = RawSocket::connect_url(&b.url).await;
+    dora.send(&format!(
+        r#"{{"id":1,"type":"join","protocolVersion":1,"appId":"{APP_ID}","roomId":"{room}","userId":"dora","role":2,"ctime":{ctime},"signature":"{}"}}"#,
+        sign("dora")
+    ))
+    .await;
+    match dora.recv().await {
+        ServerMessage::Reply {
+            reply: Reply::Joined { .. },
+            ..
+        } => {}
+        other => panic!("dora should join at b: {other:?}"),
+    }
+    dora.send(&format!(
+        r#"{{"id":2,"type":"switch-role","role":0,"ctime":{ctime},"signature":"{}"}}"#,
+        sign("dora")
+    ))
+    .await;
+    let refused = dora
+        .recv_until(
+            Duration::from_secs(5),
+            "the switch-role answer",
+            |m| match m {
+                ServerMessage::Error(e) => Some(e.code),
+                ServerMessage::Reply { reply, .. } => panic!("switch-role answered {reply:?}"),
+                ServerMessage::Event { .. } => None,
+            },
+        )
+        .await;
+    assert_eq!(refused, ErrorCode::InvalidOperation);
+    // Leaving (not just dropping the socket, which keeps the session for a
+    // resume) so that the mirror can end below.
+    dora.send(r#"{"id":3,"type":"leave"}"#).await;
+    dora.until_close(Duration::from_secs(5)).await;
+
     // A forged node credential is refused with a numbered error, on the
     // signalling and on the relay link's WHEP endpoint...
     let mut forged = RawSocket::connect_url(&a.url).await;
