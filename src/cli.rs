@@ -332,7 +332,7 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`,
     /// `public_ip`, `[[ice_servers]] urls/username/credential`, `tls_cert`, `tls_key`, `[limits]`,
-    /// `redis`, `public_url`, `cluster_ttl_secs`.
+    /// `redis`, `public_url`, `cluster_ttl_secs`, `relay_subscribers`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -401,6 +401,11 @@ pub struct ServeArgs {
     /// unreachable (default 10).
     #[arg(long)]
     pub cluster_ttl_secs: Option<u64>,
+    /// With --redis: serve players (role 2) of rooms owned by another node
+    /// here, with one relay link per stream from the owner, instead of
+    /// redirecting them (joiners are still redirected).
+    #[arg(long)]
+    pub relay_subscribers: bool,
 }
 
 /// The cluster part of `huddle serve` (`--redis`, `--public-url`,
@@ -409,15 +414,19 @@ fn cluster_config(
     redis: Option<String>,
     public_url: Option<String>,
     ttl_secs: Option<u64>,
+    relay_subscribers: bool,
 ) -> anyhow::Result<Option<crate::server::cluster::ClusterConfig>> {
     let Some(redis) = redis else {
-        if public_url.is_some() || ttl_secs.is_some() {
-            bail!("public_url and cluster_ttl_secs need redis (a cluster of nodes)");
+        if public_url.is_some() || ttl_secs.is_some() || relay_subscribers {
+            bail!(
+                "public_url, cluster_ttl_secs and relay_subscribers need redis (a cluster of nodes)"
+            );
         }
         return Ok(None);
     };
     let mut cluster = crate::server::cluster::ClusterConfig::new(redis);
     cluster.public_url = public_url;
+    cluster.relay_subscribers = relay_subscribers;
     if let Some(secs) = ttl_secs {
         cluster.ttl = Duration::from_secs(secs);
     }
@@ -676,6 +685,7 @@ struct ServeFile {
     redis: Option<String>,
     public_url: Option<String>,
     cluster_ttl_secs: Option<u64>,
+    relay_subscribers: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     limits: LimitsFile,
@@ -825,6 +835,7 @@ impl ServeArgs {
             self.redis.or(file.redis),
             self.public_url.or(file.public_url),
             self.cluster_ttl_secs.or(file.cluster_ttl_secs),
+            self.relay_subscribers || file.relay_subscribers.unwrap_or(false),
         )?;
         let limits = &server.limits;
         for (name, value) in [
@@ -1106,17 +1117,32 @@ mod tests {
         assert_eq!(cluster.ttl, Duration::from_secs(4));
 
         let file: ServeFile = toml::from_str(
-            "redis = \"redis://r:6379\"\npublic_url = \"wss://a.example\"\ncluster_ttl_secs = 6\n",
+            "redis = \"redis://r:6379\"\npublic_url = \"wss://a.example\"\ncluster_ttl_secs = 6\nrelay_subscribers = true\n",
         )
         .expect("a valid file");
-        let cluster = cluster_config(file.redis, file.public_url, file.cluster_ttl_secs)
-            .expect("valid")
-            .expect("a cluster");
+        let cluster = cluster_config(
+            file.redis,
+            file.public_url,
+            file.cluster_ttl_secs,
+            file.relay_subscribers.unwrap_or(false),
+        )
+        .expect("valid")
+        .expect("a cluster");
         assert_eq!(cluster.public_url.as_deref(), Some("wss://a.example"));
+        assert!(cluster.relay_subscribers);
         // Bad values are refused, and the cluster keys need redis.
-        assert!(cluster_config(Some("http://r".into()), None, None).is_err());
-        assert!(cluster_config(Some("redis://r".into()), Some("http://a".into()), None).is_err());
-        assert!(cluster_config(None, None, Some(4)).is_err());
+        assert!(cluster_config(Some("http://r".into()), None, None, false).is_err());
+        assert!(
+            cluster_config(
+                Some("redis://r".into()),
+                Some("http://a".into()),
+                None,
+                false
+            )
+            .is_err()
+        );
+        assert!(cluster_config(None, None, Some(4), false).is_err());
+        assert!(cluster_config(None, None, None, true).is_err());
     }
 
     #[test]

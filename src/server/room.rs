@@ -20,6 +20,7 @@ mod program;
 pub use program::DirectorError;
 pub(crate) mod cross_room;
 pub mod inspect;
+mod mirror;
 
 use super::inbox::{Refused, SessionEvent, SessionId, SessionInbox};
 use super::sfu::PublishedMedia;

@@ -58,6 +58,10 @@ pub struct RoomView {
     pub streams: Vec<StreamView>,
     /// Publish links, then subscription legs (by link id).
     pub links: Vec<LinkView>,
+    /// A room of another node mirrored here for local players
+    /// (`cluster::relay`): its owner and the streams relayed, one link each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<crate::server::cluster::relay::RelayView>,
 }
 
 /// One member.
@@ -206,7 +210,14 @@ async fn one(State(server): State<Server>, headers: HeaderMap, Path(id): Path<St
         ));
     };
     let legs = server.shared.sfu.legs_snapshot().await;
-    no_store(Json(view(room_id, room, legs).await).into_response())
+    let relay = server
+        .shared
+        .cluster
+        .as_ref()
+        .and_then(|c| c.relays.view(&room_id));
+    let mut view = view(room_id, room, legs).await;
+    view.relay = relay;
+    no_store(Json(view).into_response())
 }
 
 /// Builds the reply: the room's copy plus its links' counters.
@@ -271,6 +282,7 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
     subscriptions.sort_by_key(|l| l.link_id);
     links.extend(subscriptions);
     RoomView {
+        relay: None,
         id,
         users: room
             .users

@@ -1124,9 +1124,9 @@ impl Session {
             unix_now(),
         )?;
         // A room not here may live on another node (`--redis`).
-        if let Some(cluster) = &self.shared.cluster
-            && !self.shared.rooms.exists(&room_id)
-            && let Some(redirect) = cluster.route(&room_id).await?
+        // (`--relay-subscribers`: a player may stay, see `cluster::relay`.)
+        if let Some(redirect) =
+            super::cluster::relay::route_join(&self.shared, &room_id, &app_id, role).await?
         {
             tracing::info!(session = self.id.0, room = %room_id, "redirected");
             return Ok(redirect);
@@ -1196,6 +1196,7 @@ impl Session {
         signature: &str,
     ) -> Result<Reply, RequestError> {
         let (joined, grant) = self.verify_fresh(ctime, signature)?;
+        super::cluster::relay::check_switch(&self.shared, &joined.room_id, role)?;
         let removed =
             self.shared
                 .rooms

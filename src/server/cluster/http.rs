@@ -22,7 +22,9 @@ pub(crate) async fn redirect(
     let Some(cluster) = &shared.cluster else {
         return Ok(None);
     };
-    if shared.rooms.exists(room_id) {
+    // A mirrored room (`relay`) is published and played on its owner.
+    let mirrored = cluster.relays.view(room_id).is_some();
+    if !mirrored && shared.rooms.exists(room_id) {
         return Ok(None);
     }
     let routed = cluster

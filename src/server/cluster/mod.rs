@@ -35,6 +35,7 @@
 mod heartbeat;
 pub(crate) mod http;
 pub mod keys;
+pub mod relay;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -64,6 +65,9 @@ pub struct ClusterConfig {
     /// How long one Redis request (connect, claim) may take before Redis
     /// counts as unavailable.
     pub redis_timeout: Duration,
+    /// Serve players of rooms owned by other nodes here, relaying their
+    /// streams (`--relay-subscribers`, `relay::`); off: redirect them.
+    pub relay_subscribers: bool,
 }
 
 impl ClusterConfig {
@@ -75,6 +79,7 @@ impl ClusterConfig {
             public_url: None,
             ttl: Duration::from_secs(10),
             redis_timeout: Duration::from_secs(1),
+            relay_subscribers: false,
         }
     }
 
@@ -146,6 +151,8 @@ pub(crate) struct Cluster {
     claims: Mutex<HashMap<RoomId, Instant>>,
     /// The live nodes' URLs, from the last heartbeat, sorted (for `joined`).
     nodes: Mutex<Vec<String>>,
+    /// Rooms of other nodes mirrored here for local players (`relay`).
+    pub(crate) relays: relay::Mirrors,
 }
 
 impl Cluster {
@@ -168,6 +175,7 @@ impl Cluster {
             }),
             claims: Mutex::new(HashMap::new()),
             nodes: Mutex::new(Vec::new()),
+            relays: relay::Mirrors::default(),
         }
     }
 

@@ -21,6 +21,7 @@ mod error;
 mod hub;
 pub mod layers;
 mod media;
+mod relay_ingress;
 pub mod rewrite;
 pub mod topn;
 mod topn_link;
@@ -37,6 +38,7 @@ pub use hub::{LegCounters, LegPhase, LegSnapshot};
 pub use media::{
     IngressPacket, KEYFRAME_MIN_INTERVAL, PublishedMedia, RECORDING_CAPACITY, RecordedPacket,
 };
+pub use relay_ingress::RelayIngress;
 pub use topn_link::TopNLink;
 pub(crate) use wanted::announce as announce_layers_wanted;
 

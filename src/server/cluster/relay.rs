@@ -1,0 +1,738 @@
+//! Node relay (issue 15 §2): a room's players served by a node that does
+//! not own the room (`--relay-subscribers`), so a room can have more
+//! players than its owner node carries.
+//!
+//! A player's `join` that would be redirected (the room is claimed by another
+//! live node) is served here instead: this node opens a **mirror** of the
+//! room. The mirror joins the room on the owner node over the ordinary
+//! signalling, as player `node-relay-<this node>`, signed with the app's key
+//! (the node credential: every node of a cluster holds the apps' keys), and
+//! copies what the owner tells it into a local room of the same id: each
+//! remote user becomes a local member (its own [`SessionId`], a shared inbox
+//! that nobody reads) and each remote stream a local stream whose media is a
+//! [`RelayIngress`]: ONE WHEP play of that stream from the owner node, as
+//! user `node-relay-<this node>-<stream id>`, whatever the number of local
+//! subscribers. Local players subscribe to it like to any local stream; RTP is
+//! forwarded as it arrived, and their keyframe requests travel back as PLIs.
+//!
+//! Joiners (who may publish) are still redirected to the owner, also while a
+//! mirror is open, so every stream is published on the owner node.
+//!
+//! The mirror ends (the remote members leave, the relay links close) when no
+//! local member is left for [`LINGER`], at shutdown, or when the owner's
+//! socket goes away; in the last case the local players are told to leave
+//! ([`LeaveReason::ServiceUnavailable`], on which clients come back) and rejoin through routing again (the
+//! failover of `cluster`). Users whose id starts with [`RELAY_USER_PREFIX`]
+//! are other nodes' relays and are not mirrored.
+//!
+//! Invariant: at most one mirror per room per node ([`Mirrors`] holds it
+//! while its task runs), so at most one relay link per stream per node.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::protocol::{
+    AppId, ClientMessage, ErrorCode, Event, LeaveReason, PROTOCOL_VERSION, Reply, Request,
+    RequestId, Role, RoomId, ServerMessage, StreamId, StreamInfo, UserId, UserInfo,
+};
+use crate::server::Shared;
+use crate::server::inbox::{SessionId, SessionInbox};
+use crate::server::sfu::{PublishedMedia, RelayIngress};
+
+/// User ids starting with this are node relays (never mirrored).
+pub const RELAY_USER_PREFIX: &str = "node-relay-";
+/// How long opening a mirror (connect, join) or a relay link may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keeps the mirror's socket from the owner's idle timeout (30 s default).
+const PING_EVERY: Duration = Duration::from_secs(10);
+/// How often the mirror looks for local members.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// How long a mirror stays without local members before it ends (a player
+/// rejoining within it finds its relay links still up).
+pub const LINGER: Duration = Duration::from_secs(2);
+/// The node credential's lifetime (its `ctime`, from now): under the 12 h
+/// a server accepts. TODO(noderelay): renew it (`renew-signature`); a mirror
+/// older than this is ended by the owner and opened again by the next join.
+const CREDENTIAL_SECS: u64 = 11 * 3600;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// Why a mirror or a relay link could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The owner node could not be reached or answered out of protocol.
+    /// Retry: the join falls back to a `redirect`.
+    #[error("owner node {url}: {why}")]
+    Owner {
+        /// Its signalling URL.
+        url: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// The owner refused the node credential or the request (its code).
+    #[error("owner node refused the relay: {code:?} {message}")]
+    Refused {
+        /// The owner's numbered error.
+        code: ErrorCode,
+        /// Its message.
+        message: String,
+    },
+}
+
+/// The streams of a mirror with a relay link now, and their media here
+/// (shared by the mirror's task and [`Mirrors::view`]).
+type RelayLinks = Arc<Mutex<Vec<(StreamId, Arc<PublishedMedia>)>>>;
+
+/// One open mirror, as routing and `GET /rooms/{id}` see it.
+#[derive(Clone)]
+struct MirrorHandle {
+    owner_node: String,
+    owner_url: String,
+    /// Streams with a relay link now, and their media here.
+    links: RelayLinks,
+}
+
+/// What `GET /rooms/{id}` shows of a mirrored room.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayView {
+    /// The node that owns the room.
+    pub owner_node: String,
+    /// The streams relayed to this node, one link each.
+    pub relay_links: Vec<StreamId>,
+    /// Keyframe requests (PLI) sent to the owner over these links so far:
+    /// local subscribers' requests, coalesced, on their way to the publisher.
+    pub plis_sent: u64,
+}
+
+/// The mirrors of this node.
+#[derive(Default)]
+pub(crate) struct Mirrors {
+    open: Mutex<HashMap<RoomId, MirrorHandle>>,
+    /// Serializes opening (two players arriving at once open one mirror).
+    opening: tokio::sync::Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Critical sections are single inserts/removes/clones.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Mirrors {
+    fn get(&self, room_id: &RoomId) -> Option<MirrorHandle> {
+        lock(&self.open).get(room_id).cloned()
+    }
+
+    /// The relay state of a mirrored room.
+    pub(crate) fn view(&self, room_id: &RoomId) -> Option<RelayView> {
+        self.get(room_id).map(|h| {
+            let links = lock(&h.links);
+            RelayView {
+                owner_node: h.owner_node.clone(),
+                relay_links: links.iter().map(|(id, _)| *id).collect(),
+                plis_sent: links.iter().map(|(_, media)| media.plis_sent()).sum(),
+            }
+        })
+    }
+}
+
+/// Where a `join` goes in a cluster: `Ok(None)` to join here (the room is
+/// here, was just claimed, or is mirrored for a player), `Ok(Some(redirect))`
+/// to send the client to the owner node.
+pub(crate) async fn route_join(
+    shared: &Arc<Shared>,
+    room_id: &RoomId,
+    app_id: &AppId,
+    role: Role,
+) -> Result<Option<Reply>, super::ClusterError> {
+    let Some(cluster) = &shared.cluster else {
+        return Ok(None);
+    };
+    if let Some(mirror) = cluster.relays.get(room_id) {
+        if role.can_publish() {
+            return Ok(Some(Reply::Redirect {
+                room_id: room_id.clone(),
+                node_id: mirror.owner_node,
+                url: mirror.owner_url,
+            }));
+        }
+        return Ok(None);
+    }
+    if shared.rooms.exists(room_id) {
+        return Ok(None);
+    }
+    let Some(redirect) = cluster.route(room_id).await? else {
+        return Ok(None);
+    };
+    let Reply::Redirect { node_id, url, .. } = &redirect else {
+        return Ok(Some(redirect));
+    };
+    if !cluster.config.relay_subscribers || role.can_publish() {
+        return Ok(Some(redirect));
+    }
+    let _opening = cluster.relays.opening.lock().await;
+    if cluster.relays.get(room_id).is_some() {
+        return Ok(None);
+    }
+    match open(shared, room_id, app_id, node_id, url).await {
+        Ok(handle) => {
+            lock(&cluster.relays.open).insert(room_id.clone(), handle);
+            Ok(None)
+        }
+        Err(e) => {
+            // The player still gets the room, on its owner.
+            tracing::warn!(room = %room_id, "no relay, redirecting: {e}");
+            Ok(Some(redirect))
+        }
+    }
+}
+
+/// A player of a mirrored room may not become a joiner here: its streams
+/// would be published on this node, not on the owner. Refused with 90100001
+/// (`INVALID_OPERATION`); the client joins the owner as a joiner instead.
+pub(crate) fn check_switch(
+    shared: &Shared,
+    room_id: &RoomId,
+    role: Role,
+) -> Result<(), crate::server::signalling::RequestError> {
+    let mirrored = shared
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.relays.get(room_id).is_some());
+    if mirrored && role.can_publish() {
+        return Err(crate::server::signalling::RequestError::InvalidOperation(
+            format!("room {room_id} is relayed to this node for players: join its node to publish"),
+        ));
+    }
+    Ok(())
+}
+
+/// `node-relay-<node>[-<stream>]`, with the node id's dots (allowed in node
+/// ids, not in user ids) made `_`.
+fn relay_user(node_id: &str, stream: Option<StreamId>) -> UserId {
+    let node: String = node_id
+        .chars()
+        .map(|c| if c == '.' { '_' } else { c })
+        .collect();
+    let id = match stream {
+        Some(s) => format!("{RELAY_USER_PREFIX}{node}-{s}"),
+        None => format!("{RELAY_USER_PREFIX}{node}"),
+    };
+    UserId::from(id)
+}
+
+fn is_relay(user: &UserId) -> bool {
+    user.as_str().starts_with(RELAY_USER_PREFIX)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The node credential for `user` in `room_id`: an ordinary signature made
+/// with the app's key.
+struct Credential {
+    app_id: AppId,
+    key: String,
+}
+
+impl Credential {
+    fn sign(&self, room_id: &RoomId, user: &UserId) -> (u64, String) {
+        let ctime = unix_now() + CREDENTIAL_SECS;
+        let signature = crate::auth::sign(
+            &self.key,
+            self.app_id.as_str(),
+            room_id.as_str(),
+            user.as_str(),
+            ctime,
+        );
+        (ctime, signature)
+    }
+}
+
+/// Opens the mirror: joins the owner, copies its room here, starts a relay
+/// link per stream, and leaves the rest to [`run`].
+async fn open(
+    shared: &Arc<Shared>,
+    room_id: &RoomId,
+    app_id: &AppId,
+    owner_node: &str,
+    owner_url: &str,
+) -> Result<MirrorHandle, RelayError> {
+    let owner_err = |why: String| RelayError::Owner {
+        url: owner_url.to_owned(),
+        why,
+    };
+    let key = shared
+        .config
+        .apps
+        .get(app_id.as_str())
+        .ok_or_else(|| owner_err(format!("app {app_id} has no key here")))?;
+    let credential = Credential {
+        app_id: app_id.clone(),
+        key: key.to_owned(),
+    };
+    let me = relay_user(&shared.config.node_id, None);
+    let (ctime, signature) = credential.sign(room_id, &me);
+    let join = ClientMessage {
+        id: RequestId(1),
+        request: Request::Join {
+            protocol_version: PROTOCOL_VERSION,
+            app_id: app_id.clone(),
+            room_id: room_id.clone(),
+            user_id: me,
+            user_name: format!("relay to {}", shared.config.node_id),
+            role: Role::Player,
+            ctime,
+            signature,
+        },
+    };
+    let joined = async {
+        let (mut socket, _) = tokio_tungstenite::connect_async(owner_url)
+            .await
+            .map_err(|e| owner_err(e.to_string()))?;
+        let text = serde_json::to_string(&join).map_err(|e| owner_err(e.to_string()))?;
+        socket
+            .send(Message::text(text))
+            .await
+            .map_err(|e| owner_err(e.to_string()))?;
+        loop {
+            let Some(frame) = socket.next().await else {
+                return Err(owner_err("closed before joined".into()));
+            };
+            let frame = frame.map_err(|e| owner_err(e.to_string()))?;
+            let Message::Text(text) = frame else {
+                continue;
+            };
+            match serde_json::from_str::<ServerMessage>(text.as_str()) {
+                Ok(ServerMessage::Reply {
+                    reply: Reply::Joined { users, streams, .. },
+                    ..
+                }) => return Ok((socket, users, streams)),
+                Ok(ServerMessage::Error(e)) => {
+                    return Err(RelayError::Refused {
+                        code: e.code,
+                        message: e.message,
+                    });
+                }
+                Ok(other) => return Err(owner_err(format!("answered {other:?}"))),
+                Err(e) => return Err(owner_err(e.to_string())),
+            }
+        }
+    };
+    let (socket, users, streams) = tokio::time::timeout(OPEN_TIMEOUT, joined)
+        .await
+        .map_err(|_| owner_err(format!("no joined within {OPEN_TIMEOUT:?}")))??;
+    let handle = MirrorHandle {
+        owner_node: owner_node.to_owned(),
+        owner_url: owner_url.to_owned(),
+        links: Arc::default(),
+    };
+    let (inbox, inbox_rx) = SessionInbox::new();
+    let mut mirror = Mirror {
+        shared: Arc::clone(shared),
+        room_id: room_id.clone(),
+        credential,
+        owner_http: http_authority(owner_url).map(str::to_owned),
+        inbox,
+        members: HashMap::new(),
+        relays: HashMap::new(),
+        links: Arc::clone(&handle.links),
+    };
+    for user in users {
+        mirror.peer_join(user);
+    }
+    for stream in streams {
+        mirror.stream_added(stream).await;
+    }
+    tracing::info!(room = %room_id, owner = owner_node, "mirroring the room for local players");
+    tokio::spawn(mirror.run(socket, inbox_rx));
+    Ok(handle)
+}
+
+/// One relayed stream: its link and the owner's WHEP resource.
+struct Relay {
+    owner: UserId,
+    ingress: RelayIngress,
+    /// The WHEP resource's path on the owner (`DELETE` ends it there).
+    location: Option<String>,
+    /// The credential the resource was made with.
+    bearer: String,
+}
+
+/// A mirror's state (owned by its task).
+struct Mirror {
+    shared: Arc<Shared>,
+    room_id: RoomId,
+    credential: Credential,
+    /// `host:port` of the owner's HTTP side; `None` for `wss://` owners,
+    /// whose streams are then not relayed (TODO(noderelay): TLS client).
+    owner_http: Option<String>,
+    /// The inbox of every remote member here (drained, never read).
+    inbox: SessionInbox,
+    /// Remote users and their local sessions.
+    members: HashMap<UserId, SessionId>,
+    relays: HashMap<StreamId, Relay>,
+    links: RelayLinks,
+}
+
+/// Why a mirror ended.
+enum End {
+    /// No local member left, or shutdown: a quiet end.
+    Idle,
+    /// The owner's socket went away: local players must route again.
+    OwnerLost,
+}
+
+impl Mirror {
+    async fn run(
+        mut self,
+        mut socket: Socket,
+        mut inbox_rx: crate::server::inbox::SessionInboxReceiver,
+    ) {
+        let mut shutdown = self.shared.shutdown.subscribe();
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        let mut ping = tokio::time::interval(PING_EVERY);
+        let mut alone_since: Option<Instant> = None;
+        let end = loop {
+            tokio::select! {
+                frame = socket.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Ok(ServerMessage::Event { event }) = serde_json::from_str(text.as_str()) {
+                            self.on_event(event).await;
+                        }
+                    }
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break End::OwnerLost,
+                    Some(Ok(_)) => {}
+                },
+                // Events for the remote members: they are told on the owner.
+                Some(_) = inbox_rx.events.recv() => {}
+                _ = ping.tick() => {
+                    if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        break End::OwnerLost;
+                    }
+                }
+                _ = check.tick() => {
+                    if self.local_members() > 0 {
+                        alone_since = None;
+                    } else if alone_since.get_or_insert_with(Instant::now).elapsed() >= LINGER {
+                        break End::Idle;
+                    }
+                }
+                _ = shutdown.changed() => break End::Idle,
+            }
+        };
+        self.end(end).await;
+        socket.close(None).await.ok(); // the owner may be gone already
+    }
+
+    /// Members of the local room that are not mirrored.
+    fn local_members(&self) -> usize {
+        self.shared
+            .rooms
+            .member_sessions(&self.room_id)
+            .iter()
+            .filter(|s| !self.members.values().any(|m| m == *s))
+            .count()
+    }
+
+    async fn end(mut self, end: End) {
+        if let Some(cluster) = &self.shared.cluster {
+            // First, so a join from now on routes again.
+            let _opening = cluster.relays.opening.lock().await;
+            lock(&cluster.relays.open).remove(&self.room_id);
+        }
+        for (user, session) in std::mem::take(&mut self.members) {
+            self.shared
+                .rooms
+                .leave(&self.room_id, &user, session, LeaveReason::UserExit);
+        }
+        for (_, relay) in std::mem::take(&mut self.relays) {
+            self.close_relay(relay).await;
+        }
+        if let End::OwnerLost = end {
+            tracing::warn!(room = %self.room_id, "owner node gone: local players rejoin");
+            self.shared
+                .rooms
+                .kick_all(&self.room_id, LeaveReason::ServiceUnavailable);
+        } else {
+            tracing::info!(room = %self.room_id, "mirror ended: no local member left");
+        }
+    }
+
+    async fn on_event(&mut self, event: Event) {
+        match event {
+            Event::PeerJoin { user } => self.peer_join(user),
+            Event::PeerLeave { user_id, reason } => {
+                if let Some(session) = self.members.remove(&user_id) {
+                    self.shared
+                        .rooms
+                        .leave(&self.room_id, &user_id, session, reason);
+                    let gone: Vec<StreamId> = self
+                        .relays
+                        .iter()
+                        .filter(|(_, r)| r.owner == user_id)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in gone {
+                        self.stream_removed(id).await;
+                    }
+                }
+            }
+            Event::StreamAdded { stream } => self.stream_added(stream).await,
+            Event::StreamRemoved { stream_id, .. } => self.stream_removed(stream_id).await,
+            Event::StreamUpdated { stream } => {
+                if let Some(&session) = self.members.get(&stream.user_id) {
+                    self.shared
+                        .rooms
+                        .update_stream(
+                            &self.room_id,
+                            session,
+                            stream.stream_id,
+                            stream.audio_muted,
+                            stream.video_muted,
+                        )
+                        .ok(); // a stream not relayed here: nothing to update
+                }
+            }
+            // Role and name changes, the program, volume: not mirrored yet.
+            _ => {}
+        }
+    }
+
+    fn peer_join(&mut self, user: UserInfo) {
+        if is_relay(&user.user_id) || self.members.contains_key(&user.user_id) {
+            return;
+        }
+        let session = SessionId(self.shared.next());
+        let joined = self.shared.rooms.join(
+            &self.room_id,
+            session,
+            user.clone(),
+            self.inbox.clone(),
+            usize::MAX,
+            usize::MAX,
+        );
+        if joined.is_ok() {
+            self.members.insert(user.user_id, session);
+        }
+    }
+
+    async fn stream_added(&mut self, stream: StreamInfo) {
+        let Some(&session) = self.members.get(&stream.user_id) else {
+            return;
+        };
+        if self.relays.contains_key(&stream.stream_id) {
+            return;
+        }
+        match self.open_relay(&stream).await {
+            Ok(relay) => {
+                let media = Arc::clone(relay.ingress.media());
+                let stream_id = stream.stream_id;
+                if self
+                    .shared
+                    .rooms
+                    .add_stream(&self.room_id, session, stream, Arc::clone(&media))
+                    .is_ok()
+                {
+                    self.relays.insert(stream_id, relay);
+                    lock(&self.links).push((stream_id, media));
+                } else {
+                    self.close_relay(relay).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(room = %self.room_id, stream = %stream.stream_id, "relay link refused: {e}");
+            }
+        }
+    }
+
+    async fn stream_removed(&mut self, stream_id: StreamId) {
+        let Some(relay) = self.relays.remove(&stream_id) else {
+            return;
+        };
+        lock(&self.links).retain(|(s, _)| *s != stream_id);
+        if let Some(&session) = self.members.get(&relay.owner) {
+            self.shared
+                .rooms
+                .remove_stream(&self.room_id, session, stream_id)
+                .ok(); // already gone with its member
+        }
+        self.close_relay(relay).await;
+    }
+
+    /// Plays `stream` from the owner over WHEP: one link for this node.
+    async fn open_relay(&self, stream: &StreamInfo) -> Result<Relay, RelayError> {
+        let authority = self.owner_http.clone().ok_or_else(|| RelayError::Owner {
+            url: String::new(),
+            why: "relay links need a ws:// owner".into(),
+        })?;
+        let owner_err = |why: String| RelayError::Owner {
+            url: authority.clone(),
+            why,
+        };
+        let (ingress, offer) = self
+            .shared
+            .sfu
+            .relay_ingress()
+            .await
+            .map_err(|e| owner_err(e.to_string()))?;
+        let user = relay_user(&self.shared.config.node_id, Some(stream.stream_id));
+        let (ctime, signature) = self.credential.sign(&self.room_id, &user);
+        let path = format!(
+            "/whep/{}/{}?appid={}&userid={}&ctime={ctime}&role=2",
+            self.room_id, stream.stream_id, self.credential.app_id, user
+        );
+        let reply = match http(&authority, "POST", &path, &signature, Some(&offer)).await {
+            Ok(reply) => reply,
+            Err(why) => {
+                ingress.close().await;
+                return Err(owner_err(why));
+            }
+        };
+        if reply.status != 201 {
+            ingress.close().await;
+            let body: Option<crate::auth::ErrorBody> = serde_json::from_str(&reply.body).ok();
+            return Err(match body {
+                Some(b) => RelayError::Refused {
+                    code: b.code,
+                    message: b.message,
+                },
+                None => owner_err(format!("WHEP answered {}", reply.status)),
+            });
+        }
+        if let Err(e) = ingress.apply_answer(reply.body).await {
+            ingress.close().await;
+            return Err(owner_err(e.to_string()));
+        }
+        Ok(Relay {
+            owner: stream.user_id.clone(),
+            ingress,
+            location: reply.location,
+            bearer: signature,
+        })
+    }
+
+    async fn close_relay(&self, relay: Relay) {
+        relay.ingress.close().await;
+        if let (Some(authority), Some(location)) = (&self.owner_http, &relay.location) {
+            // The owner also ends the resource when the link fails.
+            if let Err(e) = http(authority, "DELETE", location, &relay.bearer, None).await {
+                tracing::debug!("relay DELETE {location}: {e}");
+            }
+        }
+    }
+}
+
+/// `host:port` of a `ws://host:port[/…]` URL.
+fn http_authority(ws_url: &str) -> Option<&str> {
+    let rest = ws_url.strip_prefix("ws://")?;
+    rest.split(['/', '?']).next().filter(|a| !a.is_empty())
+}
+
+/// An HTTP reply, as much as the relay reads of it.
+struct HttpReply {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+/// One HTTP/1.1 request on its own connection (`Connection: close`), the
+/// body an SDP. Enough for the owner's WHEP endpoint.
+async fn http(
+    authority: &str,
+    method: &str,
+    path: &str,
+    bearer: &str,
+    sdp: Option<&str>,
+) -> Result<HttpReply, String> {
+    let exchange = async {
+        let mut conn = TcpStream::connect(authority)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {bearer}\r\nConnection: close\r\n"
+        );
+        let body = sdp.unwrap_or("");
+        if sdp.is_some() {
+            request.push_str(&format!(
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        conn.write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        conn.read_to_end(&mut raw)
+            .await
+            .map_err(|e| e.to_string())?;
+        parse_reply(&String::from_utf8_lossy(&raw))
+    };
+    tokio::time::timeout(OPEN_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("no HTTP answer within {OPEN_TIMEOUT:?}"))?
+}
+
+fn parse_reply(raw: &str) -> Result<HttpReply, String> {
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| "no end of headers".to_owned())?;
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| "no status line".to_owned())?;
+    let location = lines.find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("location")
+            .then(|| value.trim().to_owned())
+    });
+    Ok(HttpReply {
+        status,
+        location,
+        body: body.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_users_are_valid_ids_and_recognised() {
+        let user = relay_user("node-1.eu", Some(StreamId(7)));
+        assert_eq!(user.as_str(), "node-relay-node-1_eu-7");
+        assert!(crate::auth::validate_id(user.as_str()));
+        assert!(is_relay(&user));
+        assert!(!is_relay(&UserId::from("alice".to_owned())));
+    }
+
+    #[test]
+    fn replies_and_authorities_parse() {
+        let reply = parse_reply(
+            "HTTP/1.1 201 Created\r\nlocation: /whep/r/1/abc\r\ncontent-length: 3\r\n\r\nv=0",
+        )
+        .expect("parses");
+        assert_eq!(reply.status, 201);
+        assert_eq!(reply.location.as_deref(), Some("/whep/r/1/abc"));
+        assert_eq!(reply.body, "v=0");
+        assert!(parse_reply("garbage").is_err());
+        assert_eq!(
+            http_authority("ws://10.0.0.1:7880/x"),
+            Some("10.0.0.1:7880")
+        );
+        assert_eq!(http_authority("wss://a:1"), None);
+    }
+}
