@@ -1,0 +1,210 @@
+use std::sync::Arc;
+
+use rtc::dtls::config::{ConfigBuilder, HandshakeConfig};
+use rtc::dtls::crypto::Certificate;
+use rtc::dtls::endpoint::{Endpoint, EndpointEvent};
+use rtc::shared::TransportProtocol;
+
+use super::*;
+
+fn client_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 40001))
+}
+
+fn server_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 40002))
+}
+
+/// A DTLS 1.2 handshake record (epoch 0) holding a handshake message of `msg_type`.
+fn handshake_datagram(msg_type: u8) -> Vec<u8> {
+    let mut d = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 12];
+    d.extend_from_slice(&[msg_type, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    d
+}
+
+#[test]
+fn a_flight_is_replayed_after_a_silence_and_only_while_the_handshake_runs() {
+    let t0 = Instant::now();
+    let to = client_addr();
+    let mut r = DtlsReplay::default();
+    assert_eq!(r.next_due(), None, "nothing sent, nothing to replay");
+    r.on_sent(t0, to, &[0x00, 0x01, 0, 0]); // STUN: not DTLS
+    r.on_sent(t0, to, &[0x80; 40]); // RTP: not DTLS
+    assert_eq!(r.next_due(), None);
+
+    // One flight of two datagrams.
+    r.on_sent(t0, to, &handshake_datagram(2));
+    r.on_sent(t0 + Duration::from_millis(1), to, &handshake_datagram(11));
+    assert_eq!(r.next_due(), Some(t0 + Duration::from_millis(1) + REPLAY_AFTER));
+    assert!(r.poll(t0 + Duration::from_millis(1000)).is_empty(), "not yet");
+    let replay = r.poll(t0 + Duration::from_millis(1501));
+    assert_eq!(replay.len(), 2, "the whole flight");
+    assert_eq!(&replay[0].1[..], &handshake_datagram(2)[..], "byte for byte");
+    assert_eq!(replay[0].0, to);
+    assert!(r.poll(t0 + Duration::from_millis(1600)).is_empty(), "silence again first");
+
+    // A later send starts a new flight and restarts the clock and the count.
+    let t1 = t0 + Duration::from_secs(2);
+    r.on_sent(t1, to, &handshake_datagram(16));
+    assert_eq!(r.next_due(), Some(t1 + REPLAY_AFTER));
+    let mut at = t1;
+    for _ in 0..MAX_REPLAYS {
+        at += REPLAY_AFTER;
+        assert_eq!(r.poll(at).len(), 1);
+    }
+    assert_eq!(r.next_due(), None, "at most MAX_REPLAYS per flight");
+    assert!(r.poll(at + Duration::from_secs(60)).is_empty());
+    assert_eq!(r.replayed(), 2 + u64::from(MAX_REPLAYS));
+
+    // Connected: never again, whatever is sent.
+    r.on_sent(at, to, &handshake_datagram(20));
+    r.finish();
+    r.on_sent(at, to, &handshake_datagram(20));
+    assert_eq!(r.next_due(), None);
+    assert!(r.poll(at + Duration::from_secs(60)).is_empty());
+}
+
+fn config(is_client: bool) -> Arc<HandshakeConfig> {
+    let provider = rtc::crypto::default_provider().expect("a crypto provider");
+    let mut builder = ConfigBuilder::default()
+        .with_crypto_provider(provider.clone())
+        .with_insecure_skip_verify(true);
+    if !is_client {
+        builder = builder.with_certificates(vec![
+            Certificate::generate_self_signed(vec!["huddle".to_owned()], provider.crypto())
+                .expect("a certificate"),
+        ]);
+    }
+    Arc::new(builder.build(is_client, None).expect("a DTLS config"))
+}
+
+/// Whether `datagram` holds an epoch-0 ServerHello (flight 4's first message).
+fn carries_server_hello(datagram: &[u8]) -> bool {
+    datagram.first() == Some(&22) && datagram.get(RECORD_HEADER) == Some(&2)
+}
+
+/// How one simulated handshake ended.
+#[derive(Debug)]
+struct Outcome {
+    client_complete: bool,
+    server_complete: bool,
+    /// The client gave up (its retransmissions spent).
+    client_failed: bool,
+    /// Datagrams the server's library sent after flight 4 was lost.
+    server_sent_after_loss: usize,
+    replayed: u64,
+}
+
+/// A client and a server (the hub's role) handshake over a link that loses
+/// the server's first flight 4, in simulated time (10 ms steps, no delay).
+/// Each step runs the client's timer, delivers what it sent, then runs the
+/// server's timer: at t0 + 1 s, where both 1 s timers fall, the client's
+/// repeated ClientHello reaches the server just before the server's timer
+/// would fire, which is the order the stall needs (and what a link with any
+/// delay gives when the server's timer was armed a one-way delay later).
+/// `replay` puts a [`DtlsReplay`] on the server.
+fn handshake_losing_flight_4(replay: bool) -> Outcome {
+    let t0 = Instant::now();
+    let mut client = Endpoint::new(client_addr(), TransportProtocol::UDP, None);
+    let mut server = Endpoint::new(server_addr(), TransportProtocol::UDP, Some(config(false)));
+    client
+        .connect(t0, server_addr(), config(true), None)
+        .expect("client starts");
+    let mut helper = replay.then(DtlsReplay::default);
+    let mut lost_at: Option<Instant> = None;
+    let mut out = Outcome {
+        client_complete: false,
+        server_complete: false,
+        client_failed: false,
+        server_sent_after_loss: 0,
+        replayed: 0,
+    };
+    for step in 0..2000u32 {
+        let now = t0 + Duration::from_millis(10) * step;
+        if client.poll_timeout(&server_addr()).is_some_and(|t| t <= now)
+            && client.handle_timeout(server_addr(), now).is_err()
+        {
+            out.client_failed = true;
+        }
+        while let Some(t) = client.poll_transmit() {
+            if let Ok(events) = server.read(now, client_addr(), None, t.message) {
+                if events
+                    .iter()
+                    .any(|e| matches!(e, EndpointEvent::HandshakeComplete))
+                {
+                    out.server_complete = true;
+                    if let Some(h) = helper.as_mut() {
+                        h.finish(); // the hub: the leg is connected
+                    }
+                }
+            }
+        }
+        if server.poll_timeout(&client_addr()).is_some_and(|t| t <= now) {
+            server.handle_timeout(client_addr(), now).ok();
+        }
+        let mut to_client = Vec::new();
+        while let Some(t) = server.poll_transmit() {
+            if let Some(h) = helper.as_mut() {
+                h.on_sent(now, client_addr(), &t.message);
+            }
+            if lost_at.is_some_and(|l| l < now) {
+                out.server_sent_after_loss += 1;
+            }
+            if lost_at.is_none() && carries_server_hello(&t.message) {
+                lost_at = Some(now);
+            }
+            if lost_at == Some(now) {
+                continue; // the network loses the first flight 4, every datagram of it
+            }
+            to_client.push(t.message);
+        }
+        if let Some(h) = helper.as_mut() {
+            to_client.extend(h.poll(now).into_iter().map(|(_, d)| d));
+        }
+        for datagram in to_client {
+            if let Ok(events) = client.read(now, server_addr(), None, datagram)
+                && events
+                    .iter()
+                    .any(|e| matches!(e, EndpointEvent::HandshakeComplete))
+            {
+                out.client_complete = true;
+            }
+        }
+        if out.client_complete && out.server_complete || out.client_failed {
+            break;
+        }
+    }
+    out.replayed = helper.map_or(0, |h| h.replayed());
+    assert!(lost_at.is_some(), "the server sent a flight 4 to lose");
+    out
+}
+
+/// The stall itself, in the library as pinned: with flight 4 lost, the
+/// server's library never sends again and the client gives up. If this starts
+/// failing, rtc-dtls keeps its timer now and the replay may be unnecessary.
+#[test]
+fn without_replay_a_lost_flight_4_stalls_the_handshake() {
+    let out = handshake_losing_flight_4(false);
+    assert!(
+        !out.client_complete && !out.server_complete,
+        "the handshake stalls: {out:?}"
+    );
+    assert!(out.client_failed, "the client gives up: {out:?}");
+    assert_eq!(
+        out.server_sent_after_loss, 0,
+        "the server's retransmission timer was cleared: {out:?}"
+    );
+}
+
+/// The fix: the server replays flight 4 after a silence and both sides
+/// complete.
+#[test]
+fn with_replay_a_lost_flight_4_is_recovered() {
+    let out = handshake_losing_flight_4(true);
+    assert!(
+        out.client_complete && out.server_complete,
+        "the handshake completes: {out:?}"
+    );
+    assert!(!out.client_failed, "{out:?}");
+    assert!(out.replayed >= 1, "flight 4 was replayed: {out:?}");
+}
