@@ -35,13 +35,26 @@ fn a_flight_is_replayed_after_a_silence_and_only_while_the_handshake_runs() {
     // One flight of two datagrams.
     r.on_sent(t0, to, &handshake_datagram(2));
     r.on_sent(t0 + Duration::from_millis(1), to, &handshake_datagram(11));
-    assert_eq!(r.next_due(), Some(t0 + Duration::from_millis(1) + REPLAY_AFTER));
-    assert!(r.poll(t0 + Duration::from_millis(1000)).is_empty(), "not yet");
+    assert_eq!(
+        r.next_due(),
+        Some(t0 + Duration::from_millis(1) + REPLAY_AFTER)
+    );
+    assert!(
+        r.poll(t0 + Duration::from_millis(1000)).is_empty(),
+        "not yet"
+    );
     let replay = r.poll(t0 + Duration::from_millis(1501));
     assert_eq!(replay.len(), 2, "the whole flight");
-    assert_eq!(&replay[0].1[..], &handshake_datagram(2)[..], "byte for byte");
+    assert_eq!(
+        &replay[0].1[..],
+        &handshake_datagram(2)[..],
+        "byte for byte"
+    );
     assert_eq!(replay[0].0, to);
-    assert!(r.poll(t0 + Duration::from_millis(1600)).is_empty(), "silence again first");
+    assert!(
+        r.poll(t0 + Duration::from_millis(1600)).is_empty(),
+        "silence again first"
+    );
 
     // A later send starts a new flight and restarts the clock and the count.
     let t1 = t0 + Duration::from_secs(2);
@@ -121,7 +134,9 @@ fn handshake_losing_flight_4(replay: bool) -> Outcome {
     };
     for step in 0..2000u32 {
         let now = t0 + Duration::from_millis(10) * step;
-        if client.poll_timeout(&server_addr()).is_some_and(|t| t <= now)
+        if client
+            .poll_timeout(&server_addr())
+            .is_some_and(|t| t <= now)
             && client.handle_timeout(server_addr(), now).is_err()
         {
             out.client_failed = true;
@@ -139,7 +154,10 @@ fn handshake_losing_flight_4(replay: bool) -> Outcome {
                 }
             }
         }
-        if server.poll_timeout(&client_addr()).is_some_and(|t| t <= now) {
+        if server
+            .poll_timeout(&client_addr())
+            .is_some_and(|t| t <= now)
+        {
             server.handle_timeout(client_addr(), now).ok();
         }
         let mut to_client = Vec::new();
