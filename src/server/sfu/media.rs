@@ -122,6 +122,8 @@ pub struct PublishedMedia {
     /// PLIs sent to the publisher for this stream (webrtc-rs's stats do
     /// not count what `write_rtcp` sends).
     plis_sent: AtomicU64,
+    /// Its subscribers' audio loss (`super::downlink_loss`).
+    downlink_loss: super::downlink_loss::DownlinkLoss,
 }
 
 impl PublishedMedia {
@@ -152,6 +154,7 @@ impl PublishedMedia {
             recorder: Mutex::new(None),
             ingress_link: OnceLock::new(),
             plis_sent: AtomicU64::new(0),
+            downlink_loss: Default::default(),
         });
         let task = Arc::clone(&media);
         let guard = media.metrics.tasks.enter();
@@ -280,6 +283,11 @@ impl PublishedMedia {
     /// Stops handing packets to the recording: its writer drains and ends.
     pub(crate) fn stop_recording(&self) {
         lock(&self.recorder).take();
+    }
+
+    /// Its subscribers' audio loss, as their legs report it.
+    pub(crate) fn downlink_loss(&self) -> &super::downlink_loss::DownlinkLoss {
+        &self.downlink_loss
     }
 
     /// Whether the stream was unpublished.

@@ -416,6 +416,7 @@ impl HubLoop {
         let Some(mut leg) = self.legs.remove(&id) else {
             return;
         };
+        leg.forget_audio_loss();
         if let Err(e) = leg.pc.close() {
             tracing::debug!("closing egress leg: {e}");
         }
@@ -574,6 +575,7 @@ impl HubLoop {
                                 .fetch_add(resent, Ordering::Relaxed);
                         }
                         leg.on_rtcp_for_layers(&packets, now);
+                        leg.report_audio_loss(&packets, now);
                     }
                 }
             }
