@@ -28,13 +28,17 @@ fn a_flight_is_replayed_after_a_silence_and_only_while_the_handshake_runs() {
     let to = client_addr();
     let mut r = DtlsReplay::default();
     assert_eq!(r.next_due(), None, "nothing sent, nothing to replay");
-    r.on_sent(t0, to, &[0x00, 0x01, 0, 0]); // STUN: not DTLS
-    r.on_sent(t0, to, &[0x80; 40]); // RTP: not DTLS
+    r.on_send(t0, to, BytesMut::from(&[0x00, 0x01, 0, 0][..])); // STUN: not DTLS
+    r.on_send(t0, to, BytesMut::from(&[0x80; 40][..])); // RTP: not DTLS
     assert_eq!(r.next_due(), None);
 
     // One flight of two datagrams.
-    r.on_sent(t0, to, &handshake_datagram(2));
-    r.on_sent(t0 + Duration::from_millis(1), to, &handshake_datagram(11));
+    r.on_send(t0, to, BytesMut::from(&handshake_datagram(2)[..]));
+    r.on_send(
+        t0 + Duration::from_millis(1),
+        to,
+        BytesMut::from(&handshake_datagram(11)[..]),
+    );
     assert_eq!(
         r.next_due(),
         Some(t0 + Duration::from_millis(1) + REPLAY_AFTER)
@@ -58,7 +62,7 @@ fn a_flight_is_replayed_after_a_silence_and_only_while_the_handshake_runs() {
 
     // A later send starts a new flight and restarts the clock and the count.
     let t1 = t0 + Duration::from_secs(2);
-    r.on_sent(t1, to, &handshake_datagram(16));
+    r.on_send(t1, to, BytesMut::from(&handshake_datagram(16)[..]));
     assert_eq!(r.next_due(), Some(t1 + REPLAY_AFTER));
     let mut at = t1;
     for _ in 0..MAX_REPLAYS {
@@ -70,9 +74,9 @@ fn a_flight_is_replayed_after_a_silence_and_only_while_the_handshake_runs() {
     assert_eq!(r.replayed(), 2 + u64::from(MAX_REPLAYS));
 
     // Connected: never again, whatever is sent.
-    r.on_sent(at, to, &handshake_datagram(20));
+    r.on_send(at, to, BytesMut::from(&handshake_datagram(20)[..]));
     r.finish();
-    r.on_sent(at, to, &handshake_datagram(20));
+    r.on_send(at, to, BytesMut::from(&handshake_datagram(20)[..]));
     assert_eq!(r.next_due(), None);
     assert!(r.poll(at + Duration::from_secs(60)).is_empty());
 }
@@ -91,9 +95,25 @@ fn config(is_client: bool) -> Arc<HandshakeConfig> {
     Arc::new(builder.build(is_client, None).expect("a DTLS config"))
 }
 
-/// Whether `datagram` holds an epoch-0 ServerHello (flight 4's first message).
-fn carries_server_hello(datagram: &[u8]) -> bool {
-    datagram.first() == Some(&22) && datagram.get(RECORD_HEADER) == Some(&2)
+/// Whether `datagram` holds a plaintext handshake message of `msg_type`.
+fn carries(datagram: &[u8], msg_type: u8) -> bool {
+    shape(datagram).is_some_and(|s| s.iter().any(|r| r.2.is_some_and(|h| h.0 == msg_type)))
+}
+
+/// ServerHello: flight 4's first message.
+const SERVER_HELLO: u8 = 2;
+/// ClientKeyExchange: in flight 5 (the client has no certificate here).
+const CLIENT_KEY_EXCHANGE: u8 = 16;
+
+/// Which flight the network loses (its first transmission, every datagram).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Lose {
+    /// The server's flight 4; the client's repeated ClientHello then
+    /// reaches the server just before the server's own timer.
+    ServerFlight4,
+    /// The client's flight 5; the server's retransmitted flight 4 then
+    /// reaches the client just before the client's own timer.
+    ClientFlight5,
 }
 
 /// How one simulated handshake ended.
@@ -103,20 +123,22 @@ struct Outcome {
     server_complete: bool,
     /// The client gave up (its retransmissions spent).
     client_failed: bool,
-    /// Datagrams the server's library sent after flight 4 was lost.
-    server_sent_after_loss: usize,
+    /// The server gave up.
+    server_failed: bool,
+    /// Datagrams the losing side's library sent after its flight was lost.
+    loser_sent_after_loss: usize,
     replayed: u64,
+    substituted: u64,
 }
 
 /// A client and a server (the hub's role) handshake over a link that loses
-/// the server's first flight 4, in simulated time (10 ms steps, no delay).
-/// Each step runs the client's timer, delivers what it sent, then runs the
-/// server's timer: at t0 + 1 s, where both 1 s timers fall, the client's
-/// repeated ClientHello reaches the server just before the server's timer
-/// would fire, which is the order the stall needs (and what a link with any
-/// delay gives when the server's timer was armed a one-way delay later).
-/// `replay` puts a [`DtlsReplay`] on the server.
-fn handshake_losing_flight_4(replay: bool) -> Outcome {
+/// one flight, in simulated time (10 ms steps, no delay). Both sides' 1 s
+/// timers fall on the same step after the loss; the side whose flight was
+/// not lost runs first (its retransmission reaches the other side just
+/// before that side's timer would fire: the order a link with any delay
+/// gives, as the other side armed its timer a one-way delay later).
+/// `replay` puts a [`DtlsReplay`] on the server's sends.
+fn handshake_losing(lose: Lose, replay: bool) -> Outcome {
     let t0 = Instant::now();
     let mut client = Endpoint::new(client_addr(), TransportProtocol::UDP, None);
     let mut server = Endpoint::new(server_addr(), TransportProtocol::UDP, Some(config(false)));
@@ -129,100 +151,159 @@ fn handshake_losing_flight_4(replay: bool) -> Outcome {
         client_complete: false,
         server_complete: false,
         client_failed: false,
-        server_sent_after_loss: 0,
+        server_failed: false,
+        loser_sent_after_loss: 0,
         replayed: 0,
+        substituted: 0,
     };
     for step in 0..2000u32 {
         let now = t0 + Duration::from_millis(10) * step;
-        if client
-            .poll_timeout(&server_addr())
-            .is_some_and(|t| t <= now)
-            && client.handle_timeout(server_addr(), now).is_err()
-        {
-            out.client_failed = true;
-        }
-        while let Some(t) = client.poll_transmit() {
-            if let Ok(events) = server.read(now, client_addr(), None, t.message) {
-                if events
-                    .iter()
-                    .any(|e| matches!(e, EndpointEvent::HandshakeComplete))
+        for side in [0, 1] {
+            // ServerFlight4: the client (0) runs first; ClientFlight5: the server.
+            let client_turn = (side == 0) == (lose == Lose::ServerFlight4);
+            if client_turn {
+                if client
+                    .poll_timeout(&server_addr())
+                    .is_some_and(|t| t <= now)
+                    && client.handle_timeout(server_addr(), now).is_err()
                 {
-                    out.server_complete = true;
-                    if let Some(h) = helper.as_mut() {
-                        h.finish(); // the hub: the leg is connected
+                    out.client_failed = true;
+                }
+                while let Some(t) = client.poll_transmit() {
+                    if lose == Lose::ClientFlight5 {
+                        if lost_at.is_some_and(|l| l < now) {
+                            out.loser_sent_after_loss += 1;
+                        }
+                        if lost_at.is_none() && carries(&t.message, CLIENT_KEY_EXCHANGE) {
+                            lost_at = Some(now);
+                        }
+                        if lost_at == Some(now) {
+                            continue; // lost
+                        }
+                    }
+                    if let Ok(events) = server.read(now, client_addr(), None, t.message)
+                        && events
+                            .iter()
+                            .any(|e| matches!(e, EndpointEvent::HandshakeComplete))
+                    {
+                        out.server_complete = true;
+                        if let Some(h) = helper.as_mut() {
+                            h.finish(); // the hub: the leg is connected
+                        }
+                    }
+                }
+            } else {
+                if server
+                    .poll_timeout(&client_addr())
+                    .is_some_and(|t| t <= now)
+                    && server.handle_timeout(client_addr(), now).is_err()
+                {
+                    out.server_failed = true;
+                }
+                let mut to_client = Vec::new();
+                while let Some(t) = server.poll_transmit() {
+                    let message = match helper.as_mut() {
+                        Some(h) => h.on_send(now, client_addr(), t.message),
+                        None => t.message,
+                    };
+                    if lose == Lose::ServerFlight4 {
+                        if lost_at.is_some_and(|l| l < now) {
+                            out.loser_sent_after_loss += 1;
+                        }
+                        if lost_at.is_none() && carries(&message, SERVER_HELLO) {
+                            lost_at = Some(now);
+                        }
+                        if lost_at == Some(now) {
+                            continue; // lost
+                        }
+                    }
+                    to_client.push(message);
+                }
+                if let Some(h) = helper.as_mut() {
+                    to_client.extend(h.poll(now).into_iter().map(|(_, d)| d));
+                }
+                for datagram in to_client {
+                    if let Ok(events) = client.read(now, server_addr(), None, datagram)
+                        && events
+                            .iter()
+                            .any(|e| matches!(e, EndpointEvent::HandshakeComplete))
+                    {
+                        out.client_complete = true;
                     }
                 }
             }
         }
-        if server
-            .poll_timeout(&client_addr())
-            .is_some_and(|t| t <= now)
-        {
-            server.handle_timeout(client_addr(), now).ok();
-        }
-        let mut to_client = Vec::new();
-        while let Some(t) = server.poll_transmit() {
-            if let Some(h) = helper.as_mut() {
-                h.on_sent(now, client_addr(), &t.message);
-            }
-            if lost_at.is_some_and(|l| l < now) {
-                out.server_sent_after_loss += 1;
-            }
-            if lost_at.is_none() && carries_server_hello(&t.message) {
-                lost_at = Some(now);
-            }
-            if lost_at == Some(now) {
-                continue; // the network loses the first flight 4, every datagram of it
-            }
-            to_client.push(t.message);
-        }
-        if let Some(h) = helper.as_mut() {
-            to_client.extend(h.poll(now).into_iter().map(|(_, d)| d));
-        }
-        for datagram in to_client {
-            if let Ok(events) = client.read(now, server_addr(), None, datagram)
-                && events
-                    .iter()
-                    .any(|e| matches!(e, EndpointEvent::HandshakeComplete))
-            {
-                out.client_complete = true;
-            }
-        }
-        if out.client_complete && out.server_complete || out.client_failed {
+        if out.client_complete && out.server_complete || out.client_failed || out.server_failed {
             break;
         }
     }
-    out.replayed = helper.map_or(0, |h| h.replayed());
-    assert!(lost_at.is_some(), "the server sent a flight 4 to lose");
+    if let Some(h) = helper {
+        out.replayed = h.replayed();
+        out.substituted = h.substituted();
+    }
+    assert!(lost_at.is_some(), "the flight to lose was sent: {out:?}");
     out
 }
 
-/// The stall itself, in the library as pinned: with flight 4 lost, the
+/// The first stall, in the library as pinned: with flight 4 lost, the
 /// server's library never sends again and the client gives up. If this starts
 /// failing, rtc-dtls keeps its timer now and the replay may be unnecessary.
 #[test]
-fn without_replay_a_lost_flight_4_stalls_the_handshake() {
-    let out = handshake_losing_flight_4(false);
+fn without_help_a_lost_flight_4_stalls_the_handshake() {
+    let out = handshake_losing(Lose::ServerFlight4, false);
     assert!(
         !out.client_complete && !out.server_complete,
         "the handshake stalls: {out:?}"
     );
     assert!(out.client_failed, "the client gives up: {out:?}");
     assert_eq!(
-        out.server_sent_after_loss, 0,
+        out.loser_sent_after_loss, 0,
         "the server's retransmission timer was cleared: {out:?}"
     );
 }
 
-/// The fix: the server replays flight 4 after a silence and both sides
-/// complete.
+/// The fix for it: the server replays flight 4 after a silence and both
+/// sides complete.
 #[test]
 fn with_replay_a_lost_flight_4_is_recovered() {
-    let out = handshake_losing_flight_4(true);
+    let out = handshake_losing(Lose::ServerFlight4, true);
     assert!(
         out.client_complete && out.server_complete,
         "the handshake completes: {out:?}"
     );
-    assert!(!out.client_failed, "{out:?}");
     assert!(out.replayed >= 1, "flight 4 was replayed: {out:?}");
+}
+
+/// The mirror stall (seen in a `benches/impair.sh` run at 5 % loss: the
+/// server resent flight 4 eight times and failed): with the client's flight 5
+/// lost, the server's retransmitted flight 4 (new record sequence numbers)
+/// clears the client's timer, and the client never resends flight 5.
+#[test]
+fn without_help_a_lost_flight_5_stalls_the_handshake() {
+    let out = handshake_losing(Lose::ClientFlight5, false);
+    assert!(
+        !out.client_complete && !out.server_complete,
+        "the handshake stalls: {out:?}"
+    );
+    assert!(out.server_failed, "the server gives up: {out:?}");
+    assert_eq!(
+        out.loser_sent_after_loss, 0,
+        "the client's retransmission timer was cleared: {out:?}"
+    );
+}
+
+/// The fix for it: the server's retransmissions of flight 4 go out as first
+/// sent, the client drops them as duplicates (its replay window) without
+/// touching its timer, resends flight 5, and both complete.
+#[test]
+fn with_originals_a_lost_flight_5_is_recovered() {
+    let out = handshake_losing(Lose::ClientFlight5, true);
+    assert!(
+        out.client_complete && out.server_complete,
+        "the handshake completes: {out:?}"
+    );
+    assert!(
+        out.substituted >= 1,
+        "a retransmission went out as first sent: {out:?}"
+    );
 }

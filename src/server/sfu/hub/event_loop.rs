@@ -581,10 +581,11 @@ impl HubLoop {
             }
             if work >= Work::Writes {
                 while let Some(w) = leg.pc.poll_write() {
-                    routes.sent(id, w.transport.peer_addr, &w.message);
-                    leg.dtls_replay
-                        .on_sent(now, w.transport.peer_addr, &w.message);
-                    out.push((w.transport.peer_addr, w.message));
+                    let to = w.transport.peer_addr;
+                    // A DTLS retransmission goes out as first sent (link::dtls_replay).
+                    let message = leg.dtls_replay.on_send(now, to, w.message);
+                    routes.sent(id, to, &message);
+                    out.push((to, message));
                 }
             }
             if work == Work::All {
