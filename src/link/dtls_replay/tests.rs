@@ -60,6 +60,23 @@ fn a_flight_is_replayed_after_a_silence_and_only_while_the_handshake_runs() {
         "silence again first"
     );
 
+    // The library's retransmission of the flight (new record sequence
+    // number, same shape) goes out as the datagram first sent.
+    let mut again = handshake_datagram(11);
+    again[10] = 9; // record sequence number
+    let sent = r.on_send(
+        t0 + Duration::from_millis(1700),
+        to,
+        BytesMut::from(&again[..]),
+    );
+    assert_eq!(&sent[..], &handshake_datagram(11)[..], "the original");
+    assert_eq!(r.substituted(), 1);
+    assert_eq!(
+        r.next_due(),
+        Some(t0 + Duration::from_millis(1700) + REPLAY_AFTER),
+        "activity"
+    );
+
     // A later send starts a new flight and restarts the clock and the count.
     let t1 = t0 + Duration::from_secs(2);
     r.on_send(t1, to, BytesMut::from(&handshake_datagram(16)[..]));
