@@ -175,6 +175,9 @@ pub struct SendRateStats {
     /// ceiling, or the cap when lower (network quality compares the
     /// estimate with it).
     pub wanted_bps: u32,
+    /// The loss Opus plans its in-band FEC for, percent
+    /// ([`crate::client::audio_fec`]).
+    pub audio_expected_loss_percent: u8,
 }
 
 /// What the video encoder is asked for.
@@ -274,6 +277,10 @@ struct State {
     video: Option<VideoTarget>,
     audio_profile_bps: Option<u32>,
     ceiling_bps: u32,
+    /// The uplink loss fraction the estimator last averaged.
+    uplink_loss: Option<f64>,
+    /// The worst subscriber's audio loss, percent (`downlink-loss`).
+    downlink_loss: Option<u8>,
 }
 
 /// The decision shared between the rate task and the encoders.
@@ -298,6 +305,7 @@ impl RateControl {
             stats: SendRateStats {
                 cap_bps,
                 wanted_bps: ceiling,
+                audio_expected_loss_percent: super::audio_fec::expected_loss_percent(None, None),
                 ..SendRateStats::default()
             },
             total: None,
@@ -305,6 +313,8 @@ impl RateControl {
             video: None,
             audio_profile_bps: audio.map(AudioProfile::bitrate_bps),
             ceiling_bps: ceiling,
+            uplink_loss: None,
+            downlink_loss: None,
         };
         let control = Self(Arc::new(Mutex::new(state)));
         if let Some((ladder, _)) = video {
@@ -329,6 +339,19 @@ impl RateControl {
     /// Opus's target now, bit/s.
     pub(crate) fn audio_bps(&self) -> u32 {
         self.lock().stats.audio_target_bps
+    }
+
+    /// The loss Opus should plan its FEC for now, percent.
+    pub(crate) fn audio_expected_loss(&self) -> u8 {
+        self.lock().stats.audio_expected_loss_percent
+    }
+
+    /// The server reported the worst subscriber's audio loss (percent).
+    pub(crate) fn set_downlink_loss(&self, percent: u8) {
+        let mut state = self.lock();
+        state.downlink_loss = Some(percent);
+        state.stats.audio_expected_loss_percent =
+            super::audio_fec::expected_loss_percent(state.uplink_loss, state.downlink_loss);
     }
 
     /// The stats as of now.
@@ -378,6 +401,11 @@ impl RateControl {
         let total = limit_rise(state.total, allowed, loss, now);
         state.total = Some((f64::from(total), now));
         let (audio, video_budget) = split_budget(total, state.audio_profile_bps);
+        if estimate.is_some() {
+            state.uplink_loss = loss;
+        }
+        state.stats.audio_expected_loss_percent =
+            super::audio_fec::expected_loss_percent(state.uplink_loss, state.downlink_loss);
         let stats = &mut state.stats;
         if let Some(e) = estimate {
             stats.estimate_bps = Some(e.estimate_bps);

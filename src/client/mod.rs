@@ -40,6 +40,7 @@
 //! [`LocalStream::frame_pause`] stops a stream's pictures without muting it,
 //! as a stalled camera would.
 
+pub mod audio_fec;
 pub mod congestion;
 pub mod cross_room;
 mod director;

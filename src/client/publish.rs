@@ -342,6 +342,12 @@ impl PublishPipeline {
         }
     }
 
+    /// The server reported its subscribers' worst audio loss (percent):
+    /// Opus's FEC follows ([`crate::client::audio_fec`]).
+    pub(crate) fn set_downlink_loss(&self, percent: u8) {
+        self.rate.set_downlink_loss(percent);
+    }
+
     /// Sets or lifts the cap (bit/s) on what this stream sends.
     pub(crate) fn set_cap(&self, cap_bps: Option<u32>) {
         self.rate.set_cap(cap_bps);
@@ -663,6 +669,8 @@ fn audio_thread(
     let live = source.is_live();
     let mut frames = Paced::new(interval, live, &stop);
     let mut bitrate = 0;
+    // What the encoder was created with (`OpusEncoder::new`).
+    let mut expected_loss = crate::client::audio_fec::expected_loss_percent(None, None);
     let encode = SerialQueue::new(
         RAW_AUDIO_CAPACITY,
         move |(frame, captured): (AudioFrame, Instant)| {
@@ -671,6 +679,13 @@ fn audio_thread(
                 match encoder.set_bitrate(target) {
                     Ok(()) => bitrate = target,
                     Err(e) => tracing::debug!("Opus bitrate {target}: {e}"),
+                }
+            }
+            let loss = rate.audio_expected_loss();
+            if loss != expected_loss {
+                match encoder.set_expected_loss(loss) {
+                    Ok(()) => expected_loss = loss,
+                    Err(e) => tracing::debug!("Opus expected loss {loss} %: {e}"),
                 }
             }
             let level = crate::media::audio_level_dbov(&frame.samples);

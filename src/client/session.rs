@@ -1064,6 +1064,15 @@ impl Session {
                 stream_id,
                 resolution_ids,
             } => self.on_layers_wanted(stream_id, &resolution_ids),
+            Event::DownlinkLoss {
+                stream_id,
+                loss_percent,
+            } => {
+                // Unknown streams are ignored; the value is bounded there.
+                if let Some(publication) = self.publications.get(&stream_id) {
+                    publication.pipeline.set_downlink_loss(loss_percent);
+                }
+            }
             Event::PeerJoin { user } => {
                 self.users.insert(user.user_id.clone(), user.clone());
                 self.emit(RoomEvent::PeerJoin(user))

@@ -89,6 +89,21 @@ impl OpusEncoder {
         })
     }
 
+    /// Changes the loss (percent, 0–100) the in-band FEC is planned for;
+    /// 0 turns FEC off.
+    ///
+    /// # Errors
+    /// [`MediaError::Opus`] if libopus rejects the value.
+    pub fn set_expected_loss(&mut self, percent: u8) -> Result<(), MediaError> {
+        let percent = percent.min(100);
+        self.inner
+            .set_inband_fec(percent > 0)
+            .map_err(opus_err("set_inband_fec"))?;
+        self.inner
+            .set_packet_loss_perc(i32::from(percent))
+            .map_err(opus_err("set_packet_loss_perc"))
+    }
+
     /// Changes the target bitrate.
     ///
     /// # Errors

@@ -701,6 +701,16 @@ pub enum Event {
         /// The wanted layers, largest first.
         resolution_ids: Vec<String>,
     },
+    /// To a publisher: the worst audio loss its stream's subscribers report
+    /// (receiver reports of their downlinks), for Opus in-band FEC
+    /// (docs/protocol.md §6, `downlink-loss`).
+    DownlinkLoss {
+        /// The publisher's stream.
+        stream_id: StreamId,
+        /// Percent of audio packets lost on the worst subscriber's downlink
+        /// (0–100; a client clamps what it applies).
+        loss_percent: u8,
+    },
     /// A subscription now forwards these media.
     StreamSubscribed {
         /// The stream.

@@ -1280,11 +1280,18 @@ impl Session {
         };
         let recorded = (info.clone(), Arc::clone(&media));
         let announced = Arc::clone(&media);
+        let loss_announced = Arc::clone(&media);
         if let Err(e) = self.shared.rooms.add_stream(&room_id, self.id, info, media) {
             link.close().await;
             return Err(e.into());
         }
         self.announce_layers_wanted(stream_id, announced);
+        // Its subscribers' audio loss, for the publisher's Opus FEC.
+        tokio::spawn(crate::server::sfu::announce_downlink_loss(
+            loss_announced,
+            stream_id,
+            self.inbox_tx.clone(),
+        ));
         // A running whole-room recording takes the new stream too.
         self.shared
             .recordings

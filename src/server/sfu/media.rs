@@ -124,6 +124,8 @@ pub struct PublishedMedia {
     plis_sent: AtomicU64,
     /// The layers some leg wants (`super::wanted`).
     wanted: super::wanted::LayersWanted,
+    /// Its subscribers' audio loss (`super::downlink_loss`).
+    downlink_loss: super::downlink_loss::DownlinkLoss,
 }
 
 impl PublishedMedia {
@@ -155,6 +157,7 @@ impl PublishedMedia {
             ingress_link: OnceLock::new(),
             plis_sent: AtomicU64::new(0),
             wanted: Default::default(),
+            downlink_loss: Default::default(),
         });
         let task = Arc::clone(&media);
         let guard = media.metrics.tasks.enter();
@@ -318,6 +321,11 @@ impl PublishedMedia {
     /// Stops handing packets to the recording: its writer drains and ends.
     pub(crate) fn stop_recording(&self) {
         lock(&self.recorder).take();
+    }
+
+    /// Its subscribers' audio loss, as their legs report it.
+    pub(crate) fn downlink_loss(&self) -> &super::downlink_loss::DownlinkLoss {
+        &self.downlink_loss
     }
 
     /// Whether the stream was unpublished.

@@ -17,6 +17,7 @@
 //! task is counted in [`Metrics`], so leaks show up in tests.
 
 pub mod downlink;
+mod downlink_loss;
 mod error;
 mod hub;
 pub mod layers;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
+pub(crate) use downlink_loss::announce as announce_downlink_loss;
 pub use error::SfuError;
 pub use hub::{LegCounters, LegPhase, LegSnapshot};
 pub use media::{

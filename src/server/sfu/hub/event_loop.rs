@@ -416,6 +416,7 @@ impl HubLoop {
         let Some(mut leg) = self.legs.remove(&id) else {
             return;
         };
+        leg.forget_audio_loss();
         if let Err(e) = leg.pc.close() {
             tracing::debug!("closing egress leg: {e}");
         }
@@ -482,6 +483,14 @@ impl HubLoop {
                 leg.last_timer = Some(now);
                 if let Err(e) = leg.pc.handle_timeout(now) {
                     tracing::trace!("egress leg timeout: {e}");
+                }
+                let replay = leg.dtls_replay.poll(now);
+                if !replay.is_empty() {
+                    tracing::debug!(
+                        datagrams = replay.len(),
+                        "egress leg: DTLS handshake silent, last flight replayed"
+                    );
+                    self.out.extend(replay);
                 }
                 mark(&mut self.work, id, leg, Work::All);
             }
@@ -566,9 +575,21 @@ impl HubLoop {
                                 .fetch_add(resent, Ordering::Relaxed);
                         }
                         leg.on_rtcp_for_layers(&packets, now);
+                        leg.report_audio_loss(&packets, now);
                     }
                 }
-                let next = leg.pc.poll_timeout();
+            }
+            if work >= Work::Writes {
+                while let Some(w) = leg.pc.poll_write() {
+                    let to = w.transport.peer_addr;
+                    // A DTLS retransmission goes out as first sent (link::dtls_replay).
+                    let message = leg.dtls_replay.on_send(now, to, w.message);
+                    routes.sent(id, to, &message);
+                    out.push((to, message));
+                }
+            }
+            if work == Work::All {
+                let next = earliest(leg.pc.poll_timeout(), leg.dtls_replay.next_due());
                 // A deadline already due right after a timer: wait a little.
                 leg.deadline = next.map(|d| match leg.last_timer {
                     Some(t) => d.max(t + MIN_TIMER_INTERVAL),
@@ -576,13 +597,7 @@ impl HubLoop {
                 });
             } else if work == Work::Writes && leg.deadline.is_none() {
                 // Writing media can arm a timer that was idle (reports).
-                leg.deadline = leg.pc.poll_timeout();
-            }
-            if work >= Work::Writes {
-                while let Some(w) = leg.pc.poll_write() {
-                    routes.sent(id, w.transport.peer_addr, &w.message);
-                    out.push((w.transport.peer_addr, w.message));
-                }
+                leg.deadline = earliest(leg.pc.poll_timeout(), leg.dtls_replay.next_due());
             }
             leg.send_pending(out);
         }
@@ -611,6 +626,14 @@ impl HubLoop {
     }
 }
 
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Binds the remote end of the leg's ICE-selected pair to it, and sends its
 /// directly sealed media there (the pair can change, e.g. on renomination).
 fn follow_selected_pair(routes: &mut Routes, id: LegId, leg: &mut Leg) {
@@ -631,6 +654,7 @@ fn on_state(
 ) {
     match state {
         RTCPeerConnectionState::Connected => {
+            leg.dtls_replay.finish(); // DTLS is up: later repeats are the core's
             follow_selected_pair(routes, id, leg);
             if leg.connect(metrics) {
                 let (video, audio) = leg.kinds();
@@ -646,6 +670,7 @@ fn on_state(
             }
         }
         RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed if leg.fail() => {
+            leg.dtls_replay.finish();
             fanouts.remove(id);
         }
         _ => {}

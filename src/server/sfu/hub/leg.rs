@@ -250,6 +250,9 @@ pub struct Leg {
     early_checks: Vec<(SocketAddr, BytesMut)>,
     /// Early checks handed to the core once the answer was applied.
     pub early_checks_replayed: usize,
+    /// Replays the core's last DTLS flight when its handshake stalls under
+    /// loss ([`crate::link::dtls_replay`]).
+    pub dtls_replay: crate::link::dtls_replay::DtlsReplay,
     /// Whether the leg offered AES-CM too (a WHEP leg that asked,
     /// [`srtp_profiles`]): then sending through the core is expected, not a
     /// failure.
@@ -372,6 +375,7 @@ impl Leg {
             pending: Vec::new(),
             early_checks: Vec::new(),
             early_checks_replayed: 0,
+            dtls_replay: Default::default(),
             aes_cm_allowed: false,
             counters: super::LegCounters::default(),
             #[cfg(test)]

@@ -48,6 +48,7 @@
 //! is dropped and counted), and a subscriber that does not drain its socket
 //! loses its own packets in its own receive buffer.
 
+mod audio_loss;
 mod auto;
 #[cfg(test)]
 mod auto_tests;
