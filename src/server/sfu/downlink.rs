@@ -1,7 +1,12 @@
 //! `auto` layer choice for one subscriber, sans-IO (issue 10 §2): which
 //! simulcast layer fits the subscriber's downlink.
 //!
-//! **A first step, loss-based.** The issue asks for a transport-wide-cc
+//! **With TWCC** (a leg whose subscriber returns transport-wide feedback,
+//! [`super::downlink_gcc`]): the estimate is the TWCC one, which comes down
+//! when the queue on the path builds, before it loses; the rules below for
+//! fitting, stepping and holding are the same.
+//!
+//! **Without TWCC, loss-based.** The issue asks for a transport-wide-cc
 //! estimate of each egress leg's downlink (GCC over TWCC feedback); the hub
 //! does not number its egress packets yet, so this estimate is made from what
 //! the hub already sees: the subscriber's RTCP receiver reports (the fraction
@@ -76,6 +81,11 @@ pub struct Report {
     pub sent_bytes: u64,
     /// Bytes the publisher sent of each layer so far (0: none yet).
     pub layer_bytes: [u64; MAX_RESOLUTIONS],
+    /// The leg's TWCC downlink estimate (bit/s,
+    /// [`super::downlink_gcc::DownlinkGcc`]), when its subscriber returns
+    /// transport-wide feedback: it replaces the loss-based estimate, and
+    /// decisions need no settling (it sees the queue within a feedback).
+    pub twcc_bps: Option<f64>,
 }
 
 /// The estimate and choice of one `auto` subscriber.
@@ -140,14 +150,16 @@ impl AutoLayer {
         }
         let sent = rate(report.sent_bytes, last.sent_bytes);
         let loss = f64::from(report.fraction_lost) / 256.0;
-        let settling = self
-            .changed_at
-            .is_some_and(|at| report.now.saturating_duration_since(at) < SETTLE);
-        let estimate = match self.estimate_bps {
-            Some(e) if settling && loss > LOSS_LOW => e,
-            _ if loss >= LOSS_HIGH => sent * (1.0 - loss) * 0.85,
-            Some(e) if loss > LOSS_LOW => e,
-            e => e.unwrap_or(0.0).max(sent) * GROWTH,
+        let settling = report.twcc_bps.is_none()
+            && self
+                .changed_at
+                .is_some_and(|at| report.now.saturating_duration_since(at) < SETTLE);
+        let estimate = match (report.twcc_bps, self.estimate_bps) {
+            (Some(twcc), _) => twcc,
+            (None, Some(e)) if settling && loss > LOSS_LOW => e,
+            (None, _) if loss >= LOSS_HIGH => sent * (1.0 - loss) * 0.85,
+            (None, Some(e)) if loss > LOSS_LOW => e,
+            (None, e) => e.unwrap_or(0.0).max(sent) * GROWTH,
         };
         self.estimate_bps = Some(estimate);
         if settling {
@@ -251,6 +263,7 @@ mod tests {
                 fraction_lost,
                 sent_bytes: self.sent,
                 layer_bytes: self.layers,
+                twcc_bps: None,
             }
         }
 

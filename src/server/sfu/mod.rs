@@ -17,6 +17,7 @@
 //! task is counted in [`Metrics`], so leaks show up in tests.
 
 pub mod downlink;
+pub mod downlink_gcc;
 mod error;
 mod hub;
 pub mod layers;

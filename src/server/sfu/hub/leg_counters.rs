@@ -24,6 +24,11 @@ pub struct LegCounters {
     pub retransmitted: u64,
     /// Keyframe requests (PLI or FIR) the subscriber sent.
     pub plis: u64,
+    /// Transport-wide feedback packets taken into the downlink estimate.
+    pub twcc_feedback: u64,
+    /// Transport-wide feedback packets ignored: contradicting themselves,
+    /// about numbers never sent, or on a leg that does not number its packets.
+    pub twcc_malformed: u64,
 }
 
 /// Where a leg stands, for a reader outside the hub.
