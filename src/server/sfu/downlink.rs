@@ -86,6 +86,10 @@ pub struct Report {
     /// transport-wide feedback: it replaces the loss-based estimate, and
     /// decisions need no settling (it sees the queue within a feedback).
     pub twcc_bps: Option<f64>,
+    /// Of `sent_bytes`, the video's, when counted apart: then what else the
+    /// leg carries is measured, not inferred from the layer rates (which
+    /// mix two layers while a switch waits for its keyframe).
+    pub video_sent_bytes: Option<u64>,
 }
 
 /// The estimate and choice of one `auto` subscriber.
@@ -174,7 +178,10 @@ impl AutoLayer {
                 .unwrap_or(0.0),
             Choice::Paused => 0.0,
         };
-        let other = (sent - current_video).max(0.0);
+        let other = match (report.video_sent_bytes, last.video_sent_bytes) {
+            (Some(now), Some(then)) => (sent - rate(now, then)).max(0.0),
+            _ => (sent - current_video).max(0.0),
+        };
         let fits = |slot: usize, margin: f64| {
             let r = self.layer_bps[slot];
             r > 0.0 && (r + other) * margin <= estimate
@@ -195,10 +202,22 @@ impl AutoLayer {
                 } else if self.layer_bps[slot] == 0.0 || fits(slot, 1.0) {
                     Choice::Layer(slot as u8)
                 } else {
-                    // Down to the largest that fits, else pause.
+                    // Down to the largest that fits, else pause; with TWCC
+                    // a queue alone (no loss) keeps the smallest layer:
+                    // audio and the smallest video are what the estimate
+                    // was measured with.
+                    let smallest = (slot..MAX_RESOLUTIONS)
+                        .rev()
+                        .find(|&s| self.layer_bps[s] > 0.0)
+                        .unwrap_or(slot);
+                    let pause = if report.twcc_bps.is_some() && loss <= LOSS_LOW {
+                        Choice::Layer(smallest as u8)
+                    } else {
+                        Choice::Paused
+                    };
                     (slot + 1..MAX_RESOLUTIONS)
                         .find(|&s| fits(s, 1.0))
-                        .map_or(Choice::Paused, |s| Choice::Layer(s as u8))
+                        .map_or(pause, |s| Choice::Layer(s as u8))
                 }
             }
             Choice::Paused => (0..MAX_RESOLUTIONS)
@@ -264,6 +283,7 @@ mod tests {
                 sent_bytes: self.sent,
                 layer_bytes: self.layers,
                 twcc_bps: None,
+                video_sent_bytes: None,
             }
         }
 
@@ -339,5 +359,37 @@ mod tests {
             }
         }
         assert!(resumed.is_some(), "video resumes once the path recovers");
+    }
+
+    /// With TWCC: a step down that waits for the smaller layer's keyframe
+    /// still carries the old layer; what else the leg carries is measured
+    /// (audio), so the smaller layer is kept rather than paused. A queue
+    /// without loss never pauses the video.
+    #[test]
+    fn with_twcc_a_waiting_switch_and_a_queue_alone_do_not_pause() {
+        let t0 = Instant::now();
+        let mut auto = AutoLayer::new(0);
+        let report = |secs: u64, estimate: f64| {
+            let layers = LAYER_KBPS.map(|k| k * 125 * secs);
+            Report {
+                now: t0 + Duration::from_secs(secs),
+                fraction_lost: 0,
+                // Still the old top layer (800) + audio, as the switch waits.
+                sent_bytes: (800 + AUDIO_KBPS) * 125 * secs,
+                layer_bytes: layers,
+                twcc_bps: Some(estimate),
+                video_sent_bytes: Some(800 * 125 * secs),
+            }
+        };
+        auto.on_report(report(0, 2e6));
+        for secs in 1..=6 {
+            auto.on_report(report(secs, 250_000.0));
+            assert_ne!(auto.choice(), Choice::Paused, "second {secs}");
+        }
+        assert_eq!(auto.choice(), Choice::Layer(2), "100 + 50 fits 250");
+        for secs in 7..=10 {
+            auto.on_report(report(secs, 100_000.0));
+        }
+        assert_eq!(auto.choice(), Choice::Layer(2), "no loss: no pause");
     }
 }

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use rtc::interceptor::{BandwidthEstimator, Gcc, PacketReport};
 
 /// Standing queue (ms) above which the downlink is taken as full.
-pub const QUEUE_HIGH: f64 = 40.0;
+pub const QUEUE_HIGH: f64 = 60.0;
 /// Standing queue (ms) below which it is taken as having room.
 pub const QUEUE_LOW: f64 = 15.0;
 /// Loss fraction (of 1) up to which growth goes on.
@@ -146,7 +146,9 @@ impl DownlinkGcc {
                 .map(|(_, d)| *d)
                 .fold(f64::INFINITY, f64::min);
             let queue = (lowest - base).max(0.0);
-            self.queue_ms = 0.5 * self.queue_ms + 0.5 * queue;
+            // Smoothed over a few feedbacks: a receiver that stalls for a
+            // moment (a busy CPU) delays one batch, a full path every batch.
+            self.queue_ms = 0.7 * self.queue_ms + 0.3 * queue;
         }
         self.acked_bps = self.acked_rate();
         let dt = self

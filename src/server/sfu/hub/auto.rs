@@ -124,6 +124,7 @@ impl Leg {
             sent_bytes: self.counters.bytes,
             layer_bytes: media.layer_bytes(),
             twcc_bps: twcc.map(|e| e.bps),
+            video_sent_bytes: Some(self.counters.video_bytes),
         };
         let changed = auto.on_report(report);
         tracing::debug!(

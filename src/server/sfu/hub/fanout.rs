@@ -239,6 +239,9 @@ impl HubLoop {
                             forwarded_bytes += len;
                             leg.counters.packets += 1;
                             leg.counters.bytes += len;
+                            if ingress.video {
+                                leg.counters.video_bytes += len;
+                            }
                             if let Some(history) = track.history.as_mut() {
                                 history.push(now, packet, stamp.map(|(_, n)| n));
                             }
@@ -262,6 +265,9 @@ impl HubLoop {
                             forwarded_bytes += len;
                             leg.counters.packets += 1;
                             leg.counters.bytes += len;
+                            if ingress.video {
+                                leg.counters.video_bytes += len;
+                            }
                         }
                         Work::Writes
                     }

@@ -18,6 +18,8 @@ pub struct LegCounters {
     pub packets: u64,
     /// Their bytes before SRTP (header and payload).
     pub bytes: u64,
+    /// Of `bytes`, the video's (`auto` measures what else the leg carries).
+    pub video_bytes: u64,
     /// NACK packets the subscriber sent.
     pub nacks: u64,
     /// Packets the hub resent for those NACKs.
