@@ -174,6 +174,21 @@ async fn room_view_shows_users_stream_and_growing_link_counters() {
     )
     .await;
     assert_eq!(second["users"], first["users"]);
+    // The SDK's subscription returns transport-wide feedback for what the
+    // hub numbers (issue 10 §2), all of it well formed.
+    let fed = room_until(
+        &server,
+        "room-api",
+        "TWCC feedback from the subscriber",
+        |room| counter(link(room, "subscription"), "twccFeedback") > 0,
+    )
+    .await;
+    assert_eq!(
+        counter(link(&fed, "subscription"), "twccMalformed"),
+        0,
+        "{fed}"
+    );
+    assert_eq!(counter(link(&fed, "publish"), "twccFeedback"), 0, "{fed}");
     // A subscriber's keyframe request reaches the publisher as a PLI that
     // the publish link counts (as do the server's metrics: one stream here).
     let mut carol = RawSocket::connect(&server).await;

@@ -15,6 +15,7 @@ use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
@@ -33,8 +34,9 @@ pub struct RtcpTap {
 }
 
 impl RtcpTap {
-    /// Also passes NACKs up: for a sender that answers them itself (the
-    /// egress hub, whose media does not go through the library's history).
+    /// Also passes NACKs and transport-wide feedback (TWCC) up: for a sender
+    /// that answers them itself and numbers its own packets (the egress hub,
+    /// whose media does not go through the library's history or TWCC sender).
     pub fn with_nacks() -> Self {
         Self {
             nacks: true,
@@ -48,7 +50,7 @@ impl RtcpTap {
             || any.is::<FullIntraRequest>()
             || any.is::<SenderReport>()
             || any.is::<ReceiverReport>()
-            || (self.nacks && any.is::<TransportLayerNack>())
+            || (self.nacks && (any.is::<TransportLayerNack>() || any.is::<TransportLayerCc>()))
     }
 }
 

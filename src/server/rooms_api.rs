@@ -134,6 +134,11 @@ pub struct LinkView {
     pub plis: u64,
     /// Packets resent for NACKs (subscriptions only; 0 for publish links).
     pub retransmitted: u64,
+    /// Transport-wide (TWCC) feedback packets the subscriber sent that fed
+    /// its downlink estimate (subscriptions only).
+    pub twcc_feedback: u64,
+    /// TWCC feedback packets ignored as malformed (subscriptions only).
+    pub twcc_malformed: u64,
 }
 
 /// The routes; `state` holds the token and the rooms.
@@ -239,6 +244,8 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
             nacks: inbound.map(|c| c.nack_count).sum(),
             plis: stream.media.plis_sent(),
             retransmitted: 0,
+            twcc_feedback: 0,
+            twcc_malformed: 0,
         });
     }
     let mut subscriptions: Vec<LinkView> = legs
@@ -275,6 +282,8 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
                 nacks: leg.counters.nacks,
                 plis: leg.counters.plis,
                 retransmitted: leg.counters.retransmitted,
+                twcc_feedback: leg.counters.twcc_feedback,
+                twcc_malformed: leg.counters.twcc_malformed,
             })
         })
         .collect();

@@ -1,7 +1,12 @@
 //! `auto` layer choice for one subscriber, sans-IO (issue 10 §2): which
 //! simulcast layer fits the subscriber's downlink.
 //!
-//! **A first step, loss-based.** The issue asks for a transport-wide-cc
+//! **With TWCC** (a leg whose subscriber returns transport-wide feedback,
+//! [`super::downlink_gcc`]): the estimate is the TWCC one, which comes down
+//! when the queue on the path builds, before it loses; the rules below for
+//! fitting, stepping and holding are the same.
+//!
+//! **Without TWCC, loss-based.** The issue asks for a transport-wide-cc
 //! estimate of each egress leg's downlink (GCC over TWCC feedback); the hub
 //! does not number its egress packets yet, so this estimate is made from what
 //! the hub already sees: the subscriber's RTCP receiver reports (the fraction
@@ -76,6 +81,15 @@ pub struct Report {
     pub sent_bytes: u64,
     /// Bytes the publisher sent of each layer so far (0: none yet).
     pub layer_bytes: [u64; MAX_RESOLUTIONS],
+    /// The leg's TWCC downlink estimate (bit/s,
+    /// [`super::downlink_gcc::DownlinkGcc`]), when its subscriber returns
+    /// transport-wide feedback: it replaces the loss-based estimate, and
+    /// decisions need no settling (it sees the queue within a feedback).
+    pub twcc_bps: Option<f64>,
+    /// Of `sent_bytes`, the video's, when counted apart: then what else the
+    /// leg carries is measured, not inferred from the layer rates (which
+    /// mix two layers while a switch waits for its keyframe).
+    pub video_sent_bytes: Option<u64>,
 }
 
 /// The estimate and choice of one `auto` subscriber.
@@ -140,14 +154,16 @@ impl AutoLayer {
         }
         let sent = rate(report.sent_bytes, last.sent_bytes);
         let loss = f64::from(report.fraction_lost) / 256.0;
-        let settling = self
-            .changed_at
-            .is_some_and(|at| report.now.saturating_duration_since(at) < SETTLE);
-        let estimate = match self.estimate_bps {
-            Some(e) if settling && loss > LOSS_LOW => e,
-            _ if loss >= LOSS_HIGH => sent * (1.0 - loss) * 0.85,
-            Some(e) if loss > LOSS_LOW => e,
-            e => e.unwrap_or(0.0).max(sent) * GROWTH,
+        let settling = report.twcc_bps.is_none()
+            && self
+                .changed_at
+                .is_some_and(|at| report.now.saturating_duration_since(at) < SETTLE);
+        let estimate = match (report.twcc_bps, self.estimate_bps) {
+            (Some(twcc), _) => twcc,
+            (None, Some(e)) if settling && loss > LOSS_LOW => e,
+            (None, _) if loss >= LOSS_HIGH => sent * (1.0 - loss) * 0.85,
+            (None, Some(e)) if loss > LOSS_LOW => e,
+            (None, e) => e.unwrap_or(0.0).max(sent) * GROWTH,
         };
         self.estimate_bps = Some(estimate);
         if settling {
@@ -162,7 +178,10 @@ impl AutoLayer {
                 .unwrap_or(0.0),
             Choice::Paused => 0.0,
         };
-        let other = (sent - current_video).max(0.0);
+        let other = match (report.video_sent_bytes, last.video_sent_bytes) {
+            (Some(now), Some(then)) => (sent - rate(now, then)).max(0.0),
+            _ => (sent - current_video).max(0.0),
+        };
         let fits = |slot: usize, margin: f64| {
             let r = self.layer_bps[slot];
             r > 0.0 && (r + other) * margin <= estimate
@@ -183,10 +202,22 @@ impl AutoLayer {
                 } else if self.layer_bps[slot] == 0.0 || fits(slot, 1.0) {
                     Choice::Layer(slot as u8)
                 } else {
-                    // Down to the largest that fits, else pause.
+                    // Down to the largest that fits, else pause; with TWCC
+                    // a queue alone (no loss) keeps the smallest layer:
+                    // audio and the smallest video are what the estimate
+                    // was measured with.
+                    let smallest = (slot..MAX_RESOLUTIONS)
+                        .rev()
+                        .find(|&s| self.layer_bps[s] > 0.0)
+                        .unwrap_or(slot);
+                    let pause = if report.twcc_bps.is_some() && loss <= LOSS_LOW {
+                        Choice::Layer(smallest as u8)
+                    } else {
+                        Choice::Paused
+                    };
                     (slot + 1..MAX_RESOLUTIONS)
                         .find(|&s| fits(s, 1.0))
-                        .map_or(Choice::Paused, |s| Choice::Layer(s as u8))
+                        .map_or(pause, |s| Choice::Layer(s as u8))
                 }
             }
             Choice::Paused => (0..MAX_RESOLUTIONS)
@@ -251,6 +282,8 @@ mod tests {
                 fraction_lost,
                 sent_bytes: self.sent,
                 layer_bytes: self.layers,
+                twcc_bps: None,
+                video_sent_bytes: None,
             }
         }
 
@@ -326,5 +359,37 @@ mod tests {
             }
         }
         assert!(resumed.is_some(), "video resumes once the path recovers");
+    }
+
+    /// With TWCC: a step down that waits for the smaller layer's keyframe
+    /// still carries the old layer; what else the leg carries is measured
+    /// (audio), so the smaller layer is kept rather than paused. A queue
+    /// without loss never pauses the video.
+    #[test]
+    fn with_twcc_a_waiting_switch_and_a_queue_alone_do_not_pause() {
+        let t0 = Instant::now();
+        let mut auto = AutoLayer::new(0);
+        let report = |secs: u64, estimate: f64| {
+            let layers = LAYER_KBPS.map(|k| k * 125 * secs);
+            Report {
+                now: t0 + Duration::from_secs(secs),
+                fraction_lost: 0,
+                // Still the old top layer (800) + audio, as the switch waits.
+                sent_bytes: (800 + AUDIO_KBPS) * 125 * secs,
+                layer_bytes: layers,
+                twcc_bps: Some(estimate),
+                video_sent_bytes: Some(800 * 125 * secs),
+            }
+        };
+        auto.on_report(report(0, 2e6));
+        for secs in 1..=6 {
+            auto.on_report(report(secs, 250_000.0));
+            assert_ne!(auto.choice(), Choice::Paused, "second {secs}");
+        }
+        assert_eq!(auto.choice(), Choice::Layer(2), "100 + 50 fits 250");
+        for secs in 7..=10 {
+            auto.on_report(report(secs, 100_000.0));
+        }
+        assert_eq!(auto.choice(), Choice::Layer(2), "no loss: no pause");
     }
 }

@@ -17,6 +17,7 @@
 //! task is counted in [`Metrics`], so leaks show up in tests.
 
 pub mod downlink;
+pub mod downlink_gcc;
 mod downlink_loss;
 mod error;
 mod hub;

@@ -10,6 +10,7 @@ use super::LegSource;
 use super::leg::{Leg, LegState};
 use crate::server::inbox::LinkState;
 use crate::server::sfu::downlink::{AutoLayer, Choice, Report};
+use crate::server::sfu::downlink_gcc::DownlinkEstimate;
 
 /// What a subscriber asked of a layered stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,19 +83,18 @@ impl Leg {
         }
     }
 
-    /// RTCP from the subscriber: its receiver reports drive an `auto` leg.
+    /// RTCP from the subscriber: its receiver reports drive an `auto` leg
+    /// (unless its TWCC feedback does, `twcc_leg.rs`).
     pub fn on_rtcp_for_layers(&mut self, packets: &[Box<dyn rtc::rtcp::Packet>], now: Instant) {
-        let Some(auto) = self.auto.as_mut() else {
+        if self.auto.is_none()
+            || self
+                .twcc
+                .as_ref()
+                .is_some_and(|t| t.downlink.estimate().is_some())
+        {
             return;
-        };
-        let LegSource::Stream(media) = &self.source else {
-            return;
-        };
-        let video_ssrc = match &self.state {
-            LegState::Connected(tracks, _) => tracks.video.as_ref().map(|t| t.ssrc),
-            _ => None,
-        };
-        let Some(video_ssrc) = video_ssrc else {
+        }
+        let Some(video_ssrc) = self.connected_video_ssrc() else {
             return;
         };
         let lost = packets
@@ -103,7 +103,35 @@ impl Leg {
             .flat_map(|rr| rr.reports.iter())
             .find(|r| r.ssrc == video_ssrc)
             .map(|r| r.fraction_lost);
-        let Some(fraction_lost) = lost else {
+        if let Some(fraction_lost) = lost {
+            self.auto_report(now, fraction_lost, None);
+        }
+    }
+
+    /// TWCC feedback came: `auto` weighs the layers against its estimate.
+    pub fn auto_from_twcc(&mut self, now: Instant) {
+        let Some(estimate) = self.twcc.as_ref().and_then(|t| t.downlink.estimate()) else {
+            return;
+        };
+        if self.auto.is_none() || self.connected_video_ssrc().is_none() {
+            return;
+        }
+        let fraction_lost = (estimate.loss * 256.0).clamp(0.0, 255.0) as u8;
+        self.auto_report(now, fraction_lost, Some(estimate));
+    }
+
+    fn connected_video_ssrc(&self) -> Option<u32> {
+        match &self.state {
+            LegState::Connected(tracks, _) => tracks.video.as_ref().map(|t| t.ssrc),
+            _ => None,
+        }
+    }
+
+    fn auto_report(&mut self, now: Instant, fraction_lost: u8, twcc: Option<DownlinkEstimate>) {
+        let Some(auto) = self.auto.as_mut() else {
+            return;
+        };
+        let LegSource::Stream(media) = &self.source else {
             return;
         };
         let report = Report {
@@ -111,12 +139,15 @@ impl Leg {
             fraction_lost,
             sent_bytes: self.counters.bytes,
             layer_bytes: media.layer_bytes(),
+            twcc_bps: twcc.map(|e| e.bps),
+            video_sent_bytes: Some(self.counters.video_bytes),
         };
         let changed = auto.on_report(report);
         tracing::debug!(
             link = self.link_id.0,
             fraction_lost,
             estimate_bps = auto.estimate_bps(),
+            ?twcc,
             choice = ?auto.choice(),
             "auto layer report"
         );

@@ -20,10 +20,11 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use rtc::crypto::RTCCrypto;
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtp::Packet;
+use rtc::rtp::header::{EXTENSION_PROFILE_ONE_BYTE, Extension};
 use rtc::shared::marshal::{Marshal, MarshalSize};
 use rtc::srtp::context::Context;
 
@@ -41,6 +42,10 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 pub struct DirectEgress {
     srtp: Context,
     scratch: Vec<u8>,
+    /// The one header extension a stamped packet carries (transport-wide
+    /// cc), lent to each packet while it is sealed so stamping allocates
+    /// nothing.
+    twcc_ext: Vec<Extension>,
 }
 
 impl DirectEgress {
@@ -48,7 +53,42 @@ impl DirectEgress {
         Ok(Self {
             srtp: Context::new(&keys.key, &keys.salt, keys.profile, None, None, crypto)?,
             scratch: Vec::with_capacity(1500),
+            twcc_ext: Vec::with_capacity(1),
         })
+    }
+
+    /// [`DirectEgress::seal`], with the transport-wide-cc extension
+    /// `(id, number)` in the header when given (`hub::twcc`). The packet is
+    /// left as it came (the history keeps it without the extension).
+    pub fn seal_stamped(
+        &mut self,
+        packet: &mut Packet,
+        twcc: Option<(u8, u16)>,
+    ) -> Option<BytesMut> {
+        let Some((id, number)) = twcc else {
+            return self.seal(packet);
+        };
+        let ext = Extension {
+            id,
+            payload: Bytes::from_static(super::twcc::seq_bytes(number)),
+        };
+        match self.twcc_ext.first_mut() {
+            Some(slot) => *slot = ext,
+            None => self.twcc_ext.push(ext),
+        }
+        let header = &mut packet.header;
+        // The rewriter removed every ingress extension: only ours goes out.
+        header.extensions.clear();
+        std::mem::swap(&mut header.extensions, &mut self.twcc_ext);
+        header.extension = true;
+        header.extension_profile = EXTENSION_PROFILE_ONE_BYTE;
+        header.extensions_padding = 0;
+        let sealed = self.seal(packet);
+        let header = &mut packet.header;
+        std::mem::swap(&mut header.extensions, &mut self.twcc_ext);
+        header.extension = false;
+        header.extension_profile = 0;
+        sealed
     }
 
     /// `packet` as an SRTP datagram, or `None` if it cannot be encoded (logged).
@@ -81,6 +121,8 @@ pub const RESEND_BURST: f64 = 200.0;
 
 struct Sent {
     packet: Packet,
+    /// The transport-wide number it went out with (a resend reuses it).
+    twcc: Option<u16>,
     sent_at: Instant,
     resent_at: Option<Instant>,
 }
@@ -107,7 +149,7 @@ impl Default for SentHistory {
 }
 
 impl SentHistory {
-    pub fn push(&mut self, now: Instant, packet: Packet) {
+    pub fn push(&mut self, now: Instant, packet: Packet, twcc: Option<u16>) {
         if self.slots.is_empty() {
             self.slots.resize_with(HISTORY_PACKETS, || None);
         }
@@ -116,6 +158,7 @@ impl SentHistory {
         let at = usize::from(header.sequence_number) % HISTORY_PACKETS;
         self.slots[at] = Some(Sent {
             packet,
+            twcc,
             sent_at: now,
             resent_at: None,
         });
@@ -125,7 +168,7 @@ impl SentHistory {
     /// no longer kept, older than [`RESEND_MAX_AGE`], was resent less than
     /// [`RESEND_MIN_INTERVAL`] ago, or the track's resend budgets
     /// ([`RESEND_RATE`], [`RESEND_BURST`]; bytes: [`ResendBudget`]) are spent.
-    pub fn resend(&mut self, seq: u16, now: Instant) -> Option<&Packet> {
+    pub fn resend(&mut self, seq: u16, now: Instant) -> Option<(&Packet, Option<u16>)> {
         if let Some(at) = self.refilled_at {
             let earned = now.saturating_duration_since(at).as_secs_f64() * RESEND_RATE;
             self.tokens = (self.tokens + earned).min(RESEND_BURST);
@@ -147,7 +190,7 @@ impl SentHistory {
         }
         self.tokens -= 1.0;
         sent.resent_at = Some(now);
-        Some(&sent.packet)
+        Some((&sent.packet, sent.twcc))
     }
 }
 
@@ -212,6 +255,7 @@ fn ntp_time(at: Instant) -> u64 {
 mod tests {
     use super::*;
     use rtc::rtp::Header;
+    use rtc::shared::marshal::Unmarshal;
     use rtc::srtp::protection_profile::ProtectionProfile;
 
     fn packet(seq: u16, timestamp: u32, len: usize) -> Packet {
@@ -256,18 +300,56 @@ mod tests {
         }
     }
 
+    /// A stamped packet carries the transport-wide number under the leg's
+    /// id, and only that extension; the packet itself is left as it came.
+    #[test]
+    fn stamped_packets_carry_the_legs_extension_only() {
+        let provider = rtc::crypto::default_provider().expect("provider");
+        let keys = MasterKeys {
+            profile: ProtectionProfile::AeadAes128Gcm,
+            key: vec![3; 16],
+            salt: vec![5; 12],
+        };
+        let mut egress = DirectEgress::new(&keys, provider.crypto()).expect("egress");
+        let mut receiver = Context::new(
+            &keys.key,
+            &keys.salt,
+            keys.profile,
+            None,
+            None,
+            provider.crypto(),
+        )
+        .expect("receiver");
+        for (seq, number) in [(10u16, 0u16), (11, 0x1234), (12, 65535)] {
+            let mut sent = packet(seq, 1000, 300);
+            let datagram = egress
+                .seal_stamped(&mut sent, Some((7, number)))
+                .expect("sealed");
+            assert!(!sent.header.extension && sent.header.extensions.is_empty());
+            let opened = receiver.decrypt_rtp(&datagram).expect("authentic");
+            let got = Packet::unmarshal(&mut &opened[..]).expect("rtp");
+            assert_eq!(got.header.extensions.len(), 1);
+            assert_eq!(
+                got.header.get_extension(7).as_deref(),
+                Some(&number.to_be_bytes()[..])
+            );
+            assert_eq!(got.payload, sent.payload);
+            assert_eq!(got.header.sequence_number, seq);
+        }
+    }
+
     #[test]
     fn history_finds_recent_packets_only() {
         let now = Instant::now();
         let mut history = SentHistory::default();
         assert!(history.resend(1, now).is_none());
         for seq in 0..=(HISTORY_PACKETS as u16 + 10) {
-            history.push(now, packet(seq, 0, 1));
+            history.push(now, packet(seq, 0, 1), None);
         }
         let newest = HISTORY_PACKETS as u16 + 10;
         let resent = history
             .resend(newest, now)
-            .map(|p| p.header.sequence_number);
+            .map(|(p, _)| p.header.sequence_number);
         assert_eq!(resent, Some(newest));
         assert!(history.resend(11, now).is_some(), "oldest kept");
         assert!(history.resend(10, now).is_none(), "overwritten");
@@ -277,7 +359,7 @@ mod tests {
     fn a_packet_is_resent_once_per_interval() {
         let t0 = Instant::now();
         let mut history = SentHistory::default();
-        history.push(t0, packet(5, 0, 1));
+        history.push(t0, packet(5, 0, 1), None);
         assert!(history.resend(5, t0).is_some());
         assert!(
             history.resend(5, t0 + Duration::from_millis(5)).is_none(),
@@ -295,7 +377,7 @@ mod tests {
         let t0 = Instant::now();
         let mut history = SentHistory::default();
         for seq in 0..HISTORY_PACKETS as u16 {
-            history.push(t0, packet(seq, 0, 1));
+            history.push(t0, packet(seq, 0, 1), None);
         }
         // A subscriber NACKing everything at once gets the burst, no more.
         let burst = (0..HISTORY_PACKETS as u16)
@@ -320,7 +402,7 @@ mod tests {
         let mut now = t0;
         for seq in 0..1000u16 {
             now = t0 + Duration::from_millis(u64::from(seq));
-            history.push(now, packet(seq, u32::from(seq / 10), 1200));
+            history.push(now, packet(seq, u32::from(seq / 10), 1200), None);
         }
         let resent = (500..1000u16)
             .filter(|&seq| history.resend(seq, now).is_some())
@@ -341,11 +423,11 @@ mod tests {
     fn packets_before_the_latest_keyframe_are_resent_too() {
         let t0 = Instant::now();
         let mut history = SentHistory::default();
-        history.push(t0, packet(1, 100, 10));
+        history.push(t0, packet(1, 100, 10), None);
         let mut idr = packet(2, 200, 10);
         idr.payload = bytes::Bytes::from_static(&[0x65, 0x88, 0, 0]);
-        history.push(t0, idr);
-        history.push(t0, packet(3, 200, 10));
+        history.push(t0, idr, None);
+        history.push(t0, packet(3, 200, 10), None);
         assert!(history.resend(1, t0).is_some(), "behind the keyframe");
         assert!(history.resend(2, t0).is_some());
         assert!(history.resend(3, t0).is_some());

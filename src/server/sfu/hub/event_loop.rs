@@ -574,6 +574,7 @@ impl HubLoop {
                                 .retransmitted_packets
                                 .fetch_add(resent, Ordering::Relaxed);
                         }
+                        leg.on_twcc_feedback(&packets, now);
                         leg.on_rtcp_for_layers(&packets, now);
                         leg.report_audio_loss(&packets, now);
                     }

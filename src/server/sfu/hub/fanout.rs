@@ -237,15 +237,24 @@ impl HubLoop {
                 let level = match egress {
                     Egress::Direct { srtp, .. } => {
                         // Sealed here, sent at the next flush; the core never sees it.
-                        if let Some(datagram) = srtp.seal(&packet) {
+                        // Numbered (TWCC) with its size on the wire: + the
+                        // extension and the GCM tag.
+                        let len = rtp_len(&packet);
+                        let stamp = leg
+                            .twcc
+                            .as_mut()
+                            .map(|t| t.stamp(now, len as usize + TWCC_OVERHEAD));
+                        if let Some(datagram) = srtp.seal_stamped(&mut packet, stamp) {
                             leg.pending.push(datagram);
                             track.report.on_sent(now, &packet);
-                            let len = rtp_len(&packet);
                             forwarded_bytes += len;
                             leg.counters.packets += 1;
                             leg.counters.bytes += len;
+                            if ingress.video {
+                                leg.counters.video_bytes += len;
+                            }
                             if let Some(history) = track.history.as_mut() {
-                                history.push(now, packet);
+                                history.push(now, packet, stamp.map(|(_, n)| n));
                             }
                             forwarded += 1;
                         }
@@ -267,6 +276,9 @@ impl HubLoop {
                             forwarded_bytes += len;
                             leg.counters.packets += 1;
                             leg.counters.bytes += len;
+                            if ingress.video {
+                                leg.counters.video_bytes += len;
+                            }
                         }
                         Work::Writes
                     }
@@ -288,6 +300,10 @@ impl HubLoop {
         }
     }
 }
+
+/// Bytes a numbered packet carries beyond [`rtp_len`]: the one-byte
+/// extension block (4 + 3 + 1 padding) and the AES-GCM tag (16).
+const TWCC_OVERHEAD: usize = 8 + 16;
 
 /// An RTP packet's size on the wire before SRTP: the fixed header, its CSRCs
 /// and the payload (the forwarder strips extensions).

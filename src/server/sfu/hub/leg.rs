@@ -223,7 +223,7 @@ pub struct Leg {
     /// The session this leg reports to.
     pub inbox: SessionInbox,
     /// One of the leg's senders: the way to its (bundled) transport.
-    any_sender: RTCRtpSenderId,
+    pub(super) any_sender: RTCRtpSenderId,
     pub state: LegState,
     /// The simulcast layer forwarded on the video track (slot 0 for a
     /// stream without layers).
@@ -261,6 +261,9 @@ pub struct Leg {
     keys_unrecognised: bool,
     /// What it forwarded and was asked for (`leg_counters`).
     pub counters: super::LegCounters,
+    /// Transport-wide numbering and the downlink estimate (`twcc_leg.rs`),
+    /// once connected sealing directly with the extension negotiated.
+    pub twcc: Option<Box<super::twcc_leg::LegTwcc>>,
     _counted: GaugeGuard,
 }
 
@@ -378,6 +381,7 @@ impl Leg {
             dtls_replay: Default::default(),
             aes_cm_allowed: false,
             counters: super::LegCounters::default(),
+            twcc: None,
             #[cfg(test)]
             keys_unrecognised: request.keys_unrecognised,
             _counted: request.counted,
@@ -530,6 +534,9 @@ fn core(
             RtpCodecKind::Video,
         );
     }
+    // Transport-wide cc: the hub numbers what it seals and reads the
+    // subscriber's feedback itself (`twcc_leg.rs`); no TWCC interceptor.
+    super::twcc_leg::register(&mut media_engine).map_err(internal("registering TWCC"))?;
     let registry = Registry::new()
         .with(Slot::NackResponder, BoundedNackResponder::default())
         .with(Slot::SenderReport, SenderReportBuilder::new().build())
@@ -776,6 +783,9 @@ impl Leg {
             Egress::Core
         });
         self.keys.forget();
+        if matches!(egress, Egress::Direct { .. }) {
+            self.twcc = self.negotiated_twcc();
+        }
         if let LegState::Answered(tracks) = std::mem::replace(&mut self.state, LegState::Failed) {
             self.state = LegState::Connected(tracks, egress);
         }
@@ -863,7 +873,18 @@ impl Leg {
         let mut resent = 0;
         for pair in &nack.nacks {
             for seq in pair.packet_list() {
-                if let Some(datagram) = history.resend(seq, now).and_then(|p| srtp.seal(p)) {
+                let Some((packet, number)) = history.resend(seq, now) else {
+                    continue;
+                };
+                // The same bytes as the first time: the same transport-wide
+                // number too (one SRTP nonce, one header; `twcc.rs`).
+                let stamp = self
+                    .twcc
+                    .as_mut()
+                    .zip(number)
+                    .map(|(twcc, n)| twcc.resent(n, now));
+                let mut packet = packet.clone();
+                if let Some(datagram) = srtp.seal_stamped(&mut packet, stamp) {
                     self.pending.push(datagram);
                     resent += 1;
                 }

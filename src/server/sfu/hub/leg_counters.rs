@@ -18,12 +18,19 @@ pub struct LegCounters {
     pub packets: u64,
     /// Their bytes before SRTP (header and payload).
     pub bytes: u64,
+    /// Of `bytes`, the video's (`auto` measures what else the leg carries).
+    pub video_bytes: u64,
     /// NACK packets the subscriber sent.
     pub nacks: u64,
     /// Packets the hub resent for those NACKs.
     pub retransmitted: u64,
     /// Keyframe requests (PLI or FIR) the subscriber sent.
     pub plis: u64,
+    /// Transport-wide feedback packets taken into the downlink estimate.
+    pub twcc_feedback: u64,
+    /// Transport-wide feedback packets ignored: contradicting themselves,
+    /// about numbers never sent, or on a leg that does not number its packets.
+    pub twcc_malformed: u64,
 }
 
 /// Where a leg stands, for a reader outside the hub.

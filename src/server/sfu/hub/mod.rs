@@ -18,6 +18,8 @@
 //! | [`srtp_keys`] | recovering that key from the leg's DTLS-SRTP handshake |
 //! | [`udp`] | the shared socket: GSO batches out, GRO batches in (quinn-udp) |
 //! | [`topn_leg`] | a top-N leg's sources, slot timelines and `volume-indicator` |
+//! | [`twcc`] | a leg's transport-wide numbers, their send ring, its feedback as send/arrival pairs |
+//! | [`twcc_leg`] | negotiating TWCC on a leg, its feedback into the downlink estimate and `auto` |
 //! | [`leg_counters`] | each leg's packet/byte/NACK/PLI counts and the snapshot `GET /rooms/{id}` reads |
 //! | `auto.rs` | a leg's simulcast layer: subscriber requests, `auto` reports, the layers it wants |
 //!
@@ -62,6 +64,8 @@ mod srtp_keys;
 #[cfg(test)]
 mod tests;
 mod topn_leg;
+mod twcc;
+mod twcc_leg;
 mod udp;
 
 pub use auto::LayerTarget;

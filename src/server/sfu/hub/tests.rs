@@ -772,3 +772,133 @@ async fn a_restarted_leg_gets_new_credentials_and_keeps_its_media() {
     .await
     .expect("test timed out");
 }
+
+/// Issue 10 §2: a webrtc-rs subscriber returns transport-wide feedback for
+/// the extension the leg's offer carried, and the hub takes it. Bad input:
+/// feedback about numbers the leg never sent (well-formed RTCP, so it gets
+/// through the core) is counted and ignored, and neither that subscriber's
+/// media nor the other's is disturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twcc_feedback_is_read_and_bad_feedback_is_counted_and_ignored() {
+    use rtc::rtcp::transport_feedbacks::transport_layer_cc::{
+        PacketStatusChunk, RecvDelta, RunLengthChunk, StatusChunkTypeTcc, SymbolTypeTcc,
+        TransportLayerCc,
+    };
+    tokio::time::timeout(Duration::from_secs(40), async {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
+        let mut bad = subscribe(&hub, &media, &metrics, 1).await;
+        let mut good = subscribe(&hub, &media, &metrics, 2).await;
+        let bad_signals =
+            std::mem::replace(&mut bad.signals, tokio::sync::mpsc::unbounded_channel().1);
+        let good_signals =
+            std::mem::replace(&mut good.signals, tokio::sync::mpsc::unbounded_channel().1);
+        // The bad subscriber sends its nonsense on its track's RTCP, while
+        // counting what it receives.
+        let sent_bad = Arc::new(AtomicU64::new(0));
+        let sent = Arc::clone(&sent_bad);
+        let bad_rx = tokio::spawn(async move {
+            let mut signals = bad_signals;
+            let track = loop {
+                match signals.recv().await {
+                    Some(LinkSignal::Track(track)) => break track,
+                    Some(_) => {}
+                    None => panic!("subscriber closed before a track arrived"),
+                }
+            };
+            let mut got = HashSet::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+            while let Ok(Some(event)) = tokio::time::timeout_at(deadline, track.poll()).await {
+                if let TrackRemoteEvent::OnRtpPacket(p) = event {
+                    got.insert(p.header.sequence_number);
+                    if got.len() % 20 == 0 {
+                        let nonsense = TransportLayerCc {
+                            sender_ssrc: 1,
+                            media_ssrc: p.header.ssrc,
+                            base_sequence_number: 40_000, // never sent
+                            packet_status_count: 2,
+                            reference_time: 1,
+                            fb_pkt_count: 0,
+                            packet_chunks: vec![PacketStatusChunk::RunLengthChunk(
+                                RunLengthChunk {
+                                    type_tcc: StatusChunkTypeTcc::RunLengthChunk,
+                                    packet_status_symbol: SymbolTypeTcc::PacketReceivedSmallDelta,
+                                    run_length: 2,
+                                },
+                            )],
+                            recv_deltas: vec![
+                                RecvDelta {
+                                    type_tcc_packet: SymbolTypeTcc::PacketReceivedSmallDelta,
+                                    delta: 1000,
+                                };
+                                2
+                            ],
+                        };
+                        if track.write_rtcp(vec![Box::new(nonsense)]).await.is_ok() {
+                            sent.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            got.len()
+        });
+        let good_rx =
+            tokio::spawn(async move { count_packets(good_signals, Duration::from_secs(6)).await });
+        feed(&hub, &media, 1, 400, 200).await;
+        let bad_got = bad_rx.await.expect("bad subscriber");
+        let good_got = good_rx.await.expect("good subscriber");
+        assert!(bad_got >= 390, "the bad subscriber got {bad_got} of 400");
+        assert!(good_got >= 390, "the good subscriber got {good_got} of 400");
+        let sent_bad = sent_bad.load(Ordering::Relaxed);
+        assert!(sent_bad >= 5, "{sent_bad} bad feedback packets sent");
+        let snapshot = hub.snapshot().await;
+        let counters = |leg| {
+            snapshot
+                .iter()
+                .find(|l| l.leg == leg)
+                .map(|l| l.counters)
+                .expect("leg in the snapshot")
+        };
+        let (b, g) = (counters(bad.leg), counters(good.leg));
+        assert!(
+            b.twcc_malformed >= 1 && b.twcc_malformed <= sent_bad,
+            "bad feedback counted: {b:?}, {sent_bad} sent"
+        );
+        assert!(b.twcc_feedback > 0, "its real feedback still taken: {b:?}");
+        assert_eq!(g.twcc_malformed, 0, "{g:?}");
+        assert!(
+            g.twcc_feedback > 0,
+            "the webrtc-rs subscriber returns TWCC feedback: {g:?}"
+        );
+        bad.link.close().await;
+        good.link.close().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// The leg's offer carries transport-wide cc on both kinds: what a browser
+/// (Chromium) needs to number nothing itself but return feedback for ours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legs_offer_carries_transport_wide_cc() {
+    let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+    let metrics = Arc::new(Metrics::default());
+    let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
+    let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
+    let (_leg, offer, _inbox) = create_video_leg(&hub, &media, &metrics, 1, false).await;
+    let uri = rtc::sdp::extmap::TRANSPORT_CC_URI;
+    assert!(
+        offer
+            .lines()
+            .any(|l| l.starts_with("a=extmap:") && l.ends_with(uri)),
+        "{offer}"
+    );
+    assert!(
+        offer
+            .lines()
+            .any(|l| l.starts_with("a=rtcp-fb:") && l.ends_with(" transport-cc")),
+        "{offer}"
+    );
+}
