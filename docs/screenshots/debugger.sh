@@ -6,9 +6,11 @@
 # `huddle serve` on 127.0.0.1:7993, three publishing bots, and the app with
 # `--debug --record-debug FILE` at 1280x720: debugger-plots.png, then the
 # Signalling tab with a frame opened (debugger-signalling.png) and the Links
-# tab (debugger-links.png), clicked with xdotool (Debian `xdotool`). Then the
+# tab (debugger-links.png), the Timeline tab with a frame clicked
+# (debugger-timeline.png), clicked with xdotool (Debian `xdotool`). Then the
 # same room in an 800x500 window (debugger-small.png) and the recorded file
-# opened with `huddle inspect FILE` at 800x500 (debugger-inspect-small.png).
+# opened with `huddle inspect FILE` at 800x500 (debugger-inspect-small.png),
+# its Timeline tab with a frame clicked (debugger-timeline-small.png).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PORT=7993
@@ -43,13 +45,18 @@ app 1280x720 --server "$SERVER" --room team --user ada --name "Ada Lovelace" "${
 shot debugger-plots 25
 # Tab positions in a 1280x720 window: the panel takes the right half.
 # The app is slow under Xvfb on a busy machine: a few seconds per click.
-click "${SIGNALLING_TAB:-855}" 12
+click "${SIGNALLING_TAB:-920}" 12
 sleep 6
 click 800 90 # a row of the log
 xdotool mousemove 0 0
 shot debugger-signalling 8
-click "${LINKS_TAB:-938}" 12
+click "${LINKS_TAB:-1000}" 12
 shot debugger-links 8
+click "${TIMELINE_TAB:-856}" 12
+sleep 6
+click "${TIMELINE_MARK_X:-1180}" "${TIMELINE_MARK_Y:-290}" # a frame near the right edge
+xdotool mousemove 0 0
+shot debugger-timeline 8
 sleep 5 # one more --record-debug write
 cp "$TMP/session.json" "$TMP/inspect.json"
 kill "$APP"
@@ -63,4 +70,9 @@ APP_ARGS=(inspect "$TMP/inspect.json" --window-size 800x500)
 APP=$!
 PIDS+=($APP)
 shot debugger-inspect-small 6
+click "${INSPECT_TIMELINE_TAB:-175}" 12
+sleep 4
+click "${INSPECT_MARK_X:-400}" "${INSPECT_MARK_Y:-300}" # a frame in the middle
+xdotool mousemove 0 0
+shot debugger-timeline-small 6
 kill "$APP"
