@@ -148,11 +148,14 @@ pub fn show(ui: &mut egui::Ui, dbg: &mut Debugger) {
     if selected.is_some() && width >= SIDE_BY_SIDE {
         let side = (width * 0.38).clamp(240.0, 360.0);
         ui.horizontal_top(|ui| {
-            let canvas = vec2(width - side - 12.0, height.min(CANVAS_MAX_HEIGHT));
+            // Canvas, spacing, separator, spacing, side: never wider than
+            // the panel (a resizable panel would grow to fit, pass by pass).
+            let used = side + 2.0 * ui.spacing().item_spacing.x + 16.0;
+            let canvas = vec2(width - used, height.min(CANVAS_MAX_HEIGHT));
             let clicked = axis(ui, state, timeline, started, hi, canvas);
             ui.separator();
             ui.vertical(|ui| {
-                ui.set_width(side);
+                ui.set_max_width(side);
                 details(ui, selected, timeline, started, height);
             });
             select(state, current, clicked);
@@ -389,8 +392,9 @@ fn outcome_text(f: &FrameRecord) -> String {
 
 /// The line naming a frame's sequence range (tests look for it).
 pub fn seq_range(f: &FrameRecord) -> String {
+    let plural = if f.packets == 1 { "" } else { "s" };
     format!(
-        "seq {}–{} · {} packets · {} missing",
+        "seq {}–{} · {} packet{plural} · {} missing",
         f.first_seq, f.last_seq, f.packets, f.missing_inside
     )
 }
