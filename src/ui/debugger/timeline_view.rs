@@ -30,6 +30,8 @@ const FREEZE_FILL: Color32 = Color32::from_rgba_premultiplied(120, 30, 30, 90);
 const WINDOWS: [(f64, &str); 3] = [(5.0, "5 s"), (15.0, "15 s"), (60.0, "60 s")];
 /// Height of the axis drawing at most.
 const CANVAS_MAX_HEIGHT: f32 = 280.0;
+/// Height kept under the axis for the hovered frame's line.
+const HOVER_LINE: f32 = 20.0;
 /// Narrower than this, the packet list goes under the axis, not beside it.
 const SIDE_BY_SIDE: f32 = 620.0;
 
@@ -151,8 +153,10 @@ pub fn show(ui: &mut egui::Ui, dbg: &mut Debugger) {
             // Canvas, spacing, separator, spacing, side: never wider than
             // the panel (a resizable panel would grow to fit, pass by pass).
             let used = side + 2.0 * ui.spacing().item_spacing.x + 16.0;
-            let canvas = vec2(width - used, height.min(CANVAS_MAX_HEIGHT));
-            let clicked = axis(ui, state, timeline, started, hi, canvas);
+            let canvas = vec2(width - used, height.min(CANVAS_MAX_HEIGHT) - HOVER_LINE);
+            let clicked = ui
+                .vertical(|ui| axis(ui, state, timeline, started, hi, canvas))
+                .inner;
             ui.separator();
             ui.vertical(|ui| {
                 ui.set_max_width(side);
@@ -166,7 +170,14 @@ pub fn show(ui: &mut egui::Ui, dbg: &mut Debugger) {
         } else {
             height.min(CANVAS_MAX_HEIGHT)
         };
-        let clicked = axis(ui, state, timeline, started, hi, vec2(width, canvas_h));
+        let clicked = axis(
+            ui,
+            state,
+            timeline,
+            started,
+            hi,
+            vec2(width, canvas_h - HOVER_LINE),
+        );
         if selected.is_some() {
             ui.separator();
             details(ui, selected, timeline, started, ui.available_height());
@@ -235,6 +246,9 @@ fn axis(
     let mut tick = (lo / step).ceil() * step;
     while tick <= hi {
         let x = x_of(tick);
+        if x > plot.right() - 14.0 {
+            break; // its label would be cut by the edge
+        }
         painter.line_segment(
             [
                 Pos2::new(x, plot.bottom()),
@@ -350,11 +364,24 @@ fn axis(
     let clicked = response
         .clicked()
         .then(|| response.interact_pointer_pos().and_then(under));
-    if let Some(f) = hovered.and_then(|i| visible.iter().find(|f| f.index == i)) {
-        response.on_hover_ui_at_pointer(|ui| {
+    // The hovered frame in a line under the axis, not a tooltip: a tooltip
+    // near the window's edge can land under the pointer and take the click.
+    match hovered.and_then(|i| visible.iter().find(|f| f.index == i)) {
+        Some(f) => {
+            let bar = state.drawn.iter().find(|m| m.index == f.index);
+            if let Some(m) = bar {
+                painter.rect_stroke(
+                    m.rect.expand(1.0),
+                    0.0,
+                    Stroke::new(1.0, visuals.text_color()),
+                    StrokeKind::Outside,
+                );
+            }
             ui.label(summary(f));
-            ui.weak("click: its RTP packets");
-        });
+        }
+        None => {
+            ui.weak("hover a mark: its frame · click: its RTP packets");
+        }
     }
     clicked
 }
