@@ -6,9 +6,11 @@
 # `huddle serve` on 127.0.0.1:7993, three publishing bots, and the app with
 # `--debug --record-debug FILE` at 1280x720: debugger-plots.png, then the
 # Signalling tab with a frame opened (debugger-signalling.png) and the Links
-# tab (debugger-links.png), clicked with xdotool (Debian `xdotool`). Then the
+# tab (debugger-links.png), the Timeline tab with a frame clicked
+# (debugger-timeline.png), clicked with xdotool (Debian `xdotool`). Then the
 # same room in an 800x500 window (debugger-small.png) and the recorded file
-# opened with `huddle inspect FILE` at 800x500 (debugger-inspect-small.png).
+# opened with `huddle inspect FILE` at 800x500 (debugger-inspect-small.png),
+# its Timeline tab with a frame clicked (debugger-timeline-small.png).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PORT=7993
@@ -37,19 +39,33 @@ shot() { # name seconds
 click() { # x y (in the window)
   xdotool mousemove --window "$(window)" "$1" "$2" click 1
 }
+point_click() { # x y: move there, press, hold, release (a burst click is lost
+  # by the busy app on a painted canvas)
+  xdotool mousemove --window "$(window)" "$1" "$2"
+  sleep 1
+  xdotool mousedown 1
+  sleep 0.3
+  xdotool mouseup 1
+}
 
 app 1280x720 --server "$SERVER" --room team --user ada --name "Ada Lovelace" "${CREDS[@]}" \
   --debug --record-debug "$TMP/session.json"
 shot debugger-plots 25
 # Tab positions in a 1280x720 window: the panel takes the right half.
 # The app is slow under Xvfb on a busy machine: a few seconds per click.
-click "${SIGNALLING_TAB:-855}" 12
+click "${SIGNALLING_TAB:-920}" 12
 sleep 6
 click 800 90 # a row of the log
 xdotool mousemove 0 0
 shot debugger-signalling 8
-click "${LINKS_TAB:-938}" 12
+click "${LINKS_TAB:-1000}" 12
 shot debugger-links 8
+click "${TIMELINE_TAB:-843}" 12
+sleep 6
+point_click "${TIMELINE_MARK_X:-1150}" "${TIMELINE_MARK_Y:-250}" # a frame near the right edge
+click "${TIMELINE_PAUSE:-1065}" 67 # Pause, so the clicked frame stays in view
+xdotool mousemove 0 0
+shot debugger-timeline 8
 sleep 5 # one more --record-debug write
 cp "$TMP/session.json" "$TMP/inspect.json"
 kill "$APP"
@@ -63,4 +79,9 @@ APP_ARGS=(inspect "$TMP/inspect.json" --window-size 800x500)
 APP=$!
 PIDS+=($APP)
 shot debugger-inspect-small 6
+click "${INSPECT_TIMELINE_TAB:-175}" 12
+sleep 4
+point_click "${INSPECT_MARK_X:-400}" "${INSPECT_MARK_Y:-300}" # a frame in the middle
+xdotool mousemove 0 0
+shot debugger-timeline-small 6
 kill "$APP"

@@ -44,6 +44,7 @@ pub mod audio_fec;
 pub mod congestion;
 pub mod cross_room;
 mod director;
+pub mod frame_log;
 pub mod jitter;
 mod layers;
 pub mod media_status;
@@ -83,6 +84,7 @@ pub use crate::protocol::{
 };
 pub use congestion::SendRateStats;
 pub use cross_room::CrossRoomInfo;
+pub use frame_log::{FrameLog, FrameLogs, FrameRecord, PacketRecord};
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
 pub use media_tap::{MediaTap, TAP_CAPACITY, TappedMedia};
 pub use network_quality::{NETWORK_QUALITY_INTERVAL, NetworkQuality};
@@ -619,6 +621,7 @@ pub struct Client {
     events: crossbeam_channel::Receiver<RoomEvent>,
     state: SharedState,
     signal_log: SignalLog,
+    frame_logs: FrameLogs,
 }
 
 impl Client {
@@ -629,17 +632,20 @@ impl Client {
         let (event_tx, events) = crossbeam_channel::bounded(EVENT_CHANNEL_CAPACITY);
         let state = SharedState::default();
         let signal_log = SignalLog::default();
+        let frame_logs = FrameLogs::default();
         tokio::spawn(session::run(
             command_rx,
             event_tx,
             state.clone(),
             signal_log.clone(),
+            frame_logs.clone(),
         ));
         Self {
             commands,
             events,
             state,
             signal_log,
+            frame_logs,
         }
     }
 
@@ -647,6 +653,21 @@ impl Client {
     /// [`SignalLog::set_enabled`] (the app's stream debugger); bounded.
     pub fn signal_log(&self) -> &SignalLog {
         &self.signal_log
+    }
+
+    /// Every received video frame with its RTP packets, one log per
+    /// subscribed stream, once enabled with [`FrameLogs::set_enabled`] (the
+    /// stream debugger's timeline); bounded.
+    pub fn frame_logs(&self) -> &FrameLogs {
+        &self.frame_logs
+    }
+
+    /// The frames of `stream_id` received so far (oldest first, bounded),
+    /// empty when it was never subscribed or the logs are off.
+    pub fn frame_log(&self, stream_id: StreamId) -> Vec<FrameRecord> {
+        self.frame_logs
+            .get(stream_id)
+            .map_or_else(Vec::new, |log| log.snapshot())
     }
 
     /// The connection state now (seed `getConnectionState`); every change is

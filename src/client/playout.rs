@@ -86,7 +86,7 @@ const RESYNC_AHEAD: Duration = Duration::from_secs(1);
 pub struct PlayoutBuffer {
     config: PlayoutConfig,
     /// Units in decode order with their render time.
-    queue: VecDeque<(Instant, Bytes)>,
+    queue: VecDeque<(Instant, u32, Bytes)>,
     /// The clock's origin: the first unit's arrival.
     epoch: Option<Instant>,
     /// Last RTP timestamp seen and its extension to 64 bits.
@@ -212,38 +212,42 @@ impl PlayoutBuffer {
             render_at = render_at.max(last);
         }
         self.last_render = Some(render_at);
-        self.queue.push_back((render_at, unit));
+        self.queue.push_back((render_at, timestamp, unit));
     }
 
     /// The decoder waits for a keyframe and the unit just pushed is one:
     /// the units queued before it cannot be decoded, so they are dropped
-    /// (their number is returned) and the keyframe is due at once; the
+    /// (their number is returned, each one's RTP timestamp given to
+    /// `on_skip`) and the keyframe is due at once; the
     /// current delay shrinks by the time saved and grows back at its rate.
     /// This shortens the freeze of a keyframe recovery by the playout delay.
-    pub fn skip_to_newest(&mut self, now: Instant) -> usize {
-        let Some((at, unit)) = self.queue.pop_back() else {
+    pub fn skip_to_newest(&mut self, now: Instant, mut on_skip: impl FnMut(u32)) -> usize {
+        let Some((at, timestamp, unit)) = self.queue.pop_back() else {
             return 0;
         };
         let skipped = self.queue.len();
-        self.queue.clear();
+        for (_, ts, _) in self.queue.drain(..) {
+            on_skip(ts);
+        }
         let early = at.saturating_duration_since(now);
         self.current_ms = (self.current_ms - early.as_secs_f64() * 1e3).max(0.0);
         let due = at.min(now);
         self.last_render = Some(due);
-        self.queue.push_back((due, unit));
+        self.queue.push_back((due, timestamp, unit));
         skipped
     }
 
     /// When the next unit is due, if one waits.
     pub fn deadline(&self) -> Option<Instant> {
-        self.queue.front().map(|(at, _)| *at)
+        self.queue.front().map(|(at, _, _)| *at)
     }
 
-    /// The next unit due by `now` (or pushed out by the bound on waiting units).
-    pub fn pop(&mut self, now: Instant) -> Option<Bytes> {
-        let (at, _) = self.queue.front()?;
+    /// The next unit due by `now` (or pushed out by the bound on waiting
+    /// units), with its RTP timestamp.
+    pub fn pop(&mut self, now: Instant) -> Option<(u32, Bytes)> {
+        let (at, _, _) = self.queue.front()?;
         if *at <= now || self.queue.len() > self.config.max_units {
-            return self.queue.pop_front().map(|(_, unit)| unit);
+            return self.queue.pop_front().map(|(_, ts, unit)| (ts, unit));
         }
         None
     }
@@ -261,7 +265,9 @@ mod tests {
     }
 
     fn drain(b: &mut PlayoutBuffer, now: Instant) -> Vec<u8> {
-        std::iter::from_fn(|| b.pop(now)).map(|u| u[0]).collect()
+        std::iter::from_fn(|| b.pop(now))
+            .map(|(_, u)| u[0])
+            .collect()
     }
 
     /// With no target (a clean link), a unit goes out the moment it arrives.
@@ -308,7 +314,7 @@ mod tests {
                 b.push(unit(pushed as u8), 3000 * pushed, arrival.max(now));
                 pushed += 1;
             }
-            while let Some(u) = b.pop(now) {
+            while let Some((_, u)) = b.pop(now) {
                 released.push((u[0], now));
             }
             now += Duration::from_millis(1);
@@ -405,7 +411,7 @@ mod tests {
         }
         let now = t0 + FRAME * 33;
         assert!(drain(&mut b, now).is_empty(), "held for the delay");
-        assert_eq!(b.skip_to_newest(now), 2);
+        assert_eq!(b.skip_to_newest(now, |_| {}), 2);
         assert_eq!(drain(&mut b, now), [33]);
         assert!(b.current() < Duration::from_millis(10), "{:?}", b.current());
         // The next unit plays a frame later, not after the old delay.

@@ -165,6 +165,8 @@ struct Session {
     quality: quality::QualityState,
     /// Every signalling frame, when enabled (`signal_log.rs`).
     signal_log: super::SignalLog,
+    /// Every received video frame per stream, when enabled (`frame_log.rs`).
+    frame_logs: super::FrameLogs,
     /// Notified when a publication's capture ends by itself (`screen_end.rs`).
     capture_ended: Arc<tokio::sync::Notify>,
 }
@@ -175,6 +177,7 @@ pub(crate) async fn run(
     events: crossbeam_channel::Sender<RoomEvent>,
     shared_state: SharedState,
     signal_log: super::SignalLog,
+    frame_logs: super::FrameLogs,
 ) {
     let (signal_tx, mut signal_rx) = mpsc::channel(SIGNAL_EVENT_CAPACITY);
     let (link_tx, mut link_rx) = mpsc::channel(LINK_EVENT_CAPACITY);
@@ -207,6 +210,7 @@ pub(crate) async fn run(
         rtc_stats: stats::RtcStatsState::default(),
         quality: quality::QualityState::default(),
         signal_log,
+        frame_logs,
         capture_ended: Arc::default(),
     };
     let capture_ended = Arc::clone(&session.capture_ended);
@@ -962,7 +966,7 @@ impl Session {
                 return Err(ClientError::from(e));
             }
         };
-        let receiver = into.unwrap_or_else(|| Receiver::new(self.decode));
+        let mut receiver = into.unwrap_or_else(|| Receiver::new(self.decode));
         receiver
             .stats
             .lock()
@@ -983,7 +987,9 @@ impl Session {
                 is_screen: false,
                 resolutions: Vec::new(),
             });
+        receiver.frames = self.frame_logs.attach(stream_id, &info.user_id.0);
         let stream = RemoteStream {
+            frames: receiver.frames.clone(),
             info,
             video: Arc::clone(&receiver.video),
             audio_rx: receiver.audio_rx.clone(),

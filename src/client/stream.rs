@@ -256,6 +256,7 @@ pub struct RemoteStream {
     pub(crate) stats: Arc<Mutex<StreamStats>>,
     pub(crate) ended: Arc<AtomicBool>,
     pub(crate) tap: Arc<super::media_tap::TapSlot>,
+    pub(crate) frames: super::FrameLog,
 }
 
 impl RemoteStream {
@@ -264,6 +265,12 @@ impl RemoteStream {
     /// replaces an earlier one; dropping it stops the tapping.
     pub fn tap_media(&self) -> super::MediaTap {
         self.tap.connect()
+    }
+
+    /// Its received video frames and their RTP packets, while the client's
+    /// [`super::FrameLogs`] are enabled (the stream debugger's timeline).
+    pub fn frame_log(&self) -> &super::FrameLog {
+        &self.frames
     }
 
     /// The stream's id.

@@ -33,6 +33,7 @@ use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::frame_log::{DropReason, FrameLog};
 use super::jitter::{JitterConfig, Released, ReorderBuffer};
 use super::media_tap::{TapSlot, TappedMedia};
 use super::playout::{PlayoutBuffer, PlayoutConfig};
@@ -75,6 +76,8 @@ pub(crate) struct Receiver {
     playout: PlayoutConfig,
     /// Scales decoded audio (top-N slots: `super::top_n`).
     gain: Option<super::top_n::PlayoutGain>,
+    /// Every video frame and its packets, when enabled (`frame_log.rs`).
+    pub(crate) frames: FrameLog,
 }
 
 impl Receiver {
@@ -91,6 +94,7 @@ impl Receiver {
             jitter: JitterConfig::default(),
             playout: PlayoutConfig::default(),
             gain: None,
+            frames: FrameLog::detached(),
         }
     }
 
@@ -147,8 +151,8 @@ impl Receiver {
             }
         };
         let (receiver, decoder_need) = (self.clone(), Arc::clone(&need_keyframe));
-        let au_tx = SerialQueue::new(ACCESS_UNIT_CAPACITY, move |unit: Bytes| {
-            receiver.decode_video(&mut decoder, &unit, &decoder_need);
+        let au_tx = SerialQueue::new(ACCESS_UNIT_CAPACITY, move |(ts, unit): (u32, Bytes)| {
+            receiver.decode_video(&mut decoder, ts, &unit, &decoder_need);
         });
         let mut assembler = UnitAssembler::default();
         let mut counter = TrackCounter::new(RtpCodecKind::Video);
@@ -178,6 +182,7 @@ impl Receiver {
                 Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => {
                     counter.count(&self, &packet);
                     media_ssrc = Some(packet.header.ssrc);
+                    self.frames.packet(&packet, Instant::now());
                     reorder.set_keyframe_wanted(need_keyframe.load(Ordering::Acquire));
                     reorder.push(packet, Instant::now());
                 }
@@ -206,6 +211,9 @@ impl Receiver {
                 }
                 if assembled.dropped {
                     self.tap.offer(|| TappedMedia::VideoLost);
+                    if let Some(ts) = assembled.dropped_timestamp {
+                        self.frames.dropped(ts, DropReason::Incomplete);
+                    }
                 }
                 if let Some(unit) = &assembled.complete {
                     self.tap.offer(|| TappedMedia::Video {
@@ -218,11 +226,15 @@ impl Receiver {
                     // Before the keyframe the reorder buffer skipped to: it
                     // refers to what was given up.
                     self.stats().frames_dropped += 1;
+                    self.frames
+                        .dropped(assembled.timestamp, DropReason::BeforeKeyframe);
                 } else if let Some(unit) = assembled.complete {
                     playout.push(unit, assembled.timestamp, now);
                     if assembled.keyframe && need_keyframe.load(Ordering::Acquire) {
                         // What waits before it cannot decode: show it now.
-                        let skipped = playout.skip_to_newest(now) as u64;
+                        let skipped = playout.skip_to_newest(now, |ts| {
+                            self.frames.dropped(ts, DropReason::SkippedForKeyframe);
+                        }) as u64;
                         if skipped > 0 {
                             self.stats().frames_dropped += skipped;
                         }
@@ -236,9 +248,10 @@ impl Receiver {
                 }
             }
             let mut dropped = 0;
-            while let Some(unit) = playout.pop(now) {
-                if au_tx.try_push(unit).is_err() {
+            while let Some((ts, unit)) = playout.pop(now) {
+                if au_tx.try_push((ts, unit)).is_err() {
                     dropped += 1;
+                    self.frames.dropped(ts, DropReason::DecoderBehind);
                 }
             }
             {
@@ -273,10 +286,17 @@ impl Receiver {
     }
 
     /// Decodes one access unit (on the media pool).
-    fn decode_video(&self, decoder: &mut H264Decoder, unit: &[u8], need_keyframe: &AtomicBool) {
+    fn decode_video(
+        &self,
+        decoder: &mut H264Decoder,
+        ts: u32,
+        unit: &[u8],
+        need_keyframe: &AtomicBool,
+    ) {
         let started = Instant::now();
         let decoded = decoder.decode(unit);
-        self.stats().decode_time_us += started.elapsed().as_micros() as u64;
+        let took = started.elapsed();
+        self.stats().decode_time_us += took.as_micros() as u64;
         match decoded {
             Ok(Some(frame)) => {
                 need_keyframe.store(false, Ordering::Release);
@@ -302,10 +322,12 @@ impl Receiver {
                     }
                 }
                 self.video.store(frame);
+                self.frames.decoded(ts, took, Some(Instant::now()));
             }
-            Ok(None) => {}
+            Ok(None) => self.frames.decoded(ts, took, None),
             Err(e) => {
                 tracing::debug!("H.264 decode: {e}");
+                self.frames.dropped(ts, DropReason::DecodeError);
                 self.stats().frames_dropped += 1;
                 need_keyframe.store(true, Ordering::Release);
             }
@@ -412,6 +434,8 @@ struct Assembled {
     keyframe_follows: bool,
     /// `complete` is a keyframe.
     keyframe: bool,
+    /// The RTP timestamp of the unit `dropped` is about, when known.
+    dropped_timestamp: Option<u32>,
 }
 
 /// H.264 access units from packets in sequence order (after the reorder
@@ -450,6 +474,9 @@ impl UnitAssembler {
         if self.timestamp != Some(packet.header.timestamp) {
             // A new timestamp starts a new access unit; an unfinished one is broken.
             out.dropped = !self.unit.is_empty() || self.broken;
+            if out.dropped {
+                out.dropped_timestamp = self.timestamp;
+            }
             self.unit.clear();
             self.broken = false;
             self.timestamp = Some(packet.header.timestamp);
@@ -468,6 +495,7 @@ impl UnitAssembler {
         if packet.header.marker {
             if self.broken {
                 out.dropped = true;
+                out.dropped_timestamp = Some(packet.header.timestamp);
             } else if !self.unit.is_empty() {
                 out.complete = Some(Bytes::copy_from_slice(&self.unit));
                 out.timestamp = packet.header.timestamp;

@@ -73,6 +73,7 @@ impl Session {
                 audio_rx: r.audio_rx.clone(),
                 stats: Arc::clone(&r.stats),
                 ended: Arc::clone(&r.ended),
+                frames: r.frames.clone(),
                 tap: Arc::clone(&r.tap),
             })
             .collect();

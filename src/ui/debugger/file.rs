@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::history::History;
+use super::timeline::StreamTimeline;
 use crate::client::{SIGNAL_LOG_CAPACITY, SignalRecord};
 
 /// The `format` field of every session file.
@@ -37,6 +38,11 @@ pub struct DebugData {
     pub signalling: Vec<SignalRecord>,
     /// Each stream's selected ICE pair, as last asked (by stream id).
     pub selected_pairs: BTreeMap<u64, String>,
+    /// Each received video stream's frames (by stream id). Absent in files
+    /// written before the timeline existed: they read as none (the field is
+    /// additive, so the version stays 1 both ways).
+    #[serde(default)]
+    pub timeline: BTreeMap<u64, StreamTimeline>,
 }
 
 impl DebugData {
@@ -52,6 +58,7 @@ impl DebugData {
             history: History::default(),
             signalling: Vec::new(),
             selected_pairs: BTreeMap::new(),
+            timeline: BTreeMap::new(),
         }
     }
 
@@ -93,6 +100,14 @@ impl DebugData {
             message: e.to_string(),
         })?;
         data.history.trim();
+        for (stream, timeline) in &mut data.timeline {
+            timeline
+                .check()
+                .map_err(|message| DebugFileError::Timeline {
+                    stream: *stream,
+                    message,
+                })?;
+        }
         let records = std::mem::take(&mut data.signalling);
         data.add_signalling(records);
         Ok(data)
@@ -152,6 +167,15 @@ pub enum DebugFileError {
     /// JSON, but not a huddle debug session (no `"format": "huddle-debug"`).
     #[error("not a huddle debug file (no \"format\": \"{FORMAT}\")")]
     NotADebugFile,
+    /// A stream's frame timeline that cannot be: frames out of order, a
+    /// frame inconsistent with itself (a hand-edited or corrupted file).
+    #[error("the timeline of stream {stream} is malformed: {message}")]
+    Timeline {
+        /// The stream.
+        stream: u64,
+        /// What is wrong, naming the frame.
+        message: String,
+    },
     /// A debug file of a version this build does not read.
     #[error("huddle debug file version {0}; this huddle reads version {VERSION}")]
     Version(u32),
@@ -181,7 +205,101 @@ mod test {
         }]);
         d.selected_pairs
             .insert(7, "host 127.0.0.1:1 <-> host 127.0.0.1:2".into());
+        d.timeline.insert(7, timeline_of_real_log());
         d
+    }
+
+    /// A timeline as the SDK's frame log makes it: a keyframe of three
+    /// packets, then a frame after a lost packet.
+    fn timeline_of_real_log() -> StreamTimeline {
+        use crate::client::FrameLogs;
+        let logs = FrameLogs::default();
+        logs.set_enabled(true);
+        let log = logs.attach(crate::protocol::StreamId(7), "alice");
+        let packet = |seq: u16, ts: u32, marker: bool, payload: &'static [u8]| rtc::rtp::Packet {
+            header: rtc::rtp::header::Header {
+                sequence_number: seq,
+                timestamp: ts,
+                marker,
+                ..Default::default()
+            },
+            payload: bytes::Bytes::from_static(payload),
+        };
+        let t0 = std::time::Instant::now();
+        // An IDR slice's FU-A start, middle and end, then a P slice.
+        log.packet(&packet(100, 3000, false, &[0x7c, 0x85, 1, 2]), t0);
+        log.packet(&packet(101, 3000, false, &[0x7c, 0x05, 3]), t0);
+        log.packet(&packet(102, 3000, true, &[0x7c, 0x45, 4]), t0);
+        log.packet(&packet(104, 6000, true, &[0x41, 9, 9]), t0);
+        let mut t = StreamTimeline {
+            user: "alice".into(),
+            epoch_unix_ms: log.epoch_unix_ms(),
+            ..Default::default()
+        };
+        t.merge(log.snapshot());
+        t
+    }
+
+    #[test]
+    fn the_timeline_goes_into_the_file_and_comes_back() {
+        let d = sample();
+        let t = &d.timeline[&7];
+        assert_eq!(t.frames.len(), 2);
+        assert!(t.frames[0].keyframe && !t.frames[1].keyframe);
+        assert_eq!(t.frames[1].gap_before, 1);
+        let back = DebugData::from_json(&d.to_json().unwrap()).unwrap();
+        assert_eq!(back.timeline, d.timeline);
+        let seqs: Vec<u16> = back.timeline[&7].frames[0]
+            .packet_list
+            .iter()
+            .map(|p| p.seq)
+            .collect();
+        assert_eq!(seqs, vec![100, 101, 102]);
+        // A file from before the timeline reads, with none.
+        let mut old: serde_json::Value = serde_json::from_str(&d.to_json().unwrap()).unwrap();
+        old.as_object_mut().unwrap().remove("timeline");
+        let read = DebugData::from_json(&old.to_string()).unwrap();
+        assert!(read.timeline.is_empty());
+        assert_eq!(read.signalling, d.signalling);
+    }
+
+    #[test]
+    fn a_malformed_timeline_is_a_one_line_error() {
+        let json = sample().to_json().unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        // Frames out of order.
+        let frames = v["timeline"]["7"]["frames"].as_array_mut().unwrap();
+        frames.swap(0, 1);
+        let err = DebugData::from_json(&v.to_string()).unwrap_err();
+        assert!(
+            matches!(err, DebugFileError::Timeline { stream: 7, .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            "the timeline of stream 7 is malformed: frame 0 listed after frame 1"
+        );
+        // A wrong type where a frame's field should be: the JSON error.
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["timeline"]["7"]["frames"][0]["firstSeq"] = serde_json::json!("one hundred");
+        let err = DebugData::from_json(&v.to_string()).unwrap_err();
+        assert!(matches!(err, DebugFileError::Json { .. }), "{err:?}");
+        assert!(!err.to_string().contains('\n'), "{err}");
+        // More packets listed than counted, a sequence number out of range.
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["timeline"]["7"]["frames"][1]["packets"] = serde_json::json!(0);
+        let err = DebugData::from_json(&v.to_string()).unwrap_err();
+        assert!(
+            err.to_string().contains("1 packets listed, 0 counted"),
+            "{err}"
+        );
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["timeline"]["7"]["frames"][1]["packetList"][0]["seq"] = serde_json::json!(70000);
+        assert!(matches!(
+            DebugData::from_json(&v.to_string()),
+            Err(DebugFileError::Json { .. })
+        ));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! ```text
 //!  Client ── stats_report (1/s) ─▶ Sampler task ─▶ bounded channel ─▶ Debugger::poll ─▶ History
 //!  Client::signal_log (bounded) ─────────── since(seq) each pass ──▶ DebugData::signalling
+//!  Client::frame_logs (bounded, on while a debugger lives) ─ since(cursor) 5/s ─▶ DebugData::timeline
 //!  DebugData ─▶ panel::show (plots, log, links) ─▶ file.rs (Save session…, --record-debug, inspect)
 //! ```
 //!
@@ -21,6 +22,8 @@ pub mod panel;
 pub mod sampler;
 pub mod server_tab;
 pub mod server_view;
+pub mod timeline;
+pub mod timeline_view;
 
 #[cfg(test)]
 mod tests;
@@ -45,6 +48,8 @@ enum Source {
         log: SignalLog,
         /// The next signalling record to pull.
         next_seq: u64,
+        /// The frame logs' reader (switches them on while it lives).
+        frames: timeline::Puller,
     },
     /// A file (`huddle inspect`).
     Offline,
@@ -82,6 +87,7 @@ impl Debugger {
                 sampler: Sampler::start(rt, client.clone(), wake),
                 log,
                 next_seq: 0,
+                frames: timeline::Puller::start(client.frame_logs().clone()),
             },
             panel: panel::PanelState::default(),
             record_to,
@@ -142,10 +148,12 @@ impl Debugger {
     }
 
     fn take_in(&mut self) {
+        self.take_in_frames(false);
         let Source::Live {
             sampler,
             log,
             next_seq,
+            ..
         } = &mut self.source
         else {
             return;
@@ -164,6 +172,16 @@ impl Debugger {
         if let Some(last) = records.last() {
             *next_seq = last.seq + 1;
             self.data.add_signalling(records);
+        }
+    }
+
+    /// Pulls the frame logs (at most every `timeline::PULL_EVERY` unless
+    /// `force`), unless the timeline is paused.
+    fn take_in_frames(&mut self, force: bool) {
+        if let Source::Live { frames, .. } = &mut self.source
+            && (force || self.panel.timeline.paused_at.is_none())
+        {
+            frames.pull(&mut self.data.timeline, force);
         }
     }
 
@@ -201,6 +219,7 @@ impl Drop for Debugger {
     fn drop(&mut self) {
         // The record file holds the whole session once the room is left.
         self.take_in();
+        self.take_in_frames(true);
         self.write_record(true);
     }
 }

@@ -1,5 +1,5 @@
-//! The debugger's panel: three tabs, drawn the same for a live room and for
-//! a file. Plots: one scope (a stream's link, or all links) at a time, a
+//! The debugger's panel: its tabs, drawn the same for a live room and for
+//! a file. Timeline: one stream's frames (`timeline_view.rs`). Plots: one scope (a stream's link, or all links) at a time, a
 //! small plot per metric over the last 1, 5 or 15 minutes. Signalling: the
 //! log, filtered by kind and text, a frame's JSON pretty-printed on click.
 //! Links: each link's selected pair, candidates and SDP.
@@ -18,6 +18,8 @@ pub enum Tab {
     /// Live plots.
     #[default]
     Plots,
+    /// Received frames on a time axis, their packets on click.
+    Timeline,
     /// The signalling log.
     Signalling,
     /// SDP and ICE per link.
@@ -55,6 +57,8 @@ pub struct PanelState {
     /// The right edge (s) of the plots drawn in the last pass (tests read
     /// that the plots move).
     pub plotted_until: Option<f64>,
+    /// The Timeline tab's own state.
+    pub timeline: super::timeline_view::TimelineState,
     /// Links rebuilt from the log, with the log length they were built from.
     links: (usize, u64, BTreeMap<u64, LinkView>),
 }
@@ -71,6 +75,7 @@ impl Default for PanelState {
             save_path: "huddle-debug.json".to_owned(),
             save_note: None,
             plotted_until: None,
+            timeline: Default::default(),
             links: (0, 0, BTreeMap::new()),
         }
     }
@@ -106,6 +111,7 @@ pub fn show(ui: &mut egui::Ui, dbg: &mut Debugger) {
         let state = &mut dbg.panel;
         ui.strong("Stream debugger");
         ui.selectable_value(&mut state.tab, Tab::Plots, "Plots");
+        ui.selectable_value(&mut state.tab, Tab::Timeline, "Timeline");
         let n = dbg.data.signalling.len();
         ui.selectable_value(&mut state.tab, Tab::Signalling, format!("Signalling ({n})"));
         ui.selectable_value(&mut state.tab, Tab::Links, "Links");
@@ -145,6 +151,7 @@ pub fn show(ui: &mut egui::Ui, dbg: &mut Debugger) {
     ui.separator();
     match dbg.panel.tab {
         Tab::Plots => plots(ui, dbg),
+        Tab::Timeline => super::timeline_view::show(ui, dbg),
         Tab::Signalling => signalling(ui, dbg),
         Tab::Links => links_tab(ui, dbg),
         Tab::Server => super::server_tab::show(ui, dbg),

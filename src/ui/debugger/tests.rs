@@ -331,3 +331,161 @@ fn the_server_tab_shows_a_wrong_token_as_a_numbered_401() {
         server_view(d).is_some_and(|v| v.users.iter().any(|u| u.id == "debugger-test"))
     });
 }
+
+/// The Timeline tab's marks of `d` drawn in the last pass, by colour.
+fn marks_of(d: &Debugger, color: egui::Color32) -> Vec<super::timeline_view::DrawnMark> {
+    let drawn = &d.panel.timeline.drawn;
+    drawn.iter().filter(|m| m.color == color).copied().collect()
+}
+
+#[test]
+fn the_timeline_shows_moving_frames_and_a_clicked_keyframe_lists_its_packets() {
+    use super::timeline_view::{FRAME_COLOR, KEYFRAME_COLOR, packet_row, seq_range};
+    let room = real_room();
+    let debugger = Debugger::live(
+        room.rt.handle(),
+        &room.client,
+        DEMO_ROOM.into(),
+        None,
+        || {},
+    );
+    let mut h = Harness::builder()
+        .with_size(vec2(1280.0, 720.0))
+        .build_ui_state(
+            |ui, d: &mut Debugger| {
+                d.poll();
+                super::panel::show(ui, d);
+            },
+            debugger,
+        );
+    h.run_steps(1);
+    h.get_by_label("Timeline").click();
+    h.run_steps(1);
+    // Decoded frames and a keyframe (the bot sends one every 2 s), drawn in
+    // their own colours: a keyframe is not a frame.
+    run_until(&mut h, "a keyframe and 10 decoded frames drawn", |d| {
+        !marks_of(d, KEYFRAME_COLOR).is_empty() && marks_of(d, FRAME_COLOR).len() >= 10
+    });
+    assert_ne!(KEYFRAME_COLOR, FRAME_COLOR);
+    let stream = h.get_by_role_and_label(egui::Role::ComboBox, "stream");
+    let shown = stream.accesskit_node().value().unwrap_or_default();
+    assert!(
+        shown.starts_with("video #") && shown.ends_with("(demo-bot)"),
+        "{shown}"
+    );
+    // The marks move: a frame drawn now is further left a second later.
+    let mark = *marks_of(h.state(), FRAME_COLOR).last().expect("a frame");
+    let until = h.state().panel.timeline.drawn_until.expect("drawn");
+    run_until(&mut h, "the axis to move by 1 s", |d| {
+        d.panel
+            .timeline
+            .drawn_until
+            .is_some_and(|t| t >= until + 1.0)
+    });
+    let moved = h
+        .state()
+        .panel
+        .timeline
+        .drawn
+        .iter()
+        .find(|m| m.index == mark.index)
+        .expect("still drawn");
+    assert!(
+        moved.rect.center().x < mark.rect.center().x - 10.0,
+        "{moved:?} vs {mark:?}"
+    );
+    // Taller marks for larger frames: a keyframe outweighs a delta frame.
+    let key = *marks_of(h.state(), KEYFRAME_COLOR)
+        .last()
+        .expect("a keyframe");
+    let frames = marks_of(h.state(), FRAME_COLOR);
+    let median_delta = {
+        let mut heights: Vec<f32> = frames.iter().map(|m| m.rect.height()).collect();
+        heights.sort_by(f32::total_cmp);
+        heights[heights.len() / 2]
+    };
+    assert!(
+        key.rect.height() > median_delta,
+        "{key:?} vs {median_delta}"
+    );
+
+    // Paused, it holds still while frames keep arriving.
+    h.get_by_label("Pause").click();
+    h.run_steps(1);
+    let held = h.state().panel.timeline.drawn_until;
+    let drawn = h.state().panel.timeline.drawn.clone();
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(100));
+        h.run_steps(1);
+    }
+    assert_eq!(h.state().panel.timeline.drawn_until, held);
+    assert_eq!(h.state().panel.timeline.drawn, drawn);
+    h.get_by_label("Resume");
+
+    // A click on the keyframe's mark lists its packets: their seq range is the frame's.
+    let key = *marks_of(h.state(), KEYFRAME_COLOR)
+        .last()
+        .expect("a keyframe");
+    let at = key.rect.center();
+    h.hover_at(at);
+    // The tooltip shows after egui's hover delay.
+    let tooltip = format!("keyframe #{} ·", key.index);
+    let start = Instant::now();
+    while h.query_by_label_contains(&tooltip).is_none() {
+        assert!(start.elapsed() < DEADLINE, "no tooltip on hover");
+        std::thread::sleep(Duration::from_millis(100));
+        h.run_steps(1);
+    }
+    h.drag_at(at);
+    h.run_steps(1);
+    h.drop_at(at);
+    h.run_steps(2);
+    let stream = h.state().panel.timeline.selected.expect("a frame selected");
+    assert_eq!(stream.1, key.index);
+    let frame = h.state().data.timeline[&stream.0]
+        .frames
+        .iter()
+        .find(|f| f.index == key.index)
+        .expect("the frame")
+        .clone();
+    assert!(frame.keyframe && frame.packets >= 2, "{frame:?}");
+    h.get_by_label(&format!("keyframe #{}", frame.index));
+    h.get_by_label(&seq_range(&frame));
+    let seqs: Vec<u16> = frame.packet_list.iter().map(|p| p.seq).collect();
+    assert_eq!(seqs.len(), frame.packets as usize);
+    let (lo, hi) = (frame.first_seq, frame.last_seq);
+    assert_eq!(seqs.iter().min(), Some(&lo), "{seqs:?}");
+    assert_eq!(seqs.iter().max(), Some(&hi), "{seqs:?}");
+    assert_eq!(usize::from(hi.wrapping_sub(lo)) + 1, seqs.len());
+    for p in frame.packet_list.iter().take(8) {
+        h.get_by_label(&packet_row(p, frame.first_arrival_us));
+    }
+    let last = frame.packet_list.iter().find(|p| p.marker).expect("marker");
+    assert_eq!(last.seq, hi);
+
+    // Saved and inspected offline: the same frame, the same packet list.
+    let dir = std::env::temp_dir().join(format!("huddle-timeline-gui-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("session.json");
+    h.state_mut().panel.save_path = path.display().to_string();
+    h.get_by_label("Save session…").click();
+    h.run_steps(2);
+    let saved = super::file::DebugData::load(&path).expect("the saved file reads back");
+    assert!(saved.timeline[&stream.0].frames.contains(&frame));
+    let mut offline = Harness::builder()
+        .with_size(vec2(800.0, 500.0))
+        .build_ui_state(
+            |ui, d: &mut Debugger| super::panel::show(ui, d),
+            Debugger::offline(saved),
+        );
+    offline.run_steps(1);
+    offline.get_by_label("Timeline").click();
+    offline.run_steps(2);
+    assert!(offline.query_by_label("Pause").is_none());
+    offline.state_mut().panel.timeline.window_s = 60.0;
+    offline.state_mut().panel.timeline.selected = Some(stream);
+    offline.run_steps(2);
+    offline.get_by_label(&seq_range(&frame));
+    assert!(!marks_of(offline.state(), KEYFRAME_COLOR).is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}

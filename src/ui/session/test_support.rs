@@ -167,6 +167,7 @@ pub fn fake_room(my_name: &str, peers: &[FakePeer]) -> FakeRoom {
             stats: Default::default(),
             ended: Default::default(),
             tap: Default::default(),
+            frames: crate::client::FrameLogs::default().attach(id, "test"),
         };
         let tap = super::AudioTap::start(&stream, devices.open_playout(""), 1.0, || {})
             .expect("audio tap");
