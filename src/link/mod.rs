@@ -28,6 +28,7 @@ pub mod audio_level;
 pub mod capture_time;
 pub mod congestion;
 pub mod counters;
+pub mod gcc;
 pub mod ice;
 pub mod nack;
 pub mod nack_generator;
