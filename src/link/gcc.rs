@@ -42,7 +42,8 @@
 //! estimate of an app-limited source (a plain picture that needs a fraction
 //! of its target) at 1.5 × what it sends after one decrease, and huddle's
 //! ladder picks the picture size from the target: the stream stayed a rung
-//! down for good (`tests/publisher_follows_a_cap.rs`, SDK cap lifted). It
+//! down for the 15 s `tests/publisher_follows_a_cap.rs` waits after lifting
+//! an SDK cap. It
 //! needs a notion of "application-limited" first (libwebrtc's ALR and probes).
 //!
 //! Everything else (arrival groups, Kalman filter, adaptive threshold, the
