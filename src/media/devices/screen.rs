@@ -241,7 +241,7 @@ impl VideoSource for ScreenSource {
             }
             Ok(Err(e)) => {
                 tracing::info!("screen capture ended: {e}");
-                self.ended = true;
+                self.end();
                 Ok(None)
             }
             Err(RecvTimeoutError::Timeout) => {
@@ -250,9 +250,22 @@ impl VideoSource for ScreenSource {
                 })))
             }
             Err(RecvTimeoutError::Disconnected) => {
-                self.ended = true;
+                self.end();
                 Ok(None)
             }
+        }
+    }
+}
+
+impl ScreenSource {
+    /// The capture thread said it ended: the flag is set here too, before
+    /// `next_frame` reports the end, so whoever sees the end sees the flag
+    /// (the thread sets it only after its last send). Not when the owner
+    /// stopped it.
+    fn end(&mut self) {
+        self.ended = true;
+        if !self.stop.load(Ordering::Acquire) {
+            self.ended_flag.0.store(true, Ordering::Release);
         }
     }
 }
