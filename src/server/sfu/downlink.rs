@@ -56,6 +56,12 @@ pub const FAILED_UP_WINDOW: Duration = Duration::from_secs(5);
 pub const GROWTH: f64 = 1.15;
 /// After a change, reports within this long may not lower the estimate.
 const SETTLE: Duration = Duration::from_millis(1500);
+/// How long the smallest layer is held after a change before loss may pause
+/// the video (a larger layer never pauses: it steps down to the smallest):
+/// the loss reported just after a step down is still the larger layer's
+/// (its packets queued or dropped ahead of the smaller one's keyframe), so
+/// pausing then would stop a layer that was never tried.
+pub const PAUSE_GRACE: Duration = Duration::from_secs(3);
 
 /// Reports closer together than this are folded into the next one (rates
 /// over too short an interval are noise).
@@ -205,12 +211,17 @@ impl AutoLayer {
                     // Down to the largest that fits, else pause; with TWCC
                     // a queue alone (no loss) keeps the smallest layer:
                     // audio and the smallest video are what the estimate
-                    // was measured with.
+                    // was measured with. Only the smallest layer pauses, and
+                    // not within PAUSE_GRACE of stepping down to it: a larger
+                    // one steps down to it first. (A resume that fails
+                    // pauses again at once.)
                     let smallest = (slot..MAX_RESOLUTIONS)
                         .rev()
                         .find(|&s| self.layer_bps[s] > 0.0)
                         .unwrap_or(slot);
-                    let pause = if report.twcc_bps.is_some() && loss <= LOSS_LOW {
+                    let grace = slot != smallest
+                        || (!self.last_was_up && since_change.is_some_and(|d| d < PAUSE_GRACE));
+                    let pause = if grace || (report.twcc_bps.is_some() && loss <= LOSS_LOW) {
                         Choice::Layer(smallest as u8)
                     } else {
                         Choice::Paused
@@ -391,5 +402,38 @@ mod tests {
             auto.on_report(report(secs, 100_000.0));
         }
         assert_eq!(auto.choice(), Choice::Layer(2), "no loss: no pause");
+    }
+
+    /// Loss right after a step down is the larger layer's: the smallest
+    /// layer is tried for PAUSE_GRACE before loss that goes on pauses it.
+    #[test]
+    fn loss_just_after_a_step_down_tries_the_smallest_layer_before_pausing() {
+        let t0 = Instant::now();
+        let mut auto = AutoLayer::new(0);
+        let report = |ms: u64, estimate: f64, lost: u8| {
+            let secs = ms / 1000;
+            let layers = LAYER_KBPS.map(|k| k * 125 * secs);
+            Report {
+                now: t0 + Duration::from_millis(ms),
+                fraction_lost: lost,
+                sent_bytes: (800 + AUDIO_KBPS) * 125 * secs,
+                layer_bytes: layers,
+                twcc_bps: Some(estimate),
+                video_sent_bytes: Some(800 * 125 * secs),
+            }
+        };
+        auto.on_report(report(0, 2e6, 0));
+        auto.on_report(report(1000, 120_000.0, 60));
+        assert_eq!(
+            auto.choice(),
+            Choice::Layer(2),
+            "down to the smallest, not paused"
+        );
+        auto.on_report(report(2000, 90_000.0, 60));
+        assert_eq!(auto.choice(), Choice::Layer(2), "within the grace");
+        for ms in [3000, 4000, 5000] {
+            auto.on_report(report(ms, 90_000.0, 60));
+        }
+        assert_eq!(auto.choice(), Choice::Paused, "loss went on: paused");
     }
 }
