@@ -237,6 +237,13 @@ impl FrameLog {
         }))
     }
 
+    /// A log that keeps everything and belongs to no client (tests of the
+    /// receive path).
+    #[cfg(test)]
+    pub(crate) fn enabled_for_tests() -> Self {
+        Self::new(Arc::new(AtomicBool::new(true)), StreamId(1), "test".into())
+    }
+
     /// A log that belongs to no client and keeps nothing (a receiver not
     /// attached to a [`FrameLogs`]).
     pub(crate) fn detached() -> Self {

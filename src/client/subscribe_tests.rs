@@ -134,12 +134,15 @@ async fn run() {
     // A long fixed wait: whatever the machine's load, a repair comes within it,
     // so what is checked is that repairs are used, not how fast they come.
     let wait = Duration::from_secs(1);
-    let receiver = Receiver::new(true).with_jitter(JitterConfig {
+    let mut receiver = Receiver::new(true).with_jitter(JitterConfig {
         min_wait: wait,
         max_wait: wait,
         initial_wait: wait,
         ..JitterConfig::default()
     });
+    // The frame log says why each frame that was not decoded was dropped.
+    let frames = super::super::frame_log::FrameLog::enabled_for_tests();
+    receiver.frames = frames.clone();
     let stats = Arc::clone(&receiver.stats);
     let receiving = tokio::spawn(async move {
         loop {
@@ -213,14 +216,35 @@ async fn run() {
         "{} packets given up on",
         got.video_given_up
     );
-    // A subscriber that drops the frame on a gap decodes few of them (each
-    // loss costs the frames up to the next keyframe); the decoder itself
-    // may fall behind on a loaded machine, so this is not "all of them".
-    assert!(
-        got.frames_decoded >= FRAMES * 2 / 3,
-        "decoded {} of {FRAMES}",
-        got.frames_decoded
+    // A subscriber that drops the frame on a gap loses one frame per
+    // dropped packet as incomplete (and the frames up to the next
+    // keyframe); here at most the last one may be.
+    use super::super::frame_log::{DropReason, FrameOutcome};
+    let records = frames.snapshot();
+    let dropped_for = |reason: DropReason| {
+        records
+            .iter()
+            .filter(|f| f.outcome == FrameOutcome::Dropped(reason))
+            .count()
+    };
+    let incomplete = dropped_for(DropReason::Incomplete);
+    let behind = dropped_for(DropReason::DecoderBehind) + dropped_for(DropReason::DecodeError);
+    eprintln!(
+        "frame log: {} frames, {incomplete} incomplete, {behind} dropped by a busy decoder",
+        records.len()
     );
+    assert!(incomplete <= 1, "{incomplete} frames lost to gaps");
+    // Each loss costs the frames up to the next keyframe, so a buffer that
+    // gives up at gaps decodes two thirds or fewer. The decoder shares the
+    // media pool with the other tests of this binary: when it fell behind
+    // (its queue was full), the count measures the load, not the buffer.
+    if behind == 0 {
+        assert!(
+            got.frames_decoded >= FRAMES * 2 / 3,
+            "decoded {} of {FRAMES}",
+            got.frames_decoded
+        );
+    }
     for task in proxy.into_iter().flatten() {
         task.abort();
     }
