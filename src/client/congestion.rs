@@ -136,8 +136,6 @@ pub struct SendRateStats {
     pub loss_based_bps: Option<f64>,
     /// TWCC feedback reports received so far.
     pub feedback_reports: u64,
-    /// Times GCC's delay-based detector declared overuse so far.
-    pub delay_overuses: u64,
     /// The cap set by `set_network_bandwidth` (or the stream option), bit/s.
     pub cap_bps: Option<u32>,
     /// Audio + video encoder targets, bit/s.
@@ -414,7 +412,6 @@ impl RateControl {
             stats.delay_based_bps = e.delay_based_bps;
             stats.loss_based_bps = e.loss_based_bps;
             stats.feedback_reports = e.feedback;
-            stats.delay_overuses = e.delay_overuses;
         }
         stats.audio_target_bps = audio;
         let video = ladder.as_deref_mut().map(|ladder| {

@@ -6,16 +6,12 @@
 //! (`register_default_interceptors`: TWCC receiver) reports arrivals back in
 //! `TransportLayerCC` feedback, the congestion-control interceptor joins those
 //! reports with its send history and drives the Google Congestion Control
-//! estimator, and the pacer releases packets at the estimate.
+//! estimator ([`Gcc`]), and the pacer releases packets at the estimate.
 //!
-//! The estimator is the library's GCC stages joined by [`ScaledGcc`], which
-//! restores the two scales rtc-interceptor 0.21.1's own `Gcc` drops (without
-//! them its delay-based half never fires: see [`super::gcc`]).
-//!
-//! What this module adds is the seam to the application:
-//! [`Observed`] wraps [`ScaledGcc`] (delegating every call) and copies its
-//! estimate and stats into a [`SendEstimate`] handle after each feedback,
-//! because the chain boxes the estimator where nothing else can reach it.
+//! What this module adds is only the seam to the application:
+//! [`Observed`] wraps [`Gcc`] (delegating every call) and copies its estimate
+//! and stats into a [`SendEstimate`] handle after each feedback, because the
+//! chain boxes the estimator where nothing else can reach it.
 //!
 //! Invariants:
 //! * The pacer runs at [`PACING_FACTOR`] × the lower of the estimate and what
@@ -34,12 +30,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use rtc::interceptor::{
-    BandwidthEstimator, CongestionControlBuilder, EstimatorStats, PacerBuilder, PacketReport, Slot,
-    TwccSenderBuilder,
+    BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Gcc, PacerBuilder, PacketReport,
+    Slot, TwccSenderBuilder,
 };
 use serde::Serialize;
-
-use super::gcc::ScaledGcc;
 use webrtc::peer_connection::Registry;
 
 /// The pacer releases at this multiple of the estimate (libwebrtc: 2.5).
@@ -86,8 +80,6 @@ pub struct EstimateSnapshot {
     pub feedback: u64,
     /// Packets acknowledged in them.
     pub acknowledged_packets: u64,
-    /// Times the delay-based detector declared overuse (a queue growing).
-    pub delay_overuses: u64,
 }
 
 #[derive(Default)]
@@ -119,9 +111,9 @@ impl SendEstimate {
     }
 }
 
-/// [`ScaledGcc`], with its results copied out to a [`SendEstimate`].
+/// [`Gcc`], with its results copied out to a [`SendEstimate`].
 pub struct Observed {
-    gcc: ScaledGcc,
+    gcc: Gcc,
     out: SendEstimate,
     min_bps: f64,
 }
@@ -135,7 +127,6 @@ impl Observed {
         out.delay_based_bps = stats.delay_based_bitrate;
         out.loss_based_bps = stats.loss_based_bitrate;
         out.loss = stats.packet_loss;
-        out.delay_overuses = self.gcc.overuse_count();
         if reports > 0 {
             out.feedback += 1;
             out.acknowledged_packets += reports as u64;
@@ -178,7 +169,7 @@ impl BandwidthEstimator for Observed {
 /// and returns the handle its estimate is read through.
 pub fn register(registry: Registry, config: CongestionConfig) -> (Registry, SendEstimate) {
     let out = SendEstimate::default();
-    let gcc = ScaledGcc::new(config.initial_bps, config.min_bps, config.max_bps);
+    let gcc = Gcc::new(config.initial_bps, config.min_bps, config.max_bps);
     let observed = Observed {
         gcc,
         out: out.clone(),
@@ -211,7 +202,7 @@ mod tests {
     fn the_chain_sees_the_pacing_rate_the_application_the_estimate() {
         let out = SendEstimate::default();
         let observed = Observed {
-            gcc: ScaledGcc::new(800_000.0, 100_000.0, 5_000_000.0),
+            gcc: Gcc::new(800_000.0, 100_000.0, 5_000_000.0),
             out: out.clone(),
             min_bps: 100_000.0,
         };

@@ -29,7 +29,6 @@ pub mod capture_time;
 pub mod congestion;
 pub mod counters;
 pub mod dtls_replay;
-pub mod gcc;
 pub mod ice;
 pub mod nack;
 pub mod nack_generator;
