@@ -272,17 +272,16 @@ mod tests {
         }
     }
 
-    /// What `seal` produces, the receiving side's context opens to the packet.
-    #[test]
-    fn sealed_packets_open_with_the_same_keys() {
+    /// A sealing egress and the receiving side's context, on the same keys.
+    fn egress_and_receiver() -> (DirectEgress, Context) {
         let provider = rtc::crypto::default_provider().expect("provider");
         let keys = MasterKeys {
             profile: ProtectionProfile::AeadAes128Gcm,
             key: vec![3; 16],
             salt: vec![5; 12],
         };
-        let mut egress = DirectEgress::new(&keys, provider.crypto()).expect("egress");
-        let mut receiver = Context::new(
+        let egress = DirectEgress::new(&keys, provider.crypto()).expect("egress");
+        let receiver = Context::new(
             &keys.key,
             &keys.salt,
             keys.profile,
@@ -291,6 +290,13 @@ mod tests {
             provider.crypto(),
         )
         .expect("receiver");
+        (egress, receiver)
+    }
+
+    /// What `seal` produces, the receiving side's context opens to the packet.
+    #[test]
+    fn sealed_packets_open_with_the_same_keys() {
+        let (mut egress, mut receiver) = egress_and_receiver();
         for seq in [65534, 65535, 0, 1] {
             let sent = packet(seq, 1000, 300);
             let datagram = egress.seal(&sent).expect("sealed");
@@ -304,22 +310,7 @@ mod tests {
     /// id, and only that extension; the packet itself is left as it came.
     #[test]
     fn stamped_packets_carry_the_legs_extension_only() {
-        let provider = rtc::crypto::default_provider().expect("provider");
-        let keys = MasterKeys {
-            profile: ProtectionProfile::AeadAes128Gcm,
-            key: vec![3; 16],
-            salt: vec![5; 12],
-        };
-        let mut egress = DirectEgress::new(&keys, provider.crypto()).expect("egress");
-        let mut receiver = Context::new(
-            &keys.key,
-            &keys.salt,
-            keys.profile,
-            None,
-            None,
-            provider.crypto(),
-        )
-        .expect("receiver");
+        let (mut egress, mut receiver) = egress_and_receiver();
         for (seq, number) in [(10u16, 0u16), (11, 0x1234), (12, 65535)] {
             let mut sent = packet(seq, 1000, 300);
             let datagram = egress
