@@ -133,7 +133,7 @@ async fn run() {
     }
     // A long fixed wait: whatever the machine's load, a repair comes within it,
     // so what is checked is that repairs are used, not how fast they come.
-    let wait = Duration::from_secs(1);
+    let wait = Duration::from_secs(2);
     let mut receiver = Receiver::new(true).with_jitter(JitterConfig {
         min_wait: wait,
         max_wait: wait,
