@@ -111,10 +111,13 @@ fn rms(pcm: &[i16]) -> f32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_file_is_heard_and_seek_and_pause_change_what_is_heard() {
     let dir = TempDir::new();
-    // 3 s at 700 Hz, then 3 s at 1300 Hz, at 44.1 kHz (resampled).
+    // 3 s at 700 Hz, then 5 s at 1300 Hz, at 44.1 kHz (resampled). After the
+    // seek to 4 s the test listens for about 2.2 s of playing time (plus what
+    // is in flight): the second tone must outlast that, or the last check
+    // hears the file's end (it did with 3 s, under CI load).
     let path = dir.file(
         "two-tones.wav",
-        &wav(44_100, &[(700.0, 3.0), (1300.0, 3.0)]),
+        &wav(44_100, &[(700.0, 3.0), (1300.0, 5.0)]),
     );
     let server = start_server().await;
     let (alice, _) = join(&server, "room-mix", "alice").await;
