@@ -92,8 +92,19 @@ fn decoded_stamps(path: &Path, width: u32, height: u32) -> (Vec<Option<(u32, u64
     let mut child = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        // Every coded frame once: no duplicates to keep a constant rate.
-        .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
+        // Every coded frame once: no duplicates to keep a constant rate. The
+        // raw output keeps the file's own time base: in the default one (a
+        // frame period) two frames captured closer than a period (a
+        // publisher catching up after a stall on a loaded machine) get one
+        // dts, and ffmpeg reported that as an error of ours.
+        .args([
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-enc_time_base",
+            "-1",
+        ])
         .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
