@@ -470,6 +470,14 @@ impl Default for UnitAssembler {
 impl UnitAssembler {
     fn packet(&mut self, packet: &rtc::rtp::Packet) -> Assembled {
         let mut out = Assembled::default();
+        // Padding only (RFC 3550 §5.1; a browser probing its bandwidth sends
+        // hundreds a second): it fills its place in the sequence and is part
+        // of no picture. Only a marker bit on it, ending the unit being
+        // assembled, counts.
+        let padding = packet.payload.is_empty();
+        if padding && !(packet.header.marker && self.timestamp == Some(packet.header.timestamp)) {
+            return out;
+        }
         let mut keyframe_start = false;
         if self.timestamp != Some(packet.header.timestamp) {
             // A new timestamp starts a new access unit; an unfinished one is broken.
@@ -488,9 +496,11 @@ impl UnitAssembler {
         if std::mem::take(&mut self.loss_pending) && !keyframe_start {
             self.broken = true;
         }
-        match self.depacketizer.depacketize(&packet.payload) {
-            Ok(nal) => self.unit.extend_from_slice(&nal),
-            Err(_) => self.broken = true,
+        if !padding {
+            match self.depacketizer.depacketize(&packet.payload) {
+                Ok(nal) => self.unit.extend_from_slice(&nal),
+                Err(_) => self.broken = true,
+            }
         }
         if packet.header.marker {
             if self.broken {
