@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::chromium::{Chromium, Page};
 use common::*;
-use huddle::client::{Client, RoomEvent, SubscribeOptions};
-use huddle::protocol::{LeaveReason, StreamId};
+use huddle::client::{Client, DropReason, FrameOutcome, RoomEvent, SubscribeOptions};
+use huddle::protocol::{LayerChoice, LeaveReason, StreamId};
 use huddle::server::ServerConfig;
 use serde_json::Value;
 
@@ -634,4 +634,153 @@ async fn a_second_tab_of_the_same_user_replaces_the_first_and_it_says_so() {
     assert_eq!(status, "disconnected", "{end:#}");
     let still = browser.eval(&second, SUMMARY).await;
     assert_eq!(still["state"], "joined", "{still:#}");
+}
+
+/// A browser sending simulcast (`?simulcast=1`: one video section with three
+/// `sendEncodings` whose rids are the layers' `resolutionId`s, protocol.md §8):
+/// the server announces the three layers, takes each rid's RTP stream as its
+/// layer, and a native subscriber gets each layer by `resolutionId`, switching
+/// between them with no decoder error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_browsers_simulcast_layers_reach_a_native_subscriber_one_by_one() {
+    const TEST: &str = "a_browsers_simulcast_layers_reach_a_native_subscriber_one_by_one";
+    let Some(mut browser) = Chromium::start_or_skip(TEST, &[]).await else {
+        return;
+    };
+    let server = start_server().await;
+    let (native, _) = join(&server, "web-simulcast", "native").await;
+    let page = browser
+        .open(&page_url(
+            &server,
+            &format!("app={APP_ID}&room=web-simulcast&user=browser&mic=none&simulcast=1"),
+        ))
+        .await;
+    browser
+        .wait_for(&page, EVENT_TIMEOUT, "the page's script", SUMMARY, |s| {
+            (s["state"] == "idle").then_some(())
+        })
+        .await;
+    click(&mut browser, &page, "join").await;
+
+    let info = wait_event(
+        &native,
+        MEDIA_TIMEOUT,
+        "the browser's stream",
+        |e| match e {
+            RoomEvent::StreamAdded(s) if s.user_id.0 == "browser" => Some(s.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    let layers: Vec<_> = info
+        .resolutions
+        .iter()
+        .map(|r| (r.resolution_id.as_str(), r.width, r.height))
+        .collect();
+    assert_eq!(
+        layers,
+        [("720p", 1280, 720), ("360p", 640, 360), ("180p", 320, 180)],
+        "the page asks the fake camera for 720p and sends it, its half and its quarter"
+    );
+
+    // The frame log tells a decoder error from a frame dropped because the
+    // decoder is behind (this busy machine decodes 720p in a debug build).
+    native.frame_logs().set_enabled(true);
+    let remote = native
+        .subscribe(info.stream_id, SubscribeOptions::default())
+        .await
+        .expect("subscribe to the browser");
+    let broken = |from: usize| {
+        let log = native.frame_log(info.stream_id);
+        let broken: Vec<_> = log
+            .iter()
+            .skip(from)
+            .filter_map(|f| match f.outcome {
+                FrameOutcome::Dropped(reason) if reason != DropReason::DecoderBehind => {
+                    Some((f.rtp_timestamp, f.keyframe, reason))
+                }
+                _ => None,
+            })
+            .collect();
+        (log.len(), broken)
+    };
+    // A layer is told by its decoded width: each is half the one above, and
+    // a browser short of CPU scales all of them down alike (Chromium sent
+    // 240x135 for "180p" on this loaded machine), so the layer declared
+    // `width` wide decodes wider than `width / 2` and at most `width`.
+    let decodes = |width: u32, what: &'static str| {
+        let remote = &remote;
+        let layer =
+            move |size: Option<(u32, u32)>| size.is_some_and(|(w, _)| w > width / 2 && w <= width);
+        async move {
+            let deadline = std::time::Instant::now() + MEDIA_TIMEOUT;
+            let first = loop {
+                let s = remote.stats();
+                if layer(s.last_size) {
+                    break s.frames_decoded;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "timed out waiting for {what}: {s:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            wait_for(MEDIA_TIMEOUT, what, || {
+                let s = remote.stats();
+                (layer(s.last_size) && s.frames_decoded >= first + 10).then_some(())
+            })
+            .await;
+            println!("{what}: decodes {:?}", remote.stats().last_size);
+        }
+    };
+    decodes(1280, "the top layer by default").await;
+    // Frames before the subscription's first keyframe may fail to decode;
+    // from here on none may (dropped for a decoder that is behind is load).
+    let (mut logged, _) = broken(0);
+    let mut clean_switches = 0;
+    for (choice, width) in [("180p", 320), ("360p", 640), ("720p", 1280), ("180p", 320)] {
+        let given_up = remote.stats().video_given_up;
+        native
+            .set_resolution(info.stream_id, LayerChoice::Fixed(choice.into()))
+            .await
+            .expect("switch layers");
+        decodes(width, choice).await;
+        let (now, broken) = broken(logged);
+        logged = now;
+        // A packet given up on (late on this loaded machine, or lost) breaks
+        // the frames up to the next keyframe whatever the switch did: only a
+        // switch without one says something about switching.
+        let lost = remote.stats().video_given_up - given_up;
+        println!("switch to {choice}: {lost} packets given up, broken frames {broken:?}");
+        // Without capture times the server may take a keyframe that arrives
+        // in the middle of the old layer's picture (after passing over two:
+        // `sfu::layers::MAX_DEFERRALS`): that one picture, cut short, is
+        // dropped whole. Nothing may fail to decode.
+        if lost == 0 {
+            let cut = broken
+                .iter()
+                .filter(|(_, _, why)| *why == DropReason::Incomplete)
+                .count();
+            assert!(
+                cut <= 1 && broken.len() == cut,
+                "the switch to {choice} broke no frame but the one it cut short \
+                 (rtp timestamp, keyframe, why): {broken:?}; {:?}",
+                remote.stats()
+            );
+            clean_switches += 1;
+        }
+    }
+    assert!(
+        clean_switches >= 2,
+        "at least 2 of the 4 switches lost no packet: {:?}",
+        remote.stats()
+    );
+
+    // The page itself sends three encodings, one per rid.
+    let summary = browser.eval(&page, SUMMARY).await;
+    let rids: Vec<_> = summary["local"]["media"]["layers"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|l| l["rid"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(rids, ["720p", "360p", "180p"], "{summary:#}");
 }

@@ -312,10 +312,30 @@
             }
           });
         }
+        if (!inbound && kind === 'video' && s.rid) {
+          // Simulcast: one outbound-rtp per layer; the tile shows the largest.
+          (out.layers = out.layers || []).push({ rid: s.rid, ...m });
+          if (out.video && out.video.width >= m.width) return;
+        }
         out[kind] = m;
       });
+      if (out.layers) out.layers.sort((a, b) => b.width - a.width || a.rid.localeCompare(b.rid));
       return out;
     }
+  }
+
+  /** The simulcast layers of a camera of `video`'s size (protocol.md §8): the
+   *  full size, a half and a quarter, largest first, each named by its height
+   *  (`720p`, `360p`, `180p`); a layer under 90 lines is left out. */
+  function simulcastLayers(video) {
+    const layers = [];
+    for (let scale = 1; layers.length < 3; scale *= 2) {
+      const width = Math.round(video.width / scale);
+      const height = Math.round(video.height / scale);
+      if (layers.length > 0 && height < 90) break;
+      layers.push({ resolutionId: `${height}p`, width, height, frameRate: video.frameRate });
+    }
+    return layers;
   }
 
   /** One line per medium, as a tile shows it. */
@@ -409,6 +429,7 @@
       this.credential = null;
       this.camera = 'none';
       this.mic = 'none';
+      this.simulcast = false;
       this.errors = [];
       /** What `join` sent (for `resume` and a join again) and its token. */
       this.form = null;
@@ -462,6 +483,7 @@
       this.resumeToken = joined.resumeToken || '';
       this.camera = form.camera;
       this.mic = form.mic;
+      this.simulcast = form.simulcast;
       this.me = joined.me;
       this.program = joined.program || OFF_AIR;
       for (const user of joined.users) this.users.set(user.userId, user);
@@ -705,10 +727,14 @@
         return;
       }
       const pick = (id) => (id ? { deviceId: { exact: id } } : true);
+      // Simulcast asks the camera for 720p, so that its halves are worth sending.
+      const pickVideo = (id) => (this.simulcast
+        ? { ...(id ? { deviceId: { exact: id } } : {}), width: { ideal: 1280 }, height: { ideal: 720 } }
+        : pick(id));
       let media;
       try {
         media = await navigator.mediaDevices.getUserMedia({
-          video: wantVideo ? pick(camera) : false,
+          video: wantVideo ? pickVideo(camera) : false,
           audio: wantAudio ? pick(mic) : false,
         });
       } catch (e) {
@@ -718,9 +744,28 @@
       const pc = new RTCPeerConnection({ iceServers: [] });
       const videoTrack = media.getVideoTracks()[0];
       const audioTrack = media.getAudioTracks()[0];
-      // Video first, as the SDK does; each section send-only.
+      let video = null;
+      let layers = null;
       if (videoTrack) {
-        const t = pc.addTransceiver(videoTrack, { direction: 'sendonly', streams: [media] });
+        const s = videoTrack.getSettings();
+        video = {
+          width: s.width || 640,
+          height: s.height || 480,
+          frameRate: Math.min(120, Math.max(1, Math.round(s.frameRate || 30))),
+        };
+        if (this.simulcast) layers = simulcastLayers(video);
+      }
+      // Video first, as the SDK does; each section send-only. Simulcast
+      // (protocol.md §8): one section, an encoding per layer whose rid is the
+      // layer's resolutionId.
+      if (videoTrack) {
+        const init = { direction: 'sendonly', streams: [media] };
+        if (layers) {
+          init.sendEncodings = layers.map((l) => ({
+            rid: l.resolutionId, scaleResolutionDownBy: video.width / l.width,
+          }));
+        }
+        const t = pc.addTransceiver(videoTrack, init);
         try {
           t.setCodecPreferences(codecs);
         } catch {
@@ -736,18 +781,13 @@
       this.ui.addLocalTile(this);
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc);
-      let video = null;
-      if (videoTrack) {
-        const s = videoTrack.getSettings();
-        video = {
-          width: s.width || 640,
-          height: s.height || 480,
-          frameRate: Math.min(120, Math.max(1, Math.round(s.frameRate || 30))),
-        };
+      const request = { audio: Boolean(audioTrack), video, sdp: pc.localDescription.sdp };
+      if (layers) {
+        request.resolutions = layers.map(({ resolutionId, width, height, frameRate }) => ({
+          resolutionId, width, height, frameRate,
+        }));
       }
-      const published = await this.signal.request('publish', {
-        audio: Boolean(audioTrack), video, sdp: pc.localDescription.sdp,
-      });
+      const published = await this.signal.request('publish', request);
       if (!this.local || this.local.pc !== pc) return; // left meanwhile
       this.local.streamId = published.streamId;
       this.local.linkId = published.linkId;
@@ -1254,7 +1294,7 @@
   }
 
   /** Fields from, in order: the defaults, what was used last time, the URL
-   *  (`?server=&app=&room=&user=&name=&role=&signature=&ctime=&camera=none&mic=none&autojoin=1`). */
+   *  (`?server=&app=&room=&user=&name=&role=&signature=&ctime=&camera=none&mic=none&simulcast=1&autojoin=1`). */
   function fillForm(params) {
     $('server').value = defaultServer();
     for (const id of REMEMBERED) {
@@ -1268,6 +1308,7 @@
     for (const id of ['camera', 'mic']) {
       if (params.get(id) === 'none') $(id).value = 'none';
     }
+    if (params.get('simulcast') === '1') $('simulcast').checked = true;
   }
 
   function readForm() {
@@ -1286,6 +1327,7 @@
       camera: kioskPage ? 'none' : $('camera').value,
       mic: kioskPage ? 'none' : $('mic').value,
       subscribeAll: kioskPage || $('subscribe-all').checked,
+      simulcast: !kioskPage && $('simulcast').checked,
       kiosk: kioskPage,
     };
   }

@@ -84,7 +84,7 @@ pub use crate::protocol::{
 };
 pub use congestion::SendRateStats;
 pub use cross_room::CrossRoomInfo;
-pub use frame_log::{FrameLog, FrameLogs, FrameRecord, PacketRecord};
+pub use frame_log::{DropReason, FrameLog, FrameLogs, FrameOutcome, FrameRecord, PacketRecord};
 pub use media_status::{MediaStatusAction, MediaStatusNotifyInfo, MediaStatusReason};
 pub use media_tap::{MediaTap, TAP_CAPACITY, TappedMedia};
 pub use network_quality::{NETWORK_QUALITY_INTERVAL, NetworkQuality};

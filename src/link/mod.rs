@@ -315,6 +315,14 @@ impl PeerLink {
                 None,
             )
             .map_err(rtc_err("registering the capture time extension"))?;
+        // A browser's simulcast sends its layers in one media section, told
+        // apart by the mid and rid header extensions (RFC 8852): the server's
+        // publish link must accept them to receive the layers
+        // (`server::sfu::rid_layers`).
+        rtc::peer_connection::configuration::interceptor_registry::configure_simulcast_extension_headers(
+            &mut media,
+        )
+        .map_err(rtc_err("registering the simulcast extensions"))?;
         let registry = nack::register_interceptors(Registry::new(), &mut media)
             .map_err(rtc_err("registering interceptors"))?
             .with(

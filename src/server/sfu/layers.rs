@@ -25,6 +25,15 @@
 //! marker bit forwarded): cutting a picture short would cost the subscriber
 //! a frame it cannot decode.
 //!
+//! Without capture times both waits can last forever: a browser encodes the
+//! layers of one capture back to back and its pacer interleaves their packets,
+//! so the target's keyframe may always arrive right after, or in the middle
+//! of, the current layer's picture of the same capture (a browser's switch
+//! to its smallest layer timed out after 30 s that way). So there, after
+//! [`MAX_DEFERRALS`] keyframes passed over, the next one is taken: the
+//! subscriber sees one capture twice, or drops the one picture cut short,
+//! and goes on from the keyframe.
+//!
 //! On the switch the leg's [`super::rewrite::Rewriter`] continues sequence
 //! numbers after the highest written and rebases timestamps to go on from the
 //! last one written by the wall-clock time in between
@@ -46,6 +55,10 @@ const VIDEO_CLOCK_HZ: u64 = 90_000;
 /// capture (module docs): well under a 30 fps frame interval, well over the
 /// spread between the layers' encoders.
 pub const SAME_FRAME_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Target keyframes passed over, without capture times, before one is taken
+/// as it comes (module docs).
+pub const MAX_DEFERRALS: u8 = 2;
 
 /// What to do with one video packet on one leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +114,8 @@ pub struct LayerSelect {
     /// RTP timestamp of the target keyframe passed over: its other packets
     /// are passed over too.
     deferred: Option<u32>,
+    /// Target keyframes passed over since the target was set.
+    deferrals: u8,
     /// The RTP timestamp of the latest packet seen of each layer: a switch
     /// happens only on the first packet of a picture (a keyframe's IDR
     /// slice without the parameter sets before it cannot be decoded).
@@ -122,6 +137,7 @@ impl LayerSelect {
             last_forwarded: None,
             picture: None,
             deferred: None,
+            deferrals: 0,
             seen: [None; MAX_RESOLUTIONS],
         }
     }
@@ -141,6 +157,9 @@ impl LayerSelect {
     /// (the leg starts on a keyframe anyway). Returns whether a switch now
     /// waits for a keyframe of `layer` (the caller asks for one).
     pub fn set_target(&mut self, layer: u8) -> bool {
+        if layer != self.target {
+            self.deferrals = 0;
+        }
         self.target = layer;
         if self.last_forwarded.is_none() {
             self.current = layer;
@@ -183,19 +202,21 @@ impl LayerSelect {
             return Admit::Drop;
         }
         let stale = self.picture.is_some_and(|p| {
-            let same_or_older = if captured != 0 && p.captured != 0 {
-                captured <= p.captured
-            } else {
-                now.saturating_duration_since(p.arrived) < SAME_FRAME_WINDOW
-            };
-            same_or_older || !p.complete
+            if captured != 0 && p.captured != 0 {
+                return captured <= p.captured || !p.complete;
+            }
+            // Arrival times only: bounded (module docs).
+            self.deferrals < MAX_DEFERRALS
+                && (now.saturating_duration_since(p.arrived) < SAME_FRAME_WINDOW || !p.complete)
         });
         if stale {
             self.deferred = Some(timestamp);
+            self.deferrals = self.deferrals.saturating_add(1);
             return Admit::Defer;
         }
         self.current = layer;
         self.deferred = None;
+        self.deferrals = 0;
         self.picture = Some(Picture {
             timestamp,
             arrived: now,
@@ -335,6 +356,54 @@ mod tests {
             s.admit(1, pk(9000, 12), IDR, ms(90)),
             Admit::Switch { .. }
         ));
+    }
+
+    /// A browser's simulcast (no capture times) whose target keyframes keep
+    /// arriving mid-picture or right after the current layer's picture of
+    /// the same capture: after MAX_DEFERRALS the next one is taken (it was
+    /// passed over forever: a switch timed out after 30 s).
+    #[test]
+    fn without_capture_times_a_switch_is_passed_over_a_bounded_number_of_times() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut s = LayerSelect::new(0);
+        assert!(!s.set_target(0));
+        assert_eq!(s.admit(0, pk(100, 0), P, t0), Admit::Forward);
+        assert!(s.set_target(2));
+        let mut at = 0;
+        for round in 0..u32::from(MAX_DEFERRALS) {
+            at += 100;
+            // The current layer's picture starts, the target's keyframe of the
+            // same capture arrives in the middle of it.
+            let start = PacketInfo {
+                marker: false,
+                ..pk(1000 + round * 9000, 0)
+            };
+            assert_eq!(s.admit(0, start, P, ms(at)), Admit::Forward);
+            assert_eq!(
+                s.admit(2, pk(50_000 + round * 9000, 0), IDR, ms(at + 3)),
+                Admit::Defer,
+                "deferral {round}"
+            );
+        }
+        at += 100;
+        let start = PacketInfo {
+            marker: false,
+            ..pk(90_000, 0)
+        };
+        assert_eq!(s.admit(0, start, P, ms(at)), Admit::Forward);
+        assert!(
+            matches!(
+                s.admit(2, pk(99_000, 0), IDR, ms(at + 3)),
+                Admit::Switch { .. }
+            ),
+            "taken after {MAX_DEFERRALS} deferrals"
+        );
+        assert_eq!(s.current(), 2);
+        // A new target starts counting again.
+        assert!(s.set_target(0));
+        assert_eq!(s.admit(2, pk(100_000, 0), P, ms(at + 40)), Admit::Forward);
+        assert_eq!(s.admit(0, pk(3000, 0), IDR, ms(at + 42)), Admit::Defer);
     }
 
     #[test]

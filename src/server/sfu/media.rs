@@ -25,6 +25,7 @@ use tokio::sync::{Notify, mpsc};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::PeerConnection;
 
+use super::rid_layers::{RidLayer, RidLayers};
 use crate::link::counters::LinkCounters;
 use crate::protocol::LinkId;
 use crate::protocol::layers::MAX_RESOLUTIONS;
@@ -247,6 +248,34 @@ impl PublishedMedia {
             .and_then(|p| u8::try_from(p).ok())
     }
 
+    /// The layer of a packet on SSRC `ssrc` of a multi-rid `track`: looked up
+    /// by its rid the first time, when the layer also becomes that slot's PLI
+    /// target and its waiting subscribers get a keyframe asked for.
+    async fn rid_layer(
+        &self,
+        map: &mut RidLayers,
+        track: &Arc<dyn TrackRemote>,
+        ssrc: u32,
+    ) -> RidLayer {
+        if let Some(layer) = map.get(ssrc) {
+            return layer;
+        }
+        let rid = track.rid(ssrc).await.map(|r| r.to_string());
+        let layer = map.learn(ssrc, rid.as_deref(), |id| self.layer_slot(id));
+        match layer {
+            RidLayer::Slot(slot) => {
+                if let Some(target) = lock(&self.ingress_video).get_mut(usize::from(slot)) {
+                    *target = Some((Arc::clone(track), ssrc));
+                }
+                self.request_keyframe_on(slot);
+            }
+            RidLayer::Ignored => {
+                tracing::debug!(ssrc, rid = ?rid, "RTP stream of no declared resolution: ignored");
+            }
+        }
+        layer
+    }
+
     /// RTP bytes received of each layer slot's video so far.
     pub fn layer_bytes(&self) -> [u64; MAX_RESOLUTIONS] {
         [0, 1, 2].map(|slot| self.layer_bytes[slot].load(Ordering::Relaxed))
@@ -389,29 +418,34 @@ impl PublishedMedia {
         let _track = self.metrics.ingress_tracks.enter();
         let kind = track.kind().await;
         let mut layer = 0u8;
+        // A browser's simulcast: one track, a layer per rid (`rid_layers`).
+        let mut rid_layers: Option<RidLayers> = None;
         if kind == RtpCodecKind::Video {
             let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
             if !lock(&self.layers).is_empty() {
                 // A layer is the track named by its resolutionId: its RTP
-                // stream id (a browser's `sendEncodings` rid) or its track id.
-                let rid = track.rid(ssrc).await.map(|r| r.to_string());
-                let id = match rid {
-                    Some(rid) => rid,
-                    None => track.track_id().await.to_string(),
-                };
-                match self.layer_slot(&id) {
-                    Some(slot) => layer = slot,
-                    None => {
-                        tracing::debug!(track = %id, "video track of no declared resolution: ignored");
-                        return;
+                // stream ids (a browser's `sendEncodings` rids, each SSRC a
+                // layer) or its track id (huddle's SDK, a track per layer).
+                if track.rid(ssrc).await.is_some() {
+                    rid_layers = Some(RidLayers::default());
+                } else {
+                    let id = track.track_id().await.to_string();
+                    match self.layer_slot(&id) {
+                        Some(slot) => layer = slot,
+                        None => {
+                            tracing::debug!(track = %id, "video track of no declared resolution: ignored");
+                            return;
+                        }
                     }
                 }
             }
-            if let Some(slot) = lock(&self.ingress_video).get_mut(usize::from(layer)) {
-                *slot = Some((Arc::clone(&track), ssrc));
+            if rid_layers.is_none() {
+                if let Some(slot) = lock(&self.ingress_video).get_mut(usize::from(layer)) {
+                    *slot = Some((Arc::clone(&track), ssrc));
+                }
+                // Subscribers that arrived before the track did are waiting for one.
+                self.request_keyframe_on(layer);
             }
-            // Subscribers that arrived before the track did are waiting for one.
-            self.request_keyframe_on(layer);
         }
         loop {
             let event = tokio::select! {
@@ -425,6 +459,12 @@ impl PublishedMedia {
             let TrackRemoteEvent::OnRtpPacket(mut packet) = event else {
                 continue;
             };
+            if let Some(map) = rid_layers.as_mut() {
+                match self.rid_layer(map, &track, packet.header.ssrc).await {
+                    RidLayer::Slot(slot) => layer = slot,
+                    RidLayer::Ignored => continue,
+                }
+            }
             if kind == RtpCodecKind::Video {
                 self.count_layer_bytes(layer, 12 + packet.payload.len() as u64);
             }

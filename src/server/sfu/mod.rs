@@ -25,6 +25,7 @@ pub mod layers;
 mod media;
 mod relay_ingress;
 pub mod rewrite;
+mod rid_layers;
 pub mod topn;
 mod topn_link;
 pub(crate) mod wanted;
