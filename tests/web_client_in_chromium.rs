@@ -783,4 +783,38 @@ async fn a_browsers_simulcast_layers_reach_a_native_subscriber_one_by_one() {
         .map(|l| l.iter().filter_map(|l| l["rid"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(rids, ["720p", "360p", "180p"], "{summary:#}");
+
+    // Watched now: the smallest layer (and the largest, always). The page
+    // stops encoding the middle one once the server says so
+    // (`layers-wanted`, 1 s after the last subscription left it).
+    browser
+        .wait_for(
+            &page,
+            MEDIA_TIMEOUT,
+            "layers-wanted without 360p",
+            SUMMARY,
+            |s| (s["local"]["wantedLayers"] == serde_json::json!(["720p", "180p"])).then_some(()),
+        )
+        .await;
+    let frames = |summary: &Value, rid: &str| {
+        summary["local"]["media"]["layers"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["rid"] == rid))
+            .and_then(|l| l["frames"].as_u64())
+            .unwrap_or_default()
+    };
+    // Stats refresh every second.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let before = browser.eval(&page, SUMMARY).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let after = browser.eval(&page, SUMMARY).await;
+    assert_eq!(
+        frames(&after, "360p"),
+        frames(&before, "360p"),
+        "the unwatched layer is not encoded: {after:#}"
+    );
+    assert!(
+        frames(&after, "180p") > frames(&before, "180p"),
+        "the watched one is: {after:#}"
+    );
 }

@@ -796,6 +796,28 @@
       this.ui.localChanged(this);
     }
 
+    /** `layers-wanted` (protocol.md §8): our simulcast layers nobody watches
+     *  are not encoded (`active: false`), as the SDK does; the largest is
+     *  always wanted. */
+    async encodeWanted(streamId, wanted) {
+      const local = this.local;
+      if (!local || local.streamId !== streamId) return;
+      const sender = local.pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+      if (!sender) return;
+      const params = sender.getParameters();
+      if (!params.encodings || params.encodings.length < 2) return;
+      let changed = false;
+      for (const encoding of params.encodings) {
+        const active = wanted.includes(encoding.rid);
+        if (encoding.rid && encoding.active !== active) {
+          encoding.active = active;
+          changed = true;
+        }
+      }
+      if (changed) await sender.setParameters(params);
+      local.wanted = wanted;
+    }
+
     /** Mutes our microphone or camera: the track sends silence / black, and the
      *  others are told (`update-stream`). */
     async setMuted(kind, muted) {
@@ -934,6 +956,9 @@
           break;
         case 'stream-subscribed':
           break;
+        case 'layers-wanted':
+          this.encodeWanted(event.streamId, event.resolutionIds || []).catch(() => {});
+          break;
         case 'program-changed':
           this.program = event.program || OFF_AIR;
           this.followProgram();
@@ -1039,6 +1064,7 @@
       });
       const local = this.local && {
         streamId: this.local.streamId,
+        wantedLayers: this.local.wanted || null,
         audioMuted: this.local.audioMuted,
         videoMuted: this.local.videoMuted,
         connectionState: this.local.pc.connectionState,
