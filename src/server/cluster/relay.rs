@@ -397,8 +397,8 @@ struct Relay {
 enum LinkState {
     /// No local leg watches the stream: no link.
     Idle,
-    /// A link is up (or connecting).
-    Open(OpenLink),
+    /// A link is up (or connecting). Boxed: the other states are small.
+    Open(Box<OpenLink>),
     /// Watched, without a link: opening failed `failures` times in a row
     /// (or the link failed); the next try is at `at`.
     Retry { failures: u32, at: Instant },
@@ -519,7 +519,7 @@ impl Mirror {
         for (_, relay) in std::mem::take(&mut self.relays) {
             relay.media.close();
             if let LinkState::Open(link) = relay.link {
-                self.close_link(link).await;
+                self.close_link(*link).await;
             }
         }
         lock(&self.links).clear();
@@ -665,7 +665,7 @@ impl Mirror {
         }
         relay.media.close();
         if let LinkState::Open(link) = relay.link {
-            self.close_link(link).await;
+            self.close_link(*link).await;
         }
         self.publish_links();
     }
@@ -699,7 +699,7 @@ impl Mirror {
                     "ICE/DTLS failed"
                 };
                 tracing::warn!(room = %self.room_id, stream = %id, "relay link lost ({why}): reopening");
-                self.close_link(link).await;
+                self.close_link(*link).await;
                 if watched {
                     LinkState::Retry {
                         failures: 1,
@@ -714,7 +714,7 @@ impl Mirror {
                     link.unwatched_since = None;
                     LinkState::Open(link)
                 } else if link.unwatched_since.get_or_insert(now).elapsed() >= LINK_GRACE {
-                    self.close_link(link).await;
+                    self.close_link(*link).await;
                     LinkState::Idle
                 } else {
                     LinkState::Open(link)
@@ -735,7 +735,7 @@ impl Mirror {
             Some(relay) => relay.link = next,
             None => {
                 if let LinkState::Open(link) = next {
-                    self.close_link(link).await;
+                    self.close_link(*link).await;
                 }
             }
         }
@@ -749,7 +749,7 @@ impl Mirror {
         failures: u32,
     ) -> LinkState {
         match self.open_link(id, media).await {
-            Ok(link) => LinkState::Open(link),
+            Ok(link) => LinkState::Open(Box::new(link)),
             Err(e) => {
                 let failures = failures.saturating_add(1);
                 let wait = retry_delay(failures);
@@ -949,6 +949,15 @@ mod tests {
         assert!(crate::auth::validate_id(user.as_str()));
         assert!(is_relay(&user));
         assert!(!is_relay(&UserId::from("alice".to_owned())));
+    }
+
+    #[test]
+    fn relay_links_are_retried_sooner_first() {
+        assert_eq!(retry_delay(1), Duration::from_millis(250));
+        assert_eq!(retry_delay(2), Duration::from_millis(500));
+        assert_eq!(retry_delay(5), Duration::from_secs(4));
+        assert_eq!(retry_delay(6), RETRY_MAX);
+        assert_eq!(retry_delay(u32::MAX), RETRY_MAX);
     }
 
     #[test]
