@@ -9,11 +9,16 @@
 //! (the node credential: every node of a cluster holds the apps' keys), and
 //! copies what the owner tells it into a local room of the same id: each
 //! remote user becomes a local member (its own [`SessionId`], a shared inbox
-//! that nobody reads) and each remote stream a local stream whose media is a
-//! [`RelayIngress`]: ONE WHEP play of that stream from the owner node, as
-//! user `node-relay-<this node>-<stream id>`, whatever the number of local
-//! subscribers. Local players subscribe to it like to any local stream; RTP is
-//! forwarded as it arrived, and their keyframe requests travel back as PLIs.
+//! that nobody reads) and each remote stream a local stream with a media of
+//! its own (`Sfu::relay_media`). While some local leg watches the stream,
+//! a [`RelayIngress`] feeds that media: ONE WHEP play of the stream from the
+//! owner node, as user `node-relay-<this node>-<stream id>`, whatever the
+//! number of local subscribers; it closes [`LINK_GRACE`] after the last one
+//! left, and one that fails (ICE/DTLS, or the owner drops its member) is
+//! reopened with a backoff (`LinkState`). Local players subscribe to the
+//! stream like to any local stream; RTP is forwarded as it arrived, and
+//! their keyframe requests travel back as PLIs. Name and role changes of
+//! remote users are applied to their local members.
 //!
 //! Joiners (who may publish) are still redirected to the owner, also while a
 //! mirror is open, so every stream is published on the owner node.
@@ -26,7 +31,9 @@
 //! are other nodes' relays and are not mirrored.
 //!
 //! Invariant: at most one mirror per room per node ([`Mirrors`] holds it
-//! while its task runs), so at most one relay link per stream per node.
+//! while its task runs), and a mirror's stream has at most one link
+//! (`LinkState::Open`, closed before the next is opened), so at most one
+//! relay link per stream per node.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -162,3 +162,56 @@ async fn relay_signals(
     // The signals ended (the link closed): nothing comes any more.
     failed.store(true, Ordering::Release);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::metrics::Metrics;
+    use std::time::{Duration, Instant};
+
+    /// A link whose other side goes away is flagged failed (what the
+    /// mirror tends on), and the stream's media here outlives it: a second
+    /// link feeds the same media, so local legs never see the stream end.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_link_whose_owner_goes_away_is_flagged_and_the_media_outlives_it() {
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let sfu = Sfu::new(ip, Arc::new(Metrics::default()));
+        let media = sfu.relay_media().expect("relay media");
+        let (first, offer) = sfu.relay_ingress(&media).await.expect("a link");
+        assert!(offer.contains("a=recvonly"), "{offer}");
+        // The owner's side: a peer that answers, connects, then goes away.
+        let (owner, _owner_signals) = PeerLink::new(ip).await.expect("the owner's side");
+        let answer = owner.answer(offer).await.expect("an answer");
+        first
+            .apply_answer(answer)
+            .await
+            .expect("the answer applies");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !first.link.ice_connected() {
+            assert!(Instant::now() < deadline, "the link never connected");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!first.is_failed());
+        owner.close().await;
+        let gone = Instant::now();
+        let deadline = gone + Duration::from_secs(60);
+        while !first.is_failed() {
+            assert!(
+                Instant::now() < deadline,
+                "the link is never flagged failed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eprintln!(
+            "relay link flagged failed {:?} after its owner's side closed",
+            gone.elapsed()
+        );
+        assert!(!media.is_closed(), "the media outlives its link");
+        first.close().await;
+        let (second, _) = sfu.relay_ingress(&media).await.expect("another link");
+        assert!(!second.is_failed());
+        second.close().await;
+        assert!(!media.is_closed(), "closing a link leaves the media open");
+        media.close();
+    }
+}
