@@ -548,7 +548,7 @@ async fn killing_the_owner_node_brings_the_relay_nodes_players_back() {
     // B's players were told to go (the mirror's owner is gone), joined
     // again and decode alice's new stream.
     for (i, player) in players.iter().enumerate() {
-        let banned_or_added = wait_event(
+        wait_event(
             player,
             Duration::from_secs(30),
             "the player sees alice's new stream",
@@ -556,8 +556,8 @@ async fn killing_the_owner_node_brings_the_relay_nodes_players_back() {
                 RoomEvent::StreamAdded(info) if info.stream_id == new_id => Some(()),
                 _ => None,
             },
-        );
-        banned_or_added.await;
+        )
+        .await;
         let remote = player
             .subscribe(new_id, Default::default())
             .await
