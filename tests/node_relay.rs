@@ -3,6 +3,8 @@
 //! are served there, and each stream they watch comes from the owner node
 //! over ONE relay link for that node, however many players watch it (two
 //! real `huddle serve` processes and a real Redis, as in several_nodes.rs).
+//! Links are opened for the streams players on the node watch, reopened when
+//! they fail, and the players come back when the owner node dies.
 #![cfg(feature = "client")]
 
 mod common;
@@ -14,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::redis::Redis;
 use common::*;
-use huddle::client::{Client, JoinConfig, RemoteStream};
-use huddle::protocol::{ErrorCode, Reply, Role, ServerMessage};
+use huddle::client::{Client, ClientError, JoinConfig, RemoteStream, RoomEvent};
+use huddle::protocol::{ErrorCode, Reply, Role, ServerMessage, StreamId};
 
 /// One `huddle serve --redis` process; killed on drop.
 struct Node {
@@ -80,6 +82,12 @@ impl Node {
             }
         };
         Self { child, url, lines }
+    }
+
+    /// `kill -9`: no goodbye, no release of its claims.
+    fn kill(&mut self) {
+        self.child.kill().expect("kill -9 the node");
+        self.child.wait().ok();
     }
 
     /// Its stderr so far (for failure messages).
@@ -396,4 +404,507 @@ async fn players_on_a_second_node_watch_through_one_relay_link_per_stream() {
         "b dropped the room"
     );
     decodes(&ann_sees, 10, "ann decodes after the relay closed").await;
+}
+
+/// The SDK's log lines (reconnection, redirects), captured by the test
+/// harness and shown when a test fails.
+fn sdk_log() {
+    // Another test of this binary may have set it already.
+    tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("huddle::client=info")
+        .try_init()
+        .ok();
+}
+
+/// Joins `room` as `user` over a raw socket at `url` until the `joined`
+/// reply lists `count` nodes (each node reads the list once per heartbeat).
+async fn nodes_listed(url: &str, room: &str, user: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut socket = RawSocket::connect_url(url).await;
+        match socket.join(room, user).await {
+            ServerMessage::Reply {
+                reply: Reply::Joined { nodes, .. },
+                ..
+            } if nodes.len() >= count => return,
+            ServerMessage::Reply {
+                reply: Reply::Joined { .. },
+                ..
+            } => {}
+            other => panic!("{user} could not join {room} at {url}: {other:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} never listed {count} nodes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await; // next heartbeat
+    }
+}
+
+/// The room's owner in Redis (`None`: unclaimed).
+fn owner(redis: &Redis, room: &str) -> Option<String> {
+    redis
+        .command(&["GET", &format!("huddle:room:{room}")])
+        .filter(|v| v != "$-1")
+}
+
+/// The streams node `url` relays for `room` now (`relay.relayLinks`).
+async fn relay_links(url: &str, room: &str) -> serde_json::Value {
+    let view = room_view(url, room).await.expect("the room is there");
+    view["relay"]["relayLinks"].clone()
+}
+
+/// Waits until node `url` relays exactly `streams` for `room`.
+async fn links_become(url: &str, room: &str, streams: &[StreamId], what: &str) {
+    let want = serde_json::json!(streams.iter().map(|s| s.0).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = relay_links(url, room).await;
+        if now == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: links {now}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `node-relay-node-b…` members of `room` on node `url`.
+async fn relay_members(url: &str, room: &str) -> Vec<String> {
+    let view = room_view(url, room).await.expect("the room is there");
+    let mut members: Vec<String> = user_ids(&view)
+        .into_iter()
+        .filter(|u| u.starts_with("node-relay-node-b"))
+        .collect();
+    members.sort();
+    members
+}
+
+/// The next event of `client` that `pick` takes, within 20 s.
+async fn event<T>(client: &Client, what: &str, pick: impl FnMut(&RoomEvent) -> Option<T>) -> T {
+    wait_event(client, Duration::from_secs(20), what, pick).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_owner_node_brings_the_relay_nodes_players_back() {
+    sdk_log();
+    let Some(redis) = Redis::start("relayup_killing_the_owner_node") else {
+        return;
+    };
+    let mut a = Node::start("node-a", &redis, &[]);
+    let b = Node::start("node-b", &redis, &["--relay-subscribers"]);
+    registered(&redis, "node-a").await;
+    registered(&redis, "node-b").await;
+    // Both nodes know both: alice, who joined a, has b to go to.
+    nodes_listed(&a.url, "room-probe-a", "probe", 2).await;
+    nodes_listed(&b.url, "room-probe-b", "probe", 2).await;
+    let room = "room-owner-dies";
+
+    let alice = Client::new();
+    alice
+        .join(config(&a.url, room, "alice", Role::Joiner))
+        .await
+        .expect("alice joins at a");
+    let old_id = alice.publish(synthetic(440.0)).await.expect("publish");
+    let mut players = Vec::new();
+    for name in ["p1", "p2"] {
+        let player = Client::new();
+        player
+            .join(config(&b.url, room, name, Role::Player))
+            .await
+            .expect("a player joins at b");
+        let remote = player
+            .subscribe(old_id, Default::default())
+            .await
+            .expect("subscribe at b");
+        decodes(&remote, 10, "a player decodes alice through b").await;
+        players.push(player);
+    }
+    let on_b = room_view(&b.url, room).await.expect("the room is on b");
+    assert_eq!(on_b["relay"]["ownerNode"], "node-a", "{on_b}");
+    for client in players.iter().chain([&alice]) {
+        while client.events().try_recv().is_ok() {}
+    }
+
+    a.kill();
+    let killed = Instant::now();
+    // Alice comes back on the room's new node and publishes again there.
+    let new_id = wait_event(
+        &alice,
+        Duration::from_secs(30),
+        "alice republished",
+        |e| match e {
+            RoomEvent::LocalStreamRepublished {
+                previous,
+                stream_id,
+            } if *previous == old_id => Some(*stream_id),
+            _ => None,
+        },
+    )
+    .await;
+    // B's players were told to go (the mirror's owner is gone), joined
+    // again and decode alice's new stream.
+    for (i, player) in players.iter().enumerate() {
+        wait_event(
+            player,
+            Duration::from_secs(30),
+            "the player sees alice's new stream",
+            |e| match e {
+                RoomEvent::StreamAdded(info) if info.stream_id == new_id => Some(()),
+                _ => None,
+            },
+        )
+        .await;
+        let remote = player
+            .subscribe(new_id, Default::default())
+            .await
+            .expect("the player's subscription to the new stream");
+        decodes(
+            &remote,
+            10,
+            &format!("player {} decodes after the kill", i + 1),
+        )
+        .await;
+    }
+    eprintln!(
+        "players on b decode again {:?} after kill -9 of the owner",
+        killed.elapsed()
+    );
+    // The room lives on b now, as a room of its own: no mirror is left.
+    assert_eq!(
+        owner(&redis, room).as_deref(),
+        Some("node-b"),
+        "b: {:#?}",
+        b.log()
+    );
+    let on_b = room_view(&b.url, room).await.expect("the room is on b");
+    assert!(on_b["relay"].is_null(), "a stale mirror on b: {on_b}");
+    let mut users = user_ids(&on_b);
+    users.sort();
+    assert_eq!(users, ["alice", "p1", "p2"], "{on_b}");
+    // A joiner reaching b now joins there (no redirect to the dead node).
+    let mut carol = RawSocket::connect_url(&b.url).await;
+    match carol.join(room, "carol").await {
+        ServerMessage::Reply {
+            reply: Reply::Joined { .. },
+            ..
+        } => {}
+        other => panic!("carol should join at b: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn relay_links_follow_what_the_nodes_players_watch() {
+    let Some(redis) = Redis::start("relayup_links_follow_subscriptions") else {
+        return;
+    };
+    let a = Node::start("node-a", &redis, &[]);
+    let b = Node::start("node-b", &redis, &["--relay-subscribers"]);
+    registered(&redis, "node-a").await;
+    registered(&redis, "node-b").await;
+    let room = "room-watched";
+
+    let alice = Client::new();
+    alice
+        .join(config(&a.url, room, "alice", Role::Joiner))
+        .await
+        .expect("alice joins at a");
+    let s1 = alice.publish(synthetic(440.0)).await.expect("publish");
+    let bob = Client::new();
+    bob.join(config(&a.url, room, "bob", Role::Joiner))
+        .await
+        .expect("bob joins at a");
+    let s2 = bob.publish(synthetic(660.0)).await.expect("publish");
+
+    // A player on b sees both streams; nothing is relayed before it
+    // subscribes.
+    let p1 = Client::new();
+    let info = p1
+        .join(config(&b.url, room, "p1", Role::Player))
+        .await
+        .expect("p1 joins at b");
+    for s in [s1, s2] {
+        assert!(info.streams.iter().any(|i| i.stream_id == s), "{info:?}");
+    }
+    assert_eq!(relay_links(&b.url, room).await, serde_json::json!([]));
+    assert_eq!(relay_members(&a.url, room).await, ["node-relay-node-b"]);
+
+    // It watches s1: one link, for s1 only.
+    let sees_1 = p1
+        .subscribe(s1, Default::default())
+        .await
+        .expect("subscribe s1");
+    decodes(&sees_1, 10, "p1 decodes s1").await;
+    links_become(&b.url, room, &[s1], "s1 watched").await;
+    assert_eq!(
+        relay_members(&a.url, room).await,
+        [
+            "node-relay-node-b".to_owned(),
+            format!("node-relay-node-b-{}", s1.0)
+        ]
+    );
+    // Bad input: a stream that does not exist is refused with its code and
+    // opens nothing.
+    match p1.subscribe(StreamId(999_999), Default::default()).await {
+        Err(e @ ClientError::Server { .. }) => {
+            assert_eq!(e.code(), ErrorCode::InvalidSubscribedInfo, "{e}");
+        }
+        Err(e) => panic!("subscribing to no stream: {e}"),
+        Ok(_) => panic!("subscribing to no stream succeeded"),
+    }
+    // It and a second player watch s2: one more link, still one per stream.
+    let sees_2 = p1
+        .subscribe(s2, Default::default())
+        .await
+        .expect("subscribe s2");
+    let p2 = Client::new();
+    p2.join(config(&b.url, room, "p2", Role::Player))
+        .await
+        .expect("p2 joins at b");
+    let p2_sees_2 = p2
+        .subscribe(s2, Default::default())
+        .await
+        .expect("p2 subscribes s2");
+    decodes(&sees_2, 10, "p1 decodes s2").await;
+    decodes(&p2_sees_2, 10, "p2 decodes s2").await;
+    let mut both = [s1, s2];
+    both.sort_by_key(|s| s.0);
+    links_become(&b.url, room, &both, "s1 and s2 watched").await;
+
+    // Nobody on b watches s1 any more: its link closes after the grace,
+    // on both nodes; s2 goes on.
+    p1.unsubscribe(s1, Default::default())
+        .await
+        .expect("unsubscribe s1");
+    links_become(&b.url, room, &[s2], "s1 no longer watched").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let want = [
+        "node-relay-node-b".to_owned(),
+        format!("node-relay-node-b-{}", s2.0),
+    ];
+    while relay_members(&a.url, room).await != want {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            relay_members(&a.url, room).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    decodes(&sees_2, 10, "p1 still decodes s2").await;
+    decodes(&p2_sees_2, 10, "p2 still decodes s2").await;
+    // Watching s1 again opens its link again, and it plays.
+    let sees_1 = p2
+        .subscribe(s1, Default::default())
+        .await
+        .expect("subscribe s1 again");
+    decodes(&sees_1, 10, "p2 decodes s1").await;
+    links_become(&b.url, room, &both, "s1 watched again").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_link_the_owner_drops_is_reopened_and_players_get_video_again() {
+    use huddle::auth::{Grant, sign_grant};
+    let Some(redis) = Redis::start("relayup_link_reopened") else {
+        return;
+    };
+    let a = Node::start("node-a", &redis, &[]);
+    let b = Node::start("node-b", &redis, &["--relay-subscribers"]);
+    registered(&redis, "node-a").await;
+    registered(&redis, "node-b").await;
+    let room = "room-reopen";
+
+    let alice = Client::new();
+    alice
+        .join(config(&a.url, room, "alice", Role::Joiner))
+        .await
+        .expect("alice joins at a");
+    let stream = alice.publish(synthetic(440.0)).await.expect("publish");
+    let p1 = Client::new();
+    p1.join(config(&b.url, room, "p1", Role::Player))
+        .await
+        .expect("p1 joins at b");
+    let remote = p1
+        .subscribe(stream, Default::default())
+        .await
+        .expect("subscribe at b");
+    decodes(&remote, 10, "p1 decodes through b").await;
+    let view = room_view(&b.url, room).await.expect("the room is on b");
+    assert_eq!(view["relay"]["relayLinks"], serde_json::json!([stream.0]));
+    assert_eq!(view["relay"]["linksReopened"], 0, "{view}");
+
+    // A director on a (the console, §3c) removes users there.
+    let ctime = huddle::auth::now_unix() + 600;
+    let signature = sign_grant(APP_KEY, APP_ID, room, "host", ctime, Grant::Director);
+    let mut host = RawSocket::connect_url(&a.url).await;
+    host.send(&format!(
+        r#"{{"id":1,"type":"join","protocolVersion":1,"appId":"{APP_ID}","roomId":"{room}","userId":"host","role":2,"ctime":{ctime},"signature":"{signature}"}}"#
+    ))
+    .await;
+    match host.recv().await {
+        ServerMessage::Reply {
+            reply: Reply::Joined { director, .. },
+            ..
+        } => assert!(director, "joined says director"),
+        other => panic!("the director's join: {other:?}"),
+    }
+    let answer = |id: u64| {
+        move |m: &ServerMessage| match m {
+            ServerMessage::Reply { id: got, .. } if got.0 == id => Some(Ok(())),
+            ServerMessage::Error(e) if e.id.map(|i| i.0) == Some(id) => Some(Err(e.code)),
+            _ => None,
+        }
+    };
+    // Bad input: a relay member that is not there is 90100222; the link
+    // stays as it is.
+    host.send(r#"{"id":2,"type":"remove-user","userId":"node-relay-node-b-999999"}"#)
+        .await;
+    let refused = host
+        .recv_until(Duration::from_secs(5), "remove-user answer", answer(2))
+        .await;
+    assert_eq!(refused, Err(ErrorCode::KickUserFail));
+    decodes(&remote, 10, "p1 still decodes").await;
+    let view = room_view(&b.url, room).await.expect("the room is on b");
+    assert_eq!(view["relay"]["linksReopened"], 0, "{view}");
+
+    // Node a drops b's link for the stream: b reopens it, and p1, without
+    // doing anything, gets video again.
+    host.send(&format!(
+        r#"{{"id":3,"type":"remove-user","userId":"node-relay-node-b-{}"}}"#,
+        stream.0
+    ))
+    .await;
+    let removed = host
+        .recv_until(Duration::from_secs(5), "remove-user answer", answer(3))
+        .await;
+    assert_eq!(removed, Ok(()));
+    let dropped = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let view = room_view(&b.url, room).await.expect("the room is on b");
+        if view["relay"]["linksReopened"].as_u64() >= Some(1) {
+            assert_eq!(view["relay"]["relayLinks"], serde_json::json!([stream.0]));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b never reopened the link: {view}\n{:#?}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    decodes(&remote, 20, "p1 decodes through the reopened link").await;
+    eprintln!(
+        "p1 decoded 20 frames through the reopened link {:?} after a dropped it",
+        dropped.elapsed()
+    );
+    assert_eq!(
+        relay_members(&a.url, room).await,
+        [
+            "node-relay-node-b".to_owned(),
+            format!("node-relay-node-b-{}", stream.0)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn names_and_roles_changed_on_the_owner_reach_the_relay_nodes_players() {
+    let Some(redis) = Redis::start("relayup_names_and_roles") else {
+        return;
+    };
+    let a = Node::start("node-a", &redis, &[]);
+    let b = Node::start("node-b", &redis, &["--relay-subscribers"]);
+    registered(&redis, "node-a").await;
+    registered(&redis, "node-b").await;
+    let room = "room-names";
+
+    let alice = Client::new();
+    alice
+        .join(config(&a.url, room, "alice", Role::Joiner))
+        .await
+        .expect("alice joins at a");
+    let stream = alice.publish(synthetic(440.0)).await.expect("publish");
+    let p1 = Client::new();
+    let info = p1
+        .join(config(&b.url, room, "p1", Role::Player))
+        .await
+        .expect("p1 joins at b");
+    let seen = info
+        .users
+        .iter()
+        .find(|u| u.user_id.as_str() == "alice")
+        .expect("p1 sees alice");
+    assert_eq!(
+        (seen.user_name.as_str(), seen.role),
+        ("alice", Role::Joiner)
+    );
+
+    // Bad input: a name over 256 bytes is refused at a (90000005) and
+    // reaches nobody; the next name is the first change p1 hears of.
+    let refused = alice.change_user_name("x".repeat(257)).await;
+    assert!(
+        matches!(&refused, Err(e) if e.code() == ErrorCode::InvalidParameter),
+        "{refused:?}"
+    );
+    alice
+        .change_user_name("Alice Liddell")
+        .await
+        .expect("rename");
+    let name = event(&p1, "alice's new name", |e| match e {
+        RoomEvent::RemoteUserNameChanged { user_id, user_name } if user_id.as_str() == "alice" => {
+            Some(user_name.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(name, "Alice Liddell");
+
+    // Alice becomes a player: p1 hears her stream go, then her role.
+    alice
+        .switch_role(
+            Role::Player,
+            huddle::client::Credential::AppKey {
+                key: APP_KEY.into(),
+                valid_for: Duration::from_secs(3600),
+            },
+        )
+        .await
+        .expect("switch to player");
+    let mut order = Vec::new();
+    event(&p1, "alice's new role", |e| match e {
+        RoomEvent::StreamRemoved { stream_id, .. } if *stream_id == stream => {
+            order.push("stream-removed");
+            None
+        }
+        RoomEvent::PeerRoleChanged { user_id, role } if user_id.as_str() == "alice" => {
+            order.push("role");
+            assert_eq!(*role, Role::Player);
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(order, ["stream-removed", "role"]);
+    // B's room lists her as a's does.
+    let users = |view: &serde_json::Value| {
+        view["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .find(|u| u["id"] == "alice")
+            .map(|u| (u["name"].clone(), u["role"].clone()))
+    };
+    let on_a = room_view(&a.url, room).await.expect("the room is on a");
+    let on_b = room_view(&b.url, room).await.expect("the room is on b");
+    assert_eq!(
+        users(&on_b),
+        Some((serde_json::json!("Alice Liddell"), serde_json::json!(2)))
+    );
+    assert_eq!(users(&on_a), users(&on_b));
+    assert!(
+        on_b["streams"].as_array().expect("streams").is_empty(),
+        "{on_b}"
+    );
 }

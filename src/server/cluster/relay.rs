@@ -9,11 +9,16 @@
 //! (the node credential: every node of a cluster holds the apps' keys), and
 //! copies what the owner tells it into a local room of the same id: each
 //! remote user becomes a local member (its own [`SessionId`], a shared inbox
-//! that nobody reads) and each remote stream a local stream whose media is a
-//! [`RelayIngress`]: ONE WHEP play of that stream from the owner node, as
-//! user `node-relay-<this node>-<stream id>`, whatever the number of local
-//! subscribers. Local players subscribe to it like to any local stream; RTP is
-//! forwarded as it arrived, and their keyframe requests travel back as PLIs.
+//! that nobody reads) and each remote stream a local stream with a media of
+//! its own (`Sfu::relay_media`). While some local leg watches the stream,
+//! a [`RelayIngress`] feeds that media: ONE WHEP play of the stream from the
+//! owner node, as user `node-relay-<this node>-<stream id>`, whatever the
+//! number of local subscribers; it closes [`LINK_GRACE`] after the last one
+//! left, and one that fails (ICE/DTLS, or the owner drops its member) is
+//! reopened with a backoff (`LinkState`). Local players subscribe to the
+//! stream like to any local stream; RTP is forwarded as it arrived, and
+//! their keyframe requests travel back as PLIs. Name and role changes of
+//! remote users are applied to their local members.
 //!
 //! Joiners (who may publish) are still redirected to the owner, also while a
 //! mirror is open, so every stream is published on the owner node.
@@ -26,9 +31,12 @@
 //! are other nodes' relays and are not mirrored.
 //!
 //! Invariant: at most one mirror per room per node ([`Mirrors`] holds it
-//! while its task runs), so at most one relay link per stream per node.
+//! while its task runs), and a mirror's stream has at most one link
+//! (`LinkState::Open`, closed before the next is opened), so at most one
+//! relay link per stream per node.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,9 +93,18 @@ pub enum RelayError {
     },
 }
 
-/// The streams of a mirror with a relay link now, and their media here
+/// The streams of a mirror with a relay link open now, and their media here
 /// (shared by the mirror's task and [`Mirrors::view`]).
 type RelayLinks = Arc<Mutex<Vec<(StreamId, Arc<PublishedMedia>)>>>;
+
+/// How long a relay link stays open after the last local leg watching its
+/// stream ended (a player that resubscribes or rejoins finds it still up).
+pub const LINK_GRACE: Duration = Duration::from_secs(2);
+/// The wait before the first try to reopen a failed relay link; it doubles
+/// with each failure in a row, up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+/// The longest wait between two tries to reopen a relay link.
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// One open mirror, as routing and `GET /rooms/{id}` see it.
 #[derive(Clone)]
@@ -96,6 +113,8 @@ struct MirrorHandle {
     owner_url: String,
     /// Streams with a relay link now, and their media here.
     links: RelayLinks,
+    /// Relay links opened again after one failed.
+    reopened: Arc<AtomicU64>,
 }
 
 /// What `GET /rooms/{id}` shows of a mirrored room.
@@ -104,8 +123,12 @@ struct MirrorHandle {
 pub struct RelayView {
     /// The node that owns the room.
     pub owner_node: String,
-    /// The streams relayed to this node, one link each.
+    /// The streams relayed to this node now, one link each: those some
+    /// local subscriber watches (or did within [`LINK_GRACE`]).
     pub relay_links: Vec<StreamId>,
+    /// Relay links opened again after one failed (ICE/DTLS failure, or the
+    /// owner dropped it), since the mirror opened.
+    pub links_reopened: u64,
     /// Keyframe requests (PLI) sent to the owner over these links so far:
     /// local subscribers' requests, coalesced, on their way to the publisher.
     pub plis_sent: u64,
@@ -137,6 +160,7 @@ impl Mirrors {
                 owner_node: h.owner_node.clone(),
                 relay_links: links.iter().map(|(id, _)| *id).collect(),
                 plis_sent: links.iter().map(|(_, media)| media.plis_sent()).sum(),
+                links_reopened: h.reopened.load(Ordering::Relaxed),
             }
         })
     }
@@ -335,6 +359,7 @@ async fn open(
         owner_node: owner_node.to_owned(),
         owner_url: owner_url.to_owned(),
         links: Arc::default(),
+        reopened: Arc::default(),
     };
     let (inbox, inbox_rx) = SessionInbox::new();
     let mut mirror = Mirror {
@@ -346,6 +371,7 @@ async fn open(
         members: HashMap::new(),
         relays: HashMap::new(),
         links: Arc::clone(&handle.links),
+        reopened: Arc::clone(&handle.reopened),
     };
     for user in users {
         mirror.peer_join(user);
@@ -358,14 +384,54 @@ async fn open(
     Ok(handle)
 }
 
-/// One relayed stream: its link and the owner's WHEP resource.
+/// One relayed stream: its media here, and its link from the owner while
+/// local legs watch it.
 struct Relay {
     owner: UserId,
+    media: Arc<PublishedMedia>,
+    link: LinkState,
+}
+
+/// A relayed stream's link from the owner node, as a state machine (tended
+/// every [`CHECK_EVERY`], `Mirror::tend`):
+///
+/// ```text
+///  Idle ──a local leg watches──▶ Open ──nobody watches for LINK_GRACE──▶ Idle
+///   ▲                             │ failed: ICE/DTLS, or the owner dropped its member
+///   │ nobody watches              ▼
+///   └──────────────────────── Retry{failures, at} ──at──▶ Open, or Retry{failures + 1}
+/// ```
+enum LinkState {
+    /// No local leg watches the stream: no link.
+    Idle,
+    /// A link is up (or connecting). Boxed: the other states are small.
+    Open(Box<OpenLink>),
+    /// Watched, without a link: opening failed `failures` times in a row
+    /// (or the link failed); the next try is at `at`.
+    Retry { failures: u32, at: Instant },
+}
+
+/// An open relay link and the owner's WHEP resource.
+struct OpenLink {
     ingress: RelayIngress,
     /// The WHEP resource's path on the owner (`DELETE` ends it there).
     location: Option<String>,
     /// The credential the resource was made with.
     bearer: String,
+    /// The owner announced this link's member (`peer-join`): a `peer-leave`
+    /// of it from now on means the owner dropped this link (the leave of a
+    /// link closed before comes before this join on the owner's socket).
+    announced: bool,
+    /// The owner dropped its member: the link carries nothing any more.
+    dropped: bool,
+    /// Since when no local leg watches the stream.
+    unwatched_since: Option<Instant>,
+}
+
+/// The wait before the next try after `failures` failures in a row.
+fn retry_delay(failures: u32) -> Duration {
+    let doubled = RETRY_FIRST.saturating_mul(1 << failures.saturating_sub(1).min(8));
+    doubled.min(RETRY_MAX)
 }
 
 /// A mirror's state (owned by its task).
@@ -382,6 +448,7 @@ struct Mirror {
     members: HashMap<UserId, SessionId>,
     relays: HashMap<StreamId, Relay>,
     links: RelayLinks,
+    reopened: Arc<AtomicU64>,
 }
 
 /// Why a mirror ended.
@@ -421,6 +488,7 @@ impl Mirror {
                     }
                 }
                 _ = check.tick() => {
+                    self.tend_links().await;
                     if self.local_members() > 0 {
                         alone_since = None;
                     } else if alone_since.get_or_insert_with(Instant::now).elapsed() >= LINGER {
@@ -456,8 +524,12 @@ impl Mirror {
                 .leave(&self.room_id, &user, session, LeaveReason::UserExit);
         }
         for (_, relay) in std::mem::take(&mut self.relays) {
-            self.close_relay(relay).await;
+            relay.media.close();
+            if let LinkState::Open(link) = relay.link {
+                self.close_link(*link).await;
+            }
         }
+        lock(&self.links).clear();
         if let End::OwnerLost = end {
             tracing::warn!(room = %self.room_id, "owner node gone: local players rejoin");
             self.shared
@@ -470,7 +542,13 @@ impl Mirror {
 
     async fn on_event(&mut self, event: Event) {
         match event {
+            Event::PeerJoin { user } if is_relay(&user.user_id) => {
+                self.link_member(&user.user_id, true);
+            }
             Event::PeerJoin { user } => self.peer_join(user),
+            Event::PeerLeave { user_id, .. } if is_relay(&user_id) => {
+                self.link_member(&user_id, false);
+            }
             Event::PeerLeave { user_id, reason } => {
                 if let Some(session) = self.members.remove(&user_id) {
                     self.shared
@@ -503,7 +581,25 @@ impl Mirror {
                         .ok(); // a stream not relayed here: nothing to update
                 }
             }
-            // Role and name changes, the program, volume: not mirrored yet.
+            // The owner sends its streams' `stream-removed` first when a
+            // role may no longer publish, so nothing is left to remove.
+            Event::PeerRoleChanged { user_id, role } => {
+                if let Some(&session) = self.members.get(&user_id) {
+                    self.shared
+                        .rooms
+                        .switch_role(&self.room_id, &user_id, session, role)
+                        .ok(); // it left meanwhile
+                }
+            }
+            Event::RemoteUserNameChanged { user_id, user_name } => {
+                if let Some(&session) = self.members.get(&user_id) {
+                    self.shared
+                        .rooms
+                        .change_user_name(&self.room_id, &user_id, session, user_name)
+                        .ok(); // it left meanwhile
+                }
+            }
+            // The program, volume indications: not mirrored yet.
             _ => {}
         }
     }
@@ -526,6 +622,9 @@ impl Mirror {
         }
     }
 
+    /// A stream of the owner's room: mirrored here at once (local players
+    /// see it and may subscribe), relayed only once a local leg watches it
+    /// ([`Mirror::tend`]).
     async fn stream_added(&mut self, stream: StreamInfo) {
         let Some(&session) = self.members.get(&stream.user_id) else {
             return;
@@ -533,25 +632,31 @@ impl Mirror {
         if self.relays.contains_key(&stream.stream_id) {
             return;
         }
-        match self.open_relay(&stream).await {
-            Ok(relay) => {
-                let media = Arc::clone(relay.ingress.media());
-                let stream_id = stream.stream_id;
-                if self
-                    .shared
-                    .rooms
-                    .add_stream(&self.room_id, session, stream, Arc::clone(&media))
-                    .is_ok()
-                {
-                    self.relays.insert(stream_id, relay);
-                    lock(&self.links).push((stream_id, media));
-                } else {
-                    self.close_relay(relay).await;
-                }
-            }
+        let media = match self.shared.sfu.relay_media() {
+            Ok(media) => media,
             Err(e) => {
-                tracing::warn!(room = %self.room_id, stream = %stream.stream_id, "relay link refused: {e}");
+                tracing::warn!(room = %self.room_id, stream = %stream.stream_id, "no relay media: {e}");
+                return;
             }
+        };
+        let stream_id = stream.stream_id;
+        let owner = stream.user_id.clone();
+        if self
+            .shared
+            .rooms
+            .add_stream(&self.room_id, session, stream, Arc::clone(&media))
+            .is_ok()
+        {
+            self.relays.insert(
+                stream_id,
+                Relay {
+                    owner,
+                    media,
+                    link: LinkState::Idle,
+                },
+            );
+        } else {
+            media.close();
         }
     }
 
@@ -559,18 +664,149 @@ impl Mirror {
         let Some(relay) = self.relays.remove(&stream_id) else {
             return;
         };
-        lock(&self.links).retain(|(s, _)| *s != stream_id);
         if let Some(&session) = self.members.get(&relay.owner) {
             self.shared
                 .rooms
                 .remove_stream(&self.room_id, session, stream_id)
                 .ok(); // already gone with its member
         }
-        self.close_relay(relay).await;
+        relay.media.close();
+        if let LinkState::Open(link) = relay.link {
+            self.close_link(*link).await;
+        }
+        self.publish_links();
     }
 
-    /// Plays `stream` from the owner over WHEP: one link for this node.
-    async fn open_relay(&self, stream: &StreamInfo) -> Result<Relay, RelayError> {
+    /// Opens, keeps, closes or reopens each stream's link by who watches it
+    /// here (`LinkState`).
+    async fn tend_links(&mut self) {
+        let ids: Vec<StreamId> = self.relays.keys().copied().collect();
+        for id in ids {
+            self.tend(id).await;
+        }
+        self.publish_links();
+    }
+
+    async fn tend(&mut self, id: StreamId) {
+        let Some(relay) = self.relays.get_mut(&id) else {
+            return;
+        };
+        let (video, audio) = relay.media.subscriber_counts();
+        let watched = video + audio > 0;
+        let media = Arc::clone(&relay.media);
+        let state = std::mem::replace(&mut relay.link, LinkState::Idle);
+        let now = Instant::now();
+        let next = match state {
+            LinkState::Idle if watched => self.open_or_retry(id, &media, 0).await,
+            LinkState::Idle => LinkState::Idle,
+            LinkState::Open(link) if link.dropped || link.ingress.is_failed() => {
+                let why = if link.dropped {
+                    "the owner dropped it"
+                } else {
+                    "ICE/DTLS failed"
+                };
+                tracing::warn!(room = %self.room_id, stream = %id, "relay link lost ({why}): reopening");
+                self.close_link(*link).await;
+                if watched {
+                    LinkState::Retry {
+                        failures: 1,
+                        at: now,
+                    }
+                } else {
+                    LinkState::Idle
+                }
+            }
+            LinkState::Open(mut link) => {
+                if watched {
+                    link.unwatched_since = None;
+                    LinkState::Open(link)
+                } else if link.unwatched_since.get_or_insert(now).elapsed() >= LINK_GRACE {
+                    self.close_link(*link).await;
+                    LinkState::Idle
+                } else {
+                    LinkState::Open(link)
+                }
+            }
+            LinkState::Retry { .. } if !watched => LinkState::Idle,
+            LinkState::Retry { failures, at } if now >= at => {
+                let next = self.open_or_retry(id, &media, failures).await;
+                if matches!(next, LinkState::Open(_)) {
+                    self.reopened.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(room = %self.room_id, stream = %id, "relay link reopened");
+                }
+                next
+            }
+            retry => retry,
+        };
+        match self.relays.get_mut(&id) {
+            Some(relay) => relay.link = next,
+            None => {
+                if let LinkState::Open(link) = next {
+                    self.close_link(*link).await;
+                }
+            }
+        }
+    }
+
+    /// Opens the stream's link; after `failures` failures in a row.
+    async fn open_or_retry(
+        &self,
+        id: StreamId,
+        media: &Arc<PublishedMedia>,
+        failures: u32,
+    ) -> LinkState {
+        match self.open_link(id, media).await {
+            Ok(link) => LinkState::Open(Box::new(link)),
+            Err(e) => {
+                let failures = failures.saturating_add(1);
+                let wait = retry_delay(failures);
+                tracing::warn!(room = %self.room_id, stream = %id, "relay link refused ({failures} in a row, next try in {wait:?}): {e}");
+                LinkState::Retry {
+                    failures,
+                    at: Instant::now() + wait,
+                }
+            }
+        }
+    }
+
+    /// What [`Mirrors::view`] shows: the streams with an open link, by id.
+    fn publish_links(&self) {
+        let mut open: Vec<_> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| matches!(r.link, LinkState::Open(_)))
+            .map(|(id, r)| (*id, Arc::clone(&r.media)))
+            .collect();
+        open.sort_by_key(|(id, _)| id.0);
+        *lock(&self.links) = open;
+    }
+
+    /// The owner's `peer-join`/`peer-leave` of one of this node's link
+    /// members (`node-relay-<node>-<stream>`): the link is announced, or the
+    /// owner dropped it.
+    fn link_member(&mut self, user_id: &UserId, joined: bool) {
+        let node = &self.shared.config.node_id;
+        for (id, relay) in &mut self.relays {
+            if relay_user(node, Some(*id)) != *user_id {
+                continue;
+            }
+            if let LinkState::Open(link) = &mut relay.link {
+                if joined {
+                    link.announced = true;
+                } else if link.announced {
+                    link.dropped = true;
+                }
+            }
+        }
+    }
+
+    /// Plays stream `id` from the owner over WHEP into `media`: one link
+    /// for this node.
+    async fn open_link(
+        &self,
+        id: StreamId,
+        media: &Arc<PublishedMedia>,
+    ) -> Result<OpenLink, RelayError> {
         let authority = self.owner_http.clone().ok_or_else(|| RelayError::Owner {
             url: String::new(),
             why: "relay links need a ws:// owner".into(),
@@ -582,14 +818,14 @@ impl Mirror {
         let (ingress, offer) = self
             .shared
             .sfu
-            .relay_ingress()
+            .relay_ingress(media)
             .await
             .map_err(|e| owner_err(e.to_string()))?;
-        let user = relay_user(&self.shared.config.node_id, Some(stream.stream_id));
+        let user = relay_user(&self.shared.config.node_id, Some(id));
         let (ctime, signature) = self.credential.sign(&self.room_id, &user);
         let path = format!(
             "/whep/{}/{}?appid={}&userid={}&ctime={ctime}&role=2",
-            self.room_id, stream.stream_id, self.credential.app_id, user
+            self.room_id, id, self.credential.app_id, user
         );
         let reply = match http(&authority, "POST", &path, &signature, Some(&offer)).await {
             Ok(reply) => reply,
@@ -609,23 +845,26 @@ impl Mirror {
                 None => owner_err(format!("WHEP answered {}", reply.status)),
             });
         }
-        if let Err(e) = ingress.apply_answer(reply.body).await {
-            ingress.close().await;
-            return Err(owner_err(e.to_string()));
-        }
-        Ok(Relay {
-            owner: stream.user_id.clone(),
+        let link = OpenLink {
             ingress,
             location: reply.location,
             bearer: signature,
-        })
+            announced: false,
+            dropped: false,
+            unwatched_since: None,
+        };
+        if let Err(e) = link.ingress.apply_answer(reply.body).await {
+            self.close_link(link).await;
+            return Err(owner_err(e.to_string()));
+        }
+        Ok(link)
     }
 
-    async fn close_relay(&self, relay: Relay) {
-        relay.ingress.close().await;
-        if let (Some(authority), Some(location)) = (&self.owner_http, &relay.location) {
+    async fn close_link(&self, link: OpenLink) {
+        link.ingress.close().await;
+        if let (Some(authority), Some(location)) = (&self.owner_http, &link.location) {
             // The owner also ends the resource when the link fails.
-            if let Err(e) = http(authority, "DELETE", location, &relay.bearer, None).await {
+            if let Err(e) = http(authority, "DELETE", location, &link.bearer, None).await {
                 tracing::debug!("relay DELETE {location}: {e}");
             }
         }
@@ -717,6 +956,15 @@ mod tests {
         assert!(crate::auth::validate_id(user.as_str()));
         assert!(is_relay(&user));
         assert!(!is_relay(&UserId::from("alice".to_owned())));
+    }
+
+    #[test]
+    fn relay_links_are_retried_sooner_first() {
+        assert_eq!(retry_delay(1), Duration::from_millis(250));
+        assert_eq!(retry_delay(2), Duration::from_millis(500));
+        assert_eq!(retry_delay(5), Duration::from_secs(4));
+        assert_eq!(retry_delay(6), RETRY_MAX);
+        assert_eq!(retry_delay(u32::MAX), RETRY_MAX);
     }
 
     #[test]

@@ -216,7 +216,6 @@ impl PublishedMedia {
     }
 
     /// The hub's counts of legs subscribed to (video, audio).
-    #[cfg(test)]
     pub(crate) fn subscriber_counts(&self) -> (usize, usize) {
         (
             self.subscribers[0].load(Ordering::Acquire),

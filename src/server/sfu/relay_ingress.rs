@@ -7,11 +7,18 @@
 //! and local subscribers' keyframe requests become PLIs on this link, which
 //! the owner's hub turns into a PLI to the publisher.
 //!
-//! Invariant: one [`RelayIngress`] per relayed stream per node; its media
-//! lives exactly as long as it (closing or dropping it closes the media, so
-//! the local subscription legs of the stream end).
+//! The stream's media here ([`Sfu::relay_media`]) and its link
+//! ([`RelayIngress`]) live apart: the media lives as long as the stream is
+//! mirrored (local subscription legs hang on it), a link only while some
+//! local leg watches and until it fails; a new link feeds the same media,
+//! so local subscribers get video again without subscribing again (their
+//! legs' rewriters see a new source SSRC and carry on, `sfu::rewrite`).
+//!
+//! Invariant: at most one open [`RelayIngress`] per relayed stream per node
+//! (`cluster::relay` closes one before it opens the next).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -19,19 +26,38 @@ use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use super::{PublishedMedia, Sfu, SfuError, Tasks, link_failed, spawn_counted};
 use crate::link::{LinkError, LinkSignal, LinkSignals, PeerLink};
 
-/// One relayed stream's link from the owner node and its local media.
+/// One relay link from the owner node, feeding a relayed stream's media.
 pub struct RelayIngress {
     link: PeerLink,
     media: Arc<PublishedMedia>,
+    /// Set when the link failed or closed under us (the media stays open).
+    failed: Arc<AtomicBool>,
     _tasks: Tasks,
 }
 
 impl Sfu {
-    /// Builds the relay link of one stream: a `recvonly` audio + video
-    /// offer (candidates gathered) for the owner node's WHEP endpoint, and
-    /// the media that local subscribers read once the answer is applied.
-    pub async fn relay_ingress(&self) -> Result<(RelayIngress, String), SfuError> {
+    /// The local media of a relayed stream: what the room's stream entry
+    /// holds and local subscribers' legs read; links feed it
+    /// ([`Sfu::relay_ingress`]). Closing it ends the local legs.
+    pub fn relay_media(&self) -> Result<Arc<PublishedMedia>, SfuError> {
         let hub = self.hub()?;
+        let id = self
+            .next_media
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(PublishedMedia::new(
+            id,
+            Arc::clone(&self.metrics),
+            hub.media_input(),
+        ))
+    }
+
+    /// Builds one relay link into `media`: a `recvonly` audio + video offer
+    /// (candidates gathered) for the owner node's WHEP endpoint; packets
+    /// flow into `media` once the answer is applied.
+    pub async fn relay_ingress(
+        &self,
+        media: &Arc<PublishedMedia>,
+    ) -> Result<(RelayIngress, String), SfuError> {
         let policy = crate::link::ice::IcePolicy {
             advertised_ip: self.public_ip,
             ..Default::default()
@@ -60,18 +86,21 @@ impl Sfu {
                 return Err(SfuError::Internal(e));
             }
         };
-        let id = self
-            .next_media
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let media = PublishedMedia::new(id, Arc::clone(&self.metrics), hub.media_input());
+        let failed = Arc::new(AtomicBool::new(false));
         let task = spawn_counted(
             &self.metrics,
-            relay_signals(signals, Arc::clone(&media), Arc::clone(&self.metrics)),
+            relay_signals(
+                signals,
+                Arc::clone(media),
+                Arc::clone(&failed),
+                Arc::clone(&self.metrics),
+            ),
         );
         Ok((
             RelayIngress {
                 link,
-                media,
+                media: Arc::clone(media),
+                failed,
                 _tasks: Tasks(vec![task]),
             },
             offer,
@@ -80,11 +109,6 @@ impl Sfu {
 }
 
 impl RelayIngress {
-    /// The stream's media on this node (what the room's stream entry holds).
-    pub fn media(&self) -> &Arc<PublishedMedia> {
-        &self.media
-    }
-
     /// Applies the owner node's answer; media flows once ICE connects.
     pub async fn apply_answer(&self, answer: String) -> Result<(), SfuError> {
         self.media
@@ -97,23 +121,25 @@ impl RelayIngress {
             .map_err(SfuError::PublishOffer)
     }
 
-    /// Whether the link failed or closed under us.
-    pub fn is_closed(&self) -> bool {
-        self.media.is_closed()
+    /// Whether the link failed or closed under us (ICE or DTLS failure, the
+    /// owner closed it): it carries nothing any more.
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
     }
 
-    /// Stops forwarding (local legs of the stream end) and closes the link.
+    /// Closes the link; the media stays open (local legs carry on, waiting
+    /// for the next link's packets).
     pub async fn close(self) {
-        self.media.close();
         self.link.close().await;
     }
 }
 
-/// Hands the arriving tracks to the forwarder; closes the media when the
-/// link fails, so the relay sees it ([`RelayIngress::is_closed`]).
+/// Hands the arriving tracks to the forwarder; flags the link failed when it
+/// fails, so the relay sees it ([`RelayIngress::is_failed`]).
 async fn relay_signals(
     mut signals: LinkSignals,
     media: Arc<PublishedMedia>,
+    failed: Arc<AtomicBool>,
     metrics: Arc<super::Metrics>,
 ) {
     let mut forwarders = Tasks(Vec::new());
@@ -126,11 +152,66 @@ async fn relay_signals(
                     .push(spawn_counted(&metrics, media.forward(track)));
             }
             LinkSignal::State(state) if link_failed(state) => {
-                media.close();
+                failed.store(true, Ordering::Release);
                 break;
             }
             // Candidates are in the offer (gathered before it was sent).
             LinkSignal::Candidate(_) | LinkSignal::State(_) => {}
         }
+    }
+    // The signals ended (the link closed): nothing comes any more.
+    failed.store(true, Ordering::Release);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::metrics::Metrics;
+    use std::time::{Duration, Instant};
+
+    /// A link whose other side goes away is flagged failed (what the
+    /// mirror tends on), and the stream's media here outlives it: a second
+    /// link feeds the same media, so local legs never see the stream end.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_link_whose_owner_goes_away_is_flagged_and_the_media_outlives_it() {
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let sfu = Sfu::new(ip, Arc::new(Metrics::default()));
+        let media = sfu.relay_media().expect("relay media");
+        let (first, offer) = sfu.relay_ingress(&media).await.expect("a link");
+        assert!(offer.contains("a=recvonly"), "{offer}");
+        // The owner's side: a peer that answers, connects, then goes away.
+        let (owner, _owner_signals) = PeerLink::new(ip).await.expect("the owner's side");
+        let answer = owner.answer(offer).await.expect("an answer");
+        first
+            .apply_answer(answer)
+            .await
+            .expect("the answer applies");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !first.link.ice_connected() {
+            assert!(Instant::now() < deadline, "the link never connected");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!first.is_failed());
+        owner.close().await;
+        let gone = Instant::now();
+        let deadline = gone + Duration::from_secs(60);
+        while !first.is_failed() {
+            assert!(
+                Instant::now() < deadline,
+                "the link is never flagged failed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eprintln!(
+            "relay link flagged failed {:?} after its owner's side closed",
+            gone.elapsed()
+        );
+        assert!(!media.is_closed(), "the media outlives its link");
+        first.close().await;
+        let (second, _) = sfu.relay_ingress(&media).await.expect("another link");
+        assert!(!second.is_failed());
+        second.close().await;
+        assert!(!media.is_closed(), "closing a link leaves the media open");
+        media.close();
     }
 }

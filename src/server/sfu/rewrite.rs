@@ -62,6 +62,8 @@ pub struct Rewriter {
     /// The next packet starts another source (a simulcast layer) this many
     /// clock ticks after the last one written: rebase `ts_offset` on it.
     rebase: Option<u32>,
+    /// The ingress SSRC of the packets written lately ([`Rewriter::source_changed`]).
+    source: Option<u32>,
 }
 
 impl Rewriter {
@@ -78,7 +80,19 @@ impl Rewriter {
             ts_offset: 0,
             last_ts: 0,
             rebase: None,
+            source: None,
         }
+    }
+
+    /// Records the ingress SSRC of the next packet; `true` when it differs
+    /// from the one before and no switch is pending already: the stream's
+    /// source was replaced under the leg (a node relay's link reopened,
+    /// `sfu::relay_ingress`), with its own sequence numbers and timestamps,
+    /// and the caller calls [`Rewriter::switch_source`].
+    pub fn source_changed(&mut self, ssrc: u32) -> bool {
+        let changed = self.source.is_some_and(|s| s != ssrc) && !self.resync;
+        self.source = Some(ssrc);
+        changed
     }
 
     /// The next packet comes from another RTP stream of the same source (a
@@ -232,6 +246,31 @@ mod tests {
             (d.header.sequence_number, d.header.timestamp),
             (103, 10_000)
         );
+    }
+
+    #[test]
+    fn a_replaced_source_goes_on_after_the_highest_written() {
+        let mut r = Rewriter::new(77, 96);
+        let mut written = Vec::new();
+        for seq in 100..105u16 {
+            let mut p = packet(seq);
+            p.header.timestamp = 9000 + u32::from(seq) * 3000;
+            assert!(!r.source_changed(1));
+            assert!(r.rewrite(&mut p));
+            written.push((p.header.sequence_number, p.header.timestamp));
+        }
+        // A new link: another SSRC, numbers and timestamps far away.
+        let mut p = packet(40_000);
+        p.header.ssrc = 2;
+        p.header.timestamp = 5;
+        assert!(r.source_changed(2));
+        r.switch_source(3000);
+        assert!(r.rewrite(&mut p));
+        let (last_seq, last_ts) = *written.last().expect("written");
+        assert_eq!(p.header.sequence_number, last_seq.wrapping_add(1));
+        assert_eq!(p.header.timestamp, last_ts.wrapping_add(3000));
+        // The same source again is no change.
+        assert!(!r.source_changed(2));
     }
 
     #[test]

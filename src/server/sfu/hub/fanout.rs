@@ -32,6 +32,13 @@ pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
 
+/// Clock ticks between the last packet of a relayed stream's old link and
+/// the first of its new one, as the leg writes them: a frame at 30 fps
+/// (90 kHz video clock).
+const RELINK_GAP_VIDEO: u32 = 3000;
+/// The same for audio: one 20 ms Opus frame (48 kHz clock).
+const RELINK_GAP_AUDIO: u32 = 960;
+
 /// The subscribed legs of one stream.
 struct Subscribers {
     media: Arc<PublishedMedia>,
@@ -229,6 +236,17 @@ impl HubLoop {
                             }
                         }
                     }
+                }
+                // A relayed stream's link reopened (another SSRC, its own
+                // numbering): the leg goes on from where it was.
+                if matches!(leg.source, LegSource::Stream(_))
+                    && track.rewriter.source_changed(ingress.packet.header.ssrc)
+                {
+                    track.rewriter.switch_source(if ingress.video {
+                        RELINK_GAP_VIDEO
+                    } else {
+                        RELINK_GAP_AUDIO
+                    });
                 }
                 if !track.rewriter.rewrite(&mut packet) {
                     stale += 1;
