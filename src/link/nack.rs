@@ -24,6 +24,7 @@
 //! docs/PERFORMANCE.md §6, second pass); this responder still has the rule.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{
@@ -38,6 +39,7 @@ use rtc::shared::TransportContext;
 use rtc::shared::error::Error;
 
 use super::nack_generator::NackGenerator;
+use super::rtx::RtxCounters;
 
 /// A packet is resent at most once per this interval, however often it is
 /// NACKed (a NACK repeated before the resend could have arrived).
@@ -59,10 +61,12 @@ pub const RESEND_HISTORY: usize = 1024;
 
 /// What `register_default_interceptors` registers, with bounded NACK
 /// ([`NackGenerator`], [`BoundedNackResponder`]) in place of the library's: NACK and PLI feedback, the NACK
-/// pair, the simulcast header extensions, TWCC receiving, RTCP reports.
+/// pair, the simulcast header extensions, TWCC receiving, RTCP reports. The
+/// generator counts the RTX packets it receives in `rtx` ([`super::rtx`]).
 pub fn register_interceptors(
     registry: Registry,
     media: &mut MediaEngine,
+    rtx: Arc<RtxCounters>,
 ) -> rtc::shared::error::Result<Registry> {
     for parameter in ["", "pli"] {
         media.register_feedback(
@@ -75,7 +79,7 @@ pub fn register_interceptors(
     }
     let registry = registry
         .with(Slot::NackResponder, BoundedNackResponder::default())
-        .with(Slot::NackGenerator, NackGenerator::default());
+        .with(Slot::NackGenerator, NackGenerator::with_rtx_counters(rtx));
     interceptor_registry::configure_simulcast_extension_headers(media)?;
     let registry = interceptor_registry::configure_twcc_receiver_only(registry, media)?;
     Ok(interceptor_registry::configure_rtcp_reports(registry))
@@ -269,7 +273,9 @@ impl SendStream {
 
 /// The NACK responder of every [`super::PeerLink`], in the library's
 /// `Slot::NackResponder` (see the module docs for its bounds). It resends
-/// original packets: no RTX payload type is negotiated.
+/// original packets: links built here never send RTX (only the egress
+/// hub's legs do, `server::sfu::hub`, and a leg sending through its core
+/// falls back to this responder's plain resends).
 #[derive(Default)]
 pub struct BoundedNackResponder {
     streams: HashMap<u32, SendStream>,

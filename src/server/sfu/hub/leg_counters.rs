@@ -24,6 +24,9 @@ pub struct LegCounters {
     pub nacks: u64,
     /// Packets the hub resent for those NACKs.
     pub retransmitted: u64,
+    /// Of `retransmitted`, those sent as RTX packets (RFC 4588) on the
+    /// video's RTX stream (a leg whose answer kept RTX, `link::rtx`).
+    pub retransmitted_rtx: u64,
     /// Keyframe requests (PLI or FIR) the subscriber sent.
     pub plis: u64,
     /// Transport-wide feedback packets taken into the downlink estimate.
