@@ -6,6 +6,7 @@
 pub mod bench_script;
 pub mod chromium;
 pub mod coturn;
+pub mod lossy_turn;
 pub mod redis;
 #[cfg(feature = "devices")]
 pub mod x11_window;
