@@ -713,6 +713,18 @@ fn answered_track(
                 if video { "video" } else { "audio" }
             )))
         })?;
+    if video {
+        tracing::debug!(
+            ssrc = offered.ssrc,
+            rtx_ssrc = rtx.as_ref().map(RtxSender::ssrc),
+            "egress leg video answered; resends {}",
+            if rtx.is_some() {
+                "as RTX"
+            } else {
+                "plain (RTX declined)"
+            }
+        );
+    }
     Ok(LegTrack {
         ssrc: offered.ssrc,
         clock_rate: if video {
