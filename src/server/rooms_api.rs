@@ -137,6 +137,9 @@ pub struct LinkView {
     /// Of `retransmitted`, those sent as RTX packets (RFC 4588: the
     /// subscriber's answer kept RTX; subscriptions only).
     pub retransmitted_rtx: u64,
+    /// Whether resends to this subscriber go as RTX packets (its answer
+    /// kept RTX and the hub seals its media); false on publish links.
+    pub rtx: bool,
     /// Transport-wide (TWCC) feedback packets the subscriber sent that fed
     /// its downlink estimate (subscriptions only).
     pub twcc_feedback: u64,
@@ -248,6 +251,7 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
             plis: stream.media.plis_sent(),
             retransmitted: 0,
             retransmitted_rtx: 0,
+            rtx: false,
             twcc_feedback: 0,
             twcc_malformed: 0,
         });
@@ -287,6 +291,7 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
                 plis: leg.counters.plis,
                 retransmitted: leg.counters.retransmitted,
                 retransmitted_rtx: leg.counters.retransmitted_rtx,
+                rtx: leg.rtx,
                 twcc_feedback: leg.counters.twcc_feedback,
                 twcc_malformed: leg.counters.twcc_malformed,
             })

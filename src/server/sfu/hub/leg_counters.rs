@@ -6,7 +6,7 @@
 //! locks). A snapshot is a command on the hub's queue: the loop copies the
 //! counters between two passes, so a reader never slows the fan-out.
 
-use super::leg::{Leg, LegState};
+use super::leg::{Egress, Leg, LegState};
 use super::{LegId, LegSource};
 use crate::protocol::LinkId;
 use crate::server::inbox::SessionInbox;
@@ -64,6 +64,10 @@ pub struct LegSnapshot {
     pub phase: LegPhase,
     /// Its counters.
     pub counters: LegCounters,
+    /// Its video resends go as RTX packets: the answer kept RTX
+    /// (`link::rtx`) and the hub seals the leg's media itself (a leg sending
+    /// through its core resends the originals).
+    pub rtx: bool,
 }
 
 impl LegSnapshot {
@@ -82,6 +86,12 @@ impl LegSnapshot {
                 LegState::Failed => LegPhase::Failed,
             },
             counters: leg.counters,
+            rtx: match &leg.state {
+                LegState::Connected(tracks, Egress::Direct { .. }) => {
+                    tracks.video.as_ref().is_some_and(|t| t.rtx.is_some())
+                }
+                _ => false,
+            },
         }
     }
 }

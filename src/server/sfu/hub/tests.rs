@@ -324,6 +324,11 @@ async fn lossy_leg(direct: bool, rtx: bool) {
         .expect("the leg in the snapshot");
     assert_eq!(counted.media, Some(media.id()));
     assert_eq!(counted.phase, super::LegPhase::Connected);
+    assert_eq!(
+        counted.rtx,
+        rtx && direct,
+        "resends as RTX iff the subscriber took it and the hub seals"
+    );
     let c = counted.counters;
     assert_eq!(
         c.packets,
