@@ -39,7 +39,7 @@ use rtc::shared::TransportContext;
 use rtc::shared::error::Error;
 
 use super::nack_generator::NackGenerator;
-use super::rtx::RtxCounters;
+use super::rtx::{RtxCounters, RtxSender};
 
 /// A packet is resent at most once per this interval, however often it is
 /// NACKed (a NACK repeated before the resend could have arrived).
@@ -196,6 +196,8 @@ struct SendStream {
     /// Sequence number of the latest keyframe's first packet (video).
     keyframe_seq: Option<u16>,
     video: bool,
+    /// Resends go on this RTX stream when the stream negotiated one.
+    rtx: Option<RtxSender>,
 }
 
 impl SendStream {
@@ -207,6 +209,7 @@ impl SendStream {
             budget: ResendBudget::default(),
             keyframe_seq: None,
             video,
+            rtx: None,
         }
     }
 
@@ -273,9 +276,9 @@ impl SendStream {
 
 /// The NACK responder of every [`super::PeerLink`], in the library's
 /// `Slot::NackResponder` (see the module docs for its bounds). It resends
-/// original packets: links built here never send RTX (only the egress
-/// hub's legs do, `server::sfu::hub`, and a leg sending through its core
-/// falls back to this responder's plain resends).
+/// the original packets, or RTX packets ([`super::rtx`]) for a stream bound
+/// with an RTX SSRC and payload type (an egress hub leg that sends through
+/// its core and whose answer kept RTX; links built here have none).
 #[derive(Default)]
 pub struct BoundedNackResponder {
     streams: HashMap<u32, SendStream>,
@@ -295,6 +298,10 @@ impl BoundedNackResponder {
             for seq in pair.packet_list() {
                 match stream.resend(seq, now) {
                     Some(packet) => {
+                        let packet = match stream.rtx.as_mut() {
+                            Some(rtx) => rtx.wrap(&packet),
+                            None => packet,
+                        };
                         self.resent += 1;
                         self.write.push_back(TaggedPacket {
                             now,
@@ -358,7 +365,11 @@ impl Interceptor for BoundedNackResponder {
             .any(|fb| fb.typ == "nack" && fb.parameter.is_empty());
         if nack {
             let video = info.mime_type.to_ascii_lowercase().starts_with("video/");
-            self.streams.insert(info.ssrc, SendStream::new(video));
+            let mut stream = SendStream::new(video);
+            if let (Some(ssrc), Some(payload_type)) = (info.ssrc_rtx, info.payload_type_rtx) {
+                stream.rtx = Some(RtxSender::new(ssrc, payload_type));
+            }
+            self.streams.insert(info.ssrc, stream);
         }
     }
 

@@ -138,7 +138,7 @@ pub struct LinkView {
     /// subscriber's answer kept RTX; subscriptions only).
     pub retransmitted_rtx: u64,
     /// Whether resends to this subscriber go as RTX packets (its answer
-    /// kept RTX and the hub seals its media); false on publish links.
+    /// kept RTX); false on publish links.
     pub rtx: bool,
     /// Transport-wide (TWCC) feedback packets the subscriber sent that fed
     /// its downlink estimate (subscriptions only).

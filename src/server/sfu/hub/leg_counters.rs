@@ -6,7 +6,7 @@
 //! locks). A snapshot is a command on the hub's queue: the loop copies the
 //! counters between two passes, so a reader never slows the fan-out.
 
-use super::leg::{Egress, Leg, LegState};
+use super::leg::{Leg, LegState};
 use super::{LegId, LegSource};
 use crate::protocol::LinkId;
 use crate::server::inbox::SessionInbox;
@@ -65,8 +65,8 @@ pub struct LegSnapshot {
     /// Its counters.
     pub counters: LegCounters,
     /// Its video resends go as RTX packets: the answer kept RTX
-    /// (`link::rtx`) and the hub seals the leg's media itself (a leg sending
-    /// through its core resends the originals).
+    /// (`link::rtx`; sealed by the hub, or by the core's NACK responder on
+    /// a leg sending through its core).
     pub rtx: bool,
 }
 
@@ -87,7 +87,7 @@ impl LegSnapshot {
             },
             counters: leg.counters,
             rtx: match &leg.state {
-                LegState::Connected(tracks, Egress::Direct { .. }) => {
+                LegState::Connected(tracks, _) => {
                     tracks.video.as_ref().is_some_and(|t| t.rtx.is_some())
                 }
                 _ => false,
