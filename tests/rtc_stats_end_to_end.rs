@@ -12,8 +12,8 @@
 //!   interval outside 200 ms – 60 s is 90000005 and changes nothing.
 //! * Under loss: the subscriber receives through a TURN relay (coturn)
 //!   behind a UDP proxy that drops every RTP packet whose sequence number is
-//!   a multiple of 10, retransmissions included (the same injection as
-//!   `rtcp_stats_under_loss_and_delay.rs`): its video loss rate is 10 % ± 3
+//!   a multiple of 10, retransmissions included (RTX packets too: the same
+//!   injection as `rtcp_stats_under_loss_and_delay.rs`): its video loss rate is 10 % ± 3
 //!   points where the clean run's is under 1 %.
 //! * `network-quality` (issue 10 §4): on the clean loopback the publisher's
 //!   uplink and the subscriber's downlink are 1 or 2 and the directions with
@@ -28,13 +28,11 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::coturn::{Coturn, TURN_PASSWORD, TURN_USER};
+use common::lossy_turn::{LossyTurnProxy, rtp_payload_type};
 use common::*;
 use huddle::client::{
     Client, ErrorCode, IceServer, RemoteVideoStats, RoomEvent, StatsReport, SubscribeOptions,
@@ -42,7 +40,6 @@ use huddle::client::{
 };
 use huddle::link::testing::rtp_seq;
 use huddle::protocol::{Role, StreamId, UserId};
-use tokio::net::UdpSocket;
 
 const PROFILE_FPS: f64 = 15.0;
 const PROFILE_SIZE: (u32, u32) = (480, 360);
@@ -296,7 +293,7 @@ async fn loss_between_the_server_and_a_subscriber_shows_in_its_loss_rate() {
 }
 
 async fn lossy_run(coturn: &Coturn) {
-    let proxy = LossyProxy::start(coturn.port).await;
+    let proxy = LossyTurnProxy::start(coturn.port, lossy).await;
     let server = start_server().await;
     let turn = TurnConfig {
         servers: vec![IceServer {
@@ -375,75 +372,13 @@ async fn lossy_run(coturn: &Coturn) {
     subscriber.leave().await.ok();
 }
 
-/// A UDP proxy in front of a TURN server that drops, on the way back to the
-/// client, every relayed RTP packet (inside TURN ChannelData, RFC 8656
-/// §12.4) whose sequence number is a multiple of [`DROP_EVERY`].
-struct LossyProxy {
-    port: u16,
-    dropped: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for LossyProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// The RTP sequence number inside a TURN ChannelData message, if it carries RTP.
-fn channel_data_rtp_seq(datagram: &[u8]) -> Option<u16> {
-    let first = *datagram.first()?;
-    if !(0x40..=0x7f).contains(&first) {
-        return None; // STUN (allocations, permissions, indications)
-    }
-    rtp_seq(datagram.get(4..)?)
-}
-
-impl LossyProxy {
-    async fn start(turn_port: u16) -> Self {
-        let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-        let port = front.local_addr().expect("addr").port();
-        let turn: SocketAddr = ([127, 0, 0, 1], turn_port).into();
-        let dropped = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&dropped);
-        let task = tokio::spawn(async move {
-            let mut backs: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
-            let mut buf = vec![0u8; 2048];
-            let mut tasks = Vec::new();
-            while let Ok((n, client)) = front.recv_from(&mut buf).await {
-                let back = match backs.get(&client) {
-                    Some(back) => Arc::clone(back),
-                    None => {
-                        let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-                        backs.insert(client, Arc::clone(&back));
-                        let (back_rx, front_tx, dropped) =
-                            (Arc::clone(&back), Arc::clone(&front), Arc::clone(&counter));
-                        tasks.push(tokio::spawn(async move {
-                            let mut buf = vec![0u8; 2048];
-                            while let Ok((n, _)) = back_rx.recv_from(&mut buf).await {
-                                let data = &buf[..n];
-                                if channel_data_rtp_seq(data).is_some_and(|s| s % DROP_EVERY == 0) {
-                                    dropped.fetch_add(1, Ordering::Relaxed);
-                                    continue;
-                                }
-                                front_tx.send_to(data, client).await.ok(); // test ending
-                            }
-                        }));
-                        back
-                    }
-                };
-                back.send_to(&buf[..n], turn).await.ok(); // test ending
-            }
-            for task in tasks {
-                task.abort();
-            }
-        });
-        Self {
-            port,
-            dropped,
-            task,
-        }
-    }
+/// The loss injected on the subscriber's relayed downlink: every RTP packet
+/// whose sequence number is a multiple of [`DROP_EVERY`] and, so that its
+/// retransmissions are lost too, every RTX packet (RFC 4588: a resend on its
+/// own stream, whose original sequence number is encrypted).
+fn lossy(rtp: &[u8]) -> bool {
+    rtp_seq(rtp).is_some_and(|s| s % DROP_EVERY == 0)
+        || rtp_payload_type(rtp) == Some(huddle::link::rtx::RTX_PAYLOAD_TYPE)
 }
 
 /// `huddle bot --subscribe --json --rtc-stats-ms 500`: its `stats` lines

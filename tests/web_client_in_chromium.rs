@@ -145,6 +145,19 @@ async fn a_browser_and_a_native_client_see_and_hear_each_other() {
         "native decoded {} frames ({:?}) and {} audio frames of the browser",
         stats.frames_decoded, stats.last_size, stats.audio_frames_decoded
     );
+    // Both subscriptions would resend as RTX (RFC 4588): Chromium's answer
+    // keeps it, as the SDK's does (`GET /rooms/{id}`, docs/protocol.md).
+    let (status, room) = http_get_json(&server, "/rooms/web-call").await;
+    assert_eq!(status, 200, "{room:#}");
+    for user in ["browser", "native"] {
+        let link = room["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["kind"] == "subscription" && l["userId"] == user)
+            .unwrap_or_else(|| panic!("{user}'s subscription in {room:#}"));
+        assert_eq!(link["rtx"], true, "{user}'s subscription: {link:#}");
+    }
     let summary = browser.eval(&page, SUMMARY).await;
     let local = &summary["local"];
     assert_eq!(local["media"]["video"]["codec"], "H264", "{summary:#}");

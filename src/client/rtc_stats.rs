@@ -191,6 +191,12 @@ pub struct RemoteVideoStats {
     pub freeze_count: u64,
     /// Packets that filled a gap late (NACK retransmissions, reordering).
     pub packets_repaired: u64,
+    /// RTX packets (RFC 4588 retransmissions on their own stream) that
+    /// repaired a missing packet.
+    pub rtx_packets_received: u64,
+    /// RTX packets dropped: malformed, padding probes, or repairing nothing
+    /// missing (duplicates).
+    pub rtx_packets_dropped: u64,
     /// Time spent decoding so far, ms (WebRTC `totalDecodeTime`).
     pub total_decode_time_ms: f64,
     /// Glass-to-glass latency of the last decoded frame, ms, for streams

@@ -949,7 +949,7 @@ impl Session {
             Reply::SubscribeOffer { link_id, sdp, .. } => (link_id, sdp),
             other => return Err(unexpected(&other)),
         };
-        let (link, signals) = PeerLink::with_policy(self.rtc_ip, &self.ice)
+        let (link, signals) = PeerLink::subscriber(self.rtc_ip, &self.ice)
             .await
             .map_err(ClientError::from)?;
         let answer = match link.answer(offer).await {

@@ -9,7 +9,9 @@
 //!   relay-only and an advertised (NAT) address come from an [`ice::IcePolicy`];
 //!   by default there are none.
 //! * Codecs: H.264 constrained baseline (packetization-mode 1) as payload type
-//!   [`H264_PAYLOAD_TYPE`] and Opus as [`OPUS_PAYLOAD_TYPE`], nothing else.
+//!   [`H264_PAYLOAD_TYPE`] and Opus as [`OPUS_PAYLOAD_TYPE`], nothing else;
+//!   a subscriber link ([`PeerLink::subscriber`]) also accepts RTX for H.264
+//!   ([`rtx`]), which the egress hub sends its retransmissions on.
 //! * Header extensions: the RFC 6464 audio level on audio ([`audio_level`]),
 //!   besides what the interceptors register (TWCC).
 //! * Interceptors: the library's defaults (sender and receiver reports, TWCC)
@@ -34,6 +36,7 @@ pub mod nack;
 pub mod nack_generator;
 pub mod rtcp_stats;
 pub mod rtcp_tap;
+pub mod rtx;
 #[doc(hidden)]
 pub mod testing;
 
@@ -137,6 +140,18 @@ pub fn track_description(
     stream: &str,
     id: &str,
 ) -> MediaStreamTrack {
+    track_description_with_rtx(kind, ssrc, None, stream, id)
+}
+
+/// [`track_description`] with an RTX SSRC (`a=ssrc-group:FID ssrc rtx`),
+/// which stays only if the answer keeps RTX ([`rtx`]).
+pub fn track_description_with_rtx(
+    kind: RtpCodecKind,
+    ssrc: u32,
+    rtx: Option<u32>,
+    stream: &str,
+    id: &str,
+) -> MediaStreamTrack {
     let codec = match kind {
         RtpCodecKind::Video => h264_codec(),
         _ => opus_codec(),
@@ -149,6 +164,7 @@ pub fn track_description(
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
                 ssrc: Some(ssrc),
+                rtx: rtx.map(|ssrc| rtc::rtp_transceiver::rtp_sender::RTCRtpRtxParameters { ssrc }),
                 ..Default::default()
             },
             codec,
@@ -233,12 +249,14 @@ pub struct PeerLink {
     policy: ice::IcePolicy,
     /// The uplink estimate, on a link built with congestion control.
     send_estimate: Option<congestion::SendEstimate>,
+    /// RTX packets received, by verdict (zero unless [`PeerLink::subscriber`]).
+    rtx: Arc<rtx::RtxCounters>,
 }
 
 impl PeerLink {
     /// Builds a peer connection bound to `ip` (port chosen by the OS).
     pub async fn new(ip: IpAddr) -> LinkResult<(Self, LinkSignals)> {
-        Self::build(ip, None, ice::IcePolicy::default(), None).await
+        Self::build(ip, None, ice::IcePolicy::default(), None, false).await
     }
 
     /// [`PeerLink::new`] with STUN/TURN servers, relay-only or an advertised
@@ -247,7 +265,17 @@ impl PeerLink {
         ip: IpAddr,
         policy: &ice::IcePolicy,
     ) -> LinkResult<(Self, LinkSignals)> {
-        Self::build(ip, None, policy.clone(), None).await
+        Self::build(ip, None, policy.clone(), None, false).await
+    }
+
+    /// [`PeerLink::with_policy`] for receiving a subscription from the
+    /// egress hub: it also accepts RTX for H.264 ([`rtx`]), so the hub's
+    /// retransmissions arrive on their own stream ([`PeerLink::rtx_count`]).
+    pub async fn subscriber(
+        ip: IpAddr,
+        policy: &ice::IcePolicy,
+    ) -> LinkResult<(Self, LinkSignals)> {
+        Self::build(ip, None, policy.clone(), None, true).await
     }
 
     /// [`PeerLink::with_policy`] with send-side congestion control: what this
@@ -258,7 +286,7 @@ impl PeerLink {
         policy: &ice::IcePolicy,
         congestion: congestion::CongestionConfig,
     ) -> LinkResult<(Self, LinkSignals)> {
-        Self::build(ip, None, policy.clone(), Some(congestion)).await
+        Self::build(ip, None, policy.clone(), Some(congestion), false).await
     }
 
     /// [`PeerLink::new`] offering only these SRTP protection profiles in its
@@ -268,7 +296,7 @@ impl PeerLink {
         ip: IpAddr,
         profiles: Vec<rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile>,
     ) -> LinkResult<(Self, LinkSignals)> {
-        Self::build(ip, Some(profiles), ice::IcePolicy::default(), None).await
+        Self::build(ip, Some(profiles), ice::IcePolicy::default(), None, false).await
     }
 
     async fn build(
@@ -276,6 +304,7 @@ impl PeerLink {
         srtp_profiles: Option<Vec<rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile>>,
         policy: ice::IcePolicy,
         congestion: Option<congestion::CongestionConfig>,
+        receive_rtx: bool,
     ) -> LinkResult<(Self, LinkSignals)> {
         ice::check_servers(&policy)?;
         let mut media = MediaEngine::default();
@@ -323,12 +352,17 @@ impl PeerLink {
             &mut media,
         )
         .map_err(rtc_err("registering the simulcast extensions"))?;
-        let registry = nack::register_interceptors(Registry::new(), &mut media)
-            .map_err(rtc_err("registering interceptors"))?
-            .with(
-                Slot::from(rtcp_tap::RTCP_TAP_SLOT),
-                rtcp_tap::RtcpTap::default(),
-            );
+        if receive_rtx {
+            rtx::register(&mut media).map_err(rtc_err("registering RTX"))?;
+        }
+        let rtx_counters = Arc::new(rtx::RtxCounters::default());
+        let registry =
+            nack::register_interceptors(Registry::new(), &mut media, Arc::clone(&rtx_counters))
+                .map_err(rtc_err("registering interceptors"))?
+                .with(
+                    Slot::from(rtcp_tap::RTCP_TAP_SLOT),
+                    rtcp_tap::RtcpTap::default(),
+                );
         let rtcp_stats = rtcp_stats::RtcpStats::default();
         let registry = registry.with(
             Slot::from(rtcp_stats::RTCP_STATS_SLOT),
@@ -390,9 +424,15 @@ impl PeerLink {
                 rtcp_stats,
                 policy,
                 send_estimate,
+                rtx: rtx_counters,
             },
             signal_rx,
         ))
+    }
+
+    /// RTX packets this link received so far, by verdict ([`rtx::RtxVerdict`]).
+    pub fn rtx_count(&self) -> rtx::RtxCount {
+        self.rtx.get()
     }
 
     /// RTT, loss and jitter the remote reports about what this link sends.

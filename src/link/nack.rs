@@ -24,6 +24,7 @@
 //! docs/PERFORMANCE.md §6, second pass); this responder still has the rule.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{
@@ -38,6 +39,7 @@ use rtc::shared::TransportContext;
 use rtc::shared::error::Error;
 
 use super::nack_generator::NackGenerator;
+use super::rtx::{RtxCounters, RtxSender};
 
 /// A packet is resent at most once per this interval, however often it is
 /// NACKed (a NACK repeated before the resend could have arrived).
@@ -59,10 +61,12 @@ pub const RESEND_HISTORY: usize = 1024;
 
 /// What `register_default_interceptors` registers, with bounded NACK
 /// ([`NackGenerator`], [`BoundedNackResponder`]) in place of the library's: NACK and PLI feedback, the NACK
-/// pair, the simulcast header extensions, TWCC receiving, RTCP reports.
+/// pair, the simulcast header extensions, TWCC receiving, RTCP reports. The
+/// generator counts the RTX packets it receives in `rtx` ([`super::rtx`]).
 pub fn register_interceptors(
     registry: Registry,
     media: &mut MediaEngine,
+    rtx: Arc<RtxCounters>,
 ) -> rtc::shared::error::Result<Registry> {
     for parameter in ["", "pli"] {
         media.register_feedback(
@@ -75,7 +79,7 @@ pub fn register_interceptors(
     }
     let registry = registry
         .with(Slot::NackResponder, BoundedNackResponder::default())
-        .with(Slot::NackGenerator, NackGenerator::default());
+        .with(Slot::NackGenerator, NackGenerator::with_rtx_counters(rtx));
     interceptor_registry::configure_simulcast_extension_headers(media)?;
     let registry = interceptor_registry::configure_twcc_receiver_only(registry, media)?;
     Ok(interceptor_registry::configure_rtcp_reports(registry))
@@ -192,6 +196,8 @@ struct SendStream {
     /// Sequence number of the latest keyframe's first packet (video).
     keyframe_seq: Option<u16>,
     video: bool,
+    /// Resends go on this RTX stream when the stream negotiated one.
+    rtx: Option<RtxSender>,
 }
 
 impl SendStream {
@@ -203,6 +209,7 @@ impl SendStream {
             budget: ResendBudget::default(),
             keyframe_seq: None,
             video,
+            rtx: None,
         }
     }
 
@@ -269,7 +276,9 @@ impl SendStream {
 
 /// The NACK responder of every [`super::PeerLink`], in the library's
 /// `Slot::NackResponder` (see the module docs for its bounds). It resends
-/// original packets: no RTX payload type is negotiated.
+/// the original packets, or RTX packets ([`super::rtx`]) for a stream bound
+/// with an RTX SSRC and payload type (an egress hub leg that sends through
+/// its core and whose answer kept RTX; links built here have none).
 #[derive(Default)]
 pub struct BoundedNackResponder {
     streams: HashMap<u32, SendStream>,
@@ -289,6 +298,10 @@ impl BoundedNackResponder {
             for seq in pair.packet_list() {
                 match stream.resend(seq, now) {
                     Some(packet) => {
+                        let packet = match stream.rtx.as_mut() {
+                            Some(rtx) => rtx.wrap(&packet),
+                            None => packet,
+                        };
                         self.resent += 1;
                         self.write.push_back(TaggedPacket {
                             now,
@@ -352,7 +365,11 @@ impl Interceptor for BoundedNackResponder {
             .any(|fb| fb.typ == "nack" && fb.parameter.is_empty());
         if nack {
             let video = info.mime_type.to_ascii_lowercase().starts_with("video/");
-            self.streams.insert(info.ssrc, SendStream::new(video));
+            let mut stream = SendStream::new(video);
+            if let (Some(ssrc), Some(payload_type)) = (info.ssrc_rtx, info.payload_type_rtx) {
+                stream.rtx = Some(RtxSender::new(ssrc, payload_type));
+            }
+            self.streams.insert(info.ssrc, stream);
         }
     }
 

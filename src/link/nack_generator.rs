@@ -13,8 +13,16 @@
 //! * forgets packets older than [`MISSING_MAX_AGE`], and keeps at most
 //!   [`MISSING_MAX`] missing per stream (a longer outage asks for the newest
 //!   only: the receiver needs a keyframe then anyway).
+//!
+//! On a link that negotiated RTX ([`super::rtx`]) it also sees each RTX
+//! packet before rtc maps it back to its stream: a repair of a packet it
+//! misses counts as that packet arriving (and goes on); anything else on an
+//! RTX SSRC (malformed, a probe, a repair of nothing) is dropped here and
+//! counted in the link's [`RtxCounters`]. The RTX stream's own sequence
+//! numbers are never NACKed.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket};
@@ -24,6 +32,8 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
 use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
 use rtc::shared::error::Error;
+
+use super::rtx::{self, RtxCounters, RtxVerdict};
 
 /// Times one missing packet is asked for.
 pub const NACKS_PER_PACKET: u8 = 3;
@@ -76,10 +86,20 @@ pub struct NackGenerator {
     next_tick: Option<Instant>,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
+    /// RTX SSRC → the SSRC of the stream it repairs.
+    rtx: HashMap<u32, u32>,
+    rtx_counters: Arc<RtxCounters>,
 }
 
 impl Default for NackGenerator {
     fn default() -> Self {
+        Self::with_rtx_counters(Arc::default())
+    }
+}
+
+impl NackGenerator {
+    /// A generator that counts the RTX packets it sees in `counters`.
+    pub fn with_rtx_counters(counters: Arc<RtxCounters>) -> Self {
         Self {
             sender_ssrc: rand::random(),
             streams: HashMap::new(),
@@ -87,11 +107,33 @@ impl Default for NackGenerator {
             next_tick: None,
             read: VecDeque::new(),
             write: VecDeque::new(),
+            rtx: HashMap::new(),
+            rtx_counters: counters,
         }
     }
-}
 
-impl NackGenerator {
+    /// Judges (and counts) an RTX packet for the stream `primary`; a repair
+    /// counts as its original arriving.
+    fn on_rtx(&mut self, primary: u32, packet: &rtc::rtp::Packet, now: Instant) -> RtxVerdict {
+        let verdict = match rtx::osn(packet) {
+            Err(verdict) => verdict,
+            Ok(osn) => match self.streams.get(&primary) {
+                Some(stream)
+                    if stream.highest.is_some()
+                        && stream.missing.contains_key(&stream.extend(osn)) =>
+                {
+                    RtxVerdict::Repair(osn)
+                }
+                _ => RtxVerdict::Unrequested,
+            },
+        };
+        if let RtxVerdict::Repair(osn) = verdict {
+            self.on_rtp(primary, osn, now);
+        }
+        self.rtx_counters.count(verdict);
+        verdict
+    }
+
     /// How long after a NACK the same packet is asked for again: the measured
     /// NACK-to-repair time plus a quarter and a tick.
     pub fn retry_interval(&self) -> Duration {
@@ -196,7 +238,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for NackGenerator {
 
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Error> {
         if let Packet::Rtp(packet) = &msg.message.packet {
-            self.on_rtp(packet.header.ssrc, packet.header.sequence_number, msg.now);
+            let ssrc = packet.header.ssrc;
+            match self.rtx.get(&ssrc) {
+                Some(&primary) => {
+                    if !matches!(self.on_rtx(primary, packet, msg.now), RtxVerdict::Repair(_)) {
+                        return Ok(()); // dropped (counted)
+                    }
+                }
+                None => self.on_rtp(ssrc, packet.header.sequence_number, msg.now),
+            }
         }
         self.read.push_back(msg);
         Ok(())
@@ -229,6 +279,14 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for NackGenerator {
 
 impl Interceptor for NackGenerator {
     fn bind_remote_stream(&mut self, info: &StreamInfo) {
+        if self.rtx.contains_key(&info.ssrc) {
+            // The RTX stream, bound in its own right after its primary: its
+            // sequence numbers are the sender's business, not NACKed.
+            return;
+        }
+        if let (Some(rtx), Some(_)) = (info.ssrc_rtx, info.payload_type_rtx) {
+            self.rtx.insert(rtx, info.ssrc);
+        }
         let nack = info
             .rtcp_feedback
             .iter()
@@ -240,6 +298,8 @@ impl Interceptor for NackGenerator {
 
     fn unbind_remote_stream(&mut self, info: &StreamInfo) {
         self.streams.remove(&info.ssrc);
+        self.rtx
+            .retain(|&rtx, &mut primary| primary != info.ssrc && rtx != info.ssrc);
     }
 
     fn bind_local_stream(&mut self, _: &StreamInfo) {}
@@ -330,5 +390,67 @@ mod tests {
             "too old"
         );
         assert_eq!(g.poll_timeout(), None);
+    }
+
+    fn rtp(ssrc: u32, seq: u16, payload: &'static [u8], now: Instant) -> TaggedPacket {
+        TaggedPacket {
+            now,
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtp(rtc::rtp::Packet {
+                header: rtc::rtp::Header {
+                    version: 2,
+                    ssrc,
+                    sequence_number: seq,
+                    ..Default::default()
+                },
+                payload: bytes::Bytes::from_static(payload),
+            })),
+        }
+    }
+
+    /// Stream 7 with its RTX stream 8: a repair of a missing packet goes on
+    /// and counts as the packet; a malformed one, a duplicate and an OSN
+    /// never missing are dropped and counted; the RTX stream's own
+    /// sequence numbers are never NACKed.
+    #[test]
+    fn rtx_repairs_go_through_and_anything_else_on_rtx_is_dropped_and_counted() {
+        let counters = Arc::new(RtxCounters::default());
+        let mut g = NackGenerator::with_rtx_counters(Arc::clone(&counters));
+        g.streams.insert(7, RemoteStream::default());
+        g.rtx.insert(8, 7);
+        let t0 = Instant::now();
+        let read = |g: &mut NackGenerator, msg: TaggedPacket| {
+            g.handle_read(msg).expect("read");
+            g.poll_read().is_some()
+        };
+        assert!(read(&mut g, rtp(7, 10, &[1], t0)));
+        assert!(read(&mut g, rtp(7, 13, &[1], t0))); // 11, 12 missing
+        assert_eq!(nacked(&mut g, t0), [11, 12]);
+        // RTX sequence 500, then 502: a gap in the RTX stream, not NACKed.
+        assert!(read(&mut g, rtp(8, 500, &[0, 11, 0xAA], t0)), "repairs 11");
+        assert!(!read(&mut g, rtp(8, 502, &[0, 11, 0xAA], t0)), "11 again");
+        assert!(
+            !read(&mut g, rtp(8, 503, &[0x7F, 0, 0xAA], t0)),
+            "OSN never missing"
+        );
+        assert!(!read(&mut g, rtp(8, 504, &[12], t0)), "no room for an OSN");
+        let retry = g.retry_interval();
+        assert_eq!(nacked(&mut g, t0 + retry), [12], "only 12 is still missing");
+        assert_eq!(
+            counters.get(),
+            super::rtx::RtxCount {
+                repaired: 1,
+                probes: 0,
+                malformed: 1,
+                unrequested: 2,
+            }
+        );
+        // The original stream goes on undisturbed.
+        assert!(read(&mut g, rtp(7, 14, &[1], t0)));
+        assert!(
+            g.streams
+                .get(&7)
+                .is_some_and(|s| s.highest == Some((1 << 32) | 14))
+        );
     }
 }

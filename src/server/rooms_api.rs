@@ -134,6 +134,12 @@ pub struct LinkView {
     pub plis: u64,
     /// Packets resent for NACKs (subscriptions only; 0 for publish links).
     pub retransmitted: u64,
+    /// Of `retransmitted`, those sent as RTX packets (RFC 4588: the
+    /// subscriber's answer kept RTX; subscriptions only).
+    pub retransmitted_rtx: u64,
+    /// Whether resends to this subscriber go as RTX packets (its answer
+    /// kept RTX); false on publish links.
+    pub rtx: bool,
     /// Transport-wide (TWCC) feedback packets the subscriber sent that fed
     /// its downlink estimate (subscriptions only).
     pub twcc_feedback: u64,
@@ -244,6 +250,8 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
             nacks: inbound.map(|c| c.nack_count).sum(),
             plis: stream.media.plis_sent(),
             retransmitted: 0,
+            retransmitted_rtx: 0,
+            rtx: false,
             twcc_feedback: 0,
             twcc_malformed: 0,
         });
@@ -282,6 +290,8 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
                 nacks: leg.counters.nacks,
                 plis: leg.counters.plis,
                 retransmitted: leg.counters.retransmitted,
+                retransmitted_rtx: leg.counters.retransmitted_rtx,
+                rtx: leg.rtx,
                 twcc_feedback: leg.counters.twcc_feedback,
                 twcc_malformed: leg.counters.twcc_malformed,
             })

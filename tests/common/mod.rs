@@ -6,6 +6,7 @@
 pub mod bench_script;
 pub mod chromium;
 pub mod coturn;
+pub mod lossy_turn;
 pub mod redis;
 #[cfg(feature = "devices")]
 pub mod x11_window;
@@ -581,4 +582,29 @@ pub async fn publish_offer(audio: bool, video: bool) -> (huddle::link::PeerLink,
 /// A JSON string literal of `text` (for splicing SDPs into raw frames).
 pub fn json_string(text: &str) -> String {
     serde_json::to_string(text).expect("a string serialises")
+}
+
+/// One plain `GET path` to the test server (no token), as an operator's tool
+/// would send it; returns the status and the JSON body.
+pub async fn http_get_json(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.url.trim_start_matches("ws://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("send");
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut response))
+        .await
+        .expect("a response")
+        .expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    (status, serde_json::from_str(body).expect("a JSON body"))
 }

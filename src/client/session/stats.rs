@@ -168,6 +168,7 @@ impl Session {
 
         for (stream_id, s) in &self.subscriptions {
             let counters = s.link.counters().await;
+            let rtx = s.link.rtx_count();
             transport.bytes_sent += counters.bytes_sent;
             transport.bytes_received += counters.bytes_received;
             transport.packets_sent += counters.packets_sent;
@@ -216,6 +217,8 @@ impl Session {
                     pli_count: st.keyframe_requests,
                     freeze_count: st.freezes.count,
                     packets_repaired: st.video_repaired,
+                    rtx_packets_received: rtx.repaired,
+                    rtx_packets_dropped: rtx.dropped(),
                     total_decode_time_ms: st.decode_time_us as f64 / 1e3,
                     glass_to_glass_ms: st.last_latency_us.map(|us| us as f64 / 1e3),
                 };

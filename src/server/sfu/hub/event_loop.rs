@@ -376,6 +376,19 @@ impl HubLoop {
                 reply.send(found).ok(); // test gone
             }
             #[cfg(test)]
+            Command::Inject(id, packet) => {
+                if let Some(leg) = self.legs.get_mut(&id)
+                    && let super::leg::LegState::Connected(
+                        _,
+                        super::leg::Egress::Direct { srtp, .. },
+                    ) = &mut leg.state
+                    && let Some(datagram) = srtp.seal(&packet)
+                {
+                    leg.pending.push(datagram);
+                    mark(&mut self.work, id, leg, Work::Send);
+                }
+            }
+            #[cfg(test)]
             Command::Panic(id) => {
                 self.current = Some(id);
                 panic!("injected by a test");

@@ -321,7 +321,7 @@ impl HubLoop {
 
 /// Bytes a numbered packet carries beyond [`rtp_len`]: the one-byte
 /// extension block (4 + 3 + 1 padding) and the AES-GCM tag (16).
-const TWCC_OVERHEAD: usize = 8 + 16;
+pub(super) const TWCC_OVERHEAD: usize = 8 + 16;
 
 /// An RTP packet's size on the wire before SRTP: the fixed header, its CSRCs
 /// and the payload (the forwarder strips extensions).

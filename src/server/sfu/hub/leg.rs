@@ -47,9 +47,10 @@ use super::srtp_keys::KeyCapture;
 use super::{CreateLeg, LegSource};
 use crate::link::nack::BoundedNackResponder;
 use crate::link::rtcp_tap::{RTCP_TAP_SLOT, RtcpTap};
+use crate::link::rtx::RtxSender;
 use crate::link::{
     H264_PAYLOAD_TYPE, LinkError, OPUS_CLOCK_RATE, OPUS_PAYLOAD_TYPE, VIDEO_CLOCK_RATE, h264_codec,
-    opus_codec, track_description,
+    opus_codec, track_description_with_rtx,
 };
 use crate::protocol::LinkId;
 use crate::server::inbox::{LinkState, SessionInbox};
@@ -105,6 +106,8 @@ fn internal(what: &'static str) -> impl FnOnce(rtc::shared::error::Error) -> Sfu
 pub struct OfferedTrack {
     sender: RTCRtpSenderId,
     ssrc: u32,
+    /// The RTX SSRC offered with a video track (`a=ssrc-group:FID`).
+    rtx_ssrc: Option<u32>,
     enabled: bool,
 }
 
@@ -118,6 +121,9 @@ pub struct LegTrack {
     pub paused: bool,
     /// Sent packets for NACKs (video sent directly).
     pub history: Option<SentHistory>,
+    /// Where resends go when the answer kept RTX (video; `link::rtx`);
+    /// `None`: resent as the original packets.
+    pub rtx: Option<RtxSender>,
     /// Sender-report state (sent directly).
     pub report: SendReport,
 }
@@ -523,6 +529,8 @@ fn core(
             )
             .map_err(internal("registering codecs"))?;
     }
+    // Resends on their own stream, if the subscriber takes it (`link::rtx`).
+    crate::link::rtx::register(&mut media_engine).map_err(internal("registering RTX"))?;
     // The subscriber NACKs and asks for keyframes; we answer NACKs and
     // relay PLIs.
     for parameter in ["", "pli"] {
@@ -581,7 +589,18 @@ type AddedTracks = (
 fn add_tracks(pc: &mut RTCPeerConnection, request: &CreateLeg) -> Result<AddedTracks, SfuError> {
     let mut add = |kind: RtpCodecKind, id: &str, enabled: bool| {
         let ssrc = random_ssrc();
-        let description = track_description(kind, ssrc, &request.stream_label, id);
+        // Video offers RTX on its own SSRC (`link::rtx`); it stays if the
+        // answer keeps the RTX codec.
+        let rtx_ssrc = (kind == RtpCodecKind::Video).then(|| {
+            loop {
+                let rtx = random_ssrc();
+                if rtx != ssrc {
+                    break rtx;
+                }
+            }
+        });
+        let description =
+            track_description_with_rtx(kind, ssrc, rtx_ssrc, &request.stream_label, id);
         // The server only sends on a subscription leg: `sendonly`
         // sections (browsers answer a `sendrecv` one with `recvonly` but
         // expect the offer to say what the server does).
@@ -594,6 +613,7 @@ fn add_tracks(pc: &mut RTCPeerConnection, request: &CreateLeg) -> Result<AddedTr
             .map(|transceiver| OfferedTrack {
                 sender: RTCRtpSenderId::from(transceiver),
                 ssrc,
+                rtx_ssrc,
                 enabled,
             })
             .map_err(internal("adding an egress track"))
@@ -667,14 +687,25 @@ fn answered_track(
     offered: &OfferedTrack,
     video: bool,
 ) -> Result<LegTrack, SfuError> {
-    let payload_type = pc
+    let (payload_type, rtx) = pc
         .rtp_sender(offered.sender)
         .and_then(|mut s| {
-            s.get_parameters()
-                .rtp_parameters
-                .codecs
+            let parameters = s.get_parameters();
+            let payload_type = parameters.rtp_parameters.codecs.first()?.payload_type;
+            // RTX stays if the answer kept its codec (with our `apt`) and
+            // the library kept the RTX SSRC on the encoding.
+            let kept = parameters
+                .encodings
                 .first()
-                .map(|c| c.payload_type)
+                .is_some_and(|e| e.rtp_coding_parameters.rtx.is_some());
+            let rtx = crate::link::rtx::negotiated_payload_type(
+                &parameters.rtp_parameters.codecs,
+                payload_type,
+            )
+            .filter(|_| kept && video)
+            .zip(offered.rtx_ssrc)
+            .map(|(rtx_pt, rtx_ssrc)| RtxSender::new(rtx_ssrc, rtx_pt));
+            Some((payload_type, rtx))
         })
         .ok_or_else(|| {
             SfuError::Answer(LinkError::InvalidSdp(format!(
@@ -682,6 +713,18 @@ fn answered_track(
                 if video { "video" } else { "audio" }
             )))
         })?;
+    if video {
+        tracing::debug!(
+            ssrc = offered.ssrc,
+            rtx_ssrc = rtx.as_ref().map(RtxSender::ssrc),
+            "egress leg video answered; resends {}",
+            if rtx.is_some() {
+                "as RTX"
+            } else {
+                "plain (RTX declined)"
+            }
+        );
+    }
     Ok(LegTrack {
         ssrc: offered.ssrc,
         clock_rate: if video {
@@ -693,6 +736,7 @@ fn answered_track(
         enabled: offered.enabled,
         paused: false,
         history: video.then(SentHistory::default),
+        rtx,
         report: SendReport::default(),
     })
 }
@@ -857,16 +901,19 @@ impl Leg {
     }
 
     /// Answers a NACK from the leg's history, if it seals its own media;
-    /// returns how many packets went again. (A leg that sends through its
-    /// core leaves NACKs to the core's responder, which has the history.)
+    /// returns how many packets went again (of them, as RTX packets: the
+    /// leg's `retransmitted_rtx`). (A leg that sends through its core
+    /// leaves NACKs to the core's responder, which has the history and
+    /// resends plain packets.)
     pub fn retransmit(&mut self, nack: &TransportLayerNack, now: Instant) -> u64 {
         let LegState::Connected(tracks, Egress::Direct { srtp, .. }) = &mut self.state else {
             return 0;
         };
-        let Some(history) = tracks
-            .iter_mut()
-            .find(|t| t.ssrc == nack.media_ssrc)
-            .and_then(|t| t.history.as_mut())
+        let Some(LegTrack {
+            history: Some(history),
+            rtx,
+            ..
+        }) = tracks.iter_mut().find(|t| t.ssrc == nack.media_ssrc)
         else {
             return 0;
         };
@@ -876,17 +923,37 @@ impl Leg {
                 let Some((packet, number)) = history.resend(seq, now) else {
                     continue;
                 };
-                // The same bytes as the first time: the same transport-wide
-                // number too (one SRTP nonce, one header; `twcc.rs`).
-                let stamp = self
-                    .twcc
-                    .as_mut()
-                    .zip(number)
-                    .map(|(twcc, n)| twcc.resent(n, now));
-                let mut packet = packet.clone();
+                let (mut packet, stamp) = match rtx.as_mut() {
+                    // A new packet on the RTX stream (its own sequence
+                    // number, so its own SRTP nonce): a new transport-wide
+                    // number too, counted by the estimate like any packet.
+                    Some(rtx) => {
+                        let packet = rtx.wrap(packet);
+                        let len = 12 + 4 * packet.header.csrc.len() + packet.payload.len();
+                        let stamp = self
+                            .twcc
+                            .as_mut()
+                            .map(|twcc| twcc.stamp(now, len + super::fanout::TWCC_OVERHEAD));
+                        (packet, stamp)
+                    }
+                    // The same bytes as the first time: the same
+                    // transport-wide number too (one SRTP nonce, one
+                    // header; `twcc.rs`).
+                    None => {
+                        let stamp = self
+                            .twcc
+                            .as_mut()
+                            .zip(number)
+                            .map(|(twcc, n)| twcc.resent(n, now));
+                        (packet.clone(), stamp)
+                    }
+                };
                 if let Some(datagram) = srtp.seal_stamped(&mut packet, stamp) {
                     self.pending.push(datagram);
                     resent += 1;
+                    if rtx.is_some() {
+                        self.counters.retransmitted_rtx += 1;
+                    }
                 }
             }
         }

@@ -24,6 +24,9 @@ pub struct LegCounters {
     pub nacks: u64,
     /// Packets the hub resent for those NACKs.
     pub retransmitted: u64,
+    /// Of `retransmitted`, those sent as RTX packets (RFC 4588) on the
+    /// video's RTX stream (a leg whose answer kept RTX, `link::rtx`).
+    pub retransmitted_rtx: u64,
     /// Keyframe requests (PLI or FIR) the subscriber sent.
     pub plis: u64,
     /// Transport-wide feedback packets taken into the downlink estimate.
@@ -61,6 +64,10 @@ pub struct LegSnapshot {
     pub phase: LegPhase,
     /// Its counters.
     pub counters: LegCounters,
+    /// Its video resends go as RTX packets: the answer kept RTX
+    /// (`link::rtx`; sealed by the hub, or by the core's NACK responder on
+    /// a leg sending through its core).
+    pub rtx: bool,
 }
 
 impl LegSnapshot {
@@ -79,6 +86,12 @@ impl LegSnapshot {
                 LegState::Failed => LegPhase::Failed,
             },
             counters: leg.counters,
+            rtx: match &leg.state {
+                LegState::Connected(tracks, _) => {
+                    tracks.video.as_ref().is_some_and(|t| t.rtx.is_some())
+                }
+                _ => false,
+            },
         }
     }
 }

@@ -117,6 +117,10 @@ enum Command {
     /// Makes the hub panic while working on a leg (tests of panic isolation).
     #[cfg(test)]
     Panic(LegId),
+    /// Seals this packet as it is and sends it on a leg that seals its own
+    /// media (tests of what a subscriber makes of odd packets).
+    #[cfg(test)]
+    Inject(LegId, Box<rtc::rtp::Packet>),
     /// Replies once every packet queued on the media input before it was
     /// sent has been fanned out (tests that order media and commands).
     #[cfg(test)]
@@ -304,6 +308,17 @@ impl Hub {
         let (tx, rx) = oneshot::channel();
         self.commands.send(Command::Barrier(tx)).await.ok();
         rx.await.ok();
+    }
+
+    /// Seals `packet` as it is on `leg` and sends it (a leg sealing its own
+    /// media; nothing otherwise), after what was queued before.
+    #[cfg(test)]
+    pub async fn inject(&self, leg: LegId, packet: rtc::rtp::Packet) {
+        self.commands
+            .send(Command::Inject(leg, Box::new(packet)))
+            .await
+            .ok();
+        self.barrier().await;
     }
 
     /// STUN checks that came before the leg's answer: `(held now,

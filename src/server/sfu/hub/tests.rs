@@ -59,7 +59,11 @@ fn pump(
             {
                 record.tx.send(buf[..n].to_vec()).ok(); // test over
             }
+            // Retransmissions pass: a copy of the original (the same
+            // number, seen before) or an RTX packet (its own numbers).
+            let is_rtx = buf.get(1).map(|b| b & 0x7f) == Some(crate::link::rtx::RTX_PAYLOAD_TYPE);
             if lossy
+                && !is_rtx
                 && let Some(seq) = rtp_seq(&buf[..n])
                 && seq % DROP_EVERY == 0
                 && seen.insert(seq)
@@ -76,9 +80,23 @@ fn pump(
 /// resends what the path dropped, inbound datagrams reach the leg although
 /// they come from an address the offer never named (demux by STUN ufrag /
 /// by our own sends), and closing the leg releases its gauge.
+///
+/// This subscriber declines RTX (its answer has no `rtx` codec): the hub
+/// resends the original packets, as they were.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leg_behind_a_lossy_path_gets_every_packet_through_nack() {
-    tokio::time::timeout(Duration::from_secs(30), lossy_leg(true))
+    tokio::time::timeout(Duration::from_secs(30), lossy_leg(true, false))
+        .await
+        .expect("test timed out");
+}
+
+/// The same with a subscriber that accepts RTX (RFC 4588, `link::rtx`):
+/// every resend goes out on the RTX stream the offer announced
+/// (`ssrc-group:FID`), never as a copy of the original, and the subscriber
+/// puts the repairs back in the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leg_behind_a_lossy_path_gets_every_packet_through_rtx() {
+    tokio::time::timeout(Duration::from_secs(30), lossy_leg(true, true))
         .await
         .expect("test timed out");
 }
@@ -88,7 +106,7 @@ async fn a_leg_behind_a_lossy_path_gets_every_packet_through_nack() {
 /// directly is counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_core_too_every_packet_gets_through_nack() {
-    tokio::time::timeout(Duration::from_secs(30), lossy_leg(false))
+    tokio::time::timeout(Duration::from_secs(30), lossy_leg(false, true))
         .await
         .expect("test timed out");
 }
@@ -102,27 +120,47 @@ struct Proxied {
     proxy: [tokio::task::JoinHandle<()>; 2],
 }
 
+/// How [`proxied_leg`] sets up its leg and subscriber.
+#[derive(Default, Clone, Copy)]
+struct Setup {
+    /// The leg sends through its core ([`CreateLeg::keys_unrecognised`]).
+    keys_unrecognised: bool,
+    /// The proxy drops the first copy of every DROP_EVERY-th RTP packet.
+    lossy: bool,
+    /// The subscriber accepts RTX ([`PeerLink::subscriber`]).
+    rtx: bool,
+}
+
+/// A subscriber link: accepting RTX or not.
+async fn subscriber_link(ip: IpAddr, rtx: bool) -> (PeerLink, crate::link::LinkSignals) {
+    if rtx {
+        PeerLink::subscriber(ip, &Default::default()).await
+    } else {
+        PeerLink::new(ip).await
+    }
+    .expect("subscriber")
+}
+
 /// Connects a subscriber to a new video leg of `media` through a proxy that
-/// drops the first copy of every DROP_EVERY-th RTP packet if `lossy` (counted
-/// in `dropped`) and copies what the hub sends to `record`, if given.
+/// drops packets as `setup` says (counted in `dropped`) and copies what the
+/// hub sends to `record`, if given. Also returns the hub's offer.
 async fn proxied_leg(
     hub: &Hub,
     media: &Arc<PublishedMedia>,
     metrics: &Arc<Metrics>,
-    keys_unrecognised: bool,
-    lossy: bool,
+    setup: Setup,
     dropped: &Arc<AtomicU64>,
     record: Option<Recorder>,
-) -> Proxied {
+) -> (Proxied, String) {
     let ip: IpAddr = "127.0.0.1".parse().expect("ip");
     let (leg, offer, mut inbox_rx) =
-        create_video_leg(hub, media, metrics, 1, keys_unrecognised).await;
+        create_video_leg(hub, media, metrics, 1, setup.keys_unrecognised).await;
     let hub_addr = SocketAddr::new(ip, candidate_port(&offer));
     // `facing_sub` stands in for the hub (the subscriber sends to it),
     // `facing_hub` for the subscriber (the hub sends to it).
     let facing_sub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
     let facing_hub = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-    let (sub, mut signals) = PeerLink::new(ip).await.expect("subscriber");
+    let (sub, mut signals) = subscriber_link(ip, setup.rtx).await;
     let port = |s: &UdpSocket| s.local_addr().expect("addr").port();
     let answer = sub
         .answer(with_candidate_port(&offer, port(&facing_sub)))
@@ -134,7 +172,7 @@ async fn proxied_leg(
             Arc::clone(&facing_hub),
             Arc::clone(&facing_sub),
             sub_addr,
-            lossy,
+            setup.lossy,
             Arc::clone(dropped),
             record,
         ),
@@ -151,26 +189,56 @@ async fn proxied_leg(
         .await
         .expect("apply answer");
     until_both_connected(&mut inbox_rx, &mut signals).await;
-    Proxied {
+    let proxied = Proxied {
         leg,
         sub,
         signals,
         proxy,
-    }
+    };
+    (proxied, offer)
 }
 
-async fn lossy_leg(direct: bool) {
+/// The `(media, RTX)` SSRCs of the offer's `a=ssrc-group:FID` line.
+fn fid_group(offer: &str) -> Option<(u32, u32)> {
+    let line = offer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ssrc-group:FID "))?;
+    let mut ssrcs = line.split_whitespace().map(|s| s.parse().ok());
+    Some((ssrcs.next()??, ssrcs.next()??))
+}
+
+/// `(payload type, SSRC, sequence number)` of an SRTP datagram (its
+/// header is in the clear).
+fn rtp_ids(datagram: &[u8]) -> (u8, u32, u16) {
+    let ssrc = u32::from_be_bytes(datagram[8..12].try_into().expect("4 bytes"));
+    let seq = u16::from_be_bytes([datagram[2], datagram[3]]);
+    (datagram[1] & 0x7f, ssrc, seq)
+}
+
+/// `direct`: the leg seals its own media (else through its core); `rtx`:
+/// the subscriber accepts RTX.
+async fn lossy_leg(direct: bool, rtx: bool) {
     let ip: IpAddr = "127.0.0.1".parse().expect("ip");
     let metrics = Arc::new(Metrics::default());
     let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
     let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
     let dropped = Arc::new(AtomicU64::new(0));
-    let Proxied {
-        leg,
-        sub,
-        signals: mut sub_signals,
-        proxy,
-    } = proxied_leg(&hub, &media, &metrics, !direct, true, &dropped, None).await;
+    let (record, mut recorded) = tokio::sync::mpsc::unbounded_channel();
+    let setup = Setup {
+        keys_unrecognised: !direct,
+        lossy: true,
+        rtx,
+    };
+    let (
+        Proxied {
+            leg,
+            sub,
+            signals: mut sub_signals,
+            proxy,
+        },
+        offer,
+    ) = proxied_leg(&hub, &media, &metrics, setup, &dropped, Some(srtp(record))).await;
+    let (media_ssrc, rtx_ssrc) = fid_group(&offer).expect("the offer groups an RTX SSRC");
     let receiver = tokio::spawn(async move {
         let track = loop {
             match sub_signals.recv().await {
@@ -260,6 +328,10 @@ async fn lossy_leg(direct: bool) {
         .expect("the leg in the snapshot");
     assert_eq!(counted.media, Some(media.id()));
     assert_eq!(counted.phase, super::LegPhase::Connected);
+    assert_eq!(
+        counted.rtx, rtx,
+        "resends as RTX iff the subscriber took it"
+    );
     let c = counted.counters;
     assert_eq!(
         c.packets,
@@ -278,6 +350,42 @@ async fn lossy_leg(direct: bool) {
     assert!(c.retransmitted >= resent, "{c:?}, resent {resent}");
     assert!(c.retransmitted <= metrics.retransmitted_packets.load(Ordering::Relaxed));
 
+    // On the wire: resends on the RTX stream if the subscriber took it
+    // (all of them), else copies of the originals (and no RTX at all).
+    let mut wire = Vec::new();
+    while let Ok(d) = recorded.try_recv() {
+        wire.push(rtp_ids(&d));
+    }
+    let on_rtx = wire.iter().filter(|(_, ssrc, _)| *ssrc == rtx_ssrc).count();
+    let media_copies = {
+        let media_seqs: Vec<u16> = wire
+            .iter()
+            .filter(|(_, ssrc, _)| *ssrc == media_ssrc)
+            .map(|(_, _, seq)| *seq)
+            .collect();
+        media_seqs.len() - media_seqs.iter().collect::<HashSet<_>>().len()
+    };
+    let rtx_count = sub.rtx_count();
+    if rtx {
+        assert!(on_rtx > 0, "no RTX packet on the wire: {c:?}");
+        assert!(
+            wire.iter()
+                .filter(|(_, ssrc, _)| *ssrc == rtx_ssrc)
+                .all(|(pt, _, _)| *pt == crate::link::rtx::RTX_PAYLOAD_TYPE),
+            "RTX packets carry the RTX payload type"
+        );
+        assert_eq!(media_copies, 0, "no original sent twice");
+        // (A leg sending through its core: its responder resends, uncounted.)
+        assert_eq!(c.retransmitted_rtx, c.retransmitted, "{c:?}");
+        assert!(rtx_count.repaired > 0, "{rtx_count:?}");
+        assert_eq!(rtx_count.malformed, 0, "{rtx_count:?}");
+    } else {
+        assert_eq!(on_rtx, 0, "RTX sent to a leg that cannot use it");
+        assert!(media_copies > 0, "plain resends on the wire");
+        assert_eq!(c.retransmitted_rtx, 0, "{c:?}");
+        assert_eq!(rtx_count, Default::default());
+    }
+
     hub.close(leg).await;
     assert!(
         hub.snapshot().await.iter().all(|l| l.leg != leg),
@@ -289,6 +397,78 @@ async fn lossy_leg(direct: bool) {
         task.abort();
     }
     sub.close().await;
+}
+
+/// RTX packets that repair nothing reach a subscriber that accepts RTX:
+/// one too short to carry an OSN, one whose OSN was never sent, one
+/// repeating a packet that arrived. Each is dropped and counted
+/// (`link::rtx`), none reaches the track, and the stream goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_stray_rtx_packets_are_dropped_and_counted() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
+        let (leg, offer, mut inbox_rx) = create_video_leg(&hub, &media, &metrics, 1, false).await;
+        let (_, rtx_ssrc) = fid_group(&offer).expect("the offer groups an RTX SSRC");
+        let (sub, mut signals) = subscriber_link(ip, true).await;
+        let answer = sub.answer(offer).await.expect("answer");
+        assert!(answer.contains(" rtx/90000"), "the subscriber takes RTX");
+        hub.apply_answer(leg, answer).await.expect("apply answer");
+        until_both_connected(&mut inbox_rx, &mut signals).await;
+        let receiver = tokio::spawn(async move {
+            let track = loop {
+                match signals.recv().await {
+                    Some(LinkSignal::Track(track)) => break track,
+                    Some(_) => {}
+                    None => panic!("subscriber closed before a track arrived"),
+                }
+            };
+            let mut got = Vec::new();
+            while let Some(event) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(p) = event {
+                    got.push(p.header.sequence_number);
+                    if p.header.sequence_number == 60 {
+                        break;
+                    }
+                }
+            }
+            got
+        });
+        feed(&hub, &media, 1, 30, 100).await;
+        let rtx = |seq: u16, payload: &'static [u8]| Packet {
+            header: Header {
+                version: 2,
+                payload_type: crate::link::rtx::RTX_PAYLOAD_TYPE,
+                sequence_number: seq,
+                timestamp: 4500,
+                ssrc: rtx_ssrc,
+                ..Default::default()
+            },
+            payload: Bytes::from_static(payload),
+        };
+        hub.inject(leg, rtx(1000, &[0x41])).await; // no room for an OSN
+        hub.inject(leg, rtx(1001, &[0x75, 0x30, 0x41, 0x01])).await; // OSN 30000
+        hub.inject(leg, rtx(1002, &[0x00, 0x0a, 0x41, 0x0a])).await; // 10 again
+        feed(&hub, &media, 31, 30, 100).await;
+        let got = receiver.await.expect("receiver");
+        assert_eq!(got, (1..=60).collect::<Vec<u16>>(), "the stream as sent");
+        let count = sub.rtx_count();
+        assert_eq!(
+            count,
+            crate::link::rtx::RtxCount {
+                repaired: 0,
+                probes: 0,
+                malformed: 1,
+                unrequested: 2,
+            }
+        );
+        hub.close(leg).await;
+        sub.close().await;
+    })
+    .await
+    .expect("test timed out");
 }
 
 /// A subscriber connected to a new leg of `media`.
@@ -508,17 +688,19 @@ async fn no_sequence_number_is_sealed_twice_around_a_pause() {
         let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
         let (record, mut recorded) = tokio::sync::mpsc::unbounded_channel();
         let unused = Arc::new(AtomicU64::new(0));
-        let Proxied {
-            leg,
-            sub,
-            proxy,
-            signals: _signals,
-        } = proxied_leg(
+        let (
+            Proxied {
+                leg,
+                sub,
+                proxy,
+                signals: _signals,
+            },
+            _,
+        ) = proxied_leg(
             &hub,
             &media,
             &metrics,
-            false,
-            false,
+            Setup::default(),
             &unused,
             Some(srtp(record)),
         )
@@ -703,8 +885,15 @@ async fn a_closed_leg_says_goodbye_over_dtls() {
             wants: |d| d.first() == Some(&ALERT),
             tx,
         };
-        let Proxied { leg, sub, .. } =
-            proxied_leg(&hub, &media, &metrics, false, false, &unused, Some(alerts)).await;
+        let (Proxied { leg, sub, .. }, _) = proxied_leg(
+            &hub,
+            &media,
+            &metrics,
+            Setup::default(),
+            &unused,
+            Some(alerts),
+        )
+        .await;
         assert!(dtls.try_recv().is_err(), "no alert while the leg is up");
         hub.close(leg).await;
         let alert = tokio::time::timeout(Duration::from_secs(2), dtls.recv())
