@@ -205,7 +205,10 @@ fn build(ui: &egui::Ui, key: Key, ring: &Ring) -> Built {
     } else if let Some(p) = line.first() {
         shapes.push(Shape::circle_filled(*p, 1.5, LINE_COLOR));
     }
-    let options = ui.ctx().tessellation_options(|o| *o);
+    let mut options = ui.ctx().tessellation_options(|o| *o);
+    // No anti-aliasing fringe: a fringe triples a line's triangles, and a
+    // software rasterizer pays for each one every pass.
+    options.feathering = false;
     // Untextured shapes only: no font atlas size or discs needed.
     let mut tessellator = Tessellator::new(key.pixels_per_point, options, [1, 1], Vec::new());
     let mut mesh = Mesh::default();
