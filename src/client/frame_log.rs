@@ -476,14 +476,16 @@ impl FrameLog {
             });
         }
         let open_from = state.next_frame.saturating_sub(OPEN_TAIL);
+        // A frame that never settles (its outcome lost) holds the cursor
+        // back by at most SETTLE_BACK frames, so only those are searched
+        // (not the whole ring, several times a second per stream).
+        let settled_by = state.next_frame.saturating_sub(SETTLE_BACK as u64);
         let pending = state
             .frames
             .iter()
+            .skip(settled_by.saturating_sub(first) as usize)
             .find(|f| f.outcome == FrameOutcome::Pending)
             .map_or(u64::MAX, |f| f.index);
-        // A frame that never settles (its outcome lost) holds the cursor
-        // back by at most SETTLE_BACK frames.
-        let settled_by = state.next_frame.saturating_sub(SETTLE_BACK as u64);
         let next = pending.min(open_from).max(settled_by);
         FrameBatch { frames, next }
     }

@@ -19,6 +19,7 @@ pub mod history;
 pub mod inspect;
 pub mod links;
 pub mod panel;
+pub mod plot_view;
 pub mod sampler;
 pub mod server_tab;
 pub mod server_view;

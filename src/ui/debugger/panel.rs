@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use egui_plot::{AxisHints, Line, Plot};
-
 use super::Debugger;
 use super::history::Metric;
 use super::links::{self, LinkView};
@@ -61,6 +59,8 @@ pub struct PanelState {
     pub timeline: super::timeline_view::TimelineState,
     /// Links rebuilt from the log, with the log length they were built from.
     links: (usize, u64, BTreeMap<u64, LinkView>),
+    /// The plots' meshes, rebuilt only when their data or place changes.
+    pub plots: super::plot_view::PlotCache,
 }
 
 impl Default for PanelState {
@@ -77,6 +77,7 @@ impl Default for PanelState {
             plotted_until: None,
             timeline: Default::default(),
             links: (0, 0, BTreeMap::new()),
+            plots: Default::default(),
         }
     }
 }
@@ -206,7 +207,8 @@ fn plots(ui: &mut egui::Ui, dbg: &mut Debugger) {
         .filter(|m| scope.series.contains_key(m))
         .collect();
     let columns = ((ui.available_width() / PLOT_MIN_WIDTH) as usize).clamp(1, 3);
-    let mut right_edge = None;
+    let cache = &mut state.plots;
+    cache.retain_scope(&current);
     egui::ScrollArea::vertical()
         .id_salt("debugger-plots")
         .auto_shrink(false)
@@ -221,36 +223,11 @@ fn plots(ui: &mut egui::Ui, dbg: &mut Debugger) {
                     };
                     let last = ring.last().map_or(String::new(), |v| format!(" — {v:.1}"));
                     col.label(format!("{}{last}", metric.title()));
-                    let points: Vec<[f64; 2]> = ring
-                        .points()
-                        .iter()
-                        .filter(|p| p[0] >= lo)
-                        .copied()
-                        .collect();
-                    let response = Plot::new(("debugger-plot", current.as_str(), *metric))
-                        .height(PLOT_HEIGHT)
-                        .allow_zoom(false)
-                        .allow_drag(false)
-                        .allow_scroll(false)
-                        .allow_boxed_zoom(false)
-                        .allow_double_click_reset(false)
-                        .include_x(lo)
-                        .include_x(hi)
-                        .include_y(0.0)
-                        .y_axis_min_width(36.0)
-                        .custom_x_axes(vec![
-                            // Closer labels than egui_plot's default (60 px):
-                            // a narrow plot still names its seconds.
-                            AxisHints::new_x()
-                                .label_spacing(30.0..=50.0)
-                                .formatter(|mark, _| format!("{:.0} s", mark.value)),
-                        ])
-                        .show(col, |plot| plot.line(Line::new(metric.title(), points)));
-                    right_edge = Some(response.transform.bounds().max()[0]);
+                    cache.show(col, &current, *metric, ring, (lo, hi), PLOT_HEIGHT);
                 }
             });
         });
-    state.plotted_until = right_edge;
+    state.plotted_until = (!metrics.is_empty()).then_some(hi);
 }
 
 fn signalling(ui: &mut egui::Ui, dbg: &mut Debugger) {

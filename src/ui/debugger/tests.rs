@@ -489,3 +489,41 @@ fn the_timeline_shows_moving_frames_and_a_clicked_keyframe_lists_its_packets() {
     assert!(!marks_of(offline.state(), KEYFRAME_COLOR).is_empty());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Issue 14 §4: the plots' meshes are built when a sample arrives, not on
+/// every pass the video causes.
+#[test]
+fn the_plots_are_rebuilt_only_when_a_sample_arrives() {
+    let mut data = super::file::DebugData::new("cache".into());
+    let scope = super::sampler::received_video(3, "alice");
+    for s in 0..120 {
+        let t = f64::from(s);
+        for metric in [Metric::Bitrate, Metric::FrameRate, Metric::Jitter] {
+            data.history.push(&scope, metric, t, t.sin() + 2.0);
+        }
+    }
+    let mut h = Harness::builder()
+        .with_size(vec2(900.0, 600.0))
+        .build_ui_state(
+            |ui, d: &mut Debugger| super::panel::show(ui, d),
+            Debugger::offline(data),
+        );
+    h.run_steps(3);
+    h.get_by_label_contains("jitter (ms)");
+    let built = h.state().panel.plots.rebuilds;
+    assert_eq!(built % 3, 0, "one mesh per plot: {built}");
+    assert!(built >= 3);
+    h.run_steps(10);
+    assert_eq!(
+        h.state().panel.plots.rebuilds,
+        built,
+        "nothing new, nothing built"
+    );
+    // A new sample: each of the three plots is built once more.
+    for metric in [Metric::Bitrate, Metric::FrameRate, Metric::Jitter] {
+        h.state_mut().data.history.push(&scope, metric, 120.0, 5.0);
+    }
+    h.run_steps(5);
+    assert_eq!(h.state().panel.plots.rebuilds, built + 3);
+    assert_eq!(h.state().panel.plotted_until, Some(120.0));
+}
