@@ -17,18 +17,15 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::coturn::{Coturn, TURN_PASSWORD, TURN_USER};
+use common::lossy_turn::LossyTurnProxy;
 use common::*;
 use huddle::client::{Client, IceServer, RoomEvent, SubscribeOptions, TurnConfig};
 use huddle::link::testing::rtp_seq;
 use huddle::protocol::{Role, StreamId};
-use tokio::net::UdpSocket;
 
 /// One relayed RTP packet in this many is dropped (20 %).
 const DROP_EVERY: u16 = 5;
@@ -78,7 +75,7 @@ async fn a_lossy_subscriber_raises_the_publishers_opus_expected_loss() {
 }
 
 async fn run(coturn: &Coturn) {
-    let proxy = LossyProxy::start(coturn.port).await;
+    let proxy = LossyTurnProxy::start(coturn.port, every_fifth).await;
     let server = start_server().await;
     let (publisher, _) = join(&server, "fec", "pub").await;
     let (clean, _) = join(&server, "fec", "clean").await;
@@ -146,74 +143,8 @@ async fn run(coturn: &Coturn) {
     clean.leave().await.ok();
 }
 
-/// A UDP proxy in front of a TURN server that drops, on the way back to the
-/// client, every relayed RTP packet (inside TURN ChannelData, RFC 8656
-/// §12.4) whose sequence number is a multiple of [`DROP_EVERY`] (as in
-/// `rtc_stats_end_to_end.rs`).
-struct LossyProxy {
-    port: u16,
-    dropped: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for LossyProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// The RTP sequence number inside a TURN ChannelData message, if it carries RTP.
-fn channel_data_rtp_seq(datagram: &[u8]) -> Option<u16> {
-    let first = *datagram.first()?;
-    if !(0x40..=0x7f).contains(&first) {
-        return None; // STUN (allocations, permissions, indications)
-    }
-    rtp_seq(datagram.get(4..)?)
-}
-
-impl LossyProxy {
-    async fn start(turn_port: u16) -> Self {
-        let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-        let port = front.local_addr().expect("addr").port();
-        let turn: SocketAddr = ([127, 0, 0, 1], turn_port).into();
-        let dropped = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&dropped);
-        let task = tokio::spawn(async move {
-            let mut backs: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
-            let mut buf = vec![0u8; 2048];
-            let mut tasks = Vec::new();
-            while let Ok((n, client)) = front.recv_from(&mut buf).await {
-                let back = match backs.get(&client) {
-                    Some(back) => Arc::clone(back),
-                    None => {
-                        let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-                        backs.insert(client, Arc::clone(&back));
-                        let (back_rx, front_tx, dropped) =
-                            (Arc::clone(&back), Arc::clone(&front), Arc::clone(&counter));
-                        tasks.push(tokio::spawn(async move {
-                            let mut buf = vec![0u8; 2048];
-                            while let Ok((n, _)) = back_rx.recv_from(&mut buf).await {
-                                let data = &buf[..n];
-                                if channel_data_rtp_seq(data).is_some_and(|s| s % DROP_EVERY == 0) {
-                                    dropped.fetch_add(1, Ordering::Relaxed);
-                                    continue;
-                                }
-                                front_tx.send_to(data, client).await.ok(); // test ending
-                            }
-                        }));
-                        back
-                    }
-                };
-                back.send_to(&buf[..n], turn).await.ok(); // test ending
-            }
-            for task in tasks {
-                task.abort();
-            }
-        });
-        Self {
-            port,
-            dropped,
-            task,
-        }
-    }
+/// Every relayed RTP packet whose sequence number is a multiple of
+/// [`DROP_EVERY`] (as in `rtc_stats_end_to_end.rs`).
+fn every_fifth(rtp: &[u8]) -> bool {
+    rtp_seq(rtp).is_some_and(|s| s % DROP_EVERY == 0)
 }
