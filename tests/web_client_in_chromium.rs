@@ -665,15 +665,11 @@ async fn a_browsers_simulcast_layers_reach_a_native_subscriber_one_by_one() {
     let page = browser
         .open(&page_url(
             &server,
-            &format!("app={APP_ID}&room=web-simulcast&user=browser&mic=none&simulcast=1"),
+            &format!(
+                "app={APP_ID}&room=web-simulcast&user=browser&mic=none&simulcast=1&autojoin=1"
+            ),
         ))
         .await;
-    browser
-        .wait_for(&page, EVENT_TIMEOUT, "the page's script", SUMMARY, |s| {
-            (s["state"] == "idle").then_some(())
-        })
-        .await;
-    click(&mut browser, &page, "join").await;
 
     let info = wait_event(
         &native,
