@@ -152,6 +152,12 @@ async fn the_web_kiosk_follows_the_program_and_shows_screens_whole() {
         "side by side: two cells of one width, {tiles:?}"
     );
 
+    // The README's picture of a web kiosk.
+    let png = browser.screenshot(&page).await;
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web_kiosk_side_by_side.png");
+    std::fs::write(&path, &png).expect("write screenshot");
+    println!("screenshot: {}", path.display());
+
     // Off air: the whole room again.
     director.set_program(Program::off()).await.expect("off air");
     let mut all = [(a, 480), (b, 640), (screen, u64::from(size.width))];
