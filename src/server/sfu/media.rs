@@ -419,6 +419,8 @@ impl PublishedMedia {
         let mut layer = 0u8;
         // A browser's simulcast: one track, a layer per rid (`rid_layers`).
         let mut rid_layers: Option<RidLayers> = None;
+        // The RTP timestamp of each layer's latest keyframe.
+        let mut keyframe_ts: [Option<u32>; MAX_RESOLUTIONS] = [None; MAX_RESOLUTIONS];
         if kind == RtpCodecKind::Video {
             let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
             if !lock(&self.layers).is_empty() {
@@ -467,7 +469,17 @@ impl PublishedMedia {
             if kind == RtpCodecKind::Video {
                 self.count_layer_bytes(layer, 12 + packet.payload.len() as u64);
             }
-            if kind == RtpCodecKind::Video && starts_h264_keyframe(&packet.payload) {
+            // A keyframe answers the requests made before its FIRST packet:
+            // later packets of it (an IDR's FU-A start after the STAP-A of
+            // its parameter sets) must not, or a request made because the
+            // hub passed this very keyframe over (`sfu::layers`, Defer) reads
+            // as answered and no keyframe is asked for again (a browser's
+            // switch to its smallest layer then waited forever).
+            if kind == RtpCodecKind::Video
+                && starts_h264_keyframe(&packet.payload)
+                && keyframe_ts[usize::from(layer)].replace(packet.header.timestamp)
+                    != Some(packet.header.timestamp)
+            {
                 self.last_keyframe_us[usize::from(layer)].store(self.now_us(), Ordering::Release);
             }
             let audio_level = match self.audio_level_ext.load(Ordering::Acquire) {
