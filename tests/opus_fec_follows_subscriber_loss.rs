@@ -20,10 +20,10 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::coturn::{Coturn, TURN_PASSWORD, TURN_USER};
+use common::coturn::Coturn;
 use common::lossy_turn::LossyTurnProxy;
 use common::*;
-use huddle::client::{Client, IceServer, RoomEvent, SubscribeOptions, TurnConfig};
+use huddle::client::{Client, RoomEvent, SubscribeOptions};
 use huddle::link::testing::rtp_seq;
 use huddle::protocol::{Role, StreamId};
 
@@ -95,14 +95,7 @@ async fn run(coturn: &Coturn) {
 
     let lossy = Client::new();
     lossy
-        .set_turn_server(TurnConfig {
-            servers: vec![IceServer {
-                urls: vec![format!("turn:127.0.0.1:{}?transport=udp", proxy.port)],
-                username: TURN_USER.into(),
-                credential: TURN_PASSWORD.into(),
-            }],
-            relay_only: true,
-        })
+        .set_turn_server(proxy.relay_only())
         .await
         .expect("set_turn_server");
     lossy

@@ -31,12 +31,11 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::coturn::{Coturn, TURN_PASSWORD, TURN_USER};
+use common::coturn::Coturn;
 use common::lossy_turn::{LossyTurnProxy, rtp_payload_type};
 use common::*;
 use huddle::client::{
-    Client, ErrorCode, IceServer, RemoteVideoStats, RoomEvent, StatsReport, SubscribeOptions,
-    TurnConfig,
+    Client, ErrorCode, RemoteVideoStats, RoomEvent, StatsReport, SubscribeOptions, TurnConfig,
 };
 use huddle::link::testing::rtp_seq;
 use huddle::protocol::{Role, StreamId, UserId};
@@ -295,14 +294,7 @@ async fn loss_between_the_server_and_a_subscriber_shows_in_its_loss_rate() {
 async fn lossy_run(coturn: &Coturn) {
     let proxy = LossyTurnProxy::start(coturn.port, lossy).await;
     let server = start_server().await;
-    let turn = TurnConfig {
-        servers: vec![IceServer {
-            urls: vec![format!("turn:127.0.0.1:{}?transport=udp", proxy.port)],
-            username: TURN_USER.into(),
-            credential: TURN_PASSWORD.into(),
-        }],
-        relay_only: true,
-    };
+    let turn = proxy.relay_only();
     let (publisher, subscriber, _) = room_with_video(
         &server,
         "lossy",

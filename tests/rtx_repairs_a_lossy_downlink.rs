@@ -22,12 +22,10 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::coturn::{Coturn, TURN_PASSWORD, TURN_USER};
+use common::coturn::Coturn;
 use common::lossy_turn::{LossyTurnProxy, rtp_payload_type};
 use common::*;
-use huddle::client::{
-    Client, IceServer, RemoteVideoStats, RoomEvent, StatsReport, SubscribeOptions, TurnConfig,
-};
+use huddle::client::{Client, RemoteVideoStats, RoomEvent, StatsReport, SubscribeOptions};
 use huddle::link::H264_PAYLOAD_TYPE;
 use huddle::link::testing::rtp_seq;
 use huddle::protocol::{Role, UserId};
@@ -64,14 +62,7 @@ async fn run(coturn: &Coturn) {
     let (publisher, _) = join(&server, "rtx", "pub").await;
     let subscriber = Client::new();
     subscriber
-        .set_turn_server(TurnConfig {
-            servers: vec![IceServer {
-                urls: vec![format!("turn:127.0.0.1:{}?transport=udp", proxy.port)],
-                username: TURN_USER.into(),
-                credential: TURN_PASSWORD.into(),
-            }],
-            relay_only: true,
-        })
+        .set_turn_server(proxy.relay_only())
         .await
         .expect("set_turn_server");
     subscriber

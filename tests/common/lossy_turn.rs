@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use huddle::client::{IceServer, TurnConfig};
 use huddle::link::testing::rtp_seq;
 use tokio::net::UdpSocket;
 
@@ -45,6 +46,19 @@ pub fn rtp_payload_type(rtp: &[u8]) -> Option<u8> {
 }
 
 impl LossyTurnProxy {
+    /// A client's TURN settings that relay only, through this proxy (to the
+    /// coturn of `tests/common/coturn.rs`).
+    pub fn relay_only(&self) -> TurnConfig {
+        TurnConfig {
+            servers: vec![IceServer {
+                urls: vec![format!("turn:127.0.0.1:{}?transport=udp", self.port)],
+                username: super::coturn::TURN_USER.into(),
+                credential: super::coturn::TURN_PASSWORD.into(),
+            }],
+            relay_only: true,
+        }
+    }
+
     /// Proxies to the TURN server on `turn_port`, dropping what `rule` picks.
     pub async fn start(turn_port: u16, rule: DropRule) -> Self {
         let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
