@@ -376,9 +376,13 @@ impl UnitAssembler {
         if lost {
             self.broken = true;
         }
-        match self.depacketizer.depacketize(&packet.payload) {
-            Ok(nal) => self.unit.extend_from_slice(&nal),
-            Err(_) => self.broken = true,
+        // Padding only (RFC 3550 §5.1, a browser probing its bandwidth):
+        // it keeps the sequence going and adds nothing to the unit.
+        if !packet.payload.is_empty() {
+            match self.depacketizer.depacketize(&packet.payload) {
+                Ok(nal) => self.unit.extend_from_slice(&nal),
+                Err(_) => self.broken = true,
+            }
         }
         let done = packet.header.marker;
         let result = match (done, self.broken) {
@@ -419,6 +423,33 @@ mod test {
     const FU_MIDDLE: &[u8] = &[0x7c, 0x05, 3, 4];
     const FU_END: &[u8] = &[0x7c, 0x45, 5, 6];
     const P_SLICE: &[u8] = &[0x41, 9, 9];
+
+    /// As the SDK's assembler (`client::subscribe`): padding-only packets,
+    /// inside a unit or between units, lose nothing.
+    #[test]
+    fn padding_only_packets_break_no_unit() {
+        let mut units = UnitAssembler::default();
+        assert!(matches!(
+            units.packet(&packet(10, 0, false, FU_START)),
+            Unit::Partial
+        ));
+        assert!(matches!(
+            units.packet(&packet(11, 0, false, &[])),
+            Unit::Partial
+        ));
+        let Unit::Complete(unit) = units.packet(&packet(12, 0, true, FU_END)) else {
+            panic!("padding inside the unit broke it");
+        };
+        assert_eq!(unit, [0, 0, 0, 1, 0x65, 1, 2, 5, 6]);
+        assert!(matches!(
+            units.packet(&packet(13, 0, false, &[])),
+            Unit::Partial
+        ));
+        assert!(matches!(
+            units.packet(&packet(14, 3000, true, P_SLICE)),
+            Unit::Complete(_)
+        ));
+    }
 
     #[test]
     fn units_complete_on_the_marker_and_a_gap_loses_the_unit() {
