@@ -20,8 +20,7 @@ use crate::client::{
 };
 use crate::protocol::{AppId, Role, RoomId, StreamId, UserId};
 use crate::record::{
-    AUDIO_CLOCK_RATE, Mp4Recorder, RecordError, RecordResult, RecordingSummary, RoomClock,
-    VIDEO_CLOCK_RATE,
+    Mp4Recorder, RecordError, RecordResult, RecordingSummary, RoomClock, StreamRecorder,
 };
 
 /// How often the recorder drains its event channel.
@@ -196,9 +195,7 @@ fn write_stream(
     clock: RoomClock,
     stop: &AtomicBool,
 ) -> RecordResult<RecordingSummary> {
-    let mut recorder = Mp4Recorder::create(path)?;
-    let mut video_clock = clock.track(VIDEO_CLOCK_RATE);
-    let mut audio_clock = clock.track(AUDIO_CLOCK_RATE);
+    let mut recorder = StreamRecorder::new(Mp4Recorder::create(path)?, clock);
     while !stop.load(Ordering::Acquire) {
         let item = match tap.recv_timeout(WRITER_POLL) {
             Ok(item) => item,
@@ -210,19 +207,13 @@ fn write_stream(
                 rtp_timestamp,
                 at,
                 unit,
-            } => {
-                let ticks = video_clock.ticks(rtp_timestamp, at);
-                recorder.push_video(ticks, &unit)?;
-            }
+            } => recorder.video(rtp_timestamp, at, &unit)?,
             TappedMedia::VideoLost => recorder.video_lost(),
             TappedMedia::Audio {
                 rtp_timestamp,
                 at,
                 packet,
-            } => {
-                let ticks = audio_clock.ticks(rtp_timestamp, at);
-                recorder.push_audio(ticks, &packet)?;
-            }
+            } => recorder.audio(rtp_timestamp, at, &packet)?,
         }
         if recorder.wants_keyframe() {
             tap.request_keyframe();

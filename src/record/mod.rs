@@ -6,13 +6,16 @@
 //!
 //! ```text
 //!  (arrival, RTP timestamp) ──TrackClock──▶ ticks on the room clock ──▶ Mp4Recorder ──▶ file.mp4
+//!  StreamRecorder = both tracks' clocks + the Mp4Recorder (holds a track's first 0.5 s)
 //! ```
 //!
 //! Invariants the files keep:
 //! * **One room clock.** Every file of one recording counts from the same
 //!   origin ([`RoomClock`]): a stream that arrives later starts later in its
 //!   file (its first picture is held from 0, its sound starts with silence),
-//!   so the files of one room play in sync side by side.
+//!   so the files of one room play in sync side by side. A track's start is
+//!   what the least delayed of its first 0.5 s of packets implies, not its
+//!   first packet's arrival ([`TrackClock`]).
 //! * **Video starts on a keyframe** (an IDR with its SPS/PPS), and after a
 //!   loss ([`Mp4Recorder::video_lost`]) units are dropped until the next
 //!   keyframe; the last good picture is held over the gap. The recorder says
@@ -29,10 +32,12 @@
 mod clock;
 mod mp4_file;
 mod opus;
+mod stream_recorder;
 
 pub use clock::{RoomClock, TrackClock};
 pub use mp4_file::{Mp4Recorder, RecordingSummary};
 pub use opus::{OPUS_SILENCE_MONO, opus_packet_samples};
+pub use stream_recorder::StreamRecorder;
 
 /// RTP clock rate of H.264 (RFC 6184 §8.2.1) and the video track's timescale.
 pub const VIDEO_CLOCK_RATE: u32 = 90_000;

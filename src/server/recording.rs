@@ -30,8 +30,7 @@ use rtc::rtp::packetizer::Depacketizer;
 use super::sfu::{PublishedMedia, RecordedPacket};
 use crate::protocol::{ErrorCode, RecordedFile, RoomId, StreamId, StreamInfo};
 use crate::record::{
-    AUDIO_CLOCK_RATE, Mp4Recorder, RecordError, RecordResult, RecordingSummary, RoomClock,
-    VIDEO_CLOCK_RATE,
+    Mp4Recorder, RecordError, RecordResult, RecordingSummary, RoomClock, StreamRecorder,
 };
 
 /// Minimum time between two keyframe requests of one recorded stream.
@@ -301,27 +300,22 @@ fn start_writer(
 /// The writer thread: RTP → access units / Opus packets → file, until the
 /// recording or the stream stops.
 fn write_stream(
-    mut recorder: Mp4Recorder,
+    recorder: Mp4Recorder,
     rx: &crossbeam_channel::Receiver<RecordedPacket>,
     clock: RoomClock,
     media: &PublishedMedia,
 ) -> RecordResult<RecordingSummary> {
-    let mut video_clock = clock.track(VIDEO_CLOCK_RATE);
-    let mut audio_clock = clock.track(AUDIO_CLOCK_RATE);
+    let mut recorder = StreamRecorder::new(recorder, clock);
     let mut units = UnitAssembler::default();
     let mut last_request: Option<Instant> = None;
     for RecordedPacket { video, at, packet } in rx.iter() {
         if !video {
-            let ticks = audio_clock.ticks(packet.header.timestamp, at);
-            recorder.push_audio(ticks, &packet.payload)?;
+            recorder.audio(packet.header.timestamp, at, &packet.payload)?;
             continue;
         }
         match units.packet(&packet) {
             Unit::Lost => recorder.video_lost(),
-            Unit::Complete(unit) => {
-                let ticks = video_clock.ticks(packet.header.timestamp, at);
-                recorder.push_video(ticks, &unit)?;
-            }
+            Unit::Complete(unit) => recorder.video(packet.header.timestamp, at, &unit)?,
             Unit::Partial => {}
         }
         if recorder.wants_keyframe()
