@@ -332,7 +332,7 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`,
     /// `public_ip`, `[[ice_servers]] urls/username/credential`, `tls_cert`, `tls_key`, `[limits]`,
-    /// `redis`, `public_url`, `cluster_ttl_secs`, `relay_subscribers`.
+    /// `redis`, `public_url`, `cluster_ttl_secs`, `relay_subscribers`, `balance_margin`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -406,20 +406,33 @@ pub struct ServeArgs {
     /// redirecting them (joiners are still redirected).
     #[arg(long)]
     pub relay_subscribers: bool,
+    /// With --redis: a new room goes to the live node with the fewest users
+    /// when this node has more than this many users more than it (0: always
+    /// the least loaded). Without it, a new room stays on the node its first
+    /// join reached.
+    #[arg(long, value_name = "USERS")]
+    pub balance_margin: Option<usize>,
 }
 
 /// The cluster part of `huddle serve` (`--redis`, `--public-url`,
-/// `--cluster-ttl-secs` or their `huddle.toml` keys); `None` without Redis.
+/// `--cluster-ttl-secs`, `--relay-subscribers`, `--balance-margin` or their
+/// `huddle.toml` keys); `None` without Redis.
 fn cluster_config(
     redis: Option<String>,
     public_url: Option<String>,
     ttl_secs: Option<u64>,
     relay_subscribers: bool,
+    balance_margin: Option<usize>,
 ) -> anyhow::Result<Option<crate::server::cluster::ClusterConfig>> {
+    use crate::server::cluster::keys::Placement;
     let Some(redis) = redis else {
-        if public_url.is_some() || ttl_secs.is_some() || relay_subscribers {
+        if public_url.is_some()
+            || ttl_secs.is_some()
+            || relay_subscribers
+            || balance_margin.is_some()
+        {
             bail!(
-                "public_url, cluster_ttl_secs and relay_subscribers need redis (a cluster of nodes)"
+                "public_url, cluster_ttl_secs, relay_subscribers and balance_margin need redis (a cluster of nodes)"
             );
         }
         return Ok(None);
@@ -427,6 +440,9 @@ fn cluster_config(
     let mut cluster = crate::server::cluster::ClusterConfig::new(redis);
     cluster.public_url = public_url;
     cluster.relay_subscribers = relay_subscribers;
+    if let Some(margin) = balance_margin {
+        cluster.placement = Placement::LeastUsers { margin };
+    }
     if let Some(secs) = ttl_secs {
         cluster.ttl = Duration::from_secs(secs);
     }
@@ -686,6 +702,7 @@ struct ServeFile {
     public_url: Option<String>,
     cluster_ttl_secs: Option<u64>,
     relay_subscribers: Option<bool>,
+    balance_margin: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     limits: LimitsFile,
@@ -836,6 +853,7 @@ impl ServeArgs {
             self.public_url.or(file.public_url),
             self.cluster_ttl_secs.or(file.cluster_ttl_secs),
             self.relay_subscribers || file.relay_subscribers.unwrap_or(false),
+            self.balance_margin.or(file.balance_margin),
         )?;
         let limits = &server.limits;
         for (name, value) in [
@@ -1091,6 +1109,7 @@ mod tests {
 
     #[test]
     fn serve_joins_a_cluster_with_redis_from_flags_or_file() {
+        use crate::server::cluster::keys::Placement;
         let Command::Serve(args) = parse(&["huddle", "serve"]) else {
             panic!("not serve");
         };
@@ -1116,8 +1135,10 @@ mod tests {
         assert_eq!(cluster.public_url.as_deref(), Some("ws://10.0.0.1:7880"));
         assert_eq!(cluster.ttl, Duration::from_secs(4));
 
+        assert_eq!(cluster.placement, Placement::Here);
+
         let file: ServeFile = toml::from_str(
-            "redis = \"redis://r:6379\"\npublic_url = \"wss://a.example\"\ncluster_ttl_secs = 6\nrelay_subscribers = true\n",
+            "redis = \"redis://r:6379\"\npublic_url = \"wss://a.example\"\ncluster_ttl_secs = 6\nrelay_subscribers = true\nbalance_margin = 3\n",
         )
         .expect("a valid file");
         let cluster = cluster_config(
@@ -1125,24 +1146,41 @@ mod tests {
             file.public_url,
             file.cluster_ttl_secs,
             file.relay_subscribers.unwrap_or(false),
+            file.balance_margin,
         )
         .expect("valid")
         .expect("a cluster");
         assert_eq!(cluster.public_url.as_deref(), Some("wss://a.example"));
         assert!(cluster.relay_subscribers);
+        assert_eq!(cluster.placement, Placement::LeastUsers { margin: 3 });
         // Bad values are refused, and the cluster keys need redis.
-        assert!(cluster_config(Some("http://r".into()), None, None, false).is_err());
+        assert!(cluster_config(Some("http://r".into()), None, None, false, None).is_err());
         assert!(
             cluster_config(
                 Some("redis://r".into()),
                 Some("http://a".into()),
                 None,
-                false
+                false,
+                None
             )
             .is_err()
         );
-        assert!(cluster_config(None, None, Some(4), false).is_err());
-        assert!(cluster_config(None, None, None, true).is_err());
+        assert!(cluster_config(None, None, Some(4), false, None).is_err());
+        assert!(cluster_config(None, None, None, true, None).is_err());
+        assert!(cluster_config(None, None, None, false, Some(0)).is_err());
+        let Err(negative) = Cli::try_parse_from([
+            "huddle",
+            "serve",
+            "--redis",
+            "redis://r",
+            "--balance-margin=-1",
+        ]) else {
+            panic!("a negative margin parsed");
+        };
+        assert!(
+            negative.to_string().contains("--balance-margin"),
+            "{negative}"
+        );
     }
 
     #[test]

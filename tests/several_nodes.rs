@@ -41,6 +41,11 @@ impl Drop for Node {
 impl Node {
     /// Starts node `id` on a free port and waits for its listening line.
     fn start(id: &str, redis: &Redis) -> Self {
+        Self::start_with(id, redis, &[])
+    }
+
+    /// [`Node::start`] with `extra` flags.
+    fn start_with(id: &str, redis: &Redis, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
             .args([
                 "serve",
@@ -59,6 +64,7 @@ impl Node {
                 "--log-level",
                 "info",
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -640,4 +646,150 @@ async fn the_web_client_follows_a_redirect_to_the_rooms_node() {
     )
     .await;
     assert_eq!(owner(&redis, "room-web").as_deref(), Some("node-a"));
+}
+
+/// Node `id`'s registered user count (its record in Redis).
+fn users_registered(redis: &Redis, id: &str) -> Option<u64> {
+    let record = redis.command(&["GET", &format!("huddle:node:{id}")])?;
+    let record: serde_json::Value = serde_json::from_str(&record).ok()?;
+    record["users"].as_u64()
+}
+
+/// `--balance-margin`: a new room goes to the node with the fewest users
+/// when the node the join reached has more than the margin more; the
+/// client's SDK follows the redirect there. A room that exists stays where
+/// it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_rooms_go_to_the_least_loaded_node() {
+    let Some(redis) = Redis::start("new_rooms_go_to_the_least_loaded_node") else {
+        return;
+    };
+    let a = Node::start_with("node-a", &redis, &["--balance-margin", "1"]);
+    let b = Node::start_with("node-b", &redis, &["--balance-margin", "1"]);
+    registered(&redis, "node-a").await;
+    registered(&redis, "node-b").await;
+
+    // Equal (empty) nodes: the room stays where its first join arrived.
+    let alice = Client::new();
+    alice
+        .join(config(&a.url, "busy", "alice"))
+        .await
+        .expect("alice joins at a");
+    assert_eq!(owner(&redis, "busy").as_deref(), Some("node-a"));
+    let bob = Client::new();
+    bob.join(config(&b.url, "busy", "bob"))
+        .await
+        .expect("bob joins busy through b");
+    // a registers its 2 users at its next heartbeat (a third of the TTL).
+    wait_for(
+        Duration::from_secs(10),
+        "node-a registering 2 users",
+        || (users_registered(&redis, "node-a")? >= 2).then_some(()),
+    )
+    .await;
+    let b_users = users_registered(&redis, "node-b").expect("b's record");
+    assert_eq!(b_users, 0, "b holds no room yet");
+
+    // 2 users on a, 0 on b: more than the margin apart, so a new room asked
+    // of a goes to b, and carol ends up there.
+    let carol = Client::new();
+    carol
+        .join(config(&a.url, "fresh", "carol"))
+        .await
+        .expect("carol joins fresh through a");
+    assert_eq!(
+        owner(&redis, "fresh").as_deref(),
+        Some("node-b"),
+        "node-a log: {:?}",
+        a.log()
+    );
+    let dave = Client::new();
+    dave.join(config(&b.url, "fresh", "dave"))
+        .await
+        .expect("dave joins fresh at b");
+    let publisher = carol.publish(synthetic(330.0)).await.expect("publish");
+    assert_eq!(stream_of(&dave, "carol").await, publisher);
+
+    // Now 2 on a, 1 or 2 on b: within the margin, a keeps its next new room.
+    let erin = Client::new();
+    erin.join(config(&a.url, "fresh-2", "erin"))
+        .await
+        .expect("erin joins fresh-2 at a");
+    assert_eq!(owner(&redis, "fresh-2").as_deref(), Some("node-a"));
+    for client in [alice, bob, carol, dave, erin] {
+        client.leave().await.ok(); // a failed leave changes nothing here
+    }
+}
+
+/// The claim script itself, against records written by hand: rooms go to
+/// the node with the fewest users, each placement counts at once (a burst
+/// does not all land on one node), an unreadable record is skipped, a room
+/// a live node holds never moves, and without a margin it stays here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_claim_script_places_rooms_by_users() {
+    use huddle::server::cluster::keys::{CLAIM, NODE_PREFIX, NODES, Placement, room_key};
+    let Some(redis) = Redis::start("the_claim_script_places_rooms_by_users") else {
+        return;
+    };
+    let client = ::redis::Client::open(redis.url()).expect("url");
+    let conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis");
+    for (id, record) in [
+        ("a", r#"{"url":"ws://a","rooms":3,"users":5}"#),
+        ("b", r#"{"url":"ws://b","rooms":0,"users":0}"#),
+        ("c", r#"{"url":"ws://c","rooms":1,"users":3}"#),
+        ("d", "{"),
+    ] {
+        redis.command(&["SET", &format!("{NODE_PREFIX}{id}"), record, "PX", "60000"]);
+        redis.command(&["SADD", NODES, id]);
+    }
+    let claim = |room: &'static str, me: &'static str, placement: Placement| {
+        let mut conn = conn.clone();
+        async move {
+            let script = ::redis::Script::new(CLAIM);
+            let mut invocation = script.key(room_key(&huddle::protocol::RoomId(room.into())));
+            invocation
+                .key(NODES)
+                .arg(me)
+                .arg(60_000)
+                .arg(NODE_PREFIX)
+                .arg(placement.margin_arg());
+            let (owner, _record): (String, Option<String>) = invocation
+                .invoke_async(&mut conn)
+                .await
+                .expect("the claim script runs");
+            owner
+        }
+    };
+    let least = Placement::LeastUsers { margin: 0 };
+    // b (0 users) takes three rooms in a row: it counts 1, 2, 3, each below
+    // c's 3 until the last.
+    for room in ["r1", "r2", "r3"] {
+        assert_eq!(claim(room, "a", least).await, "b", "{room}");
+    }
+    assert_eq!(users_registered(&redis, "b"), Some(3));
+    // b asking, tied with c at 3: nobody has fewer, it stays (b counts 4).
+    assert_eq!(claim("r4", "b", least).await, "b");
+    // a asking: c (3) now has the fewest.
+    assert_eq!(claim("r5", "a", least).await, "c");
+    assert_eq!(users_registered(&redis, "c"), Some(4));
+    // A room b holds stays on b, whoever asks.
+    assert_eq!(claim("r1", "c", least).await, "b");
+    // Here: the node that asked, and nothing is counted.
+    assert_eq!(claim("r6", "a", Placement::Here).await, "a");
+    assert_eq!(users_registered(&redis, "a"), Some(5));
+    // A margin of 5: a (5) is not more than 5 above b or c (4).
+    assert_eq!(
+        claim("r7", "a", Placement::LeastUsers { margin: 5 }).await,
+        "a"
+    );
+    // d's unreadable record was skipped every time, and is untouched.
+    assert_eq!(
+        redis
+            .command(&["GET", &format!("{NODE_PREFIX}d")])
+            .as_deref(),
+        Some("{")
+    );
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 
 use tokio::sync::watch;
 
-use super::keys::{self, NodeRecord, Owner};
+use super::keys::{self, NodeRecord, Owner, Placement};
 use super::{Cluster, ClusterError, Link, lock, ttl_ms};
 use crate::protocol::Event;
 use crate::server::Shared;
@@ -76,7 +76,9 @@ impl Cluster {
         self.register(rooms).await?;
         let here = rooms.ids();
         for room in &here {
-            if let Owner::Node { node_id, .. } = self.claim(room).await? {
+            // A room here stays here: a claim Redis lost (it restarted) is
+            // taken back, never placed elsewhere.
+            if let Owner::Node { node_id, .. } = self.claim(room, Placement::Here).await? {
                 // Only after a partition: two nodes created the room while
                 // they could not see each other's claims.
                 tracing::warn!(

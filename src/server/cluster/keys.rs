@@ -47,16 +47,82 @@ pub struct NodeRecord {
 }
 
 /// Claims a room for `ARGV[1]` for `ARGV[2]` ms, or keeps the claim alive.
-/// KEYS[1]: the room key; ARGV[3]: [`NODE_PREFIX`]. Returns
-/// `{owner, owner's NodeRecord JSON or false}`.
+/// KEYS[1]: the room key; KEYS[2]: [`NODES`]; ARGV[3]: [`NODE_PREFIX`];
+/// ARGV[4]: the placement margin, `-1` for none.
+///
+/// A room another live node holds stays there. Otherwise the room is
+/// placed: with a margin, on the live node with the fewest users if this
+/// node has more than `margin` users more than it ([`Placement`]), else on
+/// this node. The chosen node's record counts one user more at once (until
+/// its next heartbeat rewrites it), so a burst of new rooms spreads instead
+/// of all going to the node that was the least loaded at the last beat.
+/// Returns `{owner, owner's NodeRecord JSON or false}`.
 pub const CLAIM: &str = r"
 local owner = redis.call('GET', KEYS[1])
 if owner and owner ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. owner) == 1 then
   return {owner, redis.call('GET', ARGV[3] .. owner)}
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {ARGV[1], redis.call('GET', ARGV[3] .. ARGV[1])}
+local function users_of(json)
+  local ok, record = pcall(cjson.decode, json)
+  if ok and type(record) == 'table' and type(record.users) == 'number' then
+    return record.users
+  end
+  return nil
+end
+local target = ARGV[1]
+local margin = tonumber(ARGV[4])
+if owner ~= ARGV[1] and margin and margin >= 0 then
+  local mine = redis.call('GET', ARGV[3] .. ARGV[1])
+  local my_users = mine and users_of(mine)
+  if my_users then
+    local fewest = my_users
+    for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+      if id ~= ARGV[1] then
+        local record = redis.call('GET', ARGV[3] .. id)
+        local users = record and users_of(record)
+        if users and users < fewest and my_users - users > margin then
+          fewest = users
+          target = id
+        end
+      end
+    end
+  end
+  local record = redis.call('GET', ARGV[3] .. target)
+  if record then
+    local ok, decoded = pcall(cjson.decode, record)
+    if ok and type(decoded) == 'table' and type(decoded.users) == 'number' then
+      decoded.users = decoded.users + 1
+      redis.call('SET', ARGV[3] .. target, cjson.encode(decoded), 'KEEPTTL')
+    end
+  end
+end
+redis.call('SET', KEYS[1], target, 'PX', ARGV[2])
+return {target, redis.call('GET', ARGV[3] .. target)}
 ";
+
+/// Where a room no live node holds goes when a join asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On the node the join reached (also: a heartbeat keeping its rooms).
+    Here,
+    /// On the live node with the fewest users, when this node has more than
+    /// this many users more than it; else here.
+    LeastUsers {
+        /// Users this node may have over the least loaded before a new room
+        /// goes elsewhere.
+        margin: usize,
+    },
+}
+
+impl Placement {
+    /// [`CLAIM`]'s ARGV[4].
+    pub fn margin_arg(self) -> i64 {
+        match self {
+            Placement::Here => -1,
+            Placement::LeastUsers { margin } => i64::try_from(margin).unwrap_or(i64::MAX),
+        }
+    }
+}
 
 /// Deletes the room key KEYS[1] if `ARGV[1]` owns it. Returns 1 if deleted.
 pub const RELEASE: &str = r"

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 
 use crate::protocol::{ErrorCode, Reply, RoomId};
-use keys::Owner;
+use keys::{Owner, Placement};
 
 pub(crate) use heartbeat::{leave, run as heartbeat};
 
@@ -68,6 +68,9 @@ pub struct ClusterConfig {
     /// Serve players of rooms owned by other nodes here, relaying their
     /// streams (`--relay-subscribers`, `relay::`); off: redirect them.
     pub relay_subscribers: bool,
+    /// Where a new room goes (`--balance-margin`): `Here` (default), the
+    /// node the first join reached; `LeastUsers`, the least loaded node.
+    pub placement: keys::Placement,
 }
 
 impl ClusterConfig {
@@ -80,6 +83,7 @@ impl ClusterConfig {
             ttl: Duration::from_secs(10),
             redis_timeout: Duration::from_secs(1),
             relay_subscribers: false,
+            placement: keys::Placement::Here,
         }
     }
 
@@ -193,9 +197,11 @@ impl Cluster {
     }
 
     /// Where a join for a room that does not exist here goes: `None` here
-    /// (the room is claimed for this node), else the `redirect` to answer.
+    /// (the room is claimed for this node), else the `redirect` to answer: to
+    /// the node that holds it, or to the one a new room is placed on
+    /// ([`ClusterConfig::placement`]).
     pub(crate) async fn route(&self, room_id: &RoomId) -> Result<Option<Reply>, ClusterError> {
-        let owner = self.claim(room_id).await?;
+        let owner = self.claim(room_id, self.config.placement).await?;
         match owner {
             Owner::Me => Ok(None),
             Owner::Node {
@@ -210,16 +216,19 @@ impl Cluster {
         }
     }
 
-    /// Claims the room for this node (or keeps the claim), unless another
-    /// live node holds it.
-    async fn claim(&self, room_id: &RoomId) -> Result<Owner, ClusterError> {
+    /// Claims the room (or keeps the claim), unless another live node holds
+    /// it: for this node, or with [`Placement::LeastUsers`] perhaps for a
+    /// less loaded one.
+    async fn claim(&self, room_id: &RoomId, placement: Placement) -> Result<Owner, ClusterError> {
         let mut conn = self.connection()?;
         let script = redis::Script::new(keys::CLAIM);
         let mut invocation = script.key(keys::room_key(room_id));
         invocation
+            .key(keys::NODES)
             .arg(&self.node_id)
             .arg(ttl_ms(self.config.ttl))
-            .arg(keys::NODE_PREFIX);
+            .arg(keys::NODE_PREFIX)
+            .arg(placement.margin_arg());
         let answer: Result<(String, Option<String>), _> = self
             .timed(invocation.invoke_async(&mut conn))
             .await
