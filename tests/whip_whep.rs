@@ -321,18 +321,10 @@ async fn gstreamer_publishes_over_whip_and_a_native_client_decodes_it() {
     let location = created["location"].as_str().expect("Location").to_owned();
     assert!(location.starts_with("/whip/room-whip/"), "{location}");
 
-    let joined = wait_event(&bob, Duration::from_secs(5), "peer-join", |e| match e {
-        RoomEvent::PeerJoin(user) => Some(user.clone()),
-        _ => None,
-    })
-    .await;
+    let joined = peer_joined(&bob).await;
     assert_eq!(joined.user_id.as_str(), "gst");
     assert_eq!(joined.user_name, "GStreamer");
-    let added = wait_event(&bob, Duration::from_secs(5), "stream-added", |e| match e {
-        RoomEvent::StreamAdded(info) => Some(info.clone()),
-        _ => None,
-    })
-    .await;
+    let added = stream_added(&bob).await;
     assert_eq!(added.user_id.as_str(), "gst");
     assert!(added.audio && added.video.is_some(), "{added:?}");
 
@@ -357,22 +349,9 @@ async fn gstreamer_publishes_over_whip_and_a_native_client_decodes_it() {
         )
         .await;
     assert_eq!(deleted["status"], 200);
-    let removed = wait_event(
-        &bob,
-        Duration::from_secs(5),
-        "stream-removed",
-        |e| match e {
-            RoomEvent::StreamRemoved { stream_id, .. } => Some(*stream_id),
-            _ => None,
-        },
-    )
-    .await;
+    let removed = stream_removed(&bob).await;
     assert_eq!(removed, added.stream_id);
-    let left = wait_event(&bob, Duration::from_secs(5), "peer-leave", |e| match e {
-        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
-        _ => None,
-    })
-    .await;
+    let left = peer_left(&bob).await;
     assert_eq!(left.0.as_str(), "gst");
     assert_eq!(left.1, LeaveReason::UserExit);
     script.exit_ok().await;
@@ -397,11 +376,7 @@ async fn gstreamer_plays_a_native_stream_over_whep() {
     let created = script.event("created", Duration::from_secs(20)).await;
     assert_eq!(created["status"], 201);
     assert_eq!(created["content_type"], "application/sdp");
-    let joined = wait_event(&alice, Duration::from_secs(5), "peer-join", |e| match e {
-        RoomEvent::PeerJoin(user) => Some(user.clone()),
-        _ => None,
-    })
-    .await;
+    let joined = peer_joined(&alice).await;
     assert_eq!(joined.user_id.as_str(), "viewer");
     assert_eq!(joined.role, huddle::protocol::Role::Player);
 
@@ -418,11 +393,7 @@ async fn gstreamer_plays_a_native_stream_over_whep() {
 
     let deleted = script.event("deleted", Duration::from_secs(10)).await;
     assert_eq!(deleted["status"], 200);
-    let left = wait_event(&alice, Duration::from_secs(5), "peer-leave", |e| match e {
-        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
-        _ => None,
-    })
-    .await;
+    let left = peer_left(&alice).await;
     assert_eq!(left.0.as_str(), "viewer");
     assert_eq!(left.1, LeaveReason::UserExit);
     script.exit_ok().await;
@@ -719,16 +690,7 @@ async fn bad_whip_and_whep_requests_get_numbered_errors_and_the_room_carries_on(
         "with candidates: {reply:?}"
     );
     let location = reply.header("Location").expect("Location").to_owned();
-    let added = wait_event(
-        &bob,
-        Duration::from_secs(5),
-        "carol's stream",
-        |e| match e {
-            RoomEvent::StreamAdded(info) => Some(info.clone()),
-            _ => None,
-        },
-    )
-    .await;
+    let added = stream_added(&bob).await;
     assert_eq!(added.user_id.as_str(), "carol");
 
     let frag = "a=ice-ufrag:{ufrag}\r\na=ice-pwd:x\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
@@ -822,22 +784,9 @@ async fn bad_whip_and_whep_requests_get_numbered_errors_and_the_room_carries_on(
     )
     .await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    let removed = wait_event(
-        &bob,
-        Duration::from_secs(5),
-        "stream-removed",
-        |e| match e {
-            RoomEvent::StreamRemoved { stream_id, .. } => Some(*stream_id),
-            _ => None,
-        },
-    )
-    .await;
+    let removed = stream_removed(&bob).await;
     assert_eq!(removed, added.stream_id);
-    let left = wait_event(&bob, Duration::from_secs(5), "peer-leave", |e| match e {
-        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
-        _ => None,
-    })
-    .await;
+    let left = peer_left(&bob).await;
     assert_eq!((left.0.as_str(), left.1), ("carol", LeaveReason::UserExit));
     let reply = http(
         &server,
@@ -959,11 +908,7 @@ async fn chromium_plays_over_whep_on_the_hubs_fast_path() {
         )
         .await;
     assert_eq!(status, 200);
-    let left = wait_event(&alice, Duration::from_secs(5), "peer-leave", |e| match e {
-        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
-        _ => None,
-    })
-    .await;
+    let left = peer_left(&alice).await;
     assert_eq!(
         (left.0.as_str(), left.1),
         ("browser", LeaveReason::UserExit)
@@ -1026,19 +971,11 @@ async fn a_whep_resource_ends_with_its_stream() {
     );
     assert!(reply.body.contains("a=setup:passive"), "{reply:?}");
     let location = reply.header("Location").expect("Location").to_owned();
-    let joined = wait_event(&bob, Duration::from_secs(5), "viewer joins", |e| match e {
-        RoomEvent::PeerJoin(user) => Some(user.clone()),
-        _ => None,
-    })
-    .await;
+    let joined = peer_joined(&bob).await;
     assert_eq!(joined.user_id.as_str(), "viewer");
 
     alice.unpublish(stream_id).await.expect("unpublish");
-    let left = wait_event(&bob, Duration::from_secs(5), "viewer leaves", |e| match e {
-        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
-        _ => None,
-    })
-    .await;
+    let left = peer_left(&bob).await;
     assert_eq!((left.0.as_str(), left.1), ("viewer", LeaveReason::UserExit));
     let reply = http(
         &server,
@@ -1084,16 +1021,7 @@ async fn a_whip_resource_is_a_room_member() {
     .await;
     assert_eq!(reply.status, 201, "{reply:?}");
     let location = reply.header("Location").expect("Location").to_owned();
-    let added = wait_event(
-        &bob,
-        Duration::from_secs(5),
-        "carol's stream",
-        |e| match e {
-            RoomEvent::StreamAdded(info) => Some(info.clone()),
-            _ => None,
-        },
-    )
-    .await;
+    let added = stream_added(&bob).await;
     // The room is full now: a third member is refused, and no link is left.
     let before = server.server.metrics().peer_connections;
     let reply = http(
@@ -1108,16 +1036,7 @@ async fn a_whip_resource_is_a_room_member() {
     assert_eq!(server.server.metrics().peer_connections, before);
     // carol joins over the WebSocket: the WHIP resource is replaced.
     let (carol, _) = join(&server, "room-member", "carol").await;
-    let removed = wait_event(
-        &bob,
-        Duration::from_secs(5),
-        "stream-removed",
-        |e| match e {
-            RoomEvent::StreamRemoved { stream_id, .. } => Some(*stream_id),
-            _ => None,
-        },
-    )
-    .await;
+    let removed = stream_removed(&bob).await;
     assert_eq!(removed, added.stream_id);
     // An empty trickle PATCH changes nothing: 204 while the resource lives.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -1305,11 +1224,7 @@ async fn a_whip_resource_whose_client_vanishes_ends() {
     let location = reply.header("Location").expect("Location").to_owned();
     // The client goes without applying the answer or saying DELETE.
     link.close().await;
-    let added = wait_event(&bob, Duration::from_secs(5), "stream-added", |e| match e {
-        RoomEvent::StreamAdded(info) => Some(info.stream_id),
-        _ => None,
-    })
-    .await;
+    let added = stream_added(&bob).await.stream_id;
     // ICE gives up after its timeout (about 30 s here).
     let removed = wait_event(
         &bob,
@@ -1322,11 +1237,7 @@ async fn a_whip_resource_whose_client_vanishes_ends() {
     )
     .await;
     assert_eq!(removed, added);
-    let left = wait_event(&bob, Duration::from_secs(5), "peer-leave", |e| match e {
-        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
-        _ => None,
-    })
-    .await;
+    let left = peer_left(&bob).await;
     assert_eq!(
         (left.0.as_str(), left.1),
         ("carol", LeaveReason::ReconnectTimeout)

@@ -126,6 +126,47 @@ pub async fn wait_event<T>(
     .await
 }
 
+/// How long the room-event helpers below wait.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The next `peer-join` `client` sees (within [`EVENT_TIMEOUT`]).
+pub async fn peer_joined(client: &Client) -> huddle::protocol::UserInfo {
+    wait_event(client, EVENT_TIMEOUT, "peer-join", |e| match e {
+        RoomEvent::PeerJoin(user) => Some(user.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// The next `peer-leave` `client` sees: who, and why.
+pub async fn peer_left(
+    client: &Client,
+) -> (huddle::protocol::UserId, huddle::protocol::LeaveReason) {
+    wait_event(client, EVENT_TIMEOUT, "peer-leave", |e| match e {
+        RoomEvent::PeerLeave { user_id, reason } => Some((user_id.clone(), *reason)),
+        _ => None,
+    })
+    .await
+}
+
+/// The next `stream-added` `client` sees.
+pub async fn stream_added(client: &Client) -> huddle::protocol::StreamInfo {
+    wait_event(client, EVENT_TIMEOUT, "stream-added", |e| match e {
+        RoomEvent::StreamAdded(info) => Some(info.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// The stream of the next `stream-removed` `client` sees.
+pub async fn stream_removed(client: &Client) -> huddle::protocol::StreamId {
+    wait_event(client, EVENT_TIMEOUT, "stream-removed", |e| match e {
+        RoomEvent::StreamRemoved { stream_id, .. } => Some(*stream_id),
+        _ => None,
+    })
+    .await
+}
+
 /// A raw WebSocket, for sending what the SDK never would.
 pub struct RawSocket {
     socket: tokio_tungstenite::WebSocketStream<
