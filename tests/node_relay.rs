@@ -1085,17 +1085,25 @@ async fn a_kiosk_on_the_relay_node_follows_the_program_and_hears_the_loudest() {
     );
 
     // Volume indications: with top-N audio on at b, the kiosk hears who
-    // talks on a (b's top-N leg reads the relayed audio's levels).
+    // talks on a, as loud as a's players do (a's hub writes the publisher's
+    // levels onto b's relay link; b's top-N leg reads them).
     let _slots = kiosk
         .enable_top_three_audio_mode(true)
         .await
         .expect("top-N audio at b");
-    let volumes = event(&kiosk, "a volume indication naming alice", |e| match e {
-        RoomEvent::VolumeIndicator(v) if v.iter().any(|u| u.user_id.as_str() == "alice") => {
-            Some(v.clone())
-        }
-        _ => None,
-    })
+    let volumes = event(
+        &kiosk,
+        "a volume indication of alice talking",
+        |e| match e {
+            RoomEvent::VolumeIndicator(v)
+                if v.iter()
+                    .any(|u| u.user_id.as_str() == "alice" && u.volume > 0) =>
+            {
+                Some(v.clone())
+            }
+            _ => None,
+        },
+    )
     .await;
     eprintln!("the kiosk at b hears {volumes:?}");
     assert!(
