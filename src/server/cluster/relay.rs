@@ -18,7 +18,13 @@
 //! reopened with a backoff (`LinkState`). Local players subscribe to the
 //! stream like to any local stream; RTP is forwarded as it arrived, and
 //! their keyframe requests travel back as PLIs. Name and role changes of
-//! remote users are applied to their local members.
+//! remote users are applied to their local members, and the owner's program
+//! (`joined`, `program-changed`) to the local room (`Rooms::mirror_program`;
+//! a director's requests on a mirror are refused, [`check_director`]). A
+//! link whose path dies silently is found by a watchdog on what it receives
+//! (`Heard`, [`SILENCE_LIMIT`]). The owner is reached over TLS when its URL
+//! is `wss://` (`owner_link`), and the mirror's session renews its node
+//! credential before the owner would expire it (`credential`).
 //!
 //! Joiners (who may publish) are still redirected to the owner, also while a
 //! mirror is open, so every stream is published on the owner node.
@@ -432,7 +438,8 @@ struct Relay {
 ///
 /// ```text
 ///  Idle ──a local leg watches──▶ Open ──nobody watches for LINK_GRACE──▶ Idle
-///   ▲                             │ failed: ICE/DTLS, or the owner dropped its member
+///   ▲                             │ failed: ICE/DTLS failed or disconnected, the owner
+///   │                             │ dropped its member, or silent for SILENCE_LIMIT
 ///   │ nobody watches              ▼
 ///   └──────────────────────── Retry{failures, at} ──at──▶ Open, or Retry{failures + 1}
 /// ```
