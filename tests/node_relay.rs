@@ -1190,12 +1190,12 @@ async fn a_relay_link_whose_path_dies_silently_is_reopened_within_seconds() {
     };
     // Each node's media on an address of its own, so that a rule can cut
     // the relay link (a → b) and nothing else: alice (127.0.0.1) talks to
-    // a (127.0.0.3), the players (127.0.0.1) to b (127.0.0.2).
-    let a = Node::start("node-a", &redis, &["--rtc-ip", "127.0.0.3"]);
+    // a (127.2.0.3), the players (127.0.0.1) to b (127.2.0.2).
+    let a = Node::start("node-a", &redis, &["--rtc-ip", "127.2.0.3"]);
     let b = Node::start(
         "node-b",
         &redis,
-        &["--relay-subscribers", "--rtc-ip", "127.0.0.2"],
+        &["--relay-subscribers", "--rtc-ip", "127.2.0.2"],
     );
     registered(&redis, "node-a").await;
     registered(&redis, "node-b").await;
@@ -1220,7 +1220,7 @@ async fn a_relay_link_whose_path_dies_silently_is_reopened_within_seconds() {
 
     // Every datagram a sends b is lost from now on: no ICE or DTLS close,
     // nothing on the signalling.
-    let firewall = Firewall::drop_udp("huddle_relay2_silent", "127.0.0.3", "127.0.0.2");
+    let firewall = Firewall::drop_udp("huddle_relay2_silent", "127.2.0.3", "127.2.0.2");
     let cut = Instant::now();
     let deadline = cut + Duration::from_secs(15);
     while relay_count(&b.url, room, "linksSilent").await == 0 {
