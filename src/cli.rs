@@ -332,7 +332,8 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     /// TOML config: `[[apps]] id/key`, `signature_token`, `cors_origins`, `node_id`, `rtc_ip`,
     /// `public_ip`, `[[ice_servers]] urls/username/credential`, `tls_cert`, `tls_key`, `[limits]`,
-    /// `redis`, `public_url`, `cluster_ttl_secs`, `relay_subscribers`, `balance_margin`.
+    /// `redis`, `public_url`, `cluster_ttl_secs`, `relay_subscribers`, `balance_margin`,
+    /// `relay_credential_secs`, `relay_ca`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// An app id to accept (with --app-key), in addition to the config file's.
@@ -412,6 +413,15 @@ pub struct ServeArgs {
     /// join reached.
     #[arg(long, value_name = "USERS")]
     pub balance_margin: Option<usize>,
+    /// With --relay-subscribers: seconds a relay's node credential is valid
+    /// (its mirror renews it at half of that; default 39600, 11 h; 2 to
+    /// 43200).
+    #[arg(long)]
+    pub relay_credential_secs: Option<u64>,
+    /// With --relay-subscribers: PEM file of the CAs trusted for owner nodes
+    /// whose URL is wss:// (default: the system's, /etc/ssl/certs).
+    #[arg(long)]
+    pub relay_ca: Option<PathBuf>,
 }
 
 /// The cluster part of `huddle serve` (`--redis`, `--public-url`,
@@ -703,6 +713,8 @@ struct ServeFile {
     cluster_ttl_secs: Option<u64>,
     relay_subscribers: Option<bool>,
     balance_margin: Option<usize>,
+    relay_credential_secs: Option<u64>,
+    relay_ca: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     limits: LimitsFile,
@@ -855,6 +867,22 @@ impl ServeArgs {
             self.relay_subscribers || file.relay_subscribers.unwrap_or(false),
             self.balance_margin.or(file.balance_margin),
         )?;
+        if let Some(secs) = self.relay_credential_secs.or(file.relay_credential_secs) {
+            let Some(cluster) = &mut server.cluster else {
+                bail!("relay_credential_secs needs redis (a cluster of nodes)");
+            };
+            cluster.relay_credential = Duration::from_secs(secs);
+            cluster.check().map_err(|e| anyhow::anyhow!(e))?;
+        }
+        if let Some(path) = self.relay_ca.or(file.relay_ca) {
+            let Some(cluster) = &mut server.cluster else {
+                bail!("relay_ca needs redis (a cluster of nodes)");
+            };
+            let pem =
+                std::fs::read(&path).with_context(|| format!("relay_ca {}", path.display()))?;
+            cluster.relay_ca_pem = Some(pem);
+            cluster.check().map_err(|e| anyhow::anyhow!(e))?;
+        }
         let limits = &server.limits;
         for (name, value) in [
             ("max_rooms", limits.max_rooms),
@@ -1181,6 +1209,68 @@ mod tests {
             negative.to_string().contains("--balance-margin"),
             "{negative}"
         );
+    }
+
+    #[test]
+    fn serve_takes_a_relay_credential_lifetime_within_bounds() {
+        let serve = |extra: &[&str]| {
+            let mut args = vec!["huddle", "serve", "--redis", "redis://127.0.0.1:6379"];
+            args.extend_from_slice(extra);
+            let Command::Serve(args) = parse(&args) else {
+                panic!("not serve");
+            };
+            args.into_config()
+        };
+        let cluster = |extra: &[&str]| {
+            serve(extra)
+                .expect("valid")
+                .server
+                .cluster
+                .expect("a cluster")
+        };
+        assert_eq!(
+            cluster(&[]).relay_credential,
+            Duration::from_secs(11 * 3600)
+        );
+        assert_eq!(
+            cluster(&["--relay-subscribers", "--relay-credential-secs", "60"]).relay_credential,
+            Duration::from_secs(60)
+        );
+        // Bad input: under 2 s, over the 12 h a server accepts, or no Redis.
+        for bad in ["1", "43201"] {
+            let refused = serve(&["--relay-credential-secs", bad])
+                .err()
+                .expect("refused");
+            assert!(
+                refused.to_string().contains("relay credential"),
+                "{refused}"
+            );
+        }
+        let Command::Serve(args) = parse(&["huddle", "serve", "--relay-credential-secs", "60"])
+        else {
+            panic!("not serve");
+        };
+        assert!(args.into_config().is_err());
+        // A relay CA file must hold a certificate.
+        let dir = std::env::temp_dir().join(format!("huddle-relay2-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let bad = dir.join("bad.pem");
+        std::fs::write(&bad, "not a certificate\n").expect("write");
+        let refused = serve(&["--relay-ca", bad.to_str().expect("utf-8")])
+            .err()
+            .expect("refused");
+        assert!(refused.to_string().contains("relay CA"), "{refused}");
+        assert!(serve(&["--relay-ca", "/nonexistent/ca.pem"]).is_err());
+        let good = dir.join("good.pem");
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a certificate");
+        std::fs::write(&good, cert.cert.pem()).expect("write");
+        assert!(
+            cluster(&["--relay-ca", good.to_str().expect("utf-8")])
+                .relay_ca_pem
+                .is_some()
+        );
+        std::fs::remove_dir_all(&dir).ok(); // best effort: a temp dir
     }
 
     #[test]

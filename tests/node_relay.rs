@@ -908,3 +908,518 @@ async fn names_and_roles_changed_on_the_owner_reach_the_relay_nodes_players() {
         "{on_b}"
     );
 }
+
+/// A director's raw socket in `room` at the node at `url` (§3c).
+async fn director(url: &str, room: &str, user: &str) -> RawSocket {
+    use huddle::auth::{Grant, sign_grant};
+    let ctime = huddle::auth::now_unix() + 600;
+    let signature = sign_grant(APP_KEY, APP_ID, room, user, ctime, Grant::Director);
+    let mut socket = RawSocket::connect_url(url).await;
+    socket
+        .send(&format!(
+            r#"{{"id":1,"type":"join","protocolVersion":1,"appId":"{APP_ID}","roomId":"{room}","userId":"{user}","role":2,"ctime":{ctime},"signature":"{signature}"}}"#
+        ))
+        .await;
+    match socket.recv().await {
+        ServerMessage::Reply {
+            reply: Reply::Joined { director, .. },
+            ..
+        } => assert!(director, "{user}'s joined says director"),
+        other => panic!("{user}'s join at {url}: {other:?}"),
+    }
+    socket
+}
+
+/// Sends request `id` (`body`: the JSON fields but the id) and returns its
+/// answer: `Ok` for a reply, the code of an error.
+async fn request(socket: &mut RawSocket, id: u64, body: &str) -> Result<(), ErrorCode> {
+    socket.send(&format!(r#"{{"id":{id},{body}}}"#)).await;
+    socket
+        .recv_until(Duration::from_secs(5), "the answer", |m| match m {
+            ServerMessage::Reply { id: got, .. } if got.0 == id => Some(Ok(())),
+            ServerMessage::Error(e) if e.id.map(|i| i.0) == Some(id) => Some(Err(e.code)),
+            _ => None,
+        })
+        .await
+}
+
+fn set_program(layout: &str, streams: &[StreamId]) -> String {
+    let ids: Vec<String> = streams.iter().map(|s| s.0.to_string()).collect();
+    format!(
+        r#""type":"set-program","program":{{"layout":"{layout}","streams":[{}]}}"#,
+        ids.join(",")
+    )
+}
+
+fn program(
+    layout: huddle::protocol::ProgramLayout,
+    streams: &[StreamId],
+) -> huddle::protocol::Program {
+    huddle::protocol::Program {
+        layout,
+        streams: streams.to_vec(),
+    }
+}
+
+/// The next `program-changed` of `client`: the program and who set it.
+async fn program_changed(
+    client: &Client,
+    what: &str,
+) -> (huddle::protocol::Program, Option<String>) {
+    event(client, what, |e| match e {
+        RoomEvent::ProgramChanged { program, by } => {
+            Some((program.clone(), by.as_ref().map(|u| u.as_str().to_owned())))
+        }
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kiosk_on_the_relay_node_follows_the_program_and_hears_the_loudest() {
+    use huddle::protocol::ProgramLayout;
+    let Some(redis) = Redis::start("relay2_program_on_the_relay_node") else {
+        return;
+    };
+    let a = Node::start("node-a", &redis, &[]);
+    let b = Node::start("node-b", &redis, &["--relay-subscribers"]);
+    registered(&redis, "node-a").await;
+    registered(&redis, "node-b").await;
+    let room = "room-relay2-program";
+
+    let alice = Client::new();
+    alice
+        .join(config(&a.url, room, "alice", Role::Joiner))
+        .await
+        .expect("alice joins at a");
+    let s1 = alice.publish(synthetic(440.0)).await.expect("publish");
+    let bob = Client::new();
+    bob.join(config(&a.url, room, "bob", Role::Joiner))
+        .await
+        .expect("bob joins at a");
+    let s2 = bob.publish(synthetic(660.0)).await.expect("publish");
+    // A director on the room's node puts alice on air.
+    let mut host = director(&a.url, room, "host").await;
+    assert_eq!(
+        request(&mut host, 2, &set_program("single", &[s1])).await,
+        Ok(())
+    );
+
+    // A kiosk reaching b is served there; `joined` carries the program.
+    let kiosk = Client::new();
+    let info = kiosk
+        .join(config(&b.url, room, "kiosk", Role::Player))
+        .await
+        .expect("the kiosk joins at b");
+    assert_eq!(info.program, program(ProgramLayout::Single, &[s1]));
+    assert_eq!(
+        room_view(&b.url, room).await.expect("the room is on b")["relay"]["ownerNode"],
+        "node-a"
+    );
+
+    // The director's changes reach it, by the director.
+    assert_eq!(
+        request(&mut host, 3, &set_program("side-by-side", &[s1, s2])).await,
+        Ok(())
+    );
+    assert_eq!(
+        program_changed(&kiosk, "the side-by-side program").await,
+        (
+            program(ProgramLayout::SideBySide, &[s1, s2]),
+            Some("host".to_owned())
+        )
+    );
+    // An on-air stream goes: the kiosk hears it go, then the program
+    // without it (no `by`), as the owner's players do.
+    bob.unpublish(s2).await.expect("unpublish");
+    let mut order = Vec::new();
+    let after = event(&kiosk, "the program without bob", |e| match e {
+        RoomEvent::StreamRemoved { stream_id, .. } if *stream_id == s2 => {
+            order.push("stream-removed");
+            None
+        }
+        RoomEvent::ProgramChanged { program, by } => {
+            order.push("program-changed");
+            Some((program.clone(), by.clone()))
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(order, ["stream-removed", "program-changed"]);
+    assert_eq!(after, (program(ProgramLayout::Single, &[s1]), None));
+
+    // Bad input: a director reaching b would change b's copy only. Refused
+    // with 90100001, and nothing changes.
+    let mut elsewhere = director(&b.url, room, "host-b").await;
+    assert_eq!(
+        request(&mut elsewhere, 2, &set_program("quad", &[s1])).await,
+        Err(ErrorCode::InvalidOperation)
+    );
+    assert_eq!(
+        request(
+            &mut elsewhere,
+            3,
+            r#""type":"remove-user","userId":"kiosk""#
+        )
+        .await,
+        Err(ErrorCode::InvalidOperation)
+    );
+    assert_eq!(
+        request(&mut elsewhere, 4, r#""type":"dismiss-room""#).await,
+        Err(ErrorCode::InvalidOperation)
+    );
+    // The next program the kiosk hears is the one set on a (no duplicate
+    // of the one before, nothing of b's director).
+    assert_eq!(
+        request(&mut host, 4, &set_program("quad", &[s1])).await,
+        Ok(())
+    );
+    assert_eq!(
+        program_changed(&kiosk, "the quad program").await,
+        (program(ProgramLayout::Quad, &[s1]), Some("host".to_owned()))
+    );
+    let on_b = room_view(&b.url, room).await.expect("the room is on b");
+    assert!(
+        user_ids(&on_b).iter().any(|u| u == "kiosk"),
+        "the kiosk is still in b's room: {on_b}"
+    );
+
+    // Volume indications: with top-N audio on at b, the kiosk hears who
+    // talks on a, as loud as a's players do (a's hub writes the publisher's
+    // levels onto b's relay link; b's top-N leg reads them).
+    let _slots = kiosk
+        .enable_top_three_audio_mode(true)
+        .await
+        .expect("top-N audio at b");
+    let volumes = event(
+        &kiosk,
+        "a volume indication of alice talking",
+        |e| match e {
+            RoomEvent::VolumeIndicator(v)
+                if v.iter()
+                    .any(|u| u.user_id.as_str() == "alice" && u.volume > 0) =>
+            {
+                Some(v.clone())
+            }
+            _ => None,
+        },
+    )
+    .await;
+    eprintln!("the kiosk at b hears {volumes:?}");
+    assert!(
+        volumes.iter().all(|u| u.user_id.as_str() != "kiosk"),
+        "{volumes:?}"
+    );
+}
+
+/// nftables rules of one test in a table of their own, removed on drop.
+struct Firewall {
+    table: &'static str,
+}
+
+impl Firewall {
+    /// Drops every UDP datagram from `from` to `to` (both on loopback).
+    fn drop_udp(table: &'static str, from: &str, to: &str) -> Self {
+        nft(&format!("delete table inet {table}")).ok(); // a leftover: fine
+        nft(&format!(
+            "table inet {table} {{\n chain input {{\n  type filter hook input priority -10; policy accept;\n  ip saddr {from} ip daddr {to} meta l4proto udp drop\n }}\n}}\n"
+        ))
+        .expect("nft rules");
+        Self { table }
+    }
+}
+
+impl Drop for Firewall {
+    fn drop(&mut self) {
+        nft(&format!("delete table inet {}", self.table)).ok(); // best effort
+    }
+}
+
+fn nft(script: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(script.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Root and `nft`, or `skip`.
+fn nft_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip(test, "nftables rules need root");
+        return false;
+    }
+    if Command::new("nft").arg("--version").output().is_err() {
+        skip(test, "no `nft` (Debian package nftables)");
+        return false;
+    }
+    true
+}
+
+/// `relay.<field>` of `room` on node `url`, as a number.
+async fn relay_count(url: &str, room: &str, field: &str) -> u64 {
+    let view = room_view(url, room).await.expect("the room is there");
+    view["relay"][field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no relay.{field}: {view}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_link_whose_path_dies_silently_is_reopened_within_seconds() {
+    const TEST: &str = "relay2_silent_path";
+    if !nft_or_skip(TEST) {
+        return;
+    }
+    let Some(redis) = Redis::start(TEST) else {
+        return;
+    };
+    // Each node's media on an address of its own, so that a rule can cut
+    // the relay link (a → b) and nothing else: alice (127.0.0.1) talks to
+    // a (127.2.0.3), the players (127.0.0.1) to b (127.2.0.2).
+    let a = Node::start("node-a", &redis, &["--rtc-ip", "127.2.0.3"]);
+    let b = Node::start(
+        "node-b",
+        &redis,
+        &["--relay-subscribers", "--rtc-ip", "127.2.0.2"],
+    );
+    registered(&redis, "node-a").await;
+    registered(&redis, "node-b").await;
+    let room = "room-relay2-silent";
+
+    let alice = Client::new();
+    alice
+        .join(config(&a.url, room, "alice", Role::Joiner))
+        .await
+        .expect("alice joins at a");
+    let stream = alice.publish(synthetic(440.0)).await.expect("publish");
+    let p1 = Client::new();
+    p1.join(config(&b.url, room, "p1", Role::Player))
+        .await
+        .expect("p1 joins at b");
+    let remote = p1
+        .subscribe(stream, Default::default())
+        .await
+        .expect("subscribe at b");
+    decodes(&remote, 10, "p1 decodes through b").await;
+    assert_eq!(relay_count(&b.url, room, "linksSilent").await, 0);
+
+    // Every datagram a sends b is lost from now on: no ICE or DTLS close,
+    // nothing on the signalling.
+    let firewall = Firewall::drop_udp("huddle_relay2_silent", "127.2.0.3", "127.2.0.2");
+    let cut = Instant::now();
+    let deadline = cut + Duration::from_secs(15);
+    while relay_count(&b.url, room, "linksSilent").await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "b never saw its relay link silent (ICE alone takes 30 s): {:#?}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = cut.elapsed();
+    // The path comes back: b's retries get through, and p1, without doing
+    // anything, decodes again.
+    drop(firewall);
+    let healed = Instant::now();
+    let deadline = healed + Duration::from_secs(20);
+    while relay_count(&b.url, room, "linksReopened").await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "b never reopened the link: {:#?}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    decodes(&remote, 20, "p1 decodes through the reopened link").await;
+    eprintln!(
+        "silent relay link seen {seen:?} after the cut; p1 decoded 20 frames {:?} after the path came back",
+        healed.elapsed()
+    );
+    // Node a serves b through one link again (the dead ones' members went).
+    let want = [
+        "node-relay-node-b".to_owned(),
+        format!("node-relay-node-b-{}", stream.0),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while relay_members(&a.url, room).await != want {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            relay_members(&a.url, room).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_lived_mirror_renews_its_node_credential() {
+    let Some(redis) = Redis::start("relay2_credential_renewal") else {
+        return;
+    };
+    // The owner warns 1 s before a signature expires; b's credential lives
+    // 3 s: without renewals the owner would drop b's mirror within 3 s.
+    let a = Node::start("node-a", &redis, &["--signature-expiry-notice-secs", "1"]);
+    let b = Node::start(
+        "node-b",
+        &redis,
+        &["--relay-subscribers", "--relay-credential-secs", "3"],
+    );
+    registered(&redis, "node-a").await;
+    registered(&redis, "node-b").await;
+    let room = "room-relay2-renewal";
+
+    let alice = Client::new();
+    alice
+        .join(config(&a.url, room, "alice", Role::Joiner))
+        .await
+        .expect("alice joins at a");
+    let stream = alice.publish(synthetic(440.0)).await.expect("publish");
+    let p1 = Client::new();
+    p1.join(config(&b.url, room, "p1", Role::Player))
+        .await
+        .expect("p1 joins at b");
+    let remote = p1
+        .subscribe(stream, Default::default())
+        .await
+        .expect("subscribe at b");
+    decodes(&remote, 10, "p1 decodes through b").await;
+    while p1.events().try_recv().is_ok() {} // its join's events
+
+    // Four lifetimes: p1 watches on, the mirror's member stays on a.
+    let until = Instant::now() + Duration::from_secs(12);
+    while Instant::now() < until {
+        decodes(&remote, 5, "p1 decodes on").await;
+        assert_eq!(
+            relay_members(&a.url, room).await,
+            [
+                "node-relay-node-b".to_owned(),
+                format!("node-relay-node-b-{}", stream.0)
+            ]
+        );
+    }
+    let renewed = relay_count(&b.url, room, "credentialsRenewed").await;
+    assert!(renewed >= 4, "{renewed} renewals in 12 s");
+    // p1 was never sent away nor reconnected.
+    for e in p1.events().try_iter() {
+        assert!(
+            !matches!(
+                e,
+                RoomEvent::ClientBanned { .. } | RoomEvent::ConnectionStateChanged { .. }
+            ),
+            "{e:?}"
+        );
+    }
+    assert_eq!(relay_count(&b.url, room, "linksReopened").await, 0);
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1: its PEM and its
+/// key's, written into `dir`.
+fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("a certificate");
+    std::fs::create_dir_all(dir).expect("temp dir");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let pem = certified.cert.pem();
+    std::fs::write(&cert, &pem).expect("write the certificate");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write the key");
+    (cert, key, pem.into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn players_are_relayed_from_an_owner_that_speaks_tls() {
+    let Some(redis) = Redis::start("relay2_tls_owner") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("huddle-relay2-tls-{}", std::process::id()));
+    let (cert, key, pem) = certificate(&dir);
+    let (cert, key) = (cert.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
+    // a serves wss:// and https:// only; b trusts its certificate, c does
+    // not (the system's CAs).
+    let a = Node::start("node-a", &redis, &["--tls-cert", cert, "--tls-key", key]);
+    assert!(a.url.starts_with("wss://"), "{}", a.url);
+    let b = Node::start(
+        "node-b",
+        &redis,
+        &["--relay-subscribers", "--relay-ca", cert],
+    );
+    let c = Node::start("node-c", &redis, &["--relay-subscribers"]);
+    for node in ["node-a", "node-b", "node-c"] {
+        registered(&redis, node).await;
+    }
+    let room = "room-relay2-tls";
+
+    let alice = Client::new();
+    alice
+        .set_proxy_server(huddle::client::ProxyConfig {
+            url: None,
+            ca_pem: Some(pem),
+        })
+        .await
+        .expect("trust a's certificate");
+    alice
+        .join(config(&a.url, room, "alice", Role::Joiner))
+        .await
+        .expect("alice joins at a over wss");
+    let stream = alice.publish(synthetic(440.0)).await.expect("publish");
+
+    // A player at b is served there: the mirror and the relay link speak
+    // TLS to a.
+    let p1 = Client::new();
+    let info = p1
+        .join(config(&b.url, room, "p1", Role::Player))
+        .await
+        .expect("p1 joins at b");
+    assert!(
+        info.streams.iter().any(|s| s.stream_id == stream),
+        "{info:?}"
+    );
+    let remote = p1
+        .subscribe(stream, Default::default())
+        .await
+        .expect("subscribe at b");
+    decodes(&remote, 20, "p1 decodes alice through b").await;
+    let on_b = room_view(&b.url, room).await.expect("the room is on b");
+    assert_eq!(on_b["relay"]["ownerNode"], "node-a", "{on_b}");
+    assert_eq!(on_b["relay"]["relayLinks"], serde_json::json!([stream.0]));
+
+    // Bad input: c does not trust a's certificate: no mirror, the player is
+    // sent to a (as when the owner cannot be reached), and nothing changes
+    // for p1.
+    let mut p2 = RawSocket::connect_url(&c.url).await;
+    let ctime = huddle::auth::now_unix() + 600;
+    let signature = huddle::auth::sign(APP_KEY, APP_ID, room, "p2", ctime);
+    p2.send(&format!(
+        r#"{{"id":1,"type":"join","protocolVersion":1,"appId":"{APP_ID}","roomId":"{room}","userId":"p2","role":2,"ctime":{ctime},"signature":"{signature}"}}"#
+    ))
+    .await;
+    match p2.recv().await {
+        ServerMessage::Reply {
+            reply: Reply::Redirect { node_id, url, .. },
+            ..
+        } => {
+            assert_eq!(node_id, "node-a");
+            assert_eq!(url, a.url);
+        }
+        other => panic!("expected a redirect to node-a, got {other:?}"),
+    }
+    assert!(room_view(&c.url, room).await.is_none(), "no mirror on c");
+    decodes(&remote, 10, "p1 still decodes").await;
+    std::fs::remove_dir_all(&dir).ok(); // best effort: a temp dir
+}

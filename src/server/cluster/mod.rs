@@ -32,9 +32,11 @@
 //!
 //! Without `--redis` there is no `Cluster` at all and nothing here runs.
 
+pub(crate) mod credential;
 mod heartbeat;
 pub(crate) mod http;
 pub mod keys;
+pub(crate) mod owner_link;
 pub mod relay;
 
 use std::collections::HashMap;
@@ -71,6 +73,14 @@ pub struct ClusterConfig {
     /// Where a new room goes (`--balance-margin`): `Here` (default), the
     /// node the first join reached; `LeastUsers`, the least loaded node.
     pub placement: keys::Placement,
+    /// How long the node credential of a relay (its mirror's session at
+    /// the owner, its WHEP plays) is valid from when it is made
+    /// (`--relay-credential-secs`, default 11 h, at most the 12 h a server
+    /// accepts); the mirror renews it at half of that (`credential`).
+    pub relay_credential: Duration,
+    /// PEM certificates a relay trusts for `wss://` owners (`--relay-ca`);
+    /// `None`: the system's CAs (`owner_link::SYSTEM_CAS`).
+    pub relay_ca_pem: Option<Vec<u8>>,
 }
 
 impl ClusterConfig {
@@ -84,6 +94,8 @@ impl ClusterConfig {
             redis_timeout: Duration::from_secs(1),
             relay_subscribers: false,
             placement: keys::Placement::Here,
+            relay_credential: credential::DEFAULT_LIFETIME,
+            relay_ca_pem: None,
         }
     }
 
@@ -104,6 +116,18 @@ impl ClusterConfig {
         }
         if self.redis_timeout.is_zero() || self.redis_timeout >= self.ttl {
             return Err("redis timeout must be above 0 and below the ttl".into());
+        }
+        if let Some(pem) = &self.relay_ca_pem {
+            owner_link::certificates(pem)?;
+        }
+        let max = Duration::from_secs(crate::auth::MAX_SIGNATURE_LIFETIME_SECS);
+        if self.relay_credential < credential::MIN_LIFETIME || self.relay_credential > max {
+            return Err(format!(
+                "relay credential lifetime must be {} s to {} s, got {} s",
+                credential::MIN_LIFETIME.as_secs(),
+                max.as_secs(),
+                self.relay_credential.as_secs()
+            ));
         }
         Ok(())
     }
@@ -315,8 +339,14 @@ mod tests {
         let mut short = ok.clone();
         short.ttl = Duration::from_millis(500);
         assert!(short.check().is_err());
-        let mut slow = ok;
+        let mut slow = ok.clone();
         slow.redis_timeout = Duration::from_secs(10);
         assert!(slow.check().is_err());
+        // The relay credential lives 2 s to 12 h.
+        for (secs, valid) in [(1, false), (2, true), (43_200, true), (43_201, false)] {
+            let mut relay = ok.clone();
+            relay.relay_credential = Duration::from_secs(secs);
+            assert_eq!(relay.check().is_ok(), valid, "{secs} s");
+        }
     }
 }

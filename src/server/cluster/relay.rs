@@ -18,7 +18,13 @@
 //! reopened with a backoff (`LinkState`). Local players subscribe to the
 //! stream like to any local stream; RTP is forwarded as it arrived, and
 //! their keyframe requests travel back as PLIs. Name and role changes of
-//! remote users are applied to their local members.
+//! remote users are applied to their local members, and the owner's program
+//! (`joined`, `program-changed`) to the local room (`Rooms::mirror_program`;
+//! a director's requests on a mirror are refused, [`check_director`]). A
+//! link whose path dies silently is found by a watchdog on what it receives
+//! (`Heard`, [`SILENCE_LIMIT`]). The owner is reached over TLS when its URL
+//! is `wss://` (`owner_link`), and the mirror's session renews its node
+//! credential before the owner would expire it (`credential`).
 //!
 //! Joiners (who may publish) are still redirected to the owner, also while a
 //! mirror is open, so every stream is published on the owner node.
@@ -42,9 +48,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::credential::{Answer, Credential, Renewal};
+use super::owner_link::OwnerLink;
 use crate::protocol::{
     AppId, ClientMessage, ErrorCode, Event, LeaveReason, PROTOCOL_VERSION, Reply, Request,
     RequestId, Role, RoomId, ServerMessage, StreamId, StreamInfo, UserId, UserInfo,
@@ -64,12 +71,8 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// How long a mirror stays without local members before it ends (a player
 /// rejoining within it finds its relay links still up).
 pub const LINGER: Duration = Duration::from_secs(2);
-/// The node credential's lifetime (its `ctime`, from now): under the 12 h
-/// a server accepts. TODO(noderelay): renew it (`renew-signature`); a mirror
-/// older than this is ended by the owner and opened again by the next join.
-const CREDENTIAL_SECS: u64 = 11 * 3600;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<super::owner_link::Stream>;
 
 /// Why a mirror or a relay link could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +108,12 @@ pub const LINK_GRACE: Duration = Duration::from_secs(2);
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 /// The longest wait between two tries to reopen a relay link.
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long an open link that has carried RTP may receive nothing at all
+/// before it counts as failed (its path died without an ICE or DTLS close):
+/// the owner's hub sends it a sender report every second (`hub::direct`),
+/// so three in a row went missing. ICE alone would see it after 5 s
+/// (disconnected) or 30 s (failed).
+const SILENCE_LIMIT: Duration = Duration::from_secs(3);
 
 /// One open mirror, as routing and `GET /rooms/{id}` see it.
 #[derive(Clone)]
@@ -115,6 +124,10 @@ struct MirrorHandle {
     links: RelayLinks,
     /// Relay links opened again after one failed.
     reopened: Arc<AtomicU64>,
+    /// Links found silent ([`SILENCE_LIMIT`]) and reopened.
+    silent: Arc<AtomicU64>,
+    /// Renewals of the mirror's credential the owner accepted.
+    renewed: Arc<AtomicU64>,
 }
 
 /// What `GET /rooms/{id}` shows of a mirrored room.
@@ -129,6 +142,12 @@ pub struct RelayView {
     /// Relay links opened again after one failed (ICE/DTLS failure, or the
     /// owner dropped it), since the mirror opened.
     pub links_reopened: u64,
+    /// Links that received nothing for [`SILENCE_LIMIT`] after carrying
+    /// media (a path that died silently), counted as failed and reopened.
+    pub links_silent: u64,
+    /// Renewals of the node credential of the mirror's session at the
+    /// owner that the owner accepted (one per half lifetime).
+    pub credentials_renewed: u64,
     /// Keyframe requests (PLI) sent to the owner over these links so far:
     /// local subscribers' requests, coalesced, on their way to the publisher.
     pub plis_sent: u64,
@@ -161,6 +180,8 @@ impl Mirrors {
                 relay_links: links.iter().map(|(id, _)| *id).collect(),
                 plis_sent: links.iter().map(|(_, media)| media.plis_sent()).sum(),
                 links_reopened: h.reopened.load(Ordering::Relaxed),
+                links_silent: h.silent.load(Ordering::Relaxed),
+                credentials_renewed: h.renewed.load(Ordering::Relaxed),
             }
         })
     }
@@ -217,6 +238,31 @@ pub(crate) async fn route_join(
     }
 }
 
+fn mirrored(shared: &Shared, room_id: &RoomId) -> bool {
+    shared
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.relays.get(room_id).is_some())
+}
+
+/// A director's request (`set-program`, `remove-user`, `dismiss-room`) on
+/// a mirrored room would change this node's copy only: refused with
+/// 90100001 (`INVALID_OPERATION`); a director joins the room's node. The
+/// program reaches this node's players from there.
+pub(crate) fn check_director(
+    shared: &Shared,
+    room_id: &RoomId,
+) -> Result<(), crate::server::signalling::RequestError> {
+    if mirrored(shared, room_id) {
+        return Err(crate::server::signalling::RequestError::InvalidOperation(
+            format!(
+                "room {room_id} is relayed to this node for players: a director joins its node"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A player of a mirrored room may not become a joiner here: its streams
 /// would be published on this node, not on the owner. Refused with 90100001
 /// (`INVALID_OPERATION`); the client joins the owner as a joiner instead.
@@ -225,11 +271,7 @@ pub(crate) fn check_switch(
     room_id: &RoomId,
     role: Role,
 ) -> Result<(), crate::server::signalling::RequestError> {
-    let mirrored = shared
-        .cluster
-        .as_ref()
-        .is_some_and(|c| c.relays.get(room_id).is_some());
-    if mirrored && role.can_publish() {
+    if mirrored(shared, room_id) && role.can_publish() {
         return Err(crate::server::signalling::RequestError::InvalidOperation(
             format!("room {room_id} is relayed to this node for players: join its node to publish"),
         ));
@@ -255,33 +297,6 @@ fn is_relay(user: &UserId) -> bool {
     user.as_str().starts_with(RELAY_USER_PREFIX)
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// The node credential for `user` in `room_id`: an ordinary signature made
-/// with the app's key.
-struct Credential {
-    app_id: AppId,
-    key: String,
-}
-
-impl Credential {
-    fn sign(&self, room_id: &RoomId, user: &UserId) -> (u64, String) {
-        let ctime = unix_now() + CREDENTIAL_SECS;
-        let signature = crate::auth::sign(
-            &self.key,
-            self.app_id.as_str(),
-            room_id.as_str(),
-            user.as_str(),
-            ctime,
-        );
-        (ctime, signature)
-    }
-}
-
 /// Opens the mirror: joins the owner, copies its room here, starts a relay
 /// link per stream, and leaves the rest to [`run`].
 async fn open(
@@ -303,9 +318,16 @@ async fn open(
     let credential = Credential {
         app_id: app_id.clone(),
         key: key.to_owned(),
+        lifetime: shared
+            .cluster
+            .as_ref()
+            .map_or(super::credential::DEFAULT_LIFETIME, |c| {
+                c.config.relay_credential
+            }),
     };
     let me = relay_user(&shared.config.node_id, None);
     let (ctime, signature) = credential.sign(room_id, &me);
+    let credential_lifetime = credential.lifetime;
     let join = ClientMessage {
         id: RequestId(1),
         request: Request::Join {
@@ -319,8 +341,14 @@ async fn open(
             signature,
         },
     };
+    let ca_pem = shared
+        .cluster
+        .as_ref()
+        .and_then(|c| c.config.relay_ca_pem.as_deref());
+    let owner = OwnerLink::new(owner_url, ca_pem).map_err(&owner_err)?;
     let joined = async {
-        let (mut socket, _) = tokio_tungstenite::connect_async(owner_url)
+        let stream = owner.connect().await.map_err(&owner_err)?;
+        let (mut socket, _) = tokio_tungstenite::client_async(owner_url, stream)
             .await
             .map_err(|e| owner_err(e.to_string()))?;
         let text = serde_json::to_string(&join).map_err(|e| owner_err(e.to_string()))?;
@@ -338,9 +366,15 @@ async fn open(
             };
             match serde_json::from_str::<ServerMessage>(text.as_str()) {
                 Ok(ServerMessage::Reply {
-                    reply: Reply::Joined { users, streams, .. },
+                    reply:
+                        Reply::Joined {
+                            users,
+                            streams,
+                            program,
+                            ..
+                        },
                     ..
-                }) => return Ok((socket, users, streams)),
+                }) => return Ok((socket, users, streams, program)),
                 Ok(ServerMessage::Error(e)) => {
                     return Err(RelayError::Refused {
                         code: e.code,
@@ -352,7 +386,7 @@ async fn open(
             }
         }
     };
-    let (socket, users, streams) = tokio::time::timeout(OPEN_TIMEOUT, joined)
+    let (socket, users, streams, program) = tokio::time::timeout(OPEN_TIMEOUT, joined)
         .await
         .map_err(|_| owner_err(format!("no joined within {OPEN_TIMEOUT:?}")))??;
     let handle = MirrorHandle {
@@ -360,18 +394,23 @@ async fn open(
         owner_url: owner_url.to_owned(),
         links: Arc::default(),
         reopened: Arc::default(),
+        silent: Arc::default(),
+        renewed: Arc::default(),
     };
     let (inbox, inbox_rx) = SessionInbox::new();
     let mut mirror = Mirror {
         shared: Arc::clone(shared),
         room_id: room_id.clone(),
         credential,
-        owner_http: http_authority(owner_url).map(str::to_owned),
+        owner,
         inbox,
         members: HashMap::new(),
         relays: HashMap::new(),
         links: Arc::clone(&handle.links),
         reopened: Arc::clone(&handle.reopened),
+        silent: Arc::clone(&handle.silent),
+        renewed: Arc::clone(&handle.renewed),
+        renewal: Renewal::new(credential_lifetime, tokio::time::Instant::now()),
     };
     for user in users {
         mirror.peer_join(user);
@@ -379,6 +418,8 @@ async fn open(
     for stream in streams {
         mirror.stream_added(stream).await;
     }
+    // Before any local player joins: `joined` here carries it.
+    shared.rooms.mirror_program(room_id, program, None);
     tracing::info!(room = %room_id, owner = owner_node, "mirroring the room for local players");
     tokio::spawn(mirror.run(socket, inbox_rx));
     Ok(handle)
@@ -397,7 +438,8 @@ struct Relay {
 ///
 /// ```text
 ///  Idle ──a local leg watches──▶ Open ──nobody watches for LINK_GRACE──▶ Idle
-///   ▲                             │ failed: ICE/DTLS, or the owner dropped its member
+///   ▲                             │ failed: ICE/DTLS failed or disconnected, the owner
+///   │                             │ dropped its member, or silent for SILENCE_LIMIT
 ///   │ nobody watches              ▼
 ///   └──────────────────────── Retry{failures, at} ──at──▶ Open, or Retry{failures + 1}
 /// ```
@@ -426,6 +468,41 @@ struct OpenLink {
     dropped: bool,
     /// Since when no local leg watches the stream.
     unwatched_since: Option<Instant>,
+    /// What the link received, as the watchdog last saw it.
+    heard: Heard,
+    /// The failures in a row before it was opened (0: the first link).
+    after_failures: u32,
+}
+
+/// The silent-path watchdog of one link, read every [`CHECK_EVERY`]: the
+/// link's received bytes and since when they have not grown. It bites only
+/// once RTP came (before that, the owner's hub sends nothing periodic: the
+/// publisher may not send yet), after [`SILENCE_LIMIT`].
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    bytes: u64,
+    since: Instant,
+    rtp: bool,
+}
+
+impl Heard {
+    fn new(now: Instant) -> Self {
+        Self {
+            bytes: 0,
+            since: now,
+            rtp: false,
+        }
+    }
+
+    /// Takes a reading; whether the link is silent now.
+    fn read(&mut self, now: Instant, bytes: u64, rtp: bool) -> bool {
+        if bytes != self.bytes {
+            self.bytes = bytes;
+            self.since = now;
+        }
+        self.rtp |= rtp;
+        self.rtp && now.saturating_duration_since(self.since) >= SILENCE_LIMIT
+    }
 }
 
 /// The wait before the next try after `failures` failures in a row.
@@ -439,9 +516,9 @@ struct Mirror {
     shared: Arc<Shared>,
     room_id: RoomId,
     credential: Credential,
-    /// `host:port` of the owner's HTTP side; `None` for `wss://` owners,
-    /// whose streams are then not relayed (TODO(noderelay): TLS client).
-    owner_http: Option<String>,
+    /// The owner's address (its HTTP side, for WHEP, is the same: `https`
+    /// for a `wss://` owner).
+    owner: OwnerLink,
     /// The inbox of every remote member here (drained, never read).
     inbox: SessionInbox,
     /// Remote users and their local sessions.
@@ -449,6 +526,10 @@ struct Mirror {
     relays: HashMap<StreamId, Relay>,
     links: RelayLinks,
     reopened: Arc<AtomicU64>,
+    silent: Arc<AtomicU64>,
+    renewed: Arc<AtomicU64>,
+    /// When the mirror's session renews its credential at the owner.
+    renewal: Renewal,
 }
 
 /// Why a mirror ended.
@@ -473,8 +554,15 @@ impl Mirror {
             tokio::select! {
                 frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if let Ok(ServerMessage::Event { event }) = serde_json::from_str(text.as_str()) {
-                            self.on_event(event).await;
+                        match serde_json::from_str(text.as_str()) {
+                            Ok(ServerMessage::Event { event }) => self.on_event(event).await,
+                            Ok(ServerMessage::Reply { id, .. }) => self.renewal_answered(id, None),
+                            Ok(ServerMessage::Error(e)) => {
+                                if let Some(id) = e.id {
+                                    self.renewal_answered(id, Some(&e));
+                                }
+                            }
+                            Err(_) => {} // a message of a newer owner
                         }
                     }
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break End::OwnerLost,
@@ -482,6 +570,11 @@ impl Mirror {
                 },
                 // Events for the remote members: they are told on the owner.
                 Some(_) = inbox_rx.events.recv() => {}
+                _ = tokio::time::sleep_until(self.renewal.wake_at()) => {
+                    if self.renew(&mut socket).await.is_err() {
+                        break End::OwnerLost;
+                    }
+                }
                 _ = ping.tick() => {
                     if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
                         break End::OwnerLost;
@@ -500,6 +593,42 @@ impl Mirror {
         };
         self.end(end).await;
         socket.close(None).await.ok(); // the owner may be gone already
+    }
+
+    /// Sends a renewal of the mirror's credential if one is due.
+    async fn renew(&mut self, socket: &mut Socket) -> Result<(), ()> {
+        let Some(id) = self.renewal.due(tokio::time::Instant::now()) else {
+            return Ok(());
+        };
+        let me = relay_user(&self.shared.config.node_id, None);
+        let (ctime, signature) = self.credential.sign(&self.room_id, &me);
+        let renew = ClientMessage {
+            id,
+            request: Request::RenewSignature {
+                ctime,
+                signature,
+                room_id: None,
+            },
+        };
+        let text = serde_json::to_string(&renew).map_err(|_| ())?;
+        socket.send(Message::text(text)).await.map_err(|_| ())
+    }
+
+    /// A reply (`error`: `Some`) that may answer a renewal.
+    fn renewal_answered(&mut self, id: RequestId, error: Option<&crate::protocol::ErrorReply>) {
+        let now = tokio::time::Instant::now();
+        match self.renewal.answered(id, error.is_none(), now) {
+            Answer::Renewed => {
+                self.renewed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(room = %self.room_id, "node credential renewed at the owner");
+            }
+            Answer::Refused => {
+                if let Some(e) = error {
+                    tracing::warn!(room = %self.room_id, code = ?e.code, "the owner refused to renew the node credential: {}", e.message);
+                }
+            }
+            Answer::NotMine => {}
+        }
     }
 
     /// Members of the local room that are not mirrored.
@@ -599,7 +728,18 @@ impl Mirror {
                         .ok(); // it left meanwhile
                 }
             }
-            // The program, volume indications: not mirrored yet.
+            // After the stream events before it, as the owner sent them:
+            // a stream that went took itself off air here already.
+            // Renewed at half life anyway; the owner warning first (its
+            // notice is longer than that) means now.
+            Event::SignatureExpired { .. } => self.renewal.warned(tokio::time::Instant::now()),
+            Event::ProgramChanged { program, by } => {
+                self.shared.rooms.mirror_program(&self.room_id, program, by);
+            }
+            // Events for one session of the owner (the mirror's own: its
+            // signature, top-N, subscriptions): this node makes its own
+            // for its sessions (volume indications come from this node's
+            // top-N legs, fed by the relayed audio).
             _ => {}
         }
     }
@@ -694,24 +834,38 @@ impl Mirror {
         let (video, audio) = relay.media.subscriber_counts();
         let watched = video + audio > 0;
         let media = Arc::clone(&relay.media);
-        let state = std::mem::replace(&mut relay.link, LinkState::Idle);
+        let mut state = std::mem::replace(&mut relay.link, LinkState::Idle);
         let now = Instant::now();
+        let mut silent = false;
+        if let LinkState::Open(link) = &mut state {
+            let (bytes, rtp) = link.ingress.received().await;
+            silent = link.heard.read(now, bytes, rtp);
+        }
         let next = match state {
             LinkState::Idle if watched => self.open_or_retry(id, &media, 0).await,
             LinkState::Idle => LinkState::Idle,
-            LinkState::Open(link) if link.dropped || link.ingress.is_failed() => {
+            LinkState::Open(link) if link.dropped || link.ingress.is_failed() || silent => {
                 let why = if link.dropped {
                     "the owner dropped it"
+                } else if link.ingress.is_failed() {
+                    "ICE/DTLS failed or disconnected"
                 } else {
-                    "ICE/DTLS failed"
+                    self.silent.fetch_add(1, Ordering::Relaxed);
+                    "nothing received for 3 s"
                 };
-                tracing::warn!(room = %self.room_id, stream = %id, "relay link lost ({why}): reopening");
+                // A link that carried media failed: try again at once. One
+                // that never did (its path is down from the start) counts
+                // as one more failure in a row: the backoff grows.
+                let (failures, at) = if link.heard.rtp {
+                    (1, now)
+                } else {
+                    let failures = link.after_failures.saturating_add(1);
+                    (failures, now + retry_delay(failures))
+                };
+                tracing::warn!(room = %self.room_id, stream = %id, "relay link lost ({why}): reopening in {:?}", at - now);
                 self.close_link(*link).await;
                 if watched {
-                    LinkState::Retry {
-                        failures: 1,
-                        at: now,
-                    }
+                    LinkState::Retry { failures, at }
                 } else {
                     LinkState::Idle
                 }
@@ -756,7 +910,10 @@ impl Mirror {
         failures: u32,
     ) -> LinkState {
         match self.open_link(id, media).await {
-            Ok(link) => LinkState::Open(Box::new(link)),
+            Ok(mut link) => {
+                link.after_failures = failures;
+                LinkState::Open(Box::new(link))
+            }
             Err(e) => {
                 let failures = failures.saturating_add(1);
                 let wait = retry_delay(failures);
@@ -807,10 +964,7 @@ impl Mirror {
         id: StreamId,
         media: &Arc<PublishedMedia>,
     ) -> Result<OpenLink, RelayError> {
-        let authority = self.owner_http.clone().ok_or_else(|| RelayError::Owner {
-            url: String::new(),
-            why: "relay links need a ws:// owner".into(),
-        })?;
+        let authority = self.owner.authority().to_owned();
         let owner_err = |why: String| RelayError::Owner {
             url: authority.clone(),
             why,
@@ -827,7 +981,7 @@ impl Mirror {
             "/whep/{}/{}?appid={}&userid={}&ctime={ctime}&role=2",
             self.room_id, id, self.credential.app_id, user
         );
-        let reply = match http(&authority, "POST", &path, &signature, Some(&offer)).await {
+        let reply = match http(&self.owner, "POST", &path, &signature, Some(&offer)).await {
             Ok(reply) => reply,
             Err(why) => {
                 ingress.close().await;
@@ -852,6 +1006,8 @@ impl Mirror {
             announced: false,
             dropped: false,
             unwatched_since: None,
+            heard: Heard::new(Instant::now()),
+            after_failures: 0,
         };
         if let Err(e) = link.ingress.apply_answer(reply.body).await {
             self.close_link(link).await;
@@ -862,19 +1018,13 @@ impl Mirror {
 
     async fn close_link(&self, link: OpenLink) {
         link.ingress.close().await;
-        if let (Some(authority), Some(location)) = (&self.owner_http, &link.location) {
+        if let Some(location) = &link.location {
             // The owner also ends the resource when the link fails.
-            if let Err(e) = http(authority, "DELETE", location, &link.bearer, None).await {
+            if let Err(e) = http(&self.owner, "DELETE", location, &link.bearer, None).await {
                 tracing::debug!("relay DELETE {location}: {e}");
             }
         }
     }
-}
-
-/// `host:port` of a `ws://host:port[/…]` URL.
-fn http_authority(ws_url: &str) -> Option<&str> {
-    let rest = ws_url.strip_prefix("ws://")?;
-    rest.split(['/', '?']).next().filter(|a| !a.is_empty())
 }
 
 /// An HTTP reply, as much as the relay reads of it.
@@ -887,16 +1037,15 @@ struct HttpReply {
 /// One HTTP/1.1 request on its own connection (`Connection: close`), the
 /// body an SDP. Enough for the owner's WHEP endpoint.
 async fn http(
-    authority: &str,
+    owner: &OwnerLink,
     method: &str,
     path: &str,
     bearer: &str,
     sdp: Option<&str>,
 ) -> Result<HttpReply, String> {
     let exchange = async {
-        let mut conn = TcpStream::connect(authority)
-            .await
-            .map_err(|e| e.to_string())?;
+        let authority = owner.authority();
+        let mut conn = owner.connect().await?;
         let mut request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {bearer}\r\nConnection: close\r\n"
         );
@@ -913,9 +1062,13 @@ async fn http(
             .await
             .map_err(|e| e.to_string())?;
         let mut raw = Vec::new();
-        conn.read_to_end(&mut raw)
-            .await
-            .map_err(|e| e.to_string())?;
+        // A TLS peer that closes without close_notify still sent its
+        // whole reply (`Connection: close`): parse what came.
+        if let Err(e) = conn.read_to_end(&mut raw).await
+            && raw.is_empty()
+        {
+            return Err(e.to_string());
+        }
         parse_reply(&String::from_utf8_lossy(&raw))
     };
     tokio::time::timeout(OPEN_TIMEOUT, exchange)
@@ -968,6 +1121,24 @@ mod tests {
     }
 
     #[test]
+    fn a_link_is_silent_only_after_media_and_three_quiet_seconds() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut heard = Heard::new(start);
+        // ICE and DTLS but no RTP yet: never silent, however long.
+        assert!(!heard.read(at(0), 300, false));
+        assert!(!heard.read(at(10_000), 300, false));
+        // RTP came; reports keep the bytes growing.
+        assert!(!heard.read(at(10_250), 5_000, true));
+        assert!(!heard.read(at(12_000), 5_100, false));
+        assert!(!heard.read(at(14_999), 5_100, false));
+        // Nothing for SILENCE_LIMIT since the last growth.
+        assert!(heard.read(at(15_000), 5_100, false));
+        // It comes back: not silent.
+        assert!(!heard.read(at(15_250), 5_200, false));
+    }
+
+    #[test]
     fn replies_and_authorities_parse() {
         let reply = parse_reply(
             "HTTP/1.1 201 Created\r\nlocation: /whep/r/1/abc\r\ncontent-length: 3\r\n\r\nv=0",
@@ -977,10 +1148,5 @@ mod tests {
         assert_eq!(reply.location.as_deref(), Some("/whep/r/1/abc"));
         assert_eq!(reply.body, "v=0");
         assert!(parse_reply("garbage").is_err());
-        assert_eq!(
-            http_authority("ws://10.0.0.1:7880/x"),
-            Some("10.0.0.1:7880")
-        );
-        assert_eq!(http_authority("wss://a:1"), None);
     }
 }

@@ -54,7 +54,7 @@ impl DirectorError {
 
 impl Room {
     /// Queues `event` for every member, the caller included.
-    fn broadcast_all(&self, event: &Event, out: &mut Outbox) {
+    pub(super) fn broadcast_all(&self, event: &Event, out: &mut Outbox) {
         for member in self.members.values() {
             out.push(
                 member.inbox.clone(),

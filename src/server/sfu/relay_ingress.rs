@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
+use webrtc::peer_connection::RTCPeerConnectionState;
+
 use super::{PublishedMedia, Sfu, SfuError, Tasks, link_failed, spawn_counted};
 use crate::link::{LinkError, LinkSignal, LinkSignals, PeerLink};
 
@@ -121,10 +123,21 @@ impl RelayIngress {
             .map_err(SfuError::PublishOffer)
     }
 
-    /// Whether the link failed or closed under us (ICE or DTLS failure, the
-    /// owner closed it): it carries nothing any more.
+    /// Whether the link failed or closed under us (ICE or DTLS failure, ICE
+    /// disconnected, the owner closed it): it carries nothing any more.
     pub fn is_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
+    }
+
+    /// What arrived on the link so far: every byte of the transport (RTP,
+    /// RTCP, ICE, DTLS), and whether any RTP did. The relay's watchdog
+    /// (`cluster::relay`, `Heard`) tells a path that died silently from
+    /// these: once RTP came, the owner's hub sends a sender report every
+    /// second for as long as the link lives, whatever its publisher sends.
+    pub async fn received(&self) -> (u64, bool) {
+        let counters = crate::link::counters::read(self.link.pc().as_ref()).await;
+        let rtp = counters.inbound.iter().any(|s| s.packets > 0);
+        (counters.bytes_received, rtp)
     }
 
     /// Closes the link; the media stays open (local legs carry on, waiting
@@ -151,7 +164,13 @@ async fn relay_signals(
                     .0
                     .push(spawn_counted(&metrics, media.forward(track)));
             }
-            LinkSignal::State(state) if link_failed(state) => {
+            // Disconnected: nothing (not even an ICE keepalive answer) came
+            // for the agent's disconnected timeout (5 s). A client's link
+            // may come back from that; a relay link is reopened at once
+            // instead of waiting the 25 s more ICE takes to fail it.
+            LinkSignal::State(state)
+                if link_failed(state) || state == RTCPeerConnectionState::Disconnected =>
+            {
                 failed.store(true, Ordering::Release);
                 break;
             }

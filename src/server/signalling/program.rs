@@ -21,6 +21,7 @@ impl Session {
         if joined.grant != Grant::Director {
             return Err(DirectorError::NotDirector(what).into());
         }
+        crate::server::cluster::relay::check_director(&self.shared, &joined.room_id)?;
         Ok((joined.room_id.clone(), joined.me.user_id.clone()))
     }
 

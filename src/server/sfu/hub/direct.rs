@@ -38,6 +38,35 @@ pub const HISTORY_PACKETS: usize = 512;
 /// How often each track sends a sender report (as the library's generator).
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// RFC 6464 level bytes (V bit clear), one per level 0..=127, so that
+/// [`set_audio_level`] allocates nothing.
+static LEVELS: [u8; 128] = {
+    let mut levels = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        levels[i] = i as u8;
+        i += 1;
+    }
+    levels
+};
+
+/// Puts the RFC 6464 audio level `level` (−dBov) under extension `id` on an
+/// egress packet (the rewriter stripped the publisher's): for a leg whose
+/// subscriber negotiated the extension (a WHEP play that offered it, such
+/// as another node's relay link, whose hub reads it for top-N).
+pub fn set_audio_level(packet: &mut Packet, id: u8, level: u8) {
+    let level = usize::from(level.min(127));
+    let header = &mut packet.header;
+    header.extensions.clear();
+    header.extensions.push(Extension {
+        id,
+        payload: Bytes::from_static(&LEVELS[level..=level]),
+    });
+    header.extension = true;
+    header.extension_profile = EXTENSION_PROFILE_ONE_BYTE;
+    header.extensions_padding = 0;
+}
+
 /// A leg's own SRTP sending context.
 pub struct DirectEgress {
     srtp: Context,
@@ -77,15 +106,18 @@ impl DirectEgress {
             None => self.twcc_ext.push(ext),
         }
         let header = &mut packet.header;
-        // The rewriter removed every ingress extension: only ours goes out.
-        header.extensions.clear();
+        // The rewriter removed every ingress extension: only the hub's go
+        // out (the audio level a WHEP leg negotiated, `set_audio_level`).
+        let level = std::mem::take(&mut header.extensions);
         std::mem::swap(&mut header.extensions, &mut self.twcc_ext);
+        header.extensions.extend(level.iter().cloned());
         header.extension = true;
         header.extension_profile = EXTENSION_PROFILE_ONE_BYTE;
         header.extensions_padding = 0;
         let sealed = self.seal(packet);
         let header = &mut packet.header;
         std::mem::swap(&mut header.extensions, &mut self.twcc_ext);
+        self.twcc_ext.truncate(1);
         header.extension = false;
         header.extension_profile = 0;
         sealed
@@ -327,6 +359,44 @@ mod tests {
             assert_eq!(got.payload, sent.payload);
             assert_eq!(got.header.sequence_number, seq);
         }
+    }
+
+    /// An audio level set on the packet goes out beside the stamp, under
+    /// its own id, and the next stamped packet carries the stamp only.
+    #[test]
+    fn a_level_goes_out_beside_the_stamp() {
+        let (mut egress, mut receiver) = egress_and_receiver();
+        let mut sent = packet(20, 1000, 80);
+        set_audio_level(&mut sent, 3, 42);
+        let datagram = egress
+            .seal_stamped(&mut sent, Some((7, 9)))
+            .expect("sealed");
+        let opened = receiver.decrypt_rtp(&datagram).expect("authentic");
+        let got = Packet::unmarshal(&mut &opened[..]).expect("rtp");
+        assert_eq!(
+            got.header.get_extension(7).as_deref(),
+            Some(&9u16.to_be_bytes()[..])
+        );
+        assert_eq!(crate::link::audio_level::read_level(&got, 3), Some(42));
+        let mut plain = packet(21, 1960, 80);
+        let datagram = egress
+            .seal_stamped(&mut plain, Some((7, 10)))
+            .expect("sealed");
+        let opened = receiver.decrypt_rtp(&datagram).expect("authentic");
+        let got = Packet::unmarshal(&mut &opened[..]).expect("rtp");
+        assert_eq!(
+            got.header.extensions.len(),
+            1,
+            "{:?}",
+            got.header.extensions
+        );
+        // Without a stamp (no TWCC negotiated), the level alone.
+        let mut unstamped = packet(22, 2920, 80);
+        set_audio_level(&mut unstamped, 3, 127);
+        let datagram = egress.seal_stamped(&mut unstamped, None).expect("sealed");
+        let opened = receiver.decrypt_rtp(&datagram).expect("authentic");
+        let got = Packet::unmarshal(&mut &opened[..]).expect("rtp");
+        assert_eq!(crate::link::audio_level::read_level(&got, 3), Some(127));
     }
 
     #[test]

@@ -254,6 +254,11 @@ impl HubLoop {
                 }
                 let level = match egress {
                     Egress::Direct { srtp, .. } => {
+                        if let (Some(id), Some(level), false) =
+                            (leg.audio_level_ext, ingress.audio_level, ingress.video)
+                        {
+                            super::direct::set_audio_level(&mut packet, id, level);
+                        }
                         // Sealed here, sent at the next flush; the core never sees it.
                         // Numbered (TWCC) with its size on the wire: + the
                         // extension and the GCM tag.

@@ -270,6 +270,11 @@ pub struct Leg {
     /// Transport-wide numbering and the downlink estimate (`twcc_leg.rs`),
     /// once connected sealing directly with the extension negotiated.
     pub twcc: Option<Box<super::twcc_leg::LegTwcc>>,
+    /// The RFC 6464 audio level id a WHEP player's offer negotiated: the
+    /// hub writes the publisher's levels back under it (`fanout`), so
+    /// another node relaying this play (`server::cluster::relay`) has them
+    /// for its top-N. `None` on the legs the hub offers.
+    pub audio_level_ext: Option<u8>,
     _counted: GaugeGuard,
 }
 
@@ -352,6 +357,7 @@ impl Leg {
         let aes_cm = request.aes_cm;
         let mut leg = Leg::new(request, pc, keys, any_sender, LegState::Answered(tracks))?;
         leg.aes_cm_allowed = aes_cm;
+        leg.audio_level_ext = crate::link::audio_level::ext_id_in_sdp(&sdp);
         Ok((leg, ufrag, sdp))
     }
 
@@ -388,6 +394,7 @@ impl Leg {
             aes_cm_allowed: false,
             counters: super::LegCounters::default(),
             twcc: None,
+            audio_level_ext: None,
             #[cfg(test)]
             keys_unrecognised: request.keys_unrecognised,
             _counted: request.counted,
@@ -545,6 +552,19 @@ fn core(
     // Transport-wide cc: the hub numbers what it seals and reads the
     // subscriber's feedback itself (`twcc_leg.rs`); no TWCC interceptor.
     super::twcc_leg::register(&mut media_engine).map_err(internal("registering TWCC"))?;
+    if answering {
+        // A WHEP player that offers the audio level (another node's relay
+        // link) gets the publisher's levels (`Leg::audio_level_ext`).
+        media_engine
+            .register_header_extension(
+                rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability {
+                    uri: crate::link::audio_level::AUDIO_LEVEL_URI.to_owned(),
+                },
+                RtpCodecKind::Audio,
+                None,
+            )
+            .map_err(internal("registering the audio level"))?;
+    }
     let registry = Registry::new()
         .with(Slot::NackResponder, BoundedNackResponder::default())
         .with(Slot::SenderReport, SenderReportBuilder::new().build())
