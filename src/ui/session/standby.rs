@@ -158,3 +158,36 @@ impl RoomSession {
         self.reconcile_reception();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pictures_count_only_after_the_last_resume_and_never_while_paused() {
+        let (a, b) = (StreamId(1), StreamId(2));
+        let mut flows = Flows::default();
+        // Never paused: every picture counts.
+        assert_eq!(flows.fresh_after(a), Some(0));
+        flows.0.insert(a, Flow::Pausing);
+        assert!(flows.in_flight(a));
+        assert_eq!(flows.fresh_after(a), None, "nothing counts while pausing");
+        flows.0.insert(a, Flow::Paused);
+        assert!(!flows.in_flight(a));
+        assert_eq!(flows.paused(), BTreeSet::from([a]));
+        // Resumed at generation 7: picture 7 is from before the pause.
+        flows.0.insert(a, Flow::Resuming { from: 7 });
+        assert!(flows.in_flight(a) && flows.paused().is_empty());
+        assert_eq!(flows.fresh_after(a), Some(7));
+        flows.0.insert(a, Flow::Live { from: 7 });
+        assert_eq!(flows.fresh_after(a), Some(7));
+        flows.0.insert(b, Flow::Paused);
+        flows.retain(|id| id == b);
+        assert_eq!(
+            flows.fresh_after(a),
+            Some(0),
+            "forgotten: flows since subscribed"
+        );
+        assert_eq!(flows.paused(), BTreeSet::from([b]));
+    }
+}
