@@ -6,8 +6,9 @@
 //! read in the matching place and logged). A director (an SDK client with a director
 //! signature) puts A on air, then B: every screenshot begun 1 s or more after
 //! the switch shows B, and no screenshot shows neither (no black flash).
-//! The kiosk receives only the on-air stream, so the second includes
-//! subscribing to B (`ui::console::reception`).
+//! The kiosk receives only the on-air stream and holds B on standby (a
+//! paused subscription), so the second includes resuming B
+//! (`ui::console::reception`).
 //!
 //! Skips, saying why, when Xvfb/ImageMagick are missing (fails on CI).
 #![cfg(feature = "client")]
@@ -150,8 +151,8 @@ async fn the_kiosk_shows_what_the_director_puts_on_air() {
         (seen == Seen::A).then_some(())
     })
     .await;
-    // The kiosk receives only what is on air (A): B is subscribed when it
-    // goes on air, so the second it has includes B's subscription.
+    // The kiosk receives only what is on air (A), B on standby: B resumes
+    // when it goes on air, so the second it has includes B's keyframe.
 
     director
         .set_program(Program::single(b))

@@ -566,6 +566,8 @@ pub(crate) enum RoomCommand {
         SubscribeOptions,
         oneshot::Sender<ClientResult<()>>,
     ),
+    /// Pause (true) or resume a subscription (`session/standby.rs`).
+    PauseSubscription(StreamId, bool, oneshot::Sender<ClientResult<()>>),
     SwitchRole(Role, Credential, oneshot::Sender<ClientResult<Role>>),
     ChangeUserName(String, oneshot::Sender<ClientResult<()>>),
     Me(oneshot::Sender<ClientResult<UserInfo>>),
@@ -856,6 +858,25 @@ impl Client {
         stop: SubscribeOptions,
     ) -> ClientResult<()> {
         self.call(|tx| RoomCommand::Unsubscribe(stream_id, stop, tx))
+            .await
+    }
+
+    /// Keeps a subscription's link up but has the server forward nothing on
+    /// it (a kiosk's standby for off-air sources): the stream's video and
+    /// audio stop, its [`RemoteStream`] stays. Resume with
+    /// [`Client::resume_subscription`]. Not subscribed: [`ClientError::Server`]
+    /// with 90000005.
+    pub async fn pause_subscription(&self, stream_id: StreamId) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::PauseSubscription(stream_id, true, tx))
+            .await
+    }
+
+    /// Forwards a paused subscription again, over the link it kept: the
+    /// server asks the publisher for a keyframe, and the stream's video shows
+    /// again only from a keyframe sent after the resume (never a picture
+    /// decoded against one from before the pause).
+    pub async fn resume_subscription(&self, stream_id: StreamId) -> ClientResult<()> {
+        self.call(|tx| RoomCommand::PauseSubscription(stream_id, false, tx))
             .await
     }
 

@@ -15,6 +15,7 @@ mod quality;
 mod renewal;
 mod screen_audio;
 mod screen_end;
+mod standby;
 mod stats;
 mod top_n;
 
@@ -96,6 +97,8 @@ struct Subscription {
     /// What was asked for, to subscribe again on a new link.
     options: SubscribeOptions,
     stream: RemoteStream,
+    /// Paused by `pause_subscription` (`standby.rs`).
+    paused: bool,
     /// Starts a receive task for each track as the link reports it.
     receiver: Receiver,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -379,6 +382,10 @@ impl Session {
             }
             RoomCommand::Unsubscribe(stream_id, stop, reply) => {
                 let result = self.unsubscribe(stream_id, stop).await;
+                reply.send(result).ok();
+            }
+            RoomCommand::PauseSubscription(stream_id, paused, reply) => {
+                let result = self.pause_subscription(stream_id, paused).await;
                 reply.send(result).ok();
             }
             RoomCommand::PublishStats(stream_id, reply) => {
@@ -1004,6 +1011,7 @@ impl Session {
                 link_id,
                 link,
                 options,
+                paused: false,
                 stream: stream.clone(),
                 receiver,
                 tasks,

@@ -78,6 +78,9 @@ pub(crate) struct Receiver {
     gain: Option<super::top_n::PlayoutGain>,
     /// Every video frame and its packets, when enabled (`frame_log.rs`).
     pub(crate) frames: FrameLog,
+    /// Set when a paused subscription resumes (`session/standby.rs`): the
+    /// video task shows pictures again only from a keyframe.
+    pub(crate) resumed: Arc<AtomicBool>,
 }
 
 impl Receiver {
@@ -95,6 +98,7 @@ impl Receiver {
             playout: PlayoutConfig::default(),
             gain: None,
             frames: FrameLog::detached(),
+            resumed: Arc::default(),
         }
     }
 
@@ -163,6 +167,9 @@ impl Receiver {
         let mut last_pli: Option<Instant> = None;
         // The reorder buffer skipped to a keyframe that has not started yet.
         let mut keyframe_coming = false;
+        // Resumed after a pause: pictures refer to ones from before it until
+        // a keyframe (`session/standby.rs`).
+        let mut after_pause = false;
         loop {
             // Wake for the oldest gap's deadline, or the next unit's render
             // time, when no packet comes.
@@ -180,6 +187,10 @@ impl Receiver {
             match event {
                 Some(None) => break,
                 Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => {
+                    if self.resumed.swap(false, Ordering::AcqRel) {
+                        after_pause = true;
+                        need_keyframe.store(true, Ordering::Release);
+                    }
                     counter.count(&self, &packet);
                     media_ssrc = Some(packet.header.ssrc);
                     self.frames.packet(&packet, Instant::now());
@@ -222,9 +233,13 @@ impl Receiver {
                         unit: unit.clone(),
                     });
                 }
-                if assembled.complete.is_some() && keyframe_coming {
-                    // Before the keyframe the reorder buffer skipped to: it
-                    // refers to what was given up.
+                if assembled.complete.is_some() && assembled.keyframe {
+                    after_pause = false;
+                }
+                if assembled.complete.is_some() && (keyframe_coming || after_pause) {
+                    // Before the keyframe the reorder buffer skipped to, or
+                    // the first after a resume: it refers to what was given
+                    // up (or not received).
                     self.stats().frames_dropped += 1;
                     self.frames
                         .dropped(assembled.timestamp, DropReason::BeforeKeyframe);

@@ -262,6 +262,16 @@ pub enum Request {
         /// Stop video.
         video: bool,
     },
+    /// Keeps a subscription's link up but forwards nothing on it (`paused`
+    /// true), or forwards again what `subscribe` asked for (`paused` false;
+    /// the server asks the publisher for a keyframe). A kiosk's standby
+    /// (protocol.md §3c). Answered by [`Reply::Ok`].
+    PauseSubscription {
+        /// A stream the caller is subscribed to.
+        stream_id: StreamId,
+        /// Pause (true) or resume (false).
+        paused: bool,
+    },
     /// The client's SDP answer to a server offer.
     Answer {
         /// The link the offer was for.
@@ -455,6 +465,7 @@ impl Request {
             Request::UpdateStream { .. } => "update-stream",
             Request::Subscribe { .. } => "subscribe",
             Request::Unsubscribe { .. } => "unsubscribe",
+            Request::PauseSubscription { .. } => "pause-subscription",
             Request::Answer { .. } => "answer",
             Request::Candidate { .. } => "candidate",
             Request::RequestKeyframe { .. } => "request-keyframe",

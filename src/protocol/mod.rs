@@ -92,6 +92,7 @@ const REQUEST_KINDS: &[&str] = &[
     "update-stream",
     "subscribe",
     "unsubscribe",
+    "pause-subscription",
     "answer",
     "candidate",
     "request-keyframe",
@@ -313,6 +314,23 @@ mod tests {
             Request::StopCrossRoomRelay {
                 room_id: RoomId("b".into())
             }
+        );
+        let msg = parse_client_message(
+            r#"{"id":7,"type":"pause-subscription","streamId":3,"paused":true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            msg.request,
+            Request::PauseSubscription {
+                stream_id: StreamId(3),
+                paused: true
+            }
+        );
+        let (id, e) = parse_client_message(r#"{"id":8,"type":"pause-subscription","streamId":3}"#)
+            .unwrap_err();
+        assert_eq!(
+            (id, e.code()),
+            (Some(RequestId(8)), ErrorCode::InvalidParameter)
         );
         // A known type with a field missing is a bad parameter, not an unknown type.
         let (id, e) =

@@ -30,6 +30,7 @@ mod ice_restart;
 mod layers;
 mod program;
 mod screen;
+mod standby;
 mod top_n;
 
 use super::Shared;
@@ -1054,6 +1055,9 @@ impl Session {
                 audio,
                 video,
             } => self.unsubscribe(stream_id, audio, video).await,
+            Request::PauseSubscription { stream_id, paused } => {
+                self.pause_subscription(stream_id, paused)
+            }
             Request::Answer { link_id, sdp } => self.answer(link_id, sdp).await,
             Request::Candidate { link_id, candidate } => self.candidate(link_id, candidate).await,
             Request::RequestKeyframe { stream_id } => self.request_keyframe(stream_id),
@@ -1399,7 +1403,8 @@ impl Session {
     ) -> Result<Reply, RequestError> {
         self.joined()?;
         let sub = self.subscription(stream_id)?;
-        let (keep_audio, keep_video) = sub.link.forwarding();
+        // Paused or not: what it asked for.
+        let (keep_audio, keep_video) = sub.link.wanted();
         let (keep_audio, keep_video) = (keep_audio && !audio, keep_video && !video);
         if !keep_audio && !keep_video {
             if let Some(sub) = self.subscriptions.remove(&stream_id) {

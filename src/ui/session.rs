@@ -69,6 +69,8 @@ pub enum SessionReply {
     Directed(&'static str, ClientResult<()>),
     /// An unsubscription (a kiosk's source off air) finished.
     Unsubscribed(StreamId, ClientResult<()>),
+    /// A kiosk's pause (`true`) or resume of a subscription finished (`standby.rs`).
+    Standby(StreamId, bool, ClientResult<()>),
     /// Our screen share is published (its id, label and end flag), or why not.
     ScreenShared(ClientResult<(StreamId, String)>),
     /// Unpublishing our screen share failed.
@@ -261,6 +263,8 @@ pub struct RoomSession {
     reception: crate::ui::console::reception::Reception,
     /// The program on screen (a kiosk's, one cut behind the room's).
     shown: crate::client::Program,
+    /// A kiosk's paused subscriptions and its calls in flight (`standby.rs`).
+    flows: standby::Flows,
     /// The local stream, when publishing.
     pub local: Option<LocalPreview>,
     /// Errors for the user since the last call to [`RoomSession::take_errors`].
@@ -408,6 +412,7 @@ impl RoomSession {
             subscribing: BTreeSet::new(),
             unsubscribing: BTreeSet::new(),
             reception: Default::default(),
+            flows: Default::default(),
             shown: crate::client::Program::off(),
             local,
             errors: Vec::new(),
@@ -588,6 +593,8 @@ impl RoomSession {
             RoomEvent::StreamRemoved { stream_id, .. } => {
                 self.streams.remove(&stream_id);
                 self.tiles.remove(&stream_id);
+                // A kiosk may hold another source on standby now.
+                self.reconcile_reception();
             }
             RoomEvent::StreamUpdated(info) => {
                 if let Some(tile) = self.tiles.get_mut(&info.stream_id) {
@@ -664,7 +671,12 @@ impl RoomSession {
         let id = info.stream_id;
         let mine = info.user_id == self.me;
         self.streams.insert(id, info);
-        if mine || self.tiles.contains_key(&id) || !self.wants_stream(id) {
+        if mine || self.tiles.contains_key(&id) {
+            return;
+        }
+        if !self.wants_stream(id) {
+            // A kiosk may hold it on standby.
+            self.reconcile_reception();
             return;
         }
         self.start_subscribe(id);
@@ -740,6 +752,7 @@ impl RoomSession {
             SessionReply::Directed(what, result) => self.on_directed(what, result),
             SessionReply::ScreenShared(result) => self.on_screen_shared(result),
             SessionReply::Unsubscribed(id, result) => self.on_unsubscribed(id, result),
+            SessionReply::Standby(id, paused, result) => self.on_standby(id, paused, result),
             SessionReply::ScreenShareStopFailed(e) => {
                 self.errors.push(Notice::failed("Stopping the share", &e));
             }
@@ -980,6 +993,7 @@ mod director;
 pub use director::{DirectorAction, ProgramView};
 mod reception;
 mod screen;
+mod standby;
 
 #[cfg(test)]
 pub mod test_support;

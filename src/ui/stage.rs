@@ -253,7 +253,15 @@ fn collect<'a>(session: &'a RoomSession, options: &StageOptions, pass: u64) -> V
             user,
             tile: VideoTile {
                 key: id.0.wrapping_add(1),
-                slot: tile.info.video.map(|_| tile.stream.video()),
+                // A kiosk's source back from standby: no picture from
+                // before its pause (`session/standby.rs`).
+                slot: tile
+                    .info
+                    .video
+                    .filter(|_| {
+                        tile.stream.video().generation() == 0 || session.shows_fresh_video(*id)
+                    })
+                    .map(|_| tile.stream.video()),
                 label: session.name_of(&tile.info.user_id),
                 note: tile.info.is_screen.then_some("screen"),
                 audio_muted: tile.info.audio_muted,

@@ -579,10 +579,15 @@ impl Session {
             return;
         }
         let receiver = old.receiver.clone();
-        if let Err(e) = self
+        let result = match self
             .subscribe_into(stream_id, old.options, Some(receiver))
             .await
         {
+            // A paused subscription stays paused on its new link (`standby.rs`).
+            Ok(_) if old.paused => self.pause_subscription(stream_id, true).await,
+            other => other.map(|_| ()),
+        };
+        if let Err(e) = result {
             old.stream.ended.store(true, Ordering::Release);
             self.emit(RoomEvent::Error {
                 code: e.code(),

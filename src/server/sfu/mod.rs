@@ -121,6 +121,31 @@ impl IngressLink {
     }
 }
 
+/// What a subscriber asked of its link.
+#[derive(Debug, Clone, Copy)]
+struct Want {
+    /// `subscribe`'s audio and video.
+    audio: bool,
+    video: bool,
+    /// `pause-subscription`: forward nothing, keep the link.
+    paused: bool,
+}
+
+impl Want {
+    fn new(audio: bool, video: bool) -> Self {
+        Self {
+            audio,
+            video,
+            paused: false,
+        }
+    }
+
+    /// What the hub forwards (audio, video).
+    fn forwarded(self) -> (bool, bool) {
+        (self.audio && !self.paused, self.video && !self.paused)
+    }
+}
+
 /// A subscriber's link: one leg of the egress hub, sending one remote stream.
 pub struct EgressLink {
     hub: hub::Hub,
@@ -128,8 +153,8 @@ pub struct EgressLink {
     media: Arc<PublishedMedia>,
     has_video: bool,
     has_audio: bool,
-    /// What the subscriber wants forwarded (audio, video).
-    want: std::sync::Mutex<(bool, bool)>,
+    /// What the subscriber wants forwarded, and whether it paused it all.
+    want: std::sync::Mutex<Want>,
     /// Set by [`EgressLink::close`]; otherwise dropping closes the leg.
     closed: bool,
 }
@@ -287,7 +312,7 @@ impl Sfu {
                 media: Arc::clone(media),
                 has_video: stream.video.is_some(),
                 has_audio: stream.audio,
-                want: std::sync::Mutex::new((want_audio, want_video)),
+                want: std::sync::Mutex::new(Want::new(want_audio, want_video)),
                 closed: false,
             },
             offer,
@@ -340,7 +365,7 @@ impl Sfu {
                 media: Arc::clone(media),
                 has_video: video,
                 has_audio: audio,
-                want: std::sync::Mutex::new((audio, video)),
+                want: std::sync::Mutex::new(Want::new(audio, video)),
                 closed: false,
             },
             answer,
@@ -386,8 +411,8 @@ async fn ingress_signals(
 }
 
 impl EgressLink {
-    fn want(&self) -> std::sync::MutexGuard<'_, (bool, bool)> {
-        // A pair of flags: consistent even after a panic elsewhere.
+    fn want(&self) -> std::sync::MutexGuard<'_, Want> {
+        // Plain flags: consistent even after a panic elsewhere.
         self.want.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -402,17 +427,48 @@ impl EgressLink {
         self.hub.restart_ice(self.leg).await
     }
 
-    /// Which media are forwarded now (audio, video).
+    /// Which media are forwarded now (audio, video): none while paused.
     pub fn forwarding(&self) -> (bool, bool) {
-        let (want_audio, want_video) = *self.want();
-        (want_audio && self.has_audio, want_video && self.has_video)
+        let (audio, video) = self.want().forwarded();
+        (audio && self.has_audio, video && self.has_video)
     }
 
-    /// Starts/stops forwarding audio and video.
+    /// Which media the subscriber asked for (audio, video), paused or not.
+    pub fn wanted(&self) -> (bool, bool) {
+        let want = *self.want();
+        (want.audio && self.has_audio, want.video && self.has_video)
+    }
+
+    /// Whether the subscription is paused ([`EgressLink::set_paused`]).
+    pub fn is_paused(&self) -> bool {
+        self.want().paused
+    }
+
+    /// Starts/stops forwarding audio and video (while paused: once resumed).
     pub fn set_forwarding(&self, audio: bool, video: bool) {
-        let (_, was_video) = std::mem::replace(&mut *self.want(), (audio, video));
+        self.change(|w| {
+            w.audio = audio;
+            w.video = video;
+        });
+    }
+
+    /// Pauses the subscription (nothing forwarded, the link stays up: a
+    /// kiosk's standby) or resumes what it asked for, video with a keyframe.
+    pub fn set_paused(&self, paused: bool) {
+        self.change(|w| w.paused = paused);
+    }
+
+    fn change(&self, edit: impl FnOnce(&mut Want)) {
+        let (before, after) = {
+            let mut want = self.want();
+            let before = want.forwarded();
+            edit(&mut want);
+            (before, want.forwarded())
+        };
+        let (audio, video) = after;
         self.hub.set_forwarding(self.leg, audio, video);
-        if video && !was_video {
+        if video && !before.1 {
+            // The subscriber's decoder starts again: it needs a keyframe.
             self.media.request_keyframe();
         }
     }

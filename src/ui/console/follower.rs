@@ -2,7 +2,9 @@
 //!
 //! When the director puts a new source on air, the kiosk keeps showing what
 //! is on air now until every new on-air video has decoded a frame (its
-//! subscription started at a keyframe, so that frame is whole), then cuts.
+//! subscription started at a keyframe, so that frame is whole; a source
+//! back from standby counts only frames after its resume, which start at a
+//! keyframe too: `session/standby.rs`), then cuts.
 //! A source that never delivers (a muted camera, a stalled link) does not
 //! hold the cut back longer than [`CUT_DEADLINE`]. Leaving the program
 //! (off air) cuts at once: the whole room is already on screen.

@@ -19,12 +19,9 @@ pub fn show(
     fit: ObjectFit,
     pass: u64,
 ) -> bool {
-    let ready = |id| {
-        session
-            .tiles
-            .get(&id)
-            .is_some_and(|t| t.info.video.is_none() || t.stream.video().generation() > 0)
-    };
+    // A picture decoded after the source's resume, never one from before
+    // its pause (`session/standby.rs`).
+    let ready = |id| session.shows_fresh_video(id);
     if follower.update(&session.program.program, ready, Instant::now()) {
         tracing::info!(program = ?follower.shown(), "kiosk: cut to the program");
     }

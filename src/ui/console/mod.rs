@@ -9,7 +9,8 @@
 //!   sources' first decoded frames ([`follower`]).
 //! * [`program_view`]: draws a program in its layout; both share it.
 //! * [`reception`]: a kiosk receives only the on-air streams (all of them
-//!   off air), adding a new source before the cut and dropping the old after.
+//!   off air) and holds up to 8 others on standby (paused subscriptions),
+//!   resuming a new source before the cut and pausing the old after.
 
 pub mod follower;
 pub mod kiosk;

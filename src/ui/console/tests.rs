@@ -4,7 +4,9 @@
 //! puts it on air and the kiosk cuts to exactly that within 1 s (read back
 //! from the kiosk's drawn tiles and the program it shows); a layout of two
 //! follows the same way; a console without a director signature shows the
-//! numbered refusal and nothing changes.
+//! numbered refusal and nothing changes. The kiosk holds the off-air
+//! sources on standby (paused subscriptions): a cut to one opens no new
+//! link and shows nothing from before its pause, and they carry no media.
 
 use std::time::{Duration, Instant};
 
@@ -338,9 +340,9 @@ fn the_kiosk_follows_the_console_within_a_second() {
     );
 }
 
-/// The streams of `user`'s subscription legs, as the server lists them
-/// (`GET /rooms/{id}`, open without a signature token).
-fn legs_of(show: &Show, user: &str) -> Vec<serde_json::Value> {
+/// `user`'s subscription legs as the server lists them (`GET /rooms/{id}`,
+/// open without a signature token), by stream id.
+fn legs_of(show: &Show, user: &str) -> Vec<Leg> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = show.url.trim_start_matches("ws://").to_owned();
     let response = show.rt.block_on(async move {
@@ -357,15 +359,37 @@ fn legs_of(show: &Show, user: &str) -> Vec<serde_json::Value> {
     let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let room: serde_json::Value = serde_json::from_str(body).expect("JSON");
-    let mut streams: Vec<serde_json::Value> = room["links"]
+    let mut legs: Vec<Leg> = room["links"]
         .as_array()
         .expect("links")
         .iter()
         .filter(|l| l["kind"] == "subscription" && l["userId"] == user)
-        .map(|l| l["streamId"].clone())
+        .map(|l| Leg {
+            stream: StreamId(l["streamId"].as_u64().expect("stream id")),
+            link: l["linkId"].as_u64().expect("link id"),
+            bytes: l["bytes"].as_u64().expect("bytes"),
+        })
         .collect();
-    streams.sort_by_key(|s| s.as_u64());
-    streams
+    legs.sort_by_key(|l| l.stream);
+    legs
+}
+
+/// One subscription leg at the server.
+#[derive(Debug, Clone, Copy)]
+struct Leg {
+    stream: StreamId,
+    /// Its link id: a new subscription is a new one.
+    link: u64,
+    /// RTP bytes forwarded on it so far.
+    bytes: u64,
+}
+
+/// The (stream, link) pairs of `user`'s legs.
+fn links_of(show: &Show, user: &str) -> Vec<(StreamId, u64)> {
+    legs_of(show, user)
+        .iter()
+        .map(|l| (l.stream, l.link))
+        .collect()
 }
 
 /// The streams a window holds subscriptions (tiles) for.
@@ -373,18 +397,15 @@ fn held(h: &Harness<'_, Desk>) -> Vec<StreamId> {
     h.state().session.tiles.keys().copied().collect()
 }
 
-fn ids(streams: &[StreamId]) -> Vec<serde_json::Value> {
+fn ids_sorted(streams: &[StreamId]) -> Vec<StreamId> {
     let mut streams = streams.to_vec();
     streams.sort();
-    streams.iter().map(|s| serde_json::json!(s)).collect()
+    streams
 }
 
-/// Issue 14 §2: a kiosk receives only what is on air. Three publishers, a
-/// program of one: the kiosk holds one subscription (its tiles and the
-/// server's legs say so), and after a change exactly the new one, cut
-/// within 1 s as before; a 2×2 of two holds those two; off air, all three.
-#[test]
-fn the_kiosk_receives_only_what_is_on_air() {
+/// Anna, Ben and Cleo publish, a director puts Anna on air, and a kiosk
+/// joins and cuts to her; Ben and Cleo end on standby (paused).
+fn standby_show() -> (Show, Client, Harness<'static, Desk>) {
     let show = show_of(&PEOPLE);
     let [anna, ben, cleo] = [show.streams[0], show.streams[1], show.streams[2]];
     let director = show.rt.block_on(async {
@@ -408,74 +429,175 @@ fn the_kiosk_receives_only_what_is_on_air() {
             .expect("Anna on air");
         director
     });
-    let set = |program: Program| {
-        show.rt
-            .block_on(director.set_program(program))
-            .expect("program set");
-    };
     let mut kiosk = harness(
         Desk::join(&show, "screen", app_key(), false, true),
         1280.0,
         720.0,
     );
-    step_until(&mut [&mut kiosk], WAIT, "the kiosk on Anna", |h| {
-        h[0].state().options.stage.program.shown() == &Program::single(anna)
-            && tiles(h[0]) == ["Anna"]
-    });
-    // It joined with Anna on air: it never received Ben or Cleo.
+    step_until(
+        &mut [&mut kiosk],
+        WAIT,
+        "the kiosk on Anna, the others on standby",
+        |h| {
+            let session = &h[0].state().session;
+            h[0].state().options.stage.program.shown() == &Program::single(anna)
+                && tiles(h[0]) == ["Anna"]
+                && session.is_on_standby(ben)
+                && session.is_on_standby(cleo)
+        },
+    );
+    (show, director, kiosk)
+}
+
+fn set_program(show: &Show, director: &Client, program: Program) {
+    show.rt
+        .block_on(director.set_program(program))
+        .expect("program set");
+}
+
+/// The capture time of the picture a tile shows (the synthetic source
+/// stamps it into every frame).
+fn shown_capture_us(h: &Harness<'_, Desk>, id: StreamId) -> u64 {
+    h.state().session.tiles[&id]
+        .stream
+        .video()
+        .with_latest(|f| f.and_then(crate::media::read_stamp))
+        .expect("a stamped frame")
+        .capture_time_us
+}
+
+/// Issue 14 §4: a kiosk holds the room's off-air sources on standby, and a
+/// cut to one goes through it: no new subscription (the server's legs keep
+/// their link ids), cut within 1 s, and the first picture shown was
+/// captured after the change (nothing from before the pause). A 2×2 and off
+/// air go the same way.
+#[test]
+fn a_cut_to_an_off_air_source_goes_through_the_standby() {
+    let (show, director, mut kiosk) = standby_show();
+    let [anna, ben, cleo] = [show.streams[0], show.streams[1], show.streams[2]];
+    let links = links_of(&show, "screen");
+    assert_eq!(
+        links.iter().map(|l| l.0).collect::<Vec<_>>(),
+        ids_sorted(&[anna, ben, cleo]),
+        "one leg per source, on air or not"
+    );
+    // Standby holds: the same legs, Ben and Cleo paused, Anna shown.
     for _ in 0..10 {
         kiosk.step();
-        assert_eq!(held(&kiosk), [anna]);
-        assert_eq!(legs_of(&show, "screen"), ids(&[anna]), "the server's view");
+        let session = &kiosk.state().session;
+        assert!(session.is_on_standby(ben) && session.is_on_standby(cleo));
+        assert_eq!(tiles(&kiosk), ["Anna"]);
+        assert_eq!(links_of(&show, "screen"), links, "the server's view");
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    set(Program::single(ben));
+    let changed_us = crate::media::now_us();
+    set_program(&show, &director, Program::single(ben));
     let took = step_until(&mut [&mut kiosk], WAIT, "the kiosk on Ben", |h| {
         h[0].state().options.stage.program.shown() == &Program::single(ben)
             && tiles(h[0]) == ["Ben"]
     });
-    eprintln!("the kiosk cut to Ben {took:?} after the change (subscription included)");
+    eprintln!("the kiosk cut to Ben {took:?} after the change (from standby)");
     assert!(
         took <= Duration::from_secs(1),
         "the kiosk cut after {took:?}"
     );
-    let gone = step_until(&mut [&mut kiosk], WAIT, "Anna unsubscribed", |h| {
-        held(h[0]) == [ben] && legs_of(&show, "screen") == ids(&[ben])
+    let captured = shown_capture_us(&kiosk, ben);
+    assert!(
+        captured >= changed_us,
+        "the cut showed a picture captured {} ms before the change",
+        (changed_us - captured) / 1000
+    );
+    step_until(&mut [&mut kiosk], WAIT, "Anna on standby", |h| {
+        h[0].state().session.is_on_standby(anna)
     });
-    eprintln!("Anna's leg gone {gone:?} after the cut");
-    for _ in 0..10 {
-        kiosk.step();
-        assert_eq!(held(&kiosk), [ben]);
-        assert_eq!(legs_of(&show, "screen"), ids(&[ben]), "the server's view");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!(links_of(&show, "screen"), links, "no new subscription");
+    assert_eq!(held(&kiosk), ids_sorted(&[anna, ben, cleo]));
 
     let quad = Program {
         layout: ProgramLayout::Quad,
         streams: vec![cleo, anna],
     };
-    set(quad.clone());
-    step_until(&mut [&mut kiosk], WAIT, "the kiosk on Cleo and Anna", |h| {
-        h[0].state().options.stage.program.shown() == &quad
-            && tiles(h[0]) == ["Cleo", "Anna"]
-            && held(h[0]) == ids_sorted(&[cleo, anna])
-            && legs_of(&show, "screen") == ids(&[cleo, anna])
+    let changed_us = crate::media::now_us();
+    set_program(&show, &director, quad.clone());
+    let took = step_until(&mut [&mut kiosk], WAIT, "the kiosk on Cleo and Anna", |h| {
+        h[0].state().options.stage.program.shown() == &quad && tiles(h[0]) == ["Cleo", "Anna"]
     });
+    eprintln!("the kiosk cut to Cleo and Anna {took:?} after the change (from standby)");
+    for id in [cleo, anna] {
+        assert!(
+            shown_capture_us(&kiosk, id) >= changed_us,
+            "a stale picture of {id:?}"
+        );
+    }
+    step_until(&mut [&mut kiosk], WAIT, "Ben on standby", |h| {
+        h[0].state().session.is_on_standby(ben)
+    });
+    assert_eq!(links_of(&show, "screen"), links, "no new subscription");
 
-    // Off air: the whole room again.
-    set(Program::off());
+    // Off air: the whole room flows again, on the same links.
+    set_program(&show, &director, Program::off());
     step_until(&mut [&mut kiosk], WAIT, "the kiosk off air", |h| {
+        let session = &h[0].state().session;
         h[0].state().options.stage.program.shown().is_off()
             && tiles(h[0]).len() == 3
-            && legs_of(&show, "screen") == ids(&[anna, ben, cleo])
+            && [anna, ben, cleo]
+                .iter()
+                .all(|id| session.shows_fresh_video(*id))
     });
+    assert_eq!(links_of(&show, "screen"), links, "no new subscription");
 }
 
-fn ids_sorted(streams: &[StreamId]) -> Vec<StreamId> {
-    let mut streams = streams.to_vec();
-    streams.sort();
-    streams
+/// Issue 14 §4: off-air sources on standby cost (almost) nothing: over 2 s,
+/// the server forwards no media on their legs and the kiosk receives none,
+/// while the on-air source flows. Prints the figures.
+#[test]
+fn off_air_sources_on_standby_receive_almost_no_media() {
+    let (show, _director, mut kiosk) = standby_show();
+    let [anna, ben, cleo] = [show.streams[0], show.streams[1], show.streams[2]];
+    let received =
+        |h: &Harness<'_, Desk>, id: StreamId| h.state().session.tiles[&id].stream.stats().bytes;
+    // Let pauses in flight land.
+    for _ in 0..10 {
+        kiosk.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = legs_of(&show, "screen");
+    let at_kiosk: Vec<u64> = [anna, ben, cleo]
+        .iter()
+        .map(|id| received(&kiosk, *id))
+        .collect();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        kiosk.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let after = legs_of(&show, "screen");
+    let rate = |bytes: u64| bytes as f64 * 8.0 / secs / 1000.0;
+    for (i, id) in [anna, ben, cleo].into_iter().enumerate() {
+        let (b, a) = (before[i], after[i]);
+        assert_eq!((b.stream, a.stream), (id, id));
+        let sent = a.bytes - b.bytes;
+        let got = received(&kiosk, id) - at_kiosk[i];
+        let role = if id == anna { "on air" } else { "standby" };
+        eprintln!(
+            "{role} {id:?}: server sent {:.1} kbit/s, kiosk received {:.1} kbit/s",
+            rate(sent),
+            rate(got)
+        );
+        if id == anna {
+            assert!(
+                sent > 10_000 && got > 10_000,
+                "the program flows: {sent} B sent, {got} B received"
+            );
+        } else {
+            assert!(
+                sent < 1_000 && got < 1_000,
+                "{id:?} off air: {sent} B sent, {got} B received"
+            );
+        }
+    }
 }
 
 #[test]

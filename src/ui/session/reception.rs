@@ -1,6 +1,6 @@
 //! Which remote streams the session receives, applied: everything (the
-//! desktop room, the console) or only what is on air (a kiosk; the plan is
-//! `console::reception`). Subscriptions and unsubscriptions run as SDK calls
+//! desktop room, the console) or only what is on air, the rest on standby
+//! (a kiosk; the plan is `console::reception`, the pauses `standby.rs`). Subscriptions and unsubscriptions run as SDK calls
 //! in the background; a stream is never subscribed while its unsubscription
 //! is in flight (the two calls could reach the SDK in either order), it is
 //! looked at again when that reply comes.
@@ -53,6 +53,7 @@ impl RoomSession {
             .chain(&self.unsubscribing)
             .copied()
             .collect();
+        self.flows.retain(|id| held.contains(&id));
         let announced = self
             .streams
             .values()
@@ -62,15 +63,24 @@ impl RoomSession {
             self.reception,
             announced,
             &held,
+            &self.flows.paused(),
             &self.program.program,
             &self.shown,
         );
         for id in plan.subscribe {
             self.start_subscribe(id);
         }
+        // Resumes first: the cut waits on them, the pauses on nothing.
+        for id in plan.resume {
+            self.start_resume(id);
+        }
+        for id in plan.pause {
+            self.start_pause(id);
+        }
         for id in plan.unsubscribe {
             // One still subscribing is looked at again when its reply comes.
             if self.tiles.remove(&id).is_some() {
+                self.flows.forget(id);
                 self.start_unsubscribe(id);
             }
         }
