@@ -9,92 +9,14 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::node::{Node, owner, registered};
 use common::redis::Redis;
 use common::*;
 use huddle::client::{Client, ClientError, JoinConfig, RemoteStream, RoomEvent};
 use huddle::protocol::{ErrorCode, Reply, Role, ServerMessage, StreamId};
-
-/// One `huddle serve --redis` process; killed on drop.
-struct Node {
-    child: Child,
-    url: String,
-    /// Its stderr lines, drained by a thread (a full pipe would block it).
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.child.kill().ok(); // already gone: fine
-        self.child.wait().ok();
-    }
-}
-
-impl Node {
-    /// Starts node `id` (with `extra` flags) and waits for its listening line.
-    fn start(id: &str, redis: &Redis, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--app-id",
-                APP_ID,
-                "--app-key",
-                APP_KEY,
-                "--redis",
-                &redis.url(),
-                "--node-id",
-                id,
-                "--cluster-ttl-secs",
-                "3",
-                "--log-level",
-                "info",
-            ])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start huddle serve");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let url = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("node {id} printed no listening line"));
-            if let Some((_, url)) = line.split_once("listening on ") {
-                break url.trim().to_owned();
-            }
-        };
-        Self { child, url, lines }
-    }
-
-    /// `kill -9`: no goodbye, no release of its claims.
-    fn kill(&mut self) {
-        self.child.kill().expect("kill -9 the node");
-        self.child.wait().ok();
-    }
-
-    /// Its stderr so far (for failure messages).
-    fn log(&self) -> Vec<String> {
-        self.lines.try_iter().collect()
-    }
-}
 
 fn config(url: &str, room: &str, user: &str, role: Role) -> JoinConfig {
     JoinConfig {
@@ -111,14 +33,6 @@ fn config(url: &str, room: &str, user: &str, role: Role) -> JoinConfig {
         decode: true,
         reconnect_window: Duration::from_secs(30),
     }
-}
-
-async fn registered(redis: &Redis, id: &str) {
-    let key = format!("huddle:node:{id}");
-    wait_for(Duration::from_secs(10), "the node's registration", || {
-        (redis.command(&["EXISTS", &key]).as_deref() == Some(":1")).then_some(())
-    })
-    .await;
 }
 
 /// One HTTP/1.1 request to the node at `url`: status, head and body.
@@ -443,12 +357,6 @@ async fn nodes_listed(url: &str, room: &str, user: &str, count: usize) {
 }
 
 /// The room's owner in Redis (`None`: unclaimed).
-fn owner(redis: &Redis, room: &str) -> Option<String> {
-    redis
-        .command(&["GET", &format!("huddle:room:{room}")])
-        .filter(|v| v != "$-1")
-}
-
 /// The streams node `url` relays for `room` now (`relay.relayLinks`).
 async fn relay_links(url: &str, room: &str) -> serde_json::Value {
     let view = room_view(url, room).await.expect("the room is there");

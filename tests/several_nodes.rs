@@ -9,101 +9,13 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::node::{Node, TTL_SECS, owner, registered};
 use common::redis::Redis;
 use common::*;
 use huddle::client::{Client, ConnectionState, JoinConfig, RemoteStream, RoomEvent};
 use huddle::protocol::{ErrorCode, Reply, Role, ServerMessage, StreamId};
-
-/// Registration and claims live this long without a refresh (the smallest
-/// the CLI takes), so a dead node's room moves within seconds.
-const TTL_SECS: &str = "3";
-
-/// One `huddle serve --redis` process; killed on drop.
-struct Node {
-    child: Child,
-    url: String,
-    /// Its stderr lines, drained by a thread (a full pipe would block it).
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.child.kill().ok(); // already gone: fine
-        self.child.wait().ok();
-    }
-}
-
-impl Node {
-    /// Starts node `id` on a free port and waits for its listening line.
-    fn start(id: &str, redis: &Redis) -> Self {
-        Self::start_with(id, redis, &[])
-    }
-
-    /// [`Node::start`] with `extra` flags.
-    fn start_with(id: &str, redis: &Redis, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--app-id",
-                APP_ID,
-                "--app-key",
-                APP_KEY,
-                "--redis",
-                &redis.url(),
-                "--node-id",
-                id,
-                "--cluster-ttl-secs",
-                TTL_SECS,
-                "--log-level",
-                "info",
-            ])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start huddle serve");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let url = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("node {id} printed no listening line"));
-            if let Some((_, url)) = line.split_once("listening on ") {
-                break url.trim().to_owned();
-            }
-        };
-        Self { child, url, lines }
-    }
-
-    /// `kill -9`: no goodbye, no release of its claims.
-    fn kill(&mut self) {
-        self.child.kill().expect("kill -9 the node");
-        self.child.wait().ok();
-    }
-
-    /// Its stderr so far (for failure messages).
-    fn log(&self) -> Vec<String> {
-        self.lines.try_iter().collect()
-    }
-}
 
 fn config(url: &str, room: &str, user: &str) -> JoinConfig {
     JoinConfig {
@@ -131,22 +43,6 @@ fn sdk_log() {
         .with_env_filter("huddle::client=info")
         .try_init()
         .ok();
-}
-
-/// Waits until Redis lists the node as alive.
-async fn registered(redis: &Redis, id: &str) {
-    let key = format!("huddle:node:{id}");
-    wait_for(Duration::from_secs(10), "the node's registration", || {
-        (redis.command(&["EXISTS", &key]).as_deref() == Some(":1")).then_some(())
-    })
-    .await;
-}
-
-/// The room's owner in Redis (`None`: unclaimed or Redis away).
-fn owner(redis: &Redis, room: &str) -> Option<String> {
-    redis
-        .command(&["GET", &format!("huddle:room:{room}")])
-        .filter(|v| v != "$-1")
 }
 
 /// Joins `room` as `user` over a raw socket at `url` until the `joined`
@@ -236,8 +132,8 @@ async fn users_on_two_nodes_meet_in_one_room_and_see_and_hear_each_other() {
     let Some(redis) = Redis::start("users_on_two_nodes_meet_in_one_room") else {
         return;
     };
-    let a = Node::start("node-a", &redis);
-    let b = Node::start("node-b", &redis);
+    let a = Node::start("node-a", &redis, &[]);
+    let b = Node::start("node-b", &redis, &[]);
     registered(&redis, "node-a").await;
     registered(&redis, "node-b").await;
 
@@ -345,8 +241,8 @@ async fn killing_the_rooms_node_moves_the_room_and_its_users_recover() {
     let Some(redis) = Redis::start("killing_the_rooms_node_moves_the_room") else {
         return;
     };
-    let a = Node::start("node-a", &redis);
-    let mut b = Node::start("node-b", &redis);
+    let a = Node::start("node-a", &redis, &[]);
+    let mut b = Node::start("node-b", &redis, &[]);
     registered(&redis, "node-a").await;
     registered(&redis, "node-b").await;
     // Node b knows node a (its `joined` lists both): Bob, who only knows b,
@@ -427,7 +323,7 @@ async fn without_redis_new_rooms_are_refused_while_calls_go_on() {
     let Some(mut redis) = Redis::start("without_redis_new_rooms_are_refused") else {
         return;
     };
-    let a = Node::start("node-a", &redis);
+    let a = Node::start("node-a", &redis, &[]);
     registered(&redis, "node-a").await;
     let alice = Client::new();
     alice
@@ -488,7 +384,7 @@ async fn a_node_stopped_cleanly_frees_its_rooms_at_once() {
     let Some(redis) = Redis::start("a_node_stopped_cleanly_frees_its_rooms") else {
         return;
     };
-    let mut a = Node::start("node-a", &redis);
+    let mut a = Node::start("node-a", &redis, &[]);
     registered(&redis, "node-a").await;
     let mut alice = RawSocket::connect_url(&a.url).await;
     alice.joined("room-free", "alice").await;
@@ -538,7 +434,7 @@ async fn a_client_learns_of_a_node_started_later_and_moves_there() {
     let Some(redis) = Redis::start("a_client_learns_of_a_node_started_later") else {
         return;
     };
-    let mut a = Node::start("node-a", &redis);
+    let mut a = Node::start("node-a", &redis, &[]);
     registered(&redis, "node-a").await;
     // Bob joins while node a is alone: `joined` lists only a.
     let bob = Client::new();
@@ -548,7 +444,7 @@ async fn a_client_learns_of_a_node_started_later_and_moves_there() {
     let mut watcher = RawSocket::connect_url(&a.url).await;
     watcher.joined("room-watch", "watcher").await;
 
-    let b = Node::start("node-b", &redis);
+    let b = Node::start("node-b", &redis, &[]);
     registered(&redis, "node-b").await;
     // Every session on a is told of b within a heartbeat.
     let nodes = watcher
@@ -608,8 +504,8 @@ async fn the_web_client_follows_a_redirect_to_the_rooms_node() {
     let Some(mut browser) = common::chromium::Chromium::start_or_skip(TEST, &[]).await else {
         return;
     };
-    let a = Node::start("node-a", &redis);
-    let b = Node::start("node-b", &redis);
+    let a = Node::start("node-a", &redis, &[]);
+    let b = Node::start("node-b", &redis, &[]);
     registered(&redis, "node-a").await;
     registered(&redis, "node-b").await;
     let native = Client::new();
@@ -664,8 +560,8 @@ async fn new_rooms_go_to_the_least_loaded_node() {
     let Some(redis) = Redis::start("new_rooms_go_to_the_least_loaded_node") else {
         return;
     };
-    let a = Node::start_with("node-a", &redis, &["--balance-margin", "1"]);
-    let b = Node::start_with("node-b", &redis, &["--balance-margin", "1"]);
+    let a = Node::start("node-a", &redis, &["--balance-margin", "1"]);
+    let b = Node::start("node-b", &redis, &["--balance-margin", "1"]);
     registered(&redis, "node-a").await;
     registered(&redis, "node-b").await;
 

@@ -7,6 +7,7 @@ pub mod bench_script;
 pub mod chromium;
 pub mod coturn;
 pub mod lossy_turn;
+pub mod node;
 pub mod redis;
 #[cfg(feature = "devices")]
 pub mod x11_window;
