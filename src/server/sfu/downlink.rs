@@ -35,6 +35,12 @@
 //! is [`UP_HOLD`] old (hysteresis). When not even the smallest layer fits,
 //! the subscriber's video pauses (audio never yields to video), and resumes
 //! when the smallest fits again.
+//!
+//! **Probing (with TWCC).** When the next layer up does not fit the
+//! estimate and the choice has stood [`PROBE_AFTER`], `auto` asks for a probe
+//! ([`AutoLayer::probe_request`]): the hub pads the leg up to that layer's
+//! rate (`super::probe`) while the video stays where it is, and a probe that
+//! passes lifts the estimate so the step up follows at the next report.
 
 use std::time::{Duration, Instant};
 
@@ -62,6 +68,11 @@ const SETTLE: Duration = Duration::from_millis(1500);
 /// (its packets queued or dropped ahead of the smaller one's keyframe), so
 /// pausing then would stop a layer that was never tried.
 pub const PAUSE_GRACE: Duration = Duration::from_secs(3);
+
+/// How long a choice stands before `auto` asks for a probe of the layer
+/// above (a probe takes `probe::PROBE_DURATION`, so a passed one ends about
+/// when [`UP_HOLD`] does).
+pub const PROBE_AFTER: Duration = Duration::from_secs(2);
 
 /// Reports closer together than this are folded into the next one (rates
 /// over too short an interval are noise).
@@ -98,6 +109,15 @@ pub struct Report {
     pub video_sent_bytes: Option<u64>,
 }
 
+/// A probe `auto` asks for: pad the leg from what it carries to the target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeRequest {
+    /// The rate (bit/s) the leg must carry for the layer above to fit.
+    pub target_bps: f64,
+    /// What it carries now (bit/s).
+    pub carried_bps: f64,
+}
+
 /// The estimate and choice of one `auto` subscriber.
 #[derive(Debug, Clone)]
 pub struct AutoLayer {
@@ -111,6 +131,8 @@ pub struct AutoLayer {
     last_was_up: bool,
     /// How long a choice stands before the next step up.
     up_hold: Duration,
+    /// The probe wanted after the last report (with TWCC only).
+    probe: Option<ProbeRequest>,
 }
 
 impl AutoLayer {
@@ -124,7 +146,14 @@ impl AutoLayer {
             changed_at: None,
             last_was_up: false,
             up_hold: UP_HOLD,
+            probe: None,
         }
+    }
+
+    /// The probe the last report asked for: the layer above does not fit
+    /// the estimate yet (module docs).
+    pub fn probe_request(&self) -> Option<ProbeRequest> {
+        self.probe
     }
 
     /// The choice now.
@@ -139,6 +168,7 @@ impl AutoLayer {
 
     /// Takes a receiver report; returns the new choice when it changes.
     pub fn on_report(&mut self, report: Report) -> Option<Choice> {
+        self.probe = None;
         let Some(last) = self.last else {
             self.last = Some(report);
             return None;
@@ -196,6 +226,22 @@ impl AutoLayer {
             .changed_at
             .map(|at| report.now.saturating_duration_since(at));
         let hold_over = since_change.is_none_or(|d| d >= self.up_hold);
+        self.probe = match self.choice {
+            Choice::Layer(slot) if report.twcc_bps.is_some() && loss <= LOSS_LOW => {
+                let up = usize::from(slot).checked_sub(1).filter(|&s| {
+                    self.layer_bps[s] > 0.0
+                        && !fits(s, UP_MARGIN)
+                        && since_change.is_none_or(|d| d >= PROBE_AFTER)
+                });
+                up.map(|s| ProbeRequest {
+                    // Passing takes `PASS_SHARE` of the target acknowledged:
+                    // then the layer fits with its margin.
+                    target_bps: (self.layer_bps[s] + other) * UP_MARGIN / super::probe::PASS_SHARE,
+                    carried_bps: sent,
+                })
+            }
+            _ => None,
+        };
         let next = match self.choice {
             Choice::Layer(slot) => {
                 let slot = usize::from(slot);

@@ -143,6 +143,7 @@ impl Leg {
             video_sent_bytes: Some(self.counters.video_bytes),
         };
         let changed = auto.on_report(report);
+        let probe = auto.probe_request();
         tracing::debug!(
             link = self.link_id.0,
             fraction_lost,
@@ -152,6 +153,9 @@ impl Leg {
             "auto layer report"
         );
         let Some(choice) = changed else {
+            if let Some(request) = probe {
+                self.start_probe(now, request);
+            }
             return;
         };
         tracing::info!(
@@ -160,6 +164,7 @@ impl Leg {
             ?choice,
             "auto layer changed"
         );
+        self.cancel_probe(now);
         match choice {
             Choice::Layer(slot) => {
                 self.set_video_paused(false);

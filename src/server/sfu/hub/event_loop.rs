@@ -149,7 +149,7 @@ impl HubLoop {
             let deadline = self
                 .legs
                 .values()
-                .filter_map(|l| l.deadline)
+                .filter_map(|l| earliest(l.deadline, l.probe_due()))
                 .chain(reports)
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -491,6 +491,10 @@ impl HubLoop {
         }
         for (&id, leg) in self.legs.iter_mut() {
             self.current = Some(id);
+            if leg.probe_due().is_some_and(|d| d <= now) {
+                leg.send_probe_padding(now);
+                mark(&mut self.work, id, leg, Work::Send);
+            }
             if leg.deadline.is_some_and(|d| d <= now) {
                 leg.deadline = None;
                 leg.last_timer = Some(now);

@@ -20,6 +20,7 @@
 //! | [`topn_leg`] | a top-N leg's sources, slot timelines and `volume-indicator` |
 //! | [`twcc`] | a leg's transport-wide numbers, their send ring, its feedback as send/arrival pairs |
 //! | [`twcc_leg`] | negotiating TWCC on a leg, its feedback into the downlink estimate and `auto` |
+//! | [`probe_leg`] | a leg's downlink probes: RTX padding paced out until its feedback says |
 //! | [`leg_counters`] | each leg's packet/byte/NACK/PLI counts and the snapshot `GET /rooms/{id}` reads |
 //! | `auto.rs` | a leg's simulcast layer: subscriber requests, `auto` reports, the layers it wants |
 //!
@@ -60,6 +61,7 @@ mod event_loop;
 mod fanout;
 mod leg;
 mod leg_counters;
+mod probe_leg;
 mod srtp_keys;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,294 @@
+//! Probing a subscriber's downlink before `auto` steps up, sans-IO
+//! (issue 10 §2).
+//!
+//! Without probes the only way to learn that a larger layer fits is to send
+//! it: the estimate grows blindly while the queue stays flat, and a step up
+//! that does not fit costs seconds on a layer that stalls. A probe asks the
+//! path the same question with padding: the video stays on its layer, and
+//! the leg sends RTX padding-only packets (RFC 4588 §4, on the RTX SSRC, as
+//! browsers do; receivers drop them) on top of it so the leg carries the
+//! larger layer's rate for [`PROBE_DURATION`]. Its TWCC feedback then says
+//! whether the path carried it:
+//!
+//! * it did (no standing queue, no loss, the acknowledged rate reached
+//!   [`PASS_SHARE`] of the target): [`ProbeOutcome::Passed`] with the
+//!   acknowledged rate, which the downlink estimate takes as a floor until
+//!   a queue builds (`super::downlink_gcc`), so `auto` steps up at once;
+//! * a queue builds or packets are lost: the probe stops at that feedback
+//!   ([`ProbeOutcome::Failed`]); the padding was extra packets, so the
+//!   video lost nothing but some queueing delay. The wait before the next
+//!   probe doubles from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`], and a
+//!   passed probe resets it.
+//!
+//! Why two seconds and not a short cluster: a policer with a burst (the
+//! benchmark's `tc tbf` holds 15 KB) lets a short cluster through at any
+//! rate, so a short probe passes on a path that then stalls the layer.
+//!
+//! ```text
+//!  Idle{not_before} ──start (auto wants a layer the estimate lacks)──▶ Probing
+//!  Probing ──feedback: queue or loss──▶ Idle{now + backoff, doubled}   (Failed)
+//!  Probing ──PROBE_DURATION, clean, acked ≥ PASS_SHARE × target──▶ Idle{now + FIRST_BACKOFF} (Passed)
+//!  Probing ──PROBE_DURATION, clean but short of it──▶ Idle{…, doubled}   (Failed)
+//! ```
+
+use std::time::{Duration, Instant};
+
+use super::downlink_gcc::{DownlinkEstimate, LOSS_LOW, QUEUE_LOW};
+
+/// How long a probe holds the target rate.
+pub const PROBE_DURATION: Duration = Duration::from_secs(2);
+/// The wait after a passed probe, and the first after a failed one.
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+/// The longest wait after failed probes.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// How often padding goes out during a probe.
+pub const PACE: Duration = Duration::from_millis(10);
+/// The share of the target the acknowledged rate must reach to pass.
+pub const PASS_SHARE: f64 = 0.9;
+/// Padding bytes per packet (the most an RTP padding count can say).
+pub const PADDING_BYTES: usize = 255;
+/// Most padding packets sent in one pace step (a late timer does not burst).
+const MAX_PACKETS_PER_STEP: usize = 8;
+
+/// What a probe found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ProbeOutcome {
+    /// The path carried the target: the acknowledged rate (bit/s).
+    Passed(f64),
+    /// A queue built, packets were lost, or the rate fell short.
+    Failed,
+}
+
+/// Where the prober is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    /// Not probing; the next probe may start at `not_before`.
+    Idle { not_before: Option<Instant> },
+    /// Padding the leg up to `target_bps`.
+    Probing {
+        target_bps: f64,
+        /// Padding rate on top of the media (bit/s).
+        pad_bps: f64,
+        started: Instant,
+        /// When padding was last paced out.
+        paced: Instant,
+        /// Padding bytes owed but not yet sent (under one packet).
+        owed: f64,
+    },
+}
+
+/// One leg's probes (module docs).
+#[derive(Debug, Clone)]
+pub struct Prober {
+    state: State,
+    backoff: Duration,
+    /// Probes started (tests).
+    pub started: u64,
+    /// Probes passed.
+    pub passed: u64,
+    /// Probes failed.
+    pub failed: u64,
+}
+
+impl Default for Prober {
+    fn default() -> Self {
+        Self {
+            state: State::Idle { not_before: None },
+            backoff: FIRST_BACKOFF,
+            started: 0,
+            passed: 0,
+            failed: 0,
+        }
+    }
+}
+
+impl Prober {
+    /// Whether a probe runs.
+    pub fn probing(&self) -> bool {
+        matches!(self.state, State::Probing { .. })
+    }
+
+    /// `auto` would step up to a layer that needs `target_bps` on the leg,
+    /// which carries `carried_bps` now: starts a probe unless one runs or the
+    /// wait after the last is not over. Returns whether it started.
+    pub fn start(&mut self, now: Instant, target_bps: f64, carried_bps: f64) -> bool {
+        let State::Idle { not_before } = self.state else {
+            return false;
+        };
+        if not_before.is_some_and(|t| now < t) || target_bps <= carried_bps {
+            return false;
+        }
+        self.started += 1;
+        self.state = State::Probing {
+            target_bps,
+            pad_bps: target_bps - carried_bps,
+            started: now,
+            paced: now,
+            owed: 0.0,
+        };
+        true
+    }
+
+    /// When [`Prober::padding_due`] wants calling next.
+    pub fn next_due(&self) -> Option<Instant> {
+        match self.state {
+            State::Probing { paced, .. } => Some(paced + PACE),
+            State::Idle { .. } => None,
+        }
+    }
+
+    /// How many padding packets of [`PADDING_BYTES`] to send at `now`.
+    pub fn padding_due(&mut self, now: Instant) -> usize {
+        let State::Probing {
+            pad_bps,
+            paced,
+            owed,
+            ..
+        } = &mut self.state
+        else {
+            return 0;
+        };
+        let elapsed = now.saturating_duration_since(*paced).min(4 * PACE);
+        *paced = now;
+        *owed += *pad_bps / 8.0 * elapsed.as_secs_f64();
+        let packets = ((*owed / PADDING_BYTES as f64) as usize).min(MAX_PACKETS_PER_STEP);
+        *owed = (*owed - (packets * PADDING_BYTES) as f64).max(0.0);
+        packets
+    }
+
+    /// The leg's downlink estimate after a feedback: ends the probe when it
+    /// has an outcome.
+    pub fn on_feedback(
+        &mut self,
+        now: Instant,
+        estimate: &DownlinkEstimate,
+    ) -> Option<ProbeOutcome> {
+        let State::Probing {
+            target_bps,
+            started,
+            ..
+        } = self.state
+        else {
+            return None;
+        };
+        let troubled = estimate.queue_ms > QUEUE_LOW || estimate.loss > LOSS_LOW;
+        let over = now.saturating_duration_since(started) >= PROBE_DURATION;
+        let outcome = if troubled {
+            ProbeOutcome::Failed
+        } else if !over {
+            return None;
+        } else if estimate.acked_bps >= PASS_SHARE * target_bps {
+            ProbeOutcome::Passed(estimate.acked_bps)
+        } else {
+            ProbeOutcome::Failed
+        };
+        let wait = match outcome {
+            ProbeOutcome::Passed(_) => {
+                self.passed += 1;
+                self.backoff = FIRST_BACKOFF;
+                FIRST_BACKOFF
+            }
+            ProbeOutcome::Failed => {
+                self.failed += 1;
+                let wait = self.backoff;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                wait
+            }
+        };
+        self.state = State::Idle {
+            not_before: Some(now + wait),
+        };
+        Some(outcome)
+    }
+
+    /// Stops a probe without an outcome (the leg changed layer, or left
+    /// `auto`).
+    pub fn cancel(&mut self, now: Instant) {
+        if self.probing() {
+            self.state = State::Idle {
+                not_before: Some(now + FIRST_BACKOFF),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(acked_bps: f64, queue_ms: f64, loss: f64) -> DownlinkEstimate {
+        DownlinkEstimate {
+            bps: acked_bps,
+            gcc_bps: acked_bps,
+            gcc_delay_bps: acked_bps,
+            acked_bps,
+            queue_ms,
+            loss,
+        }
+    }
+
+    #[test]
+    fn pads_at_the_difference_and_passes_when_the_path_carries_it() {
+        let t0 = Instant::now();
+        let mut p = Prober::default();
+        assert!(p.start(t0, 500_000.0, 150_000.0));
+        assert!(!p.start(t0, 500_000.0, 150_000.0), "one at a time");
+        // 350 kbit/s of padding over one second, paced every 10 ms.
+        let mut packets = 0;
+        for ms in (10..=1000).step_by(10) {
+            packets += p.padding_due(t0 + Duration::from_millis(ms));
+        }
+        let bps = (packets * PADDING_BYTES * 8) as f64;
+        assert!((330_000.0..=350_000.0).contains(&bps), "{bps}");
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(
+            p.on_feedback(at(1000), &estimate(480_000.0, 2.0, 0.0)),
+            None
+        );
+        assert_eq!(
+            p.on_feedback(at(2000), &estimate(480_000.0, 2.0, 0.0)),
+            Some(ProbeOutcome::Passed(480_000.0))
+        );
+        assert!(!p.probing());
+        assert_eq!(p.padding_due(at(2010)), 0, "no padding once over");
+        assert!(!p.start(at(3000), 900_000.0, 480_000.0), "the wait");
+        assert!(p.start(at(4000), 900_000.0, 480_000.0));
+    }
+
+    #[test]
+    fn a_queue_ends_the_probe_at_once_and_the_wait_doubles() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut p = Prober::default();
+        assert!(p.start(t0, 500_000.0, 150_000.0));
+        assert_eq!(
+            p.on_feedback(at(300), &estimate(300_000.0, 40.0, 0.0)),
+            Some(ProbeOutcome::Failed)
+        );
+        assert_eq!(p.next_due(), None, "no more padding");
+        assert!(!p.start(at(2000), 500_000.0, 150_000.0));
+        assert!(p.start(at(2300), 500_000.0, 150_000.0), "after 2 s");
+        assert_eq!(
+            p.on_feedback(at(2400), &estimate(300_000.0, 0.0, 0.1)),
+            Some(ProbeOutcome::Failed),
+            "loss"
+        );
+        assert!(!p.start(at(6300), 500_000.0, 150_000.0), "then 4 s");
+        assert!(p.start(at(6400), 500_000.0, 150_000.0));
+        assert_eq!(
+            p.on_feedback(at(8400), &estimate(200_000.0, 0.0, 0.0)),
+            Some(ProbeOutcome::Failed),
+            "short of the target"
+        );
+        assert!(p.start(at(12_400), 500_000.0, 150_000.0), "at most 4 s");
+        assert_eq!((p.started, p.passed, p.failed), (4, 0, 3));
+    }
+
+    #[test]
+    fn a_late_timer_does_not_burst() {
+        let t0 = Instant::now();
+        let mut p = Prober::default();
+        assert!(p.start(t0, 10_000_000.0, 0.0));
+        assert!(p.padding_due(t0 + Duration::from_secs(1)) <= MAX_PACKETS_PER_STEP);
+    }
+}
