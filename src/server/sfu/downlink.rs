@@ -234,9 +234,9 @@ impl AutoLayer {
                         && since_change.is_none_or(|d| d >= PROBE_AFTER)
                 });
                 up.map(|s| ProbeRequest {
-                    // Passing takes `PASS_SHARE` of the target acknowledged:
-                    // then the layer fits with its margin.
-                    target_bps: (self.layer_bps[s] + other) * UP_MARGIN / super::probe::PASS_SHARE,
+                    target_bps: (self.layer_bps[s] + other)
+                        * UP_MARGIN
+                        * super::probe::TARGET_HEADROOM,
                     carried_bps: sent,
                 })
             }

@@ -82,6 +82,7 @@ impl Leg {
             queue_ms = estimate.queue_ms,
             loss = estimate.loss,
             acked_bps = estimate.acked_bps,
+            probe_packets = self.counters.probe_packets,
             "auto probe ended"
         );
     }

@@ -1221,3 +1221,94 @@ async fn padding_never_reaches_a_leg_and_media_numbers_stay_gapless() {
     .await
     .expect("test timed out");
 }
+
+/// Issue 10 §2: a downlink probe pads a leg whose subscriber kept RTX with
+/// padding-only packets on its RTX SSRC; the subscriber (webrtc-rs, our
+/// SDK's link) reports their arrival in its TWCC feedback, so on an open
+/// path the acknowledged rate reaches the probe's target and it passes,
+/// while the media goes on undisturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_pads_the_leg_and_passes_on_an_open_path() {
+    use crate::server::sfu::downlink::ProbeRequest;
+    tokio::time::timeout(Duration::from_secs(40), async {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
+        let unused = Arc::new(AtomicU64::new(0));
+        let (
+            Proxied {
+                leg,
+                sub,
+                proxy,
+                signals,
+            },
+            _,
+        ) = proxied_leg(
+            &hub,
+            &media,
+            &metrics,
+            Setup {
+                rtx: true,
+                ..Default::default()
+            },
+            &unused,
+            None,
+        )
+        .await;
+        let counting =
+            tokio::spawn(async move { count_packets(signals, Duration::from_secs(6)).await });
+        // 200 packets/s of 200 bytes: ~340 kbit/s; the probe asks for 1 Mbit/s.
+        let feeding = {
+            let hub = hub.clone();
+            let media = Arc::clone(&media);
+            tokio::spawn(async move { feed(&hub, &media, 1, 800, 200).await })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        hub.probe(
+            leg,
+            ProbeRequest {
+                target_bps: 1_000_000.0,
+                carried_bps: 340_000.0,
+            },
+        )
+        .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+        let (estimate, probes) = loop {
+            let got = hub.estimate(leg).await;
+            if let Some((e, p)) = got
+                && p[1] + p[2] > 0
+            {
+                break (e, p);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the probe never ended: {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(probes, [1, 1, 0], "passed: {estimate:?}");
+        assert!(estimate.acked_bps > 900_000.0, "{estimate:?}");
+        assert!(
+            estimate.bps >= estimate.acked_bps * 0.99,
+            "floored: {estimate:?}"
+        );
+        let snapshot = hub.snapshot().await;
+        let counters = snapshot
+            .iter()
+            .find(|l| l.leg == leg)
+            .map(|l| l.counters)
+            .expect("leg");
+        assert!(counters.probe_packets > 500, "{counters:?}");
+        feeding.await.expect("feeder");
+        let got = counting.await.expect("counter");
+        assert!(got >= 780, "the media got through: {got} of 800");
+        hub.close(leg).await;
+        for task in proxy {
+            task.abort();
+        }
+        sub.close().await;
+    })
+    .await
+    .expect("test timed out");
+}
