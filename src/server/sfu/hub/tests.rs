@@ -1289,10 +1289,7 @@ async fn a_probe_pads_the_leg_and_passes_on_an_open_path() {
         };
         assert_eq!(probes, [1, 1, 0], "passed: {estimate:?}");
         assert!(estimate.acked_bps > 900_000.0, "{estimate:?}");
-        assert!(
-            estimate.bps >= estimate.acked_bps * 0.99,
-            "floored: {estimate:?}"
-        );
+        assert!(estimate.bps >= 900_000.0, "floored: {estimate:?}");
         let snapshot = hub.snapshot().await;
         let counters = snapshot
             .iter()
