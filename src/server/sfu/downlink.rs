@@ -41,6 +41,7 @@
 //! ([`AutoLayer::probe_request`]): the hub pads the leg up to that layer's
 //! rate (`super::probe`) while the video stays where it is, and a probe that
 //! passes lifts the estimate so the step up follows at the next report.
+//! On such a leg a step up waits for a passed probe.
 
 use std::time::{Duration, Instant};
 
@@ -107,6 +108,10 @@ pub struct Report {
     /// leg carries is measured, not inferred from the layer rates (which
     /// mix two layers while a switch waits for its keyframe).
     pub video_sent_bytes: Option<u64>,
+    /// On a leg that probes (`super::probe`): whether a probe passed since
+    /// the last change. A step up then waits for one: the estimate's blind
+    /// growth alone would step up into a path that cannot carry it.
+    pub probe_passed: Option<bool>,
 }
 
 /// A probe `auto` asks for: pad the leg from what it carries to the target.
@@ -246,9 +251,9 @@ impl AutoLayer {
             Choice::Layer(slot) => {
                 let slot = usize::from(slot);
                 // One layer up at a time: each step is a try.
-                let up = slot
-                    .checked_sub(1)
-                    .filter(|&s| hold_over && fits(s, UP_MARGIN));
+                let up = slot.checked_sub(1).filter(|&s| {
+                    hold_over && report.probe_passed != Some(false) && fits(s, UP_MARGIN)
+                });
                 if let Some(up) = up {
                     Choice::Layer(up as u8)
                 } else if self.layer_bps[slot] == 0.0 || fits(slot, 1.0) {
@@ -341,6 +346,7 @@ mod tests {
                 layer_bytes: self.layers,
                 twcc_bps: None,
                 video_sent_bytes: None,
+                probe_passed: None,
             }
         }
 
@@ -436,6 +442,7 @@ mod tests {
                 layer_bytes: layers,
                 twcc_bps: Some(estimate),
                 video_sent_bytes: Some(800 * 125 * secs),
+                probe_passed: None,
             }
         };
         auto.on_report(report(0, 2e6));
@@ -448,6 +455,37 @@ mod tests {
             auto.on_report(report(secs, 100_000.0));
         }
         assert_eq!(auto.choice(), Choice::Layer(2), "no loss: no pause");
+    }
+
+    /// On a leg that probes, the estimate's growth alone does not step up:
+    /// a passed probe does.
+    #[test]
+    fn with_probes_a_step_up_waits_for_a_passed_probe() {
+        let t0 = Instant::now();
+        let report = |secs: u64, passed: bool| {
+            let layers = LAYER_KBPS.map(|k| k * 125 * secs);
+            Report {
+                now: t0 + Duration::from_secs(secs),
+                fraction_lost: 0,
+                sent_bytes: (300 + AUDIO_KBPS) * 125 * secs,
+                layer_bytes: layers,
+                twcc_bps: Some(2e6),
+                video_sent_bytes: Some(300 * 125 * secs),
+                probe_passed: Some(passed),
+            }
+        };
+        let mut auto = AutoLayer::new(1);
+        auto.on_report(report(0, false));
+        for secs in 1..=10 {
+            auto.on_report(report(secs, false));
+            assert_eq!(auto.choice(), Choice::Layer(1), "second {secs}");
+        }
+        assert!(
+            auto.probe_request().is_none(),
+            "the top fits: no probe asked"
+        );
+        auto.on_report(report(11, true));
+        assert_eq!(auto.choice(), Choice::Layer(0), "the probe passed");
     }
 
     /// Loss right after a step down is the larger layer's: the smallest
@@ -466,6 +504,7 @@ mod tests {
                 layer_bytes: layers,
                 twcc_bps: Some(estimate),
                 video_sent_bytes: Some(800 * 125 * secs),
+                probe_passed: None,
             }
         };
         auto.on_report(report(0, 2e6, 0));

@@ -11,13 +11,12 @@
 //! whether the path carried it:
 //!
 //! * it did (no standing queue and no loss for the whole probe):
-//!   [`ProbeOutcome::Passed`] with the acknowledged rate, which the downlink
-//!   estimate takes as a floor until a queue builds (`super::downlink_gcc`),
-//!   so `auto` steps up once it reaches the layer's need (the estimate's own
-//!   half follows the acknowledged rate up as well). A path that could not
-//!   carry the target would have queued: the acknowledged rate can still
-//!   fall short of the target when feedback lags, which is why it is the
-//!   floor and not the target;
+//!   [`ProbeOutcome::Passed`] with the target, which the downlink estimate
+//!   takes as a floor until a queue builds (`super::downlink_gcc`), so
+//!   `auto` steps up at its next report. A path that could not carry the
+//!   target would have queued; the acknowledged rate is not the measure,
+//!   as the feedback of a loaded receiver misses packets (measured: 275 of
+//!   476 kbit/s acknowledged with no queue);
 //! * a queue builds or packets are lost: the probe stops at that feedback
 //!   ([`ProbeOutcome::Failed`]); the padding was extra packets, so the
 //!   video lost nothing but some queueing delay. The wait before the next
@@ -57,7 +56,7 @@ const MAX_PACKETS_PER_STEP: usize = 8;
 /// What a probe found.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ProbeOutcome {
-    /// The path carried the target: the acknowledged rate (bit/s).
+    /// The path carried the target (bit/s) without a queue.
     Passed(f64),
     /// A queue built, packets were lost, or the rate fell short.
     Failed,
@@ -92,6 +91,8 @@ pub struct Prober {
     pub passed: u64,
     /// Probes failed.
     pub failed: u64,
+    /// A probe passed and no change or failure came after it.
+    passed_recently: bool,
 }
 
 impl Default for Prober {
@@ -102,6 +103,7 @@ impl Default for Prober {
             started: 0,
             passed: 0,
             failed: 0,
+            passed_recently: false,
         }
     }
 }
@@ -110,6 +112,12 @@ impl Prober {
     /// Whether a probe runs.
     pub fn probing(&self) -> bool {
         matches!(self.state, State::Probing { .. })
+    }
+
+    /// Whether a probe passed since the last [`Prober::cancel`] (a layer
+    /// change) with no failed one after it.
+    pub fn passed_since_change(&self) -> bool {
+        self.passed_recently
     }
 
     /// `auto` would step up to a layer that needs `target_bps` on the leg,
@@ -182,8 +190,13 @@ impl Prober {
         } else if !over {
             return None;
         } else {
-            ProbeOutcome::Passed(estimate.acked_bps.min(target_bps))
+            // Clean for the whole probe: the path carried what was sent (a
+            // queue would have built otherwise). The acknowledged rate can
+            // fall short of it when feedback misses packets (seen under
+            // load), so it is not the measure.
+            ProbeOutcome::Passed(target_bps)
         };
+        self.passed_recently = matches!(outcome, ProbeOutcome::Passed(_));
         let wait = match outcome {
             ProbeOutcome::Passed(_) => {
                 self.passed += 1;
@@ -206,6 +219,7 @@ impl Prober {
     /// Stops a probe without an outcome (the leg changed layer, or left
     /// `auto`).
     pub fn cancel(&mut self, now: Instant) {
+        self.passed_recently = false;
         if self.probing() {
             self.state = State::Idle {
                 not_before: Some(now + FIRST_BACKOFF),
@@ -249,12 +263,15 @@ mod tests {
         );
         assert_eq!(
             p.on_feedback(at(2000), &estimate(480_000.0, 2.0, 0.0)),
-            Some(ProbeOutcome::Passed(480_000.0))
+            Some(ProbeOutcome::Passed(500_000.0))
         );
+        assert!(p.passed_since_change());
         assert!(!p.probing());
         assert_eq!(p.padding_due(at(2010)), 0, "no padding once over");
         assert!(!p.start(at(3000), 900_000.0, 480_000.0), "the wait");
         assert!(p.start(at(4000), 900_000.0, 480_000.0));
+        p.cancel(at(4100));
+        assert!(!p.passed_since_change(), "a change forgets it");
     }
 
     #[test]

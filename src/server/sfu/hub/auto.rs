@@ -128,6 +128,7 @@ impl Leg {
     }
 
     fn auto_report(&mut self, now: Instant, fraction_lost: u8, twcc: Option<DownlinkEstimate>) {
+        let probe_passed = self.probe_passed();
         let Some(auto) = self.auto.as_mut() else {
             return;
         };
@@ -141,6 +142,7 @@ impl Leg {
             layer_bytes: media.layer_bytes(),
             twcc_bps: twcc.map(|e| e.bps),
             video_sent_bytes: Some(self.counters.video_bytes),
+            probe_passed,
         };
         let changed = auto.on_report(report);
         let probe = auto.probe_request();

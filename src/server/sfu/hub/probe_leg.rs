@@ -87,6 +87,13 @@ impl Leg {
         );
     }
 
+    /// On a leg that can probe, whether a probe passed since its last
+    /// layer change (`auto` steps up only then); `None` on other legs.
+    pub(super) fn probe_passed(&self) -> Option<bool> {
+        let twcc = self.twcc.as_ref().filter(|_| self.can_probe())?;
+        Some(twcc.prober.passed_since_change())
+    }
+
     fn can_probe(&self) -> bool {
         let LegState::Connected(tracks, Egress::Direct { .. }) = &self.state else {
             return false;

@@ -1288,7 +1288,10 @@ async fn a_probe_pads_the_leg_and_passes_on_an_open_path() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         assert_eq!(probes, [1, 1, 0], "passed: {estimate:?}");
-        assert!(estimate.acked_bps > 900_000.0, "{estimate:?}");
+        // The media alone is ~340 kbit/s: well above it, the padding was
+        // acknowledged (not all of it need be: a loaded receiver's feedback
+        // misses some).
+        assert!(estimate.acked_bps > 500_000.0, "{estimate:?}");
         assert!(estimate.bps >= 900_000.0, "floored: {estimate:?}");
         let snapshot = hub.snapshot().await;
         let counters = snapshot
