@@ -233,9 +233,11 @@ impl AutoLayer {
         let hold_over = since_change.is_none_or(|d| d >= self.up_hold);
         self.probe = match self.choice {
             Choice::Layer(slot) if report.twcc_bps.is_some() && loss <= LOSS_LOW => {
+                // The layer above does not fit, or fits but waits for a
+                // passed probe.
                 let up = usize::from(slot).checked_sub(1).filter(|&s| {
                     self.layer_bps[s] > 0.0
-                        && !fits(s, UP_MARGIN)
+                        && (!fits(s, UP_MARGIN) || report.probe_passed == Some(false))
                         && since_change.is_none_or(|d| d >= PROBE_AFTER)
                 });
                 up.map(|s| ProbeRequest {
@@ -481,8 +483,8 @@ mod tests {
             assert_eq!(auto.choice(), Choice::Layer(1), "second {secs}");
         }
         assert!(
-            auto.probe_request().is_none(),
-            "the top fits: no probe asked"
+            auto.probe_request().is_some(),
+            "the top fits the estimate: a probe is asked for"
         );
         auto.on_report(report(11, true));
         assert_eq!(auto.choice(), Choice::Layer(0), "the probe passed");
