@@ -112,6 +112,9 @@ pub struct Report {
     /// the last change. A step up then waits for one: the estimate's blind
     /// growth alone would step up into a path that cannot carry it.
     pub probe_passed: Option<bool>,
+    /// A probe runs, or a failed one's queue drains: the queue is the
+    /// padding's, so the choice holds (`super::probe::DRAIN`).
+    pub probe_drain: bool,
 }
 
 /// A probe `auto` asks for: pad the leg from what it carries to the target.
@@ -207,8 +210,9 @@ impl AutoLayer {
             (None, e) => e.unwrap_or(0.0).max(sent) * GROWTH,
         };
         self.estimate_bps = Some(estimate);
-        if settling {
-            // Its rates mix the layer before the change with this one.
+        if settling || report.probe_drain {
+            // Its rates mix the layer before the change with this one; or
+            // the queue is a probe's padding.
             return None;
         }
         let current_video = match self.choice {
@@ -349,6 +353,7 @@ mod tests {
                 twcc_bps: None,
                 video_sent_bytes: None,
                 probe_passed: None,
+                probe_drain: false,
             }
         }
 
@@ -445,6 +450,7 @@ mod tests {
                 twcc_bps: Some(estimate),
                 video_sent_bytes: Some(800 * 125 * secs),
                 probe_passed: None,
+                probe_drain: false,
             }
         };
         auto.on_report(report(0, 2e6));
@@ -474,6 +480,7 @@ mod tests {
                 twcc_bps: Some(2e6),
                 video_sent_bytes: Some(300 * 125 * secs),
                 probe_passed: Some(passed),
+                probe_drain: false,
             }
         };
         let mut auto = AutoLayer::new(1);
@@ -507,6 +514,7 @@ mod tests {
                 twcc_bps: Some(estimate),
                 video_sent_bytes: Some(800 * 125 * secs),
                 probe_passed: None,
+                probe_drain: false,
             }
         };
         auto.on_report(report(0, 2e6, 0));

@@ -85,6 +85,9 @@ pub struct DownlinkGcc {
     /// What a passed probe found the path to carry (bit/s), until a queue or
     /// loss shows.
     probed_bps: Option<f64>,
+    /// After a failed probe: the estimate before it, kept until the probe's
+    /// queue has drained (`super::probe::DRAIN`).
+    held: Option<(f64, Instant)>,
 }
 
 impl Default for DownlinkGcc {
@@ -101,6 +104,7 @@ impl Default for DownlinkGcc {
             updated: None,
             batches: 0,
             probed_bps: None,
+            held: None,
         }
     }
 }
@@ -179,6 +183,14 @@ impl DownlinkGcc {
         }
     }
 
+    /// A probe failed: its padding made the queue, not the video. The
+    /// estimate keeps `before_bps` (what it was when the probe started)
+    /// until `until`, and its own half at least that.
+    pub fn probe_failed(&mut self, before_bps: f64, until: Instant) {
+        self.held = Some((before_bps, until));
+        self.own_bps = self.own_bps.map(|o| o.max(before_bps));
+    }
+
     /// A probe found the path to carry `bps`: the estimate's floor until a
     /// queue or loss shows.
     pub fn probe_passed(&mut self, bps: f64) {
@@ -229,13 +241,25 @@ impl DownlinkGcc {
         let own = self.own_bps?;
         let gcc_bps = self.gcc.target_bitrate();
         Some(DownlinkEstimate {
-            bps: own.min(gcc_bps).max(self.probed_bps.unwrap_or(0.0)),
+            bps: own
+                .min(gcc_bps)
+                .max(self.probed_bps.unwrap_or(0.0))
+                .max(self.held_bps()),
             gcc_bps,
             gcc_delay_bps: self.gcc.delay_based_bitrate(),
             acked_bps: self.acked_bps,
             queue_ms: self.queue_ms,
             loss: self.loss,
         })
+    }
+
+    /// The estimate held after a failed probe, while it holds (as of the
+    /// last feedback).
+    fn held_bps(&self) -> f64 {
+        match (self.held, self.updated) {
+            (Some((bps, until)), Some(now)) if now < until => bps,
+            _ => 0.0,
+        }
     }
 
     /// Whether the queue says the path is full now.

@@ -50,6 +50,11 @@ pub const PACE: Duration = Duration::from_millis(10);
 pub const TARGET_HEADROOM: f64 = 1.1;
 /// Padding bytes per packet (the most an RTP padding count can say).
 pub const PADDING_BYTES: usize = 255;
+/// After a failed probe, how long its queue is given to drain: `auto`
+/// decides nothing and the estimate keeps what it was before the probe
+/// (the padding stops at once; the queue it left is no news about the
+/// video).
+pub const DRAIN: Duration = Duration::from_millis(1500);
 /// Most padding packets sent in one pace step (a late timer does not burst).
 const MAX_PACKETS_PER_STEP: usize = 8;
 
@@ -93,6 +98,10 @@ pub struct Prober {
     pub failed: u64,
     /// A probe passed and no change or failure came after it.
     passed_recently: bool,
+    /// The estimate when the running or last probe started (bit/s).
+    before_bps: f64,
+    /// When the last probe failed.
+    failed_at: Option<Instant>,
 }
 
 impl Default for Prober {
@@ -104,6 +113,8 @@ impl Default for Prober {
             passed: 0,
             failed: 0,
             passed_recently: false,
+            before_bps: 0.0,
+            failed_at: None,
         }
     }
 }
@@ -120,16 +131,37 @@ impl Prober {
         self.passed_recently
     }
 
+    /// Whether a probe runs or the queue of a failed one drains: `auto`
+    /// decides nothing then.
+    pub fn draining(&self, now: Instant) -> bool {
+        self.probing() || self.failed_at.is_some_and(|at| now < at + DRAIN)
+    }
+
+    /// The estimate when the last probe started (bit/s).
+    pub fn before_bps(&self) -> f64 {
+        self.before_bps
+    }
+
     /// `auto` would step up to a layer that needs `target_bps` on the leg,
-    /// which carries `carried_bps` now: starts a probe unless one runs or the
-    /// wait after the last is not over. Returns whether it started.
-    pub fn start(&mut self, now: Instant, target_bps: f64, carried_bps: f64) -> bool {
+    /// which carries `carried_bps` now; `estimate` is the downlink's: starts
+    /// a probe unless one runs, the wait after the last is not over, or the
+    /// path shows a queue or loss already (a probe would only add to it).
+    /// Returns whether it started.
+    pub fn start(
+        &mut self,
+        now: Instant,
+        target_bps: f64,
+        carried_bps: f64,
+        estimate: &DownlinkEstimate,
+    ) -> bool {
         let State::Idle { not_before } = self.state else {
             return false;
         };
-        if not_before.is_some_and(|t| now < t) || target_bps <= carried_bps {
+        let quiet = estimate.queue_ms < QUEUE_LOW / 2.0 && estimate.loss == 0.0;
+        if not_before.is_some_and(|t| now < t) || target_bps <= carried_bps || !quiet {
             return false;
         }
+        self.before_bps = estimate.bps;
         self.started += 1;
         self.state = State::Probing {
             target_bps,
@@ -197,6 +229,7 @@ impl Prober {
             ProbeOutcome::Passed(target_bps)
         };
         self.passed_recently = matches!(outcome, ProbeOutcome::Passed(_));
+        self.failed_at = (outcome == ProbeOutcome::Failed).then_some(now);
         let wait = match outcome {
             ProbeOutcome::Passed(_) => {
                 self.passed += 1;
@@ -232,6 +265,10 @@ impl Prober {
 mod tests {
     use super::*;
 
+    fn quiet() -> DownlinkEstimate {
+        estimate(150_000.0, 0.0, 0.0)
+    }
+
     fn estimate(acked_bps: f64, queue_ms: f64, loss: f64) -> DownlinkEstimate {
         DownlinkEstimate {
             bps: acked_bps,
@@ -247,8 +284,11 @@ mod tests {
     fn pads_at_the_difference_and_passes_when_the_path_carries_it() {
         let t0 = Instant::now();
         let mut p = Prober::default();
-        assert!(p.start(t0, 500_000.0, 150_000.0));
-        assert!(!p.start(t0, 500_000.0, 150_000.0), "one at a time");
+        assert!(p.start(t0, 500_000.0, 150_000.0, &quiet()));
+        assert!(
+            !p.start(t0, 500_000.0, 150_000.0, &quiet()),
+            "one at a time"
+        );
         // 350 kbit/s of padding over one second, paced every 10 ms.
         let mut packets = 0;
         for ms in (10..=1000).step_by(10) {
@@ -268,8 +308,11 @@ mod tests {
         assert!(p.passed_since_change());
         assert!(!p.probing());
         assert_eq!(p.padding_due(at(2010)), 0, "no padding once over");
-        assert!(!p.start(at(3000), 900_000.0, 480_000.0), "the wait");
-        assert!(p.start(at(4000), 900_000.0, 480_000.0));
+        assert!(
+            !p.start(at(3000), 900_000.0, 480_000.0, &quiet()),
+            "the wait"
+        );
+        assert!(p.start(at(4000), 900_000.0, 480_000.0, &quiet()));
         p.cancel(at(4100));
         assert!(!p.passed_since_change(), "a change forgets it");
     }
@@ -279,35 +322,62 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut p = Prober::default();
-        assert!(p.start(t0, 500_000.0, 150_000.0));
+        assert!(p.start(t0, 500_000.0, 150_000.0, &quiet()));
         assert_eq!(
             p.on_feedback(at(300), &estimate(300_000.0, 40.0, 0.0)),
             Some(ProbeOutcome::Failed)
         );
         assert_eq!(p.next_due(), None, "no more padding");
-        assert!(!p.start(at(2000), 500_000.0, 150_000.0));
-        assert!(p.start(at(2300), 500_000.0, 150_000.0), "after 2 s");
+        assert!(!p.start(at(2000), 500_000.0, 150_000.0, &quiet()));
+        assert!(
+            p.start(at(2300), 500_000.0, 150_000.0, &quiet()),
+            "after 2 s"
+        );
         assert_eq!(
             p.on_feedback(at(2400), &estimate(300_000.0, 0.0, 0.1)),
             Some(ProbeOutcome::Failed),
             "loss"
         );
-        assert!(!p.start(at(6300), 500_000.0, 150_000.0), "then 4 s");
-        assert!(p.start(at(6400), 500_000.0, 150_000.0));
+        assert!(
+            !p.start(at(6300), 500_000.0, 150_000.0, &quiet()),
+            "then 4 s"
+        );
+        assert!(p.start(at(6400), 500_000.0, 150_000.0, &quiet()));
         assert_eq!(
             p.on_feedback(at(6500), &estimate(200_000.0, 80.0, 0.0)),
             Some(ProbeOutcome::Failed),
         );
-        assert!(!p.start(at(10_400), 500_000.0, 150_000.0), "at most 4 s");
-        assert!(p.start(at(10_500), 500_000.0, 150_000.0), "at most 4 s");
+        assert!(
+            !p.start(at(10_400), 500_000.0, 150_000.0, &quiet()),
+            "at most 4 s"
+        );
+        assert!(
+            p.start(at(10_500), 500_000.0, 150_000.0, &quiet()),
+            "at most 4 s"
+        );
         assert_eq!((p.started, p.passed, p.failed), (4, 0, 3));
+    }
+
+    #[test]
+    fn no_probe_into_a_queue_and_a_failed_one_drains() {
+        let t0 = Instant::now();
+        let mut p = Prober::default();
+        assert!(!p.start(t0, 500_000.0, 150_000.0, &estimate(150_000.0, 30.0, 0.0)));
+        assert!(!p.start(t0, 500_000.0, 150_000.0, &estimate(150_000.0, 0.0, 0.05)));
+        assert!(p.start(t0, 500_000.0, 150_000.0, &quiet()));
+        assert!(p.draining(t0));
+        let failed = t0 + Duration::from_millis(500);
+        p.on_feedback(failed, &estimate(300_000.0, 40.0, 0.0));
+        assert!(p.draining(failed + DRAIN / 2));
+        assert!(!p.draining(failed + DRAIN));
+        assert_eq!(p.before_bps(), 150_000.0);
     }
 
     #[test]
     fn a_late_timer_does_not_burst() {
         let t0 = Instant::now();
         let mut p = Prober::default();
-        assert!(p.start(t0, 10_000_000.0, 0.0));
+        assert!(p.start(t0, 10_000_000.0, 0.0, &quiet()));
         assert!(p.padding_due(t0 + Duration::from_secs(1)) <= MAX_PACKETS_PER_STEP);
     }
 }

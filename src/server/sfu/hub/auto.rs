@@ -129,6 +129,7 @@ impl Leg {
 
     fn auto_report(&mut self, now: Instant, fraction_lost: u8, twcc: Option<DownlinkEstimate>) {
         let probe_passed = self.probe_passed();
+        let probe_drain = self.probe_draining(now);
         let Some(auto) = self.auto.as_mut() else {
             return;
         };
@@ -143,6 +144,7 @@ impl Leg {
             twcc_bps: twcc.map(|e| e.bps),
             video_sent_bytes: Some(self.counters.video_bytes),
             probe_passed,
+            probe_drain,
         };
         let changed = auto.on_report(report);
         let probe = auto.probe_request();

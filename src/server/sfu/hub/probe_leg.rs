@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 use super::leg::{Egress, Leg, LegState};
 use crate::server::sfu::downlink::ProbeRequest;
-use crate::server::sfu::probe::{PADDING_BYTES, ProbeOutcome};
+use crate::server::sfu::probe::{DRAIN, PADDING_BYTES, ProbeOutcome};
 
 /// One padding-only payload: zeros, then the padding count (RFC 3550 §5.1:
 /// the last octet says how many to remove, itself included).
@@ -41,9 +41,12 @@ impl Leg {
         let Some(twcc) = self.twcc.as_mut() else {
             return;
         };
+        let Some(estimate) = twcc.downlink.estimate() else {
+            return;
+        };
         if twcc
             .prober
-            .start(now, request.target_bps, request.carried_bps)
+            .start(now, request.target_bps, request.carried_bps, &estimate)
         {
             tracing::debug!(
                 link = self.link_id.0,
@@ -73,8 +76,11 @@ impl Leg {
         let Some(outcome) = twcc.prober.on_feedback(now, &estimate) else {
             return;
         };
-        if let ProbeOutcome::Passed(bps) = outcome {
-            twcc.downlink.probe_passed(bps);
+        match outcome {
+            ProbeOutcome::Passed(bps) => twcc.downlink.probe_passed(bps),
+            ProbeOutcome::Failed => twcc
+                .downlink
+                .probe_failed(twcc.prober.before_bps(), now + DRAIN),
         }
         tracing::info!(
             link = self.link_id.0,
@@ -85,6 +91,11 @@ impl Leg {
             probe_packets = self.counters.probe_packets,
             "auto probe ended"
         );
+    }
+
+    /// Whether a probe runs or a failed one's queue drains (`auto` holds).
+    pub(super) fn probe_draining(&self, now: Instant) -> bool {
+        self.twcc.as_ref().is_some_and(|t| t.prober.draining(now))
     }
 
     /// On a leg that can probe, whether a probe passed since its last
