@@ -347,7 +347,7 @@ mod tests {
             // The stream as sent: which numbers are padding, and each media
             // packet's number without the padding.
             let n = 5_000u32;
-            let padding: Vec<bool> = (0..n).map(|_| rng.next() % 3 == 0).collect();
+            let padding: Vec<bool> = (0..n).map(|_| rng.next().is_multiple_of(3)).collect();
             let mut expected = HashMap::new();
             let mut media = 0u16;
             for (i, &p) in padding.iter().enumerate() {
@@ -362,14 +362,14 @@ mod tests {
             let mut order: Vec<u32> = (0..n).collect();
             for i in 1..order.len() {
                 let (a, b) = (order[i - 1] as usize, order[i] as usize);
-                if rng.next() % 8 == 0 && !padding[a] && !padding[b] {
+                if rng.next().is_multiple_of(8) && !padding[a] && !padding[b] {
                     order.swap(i - 1, i);
                 }
             }
             let mut arrivals = Vec::new();
             for (k, &i) in order.iter().enumerate() {
                 arrivals.push(i);
-                if k > 100 && rng.next() % 10 == 0 {
+                if k > 100 && rng.next().is_multiple_of(10) {
                     arrivals.push(order[k - 1 - (rng.next() % 100) as usize]);
                 }
             }

@@ -48,7 +48,7 @@ impl Leg {
             .prober
             .start(now, request.target_bps, request.carried_bps, &estimate)
         {
-            tracing::debug!(
+            tracing::info!(
                 link = self.link_id.0,
                 target_bps = request.target_bps,
                 carried_bps = request.carried_bps,
@@ -60,6 +60,12 @@ impl Leg {
     /// The leg changed layer or left `auto`: a probe running stops.
     pub(super) fn cancel_probe(&mut self, now: Instant) {
         if let Some(twcc) = self.twcc.as_mut() {
+            if twcc.prober.probing() {
+                tracing::info!(
+                    link = self.link_id.0,
+                    "auto probe cancelled (layer changed)"
+                );
+            }
             twcc.prober.cancel(now);
         }
     }

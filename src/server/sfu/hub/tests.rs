@@ -1163,7 +1163,7 @@ async fn padding_never_reaches_a_leg_and_media_numbers_stay_gapless() {
         )
         .await;
 
-        let is_padding = |seq: u16| seq % 4 == 0 || (30..=35).contains(&seq);
+        let is_padding = |seq: u16| seq.is_multiple_of(4) || (30..=35).contains(&seq);
         let mut order: Vec<u16> = (1..=60).collect();
         order.swap(9, 10); // 11 before 10
         order.insert(25, 21); // 21 again after 25 (a publisher's resend)
