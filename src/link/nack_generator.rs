@@ -240,11 +240,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for NackGenerator {
         if let Packet::Rtp(packet) = &msg.message.packet {
             let ssrc = packet.header.ssrc;
             match self.rtx.get(&ssrc) {
-                Some(&primary) => {
-                    if !matches!(self.on_rtx(primary, packet, msg.now), RtxVerdict::Repair(_)) {
-                        return Ok(()); // dropped (counted)
-                    }
-                }
+                Some(&primary) => match self.on_rtx(primary, packet, msg.now) {
+                    RtxVerdict::Repair(_) => {}
+                    // A probe goes on to the TWCC receiver, which reports
+                    // its arrival to the sender's estimate (else a probe
+                    // reads as lost); rtc drops it after the interceptors
+                    // (an RTX packet without an OSN). Counted.
+                    RtxVerdict::Probe => {}
+                    _ => return Ok(()), // dropped (counted)
+                },
                 None => self.on_rtp(ssrc, packet.header.sequence_number, msg.now),
             }
         }

@@ -95,6 +95,10 @@ pub struct RtxSender {
     next_seq: u16,
 }
 
+/// Padding bytes of [`RtxSender::padding`]'s packets are the caller's: the
+/// RTP padding count is one octet (RFC 3550 §5.1).
+pub const MAX_PADDING: usize = 255;
+
 impl RtxSender {
     /// An RTX stream on `ssrc` with `payload_type`, its sequence numbers
     /// starting at random (RFC 3550 §5.1).
@@ -103,6 +107,26 @@ impl RtxSender {
             ssrc,
             payload_type,
             next_seq: rand::random(),
+        }
+    }
+
+    /// The RTX stream's next packet as a padding-only probe (RFC 4588 §4:
+    /// no OSN, nothing but padding; receivers drop it). `padding` is the
+    /// padding itself, its last octet its length (at most [`MAX_PADDING`]);
+    /// the packet's P bit is the sealer's to set (`rtp::Packet`'s marshal
+    /// would pad the padding again), so the header says `padding: false`.
+    pub fn padding(&mut self, padding: bytes::Bytes) -> Packet {
+        let header = rtc::rtp::Header {
+            version: 2,
+            ssrc: self.ssrc,
+            payload_type: self.payload_type,
+            sequence_number: self.next_seq,
+            ..Default::default()
+        };
+        self.next_seq = self.next_seq.wrapping_add(1);
+        Packet {
+            header,
+            payload: padding,
         }
     }
 

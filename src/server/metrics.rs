@@ -73,6 +73,10 @@ pub struct Metrics {
     /// retransmission of a packet that had arrived, a straggler from before
     /// a pause): sending them would reuse an SRTP nonce.
     pub stale_packets_dropped: AtomicU64,
+    /// Padding-only ingress packets (RFC 3550 §5.1; a browser probing its
+    /// uplink) not forwarded to subscribers, their numbers closed up
+    /// (`sfu::padding`).
+    pub padding_packets_dropped: AtomicU64,
     /// TCP connections closed at accept because a connection limit was full.
     pub connections_refused: AtomicU64,
     /// Ingress tracks being read from publishers (one forwarding task each):
@@ -116,6 +120,8 @@ pub struct MetricsSnapshot {
     pub egress_key_failures: u64,
     /// Packets not forwarded because their egress number was already used.
     pub stale_packets_dropped: u64,
+    /// Padding-only publisher packets not forwarded so far.
+    pub padding_packets_dropped: u64,
     /// Open TCP connections (HTTP requests and WebSocket sessions).
     pub connections: usize,
     /// TCP connections refused at accept so far (`max_connections`,

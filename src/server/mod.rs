@@ -169,6 +169,7 @@ impl Server {
             egress_datagrams_dropped: m.egress_datagrams_dropped.load(Ordering::Relaxed),
             egress_key_failures: m.egress_key_failures.load(Ordering::Relaxed),
             stale_packets_dropped: m.stale_packets_dropped.load(Ordering::Relaxed),
+            padding_packets_dropped: m.padding_packets_dropped.load(Ordering::Relaxed),
             connections: self.shared.connections.open(),
             connections_refused: m.connections_refused.load(Ordering::Relaxed),
             ingress_tracks: m.ingress_tracks.get(),

@@ -21,7 +21,7 @@ enum Kind {
 }
 
 /// The families of `snapshot`: name, help, kind, value.
-fn series(s: &MetricsSnapshot) -> [(&'static str, &'static str, Kind, f64); 19] {
+fn series(s: &MetricsSnapshot) -> [(&'static str, &'static str, Kind, f64); 20] {
     use Kind::{Counter as C, Gauge as G};
     [
         ("huddle_rooms", "Rooms that exist.", G, s.rooms as f64),
@@ -103,6 +103,12 @@ fn series(s: &MetricsSnapshot) -> [(&'static str, &'static str, Kind, f64); 19] 
             "Publisher packets not forwarded because their egress sequence number was used or too old.",
             C,
             s.stale_packets_dropped as f64,
+        ),
+        (
+            "huddle_padding_packets_dropped_total",
+            "Padding-only publisher packets not forwarded to subscribers (their numbers closed up).",
+            C,
+            s.padding_packets_dropped as f64,
         ),
         (
             "huddle_connections",

@@ -35,6 +35,13 @@
 //! is [`UP_HOLD`] old (hysteresis). When not even the smallest layer fits,
 //! the subscriber's video pauses (audio never yields to video), and resumes
 //! when the smallest fits again.
+//!
+//! **Probing (with TWCC).** When the next layer up does not fit the
+//! estimate and the choice has stood [`PROBE_AFTER`], `auto` asks for a probe
+//! ([`AutoLayer::probe_request`]): the hub pads the leg up to that layer's
+//! rate (`super::probe`) while the video stays where it is, and a probe that
+//! passes lifts the estimate so the step up follows at the next report.
+//! On such a leg a step up waits for a passed probe.
 
 use std::time::{Duration, Instant};
 
@@ -62,6 +69,11 @@ const SETTLE: Duration = Duration::from_millis(1500);
 /// (its packets queued or dropped ahead of the smaller one's keyframe), so
 /// pausing then would stop a layer that was never tried.
 pub const PAUSE_GRACE: Duration = Duration::from_secs(3);
+
+/// How long a choice stands before `auto` asks for a probe of the layer
+/// above (a probe takes `probe::PROBE_DURATION`, so a passed one ends about
+/// when [`UP_HOLD`] does).
+pub const PROBE_AFTER: Duration = Duration::from_secs(2);
 
 /// Reports closer together than this are folded into the next one (rates
 /// over too short an interval are noise).
@@ -96,6 +108,22 @@ pub struct Report {
     /// leg carries is measured, not inferred from the layer rates (which
     /// mix two layers while a switch waits for its keyframe).
     pub video_sent_bytes: Option<u64>,
+    /// On a leg that probes (`super::probe`): whether a probe passed since
+    /// the last change. A step up then waits for one: the estimate's blind
+    /// growth alone would step up into a path that cannot carry it.
+    pub probe_passed: Option<bool>,
+    /// A probe runs, or a failed one's queue drains: the queue is the
+    /// padding's, so the choice holds (`super::probe::DRAIN`).
+    pub probe_drain: bool,
+}
+
+/// A probe `auto` asks for: pad the leg from what it carries to the target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeRequest {
+    /// The rate (bit/s) the leg must carry for the layer above to fit.
+    pub target_bps: f64,
+    /// What it carries now (bit/s).
+    pub carried_bps: f64,
 }
 
 /// The estimate and choice of one `auto` subscriber.
@@ -111,6 +139,8 @@ pub struct AutoLayer {
     last_was_up: bool,
     /// How long a choice stands before the next step up.
     up_hold: Duration,
+    /// The probe wanted after the last report (with TWCC only).
+    probe: Option<ProbeRequest>,
 }
 
 impl AutoLayer {
@@ -124,7 +154,14 @@ impl AutoLayer {
             changed_at: None,
             last_was_up: false,
             up_hold: UP_HOLD,
+            probe: None,
         }
+    }
+
+    /// The probe the last report asked for: the layer above does not fit
+    /// the estimate yet (module docs).
+    pub fn probe_request(&self) -> Option<ProbeRequest> {
+        self.probe
     }
 
     /// The choice now.
@@ -139,6 +176,7 @@ impl AutoLayer {
 
     /// Takes a receiver report; returns the new choice when it changes.
     pub fn on_report(&mut self, report: Report) -> Option<Choice> {
+        self.probe = None;
         let Some(last) = self.last else {
             self.last = Some(report);
             return None;
@@ -172,8 +210,9 @@ impl AutoLayer {
             (None, e) => e.unwrap_or(0.0).max(sent) * GROWTH,
         };
         self.estimate_bps = Some(estimate);
-        if settling {
-            // Its rates mix the layer before the change with this one.
+        if settling || report.probe_drain {
+            // Its rates mix the layer before the change with this one; or
+            // the queue is a probe's padding.
             return None;
         }
         let current_video = match self.choice {
@@ -196,13 +235,31 @@ impl AutoLayer {
             .changed_at
             .map(|at| report.now.saturating_duration_since(at));
         let hold_over = since_change.is_none_or(|d| d >= self.up_hold);
+        self.probe = match self.choice {
+            Choice::Layer(slot) if report.twcc_bps.is_some() && loss <= LOSS_LOW => {
+                // The layer above does not fit, or fits but waits for a
+                // passed probe.
+                let up = usize::from(slot).checked_sub(1).filter(|&s| {
+                    self.layer_bps[s] > 0.0
+                        && (!fits(s, UP_MARGIN) || report.probe_passed == Some(false))
+                        && since_change.is_none_or(|d| d >= PROBE_AFTER)
+                });
+                up.map(|s| ProbeRequest {
+                    target_bps: (self.layer_bps[s] + other)
+                        * UP_MARGIN
+                        * super::probe::TARGET_HEADROOM,
+                    carried_bps: sent,
+                })
+            }
+            _ => None,
+        };
         let next = match self.choice {
             Choice::Layer(slot) => {
                 let slot = usize::from(slot);
                 // One layer up at a time: each step is a try.
-                let up = slot
-                    .checked_sub(1)
-                    .filter(|&s| hold_over && fits(s, UP_MARGIN));
+                let up = slot.checked_sub(1).filter(|&s| {
+                    hold_over && report.probe_passed != Some(false) && fits(s, UP_MARGIN)
+                });
                 if let Some(up) = up {
                     Choice::Layer(up as u8)
                 } else if self.layer_bps[slot] == 0.0 || fits(slot, 1.0) {
@@ -295,6 +352,8 @@ mod tests {
                 layer_bytes: self.layers,
                 twcc_bps: None,
                 video_sent_bytes: None,
+                probe_passed: None,
+                probe_drain: false,
             }
         }
 
@@ -390,6 +449,8 @@ mod tests {
                 layer_bytes: layers,
                 twcc_bps: Some(estimate),
                 video_sent_bytes: Some(800 * 125 * secs),
+                probe_passed: None,
+                probe_drain: false,
             }
         };
         auto.on_report(report(0, 2e6));
@@ -402,6 +463,38 @@ mod tests {
             auto.on_report(report(secs, 100_000.0));
         }
         assert_eq!(auto.choice(), Choice::Layer(2), "no loss: no pause");
+    }
+
+    /// On a leg that probes, the estimate's growth alone does not step up:
+    /// a passed probe does.
+    #[test]
+    fn with_probes_a_step_up_waits_for_a_passed_probe() {
+        let t0 = Instant::now();
+        let report = |secs: u64, passed: bool| {
+            let layers = LAYER_KBPS.map(|k| k * 125 * secs);
+            Report {
+                now: t0 + Duration::from_secs(secs),
+                fraction_lost: 0,
+                sent_bytes: (300 + AUDIO_KBPS) * 125 * secs,
+                layer_bytes: layers,
+                twcc_bps: Some(2e6),
+                video_sent_bytes: Some(300 * 125 * secs),
+                probe_passed: Some(passed),
+                probe_drain: false,
+            }
+        };
+        let mut auto = AutoLayer::new(1);
+        auto.on_report(report(0, false));
+        for secs in 1..=10 {
+            auto.on_report(report(secs, false));
+            assert_eq!(auto.choice(), Choice::Layer(1), "second {secs}");
+        }
+        assert!(
+            auto.probe_request().is_some(),
+            "the top fits the estimate: a probe is asked for"
+        );
+        auto.on_report(report(11, true));
+        assert_eq!(auto.choice(), Choice::Layer(0), "the probe passed");
     }
 
     /// Loss right after a step down is the larger layer's: the smallest
@@ -420,6 +513,8 @@ mod tests {
                 layer_bytes: layers,
                 twcc_bps: Some(estimate),
                 video_sent_bytes: Some(800 * 125 * secs),
+                probe_passed: None,
+                probe_drain: false,
             }
         };
         auto.on_report(report(0, 2e6, 0));

@@ -27,6 +27,12 @@
 //!   layer is tried when the estimate says it fits, and a queue building
 //!   behind it takes the estimate back down within a feedback or two);
 //! * in between: holds.
+//!
+//! A probe that passed (`super::probe`: padding brought the leg to a larger
+//! layer's rate and the path carried it without a queue) sets a floor under
+//! the estimate, GCC's half included (its additive climb after a backoff
+//! takes 10 s and more to find a path that grew): the acknowledged rate of
+//! the probe, until a queue or loss shows again.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -76,6 +82,12 @@ pub struct DownlinkGcc {
     updated: Option<Instant>,
     /// Feedback batches taken.
     batches: u64,
+    /// What a passed probe found the path to carry (bit/s), until a queue or
+    /// loss shows.
+    probed_bps: Option<f64>,
+    /// After a failed probe: the estimate before it, kept until the probe's
+    /// queue has drained (`super::probe::DRAIN`).
+    held: Option<(f64, Instant)>,
 }
 
 impl Default for DownlinkGcc {
@@ -91,6 +103,8 @@ impl Default for DownlinkGcc {
             acked_bps: 0.0,
             updated: None,
             batches: 0,
+            probed_bps: None,
+            held: None,
         }
     }
 }
@@ -164,6 +178,25 @@ impl DownlinkGcc {
             o => o.unwrap_or(0.0).max(self.acked_bps) * GROWTH_PER_SEC.powf(dt.min(1.0)),
         };
         self.own_bps = Some(own.clamp(MIN_BPS, MAX_BPS));
+        if self.queue_ms > QUEUE_LOW || self.loss > LOSS_LOW {
+            self.probed_bps = None;
+        }
+    }
+
+    /// A probe failed: its padding made the queue, not the video. The
+    /// estimate keeps `before_bps` (what it was when the probe started)
+    /// until `until`, and its own half at least that.
+    pub fn probe_failed(&mut self, before_bps: f64, until: Instant) {
+        self.held = Some((before_bps, until));
+        self.own_bps = self.own_bps.map(|o| o.max(before_bps));
+    }
+
+    /// A probe found the path to carry `bps`: the estimate's floor until a
+    /// queue or loss shows.
+    pub fn probe_passed(&mut self, bps: f64) {
+        // `own` follows the acknowledged rate up by itself while the queue
+        // is flat; GCC's half is what the floor lifts.
+        self.probed_bps = Some(bps.clamp(MIN_BPS, MAX_BPS));
     }
 
     /// Keeps the lowest delay of each second within [`BASE_WINDOW`].
@@ -208,13 +241,25 @@ impl DownlinkGcc {
         let own = self.own_bps?;
         let gcc_bps = self.gcc.target_bitrate();
         Some(DownlinkEstimate {
-            bps: own.min(gcc_bps),
+            bps: own
+                .min(gcc_bps)
+                .max(self.probed_bps.unwrap_or(0.0))
+                .max(self.held_bps()),
             gcc_bps,
             gcc_delay_bps: self.gcc.delay_based_bitrate(),
             acked_bps: self.acked_bps,
             queue_ms: self.queue_ms,
             loss: self.loss,
         })
+    }
+
+    /// The estimate held after a failed probe, while it holds (as of the
+    /// last feedback).
+    fn held_bps(&self) -> f64 {
+        match (self.held, self.updated) {
+            (Some((bps, until)), Some(now)) if now < until => bps,
+            _ => 0.0,
+        }
     }
 
     /// Whether the queue says the path is full now.
@@ -343,6 +388,32 @@ mod tests {
         path.step(2000.0, 1000.0, 1.0);
         let after = path.est.own_bps.expect("own");
         assert!(after <= before, "{before} -> {after}");
+    }
+
+    /// A passed probe lifts the estimate over GCC's slow climb; the first
+    /// queue takes the floor away.
+    #[test]
+    fn a_passed_probe_is_a_floor_until_a_queue_shows() {
+        let mut path = Path::new();
+        for _ in 0..20 {
+            path.step(200.0, 1000.0, 200.0);
+        }
+        let before = path.step(200.0, 1000.0, 200.0).bps;
+        path.est.probe_passed(900_000.0);
+        let after = path.est.estimate().expect("estimate").bps;
+        assert!(after >= 900_000.0, "{before} -> {after}");
+        path.step(200.0, 1000.0, 200.0);
+        assert!(path.est.estimate().expect("estimate").bps >= 900_000.0);
+        let mut queued = None;
+        for _ in 0..20 {
+            let e = path.step(1500.0, 300.0, 400.0);
+            if e.queue_ms > QUEUE_LOW {
+                queued = Some(e);
+                break;
+            }
+        }
+        let e = queued.expect("a queue built");
+        assert!(e.bps < 900_000.0, "the floor is gone: {e:?}");
     }
 
     #[test]

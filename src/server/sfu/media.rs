@@ -466,7 +466,9 @@ impl PublishedMedia {
                     RidLayer::Ignored => continue,
                 }
             }
-            if kind == RtpCodecKind::Video {
+            // Padding is no part of the layer's rate (`auto` weighs it): the
+            // hub drops it (`super::padding`).
+            if kind == RtpCodecKind::Video && !super::padding::is_padding_only(&packet) {
                 self.count_layer_bytes(layer, 12 + packet.payload.len() as u64);
             }
             // A keyframe answers the requests made before its FIRST packet:

@@ -23,6 +23,8 @@ mod error;
 mod hub;
 pub mod layers;
 mod media;
+pub mod padding;
+pub mod probe;
 mod relay_ingress;
 pub mod rewrite;
 mod rid_layers;

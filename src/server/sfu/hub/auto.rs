@@ -128,6 +128,8 @@ impl Leg {
     }
 
     fn auto_report(&mut self, now: Instant, fraction_lost: u8, twcc: Option<DownlinkEstimate>) {
+        let probe_passed = self.probe_passed();
+        let probe_drain = self.probe_draining(now);
         let Some(auto) = self.auto.as_mut() else {
             return;
         };
@@ -141,8 +143,11 @@ impl Leg {
             layer_bytes: media.layer_bytes(),
             twcc_bps: twcc.map(|e| e.bps),
             video_sent_bytes: Some(self.counters.video_bytes),
+            probe_passed,
+            probe_drain,
         };
         let changed = auto.on_report(report);
+        let probe = auto.probe_request();
         tracing::debug!(
             link = self.link_id.0,
             fraction_lost,
@@ -152,6 +157,9 @@ impl Leg {
             "auto layer report"
         );
         let Some(choice) = changed else {
+            if let Some(request) = probe {
+                self.start_probe(now, request);
+            }
             return;
         };
         tracing::info!(
@@ -160,6 +168,7 @@ impl Leg {
             ?choice,
             "auto layer changed"
         );
+        self.cancel_probe(now);
         match choice {
             Choice::Layer(slot) => {
                 self.set_video_paused(false);

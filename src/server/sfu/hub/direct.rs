@@ -94,8 +94,28 @@ impl DirectEgress {
         packet: &mut Packet,
         twcc: Option<(u8, u16)>,
     ) -> Option<BytesMut> {
+        self.seal_with(packet, twcc, false)
+    }
+
+    /// [`DirectEgress::seal_stamped`] for a padding-only packet whose
+    /// payload is the padding (`link::rtx::RtxSender::padding`): the P bit
+    /// is set on the wire, so the receiver removes the whole payload.
+    pub fn seal_padded(
+        &mut self,
+        packet: &mut Packet,
+        twcc: Option<(u8, u16)>,
+    ) -> Option<BytesMut> {
+        self.seal_with(packet, twcc, true)
+    }
+
+    fn seal_with(
+        &mut self,
+        packet: &mut Packet,
+        twcc: Option<(u8, u16)>,
+        padded: bool,
+    ) -> Option<BytesMut> {
         let Some((id, number)) = twcc else {
-            return self.seal(packet);
+            return self.seal_marked(packet, padded);
         };
         let ext = Extension {
             id,
@@ -114,7 +134,7 @@ impl DirectEgress {
         header.extension = true;
         header.extension_profile = EXTENSION_PROFILE_ONE_BYTE;
         header.extensions_padding = 0;
-        let sealed = self.seal(packet);
+        let sealed = self.seal_marked(packet, padded);
         let header = &mut packet.header;
         std::mem::swap(&mut header.extensions, &mut self.twcc_ext);
         self.twcc_ext.truncate(1);
@@ -124,9 +144,20 @@ impl DirectEgress {
     }
 
     /// `packet` as an SRTP datagram, or `None` if it cannot be encoded (logged).
+    #[cfg(test)]
     pub fn seal(&mut self, packet: &Packet) -> Option<BytesMut> {
+        self.seal_marked(packet, false)
+    }
+
+    /// [`DirectEgress::seal`], with the P bit set on the wire if `padded`
+    /// (the header's length does not change, and GCM authenticates the
+    /// header as written).
+    fn seal_marked(&mut self, packet: &Packet, padded: bool) -> Option<BytesMut> {
         self.scratch.resize(packet.marshal_size(), 0);
         let sealed = packet.marshal_to(&mut self.scratch).and_then(|n| {
+            if padded && let Some(first) = self.scratch.first_mut() {
+                *first |= 0x20;
+            }
             self.srtp
                 .encrypt_rtp_with_header(&self.scratch[..n], &packet.header)
         });

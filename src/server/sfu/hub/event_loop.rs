@@ -146,10 +146,13 @@ impl HubLoop {
         let mut batch = Vec::with_capacity(MEDIA_BATCH);
         loop {
             let reports = (self.metrics.direct_egress_legs.get() > 0).then_some(self.next_reports);
+            // Probes pace their padding whichever input wakes the loop.
+            let probes = self.legs.values().filter_map(|l| l.probe_due()).min();
             let deadline = self
                 .legs
                 .values()
                 .filter_map(|l| l.deadline)
+                .chain(probes)
                 .chain(reports)
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -182,6 +185,9 @@ impl HubLoop {
                 () = tokio::time::sleep_until(deadline.into()) => {
                     self.step("a timer", Self::timeouts);
                 }
+            }
+            if probes.is_some_and(|due| due <= Instant::now()) {
+                self.step("probes", Self::probes);
             }
             self.stats.wakes += 1;
             self.step("service", Self::service);
@@ -376,6 +382,21 @@ impl HubLoop {
                 reply.send(found).ok(); // test gone
             }
             #[cfg(test)]
+            Command::Probe(id, request) => {
+                if let Some(leg) = self.legs.get_mut(&id) {
+                    leg.start_probe(Instant::now(), request);
+                }
+            }
+            #[cfg(test)]
+            Command::Estimate(id, reply) => {
+                let found = self.legs.get(&id).and_then(|leg| {
+                    let twcc = leg.twcc.as_ref()?;
+                    let p = &twcc.prober;
+                    Some((twcc.downlink.estimate()?, [p.started, p.passed, p.failed]))
+                });
+                reply.send(found).ok(); // test gone
+            }
+            #[cfg(test)]
             Command::Inject(id, packet) => {
                 if let Some(leg) = self.legs.get_mut(&id)
                     && let super::leg::LegState::Connected(
@@ -506,6 +527,18 @@ impl HubLoop {
                     self.out.extend(replay);
                 }
                 mark(&mut self.work, id, leg, Work::All);
+            }
+        }
+    }
+
+    /// Sends the padding due on legs that probe their downlink (`probe_leg`).
+    fn probes(&mut self) {
+        let now = Instant::now();
+        for (&id, leg) in self.legs.iter_mut() {
+            if leg.probe_due().is_some_and(|d| d <= now) {
+                self.current = Some(id);
+                leg.send_probe_padding(now);
+                mark(&mut self.work, id, leg, Work::Send);
             }
         }
     }

@@ -20,8 +20,10 @@ use super::LegId;
 use super::LegSource;
 use super::event_loop::{HubLoop, mark};
 use super::leg::{Egress, LegState, Work};
+use crate::protocol::layers::MAX_RESOLUTIONS;
 use crate::server::sfu::layers::{Admit, PacketInfo};
 use crate::server::sfu::media::{IngressPacket, PublishedMedia};
+use crate::server::sfu::padding::{SeqSkip, Verdict, is_padding_only};
 
 /// Whether an RTCP packet asks for a keyframe (PLI, RFC 4585 §6.3.1; FIR,
 /// RFC 5104 §4.3.1).
@@ -44,9 +46,25 @@ struct Subscribers {
     media: Arc<PublishedMedia>,
     video: Vec<LegId>,
     audio: Vec<LegId>,
+    /// Padding dropped and numbers closed up, per video layer slot
+    /// (`sfu::padding`); reset when the video gets its first leg (the
+    /// forwarder hands the hub nothing while no leg wants it).
+    video_seq: [SeqSkip; MAX_RESOLUTIONS],
+    /// The same for the audio.
+    audio_seq: SeqSkip,
 }
 
 impl Subscribers {
+    fn new(media: &Arc<PublishedMedia>) -> Self {
+        Subscribers {
+            media: Arc::clone(media),
+            video: Vec::new(),
+            audio: Vec::new(),
+            video_seq: Default::default(),
+            audio_seq: SeqSkip::default(),
+        }
+    }
+
     fn publish_counts(&self) {
         self.media
             .set_subscribers(self.video.len(), self.audio.len());
@@ -72,15 +90,17 @@ impl Fanouts {
         let subscribers = self
             .streams
             .entry(media.id())
-            .or_insert_with(|| Subscribers {
-                media: Arc::clone(media),
-                video: Vec::new(),
-                audio: Vec::new(),
-            });
+            .or_insert_with(|| Subscribers::new(media));
         if video && !subscribers.video.contains(&id) {
+            if subscribers.video.is_empty() {
+                subscribers.video_seq = Default::default();
+            }
             subscribers.video.push(id);
         }
         if audio && !subscribers.audio.contains(&id) {
+            if subscribers.audio.is_empty() {
+                subscribers.audio_seq = SeqSkip::default();
+            }
             subscribers.audio.push(id);
         }
         subscribers.publish_counts();
@@ -96,12 +116,11 @@ impl Fanouts {
         let subscribers = self
             .streams
             .entry(media.id())
-            .or_insert_with(|| Subscribers {
-                media: Arc::clone(media),
-                video: Vec::new(),
-                audio: Vec::new(),
-            });
+            .or_insert_with(|| Subscribers::new(media));
         if !subscribers.audio.contains(&id) {
+            if subscribers.audio.is_empty() {
+                subscribers.audio_seq = SeqSkip::default();
+            }
             subscribers.audio.push(id);
             subscribers.publish_counts();
         }
@@ -133,6 +152,31 @@ impl Fanouts {
         });
     }
 
+    /// Drops a padding-only packet, and numbers any other so that the
+    /// numbers dropped leave no gap (`sfu::padding`): once per ingress
+    /// packet, before its fan-out. A stream nobody subscribes to passes
+    /// (it goes nowhere).
+    pub fn admit(&mut self, ingress: &mut IngressPacket) -> Verdict {
+        let header = &ingress.packet.header;
+        let seq = header.sequence_number;
+        let Some(subscribers) = self.streams.get_mut(&ingress.media) else {
+            return Verdict::Forward(seq);
+        };
+        let skip = if ingress.video {
+            subscribers.video_seq.get_mut(usize::from(ingress.layer))
+        } else {
+            Some(&mut subscribers.audio_seq)
+        };
+        let Some(skip) = skip else {
+            return Verdict::Forward(seq);
+        };
+        let verdict = skip.admit(header.ssrc, seq, is_padding_only(&ingress.packet));
+        if let Verdict::Forward(out) = verdict {
+            ingress.packet.header.sequence_number = out;
+        }
+        verdict
+    }
+
     /// The legs subscribed to a stream's video or audio.
     pub fn subscribers(&self, media: u64, video: bool) -> &[LegId] {
         match self.streams.get(&media) {
@@ -154,6 +198,7 @@ impl HubLoop {
         let mut forwarded = 0u64;
         let mut forwarded_bytes = 0u64;
         let mut stale = 0u64;
+        let mut padding = 0u64;
         let HubLoop {
             legs,
             fanouts,
@@ -162,6 +207,18 @@ impl HubLoop {
             metrics,
             ..
         } = self;
+        // Padding goes no further (one check per ingress packet, not per leg).
+        batch.retain_mut(|ingress| match fanouts.admit(ingress) {
+            Verdict::Forward(_) => true,
+            Verdict::Padding => {
+                padding += 1;
+                false
+            }
+            Verdict::Stale => {
+                stale += 1;
+                false
+            }
+        });
         let ordered = batch
             .iter()
             .filter(|p| p.video)
@@ -316,6 +373,11 @@ impl HubLoop {
         metrics
             .forwarded_bytes
             .fetch_add(forwarded_bytes, Ordering::Relaxed);
+        if padding > 0 {
+            metrics
+                .padding_packets_dropped
+                .fetch_add(padding, Ordering::Relaxed);
+        }
         if stale > 0 {
             metrics
                 .stale_packets_dropped

@@ -34,6 +34,8 @@ pub struct LegCounters {
     /// Transport-wide feedback packets ignored: contradicting themselves,
     /// about numbers never sent, or on a leg that does not number its packets.
     pub twcc_malformed: u64,
+    /// Padding-only packets sent to probe the downlink (`probe_leg.rs`).
+    pub probe_packets: u64,
 }
 
 /// Where a leg stands, for a reader outside the hub.

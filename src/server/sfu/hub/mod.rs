@@ -20,6 +20,7 @@
 //! | [`topn_leg`] | a top-N leg's sources, slot timelines and `volume-indicator` |
 //! | [`twcc`] | a leg's transport-wide numbers, their send ring, its feedback as send/arrival pairs |
 //! | [`twcc_leg`] | negotiating TWCC on a leg, its feedback into the downlink estimate and `auto` |
+//! | [`probe_leg`] | a leg's downlink probes: RTX padding paced out until its feedback says |
 //! | [`leg_counters`] | each leg's packet/byte/NACK/PLI counts and the snapshot `GET /rooms/{id}` reads |
 //! | `auto.rs` | a leg's simulcast layer: subscriber requests, `auto` reports, the layers it wants |
 //!
@@ -60,6 +61,7 @@ mod event_loop;
 mod fanout;
 mod leg;
 mod leg_counters;
+mod probe_leg;
 mod srtp_keys;
 #[cfg(test)]
 mod tests;
@@ -128,6 +130,16 @@ enum Command {
     /// Early STUN checks the leg holds and has replayed (tests).
     #[cfg(test)]
     EarlyChecks(LegId, oneshot::Sender<(usize, usize)>),
+    /// Starts a downlink probe on the leg as `auto` would (tests).
+    #[cfg(test)]
+    Probe(LegId, crate::server::sfu::downlink::ProbeRequest),
+    /// The leg's downlink estimate and its probes (started, passed, failed)
+    /// (tests).
+    #[cfg(test)]
+    Estimate(
+        LegId,
+        oneshot::Sender<Option<(crate::server::sfu::downlink_gcc::DownlinkEstimate, [u64; 3])>>,
+    ),
     /// The remote end of the leg's selected pair, and its restarts (tests).
     #[cfg(test)]
     Selected(LegId, oneshot::Sender<(Option<std::net::SocketAddr>, u32)>),
@@ -308,6 +320,23 @@ impl Hub {
         let (tx, rx) = oneshot::channel();
         self.commands.send(Command::Barrier(tx)).await.ok();
         rx.await.ok();
+    }
+
+    /// Starts a downlink probe on `leg` (tests).
+    #[cfg(test)]
+    pub async fn probe(&self, leg: LegId, request: crate::server::sfu::downlink::ProbeRequest) {
+        self.commands.send(Command::Probe(leg, request)).await.ok();
+    }
+
+    /// `leg`'s downlink estimate and its probes started, passed, failed (tests).
+    #[cfg(test)]
+    pub async fn estimate(
+        &self,
+        leg: LegId,
+    ) -> Option<(crate::server::sfu::downlink_gcc::DownlinkEstimate, [u64; 3])> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Estimate(leg, tx)).await.ok()?;
+        rx.await.ok().flatten()
     }
 
     /// Seals `packet` as it is on `leg` and sends it (a leg sealing its own

@@ -1091,3 +1091,224 @@ async fn the_legs_offer_carries_transport_wide_cc() {
         "{offer}"
     );
 }
+
+/// Feeds video packets `(ingress number, padding only)` in this order, 5 ms
+/// apart: media as [`feed_seqs`] makes it, padding as a browser sends it
+/// (the P bit set, nothing left once the padding is removed).
+async fn feed_padded(hub: &Hub, media: &PublishedMedia, packets: &[(u16, bool)]) {
+    for &(seq, padding) in packets {
+        let payload = if padding {
+            Bytes::new()
+        } else {
+            let mut payload = vec![0x41u8; 200];
+            payload[1] = seq as u8;
+            Bytes::from(payload)
+        };
+        let packet = Packet {
+            header: Header {
+                version: 2,
+                padding,
+                payload_type: 96,
+                sequence_number: seq,
+                timestamp: u32::from(seq) * 450,
+                ssrc: 42,
+                marker: !padding,
+                ..Default::default()
+            },
+            payload,
+        };
+        hub.media_input()
+            .send(IngressPacket {
+                media: media.id(),
+                video: true,
+                packet,
+                capture_ntp: 0,
+                layer: 0,
+                audio_level: None,
+            })
+            .await
+            .expect("hub input");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Issue 10 §2: padding-only packets (Chromium pads its smallest simulcast
+/// layer) never reach a leg, and the media numbers on the wire stay gapless
+/// though media arrives reordered and retransmitted around the padding and
+/// a padding packet comes twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn padding_never_reaches_a_leg_and_media_numbers_stay_gapless() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
+        let (record, mut recorded) = tokio::sync::mpsc::unbounded_channel();
+        let unused = Arc::new(AtomicU64::new(0));
+        let (
+            Proxied {
+                leg,
+                sub,
+                proxy,
+                signals: _signals,
+            },
+            _,
+        ) = proxied_leg(
+            &hub,
+            &media,
+            &metrics,
+            Setup::default(),
+            &unused,
+            Some(srtp(record)),
+        )
+        .await;
+
+        let is_padding = |seq: u16| seq.is_multiple_of(4) || (30..=35).contains(&seq);
+        let mut order: Vec<u16> = (1..=60).collect();
+        order.swap(9, 10); // 11 before 10
+        order.insert(25, 21); // 21 again after 25 (a publisher's resend)
+        order.insert(14, 8); // padding 8 again after 14
+        let input: Vec<(u16, bool)> = order.iter().map(|&s| (s, is_padding(s))).collect();
+        let media_count = (1..=60u16).filter(|&s| !is_padding(s)).count();
+        let padding_sent = input.iter().filter(|p| p.1).count() as u64;
+        feed_padded(&hub, &media, &input).await;
+        hub.barrier().await;
+
+        let mut seqs = HashSet::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while seqs.len() < media_count {
+            let datagram = tokio::time::timeout_at(deadline, recorded.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    let mut s: Vec<u16> = seqs.iter().copied().collect();
+                    s.sort_unstable();
+                    panic!("only {} of {media_count} numbers arrived: {s:?}", s.len())
+                })
+                .expect("recorder open");
+            assert_eq!(datagram[0] & 0x20, 0, "a padded packet reached the leg");
+            seqs.insert(rtp_seq(&datagram).expect("rtp"));
+        }
+        while let Ok(datagram) = recorded.try_recv() {
+            assert_eq!(datagram[0] & 0x20, 0, "a padded packet reached the leg");
+            seqs.insert(rtp_seq(&datagram).expect("rtp"));
+        }
+        // Gapless: `media_count` consecutive numbers (they may wrap).
+        let first = seqs
+            .iter()
+            .copied()
+            .find(|s| !seqs.contains(&s.wrapping_sub(1)))
+            .expect("a first number");
+        let run: HashSet<u16> = (0..media_count as u16)
+            .map(|i| first.wrapping_add(i))
+            .collect();
+        assert_eq!(seqs, run, "the media numbers on the wire have a gap");
+        assert_eq!(
+            metrics.padding_packets_dropped.load(Ordering::Relaxed),
+            padding_sent,
+            "every padding packet dropped and counted, the copy too"
+        );
+        assert_eq!(
+            metrics.stale_packets_dropped.load(Ordering::Relaxed),
+            1,
+            "the resent 21 (its number already written)"
+        );
+        hub.close(leg).await;
+        for task in proxy {
+            task.abort();
+        }
+        sub.close().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Issue 10 §2: a downlink probe pads a leg whose subscriber kept RTX with
+/// padding-only packets on its RTX SSRC; the subscriber (webrtc-rs, our
+/// SDK's link) reports their arrival in its TWCC feedback, so on an open
+/// path the acknowledged rate reaches the probe's target and it passes,
+/// while the media goes on undisturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_pads_the_leg_and_passes_on_an_open_path() {
+    use crate::server::sfu::downlink::ProbeRequest;
+    tokio::time::timeout(Duration::from_secs(40), async {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
+        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
+        let unused = Arc::new(AtomicU64::new(0));
+        let (
+            Proxied {
+                leg,
+                sub,
+                proxy,
+                signals,
+            },
+            _,
+        ) = proxied_leg(
+            &hub,
+            &media,
+            &metrics,
+            Setup {
+                rtx: true,
+                ..Default::default()
+            },
+            &unused,
+            None,
+        )
+        .await;
+        let counting =
+            tokio::spawn(async move { count_packets(signals, Duration::from_secs(6)).await });
+        // 200 packets/s of 200 bytes: ~340 kbit/s; the probe asks for 1 Mbit/s.
+        let feeding = {
+            let hub = hub.clone();
+            let media = Arc::clone(&media);
+            tokio::spawn(async move { feed(&hub, &media, 1, 800, 200).await })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        hub.probe(
+            leg,
+            ProbeRequest {
+                target_bps: 1_000_000.0,
+                carried_bps: 340_000.0,
+            },
+        )
+        .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+        let (estimate, probes) = loop {
+            let got = hub.estimate(leg).await;
+            if let Some((e, p)) = got
+                && p[1] + p[2] > 0
+            {
+                break (e, p);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the probe never ended: {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(probes, [1, 1, 0], "passed: {estimate:?}");
+        // The media alone is ~340 kbit/s: well above it, the padding was
+        // acknowledged (not all of it need be: a loaded receiver's feedback
+        // misses some).
+        assert!(estimate.acked_bps > 500_000.0, "{estimate:?}");
+        assert!(estimate.bps >= 900_000.0, "floored: {estimate:?}");
+        let snapshot = hub.snapshot().await;
+        let counters = snapshot
+            .iter()
+            .find(|l| l.leg == leg)
+            .map(|l| l.counters)
+            .expect("leg");
+        assert!(counters.probe_packets > 500, "{counters:?}");
+        feeding.await.expect("feeder");
+        let got = counting.await.expect("counter");
+        assert!(got >= 780, "the media got through: {got} of 800");
+        hub.close(leg).await;
+        for task in proxy {
+            task.abort();
+        }
+        sub.close().await;
+    })
+    .await
+    .expect("test timed out");
+}

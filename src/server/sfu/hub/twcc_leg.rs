@@ -53,6 +53,8 @@ pub struct LegTwcc {
     numbers: EgressTwcc,
     /// The estimate its feedback drives.
     pub downlink: DownlinkGcc,
+    /// Its probes before `auto` steps up (`probe_leg.rs`).
+    pub prober: crate::server::sfu::probe::Prober,
 }
 
 impl LegTwcc {
@@ -95,6 +97,7 @@ impl Leg {
         Some(Box::new(LegTwcc {
             numbers,
             downlink: DownlinkGcc::default(),
+            prober: Default::default(),
         }))
     }
 
@@ -124,6 +127,7 @@ impl Leg {
             }
         }
         if took {
+            self.probe_feedback(now);
             self.auto_from_twcc(now);
         }
     }
