@@ -17,7 +17,11 @@
 //!   feedback batch stands for the batch, so a keyframe burst that queues
 //!   briefly and drains does not count, a queue that stays does.
 //!
-//! The estimate is `min(GCC, own)`, where `own` is:
+//! The estimate is `min(GCC, own)`, never below [`BACKOFF`] × the
+//! acknowledged rate (what the path is delivering now cannot be too much for
+//! it: GCC's loss half, cut again at every lossy feedback, otherwise fell to
+//! its 50 kbit/s floor while the path carried 300, and `auto` paused a video
+//! whose smallest layer fitted). `own` is:
 //!
 //! * queue above [`QUEUE_HIGH`]: the path is full **before it loses**: the
 //!   acknowledged rate × [`BACKOFF`] (what got through, less room for the
@@ -243,6 +247,7 @@ impl DownlinkGcc {
         Some(DownlinkEstimate {
             bps: own
                 .min(gcc_bps)
+                .max(self.acked_bps * BACKOFF)
                 .max(self.probed_bps.unwrap_or(0.0))
                 .max(self.held_bps()),
             gcc_bps,
@@ -414,6 +419,32 @@ mod tests {
         }
         let e = queued.expect("a queue built");
         assert!(e.bps < 900_000.0, "the floor is gone: {e:?}");
+    }
+
+    /// 800 kbit/s into a 300 kbit/s path that drops what does not fit: GCC's
+    /// loss half falls far below what the path delivers, the estimate does
+    /// not (a leg whose smallest layer fits is not paused).
+    #[test]
+    fn loss_does_not_take_the_estimate_below_what_gets_through() {
+        let mut path = Path::new();
+        for _ in 0..20 {
+            path.step(200.0, 1000.0, 200.0);
+        }
+        let mut lowest = f64::MAX;
+        let mut last = None;
+        for _ in 0..50 {
+            let e = path.step(800.0, 300.0, 30.0);
+            lowest = lowest.min(e.bps);
+            last = Some(e);
+        }
+        let e = last.expect("estimates");
+        assert!(e.loss > 0.3, "the path drops: {e:?}");
+        assert!(e.gcc_bps < 150_000.0, "GCC's loss half went low: {e:?}");
+        assert!(e.acked_bps > 250_000.0, "the path delivers ~300: {e:?}");
+        assert!(
+            lowest > 200_000.0,
+            "the estimate fell to {lowest} while the path delivered ~300 kbit/s: {e:?}"
+        );
     }
 
     #[test]
