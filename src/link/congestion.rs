@@ -36,6 +36,8 @@ use rtc::interceptor::{
 use serde::Serialize;
 use webrtc::peer_connection::Registry;
 
+use super::acked_rate::{AckedRate, StandingQueue};
+
 /// The pacer releases at this multiple of the estimate (libwebrtc: 2.5).
 pub const PACING_FACTOR: f64 = 2.5;
 
@@ -80,6 +82,15 @@ pub struct EstimateSnapshot {
     pub feedback: u64,
     /// Packets acknowledged in them.
     pub acknowledged_packets: u64,
+    /// What the far end reported as arrived, bit/s, over the last
+    /// [`super::acked_rate::ACKED_WINDOW`] of arrivals.
+    pub acked_bps: Option<f64>,
+    /// What left over the same window, bit/s (arrived or not).
+    pub sent_bps: Option<f64>,
+    /// The fraction of the packets sent over that window reported lost.
+    pub recent_loss: Option<f64>,
+    /// The standing queue on the path, ms ([`super::acked_rate::StandingQueue`]).
+    pub queue_ms: Option<f64>,
 }
 
 #[derive(Default)]
@@ -116,6 +127,8 @@ pub struct Observed {
     gcc: Gcc,
     out: SendEstimate,
     min_bps: f64,
+    acked: AckedRate,
+    queue: StandingQueue,
 }
 
 impl Observed {
@@ -127,6 +140,10 @@ impl Observed {
         out.delay_based_bps = stats.delay_based_bitrate;
         out.loss_based_bps = stats.loss_based_bitrate;
         out.loss = stats.packet_loss;
+        out.acked_bps = self.acked.bps();
+        out.sent_bps = self.acked.sent_bps();
+        out.recent_loss = self.acked.loss();
+        out.queue_ms = self.queue.ms();
         if reports > 0 {
             out.feedback += 1;
             out.acknowledged_packets += reports as u64;
@@ -137,6 +154,8 @@ impl Observed {
 impl BandwidthEstimator for Observed {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
         self.gcc.on_reports(now, reports);
+        self.acked.add(reports);
+        self.queue.add(reports);
         self.publish(reports.len());
     }
 
@@ -174,6 +193,8 @@ pub fn register(registry: Registry, config: CongestionConfig) -> (Registry, Send
         gcc,
         out: out.clone(),
         min_bps: config.min_bps,
+        acked: AckedRate::default(),
+            queue: StandingQueue::default(),
     };
     observed.publish(0);
     let registry = registry
@@ -205,6 +226,8 @@ mod tests {
             gcc: Gcc::new(800_000.0, 100_000.0, 5_000_000.0),
             out: out.clone(),
             min_bps: 100_000.0,
+            acked: AckedRate::default(),
+            queue: StandingQueue::default(),
         };
         observed.publish(0);
         assert_eq!(out.get().estimate_bps, 800_000.0);

@@ -1,0 +1,320 @@
+//! What the path showed it carries: the application-side bound around GCC's
+//! estimate on a narrow uplink (issue 10 §1).
+//!
+//! Why this exists: rtc-interceptor 0.21.1's `Gcc` reacts to a 500 kbit/s
+//! `tc tbf` uplink with its loss half only. It cuts deep (to ~150 kbit/s, a
+//! third of the path), then climbs 28 %/s with no bound by what arrives, back
+//! into loss, again and again: a rung change and a lost keyframe every few
+//! seconds (docs/PERFORMANCE.md, "Issue 10 §1"). libwebrtc bounds both sides
+//! by the acknowledged rate; so does this, outside GCC:
+//!
+//! ```text
+//!            congestion (loss, or a standing queue while probing)
+//!   Open ──────────────────────────────────────▶ Holding { C = acked rate }
+//!    ▲                                              │ total = BACKOFF × C, whatever
+//!    │ total ≥ OPEN_FACTOR × C                      │ GCC says; still losing after
+//!    │ without congestion                           │ REEVALUATE: C = acked again
+//!    │                                              ▼ after HOLD
+//!    └──────────────────────────────────────────  Probing { C }
+//!             total = max(GCC's, BACKOFF × C): rises again (at the caller's
+//!             15 %/s); loss or a standing queue above BACKOFF × C → Holding
+//! ```
+//!
+//! While a path drops what it is sent beyond its capacity, what arrives (the
+//! acknowledged rate, [`crate::link::acked_rate`]) *is* its capacity, so C is
+//! measured, not guessed from the rate that was being sent.
+//!
+//! Invariants:
+//! * Only a sender that fills its target can learn the path from what
+//!   arrives: while the link sends less than [`APP_LIMITED`] of the total
+//!   (a plain picture, a muted stream) no congestion is taken, and an open
+//!   path stays open (a publisher on a good path never steps down here).
+//! * Loss without a rise before it is congestion only when it is heavy
+//!   ([`COLLAPSE_LOSS`]): random loss at a steady rate sets no ceiling.
+//! * The standing queue is read only while probing above a ceiling the path
+//!   already showed: it ends a probe before the bottleneck's queue is full.
+//! * Pure: every instant is an argument.
+
+use std::time::{Duration, Instant};
+
+use crate::link::congestion::EstimateSnapshot;
+
+/// The share of a shown capacity the total keeps to while holding.
+pub const BACKOFF: f64 = 0.85;
+
+/// How long the total holds at [`BACKOFF`] × C before probing again. With the
+/// caller's 15 %/s rise and the ladder's holds, a lifted cap is back at the
+/// full profile within ~12 s (the issue asks for 15).
+pub const HOLD: Duration = Duration::from_secs(5);
+
+/// While holding, loss this long after the ceiling was set means the path is
+/// narrower still: C is measured again. Sooner, the loss is the queue that
+/// the backoff is draining.
+pub const REEVALUATE: Duration = Duration::from_millis(1500);
+
+/// Loss this heavy (over the last window) is congestion even with no rise
+/// before it: a sender over the path's capacity (GCC's own "decrease" band).
+pub const COLLAPSE_LOSS: f64 = 0.10;
+
+/// Loss above this shortly after a rise, or while probing, is the probe's
+/// doing (GCC's "hold" band).
+pub const LOSS: f64 = rtc::interceptor::GCC_LOW_LOSS;
+
+/// A rise this recent is blamed for loss.
+pub const RISE_BLAME: Duration = Duration::from_secs(2);
+
+/// A standing queue this long while probing above [`BACKOFF`] × C ends the probe.
+pub const QUEUE_GUARD_MS: f64 = 40.0;
+
+/// Below this share of the total sent, the sender is application-limited.
+pub const APP_LIMITED: f64 = 0.6;
+
+/// A probe that got this far above C without congestion: the path is wider now.
+pub const OPEN_FACTOR: f64 = 1.5;
+
+/// Where the path stands.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PathState {
+    /// Nothing learnt: the estimate rules.
+    Open,
+    /// Congestion showed the path carries `ceiling_bps`: the total stays at
+    /// [`BACKOFF`] × it until [`HOLD`] after `since`.
+    Holding {
+        /// The acknowledged rate when congestion was seen, bit/s.
+        ceiling_bps: u32,
+        /// When it was seen.
+        since: Instant,
+    },
+    /// After the hold: the total may rise above [`BACKOFF`] × C again, and
+    /// never falls below it (however deep GCC cut) until congestion.
+    Probing {
+        /// The last capacity shown, bit/s.
+        ceiling_bps: u32,
+    },
+}
+
+/// The bound itself: a [`PathState`] and when the total last rose.
+#[derive(Debug, Clone, Copy)]
+pub struct PathCeiling {
+    state: PathState,
+    last_rise: Option<Instant>,
+}
+
+impl Default for PathCeiling {
+    fn default() -> Self {
+        Self {
+            state: PathState::Open,
+            last_rise: None,
+        }
+    }
+}
+
+fn backoff(ceiling_bps: u32) -> u32 {
+    (f64::from(ceiling_bps) * BACKOFF) as u32
+}
+
+impl PathCeiling {
+    /// Where the path stands now.
+    #[must_use]
+    pub fn state(&self) -> PathState {
+        self.state
+    }
+
+    /// The capacity last shown, bit/s, if any.
+    #[must_use]
+    pub fn ceiling_bps(&self) -> Option<u32> {
+        match self.state {
+            PathState::Open => None,
+            PathState::Holding { ceiling_bps, .. } | PathState::Probing { ceiling_bps } => {
+                Some(ceiling_bps)
+            }
+        }
+    }
+
+    /// What the rung (the picture size) may be chosen for, out of `total`:
+    /// no more than [`BACKOFF`] × the capacity last shown, so a probe raises
+    /// the bitrate of the pictures being sent and a new size (a keyframe)
+    /// comes only once the path has carried more.
+    #[must_use]
+    pub fn rung_total(&self, total: u32) -> u32 {
+        self.ceiling_bps().map_or(total, |c| total.min(backoff(c)))
+    }
+
+    /// The total (bit/s) at `now`: `allowed` is GCC's estimate bounded by the
+    /// cap and the profile, `limit` the cap and the profile alone, `previous`
+    /// the total decided last, `link` what the link measured.
+    pub fn bound(
+        &mut self,
+        allowed: u32,
+        limit: u32,
+        previous: Option<u32>,
+        link: Option<&EstimateSnapshot>,
+        now: Instant,
+    ) -> u32 {
+        self.step(previous, link, now);
+        let bounded = match self.state {
+            PathState::Open => allowed,
+            PathState::Holding { ceiling_bps, .. } => backoff(ceiling_bps).min(limit),
+            PathState::Probing { ceiling_bps } => allowed.max(backoff(ceiling_bps)).min(limit),
+        };
+        if previous.is_some_and(|p| u64::from(bounded) * 100 > u64::from(p) * 101) {
+            self.last_rise = Some(now);
+        }
+        bounded
+    }
+
+    fn step(&mut self, previous: Option<u32>, link: Option<&EstimateSnapshot>, now: Instant) {
+        let Some(link) = link else { return };
+        let (Some(acked), Some(sent), Some(loss), Some(previous)) =
+            (link.acked_bps, link.sent_bps, link.recent_loss, previous)
+        else {
+            return;
+        };
+        if sent < f64::from(previous) * APP_LIMITED {
+            // What arrives says nothing about the path: leave it as it was,
+            // but a hold still ends.
+            if let PathState::Holding { ceiling_bps, since } = self.state
+                && now.saturating_duration_since(since) >= HOLD
+            {
+                self.state = PathState::Probing { ceiling_bps };
+            }
+            return;
+        }
+        let acked = acked.max(0.0).min(f64::from(u32::MAX)) as u32;
+        let risen = self
+            .last_rise
+            .is_some_and(|at| now.saturating_duration_since(at) <= RISE_BLAME);
+        let congested = loss > COLLAPSE_LOSS || (loss > LOSS && risen);
+        self.state = match self.state {
+            PathState::Open if congested => PathState::Holding {
+                ceiling_bps: acked,
+                since: now,
+            },
+            PathState::Open => PathState::Open,
+            PathState::Holding { ceiling_bps, since } => {
+                let held = now.saturating_duration_since(since);
+                if loss > LOSS && held >= REEVALUATE {
+                    PathState::Holding {
+                        ceiling_bps: acked.min(ceiling_bps),
+                        since: now,
+                    }
+                } else if held >= HOLD {
+                    PathState::Probing { ceiling_bps }
+                } else {
+                    self.state
+                }
+            }
+            PathState::Probing { ceiling_bps } => {
+                let above = previous > backoff(ceiling_bps);
+                let queued = link.queue_ms.is_some_and(|q| q >= QUEUE_GUARD_MS);
+                if loss > COLLAPSE_LOSS || (above && (loss > LOSS || queued)) {
+                    PathState::Holding {
+                        ceiling_bps: acked,
+                        since: now,
+                    }
+                } else if f64::from(previous) >= f64::from(ceiling_bps) * OPEN_FACTOR {
+                    PathState::Open
+                } else {
+                    self.state
+                }
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(acked: f64, sent: f64, loss: f64, queue_ms: f64) -> EstimateSnapshot {
+        EstimateSnapshot {
+            acked_bps: Some(acked),
+            sent_bps: Some(sent),
+            recent_loss: Some(loss),
+            queue_ms: Some(queue_ms),
+            ..EstimateSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn a_collapse_holds_the_total_under_what_arrived_not_under_gcc() {
+        let t0 = Instant::now();
+        let mut path = PathCeiling::default();
+        // 1.6 Mbit/s into a 500 kbit/s path: two thirds lost, 480 arrive.
+        let lossy = link(480_000.0, 1_600_000.0, 0.66, 150.0);
+        let total = path.bound(1_000_000, 1_800_000, Some(1_600_000), Some(&lossy), t0);
+        assert_eq!(total, 408_000, "BACKOFF × what arrived");
+        // GCC cuts to 150 kbit/s: the hold stays at 408.
+        let ms = Duration::from_millis;
+        let drained = link(400_000.0, 408_000.0, 0.0, 0.0);
+        let t = t0 + ms(800);
+        assert_eq!(path.bound(150_000, 1_800_000, Some(408_000), Some(&drained), t), 408_000);
+        // Loss that lingers while the queue drains does not lower it ...
+        let lingering = link(400_000.0, 408_000.0, 0.05, 100.0);
+        assert_eq!(path.bound(150_000, 1_800_000, Some(408_000), Some(&lingering), t0 + ms(1000)), 408_000);
+        // ... loss well after the backoff does: the path is narrower.
+        let narrower = link(300_000.0, 408_000.0, 0.25, 200.0);
+        assert_eq!(path.bound(150_000, 1_800_000, Some(408_000), Some(&narrower), t0 + ms(1600)), 255_000);
+        // A cap below bounds it too.
+        assert_eq!(path.bound(150_000, 200_000, Some(255_000), Some(&drained), t0 + ms(1700)), 200_000);
+    }
+
+    #[test]
+    fn after_the_hold_it_probes_and_a_standing_queue_ends_the_probe() {
+        let t0 = Instant::now();
+        let mut path = PathCeiling::default();
+        let lossy = link(480_000.0, 1_600_000.0, 0.66, 150.0);
+        path.bound(1_000_000, 1_800_000, Some(1_600_000), Some(&lossy), t0);
+        let clean = link(400_000.0, 408_000.0, 0.0, 0.0);
+        let t1 = t0 + HOLD;
+        // Probing: GCC's estimate rules again, but never below the floor.
+        assert_eq!(path.bound(600_000, 1_800_000, Some(408_000), Some(&clean), t1), 600_000);
+        assert!(matches!(path.state(), PathState::Probing { .. }));
+        assert_eq!(path.bound(200_000, 1_800_000, Some(408_000), Some(&clean), t1), 408_000);
+        // Above the floor, a standing queue: back to BACKOFF × what arrives.
+        let queued = link(470_000.0, 520_000.0, 0.0, QUEUE_GUARD_MS + 5.0);
+        let total = path.bound(700_000, 1_800_000, Some(520_000), Some(&queued), t1 + Duration::from_secs(1));
+        assert_eq!(total, 399_500);
+        assert!(matches!(path.state(), PathState::Holding { .. }));
+    }
+
+    #[test]
+    fn a_probe_well_past_the_ceiling_opens_the_path() {
+        let t0 = Instant::now();
+        let mut path = PathCeiling::default();
+        let lossy = link(480_000.0, 1_600_000.0, 0.66, 150.0);
+        path.bound(1_000_000, 1_800_000, Some(1_600_000), Some(&lossy), t0);
+        let t1 = t0 + HOLD;
+        let clean = |sent: f64| link(sent, sent, 0.0, 0.0);
+        path.bound(600_000, 1_800_000, Some(408_000), Some(&clean(408_000.0)), t1);
+        assert!(matches!(path.state(), PathState::Probing { .. }));
+        // The cap was lifted: the total climbs past 1.5 × 480 without congestion.
+        path.bound(900_000, 1_800_000, Some(720_000), Some(&clean(720_000.0)), t1 + Duration::from_secs(4));
+        assert_eq!(path.state(), PathState::Open);
+        assert_eq!(path.bound(100_000, 1_800_000, Some(720_000), Some(&clean(720_000.0)), t1 + Duration::from_secs(5)), 100_000, "GCC rules again");
+    }
+
+    #[test]
+    fn random_loss_at_a_steady_rate_and_an_app_limited_sender_set_no_ceiling() {
+        let t0 = Instant::now();
+        let mut path = PathCeiling::default();
+        // 5 % random loss, sending what the target asks, no rise: no ceiling.
+        let random = link(950_000.0, 1_000_000.0, 0.05, 0.0);
+        for i in 0..50u32 {
+            let t = t0 + Duration::from_millis(100) * i;
+            assert_eq!(path.bound(1_000_000, 1_800_000, Some(1_000_000), Some(&random), t), 1_000_000);
+        }
+        assert_eq!(path.state(), PathState::Open);
+        // The same loss right after a rise is the rise's doing.
+        let mut rising = PathCeiling::default();
+        rising.bound(1_100_000, 1_800_000, Some(1_000_000), None, t0);
+        let t = t0 + Duration::from_millis(500);
+        assert_eq!(rising.bound(1_100_000, 1_800_000, Some(1_100_000), Some(&random), t), 807_500);
+        // A plain picture sending a tenth of its target, even through heavy
+        // loss and a queue: what arrives says nothing about the path.
+        let mut plain = PathCeiling::default();
+        let app_limited = link(80_000.0, 120_000.0, 0.3, 100.0);
+        assert_eq!(plain.bound(1_500_000, 1_800_000, Some(1_500_000), Some(&app_limited), t0), 1_500_000);
+        assert_eq!(plain.state(), PathState::Open);
+    }
+}
