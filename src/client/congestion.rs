@@ -3,15 +3,20 @@
 //! ```text
 //!  publish link: TWCC feedback ─▶ GCC (link::congestion) ─▶ SendEstimate
 //!                                                               │ every RATE_TICK
-//!  cap (set_network_bandwidth) ─▶ rate_task: total = min(estimate, cap, profile max)
+//!  cap (set_network_bandwidth) ─▶ rate_task: total = min(estimate, cap, profile max),
+//!                                   bounded by what the path showed it carries
+//!                                   (acked rate, loss, standing queue: path_ceiling)
 //!                                   ├─ audio: its profile rate first, never below AUDIO_FLOOR_BPS
 //!                                   └─ video: the rest × VIDEO_SHARE ─▶ RateLadder ─▶ RateControl
 //!  video encode (media pool) ◀── rung (size, fps) + bitrate + FrameBudget ──┘
 //!  audio encode (media pool) ◀── Opus bitrate ──────────────────────────────┘
 //! ```
 //!
-//! The ladder and the budget split are pure functions of their inputs
-//! ([`crate::media::rate_ladder`], [`split_budget`]); the task only samples the
+//! The ladder, the path bound and the budget split are pure functions of their
+//! inputs ([`crate::media::rate_ladder`], [`super::path_ceiling`], [`split_budget`]);
+//! while the path bound probes above a capacity the path showed, the ladder
+//! keeps the picture size that capacity pays for and only the bitrate follows
+//! the probe (a new size is a keyframe, and a lost keyframe a freeze); the task only samples the
 //! estimate and publishes the decision. The encoders read the decision under
 //! a short lock once per frame.
 //!

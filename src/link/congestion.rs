@@ -14,8 +14,9 @@
 //! chain boxes the estimator where nothing else can reach it.
 //!
 //! Invariants:
-//! * The pacer runs at [`PACING_FACTOR`] × the lower of the estimate and what
-//!   the application sends ([`SendEstimate::set_sending`]), as libwebrtc paces
+//! * The pacer runs at [`PACING_FACTOR`] × what the application sends
+//!   ([`SendEstimate::set_sending`], the estimate bounded by the cap, the
+//!   profile and what the path showed it carries), as libwebrtc paces
 //!   at 2.5 × its target: a keyframe must not sit in the pacer for a whole
 //!   second at exactly the target, nor leave in one burst at a multiple of an
 //!   estimate that grew while the encoders sent less (the delay-based half
@@ -116,7 +117,7 @@ impl SendEstimate {
     }
 
     /// What the application's encoders target now (bit/s): the pacer paces at
-    /// [`PACING_FACTOR`] × the lower of this and the estimate.
+    /// [`PACING_FACTOR`] × this (the estimate until it is set).
     pub fn set_sending(&self, bps: f64) {
         self.lock().sending_bps = Some(bps);
     }
@@ -162,11 +163,15 @@ impl BandwidthEstimator for Observed {
     /// What the chain sees, so what the pacer paces at: see the module doc.
     fn target_bitrate(&self) -> f64 {
         let estimate = self.gcc.target_bitrate();
+        // The application's total is the estimate bounded by the cap and the
+        // profile, except where the path showed it carries more than GCC's
+        // loss half says after a deep cut (`client::path_ceiling`): pacing
+        // under it would queue here what the path would carry.
         let base = self
             .out
             .lock()
             .sending_bps
-            .map_or(estimate, |sending| estimate.min(sending.max(self.min_bps)));
+            .map_or(estimate, |sending| sending.max(self.min_bps));
         base * PACING_FACTOR
     }
 
@@ -233,13 +238,15 @@ mod tests {
         assert_eq!(out.get().estimate_bps, 800_000.0);
         assert_eq!(observed.target_bitrate(), 800_000.0 * PACING_FACTOR);
         assert_eq!(out.get().feedback, 0);
-        // Paced after what the encoders send, when that is less.
+        // Paced after what the encoders send.
         out.set_sending(300_000.0);
         assert_eq!(observed.target_bitrate(), 300_000.0 * PACING_FACTOR);
         out.set_sending(10_000.0);
         assert_eq!(observed.target_bitrate(), 100_000.0 * PACING_FACTOR);
-        out.set_sending(2_000_000.0);
-        assert_eq!(observed.target_bitrate(), 800_000.0 * PACING_FACTOR);
+        // The application's total rules, also above the estimate (a path
+        // that showed it carries more than GCC's loss half says).
+        out.set_sending(1_000_000.0);
+        assert_eq!(observed.target_bitrate(), 1_000_000.0 * PACING_FACTOR);
         assert_eq!(
             out.get().estimate_bps,
             800_000.0,

@@ -273,7 +273,9 @@ impl Decimator {
 
 /// How much encoded video may run ahead of its budget, in seconds of that
 /// budget: a keyframe or a burst of motion fits, a sustained overshoot does
-/// not.
+/// not. Half a second: what runs ahead leaves at the pacer's 2.5 × the target
+/// into the bottleneck, and a 500 kbit/s `tc tbf` with 200 ms of queue holds
+/// about 27 KB beyond its rate (issue 10 §1); a second's worth overflowed it.
 pub const FRAME_BUDGET_BURST: Duration = Duration::from_millis(500);
 
 /// A token bucket over encoded bytes: the encoder drops a whole frame (before
