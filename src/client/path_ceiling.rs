@@ -12,12 +12,13 @@
 //!            congestion (loss, or a standing queue while probing)
 //!   Open ──────────────────────────────────────▶ Holding { C = acked rate }
 //!    ▲                                              │ total = BACKOFF × C, whatever
-//!    │ total ≥ OPEN_FACTOR × C                      │ GCC says; still losing after
+//!    │ acked ≥ OPEN_FACTOR × C                      │ GCC says; still losing after
 //!    │ without congestion                           │ REEVALUATE: C = acked again
 //!    │                                              ▼ after HOLD
 //!    └──────────────────────────────────────────  Probing { C }
-//!             total = max(GCC's, BACKOFF × C): rises again (at the caller's
-//!             15 %/s); loss or a standing queue above BACKOFF × C → Holding
+//!             total = max(GCC's, BACKOFF × C) ≤ PROBE_LIMIT × C: rises again
+//!             (at the caller's 15 %/s); loss or a standing queue above
+//!             BACKOFF × C → Holding
 //! ```
 //!
 //! While a path drops what it is sent beyond its capacity, what arrives (the
@@ -72,8 +73,14 @@ pub const QUEUE_GUARD_MS: f64 = 40.0;
 /// Below this share of the total sent, the sender is application-limited.
 pub const APP_LIMITED: f64 = 0.6;
 
-/// A probe that got this far above C without congestion: the path is wider now.
-pub const OPEN_FACTOR: f64 = 1.3;
+/// A path that carried this much more than C (acknowledged, over a second)
+/// without congestion is wider now. Measured on what arrived, not on the
+/// target: the encoder follows a rising target a second or so late, and a
+/// target that outran it would open a path that was never tried.
+pub const OPEN_FACTOR: f64 = 1.25;
+
+/// A probe asks at most this much more than C until the path opens.
+pub const PROBE_LIMIT: f64 = 1.5;
 
 /// Where the path stands.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -158,7 +165,10 @@ impl PathCeiling {
         let bounded = match self.state {
             PathState::Open => allowed,
             PathState::Holding { ceiling_bps, .. } => backoff(ceiling_bps).min(limit),
-            PathState::Probing { ceiling_bps } => allowed.max(backoff(ceiling_bps)).min(limit),
+            PathState::Probing { ceiling_bps } => allowed
+                .max(backoff(ceiling_bps))
+                .min((f64::from(ceiling_bps) * PROBE_LIMIT) as u32)
+                .min(limit),
         };
         if previous.is_some_and(|p| u64::from(bounded) * 100 > u64::from(p) * 101) {
             self.last_rise = Some(now);
@@ -185,6 +195,7 @@ impl PathCeiling {
         }
         // What arrived cannot exceed what was sent; over a second it can read
         // so through a token bucket's burst.
+        let acked_raw = acked;
         let acked = acked.min(sent).max(0.0).min(f64::from(u32::MAX)) as u32;
         let risen = self
             .last_rise
@@ -217,7 +228,7 @@ impl PathCeiling {
                         ceiling_bps: acked,
                         since: now,
                     }
-                } else if f64::from(previous) >= f64::from(ceiling_bps) * OPEN_FACTOR {
+                } else if acked_raw >= f64::from(ceiling_bps) * OPEN_FACTOR {
                     PathState::Open
                 } else {
                     self.state
@@ -304,11 +315,13 @@ mod tests {
         let clean = |sent: f64| link(sent, sent, 0.0, 0.0);
         path.bound(600_000, 1_800_000, Some(408_000), Some(&clean(408_000.0)), t1);
         assert!(matches!(path.state(), PathState::Probing { .. }));
-        // Short of OPEN_FACTOR × 480: still probing.
-        path.bound(900_000, 1_800_000, Some(600_000), Some(&clean(600_000.0)), t1 + Duration::from_secs(3));
+        // The target ran ahead to 1.5 × 480, the encoder sends 500: that is
+        // no proof, still probing, and the probe asks no more than 1.5 × C.
+        let asked = path.bound(900_000, 1_800_000, Some(720_000), Some(&clean(500_000.0)), t1 + Duration::from_secs(3));
+        assert_eq!(asked, 720_000);
         assert!(matches!(path.state(), PathState::Probing { .. }));
-        // The cap was lifted: the total climbs past 1.3 × 480 without congestion.
-        path.bound(900_000, 1_800_000, Some(720_000), Some(&clean(720_000.0)), t1 + Duration::from_secs(4));
+        // The cap was lifted: 1.25 × 480 arrived without congestion.
+        path.bound(900_000, 1_800_000, Some(720_000), Some(&clean(600_000.0)), t1 + Duration::from_secs(4));
         assert_eq!(path.state(), PathState::Open);
         assert_eq!(path.bound(100_000, 1_800_000, Some(720_000), Some(&clean(720_000.0)), t1 + Duration::from_secs(5)), 100_000, "GCC rules again");
     }
