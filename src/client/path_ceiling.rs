@@ -12,7 +12,7 @@
 //!            congestion (loss, or a standing queue while probing)
 //!   Open ──────────────────────────────────────▶ Holding { C = acked rate }
 //!    ▲                                              │ total = BACKOFF × C, whatever
-//!    │ acked ≥ OPEN_FACTOR × C                      │ GCC says; still losing after
+//!    │ acked ≥ OPEN_FACTOR × C for OPEN_HOLD        │ GCC says; still losing after
 //!    │ without congestion                           │ REEVALUATE: C = acked again
 //!    │                                              ▼ after HOLD
 //!    └──────────────────────────────────────────  Probing { C }
@@ -79,6 +79,10 @@ pub const APP_LIMITED: f64 = 0.6;
 /// target that outran it would open a path that was never tried.
 pub const OPEN_FACTOR: f64 = 1.25;
 
+/// ... for this long without a break: a token bucket's burst (15 KB in the
+/// bench) reads as 120 kbit/s more than the path's rate over one second.
+pub const OPEN_HOLD: Duration = Duration::from_secs(2);
+
 /// A probe asks at most this much more than C until the path opens.
 pub const PROBE_LIMIT: f64 = 1.5;
 
@@ -108,6 +112,8 @@ pub enum PathState {
 pub struct PathCeiling {
     state: PathState,
     last_rise: Option<Instant>,
+    /// Since when what arrives has been above [`OPEN_FACTOR`] × C.
+    wider_since: Option<Instant>,
 }
 
 impl Default for PathCeiling {
@@ -115,6 +121,7 @@ impl Default for PathCeiling {
         Self {
             state: PathState::Open,
             last_rise: None,
+            wider_since: None,
         }
     }
 }
@@ -201,7 +208,8 @@ impl PathCeiling {
             .last_rise
             .is_some_and(|at| now.saturating_duration_since(at) <= RISE_BLAME);
         let congested = loss > COLLAPSE_LOSS || (loss > LOSS && risen);
-        self.state = match self.state {
+        let state = self.state;
+        self.state = match state {
             PathState::Open if congested => PathState::Holding {
                 ceiling_bps: acked,
                 since: now,
@@ -229,12 +237,21 @@ impl PathCeiling {
                         since: now,
                     }
                 } else if acked_raw >= f64::from(ceiling_bps) * OPEN_FACTOR {
-                    PathState::Open
+                    let since = *self.wider_since.get_or_insert(now);
+                    if now.saturating_duration_since(since) >= OPEN_HOLD {
+                        PathState::Open
+                    } else {
+                        state
+                    }
                 } else {
-                    self.state
+                    self.wider_since = None;
+                    state
                 }
             }
         };
+        if !matches!(self.state, PathState::Probing { .. }) {
+            self.wider_since = None;
+        }
     }
 }
 
@@ -264,15 +281,45 @@ mod tests {
         let ms = Duration::from_millis;
         let drained = link(400_000.0, 408_000.0, 0.0, 0.0);
         let t = t0 + ms(800);
-        assert_eq!(path.bound(150_000, 1_800_000, Some(408_000), Some(&drained), t), 384_000);
+        assert_eq!(
+            path.bound(150_000, 1_800_000, Some(408_000), Some(&drained), t),
+            384_000
+        );
         // Loss that lingers while the queue drains does not lower it ...
         let lingering = link(400_000.0, 408_000.0, 0.05, 100.0);
-        assert_eq!(path.bound(150_000, 1_800_000, Some(408_000), Some(&lingering), t0 + ms(1000)), 384_000);
+        assert_eq!(
+            path.bound(
+                150_000,
+                1_800_000,
+                Some(408_000),
+                Some(&lingering),
+                t0 + ms(1000)
+            ),
+            384_000
+        );
         // ... loss well after the backoff does: the path is narrower.
         let narrower = link(300_000.0, 408_000.0, 0.25, 200.0);
-        assert_eq!(path.bound(150_000, 1_800_000, Some(408_000), Some(&narrower), t0 + ms(1600)), 240_000);
+        assert_eq!(
+            path.bound(
+                150_000,
+                1_800_000,
+                Some(408_000),
+                Some(&narrower),
+                t0 + ms(1600)
+            ),
+            240_000
+        );
         // A cap below bounds it too.
-        assert_eq!(path.bound(150_000, 200_000, Some(255_000), Some(&drained), t0 + ms(1700)), 200_000);
+        assert_eq!(
+            path.bound(
+                150_000,
+                200_000,
+                Some(255_000),
+                Some(&drained),
+                t0 + ms(1700)
+            ),
+            200_000
+        );
     }
 
     #[test]
@@ -284,12 +331,24 @@ mod tests {
         let clean = link(400_000.0, 408_000.0, 0.0, 0.0);
         let t1 = t0 + HOLD;
         // Probing: GCC's estimate rules again, but never below the floor.
-        assert_eq!(path.bound(600_000, 1_800_000, Some(408_000), Some(&clean), t1), 600_000);
+        assert_eq!(
+            path.bound(600_000, 1_800_000, Some(408_000), Some(&clean), t1),
+            600_000
+        );
         assert!(matches!(path.state(), PathState::Probing { .. }));
-        assert_eq!(path.bound(200_000, 1_800_000, Some(408_000), Some(&clean), t1), 384_000);
+        assert_eq!(
+            path.bound(200_000, 1_800_000, Some(408_000), Some(&clean), t1),
+            384_000
+        );
         // Above the floor, a standing queue: back to BACKOFF × what arrives.
         let queued = link(470_000.0, 520_000.0, 0.0, QUEUE_GUARD_MS + 5.0);
-        let total = path.bound(700_000, 1_800_000, Some(520_000), Some(&queued), t1 + Duration::from_secs(1));
+        let total = path.bound(
+            700_000,
+            1_800_000,
+            Some(520_000),
+            Some(&queued),
+            t1 + Duration::from_secs(1),
+        );
         assert_eq!(total, 376_000);
         assert!(matches!(path.state(), PathState::Holding { .. }));
     }
@@ -313,17 +372,55 @@ mod tests {
         path.bound(1_000_000, 1_800_000, Some(1_600_000), Some(&lossy), t0);
         let t1 = t0 + HOLD;
         let clean = |sent: f64| link(sent, sent, 0.0, 0.0);
-        path.bound(600_000, 1_800_000, Some(408_000), Some(&clean(408_000.0)), t1);
+        path.bound(
+            600_000,
+            1_800_000,
+            Some(408_000),
+            Some(&clean(408_000.0)),
+            t1,
+        );
         assert!(matches!(path.state(), PathState::Probing { .. }));
         // The target ran ahead to 1.5 × 480, the encoder sends 500: that is
         // no proof, still probing, and the probe asks no more than 1.5 × C.
-        let asked = path.bound(900_000, 1_800_000, Some(720_000), Some(&clean(500_000.0)), t1 + Duration::from_secs(3));
+        let asked = path.bound(
+            900_000,
+            1_800_000,
+            Some(720_000),
+            Some(&clean(500_000.0)),
+            t1 + Duration::from_secs(3),
+        );
         assert_eq!(asked, 720_000);
         assert!(matches!(path.state(), PathState::Probing { .. }));
-        // The cap was lifted: 1.25 × 480 arrived without congestion.
-        path.bound(900_000, 1_800_000, Some(720_000), Some(&clean(600_000.0)), t1 + Duration::from_secs(4));
-        assert_eq!(path.state(), PathState::Open);
-        assert_eq!(path.bound(100_000, 1_800_000, Some(720_000), Some(&clean(720_000.0)), t1 + Duration::from_secs(5)), 100_000, "GCC rules again");
+        // A token bucket's burst: 1.25 × 480 "arrived" for a second, then
+        // the path's rate again. Still probing.
+        let s = Duration::from_secs;
+        let mut at = |acked: f64, secs: u64| {
+            path.bound(
+                900_000,
+                1_800_000,
+                Some(720_000),
+                Some(&clean(acked)),
+                t1 + s(secs),
+            );
+            path.state()
+        };
+        assert!(matches!(at(600_000.0, 4), PathState::Probing { .. }));
+        assert!(matches!(at(480_000.0, 5), PathState::Probing { .. }));
+        assert!(matches!(at(600_000.0, 6), PathState::Probing { .. }));
+        // The cap was lifted: 1.25 × 480 arrives, for OPEN_HOLD.
+        assert!(matches!(at(610_000.0, 7), PathState::Probing { .. }));
+        assert_eq!(at(620_000.0, 8), PathState::Open);
+        assert_eq!(
+            path.bound(
+                100_000,
+                1_800_000,
+                Some(720_000),
+                Some(&clean(720_000.0)),
+                t1 + s(9)
+            ),
+            100_000,
+            "GCC rules again"
+        );
     }
 
     #[test]
@@ -334,19 +431,34 @@ mod tests {
         let random = link(950_000.0, 1_000_000.0, 0.05, 0.0);
         for i in 0..50u32 {
             let t = t0 + Duration::from_millis(100) * i;
-            assert_eq!(path.bound(1_000_000, 1_800_000, Some(1_000_000), Some(&random), t), 1_000_000);
+            assert_eq!(
+                path.bound(1_000_000, 1_800_000, Some(1_000_000), Some(&random), t),
+                1_000_000
+            );
         }
         assert_eq!(path.state(), PathState::Open);
         // The same loss right after a rise is the rise's doing.
         let mut rising = PathCeiling::default();
         rising.bound(1_100_000, 1_800_000, Some(1_000_000), None, t0);
         let t = t0 + Duration::from_millis(500);
-        assert_eq!(rising.bound(1_100_000, 1_800_000, Some(1_100_000), Some(&random), t), 760_000);
+        assert_eq!(
+            rising.bound(1_100_000, 1_800_000, Some(1_100_000), Some(&random), t),
+            760_000
+        );
         // A plain picture sending a tenth of its target, even through heavy
         // loss and a queue: what arrives says nothing about the path.
         let mut plain = PathCeiling::default();
         let app_limited = link(80_000.0, 120_000.0, 0.3, 100.0);
-        assert_eq!(plain.bound(1_500_000, 1_800_000, Some(1_500_000), Some(&app_limited), t0), 1_500_000);
+        assert_eq!(
+            plain.bound(
+                1_500_000,
+                1_800_000,
+                Some(1_500_000),
+                Some(&app_limited),
+                t0
+            ),
+            1_500_000
+        );
         assert_eq!(plain.state(), PathState::Open);
     }
 }

@@ -199,7 +199,7 @@ pub fn register(registry: Registry, config: CongestionConfig) -> (Registry, Send
         out: out.clone(),
         min_bps: config.min_bps,
         acked: AckedRate::default(),
-            queue: StandingQueue::default(),
+        queue: StandingQueue::default(),
     };
     observed.publish(0);
     let registry = registry

@@ -489,7 +489,11 @@ mod tests {
         assert_eq!(d.bitrate_bps, 1_500_000);
         // Shown to carry more: the rung follows, one hold at a time.
         let d = ladder.decide_probing(560_000, 560_000, t0 + Duration::from_secs(12));
-        assert_eq!((d.width, d.bitrate_bps), (640, 320_000), "within the rung: its maximum");
+        assert_eq!(
+            (d.width, d.bitrate_bps),
+            (640, 320_000),
+            "within the rung: its maximum"
+        );
         let d = ladder.decide_probing(560_000, 560_000, t0 + Duration::from_secs(12) + UP_HOLD);
         assert_eq!((d.width, d.frame_rate), (960, 12));
     }
