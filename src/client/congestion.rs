@@ -146,6 +146,9 @@ pub(crate) struct VideoTarget {
     pub(crate) budget_bps: u32,
     /// The full rung's size, to scale sources of another size in proportion.
     pub(crate) top: (u32, u32),
+    /// Congestions taken so far ([`PathCeiling::congestions`]): at each, the
+    /// encoder gives up what it had run ahead of its budget.
+    pub(crate) congestions: u64,
 }
 
 /// Splits a total budget: Opus first (its profile rate while the total is at
@@ -370,6 +373,7 @@ impl RateControl {
         state.stats.audio_expected_loss_percent =
             super::audio_fec::expected_loss_percent(state.uplink_loss, state.downlink_loss);
         let path_ceiling = state.path.ceiling_bps();
+        let congestions = state.path.congestions();
         let stats = &mut state.stats;
         if let Some(e) = estimate {
             stats.estimate_bps = Some(e.estimate_bps);
@@ -391,6 +395,7 @@ impl RateControl {
                 decision: ladder.decide_probing(video_budget, rung_budget, now),
                 budget_bps: video_budget,
                 top,
+                congestions,
             }
         });
         if let Some(v) = video {

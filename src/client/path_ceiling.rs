@@ -68,7 +68,7 @@ pub const LOSS: f64 = rtc::interceptor::GCC_LOW_LOSS;
 pub const RISE_BLAME: Duration = Duration::from_secs(2);
 
 /// A standing queue this long while probing above [`BACKOFF`] × C ends the probe.
-pub const QUEUE_GUARD_MS: f64 = 40.0;
+pub const QUEUE_GUARD_MS: f64 = 30.0;
 
 /// Below this share of the total sent, the sender is application-limited.
 pub const APP_LIMITED: f64 = 0.6;
@@ -112,6 +112,8 @@ pub struct PathCeiling {
     last_rise: Option<Instant>,
     /// C as congestion last showed it (Probing raises C as more arrives).
     shown_bps: u32,
+    /// Times the path entered (or re-entered) [`PathState::Holding`].
+    congestions: u64,
 }
 
 impl Default for PathCeiling {
@@ -120,6 +122,7 @@ impl Default for PathCeiling {
             state: PathState::Open,
             last_rise: None,
             shown_bps: 0,
+            congestions: 0,
         }
     }
 }
@@ -133,6 +136,13 @@ impl PathCeiling {
     #[must_use]
     pub fn state(&self) -> PathState {
         self.state
+    }
+
+    /// How many times congestion was taken so far: the encoder drops what
+    /// it had run ahead of its budget at each (`FrameBudget::clear`).
+    #[must_use]
+    pub fn congestions(&self) -> u64 {
+        self.congestions
     }
 
     /// The capacity last shown, bit/s, if any.
@@ -246,6 +256,11 @@ impl PathCeiling {
                 }
             }
         };
+        if let PathState::Holding { since, .. } = self.state
+            && since == now
+        {
+            self.congestions += 1;
+        }
         // A fresh congestion sets what the path showed; a hold measured
         // again (REEVALUATE) may read low while its queue drains, and keeps it.
         if let PathState::Holding { ceiling_bps, .. } = self.state
@@ -278,6 +293,7 @@ mod tests {
         let lossy = link(480_000.0, 1_600_000.0, 0.66, 150.0);
         let total = path.bound(1_000_000, 1_800_000, Some(1_600_000), Some(&lossy), t0);
         assert_eq!(total, 384_000, "BACKOFF × what arrived");
+        assert_eq!(path.congestions(), 1);
         // GCC cuts to 150 kbit/s: the hold stays at 384.
         let ms = Duration::from_millis;
         let drained = link(400_000.0, 408_000.0, 0.0, 0.0);

@@ -321,6 +321,12 @@ impl FrameBudget {
         self.level_bits >= 0.0
     }
 
+    /// Gives up what was saved towards a burst (the path just showed
+    /// congestion: what runs ahead now only adds to its queue); a debt stays.
+    pub fn clear(&mut self) {
+        self.level_bits = self.level_bits.min(0.0);
+    }
+
     /// Charges an encoded frame of `bytes`.
     pub fn spend(&mut self, bytes: usize) {
         self.level_bits -= bytes as f64 * 8.0;
@@ -469,6 +475,27 @@ mod tests {
         let expected: Vec<usize> = (0..=bottom).rev().collect();
         assert_eq!(path, expected, "one rung at a time");
         assert!(t - t0 <= UP_HOLD * (bottom as u32 + 1) + Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_cleared_frame_budget_gives_no_burst() {
+        let t0 = Instant::now();
+        let rate = 300_000;
+        let mut b = FrameBudget::new();
+        assert!(b.admit(t0, rate));
+        // Cleared: a frame of 4 frames' worth goes, the next ones wait for
+        // what it took (2500 bytes a frame at 15 fps).
+        b.clear();
+        assert!(b.admit(t0, rate), "an empty budget still admits");
+        b.spend(10_000);
+        let frame = Duration::from_millis(66);
+        let admitted = (1..=4).filter(|i| b.admit(t0 + frame * *i, rate)).count();
+        assert_eq!(admitted, 0, "paid back over 4 frames");
+        assert!(b.admit(t0 + frame * 5, rate));
+        // A debt is not forgiven.
+        b.spend(10_000);
+        b.clear();
+        assert!(!b.admit(t0 + frame * 6, rate));
     }
 
     #[test]
