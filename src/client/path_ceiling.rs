@@ -82,7 +82,7 @@ pub const APP_LIMITED: f64 = 0.6;
 pub const OPEN_FACTOR: f64 = 1.4;
 
 /// A probe asks at most this much more than C until the path opens.
-pub const PROBE_LIMIT: f64 = 1.5;
+pub const PROBE_LIMIT: f64 = 1.2;
 
 /// Where the path stands.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -397,8 +397,8 @@ mod tests {
             t1,
         );
         assert!(matches!(path.state(), PathState::Probing { .. }));
-        // The target ran ahead to 1.5 × 480, the encoder sends 480: no
-        // proof, still probing, and the probe asks no more than 1.5 × C.
+        // The target ran ahead to 1.2 × 480, the encoder sends 480: no
+        // proof, still probing, and the probe asks no more than 1.2 × C.
         let s = Duration::from_secs;
         let asked = path.bound(
             900_000,
@@ -407,7 +407,7 @@ mod tests {
             Some(&clean(480_000.0)),
             t1 + s(3),
         );
-        assert_eq!(asked, 720_000);
+        assert_eq!(asked, 576_000);
         assert!(matches!(path.state(), PathState::Probing { .. }));
         let mut at = |acked: f64, secs: u64| {
             path.bound(
