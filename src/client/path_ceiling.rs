@@ -349,8 +349,13 @@ mod tests {
         let t1 = t0 + HOLD;
         // Probing: GCC's estimate rules again, but never below the floor.
         assert_eq!(
-            path.bound(600_000, 1_800_000, Some(408_000), Some(&clean), t1),
-            600_000
+            path.bound(550_000, 1_800_000, Some(408_000), Some(&clean), t1),
+            550_000
+        );
+        // ... up to PROBE_LIMIT × C.
+        assert_eq!(
+            path.bound(900_000, 1_800_000, Some(550_000), Some(&clean), t1),
+            576_000
         );
         assert!(matches!(path.state(), PathState::Probing { .. }));
         assert_eq!(
