@@ -351,13 +351,16 @@ fn a_tbf_capped_uplink_brings_the_estimate_and_target_below_the_cap() {
             rate.get("cap_bps").is_some_and(serde_json::Value::is_null),
             "no SDK cap: the bottleneck is the network's"
         );
-        // A one-second reading with feedback flowing, the estimate and the
-        // encoders' target under the cap. (Not several in a row: with only
-        // GCC's loss half reacting on this path the estimate saw-tooths
-        // above the cap between losses, docs/PERFORMANCE.md issue 10.)
+        // A one-second reading with feedback flowing and the encoders'
+        // target under the cap, bounded either by GCC's estimate or by what
+        // the path showed it carries (`client::path_ceiling`, which backs
+        // off from the acknowledged rate before GCC's loss half has cut:
+        // GCC's estimate then need not go under the cap at all).
         if stats.full.feedback_reports > 0
-            && stats.full.estimate_bps.is_some_and(|e| e < 500_000.0)
+            && stats.full.estimate_bps.is_some()
             && stats.full.target_bps < 500_000
+            && (stats.full.estimate_bps.is_some_and(|e| e < 500_000.0)
+                || stats.full.path_ceiling_bps.is_some_and(|c| c < 700_000))
         {
             break;
         }
@@ -365,8 +368,9 @@ fn a_tbf_capped_uplink_brings_the_estimate_and_target_below_the_cap() {
     }
     // What the path showed it carries: the acknowledged rate while it dropped
     // the rest (`client::path_ceiling`). RTP bytes through a 500 kbit/s tbf:
-    // a little under 500 kbit/s, far under the ~0.9 Mbit/s the publisher
-    // sent. The target keeps under it.
+    // about 450 kbit/s, read up to ~120 kbit/s high over a second when the
+    // tbf's 15 KB bucket lets a burst through, and far under the ~0.9 Mbit/s
+    // the publisher sent. The target keeps under it.
     let mut shown = None;
     while shown.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -386,7 +390,7 @@ fn a_tbf_capped_uplink_brings_the_estimate_and_target_below_the_cap() {
         let stats = SendRateStatsView::from(&rate);
         if let Some(ceiling) = stats.full.path_ceiling_bps {
             assert!(
-                (250_000..=550_000).contains(&ceiling),
+                (200_000..=700_000).contains(&ceiling),
                 "the path's capacity as acknowledged: {:?}",
                 stats.full
             );
