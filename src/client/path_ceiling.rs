@@ -56,6 +56,11 @@ pub const HOLD: Duration = Duration::from_secs(4);
 /// the backoff is draining.
 pub const REEVALUATE: Duration = Duration::from_secs(3);
 
+/// Heavy loss ([`COLLAPSE_LOSS`]) this long after the ceiling was set: the
+/// path is still overloaded, measure again. The first reading of a collapse
+/// reads high (its second of arrivals still holds the rate before it).
+pub const REEVALUATE_COLLAPSE: Duration = Duration::from_secs(1);
+
 /// Loss this heavy (over the last window) is congestion even with no rise
 /// before it: a sender over the path's capacity (GCC's own "decrease" band).
 pub const COLLAPSE_LOSS: f64 = 0.10;
@@ -224,7 +229,9 @@ impl PathCeiling {
             PathState::Open => PathState::Open,
             PathState::Holding { ceiling_bps, since } => {
                 let held = now.saturating_duration_since(since);
-                if loss > LOSS && held >= REEVALUATE {
+                if (loss > LOSS && held >= REEVALUATE)
+                    || (loss > COLLAPSE_LOSS && held >= REEVALUATE_COLLAPSE)
+                {
                     PathState::Holding {
                         ceiling_bps: acked.min(ceiling_bps),
                         since: now,
@@ -337,6 +344,31 @@ mod tests {
             ),
             200_000
         );
+    }
+
+    #[test]
+    fn a_collapse_read_high_is_measured_again_after_a_second_of_heavy_loss() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut path = PathCeiling::default();
+        // The first second of arrivals still holds the rate before the cap.
+        let first = link(870_000.0, 1_200_000.0, 0.5, 300.0);
+        assert_eq!(
+            path.bound(1_000_000, 1_800_000, Some(1_540_000), Some(&first), t0),
+            696_000
+        );
+        let still = link(450_000.0, 700_000.0, 0.2, 350.0);
+        let at = |path: &mut PathCeiling, link: &EstimateSnapshot, t| {
+            path.bound(300_000, 1_800_000, Some(696_000), Some(link), t)
+        };
+        assert_eq!(at(&mut path, &still, t0 + ms(500)), 696_000, "too soon");
+        // Light loss a second on is the queue draining: not yet.
+        let light = link(450_000.0, 700_000.0, 0.05, 350.0);
+        assert_eq!(at(&mut path, &light, t0 + ms(1100)), 696_000);
+        // Heavy loss a second on: what arrives now.
+        assert_eq!(at(&mut path, &still, t0 + ms(1200)), 360_000);
+        assert_eq!(path.ceiling_bps(), Some(450_000));
+        assert_eq!(path.congestions(), 2);
     }
 
     #[test]
