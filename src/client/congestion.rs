@@ -3,15 +3,20 @@
 //! ```text
 //!  publish link: TWCC feedback ─▶ GCC (link::congestion) ─▶ SendEstimate
 //!                                                               │ every RATE_TICK
-//!  cap (set_network_bandwidth) ─▶ rate_task: total = min(estimate, cap, profile max)
+//!  cap (set_network_bandwidth) ─▶ rate_task: total = min(estimate, cap, profile max),
+//!                                   bounded by what the path showed it carries
+//!                                   (acked rate, loss, standing queue: path_ceiling)
 //!                                   ├─ audio: its profile rate first, never below AUDIO_FLOOR_BPS
 //!                                   └─ video: the rest × VIDEO_SHARE ─▶ RateLadder ─▶ RateControl
 //!  video encode (media pool) ◀── rung (size, fps) + bitrate + FrameBudget ──┘
 //!  audio encode (media pool) ◀── Opus bitrate ──────────────────────────────┘
 //! ```
 //!
-//! The ladder and the budget split are pure functions of their inputs
-//! ([`crate::media::rate_ladder`], [`split_budget`]); the task only samples the
+//! The ladder, the path bound and the budget split are pure functions of their
+//! inputs ([`crate::media::rate_ladder`], [`super::path_ceiling`], [`split_budget`]);
+//! while the path bound probes above a capacity the path showed, the ladder
+//! keeps the picture size that capacity pays for and only the bitrate follows
+//! the probe (a new size is a keyframe, and a lost keyframe a freeze); the task only samples the
 //! estimate and publishes the decision. The encoders read the decision under
 //! a short lock once per frame.
 //!
@@ -24,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::path_ceiling::PathCeiling;
 use crate::link::congestion::{CongestionConfig, EstimateSnapshot, SendEstimate};
 use crate::media::rate_ladder::{LadderDecision, RateLadder};
 use crate::media::{AudioProfile, VideoProfile};
@@ -53,63 +59,6 @@ pub const MAX_RISE_PER_SEC: f64 = 1.15;
 /// loss past 10 %, where GCC cuts the estimate deeply.
 pub const HOLD_LOSS: f64 = rtc::interceptor::GCC_LOW_LOSS;
 
-/// When loss follows a rise of the target, the total that was being sent is
-/// a ceiling the path showed: for this long the target stays at
-/// [`CEILING_BACKOFF`] of it, then it may probe again. Without this, each probe
-/// climbs until GCC's loss half sees more than 10 % loss and cuts the
-/// estimate to a fraction (measured: a freeze of seconds every ~10 s on a
-/// 500 kbit/s uplink).
-pub const CEILING_HOLD: Duration = Duration::from_secs(8);
-
-/// The share of a shown ceiling the target keeps to while it holds.
-pub const CEILING_BACKOFF: f64 = 0.85;
-
-/// Loss within this long of a rise counts as the rise's doing.
-const RISE_BLAME: Duration = Duration::from_secs(2);
-
-/// Remembers the total at which probing upwards last caused loss.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProbeCeiling {
-    /// The ceiling (bit/s) and until when it holds.
-    ceiling: Option<(u32, Instant)>,
-    /// When the total last rose.
-    last_rise: Option<Instant>,
-}
-
-impl ProbeCeiling {
-    /// Bounds `allowed` (bit/s) at `now`, given the `previous` total sent and
-    /// the estimator's average `loss`.
-    pub fn bound(
-        &mut self,
-        allowed: u32,
-        previous: Option<u32>,
-        loss: Option<f64>,
-        now: Instant,
-    ) -> u32 {
-        let lossy = loss.is_some_and(|l| l > HOLD_LOSS);
-        let blamed = self
-            .last_rise
-            .is_some_and(|at| now.saturating_duration_since(at) <= RISE_BLAME);
-        if lossy
-            && blamed
-            && let Some(previous) = previous
-        {
-            self.ceiling = Some((previous, now + CEILING_HOLD));
-            self.last_rise = None;
-        }
-        let bounded = match self.ceiling {
-            Some((ceiling, until)) if now < until => {
-                allowed.min((f64::from(ceiling) * CEILING_BACKOFF) as u32)
-            }
-            _ => allowed,
-        };
-        if previous.is_some_and(|p| u64::from(bounded) * 100 > u64::from(p) * 101) {
-            self.last_rise = Some(now);
-        }
-        bounded
-    }
-}
-
 /// Smallest cap [`crate::client::Client::set_network_bandwidth`] accepts, kbit/s.
 /// The seed's range starts at 3072; huddle goes down to the estimator's floor
 /// so a cap can emulate a narrow path.
@@ -136,6 +85,14 @@ pub struct SendRateStats {
     pub loss_based_bps: Option<f64>,
     /// TWCC feedback reports received so far.
     pub feedback_reports: u64,
+    /// What the far end acknowledged, bit/s (`link::acked_rate`).
+    pub acked_bps: Option<f64>,
+    /// The fraction of the packets sent over the last half second reported lost.
+    pub recent_loss: Option<f64>,
+    /// The standing queue on the uplink, ms.
+    pub queue_ms: Option<f64>,
+    /// The capacity the path last showed ([`super::path_ceiling`]), bit/s.
+    pub path_ceiling_bps: Option<u32>,
     /// The cap set by `set_network_bandwidth` (or the stream option), bit/s.
     pub cap_bps: Option<u32>,
     /// Audio + video encoder targets, bit/s.
@@ -189,6 +146,9 @@ pub(crate) struct VideoTarget {
     pub(crate) budget_bps: u32,
     /// The full rung's size, to scale sources of another size in proportion.
     pub(crate) top: (u32, u32),
+    /// Congestions taken so far ([`PathCeiling::congestions`]): at each, the
+    /// encoder gives up what it had run ahead of its budget.
+    pub(crate) congestions: u64,
 }
 
 /// Splits a total budget: Opus first (its profile rate while the total is at
@@ -273,7 +233,7 @@ struct State {
     stats: SendRateStats,
     /// The total target after the rise limit, and when it was set.
     total: Option<(f64, Instant)>,
-    probe: ProbeCeiling,
+    path: PathCeiling,
     video: Option<VideoTarget>,
     audio_profile_bps: Option<u32>,
     ceiling_bps: u32,
@@ -309,7 +269,7 @@ impl RateControl {
                 ..SendRateStats::default()
             },
             total: None,
-            probe: ProbeCeiling::default(),
+            path: PathCeiling::default(),
             video: None,
             audio_profile_bps: audio.map(AudioProfile::bitrate_bps),
             ceiling_bps: ceiling,
@@ -395,24 +355,36 @@ impl RateControl {
             state.stats.cap_bps,
             state.ceiling_bps,
         );
+        let limit = total_budget(None, state.stats.cap_bps, state.ceiling_bps);
         let loss = estimate.and_then(|e| e.loss);
         let previous = state.total.map(|(t, _)| t as u32);
-        let allowed = state.probe.bound(allowed, previous, loss, now);
-        let total = limit_rise(state.total, allowed, loss, now);
+        let allowed = state
+            .path
+            .bound(allowed, limit, previous, estimate.as_ref(), now);
+        // The loss now where the link measures it; GCC's moving average lingers.
+        let recent = estimate.and_then(|e| e.recent_loss.or(e.loss));
+        let total = limit_rise(state.total, allowed, recent, now);
         state.total = Some((f64::from(total), now));
         let (audio, video_budget) = split_budget(total, state.audio_profile_bps);
+        let (_, rung_budget) = split_budget(state.path.rung_total(total), state.audio_profile_bps);
         if estimate.is_some() {
             state.uplink_loss = loss;
         }
         state.stats.audio_expected_loss_percent =
             super::audio_fec::expected_loss_percent(state.uplink_loss, state.downlink_loss);
+        let path_ceiling = state.path.ceiling_bps();
+        let congestions = state.path.congestions();
         let stats = &mut state.stats;
         if let Some(e) = estimate {
             stats.estimate_bps = Some(e.estimate_bps);
             stats.delay_based_bps = e.delay_based_bps;
             stats.loss_based_bps = e.loss_based_bps;
             stats.feedback_reports = e.feedback;
+            stats.acked_bps = e.acked_bps;
+            stats.recent_loss = e.recent_loss;
+            stats.queue_ms = e.queue_ms;
         }
+        stats.path_ceiling_bps = path_ceiling;
         stats.audio_target_bps = audio;
         let video = ladder.as_deref_mut().map(|ladder| {
             let top = ladder
@@ -420,9 +392,10 @@ impl RateControl {
                 .first()
                 .map_or((0, 0), |r| (r.width, r.height));
             VideoTarget {
-                decision: ladder.decide(video_budget, now),
+                decision: ladder.decide_probing(video_budget, rung_budget, now),
                 budget_bps: video_budget,
                 top,
+                congestions,
             }
         });
         if let Some(v) = video {
@@ -499,42 +472,6 @@ mod tests {
         // Loss above 2 %: hold, but still fall at once.
         assert_eq!(limit_rise(previous, 2_000_000, Some(0.05), second), 500_000);
         assert_eq!(limit_rise(previous, 300_000, Some(0.05), second), 300_000);
-    }
-
-    #[test]
-    fn loss_after_a_rise_holds_the_target_under_that_ceiling_for_a_while() {
-        let t0 = Instant::now();
-        let mut probe = ProbeCeiling::default();
-        // Rising from 400k to 520k, no loss: nothing bounds it.
-        assert_eq!(probe.bound(520_000, Some(400_000), Some(0.0), t0), 520_000);
-        // Loss right after the rise: 85 % of what was sent, for CEILING_HOLD.
-        let t1 = t0 + Duration::from_millis(500);
-        assert_eq!(
-            probe.bound(2_000_000, Some(520_000), Some(0.05), t1),
-            442_000
-        );
-        let t2 = t1 + CEILING_HOLD - Duration::from_millis(100);
-        assert_eq!(
-            probe.bound(2_000_000, Some(442_000), Some(0.0), t2),
-            442_000
-        );
-        // Then it may probe again.
-        assert_eq!(
-            probe.bound(2_000_000, Some(442_000), Some(0.0), t1 + CEILING_HOLD),
-            2_000_000
-        );
-        // Loss with no rise before it (a lossy path at a steady rate) sets no ceiling.
-        let mut steady = ProbeCeiling::default();
-        assert_eq!(steady.bound(500_000, Some(500_000), Some(0.0), t0), 500_000);
-        let later = t0 + Duration::from_secs(5);
-        assert_eq!(
-            steady.bound(500_000, Some(500_000), Some(0.05), later),
-            500_000
-        );
-        assert_eq!(
-            steady.bound(900_000, Some(500_000), Some(0.0), later),
-            900_000
-        );
     }
 
     #[test]

@@ -50,6 +50,7 @@ mod layers;
 pub mod media_status;
 mod media_tap;
 pub mod network_quality;
+pub mod path_ceiling;
 pub mod playout;
 mod publish;
 pub mod rtc_stats;

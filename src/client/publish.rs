@@ -476,6 +476,7 @@ fn video_thread(
         scaler: Scaler::default(),
         decimator: Decimator::default(),
         budget: FrameBudget::new(),
+        congestions: 0,
         last_sent: None,
     };
     let Layers {
@@ -547,6 +548,8 @@ struct VideoEncode {
     scaler: Scaler,
     decimator: Decimator,
     budget: FrameBudget,
+    /// The rate control's congestion count when last seen.
+    congestions: u64,
     /// Capture instant of the last frame sent, for RTP timestamp spacing.
     last_sent: Option<Instant>,
 }
@@ -576,6 +579,11 @@ impl VideoEncode {
             if !self.decimator.keep(self.source_fps, frame_rate) {
                 self.rate.count_decimated();
                 return None;
+            }
+            if target.congestions != self.congestions {
+                // The path just showed congestion: nothing runs ahead now.
+                self.congestions = target.congestions;
+                self.budget.clear();
             }
             if !self.budget.admit(captured, target.budget_bps) {
                 // Dropped before encoding: the encoder never saw it, no keyframe needed.

@@ -14,8 +14,9 @@
 //! chain boxes the estimator where nothing else can reach it.
 //!
 //! Invariants:
-//! * The pacer runs at [`PACING_FACTOR`] × the lower of the estimate and what
-//!   the application sends ([`SendEstimate::set_sending`]), as libwebrtc paces
+//! * The pacer runs at [`PACING_FACTOR`] × what the application sends
+//!   ([`SendEstimate::set_sending`], the estimate bounded by the cap, the
+//!   profile and what the path showed it carries), as libwebrtc paces
 //!   at 2.5 × its target: a keyframe must not sit in the pacer for a whole
 //!   second at exactly the target, nor leave in one burst at a multiple of an
 //!   estimate that grew while the encoders sent less (the delay-based half
@@ -35,6 +36,8 @@ use rtc::interceptor::{
 };
 use serde::Serialize;
 use webrtc::peer_connection::Registry;
+
+use super::acked_rate::{AckedRate, StandingQueue};
 
 /// The pacer releases at this multiple of the estimate (libwebrtc: 2.5).
 pub const PACING_FACTOR: f64 = 2.5;
@@ -80,6 +83,15 @@ pub struct EstimateSnapshot {
     pub feedback: u64,
     /// Packets acknowledged in them.
     pub acknowledged_packets: u64,
+    /// What the far end reported as arrived, bit/s, over the last
+    /// [`super::acked_rate::ACKED_WINDOW`] of arrivals.
+    pub acked_bps: Option<f64>,
+    /// What left over the same window, bit/s (arrived or not).
+    pub sent_bps: Option<f64>,
+    /// The fraction of the packets sent over that window reported lost.
+    pub recent_loss: Option<f64>,
+    /// The standing queue on the path, ms ([`super::acked_rate::StandingQueue`]).
+    pub queue_ms: Option<f64>,
 }
 
 #[derive(Default)]
@@ -105,7 +117,7 @@ impl SendEstimate {
     }
 
     /// What the application's encoders target now (bit/s): the pacer paces at
-    /// [`PACING_FACTOR`] × the lower of this and the estimate.
+    /// [`PACING_FACTOR`] × this (the estimate until it is set).
     pub fn set_sending(&self, bps: f64) {
         self.lock().sending_bps = Some(bps);
     }
@@ -116,6 +128,8 @@ pub struct Observed {
     gcc: Gcc,
     out: SendEstimate,
     min_bps: f64,
+    acked: AckedRate,
+    queue: StandingQueue,
 }
 
 impl Observed {
@@ -127,6 +141,10 @@ impl Observed {
         out.delay_based_bps = stats.delay_based_bitrate;
         out.loss_based_bps = stats.loss_based_bitrate;
         out.loss = stats.packet_loss;
+        out.acked_bps = self.acked.bps();
+        out.sent_bps = self.acked.sent_bps();
+        out.recent_loss = self.acked.loss();
+        out.queue_ms = self.queue.ms();
         if reports > 0 {
             out.feedback += 1;
             out.acknowledged_packets += reports as u64;
@@ -137,17 +155,23 @@ impl Observed {
 impl BandwidthEstimator for Observed {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
         self.gcc.on_reports(now, reports);
+        self.acked.add(reports);
+        self.queue.add(reports);
         self.publish(reports.len());
     }
 
     /// What the chain sees, so what the pacer paces at: see the module doc.
     fn target_bitrate(&self) -> f64 {
         let estimate = self.gcc.target_bitrate();
+        // The application's total is the estimate bounded by the cap and the
+        // profile, except where the path showed it carries more than GCC's
+        // loss half says after a deep cut (`client::path_ceiling`): pacing
+        // under it would queue here what the path would carry.
         let base = self
             .out
             .lock()
             .sending_bps
-            .map_or(estimate, |sending| estimate.min(sending.max(self.min_bps)));
+            .map_or(estimate, |sending| sending.max(self.min_bps));
         base * PACING_FACTOR
     }
 
@@ -174,6 +198,8 @@ pub fn register(registry: Registry, config: CongestionConfig) -> (Registry, Send
         gcc,
         out: out.clone(),
         min_bps: config.min_bps,
+        acked: AckedRate::default(),
+        queue: StandingQueue::default(),
     };
     observed.publish(0);
     let registry = registry
@@ -205,18 +231,22 @@ mod tests {
             gcc: Gcc::new(800_000.0, 100_000.0, 5_000_000.0),
             out: out.clone(),
             min_bps: 100_000.0,
+            acked: AckedRate::default(),
+            queue: StandingQueue::default(),
         };
         observed.publish(0);
         assert_eq!(out.get().estimate_bps, 800_000.0);
         assert_eq!(observed.target_bitrate(), 800_000.0 * PACING_FACTOR);
         assert_eq!(out.get().feedback, 0);
-        // Paced after what the encoders send, when that is less.
+        // Paced after what the encoders send.
         out.set_sending(300_000.0);
         assert_eq!(observed.target_bitrate(), 300_000.0 * PACING_FACTOR);
         out.set_sending(10_000.0);
         assert_eq!(observed.target_bitrate(), 100_000.0 * PACING_FACTOR);
-        out.set_sending(2_000_000.0);
-        assert_eq!(observed.target_bitrate(), 800_000.0 * PACING_FACTOR);
+        // The application's total rules, also above the estimate (a path
+        // that showed it carries more than GCC's loss half says).
+        out.set_sending(1_000_000.0);
+        assert_eq!(observed.target_bitrate(), 1_000_000.0 * PACING_FACTOR);
         assert_eq!(
             out.get().estimate_bps,
             800_000.0,

@@ -26,6 +26,7 @@
 //! Callbacks from the library run on its driver task and must not block; the
 //! handler only forwards them into a channel that the link's owner drains.
 
+pub mod acked_rate;
 pub mod audio_level;
 pub mod capture_time;
 pub mod congestion;

@@ -186,9 +186,25 @@ impl RateLadder {
     /// rung once the budget has covered that rung's minimum ×
     /// [`UP_HYSTERESIS`] for [`UP_HOLD`].
     pub fn decide(&mut self, budget_bps: u32, now: Instant) -> LadderDecision {
+        self.decide_probing(budget_bps, budget_bps, now)
+    }
+
+    /// [`Self::decide`] while the rate control probes a narrow path: the rung
+    /// follows `rung_budget_bps` (what the path has shown it carries), the
+    /// bitrate `budget_bps` (what is being tried), up to the full rung's
+    /// maximum. A probe thus raises the bitrate of the pictures being sent,
+    /// which costs no keyframe, and a rung (a new picture size: a keyframe)
+    /// changes only for a rate the path has carried.
+    pub fn decide_probing(
+        &mut self,
+        budget_bps: u32,
+        rung_budget_bps: u32,
+        now: Instant,
+    ) -> LadderDecision {
+        let rung_budget = rung_budget_bps.min(budget_bps);
         let last = self.rungs.len().saturating_sub(1);
         let mut stepped_down = false;
-        while self.current < last && self.rung().min_bps > budget_bps {
+        while self.current < last && self.rung().min_bps > rung_budget {
             self.current += 1;
             stepped_down = true;
         }
@@ -196,7 +212,7 @@ impl RateLadder {
             self.up_since = None;
         } else if let Some(above) = self.current.checked_sub(1).and_then(|i| self.rungs.get(i)) {
             let needed = f64::from(above.min_bps) * UP_HYSTERESIS;
-            if f64::from(budget_bps) >= needed {
+            if f64::from(rung_budget) >= needed {
                 let since = *self.up_since.get_or_insert(now);
                 if now.saturating_duration_since(since) >= UP_HOLD {
                     self.current -= 1;
@@ -208,12 +224,17 @@ impl RateLadder {
             }
         }
         let rung = self.rung();
+        let most = if budget_bps > rung_budget {
+            self.rungs.first().map_or(rung.max_bps, |top| top.max_bps)
+        } else {
+            rung.max_bps
+        };
         LadderDecision {
             rung: self.current,
             width: rung.width,
             height: rung.height,
             frame_rate: rung.frame_rate,
-            bitrate_bps: budget_bps.clamp(rung.min_bps, rung.max_bps.max(rung.min_bps)),
+            bitrate_bps: budget_bps.clamp(rung.min_bps, most.max(rung.min_bps)),
         }
     }
 
@@ -252,8 +273,10 @@ impl Decimator {
 
 /// How much encoded video may run ahead of its budget, in seconds of that
 /// budget: a keyframe or a burst of motion fits, a sustained overshoot does
-/// not.
-pub const FRAME_BUDGET_BURST: Duration = Duration::from_secs(1);
+/// not. Half a second: what runs ahead leaves at the pacer's 2.5 × the target
+/// into the bottleneck, and a 500 kbit/s `tc tbf` with 200 ms of queue holds
+/// about 27 KB beyond its rate (issue 10 §1); a second's worth overflowed it.
+pub const FRAME_BUDGET_BURST: Duration = Duration::from_millis(500);
 
 /// A token bucket over encoded bytes: the encoder drops a whole frame (before
 /// encoding it, so no keyframe is needed) when what it produced has run ahead
@@ -296,6 +319,12 @@ impl FrameBudget {
     pub fn admit(&mut self, now: Instant, rate_bps: u32) -> bool {
         self.refill(now, rate_bps);
         self.level_bits >= 0.0
+    }
+
+    /// Gives up what was saved towards a burst (the path just showed
+    /// congestion: what runs ahead now only adds to its queue); a debt stays.
+    pub fn clear(&mut self) {
+        self.level_bits = self.level_bits.min(0.0);
     }
 
     /// Charges an encoded frame of `bytes`.
@@ -449,6 +478,54 @@ mod tests {
     }
 
     #[test]
+    fn a_cleared_frame_budget_gives_no_burst() {
+        let t0 = Instant::now();
+        let rate = 300_000;
+        let mut b = FrameBudget::new();
+        assert!(b.admit(t0, rate));
+        // Cleared: a frame of 4 frames' worth goes, the next ones wait for
+        // what it took (2500 bytes a frame at 15 fps).
+        b.clear();
+        assert!(b.admit(t0, rate), "an empty budget still admits");
+        b.spend(10_000);
+        let frame = Duration::from_millis(66);
+        let admitted = (1..=4).filter(|i| b.admit(t0 + frame * *i, rate)).count();
+        assert_eq!(admitted, 0, "paid back over 4 frames");
+        assert!(b.admit(t0 + frame * 5, rate));
+        // A debt is not forgiven.
+        b.spend(10_000);
+        b.clear();
+        assert!(!b.admit(t0 + frame * 6, rate));
+    }
+
+    #[test]
+    fn a_probe_raises_the_bitrate_not_the_rung() {
+        let mut ladder = ladder_720();
+        let t0 = Instant::now();
+        // The path showed 316 kbit/s of video: 640x360 at 15 fps.
+        let d = ladder.decide_probing(316_000, 316_000, t0);
+        assert_eq!((d.width, d.frame_rate, d.bitrate_bps), (640, 15, 316_000));
+        // Probing at 560 kbit/s for 10 s: the same rung (no keyframe), at the
+        // probe's bitrate, past the rung's own maximum (320 kbit/s).
+        for i in 1..=100u32 {
+            let d = ladder.decide_probing(560_000, 316_000, t0 + Duration::from_millis(100) * i);
+            assert_eq!((d.width, d.height, d.bitrate_bps), (640, 360, 560_000));
+        }
+        // Not past the full rung's maximum.
+        let d = ladder.decide_probing(3_000_000, 316_000, t0 + Duration::from_secs(11));
+        assert_eq!(d.bitrate_bps, 1_500_000);
+        // Shown to carry more: the rung follows, one hold at a time.
+        let d = ladder.decide_probing(560_000, 560_000, t0 + Duration::from_secs(12));
+        assert_eq!(
+            (d.width, d.bitrate_bps),
+            (640, 320_000),
+            "within the rung: its maximum"
+        );
+        let d = ladder.decide_probing(560_000, 560_000, t0 + Duration::from_secs(12) + UP_HOLD);
+        assert_eq!((d.width, d.frame_rate), (960, 12));
+    }
+
+    #[test]
     fn decimator_keeps_the_target_rate_evenly() {
         let mut d = Decimator::default();
         let kept: Vec<bool> = (0..15).map(|_| d.keep(15, 12)).collect();
@@ -475,9 +552,9 @@ mod tests {
             b.spend(2_400);
             t += frame;
         }
-        // A keyframe of 10 frames' worth fits in the burst.
+        // A keyframe of 6 frames' worth fits in the burst.
         assert!(b.admit(t, rate));
-        b.spend(25_000);
+        b.spend(15_000);
         t += frame;
         assert!(b.admit(t, rate));
         // Twice the budget, sustained: frames get dropped, about half of them.
