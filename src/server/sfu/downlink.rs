@@ -251,6 +251,26 @@ impl AutoLayer {
                     carried_bps: sent,
                 })
             }
+            // Paused with a clean path: probe for the smallest layer. With
+            // only audio flowing the estimate grows from the audio's rate at
+            // 15 %/s, which kept video paused for 7 s after a cap had
+            // already made room for the smallest layer.
+            Choice::Paused
+                if report.twcc_bps.is_some()
+                    && loss <= LOSS_LOW
+                    && since_change.is_none_or(|d| d >= PROBE_AFTER) =>
+            {
+                (0..MAX_RESOLUTIONS)
+                    .rev()
+                    .find(|&s| self.layer_bps[s] > 0.0)
+                    .filter(|&s| !fits(s, UP_MARGIN) || report.probe_passed == Some(false))
+                    .map(|s| ProbeRequest {
+                        target_bps: (self.layer_bps[s] + other)
+                            * UP_MARGIN
+                            * super::probe::TARGET_HEADROOM,
+                        carried_bps: sent,
+                    })
+            }
             _ => None,
         };
         let next = match self.choice {
@@ -495,6 +515,51 @@ mod tests {
         );
         auto.on_report(report(11, true));
         assert_eq!(auto.choice(), Choice::Layer(0), "the probe passed");
+    }
+
+    /// Paused on a clean path whose estimate has not grown back to the
+    /// smallest layer yet: a probe for that layer is asked for, and video
+    /// resumes when it passes (the hub then floors the estimate at the
+    /// probe's target).
+    #[test]
+    fn paused_video_probes_for_the_smallest_layer() {
+        let t0 = Instant::now();
+        let report = |secs: u64, estimate: f64, lost: u8, video_kbps: u64| {
+            let layers = LAYER_KBPS.map(|k| k * 125 * secs);
+            Report {
+                now: t0 + Duration::from_secs(secs),
+                fraction_lost: lost,
+                sent_bytes: (video_kbps + AUDIO_KBPS) * 125 * secs,
+                layer_bytes: layers,
+                twcc_bps: Some(estimate),
+                video_sent_bytes: Some(video_kbps * 125 * secs),
+                probe_passed: None,
+                probe_drain: false,
+            }
+        };
+        let mut auto = AutoLayer::new(2);
+        auto.on_report(report(0, 2e6, 0, 100));
+        for secs in 1..=6 {
+            auto.on_report(report(secs, 60_000.0, 60, 100));
+        }
+        assert_eq!(auto.choice(), Choice::Paused, "nothing fits, loss");
+        assert!(auto.probe_request().is_none(), "no probe into loss");
+        auto.on_report(report(7, 80_000.0, 0, 0));
+        let mut asked = None;
+        for secs in 8..=12 {
+            auto.on_report(report(secs, 80_000.0, 0, 0));
+            if let Some(probe) = auto.probe_request() {
+                asked = Some(probe);
+                break;
+            }
+        }
+        let probe = asked.expect("a clean path asks for a probe while paused");
+        let smallest = LAYER_KBPS[2] as f64 * 1000.0;
+        assert!(
+            probe.target_bps > smallest,
+            "the probe covers the smallest layer: {probe:?}"
+        );
+        assert_eq!(auto.choice(), Choice::Paused, "the probe runs first");
     }
 
     /// Loss right after a step down is the larger layer's: the smallest
