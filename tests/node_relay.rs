@@ -35,6 +35,38 @@ fn config(url: &str, room: &str, user: &str, role: Role) -> JoinConfig {
     }
 }
 
+/// Starts node a and node b with their extra flags and waits until both
+/// are registered.
+async fn two_nodes(redis: &Redis, a_extra: &[&str], b_extra: &[&str]) -> (Node, Node) {
+    let a = Node::start("node-a", redis, a_extra);
+    let b = Node::start("node-b", redis, b_extra);
+    registered(redis, "node-a").await;
+    registered(redis, "node-b").await;
+    (a, b)
+}
+
+/// `user` joins `room` at `url` as a joiner and publishes the pattern + a
+/// 440 Hz tone.
+async fn publisher(url: &str, room: &str, user: &str) -> (Client, StreamId) {
+    let client = Client::new();
+    client
+        .join(config(url, room, user, Role::Joiner))
+        .await
+        .unwrap_or_else(|e| panic!("{user} joins at {url}: {e}"));
+    let stream = client.publish(synthetic(440.0)).await.expect("publish");
+    (client, stream)
+}
+
+/// `user` joins `room` at `url` as a player.
+async fn player(url: &str, room: &str, user: &str) -> Client {
+    let client = Client::new();
+    client
+        .join(config(url, room, user, Role::Player))
+        .await
+        .unwrap_or_else(|e| panic!("{user} joins at {url}: {e}"));
+    client
+}
+
 /// One HTTP/1.1 request to the node at `url`: status, head and body.
 async fn http(url: &str, method: &str, path: &str, bearer: &str, body: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -99,19 +131,11 @@ async fn players_on_a_second_node_watch_through_one_relay_link_per_stream() {
     let Some(redis) = Redis::start("noderelay_players_on_a_second_node") else {
         return;
     };
-    let a = Node::start("node-a", &redis, &[]);
-    let b = Node::start("node-b", &redis, &["--relay-subscribers"]);
-    registered(&redis, "node-a").await;
-    registered(&redis, "node-b").await;
+    let (a, b) = two_nodes(&redis, &[], &["--relay-subscribers"]).await;
     let room = "room-relay";
 
     // Alice publishes on node a, which owns the room; Ann watches there.
-    let alice = Client::new();
-    alice
-        .join(config(&a.url, room, "alice", Role::Joiner))
-        .await
-        .expect("alice joins at a");
-    let stream = alice.publish(synthetic(440.0)).await.expect("publish");
+    let (_alice, stream) = publisher(&a.url, room, "alice").await;
     let ann = Client::new();
     ann.join(config(&a.url, room, "ann", Role::Player))
         .await
@@ -402,21 +426,13 @@ async fn killing_the_owner_node_brings_the_relay_nodes_players_back() {
     let Some(redis) = Redis::start("relayup_killing_the_owner_node") else {
         return;
     };
-    let mut a = Node::start("node-a", &redis, &[]);
-    let b = Node::start("node-b", &redis, &["--relay-subscribers"]);
-    registered(&redis, "node-a").await;
-    registered(&redis, "node-b").await;
+    let (mut a, b) = two_nodes(&redis, &[], &["--relay-subscribers"]).await;
     // Both nodes know both: alice, who joined a, has b to go to.
     nodes_listed(&a.url, "room-probe-a", "probe", 2).await;
     nodes_listed(&b.url, "room-probe-b", "probe", 2).await;
     let room = "room-owner-dies";
 
-    let alice = Client::new();
-    alice
-        .join(config(&a.url, room, "alice", Role::Joiner))
-        .await
-        .expect("alice joins at a");
-    let old_id = alice.publish(synthetic(440.0)).await.expect("publish");
+    let (alice, old_id) = publisher(&a.url, room, "alice").await;
     let mut players = Vec::new();
     for name in ["p1", "p2"] {
         let player = Client::new();
@@ -509,18 +525,10 @@ async fn relay_links_follow_what_the_nodes_players_watch() {
     let Some(redis) = Redis::start("relayup_links_follow_subscriptions") else {
         return;
     };
-    let a = Node::start("node-a", &redis, &[]);
-    let b = Node::start("node-b", &redis, &["--relay-subscribers"]);
-    registered(&redis, "node-a").await;
-    registered(&redis, "node-b").await;
+    let (a, b) = two_nodes(&redis, &[], &["--relay-subscribers"]).await;
     let room = "room-watched";
 
-    let alice = Client::new();
-    alice
-        .join(config(&a.url, room, "alice", Role::Joiner))
-        .await
-        .expect("alice joins at a");
-    let s1 = alice.publish(synthetic(440.0)).await.expect("publish");
+    let (_alice, s1) = publisher(&a.url, room, "alice").await;
     let bob = Client::new();
     bob.join(config(&a.url, room, "bob", Role::Joiner))
         .await
@@ -568,10 +576,7 @@ async fn relay_links_follow_what_the_nodes_players_watch() {
         .subscribe(s2, Default::default())
         .await
         .expect("subscribe s2");
-    let p2 = Client::new();
-    p2.join(config(&b.url, room, "p2", Role::Player))
-        .await
-        .expect("p2 joins at b");
+    let p2 = player(&b.url, room, "p2").await;
     let p2_sees_2 = p2
         .subscribe(s2, Default::default())
         .await
@@ -618,22 +623,11 @@ async fn a_relay_link_the_owner_drops_is_reopened_and_players_get_video_again() 
     let Some(redis) = Redis::start("relayup_link_reopened") else {
         return;
     };
-    let a = Node::start("node-a", &redis, &[]);
-    let b = Node::start("node-b", &redis, &["--relay-subscribers"]);
-    registered(&redis, "node-a").await;
-    registered(&redis, "node-b").await;
+    let (a, b) = two_nodes(&redis, &[], &["--relay-subscribers"]).await;
     let room = "room-reopen";
 
-    let alice = Client::new();
-    alice
-        .join(config(&a.url, room, "alice", Role::Joiner))
-        .await
-        .expect("alice joins at a");
-    let stream = alice.publish(synthetic(440.0)).await.expect("publish");
-    let p1 = Client::new();
-    p1.join(config(&b.url, room, "p1", Role::Player))
-        .await
-        .expect("p1 joins at b");
+    let (_alice, stream) = publisher(&a.url, room, "alice").await;
+    let p1 = player(&b.url, room, "p1").await;
     let remote = p1
         .subscribe(stream, Default::default())
         .await
@@ -722,18 +716,10 @@ async fn names_and_roles_changed_on_the_owner_reach_the_relay_nodes_players() {
     let Some(redis) = Redis::start("relayup_names_and_roles") else {
         return;
     };
-    let a = Node::start("node-a", &redis, &[]);
-    let b = Node::start("node-b", &redis, &["--relay-subscribers"]);
-    registered(&redis, "node-a").await;
-    registered(&redis, "node-b").await;
+    let (a, b) = two_nodes(&redis, &[], &["--relay-subscribers"]).await;
     let room = "room-names";
 
-    let alice = Client::new();
-    alice
-        .join(config(&a.url, room, "alice", Role::Joiner))
-        .await
-        .expect("alice joins at a");
-    let stream = alice.publish(synthetic(440.0)).await.expect("publish");
+    let (alice, stream) = publisher(&a.url, room, "alice").await;
     let p1 = Client::new();
     let info = p1
         .join(config(&b.url, room, "p1", Role::Player))
@@ -889,18 +875,10 @@ async fn a_kiosk_on_the_relay_node_follows_the_program_and_hears_the_loudest() {
     let Some(redis) = Redis::start("relay2_program_on_the_relay_node") else {
         return;
     };
-    let a = Node::start("node-a", &redis, &[]);
-    let b = Node::start("node-b", &redis, &["--relay-subscribers"]);
-    registered(&redis, "node-a").await;
-    registered(&redis, "node-b").await;
+    let (a, b) = two_nodes(&redis, &[], &["--relay-subscribers"]).await;
     let room = "room-relay2-program";
 
-    let alice = Client::new();
-    alice
-        .join(config(&a.url, room, "alice", Role::Joiner))
-        .await
-        .expect("alice joins at a");
-    let s1 = alice.publish(synthetic(440.0)).await.expect("publish");
+    let (_alice, s1) = publisher(&a.url, room, "alice").await;
     let bob = Client::new();
     bob.join(config(&a.url, room, "bob", Role::Joiner))
         .await
@@ -1099,26 +1077,16 @@ async fn a_relay_link_whose_path_dies_silently_is_reopened_within_seconds() {
     // Each node's media on an address of its own, so that a rule can cut
     // the relay link (a → b) and nothing else: alice (127.0.0.1) talks to
     // a (127.2.0.3), the players (127.0.0.1) to b (127.2.0.2).
-    let a = Node::start("node-a", &redis, &["--rtc-ip", "127.2.0.3"]);
-    let b = Node::start(
-        "node-b",
+    let (a, b) = two_nodes(
         &redis,
+        &["--rtc-ip", "127.2.0.3"],
         &["--relay-subscribers", "--rtc-ip", "127.2.0.2"],
-    );
-    registered(&redis, "node-a").await;
-    registered(&redis, "node-b").await;
+    )
+    .await;
     let room = "room-relay2-silent";
 
-    let alice = Client::new();
-    alice
-        .join(config(&a.url, room, "alice", Role::Joiner))
-        .await
-        .expect("alice joins at a");
-    let stream = alice.publish(synthetic(440.0)).await.expect("publish");
-    let p1 = Client::new();
-    p1.join(config(&b.url, room, "p1", Role::Player))
-        .await
-        .expect("p1 joins at b");
+    let (_alice, stream) = publisher(&a.url, room, "alice").await;
+    let p1 = player(&b.url, room, "p1").await;
     let remote = p1
         .subscribe(stream, Default::default())
         .await
@@ -1181,26 +1149,16 @@ async fn a_long_lived_mirror_renews_its_node_credential() {
     };
     // The owner warns 1 s before a signature expires; b's credential lives
     // 3 s: without renewals the owner would drop b's mirror within 3 s.
-    let a = Node::start("node-a", &redis, &["--signature-expiry-notice-secs", "1"]);
-    let b = Node::start(
-        "node-b",
+    let (a, b) = two_nodes(
         &redis,
+        &["--signature-expiry-notice-secs", "1"],
         &["--relay-subscribers", "--relay-credential-secs", "3"],
-    );
-    registered(&redis, "node-a").await;
-    registered(&redis, "node-b").await;
+    )
+    .await;
     let room = "room-relay2-renewal";
 
-    let alice = Client::new();
-    alice
-        .join(config(&a.url, room, "alice", Role::Joiner))
-        .await
-        .expect("alice joins at a");
-    let stream = alice.publish(synthetic(440.0)).await.expect("publish");
-    let p1 = Client::new();
-    p1.join(config(&b.url, room, "p1", Role::Player))
-        .await
-        .expect("p1 joins at b");
+    let (_alice, stream) = publisher(&a.url, room, "alice").await;
+    let p1 = player(&b.url, room, "p1").await;
     let remote = p1
         .subscribe(stream, Default::default())
         .await
