@@ -62,38 +62,33 @@ local owner = redis.call('GET', KEYS[1])
 if owner and owner ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. owner) == 1 then
   return {owner, redis.call('GET', ARGV[3] .. owner)}
 end
-local function users_of(json)
+local function record_of(id)
+  local json = redis.call('GET', ARGV[3] .. id)
+  if not json then return nil end
   local ok, record = pcall(cjson.decode, json)
   if ok and type(record) == 'table' and type(record.users) == 'number' then
-    return record.users
+    return record
   end
   return nil
 end
 local target = ARGV[1]
 local margin = tonumber(ARGV[4])
 if owner ~= ARGV[1] and margin and margin >= 0 then
-  local mine = redis.call('GET', ARGV[3] .. ARGV[1])
-  local my_users = mine and users_of(mine)
-  if my_users then
-    local fewest = my_users
+  local mine = record_of(ARGV[1])
+  if mine then
+    local fewest = mine.users
     for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-      if id ~= ARGV[1] then
-        local record = redis.call('GET', ARGV[3] .. id)
-        local users = record and users_of(record)
-        if users and users < fewest and my_users - users > margin then
-          fewest = users
-          target = id
-        end
+      local record = id ~= ARGV[1] and record_of(id)
+      if record and record.users < fewest and mine.users - record.users > margin then
+        fewest = record.users
+        target = id
       end
     end
   end
-  local record = redis.call('GET', ARGV[3] .. target)
-  if record then
-    local ok, decoded = pcall(cjson.decode, record)
-    if ok and type(decoded) == 'table' and type(decoded.users) == 'number' then
-      decoded.users = decoded.users + 1
-      redis.call('SET', ARGV[3] .. target, cjson.encode(decoded), 'KEEPTTL')
-    end
+  local chosen = record_of(target)
+  if chosen then
+    chosen.users = chosen.users + 1
+    redis.call('SET', ARGV[3] .. target, cjson.encode(chosen), 'KEEPTTL')
   end
 end
 redis.call('SET', KEYS[1], target, 'PX', ARGV[2])

@@ -215,29 +215,62 @@ fn rtp_ids(datagram: &[u8]) -> (u8, u32, u16) {
     (datagram[1] & 0x7f, ssrc, seq)
 }
 
-/// `direct`: the leg seals its own media (else through its core); `rtx`:
-/// the subscriber accepts RTX.
-async fn lossy_leg(direct: bool, rtx: bool) {
+/// A hub with one stream and a leg to a real subscriber through
+/// [`proxied_leg`], whose SRTP datagrams the test reads (`recorded`).
+struct RecordedLeg {
+    metrics: Arc<Metrics>,
+    hub: Hub,
+    media: Arc<PublishedMedia>,
+    proxied: Proxied,
+    offer: String,
+    recorded: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    /// RTP packets the proxy dropped (`Setup::lossy`).
+    dropped: Arc<AtomicU64>,
+}
+
+async fn recorded_leg(setup: Setup) -> RecordedLeg {
     let ip: IpAddr = "127.0.0.1".parse().expect("ip");
     let metrics = Arc::new(Metrics::default());
     let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
     let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
     let dropped = Arc::new(AtomicU64::new(0));
-    let (record, mut recorded) = tokio::sync::mpsc::unbounded_channel();
-    let setup = Setup {
+    let (record, recorded) = tokio::sync::mpsc::unbounded_channel();
+    let (proxied, offer) =
+        proxied_leg(&hub, &media, &metrics, setup, &dropped, Some(srtp(record))).await;
+    RecordedLeg {
+        metrics,
+        hub,
+        media,
+        proxied,
+        offer,
+        recorded,
+        dropped,
+    }
+}
+
+/// `direct`: the leg seals its own media (else through its core); `rtx`:
+/// the subscriber accepts RTX.
+async fn lossy_leg(direct: bool, rtx: bool) {
+    let RecordedLeg {
+        metrics,
+        hub,
+        media,
+        proxied:
+            Proxied {
+                leg,
+                sub,
+                signals: mut sub_signals,
+                proxy,
+            },
+        offer,
+        mut recorded,
+        dropped,
+    } = recorded_leg(Setup {
         keys_unrecognised: !direct,
         lossy: true,
         rtx,
-    };
-    let (
-        Proxied {
-            leg,
-            sub,
-            signals: mut sub_signals,
-            proxy,
-        },
-        offer,
-    ) = proxied_leg(&hub, &media, &metrics, setup, &dropped, Some(srtp(record))).await;
+    })
+    .await;
     let (media_ssrc, rtx_ssrc) = fid_group(&offer).expect("the offer groups an RTX SSRC");
     let receiver = tokio::spawn(async move {
         let track = loop {
@@ -682,29 +715,20 @@ async fn a_panicking_leg_is_dropped_and_the_others_carry_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_sequence_number_is_sealed_twice_around_a_pause() {
     tokio::time::timeout(Duration::from_secs(30), async {
-        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let metrics = Arc::new(Metrics::default());
-        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
-        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
-        let (record, mut recorded) = tokio::sync::mpsc::unbounded_channel();
-        let unused = Arc::new(AtomicU64::new(0));
-        let (
-            Proxied {
-                leg,
-                sub,
-                proxy,
-                signals: _signals,
-            },
-            _,
-        ) = proxied_leg(
-            &hub,
-            &media,
-            &metrics,
-            Setup::default(),
-            &unused,
-            Some(srtp(record)),
-        )
-        .await;
+        let RecordedLeg {
+            metrics,
+            hub,
+            media,
+            proxied:
+                Proxied {
+                    leg,
+                    sub,
+                    proxy,
+                    signals: _signals,
+                },
+            mut recorded,
+            ..
+        } = recorded_leg(Setup::default()).await;
 
         // Before the pause: 20 arrives late, 35 twice (a publisher's
         // retransmission). Then video is paused while the publisher goes on,
@@ -1139,29 +1163,20 @@ async fn feed_padded(hub: &Hub, media: &PublishedMedia, packets: &[(u16, bool)])
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn padding_never_reaches_a_leg_and_media_numbers_stay_gapless() {
     tokio::time::timeout(Duration::from_secs(30), async {
-        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let metrics = Arc::new(Metrics::default());
-        let hub = Hub::start(ip, None, Arc::clone(&metrics)).expect("hub");
-        let media = PublishedMedia::new(1, Arc::clone(&metrics), hub.media_input());
-        let (record, mut recorded) = tokio::sync::mpsc::unbounded_channel();
-        let unused = Arc::new(AtomicU64::new(0));
-        let (
-            Proxied {
-                leg,
-                sub,
-                proxy,
-                signals: _signals,
-            },
-            _,
-        ) = proxied_leg(
-            &hub,
-            &media,
-            &metrics,
-            Setup::default(),
-            &unused,
-            Some(srtp(record)),
-        )
-        .await;
+        let RecordedLeg {
+            metrics,
+            hub,
+            media,
+            proxied:
+                Proxied {
+                    leg,
+                    sub,
+                    proxy,
+                    signals: _signals,
+                },
+            mut recorded,
+            ..
+        } = recorded_leg(Setup::default()).await;
 
         let is_padding = |seq: u16| seq.is_multiple_of(4) || (30..=35).contains(&seq);
         let mut order: Vec<u16> = (1..=60).collect();
