@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,8 +14,7 @@ use huddle::protocol::{Reply, ServerMessage};
 /// A `huddle serve` child process and the lines of its stderr.
 struct Serve {
     child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
+    lines: StderrLines,
 }
 
 impl Serve {
@@ -39,47 +36,18 @@ impl Serve {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start huddle serve");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
+        let lines = StderrLines::of(&mut child);
+        Self { child, lines }
     }
 
     /// Waits (bounded) for a stderr line matching `pick`.
-    fn line<T>(&mut self, what: &str, mut pick: impl FnMut(&str) -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = pick(&line);
-                    self.seen.push(line);
-                    if let Some(value) = found {
-                        return value;
-                    }
-                }
-                Err(_) => panic!("no {what} on stderr; saw {:#?}", self.seen),
-            }
-        }
+    fn line<T>(&mut self, what: &str, pick: impl FnMut(&str) -> Option<T>) -> T {
+        self.lines.wait_for(what, Duration::from_secs(20), pick)
     }
 
     /// The server's WebSocket URL, from its start-up line.
     fn url(&mut self) -> String {
-        self.line("listening line", |l| {
-            l.split_once("listening on ")
-                .map(|(_, url)| url.trim().to_owned())
-        })
+        self.lines.listening_url()
     }
 
     fn signal(&self, signal: libc::c_int) {
@@ -100,9 +68,7 @@ impl Serve {
             assert!(Instant::now() < deadline, "huddle serve did not exit");
             std::thread::sleep(Duration::from_millis(20));
         };
-        let mut seen = std::mem::take(&mut self.seen);
-        seen.extend(self.lines.iter());
-        (status, seen)
+        (status, self.lines.all())
     }
 }
 

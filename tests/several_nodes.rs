@@ -412,20 +412,10 @@ async fn a_node_stopped_cleanly_frees_its_rooms_at_once() {
             .as_deref(),
         Some(":0")
     );
-    let mut log = Vec::new();
-    let said = loop {
-        match a.lines.recv_timeout(Duration::from_secs(5)) {
-            Ok(line) => {
-                let found = line.contains("left the cluster");
-                log.push(line);
-                if found {
-                    break true;
-                }
-            }
-            Err(_) => break false,
-        }
-    };
-    assert!(said, "{log:#?}");
+    a.lines
+        .wait_for("\"left the cluster\"", Duration::from_secs(5), |line| {
+            line.contains("left the cluster").then_some(())
+        });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -9,6 +9,7 @@ pub mod coturn;
 pub mod lossy_turn;
 pub mod node;
 pub mod redis;
+pub mod stderr_lines;
 #[cfg(feature = "devices")]
 pub mod x11_window;
 
@@ -24,6 +25,8 @@ use huddle::client::{Client, Credential, JoinConfig, JoinInfo, LocalStream, Room
 use huddle::media::{AudioProfile, VideoProfile};
 use huddle::protocol::{AppId, Role, RoomId, ServerMessage, UserId};
 use huddle::server::{Server, ServerConfig};
+
+pub use stderr_lines::StderrLines;
 
 pub const APP_ID: &str = "test-app";
 pub const APP_KEY: &str = "test-key";

@@ -1,13 +1,11 @@
 //! `huddle serve --redis` processes for the several-nodes tests (a real
 //! binary, its stderr drained), and what Redis says about them.
 
-use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::redis::Redis;
-use super::{APP_ID, APP_KEY, wait_for};
+use super::{APP_ID, APP_KEY, StderrLines, wait_for};
 
 /// Registration and claims live this long without a refresh (the smallest
 /// the CLI takes), so a dead node's room moves within seconds.
@@ -19,8 +17,8 @@ pub struct Node {
     pub child: Child,
     /// Its signalling URL (`ws://127.0.0.1:port`).
     pub url: String,
-    /// Its stderr lines, drained by a thread (a full pipe would block it).
-    pub lines: mpsc::Receiver<String>,
+    /// Its stderr lines.
+    pub lines: StderrLines,
 }
 
 impl Drop for Node {
@@ -58,26 +56,8 @@ impl Node {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start huddle serve");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let url = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("node {id} printed no listening line"));
-            if let Some((_, url)) = line.split_once("listening on ") {
-                break url.trim().to_owned();
-            }
-        };
+        let lines = StderrLines::of(&mut child);
+        let url = lines.listening_url();
         Self { child, url, lines }
     }
 
@@ -89,7 +69,7 @@ impl Node {
 
     /// Its stderr so far (for failure messages).
     pub fn log(&self) -> Vec<String> {
-        self.lines.try_iter().collect()
+        self.lines.so_far()
     }
 }
 
