@@ -67,6 +67,20 @@ pub fn set_audio_level(packet: &mut Packet, id: u8, level: u8) {
     header.extensions_padding = 0;
 }
 
+/// Writes capture time `ntp` (NTP 32.32, `link::capture_time`) into
+/// `packet` as its one header extension, under id `id`.
+pub fn set_capture_time(packet: &mut Packet, id: u8, ntp: u64) {
+    let header = &mut packet.header;
+    header.extensions.clear();
+    header.extensions.push(Extension {
+        id,
+        payload: Bytes::copy_from_slice(&ntp.to_be_bytes()),
+    });
+    header.extension = true;
+    header.extension_profile = EXTENSION_PROFILE_ONE_BYTE;
+    header.extensions_padding = 0;
+}
+
 /// A leg's own SRTP sending context.
 pub struct DirectEgress {
     srtp: Context,
