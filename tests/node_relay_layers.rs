@@ -248,6 +248,44 @@ async fn players_on_a_relay_node_choose_layers_as_on_the_owner() {
     decodes_size(&ann_sees, (480, 360), "ann still decodes").await;
     layer_links_become(&b.url, room, stream, &["360p_2"]).await;
     assert_eq!(bob_sees.stats().frames_dropped, dropped_at_start);
+
+    // The publisher stops the small layer while Bob watches it on b: he
+    // moves up, as a player on a would; once it is sent again he can
+    // choose it again.
+    bob.set_resolution(stream, LayerChoice::Fixed("180p_2".into()))
+        .await
+        .expect("switch");
+    decodes_size(&bob_sees, (240, 180), "bob on the small layer again").await;
+    alice
+        .remove_resolution(stream, "180p_2")
+        .await
+        .expect("remove");
+    decodes_size(&bob_sees, (480, 360), "bob moved up on b").await;
+    layer_links_become(&b.url, room, stream, &["360p_2"]).await;
+    let err = bob
+        .set_resolution(stream, LayerChoice::Fixed("180p_2".into()))
+        .await
+        .expect_err("a removed layer cannot be chosen on b");
+    assert_eq!(err.code(), ErrorCode::UnknownResolution);
+    alice
+        .add_resolution(stream, "180p_2")
+        .await
+        .expect("add back");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Err(e) = bob
+        .set_resolution(stream, LayerChoice::Fixed("180p_2".into()))
+        .await
+    {
+        assert_eq!(e.code(), ErrorCode::UnknownResolution);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b never listed the layer added back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    decodes_size(&bob_sees, (240, 180), "bob on the layer added back").await;
+    layer_links_become(&b.url, room, stream, &["180p_2"]).await;
+    assert_eq!(bob_sees.stats().frames_dropped, dropped_at_start);
 }
 
 /// `auto` on the relay node: b pulls every layer (its downlink estimate

@@ -776,20 +776,7 @@ impl Mirror {
             }
             Event::StreamAdded { stream } => self.stream_added(stream).await,
             Event::StreamRemoved { stream_id, .. } => self.stream_removed(stream_id).await,
-            Event::StreamUpdated { stream } => {
-                if let Some(&session) = self.members.get(&stream.user_id) {
-                    self.shared
-                        .rooms
-                        .update_stream(
-                            &self.room_id,
-                            session,
-                            stream.stream_id,
-                            stream.audio_muted,
-                            stream.video_muted,
-                        )
-                        .ok(); // a stream not relayed here: nothing to update
-                }
-            }
+            Event::StreamUpdated { stream } => self.stream_updated(stream),
             // The owner sends its streams' `stream-removed` first when a
             // role may no longer publish, so nothing is left to remove.
             Event::PeerRoleChanged { user_id, role } => {
@@ -822,6 +809,38 @@ impl Mirror {
             // top-N legs, fed by the relayed audio).
             _ => {}
         }
+    }
+
+    /// The owner's `stream-updated`: mutes, and the active layers of a
+    /// layered stream (`add-`/`remove-resolution`), which local players'
+    /// subscriptions follow as on the owner (one on a removed layer moves
+    /// to the largest left). Only layers this node has a slot for are
+    /// listed: those the stream had when it was mirrored.
+    fn stream_updated(&mut self, stream: StreamInfo) {
+        let Some(&session) = self.members.get(&stream.user_id) else {
+            return;
+        };
+        let slots = self
+            .relays
+            .get(&stream.stream_id)
+            .map(|r| r.layers.clone())
+            .unwrap_or_default();
+        let resolutions: Vec<_> = stream
+            .resolutions
+            .into_iter()
+            .filter(|r| slots.contains(&r.resolution_id))
+            .collect();
+        self.shared
+            .rooms
+            .change_stream(&self.room_id, session, stream.stream_id, |info| {
+                info.audio_muted = stream.audio_muted;
+                info.video_muted = stream.video_muted;
+                if !slots.is_empty() && !resolutions.is_empty() {
+                    info.resolutions = resolutions;
+                }
+                Ok::<(), crate::server::room::RoomError>(())
+            })
+            .ok(); // a stream not relayed here: nothing to update
     }
 
     fn peer_join(&mut self, user: UserInfo) {
