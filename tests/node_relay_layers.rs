@@ -313,6 +313,19 @@ async fn auto_on_a_relay_node_pulls_every_layer_and_plays() {
     layer_links_become(&b.url, room, stream, &["360p_2", "180p_2"]).await;
     // A loopback downlink carries the top layer.
     decodes_size(&bob_sees, (480, 360), "bob decodes with auto on b").await;
+    // Both links carry the audio, one link's is forwarded: Bob hears it
+    // once (a 20 ms packet each 20 ms), not once per link.
+    let (start, before) = (std::time::Instant::now(), bob_sees.stats().audio_packets);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let heard = bob_sees.stats().audio_packets - before;
+    let once = start.elapsed().as_millis() as u64 / 20;
+    assert!(
+        heard <= once * 3 / 2,
+        "{heard} audio packets in {:?}: some came twice",
+        start.elapsed()
+    );
+    assert!(heard >= once / 2, "the audio stopped: {heard}");
+    layer_links_become(&b.url, room, stream, &["360p_2", "180p_2"]).await;
     // Back to a fixed layer: the other layer's link closes.
     bob.set_resolution(stream, LayerChoice::Fixed("180p_2".into()))
         .await
