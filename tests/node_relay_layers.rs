@@ -17,7 +17,7 @@ use common::redis::Redis;
 use common::*;
 use huddle::client::{Client, JoinConfig, RemoteStream, SubscribeOptions};
 use huddle::media::VideoProfile;
-use huddle::protocol::{ErrorCode, LayerChoice, Role, StreamId};
+use huddle::protocol::{ErrorCode, Event, LayerChoice, Reply, Role, ServerMessage, StreamId};
 
 fn config(url: &str, room: &str, user: &str, role: Role) -> JoinConfig {
     JoinConfig {
@@ -487,4 +487,79 @@ async fn an_owner_behind_a_proxy_with_a_path_is_relayed_under_that_path() {
         "the mirror's WebSocket: {log}"
     );
     assert!(!log.contains("\"POST /whep/"), "{log}");
+}
+
+/// The next `layers-wanted` the raw publisher gets.
+async fn layers_wanted(publisher: &mut RawSocket, what: &str) -> Vec<String> {
+    publisher
+        .recv_until(Duration::from_secs(15), what, |m| match m {
+            ServerMessage::Event {
+                event: Event::LayersWanted { resolution_ids, .. },
+            } => Some(resolution_ids.clone()),
+            _ => None,
+        })
+        .await
+}
+
+/// A layer only a relay node's player watches is encoded: the owner counts
+/// the node's relay link of that layer as its watcher (`layers-wanted` to
+/// the publisher), and stops counting it when the link closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_owner_encodes_a_layer_only_a_relay_nodes_player_watches() {
+    let Some(redis) = Redis::start("relaysim_layers_wanted_over_the_relay") else {
+        return;
+    };
+    let a = Node::start("relaysim-g", &redis, &[]);
+    let b = Node::start("relaysim-h", &redis, &["--relay-subscribers"]);
+    registered(&redis, "relaysim-g").await;
+    registered(&redis, "relaysim-h").await;
+    let room = "room-relaysim-wanted";
+    // A publisher of two layers that reads its events (no media is
+    // needed: what is wanted follows the subscriptions).
+    let mut alice = RawSocket::connect_url(&a.url).await;
+    alice.joined(room, "alice").await;
+    let (_link, offer) = publish_offer(false, true).await;
+    alice
+        .send(&format!(
+            r#"{{"id":2,"type":"publish","audio":false,"video":{{"width":480,"height":360,"frameRate":15}},"sdp":{},"resolutions":[{{"resolutionId":"360p_2","width":480,"height":360,"frameRate":15}},{{"resolutionId":"180p_2","width":240,"height":180,"frameRate":15}}]}}"#,
+            json_string(&offer)
+        ))
+        .await;
+    let stream = alice
+        .recv_until(Duration::from_secs(10), "the publish answer", |m| match m {
+            ServerMessage::Reply {
+                reply: Reply::Published { stream_id, .. },
+                ..
+            } => Some(*stream_id),
+            ServerMessage::Error(e) => panic!("publish refused: {e:?}"),
+            _ => None,
+        })
+        .await;
+    // Nobody watches the small layer: it is dropped.
+    assert_eq!(
+        layers_wanted(&mut alice, "the small layer unwanted").await,
+        ["360p_2"]
+    );
+    // Bob, on b, chooses it: b's link of that layer makes it wanted.
+    let bob = joined(&b.url, room, "bob", Role::Player).await;
+    let _bob_sees = bob
+        .subscribe(stream, SubscribeOptions::default())
+        .await
+        .expect("bob subscribes at b");
+    bob.set_resolution(stream, LayerChoice::Fixed("180p_2".into()))
+        .await
+        .expect("the small layer");
+    assert_eq!(
+        layers_wanted(&mut alice, "the small layer wanted for b").await,
+        ["360p_2", "180p_2"]
+    );
+    // Nothing forwarded yet: the leg is on the small layer at once, and b
+    // pulls that one alone.
+    layer_links_become(&b.url, room, stream, &["180p_2"]).await;
+    // Bob leaves: b's links close, and the layer is unwanted again.
+    bob.leave().await.expect("leave");
+    assert_eq!(
+        layers_wanted(&mut alice, "the small layer unwanted again").await,
+        ["360p_2"]
+    );
 }
