@@ -157,6 +157,9 @@ pub struct JoinQuery {
     pub role: Option<u8>,
     /// WHEP only: `aes-gcm` (default) or `aes-cm` (see `whep`).
     pub srtp: Option<String>,
+    /// WHEP only: the simulcast layer played, a `resolutionId` of the
+    /// stream or `auto` (default: the largest; see `whep`).
+    pub layer: Option<String>,
 }
 
 /// The bearer of `Authorization: Bearer <token>` (RFC 6750 §2.1).

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 mod cross_room;
 mod expiry;
 mod ice_restart;
-mod layers;
+pub(crate) mod layers;
 mod program;
 mod screen;
 mod standby;

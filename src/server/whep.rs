@@ -17,9 +17,17 @@
 //! 1.22); such a leg sends through its `rtc` core, correct but slower
 //! (browsers would pick AES-CM too if it were always offered).
 //!
+//! Layers: `?layer=<resolutionId>` plays that simulcast layer of a layered
+//! stream (`protocol::layers`), `?layer=auto` lets the SFU choose by the
+//! player's downlink as for a `subscribe` with `auto`; without it the
+//! largest layer is played. The leg counts as a watcher of its layer (the
+//! publisher keeps encoding it), which is how a relay node
+//! (`cluster::relay`) pulls one layer per link.
+//!
 //! Refusals: unknown room 404 (90100227), unknown stream 404 (90100213), an
 //! offer that cannot receive the stream 400 (90000005), playing one's own
-//! stream 409 (90100001).
+//! stream 409 (90100001), a `layer` the stream does not have 400
+//! (91000102).
 
 use std::sync::Arc;
 
@@ -35,7 +43,8 @@ use super::media_resource::{
 };
 use super::room::RoomError;
 use super::sdp_checks::{check_play_offer, usable_candidates_only};
-use crate::protocol::{ErrorCode, LeaveReason, Role, RoomId, StreamId};
+use super::signalling::layers::resolve;
+use crate::protocol::{ErrorCode, LayerChoice, LeaveReason, Role, RoomId, StreamId};
 
 /// `POST /whep/{room}/{stream}`.
 pub async fn post(
@@ -125,6 +134,15 @@ async fn play(
             "cannot play your own stream (joining as its publisher would replace it)",
         ));
     }
+    // Checked before anything is made: a refused layer loses nothing.
+    let layer = LayerChoice::from_wire(query.layer.as_deref());
+    let slot = resolve(&layer, &info.resolutions, &media.layers(), false).map_err(|e| {
+        HttpError::new(
+            StatusCode::BAD_REQUEST,
+            e.code(),
+            format!("layer: {e} (stream {stream_id} has {:?})", media.layers()),
+        )
+    })?;
     let offered =
         check_play_offer(&offer).map_err(|e| HttpError::offer(&e, ErrorCode::InvalidParameter))?;
     let video = offered.video && info.video.is_some();
@@ -146,6 +164,9 @@ async fn play(
         .play(link_id, &media, video, audio, aes_cm, offer, inbox.clone())
         .await
         .map_err(|e| HttpError::sfu(&e))?;
+    if let Some(slot) = slot.filter(|_| video) {
+        link.set_layer(slot, layer == LayerChoice::Auto);
+    }
     if let Err(e) = media_resource::join_room(shared, &room_id, session, &identity, inbox) {
         link.close().await;
         return Err(e);

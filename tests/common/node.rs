@@ -32,11 +32,16 @@ impl Node {
     /// Starts node `id` (with `extra` flags) on a free port and waits for its
     /// listening line.
     pub fn start(id: &str, redis: &Redis, extra: &[&str]) -> Self {
+        Self::start_on(id, redis, "127.0.0.1:0", extra)
+    }
+
+    /// Starts node `id` listening on `listen` (`host:port`).
+    pub fn start_on(id: &str, redis: &Redis, listen: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
             .args([
                 "serve",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--app-id",
                 APP_ID,
                 "--app-key",

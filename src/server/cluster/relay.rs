@@ -26,6 +26,14 @@
 //! is `wss://` (`owner_link`), and the mirror's session renews its node
 //! credential before the owner would expire it (`credential`).
 //!
+//! A layered stream (simulcast) is mirrored with the owner's `resolutions`,
+//! and its local players choose a layer or `auto` as on the owner; it comes
+//! over one link per layer some local leg needs ([`links_wanted`]): a WHEP
+//! play with `&layer=<resolutionId>`, pinned to its slot here
+//! (`RelayedTrack`), of which one forwards the stream's audio
+//! ([`carry_audio`]). The owner's URL may have a path (a proxy's prefix):
+//! WHEP requests keep it (`OwnerLink::path`).
+//!
 //! Joiners (who may publish) are still redirected to the owner, also while a
 //! mirror is open, so every stream is published on the owner node.
 //!
@@ -37,9 +45,9 @@
 //! are other nodes' relays and are not mirrored.
 //!
 //! Invariant: at most one mirror per room per node ([`Mirrors`] holds it
-//! while its task runs), and a mirror's stream has at most one link
-//! (`LinkState::Open`, closed before the next is opened), so at most one
-//! relay link per stream per node.
+//! while its task runs), and a mirror's stream has at most one link per
+//! layer slot (`LinkState::Open`, closed before the next is opened), so at
+//! most one relay link per stream (per layer of a layered one) per node.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +60,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::credential::{Answer, Credential, Renewal};
 use super::owner_link::OwnerLink;
+use crate::protocol::layers::MAX_RESOLUTIONS;
 use crate::protocol::{
     AppId, ClientMessage, ErrorCode, Event, LeaveReason, PROTOCOL_VERSION, Reply, Request,
     RequestId, Role, RoomId, ServerMessage, StreamId, StreamInfo, UserId, UserInfo,
@@ -96,9 +105,10 @@ pub enum RelayError {
     },
 }
 
-/// The streams of a mirror with a relay link open now, and their media here
+/// The relay links of a mirror open now: each one's stream, the owner's
+/// `resolutionId` it plays (a layered stream's), and the stream's media here
 /// (shared by the mirror's task and [`Mirrors::view`]).
-type RelayLinks = Arc<Mutex<Vec<(StreamId, Arc<PublishedMedia>)>>>;
+type RelayLinks = Arc<Mutex<Vec<(StreamId, Option<String>, Arc<PublishedMedia>)>>>;
 
 /// How long a relay link stays open after the last local leg watching its
 /// stream ended (a player that resubscribes or rejoins finds it still up).
@@ -136,9 +146,12 @@ struct MirrorHandle {
 pub struct RelayView {
     /// The node that owns the room.
     pub owner_node: String,
-    /// The streams relayed to this node now, one link each: those some
-    /// local subscriber watches (or did within [`LINK_GRACE`]).
+    /// The streams relayed to this node now: those some local subscriber
+    /// watches (or did within [`LINK_GRACE`]). One link each, or one per
+    /// watched layer of a layered stream ([`RelayView::layer_links`]).
     pub relay_links: Vec<StreamId>,
+    /// The links of layered streams open now, one per layer watched here.
+    pub layer_links: Vec<LayerLink>,
     /// Relay links opened again after one failed (ICE/DTLS failure, or the
     /// owner dropped it), since the mirror opened.
     pub links_reopened: u64,
@@ -151,6 +164,16 @@ pub struct RelayView {
     /// Keyframe requests (PLI) sent to the owner over these links so far:
     /// local subscribers' requests, coalesced, on their way to the publisher.
     pub plis_sent: u64,
+}
+
+/// One relay link of a layered stream, as `GET /rooms/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerLink {
+    /// The stream.
+    pub stream_id: StreamId,
+    /// The owner's layer the link plays.
+    pub resolution_id: String,
 }
 
 /// The mirrors of this node.
@@ -175,10 +198,22 @@ impl Mirrors {
     pub(crate) fn view(&self, room_id: &RoomId) -> Option<RelayView> {
         self.get(room_id).map(|h| {
             let links = lock(&h.links);
+            let mut streams: Vec<(StreamId, &Arc<PublishedMedia>)> =
+                links.iter().map(|(id, _, media)| (*id, media)).collect();
+            streams.dedup_by_key(|(id, _)| *id);
             RelayView {
                 owner_node: h.owner_node.clone(),
-                relay_links: links.iter().map(|(id, _)| *id).collect(),
-                plis_sent: links.iter().map(|(_, media)| media.plis_sent()).sum(),
+                relay_links: streams.iter().map(|(id, _)| *id).collect(),
+                layer_links: links
+                    .iter()
+                    .filter_map(|(id, layer, _)| {
+                        layer.as_ref().map(|l| LayerLink {
+                            stream_id: *id,
+                            resolution_id: l.clone(),
+                        })
+                    })
+                    .collect(),
+                plis_sent: streams.iter().map(|(_, media)| media.plis_sent()).sum(),
                 links_reopened: h.reopened.load(Ordering::Relaxed),
                 links_silent: h.silent.load(Ordering::Relaxed),
                 credentials_renewed: h.renewed.load(Ordering::Relaxed),
@@ -277,6 +312,16 @@ pub(crate) fn check_switch(
         ));
     }
     Ok(())
+}
+
+/// The member of one relay link at the owner: `node-relay-<node>-<stream>`,
+/// and `-l<slot>` after it for a layer of a layered stream (one link each).
+fn link_user(node_id: &str, stream: StreamId, layer: Option<u8>) -> UserId {
+    let user = relay_user(node_id, Some(stream));
+    match layer {
+        Some(slot) => UserId::from(format!("{user}-l{slot}")),
+        None => user,
+    }
 }
 
 /// `node-relay-<node>[-<stream>]`, with the node id's dots (allowed in node
@@ -425,12 +470,45 @@ async fn open(
     Ok(handle)
 }
 
-/// One relayed stream: its media here, and its link from the owner while
-/// local legs watch it.
+/// One relayed stream: its media here, and its links from the owner while
+/// local legs watch it: one for a stream without layers, one per layer
+/// watched here for a layered one ([`links_wanted`]).
 struct Relay {
     owner: UserId,
     media: Arc<PublishedMedia>,
-    link: LinkState,
+    /// The owner's `resolutionId` of each layer slot here (its active
+    /// layers when the stream was mirrored, largest first); empty: a stream
+    /// without layers.
+    layers: Vec<String>,
+    /// Its links by layer slot (slot 0 alone without layers); no entry: `Idle`.
+    links: std::collections::BTreeMap<u8, LinkState>,
+}
+
+impl Relay {
+    fn open_links(&self) -> impl Iterator<Item = (u8, &OpenLink)> {
+        self.links.iter().filter_map(|(slot, state)| match state {
+            LinkState::Open(link) => Some((*slot, &**link)),
+            _ => None,
+        })
+    }
+}
+
+/// The layer slots of a relayed stream that need a link now (bit `n`: slot
+/// `n`): none while no local leg watches it (`video` + `audio` legs); for a
+/// stream without layers (`layers` = 0), slot 0; for a layered one, the
+/// slots local legs need (`watched`, `PublishedMedia::watched_layers`: a
+/// fixed leg its current and target layer, an `auto` leg every layer, so
+/// the downlink estimate here chooses among them all), or the top layer
+/// while watching legs name none (an audio-only or top-N leg).
+fn links_wanted(video: usize, audio: usize, layers: usize, watched: u8) -> u8 {
+    if video + audio == 0 {
+        return 0;
+    }
+    let all = u8::try_from((1u16 << layers.min(MAX_RESOLUTIONS)) - 1).unwrap_or(u8::MAX);
+    match watched & all {
+        0 => 1,
+        some => some,
+    }
 }
 
 /// A relayed stream's link from the owner node, as a state machine (tended
@@ -654,8 +732,10 @@ impl Mirror {
         }
         for (_, relay) in std::mem::take(&mut self.relays) {
             relay.media.close();
-            if let LinkState::Open(link) = relay.link {
-                self.close_link(*link).await;
+            for (_, state) in relay.links {
+                if let LinkState::Open(link) = state {
+                    self.close_link(*link).await;
+                }
             }
         }
         lock(&self.links).clear();
@@ -696,20 +776,7 @@ impl Mirror {
             }
             Event::StreamAdded { stream } => self.stream_added(stream).await,
             Event::StreamRemoved { stream_id, .. } => self.stream_removed(stream_id).await,
-            Event::StreamUpdated { stream } => {
-                if let Some(&session) = self.members.get(&stream.user_id) {
-                    self.shared
-                        .rooms
-                        .update_stream(
-                            &self.room_id,
-                            session,
-                            stream.stream_id,
-                            stream.audio_muted,
-                            stream.video_muted,
-                        )
-                        .ok(); // a stream not relayed here: nothing to update
-                }
-            }
+            Event::StreamUpdated { stream } => self.stream_updated(stream),
             // The owner sends its streams' `stream-removed` first when a
             // role may no longer publish, so nothing is left to remove.
             Event::PeerRoleChanged { user_id, role } => {
@@ -742,6 +809,38 @@ impl Mirror {
             // top-N legs, fed by the relayed audio).
             _ => {}
         }
+    }
+
+    /// The owner's `stream-updated`: mutes, and the active layers of a
+    /// layered stream (`add-`/`remove-resolution`), which local players'
+    /// subscriptions follow as on the owner (one on a removed layer moves
+    /// to the largest left). Only layers this node has a slot for are
+    /// listed: those the stream had when it was mirrored.
+    fn stream_updated(&mut self, stream: StreamInfo) {
+        let Some(&session) = self.members.get(&stream.user_id) else {
+            return;
+        };
+        let slots = self
+            .relays
+            .get(&stream.stream_id)
+            .map(|r| r.layers.clone())
+            .unwrap_or_default();
+        let resolutions: Vec<_> = stream
+            .resolutions
+            .into_iter()
+            .filter(|r| slots.contains(&r.resolution_id))
+            .collect();
+        self.shared
+            .rooms
+            .change_stream(&self.room_id, session, stream.stream_id, |info| {
+                info.audio_muted = stream.audio_muted;
+                info.video_muted = stream.video_muted;
+                if !slots.is_empty() && !resolutions.is_empty() {
+                    info.resolutions = resolutions;
+                }
+                Ok::<(), crate::server::room::RoomError>(())
+            })
+            .ok(); // a stream not relayed here: nothing to update
     }
 
     fn peer_join(&mut self, user: UserInfo) {
@@ -781,6 +880,15 @@ impl Mirror {
         };
         let stream_id = stream.stream_id;
         let owner = stream.user_id.clone();
+        // Local players choose among the owner's layers by their ids, as
+        // there (`resolutionId`, `auto`); each layer comes over a link of
+        // its own, `?layer=` on the owner's WHEP.
+        let layers: Vec<String> = stream
+            .resolutions
+            .iter()
+            .map(|r| r.resolution_id.clone())
+            .collect();
+        media.set_layers(layers.clone());
         if self
             .shared
             .rooms
@@ -792,7 +900,8 @@ impl Mirror {
                 Relay {
                     owner,
                     media,
-                    link: LinkState::Idle,
+                    layers,
+                    links: std::collections::BTreeMap::new(),
                 },
             );
         } else {
@@ -811,8 +920,10 @@ impl Mirror {
                 .ok(); // already gone with its member
         }
         relay.media.close();
-        if let LinkState::Open(link) = relay.link {
-            self.close_link(*link).await;
+        for (_, state) in relay.links {
+            if let LinkState::Open(link) = state {
+                self.close_link(*link).await;
+            }
         }
         self.publish_links();
     }
@@ -827,14 +938,44 @@ impl Mirror {
         self.publish_links();
     }
 
+    /// Tends each link of stream `id`: those [`links_wanted`] and those
+    /// open or retrying; then which of them carries the audio.
     async fn tend(&mut self, id: StreamId) {
-        let Some(relay) = self.relays.get_mut(&id) else {
+        let Some(relay) = self.relays.get(&id) else {
             return;
         };
         let (video, audio) = relay.media.subscriber_counts();
-        let watched = video + audio > 0;
+        let wanted = links_wanted(
+            video,
+            audio,
+            relay.layers.len(),
+            relay.media.watched_layers(),
+        );
+        let mut slots: Vec<u8> = relay.links.keys().copied().collect();
+        slots.extend((0..MAX_RESOLUTIONS as u8).filter(|s| wanted & (1 << s) != 0));
+        slots.sort_unstable();
+        slots.dedup();
+        for slot in slots {
+            self.tend_link(id, slot, wanted & (1 << slot) != 0).await;
+        }
+        if let Some(relay) = self.relays.get(&id) {
+            carry_audio(relay);
+        }
+    }
+
+    /// Link `slot` of stream `id` (`LinkState`); `watched`: a local leg
+    /// needs it.
+    async fn tend_link(&mut self, id: StreamId, slot: u8, watched: bool) {
+        let Some(relay) = self.relays.get_mut(&id) else {
+            return;
+        };
         let media = Arc::clone(&relay.media);
-        let mut state = std::mem::replace(&mut relay.link, LinkState::Idle);
+        let layer = relay
+            .layers
+            .get(usize::from(slot))
+            .cloned()
+            .map(|l| (slot, l));
+        let mut state = relay.links.remove(&slot).unwrap_or(LinkState::Idle);
         let now = Instant::now();
         let mut silent = false;
         if let LinkState::Open(link) = &mut state {
@@ -842,7 +983,7 @@ impl Mirror {
             silent = link.heard.read(now, bytes, rtp);
         }
         let next = match state {
-            LinkState::Idle if watched => self.open_or_retry(id, &media, 0).await,
+            LinkState::Idle if watched => self.open_or_retry(id, layer.clone(), &media, 0).await,
             LinkState::Idle => LinkState::Idle,
             LinkState::Open(link) if link.dropped || link.ingress.is_failed() || silent => {
                 let why = if link.dropped {
@@ -883,7 +1024,9 @@ impl Mirror {
             }
             LinkState::Retry { .. } if !watched => LinkState::Idle,
             LinkState::Retry { failures, at } if now >= at => {
-                let next = self.open_or_retry(id, &media, failures).await;
+                let next = self
+                    .open_or_retry(id, layer.clone(), &media, failures)
+                    .await;
                 if matches!(next, LinkState::Open(_)) {
                     self.reopened.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(room = %self.room_id, stream = %id, "relay link reopened");
@@ -892,24 +1035,26 @@ impl Mirror {
             }
             retry => retry,
         };
-        match self.relays.get_mut(&id) {
-            Some(relay) => relay.link = next,
-            None => {
-                if let LinkState::Open(link) = next {
-                    self.close_link(*link).await;
-                }
+        match (self.relays.get_mut(&id), next) {
+            (_, LinkState::Idle) => {}
+            (Some(relay), next) => {
+                relay.links.insert(slot, next);
             }
+            (None, LinkState::Open(link)) => self.close_link(*link).await,
+            (None, _) => {}
         }
     }
 
-    /// Opens the stream's link; after `failures` failures in a row.
+    /// Opens the stream's link (of `layer`: its slot here and the owner's
+    /// `resolutionId`); after `failures` failures in a row.
     async fn open_or_retry(
         &self,
         id: StreamId,
+        layer: Option<(u8, String)>,
         media: &Arc<PublishedMedia>,
         failures: u32,
     ) -> LinkState {
-        match self.open_link(id, media).await {
+        match self.open_link(id, layer, media).await {
             Ok(mut link) => {
                 link.after_failures = failures;
                 LinkState::Open(Box::new(link))
@@ -926,16 +1071,23 @@ impl Mirror {
         }
     }
 
-    /// What [`Mirrors::view`] shows: the streams with an open link, by id.
+    /// What [`Mirrors::view`] shows: the open links, by stream id and slot.
     fn publish_links(&self) {
         let mut open: Vec<_> = self
             .relays
             .iter()
-            .filter(|(_, r)| matches!(r.link, LinkState::Open(_)))
-            .map(|(id, r)| (*id, Arc::clone(&r.media)))
+            .flat_map(|(id, r)| {
+                r.open_links().map(move |(slot, _)| {
+                    let layer = r.layers.get(usize::from(slot)).cloned();
+                    (*id, slot, layer, Arc::clone(&r.media))
+                })
+            })
             .collect();
-        open.sort_by_key(|(id, _)| id.0);
-        *lock(&self.links) = open;
+        open.sort_by_key(|(id, slot, _, _)| (id.0, *slot));
+        *lock(&self.links) = open
+            .into_iter()
+            .map(|(id, _, layer, media)| (id, layer, media))
+            .collect();
     }
 
     /// The owner's `peer-join`/`peer-leave` of one of this node's link
@@ -944,24 +1096,29 @@ impl Mirror {
     fn link_member(&mut self, user_id: &UserId, joined: bool) {
         let node = &self.shared.config.node_id;
         for (id, relay) in &mut self.relays {
-            if relay_user(node, Some(*id)) != *user_id {
-                continue;
-            }
-            if let LinkState::Open(link) = &mut relay.link {
-                if joined {
-                    link.announced = true;
-                } else if link.announced {
-                    link.dropped = true;
+            let layered = !relay.layers.is_empty();
+            for (slot, state) in &mut relay.links {
+                if link_user(node, *id, layered.then_some(*slot)) != *user_id {
+                    continue;
+                }
+                if let LinkState::Open(link) = state {
+                    if joined {
+                        link.announced = true;
+                    } else if link.announced {
+                        link.dropped = true;
+                    }
                 }
             }
         }
     }
 
     /// Plays stream `id` from the owner over WHEP into `media`: one link
-    /// for this node.
+    /// for this node, or one per `layer` (its slot here, the owner's
+    /// `resolutionId`: `?layer=`) of a layered stream.
     async fn open_link(
         &self,
         id: StreamId,
+        layer: Option<(u8, String)>,
         media: &Arc<PublishedMedia>,
     ) -> Result<OpenLink, RelayError> {
         let authority = self.owner.authority().to_owned();
@@ -972,15 +1129,23 @@ impl Mirror {
         let (ingress, offer) = self
             .shared
             .sfu
-            .relay_ingress(media)
+            .relay_ingress(media, layer.as_ref().map(|(slot, _)| *slot))
             .await
             .map_err(|e| owner_err(e.to_string()))?;
-        let user = relay_user(&self.shared.config.node_id, Some(id));
-        let (ctime, signature) = self.credential.sign(&self.room_id, &user);
-        let path = format!(
-            "/whep/{}/{}?appid={}&userid={}&ctime={ctime}&role=2",
-            self.room_id, id, self.credential.app_id, user
+        let user = link_user(
+            &self.shared.config.node_id,
+            id,
+            layer.as_ref().map(|(slot, _)| *slot),
         );
+        let (ctime, signature) = self.credential.sign(&self.room_id, &user);
+        let path = self.owner.path(&whep_path(
+            &self.room_id,
+            id,
+            &self.credential.app_id,
+            &user,
+            ctime,
+            layer.as_ref().map(|(_, id)| id.as_str()),
+        ));
         let reply = match http(&self.owner, "POST", &path, &signature, Some(&offer)).await {
             Ok(reply) => reply,
             Err(why) => {
@@ -1020,11 +1185,51 @@ impl Mirror {
         link.ingress.close().await;
         if let Some(location) = &link.location {
             // The owner also ends the resource when the link fails.
-            if let Err(e) = http(&self.owner, "DELETE", location, &link.bearer, None).await {
+            let path = self.owner.resource(location);
+            if let Err(e) = http(&self.owner, "DELETE", &path, &link.bearer, None).await {
                 tracing::debug!("relay DELETE {location}: {e}");
             }
         }
     }
+}
+
+/// Of a layered stream's open links, one forwards the stream's audio (each
+/// link carries it): the one that did, while a local leg still needs its
+/// layer; else a needed one (the lowest slot), so a player's switch to
+/// another layer does not leave the audio on a link about to close.
+fn carry_audio(relay: &Relay) {
+    if relay.layers.is_empty() {
+        return; // the one link carries it
+    }
+    let open: Vec<&OpenLink> = relay.open_links().map(|(_, link)| link).collect();
+    let needed = |link: &OpenLink| link.unwatched_since.is_none();
+    let carrier = open.iter().find(|l| l.ingress.carries_audio());
+    if carrier.is_some_and(|c| needed(c)) {
+        return;
+    }
+    let Some(next) = open.iter().find(|l| needed(l)).or(carrier).or(open.first()) else {
+        return;
+    };
+    for link in &open {
+        link.ingress.carry_audio(std::ptr::eq(*link, *next));
+    }
+}
+
+/// The owner's WHEP path for one relay link (before a proxy's prefix,
+/// `OwnerLink::path`).
+fn whep_path(
+    room: &RoomId,
+    stream: StreamId,
+    app: &AppId,
+    user: &UserId,
+    ctime: u64,
+    layer: Option<&str>,
+) -> String {
+    let mut path = format!("/whep/{room}/{stream}?appid={app}&userid={user}&ctime={ctime}&role=2");
+    if let Some(layer) = layer {
+        path.push_str(&format!("&layer={layer}"));
+    }
+    path
 }
 
 /// An HTTP reply, as much as the relay reads of it.
@@ -1109,6 +1314,51 @@ mod tests {
         assert!(crate::auth::validate_id(user.as_str()));
         assert!(is_relay(&user));
         assert!(!is_relay(&UserId::from("alice".to_owned())));
+    }
+
+    /// Which links a relayed stream needs: none unwatched, the one link of
+    /// a stream without layers, the layers local legs need of a layered one
+    /// (all of them for an `auto` leg: the downlink estimate here chooses
+    /// among what it measures), the top one for legs that name none.
+    #[test]
+    fn links_follow_the_layers_local_legs_watch() {
+        use crate::server::sfu::wanted::leg_wants;
+        assert_eq!(links_wanted(0, 0, 2, 0b11), 0, "nobody watches");
+        assert_eq!(links_wanted(1, 1, 0, 0), 0b1, "no layers: one link");
+        assert_eq!(links_wanted(1, 1, 0, 0b100), 0b1);
+        // A player on the smallest of three layers, one on the top.
+        assert_eq!(links_wanted(1, 1, 3, leg_wants(2, 2, false)), 0b100);
+        assert_eq!(
+            links_wanted(2, 2, 3, leg_wants(2, 2, false) | leg_wants(0, 0, false)),
+            0b101
+        );
+        // Switching from the smallest to the top: both until the switch.
+        assert_eq!(links_wanted(1, 1, 3, leg_wants(2, 0, false)), 0b101);
+        // `auto` pulls every layer the stream has, no more.
+        assert_eq!(links_wanted(1, 1, 2, leg_wants(1, 1, true)), 0b11);
+        assert_eq!(links_wanted(1, 1, 3, leg_wants(0, 0, true)), 0b111);
+        // Watched, no layer named (audio only): the top.
+        assert_eq!(links_wanted(0, 1, 3, 0), 0b1);
+    }
+
+    #[test]
+    fn layer_links_have_members_and_paths_of_their_own() {
+        let room = RoomId::from("room_1".to_owned());
+        let app = AppId::from("demo".to_owned());
+        let plain = link_user("node-b", StreamId(7), None);
+        let small = link_user("node-b", StreamId(7), Some(1));
+        assert_eq!(plain.as_str(), "node-relay-node-b-7");
+        assert_eq!(small.as_str(), "node-relay-node-b-7-l1");
+        assert!(crate::auth::validate_id(small.as_str()));
+        assert!(is_relay(&small));
+        assert_eq!(
+            whep_path(&room, StreamId(7), &app, &small, 99, Some("180p_2")),
+            "/whep/room_1/7?appid=demo&userid=node-relay-node-b-7-l1&ctime=99&role=2&layer=180p_2"
+        );
+        assert_eq!(
+            whep_path(&room, StreamId(7), &app, &plain, 99, None),
+            "/whep/room_1/7?appid=demo&userid=node-relay-node-b-7&ctime=99&role=2"
+        );
     }
 
     #[test]

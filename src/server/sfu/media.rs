@@ -313,6 +313,12 @@ impl PublishedMedia {
         self.wanted.set(link, mask);
     }
 
+    /// The layer slots some leg needs now (bit `n`: slot `n`), without the
+    /// top layer's standing bit: what a relay node pulls from the owner.
+    pub(crate) fn watched_layers(&self) -> u8 {
+        self.wanted.watched()
+    }
+
     /// Leg `link` ended: it wants no layer.
     pub(crate) fn unwant_layers(&self, link: LinkId) {
         self.wanted.remove(link);
@@ -414,6 +420,25 @@ impl PublishedMedia {
     /// Forwards one ingress track's packets to its fan-out until the track ends
     /// or the stream is closed.
     pub(crate) async fn forward(self: Arc<Self>, track: Arc<dyn TrackRemote>) {
+        self.forward_from(track, None).await;
+    }
+
+    /// Forwards one track of a relay link (`relay_ingress`): its video is
+    /// the layer the link plays, its audio only while the link carries the
+    /// stream's audio ([`RelayedTrack`]).
+    pub(crate) async fn forward_relayed(
+        self: Arc<Self>,
+        track: Arc<dyn TrackRemote>,
+        relayed: RelayedTrack,
+    ) {
+        self.forward_from(track, Some(relayed)).await;
+    }
+
+    async fn forward_from(
+        self: Arc<Self>,
+        track: Arc<dyn TrackRemote>,
+        relayed: Option<RelayedTrack>,
+    ) {
         let _track = self.metrics.ingress_tracks.enter();
         let kind = track.kind().await;
         let mut layer = 0u8;
@@ -423,7 +448,10 @@ impl PublishedMedia {
         let mut keyframe_ts: [Option<u32>; MAX_RESOLUTIONS] = [None; MAX_RESOLUTIONS];
         if kind == RtpCodecKind::Video {
             let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
-            if !lock(&self.layers).is_empty() {
+            if let Some(slot) = relayed.as_ref().and_then(|r| r.layer) {
+                // A relay link plays one layer of the owner's stream.
+                layer = slot;
+            } else if !lock(&self.layers).is_empty() {
                 // A layer is the track named by its resolutionId: its RTP
                 // stream ids (a browser's `sendEncodings` rids, each SSRC a
                 // layer) or its track id (huddle's SDK, a track per layer).
@@ -460,6 +488,13 @@ impl PublishedMedia {
             let TrackRemoteEvent::OnRtpPacket(mut packet) = event else {
                 continue;
             };
+            if kind != RtpCodecKind::Video
+                && relayed
+                    .as_ref()
+                    .is_some_and(|r| !r.audio.load(Ordering::Acquire))
+            {
+                continue; // another link of the stream carries its audio
+            }
             if let Some(map) = rid_layers.as_mut() {
                 match self.rid_layer(map, &track, packet.header.ssrc).await {
                     RidLayer::Slot(slot) => layer = slot,
@@ -531,6 +566,18 @@ impl PublishedMedia {
             }
         }
     }
+}
+
+/// How a relay link's track feeds a relayed stream's media
+/// (`relay_ingress`): a layered stream comes over one link per layer, each
+/// with the stream's audio, of which one link's is forwarded.
+#[derive(Debug, Clone)]
+pub(crate) struct RelayedTrack {
+    /// The layer slot the link's video is (`None`: found as for a
+    /// publisher's track: slot 0 for a stream without layers).
+    pub(crate) layer: Option<u8>,
+    /// Whether the link's audio is forwarded now.
+    pub(crate) audio: Arc<AtomicBool>,
 }
 
 /// Whether an H.264 RTP payload (RFC 6184) begins a keyframe: an IDR slice or an

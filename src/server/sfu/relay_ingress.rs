@@ -14,8 +14,14 @@
 //! so local subscribers get video again without subscribing again (their
 //! legs' rewriters see a new source SSRC and carry on, `sfu::rewrite`).
 //!
-//! Invariant: at most one open [`RelayIngress`] per relayed stream per node
-//! (`cluster::relay` closes one before it opens the next).
+//! A layered stream comes over one link per layer (a WHEP play of that
+//! layer): each link's video is pinned to its layer slot here, and of the
+//! links' identical audio only one link's is forwarded
+//! ([`RelayIngress::carry_audio`]).
+//!
+//! Invariant: at most one open [`RelayIngress`] per relayed stream (per
+//! layer of a layered one) per node (`cluster::relay` closes one before it
+//! opens the next).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +31,7 @@ use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
 use webrtc::peer_connection::RTCPeerConnectionState;
 
+use super::media::RelayedTrack;
 use super::{PublishedMedia, Sfu, SfuError, Tasks, link_failed, spawn_counted};
 use crate::link::{LinkError, LinkSignal, LinkSignals, PeerLink};
 
@@ -34,6 +41,8 @@ pub struct RelayIngress {
     media: Arc<PublishedMedia>,
     /// Set when the link failed or closed under us (the media stays open).
     failed: Arc<AtomicBool>,
+    /// Whether its audio is forwarded (one link of a layered stream's).
+    audio: Arc<AtomicBool>,
     _tasks: Tasks,
 }
 
@@ -55,10 +64,15 @@ impl Sfu {
 
     /// Builds one relay link into `media`: a `recvonly` audio + video offer
     /// (candidates gathered) for the owner node's WHEP endpoint; packets
-    /// flow into `media` once the answer is applied.
+    /// flow into `media` once the answer is applied. `layer`: the layer
+    /// slot here of the video the link plays (one link per layer of a
+    /// layered stream); such a link's audio is forwarded only once
+    /// [`RelayIngress::carry_audio`] says so, a link without a layer's at
+    /// once.
     pub async fn relay_ingress(
         &self,
         media: &Arc<PublishedMedia>,
+        layer: Option<u8>,
     ) -> Result<(RelayIngress, String), SfuError> {
         let policy = crate::link::ice::IcePolicy {
             advertised_ip: self.public_ip,
@@ -89,11 +103,17 @@ impl Sfu {
             }
         };
         let failed = Arc::new(AtomicBool::new(false));
+        let audio = Arc::new(AtomicBool::new(layer.is_none()));
+        let relayed = RelayedTrack {
+            layer,
+            audio: Arc::clone(&audio),
+        };
         let task = spawn_counted(
             &self.metrics,
             relay_signals(
                 signals,
                 Arc::clone(media),
+                relayed,
                 Arc::clone(&failed),
                 Arc::clone(&self.metrics),
             ),
@@ -103,6 +123,7 @@ impl Sfu {
                 link,
                 media: Arc::clone(media),
                 failed,
+                audio,
                 _tasks: Tasks(vec![task]),
             },
             offer,
@@ -121,6 +142,17 @@ impl RelayIngress {
             .apply_answer(answer)
             .await
             .map_err(SfuError::PublishOffer)
+    }
+
+    /// Forwards this link's audio (`true`) or drops it: of a layered
+    /// stream's links, one carries the stream's audio.
+    pub fn carry_audio(&self, carry: bool) {
+        self.audio.store(carry, Ordering::Release);
+    }
+
+    /// Whether this link's audio is forwarded.
+    pub fn carries_audio(&self) -> bool {
+        self.audio.load(Ordering::Acquire)
     }
 
     /// Whether the link failed or closed under us (ICE or DTLS failure, ICE
@@ -152,6 +184,7 @@ impl RelayIngress {
 async fn relay_signals(
     mut signals: LinkSignals,
     media: Arc<PublishedMedia>,
+    relayed: RelayedTrack,
     failed: Arc<AtomicBool>,
     metrics: Arc<super::Metrics>,
 ) {
@@ -160,9 +193,10 @@ async fn relay_signals(
         match signal {
             LinkSignal::Track(track) => {
                 let media = Arc::clone(&media);
-                forwarders
-                    .0
-                    .push(spawn_counted(&metrics, media.forward(track)));
+                forwarders.0.push(spawn_counted(
+                    &metrics,
+                    media.forward_relayed(track, relayed.clone()),
+                ));
             }
             // Disconnected: nothing (not even an ICE keepalive answer) came
             // for the agent's disconnected timeout (5 s). A client's link
@@ -196,7 +230,7 @@ mod tests {
         let ip = std::net::IpAddr::from([127, 0, 0, 1]);
         let sfu = Sfu::new(ip, Arc::new(Metrics::default()));
         let media = sfu.relay_media().expect("relay media");
-        let (first, offer) = sfu.relay_ingress(&media).await.expect("a link");
+        let (first, offer) = sfu.relay_ingress(&media, None).await.expect("a link");
         assert!(offer.contains("a=recvonly"), "{offer}");
         // The owner's side: a peer that answers, connects, then goes away.
         let (owner, _owner_signals) = PeerLink::new(ip).await.expect("the owner's side");
@@ -227,7 +261,7 @@ mod tests {
         );
         assert!(!media.is_closed(), "the media outlives its link");
         first.close().await;
-        let (second, _) = sfu.relay_ingress(&media).await.expect("another link");
+        let (second, _) = sfu.relay_ingress(&media, None).await.expect("another link");
         assert!(!second.is_failed());
         second.close().await;
         assert!(!media.is_closed(), "closing a link leaves the media open");

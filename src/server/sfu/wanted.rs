@@ -97,6 +97,12 @@ impl LayersWanted {
         }
     }
 
+    /// The union of what the legs need, without the standing top bit.
+    pub(crate) fn watched(&self) -> u8 {
+        let legs = self.legs.lock().unwrap_or_else(|e| e.into_inner());
+        legs.values().fold(0, |a, b| a | b)
+    }
+
     fn publish(&self, legs: &HashMap<LinkId, u8>) {
         let union = legs.values().fold(TOP, |a, b| a | b);
         self.union
@@ -228,8 +234,11 @@ mod tests {
         assert_eq!(*rx.borrow(), 0b111);
         w.set(LinkId(2), leg_wants(0, 0, false));
         assert_eq!(*rx.borrow(), 0b101);
+        assert_eq!(w.watched(), 0b101);
         w.remove(LinkId(1));
         assert_eq!(*rx.borrow(), TOP);
+        w.remove(LinkId(2));
+        assert_eq!(w.watched(), 0, "the top is not watched by itself");
         let ids = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
         assert_eq!(names(0b101, &ids), ["a", "c"]);
     }

@@ -49,7 +49,7 @@ pub(super) fn check_publish_layers(
 /// are named `slots`: `None` for a stream without layers. A fixed layer that
 /// is not active is refused (91000102); `fallback` takes the largest instead
 /// (the layer was removed under the subscriber).
-pub(super) fn resolve(
+pub(crate) fn resolve(
     choice: &LayerChoice,
     active: &[VideoResolution],
     slots: &[String],

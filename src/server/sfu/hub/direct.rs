@@ -67,6 +67,20 @@ pub fn set_audio_level(packet: &mut Packet, id: u8, level: u8) {
     header.extensions_padding = 0;
 }
 
+/// Writes capture time `ntp` (NTP 32.32, `link::capture_time`) into
+/// `packet` as its one header extension, under id `id`.
+pub fn set_capture_time(packet: &mut Packet, id: u8, ntp: u64) {
+    let header = &mut packet.header;
+    header.extensions.clear();
+    header.extensions.push(Extension {
+        id,
+        payload: Bytes::copy_from_slice(&ntp.to_be_bytes()),
+    });
+    header.extension = true;
+    header.extension_profile = EXTENSION_PROFILE_ONE_BYTE;
+    header.extensions_padding = 0;
+}
+
 /// A leg's own SRTP sending context.
 pub struct DirectEgress {
     srtp: Context,
@@ -390,6 +404,38 @@ mod tests {
             assert_eq!(got.payload, sent.payload);
             assert_eq!(got.header.sequence_number, seq);
         }
+    }
+
+    /// A capture time set on a video packet (a relay link's leg) goes out
+    /// beside the stamp, stamped or not, and reads back as it was.
+    #[test]
+    fn a_capture_time_goes_out_beside_the_stamp() {
+        let (mut egress, mut receiver) = egress_and_receiver();
+        let ntp = 0x0102_0304_0506_0708u64;
+        let mut sent = packet(30, 1000, 300);
+        set_capture_time(&mut sent, 4, ntp);
+        let datagram = egress
+            .seal_stamped(&mut sent, Some((7, 11)))
+            .expect("sealed");
+        let opened = receiver.decrypt_rtp(&datagram).expect("authentic");
+        let got = Packet::unmarshal(&mut &opened[..]).expect("rtp");
+        assert_eq!(
+            crate::link::capture_time::read_capture_time(&got, 4),
+            Some(ntp)
+        );
+        assert_eq!(
+            got.header.get_extension(7).as_deref(),
+            Some(&11u16.to_be_bytes()[..])
+        );
+        let mut unstamped = packet(31, 4000, 300);
+        set_capture_time(&mut unstamped, 4, ntp + 1);
+        let datagram = egress.seal(&unstamped).expect("sealed");
+        let opened = receiver.decrypt_rtp(&datagram).expect("authentic");
+        let got = Packet::unmarshal(&mut &opened[..]).expect("rtp");
+        assert_eq!(
+            crate::link::capture_time::read_capture_time(&got, 4),
+            Some(ntp + 1)
+        );
     }
 
     /// An audio level set on the packet goes out beside the stamp, under

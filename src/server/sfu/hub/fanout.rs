@@ -316,6 +316,11 @@ impl HubLoop {
                         {
                             super::direct::set_audio_level(&mut packet, id, level);
                         }
+                        if let (Some(id), true) = (leg.capture_time_ext, ingress.video)
+                            && ingress.capture_ntp != 0
+                        {
+                            super::direct::set_capture_time(&mut packet, id, ingress.capture_ntp);
+                        }
                         // Sealed here, sent at the next flush; the core never sees it.
                         // Numbered (TWCC) with its size on the wire: + the
                         // extension and the GCM tag.

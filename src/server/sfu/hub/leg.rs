@@ -275,6 +275,12 @@ pub struct Leg {
     /// another node relaying this play (`server::cluster::relay`) has them
     /// for its top-N. `None` on the legs the hub offers.
     pub audio_level_ext: Option<u8>,
+    /// The capture time id a WHEP player's offer negotiated
+    /// (`link::capture_time`): the hub writes each video packet's capture
+    /// time back under it, so a relay node lines the layers of a stream it
+    /// pulls over several links up by capture, as the owner does
+    /// (`sfu::layers`). `None` on the legs the hub offers.
+    pub capture_time_ext: Option<u8>,
     _counted: GaugeGuard,
 }
 
@@ -358,6 +364,7 @@ impl Leg {
         let mut leg = Leg::new(request, pc, keys, any_sender, LegState::Answered(tracks))?;
         leg.aes_cm_allowed = aes_cm;
         leg.audio_level_ext = crate::link::audio_level::ext_id_in_sdp(&sdp);
+        leg.capture_time_ext = crate::link::capture_time::ext_id_in_sdp(&sdp);
         Ok((leg, ufrag, sdp))
     }
 
@@ -395,6 +402,7 @@ impl Leg {
             counters: super::LegCounters::default(),
             twcc: None,
             audio_level_ext: None,
+            capture_time_ext: None,
             #[cfg(test)]
             keys_unrecognised: request.keys_unrecognised,
             _counted: request.counted,
@@ -564,6 +572,17 @@ fn core(
                 None,
             )
             .map_err(internal("registering the audio level"))?;
+        // And the capture time of video (another node's relay link of one
+        // layer: `Leg::capture_time_ext`).
+        media_engine
+            .register_header_extension(
+                rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability {
+                    uri: crate::link::capture_time::ABS_CAPTURE_TIME_URI.to_owned(),
+                },
+                RtpCodecKind::Video,
+                None,
+            )
+            .map_err(internal("registering the capture time"))?;
     }
     let registry = Registry::new()
         .with(Slot::NackResponder, BoundedNackResponder::default())
