@@ -596,7 +596,17 @@ async fn new_rooms_go_to_the_least_loaded_node() {
     let publisher = carol.publish(synthetic(330.0)).await.expect("publish");
     assert_eq!(stream_of(&dave, "carol").await, publisher);
 
-    // Now 2 on a, 1 or 2 on b: within the margin, a keeps its next new room.
+    // Now 2 on a and 2 on b: within the margin, a keeps its next new room.
+    // b's record counts carol at once when she is placed, but b's own
+    // heartbeat rewrites it with the users it holds, which can be 0 for the
+    // moment before carol's redirected join arrives; wait for the heartbeat
+    // that counts both.
+    wait_for(
+        Duration::from_secs(10),
+        "node-b registering 2 users",
+        || (users_registered(&redis, "node-b")? >= 2).then_some(()),
+    )
+    .await;
     let erin = Client::new();
     erin.join(config(&a.url, "fresh-2", "erin"))
         .await
