@@ -12,7 +12,8 @@
 # fps × 5 over the log lines written in the window). It prints every run and
 # the CPU milliseconds per rendered frame, so a machine that renders fewer
 # frames under load is compared fairly. Needs an X display (DISPLAY, default
-# :99) and a debug build (HUDDLE, default target/debug/huddle).
+# :99) and a debug build (HUDDLE, default target/debug/huddle). PORT (default
+# 7960 + N) is the server's, for runs side by side on one machine.
 #
 # The total per frame charges the app's fixed-rate work (decoding 9 × 15 fps,
 # the network, the frame logs) to the frames drawn, so a run the load starves
@@ -27,7 +28,7 @@
 # a change, side by side in one alternated run. Server and bots are HUDDLE's.
 set -u
 N=${1:-9}; ROUNDS=${2:-3}; SECS=${3:-30}
-PORT=$((7960 + N)); BIN=${HUDDLE:-target/debug/huddle}
+PORT=${PORT:-$((7960 + N))}; BIN=${HUDDLE:-target/debug/huddle}
 export DISPLAY=${DISPLAY:-:99}
 TMP=$(mktemp -d /tmp/debugger-ab.XXXX)
 $BIN serve --listen 127.0.0.1:$PORT --app-id m --app-key k >"$TMP/serve.log" 2>&1 & SP=$!

@@ -537,6 +537,16 @@ impl HuddleApp {
 }
 
 impl eframe::App for HuddleApp {
+    /// eframe's default, except while the debugger is docked in a room: its
+    /// panel's fill, which the panel leaves to the clear (`panel::clear_color`).
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        if self.debugger_open && self.debugger.is_some() && matches!(self.screen, Screen::Room(_)) {
+            super::debugger::panel::clear_color(visuals)
+        } else {
+            egui::Color32::from_rgba_unmultiplied(12, 12, 12, 180).to_normalized_gamma_f32()
+        }
+    }
+
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         for notice in super::devices::take_notices() {
             self.toasts.push_with(notice.text, notice.details);

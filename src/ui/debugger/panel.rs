@@ -85,13 +85,29 @@ impl Default for PanelState {
 /// Below this window width the panel docks at the bottom, not on the right.
 const NARROW: f32 = 900.0;
 
+/// The window's clear color while the debugger is docked: the panel's own
+/// fill, which the docked panel then does not paint (`docked_frame`).
+pub fn clear_color(visuals: &egui::Visuals) -> [f32; 4] {
+    visuals.panel_fill.to_normalized_gamma_f32()
+}
+
+/// The docked panel's frame: a side panel's margins and no fill (issue 14
+/// §4). On a software renderer (lavapipe) every pixel painted each pass
+/// costs, and a filled panel paints half the window once more on top of
+/// the clear; the app clears to the same color instead (`clear_color`).
+fn docked_frame(style: &egui::Style) -> egui::Frame {
+    egui::Frame::side_top_panel(style).fill(egui::Color32::TRANSPARENT)
+}
+
 /// Draws the debugger as a resizable panel of the room: on the right in a
 /// wide window, at the bottom in a narrow one. Call before the room's own
-/// panels.
+/// panels; the window must be cleared to `clear_color`.
 pub fn show_docked(ui: &mut egui::Ui, dbg: &mut Debugger) {
     let width = ui.available_width();
+    let frame = docked_frame(ui.style());
     if width >= NARROW {
         egui::Panel::right("debugger")
+            .frame(frame)
             .resizable(true)
             .default_size((width * 0.5).min(900.0))
             .min_size(320.0)
@@ -99,6 +115,7 @@ pub fn show_docked(ui: &mut egui::Ui, dbg: &mut Debugger) {
     } else {
         let height = ui.available_height();
         egui::Panel::bottom("debugger")
+            .frame(frame)
             .resizable(true)
             .default_size(height * 0.5)
             .min_size(160.0)

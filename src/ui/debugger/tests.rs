@@ -527,3 +527,50 @@ fn the_plots_are_rebuilt_only_when_a_sample_arrives() {
     assert_eq!(h.state().panel.plots.rebuilds, built + 3);
     assert_eq!(h.state().panel.plotted_until, Some(120.0));
 }
+
+/// The largest filled rectangle among `shapes` (nested ones included)
+/// right of `x`.
+fn largest_fill(shapes: impl IntoIterator<Item = egui::Shape>, x: f32) -> f32 {
+    shapes
+        .into_iter()
+        .map(|shape| match shape {
+            egui::Shape::Rect(r) if r.fill.a() > 0 && r.rect.left() >= x => r.rect.area(),
+            egui::Shape::Vec(inner) => largest_fill(inner, x),
+            _ => 0.0,
+        })
+        .fold(0.0, f32::max)
+}
+
+/// Issue 14 §4: docked, the panel leaves its background to the window's
+/// clear (`panel::clear_color`, the panel's fill), so a software renderer
+/// does not shade half the window a second time each pass: no filled shape
+/// of its pass covers more than a sliver of the window.
+#[test]
+fn the_docked_panel_paints_no_background_of_its_own() {
+    let mut data = super::file::DebugData::new("fill".into());
+    let scope = super::sampler::received_video(3, "alice");
+    for s in 0..60 {
+        let t = f64::from(s);
+        for metric in [Metric::Bitrate, Metric::FrameRate, Metric::Jitter] {
+            data.history.push(&scope, metric, t, t.cos() + 2.0);
+        }
+    }
+    let mut h = Harness::builder()
+        .with_size(vec2(1280.0, 720.0))
+        .build_ui_state(
+            |ui, d: &mut Debugger| super::panel::show_docked(ui, d),
+            Debugger::offline(data),
+        );
+    h.run_steps(3);
+    h.get_by_label_contains("jitter (ms)");
+    // The panel takes the right half; the harness' own frame (its whole
+    // window, from x = 8) is not the panel's.
+    let shapes = h.output().shapes.iter().map(|c| c.shape.clone());
+    let largest = largest_fill(shapes, 400.0);
+    let window = 1280.0 * 720.0;
+    assert!(
+        largest < window * 0.02,
+        "a filled shape of {largest} px² ({:.0} % of the window)",
+        largest / window * 100.0
+    );
+}
