@@ -40,13 +40,14 @@ fn srtp(tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) -> Recorder {
 }
 
 /// Reads on `from`, forwards from `via` to `to`; if `lossy`, drops the
-/// first copy of every DROP_EVERY-th RTP packet. Every datagram `record`
+/// first copy of every DROP_EVERY-th RTP packet, and if `lossy_rtx` every
+/// other RTX packet (even RTX sequence numbers). Every datagram `record`
 /// wants (if given) is also sent to it.
 fn pump(
     from: Arc<UdpSocket>,
     via: Arc<UdpSocket>,
     to: SocketAddr,
-    lossy: bool,
+    (lossy, lossy_rtx): (bool, bool),
     dropped: Arc<AtomicU64>,
     record: Option<Recorder>,
 ) -> tokio::task::JoinHandle<()> {
@@ -62,6 +63,9 @@ fn pump(
             // Retransmissions pass: a copy of the original (the same
             // number, seen before) or an RTX packet (its own numbers).
             let is_rtx = buf.get(1).map(|b| b & 0x7f) == Some(crate::link::rtx::RTX_PAYLOAD_TYPE);
+            if lossy_rtx && is_rtx && rtp_seq(&buf[..n]).is_some_and(|seq| seq % 2 == 0) {
+                continue;
+            }
             if lossy
                 && !is_rtx
                 && let Some(seq) = rtp_seq(&buf[..n])
@@ -101,6 +105,16 @@ async fn a_leg_behind_a_lossy_path_gets_every_packet_through_rtx() {
         .expect("test timed out");
 }
 
+/// The same with every other RTX packet lost too: a packet whose RTX
+/// resend was lost is NACKed again, and the hub sends it on both paths (RTX
+/// and a copy of the original), so every packet still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packet_nacked_again_goes_on_both_paths() {
+    tokio::time::timeout(Duration::from_secs(30), lossy_leg_with(true, true, true))
+        .await
+        .expect("test timed out");
+}
+
 /// The same through the `rtc` pipeline (the leg's state when its SRTP keys
 /// cannot be had): its NACK responder resends, and the failure to seal
 /// directly is counted.
@@ -127,6 +141,8 @@ struct Setup {
     keys_unrecognised: bool,
     /// The proxy drops the first copy of every DROP_EVERY-th RTP packet.
     lossy: bool,
+    /// The proxy drops every other RTX packet too.
+    lossy_rtx: bool,
     /// The subscriber accepts RTX ([`PeerLink::subscriber`]).
     rtx: bool,
 }
@@ -172,7 +188,7 @@ async fn proxied_leg(
             Arc::clone(&facing_hub),
             Arc::clone(&facing_sub),
             sub_addr,
-            setup.lossy,
+            (setup.lossy, setup.lossy_rtx),
             Arc::clone(dropped),
             record,
         ),
@@ -180,7 +196,7 @@ async fn proxied_leg(
             Arc::clone(&facing_sub),
             Arc::clone(&facing_hub),
             hub_addr,
-            false,
+            (false, false),
             Arc::clone(dropped),
             None,
         ),
@@ -251,6 +267,11 @@ async fn recorded_leg(setup: Setup) -> RecordedLeg {
 /// `direct`: the leg seals its own media (else through its core); `rtx`:
 /// the subscriber accepts RTX.
 async fn lossy_leg(direct: bool, rtx: bool) {
+    lossy_leg_with(direct, rtx, false).await;
+}
+
+/// [`lossy_leg`]; `lossy_rtx`: the proxy drops every other RTX packet too.
+async fn lossy_leg_with(direct: bool, rtx: bool, lossy_rtx: bool) {
     let RecordedLeg {
         metrics,
         hub,
@@ -268,6 +289,7 @@ async fn lossy_leg(direct: bool, rtx: bool) {
     } = recorded_leg(Setup {
         keys_unrecognised: !direct,
         lossy: true,
+        lossy_rtx,
         rtx,
     })
     .await;
@@ -407,9 +429,18 @@ async fn lossy_leg(direct: bool, rtx: bool) {
                 .all(|(pt, _, _)| *pt == crate::link::rtx::RTX_PAYLOAD_TYPE),
             "RTX packets carry the RTX payload type"
         );
-        assert_eq!(media_copies, 0, "no original sent twice");
+        // An original goes out again only with a packet NACKed again
+        // (sent on both paths); with every other RTX packet lost, some are.
+        assert_eq!(media_copies as u64, c.retransmitted_again, "{c:?}");
+        if lossy_rtx {
+            assert!(c.retransmitted_again > 0, "{c:?}");
+        }
         // (A leg sending through its core: its responder resends, uncounted.)
-        assert_eq!(c.retransmitted_rtx, c.retransmitted, "{c:?}");
+        assert_eq!(
+            c.retransmitted_rtx + c.retransmitted_again,
+            c.retransmitted,
+            "{c:?}"
+        );
         assert!(rtx_count.repaired > 0, "{rtx_count:?}");
         assert_eq!(rtx_count.malformed, 0, "{rtx_count:?}");
     } else {
