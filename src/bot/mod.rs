@@ -322,6 +322,8 @@ pub struct StreamReport {
     pub video_repaired: u64,
     /// Video packets given up on so far.
     pub video_given_up: u64,
+    /// Of those, packets that came later than the wait.
+    pub video_late: u64,
     /// Lost audio frames rebuilt from in-band FEC so far.
     pub audio_frames_recovered: u64,
     /// Lost audio frames concealed so far.
@@ -873,6 +875,7 @@ impl Bot {
                 playout_delay_ms: stats.playout_delay_ms,
                 video_repaired: stats.video_repaired,
                 video_given_up: stats.video_given_up,
+                video_late: stats.video_late,
                 audio_frames_recovered: stats.audio_frames_recovered,
                 audio_frames_concealed: stats.audio_frames_concealed,
                 audio_frames_decoded: stats.audio_frames_decoded,
@@ -911,6 +914,7 @@ fn final_report(bot: &str, sub: &Subscribed) -> StreamReport {
         playout_delay_ms: stats.playout_delay_ms,
         video_repaired: stats.video_repaired,
         video_given_up: stats.video_given_up,
+        video_late: stats.video_late,
         audio_frames_recovered: stats.audio_frames_recovered,
         audio_frames_concealed: stats.audio_frames_concealed,
         audio_frames_decoded: stats.audio_frames_decoded,

@@ -14,12 +14,21 @@
 //!
 //! and then releases them in order, with a [`Released::Lost`] marker in place
 //! of what never came. The wait follows how long repairs actually take on this
-//! link: [`JitterConfig::wait_factor`] times the typical recent one
-//! (waiting longer gives up less often, and giving up costs a keyframe round
-//! trip, a freeze of a second or more; but it holds the frames behind a gap
-//! longer: docs/PERFORMANCE.md, issue 10, has both measured). It is bounded by [`JitterConfig::min_wait`] and [`JitterConfig::max_wait`], so a
-//! long path waits long enough and a short one adds little latency. The wait
-//! only delays frames behind a gap: without loss nothing is held.
+//! link: [`JitterConfig::wait_factor`] times the typical recent one, and
+//! at least 1.2 times the slowest recent one, a repair that came after its
+//! gap was given up included (waiting longer gives up less often, and giving
+//! up costs a keyframe round trip, a freeze of a second or more; but it holds
+//! the frames behind a gap longer: docs/PERFORMANCE.md, issue 10, has both
+//! measured). It is bounded by [`JitterConfig::min_wait`] and
+//! [`JitterConfig::max_wait`], so a long path waits long enough and a short
+//! one adds little latency. The wait only delays frames behind a gap: without
+//! loss nothing is held.
+//!
+//! Packets that were already waiting to be read when the reader woke (late,
+//! on a busy machine) go in with [`ReorderBuffer::insert`], which gives
+//! nothing up for its age, before [`ReorderBuffer::expire`]: a repair among
+//! them came within the wait, and is not given up because it was read after
+//! it.
 //!
 //! Sans-IO: packets and the time go in, released packets come out; the RTP task
 //! wakes at [`ReorderBuffer::deadline`] when nothing arrives.
@@ -45,9 +54,12 @@ pub struct JitterConfig {
     /// The wait is this many times the typical (median) recent repair. A
     /// first try takes about one round trip, a second (after the NACK or the
     /// resend was lost) about 2.25, a third 3.5 (the NACK generator retries
-    /// after 1.25 round trips, 3 times): 4 waits for all three. Giving up
-    /// costs a keyframe round trip, a freeze; waiting only delays the frames
-    /// behind the gap, which the playout delay ([`super::playout`]) absorbs.
+    /// after 1.25 round trips, 3 times), and a busy machine or path adds
+    /// its delays to each: with 4, most packets given up at 5 % loss and
+    /// 100 ms came 3-50 ms after the wait (docs/PERFORMANCE.md §6, "Give-ups
+    /// at 5 %"), 5 waits for them. Giving up costs a keyframe round trip, a
+    /// freeze; waiting only delays the frames behind the gap, which the
+    /// playout delay ([`super::playout`]) absorbs.
     pub wait_factor: f64,
 }
 
@@ -58,14 +70,21 @@ impl Default for JitterConfig {
             max_packets: 256,
             min_wait: Duration::from_millis(60),
             max_wait: Duration::from_millis(600),
-            initial_wait: Duration::from_millis(200),
-            wait_factor: 4.0,
+            // Until a repair shows the link's round trip, wait long: 200 ms
+            // gave up a repair that came 256 ms after its gap on a 100 ms
+            // path (docs/PERFORMANCE.md §6, "Give-ups at 5 %"), and a give-up
+            // costs a keyframe round trip.
+            initial_wait: Duration::from_millis(500),
+            wait_factor: 5.0,
         }
     }
 }
 
 /// Repair delays remembered to size the wait.
 const REPAIR_SAMPLES: usize = 16;
+
+/// The wait is at least this many times the slowest recent repair.
+const SLOWEST_MARGIN: f64 = 1.2;
 
 /// Repairs older than this no longer count for [`ReorderBuffer::repair_delay`]:
 /// a link that stopped losing packets stops paying a playout delay.
@@ -94,7 +113,13 @@ pub struct JitterCounters {
     pub discarded: u64,
     /// Gaps given up early because a keyframe waited behind them.
     pub skipped_to_keyframe: u64,
+    /// Packets that came after their gap was given up on (a repair later
+    /// than the wait; counted in `discarded` too).
+    pub late: u64,
 }
+
+/// Given-up packets remembered to recognise one arriving late.
+const GIVEN_UP_MEMORY: usize = 512;
 
 /// See the module docs.
 #[derive(Debug)]
@@ -114,6 +139,9 @@ pub struct ReorderBuffer {
     keyframe_wanted: bool,
     /// When the last repair (or give-up) happened.
     last_repair_at: Option<Instant>,
+    /// Recently given-up packets (extended sequence number → when it was
+    /// first missed), to count one that arrives after all.
+    given_up: BTreeMap<u64, Instant>,
     out: VecDeque<Released>,
     counters: JitterCounters,
 }
@@ -130,6 +158,7 @@ impl ReorderBuffer {
             repairs: VecDeque::with_capacity(REPAIR_SAMPLES),
             keyframe_wanted: false,
             last_repair_at: None,
+            given_up: BTreeMap::new(),
             out: VecDeque::new(),
             counters: JitterCounters::default(),
         }
@@ -149,14 +178,20 @@ impl ReorderBuffer {
     }
 
     /// How long a missing packet is waited for now:
-    /// [`JitterConfig::wait_factor`] times the typical recent repair, within
-    /// the configured bounds.
+    /// [`JitterConfig::wait_factor`] times the typical recent repair, and at
+    /// least [`SLOWEST_MARGIN`] times the slowest recent one (repairs that
+    /// came after their gap was given up included: a busy machine or path
+    /// slows the retries down), within the configured bounds. Waiting
+    /// longer only holds the frames behind a packet that comes late or
+    /// never; giving it up costs a keyframe round trip in both cases.
     pub fn wait(&self) -> Duration {
         let Some(typical) = self.typical_repair() else {
             return self.config.initial_wait;
         };
+        let slowest = self.repairs.iter().max().copied().unwrap_or_default();
         typical
             .mul_f64(self.config.wait_factor)
+            .max(slowest.mul_f64(SLOWEST_MARGIN))
             .clamp(self.config.min_wait, self.config.max_wait)
     }
 
@@ -181,14 +216,39 @@ impl ReorderBuffer {
         }
     }
 
+    fn record_repair(&mut self, took: Duration, now: Instant) {
+        if self.repairs.len() == REPAIR_SAMPLES {
+            self.repairs.pop_front();
+        }
+        self.repairs.push_back(took);
+        self.last_repair_at = Some(now);
+    }
+
     /// `seq` extended to 64 bits near the highest seen (RFC 3550 A.1 style).
     fn extend(&self, seq: u16) -> u64 {
         let delta = seq.wrapping_sub(self.highest as u16) as i16;
         self.highest.saturating_add_signed(i64::from(delta))
     }
 
-    /// Takes one arrived packet at `now`.
+    /// Takes one arrived packet at `now`, and gives up on what waited too
+    /// long.
     pub fn push(&mut self, packet: Packet, now: Instant) {
+        self.insert(packet, now);
+        self.release(now, true);
+    }
+
+    /// Takes one arrived packet at `now` without giving up on anything for
+    /// its age (only [`JitterConfig::max_packets`] still bounds a gap): for
+    /// packets that were already waiting to be read when the reader woke,
+    /// perhaps late on a busy machine. A repair among them arrived within
+    /// the wait even if it is read after it. Call [`ReorderBuffer::expire`]
+    /// once all of them are in.
+    pub fn insert(&mut self, packet: Packet, now: Instant) {
+        self.take(packet, now);
+        self.release(now, false);
+    }
+
+    fn take(&mut self, packet: Packet, now: Instant) {
         let seq = packet.header.sequence_number;
         let Some(next) = self.next else {
             // Start high enough that sequence numbers below the first one
@@ -202,6 +262,18 @@ impl ReorderBuffer {
         let ext = self.extend(seq);
         if ext < next || self.held.contains_key(&ext) {
             self.counters.discarded += 1;
+            if let Some(since) = self.given_up.remove(&ext) {
+                // A repair slower than the wait: it counts for the next
+                // waits ([`ReorderBuffer::wait`]).
+                self.counters.late += 1;
+                self.record_repair(now.saturating_duration_since(since), now);
+                tracing::debug!(
+                    seq,
+                    missing_ms = now.saturating_duration_since(since).as_millis() as u64,
+                    wait_ms = self.wait().as_millis() as u64,
+                    "reorder: a given-up packet came late"
+                );
+            }
             return;
         }
         if ext > next + self.config.max_packets as u64 {
@@ -217,14 +289,9 @@ impl ReorderBuffer {
             self.highest = ext;
         } else if let Some(since) = self.missing.remove(&ext) {
             self.counters.repaired += 1;
-            if self.repairs.len() == REPAIR_SAMPLES {
-                self.repairs.pop_front();
-            }
-            self.repairs.push_back(now.saturating_duration_since(since));
-            self.last_repair_at = Some(now);
+            self.record_repair(now.saturating_duration_since(since), now);
         }
         self.held.insert(ext, packet);
-        self.release(now);
     }
 
     /// A packet too far ahead to wait for what lies between (the sender
@@ -250,8 +317,7 @@ impl ReorderBuffer {
 
     /// A keyframe waits behind the open gap while the decoder wants one: it
     /// does not need what is missing before it (nor does the decoder, which
-    /// is broken until the keyframe; and the publisher's link does not resend
-    /// from before its latest keyframe, `link::nack`), so the gap is given
+    /// is broken until the keyframe), so the gap is given
     /// up at once and the packets before the keyframe go out with it, rather
     /// than holding the keyframe, often the one asked for to recover, for the
     /// whole wait. Whether anything was skipped.
@@ -304,7 +370,7 @@ impl ReorderBuffer {
 
     /// Gives up on what has waited too long by `now` (call at the deadline).
     pub fn expire(&mut self, now: Instant) {
-        self.release(now);
+        self.release(now, true);
     }
 
     /// When the oldest gap will be given up on, if one is open.
@@ -321,7 +387,10 @@ impl ReorderBuffer {
         self.out.pop_front()
     }
 
-    fn release(&mut self, now: Instant) {
+    /// Releases what is in order; gives up the gap before held packets when
+    /// they exceed [`JitterConfig::max_packets`], or, if `expire`, when it
+    /// waited [`ReorderBuffer::wait`].
+    fn release(&mut self, now: Instant, expire: bool) {
         let wait = self.wait();
         while let Some(next) = self.next {
             if let Some(packet) = self.held.remove(&next) {
@@ -332,10 +401,11 @@ impl ReorderBuffer {
             let Some(&first_held) = self.held.keys().next() else {
                 return; // nothing waits behind a gap
             };
-            let overdue = self
-                .missing
-                .get(&next)
-                .is_none_or(|since| now.saturating_duration_since(*since) >= wait);
+            let overdue = expire
+                && self
+                    .missing
+                    .get(&next)
+                    .is_none_or(|since| now.saturating_duration_since(*since) >= wait);
             if !overdue && self.held.len() <= self.config.max_packets {
                 if self.skip_to_keyframe() {
                     continue;
@@ -344,6 +414,22 @@ impl ReorderBuffer {
             }
             // Give up on the missing run before the first held packet.
             let lost = first_held - next;
+            let since = self.missing.get(&next).copied();
+            tracing::debug!(
+                seq = next as u16,
+                lost,
+                missing_ms = since.map(|t| now.saturating_duration_since(t).as_millis() as u64),
+                wait_ms = wait.as_millis() as u64,
+                held = self.held.len(),
+                "reorder: gave up a gap"
+            );
+            for seq in next..first_held {
+                let at = self.missing.get(&seq).copied().unwrap_or(now);
+                self.given_up.insert(seq, at);
+            }
+            while self.given_up.len() > GIVEN_UP_MEMORY {
+                self.given_up.pop_first();
+            }
             self.missing.retain(|&seq, _| seq >= first_held);
             self.give_up(lost);
             self.next = Some(first_held);
@@ -409,8 +495,8 @@ mod tests {
         assert_eq!(drain(&mut b), ["11", "12", "13"]);
         assert_eq!(b.counters().repaired, 1);
         assert_eq!(b.counters().given_up, 0);
-        // The wait now follows the repair seen: 4 × 120 ms.
-        assert_eq!(b.wait(), Duration::from_millis(480));
+        // The wait now follows the repair seen: 5 × 120 ms.
+        assert_eq!(b.wait(), Duration::from_millis(600));
     }
 
     /// A packet that does not come within the wait is given up on: one `Lost`
@@ -558,6 +644,76 @@ mod tests {
         b.push(packet(2), t0 + Duration::from_millis(100));
         assert_eq!(drain(&mut b), ["2", "3", "4"]);
         assert_eq!(b.counters().skipped_to_keyframe, 0);
+    }
+
+    /// Packets read in one go after the reader woke late: those inserted
+    /// give nothing up for its age, so a repair among them fills its gap
+    /// although the wait ran out before it was read; `expire` afterwards
+    /// gives up what is still missing. A packet that comes after its gap
+    /// was given up is counted late.
+    #[test]
+    fn packets_read_late_in_one_go_give_nothing_up_before_they_are_all_in() {
+        let t0 = Instant::now();
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.push(packet(1), t0);
+        b.push(packet(3), t0); // 2 missing
+        b.push(packet(5), t0); // 4 missing
+        assert_eq!(drain(&mut b), ["1"]);
+        let late = b.deadline().expect("a gap") + Duration::from_millis(100);
+        // Queued while the reader waited: 6, the repair of 2, then 7.
+        b.insert(packet(6), late);
+        b.insert(packet(2), late);
+        b.insert(packet(7), late);
+        assert_eq!(drain(&mut b), ["2", "3"], "2 repaired, 4 still waited for");
+        assert_eq!(b.counters().given_up, 0);
+        b.expire(late);
+        assert_eq!(drain(&mut b), ["lost 1", "5", "6", "7"]);
+        assert_eq!(b.counters().repaired, 1);
+        assert_eq!(b.counters().given_up, 1);
+        // 4 comes after all: discarded, and counted as late.
+        b.push(packet(4), late + Duration::from_millis(30));
+        assert_eq!(drain(&mut b), Vec::<String>::new());
+        assert_eq!((b.counters().discarded, b.counters().late), (1, 1));
+        // A plain duplicate is discarded, not late.
+        b.push(packet(7), late);
+        assert_eq!((b.counters().discarded, b.counters().late), (2, 1));
+    }
+
+    /// A packet that comes after its gap was given up is a repair too: the
+    /// wait grows to 1.2 × it, so the next such repair is waited for.
+    #[test]
+    fn a_late_repair_lengthens_the_wait() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.push(packet(0), t0);
+        for seq in [2, 4, 6] {
+            b.push(packet(seq), t0);
+            b.push(packet(seq - 1), t0 + ms(80));
+        }
+        assert_eq!(b.wait(), ms(400), "5 × the typical repair");
+        b.push(packet(8), t0); // 7 missing
+        b.expire(t0 + ms(400));
+        assert_eq!(b.counters().given_up, 1);
+        b.push(packet(7), t0 + ms(450));
+        assert_eq!(b.counters().late, 1);
+        assert_eq!(b.wait(), ms(540), "1.2 × the late repair");
+        assert_eq!(b.repair_delay(t0 + ms(450)), ms(80), "the typical one");
+    }
+
+    /// `push` gives up an overdue gap at once, as before: the same packets
+    /// pushed one by one lose the repair that `insert` kept.
+    #[test]
+    fn a_packet_pushed_after_the_wait_gives_the_gap_up_first() {
+        let t0 = Instant::now();
+        let mut b = ReorderBuffer::new(JitterConfig::default());
+        b.push(packet(1), t0);
+        b.push(packet(3), t0);
+        let late = b.deadline().expect("a gap") + Duration::from_millis(100);
+        b.push(packet(4), late);
+        b.push(packet(2), late);
+        assert_eq!(drain(&mut b), ["1", "lost 1", "3", "4"]);
+        assert_eq!(b.counters().late, 1);
     }
 
     /// The wait stays within its bounds whatever the repairs took.

@@ -63,6 +63,8 @@ pub struct StreamStats {
     pub video_repaired: u64,
     /// Video packets the reorder buffer gave up waiting for.
     pub video_given_up: u64,
+    /// Of those, packets that came after all (later than the wait).
+    pub video_late: u64,
     /// Video freezes (pauses between decoded frames), as WebRTC counts them.
     pub freezes: FreezeTracker,
     /// Time spent in the video decoder so far, µs (WebRTC `totalDecodeTime`).

@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
@@ -50,6 +51,11 @@ use crate::media::{AudioFrame, H264Decoder, OpusDecoder, now_us, read_stamp};
 /// 400 ms (with 8, every repair that took more than a quarter second
 /// overflowed it and cost a keyframe).
 pub const ACCESS_UNIT_CAPACITY: usize = 32;
+
+/// Packets the video task reads at most in one go when several already
+/// wait (it fell behind): all of them enter the reorder buffer before it
+/// gives up on a gap.
+const READ_AHEAD: usize = 256;
 
 /// Opus packets queued for the audio decode thread (200 ms).
 pub const OPUS_PACKET_CAPACITY: usize = 10;
@@ -184,22 +190,40 @@ impl Receiver {
                 },
                 None => Some(track.poll().await),
             };
+            let mut batch = Vec::new();
             match event {
                 Some(None) => break,
-                Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => {
-                    if self.resumed.swap(false, Ordering::AcqRel) {
-                        after_pause = true;
-                        need_keyframe.store(true, Ordering::Release);
-                    }
-                    counter.count(&self, &packet);
-                    media_ssrc = Some(packet.header.ssrc);
-                    self.frames.packet(&packet, Instant::now());
-                    reorder.set_keyframe_wanted(need_keyframe.load(Ordering::Acquire));
-                    reorder.push(packet, Instant::now());
-                }
+                Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => batch.push(packet),
                 Some(Some(_)) => continue,
-                None => reorder.expire(Instant::now()),
+                None => {}
             }
+            // What was read off the socket while this task waited (late, on
+            // a busy machine) goes in before any gap is given up: a repair
+            // among it came within the wait.
+            let mut ended = false;
+            while batch.len() < READ_AHEAD {
+                match track.poll().now_or_never() {
+                    Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => batch.push(packet),
+                    Some(Some(_)) => {}
+                    Some(None) => {
+                        ended = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            for packet in batch {
+                if self.resumed.swap(false, Ordering::AcqRel) {
+                    after_pause = true;
+                    need_keyframe.store(true, Ordering::Release);
+                }
+                counter.count(&self, &packet);
+                media_ssrc = Some(packet.header.ssrc);
+                self.frames.packet(&packet, Instant::now());
+                reorder.set_keyframe_wanted(need_keyframe.load(Ordering::Acquire));
+                reorder.insert(packet, Instant::now());
+            }
+            reorder.expire(Instant::now());
             let now = Instant::now();
             playout.set_target(reorder.repair_delay(now));
             if reorder.counters() != counted {
@@ -207,6 +231,7 @@ impl Receiver {
                 let mut stats = self.stats();
                 stats.video_repaired = counted.repaired;
                 stats.video_given_up = counted.given_up;
+                stats.video_late = counted.late;
             }
             while let Some(released) = reorder.pop() {
                 let assembled = match released {
@@ -295,6 +320,9 @@ impl Receiver {
                 };
                 track.write_rtcp(vec![Box::new(pli)]).await.ok(); // link closing
                 self.tap.keyframe_request_sent();
+            }
+            if ended {
+                break;
             }
         }
         self.ended.store(true, Ordering::Release);

@@ -11,17 +11,21 @@
 //! * the generator ([`super::nack_generator`]) asks for a missing packet at
 //!   once, again only after a measured round trip, and a few times at most;
 //! * the responder ([`BoundedNackResponder`]) resends a packet at most once per
-//!   [`RESEND_MIN_INTERVAL`], never one older than [`RESEND_MAX_AGE`] or sent
-//!   before the latest keyframe (the receiver recovers from that keyframe, not
-//!   from the resend), and only within a byte budget ([`ResendBudget`]):
-//!   retransmissions may add at most [`RESEND_SHARE`] to the media rate actually
-//!   sent, as libwebrtc counts retransmissions against the target rate.
+//!   [`RESEND_MIN_INTERVAL`], never one older than [`RESEND_MAX_AGE`], and only
+//!   within a byte budget ([`ResendBudget`]): retransmissions may add at most
+//!   [`RESEND_SHARE`] to the media rate actually sent, as libwebrtc counts
+//!   retransmissions against the target rate.
 //!
-//! The egress hub answers its subscribers' NACKs itself
-//! (`server::sfu::hub::direct`) with the same [`ResendBudget`], but without
-//! the keyframe rule: with a keyframe every 2 s, refusing packets from before
-//! one left every loss in the round trip before it unrepaired (measured,
-//! docs/PERFORMANCE.md §6, second pass); this responder still has the rule.
+//! Packets from before the latest keyframe are resent too. The receiver's
+//! reorder buffer holds that keyframe behind the gap (`client::jitter`: it
+//! only skips to a keyframe when its decoder already waits for one), so a
+//! refused resend does not let it recover from the keyframe: it waits its
+//! whole wait, gives the packet up and asks for another keyframe. A loss in
+//! the last round trip before each keyframe was never repaired that way
+//! (measured in `client::subscribe`'s lossy-link test: every packet it gave
+//! up on had been refused "before the keyframe"; the egress hub,
+//! `server::sfu::hub::direct`, dropped the rule earlier for the same reason,
+//! docs/PERFORMANCE.md §6, second pass).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -46,7 +50,8 @@ use super::rtx::{RtxCounters, RtxSender};
 pub const RESEND_MIN_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Packets older than this are not resent: the receiver has given up on them
-/// (its reorder buffer waits at most 400 ms) and asked for a keyframe.
+/// (its reorder buffer waits at most `JitterConfig::max_wait`) and asked for
+/// a keyframe.
 pub const RESEND_MAX_AGE: Duration = Duration::from_millis(1000);
 
 /// Retransmitted bytes allowed per media byte sent (over about a second).
@@ -193,39 +198,23 @@ struct SentPacket {
 struct SendStream {
     slots: Vec<Option<SentPacket>>,
     budget: ResendBudget,
-    /// Sequence number of the latest keyframe's first packet (video).
-    keyframe_seq: Option<u16>,
-    video: bool,
     /// Resends go on this RTX stream when the stream negotiated one.
     rtx: Option<RtxSender>,
 }
 
 impl SendStream {
-    fn new(video: bool) -> Self {
+    fn new() -> Self {
         Self {
             slots: std::iter::repeat_with(|| None)
                 .take(RESEND_HISTORY)
                 .collect(),
             budget: ResendBudget::default(),
-            keyframe_seq: None,
-            video,
             rtx: None,
         }
     }
 
     fn on_sent(&mut self, now: Instant, packet: &rtc::rtp::Packet) {
         let seq = packet.header.sequence_number;
-        if self.video && starts_keyframe(&packet.payload) {
-            // Only the first packet of a keyframe moves the mark: its
-            // parameter sets and IDR slices follow with higher numbers.
-            let continues = self
-                .keyframe_seq
-                .and_then(|k| self.slot(k))
-                .is_some_and(|k| k.packet.header.timestamp == packet.header.timestamp);
-            if !continues {
-                self.keyframe_seq = Some(seq);
-            }
-        }
         self.budget.on_sent(now, packet.payload.len());
         if let Some(slot) = self.slots.get_mut(usize::from(seq) % RESEND_HISTORY) {
             *slot = Some(SentPacket {
@@ -236,36 +225,32 @@ impl SendStream {
         }
     }
 
-    fn slot(&self, seq: u16) -> Option<&SentPacket> {
-        self.slots
-            .get(usize::from(seq) % RESEND_HISTORY)?
-            .as_ref()
-            .filter(|s| s.packet.header.sequence_number == seq)
-    }
-
     /// The packet to resend for a NACK of `seq` at `now`, if the rules allow.
     fn resend(&mut self, seq: u16, now: Instant) -> Option<rtc::rtp::Packet> {
-        // Behind the latest keyframe (sequence order, with wrap-around).
-        if let Some(k) = self.keyframe_seq
-            && (k.wrapping_sub(seq) as i16) > 0
-        {
-            return None;
-        }
         let at = usize::from(seq) % RESEND_HISTORY;
-        let sent = self
+        let Some(sent) = self
             .slots
-            .get(at)?
-            .as_ref()
-            .filter(|s| s.packet.header.sequence_number == seq)?;
-        if now.saturating_duration_since(sent.sent_at) > RESEND_MAX_AGE
-            || sent
-                .resent_at
-                .is_some_and(|t| now.saturating_duration_since(t) < RESEND_MIN_INTERVAL)
-        {
+            .get(at)
+            .and_then(Option::as_ref)
+            .filter(|s| s.packet.header.sequence_number == seq)
+        else {
+            tracing::debug!(seq, why = "not kept", "nack: resend refused");
             return None;
-        }
-        let size = sent.packet.payload.len() + 12;
-        if !self.budget.try_spend(now, size) {
+        };
+        let refused = if now.saturating_duration_since(sent.sent_at) > RESEND_MAX_AGE {
+            Some("too old")
+        } else if sent
+            .resent_at
+            .is_some_and(|t| now.saturating_duration_since(t) < RESEND_MIN_INTERVAL)
+        {
+            Some("just resent")
+        } else if !self.budget.try_spend(now, sent.packet.payload.len() + 12) {
+            Some("byte budget")
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            tracing::debug!(seq, why, "nack: resend refused");
             return None;
         }
         let sent = self.slots.get_mut(at)?.as_mut()?;
@@ -364,8 +349,7 @@ impl Interceptor for BoundedNackResponder {
             .iter()
             .any(|fb| fb.typ == "nack" && fb.parameter.is_empty());
         if nack {
-            let video = info.mime_type.to_ascii_lowercase().starts_with("video/");
-            let mut stream = SendStream::new(video);
+            let mut stream = SendStream::new();
             if let (Some(ssrc), Some(payload_type)) = (info.ssrc_rtx, info.payload_type_rtx) {
                 stream.rtx = Some(RtxSender::new(ssrc, payload_type));
             }
@@ -442,10 +426,12 @@ mod tests {
         assert!(resent as f64 >= RESEND_SHARE * 100_000.0 * 0.8, "{resent}");
     }
 
+    /// Too old or just resent: not resent. From before the latest keyframe:
+    /// resent (the receiver holds that keyframe behind the gap).
     #[test]
-    fn packets_behind_a_keyframe_too_old_or_just_resent_are_not_resent() {
+    fn packets_too_old_or_just_resent_are_not_resent_those_before_a_keyframe_are() {
         let t0 = Instant::now();
-        let mut stream = SendStream::new(true);
+        let mut stream = SendStream::new();
         stream.on_sent(t0, &packet(10, 1, P_SLICE));
         stream.on_sent(t0, &packet(11, 1, P_SLICE));
         assert!(stream.resend(10, t0).is_some());
@@ -455,10 +441,10 @@ mod tests {
         );
         assert!(stream.resend(10, t0 + RESEND_MIN_INTERVAL).is_some());
         assert!(stream.resend(12, t0).is_none(), "never sent");
-        // A keyframe in two packets: both remain resendable, what came before not.
+        // A keyframe in two packets: they and what came before stay resendable.
         stream.on_sent(t0, &packet(12, 2, &[0x67, 0x42]));
         stream.on_sent(t0, &packet(13, 2, IDR_FU_START));
-        assert!(stream.resend(11, t0).is_none(), "behind the keyframe");
+        assert!(stream.resend(11, t0).is_some(), "before the keyframe");
         assert!(stream.resend(12, t0).is_some());
         assert!(stream.resend(13, t0).is_some());
         assert!(

@@ -9,7 +9,9 @@
 //! * sends a NACK within [`TICK`] of the gap, not on the next 100 ms tick;
 //! * asks again only after [`NackGenerator::retry_interval`] (the round trip
 //!   it measured from its own NACKs, Karn's rule: only packets asked for once),
-//!   at most [`NACKS_PER_PACKET`] times;
+//!   at most [`NACKS_PER_PACKET`] times; a NACK that asks again goes out
+//!   [`REPEAT_COPIES`] times (the first NACK or its resend was lost: one more
+//!   loss would cost another round trip, and a NACK is a few dozen bytes);
 //! * forgets packets older than [`MISSING_MAX_AGE`], and keeps at most
 //!   [`MISSING_MAX`] missing per stream (a longer outage asks for the newest
 //!   only: the receiver needs a keyframe then anyway).
@@ -37,6 +39,12 @@ use super::rtx::{self, RtxCounters, RtxVerdict};
 
 /// Times one missing packet is asked for.
 pub const NACKS_PER_PACKET: u8 = 3;
+
+/// Copies of a NACK that asks for a packet again (its first NACK or the
+/// resend was lost): the sender answers the first copy and refuses the
+/// second as just resent (`RESEND_MIN_INTERVAL` in `link::nack` and the
+/// egress hub).
+pub const REPEAT_COPIES: usize = 2;
 
 /// How often missing packets are looked at while any are.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -128,7 +136,7 @@ impl NackGenerator {
             },
         };
         if let RtxVerdict::Repair(osn) = verdict {
-            self.on_rtp(primary, osn, now);
+            self.on_arrival(primary, osn, now, true);
         }
         self.rtx_counters.count(verdict);
         verdict
@@ -147,6 +155,11 @@ impl NackGenerator {
     }
 
     fn on_rtp(&mut self, ssrc: u32, seq: u16, now: Instant) {
+        self.on_arrival(ssrc, seq, now, false);
+    }
+
+    /// A packet of stream `ssrc` arrived (`rtx`: as an RTX repair).
+    fn on_arrival(&mut self, ssrc: u32, seq: u16, now: Instant, rtx: bool) {
         let Some(stream) = self.streams.get_mut(&ssrc) else {
             return;
         };
@@ -175,27 +188,49 @@ impl NackGenerator {
                 // Ask at once (the next poll of the timeout).
                 self.next_tick = Some(now);
             }
-        } else if let Some(m) = stream.missing.remove(&ext)
-            && m.asked == 1
-            && let Some(asked_at) = m.asked_at
-        {
-            let sample = now.saturating_duration_since(asked_at);
-            self.rtt = Some(match self.rtt {
-                None => sample,
-                Some(rtt) => rtt + sample / 8 - rtt / 8,
-            });
+        } else if let Some(m) = stream.missing.remove(&ext) {
+            match m.asked_at {
+                Some(asked_at) if m.asked == 1 => {
+                    let sample = now.saturating_duration_since(asked_at);
+                    self.rtt = Some(match self.rtt {
+                        None => sample,
+                        Some(rtt) => rtt + sample / 8 - rtt / 8,
+                    });
+                }
+                _ if m.asked > 1 => tracing::debug!(
+                    ssrc,
+                    seq,
+                    asked = m.asked,
+                    rtx,
+                    missing_ms = now.saturating_duration_since(m.since).as_millis() as u64,
+                    "nack: repaired after asking again"
+                ),
+                _ => {}
+            }
         }
     }
 
     fn generate(&mut self, now: Instant) {
         let retry = self.retry_interval();
         for (&ssrc, stream) in &mut self.streams {
-            stream.missing.retain(|_, m| {
-                now.saturating_duration_since(m.since) <= MISSING_MAX_AGE
+            stream.missing.retain(|&seq, m| {
+                let keep = now.saturating_duration_since(m.since) <= MISSING_MAX_AGE
                     && !(m.asked >= NACKS_PER_PACKET
                         && m.asked_at
-                            .is_some_and(|t| now.saturating_duration_since(t) >= retry))
+                            .is_some_and(|t| now.saturating_duration_since(t) >= retry));
+                if !keep {
+                    tracing::debug!(
+                        ssrc,
+                        seq = seq as u16,
+                        asked = m.asked,
+                        missing_ms = now.saturating_duration_since(m.since).as_millis() as u64,
+                        retry_ms = retry.as_millis() as u64,
+                        "nack: stopped asking"
+                    );
+                }
+                keep
             });
+            let mut repeats = false;
             let due: Vec<u16> = stream
                 .missing
                 .iter_mut()
@@ -207,22 +242,28 @@ impl NackGenerator {
                 .map(|(&seq, m)| {
                     m.asked += 1;
                     m.asked_at = Some(now);
+                    repeats |= m.asked > 1;
                     seq as u16
                 })
                 .collect();
             if due.is_empty() {
                 continue;
             }
-            let nack = TransportLayerNack {
-                sender_ssrc: self.sender_ssrc,
-                media_ssrc: ssrc,
-                nacks: nack_pairs_from_sequence_numbers(&due),
-            };
-            self.write.push_back(TaggedPacket {
-                now,
-                transport: TransportContext::default(),
-                message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(nack)])),
-            });
+            // A repeated ask means the first NACK or its resend was lost:
+            // the repeat goes out twice (a few dozen bytes), so losing one
+            // copy does not cost another round trip.
+            for _ in 0..if repeats { REPEAT_COPIES } else { 1 } {
+                let nack = TransportLayerNack {
+                    sender_ssrc: self.sender_ssrc,
+                    media_ssrc: ssrc,
+                    nacks: nack_pairs_from_sequence_numbers(&due),
+                };
+                self.write.push_back(TaggedPacket {
+                    now,
+                    transport: TransportContext::default(),
+                    message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(nack)])),
+                });
+            }
         }
         let waiting = self.streams.values().any(|s| !s.missing.is_empty());
         self.next_tick = waiting.then(|| now + TICK);
@@ -321,10 +362,18 @@ mod tests {
         g
     }
 
-    /// Sequence numbers NACKed by what the generator wrote at `now`.
+    /// Sequence numbers NACKed by what the generator wrote at `now`, each
+    /// NACK's list once (a repeat's copies are checked to be equal).
     fn nacked(g: &mut NackGenerator, now: Instant) -> Vec<u16> {
+        let copies = nacks(g, now);
+        assert!(copies.windows(2).all(|w| w[0] == w[1]), "{copies:?}");
+        copies.into_iter().next().unwrap_or_default()
+    }
+
+    /// The sequence numbers of each NACK the generator wrote at `now`.
+    fn nacks(g: &mut NackGenerator, now: Instant) -> Vec<Vec<u16>> {
         g.handle_timeout(now).expect("timeout");
-        let mut seqs = Vec::new();
+        let mut out = Vec::new();
         while let Some(msg) = g.poll_write() {
             if let Packet::Rtcp(packets) = msg.message.packet {
                 for p in packets {
@@ -332,11 +381,41 @@ mod tests {
                         .as_any()
                         .downcast_ref::<TransportLayerNack>()
                         .expect("a NACK");
-                    seqs.extend(nack.nacks.iter().flat_map(|pair| pair.packet_list()));
+                    out.push(
+                        nack.nacks
+                            .iter()
+                            .flat_map(|pair| pair.packet_list())
+                            .collect(),
+                    );
                 }
             }
         }
-        seqs
+        out
+    }
+
+    /// The first ask goes out once; a repeat (the NACK or the resend was
+    /// lost) goes out [`REPEAT_COPIES`] times; a NACK mixing a repeat and a
+    /// first ask too.
+    #[test]
+    fn a_repeated_nack_goes_out_twice() {
+        let t0 = Instant::now();
+        let mut g = generator();
+        g.on_rtp(7, 10, t0);
+        g.on_rtp(7, 12, t0); // 11 missing
+        assert_eq!(nacks(&mut g, t0), [vec![11]], "first ask: once");
+        let retry = g.retry_interval();
+        g.on_rtp(7, 14, t0 + retry); // 13 missing
+        assert_eq!(
+            nacks(&mut g, t0 + retry),
+            vec![vec![11, 13]; REPEAT_COPIES],
+            "11 asked again: twice"
+        );
+        g.on_rtp(7, 11, t0 + retry * 2);
+        assert_eq!(
+            nacks(&mut g, t0 + retry * 2),
+            vec![vec![13]; REPEAT_COPIES],
+            "13 asked again"
+        );
     }
 
     #[test]

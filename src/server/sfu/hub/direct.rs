@@ -10,7 +10,9 @@
 //!   [`crate::link::nack`] (a byte budget against the send rate, nothing older
 //!   than [`RESEND_MAX_AGE`]; packets from before the latest keyframe too:
 //!   the frames before it still decode, and a subscriber that lost one stops
-//!   waiting for it once the keyframe arrives, `client::jitter`);
+//!   waiting for it once the keyframe arrives, `client::jitter`); a packet
+//!   NACKed again after a resend ([`Resend::again`]) goes out on both paths,
+//!   RTX and plain (`Leg::retransmit`);
 //! * [`SendReport`]: packet and octet counts and the RTP/NTP clock mapping for
 //!   RTCP sender reports (the SR generator's job). The hub writes the report
 //!   into the core, which encrypts it with its own SRTCP state.
@@ -245,30 +247,60 @@ impl SentHistory {
     /// no longer kept, older than [`RESEND_MAX_AGE`], was resent less than
     /// [`RESEND_MIN_INTERVAL`] ago, or the track's resend budgets
     /// ([`RESEND_RATE`], [`RESEND_BURST`]; bytes: [`ResendBudget`]) are spent.
-    pub fn resend(&mut self, seq: u16, now: Instant) -> Option<(&Packet, Option<u16>)> {
+    ///
+    /// `again` in the answer: the packet was resent before (its first resend
+    /// or the NACK that asked was lost): the leg sends it on both paths
+    /// (`Leg::retransmit`).
+    pub fn resend(&mut self, seq: u16, now: Instant) -> Option<Resend<'_>> {
         if let Some(at) = self.refilled_at {
             let earned = now.saturating_duration_since(at).as_secs_f64() * RESEND_RATE;
             self.tokens = (self.tokens + earned).min(RESEND_BURST);
         }
         self.refilled_at = Some(now);
-        let sent = self
+        let Some(sent) = self
             .slots
-            .get_mut(usize::from(seq) % HISTORY_PACKETS)?
-            .as_mut()
-            .filter(|s| s.packet.header.sequence_number == seq)?;
-        if sent
+            .get_mut(usize::from(seq) % HISTORY_PACKETS)
+            .and_then(Option::as_mut)
+            .filter(|s| s.packet.header.sequence_number == seq)
+        else {
+            tracing::debug!(seq, why = "not kept", "hub: resend refused");
+            return None;
+        };
+        let refused = if sent
             .resent_at
             .is_some_and(|t| now.saturating_duration_since(t) < RESEND_MIN_INTERVAL)
-            || now.saturating_duration_since(sent.sent_at) > RESEND_MAX_AGE
-            || self.tokens < 1.0
-            || !self.bytes.try_spend(now, sent.packet.payload.len() + 12)
         {
+            Some("just resent")
+        } else if now.saturating_duration_since(sent.sent_at) > RESEND_MAX_AGE {
+            Some("too old")
+        } else if self.tokens < 1.0 {
+            Some("packet budget")
+        } else if !self.bytes.try_spend(now, sent.packet.payload.len() + 12) {
+            Some("byte budget")
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            tracing::debug!(seq, why, "hub: resend refused");
             return None;
         }
         self.tokens -= 1.0;
-        sent.resent_at = Some(now);
-        Some((&sent.packet, sent.twcc))
+        let again = sent.resent_at.replace(now).is_some();
+        Some(Resend {
+            packet: &sent.packet,
+            twcc: sent.twcc,
+            again,
+        })
     }
+}
+
+/// A packet [`SentHistory::resend`] lets go out again.
+pub struct Resend<'a> {
+    pub packet: &'a Packet,
+    /// The transport-wide number it first went out with.
+    pub twcc: Option<u16>,
+    /// It was resent before.
+    pub again: bool,
 }
 
 /// What a sender report needs to know about a track's sent packets.
@@ -487,7 +519,7 @@ mod tests {
         let newest = HISTORY_PACKETS as u16 + 10;
         let resent = history
             .resend(newest, now)
-            .map(|(p, _)| p.header.sequence_number);
+            .map(|r| r.packet.header.sequence_number);
         assert_eq!(resent, Some(newest));
         assert!(history.resend(11, now).is_some(), "oldest kept");
         assert!(history.resend(10, now).is_none(), "overwritten");
@@ -498,14 +530,15 @@ mod tests {
         let t0 = Instant::now();
         let mut history = SentHistory::default();
         history.push(t0, packet(5, 0, 1), None);
-        assert!(history.resend(5, t0).is_some());
+        assert_eq!(history.resend(5, t0).map(|r| r.again), Some(false));
         assert!(
             history.resend(5, t0 + Duration::from_millis(5)).is_none(),
             "too soon"
         );
-        assert!(
-            history.resend(5, t0 + RESEND_MIN_INTERVAL).is_some(),
-            "again later"
+        assert_eq!(
+            history.resend(5, t0 + RESEND_MIN_INTERVAL).map(|r| r.again),
+            Some(true),
+            "again later, marked as a repeat (the leg sends it on both paths)"
         );
         assert!(history.resend(6, t0).is_none(), "never sent");
     }

@@ -42,7 +42,7 @@ use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodecParameters, RtpC
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::time::Duration;
 
-use super::direct::{DirectEgress, SendReport, SentHistory};
+use super::direct::{DirectEgress, Resend, SendReport, SentHistory};
 use super::srtp_keys::KeyCapture;
 use super::{CreateLeg, LegSource};
 use crate::link::nack::BoundedNackResponder;
@@ -959,39 +959,57 @@ impl Leg {
         let mut resent = 0;
         for pair in &nack.nacks {
             for seq in pair.packet_list() {
-                let Some((packet, number)) = history.resend(seq, now) else {
+                let Some(Resend {
+                    packet,
+                    twcc: number,
+                    again,
+                }) = history.resend(seq, now)
+                else {
                     continue;
                 };
-                let (mut packet, stamp) = match rtx.as_mut() {
-                    // A new packet on the RTX stream (its own sequence
-                    // number, so its own SRTP nonce): a new transport-wide
-                    // number too, counted by the estimate like any packet.
-                    Some(rtx) => {
-                        let packet = rtx.wrap(packet);
-                        let len = 12 + 4 * packet.header.csrc.len() + packet.payload.len();
-                        let stamp = self
-                            .twcc
-                            .as_mut()
-                            .map(|twcc| twcc.stamp(now, len + super::fanout::TWCC_OVERHEAD));
-                        (packet, stamp)
-                    }
-                    // The same bytes as the first time: the same
-                    // transport-wide number too (one SRTP nonce, one
-                    // header; `twcc.rs`).
-                    None => {
-                        let stamp = self
-                            .twcc
-                            .as_mut()
-                            .zip(number)
-                            .map(|(twcc, n)| twcc.resent(n, now));
-                        (packet.clone(), stamp)
-                    }
+                // NACKed again: the first resend or the NACK was lost. It
+                // goes on both paths (RTX and the original's; the original's
+                // twice without RTX), so that one more loss does not cost
+                // the subscriber another round trip.
+                let copies: &[bool] = match (rtx.is_some(), again) {
+                    (true, true) => &[true, false],
+                    (true, false) => &[true],
+                    (false, true) => &[false, false],
+                    (false, false) => &[false],
                 };
-                if let Some(datagram) = srtp.seal_stamped(&mut packet, stamp) {
-                    self.pending.push(datagram);
-                    resent += 1;
-                    if rtx.is_some() {
-                        self.counters.retransmitted_rtx += 1;
+                self.counters.retransmitted_again += copies.len() as u64 - 1;
+                for &as_rtx in copies {
+                    let (mut packet, stamp) = match rtx.as_mut().filter(|_| as_rtx) {
+                        // A new packet on the RTX stream (its own sequence
+                        // number, so its own SRTP nonce): a new transport-wide
+                        // number too, counted by the estimate like any packet.
+                        Some(rtx) => {
+                            let packet = rtx.wrap(packet);
+                            let len = 12 + 4 * packet.header.csrc.len() + packet.payload.len();
+                            let stamp = self
+                                .twcc
+                                .as_mut()
+                                .map(|twcc| twcc.stamp(now, len + super::fanout::TWCC_OVERHEAD));
+                            (packet, stamp)
+                        }
+                        // The same bytes as the first time: the same
+                        // transport-wide number too (one SRTP nonce, one
+                        // header; `twcc.rs`).
+                        None => {
+                            let stamp = self
+                                .twcc
+                                .as_mut()
+                                .zip(number)
+                                .map(|(twcc, n)| twcc.resent(n, now));
+                            (packet.clone(), stamp)
+                        }
+                    };
+                    if let Some(datagram) = srtp.seal_stamped(&mut packet, stamp) {
+                        self.pending.push(datagram);
+                        resent += 1;
+                        if as_rtx {
+                            self.counters.retransmitted_rtx += 1;
+                        }
                     }
                 }
             }

@@ -27,6 +27,9 @@ pub struct LegCounters {
     /// Of `retransmitted`, those sent as RTX packets (RFC 4588) on the
     /// video's RTX stream (a leg whose answer kept RTX, `link::rtx`).
     pub retransmitted_rtx: u64,
+    /// Of `retransmitted`, the extra copies of packets NACKed again (their
+    /// first resend or NACK was lost: sent on both paths, `Leg::retransmit`).
+    pub retransmitted_again: u64,
     /// Keyframe requests (PLI or FIR) the subscriber sent.
     pub plis: u64,
     /// Transport-wide feedback packets taken into the downlink estimate.

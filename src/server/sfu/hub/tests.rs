@@ -40,17 +40,28 @@ fn srtp(tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) -> Recorder {
 }
 
 /// Reads on `from`, forwards from `via` to `to`; if `lossy`, drops the
-/// first copy of every DROP_EVERY-th RTP packet. Every datagram `record`
-/// wants (if given) is also sent to it.
+/// first copy of every DROP_EVERY-th RTP packet, and if `lossy_rtx` every
+/// fourth RTX packet (by its own sequence number) and delays what it passes
+/// by [`LOSSY_RTX_DELAY`]. Every datagram `record` wants (if given) is also
+/// sent to it.
 fn pump(
     from: Arc<UdpSocket>,
     via: Arc<UdpSocket>,
     to: SocketAddr,
-    lossy: bool,
+    (lossy, lossy_rtx): (bool, bool),
     dropped: Arc<AtomicU64>,
     record: Option<Recorder>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let (delayed, mut due) =
+            tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+        let writer = Arc::clone(&via);
+        tokio::spawn(async move {
+            while let Some((at, data)) = due.recv().await {
+                tokio::time::sleep_until(at).await; // the injected delay
+                writer.send_to(&data, to).await.ok(); // test ending
+            }
+        });
         let mut seen = HashSet::new();
         let mut buf = vec![0u8; 2048];
         while let Ok((n, _)) = from.recv_from(&mut buf).await {
@@ -62,6 +73,9 @@ fn pump(
             // Retransmissions pass: a copy of the original (the same
             // number, seen before) or an RTX packet (its own numbers).
             let is_rtx = buf.get(1).map(|b| b & 0x7f) == Some(crate::link::rtx::RTX_PAYLOAD_TYPE);
+            if lossy_rtx && is_rtx && rtp_seq(&buf[..n]).is_some_and(|seq| seq % 4 == 0) {
+                continue;
+            }
             if lossy
                 && !is_rtx
                 && let Some(seq) = rtp_seq(&buf[..n])
@@ -71,10 +85,22 @@ fn pump(
                 dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            via.send_to(&buf[..n], to).await.ok(); // test ending
+            if lossy_rtx {
+                let at = tokio::time::Instant::now() + LOSSY_RTX_DELAY;
+                delayed.send((at, buf[..n].to_vec())).ok(); // test ending
+            } else {
+                via.send_to(&buf[..n], to).await.ok(); // test ending
+            }
         }
     })
 }
+
+/// One-way delay of a `lossy_rtx` proxy: a retry NACK comes a measured round
+/// trip and a quarter after the first (`link::nack_generator`), well after
+/// the hub's [`super::direct::RESEND_MIN_INTERVAL`]; on bare loopback both
+/// are 20 ms, and a loaded machine made the hub refuse a retry as just
+/// resent.
+const LOSSY_RTX_DELAY: Duration = Duration::from_millis(30);
 
 /// A subscriber behind a lossy path: the hub (sealing media itself)
 /// resends what the path dropped, inbound datagrams reach the leg although
@@ -97,6 +123,16 @@ async fn a_leg_behind_a_lossy_path_gets_every_packet_through_nack() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leg_behind_a_lossy_path_gets_every_packet_through_rtx() {
     tokio::time::timeout(Duration::from_secs(30), lossy_leg(true, true))
+        .await
+        .expect("test timed out");
+}
+
+/// The same with every fourth RTX packet lost too: a packet whose RTX
+/// resend was lost is NACKed again, and the hub sends it on both paths (RTX
+/// and a copy of the original), so every packet still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packet_nacked_again_goes_on_both_paths() {
+    tokio::time::timeout(Duration::from_secs(30), lossy_leg_with(true, true, true))
         .await
         .expect("test timed out");
 }
@@ -127,6 +163,8 @@ struct Setup {
     keys_unrecognised: bool,
     /// The proxy drops the first copy of every DROP_EVERY-th RTP packet.
     lossy: bool,
+    /// The proxy drops every fourth RTX packet too.
+    lossy_rtx: bool,
     /// The subscriber accepts RTX ([`PeerLink::subscriber`]).
     rtx: bool,
 }
@@ -172,7 +210,7 @@ async fn proxied_leg(
             Arc::clone(&facing_hub),
             Arc::clone(&facing_sub),
             sub_addr,
-            setup.lossy,
+            (setup.lossy, setup.lossy_rtx),
             Arc::clone(dropped),
             record,
         ),
@@ -180,7 +218,7 @@ async fn proxied_leg(
             Arc::clone(&facing_sub),
             Arc::clone(&facing_hub),
             hub_addr,
-            false,
+            (false, false),
             Arc::clone(dropped),
             None,
         ),
@@ -251,6 +289,11 @@ async fn recorded_leg(setup: Setup) -> RecordedLeg {
 /// `direct`: the leg seals its own media (else through its core); `rtx`:
 /// the subscriber accepts RTX.
 async fn lossy_leg(direct: bool, rtx: bool) {
+    lossy_leg_with(direct, rtx, false).await;
+}
+
+/// [`lossy_leg`]; `lossy_rtx`: the proxy drops every fourth RTX packet too.
+async fn lossy_leg_with(direct: bool, rtx: bool, lossy_rtx: bool) {
     let RecordedLeg {
         metrics,
         hub,
@@ -268,6 +311,7 @@ async fn lossy_leg(direct: bool, rtx: bool) {
     } = recorded_leg(Setup {
         keys_unrecognised: !direct,
         lossy: true,
+        lossy_rtx,
         rtx,
     })
     .await;
@@ -407,9 +451,18 @@ async fn lossy_leg(direct: bool, rtx: bool) {
                 .all(|(pt, _, _)| *pt == crate::link::rtx::RTX_PAYLOAD_TYPE),
             "RTX packets carry the RTX payload type"
         );
-        assert_eq!(media_copies, 0, "no original sent twice");
+        // An original goes out again only with a packet NACKed again
+        // (sent on both paths); with every fourth RTX packet lost, some are.
+        assert_eq!(media_copies as u64, c.retransmitted_again, "{c:?}");
+        if lossy_rtx {
+            assert!(c.retransmitted_again > 0, "{c:?}");
+        }
         // (A leg sending through its core: its responder resends, uncounted.)
-        assert_eq!(c.retransmitted_rtx, c.retransmitted, "{c:?}");
+        assert_eq!(
+            c.retransmitted_rtx + c.retransmitted_again,
+            c.retransmitted,
+            "{c:?}"
+        );
         assert!(rtx_count.repaired > 0, "{rtx_count:?}");
         assert_eq!(rtx_count.malformed, 0, "{rtx_count:?}");
     } else {
