@@ -7,12 +7,16 @@
 //! never waits, and while no leg subscribes to a kind (the hub keeps the
 //! counts, [`PublishedMedia::set_subscribers`]) it hands nothing over.
 //!
-//! Keyframe requests (PLI, RFC 4585 §6.3.1) go to the publisher at most once per
-//! [`KEYFRAME_MIN_INTERVAL`]: requests in between are coalesced into one sent at
-//! the end of the interval, so a subscriber that joins right after another still
-//! gets its keyframe. A request is dropped instead when a keyframe has passed
-//! through since it was made (the forwarder spots IDR/SPS NAL units), so one
-//! subscriber's redundant requests don't hold up the next subscriber's.
+//! Keyframe requests (PLI, RFC 4585 §6.3.1) go to each layer's encoder at most
+//! once per [`KEYFRAME_MIN_INTERVAL`]: requests in between are coalesced into
+//! one sent at the end of the interval, so a subscriber that joins right after
+//! another still gets its keyframe. A request is dropped instead when a
+//! keyframe has passed through since it was made (the forwarder spots IDR/SPS
+//! NAL units), so one subscriber's redundant requests don't hold up the next
+//! subscriber's. Each layer has its own interval (one layer's PLI does not
+//! hold up another's), and an urgent request (a leg that stepped down under
+//! congestion and shows nothing until the smaller layer's keyframe, or lost
+//! it: `hub::auto`) waits only [`KEYFRAME_URGENT_INTERVAL`].
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -37,6 +41,10 @@ use crate::server::metrics::Metrics;
 /// docs/PERFORMANCE.md); a keyframe more per second costs the publisher less
 /// than a subscriber frozen for seconds.
 pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Minimum time between two PLIs to one layer for an urgent request (module
+/// docs): a leg waiting on it shows no video meanwhile.
+pub const KEYFRAME_URGENT_INTERVAL: Duration = Duration::from_millis(150);
 
 /// One ingress RTP packet for the egress hub to fan out.
 pub struct IngressPacket {
@@ -103,6 +111,8 @@ pub struct PublishedMedia {
     epoch: Instant,
     /// µs since `epoch` of the latest keyframe request, per layer slot (0: none).
     last_request_us: [AtomicU64; MAX_RESOLUTIONS],
+    /// The latest request of each layer slot is urgent (module docs).
+    urgent: [AtomicBool; MAX_RESOLUTIONS],
     /// µs since `epoch` of the latest keyframe forwarded, per layer slot (0: none).
     last_keyframe_us: [AtomicU64; MAX_RESOLUTIONS],
     /// RTP bytes received of each layer slot's video (rates for `auto`).
@@ -147,6 +157,7 @@ impl PublishedMedia {
             keyframe: Notify::new(),
             epoch: Instant::now(),
             last_request_us: Default::default(),
+            urgent: Default::default(),
             last_keyframe_us: Default::default(),
             layer_bytes: Default::default(),
             closed: AtomicBool::new(false),
@@ -307,6 +318,16 @@ impl PublishedMedia {
         }
     }
 
+    /// Asks the publisher for a keyframe on one layer that a subscriber
+    /// waits on with no video (module docs): sent within
+    /// [`KEYFRAME_URGENT_INTERVAL`] of the layer's last one.
+    pub fn request_keyframe_urgently_on(&self, layer: u8) {
+        if let Some(urgent) = self.urgent.get(usize::from(layer)) {
+            urgent.store(true, Ordering::Release);
+            self.request_keyframe_on(layer);
+        }
+    }
+
     /// Leg `link` needs the layer slots of `mask` (bit `n`: slot `n`;
     /// `super::wanted::leg_wants`).
     pub(crate) fn want_layers(&self, link: LinkId, mask: u8) {
@@ -374,41 +395,72 @@ impl PublishedMedia {
     }
 
     async fn keyframe_loop(&self) {
+        let mut last_sent: [Option<Instant>; MAX_RESOLUTIONS] = [None; MAX_RESOLUTIONS];
         loop {
-            self.keyframe.notified().await;
+            let wait = self.send_due_keyframe_requests(&mut last_sent).await;
+            match wait {
+                None => self.keyframe.notified().await,
+                Some(wait) => {
+                    tokio::select! {
+                        () = self.keyframe.notified() => {}
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
             if self.is_closed() {
                 return;
             }
-            // Each layer is its own encoder: ask only those whose request
-            // no keyframe has answered yet.
-            let tracks = lock(&self.ingress_video).clone();
-            let mut sent = false;
-            for (slot, target) in tracks.into_iter().enumerate() {
-                let requested = self.last_request_us[slot].load(Ordering::Acquire);
-                if requested == 0
-                    || self.last_keyframe_us[slot].load(Ordering::Acquire) >= requested
-                {
-                    continue; // a keyframe went by after the request: it is answered
-                }
-                let Some((track, ssrc)) = target else {
-                    continue;
-                };
-                let pli = PictureLossIndication {
-                    sender_ssrc: 0,
-                    media_ssrc: ssrc,
-                };
-                if track.write_rtcp(vec![Box::new(pli)]).await.is_ok() {
-                    self.plis_sent.fetch_add(1, Ordering::Relaxed);
-                    self.metrics
-                        .keyframe_requests
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                sent = true;
+        }
+    }
+
+    /// Sends a PLI to each layer whose latest request no keyframe has
+    /// answered yet and whose interval since its last PLI is over; returns
+    /// how long until the next one held back is due.
+    async fn send_due_keyframe_requests(
+        &self,
+        last_sent: &mut [Option<Instant>; MAX_RESOLUTIONS],
+    ) -> Option<Duration> {
+        // Each layer is its own encoder: ask only those whose request
+        // no keyframe has answered yet.
+        let tracks = lock(&self.ingress_video).clone();
+        let mut wait: Option<Duration> = None;
+        for (slot, target) in tracks.into_iter().enumerate() {
+            let requested = self.last_request_us[slot].load(Ordering::Acquire);
+            if requested == 0 || self.last_keyframe_us[slot].load(Ordering::Acquire) >= requested {
+                // A keyframe went by after the request: it is answered.
+                self.urgent[slot].store(false, Ordering::Release);
+                continue;
             }
-            if sent {
-                tokio::time::sleep(KEYFRAME_MIN_INTERVAL).await;
+            let Some((track, ssrc)) = target else {
+                continue;
+            };
+            let interval = if self.urgent[slot].load(Ordering::Acquire) {
+                KEYFRAME_URGENT_INTERVAL
+            } else {
+                KEYFRAME_MIN_INTERVAL
+            };
+            let now = Instant::now();
+            if let Some(left) = last_sent[slot]
+                .map(|at| interval.saturating_sub(now.saturating_duration_since(at)))
+                .filter(|left| !left.is_zero())
+            {
+                wait = Some(wait.map_or(left, |w| w.min(left)));
+                continue;
+            }
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: ssrc,
+            };
+            last_sent[slot] = Some(now);
+            self.urgent[slot].store(false, Ordering::Release);
+            if track.write_rtcp(vec![Box::new(pli)]).await.is_ok() {
+                self.plis_sent.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .keyframe_requests
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
+        wait
     }
 
     /// Forwards one ingress track's packets to its fan-out until the track ends
