@@ -7,16 +7,16 @@
 //! never waits, and while no leg subscribes to a kind (the hub keeps the
 //! counts, [`PublishedMedia::set_subscribers`]) it hands nothing over.
 //!
-//! Keyframe requests (PLI, RFC 4585 §6.3.1) go to each layer's encoder at most
-//! once per [`KEYFRAME_MIN_INTERVAL`]: requests in between are coalesced into
-//! one sent at the end of the interval, so a subscriber that joins right after
-//! another still gets its keyframe. A request is dropped instead when a
-//! keyframe has passed through since it was made (the forwarder spots IDR/SPS
-//! NAL units), so one subscriber's redundant requests don't hold up the next
-//! subscriber's. Each layer has its own interval (one layer's PLI does not
-//! hold up another's), and an urgent request (a leg that stepped down under
-//! congestion and shows nothing until the smaller layer's keyframe, or lost
-//! it: `hub::auto`) waits only [`KEYFRAME_URGENT_INTERVAL`].
+//! Keyframe requests (PLI, RFC 4585 §6.3.1) go to the publisher at most once per
+//! [`KEYFRAME_MIN_INTERVAL`]: requests in between are coalesced into one sent at
+//! the end of the interval, so a subscriber that joins right after another still
+//! gets its keyframe. A request is dropped instead when a keyframe has passed
+//! through since it was made (the forwarder spots IDR/SPS NAL units), so one
+//! subscriber's redundant requests don't hold up the next subscriber's. An
+//! urgent request (an `auto` leg that stepped down under congestion and
+//! shows nothing until the smaller layer's keyframe, or lost it: `hub::auto`)
+//! cuts that wait short: it goes [`KEYFRAME_URGENT_INTERVAL`] after the last
+//! PLI.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -42,8 +42,8 @@ use crate::server::metrics::Metrics;
 /// than a subscriber frozen for seconds.
 pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Minimum time between two PLIs to one layer for an urgent request (module
-/// docs): a leg waiting on it shows no video meanwhile.
+/// The wait after a PLI for an urgent request (module docs): a leg waiting on
+/// it shows no video meanwhile.
 pub const KEYFRAME_URGENT_INTERVAL: Duration = Duration::from_millis(150);
 
 /// One ingress RTP packet for the egress hub to fan out.
@@ -107,12 +107,12 @@ pub struct PublishedMedia {
     /// publish; empty for a stream without layers (one video track, slot 0).
     layers: Mutex<Vec<String>>,
     keyframe: Notify,
+    /// An urgent request (module docs) wakes the wait after a PLI.
+    urgent: Notify,
     /// Clock origin of the two timestamps below.
     epoch: Instant,
     /// µs since `epoch` of the latest keyframe request, per layer slot (0: none).
     last_request_us: [AtomicU64; MAX_RESOLUTIONS],
-    /// The latest request of each layer slot is urgent (module docs).
-    urgent: [AtomicBool; MAX_RESOLUTIONS],
     /// µs since `epoch` of the latest keyframe forwarded, per layer slot (0: none).
     last_keyframe_us: [AtomicU64; MAX_RESOLUTIONS],
     /// RTP bytes received of each layer slot's video (rates for `auto`).
@@ -155,9 +155,9 @@ impl PublishedMedia {
             ingress_video: Mutex::new([None, None, None]),
             layers: Mutex::new(Vec::new()),
             keyframe: Notify::new(),
+            urgent: Notify::new(),
             epoch: Instant::now(),
             last_request_us: Default::default(),
-            urgent: Default::default(),
             last_keyframe_us: Default::default(),
             layer_bytes: Default::default(),
             closed: AtomicBool::new(false),
@@ -319,13 +319,12 @@ impl PublishedMedia {
     }
 
     /// Asks the publisher for a keyframe on one layer that a subscriber
-    /// waits on with no video (module docs): sent within
-    /// [`KEYFRAME_URGENT_INTERVAL`] of the layer's last one.
+    /// waits on with no video (module docs): sent
+    /// [`KEYFRAME_URGENT_INTERVAL`] after the last PLI rather than
+    /// [`KEYFRAME_MIN_INTERVAL`].
     pub fn request_keyframe_urgently_on(&self, layer: u8) {
-        if let Some(urgent) = self.urgent.get(usize::from(layer)) {
-            urgent.store(true, Ordering::Release);
-            self.request_keyframe_on(layer);
-        }
+        self.request_keyframe_on(layer);
+        self.urgent.notify_waiters();
     }
 
     /// Leg `link` needs the layer slots of `mask` (bit `n`: slot `n`;
@@ -395,72 +394,47 @@ impl PublishedMedia {
     }
 
     async fn keyframe_loop(&self) {
-        let mut last_sent: [Option<Instant>; MAX_RESOLUTIONS] = [None; MAX_RESOLUTIONS];
         loop {
-            let wait = self.send_due_keyframe_requests(&mut last_sent).await;
-            match wait {
-                None => self.keyframe.notified().await,
-                Some(wait) => {
-                    tokio::select! {
-                        () = self.keyframe.notified() => {}
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                }
-            }
+            self.keyframe.notified().await;
             if self.is_closed() {
                 return;
             }
-        }
-    }
-
-    /// Sends a PLI to each layer whose latest request no keyframe has
-    /// answered yet and whose interval since its last PLI is over; returns
-    /// how long until the next one held back is due.
-    async fn send_due_keyframe_requests(
-        &self,
-        last_sent: &mut [Option<Instant>; MAX_RESOLUTIONS],
-    ) -> Option<Duration> {
-        // Each layer is its own encoder: ask only those whose request
-        // no keyframe has answered yet.
-        let tracks = lock(&self.ingress_video).clone();
-        let mut wait: Option<Duration> = None;
-        for (slot, target) in tracks.into_iter().enumerate() {
-            let requested = self.last_request_us[slot].load(Ordering::Acquire);
-            if requested == 0 || self.last_keyframe_us[slot].load(Ordering::Acquire) >= requested {
-                // A keyframe went by after the request: it is answered.
-                self.urgent[slot].store(false, Ordering::Release);
-                continue;
+            // Each layer is its own encoder: ask only those whose request
+            // no keyframe has answered yet.
+            let tracks = lock(&self.ingress_video).clone();
+            let mut sent = false;
+            for (slot, target) in tracks.into_iter().enumerate() {
+                let requested = self.last_request_us[slot].load(Ordering::Acquire);
+                if requested == 0
+                    || self.last_keyframe_us[slot].load(Ordering::Acquire) >= requested
+                {
+                    continue; // a keyframe went by after the request: it is answered
+                }
+                let Some((track, ssrc)) = target else {
+                    continue;
+                };
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc: ssrc,
+                };
+                if track.write_rtcp(vec![Box::new(pli)]).await.is_ok() {
+                    self.plis_sent.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .keyframe_requests
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                sent = true;
             }
-            let Some((track, ssrc)) = target else {
-                continue;
-            };
-            let interval = if self.urgent[slot].load(Ordering::Acquire) {
-                KEYFRAME_URGENT_INTERVAL
-            } else {
-                KEYFRAME_MIN_INTERVAL
-            };
-            let now = Instant::now();
-            if let Some(left) = last_sent[slot]
-                .map(|at| interval.saturating_sub(now.saturating_duration_since(at)))
-                .filter(|left| !left.is_zero())
-            {
-                wait = Some(wait.map_or(left, |w| w.min(left)));
-                continue;
-            }
-            let pli = PictureLossIndication {
-                sender_ssrc: 0,
-                media_ssrc: ssrc,
-            };
-            last_sent[slot] = Some(now);
-            self.urgent[slot].store(false, Ordering::Release);
-            if track.write_rtcp(vec![Box::new(pli)]).await.is_ok() {
-                self.plis_sent.fetch_add(1, Ordering::Relaxed);
-                self.metrics
-                    .keyframe_requests
-                    .fetch_add(1, Ordering::Relaxed);
+            if sent {
+                let sent_at = tokio::time::Instant::now();
+                tokio::select! {
+                    () = tokio::time::sleep(KEYFRAME_MIN_INTERVAL) => {}
+                    () = self.urgent.notified() => {
+                        tokio::time::sleep_until(sent_at + KEYFRAME_URGENT_INTERVAL).await;
+                    }
+                }
             }
         }
-        wait
     }
 
     /// Forwards one ingress track's packets to its fan-out until the track ends
