@@ -67,8 +67,16 @@ const SETTLE: Duration = Duration::from_millis(1500);
 /// the video (a larger layer never pauses: it steps down to the smallest):
 /// the loss reported just after a step down is still the larger layer's
 /// (its packets queued or dropped ahead of the smaller one's keyframe), so
-/// pausing then would stop a layer that was never tried.
+/// pausing then would stop a layer that was never tried. It counts from
+/// the switch (the smaller layer's first keyframe forwarded, which can take
+/// a keyframe lost on the path and asked for again), not from the decision:
+/// while the switch waits the smallest layer has not been tried at all.
 pub const PAUSE_GRACE: Duration = Duration::from_secs(3);
+
+/// The longest a switch's wait for its keyframe holds off a pause (counted
+/// from the decision): a keyframe that never comes must not keep loss from
+/// pausing the video for ever.
+pub const SWITCH_WAIT_MAX: Duration = Duration::from_secs(5);
 
 /// How long a choice stands before `auto` asks for a probe of the layer
 /// above (a probe takes `probe::PROBE_DURATION`, so a passed one ends about
@@ -115,6 +123,12 @@ pub struct Report {
     /// A probe runs, or a failed one's queue drains: the queue is the
     /// padding's, so the choice holds (`super::probe::DRAIN`).
     pub probe_drain: bool,
+    /// The leg's switch to the chosen layer waits for its keyframe
+    /// (`super::layers`); false when unknown.
+    pub switch_waits: bool,
+    /// When the leg's current layer became current (its first keyframe
+    /// forwarded); `None` when unknown or never switched.
+    pub switched_at: Option<Instant>,
 }
 
 /// A probe `auto` asks for: pad the leg from what it carries to the target.
@@ -297,7 +311,7 @@ impl AutoLayer {
                         .find(|&s| self.layer_bps[s] > 0.0)
                         .unwrap_or(slot);
                     let grace = slot != smallest
-                        || (!self.last_was_up && since_change.is_some_and(|d| d < PAUSE_GRACE));
+                        || (!self.last_was_up && self.in_pause_grace(&report, since_change));
                     let pause = if grace || (report.twcc_bps.is_some() && loss <= LOSS_LOW) {
                         Choice::Layer(smallest as u8)
                     } else {
@@ -333,6 +347,27 @@ impl AutoLayer {
         self.choice = next;
         self.changed_at = Some(report.now);
         Some(next)
+    }
+}
+
+impl AutoLayer {
+    /// Whether a step down to the smallest layer is still too fresh for loss
+    /// to pause it: within [`PAUSE_GRACE`] of the decision, while the switch
+    /// waits for its keyframe (up to [`SWITCH_WAIT_MAX`]), and within
+    /// [`PAUSE_GRACE`] of the switch when it came after the decision.
+    fn in_pause_grace(&self, report: &Report, since_change: Option<Duration>) -> bool {
+        let Some(since_change) = since_change else {
+            return false;
+        };
+        let switched_since = match (report.switched_at, self.changed_at) {
+            (Some(switched), Some(changed)) if switched >= changed => {
+                Some(report.now.saturating_duration_since(switched))
+            }
+            _ => None,
+        };
+        since_change < PAUSE_GRACE
+            || (report.switch_waits && since_change < SWITCH_WAIT_MAX)
+            || switched_since.is_some_and(|d| d < PAUSE_GRACE)
     }
 }
 
@@ -374,6 +409,8 @@ mod tests {
                 video_sent_bytes: None,
                 probe_passed: None,
                 probe_drain: false,
+                switch_waits: false,
+                switched_at: None,
             }
         }
 
@@ -471,6 +508,8 @@ mod tests {
                 video_sent_bytes: Some(800 * 125 * secs),
                 probe_passed: None,
                 probe_drain: false,
+                switch_waits: false,
+                switched_at: None,
             }
         };
         auto.on_report(report(0, 2e6));
@@ -501,6 +540,8 @@ mod tests {
                 video_sent_bytes: Some(300 * 125 * secs),
                 probe_passed: Some(passed),
                 probe_drain: false,
+                switch_waits: false,
+                switched_at: None,
             }
         };
         let mut auto = AutoLayer::new(1);
@@ -535,6 +576,8 @@ mod tests {
                 video_sent_bytes: Some(video_kbps * 125 * secs),
                 probe_passed: None,
                 probe_drain: false,
+                switch_waits: false,
+                switched_at: None,
             }
         };
         let mut auto = AutoLayer::new(2);
@@ -580,6 +623,8 @@ mod tests {
                 video_sent_bytes: Some(800 * 125 * secs),
                 probe_passed: None,
                 probe_drain: false,
+                switch_waits: false,
+                switched_at: None,
             }
         };
         auto.on_report(report(0, 2e6, 0));
@@ -595,5 +640,78 @@ mod tests {
             auto.on_report(report(ms, 90_000.0, 60));
         }
         assert_eq!(auto.choice(), Choice::Paused, "loss went on: paused");
+    }
+
+    /// The grace counts from the switch, not the decision: a step down whose
+    /// smaller keyframe came 1.5 s late (lost on the path, asked for again)
+    /// gets PAUSE_GRACE on that layer before loss pauses it. On main's rule
+    /// (from the decision) it paused 1.5 s after the switch.
+    #[test]
+    fn the_pause_grace_counts_from_the_switch_not_the_decision() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut auto = AutoLayer::new(0);
+        let report = |ms: u64, lost: u8, waits: bool, switched: Option<u64>| {
+            let secs = ms / 1000;
+            let layers = LAYER_KBPS.map(|k| k * 125 * secs);
+            Report {
+                now: at(ms),
+                fraction_lost: lost,
+                sent_bytes: (100 + AUDIO_KBPS) * 125 * secs,
+                layer_bytes: layers,
+                twcc_bps: Some(if ms == 0 { 2e6 } else { 90_000.0 }),
+                video_sent_bytes: Some(100 * 125 * secs),
+                probe_passed: None,
+                probe_drain: false,
+                switch_waits: waits,
+                switched_at: switched.map(at),
+            }
+        };
+        auto.on_report(report(0, 0, false, None));
+        auto.on_report(report(1000, 60, false, None));
+        assert_eq!(auto.choice(), Choice::Layer(2), "down to the smallest");
+        auto.on_report(report(2000, 60, true, None));
+        assert_eq!(auto.choice(), Choice::Layer(2), "the switch waits");
+        for ms in [3000, 4000, 5000] {
+            auto.on_report(report(ms, 60, false, Some(2500)));
+            assert_eq!(
+                auto.choice(),
+                Choice::Layer(2),
+                "{ms} ms: within PAUSE_GRACE of the switch at 2500 ms"
+            );
+        }
+        auto.on_report(report(6000, 60, false, Some(2500)));
+        assert_eq!(auto.choice(), Choice::Paused, "loss went on: paused");
+    }
+
+    /// A keyframe that never comes holds off a pause for SWITCH_WAIT_MAX only.
+    #[test]
+    fn a_switch_that_never_completes_does_not_hold_off_a_pause_for_ever() {
+        let t0 = Instant::now();
+        let mut auto = AutoLayer::new(0);
+        let report = |ms: u64, lost: u8| {
+            let secs = ms / 1000;
+            Report {
+                now: t0 + Duration::from_millis(ms),
+                fraction_lost: lost,
+                sent_bytes: (100 + AUDIO_KBPS) * 125 * secs,
+                layer_bytes: LAYER_KBPS.map(|k| k * 125 * secs),
+                twcc_bps: Some(if ms == 0 { 2e6 } else { 90_000.0 }),
+                video_sent_bytes: Some(100 * 125 * secs),
+                probe_passed: None,
+                probe_drain: false,
+                switch_waits: ms > 0,
+                switched_at: None,
+            }
+        };
+        auto.on_report(report(0, 0));
+        auto.on_report(report(1000, 60));
+        assert_eq!(auto.choice(), Choice::Layer(2));
+        for ms in [2000, 3000, 4000, 5000] {
+            auto.on_report(report(ms, 60));
+            assert_eq!(auto.choice(), Choice::Layer(2), "{ms} ms: the switch waits");
+        }
+        auto.on_report(report(7000, 60));
+        assert_eq!(auto.choice(), Choice::Paused, "waited past SWITCH_WAIT_MAX");
     }
 }

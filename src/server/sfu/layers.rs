@@ -40,6 +40,20 @@
 //! ([`Admit::Switch::gap_ticks`]): the subscriber's decoder sees one stream
 //! whose pictures change size at a keyframe, not a new stream.
 //!
+//! **A step down under congestion** ([`LayerSelect::step_down_now`]: `auto`
+//! stepped down because the path queues or loses) does not keep the larger
+//! layer flowing until the switch point: it finishes the picture in flight
+//! (a picture cut short cannot be decoded) and then forwards nothing of the
+//! current layer until the target's keyframe. The subscriber's picture
+//! freezes for the time that keyframe takes (a round trip to the publisher
+//! and its encoder), and the queue on the path drains meanwhile. Keeping the
+//! larger layer flowing kept the queue full until the switch, the smaller
+//! layer's keyframe was often lost in it, loss went on, and `auto` paused the
+//! video (issue 10 §2, docs/PERFORMANCE.md "B's early pause"). The switch is
+//! the same as any other: at a keyframe of a later capture than the last
+//! picture forwarded, sequence numbers and timestamps going on from the last
+//! written.
+//!
 //! Per packet this costs two compares (and the keyframe check of a packet of
 //! the target layer while a switch waits): no allocation.
 
@@ -59,6 +73,11 @@ pub const SAME_FRAME_WINDOW: std::time::Duration = std::time::Duration::from_mil
 /// Target keyframes passed over, without capture times, before one is taken
 /// as it comes (module docs).
 pub const MAX_DEFERRALS: u8 = 2;
+
+/// How long after a step down under congestion completed a keyframe request
+/// from the subscriber is still urgent: the switch's keyframe may have been
+/// lost in the queue it was meant to avoid (`media::KEYFRAME_URGENT_INTERVAL`).
+pub const URGENT_AFTER_CUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What to do with one video packet on one leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +139,14 @@ pub struct LayerSelect {
     /// happens only on the first packet of a picture (a keyframe's IDR
     /// slice without the parameter sets before it cannot be decoded).
     seen: [Option<u32>; MAX_RESOLUTIONS],
+    /// A step down under congestion waits: the current layer's next
+    /// pictures are not forwarded (module docs).
+    cut: bool,
+    /// When the current layer became current (its first keyframe
+    /// forwarded); `None` before the first switch.
+    switched_at: Option<Instant>,
+    /// That switch ended a cut (a step down under congestion).
+    switched_from_cut: bool,
 }
 
 impl Default for LayerSelect {
@@ -139,6 +166,9 @@ impl LayerSelect {
             deferred: None,
             deferrals: 0,
             seen: [None; MAX_RESOLUTIONS],
+            cut: false,
+            switched_at: None,
+            switched_from_cut: false,
         }
     }
 
@@ -153,18 +183,54 @@ impl LayerSelect {
         self.target
     }
 
+    /// Whether a step down under congestion waits for its keyframe: the
+    /// current layer is not forwarded meanwhile.
+    pub fn cut(&self) -> bool {
+        self.cut
+    }
+
+    /// When the current layer became current (the first keyframe of it
+    /// forwarded after a switch); `None` if it was the first layer.
+    pub fn switched_at(&self) -> Option<Instant> {
+        self.switched_at
+    }
+
+    /// Whether the subscriber's keyframe requests are urgent: a step down
+    /// under congestion waits for its keyframe (nothing is shown meanwhile),
+    /// or completed within [`URGENT_AFTER_CUT`] (its keyframe may have been
+    /// lost on the path).
+    pub fn starved(&self, now: Instant) -> bool {
+        self.cut
+            || (self.switched_from_cut
+                && self
+                    .switched_at
+                    .is_some_and(|at| now.saturating_duration_since(at) < URGENT_AFTER_CUT))
+    }
+
     /// Wants `layer`. Before anything was forwarded it is current at once
     /// (the leg starts on a keyframe anyway). Returns whether a switch now
-    /// waits for a keyframe of `layer` (the caller asks for one).
+    /// waits for a keyframe of `layer` (the caller asks for one). The current
+    /// layer flows until the switch.
     pub fn set_target(&mut self, layer: u8) -> bool {
         if layer != self.target {
             self.deferrals = 0;
         }
         self.target = layer;
+        self.cut = false;
         if self.last_forwarded.is_none() {
             self.current = layer;
         }
         self.target != self.current
+    }
+
+    /// Wants `layer`, a smaller one, because the path cannot carry the
+    /// current one: the picture in flight is finished, then nothing of the
+    /// current layer is forwarded until the switch (module docs). Returns
+    /// whether a switch waits, as [`LayerSelect::set_target`].
+    pub fn step_down_now(&mut self, layer: u8) -> bool {
+        let waits = self.set_target(layer);
+        self.cut = waits;
+        waits
     }
 
     /// Decides about one video packet of `layer` with payload `payload`,
@@ -179,6 +245,23 @@ impl LayerSelect {
             Some(seen) => seen.replace(timestamp) != Some(timestamp),
             None => false,
         };
+        if layer == self.current && self.cut {
+            // Only the picture in flight is finished. A later one means the
+            // one in flight is over, whatever of it was lost; the target's
+            // keyframe must be of a later capture than it.
+            return match &mut self.picture {
+                Some(p) if p.timestamp == timestamp && !p.complete => {
+                    p.complete |= marker;
+                    self.last_forwarded = Some(now);
+                    Admit::Forward
+                }
+                Some(p) => {
+                    p.complete = true;
+                    Admit::Drop
+                }
+                None => Admit::Drop,
+            };
+        }
         if layer == self.current {
             match &mut self.picture {
                 Some(p) if p.timestamp == timestamp => p.complete |= marker,
@@ -217,6 +300,9 @@ impl LayerSelect {
         self.current = layer;
         self.deferred = None;
         self.deferrals = 0;
+        self.switched_from_cut = self.cut;
+        self.cut = false;
+        self.switched_at = Some(now);
         self.picture = Some(Picture {
             timestamp,
             arrived: now,
@@ -412,5 +498,146 @@ mod tests {
         assert!(!s.set_target(2));
         assert_eq!(s.current(), 2);
         assert_eq!(s.admit(2, pk(1, 0), P, Instant::now()), Admit::Forward);
+    }
+
+    #[test]
+    fn a_step_down_under_congestion_finishes_the_picture_then_stops_the_layer() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let part = |timestamp, captured, marker| PacketInfo {
+            timestamp,
+            captured,
+            marker,
+        };
+        let mut s = LayerSelect::new(0);
+        assert_eq!(s.admit(0, part(100, 10, true), P, t0), Admit::Forward);
+        assert_eq!(s.admit(0, part(200, 11, false), P, ms(66)), Admit::Forward);
+        assert!(s.step_down_now(2), "a switch waits");
+        assert!(s.cut() && s.starved(ms(67)));
+        assert_eq!(
+            s.admit(0, part(200, 11, true), P, ms(67)),
+            Admit::Forward,
+            "the picture in flight is finished"
+        );
+        assert_eq!(
+            s.admit(0, part(300, 12, true), P, ms(133)),
+            Admit::Drop,
+            "the next picture of the larger layer is not forwarded"
+        );
+        assert_eq!(
+            s.admit(2, pk(5000, 11), IDR, ms(134)),
+            Admit::Defer,
+            "a keyframe of the last capture forwarded would show it twice"
+        );
+        assert_eq!(s.admit(0, part(400, 13, true), P, ms(200)), Admit::Drop);
+        // Frozen since 67 ms: the timestamps go on by the wall-clock gap.
+        assert_eq!(
+            s.admit(2, pk(9000, 14), IDR, ms(227)),
+            Admit::Switch {
+                gap_ticks: 160 * 90
+            }
+        );
+        assert_eq!((s.current(), s.cut()), (2, false));
+        assert_eq!(s.switched_at(), Some(ms(227)));
+        assert!(s.starved(ms(1000)), "its keyframe may be lost on the path");
+        assert!(!s.starved(ms(227) + URGENT_AFTER_CUT));
+        assert_eq!(s.admit(2, pk(9000, 14), P, ms(228)), Admit::Forward);
+        assert_eq!(s.admit(0, part(500, 15, true), IDR, ms(266)), Admit::Drop);
+    }
+
+    #[test]
+    fn a_step_down_under_congestion_is_undone_by_a_new_target() {
+        let t0 = Instant::now();
+        let mut s = LayerSelect::new(0);
+        assert_eq!(s.admit(0, pk(100, 10), P, t0), Admit::Forward);
+        assert!(s.step_down_now(2));
+        assert!(!s.set_target(0), "back to the current layer: nothing waits");
+        assert!(!s.cut());
+        assert_eq!(
+            s.admit(0, pk(200, 11), P, t0 + Duration::from_millis(66)),
+            Admit::Forward
+        );
+        assert!(!s.starved(t0 + Duration::from_millis(66)));
+    }
+
+    /// A model of B's downlink in `benches/simulcast.sh`: a tail-drop queue
+    /// of 200 ms at 300 kbit/s, full of the 640x360 layer (800 kbit/s: 15
+    /// pictures/s of 6 packets of 1100 bytes) when `auto` steps down; the
+    /// 160x90 layer's keyframe (3 packets of 1000 bytes) comes 150 ms later.
+    /// Returns how many of the keyframe's packets the queue took, and when
+    /// the last of them left it (ms after the step down).
+    fn step_down_through_a_full_queue(step: fn(&mut LayerSelect, u8) -> bool) -> (usize, u64) {
+        const DRAIN_BYTES_PER_MS: u64 = 300_000 / 8 / 1000;
+        const LIMIT_BYTES: u64 = DRAIN_BYTES_PER_MS * 200;
+        const STEP_AT: u64 = 1010;
+        const KEYFRAME_AT: u64 = STEP_AT + 150;
+        let t0 = Instant::now();
+        let mut s = LayerSelect::new(0);
+        let mut queued = 0u64;
+        let offer = |queued: &mut u64, bytes: u64| {
+            let taken = *queued + bytes <= LIMIT_BYTES;
+            if taken {
+                *queued += bytes;
+            }
+            taken
+        };
+        let mut keyframe = (0, 0);
+        for ms in 0..KEYFRAME_AT + 100 {
+            queued = queued.saturating_sub(DRAIN_BYTES_PER_MS);
+            let now = t0 + Duration::from_millis(ms);
+            if ms == STEP_AT {
+                step(&mut s, 2);
+            }
+            let picture = ms * 15 / 1000;
+            if ms == 0 || picture != (ms - 1) * 15 / 1000 {
+                for n in 0..6 {
+                    let info = PacketInfo {
+                        timestamp: 100 + picture as u32 * 6000,
+                        captured: ms + 1,
+                        marker: n == 5,
+                    };
+                    if s.admit(0, info, P, now) == Admit::Forward {
+                        offer(&mut queued, 1100);
+                    }
+                }
+            }
+            if ms == KEYFRAME_AT {
+                for n in 0..3 {
+                    let info = PacketInfo {
+                        timestamp: 50_000,
+                        captured: ms + 1,
+                        marker: n == 2,
+                    };
+                    let admitted = s.admit(2, info, IDR, now);
+                    assert!(
+                        matches!(admitted, Admit::Switch { .. } | Admit::Forward),
+                        "{admitted:?}"
+                    );
+                    if offer(&mut queued, 1000) {
+                        keyframe = (keyframe.0 + 1, ms - STEP_AT + queued / DRAIN_BYTES_PER_MS);
+                    }
+                }
+            }
+        }
+        keyframe
+    }
+
+    #[test]
+    fn a_step_down_under_congestion_gets_the_smaller_keyframe_through_the_queue() {
+        let (taken, shown_after_ms) = step_down_through_a_full_queue(LayerSelect::step_down_now);
+        assert_eq!(taken, 3, "the queue drained for the keyframe");
+        assert!(
+            shown_after_ms < 300,
+            "the keyframe left the queue {shown_after_ms} ms after the step down"
+        );
+    }
+
+    /// The same step down with the larger layer flowing until the switch
+    /// (`set_target`, a voluntary change; before the fix also a step down
+    /// under congestion): the keyframe meets a full queue and is lost.
+    #[test]
+    fn a_switch_that_keeps_the_larger_layer_flowing_loses_the_keyframe_in_a_full_queue() {
+        let (taken, _) = step_down_through_a_full_queue(LayerSelect::set_target);
+        assert!(taken < 3, "{taken} of 3 keyframe packets queued");
     }
 }

@@ -12,7 +12,11 @@
 //! the end of the interval, so a subscriber that joins right after another still
 //! gets its keyframe. A request is dropped instead when a keyframe has passed
 //! through since it was made (the forwarder spots IDR/SPS NAL units), so one
-//! subscriber's redundant requests don't hold up the next subscriber's.
+//! subscriber's redundant requests don't hold up the next subscriber's. An
+//! urgent request (an `auto` leg that stepped down under congestion and
+//! shows nothing until the smaller layer's keyframe, or lost it: `hub::auto`)
+//! cuts that wait short: it goes [`KEYFRAME_URGENT_INTERVAL`] after the last
+//! PLI.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -37,6 +41,10 @@ use crate::server::metrics::Metrics;
 /// docs/PERFORMANCE.md); a keyframe more per second costs the publisher less
 /// than a subscriber frozen for seconds.
 pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The wait after a PLI for an urgent request (module docs): a leg waiting on
+/// it shows no video meanwhile.
+pub const KEYFRAME_URGENT_INTERVAL: Duration = Duration::from_millis(150);
 
 /// One ingress RTP packet for the egress hub to fan out.
 pub struct IngressPacket {
@@ -99,6 +107,8 @@ pub struct PublishedMedia {
     /// publish; empty for a stream without layers (one video track, slot 0).
     layers: Mutex<Vec<String>>,
     keyframe: Notify,
+    /// An urgent request (module docs) wakes the wait after a PLI.
+    urgent: Notify,
     /// Clock origin of the two timestamps below.
     epoch: Instant,
     /// µs since `epoch` of the latest keyframe request, per layer slot (0: none).
@@ -145,6 +155,7 @@ impl PublishedMedia {
             ingress_video: Mutex::new([None, None, None]),
             layers: Mutex::new(Vec::new()),
             keyframe: Notify::new(),
+            urgent: Notify::new(),
             epoch: Instant::now(),
             last_request_us: Default::default(),
             last_keyframe_us: Default::default(),
@@ -307,6 +318,15 @@ impl PublishedMedia {
         }
     }
 
+    /// Asks the publisher for a keyframe on one layer that a subscriber
+    /// waits on with no video (module docs): sent
+    /// [`KEYFRAME_URGENT_INTERVAL`] after the last PLI rather than
+    /// [`KEYFRAME_MIN_INTERVAL`].
+    pub fn request_keyframe_urgently_on(&self, layer: u8) {
+        self.request_keyframe_on(layer);
+        self.urgent.notify_waiters();
+    }
+
     /// Leg `link` needs the layer slots of `mask` (bit `n`: slot `n`;
     /// `super::wanted::leg_wants`).
     pub(crate) fn want_layers(&self, link: LinkId, mask: u8) {
@@ -412,7 +432,13 @@ impl PublishedMedia {
                 sent = true;
             }
             if sent {
-                tokio::time::sleep(KEYFRAME_MIN_INTERVAL).await;
+                let sent_at = tokio::time::Instant::now();
+                tokio::select! {
+                    () = tokio::time::sleep(KEYFRAME_MIN_INTERVAL) => {}
+                    () = self.urgent.notified() => {
+                        tokio::time::sleep_until(sent_at + KEYFRAME_URGENT_INTERVAL).await;
+                    }
+                }
             }
         }
     }

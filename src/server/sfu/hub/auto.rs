@@ -145,6 +145,8 @@ impl Leg {
             video_sent_bytes: Some(self.counters.video_bytes),
             probe_passed,
             probe_drain,
+            switch_waits: self.layers.target() != self.layers.current(),
+            switched_at: self.layers.switched_at(),
         };
         let changed = auto.on_report(report);
         let probe = auto.probe_request();
@@ -170,6 +172,19 @@ impl Leg {
         );
         self.cancel_probe(now);
         match choice {
+            Choice::Layer(slot)
+                if slot > self.layers.current() && congested(fraction_lost, twcc) =>
+            {
+                // Down because the path queues or loses: the larger layer
+                // stops at once so the queue drains before the smaller
+                // layer's keyframe (`sfu::layers`), asked for now.
+                self.set_video_paused(false);
+                let waits = self.layers.step_down_now(slot);
+                self.update_wanted();
+                if waits && let LegSource::Stream(media) = &self.source {
+                    media.request_keyframe_urgently_on(slot);
+                }
+            }
             Choice::Layer(slot) => {
                 self.set_video_paused(false);
                 self.switch_layer(slot);
@@ -184,6 +199,15 @@ impl Leg {
             Choice::Paused => None,
         }));
     }
+}
+
+/// Whether the report behind a step down shows the path full (loss, or
+/// with TWCC a standing queue) rather than an estimate that merely fell
+/// short: then the larger layer is cut at once (`sfu::layers`).
+fn congested(fraction_lost: u8, twcc: Option<DownlinkEstimate>) -> bool {
+    use crate::server::sfu::downlink_gcc::{LOSS_LOW, QUEUE_LOW};
+    let loss = f64::from(fraction_lost) / 256.0;
+    loss > LOSS_LOW || twcc.is_some_and(|e| e.queue_ms >= QUEUE_LOW)
 }
 
 impl Drop for Leg {

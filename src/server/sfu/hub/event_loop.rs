@@ -605,8 +605,15 @@ impl HubLoop {
                             && let LegSource::Stream(media) = &leg.source
                         {
                             // The layer it decodes (and the one it waits for).
-                            media.request_keyframe_on(leg.layers.current());
-                            media.request_keyframe_on(leg.layers.target());
+                            // After a step down under congestion it shows
+                            // nothing until the target's keyframe, or lost
+                            // it: only that one, urgently (`sfu::layers`).
+                            if leg.layers.starved(now) {
+                                media.request_keyframe_urgently_on(leg.layers.target());
+                            } else {
+                                media.request_keyframe_on(leg.layers.current());
+                                media.request_keyframe_on(leg.layers.target());
+                            }
                         }
                         for nack in packets
                             .iter()

@@ -275,13 +275,26 @@ impl HubLoop {
                         Admit::Drop => continue,
                         Admit::Defer => {
                             if let LegSource::Stream(media) = &leg.source {
-                                media.request_keyframe_on(leg.layers.target());
+                                if leg.layers.cut() {
+                                    // Nothing is shown until it comes.
+                                    media.request_keyframe_urgently_on(leg.layers.target());
+                                } else {
+                                    media.request_keyframe_on(leg.layers.target());
+                                }
                             }
                             continue;
                         }
                         Admit::Forward => {}
                         Admit::Switch { gap_ticks } => {
                             track.rewriter.switch_source(gap_ticks);
+                            if leg.auto.is_some() {
+                                tracing::info!(
+                                    link = leg.link_id.0,
+                                    layer = leg.layers.current(),
+                                    gap_ms = u64::from(gap_ticks) / 90,
+                                    "auto layer switched"
+                                );
+                            }
                             // The old layer is no longer needed by this leg.
                             if let LegSource::Stream(media) = &leg.source {
                                 let mask = crate::server::sfu::wanted::leg_wants(
