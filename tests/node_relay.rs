@@ -12,28 +12,11 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::node::{Node, owner, registered};
+use common::node::{Node, config, owner, registered};
 use common::redis::Redis;
 use common::*;
-use huddle::client::{Client, ClientError, JoinConfig, RemoteStream, RoomEvent};
+use huddle::client::{Client, ClientError, RemoteStream, RoomEvent};
 use huddle::protocol::{ErrorCode, Reply, Role, ServerMessage, StreamId};
-
-fn config(url: &str, room: &str, user: &str, role: Role) -> JoinConfig {
-    JoinConfig {
-        server_url: url.to_owned(),
-        app_id: huddle::protocol::AppId(APP_ID.into()),
-        room_id: huddle::protocol::RoomId(room.into()),
-        user_id: huddle::protocol::UserId(user.into()),
-        user_name: user.into(),
-        role,
-        credential: huddle::client::Credential::AppKey {
-            key: APP_KEY.into(),
-            valid_for: Duration::from_secs(3600),
-        },
-        decode: true,
-        reconnect_window: Duration::from_secs(30),
-    }
-}
 
 /// Starts node a and node b with their extra flags and waits until both
 /// are registered.

@@ -12,29 +12,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::node::{Node, registered};
+use common::nginx::Nginx;
+use common::node::{Node, config, registered};
 use common::redis::Redis;
 use common::*;
-use huddle::client::{Client, JoinConfig, RemoteStream, SubscribeOptions};
+use huddle::client::{Client, RemoteStream, SubscribeOptions};
 use huddle::media::VideoProfile;
 use huddle::protocol::{ErrorCode, Event, LayerChoice, Reply, Role, ServerMessage, StreamId};
-
-fn config(url: &str, room: &str, user: &str, role: Role) -> JoinConfig {
-    JoinConfig {
-        server_url: url.to_owned(),
-        app_id: huddle::protocol::AppId(APP_ID.into()),
-        room_id: huddle::protocol::RoomId(room.into()),
-        user_id: huddle::protocol::UserId(user.into()),
-        user_name: user.into(),
-        role,
-        credential: huddle::client::Credential::AppKey {
-            key: APP_KEY.into(),
-            valid_for: Duration::from_secs(3600),
-        },
-        decode: true,
-        reconnect_window: Duration::from_secs(30),
-    }
-}
 
 /// 480x360 (360p_2) on top, 240x180 (180p_2) below, as simulcast_layers.rs.
 fn layered() -> huddle::client::LocalStream {
@@ -334,59 +318,15 @@ async fn auto_on_a_relay_node_pulls_every_layer_and_plays() {
     layer_links_become(&b.url, room, stream, &["180p_2"]).await;
 }
 
-/// nginx in the foreground passing `http://127.0.0.1:<port>/huddle/…` on to
-/// a node as `/…` (WebSocket upgrades too); killed on drop.
-struct PrefixProxy {
-    child: std::process::Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for PrefixProxy {
-    fn drop(&mut self) {
-        self.child.kill().ok(); // already gone: nothing to stop
-        self.child.wait().ok();
-        std::fs::remove_dir_all(&self.dir).ok(); // best effort: a temp dir
-    }
-}
-
-impl PrefixProxy {
-    fn start(test: &str, upstream: &str) -> Option<Self> {
-        use std::process::{Command, Stdio};
-        if Command::new("nginx")
-            .arg("-v")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_err()
-        {
-            skip(test, "no `nginx` (Debian package nginx)");
-            return None;
-        }
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let dir = std::env::temp_dir().join(format!(
-                "huddle-relaysim-nginx-{}-{port}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(dir.join("logs")).expect("temp dir");
-            let config = format!(
-                r#"worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/logs/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {dir}/logs/access.log;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-    server {{
+/// nginx passing `http://127.0.0.1:<port>/huddle/…` on to `upstream` as
+/// `/…` (WebSocket upgrades too).
+fn prefix_proxy(test: &str, upstream: &str) -> Option<Nginx> {
+    Nginx::start(
+        test,
+        |_| {},
+        |port, _| {
+            format!(
+                r#"    server {{
         listen 127.0.0.1:{port};
         location /huddle/ {{
             proxy_pass http://{upstream}/;
@@ -396,41 +336,10 @@ http {{
             proxy_set_header Host $host;
             proxy_read_timeout 3600s;
         }}
-    }}
-}}
-"#,
-                dir = dir.display()
-            );
-            std::fs::write(dir.join("nginx.conf"), config).expect("write nginx.conf");
-            let child = Command::new("nginx")
-                .arg("-p")
-                .arg(&dir)
-                .arg("-c")
-                .arg(dir.join("nginx.conf"))
-                .args(["-g", "daemon off;"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start nginx");
-            let mut proxy = PrefixProxy { child, port, dir };
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while std::time::Instant::now() < deadline {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(proxy);
-                }
-                if proxy.child.try_wait().ok().flatten().is_some() {
-                    break; // exited: the port was taken
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("nginx did not start on any of 5 ports");
-    }
-
-    /// The requests it passed on, as its access log has them.
-    fn requests(&self) -> String {
-        std::fs::read_to_string(self.dir.join("logs/access.log")).unwrap_or_default()
-    }
+    }}"#
+            )
+        },
+    )
 }
 
 /// The owner node is reached through a proxy whose URL has a path
@@ -448,7 +357,7 @@ async fn an_owner_behind_a_proxy_with_a_path_is_relayed_under_that_path() {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let Some(proxy) = PrefixProxy::start(test, &format!("127.0.0.1:{port}")) else {
+    let Some(proxy) = prefix_proxy(test, &format!("127.0.0.1:{port}")) else {
         return;
     };
     let public = format!("ws://127.0.0.1:{}/huddle/", proxy.port);

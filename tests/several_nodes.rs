@@ -18,20 +18,7 @@ use huddle::client::{Client, ConnectionState, JoinConfig, RemoteStream, RoomEven
 use huddle::protocol::{ErrorCode, Reply, Role, ServerMessage, StreamId};
 
 fn config(url: &str, room: &str, user: &str) -> JoinConfig {
-    JoinConfig {
-        server_url: url.to_owned(),
-        app_id: huddle::protocol::AppId(APP_ID.into()),
-        room_id: huddle::protocol::RoomId(room.into()),
-        user_id: huddle::protocol::UserId(user.into()),
-        user_name: user.into(),
-        role: Role::Joiner,
-        credential: huddle::client::Credential::AppKey {
-            key: APP_KEY.into(),
-            valid_for: Duration::from_secs(3600),
-        },
-        decode: true,
-        reconnect_window: Duration::from_secs(30),
-    }
+    common::node::config(url, room, user, Role::Joiner)
 }
 
 /// The SDK's log lines (reconnection, redirects), captured by the test

@@ -11,38 +11,14 @@
 
 mod common;
 
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::nginx::{Nginx, have};
 use common::*;
 use huddle::client::{Client, ClientError, ErrorCode, ProxyConfig, RoomEvent, SubscribeOptions};
 use huddle::protocol::Role;
-
-/// nginx in the foreground with its own prefix directory; killed on drop.
-struct Nginx {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        self.child.kill().ok(); // already gone: nothing to stop
-        self.child.wait().ok();
-        std::fs::remove_dir_all(&self.dir).ok(); // best effort: a temp dir
-    }
-}
-
-fn have(tool: &str, arg: &str) -> bool {
-    Command::new(tool)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
 
 /// A test CA (`ca.pem`) and a server certificate it signed for `localhost`
 /// and 127.0.0.1 (`cert.pem`, `key.pem`) in `dir`, as a company CA would.
@@ -113,40 +89,17 @@ fn make_certificates(dir: &Path) {
     ]);
 }
 
-impl Nginx {
-    /// Proxies `wss://localhost:<port>/huddle` to `upstream` (`host:port`).
-    fn start(test: &str, upstream: &str) -> Option<Self> {
-        if !have("nginx", "-v") || !have("openssl", "version") {
-            skip(
-                test,
-                "no `nginx` or `openssl` (Debian packages nginx, openssl)",
-            );
-            return None;
-        }
-        for _ in 0..5 {
-            let port = StdListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let dir =
-                std::env::temp_dir().join(format!("huddle-nginx-{}-{port}", std::process::id()));
-            std::fs::create_dir_all(dir.join("logs")).expect("temp dir");
-            make_certificates(&dir);
-            // The README's example, with this test's port, paths and upstream.
-            let config = format!(
-                r#"worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/logs/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-    server {{
+/// nginx with the README's configuration (this test's port, paths and
+/// upstream), proxying `wss://localhost:<port>/huddle` to `upstream`
+/// (`host:port`), its certificate from a test CA.
+fn tls_proxy(test: &str, upstream: &str) -> Option<Nginx> {
+    if !have("openssl", "version") {
+        skip(test, "no `openssl` (Debian package openssl)");
+        return None;
+    }
+    Nginx::start(test, make_certificates, |port, dir| {
+        format!(
+            r#"    server {{
         listen 127.0.0.1:{port} ssl;
         server_name localhost;
         ssl_certificate {dir}/cert.pem;
@@ -162,41 +115,19 @@ http {{
             proxy_read_timeout 3600s;
             proxy_send_timeout 3600s;
         }}
-    }}
-}}
-"#,
-                dir = dir.display()
-            );
-            std::fs::write(dir.join("nginx.conf"), config).expect("write nginx.conf");
-            let child = Command::new("nginx")
-                .arg("-p")
-                .arg(&dir)
-                .arg("-c")
-                .arg(dir.join("nginx.conf"))
-                .args(["-g", "daemon off;"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start nginx");
-            let mut nginx = Nginx { child, port, dir };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(nginx);
-                }
-                if nginx.child.try_wait().ok().flatten().is_some() {
-                    break; // exited: the port was taken
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            eprintln!(
-                "nginx did not listen on {port}: {}",
-                std::fs::read_to_string(nginx.dir.join("logs/error.log")).unwrap_or_default()
-            );
-        }
-        panic!("nginx did not start on any of 5 ports");
-    }
+    }}"#,
+            dir = dir.display()
+        )
+    })
+}
 
+/// Where a client reaches it, and the CA it must trust.
+trait TlsProxy {
+    fn url(&self) -> String;
+    fn ca(&self) -> Vec<u8>;
+}
+
+impl TlsProxy for Nginx {
     fn url(&self) -> String {
         format!("wss://localhost:{}/huddle", self.port)
     }
@@ -211,7 +142,7 @@ http {{
 async fn a_client_joins_through_nginx_over_wss_and_media_flows() {
     let server = start_server().await;
     let upstream = server.url.trim_start_matches("ws://").to_owned();
-    let Some(nginx) = Nginx::start(
+    let Some(nginx) = tls_proxy(
         "a_client_joins_through_nginx_over_wss_and_media_flows",
         &upstream,
     ) else {

@@ -7,6 +7,7 @@ pub mod bench_script;
 pub mod chromium;
 pub mod coturn;
 pub mod lossy_turn;
+pub mod nginx;
 pub mod node;
 pub mod redis;
 pub mod stderr_lines;

@@ -4,6 +4,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use huddle::client::JoinConfig;
+use huddle::protocol::Role;
+
 use super::redis::Redis;
 use super::{APP_ID, APP_KEY, StderrLines, wait_for};
 
@@ -75,6 +78,25 @@ impl Node {
     /// Its stderr so far (for failure messages).
     pub fn log(&self) -> Vec<String> {
         self.lines.so_far()
+    }
+}
+
+/// How the several-nodes tests join through node `url`: the app key, a
+/// 30 s reconnection window (a killed node's users come back within it).
+pub fn config(url: &str, room: &str, user: &str, role: Role) -> JoinConfig {
+    JoinConfig {
+        server_url: url.to_owned(),
+        app_id: huddle::protocol::AppId(APP_ID.into()),
+        room_id: huddle::protocol::RoomId(room.into()),
+        user_id: huddle::protocol::UserId(user.into()),
+        user_name: user.into(),
+        role,
+        credential: huddle::client::Credential::AppKey {
+            key: APP_KEY.into(),
+            valid_for: Duration::from_secs(3600),
+        },
+        decode: true,
+        reconnect_window: Duration::from_secs(30),
     }
 }
 
