@@ -189,6 +189,14 @@ async fn room_view_shows_users_stream_and_growing_link_counters() {
         "{fed}"
     );
     assert_eq!(counter(link(&fed, "publish"), "twccFeedback"), 0, "{fed}");
+    // Copies of packets NACKed again are a part of the resends.
+    for kind in ["publish", "subscription"] {
+        let link = link(&fed, kind);
+        assert!(
+            counter(link, "retransmittedAgain") <= counter(link, "retransmitted"),
+            "{fed}"
+        );
+    }
     // A subscriber's keyframe request reaches the publisher as a PLI that
     // the publish link counts (as do the server's metrics: one stream here).
     let mut carol = RawSocket::connect(&server).await;

@@ -137,6 +137,10 @@ pub struct LinkView {
     /// Of `retransmitted`, those sent as RTX packets (RFC 4588: the
     /// subscriber's answer kept RTX; subscriptions only).
     pub retransmitted_rtx: u64,
+    /// Of `retransmitted`, the extra copies of packets the subscriber NACKed
+    /// again (the first resend or NACK was lost: sent on both paths;
+    /// subscriptions only).
+    pub retransmitted_again: u64,
     /// Whether resends to this subscriber go as RTX packets (its answer
     /// kept RTX); false on publish links.
     pub rtx: bool,
@@ -251,6 +255,7 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
             plis: stream.media.plis_sent(),
             retransmitted: 0,
             retransmitted_rtx: 0,
+            retransmitted_again: 0,
             rtx: false,
             twcc_feedback: 0,
             twcc_malformed: 0,
@@ -291,6 +296,7 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
                 plis: leg.counters.plis,
                 retransmitted: leg.counters.retransmitted,
                 retransmitted_rtx: leg.counters.retransmitted_rtx,
+                retransmitted_again: leg.counters.retransmitted_again,
                 rtx: leg.rtx,
                 twcc_feedback: leg.counters.twcc_feedback,
                 twcc_malformed: leg.counters.twcc_malformed,
