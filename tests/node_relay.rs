@@ -12,7 +12,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::node::{Node, config, owner, registered};
+use common::node::{Node, config, http, owner, pair, registered};
 use common::redis::Redis;
 use common::*;
 use huddle::client::{Client, ClientError, RemoteStream, RoomEvent};
@@ -21,11 +21,7 @@ use huddle::protocol::{ErrorCode, Reply, Role, ServerMessage, StreamId};
 /// Starts node a and node b with their extra flags and waits until both
 /// are registered.
 async fn two_nodes(redis: &Redis, a_extra: &[&str], b_extra: &[&str]) -> (Node, Node) {
-    let a = Node::start("node-a", redis, a_extra);
-    let b = Node::start("node-b", redis, b_extra);
-    registered(redis, "node-a").await;
-    registered(redis, "node-b").await;
-    (a, b)
+    pair(redis, ("node-a", a_extra), ("node-b", b_extra)).await
 }
 
 /// `user` joins `room` at `url` as a joiner and publishes the pattern + a
@@ -48,32 +44,6 @@ async fn player(url: &str, room: &str, user: &str) -> Client {
         .await
         .unwrap_or_else(|e| panic!("{user} joins at {url}: {e}"));
     client
-}
-
-/// One HTTP/1.1 request to the node at `url`: status, head and body.
-async fn http(url: &str, method: &str, path: &str, bearer: &str, body: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = url.trim_start_matches("ws://");
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/sdp\r\nAuthorization: Bearer {bearer}\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(request.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut raw))
-        .await
-        .expect("a reply within 10 s")
-        .expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    (status, text)
 }
 
 /// `GET /rooms/{room}` on the node at `url` (no token configured); `None`

@@ -13,7 +13,7 @@ mod common;
 use std::time::Duration;
 
 use common::nginx::Nginx;
-use common::node::{Node, config, registered};
+use common::node::{Node, config, http, pair, registered};
 use common::redis::Redis;
 use common::*;
 use huddle::client::{Client, RemoteStream, SubscribeOptions};
@@ -47,32 +47,6 @@ async fn decodes_size(remote: &RemoteStream, size: (u32, u32), what: &str) {
         (s.last_size == Some(size) && s.frames_decoded >= first + 10).then_some(())
     })
     .await;
-}
-
-/// One HTTP/1.1 request to the node at `url`: status and the whole reply.
-async fn http(url: &str, method: &str, path: &str, bearer: &str, body: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = url.trim_start_matches("ws://");
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/sdp\r\nAuthorization: Bearer {bearer}\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(request.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut raw))
-        .await
-        .expect("a reply within 10 s")
-        .expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    (status, text)
 }
 
 /// `GET /rooms/{room}` on the node at `url`, as JSON.
@@ -127,10 +101,12 @@ async fn players_on_a_relay_node_choose_layers_as_on_the_owner() {
     let Some(redis) = Redis::start("relaysim_layers_over_the_relay") else {
         return;
     };
-    let a = Node::start("relaysim-a", &redis, &[]);
-    let b = Node::start("relaysim-b", &redis, &["--relay-subscribers"]);
-    registered(&redis, "relaysim-a").await;
-    registered(&redis, "relaysim-b").await;
+    let (a, b) = pair(
+        &redis,
+        ("relaysim-a", &[]),
+        ("relaysim-b", &["--relay-subscribers"]),
+    )
+    .await;
     let room = "room-relaysim-layers";
 
     // Alice publishes two layers on node a; Ann watches the top there.
@@ -279,10 +255,12 @@ async fn auto_on_a_relay_node_pulls_every_layer_and_plays() {
     let Some(redis) = Redis::start("relaysim_auto_over_the_relay") else {
         return;
     };
-    let a = Node::start("relaysim-c", &redis, &[]);
-    let b = Node::start("relaysim-d", &redis, &["--relay-subscribers"]);
-    registered(&redis, "relaysim-c").await;
-    registered(&redis, "relaysim-d").await;
+    let (a, b) = pair(
+        &redis,
+        ("relaysim-c", &[]),
+        ("relaysim-d", &["--relay-subscribers"]),
+    )
+    .await;
     let room = "room-relaysim-auto";
     let alice = joined(&a.url, room, "alice", Role::Joiner).await;
     let stream = alice.publish(layered()).await.expect("publish");
@@ -418,10 +396,12 @@ async fn the_owner_encodes_a_layer_only_a_relay_nodes_player_watches() {
     let Some(redis) = Redis::start("relaysim_layers_wanted_over_the_relay") else {
         return;
     };
-    let a = Node::start("relaysim-g", &redis, &[]);
-    let b = Node::start("relaysim-h", &redis, &["--relay-subscribers"]);
-    registered(&redis, "relaysim-g").await;
-    registered(&redis, "relaysim-h").await;
+    let (a, b) = pair(
+        &redis,
+        ("relaysim-g", &[]),
+        ("relaysim-h", &["--relay-subscribers"]),
+    )
+    .await;
     let room = "room-relaysim-wanted";
     // A publisher of two layers that reads its events (no media is
     // needed: what is wanted follows the subscriptions).

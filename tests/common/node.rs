@@ -100,6 +100,41 @@ pub fn config(url: &str, room: &str, user: &str, role: Role) -> JoinConfig {
     }
 }
 
+/// Starts two nodes (id and extra flags each) and waits until Redis lists
+/// both as alive.
+pub async fn pair(redis: &Redis, a: (&str, &[&str]), b: (&str, &[&str])) -> (Node, Node) {
+    let (a_node, b_node) = (Node::start(a.0, redis, a.1), Node::start(b.0, redis, b.1));
+    registered(redis, a.0).await;
+    registered(redis, b.0).await;
+    (a_node, b_node)
+}
+
+/// One HTTP/1.1 request to the node at `url`: status, head and body.
+pub async fn http(url: &str, method: &str, path: &str, bearer: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("ws://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/sdp\r\nAuthorization: Bearer {bearer}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut raw))
+        .await
+        .expect("a reply within 10 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, text)
+}
+
 /// Waits until Redis lists node `id` as alive.
 pub async fn registered(redis: &Redis, id: &str) {
     let key = format!("huddle:node:{id}");
