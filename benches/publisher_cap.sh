@@ -26,6 +26,9 @@
 #   full_profile_after_lift_s  seconds from the lift until the subscriber
 #                            receives the full size at >= 90 % of the full fps
 #   g2g_p99_capped_ms        largest per-second p99 glass-to-glass while capped
+#   padding_kbps_capped_max / padding_seconds_capped  probe padding (RTX
+#                            resends of recent packets, not in sent_kbps)
+#   sent_plus_padding_kbps_capped_max_after_5s  encoded + padding, worst second
 #
 # Environment: HUDDLE (binary, default target/release/huddle), OUT (results,
 # default target/publisher-cap), PORT (default 17991).
@@ -167,11 +170,22 @@ back = next((t - lift for t, j in sub if t > lift and (j["width"], j["height"]) 
              and j["fps"] >= 0.9 * full_fps), None)
 p99 = [j["latency"]["p99_ms"] for t, j in adapted if j.get("latency")]
 est = [j["send_rate"]["estimate_bps"] / 1e3 for t, j in capped_pub if j["send_rate"].get("estimate_bps")]
+# Probe padding (RTX resends of recent packets, not counted in sent_kbps):
+# kbit/s per line from the growth of the link's padding bytes.
+padding = {}
+for (t0, a), (t1, b) in zip(pub, pub[1:]):
+    grown = b["send_rate"].get("padding_bytes", 0) - a["send_rate"].get("padding_bytes", 0)
+    if t1 > t0 and grown >= 0:
+        padding[t1] = grown * 8 / 1e3 / (t1 - t0)
+with_padding = [j["sent_kbps"] + padding.get(t, 0.0) for t, j in capped_pub if t >= 5]
 print(json.dumps({
     "tag": tag, "cap_kbps": rate, "capped_s": capped,
     "sent_kbps_before": [round(j["sent_kbps"]) for t, j in pub if -5 <= t < 0],
     "sent_under_cap_after_s": round(under_after, 1),
     "sent_kbps_capped_max_after_5s": round(max((j["sent_kbps"] for t, j in capped_pub if t >= 5), default=0)),
+    "padding_kbps_capped_max": round(max((v for t, v in padding.items() if 0 < t <= lift), default=0)),
+    "padding_seconds_capped": sum(1 for t, v in padding.items() if 0 < t <= lift and v > 0),
+    "sent_plus_padding_kbps_capped_max_after_5s": round(max(with_padding, default=0)),
     "estimate_kbps_capped_range": [round(min(est, default=0)), round(max(est, default=0))],
     "fps_min_capped": min(fps, default=None),
     "fps_mean_capped": round(sum(fps) / len(fps), 1) if fps else None,

@@ -13,7 +13,10 @@
 //!   GCC estimate and the encoders' target below the cap (they start at the
 //!   profile's ~1 Mbit/s ceiling), then the capacity the path showed (the
 //!   acknowledged rate while it dropped the rest, `client::path_ceiling`)
-//!   near the tbf's rate, with the target under it. Needs root, `ip` and
+//!   near the tbf's rate, with the target under it; then a probe made of
+//!   padding while the target stays at 0.8 × that capacity, and once the
+//!   tbf is removed the path opens (only acknowledged padding can show it).
+//!   Needs root, `ip` and
 //!   `tc` (iproute2, .ci/setup.sh); skipped elsewhere, fails on CI without them.
 //!
 //! Assertions are on the estimate and target the publisher reports, not on
@@ -402,6 +405,58 @@ fn a_tbf_capped_uplink_brings_the_estimate_and_target_below_the_cap() {
             shown = Some(ceiling);
         }
         last = Some(stats.full);
+    }
+    // The probe after the hold is padding (`link::probe_padding`: recent
+    // packets resent on the RTX stream the server's answer kept), not
+    // pictures: padding goes out while the encoders' target stays at the
+    // backoff under the ceiling.
+    let next = |what: &str, deadline: Instant, last: &Option<SendRateStats>| loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).unwrap_or_else(|_| {
+            panic!(
+                "{what} within the deadline; last {last:?}\nbot stderr:\n{}",
+                tail(&bot_log)
+            )
+        });
+        if let Some(rate) = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|j| j.get("send_rate").cloned())
+            .filter(|r| !r.is_null())
+        {
+            let padding = rate
+                .get("padding_bytes")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            return (SendRateStatsView::from(&rate).full, padding);
+        }
+    };
+    let probe_deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (stats, padding) = next("no probe padding", probe_deadline, &last);
+        if let Some(ceiling) = stats.path_ceiling_bps {
+            assert!(
+                f64::from(stats.target_bps) <= f64::from(ceiling) * 0.8 * 1.01,
+                "the pictures stay at the backoff while probing: {stats:?}"
+            );
+        }
+        last = Some(stats);
+        if padding > 0 {
+            break;
+        }
+    }
+    // Lifted: only padding that arrived can show the path carries 1.4 × the
+    // ceiling (the encoders send 0.8 × it), so the path opening proves the
+    // server acknowledged the padding in its feedback.
+    run(&[
+        "ip", "netns", "exec", &ns.b, "tc", "qdisc", "del", "dev", &ns.dev_b, "root",
+    ]);
+    let open_deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (stats, _) = next("the path open after the lift", open_deadline, &last);
+        if stats.path_ceiling_bps.is_none() {
+            break;
+        }
+        last = Some(stats);
     }
     std::fs::remove_file(&bot_log).ok(); // temp files: best effort
     std::fs::remove_file(&serve_log).ok();

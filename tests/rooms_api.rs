@@ -155,6 +155,12 @@ async fn room_view_shows_users_stream_and_growing_link_counters() {
     let publish = link(&first, "publish");
     assert_eq!(publish["userId"], "alice");
     assert_eq!(publish["streamId"], stream_id.0);
+    // The SDK publishes with RTX (retransmissions and probe padding on a
+    // stream of their own) and the server's answer keeps it; on a clean
+    // loopback nothing needed repairing and nothing was probed.
+    assert_eq!(publish["rtx"], true, "{first}");
+    assert_eq!(counter(publish, "rtxRepaired"), 0, "{first}");
+    assert_eq!(counter(publish, "rtxUnrequested"), 0, "{first}");
     let subscription = link(&first, "subscription");
     assert_eq!(subscription["userId"], "bob");
     assert_eq!(subscription["streamId"], stream_id.0);

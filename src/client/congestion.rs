@@ -93,6 +93,11 @@ pub struct SendRateStats {
     pub queue_ms: Option<f64>,
     /// The capacity the path last showed ([`super::path_ceiling`]), bit/s.
     pub path_ceiling_bps: Option<u32>,
+    /// Probe padding asked of the link now, bit/s ([`crate::link::probe_padding`]:
+    /// only while probing a path that showed congestion).
+    pub padding_bps: u32,
+    /// Probe padding the link sent so far, bytes (RTP).
+    pub padding_bytes: u64,
     /// The cap set by `set_network_bandwidth` (or the stream option), bit/s.
     pub cap_bps: Option<u32>,
     /// Audio + video encoder targets, bit/s.
@@ -279,9 +284,9 @@ impl RateControl {
         let control = Self(Arc::new(Mutex::new(state)));
         if let Some((ladder, _)) = video {
             let mut ladder = ladder.clone();
-            control.update(&mut Some(&mut ladder), None, Instant::now());
+            control.update(&mut Some(&mut ladder), None, false, Instant::now());
         } else {
-            control.update(&mut None, None, Instant::now());
+            control.update(&mut None, None, false, Instant::now());
         }
         control
     }
@@ -342,11 +347,13 @@ impl RateControl {
         self.lock().stats.frames_dropped_budget += 1;
     }
 
-    /// One decision from an estimate (`None`: no congestion control).
+    /// One decision from an estimate (`None`: no congestion control);
+    /// `can_pad`: the link can send probe padding.
     fn update(
         &self,
         ladder: &mut Option<&mut RateLadder>,
         estimate: Option<EstimateSnapshot>,
+        can_pad: bool,
         now: Instant,
     ) {
         let mut state = self.lock();
@@ -360,7 +367,7 @@ impl RateControl {
         let previous = state.total.map(|(t, _)| t as u32);
         let allowed = state
             .path
-            .bound(allowed, limit, previous, estimate.as_ref(), now);
+            .bound(allowed, limit, previous, estimate.as_ref(), can_pad, now);
         // The loss now where the link measures it; GCC's moving average lingers.
         let recent = estimate.and_then(|e| e.recent_loss.or(e.loss));
         let total = limit_rise(state.total, allowed, recent, now);
@@ -373,6 +380,7 @@ impl RateControl {
         state.stats.audio_expected_loss_percent =
             super::audio_fec::expected_loss_percent(state.uplink_loss, state.downlink_loss);
         let path_ceiling = state.path.ceiling_bps();
+        let padding_bps = state.path.padding_bps();
         let congestions = state.path.congestions();
         let stats = &mut state.stats;
         if let Some(e) = estimate {
@@ -385,6 +393,7 @@ impl RateControl {
             stats.queue_ms = e.queue_ms;
         }
         stats.path_ceiling_bps = path_ceiling;
+        stats.padding_bps = padding_bps;
         stats.audio_target_bps = audio;
         let video = ladder.as_deref_mut().map(|ladder| {
             let top = ladder
@@ -428,9 +437,13 @@ pub(crate) async fn rate_task(
         // follows that link's estimate.
         let estimate = estimate.borrow().clone();
         let snapshot = estimate.as_ref().map(SendEstimate::get);
-        control.update(&mut ladder.as_mut(), snapshot, Instant::now());
+        let can_pad = estimate.as_ref().is_some_and(|e| e.padding().can_pad());
+        control.update(&mut ladder.as_mut(), snapshot, can_pad, Instant::now());
         if let Some(estimate) = &estimate {
-            estimate.set_sending(f64::from(control.stats().target_bps));
+            let stats = control.stats();
+            estimate.set_sending(f64::from(stats.target_bps));
+            estimate.padding().set(stats.padding_bps);
+            control.lock().stats.padding_bytes = estimate.padding().sent().bytes;
         }
     }
 }
@@ -501,14 +514,14 @@ mod tests {
             estimate_bps: bps,
             ..EstimateSnapshot::default()
         };
-        control.update(&mut ladder.as_mut(), Some(estimate(5e6)), t0);
+        control.update(&mut ladder.as_mut(), Some(estimate(5e6)), false, t0);
         let s = control.stats();
         assert_eq!(
             (s.width, s.frame_rate, s.video_target_bps),
             (1280, 15, 1_500_000)
         );
         control.set_cap(Some(500_000));
-        control.update(&mut ladder.as_mut(), Some(estimate(5e6)), t0);
+        control.update(&mut ladder.as_mut(), Some(estimate(5e6)), false, t0);
         let s = control.stats();
         assert!(s.target_bps < 500_000, "{s:?}");
         // 460 kbit/s after audio, 85 % of it for video: 540p at 12 fps.
@@ -519,7 +532,7 @@ mod tests {
         // hysteresis) at 15 %/s, plus one hold per rung.
         while control.stats().rung != 0 && t < t0 + Duration::from_secs(15) {
             t += RATE_TICK;
-            control.update(&mut ladder.as_mut(), Some(estimate(5e6)), t);
+            control.update(&mut ladder.as_mut(), Some(estimate(5e6)), false, t);
         }
         assert_eq!(control.stats().rung, 0);
         assert_eq!(control.stats().rung_changes, 3, "one step down, two up");

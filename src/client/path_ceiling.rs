@@ -16,10 +16,17 @@
 //!    │                                              │ REEVALUATE: C = acked again
 //!    │                                              ▼ after HOLD
 //!    └──────────────────────────────────────────  Probing { C }
-//!             total = max(GCC's, BACKOFF × C) ≤ PROBE_LIMIT × C: rises again
-//!             (at the caller's 15 %/s), C = max(C, what arrives); loss or a
-//!             standing queue above BACKOFF × C → Holding
+//!             with probe padding (a link with RTX): total = BACKOFF × C, and
+//!             padding up to PROBE_LIMIT × C; without: total = max(GCC's,
+//!             BACKOFF × C) ≤ PROBE_LIMIT × C, risen at the caller's 15 %/s.
+//!             C = max(C, what arrives); loss or a standing queue while above
+//!             BACKOFF × C → Holding (the padding stops at once)
 //! ```
+//!
+//! A probe with padding ([`crate::link::probe_padding`]) asks nothing more of
+//! the encoders: if the path is still capped, what the probe costs is padding
+//! in the bottleneck's queue for the guard's reaction time, not pictures lost
+//! or a picture size the path cannot carry; the media rises only as C does.
 //!
 //! While a path drops what it is sent beyond its capacity, what arrives (the
 //! acknowledged rate, [`crate::link::acked_rate`]) *is* its capacity, so C is
@@ -119,6 +126,8 @@ pub struct PathCeiling {
     shown_bps: u32,
     /// Times the path entered (or re-entered) [`PathState::Holding`].
     congestions: u64,
+    /// The probe padding decided with the last total, bit/s.
+    padding_bps: u32,
 }
 
 impl Default for PathCeiling {
@@ -128,6 +137,7 @@ impl Default for PathCeiling {
             last_rise: None,
             shown_bps: 0,
             congestions: 0,
+            padding_bps: 0,
         }
     }
 }
@@ -170,25 +180,46 @@ impl PathCeiling {
         self.ceiling_bps().map_or(total, |c| total.min(backoff(c)))
     }
 
+    /// The probe padding (bit/s) to send with the total the last
+    /// [`PathCeiling::bound`] returned: while probing on a link that can
+    /// pad, what lifts the total to [`PROBE_LIMIT`] × C (within the cap and
+    /// the profile); else 0.
+    #[must_use]
+    pub fn padding_bps(&self) -> u32 {
+        self.padding_bps
+    }
+
     /// The total (bit/s) at `now`: `allowed` is GCC's estimate bounded by the
     /// cap and the profile, `limit` the cap and the profile alone, `previous`
-    /// the total decided last, `link` what the link measured.
+    /// the total decided last, `link` what the link measured; `can_pad`
+    /// whether the link can send probe padding ([`PathCeiling::padding_bps`]).
     pub fn bound(
         &mut self,
         allowed: u32,
         limit: u32,
         previous: Option<u32>,
         link: Option<&EstimateSnapshot>,
+        can_pad: bool,
         now: Instant,
     ) -> u32 {
         self.step(previous, link, now);
+        let probe = |c: u32| ((f64::from(c) * PROBE_LIMIT) as u32).min(limit);
         let bounded = match self.state {
             PathState::Open => allowed,
             PathState::Holding { ceiling_bps, .. } => backoff(ceiling_bps).min(limit),
-            PathState::Probing { ceiling_bps } => allowed
-                .max(backoff(ceiling_bps))
-                .min((f64::from(ceiling_bps) * PROBE_LIMIT) as u32)
-                .min(limit),
+            PathState::Probing { ceiling_bps } if can_pad => backoff(ceiling_bps).min(limit),
+            PathState::Probing { ceiling_bps } => {
+                allowed.max(backoff(ceiling_bps)).min(probe(ceiling_bps))
+            }
+        };
+        self.padding_bps = match self.state {
+            PathState::Probing { ceiling_bps } if can_pad => {
+                // Above what the media will send after the caller's rise limit
+                // too: the probe's level is the padding's to hold.
+                let media = previous.map_or(bounded, |p| p.min(bounded));
+                probe(ceiling_bps).saturating_sub(media)
+            }
+            _ => 0,
         };
         if previous.is_some_and(|p| u64::from(bounded) * 100 > u64::from(p) * 101) {
             self.last_rise = Some(now);
@@ -243,7 +274,7 @@ impl PathCeiling {
                 }
             }
             PathState::Probing { ceiling_bps } => {
-                let above = previous > backoff(ceiling_bps);
+                let above = previous > backoff(ceiling_bps) || self.padding_bps > 0;
                 let queued = link.queue_ms.is_some_and(|q| q >= QUEUE_GUARD_MS);
                 if loss > COLLAPSE_LOSS || (above && (loss > LOSS || queued)) {
                     PathState::Holding {
@@ -298,7 +329,14 @@ mod tests {
         let mut path = PathCeiling::default();
         // 1.6 Mbit/s into a 500 kbit/s path: two thirds lost, 480 arrive.
         let lossy = link(480_000.0, 1_600_000.0, 0.66, 150.0);
-        let total = path.bound(1_000_000, 1_800_000, Some(1_600_000), Some(&lossy), t0);
+        let total = path.bound(
+            1_000_000,
+            1_800_000,
+            Some(1_600_000),
+            Some(&lossy),
+            false,
+            t0,
+        );
         assert_eq!(total, 384_000, "BACKOFF × what arrived");
         assert_eq!(path.congestions(), 1);
         // GCC cuts to 150 kbit/s: the hold stays at 384.
@@ -306,7 +344,7 @@ mod tests {
         let drained = link(400_000.0, 408_000.0, 0.0, 0.0);
         let t = t0 + ms(800);
         assert_eq!(
-            path.bound(150_000, 1_800_000, Some(408_000), Some(&drained), t),
+            path.bound(150_000, 1_800_000, Some(408_000), Some(&drained), false, t),
             384_000
         );
         // Loss that lingers while the queue drains does not lower it ...
@@ -317,6 +355,7 @@ mod tests {
                 1_800_000,
                 Some(408_000),
                 Some(&lingering),
+                false,
                 t0 + ms(1000)
             ),
             384_000
@@ -329,6 +368,7 @@ mod tests {
                 1_800_000,
                 Some(408_000),
                 Some(&narrower),
+                false,
                 t0 + ms(3100)
             ),
             240_000
@@ -340,6 +380,7 @@ mod tests {
                 200_000,
                 Some(255_000),
                 Some(&drained),
+                false,
                 t0 + ms(3200)
             ),
             200_000
@@ -354,12 +395,19 @@ mod tests {
         // The first second of arrivals still holds the rate before the cap.
         let first = link(870_000.0, 1_200_000.0, 0.5, 300.0);
         assert_eq!(
-            path.bound(1_000_000, 1_800_000, Some(1_540_000), Some(&first), t0),
+            path.bound(
+                1_000_000,
+                1_800_000,
+                Some(1_540_000),
+                Some(&first),
+                false,
+                t0
+            ),
             696_000
         );
         let still = link(450_000.0, 700_000.0, 0.2, 350.0);
         let at = |path: &mut PathCeiling, link: &EstimateSnapshot, t| {
-            path.bound(300_000, 1_800_000, Some(696_000), Some(link), t)
+            path.bound(300_000, 1_800_000, Some(696_000), Some(link), false, t)
         };
         assert_eq!(at(&mut path, &still, t0 + ms(500)), 696_000, "too soon");
         // Light loss a second on is the queue draining: not yet.
@@ -376,22 +424,29 @@ mod tests {
         let t0 = Instant::now();
         let mut path = PathCeiling::default();
         let lossy = link(480_000.0, 1_600_000.0, 0.66, 150.0);
-        path.bound(1_000_000, 1_800_000, Some(1_600_000), Some(&lossy), t0);
+        path.bound(
+            1_000_000,
+            1_800_000,
+            Some(1_600_000),
+            Some(&lossy),
+            false,
+            t0,
+        );
         let clean = link(400_000.0, 408_000.0, 0.0, 0.0);
         let t1 = t0 + HOLD;
         // Probing: GCC's estimate rules again, but never below the floor.
         assert_eq!(
-            path.bound(550_000, 1_800_000, Some(408_000), Some(&clean), t1),
+            path.bound(550_000, 1_800_000, Some(408_000), Some(&clean), false, t1),
             550_000
         );
         // ... up to PROBE_LIMIT × C.
         assert_eq!(
-            path.bound(900_000, 1_800_000, Some(550_000), Some(&clean), t1),
+            path.bound(900_000, 1_800_000, Some(550_000), Some(&clean), false, t1),
             576_000
         );
         assert!(matches!(path.state(), PathState::Probing { .. }));
         assert_eq!(
-            path.bound(200_000, 1_800_000, Some(408_000), Some(&clean), t1),
+            path.bound(200_000, 1_800_000, Some(408_000), Some(&clean), false, t1),
             384_000
         );
         // Above the floor, a standing queue: back to BACKOFF × what arrives.
@@ -401,10 +456,92 @@ mod tests {
             1_800_000,
             Some(520_000),
             Some(&queued),
+            false,
             t1 + Duration::from_secs(1),
         );
         assert_eq!(total, 376_000);
         assert!(matches!(path.state(), PathState::Holding { .. }));
+    }
+
+    /// With probe padding the pictures never pay for a probe: the total stays
+    /// at BACKOFF × C, the padding lifts what is sent to PROBE_LIMIT × C; a
+    /// standing queue stops it at once; padding that arrives raises C and
+    /// opens the path.
+    #[test]
+    fn a_probe_with_padding_keeps_the_pictures_under_the_ceiling() {
+        let t0 = Instant::now();
+        let mut path = PathCeiling::default();
+        let lossy = link(480_000.0, 1_600_000.0, 0.66, 150.0);
+        path.bound(
+            1_000_000,
+            1_800_000,
+            Some(1_600_000),
+            Some(&lossy),
+            true,
+            t0,
+        );
+        assert_eq!(path.padding_bps(), 0, "no padding while holding");
+        let clean = |acked: f64, sent: f64| link(acked, sent, 0.0, 0.0);
+        let t1 = t0 + HOLD;
+        // GCC says 900: the pictures stay at 0.8 × 480, padding to 1.2 × 480.
+        let total = path.bound(
+            900_000,
+            1_800_000,
+            Some(384_000),
+            Some(&clean(400_000.0, 408_000.0)),
+            true,
+            t1,
+        );
+        assert_eq!(total, 384_000);
+        assert_eq!(path.padding_bps(), 576_000 - 384_000);
+        // Within the cap and the profile: a 500 kbit/s cap leaves 116 to pad.
+        path.bound(
+            900_000,
+            500_000,
+            Some(384_000),
+            Some(&clean(400_000.0, 408_000.0)),
+            true,
+            t1,
+        );
+        assert_eq!(path.padding_bps(), 500_000 - 384_000);
+        // A standing queue while padding: hold again, padding off, although
+        // the total itself never went above BACKOFF × C.
+        let mut queued = path;
+        let total = queued.bound(
+            900_000,
+            1_800_000,
+            Some(384_000),
+            Some(&link(490_000.0, 560_000.0, 0.0, QUEUE_GUARD_MS + 5.0)),
+            true,
+            t1 + Duration::from_millis(500),
+        );
+        assert!(matches!(queued.state(), PathState::Holding { .. }));
+        assert_eq!(total, 392_000);
+        assert_eq!(queued.padding_bps(), 0);
+        // The padding arrives (the cap was lifted): C follows what arrives,
+        // the pictures with it (0.8 × C), and 1.4 × 480 opens the path.
+        let s = Duration::from_secs;
+        let total = path.bound(
+            900_000,
+            1_800_000,
+            Some(384_000),
+            Some(&clean(576_000.0, 576_000.0)),
+            true,
+            t1 + s(1),
+        );
+        assert_eq!(path.ceiling_bps(), Some(576_000));
+        assert_eq!(total, 460_800);
+        assert_eq!(path.padding_bps(), 691_200 - 384_000);
+        path.bound(
+            900_000,
+            1_800_000,
+            Some(460_800),
+            Some(&clean(690_000.0, 690_000.0)),
+            true,
+            t1 + s(2),
+        );
+        assert_eq!(path.state(), PathState::Open);
+        assert_eq!(path.padding_bps(), 0, "an open path is not probed");
     }
 
     #[test]
@@ -413,7 +550,7 @@ mod tests {
         let mut path = PathCeiling::default();
         // A token bucket let a burst through: 620 kbit/s "arrived" of 520 sent.
         let burst = link(620_000.0, 520_000.0, 0.3, 0.0);
-        let total = path.bound(700_000, 1_800_000, Some(520_000), Some(&burst), t0);
+        let total = path.bound(700_000, 1_800_000, Some(520_000), Some(&burst), false, t0);
         assert_eq!(path.ceiling_bps(), Some(520_000));
         assert_eq!(total, 416_000);
     }
@@ -423,7 +560,14 @@ mod tests {
         let t0 = Instant::now();
         let mut path = PathCeiling::default();
         let lossy = link(480_000.0, 1_600_000.0, 0.66, 150.0);
-        path.bound(1_000_000, 1_800_000, Some(1_600_000), Some(&lossy), t0);
+        path.bound(
+            1_000_000,
+            1_800_000,
+            Some(1_600_000),
+            Some(&lossy),
+            false,
+            t0,
+        );
         let t1 = t0 + HOLD;
         let clean = |sent: f64| link(sent, sent, 0.0, 0.0);
         path.bound(
@@ -431,6 +575,7 @@ mod tests {
             1_800_000,
             Some(408_000),
             Some(&clean(408_000.0)),
+            false,
             t1,
         );
         assert!(matches!(path.state(), PathState::Probing { .. }));
@@ -442,6 +587,7 @@ mod tests {
             1_800_000,
             Some(720_000),
             Some(&clean(480_000.0)),
+            false,
             t1 + s(3),
         );
         assert_eq!(asked, 576_000);
@@ -452,6 +598,7 @@ mod tests {
                 1_800_000,
                 Some(720_000),
                 Some(&clean(acked)),
+                false,
                 t1 + s(secs),
             );
             path.state()
@@ -477,6 +624,7 @@ mod tests {
                 1_800_000,
                 Some(720_000),
                 Some(&clean(720_000.0)),
+                false,
                 t1 + s(9)
             ),
             100_000,
@@ -493,17 +641,31 @@ mod tests {
         for i in 0..50u32 {
             let t = t0 + Duration::from_millis(100) * i;
             assert_eq!(
-                path.bound(1_000_000, 1_800_000, Some(1_000_000), Some(&random), t),
+                path.bound(
+                    1_000_000,
+                    1_800_000,
+                    Some(1_000_000),
+                    Some(&random),
+                    false,
+                    t
+                ),
                 1_000_000
             );
         }
         assert_eq!(path.state(), PathState::Open);
         // The same loss right after a rise is the rise's doing.
         let mut rising = PathCeiling::default();
-        rising.bound(1_100_000, 1_800_000, Some(1_000_000), None, t0);
+        rising.bound(1_100_000, 1_800_000, Some(1_000_000), None, false, t0);
         let t = t0 + Duration::from_millis(500);
         assert_eq!(
-            rising.bound(1_100_000, 1_800_000, Some(1_100_000), Some(&random), t),
+            rising.bound(
+                1_100_000,
+                1_800_000,
+                Some(1_100_000),
+                Some(&random),
+                false,
+                t
+            ),
             760_000
         );
         // A plain picture sending a tenth of its target, even through heavy
@@ -516,6 +678,7 @@ mod tests {
                 1_800_000,
                 Some(1_500_000),
                 Some(&app_limited),
+                false,
                 t0
             ),
             1_500_000

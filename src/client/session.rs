@@ -692,7 +692,11 @@ impl Session {
             u32,
         )> {
             let ssrc = rand::random::<u32>() | 1;
-            let description = crate::link::track_description(kind, ssrc, "huddle", id);
+            // Video retransmits and pads on an RTX stream of its own
+            // (`link::probe_padding`) where the server's answer keeps it.
+            let rtx = (kind == RtpCodecKind::Video).then(|| rand::random::<u32>() & !1);
+            let description =
+                crate::link::track_description_with_rtx(kind, ssrc, rtx, "huddle", id);
             let track = Arc::new(
                 TrackLocalStaticSample::new(Instant::now(), description)
                     .map_err(|e| ClientError::Rtc(e.to_string()))?,

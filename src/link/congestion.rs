@@ -26,6 +26,12 @@
 //!   one in [`SendEstimate`].
 //! * The pacer's queue is bounded ([`PACER_QUEUE_PACKETS`]); it refuses what
 //!   does not fit, and the encoder's frame budget keeps it from getting there.
+//! * RTX packets (retransmissions and probe padding, [`super::probe_padding`])
+//!   are numbered and recorded like media: the library's TWCC sender and
+//!   send history know only the SSRCs they were bound with, and rtc 0.21.1
+//!   binds a stream's primary SSRC alone, so both are wrapped in
+//!   [`WithRtxSsrc`], which binds the RTX SSRC as well. Without it what
+//!   arrives of a retransmission or a probe would never be acknowledged.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -37,7 +43,11 @@ use rtc::interceptor::{
 use serde::Serialize;
 use webrtc::peer_connection::Registry;
 
+use rtc::interceptor::{Interceptor, StreamInfo, TaggedPacket};
+use rtc::sansio::Protocol;
+
 use super::acked_rate::{AckedRate, StandingQueue};
+use super::probe_padding::PaddingRequest;
 
 /// The pacer releases at this multiple of the estimate (libwebrtc: 2.5).
 pub const PACING_FACTOR: f64 = 2.5;
@@ -101,9 +111,10 @@ struct Shared {
     sending_bps: Option<f64>,
 }
 
-/// A link's shared view of its estimate (cloneable, cheap to read).
+/// A link's shared view of its estimate (cloneable, cheap to read), and
+/// the probe padding the application asks of it.
 #[derive(Clone, Default)]
-pub struct SendEstimate(Arc<Mutex<Shared>>);
+pub struct SendEstimate(Arc<Mutex<Shared>>, PaddingRequest);
 
 impl SendEstimate {
     fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -120,6 +131,83 @@ impl SendEstimate {
     /// [`PACING_FACTOR`] × this (the estimate until it is set).
     pub fn set_sending(&self, bps: f64) {
         self.lock().sending_bps = Some(bps);
+    }
+
+    /// The link's probe padding ([`super::probe_padding`]): what the
+    /// application asks for, whether the link can pad, what it sent.
+    pub fn padding(&self) -> &PaddingRequest {
+        &self.1
+    }
+}
+
+/// An interceptor that knows streams by SSRC, bound with each stream's RTX
+/// SSRC too (see the module doc).
+pub struct WithRtxSsrc<I>(pub I);
+
+impl<I: Interceptor> WithRtxSsrc<I> {
+    fn rtx_info(info: &StreamInfo) -> Option<StreamInfo> {
+        info.ssrc_rtx.map(|ssrc| StreamInfo {
+            ssrc,
+            ssrc_rtx: None,
+            ..info.clone()
+        })
+    }
+}
+
+impl<I: Interceptor> Protocol<TaggedPacket, TaggedPacket, ()> for WithRtxSsrc<I> {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.0.handle_read(msg)
+    }
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.0.poll_read()
+    }
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.0.handle_write(msg)
+    }
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.0.poll_write()
+    }
+    fn handle_event(&mut self, evt: ()) -> Result<(), Self::Error> {
+        self.0.handle_event(evt)
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        self.0.poll_event()
+    }
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), Self::Error> {
+        self.0.handle_timeout(now)
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.0.poll_timeout()
+    }
+    fn close(&mut self) -> Result<(), Self::Error> {
+        self.0.close()
+    }
+}
+
+impl<I: Interceptor> Interceptor for WithRtxSsrc<I> {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        self.0.bind_local_stream(info);
+        if let Some(rtx) = Self::rtx_info(info) {
+            self.0.bind_local_stream(&rtx);
+        }
+    }
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.0.unbind_local_stream(info);
+        if let Some(rtx) = Self::rtx_info(info) {
+            self.0.unbind_local_stream(&rtx);
+        }
+    }
+    fn bind_remote_stream(&mut self, info: &StreamInfo) {
+        self.0.bind_remote_stream(info);
+    }
+    fn unbind_remote_stream(&mut self, info: &StreamInfo) {
+        self.0.unbind_remote_stream(info);
     }
 }
 
@@ -166,13 +254,14 @@ impl BandwidthEstimator for Observed {
         // The application's total is the estimate bounded by the cap and the
         // profile, except where the path showed it carries more than GCC's
         // loss half says after a deep cut (`client::path_ceiling`): pacing
-        // under it would queue here what the path would carry.
+        // under it would queue here what the path would carry. Probe
+        // padding is paced with the media it rides on.
         let base = self
             .out
             .lock()
             .sending_bps
             .map_or(estimate, |sending| sending.max(self.min_bps));
-        base * PACING_FACTOR
+        (base + f64::from(self.out.padding().bps())) * PACING_FACTOR
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -190,9 +279,14 @@ impl BandwidthEstimator for Observed {
 
 /// Adds the send side of congestion control to `registry` (the TWCC header
 /// extension and feedback are already registered by the library's defaults)
-/// and returns the handle its estimate is read through.
-pub fn register(registry: Registry, config: CongestionConfig) -> (Registry, SendEstimate) {
-    let out = SendEstimate::default();
+/// and returns the handle its estimate is read through; `padding` is the
+/// link's probe padding (the NACK responder sends it).
+pub fn register(
+    registry: Registry,
+    config: CongestionConfig,
+    padding: PaddingRequest,
+) -> (Registry, SendEstimate) {
+    let out = SendEstimate(Arc::default(), padding);
     let gcc = Gcc::new(config.initial_bps, config.min_bps, config.max_bps);
     let observed = Observed {
         gcc,
@@ -205,9 +299,12 @@ pub fn register(registry: Registry, config: CongestionConfig) -> (Registry, Send
     let registry = registry
         .with(
             Slot::CongestionControl,
-            CongestionControlBuilder::new(observed).build(),
+            WithRtxSsrc(CongestionControlBuilder::new(observed).build()),
         )
-        .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+        .with(
+            Slot::TwccSender,
+            WithRtxSsrc(TwccSenderBuilder::new().build()),
+        )
         .with(
             Slot::Pacer,
             PacerBuilder::new()
@@ -252,5 +349,55 @@ mod tests {
             800_000.0,
             "the estimate is not the pacing rate"
         );
+    }
+
+    /// rtc 0.21.1 binds a stream's primary SSRC alone: the library's TWCC
+    /// sender would leave an RTX packet (a retransmission, probe padding)
+    /// unnumbered, and the far end could never report it. Wrapped, both are
+    /// numbered from the one transport-wide sequence.
+    #[test]
+    fn rtx_packets_are_numbered_like_media() {
+        use rtc::interceptor::{AttributedPacket, Packet, RTPHeaderExtension};
+        const TWCC_URI: &str =
+            "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+        let info = StreamInfo {
+            ssrc: 7,
+            ssrc_rtx: Some(9),
+            rtp_header_extensions: vec![RTPHeaderExtension {
+                uri: TWCC_URI.into(),
+                id: 5,
+            }],
+            ..StreamInfo::default()
+        };
+        let send = |twcc: &mut dyn Interceptor, ssrc: u32| {
+            let packet = rtc::rtp::Packet {
+                header: rtc::rtp::Header {
+                    version: 2,
+                    ssrc,
+                    ..Default::default()
+                },
+                payload: bytes::Bytes::from_static(&[0, 1, 2]),
+            };
+            twcc.handle_write(TaggedPacket {
+                now: Instant::now(),
+                transport: Default::default(),
+                message: AttributedPacket::new(Packet::Rtp(packet)),
+            })
+            .expect("write");
+            match twcc.poll_write().expect("out").message.packet {
+                Packet::Rtp(p) => p.header.get_extension(5).is_some(),
+                _ => false,
+            }
+        };
+        let mut plain = TwccSenderBuilder::new().build();
+        plain.bind_local_stream(&info);
+        assert!(send(&mut plain, 7));
+        assert!(!send(&mut plain, 9), "the library alone skips the RTX SSRC");
+        let mut wrapped = WithRtxSsrc(TwccSenderBuilder::new().build());
+        wrapped.bind_local_stream(&info);
+        assert!(send(&mut wrapped, 7));
+        assert!(send(&mut wrapped, 9));
+        wrapped.unbind_local_stream(&info);
+        assert!(!send(&mut wrapped, 9));
     }
 }

@@ -10,8 +10,11 @@
 //!   by default there are none.
 //! * Codecs: H.264 constrained baseline (packetization-mode 1) as payload type
 //!   [`H264_PAYLOAD_TYPE`] and Opus as [`OPUS_PAYLOAD_TYPE`], nothing else;
-//!   a subscriber link ([`PeerLink::subscriber`]) also accepts RTX for H.264
-//!   ([`rtx`]), which the egress hub sends its retransmissions on.
+//!   RTX for H.264 ([`rtx`]) on a subscriber link ([`PeerLink::subscriber`],
+//!   the egress hub sends its retransmissions on it), on a publish link
+//!   ([`PeerLink::publisher`]: its retransmissions and its probe padding,
+//!   [`probe_padding`]) and on the server's side of a publish link whose
+//!   offer is not a browser's simulcast ([`PeerLink::ingress`]).
 //! * Header extensions: the RFC 6464 audio level on audio ([`audio_level`]),
 //!   besides what the interceptors register (TWCC).
 //! * Interceptors: the library's defaults (sender and receiver reports, TWCC)
@@ -35,6 +38,7 @@ pub mod dtls_replay;
 pub mod ice;
 pub mod nack;
 pub mod nack_generator;
+pub mod probe_padding;
 pub mod rtcp_stats;
 pub mod rtcp_tap;
 pub mod rtx;
@@ -250,7 +254,7 @@ pub struct PeerLink {
     policy: ice::IcePolicy,
     /// The uplink estimate, on a link built with congestion control.
     send_estimate: Option<congestion::SendEstimate>,
-    /// RTX packets received, by verdict (zero unless [`PeerLink::subscriber`]).
+    /// RTX packets received, by verdict (zero on a link without RTX).
     rtx: Arc<rtx::RtxCounters>,
 }
 
@@ -281,13 +285,29 @@ impl PeerLink {
 
     /// [`PeerLink::with_policy`] with send-side congestion control: what this
     /// link sends is numbered (transport-wide-cc), the remote's feedback
-    /// drives a GCC estimate ([`PeerLink::send_estimate`]) and a pacer.
+    /// drives a GCC estimate ([`PeerLink::send_estimate`]) and a pacer. It
+    /// offers RTX for H.264 (video tracks described with an RTX SSRC,
+    /// [`track_description_with_rtx`]): retransmissions and probe padding
+    /// ([`probe_padding`]) go on it where the answer keeps it.
     pub async fn publisher(
         ip: IpAddr,
         policy: &ice::IcePolicy,
         congestion: congestion::CongestionConfig,
     ) -> LinkResult<(Self, LinkSignals)> {
-        Self::build(ip, None, policy.clone(), Some(congestion), false).await
+        Self::build(ip, None, policy.clone(), Some(congestion), true).await
+    }
+
+    /// The server's side of a publish link, built for `offer`: it accepts
+    /// RTX ([`rtx`]) unless the offer is a browser's simulcast
+    /// ([`rtx::offer_allows`]: rtc 0.21.1 cannot tell which layer an RTX
+    /// packet repairs there), so a native publisher's retransmissions and
+    /// probe padding arrive on a stream of their own.
+    pub async fn ingress(
+        ip: IpAddr,
+        policy: &ice::IcePolicy,
+        offer: &str,
+    ) -> LinkResult<(Self, LinkSignals)> {
+        Self::build(ip, None, policy.clone(), None, rtx::offer_allows(offer)).await
     }
 
     /// [`PeerLink::new`] offering only these SRTP protection profiles in its
@@ -305,7 +325,7 @@ impl PeerLink {
         srtp_profiles: Option<Vec<rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile>>,
         policy: ice::IcePolicy,
         congestion: Option<congestion::CongestionConfig>,
-        receive_rtx: bool,
+        with_rtx: bool,
     ) -> LinkResult<(Self, LinkSignals)> {
         ice::check_servers(&policy)?;
         let mut media = MediaEngine::default();
@@ -353,28 +373,33 @@ impl PeerLink {
             &mut media,
         )
         .map_err(rtc_err("registering the simulcast extensions"))?;
-        if receive_rtx {
+        if with_rtx {
             rtx::register(&mut media).map_err(rtc_err("registering RTX"))?;
         }
         let rtx_counters = Arc::new(rtx::RtxCounters::default());
-        let registry =
-            nack::register_interceptors(Registry::new(), &mut media, Arc::clone(&rtx_counters))
-                .map_err(rtc_err("registering interceptors"))?
-                .with(
-                    Slot::from(rtcp_tap::RTCP_TAP_SLOT),
-                    rtcp_tap::RtcpTap::default(),
-                );
+        let padding = congestion.map(|_| probe_padding::PaddingRequest::default());
+        let registry = nack::register_interceptors(
+            Registry::new(),
+            &mut media,
+            Arc::clone(&rtx_counters),
+            padding.clone(),
+        )
+        .map_err(rtc_err("registering interceptors"))?
+        .with(
+            Slot::from(rtcp_tap::RTCP_TAP_SLOT),
+            rtcp_tap::RtcpTap::default(),
+        );
         let rtcp_stats = rtcp_stats::RtcpStats::default();
         let registry = registry.with(
             Slot::from(rtcp_stats::RTCP_STATS_SLOT),
             rtcp_stats.interceptor(),
         );
-        let (registry, send_estimate) = match congestion {
-            Some(config) => {
-                let (registry, estimate) = congestion::register(registry, config);
+        let (registry, send_estimate) = match (congestion, padding) {
+            (Some(config), Some(padding)) => {
+                let (registry, estimate) = congestion::register(registry, config, padding);
                 (registry, Some(estimate))
             }
-            None => (registry, None),
+            _ => (registry, None),
         };
         let mut settings = SettingEngineBuilder::new();
         if let Some(profiles) = srtp_profiles {
@@ -434,6 +459,12 @@ impl PeerLink {
     /// RTX packets this link received so far, by verdict ([`rtx::RtxVerdict`]).
     pub fn rtx_count(&self) -> rtx::RtxCount {
         self.rtx.get()
+    }
+
+    /// The counters behind [`PeerLink::rtx_count`] (to read after the link
+    /// is handed on).
+    pub fn rtx_counters(&self) -> Arc<rtx::RtxCounters> {
+        Arc::clone(&self.rtx)
     }
 
     /// RTT, loss and jitter the remote reports about what this link sends.

@@ -41,8 +41,10 @@ use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
 use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
 use rtc::shared::error::Error;
+use rtc::shared::marshal::MarshalSize;
 
 use super::nack_generator::NackGenerator;
+use super::probe_padding::{self, PaddingClock, PaddingRequest};
 use super::rtx::{RtxCounters, RtxSender};
 
 /// A packet is resent at most once per this interval, however often it is
@@ -64,14 +66,24 @@ pub const RESEND_BURST_BYTES: f64 = 24_000.0;
 /// Sent packets kept per stream for resending (a power of two).
 pub const RESEND_HISTORY: usize = 1024;
 
+/// Where the NACK generator sits: above the TWCC receiver
+/// ([`Slot::TwccReceiver`]), not in the library's [`Slot::NackGenerator`]
+/// below it. The generator drops RTX packets that repair nothing (probe
+/// padding, [`super::probe_padding`]); the TWCC receiver must have recorded
+/// their arrival first, or the sender's estimate counts every probe packet
+/// as lost.
+pub const NACK_GENERATOR_SLOT: usize = 8_500;
+
 /// What `register_default_interceptors` registers, with bounded NACK
 /// ([`NackGenerator`], [`BoundedNackResponder`]) in place of the library's: NACK and PLI feedback, the NACK
 /// pair, the simulcast header extensions, TWCC receiving, RTCP reports. The
-/// generator counts the RTX packets it receives in `rtx` ([`super::rtx`]).
+/// generator counts the RTX packets it receives in `rtx` ([`super::rtx`]);
+/// the responder sends the probe padding `padding` asks for, if given.
 pub fn register_interceptors(
     registry: Registry,
     media: &mut MediaEngine,
     rtx: Arc<RtxCounters>,
+    padding: Option<PaddingRequest>,
 ) -> rtc::shared::error::Result<Registry> {
     for parameter in ["", "pli"] {
         media.register_feedback(
@@ -82,9 +94,14 @@ pub fn register_interceptors(
             RtpCodecKind::Video,
         );
     }
-    let registry = registry
-        .with(Slot::NackResponder, BoundedNackResponder::default())
-        .with(Slot::NackGenerator, NackGenerator::with_rtx_counters(rtx));
+    let responder = BoundedNackResponder {
+        padding: padding.map(|request| (request, PaddingClock::default())),
+        ..BoundedNackResponder::default()
+    };
+    let registry = registry.with(Slot::NackResponder, responder).with(
+        Slot::from(NACK_GENERATOR_SLOT),
+        NackGenerator::with_rtx_counters(rtx),
+    );
     interceptor_registry::configure_simulcast_extension_headers(media)?;
     let registry = interceptor_registry::configure_twcc_receiver_only(registry, media)?;
     Ok(interceptor_registry::configure_rtcp_reports(registry))
@@ -200,6 +217,10 @@ struct SendStream {
     budget: ResendBudget,
     /// Resends go on this RTX stream when the stream negotiated one.
     rtx: Option<RtxSender>,
+    /// The newest sequence number sent, and how many packets back from it
+    /// the next padding packet is ([`probe_padding`]).
+    latest: Option<u16>,
+    pad_back: u16,
 }
 
 impl SendStream {
@@ -210,11 +231,15 @@ impl SendStream {
                 .collect(),
             budget: ResendBudget::default(),
             rtx: None,
+            latest: None,
+            pad_back: 0,
         }
     }
 
     fn on_sent(&mut self, now: Instant, packet: &rtc::rtp::Packet) {
         let seq = packet.header.sequence_number;
+        self.latest = Some(seq);
+        self.pad_back = 0;
         self.budget.on_sent(now, packet.payload.len());
         if let Some(slot) = self.slots.get_mut(usize::from(seq) % RESEND_HISTORY) {
             *slot = Some(SentPacket {
@@ -257,7 +282,38 @@ impl SendStream {
         sent.resent_at = Some(now);
         Some(sent.packet.clone())
     }
+
+    /// The next packet to send again as probe padding, wrapped as RTX: the
+    /// newest packets first, going back [`PAD_FROM_LAST`] at most (then
+    /// from the newest again); none on a stream without RTX or with
+    /// nothing sent within [`probe_padding::MAX_AGE`].
+    fn padding(&mut self, now: Instant) -> Option<rtc::rtp::Packet> {
+        let latest = self.latest?;
+        let rtx = self.rtx.as_mut()?;
+        for _ in 0..PAD_FROM_LAST {
+            let seq = latest.wrapping_sub(self.pad_back);
+            self.pad_back = (self.pad_back + 1) % PAD_FROM_LAST;
+            let Some(sent) = self
+                .slots
+                .get(usize::from(seq) % RESEND_HISTORY)
+                .and_then(Option::as_ref)
+                .filter(|s| s.packet.header.sequence_number == seq)
+            else {
+                continue;
+            };
+            if now.saturating_duration_since(sent.sent_at) > probe_padding::MAX_AGE {
+                // Older still going back: start from the newest next time.
+                self.pad_back = 0;
+                return None;
+            }
+            return Some(rtx.wrap(&sent.packet));
+        }
+        None
+    }
 }
+
+/// Probe padding resends the newest packets, going back this many at most.
+pub const PAD_FROM_LAST: u16 = 16;
 
 /// The NACK responder of every [`super::PeerLink`], in the library's
 /// `Slot::NackResponder` (see the module docs for its bounds). It resends
@@ -272,6 +328,11 @@ pub struct BoundedNackResponder {
     /// Resends refused by the bounds so far (tests, logs).
     refused: u64,
     resent: u64,
+    /// Probe padding asked for by the application, and its clock
+    /// ([`probe_padding`]; publish links only).
+    padding: Option<(PaddingRequest, PaddingClock)>,
+    /// When padding is next due (set from the first instant seen).
+    next_pad: Option<Instant>,
 }
 
 impl BoundedNackResponder {
@@ -302,6 +363,53 @@ impl BoundedNackResponder {
     }
 }
 
+impl BoundedNackResponder {
+    fn start_padding_clock(&mut self, now: Instant) {
+        if self.padding.is_some() && self.next_pad.is_none() {
+            self.next_pad = Some(now + probe_padding::TICK);
+        }
+    }
+
+    fn note_can_pad(&self) {
+        if let Some((request, _)) = &self.padding {
+            request.set_can_pad(self.streams.values().any(|s| s.rtx.is_some()));
+        }
+    }
+
+    /// Sends what the padding rate owes at `now` ([`probe_padding`]).
+    fn pad(&mut self, now: Instant) {
+        let Some((request, clock)) = self.padding.as_mut() else {
+            return;
+        };
+        let mut owed = clock.owed(now, request.bps());
+        // The stream sent on most recently pads (the top layer, usually).
+        let mut streams: Vec<_> = self
+            .streams
+            .values_mut()
+            .filter(|s| s.rtx.is_some() && s.latest.is_some())
+            .collect();
+        let mut tried = 0;
+        while owed > 0.0 && !streams.is_empty() && tried < streams.len() {
+            let stream = &mut streams[tried];
+            match stream.padding(now) {
+                Some(packet) => {
+                    let bytes = packet.header.marshal_size() + packet.payload.len();
+                    clock.paid(bytes);
+                    owed -= bytes as f64;
+                    request.count(bytes);
+                    self.write.push_back(TaggedPacket {
+                        now,
+                        transport: TransportContext::default(),
+                        message: AttributedPacket::new(Packet::Rtp(packet))
+                            .with(Attribute::Retransmission),
+                    });
+                }
+                None => tried += 1,
+            }
+        }
+    }
+}
+
 impl Protocol<TaggedPacket, TaggedPacket, ()> for BoundedNackResponder {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
@@ -310,6 +418,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for BoundedNackResponder {
     type Time = Instant;
 
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        self.start_padding_clock(msg.now);
         if let Packet::Rtcp(packets) = &msg.message.packet {
             for nack in packets
                 .iter()
@@ -327,6 +436,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for BoundedNackResponder {
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        self.start_padding_clock(msg.now);
         if let Packet::Rtp(packet) = &msg.message.packet
             && !msg.message.has(&Attribute::Retransmission)
             && let Some(stream) = self.streams.get_mut(&packet.header.ssrc)
@@ -339,6 +449,21 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for BoundedNackResponder {
 
     fn poll_write(&mut self) -> Option<TaggedPacket> {
         self.write.pop_front()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        if self.next_pad.is_some_and(|at| now >= at) {
+            self.pad(now);
+            self.next_pad = Some(now + probe_padding::TICK);
+        }
+        Ok(())
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        // Ticks only while padding is asked for (the chain asks again after
+        // every packet, so a rate set later is picked up at the next one).
+        let (request, _) = self.padding.as_ref()?;
+        self.next_pad.filter(|_| request.bps() > 0)
     }
 }
 
@@ -355,10 +480,12 @@ impl Interceptor for BoundedNackResponder {
             }
             self.streams.insert(info.ssrc, stream);
         }
+        self.note_can_pad();
     }
 
     fn unbind_local_stream(&mut self, info: &StreamInfo) {
         self.streams.remove(&info.ssrc);
+        self.note_can_pad();
     }
 
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}
@@ -453,5 +580,115 @@ mod tests {
                 .is_none(),
             "too old"
         );
+    }
+
+    fn video_info(rtx: Option<u32>) -> StreamInfo {
+        StreamInfo {
+            ssrc: 7,
+            ssrc_rtx: rtx,
+            payload_type: 102,
+            payload_type_rtx: rtx.map(|_| 103),
+            rtcp_feedback: vec![rtc::interceptor::RTCPFeedback {
+                typ: "nack".into(),
+                parameter: String::new(),
+            }],
+            ..StreamInfo::default()
+        }
+    }
+
+    fn sent(seq: u16, now: Instant) -> TaggedPacket {
+        let mut p = packet(seq, 90 * u32::from(seq), &[0x41; 1000]);
+        p.header.ssrc = 7;
+        TaggedPacket {
+            now,
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtp(p)),
+        }
+    }
+
+    /// Runs `responder` for `ticks` padding ticks from `from`; returns the
+    /// packets it wrote that it generated (RTX), and the instant after.
+    fn tick(
+        responder: &mut BoundedNackResponder,
+        from: Instant,
+        ticks: u32,
+    ) -> Vec<rtc::rtp::Packet> {
+        let mut out = Vec::new();
+        for i in 1..=ticks {
+            let now = from + probe_padding::TICK * i;
+            if let Some(at) = responder.poll_timeout() {
+                assert!(at <= now, "due within a tick");
+                responder.handle_timeout(now).expect("timeout");
+            }
+            while let Some(msg) = responder.poll_write() {
+                if let Packet::Rtp(p) = msg.message.packet
+                    && p.header.ssrc != 7
+                {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Probe padding: the rate asked for, paid with the newest packets
+    /// resent as RTX (OSN = theirs); nothing without RTX, without a rate or
+    /// from packets older than `MAX_AGE`.
+    #[test]
+    fn padding_is_the_newest_packets_resent_as_rtx_at_the_rate_asked() {
+        let t0 = Instant::now();
+        let request = PaddingRequest::default();
+        let mut responder = BoundedNackResponder {
+            padding: Some((request.clone(), PaddingClock::default())),
+            ..BoundedNackResponder::default()
+        };
+        responder.bind_local_stream(&video_info(Some(9)));
+        assert!(request.can_pad(), "a stream with RTX can pad");
+        for seq in 100..120 {
+            responder.handle_write(sent(seq, t0)).expect("write");
+        }
+        while responder.poll_write().is_some() {}
+        assert!(
+            tick(&mut responder, t0, 20).is_empty(),
+            "no rate, no padding"
+        );
+
+        // 400 kbit/s for 100 ms: 5 kB, in ~1 kB packets.
+        request.set(400_000);
+        let padding = tick(&mut responder, t0, 20);
+        let bytes: usize = padding
+            .iter()
+            .map(|p| p.header.marshal_size() + p.payload.len())
+            .sum();
+        assert!((4_000..=7_500).contains(&bytes), "{bytes} bytes");
+        assert_eq!(request.sent().bytes, bytes as u64);
+        let osns: Vec<u16> = padding
+            .iter()
+            .map(|p| {
+                assert_eq!((p.header.ssrc, p.header.payload_type), (9, 103));
+                super::super::rtx::osn(p).expect("an OSN")
+            })
+            .collect();
+        assert_eq!(&osns[..3], &[119, 118, 117], "newest first");
+        assert!(osns.iter().all(|&o| o > 119 - PAD_FROM_LAST));
+
+        // The media stopped: nothing older than MAX_AGE pads.
+        let late = t0 + probe_padding::MAX_AGE + Duration::from_millis(10);
+        assert!(tick(&mut responder, late, 10).is_empty());
+
+        // A stream without RTX never pads.
+        let request = PaddingRequest::default();
+        let mut plain = BoundedNackResponder {
+            padding: Some((request.clone(), PaddingClock::default())),
+            ..BoundedNackResponder::default()
+        };
+        plain.bind_local_stream(&video_info(None));
+        assert!(!request.can_pad());
+        for seq in 100..120 {
+            plain.handle_write(sent(seq, t0)).expect("write");
+        }
+        while plain.poll_write().is_some() {}
+        request.set(400_000);
+        assert!(tick(&mut plain, t0, 20).is_empty());
     }
 }

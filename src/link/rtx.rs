@@ -80,6 +80,28 @@ pub fn negotiated_payload_type(codecs: &[RTCRtpCodecParameters], primary: u8) ->
         .map(|c| c.payload_type)
 }
 
+/// Whether the server's side of a publish link may accept RTX for `offer`:
+/// not for a browser's simulcast (`a=simulcast` / `a=rid:` lines). Its
+/// layers share one media section and have no signalled SSRCs; a browser
+/// names the layer an RTX packet repairs with the `rrid` header extension,
+/// which rtc 0.21.1 does not read, so repairs would be lost. Without RTX
+/// the browser resends on the layer's own SSRC, as before.
+pub fn offer_allows(offer: &str) -> bool {
+    !offer
+        .lines()
+        .any(|l| l.starts_with("a=simulcast:") || l.starts_with("a=rid:"))
+}
+
+/// Whether an SDP (an answer) kept RTX for some media section.
+pub fn in_sdp(sdp: &str) -> bool {
+    sdp.lines().any(|l| {
+        l.starts_with("a=rtpmap:")
+            && l.split_whitespace()
+                .nth(1)
+                .is_some_and(|codec| codec.to_ascii_lowercase().starts_with("rtx/"))
+    })
+}
+
 /// The `apt` of an RTX fmtp line (`apt=102`, maybe with `;rtx-time=…`).
 fn apt(fmtp: &str) -> Option<u8> {
     fmtp.split(';')
@@ -242,6 +264,21 @@ impl RtxCounters {
 mod tests {
     use super::*;
     use rtc::rtp::Header;
+
+    #[test]
+    fn rtx_is_accepted_from_any_offer_but_a_browsers_simulcast() {
+        let native = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102 103\r\na=rtpmap:103 rtx/90000\r\n\
+                      a=ssrc-group:FID 1 2\r\n";
+        assert!(offer_allows(native));
+        let browser = "m=video 9 UDP/TLS/RTP/SAVPF 102 103\r\na=rid:h send\r\na=rid:l send\r\n\
+                       a=simulcast:send h;l\r\n";
+        assert!(!offer_allows(browser));
+        assert!(!offer_allows("a=rid:h send\r\n"));
+        assert!(offer_allows(""));
+        assert!(in_sdp(native));
+        assert!(in_sdp("a=rtpmap:97 RTX/90000\r\n"));
+        assert!(!in_sdp("a=rtpmap:102 H264/90000\r\na=fmtp:103 apt=102\r\n"));
+    }
 
     fn packet(seq: u16, payload: &'static [u8]) -> Packet {
         Packet {

@@ -141,9 +141,17 @@ pub struct LinkView {
     /// again (the first resend or NACK was lost: sent on both paths;
     /// subscriptions only).
     pub retransmitted_again: u64,
-    /// Whether resends to this subscriber go as RTX packets (its answer
-    /// kept RTX); false on publish links.
+    /// Whether resends go as RTX packets: to this subscriber (its answer
+    /// kept RTX), or from this publisher (the server's answer kept RTX: a
+    /// native publisher, or a browser publishing one layer).
     pub rtx: bool,
+    /// RTX packets from the publisher that repaired a lost packet (publish
+    /// links only).
+    pub rtx_repaired: u64,
+    /// RTX packets from the publisher that repaired nothing and were dropped:
+    /// its probe padding (recent packets sent again while it probes the
+    /// uplink), duplicates (publish links only).
+    pub rtx_unrequested: u64,
     /// Transport-wide (TWCC) feedback packets the subscriber sent that fed
     /// its downlink estimate (subscriptions only).
     pub twcc_feedback: u64,
@@ -243,6 +251,7 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
             continue; // its link is gone: the stream is being removed
         };
         let inbound = counters.inbound.iter();
+        let ingress_rtx = stream.media.ingress_rtx();
         links.push(LinkView {
             kind: LinkKind::Publish,
             link_id,
@@ -256,7 +265,9 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
             retransmitted: 0,
             retransmitted_rtx: 0,
             retransmitted_again: 0,
-            rtx: false,
+            rtx: ingress_rtx.0,
+            rtx_repaired: ingress_rtx.1.repaired,
+            rtx_unrequested: ingress_rtx.1.unrequested,
             twcc_feedback: 0,
             twcc_malformed: 0,
         });
@@ -298,6 +309,8 @@ async fn view(id: RoomId, room: RoomInspection, legs: Vec<LegSnapshot>) -> RoomV
                 retransmitted_rtx: leg.counters.retransmitted_rtx,
                 retransmitted_again: leg.counters.retransmitted_again,
                 rtx: leg.rtx,
+                rtx_repaired: 0,
+                rtx_unrequested: 0,
                 twcc_feedback: leg.counters.twcc_feedback,
                 twcc_malformed: leg.counters.twcc_malformed,
             })

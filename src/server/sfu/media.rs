@@ -130,6 +130,9 @@ pub struct PublishedMedia {
     /// The publish link carrying it, for its counters (`GET /rooms/{id}`).
     /// Weak: the session owns the link, and closing it must free it.
     ingress_link: OnceLock<(LinkId, Weak<dyn PeerConnection>)>,
+    /// Whether the publish link's answer kept RTX, and the RTX packets it
+    /// received (`link::rtx`: repairs, and probe padding dropped).
+    ingress_rtx: OnceLock<(bool, Arc<crate::link::rtx::RtxCounters>)>,
     /// PLIs sent to the publisher for this stream (webrtc-rs's stats do
     /// not count what `write_rtcp` sends).
     plis_sent: AtomicU64,
@@ -167,6 +170,7 @@ impl PublishedMedia {
             capture_time_ext: AtomicU8::new(0),
             recorder: Mutex::new(None),
             ingress_link: OnceLock::new(),
+            ingress_rtx: OnceLock::new(),
             plis_sent: AtomicU64::new(0),
             wanted: Default::default(),
             downlink_loss: Default::default(),
@@ -197,6 +201,20 @@ impl PublishedMedia {
     pub(crate) fn set_ingress_link(&self, link_id: LinkId, pc: &Arc<dyn PeerConnection>) {
         // Err: already set; a stream has one publish link for its life.
         self.ingress_link.set((link_id, Arc::downgrade(pc))).ok();
+    }
+
+    /// Whether the publish link negotiated RTX (`kept`) and its RTX counters.
+    pub(crate) fn set_ingress_rtx(&self, kept: bool, counters: Arc<crate::link::rtx::RtxCounters>) {
+        // Err: already set; a stream has one publish link for its life.
+        self.ingress_rtx.set((kept, counters)).ok();
+    }
+
+    /// Whether the publish link negotiated RTX, and what RTX it received so
+    /// far (all zero for a stream without one).
+    pub fn ingress_rtx(&self) -> (bool, crate::link::rtx::RtxCount) {
+        self.ingress_rtx
+            .get()
+            .map_or((false, Default::default()), |(kept, c)| (*kept, c.get()))
     }
 
     /// The publish link's id and its counters now; `None` for a stream

@@ -239,7 +239,7 @@ impl Sfu {
             advertised_ip: self.public_ip,
             ..Default::default()
         };
-        let (link, signals) = PeerLink::with_policy(self.ip, &policy)
+        let (link, signals) = PeerLink::ingress(self.ip, &policy, &offer)
             .await
             .map_err(SfuError::Internal)?;
         let counted = self.metrics.peer_connections.enter();
@@ -255,6 +255,7 @@ impl Sfu {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let media = PublishedMedia::new(id, Arc::clone(&self.metrics), hub.media_input());
         media.set_ingress_link(link_id, link.pc());
+        media.set_ingress_rtx(crate::link::rtx::in_sdp(&answer), link.rtx_counters());
         media.set_audio_level_ext(crate::link::audio_level::ext_id_in_sdp(&answer));
         media.set_capture_time_ext(crate::link::capture_time::ext_id_in_sdp(&answer));
         let task = spawn_counted(
