@@ -45,6 +45,16 @@ pub const AUDIO_FLOOR_BPS: u32 = 16_000;
 /// the estimate counts and the encoder's target does not.
 pub const VIDEO_SHARE: f64 = 0.85;
 
+/// While the path has shown a ceiling (a narrow path, [`super::path_ceiling`]),
+/// the H.264 encoder targets this share of the video budget, while the frame
+/// budget ([`crate::media::rate_ladder::FrameBudget`]) refills at the whole
+/// budget. What the encoder leaves saves towards the next keyframe (a
+/// periodic IDR at 640x360 of a busy picture is some 15 KB, six P-frames'
+/// worth) and its overshoot (openh264 without frame skipping), so the budget
+/// need not drop the frames after each keyframe. Measured on a 500 kbit/s
+/// uplink: docs/PERFORMANCE.md, issue 10 §1.
+pub const KEYFRAME_HEADROOM: f64 = 0.8;
+
 /// The encoders' total target rises at most this factor per second (falls at
 /// once). GCC's loss-based half climbs 5 % every 200 ms (28 %/s) while the
 /// path loses nothing; followed that fast, the encoder overshoots a narrow
@@ -93,9 +103,10 @@ pub struct SendRateStats {
     pub queue_ms: Option<f64>,
     /// The capacity the path last showed ([`super::path_ceiling`]), bit/s.
     pub path_ceiling_bps: Option<u32>,
-    /// Probe padding asked of the link now, bit/s ([`crate::link::probe_padding`]:
-    /// only while probing a path that showed congestion).
-    pub padding_bps: u32,
+    /// What the link fills to with probe padding now, bit/s
+    /// ([`crate::link::probe_padding`]: only while probing a path that
+    /// showed congestion; 0 otherwise).
+    pub probe_bps: u32,
     /// Probe padding the link sent so far, bytes (RTP).
     pub padding_bytes: u64,
     /// The cap set by `set_network_bandwidth` (or the stream option), bit/s.
@@ -154,6 +165,9 @@ pub(crate) struct VideoTarget {
     /// Congestions taken so far ([`PathCeiling::congestions`]): at each, the
     /// encoder gives up what it had run ahead of its budget.
     pub(crate) congestions: u64,
+    /// The path has shown a ceiling: an encoder made now keyframes less
+    /// often (`publish::NARROW_KEYFRAME_INTERVAL_S`).
+    pub(crate) narrow: bool,
 }
 
 /// Splits a total budget: Opus first (its profile rate while the total is at
@@ -371,6 +385,13 @@ impl RateControl {
         // The loss now where the link measures it; GCC's moving average lingers.
         let recent = estimate.and_then(|e| e.recent_loss.or(e.loss));
         let total = limit_rise(state.total, allowed, recent, now);
+        // Back up to what the path showed it carries at once (after a drain,
+        // or as a padded probe raises it): the slow rise guards against an
+        // estimate that climbs past the path, and this is what arrived.
+        let total = state
+            .path
+            .carried_bps()
+            .map_or(total, |carried| total.max(allowed.min(carried)));
         state.total = Some((f64::from(total), now));
         let (audio, video_budget) = split_budget(total, state.audio_profile_bps);
         let (_, rung_budget) = split_budget(state.path.rung_total(total), state.audio_profile_bps);
@@ -380,7 +401,7 @@ impl RateControl {
         state.stats.audio_expected_loss_percent =
             super::audio_fec::expected_loss_percent(state.uplink_loss, state.downlink_loss);
         let path_ceiling = state.path.ceiling_bps();
-        let padding_bps = state.path.padding_bps();
+        let probe_bps = state.path.probe_bps();
         let congestions = state.path.congestions();
         let stats = &mut state.stats;
         if let Some(e) = estimate {
@@ -393,18 +414,23 @@ impl RateControl {
             stats.queue_ms = e.queue_ms;
         }
         stats.path_ceiling_bps = path_ceiling;
-        stats.padding_bps = padding_bps;
+        stats.probe_bps = probe_bps;
         stats.audio_target_bps = audio;
         let video = ladder.as_deref_mut().map(|ladder| {
             let top = ladder
                 .rungs()
                 .first()
                 .map_or((0, 0), |r| (r.width, r.height));
+            let mut decision = ladder.decide_probing(video_budget, rung_budget, now);
+            if path_ceiling.is_some() {
+                decision.bitrate_bps = (f64::from(decision.bitrate_bps) * KEYFRAME_HEADROOM) as u32;
+            }
             VideoTarget {
-                decision: ladder.decide_probing(video_budget, rung_budget, now),
+                decision,
                 budget_bps: video_budget,
                 top,
                 congestions,
+                narrow: path_ceiling.is_some(),
             }
         });
         if let Some(v) = video {
@@ -442,7 +468,7 @@ pub(crate) async fn rate_task(
         if let Some(estimate) = &estimate {
             let stats = control.stats();
             estimate.set_sending(f64::from(stats.target_bps));
-            estimate.padding().set(stats.padding_bps);
+            estimate.padding().fill_to(stats.probe_bps);
             control.lock().stats.padding_bytes = estimate.padding().sent().bytes;
         }
     }
@@ -536,5 +562,89 @@ mod tests {
         }
         assert_eq!(control.stats().rung, 0);
         assert_eq!(control.stats().rung_changes, 3, "one step down, two up");
+    }
+
+    /// On a path that showed its ceiling the encoder is asked for
+    /// KEYFRAME_HEADROOM of what the frame budget admits; an open path
+    /// gets it all.
+    #[test]
+    fn under_a_ceiling_the_encoder_leaves_headroom_for_keyframes() {
+        let ladder = RateLadder::new(1280, 720, 15, p720());
+        let control = RateControl::new(
+            Some((&ladder, p720())),
+            Some(&AudioProfile::default()),
+            None,
+        );
+        let mut ladder = Some(ladder);
+        let t0 = Instant::now();
+        let open = EstimateSnapshot {
+            estimate_bps: 5e6,
+            ..EstimateSnapshot::default()
+        };
+        control.update(&mut ladder.as_mut(), Some(open), true, t0);
+        let video = control.video().expect("video");
+        assert_eq!(video.decision.bitrate_bps, 1_500_000);
+        assert!(!video.narrow);
+        // 1.6 Mbit/s sent into a 500 kbit/s path: two thirds lost.
+        let collapse = EstimateSnapshot {
+            acked_bps: Some(480_000.0),
+            sent_bps: Some(1_600_000.0),
+            recent_loss: Some(0.66),
+            queue_ms: Some(150.0),
+            ..open
+        };
+        control.update(&mut ladder.as_mut(), Some(collapse), true, t0 + RATE_TICK);
+        let video = control.video().expect("video");
+        assert_eq!(control.stats().path_ceiling_bps, Some(480_000));
+        assert!(video.narrow, "keyframes less often under a ceiling");
+        assert_eq!(
+            video.decision.bitrate_bps,
+            (f64::from(video.budget_bps) * KEYFRAME_HEADROOM) as u32,
+            "{video:?}"
+        );
+    }
+
+    /// After a collapse the total drains at DRAIN × C, then is back at
+    /// BACKOFF × C at once (what arrived needs no 15 %/s climb).
+    #[test]
+    fn after_a_drain_the_total_is_back_at_the_hold_at_once() {
+        let ladder = RateLadder::new(1280, 720, 15, p720());
+        let audio = AudioProfile::default();
+        let control = RateControl::new(Some((&ladder, p720())), Some(&audio), None);
+        let mut ladder = Some(ladder);
+        let t0 = Instant::now();
+        let open = EstimateSnapshot {
+            estimate_bps: 5e6,
+            ..EstimateSnapshot::default()
+        };
+        control.update(&mut ladder.as_mut(), Some(open), true, t0);
+        let snapshot = |acked: f64, sent: f64, loss: f64, queue: f64| EstimateSnapshot {
+            acked_bps: Some(acked),
+            sent_bps: Some(sent),
+            recent_loss: Some(loss),
+            queue_ms: Some(queue),
+            ..open
+        };
+        let budget = |total| split_budget(total, Some(audio.bitrate_bps())).1;
+        control.update(
+            &mut ladder.as_mut(),
+            Some(snapshot(480_000.0, 1_600_000.0, 0.66, 400.0)),
+            true,
+            t0 + RATE_TICK,
+        );
+        let draining = control.video().expect("video");
+        assert_eq!(draining.budget_bps, budget(240_000));
+        control.update(
+            &mut ladder.as_mut(),
+            Some(snapshot(240_000.0, 250_000.0, 0.0, 0.0)),
+            true,
+            t0 + RATE_TICK * 2,
+        );
+        let held = control.video().expect("video");
+        assert_eq!(held.budget_bps, budget(384_000), "no slow climb back");
+        assert_eq!(
+            held.decision.rung, draining.decision.rung,
+            "the drain moved no rung"
+        );
     }
 }

@@ -12,12 +12,14 @@
 //!            congestion (loss, or a standing queue while probing)
 //!   Open ──────────────────────────────────────▶ Holding { C = acked rate }
 //!    ▲                                              │ total = BACKOFF × C, whatever
-//!    │ C ≥ OPEN_FACTOR × the C congestion showed    │ GCC says; still losing after
+//!    │ C ≥ OPEN_FACTOR × the C congestion showed    │ GCC says (DRAIN × C while a
+//!    │                                              │ standing queue of DRAIN_QUEUE_MS
+//!    │                                              │ is left); still losing after
 //!    │                                              │ REEVALUATE: C = acked again
 //!    │                                              ▼ after HOLD
 //!    └──────────────────────────────────────────  Probing { C }
 //!             with probe padding (a link with RTX): total = BACKOFF × C, and
-//!             padding up to PROBE_LIMIT × C; without: total = max(GCC's,
+//!             padding up to PADDED_PROBE_LIMIT × C; without: total = max(GCC's,
 //!             BACKOFF × C) ≤ PROBE_LIMIT × C, risen at the caller's 15 %/s.
 //!             C = max(C, what arrives); loss or a standing queue while above
 //!             BACKOFF × C → Holding (the padding stops at once)
@@ -52,6 +54,17 @@ use crate::link::congestion::EstimateSnapshot;
 /// noise by ~10 % (openh264 without frame skipping), and the 1 s acknowledged
 /// rate still reads a little high through a token bucket's burst.
 pub const BACKOFF: f64 = 0.8;
+
+/// While holding, a standing queue at least this long is the collapse's
+/// queue still in the bottleneck: the total drops to [`DRAIN`] × C until it
+/// is gone. At [`BACKOFF`] the queue drains at a fifth of the capacity: the
+/// 400 ms a 500 kbit/s `tc tbf` holds (its 200 ms of latency plus its 15 KB
+/// bucket) took 3 s, the subscriber's video standing still the whole time
+/// (docs/PERFORMANCE.md, issue 10 §1).
+pub const DRAIN_QUEUE_MS: f64 = 100.0;
+
+/// The share of C the total keeps to while a collapse's queue drains.
+pub const DRAIN: f64 = 0.5;
 
 /// How long the total holds at [`BACKOFF`] × C before probing again. With the
 /// caller's 15 %/s rise and the ladder's holds, a lifted cap is back at the
@@ -96,6 +109,14 @@ pub const OPEN_FACTOR: f64 = 1.4;
 /// A probe asks at most this much more than C until the path opens.
 pub const PROBE_LIMIT: f64 = 1.2;
 
+/// A probe made of padding sends at most this much more than C. Lower than
+/// [`PROBE_LIMIT`]: through a token bucket (15 KB in the bench) the
+/// acknowledged rate reads high for a second, C follows it and the probe
+/// with it, so 1.2 × C grew to 1.4 × the path before its queue showed
+/// (70-170 ms of it, each time a second of late frames). The path still
+/// opens, a probe or two later.
+pub const PADDED_PROBE_LIMIT: f64 = 1.1;
+
 /// Where the path stands.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PathState {
@@ -124,10 +145,18 @@ pub struct PathCeiling {
     last_rise: Option<Instant>,
     /// C as congestion last showed it (Probing raises C as more arrives).
     shown_bps: u32,
-    /// Times the path entered (or re-entered) [`PathState::Holding`].
+    /// Times the media met congestion: the path entered (or re-entered)
+    /// [`PathState::Holding`] other than at the end of a padded probe.
     congestions: u64,
-    /// The probe padding decided with the last total, bit/s.
-    padding_bps: u32,
+    /// What the link fills to with probe padding, decided with the last
+    /// total, bit/s (0: no padding).
+    probe_bps: u32,
+    /// This hold began with the media over the path (not a padded probe's
+    /// end): its queue is drained at [`DRAIN`].
+    drain: bool,
+    /// While the last total was a drain's: the hold it drains towards
+    /// ([`BACKOFF`] × C within the limit), which the rung keeps to.
+    draining_to: Option<u32>,
 }
 
 impl Default for PathCeiling {
@@ -137,7 +166,9 @@ impl Default for PathCeiling {
             last_rise: None,
             shown_bps: 0,
             congestions: 0,
-            padding_bps: 0,
+            probe_bps: 0,
+            drain: false,
+            draining_to: None,
         }
     }
 }
@@ -153,8 +184,10 @@ impl PathCeiling {
         self.state
     }
 
-    /// How many times congestion was taken so far: the encoder drops what
-    /// it had run ahead of its budget at each (`FrameBudget::clear`).
+    /// How many times the media met congestion so far: the encoder drops
+    /// what it had run ahead of its budget at each (`FrameBudget::clear`).
+    /// The end of a padded probe is not counted: the queue it left is
+    /// padding's, and stops with it.
     #[must_use]
     pub fn congestions(&self) -> u64 {
         self.congestions
@@ -175,24 +208,40 @@ impl PathCeiling {
     /// no more than [`BACKOFF`] × the capacity last shown, so a probe raises
     /// the bitrate of the pictures being sent and a new size (a keyframe)
     /// comes only once the path has carried more.
+    /// A drain (a second or so) does not move the rung: the picture size
+    /// stays the one the hold pays for, and the frame budget drops frames
+    /// meanwhile (a rung down and back up would be two new sizes, two
+    /// keyframes).
     #[must_use]
     pub fn rung_total(&self, total: u32) -> u32 {
-        self.ceiling_bps().map_or(total, |c| total.min(backoff(c)))
+        match (self.ceiling_bps(), self.draining_to) {
+            (None, _) => total,
+            (Some(_), Some(hold)) => hold,
+            (Some(c), None) => total.min(backoff(c)),
+        }
     }
 
-    /// The probe padding (bit/s) to send with the total the last
-    /// [`PathCeiling::bound`] returned: while probing on a link that can
-    /// pad, what lifts the total to [`PROBE_LIMIT`] × C (within the cap and
-    /// the profile); else 0.
+    /// What the path showed it carries, as a total ([`BACKOFF`] × C), while
+    /// it is known: the caller's slow rise (which guards against a climbing
+    /// estimate) need not apply below it.
     #[must_use]
-    pub fn padding_bps(&self) -> u32 {
-        self.padding_bps
+    pub fn carried_bps(&self) -> Option<u32> {
+        self.ceiling_bps().map(backoff)
+    }
+
+    /// What the link should send in all (bit/s) with the total the last
+    /// [`PathCeiling::bound`] returned, the media's shortfall padded: while
+    /// probing on a link that can pad, [`PADDED_PROBE_LIMIT`] × C (within the
+    /// cap and the profile); else 0.
+    #[must_use]
+    pub fn probe_bps(&self) -> u32 {
+        self.probe_bps
     }
 
     /// The total (bit/s) at `now`: `allowed` is GCC's estimate bounded by the
     /// cap and the profile, `limit` the cap and the profile alone, `previous`
     /// the total decided last, `link` what the link measured; `can_pad`
-    /// whether the link can send probe padding ([`PathCeiling::padding_bps`]).
+    /// whether the link can send probe padding ([`PathCeiling::probe_bps`]).
     pub fn bound(
         &mut self,
         allowed: u32,
@@ -206,18 +255,32 @@ impl PathCeiling {
         let probe = |c: u32| ((f64::from(c) * PROBE_LIMIT) as u32).min(limit);
         let bounded = match self.state {
             PathState::Open => allowed,
+            PathState::Holding { ceiling_bps, .. }
+                if self.drain
+                    && link
+                        .and_then(|l| l.queue_ms)
+                        .is_some_and(|q| q >= DRAIN_QUEUE_MS) =>
+            {
+                ((f64::from(ceiling_bps) * DRAIN) as u32).min(limit)
+            }
             PathState::Holding { ceiling_bps, .. } => backoff(ceiling_bps).min(limit),
             PathState::Probing { ceiling_bps } if can_pad => backoff(ceiling_bps).min(limit),
             PathState::Probing { ceiling_bps } => {
                 allowed.max(backoff(ceiling_bps)).min(probe(ceiling_bps))
             }
         };
-        self.padding_bps = match self.state {
+        self.draining_to = match self.state {
+            PathState::Holding { ceiling_bps, .. } if bounded < backoff(ceiling_bps).min(limit) => {
+                Some(backoff(ceiling_bps).min(limit))
+            }
+            _ => None,
+        };
+        self.probe_bps = match self.state {
+            // The link pads what the media leaves of it, packet by packet
+            // (`link::probe_padding`): not a rate computed here from a
+            // measured media rate, which lags a keyframe by its window.
             PathState::Probing { ceiling_bps } if can_pad => {
-                // Above what the media will send after the caller's rise limit
-                // too: the probe's level is the padding's to hold.
-                let media = previous.map_or(bounded, |p| p.min(bounded));
-                probe(ceiling_bps).saturating_sub(media)
+                ((f64::from(ceiling_bps) * PADDED_PROBE_LIMIT) as u32).min(limit)
             }
             _ => 0,
         };
@@ -274,7 +337,7 @@ impl PathCeiling {
                 }
             }
             PathState::Probing { ceiling_bps } => {
-                let above = previous > backoff(ceiling_bps) || self.padding_bps > 0;
+                let above = previous > backoff(ceiling_bps) || self.probe_bps > 0;
                 let queued = link.queue_ms.is_some_and(|q| q >= QUEUE_GUARD_MS);
                 if loss > COLLAPSE_LOSS || (above && (loss > LOSS || queued)) {
                     PathState::Holding {
@@ -297,7 +360,15 @@ impl PathCeiling {
         if let PathState::Holding { since, .. } = self.state
             && since == now
         {
-            self.congestions += 1;
+            // The padding asked with the last total was going out: this is
+            // the probe's end, not the media's congestion.
+            let probe_end = matches!(state, PathState::Probing { .. }) && self.probe_bps > 0;
+            if !probe_end {
+                self.congestions += 1;
+            }
+            if !matches!(state, PathState::Holding { .. }) {
+                self.drain = !probe_end;
+            }
         }
         // A fresh congestion sets what the path showed; a hold measured
         // again (REEVALUATE) may read low while its queue drains, and keeps it.
@@ -337,7 +408,11 @@ mod tests {
             false,
             t0,
         );
-        assert_eq!(total, 384_000, "BACKOFF × what arrived");
+        assert_eq!(
+            total, 240_000,
+            "DRAIN × what arrived while its queue stands"
+        );
+        assert_eq!(path.ceiling_bps(), Some(480_000));
         assert_eq!(path.congestions(), 1);
         // GCC cuts to 150 kbit/s: the hold stays at 384.
         let ms = Duration::from_millis;
@@ -348,7 +423,7 @@ mod tests {
             384_000
         );
         // Loss that lingers while the queue drains does not lower it ...
-        let lingering = link(400_000.0, 408_000.0, 0.05, 100.0);
+        let lingering = link(400_000.0, 408_000.0, 0.05, 60.0);
         assert_eq!(
             path.bound(
                 150_000,
@@ -371,8 +446,10 @@ mod tests {
                 false,
                 t0 + ms(3100)
             ),
-            240_000
+            150_000,
+            "DRAIN × 300 while the queue stands"
         );
+        assert_eq!(path.ceiling_bps(), Some(300_000));
         // A cap below bounds it too.
         assert_eq!(
             path.bound(
@@ -393,7 +470,8 @@ mod tests {
         let ms = Duration::from_millis;
         let mut path = PathCeiling::default();
         // The first second of arrivals still holds the rate before the cap.
-        let first = link(870_000.0, 1_200_000.0, 0.5, 300.0);
+        // (Queues under DRAIN_QUEUE_MS here: this is about C, not the drain.)
+        let first = link(870_000.0, 1_200_000.0, 0.5, 90.0);
         assert_eq!(
             path.bound(
                 1_000_000,
@@ -405,13 +483,13 @@ mod tests {
             ),
             696_000
         );
-        let still = link(450_000.0, 700_000.0, 0.2, 350.0);
+        let still = link(450_000.0, 700_000.0, 0.2, 90.0);
         let at = |path: &mut PathCeiling, link: &EstimateSnapshot, t| {
             path.bound(300_000, 1_800_000, Some(696_000), Some(link), false, t)
         };
         assert_eq!(at(&mut path, &still, t0 + ms(500)), 696_000, "too soon");
         // Light loss a second on is the queue draining: not yet.
-        let light = link(450_000.0, 700_000.0, 0.05, 350.0);
+        let light = link(450_000.0, 700_000.0, 0.05, 90.0);
         assert_eq!(at(&mut path, &light, t0 + ms(1100)), 696_000);
         // Heavy loss a second on: what arrives now.
         assert_eq!(at(&mut path, &still, t0 + ms(1200)), 360_000);
@@ -463,15 +541,80 @@ mod tests {
         assert!(matches!(path.state(), PathState::Holding { .. }));
     }
 
+    /// A collapse's queue drains at DRAIN × C, then the hold is BACKOFF × C;
+    /// a queue while probing is the probe's (it ends it), not a drain.
+    #[test]
+    fn a_collapses_queue_drains_at_half_the_capacity() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut path = PathCeiling::default();
+        let lossy = link(480_000.0, 1_600_000.0, 0.66, 400.0);
+        let bound = |path: &mut PathCeiling, queue: f64, t| {
+            let l = link(240_000.0, 250_000.0, 0.0, queue);
+            path.bound(1_000_000, 1_800_000, Some(240_000), Some(&l), true, t)
+        };
+        assert_eq!(
+            path.bound(
+                1_000_000,
+                1_800_000,
+                Some(1_600_000),
+                Some(&lossy),
+                true,
+                t0
+            ),
+            240_000
+        );
+        assert_eq!(bound(&mut path, 300.0, t0 + ms(500)), 240_000);
+        assert_eq!(
+            path.rung_total(240_000),
+            384_000,
+            "the rung keeps to the hold"
+        );
+        assert_eq!(path.carried_bps(), Some(384_000));
+        assert_eq!(bound(&mut path, DRAIN_QUEUE_MS, t0 + ms(900)), 240_000);
+        assert_eq!(
+            bound(&mut path, DRAIN_QUEUE_MS - 1.0, t0 + ms(1000)),
+            384_000
+        );
+        assert_eq!(path.rung_total(300_000), 300_000);
+        assert_eq!(bound(&mut path, 0.0, t0 + ms(2000)), 384_000);
+        assert_eq!(
+            path.ceiling_bps(),
+            Some(480_000),
+            "draining measures nothing"
+        );
+        assert_eq!(path.congestions(), 1);
+        // A padded probe that ends on a queue: a hold at BACKOFF, no drain,
+        // and no congestion of the media (the encoder keeps its savings).
+        let t1 = t0 + HOLD + ms(100);
+        let clean = link(384_000.0, 390_000.0, 0.0, 0.0);
+        path.bound(1_000_000, 1_800_000, Some(384_000), Some(&clean), true, t1);
+        assert!(path.probe_bps() > 0);
+        let queued = link(500_000.0, 560_000.0, 0.0, 120.0);
+        assert_eq!(
+            path.bound(
+                1_000_000,
+                1_800_000,
+                Some(384_000),
+                Some(&queued),
+                true,
+                t1 + ms(300)
+            ),
+            400_000
+        );
+        assert!(matches!(path.state(), PathState::Holding { .. }));
+        assert_eq!(path.congestions(), 1);
+    }
+
     /// With probe padding the pictures never pay for a probe: the total stays
-    /// at BACKOFF × C, the padding lifts what is sent to PROBE_LIMIT × C; a
+    /// at BACKOFF × C, the padding lifts what is sent to PADDED_PROBE_LIMIT × C; a
     /// standing queue stops it at once; padding that arrives raises C and
     /// opens the path.
     #[test]
     fn a_probe_with_padding_keeps_the_pictures_under_the_ceiling() {
         let t0 = Instant::now();
         let mut path = PathCeiling::default();
-        let lossy = link(480_000.0, 1_600_000.0, 0.66, 150.0);
+        let lossy = link(480_000.0, 1_600_000.0, 0.66, 90.0);
         path.bound(
             1_000_000,
             1_800_000,
@@ -480,30 +623,31 @@ mod tests {
             true,
             t0,
         );
-        assert_eq!(path.padding_bps(), 0, "no padding while holding");
+        assert_eq!(path.probe_bps(), 0, "no padding while holding");
         let clean = |acked: f64, sent: f64| link(acked, sent, 0.0, 0.0);
         let t1 = t0 + HOLD;
-        // GCC says 900: the pictures stay at 0.8 × 480, padding to 1.2 × 480.
+        // GCC says 900: the pictures stay at 0.8 × 480, the link pads what
+        // they leave of 1.1 × 480.
         let total = path.bound(
             900_000,
             1_800_000,
             Some(384_000),
-            Some(&clean(400_000.0, 408_000.0)),
+            Some(&clean(300_000.0, 308_000.0)),
             true,
             t1,
         );
         assert_eq!(total, 384_000);
-        assert_eq!(path.padding_bps(), 576_000 - 384_000);
-        // Within the cap and the profile: a 500 kbit/s cap leaves 116 to pad.
+        assert_eq!(path.probe_bps(), 528_000, "the link fills to 1.1 × 480");
+        // Within the cap and the profile.
         path.bound(
             900_000,
             500_000,
             Some(384_000),
-            Some(&clean(400_000.0, 408_000.0)),
+            Some(&clean(470_000.0, 576_000.0)),
             true,
             t1,
         );
-        assert_eq!(path.padding_bps(), 500_000 - 384_000);
+        assert_eq!(path.probe_bps(), 500_000);
         // A standing queue while padding: hold again, padding off, although
         // the total itself never went above BACKOFF × C.
         let mut queued = path;
@@ -517,7 +661,7 @@ mod tests {
         );
         assert!(matches!(queued.state(), PathState::Holding { .. }));
         assert_eq!(total, 392_000);
-        assert_eq!(queued.padding_bps(), 0);
+        assert_eq!(queued.probe_bps(), 0);
         // The padding arrives (the cap was lifted): C follows what arrives,
         // the pictures with it (0.8 × C), and 1.4 × 480 opens the path.
         let s = Duration::from_secs;
@@ -531,7 +675,7 @@ mod tests {
         );
         assert_eq!(path.ceiling_bps(), Some(576_000));
         assert_eq!(total, 460_800);
-        assert_eq!(path.padding_bps(), 691_200 - 384_000);
+        assert_eq!(path.probe_bps(), 633_600);
         path.bound(
             900_000,
             1_800_000,
@@ -541,7 +685,27 @@ mod tests {
             t1 + s(2),
         );
         assert_eq!(path.state(), PathState::Open);
-        assert_eq!(path.padding_bps(), 0, "an open path is not probed");
+        assert_eq!(path.probe_bps(), 0, "an open path is not probed");
+        // A link that cannot pad probes with the total, no padding.
+        let mut plain = PathCeiling::default();
+        plain.bound(
+            1_000_000,
+            1_800_000,
+            Some(1_600_000),
+            Some(&lossy),
+            false,
+            t0,
+        );
+        let total = plain.bound(
+            900_000,
+            1_800_000,
+            Some(384_000),
+            Some(&clean(380_000.0, 388_000.0)),
+            false,
+            t1,
+        );
+        assert_eq!(total, 576_000);
+        assert_eq!(plain.probe_bps(), 0);
     }
 
     #[test]

@@ -40,7 +40,13 @@ use bytes::Bytes;
 /// Bounds of the playout delay.
 #[derive(Debug, Clone, Copy)]
 pub struct PlayoutConfig {
-    /// The largest target delay, whatever repairs take.
+    /// The largest target delay, whatever repairs take. 350 ms: the
+    /// glass-to-glass budget is 400 ms (issue 10 §5), and at 500 ms a
+    /// collapse's slow repairs (the bottleneck's queue in each round trip)
+    /// held every picture half a second late for the ten seconds the
+    /// repairs are remembered after it (docs/PERFORMANCE.md, issue 10 §1).
+    /// A link with a 100 ms round trip asks about 300 (2.5 × its repairs
+    /// plus the margin), under it.
     pub max_delay: Duration,
     /// The target is this many times the typical (first-try) repair time,
     /// plus the margin: 2.5 covers a repair that needed a second NACK (1 +
@@ -62,7 +68,7 @@ pub struct PlayoutConfig {
 impl Default for PlayoutConfig {
     fn default() -> Self {
         Self {
-            max_delay: Duration::from_millis(500),
+            max_delay: Duration::from_millis(350),
             repair_factor: 2.5,
             margin: Duration::from_millis(30),
             rise_per_s: 0.3,

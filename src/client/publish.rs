@@ -467,7 +467,9 @@ fn video_thread(
     let interval = Duration::from_secs_f64(1.0 / f64::from(source_fps));
     let live = source.is_live();
     let mut frames = Paced::new(interval, live, &stop);
+    let config = *encoder.config();
     let mut video = VideoEncode {
+        keyframe_interval_s: config.keyframe_interval / config.frame_rate.max(1),
         encoder,
         force_keyframe: Arc::clone(&force_keyframe),
         interval,
@@ -539,6 +541,14 @@ fn video_thread(
 }
 
 /// The H.264 side of a published track (runs on the media pool).
+/// Seconds between periodic keyframes of an encoder made while the path
+/// has shown a ceiling (`VideoTarget::narrow`; normally
+/// `media::h264::DEFAULT_KEYFRAME_INTERVAL_S`). A keyframe of a busy 640x360
+/// picture is some 15 KB, a third of a second of a 400 kbit/s path: at 2 s
+/// the frame budget dropped 4-7 frames after most of them (docs/PERFORMANCE.md,
+/// issue 10 §1). Subscribers that need one sooner ask (PLI).
+pub const NARROW_KEYFRAME_INTERVAL_S: u32 = 10;
+
 struct VideoEncode {
     encoder: H264Encoder,
     force_keyframe: Arc<AtomicBool>,
@@ -552,6 +562,8 @@ struct VideoEncode {
     congestions: u64,
     /// Capture instant of the last frame sent, for RTP timestamp spacing.
     last_sent: Option<Instant>,
+    /// Seconds between periodic keyframes on an open path (0: none).
+    keyframe_interval_s: u32,
 }
 
 /// `frame`'s size scaled as the rung's size is to the full rung's (the source
@@ -574,7 +586,11 @@ impl VideoEncode {
             self.source_fps,
             self.encoder.bitrate(),
         );
+        let mut keyframe_interval_s = self.keyframe_interval_s;
         if let Some(target) = self.rate.video() {
+            if target.narrow && keyframe_interval_s > 0 {
+                keyframe_interval_s = keyframe_interval_s.max(NARROW_KEYFRAME_INTERVAL_S);
+            }
             frame_rate = target.decision.frame_rate.clamp(1, self.source_fps);
             if !self.decimator.keep(self.source_fps, frame_rate) {
                 self.rate.count_decimated();
@@ -610,6 +626,7 @@ impl VideoEncode {
                 height: size.1,
                 frame_rate,
                 bitrate_bps: bitrate,
+                keyframe_interval: frame_rate.saturating_mul(keyframe_interval_s),
                 ..*self.encoder.config()
             };
             match H264Encoder::with_config(config) {

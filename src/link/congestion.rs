@@ -254,14 +254,14 @@ impl BandwidthEstimator for Observed {
         // The application's total is the estimate bounded by the cap and the
         // profile, except where the path showed it carries more than GCC's
         // loss half says after a deep cut (`client::path_ceiling`): pacing
-        // under it would queue here what the path would carry. Probe
-        // padding is paced with the media it rides on.
+        // under it would queue here what the path would carry. While the
+        // link fills a probe with padding it is paced at that rate.
         let base = self
             .out
             .lock()
             .sending_bps
             .map_or(estimate, |sending| sending.max(self.min_bps));
-        (base + f64::from(self.out.padding().bps())) * PACING_FACTOR
+        base.max(f64::from(self.out.padding().fill_bps())) * PACING_FACTOR
     }
 
     fn handle_timeout(&mut self, now: Instant) {

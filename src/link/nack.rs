@@ -349,6 +349,12 @@ impl BoundedNackResponder {
                             None => packet,
                         };
                         self.resent += 1;
+                        if let Some((request, clock)) = self.padding.as_mut() {
+                            clock.sent(
+                                packet.header.marshal_size() + packet.payload.len(),
+                                request.fill_bps() > 0,
+                            );
+                        }
                         self.write.push_back(TaggedPacket {
                             now,
                             transport: TransportContext::default(),
@@ -376,12 +382,12 @@ impl BoundedNackResponder {
         }
     }
 
-    /// Sends what the padding rate owes at `now` ([`probe_padding`]).
+    /// Pads what the media left of the fill rate at `now` ([`probe_padding`]).
     fn pad(&mut self, now: Instant) {
         let Some((request, clock)) = self.padding.as_mut() else {
             return;
         };
-        let mut owed = clock.owed(now, request.bps());
+        let mut owed = clock.owed(now, request.fill_bps());
         // The stream sent on most recently pads (the top layer, usually).
         let mut streams: Vec<_> = self
             .streams
@@ -394,7 +400,7 @@ impl BoundedNackResponder {
             match stream.padding(now) {
                 Some(packet) => {
                     let bytes = packet.header.marshal_size() + packet.payload.len();
-                    clock.paid(bytes);
+                    clock.sent(bytes, true);
                     owed -= bytes as f64;
                     request.count(bytes);
                     self.write.push_back(TaggedPacket {
@@ -438,6 +444,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for BoundedNackResponder {
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
         self.start_padding_clock(msg.now);
         if let Packet::Rtp(packet) = &msg.message.packet
+            && let Some((request, clock)) = self.padding.as_mut()
+        {
+            // What the media sends is what the padding need not.
+            clock.sent(
+                packet.header.marshal_size() + packet.payload.len(),
+                request.fill_bps() > 0,
+            );
+        }
+        if let Packet::Rtp(packet) = &msg.message.packet
             && !msg.message.has(&Attribute::Retransmission)
             && let Some(stream) = self.streams.get_mut(&packet.header.ssrc)
         {
@@ -463,7 +478,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for BoundedNackResponder {
         // Ticks only while padding is asked for (the chain asks again after
         // every packet, so a rate set later is picked up at the next one).
         let (request, _) = self.padding.as_ref()?;
-        self.next_pad.filter(|_| request.bps() > 0)
+        self.next_pad.filter(|_| request.fill_bps() > 0)
     }
 }
 
@@ -631,9 +646,9 @@ mod tests {
         out
     }
 
-    /// Probe padding: the rate asked for, paid with the newest packets
-    /// resent as RTX (OSN = theirs); nothing without RTX, without a rate or
-    /// from packets older than `MAX_AGE`.
+    /// Probe padding: what the media leaves of the fill rate, paid with the
+    /// newest packets resent as RTX (OSN = theirs); nothing without RTX,
+    /// without a rate or from packets older than `MAX_AGE`.
     #[test]
     fn padding_is_the_newest_packets_resent_as_rtx_at_the_rate_asked() {
         let t0 = Instant::now();
@@ -654,7 +669,7 @@ mod tests {
         );
 
         // 400 kbit/s for 100 ms: 5 kB, in ~1 kB packets.
-        request.set(400_000);
+        request.fill_to(400_000);
         let padding = tick(&mut responder, t0, 20);
         let bytes: usize = padding
             .iter()
@@ -672,8 +687,20 @@ mod tests {
         assert_eq!(&osns[..3], &[119, 118, 117], "newest first");
         assert!(osns.iter().all(|&o| o > 119 - PAD_FROM_LAST));
 
+        // Media sent meanwhile is what the padding need not: 6 kB of media
+        // against 50 ms of a 400 kbit/s fill (2.5 kB) leaves nothing to pad.
+        let t1 = t0 + probe_padding::TICK * 20;
+        for seq in 120..126 {
+            responder.handle_write(sent(seq, t1)).expect("write");
+        }
+        while responder.poll_write().is_some() {}
+        assert!(
+            tick(&mut responder, t1, 10).is_empty(),
+            "the media filled it"
+        );
+
         // The media stopped: nothing older than MAX_AGE pads.
-        let late = t0 + probe_padding::MAX_AGE + Duration::from_millis(10);
+        let late = t1 + probe_padding::MAX_AGE + Duration::from_millis(10);
         assert!(tick(&mut responder, late, 10).is_empty());
 
         // A stream without RTX never pads.
@@ -688,7 +715,7 @@ mod tests {
             plain.handle_write(sent(seq, t0)).expect("write");
         }
         while plain.poll_write().is_some() {}
-        request.set(400_000);
+        request.fill_to(400_000);
         assert!(tick(&mut plain, t0, 20).is_empty());
     }
 }
