@@ -482,6 +482,17 @@ mod tests {
         VideoProfile::by_name("720p_1").expect("720p_1")
     }
 
+    /// A rate control for 720p_1 with the default audio, and its ladder.
+    fn control_720() -> (RateControl, Option<RateLadder>) {
+        let ladder = RateLadder::new(1280, 720, 15, p720());
+        let control = RateControl::new(
+            Some((&ladder, p720())),
+            Some(&AudioProfile::default()),
+            None,
+        );
+        (control, Some(ladder))
+    }
+
     #[test]
     fn audio_keeps_priority_down_to_its_floor() {
         assert_eq!(split_budget(1_000_000, Some(40_000)).0, 40_000);
@@ -528,13 +539,7 @@ mod tests {
 
     #[test]
     fn a_cap_moves_the_decision_and_lifting_it_climbs_back() {
-        let ladder = RateLadder::new(1280, 720, 15, p720());
-        let control = RateControl::new(
-            Some((&ladder, p720())),
-            Some(&AudioProfile::default()),
-            None,
-        );
-        let mut ladder = Some(ladder);
+        let (control, mut ladder) = control_720();
         let t0 = Instant::now();
         let estimate = |bps: f64| EstimateSnapshot {
             estimate_bps: bps,
@@ -569,13 +574,7 @@ mod tests {
     /// gets it all.
     #[test]
     fn under_a_ceiling_the_encoder_leaves_headroom_for_keyframes() {
-        let ladder = RateLadder::new(1280, 720, 15, p720());
-        let control = RateControl::new(
-            Some((&ladder, p720())),
-            Some(&AudioProfile::default()),
-            None,
-        );
-        let mut ladder = Some(ladder);
+        let (control, mut ladder) = control_720();
         let t0 = Instant::now();
         let open = EstimateSnapshot {
             estimate_bps: 5e6,
@@ -608,10 +607,8 @@ mod tests {
     /// BACKOFF × C at once (what arrived needs no 15 %/s climb).
     #[test]
     fn after_a_drain_the_total_is_back_at_the_hold_at_once() {
-        let ladder = RateLadder::new(1280, 720, 15, p720());
+        let (control, mut ladder) = control_720();
         let audio = AudioProfile::default();
-        let control = RateControl::new(Some((&ladder, p720())), Some(&audio), None);
-        let mut ladder = Some(ladder);
         let t0 = Instant::now();
         let open = EstimateSnapshot {
             estimate_bps: 5e6,

@@ -394,6 +394,22 @@ mod tests {
         }
     }
 
+    /// A path that just collapsed at `t0`: 1.6 Mbit/s sent into 500 kbit/s,
+    /// 480 arrived, two thirds lost, `queue_ms` standing.
+    fn collapsed(queue_ms: f64, can_pad: bool, t0: Instant) -> PathCeiling {
+        let mut path = PathCeiling::default();
+        let lossy = link(480_000.0, 1_600_000.0, 0.66, queue_ms);
+        path.bound(
+            1_000_000,
+            1_800_000,
+            Some(1_600_000),
+            Some(&lossy),
+            can_pad,
+            t0,
+        );
+        path
+    }
+
     #[test]
     fn a_collapse_holds_the_total_under_what_arrived_not_under_gcc() {
         let t0 = Instant::now();
@@ -500,16 +516,7 @@ mod tests {
     #[test]
     fn after_the_hold_it_probes_and_a_standing_queue_ends_the_probe() {
         let t0 = Instant::now();
-        let mut path = PathCeiling::default();
-        let lossy = link(480_000.0, 1_600_000.0, 0.66, 150.0);
-        path.bound(
-            1_000_000,
-            1_800_000,
-            Some(1_600_000),
-            Some(&lossy),
-            false,
-            t0,
-        );
+        let mut path = collapsed(150.0, false, t0);
         let clean = link(400_000.0, 408_000.0, 0.0, 0.0);
         let t1 = t0 + HOLD;
         // Probing: GCC's estimate rules again, but never below the floor.
@@ -613,16 +620,7 @@ mod tests {
     #[test]
     fn a_probe_with_padding_keeps_the_pictures_under_the_ceiling() {
         let t0 = Instant::now();
-        let mut path = PathCeiling::default();
-        let lossy = link(480_000.0, 1_600_000.0, 0.66, 90.0);
-        path.bound(
-            1_000_000,
-            1_800_000,
-            Some(1_600_000),
-            Some(&lossy),
-            true,
-            t0,
-        );
+        let mut path = collapsed(90.0, true, t0);
         assert_eq!(path.probe_bps(), 0, "no padding while holding");
         let clean = |acked: f64, sent: f64| link(acked, sent, 0.0, 0.0);
         let t1 = t0 + HOLD;
@@ -687,15 +685,7 @@ mod tests {
         assert_eq!(path.state(), PathState::Open);
         assert_eq!(path.probe_bps(), 0, "an open path is not probed");
         // A link that cannot pad probes with the total, no padding.
-        let mut plain = PathCeiling::default();
-        plain.bound(
-            1_000_000,
-            1_800_000,
-            Some(1_600_000),
-            Some(&lossy),
-            false,
-            t0,
-        );
+        let mut plain = collapsed(90.0, false, t0);
         let total = plain.bound(
             900_000,
             1_800_000,
@@ -722,16 +712,7 @@ mod tests {
     #[test]
     fn a_probe_well_past_the_ceiling_opens_the_path() {
         let t0 = Instant::now();
-        let mut path = PathCeiling::default();
-        let lossy = link(480_000.0, 1_600_000.0, 0.66, 150.0);
-        path.bound(
-            1_000_000,
-            1_800_000,
-            Some(1_600_000),
-            Some(&lossy),
-            false,
-            t0,
-        );
+        let mut path = collapsed(150.0, false, t0);
         let t1 = t0 + HOLD;
         let clean = |sent: f64| link(sent, sent, 0.0, 0.0);
         path.bound(
