@@ -388,7 +388,9 @@ impl BoundedNackResponder {
             return;
         };
         let mut owed = clock.owed(now, request.fill_bps());
-        // The stream sent on most recently pads (the top layer, usually).
+        // Video streams with RTX and a packet sent lately pad in turn: the
+        // first until it has nothing fresh, then the next (a publisher of
+        // one layer has one).
         let mut streams: Vec<_> = self
             .streams
             .values_mut()
