@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::node::{Node, TTL_SECS, owner, registered};
+use common::node::{Node, TTL_SECS, http, owner, registered};
 use common::redis::Redis;
 use common::*;
 use huddle::client::{Client, ConnectionState, JoinConfig, RemoteStream, RoomEvent};
@@ -55,35 +55,6 @@ async fn nodes_listed(url: &str, room: &str, user: &str, count: usize) -> Vec<St
         );
         tokio::time::sleep(Duration::from_millis(200)).await; // next heartbeat
     }
-}
-
-/// `POST path` with a bearer and an SDP body to the node at `url`; the
-/// status and the response head.
-async fn http_post(url: &str, path: &str, bearer: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = url.trim_start_matches("ws://");
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let body = "v=0\r\n";
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/sdp\r\nAuthorization: Bearer {bearer}\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(request.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut raw))
-        .await
-        .expect("a reply within 10 s")
-        .expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let head = text.split("\r\n\r\n").next().unwrap_or_default().to_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    (status, head)
 }
 
 /// Waits until `remote` decoded `frames` more video frames and audio frames.
@@ -201,7 +172,7 @@ async fn users_on_two_nodes_meet_in_one_room_and_see_and_hear_each_other() {
     let ctime = huddle::auth::now_unix() + 600;
     let signature = huddle::auth::sign(APP_KEY, APP_ID, "room-two", "wendy", ctime);
     let path = format!("/whip/room-two?userid=wendy&ctime={ctime}");
-    let (status, head) = http_post(&b.url, &path, &signature).await;
+    let (status, head) = http(&b.url, "POST", &path, &signature, "v=0\r\n").await;
     assert_eq!(status, 307, "{head}");
     let location = format!("location: {}{path}", a.url.replacen("ws://", "http://", 1));
     assert!(
@@ -209,7 +180,7 @@ async fn users_on_two_nodes_meet_in_one_room_and_see_and_hear_each_other() {
             .contains(&location.to_ascii_lowercase()),
         "{head}"
     );
-    let (status, _) = http_post(&b.url, &path, &"0".repeat(64)).await;
+    let (status, _) = http(&b.url, "POST", &path, &"0".repeat(64), "v=0\r\n").await;
     assert_eq!(status, 401);
     // The joined reply lists both nodes.
     let nodes = nodes_listed(&a.url, "room-list", "dave", 2).await;

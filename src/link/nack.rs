@@ -349,12 +349,7 @@ impl BoundedNackResponder {
                             None => packet,
                         };
                         self.resent += 1;
-                        if let Some((request, clock)) = self.padding.as_mut() {
-                            clock.sent(
-                                packet.header.marshal_size() + packet.payload.len(),
-                                request.fill_bps() > 0,
-                            );
-                        }
+                        count_written(&mut self.padding, packet.marshal_size());
                         self.write.push_back(TaggedPacket {
                             now,
                             transport: TransportContext::default(),
@@ -384,37 +379,43 @@ impl BoundedNackResponder {
 
     /// Pads what the media left of the fill rate at `now` ([`probe_padding`]).
     fn pad(&mut self, now: Instant) {
-        let Some((request, clock)) = self.padding.as_mut() else {
+        let Self {
+            streams,
+            write,
+            padding: Some((request, clock)),
+            ..
+        } = self
+        else {
             return;
         };
         let mut owed = clock.owed(now, request.fill_bps());
         // Video streams with RTX and a packet sent lately pad in turn: the
         // first until it has nothing fresh, then the next (a publisher of
         // one layer has one).
-        let mut streams: Vec<_> = self
-            .streams
-            .values_mut()
-            .filter(|s| s.rtx.is_some() && s.latest.is_some())
-            .collect();
-        let mut tried = 0;
-        while owed > 0.0 && !streams.is_empty() && tried < streams.len() {
-            let stream = &mut streams[tried];
-            match stream.padding(now) {
-                Some(packet) => {
-                    let bytes = packet.header.marshal_size() + packet.payload.len();
-                    clock.sent(bytes, true);
-                    owed -= bytes as f64;
-                    request.count(bytes);
-                    self.write.push_back(TaggedPacket {
-                        now,
-                        transport: TransportContext::default(),
-                        message: AttributedPacket::new(Packet::Rtp(packet))
-                            .with(Attribute::Retransmission),
-                    });
-                }
-                None => tried += 1,
+        for stream in streams.values_mut() {
+            while owed > 0.0 {
+                let Some(packet) = stream.padding(now) else {
+                    break;
+                };
+                let bytes = packet.marshal_size();
+                clock.sent(bytes, true);
+                owed -= bytes as f64;
+                request.count(bytes);
+                write.push_back(TaggedPacket {
+                    now,
+                    transport: TransportContext::default(),
+                    message: AttributedPacket::new(Packet::Rtp(packet))
+                        .with(Attribute::Retransmission),
+                });
             }
         }
+    }
+}
+
+/// The link wrote `bytes` of media or resends: what the padding need not.
+fn count_written(padding: &mut Option<(PaddingRequest, PaddingClock)>, bytes: usize) {
+    if let Some((request, clock)) = padding {
+        clock.sent(bytes, request.fill_bps() > 0);
     }
 }
 
@@ -445,14 +446,8 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for BoundedNackResponder {
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
         self.start_padding_clock(msg.now);
-        if let Packet::Rtp(packet) = &msg.message.packet
-            && let Some((request, clock)) = self.padding.as_mut()
-        {
-            // What the media sends is what the padding need not.
-            clock.sent(
-                packet.header.marshal_size() + packet.payload.len(),
-                request.fill_bps() > 0,
-            );
+        if let Packet::Rtp(packet) = &msg.message.packet {
+            count_written(&mut self.padding, packet.marshal_size());
         }
         if let Packet::Rtp(packet) = &msg.message.packet
             && !msg.message.has(&Attribute::Retransmission)
@@ -673,10 +668,7 @@ mod tests {
         // 400 kbit/s for 100 ms: 5 kB, in ~1 kB packets.
         request.fill_to(400_000);
         let padding = tick(&mut responder, t0, 20);
-        let bytes: usize = padding
-            .iter()
-            .map(|p| p.header.marshal_size() + p.payload.len())
-            .sum();
+        let bytes: usize = padding.iter().map(MarshalSize::marshal_size).sum();
         assert!((4_000..=7_500).contains(&bytes), "{bytes} bytes");
         assert_eq!(request.sent().bytes, bytes as u64);
         let osns: Vec<u16> = padding
